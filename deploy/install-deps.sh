@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs, from Debian 12 packages and the npm registry, everything Portico needs to build,
+# run and test. Idempotent: installs only what is missing. Run as root or with sudo available.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+build_pkgs=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost-dev libssl-dev libsqlite3-dev libargon2-dev
+  libx264-dev libturbojpeg0-dev libyuv-dev nlohmann-json3-dev catch2
+  libxcb1-dev libxcb-shm0-dev libxcb-damage0-dev libxcb-xtest0-dev libxcb-xfixes0-dev
+  libxcb-xkb-dev libxkbcommon-dev libxkbcommon-x11-dev
+  libavcodec-dev libavutil-dev libpng-dev
+)
+run_pkgs=(
+  xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
+)
+test_pkgs=(
+  chromium x11-utils python3
+)
+
+want=("${build_pkgs[@]}" "${run_pkgs[@]}")
+if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
+
+missing=()
+# Node.js may come from elsewhere (e.g. NodeSource, whose nodejs bundles npm): only ask Debian
+# for it when the commands are absent.
+if [ "${1:-}" = "--test" ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  want+=(nodejs npm)
+fi
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[deps] installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "[deps] all Debian packages present"
+fi
+
+if [ "${1:-}" = "--test" ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+  echo "[deps] installing playwright-core (npm) for browser tests"
+  (cd "$here/tests/browser" && npm install --no-audit --no-fund --silent)
+fi

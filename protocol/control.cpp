@@ -1,0 +1,133 @@
+#include "protocol/control.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace portico::protocol::control {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kMaxControlBytes = 64 * 1024;
+constexpr std::size_t kMaxField = 4096;
+
+// Field readers that throw std::invalid_argument naming the field; parse() turns that into an error.
+std::string str(const json& j, const char* k) {
+    auto it = j.find(k);
+    if (it == j.end() || !it->is_string()) throw std::invalid_argument(std::string("field '") + k + "' must be a string");
+    auto s = it->get<std::string>();
+    if (s.size() > kMaxField) throw std::invalid_argument(std::string("field '") + k + "' is too long");
+    return s;
+}
+std::string nonempty(const json& j, const char* k) {
+    auto s = str(j, k);
+    if (s.empty()) throw std::invalid_argument(std::string("field '") + k + "' must not be empty");
+    return s;
+}
+std::int64_t integer(const json& j, const char* k, std::int64_t lo, std::int64_t hi) {
+    auto it = j.find(k);
+    if (it == j.end() || !it->is_number_integer()) throw std::invalid_argument(std::string("field '") + k + "' must be an integer");
+    auto v = it->get<std::int64_t>();
+    if (v < lo || v > hi) throw std::invalid_argument(std::string("field '") + k + "' out of range");
+    return v;
+}
+std::vector<std::string> strings(const json& j, const char* k, bool allow_empty) {
+    auto it = j.find(k);
+    if (it == j.end() || !it->is_array()) throw std::invalid_argument(std::string("field '") + k + "' must be an array");
+    if (it->size() > 256) throw std::invalid_argument(std::string("field '") + k + "' has too many items");
+    std::vector<std::string> out;
+    for (const auto& v : *it) {
+        if (!v.is_string() || v.get_ref<const std::string&>().size() > kMaxField)
+            throw std::invalid_argument(std::string("field '") + k + "' must hold strings");
+        out.push_back(v.get<std::string>());
+    }
+    if (!allow_empty && out.empty()) throw std::invalid_argument(std::string("field '") + k + "' must not be empty");
+    return out;
+}
+
+}  // namespace
+
+std::string serialize(const Message& m) {
+    json j = std::visit(
+        [](const auto& x) -> json {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, Register>)
+                return {{"type", "register"}, {"version", x.version}, {"host_id", x.host_id}, {"name", x.name},
+                        {"secret", x.secret}, {"display_url", x.display_url}, {"cert_sha256", x.cert_sha256},
+                        {"apps", x.apps}, {"max_sessions", x.max_sessions}};
+            else if constexpr (std::is_same_v<T, Registered>)
+                return {{"type", "registered"}, {"ticket_key", x.ticket_key}};
+            else if constexpr (std::is_same_v<T, StartSession>)
+                return {{"type", "start_session"}, {"request_id", x.request_id}, {"session_id", x.session_id},
+                        {"user", x.user}, {"app", {{"id", x.app.id}, {"name", x.app.name}, {"command", x.app.command}}},
+                        {"width", x.width}, {"height", x.height}};
+            else if constexpr (std::is_same_v<T, SessionReady>)
+                return {{"type", "session_ready"}, {"request_id", x.request_id}, {"session_id", x.session_id}};
+            else if constexpr (std::is_same_v<T, SessionFailed>)
+                return {{"type", "session_failed"}, {"request_id", x.request_id}, {"session_id", x.session_id},
+                        {"message", x.message}};
+            else if constexpr (std::is_same_v<T, EndSession>)
+                return {{"type", "end_session"}, {"session_id", x.session_id}};
+            else if constexpr (std::is_same_v<T, SessionEnded>)
+                return {{"type", "session_ended"}, {"session_id", x.session_id}, {"reason", x.reason}};
+            else if constexpr (std::is_same_v<T, Heartbeat>)
+                return {{"type", "heartbeat"}, {"sessions", x.sessions}};
+            else
+                return {{"type", "error"}, {"message", x.message}};
+        },
+        m);
+    return j.dump();
+}
+
+Result<Message, std::string> parse(std::string_view text) {
+    if (text.size() > kMaxControlBytes) return Error<std::string>{"", "control message too large"};
+    json j = json::parse(text.begin(), text.end(), nullptr, false);
+    if (j.is_discarded()) return Error<std::string>{"", "control message is not JSON"};
+    if (!j.is_object()) return Error<std::string>{"", "control message is not an object"};
+    try {
+        std::string type = str(j, "type");
+        if (type == "register") {
+            Register r;
+            r.version = static_cast<int>(integer(j, "version", 1, 1000));
+            if (r.version != kVersion) return Error<std::string>{"", "unsupported control version"};
+            r.host_id = nonempty(j, "host_id");
+            r.name = str(j, "name");
+            r.secret = str(j, "secret");
+            r.display_url = nonempty(j, "display_url");
+            r.cert_sha256 = nonempty(j, "cert_sha256");
+            r.apps = strings(j, "apps", false);
+            r.max_sessions = static_cast<int>(integer(j, "max_sessions", 1, 100000));
+            return Message{r};
+        }
+        if (type == "registered") return Message{Registered{nonempty(j, "ticket_key")}};
+        if (type == "start_session") {
+            StartSession s;
+            s.request_id = static_cast<std::uint64_t>(integer(j, "request_id", 0, INT64_MAX));
+            s.session_id = nonempty(j, "session_id");
+            s.user = nonempty(j, "user");
+            auto it = j.find("app");
+            if (it == j.end() || !it->is_object()) throw std::invalid_argument("field 'app' must be an object");
+            s.app.id = nonempty(*it, "id");
+            s.app.name = nonempty(*it, "name");
+            s.app.command = strings(*it, "command", false);
+            s.width = static_cast<int>(integer(j, "width", 64, 8192));
+            s.height = static_cast<int>(integer(j, "height", 64, 8192));
+            return Message{s};
+        }
+        if (type == "session_ready")
+            return Message{SessionReady{static_cast<std::uint64_t>(integer(j, "request_id", 0, INT64_MAX)),
+                                        nonempty(j, "session_id")}};
+        if (type == "session_failed")
+            return Message{SessionFailed{static_cast<std::uint64_t>(integer(j, "request_id", 0, INT64_MAX)),
+                                         nonempty(j, "session_id"), str(j, "message")}};
+        if (type == "end_session") return Message{EndSession{nonempty(j, "session_id")}};
+        if (type == "session_ended") return Message{SessionEnded{nonempty(j, "session_id"), nonempty(j, "reason")}};
+        if (type == "heartbeat") return Message{Heartbeat{static_cast<int>(integer(j, "sessions", 0, 1000000))}};
+        if (type == "error") return Message{ErrorMsg{str(j, "message")}};
+        return Error<std::string>{"", "unknown control message type '" + type + "'"};
+    } catch (const std::invalid_argument& e) {
+        return Error<std::string>{"", e.what()};
+    }
+}
+
+}  // namespace portico::protocol::control

@@ -1,0 +1,46 @@
+#pragma once
+// Control channel messages between session host and broker (docs/protocol.md): JSON objects
+// over a WebSocket, parsed into typed structs with every field checked.
+
+#include "common/result.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace portico::protocol::control {
+
+inline constexpr int kVersion = 1;
+
+struct Register {
+    int version = kVersion;
+    std::string host_id, name, secret, display_url, cert_sha256;
+    std::vector<std::string> apps;  // names offered; "*" = any
+    int max_sessions = 0;
+};
+struct Registered { std::string ticket_key; };  // base64 raw Ed25519 public key
+struct AppSpec { std::string id, name; std::vector<std::string> command; };
+struct StartSession {
+    std::uint64_t request_id = 0;
+    std::string session_id, user;
+    AppSpec app;
+    int width = 0, height = 0;
+};
+struct SessionReady { std::uint64_t request_id = 0; std::string session_id; };
+struct SessionFailed { std::uint64_t request_id = 0; std::string session_id, message; };
+struct EndSession { std::string session_id; };
+struct SessionEnded { std::string session_id, reason; };
+struct Heartbeat { int sessions = 0; };
+struct ErrorMsg { std::string message; };
+
+using Message = std::variant<Register, Registered, StartSession, SessionReady, SessionFailed, EndSession,
+                             SessionEnded, Heartbeat, ErrorMsg>;
+
+std::string serialize(const Message& m);
+// Rejects non-JSON, non-objects, unknown types, missing or mistyped fields, and fields out of
+// range, with a message saying which.
+Result<Message, std::string> parse(std::string_view text);
+
+}  // namespace portico::protocol::control

@@ -1,0 +1,209 @@
+#include "protocol/display.hpp"
+
+#include <cstring>
+#include <type_traits>
+
+namespace portico::protocol {
+
+const char* to_string(ErrorCode c) {
+    switch (c) {
+        case ErrorCode::malformed: return "malformed";
+        case ErrorCode::unsupported_version: return "unsupported_version";
+        case ErrorCode::ticket_invalid: return "ticket_invalid";
+        case ErrorCode::ticket_expired: return "ticket_expired";
+        case ErrorCode::ticket_replayed: return "ticket_replayed";
+        case ErrorCode::session_not_found: return "session_not_found";
+        case ErrorCode::too_large: return "too_large";
+        case ErrorCode::internal: return "internal";
+        case ErrorCode::expected_hello: return "expected_hello";
+    }
+    return "unknown";
+}
+
+namespace {
+
+class Writer {
+public:
+    explicit Writer(MsgType t) { out_.push_back(static_cast<std::uint8_t>(t)); }
+    template <class T>
+    void put(T v) {
+        static_assert(std::is_integral_v<T>);
+        using U = std::make_unsigned_t<T>;
+        U u = static_cast<U>(v);
+        for (std::size_t i = 0; i < sizeof(T); ++i) out_.push_back(static_cast<std::uint8_t>(u >> (8 * i)));
+    }
+    void str(const std::string& s) {
+        put<std::uint16_t>(static_cast<std::uint16_t>(s.size()));
+        out_.insert(out_.end(), s.begin(), s.end());
+    }
+    void bytes(const std::vector<std::uint8_t>& b) { out_.insert(out_.end(), b.begin(), b.end()); }
+    std::vector<std::uint8_t> take() { return std::move(out_); }
+
+private:
+    std::vector<std::uint8_t> out_;
+};
+
+// Reads fields from a message; any read past the end sets failed() and returns zeros.
+class Reader {
+public:
+    explicit Reader(std::span<const std::uint8_t> b) : b_(b) {}
+    template <class T>
+    T get() {
+        static_assert(std::is_integral_v<T>);
+        if (b_.size() - pos_ < sizeof(T)) { fail_ = true; pos_ = b_.size(); return 0; }
+        std::make_unsigned_t<T> u = 0;
+        for (std::size_t i = 0; i < sizeof(T); ++i) u |= static_cast<decltype(u)>(b_[pos_ + i]) << (8 * i);
+        pos_ += sizeof(T);
+        return static_cast<T>(u);
+    }
+    std::string str() {
+        auto n = get<std::uint16_t>();
+        if (n > kMaxStringBytes) { fail_ = true; return {}; }
+        if (fail_ || b_.size() - pos_ < n) { fail_ = true; pos_ = b_.size(); return {}; }
+        std::string s(reinterpret_cast<const char*>(b_.data() + pos_), n);
+        pos_ += n;
+        return s;
+    }
+    std::vector<std::uint8_t> bytes(std::size_t n) {
+        if (fail_ || b_.size() - pos_ < n) { fail_ = true; pos_ = b_.size(); return {}; }
+        std::vector<std::uint8_t> v(b_.begin() + static_cast<long>(pos_), b_.begin() + static_cast<long>(pos_ + n));
+        pos_ += n;
+        return v;
+    }
+    std::vector<std::uint8_t> rest() { return bytes(b_.size() - pos_); }
+    bool failed() const { return fail_; }
+    bool at_end() const { return pos_ == b_.size(); }
+
+private:
+    std::span<const std::uint8_t> b_;
+    std::size_t pos_ = 1;  // byte 0 is the type
+    bool fail_ = false;
+};
+
+bool valid_dim(std::uint16_t v) { return v >= 1 && v <= kMaxScreenDim; }
+
+Error<ErrorCode> malformed(std::string why) { return {ErrorCode::malformed, std::move(why)}; }
+
+}  // namespace
+
+std::vector<std::uint8_t> encode(const Message& m) {
+    return std::visit(
+        [](const auto& msg) -> std::vector<std::uint8_t> {
+            using T = std::decay_t<decltype(msg)>;
+            if constexpr (std::is_same_v<T, Hello>) {
+                Writer w(MsgType::hello); w.put(msg.version); w.str(msg.ticket); return w.take();
+            } else if constexpr (std::is_same_v<T, Key>) {
+                Writer w(MsgType::key); w.put<std::uint8_t>(msg.down ? 1 : 0); w.put(msg.code); return w.take();
+            } else if constexpr (std::is_same_v<T, Pointer>) {
+                Writer w(MsgType::pointer); w.put(msg.x); w.put(msg.y); w.put(msg.buttons); return w.take();
+            } else if constexpr (std::is_same_v<T, Wheel>) {
+                Writer w(MsgType::wheel); w.put(msg.dx); w.put(msg.dy); return w.take();
+            } else if constexpr (std::is_same_v<T, FrameAck>) {
+                Writer w(MsgType::frame_ack); w.put(msg.frame_id); return w.take();
+            } else if constexpr (std::is_same_v<T, KeyframeRequest>) {
+                return Writer(MsgType::keyframe_request).take();
+            } else if constexpr (std::is_same_v<T, Logoff>) {
+                return Writer(MsgType::logoff).take();
+            } else if constexpr (std::is_same_v<T, ServerHello>) {
+                Writer w(MsgType::server_hello); w.put(msg.version); w.put(msg.width); w.put(msg.height); w.str(msg.session_id); return w.take();
+            } else if constexpr (std::is_same_v<T, VideoFrame>) {
+                Writer w(MsgType::video_frame);
+                w.put(msg.frame_id); w.put<std::uint8_t>(msg.keyframe ? 1 : 0); w.put(msg.width); w.put(msg.height);
+                w.put(msg.capture_time_us); w.bytes(msg.data); return w.take();
+            } else if constexpr (std::is_same_v<T, TileFrame>) {
+                Writer w(MsgType::tile_frame);
+                w.put(msg.frame_id); w.put(msg.width); w.put(msg.height); w.put(static_cast<std::uint16_t>(msg.tiles.size()));
+                for (const Tile& t : msg.tiles) {
+                    w.put(t.x); w.put(t.y); w.put(t.w); w.put(t.h); w.put(static_cast<std::uint8_t>(t.encoding));
+                    w.put(static_cast<std::uint32_t>(t.data.size())); w.bytes(t.data);
+                }
+                return w.take();
+            } else if constexpr (std::is_same_v<T, SessionEnded>) {
+                Writer w(MsgType::session_ended); w.put(static_cast<std::uint8_t>(msg.reason)); w.str(msg.message); return w.take();
+            } else {
+                static_assert(std::is_same_v<T, ErrorMsg>);
+                Writer w(MsgType::error); w.put(static_cast<std::uint16_t>(msg.code)); w.str(msg.message); return w.take();
+            }
+        },
+        m);
+}
+
+Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
+    if (bytes.empty()) return malformed("empty message");
+    if (bytes.size() > kMaxMessageBytes) return Error<ErrorCode>{ErrorCode::too_large, "message exceeds 16 MiB"};
+    Reader r(bytes);
+    Message out;
+    switch (static_cast<MsgType>(bytes[0])) {
+        case MsgType::hello: {
+            Hello m; m.version = r.get<std::uint16_t>(); m.ticket = r.str(); out = std::move(m); break;
+        }
+        case MsgType::key: {
+            Key m; auto down = r.get<std::uint8_t>(); m.code = r.get<std::uint16_t>();
+            if (!r.failed() && down > 1) return malformed("key: down must be 0 or 1");
+            if (!r.failed() && (m.code == 0 || m.code > kMaxKeyCode)) return malformed("key: code out of range");
+            m.down = down == 1; out = m; break;
+        }
+        case MsgType::pointer: {
+            Pointer m; m.x = r.get<std::uint16_t>(); m.y = r.get<std::uint16_t>(); m.buttons = r.get<std::uint8_t>();
+            if (!r.failed() && m.buttons > 7) return malformed("pointer: unknown button bits");
+            out = m; break;
+        }
+        case MsgType::wheel: {
+            Wheel m; m.dx = r.get<std::int16_t>(); m.dy = r.get<std::int16_t>(); out = m; break;
+        }
+        case MsgType::frame_ack: { FrameAck m; m.frame_id = r.get<std::uint32_t>(); out = m; break; }
+        case MsgType::keyframe_request: out = KeyframeRequest{}; break;
+        case MsgType::logoff: out = Logoff{}; break;
+        case MsgType::server_hello: {
+            ServerHello m; m.version = r.get<std::uint16_t>(); m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>();
+            m.session_id = r.str();
+            if (!r.failed() && (!valid_dim(m.width) || !valid_dim(m.height))) return malformed("server_hello: bad screen size");
+            out = std::move(m); break;
+        }
+        case MsgType::video_frame: {
+            VideoFrame m; m.frame_id = r.get<std::uint32_t>(); auto flags = r.get<std::uint8_t>();
+            m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>(); m.capture_time_us = r.get<std::uint64_t>();
+            if (r.failed()) break;
+            if (flags > 1) return malformed("video_frame: unknown flags");
+            if (!valid_dim(m.width) || !valid_dim(m.height)) return malformed("video_frame: bad size");
+            m.keyframe = flags & 1; m.data = r.rest();
+            if (m.data.empty()) return malformed("video_frame: no data");
+            out = std::move(m); break;
+        }
+        case MsgType::tile_frame: {
+            TileFrame m; m.frame_id = r.get<std::uint32_t>(); m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>();
+            auto count = r.get<std::uint16_t>();
+            if (r.failed()) break;
+            if (!valid_dim(m.width) || !valid_dim(m.height)) return malformed("tile_frame: bad screen size");
+            if (count == 0 || count > kMaxTiles) return malformed("tile_frame: tile count out of range");
+            m.tiles.reserve(count);
+            for (int i = 0; i < count && !r.failed(); ++i) {
+                Tile t; t.x = r.get<std::uint16_t>(); t.y = r.get<std::uint16_t>(); t.w = r.get<std::uint16_t>(); t.h = r.get<std::uint16_t>();
+                auto enc = r.get<std::uint8_t>(); auto len = r.get<std::uint32_t>();
+                if (r.failed()) break;
+                if (enc != static_cast<std::uint8_t>(TileEncoding::jpeg)) return malformed("tile_frame: unknown tile encoding");
+                if (t.w == 0 || t.h == 0 || t.x + t.w > m.width || t.y + t.h > m.height) return malformed("tile_frame: tile outside the screen");
+                if (len == 0) return malformed("tile_frame: empty tile");
+                t.encoding = TileEncoding::jpeg; t.data = r.bytes(len);
+                m.tiles.push_back(std::move(t));
+            }
+            out = std::move(m); break;
+        }
+        case MsgType::session_ended: {
+            SessionEnded m; auto reason = r.get<std::uint8_t>(); m.message = r.str();
+            if (!r.failed() && reason > 3) return malformed("session_ended: unknown reason");
+            m.reason = static_cast<EndReason>(reason); out = std::move(m); break;
+        }
+        case MsgType::error: {
+            ErrorMsg m; auto code = r.get<std::uint16_t>(); m.message = r.str();
+            if (!r.failed() && (code < 1 || code > 9)) return malformed("error: unknown code");
+            m.code = static_cast<ErrorCode>(code); out = std::move(m); break;
+        }
+        default: return malformed("unknown message type");
+    }
+    if (r.failed()) return malformed("message truncated or field too long");
+    if (!r.at_end()) return malformed("trailing bytes after message");
+    return out;
+}
+
+}  // namespace portico::protocol
