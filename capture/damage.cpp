@@ -101,11 +101,23 @@ void DamageRegion::simplify(std::size_t max_rects) {
         Rect merged = rects_[bi].united(rects_[bj]);
         rects_.erase(rects_.begin() + static_cast<long>(bj));
         rects_.erase(rects_.begin() + static_cast<long>(bi));
-        // Re-adding keeps the list disjoint (the merged box may overlap others).
-        DamageRegion rebuilt;
-        rebuilt.add(merged);
-        for (const Rect& r : rects_) rebuilt.add(r);
-        rects_.swap(rebuilt.rects_);
+        // The merged box may overlap other rectangles. Absorb them (instead of splitting them
+        // around it, which can add rectangles and never terminate): the list stays disjoint and
+        // shrinks by at least one per iteration.
+        for (bool grew = true; grew;) {
+            grew = false;
+            std::vector<Rect> rest;
+            for (const Rect& r : rects_) {
+                if (r.intersects(merged)) {
+                    merged = merged.united(r);
+                    grew = true;
+                } else {
+                    rest.push_back(r);
+                }
+            }
+            rects_.swap(rest);
+        }
+        rects_.push_back(merged);
     }
 }
 

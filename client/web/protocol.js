@@ -1,0 +1,274 @@
+// Display channel messages (docs/protocol.md, version 1): encoders for what the client sends and
+// one bounds-checked decoder for every message type. Malformed input throws a ProtocolError and
+// never returns a half-read message. Pure: no browser globals, so Node tests can import it.
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+export const MAX_STRING_BYTES = 4096;
+export const MAX_SCREEN_DIM = 8192;
+export const MAX_TILES = 4096;
+export const MAX_KEY_CODE = 767;
+
+export const MsgType = Object.freeze({
+  HELLO: 0x01,
+  KEY: 0x02,
+  POINTER: 0x03,
+  WHEEL: 0x04,
+  FRAME_ACK: 0x05,
+  KEYFRAME_REQUEST: 0x06,
+  LOGOFF: 0x07,
+  SERVER_HELLO: 0x81,
+  VIDEO_FRAME: 0x82,
+  TILE_FRAME: 0x83,
+  SESSION_ENDED: 0x85,
+  ERROR: 0x86,
+});
+
+export const ERROR_CODES = Object.freeze({
+  1: 'malformed',
+  2: 'unsupported_version',
+  3: 'ticket_invalid',
+  4: 'ticket_expired',
+  5: 'ticket_replayed',
+  6: 'session_not_found',
+  7: 'too_large',
+  8: 'internal',
+  9: 'expected_hello',
+});
+
+export const END_REASONS = Object.freeze({
+  0: 'app_exited',
+  1: 'logged_off',
+  2: 'host_shutdown',
+  3: 'error',
+});
+
+export const TILE_JPEG = 1;
+
+/** Thrown for any message that breaks docs/protocol.md; `code` is 'malformed' or 'too_large'. */
+export class ProtocolError extends Error {
+  constructor(message, code = 'malformed') {
+    super(message);
+    this.name = 'ProtocolError';
+    this.code = code;
+  }
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+// ---------------------------------------------------------------------------------------------
+// Encoding (client -> host)
+
+class Writer {
+  constructor(type, bodyBytes) {
+    this.buf = new ArrayBuffer(1 + bodyBytes);
+    this.view = new DataView(this.buf);
+    this.bytes = new Uint8Array(this.buf);
+    this.view.setUint8(0, type);
+    this.pos = 1;
+  }
+  u8(v) { this.view.setUint8(this.pos, v); this.pos += 1; return this; }
+  u16(v) { this.view.setUint16(this.pos, v, true); this.pos += 2; return this; }
+  i16(v) { this.view.setInt16(this.pos, v, true); this.pos += 2; return this; }
+  u32(v) { this.view.setUint32(this.pos, v, true); this.pos += 4; return this; }
+  raw(b) { this.bytes.set(b, this.pos); this.pos += b.length; return this; }
+}
+
+function checkInt(name, v, min, max) {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${v}`);
+  }
+}
+
+export function encodeHello(ticket, version = PROTOCOL_VERSION) {
+  if (typeof ticket !== 'string') throw new TypeError('ticket must be a string');
+  const t = utf8Encoder.encode(ticket);
+  checkInt('ticket length', t.length, 0, MAX_STRING_BYTES);
+  checkInt('version', version, 0, 0xffff);
+  return new Writer(MsgType.HELLO, 2 + 2 + t.length).u16(version).u16(t.length).raw(t).buf;
+}
+
+export function encodeKey(down, code) {
+  checkInt('key code', code, 1, MAX_KEY_CODE);
+  return new Writer(MsgType.KEY, 3).u8(down ? 1 : 0).u16(code).buf;
+}
+
+export function encodePointer(x, y, buttons) {
+  checkInt('x', x, 0, 0xffff);
+  checkInt('y', y, 0, 0xffff);
+  checkInt('buttons', buttons, 0, 7);
+  return new Writer(MsgType.POINTER, 5).u16(x).u16(y).u8(buttons).buf;
+}
+
+export function encodeWheel(dx, dy) {
+  checkInt('dx', dx, -0x8000, 0x7fff);
+  checkInt('dy', dy, -0x8000, 0x7fff);
+  return new Writer(MsgType.WHEEL, 4).i16(dx).i16(dy).buf;
+}
+
+export function encodeFrameAck(frameId) {
+  checkInt('frame id', frameId, 0, 0xffffffff);
+  return new Writer(MsgType.FRAME_ACK, 4).u32(frameId).buf;
+}
+
+export function encodeKeyframeRequest() {
+  return new Writer(MsgType.KEYFRAME_REQUEST, 0).buf;
+}
+
+export function encodeLogoff() {
+  return new Writer(MsgType.LOGOFF, 0).buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding (any message; the client only expects host -> client ones)
+
+class Reader {
+  constructor(bytes, what) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = 1; // byte 0 is the type
+    this.what = what;
+  }
+  need(n, field) {
+    if (this.bytes.length - this.pos < n) {
+      throw new ProtocolError(`${this.what}: truncated at ${field} (need ${n} bytes at offset ${this.pos}, message is ${this.bytes.length})`);
+    }
+  }
+  u8(field) { this.need(1, field); const v = this.view.getUint8(this.pos); this.pos += 1; return v; }
+  u16(field) { this.need(2, field); const v = this.view.getUint16(this.pos, true); this.pos += 2; return v; }
+  i16(field) { this.need(2, field); const v = this.view.getInt16(this.pos, true); this.pos += 2; return v; }
+  u32(field) { this.need(4, field); const v = this.view.getUint32(this.pos, true); this.pos += 4; return v; }
+  u64(field) { this.need(8, field); const v = this.view.getBigUint64(this.pos, true); this.pos += 8; return v; }
+  take(n, field) {
+    this.need(n, field);
+    const v = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+  rest() { const v = this.bytes.subarray(this.pos); this.pos = this.bytes.length; return v; }
+  str(field) {
+    const n = this.u16(`${field} length`);
+    if (n > MAX_STRING_BYTES) throw new ProtocolError(`${this.what}: ${field} is ${n} bytes, limit ${MAX_STRING_BYTES}`);
+    const b = this.take(n, field);
+    try {
+      return utf8Decoder.decode(b);
+    } catch {
+      throw new ProtocolError(`${this.what}: ${field} is not valid UTF-8`);
+    }
+  }
+  fail(why) { throw new ProtocolError(`${this.what}: ${why}`); }
+  end() {
+    const left = this.bytes.length - this.pos;
+    if (left !== 0) this.fail(`${left} trailing byte(s) after the message`);
+  }
+}
+
+const validDim = (v) => v >= 1 && v <= MAX_SCREEN_DIM;
+
+const decoders = {
+  [MsgType.HELLO]: (r) => ({ type: 'hello', version: r.u16('version'), ticket: r.str('ticket') }),
+
+  [MsgType.KEY]: (r) => {
+    const down = r.u8('down');
+    const code = r.u16('code');
+    if (down > 1) r.fail(`down must be 0 or 1, got ${down}`);
+    if (code < 1 || code > MAX_KEY_CODE) r.fail(`key code ${code} out of range 1..${MAX_KEY_CODE}`);
+    return { type: 'key', down: down === 1, code };
+  },
+
+  [MsgType.POINTER]: (r) => {
+    const m = { type: 'pointer', x: r.u16('x'), y: r.u16('y'), buttons: r.u8('buttons') };
+    if (m.buttons > 7) r.fail(`unknown button bits ${m.buttons}`);
+    return m;
+  },
+
+  [MsgType.WHEEL]: (r) => ({ type: 'wheel', dx: r.i16('dx'), dy: r.i16('dy') }),
+  [MsgType.FRAME_ACK]: (r) => ({ type: 'frame_ack', frameId: r.u32('frame_id') }),
+  [MsgType.KEYFRAME_REQUEST]: () => ({ type: 'keyframe_request' }),
+  [MsgType.LOGOFF]: () => ({ type: 'logoff' }),
+
+  [MsgType.SERVER_HELLO]: (r) => {
+    const m = { type: 'server_hello', version: r.u16('version'), width: r.u16('width'), height: r.u16('height') };
+    m.sessionId = r.str('session_id');
+    if (!validDim(m.width) || !validDim(m.height)) r.fail(`bad screen size ${m.width}x${m.height}`);
+    return m;
+  },
+
+  [MsgType.VIDEO_FRAME]: (r) => {
+    const frameId = r.u32('frame_id');
+    const flags = r.u8('flags');
+    const width = r.u16('width');
+    const height = r.u16('height');
+    const captureTimeUs = Number(r.u64('capture_time_us'));
+    if (flags > 1) r.fail(`unknown flags 0x${flags.toString(16)}`);
+    if (!validDim(width) || !validDim(height)) r.fail(`bad frame size ${width}x${height}`);
+    const data = r.rest();
+    if (data.length === 0) r.fail('no H.264 data');
+    return { type: 'video_frame', frameId, keyframe: (flags & 1) === 1, width, height, captureTimeUs, data };
+  },
+
+  [MsgType.TILE_FRAME]: (r) => {
+    const frameId = r.u32('frame_id');
+    const width = r.u16('width');
+    const height = r.u16('height');
+    const count = r.u16('count');
+    if (!validDim(width) || !validDim(height)) r.fail(`bad screen size ${width}x${height}`);
+    if (count < 1 || count > MAX_TILES) r.fail(`tile count ${count} out of range 1..${MAX_TILES}`);
+    const tiles = [];
+    for (let i = 0; i < count; i++) {
+      const t = { x: r.u16(`tile ${i} x`), y: r.u16(`tile ${i} y`), w: r.u16(`tile ${i} w`), h: r.u16(`tile ${i} h`) };
+      t.encoding = r.u8(`tile ${i} encoding`);
+      const length = r.u32(`tile ${i} length`);
+      if (t.encoding !== TILE_JPEG) r.fail(`tile ${i}: unknown encoding ${t.encoding}`);
+      if (t.w === 0 || t.h === 0 || t.x + t.w > width || t.y + t.h > height) {
+        r.fail(`tile ${i} (${t.x},${t.y} ${t.w}x${t.h}) lies outside the ${width}x${height} screen`);
+      }
+      if (length === 0) r.fail(`tile ${i} is empty`);
+      t.data = r.take(length, `tile ${i} data`);
+      tiles.push(t);
+    }
+    return { type: 'tile_frame', frameId, width, height, tiles };
+  },
+
+  [MsgType.SESSION_ENDED]: (r) => {
+    const reason = r.u8('reason');
+    const message = r.str('message');
+    if (!(reason in END_REASONS)) r.fail(`unknown reason ${reason}`);
+    return { type: 'session_ended', reason, reasonName: END_REASONS[reason], message };
+  },
+
+  [MsgType.ERROR]: (r) => {
+    const code = r.u16('code');
+    const message = r.str('message');
+    if (!(code in ERROR_CODES)) r.fail(`unknown error code ${code}`);
+    return { type: 'error', code, codeName: ERROR_CODES[code], message };
+  },
+};
+
+const typeNames = Object.fromEntries(
+  Object.entries(MsgType).map(([k, v]) => [v, k.toLowerCase()]),
+);
+
+/**
+ * Decodes one display-channel message (an ArrayBuffer or a Uint8Array). Byte payloads
+ * (`data`) are views into the input, not copies. Throws ProtocolError on malformed input.
+ */
+export function decodeMessage(input) {
+  let bytes;
+  if (input instanceof ArrayBuffer) bytes = new Uint8Array(input);
+  else if (input instanceof Uint8Array) bytes = input;
+  else throw new ProtocolError('a display message must be binary (ArrayBuffer or Uint8Array)');
+
+  if (bytes.length === 0) throw new ProtocolError('empty message');
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    throw new ProtocolError(`message of ${bytes.length} bytes exceeds 16 MiB`, 'too_large');
+  }
+  const type = bytes[0];
+  const decode = decoders[type];
+  if (!decode) throw new ProtocolError(`unknown message type 0x${type.toString(16).padStart(2, '0')}`);
+  const r = new Reader(bytes, typeNames[type]);
+  const msg = decode(r);
+  r.end();
+  return msg;
+}

@@ -1,0 +1,36 @@
+#pragma once
+// AppProcess: the published application running inside a session's display, in its own process
+// group, killed with the host if the host dies (PR_SET_PDEATHSIG). Not thread-safe except
+// where noted. As with XvfbDisplay, PDEATHSIG follows the constructing thread, so create it on a
+// thread that outlives the app.
+
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace portico::host {
+
+class AppProcess {
+public:
+    // Starts argv[0] (looked up in PATH) with DISPLAY and XAUTHORITY set, cwd = $HOME of the host
+    // user, stdin from /dev/null, stdout/stderr appended to `log_path`. Throws on failure.
+    AppProcess(const std::vector<std::string>& argv, const std::string& display, const std::string& xauthority,
+               const std::string& log_path);
+    ~AppProcess();  // terminate() if still running
+    AppProcess(const AppProcess&) = delete;
+    AppProcess& operator=(const AppProcess&) = delete;
+
+    pid_t pid() const { return pid_; }
+    // Non-blocking: true once the process has exited (reaps it). Safe to call from any one thread.
+    bool exited();
+    int exit_status() const { return status_; }
+    // SIGTERM to the whole process group, SIGKILL after `grace_ms`, then reaps.
+    void terminate(int grace_ms = 2000);
+
+private:
+    pid_t pid_ = -1;
+    bool exited_ = false;
+    int status_ = 0;
+};
+
+}  // namespace portico::host

@@ -1,0 +1,109 @@
+#pragma once
+// AppSession: one published application on its own Xvfb, captured, encoded and streamed to the
+// viewers attached to it (the owner; later a shadowing helpdesk). start() blocks while Xvfb and
+// the app come up, so it runs on a session worker thread; after that the session's own capture
+// thread (role: capture) owns the X connection, the encoders and teardown. The DisplayTarget
+// methods are called from network threads and never block.
+
+#include "protocol/display.hpp"
+#include "session-host/flow_control.hpp"
+#include "session-host/viewer.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace portico::capture { class FrameSource; }
+namespace portico::codec { class H264Encoder; class JpegTileEncoder; }
+
+namespace portico::host {
+
+class XvfbDisplay;
+class AppProcess;
+class InputInjector;
+
+class AppSession final : public DisplayTarget, public std::enable_shared_from_this<AppSession> {
+public:
+    struct Options {
+        std::string id;
+        std::vector<std::string> command;  // argv
+        int width = 1280, height = 800;     // rounded down to even, at least 64
+        std::string runtime_dir;            // created 0700, removed when the session ends
+    };
+    // Called once, on the capture thread, after the session is torn down.
+    using EndedFn = std::function<void(const std::string& id, protocol::EndReason reason, const std::string& message)>;
+
+    // Blocking (starts Xvfb and the app). Throws std::runtime_error saying what failed; nothing is
+    // left running and the runtime directory is removed in that case.
+    static std::shared_ptr<AppSession> start(Options options, EndedFn on_ended);
+    ~AppSession() override;
+
+    // Asks the capture thread to end the session (viewers get SessionEnded(reason)). Non-blocking.
+    void end(protocol::EndReason reason, std::string message = {});
+    bool ending() const { return ending_.load(); }
+    // Blocks until the capture thread has torn everything down. Not for network threads.
+    void wait_finished();
+
+    // DisplayTarget
+    const std::string& id() const override { return options_.id; }
+    int width() const override { return options_.width; }
+    int height() const override { return options_.height; }
+    void attach(std::shared_ptr<ViewerSink> viewer) override;
+    void detach(const ViewerSink* viewer) override;
+    void key(std::uint16_t evdev_code, bool down) override;
+    void pointer(int x, int y, std::uint8_t buttons) override;
+    void wheel(int dx, int dy) override;
+    void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) override;
+    void keyframe_request() override;
+    void logoff() override;
+
+    std::size_t viewer_count();
+
+private:
+    struct Viewer {
+        std::shared_ptr<ViewerSink> sink;
+        FlowControl flow;
+        bool needs_keyframe = true;  // gets nothing until the next keyframe
+    };
+
+    AppSession(Options options, EndedFn on_ended);
+    void run();
+    void encode_and_send();
+    void teardown();
+    // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
+    std::pair<bool, bool> prune_viewers_locked();
+
+    Options options_;
+    EndedFn on_ended_;
+
+    // Owned by the capture thread once it runs (the injector also by input calls, under input_mu_).
+    std::unique_ptr<XvfbDisplay> xvfb_;
+    std::unique_ptr<AppProcess> app_;
+    std::unique_ptr<capture::FrameSource> source_;
+    std::unique_ptr<codec::H264Encoder> h264_;
+    std::unique_ptr<codec::JpegTileEncoder> jpeg_;
+    std::mutex input_mu_;
+    std::unique_ptr<InputInjector> injector_;
+
+    std::mutex mu_;  // guards viewers_, end request, finished_
+    std::condition_variable wake_;
+    std::vector<Viewer> viewers_;
+    std::atomic<bool> need_keyframe_{true};
+    std::atomic<bool> ending_{false};
+    bool end_requested_ = false;
+    protocol::EndReason end_reason_ = protocol::EndReason::logged_off;
+    std::string end_message_;
+    bool finished_ = false;
+    std::condition_variable finished_cv_;
+
+    std::uint32_t next_frame_id_ = 1;
+    bool sent_keyframe_ = false;
+    std::thread thread_;
+};
+
+}  // namespace portico::host

@@ -1,0 +1,56 @@
+#pragma once
+// BrokerLink: the host's control channel. Dials the broker (TLS, trusting only the broker CA),
+// registers, receives the ticket key, starts and ends sessions on request, reports session
+// ends and heartbeats, and reconnects with backoff when the link drops (sessions keep running).
+// Runs on its own strand of the network io_context; the public methods may be called from any
+// thread and never block.
+
+#include "protocol/control.hpp"
+#include "protocol/ticket.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace portico::host {
+
+class SessionManager;
+
+struct BrokerUrl {
+    std::string host, port, path;
+};
+// Parses wss://host[:port]/path (port defaults to 443). Throws std::invalid_argument.
+BrokerUrl parse_broker_url(const std::string& url);
+
+class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
+public:
+    struct Options {
+        std::string url;
+        std::string ca_file;
+        protocol::control::Register registration;  // everything sent in `register`
+    };
+    // Called on the link's strand after each successful registration with the broker's key.
+    using RegisteredFn = std::function<void(std::shared_ptr<protocol::TicketVerifier> verifier, bool first)>;
+
+    BrokerLink(boost::asio::io_context& ioc, Options options, SessionManager& sessions, RegisteredFn on_registered);
+    ~BrokerLink();
+
+    void start();
+    // Reports an ended session (queued while disconnected and sent after re-registering).
+    void session_ended(const std::string& session_id, const std::string& reason);
+    // Stops reconnecting, sends what is queued, closes the link, then calls `done` (on the strand).
+    void stop(std::function<void()> done);
+
+    static constexpr std::size_t kWriteQueueMax = 1024;
+    static constexpr std::size_t kReadMessageMax = 1024 * 1024;
+
+private:
+    struct Conn;
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace portico::host

@@ -1,0 +1,351 @@
+#include "session-host/display_server.hpp"
+
+#include "common/log.hpp"
+#include "protocol/display.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include <atomic>
+#include <deque>
+
+namespace portico::host {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+struct DisplayServer::Shared {
+    Shared(ssl::context& c, SessionDirectory& s) : ssl_ctx(c), sessions(s) {}
+    ssl::context& ssl_ctx;
+    SessionDirectory& sessions;
+    std::mutex mu;
+    std::shared_ptr<protocol::TicketVerifier> verifier;
+
+    std::shared_ptr<protocol::TicketVerifier> get_verifier() {
+        std::lock_guard lk(mu);
+        return verifier;
+    }
+};
+
+namespace {
+
+Bytes encoded(const protocol::Message& m) {
+    return std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(m));
+}
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// One display client. All handlers run on the connection's strand; send()/close() may be called
+// from a session's capture thread and only post to it.
+class DisplayConnection final : public ViewerSink, public std::enable_shared_from_this<DisplayConnection> {
+public:
+    DisplayConnection(tcp::socket socket, std::shared_ptr<DisplayServer::Shared> shared)
+        : shared_(std::move(shared)), ws_(std::move(socket), shared_->ssl_ctx), hello_timer_(ws_.get_executor()) {
+        beast::error_code ec;
+        auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+        peer_ = ec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+
+    void start() {
+        net::dispatch(ws_.get_executor(), [self = shared_from_this()] { self->do_handshake(); });
+    }
+
+    bool send(Bytes message) override {
+        if (closing_.load()) return false;
+        if (queued_.fetch_add(1) >= DisplayServer::kSendQueueMax) {
+            queued_.fetch_sub(1);
+            return false;
+        }
+        net::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(message)]() mutable {
+            self->enqueue(std::move(m));
+        });
+        return true;
+    }
+
+    void close(Bytes last) override {
+        net::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(last)]() mutable {
+            self->detach_target();  // the session let go of us; do not report back to it
+            if (m) {
+                self->queued_.fetch_add(1);
+                self->enqueue(std::move(m));
+            }
+            self->begin_close();
+        });
+    }
+
+    std::string peer() const override { return peer_; }
+
+private:
+    void do_handshake() {
+        beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
+        ws_.next_layer().async_handshake(ssl::stream_base::server,
+                                         beast::bind_front_handler(&DisplayConnection::on_handshake, shared_from_this()));
+    }
+
+    void on_handshake(beast::error_code ec) {
+        if (ec) return log::debug("display: TLS handshake with ", peer_, " failed: ", ec.message());
+        parser_.emplace();
+        parser_->header_limit(8 * 1024);
+        parser_->body_limit(1024);
+        http::async_read(ws_.next_layer(), buffer_, *parser_,
+                         beast::bind_front_handler(&DisplayConnection::on_http_read, shared_from_this()));
+    }
+
+    void on_http_read(beast::error_code ec, std::size_t) {
+        if (ec) return log::debug("display: bad HTTP request from ", peer_, ": ", ec.message());
+        auto req = parser_->release();
+        std::string_view target = req.target();
+        std::string_view path = target.substr(0, target.find('?'));
+        if (path != "/display" || !websocket::is_upgrade(req)) {
+            bool wrong_path = path != "/display";
+            log::warn("display: refused plain HTTP request for ", std::string(path), " from ", peer_);
+            auto res = std::make_shared<http::response<http::string_body>>(
+                wrong_path ? http::status::not_found : http::status::upgrade_required, req.version());
+            res->set(http::field::content_type, "text/plain");
+            res->set(http::field::connection, "close");
+            if (!wrong_path) res->set(http::field::upgrade, "websocket");
+            res->body() = wrong_path ? "not found\n" : "this endpoint speaks WebSocket only\n";
+            res->prepare_payload();
+            http::async_write(ws_.next_layer(), *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
+                self->ws_.next_layer().async_shutdown([self](beast::error_code) {});
+            });
+            return;
+        }
+        beast::get_lowest_layer(ws_).expires_never();
+        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        ws_.read_message_max(DisplayServer::kReadMessageMax);
+        ws_.binary(true);
+        ws_.async_accept(req, beast::bind_front_handler(&DisplayConnection::on_accept, shared_from_this()));
+    }
+
+    void on_accept(beast::error_code ec) {
+        if (ec) return log::debug("display: WebSocket handshake with ", peer_, " failed: ", ec.message());
+        accepted_ = true;
+        hello_timer_.expires_after(DisplayServer::kHelloTimeout);
+        hello_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (ec || self->hello_done_ || self->closing_) return;
+            self->refuse(protocol::ErrorCode::expected_hello, "no Hello within 10 s");
+        });
+        do_read();
+    }
+
+    void do_read() {
+        ws_.async_read(in_, beast::bind_front_handler(&DisplayConnection::on_read, shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        if (ec) {
+            if (ec == websocket::error::message_too_big)
+                log::warn("display: message over ", DisplayServer::kReadMessageMax, " bytes from ", peer_);
+            else if (ec != websocket::error::closed && ec != net::error::operation_aborted)
+                log::debug("display: connection from ", peer_, " lost: ", ec.message());
+            finished();
+            return;
+        }
+        if (closing_) return;  // draining: ignore anything else the client says
+        if (ws_.got_text()) return refuse(protocol::ErrorCode::malformed, "text messages are not part of the protocol");
+        auto data = in_.cdata();
+        auto msg = protocol::decode({static_cast<const std::uint8_t*>(data.data()), data.size()});
+        in_.consume(in_.size());
+        if (!msg) return refuse(msg.error().code, msg.error().message);
+        if (!hello_done_)
+            on_hello(msg.value());
+        else
+            on_message(msg.value());
+        if (!closing_) do_read();  // once closing, async_close drains the rest
+    }
+
+    void on_hello(const protocol::Message& m) {
+        auto* hello = std::get_if<protocol::Hello>(&m);
+        if (!hello) return refuse(protocol::ErrorCode::expected_hello, "the first message must be Hello");
+        if (hello->version != protocol::kDisplayVersion)
+            return refuse(protocol::ErrorCode::unsupported_version,
+                          "protocol version " + std::to_string(hello->version) + " is not supported (this host speaks " +
+                              std::to_string(protocol::kDisplayVersion) + ")");
+        auto verifier = shared_->get_verifier();
+        if (!verifier) return refuse(protocol::ErrorCode::ticket_invalid, "host is not registered with a broker yet");
+        auto claims = verifier->verify(hello->ticket, unix_now());
+        if (!claims) return refuse(claims.error().code, claims.error().message);
+        auto target = shared_->sessions.find_session(claims->session_id);
+        if (!target) return refuse(protocol::ErrorCode::session_not_found, "no live session " + claims->session_id);
+
+        hello_done_ = true;
+        hello_timer_.cancel();
+        target_ = target;
+        log::info("display: ", peer_, " attached to session ", target->id(), " (user ", claims->user, ")");
+        queued_.fetch_add(1);
+        enqueue(encoded(protocol::ServerHello{protocol::kDisplayVersion, static_cast<std::uint16_t>(target->width()),
+                                              static_cast<std::uint16_t>(target->height()), target->id()}));
+        target->attach(shared_from_this());
+    }
+
+    void on_message(const protocol::Message& m) {
+        auto target = target_;
+        if (!target) return;  // replaced by a newer connection; close is on its way
+        std::visit(
+            [&](const auto& x) {
+                using T = std::decay_t<decltype(x)>;
+                if constexpr (std::is_same_v<T, protocol::Key>)
+                    target->key(x.code, x.down);
+                else if constexpr (std::is_same_v<T, protocol::Pointer>)
+                    target->pointer(x.x, x.y, x.buttons);
+                else if constexpr (std::is_same_v<T, protocol::Wheel>)
+                    target->wheel(x.dx, x.dy);
+                else if constexpr (std::is_same_v<T, protocol::FrameAck>)
+                    target->frame_ack(this, x.frame_id);
+                else if constexpr (std::is_same_v<T, protocol::KeyframeRequest>)
+                    target->keyframe_request();
+                else if constexpr (std::is_same_v<T, protocol::Logoff>) {
+                    log::info("display: ", peer_, " logged off session ", target->id());
+                    target->logoff();
+                } else
+                    refuse(protocol::ErrorCode::malformed, "unexpected message type from a client");
+            },
+            m);
+    }
+
+    // Sends Error, logs why, and closes. On the strand.
+    void refuse(protocol::ErrorCode code, const std::string& why) {
+        if (closing_) return;
+        log::warn("display: refusing ", peer_, ": ", protocol::to_string(code), ": ", why);
+        detach_target(true);
+        queued_.fetch_add(1);
+        enqueue(encoded(protocol::ErrorMsg{code, why}));
+        begin_close();
+    }
+
+    void enqueue(Bytes m) {
+        if (!accepted_ || close_sent_) {
+            queued_.fetch_sub(1);
+            return;
+        }
+        queue_.push_back(std::move(m));
+        if (!writing_) do_write();
+    }
+
+    void do_write() {
+        writing_ = true;
+        ws_.async_write(net::buffer(*queue_.front()), beast::bind_front_handler(&DisplayConnection::on_write, shared_from_this()));
+    }
+
+    void on_write(beast::error_code ec, std::size_t) {
+        writing_ = false;
+        queue_.pop_front();
+        queued_.fetch_sub(1);
+        if (ec) {
+            closing_ = true;
+            queued_.fetch_sub(queue_.size());
+            queue_.clear();
+            finished();
+            return;
+        }
+        if (!queue_.empty())
+            do_write();
+        else if (closing_)
+            do_close();
+    }
+
+    void begin_close() {
+        closing_ = true;
+        hello_timer_.cancel();
+        if (!accepted_) {
+            beast::error_code ec;
+            beast::get_lowest_layer(ws_).socket().close(ec);
+            return;
+        }
+        if (!writing_ && queue_.empty()) do_close();
+    }
+
+    void do_close() {
+        if (close_sent_) return;
+        close_sent_ = true;
+        ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {
+            self->finished();
+        });
+    }
+
+    // The connection is over (read failed, write failed or closed): let the session know.
+    void finished() {
+        closing_ = true;
+        hello_timer_.cancel();
+        detach_target(true);
+    }
+
+    void detach_target(bool notify = false) {
+        auto t = std::move(target_);
+        target_.reset();
+        if (t && notify) t->detach(this);
+    }
+
+    std::shared_ptr<DisplayServer::Shared> shared_;
+    websocket::stream<ssl::stream<beast::tcp_stream>> ws_;
+    net::steady_timer hello_timer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    beast::flat_buffer buffer_;
+    beast::flat_buffer in_;
+    std::string peer_;
+    std::shared_ptr<DisplayTarget> target_;
+    std::deque<Bytes> queue_;
+    std::atomic<std::size_t> queued_{0};
+    std::atomic<bool> closing_{false};
+    bool accepted_ = false, hello_done_ = false, writing_ = false, close_sent_ = false;
+};
+
+}  // namespace
+
+DisplayServer::DisplayServer(net::io_context& ioc, ssl::context& ssl_ctx, SessionDirectory& sessions)
+    : ioc_(ioc), acceptor_(net::make_strand(ioc)), shared_(std::make_shared<Shared>(ssl_ctx, sessions)) {}
+
+DisplayServer::~DisplayServer() = default;
+
+void DisplayServer::listen(const std::string& address, std::uint16_t port) {
+    beast::error_code ec;
+    auto addr = net::ip::make_address(address, ec);
+    if (ec) throw std::runtime_error("bad listen address '" + address + "'");
+    tcp::endpoint ep(addr, port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+    port_ = acceptor_.local_endpoint().port();
+    do_accept();
+}
+
+void DisplayServer::stop() {
+    net::post(acceptor_.get_executor(), [this] {
+        beast::error_code ec;
+        acceptor_.close(ec);
+    });
+}
+
+void DisplayServer::set_verifier(std::shared_ptr<protocol::TicketVerifier> verifier) {
+    std::lock_guard lk(shared_->mu);
+    shared_->verifier = std::move(verifier);
+}
+
+void DisplayServer::do_accept() {
+    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+            if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+            log::warn("display: accept failed: ", ec.message());
+        } else {
+            std::make_shared<DisplayConnection>(std::move(socket), shared_)->start();
+        }
+        do_accept();
+    });
+}
+
+}  // namespace portico::host

@@ -1,0 +1,28 @@
+#pragma once
+// The per-frame encoder choice of an app session (H.264 keyframe, H.264 delta, or JPEG tiles) and
+// small sizing helpers, kept pure so they can be tested without X or codecs. Capture thread only.
+
+#include "capture/damage.hpp"
+
+#include <vector>
+
+namespace portico::host {
+
+enum class FrameKind { h264_keyframe, h264_delta, tiles };
+
+inline constexpr int kTileSize = 256;
+inline constexpr int kJpegQuality = 90;
+// Above this share of the screen a full H.264 frame is cheaper than tiles and keeps motion smooth.
+inline constexpr double kDeltaDamageShare = 0.25;
+inline constexpr int kMinSessionDim = 64;
+
+// `keyframe_needed`: a viewer asked for one or nothing has been sent yet.
+FrameKind choose_frame_kind(bool keyframe_needed, long long damage_area, long long screen_area);
+
+// Damage cut into tiles of at most kTileSize x kTileSize, clipped to the screen.
+std::vector<capture::Rect> damage_tiles(const capture::DamageRegion& damage, int width, int height);
+
+// H.264 4:2:0 needs even sizes: rounds down to even, clamps to [kMinSessionDim, 8192].
+int session_dimension(int requested);
+
+}  // namespace portico::host

@@ -1,0 +1,35 @@
+#pragma once
+// FlowControl: one viewer's bookkeeping of frames sent but not yet acknowledged (FrameAck), so the
+// capture loop can pause for a slow client instead of queueing, and drop one that stays stuck.
+// Not thread-safe; the owning AppSession guards it with its viewer mutex.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+namespace portico::host {
+
+class FlowControl {
+public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr std::size_t kMaxUnacked = 4;
+    static constexpr std::chrono::seconds kStallLimit{10};
+
+    void on_sent(std::uint32_t frame_id, Clock::time_point now);
+    // Frames arrive in order, so an ack covers every earlier frame too. Acks of frames never sent
+    // only release what was really sent.
+    void on_ack(std::uint32_t frame_id, Clock::time_point now);
+
+    std::size_t unacked() const { return pending_.size(); }
+    bool blocked() const { return pending_.size() >= kMaxUnacked; }
+    // True once the viewer has been blocked continuously for longer than kStallLimit.
+    bool stalled(Clock::time_point now) const;
+
+private:
+    void update_blocked(Clock::time_point now);
+    std::deque<std::uint32_t> pending_;
+    std::optional<Clock::time_point> blocked_since_;
+};
+
+}  // namespace portico::host

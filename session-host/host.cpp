@@ -1,0 +1,164 @@
+#include "session-host/host.hpp"
+
+#include "common/log.hpp"
+#include "common/tls.hpp"
+#include "session-host/broker_link.hpp"
+#include "session-host/display_server.hpp"
+#include "session-host/session_manager.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+
+namespace portico::host {
+
+namespace net = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_secret(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) throw std::runtime_error("cannot read the secret file " + path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string s = ss.str();
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    if (s.empty()) throw std::runtime_error("the secret file " + path + " is empty");
+    return s;
+}
+
+// The display certificate is self-signed; the broker vouches for it by fingerprint (cert_sha256).
+std::pair<std::string, std::string> ensure_display_cert(const std::string& state_dir, const std::string& public_address) {
+    std::string cert = state_dir + "/display-cert.pem", key = state_dir + "/display-key.pem";
+    if (fs::exists(cert) && fs::exists(key)) return {cert, key};
+    std::vector<std::string> sans{"IP:127.0.0.1", "DNS:localhost"};
+    boost::system::error_code ec;
+    net::ip::make_address(public_address, ec);
+    std::string extra = (ec ? "DNS:" : "IP:") + public_address;
+    if (extra != sans[0] && extra != sans[1]) sans.push_back(extra);
+    tls::generate_self_signed(cert, key, public_address, sans);
+    log::info("generated display certificate ", cert);
+    return {cert, key};
+}
+
+std::string url_host(const std::string& address) {
+    return address.find(':') != std::string::npos ? "[" + address + "]" : address;
+}
+
+}  // namespace
+
+int run_host(const HostOptions& o) {
+    log::set_component("host");
+    std::signal(SIGPIPE, SIG_IGN);
+
+    std::string secret, cert_sha256;
+    std::unique_ptr<net::ssl::context> ssl_ctx;
+    try {
+        fs::create_directories(o.state_dir);
+        ::chmod(o.state_dir.c_str(), 0700);
+        fs::create_directories(o.state_dir + "/sessions");
+        ::chmod((o.state_dir + "/sessions").c_str(), 0700);
+        secret = read_secret(o.secret_file);
+        if (!fs::exists(o.broker_ca)) throw std::runtime_error("broker CA file " + o.broker_ca + " does not exist");
+        auto [cert, key] = ensure_display_cert(o.state_dir, o.public_address);
+        cert_sha256 = tls::cert_sha256_hex(cert);
+        ssl_ctx = std::make_unique<net::ssl::context>(tls::make_server_context(cert, key));
+    } catch (const std::exception& e) {
+        log::error("start-up failed: ", e.what());
+        return 1;
+    }
+
+    net::io_context ioc(2);
+    std::shared_ptr<BrokerLink> link;
+    SessionManager sessions({o.state_dir, o.max_sessions, o.apps}, [&link](const std::string& id, const std::string& reason) {
+        if (link) link->session_ended(id, reason);
+    });
+    DisplayServer display(ioc, *ssl_ctx, sessions);
+    std::string display_url;
+    try {
+        display.listen(o.listen_address, o.listen_port);
+        display_url = "wss://" + url_host(o.public_address) + ":" + std::to_string(display.port()) + "/display";
+        log::info("display endpoint listening on ", o.listen_address, ":", display.port());
+
+        BrokerLink::Options lo;
+        lo.url = o.broker_url;
+        lo.ca_file = o.broker_ca;
+        lo.registration.host_id = o.host_id;
+        lo.registration.name = o.name;
+        lo.registration.secret = secret;
+        lo.registration.display_url = display_url;
+        lo.registration.cert_sha256 = cert_sha256;
+        lo.registration.apps = o.apps;
+        lo.registration.max_sessions = o.max_sessions;
+        link = std::make_shared<BrokerLink>(ioc, std::move(lo), sessions,
+                                            [&display, display_url](std::shared_ptr<protocol::TicketVerifier> v, bool first) {
+                                                display.set_verifier(std::move(v));
+                                                if (first) log::info("portico-host ready: display ", display_url);
+                                            });
+    } catch (const std::exception& e) {
+        log::error("start-up failed: ", e.what());
+        return 1;
+    }
+    link->start();
+
+    std::promise<int> stop_signal;
+    auto stopped = stop_signal.get_future();
+    net::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&stop_signal](const boost::system::error_code& ec, int sig) {
+        if (!ec) stop_signal.set_value(sig);
+    });
+
+    // The network threads run until every connection is done after shutdown; a work guard keeps
+    // them alive until then.
+    auto guard = net::make_work_guard(ioc);
+    std::mutex run_mu;
+    std::condition_variable run_cv;
+    int running = 2;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; ++i)
+        threads.emplace_back([&] {
+            pthread_setname_np(pthread_self(), "network");
+            try {
+                ioc.run();
+            } catch (const std::exception& e) {
+                log::error("network thread: ", e.what());
+            }
+            std::lock_guard lk(run_mu);
+            --running;
+            run_cv.notify_all();
+        });
+
+    int sig = stopped.get();
+    log::info("signal ", sig, ": shutting down");
+    display.stop();
+    sessions.shutdown();  // viewers get SessionEnded(host_shutdown), the broker session_ended
+    std::promise<void> link_closed;
+    link->stop([&link_closed] { link_closed.set_value(); });
+    if (link_closed.get_future().wait_for(std::chrono::seconds(3)) != std::future_status::ready)
+        log::warn("broker link did not close in time");
+    signals.cancel();
+    guard.reset();
+    {
+        // Give display connections a moment to deliver SessionEnded and close.
+        std::unique_lock lk(run_mu);
+        run_cv.wait_for(lk, std::chrono::seconds(2), [&] { return running == 0; });
+    }
+    ioc.stop();
+    for (auto& t : threads) t.join();
+    log::info("stopped");
+    return 0;
+}
+
+}  // namespace portico::host

@@ -1,0 +1,36 @@
+#pragma once
+// portico-host's command line: parsed and checked once at start-up (throws UsageError).
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace portico::host {
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct HostOptions {
+    std::string broker_url;
+    std::string broker_ca;
+    std::string secret_file;
+    std::string host_id;
+    std::string name;                    // defaults to host_id
+    std::string listen_address = "127.0.0.1";
+    std::uint16_t listen_port = 0;       // 0 = pick a free port
+    std::string public_address = "127.0.0.1";
+    std::string state_dir;               // defaults to $XDG_STATE_HOME/portico-host or ~/.local/state/portico-host
+    std::vector<std::string> apps{"*"};
+    int max_sessions = 20;
+    bool help = false;
+};
+
+std::string host_usage();
+// argv[0] is skipped. Throws UsageError with a message naming the bad flag.
+HostOptions parse_host_options(int argc, const char* const* argv);
+// "127.0.0.1:0", "[::1]:8444" -> address and port. Throws UsageError.
+std::pair<std::string, std::uint16_t> parse_listen(const std::string& text);
+
+}  // namespace portico::host

@@ -1,0 +1,30 @@
+#pragma once
+// InputInjector: replays a client's keyboard and pointer input into an X display with XTEST.
+// Keys arrive as Linux evdev codes; X keycode = evdev + 8 under the evdev keymap that Xvfb loads,
+// so the server-side layout decides which character a physical key makes.
+// Thread-safe (one mutex): the network thread calls it directly; each call only queues requests.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+namespace portico::host {
+
+class InputInjector {
+public:
+    explicit InputInjector(const std::string& display, const std::string& xauthority);  // throws if no XTEST
+    ~InputInjector();
+
+    void key(std::uint16_t evdev_code, bool down);
+    void pointer(int x, int y, std::uint8_t buttons);  // absolute; buttons bit0 left, bit1 middle, bit2 right
+    void wheel(int dx, int dy);                         // notches -> buttons 4/5 (vertical), 6/7 (horizontal)
+    void release_all();                                 // releases held keys and buttons (client vanished)
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portico::host

@@ -1,0 +1,134 @@
+#include "session-host/session_manager.hpp"
+
+#include "common/log.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <pthread.h>
+
+#include <algorithm>
+
+namespace portico::host {
+
+const char* control_reason(protocol::EndReason reason) {
+    switch (reason) {
+    case protocol::EndReason::app_exited: return "app_exited";
+    case protocol::EndReason::logged_off: return "logged_off";
+    case protocol::EndReason::host_shutdown: return "host_shutdown";
+    case protocol::EndReason::error: return "error";
+    }
+    return "error";
+}
+
+SessionManager::SessionManager(Options options, EndedFn on_ended)
+    : options_(std::move(options)), on_ended_(std::move(on_ended)) {}
+
+SessionManager::~SessionManager() { shutdown(); }
+
+bool SessionManager::valid_session_id(const std::string& id) {
+    if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+               c == '.';
+    });
+}
+
+bool SessionManager::app_offered(const protocol::control::AppSpec& app) const {
+    for (const auto& a : options_.apps)
+        if (a == "*" || a == app.name || a == app.id) return true;
+    return false;
+}
+
+void SessionManager::start_session(const protocol::control::StartSession& req, StartedFn done) {
+    std::string refusal;
+    {
+        std::lock_guard lk(mu_);
+        if (shutting_down_)
+            refusal = "host is shutting down";
+        else if (!valid_session_id(req.session_id))
+            refusal = "invalid session id";
+        else if (sessions_.count(req.session_id) || starting_.count(req.session_id))
+            refusal = "session id already in use";
+        else if (static_cast<int>(sessions_.size() + starting_.size()) >= options_.max_sessions)
+            refusal = "host is full (" + std::to_string(options_.max_sessions) + " sessions)";
+        else if (!app_offered(req.app))
+            refusal = "application '" + req.app.name + "' is not offered by this host";
+        else if (req.app.command.empty())
+            refusal = "application has no command";
+        else
+            starting_.insert(req.session_id);
+    }
+    if (!refusal.empty()) {
+        boost::asio::post(workers_, [done = std::move(done), refusal] { done(refusal); });
+        return;
+    }
+    boost::asio::post(workers_, [this, req, done = std::move(done)] {
+        pthread_setname_np(pthread_self(), "session-start");
+        AppSession::Options o;
+        o.id = req.session_id;
+        o.command = req.app.command;
+        o.width = req.width;
+        o.height = req.height;
+        o.runtime_dir = options_.state_dir + "/sessions/" + req.session_id;
+        std::shared_ptr<AppSession> s;
+        std::string error;
+        try {
+            s = AppSession::start(o, [this](const std::string& id, protocol::EndReason reason, const std::string&) {
+                {
+                    std::lock_guard lk(mu_);
+                    sessions_.erase(id);
+                }
+                if (on_ended_) on_ended_(id, control_reason(reason));
+            });
+        } catch (const std::exception& e) {
+            error = e.what();
+            if (error.empty()) error = "session start failed";
+            log::warn("session ", req.session_id, ": start failed: ", error);
+        }
+        bool shutting_down;
+        {
+            std::lock_guard lk(mu_);
+            starting_.erase(req.session_id);
+            if (s && !s->ending()) sessions_[req.session_id] = s;
+            shutting_down = shutting_down_;
+        }
+        if (s && shutting_down) s->end(protocol::EndReason::host_shutdown, "host is shutting down");
+        done(error);
+    });
+}
+
+void SessionManager::end_session(const std::string& id, protocol::EndReason reason) {
+    if (auto s = find(id)) s->end(reason, reason == protocol::EndReason::logged_off ? "logged off" : "");
+}
+
+void SessionManager::shutdown() {
+    {
+        std::lock_guard lk(mu_);
+        if (shutting_down_ && sessions_.empty()) return;
+        shutting_down_ = true;
+    }
+    workers_.join();  // sessions being started finish starting (and are ended below)
+    std::vector<std::shared_ptr<AppSession>> all;
+    {
+        std::lock_guard lk(mu_);
+        for (auto& [id, s] : sessions_) all.push_back(s);
+    }
+    for (auto& s : all) s->end(protocol::EndReason::host_shutdown, "host is shutting down");
+    for (auto& s : all) s->wait_finished();
+}
+
+int SessionManager::count() {
+    std::lock_guard lk(mu_);
+    return static_cast<int>(sessions_.size());
+}
+
+std::shared_ptr<AppSession> SessionManager::find(const std::string& id) {
+    std::lock_guard lk(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second->ending()) return nullptr;
+    return it->second;
+}
+
+std::shared_ptr<DisplayTarget> SessionManager::find_session(const std::string& id) { return find(id); }
+
+}  // namespace portico::host

@@ -1,0 +1,65 @@
+#pragma once
+// SessionManager: the host's live app sessions by id. Starts sessions on its own worker threads
+// (Xvfb start-up blocks), ends them on request, and tells its owner when one has ended.
+// Thread-safe; start_session/end_session/find_session never block, shutdown() does.
+
+#include "protocol/control.hpp"
+#include "protocol/display.hpp"
+#include "session-host/app_session.hpp"
+#include "session-host/viewer.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace portico::host {
+
+// The control channel's spelling of an end reason.
+const char* control_reason(protocol::EndReason reason);
+
+class SessionManager final : public SessionDirectory {
+public:
+    struct Options {
+        std::string state_dir;                // sessions live in <state_dir>/sessions/<id>
+        int max_sessions = 20;
+        std::vector<std::string> apps{"*"};   // app names or ids offered; "*" = any
+    };
+    // Called on a session's capture thread once it has ended and been torn down.
+    using EndedFn = std::function<void(const std::string& session_id, const std::string& reason)>;
+    // Called on a worker thread: empty error = the session is ready.
+    using StartedFn = std::function<void(const std::string& error)>;
+
+    SessionManager(Options options, EndedFn on_ended);
+    ~SessionManager() override;  // shutdown()
+
+    void start_session(const protocol::control::StartSession& request, StartedFn done);
+    void end_session(const std::string& session_id, protocol::EndReason reason);  // unknown ids are ignored
+    // Ends every session with host_shutdown and waits until all are torn down. Refuses new starts.
+    void shutdown();
+    int count();
+
+    std::shared_ptr<DisplayTarget> find_session(const std::string& session_id) override;
+
+    // Session ids become directory names, so they are restricted to a safe alphabet.
+    static bool valid_session_id(const std::string& id);
+
+private:
+    std::shared_ptr<AppSession> find(const std::string& id);
+    bool app_offered(const protocol::control::AppSpec& app) const;
+
+    Options options_;
+    EndedFn on_ended_;
+    std::mutex mu_;
+    std::map<std::string, std::shared_ptr<AppSession>> sessions_;
+    std::set<std::string> starting_;
+    bool shutting_down_ = false;
+    boost::asio::thread_pool workers_{2};
+};
+
+}  // namespace portico::host

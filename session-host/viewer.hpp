@@ -1,0 +1,52 @@
+#pragma once
+// The seams between the display server (network side) and sessions (capture side):
+// ViewerSink is one connected client as a session sees it; DisplayTarget is a session as the
+// display server sees it; SessionDirectory finds live sessions by id. Interfaces so the display
+// server can be tested against fake sessions and sessions against fake viewers.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace portico::host {
+
+using Bytes = std::shared_ptr<const std::vector<std::uint8_t>>;
+
+// Implemented by a display connection. Every method may be called from any thread and never blocks.
+class ViewerSink {
+public:
+    virtual ~ViewerSink() = default;
+    // Queues one encoded protocol message. False if the bounded queue is full or the connection
+    // is gone; the sink has then already started closing itself.
+    virtual bool send(Bytes message) = 0;
+    // Sends `last` (if non-null) after what is queued, then closes the connection.
+    virtual void close(Bytes last) = 0;
+    virtual std::string peer() const = 0;  // for logs
+};
+
+// Implemented by AppSession. Called from network threads; every method returns without blocking.
+class DisplayTarget {
+public:
+    virtual ~DisplayTarget() = default;
+    virtual const std::string& id() const = 0;
+    virtual int width() const = 0;
+    virtual int height() const = 0;
+    // Makes `viewer` the owner (replacing and closing a previous owner) and asks for a keyframe.
+    virtual void attach(std::shared_ptr<ViewerSink> viewer) = 0;
+    virtual void detach(const ViewerSink* viewer) = 0;  // the client vanished; releases held input
+    virtual void key(std::uint16_t evdev_code, bool down) = 0;
+    virtual void pointer(int x, int y, std::uint8_t buttons) = 0;
+    virtual void wheel(int dx, int dy) = 0;
+    virtual void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) = 0;
+    virtual void keyframe_request() = 0;
+    virtual void logoff() = 0;
+};
+
+class SessionDirectory {
+public:
+    virtual ~SessionDirectory() = default;
+    virtual std::shared_ptr<DisplayTarget> find_session(const std::string& session_id) = 0;  // any thread
+};
+
+}  // namespace portico::host

@@ -1,0 +1,33 @@
+#pragma once
+// XvfbDisplay: one private X server per app session. Xvfb picks a free display number itself
+// (-displayfd), listens on no TCP port, and requires the session's own MIT-MAGIC-COOKIE.
+// Destroying the object stops the server. Not thread-safe; owned by one session.
+// Xvfb gets PR_SET_PDEATHSIG(SIGKILL), which fires when the *thread* that constructed this object
+// exits: construct it on a thread that lives as long as the session (not a short-lived worker).
+
+#include <string>
+#include <sys/types.h>
+
+namespace portico::host {
+
+class XvfbDisplay {
+public:
+    // Starts Xvfb at width x height x 24 and waits (up to 10 s) until it accepts connections.
+    // `runtime_dir` is a private per-session directory (for the Xauthority file).
+    // Throws std::runtime_error with Xvfb's complaint if it cannot start.
+    XvfbDisplay(int width, int height, const std::string& runtime_dir);
+    ~XvfbDisplay();
+    XvfbDisplay(const XvfbDisplay&) = delete;
+    XvfbDisplay& operator=(const XvfbDisplay&) = delete;
+
+    const std::string& display() const { return display_; }           // e.g. ":12"
+    const std::string& xauthority() const { return xauthority_; }     // path; set XAUTHORITY to it
+    pid_t pid() const { return pid_; }
+    bool running() const;
+
+private:
+    std::string display_, xauthority_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace portico::host

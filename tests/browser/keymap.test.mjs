@@ -1,0 +1,66 @@
+// Checks client/web/keymap.js against the kernel's own key codes, no browser.
+// Run: node --test tests/browser/keymap.test.mjs
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+
+import { KEYMAP, evdevCode } from '../../client/web/keymap.js';
+
+const HEADER = '/usr/include/linux/input-event-codes.h';
+
+// KeyboardEvent.code -> the KEY_* name it must map to, where the name is not just upper-cased.
+const RENAMED = {
+  Escape: 'ESC', Minus: 'MINUS', Equal: 'EQUAL', BracketLeft: 'LEFTBRACE', BracketRight: 'RIGHTBRACE',
+  Semicolon: 'SEMICOLON', Quote: 'APOSTROPHE', Backquote: 'GRAVE', Backslash: 'BACKSLASH',
+  Comma: 'COMMA', Period: 'DOT', Slash: 'SLASH', IntlBackslash: '102ND', IntlRo: 'RO', IntlYen: 'YEN',
+  CapsLock: 'CAPSLOCK', ShiftLeft: 'LEFTSHIFT', ShiftRight: 'RIGHTSHIFT', ControlLeft: 'LEFTCTRL',
+  ControlRight: 'RIGHTCTRL', AltLeft: 'LEFTALT', AltRight: 'RIGHTALT', MetaLeft: 'LEFTMETA',
+  MetaRight: 'RIGHTMETA', OSLeft: 'LEFTMETA', OSRight: 'RIGHTMETA', ContextMenu: 'COMPOSE',
+  PrintScreen: 'SYSRQ', ScrollLock: 'SCROLLLOCK', NumLock: 'NUMLOCK', PageUp: 'PAGEUP',
+  PageDown: 'PAGEDOWN', ArrowUp: 'UP', ArrowDown: 'DOWN', ArrowLeft: 'LEFT', ArrowRight: 'RIGHT',
+  NumpadDecimal: 'KPDOT', NumpadAdd: 'KPPLUS', NumpadSubtract: 'KPMINUS', NumpadMultiply: 'KPASTERISK',
+  NumpadDivide: 'KPSLASH', NumpadEnter: 'KPENTER', NumpadEqual: 'KPEQUAL', NumpadComma: 'KPCOMMA',
+  Convert: 'HENKAN', NonConvert: 'MUHENKAN', KanaMode: 'KATAKANAHIRAGANA', Lang1: 'HANGEUL',
+  Lang2: 'HANJA', AudioVolumeMute: 'MUTE', AudioVolumeDown: 'VOLUMEDOWN', AudioVolumeUp: 'VOLUMEUP',
+};
+
+function kernelName(code) {
+  if (RENAMED[code]) return RENAMED[code];
+  let m;
+  if ((m = /^Key([A-Z])$/.exec(code))) return m[1];
+  if ((m = /^Digit(\d)$/.exec(code))) return m[1];
+  if ((m = /^Numpad(\d)$/.exec(code))) return `KP${m[1]}`;
+  return code.toUpperCase();
+}
+
+test('the standard 104/105-key layout is complete', () => {
+  const required = [
+    ...'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.split('').map((c) => `Key${c}`),
+    ...'0123456789'.split('').map((d) => `Digit${d}`),
+    ...Array.from({ length: 12 }, (_, i) => `F${i + 1}`),
+    ...'0123456789'.split('').map((d) => `Numpad${d}`),
+    'Minus', 'Equal', 'BracketLeft', 'BracketRight', 'Semicolon', 'Quote', 'Backquote', 'Backslash',
+    'Comma', 'Period', 'Slash', 'IntlBackslash', 'Escape', 'Backspace', 'Tab', 'Enter', 'Space',
+    'CapsLock', 'ShiftLeft', 'ShiftRight', 'ControlLeft', 'ControlRight', 'AltLeft', 'AltRight',
+    'MetaLeft', 'MetaRight', 'ContextMenu', 'ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight',
+    'Insert', 'Delete', 'Home', 'End', 'PageUp', 'PageDown', 'PrintScreen', 'ScrollLock', 'Pause',
+    'NumLock', 'NumpadDecimal', 'NumpadAdd', 'NumpadSubtract', 'NumpadMultiply', 'NumpadDivide',
+    'NumpadEnter',
+  ];
+  for (const code of required) assert.ok(evdevCode(code) !== undefined, `${code} is not mapped`);
+  assert.equal(evdevCode('KeyA'), 30);
+  assert.equal(evdevCode('toString'), undefined);
+  assert.equal(evdevCode('Fn'), undefined);
+});
+
+test('codes match linux/input-event-codes.h', { skip: !fs.existsSync(HEADER) && `${HEADER} not installed` }, () => {
+  const kernel = {};
+  for (const m of fs.readFileSync(HEADER, 'utf8').matchAll(/^#define KEY_(\w+)\s+(0x[0-9a-f]+|\d+)\b/gm)) {
+    kernel[m[1]] = Number(m[2]);
+  }
+  for (const [code, value] of Object.entries(KEYMAP)) {
+    const name = kernelName(code);
+    assert.equal(value, kernel[name], `${code} should be KEY_${name} = ${kernel[name]}`);
+  }
+});

@@ -1,0 +1,229 @@
+// Unit tests of the web client's display-protocol codec (client/web/protocol.js), no browser.
+// Run: node --test tests/browser/protocol.test.mjs
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  decodeMessage, ProtocolError, MAX_MESSAGE_BYTES,
+  encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
+  encodeLogoff,
+} from '../../client/web/protocol.js';
+
+/** Little-endian message builder for hand-made host messages. */
+class Bytes {
+  constructor(type) { this.out = [type]; }
+  u8(v) { this.out.push(v & 0xff); return this; }
+  u16(v) { return this.u8(v).u8(v >> 8); }
+  u32(v) { return this.u16(v & 0xffff).u16(v >>> 16); }
+  u64(v) { const b = BigInt(v); return this.u32(Number(b & 0xffffffffn)).u32(Number(b >> 32n)); }
+  raw(arr) { this.out.push(...arr); return this; }
+  str(s) { const b = new TextEncoder().encode(s); return this.u16(b.length).raw(b); }
+  buffer() { return new Uint8Array(this.out).buffer; }
+}
+
+const hex = (buf) => Buffer.from(buf).toString('hex');
+
+function throwsProtocol(input, pattern, code = 'malformed') {
+  assert.throws(() => decodeMessage(input), (e) => {
+    assert.ok(e instanceof ProtocolError, `expected ProtocolError, got ${e}`);
+    assert.equal(e.code, code);
+    if (pattern) assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+const truncate = (buf, n) => buf.slice(0, buf.byteLength - n);
+const append = (buf, ...extra) => new Uint8Array([...new Uint8Array(buf), ...extra]).buffer;
+
+// --- client messages: exact bytes and round trips --------------------------------------------
+
+test('Hello encodes version 1 and the ticket as a u16-length string', () => {
+  const buf = encodeHello('ab.cd');
+  assert.equal(hex(buf), '01' + '0100' + '0500' + Buffer.from('ab.cd').toString('hex'));
+  assert.deepEqual(decodeMessage(buf), { type: 'hello', version: 1, ticket: 'ab.cd' });
+});
+
+test('Hello round-trips a long UTF-8 ticket and rejects one over 4096 bytes', () => {
+  const ticket = 'é'.repeat(2048); // 4096 bytes
+  assert.equal(decodeMessage(encodeHello(ticket)).ticket, ticket);
+  assert.throws(() => encodeHello('x'.repeat(4097)), RangeError);
+});
+
+test('Key round trips', () => {
+  assert.equal(hex(encodeKey(true, 30)), '02011e00');
+  assert.deepEqual(decodeMessage(encodeKey(true, 30)), { type: 'key', down: true, code: 30 });
+  assert.deepEqual(decodeMessage(encodeKey(false, 767)), { type: 'key', down: false, code: 767 });
+  assert.throws(() => encodeKey(true, 0), RangeError);
+  assert.throws(() => encodeKey(true, 768), RangeError);
+});
+
+test('Pointer round trips', () => {
+  assert.equal(hex(encodePointer(0x102, 0x304, 5)), '03' + '0201' + '0403' + '05');
+  assert.deepEqual(decodeMessage(encodePointer(1279, 799, 7)), { type: 'pointer', x: 1279, y: 799, buttons: 7 });
+  assert.throws(() => encodePointer(-1, 0, 0), RangeError);
+  assert.throws(() => encodePointer(0, 0, 8), RangeError);
+});
+
+test('Wheel round trips signed notches', () => {
+  assert.equal(hex(encodeWheel(-1, 2)), '04' + 'ffff' + '0200');
+  assert.deepEqual(decodeMessage(encodeWheel(-32768, 32767)), { type: 'wheel', dx: -32768, dy: 32767 });
+  assert.throws(() => encodeWheel(0, 40000), RangeError);
+});
+
+test('FrameAck round trips the full u32 range', () => {
+  assert.equal(hex(encodeFrameAck(0x01020304)), '05' + '04030201');
+  assert.deepEqual(decodeMessage(encodeFrameAck(0xffffffff)), { type: 'frame_ack', frameId: 0xffffffff });
+});
+
+test('KeyframeRequest and Logoff are a bare type byte', () => {
+  assert.equal(hex(encodeKeyframeRequest()), '06');
+  assert.equal(hex(encodeLogoff()), '07');
+  assert.deepEqual(decodeMessage(encodeKeyframeRequest()), { type: 'keyframe_request' });
+  assert.deepEqual(decodeMessage(encodeLogoff()), { type: 'logoff' });
+});
+
+// --- host messages -----------------------------------------------------------------------------
+
+const serverHello = () => new Bytes(0x81).u16(1).u16(1280).u16(800).str('s-42').buffer();
+
+const videoFrame = () => new Bytes(0x82).u32(7).u8(1).u16(1280).u16(800).u64(1_700_000_000_123_456n)
+  .raw([0, 0, 0, 1, 0x67, 0x42, 0xe0, 0x1f]).buffer();
+
+const tileFrame = () => new Bytes(0x83).u32(9).u16(1280).u16(800).u16(2)
+  .u16(0).u16(0).u16(64).u16(64).u8(1).u32(3).raw([0xff, 0xd8, 0xff])
+  .u16(1216).u16(736).u16(64).u16(64).u8(1).u32(2).raw([0xaa, 0xbb])
+  .buffer();
+
+test('ServerHello decodes', () => {
+  assert.deepEqual(decodeMessage(serverHello()),
+    { type: 'server_hello', version: 1, width: 1280, height: 800, sessionId: 's-42' });
+});
+
+test('VideoFrame decodes its header and keeps the rest as the access unit', () => {
+  const m = decodeMessage(videoFrame());
+  assert.equal(m.type, 'video_frame');
+  assert.equal(m.frameId, 7);
+  assert.equal(m.keyframe, true);
+  assert.equal(m.width, 1280);
+  assert.equal(m.height, 800);
+  assert.equal(m.captureTimeUs, 1_700_000_000_123_456);
+  assert.ok(m.data instanceof Uint8Array);
+  assert.deepEqual([...m.data], [0, 0, 0, 1, 0x67, 0x42, 0xe0, 0x1f]);
+});
+
+test('VideoFrame with flags 0 is a delta frame', () => {
+  const buf = new Bytes(0x82).u32(8).u8(0).u16(16).u16(16).u64(0).raw([1]).buffer();
+  assert.equal(decodeMessage(buf).keyframe, false);
+});
+
+test('TileFrame with two tiles decodes both in order', () => {
+  const m = decodeMessage(tileFrame());
+  assert.equal(m.type, 'tile_frame');
+  assert.equal(m.frameId, 9);
+  assert.equal(m.width, 1280);
+  assert.equal(m.height, 800);
+  assert.equal(m.tiles.length, 2);
+  assert.deepEqual({ ...m.tiles[0], data: [...m.tiles[0].data] },
+    { x: 0, y: 0, w: 64, h: 64, encoding: 1, data: [0xff, 0xd8, 0xff] });
+  assert.deepEqual({ ...m.tiles[1], data: [...m.tiles[1].data] },
+    { x: 1216, y: 736, w: 64, h: 64, encoding: 1, data: [0xaa, 0xbb] });
+});
+
+test('SessionEnded decodes reason and message', () => {
+  const m = decodeMessage(new Bytes(0x85).u8(0).str('xterm exited').buffer());
+  assert.deepEqual(m, { type: 'session_ended', reason: 0, reasonName: 'app_exited', message: 'xterm exited' });
+  assert.equal(decodeMessage(new Bytes(0x85).u8(3).str('').buffer()).reasonName, 'error');
+});
+
+test('Error decodes code and message', () => {
+  const m = decodeMessage(new Bytes(0x86).u16(4).str('ticket expired').buffer());
+  assert.deepEqual(m, { type: 'error', code: 4, codeName: 'ticket_expired', message: 'ticket expired' });
+});
+
+test('decodeMessage accepts a Uint8Array view at an offset', () => {
+  const inner = new Uint8Array(serverHello());
+  const outer = new Uint8Array(inner.length + 3);
+  outer.set(inner, 3);
+  assert.equal(decodeMessage(outer.subarray(3)).sessionId, 's-42');
+});
+
+// --- malformed input -------------------------------------------------------------------------
+
+test('every truncation of every message throws', () => {
+  const messages = [serverHello(), videoFrame(), tileFrame(),
+    new Bytes(0x85).u8(1).str('bye').buffer(), new Bytes(0x86).u16(3).str('bad').buffer(),
+    encodeHello('t'), encodeKey(true, 1), encodePointer(1, 2, 3), encodeWheel(1, 1), encodeFrameAck(1)];
+  for (const full of messages) {
+    const type = new Uint8Array(full)[0];
+    // A VideoFrame's payload is "the rest", so only prefixes without header + 1 byte are short.
+    const shortest = type === 0x82 ? 19 : full.byteLength;
+    for (let len = 0; len < shortest; len++) {
+      assert.throws(() => decodeMessage(full.slice(0, len)), ProtocolError,
+        `type 0x${type.toString(16)} cut to ${len} of ${full.byteLength} bytes`);
+    }
+  }
+  throwsProtocol(new ArrayBuffer(0), /empty/);
+  throwsProtocol(truncate(serverHello(), 1), /truncated/);
+});
+
+test('VideoFrame without payload throws', () => {
+  throwsProtocol(new Bytes(0x82).u32(1).u8(1).u16(16).u16(16).u64(0).buffer(), /no H.264 data/);
+});
+
+test('a tile running past the end throws', () => {
+  const buf = new Bytes(0x83).u32(1).u16(64).u16(64).u16(1)
+    .u16(0).u16(0).u16(16).u16(16).u8(1).u32(100).raw([1, 2, 3]).buffer();
+  throwsProtocol(buf, /truncated at tile 0 data/);
+});
+
+test('a tile count larger than the tiles present throws', () => {
+  const one = (b) => b.u16(0).u16(0).u16(8).u16(8).u8(1).u32(1).raw([0xff]);
+  throwsProtocol(one(new Bytes(0x83).u32(1).u16(64).u16(64).u16(2)).buffer(), /truncated/);
+});
+
+test('out-of-range counts and fields throw', () => {
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).buffer(), /tile count 0/);
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(4097).buffer(), /tile count 4097/);
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(1)
+    .u16(60).u16(0).u16(8).u16(8).u8(1).u32(1).raw([0]).buffer(), /outside/);
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(1)
+    .u16(0).u16(0).u16(8).u16(8).u8(2).u32(1).raw([0]).buffer(), /unknown encoding/);
+  throwsProtocol(new Bytes(0x81).u16(1).u16(0).u16(800).str('s').buffer(), /screen size/);
+  throwsProtocol(new Bytes(0x81).u16(1).u16(8193).u16(800).str('s').buffer(), /screen size/);
+  throwsProtocol(new Bytes(0x82).u32(1).u8(2).u16(16).u16(16).u64(0).raw([1]).buffer(), /flags/);
+  throwsProtocol(new Bytes(0x85).u8(4).str('').buffer(), /reason/);
+  throwsProtocol(new Bytes(0x86).u16(10).str('').buffer(), /error code/);
+  throwsProtocol(new Bytes(0x02).u8(2).u16(30).buffer(), /down/);
+  throwsProtocol(new Bytes(0x02).u8(1).u16(768).buffer(), /key code/);
+  throwsProtocol(new Bytes(0x03).u16(0).u16(0).u8(8).buffer(), /button/);
+});
+
+test('a string over 4096 bytes throws even when the bytes are there', () => {
+  const b = new Bytes(0x86).u16(8).u16(4097).raw(new Array(4097).fill(0x41));
+  throwsProtocol(b.buffer(), /limit 4096/);
+});
+
+test('invalid UTF-8 in a string throws', () => {
+  throwsProtocol(new Bytes(0x86).u16(8).u16(2).raw([0xc3, 0x28]).buffer(), /UTF-8/);
+});
+
+test('trailing bytes throw', () => {
+  throwsProtocol(append(serverHello(), 0), /trailing/);
+  throwsProtocol(append(tileFrame(), 1, 2), /trailing/);
+  throwsProtocol(append(encodeLogoff(), 0), /trailing/);
+  throwsProtocol(append(new Bytes(0x86).u16(1).str('x').buffer(), 0), /trailing/);
+});
+
+test('unknown message types throw', () => {
+  for (const type of [0x00, 0x08, 0x80, 0x84, 0x87, 0xff]) {
+    throwsProtocol(new Uint8Array([type, 0, 0, 0]).buffer, /unknown message type/);
+  }
+});
+
+test('messages over 16 MiB throw too_large; non-binary input throws', () => {
+  const big = new Uint8Array(MAX_MESSAGE_BYTES + 1);
+  big[0] = 0x82;
+  throwsProtocol(big, /16 MiB/, 'too_large');
+  throwsProtocol('hello', /binary/);
+});

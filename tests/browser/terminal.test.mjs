@@ -1,0 +1,264 @@
+// End-to-end browser test of the portal and the web client in real headless Chromium:
+// log in (a wrong password first), launch "Terminal", see it drawn, type a command that creates a
+// marker file on the session host, see the text appear, log off.
+//
+// Environment:
+//   PORTICO_URL        portal address, e.g. https://127.0.0.1:18443/
+//   PORTICO_USER       user name
+//   PORTICO_PASSWORD   that user's password
+//   PORTICO_MARKER     absolute path of a file that must not exist yet; the typed command creates it
+//   PORTICO_ARTIFACTS  folder for screenshots
+// Exit status 0 and "browser test passed" on success, 1 with the reason otherwise.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
+const FIRST_PICTURE_MS = 30_000;
+const MARKER_MS = 20_000;
+const TYPED_TEXT_MS = 10_000;
+
+const consoleLines = [];
+const started = Date.now();
+const log = (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
+
+class TestFailure extends Error {}
+const fail = (why) => { throw new TestFailure(why); };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function environment() {
+  const names = ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_MARKER', 'PORTICO_ARTIFACTS'];
+  const missing = names.filter((n) => !process.env[n]);
+  if (missing.length) fail(`missing environment variable(s): ${missing.join(', ')}`);
+  const env = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+  if (!path.isAbsolute(env.PORTICO_MARKER)) fail(`PORTICO_MARKER must be an absolute path: ${env.PORTICO_MARKER}`);
+  if (fs.existsSync(env.PORTICO_MARKER)) fail(`PORTICO_MARKER already exists: ${env.PORTICO_MARKER}`);
+  fs.mkdirSync(env.PORTICO_ARTIFACTS, { recursive: true });
+  return env;
+}
+
+/** Polls fn until it returns a truthy value; fails with `what` after `ms`. */
+async function waitFor(what, ms, fn, intervalMs = 250) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) fail(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+// --- canvas inspection (runs in the page) ------------------------------------------------------
+
+function canvasStats() {
+  const c = document.querySelector('#screen');
+  const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+  const [r0, g0, b0] = data;
+  let nonBlack = 0;
+  let differFirst = 0;
+  let hash = 2166136261;
+  for (let i = 0; i < data.length; i += 4) {
+    const r = data[i]; const g = data[i + 1]; const b = data[i + 2];
+    if (r + g + b > 48) nonBlack++;
+    if (Math.abs(r - r0) + Math.abs(g - g0) + Math.abs(b - b0) > 48) differFirst++;
+    hash = Math.imul(hash ^ (r | (g << 8) | (b << 16)), 16777619);
+  }
+  return { width: c.width, height: c.height, nonBlack, differFirst, hash };
+}
+
+function snapshotCanvas() {
+  const c = document.querySelector('#screen');
+  window.__snapshot = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+}
+
+function pixelsChangedSinceSnapshot() {
+  const c = document.querySelector('#screen');
+  const now = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const before = window.__snapshot.data;
+  if (now.length !== before.length) return now.length / 4;
+  let changed = 0;
+  for (let i = 0; i < now.length; i += 4) {
+    if (Math.abs(now[i] - before[i]) + Math.abs(now[i + 1] - before[i + 1])
+        + Math.abs(now[i + 2] - before[i + 2]) > 48) changed++;
+  }
+  return changed;
+}
+
+// --- typing -------------------------------------------------------------------------------------
+
+// Playwright types characters without pressing Shift (it sets event.key only), but the client sends
+// physical keys, so shifted characters are typed as Shift + the key that carries them (US layout).
+const SHIFTED = {
+  '~': 'Backquote', '!': 'Digit1', '@': 'Digit2', '#': 'Digit3', '$': 'Digit4', '%': 'Digit5',
+  '^': 'Digit6', '&': 'Digit7', '*': 'Digit8', '(': 'Digit9', ')': 'Digit0', '_': 'Minus', '+': 'Equal',
+  '{': 'BracketLeft', '}': 'BracketRight', '|': 'Backslash', ':': 'Semicolon', '"': 'Quote',
+  '<': 'Comma', '>': 'Period', '?': 'Slash',
+};
+
+async function typeText(page, text) {
+  for (const ch of text) {
+    if (/^[A-Z]$/.test(ch)) await page.keyboard.press(`Shift+Key${ch}`);
+    else if (SHIFTED[ch]) await page.keyboard.press(`Shift+${SHIFTED[ch]}`);
+    else if (/^[ -~]$/.test(ch)) await page.keyboard.type(ch);
+    else fail(`cannot type ${JSON.stringify(ch)} as a key of a US keyboard`);
+    await sleep(15);
+  }
+}
+
+// --- the test -----------------------------------------------------------------------------------
+
+async function errorText(page) {
+  const error = page.locator('#error');
+  return (await error.isVisible()) ? (await error.textContent()).trim() : '';
+}
+
+async function run(page, env) {
+  log(`opening ${env.PORTICO_URL}`);
+  const response = await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
+  if (!response || !response.ok()) fail(`portal answered ${response?.status()} for ${env.PORTICO_URL}`);
+  await page.locator('#login-view').waitFor({ state: 'visible', timeout: 10_000 });
+  log('login view shown');
+
+  const support = await page.evaluate(async () => (typeof VideoDecoder === 'function'
+    ? (await VideoDecoder.isConfigSupported({ codec: 'avc1.42e01f', optimizeForLatency: true })).supported
+    : 'VideoDecoder missing'));
+  log(`WebCodecs H.264 (avc1.42e01f) supported: ${support}`);
+
+  // A wrong password is refused with a visible error, and we stay on the login view.
+  await page.fill('#username', env.PORTICO_USER);
+  await page.fill('#password', `${env.PORTICO_PASSWORD}-wrong`);
+  await page.click('#login');
+  await page.locator('#error').waitFor({ state: 'visible', timeout: 10_000 });
+  const refusal = await errorText(page);
+  if (!refusal) fail('the error area is empty after a wrong password');
+  if (!(await page.locator('#login-view').isVisible())) fail('left the login view after a wrong password');
+  if (await page.locator('#resources-view').isVisible()) fail('resources shown after a wrong password');
+  log(`wrong password refused: "${refusal}"`);
+
+  await page.fill('#password', env.PORTICO_PASSWORD);
+  await page.click('#login');
+  await Promise.race([
+    page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 }),
+    page.locator('#error').waitFor({ state: 'visible', timeout: 10_000 }),
+  ]);
+  if (await errorText(page)) fail(`login failed: ${await errorText(page)}`);
+  const resources = await page.locator('button.resource').allTextContents();
+  log(`logged in; resources: ${resources.join(', ') || '(none)'}`);
+
+  const terminal = page.locator('button.resource', { hasText: /^Terminal$/ });
+  if ((await terminal.count()) !== 1) fail('no "Terminal" resource in the portal');
+  await terminal.click();
+  log('launching Terminal');
+
+  await waitFor('the session view', 15_000, async () => {
+    const err = await errorText(page);
+    if (err) fail(`launch failed: ${err}`);
+    return page.locator('#session-view').isVisible();
+  });
+  log('session view shown; waiting for the first picture');
+
+  const firstPicture = await waitFor('a picture on the canvas', FIRST_PICTURE_MS, async () => {
+    if (!(await page.locator('#session-view').isVisible())) {
+      fail(`the session ended before anything was drawn: ${await errorText(page) || '(no message)'}`);
+    }
+    const s = await page.evaluate(canvasStats);
+    return s.nonBlack > 200 || s.differFirst > 200 ? s : null;
+  });
+  log(`canvas ${firstPicture.width}x${firstPicture.height} painted: ${firstPicture.nonBlack} non-black px, `
+    + `${firstPicture.differFirst} px differ from the corner; status "${await page.textContent('#status')}"`);
+
+  // Let the first screen settle (the shell prompt may still be drawing) before the snapshot.
+  let previous = firstPicture.hash;
+  const settleUntil = Date.now() + 5_000;
+  while (Date.now() < settleUntil) {
+    await sleep(700);
+    const { hash } = await page.evaluate(canvasStats);
+    if (hash === previous) break;
+    previous = hash;
+  }
+  await page.evaluate(snapshotCanvas);
+  await page.locator('#screen').screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'terminal-start.png') });
+
+  const canvas = page.locator('#screen');
+  await canvas.focus();
+  const box = await canvas.boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2); // pointer over the app
+  const command = `touch '${env.PORTICO_MARKER}'`;
+  log(`typing: ${command}`);
+  await typeText(page, command);
+  await page.keyboard.press('Enter');
+
+  await waitFor(`the marker file ${env.PORTICO_MARKER}`, MARKER_MS, async () => {
+    if (!(await page.locator('#session-view').isVisible())) {
+      fail(`the session ended while typing: ${await errorText(page) || '(no message)'}`);
+    }
+    return fs.existsSync(env.PORTICO_MARKER);
+  });
+  log('marker file created by the typed command');
+
+  const changed = await waitFor('the typed text to appear on the canvas', TYPED_TEXT_MS, async () => {
+    const n = await page.evaluate(pixelsChangedSinceSnapshot);
+    return n > 50 ? n : 0;
+  });
+  log(`canvas changed after typing: ${changed} px`);
+
+  await page.screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'session.png') });
+  await canvas.screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'terminal-typed.png') });
+  log(`screenshots in ${env.PORTICO_ARTIFACTS}`);
+
+  const counters = await page.evaluate(() => ({ ...window.__portico }));
+  log(`display counters: ${JSON.stringify(counters)}`);
+  if (!(counters.videoFrames >= 1)) fail('WebCodecs decoded no H.264 VideoFrame (videoFrames is 0)');
+  if (counters.decodeErrors !== 0) fail(`${counters.decodeErrors} decode error(s) in the display client`);
+
+  await page.click('#logoff');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  if (await page.locator('#session-view').isVisible()) fail('the session view is still shown after Log off');
+  const afterLogoff = await errorText(page);
+  if (afterLogoff) fail(`error after Log off: ${afterLogoff}`);
+  const notice = (await page.locator('#notice').textContent()).trim();
+  log(`logged off; back in the portal ("${notice}")`);
+  await page.screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'portal-after-logoff.png') });
+}
+
+async function main() {
+  let browser;
+  let page;
+  let env;
+  try {
+    env = environment();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      headless: true,
+    });
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
+    page = await context.newPage();
+    page.on('console', (m) => consoleLines.push(`[console.${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.stack ?? e.message}`));
+    page.on('requestfailed', (r) => consoleLines.push(`[requestfailed] ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+    page.on('websocket', (ws) => {
+      consoleLines.push(`[websocket] open ${ws.url()}`);
+      ws.on('close', () => consoleLines.push(`[websocket] closed ${ws.url()}`));
+      ws.on('socketerror', (e) => consoleLines.push(`[websocket] error ${ws.url()}: ${e}`));
+    });
+    await run(page, env);
+    await browser.close();
+    console.log('browser test passed');
+    process.exit(0);
+  } catch (e) {
+    console.error(`\nbrowser test FAILED: ${e instanceof TestFailure ? e.message : e.stack ?? e}`);
+    if (page && env) {
+      const shot = path.join(env.PORTICO_ARTIFACTS, 'failure.png');
+      await page.screenshot({ path: shot }).then(() => console.error(`screenshot: ${shot}`), () => {});
+    }
+    console.error(`page console (${consoleLines.length} lines):`);
+    for (const line of consoleLines) console.error(`  ${line}`);
+    await browser?.close().catch(() => {});
+    process.exit(1);
+  }
+}
+
+main();

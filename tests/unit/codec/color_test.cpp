@@ -1,0 +1,101 @@
+#include "codec/color.hpp"
+#include "test_frames.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace portico;
+using namespace portico::codec;
+
+TEST_CASE("BGRA -> I420 -> BGRA keeps a smooth gradient", "[codec][color]") {
+    const capture::Frame src = test::make_gradient_frame(320, 240);
+    I420Image yuv;
+    bgra_to_i420(src, yuv);
+    CHECK(yuv.width == 320);
+    CHECK(yuv.height == 240);
+    CHECK(yuv.y.size() == 320u * 240u);
+    CHECK(yuv.u.size() == 160u * 120u);
+
+    capture::Frame back;
+    i420_to_bgra(yuv, back);
+    REQUIRE(back.width == 320);
+    REQUIRE(back.height == 240);
+    const double psnr = psnr_bgra(src, back);
+    INFO("psnr " << psnr);
+    CHECK(psnr >= 35.0);
+    CHECK(psnr < 99.0);  // the conversion is lossy; 99 would mean the check compared nothing
+}
+
+TEST_CASE("Odd sizes convert without losing the last row and column", "[codec][color]") {
+    const capture::Frame src = test::make_gradient_frame(641, 481);
+    I420Image yuv;
+    bgra_to_i420(src, yuv);
+    CHECK(yuv.stride_uv == 321);
+    CHECK(yuv.u.size() == 321u * 241u);
+    CHECK(yuv.v.size() == 321u * 241u);
+
+    capture::Frame back;
+    i420_to_bgra(yuv, back);
+    REQUIRE(back.width == 641);
+    REQUIRE(back.height == 481);
+    CHECK(psnr_bgra(src, back) >= 35.0);
+    // The gradient is white at the bottom-right corner; a dropped last row/column would not be.
+    const uint8_t* p = back.at(640, 480);
+    CHECK(p[0] > 230);
+    CHECK(p[1] > 230);
+}
+
+TEST_CASE("Conversion honours a padded source stride", "[codec][color]") {
+    const capture::Frame tight = test::make_gradient_frame(100, 50);
+    capture::Frame padded;
+    padded.width = 100;
+    padded.height = 50;
+    padded.stride = 100 * 4 + 64;
+    padded.pixels.assign(static_cast<size_t>(padded.stride) * 50, 0xff);
+    for (int y = 0; y < 50; ++y)
+        std::copy(tight.row(y), tight.row(y) + 400, padded.row(y));
+
+    I420Image a, b;
+    bgra_to_i420(tight, a);
+    bgra_to_i420(padded, b);
+    CHECK(a.y == b.y);
+    CHECK(a.u == b.u);
+    CHECK(a.v == b.v);
+}
+
+TEST_CASE("Invalid inputs are rejected, not read out of bounds", "[codec][color]") {
+    capture::Frame bad(10, 10);
+    bad.pixels.resize(10);  // claims 10x10 but owns 10 bytes
+    I420Image yuv;
+    CHECK_THROWS_AS(bgra_to_i420(bad, yuv), std::invalid_argument);
+
+    I420Image short_planes;
+    short_planes.width = 16;
+    short_planes.height = 16;
+    short_planes.stride_y = 16;
+    short_planes.stride_uv = 8;
+    short_planes.y.resize(16 * 16);
+    short_planes.u.resize(8);  // needs 64
+    short_planes.v.resize(64);
+    capture::Frame out;
+    CHECK_THROWS_AS(i420_to_bgra(short_planes, out), std::invalid_argument);
+}
+
+TEST_CASE("psnr_bgra measures RGB difference", "[codec][color]") {
+    const capture::Frame a = test::make_text_frame(64, 48);
+    capture::Frame b = a;
+    CHECK(psnr_bgra(a, b) == Approx(99.0));
+
+    b.at(5, 5)[3] = 0;  // X channel is ignored
+    CHECK(psnr_bgra(a, b) == Approx(99.0));
+
+    b.at(5, 5)[1] ^= 0x80;  // one channel of one pixel off by 128
+    const double one_pixel = psnr_bgra(a, b);
+    CHECK(one_pixel < 99.0);
+    CHECK(one_pixel > 40.0);
+
+    for (int y = 0; y < b.height; ++y)
+        for (int x = 0; x < b.width; ++x) b.at(x, y)[2] ^= 0xff;
+    CHECK(psnr_bgra(a, b) < 10.0);
+
+    CHECK(psnr_bgra(a, capture::Frame(63, 48)) == 0.0);
+}

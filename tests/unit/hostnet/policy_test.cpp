@@ -1,0 +1,131 @@
+// Pure parts of the session host: encoder choice, tiling, sizes, flow control, command line.
+#include "session-host/broker_link.hpp"
+#include "session-host/encode_policy.hpp"
+#include "session-host/flow_control.hpp"
+#include "session-host/host_options.hpp"
+#include "session-host/session_manager.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace portico::host;
+using portico::capture::DamageRegion;
+using portico::capture::Rect;
+
+TEST_CASE("frame kind: keyframe when needed, H.264 delta above 25% damage, tiles below") {
+    const long long screen = 1000 * 1000;
+    CHECK(choose_frame_kind(true, 0, screen) == FrameKind::h264_keyframe);
+    CHECK(choose_frame_kind(true, screen, screen) == FrameKind::h264_keyframe);
+    CHECK(choose_frame_kind(false, screen / 4 + 1, screen) == FrameKind::h264_delta);
+    CHECK(choose_frame_kind(false, screen, screen) == FrameKind::h264_delta);
+    CHECK(choose_frame_kind(false, screen / 4, screen) == FrameKind::tiles);
+    CHECK(choose_frame_kind(false, 16 * 16, screen) == FrameKind::tiles);
+}
+
+TEST_CASE("damage tiles are at most 256x256, inside the screen, and cover the damage exactly") {
+    DamageRegion d;
+    d.add({10, 20, 600, 300});
+    d.add({900, 700, 500, 500});  // runs off a 1000x800 screen
+    auto tiles = damage_tiles(d, 1000, 800);
+    REQUIRE(!tiles.empty());
+    long long area = 0;
+    for (const auto& t : tiles) {
+        CHECK(t.w <= kTileSize);
+        CHECK(t.h <= kTileSize);
+        CHECK(Rect{0, 0, 1000, 800}.contains(t));
+        area += t.area();
+    }
+    CHECK(area == 600LL * 300 + 100LL * 100);
+}
+
+TEST_CASE("session sizes are even and within limits") {
+    CHECK(session_dimension(1281) == 1280);
+    CHECK(session_dimension(800) == 800);
+    CHECK(session_dimension(10) == 64);
+    CHECK(session_dimension(-5) == 64);
+    CHECK(session_dimension(100000) == 8192);
+}
+
+TEST_CASE("flow control counts unacknowledged frames and detects a stuck viewer") {
+    using Clock = FlowControl::Clock;
+    auto t0 = Clock::now();
+    FlowControl f;
+    CHECK_FALSE(f.blocked());
+    for (std::uint32_t id = 1; id <= 3; ++id) f.on_sent(id, t0);
+    CHECK(f.unacked() == 3);
+    CHECK_FALSE(f.blocked());
+    f.on_sent(4, t0);
+    CHECK(f.blocked());
+    CHECK_FALSE(f.stalled(t0 + std::chrono::seconds(9)));
+    CHECK(f.stalled(t0 + std::chrono::seconds(11)));
+
+    f.on_ack(2, t0 + std::chrono::seconds(1));  // cumulative: frames 1 and 2
+    CHECK(f.unacked() == 2);
+    CHECK_FALSE(f.blocked());
+    CHECK_FALSE(f.stalled(t0 + std::chrono::seconds(60)));
+
+    f.on_ack(1, t0);  // an old ack changes nothing
+    CHECK(f.unacked() == 2);
+    f.on_ack(1000, t0);  // acks beyond what was sent release only what was sent
+    CHECK(f.unacked() == 0);
+    f.on_sent(5, t0);
+    CHECK(f.unacked() == 1);
+
+    // Blocked again later: the stall clock starts afresh.
+    auto t1 = t0 + std::chrono::seconds(100);
+    for (std::uint32_t id = 6; id <= 8; ++id) f.on_sent(id, t1);
+    CHECK(f.blocked());
+    CHECK_FALSE(f.stalled(t1 + std::chrono::seconds(5)));
+    CHECK(f.stalled(t1 + std::chrono::seconds(11)));
+}
+
+TEST_CASE("command line: required flags, defaults, bad values") {
+    const char* ok[] = {"portico-host", "--broker", "wss://127.0.0.1:8443/api/v1/control", "--broker-ca", "/tmp/ca.pem",
+                        "--secret-file", "/tmp/s", "--host-id", "h1", "--listen", "127.0.0.1:0", "--apps", "xterm,xclock",
+                        "--max-sessions=3", "--state-dir", "/tmp/st"};
+    auto o = parse_host_options(16, ok);
+    CHECK(o.host_id == "h1");
+    CHECK(o.name == "h1");
+    CHECK(o.listen_address == "127.0.0.1");
+    CHECK(o.listen_port == 0);
+    CHECK(o.apps == std::vector<std::string>{"xterm", "xclock"});
+    CHECK(o.max_sessions == 3);
+    CHECK(o.state_dir == "/tmp/st");
+
+    const char* help[] = {"portico-host", "--help"};
+    CHECK(parse_host_options(2, help).help);
+
+    const char* missing[] = {"portico-host", "--broker", "wss://x/api"};
+    CHECK_THROWS_AS(parse_host_options(3, missing), UsageError);
+    const char* unknown[] = {"portico-host", "--frobnicate"};
+    CHECK_THROWS_WITH(parse_host_options(2, unknown), Catch::Contains("unknown flag"));
+    const char* no_value[] = {"portico-host", "--broker"};
+    CHECK_THROWS_WITH(parse_host_options(2, no_value), Catch::Contains("needs a value"));
+    const char* bad_max[] = {"portico-host", "--max-sessions", "lots"};
+    CHECK_THROWS_WITH(parse_host_options(3, bad_max), Catch::Contains("--max-sessions"));
+    const char* http[] = {"portico-host", "--broker", "http://x/", "--broker-ca", "a", "--secret-file", "b", "--host-id", "c"};
+    CHECK_THROWS_WITH(parse_host_options(9, http), Catch::Contains("wss://"));
+
+    CHECK(parse_listen("[::1]:8444") == std::pair<std::string, std::uint16_t>{"::1", 8444});
+    CHECK_THROWS_AS(parse_listen("127.0.0.1"), UsageError);
+    CHECK_THROWS_AS(parse_listen("127.0.0.1:99999"), UsageError);
+}
+
+TEST_CASE("broker URL parsing") {
+    auto u = parse_broker_url("wss://127.0.0.1:8443/api/v1/control");
+    CHECK(u.host == "127.0.0.1");
+    CHECK(u.port == "8443");
+    CHECK(u.path == "/api/v1/control");
+    auto d = parse_broker_url("wss://broker.example");
+    CHECK(d.port == "443");
+    CHECK(d.path == "/");
+    CHECK_THROWS(parse_broker_url("https://x/"));
+    CHECK_THROWS(parse_broker_url("wss://x:0/"));
+}
+
+TEST_CASE("session ids are safe directory names") {
+    CHECK(SessionManager::valid_session_id("s-1_A.b"));
+    CHECK_FALSE(SessionManager::valid_session_id(""));
+    CHECK_FALSE(SessionManager::valid_session_id(".."));
+    CHECK_FALSE(SessionManager::valid_session_id("a/b"));
+    CHECK_FALSE(SessionManager::valid_session_id(std::string(129, 'a')));
+}

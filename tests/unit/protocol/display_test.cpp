@@ -1,0 +1,133 @@
+// Display protocol: every message survives a round trip, and malformed input is refused with an
+// error code instead of crashing.
+#include "protocol/display.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace portico::protocol;
+
+namespace {
+
+template <class T>
+T round_trip(const T& in) {
+    auto bytes = encode(Message{in});
+    auto out = decode(bytes);
+    REQUIRE(out.ok());
+    REQUIRE(std::holds_alternative<T>(out.value()));
+    return std::get<T>(out.value());
+}
+
+ErrorCode refusal(std::vector<std::uint8_t> bytes) {
+    auto r = decode(bytes);
+    REQUIRE_FALSE(r.ok());
+    return r.error().code;
+}
+
+}  // namespace
+
+TEST_CASE("client messages round trip", "[protocol]") {
+    CHECK(round_trip(Hello{1, "abc.def"}).ticket == "abc.def");
+    auto k = round_trip(Key{true, 30});
+    CHECK(k.down);
+    CHECK(k.code == 30);
+    auto p = round_trip(Pointer{640, 399, 5});
+    CHECK(p.x == 640);
+    CHECK(p.y == 399);
+    CHECK(p.buttons == 5);
+    auto w = round_trip(Wheel{-1, 3});
+    CHECK(w.dx == -1);
+    CHECK(w.dy == 3);
+    CHECK(round_trip(FrameAck{0xdeadbeef}).frame_id == 0xdeadbeef);
+    round_trip(KeyframeRequest{});
+    round_trip(Logoff{});
+}
+
+TEST_CASE("host messages round trip", "[protocol]") {
+    auto sh = round_trip(ServerHello{1, 1280, 800, "sess-1"});
+    CHECK(sh.width == 1280);
+    CHECK(sh.session_id == "sess-1");
+
+    VideoFrame v{7, true, 1920, 1080, 123456789012ULL, {0, 0, 0, 1, 0x65, 0x88}};
+    auto v2 = round_trip(v);
+    CHECK(v2.frame_id == 7);
+    CHECK(v2.keyframe);
+    CHECK(v2.capture_time_us == 123456789012ULL);
+    CHECK(v2.data == v.data);
+
+    TileFrame t{9, 1280, 800, {}};
+    t.tiles.push_back({0, 0, 64, 64, TileEncoding::jpeg, {1, 2, 3}});
+    t.tiles.push_back({1216, 736, 64, 64, TileEncoding::jpeg, {4, 5}});
+    auto t2 = round_trip(t);
+    REQUIRE(t2.tiles.size() == 2);
+    CHECK(t2.tiles[1].x == 1216);
+    CHECK(t2.tiles[1].data == std::vector<std::uint8_t>{4, 5});
+
+    CHECK(round_trip(SessionEnded{EndReason::logged_off, "bye"}).reason == EndReason::logged_off);
+    auto e = round_trip(ErrorMsg{ErrorCode::ticket_expired, "late"});
+    CHECK(e.code == ErrorCode::ticket_expired);
+    CHECK(e.message == "late");
+}
+
+TEST_CASE("little-endian layout matches the spec", "[protocol]") {
+    auto bytes = encode(Message{Pointer{0x0102, 0x0304, 1}});
+    CHECK(bytes == std::vector<std::uint8_t>{0x03, 0x02, 0x01, 0x04, 0x03, 0x01});
+}
+
+TEST_CASE("truncated messages are refused at every length", "[protocol][bad-input]") {
+    TileFrame t{9, 1280, 800, {{10, 10, 64, 64, TileEncoding::jpeg, {1, 2, 3, 4}}}};
+    std::vector<std::vector<std::uint8_t>> samples = {
+        encode(Message{Hello{1, "ticket"}}),       encode(Message{Key{true, 30}}),
+        encode(Message{Pointer{1, 2, 1}}),         encode(Message{ServerHello{1, 640, 480, "s"}}),
+        encode(Message{t}),                        encode(Message{SessionEnded{EndReason::error, "x"}}),
+        encode(Message{VideoFrame{1, false, 640, 480, 5, {9}}}),
+    };
+    for (const auto& full : samples) {
+        for (std::size_t n = 0; n < full.size(); ++n) {
+            std::vector<std::uint8_t> cut(full.begin(), full.begin() + static_cast<long>(n));
+            INFO("type " << int(full[0]) << " cut at " << n);
+            CHECK(refusal(cut) == ErrorCode::malformed);
+        }
+    }
+}
+
+TEST_CASE("trailing bytes, unknown types and out-of-range fields are refused", "[protocol][bad-input]") {
+    auto key = encode(Message{Key{true, 30}});
+    key.push_back(0);
+    CHECK(refusal(key) == ErrorCode::malformed);
+    CHECK(refusal({0x42}) == ErrorCode::malformed);
+    CHECK(refusal({0x02, 2, 30, 0}) == ErrorCode::malformed);   // down must be 0/1
+    CHECK(refusal({0x02, 1, 0, 0}) == ErrorCode::malformed);    // key code 0
+    CHECK(refusal({0x02, 1, 0, 3}) == ErrorCode::malformed);    // key code 768
+    CHECK(refusal({0x03, 0, 0, 0, 0, 8}) == ErrorCode::malformed);  // unknown button bit
+    CHECK(refusal({0x86, 99, 0, 0, 0}) == ErrorCode::malformed);    // unknown error code
+}
+
+TEST_CASE("oversized fields are refused", "[protocol][bad-input]") {
+    // A string longer than the 4 KiB limit.
+    std::vector<std::uint8_t> hello = {0x01, 1, 0, 0x01, 0x10};
+    hello.resize(hello.size() + 0x1001, 'a');
+    CHECK(refusal(hello) == ErrorCode::malformed);
+
+    // A tile frame announcing more tiles than the limit, or tiles outside the screen.
+    std::vector<std::uint8_t> many = {0x83, 1, 0, 0, 0, 0x80, 2, 0xe0, 1, 0x01, 0x20};
+    CHECK(refusal(many) == ErrorCode::malformed);
+    TileFrame outside{1, 640, 480, {{600, 0, 64, 64, TileEncoding::jpeg, {1}}}};
+    CHECK(refusal(encode(Message{outside})) == ErrorCode::malformed);
+
+    // A tile whose length field promises more bytes than the message holds.
+    auto t = encode(Message{TileFrame{1, 640, 480, {{0, 0, 8, 8, TileEncoding::jpeg, {1, 2, 3}}}}});
+    t[t.size() - 4 - 3] = 0xff;  // low byte of the u32 length
+    CHECK(refusal(t) == ErrorCode::malformed);
+
+    // Screen sizes beyond 8192.
+    CHECK(refusal(encode(Message{ServerHello{1, 9000, 480, "s"}})) == ErrorCode::malformed);
+
+    // A whole message beyond 16 MiB.
+    std::vector<std::uint8_t> huge(kMaxMessageBytes + 1, 0);
+    huge[0] = 0x82;
+    CHECK(refusal(huge) == ErrorCode::too_large);
+}
+
+TEST_CASE("empty input is refused", "[protocol][bad-input]") {
+    CHECK(refusal({}) == ErrorCode::malformed);
+}
