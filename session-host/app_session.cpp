@@ -7,6 +7,7 @@
 #include "session-host/app_process.hpp"
 #include "session-host/encode_policy.hpp"
 #include "session-host/input_injector.hpp"
+#include "session-host/window_keeper.hpp"
 #include "session-host/x_display.hpp"
 
 #include <pthread.h>
@@ -56,6 +57,7 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
     make_private_dir(o.runtime_dir);
     try {
         s->xvfb_ = std::make_unique<XvfbDisplay>(o.width, o.height, o.runtime_dir);
+        s->windows_ = std::make_unique<WindowKeeper>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->app_ = std::make_unique<AppProcess>(o.command, s->xvfb_->display(), s->xvfb_->xauthority(),
                                                o.runtime_dir + "/app.log");
         s->source_ = std::make_unique<capture::X11FrameSource>(s->xvfb_->display(), s->xvfb_->xauthority());
@@ -197,6 +199,7 @@ void AppSession::run() {
     std::string message;
     try {
         for (;;) {
+            windows_->poll();
             {
                 std::unique_lock lk(mu_);
                 if (end_requested_) {
@@ -333,6 +336,7 @@ void AppSession::teardown() {
     jpeg_.reset();
     h264_.reset();
     source_.reset();
+    windows_.reset();
     if (app_) {
         if (!app_->exited()) app_->terminate();
         app_.reset();

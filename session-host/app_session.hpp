@@ -26,6 +26,7 @@ namespace portico::host {
 class XvfbDisplay;
 class AppProcess;
 class InputInjector;
+class WindowKeeper;
 
 class AppSession final : public DisplayTarget, public std::enable_shared_from_this<AppSession> {
 public:
@@ -83,6 +84,7 @@ private:
 
     // Owned by the capture thread once it runs (the injector also by input calls, under input_mu_).
     std::unique_ptr<XvfbDisplay> xvfb_;
+    std::unique_ptr<WindowKeeper> windows_;
     std::unique_ptr<AppProcess> app_;
     std::unique_ptr<capture::FrameSource> source_;
     std::unique_ptr<codec::H264Encoder> h264_;

@@ -1,0 +1,50 @@
+#include "broker/api_error.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace portico::broker {
+
+namespace http = boost::beast::http;
+
+const char* to_string(ApiErrorCode c) {
+    switch (c) {
+        case ApiErrorCode::bad_request: return "bad_request";
+        case ApiErrorCode::too_large: return "too_large";
+        case ApiErrorCode::unsupported_media_type: return "unsupported_media_type";
+        case ApiErrorCode::csrf: return "csrf";
+        case ApiErrorCode::unauthenticated: return "unauthenticated";
+        case ApiErrorCode::invalid_credentials: return "invalid_credentials";
+        case ApiErrorCode::not_found: return "not_found";
+        case ApiErrorCode::method_not_allowed: return "method_not_allowed";
+        case ApiErrorCode::rate_limited: return "rate_limited";
+        case ApiErrorCode::no_host: return "no_host";
+        case ApiErrorCode::launch_failed: return "launch_failed";
+        case ApiErrorCode::internal: return "internal";
+    }
+    return "internal";
+}
+
+http::status http_status(ApiErrorCode c) {
+    switch (c) {
+        case ApiErrorCode::bad_request: return http::status::bad_request;
+        case ApiErrorCode::too_large: return http::status::payload_too_large;
+        case ApiErrorCode::unsupported_media_type: return http::status::unsupported_media_type;
+        case ApiErrorCode::csrf: return http::status::forbidden;
+        case ApiErrorCode::unauthenticated: return http::status::unauthorized;
+        case ApiErrorCode::invalid_credentials: return http::status::unauthorized;
+        case ApiErrorCode::not_found: return http::status::not_found;
+        case ApiErrorCode::method_not_allowed: return http::status::method_not_allowed;
+        case ApiErrorCode::rate_limited: return http::status::too_many_requests;
+        case ApiErrorCode::no_host: return http::status::service_unavailable;
+        case ApiErrorCode::launch_failed: return http::status::bad_gateway;
+        case ApiErrorCode::internal: return http::status::internal_server_error;
+    }
+    return http::status::internal_server_error;
+}
+
+std::string error_body(const ApiError& e) {
+    nlohmann::json j = {{"error", {{"code", to_string(e.code)}, {"message", e.message}}}};
+    return j.dump();
+}
+
+}  // namespace portico::broker

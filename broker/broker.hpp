@@ -1,0 +1,41 @@
+#pragma once
+// The broker server: HTTPS portal and REST API, host control channel and display gateway on one
+// listening socket. start() binds and runs the network threads; stop() may be called from any
+// thread (e.g. a signal handler's thread) and is idempotent. Construction throws on bad state.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace portico::broker {
+
+struct BrokerConfig {
+    std::string state_dir;
+    std::string listen_address = "0.0.0.0";
+    std::uint16_t port = 8443;  // 0 = any free port (tests)
+    std::string web_root;
+    int network_threads = 2;
+    int worker_threads = 2;          // password hashing
+    int launch_timeout_seconds = 20;  // waiting for session_ready
+    int register_timeout_seconds = 10;
+};
+
+class Core;
+
+class Broker {
+public:
+    explicit Broker(BrokerConfig config);
+    ~Broker();
+    Broker(const Broker&) = delete;
+    Broker& operator=(const Broker&) = delete;
+
+    std::uint16_t start();  // returns the bound port
+    void stop();
+    void wait();            // until stop() and the threads have finished
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portico::broker

@@ -1,0 +1,225 @@
+// Control channel from one session host (docs/protocol.md): WebSocket over TLS, text JSON.
+// The first message must be a valid `register` within the register timeout; afterwards the host
+// reports session events. One writer with a bounded queue; a host that lets it fill up is cut off.
+
+#include "broker/core.hpp"
+#include "broker/net.hpp"
+#include "common/log.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
+#include <memory>
+
+namespace portico::broker {
+
+namespace control = protocol::control;
+
+namespace {
+
+constexpr std::size_t kMaxQueued = 256;
+
+class ControlSession : public ControlLink, public std::enable_shared_from_this<ControlSession> {
+public:
+    ControlSession(TlsStream stream, Core& core, std::string peer)
+        : ws_(std::move(stream)), core_(core), peer_(std::move(peer)), register_timer_(ws_.get_executor()) {}
+
+    ~ControlSession() override {
+        if (registered_) core_.host_gone(host_id_, this);
+    }
+
+    void run(Request req) {
+        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+            res.set(http::field::server, "portico-broker");
+        }));
+        ws_.read_message_max(kMaxControlMessage);
+        ws_.text(true);
+        req_ = std::move(req);
+        ws_.async_accept(req_, beast::bind_front_handler(&ControlSession::on_accept, shared_from_this()));
+    }
+
+    // ControlLink: any thread.
+    void send(std::string text) override {
+        net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+            self->enqueue(std::move(text));
+        });
+    }
+    void close() override {
+        net::post(ws_.get_executor(), [self = shared_from_this()] { self->fail_and_close(""); });
+    }
+
+private:
+    void on_accept(beast::error_code ec) {
+        if (ec) {
+            log::warn("control channel handshake from ", peer_, " failed: ", ec.message());
+            return;
+        }
+        register_timer_.expires_after(std::chrono::seconds(core_.config().register_timeout_seconds));
+        register_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (ec || self->registered_ || self->closing_) return;
+            log::warn("host at ", self->peer_, " did not register in time");
+            self->fail_and_close("register first");
+        });
+        do_read();
+    }
+
+    void do_read() {
+        ws_.async_read(buffer_, beast::bind_front_handler(&ControlSession::on_read, shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        if (ec) {
+            if (ec != websocket::error::closed && !closing_)
+                log::info("control channel ", registered_ ? host_id_ : peer_, " closed: ", ec.message());
+            drop_registration();
+            return;
+        }
+        if (closing_) return;
+        if (!ws_.got_text()) return fail_and_close("control messages are text");
+        auto text = beast::buffers_to_string(buffer_.data());
+        buffer_.consume(buffer_.size());
+        auto msg = control::parse(text);
+        if (!msg) {
+            log::warn("malformed control message from ", registered_ ? host_id_ : peer_, ": ", msg.error().message);
+            return fail_and_close(msg.error().message);
+        }
+        if (!handle(msg.value())) return;
+        do_read();
+    }
+
+    // Returns false when the connection is being closed.
+    bool handle(const control::Message& m) {
+        if (!registered_) {
+            const auto* reg = std::get_if<control::Register>(&m);
+            if (!reg) {
+                fail_and_close("the first message must be register");
+                return false;
+            }
+            if (!core_.enrollment_secret_matches(reg->secret)) {
+                log::warn("host '", reg->host_id, "' at ", peer_, " presented a wrong enrollment secret");
+                fail_and_close("registration refused");
+                return false;
+            }
+            if (reg->version != control::kVersion || reg->host_id.empty() || reg->max_sessions < 0 ||
+                reg->display_url.rfind("wss://", 0) != 0 || reg->cert_sha256.size() != 64) {
+                fail_and_close("unsupported registration (version, host_id, display_url or cert_sha256)");
+                return false;
+            }
+            register_timer_.cancel();
+            host_id_ = reg->host_id;
+            registered_ = true;
+            HostInfo info;
+            info.host_id = reg->host_id;
+            info.name = reg->name;
+            info.display_url = reg->display_url;
+            info.cert_sha256 = reg->cert_sha256;
+            for (auto& c : info.cert_sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            info.apps = reg->apps;
+            info.max_sessions = reg->max_sessions;
+            info.link = shared_from_this();
+            log::info("host ", host_id_, " (", reg->name, ") registered from ", peer_, ": ", reg->display_url,
+                      ", max ", reg->max_sessions, " sessions");
+            enqueue(control::serialize(control::Registered{core_.ticket_public_key_b64()}));
+            core_.host_registered(std::move(info));
+            return true;
+        }
+        return std::visit(
+            [&](const auto& msg) -> bool {
+                using T = std::decay_t<decltype(msg)>;
+                if constexpr (std::is_same_v<T, control::SessionReady>) {
+                    core_.session_ready(host_id_, msg);
+                } else if constexpr (std::is_same_v<T, control::SessionFailed>) {
+                    core_.session_failed(host_id_, msg);
+                } else if constexpr (std::is_same_v<T, control::SessionEnded>) {
+                    core_.session_ended(host_id_, msg);
+                } else if constexpr (std::is_same_v<T, control::Heartbeat>) {
+                    core_.hosts().heartbeat(host_id_, this, msg.sessions);
+                } else if constexpr (std::is_same_v<T, control::ErrorMsg>) {
+                    log::warn("host ", host_id_, " reported an error: ", msg.message);
+                    fail_and_close("");
+                    return false;
+                } else {
+                    fail_and_close("unexpected message from a host");
+                    return false;
+                }
+                return true;
+            },
+            m);
+    }
+
+    void enqueue(std::string text) {
+        if (closing_ && !close_after_write_) return;
+        if (queue_.size() >= kMaxQueued) {
+            log::warn("control channel to ", host_id_, " is not draining; disconnecting it");
+            return fail_and_close("");
+        }
+        queue_.push_back(std::move(text));
+        if (queue_.size() == 1) do_write();
+    }
+
+    void do_write() {
+        ws_.async_write(net::buffer(queue_.front()), beast::bind_front_handler(&ControlSession::on_write, shared_from_this()));
+    }
+
+    void on_write(beast::error_code ec, std::size_t) {
+        if (ec) {
+            queue_.clear();
+            drop_registration();
+            return;
+        }
+        queue_.pop_front();
+        if (!queue_.empty()) return do_write();
+        if (close_after_write_) do_ws_close();
+    }
+
+    // Sends `error` (if a message is given), then closes, and forgets the registration.
+    void fail_and_close(const std::string& message) {
+        if (closing_) return;
+        closing_ = true;
+        register_timer_.cancel();
+        drop_registration();
+        if (!message.empty()) {
+            close_after_write_ = true;
+            queue_.push_back(control::serialize(control::ErrorMsg{message}));
+            if (queue_.size() == 1) do_write();
+        } else if (queue_.empty()) {
+            do_ws_close();
+        } else {
+            close_after_write_ = true;
+        }
+    }
+
+    void do_ws_close() {
+        close_after_write_ = false;
+        ws_.async_close(websocket::close_code::policy_error, [self = shared_from_this()](beast::error_code) {});
+    }
+
+    void drop_registration() {
+        if (!registered_) return;
+        registered_ = false;
+        core_.host_gone(host_id_, this);
+    }
+
+    websocket::stream<TlsStream> ws_;
+    Core& core_;
+    std::string peer_;
+    Request req_;
+    net::steady_timer register_timer_;
+    beast::flat_buffer buffer_;
+    std::deque<std::string> queue_;
+    std::string host_id_;
+    bool registered_ = false;
+    bool closing_ = false;
+    bool close_after_write_ = false;
+};
+
+}  // namespace
+
+void start_control_session(TlsStream stream, Request req, Core& core, std::string peer) {
+    std::make_shared<ControlSession>(std::move(stream), core, std::move(peer))->run(std::move(req));
+}
+
+}  // namespace portico::broker

@@ -1,0 +1,213 @@
+// Display gateway: relays one browser's display WebSocket to the session's host, so browsers only
+// ever talk to the broker. Connects to the host first (TLS pinned to the certificate fingerprint
+// the host registered), then accepts the client's upgrade; a host that cannot be reached is a 502.
+// Each direction moves one message at a time (read -> write -> read): a slow side stalls its
+// sender instead of growing a buffer. Both streams share this session's strand.
+
+#include "broker/core.hpp"
+#include "broker/net.hpp"
+#include "common/log.hpp"
+#include "common/tls.hpp"
+
+#include <boost/asio/dispatch.hpp>
+
+#include <memory>
+
+namespace portico::broker {
+
+namespace {
+
+struct Endpoint {
+    std::string host, port, path;
+};
+
+// wss://host[:port][/path]; IPv6 literals in brackets.
+std::optional<Endpoint> parse_wss_url(const std::string& url) {
+    const std::string scheme = "wss://";
+    if (url.rfind(scheme, 0) != 0) return std::nullopt;
+    std::string rest = url.substr(scheme.size());
+    auto slash = rest.find('/');
+    std::string authority = rest.substr(0, slash);
+    Endpoint e;
+    e.path = slash == std::string::npos ? "/" : rest.substr(slash);
+    if (!authority.empty() && authority[0] == '[') {
+        auto close = authority.find(']');
+        if (close == std::string::npos) return std::nullopt;
+        e.host = authority.substr(1, close - 1);
+        auto after = authority.substr(close + 1);
+        if (!after.empty() && after[0] != ':') return std::nullopt;
+        e.port = after.empty() ? "443" : after.substr(1);
+    } else {
+        auto colon = authority.rfind(':');
+        e.host = authority.substr(0, colon);
+        e.port = colon == std::string::npos ? "443" : authority.substr(colon + 1);
+    }
+    if (e.host.empty() || e.port.empty() || e.port.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    return e;
+}
+
+class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
+public:
+    GatewaySession(TlsStream stream, Core& core, HostInfo host, std::string sid)
+        : client_(std::move(stream)),
+          host_(std::move(host)),
+          sid_(std::move(sid)),
+          upstream_tls_(tls::make_client_context(tls::ClientTrust{"", host_.cert_sha256, false})),
+          resolver_(client_.get_executor()),
+          upstream_(client_.get_executor(), upstream_tls_) {
+        host_.link.reset();  // the gateway never talks on the control channel; don't extend its life
+    }
+
+    void run(Request req) {
+        req_ = std::move(req);
+        auto ep = parse_wss_url(host_.display_url);
+        if (!ep) return refuse("the host's display URL is not usable");
+        ep_ = *ep;
+        resolver_.async_resolve(ep_.host, ep_.port, beast::bind_front_handler(&GatewaySession::on_resolve, shared_from_this()));
+    }
+
+private:
+    void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
+        if (ec) return refuse("cannot resolve the host: " + ec.message());
+        beast::get_lowest_layer(upstream_).expires_after(std::chrono::seconds(10));
+        beast::get_lowest_layer(upstream_).async_connect(
+            results, beast::bind_front_handler(&GatewaySession::on_connect, shared_from_this()));
+    }
+
+    void on_connect(beast::error_code ec, tcp::endpoint) {
+        if (ec) return refuse("cannot connect to the host: " + ec.message());
+        if (!SSL_set_tlsext_host_name(upstream_.next_layer().native_handle(), ep_.host.c_str()))
+            return refuse("cannot set SNI");
+        beast::get_lowest_layer(upstream_).expires_after(std::chrono::seconds(10));
+        upstream_.next_layer().async_handshake(ssl::stream_base::client,
+                                               beast::bind_front_handler(&GatewaySession::on_tls, shared_from_this()));
+    }
+
+    void on_tls(beast::error_code ec) {
+        if (ec) {
+            log::warn("gateway ", sid_, ": TLS to host ", host_.host_id, " refused (certificate pin?): ", ec.message());
+            return refuse("the host's certificate does not match");
+        }
+        beast::get_lowest_layer(upstream_).expires_never();
+        upstream_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+        upstream_.read_message_max(kMaxHostDisplayMessage);
+        upstream_.async_handshake(ep_.host + ":" + ep_.port, ep_.path,
+                                  beast::bind_front_handler(&GatewaySession::on_upstream, shared_from_this()));
+    }
+
+    void on_upstream(beast::error_code ec) {
+        if (ec) return refuse("the host refused the display connection: " + ec.message());
+        client_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        client_.read_message_max(kMaxClientDisplayMessage);
+        client_.binary(true);
+        client_.async_accept(req_, beast::bind_front_handler(&GatewaySession::on_accept, shared_from_this()));
+    }
+
+    void on_accept(beast::error_code ec) {
+        if (ec) {
+            log::info("gateway ", sid_, ": client handshake failed: ", ec.message());
+            return close_both();
+        }
+        log::info("gateway ", sid_, ": open (host ", host_.host_id, ")");
+        open_ = true;
+        read_client();
+        read_host();
+    }
+
+    // ---- client -> host ----
+    void read_client() {
+        client_.async_read(from_client_, beast::bind_front_handler(&GatewaySession::on_client_read, shared_from_this()));
+    }
+    void on_client_read(beast::error_code ec, std::size_t) {
+        if (ec == websocket::error::closed) return close_gracefully(upstream_, client_.reason());
+        if (ec) return close_both();
+        upstream_.binary(client_.got_binary());
+        upstream_.async_write(from_client_.data(),
+                              beast::bind_front_handler(&GatewaySession::on_host_written, shared_from_this()));
+    }
+    void on_host_written(beast::error_code ec, std::size_t) {
+        if (ec) return close_both();
+        from_client_.consume(from_client_.size());
+        read_client();
+    }
+
+    // ---- host -> client ----
+    void read_host() {
+        upstream_.async_read(from_host_, beast::bind_front_handler(&GatewaySession::on_host_read, shared_from_this()));
+    }
+    void on_host_read(beast::error_code ec, std::size_t) {
+        if (ec == websocket::error::closed) return close_gracefully(client_, upstream_.reason());
+        if (ec) return close_both();
+        client_.binary(upstream_.got_binary());
+        client_.async_write(from_host_.data(),
+                            beast::bind_front_handler(&GatewaySession::on_client_written, shared_from_this()));
+    }
+    void on_client_written(beast::error_code ec, std::size_t) {
+        if (ec) return close_both();
+        from_host_.consume(from_host_.size());
+        read_host();
+    }
+
+    // One side closed cleanly: pass its close frame (code and reason) on to the other side, so a
+    // browser sees why its session ended instead of an abnormal closure. Only one message is
+    // relayed at a time per direction, so no write is in flight on `other` here.
+    template <class Stream>
+    void close_gracefully(Stream& other, const websocket::close_reason& reason) {
+        if (closed_) return;
+        closed_ = true;
+        log::info("gateway ", sid_, ": closed");
+        other.async_close(reason, [self = shared_from_this()](beast::error_code) { self->shut_sockets(); });
+    }
+
+    // Either side failing ends both. Closing a stream with a write in flight is not allowed, so
+    // the lowest layer is shut instead, which fails every pending operation.
+    void close_both() {
+        if (closed_) return;
+        closed_ = true;
+        if (open_) log::info("gateway ", sid_, ": closed");
+        shut_sockets();
+    }
+
+    void shut_sockets() {
+        beast::error_code ignored;
+        beast::get_lowest_layer(client_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+        beast::get_lowest_layer(client_).close();
+        beast::get_lowest_layer(upstream_).close();
+    }
+
+    void refuse(const std::string& why) {
+        log::warn("gateway ", sid_, ": ", why);
+        auto res = std::make_shared<Response>(http::status::bad_gateway, req_.version());
+        add_security_headers(*res);
+        res->set(http::field::content_type, "application/json");
+        res->set(http::field::cache_control, "no-store");
+        res->body() = error_body(ApiError{ApiErrorCode::launch_failed, why});
+        res->keep_alive(false);
+        res->prepare_payload();
+        http::async_write(client_.next_layer(), *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
+            beast::get_lowest_layer(self->client_).expires_after(std::chrono::seconds(5));
+            self->client_.next_layer().async_shutdown([self](beast::error_code) {});
+        });
+        beast::get_lowest_layer(upstream_).close();
+    }
+
+    websocket::stream<TlsStream> client_;
+    HostInfo host_;
+    std::string sid_;
+    ssl::context upstream_tls_;
+    tcp::resolver resolver_;
+    websocket::stream<beast::ssl_stream<beast::tcp_stream>> upstream_;
+    Endpoint ep_;
+    Request req_;
+    beast::flat_buffer from_client_, from_host_;
+    bool open_ = false, closed_ = false;
+};
+
+}  // namespace
+
+void start_gateway_session(TlsStream stream, Request req, Core& core, HostInfo host, std::string session_id) {
+    std::make_shared<GatewaySession>(std::move(stream), core, std::move(host), std::move(session_id))->run(std::move(req));
+}
+
+}  // namespace portico::broker

@@ -1,0 +1,394 @@
+// HTTPS connection: TLS handshake, then one request at a time (the REST API, static files, or a
+// WebSocket upgrade handed to the control or gateway session). Runs on its own strand; slow API
+// work (login, launch) completes elsewhere and posts the response back onto the strand.
+
+#include "broker/core.hpp"
+#include "broker/net.hpp"
+#include "common/log.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+namespace portico::broker {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kCookieName = "portico_session";
+constexpr const char* kApiPrefix = "/api/v1/";
+
+std::string_view path_of(std::string_view target) {
+    auto q = target.find_first_of("?#");
+    return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string trim(std::string_view s) {
+    auto b = s.find_first_not_of(" \t");
+    if (b == std::string_view::npos) return {};
+    auto e = s.find_last_not_of(" \t");
+    return std::string(s.substr(b, e - b + 1));
+}
+
+std::string cookie_token(const Request& req) {
+    auto it = req.find(http::field::cookie);
+    if (it == req.end()) return {};
+    std::string_view all = it->value();
+    while (!all.empty()) {
+        auto semi = all.find(';');
+        auto part = trim(all.substr(0, semi));
+        auto eq = part.find('=');
+        if (eq != std::string::npos && part.substr(0, eq) == kCookieName) return part.substr(eq + 1);
+        if (semi == std::string_view::npos) break;
+        all.remove_prefix(semi + 1);
+    }
+    return {};
+}
+
+bool is_json_content(const Request& req) {
+    auto it = req.find(http::field::content_type);
+    if (it == req.end()) return false;
+    std::string_view v = it->value();
+    return lower(trim(v.substr(0, v.find(';')))) == "application/json";
+}
+
+std::optional<std::string> percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
+            return std::nullopt;
+        out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+    }
+    return out;
+}
+
+const char* content_type_for(const fs::path& p) {
+    auto ext = lower(p.extension().string());
+    if (ext == ".html") return "text/html; charset=utf-8";
+    if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+    if (ext == ".css") return "text/css; charset=utf-8";
+    if (ext == ".png") return "image/png";
+    if (ext == ".svg") return "image/svg+xml";
+    if (ext == ".ico") return "image/x-icon";
+    if (ext == ".json") return "application/json";
+    return nullptr;
+}
+
+// Maps a URL path into the web root, or nothing. Only plain names: no "..", no hidden files,
+// no backslashes or NULs, after percent-decoding (so "%2e%2e" is caught too).
+std::optional<fs::path> static_file(const std::string& web_root, std::string_view url_path) {
+    if (web_root.empty()) return std::nullopt;
+    auto decoded = percent_decode(url_path);
+    if (!decoded || decoded->empty() || (*decoded)[0] != '/') return std::nullopt;
+    if (*decoded == "/") decoded = "/index.html";
+    if (decoded->find('\0') != std::string::npos || decoded->find('\\') != std::string::npos) return std::nullopt;
+    fs::path rel;
+    std::string_view rest(*decoded);
+    rest.remove_prefix(1);
+    while (true) {
+        auto slash = rest.find('/');
+        auto seg = rest.substr(0, slash);
+        if (seg.empty() || seg[0] == '.') return std::nullopt;
+        rel /= std::string(seg);
+        if (slash == std::string_view::npos) break;
+        rest.remove_prefix(slash + 1);
+    }
+    std::error_code ec;
+    auto root = fs::canonical(web_root, ec);
+    if (ec) return std::nullopt;
+    auto full = fs::canonical(root / rel, ec);
+    if (ec || !fs::is_regular_file(full, ec)) return std::nullopt;
+    // Symlinks inside the web root must not lead out of it.
+    auto [r, f] = std::mismatch(root.begin(), root.end(), full.begin(), full.end());
+    if (r != root.end()) return std::nullopt;
+    if (!content_type_for(full)) return std::nullopt;
+    return full;
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+public:
+    HttpSession(tcp::socket socket, Core& core)
+        : stream_(std::move(socket), core.server_tls()), core_(core) {
+        boost::system::error_code ec;
+        auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+        peer_ = ec ? std::string("?") : ep.address().to_string();
+    }
+
+    void run() {
+        net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_handshake, shared_from_this()));
+    }
+
+private:
+    void do_handshake() {
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(10));
+        stream_.async_handshake(ssl::stream_base::server,
+                                beast::bind_front_handler(&HttpSession::on_handshake, shared_from_this()));
+    }
+
+    void on_handshake(beast::error_code ec) {
+        if (ec) {
+            log::debug("TLS handshake from ", peer_, " failed: ", ec.message());
+            return;
+        }
+        do_read();
+    }
+
+    void do_read() {
+        parser_.emplace();
+        parser_->body_limit(kMaxHttpBody);
+        parser_->header_limit(16 * 1024);
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
+        http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        if (ec == http::error::end_of_stream) return do_close();
+        if (ec == http::error::body_limit) {
+            keep_alive_ = false;
+            return send(error_response(ApiError{ApiErrorCode::too_large, "request body larger than 64 KiB"}, true));
+        }
+        if (ec) return;  // timeouts, resets, garbage: nothing useful to answer
+        Request req = parser_->release();
+        keep_alive_ = req.keep_alive();
+        version_ = req.version();
+
+        if (websocket::is_upgrade(req)) return upgrade(std::move(req));
+        handle(std::move(req));
+    }
+
+    void upgrade(Request req) {
+        auto path = std::string(path_of(req.target()));
+        const std::string gateway_prefix = std::string(kApiPrefix) + "gateway/";
+        if (path == std::string(kApiPrefix) + "control") {
+            beast::get_lowest_layer(stream_).expires_never();
+            return start_control_session(std::move(stream_), std::move(req), core_, peer_);
+        }
+        if (path.rfind(gateway_prefix, 0) == 0) {
+            auto sid = path.substr(gateway_prefix.size());
+            auto target = core_.gateway_target(sid);
+            if (!target) {
+                keep_alive_ = false;
+                return send(error_response(target.error(), true));
+            }
+            beast::get_lowest_layer(stream_).expires_never();
+            return start_gateway_session(std::move(stream_), std::move(req), core_, std::move(target.value()), sid);
+        }
+        keep_alive_ = false;
+        send(error_response(ApiError{ApiErrorCode::not_found, "no WebSocket endpoint here"}, true));
+    }
+
+    // ---- responses ----
+
+    Response make_response(http::status status, bool api) {
+        Response res{status, version_};
+        res.set(http::field::server, "portico-broker");
+        add_security_headers(res);
+        if (api) res.set(http::field::cache_control, "no-store");
+        res.keep_alive(keep_alive_);
+        return res;
+    }
+
+    Response json_response(http::status status, const json& body) {
+        auto res = make_response(status, true);
+        res.set(http::field::content_type, "application/json");
+        res.body() = body.dump();
+        res.prepare_payload();
+        return res;
+    }
+
+    Response error_response(const ApiError& e, bool api) {
+        auto res = make_response(http_status(e.code), api);
+        res.set(http::field::content_type, "application/json");
+        res.body() = error_body(e);
+        res.prepare_payload();
+        return res;
+    }
+
+    Response no_content() {
+        auto res = make_response(http::status::no_content, true);
+        res.prepare_payload();
+        return res;
+    }
+
+    void send(Response res) {
+        res_ = std::make_shared<Response>(std::move(res));
+        http::async_write(stream_, *res_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
+    }
+
+    // For answers computed on other threads: back onto this connection's strand.
+    void send_later(Response res) {
+        net::post(stream_.get_executor(), [self = shared_from_this(), res = std::move(res)]() mutable {
+            self->send(std::move(res));
+        });
+    }
+
+    void on_write(beast::error_code ec, std::size_t) {
+        if (ec) return;
+        bool close = res_->need_eof();
+        res_.reset();
+        if (close) return do_close();
+        do_read();
+    }
+
+    void do_close() {
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+        stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+    }
+
+    // ---- routing ----
+
+    void handle(Request req) {
+        auto path = std::string(path_of(req.target()));
+        if (path.rfind("/api/", 0) == 0) return handle_api(std::move(req), path);
+        if (req.method() != http::verb::get)
+            return send(error_response(ApiError{ApiErrorCode::method_not_allowed, "only GET here"}, false));
+        auto file = static_file(core_.config().web_root, path);
+        if (!file) return send(error_response(ApiError{ApiErrorCode::not_found, "not found"}, false));
+        std::ifstream in(*file, std::ios::binary);
+        std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (!in.good() && !in.eof())
+            return send(error_response(ApiError{ApiErrorCode::internal, "cannot read file"}, false));
+        auto res = make_response(http::status::ok, false);
+        res.set(http::field::content_type, content_type_for(*file));
+        res.set(http::field::cache_control, "no-cache");
+        res.body() = std::move(body);
+        res.prepare_payload();
+        send(std::move(res));
+    }
+
+    void handle_api(Request req, const std::string& path) {
+        auto fail = [this](ApiErrorCode c, std::string msg) { send(error_response(ApiError{c, std::move(msg)}, true)); };
+        const auto method = req.method();
+        const bool changes_state = method == http::verb::post || method == http::verb::delete_ ||
+                                   method == http::verb::put || method == http::verb::patch;
+        // Cross-site HTML forms cannot send this content type without a CORS preflight we never grant.
+        if (changes_state && !is_json_content(req))
+            return fail(ApiErrorCode::csrf, "state-changing requests must be sent as application/json");
+
+        std::string route = path.rfind(kApiPrefix, 0) == 0 ? path.substr(std::string(kApiPrefix).size()) : std::string();
+        auto want = [&](http::verb v) {
+            if (method == v) return true;
+            fail(ApiErrorCode::method_not_allowed, "method not allowed");
+            return false;
+        };
+
+        if (route == "login") {
+            if (want(http::verb::post)) do_login(req);
+            return;
+        }
+        if (route == "logout") {
+            if (!want(http::verb::post)) return;
+            core_.logout(cookie_token(req));
+            auto res = no_content();
+            res.set(http::field::set_cookie,
+                    std::string(kCookieName) + "=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
+            return send(std::move(res));
+        }
+
+        static const char* const known[] = {"me", "resources", "launch", "sessions"};
+        bool is_known = std::any_of(std::begin(known), std::end(known), [&](const char* k) { return route == k; }) ||
+                        route.rfind("sessions/", 0) == 0;
+        if (!is_known) return fail(ApiErrorCode::not_found, "no such API endpoint");
+
+        auto user = core_.authenticate(cookie_token(req));
+        if (!user) return fail(ApiErrorCode::unauthenticated, "log in first");
+
+        if (route == "me") {
+            if (want(http::verb::get)) send(json_response(http::status::ok, {{"user", *user}}));
+            return;
+        }
+        if (route == "resources") {
+            if (!want(http::verb::get)) return;
+            json out = json::array();
+            for (const auto& r : core_.store().resources())
+                out.push_back({{"id", r.id}, {"name", r.name}, {"type", r.type}});
+            return send(json_response(http::status::ok, out));
+        }
+        if (route == "sessions") {
+            if (want(http::verb::get)) send(json_response(http::status::ok, core_.live_sessions(*user)));
+            return;
+        }
+        if (route.rfind("sessions/", 0) == 0) {
+            if (!want(http::verb::delete_)) return;
+            auto err = core_.end_session(*user, route.substr(std::string("sessions/").size()));
+            if (err) return send(error_response(*err, true));
+            return send(no_content());
+        }
+        if (route == "launch") {
+            if (!want(http::verb::post)) return;
+            auto body = json::parse(req.body(), nullptr, false);
+            if (body.is_discarded() || !body.is_object() || !body.contains("resource") || !body["resource"].is_string())
+                return fail(ApiErrorCode::bad_request, "expected {\"resource\": string}");
+            core_.launch(*user, body["resource"].get<std::string>(),
+                         [self = shared_from_this()](Result<json, ApiErrorCode> r) {
+                             self->send_later(r ? self->json_response(http::status::ok, r.value())
+                                                : self->error_response(r.error(), true));
+                         });
+            return;
+        }
+        fail(ApiErrorCode::not_found, "no such API endpoint");
+    }
+
+    void do_login(const Request& req) {
+        auto body = json::parse(req.body(), nullptr, false);
+        auto str_field = [&](const char* k) {
+            return body.is_object() && body.contains(k) && body[k].is_string() && !body[k].get_ref<const std::string&>().empty() &&
+                   body[k].get_ref<const std::string&>().size() <= 1024;
+        };
+        if (body.is_discarded() || !str_field("username") || !str_field("password"))
+            return send(error_response(
+                ApiError{ApiErrorCode::bad_request, "expected {\"username\": string, \"password\": string}"}, true));
+        auto user = body["username"].get<std::string>();
+        core_.login(user, body["password"].get<std::string>(), peer_,
+                    [self = shared_from_this(), user](Result<std::string, ApiErrorCode> r) {
+                        if (!r) return self->send_later(self->error_response(r.error(), true));
+                        auto res = self->json_response(http::status::ok, {{"user", user}});
+                        res.set(http::field::set_cookie, std::string(kCookieName) + "=" + r.value() +
+                                                             "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=28800");
+                        self->send_later(std::move(res));
+                    });
+    }
+
+    TlsStream stream_;
+    Core& core_;
+    std::string peer_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::shared_ptr<Response> res_;
+    bool keep_alive_ = true;
+    unsigned version_ = 11;
+};
+
+}  // namespace
+
+void add_security_headers(Response& res) {
+    res.set("Content-Security-Policy",
+            "default-src 'self'; img-src 'self' blob:; connect-src 'self' wss:; object-src 'none'; "
+            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Referrer-Policy", "no-referrer");
+    res.set("X-Frame-Options", "DENY");
+}
+
+void start_http_session(tcp::socket socket, Core& core) {
+    std::make_shared<HttpSession>(std::move(socket), core)->run();
+}
+
+}  // namespace portico::broker

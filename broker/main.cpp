@@ -1,0 +1,144 @@
+// portico-broker: `init` creates the state directory; `serve` runs the broker until SIGINT/SIGTERM.
+
+#include "broker/broker.hpp"
+#include "broker/state_dir.hpp"
+#include "broker/store.hpp"
+#include "common/crypto.hpp"
+#include "common/log.hpp"
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include <pthread.h>
+
+#ifndef PORTICO_DEFAULT_WEB_ROOT
+#define PORTICO_DEFAULT_WEB_ROOT "/usr/local/share/portico/web"
+#endif
+
+namespace {
+
+using Args = std::map<std::string, std::string>;
+
+int usage() {
+    std::cerr << "usage:\n"
+                 "  portico-broker init --state DIR [--demo-user demo] [--demo-password PW] [--host-name 127.0.0.1]\n"
+                 "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH]\n"
+                 "  portico-broker reset-password --state DIR --user NAME   (prints a new generated password)\n";
+    return 2;
+}
+
+bool parse_args(int argc, char** argv, Args& out) {
+    for (int i = 2; i < argc; ++i) {
+        std::string k = argv[i];
+        if (k.rfind("--", 0) != 0 || i + 1 >= argc) return false;
+        out[k.substr(2)] = argv[++i];
+    }
+    return true;
+}
+
+int cmd_init(const Args& a) {
+    portico::broker::InitOptions o;
+    for (auto& [k, v] : a) {
+        if (k == "state") o.state_dir = v;
+        else if (k == "demo-user") o.demo_user = v;
+        else if (k == "demo-password") o.demo_password = v;
+        else if (k == "host-name") o.host_name = v;
+        else return usage();
+    }
+    if (o.state_dir.empty()) return usage();
+    auto r = portico::broker::init_state(o);
+    if (!r.created) {
+        std::cout << "state directory " << o.state_dir << " is already initialised; nothing changed\n"
+                  << "(the demo password was shown when it was first initialised)\n";
+        return 0;
+    }
+    std::cout << "initialised " << o.state_dir << "\n"
+              << "demo user: " << r.demo_user << "\n"
+              << "demo password: " << r.demo_password << "\n";
+    return 0;
+}
+
+// Gives a user a freshly generated password (the quickstart does this on every start, so the demo
+// password is never fixed and never stored anywhere but as its hash).
+int cmd_reset_password(const Args& a) {
+    std::string state, user;
+    for (auto& [k, v] : a) {
+        if (k == "state") state = v;
+        else if (k == "user") user = v;
+        else return usage();
+    }
+    if (state.empty() || user.empty()) return usage();
+    auto paths = portico::broker::StatePaths::in(state);
+    if (!std::filesystem::exists(paths.database)) {
+        portico::log::error("no database in ", state, "; run `portico-broker init` first");
+        return 1;
+    }
+    portico::broker::Store store(paths.database);
+    std::string password = portico::crypto::random_token(12);
+    if (!store.set_password_hash(user, portico::crypto::hash_password(password))) {
+        portico::log::error("no user named '", user, "'");
+        return 1;
+    }
+    std::cout << "user: " << user << "\n"
+              << "password: " << password << "\n";
+    return 0;
+}
+
+int cmd_serve(const Args& a) {
+    portico::broker::BrokerConfig c;
+    c.web_root = PORTICO_DEFAULT_WEB_ROOT;
+    for (auto& [k, v] : a) {
+        if (k == "state") c.state_dir = v;
+        else if (k == "web-root") c.web_root = v;
+        else if (k == "listen") {
+            auto colon = v.rfind(':');
+            if (colon == std::string::npos) return usage();
+            c.listen_address = v.substr(0, colon);
+            if (c.listen_address.size() > 1 && c.listen_address.front() == '[')
+                c.listen_address = c.listen_address.substr(1, c.listen_address.size() - 2);
+            c.port = static_cast<std::uint16_t>(std::stoi(v.substr(colon + 1)));
+        } else return usage();
+    }
+    if (c.state_dir.empty()) return usage();
+
+    // Signals are taken synchronously by one thread so nothing runs in a signal handler.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    portico::broker::Broker broker(c);
+    broker.start();
+    int sig = 0;
+    sigwait(&set, &sig);
+    portico::log::info("received ", strsignal(sig));
+    broker.stop();
+    broker.wait();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    portico::log::set_component("broker");
+    if (argc < 2) return usage();
+    Args args;
+    if (!parse_args(argc, argv, args)) return usage();
+    std::string cmd = argv[1];
+    try {
+        if (cmd == "init") return cmd_init(args);
+        if (cmd == "serve") return cmd_serve(args);
+        if (cmd == "reset-password") return cmd_reset_password(args);
+    } catch (const std::exception& e) {
+        portico::log::error(cmd, " failed: ", e.what());
+        return 1;
+    }
+    return usage();
+}

@@ -1,0 +1,44 @@
+#pragma once
+// Beast/Asio aliases and the entry points of the broker's connection types (internal). Each
+// connection lives on its own strand of the broker's io_context.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <string>
+
+namespace portico::broker {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+class Core;
+struct HostInfo;
+
+inline constexpr std::size_t kMaxHttpBody = 64 * 1024;
+inline constexpr std::size_t kMaxControlMessage = 64 * 1024;
+inline constexpr std::size_t kMaxClientDisplayMessage = 64 * 1024;
+inline constexpr std::size_t kMaxHostDisplayMessage = 16 * 1024 * 1024;
+
+// A fresh TCP connection: TLS handshake, then HTTP requests (which may upgrade to WebSocket).
+void start_http_session(tcp::socket socket, Core& core);
+// Called by the HTTP session for an upgrade request on /api/v1/control.
+void start_control_session(TlsStream stream, Request req, Core& core, std::string peer);
+// Called for an upgrade on /api/v1/gateway/<sid> once the session's host is known to be connected.
+void start_gateway_session(TlsStream stream, Request req, Core& core, HostInfo host, std::string session_id);
+
+// Adds the security headers every response carries.
+void add_security_headers(Response& res);
+
+}  // namespace portico::broker

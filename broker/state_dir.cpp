@@ -1,0 +1,92 @@
+#include "broker/state_dir.hpp"
+
+#include "broker/store.hpp"
+#include "common/crypto.hpp"
+#include "common/tls.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace portico::broker {
+
+namespace fs = std::filesystem;
+
+StatePaths StatePaths::in(const std::string& dir) {
+    StatePaths p;
+    p.dir = dir;
+    p.tls_cert = dir + "/tls/broker.crt";
+    p.tls_key = dir + "/tls/broker.key";
+    p.ticket_key = dir + "/ticket-key.pem";
+    p.enrollment_secret = dir + "/enrollment-secret";
+    p.database = dir + "/portico.db";
+    return p;
+}
+
+namespace {
+
+void write_secret_file(const std::string& path, const std::string& content) {
+    mode_t old = umask(077);
+    std::ofstream f(path, std::ios::trunc);
+    umask(old);
+    if (!f) throw std::runtime_error("cannot write " + path);
+    f << content << "\n";
+    if (!f.flush()) throw std::runtime_error("cannot write " + path);
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
+bool is_ip_literal(const std::string& s) {
+    return !s.empty() && (s.find(':') != std::string::npos || s.find_first_not_of("0123456789.") == std::string::npos);
+}
+
+}  // namespace
+
+InitResult init_state(const InitOptions& o) {
+    if (o.state_dir.empty()) throw std::runtime_error("--state is required");
+    StatePaths p = StatePaths::in(o.state_dir);
+    InitResult r;
+    r.demo_user = o.demo_user;
+
+    // Any piece of existing state means "already initialised": never overwrite keys or the DB.
+    for (const auto& f : {p.database, p.ticket_key, p.enrollment_secret, p.tls_key, p.tls_cert})
+        if (fs::exists(f)) return r;
+
+    fs::create_directories(p.dir);
+    fs::permissions(p.dir, fs::perms::owner_all, fs::perm_options::replace);
+    fs::create_directories(p.dir + "/tls");
+    fs::permissions(p.dir + "/tls", fs::perms::owner_all, fs::perm_options::replace);
+
+    std::vector<std::string> sans = {"DNS:localhost", "IP:127.0.0.1"};
+    if (!o.host_name.empty() && o.host_name != "localhost" && o.host_name != "127.0.0.1")
+        sans.push_back((is_ip_literal(o.host_name) ? "IP:" : "DNS:") + o.host_name);
+    tls::generate_self_signed(p.tls_cert, p.tls_key, o.host_name.empty() ? "localhost" : o.host_name, sans);
+
+    crypto::Ed25519Key::generate().save_private_pem(p.ticket_key);
+    write_secret_file(p.enrollment_secret, crypto::random_token(32));
+
+    std::string password = o.demo_password.value_or(crypto::random_token(12));
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    {
+        Store store(p.database);
+        if (!o.demo_user.empty()) store.create_user(o.demo_user, crypto::hash_password(password), now);
+        store.put_resource(Resource{"terminal", "Terminal", "app", {"xterm"}});
+    }
+    fs::permissions(p.database, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+    r.created = true;
+    r.demo_password = password;
+    return r;
+}
+
+std::string read_enrollment_secret(const StatePaths& p) {
+    std::ifstream f(p.enrollment_secret);
+    if (!f) throw std::runtime_error("cannot read " + p.enrollment_secret + " (run `portico-broker init` first)");
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    if (s.empty()) throw std::runtime_error(p.enrollment_secret + " is empty");
+    return s;
+}
+
+}  // namespace portico::broker

@@ -1,0 +1,71 @@
+#include "client/native/framebuffer.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace portico::client {
+
+namespace {
+
+bool valid_size(int w, int h) {
+    return w >= 1 && h >= 1 && w <= protocol::kMaxScreenDim && h <= protocol::kMaxScreenDim;
+}
+
+}  // namespace
+
+Framebuffer::Framebuffer(int width, int height) {
+    if (!valid_size(width, height)) throw std::invalid_argument("framebuffer size out of range");
+    resize(width, height);
+}
+
+void Framebuffer::resize(int width, int height) {
+    frame_ = capture::Frame(width, height);
+}
+
+bool Framebuffer::apply_video(const protocol::VideoFrame& f) {
+    if (!h264_.decode(f.data, decoded_)) {
+        error_ = "h264: " + h264_.last_error();
+        return false;
+    }
+    if (decoded_.width != f.width || decoded_.height != f.height || !valid_size(decoded_.width, decoded_.height)) {
+        error_ = "h264: picture is " + std::to_string(decoded_.width) + "x" + std::to_string(decoded_.height) +
+                 ", frame says " + std::to_string(f.width) + "x" + std::to_string(f.height);
+        return false;
+    }
+    // Swap rather than copy: decoded_ keeps the old allocation for the next picture.
+    std::swap(frame_, decoded_);
+    return true;
+}
+
+bool Framebuffer::apply_tile(const protocol::Tile& t) {
+    if (t.encoding != protocol::TileEncoding::jpeg) {
+        error_ = "tile: unknown encoding";
+        return false;
+    }
+    const capture::Rect r{t.x, t.y, t.w, t.h};
+    if (!frame_.bounds().contains(r)) {
+        error_ = "tile: " + std::to_string(r.w) + "x" + std::to_string(r.h) + "+" + std::to_string(r.x) + "+" +
+                 std::to_string(r.y) + " is outside the " + std::to_string(frame_.width) + "x" +
+                 std::to_string(frame_.height) + " screen";
+        return false;
+    }
+    if (!jpeg_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) {
+        error_ = "tile: " + jpeg_.last_error();
+        return false;
+    }
+    return true;
+}
+
+Framebuffer::TileResult Framebuffer::apply_tiles(const protocol::TileFrame& f) {
+    TileResult res;
+    if ((f.width != frame_.width || f.height != frame_.height) && valid_size(f.width, f.height)) resize(f.width, f.height);
+    for (const auto& t : f.tiles) {
+        if (apply_tile(t))
+            ++res.painted;
+        else
+            ++res.failed;
+    }
+    return res;
+}
+
+}  // namespace portico::client

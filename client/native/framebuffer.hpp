@@ -1,0 +1,50 @@
+#pragma once
+// Framebuffer: the client's picture of the remote screen. Applies VideoFrames (whole screen,
+// H.264) and TileFrames (JPEG rectangles painted over what is there), checking every size and
+// position against the screen before any decoder writes. Owned and used by the client thread.
+
+#include "capture/frame.hpp"
+#include "codec/h264_decoder.hpp"
+#include "codec/jpeg_decoder.hpp"
+#include "protocol/display.hpp"
+
+#include <string>
+
+namespace portico::client {
+
+class Framebuffer {
+public:
+    Framebuffer(int width, int height);  // the ServerHello size; 1..kMaxScreenDim
+
+    // Decodes the access unit and replaces the screen with it. False (reason in last_error())
+    // on a decoder error or a picture whose size is not the frame's; the screen is then kept.
+    bool apply_video(const protocol::VideoFrame& f);
+
+    struct TileResult {
+        int painted = 0;
+        int failed = 0;  // tiles outside the screen, of an unknown encoding or corrupt
+    };
+    // Paints each tile. If the frame announces another screen size, the screen is first resized
+    // (and cleared), since the host's display changed size.
+    TileResult apply_tiles(const protocol::TileFrame& f);
+
+    // Paints one JPEG tile at (x, y); false if the rectangle is not inside the screen or the
+    // JPEG does not decode to exactly w x h.
+    bool apply_tile(const protocol::Tile& t);
+
+    const capture::Frame& frame() const { return frame_; }
+    int width() const { return frame_.width; }
+    int height() const { return frame_.height; }
+    const std::string& last_error() const { return error_; }
+
+private:
+    void resize(int width, int height);
+
+    capture::Frame frame_;
+    capture::Frame decoded_;  // H.264 output, copied to frame_ only when it is valid
+    codec::H264Decoder h264_;
+    codec::JpegDecoder jpeg_;
+    std::string error_;
+};
+
+}  // namespace portico::client

@@ -1,0 +1,360 @@
+#include "client/native/headless.hpp"
+
+#include "client/native/display_connection.hpp"
+#include "client/native/framebuffer.hpp"
+#include "client/native/keyboard_us.hpp"
+#include "client/native/png_writer.hpp"
+#include "client/native/rest_client.hpp"
+#include "common/log.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+namespace portico::client {
+
+using json = nlohmann::json;
+namespace proto = protocol;
+
+namespace {
+
+constexpr std::chrono::seconds kFirstFrameTimeout{15};
+constexpr std::chrono::seconds kLogoffWait{5};
+
+const char* reason_name(proto::EndReason r) {
+    switch (r) {
+        case proto::EndReason::app_exited: return "app_exited";
+        case proto::EndReason::logged_off: return "logged_off";
+        case proto::EndReason::host_shutdown: return "host_shutdown";
+        case proto::EndReason::error: return "error";
+    }
+    return "error";
+}
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// One display session from Hello to the end of --duration, counting into stats.
+class Viewer {
+public:
+    Viewer(const Options& o, DisplayConnection& conn, RunStats& st, Clock::time_point launch_start)
+        : o_(o), conn_(conn), st_(st), launch_start_(launch_start) {
+        if (o.type_text)
+            for (char c : *o.type_text) {
+                if (auto seq = us_key_sequence(c))
+                    typing_.push_back(std::move(*seq));
+                else
+                    log::warn("cannot type character 0x", std::hex, static_cast<int>(static_cast<unsigned char>(c)),
+                              " on a US keyboard; skipped");
+            }
+    }
+
+    // Hello and ServerHello. Errors: refused (the host's Error), protocol, network.
+    Status open(const std::string& ticket) {
+        if (auto s = conn_.send(proto::Hello{proto::kDisplayVersion, ticket}); !s) return s;
+        auto r = conn_.receive(Clock::now() + kConnectTimeout);
+        if (!r) return r.error();
+        if (!r.value()) return fail(ClientError::network, "no ServerHello within 10 s");
+        auto& m = *r.value();
+        if (auto* e = std::get_if<proto::ErrorMsg>(&m))
+            return fail(ClientError::refused, std::string("host refused: ") + proto::to_string(e->code) + ": " + e->message);
+        if (auto* e = std::get_if<proto::SessionEnded>(&m)) {
+            st_.ended = reason_name(e->reason);
+            return fail(ClientError::refused, "session ended before it started: " + e->message);
+        }
+        auto* hello = std::get_if<proto::ServerHello>(&m);
+        if (!hello) return fail(ClientError::protocol, "expected ServerHello");
+        if (hello->version != proto::kDisplayVersion)
+            return fail(ClientError::protocol, "host speaks display version " + std::to_string(hello->version));
+        if (hello->width < 1 || hello->height < 1 || hello->width > proto::kMaxScreenDim ||
+            hello->height > proto::kMaxScreenDim)
+            return fail(ClientError::protocol, "ServerHello has an invalid screen size");
+        st_.width = hello->width;
+        st_.height = hello->height;
+        if (st_.session_id.empty()) st_.session_id = hello->session_id;
+        fb_ = std::make_unique<Framebuffer>(hello->width, hello->height);
+        return ok();
+    }
+
+    // Receives and types until the duration is over or the session ends.
+    Status run() {
+        const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.duration_s));
+        const auto first_deadline = Clock::now() + kFirstFrameTimeout;
+        std::optional<Clock::time_point> end_at;
+        Clock::time_point next_key = Clock::now();
+        for (;;) {
+            const auto now = Clock::now();
+            const bool typing_pending = next_group_ < typing_.size();
+            const bool may_type = typing_pending && st_.frames >= static_cast<std::uint64_t>(o_.wait_frames);
+            // Typing that has started always finishes; typing still waiting for frames does not
+            // hold the run open past --duration.
+            if (end_at && now >= *end_at && !may_type) {
+                if (typing_pending) log::warn("--duration ended before --wait-frames frames arrived; text not typed");
+                return ok();
+            }
+            if (!end_at && now >= first_deadline) return fail(ClientError::network, "no frame within 15 s");
+            if (may_type && now >= next_key) {
+                if (next_group_ == 0 && o_.pointer) {
+                    proto::Pointer p;
+                    p.x = static_cast<std::uint16_t>(o_.pointer->first);
+                    p.y = static_cast<std::uint16_t>(o_.pointer->second);
+                    if (auto s = conn_.send(p); !s) return s;
+                }
+                for (const auto& k : typing_[next_group_]) {
+                    if (auto s = conn_.send(proto::Key{k.down, k.code}); !s) return s;
+                    ++st_.keys_sent;
+                }
+                ++next_group_;
+                next_key = Clock::now() + std::chrono::milliseconds(o_.type_delay_ms);
+                continue;
+            }
+            auto deadline = end_at ? *end_at : first_deadline;
+            if (may_type) deadline = (end_at && now >= *end_at) ? next_key : std::min(deadline, next_key);
+            auto r = conn_.receive(deadline);
+            if (!r) return r.error();
+            if (!r.value()) continue;
+            auto res = handle(*r.value());
+            if (!res) return res;
+            if (st_.ended) return ok();
+            if (!end_at && st_.frames > 0) end_at = Clock::now() + duration;
+        }
+    }
+
+    // Sends Logoff and waits briefly for SessionEnded or the close.
+    Status logoff() {
+        if (auto s = conn_.send(proto::Logoff{}); !s) return s;
+        const auto deadline = Clock::now() + kLogoffWait;
+        while (!st_.ended) {
+            auto r = conn_.receive(deadline);
+            if (!r) return conn_.is_open() ? r.error() : ok();  // the host closing is an answer too
+            if (!r.value()) return fail(ClientError::network, "no SessionEnded within 5 s of Logoff");
+            if (auto res = handle(*r.value()); !res) return res;
+        }
+        return ok();
+    }
+
+    const Framebuffer* framebuffer() const { return fb_.get(); }
+
+private:
+    Status handle(proto::Message& m) {
+        if (auto* v = std::get_if<proto::VideoFrame>(&m)) {
+            ++st_.frames;
+            ++st_.video_frames;
+            if (v->keyframe) ++st_.keyframes;
+            // After an error, P-frames cannot decode cleanly until the requested keyframe.
+            if (awaiting_keyframe_ && !v->keyframe) return ack(v->frame_id);
+            if (fb_->apply_video(*v)) {
+                awaiting_keyframe_ = false;
+                painted();
+            } else {
+                ++st_.decode_errors;
+                log::warn("frame ", v->frame_id, ": ", fb_->last_error());
+                awaiting_keyframe_ = true;
+                if (auto s = conn_.send(proto::KeyframeRequest{}); !s) return s;
+            }
+            return ack(v->frame_id);
+        }
+        if (auto* t = std::get_if<proto::TileFrame>(&m)) {
+            ++st_.frames;
+            ++st_.tile_frames;
+            auto res = fb_->apply_tiles(*t);
+            st_.decode_errors += static_cast<std::uint64_t>(res.failed);
+            if (res.failed) log::warn("frame ", t->frame_id, ": ", res.failed, " tile(s) failed: ", fb_->last_error());
+            if (res.painted) painted();
+            return ack(t->frame_id);
+        }
+        if (auto* e = std::get_if<proto::SessionEnded>(&m)) {
+            st_.ended = reason_name(e->reason);
+            log::info("session ended: ", *st_.ended, e->message.empty() ? "" : " (" + e->message + ")");
+            return ok();
+        }
+        if (auto* e = std::get_if<proto::ErrorMsg>(&m))
+            return fail(ClientError::protocol, std::string("host error: ") + proto::to_string(e->code) + ": " + e->message);
+        return fail(ClientError::protocol, "unexpected message type from the host");
+    }
+
+    void painted() {
+        ++st_.decoded_frames;
+        st_.width = fb_->width();
+        st_.height = fb_->height();
+        if (!st_.first_frame_ms) st_.first_frame_ms = ms_between(launch_start_, Clock::now());
+    }
+
+    Status ack(std::uint32_t id) { return conn_.send(proto::FrameAck{id}); }
+
+    const Options& o_;
+    DisplayConnection& conn_;
+    RunStats& st_;
+    Clock::time_point launch_start_;
+    std::unique_ptr<Framebuffer> fb_;
+    bool awaiting_keyframe_ = false;
+    std::vector<std::vector<KeyEvent>> typing_;
+    std::size_t next_group_ = 0;
+};
+
+// Everything up to the end of the display session; errors end the run.
+Status run_flow(const Options& o, RunStats& st) {
+    auto broker = parse_url(o.broker);
+    if (!broker || broker->scheme != "https")
+        return fail(ClientError::usage, "--broker must be an https:// URL, got " + o.broker);
+    tls::ClientTrust broker_trust;
+    if (o.insecure) {
+        broker_trust.insecure = true;
+        std::cerr << "portico-client: WARNING: --insecure: the broker's certificate is not verified\n";
+    } else {
+        broker_trust.ca_file = o.ca_file;
+    }
+    std::unique_ptr<RestClient> rest;
+    try {
+        rest = std::make_unique<RestClient>(*broker, broker_trust);
+    } catch (const std::exception& e) {
+        return fail(ClientError::usage, std::string("cannot load trust settings: ") + e.what());
+    }
+
+    if (auto s = rest->login(o.user, o.password); !s) return s;
+    std::string resource = o.resource;
+    if (auto list = rest->resources(); list) {
+        if (auto id = resolve_resource(list.value(), o.resource); !id.empty()) resource = id;
+    } else {
+        log::warn("listing resources failed (", list.error().message, "); launching '", o.resource, "' as given");
+    }
+
+    const auto launch_start = Clock::now();
+    auto launched = rest->launch(resource);
+    if (!launched) return launched.error();
+    const LaunchInfo& li = launched.value();
+    st.session_id = li.session_id;
+    st.width = li.width;
+    st.height = li.height;
+
+    Url url;
+    tls::ClientTrust display_trust;
+    if (o.direct) {
+        auto u = parse_url(li.direct_url);
+        if (!u || u->scheme != "wss") return fail(ClientError::protocol, "launch: bad direct_url '" + li.direct_url + "'");
+        if (li.host_cert_sha256.empty()) return fail(ClientError::protocol, "launch: no host_cert_sha256 to pin");
+        url = *u;
+        display_trust.pinned_sha256 = li.host_cert_sha256;
+    } else {
+        if (li.gateway_path.empty() || li.gateway_path.front() != '/')
+            return fail(ClientError::protocol, "launch: bad gateway_path '" + li.gateway_path + "'");
+        url = *broker;
+        url.scheme = "wss";
+        url.target = li.gateway_path;
+        display_trust = broker_trust;
+    }
+
+    std::unique_ptr<DisplayConnection> conn;
+    try {
+        conn = std::make_unique<DisplayConnection>(display_trust);
+    } catch (const std::exception& e) {
+        return fail(ClientError::usage, std::string("cannot load trust settings: ") + e.what());
+    }
+    if (auto s = conn->connect(url); !s) return s;
+    Viewer viewer(o, *conn, st, launch_start);
+    Status result = viewer.open(li.ticket);
+    if (result) result = viewer.run();
+    st.bytes = conn->bytes_received();
+
+    if (result && !o.png_path.empty()) {
+        const Framebuffer* fb = viewer.framebuffer();
+        if (fb && st.decoded_frames > 0) {
+            std::string err;
+            if (!write_png(o.png_path, fb->frame(), err)) log::error("--png: ", err);
+        } else {
+            log::warn("--png: no frame was decoded; nothing written");
+        }
+    }
+    if (o.logoff && !st.ended) {
+        Status l = conn->is_open() ? viewer.logoff() : fail(ClientError::network, "display connection closed");
+        if (!l) {
+            log::warn("Logoff over the display channel: ", l.error().message, "; asking the broker");
+            if (auto r = rest->logoff(li.session_id); !r)
+                log::warn("REST logoff: ", r.error().message);
+            else if (!st.ended)
+                st.ended = "logged_off";
+        }
+    }
+    st.bytes = conn->bytes_received();
+    conn->close();
+    return result;
+}
+
+}  // namespace
+
+std::string stats_json(const RunStats& s) {
+    json j;
+    j["session_id"] = s.session_id.empty() ? json(nullptr) : json(s.session_id);
+    j["width"] = s.width;
+    j["height"] = s.height;
+    j["frames"] = s.frames;
+    j["video_frames"] = s.video_frames;
+    j["tile_frames"] = s.tile_frames;
+    j["keyframes"] = s.keyframes;
+    j["decoded_frames"] = s.decoded_frames;
+    j["bytes"] = s.bytes;
+    j["decode_errors"] = s.decode_errors;
+    j["keys_sent"] = s.keys_sent;
+    j["elapsed_s"] = s.elapsed_s;
+    j["first_frame_ms"] = s.first_frame_ms ? json(*s.first_frame_ms) : json(nullptr);
+    j["ended"] = s.ended ? json(*s.ended) : json(nullptr);
+    j["error"] = s.error ? json(*s.error) : json(nullptr);
+    j["exit_code"] = s.exit_code;
+    return j.dump();
+}
+
+int run_headless(const Options& o, std::ostream& out) {
+    const auto start = Clock::now();
+    RunStats st;
+    Status s = run_flow(o, st);
+    st.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    if (!s) {
+        st.error = s.error().message;
+        st.exit_code = exit_code(s.error().code);
+        std::cerr << "portico-client: " << s.error().message << "\n";
+    } else if (st.decoded_frames == 0 && st.decode_errors > 0) {
+        st.error = "no frame could be decoded";
+        st.exit_code = exit_code(ClientError::decode);
+        std::cerr << "portico-client: " << *st.error << "\n";
+    }
+    out << stats_json(st) << std::endl;
+    if (!o.json) {
+        std::cerr << "portico-client: session " << (st.session_id.empty() ? "-" : st.session_id) << " " << st.width
+                  << "x" << st.height << ": " << st.frames << " frames (" << st.video_frames << " video, "
+                  << st.tile_frames << " tile, " << st.keyframes << " keyframes), " << st.decoded_frames
+                  << " decoded, " << st.decode_errors << " decode errors, " << st.bytes << " bytes in "
+                  << st.elapsed_s << " s";
+        if (st.first_frame_ms) std::cerr << ", first frame after " << *st.first_frame_ms << " ms";
+        if (st.ended) std::cerr << ", ended: " << *st.ended;
+        std::cerr << "\n";
+    }
+    return st.exit_code;
+}
+
+int client_main(int argc, char** argv) {
+    log::set_component("client");
+    std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+    std::optional<std::string> env_pw;
+    if (const char* p = std::getenv("PORTICO_PASSWORD")) env_pw = p;
+    auto opts = parse_options(args, env_pw);
+    if (!opts) {
+        std::cerr << "portico-client: " << opts.error().message << "\n(try --help)\n";
+        return exit_code(opts.error().code);
+    }
+    if (opts->help) {
+        std::cout << help_text();
+        return 0;
+    }
+    try {
+        return run_headless(opts.value(), std::cout);
+    } catch (const std::exception& e) {
+        // Nothing below should throw; this keeps a surprise from looking like a crash.
+        std::cerr << "portico-client: internal error: " << e.what() << "\n";
+        return 4;
+    }
+}
+
+}  // namespace portico::client

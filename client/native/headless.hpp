@@ -1,0 +1,42 @@
+#pragma once
+// The headless client run: login, launch, display channel, decode, optional typing, PNG and
+// logoff, ending in one JSON line of statistics. Runs on the calling (main) thread.
+
+#include "client/native/options.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace portico::client {
+
+struct RunStats {
+    std::string session_id;
+    int width = 0;
+    int height = 0;
+    std::uint64_t frames = 0;  // VideoFrames + TileFrames received
+    std::uint64_t video_frames = 0;
+    std::uint64_t tile_frames = 0;
+    std::uint64_t keyframes = 0;
+    std::uint64_t decoded_frames = 0;  // frames that changed the screen
+    std::uint64_t bytes = 0;
+    std::uint64_t decode_errors = 0;
+    std::uint64_t keys_sent = 0;  // Key messages (down and up count separately)
+    double elapsed_s = 0;
+    std::optional<double> first_frame_ms;
+    std::optional<std::string> ended;  // app_exited, logged_off, host_shutdown, error
+    std::optional<std::string> error;
+    int exit_code = 0;
+};
+
+std::string stats_json(const RunStats& s);  // one line, no newline
+
+// Runs the whole flow; writes the JSON line to out and progress/errors to stderr.
+// Returns the process exit code.
+int run_headless(const Options& o, std::ostream& out);
+
+// main() of portico-client: parses argv, prints help or usage errors, runs.
+int client_main(int argc, char** argv);
+
+}  // namespace portico::client

@@ -1,0 +1,40 @@
+#pragma once
+// The portico-client command line: parsed into Options (a pure function, unit-tested) and the
+// --help text that documents flags and exit codes. Used once at start-up on the main thread.
+
+#include "client/native/client_error.hpp"
+
+#include <optional>
+#include <utility>
+#include <string>
+#include <vector>
+
+namespace portico::client {
+
+struct Options {
+    bool help = false;
+    bool headless = false;
+    std::string broker;         // https://host:port
+    std::string user;
+    std::string password;       // from --password-file or PORTICO_PASSWORD
+    std::string resource;       // id or name
+    std::string ca_file;        // --ca
+    bool insecure = false;
+    bool direct = false;        // connect to the host directly instead of the broker's gateway
+    std::optional<std::string> type_text;  // escapes already interpreted
+    int type_delay_ms = 30;
+    std::optional<std::pair<int, int>> pointer;  // --pointer X,Y: move there before typing
+    int wait_frames = 1;
+    double duration_s = 3.0;
+    std::string png_path;
+    bool logoff = false;
+    bool json = false;
+};
+
+// args excludes argv[0]. env_password is PORTICO_PASSWORD if set. Reads --password-file.
+ClientResult<Options> parse_options(const std::vector<std::string>& args,
+                                    const std::optional<std::string>& env_password);
+
+const char* help_text();
+
+}  // namespace portico::client

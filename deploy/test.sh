@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds Portico once, and runs every test (unit, integration with real
+# processes on loopback, browser tests in headless Chromium) through ctest.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${PORTICO_BUILD:-$repo/build}
+
+"$repo/deploy/install-deps.sh" --test
+
+start=$(date +%s)
+cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)"
+echo "[test] built in $(( $(date +%s) - start )) s"
+
+cd "$build"
+ctest --output-on-failure -j"$(nproc)" --timeout 300 "$@"

@@ -1,0 +1,222 @@
+"""End-to-end tests of the foundation path with real processes on loopback.
+
+Usage: test_e2e.py <case> <build_dir> <source_dir>; each case starts its own broker + session host.
+Exit 0 = pass, 1 = fail, 77 = skipped (printed with the reason; only for a missing browser)."""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+sys.path.insert(0, os.path.dirname(__file__))
+from stack import Stack, WebSocket, hello, wait_for  # noqa: E402
+
+APP_NAMES = {"Xvfb", "xterm"}
+
+
+def png_distinct_bytes(path):
+    """Decompresses a PNG's image data and counts distinct byte values (a blank image has ~2)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat = 8, b""
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    return len(set(zlib.decompress(idat)))
+
+
+def session_app_processes(stack):
+    return [name for _, name in stack.session_processes() if name in APP_NAMES]
+
+
+def case_launch_and_type(stack):
+    marker = os.path.join(stack.dir, "typed-through-the-stream")
+    png = os.path.join(stack.dir, "screen.png")
+    proc, stats = stack.client("--resource", "Terminal", "--type", f"touch {marker}\\n", "--duration", "4",
+                               "--png", png)
+    print(proc.stderr[-3000:])
+    assert proc.returncode == 0, f"client exited {proc.returncode}"
+    print("stats:", json.dumps(stats))
+    assert stats["frames"] >= 1 and stats["video_frames"] >= 1, "no frames of the real xterm arrived"
+    assert stats["keyframes"] >= 1
+    assert stats["decode_errors"] == 0
+    assert stats["bytes"] > 1000
+    wait_for(lambda: os.path.exists(marker), 15, "the typed command to create the marker file")
+    assert png_distinct_bytes(png) > 8, "the captured screen is blank"
+    assert any(n == "xterm" for n in session_app_processes(stack)), "the session should still run (no logoff)"
+
+
+def case_logoff_cleans_up(stack):
+    proc, stats = stack.client("--resource", "Terminal", "--duration", "1", "--logoff")
+    assert proc.returncode == 0, proc.stderr
+    assert stats["frames"] >= 1
+    assert stats["ended"] == "logged_off", stats
+    wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after logoff")
+    assert not os.listdir(os.path.join(stack.dir, "host", "sessions")), "session runtime dir left behind"
+
+    # The app exiting ends the session too: typing `exit` closes xterm.
+    proc, stats = stack.client("--resource", "Terminal", "--type", "exit\\n", "--duration", "8")
+    assert proc.returncode == 0, proc.stderr
+    assert stats["ended"] == "app_exited", stats
+    wait_for(lambda: not session_app_processes(stack), 15, "Xvfb to be gone after the app exited")
+
+    # Stopping the host leaves nothing running either.
+    stack.client("--resource", "Terminal", "--duration", "1")
+    assert session_app_processes(stack), "expected a running session before stopping the host"
+    host_pid = stack.host.pid
+    children = [p for p, _ in stack.session_processes()]
+    stack.host.terminate()
+    stack.host.wait(timeout=20)
+    wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in children), 15,
+             f"processes of host {host_pid} to exit")
+
+
+def expect_refused(ws, first_message, code, label):
+    ws.send(first_message)
+    opcode, payload = ws.recv()
+    assert opcode == 2 and payload[0] == 0x86, f"{label}: expected an Error message, got opcode {opcode}"
+    got = struct.unpack("<H", payload[1:3])[0]
+    assert got == code, f"{label}: expected error code {code}, got {got}"
+    opcode, _ = ws.recv()
+    assert opcode == 8, f"{label}: expected the connection to close"
+    ws.close()
+    print(f"refused as expected: {label}")
+
+
+def sign_with_broker_key(stack, payload):
+    key = os.path.join(stack.state, "ticket-key.pem")
+    message = os.path.join(stack.dir, "ticket-payload")
+    with open(message, "wb") as f:
+        f.write(payload)
+    # Ed25519 signs the whole message at once, so openssl needs it as a file, not a pipe.
+    sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", message],
+                         capture_output=True, check=True).stdout
+    import base64
+    b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
+    return b64(payload) + "." + b64(sig)
+
+
+def case_bad_input(stack):
+    import sqlite3
+    db = os.path.join(stack.state, "portico.db")
+
+    def snapshot():
+        con = sqlite3.connect(db)
+        rows = {t: con.execute(f"SELECT * FROM {t}").fetchall()
+                for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        con.close()
+        return rows
+
+    before = snapshot()
+    status, _, body = stack.request("POST", "/api/v1/login", {"username": "demo", "password": "wrong"})
+    assert status == 401, status
+    assert body["error"]["code"] == "invalid_credentials", body
+    status, _, body = stack.request("POST", "/api/v1/login", {"username": "nobody", "password": "x"})
+    assert status == 401 and body["error"]["code"] == "invalid_credentials"
+    after = snapshot()
+    assert {k: v for k, v in before.items() if k != "login_attempts"} == \
+           {k: v for k, v in after.items() if k != "login_attempts"}, "a failed login changed the database"
+    print("wrong password: 401 JSON, nothing changed")
+
+    cookie = stack.login()
+    status, _, body = stack.request("POST", "/api/v1/launch", {"resource": "no-such-app"}, cookie=cookie)
+    assert status == 404 and body["error"]["code"] == "not_found", (status, body)
+    status, _, body = stack.request("POST", "/api/v1/launch", "{not json", cookie=cookie)
+    assert status == 400, status
+    status, _, body = stack.request("POST", "/api/v1/launch", {"resource": "terminal"})
+    assert status == 401, status
+    print("unknown resource 404, malformed 400, anonymous 401")
+
+    status, _, launch = stack.request("POST", "/api/v1/launch", {"resource": "terminal"}, cookie=cookie)
+    assert status == 200, (status, launch)
+    sid = launch["session_id"]
+    host_port = int(launch["direct_url"].split(":")[2].split("/")[0])
+    gateway = launch["gateway_path"]
+
+    # No ticket at all: the first message is not Hello.
+    expect_refused(WebSocket(host_port, "/display"), bytes([0x02, 1, 30, 0]), 9, "no Hello")
+    # A forged ticket (garbage signature).
+    expect_refused(WebSocket(host_port, "/display"), hello("eyJ0aWQiOiJ4In0.AAAA"), 3, "forged ticket")
+    # A ticket signed with the real key but expired.
+    claims = {"tid": "expired-1", "sid": sid, "usr": "demo", "hst": stack.host_id, "res": "terminal",
+              "exp": int(time.time()) - 5}
+    expired = sign_with_broker_key(stack, json.dumps(claims, separators=(",", ":")).encode())
+    expect_refused(WebSocket(host_port, "/display"), hello(expired), 4, "expired ticket")
+    # The same refusals through the broker's gateway.
+    expect_refused(WebSocket(stack.port, gateway, cafile=os.path.join(stack.state, "tls/broker.crt")),
+                   hello("x.y"), 3, "forged ticket via gateway")
+
+    # The real ticket works once, then is a replay.
+    ws = WebSocket(stack.port, gateway, cafile=os.path.join(stack.state, "tls/broker.crt"))
+    ws.send(hello(launch["ticket"]))
+    opcode, payload = ws.recv()
+    assert payload[0] == 0x81, "expected ServerHello for the real ticket"
+    # A malformed message closes this connection only.
+    ws.send(bytes([0x03, 1]))
+    while True:
+        opcode, payload = ws.recv()
+        if opcode == 8 or payload[0] == 0x86:
+            break
+    ws.close()
+    expect_refused(WebSocket(host_port, "/display"), hello(launch["ticket"]), 5, "replayed ticket")
+
+    log = stack.read_log("host")
+    for reason in ("ticket_invalid", "ticket_expired", "ticket_replayed", "expected_hello"):
+        assert reason in log, f"host log does not mention the refusal {reason}"
+    # After all that the session still works for a fresh launch (reconnect to the same session).
+    proc, stats = stack.client("--resource", "terminal", "--duration", "1")
+    assert proc.returncode == 0 and stats["frames"] >= 1, proc.stderr
+    assert stats["session_id"] == sid, "relaunch should reconnect to the running session"
+    print("session unaffected by the bad connections; relaunch reconnected")
+
+
+def case_browser(stack):
+    chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
+    node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
+    if not os.path.exists(chromium) or not os.path.exists(node_modules) or not shutil.which("node"):
+        print(f"SKIPPED: browser test needs {chromium}, node and playwright-core "
+              "(run deploy/install-deps.sh --test)")
+        return 77
+    marker = os.path.join(stack.dir, "typed-in-the-browser")
+    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
+    os.makedirs(artifacts, exist_ok=True)
+    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
+               PORTICO_MARKER=marker, PORTICO_ARTIFACTS=artifacts)
+    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/terminal.test.mjs")], env=env,
+                          timeout=240)
+    assert proc.returncode == 0, "browser test failed"
+    assert os.path.exists(marker), "marker file missing"
+    print(f"screenshots in {artifacts}")
+
+
+CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logoff_cleans_up,
+         "bad_input": case_bad_input, "browser": case_browser}
+
+
+def main():
+    case, build, source = sys.argv[1], sys.argv[2], sys.argv[3]
+    stack = Stack(build, source, name=case.replace("_", "-"))
+    ok = False
+    try:
+        stack.start()
+        result = CASES[case](stack)
+        ok = True
+        return result or 0
+    except Exception as e:  # noqa: BLE001 - report any failure with the logs
+        print(f"FAILED: {type(e).__name__}: {e}")
+        stack.dump_logs()
+        return 1
+    finally:
+        stack.stop(keep=not ok)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

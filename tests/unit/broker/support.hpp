@@ -1,0 +1,121 @@
+#pragma once
+// Test helpers for the broker: a temporary initialised state dir, an in-process broker on
+// 127.0.0.1:0, a blocking HTTPS client, a fake session host (control channel) and a fake host
+// display server (TLS WebSocket echo). All over real TLS on loopback.
+
+#include "broker/broker.hpp"
+#include "broker/state_dir.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace test {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using WssStream = websocket::stream<beast::ssl_stream<tcp::socket>>;
+
+inline const std::string kPassword = "correct horse battery";
+
+struct TempDir {
+    TempDir();
+    ~TempDir();
+    std::filesystem::path path;
+};
+
+// A freshly initialised state dir and a broker serving it.
+struct BrokerFixture {
+    explicit BrokerFixture(int launch_timeout_seconds = 20);
+    ~BrokerFixture();
+    TempDir dir;
+    std::string state;
+    std::string web_root;
+    std::unique_ptr<portico::broker::Broker> broker;
+    std::uint16_t port = 0;
+    std::string broker_cert_sha256;
+    std::string enrollment_secret;
+};
+
+struct HttpReply {
+    int status = 0;
+    std::map<std::string, std::string> headers;  // lower-case names
+    std::string body;
+    nlohmann::json json() const { return nlohmann::json::parse(body); }
+};
+
+// One request on a fresh TLS connection (pinned to the broker's certificate).
+HttpReply request(const BrokerFixture& b, http::verb method, const std::string& target, const std::string& body = "",
+                  const std::string& cookie = "", const std::string& content_type = "application/json");
+
+// Sends a WebSocket upgrade request by hand and returns the HTTP status of the answer (101 when
+// accepted), so refusals can be checked by status code.
+int upgrade_status(const BrokerFixture& b, const std::string& target);
+
+// Logs in as demo and returns the "portico_session=..." cookie pair.
+std::string login(const BrokerFixture& b);
+
+// Opens a TLS WebSocket to the broker; throws on failure (the HTTP response is stored in *res).
+std::unique_ptr<WssStream> ws_connect(net::io_context& ioc, std::uint16_t port, const std::string& pinned_sha256,
+                                      const std::string& target, websocket::response_type* res = nullptr);
+
+// A session host's control connection, answering start_session on its own thread.
+class FakeHost {
+public:
+    enum class Mode { ready, fail, ignore };
+    FakeHost(const BrokerFixture& b, std::string host_id, std::string display_url, std::string cert_sha256,
+             Mode mode = Mode::ready, std::string secret = "");
+    ~FakeHost();
+    nlohmann::json registered;  // the broker's reply to register
+    std::atomic<int> starts{0};
+    std::vector<std::string> end_requests() const;
+    void send(const nlohmann::json& j);
+
+private:
+    net::io_context ioc_;
+    std::unique_ptr<WssStream> ws_;
+    std::thread thread_;
+    Mode mode_;
+    mutable std::mutex mu_;
+    std::vector<std::string> ends_;
+};
+
+// A host display endpoint: accepts TLS WebSocket connections and answers each binary message
+// with the same bytes reversed (so the test can tell the host actually saw it); "big" is answered
+// with big_payload(), "bye" makes it close the connection.
+class FakeDisplay {
+public:
+    explicit FakeDisplay(const std::filesystem::path& dir);
+    ~FakeDisplay();
+    std::string url() const;
+    std::string cert_sha256;
+    std::atomic<int> connections{0};
+    std::atomic<int> closed{0};
+    static std::string big_payload();
+
+private:
+    void serve();
+    net::io_context ioc_;
+    ssl::context ctx_;
+    tcp::acceptor acceptor_;
+    std::atomic<int> current_fd_{-1};
+    std::thread thread_;
+};
+
+}  // namespace test

@@ -1,0 +1,123 @@
+#include "client/native/options.hpp"
+#include "client/native/rest_client.hpp"
+#include "client/native/url.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <unistd.h>
+
+using namespace portico::client;
+
+namespace {
+std::vector<std::string> base() {
+    return {"--headless", "--broker", "https://127.0.0.1:8443", "--user", "demo", "--resource", "Terminal"};
+}
+}  // namespace
+
+TEST_CASE("options: the documented flags parse, escapes in --type are interpreted") {
+    auto a = base();
+    for (std::string s : {"--insecure", "--direct", "--type", R"(ls\n)", "--type-delay-ms", "5", "--wait-frames", "3",
+                          "--duration", "1.5", "--png", "/tmp/o.png", "--logoff", "--json", "--pointer", "100,20"})
+        a.push_back(s);
+    auto o = parse_options(a, std::string("secret"));
+    REQUIRE(o.ok());
+    CHECK(o->headless);
+    CHECK(o->broker == "https://127.0.0.1:8443");
+    CHECK(o->password == "secret");
+    CHECK(o->insecure);
+    CHECK(o->direct);
+    CHECK(o->type_text == std::optional<std::string>("ls\n"));
+    CHECK(o->type_delay_ms == 5);
+    CHECK(o->wait_frames == 3);
+    CHECK(o->duration_s == Approx(1.5));
+    CHECK(o->png_path == "/tmp/o.png");
+    CHECK(o->logoff);
+    CHECK(o->json);
+    CHECK(o->pointer == std::optional<std::pair<int, int>>({100, 20}));
+}
+
+TEST_CASE("options: the password file's first line wins over the environment") {
+    std::string path = "/tmp/portico-pw-" + std::to_string(getpid());
+    std::ofstream(path) << "from-file\r\nsecond line\n";
+    auto a = base();
+    a.push_back("--password-file");
+    a.push_back(path);
+    auto o = parse_options(a, std::string("from-env"));
+    std::remove(path.c_str());
+    REQUIRE(o.ok());
+    CHECK(o->password == "from-file");
+}
+
+TEST_CASE("options: usage errors are ClientError::usage (exit 2)") {
+    auto expect_usage = [](std::vector<std::string> a, std::optional<std::string> pw) {
+        auto o = parse_options(a, pw);
+        REQUIRE_FALSE(o.ok());
+        CHECK(o.error().code == ClientError::usage);
+        CHECK(exit_code(o.error().code) == 2);
+    };
+    expect_usage(base(), std::nullopt);  // no password
+    auto a = base();
+    a.erase(a.begin());  // no --headless
+    expect_usage(a, "pw");
+    a = base();
+    a.push_back("--bogus");
+    expect_usage(a, "pw");
+    a = base();
+    a.push_back("--duration");
+    expect_usage(a, "pw");  // missing value
+    a = base();
+    a.insert(a.end(), {"--duration", "abc"});
+    expect_usage(a, "pw");
+    a = base();
+    a.insert(a.end(), {"--pointer", "12"});
+    expect_usage(a, "pw");
+    a = base();
+    a.insert(a.end(), {"--insecure", "--ca", "x.pem"});
+    expect_usage(a, "pw");
+    a = base();
+    a.insert(a.end(), {"--password-file", "/nonexistent/pw"});
+    expect_usage(a, "pw");
+    auto help = parse_options({"--help"}, std::nullopt);
+    REQUIRE(help.ok());
+    CHECK(help->help);
+}
+
+TEST_CASE("URLs: https and wss only, ports and IPv6 brackets handled") {
+    auto u = parse_url("https://127.0.0.1:8443");
+    REQUIRE(u);
+    CHECK(u->host == "127.0.0.1");
+    CHECK(u->port == "8443");
+    CHECK(u->target == "/");
+    u = parse_url("wss://[::1]:9000/display?x=1");
+    REQUIRE(u);
+    CHECK(u->host == "::1");
+    CHECK(u->port == "9000");
+    CHECK(u->target == "/display?x=1");
+    CHECK(u->host_port() == "[::1]:9000");
+    u = parse_url("https://broker.example");
+    REQUIRE(u);
+    CHECK(u->port == "443");
+    CHECK_FALSE(parse_url("http://127.0.0.1:80"));
+    CHECK_FALSE(parse_url("ws://127.0.0.1/display"));
+    CHECK_FALSE(parse_url("https://:443/"));
+    CHECK_FALSE(parse_url("https://h:99999/"));
+    CHECK_FALSE(parse_url("https://h:8a/"));
+    CHECK_FALSE(parse_url("127.0.0.1:8443"));
+}
+
+TEST_CASE("resources resolve by id, then name, then name ignoring case") {
+    std::vector<ResourceInfo> list = {{"terminal", "Terminal", "app"}, {"calc", "terminal", "app"}};
+    CHECK(resolve_resource(list, "terminal") == "terminal");  // id beats the other's name
+    CHECK(resolve_resource(list, "Terminal") == "terminal");
+    CHECK(resolve_resource(list, "calc") == "calc");
+    CHECK(resolve_resource(list, "TERMINAL") == "terminal");
+    CHECK(resolve_resource(list, "nope").empty());
+}
+
+TEST_CASE("broker error bodies are described by code and message") {
+    CHECK(describe_api_error(404, R"({"error":{"code":"not_found","message":"no such resource"}})") ==
+          "HTTP 404 not_found: no such resource");
+    CHECK(describe_api_error(502, "Bad Gateway") == "HTTP 502 Bad Gateway");
+    CHECK(describe_api_error(500, "") == "HTTP 500");
+}
