@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace portico::host {
@@ -73,10 +75,40 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
         s->teardown();
         throw;
     }
+    s->wait_for_first_window();
     s->thread_ = std::thread([self = s] { self->run(); });
     log::info("session ", o.id, ": started '", o.command.front(), "' on display ", s->xvfb_->display(), " (",
               o.width, "x", o.height, ")");
     return s;
+}
+
+// Keys typed before the app's window exists would go nowhere (there is no window manager to hold
+// focus), so the session is announced ready only once the window is mapped and focused.
+void AppSession::wait_for_first_window() {
+    constexpr auto kTimeout = 10s;
+    auto deadline = std::chrono::steady_clock::now() + kTimeout;
+    for (;;) {
+        windows_->poll();
+        if (windows_->main_window()) return;
+        if (app_->exited()) {
+            std::string log_tail;
+            if (std::ifstream in{options_.runtime_dir + "/app.log"}) {
+                std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+                log_tail = all.substr(all.size() > 400 ? all.size() - 400 : 0);
+            }
+            std::string msg = "'" + options_.command.front() + "' exited (status " + std::to_string(app_->exit_status()) +
+                              ") before showing a window";
+            if (!log_tail.empty()) msg += ": " + log_tail;
+            teardown();
+            throw std::runtime_error(msg);
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            log::warn("session ", options_.id, ": '", options_.command.front(), "' showed no window within ",
+                      kTimeout.count(), " s; starting the session anyway");
+            return;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
 }
 
 AppSession::~AppSession() {

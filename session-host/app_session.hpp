@@ -39,8 +39,10 @@ public:
     // Called once, on the capture thread, after the session is torn down.
     using EndedFn = std::function<void(const std::string& id, protocol::EndReason reason, const std::string& message)>;
 
-    // Blocking (starts Xvfb and the app). Throws std::runtime_error saying what failed; nothing is
-    // left running and the runtime directory is removed in that case.
+    // Blocking (starts Xvfb and the app, then waits up to 10 s for the app's first window, so the
+    // session is ready when the user can type into it). Throws std::runtime_error saying what
+    // failed (including an app that exits before showing a window); nothing is left running and
+    // the runtime directory is removed in that case.
     static std::shared_ptr<AppSession> start(Options options, EndedFn on_ended);
     ~AppSession() override;
 
@@ -74,6 +76,7 @@ private:
 
     AppSession(Options options, EndedFn on_ended);
     void run();
+    void wait_for_first_window();
     void encode_and_send();
     void teardown();
     // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
