@@ -1,5 +1,7 @@
 #include "session-host/app_process.hpp"
 
+#include "session-host/find_program.hpp"
+
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -19,21 +21,6 @@ namespace portico::host {
 
 namespace {
 
-std::string find_in_path(const std::string& name) {
-    if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : std::string{};
-    const char* path = std::getenv("PATH");
-    std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-    std::size_t start = 0;
-    while (start <= p.size()) {
-        std::size_t end = p.find(':', start);
-        if (end == std::string::npos) end = p.size();
-        std::string candidate = (end > start ? p.substr(start, end - start) : ".") + "/" + name;
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-        start = end + 1;
-    }
-    return {};
-}
-
 std::string home_dir() {
     if (const char* h = std::getenv("HOME"); h && *h) return h;
     if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) return pw->pw_dir;
@@ -47,7 +34,7 @@ bool group_alive(pid_t pgid) { return ::kill(-pgid, 0) == 0 || errno == EPERM; }
 AppProcess::AppProcess(const std::vector<std::string>& argv_in, const std::string& display,
                        const std::string& xauthority, const std::string& log_path) {
     if (argv_in.empty()) throw std::runtime_error("AppProcess: empty command");
-    const std::string exe = find_in_path(argv_in[0]);
+    const std::string exe = find_program(argv_in[0]);
     if (exe.empty()) throw std::runtime_error("AppProcess: " + argv_in[0] + " not found or not executable");
 
     // Prepared before fork(): the child of a multi-threaded process may only make

@@ -1,6 +1,7 @@
 #include "session-host/x_display.hpp"
 
 #include "capture/x11_connection.hpp"
+#include "session-host/find_program.hpp"
 
 #include <xcb/xcb.h>
 
@@ -29,21 +30,6 @@ namespace portico::host {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string find_in_path(const std::string& name) {
-    if (name.find('/') != std::string::npos) return name;
-    const char* path = std::getenv("PATH");
-    std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-    std::size_t start = 0;
-    while (start <= p.size()) {
-        std::size_t end = p.find(':', start);
-        if (end == std::string::npos) end = p.size();
-        std::string candidate = (end > start ? p.substr(start, end - start) : ".") + "/" + name;
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-        start = end + 1;
-    }
-    return {};
-}
 
 void put_u16(std::string& out, std::uint16_t v) {
     out.push_back(static_cast<char>(v >> 8));
@@ -128,7 +114,7 @@ XvfbDisplay::XvfbDisplay(int width, int height, const std::string& runtime_dir) 
     write_xauthority(xauthority_);
     const std::string log_path = runtime_dir + "/Xvfb.log";
 
-    const std::string xvfb = find_in_path("Xvfb");
+    const std::string xvfb = find_program("Xvfb");
     if (xvfb.empty()) throw std::runtime_error("Xvfb not found in PATH");
 
     // Everything the child needs is prepared before fork(): after it only async-signal-safe calls.
