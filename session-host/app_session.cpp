@@ -68,6 +68,9 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
         eo.width = o.width;
         eo.height = o.height;
         eo.fps = 30;
+        // Full-screen H.264 frames still carry text (the first keyframe, large redraws): CRF 18
+        // keeps it readable (≥ 35 dB on text-like frames, see tests/unit/codec/h264_test.cpp).
+        eo.crf = 18;
         eo.keyint = 100000;  // keyframes only when a viewer needs one
         s->h264_ = std::make_unique<codec::H264Encoder>(eo);
         s->jpeg_ = std::make_unique<codec::JpegTileEncoder>();
