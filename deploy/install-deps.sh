@@ -11,13 +11,13 @@ build_pkgs=(
   libx264-dev libturbojpeg0-dev libyuv-dev nlohmann-json3-dev catch2
   libxcb1-dev libxcb-shm0-dev libxcb-damage0-dev libxcb-xtest0-dev libxcb-xfixes0-dev
   libxcb-xkb-dev libxkbcommon-dev libxkbcommon-x11-dev
-  libavcodec-dev libavutil-dev libpng-dev
+  libavcodec-dev libavutil-dev libpng-dev libzstd-dev
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
 )
 test_pkgs=(
-  chromium x11-utils python3
+  chromium x11-utils python3 jq squashfs-tools util-linux
 )
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

@@ -1,0 +1,143 @@
+#!/bin/bash
+# Integration test of portico-pack driving the real binary: build, run in every isolation mode on a
+# root where the host's copy is hidden, sandbox persistence and --reset, refusal of corrupt,
+# truncated and untrusted packages, unprivileged run. Usage: test_pack.sh /path/to/portico-pack
+set -u
+PACK=${1:?usage: test_pack.sh /path/to/portico-pack}
+PACK=$(readlink -f "$PACK")
+# Not under /tmp: /tmp is deliberately shared with the host in every isolation mode.
+W=$(mktemp -d /var/tmp/portico-pack-test.XXXXXX)
+export HOME=$W/home XDG_CACHE_HOME= XDG_DATA_HOME= XDG_CONFIG_HOME=
+mkdir -p "$HOME"
+fails=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+expect_eq() { if [ "$1" == "$2" ]; then pass "$3"; else fail "$3 (got '$1', want '$2')"; fi; }
+cleanup() { rm -rf "$W" /etc/portico-pack-test-$$; }
+trap cleanup EXIT
+cd "$W"
+
+"$PACK" keygen --out key.pem >/dev/null || fail keygen
+"$PACK" keygen --out other.pem >/dev/null
+expect_eq "$(stat -c %a key.pem)" 600 "private key is mode 0600"
+"$PACK" build --entry /usr/bin/jq --entry /bin/dash --name jqtest --key key.pem -o jq.portico >build.log 2>&1 \
+  || { cat build.log; fail "build"; }
+"$PACK" inspect jq.portico --files >inspect.txt || fail "inspect"
+grep -q "usr/lib/x86_64-linux-gnu/libonig.so.5" inspect.txt && pass "closure contains libonig" || fail "libonig missing"
+grep -q "ld-linux-x86-64.so.2" inspect.txt && pass "package carries its loader" || fail "loader missing"
+
+# A root where jq and its libraries are not installed: hide them in a private mount namespace.
+hide='for f in /usr/bin/jq $(readlink -f /usr/lib/x86_64-linux-gnu/libjq.so.1) $(readlink -f /usr/lib/x86_64-linux-gnu/libonig.so.5); do mount --bind /dev/null $f; done'
+for mode in full writecopy merged; do
+  out=$(echo '{"a":[1,{"b":"ok"}]}' | unshare -m sh -c "$hide; /usr/bin/jq -n 1 >/dev/null 2>&1 && echo HOST-JQ-VISIBLE; exec ./jq.portico --portico-isolation=$mode -r '.a[1].b'" 2>&1)
+  expect_eq "$out" "ok" "jq runs from the package in $mode isolation with the host copy hidden"
+done
+out=$(./jq.portico --portico-entry=dash -c 'test -e /usr/bin/sha256sum && echo visible || echo hidden')
+expect_eq "$out" "hidden" "full isolation hides host files"
+out=$(./jq.portico --portico-isolation=writecopy --portico-entry=dash -c 'test -e /usr/bin/sha256sum && echo visible || echo hidden')
+expect_eq "$out" "visible" "writecopy shows host files"
+
+SB=$HOME/.local/share/portico/sandbox/jqtest
+# full: a write to $HOME lands in the sandbox, not on the host, and persists between runs.
+./jq.portico --portico-entry=dash -c 'echo full-data > $HOME/full.txt' || fail "write in full"
+[ ! -e "$HOME/full.txt" ] && pass "full: write did not reach the host" || fail "full: write reached the host"
+[ -f "$SB/full/upper$HOME/full.txt" ] && pass "full: write is in the sandbox" || fail "full: write not in the sandbox"
+expect_eq "$(./jq.portico --portico-entry=dash -c 'read x < $HOME/full.txt; echo $x')" "full-data" "full: sandbox persists"
+# writecopy: even /etc is writable, copied up into the sandbox.
+./jq.portico --portico-isolation=writecopy --portico-entry=dash -c "echo wc > /etc/portico-pack-test-$$ && echo wc2 > \$HOME/wc.txt" \
+  || fail "write in writecopy"
+[ ! -e /etc/portico-pack-test-$$ ] && pass "writecopy: /etc write did not reach the host" || fail "writecopy: /etc write reached the host"
+[ ! -e "$HOME/wc.txt" ] && pass "writecopy: home write did not reach the host" || fail "writecopy: home write reached the host"
+[ -f "$SB/writecopy/upper/etc/portico-pack-test-$$" ] && pass "writecopy: write is in the sandbox" || fail "writecopy: not in sandbox"
+expect_eq "$(./jq.portico --portico-isolation=writecopy --portico-entry=dash -c "cat /etc/portico-pack-test-$$ \$HOME/wc.txt" | tr '\n' ' ')" \
+  "wc wc2 " "writecopy: sandbox persists"
+# merged: writes go to the host.
+./jq.portico --portico-isolation=merged --portico-entry=dash -c 'echo merged > $HOME/merged.txt'
+expect_eq "$(cat "$HOME/merged.txt" 2>&1)" "merged" "merged: write reached the host"
+# --reset clears the sandbox.
+out=$(./jq.portico --portico-reset --portico-entry=dash -c 'test -e $HOME/full.txt && echo still-there || echo gone')
+expect_eq "$out" "gone" "--reset clears the sandbox"
+"$PACK" run jq.portico --reset --entry dash -- -c 'true'
+[ ! -e "$SB/writecopy" ] && pass "run --reset removed writecopy data" || fail "reset left data"
+
+# Refusals: nothing may run (the payload would create $HOME/RAN in merged mode).
+size=$(stat -c %s jq.portico)
+refused() {  # file, expected message, label
+  rm -f "$HOME/RAN"
+  msg=$("$PACK" run "$1" --isolation merged --entry dash "${@:4}" -- -c 'touch $HOME/RAN' 2>&1); rc=$?
+  if [ $rc -eq 65 ] && [[ "$msg" == *"$2"* ]] && [ ! -e "$HOME/RAN" ]; then pass "$3: $msg"; else fail "$3 (rc=$rc msg=$msg)"; fi
+}
+for off in 200 $((size / 2)) $((size - 150)) $((size - 40)) $((size - 5)); do
+  cp jq.portico flip.portico
+  python3 -c "import sys; f=open('flip.portico','r+b'); f.seek($off); b=f.read(1); f.seek($off); f.write(bytes([b[0]^1]))"
+  case $off in $((size - 5))) want="trailer";; *) want="signature does not verify";; esac
+  refused flip.portico "$want" "flipped byte at $off refused"
+done
+head -c $((size - 1000)) jq.portico > cut.portico; chmod +x cut.portico
+refused cut.portico "truncated" "truncated package refused"
+refused jq.portico "not in the trust list" "wrong key refused" --trust other.pem.pub
+"$PACK" verify jq.portico --trust key.pem.pub >/dev/null && pass "right key accepted" || fail "right key refused"
+rm -f "$HOME/RAN"; ./cut.portico -c 'touch $HOME/RAN' >/dev/null 2>&1; rc=$?
+[ $rc -eq 65 ] && [ ! -e "$HOME/RAN" ] && pass "truncated package refuses to self-run" || fail "truncated self-run rc=$rc"
+# Configured trust list (~/.config/portico/trusted-keys) applies to direct execution too.
+mkdir -p "$HOME/.config/portico/trusted-keys" && cp other.pem.pub "$HOME/.config/portico/trusted-keys/"
+msg=$(./jq.portico -n 1 2>&1); rc=$?
+[ $rc -eq 65 ] && [[ "$msg" == *"not in the trust list"* ]] && pass "configured trust list enforced" || fail "trust list not enforced ($rc $msg)"
+cp key.pem.pub "$HOME/.config/portico/trusted-keys/"
+expect_eq "$(./jq.portico -n 1 2>&1)" "1" "trusted after adding the key"
+rm -rf "$HOME/.config/portico"
+
+# Unprivileged: an ordinary user (nobody) gets the full sandbox through a user namespace.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  U=$W/nobody && mkdir -p "$U" && cp jq.portico "$U/" && chown -R 65534:65534 "$U" && chmod 755 "$W"
+  out=$(cd "$U" && echo '{"x":7}' | setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=$U ./jq.portico .x 2>&1)
+  expect_eq "$out" "7" "unprivileged user runs the package in full isolation"
+  out=$(cd "$U" && setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=$U ./jq.portico --portico-entry=dash -c 'echo nb > $HOME/n.txt; read x < $HOME/n.txt; echo $x' 2>&1)
+  expect_eq "$out" "nb" "unprivileged write in the sandbox"
+  [ -f "$U/.local/share/portico/sandbox/jqtest/full/upper$U/n.txt" ] && [ ! -e "$U/n.txt" ] && pass "unprivileged write in sandbox only" || fail "unprivileged sandbox"
+else
+  fail "cannot test as an unprivileged user (need root + setpriv to switch to nobody)"
+fi
+
+# An X11 application (xterm) from a package, full isolation, on a real Xvfb: it starts the
+# packaged shell, whose write lands in the sandbox.
+if command -v Xvfb >/dev/null; then
+  "$PACK" build --entry /usr/bin/xterm --entry /bin/dash --name xtermtest --key key.pem \
+    --add /etc/X11/app-defaults/XTerm --add /lib/terminfo/x/xterm -o xterm.portico >/dev/null 2>&1 || fail "build xterm"
+  disp=$(( 90 + RANDOM % 400 ))
+  Xvfb :$disp -screen 0 640x480x24 -nolisten tcp >/dev/null 2>&1 & xpid=$!
+  for i in $(seq 50); do [ -e /tmp/.X11-unix/X$disp ] && break; sleep 0.1; done
+  DISPLAY=:$disp timeout 20 ./xterm.portico -e /bin/dash -c 'echo from-xterm > $HOME/xt.txt' >/dev/null 2>&1
+  rc=$?
+  kill $xpid 2>/dev/null; wait $xpid 2>/dev/null
+  XSB=$HOME/.local/share/portico/sandbox/xtermtest/full/upper$HOME/xt.txt
+  [ $rc -eq 0 ] && [ "$(cat "$XSB" 2>/dev/null)" == "from-xterm" ] && [ ! -e "$HOME/xt.txt" ] \
+    && pass "packaged xterm runs on Xvfb in full isolation" || fail "packaged xterm (rc=$rc)"
+else
+  fail "Xvfb not installed: cannot test the X11 package"
+fi
+
+# Setup capture: an installer run in a writecopy sandbox; the package holds exactly what it
+# installed (plus the ELF closure from the host), the host is untouched, and the package runs.
+if command -v cc >/dev/null; then
+  mkdir -p cap && (cd cap &&
+    echo 'const char* hello_text(void) { return "hello from a captured install"; }' > lib.c &&
+    printf '#include <stdio.h>\nconst char* hello_text(void);\nint main(void) { puts(hello_text()); return 0; }\n' > main.c &&
+    cc -shared -fPIC -o libportico-cap.so lib.c && cc -o portico-cap-$$ main.c -L. -lportico-cap) || fail "compile capture fixture"
+  (cd cap && "$PACK" capture --name captest --key ../key.pem -o ../cap.portico -- sh -c \
+    "install -D -m755 portico-cap-$$ /usr/local/bin/portico-cap-$$ && install -D -m644 libportico-cap.so /usr/local/lib/libportico-cap.so && mkdir -p /usr/local/share/portico-cap-$$ && echo data > /usr/local/share/portico-cap-$$/data.txt && echo cap > /var/log/portico-cap-$$.log" \
+    >../capture.log 2>&1) || { cat capture.log; fail "capture"; }
+  [ ! -e /usr/local/bin/portico-cap-$$ ] && [ ! -e /var/log/portico-cap-$$.log ] && pass "capture left the host untouched" || fail "capture wrote to the host"
+  "$PACK" inspect cap.portico --files > cap.txt
+  got=$(grep '^f ' cap.txt | awk '{print $3}' | grep '^usr/local' | sort | tr '\n' ' ')
+  expect_eq "$got" "usr/local/bin/portico-cap-$$ usr/local/lib/libportico-cap.so usr/local/share/portico-cap-$$/data.txt " \
+    "capture packaged exactly the installed files"
+  grep -q "^excluded:  /var/log" capture.log && pass "installer log excluded" || fail "installer log not excluded"
+  grep -q "^entry:     /usr/local/bin/portico-cap-$$" capture.log && pass "entry point chosen from the installed files" || fail "entry not chosen"
+  expect_eq "$(./cap.portico 2>&1)" "hello from a captured install" "captured package runs (full isolation)"
+else
+  fail "no C compiler: cannot test capture"
+fi
+
+echo "$fails failure(s)"
+exit $((fails > 0))
