@@ -13,6 +13,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <pthread.h>
 
@@ -28,7 +29,9 @@ int usage() {
     std::cerr << "usage:\n"
                  "  portico-broker init --state DIR [--demo-user demo] [--demo-password PW] [--host-name 127.0.0.1]\n"
                  "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH]\n"
-                 "  portico-broker reset-password --state DIR --user NAME   (prints a new generated password)\n";
+                 "  portico-broker reset-password --state DIR --user NAME   (prints a new generated password)\n"
+                 "  portico-broker publish --state DIR --id ID --name NAME -- COMMAND [ARGS...]\n"
+                 "      (publishes an app, or replaces one with the same id; COMMAND may be a .portico package)\n";
     return 2;
 }
 
@@ -89,6 +92,36 @@ int cmd_reset_password(const Args& a) {
     return 0;
 }
 
+// Publishes an application (until the admin console exists, issue 3). The command runs on a
+// session host inside the session's display; a signed .portico package is a command like any
+// other, and its runtime refuses to start if the signature does not verify.
+int cmd_publish(int argc, char** argv) {
+    std::string state, id, name;
+    std::vector<std::string> command;
+    for (int i = 2; i < argc; ++i) {
+        std::string k = argv[i];
+        if (k == "--") {
+            command.assign(argv + i + 1, argv + argc);
+            break;
+        }
+        if (i + 1 >= argc) return usage();
+        if (k == "--state") state = argv[++i];
+        else if (k == "--id") id = argv[++i];
+        else if (k == "--name") name = argv[++i];
+        else return usage();
+    }
+    if (state.empty() || id.empty() || name.empty() || command.empty()) return usage();
+    auto paths = portico::broker::StatePaths::in(state);
+    if (!std::filesystem::exists(paths.database)) {
+        portico::log::error("no database in ", state, "; run `portico-broker init` first");
+        return 1;
+    }
+    portico::broker::Store store(paths.database);
+    store.put_resource(portico::broker::Resource{id, name, "app", command});
+    std::cout << "published " << name << " (" << id << ")\n";
+    return 0;
+}
+
 int cmd_serve(const Args& a) {
     portico::broker::BrokerConfig c;
     c.web_root = PORTICO_DEFAULT_WEB_ROOT;
@@ -129,6 +162,14 @@ int cmd_serve(const Args& a) {
 int main(int argc, char** argv) {
     portico::log::set_component("broker");
     if (argc < 2) return usage();
+    if (std::string(argv[1]) == "publish") {
+        try {
+            return cmd_publish(argc, argv);
+        } catch (const std::exception& e) {
+            portico::log::error("publish failed: ", e.what());
+            return 1;
+        }
+    }
     Args args;
     if (!parse_args(argc, argv, args)) return usage();
     std::string cmd = argv[1];

@@ -81,7 +81,7 @@ class Stack:
 
     # ---- processes ----
     def bin(self, name):
-        for sub in ("broker", "session-host", "client/native"):
+        for sub in ("broker", "session-host", "client/native", "packager"):
             p = os.path.join(self.build, sub, name)
             if os.path.exists(p):
                 return p
