@@ -122,8 +122,10 @@ private:
             info.link = shared_from_this();
             log::info("host ", host_id_, " (", reg->name, ") registered from ", peer_, ": ", reg->display_url,
                       ", max ", reg->max_sessions, " sessions");
-            enqueue(control::serialize(control::Registered{core_.ticket_public_key_b64()}));
+            // Known to the broker before the host hears it is registered, so a launch that follows
+            // the reply (as in tests, or a quick user) finds the host.
             core_.host_registered(std::move(info));
+            enqueue(control::serialize(control::Registered{core_.ticket_public_key_b64()}));
             return true;
         }
         return std::visit(
