@@ -1,5 +1,7 @@
-// The user portal: log in, list the published resources, launch one into the session view and
-// come back to the list when the session ends. All state lives in the Portal instance.
+// The user portal: log in, list the published resources as searchable tiles and the user's live
+// sessions, launch or reconnect into the session view (which reconnects by itself when the display
+// connection drops), and come back to the portal when the session ends. All state lives in the
+// Portal instance.
 
 import { DisplayClient } from './display.js';
 
@@ -43,8 +45,23 @@ async function api(method, path, body) {
 
 const $ = (selector) => document.querySelector(selector);
 
+// Reconnect backoff after an unexpected drop: 0.5 s, 1 s, 2 s, 4 s … capped, for at most ~30 s.
+const RECONNECT_FIRST_MS = 500;
+const RECONNECT_MAX_DELAY_MS = 8000;
+const RECONNECT_BUDGET_MS = 30_000;
+const STATS_INTERVAL_MS = 500;
+
+// evdev codes for the toolbar's key sequences.
+const KEY = { ctrl: 29, alt: 56, del: 111 };
+
+const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : v.toFixed(digits));
+
 class Portal {
-  #session = null; // { id, client } while a session runs
+  #session = null; // { id, resource, client, reconnect: {attempt, started, timer} | null }
+  #resources = [];
+  #user = '';
+  #fit = true;
+  #statsTimer = 0;
 
   constructor() {
     this.el = {
@@ -53,16 +70,48 @@ class Portal {
       loginView: $('#login-view'), loginForm: $('#login-form'), username: $('#username'),
       password: $('#password'), login: $('#login'),
       resourcesView: $('#resources-view'), resources: $('#resources'), noResources: $('#no-resources'),
+      search: $('#search'), searchCount: $('#search-count'), noMatch: $('#no-match'),
+      sessionsView: $('#sessions-view'), sessions: $('#sessions'), noSessions: $('#no-sessions'),
       sessionView: $('#session-view'), sessionName: $('#session-name'), status: $('#status'),
-      logoff: $('#logoff'), screen: $('#screen'),
+      logoff: $('#logoff'), disconnect: $('#disconnect'), screen: $('#screen'), screenArea: $('#screen-area'),
+      ctrlAltDel: $('#ctrl-alt-del'), sendKeys: $('#send-keys'), sendKeysMenu: $('#send-keys-menu'),
+      scaleMode: $('#scale-mode'), statsToggle: $('#stats-toggle'), stats: $('#stats'),
+      reconnecting: $('#reconnecting'),
     };
     this.el.loginForm.addEventListener('submit', (e) => {
       e.preventDefault();
       this.login();
     });
     this.el.logout.addEventListener('click', () => this.logout());
-    this.el.logoff.addEventListener('click', () => this.#session?.client.logoff());
+    this.el.search.addEventListener('input', () => this.#filter());
+    this.el.logoff.addEventListener('click', () => this.#logoffCurrent());
+    this.el.disconnect.addEventListener('click', () => this.#disconnectCurrent());
+    this.el.ctrlAltDel.addEventListener('click', () => this.#sendCombo([KEY.ctrl, KEY.alt, KEY.del]));
+    this.el.sendKeys.addEventListener('click', () => this.#toggleMenu());
+    this.el.sendKeysMenu.addEventListener('click', (e) => {
+      const item = e.target.closest('[data-keys]');
+      if (!item) return;
+      this.#closeMenu();
+      this.#sendCombo(item.dataset.keys.split(',').map(Number));
+    });
+    this.el.sendKeysMenu.addEventListener('keydown', (e) => this.#menuKey(e));
+    this.el.scaleMode.addEventListener('click', () => this.#setFit(!this.#fit));
+    this.el.statsToggle.addEventListener('click', () => this.#toggleStats());
+    document.addEventListener('keydown', (e) => {
+      if (this.#isStatsShortcut(e)) {
+        e.preventDefault();
+        this.#toggleStats();
+      }
+    });
+    new ResizeObserver(() => this.#layout()).observe(this.el.screenArea);
     window.addEventListener('pagehide', () => this.#session?.client.close());
+    window.__porticoDebug = {
+      sessionId: () => this.#session?.client.sessionId ?? this.#session?.id ?? null,
+      connected: () => Boolean(this.#session?.client.connected),
+      reconnecting: () => Boolean(this.#session?.reconnect),
+      dropConnection: () => this.#session?.client.simulateDrop(),
+      stats: () => this.#session?.client.stats() ?? null,
+    };
   }
 
   async start() {
@@ -97,10 +146,11 @@ class Portal {
   // --- views --------------------------------------------------------------------------------
 
   #showView(view) {
-    const { loading, loginView, resourcesView, portal, sessionView, account } = this.el;
+    const { loading, loginView, resourcesView, sessionsView, portal, sessionView, account } = this.el;
     loading.hidden = true;
     loginView.hidden = view !== 'login';
     resourcesView.hidden = view !== 'resources';
+    sessionsView.hidden = view !== 'resources';
     account.hidden = view !== 'resources';
     portal.hidden = view === 'session';
     sessionView.hidden = view !== 'session';
@@ -114,23 +164,98 @@ class Portal {
 
   async showResources(user) {
     const list = await api('GET', '/resources');
-    this.el.userName.textContent = user ?? '';
+    this.#user = user ?? this.#user;
+    this.#resources = list;
+    this.el.userName.textContent = this.#user;
     this.el.resources.replaceChildren(...list.map((r) => this.#resourceItem(r)));
     this.el.noResources.hidden = list.length > 0;
+    this.#filter();
     this.#showView('resources');
     document.title = 'Portico';
+    await this.refreshSessions();
   }
 
   #resourceItem(resource) {
     const button = document.createElement('button');
     button.type = 'button';
-    button.className = 'resource';
+    button.className = 'resource tile';
     button.dataset.resourceId = resource.id;
-    button.textContent = resource.name;
-    button.title = resource.type === 'desktop' ? 'Desktop' : 'Application';
+    const kind = resource.type === 'desktop' ? 'Desktop' : 'Application';
+    button.setAttribute('aria-label', `Launch ${resource.name} (${kind.toLowerCase()})`);
+    const icon = document.createElement('span');
+    icon.className = 'tile-icon';
+    icon.setAttribute('aria-hidden', 'true');
+    icon.textContent = (resource.name.trim()[0] ?? '?').toUpperCase();
+    const name = document.createElement('span');
+    name.className = 'tile-name';
+    name.textContent = resource.name;
+    const type = document.createElement('span');
+    type.className = 'tile-kind';
+    type.textContent = kind;
+    button.append(icon, name, type);
     button.addEventListener('click', () => this.launch(resource));
     const li = document.createElement('li');
+    li.dataset.name = resource.name.toLowerCase();
     li.append(button);
+    return li;
+  }
+
+  #filter() {
+    const q = this.el.search.value.trim().toLowerCase();
+    let shown = 0;
+    for (const li of this.el.resources.children) {
+      const match = !q || li.dataset.name.includes(q);
+      li.hidden = !match;
+      if (match) shown++;
+    }
+    this.el.noMatch.hidden = !(this.#resources.length > 0 && shown === 0);
+    this.el.searchCount.textContent = q ? `${shown} of ${this.#resources.length} shown` : '';
+  }
+
+  #resourceName(id) {
+    return this.#resources.find((r) => r.id === id)?.name ?? id;
+  }
+
+  async refreshSessions() {
+    let list;
+    try {
+      list = await api('GET', '/sessions');
+    } catch (err) {
+      if (err.status === 401) return;
+      this.showError(`Your sessions could not be listed: ${err.message}`);
+      return;
+    }
+    this.el.sessions.replaceChildren(...list.map((s) => this.#sessionItem(s)));
+    this.el.noSessions.hidden = list.length > 0;
+  }
+
+  #sessionItem(s) {
+    const name = this.#resourceName(s.resource);
+    const li = document.createElement('li');
+    li.dataset.sessionId = s.id;
+    const info = document.createElement('div');
+    info.className = 'session-info';
+    const title = document.createElement('strong');
+    title.textContent = name;
+    const state = document.createElement('div');
+    state.className = 'session-state';
+    const since = s.created_at ? new Date(s.created_at * 1000).toLocaleTimeString() : '';
+    const label = s.state === 'starting' ? 'Starting' : s.state === 'disconnected' ? 'Disconnected' : 'Running';
+    state.textContent = `${label}${since ? ` since ${since}` : ''}${s.host ? ` on ${s.host}` : ''}`;
+    info.append(title, state);
+    const reconnect = document.createElement('button');
+    reconnect.type = 'button';
+    reconnect.className = 'reconnect';
+    reconnect.textContent = 'Reconnect';
+    reconnect.setAttribute('aria-label', `Reconnect to ${name}`);
+    reconnect.addEventListener('click', () => this.launch({ id: s.resource, name }));
+    const off = document.createElement('button');
+    off.type = 'button';
+    off.className = 'secondary session-logoff';
+    off.textContent = 'Log off';
+    off.setAttribute('aria-label', `Log off ${name}`);
+    off.addEventListener('click', () => this.endSession(s.id, name));
+    li.append(info, reconnect, off);
     return li;
   }
 
@@ -175,8 +300,50 @@ class Portal {
       }
     }
     this.el.resources.replaceChildren();
+    this.el.sessions.replaceChildren();
     this.showLogin();
     this.showNotice('You are logged out.');
+  }
+
+  async endSession(id, name) {
+    this.clearMessages();
+    try {
+      await api('DELETE', `/sessions/${encodeURIComponent(id)}`);
+      this.showNotice(`${name}: logging off.`);
+    } catch (err) {
+      if (err.status === 401) return this.#expired();
+      if (err.status !== 404) {
+        this.showError(`${name} could not be logged off: ${err.message}`);
+        return undefined;
+      }
+      this.showNotice(`${name} had already ended.`);
+    }
+    // The host confirms asynchronously; the list follows once the broker has heard back.
+    for (let i = 0; i < 20; i++) {
+      await this.refreshSessions();
+      if (!this.el.sessions.querySelector(`[data-session-id="${CSS.escape(id)}"]`)) break;
+      await new Promise((r) => { setTimeout(r, 250); });
+    }
+    this.el.search.focus();
+    return undefined;
+  }
+
+  #expired() {
+    this.showLogin();
+    this.showError('Your portal session has expired. Log in again.');
+  }
+
+  /** The user-facing message for a failed launch. */
+  #launchError(resource, err) {
+    if (err.code === 'no_host' || err.status === 503) {
+      return `${resource.name} cannot start: no session host is available right now. Try again in a few minutes.`;
+    }
+    if (err.code === 'launch_failed' || err.status === 502) {
+      return `${resource.name} could not be started: the session host failed to start it (${err.message}).`;
+    }
+    if (err.status === 404) return `${resource.name} is no longer available to you.`;
+    if (err.status === 0) return err.message;
+    return `${resource.name} could not be started: ${err.message}`;
   }
 
   async launch(resource) {
@@ -186,16 +353,8 @@ class Portal {
     try {
       session = await api('POST', '/launch', { resource: resource.id });
     } catch (err) {
-      if (err.status === 401) {
-        this.showLogin();
-        this.showError('Your portal session has expired. Log in again.');
-      } else if (err.code === 'no_host' || err.status === 503) {
-        this.showError(`${resource.name} cannot start: no session host is available right now. Try again in a few minutes.`);
-      } else if (err.status === 404) {
-        this.showError(`${resource.name} is no longer available to you.`);
-      } else {
-        this.showError(`${resource.name} could not be started: ${err.message}`);
-      }
+      if (err.status === 401) this.#expired();
+      else this.showError(this.#launchError(resource, err));
       return;
     } finally {
       this.#setBusy(false);
@@ -203,39 +362,281 @@ class Portal {
     this.#startSession(resource, session);
   }
 
+  // --- the session view ---------------------------------------------------------------------
+
   #startSession(resource, launch) {
     this.clearMessages();
     this.el.sessionName.textContent = resource.name;
     this.el.status.textContent = '';
+    this.el.reconnecting.hidden = true;
     this.#showView('session');
     document.title = `${resource.name} — Portico`;
-    const client = new DisplayClient(this.el.screen, {
-      onStatus: (text) => { this.el.status.textContent = text; },
-      onEnd: (end) => this.#sessionEnded(end),
-    });
-    this.#session = { id: launch.session_id, client };
-    client.connect({
-      gatewayPath: launch.gateway_path,
-      ticket: launch.ticket,
-      width: launch.width,
-      height: launch.height,
-    });
+    this.#session = { id: launch.session_id, resource, client: null, reconnect: null };
+    this.#connect(launch);
+    this.#layout();
     this.el.screen.focus();
   }
 
-  #sessionEnded(end) {
-    const { id } = this.#session;
+  #connect(launch) {
+    const s = this.#session;
+    const client = new DisplayClient(this.el.screen, {
+      onStatus: (text) => { if (s.client === client && !s.reconnect) this.el.status.textContent = text; },
+      onEnd: (end) => { if (s.client === client) this.#clientEnded(end); },
+      onSize: () => this.#layout(),
+      // Kept from the session; the document-level listener does the toggling.
+      onShortcut: (e) => this.#isStatsShortcut(e),
+    });
+    s.client = client;
+    client.connect({ gatewayPath: launch.gateway_path, ticket: launch.ticket, width: launch.width, height: launch.height });
+  }
+
+  #isStatsShortcut(e) {
+    return e.code === 'KeyS' && e.ctrlKey && e.altKey && e.shiftKey && !e.metaKey;
+  }
+
+  #clientEnded(end) {
+    const s = this.#session;
+    const retryable = end.reason === 'connection_lost'
+      || (end.reason === 'refused' && s.reconnect && end.code !== 'session_not_found');
+    if (retryable && (end.wasConnected || s.reconnect)) {
+      this.#scheduleReconnect(end);
+      return;
+    }
+    this.#sessionEnded(end);
+  }
+
+  #scheduleReconnect(end) {
+    const s = this.#session;
+    if (!s.reconnect) {
+      s.reconnect = { attempt: 0, started: Date.now(), timer: 0, lastError: end.message };
+      console.info('display connection lost; reconnecting:', end.message);
+    }
+    const r = s.reconnect;
+    r.lastError = end.message;
+    const delay = Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_FIRST_MS * 2 ** r.attempt);
+    if (Date.now() - r.started + delay > RECONNECT_BUDGET_MS) {
+      this.#sessionEnded({
+        reason: 'connection_lost', error: true,
+        message: `The connection to ${s.resource.name} was lost and could not be re-established (${r.lastError}). `
+          + 'The session may still be running: reconnect from the list below.',
+      });
+      return;
+    }
+    r.attempt++;
+    this.el.reconnecting.hidden = false;
+    this.el.status.textContent = `Reconnecting… (attempt ${r.attempt})`;
+    r.timer = setTimeout(() => this.#reconnect(), delay);
+  }
+
+  async #reconnect() {
+    const s = this.#session;
+    if (!s || !s.reconnect) return;
+    let launch;
+    try {
+      // Only rejoin the same session: if it ended meanwhile, say so instead of starting a new one.
+      const live = await api('GET', '/sessions');
+      if (this.#session !== s) return;
+      if (!live.some((x) => x.id === s.id)) {
+        this.#sessionEnded({ reason: 'ended', error: true, message: `${s.resource.name} ended while the connection was lost.` });
+        return;
+      }
+      launch = await api('POST', '/launch', { resource: s.resource.id });
+    } catch (err) {
+      if (this.#session !== s) return;
+      if (err.status === 401) {
+        this.#leaveSession();
+        this.#expired();
+        return;
+      }
+      this.#scheduleReconnect({ message: this.#launchError(s.resource, err) });
+      return;
+    }
+    if (this.#session !== s) return;
+    if (launch.session_id !== s.id) {
+      console.warn('reconnect landed in another session', launch.session_id, 'instead of', s.id);
+      s.id = launch.session_id;
+    }
+    this.#connect(launch);
+    this.#watchReconnected(s);
+  }
+
+  #watchReconnected(s) {
+    const client = s.client;
+    const poll = () => {
+      if (this.#session !== s || s.client !== client || !s.reconnect) return;
+      if (client.connected && client.stats().frames > 0) {
+        s.reconnect = null;
+        this.el.reconnecting.hidden = true;
+        this.el.status.textContent = `Reconnected (${this.el.screen.width}×${this.el.screen.height})`;
+        return;
+      }
+      setTimeout(poll, 100);
+    };
+    poll();
+  }
+
+  #leaveSession() {
+    const s = this.#session;
+    if (!s) return;
+    clearTimeout(s.reconnect?.timer);
     this.#session = null;
+    this.#closeMenu();
+    clearInterval(this.#statsTimer);
+    this.el.reconnecting.hidden = true;
+  }
+
+  #sessionEnded(end) {
+    const s = this.#session;
+    if (!s) return;
+    const { id } = s;
+    this.#leaveSession();
     if (end.reason === 'logged_off' && !end.confirmed) {
       // The host never confirmed the Logoff message: end the session through the broker too.
       api('DELETE', `/sessions/${encodeURIComponent(id)}`).catch((err) => {
         console.warn('could not end session', id, err.message);
       });
     }
-    this.#showView('resources');
-    document.title = 'Portico';
+    this.#backToPortal();
     if (end.error) this.showError(end.message);
     else this.showNotice(end.message);
+  }
+
+  #backToPortal() {
+    this.#showView('resources');
+    document.title = 'Portico';
+    this.refreshSessions().then(() => {
+      const first = this.el.sessions.querySelector('button.reconnect');
+      (first ?? this.el.search).focus();
+    });
+  }
+
+  #logoffCurrent() {
+    const s = this.#session;
+    if (!s) return;
+    if (s.reconnect) {
+      // No display connection to send Logoff on: end the session through the broker.
+      this.#sessionEnded({ reason: 'logged_off', error: false, confirmed: false, message: 'You logged off.' });
+      return;
+    }
+    s.client.logoff();
+  }
+
+  #disconnectCurrent() {
+    const s = this.#session;
+    if (!s) return;
+    s.client.close();
+    this.#leaveSession();
+    this.#backToPortal();
+    this.showNotice(`${s.resource.name} keeps running. Reconnect from the list below.`);
+  }
+
+  #sendCombo(codes) {
+    const sent = this.#session?.client.sendKeyCombo(codes);
+    if (!sent) this.el.status.textContent = 'Not connected: the keys were not sent.';
+    this.el.screen.focus();
+  }
+
+  #toggleMenu() {
+    if (this.el.sendKeysMenu.hidden) {
+      this.el.sendKeysMenu.hidden = false;
+      this.el.sendKeys.setAttribute('aria-expanded', 'true');
+      this.el.sendKeysMenu.querySelector('button').focus();
+    } else {
+      this.#closeMenu();
+    }
+  }
+
+  #closeMenu() {
+    this.el.sendKeysMenu.hidden = true;
+    this.el.sendKeys.setAttribute('aria-expanded', 'false');
+  }
+
+  #menuKey(e) {
+    const items = [...this.el.sendKeysMenu.querySelectorAll('button')];
+    const i = items.indexOf(document.activeElement);
+    if (e.key === 'Escape') {
+      this.#closeMenu();
+      this.el.sendKeys.focus();
+    } else if (e.key === 'ArrowDown') {
+      items[(i + 1) % items.length].focus();
+    } else if (e.key === 'ArrowUp') {
+      items[(i - 1 + items.length) % items.length].focus();
+    } else {
+      return;
+    }
+    e.preventDefault();
+    e.stopPropagation();
+  }
+
+  // --- scaling and stats --------------------------------------------------------------------
+
+  #setFit(fit) {
+    this.#fit = fit;
+    this.el.scaleMode.setAttribute('aria-pressed', String(!fit));
+    this.#layout();
+  }
+
+  /**
+   * The canvas backing store is the session's pixel size (set by the display client). Fit mode
+   * scales it in CSS to the largest size that fits the window; 1:1 makes one session pixel one
+   * device pixel (CSS size = pixels / devicePixelRatio), so HiDPI screens are not scaled twice.
+   */
+  #layout() {
+    const c = this.el.screen;
+    const area = this.el.screenArea;
+    if (!c.width || !c.height) return;
+    const oneToOne = !this.#fit;
+    c.classList.toggle('one-to-one', oneToOne);
+    area.classList.toggle('one-to-one', oneToOne);
+    let w;
+    let h;
+    if (oneToOne) {
+      const dpr = window.devicePixelRatio || 1;
+      w = c.width / dpr;
+      h = c.height / dpr;
+    } else {
+      const scale = Math.min(area.clientWidth / c.width, area.clientHeight / c.height);
+      if (!(scale > 0)) return;
+      w = Math.floor(c.width * scale);
+      h = Math.floor(c.height * scale);
+    }
+    c.style.width = `${w}px`;
+    c.style.height = `${h}px`;
+  }
+
+  #toggleStats() {
+    const show = this.el.stats.hidden;
+    this.el.stats.hidden = !show;
+    this.el.statsToggle.setAttribute('aria-pressed', String(show));
+    clearInterval(this.#statsTimer);
+    if (show) {
+      this.#renderStats();
+      this.#statsTimer = setInterval(() => this.#renderStats(), STATS_INTERVAL_MS);
+    }
+  }
+
+  #renderStats() {
+    const st = this.#session?.client.stats();
+    if (!st) return;
+    const rows = [
+      ['fps', fmt(st.fps, 0)],
+      ['bitrate', `${fmt(st.kbps, 0)} kbit/s`],
+      ['frames', String(st.frames)],
+      ['screen', `${st.width}×${st.height}`],
+      ['decode (H.264)', `${fmt(st.decodeMs.median)} ms`],
+      ['tile decode', `${fmt(st.tileDecodeMs.median)} ms`],
+      ['tile paint', `${fmt(st.tilePaintMs.median, 2)} ms`],
+      ['arrival→painted', `${fmt(st.arrivalToPaintMs.median)} / p95 ${fmt(st.arrivalToPaintMs.p95)} ms`],
+      ['RTT', 'n/a'],
+    ];
+    this.el.stats.replaceChildren(...rows.flatMap(([k, v]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      dd.dataset.stat = k;
+      return [dt, dd];
+    }));
   }
 }
 

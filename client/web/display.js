@@ -15,6 +15,8 @@ const MAX_DECODE_FAILURES = 3; // in a row, without a frame decoded in between
 const WHEEL_PIXELS_PER_NOTCH = 100;
 const WHEEL_LINES_PER_NOTCH = 3;
 const POINTER_BACKLOG_BYTES = 64 * 1024; // drop plain moves while this much is unsent
+const STATS_SAMPLES = 30; // decode/paint/latency figures are medians over this many frames
+const RATE_WINDOW_MS = 1000; // fps and bitrate are measured over the last second
 
 /** Counters for tests and diagnostics, shared by all sessions of the page. */
 export function displayStats() {
@@ -45,6 +47,26 @@ export function codecFromAnnexB(data) {
 // DOM MouseEvent.buttons: 1 left, 2 right, 4 middle. Protocol: 1 left, 2 middle, 4 right.
 const protocolButtons = (b) => (b & 1) | (b & 4 ? 2 : 0) | (b & 2 ? 4 : 0);
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+const now = () => performance.now();
+
+/** Median and 95th percentile of a list of numbers (null when empty). */
+export function summarize(values) {
+  if (values.length === 0) return { median: null, p95: null };
+  const v = [...values].sort((a, b) => a - b);
+  const at = (q) => v[Math.min(v.length - 1, Math.floor(q * v.length))];
+  return { median: v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2, p95: at(0.95) };
+}
+
+/** A bounded list of recent samples. */
+class Samples {
+  #max;
+  values = [];
+  constructor(max = STATS_SAMPLES) { this.#max = max; }
+  push(v) {
+    this.values.push(v);
+    if (this.values.length > this.#max) this.values.shift();
+  }
+}
 
 const END_MESSAGES = {
   0: 'The application was closed.',
@@ -59,13 +81,19 @@ const END_REASON_NAMES = { 0: 'app_exited', 1: 'logged_off', 2: 'host_shutdown',
  *   onStatus(text)  progress for the status line;
  *   onEnd({reason, message, error, confirmed})  called exactly once when the session is over
  *     (reason: app_exited | logged_off | host_shutdown | error | refused | connection_lost |
- *     protocol | unsupported; confirmed is false for a logoff the host never acknowledged).
+ *     protocol | unsupported; confirmed is false for a logoff the host never acknowledged;
+ *     wasConnected tells whether the host had accepted the ticket, i.e. a drop worth reconnecting);
+ *   onSize(width, height)  the session's screen size became known or changed;
+ *   onShortcut(event)  sees every key event first; returning true keeps it from the session.
  */
 export class DisplayClient {
   #canvas;
   #ctx;
   #onStatus;
   #onEnd;
+  #onSize;
+  #onShortcut;
+  #sessionId = null;
   #ws = null;
   #opened = false;
   #ready = false; // ServerHello received: input may flow
@@ -85,12 +113,80 @@ export class DisplayClient {
   #pointer = { x: -1, y: -1, buttons: 0 };
   #wheel = { x: 0, y: 0 };
 
-  constructor(canvas, { onStatus = () => {}, onEnd = () => {} } = {}) {
+  // Stats for the overlay: arrival times and sizes of recent messages, recent paint times.
+  #arrivals = []; // [time, bytes] within RATE_WINDOW_MS
+  #paints = []; // times of paints within RATE_WINDOW_MS
+  #frames = 0;
+  #bytes = 0;
+  #decodeMs = new Samples();
+  #tileDecodeMs = new Samples();
+  #tilePaintMs = new Samples();
+  #arrivalToPaintMs = new Samples();
+  #lastKind = null;
+
+  constructor(canvas, { onStatus = () => {}, onEnd = () => {}, onSize = () => {}, onShortcut = () => false } = {}) {
     this.#canvas = canvas;
     this.#ctx = canvas.getContext('2d', { alpha: false });
     this.#onStatus = onStatus;
     this.#onEnd = onEnd;
+    this.#onSize = onSize;
+    this.#onShortcut = onShortcut;
     displayStats();
+  }
+
+  /** The session id the host announced in ServerHello (null before). */
+  get sessionId() { return this.#sessionId; }
+
+  /** True while the host has accepted the ticket and input flows. */
+  get connected() { return this.#ready && !this.#ended; }
+
+  /** A snapshot of the figures the stats overlay shows. */
+  stats() {
+    const t = now();
+    this.#trim(t);
+    const bytes = this.#arrivals.reduce((sum, [, n]) => sum + n, 0);
+    return {
+      fps: this.#paints.length * (1000 / RATE_WINDOW_MS),
+      kbps: (bytes * 8) / RATE_WINDOW_MS,
+      frames: this.#frames,
+      bytes: this.#bytes,
+      lastKind: this.#lastKind,
+      width: this.#canvas.width,
+      height: this.#canvas.height,
+      decodeMs: summarize(this.#decodeMs.values),
+      tileDecodeMs: summarize(this.#tileDecodeMs.values),
+      tilePaintMs: summarize(this.#tilePaintMs.values),
+      arrivalToPaintMs: summarize(this.#arrivalToPaintMs.values),
+    };
+  }
+
+  #trim(t) {
+    while (this.#arrivals.length && t - this.#arrivals[0][0] > RATE_WINDOW_MS) this.#arrivals.shift();
+    while (this.#paints.length && t - this.#paints[0] > RATE_WINDOW_MS) this.#paints.shift();
+  }
+
+  /**
+   * Presses keys the browser would swallow (Ctrl+Alt+Del, Ctrl+W …): every evdev code goes down in
+   * order, then up in reverse order.
+   */
+  sendKeyCombo(codes) {
+    if (!this.#ready || this.#loggingOff) return false;
+    for (const c of codes) this.#send(encodeKey(true, c));
+    for (const c of [...codes].reverse()) this.#send(encodeKey(false, c));
+    return true;
+  }
+
+  /**
+   * Test hook: makes the display connection fail as a network drop would. The socket is closed
+   * with an application code the host never sends, and the client handles it exactly like an
+   * abnormal close (1006): no Logoff, session kept, onEnd(connection_lost, wasConnected).
+   */
+  simulateDrop() {
+    if (!this.#ws || this.#ended) return;
+    const ws = this.#ws;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    if (ws.readyState <= WebSocket.OPEN) ws.close(4000, 'simulated drop');
+    this.#onClose({ code: 1006, reason: '' });
   }
 
   /** Opens the display channel and presents the ticket. */
@@ -113,7 +209,12 @@ export class DisplayClient {
       this.#send(encodeHello(ticket));
       this.#onStatus('Connected, waiting for the session host…');
     };
-    ws.onmessage = (ev) => this.#onMessage(ev.data);
+    ws.onmessage = (ev) => {
+      const n = typeof ev.data === 'string' ? ev.data.length : ev.data.byteLength;
+      this.#arrivals.push([now(), n]);
+      this.#bytes += n;
+      this.#onMessage(ev.data);
+    };
     ws.onclose = (ev) => this.#onClose(ev);
     this.#ws = ws;
   }
@@ -176,6 +277,7 @@ export class DisplayClient {
       return;
     }
     this.#fitCanvas(m.width, m.height);
+    this.#sessionId = m.sessionId ?? null;
     this.#ready = true;
     this.#onStatus(`Connected (${m.width}×${m.height}), waiting for the first frame…`);
   }
@@ -193,7 +295,12 @@ export class DisplayClient {
   #onError(m) {
     const what = this.#ready ? 'The session host reported an error' : 'The session host refused the connection';
     const text = m.message || m.codeName;
-    this.#finish({ reason: this.#ready ? 'error' : 'refused', error: true, code: m.codeName, message: `${what}: ${text} (${m.codeName}).` });
+    const hint = {
+      ticket_expired: ' The launch ticket expired before the connection was made; launch the application again.',
+      ticket_replayed: ' The launch ticket was already used; launch the application again.',
+      session_not_found: ' The session no longer exists on the host.',
+    }[m.codeName] ?? '';
+    this.#finish({ reason: this.#ready ? 'error' : 'refused', error: true, code: m.codeName, wasConnected: this.#ready, message: `${what}: ${text} (${m.codeName}).${hint}` });
   }
 
   #onClose(ev) {
@@ -204,7 +311,7 @@ export class DisplayClient {
       this.#finish({ reason: 'connection_lost', error: true, message: 'Could not connect to the session: the display gateway refused or could not be reached.' });
     } else {
       const why = ev.reason ? `: ${ev.reason}` : '';
-      this.#finish({ reason: 'connection_lost', error: true, message: `The connection to the session was lost${why} (WebSocket code ${ev.code}).` });
+      this.#finish({ reason: 'connection_lost', error: true, wasConnected: this.#ready, code: ev.code, message: `The connection to the session was lost${why} (WebSocket code ${ev.code}).` });
     }
   }
 
@@ -237,7 +344,7 @@ export class DisplayClient {
   // flow control never stalls; the KeyframeRequest repairs the picture.
 
   #onVideoFrame(m) {
-    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, done: false, frame: null };
+    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, done: false, frame: null, arrival: now(), decodeStart: 0 };
     if (m.keyframe) {
       this.#keyframeRequested = false;
       if (!this.#configureDecoder(m)) return;
@@ -251,6 +358,7 @@ export class DisplayClient {
       return;
     }
     try {
+      entry.decodeStart = now();
       this.#decoder.decode(new EncodedVideoChunk({
         type: m.keyframe ? 'key' : 'delta',
         timestamp: m.frameId, // carried through to the output VideoFrame, which names the frame
@@ -309,6 +417,7 @@ export class DisplayClient {
     for (let j = 0; j < i; j++) if (q[j].kind === 'video') q[j].done = true;
     q[i].frame = frame;
     q[i].done = true;
+    this.#decodeMs.push(now() - q[i].decodeStart);
     this.#decodeFailures = 0;
     this.#pump();
   }
@@ -344,12 +453,14 @@ export class DisplayClient {
   }
 
   #onTileFrame(m) {
-    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, tiles: m.tiles, bitmaps: null };
+    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, tiles: m.tiles, bitmaps: null, arrival: now() };
     this.#queue.push(entry);
+    const decodeStart = now();
     const jobs = m.tiles.map((t) => createImageBitmap(new Blob([t.data], { type: 'image/jpeg' })));
     Promise.allSettled(jobs).then((results) => {
       entry.bitmaps = results.map((r) => (r.status === 'fulfilled' ? r.value : null));
       entry.done = true;
+      this.#tileDecodeMs.push(now() - decodeStart);
       if (this.#ended) {
         this.#discard(entry);
         return;
@@ -381,16 +492,23 @@ export class DisplayClient {
       displayStats().videoFrames++;
     } else if (e.bitmaps) {
       this.#fitCanvas(e.width, e.height);
+      const start = now();
       e.bitmaps.forEach((b, i) => {
         if (!b) return;
         const t = e.tiles[i];
         ctx.drawImage(b, t.x, t.y, t.w, t.h);
         b.close();
       });
+      this.#tilePaintMs.push(now() - start);
       displayStats().tileFrames++;
     } else {
       return;
     }
+    const painted = now();
+    this.#frames++;
+    this.#paints.push(painted);
+    this.#lastKind = e.kind;
+    this.#arrivalToPaintMs.push(painted - e.arrival);
     if (this.#painted++ === 0) {
       this.#onStatus(`Connected (${this.#canvas.width}×${this.#canvas.height})`);
     }
@@ -402,9 +520,13 @@ export class DisplayClient {
   }
 
   #fitCanvas(width, height) {
-    // Resizing a canvas clears it, so only when the screen size really changes.
-    if (this.#canvas.width !== width) this.#canvas.width = width;
-    if (this.#canvas.height !== height) this.#canvas.height = height;
+    // Resizing a canvas clears it, so only when the screen size really changes. The backing store
+    // is always the session's pixel size; CSS scaling (fit or 1:1) is the portal's business.
+    const c = this.#canvas;
+    if (c.width === width && c.height === height) return;
+    if (c.width !== width) c.width = width;
+    if (c.height !== height) c.height = height;
+    this.#onSize(width, height);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -429,6 +551,10 @@ export class DisplayClient {
   }
 
   #onKey(e, down) {
+    if (this.#onShortcut(e)) {
+      e.preventDefault();
+      return;
+    }
     const code = evdevCode(e.code);
     if (code === undefined) return;
     e.preventDefault();

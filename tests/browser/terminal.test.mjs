@@ -143,10 +143,10 @@ async function run(page, env) {
     page.locator('#error').waitFor({ state: 'visible', timeout: 10_000 }),
   ]);
   if (await errorText(page)) fail(`login failed: ${await errorText(page)}`);
-  const resources = await page.locator('button.resource').allTextContents();
+  const resources = await page.locator('button.resource .tile-name').allTextContents();
   log(`logged in; resources: ${resources.join(', ') || '(none)'}`);
 
-  const terminal = page.locator('button.resource', { hasText: /^Terminal$/ });
+  const terminal = page.locator('button.resource', { has: page.locator('.tile-name', { hasText: /^Terminal$/ }) });
   if ((await terminal.count()) !== 1) fail('no "Terminal" resource in the portal');
   await terminal.click();
   log('launching Terminal');

@@ -197,8 +197,72 @@ def case_browser(stack):
     print(f"screenshots in {artifacts}")
 
 
+def case_browser_portal(stack):
+    """Portal, HiDPI, stats overlay, reconnect after a dropped WebSocket, toolbar keys (issue 6)."""
+    chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
+    node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
+    if not os.path.exists(chromium) or not os.path.exists(node_modules) or not shutil.which("node"):
+        print(f"SKIPPED: browser test needs {chromium}, node and playwright-core "
+              "(run deploy/install-deps.sh --test)")
+        return 77
+    work = os.path.join(stack.dir, "typed")
+    os.makedirs(work)
+    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
+    os.makedirs(artifacts, exist_ok=True)
+    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
+               PORTICO_WORKDIR=work, PORTICO_ARTIFACTS=artifacts)
+    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/portal.test.mjs")], env=env,
+                          timeout=240)
+    assert proc.returncode == 0, "portal browser test failed"
+    expected = {"FILE1": "one\n", "FILE2": "two\n", "FILE3": "abc def\n"}
+    for name, content in expected.items():
+        with open(os.path.join(work, name)) as f:
+            assert f.read() == content, f"{name} has the wrong content"
+    # Log off from the portal's list ended the session on the host too.
+    wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after Log off")
+    print(f"screenshots in {artifacts}")
+
+
+def case_packaged_app(stack):
+    """A published app that is a signed package (issue 5) streams like any app; a tampered copy is
+    refused by its own runtime before anything of it runs, and the launch fails with that reason."""
+    pack = stack.bin("portico-pack")
+    key = os.path.join(stack.dir, "publisher.pem")
+    package = os.path.join(stack.dir, "xterm.portico")
+    subprocess.run([pack, "keygen", "--out", key], check=True, capture_output=True)
+    subprocess.run([pack, "build", "--entry", "/usr/bin/xterm", "--entry", "/bin/dash", "--name", "xterm",
+                    "--key", key, "--isolation", "full", "--add", "/etc/X11/app-defaults/XTerm",
+                    "--add", "/lib/terminfo/x/xterm", "-o", package], check=True, capture_output=True, timeout=120)
+    tampered = os.path.join(stack.dir, "tampered.portico")
+    with open(package, "rb") as f:
+        data = bytearray(f.read())
+    data[len(data) * 3 // 4] ^= 0x01  # inside the compressed payload
+    with open(tampered, "wb") as f:
+        f.write(data)
+    os.chmod(tampered, 0o755)
+    broker = stack.bin("portico-broker")
+    for rid, name, path in (("xterm-pkg", "Packaged Terminal", package), ("tampered", "Tampered", tampered)):
+        subprocess.run([broker, "publish", "--state", stack.state, "--id", rid, "--name", name, "--",
+                        path, "-e", "/bin/dash"], check=True, capture_output=True)
+
+    marker = os.path.join(stack.dir, "written-by-packaged-app")  # /tmp is shared with the sandbox
+    proc, stats = stack.client("--resource", "Packaged Terminal", "--type", f"echo packaged > {marker}\\n",
+                               "--duration", "3", "--logoff")
+    assert proc.returncode == 0, proc.stderr
+    assert stats["frames"] >= 1 and stats["decode_errors"] == 0, stats
+    wait_for(lambda: os.path.exists(marker) and open(marker).read().strip() == "packaged", 15,
+             "the packaged app to write the marker")
+    print("packaged xterm streamed and took input")
+
+    proc, stats = stack.client("--resource", "Tampered", "--duration", "1")
+    assert proc.returncode == 3, f"a tampered package should be refused (exit {proc.returncode})"
+    assert "REFUSED" in proc.stderr, proc.stderr
+    print("tampered package refused:", next(l for l in proc.stderr.splitlines() if "REFUSED" in l)[:240])
+
+
 CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logoff_cleans_up,
-         "bad_input": case_bad_input, "browser": case_browser}
+         "bad_input": case_bad_input, "browser": case_browser, "browser_portal": case_browser_portal,
+         "packaged_app": case_packaged_app}
 
 
 def main():

@@ -1,0 +1,466 @@
+// End-to-end browser test of the portal and the session view (issue 6) in real headless Chromium at
+// deviceScaleFactor 2, against a real broker and session host:
+//   keyboard-only login, tiles + search, failure messages (no host, launch failed, refused ticket),
+//   HiDPI backing store and 1:1 mode without blur, the stats overlay, automatic reconnect to the
+//   same session after the display WebSocket drops, the send-keys menu (Ctrl+W reaches the shell),
+//   Ctrl+Alt+Del, disconnect / reconnect / log off from the sessions list.
+//
+// Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, PORTICO_WORKDIR (an existing folder the
+// typed commands write FILE1..FILE3 into), PORTICO_ARTIFACTS (screenshots).
+// Exit status 0 and "portal test passed" on success, 1 with the reason otherwise.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
+const SESSION_WIDTH = 1280;
+const SESSION_HEIGHT = 800;
+
+const consoleLines = [];
+const started = Date.now();
+const log = (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
+
+class TestFailure extends Error {}
+const fail = (why) => { throw new TestFailure(why); };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls fn until it returns a truthy value; fails with `what` after `ms`. */
+async function waitFor(what, ms, fn, intervalMs = 250) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) fail(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+// --- canvas inspection (runs in the page) ------------------------------------------------------
+
+function canvasStats() {
+  const c = document.querySelector('#screen');
+  const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+  const [r0, g0, b0] = data;
+  let nonBlack = 0;
+  let differFirst = 0;
+  let hash = 2166136261;
+  for (let i = 0; i < data.length; i += 4) {
+    const r = data[i]; const g = data[i + 1]; const b = data[i + 2];
+    if (r + g + b > 48) nonBlack++;
+    if (Math.abs(r - r0) + Math.abs(g - g0) + Math.abs(b - b0) > 48) differFirst++;
+    hash = Math.imul(hash ^ (r | (g << 8) | (b << 16)), 16777619);
+  }
+  return { width: c.width, height: c.height, nonBlack, differFirst, hash };
+}
+
+function snapshotCanvas() {
+  const c = document.querySelector('#screen');
+  window.__snapshot = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+}
+
+function pixelsChangedSinceSnapshot() {
+  const c = document.querySelector('#screen');
+  const now = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const before = window.__snapshot.data;
+  if (now.length !== before.length) return now.length / 4;
+  let changed = 0;
+  for (let i = 0; i < now.length; i += 4) {
+    if (Math.abs(now[i] - before[i]) + Math.abs(now[i + 1] - before[i + 1])
+        + Math.abs(now[i + 2] - before[i + 2]) > 48) changed++;
+  }
+  return changed;
+}
+
+// --- typing -------------------------------------------------------------------------------------
+
+// Playwright types characters without pressing Shift (it sets event.key only), but the client sends
+// physical keys, so shifted characters are typed as Shift + the key that carries them (US layout).
+const SHIFTED = {
+  '~': 'Backquote', '!': 'Digit1', '@': 'Digit2', '#': 'Digit3', '$': 'Digit4', '%': 'Digit5',
+  '^': 'Digit6', '&': 'Digit7', '*': 'Digit8', '(': 'Digit9', ')': 'Digit0', '_': 'Minus', '+': 'Equal',
+  '{': 'BracketLeft', '}': 'BracketRight', '|': 'Backslash', ':': 'Semicolon', '"': 'Quote',
+  '<': 'Comma', '>': 'Period', '?': 'Slash',
+};
+
+async function typeText(page, text) {
+  for (const ch of text) {
+    if (/^[A-Z]$/.test(ch)) await page.keyboard.press(`Shift+Key${ch}`);
+    else if (SHIFTED[ch]) await page.keyboard.press(`Shift+${SHIFTED[ch]}`);
+    else if (/^[ -~]$/.test(ch)) await page.keyboard.type(ch);
+    else fail(`cannot type ${JSON.stringify(ch)} as a key of a US keyboard`);
+    await sleep(15);
+  }
+}
+
+
+function environment() {
+  const names = ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_WORKDIR', 'PORTICO_ARTIFACTS'];
+  const missing = names.filter((n) => !process.env[n]);
+  if (missing.length) fail(`missing environment variable(s): ${missing.join(', ')}`);
+  const env = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+  if (!fs.existsSync(env.PORTICO_WORKDIR)) fail(`PORTICO_WORKDIR does not exist: ${env.PORTICO_WORKDIR}`);
+  fs.mkdirSync(env.PORTICO_ARTIFACTS, { recursive: true });
+  return env;
+}
+
+async function errorText(page) {
+  const error = page.locator('#error');
+  return (await error.isVisible()) ? (await error.textContent()).trim() : '';
+}
+
+async function activeId(page) {
+  return page.evaluate(() => document.activeElement?.id || document.activeElement?.className || '');
+}
+
+/** Presses Tab until the focused element matches selector; checks it shows a visible focus ring. */
+async function tabTo(page, selector, max = 25) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const found = await page.evaluate((sel) => {
+      const a = document.activeElement;
+      if (!a || !a.matches(sel)) return null;
+      const cs = getComputedStyle(a);
+      return { outline: cs.outlineStyle, width: cs.outlineWidth };
+    }, selector);
+    if (found) {
+      if (found.outline === 'none' || found.width === '0px') fail(`${selector} has no visible focus outline`);
+      return;
+    }
+  }
+  fail(`could not reach ${selector} with the Tab key`);
+}
+
+async function waitFile(file, content, ms = 20_000) {
+  await waitFor(`${file} to contain ${JSON.stringify(content)}`, ms, () => {
+    try {
+      return fs.readFileSync(file, 'utf8') === content;
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function waitPicture(page, what) {
+  return waitFor(what, 30_000, async () => {
+    if (!(await page.locator('#session-view').isVisible())) fail(`the session ended: ${await errorText(page) || '(no message)'}`);
+    const s = await page.evaluate(canvasStats);
+    return s.nonBlack > 200 || s.differFirst > 200 ? s : null;
+  });
+}
+
+async function settle(page) {
+  let previous = (await page.evaluate(canvasStats)).hash;
+  const until = Date.now() + 5_000;
+  while (Date.now() < until) {
+    await sleep(600);
+    const { hash } = await page.evaluate(canvasStats);
+    if (hash === previous) return;
+    previous = hash;
+  }
+}
+
+/** Pixels that differ between the canvas's own backing store and what Chromium put on screen. */
+async function blurCheck(page) {
+  const before = (await page.evaluate(canvasStats)).hash;
+  const png = await page.locator('#screen').screenshot();
+  const after = (await page.evaluate(canvasStats)).hash;
+  if (before !== after) return null; // the picture changed meanwhile; try again
+  return page.evaluate(async (b64) => {
+    // The portal's CSP forbids data: images; createImageBitmap of a Blob is not subject to it.
+    const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+    const img = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+    img.naturalWidth = img.width;
+    img.naturalHeight = img.height;
+    const c = document.querySelector('#screen');
+    const off = new OffscreenCanvas(img.naturalWidth, img.naturalHeight);
+    const octx = off.getContext('2d');
+    octx.drawImage(img, 0, 0);
+    const shot = octx.getImageData(0, 0, img.naturalWidth, img.naturalHeight).data;
+    const own = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    if (img.naturalWidth !== c.width || img.naturalHeight !== c.height) {
+      return { size: `${img.naturalWidth}x${img.naturalHeight}`, differ: -1 };
+    }
+    let differ = 0;
+    for (let i = 0; i < own.length; i += 4) {
+      if (Math.abs(own[i] - shot[i]) + Math.abs(own[i + 1] - shot[i + 1]) + Math.abs(own[i + 2] - shot[i + 2]) > 24) differ++;
+    }
+    return { size: `${img.naturalWidth}x${img.naturalHeight}`, differ };
+  }, png.toString('base64'));
+}
+
+async function run(page, env) {
+  const art = (name) => path.join(env.PORTICO_ARTIFACTS, name);
+  const file = (n) => path.join(env.PORTICO_WORKDIR, `FILE${n}`);
+
+  // --- keyboard-only login -------------------------------------------------------------------
+  await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
+  await page.locator('#login-view').waitFor({ state: 'visible', timeout: 10_000 });
+  if ((await activeId(page)) !== 'username') fail('the user name field is not focused on the login view');
+  await page.keyboard.type(env.PORTICO_USER);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(env.PORTICO_PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  log('logged in with the keyboard only');
+
+  // --- tiles, labels ----------------------------------------------------------------------------
+  const tile = page.getByRole('button', { name: 'Launch Terminal (application)' });
+  if ((await tile.count()) !== 1) fail('no tile labelled "Launch Terminal (application)"');
+  const icon = (await tile.locator('.tile-icon').textContent()).trim();
+  if (icon !== 'T') fail(`tile icon shows ${JSON.stringify(icon)}, expected "T"`);
+  if ((await page.getByLabel('Search').count()) !== 1) fail('the search box has no label "Search"');
+  if (!(await page.locator('#no-sessions').isVisible())) fail('"No sessions" not shown for a fresh user');
+
+  // --- failure messages: no host (503), launch failed (502), refused ticket (real host) -------
+  const mocked = [
+    [503, { error: { code: 'no_host', message: 'no connected host offers Terminal with free capacity' } }, /no session host is available/],
+    [502, { error: { code: 'launch_failed', message: 'xterm: not found' } }, /failed to start it \(xterm: not found\)/],
+  ];
+  for (const [status, body, expected] of mocked) {
+    await page.route('**/api/v1/launch', (route) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) }));
+    await tile.click();
+    await page.locator('#error').waitFor({ state: 'visible', timeout: 5_000 });
+    const text = await errorText(page);
+    if (!expected.test(text)) fail(`HTTP ${status} shown as ${JSON.stringify(text)}`);
+    log(`HTTP ${status} ${body.error.code}: "${text}"`);
+    await page.unroute('**/api/v1/launch');
+  }
+  // A real launch whose ticket is corrupted on the way: the real host refuses it.
+  await page.route('**/api/v1/launch', async (route) => {
+    const response = await route.fetch();
+    const json = await response.json();
+    json.ticket = `${json.ticket.split('.')[0]}.AAAA`;
+    await route.fulfill({ response, json });
+  });
+  await tile.click();
+  await waitFor('the refused-ticket message', 15_000, async () => /refused the connection.*ticket_invalid/.test(await errorText(page)));
+  log(`refused ticket: "${await errorText(page)}"`);
+  await page.unroute('**/api/v1/launch');
+  if (!(await page.locator('#resources-view').isVisible())) fail('not back in the portal after a refused ticket');
+
+  // --- search with the keyboard -------------------------------------------------------------
+  await tabTo(page, '#search');
+  await page.keyboard.type('zzz');
+  if (await tile.isVisible()) fail('"zzz" still shows the Terminal tile');
+  if (!(await page.locator('#no-match').isVisible())) fail('no "Nothing matches" message for "zzz"');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Backspace');
+  await page.keyboard.type('TERM');
+  if (!(await tile.isVisible())) fail('"TERM" hides the Terminal tile');
+  const count = await page.textContent('#search-count');
+  log(`search works ("zzz" → none, "TERM" → ${count})`);
+  // The refused launch left a running session: it is listed.
+  await waitFor('the refused launch\'s session in the list', 5_000, async () => (await page.locator('#sessions li').count()) === 1);
+  await page.screenshot({ path: art('portal.png') });
+  await page.keyboard.press('Tab');
+  const tileFocus = await page.evaluate(() => {
+    const a = document.activeElement;
+    return a?.matches('button.resource') ? getComputedStyle(a).outlineStyle : null;
+  });
+  if (!tileFocus) fail('Tab from the search box does not reach the tile');
+  if (tileFocus === 'none') fail('the focused tile shows no focus outline');
+  await page.keyboard.press('Enter');
+  log('launched Terminal with Enter');
+
+  // --- session, HiDPI ------------------------------------------------------------------------
+  await waitFor('the session view', 15_000, async () => {
+    const err = await errorText(page);
+    if (err) fail(`launch failed: ${err}`);
+    return page.locator('#session-view').isVisible();
+  });
+  await waitPicture(page, 'the first picture');
+  await waitFor('the session to be connected', 10_000, () => page.evaluate(() => window.__porticoDebug.connected()));
+  const sid = await page.evaluate(() => window.__porticoDebug.sessionId());
+  if (!sid) fail('no session id exposed');
+  await settle(page);
+  const hidpi = await page.evaluate(() => {
+    const c = document.querySelector('#screen');
+    const r = c.getBoundingClientRect();
+    return { dpr: devicePixelRatio, w: c.width, h: c.height, cssW: r.width, cssH: r.height, rendering: getComputedStyle(c).imageRendering };
+  });
+  log(`fit mode: ${JSON.stringify(hidpi)}`);
+  if (hidpi.dpr !== 2) fail(`devicePixelRatio is ${hidpi.dpr}, expected 2`);
+  if (hidpi.w !== SESSION_WIDTH || hidpi.h !== SESSION_HEIGHT) fail(`canvas backing store ${hidpi.w}x${hidpi.h}, expected ${SESSION_WIDTH}x${SESSION_HEIGHT}`);
+  if (Math.abs(hidpi.cssW / hidpi.cssH - SESSION_WIDTH / SESSION_HEIGHT) > 0.01) fail('fit mode distorts the aspect ratio');
+  await page.click('#scale-mode');
+  const one = await page.evaluate(() => {
+    const c = document.querySelector('#screen');
+    const r = c.getBoundingClientRect();
+    return { devW: r.width * devicePixelRatio, devH: r.height * devicePixelRatio, rendering: getComputedStyle(c).imageRendering };
+  });
+  log(`1:1 mode: ${JSON.stringify(one)}`);
+  if (one.devW !== SESSION_WIDTH || one.devH !== SESSION_HEIGHT) fail(`1:1 mode covers ${one.devW}x${one.devH} device px`);
+  if (one.rendering !== 'pixelated') fail(`1:1 mode image-rendering is ${one.rendering}`);
+  const blur = await waitFor('a stable picture to compare', 10_000, () => blurCheck(page), 500);
+  log(`1:1 on-screen vs backing store: ${blur.size}, ${blur.differ} px differ`);
+  if (blur.differ < 0 || blur.differ > (SESSION_WIDTH * SESSION_HEIGHT) / 1000) fail(`1:1 mode is not pixel exact: ${JSON.stringify(blur)}`);
+  await page.screenshot({ path: art('session-1to1-dpr2.png') });
+  await page.click('#scale-mode');
+
+  // --- stats overlay by keyboard shortcut ----------------------------------------------------
+  const canvas = page.locator('#screen');
+  await canvas.focus();
+  const box = await canvas.boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.keyboard.press('Control+Alt+Shift+KeyS');
+  await page.locator('#stats').waitFor({ state: 'visible', timeout: 3_000 });
+  await typeText(page, `echo one > ${file(1)}`);
+  await page.keyboard.press('Enter');
+  await waitFile(file(1), 'one\n');
+  log('FILE1 written by the typed command');
+  await sleep(700);
+  const stats = await page.evaluate(() => window.__porticoDebug.stats());
+  const shown = Object.fromEntries(await page.locator('#stats dd').evaluateAll((dds) => dds.map((d) => [d.dataset.stat, d.textContent])));
+  log(`stats overlay: ${JSON.stringify(shown)}`);
+  if (!(stats.frames > 0) || !(stats.arrivalToPaintMs.median >= 0)) fail(`stats not collected: ${JSON.stringify(stats)}`);
+  if (stats.decodeMs.median === null && stats.tilePaintMs.median === null) fail('neither decode nor tile paint times measured');
+  for (const k of ['fps', 'bitrate', 'frames', 'decode (H.264)', 'tile paint', 'arrival→painted']) {
+    if (!(k in shown)) fail(`the overlay does not show ${k}`);
+  }
+  await page.screenshot({ path: art('session-stats.png') });
+  await page.keyboard.press('Control+Alt+Shift+KeyS');
+  if (await page.locator('#stats').isVisible()) fail('the shortcut does not hide the overlay');
+
+  // --- drop the display connection: reconnect to the same session -----------------------------
+  await settle(page);
+  await page.evaluate(snapshotCanvas);
+  const framesBefore = (await page.evaluate(() => window.__portico.videoFrames));
+  await page.evaluate(() => window.__porticoDebug.dropConnection());
+  await waitFor('"Reconnecting…"', 3_000, async () => /Reconnecting/.test(await page.textContent('#status')));
+  const during = await page.evaluate(canvasStats);
+  if (during.nonBlack < 200) fail('the canvas lost its picture while reconnecting');
+  log(`dropped; status "${await page.textContent('#status')}", canvas kept (${during.nonBlack} non-black px)`);
+  await waitFor('the reconnect', 30_000, async () => {
+    const err = await errorText(page);
+    if (err) fail(`reconnect failed: ${err}`);
+    return page.evaluate(() => window.__porticoDebug.connected() && !window.__porticoDebug.reconnecting());
+  });
+  const sid2 = await page.evaluate(() => window.__porticoDebug.sessionId());
+  if (sid2 !== sid) fail(`reconnected to session ${sid2}, expected ${sid}`);
+  const framesAfter = await page.evaluate(() => window.__portico.videoFrames);
+  if (!(framesAfter > framesBefore)) fail('no fresh (key)frame was painted after the reconnect');
+  await settle(page);
+  const changed = await page.evaluate(pixelsChangedSinceSnapshot);
+  log(`reconnected to the same session ${sid}; ${changed} px differ from before the drop; status "${await page.textContent('#status')}"`);
+  if (changed > (SESSION_WIDTH * SESSION_HEIGHT) / 100) fail(`the picture after reconnect differs from before (${changed} px): earlier text lost?`);
+  await canvas.focus();
+  await typeText(page, `echo two > ${file(2)}`);
+  await page.keyboard.press('Enter');
+  await waitFile(file(2), 'two\n');
+  if (fs.readFileSync(file(1), 'utf8') !== 'one\n') fail('FILE1 changed');
+  log('FILE2 written after the reconnect; FILE1 intact');
+
+  // A real network failure: the kernel aborts Chromium's TCP connections to the broker (ss -K,
+  // needs CAP_NET_ADMIN; PORTICO_NO_SS_KILL=1 opts out where that is not available).
+  if (process.env.PORTICO_NO_SS_KILL === '1') {
+    log('real TCP drop NOT tested (PORTICO_NO_SS_KILL=1)');
+  } else {
+    const port = new URL(env.PORTICO_URL).port;
+    const socketsOfChromium = () => execFileSync('ss', ['-tnpH', 'state', 'established', 'dport', `= :${port}`], { encoding: 'utf8' })
+      .split('\n').filter((l) => /chrom/i.test(l));
+    const conns = socketsOfChromium();
+    if (conns.length === 0) fail(`no established Chromium connection to port ${port} found with ss`);
+    for (const line of conns) {
+      const [local, peer] = line.trim().split(/\s+/).slice(2, 4);
+      execFileSync('ss', ['-K', '-t', 'src', local, 'dst', peer]);
+    }
+    log(`aborted ${conns.length} Chromium TCP connection(s) to the broker with ss -K`);
+    await waitFor('"Reconnecting…" after the TCP abort', 5_000, async () => /Reconnecting/.test(await page.textContent('#status'))
+      || page.evaluate(() => window.__porticoDebug.reconnecting()));
+    await waitFor('the reconnect after the TCP abort', 30_000, async () => {
+      const err = await errorText(page);
+      if (err) fail(`reconnect failed: ${err}`);
+      return page.evaluate(() => window.__porticoDebug.connected() && !window.__porticoDebug.reconnecting());
+    });
+    const sid4 = await page.evaluate(() => window.__porticoDebug.sessionId());
+    if (sid4 !== sid) fail(`after the TCP abort reconnected to ${sid4}, expected ${sid}`);
+    const why = consoleLines.filter((l) => /reconnecting:/.test(l)).pop();
+    log(`reconnected to the same session after a real TCP abort (${why?.replace(/^.*reconnecting: /, '')})`);
+    await canvas.focus();
+  }
+
+  // --- toolbar: send keys menu (Ctrl+W erases a word in the shell), Ctrl+Alt+Del ------------------
+  await typeText(page, 'echo abc xyz');
+  await page.focus('#send-keys');
+  await page.keyboard.press('Enter');
+  const menuFocus = await page.evaluate(() => document.activeElement?.textContent);
+  if (menuFocus !== 'Ctrl+W') fail(`the send-keys menu did not focus its first item (focus: ${menuFocus})`);
+  if ((await page.getAttribute('#send-keys', 'aria-expanded')) !== 'true') fail('aria-expanded not set');
+  await page.keyboard.press('Enter');
+  if (await page.locator('#send-keys-menu').isVisible()) fail('the menu stays open after choosing');
+  if ((await activeId(page)) !== 'screen') fail('focus did not return to the session after sending keys');
+  await typeText(page, `def > ${file(3)}`);
+  await page.keyboard.press('Enter');
+  await waitFile(file(3), 'abc def\n');
+  log('Send keys → Ctrl+W reached the shell (FILE3 = "abc def")');
+  await page.click('#ctrl-alt-del');
+  await sleep(300);
+  if (!(await page.evaluate(() => window.__porticoDebug.connected()))) fail('the session dropped after Ctrl+Alt+Del');
+  await page.screenshot({ path: art('session-portal-test.png') });
+
+  // --- disconnect, reconnect from the list, log off from the list ------------------------------
+  await page.click('#disconnect');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await waitFor('the session in the list', 5_000, async () => (await page.locator(`#sessions li[data-session-id="${sid}"]`).count()) === 1);
+  await waitFor('focus on Reconnect', 3_000, () => page.evaluate(() => document.activeElement?.matches('button.reconnect')));
+  await page.screenshot({ path: art('portal-sessions.png') });
+  log(`disconnected; the list shows the session; notice "${(await page.textContent('#notice')).trim()}"`);
+  await page.keyboard.press('Enter');
+  await page.locator('#session-view').waitFor({ state: 'visible', timeout: 15_000 });
+  await waitPicture(page, 'the picture after Reconnect from the list');
+  await waitFor('connected', 10_000, () => page.evaluate(() => window.__porticoDebug.connected()));
+  const sid3 = await page.evaluate(() => window.__porticoDebug.sessionId());
+  if (sid3 !== sid) fail(`Reconnect from the list joined ${sid3}, expected ${sid}`);
+  log('Reconnect from the list joined the same session');
+  await page.click('#disconnect');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.getByRole('button', { name: 'Log off Terminal' }).click();
+  await waitFor('the sessions list to empty', 15_000, async () => page.locator('#no-sessions').isVisible());
+  const err = await errorText(page);
+  if (err) fail(`error after Log off from the list: ${err}`);
+  log(`logged off from the list; notice "${(await page.textContent('#notice')).trim()}"`);
+  await page.screenshot({ path: art('portal-after-list-logoff.png') });
+}
+
+async function main() {
+  let browser;
+  let page;
+  let env;
+  try {
+    env = environment();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      headless: true,
+    });
+    const context = await browser.newContext({
+      ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 }, deviceScaleFactor: 2,
+    });
+    page = await context.newPage();
+    page.on('console', (m) => consoleLines.push(`[console.${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.stack ?? e.message}`));
+    page.on('websocket', (ws) => {
+      consoleLines.push(`[websocket] open ${ws.url()}`);
+      ws.on('close', () => consoleLines.push(`[websocket] closed ${ws.url()}`));
+    });
+    await run(page, env);
+    await browser.close();
+    console.log('portal test passed');
+    process.exit(0);
+  } catch (e) {
+    console.error(`\nportal test FAILED: ${e instanceof TestFailure ? e.message : e.stack ?? e}`);
+    if (page && env) {
+      const shot = path.join(env.PORTICO_ARTIFACTS, 'portal-failure.png');
+      await page.screenshot({ path: shot }).then(() => console.error(`screenshot: ${shot}`), () => {});
+    }
+    console.error(`page console (${consoleLines.length} lines):`);
+    for (const line of consoleLines) console.error(`  ${line}`);
+    await browser?.close().catch(() => {});
+    process.exit(1);
+  }
+}
+
+main();
