@@ -9,7 +9,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libssl-dev libsqlite3-dev libargon2-dev
   libx264-dev libturbojpeg0-dev libyuv-dev nlohmann-json3-dev catch2
-  libxcb1-dev libxcb-shm0-dev libxcb-damage0-dev libxcb-xtest0-dev libxcb-xfixes0-dev
+  libxcb1-dev libxcb-shm0-dev libxcb-damage0-dev libxcb-xtest0-dev libxcb-xfixes0-dev libxcb-randr0-dev
   libxcb-xkb-dev libxkbcommon-dev libxkbcommon-x11-dev
   libavcodec-dev libavutil-dev libpng-dev libzstd-dev
 )

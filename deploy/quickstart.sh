@@ -10,6 +10,9 @@ build=${PORTICO_BUILD:-$repo/build}
 state=${PORTICO_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/portico}
 port=${PORTICO_PORT:-8443}
 
+# ccache hits across clones in different folders (CI clones afresh each run).
+export CCACHE_BASEDIR=$repo CCACHE_NOHASHDIR=1
+
 "$repo/deploy/install-deps.sh"
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" --target portico-broker portico-host portico-client

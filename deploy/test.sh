@@ -5,6 +5,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${PORTICO_BUILD:-$repo/build}
 
+# ccache hits across clones in different folders (CI clones afresh each run).
+export CCACHE_BASEDIR=$repo CCACHE_NOHASHDIR=1
+
 "$repo/deploy/install-deps.sh" --test
 
 start=$(date +%s)

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Builds the "console" guest image for VM desktops: the installed Debian kernel plus a tiny busybox
+# initramfs whose /init starts a root shell on the VGA console (tty0) and a second one on the serial
+# port. Used by tests and as the smallest possible golden image; needs the Debian packages
+# linux-image-amd64, busybox-static, cpio, qemu-utils. No network.
+#
+#   build-console-image.sh OUTDIR     -> OUTDIR/vmlinuz, OUTDIR/initrd.cpio.gz, OUTDIR/disk.qcow2
+set -eu
+
+out=${1:?usage: build-console-image.sh OUTDIR}
+mkdir -p "$out"
+
+kernel=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
+    echo "build-console-image: no readable /boot/vmlinuz-* (install linux-image-amd64)" >&2
+    exit 2
+fi
+busybox=/bin/busybox
+# A dynamic busybox would need its libraries in the initramfs; ldd succeeds only on dynamic ones.
+if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+    echo "build-console-image: need a static /bin/busybox (install busybox-static)" >&2
+    exit 2
+fi
+command -v cpio >/dev/null || { echo "build-console-image: cpio missing" >&2; exit 2; }
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root/bin" "$root/sbin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/root" "$root/etc"
+cp "$busybox" "$root/bin/busybox"
+for applet in $("$root/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+done
+
+cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin 2>/dev/null
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null || mdev -s
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+export PATH=/bin:/sbin HOME=/root TERM=linux PS1='portico# '
+# Kernel messages stay off the console so the shell prompt is what the screen shows.
+echo 1 > /proc/sys/kernel/printk
+chmod 666 /dev/ttyS0 2>/dev/null
+echo "PORTICO_GUEST_READY" > /dev/ttyS0
+# Respawned shells: exiting one gives a fresh prompt instead of a kernel panic.
+(while true; do setsid cttyhack sh -c 'clear; echo "Portico console guest"; echo; exec sh -i' \
+     </dev/tty1 >/dev/tty1 2>&1; done) &
+while true; do sh -i </dev/ttyS0 >/dev/ttyS0 2>&1; sleep 1; done
+INIT
+chmod 755 "$root/init"
+
+( cd "$root" && find . | cpio -o -H newc --quiet ) | gzip -9 > "$out/initrd.cpio.gz.tmp"
+mv "$out/initrd.cpio.gz.tmp" "$out/initrd.cpio.gz"
+cp "$kernel" "$out/vmlinuz"
+chmod 644 "$out/vmlinuz"
+# An empty golden disk, so linked clones (qcow2 overlays) can be exercised with this image too.
+if command -v qemu-img >/dev/null; then
+    [ -f "$out/disk.qcow2" ] || qemu-img create -q -f qcow2 "$out/disk.qcow2" 64M
+fi
+echo "console image: $out/vmlinuz $out/initrd.cpio.gz ($(basename "$kernel"))"
