@@ -49,6 +49,32 @@ struct X11FrameSource::Impl {
         if (shmid >= 0) shmctl(shmid, IPC_RMID, nullptr);
     }
 
+    // One segment big enough for the whole screen; marked for removal as soon as the server has
+    // attached it, so it cannot leak even if we are killed.
+    void attach_shm(const std::string& display) {
+        std::size_t bytes = static_cast<std::size_t>(frame.width) * frame.height * 4;
+        shmid = shmget(IPC_PRIVATE, bytes, IPC_CREAT | 0600);
+        if (shmid < 0) throw std::runtime_error(std::string("shmget failed: ") + std::strerror(errno));
+        void* addr = shmat(shmid, nullptr, 0);
+        if (addr == reinterpret_cast<void*>(-1)) throw std::runtime_error(std::string("shmat failed: ") + std::strerror(errno));
+        shm_addr = static_cast<std::uint8_t*>(addr);
+        shmseg = xcb_generate_id(conn);
+        xcb_generic_error_t* err = xcb_request_check(conn, xcb_shm_attach_checked(conn, shmseg, shmid, 0));
+        shmctl(shmid, IPC_RMID, nullptr);
+        shmid = -1;
+        if (err) {
+            std::free(err);
+            throw std::runtime_error("MIT-SHM attach refused by " + display + " (is the server on another host?)");
+        }
+    }
+
+    void detach_shm() {
+        if (shmseg) xcb_shm_detach(conn, shmseg);
+        shmseg = 0;
+        if (shm_addr) shmdt(shm_addr);
+        shm_addr = nullptr;
+    }
+
     void check_connection() {
         if (int err = xcb_connection_has_error(conn))
             throw std::runtime_error("X connection lost (xcb error " + std::to_string(err) + ")");
@@ -162,27 +188,12 @@ X11FrameSource::X11FrameSource(const std::string& display, const std::string& xa
         xcb_damage_query_version_reply(s.conn, xcb_damage_query_version(s.conn, 1, 1), nullptr));
     if (!shm_ver || !fixes_ver || !dmg_ver) throw std::runtime_error("X extension version query failed on " + display);
 
-    // One segment big enough for the whole screen; marked for removal as soon as the server has
-    // attached it, so it cannot leak even if we are killed.
-    std::size_t bytes = static_cast<std::size_t>(s.frame.width) * s.frame.height * 4;
-    s.shmid = shmget(IPC_PRIVATE, bytes, IPC_CREAT | 0600);
-    if (s.shmid < 0) throw std::runtime_error(std::string("shmget failed: ") + std::strerror(errno));
-    void* addr = shmat(s.shmid, nullptr, 0);
-    if (addr == reinterpret_cast<void*>(-1)) throw std::runtime_error(std::string("shmat failed: ") + std::strerror(errno));
-    s.shm_addr = static_cast<std::uint8_t*>(addr);
-    s.shmseg = xcb_generate_id(s.conn);
-    xcb_generic_error_t* err = xcb_request_check(s.conn, xcb_shm_attach_checked(s.conn, s.shmseg, s.shmid, 0));
-    shmctl(s.shmid, IPC_RMID, nullptr);
-    s.shmid = -1;
-    if (err) {
-        std::free(err);
-        throw std::runtime_error("MIT-SHM attach refused by " + display + " (is the server on another host?)");
-    }
+    s.attach_shm(display);
 
     s.damage = xcb_generate_id(s.conn);
     s.region = xcb_generate_id(s.conn);
     xcb_xfixes_create_region(s.conn, s.region, 0, nullptr);
-    err = xcb_request_check(
+    xcb_generic_error_t* err = xcb_request_check(
         s.conn, xcb_damage_create_checked(s.conn, s.damage, s.root, XCB_DAMAGE_REPORT_LEVEL_NON_EMPTY));
     if (err) {
         std::free(err);
@@ -195,6 +206,23 @@ X11FrameSource::~X11FrameSource() = default;
 int X11FrameSource::width() const { return impl_->frame.width; }
 int X11FrameSource::height() const { return impl_->frame.height; }
 void X11FrameSource::invalidate() { impl_->full = true; }
+
+bool X11FrameSource::follow_root_size() {
+    Impl& s = *impl_;
+    Reply<xcb_get_geometry_reply_t> geo(xcb_get_geometry_reply(s.conn, xcb_get_geometry(s.conn, s.root), nullptr));
+    if (!geo) {
+        s.check_connection();
+        throw std::runtime_error("GetGeometry of the root window failed");
+    }
+    if (geo->width == s.frame.width && geo->height == s.frame.height) return false;
+    s.detach_shm();
+    s.frame = Frame(geo->width, geo->height);
+    s.attach_shm("the X display");
+    // Damage from before the change refers to the old screen; the full capture replaces it.
+    xcb_damage_subtract(s.conn, s.damage, XCB_NONE, XCB_NONE);
+    s.full = true;
+    return true;
+}
 
 std::optional<Capture> X11FrameSource::capture(std::chrono::milliseconds timeout) {
     Impl& s = *impl_;

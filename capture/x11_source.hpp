@@ -21,6 +21,10 @@ public:
     int height() const override;
     std::optional<Capture> capture(std::chrono::milliseconds timeout) override;
     void invalidate() override;
+    // Re-reads the root window's size (after a RandR screen size change). If it changed, the
+    // frame and the MIT-SHM buffer are re-made at the new size and the next capture is a full
+    // one; returns true then. Throws std::runtime_error if the X connection fails.
+    bool follow_root_size();
 
 private:
     struct Impl;

@@ -18,6 +18,7 @@ run_pkgs=(
 )
 test_pkgs=(
   chromium x11-utils python3 jq squashfs-tools util-linux
+  qemu-system-x86 qemu-utils busybox-static linux-image-amd64 cpio
 )
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

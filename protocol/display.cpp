@@ -104,6 +104,10 @@ std::vector<std::uint8_t> encode(const Message& m) {
                 return Writer(MsgType::keyframe_request).take();
             } else if constexpr (std::is_same_v<T, Logoff>) {
                 return Writer(MsgType::logoff).take();
+            } else if constexpr (std::is_same_v<T, ResizeRequest>) {
+                Writer w(MsgType::resize_request); w.put(msg.width); w.put(msg.height); return w.take();
+            } else if constexpr (std::is_same_v<T, Resize>) {
+                Writer w(MsgType::resize); w.put(msg.width); w.put(msg.height); return w.take();
             } else if constexpr (std::is_same_v<T, ServerHello>) {
                 Writer w(MsgType::server_hello); w.put(msg.version); w.put(msg.width); w.put(msg.height); w.str(msg.session_id); return w.take();
             } else if constexpr (std::is_same_v<T, VideoFrame>) {
@@ -154,6 +158,18 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
         case MsgType::frame_ack: { FrameAck m; m.frame_id = r.get<std::uint32_t>(); out = m; break; }
         case MsgType::keyframe_request: out = KeyframeRequest{}; break;
         case MsgType::logoff: out = Logoff{}; break;
+        case MsgType::resize_request: {
+            ResizeRequest m; m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>();
+            if (!r.failed() && (m.width < kMinResizeDim || m.width > kMaxScreenDim || m.height < kMinResizeDim ||
+                                m.height > kMaxScreenDim))
+                return malformed("resize_request: size out of range");
+            out = m; break;
+        }
+        case MsgType::resize: {
+            Resize m; m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>();
+            if (!r.failed() && (!valid_dim(m.width) || !valid_dim(m.height))) return malformed("resize: bad screen size");
+            out = m; break;
+        }
         case MsgType::server_hello: {
             ServerHello m; m.version = r.get<std::uint16_t>(); m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>();
             m.session_id = r.str();

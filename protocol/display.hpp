@@ -17,6 +17,7 @@ inline constexpr std::uint16_t kDisplayVersion = 1;
 inline constexpr std::size_t kMaxMessageBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxStringBytes = 4096;
 inline constexpr int kMaxScreenDim = 8192;
+inline constexpr int kMinResizeDim = 64;  // smallest size a client may ask for
 inline constexpr std::size_t kMaxTiles = 4096;
 inline constexpr std::uint16_t kMaxKeyCode = 767;
 
@@ -41,9 +42,11 @@ enum class MsgType : std::uint8_t {
     frame_ack = 0x05,
     keyframe_request = 0x06,
     logoff = 0x07,
+    resize_request = 0x08,
     server_hello = 0x81,
     video_frame = 0x82,
     tile_frame = 0x83,
+    resize = 0x84,
     session_ended = 0x85,
     error = 0x86,
 };
@@ -56,6 +59,8 @@ struct Wheel { std::int16_t dx = 0, dy = 0; };
 struct FrameAck { std::uint32_t frame_id = 0; };
 struct KeyframeRequest {};
 struct Logoff {};
+// The client's wish; the host rounds down to even sizes and clamps to what its screen allows.
+struct ResizeRequest { std::uint16_t width = 0, height = 0; };
 
 // Host -> client
 struct ServerHello { std::uint16_t version = kDisplayVersion; std::uint16_t width = 0, height = 0; std::string session_id; };
@@ -74,11 +79,13 @@ struct Tile {
 };
 struct TileFrame { std::uint32_t frame_id = 0; std::uint16_t width = 0, height = 0; std::vector<Tile> tiles; };
 enum class EndReason : std::uint8_t { app_exited = 0, logged_off = 1, host_shutdown = 2, error = 3 };
+// The screen changed size; the next frame is a keyframe of this size.
+struct Resize { std::uint16_t width = 0, height = 0; };
 struct SessionEnded { EndReason reason = EndReason::app_exited; std::string message; };
 struct ErrorMsg { ErrorCode code = ErrorCode::internal; std::string message; };
 
-using Message = std::variant<Hello, Key, Pointer, Wheel, FrameAck, KeyframeRequest, Logoff,
-                             ServerHello, VideoFrame, TileFrame, SessionEnded, ErrorMsg>;
+using Message = std::variant<Hello, Key, Pointer, Wheel, FrameAck, KeyframeRequest, Logoff, ResizeRequest,
+                             ServerHello, VideoFrame, TileFrame, Resize, SessionEnded, ErrorMsg>;
 
 std::vector<std::uint8_t> encode(const Message& m);
 Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes);

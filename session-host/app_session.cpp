@@ -7,6 +7,7 @@
 #include "session-host/app_process.hpp"
 #include "session-host/encode_policy.hpp"
 #include "session-host/input_injector.hpp"
+#include "session-host/screen_sizer.hpp"
 #include "session-host/window_keeper.hpp"
 #include "session-host/x_display.hpp"
 
@@ -58,21 +59,18 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
     const auto& o = s->options_;
     make_private_dir(o.runtime_dir);
     try {
-        s->xvfb_ = std::make_unique<XvfbDisplay>(o.width, o.height, o.runtime_dir);
+        s->xvfb_ = std::make_unique<XvfbDisplay>(std::max(o.width, kMaxWidth), std::max(o.height, kMaxHeight), o.runtime_dir);
+        s->sizer_ = std::make_unique<ScreenSizer>(s->xvfb_->display(), s->xvfb_->xauthority());
+        if (std::string why; !s->sizer_->set_size(o.width, o.height, why))
+            throw std::runtime_error("cannot set the X screen to " + std::to_string(o.width) + "x" + std::to_string(o.height) + ": " + why);
+        s->width_ = o.width;
+        s->height_ = o.height;
         s->windows_ = std::make_unique<WindowKeeper>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->app_ = std::make_unique<AppProcess>(o.command, s->xvfb_->display(), s->xvfb_->xauthority(),
                                                o.runtime_dir + "/app.log");
         s->source_ = std::make_unique<capture::X11FrameSource>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->injector_ = std::make_unique<InputInjector>(s->xvfb_->display(), s->xvfb_->xauthority());
-        codec::H264Encoder::Options eo;
-        eo.width = o.width;
-        eo.height = o.height;
-        eo.fps = 30;
-        // Full-screen H.264 frames still carry text (the first keyframe, large redraws): CRF 18
-        // keeps it readable (≥ 35 dB on text-like frames, see tests/unit/codec/h264_test.cpp).
-        eo.crf = 18;
-        eo.keyint = 100000;  // keyframes only when a viewer needs one
-        s->h264_ = std::make_unique<codec::H264Encoder>(eo);
+        s->make_encoder(o.width, o.height);
         s->jpeg_ = std::make_unique<codec::JpegTileEncoder>();
     } catch (...) {
         s->teardown();
@@ -83,6 +81,18 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
     log::info("session ", o.id, ": started '", o.command.front(), "' on display ", s->xvfb_->display(), " (",
               o.width, "x", o.height, ")");
     return s;
+}
+
+void AppSession::make_encoder(int width, int height) {
+    codec::H264Encoder::Options eo;
+    eo.width = width;
+    eo.height = height;
+    eo.fps = 30;
+    // Full-screen H.264 frames still carry text (the first keyframe, large redraws): CRF 18
+    // keeps it readable (≥ 35 dB on text-like frames, see tests/unit/codec/h264_test.cpp).
+    eo.crf = 18;
+    eo.keyint = 100000;  // keyframes only when a viewer needs one
+    h264_ = std::make_unique<codec::H264Encoder>(eo);
 }
 
 // Keys typed before the app's window exists would go nowhere (there is no window manager to hold
@@ -180,8 +190,8 @@ void AppSession::key(std::uint16_t code, bool down) {
 }
 
 void AppSession::pointer(int x, int y, std::uint8_t buttons) {
-    x = std::clamp(x, 0, options_.width - 1);
-    y = std::clamp(y, 0, options_.height - 1);
+    x = std::clamp(x, 0, width_.load() - 1);
+    y = std::clamp(y, 0, height_.load() - 1);
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->pointer(x, y, buttons);
 }
@@ -202,6 +212,52 @@ void AppSession::keyframe_request() {
     need_keyframe_ = true;
     std::lock_guard lk(mu_);
     wake_.notify_all();
+}
+
+void AppSession::resize(int width, int height) {
+    std::lock_guard lk(mu_);
+    resize_w_ = width;
+    resize_h_ = height;
+    wake_.notify_all();
+}
+
+// On the capture thread: screen, capture buffer, encoder and main window move to the new size,
+// then every viewer gets Resize followed (via need_keyframe_) by a keyframe of that size.
+void AppSession::apply_resize(int width, int height) {
+    width = session_dimension(std::min(width, sizer_->max_width()));
+    height = session_dimension(std::min(height, sizer_->max_height()));
+    if (width == width_.load() && height == height_.load()) return;
+    std::string why;
+    if (!sizer_->set_size(width, height, why)) {
+        log::warn("session ", options_.id, ": cannot resize the screen to ", width, "x", height, ": ", why);
+        return;
+    }
+    source_->follow_root_size();
+    width = source_->width();
+    height = source_->height();
+    make_encoder(width, height);
+    windows_->set_screen_size(width, height);
+    width_ = width;
+    height_ = height;
+    log::info("session ", options_.id, ": screen resized to ", width, "x", height);
+
+    auto msg = encoded(protocol::Resize{static_cast<std::uint16_t>(width), static_cast<std::uint16_t>(height)});
+    std::vector<std::shared_ptr<ViewerSink>> dropped;
+    {
+        std::lock_guard lk(mu_);
+        for (auto it = viewers_.begin(); it != viewers_.end();) {
+            if (!it->sink->send(msg)) {
+                dropped.push_back(it->sink);
+                it = viewers_.erase(it);
+                continue;
+            }
+            it->needs_keyframe = true;
+            ++it;
+        }
+    }
+    for (auto& d : dropped) d->close(nullptr);
+    sent_keyframe_ = false;
+    need_keyframe_ = true;
 }
 
 void AppSession::logoff() { end(protocol::EndReason::logged_off, "logged off"); }
@@ -235,6 +291,13 @@ void AppSession::run() {
     try {
         for (;;) {
             windows_->poll();
+            int resize_w = 0, resize_h = 0;
+            {
+                std::lock_guard lk(mu_);
+                std::swap(resize_w, resize_w_);
+                std::swap(resize_h, resize_h_);
+            }
+            if (resize_w > 0) apply_resize(resize_w, resize_h);
             {
                 std::unique_lock lk(mu_);
                 if (end_requested_) {
@@ -299,7 +362,7 @@ void AppSession::encode_and_send() {
     if (!cap || !cap->frame) return;
     keyframe = need_keyframe_.exchange(false) || keyframe;
 
-    const int w = options_.width, h = options_.height;
+    const int w = cap->frame->width, h = cap->frame->height;
     capture::DamageRegion damage = cap->damage;
     damage.clip({0, 0, w, h});
     if (!keyframe && damage.empty()) return;
@@ -372,6 +435,7 @@ void AppSession::teardown() {
     h264_.reset();
     source_.reset();
     windows_.reset();
+    sizer_.reset();
     if (app_) {
         if (!app_->exited()) app_->terminate();
         app_.reset();

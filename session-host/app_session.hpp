@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-namespace portico::capture { class FrameSource; }
+namespace portico::capture { class X11FrameSource; }
 namespace portico::codec { class H264Encoder; class JpegTileEncoder; }
 
 namespace portico::host {
@@ -27,6 +27,7 @@ class XvfbDisplay;
 class AppProcess;
 class InputInjector;
 class WindowKeeper;
+class ScreenSizer;
 
 class AppSession final : public DisplayTarget, public std::enable_shared_from_this<AppSession> {
 public:
@@ -54,8 +55,8 @@ public:
 
     // DisplayTarget
     const std::string& id() const override { return options_.id; }
-    int width() const override { return options_.width; }
-    int height() const override { return options_.height; }
+    int width() const override { return width_.load(); }
+    int height() const override { return height_.load(); }
     void attach(std::shared_ptr<ViewerSink> viewer) override;
     void detach(const ViewerSink* viewer) override;
     void key(std::uint16_t evdev_code, bool down) override;
@@ -64,6 +65,11 @@ public:
     void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) override;
     void keyframe_request() override;
     void logoff() override;
+    void resize(int width, int height) override;
+
+    // Xvfb starts at least this large, then shrinks to the session's size: RandR cannot grow an
+    // Xvfb screen past its start size, and untouched framebuffer pages cost no memory.
+    static constexpr int kMaxWidth = 3840, kMaxHeight = 2160;
 
     std::size_t viewer_count();
 
@@ -78,6 +84,8 @@ private:
     void run();
     void wait_for_first_window();
     void encode_and_send();
+    void apply_resize(int width, int height);
+    void make_encoder(int width, int height);
     void teardown();
     // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
     std::pair<bool, bool> prune_viewers_locked();
@@ -88,8 +96,9 @@ private:
     // Owned by the capture thread once it runs (the injector also by input calls, under input_mu_).
     std::unique_ptr<XvfbDisplay> xvfb_;
     std::unique_ptr<WindowKeeper> windows_;
+    std::unique_ptr<ScreenSizer> sizer_;
     std::unique_ptr<AppProcess> app_;
-    std::unique_ptr<capture::FrameSource> source_;
+    std::unique_ptr<capture::X11FrameSource> source_;
     std::unique_ptr<codec::H264Encoder> h264_;
     std::unique_ptr<codec::JpegTileEncoder> jpeg_;
     std::mutex input_mu_;
@@ -99,6 +108,8 @@ private:
     std::condition_variable wake_;
     std::vector<Viewer> viewers_;
     std::atomic<bool> need_keyframe_{true};
+    std::atomic<int> width_{0}, height_{0};  // current screen size; changed by the capture thread
+    int resize_w_ = 0, resize_h_ = 0;        // latest ResizeRequest not yet applied (0: none); under mu_
     std::atomic<bool> ending_{false};
     bool end_requested_ = false;
     protocol::EndReason end_reason_ = protocol::EndReason::logged_off;

@@ -207,6 +207,8 @@ private:
                     target->frame_ack(this, x.frame_id);
                 else if constexpr (std::is_same_v<T, protocol::KeyframeRequest>)
                     target->keyframe_request();
+                else if constexpr (std::is_same_v<T, protocol::ResizeRequest>)
+                    target->resize(x.width, x.height);
                 else if constexpr (std::is_same_v<T, protocol::Logoff>) {
                     log::info("display: ", peer_, " logged off session ", target->id());
                     target->logoff();

@@ -41,6 +41,9 @@ public:
     virtual void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) = 0;
     virtual void keyframe_request() = 0;
     virtual void logoff() = 0;
+    // The client's display area changed (ResizeRequest); a session that can follow it answers
+    // every viewer with Resize and a keyframe. Sessions with a fixed screen ignore it.
+    virtual void resize(int /*width*/, int /*height*/) {}
 };
 
 class SessionDirectory {

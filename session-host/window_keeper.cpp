@@ -37,6 +37,22 @@ void WindowKeeper::focus(std::uint32_t window) {
     focused_ = window;
 }
 
+void WindowKeeper::fit_main_window() {
+    const std::uint32_t geometry[] = {0, 0, static_cast<std::uint32_t>(width_), static_cast<std::uint32_t>(height_), 0};
+    xcb_configure_window(conn_, main_,
+                         XCB_CONFIG_WINDOW_X | XCB_CONFIG_WINDOW_Y | XCB_CONFIG_WINDOW_WIDTH | XCB_CONFIG_WINDOW_HEIGHT |
+                             XCB_CONFIG_WINDOW_BORDER_WIDTH,
+                         geometry);
+}
+
+void WindowKeeper::set_screen_size(int width, int height) {
+    width_ = width;
+    height_ = height;
+    if (!conn_ || xcb_connection_has_error(conn_) || !main_) return;
+    fit_main_window();
+    xcb_flush(conn_);
+}
+
 void WindowKeeper::poll() {
     if (!conn_ || xcb_connection_has_error(conn_)) return;
     bool changed = false;
@@ -49,12 +65,7 @@ void WindowKeeper::poll() {
                 if (m->event != root_ || m->override_redirect) break;
                 if (!main_) {
                     main_ = m->window;
-                    const std::uint32_t geometry[] = {0, 0, static_cast<std::uint32_t>(width_),
-                                                      static_cast<std::uint32_t>(height_), 0};
-                    xcb_configure_window(conn_, main_,
-                                         XCB_CONFIG_WINDOW_X | XCB_CONFIG_WINDOW_Y | XCB_CONFIG_WINDOW_WIDTH |
-                                             XCB_CONFIG_WINDOW_HEIGHT | XCB_CONFIG_WINDOW_BORDER_WIDTH,
-                                         geometry);
+                    fit_main_window();
                 }
                 focus(m->window);
                 changed = true;

@@ -23,11 +23,14 @@ public:
 
     // Handles pending window events without blocking.
     void poll();
+    // The screen changed size (RandR): the main window follows it.
+    void set_screen_size(int width, int height);
     std::uint32_t main_window() const { return main_; }
     std::uint32_t focused_window() const { return focused_; }
 
 private:
     void focus(std::uint32_t window);
+    void fit_main_window();
     xcb_connection_t* conn_ = nullptr;
     std::uint32_t root_ = 0, main_ = 0, focused_ = 0;
     int width_ = 0, height_ = 0;

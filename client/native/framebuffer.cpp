@@ -18,8 +18,10 @@ Framebuffer::Framebuffer(int width, int height) {
     resize(width, height);
 }
 
-void Framebuffer::resize(int width, int height) {
-    frame_ = capture::Frame(width, height);
+bool Framebuffer::resize(int width, int height) {
+    if (!valid_size(width, height)) return false;
+    if (width != frame_.width || height != frame_.height) frame_ = capture::Frame(width, height);
+    return true;
 }
 
 bool Framebuffer::apply_video(const protocol::VideoFrame& f) {

@@ -32,13 +32,16 @@ public:
     // JPEG does not decode to exactly w x h.
     bool apply_tile(const protocol::Tile& t);
 
+    // The host's screen changed size (Resize): a cleared screen of the new size until the keyframe
+    // that follows paints it. False if the size is out of range.
+    bool resize(int width, int height);
+
     const capture::Frame& frame() const { return frame_; }
     int width() const { return frame_.width; }
     int height() const { return frame_.height; }
     const std::string& last_error() const { return error_; }
 
 private:
-    void resize(int width, int height);
 
     capture::Frame frame_;
     capture::Frame decoded_;  // H.264 output, copied to frame_ only when it is valid

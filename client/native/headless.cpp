@@ -61,6 +61,11 @@ public:
         auto& m = *r.value();
         if (auto* e = std::get_if<proto::ErrorMsg>(&m))
             return fail(ClientError::refused, std::string("host refused: ") + proto::to_string(e->code) + ": " + e->message);
+        if (auto* r = std::get_if<proto::Resize>(&m)) {
+            log::info("the host's screen is now ", r->width, "x", r->height);
+            if (!fb_->resize(r->width, r->height)) return fail(ClientError::protocol, "resize to an invalid size");
+            return ok();
+        }
         if (auto* e = std::get_if<proto::SessionEnded>(&m)) {
             st_.ended = reason_name(e->reason);
             return fail(ClientError::refused, "session ended before it started: " + e->message);
@@ -165,6 +170,11 @@ private:
             if (res.failed) log::warn("frame ", t->frame_id, ": ", res.failed, " tile(s) failed: ", fb_->last_error());
             if (res.painted) painted();
             return ack(t->frame_id);
+        }
+        if (auto* r = std::get_if<proto::Resize>(&m)) {
+            log::info("the host's screen is now ", r->width, "x", r->height);
+            if (!fb_->resize(r->width, r->height)) return fail(ClientError::protocol, "resize to an invalid size");
+            return ok();
         }
         if (auto* e = std::get_if<proto::SessionEnded>(&m)) {
             st_.ended = reason_name(e->reason);

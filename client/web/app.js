@@ -50,6 +50,9 @@ const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_DELAY_MS = 8000;
 const RECONNECT_BUDGET_MS = 30_000;
 const STATS_INTERVAL_MS = 500;
+const RESIZE_DEBOUNCE_MS = 300;
+const MAX_SESSION_WIDTH = 3840; // the session host's largest screen (AppSession::kMaxWidth)
+const MAX_SESSION_HEIGHT = 2160;
 
 // evdev codes for the toolbar's key sequences.
 const KEY = { ctrl: 29, alt: 56, del: 111 };
@@ -62,6 +65,7 @@ class Portal {
   #user = '';
   #fit = true;
   #statsTimer = 0;
+  #resizeTimer = 0;
 
   constructor() {
     this.el = {
@@ -103,7 +107,12 @@ class Portal {
         this.#toggleStats();
       }
     });
-    new ResizeObserver(() => this.#layout()).observe(this.el.screenArea);
+    new ResizeObserver(() => {
+      this.#layout();
+      // The session follows the window, but not on every intermediate size of a drag.
+      clearTimeout(this.#resizeTimer);
+      this.#resizeTimer = setTimeout(() => this.#requestSessionSize(), RESIZE_DEBOUNCE_MS);
+    }).observe(this.el.screenArea);
     window.addEventListener('pagehide', () => this.#session?.client.close());
     window.__porticoDebug = {
       sessionId: () => this.#session?.client.sessionId ?? this.#session?.id ?? null,
@@ -387,6 +396,7 @@ class Portal {
       onShortcut: (e) => this.#isStatsShortcut(e),
     });
     s.client = client;
+    this.#requestSessionSize();
     client.connect({ gatewayPath: launch.gateway_path, ticket: launch.ticket, width: launch.width, height: launch.height });
   }
 
@@ -602,6 +612,15 @@ class Portal {
     }
     c.style.width = `${w}px`;
     c.style.height = `${h}px`;
+  }
+
+  /** Asks the session for the display area's size in device pixels (capped to 3840×2160). */
+  #requestSessionSize() {
+    const client = this.#session?.client;
+    const area = this.el.screenArea;
+    if (!client || !area.clientWidth || !area.clientHeight) return;
+    const dpr = window.devicePixelRatio || 1;
+    client.requestSize(Math.min(MAX_SESSION_WIDTH, area.clientWidth * dpr), Math.min(MAX_SESSION_HEIGHT, area.clientHeight * dpr));
   }
 
   #toggleStats() {

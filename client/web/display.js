@@ -5,7 +5,7 @@
 import {
   PROTOCOL_VERSION, ProtocolError, decodeMessage,
   encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
-  encodeLogoff,
+  encodeLogoff, encodeResizeRequest, MIN_RESIZE_DIM, MAX_SCREEN_DIM,
 } from './protocol.js';
 import { evdevCode } from './keymap.js';
 
@@ -109,6 +109,13 @@ export class DisplayClient {
   #painted = 0;
   #queue = []; // frames in arrival order; painted and acknowledged strictly in that order
 
+  // Dynamic resize: the size the portal wants (device pixels), the last one asked of the host, and
+  // the host's screen size as announced by ServerHello / Resize.
+  #wanted = null;
+  #asked = null;
+  #announced = null;
+  #resizes = 0;
+
   #heldKeys = new Set();
   #pointer = { x: -1, y: -1, buttons: 0 };
   #wheel = { x: 0, y: 0 };
@@ -153,6 +160,9 @@ export class DisplayClient {
       lastKind: this.#lastKind,
       width: this.#canvas.width,
       height: this.#canvas.height,
+      screenWidth: this.#announced?.width ?? 0,
+      screenHeight: this.#announced?.height ?? 0,
+      resizes: this.#resizes,
       decodeMs: summarize(this.#decodeMs.values),
       tileDecodeMs: summarize(this.#tileDecodeMs.values),
       tilePaintMs: summarize(this.#tilePaintMs.values),
@@ -187,6 +197,28 @@ export class DisplayClient {
     ws.onopen = ws.onmessage = ws.onclose = null;
     if (ws.readyState <= WebSocket.OPEN) ws.close(4000, 'simulated drop');
     this.#onClose({ code: 1006, reason: '' });
+  }
+
+  /**
+   * Asks the host for a screen of width x height device pixels (the portal calls this with its
+   * display area, debounced). Sent once connected and only when it differs from what the host
+   * has or was last asked; sizes are rounded down to even numbers and kept in 64..8192 as the
+   * host would.
+   */
+  requestSize(width, height) {
+    const dim = (v) => Math.max(MIN_RESIZE_DIM, Math.min(MAX_SCREEN_DIM, Math.floor(v))) & ~1;
+    if (!(width > 0 && height > 0)) return;
+    this.#wanted = { width: dim(width), height: dim(height) };
+    this.#sendResizeIfNeeded();
+  }
+
+  #sendResizeIfNeeded() {
+    const w = this.#wanted;
+    if (!w || !this.#ready || this.#loggingOff || this.#ended) return;
+    const same = (a) => a && a.width === w.width && a.height === w.height;
+    if (same(this.#asked) || (!this.#asked && same(this.#announced))) return;
+    this.#asked = { ...w };
+    this.#send(encodeResizeRequest(w.width, w.height));
   }
 
   /** Opens the display channel and presents the ticket. */
@@ -265,6 +297,7 @@ export class DisplayClient {
       case 'server_hello': return this.#onServerHello(msg);
       case 'video_frame': return this.#onVideoFrame(msg);
       case 'tile_frame': return this.#onTileFrame(msg);
+      case 'resize': return this.#onResize(msg);
       case 'session_ended': return this.#onSessionEnded(msg);
       case 'error': return this.#onError(msg);
       default: return this.#protocolFailure(`unexpected ${msg.type} message from the host`);
@@ -279,7 +312,17 @@ export class DisplayClient {
     this.#fitCanvas(m.width, m.height);
     this.#sessionId = m.sessionId ?? null;
     this.#ready = true;
+    this.#announced = { width: m.width, height: m.height };
     this.#onStatus(`Connected (${m.width}×${m.height}), waiting for the first frame…`);
+    this.#sendResizeIfNeeded();
+  }
+
+  // The host's screen changed size. The canvas follows with the next frame (a keyframe of the new
+  // size, see #fitCanvas at paint time), so frames already in flight still paint at their size
+  // and the canvas is never cleared to an empty picture in between.
+  #onResize(m) {
+    this.#announced = { width: m.width, height: m.height };
+    this.#resizes += 1;
   }
 
   #onSessionEnded(m) {

@@ -7,6 +7,7 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_STRING_BYTES = 4096;
 export const MAX_SCREEN_DIM = 8192;
 export const MAX_TILES = 4096;
+export const MIN_RESIZE_DIM = 64;
 export const MAX_KEY_CODE = 767;
 
 export const MsgType = Object.freeze({
@@ -17,9 +18,11 @@ export const MsgType = Object.freeze({
   FRAME_ACK: 0x05,
   KEYFRAME_REQUEST: 0x06,
   LOGOFF: 0x07,
+  RESIZE_REQUEST: 0x08,
   SERVER_HELLO: 0x81,
   VIDEO_FRAME: 0x82,
   TILE_FRAME: 0x83,
+  RESIZE: 0x84,
   SESSION_ENDED: 0x85,
   ERROR: 0x86,
 });
@@ -120,6 +123,13 @@ export function encodeLogoff() {
   return new Writer(MsgType.LOGOFF, 0).buf;
 }
 
+/** Asks the host for a screen of width x height device pixels (each 64..8192). */
+export function encodeResizeRequest(width, height) {
+  checkInt('width', width, MIN_RESIZE_DIM, MAX_SCREEN_DIM);
+  checkInt('height', height, MIN_RESIZE_DIM, MAX_SCREEN_DIM);
+  return new Writer(MsgType.RESIZE_REQUEST, 4).u16(width).u16(height).buf;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decoding (any message; the client only expects host -> client ones)
 
@@ -187,6 +197,19 @@ const decoders = {
   [MsgType.FRAME_ACK]: (r) => ({ type: 'frame_ack', frameId: r.u32('frame_id') }),
   [MsgType.KEYFRAME_REQUEST]: () => ({ type: 'keyframe_request' }),
   [MsgType.LOGOFF]: () => ({ type: 'logoff' }),
+
+  [MsgType.RESIZE_REQUEST]: (r) => {
+    const m = { type: 'resize_request', width: r.u16('width'), height: r.u16('height') };
+    const ok = (v) => v >= MIN_RESIZE_DIM && v <= MAX_SCREEN_DIM;
+    if (!ok(m.width) || !ok(m.height)) r.fail(`size ${m.width}x${m.height} out of range`);
+    return m;
+  },
+
+  [MsgType.RESIZE]: (r) => {
+    const m = { type: 'resize', width: r.u16('width'), height: r.u16('height') };
+    if (!validDim(m.width) || !validDim(m.height)) r.fail(`bad screen size ${m.width}x${m.height}`);
+    return m;
+  },
 
   [MsgType.SERVER_HELLO]: (r) => {
     const m = { type: 'server_hello', version: r.u16('version'), width: r.u16('width'), height: r.u16('height') };

@@ -44,8 +44,8 @@ echo 1 > /proc/sys/kernel/printk
 chmod 666 /dev/ttyS0 2>/dev/null
 echo "PORTICO_GUEST_READY" > /dev/ttyS0
 # Respawned shells: exiting one gives a fresh prompt instead of a kernel panic.
-(while true; do setsid cttyhack sh -c 'clear; echo "Portico console guest"; echo; exec sh -i' \
-     </dev/tty1 >/dev/tty1 2>&1; done) &
+# setsid + opening tty1 makes tty1 the shell's controlling terminal (job control, Ctrl-C).
+(while true; do setsid sh -c 'exec </dev/tty1 >/dev/tty1 2>&1; clear; echo "Portico console guest"; echo; exec sh -i'; sleep 1; done) &
 while true; do sh -i </dev/ttyS0 >/dev/ttyS0 2>&1; sleep 1; done
 INIT
 chmod 755 "$root/init"

@@ -15,8 +15,10 @@ import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
-const SESSION_WIDTH = 1280;
-const SESSION_HEIGHT = 800;
+// The session follows the window (dynamic resize): its size is the screen area in device pixels,
+// known once the session is up.
+let SESSION_WIDTH = 0;
+let SESSION_HEIGHT = 0;
 
 const consoleLines = [];
 const started = Date.now();
@@ -274,6 +276,17 @@ async function run(page, env) {
   await waitFor('the session to be connected', 10_000, () => page.evaluate(() => window.__porticoDebug.connected()));
   const sid = await page.evaluate(() => window.__porticoDebug.sessionId());
   if (!sid) fail('no session id exposed');
+  const wanted = await waitFor('the session to follow the window', 20_000, () => page.evaluate(() => {
+    const a = document.querySelector('#screen-area');
+    const dim = (v, max) => Math.max(64, Math.min(max, Math.floor(v * devicePixelRatio))) & ~1;
+    const w = dim(a.clientWidth, 3840);
+    const h = dim(a.clientHeight, 2160);
+    const st = window.__porticoDebug.stats();
+    return st && st.screenWidth === w && st.screenHeight === h && st.width === w && st.height === h ? { w, h } : null;
+  }));
+  SESSION_WIDTH = wanted.w;
+  SESSION_HEIGHT = wanted.h;
+  log(`session follows the window: ${SESSION_WIDTH}x${SESSION_HEIGHT} device px`);
   await settle(page);
   const hidpi = await page.evaluate(() => {
     const c = document.querySelector('#screen');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import {
   decodeMessage, ProtocolError, MAX_MESSAGE_BYTES,
   encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
-  encodeLogoff,
+  encodeLogoff, encodeResizeRequest,
 } from '../../client/web/protocol.js';
 
 /** Little-endian message builder for hand-made host messages. */
@@ -216,7 +216,7 @@ test('trailing bytes throw', () => {
 });
 
 test('unknown message types throw', () => {
-  for (const type of [0x00, 0x08, 0x80, 0x84, 0x87, 0xff]) {
+  for (const type of [0x00, 0x0a, 0x80, 0x88, 0xff]) {
     throwsProtocol(new Uint8Array([type, 0, 0, 0]).buffer, /unknown message type/);
   }
 });
@@ -226,4 +226,21 @@ test('messages over 16 MiB throw too_large; non-binary input throws', () => {
   big[0] = 0x82;
   throwsProtocol(big, /16 MiB/, 'too_large');
   throwsProtocol('hello', /binary/);
+});
+
+test('ResizeRequest encodes two u16 and checks the 64..8192 bounds', () => {
+  assert.equal(hex(encodeResizeRequest(0x0102, 0x0304)), '0802010403');
+  assert.deepEqual(decodeMessage(encodeResizeRequest(1920, 1080)), { type: 'resize_request', width: 1920, height: 1080 });
+  assert.throws(() => encodeResizeRequest(63, 600), RangeError);
+  assert.throws(() => encodeResizeRequest(800, 8193), RangeError);
+  assert.throws(() => encodeResizeRequest(800.5, 600), RangeError);
+  throwsProtocol(new Bytes(0x08).u16(10).u16(600).buffer(), /out of range/);
+});
+
+test('Resize decodes and refuses a zero size, truncation and trailing bytes', () => {
+  const resize = () => new Bytes(0x84).u16(1366).u16(768).buffer();
+  assert.deepEqual(decodeMessage(resize()), { type: 'resize', width: 1366, height: 768 });
+  throwsProtocol(new Bytes(0x84).u16(0).u16(768).buffer(), /bad screen size/);
+  throwsProtocol(truncate(resize(), 1), /truncated/);
+  throwsProtocol(append(resize(), 0), /trailing/);
 });

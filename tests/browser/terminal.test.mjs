@@ -106,6 +106,58 @@ async function typeText(page, text) {
   }
 }
 
+// --- dynamic resize -----------------------------------------------------------------------------
+
+/** The session size the portal should ask for: the screen area in device pixels, even. */
+function wantedSessionSize() {
+  const area = document.querySelector('#screen-area');
+  const dpr = window.devicePixelRatio || 1;
+  const dim = (v, max) => Math.max(64, Math.min(max, Math.floor(v * dpr))) & ~1;
+  return { width: dim(area.clientWidth, 3840), height: dim(area.clientHeight, 2160) };
+}
+
+/** Runs a shell command in the remote terminal and returns what it wrote to `file`. */
+async function remoteOutput(page, command, file) {
+  fs.rmSync(file, { force: true });
+  await typeText(page, `${command} > '${file}.tmp' && mv '${file}.tmp' '${file}'`);
+  await page.keyboard.press('Enter');
+  return waitFor(`the output of "${command}"`, MARKER_MS, () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : ''));
+}
+
+/** Waits until the host's screen, the canvas and the X display all have the portal's size. */
+async function expectSessionSize(page, env, label) {
+  const want = await page.evaluate(wantedSessionSize);
+  const st = await waitFor(`the session at ${want.width}x${want.height} (${label})`, 20_000, async () => {
+    const s = await page.evaluate(() => window.__porticoDebug.stats());
+    return s && s.screenWidth === want.width && s.screenHeight === want.height
+      && s.width === want.width && s.height === want.height ? s : null;
+  });
+  const dims = await remoteOutput(page, 'xdpyinfo | grep dimensions', `${env.PORTICO_MARKER}.dims`);
+  if (!dims.includes(`${want.width}x${want.height} pixels`)) fail(`X display is not ${want.width}x${want.height}: ${dims}`);
+  const [rows, cols] = (await remoteOutput(page, 'stty size', `${env.PORTICO_MARKER}.stty`)).split(/\s+/).map(Number);
+  log(`${label}: session ${st.screenWidth}x${st.screenHeight}, canvas ${st.width}x${st.height}, `
+    + `X "${dims}", xterm ${cols}x${rows} characters, ${st.resizes} resize(s)`);
+  return { ...want, rows, cols, resizes: st.resizes };
+}
+
+async function checkResize(page, env) {
+  const first = await expectSessionSize(page, env, 'window 1400x900');
+  await page.setViewportSize({ width: 1000, height: 640 });
+  const smaller = await expectSessionSize(page, env, 'window 1000x640');
+  if (!(smaller.resizes > first.resizes)) fail('no Resize message arrived after the window shrank');
+  if (!(smaller.cols < first.cols && smaller.rows < first.rows)) {
+    fail(`the xterm did not follow the screen: ${first.cols}x${first.rows} -> ${smaller.cols}x${smaller.rows}`);
+  }
+  await page.screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'session-resized.png') });
+  await page.setViewportSize({ width: 1400, height: 900 });
+  const back = await expectSessionSize(page, env, 'window 1400x900 again');
+  if (back.cols !== first.cols || back.rows !== first.rows) {
+    fail(`the xterm did not grow back: ${first.cols}x${first.rows} -> ${back.cols}x${back.rows}`);
+  }
+  // The canvas is painted at the new size (not left blank by the resize).
+  await waitFor('a picture at the restored size', 10_000, async () => (await page.evaluate(canvasStats)).nonBlack > 200);
+}
+
 // --- the test -----------------------------------------------------------------------------------
 
 async function errorText(page) {
@@ -206,6 +258,8 @@ async function run(page, env) {
   await page.screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'session.png') });
   await canvas.screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'terminal-typed.png') });
   log(`screenshots in ${env.PORTICO_ARTIFACTS}`);
+
+  await checkResize(page, env);
 
   const counters = await page.evaluate(() => ({ ...window.__portico }));
   log(`display counters: ${JSON.stringify(counters)}`);

@@ -125,3 +125,29 @@ TEST_CASE("a framebuffer refuses impossible sizes") {
     CHECK_THROWS(Framebuffer(0, 10));
     CHECK_THROWS(Framebuffer(10, 9000));
 }
+
+TEST_CASE("after Resize the screen has the new size and the next keyframe of that size decodes") {
+    auto keyframe = [](int w, int h, std::uint8_t b, std::uint8_t g, std::uint8_t r, std::uint32_t id) {
+        portico::codec::H264Encoder::Options eo;
+        eo.width = w;
+        eo.height = h;
+        portico::codec::H264Encoder enc(eo);
+        proto::VideoFrame vf;
+        vf.frame_id = id;
+        vf.keyframe = true;
+        vf.width = static_cast<std::uint16_t>(w);
+        vf.height = static_cast<std::uint16_t>(h);
+        vf.data = enc.encode(solid(w, h, b, g, r), true).data;
+        return vf;
+    };
+    Framebuffer fb(160, 96);
+    REQUIRE(fb.apply_video(keyframe(160, 96, 40, 200, 120, 1)));
+    REQUIRE(fb.resize(320, 192));  // as the host announces it
+    CHECK(fb.width() == 320);
+    CHECK(fb.height() == 192);
+    REQUIRE(fb.apply_video(keyframe(320, 192, 200, 60, 30, 2)));  // one decoder across the SPS change
+    CHECK(fb.width() == 320);
+    CHECK(near(fb.frame().at(300, 180), 200, 60, 30, 16));
+    CHECK_FALSE(fb.resize(0, 100));
+    CHECK(fb.width() == 320);
+}

@@ -1,5 +1,6 @@
 // X11FrameSource against a real Xvfb: full first frame, damage-only reads, correct pixels.
 #include "capture/x11_source.hpp"
+#include "session-host/screen_sizer.hpp"
 #include "session-host/x_display.hpp"
 
 #include "x_test_util.hpp"
@@ -125,4 +126,62 @@ TEST_CASE("x11 capture: connecting with the wrong cookie fails", "[x11]") {
     test::TempDir a, b;
     host::XvfbDisplay d1(320, 240, a.path), d2(320, 240, b.path);
     CHECK_THROWS_AS(capture::X11FrameSource(d1.display(), d2.xauthority()), std::runtime_error);
+}
+
+TEST_CASE("x11 capture follows a RandR screen size change, shrinking and growing", "[x11][resize]") {
+    test::TempDir dir;
+    host::XvfbDisplay d(1280, 800, dir.path);
+    host::ScreenSizer sizer(d.display(), d.xauthority());
+    CHECK(sizer.max_width() == 1280);
+    CHECK(sizer.max_height() == 800);
+    capture::X11FrameSource src(d.display(), d.xauthority());
+    REQUIRE(src.capture(0ms));
+    drain(src);
+    CHECK_FALSE(src.follow_root_size());  // nothing changed yet
+
+    std::string why;
+    REQUIRE(sizer.set_size(800, 600, why));
+    INFO(why);
+    REQUIRE(src.follow_root_size());
+    CHECK(src.width() == 800);
+    CHECK(src.height() == 600);
+    auto c = src.capture(0ms);  // the first capture after a change is the whole new screen
+    REQUIRE(c);
+    CHECK(c->frame->width == 800);
+    CHECK(c->frame->height == 600);
+    CHECK(c->damage.area() == 800LL * 600);
+
+    // Another client sees the new root size too, and drawing at the new edge is captured.
+    test::XConn x(d.display(), d.xauthority());
+    xcb_get_geometry_reply_t* geo = xcb_get_geometry_reply(x.c, xcb_get_geometry(x.c, x.screen->root), nullptr);
+    REQUIRE(geo);
+    CHECK(geo->width == 800);
+    CHECK(geo->height == 600);
+    std::free(geo);
+    const std::uint32_t green = 0x00ff00;
+    xcb_window_t win = xcb_generate_id(x.c);
+    std::uint32_t values[] = {green, 1};
+    xcb_create_window(x.c, XCB_COPY_FROM_PARENT, win, x.screen->root, 780, 580, 20, 20, 0, XCB_WINDOW_CLASS_INPUT_OUTPUT,
+                      x.screen->root_visual, XCB_CW_BACK_PIXEL | XCB_CW_OVERRIDE_REDIRECT, values);
+    xcb_map_window(x.c, win);
+    x.sync();
+    REQUIRE(test::wait_until(
+        [&] {
+            auto cc = src.capture(500ms);
+            return cc && pixel_is(*cc->frame, 799, 599, 0, 0xff, 0);
+        },
+        10s, 1ms));
+
+    // Growing back (up to the size Xvfb started with) works; beyond it is clamped.
+    REQUIRE(sizer.set_size(1000, 700, why));
+    REQUIRE(src.follow_root_size());
+    CHECK(src.width() == 1000);
+    CHECK(src.height() == 700);
+    REQUIRE(sizer.set_size(4000, 3000, why));
+    REQUIRE(src.follow_root_size());
+    CHECK(src.width() == 1280);
+    CHECK(src.height() == 800);
+    auto full = src.capture(0ms);
+    REQUIRE(full);
+    CHECK(full->damage.area() == 1280LL * 800);
 }

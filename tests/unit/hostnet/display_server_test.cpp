@@ -44,6 +44,7 @@ public:
     void frame_ack(const host::ViewerSink*, std::uint32_t id) override { update([&] { last_ack = id; }); }
     void keyframe_request() override { update([&] { ++keyframe_requests; }); }
     void logoff() override { update([&] { ++logoffs; }); }
+    void resize(int w, int h) override { update([&] { resizes.push_back({w, h}); }); }
 
     template <class P>
     bool wait(P pred) {
@@ -62,6 +63,7 @@ public:
     std::uint32_t last_ack = 0;
     std::vector<std::pair<std::uint16_t, bool>> keys;
     std::vector<std::array<int, 3>> pointers;
+    std::vector<std::array<int, 2>> resizes;
 
 private:
     template <class F>
@@ -374,6 +376,22 @@ TEST_CASE("display server: Logoff reaches the session") {
     REQUIRE_FALSE(c.send(protocol::Logoff{}));
     auto& t = f.target("s1");
     REQUIRE(t.wait([&] { return t.logoffs == 1; }));
+}
+
+TEST_CASE("display server: ResizeRequest reaches the session and its Resize reaches the client") {
+    Fixture f;
+    Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
+    REQUIRE_FALSE(c.connect());
+    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    as<protocol::ServerHello>(c.receive());
+    REQUIRE_FALSE(c.send(protocol::ResizeRequest{1001, 777}));
+    auto& t = f.target("s1");
+    REQUIRE(t.wait([&] { return t.resizes.size() == 1 && t.viewer; }));
+    CHECK(t.resizes[0] == std::array<int, 2>{1001, 777});  // rounding is the session's business
+    t.current_viewer()->send(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::Resize{1000, 776})));
+    auto r = as<protocol::Resize>(c.receive());
+    CHECK(r.width == 1000);
+    CHECK(r.height == 776);
 }
 
 TEST_CASE("display server: other paths and plain HTTP are refused") {

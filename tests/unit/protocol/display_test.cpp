@@ -131,3 +131,22 @@ TEST_CASE("oversized fields are refused", "[protocol][bad-input]") {
 TEST_CASE("empty input is refused", "[protocol][bad-input]") {
     CHECK(refusal({}) == ErrorCode::malformed);
 }
+
+TEST_CASE("resize messages round trip with the spec's layout and bounds", "[protocol]") {
+    auto rq = round_trip(ResizeRequest{1920, 1080});
+    CHECK(rq.width == 1920);
+    CHECK(rq.height == 1080);
+    auto rs = round_trip(Resize{1366, 768});
+    CHECK(rs.width == 1366);
+    CHECK(rs.height == 768);
+    CHECK(encode(ResizeRequest{0x0102, 0x0304}) == std::vector<std::uint8_t>{0x08, 0x02, 0x01, 0x04, 0x03});
+    CHECK(encode(Resize{0x0102, 0x0304}) == std::vector<std::uint8_t>{0x84, 0x02, 0x01, 0x04, 0x03});
+    // A client may ask for 64..8192; odd sizes are the host's business (it rounds them down).
+    round_trip(ResizeRequest{64, 8192});
+    round_trip(ResizeRequest{1001, 777});
+    CHECK(refusal({0x08, 63, 0, 0x00, 0x04}) == ErrorCode::malformed);
+    CHECK(refusal({0x08, 0x00, 0x04, 0x01, 0x20}) == ErrorCode::malformed);  // height 8193
+    CHECK(refusal({0x84, 0, 0, 0x00, 0x04}) == ErrorCode::malformed);
+    CHECK(refusal({0x08, 0x00, 0x04, 0x00}) == ErrorCode::malformed);        // truncated
+    CHECK(refusal({0x84, 0x00, 0x04, 0x00, 0x04, 0}) == ErrorCode::malformed);  // trailing byte
+}

@@ -1,0 +1,65 @@
+#pragma once
+// RfbFrameSource: a VM's screen as a FrameSource, read from QEMU's VNC server on a private unix
+// socket (RFB with damage rectangles), plus the VM's keyboard (QEMU extended key events: XT
+// scancodes, so the guest's own layout decides the characters) and absolute pointer (usb-tablet).
+// capture()/invalidate() run on the session's capture thread; key/pointer/wheel/release_all are
+// thread-safe and never block (they queue bytes and wake the capture thread, which writes them).
+
+#include "capture/frame_source.hpp"
+#include "session-host/vm/rfb_protocol.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace portico::host::vm {
+
+class RfbFrameSource final : public capture::FrameSource {
+public:
+    // Connects (retrying while QEMU creates the socket) and completes the RFB handshake within
+    // `timeout`. Throws std::runtime_error on failure.
+    RfbFrameSource(const std::string& socket_path, std::chrono::milliseconds timeout);
+    ~RfbFrameSource() override;
+    RfbFrameSource(const RfbFrameSource&) = delete;
+    RfbFrameSource& operator=(const RfbFrameSource&) = delete;
+
+    int width() const override { return proto_.frame().width; }
+    int height() const override { return proto_.frame().height; }
+    // The frame may change size between calls when the guest changes resolution (compare
+    // frame->width/height; the damage then covers the whole new frame). Throws on a lost or
+    // misbehaving server.
+    std::optional<capture::Capture> capture(std::chrono::milliseconds timeout) override;
+    void invalidate() override;
+
+    bool ext_key_supported() const { return proto_.ext_key_supported(); }
+    std::uint64_t resizes() const { return proto_.resizes(); }
+
+    void key(std::uint16_t evdev_code, bool down);
+    void pointer(int x, int y, std::uint8_t buttons);  // absolute; bit0 left, bit1 middle, bit2 right
+    void wheel(int dx, int dy);                         // notches -> RFB buttons 4/5 (and 6/7)
+    void release_all();
+
+private:
+    void pump(std::chrono::steady_clock::time_point deadline, bool until_first_update);
+    void read_available();
+    void write_all(const std::vector<std::uint8_t>& bytes);
+    void flush_input();
+
+    int fd_ = -1;
+    int wake_fd_ = -1;  // eventfd: input queued
+    RfbClientProtocol proto_;
+    bool have_first_update_ = false;
+    bool invalidated_ = false;
+
+    std::mutex input_mutex_;  // guards the members below
+    std::vector<std::uint8_t> input_;  // RFB client messages waiting to be written
+    std::set<std::uint16_t> keys_down_;
+    std::uint8_t buttons_ = 0;
+    int last_x_ = 0, last_y_ = 0;
+    int cur_w_ = 0, cur_h_ = 0;
+};
+
+}  // namespace portico::host::vm

@@ -1,0 +1,235 @@
+#include "session-host/vm/vm_instance.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace portico::host::vm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string lookup(const std::string& name) {
+    if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : std::string();
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    std::size_t start = 0;
+    while (start <= dirs.size()) {
+        const std::size_t end = dirs.find(':', start);
+        const std::string dir = dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (!dir.empty()) {
+            const std::string candidate = dir + "/" + name;
+            if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+        }
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return {};
+}
+
+// fork+exec with PR_SET_PDEATHSIG; stdout/stderr to `log_path`. Everything the child needs is
+// prepared before fork() (the parent is multi-threaded).
+pid_t spawn(const std::string& exe, const std::vector<std::string>& args, const std::string& log_path) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (log_fd < 0) throw std::runtime_error("cannot create " + log_path + ": " + std::strerror(errno));
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(log_fd);
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);
+        ::setpgid(0, 0);
+        const int null_fd = ::open("/dev/null", O_RDONLY);
+        if (null_fd >= 0) ::dup2(null_fd, 0);
+        ::dup2(log_fd, 1);
+        ::dup2(log_fd, 2);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execve(exe.c_str(), argv.data(), environ);
+        ::_exit(127);
+    }
+    ::close(log_fd);
+    return pid;
+}
+
+std::string read_tail(const std::string& path, std::size_t max = 2000) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return {};
+    std::string s;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) s.append(buf, n);
+    std::fclose(f);
+    if (s.size() > max) s.erase(0, s.size() - max);
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
+}  // namespace
+
+std::string VmExit::describe() const {
+    if (signaled) return std::string("QEMU killed by signal ") + std::to_string(status) + (crashed ? " (crash)" : "");
+    return "QEMU exited with status " + std::to_string(status) + (crashed ? " (crash)" : "");
+}
+
+void VmInstance::create_overlay(const std::string& qemu_img, const std::string& golden, const std::string& overlay) {
+    const std::string exe = lookup(qemu_img);
+    if (exe.empty()) throw std::runtime_error(qemu_img + " not found (install qemu-utils)");
+    if (::access(golden.c_str(), R_OK) != 0) throw std::runtime_error("golden image " + golden + " is not readable");
+    // An absolute backing path, so the overlay stays valid wherever it is opened from.
+    const std::string backing = fs::absolute(golden).string();
+    const std::string log = overlay + ".log";
+    const pid_t pid = spawn(exe, {exe, "create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", overlay}, log);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    const std::string output = read_tail(log);
+    ::unlink(log.c_str());
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error("qemu-img create overlay " + overlay + " failed: " + output);
+}
+
+VmInstance::VmInstance(VmConfig config) : config_(std::move(config)) {
+    if (config_.runtime_dir.empty()) throw std::runtime_error("VmInstance: runtime_dir is required");
+    if (config_.kernel.empty() && config_.golden_image.empty())
+        throw std::runtime_error("VmInstance: neither a kernel nor a disk image to boot");
+    std::error_code ec;
+    fs::create_directories(config_.runtime_dir, ec);
+    ::chmod(config_.runtime_dir.c_str(), 0700);
+    for (const char* f : {"qmp.sock", "vnc.sock"}) ::unlink((config_.runtime_dir + "/" + f).c_str());
+
+    const std::string exe = lookup(config_.qemu);
+    if (exe.empty()) throw std::runtime_error(config_.qemu + " not found (install qemu-system-x86)");
+    for (const auto* file : {&config_.kernel, &config_.initrd}) {
+        if (!file->empty() && ::access(file->c_str(), R_OK) != 0)
+            throw std::runtime_error("VM boot file " + *file + " is not readable");
+    }
+
+    std::string disk;
+    if (!config_.golden_image.empty()) {
+        if (config_.overlay.empty()) config_.overlay = config_.runtime_dir + "/overlay.qcow2";
+        if (!fs::exists(config_.overlay, ec)) create_overlay(config_.qemu_img, config_.golden_image, config_.overlay);
+        disk = config_.overlay;
+    }
+
+    std::vector<std::string> args{
+        exe, "-name", "portico-vm", "-nodefaults", "-no-user-config",
+        "-machine", "q35", "-accel", config_.accel, "-m", std::to_string(config_.memory_mib),
+        "-smp", std::to_string(config_.cpus),
+        "-vga", "std",
+        "-display", "none",
+        "-vnc", "unix:" + vnc_socket(),
+        "-qmp", "unix:" + qmp_socket() + ",server=on,wait=off",
+        "-serial", "file:" + serial_log(),
+        // usb-tablet: absolute pointer coordinates, so the guest cursor follows the client's exactly.
+        "-device", "qemu-xhci", "-device", "usb-tablet",
+        // seccomp: no new processes, no privilege changes, no obsolete syscalls.
+        "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+    };
+    if (!config_.network) {
+        args.push_back("-nic");
+        args.push_back("none");
+    }
+    if (!config_.kernel.empty()) {
+        args.insert(args.end(), {"-kernel", config_.kernel});
+        if (!config_.initrd.empty()) args.insert(args.end(), {"-initrd", config_.initrd});
+        if (!config_.append.empty()) args.insert(args.end(), {"-append", config_.append});
+    }
+    if (!disk.empty()) args.insert(args.end(), {"-drive", "file=" + disk + ",if=virtio,format=qcow2,cache=writeback"});
+
+    pid_ = spawn(exe, args, config_.runtime_dir + "/qemu.log");
+
+    std::string error;
+    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    // QEMU creates the QMP socket early; connect() retries until then, but give up at once if
+    // QEMU exits (bad option, missing file) instead of waiting out the timeout.
+    while (!qmp_.connected()) {
+        if (auto e = poll_exit()) {
+            const std::string why = read_tail(config_.runtime_dir + "/qemu.log");
+            throw std::runtime_error("QEMU failed to start (" + e->describe() + "): " + why);
+        }
+        if (Clock::now() >= deadline) {
+            stop(std::chrono::milliseconds(0));
+            throw std::runtime_error("QEMU did not open its QMP socket: " + error);
+        }
+        qmp_.connect(qmp_socket(), std::chrono::milliseconds(200), error);
+    }
+}
+
+VmInstance::~VmInstance() { stop(); }
+
+std::optional<VmExit> VmInstance::poll_exit() {
+    if (exit_ || pid_ < 0) return exit_;
+    int status = 0;
+    pid_t r;
+    while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {}
+    if (r != pid_) return std::nullopt;
+    VmExit e;
+    if (WIFSIGNALED(status)) {
+        e.signaled = true;
+        e.status = WTERMSIG(status);
+        e.crashed = !stopping_;
+    } else {
+        e.status = WEXITSTATUS(status);
+        e.crashed = e.status != 0;
+    }
+    exit_ = e;
+    qmp_.close();
+    return exit_;
+}
+
+std::optional<VmExit> VmInstance::wait_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        if (auto e = poll_exit()) return e;
+        if (Clock::now() >= deadline) return std::nullopt;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+VmExit VmInstance::stop(std::chrono::milliseconds grace) {
+    if (auto e = poll_exit()) return *e;
+    if (pid_ < 0) return {};
+    stopping_ = true;
+    if (qmp_.connected() && grace.count() > 0) {
+        std::string error;
+        qmp_.execute("quit", nlohmann::json::object(), std::min(grace, std::chrono::milliseconds(2000)), error);
+        if (auto e = wait_exit(grace)) return *e;
+    }
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
+    VmExit e;
+    e.signaled = true;
+    e.status = SIGKILL;
+    exit_ = e;
+    qmp_.close();
+    return e;
+}
+
+bool VmInstance::reset(std::string& error) {
+    return qmp_.execute("system_reset", nlohmann::json::object(), std::chrono::milliseconds(5000), error).has_value();
+}
+
+}  // namespace portico::host::vm
