@@ -162,6 +162,13 @@ private:
         if (ec == http::error::end_of_stream) return do_close();
         if (ec == http::error::body_limit) {
             keep_alive_ = false;
+            // The client is still sending the body. Closing with unread data makes TCP reset the
+            // connection, and the client may lose our answer; so read and discard what it declared
+            // (bounded) before closing, like a web server's lingering close.
+            auto declared = parser_->content_length().value_or(0);
+            linger_bytes_ = std::min<std::uint64_t>(declared, kMaxLingerBytes);
+            linger_bytes_ -= std::min<std::uint64_t>(linger_bytes_, buffer_.size());
+            buffer_.consume(buffer_.size());
             return send(error_response(ApiError{ApiErrorCode::too_large, "request body larger than 64 KiB"}, true));
         }
         if (ec) return;  // timeouts, resets, garbage: nothing useful to answer
@@ -243,8 +250,18 @@ private:
         if (ec) return;
         bool close = res_->need_eof();
         res_.reset();
-        if (close) return do_close();
+        if (close) return linger_bytes_ > 0 ? do_linger() : do_close();
         do_read();
+    }
+
+    void do_linger() {
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+        auto chunk = std::min<std::uint64_t>(linger_bytes_, sizeof(scratch_));
+        stream_.async_read_some(net::buffer(scratch_, chunk), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            self->linger_bytes_ -= std::min<std::uint64_t>(self->linger_bytes_, n);
+            if (ec || self->linger_bytes_ == 0) return self->do_close();
+            self->do_linger();
+        });
     }
 
     void do_close() {
@@ -374,6 +391,10 @@ private:
     std::shared_ptr<Response> res_;
     bool keep_alive_ = true;
     unsigned version_ = 11;
+    // Lingering close after refusing an oversized body: at most this much is read and dropped.
+    static constexpr std::uint64_t kMaxLingerBytes = 1 << 20;
+    std::uint64_t linger_bytes_ = 0;
+    char scratch_[16 * 1024];
 };
 
 }  // namespace
