@@ -1,0 +1,115 @@
+#pragma once
+// StreamSession: what every kind of session (an app on Xvfb, a desktop in a VM) shares — the
+// viewers attached to it, per-viewer flow control, and the capture thread that takes frames from
+// a FrameSource, encodes them (H.264 or JPEG tiles) and fans them out. Subclasses own the screen
+// and the input; they start the capture thread with start_streaming() once the screen is up.
+// DisplayTarget methods are called from network threads and never block; the hooks below are
+// called on the capture thread.
+
+#include "protocol/display.hpp"
+#include "session-host/flow_control.hpp"
+#include "session-host/viewer.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace portico::capture { class FrameSource; }
+namespace portico::codec { class H264Encoder; class JpegTileEncoder; }
+
+namespace portico::host {
+
+class StreamSession : public DisplayTarget, public std::enable_shared_from_this<StreamSession> {
+public:
+    // Called once, on the capture thread, after the session is torn down.
+    using EndedFn = std::function<void(const std::string& id, protocol::EndReason reason, const std::string& message)>;
+    struct Ending {
+        protocol::EndReason reason;
+        std::string message;
+    };
+
+    ~StreamSession() override;
+
+    // Asks the capture thread to end the session (viewers get SessionEnded(reason)). Non-blocking.
+    void end(protocol::EndReason reason, std::string message = {});
+    bool ending() const { return ending_.load(); }
+    // Blocks until the capture thread has torn everything down. Not for network threads.
+    void wait_finished();
+    std::size_t viewer_count();
+
+    // DisplayTarget: viewers, flow control and requests common to every session kind.
+    const std::string& id() const override { return id_; }
+    int width() const override { return width_.load(); }
+    int height() const override { return height_.load(); }
+    void attach(std::shared_ptr<ViewerSink> viewer) override;
+    void detach(const ViewerSink* viewer) override;
+    void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) override;
+    void keyframe_request() override;
+    void logoff() override;
+    void resize(int width, int height) override;
+
+protected:
+    StreamSession(std::string id, int width, int height, EndedFn on_ended);
+
+    // Starts the capture thread (call once, when the source is ready).
+    void start_streaming();
+
+    // ---- hooks, called on the capture thread ----
+    virtual capture::FrameSource& frame_source() = 0;
+    // Once per loop turn (about every 20–33 ms): the subclass's housekeeping; a value ends the session.
+    virtual std::optional<Ending> poll() = 0;
+    // A client asked for this size. The subclass changes its screen if it can; the new size takes
+    // effect when the source delivers frames of it.
+    virtual void change_size(int /*width*/, int /*height*/) {}
+    // A viewer went away or was dropped: release keys and buttons it may have held.
+    virtual void release_input() {}
+    // Stops the screen and everything the session started; must leave nothing running.
+    virtual void teardown() = 0;
+
+    std::atomic<int> width_{0}, height_{0};  // the size viewers see; set by the capture thread
+
+private:
+    struct Viewer {
+        std::shared_ptr<ViewerSink> sink;
+        FlowControl flow;
+        bool needs_keyframe = true;  // gets nothing until the next keyframe
+    };
+
+    void run();
+    void encode_and_send();
+    void follow_frame_size(int width, int height);
+    void make_encoder(int width, int height);
+    void broadcast(const Bytes& message, bool then_needs_keyframe);
+    // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
+    std::pair<bool, bool> prune_viewers_locked();
+
+    const std::string id_;
+    EndedFn on_ended_;
+
+    // Owned by the capture thread.
+    std::unique_ptr<codec::H264Encoder> h264_;
+    std::unique_ptr<codec::JpegTileEncoder> jpeg_;
+    int encoder_w_ = 0, encoder_h_ = 0;
+    std::uint32_t next_frame_id_ = 1;
+    bool sent_keyframe_ = false;
+
+    std::mutex mu_;  // guards viewers_, the end request, resize_*, finished_
+    std::condition_variable wake_;
+    std::vector<Viewer> viewers_;
+    std::atomic<bool> need_keyframe_{true};
+    int resize_w_ = 0, resize_h_ = 0;  // latest ResizeRequest not yet applied (0: none)
+    std::atomic<bool> ending_{false};
+    bool end_requested_ = false;
+    Ending end_request_{protocol::EndReason::logged_off, {}};
+    bool finished_ = false;
+    std::condition_variable finished_cv_;
+    std::thread thread_;
+};
+
+}  // namespace portico::host
