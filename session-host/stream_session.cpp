@@ -7,8 +7,10 @@
 #include "session-host/encode_policy.hpp"
 
 #include <pthread.h>
+#include <time.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace portico::host {
 
@@ -28,12 +30,30 @@ std::uint64_t wall_time_us(std::chrono::steady_clock::time_point t) {
         std::chrono::duration_cast<std::chrono::microseconds>(wall.time_since_epoch()).count());
 }
 
+using Clock = std::chrono::steady_clock;
+
+// CPU time of the whole process: x264's slice threads work for the capture thread.
+std::int64_t process_cpu_us() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+std::int64_t micros(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+
 }  // namespace
 
 StreamSession::StreamSession(std::string id, int width, int height, EndedFn on_ended)
-    : width_(width), height_(height), id_(std::move(id)), on_ended_(std::move(on_ended)) {}
+    : width_(width), height_(height), id_(std::move(id)), on_ended_(std::move(on_ended)) {
+    if (const char* dir = std::getenv("PORTICO_FRAME_LOG_DIR"); dir && *dir) {
+        auto path = std::string(dir) + "/" + id_ + ".jsonl";
+        frame_log_ = std::fopen(path.c_str(), "w");
+        if (!frame_log_) log::warn("session ", id_, ": cannot write the frame log ", path);
+    }
+}
 
 StreamSession::~StreamSession() {
+    if (frame_log_) std::fclose(frame_log_);
     if (thread_.joinable()) {
         // The capture thread holds a reference to the session, so the last one may be dropped on it.
         if (thread_.get_id() == std::this_thread::get_id())
@@ -257,8 +277,11 @@ void StreamSession::encode_and_send() {
     auto& source = frame_source();
     bool keyframe = need_keyframe_.load() || !sent_keyframe_;
     if (keyframe) source.invalidate();  // the keyframe carries the whole screen
+    // Waiting for damage costs no CPU, so CPU from here to the send is capture + convert + encode.
+    const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
     auto cap = source.capture(33ms);
     if (!cap || !cap->frame) return;
+    const auto encode_start = Clock::now();
 
     const int w = cap->frame->width, h = cap->frame->height;
     if (w != encoder_w_ || h != encoder_h_) return follow_frame_size(w, h);  // this frame may be partial
@@ -297,6 +320,13 @@ void StreamSession::encode_and_send() {
         if (enc.keyframe) sent_keyframe_ = true;
     }
     ++next_frame_id_;
+    if (frame_log_) {
+        std::fprintf(frame_log_, "{\"id\":%u,\"kind\":\"%s\",\"bytes\":%zu,\"encode_us\":%lld,\"cpu_us\":%lld}\n",
+                     frame_id, kind == FrameKind::tiles ? "tiles" : (keyframe ? "h264_key" : "h264"), bytes->size(),
+                     static_cast<long long>(micros(Clock::now() - encode_start)),
+                     static_cast<long long>(process_cpu_us() - cpu_start));
+        std::fflush(frame_log_);
+    }
 
     std::vector<std::shared_ptr<ViewerSink>> dropped;
     {

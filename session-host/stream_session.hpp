@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -98,6 +99,8 @@ private:
     int encoder_w_ = 0, encoder_h_ = 0;
     std::uint32_t next_frame_id_ = 1;
     bool sent_keyframe_ = false;
+    // Per-frame costs for benchmarks: one JSON line per frame in $PORTICO_FRAME_LOG_DIR/<id>.jsonl.
+    std::FILE* frame_log_ = nullptr;
 
     std::mutex mu_;  // guards viewers_, the end request, resize_*, finished_
     std::condition_variable wake_;
