@@ -82,6 +82,11 @@ private:
 
 bool valid_dim(std::uint16_t v) { return v >= 1 && v <= kMaxScreenDim; }
 
+// A non-empty rectangle lying inside a width x height screen.
+bool inside(int x, int y, int w, int h, int width, int height) {
+    return w > 0 && h > 0 && x + w <= width && y + h <= height;
+}
+
 Error<ErrorCode> malformed(std::string why) { return {ErrorCode::malformed, std::move(why)}; }
 
 }  // namespace
@@ -113,10 +118,15 @@ std::vector<std::uint8_t> encode(const Message& m) {
             } else if constexpr (std::is_same_v<T, VideoFrame>) {
                 Writer w(MsgType::video_frame);
                 w.put(msg.frame_id); w.put<std::uint8_t>(msg.keyframe ? 1 : 0); w.put(msg.width); w.put(msg.height);
-                w.put(msg.capture_time_us); w.bytes(msg.data); return w.take();
+                w.put(msg.capture_time_us); w.put(static_cast<std::uint16_t>(msg.dirty.size()));
+                for (const ScreenRect& d : msg.dirty) { w.put(d.x); w.put(d.y); w.put(d.w); w.put(d.h); }
+                w.bytes(msg.data); return w.take();
             } else if constexpr (std::is_same_v<T, TileFrame>) {
                 Writer w(MsgType::tile_frame);
-                w.put(msg.frame_id); w.put(msg.width); w.put(msg.height); w.put(static_cast<std::uint16_t>(msg.tiles.size()));
+                w.put(msg.frame_id); w.put(msg.width); w.put(msg.height);
+                w.put(static_cast<std::uint16_t>(msg.copies.size()));
+                for (const CopyRect& c : msg.copies) { w.put(c.x); w.put(c.y); w.put(c.w); w.put(c.h); w.put(c.dx); w.put(c.dy); }
+                w.put(static_cast<std::uint16_t>(msg.tiles.size()));
                 for (const Tile& t : msg.tiles) {
                     w.put(t.x); w.put(t.y); w.put(t.w); w.put(t.h); w.put(static_cast<std::uint8_t>(t.encoding));
                     w.put(static_cast<std::uint32_t>(t.data.size())); w.bytes(t.data);
@@ -182,25 +192,48 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
             if (r.failed()) break;
             if (flags > 1) return malformed("video_frame: unknown flags");
             if (!valid_dim(m.width) || !valid_dim(m.height)) return malformed("video_frame: bad size");
+            auto dirty = r.get<std::uint16_t>();
+            if (r.failed()) break;
+            if (dirty > kMaxDirtyRects) return malformed("video_frame: too many dirty rectangles");
+            m.dirty.reserve(dirty);
+            for (int i = 0; i < dirty && !r.failed(); ++i) {
+                ScreenRect d; d.x = r.get<std::uint16_t>(); d.y = r.get<std::uint16_t>(); d.w = r.get<std::uint16_t>(); d.h = r.get<std::uint16_t>();
+                if (!r.failed() && !inside(d.x, d.y, d.w, d.h, m.width, m.height)) return malformed("video_frame: dirty rectangle outside the screen");
+                m.dirty.push_back(d);
+            }
+            if (r.failed()) break;
             m.keyframe = flags & 1; m.data = r.rest();
             if (m.data.empty()) return malformed("video_frame: no data");
             out = std::move(m); break;
         }
         case MsgType::tile_frame: {
             TileFrame m; m.frame_id = r.get<std::uint32_t>(); m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>();
-            auto count = r.get<std::uint16_t>();
+            auto copies = r.get<std::uint16_t>();
             if (r.failed()) break;
             if (!valid_dim(m.width) || !valid_dim(m.height)) return malformed("tile_frame: bad screen size");
-            if (count == 0 || count > kMaxTiles) return malformed("tile_frame: tile count out of range");
+            if (copies > kMaxCopies) return malformed("tile_frame: too many copies");
+            m.copies.reserve(copies);
+            for (int i = 0; i < copies && !r.failed(); ++i) {
+                CopyRect c; c.x = r.get<std::uint16_t>(); c.y = r.get<std::uint16_t>(); c.w = r.get<std::uint16_t>(); c.h = r.get<std::uint16_t>();
+                c.dx = r.get<std::uint16_t>(); c.dy = r.get<std::uint16_t>();
+                if (r.failed()) break;
+                if (!inside(c.x, c.y, c.w, c.h, m.width, m.height) || !inside(c.dx, c.dy, c.w, c.h, m.width, m.height))
+                    return malformed("tile_frame: copy outside the screen");
+                m.copies.push_back(c);
+            }
+            auto count = r.get<std::uint16_t>();
+            if (r.failed()) break;
+            if (count > kMaxTiles || count + copies == 0) return malformed("tile_frame: tile count out of range");
             m.tiles.reserve(count);
             for (int i = 0; i < count && !r.failed(); ++i) {
                 Tile t; t.x = r.get<std::uint16_t>(); t.y = r.get<std::uint16_t>(); t.w = r.get<std::uint16_t>(); t.h = r.get<std::uint16_t>();
                 auto enc = r.get<std::uint8_t>(); auto len = r.get<std::uint32_t>();
                 if (r.failed()) break;
-                if (enc != static_cast<std::uint8_t>(TileEncoding::jpeg)) return malformed("tile_frame: unknown tile encoding");
-                if (t.w == 0 || t.h == 0 || t.x + t.w > m.width || t.y + t.h > m.height) return malformed("tile_frame: tile outside the screen");
+                if (enc != static_cast<std::uint8_t>(TileEncoding::jpeg) && enc != static_cast<std::uint8_t>(TileEncoding::png))
+                    return malformed("tile_frame: unknown tile encoding");
+                if (!inside(t.x, t.y, t.w, t.h, m.width, m.height)) return malformed("tile_frame: tile outside the screen");
                 if (len == 0) return malformed("tile_frame: empty tile");
-                t.encoding = TileEncoding::jpeg; t.data = r.bytes(len);
+                t.encoding = static_cast<TileEncoding>(enc); t.data = r.bytes(len);
                 m.tiles.push_back(std::move(t));
             }
             out = std::move(m); break;

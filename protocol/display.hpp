@@ -13,12 +13,14 @@
 
 namespace portico::protocol {
 
-inline constexpr std::uint16_t kDisplayVersion = 1;
+inline constexpr std::uint16_t kDisplayVersion = 2;
 inline constexpr std::size_t kMaxMessageBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxStringBytes = 4096;
 inline constexpr int kMaxScreenDim = 8192;
 inline constexpr int kMinResizeDim = 64;  // smallest size a client may ask for
 inline constexpr std::size_t kMaxTiles = 4096;
+inline constexpr std::size_t kMaxCopies = 4096;
+inline constexpr std::size_t kMaxDirtyRects = 4096;
 inline constexpr std::uint16_t kMaxKeyCode = 767;
 
 enum class ErrorCode : std::uint16_t {
@@ -64,20 +66,33 @@ struct ResizeRequest { std::uint16_t width = 0, height = 0; };
 
 // Host -> client
 struct ServerHello { std::uint16_t version = kDisplayVersion; std::uint16_t width = 0, height = 0; std::string session_id; };
+struct ScreenRect { std::uint16_t x = 0, y = 0, w = 0, h = 0; };
 struct VideoFrame {
     std::uint32_t frame_id = 0;
     bool keyframe = false;
     std::uint16_t width = 0, height = 0;
     std::uint64_t capture_time_us = 0;
+    // What changed: the client paints only these parts of the decoded picture, so the lossless
+    // pixels it has elsewhere stay. Empty = the whole screen (always so for keyframes).
+    std::vector<ScreenRect> dirty;
     std::vector<std::uint8_t> data;  // one H.264 access unit, Annex B
 };
-enum class TileEncoding : std::uint8_t { jpeg = 1 };
+// Moves what the client shows (scrolled text, a dragged window): copy the w x h rectangle at
+// (x, y) to (dx, dy), as if through a temporary copy (the two may overlap).
+struct CopyRect { std::uint16_t x = 0, y = 0, w = 0, h = 0, dx = 0, dy = 0; };
+enum class TileEncoding : std::uint8_t { jpeg = 1, png = 2 };  // png: lossless
 struct Tile {
     std::uint16_t x = 0, y = 0, w = 0, h = 0;
     TileEncoding encoding = TileEncoding::jpeg;
     std::vector<std::uint8_t> data;
 };
-struct TileFrame { std::uint32_t frame_id = 0; std::uint16_t width = 0, height = 0; std::vector<Tile> tiles; };
+// Copies first, in order, then tiles painted over the result.
+struct TileFrame {
+    std::uint32_t frame_id = 0;
+    std::uint16_t width = 0, height = 0;
+    std::vector<CopyRect> copies;
+    std::vector<Tile> tiles;
+};
 enum class EndReason : std::uint8_t { app_exited = 0, logged_off = 1, host_shutdown = 2, error = 3 };
 // The screen changed size; the next frame is a keyframe of this size.
 struct Resize { std::uint16_t width = 0, height = 0; };

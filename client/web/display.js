@@ -3,7 +3,7 @@
 // and keyboard/pointer/wheel input from that canvas sent back to the host.
 
 import {
-  PROTOCOL_VERSION, ProtocolError, decodeMessage,
+  PROTOCOL_VERSION, ProtocolError, TILE_PNG, decodeMessage,
   encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
   encodeLogoff, encodeResizeRequest, MIN_RESIZE_DIM, MAX_SCREEN_DIM,
 } from './protocol.js';
@@ -387,7 +387,7 @@ export class DisplayClient {
   // flow control never stalls; the KeyframeRequest repairs the picture.
 
   #onVideoFrame(m) {
-    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, done: false, frame: null, arrival: now(), decodeStart: 0 };
+    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, dirty: m.keyframe ? [] : m.dirty, done: false, frame: null, arrival: now(), decodeStart: 0 };
     if (m.keyframe) {
       this.#keyframeRequested = false;
       if (!this.#configureDecoder(m)) return;
@@ -496,10 +496,10 @@ export class DisplayClient {
   }
 
   #onTileFrame(m) {
-    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, tiles: m.tiles, bitmaps: null, arrival: now() };
+    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, copies: m.copies, tiles: m.tiles, bitmaps: null, arrival: now() };
     this.#queue.push(entry);
     const decodeStart = now();
-    const jobs = m.tiles.map((t) => createImageBitmap(new Blob([t.data], { type: 'image/jpeg' })));
+    const jobs = m.tiles.map((t) => createImageBitmap(new Blob([t.data], { type: t.encoding === TILE_PNG ? 'image/png' : 'image/jpeg' })));
     Promise.allSettled(jobs).then((results) => {
       entry.bitmaps = results.map((r) => (r.status === 'fulfilled' ? r.value : null));
       entry.done = true;
@@ -511,7 +511,7 @@ export class DisplayClient {
       const failed = results.filter((r) => r.status === 'rejected');
       if (failed.length > 0) {
         displayStats().decodeErrors += failed.length;
-        console.warn(`frame ${m.frameId}: ${failed.length} JPEG tile(s) failed to decode:`, failed[0].reason);
+        console.warn(`frame ${m.frameId}: ${failed.length} tile(s) failed to decode:`, failed[0].reason);
         this.#requestKeyframe();
       }
       this.#pump();
@@ -530,12 +530,21 @@ export class DisplayClient {
     const ctx = this.#ctx;
     if (e.frame) {
       this.#fitCanvas(e.width, e.height);
-      ctx.drawImage(e.frame, 0, 0, this.#canvas.width, this.#canvas.height);
+      if (e.dirty.length === 0) {
+        ctx.drawImage(e.frame, 0, 0, this.#canvas.width, this.#canvas.height);
+      } else {
+        // Only what changed: elsewhere the canvas may hold lossless pixels the video would blur.
+        const sx = e.frame.displayWidth / e.width;
+        const sy = e.frame.displayHeight / e.height;
+        for (const d of e.dirty) ctx.drawImage(e.frame, d.x * sx, d.y * sy, d.w * sx, d.h * sy, d.x, d.y, d.w, d.h);
+      }
       e.frame.close();
       displayStats().videoFrames++;
     } else if (e.bitmaps) {
       this.#fitCanvas(e.width, e.height);
       const start = now();
+      // Moved content first (scrolling): the canvas copies what it already shows.
+      for (const c of e.copies) ctx.drawImage(this.#canvas, c.x, c.y, c.w, c.h, c.dx, c.dy, c.w, c.h);
       e.bitmaps.forEach((b, i) => {
         if (!b) return;
         const t = e.tiles[i];

@@ -1,12 +1,14 @@
-// Display channel messages (docs/protocol.md, version 1): encoders for what the client sends and
+// Display channel messages (docs/protocol.md, version 2): encoders for what the client sends and
 // one bounds-checked decoder for every message type. Malformed input throws a ProtocolError and
 // never returns a half-read message. Pure: no browser globals, so Node tests can import it.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_STRING_BYTES = 4096;
 export const MAX_SCREEN_DIM = 8192;
 export const MAX_TILES = 4096;
+export const MAX_COPIES = 4096;
+export const MAX_DIRTY_RECTS = 4096;
 export const MIN_RESIZE_DIM = 64;
 export const MAX_KEY_CODE = 767;
 
@@ -47,6 +49,7 @@ export const END_REASONS = Object.freeze({
 });
 
 export const TILE_JPEG = 1;
+export const TILE_PNG = 2;
 
 /** Thrown for any message that breaks docs/protocol.md; `code` is 'malformed' or 'too_large'. */
 export class ProtocolError extends Error {
@@ -175,6 +178,8 @@ class Reader {
 }
 
 const validDim = (v) => v >= 1 && v <= MAX_SCREEN_DIM;
+/** A non-empty rectangle lying inside a width x height screen. */
+const inside = (r, width, height) => r.w > 0 && r.h > 0 && r.x + r.w <= width && r.y + r.h <= height;
 
 const decoders = {
   [MsgType.HELLO]: (r) => ({ type: 'hello', version: r.u16('version'), ticket: r.str('ticket') }),
@@ -226,32 +231,51 @@ const decoders = {
     const captureTimeUs = Number(r.u64('capture_time_us'));
     if (flags > 1) r.fail(`unknown flags 0x${flags.toString(16)}`);
     if (!validDim(width) || !validDim(height)) r.fail(`bad frame size ${width}x${height}`);
+    const dirtyCount = r.u16('dirty count');
+    if (dirtyCount > MAX_DIRTY_RECTS) r.fail(`${dirtyCount} dirty rectangles (at most ${MAX_DIRTY_RECTS})`);
+    const dirty = [];
+    for (let i = 0; i < dirtyCount; i++) {
+      const d = { x: r.u16(`dirty ${i} x`), y: r.u16(`dirty ${i} y`), w: r.u16(`dirty ${i} w`), h: r.u16(`dirty ${i} h`) };
+      if (!inside(d, width, height)) r.fail(`dirty rectangle ${i} lies outside the ${width}x${height} screen`);
+      dirty.push(d);
+    }
     const data = r.rest();
     if (data.length === 0) r.fail('no H.264 data');
-    return { type: 'video_frame', frameId, keyframe: (flags & 1) === 1, width, height, captureTimeUs, data };
+    return { type: 'video_frame', frameId, keyframe: (flags & 1) === 1, width, height, captureTimeUs, dirty, data };
   },
 
   [MsgType.TILE_FRAME]: (r) => {
     const frameId = r.u32('frame_id');
     const width = r.u16('width');
     const height = r.u16('height');
-    const count = r.u16('count');
     if (!validDim(width) || !validDim(height)) r.fail(`bad screen size ${width}x${height}`);
-    if (count < 1 || count > MAX_TILES) r.fail(`tile count ${count} out of range 1..${MAX_TILES}`);
+    const copyCount = r.u16('copy count');
+    if (copyCount > MAX_COPIES) r.fail(`${copyCount} copies (at most ${MAX_COPIES})`);
+    const copies = [];
+    for (let i = 0; i < copyCount; i++) {
+      const c = { x: r.u16(`copy ${i} x`), y: r.u16(`copy ${i} y`), w: r.u16(`copy ${i} w`), h: r.u16(`copy ${i} h`),
+        dx: r.u16(`copy ${i} dx`), dy: r.u16(`copy ${i} dy`) };
+      if (!inside(c, width, height) || !inside({ x: c.dx, y: c.dy, w: c.w, h: c.h }, width, height)) {
+        r.fail(`copy ${i} reaches outside the ${width}x${height} screen`);
+      }
+      copies.push(c);
+    }
+    const count = r.u16('count');
+    if (count > MAX_TILES || count + copyCount === 0) r.fail(`tile count ${count} out of range (1..${MAX_TILES} without copies)`);
     const tiles = [];
     for (let i = 0; i < count; i++) {
       const t = { x: r.u16(`tile ${i} x`), y: r.u16(`tile ${i} y`), w: r.u16(`tile ${i} w`), h: r.u16(`tile ${i} h`) };
       t.encoding = r.u8(`tile ${i} encoding`);
       const length = r.u32(`tile ${i} length`);
-      if (t.encoding !== TILE_JPEG) r.fail(`tile ${i}: unknown encoding ${t.encoding}`);
-      if (t.w === 0 || t.h === 0 || t.x + t.w > width || t.y + t.h > height) {
+      if (t.encoding !== TILE_JPEG && t.encoding !== TILE_PNG) r.fail(`tile ${i}: unknown encoding ${t.encoding}`);
+      if (!inside(t, width, height)) {
         r.fail(`tile ${i} (${t.x},${t.y} ${t.w}x${t.h}) lies outside the ${width}x${height} screen`);
       }
       if (length === 0) r.fail(`tile ${i} is empty`);
       t.data = r.take(length, `tile ${i} data`);
       tiles.push(t);
     }
-    return { type: 'tile_frame', frameId, width, height, tiles };
+    return { type: 'tile_frame', frameId, width, height, copies, tiles };
   },
 
   [MsgType.SESSION_ENDED]: (r) => {

@@ -17,6 +17,8 @@ import subprocess
 import tempfile
 import time
 
+DISPLAY_VERSION = 2  # docs/protocol.md, display channel
+
 
 def free_port():
     with socket.socket() as s:
@@ -246,4 +248,4 @@ class WebSocket:
 
 def hello(ticket):
     t = ticket.encode()
-    return bytes([0x01]) + struct.pack("<HH", 1, len(t)) + t
+    return bytes([0x01]) + struct.pack("<HH", DISPLAY_VERSION, len(t)) + t

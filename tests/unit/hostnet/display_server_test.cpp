@@ -230,7 +230,7 @@ TEST_CASE("display server: a valid ticket attaches the viewer and routes input a
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     auto hello = as<protocol::ServerHello>(c.receive());
     CHECK(hello.width == 640);
     CHECK(hello.height == 480);
@@ -251,7 +251,7 @@ TEST_CASE("display server: a valid ticket attaches the viewer and routes input a
 
     // Frames the session sends arrive in order.
     auto viewer = t.current_viewer();
-    protocol::TileFrame tf{1, 640, 480, {{0, 0, 8, 8, protocol::TileEncoding::jpeg, {1, 2, 3}}}};
+    protocol::TileFrame tf{1, 640, 480, {}, {{0, 0, 8, 8, protocol::TileEncoding::jpeg, {1, 2, 3}}}};
     REQUIRE(viewer->send(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(tf))));
     CHECK(as<protocol::TileFrame>(c.receive()).frame_id == 1);
 
@@ -270,49 +270,49 @@ TEST_CASE("display server: refuses forged, expired, replayed, misaddressed and u
     SECTION("forged signature") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1", 60, "host-1", &forger)}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1", 60, "host-1", &forger)}));
         expect_refusal(c, protocol::ErrorCode::ticket_invalid);
     }
     SECTION("garbage ticket") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, "not-a-ticket"}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, "not-a-ticket"}));
         expect_refusal(c, protocol::ErrorCode::ticket_invalid);
     }
     SECTION("expired") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1", -5)}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1", -5)}));
         expect_refusal(c, protocol::ErrorCode::ticket_expired);
     }
     SECTION("for another host") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1", 60, "host-2")}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1", 60, "host-2")}));
         expect_refusal(c, protocol::ErrorCode::ticket_invalid);
     }
     SECTION("unknown session") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("nope")}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("nope")}));
         expect_refusal(c, protocol::ErrorCode::session_not_found);
     }
     SECTION("replayed") {
         auto t = f.ticket("s1");
         Client a(f.server->port(), pin);
         REQUIRE_FALSE(a.connect());
-        REQUIRE_FALSE(a.send(protocol::Hello{1, t}));
+        REQUIRE_FALSE(a.send(protocol::Hello{protocol::kDisplayVersion, t}));
         as<protocol::ServerHello>(a.receive());
         Client b(f.server->port(), pin);
         REQUIRE_FALSE(b.connect());
-        REQUIRE_FALSE(b.send(protocol::Hello{1, t}));
+        REQUIRE_FALSE(b.send(protocol::Hello{protocol::kDisplayVersion, t}));
         expect_refusal(b, protocol::ErrorCode::ticket_replayed);
         CHECK(f.target("s1").attaches == 1);
     }
     SECTION("wrong protocol version") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{2, f.ticket("s1")}));
+        REQUIRE_FALSE(c.send(protocol::Hello{static_cast<std::uint16_t>(protocol::kDisplayVersion + 1), f.ticket("s1")}));
         expect_refusal(c, protocol::ErrorCode::unsupported_version);
     }
     SECTION("first message is not Hello") {
@@ -329,7 +329,7 @@ TEST_CASE("display server: a host without a broker key refuses every ticket") {
     f.server->set_verifier(nullptr);
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     expect_refusal(c, protocol::ErrorCode::ticket_invalid);
 }
 
@@ -338,10 +338,10 @@ TEST_CASE("display server: malformed input closes only that connection") {
     auto pin = tls::cert_sha256_hex(f.cert);
     Client good(f.server->port(), pin), bad(f.server->port(), pin);
     REQUIRE_FALSE(good.connect());
-    REQUIRE_FALSE(good.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(good.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(good.receive());
     REQUIRE_FALSE(bad.connect());
-    REQUIRE_FALSE(bad.send(protocol::Hello{1, f.ticket("s2")}));
+    REQUIRE_FALSE(bad.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s2")}));
     as<protocol::ServerHello>(bad.receive());
 
     REQUIRE_FALSE(bad.send_raw({0x02, 0x01}));  // Key cut short
@@ -359,7 +359,7 @@ TEST_CASE("display server: a vanished client is detached; the session stays") {
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(c.receive());
     c.drop();
     auto& t = f.target("s1");
@@ -371,7 +371,7 @@ TEST_CASE("display server: Logoff reaches the session") {
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(c.receive());
     REQUIRE_FALSE(c.send(protocol::Logoff{}));
     auto& t = f.target("s1");
@@ -382,7 +382,7 @@ TEST_CASE("display server: ResizeRequest reaches the session and its Resize reac
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(c.receive());
     REQUIRE_FALSE(c.send(protocol::ResizeRequest{1001, 777}));
     auto& t = f.target("s1");
@@ -415,7 +415,7 @@ TEST_CASE("display server: oversized client messages close the connection") {
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(c.receive());
     std::vector<std::uint8_t> big(host::DisplayServer::kReadMessageMax + 10, 0x05);
     c.send_raw(big);
