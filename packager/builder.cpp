@@ -157,7 +157,7 @@ BuildStats write_package(const BuildOptions& opt, const crypto::Ed25519Key& key,
     std::strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
     m.created = tbuf;
 
-    MappedFile exe(opt.runtime_exe);
+    MappedFile exe(opt.runtime_exe.empty() ? find_runtime() : opt.runtime_exe);
     auto runtime = runtime_part(exe.bytes());
     auto pkg = assemble_package(runtime, m, chunks, files, section, key);
 

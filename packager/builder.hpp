@@ -35,7 +35,7 @@ struct BuildOptions {
     std::string icon;
     std::vector<std::string> add;      // extra files or folders
     int zstd_level = 19;
-    std::string runtime_exe = "/proc/self/exe";
+    std::string runtime_exe;  // empty: find_runtime(); a package works too (its runtime part is used)
     std::string output;
 };
 

@@ -26,6 +26,43 @@ expect_eq "$(stat -c %a key.pem)" 600 "private key is mode 0600"
 grep -q "usr/lib/x86_64-linux-gnu/libonig.so.5" inspect.txt && pass "closure contains libonig" || fail "libonig missing"
 grep -q "ld-linux-x86-64.so.2" inspect.txt && pass "package carries its loader" || fail "loader missing"
 
+# The runtime at the front of every package is self-contained: statically linked, and it verifies
+# and runs the package on a root that has no /usr at all (no libc, libcrypto, libzstd, libstdc++):
+# a mount namespace whose root is pivoted to a directory holding only the package.
+RT=$(dirname "$PACK")/portico-pack-runtime
+[[ "$(ldd "$RT" 2>&1)" == *"not a dynamic executable"* ]] && pass "runtime is not a dynamic executable" \
+  || fail "runtime is dynamically linked: $(ldd "$RT" 2>&1 | head -3)"
+cat > pivot.py <<'PY'
+# usage: pivot.py NEWROOT PROGRAM ARGS...: runs PROGRAM with NEWROOT as / (old root detached).
+import ctypes, os, sys
+root, argv = sys.argv[1], sys.argv[2:]
+libc = ctypes.CDLL(None, use_errno=True)
+def check(rc, what):
+    if rc != 0:
+        raise OSError(ctypes.get_errno(), what)
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+check(libc.mount(root.encode(), root.encode(), None, MS_BIND, None), "bind new root")
+check(libc.mount(b"/dev", (root + "/dev").encode(), None, MS_BIND | MS_REC, None), "bind /dev")
+check(libc.mount(b"proc", (root + "/proc").encode(), b"proc", 0, None), "mount proc")
+os.chdir(root)
+check(libc.syscall(155, b".", b"."), "pivot_root")  # SYS_pivot_root on x86-64
+check(libc.umount2(b".", 2), "detach old root")  # MNT_DETACH
+os.chdir("/")
+assert not os.path.exists("/usr") and not os.path.exists("/lib64"), "the minimal root has libraries"
+os.environ.update(HOME="/home", PATH="/")
+os.execv(argv[0], argv)
+PY
+MIN=$W/minroot && mkdir -p "$MIN/proc" "$MIN/dev" "$MIN/tmp" "$MIN/home" && cp jq.portico "$MIN/"
+for mode in full writecopy; do
+  out=$(echo '{"where":"minimal root"}' | unshare -m python3 pivot.py "$MIN" /jq.portico --portico-isolation=$mode -r .where 2>&1)
+  expect_eq "$out" "minimal root" "package verifies and runs on a root without /usr ($mode)"
+done
+cp jq.portico "$MIN/bad.portico" && python3 -c "f=open('$MIN/bad.portico','r+b'); f.seek(-500, 2); b=f.read(1); f.seek(-500, 2); f.write(bytes([b[0]^4]))"
+out=$(unshare -m python3 pivot.py "$MIN" /bad.portico -n 1 2>&1); rc=$?
+[ $rc -eq 65 ] && [[ "$out" == *"signature does not verify"* ]] && pass "tampered package refused on a root without /usr" \
+  || fail "tampered package on the minimal root (rc=$rc: $out)"
+
 # A root where jq and its libraries are not installed: hide them in a private mount namespace.
 hide='for f in /usr/bin/jq $(readlink -f /usr/lib/x86_64-linux-gnu/libjq.so.1) $(readlink -f /usr/lib/x86_64-linux-gnu/libonig.so.5); do mount --bind /dev/null $f; done'
 for mode in full writecopy merged; do
