@@ -3,13 +3,15 @@
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rt.h"
 
-// libsodium (static): only the Ed25519 verifier and what it needs are linked in.
+// libsodium's Ed25519 verifier (third_party/libsodium: just it, SHA-512 and the curve code).
 int crypto_sign_ed25519_verify_detached(const unsigned char* sig, const unsigned char* m,
                                         unsigned long long mlen, const unsigned char* pk);
 
@@ -266,17 +268,20 @@ static int b64val(int c) {
 }
 
 size_t rt_load_key_file(const char* path, uint8_t (**keys)[32], size_t count) {
-    FILE* in = fopen(path, "re");
-    if (!in) rt_fail("cannot read public key file %s: %s", path, strerror(errno));
-    char kind[32], b64[128];
-    int n = fscanf(in, "%31s %127s", kind, b64);
-    fclose(in);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) rt_fail("cannot read public key file %s: %s", path, strerror(errno));
+    char text[256];
+    ssize_t got = read(fd, text, sizeof text - 1);
+    close(fd);
+    text[got > 0 ? got : 0] = 0;
+    static const char kPrefix[] = "portico-ed25519 ";
+    const char* b64 = text + sizeof kPrefix - 1;
     uint8_t raw[96];
     size_t len = 0;
     unsigned acc = 0;
     int bits = 0;
-    bool ok = n == 2 && strcmp(kind, "portico-ed25519") == 0;
-    for (const char* s = b64; ok && *s && *s != '='; ++s) {
+    bool ok = strncmp(text, kPrefix, sizeof kPrefix - 1) == 0;
+    for (const char* s = b64; ok && *s && *s != '=' && *s != '\n'; ++s) {
         int v = b64val(*s);
         if (v < 0 || len >= sizeof raw) { ok = false; break; }
         acc = acc << 6 | (unsigned)v;

@@ -260,14 +260,28 @@ static bool parse_value(Parser* ps, RtJson* out) {
         }
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
-        char buf[64];
-        size_t n = 0;
-        while (ps->p < ps->end && n < sizeof buf - 1 && strchr("+-.eE0123456789", *ps->p)) buf[n++] = *ps->p++;
-        buf[n] = 0;
-        char* e;
+        // Numbers are only checked for syntax and read as integers (the manifest's numbers are
+        // small counters); strtod would add 6 KB to every package.
+        bool neg = c == '-';
+        if (neg) ps->p++;
+        const char* start = ps->p;
+        double v = 0;
+        while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') v = v * 10 + (*ps->p++ - '0');
+        if (ps->p == start) return ps->err = "bad number", false;
+        if (ps->p < ps->end && *ps->p == '.') {
+            const char* f = ++ps->p;
+            while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') ps->p++;
+            if (ps->p == f) return ps->err = "bad number", false;
+        }
+        if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
+            ps->p++;
+            if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-')) ps->p++;
+            const char* e = ps->p;
+            while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') ps->p++;
+            if (ps->p == e) return ps->err = "bad number", false;
+        }
         out->type = RT_JNUM;
-        out->num = strtod(buf, &e);
-        if (*e) return ps->err = "bad number", false;
+        out->num = neg ? -v : v;
         return true;
     }
     return ps->err = "unexpected character", false;
