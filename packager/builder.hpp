@@ -60,6 +60,7 @@ BuildStats write_package(const BuildOptions& opt, const crypto::Ed25519Key& key,
 struct CaptureResult {
     BuildStats stats;
     std::vector<std::string> installed;  // absolute paths written by the installer
+    std::vector<std::string> deleted;    // host paths it deleted (whiteouts in the package)
     std::vector<std::string> entries;
     std::vector<std::string> excluded;
 };

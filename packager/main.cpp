@@ -126,6 +126,7 @@ int cmd_capture(Args& a) {
     auto key = crypto::Ed25519Key::load_private_pem(key_path);
     auto r = capture_package(o, key, command);
     for (auto& p : r.installed) std::cout << "installed: " << p << "\n";
+    for (auto& p : r.deleted) std::cout << "deleted:   " << p << "\n";
     for (auto& p : r.excluded) std::cout << "excluded:  " << p << "\n";
     for (auto& e : r.entries) std::cout << "entry:     " << e << "\n";
     for (auto& m : r.stats.missing) log::warn("unresolved dependency: ", m);

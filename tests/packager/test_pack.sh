@@ -13,7 +13,7 @@ fails=0
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 expect_eq() { if [ "$1" == "$2" ]; then pass "$3"; else fail "$3 (got '$1', want '$2')"; fi; }
-cleanup() { rm -rf "$W" /etc/portico-pack-test-$$; }
+cleanup() { rm -rf "$W" /etc/portico-pack-test-$$ /etc/portico-pack-victim-$$ /opt/portico-pack-olddir-$$; }
 trap cleanup EXIT
 cd "$W"
 
@@ -172,6 +172,24 @@ if command -v cc >/dev/null; then
   grep -q "^excluded:  /var/log" capture.log && pass "installer log excluded" || fail "installer log not excluded"
   grep -q "^entry:     /usr/local/bin/portico-cap-$$" capture.log && pass "entry point chosen from the installed files" || fail "entry not chosen"
   expect_eq "$(./cap.portico 2>&1)" "hello from a captured install" "captured package runs (full isolation)"
+  # An installer that deletes host files (one file, one directory) and creates others: the package
+  # records the deletions and the runtime hides them in writecopy and merged; the host keeps them.
+  V=/etc/portico-pack-victim-$$ && echo victim > $V && mkdir -p /opt/portico-pack-olddir-$$ && touch /opt/portico-pack-olddir-$$/f
+  "$PACK" capture --name deltest --key key.pem --entry /bin/dash -o del.portico -- sh -c \
+    "rm $V && rm -r /opt/portico-pack-olddir-$$ && echo new > /etc/portico-pack-new-$$" >del.log 2>&1 || { cat del.log; fail "capture with deletions"; }
+  grep -q "^deleted:   $V" del.log && pass "capture reports the deleted file" || fail "capture did not report the deletion"
+  "$PACK" inspect del.portico --files > del.txt
+  grep -q "^w 0000 ${V#/} (deleted)" del.txt && grep -q "^w 0000 opt/portico-pack-olddir-$$ (deleted)" del.txt \
+    && pass "inspect lists the deletions" || { cat del.txt; fail "inspect does not list the deletions"; }
+  [ -f $V ] && [ -f /opt/portico-pack-olddir-$$/f ] && pass "capture did not delete the host files" || fail "capture deleted host files"
+  for mode in writecopy merged; do
+    out=$(./del.portico --portico-isolation=$mode -c "test -e $V && echo victim-visible; test -e /opt/portico-pack-olddir-$$ && echo dir-visible; test -e /etc/passwd && echo host-visible" 2>&1)
+    expect_eq "$out" "host-visible" "$mode hides what the installer deleted, shows the rest of the host"
+  done
+  out=$(./del.portico --portico-isolation=writecopy -c "cat /etc/portico-pack-new-$$" 2>&1)
+  expect_eq "$out" "new" "writecopy shows the file the installer created"
+  [ "$(cat $V)" == victim ] && pass "host file untouched after the runs" || fail "host file changed"
+  rm -rf $V /opt/portico-pack-olddir-$$
 else
   fail "no C compiler: cannot test capture"
 fi
