@@ -53,6 +53,8 @@ assert not os.path.exists("/usr") and not os.path.exists("/lib64"), "the minimal
 os.environ.update(HOME="/home", PATH="/")
 os.execv(argv[0], argv)
 PY
+# The portable SHA-256 (CPUs without the SHA extensions) verifies the same signature.
+expect_eq "$(PORTICO_SHA256_PORTABLE=1 ./jq.portico -n '"portable sha"' -r 2>&1)" "portable sha" "portable SHA-256 path verifies the package"
 MIN=$W/minroot && mkdir -p "$MIN/proc" "$MIN/dev" "$MIN/tmp" "$MIN/home" && cp jq.portico "$MIN/"
 for mode in full writecopy; do
   out=$(echo '{"where":"minimal root"}' | unshare -m python3 pivot.py "$MIN" /jq.portico --portico-isolation=$mode -r .where 2>&1)
