@@ -12,6 +12,7 @@ build_pkgs=(
   libxcb1-dev libxcb-shm0-dev libxcb-damage0-dev libxcb-xtest0-dev libxcb-xfixes0-dev libxcb-randr0-dev
   libxcb-xkb-dev libxkbcommon-dev libxkbcommon-x11-dev
   libavcodec-dev libavutil-dev libpng-dev libzstd-dev
+  musl-tools  # the static package runtime (packager/runtime)
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
