@@ -108,13 +108,13 @@ class Stack:
             args += ["--host-id", host_id]
         return subprocess.run(args, check=True, capture_output=True, text=True, timeout=30).stdout.strip()
 
-    def spawn_host(self, host_id, log_name, extra=()):
+    def spawn_host(self, host_id, log_name, extra=(), state_name=None, auto_enroll=True):
         """Starts a portico-host enrolled with mutual TLS (enrolling it on its first start)."""
-        state_dir = os.path.join(self.dir, log_name)
+        state_dir = os.path.join(self.dir, state_name or log_name)
         args = [self.bin("portico-host"), "--broker", f"wss://127.0.0.1:{self.port}/api/v1/control",
                 "--broker-ca", os.path.join(self.state, "tls/broker.crt"),
                 "--host-id", host_id, "--state-dir", state_dir, *extra]
-        if not os.path.exists(os.path.join(state_dir, "broker-client.crt")):
+        if auto_enroll and not os.path.exists(os.path.join(state_dir, "broker-client.crt")):
             args += ["--enroll", self.enroll_token(host_id)]
         log = open(os.path.join(self.dir, f"{log_name}.log"), "w+")
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
