@@ -638,7 +638,6 @@ void Core::host_heartbeat(const std::string& host_id, const ControlLink* link, c
             auto s = store_->session(sid);
             if (!s || s->host_id != host_id || s->state == "ended" || s->state == "lost") continue;
             log::info("session ", sid, " idle for longer than ", config_.idle_timeout_seconds, " s; ending it");
-            audit("-", "session.timeout", sid, "", "idle");
             end_session_now(*s, "-", "session.timeout", "");
         }
     }
@@ -681,7 +680,6 @@ void Core::tick() {
     if (config_.disconnect_timeout_seconds > 0) {
         for (const auto& s : store_->sessions_in_state_since("disconnected", now - config_.disconnect_timeout_seconds)) {
             log::info("session ", s.id, " disconnected for longer than ", config_.disconnect_timeout_seconds, " s; ending it");
-            audit("-", "session.timeout", s.id, "", "disconnected");
             // Final at once, so the next tick does not ask again; the host's session_ended is then a no-op.
             end_session_now(s, "-", "session.timeout", "");
             if (store_->set_session_state(s.id, "ended", now)) metrics_.sessions_ended++;

@@ -442,3 +442,20 @@ TEST_CASE("metrics: Prometheus text with launches, latency, logins, hosts", "[br
         CHECK(m.body.find(line) != std::string::npos);
     }
 }
+
+TEST_CASE("sessions: the idle timeout ends sessions the host reports without input", "[broker][sessions]") {
+    test::BrokerFixture b(20, [](portico::broker::BrokerConfig& c) { c.idle_timeout_seconds = 60; });
+    auto admin = test::login_as(b, "admin");
+    auto demo = test::login(b);
+    test::FakeHost h(b, "h1", kDisplay, kPin);
+    auto l = post(b, "/api/v1/launch", {{"resource", "terminal"}}, demo);
+    REQUIRE(l.status == 200);
+    std::string sid = l.json()["session_id"];
+    h.send({{"type", "heartbeat"}, {"sessions", 1}, {"idle", {{sid, 30}}}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(session_of(b, admin, sid)["state"] == "active");
+    h.send({{"type", "heartbeat"}, {"sessions", 1}, {"idle", {{sid, 61}}}});
+    REQUIRE(eventually([&] { return session_of(b, admin, sid)["state"] == "ended"; }));
+    auto ends = h.end_requests();
+    CHECK(std::find(ends.begin(), ends.end(), sid) != ends.end());
+}
