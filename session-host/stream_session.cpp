@@ -113,9 +113,15 @@ void StreamSession::attach(std::shared_ptr<ViewerSink> viewer) {
             viewer->close(encoded(protocol::SessionEnded{end_request_.reason, "the session is ending"}));
             return;
         }
-        // One owner per session: a new connection is the same user reconnecting.
-        for (auto& v : viewers_) replaced.push_back(std::move(v.sink));
-        viewers_.clear();
+        // One owner per session: a new connection is the same user reconnecting. Shadows stay.
+        for (auto it = viewers_.begin(); it != viewers_.end();) {
+            if (it->view_only) {
+                ++it;
+                continue;
+            }
+            replaced.push_back(std::move(it->sink));
+            it = viewers_.erase(it);
+        }
         viewers_.push_back(Viewer{std::move(viewer), {}, true});
         need_keyframe_ = true;
         wake_.notify_all();
@@ -124,6 +130,20 @@ void StreamSession::attach(std::shared_ptr<ViewerSink> viewer) {
         log::info("session ", id_, ": viewer ", r->peer(), " replaced by a new connection");
         r->close(nullptr);
     }
+}
+
+bool StreamSession::attach_view_only(std::shared_ptr<ViewerSink> viewer) {
+    std::lock_guard lk(mu_);
+    if (ending_) {
+        viewer->close(encoded(protocol::SessionEnded{end_request_.reason, "the session is ending"}));
+        return true;
+    }
+    Viewer v{std::move(viewer), {}, true};
+    v.view_only = true;
+    viewers_.push_back(std::move(v));
+    need_keyframe_ = true;
+    wake_.notify_all();
+    return true;
 }
 
 void StreamSession::detach(const ViewerSink* viewer) {

@@ -52,6 +52,7 @@ public:
     int height() const override { return height_.load(); }
     void attach(std::shared_ptr<ViewerSink> viewer) override;
     void detach(const ViewerSink* viewer) override;
+    bool attach_view_only(std::shared_ptr<ViewerSink> viewer) override;
     void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) override;
     void keyframe_request() override;
     void logoff() override;
@@ -82,6 +83,7 @@ private:
         std::shared_ptr<ViewerSink> sink;
         FlowControl flow;
         bool needs_keyframe = true;  // gets nothing until the next keyframe
+        bool view_only = false;      // a shadow: never replaced by (nor replacing) the owner
     };
 
     using Clock = std::chrono::steady_clock;

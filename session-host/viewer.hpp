@@ -35,6 +35,9 @@ public:
     // Makes `viewer` the owner (replacing and closing a previous owner) and asks for a keyframe.
     virtual void attach(std::shared_ptr<ViewerSink> viewer) = 0;
     virtual void detach(const ViewerSink* viewer) = 0;  // the client vanished; releases held input
+    // Adds a view-only viewer (shadowing) next to the owner, replacing nobody; its input never
+    // reaches the session. False if this kind of session cannot be shadowed.
+    virtual bool attach_view_only(std::shared_ptr<ViewerSink> /*viewer*/) { return false; }
     virtual void key(std::uint16_t evdev_code, bool down) = 0;
     virtual void pointer(int x, int y, std::uint8_t buttons) = 0;
     virtual void wheel(int dx, int dy) = 0;
