@@ -101,6 +101,7 @@ void StreamSession::attach(std::shared_ptr<ViewerSink> viewer) {
         log::info("session ", id_, ": viewer ", r->peer(), " replaced by a new connection");
         r->close(nullptr);
     }
+    viewer_attached();
 }
 
 void StreamSession::detach(const ViewerSink* viewer) {
