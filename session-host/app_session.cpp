@@ -135,9 +135,7 @@ void AppSession::clipboard(const std::string& text, bool more) {
     clipboard_overflow_ = false;
 }
 
-void AppSession::viewer_attached() {
-    if (auto* c = cursor_.get()) c->resend();
-}
+void AppSession::viewer_attached() { cursor_resend_ = true; }
 
 void AppSession::release_input() {
     std::lock_guard lk(input_mu_);
@@ -157,6 +155,7 @@ std::optional<StreamSession::Ending> AppSession::poll() {
     // Selections and cursor: their events are rare and handled here, between frames, so the
     // session needs no thread of its own for them.
     if (auto text = clipboard_->poll()) broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::ClipboardData{std::move(*text)})));
+    if (cursor_resend_.exchange(false)) cursor_->resend();
     if (auto shape = cursor_->poll()) broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(*shape)));
     return app_ended();
 }

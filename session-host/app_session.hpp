@@ -6,6 +6,7 @@
 
 #include "session-host/stream_session.hpp"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -74,6 +75,7 @@ private:
     std::string clipboard_in_;                    // pieces of the client's text so far (input_mu_)
     bool clipboard_overflow_ = false;             // the current text passed 1 MiB: dropped
     std::unique_ptr<CursorWatcher> cursor_;       // capture thread
+    std::atomic<bool> cursor_resend_{false};      // a viewer attached: send it the current shape
 };
 
 }  // namespace portico::host

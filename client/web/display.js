@@ -177,6 +177,7 @@ export class DisplayClient {
 
   // Clipboard: the last text either way (no echo), pieces of a long text from the host.
   #lastClipboard = null;
+  #lastLocalRead = null; // the local clipboard as last read or written, so focus only syncs changes
   #clipboardIn = '';
   #clipboardReceived = 0;
   #clipboardSent = 0;
@@ -442,6 +443,7 @@ export class DisplayClient {
     const text = this.#clipboardIn;
     this.#clipboardIn = '';
     this.#lastClipboard = text;
+    this.#lastLocalRead = text; // the portal puts it on the local clipboard
     this.#clipboardReceived++;
     this.#onClipboard(text);
   }
@@ -844,7 +846,10 @@ export class DisplayClient {
   #onPaste(e) {
     e.preventDefault();
     const text = e.clipboardData?.getData('text/plain');
-    if (text) this.sendClipboard(text);
+    if (text) {
+      this.#lastLocalRead = text;
+      this.sendClipboard(text);
+    }
     this.#flushPaste();
   }
 
@@ -858,7 +863,12 @@ export class DisplayClient {
       const st = await navigator.permissions.query({ name: 'clipboard-read' });
       if (st.state !== 'granted') return;
       const text = await navigator.clipboard.readText();
-      if (text) this.sendClipboard(text);
+      // Only a change of the local clipboard since we last looked is news: text sent from the
+      // toolbar panel meanwhile must not be overwritten by an older local clipboard.
+      if (text && text !== this.#lastLocalRead) {
+        this.#lastLocalRead = text;
+        this.sendClipboard(text);
+      }
     } catch {
       // Not allowed here (no focus, no permission): the paste event and the toolbar remain.
     }
@@ -871,13 +881,23 @@ export class DisplayClient {
     }
     if (e.type === 'pointerdown') {
       this.#canvas.focus();
-      this.#canvas.setPointerCapture?.(e.pointerId);
+      this.#capturePointer(e.pointerId);
     }
     if (!this.#ready || this.#loggingOff) return;
     const pos = this.#screenPos(e);
     if (!pos) return;
     const buttons = e.type === 'pointercancel' ? 0 : protocolButtons(e.buttons);
     this.#sendPointer(pos.x, pos.y, buttons);
+  }
+
+  // Keeps a drag's events coming when it leaves the canvas. A pointer the browser no longer
+  // tracks (lifted already, or synthetic) cannot be captured; that is harmless.
+  #capturePointer(id) {
+    try {
+      this.#canvas.setPointerCapture?.(id);
+    } catch {
+      // not capturable
+    }
   }
 
   /** The session pixel under a pointer event, or null when the canvas has no size. */
@@ -909,7 +929,7 @@ export class DisplayClient {
     e.preventDefault();
     if (e.type === 'pointerdown') {
       this.#canvas.focus();
-      this.#canvas.setPointerCapture?.(e.pointerId);
+      this.#capturePointer(e.pointerId);
     }
     if (!this.#ready || this.#loggingOff) return;
     const pos = this.#screenPos(e);
