@@ -163,7 +163,7 @@ std::vector<std::uint8_t> encode(const Message& m) {
                 Writer w(std::is_same_v<T, Ping> ? MsgType::ping : MsgType::pong);
                 w.put(msg.id); w.put(msg.client_time); return w.take();
             } else if constexpr (std::is_same_v<T, KeyChar>) {
-                Writer w(MsgType::key_char); w.put<std::uint8_t>(msg.down ? 1 : 0); w.put(msg.codepoint); return w.take();
+                Writer w(MsgType::key_char); w.put<std::uint8_t>(msg.down ? 1 : 0); w.put(msg.codepoint); w.put(msg.code); return w.take();
             } else if constexpr (std::is_same_v<T, CursorShape>) {
                 Writer w(MsgType::cursor_shape);
                 w.put(msg.id); w.put(msg.hot_x); w.put(msg.hot_y); w.put(msg.width); w.put(msg.height); w.bytes(msg.rgba);
@@ -285,8 +285,9 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
             break;
         }
         case MsgType::key_char: {
-            KeyChar m; auto down = r.get<std::uint8_t>(); m.codepoint = r.get<std::uint32_t>();
+            KeyChar m; auto down = r.get<std::uint8_t>(); m.codepoint = r.get<std::uint32_t>(); m.code = r.get<std::uint16_t>();
             if (!r.failed() && down > 1) return malformed("key_char: down must be 0 or 1");
+            if (!r.failed() && m.code > kMaxKeyCode) return malformed("key_char: code out of range");
             if (!r.failed() && !valid_codepoint(m.codepoint)) return malformed("key_char: not a printable Unicode character");
             m.down = down == 1; out = m; break;
         }

@@ -79,7 +79,8 @@ struct Clipboard { std::string text; bool more = false; };
 struct Ping { std::uint32_t id = 0; std::uint64_t client_time = 0; };
 // A character the client's layout produced (KeyboardEvent.key), typed by the host whatever its own
 // layout; down and up carry the same code point. Unicode scalar value, no control characters.
-struct KeyChar { bool down = false; std::uint32_t codepoint = 0; };
+// `code` is the physical key (evdev, 0 = unknown) for sessions that cannot type by character.
+struct KeyChar { bool down = false; std::uint32_t codepoint = 0; std::uint16_t code = 0; };
 
 // Host -> client
 struct ServerHello { std::uint16_t version = kDisplayVersion; std::uint16_t width = 0, height = 0; std::string session_id; };

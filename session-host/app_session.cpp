@@ -117,7 +117,7 @@ void AppSession::wheel(int dx, int dy) {
     if (injector_) injector_->wheel(dx, dy);
 }
 
-void AppSession::key_char(std::uint32_t codepoint, bool down) {
+void AppSession::key_char(std::uint32_t codepoint, std::uint16_t /*evdev_code*/, bool down) {
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->key_char(codepoint, down);
 }

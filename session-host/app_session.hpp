@@ -43,7 +43,7 @@ public:
     void key(std::uint16_t evdev_code, bool down) override;
     void pointer(int x, int y, std::uint8_t buttons) override;
     void wheel(int dx, int dy) override;
-    void key_char(std::uint32_t codepoint, bool down) override;
+    void key_char(std::uint32_t codepoint, std::uint16_t evdev_code, bool down) override;
     void clipboard(const std::string& text, bool more) override;
 
     // Xvfb starts at least this large, then shrinks to the session's size: RandR cannot grow an

@@ -210,7 +210,7 @@ private:
                 else if constexpr (std::is_same_v<T, protocol::ResizeRequest>)
                     target->resize(x.width, x.height);
                 else if constexpr (std::is_same_v<T, protocol::KeyChar>)
-                    target->key_char(x.codepoint, x.down);
+                    target->key_char(x.codepoint, x.code, x.down);
                 else if constexpr (std::is_same_v<T, protocol::Clipboard>)
                     target->clipboard(x.text, x.more);
                 else if constexpr (std::is_same_v<T, protocol::Ping>) {

@@ -784,17 +784,19 @@ export class DisplayClient {
       return;
     }
     if (e.isComposing || e.key === 'Process') return; // an input method is composing
-    // A dead key or AltGr only prepares a character on this side; the character itself follows.
-    // Caps Lock and Num Lock are this keyboard's state, already reflected in the characters sent.
-    if (e.key === 'Dead' || e.key === 'AltGraph' || e.code === 'CapsLock' || e.code === 'NumLock') {
+    // A dead key only prepares a character on this side; the composed character follows. Caps Lock
+    // and Num Lock are this keyboard's state, already reflected in the characters sent. (AltGr
+    // itself still goes as a key, for sessions that type by physical key; app sessions lift it
+    // while they type a character.)
+    if (e.key === 'Dead' || e.code === 'CapsLock' || e.code === 'NumLock') {
       e.preventDefault();
       return;
     }
     if (!down && this.#heldChars.has(e.code)) {
       e.preventDefault();
-      const cp = this.#heldChars.get(e.code);
+      const held = this.#heldChars.get(e.code);
       this.#heldChars.delete(e.code);
-      if (this.#ready && !this.#loggingOff) this.#send(encodeKeyChar(false, cp));
+      if (this.#ready && !this.#loggingOff) this.#send(encodeKeyChar(false, held.cp, held.code));
       return;
     }
     const cp = down ? producedChar(e) : undefined;
@@ -802,9 +804,10 @@ export class DisplayClient {
       // Sent as the character: the host types it whatever its own layout is.
       e.preventDefault();
       if (!this.#ready || this.#loggingOff) return;
-      this.#heldChars.set(e.code, cp);
+      const held = { cp, code: evdevCode(e.code) ?? 0 };
+      this.#heldChars.set(e.code, held);
       this.#keyPressedAt ||= now();
-      this.#send(encodeKeyChar(true, cp));
+      this.#send(encodeKeyChar(true, held.cp, held.code));
       return;
     }
     const code = evdevCode(e.code);
@@ -1006,7 +1009,7 @@ export class DisplayClient {
       clearTimeout(this.#pendingPaste.timer);
       this.#pendingPaste = null;
     }
-    for (const cp of this.#heldChars.values()) this.#send(encodeKeyChar(false, cp));
+    for (const held of this.#heldChars.values()) this.#send(encodeKeyChar(false, held.cp, held.code));
     this.#heldChars.clear();
     for (const code of this.#heldKeys) this.#send(encodeKey(false, code));
     this.#heldKeys.clear();

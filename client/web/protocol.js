@@ -145,10 +145,14 @@ export function isTypableCodePoint(cp) {
     && !(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff;
 }
 
-/** A character the client's layout produced (KeyboardEvent.key), typed by the host via keysym. */
-export function encodeKeyChar(down, codePoint) {
+/**
+ * A character the client's layout produced (KeyboardEvent.key), typed by the host via keysym;
+ * `code` is the physical key's evdev code (0 if unknown) for sessions that cannot type characters.
+ */
+export function encodeKeyChar(down, codePoint, code = 0) {
   if (!isTypableCodePoint(codePoint)) throw new RangeError(`code point ${codePoint} cannot be typed`);
-  return new Writer(MsgType.KEY_CHAR, 5).u8(down ? 1 : 0).u32(codePoint).buf;
+  checkInt('key code', code, 0, MAX_KEY_CODE);
+  return new Writer(MsgType.KEY_CHAR, 7).u8(down ? 1 : 0).u32(codePoint).u16(code).buf;
 }
 
 export function encodePing(id, clientTime) {
@@ -332,9 +336,11 @@ const decoders = {
   [MsgType.KEY_CHAR]: (r) => {
     const down = r.u8('down');
     const codePoint = r.u32('codepoint');
+    const code = r.u16('code');
     if (down > 1) r.fail(`down must be 0 or 1, got ${down}`);
     if (!isTypableCodePoint(codePoint)) r.fail(`code point ${codePoint} cannot be typed`);
-    return { type: 'key_char', down: down === 1, codePoint };
+    if (code > MAX_KEY_CODE) r.fail(`key code ${code} out of range 0..${MAX_KEY_CODE}`);
+    return { type: 'key_char', down: down === 1, codePoint, code };
   },
 
   [MsgType.CURSOR_SHAPE]: (r) => {

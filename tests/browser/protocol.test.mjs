@@ -294,12 +294,15 @@ test('ping and pong carry id and client time', () => {
 });
 
 test('key_char carries a printable code point', () => {
-  assert.equal(hex(encodeKeyChar(true, 0x20ac)), '0b01ac200000');
-  assert.deepEqual(decodeMessage(encodeKeyChar(false, 0x40)), { type: 'key_char', down: false, codePoint: 0x40 });
+  assert.equal(hex(encodeKeyChar(true, 0x20ac, 18)), '0b01ac2000001200');
+  assert.deepEqual(decodeMessage(encodeKeyChar(false, 0x40)), { type: 'key_char', down: false, codePoint: 0x40, code: 0 });
+  assert.throws(() => encodeKeyChar(true, 0x41, 768), RangeError);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x41).u16(768).buffer(), /out of range/);
   assert.throws(() => encodeKeyChar(true, 0x0a), RangeError);
   assert.throws(() => encodeKeyChar(true, 0xd800), RangeError);
-  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x0a).buffer(), /cannot be typed/);
-  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x110000).buffer(), /cannot be typed/);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x0a).u16(0).buffer(), /cannot be typed/);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x110000).u16(0).buffer(), /cannot be typed/);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x41).buffer(), /truncated/);
 });
 
 test('cursor shapes are bounds-checked', () => {

@@ -45,7 +45,7 @@ public:
     void keyframe_request() override { update([&] { ++keyframe_requests; }); }
     void logoff() override { update([&] { ++logoffs; }); }
     void resize(int w, int h) override { update([&] { resizes.push_back({w, h}); }); }
-    void key_char(std::uint32_t cp, bool down) override { update([&] { chars.emplace_back(cp, down); }); }
+    void key_char(std::uint32_t cp, std::uint16_t, bool down) override { update([&] { chars.emplace_back(cp, down); }); }
     void clipboard(const std::string& text, bool more) override { update([&] { clip.emplace_back(text, more); }); }
 
     template <class P>
@@ -408,7 +408,7 @@ TEST_CASE("display server: Ping is answered with Pong; KeyChar and Clipboard rea
     auto pong = as<protocol::Pong>(c.receive());
     CHECK(pong.id == 77);
     CHECK(pong.client_time == 123456789);
-    REQUIRE_FALSE(c.send(protocol::KeyChar{true, 0x20ac}));
+    REQUIRE_FALSE(c.send(protocol::KeyChar{true, 0x20ac, 18}));
     REQUIRE_FALSE(c.send(protocol::Clipboard{"part one ", true}));
     REQUIRE_FALSE(c.send(protocol::Clipboard{"part two", false}));
     auto& t = f.target("s1");

@@ -166,10 +166,11 @@ TEST_CASE("clipboard, ping, key_char and cursor messages round trip with the spe
     CHECK(pong.client_time == 99);
     CHECK(encode(Message{Ping{1, 2}}) == std::vector<std::uint8_t>{0x0a, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0});
 
-    auto k = round_trip(KeyChar{true, 0x20ac});
+    auto k = round_trip(KeyChar{true, 0x20ac, 18});
     CHECK(k.down);
     CHECK(k.codepoint == 0x20ac);
-    CHECK(encode(Message{KeyChar{false, 0x40}}) == std::vector<std::uint8_t>{0x0b, 0, 0x40, 0, 0, 0});
+    CHECK(k.code == 18);
+    CHECK(encode(Message{KeyChar{false, 0x40, 0}}) == std::vector<std::uint8_t>{0x0b, 0, 0x40, 0, 0, 0, 0, 0});
 
     CursorShape cs{42, 1, 2, 3, 4, std::vector<std::uint8_t>(3 * 4 * 4, 0x7f)};
     auto cs2 = round_trip(cs);
@@ -180,7 +181,7 @@ TEST_CASE("clipboard, ping, key_char and cursor messages round trip with the spe
 }
 
 TEST_CASE("bad clipboard, key_char and cursor messages are refused", "[protocol][bad-input]") {
-    for (auto full : {encode(Message{Clipboard{"abc"}}), encode(Message{Ping{1, 2}}), encode(Message{KeyChar{true, 65}}),
+    for (auto full : {encode(Message{Clipboard{"abc"}}), encode(Message{Ping{1, 2}}), encode(Message{KeyChar{true, 65, 30}}),
                       encode(Message{CursorShape{1, 0, 0, 1, 1, {1, 2, 3, 4}}})}) {
         for (std::size_t n = 0; n < full.size(); ++n) {
             std::vector<std::uint8_t> cut(full.begin(), full.begin() + static_cast<long>(n));
@@ -194,10 +195,11 @@ TEST_CASE("bad clipboard, key_char and cursor messages are refused", "[protocol]
     CHECK(refusal({0x09, 0, 2, 0, 0, 0, 0xed, 0xa0}) == ErrorCode::malformed);  // truncated sequence
     CHECK(refusal({0x09, 2, 0, 0, 0, 0}) == ErrorCode::malformed);              // unknown flags
     CHECK(refusal({0x09, 0, 1, 0, 0x10, 0}) == ErrorCode::too_large);           // 1 MiB + 1 announced
-    CHECK(refusal({0x0b, 1, 0x0a, 0, 0, 0}) == ErrorCode::malformed);           // control character
-    CHECK(refusal({0x0b, 1, 0x00, 0xd8, 0, 0}) == ErrorCode::malformed);        // surrogate
-    CHECK(refusal({0x0b, 1, 0, 0, 0x11, 0}) == ErrorCode::malformed);           // beyond U+10FFFF
-    CHECK(refusal({0x0b, 2, 0x41, 0, 0, 0}) == ErrorCode::malformed);           // down must be 0/1
+    CHECK(refusal({0x0b, 1, 0x0a, 0, 0, 0, 0, 0}) == ErrorCode::malformed);     // control character
+    CHECK(refusal({0x0b, 1, 0x00, 0xd8, 0, 0, 0, 0}) == ErrorCode::malformed);  // surrogate
+    CHECK(refusal({0x0b, 1, 0, 0, 0x11, 0, 0, 0}) == ErrorCode::malformed);     // beyond U+10FFFF
+    CHECK(refusal({0x0b, 2, 0x41, 0, 0, 0, 0, 0}) == ErrorCode::malformed);     // down must be 0/1
+    CHECK(refusal({0x0b, 1, 0x41, 0, 0, 0, 0, 3}) == ErrorCode::malformed);     // code 768
     CHECK(refusal(encode(Message{CursorShape{1, 0, 0, 257, 1, std::vector<std::uint8_t>(257 * 4)}})) == ErrorCode::malformed);
     CHECK(refusal(encode(Message{CursorShape{1, 2, 0, 2, 2, std::vector<std::uint8_t>(16)}})) == ErrorCode::malformed);  // hotspot
     CHECK(refusal(encode(Message{CursorShape{1, 0, 0, 0, 2, {}}})) == ErrorCode::malformed);
