@@ -294,6 +294,18 @@ private:
                     target->keyframe_request();
                 else if constexpr (std::is_same_v<T, protocol::ResizeRequest>)
                     target->resize(x.width, x.height);
+                else if constexpr (std::is_same_v<T, protocol::KeyChar>)
+                    target->key_char(x.codepoint, x.code, x.down);
+                else if constexpr (std::is_same_v<T, protocol::Clipboard>)
+                    target->clipboard(x.text, x.more);
+                else if constexpr (std::is_same_v<T, protocol::Ping>) {
+                    // Answered here, on the network thread, so the RTT measures only the path.
+                    if (queued_.fetch_add(1) >= DisplayServer::kSendQueueMax + 4) {
+                        queued_.fetch_sub(1);  // a flooding client gets no more pongs
+                        return;
+                    }
+                    enqueue(encoded(protocol::Pong{x.id, x.client_time}));
+                }
                 else if constexpr (std::is_same_v<T, protocol::Logoff>) {
                     log::info("display: ", peer_, " logged off session ", target->id());
                     target->logoff();

@@ -130,6 +130,7 @@ void StreamSession::attach(std::shared_ptr<ViewerSink> viewer) {
         log::info("session ", id_, ": viewer ", r->peer(), " replaced by a new connection");
         r->close(nullptr);
     }
+    viewer_attached();
 }
 
 bool StreamSession::attach_view_only(std::shared_ptr<ViewerSink> viewer) {

@@ -75,6 +75,13 @@ protected:
     virtual void release_input() {}
     // Stops the screen and everything the session started; must leave nothing running.
     virtual void teardown() = 0;
+    // A viewer attached (network thread, must not block): state it needs besides frames (the
+    // cursor shape, say) should be sent again.
+    virtual void viewer_attached() {}
+
+    // Sends a message that is not a frame to every viewer (any thread; drops a viewer whose queue
+    // is full). then_needs_keyframe: viewers get no delta frame until the next keyframe.
+    void broadcast(const Bytes& message, bool then_needs_keyframe = false);
 
     std::atomic<int> width_{0}, height_{0};  // the size viewers see; set by the capture thread
 
@@ -103,7 +110,6 @@ private:
                    std::int64_t cpu_start);
     void follow_frame_size(int width, int height);
     void make_encoder(int width, int height);
-    void broadcast(const Bytes& message, bool then_needs_keyframe);
     // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
     std::pair<bool, bool> prune_viewers_locked();
 

@@ -47,6 +47,13 @@ public:
     // The client's display area changed (ResizeRequest); a session that can follow it answers
     // every viewer with Resize and a keyframe. Sessions with a fixed screen ignore it.
     virtual void resize(int /*width*/, int /*height*/) {}
+    // A character the client's keyboard produced (protocol KeyChar). Sessions that cannot type by
+    // character (a VM's keyboard takes scancodes) press the physical key instead, as for Key.
+    virtual void key_char(std::uint32_t /*codepoint*/, std::uint16_t evdev_code, bool down) {
+        if (evdev_code) key(evdev_code, down);
+    }
+    // One piece of the client's clipboard text (protocol Clipboard); the last piece has more=false.
+    virtual void clipboard(const std::string& /*text*/, bool /*more*/) {}
 };
 
 class SessionDirectory {

@@ -183,6 +183,10 @@ private:
         }
         if (auto* e = std::get_if<proto::ErrorMsg>(&m))
             return fail(ClientError::protocol, std::string("host error: ") + proto::to_string(e->code) + ": " + e->message);
+        // Clipboard text, cursor shapes and pongs matter to interactive clients only.
+        if (std::holds_alternative<proto::ClipboardData>(m) || std::holds_alternative<proto::CursorShape>(m) ||
+            std::holds_alternative<proto::Pong>(m))
+            return ok();
         return fail(ClientError::protocol, "unexpected message type from the host");
     }
 

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import {
   decodeMessage, ProtocolError, MAX_MESSAGE_BYTES,
   encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
-  encodeLogoff, encodeResizeRequest,
+  encodeLogoff, encodeResizeRequest, encodeClipboard, encodePing, encodeKeyChar,
+  CLIPBOARD_CHUNK_BYTES,
 } from '../../client/web/protocol.js';
 
 /** Little-endian message builder for hand-made host messages. */
@@ -238,7 +239,7 @@ test('trailing bytes throw', () => {
 });
 
 test('unknown message types throw', () => {
-  for (const type of [0x00, 0x0a, 0x80, 0x88, 0xff]) {
+  for (const type of [0x00, 0x0c, 0x80, 0x8a, 0xff]) {
     throwsProtocol(new Uint8Array([type, 0, 0, 0]).buffer, /unknown message type/);
   }
 });
@@ -265,4 +266,76 @@ test('Resize decodes and refuses a zero size, truncation and trailing bytes', ()
   throwsProtocol(new Bytes(0x84).u16(0).u16(768).buffer(), /bad screen size/);
   throwsProtocol(truncate(resize(), 1), /truncated/);
   throwsProtocol(append(resize(), 0), /trailing/);
+});
+
+// --- clipboard, ping, key_char, cursor (issue 6) ---------------------------------------------
+
+test('clipboard text is encoded with the spec layout and round trips', () => {
+  const [one] = encodeClipboard('ab');
+  assert.equal(hex(one), '09000200000061 62'.replace(' ', ''));
+  const m = decodeMessage(encodeClipboard('h\u00e9llo \u20ac')[0]);
+  assert.deepEqual(m, { type: 'clipboard', more: false, text: 'h\u00e9llo \u20ac' });
+  const data = new Bytes(0x87).u8(0).u32(3).raw([0x61, 0x62, 0x63]).buffer();
+  assert.deepEqual(decodeMessage(data), { type: 'clipboard_data', more: false, text: 'abc' });
+});
+
+test('long clipboard text is split into pieces that never cut a character', () => {
+  const text = '\u20ac'.repeat(CLIPBOARD_CHUNK_BYTES); // 3 bytes each: 180000 bytes
+  const pieces = encodeClipboard(text);
+  assert.equal(pieces.length, 3); // 60000 bytes (20000 characters) per piece
+  let joined = '';
+  pieces.forEach((p, i) => {
+    const m = decodeMessage(p);
+    assert.equal(m.more, i < pieces.length - 1);
+    assert.ok(p.byteLength <= CLIPBOARD_CHUNK_BYTES + 6);
+    joined += m.text;
+  });
+  assert.equal(joined, text);
+  const odd = encodeClipboard(`a${'\u20ac'.repeat(CLIPBOARD_CHUNK_BYTES / 3)}`); // boundaries fall inside characters
+  assert.equal(odd.length, 2);
+  assert.equal(odd.map((p) => decodeMessage(p).text).join(''), `a${'\u20ac'.repeat(CLIPBOARD_CHUNK_BYTES / 3)}`);
+  assert.throws(() => encodeClipboard('x'.repeat(1024 * 1024 + 1)), RangeError);
+  assert.equal(encodeClipboard('').length, 1);
+});
+
+test('bad clipboard messages are refused', () => {
+  throwsProtocol(new Bytes(0x87).u8(0).u32(2).raw([0xc3, 0x28]).buffer(), /UTF-8/);
+  throwsProtocol(new Bytes(0x87).u8(2).u32(0).buffer(), /flags/);
+  throwsProtocol(new Bytes(0x87).u8(0).u32(1024 * 1024 + 1).buffer(), /exceeds/, 'too_large');
+  throwsProtocol(new Bytes(0x87).u8(0).u32(5).raw([0x61]).buffer(), /truncated/);
+  throwsProtocol(append(new Bytes(0x87).u8(0).u32(1).raw([0x61]).buffer(), 0), /trailing/);
+});
+
+test('ping and pong carry id and client time', () => {
+  const p = encodePing(7, 123456789);
+  assert.equal(hex(p), '0a0700000015cd5b0700000000');
+  assert.deepEqual(decodeMessage(p), { type: 'ping', id: 7, clientTime: 123456789 });
+  const pong = new Bytes(0x89).u32(7).u64(42).buffer();
+  assert.deepEqual(decodeMessage(pong), { type: 'pong', id: 7, clientTime: 42 });
+  throwsProtocol(truncate(pong, 1), /truncated/);
+});
+
+test('key_char carries a printable code point', () => {
+  assert.equal(hex(encodeKeyChar(true, 0x20ac, 18)), '0b01ac2000001200');
+  assert.deepEqual(decodeMessage(encodeKeyChar(false, 0x40)), { type: 'key_char', down: false, codePoint: 0x40, code: 0 });
+  assert.throws(() => encodeKeyChar(true, 0x41, 768), RangeError);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x41).u16(768).buffer(), /out of range/);
+  assert.throws(() => encodeKeyChar(true, 0x0a), RangeError);
+  assert.throws(() => encodeKeyChar(true, 0xd800), RangeError);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x0a).u16(0).buffer(), /cannot be typed/);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x110000).u16(0).buffer(), /cannot be typed/);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x41).buffer(), /truncated/);
+});
+
+test('cursor shapes are bounds-checked', () => {
+  const ok = new Bytes(0x88).u32(9).u16(1).u16(1).u16(2).u16(2).raw(new Array(16).fill(255)).buffer();
+  const m = decodeMessage(ok);
+  assert.equal(m.type, 'cursor_shape');
+  assert.equal(m.id, 9);
+  assert.equal(m.rgba.length, 16);
+  assert.equal(decodeMessage(new Bytes(0x88).u32(1).u16(0).u16(0).u16(0).u16(0).buffer()).width, 0);
+  throwsProtocol(new Bytes(0x88).u32(1).u16(0).u16(0).u16(257).u16(1).buffer(), /out of range/);
+  throwsProtocol(new Bytes(0x88).u32(1).u16(2).u16(0).u16(2).u16(2).raw(new Array(16).fill(0)).buffer(), /hotspot/);
+  throwsProtocol(truncate(ok, 1), /truncated/);
+  throwsProtocol(append(ok, 0), /trailing/);
 });

@@ -45,6 +45,8 @@ public:
     void keyframe_request() override { update([&] { ++keyframe_requests; }); }
     void logoff() override { update([&] { ++logoffs; }); }
     void resize(int w, int h) override { update([&] { resizes.push_back({w, h}); }); }
+    void key_char(std::uint32_t cp, std::uint16_t, bool down) override { update([&] { chars.emplace_back(cp, down); }); }
+    void clipboard(const std::string& text, bool more) override { update([&] { clip.emplace_back(text, more); }); }
 
     template <class P>
     bool wait(P pred) {
@@ -64,6 +66,8 @@ public:
     std::vector<std::pair<std::uint16_t, bool>> keys;
     std::vector<std::array<int, 3>> pointers;
     std::vector<std::array<int, 2>> resizes;
+    std::vector<std::pair<std::uint32_t, bool>> chars;
+    std::vector<std::pair<std::string, bool>> clip;
 
 private:
     template <class F>
@@ -392,6 +396,26 @@ TEST_CASE("display server: ResizeRequest reaches the session and its Resize reac
     auto r = as<protocol::Resize>(c.receive());
     CHECK(r.width == 1000);
     CHECK(r.height == 776);
+}
+
+TEST_CASE("display server: Ping is answered with Pong; KeyChar and Clipboard reach the session") {
+    Fixture f;
+    Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
+    REQUIRE_FALSE(c.connect());
+    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    as<protocol::ServerHello>(c.receive());
+    REQUIRE_FALSE(c.send(protocol::Ping{77, 123456789}));
+    auto pong = as<protocol::Pong>(c.receive());
+    CHECK(pong.id == 77);
+    CHECK(pong.client_time == 123456789);
+    REQUIRE_FALSE(c.send(protocol::KeyChar{true, 0x20ac, 18}));
+    REQUIRE_FALSE(c.send(protocol::Clipboard{"part one ", true}));
+    REQUIRE_FALSE(c.send(protocol::Clipboard{"part two", false}));
+    auto& t = f.target("s1");
+    REQUIRE(t.wait([&] { return t.chars.size() == 1 && t.clip.size() == 2; }));
+    CHECK(t.chars[0] == std::pair<std::uint32_t, bool>{0x20ac, true});
+    CHECK(t.clip[0] == std::pair<std::string, bool>{"part one ", true});
+    CHECK(t.clip[1] == std::pair<std::string, bool>{"part two", false});
 }
 
 TEST_CASE("display server: other paths and plain HTTP are refused") {

@@ -180,3 +180,59 @@ TEST_CASE("resize messages round trip with the spec's layout and bounds", "[prot
     CHECK(refusal({0x08, 0x00, 0x04, 0x00}) == ErrorCode::malformed);        // truncated
     CHECK(refusal({0x84, 0x00, 0x04, 0x00, 0x04, 0}) == ErrorCode::malformed);  // trailing byte
 }
+
+TEST_CASE("clipboard, ping, key_char and cursor messages round trip with the spec's layout", "[protocol]") {
+    auto c = round_trip(Clipboard{"h\xc3\xa9llo \xe2\x82\xac", true});
+    CHECK(c.text == "h\xc3\xa9llo \xe2\x82\xac");
+    CHECK(c.more);
+    CHECK(encode(Message{Clipboard{"ab"}}) == std::vector<std::uint8_t>{0x09, 0, 2, 0, 0, 0, 'a', 'b'});
+    CHECK(round_trip(ClipboardData{"copied"}).text == "copied");
+    CHECK(encode(Message{ClipboardData{""}}) == std::vector<std::uint8_t>{0x87, 0, 0, 0, 0, 0});
+
+    auto p = round_trip(Ping{7, 0x0102030405060708ULL});
+    CHECK(p.id == 7);
+    CHECK(p.client_time == 0x0102030405060708ULL);
+    auto pong = round_trip(Pong{7, 99});
+    CHECK(pong.client_time == 99);
+    CHECK(encode(Message{Ping{1, 2}}) == std::vector<std::uint8_t>{0x0a, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0});
+
+    auto k = round_trip(KeyChar{true, 0x20ac, 18});
+    CHECK(k.down);
+    CHECK(k.codepoint == 0x20ac);
+    CHECK(k.code == 18);
+    CHECK(encode(Message{KeyChar{false, 0x40, 0}}) == std::vector<std::uint8_t>{0x0b, 0, 0x40, 0, 0, 0, 0, 0});
+
+    CursorShape cs{42, 1, 2, 3, 4, std::vector<std::uint8_t>(3 * 4 * 4, 0x7f)};
+    auto cs2 = round_trip(cs);
+    CHECK(cs2.id == 42);
+    CHECK(cs2.hot_y == 2);
+    CHECK(cs2.rgba == cs.rgba);
+    CHECK(round_trip(CursorShape{5, 0, 0, 0, 0, {}}).width == 0);  // hidden cursor
+}
+
+TEST_CASE("bad clipboard, key_char and cursor messages are refused", "[protocol][bad-input]") {
+    for (auto full : {encode(Message{Clipboard{"abc"}}), encode(Message{Ping{1, 2}}), encode(Message{KeyChar{true, 65, 30}}),
+                      encode(Message{CursorShape{1, 0, 0, 1, 1, {1, 2, 3, 4}}})}) {
+        for (std::size_t n = 0; n < full.size(); ++n) {
+            std::vector<std::uint8_t> cut(full.begin(), full.begin() + static_cast<long>(n));
+            INFO("type " << int(full[0]) << " cut at " << n);
+            CHECK(refusal(cut) == ErrorCode::malformed);
+        }
+        full.push_back(0);
+        CHECK(refusal(full) == ErrorCode::malformed);
+    }
+    CHECK(refusal({0x09, 0, 2, 0, 0, 0, 0xc3, 0x28}) == ErrorCode::malformed);  // invalid UTF-8
+    CHECK(refusal({0x09, 0, 2, 0, 0, 0, 0xed, 0xa0}) == ErrorCode::malformed);  // truncated sequence
+    CHECK(refusal({0x09, 2, 0, 0, 0, 0}) == ErrorCode::malformed);              // unknown flags
+    CHECK(refusal({0x09, 0, 1, 0, 0x10, 0}) == ErrorCode::too_large);           // 1 MiB + 1 announced
+    CHECK(refusal({0x0b, 1, 0x0a, 0, 0, 0, 0, 0}) == ErrorCode::malformed);     // control character
+    CHECK(refusal({0x0b, 1, 0x00, 0xd8, 0, 0, 0, 0}) == ErrorCode::malformed);  // surrogate
+    CHECK(refusal({0x0b, 1, 0, 0, 0x11, 0, 0, 0}) == ErrorCode::malformed);     // beyond U+10FFFF
+    CHECK(refusal({0x0b, 2, 0x41, 0, 0, 0, 0, 0}) == ErrorCode::malformed);     // down must be 0/1
+    CHECK(refusal({0x0b, 1, 0x41, 0, 0, 0, 0, 3}) == ErrorCode::malformed);     // code 768
+    CHECK(refusal(encode(Message{CursorShape{1, 0, 0, 257, 1, std::vector<std::uint8_t>(257 * 4)}})) == ErrorCode::malformed);
+    CHECK(refusal(encode(Message{CursorShape{1, 2, 0, 2, 2, std::vector<std::uint8_t>(16)}})) == ErrorCode::malformed);  // hotspot
+    CHECK(refusal(encode(Message{CursorShape{1, 0, 0, 0, 2, {}}})) == ErrorCode::malformed);
+    CHECK(valid_utf8("\xf0\x9f\x98\x80"));
+    CHECK_FALSE(valid_utf8("\xc0\xaf"));  // overlong
+}
