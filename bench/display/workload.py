@@ -200,6 +200,14 @@ def main_workload(a):
         children.append(subprocess.Popen(
             ["ffplay", "-loglevel", "error", "-an", "-noborder", "-left", "0", "-top", "0", "-x", str(W), "-y", str(H),
              "-window_title", "benchvideo", a.clip], env=env, stdin=subprocess.DEVNULL))
+        # A window manager (Xpra's) may place the window itself: put it back at 0,0.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            ids = xdotool("search", "--name", "benchvideo", check=False).stdout.split()
+            if ids:
+                xdotool("windowmove", ids[0], 0, 0, check=False)
+                break
+            time.sleep(0.05)
         time.sleep(max(0.0, end - time.monotonic()))
         mark(a.dir, "done")
     elif a.workload == "idle":
