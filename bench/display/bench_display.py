@@ -527,6 +527,11 @@ class Xpra(System):
                             self.source_path], check=True, capture_output=True, timeout=60)
 
     def extra(self, t0, t1):
+        if self.workload == "dragging":
+            self.notes.append("Xpra manages the windows (seamless mode): a window move is a geometry message, "
+                              "not pixels, hence almost no bytes (that the client's window followed each move was "
+                              "not checked); the moved window overlaps the compared main window differently on "
+                              "each side, so this quality figure is not comparable")
         info = self.info()
         enc = {k.split(".")[-1]: v for k, v in info.items() if k.startswith("client.encoding") and "encoding" == k.split(".")[-1]}
         return {"encodings_used": sorted({v for k, v in info.items()
