@@ -539,6 +539,13 @@ class Xpra(System):
 
     def stop(self):
         self.relay.close()
+        # A signalled xpra server leaves its Xvfb running (so a session could be taken over);
+        # `xpra stop` ends both.
+        try:
+            subprocess.run(["xpra", "stop", self.display, f"--socket-dirs={self.sockdir}"], env=self.env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
         super().stop()
 
 
