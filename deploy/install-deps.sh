@@ -39,7 +39,7 @@ if [ "$mode" = "--bench" ]; then want+=("${bench_pkgs[@]}"); fi
 missing=()
 # Node.js may come from elsewhere (e.g. NodeSource, whose nodejs bundles npm): only ask Debian
 # for it when the commands are absent.
-if [ "$mode" = "--test" ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+if { [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; } && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
   want+=(nodejs npm)
 fi
 for p in "${want[@]}"; do
@@ -57,7 +57,7 @@ else
   echo "[deps] all Debian packages present"
 fi
 
-if [ "$mode" = "--test" ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+if { [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; } && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
   echo "[deps] installing playwright-core (npm) for browser tests"
   (cd "$here/tests/browser" && npm install --no-audit --no-fund --silent)
 fi
