@@ -251,19 +251,11 @@ ClipboardBridge::ClipboardBridge(const std::string& display, const std::string& 
     auto& d = *impl_;
     int screen_number = 0;
     d.conn = capture::connect_x11(display, xauthority, &screen_number);
-    const xcb_query_extension_reply_t* ext = xcb_get_extension_data(d.conn, &xcb_xfixes_id);
-    if (!ext || !ext->present) throw std::runtime_error("X display " + display + " lacks XFIXES");
-    d.xfixes_event = ext->first_event;
-    auto* ver = xcb_xfixes_query_version_reply(d.conn, xcb_xfixes_query_version(d.conn, 5, 0), nullptr);
-    if (!ver) throw std::runtime_error("XFIXES version query failed on " + display);
-    std::free(ver);
-
-    xcb_screen_iterator_t it = xcb_setup_roots_iterator(xcb_get_setup(d.conn));
-    for (int i = 0; i < screen_number && it.rem; ++i) xcb_screen_next(&it);
-    if (!it.rem) throw std::runtime_error("X display " + display + " has no screen " + std::to_string(screen_number));
+    d.xfixes_event = capture::init_xfixes(d.conn, display);
+    const xcb_window_t root = capture::screen_of(d.conn, screen_number, display).root;
     d.window = xcb_generate_id(d.conn);
     std::uint32_t mask = XCB_EVENT_MASK_PROPERTY_CHANGE;
-    xcb_create_window(d.conn, XCB_COPY_FROM_PARENT, d.window, it.data->root, -10, -10, 1, 1, 0,
+    xcb_create_window(d.conn, XCB_COPY_FROM_PARENT, d.window, root, -10, -10, 1, 1, 0,
                       XCB_WINDOW_CLASS_INPUT_ONLY, XCB_COPY_FROM_PARENT, XCB_CW_EVENT_MASK, &mask);
     d.clipboard = d.atom("CLIPBOARD");
     d.utf8 = d.atom("UTF8_STRING");

@@ -44,16 +44,9 @@ CursorWatcher::CursorWatcher(const std::string& display, const std::string& xaut
     auto& d = *impl_;
     int screen_number = 0;
     d.conn = capture::connect_x11(display, xauthority, &screen_number);
-    const xcb_query_extension_reply_t* ext = xcb_get_extension_data(d.conn, &xcb_xfixes_id);
-    if (!ext || !ext->present) throw std::runtime_error("X display " + display + " lacks XFIXES");
-    d.xfixes_event = ext->first_event;
-    auto* ver = xcb_xfixes_query_version_reply(d.conn, xcb_xfixes_query_version(d.conn, 5, 0), nullptr);
-    if (!ver) throw std::runtime_error("XFIXES version query failed on " + display);
-    std::free(ver);
-    xcb_screen_iterator_t it = xcb_setup_roots_iterator(xcb_get_setup(d.conn));
-    for (int i = 0; i < screen_number && it.rem; ++i) xcb_screen_next(&it);
-    if (!it.rem) throw std::runtime_error("X display " + display + " has no screen " + std::to_string(screen_number));
-    xcb_xfixes_select_cursor_input(d.conn, it.data->root, XCB_XFIXES_CURSOR_NOTIFY_MASK_DISPLAY_CURSOR);
+    d.xfixes_event = capture::init_xfixes(d.conn, display);
+    xcb_xfixes_select_cursor_input(d.conn, capture::screen_of(d.conn, screen_number, display).root,
+                                   XCB_XFIXES_CURSOR_NOTIFY_MASK_DISPLAY_CURSOR);
     xcb_flush(d.conn);
 }
 

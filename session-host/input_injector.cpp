@@ -167,12 +167,10 @@ InputInjector::InputInjector(const std::string& display, const std::string& xaut
         xcb_test_get_version_reply(impl_->conn, xcb_test_get_version(impl_->conn, 2, 2), nullptr);
     if (!ver) throw std::runtime_error("XTEST version query failed on " + display);
     std::free(ver);
-    xcb_screen_iterator_t it = xcb_setup_roots_iterator(xcb_get_setup(impl_->conn));
-    for (int i = 0; i < screen_number && it.rem; ++i) xcb_screen_next(&it);
-    if (!it.rem) throw std::runtime_error("X display " + display + " has no screen " + std::to_string(screen_number));
-    impl_->root = it.data->root;
-    impl_->width = it.data->width_in_pixels;
-    impl_->height = it.data->height_in_pixels;
+    const xcb_screen_t& screen = capture::screen_of(impl_->conn, screen_number, display);
+    impl_->root = screen.root;
+    impl_->width = screen.width_in_pixels;
+    impl_->height = screen.height_in_pixels;
 }
 
 InputInjector::~InputInjector() {
