@@ -117,7 +117,7 @@ TEST_CASE("placement: least load among eligible hosts", "[broker][policy]") {
     CHECK(portico::broker::load_index(host("a", 5, 10, 0.2, 0.3)) == Approx(0.5));
 }
 
-TEST_CASE("roles: admin manages users, groups, apps; helpdesk reads; user is refused", "[broker][roles]") {
+TEST_CASE("roles: admin manages users, groups, apps, helpdesk reads, user is refused", "[broker][roles]") {
     test::BrokerFixture b;
     auto admin = test::login_as(b, "admin");
     auto me = get(b, "/api/v1/me", admin);
@@ -272,7 +272,7 @@ TEST_CASE("hosts: heartbeat loss marks the host down and its sessions lost", "[b
     }
 }
 
-TEST_CASE("hosts: a closed control connection loses the host's sessions; heartbeats keep it up", "[broker][liveness]") {
+TEST_CASE("hosts: a closed control connection loses the host's sessions, heartbeats keep it up", "[broker][liveness]") {
     test::BrokerFixture b(20, [](portico::broker::BrokerConfig& c) { c.heartbeat_timeout_seconds = 2; });
     auto admin = test::login_as(b, "admin");
     auto demo = test::login(b);
@@ -295,7 +295,7 @@ TEST_CASE("hosts: a closed control connection loses the host's sessions; heartbe
     REQUIRE(eventually([&] { return session_of(b, admin, sid)["state"] == "lost"; }));
 }
 
-TEST_CASE("hosts: drain stops new sessions but allows reconnects; undrain; remove", "[broker][drain]") {
+TEST_CASE("hosts: drain stops new sessions but allows reconnects, undrain, remove", "[broker][drain]") {
     test::BrokerFixture b;
     auto admin = test::login_as(b, "admin");
     auto demo = test::login(b);

@@ -60,7 +60,7 @@ TEST_CASE("rest: wrong password or unknown user is 401 and changes nothing", "[b
     CHECK(r1.headers.at("cache-control") == "no-store");
 }
 
-TEST_CASE("rest: login sets a hardened cookie; me, resources, logout", "[broker][rest]") {
+TEST_CASE("rest: login sets a hardened cookie, me, resources, logout", "[broker][rest]") {
     test::BrokerFixture b;
     auto r = test::request(b, verb::post, "/api/v1/login", json{{"username", "demo"}, {"password", test::kPassword}}.dump());
     REQUIRE(r.status == 200);

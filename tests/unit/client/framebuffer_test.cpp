@@ -95,7 +95,7 @@ TEST_CASE("a tile whose JPEG is not its declared size, or corrupt, is rejected")
     CHECK(near(fb.frame().at(5, 5), 0, 0, 0, 0));
 }
 
-TEST_CASE("H.264 frames replace the screen; garbage is an error that keeps it") {
+TEST_CASE("H.264 frames replace the screen, garbage is an error that keeps it") {
     const int w = 160, h = 96;
     Framebuffer fb(w, h);
     portico::codec::H264Encoder::Options eo;

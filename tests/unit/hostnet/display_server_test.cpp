@@ -359,7 +359,7 @@ TEST_CASE("display server: malformed input closes only that connection") {
     CHECK(s1.detaches == 0);
 }
 
-TEST_CASE("display server: a vanished client is detached; the session stays") {
+TEST_CASE("display server: a vanished client is detached, the session stays") {
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
@@ -398,11 +398,11 @@ TEST_CASE("display server: ResizeRequest reaches the session and its Resize reac
     CHECK(r.height == 776);
 }
 
-TEST_CASE("display server: Ping is answered with Pong; KeyChar and Clipboard reach the session") {
+TEST_CASE("display server: Ping is answered with Pong, KeyChar and Clipboard reach the session") {
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(c.receive());
     REQUIRE_FALSE(c.send(protocol::Ping{77, 123456789}));
     auto pong = as<protocol::Pong>(c.receive());

@@ -103,7 +103,7 @@ TEST_CASE("used ticket ids are forgotten once expired, distinct tickets both ver
     CHECK(v.verify(sign_ticket(claims("b"), key), kNow).ok());
 }
 
-TEST_CASE("a view-only (shadow) ticket carries the claim; ordinary tickets do not", "[ticket]") {
+TEST_CASE("a view-only (shadow) ticket carries the claim, ordinary tickets do not", "[ticket]") {
     auto key = crypto::Ed25519Key::generate();
     auto v = verifier_for(key);
     auto c = claims();
