@@ -66,3 +66,58 @@ TEST_CASE("load and liveness messages (heartbeat load, session_state, disconnect
     CHECK_FALSE(parse(R"({"type":"session_state","session_id":"s1","state":"sleeping"})").ok());
     CHECK(std::get<DisconnectSession>(parse(serialize(DisconnectSession{"s9"})).value()).session_id == "s9");
 }
+
+TEST_CASE("session_stats: live stream figures per session, unknown ones null", "[control][stats]") {
+    SessionStats m;
+    StreamStats a;
+    a.session_id = "s1";
+    a.fps = 24.5;
+    a.kbps = 812.0;
+    a.rtt_ms = 3.1;
+    a.encode_ms = 4.2;
+    a.skipped = 0;
+    a.input_to_photon_ms = 12.0;
+    a.viewers = 1;
+    StreamStats b;
+    b.session_id = "s2";  // nothing known yet
+    m.stats = {a, b};
+    auto r = parse(serialize(m));
+    REQUIRE(r.ok());
+    auto& back = std::get<SessionStats>(r.value());
+    REQUIRE(back.stats.size() == 2);
+    CHECK(back.stats[0].session_id == "s1");
+    CHECK(*back.stats[0].fps == Approx(24.5));
+    CHECK(*back.stats[0].kbps == Approx(812.0));
+    CHECK(*back.stats[0].rtt_ms == Approx(3.1));
+    CHECK(*back.stats[0].encode_ms == Approx(4.2));
+    CHECK(*back.stats[0].skipped == 0);
+    CHECK(*back.stats[0].input_to_photon_ms == Approx(12.0));
+    CHECK(*back.stats[0].viewers == 1);
+    CHECK_FALSE(back.stats[1].fps);
+    CHECK_FALSE(back.stats[1].viewers);
+
+    // The contract's example: absent and null figures are unknown, unknown fields are ignored.
+    auto wire = parse(R"({"type":"session_stats","stats":[{"session_id":"x","fps":30,"rtt_ms":null,"future":"yes"}],"more":1})");
+    REQUIRE(wire.ok());
+    auto& w = std::get<SessionStats>(wire.value());
+    REQUIRE(w.stats.size() == 1);
+    CHECK(*w.stats[0].fps == Approx(30));
+    CHECK_FALSE(w.stats[0].rtt_ms);
+    CHECK_FALSE(w.stats[0].kbps);
+    CHECK(parse(R"({"type":"session_stats","stats":[]})").ok());
+}
+
+TEST_CASE("session_stats: malformed figures are refused with a reason", "[control][stats][bad-input]") {
+    auto refused = [](const std::string& text) {
+        auto r = parse(text);
+        REQUIRE_FALSE(r.ok());
+        return r.error().message;
+    };
+    CHECK(refused(R"({"type":"session_stats"})").find("stats") != std::string::npos);
+    CHECK(refused(R"({"type":"session_stats","stats":{}})").find("stats") != std::string::npos);
+    CHECK(refused(R"({"type":"session_stats","stats":[1]})").find("objects") != std::string::npos);
+    CHECK(refused(R"({"type":"session_stats","stats":[{"fps":1}]})").find("session_id") != std::string::npos);
+    CHECK(refused(R"({"type":"session_stats","stats":[{"session_id":"s","fps":"fast"}]})").find("fps") != std::string::npos);
+    CHECK(refused(R"({"type":"session_stats","stats":[{"session_id":"s","rtt_ms":-1}]})").find("rtt_ms") != std::string::npos);
+    CHECK(refused(R"({"type":"session_stats","stats":[{"session_id":"s","viewers":1.5}]})").find("viewers") != std::string::npos);
+}
