@@ -121,6 +121,12 @@ async function start() {
 }
 
 function selectTab(name, focus = true) {
+  if (state.tab !== name) {
+    // Messages and the one-time token belong to the tab they came from.
+    notice('');
+    $('#token-result').hidden = true;
+    $('#token-value').value = '';
+  }
   state.tab = name;
   for (const t of document.querySelectorAll('[role="tab"]')) {
     const on = t.dataset.tab === name;

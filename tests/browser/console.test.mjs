@@ -102,7 +102,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await waitFor('the session in Sessions as active', 10_000, async () => (await cell(admin, '#sessions-table', sid, 'state')) === 'active');
   const row = admin.locator(`#sessions-table tbody tr[data-key="${sid}"]`);
   const rowText = (await row.textContent()).replace(/\s+/g, ' ');
-  if (!rowText.includes(env.PORTICO_USER) || !rowText.includes(hostId) || !rowText.includes('terminal')) {
+  if (!rowText.includes(env.PORTICO_USER) || !rowText.includes(hostId) || !rowText.toLowerCase().includes('terminal')) {
     fail(`the session row lacks user, host or resource: ${rowText}`);
   }
   const figures = async () => ({
@@ -189,9 +189,51 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await waitFor('the helpdesk user in the table', 5_000, async () => (await admin.locator(`#users-table tr[data-key="${HELPDESK.name}"]`).count()) === 1);
   log(`admin created ${HELPDESK.name} (helpdesk)`);
 
-  // Apps & pools as admin: edit controls exist; pools show data or the API's error in place.
+  // Groups: create one with the helpdesk user, then add demo with the per-row controls.
+  await admin.getByLabel('Name', { exact: true }).nth(1).fill('support');
+  await admin.getByLabel('Members (comma separated)').fill(HELPDESK.name);
+  await admin.getByRole('button', { name: 'Create group' }).click();
+  await waitFor('group "support"', 5_000, async () => (await admin.locator('#groups-table tr[data-key="support"]').count()) === 1);
+  await admin.getByLabel('User to add to support').selectOption(env.PORTICO_USER);
+  await admin.getByRole('button', { name: 'Add the selected user to support' }).click();
+  await waitFor(`${env.PORTICO_USER} in "support"`, 5_000, async () => /demo/.test(await admin.locator('#groups-table tr[data-key="support"] td').first().textContent()));
+  // Role change from the table, reflected after the next poll.
+  await admin.getByLabel(`Role of ${HELPDESK.name}`).selectOption('user');
+  await waitFor('the role change', 5_000, async () => /is now user/.test(await admin.textContent('#notice')));
+  await admin.getByLabel(`Role of ${HELPDESK.name}`).selectOption('helpdesk');
+  await waitFor('the role change back', 5_000, async () => /is now helpdesk/.test(await admin.textContent('#notice')));
+  log('groups: created "support", added a member; role changed and changed back');
+  await admin.screenshot({ path: art('console-users.png') });
+
+  // Apps as admin: publish, edit, see entitlements, delete. Pools show data or the API's error in place.
   await tab(admin, 'Apps & desktop pools');
   await waitFor('the Terminal app row', 5_000, async () => (await admin.locator('#apps-table tbody tr').count()) > 0);
+  await admin.getByLabel('Id', { exact: true }).first().fill('calc');
+  await admin.locator('#app-name').fill('Calculator');
+  await admin.getByLabel('Command (words separated by spaces)').fill('xcalc -stipple');
+  await admin.locator('#app-entitlements').fill('group:support, user:demo');
+  await admin.getByRole('button', { name: 'Publish app' }).click();
+  await waitFor('the new app row', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 1);
+  await admin.getByRole('button', { name: 'Edit app Calculator (calc)' }).click();
+  await admin.locator('#app-name').fill('Calc');
+  await admin.locator('#app-entitlements').fill('group:support');
+  await admin.getByRole('button', { name: 'Save app' }).click();
+  await waitFor('the edited app', 5_000, async () => {
+    const t = (await admin.locator('#apps-table tr[data-key="calc"]').textContent()) ?? '';
+    return t.includes('Calc') && !t.includes('Calculator') && t.includes('group:support') && !t.includes('user:demo');
+  });
+  const bad = await (async () => {
+    await admin.locator('#app-id').fill('bad id!');
+    await admin.locator('#app-name').fill('Bad');
+    await admin.locator('#app-command').fill('x');
+    await admin.locator('#app-entitlements').fill('');
+    await admin.getByRole('button', { name: 'Publish app' }).click();
+    return waitFor('the API error for a bad id', 5_000, () => errorShown(admin));
+  })();
+  if (!/id/.test(bad) || !/bad_request/.test(bad)) fail(`a bad app id shows ${JSON.stringify(bad)}`);
+  log(`apps: published, edited (name, entitlements); a bad id shows "${bad}"`);
+  await admin.getByRole('button', { name: 'Delete app Calc (calc)' }).click();
+  await waitFor('the app to go', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 0);
   if ((await admin.getByRole('button', { name: /^Edit app / }).count()) === 0) fail('admin sees no Edit button for apps');
   const poolsError = await admin.locator('#pools-error').isVisible();
   log(poolsError ? `pools: ${await admin.textContent('#pools-error')}` : 'pools: the REST API answers');
