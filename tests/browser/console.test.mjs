@@ -153,6 +153,11 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   const shownFrames = Number(await admin.textContent('#shadow-frames'));
   await waitFor('the frame counter on the page', 3_000, async () => Number(await admin.textContent('#shadow-frames')) > 0);
   log(`shadow frames ${before} → ${await admin.evaluate(() => window.__porticoConsole.shadowFrames())} (page shows ${shownFrames})`);
+  if (stats) {
+    // The shadow is a second viewer; the host reports it within a stats period or two.
+    await waitFor('2 viewers while shadowing', 8_000, async () => (await cell(admin, '#sessions-table', sid, 'viewers')) === '2');
+    log(`live figures while shadowing: ${JSON.stringify(await figures())}`);
+  }
   await admin.screenshot({ path: art('console-shadow.png') });
   if (!(await user.evaluate(() => window.__porticoDebug.connected()))) fail('the user lost the session while being shadowed');
   await admin.getByRole('button', { name: 'Stop shadowing' }).click();
