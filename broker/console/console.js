@@ -18,6 +18,8 @@ const state = {
   shadow: null, // {sessionId, client, timer}
   users: [],
   groups: [],
+  editingApp: null, // the app / pool the form edits, as last loaded
+  editingPool: null,
 };
 
 const isAdmin = () => state.me?.role === 'admin';
@@ -433,6 +435,7 @@ function editActions(kind, label, fill, path) {
 }
 
 function fillAppForm(a) {
+  state.editingApp = a ?? null;
   $('#app-editing').value = a ? a.id : '';
   $('#app-id').value = a?.id ?? '';
   $('#app-id').readOnly = !!a;
@@ -459,13 +462,21 @@ async function submitApp(e) {
   const ok = await act(async () => {
     const entitlements = parseEntitlements($('#app-entitlements').value);
     if (!editing) return api('POST', '/apps', { id: $('#app-id').value.trim(), ...fields, entitlements });
-    await api('PATCH', `/apps/${enc(editing)}`, fields);
-    return api('PUT', `/apps/${enc(editing)}/entitlements`, { entitlements });
+    const was = state.editingApp ?? {};
+    const changed = Object.fromEntries(Object.entries(fields)
+      .filter(([k, v]) => (Array.isArray(v) ? v.join('\u0000') !== (was[k] ?? []).join('\u0000') : v !== (was[k] ?? ''))));
+    let app = was;
+    if (Object.keys(changed).length) app = await api('PATCH', `/apps/${enc(editing)}`, changed);
+    if (formatEntitlements(entitlements) !== formatEntitlements(was.entitlements)) {
+      app = await api('PUT', `/apps/${enc(editing)}/entitlements`, { entitlements });
+    }
+    return app;
   }, (a) => (editing ? `App ${a.id} saved.` : `App ${a.id} published.`));
   if (ok) fillAppForm(null);
 }
 
 function fillPoolForm(p) {
+  state.editingPool = p ?? null;
   $('#pool-editing').value = p ? p.id : '';
   $('#pool-id').value = p?.id ?? '';
   $('#pool-id').readOnly = !!p;
@@ -488,12 +499,19 @@ async function submitPool(e) {
     const v = $(`#pool-${id}`).value;
     if (v !== '') fields[k] = Number(v);
   }
-  if ($('#pool-icon').value) fields.icon = $('#pool-icon').value;
+  if ($('#pool-icon').value || state.editingPool?.icon) fields.icon = $('#pool-icon').value;
   const ok = await act(async () => {
     const entitlements = parseEntitlements($('#pool-entitlements').value);
     if (!editing) return api('POST', '/pools', { id: $('#pool-id').value.trim(), ...fields, entitlements });
-    await api('PATCH', `/pools/${enc(editing)}`, fields);
-    return api('PUT', `/pools/${enc(editing)}/entitlements`, { entitlements });
+    // Only what changed, so a field the server treats as fixed is not sent back unchanged.
+    const was = state.editingPool ?? {};
+    const changed = Object.fromEntries(Object.entries(fields).filter(([k, v]) => v !== was[k]));
+    let pool = was;
+    if (Object.keys(changed).length) pool = await api('PATCH', `/pools/${enc(editing)}`, changed);
+    if (formatEntitlements(entitlements) !== formatEntitlements(was.entitlements)) {
+      pool = await api('PUT', `/pools/${enc(editing)}/entitlements`, { entitlements });
+    }
+    return pool;
   }, (p) => (editing ? `Pool ${p.id} saved.` : `Pool ${p.id} created.`));
   if (ok) fillPoolForm(null);
 }

@@ -240,8 +240,43 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await admin.getByRole('button', { name: 'Delete app Calc (calc)' }).click();
   await waitFor('the app to go', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 0);
   if ((await admin.getByRole('button', { name: /^Edit app / }).count()) === 0) fail('admin sees no Edit button for apps');
+  await sleep(300); // the pools request follows the apps one
   const poolsError = await admin.locator('#pools-error').isVisible();
-  log(poolsError ? `pools: ${await admin.textContent('#pools-error')}` : 'pools: the REST API answers');
+  if (poolsError) {
+    // Desktop pools come with another branch; until then the console shows the API's 404 in place.
+    const text = await admin.textContent('#pools-error');
+    if (!/not_found, HTTP 404/.test(text)) fail(`pools error shown as ${JSON.stringify(text)}`);
+    log(`pools: NOT exercised, no pools API on this broker; the console says "${text}"`);
+  } else {
+    await admin.locator('#pool-id').fill('desk');
+    await admin.locator('#pool-name').fill('Desktop');
+    await admin.locator('#pool-image').fill('debian-12');
+    await admin.getByLabel('Mode').selectOption('dedicated');
+    await admin.locator('#pool-size').fill('2');
+    await admin.locator('#pool-spares').fill('1');
+    await admin.locator('#pool-memory').fill('2048');
+    await admin.locator('#pool-cpus').fill('2');
+    await admin.locator('#pool-entitlements').fill('group:users');
+    await admin.getByRole('button', { name: 'Create pool' }).click();
+    await waitFor('the new pool row', 5_000, async () => {
+      const err = await errorShown(admin);
+      if (err) fail(`creating a pool: ${err}`);
+      return (await admin.locator('#pools-table tr[data-key="desk"]').count()) === 1;
+    });
+    await admin.getByRole('button', { name: 'Edit pool Desktop (desk)' }).click();
+    await admin.locator('#pool-name').fill('Desktops');
+    await admin.locator('#pool-entitlements').fill('group:support');
+    await admin.getByRole('button', { name: 'Save pool' }).click();
+    await waitFor('the edited pool', 5_000, async () => {
+      const err = await errorShown(admin);
+      if (err) fail(`editing a pool: ${err}`);
+      const t = (await admin.locator('#pools-table tr[data-key="desk"]').textContent()) ?? '';
+      return t.includes('Desktops') && t.includes('group:support') && t.includes('dedicated');
+    });
+    await admin.getByRole('button', { name: 'Delete pool Desktops (desk)' }).click();
+    await waitFor('the pool to go', 5_000, async () => (await admin.locator('#pools-table tr[data-key="desk"]').count()) === 0);
+    log('pools: created, edited (name, entitlements) and deleted through the console');
+  }
 
   // --- helpdesk: read-only, 403 on edits ------------------------------------------------------------
   const help = await newPage(browser, 'helpdesk', consoleLines);
