@@ -66,6 +66,21 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (!/^\d+ \/ \d+$/.test(load.sessions) || !/%$/.test(load.cpu) || !/%$/.test(load.mem)) fail(`host load not shown: ${JSON.stringify(load)}`);
   await admin.screenshot({ path: art('console-hosts.png') });
 
+  // Keyboard: the tab list follows the WAI-ARIA pattern (arrow keys move and select).
+  await admin.getByRole('tab', { name: 'Hosts' }).focus();
+  await admin.keyboard.press('ArrowRight');
+  const moved = await admin.evaluate(() => ({ focus: document.activeElement?.id, selected: document.querySelector('[role="tab"][aria-selected="true"]')?.id,
+    panel: !document.querySelector('#panel-sessions').hidden }));
+  if (moved.focus !== 'tab-sessions' || moved.selected !== 'tab-sessions' || !moved.panel) fail(`ArrowRight on the tabs: ${JSON.stringify(moved)}`);
+  await admin.keyboard.press('ArrowLeft');
+  await admin.locator('#panel-hosts').waitFor({ state: 'visible', timeout: 3_000 });
+  // Every control has an accessible name (label, aria-label or text).
+  const unnamed = await admin.evaluate(() => [...document.querySelectorAll('input:not([type="hidden"]), select, button, canvas')]
+    .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || (el.tagName === 'BUTTON' && el.textContent.trim())))
+    .map((el) => el.id || el.outerHTML.slice(0, 80)));
+  if (unnamed.length) fail(`controls without an accessible name: ${unnamed.join(', ')}`);
+  log('tabs work with the arrow keys; every control is labelled');
+
   // --- drain / undrain (live update without reload) -------------------------------------------
   await admin.getByRole('button', { name: `Drain ${hostId}` }).click();
   await waitFor('"draining"', 5_000, async () => (await cell(admin, '#hosts-table', hostId, 'state')) === 'draining');
