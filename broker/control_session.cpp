@@ -118,6 +118,7 @@ private:
             info.cert_sha256 = reg->cert_sha256;
             for (auto& c : info.cert_sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
             info.apps = reg->apps;
+            info.images = reg->images;
             info.max_sessions = reg->max_sessions;
             info.link = shared_from_this();
             log::info("host ", host_id_, " (", reg->name, ") registered from ", peer_, ": ", reg->display_url,
@@ -126,6 +127,7 @@ private:
             // the reply (as in tests, or a quick user) finds the host.
             core_.host_registered(std::move(info));
             enqueue(control::serialize(control::Registered{core_.ticket_public_key_b64()}));
+            enqueue(core_.desktops().pools_message());
             return true;
         }
         return std::visit(

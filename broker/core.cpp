@@ -70,6 +70,8 @@ Core::Core(const BrokerConfig& config, net::io_context& ioc)
       server_tls_(tls::make_server_context(paths_.tls_cert, paths_.tls_key)) {
     workers_.emplace(static_cast<std::size_t>(std::max(1, config.worker_threads)));
     store_.purge_expired_login_sessions(unix_now());
+    desktops_ = std::make_unique<DesktopPools>(paths_.database, ioc, hosts_);
+    desktops_->start();
 }
 
 Core::~Core() { shutdown(); }
@@ -80,6 +82,7 @@ void Core::shutdown() {
         workers_->join();
         workers_.reset();
     }
+    if (desktops_) desktops_->stop();
     {
         std::lock_guard lk(pending_mu_);
         pending_.clear();
@@ -162,7 +165,19 @@ void Core::launch(const std::string& user, const std::string& resource_id, Launc
             return;
         }
     }
-    auto host = hosts_.pick_and_reserve(res->id, res->name);
+    std::optional<HostInfo> host;
+    std::optional<control::DesktopSpec> desktop;
+    if (res->type == "desktop") {
+        auto placed = desktops_->place(res->id, user);
+        if (!placed) {
+            done(placed.error());
+            return;
+        }
+        host = placed.value().host;
+        desktop = placed.value().spec;
+    } else {
+        host = hosts_.pick_and_reserve(res->id, res->name);
+    }
     if (!host) {
         done(Error<ApiErrorCode>{ApiErrorCode::no_host, "no connected host offers " + res->name + " with free capacity"});
         return;
@@ -190,7 +205,10 @@ void Core::launch(const std::string& user, const std::string& resource_id, Launc
     msg.request_id = p->request_id;
     msg.session_id = p->session.id;
     msg.user = user;
-    msg.app = control::AppSpec{res->id, res->name, res->command};
+    if (desktop)
+        msg.desktop = desktop;
+    else
+        msg.app = control::AppSpec{res->id, res->name, res->command};
     msg.width = p->session.width;
     msg.height = p->session.height;
 

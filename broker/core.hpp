@@ -4,6 +4,7 @@
 // the Argon2 work to the worker pool and calls back from there. Not part of the public API.
 
 #include "broker/api_error.hpp"
+#include "broker/desktop_pools.hpp"
 #include "broker/broker.hpp"
 #include "broker/host_registry.hpp"
 #include "broker/state_dir.hpp"
@@ -57,6 +58,7 @@ public:
     boost::asio::ssl::context& server_tls() { return server_tls_; }
     Store& store() { return store_; }
     HostRegistry& hosts() { return hosts_; }
+    DesktopPools& desktops() { return *desktops_; }
 
     // ---- users ----
     void login(const std::string& user, const std::string& password, const std::string& client_ip,
@@ -105,6 +107,7 @@ private:
     std::string dummy_hash_;  // verified against when the user does not exist, for even timing
     boost::asio::ssl::context server_tls_;
     HostRegistry hosts_;
+    std::unique_ptr<DesktopPools> desktops_;  // after store_ (its tables) and hosts_
     std::optional<boost::asio::thread_pool> workers_;
     LoginLimiter user_limiter_{5, std::chrono::seconds(60)};
     LoginLimiter ip_limiter_{5, std::chrono::seconds(60)};

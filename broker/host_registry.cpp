@@ -48,6 +48,28 @@ std::optional<HostInfo> HostRegistry::pick_and_reserve(const std::string& id, co
     return *best;
 }
 
+std::optional<HostInfo> HostRegistry::pick_and_reserve_image(const std::string& image, const std::string& only_host) {
+    std::lock_guard lk(mu_);
+    HostInfo* best = nullptr;
+    for (auto& [_, h] : hosts_) {
+        if (!only_host.empty() && h.host_id != only_host) continue;
+        if (std::find(h.images.begin(), h.images.end(), image) == h.images.end()) continue;
+        if (h.sessions >= h.max_sessions) continue;
+        if (!best || h.sessions < best->sessions) best = &h;
+    }
+    if (!best) return std::nullopt;
+    ++best->sessions;
+    return *best;
+}
+
+std::vector<std::shared_ptr<ControlLink>> HostRegistry::links() const {
+    std::lock_guard lk(mu_);
+    std::vector<std::shared_ptr<ControlLink>> out;
+    for (const auto& [_, h] : hosts_)
+        if (h.link) out.push_back(h.link);
+    return out;
+}
+
 void HostRegistry::adjust_sessions(const std::string& host_id, int delta) {
     std::lock_guard lk(mu_);
     auto it = hosts_.find(host_id);

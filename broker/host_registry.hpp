@@ -24,6 +24,7 @@ public:
 struct HostInfo {
     std::string host_id, name, display_url, cert_sha256;
     std::vector<std::string> apps;
+    std::vector<std::string> images;  // golden images it runs as VM desktops
     int max_sessions = 0;
     int sessions = 0;
     std::chrono::steady_clock::time_point last_heartbeat{};
@@ -41,6 +42,11 @@ public:
     // The connected host offering `resource_id` or `resource_name` (or "*") with the fewest
     // sessions below its maximum; reserves one session slot on it.
     std::optional<HostInfo> pick_and_reserve(const std::string& resource_id, const std::string& resource_name);
+    // The connected host having golden image `image` with the fewest sessions below its maximum
+    // (only `only_host` when given: a dedicated desktop lives there); reserves one session slot.
+    std::optional<HostInfo> pick_and_reserve_image(const std::string& image, const std::string& only_host);
+    // Every connected host's link (to tell them all something).
+    std::vector<std::shared_ptr<ControlLink>> links() const;
     void adjust_sessions(const std::string& host_id, int delta);
     void heartbeat(const std::string& host_id, const ControlLink* link, int sessions);
     std::size_t size() const;

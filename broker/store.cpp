@@ -42,6 +42,25 @@ const char* const kMigrations[] = {
     );
     CREATE INDEX sessions_by_user ON sessions(user, state);
     )sql",
+    // 2: desktop pools (VM desktops). A desktop resource is a pool; dedicated desktops remember
+    // the host that holds each user's machine.
+    R"sql(
+    CREATE TABLE desktop_pools (
+        id TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        image TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('pooled', 'dedicated')),
+        size INTEGER NOT NULL CHECK (size >= 1),
+        spares INTEGER NOT NULL CHECK (spares >= 0),
+        memory_mib INTEGER NOT NULL,
+        cpus INTEGER NOT NULL
+    );
+    CREATE TABLE desktop_assignments (
+        pool TEXT NOT NULL REFERENCES desktop_pools(id) ON DELETE CASCADE,
+        user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        host_id TEXT NOT NULL,
+        PRIMARY KEY (pool, user)
+    );
+    )sql",
 };
 
 // RAII prepared statement with positional binding.

@@ -4,7 +4,8 @@
 # port. Used by tests and as the smallest possible golden image; needs the Debian packages
 # linux-image-amd64, busybox-static, cpio, qemu-utils. No network.
 #
-#   build-console-image.sh OUTDIR     -> OUTDIR/vmlinuz, OUTDIR/initrd.cpio.gz, OUTDIR/disk.qcow2
+#   build-console-image.sh OUTDIR     -> OUTDIR/vmlinuz, OUTDIR/initrd.cpio.gz, OUTDIR/disk.qcow2,
+#                                        OUTDIR/image.json (so OUTDIR can be an image for --images)
 set -eu
 
 out=${1:?usage: build-console-image.sh OUTDIR}
@@ -58,4 +59,16 @@ chmod 644 "$out/vmlinuz"
 if command -v qemu-img >/dev/null; then
     [ -f "$out/disk.qcow2" ] || qemu-img create -q -f qcow2 "$out/disk.qcow2" 64M
 fi
+# What a session host needs to run it (portico-host --images DIR, with OUTDIR as DIR/console).
+cat > "$out/image.json.tmp" <<'JSON'
+{
+  "description": "Debian kernel + busybox shell on the VGA console (tests)",
+  "kernel": "vmlinuz",
+  "initrd": "initrd.cpio.gz",
+  "append": "console=tty0 console=ttyS0 quiet",
+  "disk": "disk.qcow2",
+  "ready_serial": "PORTICO_GUEST_READY"
+}
+JSON
+mv "$out/image.json.tmp" "$out/image.json"
 echo "console image: $out/vmlinuz $out/initrd.cpio.gz ($(basename "$kernel"))"

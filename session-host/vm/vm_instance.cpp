@@ -147,10 +147,9 @@ VmInstance::VmInstance(VmConfig config) : config_(std::move(config)) {
         // seccomp: no new processes, no privilege changes, no obsolete syscalls.
         "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     };
-    if (!config_.network) {
-        args.push_back("-nic");
-        args.push_back("none");
-    }
+    // No NIC unless the image asks for one; then only user-mode networking (no host interfaces).
+    args.push_back("-nic");
+    args.push_back(config_.network ? "user,model=virtio-net-pci" : "none");
     if (!config_.kernel.empty()) {
         args.insert(args.end(), {"-kernel", config_.kernel});
         if (!config_.initrd.empty()) args.insert(args.end(), {"-initrd", config_.initrd});

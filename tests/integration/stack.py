@@ -78,6 +78,7 @@ class Stack:
         self.broker = None
         self.host = None
         self.host_id = f"{name}-host"
+        self.host_args = []  # extra portico-host flags (e.g. --images DIR)
 
     # ---- processes ----
     def bin(self, name):
@@ -105,7 +106,7 @@ class Stack:
             [self.bin("portico-host"), "--broker", f"wss://127.0.0.1:{self.port}/api/v1/control",
              "--broker-ca", os.path.join(self.state, "tls/broker.crt"),
              "--secret-file", os.path.join(self.state, "enrollment-secret"),
-             "--host-id", self.host_id, "--state-dir", os.path.join(self.dir, "host")],
+             "--host-id", self.host_id, "--state-dir", os.path.join(self.dir, "host"), *self.host_args],
             stdout=self.host_log, stderr=subprocess.STDOUT)
         wait_for(lambda: "portico-host ready" in self.read_log("host"), 30, "the session host to register")
 
