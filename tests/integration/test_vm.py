@@ -92,14 +92,22 @@ def connect(stack, resource, *args, duration=2):
     return stats
 
 
-def type_and_see(stack, resource, run_dir, command, expect, png=None, timeout=60):
-    """Types `command` through the stream and waits for `expect` on the guest's serial port."""
+def type_and_see(stack, resource, run_dir, command, expect, png=None, timeout=40, attempts=3):
+    """Types `command` through the stream and waits for `expect` on the guest's serial port. The
+    command is typed again if nothing comes (on a loaded machine the guest's shell may still be
+    starting when the serial banner is out), so commands must be idempotent."""
     args = ["--type", command + "\\n", "--type-delay-ms", "60"]
     if png:
         args += ["--png", png]
-    stats = connect(stack, resource, *args, duration=3)
-    wait_for(lambda: has_line(run_dir, expect), timeout, f"'{expect}' on the guest's serial port")
-    return stats
+    for attempt in range(attempts):
+        stats = connect(stack, resource, *args, duration=3)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if has_line(run_dir, expect):
+                return stats
+            time.sleep(0.2)
+        print(f"'{expect}' not on the serial port after attempt {attempt + 1}; serial tail: {serial(run_dir)[-300:]!r}")
+    raise AssertionError(f"'{expect}' never appeared on the guest's serial port: {serial(run_dir)[-600:]!r}")
 
 
 def disk_probe(tag):

@@ -30,15 +30,15 @@ TEST_CASE("store: migrations apply exactly once", "[broker][store]") {
     auto db = (dir.path / "p.db").string();
     {
         Store s(db);
-        CHECK(s.schema_version() == 1);
+        CHECK(s.schema_version() == 2);
         s.create_user("alice", portico::crypto::hash_password("pw"), 100);
     }
     {
-        Store s(db);  // reopening must not re-run migration 1 (it would fail: tables exist)
-        CHECK(s.schema_version() == 1);
+        Store s(db);  // reopening must not re-run the migrations (they would fail: tables exist)
+        CHECK(s.schema_version() == 2);
         CHECK(s.password_hash("alice").has_value());
     }
-    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 1);
+    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 2);
     CHECK(count_rows(db, "SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
 }
 
