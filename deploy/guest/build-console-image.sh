@@ -32,6 +32,21 @@ for applet in $("$root/bin/busybox" --list); do
     [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 
+# The session's disk is virtio-blk: its drivers must be in the initramfs when the kernel has them
+# as modules (Debian's does), or /dev/vda would not exist in the guest.
+kver=$(basename "$kernel" | sed 's/^vmlinuz-//')
+mkdir -p "$root/lib/portico-modules"
+: > "$root/lib/portico-modules/order"
+if command -v modprobe >/dev/null && [ -d "/lib/modules/$kver" ]; then
+    for m in virtio_pci virtio_blk; do
+        modprobe --show-depends -S "$kver" "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
+    done | awk '!seen[$0]++' | while read -r ko; do
+        case "$ko" in *.ko) ;; *) echo "build-console-image: $ko is compressed; need uncompressed modules" >&2; exit 2 ;; esac
+        cp "$ko" "$root/lib/portico-modules/"
+        basename "$ko" >> "$root/lib/portico-modules/order"
+    done
+fi
+
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin 2>/dev/null
@@ -42,6 +57,9 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 export PATH=/bin:/sbin HOME=/root TERM=linux PS1='portico# '
 # Kernel messages stay off the console so the shell prompt is what the screen shows.
 echo 1 > /proc/sys/kernel/printk
+for m in $(cat /lib/portico-modules/order); do insmod /lib/portico-modules/$m; done
+# Wait (briefly) for the virtio disk, so commands typed at the prompt find /dev/vda.
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.2; done
 chmod 666 /dev/ttyS0 2>/dev/null
 echo "PORTICO_GUEST_READY" > /dev/ttyS0
 # Respawned shells: exiting one gives a fresh prompt instead of a kernel panic.

@@ -147,7 +147,9 @@ def case_console(stack):
     # The screen shows the typed command: the framebuffer changed and the change was streamed.
     assert png_bytes(before) != png_bytes(after), "the streamed screen did not change after typing"
 
-    # Pooled: write to the disk, log off, the next session starts from a clean clone.
+    # Pooled: write to the disk, log off, the next session starts from a clean clone. (The disk is
+    # the real virtio block device, not a file the shell would create on /dev.)
+    type_and_see(stack, pool, run_dir, "[ -b /dev/vda ] && echo IS_BLOCK > /dev/ttyS0", "IS_BLOCK")
     type_and_see(stack, pool, run_dir, "echo DISKMARK > /dev/vda; sync; echo WROTE > /dev/ttyS0", "WROTE")
     type_and_see(stack, pool, run_dir, disk_probe("1"), "HAS_1")
     stats = connect(stack, pool, "--logoff", duration=1)
@@ -171,6 +173,7 @@ def case_dedicated(stack):
     run_dir = wait_for(stack.session_dir, 30, "the session's VM runtime directory")
     assert os.path.exists(overlay), "the user's overlay was not created where expected"
     wait_guest_ready(run_dir)
+    type_and_see(stack, pool, run_dir, "[ -b /dev/vda ] && echo IS_BLOCK > /dev/ttyS0", "IS_BLOCK")
     type_and_see(stack, pool, run_dir, "echo DISKMARK > /dev/vda; sync; echo WROTE > /dev/ttyS0", "WROTE")
     stats = connect(stack, pool, "--logoff", duration=1)
     assert stats["ended"] == "logged_off", stats
