@@ -88,12 +88,17 @@ async function run(page, env) {
   log(`desktop shown: ${JSON.stringify(shown)}`);
   await page.locator('#screen').screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'desktop.png') });
 
-  // Click into the terminal window (xterm at +40+40) and type through the stream.
+  // Type into the terminal window (xterm at +40+40): Enter first dismisses a dialog that may hold
+  // the focus (Xfe warns when run as root; harmless in xterm), then a click on xterm's title bar
+  // focuses and raises it.
   const canvas = page.locator('#screen');
   const box = await canvas.boundingBox();
   const scale = box.width / shown.width;
-  await page.mouse.click(box.x + 200 * scale, box.y + 150 * scale);
-  await sleep(500);
+  await canvas.focus();
+  await page.keyboard.press('Enter');
+  await sleep(1000);
+  await page.mouse.click(box.x + 300 * scale, box.y + 49 * scale);
+  await sleep(1000);
   await typeText(page, `echo ${env.PORTICO_MARK} > /dev/ttyS0`);
   await page.keyboard.press('Enter');
   // The caller watches the guest's serial port and creates PORTICO_SEEN_FILE when the marker is there.
