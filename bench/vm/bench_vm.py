@@ -187,7 +187,7 @@ def main():
     try:
         log = b.stack.read_log("host")
         result["accelerator"] = "kvm" if "accelerator kvm" in log else "tcg"
-        plan = [("console", 256, 180, "i=0; while true; do i=$((i+1)); echo scrolling line $i; done")]
+        plan = [("console", 256, 600, "i=0; while true; do i=$((i+1)); echo scrolling line $i; done")]
         if os.path.exists(os.path.join(images, "desktop")):
             plan.append(("desktop", 512, 600, "yes scrolling in xterm"))
         for image, memory, timeout, scroll in plan:

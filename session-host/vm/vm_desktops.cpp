@@ -207,8 +207,8 @@ struct VmDesktopsState {
                 log::warn("spare VM for pool ", s.spec.pool, " stopped: ", e->describe());
                 boot_backoff[s.spec.pool] = now + 10s;
                 keep = false;
-            } else if (keep && !s.ready && !check_ready(s, now) && now - s.started > 180s) {
-                log::warn("spare VM for pool ", s.spec.pool, " was not ready after 180 s; discarding it");
+            } else if (keep && !s.ready && !check_ready(s, now) && now - s.started > 600s) {
+                log::warn("spare VM for pool ", s.spec.pool, " was not ready after 600 s; discarding it");
                 boot_backoff[s.spec.pool] = now + 60s;
                 keep = false;
             }

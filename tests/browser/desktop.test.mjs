@@ -86,6 +86,22 @@ async function run(page, env) {
     return s.colours >= 8 && s.nonBlack > (s.width * s.height) / 16 / 4 ? s : null;
   }, 1000);
   log(`desktop shown: ${JSON.stringify(shown)}`);
+  // Let the guest settle (a slow TCG guest may still be opening windows, e.g. Xfe's warning
+  // dialog, which would take the focus from under us): no change for 5 s.
+  let last = '';
+  let stableSince = Date.now();
+  await waitFor('the desktop to settle', 180_000, async () => {
+    const now = await page.evaluate(() => {
+      const c = document.querySelector('#screen');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let h = 2166136261;
+      for (let i = 0; i < d.length; i += 64) h = Math.imul(h ^ d[i] ^ (d[i + 1] << 8), 16777619);
+      return String(h);
+    });
+    if (now !== last) { last = now; stableSince = Date.now(); }
+    return Date.now() - stableSince > 5000;
+  }, 500);
+  log('desktop settled');
   await page.locator('#screen').screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'desktop.png') });
 
   // Type into the terminal window (xterm at +40+40): Enter first dismisses a dialog that may hold
