@@ -78,7 +78,7 @@ TEST_CASE("images: every subdirectory with a valid image.json is one image", "[i
     CHECK(problems.size() == 5);
 }
 
-TEST_CASE("images: a missing directory is a problem, not a crash; names are checked", "[images]") {
+TEST_CASE("images: a missing directory is a problem, not a crash, and names are checked", "[images]") {
     std::vector<std::string> problems;
     CHECK(load_images("/nonexistent/portico-images", problems).empty());
     REQUIRE(problems.size() == 1);
