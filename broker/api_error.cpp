@@ -14,6 +14,10 @@ const char* to_string(ApiErrorCode c) {
         case ApiErrorCode::csrf: return "csrf";
         case ApiErrorCode::unauthenticated: return "unauthenticated";
         case ApiErrorCode::invalid_credentials: return "invalid_credentials";
+        case ApiErrorCode::forbidden: return "forbidden";
+        case ApiErrorCode::not_entitled: return "not_entitled";
+        case ApiErrorCode::enrollment_refused: return "enrollment_refused";
+        case ApiErrorCode::conflict: return "conflict";
         case ApiErrorCode::not_found: return "not_found";
         case ApiErrorCode::method_not_allowed: return "method_not_allowed";
         case ApiErrorCode::rate_limited: return "rate_limited";
@@ -32,6 +36,10 @@ http::status http_status(ApiErrorCode c) {
         case ApiErrorCode::csrf: return http::status::forbidden;
         case ApiErrorCode::unauthenticated: return http::status::unauthorized;
         case ApiErrorCode::invalid_credentials: return http::status::unauthorized;
+        case ApiErrorCode::forbidden: return http::status::forbidden;
+        case ApiErrorCode::not_entitled: return http::status::forbidden;
+        case ApiErrorCode::enrollment_refused: return http::status::forbidden;
+        case ApiErrorCode::conflict: return http::status::conflict;
         case ApiErrorCode::not_found: return http::status::not_found;
         case ApiErrorCode::method_not_allowed: return http::status::method_not_allowed;
         case ApiErrorCode::rate_limited: return http::status::too_many_requests;

@@ -60,6 +60,7 @@ std::uint16_t Broker::start() {
     im.acceptor->listen(net::socket_base::max_listen_connections);
     auto port = im.acceptor->local_endpoint().port();
     im.do_accept();
+    im.core->start();
     for (int i = 0; i < std::max(1, im.config.network_threads); ++i)
         im.threads.emplace_back([&im] {
             try {

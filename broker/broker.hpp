@@ -18,6 +18,11 @@ struct BrokerConfig {
     int worker_threads = 2;          // password hashing
     int launch_timeout_seconds = 20;  // waiting for session_ready
     int register_timeout_seconds = 10;
+    int heartbeat_timeout_seconds = 10;   // a host silent this long is down, its sessions lost
+    int disconnect_timeout_seconds = 0;   // end sessions disconnected this long (0 = never)
+    int idle_timeout_seconds = 0;         // end sessions without input this long (0 = never)
+    int lost_grace_seconds = 15;          // after a restart: hosts not back by then lose their sessions
+    bool require_mtls = false;            // refuse hosts that authenticate with the shared secret
 };
 
 class Core;

@@ -10,6 +10,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <deque>
 #include <memory>
 
@@ -98,9 +101,11 @@ private:
                 fail_and_close("the first message must be register");
                 return false;
             }
-            if (!core_.enrollment_secret_matches(reg->secret)) {
-                log::warn("host '", reg->host_id, "' at ", peer_, " presented a wrong enrollment secret");
-                fail_and_close("registration refused");
+            auto cert = peer_certificate();
+            auto auth = core_.authorize_host(*reg, cert);
+            if (!auth) {
+                log::warn("host '", reg->host_id, "' at ", peer_, " refused: ", auth.error().message);
+                fail_and_close("registration refused: " + auth.error().message);
                 return false;
             }
             if (reg->version != control::kVersion || reg->host_id.empty() || reg->max_sessions < 0 ||
@@ -120,9 +125,11 @@ private:
             info.apps = reg->apps;
             info.images = reg->images;
             info.max_sessions = reg->max_sessions;
+            info.auth = auth.value();
+            info.client_cert_sha256 = cert.sha256;
             info.link = shared_from_this();
             log::info("host ", host_id_, " (", reg->name, ") registered from ", peer_, ": ", reg->display_url,
-                      ", max ", reg->max_sessions, " sessions");
+                      ", max ", reg->max_sessions, " sessions, authenticated by ", auth.value());
             // Known to the broker before the host hears it is registered, so a launch that follows
             // the reply (as in tests, or a quick user) finds the host.
             core_.host_registered(std::move(info));
@@ -140,7 +147,9 @@ private:
                 } else if constexpr (std::is_same_v<T, control::SessionEnded>) {
                     core_.session_ended(host_id_, msg);
                 } else if constexpr (std::is_same_v<T, control::Heartbeat>) {
-                    core_.hosts().heartbeat(host_id_, this, msg.sessions);
+                    core_.host_heartbeat(host_id_, this, msg);
+                } else if constexpr (std::is_same_v<T, control::SessionState>) {
+                    core_.session_state(host_id_, msg);
                 } else if constexpr (std::is_same_v<T, control::ErrorMsg>) {
                     log::warn("host ", host_id_, " reported an error: ", msg.message);
                     fail_and_close("");
@@ -152,6 +161,19 @@ private:
                 return true;
             },
             m);
+    }
+
+    // The client certificate of this TLS connection, if it chains to the broker CA.
+    PeerCert peer_certificate() {
+        PeerCert out;
+        SSL* ssl = ws_.next_layer().native_handle();
+        X509* cert = SSL_get1_peer_certificate(ssl);
+        if (!cert) return out;
+        out.verified = SSL_get_verify_result(ssl) == X509_V_OK;
+        out.common_name = x509_common_name(cert);
+        out.sha256 = x509_sha256_hex(cert);
+        X509_free(cert);
+        return out;
     }
 
     void enqueue(std::string text) {

@@ -1,11 +1,17 @@
 #include "broker/core.hpp"
 
+#include "broker/placement.hpp"
 #include "common/log.hpp"
 #include "common/tls.hpp"
 #include "protocol/ticket.hpp"
 
 #include <boost/asio/post.hpp>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <cstdio>
 
 namespace portico::broker {
 
@@ -58,25 +64,53 @@ void LoginLimiter::clear(const std::string& key) {
 
 // ---- Core ----
 
+namespace {
+
+ssl_ctx_st* configure_client_auth(boost::asio::ssl::context& ctx, const std::string& ca_cert) {
+    // Hosts may present a client certificate from our CA (mutual TLS on the control channel);
+    // browsers present none and are not asked to fail for it. A certificate that is presented
+    // but does not chain to the CA fails the handshake.
+    ctx.set_verify_mode(boost::asio::ssl::verify_peer);
+    ctx.load_verify_file(ca_cert);
+    SSL_CTX_set_client_CA_list(ctx.native_handle(), SSL_load_client_CA_file(ca_cert.c_str()));
+    static const unsigned char sid_ctx[] = "portico-broker";
+    SSL_CTX_set_session_id_context(ctx.native_handle(), sid_ctx, sizeof(sid_ctx) - 1);
+    return ctx.native_handle();
+}
+
+}  // namespace
+
 Core::Core(const BrokerConfig& config, net::io_context& ioc)
     : config_(config),
       ioc_(ioc),
       paths_(StatePaths::in(config.state_dir)),
-      store_(paths_.database),
+      store_(open_store(paths_.database)),
       ticket_key_(crypto::Ed25519Key::load_private_pem(paths_.ticket_key)),
       ticket_pub_b64_(crypto::base64_encode(ticket_key_.public_raw())),
       enrollment_secret_(read_enrollment_secret(paths_)),
       dummy_hash_(crypto::hash_password(crypto::random_token())),
+      ca_((ensure_ca(paths_), std::make_unique<BrokerCa>(paths_.ca_cert, paths_.ca_key))),
       server_tls_(tls::make_server_context(paths_.tls_cert, paths_.tls_key)) {
+    configure_client_auth(server_tls_, paths_.ca_cert);
     workers_.emplace(static_cast<std::size_t>(std::max(1, config.worker_threads)));
-    store_.purge_expired_login_sessions(unix_now());
-    desktops_ = std::make_unique<DesktopPools>(paths_.database, ioc, hosts_);
-    desktops_->start();
+    auto now = unix_now();
+    store_->purge_expired_login_sessions(now);
+    // Nobody is connected yet; hosts that come back within the grace period keep their sessions.
+    store_->mark_all_hosts_down(now);
+    started_at_ = std::chrono::steady_clock::now();
+    desktops_ = std::make_unique<DesktopPools>(*store_, ioc, hosts_);
 }
 
 Core::~Core() { shutdown(); }
 
+void Core::start() {
+    tick_timer_ = std::make_unique<net::steady_timer>(ioc_);
+    schedule_tick();
+    desktops_->start();
+}
+
 void Core::shutdown() {
+    if (tick_timer_) tick_timer_->cancel();
     if (workers_) {
         workers_->stop();
         workers_->join();
@@ -89,13 +123,26 @@ void Core::shutdown() {
     }
     // The registry holds the control connections; they must go while the io_context still exists.
     hosts_.clear();
+    tick_timer_.reset();
 }
+
+void Core::audit(const std::string& actor, const std::string& action, const std::string& target,
+                 const std::string& from, const std::string& detail) {
+    try {
+        store_->append_audit(AuditEvent{0, unix_now(), actor, action, target, from, detail});
+    } catch (const std::exception& e) {
+        log::error("cannot append to the audit log: ", e.what());
+    }
+}
+
+// ---- users ----
 
 void Core::login(const std::string& user, const std::string& password, const std::string& client_ip,
                  LoginCallback done) {
     const std::string user_key = "u:" + user, ip_key = "ip:" + client_ip;
     if (user_limiter_.blocked(user_key) || ip_limiter_.blocked(ip_key)) {
         log::warn("login rate-limited for user '", user, "' from ", client_ip);
+        metrics_.logins_rate_limited++;
         done(Error<ApiErrorCode>{ApiErrorCode::rate_limited, "too many failed logins; try again in a minute"});
         return;
     }
@@ -103,21 +150,26 @@ void Core::login(const std::string& user, const std::string& password, const std
     // Argon2 costs ~100 ms of CPU and 64 MiB: never on a network thread.
     net::post(*workers_, [this, user, password, client_ip, user_key, ip_key, done = std::move(done)] {
         try {
-            auto hash = store_.password_hash(user);
+            auto hash = store_->password_hash(user);
             bool ok = crypto::verify_password(password, hash ? *hash : dummy_hash_) && hash.has_value();
-            if (!ok) {
+            auto record = ok ? store_->user(user) : std::nullopt;
+            if (!ok || !record) {
                 user_limiter_.record_failure(user_key);
                 ip_limiter_.record_failure(ip_key);
+                metrics_.logins_failed++;
                 log::warn("failed login for user '", user, "' from ", client_ip);
+                audit(user.substr(0, 128), "login_failed", user.substr(0, 128), client_ip);
                 done(Error<ApiErrorCode>{ApiErrorCode::invalid_credentials, "wrong user name or password"});
                 return;
             }
             user_limiter_.clear(user_key);
             std::string token = crypto::random_token(32);
             auto now = unix_now();
-            store_.create_login_session(crypto::sha256_hex(crypto::bytes_of(token)), user, now, now + 8 * 3600);
+            store_->create_login_session(crypto::sha256_hex(crypto::bytes_of(token)), user, now, now + 8 * 3600);
+            metrics_.logins_ok++;
+            audit(user, "login", user, client_ip);
             log::info("user '", user, "' logged in from ", client_ip);
-            done(std::move(token));
+            done(LoginOk{std::move(token), record->role});
         } catch (const std::exception& e) {
             log::error("login failed internally: ", e.what());
             done(Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"});
@@ -125,16 +177,22 @@ void Core::login(const std::string& user, const std::string& password, const std
     });
 }
 
-std::optional<std::string> Core::authenticate(const std::string& token) {
-    if (token.empty()) return std::nullopt;
-    return store_.login_session_user(crypto::sha256_hex(crypto::bytes_of(token)), unix_now());
+std::optional<Principal> Core::authenticate(const std::string& token) {
+    if (token.empty() || token.size() > 256) return std::nullopt;
+    return store_->authenticate(crypto::sha256_hex(crypto::bytes_of(token)), unix_now());
 }
 
-void Core::logout(const std::string& token) {
-    if (!token.empty()) store_.delete_login_session(crypto::sha256_hex(crypto::bytes_of(token)));
+void Core::logout(const std::string& token, const std::string& client_ip) {
+    if (token.empty() || token.size() > 256) return;
+    auto hash = crypto::sha256_hex(crypto::bytes_of(token));
+    auto who = store_->authenticate(hash, unix_now());
+    store_->delete_login_session(hash);
+    if (who) audit(who->name, "logout", who->name, client_ip);
 }
 
-json Core::launch_answer(const SessionRecord& s, const HostInfo& h) {
+// ---- sessions ----
+
+json Core::launch_answer(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only) {
     protocol::TicketClaims c;
     c.ticket_id = crypto::random_token(16);
     c.session_id = s.id;
@@ -142,57 +200,76 @@ json Core::launch_answer(const SessionRecord& s, const HostInfo& h) {
     c.host_id = h.host_id;
     c.resource = s.resource;
     c.expires_at = unix_now() + protocol::kTicketLifetimeSeconds;
+    c.view_only = view_only;
+    store_->record_ticket(c.ticket_id, s.id, s.user, view_only, unix_now(), c.expires_at);
     return json{{"session_id", s.id},
                 {"ticket", protocol::sign_ticket(c, ticket_key_)},
                 {"gateway_path", "/api/v1/gateway/" + s.id},
                 {"direct_url", h.display_url},
                 {"host_cert_sha256", h.cert_sha256},
                 {"width", s.width},
-                {"height", s.height}};
+                {"height", s.height},
+                {"reconnected", reconnected},
+                {"view_only", view_only}};
 }
 
-void Core::launch(const std::string& user, const std::string& resource_id, LaunchCallback done) {
-    auto res = store_.resource(resource_id);
-    if (!res) {
-        done(Error<ApiErrorCode>{ApiErrorCode::not_found, "no such resource: " + resource_id});
-        return;
-    }
-    // Reconnect: the user's running session of this resource on a connected host.
-    for (const auto& s : store_.active_sessions_for(user, resource_id)) {
-        if (auto h = hosts_.get(s.host_id)) {
-            log::info("reconnecting user '", user, "' to session ", s.id, " on host ", h->host_id);
-            done(launch_answer(s, *h));
-            return;
+void Core::launch(const Caller& caller, const std::string& resource_ref, int width, int height, LaunchCallback done) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto fail = [&](ApiErrorCode code, std::string msg) {
+        if (code == ApiErrorCode::no_host) metrics_.launches_no_host++;
+        else if (code == ApiErrorCode::not_entitled || code == ApiErrorCode::not_found) metrics_.launches_denied++;
+        else metrics_.launches_failed++;
+        done(Error<ApiErrorCode>{code, std::move(msg)});
+    };
+    std::optional<Resource> res;
+    try {
+        res = store_->resource(resource_ref);
+        if (!res) {
+            // The portal and the native client may name a resource instead of giving its id.
+            for (auto& r : store_->entitled_resources(caller.name))
+                if (r.name == resource_ref) res = r;
         }
+        if (!res) return fail(ApiErrorCode::not_found, "no such resource: " + resource_ref);
+        if (!store_->is_entitled(caller.name, res->id))
+            return fail(ApiErrorCode::not_entitled, "you are not entitled to " + res->name);
+        // Reconnect: the user's running session of this resource on a connected host (draining or not).
+        for (const auto& s : store_->reconnectable_sessions_for(caller.name, res->id)) {
+            if (auto h = hosts_.get(s.host_id)) {
+                log::info("reconnecting user '", caller.name, "' to session ", s.id, " on host ", h->host_id);
+                auto answer = launch_answer(s, *h, true, false);
+                metrics_.launches_reconnect++;
+                metrics_.observe_launch(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                return done(std::move(answer));
+            }
+        }
+    } catch (const std::exception& e) {
+        log::error("launch: ", e.what());
+        return fail(ApiErrorCode::internal, "internal error");
     }
     std::optional<HostInfo> host;
     std::optional<control::DesktopSpec> desktop;
     if (res->type == "desktop") {
-        auto placed = desktops_->place(res->id, user);
-        if (!placed) {
-            done(placed.error());
-            return;
-        }
+        auto placed = desktops_->place(res->id, caller.name);
+        if (!placed) return fail(placed.error().code, placed.error().message);
         host = placed.value().host;
         desktop = placed.value().spec;
     } else {
-        host = hosts_.pick_and_reserve(res->id, res->name);
-    }
-    if (!host) {
-        done(Error<ApiErrorCode>{ApiErrorCode::no_host, "no connected host offers " + res->name + " with free capacity"});
-        return;
+        host = hosts_.pick_and_reserve(PlacementRequest{res->id, res->name, res->host_group, "", ""});
+        if (!host) return fail(ApiErrorCode::no_host, "no connected host offers " + res->name + " with free capacity");
     }
 
     auto p = std::make_shared<PendingLaunch>();
-    p->session = SessionRecord{crypto::random_token(18), user, res->id, host->host_id, "starting", 1280, 800,
-                               unix_now(), 0};
+    p->started = t0;
+    p->session = SessionRecord{crypto::random_token(18), caller.name, res->id, host->host_id, "starting", width, height,
+                               unix_now(), 0, 0};
     p->done = std::move(done);
     p->timer = std::make_unique<net::steady_timer>(ioc_);
     try {
-        store_.create_session(p->session);
+        store_->create_session(p->session);
     } catch (const std::exception& e) {
         hosts_.adjust_sessions(host->host_id, -1);
         log::error("cannot record session: ", e.what());
+        metrics_.launches_failed++;
         p->done(Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"});
         return;
     }
@@ -204,7 +281,7 @@ void Core::launch(const std::string& user, const std::string& resource_id, Launc
     }
     msg.request_id = p->request_id;
     msg.session_id = p->session.id;
-    msg.user = user;
+    msg.user = caller.name;
     if (desktop)
         msg.desktop = desktop;
     else
@@ -221,8 +298,9 @@ void Core::launch(const std::string& user, const std::string& resource_id, Launc
         auto timed_out = take_pending(request_id, host_id);
         if (!timed_out) return;
         log::warn("session ", timed_out->session.id, " on host ", host_id, " did not become ready in time");
-        store_.set_session_state(timed_out->session.id, "ended", unix_now());
+        store_->set_session_state(timed_out->session.id, "ended", unix_now());
         hosts_.adjust_sessions(host_id, -1);
+        metrics_.launches_failed++;
         // The host may still be starting it; tell it to stop rather than leak a session.
         if (auto h = hosts_.get(host_id)) h->link->send(control::serialize(control::EndSession{timed_out->session.id}));
         timed_out->done(Error<ApiErrorCode>{ApiErrorCode::launch_failed, "the host did not start the session in time"});
@@ -231,7 +309,7 @@ void Core::launch(const std::string& user, const std::string& resource_id, Launc
         std::lock_guard lk(pending_mu_);
         pending_[request_id] = p;
     }
-    log::info("starting ", res->id, " for user '", user, "' as session ", p->session.id, " on host ", host_id);
+    log::debug("starting ", res->id, " for user '", caller.name, "' as session ", p->session.id, " on host ", host_id);
     host->link->send(control::serialize(msg));
 }
 
@@ -251,15 +329,25 @@ void Core::session_ready(const std::string& host_id, const control::SessionReady
         return;
     }
     p->timer->cancel();
-    store_.set_session_state(p->session.id, "active", unix_now());
-    p->session.state = "active";
-    auto h = hosts_.get(host_id);
-    if (!h) {
-        p->done(Error<ApiErrorCode>{ApiErrorCode::launch_failed, "the host disconnected"});
-        return;
+    try {
+        store_->set_session_state(p->session.id, "active", unix_now());
+        p->session.state = "active";
+        auto h = hosts_.get(host_id);
+        if (!h) {
+            metrics_.launches_failed++;
+            p->done(Error<ApiErrorCode>{ApiErrorCode::launch_failed, "the host disconnected"});
+            return;
+        }
+        auto answer = launch_answer(p->session, *h, false, false);
+        metrics_.launches_ok++;
+        metrics_.observe_launch(std::chrono::duration<double>(std::chrono::steady_clock::now() - p->started).count());
+        log::debug("session ", p->session.id, " is ready on host ", host_id);
+        p->done(std::move(answer));
+    } catch (const std::exception& e) {
+        log::error("session_ready: ", e.what());
+        metrics_.launches_failed++;
+        p->done(Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"});
     }
-    log::info("session ", p->session.id, " is ready on host ", host_id);
-    p->done(launch_answer(p->session, *h));
 }
 
 void Core::session_failed(const std::string& host_id, const control::SessionFailed& m) {
@@ -269,22 +357,35 @@ void Core::session_failed(const std::string& host_id, const control::SessionFail
         return;
     }
     p->timer->cancel();
-    store_.set_session_state(p->session.id, "ended", unix_now());
+    store_->set_session_state(p->session.id, "ended", unix_now());
     hosts_.adjust_sessions(host_id, -1);
+    metrics_.launches_failed++;
     log::warn("host ", host_id, " could not start session ", p->session.id, ": ", m.message);
     p->done(Error<ApiErrorCode>{ApiErrorCode::launch_failed, m.message});
 }
 
 void Core::session_ended(const std::string& host_id, const control::SessionEnded& m) {
-    auto s = store_.session(m.session_id);
+    auto s = store_->session(m.session_id);
     if (!s || s->host_id != host_id) {
         log::warn("host ", host_id, " reported the end of a session it does not run: ", m.session_id);
         return;
     }
-    if (store_.set_session_state(m.session_id, "ended", unix_now())) {
+    if (store_->set_session_state(m.session_id, "ended", unix_now())) {
         hosts_.adjust_sessions(host_id, -1);
+        metrics_.sessions_ended++;
         log::info("session ", m.session_id, " on host ", host_id, " ended (", m.reason, ")");
     }
+}
+
+void Core::session_state(const std::string& host_id, const control::SessionState& m) {
+    auto s = store_->session(m.session_id);
+    if (!s || s->host_id != host_id) {
+        log::warn("host ", host_id, " reported the state of a session it does not run: ", m.session_id);
+        return;
+    }
+    if (s->state == "starting") return;  // session_ready decides when it is active
+    if (store_->set_session_state(m.session_id, m.state, unix_now()))
+        log::info("session ", m.session_id, " is now ", m.state);
 }
 
 void Core::fail_pending_of_host(const std::string& host_id, const std::string& why) {
@@ -302,42 +403,224 @@ void Core::fail_pending_of_host(const std::string& host_id, const std::string& w
     }
     for (auto& p : failed) {
         p->timer->cancel();
-        store_.set_session_state(p->session.id, "ended", unix_now());
+        store_->set_session_state(p->session.id, "ended", unix_now());
+        metrics_.launches_failed++;
         p->done(Error<ApiErrorCode>{ApiErrorCode::launch_failed, why});
     }
 }
 
-json Core::live_sessions(const std::string& user) {
-    json out = json::array();
-    for (const auto& s : store_.live_sessions_of(user))
-        out.push_back({{"id", s.id}, {"resource", s.resource}, {"state", s.state}, {"host", s.host_id},
-                       {"created_at", s.created_at}});
-    return out;
+json Core::session_json(const SessionRecord& s) {
+    return json{{"id", s.id},           {"user", s.user},       {"resource", s.resource}, {"host", s.host_id},
+                {"state", s.state},     {"created_at", s.created_at}, {"updated_at", s.updated_at},
+                {"ended_at", s.ended_at}, {"width", s.width},   {"height", s.height}};
 }
 
-std::optional<ApiError> Core::end_session(const std::string& user, const std::string& session_id) {
-    auto s = store_.session(session_id);
-    if (!s || s->user != user || s->state == "ended") return ApiError{ApiErrorCode::not_found, "no such session"};
-    if (auto h = hosts_.get(s->host_id)) {
+std::optional<SessionRecord> Core::visible_session(const Caller& caller, const std::string& session_id) {
+    auto s = store_->session(session_id);
+    if (!s || (!caller.staff() && s->user != caller.name)) return std::nullopt;
+    return s;
+}
+
+void Core::end_session_now(const SessionRecord& s, const std::string& actor, const std::string& action,
+                           const std::string& from) {
+    if (auto h = hosts_.get(s.host_id)) {
         // The host answers with session_ended once the app and display are gone.
-        h->link->send(control::serialize(control::EndSession{session_id}));
+        h->link->send(control::serialize(control::EndSession{s.id}));
     } else {
-        // Nobody to ask: the user wants it gone, so forget it; a returning host reports its own.
-        store_.set_session_state(session_id, "ended", unix_now());
+        // Nobody to ask: forget it; a returning host reports its own.
+        if (store_->set_session_state(s.id, "ended", unix_now())) metrics_.sessions_ended++;
     }
-    log::info("user '", user, "' ended session ", session_id);
+    if (actor != s.user) audit(actor, action, s.id, from, "user " + s.user + ", host " + s.host_id);
+    log::info(actor, " ended session ", s.id, " (", action, ")");
+}
+
+std::optional<ApiError> Core::logoff_session(const Caller& caller, const std::string& session_id) {
+    auto s = visible_session(caller, session_id);
+    if (!s || s->state == "ended" || s->state == "lost") return ApiError{ApiErrorCode::not_found, "no such session"};
+    end_session_now(*s, caller.name, "session.logoff", caller.ip);
     return std::nullopt;
 }
 
-bool Core::enrollment_secret_matches(const std::string& secret) const {
+std::optional<ApiError> Core::disconnect_session(const Caller& caller, const std::string& session_id) {
+    auto s = visible_session(caller, session_id);
+    if (!s || s->state == "ended" || s->state == "lost") return ApiError{ApiErrorCode::not_found, "no such session"};
+    if (s->state == "starting") return ApiError{ApiErrorCode::conflict, "the session is still starting"};
+    auto h = hosts_.get(s->host_id);
+    if (!h) return ApiError{ApiErrorCode::conflict, "the session's host is not connected"};
+    h->link->send(control::serialize(control::DisconnectSession{s->id}));
+    if (caller.name != s->user) audit(caller.name, "session.disconnect", s->id, caller.ip, "user " + s->user);
+    return std::nullopt;
+}
+
+Result<json, ApiErrorCode> Core::shadow(const Caller& caller, const std::string& session_id) {
+    if (!caller.staff()) return Error<ApiErrorCode>{ApiErrorCode::forbidden, "shadowing is for admin and helpdesk"};
+    auto s = store_->session(session_id);
+    if (!s || s->state == "ended" || s->state == "lost") return Error<ApiErrorCode>{ApiErrorCode::not_found, "no such session"};
+    if (s->state == "starting") return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is still starting"};
+    auto h = hosts_.get(s->host_id);
+    if (!h) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session's host is not connected"};
+    audit(caller.name, "session.shadow", s->id, caller.ip, "user " + s->user + ", host " + s->host_id);
+    return launch_answer(*s, *h, false, true);
+}
+
+// ---- hosts ----
+
+namespace {
+json host_to_json(const HostRecord* rec, const HostInfo* live) {
+    json j;
+    const bool drain = live ? live->drain : (rec && rec->drain);
+    j["id"] = live ? live->host_id : rec->id;
+    j["name"] = live ? live->name : rec->name;
+    j["connected"] = live != nullptr;
+    j["drain"] = drain;
+    j["state"] = live ? (drain ? "draining" : "up") : "down";
+    j["sessions"] = live ? live->sessions : 0;
+    j["max_sessions"] = live ? live->max_sessions : (rec ? rec->max_sessions : 0);
+    j["cpu"] = live ? live->cpu : 0.0;
+    j["mem"] = live ? live->mem : 0.0;
+    j["load"] = live ? load_index(*live) : 0.0;
+    if (live) {
+        auto ago = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - live->last_heartbeat);
+        j["last_heartbeat"] = unix_now() - ago.count();
+    } else {
+        j["last_heartbeat"] = rec ? rec->last_seen : 0;
+    }
+    j["apps"] = live ? live->apps : rec->apps;
+    j["display_url"] = live ? live->display_url : rec->display_url;
+    j["cert_fingerprint"] = rec ? rec->cert_fingerprint : std::string();
+    j["auth"] = live ? live->auth : (rec && !rec->auth.empty() ? rec->auth : std::string("none"));
+    return j;
+}
+}  // namespace
+
+json Core::hosts_json() {
+    auto rows = store_->hosts();
+    auto live = hosts_.snapshot();
+    std::map<std::string, const HostInfo*> by_id;
+    for (auto& h : live) by_id[h.host_id] = &h;
+    json out = json::array();
+    for (auto& r : rows) {
+        auto it = by_id.find(r.id);
+        out.push_back(host_to_json(&r, it == by_id.end() ? nullptr : it->second));
+        if (it != by_id.end()) by_id.erase(it);
+    }
+    for (auto& [id, h] : by_id) out.push_back(host_to_json(nullptr, h));  // registered since the rows were read
+    return out;
+}
+
+std::optional<json> Core::host_json(const std::string& id) {
+    auto rec = store_->host(id);
+    auto live = hosts_.get(id);
+    if (!rec && !live) return std::nullopt;
+    return host_to_json(rec ? &*rec : nullptr, live ? &*live : nullptr);
+}
+
+std::optional<ApiError> Core::set_drain(const Caller& caller, const std::string& id, bool drain) {
+    bool known = store_->set_host_drain(id, drain);
+    known = hosts_.set_drain(id, drain) || known;
+    if (!known) return ApiError{ApiErrorCode::not_found, "no such host"};
+    audit(caller.name, drain ? "host.drain" : "host.undrain", id, caller.ip);
+    log::info(caller.name, drain ? " drained host " : " undrained host ", id);
+    return std::nullopt;
+}
+
+std::optional<ApiError> Core::remove_host(const Caller& caller, const std::string& id) {
+    auto live = hosts_.get(id);
+    bool known = store_->delete_host(id);
+    if (!known && !live) return ApiError{ApiErrorCode::not_found, "no such host"};
+    if (live && hosts_.remove(id, nullptr)) {
+        fail_pending_of_host(id, "the host was removed");
+        auto lost = store_->lose_sessions_of_host(id, unix_now());
+        metrics_.sessions_lost += lost.size();
+        live->link->close();
+    }
+    audit(caller.name, "host.remove", id, caller.ip);
+    log::info(caller.name, " removed host ", id);
+    return std::nullopt;
+}
+
+json Core::create_enrollment_token(const std::string& actor, const std::string& from, const std::string& host_id,
+                                   int ttl_seconds) {
+    EnrollmentToken t;
+    t.id = crypto::random_token(9);
+    t.host_id = host_id;
+    t.created_by = actor;
+    t.created_at = unix_now();
+    t.expires_at = t.created_at + ttl_seconds;
+    std::string token = crypto::random_token(32);
+    store_->create_enrollment_token(t, crypto::sha256_hex(crypto::bytes_of(token)));
+    audit(actor, "enrollment_token.create", t.id, from, host_id.empty() ? "any host" : "host " + host_id);
+    return json{{"id", t.id},         {"host_id", t.host_id},       {"created_at", t.created_at},
+                {"expires_at", t.expires_at}, {"created_by", t.created_by}, {"token", token}};
+}
+
+Result<json, ApiErrorCode> Core::enroll(const std::string& token, const std::string& host_id, const std::string& csr_pem,
+                                        const std::string& from) {
+    auto refused = [](std::string why) { return Error<ApiErrorCode>{ApiErrorCode::enrollment_refused, std::move(why)}; };
+    if (token.empty() || token.size() > 256) return refused("unknown enrollment token");
+    auto r = store_->consume_enrollment_token(crypto::sha256_hex(crypto::bytes_of(token)), host_id, unix_now());
+    switch (r) {
+        case ConsumeResult::ok: break;
+        case ConsumeResult::unknown: return refused("unknown enrollment token");
+        case ConsumeResult::used: return refused("this enrollment token was already used");
+        case ConsumeResult::expired: return refused("this enrollment token has expired");
+        case ConsumeResult::wrong_host: return refused("this enrollment token is for another host id");
+    }
+    auto cert = ca_->sign_csr(csr_pem, host_id);
+    if (!cert) {
+        log::warn("enrollment of host ", host_id, " from ", from, " refused: ", cert.error().message);
+        return Error<ApiErrorCode>{ApiErrorCode::bad_request, cert.error().message};
+    }
+    // Remember the certificate: only this one authenticates the host from now on.
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(cert.value().data(), static_cast<int>(cert.value().size())),
+                                                  BIO_free);
+    std::unique_ptr<X509, decltype(&X509_free)> x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
+    auto fp = x509_sha256_hex(x.get());
+    auto existing = store_->host(host_id);
+    HostRecord rec = existing.value_or(HostRecord{});
+    rec.id = host_id;
+    if (rec.name.empty()) rec.name = host_id;
+    rec.state = existing ? existing->state : "down";
+    rec.cert_fingerprint = fp;
+    rec.auth = "mtls";
+    rec.last_seen = unix_now();
+    store_->upsert_host(rec);
+    audit("-", "host.enroll", host_id, from, "certificate " + fp.substr(0, 16));
+    log::info("host ", host_id, " enrolled from ", from);
+    return json{{"cert_pem", cert.value()}, {"ca_pem", ca_->cert_pem()}};
+}
+
+Result<std::string, int> Core::authorize_host(const control::Register& reg, const PeerCert& cert) {
+    auto no = [](std::string why) { return Error<int>{0, std::move(why)}; };
+    if (cert.verified) {
+        if (cert.common_name != reg.host_id) return no("the client certificate is for host '" + cert.common_name + "'");
+        auto rec = store_->host(reg.host_id);
+        if (!rec || rec->cert_fingerprint != cert.sha256)
+            return no("the client certificate is not (or no longer) enrolled; enroll the host again");
+        return std::string("mtls");
+    }
+    if (config_.require_mtls) return no("this broker requires mutual TLS; enroll the host");
     // Compare digests so the comparison is constant-time regardless of the lengths.
-    auto a = crypto::sha256_hex(crypto::bytes_of(secret));
+    auto a = crypto::sha256_hex(crypto::bytes_of(reg.secret));
     auto b = crypto::sha256_hex(crypto::bytes_of(enrollment_secret_));
-    return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+    if (reg.secret.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) != 0) return no("registration refused");
+    return std::string("secret");
 }
 
 void Core::host_registered(HostInfo info) {
     auto id = info.host_id;
+    auto rec = store_->host(id);
+    info.drain = rec && rec->drain;
+    HostRecord r = rec.value_or(HostRecord{});
+    r.id = id;
+    r.name = info.name;
+    r.state = "up";
+    r.last_seen = unix_now();
+    r.display_url = info.display_url;
+    r.auth = info.auth;
+    r.apps = info.apps;
+    r.max_sessions = info.max_sessions;
+    store_->upsert_host(r);
     auto old = hosts_.add(std::move(info));
     if (old) {
         log::info("host ", id, " re-registered; closing its previous control connection");
@@ -346,16 +629,143 @@ void Core::host_registered(HostInfo info) {
     }
 }
 
+void Core::host_down(const std::string& host_id, const std::string& why) {
+    fail_pending_of_host(host_id, "the host disconnected");
+    auto now = unix_now();
+    auto lost = store_->lose_sessions_of_host(host_id, now);
+    metrics_.sessions_lost += lost.size();
+    store_->set_host_state(host_id, "down", now);
+    audit("-", "host.down", host_id, "", why + (lost.empty() ? "" : "; " + std::to_string(lost.size()) + " sessions lost"));
+    log::warn("host ", host_id, " is down (", why, "); ", lost.size(), " sessions lost");
+}
+
 void Core::host_gone(const std::string& host_id, const ControlLink* link) {
-    if (hosts_.remove(host_id, link)) {
-        log::info("host ", host_id, " disconnected");
-        fail_pending_of_host(host_id, "the host disconnected");
+    if (hosts_.remove(host_id, link)) host_down(host_id, "control connection closed");
+}
+
+void Core::host_heartbeat(const std::string& host_id, const ControlLink* link, const control::Heartbeat& m) {
+    hosts_.heartbeat(host_id, link, m.sessions, m.cpu, m.mem);
+    if (config_.idle_timeout_seconds > 0 && !m.idle.empty()) {
+        std::vector<std::string> idle_too_long;
+        for (const auto& [sid, secs] : m.idle)
+            if (secs >= config_.idle_timeout_seconds) idle_too_long.push_back(sid);
+        for (const auto& sid : idle_too_long) {
+            auto s = store_->session(sid);
+            if (!s || s->host_id != host_id || s->state == "ended" || s->state == "lost") continue;
+            log::info("session ", sid, " idle for longer than ", config_.idle_timeout_seconds, " s; ending it");
+            end_session_now(*s, "-", "session.timeout", "");
+        }
     }
 }
 
+// ---- liveness ----
+
+void Core::schedule_tick() {
+    if (!tick_timer_) return;
+    tick_timer_->expires_after(std::chrono::seconds(1));
+    tick_timer_->async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        try {
+            tick();
+        } catch (const std::exception& e) {
+            log::error("liveness check: ", e.what());
+        }
+        schedule_tick();
+    });
+}
+
+void Core::tick() {
+    ++ticks_;
+    for (auto& h : hosts_.take_stale(std::chrono::seconds(config_.heartbeat_timeout_seconds))) {
+        host_down(h.host_id, "no heartbeat for " + std::to_string(config_.heartbeat_timeout_seconds) + " s");
+        if (h.link) h.link->close();
+    }
+    const auto now = unix_now();
+    if (!grace_done_ && std::chrono::steady_clock::now() - started_at_ >= std::chrono::seconds(config_.lost_grace_seconds)) {
+        grace_done_ = true;
+        // Sessions of hosts that did not come back after a broker restart.
+        std::map<std::string, int> lost_by_host;
+        for (const auto& s : store_->live_sessions())
+            if (!hosts_.get(s.host_id)) lost_by_host[s.host_id]++;
+        for (const auto& [host_id, n] : lost_by_host) {
+            metrics_.sessions_lost += store_->lose_sessions_of_host(host_id, now).size();
+            log::warn("host ", host_id, " did not reconnect after the restart; ", n, " sessions lost");
+        }
+    }
+    if (config_.disconnect_timeout_seconds > 0) {
+        for (const auto& s : store_->sessions_in_state_since("disconnected", now - config_.disconnect_timeout_seconds)) {
+            log::info("session ", s.id, " disconnected for longer than ", config_.disconnect_timeout_seconds, " s; ending it");
+            // Final at once, so the next tick does not ask again; the host's session_ended is then a no-op.
+            end_session_now(s, "-", "session.timeout", "");
+            if (store_->set_session_state(s.id, "ended", now)) metrics_.sessions_ended++;
+        }
+    }
+    if (ticks_ % 60 == 0) {
+        store_->purge_expired_tickets(now);
+        store_->purge_expired_login_sessions(now);
+    }
+}
+
+// ---- metrics ----
+
+std::string Core::metrics_text() {
+    std::string out;
+    auto line = [&](const std::string& s) { out += s + "\n"; };
+    auto num = [](double v) {
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), "%.6g", v);
+        return std::string(buf);
+    };
+    std::map<std::string, int> counts = {{"starting", 0}, {"active", 0}, {"disconnected", 0}};
+    for (auto& [state, n] : store_->session_counts())
+        if (counts.count(state)) counts[state] = n;
+    line("# HELP portico_sessions Live display sessions by state.");
+    line("# TYPE portico_sessions gauge");
+    for (auto& [state, n] : counts) line("portico_sessions{state=\"" + state + "\"} " + std::to_string(n));
+    line("# HELP portico_sessions_finished_total Sessions that ended or were lost since the broker started.");
+    line("# TYPE portico_sessions_finished_total counter");
+    line("portico_sessions_finished_total{state=\"ended\"} " + std::to_string(metrics_.sessions_ended.load()));
+    line("portico_sessions_finished_total{state=\"lost\"} " + std::to_string(metrics_.sessions_lost.load()));
+    line("# HELP portico_launches_total Launch requests by result.");
+    line("# TYPE portico_launches_total counter");
+    line("portico_launches_total{result=\"ok\"} " + std::to_string(metrics_.launches_ok.load()));
+    line("portico_launches_total{result=\"reconnect\"} " + std::to_string(metrics_.launches_reconnect.load()));
+    line("portico_launches_total{result=\"failed\"} " + std::to_string(metrics_.launches_failed.load()));
+    line("portico_launches_total{result=\"no_host\"} " + std::to_string(metrics_.launches_no_host.load()));
+    line("portico_launches_total{result=\"denied\"} " + std::to_string(metrics_.launches_denied.load()));
+    line("# HELP portico_launch_latency_seconds Time from a launch request to its answer (successful launches).");
+    line("# TYPE portico_launch_latency_seconds histogram");
+    for (std::size_t i = 0; i < Metrics::kBuckets.size(); ++i)
+        line("portico_launch_latency_seconds_bucket{le=\"" + num(Metrics::kBuckets[i]) + "\"} " +
+             std::to_string(metrics_.latency_buckets[i].load()));
+    line("portico_launch_latency_seconds_bucket{le=\"+Inf\"} " + std::to_string(metrics_.latency_count.load()));
+    line("portico_launch_latency_seconds_sum " + num(static_cast<double>(metrics_.latency_sum_us.load()) / 1e6));
+    line("portico_launch_latency_seconds_count " + std::to_string(metrics_.latency_count.load()));
+    int up = 0, draining = 0;
+    std::set<std::string> live_ids;
+    for (auto& h : hosts_.snapshot()) {
+        live_ids.insert(h.host_id);
+        (h.drain ? draining : up)++;
+    }
+    int down = 0;
+    for (auto& r : store_->hosts())
+        if (!live_ids.count(r.id)) down++;
+    line("# HELP portico_hosts Session hosts by state.");
+    line("# TYPE portico_hosts gauge");
+    line("portico_hosts{state=\"up\"} " + std::to_string(up));
+    line("portico_hosts{state=\"draining\"} " + std::to_string(draining));
+    line("portico_hosts{state=\"down\"} " + std::to_string(down));
+    line("# HELP portico_logins_total Login attempts by result.");
+    line("# TYPE portico_logins_total counter");
+    line("portico_logins_total{result=\"ok\"} " + std::to_string(metrics_.logins_ok.load()));
+    line("portico_logins_total{result=\"failed\"} " + std::to_string(metrics_.logins_failed.load()));
+    line("portico_logins_total{result=\"rate_limited\"} " + std::to_string(metrics_.logins_rate_limited.load()));
+    return out;
+}
+
 Result<HostInfo, ApiErrorCode> Core::gateway_target(const std::string& session_id) {
-    auto s = store_.session(session_id);
-    if (!s || s->state == "ended") return Error<ApiErrorCode>{ApiErrorCode::not_found, "no such session"};
+    auto s = store_->session(session_id);
+    if (!s || s->state == "ended" || s->state == "lost") return Error<ApiErrorCode>{ApiErrorCode::not_found, "no such session"};
     auto h = hosts_.get(s->host_id);
     if (!h) return Error<ApiErrorCode>{ApiErrorCode::no_host, "the session's host is not connected"};
     return *h;

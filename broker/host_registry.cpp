@@ -1,5 +1,7 @@
 #include "broker/host_registry.hpp"
 
+#include "broker/placement.hpp"
+
 #include <algorithm>
 
 namespace portico::broker {
@@ -22,7 +24,7 @@ std::shared_ptr<ControlLink> HostRegistry::add(HostInfo info) {
 bool HostRegistry::remove(const std::string& host_id, const ControlLink* link) {
     std::lock_guard lk(mu_);
     auto it = hosts_.find(host_id);
-    if (it == hosts_.end() || it->second.link.get() != link) return false;
+    if (it == hosts_.end() || (link && it->second.link.get() != link)) return false;
     hosts_.erase(it);
     return true;
 }
@@ -34,40 +36,16 @@ std::optional<HostInfo> HostRegistry::get(const std::string& host_id) const {
     return it->second;
 }
 
-std::optional<HostInfo> HostRegistry::pick_and_reserve(const std::string& id, const std::string& name) {
+std::optional<HostInfo> HostRegistry::pick_and_reserve(const PlacementRequest& request) {
     std::lock_guard lk(mu_);
-    HostInfo* best = nullptr;
-    for (auto& [_, h] : hosts_) {
-        bool offers = std::any_of(h.apps.begin(), h.apps.end(),
-                                  [&](const std::string& a) { return a == "*" || a == id || a == name; });
-        if (!offers || h.sessions >= h.max_sessions) continue;
-        if (!best || h.sessions < best->sessions) best = &h;
-    }
-    if (!best) return std::nullopt;
-    ++best->sessions;
-    return *best;
-}
-
-std::optional<HostInfo> HostRegistry::pick_and_reserve_image(const std::string& image, const std::string& only_host) {
-    std::lock_guard lk(mu_);
-    HostInfo* best = nullptr;
-    for (auto& [_, h] : hosts_) {
-        if (!only_host.empty() && h.host_id != only_host) continue;
-        if (std::find(h.images.begin(), h.images.end(), image) == h.images.end()) continue;
-        if (h.sessions >= h.max_sessions) continue;
-        if (!best || h.sessions < best->sessions) best = &h;
-    }
-    if (!best) return std::nullopt;
-    ++best->sessions;
-    return *best;
-}
-
-std::vector<std::shared_ptr<ControlLink>> HostRegistry::links() const {
-    std::lock_guard lk(mu_);
-    std::vector<std::shared_ptr<ControlLink>> out;
-    for (const auto& [_, h] : hosts_)
-        if (h.link) out.push_back(h.link);
-    return out;
+    std::vector<const HostInfo*> candidates;
+    candidates.reserve(hosts_.size());
+    for (auto& [_, h] : hosts_) candidates.push_back(&h);
+    auto* chosen = choose_host(candidates, request);
+    if (!chosen) return std::nullopt;
+    auto& h = hosts_.at(chosen->host_id);
+    ++h.sessions;
+    return h;
 }
 
 void HostRegistry::adjust_sessions(const std::string& host_id, int delta) {
@@ -76,12 +54,45 @@ void HostRegistry::adjust_sessions(const std::string& host_id, int delta) {
     if (it != hosts_.end()) it->second.sessions = std::max(0, it->second.sessions + delta);
 }
 
-void HostRegistry::heartbeat(const std::string& host_id, const ControlLink* link, int sessions) {
+void HostRegistry::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu, double mem) {
     std::lock_guard lk(mu_);
     auto it = hosts_.find(host_id);
     if (it == hosts_.end() || it->second.link.get() != link) return;
     it->second.sessions = std::max(0, sessions);
+    it->second.cpu = cpu;
+    it->second.mem = mem;
     it->second.last_heartbeat = std::chrono::steady_clock::now();
+}
+
+bool HostRegistry::set_drain(const std::string& host_id, bool drain) {
+    std::lock_guard lk(mu_);
+    auto it = hosts_.find(host_id);
+    if (it == hosts_.end()) return false;
+    it->second.drain = drain;
+    return true;
+}
+
+std::vector<HostInfo> HostRegistry::take_stale(std::chrono::steady_clock::duration timeout) {
+    std::lock_guard lk(mu_);
+    std::vector<HostInfo> out;
+    auto now = std::chrono::steady_clock::now();
+    for (auto it = hosts_.begin(); it != hosts_.end();) {
+        if (now - it->second.last_heartbeat > timeout) {
+            out.push_back(std::move(it->second));
+            it = hosts_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
+}
+
+std::vector<HostInfo> HostRegistry::snapshot() const {
+    std::lock_guard lk(mu_);
+    std::vector<HostInfo> out;
+    out.reserve(hosts_.size());
+    for (auto& [_, h] : hosts_) out.push_back(h);
+    return out;
 }
 
 void HostRegistry::clear() {

@@ -1,7 +1,8 @@
 #pragma once
-// In-memory view of the session hosts currently connected over the control channel, and the
-// placement policy (fewest sessions under the host's maximum). Thread-safe (one mutex); called
-// from network threads. Holds each host's ControlLink so the broker can send it messages.
+// In-memory view of the session hosts currently connected over the control channel, with their
+// live load (heartbeats) and drain flag; placement is delegated to choose_host (placement.hpp).
+// Thread-safe (one mutex); called from network threads and the broker's liveness timer. Holds
+// each host's ControlLink so the broker can send it messages.
 
 #include <chrono>
 #include <memory>
@@ -26,29 +27,34 @@ struct HostInfo {
     std::vector<std::string> apps;
     std::vector<std::string> images;  // golden images it runs as VM desktops
     int max_sessions = 0;
-    int sessions = 0;
+    int sessions = 0;        // running (last heartbeat) + reserved by launches in flight
+    double cpu = 0, mem = 0;  // 0..1, last heartbeat
+    bool drain = false;
+    std::string auth;              // "mtls" or "secret"
+    std::string client_cert_sha256;  // enrolled client certificate (mtls)
     std::chrono::steady_clock::time_point last_heartbeat{};
     std::shared_ptr<ControlLink> link;
 };
+
+struct PlacementRequest;
 
 class HostRegistry {
 public:
     // Adds or replaces the host; returns the link it replaced (to be closed by the caller).
     std::shared_ptr<ControlLink> add(HostInfo info);
     // Removes the host only if `link` is still its current connection (a re-register may have
-    // replaced it). Returns whether it was removed.
+    // replaced it), or unconditionally when link is null. Returns whether it was removed.
     bool remove(const std::string& host_id, const ControlLink* link);
     std::optional<HostInfo> get(const std::string& host_id) const;
-    // The connected host offering `resource_id` or `resource_name` (or "*") with the fewest
-    // sessions below its maximum; reserves one session slot on it.
-    std::optional<HostInfo> pick_and_reserve(const std::string& resource_id, const std::string& resource_name);
-    // The connected host having golden image `image` with the fewest sessions below its maximum
-    // (only `only_host` when given: a dedicated desktop lives there); reserves one session slot.
-    std::optional<HostInfo> pick_and_reserve_image(const std::string& image, const std::string& only_host);
-    // Every connected host's link (to tell them all something).
-    std::vector<std::shared_ptr<ControlLink>> links() const;
+    // Chooses a host for a new session with choose_host() and reserves one session slot on it.
+    std::optional<HostInfo> pick_and_reserve(const PlacementRequest& request);
     void adjust_sessions(const std::string& host_id, int delta);
-    void heartbeat(const std::string& host_id, const ControlLink* link, int sessions);
+    void heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu, double mem);
+    bool set_drain(const std::string& host_id, bool drain);
+    // Hosts whose last heartbeat is older than `timeout`: removed from the registry and returned
+    // (the caller closes their links and marks their sessions lost).
+    std::vector<HostInfo> take_stale(std::chrono::steady_clock::duration timeout);
+    std::vector<HostInfo> snapshot() const;
     std::size_t size() const;
     // Drops every host (shutdown); the links are released outside the lock.
     void clear();

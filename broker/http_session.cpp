@@ -4,6 +4,7 @@
 
 #include "broker/core.hpp"
 #include "broker/net.hpp"
+#include "broker/rest_api.hpp"
 #include "common/log.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -11,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 
 namespace portico::broker {
@@ -75,6 +77,25 @@ std::optional<std::string> percent_decode(std::string_view s) {
             return std::nullopt;
         out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
         i += 2;
+    }
+    return out;
+}
+
+std::map<std::string, std::string> query_of(std::string_view target) {
+    std::map<std::string, std::string> out;
+    auto q = target.find('?');
+    if (q == std::string_view::npos) return out;
+    auto rest = target.substr(q + 1);
+    if (auto h = rest.find('#'); h != std::string_view::npos) rest = rest.substr(0, h);
+    while (!rest.empty()) {
+        auto amp = rest.find('&');
+        auto part = rest.substr(0, amp);
+        auto eq = part.find('=');
+        auto k = percent_decode(part.substr(0, eq));
+        auto v = percent_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1));
+        if (k && v && !k->empty()) out[*k] = *v;
+        if (amp == std::string_view::npos) break;
+        rest.remove_prefix(amp + 1);
     }
     return out;
 }
@@ -274,6 +295,7 @@ private:
     void handle(Request req) {
         auto path = std::string(path_of(req.target()));
         if (path.rfind("/api/", 0) == 0) return handle_api(std::move(req), path);
+        if (path == "/metrics") return handle_metrics(req);
         if (req.method() != http::verb::get)
             return send(error_response(ApiError{ApiErrorCode::method_not_allowed, "only GET here"}, false));
         auto file = static_file(core_.config().web_root, path);
@@ -299,85 +321,107 @@ private:
         if (changes_state && !is_json_content(req))
             return fail(ApiErrorCode::csrf, "state-changing requests must be sent as application/json");
 
-        std::string route = path.rfind(kApiPrefix, 0) == 0 ? path.substr(std::string(kApiPrefix).size()) : std::string();
+        if (path.rfind(kApiPrefix, 0) != 0) return fail(ApiErrorCode::not_found, "no such API endpoint");
+        std::vector<std::string> segments;
+        {
+            std::string_view rest(path);
+            rest.remove_prefix(std::string_view(kApiPrefix).size());
+            while (true) {
+                auto slash = rest.find('/');
+                auto seg = percent_decode(rest.substr(0, slash));
+                if (!seg || seg->empty() || seg->size() > 256) return fail(ApiErrorCode::not_found, "no such API endpoint");
+                segments.push_back(std::move(*seg));
+                if (slash == std::string_view::npos) break;
+                rest.remove_prefix(slash + 1);
+            }
+        }
         auto want = [&](http::verb v) {
             if (method == v) return true;
             fail(ApiErrorCode::method_not_allowed, "method not allowed");
             return false;
         };
-
-        if (route == "login") {
+        const auto& route = segments[0];
+        if (segments.size() == 1 && route == "login") {
             if (want(http::verb::post)) do_login(req);
             return;
         }
-        if (route == "logout") {
+        if (segments.size() == 1 && route == "logout") {
             if (!want(http::verb::post)) return;
-            core_.logout(cookie_token(req));
+            core_.logout(cookie_token(req), peer_);
             auto res = no_content();
             res.set(http::field::set_cookie,
                     std::string(kCookieName) + "=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
             return send(std::move(res));
         }
-
-        static const char* const known[] = {"me", "resources", "launch", "sessions"};
-        bool is_known = std::any_of(std::begin(known), std::end(known), [&](const char* k) { return route == k; }) ||
-                        route.rfind("sessions/", 0) == 0;
-        if (!is_known) return fail(ApiErrorCode::not_found, "no such API endpoint");
-
-        auto user = core_.authenticate(cookie_token(req));
-        if (!user) return fail(ApiErrorCode::unauthenticated, "log in first");
-
-        if (route == "me") {
-            if (want(http::verb::get)) send(json_response(http::status::ok, {{"user", *user}}));
-            return;
-        }
-        if (route == "resources") {
-            if (!want(http::verb::get)) return;
-            json out = json::array();
-            for (const auto& r : core_.store().resources())
-                out.push_back({{"id", r.id}, {"name", r.name}, {"type", r.type}});
-            return send(json_response(http::status::ok, out));
-        }
-        if (route == "sessions") {
-            if (want(http::verb::get)) send(json_response(http::status::ok, core_.live_sessions(*user)));
-            return;
-        }
-        if (route.rfind("sessions/", 0) == 0) {
-            if (!want(http::verb::delete_)) return;
-            auto err = core_.end_session(*user, route.substr(std::string("sessions/").size()));
-            if (err) return send(error_response(*err, true));
-            return send(no_content());
-        }
-        if (route == "launch") {
+        if (segments.size() == 1 && route == "enroll") {
             if (!want(http::verb::post)) return;
-            auto body = json::parse(req.body(), nullptr, false);
-            if (body.is_discarded() || !body.is_object() || !body.contains("resource") || !body["resource"].is_string())
-                return fail(ApiErrorCode::bad_request, "expected {\"resource\": string}");
-            core_.launch(*user, body["resource"].get<std::string>(),
+            auto body = parse_body(req.body(), {{"token", FieldType::string, true},
+                                                {"host_id", FieldType::string, true},
+                                                {"csr_pem", FieldType::string, true}});
+            if (!body) return send(error_response(body.error(), true));
+            auto host_id = body.value()["host_id"].get<std::string>();
+            if (!valid_name(host_id, 128)) return fail(ApiErrorCode::bad_request, "field 'host_id' must be a valid host id");
+            auto r = core_.enroll(body.value()["token"].get<std::string>(), host_id,
+                                  body.value()["csr_pem"].get<std::string>(), peer_);
+            return send(r ? json_response(http::status::ok, r.value()) : error_response(r.error(), true));
+        }
+        const bool is_launch = segments.size() == 1 && route == "launch";
+        if (!is_launch && !is_rest_route(segments)) return fail(ApiErrorCode::not_found, "no such API endpoint");
+
+        auto principal = core_.authenticate(cookie_token(req));
+        if (!principal) return fail(ApiErrorCode::unauthenticated, "log in first");
+        Caller caller{principal->name, principal->role, peer_};
+
+        if (is_launch) {
+            if (!want(http::verb::post)) return;
+            auto body = parse_body(req.body(), {{"resource", FieldType::string, true},
+                                                {"width", FieldType::integer},
+                                                {"height", FieldType::integer}});
+            if (!body) return send(error_response(body.error(), true));
+            auto& b = body.value();
+            auto width = b.value("width", std::int64_t{1280}), height = b.value("height", std::int64_t{800});
+            if (width < 64 || width > 8192 || height < 64 || height > 8192)
+                return fail(ApiErrorCode::bad_request, "width and height must be within 64..8192");
+            core_.launch(caller, b["resource"].get<std::string>(), static_cast<int>(width), static_cast<int>(height),
                          [self = shared_from_this()](Result<json, ApiErrorCode> r) {
                              self->send_later(r ? self->json_response(http::status::ok, r.value())
                                                 : self->error_response(r.error(), true));
                          });
             return;
         }
-        fail(ApiErrorCode::not_found, "no such API endpoint");
+
+        RestRequest rr{method, std::move(segments), query_of(req.target()), std::move(req.body())};
+        auto r = handle_rest(core_, caller, rr);
+        if (!r) return send(error_response(r.error(), true));
+        if (!r.value().body) return send(no_content());
+        send(json_response(r.value().status, *r.value().body));
+    }
+
+    void handle_metrics(const Request& req) {
+        if (req.method() != http::verb::get)
+            return send(error_response(ApiError{ApiErrorCode::method_not_allowed, "only GET here"}, true));
+        auto res = make_response(http::status::ok, true);
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        res.body() = core_.metrics_text();
+        res.prepare_payload();
+        send(std::move(res));
     }
 
     void do_login(const Request& req) {
-        auto body = json::parse(req.body(), nullptr, false);
+        auto body = parse_body(req.body(), {{"username", FieldType::string, true}, {"password", FieldType::string, true}});
         auto str_field = [&](const char* k) {
-            return body.is_object() && body.contains(k) && body[k].is_string() && !body[k].get_ref<const std::string&>().empty() &&
-                   body[k].get_ref<const std::string&>().size() <= 1024;
+            const auto& v = body.value()[k].get_ref<const std::string&>();
+            return !v.empty() && v.size() <= 1024;
         };
-        if (body.is_discarded() || !str_field("username") || !str_field("password"))
+        if (!body || !str_field("username") || !str_field("password"))
             return send(error_response(
                 ApiError{ApiErrorCode::bad_request, "expected {\"username\": string, \"password\": string}"}, true));
-        auto user = body["username"].get<std::string>();
-        core_.login(user, body["password"].get<std::string>(), peer_,
-                    [self = shared_from_this(), user](Result<std::string, ApiErrorCode> r) {
+        auto user = body.value()["username"].get<std::string>();
+        core_.login(user, body.value()["password"].get<std::string>(), peer_,
+                    [self = shared_from_this(), user](Result<Core::LoginOk, ApiErrorCode> r) {
                         if (!r) return self->send_later(self->error_response(r.error(), true));
-                        auto res = self->json_response(http::status::ok, {{"user", user}});
-                        res.set(http::field::set_cookie, std::string(kCookieName) + "=" + r.value() +
+                        auto res = self->json_response(http::status::ok, {{"user", user}, {"role", r.value().role}});
+                        res.set(http::field::set_cookie, std::string(kCookieName) + "=" + r.value().token +
                                                              "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=28800");
                         self->send_later(std::move(res));
                     });

@@ -7,6 +7,7 @@
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -29,12 +30,18 @@ using Args = std::map<std::string, std::string>;
 int usage() {
     std::cerr << "usage:\n"
                  "  portico-broker init --state DIR [--demo-user demo] [--demo-password PW] [--host-name 127.0.0.1]\n"
-                 "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH]\n"
+                 "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH] [--threads N]\n"
+                 "        [--heartbeat-timeout S (10)] [--disconnect-timeout S (0 = never)] [--idle-timeout S (0 = never)]\n"
+                 "        [--require-mtls yes|no (no)]\n"
+                 "  portico-broker enroll-token --state DIR [--host-id ID] [--ttl SECONDS (86400)]\n"
+                 "      (prints a one-time token for `portico-host --enroll TOKEN`)\n"
                  "  portico-broker reset-password --state DIR --user NAME   (prints a new generated password)\n"
-                 "  portico-broker publish --state DIR --id ID --name NAME -- COMMAND [ARGS...]\n"
-                 "      (publishes an app, or replaces one with the same id; COMMAND may be a .portico package)\n"
+                 "  portico-broker publish --state DIR --id ID --name NAME [--group G]... [--user U]... -- COMMAND [ARGS...]\n"
+                 "      (publishes an app, or replaces one with the same id; COMMAND may be a .portico package;\n"
+                 "       entitles the given groups/users, or the group `users` when none is given)\n"
                  "  portico-broker publish-desktop --state DIR --id ID --name NAME --image IMAGE --mode pooled|dedicated\n"
-                 "                 [--size N] [--spares N] [--memory MIB] [--cpus N]   (a VM desktop pool)\n"
+                 "                 [--size N] [--spares N] [--memory MIB] [--cpus N] [--icon URL] [--group G]... [--user U]...\n"
+                 "      (a VM desktop pool)\n"
                  "  portico-broker delete-desktop --state DIR --id ID\n";
     return 2;
 }
@@ -55,6 +62,8 @@ int cmd_init(const Args& a) {
         else if (k == "demo-user") o.demo_user = v;
         else if (k == "demo-password") o.demo_password = v;
         else if (k == "host-name") o.host_name = v;
+        else if (k == "admin-user") o.admin_user = v;
+        else if (k == "admin-password") o.admin_password = v;
         else return usage();
     }
     if (o.state_dir.empty()) return usage();
@@ -67,6 +76,9 @@ int cmd_init(const Args& a) {
     std::cout << "initialised " << o.state_dir << "\n"
               << "demo user: " << r.demo_user << "\n"
               << "demo password: " << r.demo_password << "\n";
+    if (!r.admin_user.empty())
+        std::cout << "admin user: " << r.admin_user << "\n"
+                  << "admin password: " << r.admin_password << "\n";
     return 0;
 }
 
@@ -85,9 +97,9 @@ int cmd_reset_password(const Args& a) {
         portico::log::error("no database in ", state, "; run `portico-broker init` first");
         return 1;
     }
-    portico::broker::Store store(paths.database);
+    auto store = portico::broker::open_store(paths.database);
     std::string password = portico::crypto::random_token(12);
-    if (!store.set_password_hash(user, portico::crypto::hash_password(password))) {
+    if (!store->set_password_hash(user, portico::crypto::hash_password(password))) {
         portico::log::error("no user named '", user, "'");
         return 1;
     }
@@ -102,6 +114,7 @@ int cmd_reset_password(const Args& a) {
 int cmd_publish(int argc, char** argv) {
     std::string state, id, name;
     std::vector<std::string> command;
+    std::vector<portico::broker::Entitlement> ents;
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (k == "--") {
@@ -112,6 +125,8 @@ int cmd_publish(int argc, char** argv) {
         if (k == "--state") state = argv[++i];
         else if (k == "--id") id = argv[++i];
         else if (k == "--name") name = argv[++i];
+        else if (k == "--group") ents.push_back({"group", argv[++i]});
+        else if (k == "--user") ents.push_back({"user", argv[++i]});
         else return usage();
     }
     if (state.empty() || id.empty() || name.empty() || command.empty()) return usage();
@@ -120,9 +135,44 @@ int cmd_publish(int argc, char** argv) {
         portico::log::error("no database in ", state, "; run `portico-broker init` first");
         return 1;
     }
-    portico::broker::Store store(paths.database);
-    store.put_resource(portico::broker::Resource{id, name, "app", command});
+    auto store = portico::broker::open_store(paths.database);
+    store->put_resource(portico::broker::Resource{id, name, "app", command, "", ""});
+    if (ents.empty() && store->group("users")) ents.push_back({"group", "users"});
+    if (!store->set_entitlements(id, ents)) {
+        portico::log::error("an entitled user or group does not exist; ", name, " is published but nobody may launch it");
+        return 1;
+    }
     std::cout << "published " << name << " (" << id << ")\n";
+    return 0;
+}
+
+// A one-time host enrollment token, made offline (the console does the same over REST).
+int cmd_enroll_token(const Args& a) {
+    std::string state, host_id;
+    int ttl = 86400;
+    for (auto& [k, v] : a) {
+        if (k == "state") state = v;
+        else if (k == "host-id") host_id = v;
+        else if (k == "ttl") ttl = std::stoi(v);
+        else return usage();
+    }
+    if (state.empty() || ttl < 60 || ttl > 604800) return usage();
+    auto paths = portico::broker::StatePaths::in(state);
+    if (!std::filesystem::exists(paths.database)) {
+        portico::log::error("no database in ", state, "; run `portico-broker init` first");
+        return 1;
+    }
+    auto store = portico::broker::open_store(paths.database);
+    portico::broker::EnrollmentToken t;
+    t.id = portico::crypto::random_token(9);
+    t.host_id = host_id;
+    t.created_by = "cli";
+    t.created_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    t.expires_at = t.created_at + ttl;
+    std::string token = portico::crypto::random_token(32);
+    store->create_enrollment_token(t, portico::crypto::sha256_hex(portico::crypto::bytes_of(token)));
+    store->append_audit({0, t.created_at, "cli", "enrollment_token.create", t.id, "local", host_id.empty() ? "any host" : "host " + host_id});
+    std::cout << token << "\n";
     return 0;
 }
 
@@ -132,6 +182,12 @@ int cmd_serve(const Args& a) {
     for (auto& [k, v] : a) {
         if (k == "state") c.state_dir = v;
         else if (k == "web-root") c.web_root = v;
+        else if (k == "threads") c.network_threads = std::stoi(v);
+        else if (k == "heartbeat-timeout") c.heartbeat_timeout_seconds = std::stoi(v);
+        else if (k == "disconnect-timeout") c.disconnect_timeout_seconds = std::stoi(v);
+        else if (k == "idle-timeout") c.idle_timeout_seconds = std::stoi(v);
+        else if (k == "lost-grace") c.lost_grace_seconds = std::stoi(v);
+        else if (k == "require-mtls") c.require_mtls = v == "yes" || v == "true" || v == "1";
         else if (k == "listen") {
             auto colon = v.rfind(':');
             if (colon == std::string::npos) return usage();
@@ -190,6 +246,7 @@ int main(int argc, char** argv) {
         if (cmd == "init") return cmd_init(args);
         if (cmd == "serve") return cmd_serve(args);
         if (cmd == "reset-password") return cmd_reset_password(args);
+        if (cmd == "enroll-token") return cmd_enroll_token(args);
     } catch (const std::exception& e) {
         portico::log::error(cmd, " failed: ", e.what());
         return 1;

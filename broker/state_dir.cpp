@@ -1,5 +1,6 @@
 #include "broker/state_dir.hpp"
 
+#include "broker/pki.hpp"
 #include "broker/store.hpp"
 #include "common/crypto.hpp"
 #include "common/tls.hpp"
@@ -23,6 +24,8 @@ StatePaths StatePaths::in(const std::string& dir) {
     p.ticket_key = dir + "/ticket-key.pem";
     p.enrollment_secret = dir + "/enrollment-secret";
     p.database = dir + "/portico.db";
+    p.ca_cert = dir + "/ca/ca.crt";
+    p.ca_key = dir + "/ca/ca.key";
     return p;
 }
 
@@ -67,17 +70,41 @@ InitResult init_state(const InitOptions& o) {
     crypto::Ed25519Key::generate().save_private_pem(p.ticket_key);
     write_secret_file(p.enrollment_secret, crypto::random_token(32));
 
+    ensure_ca(p);
+
     std::string password = o.demo_password.value_or(crypto::random_token(12));
+    std::string admin_password = o.admin_password.value_or(crypto::random_token(12));
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     {
-        Store store(p.database);
-        if (!o.demo_user.empty()) store.create_user(o.demo_user, crypto::hash_password(password), now);
-        store.put_resource(Resource{"terminal", "Terminal", "app", {"xterm"}});
+        auto store = open_store(p.database);
+        store->put_resource(Resource{"terminal", "Terminal", "app", {"xterm"}, "", ""});
+        // The demo user is a plain user who may launch Terminal through the group `users`.
+        std::vector<std::string> members;
+        if (!o.demo_user.empty()) {
+            store->create_user(o.demo_user, crypto::hash_password(password), now, "user");
+            members.push_back(o.demo_user);
+        }
+        store->create_group("users", members, now);
+        store->set_entitlements("terminal", {Entitlement{"group", "users"}});
+        if (!o.admin_user.empty() && o.admin_user != o.demo_user)
+            store->create_user(o.admin_user, crypto::hash_password(admin_password), now, "admin");
     }
     fs::permissions(p.database, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     r.created = true;
     r.demo_password = password;
+    if (!o.admin_user.empty() && o.admin_user != o.demo_user) {
+        r.admin_user = o.admin_user;
+        r.admin_password = admin_password;
+    }
     return r;
+}
+
+void ensure_ca(const StatePaths& p) {
+    if (fs::exists(p.ca_cert) && fs::exists(p.ca_key)) return;
+    auto dir = fs::path(p.ca_cert).parent_path();
+    fs::create_directories(dir);
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+    BrokerCa::create(p.ca_cert, p.ca_key);
 }
 
 std::string read_enrollment_secret(const StatePaths& p) {

@@ -8,7 +8,7 @@
 namespace portico::broker {
 
 struct StatePaths {
-    std::string dir, tls_cert, tls_key, ticket_key, enrollment_secret, database;
+    std::string dir, tls_cert, tls_key, ticket_key, enrollment_secret, database, ca_cert, ca_key;
     static StatePaths in(const std::string& dir);
 };
 
@@ -17,12 +17,18 @@ struct InitOptions {
     std::string demo_user = "demo";
     std::optional<std::string> demo_password;  // generated when absent
     std::string host_name = "127.0.0.1";       // extra certificate SAN
+    std::string admin_user = "admin";
+    std::optional<std::string> admin_password;  // generated when absent
 };
 
 struct InitResult {
     bool created = false;  // false: the directory was already initialised and left untouched
     std::string demo_user, demo_password;  // password only when created
+    std::string admin_user, admin_password;
 };
+
+// Creates the host enrollment CA if the state directory predates it. Throws on failure.
+void ensure_ca(const StatePaths& p);
 
 InitResult init_state(const InitOptions& o);
 

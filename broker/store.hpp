@@ -1,73 +1,197 @@
 #pragma once
-// The broker's persistent state in SQLite (WAL, foreign keys on, versioned migrations): users,
-// login sessions (only SHA-256 of the cookie token is stored), published resources and display
-// sessions. Thread-safe: one connection behind a mutex; every call is a short statement, so it
-// is acceptable on network threads (the slow part of login, Argon2, runs on a worker pool).
+// The broker's persistent state behind one interface (Store), so another backend (PostgreSQL
+// for several brokers) can be added without touching callers. open_store() gives the embedded
+// SQLite backend. Implementations are thread-safe; every call is one short statement or
+// transaction, called from network threads, the worker pool and the broker's timers.
 
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-struct sqlite3;
-
 namespace portico::broker {
 
 struct Resource {
-    std::string id, name, type;          // type: "app" (desktops later)
+    std::string id, name, type;          // type: "app" or "desktop" (a DesktopPool)
     std::vector<std::string> command;    // argv for app sessions
+    std::string icon, host_group;
+};
+
+// A desktop resource is a pool of VM desktops on the session hosts that have its golden image.
+struct DesktopPool {
+    std::string id, name, icon, image;
+    std::string mode = "pooled";  // pooled: a fresh clone per session; dedicated: each user keeps a disk
+    int size = 1;                 // at most this many live sessions at once
+    int spares = 0;               // booted VMs each host keeps ready (pooled only)
+    int memory_mib = 512, cpus = 1;
 };
 
 struct SessionRecord {
-    std::string id, user, resource, host_id, state;  // state: starting, active, ended
+    // state: starting, active, disconnected, ended, lost (ended and lost are final)
+    std::string id, user, resource, host_id, state;
     int width = 0, height = 0;
-    std::int64_t created_at = 0, ended_at = 0;
+    std::int64_t created_at = 0, ended_at = 0, updated_at = 0;
+};
+
+struct UserRecord {
+    std::string name, role;  // role: admin, helpdesk, user
+    std::int64_t created_at = 0;
+    std::vector<std::string> groups;
+};
+
+struct GroupRecord {
+    std::string name;
+    std::vector<std::string> members;
+};
+
+struct Entitlement {
+    std::string kind;  // "user" or "group"
+    std::string name;
+    bool operator==(const Entitlement&) const = default;
+};
+
+struct HostRecord {
+    std::string id, name, state;  // state: up, down
+    bool drain = false;
+    std::int64_t last_seen = 0;  // unix seconds of the last state change / registration
+    std::string cert_fingerprint, display_url, auth;
+    std::vector<std::string> apps;
+    int max_sessions = 0;
+};
+
+struct AuditEvent {
+    std::int64_t id = 0, at = 0;
+    std::string actor, action, target, from, detail;
+};
+
+struct AuditFilter {
+    int limit = 100;
+    std::int64_t before = 0;  // 0 = no bound
+    std::string actor, action;
+};
+
+struct SessionFilter {
+    std::string user, host, state;  // empty = any; state empty = live (not ended/lost)
+    int limit = 200;
+};
+
+struct EnrollmentToken {
+    std::string id, host_id, created_by;
+    std::int64_t created_at = 0, expires_at = 0;
+};
+
+enum class ConsumeResult { ok, unknown, used, expired, wrong_host };
+
+struct Principal {
+    std::string name, role;
 };
 
 class Store {
 public:
-    // Opens (creating if needed) the database and applies pending migrations. Throws on failure.
-    explicit Store(const std::string& path);
-    ~Store();
-    Store(const Store&) = delete;
-    Store& operator=(const Store&) = delete;
+    virtual ~Store() = default;
 
-    int schema_version();
+    virtual int schema_version() = 0;
 
-    // Users. create_user throws if the user exists.
-    void create_user(const std::string& name, const std::string& password_hash, std::int64_t now);
-    std::optional<std::string> password_hash(const std::string& name);
+    // ---- users (create_user throws if the name exists) ----
+    virtual void create_user(const std::string& name, const std::string& password_hash, std::int64_t now,
+                             const std::string& role = "user") = 0;
+    virtual std::optional<std::string> password_hash(const std::string& name) = 0;
     // Replaces a user's password hash and signs the user out everywhere. False if no such user.
-    bool set_password_hash(const std::string& name, const std::string& password_hash);
+    virtual bool set_password_hash(const std::string& name, const std::string& password_hash) = 0;
+    virtual bool set_role(const std::string& name, const std::string& role) = 0;
+    virtual std::optional<UserRecord> user(const std::string& name) = 0;
+    virtual std::vector<UserRecord> users() = 0;
+    virtual bool delete_user(const std::string& name) = 0;
+    virtual int count_admins() = 0;
 
-    // Login sessions, keyed by sha256_hex(token).
-    void create_login_session(const std::string& token_hash, const std::string& user, std::int64_t now,
-                              std::int64_t expires_at);
-    std::optional<std::string> login_session_user(const std::string& token_hash, std::int64_t now);
-    void delete_login_session(const std::string& token_hash);
-    int purge_expired_login_sessions(std::int64_t now);
+    // ---- login sessions, keyed by sha256_hex(token) ----
+    virtual void create_login_session(const std::string& token_hash, const std::string& user, std::int64_t now,
+                                      std::int64_t expires_at) = 0;
+    virtual std::optional<std::string> login_session_user(const std::string& token_hash, std::int64_t now) = 0;
+    // The user and role of a valid login session (one query: this runs on every API request).
+    virtual std::optional<Principal> authenticate(const std::string& token_hash, std::int64_t now) = 0;
+    virtual void delete_login_session(const std::string& token_hash) = 0;
+    virtual int purge_expired_login_sessions(std::int64_t now) = 0;
 
-    // Resources.
-    void put_resource(const Resource& r);
-    std::vector<Resource> resources();
-    std::optional<Resource> resource(const std::string& id);
+    // ---- groups ----
+    virtual bool create_group(const std::string& name, const std::vector<std::string>& members, std::int64_t now) = 0;
+    virtual bool delete_group(const std::string& name) = 0;
+    virtual std::vector<GroupRecord> groups() = 0;
+    virtual std::optional<GroupRecord> group(const std::string& name) = 0;
+    virtual bool add_member(const std::string& group, const std::string& user) = 0;     // false: no such group/user
+    virtual bool remove_member(const std::string& group, const std::string& user) = 0;  // false: not a member
 
-    // Display sessions.
-    void create_session(const SessionRecord& s);
-    std::optional<SessionRecord> session(const std::string& id);
-    // Returns false if the session does not exist or has already ended (ended is final).
-    bool set_session_state(const std::string& id, const std::string& state, std::int64_t now);
-    std::vector<SessionRecord> live_sessions_of(const std::string& user);
-    // Active (reconnectable) sessions of a user for a resource, newest first.
-    std::vector<SessionRecord> active_sessions_for(const std::string& user, const std::string& resource);
+    // ---- resources and entitlements ----
+    virtual void put_resource(const Resource& r) = 0;  // insert or replace (publish CLI, init)
+    virtual bool create_resource(const Resource& r, const std::vector<Entitlement>& ents) = 0;  // false: id exists
+    virtual bool update_resource(const Resource& r) = 0;  // false: no such id
+    virtual bool delete_resource(const std::string& id) = 0;
+    virtual std::vector<Resource> resources() = 0;
+    virtual std::optional<Resource> resource(const std::string& id) = 0;
+    virtual std::vector<Entitlement> entitlements(const std::string& resource) = 0;
+    // Replaces all entitlements of a resource (one transaction). False if a principal is unknown.
+    virtual bool set_entitlements(const std::string& resource, const std::vector<Entitlement>& ents) = 0;
+    virtual bool is_entitled(const std::string& user, const std::string& resource) = 0;
+    virtual std::vector<Resource> entitled_resources(const std::string& user) = 0;
 
-private:
-    void exec(const char* sql);
-    void migrate();
+    // ---- desktop pools (their resource row has type "desktop"; delete_resource removes a pool) ----
+    // Creates or replaces the pool and its resource row in one transaction (the CLI). Throws if
+    // the id belongs to an app.
+    virtual void put_desktop_pool(const DesktopPool& p) = 0;
+    virtual bool create_desktop_pool(const DesktopPool& p, const std::vector<Entitlement>& ents) = 0;  // false: id exists
+    virtual bool update_desktop_pool(const DesktopPool& p) = 0;  // false: no such pool
+    virtual std::optional<DesktopPool> desktop_pool(const std::string& id) = 0;
+    virtual std::vector<DesktopPool> desktop_pools() = 0;
+    virtual int live_session_count(const std::string& resource) = 0;
+    // The host that holds the user's dedicated desktop of a pool, once one was chosen.
+    virtual std::optional<std::string> dedicated_host(const std::string& pool, const std::string& user) = 0;
+    virtual void set_dedicated_host(const std::string& pool, const std::string& user, const std::string& host_id) = 0;
 
-    std::mutex mu_;
-    sqlite3* db_ = nullptr;
+    // ---- display sessions ----
+    virtual void create_session(const SessionRecord& s) = 0;
+    virtual std::optional<SessionRecord> session(const std::string& id) = 0;
+    // False if the session does not exist or is already ended/lost (final states).
+    virtual bool set_session_state(const std::string& id, const std::string& state, std::int64_t now) = 0;
+    virtual std::vector<SessionRecord> live_sessions_of(const std::string& user) = 0;
+    // Sessions of a user for a resource one can reconnect to (active or disconnected), newest first.
+    virtual std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user, const std::string& resource) = 0;
+    virtual std::vector<SessionRecord> sessions(const SessionFilter& f) = 0;
+    // Marks every starting/active/disconnected session of the host lost; returns their ids.
+    virtual std::vector<std::string> lose_sessions_of_host(const std::string& host_id, std::int64_t now) = 0;
+    // Live sessions in `state` whose last state change is at or before `before`.
+    virtual std::vector<SessionRecord> sessions_in_state_since(const std::string& state, std::int64_t before) = 0;
+    // Live sessions whose host is not in `hosts` (after a broker restart).
+    virtual std::vector<SessionRecord> live_sessions() = 0;
+    virtual std::vector<std::pair<std::string, int>> session_counts() = 0;  // state -> count
+
+    // ---- launch tickets (issued ids, for audit and so a replay can be traced) ----
+    virtual void record_ticket(const std::string& ticket_id, const std::string& session_id, const std::string& user,
+                               bool view_only, std::int64_t now, std::int64_t expires_at) = 0;
+    virtual int purge_expired_tickets(std::int64_t now) = 0;
+
+    // ---- hosts ----
+    virtual void upsert_host(const HostRecord& h) = 0;  // keeps the drain flag of an existing row
+    virtual std::optional<HostRecord> host(const std::string& id) = 0;
+    virtual std::vector<HostRecord> hosts() = 0;
+    virtual bool set_host_drain(const std::string& id, bool drain) = 0;
+    virtual bool set_host_state(const std::string& id, const std::string& state, std::int64_t now) = 0;
+    virtual bool delete_host(const std::string& id) = 0;
+    virtual void mark_all_hosts_down(std::int64_t now) = 0;
+
+    // ---- enrollment tokens (only their SHA-256 is stored) ----
+    virtual void create_enrollment_token(const EnrollmentToken& t, const std::string& token_hash) = 0;
+    virtual std::vector<EnrollmentToken> enrollment_tokens(std::int64_t now) = 0;  // unused, unexpired
+    virtual ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id,
+                                                   std::int64_t now) = 0;
+
+    // ---- audit (append-only) ----
+    virtual void append_audit(const AuditEvent& e) = 0;
+    virtual std::vector<AuditEvent> audit(const AuditFilter& f) = 0;
 };
+
+// Opens (creating if needed) the SQLite database at `path` (WAL, foreign keys, versioned
+// migrations). Throws on failure.
+std::unique_ptr<Store> open_store(const std::string& path);
 
 }  // namespace portico::broker

@@ -1,7 +1,9 @@
 #include "x11_connection.hpp"
 
 #include <xcb/xcb.h>
+#include <xcb/xfixes.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -90,6 +92,22 @@ xcb_connection_t* connect_x11(const std::string& display, const std::string& xau
     }
     if (screen_number) *screen_number = screen;
     return conn;
+}
+
+const xcb_screen_t& screen_of(xcb_connection_t* conn, int screen_number, const std::string& display) {
+    xcb_screen_iterator_t it = xcb_setup_roots_iterator(xcb_get_setup(conn));
+    for (int i = 0; i < screen_number && it.rem; ++i) xcb_screen_next(&it);
+    if (!it.rem) throw std::runtime_error("X display " + display + " has no screen " + std::to_string(screen_number));
+    return *it.data;
+}
+
+std::uint8_t init_xfixes(xcb_connection_t* conn, const std::string& display) {
+    const xcb_query_extension_reply_t* ext = xcb_get_extension_data(conn, &xcb_xfixes_id);
+    if (!ext || !ext->present) throw std::runtime_error("X display " + display + " lacks XFIXES");
+    auto* ver = xcb_xfixes_query_version_reply(conn, xcb_xfixes_query_version(conn, 5, 0), nullptr);
+    if (!ver) throw std::runtime_error("XFIXES version query failed on " + display);
+    std::free(ver);
+    return ext->first_event;
 }
 
 }  // namespace portico::capture

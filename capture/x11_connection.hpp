@@ -9,6 +9,7 @@
 #include <vector>
 
 struct xcb_connection_t;
+struct xcb_screen_t;
 
 namespace portico::capture {
 
@@ -30,5 +31,13 @@ std::optional<XauthEntry> find_cookie(const std::vector<XauthEntry>& entries, co
 // $XAUTHORITY lookup). Returns a working connection and its screen number; throws
 // std::runtime_error (connection refused, no cookie, ...) otherwise.
 xcb_connection_t* connect_x11(const std::string& display, const std::string& xauthority, int* screen_number);
+
+// Screen `screen_number` of the connection (valid as long as the connection); throws
+// std::runtime_error naming `display` if there is no such screen.
+const xcb_screen_t& screen_of(xcb_connection_t* conn, int screen_number, const std::string& display);
+
+// Initialises XFIXES (version 5) on the connection and returns its first event code; throws
+// std::runtime_error naming `display` if the server lacks it.
+std::uint8_t init_xfixes(xcb_connection_t* conn, const std::string& display);
 
 }  // namespace portico::capture

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, from Debian 12 packages and the npm registry, everything Portico needs to build,
-# run and test. Idempotent: installs only what is missing. Run as root or with sudo available.
+# run and test (--test), and benchmark against peers (--bench: --test's packages plus the peers).
+# Idempotent: installs only what is missing. Run as root or with sudo available.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +13,7 @@ build_pkgs=(
   libxcb1-dev libxcb-shm0-dev libxcb-damage0-dev libxcb-xtest0-dev libxcb-xfixes0-dev libxcb-randr0-dev
   libxcb-xkb-dev libxkbcommon-dev libxkbcommon-x11-dev
   libavcodec-dev libavutil-dev libpng-dev libzstd-dev
+  musl-tools  # the static package runtime (packager/runtime)
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
@@ -23,13 +25,23 @@ test_pkgs=(
   qemu-system-x86 qemu-utils busybox-static linux-image-amd64 cpio
 )
 
+# The peers bench/display/bench_display.py measures Portico against, and what they need to run
+# well (Xpra without PIL, cairo bindings and the lz4/lzo packet compressors fails or degrades).
+bench_pkgs=(
+  ffmpeg x11vnc xtightvncviewer xdotool
+  xpra python3-pil python3-gi-cairo python3-numpy python3-lz4 python3-lzo python3-brotli
+  python3-xdg python3-pyinotify python3-setproctitle python3-cpuinfo
+)
+
+mode="${1:-}"
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
-if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
+if [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; then want+=("${test_pkgs[@]}"); fi
+if [ "$mode" = "--bench" ]; then want+=("${bench_pkgs[@]}"); fi
 
 missing=()
 # Node.js may come from elsewhere (e.g. NodeSource, whose nodejs bundles npm): only ask Debian
 # for it when the commands are absent.
-if [ "${1:-}" = "--test" ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+if { [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; } && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
   want+=(nodejs npm)
 fi
 for p in "${want[@]}"; do
@@ -47,7 +59,7 @@ else
   echo "[deps] all Debian packages present"
 fi
 
-if [ "${1:-}" = "--test" ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+if { [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; } && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
   echo "[deps] installing playwright-core (npm) for browser tests"
   (cd "$here/tests/browser" && npm install --no-audit --no-fund --silent)
 fi

@@ -28,6 +28,11 @@ address=$(hostname -I 2>/dev/null | awk '{print $1}')
 # later start (it is only ever printed here).
 if [ -f "$state/portico.db" ]; then
   credentials=$("$broker_bin" reset-password --state "$state" --user demo)
+  # The console's admin (state directories from before the admin console have none).
+  if admin_credentials=$("$broker_bin" reset-password --state "$state" --user admin 2>/dev/null); then
+    credentials="$credentials
+$(echo "$admin_credentials" | sed 's/^/admin /')"
+  fi
 else
   credentials=$("$broker_bin" init --state "$state" ${address:+--host-name "$address"})
 fi

@@ -1,6 +1,7 @@
 #include "packager/builder.hpp"
 
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -48,6 +49,15 @@ std::array<std::uint8_t, 32> unhex32(const std::string& h) {
     std::array<std::uint8_t, 32> out{};
     for (int i = 0; i < 32; ++i) out[i] = std::uint8_t(std::stoi(h.substr(2 * i, 2), nullptr, 16));
     return out;
+}
+
+// overlayfs marks a directory that replaced a deleted one as opaque (user.* xattr in a user
+// namespace mount with userxattr, trusted.* otherwise).
+bool is_opaque_dir(const std::string& path) {
+    char v[4] = {};
+    for (auto name : {"user.overlay.opaque", "trusted.overlay.opaque"})
+        if (::lgetxattr(path.c_str(), name, v, sizeof v) > 0 && v[0] == 'y') return true;
+    return false;
 }
 
 }  // namespace
@@ -157,7 +167,7 @@ BuildStats write_package(const BuildOptions& opt, const crypto::Ed25519Key& key,
     std::strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
     m.created = tbuf;
 
-    MappedFile exe(opt.runtime_exe);
+    MappedFile exe(opt.runtime_exe.empty() ? find_runtime() : opt.runtime_exe);
     auto runtime = runtime_part(exe.bytes());
     auto pkg = assemble_package(runtime, m, chunks, files, section, key);
 
@@ -226,6 +236,7 @@ CaptureResult capture_package(BuildOptions opt, const crypto::Ed25519Key& key,
                                             "etc/ld.so.cache", "var/tmp", "tmp"};
     std::map<std::string, FileEntry> entries;
     std::map<std::string, std::string> sources;
+    std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(upper); it != fs::recursive_directory_iterator(); ++it) {
         auto rel = it->path().string().substr(upper.size() + 1);
         bool skip = false;
@@ -237,8 +248,22 @@ CaptureResult capture_package(BuildOptions opt, const crypto::Ed25519Key& key,
         }
         struct stat st {};
         ::lstat(it->path().c_str(), &st);
-        if (S_ISCHR(st.st_mode)) { res.excluded.push_back("/" + rel + " (deleted)"); continue; }  // whiteout
+        if (S_ISCHR(st.st_mode) && st.st_rdev == 0) {  // overlayfs whiteout: the installer deleted it
+            entries[rel] = FileEntry{rel, EntryType::whiteout, 0, 0, 0, {}};
+            res.deleted.push_back("/" + rel);
+            continue;
+        }
         if (S_ISDIR(st.st_mode)) {
+            // An opaque dir was deleted and made anew: every host entry in it is gone.
+            if (is_opaque_dir(it->path().string()))
+                for (auto& de : fs::directory_iterator("/" + rel, fs::directory_options::skip_permission_denied, ec)) {
+                    auto child = rel + "/" + de.path().filename().string();
+                    struct stat cst {};
+                    if (::lstat((upper + "/" + child).c_str(), &cst) != 0) {
+                        entries[child] = FileEntry{child, EntryType::whiteout, 0, 0, 0, {}};
+                        res.deleted.push_back("/" + child);
+                    }
+                }
             continue;  // the overlay makes an upper dir for every host dir; keep only parents (below)
         } else if (S_ISLNK(st.st_mode)) {
             entries[rel] = FileEntry{rel, EntryType::symlink, 0777, 0, 0, fs::read_symlink(it->path()).string()};
@@ -249,7 +274,9 @@ CaptureResult capture_package(BuildOptions opt, const crypto::Ed25519Key& key,
             res.installed.push_back("/" + rel);
         }
     }
-    for (auto& p : res.installed) {
+    std::vector<std::string> written = res.installed;
+    written.insert(written.end(), res.deleted.begin(), res.deleted.end());
+    for (auto& p : written) {
         for (auto parent = fs::path(p).parent_path(); parent != "/"; parent = parent.parent_path()) {
             auto rel = parent.string().substr(1);
             struct stat st {};

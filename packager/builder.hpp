@@ -35,7 +35,7 @@ struct BuildOptions {
     std::string icon;
     std::vector<std::string> add;      // extra files or folders
     int zstd_level = 19;
-    std::string runtime_exe = "/proc/self/exe";
+    std::string runtime_exe;  // empty: find_runtime(); a package works too (its runtime part is used)
     std::string output;
 };
 
@@ -60,6 +60,7 @@ BuildStats write_package(const BuildOptions& opt, const crypto::Ed25519Key& key,
 struct CaptureResult {
     BuildStats stats;
     std::vector<std::string> installed;  // absolute paths written by the installer
+    std::vector<std::string> deleted;    // host paths it deleted (whiteouts in the package)
     std::vector<std::string> entries;
     std::vector<std::string> excluded;
 };

@@ -105,8 +105,9 @@ Trailer Trailer::decode(std::span<const std::uint8_t, kTrailerSize> b) {
                            "has data appended, or is not a Portico package");
     Trailer t;
     t.version = get_u32(&b[8]);
-    if (t.version != kFormatVersion)
-        throw PackageError("unsupported package format version " + std::to_string(t.version));
+    if (t.version != 1 && t.version != kFormatVersion)
+        throw PackageError("unsupported package format version " + std::to_string(t.version) +
+                           " (this version of portico-pack reads 1 and 2)");
     t.flags = get_u32(&b[12]);
     t.payload_offset = get_u64(&b[16]);
     t.manifest_len = get_u64(&b[24]);
@@ -209,7 +210,7 @@ std::vector<std::uint8_t> encode_table(const std::vector<ChunkRef>& chunks,
 }
 
 void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len,
-                  std::vector<ChunkRef>& chunks, std::vector<FileEntry>& files) {
+                  std::vector<ChunkRef>& chunks, std::vector<FileEntry>& files, std::uint32_t format) {
     Reader r(bytes);
     auto nchunks = r.u32("chunk count");
     if (nchunks > kMaxEntries) throw PackageError("file table: too many chunks");
@@ -229,7 +230,7 @@ void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len,
     for (std::uint32_t i = 0; i < nfiles; ++i) {
         auto& f = files[i];
         auto type = r.u8("entry type");
-        if (type > 2) throw PackageError("file table: unknown entry type " + std::to_string(type));
+        if (type > 3 || (type == 3 && format < 2)) throw PackageError("file table: unknown entry type " + std::to_string(type));
         f.type = EntryType(type);
         f.mode = r.u32("mode") & 07777;
         f.path = r.str(r.u16("path length"), "path");
@@ -363,7 +364,7 @@ Package parse_package(std::span<const std::uint8_t> file) {
     if (p.manifest.publisher_fpr != key_fingerprint(t.publisher_key))
         throw PackageError("manifest publisher fingerprint does not match the signing key");
     decode_table(file.subspan(t.payload_offset + t.manifest_len, t.table_len), t.chunks_len, p.chunks,
-                 p.files);
+                 p.files, t.version);
     p.chunk_section = file.subspan(t.payload_offset + t.manifest_len + t.table_len, t.chunks_len);
     p.runtime = file.first(t.payload_offset);
     return p;

@@ -21,7 +21,7 @@ struct PackageError : std::runtime_error {
 
 inline constexpr std::size_t kTrailerSize = 96;
 inline constexpr std::size_t kSignatureSize = 64;
-inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kFormatVersion = 2;  // written; 1 and 2 are read
 inline constexpr std::uint64_t kMaxManifest = 1u << 20;   // 1 MiB
 inline constexpr std::uint64_t kMaxTable = 64u << 20;     // 64 MiB
 inline constexpr std::uint32_t kMaxEntries = 1u << 20;
@@ -41,7 +41,9 @@ struct Trailer {
     static Trailer decode(std::span<const std::uint8_t, kTrailerSize> bytes);
 };
 
-enum class EntryType : std::uint8_t { file = 0, dir = 1, symlink = 2 };
+// whiteout (format 2): a host path the installer deleted, hidden by the runtime in merged and
+// writecopy isolation (full never shows host files).
+enum class EntryType : std::uint8_t { file = 0, dir = 1, symlink = 2, whiteout = 3 };
 
 struct FileEntry {
     std::string path;  // relative to the package root, no leading '/', no ".." components
@@ -100,7 +102,8 @@ std::string key_fingerprint(std::span<const std::uint8_t> raw_pub);
 std::vector<std::uint8_t> encode_table(const std::vector<ChunkRef>& chunks,
                                        const std::vector<FileEntry>& files);
 void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len,
-                  std::vector<ChunkRef>& chunks, std::vector<FileEntry>& files);
+                  std::vector<ChunkRef>& chunks, std::vector<FileEntry>& files,
+                  std::uint32_t format = kFormatVersion);
 
 // Builds the whole package file in memory: runtime || manifest || table || chunks || sig || trailer.
 std::vector<std::uint8_t> assemble_package(std::span<const std::uint8_t> runtime, Manifest manifest,

@@ -1,5 +1,5 @@
-// portico-pack: build, sign, inspect, verify and run portable application packages. When the
-// binary carries a payload (it is a package), it runs that package instead of the CLI.
+// portico-pack: build, sign, inspect, verify and run portable application packages. Packages run
+// through portico-pack-runtime (packager/runtime/), which is also the front of every package.
 
 #include <sys/stat.h>
 
@@ -25,13 +25,14 @@ int usage() {
         "usage: portico-pack keygen --out KEY\n"
         "       portico-pack build --entry PATH [--entry PATH...] --name NAME --key KEY [--version V]\n"
         "                          [--isolation merged|writecopy|full] [--publisher TEXT] [--add PATH...]\n"
-        "                          [--level N] -o OUT.portico\n"
-        "       portico-pack capture --name NAME --key KEY [--entry PATH...] -o OUT.portico -- INSTALL-COMMAND...\n"
+        "                          [--level N] [--runtime PATH] -o OUT.portico\n"
+        "       portico-pack capture --name NAME --key KEY [--entry PATH...] [--runtime PATH] -o OUT.portico\n"
+        "                          -- INSTALL-COMMAND...\n"
         "       portico-pack inspect PKG [--files]\n"
         "       portico-pack verify PKG [--trust PUBKEY...]\n"
         "       portico-pack run PKG [--isolation MODE] [--entry NAME] [--reset] [--trust PUBKEY...] [-- ARGS...]\n"
         "A package runs directly: ./app.portico [--portico-isolation=MODE] [--portico-reset]\n"
-        "  [--portico-entry=NAME] [--portico-inspect] ARGS...\n";
+        "  [--portico-entry=NAME] [--portico-trust=KEY.pub] [--portico-inspect] ARGS...\n";
     return 2;
 }
 
@@ -83,6 +84,7 @@ int cmd_build(Args& a) {
         else if (f == "--icon") o.icon = a.next(f);
         else if (f == "--add") o.add.push_back(a.next(f));
         else if (f == "--level") o.zstd_level = std::stoi(a.next(f));
+        else if (f == "--runtime") o.runtime_exe = a.next(f);
         else if (f == "-o" || f == "--out") o.output = a.next(f);
         else return usage();
     }
@@ -115,6 +117,7 @@ int cmd_capture(Args& a) {
         else if (f == "--isolation") o.isolation = a.next(f);
         else if (f == "--publisher") o.publisher = a.next(f);
         else if (f == "--level") o.zstd_level = std::stoi(a.next(f));
+        else if (f == "--runtime") o.runtime_exe = a.next(f);
         else if (f == "-o" || f == "--out") o.output = a.next(f);
         else return usage();
     }
@@ -123,6 +126,7 @@ int cmd_capture(Args& a) {
     auto key = crypto::Ed25519Key::load_private_pem(key_path);
     auto r = capture_package(o, key, command);
     for (auto& p : r.installed) std::cout << "installed: " << p << "\n";
+    for (auto& p : r.deleted) std::cout << "deleted:   " << p << "\n";
     for (auto& p : r.excluded) std::cout << "excluded:  " << p << "\n";
     for (auto& e : r.entries) std::cout << "entry:     " << e << "\n";
     for (auto& m : r.stats.missing) log::warn("unresolved dependency: ", m);
@@ -151,9 +155,9 @@ int cmd_inspect(const std::string& path, bool files) {
         for (auto& e : p.files) {
             char mode[8];
             std::snprintf(mode, sizeof mode, "%04o", e.mode);
-            std::cout << (e.type == EntryType::dir ? "d " : e.type == EntryType::symlink ? "l " : "f ") << mode
-                      << " " << e.path;
+            std::cout << "fdlw"[int(e.type)] << " " << mode << " " << e.path;
             if (e.type == EntryType::symlink) std::cout << " -> " << e.target;
+            if (e.type == EntryType::whiteout) std::cout << " (deleted)";
             if (e.type == EntryType::file) std::cout << " (" << e.size << " bytes, " << p.chunks[e.chunk].hex().substr(0, 12) << ")";
             std::cout << "\n";
         }
@@ -180,10 +184,9 @@ int cmd_verify(Args& a) {
     return 0;
 }
 
-int cmd_run(Args& a, const std::string& self_pkg) {
+int cmd_run(Args& a) {
     RunOptions o;
-    std::string path = self_pkg;
-    std::vector<std::string> trust;
+    std::string path;
     while (a.more()) {
         auto f = a.next("");
         if (f == "--") {
@@ -191,31 +194,12 @@ int cmd_run(Args& a, const std::string& self_pkg) {
         } else if (f == "--isolation") o.isolation = a.next(f);
         else if (f == "--entry") o.entry = a.next(f);
         else if (f == "--reset") o.reset = true;
-        else if (f == "--trust") trust.push_back(a.next(f));
+        else if (f == "--trust") o.trust_files.push_back(a.next(f));
         else if (path.empty()) path = f;
         else o.args.push_back(f);
     }
     if (path.empty()) return usage();
-    o.trusted = trust_from(trust);
-    return run_package(path, o);
-}
-
-// argv of a directly executed package: --portico-* options for the runtime, everything else
-// goes to the app unchanged.
-int run_self(int argc, char** argv) {
-    RunOptions o;
-    bool inspect = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string s = argv[i];
-        if (s.rfind("--portico-isolation=", 0) == 0) o.isolation = s.substr(20);
-        else if (s.rfind("--portico-entry=", 0) == 0) o.entry = s.substr(16);
-        else if (s == "--portico-reset") o.reset = true;
-        else if (s == "--portico-inspect") inspect = true;
-        else o.args.push_back(s);
-    }
-    if (inspect) return cmd_inspect("/proc/self/exe", true);
-    o.trusted = load_default_trust();
-    return run_package("/proc/self/exe", o);
+    run_package(path, o);
 }
 
 }  // namespace
@@ -223,15 +207,6 @@ int run_self(int argc, char** argv) {
 int main(int argc, char** argv) {
     log::set_component("portico-pack");
     try {
-        {
-            MappedFile self("/proc/self/exe");
-            if (has_appended_data(self.bytes()) && !has_trailer(self.bytes()))
-                throw PackageError("this package has no valid trailer: it is truncated or corrupt");
-            if (has_trailer(self.bytes())) {
-                // Self is a package: never fall through to the CLI.
-                return run_self(argc, argv);
-            }
-        }
         if (argc < 2) return usage();
         std::string cmd = argv[1];
         Args a{std::vector<std::string>(argv + 2, argv + argc)};
@@ -243,7 +218,7 @@ int main(int argc, char** argv) {
             return cmd_inspect(a.v[0], a.v.size() > 1 && a.v[1] == "--files");
         }
         if (cmd == "verify") return cmd_verify(a);
-        if (cmd == "run") return cmd_run(a, "");
+        if (cmd == "run") return cmd_run(a);
         return usage();
     } catch (const PackageError& e) {
         std::cerr << "portico-pack: REFUSED: " << e.what() << "\n";

@@ -1,12 +1,10 @@
 #pragma once
-// Runs a verified package: chunk cache + assembled root, then an unprivileged user+mount+pid
-// namespace sandbox in one of three isolation modes. Called on the main thread; forks.
+// The build side's handle on the package runtime (portico-pack-runtime, packager/runtime/): where
+// it is, and running a package or a sandboxed command through it. Main thread of portico-pack.
 
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include "packager/format.hpp"
 
 namespace portico::pack {
 
@@ -16,32 +14,28 @@ struct RuntimePaths {
     static RuntimePaths from_env();
 };
 
+// $PORTICO_PACK_RUNTIME, else portico-pack-runtime next to this executable. Throws if missing.
+std::string find_runtime();
+
 struct RunOptions {
     std::string isolation;  // empty = manifest's
     std::string entry;      // empty = first entry point
     bool reset = false;
     std::vector<std::string> args;
-    std::vector<std::vector<std::uint8_t>> trusted;  // empty = no trust list configured
-    RuntimePaths paths = RuntimePaths::from_env();
+    std::vector<std::string> trust_files;  // empty = the configured trust list, if any
 };
 
-// Keys in ~/.config/portico/trusted-keys/*.pub (the configured trust list), if any.
-std::vector<std::vector<std::uint8_t>> load_default_trust();
+// Replaces this process by the runtime, which verifies (signature, trust) and runs the package.
+// The caller's runtime is used, not the one inside the package: a package is never trusted to
+// verify itself. Returns only on exec failure (throws).
+[[noreturn]] void run_package(const std::string& package_path, const RunOptions& opt);
 
-// Decompresses missing chunks into the cache (each checked against its SHA-256) and assembles
-// the package root from hard links; returns the root. A warm call only checks a marker file.
-std::string ensure_extracted(const Package& p, const std::string& cache_dir);
-
-// Verifies (signature, trust) then runs; returns the app's exit status. Throws PackageError
-// before anything from the package runs if verification fails.
-int run_package(const std::string& package_path, const RunOptions& opt);
-
-// Runs argv (absolute paths as seen inside) in a sandbox over `root` (the assembled package root,
+// Runs argv (absolute paths as seen inside) in a sandbox over `root` (an assembled package root,
 // may be an empty directory) with writes kept in `sandbox`; returns the exit status.
 int sandbox_exec(const std::string& mode, const std::string& root, const std::string& sandbox,
                  const std::vector<std::string>& argv, const std::string& name);
 
-// Sandbox directory of an app (per user); --reset removes it.
-std::string sandbox_dir(const RuntimePaths& paths, const std::string& name);
+// Keys in ~/.config/portico/trusted-keys/*.pub (the configured trust list), if any.
+std::vector<std::vector<std::uint8_t>> load_default_trust();
 
 }  // namespace portico::pack

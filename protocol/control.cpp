@@ -31,6 +31,15 @@ std::int64_t integer(const json& j, const char* k, std::int64_t lo, std::int64_t
     if (v < lo || v > hi) throw std::invalid_argument(std::string("field '") + k + "' out of range");
     return v;
 }
+// An optional number in 0..1 (absent = 0), for load figures.
+double fraction(const json& j, const char* k) {
+    auto it = j.find(k);
+    if (it == j.end()) return 0;
+    if (!it->is_number()) throw std::invalid_argument(std::string("field '") + k + "' must be a number");
+    auto v = it->get<double>();
+    if (!(v >= 0 && v <= 1)) throw std::invalid_argument(std::string("field '") + k + "' must be within 0..1");
+    return v;
+}
 std::vector<std::string> strings(const json& j, const char* k, bool allow_empty) {
     auto it = j.find(k);
     if (it == j.end() || !it->is_array()) throw std::invalid_argument(std::string("field '") + k + "' must be an array");
@@ -119,7 +128,19 @@ std::string serialize(const Message& m) {
             else if constexpr (std::is_same_v<T, SessionEnded>)
                 return {{"type", "session_ended"}, {"session_id", x.session_id}, {"reason", x.reason}};
             else if constexpr (std::is_same_v<T, Heartbeat>)
-                return {{"type", "heartbeat"}, {"sessions", x.sessions}};
+            {
+                json j = {{"type", "heartbeat"}, {"sessions", x.sessions}, {"cpu", x.cpu}, {"mem", x.mem}};
+                if (!x.idle.empty()) {
+                    json idle = json::object();
+                    for (const auto& [sid, secs] : x.idle) idle[sid] = secs;
+                    j["idle"] = idle;
+                }
+                return j;
+            }
+            else if constexpr (std::is_same_v<T, SessionState>)
+                return {{"type", "session_state"}, {"session_id", x.session_id}, {"state", x.state}};
+            else if constexpr (std::is_same_v<T, DisconnectSession>)
+                return {{"type", "disconnect_session"}, {"session_id", x.session_id}};
             else if constexpr (std::is_same_v<T, Pools>) {
                 json pools = json::array();
                 for (const auto& p : x.pools)
@@ -182,7 +203,25 @@ Result<Message, std::string> parse(std::string_view text) {
                                          nonempty(j, "session_id"), str(j, "message")}};
         if (type == "end_session") return Message{EndSession{nonempty(j, "session_id")}};
         if (type == "session_ended") return Message{SessionEnded{nonempty(j, "session_id"), nonempty(j, "reason")}};
-        if (type == "heartbeat") return Message{Heartbeat{static_cast<int>(integer(j, "sessions", 0, 1000000))}};
+        if (type == "heartbeat") {
+            Heartbeat h{static_cast<int>(integer(j, "sessions", 0, 1000000)), fraction(j, "cpu"), fraction(j, "mem"), {}};
+            if (auto it = j.find("idle"); it != j.end()) {
+                if (!it->is_object() || it->size() > 100000) throw std::invalid_argument("field 'idle' must be an object");
+                for (const auto& [sid, secs] : it->items()) {
+                    if (!secs.is_number_integer() || secs.get<std::int64_t>() < 0 || sid.empty() || sid.size() > kMaxField)
+                        throw std::invalid_argument("field 'idle' must map session ids to seconds");
+                    h.idle.emplace_back(sid, static_cast<int>(std::min<std::int64_t>(secs.get<std::int64_t>(), INT32_MAX)));
+                }
+            }
+            return Message{h};
+        }
+        if (type == "session_state") {
+            SessionState st{nonempty(j, "session_id"), nonempty(j, "state")};
+            if (st.state != "active" && st.state != "disconnected")
+                throw std::invalid_argument("field 'state' must be \"active\" or \"disconnected\"");
+            return Message{st};
+        }
+        if (type == "disconnect_session") return Message{DisconnectSession{nonempty(j, "session_id")}};
         if (type == "pools") return Message{parse_pools(j)};
         if (type == "error") return Message{ErrorMsg{str(j, "message")}};
         return Error<std::string>{"", "unknown control message type '" + type + "'"};

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -41,7 +42,18 @@ struct SessionReady { std::uint64_t request_id = 0; std::string session_id; };
 struct SessionFailed { std::uint64_t request_id = 0; std::string session_id, message; };
 struct EndSession { std::string session_id; };
 struct SessionEnded { std::string session_id, reason; };
-struct Heartbeat { int sessions = 0; };
+// cpu: host CPU use since the last heartbeat, mem: used memory fraction (both 0..1; optional on
+// the wire, 0 when absent). Sent every 2 s.
+struct Heartbeat {
+    int sessions = 0;
+    double cpu = 0, mem = 0;
+    // Optional: seconds since the last input of each session that has a viewer (idle timeout).
+    std::vector<std::pair<std::string, int>> idle;
+};
+// Host -> broker: a session's first viewer attached ("active") / its last viewer left ("disconnected").
+struct SessionState { std::string session_id, state; };
+// Broker -> host: close the session's viewers but keep the session running.
+struct DisconnectSession { std::string session_id; };
 // broker -> host: every desktop pool (the full list each time); the host keeps `spares` booted
 // VMs per pooled pool whose image it has and removes the files of pools no longer listed.
 struct PoolSpec {
@@ -52,7 +64,7 @@ struct Pools { std::vector<PoolSpec> pools; };
 struct ErrorMsg { std::string message; };
 
 using Message = std::variant<Register, Registered, StartSession, SessionReady, SessionFailed, EndSession,
-                             SessionEnded, Heartbeat, ErrorMsg, Pools>;
+                             SessionEnded, Heartbeat, ErrorMsg, SessionState, DisconnectSession, Pools>;
 
 std::string serialize(const Message& m);
 // Rejects non-JSON, non-objects, unknown types, missing or mistyped fields, and fields out of

@@ -82,9 +82,45 @@ private:
 
 bool valid_dim(std::uint16_t v) { return v >= 1 && v <= kMaxScreenDim; }
 
+// A non-empty rectangle lying inside a width x height screen.
+bool inside(int x, int y, int w, int h, int width, int height) {
+    return w > 0 && h > 0 && x + w <= width && y + h <= height;
+}
+
 Error<ErrorCode> malformed(std::string why) { return {ErrorCode::malformed, std::move(why)}; }
 
+bool valid_codepoint(std::uint32_t cp) {
+    if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) return false;  // control characters
+    if (cp >= 0xd800 && cp <= 0xdfff) return false;                          // surrogates
+    return cp <= 0x10ffff;
+}
+
+
 }  // namespace
+
+bool valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<std::uint8_t>(s[i]);
+        int n;
+        std::uint32_t cp;
+        if (c < 0x80) { ++i; continue; }
+        if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; }
+        else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; }
+        else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; }
+        else return false;
+        if (s.size() - i <= static_cast<std::size_t>(n)) return false;
+        for (int k = 1; k <= n; ++k) {
+            auto cc = static_cast<std::uint8_t>(s[i + k]);
+            if ((cc & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        static constexpr std::uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        i += static_cast<std::size_t>(n) + 1;
+    }
+    return true;
+}
 
 std::vector<std::uint8_t> encode(const Message& m) {
     return std::visit(
@@ -113,14 +149,34 @@ std::vector<std::uint8_t> encode(const Message& m) {
             } else if constexpr (std::is_same_v<T, VideoFrame>) {
                 Writer w(MsgType::video_frame);
                 w.put(msg.frame_id); w.put<std::uint8_t>(msg.keyframe ? 1 : 0); w.put(msg.width); w.put(msg.height);
-                w.put(msg.capture_time_us); w.bytes(msg.data); return w.take();
+                w.put(msg.capture_time_us); w.put(static_cast<std::uint16_t>(msg.dirty.size()));
+                for (const ScreenRect& d : msg.dirty) { w.put(d.x); w.put(d.y); w.put(d.w); w.put(d.h); }
+                w.bytes(msg.data); return w.take();
             } else if constexpr (std::is_same_v<T, TileFrame>) {
                 Writer w(MsgType::tile_frame);
-                w.put(msg.frame_id); w.put(msg.width); w.put(msg.height); w.put(static_cast<std::uint16_t>(msg.tiles.size()));
+                w.put(msg.frame_id); w.put(msg.width); w.put(msg.height);
+                w.put(static_cast<std::uint16_t>(msg.copies.size()));
+                for (const CopyRect& c : msg.copies) { w.put(c.x); w.put(c.y); w.put(c.w); w.put(c.h); w.put(c.dx); w.put(c.dy); }
+                w.put(static_cast<std::uint16_t>(msg.tiles.size()));
                 for (const Tile& t : msg.tiles) {
                     w.put(t.x); w.put(t.y); w.put(t.w); w.put(t.h); w.put(static_cast<std::uint8_t>(t.encoding));
                     w.put(static_cast<std::uint32_t>(t.data.size())); w.bytes(t.data);
                 }
+                return w.take();
+            } else if constexpr (std::is_same_v<T, Clipboard> || std::is_same_v<T, ClipboardData>) {
+                Writer w(std::is_same_v<T, Clipboard> ? MsgType::clipboard : MsgType::clipboard_data);
+                w.put<std::uint8_t>(msg.more ? 1 : 0);
+                w.put(static_cast<std::uint32_t>(msg.text.size()));
+                w.bytes(std::vector<std::uint8_t>(msg.text.begin(), msg.text.end()));
+                return w.take();
+            } else if constexpr (std::is_same_v<T, Ping> || std::is_same_v<T, Pong>) {
+                Writer w(std::is_same_v<T, Ping> ? MsgType::ping : MsgType::pong);
+                w.put(msg.id); w.put(msg.client_time); return w.take();
+            } else if constexpr (std::is_same_v<T, KeyChar>) {
+                Writer w(MsgType::key_char); w.put<std::uint8_t>(msg.down ? 1 : 0); w.put(msg.codepoint); w.put(msg.code); return w.take();
+            } else if constexpr (std::is_same_v<T, CursorShape>) {
+                Writer w(MsgType::cursor_shape);
+                w.put(msg.id); w.put(msg.hot_x); w.put(msg.hot_y); w.put(msg.width); w.put(msg.height); w.bytes(msg.rgba);
                 return w.take();
             } else if constexpr (std::is_same_v<T, SessionEnded>) {
                 Writer w(MsgType::session_ended); w.put(static_cast<std::uint8_t>(msg.reason)); w.str(msg.message); return w.take();
@@ -182,25 +238,48 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
             if (r.failed()) break;
             if (flags > 1) return malformed("video_frame: unknown flags");
             if (!valid_dim(m.width) || !valid_dim(m.height)) return malformed("video_frame: bad size");
+            auto dirty = r.get<std::uint16_t>();
+            if (r.failed()) break;
+            if (dirty > kMaxDirtyRects) return malformed("video_frame: too many dirty rectangles");
+            m.dirty.reserve(dirty);
+            for (int i = 0; i < dirty && !r.failed(); ++i) {
+                ScreenRect d; d.x = r.get<std::uint16_t>(); d.y = r.get<std::uint16_t>(); d.w = r.get<std::uint16_t>(); d.h = r.get<std::uint16_t>();
+                if (!r.failed() && !inside(d.x, d.y, d.w, d.h, m.width, m.height)) return malformed("video_frame: dirty rectangle outside the screen");
+                m.dirty.push_back(d);
+            }
+            if (r.failed()) break;
             m.keyframe = flags & 1; m.data = r.rest();
             if (m.data.empty()) return malformed("video_frame: no data");
             out = std::move(m); break;
         }
         case MsgType::tile_frame: {
             TileFrame m; m.frame_id = r.get<std::uint32_t>(); m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>();
-            auto count = r.get<std::uint16_t>();
+            auto copies = r.get<std::uint16_t>();
             if (r.failed()) break;
             if (!valid_dim(m.width) || !valid_dim(m.height)) return malformed("tile_frame: bad screen size");
-            if (count == 0 || count > kMaxTiles) return malformed("tile_frame: tile count out of range");
+            if (copies > kMaxCopies) return malformed("tile_frame: too many copies");
+            m.copies.reserve(copies);
+            for (int i = 0; i < copies && !r.failed(); ++i) {
+                CopyRect c; c.x = r.get<std::uint16_t>(); c.y = r.get<std::uint16_t>(); c.w = r.get<std::uint16_t>(); c.h = r.get<std::uint16_t>();
+                c.dx = r.get<std::uint16_t>(); c.dy = r.get<std::uint16_t>();
+                if (r.failed()) break;
+                if (!inside(c.x, c.y, c.w, c.h, m.width, m.height) || !inside(c.dx, c.dy, c.w, c.h, m.width, m.height))
+                    return malformed("tile_frame: copy outside the screen");
+                m.copies.push_back(c);
+            }
+            auto count = r.get<std::uint16_t>();
+            if (r.failed()) break;
+            if (count > kMaxTiles || count + copies == 0) return malformed("tile_frame: tile count out of range");
             m.tiles.reserve(count);
             for (int i = 0; i < count && !r.failed(); ++i) {
                 Tile t; t.x = r.get<std::uint16_t>(); t.y = r.get<std::uint16_t>(); t.w = r.get<std::uint16_t>(); t.h = r.get<std::uint16_t>();
                 auto enc = r.get<std::uint8_t>(); auto len = r.get<std::uint32_t>();
                 if (r.failed()) break;
-                if (enc != static_cast<std::uint8_t>(TileEncoding::jpeg)) return malformed("tile_frame: unknown tile encoding");
-                if (t.w == 0 || t.h == 0 || t.x + t.w > m.width || t.y + t.h > m.height) return malformed("tile_frame: tile outside the screen");
+                if (enc != static_cast<std::uint8_t>(TileEncoding::jpeg) && enc != static_cast<std::uint8_t>(TileEncoding::png))
+                    return malformed("tile_frame: unknown tile encoding");
+                if (!inside(t.x, t.y, t.w, t.h, m.width, m.height)) return malformed("tile_frame: tile outside the screen");
                 if (len == 0) return malformed("tile_frame: empty tile");
-                t.encoding = TileEncoding::jpeg; t.data = r.bytes(len);
+                t.encoding = static_cast<TileEncoding>(enc); t.data = r.bytes(len);
                 m.tiles.push_back(std::move(t));
             }
             out = std::move(m); break;
@@ -214,6 +293,46 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
             ErrorMsg m; auto code = r.get<std::uint16_t>(); m.message = r.str();
             if (!r.failed() && (code < 1 || code > 9)) return malformed("error: unknown code");
             m.code = static_cast<ErrorCode>(code); out = std::move(m); break;
+        }
+        case MsgType::clipboard:
+        case MsgType::clipboard_data: {
+            auto flags = r.get<std::uint8_t>();
+            auto len = r.get<std::uint32_t>();
+            if (r.failed()) break;
+            if (flags > 1) return malformed("clipboard: unknown flags");
+            if (len > kMaxClipboardBytes) return Error<ErrorCode>{ErrorCode::too_large, "clipboard text exceeds 1 MiB"};
+            auto b = r.bytes(len);
+            if (r.failed()) break;
+            std::string text(b.begin(), b.end());
+            if (!valid_utf8(text)) return malformed("clipboard: text is not valid UTF-8");
+            if (bytes[0] == static_cast<std::uint8_t>(MsgType::clipboard)) out = Clipboard{std::move(text), flags == 1};
+            else out = ClipboardData{std::move(text), flags == 1};
+            break;
+        }
+        case MsgType::ping:
+        case MsgType::pong: {
+            auto id = r.get<std::uint32_t>();
+            auto t = r.get<std::uint64_t>();
+            if (bytes[0] == static_cast<std::uint8_t>(MsgType::ping)) out = Ping{id, t};
+            else out = Pong{id, t};
+            break;
+        }
+        case MsgType::key_char: {
+            KeyChar m; auto down = r.get<std::uint8_t>(); m.codepoint = r.get<std::uint32_t>(); m.code = r.get<std::uint16_t>();
+            if (!r.failed() && down > 1) return malformed("key_char: down must be 0 or 1");
+            if (!r.failed() && m.code > kMaxKeyCode) return malformed("key_char: code out of range");
+            if (!r.failed() && !valid_codepoint(m.codepoint)) return malformed("key_char: not a printable Unicode character");
+            m.down = down == 1; out = m; break;
+        }
+        case MsgType::cursor_shape: {
+            CursorShape m; m.id = r.get<std::uint32_t>(); m.hot_x = r.get<std::uint16_t>(); m.hot_y = r.get<std::uint16_t>();
+            m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>();
+            if (r.failed()) break;
+            if (m.width > kMaxCursorDim || m.height > kMaxCursorDim || (m.width == 0) != (m.height == 0))
+                return malformed("cursor_shape: size out of range");
+            if (m.width && (m.hot_x >= m.width || m.hot_y >= m.height)) return malformed("cursor_shape: hotspot outside the shape");
+            m.rgba = r.bytes(static_cast<std::size_t>(m.width) * m.height * 4);
+            out = std::move(m); break;
         }
         default: return malformed("unknown message type");
     }

@@ -8,18 +8,23 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 namespace portico::protocol {
 
-inline constexpr std::uint16_t kDisplayVersion = 1;
+inline constexpr std::uint16_t kDisplayVersion = 2;
 inline constexpr std::size_t kMaxMessageBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxStringBytes = 4096;
 inline constexpr int kMaxScreenDim = 8192;
 inline constexpr int kMinResizeDim = 64;  // smallest size a client may ask for
 inline constexpr std::size_t kMaxTiles = 4096;
+inline constexpr std::size_t kMaxCopies = 4096;
+inline constexpr std::size_t kMaxDirtyRects = 4096;
 inline constexpr std::uint16_t kMaxKeyCode = 767;
+inline constexpr std::size_t kMaxClipboardBytes = 1024 * 1024;  // UTF-8 text of one Clipboard message
+inline constexpr int kMaxCursorDim = 256;                        // cursor shapes are at most 256x256
 
 enum class ErrorCode : std::uint16_t {
     malformed = 1,
@@ -43,12 +48,18 @@ enum class MsgType : std::uint8_t {
     keyframe_request = 0x06,
     logoff = 0x07,
     resize_request = 0x08,
+    clipboard = 0x09,
+    ping = 0x0A,
+    key_char = 0x0B,
     server_hello = 0x81,
     video_frame = 0x82,
     tile_frame = 0x83,
     resize = 0x84,
     session_ended = 0x85,
     error = 0x86,
+    clipboard_data = 0x87,
+    cursor_shape = 0x88,
+    pong = 0x89,
 };
 
 // Client -> host
@@ -61,31 +72,69 @@ struct KeyframeRequest {};
 struct Logoff {};
 // The client's wish; the host rounds down to even sizes and clamps to what its screen allows.
 struct ResizeRequest { std::uint16_t width = 0, height = 0; };
+// The client's clipboard changed (or it pasted): the session's clipboard becomes this UTF-8 text.
+// Text longer than one message allows (the gateway takes 64 KiB from clients) comes in chunks,
+// each valid UTF-8, all but the last with `more` set; the whole text is at most 1 MiB.
+inline constexpr std::size_t kClipboardChunkBytes = 60000;
+struct Clipboard { std::string text; bool more = false; };
+// Round-trip probe: the host answers with Pong carrying the same fields, at once.
+struct Ping { std::uint32_t id = 0; std::uint64_t client_time = 0; };
+// A character the client's layout produced (KeyboardEvent.key), typed by the host whatever its own
+// layout; down and up carry the same code point. Unicode scalar value, no control characters.
+// `code` is the physical key (evdev, 0 = unknown) for sessions that cannot type by character.
+struct KeyChar { bool down = false; std::uint32_t codepoint = 0; std::uint16_t code = 0; };
 
 // Host -> client
 struct ServerHello { std::uint16_t version = kDisplayVersion; std::uint16_t width = 0, height = 0; std::string session_id; };
+struct ScreenRect { std::uint16_t x = 0, y = 0, w = 0, h = 0; };
 struct VideoFrame {
     std::uint32_t frame_id = 0;
     bool keyframe = false;
     std::uint16_t width = 0, height = 0;
     std::uint64_t capture_time_us = 0;
+    // What changed: the client paints only these parts of the decoded picture, so the lossless
+    // pixels it has elsewhere stay. Empty = the whole screen (always so for keyframes).
+    std::vector<ScreenRect> dirty;
     std::vector<std::uint8_t> data;  // one H.264 access unit, Annex B
 };
-enum class TileEncoding : std::uint8_t { jpeg = 1 };
+// Moves what the client shows (scrolled text, a dragged window): copy the w x h rectangle at
+// (x, y) to (dx, dy), as if through a temporary copy (the two may overlap).
+struct CopyRect { std::uint16_t x = 0, y = 0, w = 0, h = 0, dx = 0, dy = 0; };
+enum class TileEncoding : std::uint8_t { jpeg = 1, png = 2 };  // png: lossless
 struct Tile {
     std::uint16_t x = 0, y = 0, w = 0, h = 0;
     TileEncoding encoding = TileEncoding::jpeg;
     std::vector<std::uint8_t> data;
 };
-struct TileFrame { std::uint32_t frame_id = 0; std::uint16_t width = 0, height = 0; std::vector<Tile> tiles; };
+// Copies first, in order, then tiles painted over the result.
+struct TileFrame {
+    std::uint32_t frame_id = 0;
+    std::uint16_t width = 0, height = 0;
+    std::vector<CopyRect> copies;
+    std::vector<Tile> tiles;
+};
 enum class EndReason : std::uint8_t { app_exited = 0, logged_off = 1, host_shutdown = 2, error = 3 };
 // The screen changed size; the next frame is a keyframe of this size.
 struct Resize { std::uint16_t width = 0, height = 0; };
 struct SessionEnded { EndReason reason = EndReason::app_exited; std::string message; };
 struct ErrorMsg { ErrorCode code = ErrorCode::internal; std::string message; };
+// Text copied in the session (CLIPBOARD or PRIMARY selection), UTF-8.
+struct ClipboardData { std::string text; bool more = false; };
+// The pointer's shape changed. `id` names the shape (the X cursor serial); rgba is w*h*4 bytes,
+// straight (not premultiplied) alpha. w == h == 0 hides the cursor.
+struct CursorShape {
+    std::uint32_t id = 0;
+    std::uint16_t hot_x = 0, hot_y = 0, width = 0, height = 0;
+    std::vector<std::uint8_t> rgba;
+};
+struct Pong { std::uint32_t id = 0; std::uint64_t client_time = 0; };
+
+// True if `s` is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
+bool valid_utf8(std::string_view s);
 
 using Message = std::variant<Hello, Key, Pointer, Wheel, FrameAck, KeyframeRequest, Logoff, ResizeRequest,
-                             ServerHello, VideoFrame, TileFrame, Resize, SessionEnded, ErrorMsg>;
+                             ServerHello, VideoFrame, TileFrame, Resize, SessionEnded, ErrorMsg,
+                             Clipboard, Ping, KeyChar, ClipboardData, CursorShape, Pong>;
 
 std::vector<std::uint8_t> encode(const Message& m);
 Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes);

@@ -7,6 +7,7 @@ namespace portico::protocol {
 std::string sign_ticket(const TicketClaims& c, const crypto::Ed25519Key& key) {
     nlohmann::json j = {{"tid", c.ticket_id}, {"sid", c.session_id}, {"usr", c.user},
                         {"hst", c.host_id},   {"res", c.resource},   {"exp", c.expires_at}};
+    if (c.view_only) j["view_only"] = true;  // absent = false, so ordinary tickets are unchanged
     std::string payload = j.dump();
     auto sig = key.sign(crypto::bytes_of(payload));
     return crypto::base64url_encode(crypto::bytes_of(payload)) + "." + crypto::base64url_encode(sig);
@@ -33,6 +34,7 @@ Result<TicketClaims, ErrorCode> TicketVerifier::verify(std::string_view token, s
         c.host_id = j.at("hst").get<std::string>();
         c.resource = j.at("res").get<std::string>();
         c.expires_at = j.at("exp").get<std::int64_t>();
+        if (auto it = j.find("view_only"); it != j.end()) c.view_only = it->get<bool>();
     } catch (const std::exception&) {
         return invalid("ticket payload is malformed");
     }

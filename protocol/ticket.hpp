@@ -23,6 +23,7 @@ struct TicketClaims {
     std::string host_id;
     std::string resource;
     std::int64_t expires_at = 0;  // unix seconds
+    bool view_only = false;       // shadowing: the host ignores this viewer's input
 };
 
 std::string sign_ticket(const TicketClaims& claims, const crypto::Ed25519Key& key);

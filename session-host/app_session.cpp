@@ -3,6 +3,8 @@
 #include "capture/x11_source.hpp"
 #include "common/log.hpp"
 #include "session-host/app_process.hpp"
+#include "session-host/clipboard_bridge.hpp"
+#include "session-host/cursor_watcher.hpp"
 #include "session-host/encode_policy.hpp"
 #include "session-host/input_injector.hpp"
 #include "session-host/screen_sizer.hpp"
@@ -54,6 +56,8 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
                                                o.runtime_dir + "/app.log");
         s->source_ = std::make_unique<capture::X11FrameSource>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->injector_ = std::make_unique<InputInjector>(s->xvfb_->display(), s->xvfb_->xauthority());
+        s->clipboard_ = std::make_unique<ClipboardBridge>(s->xvfb_->display(), s->xvfb_->xauthority());
+        s->cursor_ = std::make_unique<CursorWatcher>(s->xvfb_->display(), s->xvfb_->xauthority());
     } catch (...) {
         s->teardown();
         throw;
@@ -113,6 +117,26 @@ void AppSession::wheel(int dx, int dy) {
     if (injector_) injector_->wheel(dx, dy);
 }
 
+void AppSession::key_char(std::uint32_t codepoint, std::uint16_t /*evdev_code*/, bool down) {
+    std::lock_guard lk(input_mu_);
+    if (injector_) injector_->key_char(codepoint, down);
+}
+
+void AppSession::clipboard(const std::string& text, bool more) {
+    std::lock_guard lk(input_mu_);
+    if (!clipboard_overflow_ && clipboard_in_.size() + text.size() > ClipboardBridge::kMaxText) {
+        log::warn("session ", options_.id, ": clipboard text from the client exceeds 1 MiB; ignored");
+        clipboard_overflow_ = true;
+    }
+    if (!clipboard_overflow_) clipboard_in_ += text;
+    if (more) return;
+    if (!clipboard_overflow_ && clipboard_) clipboard_->set_text(std::move(clipboard_in_));
+    clipboard_in_.clear();
+    clipboard_overflow_ = false;
+}
+
+void AppSession::viewer_attached() { cursor_resend_ = true; }
+
 void AppSession::release_input() {
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->release_all();
@@ -128,6 +152,11 @@ std::optional<StreamSession::Ending> AppSession::app_ended() {
 
 std::optional<StreamSession::Ending> AppSession::poll() {
     windows_->poll();
+    // Selections and cursor: their events are rare and handled here, between frames, so the
+    // session needs no thread of its own for them.
+    if (auto text = clipboard_->poll()) broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::ClipboardData{std::move(*text)})));
+    if (cursor_resend_.exchange(false)) cursor_->resend();
+    if (auto shape = cursor_->poll()) broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(*shape)));
     return app_ended();
 }
 
@@ -150,7 +179,9 @@ void AppSession::teardown() {
     {
         std::lock_guard lk(input_mu_);
         injector_.reset();
+        clipboard_.reset();
     }
+    cursor_.reset();
     source_.reset();
     windows_.reset();
     sizer_.reset();

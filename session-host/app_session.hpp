@@ -6,6 +6,7 @@
 
 #include "session-host/stream_session.hpp"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,6 +21,8 @@ class AppProcess;
 class InputInjector;
 class WindowKeeper;
 class ScreenSizer;
+class ClipboardBridge;
+class CursorWatcher;
 
 class AppSession final : public StreamSession {
 public:
@@ -40,6 +43,8 @@ public:
     void key(std::uint16_t evdev_code, bool down) override;
     void pointer(int x, int y, std::uint8_t buttons) override;
     void wheel(int dx, int dy) override;
+    void key_char(std::uint32_t codepoint, std::uint16_t evdev_code, bool down) override;
+    void clipboard(const std::string& text, bool more) override;
 
     // Xvfb starts at least this large, then shrinks to the session's size: RandR cannot grow an
     // Xvfb screen past its start size, and untouched framebuffer pages cost no memory.
@@ -56,6 +61,7 @@ private:
     void change_size(int width, int height) override;
     void release_input() override;
     void teardown() override;
+    void viewer_attached() override;
 
     Options options_;
     std::unique_ptr<XvfbDisplay> xvfb_;
@@ -65,6 +71,11 @@ private:
     std::unique_ptr<capture::X11FrameSource> source_;
     std::mutex input_mu_;  // the injector is used by network threads and torn down by the capture thread
     std::unique_ptr<InputInjector> injector_;
+    std::unique_ptr<ClipboardBridge> clipboard_;  // guarded by input_mu_ for set_text and teardown
+    std::string clipboard_in_;                    // pieces of the client's text so far (input_mu_)
+    bool clipboard_overflow_ = false;             // the current text passed 1 MiB: dropped
+    std::unique_ptr<CursorWatcher> cursor_;       // capture thread
+    std::atomic<bool> cursor_resend_{false};      // a viewer attached: send it the current shape
 };
 
 }  // namespace portico::host

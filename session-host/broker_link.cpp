@@ -15,7 +15,9 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <algorithm>
 #include <deque>
+#include <fstream>
 #include <stdexcept>
 
 namespace portico::host {
@@ -67,7 +69,12 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
     Impl(net::io_context& ioc, Options o, SessionManager& s, RegisteredFn r)
         : ioc(ioc), strand(net::make_strand(ioc)), options(std::move(o)), url(parse_broker_url(options.url)),
           ssl_ctx(tls::make_client_context(tls::ClientTrust{options.ca_file, {}, false})), sessions(s),
-          on_registered(std::move(r)), resolver(strand), retry_timer(strand), heartbeat_timer(strand) {}
+          on_registered(std::move(r)), resolver(strand), retry_timer(strand), heartbeat_timer(strand) {
+        if (!options.client_cert.empty()) {
+            ssl_ctx.use_certificate_chain_file(options.client_cert);
+            ssl_ctx.use_private_key_file(options.client_key, ssl::context::pem);
+        }
+    }
 
     net::io_context& ioc;
     net::strand<net::io_context::executor_type> strand;
@@ -173,6 +180,9 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
                         self->send_if_registered(ctl::serialize(ctl::SessionFailed{req.request_id, req.session_id, error}));
                 });
             });
+        } else if (auto* d = std::get_if<ctl::DisconnectSession>(&m)) {
+            log::info("broker: disconnect_session ", d->session_id);
+            if (options.disconnect_viewers) options.disconnect_viewers(d->session_id);
         } else if (auto* e = std::get_if<ctl::EndSession>(&m)) {
             log::info("broker: end_session ", e->session_id);
             sessions.end_session(e->session_id, protocol::EndReason::logged_off);
@@ -209,11 +219,43 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         schedule_heartbeat(c);
     }
 
+    // CPU use since the previous sample (from /proc/stat) and used memory (from /proc/meminfo).
+    std::uint64_t cpu_busy = 0, cpu_total = 0;
+    double sample_cpu() {
+        std::ifstream f("/proc/stat");
+        std::string label;
+        std::uint64_t v[8] = {0};
+        if (!(f >> label) || label != "cpu") return 0;
+        for (auto& x : v) f >> x;
+        std::uint64_t idle = v[3] + v[4], total = 0;
+        for (auto x : v) total += x;
+        std::uint64_t busy = total - idle;
+        double out = 0;
+        if (cpu_total && total > cpu_total) out = static_cast<double>(busy - cpu_busy) / static_cast<double>(total - cpu_total);
+        cpu_busy = busy;
+        cpu_total = total;
+        return std::clamp(out, 0.0, 1.0);
+    }
+    static double sample_mem() {
+        std::ifstream f("/proc/meminfo");
+        std::string key;
+        std::uint64_t value = 0, total = 0, available = 0;
+        std::string unit;
+        while (f >> key >> value >> unit) {
+            if (key == "MemTotal:") total = value;
+            else if (key == "MemAvailable:") available = value;
+        }
+        if (!total || available > total) return 0;
+        return static_cast<double>(total - available) / static_cast<double>(total);
+    }
+
     void schedule_heartbeat(const std::shared_ptr<Conn>& c) {
-        heartbeat_timer.expires_after(std::chrono::seconds(5));
+        heartbeat_timer.expires_after(kHeartbeatInterval);
         heartbeat_timer.async_wait([self = shared_from_this(), c](beast::error_code ec) {
             if (ec || c != self->conn || !c->registered || self->stopping) return;
-            self->write(c, ctl::serialize(ctl::Heartbeat{self->sessions.count()}));
+            ctl::Heartbeat hb{self->sessions.count(), self->sample_cpu(), sample_mem(), {}};
+            if (self->options.idle_report) hb.idle = self->options.idle_report();
+            self->write(c, ctl::serialize(hb));
             self->schedule_heartbeat(c);
         });
     }
@@ -294,6 +336,12 @@ void BrokerLink::session_ended(const std::string& session_id, const std::string&
             i->write(i->conn, std::move(text));
         else if (i->pending_ended.size() < kWriteQueueMax)
             i->pending_ended.push_back(std::move(text));
+    });
+}
+
+void BrokerLink::session_state(const std::string& session_id, const std::string& state) {
+    net::post(impl_->strand, [i = impl_, text = ctl::serialize(ctl::SessionState{session_id, state})]() mutable {
+        if (i->conn && i->conn->registered && !i->conn->close_after_write) i->write(i->conn, std::move(text));
     });
 }
 

@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,7 +31,13 @@ public:
     struct Options {
         std::string url;
         std::string ca_file;
+        // Mutual TLS: this host's enrolled certificate and key (empty = shared-secret registration).
+        std::string client_cert, client_key;
         protocol::control::Register registration;  // everything sent in `register`
+        // Optional: seconds since the last input per session with a viewer (sent in heartbeats).
+        std::function<std::vector<std::pair<std::string, int>>()> idle_report;
+        // Optional: the broker asked to disconnect a session's viewers (on the link's strand).
+        std::function<void(const std::string& session_id)> disconnect_viewers;
     };
     // Called on the link's strand after each successful registration with the broker's key.
     using RegisteredFn = std::function<void(std::shared_ptr<protocol::TicketVerifier> verifier, bool first)>;
@@ -41,11 +48,15 @@ public:
     void start();
     // Reports an ended session (queued while disconnected and sent after re-registering).
     void session_ended(const std::string& session_id, const std::string& reason);
+    // Reports that a session's first viewer attached ("active") or its last one left
+    // ("disconnected"). Dropped while the link is down (the broker then sees the host as down).
+    void session_state(const std::string& session_id, const std::string& state);
     // Stops reconnecting, sends what is queued, closes the link, then calls `done` (on the strand).
     void stop(std::function<void()> done);
 
     static constexpr std::size_t kWriteQueueMax = 1024;
     static constexpr std::size_t kReadMessageMax = 1024 * 1024;
+    static constexpr std::chrono::seconds kHeartbeatInterval{2};
 
 private:
     struct Conn;

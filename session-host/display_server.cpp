@@ -13,7 +13,9 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include <atomic>
+#include <algorithm>
 #include <deque>
+#include <map>
 
 namespace portico::host {
 
@@ -24,16 +26,74 @@ namespace websocket = beast::websocket;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
+// A connection as the server's presence bookkeeping sees it (so the broker can be told).
+class PresenceMember {
+public:
+    virtual ~PresenceMember() = default;
+    virtual void kick() = 0;  // close the connection, any thread
+};
+
 struct DisplayServer::Shared {
     Shared(ssl::context& c, SessionDirectory& s) : ssl_ctx(c), sessions(s) {}
     ssl::context& ssl_ctx;
     SessionDirectory& sessions;
     std::mutex mu;
     std::shared_ptr<protocol::TicketVerifier> verifier;
+    std::function<void(const std::string&, bool)> on_presence;
+
+    struct Presence {
+        int owners = 0;
+        std::chrono::steady_clock::time_point last_input = std::chrono::steady_clock::now();
+        std::vector<std::weak_ptr<PresenceMember>> members;  // owners and shadows
+    };
+    std::map<std::string, Presence> presence;  // guarded by mu
 
     std::shared_ptr<protocol::TicketVerifier> get_verifier() {
         std::lock_guard lk(mu);
         return verifier;
+    }
+
+    void joined(const std::string& sid, const std::shared_ptr<PresenceMember>& m, bool owner) {
+        bool first = false;
+        std::function<void(const std::string&, bool)> fn;
+        {
+            std::lock_guard lk(mu);
+            auto& p = presence[sid];
+            p.members.push_back(m);
+            if (owner) {
+                first = ++p.owners == 1;
+                p.last_input = std::chrono::steady_clock::now();
+            }
+            fn = on_presence;
+        }
+        if (first && fn) fn(sid, true);
+    }
+
+    void left(const std::string& sid, const PresenceMember* m, bool owner) {
+        bool last = false;
+        std::function<void(const std::string&, bool)> fn;
+        {
+            std::lock_guard lk(mu);
+            auto it = presence.find(sid);
+            if (it == presence.end()) return;
+            auto& members = it->second.members;
+            members.erase(std::remove_if(members.begin(), members.end(),
+                                         [&](const std::weak_ptr<PresenceMember>& w) {
+                                             auto sp = w.lock();
+                                             return !sp || sp.get() == m;
+                                         }),
+                          members.end());
+            if (owner) last = --it->second.owners == 0;
+            if (it->second.owners <= 0 && members.empty()) presence.erase(it);
+            fn = on_presence;
+        }
+        if (last && fn) fn(sid, false);
+    }
+
+    void input(const std::string& sid) {
+        std::lock_guard lk(mu);
+        auto it = presence.find(sid);
+        if (it != presence.end()) it->second.last_input = std::chrono::steady_clock::now();
     }
 };
 
@@ -49,7 +109,7 @@ std::int64_t unix_now() {
 
 // One display client. All handlers run on the connection's strand; send()/close() may be called
 // from a session's capture thread and only post to it.
-class DisplayConnection final : public ViewerSink, public std::enable_shared_from_this<DisplayConnection> {
+class DisplayConnection final : public ViewerSink, public PresenceMember, public std::enable_shared_from_this<DisplayConnection> {
 public:
     DisplayConnection(tcp::socket socket, std::shared_ptr<DisplayServer::Shared> shared)
         : shared_(std::move(shared)), ws_(std::move(socket), shared_->ssl_ctx), hello_timer_(ws_.get_executor()) {
@@ -86,6 +146,14 @@ public:
     }
 
     std::string peer() const override { return peer_; }
+
+    void kick() override {
+        net::post(ws_.get_executor(), [self = shared_from_this()] {
+            log::info("display: disconnecting ", self->peer_, " (asked by the broker)");
+            self->detach_target(true);
+            self->begin_close();
+        });
+    }
 
 private:
     void do_handshake() {
@@ -184,16 +252,33 @@ private:
         hello_done_ = true;
         hello_timer_.cancel();
         target_ = target;
-        log::info("display: ", peer_, " attached to session ", target->id(), " (user ", claims->user, ")");
+        view_only_ = claims->view_only;
+        log::info("display: ", peer_, " attached to session ", target->id(), " (user ", claims->user,
+                  view_only_ ? ", view only)" : ")");
         queued_.fetch_add(1);
         enqueue(encoded(protocol::ServerHello{protocol::kDisplayVersion, static_cast<std::uint16_t>(target->width()),
                                               static_cast<std::uint16_t>(target->height()), target->id()}));
-        target->attach(shared_from_this());
+        if (view_only_) {
+            // A shadow joins next to the owner instead of replacing it.
+            if (!target->attach_view_only(shared_from_this())) {
+                target_.reset();
+                return refuse(protocol::ErrorCode::internal, "this session cannot be shadowed");
+            }
+        } else {
+            target->attach(shared_from_this());
+        }
+        session_id_ = target->id();
+        shared_->joined(session_id_, shared_from_this(), !view_only_);
     }
 
     void on_message(const protocol::Message& m) {
         auto target = target_;
         if (!target) return;  // replaced by a newer connection; close is on its way
+        const bool input = std::holds_alternative<protocol::Key>(m) || std::holds_alternative<protocol::Pointer>(m) ||
+                           std::holds_alternative<protocol::Wheel>(m) || std::holds_alternative<protocol::ResizeRequest>(m) ||
+                           std::holds_alternative<protocol::Logoff>(m);
+        if (input && view_only_) return;  // a shadow watches; its input goes nowhere
+        if (input) shared_->input(session_id_);
         std::visit(
             [&](const auto& x) {
                 using T = std::decay_t<decltype(x)>;
@@ -209,6 +294,18 @@ private:
                     target->keyframe_request();
                 else if constexpr (std::is_same_v<T, protocol::ResizeRequest>)
                     target->resize(x.width, x.height);
+                else if constexpr (std::is_same_v<T, protocol::KeyChar>)
+                    target->key_char(x.codepoint, x.code, x.down);
+                else if constexpr (std::is_same_v<T, protocol::Clipboard>)
+                    target->clipboard(x.text, x.more);
+                else if constexpr (std::is_same_v<T, protocol::Ping>) {
+                    // Answered here, on the network thread, so the RTT measures only the path.
+                    if (queued_.fetch_add(1) >= DisplayServer::kSendQueueMax + 4) {
+                        queued_.fetch_sub(1);  // a flooding client gets no more pongs
+                        return;
+                    }
+                    enqueue(encoded(protocol::Pong{x.id, x.client_time}));
+                }
                 else if constexpr (std::is_same_v<T, protocol::Logoff>) {
                     log::info("display: ", peer_, " logged off session ", target->id());
                     target->logoff();
@@ -289,6 +386,10 @@ private:
         auto t = std::move(target_);
         target_.reset();
         if (t && notify) t->detach(this);
+        if (!session_id_.empty()) {
+            shared_->left(session_id_, this, !view_only_);
+            session_id_.clear();
+        }
     }
 
     std::shared_ptr<DisplayServer::Shared> shared_;
@@ -303,6 +404,8 @@ private:
     std::atomic<std::size_t> queued_{0};
     std::atomic<bool> closing_{false};
     bool accepted_ = false, hello_done_ = false, writing_ = false, close_sent_ = false;
+    bool view_only_ = false;
+    std::string session_id_;  // set while counted in the server's presence bookkeeping
 };
 
 }  // namespace
@@ -324,6 +427,33 @@ void DisplayServer::listen(const std::string& address, std::uint16_t port) {
     if (ec) throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
     port_ = acceptor_.local_endpoint().port();
     do_accept();
+}
+
+void DisplayServer::set_presence_callback(std::function<void(const std::string&, bool)> fn) {
+    std::lock_guard lk(shared_->mu);
+    shared_->on_presence = std::move(fn);
+}
+
+std::vector<std::pair<std::string, int>> DisplayServer::idle_seconds() {
+    std::lock_guard lk(shared_->mu);
+    std::vector<std::pair<std::string, int>> out;
+    auto now = std::chrono::steady_clock::now();
+    for (auto& [sid, p] : shared_->presence)
+        if (p.owners > 0)
+            out.emplace_back(sid, static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(now - p.last_input).count()));
+    return out;
+}
+
+void DisplayServer::disconnect(const std::string& session_id) {
+    std::vector<std::shared_ptr<PresenceMember>> members;
+    {
+        std::lock_guard lk(shared_->mu);
+        auto it = shared_->presence.find(session_id);
+        if (it == shared_->presence.end()) return;
+        for (auto& w : it->second.members)
+            if (auto m = w.lock()) members.push_back(std::move(m));
+    }
+    for (auto& m : members) m->kick();
 }
 
 void DisplayServer::stop() {

@@ -13,7 +13,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 #include <mutex>
 #include <string>
 
@@ -36,6 +40,14 @@ public:
 
     // The verifier comes from the broker's registration; until then every Hello is refused.
     void set_verifier(std::shared_ptr<protocol::TicketVerifier> verifier);
+
+    // Called (from network threads) when a session's first owner viewer attaches (true) or its
+    // last one leaves (false); view-only (shadow) viewers do not count. Set before listen().
+    void set_presence_callback(std::function<void(const std::string& session_id, bool has_viewer)> fn);
+    // Seconds since the last input, for every session with an owner viewer. Any thread.
+    std::vector<std::pair<std::string, int>> idle_seconds();
+    // Closes every viewer of the session (owner and shadows); the session keeps running. Any thread.
+    void disconnect(const std::string& session_id);
 
     struct Shared;  // state shared with connections (defined in the .cpp)
 

@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "common/tls.hpp"
 #include "session-host/broker_link.hpp"
+#include "session-host/enroll.hpp"
 #include "session-host/display_server.hpp"
 #include "session-host/session_manager.hpp"
 #include "session-host/vm/vm_desktops.hpp"
@@ -65,14 +66,19 @@ int run_host(const HostOptions& o) {
     std::signal(SIGPIPE, SIG_IGN);
 
     std::string secret, cert_sha256;
+    const auto client_cert = ClientCertPaths::in(o.state_dir);
     std::unique_ptr<net::ssl::context> ssl_ctx;
     try {
         fs::create_directories(o.state_dir);
         ::chmod(o.state_dir.c_str(), 0700);
         fs::create_directories(o.state_dir + "/sessions");
         ::chmod((o.state_dir + "/sessions").c_str(), 0700);
-        secret = read_secret(o.secret_file);
         if (!fs::exists(o.broker_ca)) throw std::runtime_error("broker CA file " + o.broker_ca + " does not exist");
+        if (!o.enroll_token.empty()) enroll_host(o.broker_url, o.broker_ca, o.host_id, o.enroll_token, client_cert);
+        if (!client_cert.exist() && o.secret_file.empty())
+            throw std::runtime_error("not enrolled: start once with --enroll TOKEN (or give --secret-file)");
+        // An enrolled host authenticates with its certificate; the secret is only the legacy path.
+        if (!client_cert.exist()) secret = read_secret(o.secret_file);
         auto [cert, key] = ensure_display_cert(o.state_dir, o.public_address);
         cert_sha256 = tls::cert_sha256_hex(cert);
         ssl_ctx = std::make_unique<net::ssl::context>(tls::make_server_context(cert, key));
@@ -114,6 +120,15 @@ int run_host(const HostOptions& o) {
         lo.registration.host_id = o.host_id;
         lo.registration.name = o.name;
         lo.registration.secret = secret;
+        if (client_cert.exist()) {
+            lo.client_cert = client_cert.cert;
+            lo.client_key = client_cert.key;
+        }
+        lo.idle_report = [&display] { return display.idle_seconds(); };
+        lo.disconnect_viewers = [&display](const std::string& sid) { display.disconnect(sid); };
+        display.set_presence_callback([&link](const std::string& sid, bool has_viewer) {
+            if (link) link->session_state(sid, has_viewer ? "active" : "disconnected");
+        });
         lo.registration.display_url = display_url;
         lo.registration.cert_sha256 = cert_sha256;
         lo.registration.apps = o.apps;

@@ -10,14 +10,17 @@ namespace portico::host {
 
 std::string host_usage() {
     return R"(usage: portico-host --broker wss://HOST:PORT/api/v1/control --broker-ca CA.pem
-                    --secret-file FILE --host-id ID [options]
+                    --host-id ID (--enroll TOKEN | --secret-file FILE) [options]
 
 Runs published applications on private X displays, and desktops in virtual machines, and streams
 them to Portico clients.
 
   --broker URL           the broker's control endpoint (wss://...)
   --broker-ca FILE       PEM certificate(s) the broker's certificate must chain to
-  --secret-file FILE     file holding the enrollment secret
+  --enroll TOKEN         enroll once with this one-time token (from the console or
+                         `portico-broker enroll-token`): the broker's CA signs this host's key,
+                         kept in the state dir; later starts need neither flag (mutual TLS)
+  --secret-file FILE     file holding the shared enrollment secret (legacy, instead of --enroll)
   --host-id ID           this host's id (letters, digits, '-', '_', '.')
   --name NAME            display name (default: the host id)
   --listen ADDR:PORT     display endpoint address (default 127.0.0.1:0, 0 = any free port)
@@ -67,7 +70,7 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
             flag = flag.substr(0, eq);
         } else {
             if (flag.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + flag + "' (see --help)");
-            static const char* const known[] = {"--broker", "--broker-ca", "--secret-file", "--host-id", "--name", "--listen",
+            static const char* const known[] = {"--broker", "--broker-ca", "--secret-file", "--enroll", "--host-id", "--name", "--listen",
                                                 "--public-address", "--state-dir", "--apps", "--max-sessions",
                                                 "--images", "--vm-accel", "--vm-dir"};
             if (std::find(std::begin(known), std::end(known), flag) == std::end(known))
@@ -78,6 +81,7 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
         if (flag == "--broker") o.broker_url = value;
         else if (flag == "--broker-ca") o.broker_ca = value;
         else if (flag == "--secret-file") o.secret_file = value;
+        else if (flag == "--enroll") o.enroll_token = value;
         else if (flag == "--host-id") o.host_id = value;
         else if (flag == "--name") { o.name = value; have_name = true; }
         else if (flag == "--listen") std::tie(o.listen_address, o.listen_port) = parse_listen(value);
@@ -116,7 +120,6 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
     if (o.broker_url.empty()) throw UsageError("--broker is required");
     if (o.broker_url.rfind("wss://", 0) != 0) throw UsageError("--broker must be a wss:// URL");
     if (o.broker_ca.empty()) throw UsageError("--broker-ca is required");
-    if (o.secret_file.empty()) throw UsageError("--secret-file is required");
     if (o.host_id.empty()) throw UsageError("--host-id is required");
     if (!SessionManager::valid_session_id(o.host_id))
         throw UsageError("--host-id may contain only letters, digits, '-', '_' and '.'");

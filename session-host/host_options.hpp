@@ -15,7 +15,8 @@ struct UsageError : std::runtime_error {
 struct HostOptions {
     std::string broker_url;
     std::string broker_ca;
-    std::string secret_file;
+    std::string secret_file;             // legacy shared secret; optional once enrolled
+    std::string enroll_token;            // --enroll: one-time token for mutual TLS enrollment
     std::string host_id;
     std::string name;                    // defaults to host_id
     std::string listen_address = "127.0.0.1";

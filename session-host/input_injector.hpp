@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <string>
 
@@ -18,6 +19,11 @@ public:
     ~InputInjector();
 
     void key(std::uint16_t evdev_code, bool down);
+    // Types a character the client's layout produced, whatever the X layout: finds the keycode and
+    // Shift level that carry its keysym (binding a spare keycode to it if no key does, as xdotool
+    // does), and for the press sets Shift as that level needs and lifts other held modifiers.
+    // A release lets go of the keycode the press used.
+    void key_char(std::uint32_t codepoint, bool down);
     void pointer(int x, int y, std::uint8_t buttons);  // absolute; buttons bit0 left, bit1 middle, bit2 right
     void wheel(int dx, int dy);                         // notches -> buttons 4/5 (vertical), 6/7 (horizontal)
     void release_all();                                 // releases held keys and buttons (client vanished)

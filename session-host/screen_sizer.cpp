@@ -37,13 +37,14 @@ std::uint32_t mm(int px) { return static_cast<std::uint32_t>(px * 254 / 960); }
 ScreenSizer::ScreenSizer(const std::string& display, const std::string& xauthority) {
     int screen_number = 0;
     conn_ = capture::connect_x11(display, xauthority, &screen_number);
-    auto it = xcb_setup_roots_iterator(xcb_get_setup(conn_));
-    for (int i = 0; i < screen_number && it.rem; ++i) xcb_screen_next(&it);
-    if (!it.rem) {
+    const xcb_screen_t* screen = nullptr;
+    try {
+        screen = &capture::screen_of(conn_, screen_number, display);
+    } catch (...) {
         xcb_disconnect(conn_);
-        throw std::runtime_error("display " + display + " has no screen " + std::to_string(screen_number));
+        throw;
     }
-    root_ = it.data->root;
+    root_ = screen->root;
     Reply<xcb_randr_query_version_reply_t> ver(
         xcb_randr_query_version_reply(conn_, xcb_randr_query_version(conn_, 1, 2), nullptr));
     if (!ver || ver->major_version < 1 || (ver->major_version == 1 && ver->minor_version < 2)) {

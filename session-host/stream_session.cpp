@@ -3,12 +3,17 @@
 #include "capture/frame_source.hpp"
 #include "codec/h264_encoder.hpp"
 #include "codec/jpeg_tile.hpp"
+#include "codec/png_tile.hpp"
 #include "common/log.hpp"
 #include "session-host/encode_policy.hpp"
+#include "session-host/scroll_detector.hpp"
 
 #include <pthread.h>
+#include <time.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace portico::host {
 
@@ -28,12 +33,28 @@ std::uint64_t wall_time_us(std::chrono::steady_clock::time_point t) {
         std::chrono::duration_cast<std::chrono::microseconds>(wall.time_since_epoch()).count());
 }
 
+// CPU time of the whole process: x264's slice threads work for the capture thread.
+std::int64_t process_cpu_us() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+std::int64_t micros(std::chrono::steady_clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+
 }  // namespace
 
 StreamSession::StreamSession(std::string id, int width, int height, EndedFn on_ended)
-    : width_(width), height_(height), id_(std::move(id)), on_ended_(std::move(on_ended)) {}
+    : width_(width), height_(height), id_(std::move(id)), on_ended_(std::move(on_ended)) {
+    if (const char* dir = std::getenv("PORTICO_FRAME_LOG_DIR"); dir && *dir) {
+        auto path = std::string(dir) + "/" + id_ + ".jsonl";
+        frame_log_ = std::fopen(path.c_str(), "w");
+        if (!frame_log_) log::warn("session ", id_, ": cannot write the frame log ", path);
+    }
+}
 
 StreamSession::~StreamSession() {
+    if (frame_log_) std::fclose(frame_log_);
     if (thread_.joinable()) {
         // The capture thread holds a reference to the session, so the last one may be dropped on it.
         if (thread_.get_id() == std::this_thread::get_id())
@@ -45,6 +66,7 @@ StreamSession::~StreamSession() {
 
 void StreamSession::start_streaming() {
     jpeg_ = std::make_unique<codec::JpegTileEncoder>();
+    png_ = std::make_unique<codec::PngTileEncoder>();
     make_encoder(width_.load(), height_.load());
     thread_ = std::thread([self = shared_from_this()] { self->run(); });
 }
@@ -61,6 +83,7 @@ void StreamSession::make_encoder(int width, int height) {
     h264_ = std::make_unique<codec::H264Encoder>(eo);
     encoder_w_ = width;
     encoder_h_ = height;
+    lossy_.reset(width, height);
 }
 
 void StreamSession::end(protocol::EndReason reason, std::string message) {
@@ -90,9 +113,15 @@ void StreamSession::attach(std::shared_ptr<ViewerSink> viewer) {
             viewer->close(encoded(protocol::SessionEnded{end_request_.reason, "the session is ending"}));
             return;
         }
-        // One owner per session: a new connection is the same user reconnecting.
-        for (auto& v : viewers_) replaced.push_back(std::move(v.sink));
-        viewers_.clear();
+        // One owner per session: a new connection is the same user reconnecting. Shadows stay.
+        for (auto it = viewers_.begin(); it != viewers_.end();) {
+            if (it->view_only) {
+                ++it;
+                continue;
+            }
+            replaced.push_back(std::move(it->sink));
+            it = viewers_.erase(it);
+        }
         viewers_.push_back(Viewer{std::move(viewer), {}, true});
         need_keyframe_ = true;
         wake_.notify_all();
@@ -101,6 +130,21 @@ void StreamSession::attach(std::shared_ptr<ViewerSink> viewer) {
         log::info("session ", id_, ": viewer ", r->peer(), " replaced by a new connection");
         r->close(nullptr);
     }
+    viewer_attached();
+}
+
+bool StreamSession::attach_view_only(std::shared_ptr<ViewerSink> viewer) {
+    std::lock_guard lk(mu_);
+    if (ending_) {
+        viewer->close(encoded(protocol::SessionEnded{end_request_.reason, "the session is ending"}));
+        return true;
+    }
+    Viewer v{std::move(viewer), {}, true};
+    v.view_only = true;
+    viewers_.push_back(std::move(v));
+    need_keyframe_ = true;
+    wake_.notify_all();
+    return true;
 }
 
 void StreamSession::detach(const ViewerSink* viewer) {
@@ -206,6 +250,7 @@ void StreamSession::run() {
 
     h264_.reset();
     jpeg_.reset();
+    png_.reset();
     teardown();
     try {
         if (on_ended_) on_ended_(id_, ending.reason, ending.message);
@@ -253,51 +298,157 @@ void StreamSession::broadcast(const Bytes& message, bool then_needs_keyframe) {
     if (!dropped.empty()) release_input();
 }
 
+// Screen updates, cheapest faithful form first:
+//  - keyframe (new viewer, resize, decoder error): the whole screen as H.264;
+//  - content that moved (scrolling): copies of what the client already has + the new rows;
+//  - small changes (typing, menus): lossless PNG tiles, JPEG for photo-like tiles;
+//  - large changes (video, a dragged window): H.264, painted only where the screen changed;
+//  - once the screen is still, whatever was sent lossy is re-sent as PNG (build to lossless).
 void StreamSession::encode_and_send() {
     auto& source = frame_source();
     bool keyframe = need_keyframe_.load() || !sent_keyframe_;
     if (keyframe) source.invalidate();  // the keyframe carries the whole screen
+    // Waiting for damage costs no CPU, so CPU from here to the send is capture + convert + encode.
+    const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
     auto cap = source.capture(33ms);
-    if (!cap || !cap->frame) return;
+    if (!cap || !cap->frame) return refine_when_still();
+    const auto encode_start = Clock::now();
 
-    const int w = cap->frame->width, h = cap->frame->height;
+    const capture::Frame& frame = *cap->frame;
+    const int w = frame.width, h = frame.height;
     if (w != encoder_w_ || h != encoder_h_) return follow_frame_size(w, h);  // this frame may be partial
     keyframe = need_keyframe_.exchange(false) || keyframe;
 
     capture::DamageRegion damage = cap->damage;
     damage.clip({0, 0, w, h});
     if (!keyframe && damage.empty()) return;
-    FrameKind kind = choose_frame_kind(keyframe, damage.area(), static_cast<long long>(w) * h);
+    last_change_ = encode_start;
 
     std::uint32_t frame_id = next_frame_id_;
     Bytes bytes;
+    const char* kind_name = "tiles";
+    const long long screen_area = static_cast<long long>(w) * h;
+    FrameKind kind = keyframe ? FrameKind::h264_keyframe : FrameKind::tiles;
+
     if (kind == FrameKind::tiles) {
-        damage.simplify(32);
-        protocol::TileFrame tf{frame_id, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h), {}};
-        auto rects = damage_tiles(damage, w, h);
-        if (rects.empty()) return;
-        if (rects.size() > protocol::kMaxTiles) {
+        protocol::TileFrame tf{frame_id, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h), {}, {}};
+        capture::DamageRegion residual = damage;
+        std::optional<VerticalScroll> scroll;
+        if (reference_.width == w && reference_.height == h && scroll_backoff_ == 0) {
+            scroll = find_vertical_scroll(reference_, frame, damage.bounding_box());
+            // Video and animations never scroll: after a few misses in a row, look less often.
+            scroll_misses_ = scroll ? 0 : scroll_misses_ + 1;
+            if (scroll_misses_ >= 3) scroll_backoff_ = 10;
+        } else if (scroll_backoff_ > 0) {
+            --scroll_backoff_;
+        }
+        if (scroll) {
+            residual.clear();
+            for (const auto& r : scroll->changed) residual.add(r);
+            for (const auto& r : scroll->moved)
+                tf.copies.push_back({static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y + scroll->offset),
+                                     static_cast<std::uint16_t>(r.w), static_cast<std::uint16_t>(r.h),
+                                     static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y)});
+        }
+        if (choose_frame_kind(false, residual.area(), screen_area) != FrameKind::tiles || tf.copies.size() > protocol::kMaxCopies) {
             kind = FrameKind::h264_delta;
         } else {
-            tf.tiles.reserve(rects.size());
-            for (const auto& r : rects)
-                tf.tiles.push_back({static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y),
-                                    static_cast<std::uint16_t>(r.w), static_cast<std::uint16_t>(r.h),
-                                    protocol::TileEncoding::jpeg, jpeg_->encode(*cap->frame, r, kJpegQuality, true)});
-            bytes = encoded(tf);
-            if (bytes->size() > protocol::kMaxMessageBytes) kind = FrameKind::h264_delta;
+            residual.simplify(32);
+            auto rects = damage_tiles(residual, w, h);
+            if (rects.size() > protocol::kMaxTiles) {
+                kind = FrameKind::h264_delta;
+            } else {
+                tf.tiles.reserve(rects.size());
+                for (const auto& r : rects) tf.tiles.push_back(make_tile(frame, r, false));
+                if (tf.tiles.empty() && tf.copies.empty()) return;
+                bytes = encoded(tf);
+                if (bytes->size() > protocol::kMaxMessageBytes) kind = FrameKind::h264_delta;
+            }
+        }
+        if (kind == FrameKind::tiles) {
+            kind_name = tf.copies.empty() ? "tiles" : "scroll";
+            for (const auto& c : tf.copies) lossy_.copy({c.x, c.y, c.w, c.h}, c.dx, c.dy);
+            for (const auto& t : tf.tiles) {
+                capture::Rect r{t.x, t.y, t.w, t.h};
+                if (t.encoding == protocol::TileEncoding::png)
+                    lossy_.mark_exact(r);
+                else
+                    lossy_.mark_lossy(r);
+            }
         }
     }
     if (kind != FrameKind::tiles) {
-        auto enc = h264_->encode(*cap->frame, kind == FrameKind::h264_keyframe);
+        auto enc = h264_->encode(frame, kind == FrameKind::h264_keyframe);
         keyframe = enc.keyframe;
         protocol::VideoFrame vf{frame_id, enc.keyframe, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h),
-                                wall_time_us(cap->time), std::move(enc.data)};
+                                wall_time_us(cap->time), {}, std::move(enc.data)};
+        if (enc.keyframe) {
+            sent_keyframe_ = true;
+            lossy_.reset(w, h);
+            lossy_.mark_lossy({0, 0, w, h});
+            kind_name = "h264_key";
+        } else {
+            damage.simplify(64);
+            for (const auto& r : damage.rects()) {
+                vf.dirty.push_back({static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y),
+                                    static_cast<std::uint16_t>(r.w), static_cast<std::uint16_t>(r.h)});
+                lossy_.mark_lossy(r);
+            }
+            kind_name = "h264";
+        }
         bytes = encoded(vf);
-        if (enc.keyframe) sent_keyframe_ = true;
     }
-    ++next_frame_id_;
+    remember_sent(frame, keyframe ? capture::DamageRegion{} : damage, keyframe);
+    send_frame(frame_id, bytes, keyframe);
+    log_frame(frame_id, kind_name, bytes->size(), encode_start, cpu_start);
+}
 
+protocol::Tile StreamSession::make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine) {
+    protocol::Tile t{static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y), static_cast<std::uint16_t>(r.w),
+                     static_cast<std::uint16_t>(r.h), protocol::TileEncoding::png, {}};
+    t.data = png_->encode_if_few_colours(frame, r);
+    if (t.data.empty()) {
+        // Photo-like content (> 256 colours): a lossless PNG would cost several bytes per pixel,
+        // so the refinement pass settles for a visually lossless JPEG.
+        t.encoding = protocol::TileEncoding::jpeg;
+        t.data = jpeg_->encode(frame, r, refine ? kRefineJpegQuality : kJpegQuality, true);
+    }
+    return t;
+}
+
+// The reference is what the client's screen shows once this frame is painted (exactly, where the
+// update was lossless): the scroll detector compares new frames against it.
+void StreamSession::remember_sent(const capture::Frame& frame, const capture::DamageRegion& damage, bool whole) {
+    if (whole || reference_.width != frame.width || reference_.height != frame.height) {
+        reference_ = frame;
+        return;
+    }
+    for (const auto& r : damage.rects())
+        for (int y = r.y; y < r.bottom(); ++y)
+            std::memcpy(reference_.at(r.x, y), frame.at(r.x, y), static_cast<std::size_t>(r.w) * 4);
+}
+
+void StreamSession::refine_when_still() {
+    if (lossy_.empty() || reference_.width != encoder_w_ || reference_.height != encoder_h_) return;
+    if (Clock::now() - last_change_ < kRefineDelay) return;
+    const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
+    const auto start = Clock::now();
+    // A bounded slice per turn, so input and new damage are never stuck behind a whole screen.
+    auto rects = lossy_.take(kRefinePixelsPerFrame);
+    const std::uint32_t frame_id = next_frame_id_;
+    protocol::TileFrame tf{frame_id, static_cast<std::uint16_t>(encoder_w_), static_cast<std::uint16_t>(encoder_h_), {}, {}};
+    capture::DamageRegion region;
+    for (const auto& area : rects) region.add(area);
+    for (const auto& r : damage_tiles(region, encoder_w_, encoder_h_)) tf.tiles.push_back(make_tile(reference_, r, true));
+    for (const auto& area : rects) lossy_.mark_exact(area);
+    if (tf.tiles.empty()) return;
+    auto bytes = encoded(tf);
+    send_frame(frame_id, bytes, false);
+    log_frame(frame_id, "refine", bytes->size(), start, cpu_start);
+}
+
+void StreamSession::send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe) {
+    if (frame_id == next_frame_id_) ++next_frame_id_;
     std::vector<std::shared_ptr<ViewerSink>> dropped;
     {
         std::lock_guard lk(mu_);
@@ -322,6 +473,15 @@ void StreamSession::encode_and_send() {
         d->close(nullptr);
     }
     if (!dropped.empty()) release_input();
+}
+
+void StreamSession::log_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, Clock::time_point encode_start,
+                              std::int64_t cpu_start) {
+    if (!frame_log_) return;
+    std::fprintf(frame_log_, "{\"id\":%u,\"kind\":\"%s\",\"bytes\":%zu,\"encode_us\":%lld,\"cpu_us\":%lld}\n", frame_id,
+                 kind, bytes, static_cast<long long>(micros(Clock::now() - encode_start)),
+                 static_cast<long long>(process_cpu_us() - cpu_start));
+    std::fflush(frame_log_);
 }
 
 }  // namespace portico::host

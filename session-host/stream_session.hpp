@@ -6,12 +6,15 @@
 // DisplayTarget methods are called from network threads and never block; the hooks below are
 // called on the capture thread.
 
+#include "capture/frame.hpp"
 #include "protocol/display.hpp"
 #include "session-host/flow_control.hpp"
+#include "session-host/lossy_map.hpp"
 #include "session-host/viewer.hpp"
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -20,8 +23,8 @@
 #include <thread>
 #include <vector>
 
-namespace portico::capture { class FrameSource; }
-namespace portico::codec { class H264Encoder; class JpegTileEncoder; }
+namespace portico::capture { class FrameSource; class DamageRegion; }
+namespace portico::codec { class H264Encoder; class JpegTileEncoder; class PngTileEncoder; }
 
 namespace portico::host {
 
@@ -49,6 +52,7 @@ public:
     int height() const override { return height_.load(); }
     void attach(std::shared_ptr<ViewerSink> viewer) override;
     void detach(const ViewerSink* viewer) override;
+    bool attach_view_only(std::shared_ptr<ViewerSink> viewer) override;
     void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) override;
     void keyframe_request() override;
     void logoff() override;
@@ -71,6 +75,13 @@ protected:
     virtual void release_input() {}
     // Stops the screen and everything the session started; must leave nothing running.
     virtual void teardown() = 0;
+    // A viewer attached (network thread, must not block): state it needs besides frames (the
+    // cursor shape, say) should be sent again.
+    virtual void viewer_attached() {}
+
+    // Sends a message that is not a frame to every viewer (any thread; drops a viewer whose queue
+    // is full). then_needs_keyframe: viewers get no delta frame until the next keyframe.
+    void broadcast(const Bytes& message, bool then_needs_keyframe = false);
 
     std::atomic<int> width_{0}, height_{0};  // the size viewers see; set by the capture thread
 
@@ -79,13 +90,26 @@ private:
         std::shared_ptr<ViewerSink> sink;
         FlowControl flow;
         bool needs_keyframe = true;  // gets nothing until the next keyframe
+        bool view_only = false;      // a shadow: never replaced by (nor replacing) the owner
     };
+
+    using Clock = std::chrono::steady_clock;
+    // Lossy parts are refined this long after the screen last changed, a bounded area per turn.
+    static constexpr auto kRefineDelay = std::chrono::milliseconds(150);
+    static constexpr long long kRefinePixelsPerFrame = 1024 * 1024;
 
     void run();
     void encode_and_send();
+    void refine_when_still();
+    // PNG when the rectangle has few colours (text, UI), else JPEG (at refinement quality if `refine`).
+    protocol::Tile make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine);
+    static constexpr int kRefineJpegQuality = 95;
+    void remember_sent(const capture::Frame& frame, const capture::DamageRegion& damage, bool whole);
+    void send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe);
+    void log_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, Clock::time_point encode_start,
+                   std::int64_t cpu_start);
     void follow_frame_size(int width, int height);
     void make_encoder(int width, int height);
-    void broadcast(const Bytes& message, bool then_needs_keyframe);
     // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
     std::pair<bool, bool> prune_viewers_locked();
 
@@ -95,9 +119,16 @@ private:
     // Owned by the capture thread.
     std::unique_ptr<codec::H264Encoder> h264_;
     std::unique_ptr<codec::JpegTileEncoder> jpeg_;
+    std::unique_ptr<codec::PngTileEncoder> png_;
     int encoder_w_ = 0, encoder_h_ = 0;
+    capture::Frame reference_;  // what the client shows, for finding moved content
+    LossyMap lossy_;            // where what the client shows is only approximate
+    Clock::time_point last_change_{};
+    int scroll_misses_ = 0, scroll_backoff_ = 0;  // scroll detection attempts that found nothing
     std::uint32_t next_frame_id_ = 1;
     bool sent_keyframe_ = false;
+    // Per-frame costs for benchmarks: one JSON line per frame in $PORTICO_FRAME_LOG_DIR/<id>.jsonl.
+    std::FILE* frame_log_ = nullptr;
 
     std::mutex mu_;  // guards viewers_, the end request, resize_*, finished_
     std::condition_variable wake_;

@@ -35,6 +35,9 @@ public:
     // Makes `viewer` the owner (replacing and closing a previous owner) and asks for a keyframe.
     virtual void attach(std::shared_ptr<ViewerSink> viewer) = 0;
     virtual void detach(const ViewerSink* viewer) = 0;  // the client vanished; releases held input
+    // Adds a view-only viewer (shadowing) next to the owner, replacing nobody; its input never
+    // reaches the session. False if this kind of session cannot be shadowed.
+    virtual bool attach_view_only(std::shared_ptr<ViewerSink> /*viewer*/) { return false; }
     virtual void key(std::uint16_t evdev_code, bool down) = 0;
     virtual void pointer(int x, int y, std::uint8_t buttons) = 0;
     virtual void wheel(int dx, int dy) = 0;
@@ -44,6 +47,13 @@ public:
     // The client's display area changed (ResizeRequest); a session that can follow it answers
     // every viewer with Resize and a keyframe. Sessions with a fixed screen ignore it.
     virtual void resize(int /*width*/, int /*height*/) {}
+    // A character the client's keyboard produced (protocol KeyChar). Sessions that cannot type by
+    // character (a VM's keyboard takes scancodes) press the physical key instead, as for Key.
+    virtual void key_char(std::uint32_t /*codepoint*/, std::uint16_t evdev_code, bool down) {
+        if (evdev_code) key(evdev_code, down);
+    }
+    // One piece of the client's clipboard text (protocol Clipboard); the last piece has more=false.
+    virtual void clipboard(const std::string& /*text*/, bool /*more*/) {}
 };
 
 class SessionDirectory {

@@ -12,15 +12,16 @@ namespace portico::host {
 WindowKeeper::WindowKeeper(const std::string& display, const std::string& xauthority) {
     int screen_number = 0;
     conn_ = capture::connect_x11(display, xauthority, &screen_number);
-    auto it = xcb_setup_roots_iterator(xcb_get_setup(conn_));
-    for (int i = 0; i < screen_number && it.rem; ++i) xcb_screen_next(&it);
-    if (!it.rem) {
+    const xcb_screen_t* screen = nullptr;
+    try {
+        screen = &capture::screen_of(conn_, screen_number, display);
+    } catch (...) {
         xcb_disconnect(conn_);
-        throw std::runtime_error("display " + display + " has no screen " + std::to_string(screen_number));
+        throw;
     }
-    root_ = it.data->root;
-    width_ = it.data->width_in_pixels;
-    height_ = it.data->height_in_pixels;
+    root_ = screen->root;
+    width_ = screen->width_in_pixels;
+    height_ = screen->height_in_pixels;
     const std::uint32_t mask = XCB_EVENT_MASK_SUBSTRUCTURE_NOTIFY;
     xcb_change_window_attributes(conn_, root_, XCB_CW_EVENT_MASK, &mask);
     xcb_flush(conn_);

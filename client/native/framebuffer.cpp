@@ -1,6 +1,7 @@
 #include "client/native/framebuffer.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 namespace portico::client {
@@ -34,13 +35,38 @@ bool Framebuffer::apply_video(const protocol::VideoFrame& f) {
                  ", frame says " + std::to_string(f.width) + "x" + std::to_string(f.height);
         return false;
     }
-    // Swap rather than copy: decoded_ keeps the old allocation for the next picture.
-    std::swap(frame_, decoded_);
+    if (f.keyframe || f.dirty.empty() || frame_.width != decoded_.width || frame_.height != decoded_.height) {
+        // Swap rather than copy: decoded_ keeps the old allocation for the next picture.
+        std::swap(frame_, decoded_);
+        return true;
+    }
+    // Only what changed: elsewhere frame_ may hold lossless pixels the video would blur.
+    for (const auto& d : f.dirty) {
+        const capture::Rect r{d.x, d.y, d.w, d.h};
+        if (!frame_.bounds().contains(r)) continue;  // the decoder checked the frame's size; rects were checked too
+        for (int y = r.y; y < r.bottom(); ++y)
+            std::memcpy(frame_.at(r.x, y), decoded_.at(r.x, y), static_cast<std::size_t>(r.w) * 4);
+    }
+    return true;
+}
+
+bool Framebuffer::apply_copy(const protocol::CopyRect& c) {
+    const capture::Rect src{c.x, c.y, c.w, c.h}, dst{c.dx, c.dy, c.w, c.h};
+    if (!frame_.bounds().contains(src) || !frame_.bounds().contains(dst)) {
+        error_ = "copy: reaches outside the " + std::to_string(frame_.width) + "x" + std::to_string(frame_.height) + " screen";
+        return false;
+    }
+    // Rows in an order that never reads a row already overwritten; memmove handles overlap within a row.
+    const auto bytes = static_cast<std::size_t>(c.w) * 4;
+    if (c.dy <= c.y)
+        for (int i = 0; i < c.h; ++i) std::memmove(frame_.at(c.dx, c.dy + i), frame_.at(c.x, c.y + i), bytes);
+    else
+        for (int i = c.h - 1; i >= 0; --i) std::memmove(frame_.at(c.dx, c.dy + i), frame_.at(c.x, c.y + i), bytes);
     return true;
 }
 
 bool Framebuffer::apply_tile(const protocol::Tile& t) {
-    if (t.encoding != protocol::TileEncoding::jpeg) {
+    if (t.encoding != protocol::TileEncoding::jpeg && t.encoding != protocol::TileEncoding::png) {
         error_ = "tile: unknown encoding";
         return false;
     }
@@ -51,7 +77,12 @@ bool Framebuffer::apply_tile(const protocol::Tile& t) {
                  std::to_string(frame_.height) + " screen";
         return false;
     }
-    if (!jpeg_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) {
+    if (t.encoding == protocol::TileEncoding::png) {
+        if (!png_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) {
+            error_ = "PNG tile: " + png_.last_error();
+            return false;
+        }
+    } else if (!jpeg_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) {
         error_ = "tile: " + jpeg_.last_error();
         return false;
     }
@@ -61,6 +92,12 @@ bool Framebuffer::apply_tile(const protocol::Tile& t) {
 Framebuffer::TileResult Framebuffer::apply_tiles(const protocol::TileFrame& f) {
     TileResult res;
     if ((f.width != frame_.width || f.height != frame_.height) && valid_size(f.width, f.height)) resize(f.width, f.height);
+    for (const auto& c : f.copies) {
+        if (apply_copy(c))
+            ++res.painted;
+        else
+            ++res.failed;
+    }
     for (const auto& t : f.tiles) {
         if (apply_tile(t))
             ++res.painted;

@@ -1,11 +1,13 @@
 #pragma once
-// Framebuffer: the client's picture of the remote screen. Applies VideoFrames (whole screen,
-// H.264) and TileFrames (JPEG rectangles painted over what is there), checking every size and
-// position against the screen before any decoder writes. Owned and used by the client thread.
+// Framebuffer: the client's picture of the remote screen. Applies VideoFrames (H.264, painted
+// where the frame says the screen changed) and TileFrames (copies of moved content, then JPEG or
+// PNG rectangles painted over what is there), checking every size and position against the
+// screen before anything is written. Owned and used by the client thread.
 
 #include "capture/frame.hpp"
 #include "codec/h264_decoder.hpp"
 #include "codec/jpeg_decoder.hpp"
+#include "codec/png_decoder.hpp"
 #include "protocol/display.hpp"
 
 #include <string>
@@ -28,9 +30,11 @@ public:
     // (and cleared), since the host's display changed size.
     TileResult apply_tiles(const protocol::TileFrame& f);
 
-    // Paints one JPEG tile at (x, y); false if the rectangle is not inside the screen or the
-    // JPEG does not decode to exactly w x h.
+    // Paints one JPEG or PNG tile at (x, y); false if the rectangle is not inside the screen or
+    // the image does not decode to exactly w x h.
     bool apply_tile(const protocol::Tile& t);
+    // Copies a rectangle of the screen (moved content); false if either side leaves the screen.
+    bool apply_copy(const protocol::CopyRect& c);
 
     // The host's screen changed size (Resize): a cleared screen of the new size until the keyframe
     // that follows paints it. False if the size is out of range.
@@ -47,6 +51,7 @@ private:
     capture::Frame decoded_;  // H.264 output, copied to frame_ only when it is valid
     codec::H264Decoder h264_;
     codec::JpegDecoder jpeg_;
+    codec::PngDecoder png_;
     std::string error_;
 };
 

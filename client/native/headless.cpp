@@ -9,7 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
 
@@ -22,6 +24,13 @@ namespace {
 
 constexpr std::chrono::seconds kFirstFrameTimeout{15};
 constexpr std::chrono::seconds kLogoffWait{5};
+constexpr std::uint16_t kKeyBackspace = 14;  // evdev
+constexpr std::chrono::milliseconds kProbeQuiet{200};
+constexpr std::chrono::seconds kProbeTimeout{2};
+
+double wall_ms_now() {
+    return std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 const char* reason_name(proto::EndReason r) {
     switch (r) {
@@ -50,7 +59,16 @@ public:
                     log::warn("cannot type character 0x", std::hex, static_cast<int>(static_cast<unsigned char>(c)),
                               " on a US keyboard; skipped");
             }
+        if (!o.frame_log_path.empty()) {
+            frame_log_ = std::fopen(o.frame_log_path.c_str(), "w");
+            if (!frame_log_) log::warn("--frame-log: cannot write ", o.frame_log_path);
+        }
     }
+    ~Viewer() {
+        if (frame_log_) std::fclose(frame_log_);
+    }
+    Viewer(const Viewer&) = delete;
+    Viewer& operator=(const Viewer&) = delete;
 
     // Hello and ServerHello. Errors: refused (the host's Error), protocol, network.
     Status open(const std::string& ticket) {
@@ -81,6 +99,9 @@ public:
         st_.height = hello->height;
         if (st_.session_id.empty()) st_.session_id = hello->session_id;
         fb_ = std::make_unique<Framebuffer>(hello->width, hello->height);
+        if (o_.size)
+            return conn_.send(proto::ResizeRequest{static_cast<std::uint16_t>(o_.size->first),
+                                                   static_cast<std::uint16_t>(o_.size->second)});
         return ok();
     }
 
@@ -141,11 +162,78 @@ public:
         return ok();
     }
 
+    // Input-to-photon: n times, once the screen has been quiet for kProbeQuiet, press a key
+    // (alternately 'x' and BackSpace, so a terminal's line stays short) and time until a decoded
+    // frame differs from the screen before the key.
+    Status probe(int n) {
+        const auto x = us_key_sequence('x');
+        if (!x || !fb_) return fail(ClientError::protocol, "cannot probe: no screen or no key for 'x'");
+        const std::vector<KeyEvent> backspace = {{kKeyBackspace, true}, {kKeyBackspace, false}};
+        for (int i = 0; i < n && !st_.ended; ++i) {
+            if (auto s = wait_quiet(); !s) return s;
+            if (st_.ended) break;
+            const std::vector<std::uint8_t> before = fb_->frame().pixels;
+            for (const auto& k : (i % 2 == 0) ? *x : backspace) {
+                if (auto s = conn_.send(proto::Key{k.down, k.code}); !s) return s;
+                ++st_.keys_sent;
+            }
+            const auto sent = Clock::now();
+            const auto deadline = sent + kProbeTimeout;
+            for (;;) {
+                auto r = conn_.receive(deadline);
+                if (!r) return r.error();
+                if (!r.value()) {
+                    ++st_.probe_timeouts;
+                    break;
+                }
+                const auto painted_before = st_.decoded_frames;
+                if (auto res = handle(*r.value()); !res) return res;
+                const auto at = Clock::now();
+                if (st_.ended) break;
+                if (st_.decoded_frames == painted_before) continue;
+                const auto& now_px = fb_->frame().pixels;
+                if (now_px.size() != before.size() || std::memcmp(now_px.data(), before.data(), before.size()) != 0) {
+                    st_.probe_ms.push_back(ms_between(sent, at));
+                    break;
+                }
+            }
+        }
+        return ok();
+    }
+
     const Framebuffer* framebuffer() const { return fb_.get(); }
 
 private:
+    // Returns once no frame has arrived for kProbeQuiet (or after 5 s of steady change).
+    Status wait_quiet() {
+        const auto give_up = Clock::now() + std::chrono::seconds(5);
+        auto quiet_until = Clock::now() + kProbeQuiet;
+        while (Clock::now() < quiet_until && Clock::now() < give_up) {
+            auto r = conn_.receive(std::min(quiet_until, give_up));
+            if (!r) return r.error();
+            if (!r.value()) continue;
+            if (auto res = handle(*r.value()); !res) return res;
+            if (st_.ended) return ok();
+            quiet_until = Clock::now() + kProbeQuiet;
+        }
+        return ok();
+    }
+
+    void log_frame(std::uint32_t id, const char* kind, std::optional<std::uint64_t> capture_us) {
+        if (!frame_log_) return;
+        const double now = wall_ms_now();
+        std::fprintf(frame_log_, "{\"wall_ms\":%.3f,\"id\":%u,\"kind\":\"%s\",\"bytes_total\":%llu,\"latency_ms\":", now, id,
+                     kind, static_cast<unsigned long long>(conn_.bytes_received()));
+        if (capture_us)
+            std::fprintf(frame_log_, "%.3f}\n", now - static_cast<double>(*capture_us) / 1000.0);
+        else
+            std::fprintf(frame_log_, "null}\n");
+        std::fflush(frame_log_);  // read live by benchmarks
+    }
+
     Status handle(proto::Message& m) {
         if (auto* v = std::get_if<proto::VideoFrame>(&m)) {
+            log_frame(v->frame_id, v->keyframe ? "video_key" : "video", v->capture_time_us);
             ++st_.frames;
             ++st_.video_frames;
             if (v->keyframe) ++st_.keyframes;
@@ -163,6 +251,7 @@ private:
             return ack(v->frame_id);
         }
         if (auto* t = std::get_if<proto::TileFrame>(&m)) {
+            log_frame(t->frame_id, "tiles", std::nullopt);
             ++st_.frames;
             ++st_.tile_frames;
             auto res = fb_->apply_tiles(*t);
@@ -183,6 +272,10 @@ private:
         }
         if (auto* e = std::get_if<proto::ErrorMsg>(&m))
             return fail(ClientError::protocol, std::string("host error: ") + proto::to_string(e->code) + ": " + e->message);
+        // Clipboard text, cursor shapes and pongs matter to interactive clients only.
+        if (std::holds_alternative<proto::ClipboardData>(m) || std::holds_alternative<proto::CursorShape>(m) ||
+            std::holds_alternative<proto::Pong>(m))
+            return ok();
         return fail(ClientError::protocol, "unexpected message type from the host");
     }
 
@@ -203,6 +296,7 @@ private:
     bool awaiting_keyframe_ = false;
     std::vector<std::vector<KeyEvent>> typing_;
     std::size_t next_group_ = 0;
+    std::FILE* frame_log_ = nullptr;
 };
 
 // Everything up to the end of the display session; errors end the run.
@@ -267,6 +361,7 @@ Status run_flow(const Options& o, RunStats& st) {
     Viewer viewer(o, *conn, st, launch_start);
     Status result = viewer.open(li.ticket);
     if (result) result = viewer.run();
+    if (result && o.probe_latency > 0 && !st.ended) result = viewer.probe(o.probe_latency);
     st.bytes = conn->bytes_received();
 
     if (result && !o.png_path.empty()) {
@@ -313,6 +408,10 @@ std::string stats_json(const RunStats& s) {
     j["ended"] = s.ended ? json(*s.ended) : json(nullptr);
     j["error"] = s.error ? json(*s.error) : json(nullptr);
     j["exit_code"] = s.exit_code;
+    if (!s.probe_ms.empty() || s.probe_timeouts > 0) {
+        j["probe_ms"] = s.probe_ms;
+        j["probe_timeouts"] = s.probe_timeouts;
+    }
     return j.dump();
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace portico::client {
 
@@ -25,6 +26,8 @@ struct RunStats {
     std::uint64_t keys_sent = 0;  // Key messages (down and up count separately)
     double elapsed_s = 0;
     std::optional<double> first_frame_ms;
+    std::vector<double> probe_ms;  // --probe-latency: key sent to the decoded frame showing it
+    int probe_timeouts = 0;        // probes whose change did not arrive within 2 s
     std::optional<std::string> ended;  // app_exited, logged_off, host_shutdown, error
     std::optional<std::string> error;
     int exit_code = 0;

@@ -22,6 +22,7 @@ const char* help_text() {
                       (--password-file FILE | env PORTICO_PASSWORD) --resource ID_OR_NAME
                       [--ca FILE | --insecure] [--direct] [--type TEXT] [--type-delay-ms MS]
                       [--pointer X,Y] [--wait-frames N] [--duration SECONDS] [--png FILE] [--logoff] [--json]
+                      [--frame-log FILE] [--probe-latency N] [--size WxH]
 
 Logs in to the broker, launches the resource, opens its display channel (through the broker's
 gateway, or with --direct straight to the host, trusting exactly the certificate the broker
@@ -46,10 +47,19 @@ JSON line of statistics on stdout.
   --png FILE           write the final screen as PNG
   --logoff             log the session off at the end (Logoff message, REST as fallback)
   --json               no human-readable summary on stderr, only the JSON line on stdout
+  --frame-log FILE     write one JSON line per received frame: wall_ms (receive time, ms since
+                       the epoch), id, kind (video, video_key, tiles), bytes_total (display
+                       channel bytes received so far), latency_ms (video: receive time minus the
+                       host's capture time; null for tiles, which carry no capture time)
+  --size WxH           ask the host for a WxH screen (ResizeRequest) right after ServerHello
+  --probe-latency N    after --duration, N times: wait until the screen is quiet, press a key
+                       (alternately 'x' and BackSpace) and time until a decoded frame differs
+                       from the screen before the key; adds probe_ms (list) and probe_timeouts
 
 The JSON line: session_id, width, height, frames, video_frames, tile_frames, keyframes,
 decoded_frames, bytes, decode_errors, keys_sent, elapsed_s, first_frame_ms (launch request to
-first decoded frame), ended (reason or null), error (message or null), exit_code.
+first decoded frame), ended (reason or null), error (message or null), exit_code; with
+--probe-latency also probe_ms and probe_timeouts.
 
 Exit codes:
   0  ok
@@ -87,7 +97,8 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
             o.json = true;
         } else if (a == "--broker" || a == "--user" || a == "--password-file" || a == "--resource" || a == "--ca" ||
                    a == "--type" || a == "--type-delay-ms" || a == "--wait-frames" || a == "--duration" ||
-                   a == "--png" || a == "--pointer") {
+                   a == "--png" || a == "--pointer" || a == "--frame-log" || a == "--probe-latency" ||
+                   a == "--size") {
             if (!value(v)) return fail(ClientError::usage, a + " needs a value");
             if (a == "--broker") o.broker = v;
             else if (a == "--user") o.user = v;
@@ -96,6 +107,19 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
             else if (a == "--ca") o.ca_file = v;
             else if (a == "--type") type_raw = v;
             else if (a == "--png") o.png_path = v;
+            else if (a == "--frame-log") o.frame_log_path = v;
+            else if (a == "--size") {
+                auto x = v.find('x');
+                int w = 0, h = 0;
+                if (x == std::string::npos || !parse_number(v.substr(0, x), w) || !parse_number(v.substr(x + 1), h) ||
+                    w < 1 || h < 1 || w > 65535 || h > 65535)
+                    return fail(ClientError::usage, "--size wants WxH");
+                o.size = std::make_pair(w, h);
+            }
+            else if (a == "--probe-latency") {
+                if (!parse_number(v, o.probe_latency) || o.probe_latency < 1 || o.probe_latency > 100000)
+                    return fail(ClientError::usage, "--probe-latency wants a positive count");
+            }
             else if (a == "--pointer") {
                 auto comma = v.find(',');
                 int x = -1, y = -1;

@@ -29,6 +29,10 @@ struct Options {
     std::string png_path;
     bool logoff = false;
     bool json = false;
+    // Benchmarks (bench/display): a JSON line per received frame, and input-to-photon probes.
+    std::string frame_log_path;  // --frame-log FILE
+    int probe_latency = 0;       // --probe-latency N: N key presses, each timed to the frame showing it
+    std::optional<std::pair<int, int>> size;  // --size WxH: ResizeRequest right after ServerHello
 };
 
 // args excludes argv[0]. env_password is PORTICO_PASSWORD if set. Reads --password-file.

@@ -80,7 +80,9 @@ class Portal {
       logoff: $('#logoff'), disconnect: $('#disconnect'), screen: $('#screen'), screenArea: $('#screen-area'),
       ctrlAltDel: $('#ctrl-alt-del'), sendKeys: $('#send-keys'), sendKeysMenu: $('#send-keys-menu'),
       scaleMode: $('#scale-mode'), statsToggle: $('#stats-toggle'), stats: $('#stats'),
-      reconnecting: $('#reconnecting'),
+      reconnecting: $('#reconnecting'), fullscreen: $('#fullscreen'), sessionSection: $('#session-view'),
+      clipboardToggle: $('#clipboard-toggle'), clipboardPanel: $('#clipboard-panel'),
+      clipboardText: $('#clipboard-text'), clipboardSend: $('#clipboard-send'), clipboardCopy: $('#clipboard-copy'),
     };
     this.el.loginForm.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -100,6 +102,18 @@ class Portal {
     });
     this.el.sendKeysMenu.addEventListener('keydown', (e) => this.#menuKey(e));
     this.el.scaleMode.addEventListener('click', () => this.#setFit(!this.#fit));
+    this.el.fullscreen.addEventListener('click', () => this.#toggleFullscreen());
+    document.addEventListener('fullscreenchange', () => this.#fullscreenChanged());
+    this.el.clipboardToggle.addEventListener('click', () => this.#toggleClipboard());
+    this.el.clipboardSend.addEventListener('click', () => this.#sendClipboardText());
+    this.el.clipboardCopy.addEventListener('click', () => this.#copyClipboardText());
+    this.el.clipboardPanel.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        this.#toggleClipboard(false);
+        this.el.clipboardToggle.focus();
+      }
+    });
     this.el.statsToggle.addEventListener('click', () => this.#toggleStats());
     document.addEventListener('keydown', (e) => {
       if (this.#isStatsShortcut(e)) {
@@ -120,6 +134,7 @@ class Portal {
       reconnecting: () => Boolean(this.#session?.reconnect),
       dropConnection: () => this.#session?.client.simulateDrop(),
       stats: () => this.#session?.client.stats() ?? null,
+      clipboardPanelText: () => this.el.clipboardText.value,
     };
   }
 
@@ -394,6 +409,7 @@ class Portal {
       onSize: () => this.#layout(),
       // Kept from the session; the document-level listener does the toggling.
       onShortcut: (e) => this.#isStatsShortcut(e),
+      onClipboard: (text) => { if (s.client === client) this.#remoteCopied(text); },
     });
     s.client = client;
     this.#requestSessionSize();
@@ -488,6 +504,8 @@ class Portal {
   #leaveSession() {
     const s = this.#session;
     if (!s) return;
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    this.#toggleClipboard(false);
     clearTimeout(s.reconnect?.timer);
     this.#session = null;
     this.#closeMenu();
@@ -623,6 +641,69 @@ class Portal {
     client.requestSize(Math.min(MAX_SESSION_WIDTH, area.clientWidth * dpr), Math.min(MAX_SESSION_HEIGHT, area.clientHeight * dpr));
   }
 
+  // --- clipboard and fullscreen -------------------------------------------------------------
+
+  /**
+   * Text was copied in the session: onto this computer's clipboard where the browser allows it
+   * (async clipboard API, needs focus and permission), and always into the toolbar's clipboard
+   * panel, which is the fallback when the browser refuses.
+   */
+  async #remoteCopied(text) {
+    this.el.clipboardText.value = text;
+    try {
+      if (!navigator.clipboard?.writeText) throw new Error('no async clipboard API');
+      await navigator.clipboard.writeText(text);
+      this.el.status.textContent = 'Copied from the session to this computer\'s clipboard.';
+    } catch {
+      this.el.status.textContent = 'Copied in the session: the text is in the Clipboard panel (the browser did not allow direct access).';
+    }
+  }
+
+  #toggleClipboard(show = this.el.clipboardPanel.hidden) {
+    this.el.clipboardPanel.hidden = !show;
+    this.el.clipboardToggle.setAttribute('aria-expanded', String(show));
+    if (show) this.el.clipboardText.focus();
+  }
+
+  #sendClipboardText() {
+    const sent = this.#session?.client.sendClipboard(this.el.clipboardText.value);
+    this.el.status.textContent = sent ? 'Sent to the session\'s clipboard: paste it there.'
+      : 'Not connected (or the text is over 1 MiB): the clipboard was not sent.';
+    if (sent) {
+      this.#toggleClipboard(false);
+      this.el.screen.focus();
+    }
+  }
+
+  async #copyClipboardText() {
+    const ta = this.el.clipboardText;
+    try {
+      await navigator.clipboard.writeText(ta.value);
+    } catch {
+      ta.select();
+      document.execCommand?.('copy'); // older browsers, or permission refused
+    }
+  }
+
+  async #toggleFullscreen() {
+    try {
+      if (document.fullscreenElement) await document.exitFullscreen();
+      else await this.el.sessionSection.requestFullscreen({ navigationUI: 'hide' });
+    } catch (err) {
+      this.el.status.textContent = `Full screen is not available here: ${err.message}`;
+    }
+    this.el.screen.focus();
+  }
+
+  #fullscreenChanged() {
+    const on = Boolean(document.fullscreenElement);
+    this.el.fullscreen.setAttribute('aria-pressed', String(on));
+    this.el.fullscreen.textContent = on ? 'Exit full screen' : 'Full screen';
+    // In full screen the browser can pass Escape, Ctrl+W and friends to the page (hold Escape to leave).
+    if (on) navigator.keyboard?.lock?.().catch(() => {});
+    else navigator.keyboard?.unlock?.();
+  }
+
   #toggleStats() {
     const show = this.el.stats.hidden;
     this.el.stats.hidden = !show;
@@ -646,7 +727,8 @@ class Portal {
       ['tile decode', `${fmt(st.tileDecodeMs.median)} ms`],
       ['tile paint', `${fmt(st.tilePaintMs.median, 2)} ms`],
       ['arrival→painted', `${fmt(st.arrivalToPaintMs.median)} / p95 ${fmt(st.arrivalToPaintMs.p95)} ms`],
-      ['RTT', 'n/a'],
+      ['RTT', `${fmt(st.rttMs)} ms`],
+      ['input→photon', `${fmt(st.inputToPhotonMs.median)} / p95 ${fmt(st.inputToPhotonMs.p95)} ms`],
     ];
     this.el.stats.replaceChildren(...rows.flatMap(([k, v]) => {
       const dt = document.createElement('dt');

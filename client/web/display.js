@@ -3,9 +3,10 @@
 // and keyboard/pointer/wheel input from that canvas sent back to the host.
 
 import {
-  PROTOCOL_VERSION, ProtocolError, decodeMessage,
+  PROTOCOL_VERSION, ProtocolError, TILE_PNG, decodeMessage,
   encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
-  encodeLogoff, encodeResizeRequest, MIN_RESIZE_DIM, MAX_SCREEN_DIM,
+  encodeLogoff, encodeResizeRequest, encodeClipboard, encodePing, encodeKeyChar, isTypableCodePoint,
+  MIN_RESIZE_DIM, MAX_SCREEN_DIM,
 } from './protocol.js';
 import { evdevCode } from './keymap.js';
 
@@ -17,6 +18,13 @@ const WHEEL_LINES_PER_NOTCH = 3;
 const POINTER_BACKLOG_BYTES = 64 * 1024; // drop plain moves while this much is unsent
 const STATS_SAMPLES = 30; // decode/paint/latency figures are medians over this many frames
 const RATE_WINDOW_MS = 1000; // fps and bitrate are measured over the last second
+const PING_INTERVAL_MS = 2000;
+const RTT_SAMPLES = 5; // the RTT shown is the median of the last few pongs
+const PASTE_WAIT_MS = 150; // how long a paste shortcut waits for the browser's paste event
+const INPUT_TO_PHOTON_MAX_MS = 1000; // a paint later than this after a key is not its echo
+const TOUCH_SLOP_PX = 8; // a finger moving less than this is a tap, not a drag
+const TOUCH_PIXELS_PER_NOTCH = 40; // two-finger scroll distance per wheel notch
+const CURSOR_CACHE = 64; // cursor shapes kept as data URLs, by id
 
 /** Counters for tests and diagnostics, shared by all sessions of the page. */
 export function displayStats() {
@@ -57,6 +65,26 @@ export function summarize(values) {
   return { median: v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2, p95: at(0.95) };
 }
 
+/**
+ * The character a key event produced, as a code point to send with KeyChar, or undefined when the
+ * key should go by its physical code instead: named keys (Enter, arrows …), shortcuts with
+ * Ctrl/Alt/Meta (but not AltGr, which only selects characters), and anything not typable.
+ */
+export function producedChar(e) {
+  if (typeof e.key !== 'string' || e.key.length === 0 || e.key.length > 2) return undefined;
+  const cp = e.key.codePointAt(0);
+  if (String.fromCodePoint(cp) !== e.key) return undefined; // more than one character
+  const altGraph = typeof e.getModifierState === 'function' && e.getModifierState('AltGraph');
+  if ((e.ctrlKey || e.altKey || e.metaKey) && !altGraph) return undefined;
+  return isTypableCodePoint(cp) ? cp : undefined;
+}
+
+/** True for the key combinations with which browsers paste (the paste event follows). */
+export function isPasteShortcut(e) {
+  const v = e.code === 'KeyV' || e.key === 'v' || e.key === 'V';
+  return ((e.ctrlKey || e.metaKey) && !e.altKey && v) || (e.shiftKey && !e.ctrlKey && e.code === 'Insert');
+}
+
 /** A bounded list of recent samples. */
 class Samples {
   #max;
@@ -84,7 +112,8 @@ const END_REASON_NAMES = { 0: 'app_exited', 1: 'logged_off', 2: 'host_shutdown',
  *     protocol | unsupported; confirmed is false for a logoff the host never acknowledged;
  *     wasConnected tells whether the host had accepted the ticket, i.e. a drop worth reconnecting);
  *   onSize(width, height)  the session's screen size became known or changed;
- *   onShortcut(event)  sees every key event first; returning true keeps it from the session.
+ *   onShortcut(event)  sees every key event first; returning true keeps it from the session;
+ *   onClipboard(text)  text was copied in the session (the portal puts it on the local clipboard).
  */
 export class DisplayClient {
   #canvas;
@@ -129,10 +158,49 @@ export class DisplayClient {
   #tileDecodeMs = new Samples();
   #tilePaintMs = new Samples();
   #arrivalToPaintMs = new Samples();
+  #videoArrivalToPaintMs = new Samples();
+  #tileArrivalToPaintMs = new Samples();
   #lastKind = null;
 
-  constructor(canvas, { onStatus = () => {}, onEnd = () => {}, onSize = () => {}, onShortcut = () => false } = {}) {
+  // Round trips and input-to-photon: pings in flight by id, the last key press not yet seen painted.
+  #pingTimer = 0;
+  #nextPingId = 1;
+  #pings = new Map();
+  #rttMs = new Samples(RTT_SAMPLES);
+  #inputToPhotonMs = new Samples();
+  #keyPressedAt = 0;
+
+  // Characters sent with KeyChar, by the physical key that produced them (the release sends the
+  // same character even if the modifiers changed meanwhile).
+  #heldChars = new Map();
+  #pendingPaste = null; // a paste shortcut waiting for the browser's paste event
+
+  // Clipboard: the last text either way (no echo), pieces of a long text from the host.
+  #lastClipboard = null;
+  #lastLocalRead = null; // the local clipboard as last read or written, so focus only syncs changes
+  #clipboardIn = '';
+  #clipboardReceived = 0;
+  #clipboardSent = 0;
+  #onClipboard;
+
+  // Client-drawn cursor.
+  #cursorUrls = new Map();
+  #cursorId = null;
+  #cursorShapes = 0;
+  #cursorSeq = 0;
+  #cursor = null; // { id, width, height, hotX, hotY } of the last shape
+
+  // Touch: fingers on the canvas and what they are doing (tap, drag or two-finger scroll).
+  #touches = new Map();
+  #touchMode = null; // null | 'pending' | 'drag' | 'scroll'
+  #touchStart = null;
+  #touchScrollY = 0;
+
+  constructor(canvas, {
+    onStatus = () => {}, onEnd = () => {}, onSize = () => {}, onShortcut = () => false, onClipboard = () => {},
+  } = {}) {
     this.#canvas = canvas;
+    this.#onClipboard = onClipboard;
     this.#ctx = canvas.getContext('2d', { alpha: false });
     this.#onStatus = onStatus;
     this.#onEnd = onEnd;
@@ -167,6 +235,15 @@ export class DisplayClient {
       tileDecodeMs: summarize(this.#tileDecodeMs.values),
       tilePaintMs: summarize(this.#tilePaintMs.values),
       arrivalToPaintMs: summarize(this.#arrivalToPaintMs.values),
+      videoArrivalToPaintMs: summarize(this.#videoArrivalToPaintMs.values),
+      tileArrivalToPaintMs: summarize(this.#tileArrivalToPaintMs.values),
+      rttMs: summarize(this.#rttMs.values).median,
+      inputToPhotonMs: summarize(this.#inputToPhotonMs.values),
+      cursorId: this.#cursorId,
+      cursor: this.#cursor,
+      cursorShapes: this.#cursorShapes,
+      clipboardReceived: this.#clipboardReceived,
+      clipboardSent: this.#clipboardSent,
     };
   }
 
@@ -183,6 +260,26 @@ export class DisplayClient {
     if (!this.#ready || this.#loggingOff) return false;
     for (const c of codes) this.#send(encodeKey(true, c));
     for (const c of [...codes].reverse()) this.#send(encodeKey(false, c));
+    return true;
+  }
+
+  /**
+   * Makes `text` the session's clipboard (CLIPBOARD and PRIMARY on the host). Skipped when it is
+   * what the session already has. False when not connected or the text is over 1 MiB.
+   */
+  sendClipboard(text) {
+    if (!this.#ready || this.#loggingOff || typeof text !== 'string') return false;
+    if (text === this.#lastClipboard) return true;
+    let pieces;
+    try {
+      pieces = encodeClipboard(text);
+    } catch (e) {
+      console.warn('clipboard not sent:', e.message);
+      return false;
+    }
+    for (const p of pieces) this.#send(p);
+    this.#lastClipboard = text;
+    this.#clipboardSent++;
     return true;
   }
 
@@ -243,9 +340,10 @@ export class DisplayClient {
     };
     ws.onmessage = (ev) => {
       const n = typeof ev.data === 'string' ? ev.data.length : ev.data.byteLength;
-      this.#arrivals.push([now(), n]);
+      const t = now();
+      this.#arrivals.push([t, n]);
       this.#bytes += n;
-      this.#onMessage(ev.data);
+      this.#onMessage(ev.data, t);
     };
     ws.onclose = (ev) => this.#onClose(ev);
     this.#ws = ws;
@@ -279,7 +377,7 @@ export class DisplayClient {
     if (this.#ws && this.#ws.readyState === WebSocket.OPEN) this.#ws.send(buf);
   }
 
-  #onMessage(data) {
+  #onMessage(data, arrival) {
     if (this.#ended) return;
     if (typeof data === 'string') {
       this.#protocolFailure('the host sent a text message');
@@ -295,8 +393,11 @@ export class DisplayClient {
     }
     switch (msg.type) {
       case 'server_hello': return this.#onServerHello(msg);
-      case 'video_frame': return this.#onVideoFrame(msg);
-      case 'tile_frame': return this.#onTileFrame(msg);
+      case 'video_frame': return this.#onVideoFrame(msg, arrival);
+      case 'tile_frame': return this.#onTileFrame(msg, arrival);
+      case 'clipboard_data': return this.#onClipboardData(msg);
+      case 'cursor_shape': return this.#onCursorShape(msg);
+      case 'pong': return this.#onPong(msg);
       case 'resize': return this.#onResize(msg);
       case 'session_ended': return this.#onSessionEnded(msg);
       case 'error': return this.#onError(msg);
@@ -315,6 +416,76 @@ export class DisplayClient {
     this.#announced = { width: m.width, height: m.height };
     this.#onStatus(`Connected (${m.width}×${m.height}), waiting for the first frame…`);
     this.#sendResizeIfNeeded();
+    this.#ping();
+    this.#pingTimer = setInterval(() => this.#ping(), PING_INTERVAL_MS);
+  }
+
+  #ping() {
+    if (!this.#ready) return;
+    const id = this.#nextPingId++ >>> 0;
+    const t = Math.round(now() * 1000); // microseconds of this page's clock
+    this.#pings.set(id, t);
+    if (this.#pings.size > 8) this.#pings.delete(this.#pings.keys().next().value); // lost pongs
+    this.#send(encodePing(id, t));
+  }
+
+  #onPong(m) {
+    const sent = this.#pings.get(m.id);
+    if (sent === undefined || sent !== m.clientTime) return; // not ours, or a stale echo
+    this.#pings.delete(m.id);
+    this.#rttMs.push(now() - sent / 1000);
+  }
+
+  // Text copied in the session; long texts arrive in pieces.
+  #onClipboardData(m) {
+    this.#clipboardIn += m.text;
+    if (m.more) return;
+    const text = this.#clipboardIn;
+    this.#clipboardIn = '';
+    this.#lastClipboard = text;
+    this.#lastLocalRead = text; // the portal puts it on the local clipboard
+    this.#clipboardReceived++;
+    this.#onClipboard(text);
+  }
+
+  // The session's pointer shape: drawn by the browser as the canvas's CSS cursor, so moving the
+  // pointer costs no frame. Shapes become blob: URLs (the portal's CSP allows blob: images, not
+  // data:), kept by id; the newest shape wins even if an older one finishes encoding later.
+  #onCursorShape(m) {
+    this.#cursorShapes++;
+    this.#cursorId = m.id;
+    this.#cursor = { id: m.id, width: m.width, height: m.height, hotX: m.hotX, hotY: m.hotY };
+    const seq = ++this.#cursorSeq;
+    const apply = (url) => {
+      if (seq !== this.#cursorSeq || this.#ended) return;
+      this.#canvas.style.cursor = url ? `url(${url}) ${m.hotX} ${m.hotY}, default` : 'none';
+      this.#canvas.dataset.cursorId = String(m.id);
+    };
+    if (m.width === 0) {
+      apply(null);
+      return;
+    }
+    const key = `${m.id}:${m.width}x${m.height}:${m.hotX},${m.hotY}`;
+    const cached = this.#cursorUrls.get(key);
+    if (cached) {
+      apply(cached);
+      return;
+    }
+    const c = document.createElement('canvas');
+    c.width = m.width;
+    c.height = m.height;
+    c.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(m.rgba), m.width, m.height), 0, 0);
+    c.toBlob((blob) => {
+      if (!blob) return;
+      const url = URL.createObjectURL(blob);
+      this.#cursorUrls.set(key, url);
+      if (this.#cursorUrls.size > CURSOR_CACHE) {
+        const [oldKey, oldUrl] = this.#cursorUrls.entries().next().value;
+        this.#cursorUrls.delete(oldKey);
+        URL.revokeObjectURL(oldUrl);
+      }
+      apply(url);
+    }, 'image/png');
   }
 
   // The host's screen changed size. The canvas follows with the next frame (a keyframe of the new
@@ -369,6 +540,9 @@ export class DisplayClient {
     this.#ended = true;
     this.#ready = false;
     clearTimeout(this.#logoffTimer);
+    clearInterval(this.#pingTimer);
+    clearTimeout(this.#pendingPaste?.timer);
+    this.#pendingPaste = null;
     this.#events?.abort();
     this.#closeDecoder();
     for (const e of this.#queue) this.#discard(e);
@@ -386,8 +560,8 @@ export class DisplayClient {
   // and acknowledged. Frames that cannot be painted are still acknowledged so that the host's
   // flow control never stalls; the KeyframeRequest repairs the picture.
 
-  #onVideoFrame(m) {
-    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, done: false, frame: null, arrival: now(), decodeStart: 0 };
+  #onVideoFrame(m, arrival = now()) {
+    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, dirty: m.keyframe ? [] : m.dirty, done: false, frame: null, arrival, decodeStart: 0 };
     if (m.keyframe) {
       this.#keyframeRequested = false;
       if (!this.#configureDecoder(m)) return;
@@ -495,11 +669,11 @@ export class DisplayClient {
     this.#send(encodeKeyframeRequest());
   }
 
-  #onTileFrame(m) {
-    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, tiles: m.tiles, bitmaps: null, arrival: now() };
+  #onTileFrame(m, arrival = now()) {
+    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, copies: m.copies, tiles: m.tiles, bitmaps: null, arrival };
     this.#queue.push(entry);
     const decodeStart = now();
-    const jobs = m.tiles.map((t) => createImageBitmap(new Blob([t.data], { type: 'image/jpeg' })));
+    const jobs = m.tiles.map((t) => createImageBitmap(new Blob([t.data], { type: t.encoding === TILE_PNG ? 'image/png' : 'image/jpeg' })));
     Promise.allSettled(jobs).then((results) => {
       entry.bitmaps = results.map((r) => (r.status === 'fulfilled' ? r.value : null));
       entry.done = true;
@@ -511,7 +685,7 @@ export class DisplayClient {
       const failed = results.filter((r) => r.status === 'rejected');
       if (failed.length > 0) {
         displayStats().decodeErrors += failed.length;
-        console.warn(`frame ${m.frameId}: ${failed.length} JPEG tile(s) failed to decode:`, failed[0].reason);
+        console.warn(`frame ${m.frameId}: ${failed.length} tile(s) failed to decode:`, failed[0].reason);
         this.#requestKeyframe();
       }
       this.#pump();
@@ -530,12 +704,21 @@ export class DisplayClient {
     const ctx = this.#ctx;
     if (e.frame) {
       this.#fitCanvas(e.width, e.height);
-      ctx.drawImage(e.frame, 0, 0, this.#canvas.width, this.#canvas.height);
+      if (e.dirty.length === 0) {
+        ctx.drawImage(e.frame, 0, 0, this.#canvas.width, this.#canvas.height);
+      } else {
+        // Only what changed: elsewhere the canvas may hold lossless pixels the video would blur.
+        const sx = e.frame.displayWidth / e.width;
+        const sy = e.frame.displayHeight / e.height;
+        for (const d of e.dirty) ctx.drawImage(e.frame, d.x * sx, d.y * sy, d.w * sx, d.h * sy, d.x, d.y, d.w, d.h);
+      }
       e.frame.close();
       displayStats().videoFrames++;
     } else if (e.bitmaps) {
       this.#fitCanvas(e.width, e.height);
       const start = now();
+      // Moved content first (scrolling): the canvas copies what it already shows.
+      for (const c of e.copies) ctx.drawImage(this.#canvas, c.x, c.y, c.w, c.h, c.dx, c.dy, c.w, c.h);
       e.bitmaps.forEach((b, i) => {
         if (!b) return;
         const t = e.tiles[i];
@@ -552,6 +735,15 @@ export class DisplayClient {
     this.#paints.push(painted);
     this.#lastKind = e.kind;
     this.#arrivalToPaintMs.push(painted - e.arrival);
+    (e.kind === 'video' ? this.#videoArrivalToPaintMs : this.#tileArrivalToPaintMs).push(painted - e.arrival);
+    // Input-to-photon (estimate): the first frame that arrived after a key press is taken as its
+    // echo. On an otherwise still screen that is exact; with other motion it is a lower bound.
+    if (this.#keyPressedAt && e.arrival > this.#keyPressedAt) {
+      const ms = painted - this.#keyPressedAt;
+      if (ms <= INPUT_TO_PHOTON_MAX_MS) this.#inputToPhotonMs.push(ms);
+      this.#keyPressedAt = 0;
+    }
+    globalThis.__porticoPaintHook?.({ kind: e.kind, frameId: e.frameId, arrival: e.arrival, painted });
     if (this.#painted++ === 0) {
       this.#onStatus(`Connected (${this.#canvas.width}×${this.#canvas.height})`);
     }
@@ -586,6 +778,8 @@ export class DisplayClient {
     }
     c.addEventListener('wheel', (e) => this.#onWheel(e), { ...opts, passive: false });
     c.addEventListener('contextmenu', (e) => e.preventDefault(), opts);
+    c.addEventListener('paste', (e) => this.#onPaste(e), opts);
+    c.addEventListener('focus', () => this.#syncLocalClipboard(), opts);
     c.addEventListener('blur', () => this.#releaseInput(), opts);
     window.addEventListener('blur', () => this.#releaseInput(), opts);
     document.addEventListener('visibilitychange', () => {
@@ -598,36 +792,207 @@ export class DisplayClient {
       e.preventDefault();
       return;
     }
+    if (e.isComposing || e.key === 'Process') return; // an input method is composing
+    // A dead key only prepares a character on this side; the composed character follows. Caps Lock
+    // and Num Lock are this keyboard's state, already reflected in the characters sent. (AltGr
+    // itself still goes as a key, for sessions that type by physical key; app sessions lift it
+    // while they type a character.)
+    if (e.key === 'Dead' || e.code === 'CapsLock' || e.code === 'NumLock') {
+      e.preventDefault();
+      return;
+    }
+    if (!down && this.#heldChars.has(e.code)) {
+      e.preventDefault();
+      const held = this.#heldChars.get(e.code);
+      this.#heldChars.delete(e.code);
+      if (this.#ready && !this.#loggingOff) this.#send(encodeKeyChar(false, held.cp, held.code));
+      return;
+    }
+    const cp = down ? producedChar(e) : undefined;
+    if (cp !== undefined) {
+      // Sent as the character: the host types it whatever its own layout is.
+      e.preventDefault();
+      if (!this.#ready || this.#loggingOff) return;
+      const held = { cp, code: evdevCode(e.code) ?? 0 };
+      this.#heldChars.set(e.code, held);
+      this.#keyPressedAt ||= now();
+      this.#send(encodeKeyChar(true, held.cp, held.code));
+      return;
+    }
     const code = evdevCode(e.code);
     if (code === undefined) return;
+    if (down && isPasteShortcut(e) && this.#ready && !this.#loggingOff) {
+      // Let the browser run its paste (no preventDefault): the paste event brings the local text,
+      // which must reach the session before the key that makes the app paste.
+      this.#heldKeys.add(code);
+      clearTimeout(this.#pendingPaste?.timer);
+      this.#pendingPaste = { code, released: false, timer: setTimeout(() => this.#flushPaste(), PASTE_WAIT_MS) };
+      return;
+    }
     e.preventDefault();
     if (!this.#ready || this.#loggingOff) return;
+    if (!down && this.#pendingPaste?.code === code) {
+      this.#pendingPaste.released = true;
+      return;
+    }
     if (down) {
       this.#heldKeys.add(code); // repeats are forwarded as further downs, as X expects
+      this.#keyPressedAt ||= now();
       this.#send(encodeKey(true, code));
     } else if (this.#heldKeys.delete(code)) {
       this.#send(encodeKey(false, code));
     }
   }
 
+  // The paste shortcut's key goes out once the clipboard text did (or the browser sent none).
+  #flushPaste() {
+    const p = this.#pendingPaste;
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.#pendingPaste = null;
+    if (!this.#ready || this.#loggingOff) return;
+    this.#send(encodeKey(true, p.code));
+    if (p.released && this.#heldKeys.delete(p.code)) this.#send(encodeKey(false, p.code));
+  }
+
+  #onPaste(e) {
+    e.preventDefault();
+    const text = e.clipboardData?.getData('text/plain');
+    if (text) {
+      this.#lastLocalRead = text;
+      this.sendClipboard(text);
+    }
+    this.#flushPaste();
+  }
+
+  /**
+   * Where the page may read the clipboard without asking (permission granted), the session gets
+   * the local clipboard whenever the canvas gains focus, so a paste in the remote app has it.
+   */
+  async #syncLocalClipboard() {
+    try {
+      if (!navigator.clipboard?.readText || !navigator.permissions?.query) return;
+      const st = await navigator.permissions.query({ name: 'clipboard-read' });
+      if (st.state !== 'granted') return;
+      const text = await navigator.clipboard.readText();
+      // Only a change of the local clipboard since we last looked is news: text sent from the
+      // toolbar panel meanwhile must not be overwritten by an older local clipboard.
+      if (text && text !== this.#lastLocalRead) {
+        this.#lastLocalRead = text;
+        this.sendClipboard(text);
+      }
+    } catch {
+      // Not allowed here (no focus, no permission): the paste event and the toolbar remain.
+    }
+  }
+
   #onPointer(e) {
+    if (e.pointerType === 'touch') {
+      this.#onTouch(e);
+      return;
+    }
     if (e.type === 'pointerdown') {
       this.#canvas.focus();
-      this.#canvas.setPointerCapture?.(e.pointerId);
+      this.#capturePointer(e.pointerId);
     }
     if (!this.#ready || this.#loggingOff) return;
-    const rect = this.#canvas.getBoundingClientRect();
-    if (rect.width === 0 || rect.height === 0) return;
-    const { width, height } = this.#canvas;
-    const x = clamp(Math.floor(((e.clientX - rect.left) * width) / rect.width), 0, width - 1);
-    const y = clamp(Math.floor(((e.clientY - rect.top) * height) / rect.height), 0, height - 1);
+    const pos = this.#screenPos(e);
+    if (!pos) return;
     const buttons = e.type === 'pointercancel' ? 0 : protocolButtons(e.buttons);
+    this.#sendPointer(pos.x, pos.y, buttons);
+  }
+
+  // Keeps a drag's events coming when it leaves the canvas. A pointer the browser no longer
+  // tracks (lifted already, or synthetic) cannot be captured; that is harmless.
+  #capturePointer(id) {
+    try {
+      this.#canvas.setPointerCapture?.(id);
+    } catch {
+      // not capturable
+    }
+  }
+
+  /** The session pixel under a pointer event, or null when the canvas has no size. */
+  #screenPos(e) {
+    const rect = this.#canvas.getBoundingClientRect();
+    if (rect.width === 0 || rect.height === 0) return null;
+    const { width, height } = this.#canvas;
+    return {
+      x: clamp(Math.floor(((e.clientX - rect.left) * width) / rect.width), 0, width - 1),
+      y: clamp(Math.floor(((e.clientY - rect.top) * height) / rect.height), 0, height - 1),
+    };
+  }
+
+  #sendPointer(x, y, buttons) {
     const p = this.#pointer;
     if (p.x === x && p.y === y && p.buttons === buttons) return;
     // Under backlog, skip plain moves; button changes always go out.
     if (buttons === p.buttons && this.#ws.bufferedAmount > POINTER_BACKLOG_BYTES) return;
     Object.assign(p, { x, y, buttons });
     this.#send(encodePointer(x, y, buttons));
+  }
+
+  /**
+   * Touch: a tap clicks, one finger moving drags with button 1, two fingers scroll (wheel). The
+   * press waits until the finger moves or lifts, so a second finger can still turn it into a
+   * scroll without a stray click.
+   */
+  #onTouch(e) {
+    e.preventDefault();
+    if (e.type === 'pointerdown') {
+      this.#canvas.focus();
+      this.#capturePointer(e.pointerId);
+    }
+    if (!this.#ready || this.#loggingOff) return;
+    const pos = this.#screenPos(e);
+    if (!pos) return;
+    const t = this.#touches;
+    const centroidY = () => [...t.values()].reduce((s, v) => s + v.clientY, 0) / t.size;
+    if (e.type === 'pointerdown') {
+      t.set(e.pointerId, { clientX: e.clientX, clientY: e.clientY });
+      if (t.size === 1) {
+        this.#touchMode = 'pending';
+        this.#touchStart = { ...pos, clientX: e.clientX, clientY: e.clientY };
+        this.#sendPointer(pos.x, pos.y, 0);
+      } else if (t.size === 2) {
+        if (this.#touchMode === 'drag') this.#sendPointer(this.#pointer.x, this.#pointer.y, 0);
+        this.#touchMode = 'scroll';
+        this.#touchScrollY = centroidY();
+      }
+      return;
+    }
+    if (!t.has(e.pointerId)) return;
+    if (e.type === 'pointermove') {
+      t.set(e.pointerId, { clientX: e.clientX, clientY: e.clientY });
+      if (this.#touchMode === 'scroll') {
+        const y = centroidY();
+        // Fingers moving up scroll the content down, as on any touch screen.
+        const notches = Math.trunc((this.#touchScrollY - y) / TOUCH_PIXELS_PER_NOTCH);
+        if (notches !== 0) {
+          this.#touchScrollY -= notches * TOUCH_PIXELS_PER_NOTCH;
+          this.#send(encodeWheel(0, clamp(notches, -0x8000, 0x7fff)));
+        }
+        return;
+      }
+      const s0 = this.#touchStart;
+      if (this.#touchMode === 'pending' && Math.hypot(e.clientX - s0.clientX, e.clientY - s0.clientY) >= TOUCH_SLOP_PX) {
+        this.#touchMode = 'drag';
+        this.#sendPointer(s0.x, s0.y, 1);
+      }
+      if (this.#touchMode === 'drag') this.#sendPointer(pos.x, pos.y, 1);
+      return;
+    }
+    // pointerup / pointercancel
+    t.delete(e.pointerId);
+    if (this.#touchMode === 'pending' && e.type === 'pointerup') {
+      const s0 = this.#touchStart;
+      this.#sendPointer(s0.x, s0.y, 1);
+      this.#sendPointer(s0.x, s0.y, 0);
+    } else if (this.#touchMode === 'drag') {
+      this.#sendPointer(pos.x, pos.y, 0);
+    }
+    if (t.size === 0) this.#touchMode = null;
+    else if (this.#touchMode !== 'scroll') this.#touchMode = null;
   }
 
   #onWheel(e) {
@@ -649,8 +1014,16 @@ export class DisplayClient {
 
   /** Lets go of every key and button the host still thinks is held (no stuck modifiers). */
   #releaseInput() {
+    if (this.#pendingPaste) {
+      clearTimeout(this.#pendingPaste.timer);
+      this.#pendingPaste = null;
+    }
+    for (const held of this.#heldChars.values()) this.#send(encodeKeyChar(false, held.cp, held.code));
+    this.#heldChars.clear();
     for (const code of this.#heldKeys) this.#send(encodeKey(false, code));
     this.#heldKeys.clear();
+    this.#touches.clear();
+    this.#touchMode = null;
     const p = this.#pointer;
     if (p.buttons !== 0 && p.x >= 0) {
       p.buttons = 0;

@@ -1,14 +1,19 @@
-// Display channel messages (docs/protocol.md, version 1): encoders for what the client sends and
+// Display channel messages (docs/protocol.md, version 2): encoders for what the client sends and
 // one bounds-checked decoder for every message type. Malformed input throws a ProtocolError and
 // never returns a half-read message. Pure: no browser globals, so Node tests can import it.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_STRING_BYTES = 4096;
 export const MAX_SCREEN_DIM = 8192;
 export const MAX_TILES = 4096;
+export const MAX_COPIES = 4096;
+export const MAX_DIRTY_RECTS = 4096;
 export const MIN_RESIZE_DIM = 64;
 export const MAX_KEY_CODE = 767;
+export const MAX_CLIPBOARD_BYTES = 1024 * 1024; // the whole clipboard text, UTF-8
+export const CLIPBOARD_CHUNK_BYTES = 60000; // one Clipboard message (the gateway takes 64 KiB from clients)
+export const MAX_CURSOR_DIM = 256;
 
 export const MsgType = Object.freeze({
   HELLO: 0x01,
@@ -19,12 +24,18 @@ export const MsgType = Object.freeze({
   KEYFRAME_REQUEST: 0x06,
   LOGOFF: 0x07,
   RESIZE_REQUEST: 0x08,
+  CLIPBOARD: 0x09,
+  PING: 0x0a,
+  KEY_CHAR: 0x0b,
   SERVER_HELLO: 0x81,
   VIDEO_FRAME: 0x82,
   TILE_FRAME: 0x83,
   RESIZE: 0x84,
   SESSION_ENDED: 0x85,
   ERROR: 0x86,
+  CLIPBOARD_DATA: 0x87,
+  CURSOR_SHAPE: 0x88,
+  PONG: 0x89,
 });
 
 export const ERROR_CODES = Object.freeze({
@@ -47,6 +58,7 @@ export const END_REASONS = Object.freeze({
 });
 
 export const TILE_JPEG = 1;
+export const TILE_PNG = 2;
 
 /** Thrown for any message that breaks docs/protocol.md; `code` is 'malformed' or 'too_large'. */
 export class ProtocolError extends Error {
@@ -130,6 +142,50 @@ export function encodeResizeRequest(width, height) {
   return new Writer(MsgType.RESIZE_REQUEST, 4).u16(width).u16(height).buf;
 }
 
+/** True for a code point KeyChar may carry: a Unicode scalar value that is not a control character. */
+export function isTypableCodePoint(cp) {
+  return Number.isInteger(cp) && cp >= 0x20 && cp !== 0x7f && !(cp >= 0x80 && cp < 0xa0)
+    && !(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff;
+}
+
+/**
+ * A character the client's layout produced (KeyboardEvent.key), typed by the host via keysym;
+ * `code` is the physical key's evdev code (0 if unknown) for sessions that cannot type characters.
+ */
+export function encodeKeyChar(down, codePoint, code = 0) {
+  if (!isTypableCodePoint(codePoint)) throw new RangeError(`code point ${codePoint} cannot be typed`);
+  checkInt('key code', code, 0, MAX_KEY_CODE);
+  return new Writer(MsgType.KEY_CHAR, 7).u8(down ? 1 : 0).u32(codePoint).u16(code).buf;
+}
+
+export function encodePing(id, clientTime) {
+  checkInt('ping id', id, 0, 0xffffffff);
+  checkInt('client time', clientTime, 0, Number.MAX_SAFE_INTEGER);
+  const w = new Writer(MsgType.PING, 12).u32(id);
+  w.view.setBigUint64(w.pos, BigInt(clientTime), true);
+  return w.buf;
+}
+
+/**
+ * The client's clipboard text as Clipboard messages: pieces of at most CLIPBOARD_CHUNK_BYTES of
+ * UTF-8, never splitting a character, all but the last flagged "more". Text over 1 MiB throws.
+ */
+export function encodeClipboard(text) {
+  if (typeof text !== 'string') throw new TypeError('clipboard text must be a string');
+  const all = utf8Encoder.encode(text.toWellFormed ? text.toWellFormed() : text);
+  if (all.length > MAX_CLIPBOARD_BYTES) throw new RangeError(`clipboard text is ${all.length} bytes, limit ${MAX_CLIPBOARD_BYTES}`);
+  const out = [];
+  let pos = 0;
+  do {
+    let end = Math.min(all.length, pos + CLIPBOARD_CHUNK_BYTES);
+    while (end < all.length && (all[end] & 0xc0) === 0x80) end--; // not inside a character
+    const piece = all.subarray(pos, end);
+    out.push(new Writer(MsgType.CLIPBOARD, 5 + piece.length).u8(end < all.length ? 1 : 0).u32(piece.length).raw(piece).buf);
+    pos = end;
+  } while (pos < all.length);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decoding (any message; the client only expects host -> client ones)
 
@@ -175,6 +231,29 @@ class Reader {
 }
 
 const validDim = (v) => v >= 1 && v <= MAX_SCREEN_DIM;
+/** A non-empty rectangle lying inside a width x height screen. */
+const inside = (r, width, height) => r.w > 0 && r.h > 0 && r.x + r.w <= width && r.y + r.h <= height;
+
+function clipboardDecoder(type) {
+  return (r) => {
+    const flags = r.u8('flags');
+    const length = r.u32('length');
+    if (flags > 1) r.fail(`unknown flags 0x${flags.toString(16)}`);
+    if (length > MAX_CLIPBOARD_BYTES) throw new ProtocolError(`${r.what}: text of ${length} bytes exceeds 1 MiB`, 'too_large');
+    const b = r.take(length, 'text');
+    let text;
+    try {
+      text = utf8Decoder.decode(b);
+    } catch {
+      r.fail('text is not valid UTF-8');
+    }
+    return { type, more: flags === 1, text };
+  };
+}
+
+function pingDecoder(type) {
+  return (r) => ({ type, id: r.u32('id'), clientTime: Number(r.u64('client_time')) });
+}
 
 const decoders = {
   [MsgType.HELLO]: (r) => ({ type: 'hello', version: r.u16('version'), ticket: r.str('ticket') }),
@@ -226,32 +305,76 @@ const decoders = {
     const captureTimeUs = Number(r.u64('capture_time_us'));
     if (flags > 1) r.fail(`unknown flags 0x${flags.toString(16)}`);
     if (!validDim(width) || !validDim(height)) r.fail(`bad frame size ${width}x${height}`);
+    const dirtyCount = r.u16('dirty count');
+    if (dirtyCount > MAX_DIRTY_RECTS) r.fail(`${dirtyCount} dirty rectangles (at most ${MAX_DIRTY_RECTS})`);
+    const dirty = [];
+    for (let i = 0; i < dirtyCount; i++) {
+      const d = { x: r.u16(`dirty ${i} x`), y: r.u16(`dirty ${i} y`), w: r.u16(`dirty ${i} w`), h: r.u16(`dirty ${i} h`) };
+      if (!inside(d, width, height)) r.fail(`dirty rectangle ${i} lies outside the ${width}x${height} screen`);
+      dirty.push(d);
+    }
     const data = r.rest();
     if (data.length === 0) r.fail('no H.264 data');
-    return { type: 'video_frame', frameId, keyframe: (flags & 1) === 1, width, height, captureTimeUs, data };
+    return { type: 'video_frame', frameId, keyframe: (flags & 1) === 1, width, height, captureTimeUs, dirty, data };
   },
 
   [MsgType.TILE_FRAME]: (r) => {
     const frameId = r.u32('frame_id');
     const width = r.u16('width');
     const height = r.u16('height');
-    const count = r.u16('count');
     if (!validDim(width) || !validDim(height)) r.fail(`bad screen size ${width}x${height}`);
-    if (count < 1 || count > MAX_TILES) r.fail(`tile count ${count} out of range 1..${MAX_TILES}`);
+    const copyCount = r.u16('copy count');
+    if (copyCount > MAX_COPIES) r.fail(`${copyCount} copies (at most ${MAX_COPIES})`);
+    const copies = [];
+    for (let i = 0; i < copyCount; i++) {
+      const c = { x: r.u16(`copy ${i} x`), y: r.u16(`copy ${i} y`), w: r.u16(`copy ${i} w`), h: r.u16(`copy ${i} h`),
+        dx: r.u16(`copy ${i} dx`), dy: r.u16(`copy ${i} dy`) };
+      if (!inside(c, width, height) || !inside({ x: c.dx, y: c.dy, w: c.w, h: c.h }, width, height)) {
+        r.fail(`copy ${i} reaches outside the ${width}x${height} screen`);
+      }
+      copies.push(c);
+    }
+    const count = r.u16('count');
+    if (count > MAX_TILES || count + copyCount === 0) r.fail(`tile count ${count} out of range (1..${MAX_TILES} without copies)`);
     const tiles = [];
     for (let i = 0; i < count; i++) {
       const t = { x: r.u16(`tile ${i} x`), y: r.u16(`tile ${i} y`), w: r.u16(`tile ${i} w`), h: r.u16(`tile ${i} h`) };
       t.encoding = r.u8(`tile ${i} encoding`);
       const length = r.u32(`tile ${i} length`);
-      if (t.encoding !== TILE_JPEG) r.fail(`tile ${i}: unknown encoding ${t.encoding}`);
-      if (t.w === 0 || t.h === 0 || t.x + t.w > width || t.y + t.h > height) {
+      if (t.encoding !== TILE_JPEG && t.encoding !== TILE_PNG) r.fail(`tile ${i}: unknown encoding ${t.encoding}`);
+      if (!inside(t, width, height)) {
         r.fail(`tile ${i} (${t.x},${t.y} ${t.w}x${t.h}) lies outside the ${width}x${height} screen`);
       }
       if (length === 0) r.fail(`tile ${i} is empty`);
       t.data = r.take(length, `tile ${i} data`);
       tiles.push(t);
     }
-    return { type: 'tile_frame', frameId, width, height, tiles };
+    return { type: 'tile_frame', frameId, width, height, copies, tiles };
+  },
+
+  [MsgType.CLIPBOARD]: clipboardDecoder('clipboard'),
+  [MsgType.CLIPBOARD_DATA]: clipboardDecoder('clipboard_data'),
+  [MsgType.PING]: pingDecoder('ping'),
+  [MsgType.PONG]: pingDecoder('pong'),
+
+  [MsgType.KEY_CHAR]: (r) => {
+    const down = r.u8('down');
+    const codePoint = r.u32('codepoint');
+    const code = r.u16('code');
+    if (down > 1) r.fail(`down must be 0 or 1, got ${down}`);
+    if (!isTypableCodePoint(codePoint)) r.fail(`code point ${codePoint} cannot be typed`);
+    if (code > MAX_KEY_CODE) r.fail(`key code ${code} out of range 0..${MAX_KEY_CODE}`);
+    return { type: 'key_char', down: down === 1, codePoint, code };
+  },
+
+  [MsgType.CURSOR_SHAPE]: (r) => {
+    const m = { type: 'cursor_shape', id: r.u32('id'), hotX: r.u16('hot_x'), hotY: r.u16('hot_y'), width: r.u16('width'), height: r.u16('height') };
+    if (m.width > MAX_CURSOR_DIM || m.height > MAX_CURSOR_DIM || (m.width === 0) !== (m.height === 0)) {
+      r.fail(`cursor size ${m.width}x${m.height} out of range`);
+    }
+    if (m.width && (m.hotX >= m.width || m.hotY >= m.height)) r.fail(`hotspot ${m.hotX},${m.hotY} outside the ${m.width}x${m.height} shape`);
+    m.rgba = r.take(m.width * m.height * 4, 'rgba');
+    return m;
   },
 
   [MsgType.SESSION_ENDED]: (r) => {

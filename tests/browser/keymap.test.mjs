@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
 import { KEYMAP, evdevCode } from '../../client/web/keymap.js';
+import { producedChar, isPasteShortcut } from '../../client/web/display.js';
 
 const HEADER = '/usr/include/linux/input-event-codes.h';
 
@@ -63,4 +64,38 @@ test('codes match linux/input-event-codes.h', { skip: !fs.existsSync(HEADER) && 
     const name = kernelName(code);
     assert.equal(value, kernel[name], `${code} should be KEY_${name} = ${kernel[name]}`);
   }
+});
+
+// --- characters vs physical keys (issue 6) ----------------------------------------------------
+
+const kev = (key, code, mods = {}) => ({
+  key, code, ctrlKey: false, altKey: false, metaKey: false, shiftKey: false, ...mods,
+  getModifierState: (m) => (m === 'AltGraph' ? Boolean(mods.altGraph) : false),
+});
+
+test('printable keys are sent as the character the layout produced', () => {
+  assert.equal(producedChar(kev('a', 'KeyA')), 0x61);
+  assert.equal(producedChar(kev('!', 'Digit1', { shiftKey: true })), 0x21);
+  assert.equal(producedChar(kev('€', 'KeyE', { altGraph: true })), 0x20ac);
+  // Windows reports AltGr as Ctrl+Alt; the AltGraph state says it is a character, not a shortcut.
+  assert.equal(producedChar(kev('@', 'KeyQ', { ctrlKey: true, altKey: true, altGraph: true })), 0x40);
+  assert.equal(producedChar(kev('😀', '')), 0x1f600);
+  assert.equal(producedChar(kev(' ', 'Space')), 0x20);
+});
+
+test('named keys, shortcuts and dead keys go by physical code', () => {
+  assert.equal(producedChar(kev('Enter', 'Enter')), undefined);
+  assert.equal(producedChar(kev('Dead', 'Equal')), undefined);
+  assert.equal(producedChar(kev('c', 'KeyC', { ctrlKey: true })), undefined);
+  assert.equal(producedChar(kev('x', 'KeyX', { altKey: true })), undefined);
+  assert.equal(producedChar(kev('ab', 'KeyA')), undefined);
+  assert.equal(producedChar(kev('\u007f', 'Delete')), undefined);
+});
+
+test('paste shortcuts are recognised', () => {
+  assert.ok(isPasteShortcut(kev('v', 'KeyV', { ctrlKey: true })));
+  assert.ok(isPasteShortcut(kev('Insert', 'Insert', { shiftKey: true })));
+  assert.ok(isPasteShortcut(kev('v', 'KeyV', { metaKey: true })));
+  assert.ok(!isPasteShortcut(kev('v', 'KeyV')));
+  assert.ok(!isPasteShortcut(kev('v', 'KeyV', { ctrlKey: true, altKey: true })));
 });

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import {
   decodeMessage, ProtocolError, MAX_MESSAGE_BYTES,
   encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
-  encodeLogoff, encodeResizeRequest,
+  encodeLogoff, encodeResizeRequest, encodeClipboard, encodePing, encodeKeyChar,
+  CLIPBOARD_CHUNK_BYTES,
 } from '../../client/web/protocol.js';
 
 /** Little-endian message builder for hand-made host messages. */
@@ -38,10 +39,10 @@ const append = (buf, ...extra) => new Uint8Array([...new Uint8Array(buf), ...ext
 
 // --- client messages: exact bytes and round trips --------------------------------------------
 
-test('Hello encodes version 1 and the ticket as a u16-length string', () => {
+test('Hello encodes version 2 and the ticket as a u16-length string', () => {
   const buf = encodeHello('ab.cd');
-  assert.equal(hex(buf), '01' + '0100' + '0500' + Buffer.from('ab.cd').toString('hex'));
-  assert.deepEqual(decodeMessage(buf), { type: 'hello', version: 1, ticket: 'ab.cd' });
+  assert.equal(hex(buf), '01' + '0200' + '0500' + Buffer.from('ab.cd').toString('hex'));
+  assert.deepEqual(decodeMessage(buf), { type: 'hello', version: 2, ticket: 'ab.cd' });
 });
 
 test('Hello round-trips a long UTF-8 ticket and rejects one over 4096 bytes', () => {
@@ -87,12 +88,14 @@ test('KeyframeRequest and Logoff are a bare type byte', () => {
 
 const serverHello = () => new Bytes(0x81).u16(1).u16(1280).u16(800).str('s-42').buffer();
 
-const videoFrame = () => new Bytes(0x82).u32(7).u8(1).u16(1280).u16(800).u64(1_700_000_000_123_456n)
+const videoFrame = () => new Bytes(0x82).u32(7).u8(1).u16(1280).u16(800).u64(1_700_000_000_123_456n).u16(0)
   .raw([0, 0, 0, 1, 0x67, 0x42, 0xe0, 0x1f]).buffer();
 
-const tileFrame = () => new Bytes(0x83).u32(9).u16(1280).u16(800).u16(2)
+const tileFrame = () => new Bytes(0x83).u32(9).u16(1280).u16(800).u16(1)
+  .u16(0).u16(16).u16(1280).u16(784).u16(0).u16(0)
+  .u16(2)
   .u16(0).u16(0).u16(64).u16(64).u8(1).u32(3).raw([0xff, 0xd8, 0xff])
-  .u16(1216).u16(736).u16(64).u16(64).u8(1).u32(2).raw([0xaa, 0xbb])
+  .u16(1216).u16(736).u16(64).u16(64).u8(2).u32(2).raw([0xaa, 0xbb])
   .buffer();
 
 test('ServerHello decodes', () => {
@@ -110,24 +113,37 @@ test('VideoFrame decodes its header and keeps the rest as the access unit', () =
   assert.equal(m.captureTimeUs, 1_700_000_000_123_456);
   assert.ok(m.data instanceof Uint8Array);
   assert.deepEqual([...m.data], [0, 0, 0, 1, 0x67, 0x42, 0xe0, 0x1f]);
+  assert.deepEqual(m.dirty, []);
 });
 
-test('VideoFrame with flags 0 is a delta frame', () => {
-  const buf = new Bytes(0x82).u32(8).u8(0).u16(16).u16(16).u64(0).raw([1]).buffer();
-  assert.equal(decodeMessage(buf).keyframe, false);
+test('VideoFrame with flags 0 is a delta frame with its dirty rectangles', () => {
+  const buf = new Bytes(0x82).u32(8).u8(0).u16(16).u16(16).u64(0).u16(2)
+    .u16(0).u16(0).u16(8).u16(8).u16(8).u16(8).u16(8).u16(8).raw([1]).buffer();
+  const m = decodeMessage(buf);
+  assert.equal(m.keyframe, false);
+  assert.deepEqual(m.dirty, [{ x: 0, y: 0, w: 8, h: 8 }, { x: 8, y: 8, w: 8, h: 8 }]);
+  assert.deepEqual([...m.data], [1]);
 });
 
-test('TileFrame with two tiles decodes both in order', () => {
+test('TileFrame with a copy and two tiles decodes them in order', () => {
   const m = decodeMessage(tileFrame());
   assert.equal(m.type, 'tile_frame');
   assert.equal(m.frameId, 9);
   assert.equal(m.width, 1280);
   assert.equal(m.height, 800);
+  assert.deepEqual(m.copies, [{ x: 0, y: 16, w: 1280, h: 784, dx: 0, dy: 0 }]);
   assert.equal(m.tiles.length, 2);
   assert.deepEqual({ ...m.tiles[0], data: [...m.tiles[0].data] },
     { x: 0, y: 0, w: 64, h: 64, encoding: 1, data: [0xff, 0xd8, 0xff] });
   assert.deepEqual({ ...m.tiles[1], data: [...m.tiles[1].data] },
-    { x: 1216, y: 736, w: 64, h: 64, encoding: 1, data: [0xaa, 0xbb] });
+    { x: 1216, y: 736, w: 64, h: 64, encoding: 2, data: [0xaa, 0xbb] });
+});
+
+test('TileFrame with copies only (a pure scroll) decodes', () => {
+  const m = decodeMessage(new Bytes(0x83).u32(3).u16(64).u16(64).u16(1).u16(0).u16(8).u16(64).u16(56).u16(0).u16(0)
+    .u16(0).buffer());
+  assert.equal(m.copies.length, 1);
+  assert.equal(m.tiles.length, 0);
 });
 
 test('SessionEnded decodes reason and message', () => {
@@ -157,7 +173,7 @@ test('every truncation of every message throws', () => {
   for (const full of messages) {
     const type = new Uint8Array(full)[0];
     // A VideoFrame's payload is "the rest", so only prefixes without header + 1 byte are short.
-    const shortest = type === 0x82 ? 19 : full.byteLength;
+    const shortest = type === 0x82 ? 21 : full.byteLength;
     for (let len = 0; len < shortest; len++) {
       assert.throws(() => decodeMessage(full.slice(0, len)), ProtocolError,
         `type 0x${type.toString(16)} cut to ${len} of ${full.byteLength} bytes`);
@@ -168,27 +184,34 @@ test('every truncation of every message throws', () => {
 });
 
 test('VideoFrame without payload throws', () => {
-  throwsProtocol(new Bytes(0x82).u32(1).u8(1).u16(16).u16(16).u64(0).buffer(), /no H.264 data/);
+  throwsProtocol(new Bytes(0x82).u32(1).u8(1).u16(16).u16(16).u64(0).u16(0).buffer(), /no H.264 data/);
 });
 
 test('a tile running past the end throws', () => {
-  const buf = new Bytes(0x83).u32(1).u16(64).u16(64).u16(1)
+  const buf = new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).u16(1)
     .u16(0).u16(0).u16(16).u16(16).u8(1).u32(100).raw([1, 2, 3]).buffer();
   throwsProtocol(buf, /truncated at tile 0 data/);
 });
 
 test('a tile count larger than the tiles present throws', () => {
   const one = (b) => b.u16(0).u16(0).u16(8).u16(8).u8(1).u32(1).raw([0xff]);
-  throwsProtocol(one(new Bytes(0x83).u32(1).u16(64).u16(64).u16(2)).buffer(), /truncated/);
+  throwsProtocol(one(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).u16(2)).buffer(), /truncated/);
 });
 
 test('out-of-range counts and fields throw', () => {
-  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).buffer(), /tile count 0/);
-  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(4097).buffer(), /tile count 4097/);
-  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(1)
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).u16(0).buffer(), /tile count 0/);
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).u16(4097).buffer(), /tile count 4097/);
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(4097).buffer(), /4097 copies/);
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).u16(1)
     .u16(60).u16(0).u16(8).u16(8).u8(1).u32(1).raw([0]).buffer(), /outside/);
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).u16(1)
+    .u16(0).u16(0).u16(8).u16(8).u8(3).u32(1).raw([0]).buffer(), /unknown encoding/);
   throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(1)
-    .u16(0).u16(0).u16(8).u16(8).u8(2).u32(1).raw([0]).buffer(), /unknown encoding/);
+    .u16(0).u16(60).u16(8).u16(8).u16(0).u16(0).u16(0).buffer(), /copy 0 reaches outside/);
+  throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(1)
+    .u16(0).u16(0).u16(8).u16(8).u16(60).u16(0).u16(0).buffer(), /copy 0 reaches outside/);
+  throwsProtocol(new Bytes(0x82).u32(1).u8(0).u16(16).u16(16).u64(0).u16(1)
+    .u16(8).u16(8).u16(16).u16(8).raw([1]).buffer(), /dirty rectangle 0/);
   throwsProtocol(new Bytes(0x81).u16(1).u16(0).u16(800).str('s').buffer(), /screen size/);
   throwsProtocol(new Bytes(0x81).u16(1).u16(8193).u16(800).str('s').buffer(), /screen size/);
   throwsProtocol(new Bytes(0x82).u32(1).u8(2).u16(16).u16(16).u64(0).raw([1]).buffer(), /flags/);
@@ -216,7 +239,7 @@ test('trailing bytes throw', () => {
 });
 
 test('unknown message types throw', () => {
-  for (const type of [0x00, 0x0a, 0x80, 0x88, 0xff]) {
+  for (const type of [0x00, 0x0c, 0x80, 0x8a, 0xff]) {
     throwsProtocol(new Uint8Array([type, 0, 0, 0]).buffer, /unknown message type/);
   }
 });
@@ -243,4 +266,76 @@ test('Resize decodes and refuses a zero size, truncation and trailing bytes', ()
   throwsProtocol(new Bytes(0x84).u16(0).u16(768).buffer(), /bad screen size/);
   throwsProtocol(truncate(resize(), 1), /truncated/);
   throwsProtocol(append(resize(), 0), /trailing/);
+});
+
+// --- clipboard, ping, key_char, cursor (issue 6) ---------------------------------------------
+
+test('clipboard text is encoded with the spec layout and round trips', () => {
+  const [one] = encodeClipboard('ab');
+  assert.equal(hex(one), '09000200000061 62'.replace(' ', ''));
+  const m = decodeMessage(encodeClipboard('h\u00e9llo \u20ac')[0]);
+  assert.deepEqual(m, { type: 'clipboard', more: false, text: 'h\u00e9llo \u20ac' });
+  const data = new Bytes(0x87).u8(0).u32(3).raw([0x61, 0x62, 0x63]).buffer();
+  assert.deepEqual(decodeMessage(data), { type: 'clipboard_data', more: false, text: 'abc' });
+});
+
+test('long clipboard text is split into pieces that never cut a character', () => {
+  const text = '\u20ac'.repeat(CLIPBOARD_CHUNK_BYTES); // 3 bytes each: 180000 bytes
+  const pieces = encodeClipboard(text);
+  assert.equal(pieces.length, 3); // 60000 bytes (20000 characters) per piece
+  let joined = '';
+  pieces.forEach((p, i) => {
+    const m = decodeMessage(p);
+    assert.equal(m.more, i < pieces.length - 1);
+    assert.ok(p.byteLength <= CLIPBOARD_CHUNK_BYTES + 6);
+    joined += m.text;
+  });
+  assert.equal(joined, text);
+  const odd = encodeClipboard(`a${'\u20ac'.repeat(CLIPBOARD_CHUNK_BYTES / 3)}`); // boundaries fall inside characters
+  assert.equal(odd.length, 2);
+  assert.equal(odd.map((p) => decodeMessage(p).text).join(''), `a${'\u20ac'.repeat(CLIPBOARD_CHUNK_BYTES / 3)}`);
+  assert.throws(() => encodeClipboard('x'.repeat(1024 * 1024 + 1)), RangeError);
+  assert.equal(encodeClipboard('').length, 1);
+});
+
+test('bad clipboard messages are refused', () => {
+  throwsProtocol(new Bytes(0x87).u8(0).u32(2).raw([0xc3, 0x28]).buffer(), /UTF-8/);
+  throwsProtocol(new Bytes(0x87).u8(2).u32(0).buffer(), /flags/);
+  throwsProtocol(new Bytes(0x87).u8(0).u32(1024 * 1024 + 1).buffer(), /exceeds/, 'too_large');
+  throwsProtocol(new Bytes(0x87).u8(0).u32(5).raw([0x61]).buffer(), /truncated/);
+  throwsProtocol(append(new Bytes(0x87).u8(0).u32(1).raw([0x61]).buffer(), 0), /trailing/);
+});
+
+test('ping and pong carry id and client time', () => {
+  const p = encodePing(7, 123456789);
+  assert.equal(hex(p), '0a0700000015cd5b0700000000');
+  assert.deepEqual(decodeMessage(p), { type: 'ping', id: 7, clientTime: 123456789 });
+  const pong = new Bytes(0x89).u32(7).u64(42).buffer();
+  assert.deepEqual(decodeMessage(pong), { type: 'pong', id: 7, clientTime: 42 });
+  throwsProtocol(truncate(pong, 1), /truncated/);
+});
+
+test('key_char carries a printable code point', () => {
+  assert.equal(hex(encodeKeyChar(true, 0x20ac, 18)), '0b01ac2000001200');
+  assert.deepEqual(decodeMessage(encodeKeyChar(false, 0x40)), { type: 'key_char', down: false, codePoint: 0x40, code: 0 });
+  assert.throws(() => encodeKeyChar(true, 0x41, 768), RangeError);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x41).u16(768).buffer(), /out of range/);
+  assert.throws(() => encodeKeyChar(true, 0x0a), RangeError);
+  assert.throws(() => encodeKeyChar(true, 0xd800), RangeError);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x0a).u16(0).buffer(), /cannot be typed/);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x110000).u16(0).buffer(), /cannot be typed/);
+  throwsProtocol(new Bytes(0x0b).u8(1).u32(0x41).buffer(), /truncated/);
+});
+
+test('cursor shapes are bounds-checked', () => {
+  const ok = new Bytes(0x88).u32(9).u16(1).u16(1).u16(2).u16(2).raw(new Array(16).fill(255)).buffer();
+  const m = decodeMessage(ok);
+  assert.equal(m.type, 'cursor_shape');
+  assert.equal(m.id, 9);
+  assert.equal(m.rgba.length, 16);
+  assert.equal(decodeMessage(new Bytes(0x88).u32(1).u16(0).u16(0).u16(0).u16(0).buffer()).width, 0);
+  throwsProtocol(new Bytes(0x88).u32(1).u16(0).u16(0).u16(257).u16(1).buffer(), /out of range/);
+  throwsProtocol(new Bytes(0x88).u32(1).u16(2).u16(0).u16(2).u16(2).raw(new Array(16).fill(0)).buffer(), /hotspot/);
+  throwsProtocol(truncate(ok, 1), /truncated/);
+  throwsProtocol(append(ok, 0), /trailing/);
 });

@@ -17,6 +17,8 @@ import subprocess
 import tempfile
 import time
 
+DISPLAY_VERSION = 2  # docs/protocol.md, display channel
+
 
 def free_port():
     with socket.socket() as s:
@@ -73,6 +75,7 @@ class Stack:
         self.dir = tempfile.mkdtemp(prefix=f"portico-{name}-")
         self.state = os.path.join(self.dir, "state")
         self.password = secrets.token_urlsafe(12)
+        self.admin_password = secrets.token_urlsafe(12)
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.broker = None
@@ -90,7 +93,8 @@ class Stack:
 
     def start(self):
         subprocess.run([self.bin("portico-broker"), "init", "--state", self.state,
-                        "--demo-password", self.password], check=True, capture_output=True, timeout=60)
+                        "--demo-password", self.password, "--admin-password", self.admin_password],
+                       check=True, capture_output=True, timeout=60)
         self.broker_log = open(os.path.join(self.dir, "broker.log"), "w+")
         self.broker = subprocess.Popen(
             [self.bin("portico-broker"), "serve", "--state", self.state, "--listen", f"127.0.0.1:{self.port}",
@@ -100,14 +104,26 @@ class Stack:
         self.start_host()
         return self
 
+    def enroll_token(self, host_id=""):
+        """A one-time enrollment token from the broker's CLI (what an admin gets from the console)."""
+        args = [self.bin("portico-broker"), "enroll-token", "--state", self.state]
+        if host_id:
+            args += ["--host-id", host_id]
+        return subprocess.run(args, check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    def spawn_host(self, host_id, log_name, extra=(), state_name=None, auto_enroll=True):
+        """Starts a portico-host enrolled with mutual TLS (enrolling it on its first start)."""
+        state_dir = os.path.join(self.dir, state_name or log_name)
+        args = [self.bin("portico-host"), "--broker", f"wss://127.0.0.1:{self.port}/api/v1/control",
+                "--broker-ca", os.path.join(self.state, "tls/broker.crt"),
+                "--host-id", host_id, "--state-dir", state_dir, *extra]
+        if auto_enroll and not os.path.exists(os.path.join(state_dir, "broker-client.crt")):
+            args += ["--enroll", self.enroll_token(host_id)]
+        log = open(os.path.join(self.dir, f"{log_name}.log"), "w+")
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
     def start_host(self):
-        self.host_log = open(os.path.join(self.dir, "host.log"), "w+")
-        self.host = subprocess.Popen(
-            [self.bin("portico-host"), "--broker", f"wss://127.0.0.1:{self.port}/api/v1/control",
-             "--broker-ca", os.path.join(self.state, "tls/broker.crt"),
-             "--secret-file", os.path.join(self.state, "enrollment-secret"),
-             "--host-id", self.host_id, "--state-dir", os.path.join(self.dir, "host"), *self.host_args],
-            stdout=self.host_log, stderr=subprocess.STDOUT)
+        self.host = self.spawn_host(self.host_id, "host", extra=self.host_args)
         wait_for(lambda: "portico-host ready" in self.read_log("host"), 30, "the session host to register")
 
     def read_log(self, which):
@@ -148,7 +164,7 @@ class Stack:
         data = None
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        if content_type and method in ("POST", "DELETE", "PUT"):
+        if content_type and method in ("POST", "DELETE", "PUT", "PATCH"):
             headers["Content-Type"] = content_type
         if cookie:
             headers["Cookie"] = cookie
@@ -247,4 +263,4 @@ class WebSocket:
 
 def hello(ticket):
     t = ticket.encode()
-    return bytes([0x01]) + struct.pack("<HH", 1, len(t)) + t
+    return bytes([0x01]) + struct.pack("<HH", DISPLAY_VERSION, len(t)) + t

@@ -13,7 +13,7 @@ fails=0
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 expect_eq() { if [ "$1" == "$2" ]; then pass "$3"; else fail "$3 (got '$1', want '$2')"; fi; }
-cleanup() { rm -rf "$W" /etc/portico-pack-test-$$; }
+cleanup() { rm -rf "$W" /etc/portico-pack-test-$$ /etc/portico-pack-victim-$$ /opt/portico-pack-olddir-$$; }
 trap cleanup EXIT
 cd "$W"
 
@@ -25,6 +25,45 @@ expect_eq "$(stat -c %a key.pem)" 600 "private key is mode 0600"
 "$PACK" inspect jq.portico --files >inspect.txt || fail "inspect"
 grep -q "usr/lib/x86_64-linux-gnu/libonig.so.5" inspect.txt && pass "closure contains libonig" || fail "libonig missing"
 grep -q "ld-linux-x86-64.so.2" inspect.txt && pass "package carries its loader" || fail "loader missing"
+
+# The runtime at the front of every package is self-contained: statically linked, and it verifies
+# and runs the package on a root that has no /usr at all (no libc, libcrypto, libzstd, libstdc++):
+# a mount namespace whose root is pivoted to a directory holding only the package.
+RT=$(dirname "$PACK")/portico-pack-runtime
+[[ "$(ldd "$RT" 2>&1)" == *"not a dynamic executable"* ]] && pass "runtime is not a dynamic executable" \
+  || fail "runtime is dynamically linked: $(ldd "$RT" 2>&1 | head -3)"
+cat > pivot.py <<'PY'
+# usage: pivot.py NEWROOT PROGRAM ARGS...: runs PROGRAM with NEWROOT as / (old root detached).
+import ctypes, os, sys
+root, argv = sys.argv[1], sys.argv[2:]
+libc = ctypes.CDLL(None, use_errno=True)
+def check(rc, what):
+    if rc != 0:
+        raise OSError(ctypes.get_errno(), what)
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+check(libc.mount(root.encode(), root.encode(), None, MS_BIND, None), "bind new root")
+check(libc.mount(b"/dev", (root + "/dev").encode(), None, MS_BIND | MS_REC, None), "bind /dev")
+check(libc.mount(b"proc", (root + "/proc").encode(), b"proc", 0, None), "mount proc")
+os.chdir(root)
+check(libc.syscall(155, b".", b"."), "pivot_root")  # SYS_pivot_root on x86-64
+check(libc.umount2(b".", 2), "detach old root")  # MNT_DETACH
+os.chdir("/")
+assert not os.path.exists("/usr") and not os.path.exists("/lib64"), "the minimal root has libraries"
+os.environ.update(HOME="/home", PATH="/")
+os.execv(argv[0], argv)
+PY
+# The portable SHA-256 (CPUs without the SHA extensions) verifies the same signature.
+expect_eq "$(PORTICO_SHA256_PORTABLE=1 ./jq.portico -n '"portable sha"' -r 2>&1)" "portable sha" "portable SHA-256 path verifies the package"
+MIN=$W/minroot && mkdir -p "$MIN/proc" "$MIN/dev" "$MIN/tmp" "$MIN/home" && cp jq.portico "$MIN/"
+for mode in full writecopy; do
+  out=$(echo '{"where":"minimal root"}' | unshare -m python3 pivot.py "$MIN" /jq.portico --portico-isolation=$mode -r .where 2>&1)
+  expect_eq "$out" "minimal root" "package verifies and runs on a root without /usr ($mode)"
+done
+cp jq.portico "$MIN/bad.portico" && python3 -c "f=open('$MIN/bad.portico','r+b'); f.seek(-500, 2); b=f.read(1); f.seek(-500, 2); f.write(bytes([b[0]^4]))"
+out=$(unshare -m python3 pivot.py "$MIN" /bad.portico -n 1 2>&1); rc=$?
+[ $rc -eq 65 ] && [[ "$out" == *"signature does not verify"* ]] && pass "tampered package refused on a root without /usr" \
+  || fail "tampered package on the minimal root (rc=$rc: $out)"
 
 # A root where jq and its libraries are not installed: hide them in a private mount namespace.
 hide='for f in /usr/bin/jq $(readlink -f /usr/lib/x86_64-linux-gnu/libjq.so.1) $(readlink -f /usr/lib/x86_64-linux-gnu/libonig.so.5); do mount --bind /dev/null $f; done'
@@ -135,6 +174,24 @@ if command -v cc >/dev/null; then
   grep -q "^excluded:  /var/log" capture.log && pass "installer log excluded" || fail "installer log not excluded"
   grep -q "^entry:     /usr/local/bin/portico-cap-$$" capture.log && pass "entry point chosen from the installed files" || fail "entry not chosen"
   expect_eq "$(./cap.portico 2>&1)" "hello from a captured install" "captured package runs (full isolation)"
+  # An installer that deletes host files (one file, one directory) and creates others: the package
+  # records the deletions and the runtime hides them in writecopy and merged; the host keeps them.
+  V=/etc/portico-pack-victim-$$ && echo victim > $V && mkdir -p /opt/portico-pack-olddir-$$ && touch /opt/portico-pack-olddir-$$/f
+  "$PACK" capture --name deltest --key key.pem --entry /bin/dash -o del.portico -- sh -c \
+    "rm $V && rm -r /opt/portico-pack-olddir-$$ && echo new > /etc/portico-pack-new-$$" >del.log 2>&1 || { cat del.log; fail "capture with deletions"; }
+  grep -q "^deleted:   $V" del.log && pass "capture reports the deleted file" || fail "capture did not report the deletion"
+  "$PACK" inspect del.portico --files > del.txt
+  grep -q "^w 0000 ${V#/} (deleted)" del.txt && grep -q "^w 0000 opt/portico-pack-olddir-$$ (deleted)" del.txt \
+    && pass "inspect lists the deletions" || { cat del.txt; fail "inspect does not list the deletions"; }
+  [ -f $V ] && [ -f /opt/portico-pack-olddir-$$/f ] && pass "capture did not delete the host files" || fail "capture deleted host files"
+  for mode in writecopy merged; do
+    out=$(./del.portico --portico-isolation=$mode -c "test -e $V && echo victim-visible; test -e /opt/portico-pack-olddir-$$ && echo dir-visible; test -e /etc/passwd && echo host-visible" 2>&1)
+    expect_eq "$out" "host-visible" "$mode hides what the installer deleted, shows the rest of the host"
+  done
+  out=$(./del.portico --portico-isolation=writecopy -c "cat /etc/portico-pack-new-$$" 2>&1)
+  expect_eq "$out" "new" "writecopy shows the file the installer created"
+  [ "$(cat $V)" == victim ] && pass "host file untouched after the runs" || fail "host file changed"
+  rm -rf $V /opt/portico-pack-olddir-$$
 else
   fail "no C compiler: cannot test capture"
 fi

@@ -1,5 +1,5 @@
-// Desktop pools: persistence next to the store's tables, validation, and host placement
-// (pooled: any host with the image; dedicated: the user's host, remembered).
+// Desktop pools: persistence in the store, validation, and host placement (pooled: the least
+// loaded host with the image; dedicated: the user's host, remembered; the pool's size caps it).
 
 #include "broker/desktop_pools.hpp"
 #include "broker/store.hpp"
@@ -30,46 +30,57 @@ HostInfo host(const std::string& id, std::vector<std::string> images, int sessio
     return h;
 }
 
+DesktopPool pool(std::string id, std::string name, std::string image, std::string mode, int size, int spares, int memory,
+                 int cpus) {
+    return DesktopPool{std::move(id), std::move(name), "", std::move(image), std::move(mode), size, spares, memory, cpus};
+}
+
 }  // namespace
 
 TEST_CASE("desktop pools: stored with their resource, replaced, removed", "[broker][desktops]") {
     test::TempDir dir;
     auto db = (dir.path / "p.db").string();
-    Store store(db);
-    store.create_user("alice", portico::crypto::hash_password("pw"), 1);
-    DesktopPoolStore pools(db);
-    pools.put(DesktopPool{"win", "Windows", "win11", "dedicated", 5, 0, 4096, 2});
-    pools.put(DesktopPool{"lab", "Lab", "console", "pooled", 3, 1, 256, 1});
-    auto all = pools.all();
+    auto store = open_store(db);
+    store->create_user("alice", portico::crypto::hash_password("pw"), 1);
+    store->put_desktop_pool(pool("win", "Windows", "win11", "dedicated", 5, 0, 4096, 2));
+    store->put_desktop_pool(pool("lab", "Lab", "console", "pooled", 3, 1, 256, 1));
+    auto all = store->desktop_pools();
     REQUIRE(all.size() == 2);
     CHECK(all[0].id == "lab");
     CHECK(all[1].memory_mib == 4096);
-    auto r = store.resource("win");
+    auto r = store->resource("win");
     REQUIRE(r);
     CHECK(r->type == "desktop");
     CHECK(r->name == "Windows");
 
-    pools.put(DesktopPool{"lab", "Lab 2", "console", "pooled", 3, 2, 512, 1});
-    CHECK(pools.get("lab")->spares == 2);
-    CHECK(pools.get("lab")->name == "Lab 2");
-    // An app's id cannot become a desktop.
-    store.put_resource(Resource{"term", "Terminal", "app", {"xterm"}});
-    CHECK_THROWS(pools.put(DesktopPool{"term", "T", "console", "pooled", 1, 0, 256, 1}));
-    CHECK(store.resource("term")->type == "app");
+    store->put_desktop_pool(pool("lab", "Lab 2", "console", "pooled", 3, 2, 512, 1));
+    CHECK(store->desktop_pool("lab")->spares == 2);
+    CHECK(store->desktop_pool("lab")->name == "Lab 2");
+    // create refuses an existing id; update refuses an unknown one.
+    CHECK_FALSE(store->create_desktop_pool(pool("lab", "X", "console", "pooled", 1, 0, 256, 1), {}));
+    CHECK_FALSE(store->update_desktop_pool(pool("nope", "X", "console", "pooled", 1, 0, 256, 1)));
+    CHECK(store->create_desktop_pool(pool("new", "New", "console", "pooled", 1, 0, 256, 1), {{"user", "alice"}}));
+    CHECK(store->is_entitled("alice", "new"));
+    // An app's id cannot become a desktop, nor an app be updated as a pool.
+    store->put_resource(Resource{"term", "Terminal", "app", {"xterm"}, "", ""});
+    CHECK_THROWS(store->put_desktop_pool(pool("term", "T", "console", "pooled", 1, 0, 256, 1)));
+    CHECK_FALSE(store->update_desktop_pool(pool("term", "T", "console", "pooled", 1, 0, 256, 1)));
+    CHECK(store->resource("term")->type == "app");
+    CHECK_FALSE(store->desktop_pool("term").has_value());
 
-    pools.set_dedicated_host("win", "alice", "host-a");
-    CHECK(pools.dedicated_host("win", "alice") == std::optional<std::string>("host-a"));
-    CHECK_FALSE(pools.dedicated_host("win", "bob").has_value());
+    store->set_dedicated_host("win", "alice", "host-a");
+    CHECK(store->dedicated_host("win", "alice") == std::optional<std::string>("host-a"));
+    CHECK_FALSE(store->dedicated_host("win", "bob").has_value());
 
-    CHECK(pools.remove("win"));
-    CHECK_FALSE(pools.remove("win"));
-    CHECK_FALSE(pools.get("win").has_value());
-    CHECK_FALSE(store.resource("win").has_value());
-    CHECK_FALSE(pools.dedicated_host("win", "alice").has_value());  // assignments go with the pool
+    CHECK(store->delete_resource("win"));
+    CHECK_FALSE(store->delete_resource("win"));
+    CHECK_FALSE(store->desktop_pool("win").has_value());
+    CHECK_FALSE(store->resource("win").has_value());
+    CHECK_FALSE(store->dedicated_host("win", "alice").has_value());  // assignments go with the pool
 }
 
 TEST_CASE("desktop pools: validation says what is wrong", "[broker][desktops][bad-input]") {
-    DesktopPool ok{"lab", "Lab", "console", "pooled", 3, 1, 256, 1};
+    DesktopPool ok = pool("lab", "Lab", "console", "pooled", 3, 1, 256, 1);
     CHECK(validate_desktop_pool(ok).empty());
     auto bad = [&](auto change) {
         DesktopPool p = ok;
@@ -89,14 +100,14 @@ TEST_CASE("desktop pools: validation says what is wrong", "[broker][desktops][ba
 TEST_CASE("desktop pools: placement by image; dedicated desktops return to their host", "[broker][desktops]") {
     test::TempDir dir;
     auto db = (dir.path / "p.db").string();
-    Store store(db);
-    store.create_user("alice", portico::crypto::hash_password("pw"), 1);
-    store.create_user("bob", portico::crypto::hash_password("pw"), 1);
+    auto store = open_store(db);
+    store->create_user("alice", portico::crypto::hash_password("pw"), 1);
+    store->create_user("bob", portico::crypto::hash_password("pw"), 1);
     boost::asio::io_context ioc;
     HostRegistry hosts;
-    DesktopPools desktops(db, ioc, hosts);
-    desktops.store().put(DesktopPool{"lab", "Lab", "console", "pooled", 2, 1, 256, 1});
-    desktops.store().put(DesktopPool{"mine", "Mine", "console", "dedicated", 5, 0, 512, 2});
+    DesktopPools desktops(*store, ioc, hosts);
+    store->put_desktop_pool(pool("lab", "Lab", "console", "pooled", 2, 1, 256, 1));
+    store->put_desktop_pool(pool("mine", "Mine", "console", "dedicated", 5, 0, 512, 2));
 
     auto none = desktops.place("lab", "alice");
     REQUIRE_FALSE(none.ok());
@@ -119,7 +130,7 @@ TEST_CASE("desktop pools: placement by image; dedicated desktops return to their
     REQUIRE(d1.ok());
     const auto bobs_host = d1.value().host.host_id;
     CHECK(d1.value().spec.cpus == 2);
-    CHECK(desktops.store().dedicated_host("mine", "bob") == std::optional<std::string>(bobs_host));
+    CHECK(store->dedicated_host("mine", "bob") == std::optional<std::string>(bobs_host));
     hosts.adjust_sessions(bobs_host == "vm-a" ? "vm-b" : "vm-a", -10);  // the other host is now idler
     auto d2 = desktops.place("mine", "bob");
     REQUIRE(d2.ok());
@@ -139,4 +150,28 @@ TEST_CASE("desktop pools: placement by image; dedicated desktops return to their
     CHECK(msg["pools"][1]["mode"] == "dedicated");
 
     CHECK_FALSE(desktops.place("nope", "alice").ok());
+}
+
+TEST_CASE("desktop pools: a full pool and draining hosts take no new desktops", "[broker][desktops]") {
+    test::TempDir dir;
+    auto store = open_store((dir.path / "p.db").string());
+    store->create_user("alice", portico::crypto::hash_password("pw"), 1);
+    boost::asio::io_context ioc;
+    HostRegistry hosts;
+    DesktopPools desktops(*store, ioc, hosts);
+    store->put_desktop_pool(pool("lab", "Lab", "console", "pooled", 1, 0, 256, 1));
+    hosts.add(host("vm-a", {"console"}));
+    hosts.set_drain("vm-a", true);
+    auto drained = desktops.place("lab", "alice");
+    REQUIRE_FALSE(drained.ok());
+    CHECK(drained.error().code == ApiErrorCode::no_host);
+    hosts.set_drain("vm-a", false);
+    REQUIRE(desktops.place("lab", "alice").ok());
+    // The pool's one desktop is in use: the next launch is refused with the reason.
+    store->create_session(SessionRecord{"s1", "alice", "lab", "vm-a", "active", 800, 600, 1, 0, 1});
+    auto full = desktops.place("lab", "alice");
+    REQUIRE_FALSE(full.ok());
+    CHECK(full.error().message.find("in use") != std::string::npos);
+    store->set_session_state("s1", "ended", 2);
+    CHECK(desktops.place("lab", "alice").ok());
 }

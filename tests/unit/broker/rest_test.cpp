@@ -60,11 +60,11 @@ TEST_CASE("rest: wrong password or unknown user is 401 and changes nothing", "[b
     CHECK(r1.headers.at("cache-control") == "no-store");
 }
 
-TEST_CASE("rest: login sets a hardened cookie; me, resources, logout", "[broker][rest]") {
+TEST_CASE("rest: login sets a hardened cookie, me, resources, logout", "[broker][rest]") {
     test::BrokerFixture b;
     auto r = test::request(b, verb::post, "/api/v1/login", json{{"username", "demo"}, {"password", test::kPassword}}.dump());
     REQUIRE(r.status == 200);
-    CHECK(r.json() == json{{"user", "demo"}});
+    CHECK(r.json() == json{{"user", "demo"}, {"role", "user"}});
     auto cookie = r.headers.at("set-cookie");
     CHECK(cookie.rfind("portico_session=", 0) == 0);
     CHECK(cookie.find("HttpOnly") != std::string::npos);
@@ -97,7 +97,7 @@ TEST_CASE("rest: login sets a hardened cookie; me, resources, logout", "[broker]
 
     auto res = test::request(b, verb::get, "/api/v1/resources", "", pair);
     REQUIRE(res.status == 200);
-    CHECK(res.json() == json::parse(R"([{"id":"terminal","name":"Terminal","type":"app"}])"));
+    CHECK(res.json() == json::parse(R"([{"id":"terminal","name":"Terminal","type":"app","icon":""}])"));
     check_error(test::request(b, verb::get, "/api/v1/resources"), 401, "unauthenticated");
 
     auto out = test::request(b, verb::post, "/api/v1/logout", "{}", pair);

@@ -9,7 +9,7 @@
 
 using portico::broker::Resource;
 using portico::broker::SessionRecord;
-using portico::broker::Store;
+using portico::broker::open_store;
 
 namespace {
 int count_rows(const std::string& db, const std::string& sql) {
@@ -29,22 +29,23 @@ TEST_CASE("store: migrations apply exactly once", "[broker][store]") {
     test::TempDir dir;
     auto db = (dir.path / "p.db").string();
     {
-        Store s(db);
-        CHECK(s.schema_version() == 2);
-        s.create_user("alice", portico::crypto::hash_password("pw"), 100);
+        auto s = open_store(db);
+        CHECK(s->schema_version() == 3);
+        s->create_user("alice", portico::crypto::hash_password("pw"), 100);
     }
     {
-        Store s(db);  // reopening must not re-run the migrations (they would fail: tables exist)
-        CHECK(s.schema_version() == 2);
-        CHECK(s.password_hash("alice").has_value());
+        auto s = open_store(db);  // reopening must not re-run the migrations (they would fail: tables exist)
+        CHECK(s->schema_version() == 3);
+        CHECK(s->password_hash("alice").has_value());
     }
-    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 2);
+    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 3);
     CHECK(count_rows(db, "SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
 }
 
 TEST_CASE("store: users and password verification", "[broker][store]") {
     test::TempDir dir;
-    Store s((dir.path / "p.db").string());
+    auto sp = open_store((dir.path / "p.db").string());
+    auto& s = *sp;
     s.create_user("alice", portico::crypto::hash_password("s3cret"), 100);
     CHECK_THROWS(s.create_user("alice", "x", 100));  // primary key
     auto h = s.password_hash("alice");
@@ -57,7 +58,8 @@ TEST_CASE("store: users and password verification", "[broker][store]") {
 
 TEST_CASE("store: login sessions expire", "[broker][store]") {
     test::TempDir dir;
-    Store s((dir.path / "p.db").string());
+    auto sp = open_store((dir.path / "p.db").string());
+    auto& s = *sp;
     s.create_user("alice", "h", 0);
     s.create_login_session("hash1", "alice", 1000, 2000);
     CHECK(s.login_session_user("hash1", 1999) == std::optional<std::string>("alice"));
@@ -73,19 +75,23 @@ TEST_CASE("store: login sessions expire", "[broker][store]") {
 
 TEST_CASE("store: resources and session state transitions", "[broker][store]") {
     test::TempDir dir;
-    Store s((dir.path / "p.db").string());
+    auto sp = open_store((dir.path / "p.db").string());
+    auto& s = *sp;
     s.create_user("alice", "h", 0);
-    s.put_resource(Resource{"terminal", "Terminal", "app", {"xterm", "-fa", "Mono"}});
+    s.put_resource(Resource{"terminal", "Terminal", "app", {"xterm", "-fa", "Mono"}, "", ""});
     auto r = s.resource("terminal");
     REQUIRE(r);
     CHECK(r->command == std::vector<std::string>{"xterm", "-fa", "Mono"});
     CHECK(s.resources().size() == 1);
     CHECK_FALSE(s.resource("nope"));
 
-    s.create_session(SessionRecord{"s1", "alice", "terminal", "h1", "starting", 1280, 800, 10, 0});
-    CHECK(s.active_sessions_for("alice", "terminal").empty());  // starting is not reconnectable
+    s.create_session(SessionRecord{"s1", "alice", "terminal", "h1", "starting", 1280, 800, 10, 0, 0});
+    CHECK(s.reconnectable_sessions_for("alice", "terminal").empty());  // starting is not reconnectable
     CHECK(s.set_session_state("s1", "active", 11));
-    CHECK(s.active_sessions_for("alice", "terminal").size() == 1);
+    CHECK(s.reconnectable_sessions_for("alice", "terminal").size() == 1);
+    CHECK(s.set_session_state("s1", "disconnected", 11));
+    CHECK(s.reconnectable_sessions_for("alice", "terminal").size() == 1);  // disconnected is reconnectable too
+    CHECK(s.set_session_state("s1", "active", 11));
     CHECK(s.live_sessions_of("alice").size() == 1);
     CHECK(s.set_session_state("s1", "ended", 12));
     CHECK_FALSE(s.set_session_state("s1", "active", 13));  // ended is final
@@ -95,6 +101,110 @@ TEST_CASE("store: resources and session state transitions", "[broker][store]") {
     CHECK(rec->ended_at == 12);
     CHECK(s.live_sessions_of("alice").empty());
     CHECK_FALSE(s.set_session_state("missing", "ended", 1));
-    // Sessions must belong to known users and resources.
-    CHECK_THROWS(s.create_session(SessionRecord{"s2", "alice", "unknown", "h1", "starting", 1, 1, 10, 0}));
+    // Sessions must belong to known users (resources may be unpublished later; history stays).
+    CHECK_THROWS(s.create_session(SessionRecord{"s2", "nobody", "terminal", "h1", "starting", 1, 1, 10, 0, 0}));
+}
+
+TEST_CASE("store: migrating from version 1 keeps users, resources and sessions", "[broker][store]") {
+    test::TempDir dir;
+    auto db = (dir.path / "p.db").string();
+    {
+        sqlite3* h = nullptr;
+        REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+        const char* v1 = R"sql(
+            CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);
+            CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+            CREATE TABLE login_sessions (token_hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+                created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+            CREATE TABLE resources (id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL CHECK (type IN ('app', 'desktop')),
+                command TEXT NOT NULL);
+            CREATE TABLE sessions (id TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+                resource TEXT NOT NULL REFERENCES resources(id), host_id TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('starting', 'active', 'ended')), width INTEGER NOT NULL,
+                height INTEGER NOT NULL, created_at INTEGER NOT NULL, ended_at INTEGER);
+            INSERT INTO users VALUES ('alice', 'h', 1);
+            INSERT INTO resources VALUES ('terminal', 'Terminal', 'app', '["xterm"]');
+            INSERT INTO sessions VALUES ('s1', 'alice', 'terminal', 'h1', 'active', 800, 600, 5, NULL);
+        )sql";
+        REQUIRE(sqlite3_exec(h, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(h);
+    }
+    auto s = open_store(db);
+    CHECK(s->schema_version() == 3);
+    REQUIRE(s->user("alice"));
+    CHECK(s->user("alice")->role == "user");
+    auto rec = s->session("s1");
+    REQUIRE(rec);
+    CHECK(rec->state == "active");
+    CHECK(rec->updated_at == 5);
+    CHECK(s->resource("terminal")->command == std::vector<std::string>{"xterm"});
+}
+
+TEST_CASE("store: groups, entitlements, hosts, lost sessions, tokens, audit", "[broker][store]") {
+    test::TempDir dir;
+    auto sp = open_store((dir.path / "p.db").string());
+    auto& s = *sp;
+    s.create_user("alice", "h", 0);
+    s.create_user("bob", "h", 0, "helpdesk");
+    s.put_resource(Resource{"calc", "Calc", "app", {"xcalc"}, "", ""});
+    CHECK_FALSE(s.is_entitled("alice", "calc"));
+    CHECK(s.create_group("staff", {"alice"}, 1));
+    CHECK_FALSE(s.create_group("staff", {}, 1));
+    CHECK(s.set_entitlements("calc", {{"group", "staff"}}));
+    CHECK(s.is_entitled("alice", "calc"));
+    CHECK_FALSE(s.is_entitled("bob", "calc"));
+    CHECK(s.entitled_resources("alice").size() == 1);
+    // All or nothing: an unknown principal leaves the old entitlements in place.
+    CHECK_FALSE(s.set_entitlements("calc", {{"user", "bob"}, {"group", "ghosts"}}));
+    CHECK(s.is_entitled("alice", "calc"));
+    CHECK_FALSE(s.is_entitled("bob", "calc"));
+    CHECK(s.remove_member("staff", "alice"));
+    CHECK_FALSE(s.is_entitled("alice", "calc"));
+    CHECK(s.add_member("staff", "alice"));
+    CHECK_FALSE(s.add_member("staff", "nobody"));
+    CHECK(s.delete_group("staff"));
+    CHECK(s.entitlements("calc").empty());  // cascaded
+
+    s.create_session(SessionRecord{"s1", "alice", "calc", "h1", "active", 1, 1, 10, 0, 0});
+    s.create_session(SessionRecord{"s2", "alice", "calc", "h2", "active", 1, 1, 10, 0, 0});
+    auto lost = s.lose_sessions_of_host("h1", 20);
+    CHECK(lost == std::vector<std::string>{"s1"});
+    CHECK(s.session("s1")->state == "lost");
+    CHECK_FALSE(s.set_session_state("s1", "active", 21));  // lost is final
+    CHECK(s.session("s2")->state == "active");
+    CHECK(s.set_session_state("s2", "disconnected", 30));
+    CHECK(s.sessions_in_state_since("disconnected", 29).empty());
+    CHECK(s.sessions_in_state_since("disconnected", 30).size() == 1);
+
+    s.upsert_host(portico::broker::HostRecord{"h1", "one", "up", false, 5, "", "wss://x", "secret", {"*"}, 3});
+    CHECK(s.set_host_drain("h1", true));
+    s.upsert_host(portico::broker::HostRecord{"h1", "one", "up", false, 6, "", "wss://x", "secret", {"*"}, 3});
+    CHECK(s.host("h1")->drain);  // a re-registration keeps the admin's drain flag
+    CHECK_FALSE(s.set_host_drain("nope", true));
+
+    portico::broker::EnrollmentToken t{"t1", "h9", "admin", 100, 200};
+    s.create_enrollment_token(t, "hash1");
+    CHECK(s.enrollment_tokens(150).size() == 1);
+    CHECK(s.consume_enrollment_token("hash1", "other", 150) == portico::broker::ConsumeResult::wrong_host);
+    CHECK(s.consume_enrollment_token("hash1", "h9", 150) == portico::broker::ConsumeResult::used);  // one attempt
+    s.create_enrollment_token({"t2", "", "admin", 100, 200}, "hash2");
+    CHECK(s.consume_enrollment_token("hash2", "any", 250) == portico::broker::ConsumeResult::expired);
+    s.create_enrollment_token({"t3", "", "admin", 100, 200}, "hash3");
+    CHECK(s.consume_enrollment_token("hash3", "any", 150) == portico::broker::ConsumeResult::ok);
+    CHECK(s.consume_enrollment_token("hashX", "any", 150) == portico::broker::ConsumeResult::unknown);
+
+    s.append_audit({0, 1, "admin", "user.create", "alice", "127.0.0.1", ""});
+    s.append_audit({0, 2, "bob", "session.shadow", "s2", "127.0.0.1", ""});
+    auto all = s.audit({});
+    REQUIRE(all.size() == 2);
+    CHECK(all[0].action == "session.shadow");  // newest first
+    CHECK(s.audit({10, 0, "admin", ""}).size() == 1);
+    CHECK(s.audit({10, all[0].id, "", ""}).size() == 1);
+    // Append-only, enforced by the database itself.
+    auto db = (dir.path / "p.db").string();
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h, "DELETE FROM audit", nullptr, nullptr, nullptr) != SQLITE_OK);
+    CHECK(sqlite3_exec(h, "UPDATE audit SET actor = 'x'", nullptr, nullptr, nullptr) != SQLITE_OK);
+    sqlite3_close(h);
 }

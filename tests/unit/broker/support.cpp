@@ -23,7 +23,7 @@ TempDir::~TempDir() {
     fs::remove_all(path, ec);
 }
 
-BrokerFixture::BrokerFixture(int launch_timeout_seconds) {
+BrokerFixture::BrokerFixture(int launch_timeout_seconds, std::function<void(portico::broker::BrokerConfig&)> tweak) {
     state = (dir.path / "state").string();
     web_root = (dir.path / "web").string();
     fs::create_directories(web_root + "/sub");
@@ -35,6 +35,7 @@ BrokerFixture::BrokerFixture(int launch_timeout_seconds) {
     portico::broker::InitOptions o;
     o.state_dir = state;
     o.demo_password = kPassword;
+    o.admin_password = kPassword;
     auto r = portico::broker::init_state(o);
     if (!r.created) throw std::runtime_error("state dir was not created");
 
@@ -45,6 +46,7 @@ BrokerFixture::BrokerFixture(int launch_timeout_seconds) {
     c.web_root = web_root;
     c.launch_timeout_seconds = launch_timeout_seconds;
     c.register_timeout_seconds = 2;
+    if (tweak) tweak(c);
     broker = std::make_unique<portico::broker::Broker>(c);
     port = broker->start();
     broker_cert_sha256 = portico::tls::cert_sha256_hex(state + "/tls/broker.crt");
@@ -109,8 +111,10 @@ int upgrade_status(const BrokerFixture& b, const std::string& target) {
     return static_cast<int>(p.get().result_int());
 }
 
-std::string login(const BrokerFixture& b) {
-    auto r = request(b, http::verb::post, "/api/v1/login", json{{"username", "demo"}, {"password", kPassword}}.dump());
+std::string login(const BrokerFixture& b) { return login_as(b, "demo", kPassword); }
+
+std::string login_as(const BrokerFixture& b, const std::string& user, const std::string& password) {
+    auto r = request(b, http::verb::post, "/api/v1/login", json{{"username", user}, {"password", password}}.dump());
     if (r.status != 200) throw std::runtime_error("login failed: " + r.body);
     auto cookie = r.headers.at("set-cookie");
     return cookie.substr(0, cookie.find(';'));
@@ -141,14 +145,26 @@ std::unique_ptr<WssStream> ws_connect(net::io_context& ioc, std::uint16_t port, 
 // ---- FakeHost ----
 
 FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string display_url, std::string cert_sha256,
-                   Mode mode, std::string secret)
+                   Mode mode, std::string secret, std::string client_cert, std::string client_key, int max_sessions)
     : mode_(mode) {
-    ws_ = ws_connect(ioc_, b.port, b.broker_cert_sha256, "/api/v1/control");
+    if (client_cert.empty()) {
+        ws_ = ws_connect(ioc_, b.port, b.broker_cert_sha256, "/api/v1/control");
+    } else {
+        mtls_ctx_ = std::make_unique<ssl::context>(
+            portico::tls::make_client_context(portico::tls::ClientTrust{"", b.broker_cert_sha256, false}));
+        mtls_ctx_->use_certificate_chain_file(client_cert);
+        mtls_ctx_->use_private_key_file(client_key, ssl::context::pem);
+        ws_ = std::make_unique<WssStream>(ioc_, *mtls_ctx_);
+        beast::get_lowest_layer(*ws_).connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), b.port));
+        ws_->next_layer().handshake(ssl::stream_base::client);
+        ws_->handshake("127.0.0.1:" + std::to_string(b.port), "/api/v1/control");
+    }
     ws_->text(true);
     json reg = {{"type", "register"},       {"version", 1},         {"host_id", host_id},
-                {"name", host_id + " name"}, {"secret", secret.empty() ? b.enrollment_secret : secret},
+                {"name", host_id + " name"},
+                {"secret", !client_cert.empty() ? std::string() : secret.empty() ? b.enrollment_secret : secret},
                 {"display_url", display_url}, {"cert_sha256", cert_sha256}, {"apps", json::array({"*"})},
-                {"max_sessions", 4}};
+                {"max_sessions", max_sessions}};
     ws_->write(net::buffer(reg.dump()));
     beast::flat_buffer buf;
     ws_->read(buf);

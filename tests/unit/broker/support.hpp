@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -42,7 +43,8 @@ struct TempDir {
 
 // A freshly initialised state dir and a broker serving it.
 struct BrokerFixture {
-    explicit BrokerFixture(int launch_timeout_seconds = 20);
+    explicit BrokerFixture(int launch_timeout_seconds = 20,
+                           std::function<void(portico::broker::BrokerConfig&)> tweak = {});
     ~BrokerFixture();
     TempDir dir;
     std::string state;
@@ -70,6 +72,8 @@ int upgrade_status(const BrokerFixture& b, const std::string& target);
 
 // Logs in as demo and returns the "portico_session=..." cookie pair.
 std::string login(const BrokerFixture& b);
+// Logs in as any user (the fixture's admin is "admin" with kPassword).
+std::string login_as(const BrokerFixture& b, const std::string& user, const std::string& password = kPassword);
 
 // Opens a TLS WebSocket to the broker; throws on failure (the HTTP response is stored in *res).
 std::unique_ptr<WssStream> ws_connect(net::io_context& ioc, std::uint16_t port, const std::string& pinned_sha256,
@@ -79,8 +83,10 @@ std::unique_ptr<WssStream> ws_connect(net::io_context& ioc, std::uint16_t port, 
 class FakeHost {
 public:
     enum class Mode { ready, fail, ignore };
+    // client_cert/client_key: register over mutual TLS with this certificate (and no secret).
     FakeHost(const BrokerFixture& b, std::string host_id, std::string display_url, std::string cert_sha256,
-             Mode mode = Mode::ready, std::string secret = "");
+             Mode mode = Mode::ready, std::string secret = "", std::string client_cert = "", std::string client_key = "",
+             int max_sessions = 4);
     ~FakeHost();
     nlohmann::json registered;  // the broker's reply to register
     std::atomic<int> starts{0};
@@ -89,6 +95,7 @@ public:
 
 private:
     net::io_context ioc_;
+    std::unique_ptr<ssl::context> mtls_ctx_;
     std::unique_ptr<WssStream> ws_;
     std::thread thread_;
     Mode mode_;

@@ -1,6 +1,7 @@
 #include "client/native/framebuffer.hpp"
 #include "codec/h264_encoder.hpp"
 #include "codec/jpeg_tile.hpp"
+#include "codec/png_tile.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -94,7 +95,7 @@ TEST_CASE("a tile whose JPEG is not its declared size, or corrupt, is rejected")
     CHECK(near(fb.frame().at(5, 5), 0, 0, 0, 0));
 }
 
-TEST_CASE("H.264 frames replace the screen; garbage is an error that keeps it") {
+TEST_CASE("H.264 frames replace the screen, garbage is an error that keeps it") {
     const int w = 160, h = 96;
     Framebuffer fb(w, h);
     portico::codec::H264Encoder::Options eo;
@@ -150,4 +151,86 @@ TEST_CASE("after Resize the screen has the new size and the next keyframe of tha
     CHECK(near(fb.frame().at(300, 180), 200, 60, 30, 16));
     CHECK_FALSE(fb.resize(0, 100));
     CHECK(fb.width() == 320);
+}
+
+namespace {
+
+// A screen whose row y is filled with the value y (so every row is recognisable).
+Frame striped(int w, int h) {
+    Frame f(w, h);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            auto* p = f.at(x, y);
+            p[0] = p[1] = p[2] = static_cast<std::uint8_t>(y);
+            p[3] = 255;
+        }
+    return f;
+}
+
+proto::Tile png_tile(const Frame& src, Rect r, int x, int y) {
+    portico::codec::PngTileEncoder enc;
+    return proto::Tile{static_cast<std::uint16_t>(x), static_cast<std::uint16_t>(y), static_cast<std::uint16_t>(r.w),
+                       static_cast<std::uint16_t>(r.h), proto::TileEncoding::png, enc.encode(src, r)};
+}
+
+}  // namespace
+
+TEST_CASE("copies move what the screen shows, overlapping up or down, then tiles paint the new rows") {
+    const int w = 64, h = 100;
+    const bool up = GENERATE(true, false);
+    Framebuffer fb(w, h);
+    proto::TileFrame init{1, w, h, {}, {png_tile(striped(w, h), {0, 0, w, h}, 0, 0)}};
+    REQUIRE(fb.apply_tiles(init).failed == 0);
+    REQUIRE(fb.frame().at(5, 42)[0] == 42);  // PNG is lossless
+
+    // Scroll by 10 rows (overlapping source and destination), then paint the exposed strip white.
+    Frame white = solid(w, 10, 255, 255, 255);
+    proto::TileFrame scroll{2, w, h, {}, {}};
+    if (up) {
+        scroll.copies.push_back({0, 10, w, 90, 0, 0});
+        scroll.tiles.push_back(png_tile(white, {0, 0, w, 10}, 0, 90));
+    } else {
+        scroll.copies.push_back({0, 0, w, 90, 0, 10});
+        scroll.tiles.push_back(png_tile(white, {0, 0, w, 10}, 0, 0));
+    }
+    auto res = fb.apply_tiles(scroll);
+    CHECK(res.failed == 0);
+    for (int y = 0; y < h; ++y) {
+        INFO("row " << y);
+        int expect = up ? (y < 90 ? y + 10 : 255) : (y < 10 ? 255 : y - 10);
+        CHECK(fb.frame().at(w - 1, y)[0] == expect);
+    }
+}
+
+TEST_CASE("a copy reaching outside the screen is refused and changes nothing") {
+    Framebuffer fb(64, 64);
+    proto::TileFrame init{1, 64, 64, {}, {png_tile(striped(64, 64), {0, 0, 64, 64}, 0, 0)}};
+    REQUIRE(fb.apply_tiles(init).failed == 0);
+    auto before = fb.frame().pixels;
+    CHECK_FALSE(fb.apply_copy({0, 40, 64, 32, 0, 0}));
+    CHECK_FALSE(fb.apply_copy({0, 0, 64, 32, 8, 0}));
+    CHECK(fb.frame().pixels == before);
+}
+
+TEST_CASE("an H.264 delta frame is painted only inside its dirty rectangles") {
+    const int w = 64, h = 64;
+    Framebuffer fb(w, h);
+    portico::codec::H264Encoder::Options eo;
+    eo.width = w;
+    eo.height = h;
+    eo.crf = 18;
+    portico::codec::H264Encoder enc(eo);
+    proto::VideoFrame key{1, true, w, h, 0, {}, enc.encode(solid(w, h, 0, 0, 0), true).data};
+    REQUIRE(fb.apply_video(key));
+    // Something lossless painted over the black, which the next video frame must not undo.
+    REQUIRE(fb.apply_tile(png_tile(solid(16, 16, 0, 0, 255), {0, 0, 16, 16}, 48, 48)));
+    // The source now has a green square top-left; the delta says only that part changed.
+    Frame src = solid(w, h, 0, 0, 0);
+    for (int y = 0; y < 16; ++y)
+        for (int x = 0; x < 16; ++x) src.at(x, y)[1] = 255;
+    proto::VideoFrame delta{2, false, w, h, 0, {{0, 0, 16, 16}}, enc.encode(src, false).data};
+    REQUIRE(fb.apply_video(delta));
+    CHECK(near(fb.frame().at(8, 8), 0, 255, 0, 24));
+    const auto* kept = fb.frame().at(56, 56);
+    CHECK((kept[0] == 0 && kept[1] == 0 && kept[2] == 255));  // the PNG's exact red survived
 }

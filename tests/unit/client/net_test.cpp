@@ -344,7 +344,7 @@ TEST_CASE("refusals exit 3 with the server's reason") {
     CHECK(j["session_id"] == "s1");
 }
 
-TEST_CASE("trust failures and unreachable brokers exit 4; --insecure connects anyway") {
+TEST_CASE("trust failures and unreachable brokers exit 4, --insecure connects anyway") {
     Certs certs;
     FakeBroker broker(certs);
     int code = -1;

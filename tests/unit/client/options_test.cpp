@@ -37,6 +37,30 @@ TEST_CASE("options: the documented flags parse, escapes in --type are interprete
     CHECK(o->pointer == std::optional<std::pair<int, int>>({100, 20}));
 }
 
+TEST_CASE("options: the benchmark flags parse (--frame-log, --probe-latency, --size)") {
+    auto a = base();
+    for (std::string s : {"--frame-log", "/tmp/f.jsonl", "--probe-latency", "100", "--size", "1920x1080"}) a.push_back(s);
+    auto o = parse_options(a, std::string("pw"));
+    REQUIRE(o.ok());
+    CHECK(o->frame_log_path == "/tmp/f.jsonl");
+    CHECK(o->probe_latency == 100);
+    CHECK(o->size == std::optional<std::pair<int, int>>({1920, 1080}));
+    auto plain = parse_options(base(), std::string("pw"));
+    REQUIRE(plain.ok());
+    CHECK(plain->probe_latency == 0);
+    CHECK_FALSE(plain->size);
+    CHECK(plain->frame_log_path.empty());
+    for (std::vector<std::string> bad : {std::vector<std::string>{"--size", "1920"}, {"--size", "0x10"},
+                                         {"--size", "axb"}, {"--probe-latency", "0"}, {"--probe-latency", "x"},
+                                         {"--frame-log"}}) {
+        auto b = base();
+        b.insert(b.end(), bad.begin(), bad.end());
+        auto r = parse_options(b, std::string("pw"));
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == ClientError::usage);
+    }
+}
+
 TEST_CASE("options: the password file's first line wins over the environment") {
     std::string path = "/tmp/portico-pw-" + std::to_string(getpid());
     std::ofstream(path) << "from-file\r\nsecond line\n";

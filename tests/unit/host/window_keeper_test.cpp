@@ -40,7 +40,7 @@ xcb_window_t focus_of(test::XConn& x) {
 
 }  // namespace
 
-TEST_CASE("window keeper: first window fills the screen and takes focus; dialogs take focus", "[x11][windows]") {
+TEST_CASE("window keeper: first window fills the screen and takes focus, dialogs take focus", "[x11][windows]") {
     test::TempDir dir;
     host::XvfbDisplay d(640, 480, dir.path);
     host::WindowKeeper keeper(d.display(), d.xauthority());

@@ -45,6 +45,8 @@ public:
     void keyframe_request() override { update([&] { ++keyframe_requests; }); }
     void logoff() override { update([&] { ++logoffs; }); }
     void resize(int w, int h) override { update([&] { resizes.push_back({w, h}); }); }
+    void key_char(std::uint32_t cp, std::uint16_t, bool down) override { update([&] { chars.emplace_back(cp, down); }); }
+    void clipboard(const std::string& text, bool more) override { update([&] { clip.emplace_back(text, more); }); }
 
     template <class P>
     bool wait(P pred) {
@@ -64,6 +66,8 @@ public:
     std::vector<std::pair<std::uint16_t, bool>> keys;
     std::vector<std::array<int, 3>> pointers;
     std::vector<std::array<int, 2>> resizes;
+    std::vector<std::pair<std::uint32_t, bool>> chars;
+    std::vector<std::pair<std::string, bool>> clip;
 
 private:
     template <class F>
@@ -230,7 +234,7 @@ TEST_CASE("display server: a valid ticket attaches the viewer and routes input a
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     auto hello = as<protocol::ServerHello>(c.receive());
     CHECK(hello.width == 640);
     CHECK(hello.height == 480);
@@ -251,7 +255,7 @@ TEST_CASE("display server: a valid ticket attaches the viewer and routes input a
 
     // Frames the session sends arrive in order.
     auto viewer = t.current_viewer();
-    protocol::TileFrame tf{1, 640, 480, {{0, 0, 8, 8, protocol::TileEncoding::jpeg, {1, 2, 3}}}};
+    protocol::TileFrame tf{1, 640, 480, {}, {{0, 0, 8, 8, protocol::TileEncoding::jpeg, {1, 2, 3}}}};
     REQUIRE(viewer->send(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(tf))));
     CHECK(as<protocol::TileFrame>(c.receive()).frame_id == 1);
 
@@ -270,49 +274,49 @@ TEST_CASE("display server: refuses forged, expired, replayed, misaddressed and u
     SECTION("forged signature") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1", 60, "host-1", &forger)}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1", 60, "host-1", &forger)}));
         expect_refusal(c, protocol::ErrorCode::ticket_invalid);
     }
     SECTION("garbage ticket") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, "not-a-ticket"}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, "not-a-ticket"}));
         expect_refusal(c, protocol::ErrorCode::ticket_invalid);
     }
     SECTION("expired") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1", -5)}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1", -5)}));
         expect_refusal(c, protocol::ErrorCode::ticket_expired);
     }
     SECTION("for another host") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1", 60, "host-2")}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1", 60, "host-2")}));
         expect_refusal(c, protocol::ErrorCode::ticket_invalid);
     }
     SECTION("unknown session") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("nope")}));
+        REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("nope")}));
         expect_refusal(c, protocol::ErrorCode::session_not_found);
     }
     SECTION("replayed") {
         auto t = f.ticket("s1");
         Client a(f.server->port(), pin);
         REQUIRE_FALSE(a.connect());
-        REQUIRE_FALSE(a.send(protocol::Hello{1, t}));
+        REQUIRE_FALSE(a.send(protocol::Hello{protocol::kDisplayVersion, t}));
         as<protocol::ServerHello>(a.receive());
         Client b(f.server->port(), pin);
         REQUIRE_FALSE(b.connect());
-        REQUIRE_FALSE(b.send(protocol::Hello{1, t}));
+        REQUIRE_FALSE(b.send(protocol::Hello{protocol::kDisplayVersion, t}));
         expect_refusal(b, protocol::ErrorCode::ticket_replayed);
         CHECK(f.target("s1").attaches == 1);
     }
     SECTION("wrong protocol version") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{2, f.ticket("s1")}));
+        REQUIRE_FALSE(c.send(protocol::Hello{static_cast<std::uint16_t>(protocol::kDisplayVersion + 1), f.ticket("s1")}));
         expect_refusal(c, protocol::ErrorCode::unsupported_version);
     }
     SECTION("first message is not Hello") {
@@ -329,7 +333,7 @@ TEST_CASE("display server: a host without a broker key refuses every ticket") {
     f.server->set_verifier(nullptr);
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     expect_refusal(c, protocol::ErrorCode::ticket_invalid);
 }
 
@@ -338,10 +342,10 @@ TEST_CASE("display server: malformed input closes only that connection") {
     auto pin = tls::cert_sha256_hex(f.cert);
     Client good(f.server->port(), pin), bad(f.server->port(), pin);
     REQUIRE_FALSE(good.connect());
-    REQUIRE_FALSE(good.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(good.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(good.receive());
     REQUIRE_FALSE(bad.connect());
-    REQUIRE_FALSE(bad.send(protocol::Hello{1, f.ticket("s2")}));
+    REQUIRE_FALSE(bad.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s2")}));
     as<protocol::ServerHello>(bad.receive());
 
     REQUIRE_FALSE(bad.send_raw({0x02, 0x01}));  // Key cut short
@@ -355,11 +359,11 @@ TEST_CASE("display server: malformed input closes only that connection") {
     CHECK(s1.detaches == 0);
 }
 
-TEST_CASE("display server: a vanished client is detached; the session stays") {
+TEST_CASE("display server: a vanished client is detached, the session stays") {
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(c.receive());
     c.drop();
     auto& t = f.target("s1");
@@ -371,7 +375,7 @@ TEST_CASE("display server: Logoff reaches the session") {
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(c.receive());
     REQUIRE_FALSE(c.send(protocol::Logoff{}));
     auto& t = f.target("s1");
@@ -382,7 +386,7 @@ TEST_CASE("display server: ResizeRequest reaches the session and its Resize reac
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(c.receive());
     REQUIRE_FALSE(c.send(protocol::ResizeRequest{1001, 777}));
     auto& t = f.target("s1");
@@ -392,6 +396,26 @@ TEST_CASE("display server: ResizeRequest reaches the session and its Resize reac
     auto r = as<protocol::Resize>(c.receive());
     CHECK(r.width == 1000);
     CHECK(r.height == 776);
+}
+
+TEST_CASE("display server: Ping is answered with Pong, KeyChar and Clipboard reach the session") {
+    Fixture f;
+    Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
+    REQUIRE_FALSE(c.connect());
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
+    as<protocol::ServerHello>(c.receive());
+    REQUIRE_FALSE(c.send(protocol::Ping{77, 123456789}));
+    auto pong = as<protocol::Pong>(c.receive());
+    CHECK(pong.id == 77);
+    CHECK(pong.client_time == 123456789);
+    REQUIRE_FALSE(c.send(protocol::KeyChar{true, 0x20ac, 18}));
+    REQUIRE_FALSE(c.send(protocol::Clipboard{"part one ", true}));
+    REQUIRE_FALSE(c.send(protocol::Clipboard{"part two", false}));
+    auto& t = f.target("s1");
+    REQUIRE(t.wait([&] { return t.chars.size() == 1 && t.clip.size() == 2; }));
+    CHECK(t.chars[0] == std::pair<std::uint32_t, bool>{0x20ac, true});
+    CHECK(t.clip[0] == std::pair<std::string, bool>{"part one ", true});
+    CHECK(t.clip[1] == std::pair<std::string, bool>{"part two", false});
 }
 
 TEST_CASE("display server: other paths and plain HTTP are refused") {
@@ -415,7 +439,7 @@ TEST_CASE("display server: oversized client messages close the connection") {
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
-    REQUIRE_FALSE(c.send(protocol::Hello{1, f.ticket("s1")}));
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
     as<protocol::ServerHello>(c.receive());
     std::vector<std::uint8_t> big(host::DisplayServer::kReadMessageMax + 10, 0x05);
     c.send_raw(big);

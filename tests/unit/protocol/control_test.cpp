@@ -94,3 +94,28 @@ TEST_CASE("malformed control messages are refused with a reason", "[control][bad
               .find("width") != std::string::npos);
     CHECK(refused(std::string(70000, ' ')).find("too large") != std::string::npos);
 }
+
+TEST_CASE("load and liveness messages (heartbeat load, session_state, disconnect_session)", "[control]") {
+    Heartbeat hb{3, 0.25, 0.5, {{"s1", 12}}};
+    auto h = parse(serialize(hb));
+    REQUIRE(h.ok());
+    auto& hb2 = std::get<Heartbeat>(h.value());
+    CHECK(hb2.sessions == 3);
+    CHECK(hb2.cpu == Approx(0.25));
+    CHECK(hb2.mem == Approx(0.5));
+    REQUIRE(hb2.idle.size() == 1);
+    CHECK(hb2.idle[0] == std::pair<std::string, int>{"s1", 12});
+    // Older hosts send only `sessions`; unknown fields are ignored.
+    auto old = parse(R"({"type":"heartbeat","sessions":2,"future":true})");
+    REQUIRE(old.ok());
+    CHECK(std::get<Heartbeat>(old.value()).cpu == 0);
+    CHECK_FALSE(parse(R"({"type":"heartbeat","sessions":2,"cpu":1.5})").ok());
+    CHECK_FALSE(parse(R"({"type":"heartbeat","sessions":2,"mem":"x"})").ok());
+    CHECK_FALSE(parse(R"({"type":"heartbeat","sessions":2,"idle":{"s":-1}})").ok());
+
+    auto st = parse(serialize(SessionState{"s1", "disconnected"}));
+    REQUIRE(st.ok());
+    CHECK(std::get<SessionState>(st.value()).state == "disconnected");
+    CHECK_FALSE(parse(R"({"type":"session_state","session_id":"s1","state":"sleeping"})").ok());
+    CHECK(std::get<DisconnectSession>(parse(serialize(DisconnectSession{"s9"})).value()).session_id == "s9");
+}

@@ -47,20 +47,38 @@ TEST_CASE("host messages round trip", "[protocol]") {
     CHECK(sh.width == 1280);
     CHECK(sh.session_id == "sess-1");
 
-    VideoFrame v{7, true, 1920, 1080, 123456789012ULL, {0, 0, 0, 1, 0x65, 0x88}};
+    VideoFrame v{7, true, 1920, 1080, 123456789012ULL, {}, {0, 0, 0, 1, 0x65, 0x88}};
     auto v2 = round_trip(v);
     CHECK(v2.frame_id == 7);
     CHECK(v2.keyframe);
     CHECK(v2.capture_time_us == 123456789012ULL);
+    CHECK(v2.dirty.empty());
     CHECK(v2.data == v.data);
 
-    TileFrame t{9, 1280, 800, {}};
+    VideoFrame delta{8, false, 1920, 1080, 5, {{0, 0, 16, 16}, {1904, 1064, 16, 16}}, {0, 0, 0, 1, 0x41}};
+    auto d2 = round_trip(delta);
+    REQUIRE(d2.dirty.size() == 2);
+    CHECK(d2.dirty[1].x == 1904);
+    CHECK(d2.dirty[1].h == 16);
+    CHECK(d2.data == delta.data);
+
+    TileFrame t{9, 1280, 800, {}, {}};
     t.tiles.push_back({0, 0, 64, 64, TileEncoding::jpeg, {1, 2, 3}});
-    t.tiles.push_back({1216, 736, 64, 64, TileEncoding::jpeg, {4, 5}});
+    t.tiles.push_back({1216, 736, 64, 64, TileEncoding::png, {4, 5}});
     auto t2 = round_trip(t);
     REQUIRE(t2.tiles.size() == 2);
     CHECK(t2.tiles[1].x == 1216);
+    CHECK(t2.tiles[1].encoding == TileEncoding::png);
     CHECK(t2.tiles[1].data == std::vector<std::uint8_t>{4, 5});
+
+    // A scroll: copies only, or copies and the newly exposed strip.
+    TileFrame scroll{10, 1280, 800, {{0, 16, 1280, 784, 0, 0}}, {}};
+    auto s2 = round_trip(scroll);
+    REQUIRE(s2.copies.size() == 1);
+    CHECK(s2.copies[0].y == 16);
+    CHECK(s2.copies[0].h == 784);
+    CHECK(s2.copies[0].dy == 0);
+    CHECK(s2.tiles.empty());
 
     CHECK(round_trip(SessionEnded{EndReason::logged_off, "bye"}).reason == EndReason::logged_off);
     auto e = round_trip(ErrorMsg{ErrorCode::ticket_expired, "late"});
@@ -74,12 +92,12 @@ TEST_CASE("little-endian layout matches the spec", "[protocol]") {
 }
 
 TEST_CASE("truncated messages are refused at every length", "[protocol][bad-input]") {
-    TileFrame t{9, 1280, 800, {{10, 10, 64, 64, TileEncoding::jpeg, {1, 2, 3, 4}}}};
+    TileFrame t{9, 1280, 800, {{0, 8, 64, 64, 0, 0}}, {{10, 10, 64, 64, TileEncoding::jpeg, {1, 2, 3, 4}}}};
     std::vector<std::vector<std::uint8_t>> samples = {
         encode(Message{Hello{1, "ticket"}}),       encode(Message{Key{true, 30}}),
         encode(Message{Pointer{1, 2, 1}}),         encode(Message{ServerHello{1, 640, 480, "s"}}),
         encode(Message{t}),                        encode(Message{SessionEnded{EndReason::error, "x"}}),
-        encode(Message{VideoFrame{1, false, 640, 480, 5, {9}}}),
+        encode(Message{VideoFrame{1, false, 640, 480, 5, {{0, 0, 8, 8}}, {9}}}),
     };
     for (const auto& full : samples) {
         for (std::size_t n = 0; n < full.size(); ++n) {
@@ -109,13 +127,25 @@ TEST_CASE("oversized fields are refused", "[protocol][bad-input]") {
     CHECK(refusal(hello) == ErrorCode::malformed);
 
     // A tile frame announcing more tiles than the limit, or tiles outside the screen.
-    std::vector<std::uint8_t> many = {0x83, 1, 0, 0, 0, 0x80, 2, 0xe0, 1, 0x01, 0x20};
+    std::vector<std::uint8_t> many = {0x83, 1, 0, 0, 0, 0x80, 2, 0xe0, 1, 0, 0, 0x01, 0x20};
     CHECK(refusal(many) == ErrorCode::malformed);
-    TileFrame outside{1, 640, 480, {{600, 0, 64, 64, TileEncoding::jpeg, {1}}}};
+    std::vector<std::uint8_t> nothing = {0x83, 1, 0, 0, 0, 0x80, 2, 0xe0, 1, 0, 0, 0, 0};  // no copies, no tiles
+    CHECK(refusal(nothing) == ErrorCode::malformed);
+    TileFrame outside{1, 640, 480, {}, {{600, 0, 64, 64, TileEncoding::jpeg, {1}}}};
     CHECK(refusal(encode(Message{outside})) == ErrorCode::malformed);
+    TileFrame copy_from_outside{1, 640, 480, {{0, 440, 64, 64, 0, 0}}, {}};
+    CHECK(refusal(encode(Message{copy_from_outside})) == ErrorCode::malformed);
+    TileFrame copy_to_outside{1, 640, 480, {{0, 0, 64, 64, 600, 0}}, {}};
+    CHECK(refusal(encode(Message{copy_to_outside})) == ErrorCode::malformed);
+    TileFrame empty_copy{1, 640, 480, {{0, 0, 0, 64, 10, 0}}, {}};
+    CHECK(refusal(encode(Message{empty_copy})) == ErrorCode::malformed);
+    VideoFrame dirty_outside{1, false, 640, 480, 5, {{630, 0, 16, 16}}, {9}};
+    CHECK(refusal(encode(Message{dirty_outside})) == ErrorCode::malformed);
+    TileFrame unknown_encoding{1, 640, 480, {}, {{0, 0, 8, 8, static_cast<TileEncoding>(3), {1}}}};
+    CHECK(refusal(encode(Message{unknown_encoding})) == ErrorCode::malformed);
 
     // A tile whose length field promises more bytes than the message holds.
-    auto t = encode(Message{TileFrame{1, 640, 480, {{0, 0, 8, 8, TileEncoding::jpeg, {1, 2, 3}}}}});
+    auto t = encode(Message{TileFrame{1, 640, 480, {}, {{0, 0, 8, 8, TileEncoding::jpeg, {1, 2, 3}}}}});
     t[t.size() - 4 - 3] = 0xff;  // low byte of the u32 length
     CHECK(refusal(t) == ErrorCode::malformed);
 
@@ -149,4 +179,60 @@ TEST_CASE("resize messages round trip with the spec's layout and bounds", "[prot
     CHECK(refusal({0x84, 0, 0, 0x00, 0x04}) == ErrorCode::malformed);
     CHECK(refusal({0x08, 0x00, 0x04, 0x00}) == ErrorCode::malformed);        // truncated
     CHECK(refusal({0x84, 0x00, 0x04, 0x00, 0x04, 0}) == ErrorCode::malformed);  // trailing byte
+}
+
+TEST_CASE("clipboard, ping, key_char and cursor messages round trip with the spec's layout", "[protocol]") {
+    auto c = round_trip(Clipboard{"h\xc3\xa9llo \xe2\x82\xac", true});
+    CHECK(c.text == "h\xc3\xa9llo \xe2\x82\xac");
+    CHECK(c.more);
+    CHECK(encode(Message{Clipboard{"ab"}}) == std::vector<std::uint8_t>{0x09, 0, 2, 0, 0, 0, 'a', 'b'});
+    CHECK(round_trip(ClipboardData{"copied"}).text == "copied");
+    CHECK(encode(Message{ClipboardData{""}}) == std::vector<std::uint8_t>{0x87, 0, 0, 0, 0, 0});
+
+    auto p = round_trip(Ping{7, 0x0102030405060708ULL});
+    CHECK(p.id == 7);
+    CHECK(p.client_time == 0x0102030405060708ULL);
+    auto pong = round_trip(Pong{7, 99});
+    CHECK(pong.client_time == 99);
+    CHECK(encode(Message{Ping{1, 2}}) == std::vector<std::uint8_t>{0x0a, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0});
+
+    auto k = round_trip(KeyChar{true, 0x20ac, 18});
+    CHECK(k.down);
+    CHECK(k.codepoint == 0x20ac);
+    CHECK(k.code == 18);
+    CHECK(encode(Message{KeyChar{false, 0x40, 0}}) == std::vector<std::uint8_t>{0x0b, 0, 0x40, 0, 0, 0, 0, 0});
+
+    CursorShape cs{42, 1, 2, 3, 4, std::vector<std::uint8_t>(3 * 4 * 4, 0x7f)};
+    auto cs2 = round_trip(cs);
+    CHECK(cs2.id == 42);
+    CHECK(cs2.hot_y == 2);
+    CHECK(cs2.rgba == cs.rgba);
+    CHECK(round_trip(CursorShape{5, 0, 0, 0, 0, {}}).width == 0);  // hidden cursor
+}
+
+TEST_CASE("bad clipboard, key_char and cursor messages are refused", "[protocol][bad-input]") {
+    for (auto full : {encode(Message{Clipboard{"abc"}}), encode(Message{Ping{1, 2}}), encode(Message{KeyChar{true, 65, 30}}),
+                      encode(Message{CursorShape{1, 0, 0, 1, 1, {1, 2, 3, 4}}})}) {
+        for (std::size_t n = 0; n < full.size(); ++n) {
+            std::vector<std::uint8_t> cut(full.begin(), full.begin() + static_cast<long>(n));
+            INFO("type " << int(full[0]) << " cut at " << n);
+            CHECK(refusal(cut) == ErrorCode::malformed);
+        }
+        full.push_back(0);
+        CHECK(refusal(full) == ErrorCode::malformed);
+    }
+    CHECK(refusal({0x09, 0, 2, 0, 0, 0, 0xc3, 0x28}) == ErrorCode::malformed);  // invalid UTF-8
+    CHECK(refusal({0x09, 0, 2, 0, 0, 0, 0xed, 0xa0}) == ErrorCode::malformed);  // truncated sequence
+    CHECK(refusal({0x09, 2, 0, 0, 0, 0}) == ErrorCode::malformed);              // unknown flags
+    CHECK(refusal({0x09, 0, 1, 0, 0x10, 0}) == ErrorCode::too_large);           // 1 MiB + 1 announced
+    CHECK(refusal({0x0b, 1, 0x0a, 0, 0, 0, 0, 0}) == ErrorCode::malformed);     // control character
+    CHECK(refusal({0x0b, 1, 0x00, 0xd8, 0, 0, 0, 0}) == ErrorCode::malformed);  // surrogate
+    CHECK(refusal({0x0b, 1, 0, 0, 0x11, 0, 0, 0}) == ErrorCode::malformed);     // beyond U+10FFFF
+    CHECK(refusal({0x0b, 2, 0x41, 0, 0, 0, 0, 0}) == ErrorCode::malformed);     // down must be 0/1
+    CHECK(refusal({0x0b, 1, 0x41, 0, 0, 0, 0, 3}) == ErrorCode::malformed);     // code 768
+    CHECK(refusal(encode(Message{CursorShape{1, 0, 0, 257, 1, std::vector<std::uint8_t>(257 * 4)}})) == ErrorCode::malformed);
+    CHECK(refusal(encode(Message{CursorShape{1, 2, 0, 2, 2, std::vector<std::uint8_t>(16)}})) == ErrorCode::malformed);  // hotspot
+    CHECK(refusal(encode(Message{CursorShape{1, 0, 0, 0, 2, {}}})) == ErrorCode::malformed);
+    CHECK(valid_utf8("\xf0\x9f\x98\x80"));
+    CHECK_FALSE(valid_utf8("\xc0\xaf"));  // overlong
 }

@@ -102,3 +102,20 @@ TEST_CASE("used ticket ids are forgotten once expired, distinct tickets both ver
     CHECK(v.verify(sign_ticket(claims("a"), key), kNow).ok());
     CHECK(v.verify(sign_ticket(claims("b"), key), kNow).ok());
 }
+
+TEST_CASE("a view-only (shadow) ticket carries the claim, ordinary tickets do not", "[ticket]") {
+    auto key = crypto::Ed25519Key::generate();
+    auto v = verifier_for(key);
+    auto c = claims();
+    CHECK_FALSE(v.verify(sign_ticket(c, key), kNow)->view_only);
+    c.ticket_id = "shadow-1";
+    c.view_only = true;
+    auto token = sign_ticket(c, key);
+    auto r = v.verify(token, kNow);
+    REQUIRE(r.ok());
+    CHECK(r->view_only);
+    // The claim is signed: it cannot be added or removed without breaking the signature.
+    auto payload = crypto::base64url_decode(token.substr(0, token.find('.')));
+    REQUIRE(payload);
+    CHECK(std::string(payload->begin(), payload->end()).find("\"view_only\":true") != std::string::npos);
+}

@@ -65,7 +65,7 @@ TEST_CASE("accel: kvm_pvm is never chosen", "[accel]") {
     CHECK_THAT(forced.error, Catch::Contains("kvm_pvm"));
 }
 
-TEST_CASE("accel: vendor module but /dev/kvm missing falls back to TCG; forced kvm fails", "[accel]") {
+TEST_CASE("accel: vendor module but /dev/kvm missing falls back to TCG, forced kvm fails", "[accel]") {
     FakeSys sys;
     sys.module("kvm_amd");
     const auto c = choose_accelerator(AccelMode::auto_, sys.root.string(), sys.dev_kvm.string());

@@ -203,7 +203,7 @@ TEST_CASE("vm: console guest boots, streams over RFB, takes scancodes, powers of
     CHECK_THROWS(src.capture(std::chrono::milliseconds(500)));  // the display is gone
 }
 
-TEST_CASE("vm: QMP quit stops QEMU; a linked clone overlays the golden disk", "[vm]") {
+TEST_CASE("vm: QMP quit stops QEMU, a linked clone overlays the golden disk", "[vm]") {
     const TempDir tmp;
     const std::string& dir = tmp.path;
     VmConfig cfg = console_config(dir);

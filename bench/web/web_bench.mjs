@@ -1,0 +1,132 @@
+// Web client benchmark, driven by bench/web/web_bench.py (which starts a real broker + session
+// host): headless Chromium at 1920x1080 against a real xterm session.
+//   - arrival-to-painted per frame kind (H.264 while the terminal scrolls at full speed, JPEG tiles
+//     while typing), from display.js's paint hook (performance.now() at WebSocket message arrival
+//     and after the frame is drawn on the canvas);
+//   - input-to-photon: a key event in the page -> the first frame painted after it (the terminal is
+//     otherwise idle, so that frame is the echo; the echoed pixels are checked at the end).
+// Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD; optional BENCH_KEYS (default 60).
+// Prints one JSON document on stdout.
+
+import { createRequire } from 'node:module';
+
+// playwright-core is installed for the browser tests (tests/browser/node_modules).
+const { chromium } = createRequire(new URL('../../tests/browser/package.json', import.meta.url))('playwright-core');
+
+const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
+const KEYS = Number(process.env.BENCH_KEYS ?? 60);
+const SCROLL_SECONDS = Number(process.env.BENCH_SCROLL_SECONDS ?? 8);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function summary(values) {
+  if (values.length === 0) return { median: null, p95: null, n: 0 };
+  const v = [...values].sort((a, b) => a - b);
+  const median = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  const p95 = v[Math.min(v.length - 1, Math.round(0.95 * (v.length - 1)))];
+  const r = (x) => Math.round(x * 100) / 100;
+  return { median: r(median), p95: r(p95), max: r(v.at(-1)), n: v.length };
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  const page = await (await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1920, height: 1080 } })).newPage();
+  await page.goto(process.env.PORTICO_URL, { waitUntil: 'load' });
+  await page.fill('#username', process.env.PORTICO_USER);
+  await page.fill('#password', process.env.PORTICO_PASSWORD);
+  await page.click('#login');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.getByRole('button', { name: 'Launch Terminal (application)' }).click();
+  await page.locator('#session-view').waitFor({ state: 'visible', timeout: 20_000 });
+  await page.waitForFunction(() => (window.__porticoDebug.stats()?.frames ?? 0) > 0, null, { timeout: 30_000 });
+  // The session follows the window: wait for the resize to the full 1920-wide area to settle.
+  await page.waitForFunction(() => {
+    const s = window.__porticoDebug.stats();
+    return s && s.screenWidth === 1920 && s.width === 1920;
+  }, null, { timeout: 20_000 });
+  await sleep(1500);
+  const canvas = page.locator('#screen');
+  await canvas.focus();
+
+  await page.evaluate(() => {
+    window.__benchPaints = [];
+    window.__benchKeys = [];
+    globalThis.__porticoPaintHook = (p) => window.__benchPaints.push(p);
+    window.addEventListener('keydown', () => window.__benchKeys.push(performance.now()), { capture: true });
+  });
+  const size = await page.evaluate(() => window.__porticoDebug.stats());
+
+  // --- typing: tiles, and input-to-photon ------------------------------------------------------
+  await page.evaluate(() => {
+    const c = document.querySelector('#screen');
+    window.__before = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  });
+  const inputToPhoton = [];
+  let noEcho = 0;
+  for (let i = 0; i < KEYS; i++) {
+    const ch = 'abcdefghijklmnopqrstuvwxyz'[i % 26];
+    const mark = await page.evaluate(() => window.__benchPaints.length);
+    await page.keyboard.press(`Key${ch.toUpperCase()}`);
+    const ms = await page.evaluate(async (from) => {
+      const t0 = window.__benchKeys.at(-1);
+      for (let tries = 0; tries < 100; tries++) {
+        const p = window.__benchPaints.slice(from).find((x) => x.arrival > t0);
+        if (p) return p.painted - t0;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return null;
+    }, mark);
+    if (ms === null) noEcho++;
+    else inputToPhoton.push(ms);
+    await sleep(120); // let the echo settle so the next key's frame is its own
+  }
+  const changed = await page.evaluate(() => {
+    const c = document.querySelector('#screen');
+    const now = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < now.length; i += 4) if (Math.abs(now[i] - window.__before[i]) > 48) n++;
+    return n;
+  });
+  // Clear the typed line (Ctrl+U) so the scroll command runs cleanly.
+  await page.keyboard.press('Control+KeyU');
+  await sleep(300);
+
+  // --- full-speed scrolling: H.264 ---------------------------------------------------------------
+  const cmd = `timeout ${SCROLL_SECONDS} sh -c 'while :; do seq -s " " 1 500; done'; clear`;
+  for (const ch of cmd) {
+    if (ch === '"') await page.keyboard.press('Shift+Quote');
+    else if (ch === "'") await page.keyboard.press('Quote');
+    else if (ch === ';') await page.keyboard.press('Semicolon');
+    else await page.keyboard.type(ch);
+  }
+  await page.keyboard.press('Enter');
+  await sleep(SCROLL_SECONDS * 1000 + 2000);
+
+  const paints = await page.evaluate(() => window.__benchPaints);
+  const stats = await page.evaluate(() => window.__porticoDebug.stats());
+  const counters = await page.evaluate(() => ({ ...window.__portico }));
+  const kind = (k) => paints.filter((p) => p.kind === k).map((p) => p.painted - p.arrival);
+  await page.click('#logoff').catch(() => {});
+  await sleep(500);
+  await browser.close();
+
+  const result = {
+    viewport: '1920x1080',
+    session: `${size.screenWidth}x${size.screenHeight}`,
+    chromium: browser.version?.() ?? null,
+    arrival_to_painted_ms: { h264: summary(kind('video')), tiles: summary(kind('tiles')) },
+    input_to_photon_ms: { ...summary(inputToPhoton), keys: KEYS, without_echo: noEcho, pixels_changed_by_typing: changed },
+    decode_ms_median: { h264: stats.decodeMs.median, tiles: stats.tileDecodeMs.median },
+    rtt_ms_median: stats.rttMs,
+    decode_errors: counters.decodeErrors,
+  };
+  console.log(JSON.stringify(result, null, 2));
+}
+
+main().catch((e) => {
+  console.error(`web bench failed: ${e.stack ?? e}`);
+  process.exit(1);
+});

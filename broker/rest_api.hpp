@@ -1,0 +1,52 @@
+#pragma once
+// The synchronous part of the REST API (docs/openapi.yaml): every authenticated route except
+// launch (asynchronous) — users, groups, apps, desktop pools and entitlements, hosts, sessions, audit. Role
+// checks come first, then body validation, then the change, so a refused request changes
+// nothing. Called on network threads; each call is a few short store operations.
+
+#include "broker/api_error.hpp"
+
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portico::broker {
+
+class Core;
+struct Caller;
+
+struct RestRequest {
+    boost::beast::http::verb method;
+    std::vector<std::string> segments;         // path after /api/v1/, split at '/', percent-decoded
+    std::map<std::string, std::string> query;  // percent-decoded
+    std::string body;
+};
+
+struct RestReply {
+    boost::beast::http::status status = boost::beast::http::status::ok;
+    std::optional<nlohmann::json> body;  // nothing = 204-style empty answer
+};
+
+// Routes known to handle_rest (so the HTTP layer can answer 404 before authenticating).
+bool is_rest_route(const std::vector<std::string>& segments);
+Result<RestReply, ApiErrorCode> handle_rest(Core& core, const Caller& caller, const RestRequest& req);
+
+// Body checking shared with the HTTP layer: a JSON object (an empty body counts as {}) whose
+// fields are all listed, with the listed JSON types. Returns the object or a bad_request.
+enum class FieldType { string, integer, boolean, array, object };
+struct FieldSpec {
+    const char* name;
+    FieldType type;
+    bool required = false;
+};
+Result<nlohmann::json, ApiErrorCode> parse_body(const std::string& body, std::initializer_list<FieldSpec> fields);
+
+// Names of users, groups, apps: 1..max of [A-Za-z0-9._-], starting with a letter or digit.
+bool valid_name(const std::string& s, std::size_t max = 64);
+
+}  // namespace portico::broker

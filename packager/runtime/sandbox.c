@@ -1,0 +1,373 @@
+// Chunk cache extraction and the unprivileged namespace sandbox (FORMAT.md "Runtime cache and
+// sandbox").
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ZSTD_STATIC_LINKING_ONLY
+#include "rt.h"
+#include "zstd.h"
+
+static bool exists_l(const char* p) {
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+static void write_all(const char* path, const uint8_t* data, size_t n) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) rt_fail("cannot write chunk cache %s: %s", path, strerror(errno));
+    while (n) {
+        ssize_t w = write(fd, data, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) rt_fail("cannot write chunk cache %s: %s", path, strerror(errno));
+        data += w, n -= (size_t)w;
+    }
+    if (close(fd) != 0) rt_fail("cannot write chunk cache %s: %s", path, strerror(errno));
+}
+
+static char* parent_of(const char* path) {
+    const char* s = strrchr(path, '/');
+    return rt_strndup(path, s ? (size_t)(s - path) : 0);
+}
+
+// A whiteout in the package root is what overlayfs itself uses: a 0/0 character device (which
+// an unprivileged user may create since Linux 5.8). It hides the host's file in writecopy.
+static void make_whiteout(const char* dst) {
+    if (mknod(dst, S_IFCHR | 0, makedev(0, 0)) != 0)
+        rt_warn("cannot create whiteout %s (%s): that deletion will not show", dst, strerror(errno));
+}
+
+char* rt_ensure_extracted(const RtPackage* p, const char* cache) {
+    uint8_t id[32];
+    char hex[65];
+    rt_sha256(p->file + p->signature_offset, 64, id);
+    rt_hex(id, 16, hex);
+    char* root = rt_fmt("%s/roots/%s-%s", cache, p->name, hex);
+    if (exists_l(rt_fmt("%s/.portico-complete", root))) return root;
+
+    char* chunks = rt_fmt("%s/chunks", cache);
+    rt_mkdir_p(chunks, 0755);
+    rt_mkdir_p(rt_fmt("%s/roots", cache), 0755);
+    char* tmp = rt_fmt("%s.tmp.%d", root, (int)getpid());
+    rt_rm_rf(tmp);
+    rt_mkdir_p(tmp, 0755);
+    ZSTD_DCtx* dctx = ZSTD_createDCtx();
+    if (!dctx) rt_fail("out of memory");
+    uint8_t* done = rt_alloc(p->nchunks + 1);
+    for (uint32_t i = 0; i < p->nfiles; ++i) {
+        const RtEntry* f = &p->files[i];
+        char* dst = rt_fmt("%s/%s", tmp, f->path);
+        rt_mkdir_p(parent_of(dst), 0755);
+        if (f->type == RT_DIR) {
+            rt_mkdir_p(dst, 0755);
+            chmod(dst, (f->mode & 0777) | 0700);
+        } else if (f->type == RT_SYMLINK) {
+            if (symlink(f->target, dst) != 0) rt_fail("cannot create symlink %s: %s", dst, strerror(errno));
+        } else if (f->type == RT_WHITEOUT) {
+            make_whiteout(dst);
+        } else {
+            const RtChunk* c = &p->chunks[f->chunk];
+            char h[65];
+            rt_hex(c->hash, 32, h);
+            char* cpath = rt_fmt("%s/%s", chunks, h);
+            if (!done[f->chunk] && !exists_l(cpath)) {
+                const uint8_t* comp = p->chunk_section + c->offset;
+                if (ZSTD_getFrameContentSize(comp, c->comp_size) != c->raw_size)
+                    rt_refuse("chunk %.16s (%s) has a bad zstd frame header", h, f->path);
+                uint8_t* raw = malloc(c->raw_size ? c->raw_size : 1);
+                if (!raw) rt_fail("out of memory for chunk %.16s (%llu bytes)", h, (unsigned long long)c->raw_size);
+                size_t n = ZSTD_decompressDCtx(dctx, raw, c->raw_size, comp, c->comp_size);
+                if (ZSTD_isError(n) || n != c->raw_size) rt_refuse("chunk %.16s (%s) does not decompress", h, f->path);
+                uint8_t got[32];
+                rt_sha256(raw, c->raw_size, got);
+                if (memcmp(got, c->hash, 32) != 0) rt_refuse("chunk %.16s (%s) content does not match its hash", h, f->path);
+                char* ctmp = rt_fmt("%s.tmp.%d", cpath, (int)getpid());
+                write_all(ctmp, raw, c->raw_size);
+                free(raw);
+                chmod(ctmp, 0555);
+                if (rename(ctmp, cpath) != 0) rt_fail("cannot rename %s: %s", ctmp, strerror(errno));
+            }
+            done[f->chunk] = 1;
+            // Hard links share the chunk's mode (0555): fine for a read-only root. A copy (other
+            // file system, link limit) gets the file's own mode.
+            if (link(cpath, dst) != 0) {
+                size_t n;
+                const uint8_t* data = rt_map_file(cpath, &n);
+                if (!data) rt_fail("cannot read %s: %s", cpath, strerror(errno));
+                write_all(dst, data, n);
+                chmod(dst, f->mode & 0777);
+            }
+        }
+    }
+    ZSTD_freeDCtx(dctx);
+    static const char* stubs[] = {"proc", "dev", "tmp"};
+    for (int i = 0; i < 3; ++i) {
+        char* d = rt_fmt("%s/%s", tmp, stubs[i]);
+        if (!exists_l(d)) mkdir(d, 0755);
+    }
+    write_all(rt_fmt("%s/.portico-complete", tmp), (const uint8_t*)"", 0);
+    if (rename(tmp, root) != 0) rt_rm_rf(tmp);  // another launch finished first: same content
+    return root;
+}
+
+// ---- sandbox ---------------------------------------------------------------------------------
+
+static void write_text(const char* path, const char* text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+        dprintf(2, "portico-pack: cannot write %s: %s\n", path, strerror(errno));
+        _exit(RT_EXIT_SANDBOX);
+    }
+    close(fd);
+}
+
+static void must_mount(const char* src, const char* dst, const char* type, unsigned long flags, const char* data) {
+    if (mount(src, dst, type, flags, data) != 0) rt_die("mount %s %s on %s", type ? type : "bind", src ? src : "", dst);
+}
+
+static bool mount_overlay(const char* lower, const char* upper, const char* work, const char* target) {
+    char* opts;
+    if (upper) {
+        rt_mkdir_p(upper, 0755);
+        rt_mkdir_p(work, 0755);
+        opts = rt_fmt("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+    } else {
+        opts = rt_fmt("lowerdir=%s", lower);  // read-only overlay
+    }
+    // userxattr lets an unprivileged user namespace own the overlay (kernel >= 5.11).
+    if (mount("overlay", target, "overlay", 0, rt_fmt("%s,userxattr", opts)) == 0) return true;
+    return mount("overlay", target, "overlay", 0, opts) == 0;
+}
+
+static void bind_host(const char* host, const char* target) {
+    rt_mkdir_p(target, 0755);
+    must_mount(host, target, NULL, MS_BIND | MS_REC, NULL);
+}
+
+static void mount_proc(const char* target) {
+    rt_mkdir_p(target, 0755);
+    if (mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) bind_host("/proc", target);
+}
+
+static bool is_under(const char* path, const char* dir) {
+    size_t n = strlen(dir);
+    return strcmp(path, dir) == 0 ||
+           (strlen(path) > n && strncmp(path, dir, n) == 0 && (strcmp(dir, "/") == 0 || path[n] == '/'));
+}
+
+static bool is_whiteout(const struct stat* st) { return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0); }
+
+static int cmp_name(const void* x, const void* y) { return strcmp(*(char* const*)x, *(char* const*)y); }
+
+// Sorted union of the names in two directories.
+static size_t list_union(const char* a, const char* b, char*** out) {
+    size_t n = 0, cap = 64;
+    char** names = rt_alloc(cap * sizeof *names);
+    const char* dirs[2] = {a, b};
+    for (int k = 0; k < 2; ++k) {
+        DIR* d = opendir(dirs[k]);
+        if (!d) continue;
+        for (struct dirent* de; (de = readdir(d));) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            if (n == cap) {
+                char** g = rt_alloc(cap * 2 * sizeof *g);
+                memcpy(g, names, n * sizeof *g);
+                names = g, cap *= 2;
+            }
+            names[n++] = rt_strndup(de->d_name, strlen(de->d_name));
+        }
+        closedir(d);
+    }
+    qsort(names, n, sizeof *names, cmp_name);
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i)
+        if (m == 0 || strcmp(names[m - 1], names[i]) != 0) names[m++] = names[i];
+    *out = names;
+    return m;
+}
+
+// writecopy: the host tree appears read-only with writes copied up into the sandbox. One overlay
+// per directory (package dir above host dir), splitting the directories on the way to the sandbox
+// itself, because overlayfs refuses an upper dir that lies inside its own lower dir.
+static void overlay_host_dir(const char* host, const char* target, const char* sb, const char* pkgroot,
+                             const char* mode_dir) {
+    bool is_root = strcmp(host, "/") == 0;
+    const char* rel = is_root ? "" : host + 1;
+    struct stat st;
+    if (!is_under(sb, host)) {
+        rt_mkdir_p(target, 0755);
+        char* pkgdir = rt_fmt("%s%s", pkgroot, host);
+        const char* lower = host;
+        if (lstat(pkgdir, &st) == 0 && S_ISDIR(st.st_mode)) lower = rt_fmt("%s:%s", pkgdir, host);
+        if (mount_overlay(lower, rt_fmt("%s/upper/%s", mode_dir, rel), rt_fmt("%s/work/%s", mode_dir, rel), target))
+            return;
+        // A directory holding mounts we may not clone (locked in the user namespace, e.g. a
+        // container's bind mounts) cannot be an overlay lower dir as a whole: split it too.
+        if (is_root) rt_die("overlay of /");
+    } else if (strcmp(host, sb) == 0) {  // the sandbox itself stays hidden
+        rt_mkdir_p(target, 0755);
+        return;
+    }
+    rt_mkdir_p(target, 0755);
+    if (!is_root) {
+        // New files directly in a split directory must persist too: back it with its own dir
+        // (kept apart from the overlay uppers, because the mount-point stubs made below would
+        // otherwise shadow real files in a later run where this directory is not split).
+        char* backing = rt_fmt("%s/split/%s", mode_dir, rel);
+        rt_mkdir_p(backing, 0755);
+        must_mount(backing, target, NULL, MS_BIND, NULL);
+    }
+    char** names;
+    size_t n = list_union(host, rt_fmt("%s%s", pkgroot, host), &names);
+    for (size_t i = 0; i < n; ++i) {
+        const char* name = names[i];
+        char* child = rt_fmt("%s/%s", is_root ? "" : host, name);
+        char* t = rt_fmt("%s/%s", target, name);
+        if (is_root) {
+            if (!strcmp(name, "proc")) { mount_proc(t); continue; }
+            if (!strcmp(name, "dev") || !strcmp(name, "sys") || !strcmp(name, "tmp") || !strcmp(name, "run")) {
+                bind_host(child, t);
+                continue;
+            }
+        }
+        char* pkg = rt_fmt("%s%s", pkgroot, child);
+        struct stat pst, hst;
+        bool pkg_has = lstat(pkg, &pst) == 0;
+        if (pkg_has && is_whiteout(&pst)) continue;  // deleted by the package's installer
+        bool pkg_dir = pkg_has && S_ISDIR(pst.st_mode);
+        bool host_has = lstat(child, &hst) == 0;
+        const char* src = child;
+        if ((pkg_has && !pkg_dir) || !host_has) src = pkg;
+        if (lstat(src, &st) != 0) continue;
+        if (!S_ISDIR(st.st_mode)) unlink(t);
+        if (S_ISLNK(st.st_mode)) {
+            char buf[4096];
+            ssize_t len = readlink(src, buf, sizeof buf - 1);
+            if (len >= 0) buf[len] = 0, symlink(buf, t);
+        } else if (S_ISDIR(st.st_mode)) {
+            if (host_has && S_ISDIR(hst.st_mode)) overlay_host_dir(child, t, sb, pkgroot, mode_dir);
+            else bind_host(src, t);
+        } else {
+            close(open(t, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+            if (mount(src, t, NULL, MS_BIND, NULL) == 0) mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+        }
+    }
+}
+
+// merged: the host root as it is, except that a path the package deleted is hidden: its
+// directory gets a read-only overlay of (package dir with the whiteout) over the host dir.
+static void hide_in_merged(const char* pkgroot, const char* const* whiteouts, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        char* dir = parent_of(whiteouts[i]);
+        if (!*dir) continue;  // a top-level entry: not hidden (the root cannot be overlaid)
+        bool again = false;
+        for (size_t k = 0; k < i; ++k) again |= strcmp(parent_of(whiteouts[k]), dir) == 0;
+        struct stat st;
+        if (again || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        if (!mount_overlay(rt_fmt("%s%s:%s", pkgroot, dir, dir), NULL, NULL, dir))
+            rt_warn("cannot hide %s in merged isolation: %s", whiteouts[i], strerror(errno));
+    }
+}
+
+static void pivot_into(const char* newroot) {
+    if (chdir(newroot) != 0) rt_die("chdir %s", newroot);
+    if (syscall(SYS_pivot_root, ".", ".") != 0) rt_die("pivot_root");
+    if (umount2(".", MNT_DETACH) != 0) rt_die("detach old root");
+    if (chdir("/") != 0) rt_die("chdir /");
+}
+
+// pid 1 of the new pid namespace: starts the app and reaps until it exits, so the app itself
+// keeps normal signal semantics (pid 1 would ignore SIGINT/SIGTERM without handlers).
+static _Noreturn void init_and_exec(char** argv) {
+    pid_t app = fork();
+    if (app == 0) {
+        execv(argv[0], argv);
+        dprintf(2, "portico-pack: cannot execute %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    for (;;) {
+        pid_t w = waitpid(-1, &status, 0);
+        if (w == app) break;
+        if (w < 0 && errno != EINTR) _exit(126);
+    }
+    if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+    _exit(WEXITSTATUS(status));
+}
+
+static int wait_status(pid_t pid) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+int rt_sandbox_exec(const char* mode, const char* root, const char* sb, char** argv, const char* name,
+                    const char* const* whiteouts, size_t nwhiteouts) {
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, "/");
+    // The namespaces are made in a child, so the caller (capture, which reads the sandbox
+    // afterwards) keeps its own view: pivot_root would otherwise move the caller's root too.
+    pid_t outer = fork();
+    if (outer < 0) rt_fail("fork failed: %s", strerror(errno));
+    if (outer > 0) {
+        signal(SIGINT, SIG_IGN);
+        signal(SIGQUIT, SIG_IGN);
+        return wait_status(outer);
+    }
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID) != 0) {
+        dprintf(2, "portico-pack: cannot create user/mount/pid namespaces (unprivileged user namespaces "
+                   "disabled?): %s\n", strerror(errno));
+        _exit(RT_EXIT_SANDBOX);
+    }
+    write_text("/proc/self/setgroups", "deny");
+    write_text("/proc/self/uid_map", rt_fmt("%u %u 1", uid, uid));
+    write_text("/proc/self/gid_map", rt_fmt("%u %u 1", gid, gid));
+
+    pid_t child = fork();
+    if (child < 0) rt_die("fork");
+    if (child == 0) {
+        must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        char* mnt = rt_fmt("%s/mnt", sb);
+        rt_mkdir_p(mnt, 0755);
+        if (!strcmp(mode, "full")) {
+            if (!mount_overlay(root, rt_fmt("%s/full/upper", sb), rt_fmt("%s/full/work", sb), mnt))
+                rt_die("overlayfs in a user namespace is unavailable (needs kernel >= 5.11)");
+            bind_host("/dev", rt_fmt("%s/dev", mnt));
+            bind_host("/tmp", rt_fmt("%s/tmp", mnt));
+            mount_proc(rt_fmt("%s/proc", mnt));
+            const char* home = rt_env_or("HOME", "/tmp");
+            rt_mkdir_p(rt_fmt("%s%s", mnt, home), 0755);
+            pivot_into(mnt);
+            if (chdir(home) != 0 && chdir("/") != 0) rt_die("chdir /");
+        } else if (!strcmp(mode, "writecopy")) {
+            must_mount("tmpfs", mnt, "tmpfs", 0, "mode=0755");
+            overlay_host_dir("/", mnt, sb, root, rt_fmt("%s/writecopy", sb));
+            pivot_into(mnt);
+            if (chdir(cwd) != 0 && chdir("/") != 0) rt_die("chdir /");
+        } else {
+            mount_proc("/proc");
+            hide_in_merged(root, whiteouts, nwhiteouts);
+            if (chdir(cwd) != 0 && chdir("/") != 0) rt_die("chdir /");
+        }
+        setenv("PORTICO_PACKAGE", name, 1);
+        setenv("PORTICO_ISOLATION", mode, 1);
+        init_and_exec(argv);
+    }
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    _exit(wait_status(child));
+}

@@ -1,0 +1,119 @@
+#include "session-host/lossy_map.hpp"
+#include "session-host/scroll_detector.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <random>
+
+using portico::capture::Frame;
+using portico::capture::Rect;
+using namespace portico::host;
+
+namespace {
+
+// A terminal-like screen: text rows of random "glyph" noise on white, with blank lines between
+// paragraphs (repeated rows, which must not confuse the detector).
+Frame terminal(int w, int h, unsigned seed) {
+    Frame f(w, h);
+    std::memset(f.pixels.data(), 0xff, f.pixels.size());
+    std::mt19937 rng(seed);
+    for (int y = 0; y < h; ++y) {
+        if ((y / 16) % 5 == 4) continue;  // a blank text line
+        for (int x = 8; x < w - 8; ++x)
+            if (rng() % 7 == 0) {
+                auto* p = f.at(x, y);
+                p[0] = p[1] = p[2] = static_cast<std::uint8_t>(rng() % 64);
+            }
+    }
+    return f;
+}
+
+// `before` scrolled up by `lines` rows, with fresh text in the exposed rows at the bottom.
+Frame scrolled(const Frame& before, int rows, unsigned seed) {
+    Frame after = terminal(before.width, before.height, seed);
+    for (int y = 0; y + rows < before.height; ++y)
+        std::memcpy(after.row(y), before.row(y + rows), static_cast<std::size_t>(before.stride));
+    return after;
+}
+
+// Applies a detected scroll to `shown` the way a client does: copies, then the changed rows from `after`.
+void apply(Frame& shown, const VerticalScroll& s, const Frame& after) {
+    for (const auto& r : s.moved)
+        for (int i = 0; i < r.h; ++i) {
+            int y = s.offset > 0 ? r.y + i : r.bottom() - 1 - i;
+            std::memmove(shown.at(r.x, y), shown.at(r.x, y + s.offset), static_cast<std::size_t>(r.w) * 4);
+        }
+    for (const auto& r : s.changed)
+        for (int y = r.y; y < r.bottom(); ++y)
+            std::memcpy(shown.at(r.x, y), after.at(r.x, y), static_cast<std::size_t>(r.w) * 4);
+}
+
+}  // namespace
+
+TEST_CASE("a terminal scrolling up is found as one move plus the new rows", "[scroll]") {
+    const Frame before = terminal(640, 480, 1);
+    const Frame after = scrolled(before, 16, 2);
+    auto s = find_vertical_scroll(before, after, {0, 0, 640, 480});
+    REQUIRE(s);
+    CHECK(s->offset == 16);
+    int moved = 0, changed = 0;
+    for (const auto& r : s->moved) moved += r.h;
+    for (const auto& r : s->changed) changed += r.h;
+    CHECK(moved >= 464 - 16);  // nearly everything is a copy...
+    CHECK(changed <= 16);      // ...and only the exposed line is new pixels
+    Frame shown = before;
+    apply(shown, *s, after);
+    CHECK(shown.pixels == after.pixels);
+}
+
+TEST_CASE("scrolling down and scrolling inside a region are found too", "[scroll]") {
+    const Frame before = terminal(640, 480, 3);
+    // Content moves down by 32 rows inside the area y 100..400 only (a scrolling pane).
+    Frame after = before;
+    for (int y = 399; y >= 132; --y) std::memcpy(after.row(y), before.row(y - 32), static_cast<std::size_t>(before.stride));
+    const Frame fresh = terminal(640, 480, 4);
+    for (int y = 100; y < 132; ++y) std::memcpy(after.row(y), fresh.row(y), static_cast<std::size_t>(before.stride));
+    auto s = find_vertical_scroll(before, after, {0, 100, 640, 300});
+    REQUIRE(s);
+    CHECK(s->offset == -32);
+    Frame shown = before;
+    apply(shown, *s, after);
+    CHECK(shown.pixels == after.pixels);
+}
+
+TEST_CASE("unrelated changes, tiny areas and identical frames are not scrolls", "[scroll]") {
+    const Frame a = terminal(640, 480, 5);
+    const Frame b = terminal(640, 480, 6);
+    CHECK_FALSE(find_vertical_scroll(a, b, {0, 0, 640, 480}));
+    CHECK_FALSE(find_vertical_scroll(a, a, {0, 0, 640, 480}));
+    CHECK_FALSE(find_vertical_scroll(a, scrolled(a, 4, 7), {0, 0, 640, 16}));
+    CHECK_FALSE(find_vertical_scroll(a, a, {600, 0, 64, 480}));  // outside the frame
+}
+
+TEST_CASE("the lossy map tracks what is approximate and hands it back in bounded slices", "[scroll]") {
+    LossyMap m;
+    m.reset(1000, 500);
+    CHECK(m.empty());
+    m.mark_lossy({0, 0, 1000, 500});
+    CHECK_FALSE(m.empty());
+    // An exact update covering only part of a cell leaves that cell lossy.
+    m.mark_exact({0, 0, 1000, 100});
+    auto slice = m.take(1000LL * 64);
+    REQUIRE_FALSE(slice.empty());
+    CHECK(slice.front().y == 64);
+    long long area = 0;
+    for (const auto& r : slice) area += r.area();
+    CHECK(area <= 1000LL * 64);
+    m.mark_exact({0, 0, 1000, 500});
+    CHECK(m.empty());
+    // A copy carries the source's state to the destination.
+    m.mark_lossy({0, 0, 64, 64});
+    m.copy({0, 0, 64, 64}, 128, 128);
+    auto all = m.take(1LL << 30);
+    REQUIRE(all.size() == 2);
+    CHECK(all[1] == Rect{128, 128, 64, 64});
+    m.mark_exact({0, 0, 64, 64});
+    m.copy({0, 0, 64, 64}, 128, 128);
+    CHECK(m.empty());
+}
