@@ -6,7 +6,7 @@
 # genext2fs, e2fsprogs, qemu-utils and the Debian mirror (nothing else from the network).
 #
 #   build-desktop-image.sh OUTDIR
-#       -> OUTDIR is a symlink to the cached image: image.json, vmlinuz, initrd.img, disk.qcow2
+#       -> OUTDIR is a symlink to the cached image: image.json, vmlinux (+ vmlinuz), initrd.img, disk.qcow2
 #
 # The result is cached by the hash of this script under ${PORTICO_IMAGE_CACHE:-~/.cache/portico/images},
 # so a rerun is instant; change the script (or delete the cache) to rebuild.
@@ -15,7 +15,8 @@ set -eu
 out=${1:?usage: build-desktop-image.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${PORTICO_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico/images}
-key=$(sha256sum "$here/build-desktop-image.sh" | cut -c1-16)
+key=$(cat "$here/build-desktop-image.sh" "$here/pvh-kernel.sh" | sha256sum | cut -c1-16)
+. "$here/pvh-kernel.sh"
 cache=$cache_root/desktop-$key
 mirror=${PORTICO_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
@@ -71,26 +72,27 @@ while true; do
 done
 INIT
 
-# The X session: a window manager, a terminal and a file manager; PORTICO_GUEST_READY on the
-# serial port once they run.
+# The X session: a window manager, a file manager and a terminal. The terminal's shell prints
+# PORTICO_GUEST_READY on the serial port, so "ready" means the desktop is really there (under TCG
+# the windows take tens of seconds to appear after X starts). The terminal starts last so it has
+# the keyboard focus, placed where the file manager does not cover it.
 cat > "$files/session" <<'SESSION'
 #!/bin/sh
 xsetroot -solid '#2e3440'
 openbox &
 sleep 1
-xterm -geometry 90x28+40+40 &
 xfe /root &
-sleep 2
-echo PORTICO_GUEST_READY > /dev/ttyS0
+sleep 1
+xterm -T Terminal -geometry 90x28+700+380 -e sh -c 'echo PORTICO_GUEST_READY > /dev/ttyS0; exec bash' &
 wait
 SESSION
 
 cat > "$files/image.json" <<'JSON'
 {
   "description": "Debian 12 with Xorg, Openbox, xterm and Xfe (deploy/guest/build-desktop-image.sh)",
-  "kernel": "vmlinuz",
+  "kernel": "vmlinux",
   "initrd": "initrd.img",
-  "append": "root=/dev/vda rw init=/sbin/portico-init console=tty0 console=ttyS0 quiet",
+  "append": "root=/dev/vda rw init=/sbin/portico-init console=tty0 console=ttyS0 quiet mitigations=off",
   "disk": "disk.qcow2",
   "ready_serial": "PORTICO_GUEST_READY"
 }
@@ -103,6 +105,7 @@ mmdebstrap --variant=apt --format=ext2 \
     --customize-hook="upload $files/session /etc/portico/session" \
     --customize-hook='chroot "$1" chmod 755 /sbin/portico-init /etc/portico/session' \
     --customize-hook='chroot "$1" sh -c "echo root:portico | chpasswd"' \
+    --customize-hook='mkdir -p "$1/root/.config/xfe" && printf "[OPTIONS]\nroot_warn=0\n" > "$1/root/.config/xfe/xferc"' \
     --customize-hook="sync-out /boot $work/boot" \
     --setup-hook='mkdir -p "$1/etc/portico"' \
     bookworm "$work/root.ext2" "$mirror"
@@ -117,6 +120,8 @@ resize2fs "$work/root.ext2" 2G >/dev/null
 mkdir -p "$work/image"
 qemu-img convert -q -f raw -O qcow2 "$work/root.ext2" "$work/image/disk.qcow2"
 cp "$kernel" "$work/image/vmlinuz"
+# The uncompressed kernel boots through PVH, skipping its slow self-decompression under TCG.
+pvh_kernel "$kernel" "$work/image/vmlinux" || { echo "build-desktop-image: cannot extract the kernel from $kernel" >&2; exit 1; }
 cp "$initrd" "$work/image/initrd.img"
 cp "$files/image.json" "$work/image/image.json"
 chmod 644 "$work/image/"*
