@@ -97,7 +97,7 @@ TEST_CASE("desktop pools: validation says what is wrong", "[broker][desktops][ba
     CHECK(bad([](DesktopPool& p) { p.cpus = 0; }).find("cpus") != std::string::npos);
 }
 
-TEST_CASE("desktop pools: placement by image; dedicated desktops return to their host", "[broker][desktops]") {
+TEST_CASE("desktop pools: placement by image, dedicated desktops return to their host", "[broker][desktops]") {
     test::TempDir dir;
     auto db = (dir.path / "p.db").string();
     auto store = open_store(db);
