@@ -1,8 +1,9 @@
 // End-to-end browser test of the portal and the session view (issue 6) in real headless Chromium at
 // deviceScaleFactor 2, against a real broker and session host:
 //   keyboard-only login, tiles + search, failure messages (no host, launch failed, refused ticket),
-//   HiDPI backing store and 1:1 mode without blur, the stats overlay, automatic reconnect to the
-//   same session after the display WebSocket drops, the send-keys menu (Ctrl+W reaches the shell),
+//   HiDPI backing store and 1:1 mode without blur, the cursor at the canvas's pixel scale, the
+//   stats overlay, automatic reconnect to the same session after the display WebSocket drops, the
+//   send-keys menu (Ctrl+W reaches the shell),
 //   Ctrl+Alt+Del, disconnect / reconnect / log off from the sessions list.
 //
 // Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, PORTICO_WORKDIR (an existing folder the
@@ -297,7 +298,36 @@ async function run(page, env) {
   if (hidpi.dpr !== 2) fail(`devicePixelRatio is ${hidpi.dpr}, expected 2`);
   if (hidpi.w !== SESSION_WIDTH || hidpi.h !== SESSION_HEIGHT) fail(`canvas backing store ${hidpi.w}x${hidpi.h}, expected ${SESSION_WIDTH}x${SESSION_HEIGHT}`);
   if (Math.abs(hidpi.cssW / hidpi.cssH - SESSION_WIDTH / SESSION_HEIGHT) > 0.01) fail('fit mode distorts the aspect ratio');
+  // The client-drawn cursor (xterm's I-beam) covers as many device pixels as the session pixels
+  // under it: image-set() at canvas px per CSS px, hotspot in CSS px (a plain url() cursor would
+  // be shown at 2x and blurred on this DPR-2 page).
+  const screenBox = await page.locator('#screen').boundingBox();
+  await page.mouse.move(screenBox.x + screenBox.width / 3, screenBox.y + screenBox.height / 3);
+  await page.mouse.move(screenBox.x + screenBox.width / 2, screenBox.y + screenBox.height / 2);
+  const cursorOf = () => page.evaluate(() => {
+    const c = document.querySelector('#screen');
+    const shape = window.__porticoDebug.stats().cursor;
+    const m = /^image-set\(url\("blob:[^"]+"\) ([\d.]+)(?:x|dppx)\) (\d+) (\d+), default$/.exec(c.style.cursor);
+    if (!shape || shape.width === 0 || !m) return null;
+    return { css: c.style.cursor.replace(/blob:[^"]+/, 'blob:…'), res: Number(m[1]), hotX: Number(m[2]), hotY: Number(m[3]), shape,
+      pxPerCss: c.width / c.getBoundingClientRect().width };
+  });
+  const checkCursor = (cur, mode) => {
+    if (Math.abs(cur.res - cur.pxPerCss) > 0.001) fail(`${mode}: cursor drawn at ${cur.res}x, the canvas shows ${cur.pxPerCss} px per CSS px`);
+    if (Math.abs(cur.hotX - cur.shape.hotX / cur.res) >= 1 || Math.abs(cur.hotY - cur.shape.hotY / cur.res) >= 1) {
+      fail(`${mode}: cursor hotspot ${cur.hotX},${cur.hotY} CSS px does not match ${cur.shape.hotX},${cur.shape.hotY} image px at ${cur.res}x`);
+    }
+  };
+  const fitCursor = await waitFor('a cursor shape drawn at the canvas scale', 10_000, cursorOf);
+  log(`fit mode cursor: ${fitCursor.shape.width}x${fitCursor.shape.height} ${fitCursor.css}`);
+  checkCursor(fitCursor, 'fit mode');
   await page.click('#scale-mode');
+  const oneCursor = await waitFor('the cursor to follow 1:1 mode', 5_000, async () => {
+    const cur = await cursorOf();
+    return cur && Math.abs(cur.res - 2) < 0.001 ? cur : null;
+  });
+  log(`1:1 mode cursor: ${oneCursor.css}`);
+  checkCursor(oneCursor, '1:1 mode');
   const one = await page.evaluate(() => {
     const c = document.querySelector('#screen');
     const r = c.getBoundingClientRect();
