@@ -614,7 +614,9 @@ export class DisplayClient {
       return;
     }
     const base = END_MESSAGES[m.reason];
-    const message = m.message && !base.includes(m.message) ? `${base} (${m.message})` : base;
+    // The host's reason as a second sentence: it may carry parentheses of its own ("exited (status 0)").
+    const detail = m.message && !base.includes(m.message) ? m.message : '';
+    const message = detail ? `${base} ${detail[0].toUpperCase()}${detail.slice(1)}${/[.!?]$/.test(detail) ? '' : '.'}` : base;
     this.#finish({ reason: END_REASON_NAMES[m.reason], error: m.reason === 3, message });
   }
 
@@ -674,7 +676,7 @@ export class DisplayClient {
   // flow control never stalls; the KeyframeRequest repairs the picture.
 
   #onVideoFrame(m, arrival = now()) {
-    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, dirty: m.keyframe ? [] : m.dirty, done: false, frame: null, arrival, decodeStart: 0 };
+    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, dirty: m.keyframe ? [] : m.dirty, done: false, frame: null, arrival, decodeStart: 0, behind: this.#queue.length };
     if (m.keyframe) {
       this.#keyframeRequested = false;
       if (!this.#configureDecoder(m)) return;
@@ -828,7 +830,7 @@ export class DisplayClient {
   }
 
   #onTileFrame(m, arrival = now()) {
-    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, copies: m.copies, tiles: m.tiles, bitmaps: null, arrival };
+    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, copies: m.copies, tiles: m.tiles, bitmaps: null, arrival, behind: this.#queue.length };
     this.#queue.push(entry);
     if (m.tiles.length === 0) {
       // Only copies (a scroll with no new rows): nothing to decode, paint now.
@@ -923,7 +925,7 @@ export class DisplayClient {
       if (ms <= INPUT_TO_PHOTON_MAX_MS) this.#inputToPhotonMs.push(ms);
       this.#keyPressedAt = 0;
     }
-    globalThis.__porticoPaintHook?.({ kind: e.kind, frameId: e.frameId, arrival: e.arrival, decoded: e.decoded, painted });
+    globalThis.__porticoPaintHook?.({ kind: e.kind, frameId: e.frameId, arrival: e.arrival, decoded: e.decoded, painted, behind: e.behind });
     if (this.#painted++ === 0) {
       this.#onStatus(`Connected (${this.#canvas.width}×${this.#canvas.height})`);
     }
@@ -943,6 +945,7 @@ export class DisplayClient {
     if (c.height !== height) c.height = height;
     this.#onSize(width, height);
     this.#applyCursor(); // the portal has laid the canvas out again: the pixel scale changed
+    if (this.#painted > 0 && !this.#loggingOff) this.#onStatus(`Connected (${width}×${height})`);
   }
 
   // -------------------------------------------------------------------------------------------
