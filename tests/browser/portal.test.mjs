@@ -208,6 +208,41 @@ async function run(page, env) {
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   log('logged in with the keyboard only');
 
+  // --- H.264 dirty rectangles: the cropped draws put exactly the frame's pixels where it changed ---
+  // (display.js draws small updates from VideoFrames cropped to each rectangle; odd coordinates
+  // need an even crop origin.) Compared with a clipped whole-frame draw, in this browser.
+  const crops = await page.evaluate(async () => {
+    const { drawVideoRects } = await import(new URL('display.js', location.href).href);
+    const W = 320; const H = 180;
+    const buf = new Uint8Array((W * H * 3) / 2);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) buf[y * W + x] = (x * 3 + y * 5) & 255;
+    for (let i = W * H; i < buf.length; i++) buf[i] = (i * 13) & 255;
+    const frame = new VideoFrame(buf, { format: 'I420', codedWidth: W, codedHeight: H, timestamp: 0 });
+    const dirty = [{ x: 3, y: 5, w: 17, h: 9 }, { x: 100, y: 41, w: 64, h: 33 }, { x: 301, y: 171, w: 19, h: 9 }];
+    const canvas = () => {
+      const g = new OffscreenCanvas(W, H).getContext('2d', { alpha: false });
+      g.fillStyle = '#f0f';
+      g.fillRect(0, 0, W, H);
+      return g;
+    };
+    const a = canvas();
+    const how = drawVideoRects(a, frame, dirty, W, H);
+    const b = canvas();
+    b.beginPath();
+    for (const d of dirty) b.rect(d.x, d.y, d.w, d.h);
+    b.clip();
+    b.drawImage(frame, 0, 0);
+    frame.close();
+    const pa = a.getImageData(0, 0, W, H).data;
+    const pb = b.getImageData(0, 0, W, H).data;
+    let differ = 0;
+    for (let i = 0; i < pa.length; i += 4) if (Math.max(...[0, 1, 2].map((k) => Math.abs(pa[i + k] - pb[i + k]))) > 2) differ++;
+    return { how, differ };
+  });
+  log(`H.264 dirty rectangles drawn by ${crops.how}: ${crops.differ} px differ from a clipped whole-frame draw`);
+  if (crops.how !== 'crops') fail(`dirty rectangles were drawn by ${crops.how}, not from cropped frames`);
+  if (crops.differ !== 0) fail(`cropped draws differ from the frame in ${crops.differ} px`);
+
   // --- tiles, labels ----------------------------------------------------------------------------
   const tile = page.getByRole('button', { name: 'Launch Terminal (application)' });
   if ((await tile.count()) !== 1) fail('no tile labelled "Launch Terminal (application)"');
