@@ -84,7 +84,13 @@ export function decodeTile(t) {
       if (e?.name !== 'NotSupportedError') return Promise.reject(e);
       imageDecoderWorks = false;
     }
-    if (d) return d.decode().then((r) => r.image).finally(() => d.close());
+    if (d) {
+      return d.decode().then((r) => r.image, (e) => {
+        if (e?.name !== 'NotSupportedError') throw e; // a broken tile
+        imageDecoderWorks = false;
+        return createImageBitmap(new Blob([t.data], { type }));
+      }).finally(() => d.close());
+    }
   }
   return createImageBitmap(new Blob([t.data], { type }));
 }
@@ -759,7 +765,7 @@ export class DisplayClient {
 
   /**
    * Frames that change most of the screen (keyframes, scrolling, video) are converted to RGBA with
-   * VideoFrame.copyTo (libyuv, off the main thread) and painted with putImageData: for 1920x1040
+   * VideoFrame.copyTo (a direct YUV->RGBA conversion) and painted with putImageData: for 1920x1040
    * that took 5 ms where drawImage of the VideoFrame took 12 (bench/web, loaded VM). The frame goes
    * back to the decoder as soon as it is copied. False when the frame is to be drawn directly.
    */

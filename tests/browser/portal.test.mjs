@@ -375,6 +375,20 @@ async function run(page, env) {
   log(`1:1 on-screen vs backing store: ${blur.size}, ${blur.differ} px differ`);
   if (blur.differ < 0 || blur.differ > (SESSION_WIDTH * SESSION_HEIGHT) / 1000) fail(`1:1 mode is not pixel exact: ${JSON.stringify(blur)}`);
   await page.screenshot({ path: art('session-1to1-dpr2.png') });
+  // Shown at half that size (as fit mode does in a smaller window), the cursor follows: 4 canvas
+  // px per CSS px. The toolbar's mode switch below lays the canvas out again.
+  await page.evaluate(() => {
+    const c = document.querySelector('#screen');
+    const r = c.getBoundingClientRect();
+    c.style.width = `${r.width / 2}px`;
+    c.style.height = `${r.height / 2}px`;
+  });
+  const halfCursor = await waitFor('the cursor to follow a smaller canvas', 5_000, async () => {
+    const cur = await cursorOf();
+    return cur && Math.abs(cur.res - 4) < 0.001 ? cur : null;
+  });
+  log(`canvas at half size: cursor ${halfCursor.css}`);
+  checkCursor(halfCursor, 'half-size canvas');
   await page.click('#scale-mode');
 
   // --- stats overlay by keyboard shortcut ----------------------------------------------------
