@@ -5,6 +5,7 @@
 // there. Not part of the public API.
 
 #include "broker/api_error.hpp"
+#include "broker/desktop_pools.hpp"
 #include "broker/broker.hpp"
 #include "broker/host_registry.hpp"
 #include "broker/live_stats.hpp"
@@ -78,6 +79,7 @@ public:
     boost::asio::ssl::context& server_tls() { return server_tls_; }
     Store& store() { return *store_; }
     HostRegistry& hosts() { return hosts_; }
+    DesktopPools& desktops() { return *desktops_; }
     Metrics& metrics() { return metrics_; }
 
     // Starts the liveness timer (heartbeat loss, timeouts, restart grace). Called by Broker::start.
@@ -165,6 +167,7 @@ private:
     HostRegistry hosts_;
     Metrics metrics_;
     LiveStats live_stats_;
+    std::unique_ptr<DesktopPools> desktops_;  // after store_ and hosts_
     std::optional<boost::asio::thread_pool> workers_;
     LoginLimiter user_limiter_{5, std::chrono::seconds(60)};
     LoginLimiter ip_limiter_{5, std::chrono::seconds(60)};
