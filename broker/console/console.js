@@ -416,6 +416,7 @@ async function loadApps() {
     { text: (p) => String(p.spares ?? '–') },
     { text: (p) => String(p.memory_mib ?? '–') },
     { text: (p) => String(p.cpus ?? '–') },
+    { text: (p) => String(p.sessions ?? '–') },
     { text: (p) => formatEntitlements(p.entitlements) || '(nobody)' },
   ], editActions('pool', (p) => `${p.name} (${p.id})`, fillPoolForm, (p) => `/pools/${enc(p.id)}`));
 }

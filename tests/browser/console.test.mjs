@@ -268,7 +268,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     await admin.locator('#pool-image').fill('debian-12');
     await admin.getByLabel('Mode').selectOption('dedicated');
     await admin.locator('#pool-size').fill('2');
-    await admin.locator('#pool-spares').fill('1');
+    await admin.locator('#pool-spares').fill('0'); // dedicated pools keep no spares
     await admin.locator('#pool-memory').fill('2048');
     await admin.locator('#pool-cpus').fill('2');
     await admin.locator('#pool-entitlements').fill('group:users');
