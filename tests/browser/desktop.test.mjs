@@ -109,9 +109,15 @@ async function run(page, env) {
   const box = await canvas.boundingBox();
   const scale = box.width / first.width;
   await canvas.click({ position: { x: 1000 * scale, y: 560 * scale } });
-  const mark = `PORTICO_TYPED_${Date.now() % 1000000}`;
-  await page.keyboard.type(`echo ${mark} > /dev/ttyS0`, { delay: 50 });
-  await page.keyboard.press('Enter');
+  await sleep(2000);  // the click's focus change reaches a TCG guest's X server with a delay
+  // Keys go to a VM as scancodes, so shifted characters need Shift held, as a person types them
+  // (keyboard.type() would send '>' without Shift, which is '.' on the guest's US layout).
+  const mark = `portico-typed-${Date.now() % 1000000}`;
+  const typeKeys = async (keys) => { for (const k of keys) await page.keyboard.press(k, { delay: 30 }); };
+  await page.keyboard.type(`echo ${mark} `, { delay: 50 });
+  await typeKeys(['Shift+Period', 'Space']);
+  await page.keyboard.type('/dev/tty', { delay: 50 });
+  await typeKeys(['Shift+KeyS', 'Digit0', 'Enter']);
   await waitFor('the typed command to run in the guest', 90_000, async () => serialLogs().some(
     (t) => t.includes(`${mark}\r`) || t.includes(`${mark}\n`)), 500);
   log(`typed ${mark}: it ran in the guest's terminal`);
