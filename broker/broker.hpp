@@ -14,6 +14,7 @@ struct BrokerConfig {
     std::string listen_address = "0.0.0.0";
     std::uint16_t port = 8443;  // 0 = any free port (tests)
     std::string web_root;
+    std::string console_root;  // the admin console (broker/console), served at /console/; empty = none
     int network_threads = 2;
     int worker_threads = 2;          // password hashing
     int launch_timeout_seconds = 20;  // waiting for session_ready

@@ -150,6 +150,8 @@ private:
                     core_.host_heartbeat(host_id_, this, msg);
                 } else if constexpr (std::is_same_v<T, control::SessionState>) {
                     core_.session_state(host_id_, msg);
+                } else if constexpr (std::is_same_v<T, control::SessionStats>) {
+                    core_.session_stats(host_id_, msg);
                 } else if constexpr (std::is_same_v<T, control::ErrorMsg>) {
                     log::warn("host ", host_id_, " reported an error: ", msg.message);
                     fail_and_close("");

@@ -370,6 +370,7 @@ void Core::session_ended(const std::string& host_id, const control::SessionEnded
         log::warn("host ", host_id, " reported the end of a session it does not run: ", m.session_id);
         return;
     }
+    live_stats_.drop(m.session_id);
     if (store_->set_session_state(m.session_id, "ended", unix_now())) {
         hosts_.adjust_sessions(host_id, -1);
         metrics_.sessions_ended++;
@@ -386,6 +387,10 @@ void Core::session_state(const std::string& host_id, const control::SessionState
     if (s->state == "starting") return;  // session_ready decides when it is active
     if (store_->set_session_state(m.session_id, m.state, unix_now()))
         log::info("session ", m.session_id, " is now ", m.state);
+}
+
+void Core::session_stats(const std::string& host_id, const control::SessionStats& m) {
+    live_stats_.update(host_id, m, unix_now());
 }
 
 void Core::fail_pending_of_host(const std::string& host_id, const std::string& why) {
@@ -410,9 +415,13 @@ void Core::fail_pending_of_host(const std::string& host_id, const std::string& w
 }
 
 json Core::session_json(const SessionRecord& s) {
-    return json{{"id", s.id},           {"user", s.user},       {"resource", s.resource}, {"host", s.host_id},
-                {"state", s.state},     {"created_at", s.created_at}, {"updated_at", s.updated_at},
-                {"ended_at", s.ended_at}, {"width", s.width},   {"height", s.height}};
+    json j{{"id", s.id},           {"user", s.user},       {"resource", s.resource}, {"host", s.host_id},
+           {"state", s.state},     {"created_at", s.created_at}, {"updated_at", s.updated_at},
+           {"ended_at", s.ended_at}, {"width", s.width},   {"height", s.height}};
+    std::optional<json> stats;
+    if (s.state != "ended" && s.state != "lost") stats = live_stats_.get(s.id, s.host_id, unix_now());
+    j["stats"] = stats ? std::move(*stats) : json(nullptr);
+    return j;
 }
 
 std::optional<SessionRecord> Core::visible_session(const Caller& caller, const std::string& session_id) {
@@ -428,6 +437,7 @@ void Core::end_session_now(const SessionRecord& s, const std::string& actor, con
         h->link->send(control::serialize(control::EndSession{s.id}));
     } else {
         // Nobody to ask: forget it; a returning host reports its own.
+        live_stats_.drop(s.id);
         if (store_->set_session_state(s.id, "ended", unix_now())) metrics_.sessions_ended++;
     }
     if (actor != s.user) audit(actor, action, s.id, from, "user " + s.user + ", host " + s.host_id);
@@ -530,6 +540,7 @@ std::optional<ApiError> Core::remove_host(const Caller& caller, const std::strin
     if (!known && !live) return ApiError{ApiErrorCode::not_found, "no such host"};
     if (live && hosts_.remove(id, nullptr)) {
         fail_pending_of_host(id, "the host was removed");
+        live_stats_.drop_host(id);
         auto lost = store_->lose_sessions_of_host(id, unix_now());
         metrics_.sessions_lost += lost.size();
         live->link->close();
@@ -631,6 +642,7 @@ void Core::host_registered(HostInfo info) {
 
 void Core::host_down(const std::string& host_id, const std::string& why) {
     fail_pending_of_host(host_id, "the host disconnected");
+    live_stats_.drop_host(host_id);
     auto now = unix_now();
     auto lost = store_->lose_sessions_of_host(host_id, now);
     metrics_.sessions_lost += lost.size();
@@ -700,6 +712,7 @@ void Core::tick() {
             if (store_->set_session_state(s.id, "ended", now)) metrics_.sessions_ended++;
         }
     }
+    if (ticks_ % 10 == 0) live_stats_.prune(now);
     if (ticks_ % 60 == 0) {
         store_->purge_expired_tickets(now);
         store_->purge_expired_login_sessions(now);
@@ -755,6 +768,13 @@ std::string Core::metrics_text() {
     line("portico_hosts{state=\"up\"} " + std::to_string(up));
     line("portico_hosts{state=\"draining\"} " + std::to_string(draining));
     line("portico_hosts{state=\"down\"} " + std::to_string(down));
+    auto live = live_stats_.totals(unix_now());
+    line("# HELP portico_session_viewers Viewers of live sessions, as their hosts last reported (session_stats).");
+    line("# TYPE portico_session_viewers gauge");
+    line("portico_session_viewers " + std::to_string(live.viewers));
+    line("# HELP portico_sessions_streaming Sessions whose hosts report live stream figures.");
+    line("# TYPE portico_sessions_streaming gauge");
+    line("portico_sessions_streaming " + std::to_string(live.sessions));
     line("# HELP portico_logins_total Login attempts by result.");
     line("# TYPE portico_logins_total counter");
     line("portico_logins_total{result=\"ok\"} " + std::to_string(metrics_.logins_ok.load()));

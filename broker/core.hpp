@@ -8,6 +8,7 @@
 #include "broker/desktop_pools.hpp"
 #include "broker/broker.hpp"
 #include "broker/host_registry.hpp"
+#include "broker/live_stats.hpp"
 #include "broker/metrics.hpp"
 #include "broker/pki.hpp"
 #include "broker/state_dir.hpp"
@@ -127,6 +128,8 @@ public:
     void session_failed(const std::string& host_id, const protocol::control::SessionFailed& m);
     void session_ended(const std::string& host_id, const protocol::control::SessionEnded& m);
     void session_state(const std::string& host_id, const protocol::control::SessionState& m);
+    void session_stats(const std::string& host_id, const protocol::control::SessionStats& m);
+    LiveStats& live_stats() { return live_stats_; }
 
     // ---- gateway: the connected host of a live session, or why not ----
     Result<HostInfo, ApiErrorCode> gateway_target(const std::string& session_id);
@@ -163,6 +166,7 @@ private:
     boost::asio::ssl::context server_tls_;
     HostRegistry hosts_;
     Metrics metrics_;
+    LiveStats live_stats_;
     std::unique_ptr<DesktopPools> desktops_;  // after store_ and hosts_
     std::optional<boost::asio::thread_pool> workers_;
     LoginLimiter user_limiter_{5, std::chrono::seconds(60)};

@@ -298,7 +298,16 @@ private:
         if (path == "/metrics") return handle_metrics(req);
         if (req.method() != http::verb::get)
             return send(error_response(ApiError{ApiErrorCode::method_not_allowed, "only GET here"}, false));
-        auto file = static_file(core_.config().web_root, path);
+        if (path == "/console") {
+            auto res = make_response(http::status::moved_permanently, false);
+            res.set(http::field::location, "/console/");
+            res.prepare_payload();
+            return send(std::move(res));
+        }
+        // The admin console has its own root; it imports the display client from the web root.
+        auto file = path.rfind("/console/", 0) == 0
+                        ? static_file(core_.config().console_root, std::string_view(path).substr(8))
+                        : static_file(core_.config().web_root, path);
         if (!file) return send(error_response(ApiError{ApiErrorCode::not_found, "not found"}, false));
         std::ifstream in(*file, std::ios::binary);
         std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

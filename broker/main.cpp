@@ -30,7 +30,7 @@ using Args = std::map<std::string, std::string>;
 int usage() {
     std::cerr << "usage:\n"
                  "  portico-broker init --state DIR [--demo-user demo] [--demo-password PW] [--host-name 127.0.0.1]\n"
-                 "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH] [--threads N]\n"
+                 "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH] [--console-root PATH] [--threads N]\n"
                  "        [--heartbeat-timeout S (10)] [--disconnect-timeout S (0 = never)] [--idle-timeout S (0 = never)]\n"
                  "        [--require-mtls yes|no (no)]\n"
                  "  portico-broker enroll-token --state DIR [--host-id ID] [--ttl SECONDS (86400)]\n"
@@ -179,9 +179,11 @@ int cmd_enroll_token(const Args& a) {
 int cmd_serve(const Args& a) {
     portico::broker::BrokerConfig c;
     c.web_root = PORTICO_DEFAULT_WEB_ROOT;
+    c.console_root = PORTICO_DEFAULT_CONSOLE_ROOT;
     for (auto& [k, v] : a) {
         if (k == "state") c.state_dir = v;
         else if (k == "web-root") c.web_root = v;
+        else if (k == "console-root") c.console_root = v;
         else if (k == "threads") c.network_threads = std::stoi(v);
         else if (k == "heartbeat-timeout") c.heartbeat_timeout_seconds = std::stoi(v);
         else if (k == "disconnect-timeout") c.disconnect_timeout_seconds = std::stoi(v);

@@ -66,7 +66,7 @@ trap cleanup INT TERM EXIT
 
 logs=$state/logs
 mkdir -p "$logs"
-"$broker_bin" serve --state "$state" --listen "0.0.0.0:$port" --web-root "$repo/client/web" \
+"$broker_bin" serve --state "$state" --listen "0.0.0.0:$port" --web-root "$repo/client/web" --console-root "$repo/broker/console" \
   >"$logs/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 100); do grep -q "listening" "$logs/broker.log" 2>/dev/null && break; sleep 0.1; done
@@ -84,6 +84,7 @@ echo
 echo "Portico is running."
 echo "$credentials" | grep -E "(user|password): " | sed 's/^demo //; s/^/  /'
 echo "  open:  https://localhost:$port/${address:+   (or https://$address:$port/)}"
+echo "  admin console: https://localhost:$port/console/ (log in as admin)"
 echo "  (self-signed certificate: accept it in the browser; its file is $state/tls/broker.crt)"
 echo "  logs:  $logs"
 echo "Press Ctrl-C to stop."

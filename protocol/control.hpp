@@ -62,9 +62,18 @@ struct PoolSpec {
 };
 struct Pools { std::vector<PoolSpec> pools; };
 struct ErrorMsg { std::string message; };
+// Host -> broker, every 2 s next to the heartbeat: live stream figures per session with viewers.
+// Every figure is optional (absent or null on the wire = unknown); unknown fields are ignored.
+struct StreamStats {
+    std::string session_id;
+    std::optional<double> fps, kbps, rtt_ms, encode_ms, input_to_photon_ms;
+    std::optional<std::int64_t> skipped, viewers;
+};
+struct SessionStats { std::vector<StreamStats> stats; };
 
 using Message = std::variant<Register, Registered, StartSession, SessionReady, SessionFailed, EndSession,
-                             SessionEnded, Heartbeat, ErrorMsg, SessionState, DisconnectSession, Pools>;
+                             SessionEnded, Heartbeat, ErrorMsg, SessionState, DisconnectSession, Pools,
+                             SessionStats>;
 
 std::string serialize(const Message& m);
 // Rejects non-JSON, non-objects, unknown types, missing or mistyped fields, and fields out of

@@ -8,7 +8,13 @@
 // session was lost once the hosts are back. Prints one JSON object.
 //
 //   broker_storm --broker-bin PATH [--users 10000] [--hosts 200] [--connections 64]
-//                [--login-sample 100] [--threads 2]
+//                [--login-sample 100] [--threads 2] [--rate N]
+//
+// Without --rate the storm is closed-loop: each connection sends its next launch when the last
+// is answered (throughput at saturation). With --rate N it is open-loop: launches arrive at a
+// fixed N per second whatever the answers do, are sent on the next idle connection, and each
+// latency is measured from its scheduled arrival (so queueing behind a slow broker counts, no
+// coordinated omission).
 
 #include "broker/state_dir.hpp"
 #include "broker/store.hpp"
@@ -55,6 +61,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace net = boost::asio;
@@ -72,6 +79,7 @@ namespace {
 struct Options {
     std::string broker_bin;
     int users = 10000, hosts = 200, connections = 64, login_sample = 100, threads = 2;
+    double rate = 0;  // launches per second, open-loop; 0 = closed-loop
     std::string out;
 };
 
@@ -332,12 +340,26 @@ struct LaunchResult {
     std::map<int, int> statuses;
 };
 
+class Launcher;
+
+// Open-loop arrivals: scheduled launches not yet sent, and connections waiting for one.
+struct OpenLoop {
+    std::mutex mu;
+    std::deque<std::pair<std::size_t, Clock::time_point>> backlog;  // user index, scheduled arrival
+    std::vector<std::shared_ptr<Launcher>> idle;
+    std::size_t max_backlog = 0;
+};
+
 class Launcher : public std::enable_shared_from_this<Launcher> {
 public:
     Launcher(net::io_context& ioc, ssl::context& ctx, int port, const std::vector<std::string>& cookies,
-             std::atomic<std::size_t>& next, const std::string& resource, LaunchResult& result)
+             std::atomic<std::size_t>& next, const std::string& resource, LaunchResult& result,
+             OpenLoop* open_loop = nullptr)
         : stream_(net::make_strand(ioc), ctx), port_(port), cookies_(cookies), next_(next), resource_(resource),
-          result_(result) {}
+          result_(result), open_loop_(open_loop) {}
+
+    // Open-loop: an arrival is in the backlog; take it on this connection's strand.
+    void wake() { net::post(stream_.get_executor(), [self = shared_from_this()] { self->next(); }); }
 
     void start() {
         beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
@@ -356,8 +378,21 @@ private:
     void fail() { dead_ = true; }
 
     void next() {
-        auto i = next_.fetch_add(1);
-        if (i >= cookies_.size()) return;
+        if (dead_) return;
+        std::size_t i = 0;
+        Clock::time_point scheduled = Clock::now();
+        if (open_loop_) {
+            std::lock_guard lk(open_loop_->mu);
+            if (open_loop_->backlog.empty()) {
+                open_loop_->idle.push_back(shared_from_this());
+                return;
+            }
+            std::tie(i, scheduled) = open_loop_->backlog.front();
+            open_loop_->backlog.pop_front();
+        } else {
+            i = next_.fetch_add(1);
+            if (i >= cookies_.size()) return;
+        }
         req_ = {http::verb::post, "/api/v1/launch", 11};
         req_.set(http::field::host, "127.0.0.1");
         req_.set(http::field::content_type, "application/json");
@@ -365,7 +400,7 @@ private:
         req_.body() = json{{"resource", resource_}}.dump();
         req_.prepare_payload();
         res_ = {};
-        t0_ = Clock::now();
+        t0_ = scheduled;
         beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
         http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
             if (ec) return self->on_error();
@@ -401,6 +436,7 @@ private:
     std::atomic<std::size_t>& next_;
     std::string resource_;
     LaunchResult& result_;
+    OpenLoop* open_loop_;
     http::request<http::string_body> req_;
     http::response<http::string_body> res_;
     beast::flat_buffer buf_;
@@ -421,6 +457,7 @@ int main(int argc, char** argv) {
         else if (k == "--login-sample") o.login_sample = std::stoi(v);
         else if (k == "--threads") o.threads = std::stoi(v);
         else if (k == "--out") o.out = v;
+        else if (k == "--rate") o.rate = std::stod(v);
         else {
             std::cerr << "unknown flag " << k << "\n";
             return 2;
@@ -428,7 +465,7 @@ int main(int argc, char** argv) {
     }
     if (o.broker_bin.empty() || !fs::exists(o.broker_bin)) {
         std::cerr << "usage: broker_storm --broker-bin PATH [--users N] [--hosts N] [--connections N] "
-                     "[--login-sample N] [--threads N] [--out FILE]\n";
+                     "[--login-sample N] [--threads N] [--rate N] [--out FILE]\n";
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -585,10 +622,59 @@ int main(int argc, char** argv) {
         for (auto& t : ts) t.join();
     };
 
+    // Open-loop: connect every connection, then schedule one arrival per user at the fixed rate.
+    OpenLoop open_loop;
+    auto run_open_loop = [&](const std::vector<std::string>& cookies, const std::string& resource, LaunchResult& result) {
+        net::io_context ioc;
+        auto work = net::make_work_guard(ioc);
+        std::atomic<std::size_t> unused{0};
+        std::vector<std::shared_ptr<Launcher>> ls;
+        for (int c = 0; c < o.connections; ++c) {
+            ls.push_back(std::make_shared<Launcher>(ioc, client_ctx, port, cookies, unused, resource, result, &open_loop));
+            ls.back()->start();
+        }
+        std::vector<std::thread> ts;
+        for (int t = 0; t < o.threads; ++t) ts.emplace_back([&] { ioc.run(); });
+        for (int i = 0; i < 1000; ++i) {
+            {
+                std::lock_guard lk(open_loop.mu);
+                if (open_loop.idle.size() == ls.size()) break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        auto start = Clock::now() + std::chrono::milliseconds(10);
+        for (std::size_t i = 0; i < cookies.size(); ++i) {
+            auto at = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / o.rate));
+            std::this_thread::sleep_until(at);
+            std::shared_ptr<Launcher> waiting;
+            {
+                std::lock_guard lk(open_loop.mu);
+                open_loop.backlog.emplace_back(i, at);
+                open_loop.max_backlog = std::max(open_loop.max_backlog, open_loop.backlog.size());
+                if (!open_loop.idle.empty()) {
+                    waiting = open_loop.idle.back();
+                    open_loop.idle.pop_back();
+                }
+            }
+            if (waiting) waiting->wake();
+        }
+        // Answers still outstanding: wait for them, then let the idle connections go.
+        for (int i = 0; i < 6000 && result.done.load() < static_cast<int>(cookies.size()); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        {
+            std::lock_guard lk(open_loop.mu);
+            open_loop.idle.clear();
+        }
+        work.reset();
+        ioc.stop();
+        for (auto& t : ts) t.join();
+    };
+
     auto before = proc_stat(broker);
     LaunchResult storm;
     auto t_storm = Clock::now();
-    run_storm(cookies_a, "terminal", storm);
+    if (o.rate > 0) run_open_loop(cookies_a, "terminal", storm);
+    else run_storm(cookies_a, "terminal", storm);
     double storm_s = ms_since(t_storm) / 1000;
     auto after = proc_stat(broker);
     double broker_cpu_s = after.cpu_seconds - before.cpu_seconds;
@@ -683,7 +769,10 @@ int main(int argc, char** argv) {
                    {"note", "users are logged in beforehand (login sessions in the store); launches go over TLS "
                             "keep-alive connections; hosts are simulated in this process over mTLS"}}},
         {"launch",
-         {{"launches", storm.latencies_ms.size()}, {"errors", storm.errors.load()}, {"seconds", storm_s},
+         {{"mode", o.rate > 0 ? "open_loop" : "closed_loop"},
+          {"offered_launches_per_second", o.rate > 0 ? json(o.rate) : json(nullptr)},
+          {"max_backlog", o.rate > 0 ? json(open_loop.max_backlog) : json(nullptr)},
+          {"launches", storm.latencies_ms.size()}, {"errors", storm.errors.load()}, {"seconds", storm_s},
           {"launches_per_second", static_cast<double>(storm.latencies_ms.size()) / storm_s},
           {"latency_ms", {{"p50", percentile(storm.latencies_ms, 0.5)}, {"p90", percentile(storm.latencies_ms, 0.9)},
                           {"p99", percentile(storm.latencies_ms, 0.99)}, {"max", percentile(storm.latencies_ms, 1.0)}}},

@@ -98,7 +98,8 @@ class Stack:
         self.broker_log = open(os.path.join(self.dir, "broker.log"), "w+")
         self.broker = subprocess.Popen(
             [self.bin("portico-broker"), "serve", "--state", self.state, "--listen", f"127.0.0.1:{self.port}",
-             "--web-root", os.path.join(self.source, "client/web")],
+             "--web-root", os.path.join(self.source, "client/web"),
+             "--console-root", os.path.join(self.source, "broker/console")],
             stdout=self.broker_log, stderr=subprocess.STDOUT)
         wait_for(lambda: "listening" in self.read_log("broker"), 30, "the broker to listen")
         self.start_host()

@@ -257,6 +257,27 @@ def case_browser_input(stack):
     print(f"screenshots in {artifacts}")
 
 
+def case_browser_console(stack):
+    """The admin console (issue 3): hosts, drain, sessions with live stats, shadow, log off, audit, roles."""
+    chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
+    node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
+    if not os.path.exists(chromium) or not os.path.exists(node_modules) or not shutil.which("node"):
+        print(f"SKIPPED: browser test needs {chromium}, node and playwright-core "
+              "(run deploy/install-deps.sh --test)")
+        return 77
+    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
+    os.makedirs(artifacts, exist_ok=True)
+    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
+               PORTICO_ADMIN_PASSWORD=stack.admin_password, PORTICO_HOST_ID=stack.host_id,
+               PORTICO_ARTIFACTS=artifacts)
+    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/console.test.mjs")], env=env,
+                          timeout=240)
+    assert proc.returncode == 0, "console browser test failed"
+    # Log off from the console ended the session on the host too.
+    wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after Log off")
+    print(f"screenshots in {artifacts}")
+
+
 def case_packaged_app(stack):
     """A published app that is a signed package (issue 5) streams like any app; a tampered copy is
     refused by its own runtime before anything of it runs, and the launch fails with that reason."""
@@ -296,7 +317,7 @@ def case_packaged_app(stack):
 
 CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logoff_cleans_up,
          "bad_input": case_bad_input, "browser": case_browser, "browser_portal": case_browser_portal,
-         "browser_input": case_browser_input,
+         "browser_input": case_browser_input, "browser_console": case_browser_console,
          "packaged_app": case_packaged_app}
 
 

@@ -1,5 +1,6 @@
 // Control channel and display gateway: fake hosts over real TLS WebSockets against a real broker.
 
+#include "broker/live_stats.hpp"
 #include "common/crypto.hpp"
 #include "protocol/ticket.hpp"
 #include "support.hpp"
@@ -234,4 +235,86 @@ TEST_CASE("gateway: refuses unknown sessions and wrong host fingerprints", "[bro
     CHECK(test::upgrade_status(b, path) == 502);
     test::net::io_context ioc;
     CHECK_THROWS(test::ws_connect(ioc, b.port, b.broker_cert_sha256, path));
+}
+
+TEST_CASE("live stats: kept per session in memory, fresh only, from the session's own host", "[broker][stats]") {
+    namespace control = portico::protocol::control;
+    portico::broker::LiveStats live(10);
+    control::SessionStats m;
+    control::StreamStats st;
+    st.session_id = "s1";
+    st.fps = 25;
+    st.rtt_ms = 2.5;
+    st.viewers = 2;
+    m.stats = {st};
+    live.update("host-a", m, 1000);
+    auto j = live.get("s1", "host-a", 1005);
+    REQUIRE(j);
+    CHECK((*j)["fps"] == 25.0);
+    CHECK((*j)["rtt_ms"] == 2.5);
+    CHECK((*j)["kbps"].is_null());
+    CHECK((*j)["viewers"] == 2);
+    CHECK((*j)["updated_at"] == 1000);
+    CHECK_FALSE(live.get("s1", "host-b", 1005));  // another host's session of that id: not these figures
+    CHECK_FALSE(live.get("s1", "host-a", 1011));  // stale
+    CHECK(live.totals(1005).viewers == 2);
+    // Another host cannot overwrite fresh figures of a session it does not run.
+    st.fps = 1;
+    m.stats = {st};
+    live.update("host-b", m, 1006);
+    CHECK((*live.get("s1", "host-a", 1006))["fps"] == 25.0);
+    live.drop("s1");
+    CHECK_FALSE(live.get("s1", "host-a", 1006));
+    live.update("host-a", m, 1007);
+    live.drop_host("host-a");
+    CHECK(live.totals(1007).sessions == 0);
+    live.update("host-a", m, 1007);
+    live.prune(1100);
+    CHECK(live.totals(1007).sessions == 0);
+}
+
+TEST_CASE("live stats: a host's session_stats show in the session JSON and go when it ends", "[broker][stats]") {
+    test::BrokerFixture b;
+    auto cookie = test::login(b);
+    auto admin = test::login_as(b, "admin");
+    test::FakeHost host(b, "host-1", "wss://127.0.0.1:9443/display", std::string(64, 'b'));
+    auto r = test::request(b, verb::post, "/api/v1/launch", json{{"resource", "terminal"}}.dump(), cookie);
+    REQUIRE(r.status == 200);
+    auto sid = r.json().at("session_id").get<std::string>();
+    auto session = [&] { return test::request(b, verb::get, "/api/v1/sessions/" + sid, "", admin).json(); };
+    CHECK(session()["stats"].is_null());
+
+    host.send({{"type", "session_stats"},
+               {"stats", json::array({{{"session_id", sid}, {"fps", 24.5}, {"kbps", 812.0}, {"rtt_ms", 3.1},
+                                       {"encode_ms", 4.2}, {"skipped", 0}, {"input_to_photon_ms", nullptr},
+                                       {"viewers", 1}}})}});
+    json stats;
+    for (int i = 0; i < 100 && stats.is_null(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        stats = session()["stats"];
+    }
+    REQUIRE(stats.is_object());
+    CHECK(stats["fps"] == 24.5);
+    CHECK(stats["rtt_ms"] == 3.1);
+    CHECK(stats["input_to_photon_ms"].is_null());
+    CHECK(stats["viewers"] == 1);
+    CHECK(std::abs(stats["updated_at"].get<std::int64_t>() - now_unix()) <= 2);
+    // Also in the list, and counted in /metrics.
+    auto list = test::request(b, verb::get, "/api/v1/sessions?scope=all", "", admin).json();
+    REQUIRE(list.size() == 1);
+    CHECK(list[0]["stats"]["fps"] == 24.5);
+    auto metrics = test::request(b, verb::get, "/metrics", "", admin).body;
+    CHECK(metrics.find("portico_session_viewers 1\n") != std::string::npos);
+    CHECK(metrics.find("portico_sessions_streaming 1\n") != std::string::npos);
+
+    // The session ends (host reports it): the figures are gone.
+    host.send({{"type", "session_ended"}, {"session_id", sid}, {"reason", "app_exited"}});
+    bool ended = false;
+    for (int i = 0; i < 100 && !ended; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ended = session()["state"] == "ended";
+    }
+    REQUIRE(ended);
+    CHECK(session()["stats"].is_null());
+    CHECK(test::request(b, verb::get, "/metrics", "", admin).body.find("portico_session_viewers 0\n") != std::string::npos);
 }

@@ -6,6 +6,9 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <filesystem>
+#include <fstream>
+
 using json = nlohmann::json;
 using test::http::verb;
 
@@ -185,4 +188,33 @@ TEST_CASE("rest: static files and path traversal", "[broker][rest]") {
         CHECK(r.status == 404);
         CHECK(r.body.find("outside the web root") == std::string::npos);
     }
+}
+
+TEST_CASE("rest: the admin console is served from its own root at /console/", "[broker][rest][console]") {
+    std::string console_root;
+    test::BrokerFixture b(20, [&](portico::broker::BrokerConfig& c) {
+        console_root = (std::filesystem::path(c.state_dir).parent_path() / "console").string();
+        std::filesystem::create_directories(console_root);
+        std::ofstream(console_root + "/index.html") << "<!doctype html><title>console</title>";
+        std::ofstream(console_root + "/console.js") << "export {};";
+        c.console_root = console_root;
+    });
+    auto index = test::request(b, verb::get, "/console/");
+    REQUIRE(index.status == 200);
+    CHECK(index.body.find("console") != std::string::npos);
+    CHECK(index.headers.at("content-type").rfind("text/html", 0) == 0);
+    CHECK(index.headers.count("content-security-policy") == 1);
+    auto js = test::request(b, verb::get, "/console/console.js");
+    CHECK(js.status == 200);
+    CHECK(js.headers.at("content-type").rfind("text/javascript", 0) == 0);
+    auto bare = test::request(b, verb::get, "/console");
+    CHECK(bare.status == 301);
+    CHECK(bare.headers.at("location") == "/console/");
+    // The portal's files are not reachable through /console/, nor anything outside the root.
+    for (const std::string target : {"/console/app.js", "/console/../index.html", "/console/%2e%2e/web/index.html",
+                                     "/console/missing.js"}) {
+        INFO(target);
+        CHECK(test::request(b, verb::get, target).status == 404);
+    }
+    CHECK(test::request(b, verb::get, "/").body.find("portal") != std::string::npos);
 }

@@ -1,0 +1,333 @@
+// End-to-end browser test of the admin console (issue 3) in real headless Chromium against a real
+// broker and session host:
+//   admin logs in at /console/ and sees the host; drain ("draining") and undrain ("up"); a user
+//   launches Terminal in the portal and the session appears in Sessions (live figures from the
+//   host's session_stats when it sends them); shadow it (frames arrive, the canvas is not blank,
+//   the frame counter grows while the user types); log it off; drain, undrain, shadow and log off
+//   are in the Audit tab; a helpdesk user sees no edit controls and a direct POST gets 403; a plain
+//   user is told the console is not for them.
+//
+// Environment: PORTICO_URL (the portal, ending in /), PORTICO_USER / PORTICO_PASSWORD (a user
+// entitled to Terminal), PORTICO_ADMIN_PASSWORD (user "admin"), PORTICO_HOST_ID, PORTICO_ARTIFACTS.
+// PORTICO_REQUIRE_STATS=1 makes the live figures a hard requirement (once hosts send session_stats).
+// Exit status 0 and "console test passed" on success, 1 with the reason otherwise.
+
+import path from 'node:path';
+import { runTest, newPage, waitFor, fail, log, sleep, canvasStatsIn } from './helpers.mjs';
+
+const HELPDESK = { name: 'helpdesk1', password: 'helpdesk-password-1' };
+
+async function consoleLogin(page, url, user, password) {
+  await page.goto(new URL('console/', url).href, { waitUntil: 'load' });
+  await page.locator('#login-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+async function errorShown(page) {
+  return (await page.locator('#error').isVisible()) ? (await page.textContent('#error-text')).trim() : '';
+}
+
+/** The text of a cell (by data-col) in the row of `key`, or null when the row is absent. */
+async function cell(page, table, key, col) {
+  const c = page.locator(`${table} tbody tr[data-key="${key}"] [data-col="${col}"]`);
+  return (await c.count()) ? (await c.textContent()).trim() : null;
+}
+
+async function tab(page, name) {
+  await page.getByRole('tab', { name }).click();
+  const id = await page.getByRole('tab', { name }).getAttribute('aria-controls');
+  await page.locator(`#${id}`).waitFor({ state: 'visible', timeout: 3_000 });
+}
+
+async function auditHas(page, action, target) {
+  return waitFor(`audit entry ${action} ${target}`, 10_000, () => page.evaluate(([a, t]) => [...document.querySelectorAll('#audit-table tbody tr')]
+    .some((tr) => tr.querySelector('[data-col="action"]')?.textContent === a
+      && tr.querySelector('[data-col="target"]')?.textContent === t), [action, target]));
+}
+
+await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_ADMIN_PASSWORD', 'PORTICO_HOST_ID',
+  'PORTICO_ARTIFACTS'], async ({ browser, env, pages, consoleLines }) => {
+  const art = (name) => path.join(env.PORTICO_ARTIFACTS, name);
+  const hostId = env.PORTICO_HOST_ID;
+
+  // --- admin: login, the host is up ----------------------------------------------------------
+  const admin = await newPage(browser, 'admin', consoleLines);
+  pages.set('admin', admin);
+  admin.on('dialog', (d) => d.accept()); // confirm() before log off / delete
+  await consoleLogin(admin, env.PORTICO_URL, 'admin', env.PORTICO_ADMIN_PASSWORD);
+  await admin.locator('#console-view').waitFor({ state: 'visible', timeout: 10_000 });
+  if ((await admin.getByRole('tab', { name: 'Hosts' }).getAttribute('aria-selected')) !== 'true') fail('Hosts is not the first tab');
+  await waitFor(`host ${hostId} "up"`, 10_000, async () => (await cell(admin, '#hosts-table', hostId, 'state')) === 'up');
+  const load = { sessions: await cell(admin, '#hosts-table', hostId, 'sessions'), cpu: await cell(admin, '#hosts-table', hostId, 'cpu'),
+    mem: await cell(admin, '#hosts-table', hostId, 'mem') };
+  log(`admin sees host ${hostId} up, load ${JSON.stringify(load)}`);
+  if (!/^\d+ \/ \d+$/.test(load.sessions) || !/%$/.test(load.cpu) || !/%$/.test(load.mem)) fail(`host load not shown: ${JSON.stringify(load)}`);
+  await admin.screenshot({ path: art('console-hosts.png') });
+
+  // Keyboard: the tab list follows the WAI-ARIA pattern (arrow keys move and select).
+  await admin.getByRole('tab', { name: 'Hosts' }).focus();
+  await admin.keyboard.press('ArrowRight');
+  const moved = await admin.evaluate(() => ({ focus: document.activeElement?.id, selected: document.querySelector('[role="tab"][aria-selected="true"]')?.id,
+    panel: !document.querySelector('#panel-sessions').hidden }));
+  if (moved.focus !== 'tab-sessions' || moved.selected !== 'tab-sessions' || !moved.panel) fail(`ArrowRight on the tabs: ${JSON.stringify(moved)}`);
+  await admin.keyboard.press('ArrowLeft');
+  await admin.locator('#panel-hosts').waitFor({ state: 'visible', timeout: 3_000 });
+  // Every control has an accessible name (label, aria-label or text).
+  const unnamed = await admin.evaluate(() => [...document.querySelectorAll('input:not([type="hidden"]), select, button, canvas')]
+    .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || (el.tagName === 'BUTTON' && el.textContent.trim())))
+    .map((el) => el.id || el.outerHTML.slice(0, 80)));
+  if (unnamed.length) fail(`controls without an accessible name: ${unnamed.join(', ')}`);
+  log('tabs work with the arrow keys; every control is labelled');
+
+  // --- drain / undrain (live update without reload) -------------------------------------------
+  await admin.getByRole('button', { name: `Drain ${hostId}` }).click();
+  await waitFor('"draining"', 5_000, async () => (await cell(admin, '#hosts-table', hostId, 'state')) === 'draining');
+  log('drained: the table shows "draining"');
+  await admin.screenshot({ path: art('console-host-draining.png') });
+  await admin.getByRole('button', { name: `Undrain ${hostId}` }).click();
+  await waitFor('"up" again', 5_000, async () => (await cell(admin, '#hosts-table', hostId, 'state')) === 'up');
+  log('undrained: "up" again');
+
+  // An enrollment token is shown once.
+  await admin.getByLabel('Host id (optional)').fill('spare-host');
+  await admin.getByRole('button', { name: 'Create enrollment token' }).click();
+  const token = await waitFor('the enrollment token', 5_000, async () => admin.inputValue('#token-value'));
+  if (token.length < 20) fail(`enrollment token looks wrong: ${token}`);
+  log(`enrollment token created (${token.length} characters)`);
+
+  // --- a user launches Terminal in the portal ---------------------------------------------------
+  const user = await newPage(browser, 'user', consoleLines);
+  pages.set('user', user);
+  await user.goto(env.PORTICO_URL, { waitUntil: 'load' });
+  await user.locator('#login-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await user.fill('#username', env.PORTICO_USER);
+  await user.fill('#password', env.PORTICO_PASSWORD);
+  await user.press('#password', 'Enter');
+  await user.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await user.getByRole('button', { name: 'Launch Terminal (application)' }).click();
+  await user.locator('#session-view').waitFor({ state: 'visible', timeout: 15_000 });
+  await waitFor('the user\'s session to connect', 20_000, () => user.evaluate(() => window.__porticoDebug?.connected()));
+  const sid = await user.evaluate(() => window.__porticoDebug.sessionId());
+  log(`user ${env.PORTICO_USER} launched Terminal: session ${sid}`);
+
+  // --- Sessions tab: the session, live figures ----------------------------------------------------
+  await tab(admin, 'Sessions');
+  await waitFor('the session in Sessions as active', 10_000, async () => (await cell(admin, '#sessions-table', sid, 'state')) === 'active');
+  const row = admin.locator(`#sessions-table tbody tr[data-key="${sid}"]`);
+  const rowText = (await row.textContent()).replace(/\s+/g, ' ');
+  if (!rowText.includes(env.PORTICO_USER) || !rowText.includes(hostId) || !rowText.toLowerCase().includes('terminal')) {
+    fail(`the session row lacks user, host or resource: ${rowText}`);
+  }
+  const figures = async () => ({
+    fps: await cell(admin, '#sessions-table', sid, 'fps'),
+    rtt: await cell(admin, '#sessions-table', sid, 'rtt'),
+    kbps: await cell(admin, '#sessions-table', sid, 'kbps'),
+    viewers: await cell(admin, '#sessions-table', sid, 'viewers'),
+  });
+  const requireStats = process.env.PORTICO_REQUIRE_STATS === '1';
+  let stats = null;
+  try {
+    stats = await waitFor('live stream figures (fps, latency) from the host', requireStats ? 15_000 : 6_000, async () => {
+      const f = await figures();
+      return f.fps !== '–' && f.rtt !== '–' ? f : null;
+    });
+  } catch (e) {
+    if (requireStats) throw e;
+  }
+  if (stats) {
+    log(`live figures from the host: ${JSON.stringify(stats)}`);
+    if (!(Number(stats.fps) >= 0) || !(Number(stats.rtt) >= 0)) fail(`figures are not numbers: ${JSON.stringify(stats)}`);
+  } else {
+    // The host side (session_stats) comes with another branch; until it is merged the figures are
+    // unknown and shown as "–". PORTICO_REQUIRE_STATS=1 turns this into a failure.
+    log(`NOTE: live figures NOT asserted: the host sent no session_stats in 6 s (cells show ${JSON.stringify(await figures())})`);
+  }
+  await admin.screenshot({ path: art('console-sessions.png') });
+
+  // --- shadow: a view-only stream in the console -------------------------------------------------
+  await admin.getByRole('button', { name: `Shadow terminal of ${env.PORTICO_USER}` }).or(
+    admin.getByRole('button', { name: `Shadow Terminal of ${env.PORTICO_USER}` })).first().click();
+  await admin.locator('#shadow-view').waitFor({ state: 'visible', timeout: 5_000 });
+  await waitFor('shadow frames', 20_000, async () => {
+    const err = await errorShown(admin);
+    if (err) fail(`shadow failed: ${err}`);
+    return (await admin.evaluate(() => window.__porticoConsole.shadowFrames())) > 0;
+  });
+  const pic = await waitFor('a non-blank shadow picture', 15_000, async () => {
+    const s = await admin.evaluate(canvasStatsIn, '#shadow-screen');
+    return s.nonBlack > 200 || s.differFirst > 200 ? s : null;
+  });
+  log(`shadowing: picture ${pic.width}x${pic.height}, ${pic.nonBlack} non-black px`);
+  // The user types: the shadow's frame counter grows (the console shows it too).
+  const before = await admin.evaluate(() => window.__porticoConsole.shadowFrames());
+  await user.locator('#screen').focus();
+  await user.keyboard.type('echo shadowed');
+  await waitFor('more shadow frames after typing', 10_000, async () => (await admin.evaluate(() => window.__porticoConsole.shadowFrames())) > before);
+  const shownFrames = Number(await admin.textContent('#shadow-frames'));
+  await waitFor('the frame counter on the page', 3_000, async () => Number(await admin.textContent('#shadow-frames')) > 0);
+  log(`shadow frames ${before} → ${await admin.evaluate(() => window.__porticoConsole.shadowFrames())} (page shows ${shownFrames})`);
+  if (stats) {
+    // The shadow is a second viewer; the host reports it within a stats period or two.
+    await waitFor('2 viewers while shadowing', 8_000, async () => (await cell(admin, '#sessions-table', sid, 'viewers')) === '2');
+    log(`live figures while shadowing: ${JSON.stringify(await figures())}`);
+  }
+  await admin.screenshot({ path: art('console-shadow.png') });
+  if (!(await user.evaluate(() => window.__porticoDebug.connected()))) fail('the user lost the session while being shadowed');
+  await admin.getByRole('button', { name: 'Stop shadowing' }).click();
+  if (await admin.locator('#shadow-view').isVisible()) fail('Stop shadowing did not close the view');
+
+  // --- log off -----------------------------------------------------------------------------------
+  await admin.getByRole('button', { name: /^Log off .* of / }).first().click();
+  await waitFor('the session to leave the live list', 15_000, async () => (await cell(admin, '#sessions-table', sid, 'state')) === null);
+  await waitFor('the user\'s portal to notice the end', 15_000, async () => user.locator('#resources-view').isVisible());
+  log('logged off from the console; the user is back in the portal');
+
+  // --- audit: drain, undrain, shadow, logoff --------------------------------------------------------
+  await tab(admin, 'Audit');
+  await auditHas(admin, 'host.drain', hostId);
+  await auditHas(admin, 'host.undrain', hostId);
+  await auditHas(admin, 'session.shadow', sid);
+  await auditHas(admin, 'session.logoff', sid);
+  log('audit shows host.drain, host.undrain, session.shadow and session.logoff');
+  await admin.getByLabel('What (exact action)').fill('host.drain');
+  await admin.getByRole('button', { name: 'Filter' }).click();
+  await waitFor('the filtered audit', 5_000, () => admin.evaluate(() => {
+    const actions = [...document.querySelectorAll('#audit-table tbody [data-col="action"]')].map((c) => c.textContent);
+    return actions.length > 0 && actions.every((a) => a === 'host.drain');
+  }));
+  log('audit filter "host.drain" shows only drains');
+  await admin.screenshot({ path: art('console-audit.png') });
+
+  // --- users: create a helpdesk user in the console --------------------------------------------
+  await tab(admin, 'Users & groups');
+  await admin.getByLabel('Name', { exact: true }).first().fill(HELPDESK.name);
+  await admin.getByLabel('Role', { exact: true }).selectOption('helpdesk');
+  await admin.getByLabel('Password (empty = generate)').fill(HELPDESK.password);
+  await admin.getByRole('button', { name: 'Create user' }).click();
+  await waitFor('the helpdesk user in the table', 5_000, async () => (await admin.locator(`#users-table tr[data-key="${HELPDESK.name}"]`).count()) === 1);
+  log(`admin created ${HELPDESK.name} (helpdesk)`);
+
+  // Groups: create one with the helpdesk user, then add demo with the per-row controls.
+  await admin.getByLabel('Name', { exact: true }).nth(1).fill('support');
+  await admin.getByLabel('Members (comma separated)').fill(HELPDESK.name);
+  await admin.getByRole('button', { name: 'Create group' }).click();
+  await waitFor('group "support"', 5_000, async () => (await admin.locator('#groups-table tr[data-key="support"]').count()) === 1);
+  await admin.getByLabel('User to add to support').selectOption(env.PORTICO_USER);
+  await admin.getByRole('button', { name: 'Add the selected user to support' }).click();
+  await waitFor(`${env.PORTICO_USER} in "support"`, 5_000, async () => /demo/.test(await admin.locator('#groups-table tr[data-key="support"] td').first().textContent()));
+  // Role change from the table, reflected after the next poll.
+  await admin.getByLabel(`Role of ${HELPDESK.name}`).selectOption('user');
+  await waitFor('the role change', 5_000, async () => /is now user/.test(await admin.textContent('#notice')));
+  await admin.getByLabel(`Role of ${HELPDESK.name}`).selectOption('helpdesk');
+  await waitFor('the role change back', 5_000, async () => /is now helpdesk/.test(await admin.textContent('#notice')));
+  log('groups: created "support", added a member; role changed and changed back');
+  await admin.screenshot({ path: art('console-users.png') });
+
+  // Apps as admin: publish, edit, see entitlements, delete. Pools show data or the API's error in place.
+  await tab(admin, 'Apps & desktop pools');
+  await waitFor('the Terminal app row', 5_000, async () => (await admin.locator('#apps-table tbody tr').count()) > 0);
+  await admin.getByLabel('Id', { exact: true }).first().fill('calc');
+  await admin.locator('#app-name').fill('Calculator');
+  await admin.getByLabel('Command (words separated by spaces)').fill('xcalc -stipple');
+  await admin.locator('#app-entitlements').fill('group:support, user:demo');
+  await admin.getByRole('button', { name: 'Publish app' }).click();
+  await waitFor('the new app row', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 1);
+  await admin.getByRole('button', { name: 'Edit app Calculator (calc)' }).click();
+  await admin.locator('#app-name').fill('Calc');
+  await admin.locator('#app-entitlements').fill('group:support');
+  await admin.getByRole('button', { name: 'Save app' }).click();
+  await waitFor('the edited app', 5_000, async () => {
+    const t = (await admin.locator('#apps-table tr[data-key="calc"]').textContent()) ?? '';
+    return t.includes('Calc') && !t.includes('Calculator') && t.includes('group:support') && !t.includes('user:demo');
+  });
+  const bad = await (async () => {
+    await admin.locator('#app-id').fill('bad id!');
+    await admin.locator('#app-name').fill('Bad');
+    await admin.locator('#app-command').fill('x');
+    await admin.locator('#app-entitlements').fill('');
+    await admin.getByRole('button', { name: 'Publish app' }).click();
+    return waitFor('the API error for a bad id', 5_000, () => errorShown(admin));
+  })();
+  if (!/id/.test(bad) || !/bad_request/.test(bad)) fail(`a bad app id shows ${JSON.stringify(bad)}`);
+  log(`apps: published, edited (name, entitlements); a bad id shows "${bad}"`);
+  await admin.getByRole('button', { name: 'Delete app Calc (calc)' }).click();
+  await waitFor('the app to go', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 0);
+  if ((await admin.getByRole('button', { name: /^Edit app / }).count()) === 0) fail('admin sees no Edit button for apps');
+  await sleep(300); // the pools request follows the apps one
+  const poolsError = await admin.locator('#pools-error').isVisible();
+  if (poolsError) {
+    // Desktop pools come with another branch; until then the console shows the API's 404 in place.
+    const text = await admin.textContent('#pools-error');
+    if (!/not_found, HTTP 404/.test(text)) fail(`pools error shown as ${JSON.stringify(text)}`);
+    log(`pools: NOT exercised, no pools API on this broker; the console says "${text}"`);
+  } else {
+    await admin.locator('#pool-id').fill('desk');
+    await admin.locator('#pool-name').fill('Desktop');
+    await admin.locator('#pool-image').fill('debian-12');
+    await admin.getByLabel('Mode').selectOption('dedicated');
+    await admin.locator('#pool-size').fill('2');
+    await admin.locator('#pool-spares').fill('0'); // dedicated pools keep no spares
+    await admin.locator('#pool-memory').fill('2048');
+    await admin.locator('#pool-cpus').fill('2');
+    await admin.locator('#pool-entitlements').fill('group:users');
+    await admin.getByRole('button', { name: 'Create pool' }).click();
+    await waitFor('the new pool row', 5_000, async () => {
+      const err = await errorShown(admin);
+      if (err) fail(`creating a pool: ${err}`);
+      return (await admin.locator('#pools-table tr[data-key="desk"]').count()) === 1;
+    });
+    await admin.getByRole('button', { name: 'Edit pool Desktop (desk)' }).click();
+    await admin.locator('#pool-name').fill('Desktops');
+    await admin.locator('#pool-entitlements').fill('group:support');
+    await admin.getByRole('button', { name: 'Save pool' }).click();
+    await waitFor('the edited pool', 5_000, async () => {
+      const err = await errorShown(admin);
+      if (err) fail(`editing a pool: ${err}`);
+      const t = (await admin.locator('#pools-table tr[data-key="desk"]').textContent()) ?? '';
+      return t.includes('Desktops') && t.includes('group:support') && t.includes('dedicated');
+    });
+    await admin.getByRole('button', { name: 'Delete pool Desktops (desk)' }).click();
+    await waitFor('the pool to go', 5_000, async () => (await admin.locator('#pools-table tr[data-key="desk"]').count()) === 0);
+    log('pools: created, edited (name, entitlements) and deleted through the console');
+  }
+
+  // --- helpdesk: read-only, 403 on edits ------------------------------------------------------------
+  const help = await newPage(browser, 'helpdesk', consoleLines);
+  pages.set('helpdesk', help);
+  await consoleLogin(help, env.PORTICO_URL, HELPDESK.name, HELPDESK.password);
+  await help.locator('#console-view').waitFor({ state: 'visible', timeout: 10_000 });
+  if (!(await help.locator('#readonly-note').isVisible())) fail('helpdesk sees no read-only note');
+  await waitFor('the host for helpdesk', 10_000, async () => (await cell(help, '#hosts-table', hostId, 'state')) === 'up');
+  if ((await help.getByRole('button', { name: /^(Drain|Undrain|Remove) / }).count()) !== 0) fail('helpdesk sees host edit buttons');
+  if (await help.locator('#token-form').isVisible()) fail('helpdesk sees the enrollment token form');
+  await tab(help, 'Apps & desktop pools');
+  await waitFor('apps for helpdesk', 5_000, async () => (await help.locator('#apps-table tbody tr').count()) > 0);
+  const editControls = await help.locator('#panel-apps button:visible, #panel-apps input:visible, #panel-apps select:visible').count();
+  if (editControls !== 0) fail(`helpdesk sees ${editControls} edit controls for apps and pools`);
+  const post = (p, body) => help.evaluate(async ([pathname, b]) => {
+    const r = await fetch(pathname, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b) });
+    return { status: r.status, body: await r.json().catch(() => null) };
+  }, [p, body]);
+  const appPost = await post('/api/v1/apps', { id: 'sneaky', name: 'Sneaky', command: ['xterm'] });
+  if (appPost.status !== 403 || appPost.body?.error?.code !== 'forbidden') fail(`helpdesk POST /apps answered ${JSON.stringify(appPost)}`);
+  const poolPost = await post('/api/v1/pools', { id: 'sneaky', name: 'Sneaky', image: 'x', mode: 'pooled' });
+  if (poolPost.status === 404) log('helpdesk POST /pools: 404 (no pools API on this broker yet); POST /apps: 403');
+  else if (poolPost.status !== 403) fail(`helpdesk POST /pools answered ${JSON.stringify(poolPost)}`);
+  else log('helpdesk POST /apps and /pools: 403 forbidden');
+  await help.screenshot({ path: art('console-helpdesk-apps.png') });
+  await tab(help, 'Sessions');
+  await tab(help, 'Audit');
+  await auditHas(help, 'session.logoff', sid);
+  log('helpdesk sees no edit controls and reads the audit');
+
+  // --- a plain user is told the console is not for them ---------------------------------------------
+  await user.goto(new URL('console/', env.PORTICO_URL).href, { waitUntil: 'load' });
+  await user.locator('#denied-view').waitFor({ state: 'visible', timeout: 10_000 });
+  const denied = (await user.textContent('#denied-text')).trim();
+  if (!/admin and helpdesk/.test(denied)) fail(`the denial message is unclear: ${denied}`);
+  log(`plain user: "${denied}"`);
+  await user.screenshot({ path: art('console-denied.png') });
+  await sleep(0);
+});

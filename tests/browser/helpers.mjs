@@ -1,0 +1,100 @@
+// Shared set-up of the browser tests: Debian's headless Chromium through playwright-core, timed
+// log lines, polling with a deadline, environment checks, failure reporting with a screenshot and
+// the page's console. Used by console.test.mjs; the older tests still carry their own copies.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
+
+const started = Date.now();
+export const log = (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
+
+export class TestFailure extends Error {}
+export const fail = (why) => { throw new TestFailure(why); };
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls fn until it returns a truthy value; fails with `what` after `ms`. */
+export async function waitFor(what, ms, fn, intervalMs = 250) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) fail(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** The named environment variables (all required); PORTICO_ARTIFACTS is created. */
+export function environment(names) {
+  const missing = names.filter((n) => !process.env[n]);
+  if (missing.length) fail(`missing environment variable(s): ${missing.join(', ')}`);
+  const env = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+  if (env.PORTICO_ARTIFACTS) fs.mkdirSync(env.PORTICO_ARTIFACTS, { recursive: true });
+  return env;
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    headless: true,
+  });
+}
+
+/** A page in its own context (own cookies), whose console and errors are collected as `name`. */
+export async function newPage(browser, name, consoleLines, options = {}) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 }, ...options });
+  const page = await context.newPage();
+  page.on('console', (m) => consoleLines.push(`[${name} console.${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`[${name} pageerror] ${e.stack ?? e.message}`));
+  return page;
+}
+
+/**
+ * Runs body(browser, env, pages) and exits 0 with "<name> test passed", or 1 with the reason,
+ * screenshots of every page in `pages` and the collected console lines.
+ */
+export async function runTest(name, envNames, body) {
+  const consoleLines = [];
+  const pages = new Map();
+  let browser;
+  let env;
+  try {
+    env = environment(envNames);
+    browser = await launchBrowser();
+    await body({ browser, env, pages, consoleLines });
+    await browser.close();
+    console.log(`${name} test passed`);
+    process.exit(0);
+  } catch (e) {
+    console.error(`\n${name} test FAILED: ${e instanceof TestFailure ? e.message : e.stack ?? e}`);
+    if (env?.PORTICO_ARTIFACTS) {
+      for (const [label, page] of pages) {
+        const shot = path.join(env.PORTICO_ARTIFACTS, `${name}-failure-${label}.png`);
+        await page.screenshot({ path: shot }).then(() => console.error(`screenshot: ${shot}`), () => {});
+      }
+    }
+    console.error(`page console (${consoleLines.length} lines):`);
+    for (const line of consoleLines) console.error(`  ${line}`);
+    await browser?.close().catch(() => {});
+    process.exit(1);
+  }
+}
+
+/** Counts of non-black pixels and pixels unlike the first one in a canvas (runs in the page). */
+export function canvasStatsIn(selector) {
+  const c = document.querySelector(selector);
+  const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+  const [r0, g0, b0] = data;
+  let nonBlack = 0;
+  let differFirst = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const r = data[i]; const g = data[i + 1]; const b = data[i + 2];
+    if (r + g + b > 48) nonBlack++;
+    if (Math.abs(r - r0) + Math.abs(g - g0) + Math.abs(b - b0) > 48) differFirst++;
+  }
+  return { width: c.width, height: c.height, nonBlack, differFirst };
+}
