@@ -54,6 +54,27 @@ std::vector<std::string> strings(const json& j, const char* k, bool allow_empty)
     return out;
 }
 
+// An optional non-negative figure: absent or null = unknown.
+std::optional<double> figure(const json& j, const char* k) {
+    auto it = j.find(k);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    if (!it->is_number()) throw std::invalid_argument(std::string("field '") + k + "' must be a number or null");
+    auto v = it->get<double>();
+    if (!(v >= 0 && v < 1e12)) throw std::invalid_argument(std::string("field '") + k + "' must be a non-negative number");
+    return v;
+}
+std::optional<std::int64_t> count(const json& j, const char* k) {
+    auto it = j.find(k);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 0)
+        throw std::invalid_argument(std::string("field '") + k + "' must be a non-negative integer or null");
+    return it->get<std::int64_t>();
+}
+template <typename T>
+void put(json& j, const char* k, const std::optional<T>& v) {
+    j[k] = v ? json(*v) : json(nullptr);
+}
+
 }  // namespace
 
 std::string serialize(const Message& m) {
@@ -93,6 +114,21 @@ std::string serialize(const Message& m) {
                 return {{"type", "session_state"}, {"session_id", x.session_id}, {"state", x.state}};
             else if constexpr (std::is_same_v<T, DisconnectSession>)
                 return {{"type", "disconnect_session"}, {"session_id", x.session_id}};
+            else if constexpr (std::is_same_v<T, SessionStats>) {
+                json arr = json::array();
+                for (const auto& st : x.stats) {
+                    json e = {{"session_id", st.session_id}};
+                    put(e, "fps", st.fps);
+                    put(e, "kbps", st.kbps);
+                    put(e, "rtt_ms", st.rtt_ms);
+                    put(e, "encode_ms", st.encode_ms);
+                    put(e, "skipped", st.skipped);
+                    put(e, "input_to_photon_ms", st.input_to_photon_ms);
+                    put(e, "viewers", st.viewers);
+                    arr.push_back(std::move(e));
+                }
+                return {{"type", "session_stats"}, {"stats", std::move(arr)}};
+            }
             else
                 return {{"type", "error"}, {"message", x.message}};
         },
@@ -160,6 +196,26 @@ Result<Message, std::string> parse(std::string_view text) {
             if (st.state != "active" && st.state != "disconnected")
                 throw std::invalid_argument("field 'state' must be \"active\" or \"disconnected\"");
             return Message{st};
+        }
+        if (type == "session_stats") {
+            auto it = j.find("stats");
+            if (it == j.end() || !it->is_array()) throw std::invalid_argument("field 'stats' must be an array");
+            if (it->size() > 10000) throw std::invalid_argument("field 'stats' has too many items");
+            SessionStats m;
+            for (const auto& e : *it) {
+                if (!e.is_object()) throw std::invalid_argument("field 'stats' must hold objects");
+                StreamStats st;
+                st.session_id = nonempty(e, "session_id");
+                st.fps = figure(e, "fps");
+                st.kbps = figure(e, "kbps");
+                st.rtt_ms = figure(e, "rtt_ms");
+                st.encode_ms = figure(e, "encode_ms");
+                st.input_to_photon_ms = figure(e, "input_to_photon_ms");
+                st.skipped = count(e, "skipped");
+                st.viewers = count(e, "viewers");
+                m.stats.push_back(std::move(st));
+            }
+            return Message{std::move(m)};
         }
         if (type == "disconnect_session") return Message{DisconnectSession{nonempty(j, "session_id")}};
         if (type == "error") return Message{ErrorMsg{str(j, "message")}};

@@ -5,6 +5,7 @@
 #include "common/result.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,9 +47,17 @@ struct SessionState { std::string session_id, state; };
 // Broker -> host: close the session's viewers but keep the session running.
 struct DisconnectSession { std::string session_id; };
 struct ErrorMsg { std::string message; };
+// Host -> broker, every 2 s next to the heartbeat: live stream figures per session with viewers.
+// Every figure is optional (absent or null on the wire = unknown); unknown fields are ignored.
+struct StreamStats {
+    std::string session_id;
+    std::optional<double> fps, kbps, rtt_ms, encode_ms, input_to_photon_ms;
+    std::optional<std::int64_t> skipped, viewers;
+};
+struct SessionStats { std::vector<StreamStats> stats; };
 
 using Message = std::variant<Register, Registered, StartSession, SessionReady, SessionFailed, EndSession,
-                             SessionEnded, Heartbeat, ErrorMsg, SessionState, DisconnectSession>;
+                             SessionEnded, Heartbeat, ErrorMsg, SessionState, DisconnectSession, SessionStats>;
 
 std::string serialize(const Message& m);
 // Rejects non-JSON, non-objects, unknown types, missing or mistyped fields, and fields out of

@@ -66,3 +66,44 @@ TEST_CASE("load and liveness messages (heartbeat load, session_state, disconnect
     CHECK_FALSE(parse(R"({"type":"session_state","session_id":"s1","state":"sleeping"})").ok());
     CHECK(std::get<DisconnectSession>(parse(serialize(DisconnectSession{"s9"})).value()).session_id == "s9");
 }
+
+TEST_CASE("session_stats carries per-session figures, null when unknown", "[control]") {
+    SessionStats ss;
+    ss.stats.push_back({"s1", 24.5, 812.0, 3.1, 4.2, 12.0, 2, 1});
+    ss.stats.push_back({"s2", 0.0, 0.0, std::nullopt, std::nullopt, std::nullopt, 0, 0});
+    auto text = serialize(ss);
+    CHECK(text.find(R"("type":"session_stats")") != std::string::npos);
+    CHECK(text.find(R"("rtt_ms":null)") != std::string::npos);
+    auto r = parse(text);
+    REQUIRE(r.ok());
+    auto& back = std::get<SessionStats>(r.value());
+    REQUIRE(back.stats.size() == 2);
+    CHECK(back.stats[0].session_id == "s1");
+    CHECK(*back.stats[0].fps == Approx(24.5));
+    CHECK(*back.stats[0].kbps == Approx(812.0));
+    CHECK(*back.stats[0].rtt_ms == Approx(3.1));
+    CHECK(*back.stats[0].encode_ms == Approx(4.2));
+    CHECK(*back.stats[0].skipped == 2);
+    CHECK(*back.stats[0].input_to_photon_ms == Approx(12.0));
+    CHECK(*back.stats[0].viewers == 1);
+    CHECK_FALSE(back.stats[1].rtt_ms.has_value());
+    CHECK_FALSE(back.stats[1].input_to_photon_ms.has_value());
+    CHECK(*back.stats[1].fps == 0);
+
+    // The contract's example parses; absent figures are unknown.
+    auto ex = parse(R"({"type":"session_stats","stats":[{"session_id":"a","fps":24.5,"kbps":812.0,"rtt_ms":3.1,"encode_ms":4.2,"skipped":0,"input_to_photon_ms":12.0,"viewers":1}]})");
+    REQUIRE(ex.ok());
+    CHECK(*std::get<SessionStats>(ex.value()).stats.at(0).viewers == 1);
+    auto sparse = parse(R"({"type":"session_stats","stats":[{"session_id":"a"}]})");
+    REQUIRE(sparse.ok());
+    CHECK_FALSE(std::get<SessionStats>(sparse.value()).stats.at(0).fps.has_value());
+    CHECK_FALSE(std::get<SessionStats>(sparse.value()).stats.at(0).viewers.has_value());
+    CHECK(parse(R"({"type":"session_stats","stats":[]})").ok());
+
+    CHECK_FALSE(parse(R"({"type":"session_stats"})").ok());
+    CHECK_FALSE(parse(R"({"type":"session_stats","stats":[{"fps":1}]})").ok());
+    CHECK_FALSE(parse(R"({"type":"session_stats","stats":[{"session_id":"a","fps":"fast"}]})").ok());
+    CHECK_FALSE(parse(R"({"type":"session_stats","stats":[{"session_id":"a","kbps":-1}]})").ok());
+    CHECK_FALSE(parse(R"({"type":"session_stats","stats":[{"session_id":"a","skipped":1.5}]})").ok());
+    CHECK_FALSE(parse(R"({"type":"session_stats","stats":[3]})").ok());
+}
