@@ -369,21 +369,42 @@ void StreamSession::encode_and_send() {
         protocol::TileFrame tf{frame_id, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h), {}, {}};
         capture::DamageRegion residual = damage;
         std::optional<VerticalScroll> scroll;
+        std::optional<Move> move;
         if (reference_.width == w && reference_.height == h && scroll_backoff_ == 0) {
-            scroll = find_vertical_scroll(reference_, frame, damage.bounding_box());
-            // Video and animations never scroll: after a few misses in a row, look less often.
-            scroll_misses_ = scroll ? 0 : scroll_misses_ + 1;
+            const auto box = damage.bounding_box();
+            scroll = find_vertical_scroll(reference_, frame, box);
+            // Not a scroll: maybe a window was dragged (its old and new places are both damaged).
+            // Bounded to a third of the screen so full-screen motion does not pay for the search.
+            if (!scroll && box.area() * 3 <= screen_area) move = find_move(reference_, frame, box);
+            // Video and animations neither scroll nor move: after a few misses in a row, look less often.
+            scroll_misses_ = (scroll || move) ? 0 : scroll_misses_ + 1;
             if (scroll_misses_ >= 3) scroll_backoff_ = 10;
         } else if (scroll_backoff_ > 0) {
             --scroll_backoff_;
         }
+        auto add_copy = [&tf](const capture::Rect& dst, int dx, int dy) {
+            tf.copies.push_back({static_cast<std::uint16_t>(dst.x + dx), static_cast<std::uint16_t>(dst.y + dy),
+                                 static_cast<std::uint16_t>(dst.w), static_cast<std::uint16_t>(dst.h),
+                                 static_cast<std::uint16_t>(dst.x), static_cast<std::uint16_t>(dst.y)});
+        };
         if (scroll) {
             residual.clear();
             for (const auto& r : scroll->changed) residual.add(r);
-            for (const auto& r : scroll->moved)
-                tf.copies.push_back({static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y + scroll->offset),
-                                     static_cast<std::uint16_t>(r.w), static_cast<std::uint16_t>(r.h),
-                                     static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y)});
+            for (const auto& r : scroll->moved) add_copy(r, 0, scroll->offset);
+        } else if (move) {
+            // What the copies do not cover: the uncovered strips and anything else that changed.
+            residual.clear();
+            for (const auto& d : damage.rects()) {
+                std::vector<capture::Rect> left{d};
+                for (const auto& m : move->moved) {
+                    std::vector<capture::Rect> next;
+                    for (const auto& piece : left)
+                        for (const auto& rest : subtract(piece, m)) next.push_back(rest);
+                    left.swap(next);
+                }
+                for (const auto& piece : left) residual.add(piece);
+            }
+            for (const auto& r : move->moved) add_copy(r, move->dx, move->dy);
         }
         if (choose_frame_kind(false, residual.area(), screen_area) != FrameKind::tiles || tf.copies.size() > protocol::kMaxCopies) {
             kind = FrameKind::h264_delta;
@@ -401,7 +422,7 @@ void StreamSession::encode_and_send() {
             }
         }
         if (kind == FrameKind::tiles) {
-            kind_name = tf.copies.empty() ? "tiles" : "scroll";
+            kind_name = tf.copies.empty() ? "tiles" : move ? "move" : "scroll";
             for (const auto& c : tf.copies) lossy_.copy({c.x, c.y, c.w, c.h}, c.dx, c.dy);
             for (const auto& t : tf.tiles) {
                 capture::Rect r{t.x, t.y, t.w, t.h};
