@@ -374,8 +374,8 @@ void StreamSession::encode_and_send() {
             const auto box = damage.bounding_box();
             scroll = find_vertical_scroll(reference_, frame, box);
             // Not a scroll: maybe a window was dragged (its old and new places are both damaged).
-            // Bounded to a third of the screen so full-screen motion does not pay for the search.
-            if (!scroll && box.area() * 3 <= screen_area) move = find_move(reference_, frame, box);
+            // Bounded to 60% of the screen so full-screen motion does not pay for the search.
+            if (!scroll && box.area() * 5 <= screen_area * 3) move = find_move(reference_, frame, box);
             // Video and animations neither scroll nor move: after a few misses in a row, look less often.
             scroll_misses_ = (scroll || move) ? 0 : scroll_misses_ + 1;
             if (scroll_misses_ >= 3) scroll_backoff_ = 10;
