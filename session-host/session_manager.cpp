@@ -126,6 +126,7 @@ std::vector<protocol::control::StreamStats> SessionManager::stream_stats() {
     std::vector<protocol::control::StreamStats> out;
     for (auto& session : live) {
         auto st = session->stats();
+        if (st.viewers == 0) continue;  // nobody watching: nothing to show in the console
         protocol::control::StreamStats e;
         e.session_id = session->id();
         e.fps = st.rolling.fps;
