@@ -174,7 +174,7 @@ long long area_of(const std::vector<Rect>& rs) {
 
 }  // namespace
 
-TEST_CASE("a dragged window is found as one 2-D move; the rest is only the exposed area", "[scroll][move]") {
+TEST_CASE("a dragged window is found as one 2-D move, the rest is only the exposed area", "[scroll][move]") {
     const Frame desk = terminal(1280, 800, 3);
     const Frame win = window_content(400, 260);
     struct Case { int x0, y0, x1, y1; };
