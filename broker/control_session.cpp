@@ -123,6 +123,7 @@ private:
             info.cert_sha256 = reg->cert_sha256;
             for (auto& c : info.cert_sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
             info.apps = reg->apps;
+            info.images = reg->images;
             info.max_sessions = reg->max_sessions;
             info.auth = auth.value();
             info.client_cert_sha256 = cert.sha256;
@@ -133,6 +134,7 @@ private:
             // the reply (as in tests, or a quick user) finds the host.
             core_.host_registered(std::move(info));
             enqueue(control::serialize(control::Registered{core_.ticket_public_key_b64()}));
+            enqueue(core_.desktops().pools_message());
             return true;
         }
         return std::visit(

@@ -98,6 +98,7 @@ Core::Core(const BrokerConfig& config, net::io_context& ioc)
     // Nobody is connected yet; hosts that come back within the grace period keep their sessions.
     store_->mark_all_hosts_down(now);
     started_at_ = std::chrono::steady_clock::now();
+    desktops_ = std::make_unique<DesktopPools>(*store_, ioc, hosts_);
 }
 
 Core::~Core() { shutdown(); }
@@ -105,6 +106,7 @@ Core::~Core() { shutdown(); }
 void Core::start() {
     tick_timer_ = std::make_unique<net::steady_timer>(ioc_);
     schedule_tick();
+    desktops_->start();
 }
 
 void Core::shutdown() {
@@ -114,6 +116,7 @@ void Core::shutdown() {
         workers_->join();
         workers_.reset();
     }
+    if (desktops_) desktops_->stop();
     {
         std::lock_guard lk(pending_mu_);
         pending_.clear();
@@ -243,8 +246,17 @@ void Core::launch(const Caller& caller, const std::string& resource_ref, int wid
         log::error("launch: ", e.what());
         return fail(ApiErrorCode::internal, "internal error");
     }
-    auto host = hosts_.pick_and_reserve(PlacementRequest{res->id, res->name, res->host_group});
-    if (!host) return fail(ApiErrorCode::no_host, "no connected host offers " + res->name + " with free capacity");
+    std::optional<HostInfo> host;
+    std::optional<control::DesktopSpec> desktop;
+    if (res->type == "desktop") {
+        auto placed = desktops_->place(res->id, caller.name);
+        if (!placed) return fail(placed.error().code, placed.error().message);
+        host = placed.value().host;
+        desktop = placed.value().spec;
+    } else {
+        host = hosts_.pick_and_reserve(PlacementRequest{res->id, res->name, res->host_group, "", ""});
+        if (!host) return fail(ApiErrorCode::no_host, "no connected host offers " + res->name + " with free capacity");
+    }
 
     auto p = std::make_shared<PendingLaunch>();
     p->started = t0;
@@ -270,7 +282,10 @@ void Core::launch(const Caller& caller, const std::string& resource_ref, int wid
     msg.request_id = p->request_id;
     msg.session_id = p->session.id;
     msg.user = caller.name;
-    msg.app = control::AppSpec{res->id, res->name, res->command};
+    if (desktop)
+        msg.desktop = desktop;
+    else
+        msg.app = control::AppSpec{res->id, res->name, res->command};
     msg.width = p->session.width;
     msg.height = p->session.height;
 

@@ -5,6 +5,7 @@
 // there. Not part of the public API.
 
 #include "broker/api_error.hpp"
+#include "broker/desktop_pools.hpp"
 #include "broker/broker.hpp"
 #include "broker/host_registry.hpp"
 #include "broker/metrics.hpp"
@@ -77,6 +78,7 @@ public:
     boost::asio::ssl::context& server_tls() { return server_tls_; }
     Store& store() { return *store_; }
     HostRegistry& hosts() { return hosts_; }
+    DesktopPools& desktops() { return *desktops_; }
     Metrics& metrics() { return metrics_; }
 
     // Starts the liveness timer (heartbeat loss, timeouts, restart grace). Called by Broker::start.
@@ -161,6 +163,7 @@ private:
     boost::asio::ssl::context server_tls_;
     HostRegistry hosts_;
     Metrics metrics_;
+    std::unique_ptr<DesktopPools> desktops_;  // after store_ and hosts_
     std::optional<boost::asio::thread_pool> workers_;
     LoginLimiter user_limiter_{5, std::chrono::seconds(60)};
     LoginLimiter ip_limiter_{5, std::chrono::seconds(60)};

@@ -25,6 +25,7 @@ public:
 struct HostInfo {
     std::string host_id, name, display_url, cert_sha256;
     std::vector<std::string> apps;
+    std::vector<std::string> images;  // golden images it runs as VM desktops
     int max_sessions = 0;
     int sessions = 0;        // running (last heartbeat) + reserved by launches in flight
     double cpu = 0, mem = 0;  // 0..1, last heartbeat

@@ -1,6 +1,7 @@
 // portico-broker: `init` creates the state directory; `serve` runs the broker until SIGINT/SIGTERM.
 
 #include "broker/broker.hpp"
+#include "broker/desktop_pools.hpp"
 #include "broker/state_dir.hpp"
 #include "broker/store.hpp"
 #include "common/crypto.hpp"
@@ -37,7 +38,11 @@ int usage() {
                  "  portico-broker reset-password --state DIR --user NAME   (prints a new generated password)\n"
                  "  portico-broker publish --state DIR --id ID --name NAME [--group G]... [--user U]... -- COMMAND [ARGS...]\n"
                  "      (publishes an app, or replaces one with the same id; COMMAND may be a .portico package;\n"
-                 "       entitles the given groups/users, or the group `users` when none is given)\n";
+                 "       entitles the given groups/users, or the group `users` when none is given)\n"
+                 "  portico-broker publish-desktop --state DIR --id ID --name NAME --image IMAGE --mode pooled|dedicated\n"
+                 "                 [--size N] [--spares N] [--memory MIB] [--cpus N] [--icon URL] [--group G]... [--user U]...\n"
+                 "      (a VM desktop pool)\n"
+                 "  portico-broker delete-desktop --state DIR --id ID\n";
     return 2;
 }
 
@@ -222,6 +227,15 @@ int main(int argc, char** argv) {
             return cmd_publish(argc, argv);
         } catch (const std::exception& e) {
             portico::log::error("publish failed: ", e.what());
+            return 1;
+        }
+    }
+    if (std::string(argv[1]) == "publish-desktop" || std::string(argv[1]) == "delete-desktop") {
+        try {
+            return std::string(argv[1]) == "publish-desktop" ? portico::broker::cmd_publish_desktop(argc, argv)
+                                                             : portico::broker::cmd_delete_desktop(argc, argv);
+        } catch (const std::exception& e) {
+            portico::log::error(argv[1], " failed: ", e.what());
             return 1;
         }
     }

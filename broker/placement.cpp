@@ -5,6 +5,8 @@
 namespace portico::broker {
 
 bool offers(const HostInfo& h, const PlacementRequest& r) {
+    if (!r.only_host.empty() && h.host_id != r.only_host) return false;
+    if (!r.image.empty()) return std::find(h.images.begin(), h.images.end(), r.image) != h.images.end();
     return std::any_of(h.apps.begin(), h.apps.end(), [&](const std::string& a) {
         if (!r.host_group.empty()) return a == "*" || a == r.host_group;
         return a == "*" || a == r.resource_id || a == r.resource_name;

@@ -13,10 +13,13 @@ namespace portico::broker {
 struct PlacementRequest {
     std::string resource_id, resource_name;
     std::string host_group;  // when set, only hosts offering this name qualify
+    std::string image;       // a desktop pool's golden image: only hosts that have it qualify
+    std::string only_host;   // when set, only this host (where a dedicated desktop's disk lives)
 };
 
-// Whether the host offers the resource: its `apps` contains "*", the id or the name (or, when
-// the resource has a host group, that group's name).
+// Whether the host offers the resource: for a desktop, it has the image (and is `only_host` when
+// given); for an app, its `apps` contains "*", the id or the name (or, when the resource has a
+// host group, that group's name).
 bool offers(const HostInfo& h, const PlacementRequest& r);
 
 // 0 = idle … 1 = full: the highest of session fill, CPU and memory use.

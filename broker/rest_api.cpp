@@ -5,6 +5,8 @@
 #include "common/log.hpp"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 
 namespace portico::broker {
 
@@ -270,6 +272,25 @@ std::optional<Error<ApiErrorCode>> check_app_fields(const json& b) {
     return std::nullopt;
 }
 
+// PUT /{apps|pools}/{id}/entitlements: replaces the entitlements of a resource of `type`.
+// Nothing on success (the caller answers with the resource).
+std::optional<Reply> put_entitlements(Core& core, const Caller& c, const RestRequest& req, const std::string& id,
+                                      const std::string& type) {
+    if (req.method != http::verb::put) return method_not_allowed();
+    if (!c.admin()) return forbidden();
+    auto body = parse_body(req.body, {{"entitlements", FieldType::array, true}});
+    if (!body) return body.error();
+    auto parsed = parse_entitlements(body.value()["entitlements"]);
+    if (!parsed) return parsed.error();
+    auto& store = core.store();
+    auto r = store.resource(id);
+    if (!r || r->type != type) return not_found(type == "app" ? "app" : "pool");
+    if (!store.set_entitlements(id, parsed.value())) return not_found("user or group in the entitlements");
+    json detail = entitlements_json(parsed.value());
+    core.audit(c.name, (type == "app" ? "app" : "pool") + std::string(".entitlements"), id, c.ip, detail.dump());
+    return std::nullopt;
+}
+
 Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
     auto& store = core.store();
     const auto& seg = req.segments;
@@ -345,18 +366,123 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         return ok(app_json(store, *store.resource(id)));
     }
     if (seg.size() != 3 || seg[2] != "entitlements") return not_found("endpoint");
-    if (req.method != http::verb::put) return method_not_allowed();
-    if (!c.admin()) return forbidden();
-    auto body = parse_body(req.body, {{"entitlements", FieldType::array, true}});
-    if (!body) return body.error();
-    auto parsed = parse_entitlements(body.value()["entitlements"]);
-    if (!parsed) return parsed.error();
-    auto r = store.resource(id);
-    if (!r || r->type != "app") return not_found("app");
-    if (!store.set_entitlements(id, parsed.value())) return not_found("user or group in the entitlements");
-    json detail = entitlements_json(parsed.value());
-    core.audit(c.name, "app.entitlements", id, c.ip, detail.dump());
+    if (auto e = put_entitlements(core, c, req, id, "app")) return *e;
     return ok(app_json(store, *store.resource(id)));
+}
+
+// ---- desktop pools ----
+
+json pool_json(Store& store, const DesktopPool& p) {
+    return json{{"id", p.id},          {"name", p.name},
+                {"type", "desktop"},   {"icon", p.icon},
+                {"image", p.image},    {"mode", p.mode},
+                {"size", p.size},      {"spares", p.spares},
+                {"memory_mib", p.memory_mib}, {"cpus", p.cpus},
+                {"sessions", store.live_session_count(p.id)},
+                {"entitlements", entitlements_json(store.entitlements(p.id))}};
+}
+
+int clamp_int(const json& v) {
+    return static_cast<int>(std::clamp<std::int64_t>(v.get<std::int64_t>(), INT32_MIN, INT32_MAX));
+}
+
+// Copies the pool fields present in `b` onto `p` (types already checked by parse_body).
+void apply_pool_fields(const json& b, DesktopPool& p) {
+    if (b.contains("name")) p.name = b["name"].get<std::string>();
+    if (b.contains("icon")) p.icon = b["icon"].get<std::string>();
+    if (b.contains("image")) p.image = b["image"].get<std::string>();
+    if (b.contains("mode")) p.mode = b["mode"].get<std::string>();
+    if (b.contains("size")) p.size = clamp_int(b["size"]);
+    if (b.contains("spares")) p.spares = clamp_int(b["spares"]);
+    if (b.contains("memory_mib")) p.memory_mib = clamp_int(b["memory_mib"]);
+    if (b.contains("cpus")) p.cpus = clamp_int(b["cpus"]);
+}
+
+Reply pools_route(Core& core, const Caller& c, const RestRequest& req) {
+    auto& store = core.store();
+    const auto& seg = req.segments;
+    if (!c.staff()) return forbidden();
+    if (seg.size() == 1) {
+        if (req.method == http::verb::get) {
+            json out = json::array();
+            for (auto& p : store.desktop_pools()) out.push_back(pool_json(store, p));
+            return ok(out);
+        }
+        if (req.method != http::verb::post) return method_not_allowed();
+        if (!c.admin()) return forbidden();
+        auto body = parse_body(req.body, {{"id", FieldType::string, true},
+                                          {"name", FieldType::string, true},
+                                          {"image", FieldType::string, true},
+                                          {"mode", FieldType::string, true},
+                                          {"icon", FieldType::string},
+                                          {"size", FieldType::integer},
+                                          {"spares", FieldType::integer},
+                                          {"memory_mib", FieldType::integer},
+                                          {"cpus", FieldType::integer},
+                                          {"entitlements", FieldType::array}});
+        if (!body) return body.error();
+        auto& b = body.value();
+        DesktopPool p;
+        p.id = b["id"].get<std::string>();
+        apply_pool_fields(b, p);
+        if (auto e = check_len(b, "icon", 0, 16384)) return *e;
+        if (auto why = validate_desktop_pool(p); !why.empty()) return bad(why);
+        std::vector<Entitlement> ents;
+        if (b.contains("entitlements")) {
+            auto parsed = parse_entitlements(b["entitlements"]);
+            if (!parsed) return parsed.error();
+            ents = parsed.value();
+            for (auto& e : ents)
+                if (e.kind == "user" ? !store.user(e.name) : !store.group(e.name)) return not_found(e.kind + ": " + e.name);
+        }
+        if (!store.create_desktop_pool(p, ents))
+            return Error<ApiErrorCode>{ApiErrorCode::conflict, "a resource with id " + p.id + " exists"};
+        core.audit(c.name, "pool.create", p.id, c.ip, p.name + " (" + p.mode + ", image " + p.image + ")");
+        core.desktops().changed();
+        return ok(pool_json(store, *store.desktop_pool(p.id)), http::status::created);
+    }
+    const auto& id = seg[1];
+    if (seg.size() == 2) {
+        if (req.method == http::verb::get) {
+            auto p = store.desktop_pool(id);
+            if (!p) return not_found("pool");
+            return ok(pool_json(store, *p));
+        }
+        if (req.method != http::verb::patch && req.method != http::verb::delete_) return method_not_allowed();
+        if (!c.admin()) return forbidden();
+        if (req.method == http::verb::delete_) {
+            auto p = store.desktop_pool(id);
+            if (!p || !store.delete_resource(id)) return not_found("pool");
+            core.audit(c.name, "pool.delete", id, c.ip, p->name);
+            core.desktops().changed();
+            return no_content();
+        }
+        auto body = parse_body(req.body, {{"name", FieldType::string},
+                                          {"image", FieldType::string},
+                                          {"mode", FieldType::string},
+                                          {"icon", FieldType::string},
+                                          {"size", FieldType::integer},
+                                          {"spares", FieldType::integer},
+                                          {"memory_mib", FieldType::integer},
+                                          {"cpus", FieldType::integer}});
+        if (!body) return body.error();
+        auto& b = body.value();
+        if (b.empty()) return bad("give at least one of 'name', 'icon', 'image', 'mode', 'size', 'spares', 'memory_mib', 'cpus'");
+        if (auto e = check_len(b, "icon", 0, 16384)) return *e;
+        auto p = store.desktop_pool(id);
+        if (!p) return not_found("pool");
+        apply_pool_fields(b, *p);
+        if (auto why = validate_desktop_pool(*p); !why.empty()) return bad(why);
+        if (!store.update_desktop_pool(*p)) return not_found("pool");
+        std::string changed;
+        for (auto& [k, _] : b.items()) changed += (changed.empty() ? "" : ",") + k;
+        core.audit(c.name, "pool.update", id, c.ip, changed);
+        core.desktops().changed();
+        return ok(pool_json(store, *store.desktop_pool(id)));
+    }
+    if (seg.size() != 3 || seg[2] != "entitlements") return not_found("endpoint");
+    if (auto e = put_entitlements(core, c, req, id, "desktop")) return *e;
+    return ok(pool_json(store, *store.desktop_pool(id)));
 }
 
 // ---- hosts ----
@@ -519,7 +645,7 @@ Result<json, ApiErrorCode> parse_body(const std::string& body, std::initializer_
 bool is_rest_route(const std::vector<std::string>& seg) {
     if (seg.empty()) return false;
     static const char* const roots[] = {"me", "resources", "sessions", "users", "groups", "apps",
-                                        "hosts", "enrollment-tokens", "audit"};
+                                        "pools", "hosts", "enrollment-tokens", "audit"};
     return std::any_of(std::begin(roots), std::end(roots), [&](const char* r) { return seg[0] == r; });
 }
 
@@ -543,6 +669,7 @@ Result<RestReply, ApiErrorCode> handle_rest(Core& core, const Caller& c, const R
         if (seg[0] == "users") return users_route(core, c, req);
         if (seg[0] == "groups") return groups_route(core, c, req);
         if (seg[0] == "apps") return apps_route(core, c, req);
+        if (seg[0] == "pools") return pools_route(core, c, req);
         if (seg[0] == "hosts") return hosts_route(core, c, req);
         if (seg[0] == "enrollment-tokens") return enrollment_tokens_route(core, c, req);
         if (seg[0] == "audit") return audit_route(core, c, req);

@@ -1,6 +1,6 @@
 #pragma once
 // The synchronous part of the REST API (docs/openapi.yaml): every authenticated route except
-// launch (asynchronous) — users, groups, apps and entitlements, hosts, sessions, audit. Role
+// launch (asynchronous) — users, groups, apps, desktop pools and entitlements, hosts, sessions, audit. Role
 // checks come first, then body validation, then the change, so a refused request changes
 // nothing. Called on network threads; each call is a few short store operations.
 

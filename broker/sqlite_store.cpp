@@ -133,6 +133,26 @@ const char* const kMigrations[] = {
     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
     )sql",
+    // 3: desktop pools (VM desktops). A desktop resource is a pool; dedicated desktops remember the
+    // host that holds each user's disk.
+    R"sql(
+    CREATE TABLE desktop_pools (
+        id TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        image TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('pooled', 'dedicated')),
+        size INTEGER NOT NULL CHECK (size >= 1),
+        spares INTEGER NOT NULL CHECK (spares >= 0),
+        memory_mib INTEGER NOT NULL,
+        cpus INTEGER NOT NULL
+    );
+    CREATE TABLE desktop_assignments (
+        pool TEXT NOT NULL REFERENCES desktop_pools(id) ON DELETE CASCADE,
+        user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        host_id TEXT NOT NULL,
+        PRIMARY KEY (pool, user)
+    );
+    CREATE INDEX sessions_by_resource ON sessions(resource, state);
+    )sql",
 };
 
 // RAII prepared statement with positional binding.
@@ -254,6 +274,14 @@ public:
     bool create_resource(const Resource& r, const std::vector<Entitlement>& ents) override;
     bool update_resource(const Resource& r) override;
     bool delete_resource(const std::string& id) override;
+    void put_desktop_pool(const DesktopPool& p) override;
+    bool create_desktop_pool(const DesktopPool& p, const std::vector<Entitlement>& ents) override;
+    bool update_desktop_pool(const DesktopPool& p) override;
+    std::optional<DesktopPool> desktop_pool(const std::string& id) override;
+    std::vector<DesktopPool> desktop_pools() override;
+    int live_session_count(const std::string& resource) override;
+    std::optional<std::string> dedicated_host(const std::string& pool, const std::string& user) override;
+    void set_dedicated_host(const std::string& pool, const std::string& user, const std::string& host_id) override;
     std::vector<Resource> resources() override;
     std::optional<Resource> resource(const std::string& id) override;
     std::vector<Entitlement> entitlements(const std::string& resource) override;
@@ -639,6 +667,120 @@ std::optional<Resource> SqliteStore::resource(const std::string& id) {
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_resource(s);
+}
+
+// ---- desktop pools ----
+
+namespace {
+
+constexpr const char* kPoolCols =
+    "p.id, r.name, r.icon, p.image, p.mode, p.size, p.spares, p.memory_mib, p.cpus "
+    "FROM desktop_pools p JOIN resources r ON r.id = p.id";
+
+DesktopPool read_pool(Stmt& s) {
+    DesktopPool p;
+    p.id = s.text(0);
+    p.name = s.text(1);
+    p.icon = s.text(2);
+    p.image = s.text(3);
+    p.mode = s.text(4);
+    p.size = static_cast<int>(s.integer(5));
+    p.spares = static_cast<int>(s.integer(6));
+    p.memory_mib = static_cast<int>(s.integer(7));
+    p.cpus = static_cast<int>(s.integer(8));
+    return p;
+}
+
+void upsert_pool_row(sqlite3* db, const DesktopPool& p) {
+    Stmt(db, "INSERT INTO desktop_pools(id, image, mode, size, spares, memory_mib, cpus) VALUES (?, ?, ?, ?, ?, ?, ?) "
+             "ON CONFLICT(id) DO UPDATE SET image = excluded.image, mode = excluded.mode, size = excluded.size, "
+             "spares = excluded.spares, memory_mib = excluded.memory_mib, cpus = excluded.cpus")
+        .bind(1, p.id).bind(2, p.image).bind(3, p.mode).bind(4, std::int64_t{p.size}).bind(5, std::int64_t{p.spares})
+        .bind(6, std::int64_t{p.memory_mib}).bind(7, std::int64_t{p.cpus}).step();
+}
+
+}  // namespace
+
+void SqliteStore::put_desktop_pool(const DesktopPool& p) {
+    std::lock_guard lk(mu_);
+    transaction([&] {
+        {
+            Stmt kind(db_, "SELECT type FROM resources WHERE id = ?");
+            kind.bind(1, p.id);
+            if (kind.step() && kind.text(0) != "desktop")
+                throw std::runtime_error("resource '" + p.id + "' exists and is not a desktop");
+        }
+        Stmt(db_, "INSERT INTO resources(id, name, type, command, icon, host_group) VALUES (?, ?, 'desktop', '[]', ?, '') "
+                  "ON CONFLICT(id) DO UPDATE SET name = excluded.name, icon = excluded.icon")
+            .bind(1, p.id).bind(2, p.name).bind(3, p.icon).step();
+        upsert_pool_row(db_, p);
+        return true;
+    });
+}
+
+bool SqliteStore::create_desktop_pool(const DesktopPool& p, const std::vector<Entitlement>& ents) {
+    std::lock_guard lk(mu_);
+    return transaction([&] {
+        {
+            Stmt s(db_, "SELECT 1 FROM resources WHERE id = ?");
+            s.bind(1, p.id);
+            if (s.step()) return false;
+        }
+        Stmt(db_, "INSERT INTO resources(id, name, type, command, icon, host_group) VALUES (?, ?, 'desktop', '[]', ?, '')")
+            .bind(1, p.id).bind(2, p.name).bind(3, p.icon).step();
+        upsert_pool_row(db_, p);
+        insert_entitlements_locked(p.id, ents);
+        return true;
+    });
+}
+
+bool SqliteStore::update_desktop_pool(const DesktopPool& p) {
+    std::lock_guard lk(mu_);
+    return transaction([&] {
+        Stmt(db_, "UPDATE resources SET name = ?, icon = ? WHERE id = ? AND type = 'desktop'")
+            .bind(1, p.name).bind(2, p.icon).bind(3, p.id).step();
+        if (sqlite3_changes(db_) == 0) return false;
+        upsert_pool_row(db_, p);
+        return true;
+    });
+}
+
+std::optional<DesktopPool> SqliteStore::desktop_pool(const std::string& id) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kPoolCols + " WHERE p.id = ?").c_str());
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_pool(s);
+}
+
+std::vector<DesktopPool> SqliteStore::desktop_pools() {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kPoolCols + " ORDER BY p.id").c_str());
+    std::vector<DesktopPool> out;
+    while (s.step()) out.push_back(read_pool(s));
+    return out;
+}
+
+int SqliteStore::live_session_count(const std::string& resource) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, "SELECT COUNT(*) FROM sessions WHERE resource = ? AND state IN ('starting', 'active', 'disconnected')");
+    s.bind(1, resource);
+    return s.step() ? static_cast<int>(s.integer(0)) : 0;
+}
+
+std::optional<std::string> SqliteStore::dedicated_host(const std::string& pool, const std::string& user) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, "SELECT host_id FROM desktop_assignments WHERE pool = ? AND user = ?");
+    s.bind(1, pool).bind(2, user);
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
+}
+
+void SqliteStore::set_dedicated_host(const std::string& pool, const std::string& user, const std::string& host_id) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "INSERT INTO desktop_assignments(pool, user, host_id) VALUES (?, ?, ?) "
+              "ON CONFLICT(pool, user) DO UPDATE SET host_id = excluded.host_id")
+        .bind(1, pool).bind(2, user).bind(3, host_id).step();
 }
 
 std::vector<Entitlement> SqliteStore::entitlements(const std::string& resource) {

@@ -13,9 +13,18 @@
 namespace portico::broker {
 
 struct Resource {
-    std::string id, name, type;          // type: "app" (desktops: the desktop-pool work)
+    std::string id, name, type;          // type: "app" or "desktop" (a DesktopPool)
     std::vector<std::string> command;    // argv for app sessions
     std::string icon, host_group;
+};
+
+// A desktop resource is a pool of VM desktops on the session hosts that have its golden image.
+struct DesktopPool {
+    std::string id, name, icon, image;
+    std::string mode = "pooled";  // pooled: a fresh clone per session; dedicated: each user keeps a disk
+    int size = 1;                 // at most this many live sessions at once
+    int spares = 0;               // booted VMs each host keeps ready (pooled only)
+    int memory_mib = 512, cpus = 1;
 };
 
 struct SessionRecord {
@@ -125,6 +134,19 @@ public:
     virtual bool set_entitlements(const std::string& resource, const std::vector<Entitlement>& ents) = 0;
     virtual bool is_entitled(const std::string& user, const std::string& resource) = 0;
     virtual std::vector<Resource> entitled_resources(const std::string& user) = 0;
+
+    // ---- desktop pools (their resource row has type "desktop"; delete_resource removes a pool) ----
+    // Creates or replaces the pool and its resource row in one transaction (the CLI). Throws if
+    // the id belongs to an app.
+    virtual void put_desktop_pool(const DesktopPool& p) = 0;
+    virtual bool create_desktop_pool(const DesktopPool& p, const std::vector<Entitlement>& ents) = 0;  // false: id exists
+    virtual bool update_desktop_pool(const DesktopPool& p) = 0;  // false: no such pool
+    virtual std::optional<DesktopPool> desktop_pool(const std::string& id) = 0;
+    virtual std::vector<DesktopPool> desktop_pools() = 0;
+    virtual int live_session_count(const std::string& resource) = 0;
+    // The host that holds the user's dedicated desktop of a pool, once one was chosen.
+    virtual std::optional<std::string> dedicated_host(const std::string& pool, const std::string& user) = 0;
+    virtual void set_dedicated_host(const std::string& pool, const std::string& user, const std::string& host_id) = 0;
 
     // ---- display sessions ----
     virtual void create_session(const SessionRecord& s) = 0;

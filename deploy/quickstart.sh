@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds Portico, and runs a broker plus one local session host with
-# a demo user and a published "Terminal". Prints the URL to open. Ctrl-C stops everything.
+# a demo user, a published "Terminal" and a VM desktop "Desktop" (pooled, one spare booted).
+# Prints the URL to open. Ctrl-C stops everything.
 #
-#   PORTICO_STATE   state directory (default ~/.local/state/portico)
-#   PORTICO_PORT    HTTPS port of the portal (default 8443)
+#   PORTICO_STATE       state directory (default ~/.local/state/portico)
+#   PORTICO_PORT        HTTPS port of the portal (default 8443)
+#   PORTICO_NO_DESKTOP  1 = skip the VM desktop (its image is built from Debian packages once,
+#                       a few minutes, then cached in ~/.cache/portico/images)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${PORTICO_BUILD:-$repo/build}
@@ -34,6 +37,21 @@ else
   credentials=$("$broker_bin" init --state "$state" ${address:+--host-name "$address"})
 fi
 
+# VM desktops: the desktop guest image (Debian packages only; cached, so later starts are instant)
+# published as "Desktop". Without it the portal simply offers Terminal.
+images=$state/images
+host_vm_args=()
+if [ "${PORTICO_NO_DESKTOP:-0}" != 1 ]; then
+  echo "[portico] preparing the desktop guest image (the first time takes a few minutes)"
+  if "$repo/deploy/guest/build-desktop-image.sh" "$images/desktop"; then
+    "$broker_bin" publish-desktop --state "$state" --id desktop --name Desktop --image desktop --mode pooled \
+      --size 4 --spares 1 --memory 768 --cpus 1 >/dev/null
+    host_vm_args=(--images "$images")
+  else
+    echo "[portico] could not build the desktop image; continuing without the Desktop resource"
+  fi
+fi
+
 pids=()
 cleanup() {
   trap - INT TERM EXIT
@@ -56,7 +74,7 @@ grep -q "listening" "$logs/broker.log" || { cat "$logs/broker.log"; echo "[porti
 
 "$host_bin" --broker "wss://127.0.0.1:$port/api/v1/control" --broker-ca "$state/tls/broker.crt" \
   --secret-file "$state/enrollment-secret" --host-id "$(hostname -s)-local" --name "local session host" \
-  --state-dir "$state/host" >"$logs/host.log" 2>&1 &
+  --state-dir "$state/host" "${host_vm_args[@]}" >"$logs/host.log" 2>&1 &
 host_pid=$!
 pids=("$host_pid" "$broker_pid")
 for _ in $(seq 150); do grep -q "portico-host ready" "$logs/host.log" 2>/dev/null && break; sleep 0.1; done

@@ -54,6 +54,46 @@ std::vector<std::string> strings(const json& j, const char* k, bool allow_empty)
     return out;
 }
 
+json desktop_json(const DesktopSpec& d) {
+    return {{"pool", d.pool}, {"image", d.image}, {"mode", d.mode}, {"memory_mib", d.memory_mib}, {"cpus", d.cpus}};
+}
+
+std::string mode_of(const json& j) {
+    auto m = nonempty(j, "mode");
+    if (m != "pooled" && m != "dedicated") throw std::invalid_argument("field 'mode' must be \"pooled\" or \"dedicated\"");
+    return m;
+}
+
+DesktopSpec parse_desktop(const json& j) {
+    if (!j.is_object()) throw std::invalid_argument("field 'desktop' must be an object");
+    DesktopSpec d;
+    d.pool = nonempty(j, "pool");
+    d.image = nonempty(j, "image");
+    d.mode = mode_of(j);
+    d.memory_mib = static_cast<int>(integer(j, "memory_mib", 64, 1 << 20));
+    d.cpus = static_cast<int>(integer(j, "cpus", 1, 64));
+    return d;
+}
+
+Pools parse_pools(const json& j) {
+    auto it = j.find("pools");
+    if (it == j.end() || !it->is_array()) throw std::invalid_argument("field 'pools' must be an array");
+    if (it->size() > 1000) throw std::invalid_argument("field 'pools' has too many items");
+    Pools out;
+    for (const auto& p : *it) {
+        if (!p.is_object()) throw std::invalid_argument("field 'pools' must hold objects");
+        PoolSpec s;
+        s.pool = nonempty(p, "pool");
+        s.image = nonempty(p, "image");
+        s.mode = mode_of(p);
+        s.spares = static_cast<int>(integer(p, "spares", 0, 64));
+        s.memory_mib = static_cast<int>(integer(p, "memory_mib", 64, 1 << 20));
+        s.cpus = static_cast<int>(integer(p, "cpus", 1, 64));
+        out.pools.push_back(std::move(s));
+    }
+    return out;
+}
+
 // An optional non-negative figure: absent or null = unknown.
 std::optional<double> figure(const json& j, const char* k) {
     auto it = j.find(k);
@@ -81,16 +121,24 @@ std::string serialize(const Message& m) {
     json j = std::visit(
         [](const auto& x) -> json {
             using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, Register>)
-                return {{"type", "register"}, {"version", x.version}, {"host_id", x.host_id}, {"name", x.name},
-                        {"secret", x.secret}, {"display_url", x.display_url}, {"cert_sha256", x.cert_sha256},
-                        {"apps", x.apps}, {"max_sessions", x.max_sessions}};
+            if constexpr (std::is_same_v<T, Register>) {
+                json r = {{"type", "register"}, {"version", x.version}, {"host_id", x.host_id}, {"name", x.name},
+                          {"secret", x.secret}, {"display_url", x.display_url}, {"cert_sha256", x.cert_sha256},
+                          {"apps", x.apps}, {"max_sessions", x.max_sessions}};
+                if (!x.images.empty()) r["images"] = x.images;
+                return r;
+            }
             else if constexpr (std::is_same_v<T, Registered>)
                 return {{"type", "registered"}, {"ticket_key", x.ticket_key}};
-            else if constexpr (std::is_same_v<T, StartSession>)
-                return {{"type", "start_session"}, {"request_id", x.request_id}, {"session_id", x.session_id},
-                        {"user", x.user}, {"app", {{"id", x.app.id}, {"name", x.app.name}, {"command", x.app.command}}},
-                        {"width", x.width}, {"height", x.height}};
+            else if constexpr (std::is_same_v<T, StartSession>) {
+                json s = {{"type", "start_session"}, {"request_id", x.request_id}, {"session_id", x.session_id},
+                          {"user", x.user}, {"width", x.width}, {"height", x.height}};
+                if (x.desktop)
+                    s["desktop"] = desktop_json(*x.desktop);
+                else
+                    s["app"] = {{"id", x.app.id}, {"name", x.app.name}, {"command", x.app.command}};
+                return s;
+            }
             else if constexpr (std::is_same_v<T, SessionReady>)
                 return {{"type", "session_ready"}, {"request_id", x.request_id}, {"session_id", x.session_id}};
             else if constexpr (std::is_same_v<T, SessionFailed>)
@@ -114,6 +162,13 @@ std::string serialize(const Message& m) {
                 return {{"type", "session_state"}, {"session_id", x.session_id}, {"state", x.state}};
             else if constexpr (std::is_same_v<T, DisconnectSession>)
                 return {{"type", "disconnect_session"}, {"session_id", x.session_id}};
+            else if constexpr (std::is_same_v<T, Pools>) {
+                json pools = json::array();
+                for (const auto& p : x.pools)
+                    pools.push_back({{"pool", p.pool}, {"image", p.image}, {"mode", p.mode}, {"spares", p.spares},
+                                     {"memory_mib", p.memory_mib}, {"cpus", p.cpus}});
+                return {{"type", "pools"}, {"pools", pools}};
+            }
             else if constexpr (std::is_same_v<T, SessionStats>) {
                 json arr = json::array();
                 for (const auto& st : x.stats) {
@@ -154,6 +209,7 @@ Result<Message, std::string> parse(std::string_view text) {
             r.cert_sha256 = nonempty(j, "cert_sha256");
             r.apps = strings(j, "apps", false);
             r.max_sessions = static_cast<int>(integer(j, "max_sessions", 1, 100000));
+            if (j.contains("images")) r.images = strings(j, "images", true);
             return Message{r};
         }
         if (type == "registered") return Message{Registered{nonempty(j, "ticket_key")}};
@@ -162,11 +218,15 @@ Result<Message, std::string> parse(std::string_view text) {
             s.request_id = static_cast<std::uint64_t>(integer(j, "request_id", 0, INT64_MAX));
             s.session_id = nonempty(j, "session_id");
             s.user = nonempty(j, "user");
-            auto it = j.find("app");
-            if (it == j.end() || !it->is_object()) throw std::invalid_argument("field 'app' must be an object");
-            s.app.id = nonempty(*it, "id");
-            s.app.name = nonempty(*it, "name");
-            s.app.command = strings(*it, "command", false);
+            if (auto d = j.find("desktop"); d != j.end()) {
+                s.desktop = parse_desktop(*d);
+            } else {
+                auto it = j.find("app");
+                if (it == j.end() || !it->is_object()) throw std::invalid_argument("field 'app' must be an object");
+                s.app.id = nonempty(*it, "id");
+                s.app.name = nonempty(*it, "name");
+                s.app.command = strings(*it, "command", false);
+            }
             s.width = static_cast<int>(integer(j, "width", 64, 8192));
             s.height = static_cast<int>(integer(j, "height", 64, 8192));
             return Message{s};
@@ -218,6 +278,7 @@ Result<Message, std::string> parse(std::string_view text) {
             return Message{std::move(m)};
         }
         if (type == "disconnect_session") return Message{DisconnectSession{nonempty(j, "session_id")}};
+        if (type == "pools") return Message{parse_pools(j)};
         if (type == "error") return Message{ErrorMsg{str(j, "message")}};
         return Error<std::string>{"", "unknown control message type '" + type + "'"};
     } catch (const std::invalid_argument& e) {

@@ -21,14 +21,22 @@ struct Register {
     std::string host_id, name, secret, display_url, cert_sha256;
     std::vector<std::string> apps;  // names offered; "*" = any
     int max_sessions = 0;
+    std::vector<std::string> images;  // golden images this host can run as VM desktops (absent = none)
 };
 struct Registered { std::string ticket_key; };  // base64 raw Ed25519 public key
 struct AppSpec { std::string id, name; std::vector<std::string> command; };
+// A VM desktop to run: the pool it belongs to, the golden image, and how its disk is kept
+// (pooled: discarded at session end; dedicated: the user's overlay is kept across sessions).
+struct DesktopSpec {
+    std::string pool, image, mode;  // mode: "pooled" | "dedicated"
+    int memory_mib = 512, cpus = 1;
+};
 struct StartSession {
     std::uint64_t request_id = 0;
     std::string session_id, user;
-    AppSpec app;
+    AppSpec app;  // empty when `desktop` is set
     int width = 0, height = 0;
+    std::optional<DesktopSpec> desktop;  // a VM desktop instead of an app
 };
 struct SessionReady { std::uint64_t request_id = 0; std::string session_id; };
 struct SessionFailed { std::uint64_t request_id = 0; std::string session_id, message; };
@@ -46,6 +54,13 @@ struct Heartbeat {
 struct SessionState { std::string session_id, state; };
 // Broker -> host: close the session's viewers but keep the session running.
 struct DisconnectSession { std::string session_id; };
+// broker -> host: every desktop pool (the full list each time); the host keeps `spares` booted
+// VMs per pooled pool whose image it has and removes the files of pools no longer listed.
+struct PoolSpec {
+    std::string pool, image, mode;
+    int spares = 0, memory_mib = 512, cpus = 1;
+};
+struct Pools { std::vector<PoolSpec> pools; };
 struct ErrorMsg { std::string message; };
 // Host -> broker, every 2 s next to the heartbeat: live stream figures per session with viewers.
 // Every figure is optional (absent or null on the wire = unknown); unknown fields are ignored.
@@ -57,7 +72,8 @@ struct StreamStats {
 struct SessionStats { std::vector<StreamStats> stats; };
 
 using Message = std::variant<Register, Registered, StartSession, SessionReady, SessionFailed, EndSession,
-                             SessionEnded, Heartbeat, ErrorMsg, SessionState, DisconnectSession, SessionStats>;
+                             SessionEnded, Heartbeat, ErrorMsg, SessionState, DisconnectSession, Pools,
+                             SessionStats>;
 
 std::string serialize(const Message& m);
 // Rejects non-JSON, non-objects, unknown types, missing or mistyped fields, and fields out of

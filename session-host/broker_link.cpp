@@ -165,8 +165,12 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
             return on_registered_msg(c, *r);
         }
         if (auto* s = std::get_if<ctl::StartSession>(&m)) {
-            log::info("broker: start_session ", s->session_id, " (app ", s->app.name, ", user ", s->user, ", ", s->width,
-                      "x", s->height, ")");
+            if (s->desktop)
+                log::info("broker: start_session ", s->session_id, " (desktop pool ", s->desktop->pool, ", image ",
+                          s->desktop->image, ", ", s->desktop->mode, ", user ", s->user, ")");
+            else
+                log::info("broker: start_session ", s->session_id, " (app ", s->app.name, ", user ", s->user, ", ",
+                          s->width, "x", s->height, ")");
             auto req = *s;
             sessions.start_session(req, [self = shared_from_this(), req](const std::string& error) {
                 net::post(self->strand, [self, req, error] {
@@ -182,6 +186,9 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         } else if (auto* e = std::get_if<ctl::EndSession>(&m)) {
             log::info("broker: end_session ", e->session_id);
             sessions.end_session(e->session_id, protocol::EndReason::logged_off);
+        } else if (auto* p = std::get_if<ctl::Pools>(&m)) {
+            log::info("broker: ", p->pools.size(), " desktop pool(s)");
+            sessions.set_pools(p->pools);
         } else if (auto* err = std::get_if<ctl::ErrorMsg>(&m)) {
             fail(c, "broker reported an error: " + err->message);
         } else {

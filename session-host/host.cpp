@@ -6,6 +6,7 @@
 #include "session-host/enroll.hpp"
 #include "session-host/display_server.hpp"
 #include "session-host/session_manager.hpp"
+#include "session-host/vm/vm_desktops.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -86,9 +87,24 @@ int run_host(const HostOptions& o) {
         return 1;
     }
 
+    // VM desktops outlive the sessions (a VM session releases its VM into them when it ends).
+    std::unique_ptr<VmDesktops> desktops;
+    if (!o.images_dir.empty()) {
+        try {
+            VmDesktops::Options vo;
+            vo.images_dir = o.images_dir;
+            vo.vm_dir = o.vm_dir;
+            vm::parse_accel_mode(o.vm_accel, vo.accel);
+            desktops = std::make_unique<VmDesktops>(vo);
+        } catch (const std::exception& e) {
+            log::error("start-up failed: VM desktops: ", e.what());
+            return 1;
+        }
+    }
+
     net::io_context ioc(2);
     std::shared_ptr<BrokerLink> link;
-    SessionManager sessions({o.state_dir, o.max_sessions, o.apps}, [&link](const std::string& id, const std::string& reason) {
+    SessionManager sessions({o.state_dir, o.max_sessions, o.apps, desktops.get()}, [&link](const std::string& id, const std::string& reason) {
         if (link) link->session_ended(id, reason);
     });
     DisplayServer display(ioc, *ssl_ctx, sessions);
@@ -118,6 +134,7 @@ int run_host(const HostOptions& o) {
         lo.registration.cert_sha256 = cert_sha256;
         lo.registration.apps = o.apps;
         lo.registration.max_sessions = o.max_sessions;
+        if (desktops) lo.registration.images = desktops->image_names();
         link = std::make_shared<BrokerLink>(ioc, std::move(lo), sessions,
                                             [&display, display_url](std::shared_ptr<protocol::TicketVerifier> v, bool first) {
                                                 display.set_verifier(std::move(v));
@@ -160,6 +177,7 @@ int run_host(const HostOptions& o) {
     log::info("signal ", sig, ": shutting down");
     display.stop();
     sessions.shutdown();  // viewers get SessionEnded(host_shutdown), the broker session_ended
+    if (desktops) desktops->shutdown();  // spares; after the sessions, whose VMs its thread forked
     std::promise<void> link_closed;
     link->stop([&link_closed] { link_closed.set_value(); });
     if (link_closed.get_future().wait_for(std::chrono::seconds(3)) != std::future_status::ready)

@@ -12,7 +12,8 @@ std::string host_usage() {
     return R"(usage: portico-host --broker wss://HOST:PORT/api/v1/control --broker-ca CA.pem
                     --host-id ID (--enroll TOKEN | --secret-file FILE) [options]
 
-Runs published applications on private X displays and streams them to Portico clients.
+Runs published applications on private X displays, and desktops in virtual machines, and streams
+them to Portico clients.
 
   --broker URL           the broker's control endpoint (wss://...)
   --broker-ca FILE       PEM certificate(s) the broker's certificate must chain to
@@ -27,6 +28,9 @@ Runs published applications on private X displays and streams them to Portico cl
   --state-dir DIR        certificates and session runtime directories (default ~/.local/state/portico-host)
   --apps LIST            comma-separated app names offered, "*" = any (default "*")
   --max-sessions N       at most N concurrent sessions (default 20)
+  --images DIR           VM desktop golden images: each DIR/<name>/image.json is one image
+  --vm-accel MODE        auto (KVM when usable, else TCG with a warning) | kvm | tcg (default auto)
+  --vm-dir DIR           VM runtime directories and dedicated desktops' disks (default STATE/vms)
   --help                 show this help
 )";
 }
@@ -67,7 +71,8 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
         } else {
             if (flag.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + flag + "' (see --help)");
             static const char* const known[] = {"--broker", "--broker-ca", "--secret-file", "--enroll", "--host-id", "--name", "--listen",
-                                                "--public-address", "--state-dir", "--apps", "--max-sessions"};
+                                                "--public-address", "--state-dir", "--apps", "--max-sessions",
+                                                "--images", "--vm-accel", "--vm-dir"};
             if (std::find(std::begin(known), std::end(known), flag) == std::end(known))
                 throw UsageError("unknown flag '" + flag + "' (see --help)");
             if (i + 1 >= argc) throw UsageError(flag + " needs a value");
@@ -99,6 +104,16 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
             if (value.empty() || *end != '\0' || n < 1 || n > 10000)
                 throw UsageError("--max-sessions: expected a number from 1 to 10000, got '" + value + "'");
             o.max_sessions = static_cast<int>(n);
+        } else if (flag == "--images") {
+            if (value.empty()) throw UsageError("--images needs a directory");
+            o.images_dir = value;
+        } else if (flag == "--vm-accel") {
+            if (value != "auto" && value != "kvm" && value != "tcg")
+                throw UsageError("--vm-accel: expected auto, kvm or tcg, got '" + value + "'");
+            o.vm_accel = value;
+        } else if (flag == "--vm-dir") {
+            if (value.empty()) throw UsageError("--vm-dir needs a directory");
+            o.vm_dir = value;
         } else
             throw UsageError("unknown flag '" + flag + "' (see --help)");
     }
@@ -118,6 +133,7 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
         else
             throw UsageError("--state-dir is required (no HOME)");
     }
+    if (o.vm_dir.empty()) o.vm_dir = o.state_dir + "/vms";
     return o;
 }
 

@@ -25,6 +25,9 @@ struct HostOptions {
     std::string state_dir;               // defaults to $XDG_STATE_HOME/portico-host or ~/.local/state/portico-host
     std::vector<std::string> apps{"*"};
     int max_sessions = 20;
+    std::string images_dir;              // VM desktop golden images (one subdirectory each); empty = no VMs
+    std::string vm_accel = "auto";       // auto | kvm | tcg
+    std::string vm_dir;                  // VM runtime dirs and dedicated disks (default <state_dir>/vms)
     bool help = false;
 };
 

@@ -1,6 +1,9 @@
 #include "session-host/session_manager.hpp"
 
 #include "common/log.hpp"
+#include "session-host/app_session.hpp"
+#include "session-host/vm/vm_desktops.hpp"
+#include "session-host/vm/vm_session.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -51,9 +54,13 @@ void SessionManager::start_session(const protocol::control::StartSession& req, S
             refusal = "session id already in use";
         else if (static_cast<int>(sessions_.size() + starting_.size()) >= options_.max_sessions)
             refusal = "host is full (" + std::to_string(options_.max_sessions) + " sessions)";
-        else if (!app_offered(req.app))
+        else if (req.desktop && !options_.desktops)
+            refusal = "this host runs no VM desktops (it was started without --images)";
+        else if (req.desktop && !options_.desktops->has_image(req.desktop->image))
+            refusal = "this host has no VM image '" + req.desktop->image + "'";
+        else if (!req.desktop && !app_offered(req.app))
             refusal = "application '" + req.app.name + "' is not offered by this host";
-        else if (req.app.command.empty())
+        else if (!req.desktop && req.app.command.empty())
             refusal = "application has no command";
         else
             starting_.insert(req.session_id);
@@ -64,22 +71,10 @@ void SessionManager::start_session(const protocol::control::StartSession& req, S
     }
     boost::asio::post(workers_, [this, req, done = std::move(done)] {
         pthread_setname_np(pthread_self(), "session-start");
-        AppSession::Options o;
-        o.id = req.session_id;
-        o.command = req.app.command;
-        o.width = req.width;
-        o.height = req.height;
-        o.runtime_dir = options_.state_dir + "/sessions/" + req.session_id;
-        std::shared_ptr<AppSession> s;
+        std::shared_ptr<StreamSession> s;
         std::string error;
         try {
-            s = AppSession::start(o, [this](const std::string& id, protocol::EndReason reason, const std::string&) {
-                {
-                    std::lock_guard lk(mu_);
-                    sessions_.erase(id);
-                }
-                if (on_ended_) on_ended_(id, control_reason(reason));
-            });
+            s = start(req);
         } catch (const std::exception& e) {
             error = e.what();
             if (error.empty()) error = "session start failed";
@@ -97,8 +92,34 @@ void SessionManager::start_session(const protocol::control::StartSession& req, S
     });
 }
 
+std::shared_ptr<StreamSession> SessionManager::start(const protocol::control::StartSession& req) {
+    auto on_ended = [this](const std::string& id, protocol::EndReason reason, const std::string&) {
+        {
+            std::lock_guard lk(mu_);
+            sessions_.erase(id);
+        }
+        if (on_ended_) on_ended_(id, control_reason(reason));
+    };
+    if (req.desktop) {
+        // The VM is forked by the desktops' manager thread (PDEATHSIG), not by this worker.
+        auto vm = options_.desktops->acquire(req.session_id, req.user, *req.desktop);
+        return VmSession::start(req.session_id, std::move(vm), on_ended);
+    }
+    AppSession::Options o;
+    o.id = req.session_id;
+    o.command = req.app.command;
+    o.width = req.width;
+    o.height = req.height;
+    o.runtime_dir = options_.state_dir + "/sessions/" + req.session_id;
+    return AppSession::start(o, on_ended);
+}
+
 void SessionManager::end_session(const std::string& id, protocol::EndReason reason) {
     if (auto s = find(id)) s->end(reason, reason == protocol::EndReason::logged_off ? "logged off" : "");
+}
+
+void SessionManager::set_pools(std::vector<protocol::control::PoolSpec> pools) {
+    if (options_.desktops) options_.desktops->set_pools(std::move(pools));
 }
 
 void SessionManager::shutdown() {
@@ -108,7 +129,7 @@ void SessionManager::shutdown() {
         shutting_down_ = true;
     }
     workers_.join();  // sessions being started finish starting (and are ended below)
-    std::vector<std::shared_ptr<AppSession>> all;
+    std::vector<std::shared_ptr<StreamSession>> all;
     {
         std::lock_guard lk(mu_);
         for (auto& [id, s] : sessions_) all.push_back(s);
@@ -118,7 +139,7 @@ void SessionManager::shutdown() {
 }
 
 std::vector<protocol::control::StreamStats> SessionManager::stream_stats() {
-    std::vector<std::shared_ptr<AppSession>> live;
+    std::vector<std::shared_ptr<StreamSession>> live;
     {
         std::lock_guard lk(mu_);
         for (auto& [id, session] : sessions_) live.push_back(session);
@@ -146,7 +167,7 @@ int SessionManager::count() {
     return static_cast<int>(sessions_.size());
 }
 
-std::shared_ptr<AppSession> SessionManager::find(const std::string& id) {
+std::shared_ptr<StreamSession> SessionManager::find(const std::string& id) {
     std::lock_guard lk(mu_);
     auto it = sessions_.find(id);
     if (it == sessions_.end() || it->second->ending()) return nullptr;

@@ -1,11 +1,12 @@
 #pragma once
-// SessionManager: the host's live app sessions by id. Starts sessions on its own worker threads
-// (Xvfb start-up blocks), ends them on request, and tells its owner when one has ended.
-// Thread-safe; start_session/end_session/find_session never block, shutdown() does.
+// SessionManager: the host's live sessions by id (apps on Xvfb, VM desktops). Starts sessions on
+// its own worker threads (Xvfb and VM start-up block), ends them on request, and tells its owner
+// when one has ended. Thread-safe; start_session/end_session/find_session/set_pools never block,
+// shutdown() does.
 
 #include "protocol/control.hpp"
 #include "protocol/display.hpp"
-#include "session-host/app_session.hpp"
+#include "session-host/stream_session.hpp"
 #include "session-host/viewer.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -23,12 +24,15 @@ namespace portico::host {
 // The control channel's spelling of an end reason.
 const char* control_reason(protocol::EndReason reason);
 
+class VmDesktops;
+
 class SessionManager final : public SessionDirectory {
 public:
     struct Options {
         std::string state_dir;                // sessions live in <state_dir>/sessions/<id>
         int max_sessions = 20;
         std::vector<std::string> apps{"*"};   // app names or ids offered; "*" = any
+        VmDesktops* desktops = nullptr;       // VM desktops (--images); must outlive the manager
     };
     // Called on a session's capture thread once it has ended and been torn down.
     using EndedFn = std::function<void(const std::string& session_id, const std::string& reason)>;
@@ -40,6 +44,8 @@ public:
 
     void start_session(const protocol::control::StartSession& request, StartedFn done);
     void end_session(const std::string& session_id, protocol::EndReason reason);  // unknown ids are ignored
+    // The broker's desktop pools (spares, files of deleted pools); ignored without VM desktops.
+    void set_pools(std::vector<protocol::control::PoolSpec> pools);
     // Ends every session with host_shutdown and waits until all are torn down. Refuses new starts.
     void shutdown();
     int count();
@@ -52,13 +58,15 @@ public:
     static bool valid_session_id(const std::string& id);
 
 private:
-    std::shared_ptr<AppSession> find(const std::string& id);
+    std::shared_ptr<StreamSession> find(const std::string& id);
     bool app_offered(const protocol::control::AppSpec& app) const;
+    // Starts the session a request asks for (worker thread). Throws std::runtime_error.
+    std::shared_ptr<StreamSession> start(const protocol::control::StartSession& req);
 
     Options options_;
     EndedFn on_ended_;
     std::mutex mu_;
-    std::map<std::string, std::shared_ptr<AppSession>> sessions_;
+    std::map<std::string, std::shared_ptr<StreamSession>> sessions_;
     std::set<std::string> starting_;
     bool shutting_down_ = false;
     boost::asio::thread_pool workers_{2};

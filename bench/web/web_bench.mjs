@@ -18,15 +18,6 @@ const KEYS = Number(process.env.BENCH_KEYS ?? 60);
 const SCROLL_SECONDS = Number(process.env.BENCH_SCROLL_SECONDS ?? 8);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function summary(values) {
-  if (values.length === 0) return { median: null, p95: null, n: 0 };
-  const v = [...values].sort((a, b) => a - b);
-  const median = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-  const p95 = v[Math.min(v.length - 1, Math.round(0.95 * (v.length - 1)))];
-  const r = (x) => Math.round(x * 100) / 100;
-  return { median: r(median), p95: r(p95), max: r(v.at(-1)), n: v.length };
-}
-
 async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -54,7 +45,12 @@ async function main() {
   await page.evaluate(() => {
     window.__benchPaints = [];
     window.__benchKeys = [];
-    globalThis.__porticoPaintHook = (p) => window.__benchPaints.push(p);
+    globalThis.__porticoPaintHook = (p) => {
+      window.__benchPaints.push(p);
+      // The next animation frame is the one that composites the canvas with this paint in it (an
+      // upper bound of when it reaches the screen); reported beside arrival-to-painted.
+      requestAnimationFrame(() => { p.frame = performance.now(); });
+    };
     window.addEventListener('keydown', () => window.__benchKeys.push(performance.now()), { capture: true });
   });
   const size = await page.evaluate(() => window.__porticoDebug.stats());
@@ -108,22 +104,34 @@ async function main() {
   const paints = await page.evaluate(() => window.__benchPaints);
   const stats = await page.evaluate(() => window.__porticoDebug.stats());
   const counters = await page.evaluate(() => ({ ...window.__portico }));
-  const kind = (k) => paints.filter((p) => p.kind === k).map((p) => p.painted - p.arrival);
   await page.click('#logoff').catch(() => {});
   await sleep(500);
   await browser.close();
 
+  // Raw samples (ms); web_bench.py summarises them, pooled over --runs.
+  const r = (x) => Math.round(x * 100) / 100;
+  const of = (k) => {
+    const ps = paints.filter((p) => p.kind === k);
+    return {
+      arrival_to_painted: ps.map((p) => r(p.painted - p.arrival)),
+      arrival_to_next_animation_frame: ps.filter((p) => p.frame).map((p) => r(p.frame - p.arrival)),
+      arrival_to_decoded: ps.filter((p) => p.decoded).map((p) => r(p.decoded - p.arrival)),
+      decoded_to_painted: ps.filter((p) => p.decoded).map((p) => r(p.painted - p.decoded)),
+      frames_ahead_at_arrival: ps.map((p) => p.behind ?? 0),
+    };
+  };
   const result = {
     viewport: '1920x1080',
     session: `${size.screenWidth}x${size.screenHeight}`,
     chromium: browser.version?.() ?? null,
-    arrival_to_painted_ms: { h264: summary(kind('video')), tiles: summary(kind('tiles')) },
-    input_to_photon_ms: { ...summary(inputToPhoton), keys: KEYS, without_echo: noEcho, pixels_changed_by_typing: changed },
-    decode_ms_median: { h264: stats.decodeMs.median, tiles: stats.tileDecodeMs.median },
-    rtt_ms_median: stats.rttMs,
+    samples: { h264: of('video'), tiles: of('tiles'), input_to_photon: inputToPhoton.map(r) },
+    keys: KEYS,
+    keys_without_echo: noEcho,
+    pixels_changed_by_typing: changed,
+    rtt_ms_median: r(stats.rttMs),
     decode_errors: counters.decodeErrors,
   };
-  console.log(JSON.stringify(result, null, 2));
+  console.log(JSON.stringify(result));
 }
 
 main().catch((e) => {

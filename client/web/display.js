@@ -1,6 +1,7 @@
 // The display client: one WebSocket to a session (docs/protocol.md), H.264 through WebCodecs,
-// JPEG tiles through createImageBitmap, both painted on one canvas strictly in arrival order,
-// and keyboard/pointer/wheel input from that canvas sent back to the host.
+// PNG/JPEG tiles through ImageDecoder (createImageBitmap where that is missing), all painted on
+// one canvas strictly in arrival order, and keyboard/pointer/wheel input from that canvas sent
+// back to the host.
 
 import {
   PROTOCOL_VERSION, ProtocolError, TILE_PNG, decodeMessage,
@@ -25,6 +26,7 @@ const INPUT_TO_PHOTON_MAX_MS = 1000; // a paint later than this after a key is n
 const TOUCH_SLOP_PX = 8; // a finger moving less than this is a tap, not a drag
 const TOUCH_PIXELS_PER_NOTCH = 40; // two-finger scroll distance per wheel notch
 const CURSOR_CACHE = 64; // cursor shapes kept as data URLs, by id
+const IMAGE_POOL = 4; // converted-frame buffers kept for reuse (as many as frames may be in flight)
 
 /** Counters for tests and diagnostics, shared by all sessions of the page. */
 export function displayStats() {
@@ -63,6 +65,86 @@ export function summarize(values) {
   const v = [...values].sort((a, b) => a - b);
   const at = (q) => v[Math.min(v.length - 1, Math.floor(q * v.length))];
   return { median: v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2, p95: at(0.95) };
+}
+
+// Tiles decode with WebCodecs' ImageDecoder where the page has it (secure contexts in current
+// Chromium and Firefox): it takes the bytes directly, while createImageBitmap(Blob) first hands the
+// Blob to the browser process and back, which made a small PNG tile take ~4x as long (bench/web).
+let imageDecoderWorks = typeof ImageDecoder === 'function';
+
+/** Decodes one PNG/JPEG tile to something drawImage takes and close() frees (VideoFrame or ImageBitmap). */
+export function decodeTile(t) {
+  const type = t.encoding === TILE_PNG ? 'image/png' : 'image/jpeg';
+  if (imageDecoderWorks) {
+    let d;
+    try {
+      d = new ImageDecoder({ data: t.data, type });
+    } catch (e) {
+      // Not for this type here (NotSupportedError): the Blob path works everywhere.
+      if (e?.name !== 'NotSupportedError') return Promise.reject(e);
+      imageDecoderWorks = false;
+    }
+    if (d) {
+      return d.decode().then((r) => r.image, (e) => {
+        if (e?.name !== 'NotSupportedError') throw e; // a broken tile
+        imageDecoderWorks = false;
+        return createImageBitmap(new Blob([t.data], { type }));
+      }).finally(() => d.close());
+    }
+  }
+  return createImageBitmap(new Blob([t.data], { type }));
+}
+
+let videoCropWorks = true;
+let rgbaCopyWorks = true;
+
+/**
+ * Draws the dirty rectangles of a decoded H.264 frame (session pixels) on a 2D context. Drawing a
+ * VideoFrame converts it from YUV to RGB, and Chromium converts the frame's whole visible area on
+ * every drawImage even when a small source rectangle is asked for (20 dirty rows of a 1920x1040
+ * frame took 400 ms, one took 20 ms; bench/web). So each rectangle is drawn from a VideoFrame
+ * cropped to it (visibleRect: a view, no copy), which converts only that area; when the
+ * rectangles cover most of the screen, one clipped draw of the whole frame is cheaper.
+ * Returns 'crops' or 'clip' (what was done, for tests).
+ */
+export function drawVideoRects(ctx, frame, dirty, width, height) {
+  const vr = frame.visibleRect;
+  const area = dirty.reduce((sum, d) => sum + d.w * d.h, 0);
+  if (videoCropWorks && vr && frame.displayWidth === width && frame.displayHeight === height
+      && area < (width * height) / 2) {
+    try {
+      for (const d of dirty) {
+        const x = clamp(d.x, 0, width);
+        const y = clamp(d.y, 0, height);
+        const w = Math.min(d.w, width - x);
+        const h = Math.min(d.h, height - y);
+        if (w <= 0 || h <= 0) continue;
+        // A crop must start on a chroma sample: even coordinates, one pixel more where needed.
+        const ax = (vr.x + x) & ~1;
+        const ay = (vr.y + y) & ~1;
+        const ox = vr.x + x - ax;
+        const oy = vr.y + y - ay;
+        const crop = new VideoFrame(frame, { visibleRect: { x: ax, y: ay, width: w + ox, height: h + oy } });
+        try {
+          ctx.drawImage(crop, ox, oy, w, h, x, y, w, h);
+        } finally {
+          crop.close();
+        }
+      }
+      return 'crops';
+    } catch (err) {
+      // A browser that cannot crop frames: the clipped whole-frame draw from now on.
+      console.warn('VideoFrame crop failed, drawing whole frames clipped:', err);
+      videoCropWorks = false;
+    }
+  }
+  ctx.save();
+  ctx.beginPath();
+  for (const d of dirty) ctx.rect(d.x, d.y, d.w, d.h);
+  ctx.clip();
+  ctx.drawImage(frame, 0, 0, width, height);
+  ctx.restore();
+  return 'clip';
 }
 
 /**
@@ -157,6 +239,7 @@ export class DisplayClient {
   #decodeMs = new Samples();
   #tileDecodeMs = new Samples();
   #tilePaintMs = new Samples();
+  #videoPaintMs = new Samples();
   #arrivalToPaintMs = new Samples();
   #videoArrivalToPaintMs = new Samples();
   #tileArrivalToPaintMs = new Samples();
@@ -189,6 +272,10 @@ export class DisplayClient {
   #cursorShapes = 0;
   #cursorSeq = 0;
   #cursor = null; // { id, width, height, hotX, hotY } of the last shape
+  #cursorShown = null; // { url, hotX, hotY } of the shape on the canvas (null: none or hidden)
+  #cursorScale = null; // cursor-image pixels per CSS pixel as last applied (image-set resolution)
+  #resizeObserver = null;
+  #imagePool = []; // RGBA buffers for converted video frames, reused (8 MB each at 1080p)
 
   // Touch: fingers on the canvas and what they are doing (tap, drag or two-finger scroll).
   #touches = new Map();
@@ -234,6 +321,7 @@ export class DisplayClient {
       decodeMs: summarize(this.#decodeMs.values),
       tileDecodeMs: summarize(this.#tileDecodeMs.values),
       tilePaintMs: summarize(this.#tilePaintMs.values),
+      videoPaintMs: summarize(this.#videoPaintMs.values),
       arrivalToPaintMs: summarize(this.#arrivalToPaintMs.values),
       videoArrivalToPaintMs: summarize(this.#videoArrivalToPaintMs.values),
       tileArrivalToPaintMs: summarize(this.#tileArrivalToPaintMs.values),
@@ -241,6 +329,7 @@ export class DisplayClient {
       inputToPhotonMs: summarize(this.#inputToPhotonMs.values),
       cursorId: this.#cursorId,
       cursor: this.#cursor,
+      cursorScale: this.#cursorScale,
       cursorShapes: this.#cursorShapes,
       clipboardReceived: this.#clipboardReceived,
       clipboardSent: this.#clipboardSent,
@@ -458,7 +547,8 @@ export class DisplayClient {
     const seq = ++this.#cursorSeq;
     const apply = (url) => {
       if (seq !== this.#cursorSeq || this.#ended) return;
-      this.#canvas.style.cursor = url ? `url(${url}) ${m.hotX} ${m.hotY}, default` : 'none';
+      this.#cursorShown = url ? { url, hotX: m.hotX, hotY: m.hotY } : null;
+      this.#applyCursor();
       this.#canvas.dataset.cursorId = String(m.id);
     };
     if (m.width === 0) {
@@ -488,6 +578,34 @@ export class DisplayClient {
     }, 'image/png');
   }
 
+  /**
+   * Sets the canvas's CSS cursor to the current shape at the scale the session's pixels are shown
+   * at: one cursor pixel covers as much of the page as one canvas pixel (1/devicePixelRatio CSS px
+   * at 1:1, more or less in fit mode). A plain url() cursor would take its pixels as CSS pixels,
+   * i.e. twice the size and blurry on a HiDPI screen. Called again whenever the canvas's CSS or
+   * backing size changes.
+   */
+  #applyCursor() {
+    const c = this.#canvas;
+    const shape = this.#cursorShown;
+    if (!shape) {
+      c.style.cursor = this.#cursor ? 'none' : '';
+      this.#cursorScale = null;
+      return;
+    }
+    const rect = c.getBoundingClientRect();
+    // Cursor-image pixels per CSS pixel, as image-set() takes it.
+    const res = rect.width > 0 && c.width > 0 ? c.width / rect.width : (globalThis.devicePixelRatio || 1);
+    const x = Math.round(res * 1e4) / 1e4;
+    // CSS hotspots are CSS pixels, and Chromium keeps whole ones; floor keeps them inside the image.
+    const hx = Math.floor(shape.hotX / res);
+    const hy = Math.floor(shape.hotY / res);
+    // Where image-set() cursors are not understood the assignment is ignored and the 1x one stays.
+    c.style.cursor = `url(${shape.url}) ${shape.hotX} ${shape.hotY}, default`;
+    c.style.cursor = `image-set(url(${shape.url}) ${x}x) ${hx} ${hy}, default`;
+    this.#cursorScale = c.style.cursor.startsWith('image-set') ? x : 1;
+  }
+
   // The host's screen changed size. The canvas follows with the next frame (a keyframe of the new
   // size, see #fitCanvas at paint time), so frames already in flight still paint at their size
   // and the canvas is never cleared to an empty picture in between.
@@ -502,7 +620,9 @@ export class DisplayClient {
       return;
     }
     const base = END_MESSAGES[m.reason];
-    const message = m.message && !base.includes(m.message) ? `${base} (${m.message})` : base;
+    // The host's reason as a second sentence: it may carry parentheses of its own ("exited (status 0)").
+    const detail = m.message && !base.includes(m.message) ? m.message : '';
+    const message = detail ? `${base} ${detail[0].toUpperCase()}${detail.slice(1)}${/[.!?]$/.test(detail) ? '' : '.'}` : base;
     this.#finish({ reason: END_REASON_NAMES[m.reason], error: m.reason === 3, message });
   }
 
@@ -544,6 +664,7 @@ export class DisplayClient {
     clearTimeout(this.#pendingPaste?.timer);
     this.#pendingPaste = null;
     this.#events?.abort();
+    this.#resizeObserver?.disconnect();
     this.#closeDecoder();
     for (const e of this.#queue) this.#discard(e);
     this.#queue = [];
@@ -561,7 +682,7 @@ export class DisplayClient {
   // flow control never stalls; the KeyframeRequest repairs the picture.
 
   #onVideoFrame(m, arrival = now()) {
-    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, dirty: m.keyframe ? [] : m.dirty, done: false, frame: null, arrival, decodeStart: 0 };
+    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, dirty: m.keyframe ? [] : m.dirty, done: false, frame: null, arrival, decodeStart: 0, behind: this.#queue.length };
     if (m.keyframe) {
       this.#keyframeRequested = false;
       if (!this.#configureDecoder(m)) return;
@@ -625,18 +746,63 @@ export class DisplayClient {
 
   #onDecoded(frame) {
     const q = this.#queue;
-    const i = q.findIndex((e) => e.kind === 'video' && !e.done && e.frameId === frame.timestamp);
+    const i = q.findIndex((e) => e.kind === 'video' && !e.done && !e.frame && e.frameId === frame.timestamp);
     if (i < 0) {
       frame.close();
       return;
     }
     // Output comes in decode order, so earlier frames still waiting were dropped by the decoder.
-    for (let j = 0; j < i; j++) if (q[j].kind === 'video') q[j].done = true;
-    q[i].frame = frame;
-    q[i].done = true;
-    this.#decodeMs.push(now() - q[i].decodeStart);
+    for (let j = 0; j < i; j++) if (q[j].kind === 'video' && !q[j].frame) q[j].done = true;
+    const e = q[i];
+    e.frame = frame;
+    e.decoded = now();
+    this.#decodeMs.push(e.decoded - e.decodeStart);
     this.#decodeFailures = 0;
+    if (this.#convertWhole(e)) return; // painted once converted
+    e.done = true;
     this.#pump();
+  }
+
+  /**
+   * Frames that change most of the screen (keyframes, scrolling, video) are converted to RGBA with
+   * VideoFrame.copyTo (a direct YUV->RGBA conversion) and painted with putImageData: for 1920x1040
+   * that took 5 ms where drawImage of the VideoFrame took 12 (bench/web, loaded VM). The frame goes
+   * back to the decoder as soon as it is copied. False when the frame is to be drawn directly.
+   */
+  #convertWhole(e) {
+    const f = e.frame;
+    const vr = f.visibleRect;
+    if (!rgbaCopyWorks || typeof f.copyTo !== 'function' || !vr || vr.width !== e.width || vr.height !== e.height
+        || f.displayWidth !== e.width || f.displayHeight !== e.height) return false;
+    const area = e.dirty.reduce((sum, d) => sum + d.w * d.h, 0);
+    if (e.dirty.length > 0 && area < (e.width * e.height) / 2) return false; // cropped draws are cheaper
+    const image = this.#takeImageData(e.width, e.height);
+    f.copyTo(image.data, { format: 'RGBA', colorSpace: 'srgb' }).then(() => {
+      f.close();
+      e.frame = null;
+      e.image = image;
+    }, (err) => {
+      // Older browsers cannot convert in copyTo: drawImage from now on.
+      console.warn('VideoFrame.copyTo(RGBA) failed, drawing frames instead:', err);
+      rgbaCopyWorks = false;
+    }).finally(() => {
+      e.done = true;
+      if (this.#ended) {
+        this.#discard(e);
+        return;
+      }
+      this.#pump();
+    });
+    return true;
+  }
+
+  #takeImageData(width, height) {
+    const i = this.#imagePool.findIndex((d) => d.width === width && d.height === height);
+    return i >= 0 ? this.#imagePool.splice(i, 1)[0] : new ImageData(width, height);
+  }
+
+  #giveImageData(image) {
+    if (this.#imagePool.length < IMAGE_POOL) this.#imagePool.push(image);
   }
 
   #decoderFailed(err) {
@@ -670,14 +836,24 @@ export class DisplayClient {
   }
 
   #onTileFrame(m, arrival = now()) {
-    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, copies: m.copies, tiles: m.tiles, bitmaps: null, arrival };
+    const entry = { kind: 'tiles', frameId: m.frameId, width: m.width, height: m.height, done: false, copies: m.copies, tiles: m.tiles, bitmaps: null, arrival, behind: this.#queue.length };
     this.#queue.push(entry);
+    if (m.tiles.length === 0) {
+      // Only copies (a scroll with no new rows): nothing to decode, paint now.
+      entry.bitmaps = [];
+      entry.done = true;
+      entry.decoded = arrival;
+      this.#pump();
+      return;
+    }
     const decodeStart = now();
-    const jobs = m.tiles.map((t) => createImageBitmap(new Blob([t.data], { type: t.encoding === TILE_PNG ? 'image/png' : 'image/jpeg' })));
-    Promise.allSettled(jobs).then((results) => {
+    // All tiles decode at once (on the browser's decoder threads); the frame paints when the last
+    // is ready, so a TileFrame is one paint, never a partly updated screen.
+    Promise.allSettled(m.tiles.map(decodeTile)).then((results) => {
       entry.bitmaps = results.map((r) => (r.status === 'fulfilled' ? r.value : null));
       entry.done = true;
-      this.#tileDecodeMs.push(now() - decodeStart);
+      entry.decoded = now();
+      this.#tileDecodeMs.push(entry.decoded - decodeStart);
       if (this.#ended) {
         this.#discard(entry);
         return;
@@ -702,17 +878,29 @@ export class DisplayClient {
 
   #paint(e) {
     const ctx = this.#ctx;
-    if (e.frame) {
+    if (e.image) {
       this.#fitCanvas(e.width, e.height);
+      const start = now();
+      if (e.dirty.length === 0) {
+        ctx.putImageData(e.image, 0, 0);
+      } else {
+        for (const d of e.dirty) ctx.putImageData(e.image, 0, 0, d.x, d.y, d.w, d.h);
+      }
+      this.#giveImageData(e.image);
+      e.image = null;
+      this.#videoPaintMs.push(now() - start);
+      displayStats().videoFrames++;
+    } else if (e.frame) {
+      this.#fitCanvas(e.width, e.height);
+      const start = now();
       if (e.dirty.length === 0) {
         ctx.drawImage(e.frame, 0, 0, this.#canvas.width, this.#canvas.height);
       } else {
         // Only what changed: elsewhere the canvas may hold lossless pixels the video would blur.
-        const sx = e.frame.displayWidth / e.width;
-        const sy = e.frame.displayHeight / e.height;
-        for (const d of e.dirty) ctx.drawImage(e.frame, d.x * sx, d.y * sy, d.w * sx, d.h * sy, d.x, d.y, d.w, d.h);
+        drawVideoRects(this.#ctx, e.frame, e.dirty, e.width, e.height);
       }
       e.frame.close();
+      this.#videoPaintMs.push(now() - start);
       displayStats().videoFrames++;
     } else if (e.bitmaps) {
       this.#fitCanvas(e.width, e.height);
@@ -743,7 +931,7 @@ export class DisplayClient {
       if (ms <= INPUT_TO_PHOTON_MAX_MS) this.#inputToPhotonMs.push(ms);
       this.#keyPressedAt = 0;
     }
-    globalThis.__porticoPaintHook?.({ kind: e.kind, frameId: e.frameId, arrival: e.arrival, painted });
+    globalThis.__porticoPaintHook?.({ kind: e.kind, frameId: e.frameId, arrival: e.arrival, decoded: e.decoded, painted, behind: e.behind });
     if (this.#painted++ === 0) {
       this.#onStatus(`Connected (${this.#canvas.width}×${this.#canvas.height})`);
     }
@@ -762,6 +950,8 @@ export class DisplayClient {
     if (c.width !== width) c.width = width;
     if (c.height !== height) c.height = height;
     this.#onSize(width, height);
+    this.#applyCursor(); // the portal has laid the canvas out again: the pixel scale changed
+    if (this.#painted > 0 && !this.#loggingOff) this.#onStatus(`Connected (${width}×${height})`);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -771,6 +961,11 @@ export class DisplayClient {
     this.#events = new AbortController();
     const opts = { signal: this.#events.signal };
     const c = this.#canvas;
+    if (typeof ResizeObserver === 'function') {
+      // Fit/1:1 toggles, window resizes and zoom change the CSS size: the cursor follows.
+      this.#resizeObserver = new ResizeObserver(() => this.#applyCursor());
+      this.#resizeObserver.observe(c);
+    }
     c.addEventListener('keydown', (e) => this.#onKey(e, true), opts);
     c.addEventListener('keyup', (e) => this.#onKey(e, false), opts);
     for (const type of ['pointerdown', 'pointerup', 'pointermove', 'pointercancel']) {

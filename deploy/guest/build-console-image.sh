@@ -4,10 +4,12 @@
 # port. Used by tests and as the smallest possible golden image; needs the Debian packages
 # linux-image-amd64, busybox-static, cpio, qemu-utils. No network.
 #
-#   build-console-image.sh OUTDIR     -> OUTDIR/vmlinuz, OUTDIR/initrd.cpio.gz, OUTDIR/disk.qcow2
+#   build-console-image.sh OUTDIR     -> OUTDIR/vmlinuz, OUTDIR/initrd.cpio.gz, OUTDIR/disk.qcow2,
+#                                        OUTDIR/image.json (so OUTDIR can be an image for --images)
 set -eu
 
 out=${1:?usage: build-console-image.sh OUTDIR}
+. "$(cd "$(dirname "$0")" && pwd)/pvh-kernel.sh"
 mkdir -p "$out"
 
 kernel=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
@@ -31,6 +33,21 @@ for applet in $("$root/bin/busybox" --list); do
     [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 
+# The session's disk is virtio-blk: its drivers must be in the initramfs when the kernel has them
+# as modules (Debian's does), or /dev/vda would not exist in the guest.
+kver=$(basename "$kernel" | sed 's/^vmlinuz-//')
+mkdir -p "$root/lib/portico-modules"
+: > "$root/lib/portico-modules/order"
+if command -v modprobe >/dev/null && [ -d "/lib/modules/$kver" ]; then
+    for m in virtio_pci virtio_blk; do
+        modprobe --show-depends -S "$kver" "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
+    done | awk '!seen[$0]++' | while read -r ko; do
+        case "$ko" in *.ko) ;; *) echo "build-console-image: $ko is compressed; need uncompressed modules" >&2; exit 2 ;; esac
+        cp "$ko" "$root/lib/portico-modules/"
+        basename "$ko" >> "$root/lib/portico-modules/order"
+    done
+fi
+
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin 2>/dev/null
@@ -41,6 +58,9 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 export PATH=/bin:/sbin HOME=/root TERM=linux PS1='portico# '
 # Kernel messages stay off the console so the shell prompt is what the screen shows.
 echo 1 > /proc/sys/kernel/printk
+for m in $(cat /lib/portico-modules/order); do insmod /lib/portico-modules/$m; done
+# Wait (briefly) for the virtio disk, so commands typed at the prompt find /dev/vda.
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.2; done
 chmod 666 /dev/ttyS0 2>/dev/null
 echo "PORTICO_GUEST_READY" > /dev/ttyS0
 # Respawned shells: exiting one gives a fresh prompt instead of a kernel panic.
@@ -54,8 +74,28 @@ chmod 755 "$root/init"
 mv "$out/initrd.cpio.gz.tmp" "$out/initrd.cpio.gz"
 cp "$kernel" "$out/vmlinuz"
 chmod 644 "$out/vmlinuz"
+# Boot the uncompressed kernel (PVH) when it can be extracted: several seconds faster under TCG.
+boot_kernel=vmlinuz
+if pvh_kernel "$out/vmlinuz" "$out/vmlinux"; then
+    boot_kernel=vmlinux
+    chmod 644 "$out/vmlinux"
+fi
 # An empty golden disk, so linked clones (qcow2 overlays) can be exercised with this image too.
 if command -v qemu-img >/dev/null; then
     [ -f "$out/disk.qcow2" ] || qemu-img create -q -f qcow2 "$out/disk.qcow2" 64M
 fi
-echo "console image: $out/vmlinuz $out/initrd.cpio.gz ($(basename "$kernel"))"
+# What a session host needs to run it (portico-host --images DIR, with OUTDIR as DIR/console).
+# mitigations=off: an emulated (TCG) CPU needs no speculative-execution defences and pays dearly
+# for them (about half the boot); the guest runs one user's shell, nothing to isolate inside it.
+cat > "$out/image.json.tmp" <<JSON
+{
+  "description": "Debian kernel + busybox shell on the VGA console (tests)",
+  "kernel": "$boot_kernel",
+  "initrd": "initrd.cpio.gz",
+  "append": "console=tty0 console=ttyS0 quiet mitigations=off",
+  "disk": "disk.qcow2",
+  "ready_serial": "PORTICO_GUEST_READY"
+}
+JSON
+mv "$out/image.json.tmp" "$out/image.json"
+echo "console image: $out/$boot_kernel $out/initrd.cpio.gz ($(basename "$kernel"))"

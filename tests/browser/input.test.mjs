@@ -171,7 +171,8 @@ async function run(page, context, env) {
     const css = await page.evaluate(() => document.querySelector('#screen').style.cursor);
     const c = st.cursor;
     // xterm's pointer is the cursor font's I-beam (it may show a blank pointer before that).
-    return c && c.width >= 3 && c.height > c.width && css.startsWith('url("blob:') ? { ...c, shapes: st.cursorShapes, css } : null;
+    // Drawn at the canvas's pixel scale: image-set(url(blob:…) <canvas px per CSS px>x).
+    return c && c.width >= 3 && c.height > c.width && /^image-set\(url\("blob:/.test(css) ? { ...c, shapes: st.cursorShapes, css } : null;
   });
   log(`cursor shape ${cursor.width}x${cursor.height} hotspot ${cursor.hotX},${cursor.hotY} (${cursor.shapes} shape message(s)), CSS ${cursor.css.slice(0, 40)}…`);
   const framesBefore = (await page.evaluate(() => window.__porticoDebug.stats())).frames;

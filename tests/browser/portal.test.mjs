@@ -1,8 +1,9 @@
 // End-to-end browser test of the portal and the session view (issue 6) in real headless Chromium at
 // deviceScaleFactor 2, against a real broker and session host:
 //   keyboard-only login, tiles + search, failure messages (no host, launch failed, refused ticket),
-//   HiDPI backing store and 1:1 mode without blur, the stats overlay, automatic reconnect to the
-//   same session after the display WebSocket drops, the send-keys menu (Ctrl+W reaches the shell),
+//   HiDPI backing store and 1:1 mode without blur, the cursor at the canvas's pixel scale, the
+//   stats overlay, automatic reconnect to the same session after the display WebSocket drops, the
+//   send-keys menu (Ctrl+W reaches the shell),
 //   Ctrl+Alt+Del, disconnect / reconnect / log off from the sessions list.
 //
 // Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, PORTICO_WORKDIR (an existing folder the
@@ -207,6 +208,41 @@ async function run(page, env) {
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   log('logged in with the keyboard only');
 
+  // --- H.264 dirty rectangles: the cropped draws put exactly the frame's pixels where it changed ---
+  // (display.js draws small updates from VideoFrames cropped to each rectangle; odd coordinates
+  // need an even crop origin.) Compared with a clipped whole-frame draw, in this browser.
+  const crops = await page.evaluate(async () => {
+    const { drawVideoRects } = await import(new URL('display.js', location.href).href);
+    const W = 320; const H = 180;
+    const buf = new Uint8Array((W * H * 3) / 2);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) buf[y * W + x] = (x * 3 + y * 5) & 255;
+    for (let i = W * H; i < buf.length; i++) buf[i] = (i * 13) & 255;
+    const frame = new VideoFrame(buf, { format: 'I420', codedWidth: W, codedHeight: H, timestamp: 0 });
+    const dirty = [{ x: 3, y: 5, w: 17, h: 9 }, { x: 100, y: 41, w: 64, h: 33 }, { x: 301, y: 171, w: 19, h: 9 }];
+    const canvas = () => {
+      const g = new OffscreenCanvas(W, H).getContext('2d', { alpha: false });
+      g.fillStyle = '#f0f';
+      g.fillRect(0, 0, W, H);
+      return g;
+    };
+    const a = canvas();
+    const how = drawVideoRects(a, frame, dirty, W, H);
+    const b = canvas();
+    b.beginPath();
+    for (const d of dirty) b.rect(d.x, d.y, d.w, d.h);
+    b.clip();
+    b.drawImage(frame, 0, 0);
+    frame.close();
+    const pa = a.getImageData(0, 0, W, H).data;
+    const pb = b.getImageData(0, 0, W, H).data;
+    let differ = 0;
+    for (let i = 0; i < pa.length; i += 4) if (Math.max(...[0, 1, 2].map((k) => Math.abs(pa[i + k] - pb[i + k]))) > 2) differ++;
+    return { how, differ };
+  });
+  log(`H.264 dirty rectangles drawn by ${crops.how}: ${crops.differ} px differ from a clipped whole-frame draw`);
+  if (crops.how !== 'crops') fail(`dirty rectangles were drawn by ${crops.how}, not from cropped frames`);
+  if (crops.differ !== 0) fail(`cropped draws differ from the frame in ${crops.differ} px`);
+
   // --- tiles, labels ----------------------------------------------------------------------------
   const tile = page.getByRole('button', { name: 'Launch Terminal (application)' });
   if ((await tile.count()) !== 1) fail('no tile labelled "Launch Terminal (application)"');
@@ -297,7 +333,36 @@ async function run(page, env) {
   if (hidpi.dpr !== 2) fail(`devicePixelRatio is ${hidpi.dpr}, expected 2`);
   if (hidpi.w !== SESSION_WIDTH || hidpi.h !== SESSION_HEIGHT) fail(`canvas backing store ${hidpi.w}x${hidpi.h}, expected ${SESSION_WIDTH}x${SESSION_HEIGHT}`);
   if (Math.abs(hidpi.cssW / hidpi.cssH - SESSION_WIDTH / SESSION_HEIGHT) > 0.01) fail('fit mode distorts the aspect ratio');
+  // The client-drawn cursor (xterm's I-beam) covers as many device pixels as the session pixels
+  // under it: image-set() at canvas px per CSS px, hotspot in CSS px (a plain url() cursor would
+  // be shown at 2x and blurred on this DPR-2 page).
+  const screenBox = await page.locator('#screen').boundingBox();
+  await page.mouse.move(screenBox.x + screenBox.width / 3, screenBox.y + screenBox.height / 3);
+  await page.mouse.move(screenBox.x + screenBox.width / 2, screenBox.y + screenBox.height / 2);
+  const cursorOf = () => page.evaluate(() => {
+    const c = document.querySelector('#screen');
+    const shape = window.__porticoDebug.stats().cursor;
+    const m = /^image-set\(url\("blob:[^"]+"\) ([\d.]+)(?:x|dppx)\) (\d+) (\d+), default$/.exec(c.style.cursor);
+    if (!shape || shape.width === 0 || !m) return null;
+    return { css: c.style.cursor.replace(/blob:[^"]+/, 'blob:…'), res: Number(m[1]), hotX: Number(m[2]), hotY: Number(m[3]), shape,
+      pxPerCss: c.width / c.getBoundingClientRect().width };
+  });
+  const checkCursor = (cur, mode) => {
+    if (Math.abs(cur.res - cur.pxPerCss) > 0.001) fail(`${mode}: cursor drawn at ${cur.res}x, the canvas shows ${cur.pxPerCss} px per CSS px`);
+    if (Math.abs(cur.hotX - cur.shape.hotX / cur.res) >= 1 || Math.abs(cur.hotY - cur.shape.hotY / cur.res) >= 1) {
+      fail(`${mode}: cursor hotspot ${cur.hotX},${cur.hotY} CSS px does not match ${cur.shape.hotX},${cur.shape.hotY} image px at ${cur.res}x`);
+    }
+  };
+  const fitCursor = await waitFor('a cursor shape drawn at the canvas scale', 10_000, cursorOf);
+  log(`fit mode cursor: ${fitCursor.shape.width}x${fitCursor.shape.height} ${fitCursor.css}`);
+  checkCursor(fitCursor, 'fit mode');
   await page.click('#scale-mode');
+  const oneCursor = await waitFor('the cursor to follow 1:1 mode', 5_000, async () => {
+    const cur = await cursorOf();
+    return cur && Math.abs(cur.res - 2) < 0.001 ? cur : null;
+  });
+  log(`1:1 mode cursor: ${oneCursor.css}`);
+  checkCursor(oneCursor, '1:1 mode');
   const one = await page.evaluate(() => {
     const c = document.querySelector('#screen');
     const r = c.getBoundingClientRect();
@@ -310,6 +375,20 @@ async function run(page, env) {
   log(`1:1 on-screen vs backing store: ${blur.size}, ${blur.differ} px differ`);
   if (blur.differ < 0 || blur.differ > (SESSION_WIDTH * SESSION_HEIGHT) / 1000) fail(`1:1 mode is not pixel exact: ${JSON.stringify(blur)}`);
   await page.screenshot({ path: art('session-1to1-dpr2.png') });
+  // Shown at half that size (as fit mode does in a smaller window), the cursor follows: 4 canvas
+  // px per CSS px. The toolbar's mode switch below lays the canvas out again.
+  await page.evaluate(() => {
+    const c = document.querySelector('#screen');
+    const r = c.getBoundingClientRect();
+    c.style.width = `${r.width / 2}px`;
+    c.style.height = `${r.height / 2}px`;
+  });
+  const halfCursor = await waitFor('the cursor to follow a smaller canvas', 5_000, async () => {
+    const cur = await cursorOf();
+    return cur && Math.abs(cur.res - 4) < 0.001 ? cur : null;
+  });
+  log(`canvas at half size: cursor ${halfCursor.css}`);
+  checkCursor(halfCursor, 'half-size canvas');
   await page.click('#scale-mode');
 
   // --- stats overlay by keyboard shortcut ----------------------------------------------------

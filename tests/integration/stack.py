@@ -81,6 +81,7 @@ class Stack:
         self.broker = None
         self.host = None
         self.host_id = f"{name}-host"
+        self.host_args = []  # extra portico-host flags (e.g. --images DIR)
 
     # ---- processes ----
     def bin(self, name):
@@ -122,7 +123,7 @@ class Stack:
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
     def start_host(self):
-        self.host = self.spawn_host(self.host_id, "host")
+        self.host = self.spawn_host(self.host_id, "host", extra=self.host_args)
         wait_for(lambda: "portico-host ready" in self.read_log("host"), 30, "the session host to register")
 
     def read_log(self, which):

@@ -459,3 +459,61 @@ TEST_CASE("sessions: the idle timeout ends sessions the host reports without inp
     auto ends = h.end_requests();
     CHECK(std::find(ends.begin(), ends.end(), sid) != ends.end());
 }
+
+TEST_CASE("pools: desktop pools over REST, validation, roles, audit", "[broker][desktops][rest]") {
+    test::BrokerFixture b;
+    auto admin = test::login_as(b, "admin");
+    auto created = post(b, "/api/v1/pools",
+                        {{"id", "lab"}, {"name", "Lab"}, {"image", "console"}, {"mode", "pooled"}, {"spares", 1},
+                         {"entitlements", {{{"user", "demo"}}}}},
+                        admin);
+    INFO(created.body);
+    REQUIRE(created.status == 201);
+    CHECK(created.json()["size"] == 1);
+    CHECK(created.json()["memory_mib"] == 512);
+    CHECK(created.json()["sessions"] == 0);
+    CHECK(created.json()["entitlements"] == json::parse(R"([{"user":"demo"}])"));
+    check_error(post(b, "/api/v1/pools", {{"id", "lab"}, {"name", "L"}, {"image", "console"}, {"mode", "pooled"}}, admin),
+                409, "conflict");
+    check_error(post(b, "/api/v1/pools", {{"id", "terminal"}, {"name", "L"}, {"image", "c"}, {"mode", "pooled"}}, admin),
+                409, "conflict");  // an app's id
+    // Bad input is refused with the reason and changes nothing.
+    check_error(post(b, "/api/v1/pools", {{"id", "x"}, {"name", "X"}, {"image", "c"}, {"mode", "shared"}}, admin), 400,
+                "bad_request");
+    check_error(post(b, "/api/v1/pools", {{"id", "../x"}, {"name", "X"}, {"image", "c"}, {"mode", "pooled"}}, admin), 400,
+                "bad_request");
+    check_error(post(b, "/api/v1/pools", {{"id", "x"}, {"name", "X"}, {"image", "c"}, {"mode", "pooled"}, {"size", "9"}}, admin),
+                400, "bad_request");
+    check_error(post(b, "/api/v1/pools", {{"id", "x"}, {"name", "X"}, {"image", "c"}, {"mode", "pooled"}, {"colour", 1}}, admin),
+                400, "bad_request");
+    check_error(test::request(b, verb::patch, "/api/v1/pools/lab", json{{"spares", -1}}.dump(), admin), 400, "bad_request");
+    check_error(test::request(b, verb::patch, "/api/v1/pools/nope", json{{"spares", 1}}.dump(), admin), 404, "not_found");
+    CHECK(get(b, "/api/v1/pools", admin).json().size() == 1);
+    CHECK(get(b, "/api/v1/pools/lab", admin).json()["spares"] == 1);
+
+    auto patched = test::request(b, verb::patch, "/api/v1/pools/lab", json{{"spares", 2}, {"size", 5}}.dump(), admin);
+    REQUIRE(patched.status == 200);
+    CHECK(patched.json()["spares"] == 2);
+    CHECK(patched.json()["size"] == 5);
+    CHECK(patched.json()["mode"] == "pooled");
+
+    // The user sees the desktop among their resources; launching needs a host with the image.
+    auto demo = test::login(b);
+    auto res = get(b, "/api/v1/resources", demo).json();
+    CHECK(std::any_of(res.begin(), res.end(), [](const json& r) { return r["id"] == "lab" && r["type"] == "desktop"; }));
+    check_error(post(b, "/api/v1/launch", {{"resource", "lab"}}, demo), 503, "no_host");
+
+    // Helpdesk reads pools, cannot change them.
+    REQUIRE(post(b, "/api/v1/users", {{"name", "hd"}, {"role", "helpdesk"}, {"password", "helpdesk-pw"}}, admin).status == 201);
+    auto hd = test::login_as(b, "hd", "helpdesk-pw");
+    CHECK(get(b, "/api/v1/pools", hd).status == 200);
+    check_error(post(b, "/api/v1/pools", {{"id", "y"}, {"name", "Y"}, {"image", "c"}, {"mode", "pooled"}}, hd), 403, "forbidden");
+    check_error(test::request(b, verb::delete_, "/api/v1/pools/lab", "", hd), 403, "forbidden");
+    check_error(get(b, "/api/v1/pools", demo), 403, "forbidden");
+
+    REQUIRE(test::request(b, verb::delete_, "/api/v1/pools/lab", "", admin).status == 204);
+    check_error(get(b, "/api/v1/pools/lab", admin), 404, "not_found");
+    std::set<std::string> actions;
+    for (auto& e : get(b, "/api/v1/audit?limit=100", admin).json()) actions.insert(e["action"]);
+    for (auto a : {"pool.create", "pool.update", "pool.delete"}) CHECK(actions.count(a));
+}

@@ -30,15 +30,15 @@ TEST_CASE("store: migrations apply exactly once", "[broker][store]") {
     auto db = (dir.path / "p.db").string();
     {
         auto s = open_store(db);
-        CHECK(s->schema_version() == 2);
+        CHECK(s->schema_version() == 3);
         s->create_user("alice", portico::crypto::hash_password("pw"), 100);
     }
     {
         auto s = open_store(db);  // reopening must not re-run the migrations (they would fail: tables exist)
-        CHECK(s->schema_version() == 2);
+        CHECK(s->schema_version() == 3);
         CHECK(s->password_hash("alice").has_value());
     }
-    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 2);
+    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 3);
     CHECK(count_rows(db, "SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
 }
 
@@ -105,7 +105,7 @@ TEST_CASE("store: resources and session state transitions", "[broker][store]") {
     CHECK_THROWS(s.create_session(SessionRecord{"s2", "nobody", "terminal", "h1", "starting", 1, 1, 10, 0, 0}));
 }
 
-TEST_CASE("store: migration 1 -> 2 keeps users, resources and sessions", "[broker][store]") {
+TEST_CASE("store: migrating from version 1 keeps users, resources and sessions", "[broker][store]") {
     test::TempDir dir;
     auto db = (dir.path / "p.db").string();
     {
@@ -130,7 +130,7 @@ TEST_CASE("store: migration 1 -> 2 keeps users, resources and sessions", "[broke
         sqlite3_close(h);
     }
     auto s = open_store(db);
-    CHECK(s->schema_version() == 2);
+    CHECK(s->schema_version() == 3);
     REQUIRE(s->user("alice"));
     CHECK(s->user("alice")->role == "user");
     auto rec = s->session("s1");

@@ -25,6 +25,59 @@ TEST_CASE("control messages round trip", "[control]") {
     CHECK(std::get<SessionEnded>(parse(serialize(SessionEnded{"sid", "app_exited"})).value()).reason == "app_exited");
 }
 
+TEST_CASE("desktop fields: register images, start_session desktop, pools", "[control]") {
+    Register reg{1, "host-a", "Host A", "s3cret", "wss://127.0.0.1:9000/display", "ab12", {"*"}, 20, {"console", "desktop"}};
+    CHECK(std::get<Register>(parse(serialize(reg)).value()).images == std::vector<std::string>{"console", "desktop"});
+    // Absent images (an older host) = none.
+    reg.images.clear();
+    CHECK(serialize(reg).find("images") == std::string::npos);
+    CHECK(std::get<Register>(parse(serialize(reg)).value()).images.empty());
+
+    StartSession s;
+    s.request_id = 7;
+    s.session_id = "sid";
+    s.user = "demo";
+    s.width = 1024;
+    s.height = 768;
+    s.desktop = DesktopSpec{"win", "console", "dedicated", 384, 2};
+    const auto text = serialize(s);
+    CHECK(text.find("\"app\"") == std::string::npos);
+    auto back = std::get<StartSession>(parse(text).value());
+    REQUIRE(back.desktop.has_value());
+    CHECK(back.desktop->pool == "win");
+    CHECK(back.desktop->image == "console");
+    CHECK(back.desktop->mode == "dedicated");
+    CHECK(back.desktop->memory_mib == 384);
+    CHECK(back.desktop->cpus == 2);
+    CHECK(back.app.command.empty());
+
+    Pools p{{PoolSpec{"a", "console", "pooled", 2, 256, 1}, PoolSpec{"b", "desktop", "dedicated", 0, 1024, 2}}};
+    auto pb = std::get<Pools>(parse(serialize(p)).value());
+    REQUIRE(pb.pools.size() == 2);
+    CHECK(pb.pools[0].spares == 2);
+    CHECK(pb.pools[1].mode == "dedicated");
+    CHECK(pb.pools[1].memory_mib == 1024);
+    CHECK(std::get<Pools>(parse(R"({"type":"pools","pools":[]})").value()).pools.empty());
+    // Unknown fields are ignored (either side may land first).
+    CHECK(parse(R"({"type":"pools","pools":[],"later":1})").ok());
+}
+
+TEST_CASE("malformed desktop fields are refused", "[control][bad-input]") {
+    auto refused = [](const std::string& text) {
+        auto r = parse(text);
+        REQUIRE_FALSE(r.ok());
+        return r.error().message;
+    };
+    const std::string head = R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","width":1280,"height":800,)";
+    CHECK(refused(head + R"("desktop":{"pool":"p","image":"i","mode":"shared","memory_mib":512,"cpus":1}})").find("mode") != std::string::npos);
+    CHECK(refused(head + R"("desktop":{"pool":"p","image":"","mode":"pooled","memory_mib":512,"cpus":1}})").find("image") != std::string::npos);
+    CHECK(refused(head + R"("desktop":{"pool":"p","image":"i","mode":"pooled","memory_mib":1,"cpus":1}})").find("memory_mib") != std::string::npos);
+    CHECK(refused(head + R"("desktop":"console"})").find("desktop") != std::string::npos);
+    CHECK(refused(R"({"type":"pools","pools":{}})").find("pools") != std::string::npos);
+    CHECK(refused(R"({"type":"pools","pools":[{"pool":"p","image":"i","mode":"pooled","spares":-1,"memory_mib":512,"cpus":1}]})").find("spares") != std::string::npos);
+    CHECK(refused(R"({"type":"register","version":1,"host_id":"h","name":"","secret":"","display_url":"wss://x","cert_sha256":"ab","apps":["*"],"max_sessions":2,"images":[3]})").find("images") != std::string::npos);
+}
+
 TEST_CASE("malformed control messages are refused with a reason", "[control][bad-input]") {
     auto refused = [](const std::string& text) {
         auto r = parse(text);

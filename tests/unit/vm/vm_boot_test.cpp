@@ -70,9 +70,10 @@ VmConfig console_config(const std::string& runtime_dir) {
     if (!accel.warning.empty() && !warned) std::printf("note: %s\n", accel.warning.c_str());
     warned = true;
     c.accel = accel.accel;
-    c.kernel = img + "/vmlinuz";
+    // As the image's image.json boots it: the uncompressed (PVH) kernel when it could be extracted.
+    c.kernel = img + (fs::exists(img + "/vmlinux") ? "/vmlinux" : "/vmlinuz");
     c.initrd = img + "/initrd.cpio.gz";
-    c.append = "console=tty0 console=ttyS0 quiet";
+    c.append = "console=tty0 console=ttyS0 quiet mitigations=off";
     return c;
 }
 

@@ -1,0 +1,351 @@
+"""VM desktops end to end: a real broker, a real session host running the console guest image in
+QEMU (TCG on machines without usable KVM), and the headless client streaming it.
+
+Usage: test_vm.py <case> <build_dir> <source_dir>; each case starts its own stack.
+Exit 0 = pass, 1 = fail. The console image is built by the build (tests/unit/vm/console-image)."""
+
+import glob
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from stack import Stack, descendants, wait_for  # noqa: E402
+
+BOOT_TIMEOUT = 180  # TCG on a loaded 2-core machine
+
+
+class VmStack(Stack):
+    """A stack whose host offers the console image as a VM desktop."""
+
+    def __init__(self, build_dir, source_dir, name):
+        super().__init__(build_dir, source_dir, name)
+        image = os.path.join(build_dir, "tests/unit/vm/console-image")
+        if not os.path.exists(os.path.join(image, "image.json")):
+            raise AssertionError(f"the console image is missing: {image} (build the console_image target)")
+        self.images = os.path.join(self.dir, "images")
+        os.makedirs(self.images)
+        os.symlink(image, os.path.join(self.images, "console"))
+        self.vm_dir = os.path.join(self.dir, "vms")
+        self.host_args = ["--images", self.images, "--vm-dir", self.vm_dir]
+
+    def publish_desktop(self, pool, mode, spares=0, size=4, name=None):
+        out = subprocess.run([self.bin("portico-broker"), "publish-desktop", "--state", self.state, "--id", pool,
+                              "--name", name or pool, "--image", "console", "--mode", mode, "--size", str(size),
+                              "--spares", str(spares), "--memory", "256", "--cpus", "1"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return pool
+
+    def run_dirs(self):
+        return sorted(glob.glob(os.path.join(self.vm_dir, "run", "vm-*")))
+
+    def qemu_pids(self):
+        return [p for p in descendants(self.host.pid) if (comm(p) or "").startswith("qemu-system")]
+
+    def session_dir(self, exclude=()):
+        """The runtime directory of the (single) session VM: the one not listed in `exclude`."""
+        dirs = [d for d in self.run_dirs() if d not in exclude]
+        return dirs[0] if len(dirs) == 1 else None
+
+    def live_sessions(self, cookie):
+        status, _, body = self.request("GET", "/api/v1/sessions", cookie=cookie)
+        assert status == 200, (status, body)
+        return body
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def serial(run_dir):
+    try:
+        with open(os.path.join(run_dir, "serial.log"), errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def has_line(run_dir, word):
+    """`word` printed as a line of its own on the guest's serial port."""
+    text = serial(run_dir)
+    return word + "\r" in text or word + "\n" in text
+
+
+def wait_guest_ready(run_dir, timeout=BOOT_TIMEOUT):
+    wait_for(lambda: "PORTICO_GUEST_READY" in serial(run_dir), timeout, f"the guest in {run_dir} to boot")
+    time.sleep(2)  # the VGA shell prints its prompt right after the serial banner
+
+
+def connect(stack, resource, *args, duration=2):
+    proc, stats = stack.client("--resource", resource, "--duration", str(duration), "--json", *args, timeout=240)
+    assert proc.returncode == 0, f"client exited {proc.returncode}: {proc.stderr[-2000:]}"
+    assert stats and stats["frames"] >= 1 and stats["decode_errors"] == 0, stats
+    return stats
+
+
+def type_and_see(stack, resource, run_dir, command, expect, png=None, timeout=40, attempts=3):
+    """Types `command` through the stream and waits for `expect` on the guest's serial port. The
+    command is typed again if nothing comes (on a loaded machine the guest's shell may still be
+    starting when the serial banner is out), so commands must be idempotent."""
+    args = ["--type", command + "\\n", "--type-delay-ms", "60"]
+    if png:
+        args += ["--png", png]
+    for attempt in range(attempts):
+        stats = connect(stack, resource, *args, duration=3)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if has_line(run_dir, expect):
+                return stats
+            time.sleep(0.2)
+        print(f"'{expect}' not on the serial port after attempt {attempt + 1}; serial tail: {serial(run_dir)[-300:]!r}")
+    raise AssertionError(f"'{expect}' never appeared on the guest's serial port: {serial(run_dir)[-600:]!r}")
+
+
+def disk_probe(tag):
+    # The first 512 bytes of the session's disk: the console guest has no file system, so the
+    # test writes to the block device itself.
+    return (f"head -c 512 /dev/vda | grep -q DISKMARK && echo HAS_{tag} > /dev/ttyS0 || echo NO_{tag} > /dev/ttyS0")
+
+
+def png_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# ---- cases ----
+
+def case_console(stack):
+    """Stream the console desktop, type through it, pooled disks are discarded at logoff."""
+    pool = stack.publish_desktop("console", "pooled")
+    cookie = stack.login()
+    status, _, resources = stack.request("GET", "/api/v1/resources", cookie=cookie)
+    assert any(r["id"] == "console" and r["type"] == "desktop" for r in resources), resources
+
+    t0 = time.time()
+    first = connect(stack, pool, "--png", os.path.join(stack.dir, "boot.png"))
+    run_dir = wait_for(stack.session_dir, 30, "the session's VM runtime directory")
+    wait_guest_ready(run_dir)
+    cold_boot_s = time.time() - t0
+    print(f"cold boot: first frame {first['first_frame_ms']} ms, guest ready {cold_boot_s:.1f} s after launch")
+    assert len(stack.qemu_pids()) == 1
+
+    before = os.path.join(stack.dir, "before.png")
+    connect(stack, pool, "--png", before)
+    mark = "PORTICO_MARK_" + secrets.token_hex(4).upper()
+    after = os.path.join(stack.dir, "after.png")
+    stats = type_and_see(stack, pool, run_dir, f"echo {mark} > /dev/ttyS0", mark, png=after)
+    assert stats["keys_sent"] > 20, stats
+    # The screen shows the typed command: the framebuffer changed and the change was streamed.
+    assert png_bytes(before) != png_bytes(after), "the streamed screen did not change after typing"
+
+    # Pooled: write to the disk, log off, the next session starts from a clean clone. (The disk is
+    # the real virtio block device, not a file the shell would create on /dev.)
+    type_and_see(stack, pool, run_dir, "[ -b /dev/vda ] && echo IS_BLOCK > /dev/ttyS0", "IS_BLOCK")
+    type_and_see(stack, pool, run_dir, "echo DISKMARK > /dev/vda; sync; echo WROTE > /dev/ttyS0", "WROTE")
+    type_and_see(stack, pool, run_dir, disk_probe("1"), "HAS_1")
+    stats = connect(stack, pool, "--logoff", duration=1)
+    assert stats["ended"] == "logged_off", stats
+    wait_for(lambda: not stack.run_dirs(), 30, "the pooled VM's files to be removed")
+    wait_for(lambda: not stack.qemu_pids(), 30, "QEMU to exit after logoff")
+    wait_for(lambda: not stack.live_sessions(cookie), 15, "the broker to see the session end")
+
+    connect(stack, pool)
+    run_dir = wait_for(stack.session_dir, 30, "the second session's VM runtime directory")
+    wait_guest_ready(run_dir)
+    type_and_see(stack, pool, run_dir, disk_probe("2"), "NO_2")
+    assert "HAS_2" not in serial(run_dir)
+
+
+def case_dedicated(stack):
+    """Dedicated: the user's disk survives logoff; deleting the pool removes it."""
+    pool = stack.publish_desktop("mine", "dedicated")
+    overlay = os.path.join(stack.vm_dir, "dedicated", "mine", "demo.qcow2")
+    connect(stack, pool)
+    run_dir = wait_for(stack.session_dir, 30, "the session's VM runtime directory")
+    assert os.path.exists(overlay), "the user's overlay was not created where expected"
+    wait_guest_ready(run_dir)
+    type_and_see(stack, pool, run_dir, "[ -b /dev/vda ] && echo IS_BLOCK > /dev/ttyS0", "IS_BLOCK")
+    type_and_see(stack, pool, run_dir, "echo DISKMARK > /dev/vda; sync; echo WROTE > /dev/ttyS0", "WROTE")
+    stats = connect(stack, pool, "--logoff", duration=1)
+    assert stats["ended"] == "logged_off", stats
+    wait_for(lambda: not stack.run_dirs(), 30, "the VM's runtime files to be removed")
+    assert os.path.exists(overlay), "the dedicated disk must survive logoff"
+
+    connect(stack, pool)
+    run_dir = wait_for(stack.session_dir, 30, "the second session's VM runtime directory")
+    wait_guest_ready(run_dir)
+    type_and_see(stack, pool, run_dir, disk_probe("3"), "HAS_3")
+    stats = connect(stack, pool, "--logoff", duration=1)
+    assert stats["ended"] == "logged_off", stats
+    wait_for(lambda: not stack.qemu_pids(), 30, "QEMU to exit after logoff")
+
+    out = subprocess.run([stack.bin("portico-broker"), "delete-desktop", "--state", stack.state, "--id", pool],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: not os.path.exists(os.path.dirname(overlay)), 30, "the deleted pool's disks to be removed")
+
+
+def case_failure(stack):
+    """QEMU killed: only that session ends, the broker hears, files are cleaned; no QEMU outlives its host."""
+    pool = stack.publish_desktop("console", "pooled")
+    cookie = stack.login()
+    # An app session next to it must survive the VM's failure.
+    app = subprocess.Popen([stack.bin("portico-client"), "--headless", "--broker", stack.url, "--user", "demo",
+                            "--ca", os.path.join(stack.state, "tls/broker.crt"), "--resource", "Terminal",
+                            "--duration", "1", "--json"], env=dict(os.environ, PORTICO_PASSWORD=stack.password),
+                           stdout=subprocess.PIPE, text=True)
+    assert app.wait(timeout=120) == 0
+    connect(stack, pool)
+    run_dir = wait_for(stack.session_dir, 30, "the session's VM runtime directory")
+    wait_for(lambda: len(stack.qemu_pids()) == 1, 30, "QEMU to run")
+    sessions = stack.live_sessions(cookie)
+    assert {s["resource"] for s in sessions} == {"console", "terminal"}, sessions
+
+    # A viewer is attached when QEMU dies: it is told the session ended with an error.
+    viewer = subprocess.Popen([stack.bin("portico-client"), "--headless", "--broker", stack.url, "--user", "demo",
+                               "--ca", os.path.join(stack.state, "tls/broker.crt"), "--resource", pool,
+                               "--duration", "60", "--json"], env=dict(os.environ, PORTICO_PASSWORD=stack.password),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    os.kill(stack.qemu_pids()[0], signal.SIGKILL)
+    out, err = viewer.communicate(timeout=60)
+    stats = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    assert stats["ended"] == "error", stats
+    wait_for(lambda: not os.path.exists(run_dir), 30, "the dead VM's files to be removed")
+    wait_for(lambda: [s["resource"] for s in stack.live_sessions(cookie)] == ["terminal"], 15,
+             "the broker to hear that only the VM session ended")
+    assert "stopped unexpectedly" in stack.read_log("host"), "the host log should say what happened to the VM"
+
+    # kill -9 of the host: its VMs (a session's and a spare) die with it.
+    stack.publish_desktop("spare", "pooled", spares=1)
+    connect(stack, pool)
+    wait_for(lambda: len(stack.qemu_pids()) == 2, 60, "a session VM and a spare VM")
+    pids = stack.qemu_pids()
+    stack.host.send_signal(signal.SIGKILL)
+    stack.host.wait(timeout=10)
+    wait_for(lambda: not any(os.path.exists(f"/proc/{p}") and comm(p) and comm(p).startswith("qemu") for p in pids),
+             15, "every QEMU of the killed host to exit")
+
+    # A restarted host removes the runtime files the killed one left behind.
+    leftovers = stack.run_dirs()
+    assert leftovers, "expected leftovers of the killed host"
+    stack.start_host()
+    wait_for(lambda: not any(os.path.exists(d) for d in leftovers), 10, "leftover runtime dirs to go")
+    # Graceful stop with a VM running leaves no QEMU either.
+    wait_for(lambda: len(stack.qemu_pids()) >= 1, 60, "the restarted host's spare VM")
+    pids = stack.qemu_pids()
+    stack.host.send_signal(signal.SIGTERM)
+    stack.host.wait(timeout=30)
+    wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids), 15, "QEMU to exit with its host")
+    assert not stack.run_dirs(), "a stopped host must leave no VM runtime files"
+
+
+def case_spare(stack):
+    """A pooled pool with a spare: a launch takes the booted spare (fast), and a new spare boots behind it."""
+    pool = stack.publish_desktop("fast", "pooled", spares=1)
+    wait_for(lambda: "spare VM for pool fast is ready" in stack.read_log("host"), BOOT_TIMEOUT, "the spare to boot")
+    spare_dirs = stack.run_dirs()
+    assert len(spare_dirs) == 1, spare_dirs
+
+    t0 = time.time()
+    stats = connect(stack, pool, "--png", os.path.join(stack.dir, "spare.png"))
+    launch_s = time.time() - t0
+    # The session runs in the spare's VM, whose guest was already up.
+    assert "took a ready spare VM of pool fast" in stack.read_log("host")
+    run_dir = spare_dirs[0]
+    assert "PORTICO_GUEST_READY" in serial(run_dir)
+    mark = "SPARE_MARK_" + secrets.token_hex(3).upper()
+    type_and_see(stack, pool, run_dir, f"echo {mark} > /dev/ttyS0", mark)
+
+    # A new spare boots behind it.
+    wait_for(lambda: stack.read_log("host").count("spare VM for pool fast is ready") >= 2, BOOT_TIMEOUT,
+             "a new spare to boot behind the taken one")
+    assert len(stack.qemu_pids()) == 2
+
+    # Cold boot of the same image for comparison (a pool without spares).
+    stack.publish_desktop("cold", "pooled")
+    t1 = time.time()
+    before = set(stack.run_dirs())
+    connect(stack, "cold")
+    cold_dir = wait_for(lambda: stack.session_dir(exclude=before), 30, "the cold session's runtime directory")
+    wait_guest_ready(cold_dir)
+    cold_s = time.time() - t1 - 2  # wait_guest_ready's settle time
+    print(f"spare: first frame {stats['first_frame_ms']} ms (client run {launch_s:.2f} s, guest already ready); "
+          f"cold boot to guest ready {cold_s:.1f} s")
+    assert stats["first_frame_ms"] < 3000, stats
+    assert stats["first_frame_ms"] / 1000.0 < cold_s / 3, "a launch from a spare should be far faster than a cold boot"
+
+    # Fewer spares: the idle one beyond the new count shuts down.
+    stack.publish_desktop("fast", "pooled", spares=0)
+    wait_for(lambda: len(stack.qemu_pids()) == 2, 30, "the spare beyond the count to shut down")
+
+
+def desktop_image(stack):
+    """The desktop guest image (deploy/guest/build-desktop-image.sh; cached after the first build)."""
+    out = os.path.join(stack.dir, "desktop-image")
+    proc = subprocess.run([os.path.join(stack.source, "deploy/guest/build-desktop-image.sh"), out],
+                          capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, f"cannot build the desktop image: {proc.stderr[-3000:]}"
+    return os.path.realpath(out)
+
+
+def case_browser_desktop(stack):
+    """The quickstart's "Desktop" (desktop image, pooled, one spare) launched from the portal in Chromium."""
+    chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
+    node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
+    for need in (chromium, node_modules):
+        assert os.path.exists(need), f"the browser test needs {need} (deploy/install-deps.sh --test)"
+    wait_for(lambda: "spare VM for pool desktop is ready" in stack.read_log("host"), 600, "the Desktop spare to boot")
+    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(stack.dir, "artifacts"))
+    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
+               PORTICO_ARTIFACTS=artifacts, PORTICO_VM_RUN_DIR=os.path.join(stack.vm_dir, "run"))
+    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/desktop.test.mjs")], env=env, timeout=900)
+    assert proc.returncode == 0, "desktop browser test failed"
+    # Launched from the booted spare; Log off in the page ended the VM and removed its files.
+    cookie = stack.login()
+    wait_for(lambda: not stack.live_sessions(cookie), 30, "the broker to see the desktop session end")
+    assert "took a ready spare VM of pool desktop" in stack.read_log("host")
+    print(f"screenshots in {artifacts}")
+
+
+CASES = {"console": case_console, "dedicated": case_dedicated, "failure": case_failure, "spare": case_spare,
+         "browser_desktop": case_browser_desktop}
+
+
+def main():
+    case, build, source = sys.argv[1], sys.argv[2], sys.argv[3]
+    stack = VmStack(build, source, f"vm-{case}")
+    ok = False
+    try:
+        if case == "browser_desktop":
+            os.symlink(desktop_image(stack), os.path.join(stack.images, "desktop"))
+            stack.start()
+            out = subprocess.run([stack.bin("portico-broker"), "publish-desktop", "--state", stack.state, "--id", "desktop",
+                                  "--name", "Desktop", "--image", "desktop", "--mode", "pooled", "--size", "2",
+                                  "--spares", "1", "--memory", "768"], capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
+        else:
+            stack.start()
+        CASES[case](stack)
+        ok = True
+        print(f"PASS vm {case}")
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        stack.dump_logs()
+    finally:
+        stack.stop(keep=not ok)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
