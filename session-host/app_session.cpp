@@ -101,6 +101,7 @@ void AppSession::wait_for_first_window() {
 AppSession::~AppSession() = default;
 
 void AppSession::key(std::uint16_t code, bool down) {
+    if (down) input_arrived();
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->key(code, down);
 }
@@ -109,15 +110,19 @@ void AppSession::pointer(int x, int y, std::uint8_t buttons) {
     x = std::clamp(x, 0, width_.load() - 1);
     y = std::clamp(y, 0, height_.load() - 1);
     std::lock_guard lk(input_mu_);
+    if (buttons != last_buttons_) input_arrived();
+    last_buttons_ = buttons;
     if (injector_) injector_->pointer(x, y, buttons);
 }
 
 void AppSession::wheel(int dx, int dy) {
+    input_arrived();
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->wheel(dx, dy);
 }
 
 void AppSession::key_char(std::uint32_t codepoint, std::uint16_t /*evdev_code*/, bool down) {
+    if (down) input_arrived();
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->key_char(codepoint, down);
 }

@@ -73,6 +73,7 @@ private:
     std::unique_ptr<InputInjector> injector_;
     std::unique_ptr<ClipboardBridge> clipboard_;  // guarded by input_mu_ for set_text and teardown
     std::string clipboard_in_;                    // pieces of the client's text so far (input_mu_)
+    std::uint8_t last_buttons_ = 0;               // input_mu_: a button change is input that may show
     bool clipboard_overflow_ = false;             // the current text passed 1 MiB: dropped
     std::unique_ptr<CursorWatcher> cursor_;       // capture thread
     std::atomic<bool> cursor_resend_{false};      // a viewer attached: send it the current shape

@@ -256,6 +256,10 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
             ctl::Heartbeat hb{self->sessions.count(), self->sample_cpu(), sample_mem(), {}};
             if (self->options.idle_report) hb.idle = self->options.idle_report();
             self->write(c, ctl::serialize(hb));
+            if (self->options.stats_report) {
+                ctl::SessionStats stats{self->options.stats_report()};
+                if (!stats.stats.empty() && c == self->conn) self->write(c, ctl::serialize(stats));
+            }
             self->schedule_heartbeat(c);
         });
     }

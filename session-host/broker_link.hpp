@@ -36,6 +36,8 @@ public:
         protocol::control::Register registration;  // everything sent in `register`
         // Optional: seconds since the last input per session with a viewer (sent in heartbeats).
         std::function<std::vector<std::pair<std::string, int>>()> idle_report;
+        // Optional: per-session stream figures, sent as session_stats next to each heartbeat.
+        std::function<std::vector<protocol::control::StreamStats>()> stats_report;
         // Optional: the broker asked to disconnect a session's viewers (on the link's strand).
         std::function<void(const std::string& session_id)> disconnect_viewers;
     };

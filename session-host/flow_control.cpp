@@ -3,13 +3,18 @@
 namespace portico::host {
 
 void FlowControl::on_sent(std::uint32_t frame_id, Clock::time_point now) {
-    pending_.push_back(frame_id);
+    pending_.push_back({frame_id, now});
     update_blocked(now);
 }
 
-void FlowControl::on_ack(std::uint32_t frame_id, Clock::time_point now) {
-    while (!pending_.empty() && pending_.front() <= frame_id) pending_.pop_front();
+std::optional<FlowControl::Clock::duration> FlowControl::on_ack(std::uint32_t frame_id, Clock::time_point now) {
+    std::optional<Clock::duration> rtt;
+    while (!pending_.empty() && pending_.front().id <= frame_id) {
+        rtt = now - pending_.front().at;
+        pending_.pop_front();
+    }
     update_blocked(now);
+    return rtt;
 }
 
 bool FlowControl::stalled(Clock::time_point now) const {

@@ -18,8 +18,9 @@ public:
 
     void on_sent(std::uint32_t frame_id, Clock::time_point now);
     // Frames arrive in order, so an ack covers every earlier frame too. Acks of frames never sent
-    // only release what was really sent.
-    void on_ack(std::uint32_t frame_id, Clock::time_point now);
+    // only release what was really sent. Returns the round trip of the newest frame it released
+    // (send -> ack arrival), none if it released nothing.
+    std::optional<Clock::duration> on_ack(std::uint32_t frame_id, Clock::time_point now);
 
     std::size_t unacked() const { return pending_.size(); }
     bool blocked() const { return pending_.size() >= kMaxUnacked; }
@@ -28,7 +29,11 @@ public:
 
 private:
     void update_blocked(Clock::time_point now);
-    std::deque<std::uint32_t> pending_;
+    struct Sent {
+        std::uint32_t id;
+        Clock::time_point at;
+    };
+    std::deque<Sent> pending_;
     std::optional<Clock::time_point> blocked_since_;
 };
 

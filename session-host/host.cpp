@@ -125,6 +125,7 @@ int run_host(const HostOptions& o) {
             lo.client_key = client_cert.key;
         }
         lo.idle_report = [&display] { return display.idle_seconds(); };
+        lo.stats_report = [&sessions] { return sessions.stream_stats(); };
         lo.disconnect_viewers = [&display](const std::string& sid) { display.disconnect(sid); };
         display.set_presence_callback([&link](const std::string& sid, bool has_viewer) {
             if (link) link->session_state(sid, has_viewer ? "active" : "disconnected");

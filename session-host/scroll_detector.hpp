@@ -1,8 +1,8 @@
 #pragma once
-// Finds content that moved vertically between two frames (a terminal or a page scrolling), so
-// the host can send "copy these rows" plus only the newly exposed strip instead of re-encoding
-// the area — what Xpra's scroll encoding, RDP's ScrBlt and VNC's CopyRect do. Pure functions on
-// frames; capture thread.
+// Finds content that moved between two frames — vertically (a terminal or a page scrolling) or
+// in 2-D (a dragged window) — so the host can send "copy these pixels" plus only the newly exposed
+// parts instead of re-encoding the area: what Xpra's scroll encoding, RDP's ScrBlt and VNC's
+// CopyRect do. Pure functions on frames; capture thread.
 
 #include "capture/frame.hpp"
 
@@ -24,5 +24,22 @@ struct VerticalScroll {
 // match, or the area is too small to bother.
 std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before, const capture::Frame& after,
                                                    const capture::Rect& area);
+
+struct Move {
+    // after(x, y) == before(x + dx, y + dy) for every pixel of `moved`.
+    int dx = 0, dy = 0;
+    // Destination rectangles, in the order they must be applied (none reads what an earlier one wrote).
+    std::vector<capture::Rect> moved;
+};
+
+// Looks for one 2-D offset that explains a rectangle of changed content inside `area` (a dragged
+// window: its old and new places both lie in the damage). Candidate offsets come from hashes of
+// short pixel strips of the new frame found again in the old one; the moved rectangle is grown
+// from the pixels that agree and every row of it is verified exactly. nullopt when nothing
+// sizeable moved.
+std::optional<Move> find_move(const capture::Frame& before, const capture::Frame& after, const capture::Rect& area);
+
+// `r` minus `hole`: up to four rectangles.
+std::vector<capture::Rect> subtract(const capture::Rect& r, const capture::Rect& hole);
 
 }  // namespace portico::host

@@ -138,6 +138,30 @@ void SessionManager::shutdown() {
     for (auto& s : all) s->wait_finished();
 }
 
+std::vector<protocol::control::StreamStats> SessionManager::stream_stats() {
+    std::vector<std::shared_ptr<StreamSession>> live;
+    {
+        std::lock_guard lk(mu_);
+        for (auto& [id, session] : sessions_) live.push_back(session);
+    }
+    std::vector<protocol::control::StreamStats> out;
+    for (auto& session : live) {
+        auto st = session->stats();
+        if (st.viewers == 0) continue;  // nobody watching: nothing to show in the console
+        protocol::control::StreamStats e;
+        e.session_id = session->id();
+        e.fps = st.rolling.fps;
+        e.kbps = st.rolling.kbps;
+        e.rtt_ms = st.rolling.rtt_ms;
+        e.encode_ms = st.rolling.encode_ms;
+        e.input_to_photon_ms = st.rolling.input_to_photon_ms;
+        e.skipped = st.rolling.skipped;
+        e.viewers = st.viewers;
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
 int SessionManager::count() {
     std::lock_guard lk(mu_);
     return static_cast<int>(sessions_.size());

@@ -49,6 +49,8 @@ public:
     // Ends every session with host_shutdown and waits until all are torn down. Refuses new starts.
     void shutdown();
     int count();
+    // The figures over the last ~2 s of every session with a viewer, for the broker's console (any thread).
+    std::vector<protocol::control::StreamStats> stream_stats();
 
     std::shared_ptr<DisplayTarget> find_session(const std::string& session_id) override;
 

@@ -159,10 +159,31 @@ void StreamSession::detach(const ViewerSink* viewer) {
 }
 
 void StreamSession::frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) {
-    std::lock_guard lk(mu_);
-    for (auto& v : viewers_)
-        if (v.sink.get() == viewer) v.flow.on_ack(frame_id, FlowControl::Clock::now());
-    wake_.notify_all();
+    std::optional<FlowControl::Clock::duration> rtt;
+    const auto now = FlowControl::Clock::now();
+    {
+        std::lock_guard lk(mu_);
+        for (auto& v : viewers_)
+            if (v.sink.get() == viewer) rtt = v.flow.on_ack(frame_id, now);
+        wake_.notify_all();
+    }
+    if (rtt) {
+        std::lock_guard lk(stats_mu_);
+        stats_.on_rtt(now, *rtt);
+    }
+}
+
+void StreamSession::input_arrived() {
+    std::lock_guard lk(stats_mu_);
+    stats_.on_input(Clock::now());
+}
+
+StreamSession::Stats StreamSession::stats() {
+    Stats s;
+    s.viewers = static_cast<int>(viewer_count());
+    std::lock_guard lk(stats_mu_);
+    s.rolling = stats_.snapshot(Clock::now());
+    return s;
 }
 
 void StreamSession::keyframe_request() {
@@ -224,6 +245,12 @@ void StreamSession::run() {
             {
                 std::unique_lock lk(mu_);
                 auto [have_viewers, blocked] = prune_viewers_locked();
+                if (have_viewers && blocked) {
+                    if (!blocked_since_) blocked_since_ = Clock::now();
+                } else if (blocked_since_) {
+                    blocked_intervals_ += (Clock::now() - *blocked_since_) / kFrameInterval;
+                    blocked_since_.reset();
+                }
                 if (!have_viewers || blocked) {
                     // Nothing to send: the source accumulates damage until someone can take it.
                     wake_.wait_for(lk, 20ms);
@@ -311,8 +338,16 @@ void StreamSession::encode_and_send() {
     // Waiting for damage costs no CPU, so CPU from here to the send is capture + convert + encode.
     const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
     auto cap = source.capture(33ms);
-    if (!cap || !cap->frame) return refine_when_still();
+    if (!cap || !cap->frame) {
+        blocked_intervals_ = 0;  // nothing changed while blocked: nothing was skipped
+        return refine_when_still();
+    }
     const auto encode_start = Clock::now();
+    if (blocked_intervals_ > 0 && !cap->damage.empty()) {
+        std::lock_guard lk(stats_mu_);
+        stats_.on_skipped(encode_start, blocked_intervals_);
+    }
+    blocked_intervals_ = 0;
 
     const capture::Frame& frame = *cap->frame;
     const int w = frame.width, h = frame.height;
@@ -334,21 +369,42 @@ void StreamSession::encode_and_send() {
         protocol::TileFrame tf{frame_id, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h), {}, {}};
         capture::DamageRegion residual = damage;
         std::optional<VerticalScroll> scroll;
+        std::optional<Move> move;
         if (reference_.width == w && reference_.height == h && scroll_backoff_ == 0) {
-            scroll = find_vertical_scroll(reference_, frame, damage.bounding_box());
-            // Video and animations never scroll: after a few misses in a row, look less often.
-            scroll_misses_ = scroll ? 0 : scroll_misses_ + 1;
+            const auto box = damage.bounding_box();
+            scroll = find_vertical_scroll(reference_, frame, box);
+            // Not a scroll: maybe a window was dragged (its old and new places are both damaged).
+            // Bounded to 60% of the screen so full-screen motion does not pay for the search.
+            if (!scroll && box.area() * 5 <= screen_area * 3) move = find_move(reference_, frame, box);
+            // Video and animations neither scroll nor move: after a few misses in a row, look less often.
+            scroll_misses_ = (scroll || move) ? 0 : scroll_misses_ + 1;
             if (scroll_misses_ >= 3) scroll_backoff_ = 10;
         } else if (scroll_backoff_ > 0) {
             --scroll_backoff_;
         }
+        auto add_copy = [&tf](const capture::Rect& dst, int dx, int dy) {
+            tf.copies.push_back({static_cast<std::uint16_t>(dst.x + dx), static_cast<std::uint16_t>(dst.y + dy),
+                                 static_cast<std::uint16_t>(dst.w), static_cast<std::uint16_t>(dst.h),
+                                 static_cast<std::uint16_t>(dst.x), static_cast<std::uint16_t>(dst.y)});
+        };
         if (scroll) {
             residual.clear();
             for (const auto& r : scroll->changed) residual.add(r);
-            for (const auto& r : scroll->moved)
-                tf.copies.push_back({static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y + scroll->offset),
-                                     static_cast<std::uint16_t>(r.w), static_cast<std::uint16_t>(r.h),
-                                     static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y)});
+            for (const auto& r : scroll->moved) add_copy(r, 0, scroll->offset);
+        } else if (move) {
+            // What the copies do not cover: the uncovered strips and anything else that changed.
+            residual.clear();
+            for (const auto& d : damage.rects()) {
+                std::vector<capture::Rect> left{d};
+                for (const auto& m : move->moved) {
+                    std::vector<capture::Rect> next;
+                    for (const auto& piece : left)
+                        for (const auto& rest : subtract(piece, m)) next.push_back(rest);
+                    left.swap(next);
+                }
+                for (const auto& piece : left) residual.add(piece);
+            }
+            for (const auto& r : move->moved) add_copy(r, move->dx, move->dy);
         }
         if (choose_frame_kind(false, residual.area(), screen_area) != FrameKind::tiles || tf.copies.size() > protocol::kMaxCopies) {
             kind = FrameKind::h264_delta;
@@ -366,7 +422,7 @@ void StreamSession::encode_and_send() {
             }
         }
         if (kind == FrameKind::tiles) {
-            kind_name = tf.copies.empty() ? "tiles" : "scroll";
+            kind_name = tf.copies.empty() ? "tiles" : move ? "move" : "scroll";
             for (const auto& c : tf.copies) lossy_.copy({c.x, c.y, c.w, c.h}, c.dx, c.dy);
             for (const auto& t : tf.tiles) {
                 capture::Rect r{t.x, t.y, t.w, t.h};
@@ -399,8 +455,8 @@ void StreamSession::encode_and_send() {
         bytes = encoded(vf);
     }
     remember_sent(frame, keyframe ? capture::DamageRegion{} : damage, keyframe);
-    send_frame(frame_id, bytes, keyframe);
-    log_frame(frame_id, kind_name, bytes->size(), encode_start, cpu_start);
+    const int receivers = send_frame(frame_id, bytes, keyframe);
+    account_frame(frame_id, kind_name, bytes->size(), receivers, encode_start, cpu_start, cap->time);
 }
 
 protocol::Tile StreamSession::make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine) {
@@ -443,13 +499,14 @@ void StreamSession::refine_when_still() {
     for (const auto& area : rects) lossy_.mark_exact(area);
     if (tf.tiles.empty()) return;
     auto bytes = encoded(tf);
-    send_frame(frame_id, bytes, false);
-    log_frame(frame_id, "refine", bytes->size(), start, cpu_start);
+    const int receivers = send_frame(frame_id, bytes, false);
+    account_frame(frame_id, "refine", bytes->size(), receivers, start, cpu_start, std::nullopt);
 }
 
-void StreamSession::send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe) {
+int StreamSession::send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe) {
     if (frame_id == next_frame_id_) ++next_frame_id_;
     std::vector<std::shared_ptr<ViewerSink>> dropped;
+    int receivers = 0;
     {
         std::lock_guard lk(mu_);
         auto now = FlowControl::Clock::now();
@@ -465,6 +522,7 @@ void StreamSession::send_frame(std::uint32_t frame_id, const Bytes& bytes, bool 
             }
             it->needs_keyframe = false;
             it->flow.on_sent(frame_id, now);
+            ++receivers;
             ++it;
         }
     }
@@ -473,14 +531,27 @@ void StreamSession::send_frame(std::uint32_t frame_id, const Bytes& bytes, bool 
         d->close(nullptr);
     }
     if (!dropped.empty()) release_input();
+    return receivers;
 }
 
-void StreamSession::log_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, Clock::time_point encode_start,
-                              std::int64_t cpu_start) {
+void StreamSession::account_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, int receivers,
+                                  Clock::time_point encode_start, std::int64_t cpu_start,
+                                  std::optional<Clock::time_point> captured) {
+    const auto now = Clock::now();
+    if (receivers > 0) {
+        std::lock_guard lk(stats_mu_);
+        stats_.on_frame(now, bytes, now - encode_start, captured.has_value());
+    }
     if (!frame_log_) return;
-    std::fprintf(frame_log_, "{\"id\":%u,\"kind\":\"%s\",\"bytes\":%zu,\"encode_us\":%lld,\"cpu_us\":%lld}\n", frame_id,
-                 kind, bytes, static_cast<long long>(micros(Clock::now() - encode_start)),
-                 static_cast<long long>(process_cpu_us() - cpu_start));
+    // capture_us/sent_us are wall-clock (CLOCK_REALTIME) microseconds, so a bench on the same
+    // machine can join them with when a client received the frame.
+    std::fprintf(frame_log_,
+                 "{\"id\":%u,\"kind\":\"%s\",\"bytes\":%zu,\"encode_us\":%lld,\"cpu_us\":%lld,\"capture_us\":%llu,"
+                 "\"sent_us\":%llu,\"receivers\":%d}\n",
+                 frame_id, kind, bytes, static_cast<long long>(micros(now - encode_start)),
+                 static_cast<long long>(process_cpu_us() - cpu_start),
+                 static_cast<unsigned long long>(wall_time_us(captured.value_or(encode_start))),
+                 static_cast<unsigned long long>(wall_time_us(now)), receivers);
     std::fflush(frame_log_);
 }
 

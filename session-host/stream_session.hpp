@@ -10,6 +10,7 @@
 #include "protocol/display.hpp"
 #include "session-host/flow_control.hpp"
 #include "session-host/lossy_map.hpp"
+#include "session-host/rolling_stats.hpp"
 #include "session-host/viewer.hpp"
 
 #include <atomic>
@@ -58,6 +59,13 @@ public:
     void logoff() override;
     void resize(int width, int height) override;
 
+    // The session's figures over the last ~2 s (any thread; takes a short lock).
+    struct Stats {
+        RollingStats::Snapshot rolling;
+        int viewers = 0;
+    };
+    Stats stats();
+
 protected:
     StreamSession(std::string id, int width, int height, EndedFn on_ended);
 
@@ -82,6 +90,9 @@ protected:
     // Sends a message that is not a frame to every viewer (any thread; drops a viewer whose queue
     // is full). then_needs_keyframe: viewers get no delta frame until the next keyframe.
     void broadcast(const Bytes& message, bool then_needs_keyframe = false);
+    // Subclasses call this (any thread) when a viewer's input that may change the screen arrives:
+    // a key press, a button change, the wheel. Feeds the input-to-photon figure.
+    void input_arrived();
 
     std::atomic<int> width_{0}, height_{0};  // the size viewers see; set by the capture thread
 
@@ -104,10 +115,15 @@ private:
     // PNG when the rectangle has few colours (text, UI), else JPEG (at refinement quality if `refine`).
     protocol::Tile make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine);
     static constexpr int kRefineJpegQuality = 95;
+    static constexpr auto kFrameInterval = std::chrono::milliseconds(33);
     void remember_sent(const capture::Frame& frame, const capture::DamageRegion& damage, bool whole);
-    void send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe);
-    void log_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, Clock::time_point encode_start,
-                   std::int64_t cpu_start);
+    // Returns how many viewers it was sent to.
+    int send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe);
+    // Frame log line and rolling stats for a frame that went out. captured: when its pixels were
+    // read (none for refinement, which re-sends what the host already had).
+    void account_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, int receivers,
+                       Clock::time_point encode_start, std::int64_t cpu_start,
+                       std::optional<Clock::time_point> captured);
     void follow_frame_size(int width, int height);
     void make_encoder(int width, int height);
     // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
@@ -129,6 +145,13 @@ private:
     bool sent_keyframe_ = false;
     // Per-frame costs for benchmarks: one JSON line per frame in $PORTICO_FRAME_LOG_DIR/<id>.jsonl.
     std::FILE* frame_log_ = nullptr;
+    // Frame intervals spent blocked by flow control; they count as skipped frames if the screen
+    // turns out to have changed meanwhile.
+    std::optional<Clock::time_point> blocked_since_;
+    std::int64_t blocked_intervals_ = 0;
+
+    std::mutex stats_mu_;  // guards stats_ (capture thread, network threads, the stats reader)
+    RollingStats stats_;
 
     std::mutex mu_;  // guards viewers_, the end request, resize_*, finished_
     std::condition_variable wake_;

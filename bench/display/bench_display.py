@@ -293,7 +293,10 @@ class Portico(System):
         else:
             self.notes.append("no host frame log (PORTICO_FRAME_LOG_DIR) for this session")
         lat = [e["latency_ms"] for e in self.frames_between(t0, t1) if e.get("latency_ms") is not None]
-        return {"cpu_ms_per_frame_log": {"median": r2(statistics.median(costs)) if costs else None,
+        all_lat = joined_latency(self.frames_between(t0, t1), host_frames(self.b, sid))
+        return {"frame_latency_ms": {"median": r2(statistics.median(all_lat)) if all_lat else None,
+                                     "p95": r2(pct(all_lat, 95)), "n": len(all_lat)},
+                "cpu_ms_per_frame_log": {"median": r2(statistics.median(costs)) if costs else None,
                                          "p99": r2(pct(costs, 99)), "mean": r2(statistics.fmean(costs)) if costs else None,
                                          "n": len(costs)},
                 "frame_kinds": kinds,
@@ -683,6 +686,26 @@ def idle(b, seconds):
             "what": "xterm showing a page of text, nothing changing, 1920x1080; bytes on the wire (TLS) to the client"}
 
 
+def host_frames(b, sid):
+    """The host's frame log of session `sid` (PORTICO_FRAME_LOG_DIR), by frame id."""
+    out = {}
+    path = os.path.join(b.frame_log_dir, f"{sid}.jsonl")
+    if sid and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.endswith("\n"):
+                    e = json.loads(line)
+                    out[e["id"]] = e
+    return out
+
+
+def joined_latency(client_entries, host):
+    """Client receive wall time minus the host's capture wall time, per frame id (same machine clock).
+    Works for every frame kind without a timestamp on the wire."""
+    return [e["wall_ms"] - host[e["id"]]["capture_us"] / 1000 for e in client_entries
+            if e["id"] in host and host[e["id"]].get("capture_us")]
+
+
 def slow_link(b, seconds):
     """The scrolling workload for `seconds` with the client behind a 2 Mbit/s token-bucket relay."""
     rate = 2_000_000 // 8
@@ -716,8 +739,13 @@ def slow_link(b, seconds):
             e = json.loads(line)
             if t_go + WARM_S <= e["wall_ms"] / 1000 <= t1:
                 entries.append(e)
-    lat = [e["latency_ms"] for e in entries if e["latency_ms"] is not None]
-    tiles = sum(1 for e in entries if e["latency_ms"] is None)
+    host = host_frames(b, stats.get("session_id"))
+    lat = joined_latency(entries, host)
+    stamped = [e["latency_ms"] for e in entries if e["latency_ms"] is not None]
+    kinds = {}
+    for e in entries:
+        k = host.get(e["id"], {}).get("kind", "unknown")
+        kinds[k] = kinds.get(k, 0) + 1
     values = [v for _, v in rss if v is not None]
     settled = [v for t, v in rss if v is not None and t >= 5]
     return {"link": "2 Mbit/s token bucket (16 kB burst) on the server-to-client direction, 64 kB socket buffers",
@@ -725,15 +753,19 @@ def slow_link(b, seconds):
             "frames_per_s": r2(len(entries) / (t1 - t_go), 1),
             "newest_frame_latency_ms": {"median": r2(statistics.median(lat)) if lat else None, "p95": r2(pct(lat, 95)),
                                         "max": r2(max(lat)) if lat else None, "n": len(lat),
-                                        "tile_frames_without_timestamp": tiles},
+                                        "unmatched": len(entries) - len(lat),
+                                        "video_frames_stamped_median": r2(statistics.median(stamped)) if stamped else None},
+            "frame_kinds": kinds,
             "host_rss_mb": {"first": values[0] if values else None, "last": values[-1] if values else None,
                             "min": min(values) if values else None, "max": max(values) if values else None,
                             "drift_after_5s": r2(settled[-1] - settled[0], 1) if len(settled) > 1 else None,
                             "range_after_5s": r2(max(settled) - min(settled), 1) if settled else None,
                             "samples": rss},
-            "client": {k: stats.get(k) for k in ("frames", "video_frames", "tile_frames", "decode_errors", "bytes")},
-            "latency_note": "receive time minus the capture wall time the host stamps on each VideoFrame; "
-                            "TileFrames carry no capture time yet, so they are counted but not timed"}
+            "client": {k: stats.get(k) for k in ("frames", "video_frames", "tile_frames", "decode_errors", "bytes", "fps",
+                                                 "kbps", "decode_ms_median", "rtt_ms_median")},
+            "latency_note": "per frame id: the client's receive wall time (--frame-log) minus the capture wall time in "
+                            "the host's frame log (PORTICO_FRAME_LOG_DIR capture_us; refinement frames: when they were "
+                            "made), same machine clock; every frame kind, no timestamp on the wire needed"}
 
 
 # ---------------------------------------------------------------- targets

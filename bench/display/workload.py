@@ -186,12 +186,13 @@ def main_workload(a):
         step = 0
         while time.monotonic() < end:
             # One xdotool process per second: 30 moves chained with sleeps (spawning one per move
-            # would put the process start-up cost on the display being measured).
+            # would put the process start-up cost on the display being measured). --sync: without it
+            # xdotool does not flush between moves, and the 30 moves reached the X server at once.
             args = []
             for _ in range(DRAG_STEPS_PER_S):
                 x, y = drag_path(step)
                 step += 1
-                args += ["windowmove", mover, x, y, "sleep", f"{1.0 / DRAG_STEPS_PER_S:.4f}"]
+                args += ["windowmove", "--sync", mover, x, y, "sleep", f"{1.0 / DRAG_STEPS_PER_S:.4f}"]
             xdotool(*args, check=False)
         mark(a.dir, "done")
     elif a.workload == "video":

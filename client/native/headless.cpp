@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +28,20 @@ constexpr std::chrono::seconds kLogoffWait{5};
 constexpr std::uint16_t kKeyBackspace = 14;  // evdev
 constexpr std::chrono::milliseconds kProbeQuiet{200};
 constexpr std::chrono::seconds kProbeTimeout{2};
+constexpr std::chrono::seconds kPingInterval{1};
+constexpr std::chrono::seconds kStatsInterval{2};
+
+std::uint64_t steady_us() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count());
+}
+
+std::optional<double> median_of(std::vector<double> v) {
+    if (v.empty()) return std::nullopt;
+    auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    return *mid;
+}
 
 double wall_ms_now() {
     return std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -122,6 +137,15 @@ public:
                 return ok();
             }
             if (!end_at && now >= first_deadline) return fail(ClientError::network, "no frame within 15 s");
+            if (now >= next_ping_) {
+                if (auto s = conn_.send(proto::Ping{++ping_id_, steady_us()}); !s) return s;
+                next_ping_ = now + kPingInterval;
+            }
+            if (now >= next_stats_) {
+                if (next_stats_ != Clock::time_point{}) print_stats(now);
+                stats_mark_ = {now, st_.frames, conn_.bytes_received(), st_.decode_ms.size(), st_.rtt_ms.size()};
+                next_stats_ = now + kStatsInterval;
+            }
             if (may_type && now >= next_key) {
                 if (next_group_ == 0 && o_.pointer) {
                     proto::Pointer p;
@@ -137,7 +161,7 @@ public:
                 next_key = Clock::now() + std::chrono::milliseconds(o_.type_delay_ms);
                 continue;
             }
-            auto deadline = end_at ? *end_at : first_deadline;
+            auto deadline = std::min({end_at ? *end_at : first_deadline, next_ping_, next_stats_});
             if (may_type) deadline = (end_at && now >= *end_at) ? next_key : std::min(deadline, next_key);
             auto r = conn_.receive(deadline);
             if (!r) return r.error();
@@ -203,6 +227,19 @@ public:
 
     const Framebuffer* framebuffer() const { return fb_.get(); }
 
+    // Every 2 s on stderr: the figures since the previous line.
+    void print_stats(Clock::time_point now) {
+        const double secs = std::chrono::duration<double>(now - stats_mark_.at).count();
+        if (secs <= 0) return;
+        auto since = [](const std::vector<double>& v, std::size_t from) {
+            return median_of(std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(std::min(from, v.size())), v.end()));
+        };
+        auto fmt = [](std::optional<double> v) { return v ? std::to_string(*v).substr(0, std::to_string(*v).find('.') + 2) : std::string("-"); };
+        log::info("stats: ", fmt(static_cast<double>(st_.frames - stats_mark_.frames) / secs), " fps, ",
+                  fmt(static_cast<double>(conn_.bytes_received() - stats_mark_.bytes) * 8 / 1000 / secs), " kbit/s, decode ",
+                  fmt(since(st_.decode_ms, stats_mark_.decodes)), " ms, rtt ", fmt(since(st_.rtt_ms, stats_mark_.rtts)), " ms");
+    }
+
 private:
     // Returns once no frame has arrived for kProbeQuiet (or after 5 s of steady change).
     Status wait_quiet() {
@@ -239,7 +276,10 @@ private:
             if (v->keyframe) ++st_.keyframes;
             // After an error, P-frames cannot decode cleanly until the requested keyframe.
             if (awaiting_keyframe_ && !v->keyframe) return ack(v->frame_id);
-            if (fb_->apply_video(*v)) {
+            const auto decode_start = Clock::now();
+            const bool decoded = fb_->apply_video(*v);
+            st_.decode_ms.push_back(ms_between(decode_start, Clock::now()));
+            if (decoded) {
                 awaiting_keyframe_ = false;
                 painted();
             } else {
@@ -254,7 +294,9 @@ private:
             log_frame(t->frame_id, "tiles", std::nullopt);
             ++st_.frames;
             ++st_.tile_frames;
+            const auto decode_start = Clock::now();
             auto res = fb_->apply_tiles(*t);
+            st_.decode_ms.push_back(ms_between(decode_start, Clock::now()));
             st_.decode_errors += static_cast<std::uint64_t>(res.failed);
             if (res.failed) log::warn("frame ", t->frame_id, ": ", res.failed, " tile(s) failed: ", fb_->last_error());
             if (res.painted) painted();
@@ -272,7 +314,12 @@ private:
         }
         if (auto* e = std::get_if<proto::ErrorMsg>(&m))
             return fail(ClientError::protocol, std::string("host error: ") + proto::to_string(e->code) + ": " + e->message);
-        // Clipboard text, cursor shapes and pongs matter to interactive clients only.
+        if (auto* p = std::get_if<proto::Pong>(&m)) {
+            const auto now_us = steady_us();
+            if (p->id <= ping_id_ && p->client_time <= now_us) st_.rtt_ms.push_back(static_cast<double>(now_us - p->client_time) / 1000.0);
+            return ok();
+        }
+        // Clipboard text and cursor shapes matter to interactive clients only.
         if (std::holds_alternative<proto::ClipboardData>(m) || std::holds_alternative<proto::CursorShape>(m) ||
             std::holds_alternative<proto::Pong>(m))
             return ok();
@@ -297,6 +344,13 @@ private:
     std::vector<std::vector<KeyEvent>> typing_;
     std::size_t next_group_ = 0;
     std::FILE* frame_log_ = nullptr;
+    std::uint32_t ping_id_ = 0;
+    Clock::time_point next_ping_{}, next_stats_{};
+    struct Mark {
+        Clock::time_point at;
+        std::uint64_t frames = 0, bytes = 0;
+        std::size_t decodes = 0, rtts = 0;
+    } stats_mark_;
 };
 
 // Everything up to the end of the display session; errors end the run.
@@ -359,8 +413,10 @@ Status run_flow(const Options& o, RunStats& st) {
     }
     if (auto s = conn->connect(url); !s) return s;
     Viewer viewer(o, *conn, st, launch_start);
+    const auto stream_start = Clock::now();
     Status result = viewer.open(li.ticket);
     if (result) result = viewer.run();
+    st.stream_s = std::chrono::duration<double>(Clock::now() - stream_start).count();
     if (result && o.probe_latency > 0 && !st.ended) result = viewer.probe(o.probe_latency);
     st.bytes = conn->bytes_received();
 
@@ -408,6 +464,13 @@ std::string stats_json(const RunStats& s) {
     j["ended"] = s.ended ? json(*s.ended) : json(nullptr);
     j["error"] = s.error ? json(*s.error) : json(nullptr);
     j["exit_code"] = s.exit_code;
+    // Client-side stream figures over the display connection's life (before probing).
+    auto opt = [](std::optional<double> v) { return v ? json(*v) : json(nullptr); };
+    j["stream_s"] = s.stream_s;
+    j["fps"] = s.stream_s > 0 ? json(static_cast<double>(s.frames) / s.stream_s) : json(nullptr);
+    j["kbps"] = s.stream_s > 0 ? json(static_cast<double>(s.bytes) * 8 / 1000 / s.stream_s) : json(nullptr);
+    j["decode_ms_median"] = opt(median_of(s.decode_ms));
+    j["rtt_ms_median"] = opt(median_of(s.rtt_ms));
     if (!s.probe_ms.empty() || s.probe_timeouts > 0) {
         j["probe_ms"] = s.probe_ms;
         j["probe_timeouts"] = s.probe_timeouts;
@@ -437,6 +500,11 @@ int run_headless(const Options& o, std::ostream& out) {
                   << " decoded, " << st.decode_errors << " decode errors, " << st.bytes << " bytes in "
                   << st.elapsed_s << " s";
         if (st.first_frame_ms) std::cerr << ", first frame after " << *st.first_frame_ms << " ms";
+        if (st.stream_s > 0)
+            std::cerr << "; " << static_cast<double>(st.frames) / st.stream_s << " fps, "
+                      << static_cast<double>(st.bytes) * 8 / 1000 / st.stream_s << " kbit/s";
+        if (auto d = median_of(st.decode_ms)) std::cerr << ", decode " << *d << " ms (median)";
+        if (auto r = median_of(st.rtt_ms)) std::cerr << ", rtt " << *r << " ms (median)";
         if (st.ended) std::cerr << ", ended: " << *st.ended;
         std::cerr << "\n";
     }

@@ -25,7 +25,11 @@ struct RunStats {
     std::uint64_t decode_errors = 0;
     std::uint64_t keys_sent = 0;  // Key messages (down and up count separately)
     double elapsed_s = 0;
+    double stream_s = 0;  // from opening the display connection to the end of --duration
     std::optional<double> first_frame_ms;
+    // Client-side figures: decode time per frame, Ping -> Pong round trips (one Ping a second).
+    std::vector<double> decode_ms;
+    std::vector<double> rtt_ms;
     std::vector<double> probe_ms;  // --probe-latency: key sent to the decoded frame showing it
     int probe_timeouts = 0;        // probes whose change did not arrive within 2 s
     std::optional<std::string> ended;  // app_exited, logged_off, host_shutdown, error

@@ -59,16 +59,20 @@ std::shared_ptr<VmSession> VmSession::start(std::string id, std::unique_ptr<Desk
 }
 
 void VmSession::key(std::uint16_t code, bool down) {
+    if (down) input_arrived();
     std::lock_guard lk(input_mu_);
     if (rfb_) rfb_->key(code, down);
 }
 
 void VmSession::pointer(int x, int y, std::uint8_t buttons) {
     std::lock_guard lk(input_mu_);
+    if (buttons != last_buttons_) input_arrived();
+    last_buttons_ = buttons;
     if (rfb_) rfb_->pointer(x, y, buttons);
 }
 
 void VmSession::wheel(int dx, int dy) {
+    input_arrived();
     std::lock_guard lk(input_mu_);
     if (rfb_) rfb_->wheel(dx, dy);
 }

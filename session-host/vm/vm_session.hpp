@@ -41,6 +41,7 @@ private:
     void teardown() override;
 
     std::unique_ptr<DesktopVm> vm_;
+    std::uint8_t last_buttons_ = 0;  // input_mu_: a button change is input that may show
     std::mutex input_mu_;  // rfb_ takes input from network threads and is torn down by the capture thread
     std::unique_ptr<vm::RfbFrameSource> rfb_;
     std::unique_ptr<GuardedSource> source_;

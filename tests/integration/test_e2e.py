@@ -57,6 +57,11 @@ def case_launch_and_type(stack):
     assert stats["keyframes"] >= 1
     assert stats["decode_errors"] == 0
     assert stats["bytes"] > 1000
+    # The client's own stream figures: frames and bytes over the stream, decode time, Ping RTT.
+    assert stats["fps"] > 0 and stats["kbps"] > 0, "client stats: no frame rate or bit rate"
+    assert stats["decode_ms_median"] is not None and stats["decode_ms_median"] >= 0
+    assert stats["rtt_ms_median"] is not None and 0 <= stats["rtt_ms_median"] < 2000, "no Pong answered a Ping"
+    assert "stats: " in proc.stderr, "no periodic stats line on stderr"
     wait_for(lambda: os.path.exists(marker), 15, "the typed command to create the marker file")
     assert png_distinct_rows(png) > 8, "the captured screen is blank"
     assert any(n == "xterm" for n in session_app_processes(stack)), "the session should still run (no logoff)"

@@ -117,3 +117,102 @@ TEST_CASE("the lossy map tracks what is approximate and hands it back in bounded
     m.copy({0, 0, 64, 64}, 128, 128);
     CHECK(m.empty());
 }
+
+namespace {
+
+// A terminal-like desktop with a "window" (its own text, a border) at (wx, wy).
+Frame desktop_with_window(const Frame& desk, const Frame& win, int wx, int wy) {
+    Frame f = desk;
+    for (int y = 0; y < win.height; ++y) std::memcpy(f.at(wx, wy + y), win.row(y), static_cast<std::size_t>(win.stride));
+    return f;
+}
+
+Frame window_content(int w, int h) {
+    Frame win = terminal(w, h, 99);
+    for (int x = 0; x < w; ++x) {  // a dark border, like a window frame
+        std::memset(win.at(x, 0), 0x20, 4);
+        std::memset(win.at(x, h - 1), 0x20, 4);
+    }
+    for (int y = 0; y < h; ++y) {
+        std::memset(win.at(0, y), 0x20, 4);
+        std::memset(win.at(w - 1, y), 0x20, 4);
+    }
+    return win;
+}
+
+// What a client shows after a TileFrame: copies in order (from what it shows), then pixels of
+// `after` for `exposed` (everything the copies do not cover inside the damage).
+Frame apply_move(const Frame& shown_before, const Move& m, const Frame& after, const std::vector<Rect>& damage) {
+    Frame shown = shown_before;
+    for (const auto& r : m.moved) {
+        const bool down = m.dy < 0;
+        for (int i = 0; i < r.h; ++i) {
+            int y = down ? r.bottom() - 1 - i : r.y + i;
+            std::memmove(shown.at(r.x, y), shown.at(r.x + m.dx, y + m.dy), static_cast<std::size_t>(r.w) * 4);
+        }
+    }
+    for (const auto& d : damage) {
+        std::vector<Rect> left{d};
+        for (const auto& c : m.moved) {
+            std::vector<Rect> next;
+            for (const auto& p : left)
+                for (const auto& q : subtract(p, c)) next.push_back(q);
+            left.swap(next);
+        }
+        for (const auto& p : left)
+            for (int y = p.y; y < p.bottom(); ++y)
+                std::memcpy(shown.at(p.x, y), after.at(p.x, y), static_cast<std::size_t>(p.w) * 4);
+    }
+    return shown;
+}
+
+long long area_of(const std::vector<Rect>& rs) {
+    long long a = 0;
+    for (const auto& r : rs) a += r.area();
+    return a;
+}
+
+}  // namespace
+
+TEST_CASE("a dragged window is found as one 2-D move, the rest is only the exposed area", "[scroll][move]") {
+    const Frame desk = terminal(1280, 800, 3);
+    const Frame win = window_content(400, 260);
+    struct Case { int x0, y0, x1, y1; };
+    for (auto c : {Case{200, 150, 237, 171}, Case{500, 300, 470, 281}, Case{100, 100, 160, 100}, Case{300, 400, 300, 330}}) {
+        CAPTURE(c.x0, c.y0, c.x1, c.y1);
+        const Frame before = desktop_with_window(desk, win, c.x0, c.y0);
+        const Frame after = desktop_with_window(desk, win, c.x1, c.y1);
+        const Rect old_r{c.x0, c.y0, win.width, win.height}, new_r{c.x1, c.y1, win.width, win.height};
+        const Rect area = old_r.united(new_r);
+        auto m = find_move(before, after, area);
+        REQUIRE(m);
+        CHECK(m->dx == c.x0 - c.x1);
+        CHECK(m->dy == c.y0 - c.y1);
+        // The copies cover (nearly) the whole window at its new place, and only verified pixels.
+        CHECK(area_of(m->moved) >= new_r.area() * 95 / 100);
+        for (const auto& r : m->moved) CHECK(area.contains(r));
+        // Decoded frame equals the source.
+        auto shown = apply_move(before, *m, after, {old_r, new_r});
+        CHECK(shown.pixels == after.pixels);
+        // What is left to send as pixels is about the uncovered strip of the old place.
+        std::vector<Rect> left{old_r, new_r};
+        for (const auto& cp : m->moved) {
+            std::vector<Rect> next;
+            for (const auto& p : left)
+                for (const auto& q : subtract(p, cp)) next.push_back(q);
+            left.swap(next);
+        }
+        long long exposed = old_r.area() - old_r.intersected(new_r).area();
+        CHECK(area_of(left) <= exposed + new_r.area() / 20);
+    }
+}
+
+TEST_CASE("no move is reported for unrelated changes or identical frames", "[scroll][move]") {
+    const Frame a = terminal(640, 480, 5), b = terminal(640, 480, 6);
+    CHECK_FALSE(find_move(a, b, {0, 0, 640, 480}));
+    CHECK_FALSE(find_move(a, a, {0, 0, 640, 480}));
+    CHECK_FALSE(find_move(a, b, {0, 0, 20, 20}));
+    CHECK(subtract({0, 0, 10, 10}, {20, 20, 5, 5}) == std::vector<Rect>{{0, 0, 10, 10}});
+    CHECK(subtract({0, 0, 10, 10}, {0, 0, 10, 10}).empty());
+    CHECK(area_of(subtract({0, 0, 10, 10}, {2, 3, 4, 5})) == 100 - 20);
+}
