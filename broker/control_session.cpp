@@ -124,6 +124,7 @@ private:
             for (auto& c : info.cert_sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
             info.apps = reg->apps;
             info.images = reg->images;
+            info.vm_accel = reg->vm_accel;
             info.max_sessions = reg->max_sessions;
             info.auth = auth.value();
             info.client_cert_sha256 = cert.sha256;

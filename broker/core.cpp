@@ -192,6 +192,16 @@ void Core::logout(const std::string& token, const std::string& client_ip) {
 
 // ---- sessions ----
 
+// What the user should know about a session before they see it: a VM desktop on a host without
+// usable KVM runs under software emulation (TCG), many times slower. Empty when nothing to say.
+std::string Core::session_notice(const SessionRecord& s, const HostInfo& h) {
+    if (h.vm_accel != "tcg") return {};  // no query for the common case
+    auto r = store_->resource(s.resource);
+    if (!r || r->type != "desktop") return {};
+    return "This desktop runs under software emulation (its host has no usable KVM), so it is much slower "
+           "than a hardware-accelerated one.";
+}
+
 json Core::launch_answer(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only) {
     protocol::TicketClaims c;
     c.ticket_id = crypto::random_token(16);
@@ -209,6 +219,7 @@ json Core::launch_answer(const SessionRecord& s, const HostInfo& h, bool reconne
                 {"host_cert_sha256", h.cert_sha256},
                 {"width", s.width},
                 {"height", s.height},
+                {"notice", session_notice(s, h)},
                 {"reconnected", reconnected},
                 {"view_only", view_only}};
 }
@@ -421,6 +432,8 @@ json Core::session_json(const SessionRecord& s) {
     std::optional<json> stats;
     if (s.state != "ended" && s.state != "lost") stats = live_stats_.get(s.id, s.host_id, unix_now());
     j["stats"] = stats ? std::move(*stats) : json(nullptr);
+    auto h = (s.state != "ended" && s.state != "lost") ? hosts_.get(s.host_id) : std::nullopt;
+    j["notice"] = h ? session_notice(s, *h) : std::string();
     return j;
 }
 
@@ -499,6 +512,7 @@ json host_to_json(const HostRecord* rec, const HostInfo* live) {
     j["display_url"] = live ? live->display_url : rec->display_url;
     j["cert_fingerprint"] = rec ? rec->cert_fingerprint : std::string();
     j["auth"] = live ? live->auth : (rec && !rec->auth.empty() ? rec->auth : std::string("none"));
+    j["vm_accel"] = live ? live->vm_accel : std::string();
     return j;
 }
 }  // namespace

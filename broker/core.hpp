@@ -147,6 +147,7 @@ private:
     };
     std::shared_ptr<PendingLaunch> take_pending(std::uint64_t request_id, const std::string& host_id);
     nlohmann::json launch_answer(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only);
+    std::string session_notice(const SessionRecord& s, const HostInfo& h);
     void fail_pending_of_host(const std::string& host_id, const std::string& why);
     void host_down(const std::string& host_id, const std::string& why);
     void end_session_now(const SessionRecord& s, const std::string& actor, const std::string& action,

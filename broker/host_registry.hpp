@@ -26,6 +26,7 @@ struct HostInfo {
     std::string host_id, name, display_url, cert_sha256;
     std::vector<std::string> apps;
     std::vector<std::string> images;  // golden images it runs as VM desktops
+    std::string vm_accel;             // "kvm" or "tcg" when it runs VM desktops
     int max_sessions = 0;
     int sessions = 0;        // running (last heartbeat) + reserved by launches in flight
     double cpu = 0, mem = 0;  // 0..1, last heartbeat

@@ -126,6 +126,7 @@ std::string serialize(const Message& m) {
                           {"secret", x.secret}, {"display_url", x.display_url}, {"cert_sha256", x.cert_sha256},
                           {"apps", x.apps}, {"max_sessions", x.max_sessions}};
                 if (!x.images.empty()) r["images"] = x.images;
+                if (!x.vm_accel.empty()) r["vm_accel"] = x.vm_accel;
                 return r;
             }
             else if constexpr (std::is_same_v<T, Registered>)
@@ -210,6 +211,10 @@ Result<Message, std::string> parse(std::string_view text) {
             r.apps = strings(j, "apps", false);
             r.max_sessions = static_cast<int>(integer(j, "max_sessions", 1, 100000));
             if (j.contains("images")) r.images = strings(j, "images", true);
+            if (j.contains("vm_accel")) {
+                r.vm_accel = str(j, "vm_accel");
+                if (r.vm_accel != "kvm" && r.vm_accel != "tcg") throw std::invalid_argument("field 'vm_accel' must be \"kvm\" or \"tcg\"");
+            }
             return Message{r};
         }
         if (type == "registered") return Message{Registered{nonempty(j, "ticket_key")}};

@@ -22,6 +22,7 @@ struct Register {
     std::vector<std::string> apps;  // names offered; "*" = any
     int max_sessions = 0;
     std::vector<std::string> images;  // golden images this host can run as VM desktops (absent = none)
+    std::string vm_accel;             // with images: "kvm" or "tcg" (software emulation, much slower)
 };
 struct Registered { std::string ticket_key; };  // base64 raw Ed25519 public key
 struct AppSpec { std::string id, name; std::vector<std::string> command; };

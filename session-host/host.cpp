@@ -134,7 +134,10 @@ int run_host(const HostOptions& o) {
         lo.registration.cert_sha256 = cert_sha256;
         lo.registration.apps = o.apps;
         lo.registration.max_sessions = o.max_sessions;
-        if (desktops) lo.registration.images = desktops->image_names();
+        if (desktops) {
+            lo.registration.images = desktops->image_names();
+            lo.registration.vm_accel = desktops->accel();
+        }
         link = std::make_shared<BrokerLink>(ioc, std::move(lo), sessions,
                                             [&display, display_url](std::shared_ptr<protocol::TicketVerifier> v, bool first) {
                                                 display.set_verifier(std::move(v));

@@ -77,6 +77,7 @@ class Portal {
       search: $('#search'), searchCount: $('#search-count'), noMatch: $('#no-match'),
       sessionsView: $('#sessions-view'), sessions: $('#sessions'), noSessions: $('#no-sessions'),
       sessionView: $('#session-view'), sessionName: $('#session-name'), status: $('#status'),
+      sessionNotice: $('#session-notice'),
       logoff: $('#logoff'), disconnect: $('#disconnect'), screen: $('#screen'), screenArea: $('#screen-area'),
       ctrlAltDel: $('#ctrl-alt-del'), sendKeys: $('#send-keys'), sendKeysMenu: $('#send-keys-menu'),
       scaleMode: $('#scale-mode'), statsToggle: $('#stats-toggle'), stats: $('#stats'),
@@ -399,6 +400,9 @@ class Portal {
     this.#connect(launch);
     this.#layout();
     this.el.screen.focus();
+    // E.g. a VM desktop under software emulation: say so before the user wonders why it is slow.
+    this.el.sessionNotice.textContent = launch.notice ?? '';
+    this.el.sessionNotice.hidden = !launch.notice;
   }
 
   #connect(launch) {

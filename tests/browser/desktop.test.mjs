@@ -78,6 +78,10 @@ async function run(page, env) {
     return s.nonBlack > 1000 ? s : null;
   });
   log(`first picture ${Date.now() - t0} ms after the click: ${JSON.stringify(first)}`);
+  // Under TCG (no usable KVM) the user is told the desktop runs under software emulation.
+  const notice = (await page.locator('#session-notice').isVisible()) ? await page.locator('#session-notice').textContent() : '';
+  const tcg = process.env.PORTICO_VM_ACCEL === 'tcg';
+  if (tcg !== /software emulation/.test(notice)) fail(`accelerator ${process.env.PORTICO_VM_ACCEL}, but the notice is "${notice}"`);
   // The desktop itself (windows, text, a coloured background), not a boot screen.
   const shown = await waitFor('the desktop with its windows', 180_000, async () => {
     const s = await page.evaluate(canvasStats);

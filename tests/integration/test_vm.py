@@ -307,7 +307,8 @@ def case_browser_desktop(stack):
     wait_for(lambda: "spare VM for pool desktop is ready" in stack.read_log("host"), 600, "the Desktop spare to boot")
     artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(stack.dir, "artifacts"))
     env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-               PORTICO_ARTIFACTS=artifacts, PORTICO_VM_RUN_DIR=os.path.join(stack.vm_dir, "run"))
+               PORTICO_ARTIFACTS=artifacts, PORTICO_VM_RUN_DIR=os.path.join(stack.vm_dir, "run"),
+               PORTICO_VM_ACCEL="kvm" if "accelerator kvm" in stack.read_log("host") else "tcg")
     proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/desktop.test.mjs")], env=env, timeout=900)
     assert proc.returncode == 0, "desktop browser test failed"
     # Launched from the booted spare; Log off in the page ended the VM and removed its files.

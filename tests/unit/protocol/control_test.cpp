@@ -32,6 +32,14 @@ TEST_CASE("desktop fields: register images, start_session desktop, pools", "[con
     reg.images.clear();
     CHECK(serialize(reg).find("images") == std::string::npos);
     CHECK(std::get<Register>(parse(serialize(reg)).value()).images.empty());
+    // The host's VM accelerator: kvm or tcg, nothing else.
+    reg.images = {"console"};
+    reg.vm_accel = "tcg";
+    CHECK(std::get<Register>(parse(serialize(reg)).value()).vm_accel == "tcg");
+    auto text = serialize(reg);
+    text.replace(text.find("\"tcg\""), 5, "\"xen\"");
+    REQUIRE_FALSE(parse(text).ok());
+    CHECK(parse(text).error().message.find("vm_accel") != std::string::npos);
 
     StartSession s;
     s.request_id = 7;
