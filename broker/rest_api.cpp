@@ -272,6 +272,17 @@ std::optional<Error<ApiErrorCode>> check_app_fields(const json& b) {
     return std::nullopt;
 }
 
+// The optional "entitlements" of a create request, each user and group checked to exist (so a
+// refused request creates nothing).
+Result<std::vector<Entitlement>, ApiErrorCode> create_entitlements(Store& store, const json& b) {
+    if (!b.contains("entitlements")) return std::vector<Entitlement>{};
+    auto parsed = parse_entitlements(b["entitlements"]);
+    if (!parsed) return parsed.error();
+    for (auto& e : parsed.value())
+        if (e.kind == "user" ? !store.user(e.name) : !store.group(e.name)) return not_found(e.kind + ": " + e.name);
+    return parsed.value();
+}
+
 // PUT /{apps|pools}/{id}/entitlements: replaces the entitlements of a resource of `type`.
 // Nothing on success (the caller answers with the resource).
 std::optional<Reply> put_entitlements(Core& core, const Caller& c, const RestRequest& req, const std::string& id,
@@ -314,18 +325,12 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         auto& b = body.value();
         if (!valid_name(b["id"].get<std::string>())) return bad("field 'id' must be 1-64 of A-Z a-z 0-9 . _ -");
         if (auto e = check_app_fields(b)) return *e;
-        std::vector<Entitlement> ents;
-        if (b.contains("entitlements")) {
-            auto parsed = parse_entitlements(b["entitlements"]);
-            if (!parsed) return parsed.error();
-            ents = parsed.value();
-            for (auto& e : ents)
-                if (e.kind == "user" ? !store.user(e.name) : !store.group(e.name)) return not_found(e.kind + ": " + e.name);
-        }
+        auto ents = create_entitlements(store, b);
+        if (!ents) return ents.error();
         Resource r{b["id"].get<std::string>(), b["name"].get<std::string>(), "app",
                    b["command"].get<std::vector<std::string>>(), b.value("icon", std::string()),
                    b.value("host_group", std::string())};
-        if (!store.create_resource(r, ents))
+        if (!store.create_resource(r, ents.value()))
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "a resource with id " + r.id + " exists"};
         core.audit(c.name, "app.create", r.id, c.ip, r.name);
         return ok(app_json(store, *store.resource(r.id)), http::status::created);
@@ -427,15 +432,9 @@ Reply pools_route(Core& core, const Caller& c, const RestRequest& req) {
         apply_pool_fields(b, p);
         if (auto e = check_len(b, "icon", 0, 16384)) return *e;
         if (auto why = validate_desktop_pool(p); !why.empty()) return bad(why);
-        std::vector<Entitlement> ents;
-        if (b.contains("entitlements")) {
-            auto parsed = parse_entitlements(b["entitlements"]);
-            if (!parsed) return parsed.error();
-            ents = parsed.value();
-            for (auto& e : ents)
-                if (e.kind == "user" ? !store.user(e.name) : !store.group(e.name)) return not_found(e.kind + ": " + e.name);
-        }
-        if (!store.create_desktop_pool(p, ents))
+        auto ents = create_entitlements(store, b);
+        if (!ents) return ents.error();
+        if (!store.create_desktop_pool(p, ents.value()))
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "a resource with id " + p.id + " exists"};
         core.audit(c.name, "pool.create", p.id, c.ip, p.name + " (" + p.mode + ", image " + p.image + ")");
         core.desktops().changed();

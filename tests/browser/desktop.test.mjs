@@ -8,25 +8,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
-const started = Date.now();
-const consoleLines = [];
-const log = (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
-class TestFailure extends Error {}
-const fail = (why) => { throw new TestFailure(why); };
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what, ms, fn, intervalMs = 250) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) fail(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
+import { fail, log, newPage, runTest, sleep, waitFor } from './helpers.mjs';
 
 // Colours on the canvas: a blank or single-colour screen has 1–2, a desktop with windows many.
 function canvasStats() {
@@ -136,36 +118,9 @@ async function run(page, env) {
   log('logged off');
 }
 
-async function main() {
-  let browser;
-  let page;
-  const env = process.env;
-  try {
-    for (const n of ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_ARTIFACTS', 'PORTICO_VM_RUN_DIR']) {
-      if (!env[n]) fail(`missing environment variable ${n}`);
-    }
-    fs.mkdirSync(env.PORTICO_ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-      headless: true,
-    });
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
-    page = await context.newPage();
-    page.on('console', (m) => consoleLines.push(`[console.${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.stack ?? e.message}`));
+runTest('desktop', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_ARTIFACTS', 'PORTICO_VM_RUN_DIR'],
+  async ({ browser, env, pages, consoleLines }) => {
+    const page = await newPage(browser, 'desktop', consoleLines, { viewport: { width: 1280, height: 900 } });
+    pages.set('desktop', page);
     await run(page, env);
-    await browser.close();
-    console.log('desktop test passed');
-    process.exit(0);
-  } catch (e) {
-    console.error(`\ndesktop test FAILED: ${e instanceof TestFailure ? e.message : e.stack ?? e}`);
-    if (page) await page.screenshot({ path: path.join(env.PORTICO_ARTIFACTS ?? '/tmp', 'desktop-failure.png') }).catch(() => {});
-    for (const line of consoleLines) console.error(`  ${line}`);
-    await browser?.close().catch(() => {});
-    process.exit(1);
-  }
-}
-
-main();
+  });
