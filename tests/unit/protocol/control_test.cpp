@@ -26,7 +26,7 @@ TEST_CASE("control messages round trip", "[control]") {
 }
 
 TEST_CASE("desktop fields: register images, start_session desktop, pools", "[control]") {
-    Register reg{1, "host-a", "Host A", "s3cret", "wss://127.0.0.1:9000/display", "ab12", {"*"}, 20, {"console", "desktop"}};
+    Register reg{1, "host-a", "Host A", "s3cret", "wss://127.0.0.1:9000/display", "ab12", {"*"}, 20, {"console", "desktop"}, ""};
     CHECK(std::get<Register>(parse(serialize(reg)).value()).images == std::vector<std::string>{"console", "desktop"});
     // Absent images (an older host) = none.
     reg.images.clear();
@@ -36,10 +36,10 @@ TEST_CASE("desktop fields: register images, start_session desktop, pools", "[con
     reg.images = {"console"};
     reg.vm_accel = "tcg";
     CHECK(std::get<Register>(parse(serialize(reg)).value()).vm_accel == "tcg");
-    auto text = serialize(reg);
-    text.replace(text.find("\"tcg\""), 5, "\"xen\"");
-    REQUIRE_FALSE(parse(text).ok());
-    CHECK(parse(text).error().message.find("vm_accel") != std::string::npos);
+    auto bad_accel = serialize(reg);
+    bad_accel.replace(bad_accel.find("\"tcg\""), 5, "\"xen\"");
+    REQUIRE_FALSE(parse(bad_accel).ok());
+    CHECK(parse(bad_accel).error().message.find("vm_accel") != std::string::npos);
 
     StartSession s;
     s.request_id = 7;
