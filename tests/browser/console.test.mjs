@@ -29,9 +29,11 @@ async function errorShown(page) {
 }
 
 /** The text of a cell (by data-col) in the row of `key`, or null when the row is absent. */
+// The text of one cell, or null when the row is not there. Read in one step in the page: the live
+// update may remove the row between a count() and a textContent() (which would then wait 30 s).
 async function cell(page, table, key, col) {
-  const c = page.locator(`${table} tbody tr[data-key="${key}"] [data-col="${col}"]`);
-  return (await c.count()) ? (await c.textContent()).trim() : null;
+  return page.evaluate((sel) => document.querySelector(sel)?.textContent.trim() ?? null,
+    `${table} tbody tr[data-key="${key}"] [data-col="${col}"]`);
 }
 
 async function tab(page, name) {
