@@ -18,7 +18,7 @@ build_pkgs=(
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
   # VM desktops: QEMU, and what deploy/guest/build-desktop-image.sh builds the desktop image with
-  qemu-system-x86 qemu-utils mmdebstrap genext2fs e2fsprogs
+  qemu-system-x86 qemu-utils mmdebstrap genext2fs e2fsprogs xz-utils  # xz: the guest kernel (pvh-kernel.sh)
 )
 test_pkgs=(
   chromium x11-utils python3 jq squashfs-tools util-linux
