@@ -193,12 +193,19 @@ def case_bad_input(stack):
     print("session unaffected by the bad connections; relaunch reconnected")
 
 
-def case_browser(stack):
+def browser_missing(stack):
+    """Why the browser tests cannot run on this machine, or None (deploy/install-deps.sh --test
+    installs all of it, so in CI they always run)."""
     chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
     node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
-    if not os.path.exists(chromium) or not os.path.exists(node_modules) or not shutil.which("node"):
-        print(f"SKIPPED: browser test needs {chromium}, node and playwright-core "
-              "(run deploy/install-deps.sh --test)")
+    if os.path.exists(chromium) and os.path.exists(node_modules) and shutil.which("node"):
+        return None
+    return f"browser test needs {chromium}, node and playwright-core (run deploy/install-deps.sh --test)"
+
+
+def case_browser(stack):
+    if why := browser_missing(stack):
+        print(f"SKIPPED: {why}")
         return 77
     marker = os.path.join(stack.dir, "typed-in-the-browser")
     artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
@@ -214,11 +221,8 @@ def case_browser(stack):
 
 def case_browser_portal(stack):
     """Portal, HiDPI, stats overlay, reconnect after a dropped WebSocket, toolbar keys (issue 6)."""
-    chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
-    node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
-    if not os.path.exists(chromium) or not os.path.exists(node_modules) or not shutil.which("node"):
-        print(f"SKIPPED: browser test needs {chromium}, node and playwright-core "
-              "(run deploy/install-deps.sh --test)")
+    if why := browser_missing(stack):
+        print(f"SKIPPED: {why}")
         return 77
     work = os.path.join(stack.dir, "typed")
     os.makedirs(work)
@@ -240,11 +244,8 @@ def case_browser_portal(stack):
 
 def case_browser_input(stack):
     """Clipboard both ways, AltGr/dead-key characters, modifiers on blur, client cursor, RTT, touch (issue 6)."""
-    chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
-    node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
-    if not os.path.exists(chromium) or not os.path.exists(node_modules) or not shutil.which("node"):
-        print(f"SKIPPED: browser test needs {chromium}, node and playwright-core "
-              "(run deploy/install-deps.sh --test)")
+    if why := browser_missing(stack):
+        print(f"SKIPPED: {why}")
         return 77
     work = os.path.join(stack.dir, "typed")
     os.makedirs(work)
@@ -264,11 +265,8 @@ def case_browser_input(stack):
 
 def case_browser_console(stack):
     """The admin console (issue 3): hosts, drain, sessions with live stats, shadow, log off, audit, roles."""
-    chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
-    node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
-    if not os.path.exists(chromium) or not os.path.exists(node_modules) or not shutil.which("node"):
-        print(f"SKIPPED: browser test needs {chromium}, node and playwright-core "
-              "(run deploy/install-deps.sh --test)")
+    if why := browser_missing(stack):
+        print(f"SKIPPED: {why}")
         return 77
     artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
     os.makedirs(artifacts, exist_ok=True)
