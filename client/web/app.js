@@ -4,44 +4,8 @@
 // Portal instance.
 
 import { DisplayClient } from './display.js';
+import { api, ApiError } from './rest.js';
 
-const API = '/api/v1';
-
-/** A failed portal request: HTTP status (0 = no answer), broker error code and message. */
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-async function api(method, path, body) {
-  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-  if (method !== 'GET') {
-    init.headers['Content-Type'] = 'application/json'; // the broker's CSRF guard requires it
-    if (body !== undefined) init.body = JSON.stringify(body);
-  }
-  let res;
-  try {
-    res = await fetch(API + path, init);
-  } catch {
-    throw new ApiError(0, 'network', 'The portal cannot be reached. Check your network connection and try again.');
-  }
-  const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  if (!res.ok) {
-    const err = data?.error ?? {};
-    throw new ApiError(res.status, err.code ?? `http_${res.status}`,
-      err.message ?? `The portal answered ${res.status} ${res.statusText}.`);
-  }
-  return data;
-}
 
 const $ = (selector) => document.querySelector(selector);
 

@@ -1,0 +1,40 @@
+// REST calls to the broker (/api/v1, cookie session), shared by the portal and the admin console.
+// A failure is an ApiError with the HTTP status (0 = no answer) and the broker's error code and
+// message ({"error":{"code","message"}}).
+
+const API = '/api/v1';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export async function api(method, path, body) {
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (method !== 'GET') {
+    init.headers['Content-Type'] = 'application/json'; // the broker's CSRF guard requires it
+    if (body !== undefined) init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(API + path, init);
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check your network connection and try again.');
+  }
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const err = data?.error ?? {};
+    throw new ApiError(res.status, err.code ?? `http_${res.status}`,
+      err.message ?? `The server answered ${res.status} ${res.statusText}.`);
+  }
+  return data;
+}
