@@ -692,6 +692,7 @@ class Portal {
       ['frames', String(st.frames)],
       ['screen', `${st.width}×${st.height}`],
       ['decode (H.264)', `${fmt(st.decodeMs.median)} ms`],
+      ['video size', st.lastVideoReduced ? 'half (motion)' : 'full'],
       ['tile decode', `${fmt(st.tileDecodeMs.median)} ms`],
       ['tile paint', `${fmt(st.tilePaintMs.median, 2)} ms`],
       ['arrival→painted', `${fmt(st.arrivalToPaintMs.median)} / p95 ${fmt(st.arrivalToPaintMs.p95)} ms`],

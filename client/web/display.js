@@ -30,7 +30,7 @@ const IMAGE_POOL = 4; // converted-frame buffers kept for reuse (as many as fram
 
 /** Counters for tests and diagnostics, shared by all sessions of the page. */
 export function displayStats() {
-  globalThis.__portico ??= { videoFrames: 0, tileFrames: 0, decodeErrors: 0, keyframeRequests: 0 };
+  globalThis.__portico ??= { videoFrames: 0, reducedVideoFrames: 0, tileFrames: 0, decodeErrors: 0, keyframeRequests: 0 };
   return globalThis.__portico;
 }
 
@@ -237,6 +237,7 @@ export class DisplayClient {
   #frames = 0;
   #bytes = 0;
   #decodeMs = new Samples();
+  #lastVideoReduced = false;
   #tileDecodeMs = new Samples();
   #tilePaintMs = new Samples();
   #videoPaintMs = new Samples();
@@ -313,6 +314,7 @@ export class DisplayClient {
       frames: this.#frames,
       bytes: this.#bytes,
       lastKind: this.#lastKind,
+      lastVideoReduced: this.#lastVideoReduced,
       width: this.#canvas.width,
       height: this.#canvas.height,
       screenWidth: this.#announced?.width ?? 0,
@@ -682,7 +684,9 @@ export class DisplayClient {
   // flow control never stalls; the KeyframeRequest repairs the picture.
 
   #onVideoFrame(m, arrival = now()) {
-    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, dirty: m.keyframe ? [] : m.dirty, done: false, frame: null, arrival, decodeStart: 0, behind: this.#queue.length };
+    // A keyframe that lists dirty rectangles (the host switching picture size mid-motion) paints
+    // only those, like a delta.
+    const entry = { kind: 'video', frameId: m.frameId, width: m.width, height: m.height, reduced: m.codedWidth !== m.width || m.codedHeight !== m.height, dirty: m.dirty, done: false, frame: null, arrival, decodeStart: 0, behind: this.#queue.length };
     if (m.keyframe) {
       this.#keyframeRequested = false;
       if (!this.#configureDecoder(m)) return;
@@ -718,8 +722,8 @@ export class DisplayClient {
     }
     const config = {
       codec: codecFromAnnexB(m.data) ?? FALLBACK_CODEC,
-      codedWidth: m.width,
-      codedHeight: m.height,
+      codedWidth: m.codedWidth,
+      codedHeight: m.codedHeight,
       optimizeForLatency: true,
       // no description: the stream is Annex B with SPS/PPS in band
     };
@@ -872,7 +876,9 @@ export class DisplayClient {
     while (this.#queue.length > 0 && this.#queue[0].done) {
       const e = this.#queue.shift();
       this.#paint(e);
-      this.#send(encodeFrameAck(e.frameId));
+      // Video frames report their arrival-to-painted time: the host halves full-motion video for
+      // a client that cannot paint it within its budget (software decoding).
+      this.#send(encodeFrameAck(e.frameId, e.kind === 'video' && e.painted ? (e.painted - e.arrival) * 1000 : 0));
     }
   }
 
@@ -891,6 +897,7 @@ export class DisplayClient {
       this.#videoPaintMs.push(now() - start);
       displayStats().videoFrames++;
     } else if (e.frame) {
+      // A reduced-resolution picture is scaled up to the screen by these draws.
       this.#fitCanvas(e.width, e.height);
       const start = now();
       if (e.dirty.length === 0) {
@@ -902,6 +909,7 @@ export class DisplayClient {
       e.frame.close();
       this.#videoPaintMs.push(now() - start);
       displayStats().videoFrames++;
+      if (e.reduced) displayStats().reducedVideoFrames++;
     } else if (e.bitmaps) {
       this.#fitCanvas(e.width, e.height);
       const start = now();
@@ -919,9 +927,11 @@ export class DisplayClient {
       return;
     }
     const painted = now();
+    e.painted = painted;
     this.#frames++;
     this.#paints.push(painted);
     this.#lastKind = e.kind;
+    if (e.kind === 'video') this.#lastVideoReduced = !!e.reduced;
     this.#arrivalToPaintMs.push(painted - e.arrival);
     (e.kind === 'video' ? this.#videoArrivalToPaintMs : this.#tileArrivalToPaintMs).push(painted - e.arrival);
     // Input-to-photon (estimate): the first frame that arrived after a key press is taken as its
@@ -931,7 +941,7 @@ export class DisplayClient {
       if (ms <= INPUT_TO_PHOTON_MAX_MS) this.#inputToPhotonMs.push(ms);
       this.#keyPressedAt = 0;
     }
-    globalThis.__porticoPaintHook?.({ kind: e.kind, frameId: e.frameId, arrival: e.arrival, decoded: e.decoded, painted, behind: e.behind });
+    globalThis.__porticoPaintHook?.({ kind: e.kind, frameId: e.frameId, arrival: e.arrival, decoded: e.decoded, painted, behind: e.behind, reduced: !!e.reduced });
     if (this.#painted++ === 0) {
       this.#onStatus(`Connected (${this.#canvas.width}×${this.#canvas.height})`);
     }
