@@ -237,7 +237,7 @@ TEST_CASE("bad clipboard, key_char and cursor messages are refused", "[protocol]
     CHECK_FALSE(valid_utf8("\xc0\xaf"));  // overlong
 }
 
-TEST_CASE("frame acks may carry the client's paint time; older 5-byte acks still decode", "[protocol]") {
+TEST_CASE("frame acks may carry the client's paint time and older 5-byte acks still decode", "[protocol]") {
     auto a = round_trip(FrameAck{12, 8500});
     CHECK(a.frame_id == 12);
     CHECK(a.paint_us == 8500);
