@@ -130,6 +130,7 @@ async function main() {
       arrival_to_decoded: ps.filter((p) => p.decoded).map((p) => r(p.decoded - p.arrival)),
       decoded_to_painted: ps.filter((p) => p.decoded).map((p) => r(p.painted - p.decoded)),
       frames_ahead_at_arrival: ps.map((p) => p.behind ?? 0),
+      tiles_per_frame: ps.map((p) => p.tiles ?? 0),
     };
   };
   const result = {
@@ -141,7 +142,8 @@ async function main() {
     samples: {
       h264: of('video'), h264_full: of('video', (p) => !p.reduced), h264_reduced: of('video', (p) => p.reduced),
       h264_scrolling: of('video', (p) => p.phase === 'scroll'), h264_video_clip: of('video', (p) => p.phase === 'video'),
-      tiles: of('tiles'), input_to_photon: inputToPhoton.map(r),
+      tiles: of('tiles'), tiles_while_typing: of('tiles', (p) => p.phase === 'typing'),
+      tiles_other: of('tiles', (p) => p.phase !== 'typing'), input_to_photon: inputToPhoton.map(r),
     },
     keys: KEYS,
     keys_without_echo: noEcho,

@@ -90,14 +90,15 @@ def main():
     def pooled(kind, key):
         return [x for r in runs for x in r["samples"][kind][key]]
 
-    kinds = ("h264", "h264_scrolling", "h264_video_clip", "h264_full", "h264_reduced", "tiles")
+    kinds = ("h264", "h264_scrolling", "h264_video_clip", "h264_full", "h264_reduced", "tiles", "tiles_while_typing",
+             "tiles_other")
     metrics = ["arrival_to_painted", "arrival_to_next_animation_frame", "arrival_to_decoded", "decoded_to_painted",
-               "frames_ahead_at_arrival"]
+               "frames_ahead_at_arrival", "tiles_per_frame"]
     first = runs[0]
     result = {"viewport": first["viewport"], "session": first["session"], "chromium": first["chromium"],
               "runs": len(runs)}
     for m in metrics:
-        suffix = "" if m == "frames_ahead_at_arrival" else "_ms"
+        suffix = "" if m in ("frames_ahead_at_arrival", "tiles_per_frame") else "_ms"
         result[m + suffix] = {k: summary(pooled(k, m)) for k in kinds}
     i2p = [x for r in runs for x in r["samples"]["input_to_photon"]]
     result["input_to_photon_ms"] = {**summary(i2p), "keys": sum(r["keys"] for r in runs),

@@ -955,7 +955,7 @@ export class DisplayClient {
       if (ms <= INPUT_TO_PHOTON_MAX_MS) this.#inputToPhotonMs.push(ms);
       this.#keyPressedAt = 0;
     }
-    globalThis.__porticoPaintHook?.({ kind: e.kind, frameId: e.frameId, arrival: e.arrival, decoded: e.decoded, painted, behind: e.behind, reduced: !!e.reduced });
+    globalThis.__porticoPaintHook?.({ kind: e.kind, frameId: e.frameId, arrival: e.arrival, decoded: e.decoded, painted, behind: e.behind, reduced: !!e.reduced, tiles: e.tiles?.length ?? 0 });
     if (this.#painted++ === 0) {
       this.#onStatus(`Connected (${this.#canvas.width}×${this.#canvas.height})`);
     }
