@@ -128,19 +128,6 @@ TEST_CASE("a framebuffer refuses impossible sizes") {
 }
 
 TEST_CASE("after Resize the screen has the new size and the next keyframe of that size decodes") {
-    auto keyframe = [](int w, int h, std::uint8_t b, std::uint8_t g, std::uint8_t r, std::uint32_t id) {
-        portico::codec::H264Encoder::Options eo;
-        eo.width = w;
-        eo.height = h;
-        portico::codec::H264Encoder enc(eo);
-        proto::VideoFrame vf;
-        vf.frame_id = id;
-        vf.keyframe = true;
-        vf.width = static_cast<std::uint16_t>(w);
-        vf.height = static_cast<std::uint16_t>(h);
-        vf.data = enc.encode(solid(w, h, b, g, r), true).data;
-        return vf;
-    };
     Framebuffer fb(160, 96);
     REQUIRE(fb.apply_video(keyframe(160, 96, 40, 200, 120, 1)));
     REQUIRE(fb.resize(320, 192));  // as the host announces it
@@ -238,43 +225,19 @@ TEST_CASE("an H.264 delta frame is painted only inside its dirty rectangles") {
 TEST_CASE("a reduced-resolution picture is scaled up to the screen, inside its dirty rectangles only") {
     const int w = 320, h = 192;
     Framebuffer fb(w, h);
-    portico::codec::H264Encoder::Options full_opts;
-    full_opts.width = w;
-    full_opts.height = h;
-    portico::codec::H264Encoder full(full_opts);
-    proto::VideoFrame key;
-    key.frame_id = 1;
-    key.keyframe = true;
-    key.width = w;
-    key.height = h;
-    key.data = full.encode(solid(w, h, 40, 200, 120), true).data;
-    REQUIRE(fb.apply_video(key));
+    REQUIRE(fb.apply_video(keyframe(w, h, 40, 200, 120, 1)));
 
     // The host switches to half size mid-motion: a keyframe of the small picture listing what changed.
-    portico::codec::H264Encoder::Options half_opts;
-    half_opts.width = w / 2;
-    half_opts.height = h / 2;
-    portico::codec::H264Encoder half(half_opts);
-    proto::VideoFrame vf;
-    vf.frame_id = 2;
-    vf.keyframe = true;
-    vf.width = w;
-    vf.height = h;
-    vf.coded_width = static_cast<std::uint16_t>(w / 2);
-    vf.coded_height = static_cast<std::uint16_t>(h / 2);
+    proto::VideoFrame vf = keyframe(w / 2, h / 2, 200, 60, 30, 2, w, h);
     vf.dirty = {{0, 0, 160, 96}};
-    vf.data = half.encode(solid(w / 2, h / 2, 200, 60, 30), true).data;
     REQUIRE(fb.apply_video(vf));
     CHECK(fb.width() == w);
     CHECK(near(fb.frame().at(20, 20), 200, 60, 30, 16));    // painted from the scaled-up picture
     CHECK(near(fb.frame().at(150, 90), 200, 60, 30, 16));
     CHECK(near(fb.frame().at(300, 180), 40, 200, 120, 16));  // outside the dirty rectangle: kept
 
-    proto::VideoFrame wrong = vf;  // the picture is not the size the frame claims
-    wrong.frame_id = 3;
-    wrong.keyframe = true;
+    proto::VideoFrame wrong = keyframe(w / 2, h / 2, 1, 2, 3, 3, w, h);  // not the size the frame claims
     wrong.coded_width = 100;
-    wrong.data = half.encode(solid(w / 2, h / 2, 1, 2, 3), true).data;
     CHECK_FALSE(fb.apply_video(wrong));
     CHECK(near(fb.frame().at(20, 20), 200, 60, 30, 16));
 }
