@@ -101,8 +101,13 @@ void stop_server(pid_t pid) {
 // What `xrdb -merge` does on a fresh server (whose RESOURCE_MANAGER is empty): the resource
 // text as a STRING property on screen 0's root window. -noreset keeps it for the server's life.
 bool set_resources(xcb_connection_t* c, int screen_number, const std::string& text, std::string& why) {
-    const xcb_screen_t& screen = capture::screen_of(c, screen_number, "");
-    auto* e = xcb_request_check(c, xcb_change_property_checked(c, XCB_PROP_MODE_REPLACE, screen.root,
+    auto it = xcb_setup_roots_iterator(xcb_get_setup(c));
+    for (int i = 0; i < screen_number && it.rem > 0; ++i) xcb_screen_next(&it);
+    if (it.rem <= 0) {
+        why = "no screen " + std::to_string(screen_number);
+        return false;
+    }
+    auto* e = xcb_request_check(c, xcb_change_property_checked(c, XCB_PROP_MODE_REPLACE, it.data->root,
                                                                XCB_ATOM_RESOURCE_MANAGER, XCB_ATOM_STRING, 8,
                                                                static_cast<std::uint32_t>(text.size()), text.data()));
     if (!e) return true;
