@@ -17,6 +17,7 @@ build_pkgs=(
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
+  fonts-dejavu-core  # "Monospace" for the demo Terminal's Xft font (scales with the session's DPI)
   # VM desktops: QEMU, and what deploy/guest/build-desktop-image.sh builds the desktop image with
   qemu-system-x86 qemu-utils mmdebstrap genext2fs e2fsprogs xz-utils  # xz: the guest kernel (pvh-kernel.sh)
 )

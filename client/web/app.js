@@ -18,6 +18,16 @@ const RESIZE_DEBOUNCE_MS = 300;
 const MAX_SESSION_WIDTH = 3840; // the session host's largest screen (AppSession::kMaxWidth)
 const MAX_SESSION_HEIGHT = 2160;
 
+/**
+ * The scale a new session is started at (POST launch `scale`): the device pixel ratio, so the
+ * session's DPI makes text as large as a local app's on this screen, in 1..4 as the broker takes it.
+ * Rounded to 1/100: a zoomed page reports ratios like 1.100000023841858.
+ */
+function launchScale(dpr = globalThis.devicePixelRatio) {
+  const d = Number.isFinite(dpr) && dpr > 0 ? dpr : 1;
+  return Math.round(Math.min(4, Math.max(1, d)) * 100) / 100;
+}
+
 // evdev codes for the toolbar's key sequences.
 const KEY = { ctrl: 29, alt: 56, del: 111 };
 
@@ -340,7 +350,7 @@ class Portal {
     this.#setBusy(true);
     let session;
     try {
-      session = await api('POST', '/launch', { resource: resource.id });
+      session = await api('POST', '/launch', { resource: resource.id, scale: launchScale() });
     } catch (err) {
       if (err.status === 401) this.#expired();
       else this.showError(this.#launchError(resource, err));
@@ -434,7 +444,7 @@ class Portal {
         this.#sessionEnded({ reason: 'ended', error: true, message: `${s.resource.name} ended while the connection was lost.` });
         return;
       }
-      launch = await api('POST', '/launch', { resource: s.resource.id });
+      launch = await api('POST', '/launch', { resource: s.resource.id, scale: launchScale() });
     } catch (err) {
       if (this.#session !== s) return;
       if (err.status === 401) {
