@@ -40,6 +40,27 @@ proto::Tile jpeg_tile(const Frame& src, Rect r, int x, int y) {
     return t;
 }
 
+// A keyframe of a solid w x h picture, announced as a screen_w x screen_h frame (larger = a
+// reduced-resolution picture; 0 = the picture's own size).
+proto::VideoFrame keyframe(int w, int h, std::uint8_t b, std::uint8_t g, std::uint8_t r, std::uint32_t id,
+                           int screen_w = 0, int screen_h = 0) {
+    portico::codec::H264Encoder::Options eo;
+    eo.width = w;
+    eo.height = h;
+    portico::codec::H264Encoder enc(eo);
+    proto::VideoFrame vf;
+    vf.frame_id = id;
+    vf.keyframe = true;
+    vf.width = static_cast<std::uint16_t>(screen_w ? screen_w : w);
+    vf.height = static_cast<std::uint16_t>(screen_h ? screen_h : h);
+    if (screen_w) {
+        vf.coded_width = static_cast<std::uint16_t>(w);
+        vf.coded_height = static_cast<std::uint16_t>(h);
+    }
+    vf.data = enc.encode(solid(w, h, b, g, r), true).data;
+    return vf;
+}
+
 }  // namespace
 
 TEST_CASE("a JPEG tile is painted at its position and nowhere else") {
