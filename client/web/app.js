@@ -36,6 +36,9 @@ const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : v.toFixe
 class Portal {
   #session = null; // { id, resource, client, reconnect: {attempt, started, timer} | null }
   #resources = [];
+  // Sessions this page saw end (the host said so): the broker hears it from the host a moment
+  // later, so a list fetched right after returning to the portal may still show them.
+  #endedSessions = new Set();
   #user = '';
   #fit = true;
   #statsTimer = 0;
@@ -224,6 +227,7 @@ class Portal {
       this.showError(`Your sessions could not be listed: ${err.message}`);
       return;
     }
+    list = list.filter((s) => !this.#endedSessions.has(s.id));
     this.el.sessions.replaceChildren(...list.map((s) => this.#sessionItem(s)));
     this.el.noSessions.hidden = list.length > 0;
   }
@@ -496,6 +500,9 @@ class Portal {
     if (!s) return;
     const { id } = s;
     this.#leaveSession();
+    // SessionEnded reasons (an Error message carries a code and leaves the session running).
+    const gone = ['logged_off', 'app_exited', 'host_shutdown'].includes(end.reason) || (end.reason === 'error' && !end.code);
+    if (gone) this.#endedSessions.add(id);
     if (end.reason === 'logged_off' && !end.confirmed) {
       // The host never confirmed the Logoff message: end the session through the broker too.
       api('DELETE', `/sessions/${encodeURIComponent(id)}`).catch((err) => {

@@ -605,10 +605,16 @@ async function run(page, env, browser) {
     const ratio = text2.rowPx / text1.rowPx;
     log(`text row height DPR 2 / DPR 1 = ${text2.rowPx.toFixed(1)} / ${text1.rowPx.toFixed(1)} device px = ${ratio.toFixed(2)}`);
     if (!(ratio >= 1.7 && ratio <= 2.3)) fail(`text at DPR 2 is ${ratio.toFixed(2)}x as tall as at DPR 1 in device pixels, expected about 2`);
+    const dpr1Session = await p1.evaluate(() => window.__porticoDebug.sessionId());
     await p1.click('#logoff');
     await p1.locator('#resources-view').waitFor({ state: 'visible', timeout: 15_000 });
     const err1 = await errorText(p1);
     if (err1) fail(`error after Log off of the DPR-1 session: ${err1}`);
+    // The list fetched on the way back must not offer the session just logged off (the broker may
+    // hear of its end from the host only a moment later).
+    if (await p1.locator(`#sessions li[data-session-id="${dpr1Session}"]`).count() !== 0) {
+      fail(`session ${dpr1Session} is still listed right after Log off from the toolbar`);
+    }
     // (test_e2e.py then checks that no Xvfb or xterm of either session is left on the host.)
   } finally {
     await ctx1.close();
