@@ -127,6 +127,15 @@ H264Encoder::~H264Encoder() = default;
 H264Encoder::H264Encoder(H264Encoder&&) noexcept = default;
 H264Encoder& H264Encoder::operator=(H264Encoder&&) noexcept = default;
 
+void H264Encoder::set_crf(int crf) {
+    if (crf < 0 || crf > 51) throw std::invalid_argument("crf must be 0..51");
+    x264_param_t param;
+    x264_encoder_parameters(impl_->encoder, &param);
+    if (param.rc.f_rf_constant == static_cast<float>(crf)) return;
+    param.rc.f_rf_constant = static_cast<float>(crf);
+    if (x264_encoder_reconfig(impl_->encoder, &param) < 0) throw x264_error("x264 refused CRF " + std::to_string(crf));
+}
+
 H264Encoder::Encoded H264Encoder::encode(const capture::Frame& frame, bool force_keyframe) {
     Impl& s = *impl_;
     if (!detail::frame_is_valid(frame) || frame.width != s.options.width ||

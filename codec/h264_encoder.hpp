@@ -40,6 +40,11 @@ public:
     // a caller bug). Never returns empty data: the encoder has no lookahead or B-frames.
     Encoded encode(const capture::Frame& frame, bool force_keyframe);
 
+    // Changes the constant rate factor (0..51) from the next frame on, keeping the stream (no
+    // keyframe): the session lowers quality while its link is the bottleneck. Throws
+    // std::invalid_argument out of range, std::runtime_error if x264 refuses.
+    void set_crf(int crf);
+
     // WebCodecs codec string "avc1.42e0LL": Constrained Baseline, LL = the level x264 chose.
     std::string codec_string() const;
 

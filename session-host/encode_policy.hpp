@@ -11,7 +11,6 @@ namespace portico::host {
 enum class FrameKind { h264_keyframe, h264_delta, tiles };
 
 inline constexpr int kTileSize = 256;
-inline constexpr int kJpegQuality = 90;
 // Above this share of the screen a full H.264 frame is cheaper than tiles and keeps motion smooth.
 inline constexpr double kDeltaDamageShare = 0.25;
 inline constexpr int kMinSessionDim = 64;

@@ -79,7 +79,7 @@ void StreamSession::make_encoder(int width, int height) {
     eo.fps = 30;
     // Full-screen H.264 frames still carry text (the first keyframe, large redraws): CRF 18
     // keeps it readable (≥ 35 dB on text-like frames, see tests/unit/codec/h264_test.cpp).
-    eo.crf = 18;
+    eo.crf = quality_.current().crf;
     eo.keyint = 100000;  // keyframes only when a viewer needs one
     h264_ = std::make_unique<codec::H264Encoder>(eo);
     h264_half_.reset();
@@ -246,10 +246,12 @@ void StreamSession::run() {
                 // The new screen must reach the viewers whole, not just its damaged parts.
                 need_keyframe_ = true;
             }
+            bool held_back = false, idle = false;
             {
                 std::unique_lock lk(mu_);
                 auto [have_viewers, blocked] = prune_viewers_locked();
-                if (have_viewers && blocked) {
+                held_back = have_viewers && blocked;
+                if (held_back) {
                     if (!blocked_since_) blocked_since_ = Clock::now();
                 } else if (blocked_since_) {
                     blocked_intervals_ += (Clock::now() - *blocked_since_) / kFrameInterval;
@@ -258,9 +260,11 @@ void StreamSession::run() {
                 if (!have_viewers || blocked) {
                     // Nothing to send: the source accumulates damage until someone can take it.
                     wake_.wait_for(lk, 20ms);
-                    continue;
+                    idle = true;
                 }
             }
+            if (quality_.on_turn(Clock::now(), held_back)) apply_quality();
+            if (idle) continue;
             encode_and_send();
         }
     } catch (const std::exception& e) {
@@ -463,6 +467,14 @@ void StreamSession::encode_and_send() {
     account_frame(frame_id, kind_name, bytes->size(), receivers, encode_start, cpu_start, cap->time);
 }
 
+void StreamSession::apply_quality() {
+    const auto& q = quality_.current();
+    log::info("session ", id_, ": viewers ", quality_.level() == 0 ? "keep up again" : "hold capture back",
+              "; quality level ", quality_.level(), " (CRF ", q.crf, ", JPEG ", q.jpeg_quality, ")");
+    h264_->set_crf(q.crf);
+    if (h264_half_) h264_half_->set_crf(q.crf);
+}
+
 protocol::VideoFrame StreamSession::encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
                                                 Clock::time_point captured) {
     const int w = frame.width, h = frame.height;
@@ -481,7 +493,7 @@ protocol::VideoFrame StreamSession::encode_video(std::uint32_t frame_id, const c
             eo.width = half_w;
             eo.height = half_h;
             eo.fps = 30;
-            eo.crf = 18;
+            eo.crf = quality_.current().crf;
             eo.keyint = 100000;
             h264_half_ = std::make_unique<codec::H264Encoder>(eo);
         }
@@ -511,7 +523,7 @@ protocol::Tile StreamSession::make_tile(const capture::Frame& frame, const captu
         // Photo-like content (> 256 colours): a lossless PNG would cost several bytes per pixel,
         // so the refinement pass settles for a visually lossless JPEG.
         t.encoding = protocol::TileEncoding::jpeg;
-        t.data = jpeg_->encode(frame, r, refine ? kRefineJpegQuality : kJpegQuality, true);
+        t.data = jpeg_->encode(frame, r, refine ? kRefineJpegQuality : quality_.current().jpeg_quality, true);
     }
     return t;
 }

@@ -10,6 +10,7 @@
 #include "protocol/display.hpp"
 #include "session-host/flow_control.hpp"
 #include "session-host/lossy_map.hpp"
+#include "session-host/link_quality.hpp"
 #include "session-host/motion_scale.hpp"
 #include "session-host/rolling_stats.hpp"
 #include "session-host/viewer.hpp"
@@ -127,6 +128,8 @@ private:
                        std::optional<Clock::time_point> captured);
     void follow_frame_size(int width, int height);
     void make_encoder(int width, int height);
+    // LinkQuality changed level: the encoders follow (from their next frame, no keyframe).
+    void apply_quality();
     // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly.
     protocol::VideoFrame encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
                                       Clock::time_point captured);
@@ -143,6 +146,7 @@ private:
     std::unique_ptr<codec::H264Encoder> h264_half_;
     capture::Frame half_frame_;
     bool video_half_ = false;
+    LinkQuality quality_;  // CRF and JPEG quality, lowered while the viewers hold capture back
     std::unique_ptr<codec::JpegTileEncoder> jpeg_;
     std::unique_ptr<codec::PngTileEncoder> png_;
     int encoder_w_ = 0, encoder_h_ = 0;

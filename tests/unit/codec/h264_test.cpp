@@ -181,6 +181,31 @@ TEST_CASE("H.264 VBV cap bounds the keyframe size", "[codec][h264]") {
     CHECK(capped_size < free_size);
 }
 
+TEST_CASE("H.264 set_crf changes the rate of the running stream without a keyframe", "[codec][h264]") {
+    // Two encoders fed the same changing frames; one lowers its quality midway.
+    H264Encoder steady({.width = 640, .height = 360, .crf = 18});
+    H264Encoder adapting({.width = 640, .height = 360, .crf = 18});
+    H264Decoder decoder;
+    capture::Frame decoded;
+    size_t steady_bytes = 0, adapting_bytes = 0;
+    for (unsigned i = 0; i < 6; ++i) {
+        const capture::Frame f = test::make_text_frame(640, 360, 20 + i);
+        if (i == 3) adapting.set_crf(34);
+        const auto a = adapting.encode(f, i == 0);
+        CHECK(a.keyframe == (i == 0));
+        REQUIRE(decoder.decode(a.data, decoded));  // still one decodable stream
+        if (i >= 3) {
+            adapting_bytes += a.data.size();
+            steady_bytes += steady.encode(f, i == 0).data.size();
+        } else {
+            steady.encode(f, i == 0);
+        }
+    }
+    INFO("after the change: steady " << steady_bytes << " bytes, adapting " << adapting_bytes);
+    CHECK(adapting_bytes * 2 < steady_bytes);
+    CHECK_THROWS_AS(adapting.set_crf(52), std::invalid_argument);
+}
+
 TEST_CASE("H264Encoder rejects bad settings and mismatched frames", "[codec][h264]") {
     CHECK_THROWS_AS(H264Encoder({.width = 0, .height = 480}), std::runtime_error);
     CHECK_THROWS_AS(H264Encoder({.width = 640, .height = 480, .crf = 80}), std::runtime_error);
