@@ -84,6 +84,7 @@ void StreamSession::make_encoder(int width, int height) {
     encoder_w_ = width;
     encoder_h_ = height;
     lossy_.reset(width, height);
+    refine_timer_.reset(width, height);
 }
 
 void StreamSession::end(protocol::EndReason reason, std::string message) {
@@ -237,7 +238,9 @@ void StreamSession::run() {
                 std::swap(resize_w, resize_w_);
                 std::swap(resize_h, resize_h_);
             }
-            if (resize_w > 0) {
+            // A request for the size the screen already has (a client states its size on every
+            // connect) changes nothing and costs no keyframe.
+            if (resize_w > 0 && (resize_w != width_.load() || resize_h != height_.load())) {
                 change_size(resize_w, resize_h);
                 // The new screen must reach the viewers whole, not just its damaged parts.
                 need_keyframe_ = true;
@@ -357,7 +360,7 @@ void StreamSession::encode_and_send() {
     capture::DamageRegion damage = cap->damage;
     damage.clip({0, 0, w, h});
     if (!keyframe && damage.empty()) return;
-    last_change_ = encode_start;
+    for (const auto& r : damage.rects()) refine_timer_.changed(r, encode_start);
 
     std::uint32_t frame_id = next_frame_id_;
     Bytes bytes;
@@ -486,11 +489,12 @@ void StreamSession::remember_sent(const capture::Frame& frame, const capture::Da
 
 void StreamSession::refine_when_still() {
     if (lossy_.empty() || reference_.width != encoder_w_ || reference_.height != encoder_h_) return;
-    if (Clock::now() - last_change_ < kRefineDelay) return;
     const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
     const auto start = Clock::now();
-    // A bounded slice per turn, so input and new damage are never stuck behind a whole screen.
-    auto rects = lossy_.take(kRefinePixelsPerFrame);
+    // Only parts that have been still long enough (a video between frames is not), and a bounded
+    // slice per turn, so input and new damage are never stuck behind a whole screen.
+    auto rects = lossy_.take(kRefinePixelsPerFrame, [&](int cx, int cy) { return refine_timer_.ready(cx, cy, start); });
+    if (rects.empty()) return;
     const std::uint32_t frame_id = next_frame_id_;
     protocol::TileFrame tf{frame_id, static_cast<std::uint16_t>(encoder_w_), static_cast<std::uint16_t>(encoder_h_), {}, {}};
     capture::DamageRegion region;

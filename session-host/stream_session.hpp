@@ -10,6 +10,7 @@
 #include "protocol/display.hpp"
 #include "session-host/flow_control.hpp"
 #include "session-host/lossy_map.hpp"
+#include "session-host/refine_timer.hpp"
 #include "session-host/rolling_stats.hpp"
 #include "session-host/viewer.hpp"
 
@@ -105,8 +106,7 @@ private:
     };
 
     using Clock = std::chrono::steady_clock;
-    // Lossy parts are refined this long after the screen last changed, a bounded area per turn.
-    static constexpr auto kRefineDelay = std::chrono::milliseconds(150);
+    // Lossy parts are refined once RefineTimer says they are still, a bounded area per turn.
     static constexpr long long kRefinePixelsPerFrame = 1024 * 1024;
 
     void run();
@@ -139,7 +139,7 @@ private:
     int encoder_w_ = 0, encoder_h_ = 0;
     capture::Frame reference_;  // what the client shows, for finding moved content
     LossyMap lossy_;            // where what the client shows is only approximate
-    Clock::time_point last_change_{};
+    RefineTimer refine_timer_;  // when each part has been still long enough to refine
     int scroll_misses_ = 0, scroll_backoff_ = 0;  // scroll detection attempts that found nothing
     std::uint32_t next_frame_id_ = 1;
     bool sent_keyframe_ = false;
