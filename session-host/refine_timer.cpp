@@ -41,6 +41,18 @@ bool RefineTimer::in_motion(int cx, int cy) const {
     return c.seen && c.last - c.run_start >= kMotionAfter;
 }
 
+long long RefineTimer::motion_area(const capture::DamageRegion& region) const {
+    long long area = 0;
+    for (const auto& r0 : region.rects()) {
+        auto r = r0.intersected({0, 0, width_, height_});
+        if (r.empty()) continue;
+        for (int cy = r.y / kCell; cy <= (r.bottom() - 1) / kCell; ++cy)
+            for (int cx = r.x / kCell; cx <= (r.right() - 1) / kCell; ++cx)
+                if (in_motion(cx, cy)) area += r.intersected({cx * kCell, cy * kCell, kCell, kCell}).area();
+    }
+    return area;
+}
+
 RefineTimer::Duration RefineTimer::delay(int cx, int cy) const {
     if (!in_motion(cx, cy)) return kFastDelay;
     return std::clamp(at(cx, cy).interval * kCadenceFactor, kFastDelay, kMaxDelay);

@@ -9,7 +9,9 @@
 // mean interval between changes: a player that stalls between frames on a busy machine is not
 // re-sent at lossless quality in every stall, which is the video mode of KasmVNC and Citrix's
 // build-to-lossless. kMaxDelay caps the wait so text still ends exact within a second.
+// The same motion state picks H.264 for a video that fills only part of the screen (motion_area).
 
+#include "capture/damage.hpp"
 #include "capture/frame.hpp"
 #include "session-host/lossy_map.hpp"
 
@@ -37,6 +39,8 @@ public:
     // How long the cell must stay still after its last change before it is refined.
     Duration delay(int cx, int cy) const;
     bool in_motion(int cx, int cy) const;
+    // How many pixels of `region` lie in cells in sustained motion.
+    long long motion_area(const capture::DamageRegion& region) const;
 
 private:
     struct Cell {

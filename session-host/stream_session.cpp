@@ -332,8 +332,10 @@ void StreamSession::broadcast(const Bytes& message, bool then_needs_keyframe) {
 //  - keyframe (new viewer, resize, decoder error): the whole screen as H.264;
 //  - content that moved (scrolling): copies of what the client already has + the new rows;
 //  - small changes (typing, menus): lossless PNG tiles, JPEG for photo-like tiles;
-//  - large changes (video, a dragged window): H.264, painted only where the screen changed;
-//  - once the screen is still, whatever was sent lossy is re-sent as PNG (build to lossless).
+//  - large changes (video, a dragged window), and parts in sustained motion (a video in a window):
+//    H.264, painted only where the screen changed;
+//  - once a part has been still for its own change cadence (RefineTimer), whatever was sent lossy
+//    there is re-sent as PNG, or JPEG 95 if photo-like (build to lossless).
 void StreamSession::encode_and_send() {
     auto& source = frame_source();
     bool keyframe = need_keyframe_.load() || !sent_keyframe_;
@@ -409,7 +411,11 @@ void StreamSession::encode_and_send() {
             }
             for (const auto& r : move->moved) add_copy(r, move->dx, move->dy);
         }
-        if (choose_frame_kind(false, residual.area(), screen_area) != FrameKind::tiles || tf.copies.size() > protocol::kMaxCopies) {
+        // Video mode only where nothing moved: an H.264 frame carries no copies, so a scroll or a
+        // drag would be re-encoded as pixels.
+        const long long motion_area = tf.copies.empty() ? refine_timer_.motion_area(residual) : 0;
+        if (choose_frame_kind(false, residual.area(), screen_area, motion_area) != FrameKind::tiles ||
+            tf.copies.size() > protocol::kMaxCopies) {
             kind = FrameKind::h264_delta;
         } else {
             residual.simplify(32);

@@ -106,6 +106,21 @@ TEST_CASE("refine timer: reset forgets, rectangles outside the screen are ignore
     CHECK(t.ready(0, 0, at_ms(1001)));
 }
 
+TEST_CASE("refine timer: motion_area counts only damage in cells in sustained motion", "[refine]") {
+    RefineTimer t;
+    t.reset(1920, 1080);
+    for (long long ms = 0; ms <= 1000; ms += 40) t.changed({64, 64, 640, 384}, at_ms(ms));
+    t.changed({1280, 640, 128, 128}, at_ms(1000));  // changed once: not motion
+    portico::capture::DamageRegion d;
+    d.add({64, 64, 640, 384});
+    d.add({1280, 640, 128, 128});
+    CHECK(t.motion_area(d) == 640LL * 384);
+    portico::capture::DamageRegion part;
+    part.add({100, 100, 10, 10});  // inside a moving cell
+    part.add({0, 0, 64, 64});      // never changed
+    CHECK(t.motion_area(part) == 100);
+}
+
 TEST_CASE("the lossy map hands back only cells the filter accepts", "[refine]") {
     LossyMap m;
     m.reset(640, 128);
