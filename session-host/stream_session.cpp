@@ -465,7 +465,8 @@ void StreamSession::encode_and_send() {
     }
     remember_sent(frame, keyframe ? capture::DamageRegion{} : damage, keyframe);
     const int receivers = send_frame(frame_id, bytes, keyframe);
-    account_frame(frame_id, kind_name, bytes->size(), receivers, encode_start, cpu_start, cap->time);
+    account_frame(frame_id, kind_name, bytes->size(), receivers, encode_start, cpu_start, cap->time,
+                  keyframe ? screen_area : damage.area());
 }
 
 protocol::Tile StreamSession::make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine) {
@@ -510,7 +511,7 @@ void StreamSession::refine_when_still() {
     if (tf.tiles.empty()) return;
     auto bytes = encoded(tf);
     const int receivers = send_frame(frame_id, bytes, false);
-    account_frame(frame_id, "refine", bytes->size(), receivers, start, cpu_start, std::nullopt);
+    account_frame(frame_id, "refine", bytes->size(), receivers, start, cpu_start, std::nullopt, region.area());
 }
 
 int StreamSession::send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe) {
@@ -546,7 +547,7 @@ int StreamSession::send_frame(std::uint32_t frame_id, const Bytes& bytes, bool k
 
 void StreamSession::account_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, int receivers,
                                   Clock::time_point encode_start, std::int64_t cpu_start,
-                                  std::optional<Clock::time_point> captured) {
+                                  std::optional<Clock::time_point> captured, long long damage_px) {
     const auto now = Clock::now();
     if (receivers > 0) {
         std::lock_guard lk(stats_mu_);
@@ -557,11 +558,11 @@ void StreamSession::account_frame(std::uint32_t frame_id, const char* kind, std:
     // machine can join them with when a client received the frame.
     std::fprintf(frame_log_,
                  "{\"id\":%u,\"kind\":\"%s\",\"bytes\":%zu,\"encode_us\":%lld,\"cpu_us\":%lld,\"capture_us\":%llu,"
-                 "\"sent_us\":%llu,\"receivers\":%d}\n",
+                 "\"sent_us\":%llu,\"receivers\":%d,\"damage_px\":%lld}\n",
                  frame_id, kind, bytes, static_cast<long long>(micros(now - encode_start)),
                  static_cast<long long>(process_cpu_us() - cpu_start),
                  static_cast<unsigned long long>(wall_time_us(captured.value_or(encode_start))),
-                 static_cast<unsigned long long>(wall_time_us(now)), receivers);
+                 static_cast<unsigned long long>(wall_time_us(now)), receivers, damage_px);
     std::fflush(frame_log_);
 }
 

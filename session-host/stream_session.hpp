@@ -121,9 +121,10 @@ private:
     int send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe);
     // Frame log line and rolling stats for a frame that went out. captured: when its pixels were
     // read (none for refinement, which re-sends what the host already had).
+    // damage_px: how much of the screen the frame updates (for the frame log).
     void account_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, int receivers,
                        Clock::time_point encode_start, std::int64_t cpu_start,
-                       std::optional<Clock::time_point> captured);
+                       std::optional<Clock::time_point> captured, long long damage_px);
     void follow_frame_size(int width, int height);
     void make_encoder(int width, int height);
     // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
