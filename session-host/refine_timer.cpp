@@ -22,15 +22,25 @@ void RefineTimer::changed(const capture::Rect& r0, Clock::time_point now) {
     for (int cy = r.y / kCell; cy <= (r.bottom() - 1) / kCell; ++cy)
         for (int cx = r.x / kCell; cx <= (r.right() - 1) / kCell; ++cx) {
             Cell& c = cells_[static_cast<std::size_t>(cy) * static_cast<std::size_t>(cols_) + static_cast<std::size_t>(cx)];
+            const capture::Rect cell_rect = capture::Rect{cx * kCell, cy * kCell, kCell, kCell}.intersected({0, 0, width_, height_});
+            const bool whole = r.intersected(cell_rect).area() * 2 >= cell_rect.area();
             const auto gap = now - c.last;
             if (!c.seen || gap > kPause) {
-                c = Cell{now, now, Duration::zero(), true};
+                c = Cell{now, now, Duration::zero(), Duration::zero(), whole ? 1 : 0, true};
                 continue;
             }
             if (gap <= Duration::zero()) continue;  // the same change reported twice (overlapping rects)
-            // An exponential mean (weight 1/4 to the newest gap): a few frames of a new cadence
-            // (a player slowing down under load) move it, one odd gap does not.
-            c.interval = c.interval == Duration::zero() ? gap : (c.interval * 3 + gap) / 4;
+            // Exponential means (weight 1/4 to the newest gap): a few frames of a new cadence (a
+            // player slowing down under load) move them, one odd gap does not.
+            if (c.interval == Duration::zero()) {
+                c.interval = gap;
+                c.deviation = gap / 2;
+            } else {
+                const Duration diff = gap > c.interval ? gap - c.interval : c.interval - gap;
+                c.deviation = (c.deviation * 3 + diff) / 4;
+                c.interval = (c.interval * 3 + gap) / 4;
+            }
+            c.whole_redraws = whole ? c.whole_redraws + 1 : 0;
             c.last = now;
         }
 }
@@ -54,8 +64,11 @@ long long RefineTimer::motion_area(const capture::DamageRegion& region) const {
 }
 
 RefineTimer::Duration RefineTimer::delay(int cx, int cy) const {
-    if (!in_motion(cx, cy)) return kFastDelay;
-    return std::clamp(at(cx, cy).interval * kCadenceFactor, kFastDelay, kMaxDelay);
+    if (cx < 0 || cy < 0 || cx >= cols_ || cy >= rows_) return kFastDelay;
+    const Cell& c = at(cx, cy);
+    if (!in_motion(cx, cy) && c.whole_redraws < 2) return kFastDelay;
+    const Duration cadence = std::max(c.interval * kCadenceFactor, c.interval + c.deviation * 4);
+    return std::clamp(cadence, kFastDelay, kMaxDelay);
 }
 
 bool RefineTimer::ready(int cx, int cy, Clock::time_point now) const {

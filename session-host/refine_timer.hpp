@@ -5,10 +5,12 @@
 //
 // A cell that changes now and then (typing, a menu) is ready kFastDelay after its last change. A
 // cell in sustained motion — it has kept changing, with no pause longer than kPause, for at least
-// kMotionAfter (a video, a drag) — waits until it has been still for kCadenceFactor times its own
-// mean interval between changes: a player that stalls between frames on a busy machine is not
-// re-sent at lossless quality in every stall, which is the video mode of KasmVNC and Citrix's
-// build-to-lossless. kMaxDelay caps the wait so text still ends exact within a second.
+// kMotionAfter (a video, a drag), or has been redrawn whole at least twice in a row (the first
+// frames of a video) — waits until it has been still for longer than its own cadence: the larger
+// of kCadenceFactor times its mean interval between changes and that mean plus four mean
+// deviations (as TCP's retransmission timer), so a player that stalls between frames on a busy
+// machine is not re-sent at lossless quality in every stall. That is KasmVNC's video mode and
+// Citrix's build-to-lossless. kMaxDelay caps the wait so text still ends exact within a second.
 // The same motion state picks H.264 for a video that fills only part of the screen (motion_area).
 
 #include "capture/damage.hpp"
@@ -47,6 +49,8 @@ private:
         Clock::time_point run_start{};  // first change of the current run (no pause > kPause)
         Clock::time_point last{};
         Duration interval{};            // mean interval between changes within the run
+        Duration deviation{};           // mean deviation of those intervals from the mean
+        int whole_redraws = 0;          // changes in a row that covered at least half the cell
         bool seen = false;
     };
     const Cell& at(int cx, int cy) const;

@@ -70,6 +70,39 @@ TEST_CASE("refine timer: sustained motion defers refinement by its own cadence",
     CHECK(u.ready(0, 0, at_ms(1150)));
 }
 
+TEST_CASE("refine timer: a video's first frames defer refinement before motion is established", "[refine]") {
+    RefineTimer t;
+    t.reset(1920, 1080);
+    // Two whole-screen redraws 100 ms apart: too early to call it motion, but a cadence is known.
+    t.changed(kScreen, at_ms(0));
+    t.changed(kScreen, at_ms(100));
+    CHECK_FALSE(t.in_motion(4, 4));
+    CHECK(t.delay(4, 4) == 300ms);
+    CHECK_FALSE(t.ready(4, 4, at_ms(100 + 200)));
+    CHECK(t.ready(4, 4, at_ms(100 + 300)));
+    // Small changes in a cell (a caret, typed characters) are not redraws: fast refinement.
+    t.changed({1000, 500, 6, 13}, at_ms(2000));
+    t.changed({1006, 500, 6, 13}, at_ms(2060));
+    t.changed({1012, 500, 6, 13}, at_ms(2120));
+    CHECK(t.delay(1000 / 64, 500 / 64) == RefineTimer::kFastDelay);
+}
+
+TEST_CASE("refine timer: irregular frames (a player under load) widen the wait", "[refine]") {
+    RefineTimer steady, jittery;
+    steady.reset(1920, 1080);
+    jittery.reset(1920, 1080);
+    long long a = 0, b = 0;
+    const long long gaps[] = {40, 160, 40, 160, 40, 160, 40, 160, 40, 160, 40, 160};
+    for (long long g : gaps) {
+        steady.changed(kScreen, at_ms(a += 100));
+        jittery.changed(kScreen, at_ms(b += g));
+    }
+    // The same mean interval (100 ms), but a stall of 350 ms is normal only for the jittery one.
+    CHECK(steady.delay(0, 0) == 300ms);
+    CHECK(jittery.delay(0, 0) > 350ms);
+    CHECK(jittery.delay(0, 0) <= RefineTimer::kMaxDelay);
+}
+
 TEST_CASE("refine timer: the cap holds, so text ends exact within a second", "[refine]") {
     RefineTimer t;
     t.reset(1920, 1080);
