@@ -224,7 +224,8 @@ json Core::launch_answer(const SessionRecord& s, const HostInfo& h, bool reconne
                 {"view_only", view_only}};
 }
 
-void Core::launch(const Caller& caller, const std::string& resource_ref, int width, int height, LaunchCallback done) {
+void Core::launch(const Caller& caller, const std::string& resource_ref, int width, int height, double scale,
+                  LaunchCallback done) {
     const auto t0 = std::chrono::steady_clock::now();
     auto fail = [&](ApiErrorCode code, std::string msg) {
         if (code == ApiErrorCode::no_host) metrics_.launches_no_host++;
@@ -299,6 +300,7 @@ void Core::launch(const Caller& caller, const std::string& resource_ref, int wid
         msg.app = control::AppSpec{res->id, res->name, res->command};
     msg.width = p->session.width;
     msg.height = p->session.height;
+    msg.scale = scale;  // only for a new session: a reconnect keeps the DPI the session started with
 
     const auto request_id = p->request_id;
     const auto host_id = host->host_id;

@@ -92,7 +92,8 @@ public:
     void logout(const std::string& cookie_token, const std::string& client_ip);
 
     // ---- sessions ----
-    void launch(const Caller& caller, const std::string& resource, int width, int height, LaunchCallback done);
+    // scale: the client's device pixel ratio (1..4), used only when a new session starts.
+    void launch(const Caller& caller, const std::string& resource, int width, int height, double scale, LaunchCallback done);
     Result<nlohmann::json, ApiErrorCode> shadow(const Caller& caller, const std::string& session_id);
     std::optional<ApiError> logoff_session(const Caller& caller, const std::string& session_id);
     std::optional<ApiError> disconnect_session(const Caller& caller, const std::string& session_id);

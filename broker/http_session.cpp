@@ -385,13 +385,17 @@ private:
             if (!want(http::verb::post)) return;
             auto body = parse_body(req.body(), {{"resource", FieldType::string, true},
                                                 {"width", FieldType::integer},
-                                                {"height", FieldType::integer}});
+                                                {"height", FieldType::integer},
+                                                {"scale", FieldType::number}});
             if (!body) return send(error_response(body.error(), true));
             auto& b = body.value();
             auto width = b.value("width", std::int64_t{1280}), height = b.value("height", std::int64_t{800});
             if (width < 64 || width > 8192 || height < 64 || height > 8192)
                 return fail(ApiErrorCode::bad_request, "width and height must be within 64..8192");
-            core_.launch(caller, b["resource"].get<std::string>(), static_cast<int>(width), static_cast<int>(height),
+            const double scale = b.value("scale", 1.0);
+            if (!(scale >= protocol::control::kMinScale && scale <= protocol::control::kMaxScale))
+                return fail(ApiErrorCode::bad_request, "scale must be within 1..4");
+            core_.launch(caller, b["resource"].get<std::string>(), static_cast<int>(width), static_cast<int>(height), scale,
                          [self = shared_from_this()](Result<json, ApiErrorCode> r) {
                              self->send_later(r ? self->json_response(http::status::ok, r.value())
                                                 : self->error_response(r.error(), true));

@@ -23,6 +23,7 @@ const char* type_name(FieldType t) {
         case FieldType::boolean: return "a boolean";
         case FieldType::array: return "an array";
         case FieldType::object: return "an object";
+        case FieldType::number: return "a number";
     }
     return "?";
 }
@@ -34,6 +35,7 @@ bool has_type(const json& v, FieldType t) {
         case FieldType::boolean: return v.is_boolean();
         case FieldType::array: return v.is_array();
         case FieldType::object: return v.is_object();
+        case FieldType::number: return v.is_number();
     }
     return false;
 }

@@ -38,7 +38,7 @@ Result<RestReply, ApiErrorCode> handle_rest(Core& core, const Caller& caller, co
 
 // Body checking shared with the HTTP layer: a JSON object (an empty body counts as {}) whose
 // fields are all listed, with the listed JSON types. Returns the object or a bad_request.
-enum class FieldType { string, integer, boolean, array, object };
+enum class FieldType { string, integer, boolean, array, object, number };  // number: integer or not
 struct FieldSpec {
     const char* name;
     FieldType type;

@@ -4,6 +4,7 @@
 
 #include <libyuv/convert.h>
 #include <libyuv/convert_argb.h>
+#include <libyuv/scale_argb.h>
 
 #include <algorithm>
 #include <cmath>
@@ -38,6 +39,20 @@ void i420_to_bgra(const I420Image& src, capture::Frame& dst) {
     detail::resize_frame(dst, src.width, src.height);
     libyuv::I420ToARGB(src.y.data(), src.stride_y, src.u.data(), src.stride_uv, src.v.data(),
                        src.stride_uv, dst.pixels.data(), dst.stride, src.width, src.height);
+}
+
+void scale_bgra(const capture::Frame& src, capture::Frame& dst, int width, int height) {
+    if (!detail::frame_is_valid(src)) throw std::invalid_argument("scale_bgra: invalid frame");
+    if (width < 1 || height < 1) throw std::invalid_argument("scale_bgra: empty target size");
+    if (dst.width != width || dst.height != height) {
+        dst.width = width;
+        dst.height = height;
+        dst.stride = width * 4;
+        dst.pixels.resize(static_cast<std::size_t>(dst.stride) * height);
+    }
+    const bool shrinking = width <= src.width && height <= src.height;
+    libyuv::ARGBScale(src.pixels.data(), src.stride, src.width, src.height, dst.pixels.data(), dst.stride, width,
+                      height, shrinking ? libyuv::kFilterBox : libyuv::kFilterBilinear);
 }
 
 double psnr_bgra(const capture::Frame& a, const capture::Frame& b) {

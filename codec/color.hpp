@@ -24,6 +24,11 @@ void bgra_to_i420(const capture::Frame& src, I420Image& dst);
 // Resizes dst to src's size; X bytes come out as 255.
 void i420_to_bgra(const I420Image& src, capture::Frame& dst);
 
+// Resamples src to width x height into dst (resized, storage reused): a box filter when
+// shrinking (every source pixel counts, so text thins out instead of aliasing), bilinear when
+// growing. For reduced-resolution motion: the host halves full-motion frames, clients scale back.
+void scale_bgra(const capture::Frame& src, capture::Frame& dst, int width, int height);
+
 // PSNR in dB over the R, G and B channels. Identical frames give 99.0 (the cap); frames of
 // different sizes give 0.0.
 double psnr_bgra(const capture::Frame& a, const capture::Frame& b);

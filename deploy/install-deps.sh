@@ -17,11 +17,12 @@ build_pkgs=(
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
+  fonts-dejavu-core  # "Monospace" for the demo Terminal's Xft font (scales with the session's DPI)
   # VM desktops: QEMU, and what deploy/guest/build-desktop-image.sh builds the desktop image with
   qemu-system-x86 qemu-utils mmdebstrap genext2fs e2fsprogs xz-utils  # xz: the guest kernel (pvh-kernel.sh)
 )
 test_pkgs=(
-  chromium x11-utils python3 jq squashfs-tools util-linux
+  chromium x11-utils x11-apps python3 jq squashfs-tools util-linux  # x11-apps: xwd (tests grab the session screen)
   qemu-system-x86 qemu-utils busybox-static linux-image-amd64 cpio
 )
 

@@ -134,6 +134,7 @@ std::string serialize(const Message& m) {
             else if constexpr (std::is_same_v<T, StartSession>) {
                 json s = {{"type", "start_session"}, {"request_id", x.request_id}, {"session_id", x.session_id},
                           {"user", x.user}, {"width", x.width}, {"height", x.height}};
+                if (x.scale != 1) s["scale"] = x.scale;
                 if (x.desktop)
                     s["desktop"] = desktop_json(*x.desktop);
                 else
@@ -234,6 +235,11 @@ Result<Message, std::string> parse(std::string_view text) {
             }
             s.width = static_cast<int>(integer(j, "width", 64, 8192));
             s.height = static_cast<int>(integer(j, "height", 64, 8192));
+            if (auto it = j.find("scale"); it != j.end()) {
+                if (!it->is_number() || !(it->get<double>() >= kMinScale && it->get<double>() <= kMaxScale))
+                    throw std::invalid_argument("field 'scale' must be a number within 1..4");
+                s.scale = it->get<double>();
+            }
             return Message{s};
         }
         if (type == "session_ready")

@@ -38,7 +38,12 @@ struct StartSession {
     AppSpec app;  // empty when `desktop` is set
     int width = 0, height = 0;
     std::optional<DesktopSpec> desktop;  // a VM desktop instead of an app
+    // The client's device pixel ratio (kMinScale..kMaxScale; absent on the wire = 1): an app
+    // session's X server runs at 96 * scale DPI so text is as large as on a local HiDPI screen.
+    // VM desktops ignore it.
+    double scale = 1;
 };
+inline constexpr double kMinScale = 1, kMaxScale = 4;
 struct SessionReady { std::uint64_t request_id = 0; std::string session_id; };
 struct SessionFailed { std::uint64_t request_id = 0; std::string session_id, message; };
 struct EndSession { std::string session_id; };

@@ -135,7 +135,9 @@ std::vector<std::uint8_t> encode(const Message& m) {
             } else if constexpr (std::is_same_v<T, Wheel>) {
                 Writer w(MsgType::wheel); w.put(msg.dx); w.put(msg.dy); return w.take();
             } else if constexpr (std::is_same_v<T, FrameAck>) {
-                Writer w(MsgType::frame_ack); w.put(msg.frame_id); return w.take();
+                Writer w(MsgType::frame_ack); w.put(msg.frame_id);
+                if (msg.paint_us != 0) w.put(msg.paint_us);
+                return w.take();
             } else if constexpr (std::is_same_v<T, KeyframeRequest>) {
                 return Writer(MsgType::keyframe_request).take();
             } else if constexpr (std::is_same_v<T, Logoff>) {
@@ -148,8 +150,11 @@ std::vector<std::uint8_t> encode(const Message& m) {
                 Writer w(MsgType::server_hello); w.put(msg.version); w.put(msg.width); w.put(msg.height); w.str(msg.session_id); return w.take();
             } else if constexpr (std::is_same_v<T, VideoFrame>) {
                 Writer w(MsgType::video_frame);
-                w.put(msg.frame_id); w.put<std::uint8_t>(msg.keyframe ? 1 : 0); w.put(msg.width); w.put(msg.height);
-                w.put(msg.capture_time_us); w.put(static_cast<std::uint16_t>(msg.dirty.size()));
+                const bool scaled = msg.coded_width != 0;
+                w.put(msg.frame_id); w.put<std::uint8_t>((msg.keyframe ? 1 : 0) | (scaled ? 2 : 0)); w.put(msg.width); w.put(msg.height);
+                w.put(msg.capture_time_us);
+                if (scaled) { w.put(msg.coded_width); w.put(msg.coded_height); }
+                w.put(static_cast<std::uint16_t>(msg.dirty.size()));
                 for (const ScreenRect& d : msg.dirty) { w.put(d.x); w.put(d.y); w.put(d.w); w.put(d.h); }
                 w.bytes(msg.data); return w.take();
             } else if constexpr (std::is_same_v<T, TileFrame>) {
@@ -211,7 +216,11 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
         case MsgType::wheel: {
             Wheel m; m.dx = r.get<std::int16_t>(); m.dy = r.get<std::int16_t>(); out = m; break;
         }
-        case MsgType::frame_ack: { FrameAck m; m.frame_id = r.get<std::uint32_t>(); out = m; break; }
+        case MsgType::frame_ack: {
+            FrameAck m; m.frame_id = r.get<std::uint32_t>();
+            if (!r.failed() && !r.at_end()) m.paint_us = r.get<std::uint32_t>();  // optional since 2026-11
+            out = m; break;
+        }
         case MsgType::keyframe_request: out = KeyframeRequest{}; break;
         case MsgType::logoff: out = Logoff{}; break;
         case MsgType::resize_request: {
@@ -236,8 +245,15 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
             VideoFrame m; m.frame_id = r.get<std::uint32_t>(); auto flags = r.get<std::uint8_t>();
             m.width = r.get<std::uint16_t>(); m.height = r.get<std::uint16_t>(); m.capture_time_us = r.get<std::uint64_t>();
             if (r.failed()) break;
-            if (flags > 1) return malformed("video_frame: unknown flags");
+            if (flags > 3) return malformed("video_frame: unknown flags");
             if (!valid_dim(m.width) || !valid_dim(m.height)) return malformed("video_frame: bad size");
+            if (flags & 2) {
+                m.coded_width = r.get<std::uint16_t>(); m.coded_height = r.get<std::uint16_t>();
+                if (r.failed()) break;
+                if (!valid_dim(m.coded_width) || !valid_dim(m.coded_height) || m.coded_width > m.width ||
+                    m.coded_height > m.height)
+                    return malformed("video_frame: coded size must be within the screen size");
+            }
             auto dirty = r.get<std::uint16_t>();
             if (r.failed()) break;
             if (dirty > kMaxDirtyRects) return malformed("video_frame: too many dirty rectangles");

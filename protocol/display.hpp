@@ -67,7 +67,9 @@ struct Hello { std::uint16_t version = kDisplayVersion; std::string ticket; };
 struct Key { bool down = false; std::uint16_t code = 0; };
 struct Pointer { std::uint16_t x = 0, y = 0; std::uint8_t buttons = 0; };
 struct Wheel { std::int16_t dx = 0, dy = 0; };
-struct FrameAck { std::uint32_t frame_id = 0; };
+// paint_us: for a VideoFrame, how long the client took from its arrival to painted (0 = not
+// reported). The host shrinks full-motion video for clients that cannot paint it in time.
+struct FrameAck { std::uint32_t frame_id = 0; std::uint32_t paint_us = 0; };
 struct KeyframeRequest {};
 struct Logoff {};
 // The client's wish; the host rounds down to even sizes and clamps to what its screen allows.
@@ -96,6 +98,9 @@ struct VideoFrame {
     // pixels it has elsewhere stay. Empty = the whole screen (always so for keyframes).
     std::vector<ScreenRect> dirty;
     std::vector<std::uint8_t> data;  // one H.264 access unit, Annex B
+    // The H.264 picture's size when it is smaller than the screen (reduced-resolution motion): the
+    // client scales it up to width x height. 0 = the picture is the screen's size.
+    std::uint16_t coded_width = 0, coded_height = 0;
 };
 // Moves what the client shows (scrolled text, a dragged window): copy the w x h rectangle at
 // (x, y) to (dx, dy), as if through a temporary copy (the two may overlap).

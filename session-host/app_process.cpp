@@ -32,7 +32,8 @@ bool group_alive(pid_t pgid) { return ::kill(-pgid, 0) == 0 || errno == EPERM; }
 }  // namespace
 
 AppProcess::AppProcess(const std::vector<std::string>& argv_in, const std::string& display,
-                       const std::string& xauthority, const std::string& log_path) {
+                       const std::string& xauthority, const std::string& log_path,
+                       const std::vector<std::string>& extra_env) {
     if (argv_in.empty()) throw std::runtime_error("AppProcess: empty command");
     const std::string exe = find_program(argv_in[0]);
     if (exe.empty()) throw std::runtime_error("AppProcess: " + argv_in[0] + " not found or not executable");
@@ -43,13 +44,21 @@ AppProcess::AppProcess(const std::vector<std::string>& argv_in, const std::strin
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::vector<std::string> own = extra_env;
+    own.push_back("DISPLAY=" + display);
+    own.push_back("XAUTHORITY=" + xauthority);
+    auto overridden = [&own](const char* entry) {
+        for (const auto& o : own) {
+            auto eq = o.find('=');
+            if (eq != std::string::npos && std::strncmp(entry, o.c_str(), eq + 1) == 0) return true;
+        }
+        return false;
+    };
     std::vector<std::string> env_strings;
     for (char** e = environ; *e; ++e) {
-        if (std::strncmp(*e, "DISPLAY=", 8) == 0 || std::strncmp(*e, "XAUTHORITY=", 11) == 0) continue;
-        env_strings.emplace_back(*e);
+        if (!overridden(*e)) env_strings.emplace_back(*e);
     }
-    env_strings.push_back("DISPLAY=" + display);
-    env_strings.push_back("XAUTHORITY=" + xauthority);
+    env_strings.insert(env_strings.end(), own.begin(), own.end());
     std::vector<char*> envp;
     for (auto& e : env_strings) envp.push_back(e.data());
     envp.push_back(nullptr);

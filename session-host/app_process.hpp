@@ -13,9 +13,10 @@ namespace portico::host {
 class AppProcess {
 public:
     // Starts argv[0] (looked up in PATH) with DISPLAY and XAUTHORITY set, cwd = $HOME of the host
-    // user, stdin from /dev/null, stdout/stderr appended to `log_path`. Throws on failure.
+    // user, stdin from /dev/null, stdout/stderr appended to `log_path`. `extra_env` ("NAME=value")
+    // replaces inherited variables of the same name. Throws on failure.
     AppProcess(const std::vector<std::string>& argv, const std::string& display, const std::string& xauthority,
-               const std::string& log_path);
+               const std::string& log_path, const std::vector<std::string>& extra_env = {});
     ~AppProcess();  // terminate() if still running
     AppProcess(const AppProcess&) = delete;
     AppProcess& operator=(const AppProcess&) = delete;

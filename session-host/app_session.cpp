@@ -5,6 +5,7 @@
 #include "session-host/app_process.hpp"
 #include "session-host/clipboard_bridge.hpp"
 #include "session-host/cursor_watcher.hpp"
+#include "session-host/display_scale.hpp"
 #include "session-host/encode_policy.hpp"
 #include "session-host/input_injector.hpp"
 #include "session-host/screen_sizer.hpp"
@@ -45,15 +46,17 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
     options.height = session_dimension(options.height);
     std::shared_ptr<AppSession> s(new AppSession(std::move(options), std::move(on_ended)));
     const auto& o = s->options_;
+    const DisplayScale scale = display_scale(o.scale);
     make_private_dir(o.runtime_dir);
     try {
-        s->xvfb_ = std::make_unique<XvfbDisplay>(std::max(o.width, kMaxWidth), std::max(o.height, kMaxHeight), o.runtime_dir);
-        s->sizer_ = std::make_unique<ScreenSizer>(s->xvfb_->display(), s->xvfb_->xauthority());
+        s->xvfb_ = std::make_unique<XvfbDisplay>(std::max(o.width, kMaxWidth), std::max(o.height, kMaxHeight), o.runtime_dir,
+                                                 scale.dpi);
+        s->sizer_ = std::make_unique<ScreenSizer>(s->xvfb_->display(), s->xvfb_->xauthority(), scale.dpi);
         if (std::string why; !s->sizer_->set_size(o.width, o.height, why))
             throw std::runtime_error("cannot set the X screen to " + std::to_string(o.width) + "x" + std::to_string(o.height) + ": " + why);
         s->windows_ = std::make_unique<WindowKeeper>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->app_ = std::make_unique<AppProcess>(o.command, s->xvfb_->display(), s->xvfb_->xauthority(),
-                                               o.runtime_dir + "/app.log");
+                                               o.runtime_dir + "/app.log", scale.env);
         s->source_ = std::make_unique<capture::X11FrameSource>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->injector_ = std::make_unique<InputInjector>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->clipboard_ = std::make_unique<ClipboardBridge>(s->xvfb_->display(), s->xvfb_->xauthority());
@@ -65,7 +68,7 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
     s->wait_for_first_window();
     s->start_streaming();
     log::info("session ", o.id, ": started '", o.command.front(), "' on display ", s->xvfb_->display(), " (",
-              o.width, "x", o.height, ")");
+              o.width, "x", o.height, ", ", scale.dpi, " dpi)");
     return s;
 }
 

@@ -30,6 +30,7 @@ public:
         std::string id;
         std::vector<std::string> command;  // argv
         int width = 1280, height = 800;     // rounded down to even, at least 64
+        double scale = 1;                   // the client's device pixel ratio: DPI 96 * scale (display_scale.hpp)
         std::string runtime_dir;            // created 0700, removed when the session ends
     };
 

@@ -289,7 +289,7 @@ private:
                 else if constexpr (std::is_same_v<T, protocol::Wheel>)
                     target->wheel(x.dx, x.dy);
                 else if constexpr (std::is_same_v<T, protocol::FrameAck>)
-                    target->frame_ack(this, x.frame_id);
+                    target->frame_ack(this, x.frame_id, x.paint_us);
                 else if constexpr (std::is_same_v<T, protocol::KeyframeRequest>)
                     target->keyframe_request();
                 else if constexpr (std::is_same_v<T, protocol::ResizeRequest>)

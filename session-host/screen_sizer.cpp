@@ -29,12 +29,13 @@ std::string x_error(xcb_generic_error_t* e) {
     return s;
 }
 
-// RandR wants a physical size; 96 dpi is what apps assume of a virtual screen.
-std::uint32_t mm(int px) { return static_cast<std::uint32_t>(px * 254 / 960); }
+// RandR wants a physical size. Apps that compute DPI from it (rather than from Xft.dpi) must get
+// the session's DPI, or a resize would silently change their font size.
+std::uint32_t mm(int px, int dpi) { return static_cast<std::uint32_t>(std::max(1, (px * 254 + dpi * 5) / (dpi * 10))); }
 
 }  // namespace
 
-ScreenSizer::ScreenSizer(const std::string& display, const std::string& xauthority) {
+ScreenSizer::ScreenSizer(const std::string& display, const std::string& xauthority, int dpi) : dpi_(std::max(1, dpi)) {
     int screen_number = 0;
     conn_ = capture::connect_x11(display, xauthority, &screen_number);
     const xcb_screen_t* screen = nullptr;
@@ -122,7 +123,7 @@ bool ScreenSizer::set_size(int width, int height, std::string& why) {
     }
     // The CRTC must fit in the screen at every step: grow the screen first, shrink it last.
     const int grow_w = std::max<int>(width, ci->width), grow_h = std::max<int>(height, ci->height);
-    if (auto* e = xcb_request_check(conn_, xcb_randr_set_screen_size_checked(conn_, root_, grow_w, grow_h, mm(grow_w), mm(grow_h)))) {
+    if (auto* e = xcb_request_check(conn_, xcb_randr_set_screen_size_checked(conn_, root_, grow_w, grow_h, mm(grow_w, dpi_), mm(grow_h, dpi_)))) {
         why = "RandR SetScreenSize: " + x_error(e);
         return false;
     }
@@ -137,7 +138,7 @@ bool ScreenSizer::set_size(int width, int height, std::string& why) {
         return false;
     }
     if (grow_w != width || grow_h != height) {
-        if (auto* e = xcb_request_check(conn_, xcb_randr_set_screen_size_checked(conn_, root_, width, height, mm(width), mm(height)))) {
+        if (auto* e = xcb_request_check(conn_, xcb_randr_set_screen_size_checked(conn_, root_, width, height, mm(width, dpi_), mm(height, dpi_)))) {
             why = "RandR SetScreenSize: " + x_error(e);
             return false;
         }

@@ -14,8 +14,9 @@ namespace portico::host {
 
 class ScreenSizer {
 public:
-    // Throws std::runtime_error if the display is unreachable or lacks RandR 1.2.
-    ScreenSizer(const std::string& display, const std::string& xauthority);
+    // Throws std::runtime_error if the display is unreachable or lacks RandR 1.2. Every size it
+    // sets keeps `dpi` (the physical size RandR reports), so apps see the DPI the session started at.
+    ScreenSizer(const std::string& display, const std::string& xauthority, int dpi = 96);
     ~ScreenSizer();
     ScreenSizer(const ScreenSizer&) = delete;
     ScreenSizer& operator=(const ScreenSizer&) = delete;
@@ -30,6 +31,7 @@ private:
     xcb_connection_t* conn_ = nullptr;
     std::uint32_t root_ = 0;
     int max_width_ = 0, max_height_ = 0;
+    int dpi_ = 96;
 };
 
 }  // namespace portico::host

@@ -110,6 +110,7 @@ std::shared_ptr<StreamSession> SessionManager::start(const protocol::control::St
     o.command = req.app.command;
     o.width = req.width;
     o.height = req.height;
+    o.scale = req.scale;  // VM desktops ignore it: the guest decides its own DPI
     o.runtime_dir = options_.state_dir + "/sessions/" + req.session_id;
     return AppSession::start(o, on_ended);
 }

@@ -1,6 +1,7 @@
 #include "session-host/stream_session.hpp"
 
 #include "capture/frame_source.hpp"
+#include "codec/color.hpp"
 #include "codec/h264_encoder.hpp"
 #include "codec/jpeg_tile.hpp"
 #include "codec/png_tile.hpp"
@@ -81,6 +82,8 @@ void StreamSession::make_encoder(int width, int height) {
     eo.crf = 18;
     eo.keyint = 100000;  // keyframes only when a viewer needs one
     h264_ = std::make_unique<codec::H264Encoder>(eo);
+    h264_half_.reset();
+    video_half_ = false;
     encoder_w_ = width;
     encoder_h_ = height;
     lossy_.reset(width, height);
@@ -159,13 +162,14 @@ void StreamSession::detach(const ViewerSink* viewer) {
     if (removed) release_input();
 }
 
-void StreamSession::frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) {
+void StreamSession::frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) {
     std::optional<FlowControl::Clock::duration> rtt;
     const auto now = FlowControl::Clock::now();
     {
         std::lock_guard lk(mu_);
         for (auto& v : viewers_)
             if (v.sink.get() == viewer) rtt = v.flow.on_ack(frame_id, now);
+        motion_.on_painted(frame_id, paint_us);
         wake_.notify_all();
     }
     if (rtt) {
@@ -444,11 +448,11 @@ void StreamSession::encode_and_send() {
         }
     }
     if (kind != FrameKind::tiles) {
-        auto enc = h264_->encode(frame, kind == FrameKind::h264_keyframe);
-        keyframe = enc.keyframe;
-        protocol::VideoFrame vf{frame_id, enc.keyframe, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h),
-                                wall_time_us(cap->time), {}, std::move(enc.data)};
-        if (enc.keyframe) {
+        // Only a requested keyframe repaints the whole screen (and serves viewers waiting for one);
+        // a keyframe that starts the other resolution mid-motion still paints just what changed.
+        keyframe = kind == FrameKind::h264_keyframe;
+        protocol::VideoFrame vf = encode_video(frame_id, frame, keyframe, cap->time);
+        if (keyframe) {
             sent_keyframe_ = true;
             lossy_.reset(w, h);
             lossy_.mark_lossy({0, 0, w, h});
@@ -460,7 +464,7 @@ void StreamSession::encode_and_send() {
                                     static_cast<std::uint16_t>(r.w), static_cast<std::uint16_t>(r.h)});
                 lossy_.mark_lossy(r);
             }
-            kind_name = "h264";
+            kind_name = vf.coded_width != 0 ? "h264_half" : "h264";
         }
         bytes = encoded(vf);
     }
@@ -468,6 +472,46 @@ void StreamSession::encode_and_send() {
     const int receivers = send_frame(frame_id, bytes, keyframe);
     account_frame(frame_id, kind_name, bytes->size(), receivers, encode_start, cpu_start, cap->time,
                   keyframe ? screen_area : damage.area());
+}
+
+protocol::VideoFrame StreamSession::encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
+                                                Clock::time_point captured) {
+    const int w = frame.width, h = frame.height;
+    // Keyframes stay full size: they are what a new viewer first reads.
+    bool half = false;
+    if (!keyframe) {
+        std::lock_guard lk(mu_);
+        half = motion_.half();
+    }
+    const int half_w = (w / 2) & ~1, half_h = (h / 2) & ~1;
+    if (half_w < kMinSessionDim || half_h < kMinSessionDim) half = false;
+    codec::H264Encoder::Encoded enc;
+    if (half) {
+        if (!h264_half_) {
+            codec::H264Encoder::Options eo;
+            eo.width = half_w;
+            eo.height = half_h;
+            eo.fps = 30;
+            eo.crf = 18;
+            eo.keyint = 100000;
+            h264_half_ = std::make_unique<codec::H264Encoder>(eo);
+        }
+        codec::scale_bgra(frame, half_frame_, half_w, half_h);
+        // The viewers' decoders hold the other size's pictures: start this one with a keyframe.
+        enc = h264_half_->encode(half_frame_, !video_half_);
+    } else {
+        enc = h264_->encode(frame, keyframe || video_half_);
+    }
+    video_half_ = half;
+    protocol::VideoFrame vf{frame_id, enc.keyframe, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h),
+                            wall_time_us(captured), {}, std::move(enc.data)};
+    if (half) {
+        vf.coded_width = static_cast<std::uint16_t>(half_w);
+        vf.coded_height = static_cast<std::uint16_t>(half_h);
+    }
+    std::lock_guard lk(mu_);
+    motion_.on_sent(frame_id, half);
+    return vf;
 }
 
 protocol::Tile StreamSession::make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine) {

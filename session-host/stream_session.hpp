@@ -10,6 +10,7 @@
 #include "protocol/display.hpp"
 #include "session-host/flow_control.hpp"
 #include "session-host/lossy_map.hpp"
+#include "session-host/motion_scale.hpp"
 #include "session-host/refine_timer.hpp"
 #include "session-host/rolling_stats.hpp"
 #include "session-host/viewer.hpp"
@@ -55,7 +56,7 @@ public:
     void attach(std::shared_ptr<ViewerSink> viewer) override;
     void detach(const ViewerSink* viewer) override;
     bool attach_view_only(std::shared_ptr<ViewerSink> viewer) override;
-    void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id) override;
+    void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) override;
     void keyframe_request() override;
     void logoff() override;
     void resize(int width, int height) override;
@@ -127,6 +128,9 @@ private:
                        std::optional<Clock::time_point> captured, long long damage_px);
     void follow_frame_size(int width, int height);
     void make_encoder(int width, int height);
+    // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly.
+    protocol::VideoFrame encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
+                                      Clock::time_point captured);
     // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
     std::pair<bool, bool> prune_viewers_locked();
 
@@ -135,6 +139,11 @@ private:
 
     // Owned by the capture thread.
     std::unique_ptr<codec::H264Encoder> h264_;
+    // Reduced-resolution motion (MotionScale): a second encoder at half size, made when first
+    // needed, and which of the two the viewers' decoders last got (switching needs a keyframe).
+    std::unique_ptr<codec::H264Encoder> h264_half_;
+    capture::Frame half_frame_;
+    bool video_half_ = false;
     std::unique_ptr<codec::JpegTileEncoder> jpeg_;
     std::unique_ptr<codec::PngTileEncoder> png_;
     int encoder_w_ = 0, encoder_h_ = 0;
@@ -157,6 +166,7 @@ private:
     std::mutex mu_;  // guards viewers_, the end request, resize_*, finished_
     std::condition_variable wake_;
     std::vector<Viewer> viewers_;
+    MotionScale motion_;  // fed by every viewer's acks
     std::atomic<bool> need_keyframe_{true};
     int resize_w_ = 0, resize_h_ = 0;  // latest ResizeRequest not yet applied (0: none)
     std::atomic<bool> ending_{false};

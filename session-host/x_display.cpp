@@ -1,6 +1,7 @@
 #include "session-host/x_display.hpp"
 
 #include "capture/x11_connection.hpp"
+#include "session-host/display_scale.hpp"
 #include "session-host/find_program.hpp"
 
 #include <xcb/xcb.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -96,6 +98,24 @@ void stop_server(pid_t pid) {
     }
 }
 
+// What `xrdb -merge` does on a fresh server (whose RESOURCE_MANAGER is empty): the resource
+// text as a STRING property on screen 0's root window. -noreset keeps it for the server's life.
+bool set_resources(xcb_connection_t* c, int screen_number, const std::string& text, std::string& why) {
+    auto it = xcb_setup_roots_iterator(xcb_get_setup(c));
+    for (int i = 0; i < screen_number && it.rem > 0; ++i) xcb_screen_next(&it);
+    if (it.rem <= 0) {
+        why = "no screen " + std::to_string(screen_number);
+        return false;
+    }
+    auto* e = xcb_request_check(c, xcb_change_property_checked(c, XCB_PROP_MODE_REPLACE, it.data->root,
+                                                               XCB_ATOM_RESOURCE_MANAGER, XCB_ATOM_STRING, 8,
+                                                               static_cast<std::uint32_t>(text.size()), text.data()));
+    if (!e) return true;
+    why = "X error " + std::to_string(e->error_code);
+    std::free(e);
+    return false;
+}
+
 struct Fd {
     int fd = -1;
     explicit Fd(int f = -1) : fd(f) {}
@@ -108,7 +128,7 @@ struct Fd {
 
 }  // namespace
 
-XvfbDisplay::XvfbDisplay(int width, int height, const std::string& runtime_dir) {
+XvfbDisplay::XvfbDisplay(int width, int height, const std::string& runtime_dir, int dpi) {
     std::filesystem::create_directories(runtime_dir);
     xauthority_ = runtime_dir + "/Xauthority";
     write_xauthority(xauthority_);
@@ -130,7 +150,7 @@ XvfbDisplay::XvfbDisplay(int width, int height, const std::string& runtime_dir) 
 
     const std::string geometry = std::to_string(width) + "x" + std::to_string(height) + "x24";
     std::vector<std::string> args = {"Xvfb", "-displayfd", "3", "-nolisten", "tcp", "-auth", xauthority_,
-                                     "-screen", "0", geometry, "-noreset"};
+                                     "-screen", "0", geometry, "-dpi", std::to_string(dpi), "-noreset"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -193,12 +213,15 @@ XvfbDisplay::XvfbDisplay(int width, int height, const std::string& runtime_dir) 
     display_ = ":" + number;
 
     // Prove the server takes our cookie before anyone else relies on it.
-    std::string last_error;
+    std::string last_error, resources_error;
     for (;;) {
         try {
             int screen = 0;
             xcb_connection_t* c = capture::connect_x11(display_, xauthority_, &screen);
+            std::string why;
+            const bool ok = set_resources(c, screen, xft_resources(dpi), why);
             xcb_disconnect(c);
+            if (!ok) resources_error = why;
             break;
         } catch (const std::exception& e) {
             last_error = e.what();
@@ -206,6 +229,7 @@ XvfbDisplay::XvfbDisplay(int width, int height, const std::string& runtime_dir) 
         if (Clock::now() >= deadline) fail("cannot connect: " + last_error);
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    if (!resources_error.empty()) fail("cannot set RESOURCE_MANAGER: " + resources_error);
 }
 
 XvfbDisplay::~XvfbDisplay() {

@@ -12,10 +12,12 @@ namespace portico::host {
 
 class XvfbDisplay {
 public:
-    // Starts Xvfb at width x height x 24 and waits (up to 10 s) until it accepts connections.
+    // Starts Xvfb at width x height x 24 and `dpi` and waits (up to 10 s) until it accepts
+    // connections; before anyone else connects, the root window's RESOURCE_MANAGER gets
+    // "Xft.dpi: <dpi>" (Xft and the toolkits take font DPI from it, not from the screen size).
     // `runtime_dir` is a private per-session directory (for the Xauthority file).
     // Throws std::runtime_error with Xvfb's complaint if it cannot start.
-    XvfbDisplay(int width, int height, const std::string& runtime_dir);
+    XvfbDisplay(int width, int height, const std::string& runtime_dir, int dpi = 96);
     ~XvfbDisplay();
     XvfbDisplay(const XvfbDisplay&) = delete;
     XvfbDisplay& operator=(const XvfbDisplay&) = delete;

@@ -1,11 +1,12 @@
 // Web client benchmark, driven by bench/web/web_bench.py (which starts a real broker + session
 // host): headless Chromium at 1920x1080 against a real xterm session.
-//   - arrival-to-painted per frame kind (H.264 while the terminal scrolls at full speed, JPEG tiles
-//     while typing), from display.js's paint hook (performance.now() at WebSocket message arrival
+//   - arrival-to-painted per frame kind (H.264 while the terminal scrolls at full speed and while
+//     ffplay plays a 1920x1040 clip over it, PNG tiles while typing), from display.js's paint hook (performance.now() at WebSocket message arrival
 //     and after the frame is drawn on the canvas);
 //   - input-to-photon: a key event in the page -> the first frame painted after it (the terminal is
 //     otherwise idle, so that frame is the echo; the echoed pixels are checked at the end).
-// Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD; optional BENCH_KEYS (default 60).
+// Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, BENCH_CLIP (the clip's path);
+// optional BENCH_KEYS (default 60).
 // Prints one JSON document on stdout.
 
 import { createRequire } from 'node:module';
@@ -16,6 +17,8 @@ const { chromium } = createRequire(new URL('../../tests/browser/package.json', i
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
 const KEYS = Number(process.env.BENCH_KEYS ?? 60);
 const SCROLL_SECONDS = Number(process.env.BENCH_SCROLL_SECONDS ?? 8);
+const CLIP = process.env.BENCH_CLIP; // a 1920x1040 video clip web_bench.py made; played with ffplay
+const CLIP_SECONDS = Number(process.env.BENCH_CLIP_SECONDS ?? 8);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
@@ -91,17 +94,26 @@ async function main() {
   await sleep(300);
 
   // --- full-speed scrolling: H.264 ---------------------------------------------------------------
-  const cmd = `timeout ${SCROLL_SECONDS} sh -c 'while :; do seq -s " " 1 500; done'; clear`;
-  for (const ch of cmd) {
-    if (ch === '"') await page.keyboard.press('Shift+Quote');
-    else if (ch === "'") await page.keyboard.press('Quote');
-    else if (ch === ';') await page.keyboard.press('Semicolon');
-    else await page.keyboard.type(ch);
-  }
-  await page.keyboard.press('Enter');
+  const typeCommand = async (cmd) => {
+    for (const ch of cmd) {
+      if (ch === '"') await page.keyboard.press('Shift+Quote');
+      else if (ch === "'") await page.keyboard.press('Quote');
+      else if (ch === ';') await page.keyboard.press('Semicolon');
+      else await page.keyboard.type(ch);
+    }
+    await page.keyboard.press('Enter');
+  };
+  const scrollFrom = await page.evaluate(() => window.__benchPaints.length);
+  await typeCommand(`timeout ${SCROLL_SECONDS} sh -c 'while :; do seq -s " " 1 500; done'; clear`);
   await sleep(SCROLL_SECONDS * 1000 + 2000);
 
+  // --- a video clip (what H.264 is for): ffplay in the session, over the terminal -------------
+  const videoFrom = await page.evaluate(() => window.__benchPaints.length);
+  await typeCommand(`ffplay -loglevel error -an -noborder -autoexit -left 0 -top 0 -x 1920 -y 1040 ${CLIP}; clear`);
+  await sleep(CLIP_SECONDS * 1000 + 4000);
+
   const paints = await page.evaluate(() => window.__benchPaints);
+  paints.forEach((p, i) => { p.phase = i >= videoFrom ? 'video' : i >= scrollFrom ? 'scroll' : 'typing'; });
   const stats = await page.evaluate(() => window.__porticoDebug.stats());
   const counters = await page.evaluate(() => ({ ...window.__portico }));
   await page.click('#logoff').catch(() => {});
@@ -110,21 +122,29 @@ async function main() {
 
   // Raw samples (ms); web_bench.py summarises them, pooled over --runs.
   const r = (x) => Math.round(x * 100) / 100;
-  const of = (k) => {
-    const ps = paints.filter((p) => p.kind === k);
+  const of = (k, which = () => true) => {
+    const ps = paints.filter((p) => p.kind === k && which(p));
     return {
       arrival_to_painted: ps.map((p) => r(p.painted - p.arrival)),
       arrival_to_next_animation_frame: ps.filter((p) => p.frame).map((p) => r(p.frame - p.arrival)),
       arrival_to_decoded: ps.filter((p) => p.decoded).map((p) => r(p.decoded - p.arrival)),
       decoded_to_painted: ps.filter((p) => p.decoded).map((p) => r(p.painted - p.decoded)),
       frames_ahead_at_arrival: ps.map((p) => p.behind ?? 0),
+      tiles_per_frame: ps.map((p) => p.tiles ?? 0),
     };
   };
   const result = {
     viewport: '1920x1080',
     session: `${size.screenWidth}x${size.screenHeight}`,
     chromium: browser.version?.() ?? null,
-    samples: { h264: of('video'), tiles: of('tiles'), input_to_photon: inputToPhoton.map(r) },
+    // H.264 frames split by picture size: the host halves full-motion video for a client whose
+    // acks show it paints full-size frames slower than 10 ms (reduced-resolution motion).
+    samples: {
+      h264: of('video'), h264_full: of('video', (p) => !p.reduced), h264_reduced: of('video', (p) => p.reduced),
+      h264_scrolling: of('video', (p) => p.phase === 'scroll'), h264_video_clip: of('video', (p) => p.phase === 'video'),
+      tiles: of('tiles'), tiles_while_typing: of('tiles', (p) => p.phase === 'typing'),
+      tiles_other: of('tiles', (p) => p.phase !== 'typing'), input_to_photon: inputToPhoton.map(r),
+    },
     keys: KEYS,
     keys_without_echo: noEcho,
     pixels_changed_by_typing: changed,

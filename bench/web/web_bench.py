@@ -18,13 +18,17 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 
 here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
 sys.path.insert(0, os.path.join(repo, "tests", "integration"))
 from stack import Stack  # noqa: E402
+
+CLIP_SECONDS = 8
 
 
 def machine():
@@ -56,12 +60,22 @@ def main():
     ap.add_argument("--out", default=os.path.join(repo, "bench", "results", "web.json"))
     args = ap.parse_args()
 
+    if not shutil.which("ffplay"):
+        print("web bench: ffplay is missing (deploy/install-deps.sh --bench installs ffmpeg)", file=sys.stderr)
+        return 1
+    clip_dir = tempfile.mkdtemp(prefix="webbench-clip-")
+    clip = os.path.join(clip_dir, "clip.mp4")
+    # The display bench's clip (testsrc2: moving colour gradients, text and a clock), at the
+    # session's size so ffplay does not scale it.
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=1920x1040:rate=30",
+                    "-t", str(CLIP_SECONDS), "-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-pix_fmt",
+                    "yuv420p", clip], check=True, timeout=300)
     load_before = round(os.getloadavg()[0], 2)
     stack = Stack(os.path.abspath(args.build), repo, name="webbench").start()
     runs = []
     try:
         env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-                   BENCH_KEYS=str(args.keys))
+                   BENCH_KEYS=str(args.keys), BENCH_CLIP=clip, BENCH_CLIP_SECONDS=str(CLIP_SECONDS))
         for _ in range(args.runs):
             proc = subprocess.run(["node", os.path.join(here, "web_bench.mjs")], env=env, capture_output=True,
                                   text=True, timeout=300)
@@ -71,32 +85,37 @@ def main():
             runs.append(json.loads(proc.stdout))
     finally:
         stack.stop()
+        shutil.rmtree(clip_dir, ignore_errors=True)
 
     def pooled(kind, key):
         return [x for r in runs for x in r["samples"][kind][key]]
 
-    kinds = ("h264", "tiles")
+    kinds = ("h264", "h264_scrolling", "h264_video_clip", "h264_full", "h264_reduced", "tiles", "tiles_while_typing",
+             "tiles_other")
     metrics = ["arrival_to_painted", "arrival_to_next_animation_frame", "arrival_to_decoded", "decoded_to_painted",
-               "frames_ahead_at_arrival"]
+               "frames_ahead_at_arrival", "tiles_per_frame"]
     first = runs[0]
     result = {"viewport": first["viewport"], "session": first["session"], "chromium": first["chromium"],
               "runs": len(runs)}
     for m in metrics:
-        suffix = "" if m == "frames_ahead_at_arrival" else "_ms"
+        suffix = "" if m in ("frames_ahead_at_arrival", "tiles_per_frame") else "_ms"
         result[m + suffix] = {k: summary(pooled(k, m)) for k in kinds}
     i2p = [x for r in runs for x in r["samples"]["input_to_photon"]]
     result["input_to_photon_ms"] = {**summary(i2p), "keys": sum(r["keys"] for r in runs),
                                     "without_echo": sum(r["keys_without_echo"] for r in runs),
                                     "pixels_changed_by_typing": [r["pixels_changed_by_typing"] for r in runs]}
     result["per_run_p95_ms"] = [{"h264": summary(r["samples"]["h264"]["arrival_to_painted"])["p95"],
+                                 "h264_video_clip": summary(r["samples"]["h264_video_clip"]["arrival_to_painted"])["p95"],
                                  "tiles": summary(r["samples"]["tiles"]["arrival_to_painted"])["p95"],
                                  "input_to_photon": summary(r["samples"]["input_to_photon"])["p95"]} for r in runs]
     result["rtt_ms_median"] = [r["rtt_ms_median"] for r in runs]
+    n_h264 = len(pooled("h264", "arrival_to_painted"))
+    result["h264_reduced_share"] = round(len(pooled("h264_reduced", "arrival_to_painted")) / n_h264, 3) if n_h264 else None
     result["decode_errors"] = sum(r["decode_errors"] for r in runs)
     a2p = result["arrival_to_painted_ms"]
     i2p_s = result["input_to_photon_ms"]
     result["targets"] = {
-        "arrival_to_painted_p95_le_10ms": {k: (v["p95"] is not None and v["p95"] <= 10) for k, v in a2p.items()},
+        "arrival_to_painted_p95_le_10ms": {k: (a2p[k]["p95"] is not None and a2p[k]["p95"] <= 10) for k in ("h264", "tiles")},
         "input_to_photon_p95_le_40ms": i2p_s["p95"] is not None and i2p_s["p95"] <= 40,
     }
     mach = machine()

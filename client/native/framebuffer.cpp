@@ -1,5 +1,7 @@
 #include "client/native/framebuffer.hpp"
 
+#include "codec/color.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -30,14 +32,18 @@ bool Framebuffer::apply_video(const protocol::VideoFrame& f) {
         error_ = "h264: " + h264_.last_error();
         return false;
     }
-    if (decoded_.width != f.width || decoded_.height != f.height || !valid_size(decoded_.width, decoded_.height)) {
+    const bool reduced = f.coded_width != 0;
+    const int coded_w = reduced ? f.coded_width : f.width, coded_h = reduced ? f.coded_height : f.height;
+    if (decoded_.width != coded_w || decoded_.height != coded_h || !valid_size(decoded_.width, decoded_.height)) {
         error_ = "h264: picture is " + std::to_string(decoded_.width) + "x" + std::to_string(decoded_.height) +
-                 ", frame says " + std::to_string(f.width) + "x" + std::to_string(f.height);
+                 ", frame says " + std::to_string(coded_w) + "x" + std::to_string(coded_h);
         return false;
     }
-    if (f.keyframe || f.dirty.empty() || frame_.width != decoded_.width || frame_.height != decoded_.height) {
-        // Swap rather than copy: decoded_ keeps the old allocation for the next picture.
-        std::swap(frame_, decoded_);
+    capture::Frame& picture = reduced ? scaled_ : decoded_;
+    if (reduced) codec::scale_bgra(decoded_, scaled_, f.width, f.height);
+    if (f.dirty.empty() || frame_.width != picture.width || frame_.height != picture.height) {
+        // Swap rather than copy: the picture buffer keeps the old allocation for the next one.
+        std::swap(frame_, picture);
         return true;
     }
     // Only what changed: elsewhere frame_ may hold lossless pixels the video would blur.
@@ -45,7 +51,7 @@ bool Framebuffer::apply_video(const protocol::VideoFrame& f) {
         const capture::Rect r{d.x, d.y, d.w, d.h};
         if (!frame_.bounds().contains(r)) continue;  // the decoder checked the frame's size; rects were checked too
         for (int y = r.y; y < r.bottom(); ++y)
-            std::memcpy(frame_.at(r.x, y), decoded_.at(r.x, y), static_cast<std::size_t>(r.w) * 4);
+            std::memcpy(frame_.at(r.x, y), picture.at(r.x, y), static_cast<std::size_t>(r.w) * 4);
     }
     return true;
 }

@@ -49,6 +49,7 @@ private:
 
     capture::Frame frame_;
     capture::Frame decoded_;  // H.264 output, copied to frame_ only when it is valid
+    capture::Frame scaled_;   // a reduced-resolution picture scaled up to the screen
     codec::H264Decoder h264_;
     codec::JpegDecoder jpeg_;
     codec::PngDecoder png_;

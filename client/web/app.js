@@ -18,6 +18,16 @@ const RESIZE_DEBOUNCE_MS = 300;
 const MAX_SESSION_WIDTH = 3840; // the session host's largest screen (AppSession::kMaxWidth)
 const MAX_SESSION_HEIGHT = 2160;
 
+/**
+ * The scale a new session is started at (POST launch `scale`): the device pixel ratio, so the
+ * session's DPI makes text as large as a local app's on this screen, in 1..4 as the broker takes it.
+ * Rounded to 1/100: a zoomed page reports ratios like 1.100000023841858.
+ */
+function launchScale(dpr = globalThis.devicePixelRatio) {
+  const d = Number.isFinite(dpr) && dpr > 0 ? dpr : 1;
+  return Math.round(Math.min(4, Math.max(1, d)) * 100) / 100;
+}
+
 // evdev codes for the toolbar's key sequences.
 const KEY = { ctrl: 29, alt: 56, del: 111 };
 
@@ -26,6 +36,9 @@ const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : v.toFixe
 class Portal {
   #session = null; // { id, resource, client, reconnect: {attempt, started, timer} | null }
   #resources = [];
+  // Sessions this page saw end (the host said so): the broker hears it from the host a moment
+  // later, so a list fetched right after returning to the portal may still show them.
+  #endedSessions = new Set();
   #user = '';
   #fit = true;
   #statsTimer = 0;
@@ -214,6 +227,7 @@ class Portal {
       this.showError(`Your sessions could not be listed: ${err.message}`);
       return;
     }
+    list = list.filter((s) => !this.#endedSessions.has(s.id));
     this.el.sessions.replaceChildren(...list.map((s) => this.#sessionItem(s)));
     this.el.noSessions.hidden = list.length > 0;
   }
@@ -340,7 +354,7 @@ class Portal {
     this.#setBusy(true);
     let session;
     try {
-      session = await api('POST', '/launch', { resource: resource.id });
+      session = await api('POST', '/launch', { resource: resource.id, scale: launchScale() });
     } catch (err) {
       if (err.status === 401) this.#expired();
       else this.showError(this.#launchError(resource, err));
@@ -434,7 +448,7 @@ class Portal {
         this.#sessionEnded({ reason: 'ended', error: true, message: `${s.resource.name} ended while the connection was lost.` });
         return;
       }
-      launch = await api('POST', '/launch', { resource: s.resource.id });
+      launch = await api('POST', '/launch', { resource: s.resource.id, scale: launchScale() });
     } catch (err) {
       if (this.#session !== s) return;
       if (err.status === 401) {
@@ -486,6 +500,9 @@ class Portal {
     if (!s) return;
     const { id } = s;
     this.#leaveSession();
+    // SessionEnded reasons (an Error message carries a code and leaves the session running).
+    const gone = ['logged_off', 'app_exited', 'host_shutdown'].includes(end.reason) || (end.reason === 'error' && !end.code);
+    if (gone) this.#endedSessions.add(id);
     if (end.reason === 'logged_off' && !end.confirmed) {
       // The host never confirmed the Logoff message: end the session through the broker too.
       api('DELETE', `/sessions/${encodeURIComponent(id)}`).catch((err) => {
@@ -692,6 +709,7 @@ class Portal {
       ['frames', String(st.frames)],
       ['screen', `${st.width}×${st.height}`],
       ['decode (H.264)', `${fmt(st.decodeMs.median)} ms`],
+      ['video size', st.lastVideoReduced ? 'half (motion)' : 'full'],
       ['tile decode', `${fmt(st.tileDecodeMs.median)} ms`],
       ['tile paint', `${fmt(st.tilePaintMs.median, 2)} ms`],
       ['arrival→painted', `${fmt(st.arrivalToPaintMs.median)} / p95 ${fmt(st.arrivalToPaintMs.p95)} ms`],

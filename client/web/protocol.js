@@ -122,9 +122,15 @@ export function encodeWheel(dx, dy) {
   return new Writer(MsgType.WHEEL, 4).i16(dx).i16(dy).buf;
 }
 
-export function encodeFrameAck(frameId) {
+/**
+ * paintUs: for a video frame, microseconds from its arrival to painted (the host shrinks
+ * full-motion video for a client that cannot paint it in time); 0 or absent = not reported.
+ */
+export function encodeFrameAck(frameId, paintUs = 0) {
   checkInt('frame id', frameId, 0, 0xffffffff);
-  return new Writer(MsgType.FRAME_ACK, 4).u32(frameId).buf;
+  const us = Math.min(0xffffffff, Math.max(0, Math.round(paintUs)));
+  if (us === 0) return new Writer(MsgType.FRAME_ACK, 4).u32(frameId).buf;
+  return new Writer(MsgType.FRAME_ACK, 8).u32(frameId).u32(us).buf;
 }
 
 export function encodeKeyframeRequest() {
@@ -213,6 +219,7 @@ class Reader {
     return v;
   }
   rest() { const v = this.bytes.subarray(this.pos); this.pos = this.bytes.length; return v; }
+  atEnd() { return this.pos === this.bytes.length; }
   str(field) {
     const n = this.u16(`${field} length`);
     if (n > MAX_STRING_BYTES) throw new ProtocolError(`${this.what}: ${field} is ${n} bytes, limit ${MAX_STRING_BYTES}`);
@@ -273,7 +280,11 @@ const decoders = {
   },
 
   [MsgType.WHEEL]: (r) => ({ type: 'wheel', dx: r.i16('dx'), dy: r.i16('dy') }),
-  [MsgType.FRAME_ACK]: (r) => ({ type: 'frame_ack', frameId: r.u32('frame_id') }),
+  [MsgType.FRAME_ACK]: (r) => {
+    const m = { type: 'frame_ack', frameId: r.u32('frame_id') };
+    if (!r.atEnd()) m.paintUs = r.u32('paint_us');
+    return m;
+  },
   [MsgType.KEYFRAME_REQUEST]: () => ({ type: 'keyframe_request' }),
   [MsgType.LOGOFF]: () => ({ type: 'logoff' }),
 
@@ -303,8 +314,18 @@ const decoders = {
     const width = r.u16('width');
     const height = r.u16('height');
     const captureTimeUs = Number(r.u64('capture_time_us'));
-    if (flags > 1) r.fail(`unknown flags 0x${flags.toString(16)}`);
+    if (flags > 3) r.fail(`unknown flags 0x${flags.toString(16)}`);
     if (!validDim(width) || !validDim(height)) r.fail(`bad frame size ${width}x${height}`);
+    // Reduced-resolution motion: the picture is smaller than the screen and is scaled up.
+    let codedWidth = width;
+    let codedHeight = height;
+    if (flags & 2) {
+      codedWidth = r.u16('coded_width');
+      codedHeight = r.u16('coded_height');
+      if (!validDim(codedWidth) || !validDim(codedHeight) || codedWidth > width || codedHeight > height) {
+        r.fail(`coded size ${codedWidth}x${codedHeight} must lie within the ${width}x${height} screen`);
+      }
+    }
     const dirtyCount = r.u16('dirty count');
     if (dirtyCount > MAX_DIRTY_RECTS) r.fail(`${dirtyCount} dirty rectangles (at most ${MAX_DIRTY_RECTS})`);
     const dirty = [];
@@ -315,7 +336,7 @@ const decoders = {
     }
     const data = r.rest();
     if (data.length === 0) r.fail('no H.264 data');
-    return { type: 'video_frame', frameId, keyframe: (flags & 1) === 1, width, height, captureTimeUs, dirty, data };
+    return { type: 'video_frame', frameId, keyframe: (flags & 1) === 1, width, height, codedWidth, codedHeight, captureTimeUs, dirty, data };
   },
 
   [MsgType.TILE_FRAME]: (r) => {

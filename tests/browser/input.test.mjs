@@ -280,7 +280,9 @@ async function run(page, context, env) {
 
   // --- full screen ---------------------------------------------------------------------------------
   await page.click('#fullscreen');
-  const fs1 = await waitFor('full screen', 5_000, async () => page.evaluate(() => Boolean(document.fullscreenElement)));
+  // document.fullscreenElement is set before the fullscreenchange event updates the button: wait for both.
+  const fs1 = await waitFor('full screen', 5_000, async () => page.evaluate(
+    () => Boolean(document.fullscreenElement) && document.querySelector('#fullscreen').getAttribute('aria-pressed') === 'true'));
   const pressed = await page.getAttribute('#fullscreen', 'aria-pressed');
   if (!fs1 || pressed !== 'true') fail(`full screen button: fullscreen ${fs1}, aria-pressed ${pressed}`);
   await page.click('#fullscreen');

@@ -1,7 +1,9 @@
 // End-to-end browser test of the portal and the session view (issue 6) in real headless Chromium at
 // deviceScaleFactor 2, against a real broker and session host:
 //   keyboard-only login, tiles + search, failure messages (no host, launch failed, refused ticket),
-//   HiDPI backing store and 1:1 mode without blur, the cursor at the canvas's pixel scale, the
+//   HiDPI backing store and 1:1 mode without blur, the cursor at the canvas's pixel scale, text at
+//   DPR 2 as readable as at DPR 1 (the session runs at 192 dpi: its text rows are about twice as
+//   tall in device pixels as those of the same Terminal launched at deviceScaleFactor 1), the
 //   stats overlay, automatic reconnect to the same session after the display WebSocket drops, the
 //   send-keys menu (Ctrl+W reaches the shell),
 //   Ctrl+Alt+Del, disconnect / reconnect / log off from the sessions list.
@@ -193,9 +195,54 @@ async function blurCheck(page) {
   }, png.toString('base64'));
 }
 
-async function run(page, env) {
+/** Runs a shell command in the remote terminal; returns what it wrote to `file` (trimmed). */
+async function remoteOutput(page, command, file) {
+  fs.rmSync(file, { force: true });
+  await typeText(page, `(${command}) > ${file}.tmp 2>&1; mv ${file}.tmp ${file}`);
+  await page.keyboard.press('Enter');
+  return waitFor(`the output of "${command}"`, 20_000, () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : ''));
+}
+
+/**
+ * How large the session's text is: the X display's DPI, Xft.dpi, GDK_SCALE and the xterm's rows
+ * (stty size) at the session height, i.e. the device pixels one text row takes on the canvas.
+ */
+async function measureText(page, file, sessionHeight) {
+  const out = await remoteOutput(page, 'xdpyinfo | grep resolution; xprop -root RESOURCE_MANAGER; echo "gdk=$GDK_SCALE"; stty size', file);
+  const dpi = /resolution:\s+(\d+)x(\d+) dots per inch/.exec(out);
+  const xft = /Xft\.dpi:(?:\\t|\s)+(\d+)/.exec(out); // xprop shows the tab as \t
+  const gdk = /gdk=(\d*)/.exec(out);
+  const size = /^(\d+) (\d+)$/m.exec(out);
+  if (!dpi || !xft || !gdk || !size) fail(`cannot read the session's DPI and terminal size from: ${JSON.stringify(out)}`);
+  const rows = Number(size[1]);
+  return { dpi: Number(dpi[1]), xftDpi: Number(xft[1]), gdkScale: gdk[1], rows, cols: Number(size[2]), rowPx: sessionHeight / rows };
+}
+
+/** Waits until the session has the screen area's size in device pixels; returns it. */
+async function sessionFollowsWindow(page) {
+  return waitFor('the session to follow the window', 20_000, () => page.evaluate(() => {
+    const a = document.querySelector('#screen-area');
+    const dim = (v, max) => Math.max(64, Math.min(max, Math.floor(v * devicePixelRatio))) & ~1;
+    const w = dim(a.clientWidth, 3840);
+    const h = dim(a.clientHeight, 2160);
+    const st = window.__porticoDebug.stats();
+    return st && st.screenWidth === w && st.screenHeight === h && st.width === w && st.height === h ? { w, h } : null;
+  }));
+}
+
+/** Collects the JSON bodies of POST /api/v1/launch that the page sends. */
+function recordLaunches(page) {
+  const bodies = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/launch') bodies.push(r.postDataJSON());
+  });
+  return bodies;
+}
+
+async function run(page, env, browser) {
   const art = (name) => path.join(env.PORTICO_ARTIFACTS, name);
   const file = (n) => path.join(env.PORTICO_WORKDIR, `FILE${n}`);
+  const launches = recordLaunches(page);
 
   // --- keyboard-only login -------------------------------------------------------------------
   await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
@@ -312,14 +359,7 @@ async function run(page, env) {
   await waitFor('the session to be connected', 10_000, () => page.evaluate(() => window.__porticoDebug.connected()));
   const sid = await page.evaluate(() => window.__porticoDebug.sessionId());
   if (!sid) fail('no session id exposed');
-  const wanted = await waitFor('the session to follow the window', 20_000, () => page.evaluate(() => {
-    const a = document.querySelector('#screen-area');
-    const dim = (v, max) => Math.max(64, Math.min(max, Math.floor(v * devicePixelRatio))) & ~1;
-    const w = dim(a.clientWidth, 3840);
-    const h = dim(a.clientHeight, 2160);
-    const st = window.__porticoDebug.stats();
-    return st && st.screenWidth === w && st.screenHeight === h && st.width === w && st.height === h ? { w, h } : null;
-  }));
+  const wanted = await sessionFollowsWindow(page);
   SESSION_WIDTH = wanted.w;
   SESSION_HEIGHT = wanted.h;
   log(`session follows the window: ${SESSION_WIDTH}x${SESSION_HEIGHT} device px`);
@@ -390,6 +430,22 @@ async function run(page, env) {
   log(`canvas at half size: cursor ${halfCursor.css}`);
   checkCursor(halfCursor, 'half-size canvas');
   await page.click('#scale-mode');
+
+  // --- readable, not just sharp: the session runs at the browser's DPR -------------------------
+  const launched = launches.at(-1);
+  if (launched?.scale !== 2) fail(`the launch asked for scale ${launched?.scale} at DPR 2 (${JSON.stringify(launched)})`);
+  await page.locator('#screen').focus();
+  const text2 = await measureText(page, path.join(env.PORTICO_WORKDIR, 'dpi2'), SESSION_HEIGHT);
+  log(`DPR 2 session: ${text2.dpi} dpi, Xft.dpi ${text2.xftDpi}, GDK_SCALE=${text2.gdkScale}, xterm ${text2.cols}x${text2.rows}, `
+    + `${text2.rowPx.toFixed(1)} device px per text row`);
+  if (text2.dpi !== 192 || text2.xftDpi !== 192) fail(`the DPR-2 session runs at ${text2.dpi} dpi / Xft.dpi ${text2.xftDpi}, expected 192`);
+  if (text2.gdkScale !== '2') fail(`GDK_SCALE is "${text2.gdkScale}" in the DPR-2 session, expected 2`);
+  await page.keyboard.type('clear');
+  await page.keyboard.press('Enter');
+  await typeText(page, 'echo The quick brown fox jumps over the lazy dog 0123456789; cat /etc/os-release');
+  await page.keyboard.press('Enter');
+  await settle(page);
+  await page.screenshot({ path: art('session-dpr2-readable.png') });
 
   // --- stats overlay by keyboard shortcut ----------------------------------------------------
   const canvas = page.locator('#screen');
@@ -514,6 +570,55 @@ async function run(page, env) {
   if (err) fail(`error after Log off from the list: ${err}`);
   log(`logged off from the list; notice "${(await page.textContent('#notice')).trim()}"`);
   await page.screenshot({ path: art('portal-after-list-logoff.png') });
+
+  // --- the same Terminal at deviceScaleFactor 1: text rows half as tall in device pixels ----------
+  const ctx1 = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 }, deviceScaleFactor: 1 });
+  try {
+    const p1 = await ctx1.newPage();
+    p1.on('console', (m) => consoleLines.push(`[dpr1 console.${m.type()}] ${m.text()}`));
+    p1.on('pageerror', (e) => consoleLines.push(`[dpr1 pageerror] ${e.stack ?? e.message}`));
+    const launches1 = recordLaunches(p1);
+    await p1.goto(env.PORTICO_URL, { waitUntil: 'load' });
+    await p1.fill('#username', env.PORTICO_USER);
+    await p1.fill('#password', env.PORTICO_PASSWORD);
+    await p1.click('#login');
+    await p1.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+    await p1.getByRole('button', { name: 'Launch Terminal (application)' }).click();
+    await p1.locator('#session-view').waitFor({ state: 'visible', timeout: 15_000 });
+    await waitPicture(p1, 'the DPR-1 session\'s first picture');
+    await waitFor('the DPR-1 session to be connected', 10_000, () => p1.evaluate(() => window.__porticoDebug.connected()));
+    const size1 = await sessionFollowsWindow(p1);
+    if (launches1.at(-1)?.scale !== 1) fail(`the launch asked for scale ${launches1.at(-1)?.scale} at DPR 1`);
+    await sleep(500); // the shell prompt
+    await p1.locator('#screen').focus();
+    const text1 = await measureText(p1, path.join(env.PORTICO_WORKDIR, 'dpi1'), size1.h);
+    log(`DPR 1 session: ${size1.w}x${size1.h}, ${text1.dpi} dpi, Xft.dpi ${text1.xftDpi}, GDK_SCALE="${text1.gdkScale}", `
+      + `xterm ${text1.cols}x${text1.rows}, ${text1.rowPx.toFixed(1)} device px per text row`);
+    if (text1.dpi !== 96 || text1.xftDpi !== 96) fail(`the DPR-1 session runs at ${text1.dpi} dpi / Xft.dpi ${text1.xftDpi}, expected 96`);
+    if (text1.gdkScale !== '') fail(`GDK_SCALE is set ("${text1.gdkScale}") in the DPR-1 session`);
+    await typeText(p1, 'clear');
+    await p1.keyboard.press('Enter');
+    await typeText(p1, 'echo The quick brown fox jumps over the lazy dog 0123456789; cat /etc/os-release');
+    await p1.keyboard.press('Enter');
+    await settle(p1);
+    await p1.screenshot({ path: art('session-dpr1-readable.png') });
+    const ratio = text2.rowPx / text1.rowPx;
+    log(`text row height DPR 2 / DPR 1 = ${text2.rowPx.toFixed(1)} / ${text1.rowPx.toFixed(1)} device px = ${ratio.toFixed(2)}`);
+    if (!(ratio >= 1.7 && ratio <= 2.3)) fail(`text at DPR 2 is ${ratio.toFixed(2)}x as tall as at DPR 1 in device pixels, expected about 2`);
+    const dpr1Session = await p1.evaluate(() => window.__porticoDebug.sessionId());
+    await p1.click('#logoff');
+    await p1.locator('#resources-view').waitFor({ state: 'visible', timeout: 15_000 });
+    const err1 = await errorText(p1);
+    if (err1) fail(`error after Log off of the DPR-1 session: ${err1}`);
+    // The list fetched on the way back must not offer the session just logged off (the broker may
+    // hear of its end from the host only a moment later).
+    if (await p1.locator(`#sessions li[data-session-id="${dpr1Session}"]`).count() !== 0) {
+      fail(`session ${dpr1Session} is still listed right after Log off from the toolbar`);
+    }
+    // (test_e2e.py then checks that no Xvfb or xterm of either session is left on the host.)
+  } finally {
+    await ctx1.close();
+  }
 }
 
 async function main() {
@@ -538,7 +643,7 @@ async function main() {
       consoleLines.push(`[websocket] open ${ws.url()}`);
       ws.on('close', () => consoleLines.push(`[websocket] closed ${ws.url()}`));
     });
-    await run(page, env);
+    await run(page, env, browser);
     await browser.close();
     console.log('portal test passed');
     process.exit(0);

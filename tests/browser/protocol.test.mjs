@@ -164,6 +164,30 @@ test('decodeMessage accepts a Uint8Array view at an offset', () => {
   assert.equal(decodeMessage(outer.subarray(3)).sessionId, 's-42');
 });
 
+test('FrameAck carries the paint time of a video frame only when there is one', () => {
+  assert.equal(hex(encodeFrameAck(7, 0)), '05' + '07000000');
+  assert.equal(hex(encodeFrameAck(7, 8500)), '05' + '07000000' + '34210000');
+  assert.deepEqual(decodeMessage(encodeFrameAck(7, 8500)), { type: 'frame_ack', frameId: 7, paintUs: 8500 });
+  assert.throws(() => decodeMessage(new Bytes(0x05).u32(7).u16(1).buffer()), ProtocolError);
+});
+
+test('a reduced-resolution VideoFrame carries its coded size, which must lie within the screen', () => {
+  const frame = (cw, ch) => new Bytes(0x82).u32(9).u8(2).u16(1920).u16(1040).u64(0).u16(cw).u16(ch).u16(1)
+    .u16(0).u16(0).u16(64).u16(64).raw([1, 2]).buffer();
+  const m = decodeMessage(frame(960, 520));
+  assert.equal(m.keyframe, false);
+  assert.equal(m.width, 1920);
+  assert.equal(m.codedWidth, 960);
+  assert.equal(m.codedHeight, 520);
+  assert.deepEqual(m.dirty, [{ x: 0, y: 0, w: 64, h: 64 }]);
+  assert.deepEqual([...m.data], [1, 2]);
+  assert.throws(() => decodeMessage(frame(1922, 520)), ProtocolError);
+  assert.throws(() => decodeMessage(frame(960, 0)), ProtocolError);
+  const full = decodeMessage(videoFrame());
+  assert.equal(full.codedWidth, full.width);
+  assert.throws(() => decodeMessage(new Bytes(0x82).u32(9).u8(4).u16(16).u16(16).u64(0).u16(0).raw([1]).buffer()), ProtocolError);
+});
+
 // --- malformed input -------------------------------------------------------------------------
 
 test('every truncation of every message throws', () => {
@@ -214,7 +238,7 @@ test('out-of-range counts and fields throw', () => {
     .u16(8).u16(8).u16(16).u16(8).raw([1]).buffer(), /dirty rectangle 0/);
   throwsProtocol(new Bytes(0x81).u16(1).u16(0).u16(800).str('s').buffer(), /screen size/);
   throwsProtocol(new Bytes(0x81).u16(1).u16(8193).u16(800).str('s').buffer(), /screen size/);
-  throwsProtocol(new Bytes(0x82).u32(1).u8(2).u16(16).u16(16).u64(0).raw([1]).buffer(), /flags/);
+  throwsProtocol(new Bytes(0x82).u32(1).u8(4).u16(16).u16(16).u64(0).raw([1]).buffer(), /flags/);
   throwsProtocol(new Bytes(0x85).u8(4).str('').buffer(), /reason/);
   throwsProtocol(new Bytes(0x86).u16(10).str('').buffer(), /error code/);
   throwsProtocol(new Bytes(0x02).u8(2).u16(30).buffer(), /down/);

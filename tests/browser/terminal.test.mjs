@@ -1,6 +1,8 @@
 // End-to-end browser test of the portal and the web client in real headless Chromium:
 // log in (a wrong password first), launch "Terminal", see it drawn, type a command that creates a
-// marker file on the session host, see the text appear, log off.
+// marker file on the session host, see the text appear; scroll text at full speed on a slowed-down
+// page (reduced-resolution motion) and check the canvas then equals the session's X screen pixel
+// for pixel (build to lossless); resize; log off.
 //
 // Environment:
 //   PORTICO_URL        portal address, e.g. https://127.0.0.1:18443/
@@ -8,8 +10,11 @@
 //   PORTICO_PASSWORD   that user's password
 //   PORTICO_MARKER     absolute path of a file that must not exist yet; the typed command creates it
 //   PORTICO_ARTIFACTS  folder for screenshots
+//   PORTICO_GRAB_SCREEN  command (argv as JSON) that writes the session's X screen as raw RGBA to the
+//                      file named by its last argument and prints "WIDTH HEIGHT"
 // Exit status 0 and "browser test passed" on success, 1 with the reason otherwise.
 
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -28,7 +33,8 @@ const fail = (why) => { throw new TestFailure(why); };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function environment() {
-  const names = ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_MARKER', 'PORTICO_ARTIFACTS'];
+  const names = ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_MARKER', 'PORTICO_ARTIFACTS',
+    'PORTICO_GRAB_SCREEN'];
   const missing = names.filter((n) => !process.env[n]);
   if (missing.length) fail(`missing environment variable(s): ${missing.join(', ')}`);
   const env = Object.fromEntries(names.map((n) => [n, process.env[n]]));
@@ -104,6 +110,59 @@ async function typeText(page, text) {
     else fail(`cannot type ${JSON.stringify(ch)} as a key of a US keyboard`);
     await sleep(15);
   }
+}
+
+// --- motion on a slow client, then lossless -------------------------------------------------------
+
+/**
+ * A slow thin client: Chromium's CPU throttling makes every paint several times slower, so the
+ * FrameAcks report full-size video frames over the 10 ms budget and the host halves the motion.
+ * Once the motion stops, refinement must make the canvas equal the X screen, pixel for pixel.
+ */
+async function checkMotionConverges(page, env) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Emulation.setCPUThrottlingRate', { rate: 6 });
+  const before = await page.evaluate(() => window.__portico.reducedVideoFrames);
+  await typeText(page, `timeout 5 sh -c 'while :; do seq -s " " 1 400; done'; clear`);
+  await page.keyboard.press('Enter');
+  await sleep(6_000);
+  await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
+  const reduced = (await page.evaluate(() => window.__portico.reducedVideoFrames)) - before;
+  log(`scrolling on a 6x slowed page: ${reduced} reduced-resolution video frames painted`);
+  if (!(reduced > 0)) fail('the host never switched a slow client to reduced-resolution motion');
+
+  // Still for 1 s (nothing painted) = motion over and refinement done.
+  await waitFor('the screen to settle after the motion', 15_000, async () => {
+    const n = await page.evaluate(() => window.__porticoDebug.stats().frames);
+    await sleep(1_000);
+    return (await page.evaluate(() => window.__porticoDebug.stats().frames)) === n;
+  }, 0);
+  const raw = path.join(env.PORTICO_ARTIFACTS, 'x-screen.rgba');
+  const [cmd, ...args] = JSON.parse(env.PORTICO_GRAB_SCREEN);
+  const [w, h] = execFileSync(cmd, [...args, raw], { encoding: 'utf8' }).trim().split(' ').map(Number);
+  const screen = fs.readFileSync(raw);
+  fs.rmSync(raw);
+  const diff = await page.evaluate(([bytes, sw, sh]) => {
+    const c = document.querySelector('#screen');
+    if (c.width !== sw || c.height !== sh) return { size: `${c.width}x${c.height}` };
+    const { data } = c.getContext('2d').getImageData(0, 0, sw, sh);
+    const x = Uint8Array.from(atob(bytes), (ch) => ch.charCodeAt(0));
+    let differing = 0;
+    let first = null;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i] !== x[i] || data[i + 1] !== x[i + 1] || data[i + 2] !== x[i + 2]) {
+        differing++;
+        first ??= { x: (i / 4) % sw, y: Math.floor(i / 4 / sw), canvas: [data[i], data[i + 1], data[i + 2]], screen: [x[i], x[i + 1], x[i + 2]] };
+      }
+    }
+    return { differing, first };
+  }, [screen.toString('base64'), w, h]);
+  if (diff.size) fail(`canvas is ${diff.size}, the X screen ${w}x${h}`);
+  if (diff.differing !== 0) {
+    await page.locator('#screen').screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'not-lossless.png') });
+    fail(`after the motion stopped, ${diff.differing} canvas pixels differ from the X screen (first: ${JSON.stringify(diff.first)})`);
+  }
+  log(`after the motion: canvas equals the ${w}x${h} X screen pixel for pixel`);
 }
 
 // --- dynamic resize -----------------------------------------------------------------------------
@@ -259,6 +318,7 @@ async function run(page, env) {
   await canvas.screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'terminal-typed.png') });
   log(`screenshots in ${env.PORTICO_ARTIFACTS}`);
 
+  await checkMotionConverges(page, env);
   await checkResize(page, env);
 
   const counters = await page.evaluate(() => ({ ...window.__portico }));

@@ -211,7 +211,9 @@ def case_browser(stack):
     artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
     os.makedirs(artifacts, exist_ok=True)
     env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-               PORTICO_MARKER=marker, PORTICO_ARTIFACTS=artifacts)
+               PORTICO_MARKER=marker, PORTICO_ARTIFACTS=artifacts,
+               PORTICO_GRAB_SCREEN=json.dumps([sys.executable, os.path.join(stack.source, "tests/integration/grab_screen.py"),
+                                               str(stack.host.pid)]))
     proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/terminal.test.mjs")], env=env,
                           timeout=240)
     assert proc.returncode == 0, "browser test failed"

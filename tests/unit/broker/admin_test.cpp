@@ -323,6 +323,44 @@ TEST_CASE("hosts: drain stops new sessions but allows reconnects, undrain, remov
     check_error(get(b, "/api/v1/hosts/h1", admin), 404, "not_found");
 }
 
+TEST_CASE("launch: the client's scale reaches the host for a new session only", "[broker][hidpi]") {
+    test::BrokerFixture b;
+    auto admin = test::login_as(b, "admin");
+    auto demo = test::login(b);
+    test::FakeHost h(b, "h1", kDisplay, kPin);
+    // Out of range or not a number: 400 naming the field, and nothing is started.
+    for (json bad : {json(0.5), json(0), json(4.5), json("2"), json(nullptr), json::array({2})}) {
+        INFO(bad.dump());
+        auto r = post(b, "/api/v1/launch", {{"resource", "terminal"}, {"scale", bad}}, demo);
+        check_error(r, 400, "bad_request");
+        CHECK(r.json()["error"]["message"].get<std::string>().find("scale") != std::string::npos);
+    }
+    CHECK(h.starts == 0);
+    auto first = post(b, "/api/v1/launch", {{"resource", "terminal"}, {"width", 2800}, {"height", 1600}, {"scale", 2}}, demo);
+    REQUIRE(first.status == 200);
+    REQUIRE(h.start_requests().size() == 1);
+    CHECK(h.start_requests()[0]["scale"] == 2);
+    CHECK(h.start_requests()[0]["width"] == 2800);
+    // A reconnect from a browser at another DPR joins the running session: nothing is restarted.
+    auto again = post(b, "/api/v1/launch", {{"resource", "terminal"}, {"scale", 1.5}}, demo);
+    REQUIRE(again.status == 200);
+    CHECK(again.json()["reconnected"] == true);
+    CHECK(h.start_requests().size() == 1);
+    // No scale (an older client, the native client): the host gets none, i.e. 1.
+    REQUIRE(post(b, "/api/v1/users", {{"name", "erin"}, {"password", "erin-password"}}, admin).status == 201);
+    REQUIRE(test::request(b, verb::put, "/api/v1/groups/users/members/erin", "{}", admin).status == 204);
+    auto erin = test::login_as(b, "erin", "erin-password");
+    auto plain = post(b, "/api/v1/launch", {{"resource", "terminal"}}, erin);
+    REQUIRE(plain.status == 200);
+    REQUIRE(h.start_requests().size() == 2);
+    CHECK_FALSE(h.start_requests()[1].contains("scale"));
+    // After a log off the next launch is a new session: a fractional DPR passes as it is.
+    REQUIRE(post(b, "/api/v1/sessions/" + plain.json()["session_id"].get<std::string>() + "/logoff", json::object(), erin).status / 100 == 2);
+    REQUIRE(post(b, "/api/v1/launch", {{"resource", "terminal"}, {"scale", 1.25}}, erin).status == 200);
+    REQUIRE(h.start_requests().size() == 3);
+    CHECK(h.start_requests()[2]["scale"] == 1.25);
+}
+
 TEST_CASE("sessions: host-reported states, disconnect timeout, helpdesk actions, shadow", "[broker][sessions]") {
     test::BrokerFixture b(20, [](portico::broker::BrokerConfig& c) { c.disconnect_timeout_seconds = 2; });
     auto admin = test::login_as(b, "admin");

@@ -178,6 +178,10 @@ FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string disp
                 auto m = json::parse(beast::buffers_to_string(in.data()));
                 auto type = m.value("type", "");
                 if (type == "start_session") {
+                    {
+                        std::lock_guard lk(mu_);
+                        start_msgs_.push_back(m);
+                    }
                     ++starts;
                     if (mode_ == Mode::ready)
                         send({{"type", "session_ready"}, {"request_id", m["request_id"]}, {"session_id", m["session_id"]}});
@@ -213,6 +217,11 @@ void FakeHost::send(const json& j) {
 std::vector<std::string> FakeHost::end_requests() const {
     std::lock_guard lk(mu_);
     return ends_;
+}
+
+std::vector<json> FakeHost::start_requests() const {
+    std::lock_guard lk(mu_);
+    return start_msgs_;
 }
 
 // ---- FakeDisplay ----

@@ -91,6 +91,7 @@ public:
     nlohmann::json registered;  // the broker's reply to register
     std::atomic<int> starts{0};
     std::vector<std::string> end_requests() const;
+    std::vector<nlohmann::json> start_requests() const;  // every start_session received, in order
     void send(const nlohmann::json& j);
 
 private:
@@ -101,6 +102,7 @@ private:
     Mode mode_;
     mutable std::mutex mu_;
     std::vector<std::string> ends_;
+    std::vector<nlohmann::json> start_msgs_;
 };
 
 // A host display endpoint: accepts TLS WebSocket connections and answers each binary message

@@ -40,6 +40,27 @@ proto::Tile jpeg_tile(const Frame& src, Rect r, int x, int y) {
     return t;
 }
 
+// A keyframe of a solid w x h picture, announced as a screen_w x screen_h frame (larger = a
+// reduced-resolution picture; 0 = the picture's own size).
+proto::VideoFrame keyframe(int w, int h, std::uint8_t b, std::uint8_t g, std::uint8_t r, std::uint32_t id,
+                           int screen_w = 0, int screen_h = 0) {
+    portico::codec::H264Encoder::Options eo;
+    eo.width = w;
+    eo.height = h;
+    portico::codec::H264Encoder enc(eo);
+    proto::VideoFrame vf;
+    vf.frame_id = id;
+    vf.keyframe = true;
+    vf.width = static_cast<std::uint16_t>(screen_w ? screen_w : w);
+    vf.height = static_cast<std::uint16_t>(screen_h ? screen_h : h);
+    if (screen_w) {
+        vf.coded_width = static_cast<std::uint16_t>(w);
+        vf.coded_height = static_cast<std::uint16_t>(h);
+    }
+    vf.data = enc.encode(solid(w, h, b, g, r), true).data;
+    return vf;
+}
+
 }  // namespace
 
 TEST_CASE("a JPEG tile is painted at its position and nowhere else") {
@@ -128,19 +149,6 @@ TEST_CASE("a framebuffer refuses impossible sizes") {
 }
 
 TEST_CASE("after Resize the screen has the new size and the next keyframe of that size decodes") {
-    auto keyframe = [](int w, int h, std::uint8_t b, std::uint8_t g, std::uint8_t r, std::uint32_t id) {
-        portico::codec::H264Encoder::Options eo;
-        eo.width = w;
-        eo.height = h;
-        portico::codec::H264Encoder enc(eo);
-        proto::VideoFrame vf;
-        vf.frame_id = id;
-        vf.keyframe = true;
-        vf.width = static_cast<std::uint16_t>(w);
-        vf.height = static_cast<std::uint16_t>(h);
-        vf.data = enc.encode(solid(w, h, b, g, r), true).data;
-        return vf;
-    };
     Framebuffer fb(160, 96);
     REQUIRE(fb.apply_video(keyframe(160, 96, 40, 200, 120, 1)));
     REQUIRE(fb.resize(320, 192));  // as the host announces it
@@ -233,4 +241,24 @@ TEST_CASE("an H.264 delta frame is painted only inside its dirty rectangles") {
     CHECK(near(fb.frame().at(8, 8), 0, 255, 0, 24));
     const auto* kept = fb.frame().at(56, 56);
     CHECK((kept[0] == 0 && kept[1] == 0 && kept[2] == 255));  // the PNG's exact red survived
+}
+
+TEST_CASE("a reduced-resolution picture is scaled up to the screen, inside its dirty rectangles only") {
+    const int w = 320, h = 192;
+    Framebuffer fb(w, h);
+    REQUIRE(fb.apply_video(keyframe(w, h, 40, 200, 120, 1)));
+
+    // The host switches to half size mid-motion: a keyframe of the small picture listing what changed.
+    proto::VideoFrame vf = keyframe(w / 2, h / 2, 200, 60, 30, 2, w, h);
+    vf.dirty = {{0, 0, 160, 96}};
+    REQUIRE(fb.apply_video(vf));
+    CHECK(fb.width() == w);
+    CHECK(near(fb.frame().at(20, 20), 200, 60, 30, 16));    // painted from the scaled-up picture
+    CHECK(near(fb.frame().at(150, 90), 200, 60, 30, 16));
+    CHECK(near(fb.frame().at(300, 180), 40, 200, 120, 16));  // outside the dirty rectangle: kept
+
+    proto::VideoFrame wrong = keyframe(w / 2, h / 2, 1, 2, 3, 3, w, h);  // not the size the frame claims
+    wrong.coded_width = 100;
+    CHECK_FALSE(fb.apply_video(wrong));
+    CHECK(near(fb.frame().at(20, 20), 200, 60, 30, 16));
 }

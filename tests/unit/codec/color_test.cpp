@@ -99,3 +99,21 @@ TEST_CASE("psnr_bgra measures RGB difference", "[codec][color]") {
 
     CHECK(psnr_bgra(a, capture::Frame(63, 48)) == 0.0);
 }
+
+TEST_CASE("scale_bgra halves a frame and scales it back close to the original", "[codec][color]") {
+    const capture::Frame src = test::make_gradient_frame(640, 360);
+    capture::Frame half, back;
+    scale_bgra(src, half, 320, 180);
+    REQUIRE(half.width == 320);
+    REQUIRE(half.height == 180);
+    REQUIRE(half.pixels.size() == 320u * 180u * 4u);
+    // A box filter: the half-size pixel is the mean of its 2x2 source block.
+    const int mean = (src.at(100, 50)[1] + src.at(101, 50)[1] + src.at(100, 51)[1] + src.at(101, 51)[1] + 2) / 4;
+    CHECK(std::abs(half.at(50, 25)[1] - mean) <= 1);
+    scale_bgra(half, back, 640, 360);
+    REQUIRE(back.width == 640);
+    const double psnr = psnr_bgra(src, back);
+    INFO("psnr " << psnr);
+    CHECK(psnr >= 35.0);  // a smooth gradient survives (fine text would not: only motion is sent shrunk)
+    CHECK_THROWS_AS(scale_bgra(src, half, 0, 10), std::invalid_argument);
+}

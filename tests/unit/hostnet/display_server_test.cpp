@@ -41,7 +41,7 @@ public:
     void key(std::uint16_t code, bool down) override { update([&] { keys.emplace_back(code, down); }); }
     void pointer(int x, int y, std::uint8_t b) override { update([&] { pointers.push_back({x, y, b}); }); }
     void wheel(int, int dy) override { update([&] { wheel_dy += dy; }); }
-    void frame_ack(const host::ViewerSink*, std::uint32_t id) override { update([&] { last_ack = id; }); }
+    void frame_ack(const host::ViewerSink*, std::uint32_t id, std::uint32_t) override { update([&] { last_ack = id; }); }
     void keyframe_request() override { update([&] { ++keyframe_requests; }); }
     void logoff() override { update([&] { ++logoffs; }); }
     void resize(int w, int h) override { update([&] { resizes.push_back({w, h}); }); }

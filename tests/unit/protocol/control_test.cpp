@@ -86,6 +86,34 @@ TEST_CASE("malformed desktop fields are refused", "[control][bad-input]") {
     CHECK(refused(R"({"type":"register","version":1,"host_id":"h","name":"","secret":"","display_url":"wss://x","cert_sha256":"ab","apps":["*"],"max_sessions":2,"images":[3]})").find("images") != std::string::npos);
 }
 
+TEST_CASE("start_session scale: optional, 1..4, a number", "[control][hidpi]") {
+    StartSession s;
+    s.session_id = "sid";
+    s.user = "demo";
+    s.app = {"terminal", "Terminal", {"xterm"}};
+    s.width = 2800;
+    s.height = 1600;
+    // Absent = 1, and a scale of 1 is not written (hosts from before the field read the same).
+    CHECK(serialize(s).find("scale") == std::string::npos);
+    CHECK(std::get<StartSession>(parse(serialize(s)).value()).scale == 1);
+    for (double v : {1.0, 1.25, 2.0, 2.625, 4.0}) {
+        s.scale = v;
+        auto back = parse(serialize(s));
+        REQUIRE(back.ok());
+        CHECK(std::get<StartSession>(back.value()).scale == v);
+    }
+    // An integer on the wire is a number too.
+    const std::string head = R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","width":1280,"height":800,"app":{"id":"a","name":"A","command":["xterm"]},)";
+    CHECK(std::get<StartSession>(parse(head + R"("scale":3})").value()).scale == 3);
+    for (const char* bad : {R"("scale":0.99})", R"("scale":0})", R"("scale":-2})", R"("scale":4.01})", R"("scale":1e308})",
+                            R"("scale":"2"})", R"("scale":null})", R"("scale":true})", R"("scale":[2]})"}) {
+        INFO(bad);
+        auto r = parse(head + bad);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message.find("scale") != std::string::npos);
+    }
+}
+
 TEST_CASE("malformed control messages are refused with a reason", "[control][bad-input]") {
     auto refused = [](const std::string& text) {
         auto r = parse(text);

@@ -236,3 +236,45 @@ TEST_CASE("bad clipboard, key_char and cursor messages are refused", "[protocol]
     CHECK(valid_utf8("\xf0\x9f\x98\x80"));
     CHECK_FALSE(valid_utf8("\xc0\xaf"));  // overlong
 }
+
+TEST_CASE("frame acks may carry the client's paint time and older 5-byte acks still decode", "[protocol]") {
+    auto a = round_trip(FrameAck{12, 8500});
+    CHECK(a.frame_id == 12);
+    CHECK(a.paint_us == 8500);
+    auto old = decode(std::vector<std::uint8_t>{0x05, 12, 0, 0, 0});
+    REQUIRE(old.ok());
+    CHECK(std::get<FrameAck>(old.value()).paint_us == 0);
+    CHECK(encode(Message{FrameAck{12, 0}}).size() == 5);             // nothing to report: the old layout
+    CHECK(refusal({0x05, 12, 0, 0, 0, 1, 0}) == ErrorCode::malformed);  // a cut paint time
+    CHECK(refusal({0x05, 12, 0, 0, 0, 1, 0, 0, 0, 9}) == ErrorCode::malformed);
+}
+
+TEST_CASE("reduced-resolution video frames carry their coded size inside the screen", "[protocol]") {
+    VideoFrame v{3, false, 1920, 1040, 7, {{0, 0, 64, 64}}, {0, 0, 0, 1, 0x41}, 960, 520};
+    auto bytes = encode(Message{v});
+    CHECK(bytes[5] == 2);  // flags: bit 1 = coded size follows
+    auto v2 = round_trip(v);
+    CHECK(v2.coded_width == 960);
+    CHECK(v2.coded_height == 520);
+    CHECK(v2.width == 1920);
+    REQUIRE(v2.dirty.size() == 1);
+    CHECK(v2.data == v.data);
+    CHECK(round_trip(VideoFrame{4, true, 640, 480, 1, {}, {1}}).coded_width == 0);
+
+    // The access unit is the rest of the message, so only cuts into the header are short.
+    for (std::size_t n = 0; n <= bytes.size() - v.data.size(); ++n) {
+        std::vector<std::uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<long>(n));
+        INFO("cut at " << n);
+        CHECK(refusal(cut) == ErrorCode::malformed);
+    }
+    VideoFrame larger = v;
+    larger.coded_width = 1922;  // bigger than the screen
+    CHECK(refusal(encode(Message{larger})) == ErrorCode::malformed);
+    VideoFrame zero = v;
+    zero.coded_width = 960;
+    zero.coded_height = 0;
+    CHECK(refusal(encode(Message{zero})) == ErrorCode::malformed);
+    auto unknown_flag = bytes;
+    unknown_flag[5] = 4;
+    CHECK(refusal(unknown_flag) == ErrorCode::malformed);
+}
