@@ -6,9 +6,13 @@
 
 namespace portico::host {
 
-FrameKind choose_frame_kind(bool keyframe_needed, long long damage_area, long long screen_area) {
+FrameKind choose_frame_kind(bool keyframe_needed, long long damage_area, long long screen_area,
+                            long long motion_area) {
     if (keyframe_needed) return FrameKind::h264_keyframe;
-    if (screen_area > 0 && static_cast<double>(damage_area) > kDeltaDamageShare * static_cast<double>(screen_area))
+    if (screen_area <= 0) return FrameKind::tiles;
+    const double screen = static_cast<double>(screen_area);
+    if (static_cast<double>(damage_area) > kDeltaDamageShare * screen) return FrameKind::h264_delta;
+    if (static_cast<double>(motion_area) >= kMotionDamageShare * screen && motion_area * 2 >= damage_area)
         return FrameKind::h264_delta;
     return FrameKind::tiles;
 }

@@ -13,10 +13,16 @@ enum class FrameKind { h264_keyframe, h264_delta, tiles };
 inline constexpr int kTileSize = 256;
 // Above this share of the screen a full H.264 frame is cheaper than tiles and keeps motion smooth.
 inline constexpr double kDeltaDamageShare = 0.25;
+// Video mode: damage of at least this share of the screen, mostly in parts that have been changing
+// for a while (a video in a window, an animation), is H.264 too; as JPEG tiles every frame it would
+// cost several times the bytes.
+inline constexpr double kMotionDamageShare = 1.0 / 16;
 inline constexpr int kMinSessionDim = 64;
 
-// `keyframe_needed`: a viewer asked for one or nothing has been sent yet.
-FrameKind choose_frame_kind(bool keyframe_needed, long long damage_area, long long screen_area);
+// `keyframe_needed`: a viewer asked for one or nothing has been sent yet. `motion_area`: how much of
+// the damage lies in parts in sustained motion (RefineTimer::motion_area).
+FrameKind choose_frame_kind(bool keyframe_needed, long long damage_area, long long screen_area,
+                            long long motion_area = 0);
 
 // Damage cut into tiles of at most kTileSize x kTileSize, clipped to the screen.
 std::vector<capture::Rect> damage_tiles(const capture::DamageRegion& damage, int width, int height);

@@ -52,18 +52,19 @@ void LossyMap::copy(const capture::Rect& src, int dx, int dy) {
         mark_exact(dst);
 }
 
-std::vector<capture::Rect> LossyMap::take(long long max_area) const {
+std::vector<capture::Rect> LossyMap::take(long long max_area, const CellFilter& eligible) const {
     std::vector<capture::Rect> out;
     long long total = 0;
+    auto wanted = [&](int cx, int cy) { return cell(cx, cy) && (!eligible || eligible(cx, cy)); };
     for (int cy = 0; cy < rows_; ++cy) {
         int cx = 0;
         while (cx < cols_) {
-            if (!cell(cx, cy)) {
+            if (!wanted(cx, cy)) {
                 ++cx;
                 continue;
             }
             int start = cx;
-            while (cx < cols_ && cell(cx, cy)) ++cx;
+            while (cx < cols_ && wanted(cx, cy)) ++cx;
             capture::Rect r = capture::Rect{start * kCell, cy * kCell, (cx - start) * kCell, kCell}.intersected({0, 0, width_, height_});
             if (!out.empty() && total + r.area() > max_area) return out;
             out.push_back(r);

@@ -6,6 +6,7 @@
 
 #include "capture/frame.hpp"
 
+#include <functional>
 #include <vector>
 
 namespace portico::host {
@@ -21,8 +22,10 @@ public:
     void copy(const capture::Rect& src, int dx, int dy);
     bool empty() const { return lossy_cells_ == 0; }
     // Lossy cells merged into row runs, clipped to the screen, up to `max_area` pixels in total
-    // (at least one rectangle if any).
-    std::vector<capture::Rect> take(long long max_area) const;
+    // (at least one rectangle if any). With `eligible`, only cells it accepts (by cell column and
+    // row): those that have been still long enough (RefineTimer).
+    using CellFilter = std::function<bool(int cx, int cy)>;
+    std::vector<capture::Rect> take(long long max_area, const CellFilter& eligible = {}) const;
 
 private:
     bool cell(int cx, int cy) const { return cells_[static_cast<std::size_t>(cy) * static_cast<std::size_t>(cols_) + static_cast<std::size_t>(cx)]; }

@@ -12,6 +12,7 @@
 #include "session-host/lossy_map.hpp"
 #include "session-host/link_quality.hpp"
 #include "session-host/motion_scale.hpp"
+#include "session-host/refine_timer.hpp"
 #include "session-host/rolling_stats.hpp"
 #include "session-host/viewer.hpp"
 
@@ -107,8 +108,7 @@ private:
     };
 
     using Clock = std::chrono::steady_clock;
-    // Lossy parts are refined this long after the screen last changed, a bounded area per turn.
-    static constexpr auto kRefineDelay = std::chrono::milliseconds(150);
+    // Lossy parts are refined once RefineTimer says they are still, a bounded area per turn.
     static constexpr long long kRefinePixelsPerFrame = 1024 * 1024;
 
     void run();
@@ -123,9 +123,10 @@ private:
     int send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe);
     // Frame log line and rolling stats for a frame that went out. captured: when its pixels were
     // read (none for refinement, which re-sends what the host already had).
+    // damage_px: how much of the screen the frame updates (for the frame log).
     void account_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, int receivers,
                        Clock::time_point encode_start, std::int64_t cpu_start,
-                       std::optional<Clock::time_point> captured);
+                       std::optional<Clock::time_point> captured, long long damage_px);
     void follow_frame_size(int width, int height);
     void make_encoder(int width, int height);
     // LinkQuality changed level: the encoders follow (from their next frame, no keyframe).
@@ -152,7 +153,7 @@ private:
     int encoder_w_ = 0, encoder_h_ = 0;
     capture::Frame reference_;  // what the client shows, for finding moved content
     LossyMap lossy_;            // where what the client shows is only approximate
-    Clock::time_point last_change_{};
+    RefineTimer refine_timer_;  // when each part has been still long enough to refine
     int scroll_misses_ = 0, scroll_backoff_ = 0;  // scroll detection attempts that found nothing
     std::uint32_t next_frame_id_ = 1;
     bool sent_keyframe_ = false;

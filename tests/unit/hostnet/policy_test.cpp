@@ -21,6 +21,17 @@ TEST_CASE("frame kind: keyframe when needed, H.264 delta above 25% damage, tiles
     CHECK(choose_frame_kind(false, 16 * 16, screen) == FrameKind::tiles);
 }
 
+TEST_CASE("frame kind: a smaller region in sustained motion (video in a window) is H.264") {
+    const long long screen = 1920 * 1080;
+    const long long window = 640 * 360;  // 11% of the screen
+    CHECK(choose_frame_kind(false, window, screen, 0) == FrameKind::tiles);  // not (yet) in motion
+    CHECK(choose_frame_kind(false, window, screen, window) == FrameKind::h264_delta);
+    // Mostly still parts (a menu opening next to a small animation) stay tiles.
+    CHECK(choose_frame_kind(false, window, screen, window / 3) == FrameKind::tiles);
+    // Small moving things (a spinner, a typed line) stay tiles, however long they move.
+    CHECK(choose_frame_kind(false, 200 * 200, screen, 200 * 200) == FrameKind::tiles);
+}
+
 TEST_CASE("damage tiles are at most 256x256, inside the screen, and cover the damage exactly") {
     DamageRegion d;
     d.add({10, 20, 600, 300});
