@@ -21,7 +21,7 @@ run_pkgs=(
   qemu-system-x86 qemu-utils mmdebstrap genext2fs e2fsprogs xz-utils  # xz: the guest kernel (pvh-kernel.sh)
 )
 test_pkgs=(
-  chromium x11-utils python3 jq squashfs-tools util-linux
+  chromium x11-utils x11-apps python3 jq squashfs-tools util-linux  # x11-apps: xwd (e2e_slow_link)
   qemu-system-x86 qemu-utils busybox-static linux-image-amd64 cpio
 )
 
