@@ -361,10 +361,10 @@ def png_rgb(path):
     return width, height, bytes(out)
 
 
-def x_screen_rgb(display):
+def x_screen_rgb(display, xauthority):
     """(width, height, RGB bytes) of an X display's root window, read with xwd (x11-apps)."""
     data = subprocess.run(["xwd", "-root", "-silent", "-display", display], check=True, capture_output=True,
-                          timeout=30).stdout
+                          timeout=30, env=dict(os.environ, XAUTHORITY=xauthority)).stdout
     f = struct.unpack(">25I", data[:100])
     header_size, fmt, width, height, byte_order, bpp, bpl = f[0], f[2], f[4], f[5], f[7], f[11], f[12]
     red, green, blue, ncolors = f[14], f[15], f[16], f[19]
@@ -408,7 +408,9 @@ def case_slow_link(stack):
     sys.path.insert(0, os.path.join(stack.source, "bench", "display"))
     from relay import Relay  # noqa: E402 - the benchmarks' throttling relay
 
-    scroll_s, warmup_s = 16, 4
+    # Warm-up: the first full-screen frames of the scroll are the largest; the allocator keeps what
+    # they needed (one step of ~10 MiB), after which memory must stay flat.
+    scroll_s, warmup_s = 20, 6
     broker = stack.bin("portico-broker")
     subprocess.run([broker, "publish", "--state", stack.state, "--id", "terminal-2", "--name", "Terminal 2", "--",
                     "xterm"], check=True, capture_output=True, timeout=30)
@@ -428,20 +430,24 @@ def case_slow_link(stack):
 
     # The other session: a terminal printing a line ten times a second, straight to the broker.
     fast_log = os.path.join(stack.dir, "fast-frames.jsonl")
-    fast = client(stack.url, "Terminal 2", "while :; do date +%s.%N; sleep 0.1; done\\n", scroll_s + 14, fast_log)
+    fast = client(stack.url, "Terminal 2", "while :; do date +%s.%N; sleep 0.1; done\\n", scroll_s + 18, fast_log)
     wait_for(lambda: os.path.exists(fast_log) and os.path.getsize(fast_log) > 0, 30, "the second session's first frame")
 
     relay = Relay(("127.0.0.1", stack.port), rate_bytes_s=2_000_000 // 8, name="slow-link")
     started, stopped = os.path.join(stack.dir, "scroll-started"), os.path.join(stack.dir, "scroll-stopped")
     slow_log, slow_png = os.path.join(stack.dir, "slow-frames.jsonl"), os.path.join(stack.dir, "slow.png")
-    command = (f"touch {started}; timeout {scroll_s} sh -c 'while :; do seq 1 500; done'; clear; touch {stopped}\\n")
-    slow = client(f"https://127.0.0.1:{relay.port}", "Terminal", command, scroll_s + 10, slow_log, "--png", slow_png)
+    command = (f"touch {started}; timeout {scroll_s} sh -c 'while :; do seq -s \" \" 1 500; done'; clear; touch {stopped}\\n")
+    # Full HD, lines of numbers wrapping across the screen: more than 2 Mbit/s would carry.
+    slow = client(f"https://127.0.0.1:{relay.port}", "Terminal", command, scroll_s + 16, slow_log, "--png", slow_png,
+                  "--size", "1920x1080")
     try:
         wait_for(lambda: os.path.exists(started), 40, "the scroll to start in the throttled session")
         t_start = os.path.getmtime(started)
         memory = []  # (seconds since the scroll started, RSS MiB, PSS MiB) of portico-host
+        link = []  # (seconds since the scroll started, bytes the relay passed to the client so far)
         while not os.path.exists(stopped) and time.time() < t_start + scroll_s + 10:
             memory.append((time.time() - t_start, *rss_pss_mb(stack.host.pid)))
+            link.append((time.time() - t_start, relay.counts()[0]))
             time.sleep(0.5)
         wait_for(lambda: os.path.exists(stopped), 15, "the scroll to stop")
         t_stop = os.path.getmtime(stopped)
@@ -456,10 +462,14 @@ def case_slow_link(stack):
     print("throttled client:", json.dumps({k: slow_stats.get(k) for k in
                                             ("session_id", "width", "height", "frames", "video_frames", "tile_frames",
                                              "keyframes", "decode_errors", "kbps")}))
-    print(f"relay carried {down / 1e6:.1f} MB downstream (2 Mbit/s for ~{scroll_s + 10} s is at most "
-          f"{250_000 * (scroll_s + 12) / 1e6:.1f} MB)")
+    print(f"relay carried {down / 1e6:.1f} MB downstream")
     assert slow_stats["decode_errors"] == 0 and fast_stats["decode_errors"] == 0, (slow_stats, fast_stats)
     assert slow_stats["session_id"] != fast_stats["session_id"], "expected two sessions"
+    # The link really was the bottleneck: the scroll wants more than 2 Mbit/s.
+    busy = [(t, n) for t, n in link if t >= warmup_s]
+    used = (busy[-1][1] - busy[0][1]) / (busy[-1][0] - busy[0][0]) if len(busy) > 1 else 0
+    print(f"link use while scrolling: {used * 8 / 1e6:.2f} Mbit/s of 2")
+    assert used >= 0.8 * 250_000, "the scroll did not saturate the 2 Mbit/s link; the case proves nothing"
 
     # Memory: flat after warm-up (the client is slow, the host must not queue for it).
     settled = [(t, rss, pss) for t, rss, pss in memory if t >= warmup_s]
@@ -468,16 +478,22 @@ def case_slow_link(stack):
     pss_growth = max(p for _, _, p in settled) - settled[0][2]
     print(f"portico-host after {warmup_s} s: RSS {settled[0][1]:.1f} -> max {max(r for _, r, _ in settled):.1f} MiB "
           f"(+{rss_growth:.1f}), PSS +{pss_growth:.1f} MiB over {len(settled)} samples")
+    print("RSS MiB every 0.5 s from the scroll's start:", " ".join(f"{r:.0f}" for _, r, _ in memory))
     assert rss_growth <= 10 and pss_growth <= 10, f"host memory grew: {settled}"
 
     # The throttled client kept receiving frames during the scroll (no stall).
     slow_frames = read_frame_log(slow_log)
-    during = [e["wall_ms"] / 1000 for e in slow_frames if t_start + 1 <= e["wall_ms"] / 1000 <= t_stop]
-    gaps = [b - a for a, b in zip(during, during[1:])]
-    print(f"throttled: {len(during)} frames while scrolling ({len(during) / (t_stop - t_start - 1):.1f}/s), "
-          f"longest gap {max(gaps, default=0):.2f} s")
-    assert len(during) >= (t_stop - t_start - 1), "the throttled client got less than one frame a second"
-    assert max(gaps, default=99) <= 2.0, "the throttled client stalled"
+    during = [e for e in slow_frames if t_start + 1 <= e["wall_ms"] / 1000 <= t_stop]
+    times = [e["wall_ms"] / 1000 for e in during]
+    gaps = [b - a for a, b in zip([t_start + 1] + times, times + [t_stop])]
+    latency = sorted(e["latency_ms"] for e in during if e["latency_ms"] is not None)
+    print(f"throttled: {len(times)} frames while scrolling ({len(times) / (t_stop - t_start - 1):.1f}/s), longest gap "
+          f"{max(gaps):.2f} s; video frames capture-to-receive median {latency[len(latency) // 2] if latency else 0:.0f} ms, "
+          f"max {latency[-1] if latency else 0:.0f} ms")
+    # A stall would be the link carrying nothing new: the host waiting for acks that never come, or
+    # the frames in flight too big to ever arrive. (How fresh the frames are is bench/display's
+    # newest-frame latency figure, not a pass/fail here.)
+    assert max(gaps) <= 5.0, "the throttled client went more than 5 s without a frame"
 
     # The other session was not slowed down: ten changes a second still arrive as frames.
     fast_frames = read_frame_log(fast_log)
@@ -492,13 +508,16 @@ def case_slow_link(stack):
     after = [e["wall_ms"] / 1000 for e in slow_frames if e["wall_ms"] / 1000 > t_stop]
     assert after, "no frame arrived after the scroll stopped"
     print(f"throttled: last frame {after[-1] - t_stop:.2f} s after the scroll stopped ({len(after)} frames after)")
-    assert after[-1] - t_stop <= 5, "the throttled client was still catching up 5 s after the scroll stopped"
+    # What is in flight has to drain first: up to FlowControl::kMaxUnacked frames, each up to ~650 kB
+    # of H.264 at 1080p here, is ~10 s at 2 Mbit/s.
+    assert after[-1] - t_stop <= 10, "the throttled client was still catching up 10 s after the scroll stopped"
     # ... and the client's final screen is exactly what the session's display shows: the prompt.
     display = re.search(rf"session {re.escape(slow_stats['session_id'])}: started '[^']*' on display (:\d+)",
                         stack.read_log("host"))
     assert display, "the host log does not name the throttled session's display"
     cw, ch, client_rgb = png_rgb(slow_png)
-    xw, xh, x_rgb = x_screen_rgb(display.group(1))
+    xauthority = os.path.join(stack.dir, "host", "sessions", slow_stats["session_id"], "Xauthority")
+    xw, xh, x_rgb = x_screen_rgb(display.group(1), xauthority)
     assert (cw, ch) == (xw, xh), f"client screen {cw}x{ch}, X screen {xw}x{xh}"
     differing = sum(1 for i in range(0, len(x_rgb), 3) if x_rgb[i:i + 3] != client_rgb[i:i + 3])
     print(f"final screen {cw}x{ch}: {differing} pixels differ from the X display; {png_distinct_rows(slow_png)} "
