@@ -214,7 +214,6 @@ public:
             return false;
         }
         queue_.push_back(std::move(message));
-        ++queued_total_;
         cv_.notify_all();
         return true;
     }
@@ -344,7 +343,6 @@ private:
     std::mutex mu_;  // queue, log, flags
     std::condition_variable cv_;
     std::deque<host::Bytes> queue_;
-    std::size_t queued_total_ = 0;
     std::vector<Received> log_;
     bool closed_ = false, stopping_ = false, busy_ = false, acking_ = true;
     std::optional<std::uint32_t> unacked_newest_;
