@@ -5,6 +5,7 @@ Exit 0 = pass, 1 = fail, 77 = skipped (printed with the reason; only for a missi
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -320,10 +321,218 @@ def case_packaged_app(stack):
     print("tampered package refused:", next(l for l in proc.stderr.splitlines() if "REFUSED" in l)[:240])
 
 
+def png_rgb(path):
+    """(width, height, RGB bytes) of an 8-bit RGB PNG such as the headless client writes."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat = 8, b""
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", data[pos + 8:pos + 18])
+            assert depth == 8 and colour == 2, "8-bit RGB PNG expected"
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    raw = zlib.decompress(idat)
+    stride = width * 3
+    out = bytearray(stride * height)
+    prev = bytearray(stride)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        if kind == 1:
+            for i in range(3, stride):
+                line[i] = (line[i] + line[i - 3]) & 0xFF
+        elif kind == 2:
+            line = bytearray((a + b) & 0xFF for a, b in zip(line, prev))
+        elif kind == 3:
+            for i in range(stride):
+                left = line[i - 3] if i >= 3 else 0
+                line[i] = (line[i] + ((left + prev[i]) >> 1)) & 0xFF
+        elif kind == 4:
+            for i in range(stride):
+                a = line[i - 3] if i >= 3 else 0
+                b, c = prev[i], prev[i - 3] if i >= 3 else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        out[y * stride:(y + 1) * stride] = line
+        prev = line
+    return width, height, bytes(out)
+
+
+def x_screen_rgb(display, xauthority):
+    """(width, height, RGB bytes) of an X display's root window, read with xwd (x11-apps)."""
+    data = subprocess.run(["xwd", "-root", "-silent", "-display", display], check=True, capture_output=True,
+                          timeout=30, env=dict(os.environ, XAUTHORITY=xauthority)).stdout
+    f = struct.unpack(">25I", data[:100])
+    header_size, fmt, width, height, byte_order, bpp, bpl = f[0], f[2], f[4], f[5], f[7], f[11], f[12]
+    red, green, blue, ncolors = f[14], f[15], f[16], f[19]
+    assert fmt == 2 and bpp == 32, f"xwd: ZPixmap at 32 bits per pixel expected (format {fmt}, {bpp} bpp)"
+    assert (red, green, blue) == (0xFF0000, 0xFF00, 0xFF), "xwd: a 24-bit TrueColor visual expected"
+    pixels = data[header_size + 12 * ncolors:]
+    out = bytearray(width * height * 3)
+    for y in range(height):
+        row = pixels[y * bpl:y * bpl + width * 4]
+        if byte_order == 1:  # MSBFirst: X, R, G, B
+            r, g, b = row[1::4], row[2::4], row[3::4]
+        else:  # LSBFirst: B, G, R, X
+            r, g, b = row[2::4], row[1::4], row[0::4]
+        line = out[y * width * 3:(y + 1) * width * 3]
+        line[0::3], line[1::3], line[2::3] = r, g, b
+        out[y * width * 3:(y + 1) * width * 3] = line
+    return width, height, bytes(out)
+
+
+def read_frame_log(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.startswith("{")]
+
+
+def rss_pss_mb(pid):
+    """Resident and proportional set size of a process, in MiB (from /proc/<pid>/smaps_rollup)."""
+    values = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss"):
+                values[key] = int(rest.split()[0]) / 1024
+    return values["Rss"], values["Pss"]
+
+
+def case_slow_link(stack):
+    """Issue 7: a real client behind a 2 Mbit/s link while its terminal scrolls flat out. The host's
+    memory stays flat, the slow client keeps getting frames, a second session on the same host is
+    not slowed down, and once the scrolling stops the slow client ends with exactly the screen the
+    session shows (its prompt)."""
+    sys.path.insert(0, os.path.join(stack.source, "bench", "display"))
+    from relay import Relay  # noqa: E402 - the benchmarks' throttling relay
+
+    # Warm-up: the first full-screen frames of the scroll are the largest; the allocator keeps what
+    # they needed (one step of ~10 MiB), after which memory must stay flat.
+    scroll_s, warmup_s = 20, 6
+    broker = stack.bin("portico-broker")
+    subprocess.run([broker, "publish", "--state", stack.state, "--id", "terminal-2", "--name", "Terminal 2", "--",
+                    "xterm"], check=True, capture_output=True, timeout=30)
+    env = dict(os.environ, PORTICO_PASSWORD=stack.password)
+
+    def client(url, resource, text, duration, frame_log, *extra):
+        cmd = [stack.bin("portico-client"), "--headless", "--broker", url, "--user", "demo",
+               "--ca", os.path.join(stack.state, "tls/broker.crt"), "--resource", resource, "--type", text,
+               "--type-delay-ms", "10", "--duration", str(duration), "--frame-log", frame_log, "--json", *extra]
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def result(proc, label):
+        out, err = proc.communicate(timeout=120)
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        assert proc.returncode == 0 and lines, f"{label} client exited {proc.returncode}: {err[-2000:]}"
+        return json.loads(lines[-1])
+
+    # The other session: a terminal printing a line ten times a second, straight to the broker.
+    fast_log = os.path.join(stack.dir, "fast-frames.jsonl")
+    fast = client(stack.url, "Terminal 2", "while :; do date +%s.%N; sleep 0.1; done\\n", scroll_s + 18, fast_log)
+    wait_for(lambda: os.path.exists(fast_log) and os.path.getsize(fast_log) > 0, 30, "the second session's first frame")
+
+    relay = Relay(("127.0.0.1", stack.port), rate_bytes_s=2_000_000 // 8, name="slow-link")
+    started, stopped = os.path.join(stack.dir, "scroll-started"), os.path.join(stack.dir, "scroll-stopped")
+    slow_log, slow_png = os.path.join(stack.dir, "slow-frames.jsonl"), os.path.join(stack.dir, "slow.png")
+    command = (f"touch {started}; timeout {scroll_s} sh -c 'while :; do seq -s \" \" 1 500; done'; clear; "
+               f"touch {stopped}\\n")
+    # Full HD, lines of numbers wrapping across the screen: more than 2 Mbit/s would carry.
+    slow = client(f"https://127.0.0.1:{relay.port}", "Terminal", command, scroll_s + 16, slow_log, "--png", slow_png,
+                  "--size", "1920x1080")
+    try:
+        wait_for(lambda: os.path.exists(started), 40, "the scroll to start in the throttled session")
+        t_start = os.path.getmtime(started)
+        memory = []  # (seconds since the scroll started, RSS MiB, PSS MiB) of portico-host
+        link = []  # (seconds since the scroll started, bytes the relay passed to the client so far)
+        while not os.path.exists(stopped) and time.time() < t_start + scroll_s + 10:
+            memory.append((time.time() - t_start, *rss_pss_mb(stack.host.pid)))
+            link.append((time.time() - t_start, relay.counts()[0]))
+            time.sleep(0.5)
+        wait_for(lambda: os.path.exists(stopped), 15, "the scroll to stop")
+        t_stop = os.path.getmtime(stopped)
+        slow_stats = result(slow, "throttled")
+        fast_stats = result(fast, "second")
+        down = relay.counts()[0]
+    finally:
+        relay.close()
+        for p in (slow, fast):
+            if p.poll() is None:
+                p.kill()
+    print("throttled client:", json.dumps({k: slow_stats.get(k) for k in
+                                            ("session_id", "width", "height", "frames", "video_frames", "tile_frames",
+                                             "keyframes", "decode_errors", "kbps")}))
+    print(f"relay carried {down / 1e6:.1f} MB downstream")
+    assert slow_stats["decode_errors"] == 0 and fast_stats["decode_errors"] == 0, (slow_stats, fast_stats)
+    assert slow_stats["session_id"] != fast_stats["session_id"], "expected two sessions"
+    # The link really was the bottleneck: the scroll wants more than 2 Mbit/s.
+    busy = [(t, n) for t, n in link if t >= warmup_s]
+    used = (busy[-1][1] - busy[0][1]) / (busy[-1][0] - busy[0][0]) if len(busy) > 1 else 0
+    print(f"link use while scrolling: {used * 8 / 1e6:.2f} Mbit/s of 2")
+    assert used >= 0.8 * 250_000, "the scroll did not saturate the 2 Mbit/s link; the case proves nothing"
+
+    # Memory: flat after warm-up (the client is slow, the host must not queue for it).
+    settled = [(t, rss, pss) for t, rss, pss in memory if t >= warmup_s]
+    assert len(settled) >= 8, f"too few memory samples: {memory}"
+    rss_growth = max(r for _, r, _ in settled) - settled[0][1]
+    pss_growth = max(p for _, _, p in settled) - settled[0][2]
+    print(f"portico-host after {warmup_s} s: RSS {settled[0][1]:.1f} -> max {max(r for _, r, _ in settled):.1f} MiB "
+          f"(+{rss_growth:.1f}), PSS +{pss_growth:.1f} MiB over {len(settled)} samples")
+    print("RSS MiB every 0.5 s from the scroll's start:", " ".join(f"{r:.0f}" for _, r, _ in memory))
+    assert rss_growth <= 10 and pss_growth <= 10, f"host memory grew: {settled}"
+
+    # The throttled client kept receiving frames during the scroll (no stall).
+    slow_frames = read_frame_log(slow_log)
+    during = [e for e in slow_frames if t_start + 1 <= e["wall_ms"] / 1000 <= t_stop]
+    times = [e["wall_ms"] / 1000 for e in during]
+    gaps = [b - a for a, b in zip([t_start + 1] + times, times + [t_stop])]
+    latency = sorted(e["latency_ms"] for e in during if e["latency_ms"] is not None)
+    print(f"throttled: {len(times)} frames while scrolling ({len(times) / (t_stop - t_start - 1):.1f}/s), longest gap "
+          f"{max(gaps):.2f} s; video frames capture-to-receive median {latency[len(latency) // 2] if latency else 0:.0f} ms, "
+          f"max {latency[-1] if latency else 0:.0f} ms")
+    # A stall would be the link carrying nothing new: the host waiting for acks that never come, or
+    # the frames in flight too big to ever arrive. (How fresh the frames are is bench/display's
+    # newest-frame latency figure, not a pass/fail here.)
+    assert max(gaps) <= 5.0, "the throttled client went more than 5 s without a frame"
+
+    # The other session was not slowed down: ten changes a second still arrive as frames.
+    fast_frames = read_frame_log(fast_log)
+    fast_during = [e["wall_ms"] / 1000 for e in fast_frames if t_start + 1 <= e["wall_ms"] / 1000 <= t_stop]
+    fast_gaps = [b - a for a, b in zip(fast_during, fast_during[1:])]
+    fast_rate = len(fast_during) / (t_stop - t_start - 1)
+    print(f"second session: {fast_rate:.1f} frames/s meanwhile, longest gap {max(fast_gaps, default=0):.2f} s")
+    assert fast_rate >= 5, "the second session's frame rate dropped"
+    assert max(fast_gaps, default=99) <= 1.0, "the second session stalled"
+
+    # Recovery: after the scroll stops the newest screen arrives within seconds...
+    after = [e["wall_ms"] / 1000 for e in slow_frames if e["wall_ms"] / 1000 > t_stop]
+    assert after, "no frame arrived after the scroll stopped"
+    print(f"throttled: last frame {after[-1] - t_stop:.2f} s after the scroll stopped ({len(after)} frames after)")
+    # What is in flight has to drain first: up to FlowControl::kMaxUnacked frames, each up to ~650 kB
+    # of H.264 at 1080p here, is ~10 s at 2 Mbit/s.
+    assert after[-1] - t_stop <= 10, "the throttled client was still catching up 10 s after the scroll stopped"
+    # ... and the client's final screen is exactly what the session's display shows: the prompt.
+    display = re.search(rf"session {re.escape(slow_stats['session_id'])}: started '[^']*' on display (:\d+)",
+                        stack.read_log("host"))
+    assert display, "the host log does not name the throttled session's display"
+    cw, ch, client_rgb = png_rgb(slow_png)
+    xauthority = os.path.join(stack.dir, "host", "sessions", slow_stats["session_id"], "Xauthority")
+    xw, xh, x_rgb = x_screen_rgb(display.group(1), xauthority)
+    assert (cw, ch) == (xw, xh), f"client screen {cw}x{ch}, X screen {xw}x{xh}"
+    differing = sum(1 for i in range(0, len(x_rgb), 3) if x_rgb[i:i + 3] != client_rgb[i:i + 3])
+    print(f"final screen {cw}x{ch}: {differing} pixels differ from the X display; {png_distinct_rows(slow_png)} "
+          "distinct rows")
+    assert differing == 0, "the throttled client did not converge to the session's screen"
+    assert png_distinct_rows(slow_png) > 1, "the final screen is blank (no prompt)"
+
+
 CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logoff_cleans_up,
          "bad_input": case_bad_input, "browser": case_browser, "browser_portal": case_browser_portal,
          "browser_input": case_browser_input, "browser_console": case_browser_console,
-         "packaged_app": case_packaged_app}
+         "packaged_app": case_packaged_app, "slow_link": case_slow_link}
 
 
 def main():

@@ -1,0 +1,299 @@
+// The display pipeline as one piece: a real StreamSession (capture thread, H.264/PNG/JPEG encoders,
+// scroll detection, flow control, build-to-lossless refinement) fed by a scripted source, and a
+// viewer that decodes everything with the native client's Framebuffer and acknowledges frames.
+// What the viewer shows is compared with the source byte for byte (B, G, R).
+
+#include "pipeline_support.hpp"
+#include "session-host/flow_control.hpp"
+#include "tests/unit/codec/test_frames.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <random>
+#include <sstream>
+
+using namespace portico;
+using namespace portico::pipeline_test;
+namespace ct = portico::codec::test;
+
+namespace {
+
+constexpr int kW = 640, kH = 480;
+constexpr auto kStep = 33ms;  // the test "application" changes its screen at about 30 Hz
+
+// A source, a session streaming it and one attached viewer; torn down in the right order (the
+// session's capture thread stops before the viewer and the source go away).
+struct Rig {
+    ScriptedSource source;
+    std::shared_ptr<TestSession> session;
+    std::shared_ptr<ClientViewer> viewer;
+
+    explicit Rig(capture::Frame first) : source(std::move(first)) {
+        session = TestSession::start(source);
+        viewer = std::make_shared<ClientViewer>(source.width(), source.height());
+        viewer->set_target(session.get());
+        session->attach(viewer);
+    }
+    ~Rig() {
+        session->stop();
+        viewer->stop();
+    }
+
+    bool converged() {
+        const auto want = source.current();
+        return viewer->idle() && same_bgr(viewer->screen(), want);
+    }
+    // Waits until the viewer shows exactly what the source shows; returns how long that took.
+    std::optional<std::chrono::milliseconds> converge(std::chrono::milliseconds timeout) {
+        const auto start = Clock::now();
+        if (!eventually([&] { return converged(); }, timeout)) return std::nullopt;
+        return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    }
+    std::string describe() {
+        std::ostringstream out;
+        int key = 0, delta = 0, tiles = 0, copies = 0, resizes = 0, failed = 0;
+        for (const auto& r : viewer->received()) {
+            key += r.kind == Received::video && r.keyframe;
+            delta += r.kind == Received::video && !r.keyframe;
+            tiles += r.kind == Received::tiles && r.copies == 0;
+            copies += r.kind == Received::tiles && r.copies > 0;
+            resizes += r.kind == Received::resize;
+            failed += !r.applied;
+        }
+        out << "received: " << key << " keyframes, " << delta << " H.264 deltas, " << tiles << " tile frames, " << copies
+            << " frames with copies, " << resizes << " resizes, " << failed << " not applied; differing pixels "
+            << differing_pixels(viewer->screen(), source.current());
+        return out.str();
+    }
+};
+
+// Typing: one glyph into the next cell of a text row (small damage: tiles).
+struct Typist {
+    int col = 0;
+    std::mt19937 rng{42};
+    void type(ScriptedSource& src, int row_y = 420) {
+        const int x = 16 + (col % 50) * 8;
+        if (col % 50 == 0) src.change([&](capture::Frame& f) { ct::fill(f, {8, row_y - 1, 420, 16}, 0x23, 0x1e, 0x1e); },
+                                      {8, row_y - 1, 420, 16});
+        src.change([&](capture::Frame& f) { ct::draw_glyph(f, x, row_y, rng, 0xe0, 0xe0, 0xe0); }, {x - 1, row_y - 1, 10, 16});
+        ++col;
+    }
+};
+
+// A large part of the screen replaced by another page of text each step: neither a scroll nor a
+// move, and more than a quarter of the screen, so the session sends H.264.
+void flip_page(ScriptedSource& src, const capture::Frame& page) {
+    const capture::Rect r{40, 40, 480, 320};
+    src.change([&](capture::Frame& f) {
+        for (int y = r.y; y < r.bottom(); ++y) std::memcpy(f.at(r.x, y), page.at(r.x, y), static_cast<std::size_t>(r.w) * 4);
+    }, r);
+}
+
+// A terminal-like scroll: rows of the text area move up by one line, a new line appears at the bottom.
+void scroll_line(ScriptedSource& src, std::mt19937& rng) {
+    const capture::Rect area{0, 24, kW - 160, kH - 24};
+    constexpr int kLine = 16;
+    src.change([&](capture::Frame& f) {
+        for (int y = area.y; y + kLine < area.bottom(); ++y)
+            std::memcpy(f.at(area.x, y), f.at(area.x, y + kLine), static_cast<std::size_t>(area.w) * 4);
+        const int top = area.bottom() - kLine;
+        ct::fill(f, {area.x, top, area.w, kLine}, 0x23, 0x1e, 0x1e);
+        for (int i = 0; i < 40; ++i)
+            if (rng() % 5) ct::draw_glyph(f, 8 + i * 8, top + 1, rng, 0xe0, 0xe0, 0xe0);
+    }, area);
+}
+
+int count(const std::vector<Received>& log, const std::function<bool(const Received&)>& pred) {
+    int n = 0;
+    for (const auto& r : log) n += pred(r);
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("pipeline: text, then H.264 motion and a scroll, then stillness: the client ends pixel-exact within 1 s",
+          "[pipeline]") {
+    Rig rig(ct::make_text_frame(kW, kH, 1));
+    REQUIRE(rig.converge(3s));  // the first keyframe, then its refinement to lossless
+    INFO(rig.describe());
+
+    Typist typist;
+    for (int i = 0; i < 20; ++i) {
+        typist.type(rig.source);
+        std::this_thread::sleep_for(kStep);
+    }
+    std::vector<capture::Frame> pages;
+    for (unsigned s = 0; s < 4; ++s) pages.push_back(ct::make_text_frame(kW, kH, 100 + s));
+    const auto motion_from = rig.viewer->received().size();
+    for (int i = 0; i < 20; ++i) {
+        flip_page(rig.source, pages[i % pages.size()]);
+        std::this_thread::sleep_for(kStep);
+    }
+    std::mt19937 rng(7);
+    for (int i = 0; i < 40; ++i) {
+        scroll_line(rig.source, rng);
+        std::this_thread::sleep_for(kStep);
+    }
+    typist.type(rig.source);
+    const auto last_change = Clock::now();
+
+    const bool exact = eventually([&] { return rig.converged(); }, 1000ms);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_change);
+    // Printed on success too: how long build-to-lossless took is worth seeing in test logs.
+    WARN(rig.describe() << "; converged " << took.count() << " ms after the last change");
+    CHECK(exact);
+
+    const auto log = rig.viewer->received();
+    const std::vector<Received> since(log.begin() + static_cast<std::ptrdiff_t>(motion_from), log.end());
+    CHECK(count(since, [](const Received& r) { return r.kind == Received::video && !r.keyframe; }) > 0);
+    CHECK(count(since, [](const Received& r) { return r.kind == Received::tiles && r.copies > 0; }) > 0);
+    CHECK(count(log, [](const Received& r) { return !r.applied; }) == 0);
+}
+
+TEST_CASE("pipeline: no damage, no frames (once what was lossy is refined)", "[pipeline]") {
+    Rig rig(ct::make_text_frame(kW, kH, 2));
+    REQUIRE(rig.converge(3s));
+    // Refinement may still be finishing when the picture already matches; let it settle.
+    std::this_thread::sleep_for(300ms);
+    const auto before = rig.viewer->frame_count();
+    const auto calls = rig.source.calls();
+    std::this_thread::sleep_for(500ms);
+    CHECK(rig.viewer->frame_count() == before);
+    CHECK(rig.source.calls() > calls + 5);  // the capture loop kept looking: it was idle, not stuck
+
+    // A source that returns captures with empty damage instead of nothing.
+    rig.source.report_empty_captures(true);
+    const auto captures = rig.source.captures();
+    std::this_thread::sleep_for(500ms);
+    CHECK(rig.source.captures() > captures + 5);
+    CHECK(rig.viewer->frame_count() == before);
+
+    // And the session still reacts to the next real change.
+    Typist typist;
+    typist.type(rig.source);
+    INFO(rig.describe());
+    CHECK(rig.converge(1s));
+    CHECK(rig.viewer->frame_count() > before);
+}
+
+TEST_CASE("pipeline: a keyframe request makes the next frame a keyframe, even on a still screen", "[pipeline]") {
+    Rig rig(ct::make_text_frame(kW, kH, 3));
+    REQUIRE(rig.converge(3s));
+    std::this_thread::sleep_for(300ms);
+    for (int round = 0; round < 2; ++round) {
+        const auto before = rig.viewer->received().size();
+        rig.session->keyframe_request();
+        REQUIRE(eventually([&] { return rig.viewer->received().size() > before; }, 1s));
+        const auto next = rig.viewer->received()[before];
+        CHECK(next.kind == Received::video);
+        CHECK(next.keyframe);
+        CHECK(next.width == kW);
+        CHECK(next.height == kH);
+        INFO(rig.describe());
+        CHECK(rig.converge(1s));  // the keyframe is lossy; refinement makes it exact again
+        std::this_thread::sleep_for(300ms);
+    }
+}
+
+TEST_CASE("pipeline: a new screen size reaches the viewer as Resize, then a keyframe of that size", "[pipeline]") {
+    Rig rig(ct::make_text_frame(kW, kH, 4));
+    rig.session->on_resize = [](int w, int h) { return ct::make_text_frame(w, h, 40); };
+    REQUIRE(rig.converge(3s));
+
+    struct Step {
+        const char* how;
+        int w, h;
+    };
+    // A client's ResizeRequest (the session changes its screen), then the source changing size by
+    // itself (a VM guest switching resolution). Sizes are even, as session_dimension() makes them.
+    for (const Step step : {Step{"ResizeRequest", 480, 360}, Step{"source", 800, 600}}) {
+        INFO(step.how << " -> " << step.w << "x" << step.h);
+        const auto before = rig.viewer->received().size();
+        if (std::string(step.how) == "source")
+            rig.source.replace(ct::make_text_frame(step.w, step.h, 41));
+        else
+            rig.session->resize(step.w, step.h);
+
+        REQUIRE(eventually([&] {
+            const auto log = rig.viewer->received();
+            return log.size() > before + 1 && count({log.begin() + static_cast<std::ptrdiff_t>(before), log.end()},
+                                                    [](const Received& r) { return r.kind == Received::video; }) > 0;
+        }, 2s));
+        const auto log = rig.viewer->received();
+        std::size_t i = before;
+        // Frames already on their way at the old size may come first; then Resize, then a keyframe.
+        while (i < log.size() && log[i].kind != Received::resize) {
+            CHECK((log[i].kind == Received::video || log[i].kind == Received::tiles));
+            CHECK(log[i].width != step.w);
+            ++i;
+        }
+        REQUIRE(i + 1 < log.size());
+        CHECK(log[i].width == step.w);
+        CHECK(log[i].height == step.h);
+        CHECK(log[i + 1].kind == Received::video);
+        CHECK(log[i + 1].keyframe);
+        CHECK(log[i + 1].width == step.w);
+        CHECK(log[i + 1].height == step.h);
+        for (std::size_t j = i + 1; j < log.size(); ++j) CHECK(log[j].width == step.w);
+        CHECK(rig.session->width() == step.w);
+        CHECK(rig.session->height() == step.h);
+        INFO(rig.describe());
+        CHECK(rig.converge(1500ms));
+    }
+}
+
+TEST_CASE("pipeline: a viewer that stops acknowledging gets a bounded number of frames, skips are counted, "
+          "and it catches up to the newest frame", "[pipeline]") {
+    Rig rig(ct::make_text_frame(kW, kH, 5));
+    REQUIRE(rig.converge(3s));
+
+    std::atomic<bool> typing{true};
+    std::thread app([&] {
+        Typist typist;
+        std::mt19937 rng(9);
+        for (int i = 0; typing; ++i) {
+            if (i % 10 == 9)
+                scroll_line(rig.source, rng);
+            else
+                typist.type(rig.source, 440);
+            std::this_thread::sleep_for(kStep);
+        }
+    });
+    struct Join {
+        std::atomic<bool>& flag;
+        std::thread& t;
+        ~Join() {
+            flag = false;
+            if (t.joinable()) t.join();
+        }
+    } join{typing, app};
+
+    std::this_thread::sleep_for(300ms);
+    rig.viewer->set_acking(false);
+    const auto at_pause = rig.viewer->frame_count();
+    std::this_thread::sleep_for(1500ms);  // well below FlowControl::kStallLimit
+    const auto while_paused = rig.viewer->frame_count() - at_pause;
+    INFO(rig.describe());
+    CHECK(while_paused <= host::FlowControl::kMaxUnacked);
+    CHECK(while_paused >= 1);
+    CHECK(rig.session->viewer_count() == 1);  // paused, not dropped
+    CHECK_FALSE(rig.viewer->closed());
+
+    rig.viewer->set_acking(true);
+    CHECK(eventually([&] { return rig.session->stats().rolling.skipped > 0; }, 1s));
+    const auto skipped = rig.session->stats().rolling.skipped;
+    INFO("skipped " << skipped);
+    // About 1.5 s at 30 frames/s were not sent; the figure counts frame intervals spent blocked.
+    CHECK(skipped >= 20);
+    const auto after_resume = rig.viewer->frame_count();
+    std::this_thread::sleep_for(500ms);
+    CHECK(rig.viewer->frame_count() > after_resume + 3);  // frames flow again
+
+    typing = false;
+    app.join();
+    INFO(rig.describe());
+    CHECK(rig.converge(1s));
+    CHECK(count(rig.viewer->received(), [](const Received& r) { return !r.applied; }) == 0);
+}
