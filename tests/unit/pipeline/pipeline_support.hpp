@@ -233,7 +233,7 @@ public:
             acking_ = on;
             if (on && unacked_newest_) ack = std::exchange(unacked_newest_, std::nullopt);
         }
-        if (ack && target_) target_->frame_ack(this, *ack);
+        if (ack && target_) target_->frame_ack(this, *ack, 0);  // 0: no paint time reported (full-size motion)
     }
 
     std::vector<Received> received() {
@@ -331,7 +331,7 @@ private:
                 }
             }
             // Outside our lock: the session calls send() with its own lock held.
-            if (ack && target_) target_->frame_ack(this, *ack);
+            if (ack && target_) target_->frame_ack(this, *ack, 0);  // 0: no paint time reported (full-size motion)
             {
                 std::lock_guard lk(mu_);
                 busy_ = false;
