@@ -493,7 +493,8 @@ protocol::VideoFrame StreamSession::encode_video(std::uint32_t frame_id, const c
     bool half = false;
     if (!keyframe) {
         std::lock_guard lk(mu_);
-        half = motion_.half();
+        // A slow client, or a link slow enough for the lower quality levels: a quarter of the pixels.
+        half = motion_.half() || quality_.level() >= 2;
     }
     const int half_w = (w / 2) & ~1, half_h = (h / 2) & ~1;
     if (half_w < kMinSessionDim || half_h < kMinSessionDim) half = false;
@@ -589,7 +590,7 @@ int StreamSession::send_frame(std::uint32_t frame_id, const Bytes& bytes, bool k
                 continue;
             }
             it->needs_keyframe = false;
-            it->flow.on_sent(frame_id, now);
+            it->flow.on_sent(frame_id, now, bytes->size());
             ++receivers;
             ++it;
         }

@@ -492,11 +492,11 @@ def case_slow_link(stack):
     latency = sorted(e["latency_ms"] for e in during if e["latency_ms"] is not None)
     print(f"throttled: {len(times)} frames while scrolling ({len(times) / (t_stop - t_start - 1):.1f}/s), longest gap "
           f"{max(gaps):.2f} s; video frames capture-to-receive median {latency[len(latency) // 2] if latency else 0:.0f} ms, "
-          f"max {latency[-1] if latency else 0:.0f} ms")
+          f"p95 {latency[int(0.95 * (len(latency) - 1))] if latency else 0:.0f} ms, max {latency[-1] if latency else 0:.0f} ms")
     # A stall would be the link carrying nothing new: the host waiting for acks that never come, or
     # the frames in flight too big to ever arrive. (How fresh the frames are is bench/display's
     # newest-frame latency figure, not a pass/fail here.)
-    assert max(gaps) <= 5.0, "the throttled client went more than 5 s without a frame"
+    assert max(gaps) <= 3.0, "the throttled client went more than 3 s without a frame"
 
     # The other session was not slowed down: ten changes a second still arrive as frames.
     fast_frames = read_frame_log(fast_log)
@@ -511,9 +511,9 @@ def case_slow_link(stack):
     after = [e["wall_ms"] / 1000 for e in slow_frames if e["wall_ms"] / 1000 > t_stop]
     assert after, "no frame arrived after the scroll stopped"
     print(f"throttled: last frame {after[-1] - t_stop:.2f} s after the scroll stopped ({len(after)} frames after)")
-    # What is in flight has to drain first: up to FlowControl::kMaxUnacked frames, each up to ~650 kB
-    # of H.264 at 1080p here, is ~10 s at 2 Mbit/s.
-    assert after[-1] - t_stop <= 10, "the throttled client was still catching up 10 s after the scroll stopped"
+    # What is in flight drains first: FlowControl keeps about 150 ms of the link's measured rate in
+    # flight (one frame here), so this is well under a second; 5 s leaves room for a loaded CI machine.
+    assert after[-1] - t_stop <= 5, "the throttled client was still catching up 5 s after the scroll stopped"
     # ... and the client's final screen is exactly what the session's display shows: the prompt.
     display = re.search(rf"session {re.escape(slow_stats['session_id'])}: started '[^']*' on display (:\d+)",
                         stack.read_log("host"))

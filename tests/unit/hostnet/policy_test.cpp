@@ -140,3 +140,53 @@ TEST_CASE("session ids are safe directory names") {
     CHECK_FALSE(SessionManager::valid_session_id("a/b"));
     CHECK_FALSE(SessionManager::valid_session_id(std::string(129, 'a')));
 }
+
+TEST_CASE("flow control bounds the bytes in flight by what the link delivers in 150 ms") {
+    using namespace std::chrono_literals;
+    using Clock = FlowControl::Clock;
+    const auto t0 = Clock::time_point{} + 1h;
+    FlowControl f;
+    // Unmeasured: only the frame count limits.
+    f.on_sent(1, t0, 300'000);
+    CHECK_FALSE(f.blocked());
+    CHECK(f.delivery_rate() == 0);
+    // A 2 Mbit/s link: 250 kB/s. 100 kB alone take 400 ms.
+    f.on_ack(1, t0 + 1200ms);
+    f.on_sent(2, t0 + 1200ms, 100'000);
+    f.on_ack(2, t0 + 1600ms);
+    CHECK(f.delivery_rate() == Approx(250'000).epsilon(0.01));
+    // Budget 250 kB/s x 150 ms = 37.5 kB: one big frame may go, a second waits for its ack.
+    f.on_sent(3, t0 + 1600ms, 60'000);
+    CHECK(f.bytes_in_flight() == 60'000);
+    CHECK(f.blocked());
+    f.on_ack(3, t0 + 1840ms);
+    CHECK_FALSE(f.blocked());
+    // Small frames still flow, up to the budget.
+    f.on_sent(4, t0 + 1850ms, 10'000);
+    f.on_sent(5, t0 + 1850ms, 10'000);
+    f.on_sent(6, t0 + 1850ms, 10'000);
+    CHECK_FALSE(f.blocked());
+    f.on_sent(7, t0 + 1850ms, 10'000);
+    CHECK(f.blocked());
+}
+
+TEST_CASE("flow control measures back-to-back deliveries and forgets rates older than 2 s") {
+    using namespace std::chrono_literals;
+    using Clock = FlowControl::Clock;
+    const auto t0 = Clock::time_point{} + 1h;
+    FlowControl f;
+    // Three 50 kB frames queued at once on a 1 MB/s link: acks 50 ms apart.
+    f.on_sent(1, t0, 50'000);
+    f.on_sent(2, t0, 50'000);
+    f.on_sent(3, t0, 50'000);
+    f.on_ack(1, t0 + 55ms);
+    f.on_ack(2, t0 + 105ms);
+    f.on_ack(3, t0 + 155ms);
+    CHECK(f.delivery_rate() == Approx(1'000'000).epsilon(0.01));  // 50 kB per 50 ms between acks
+    // Small frames and a long idle spell: no new samples, the old ones age out.
+    f.on_sent(4, t0 + 3s, 500);
+    f.on_ack(4, t0 + 3s + 5ms);
+    CHECK(f.delivery_rate() == 0);
+    f.on_sent(5, t0 + 3s, 400'000);
+    CHECK_FALSE(f.blocked());  // unmeasured again: frame count only
+}
