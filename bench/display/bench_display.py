@@ -706,15 +706,26 @@ def joined_latency(client_entries, host):
             if e["id"] in host and host[e["id"]].get("capture_us")]
 
 
-def slow_link(b, seconds):
-    """The scrolling workload for `seconds` with the client behind a 2 Mbit/s token-bucket relay."""
+def slow_link_dir(workload):
+    return "slow-link" if workload == "scrolling" else f"slow-link-{workload}"
+
+
+def slow_link_resource(workload):
+    return "bench-slow" if workload == "scrolling" else f"bench-slow-{workload}"
+
+
+def slow_link(b, seconds, workload="scrolling"):
+    """A workload for `seconds` with the client behind a 2 Mbit/s token-bucket relay: scrolling
+    (~0.4 Mbit/s of copies and strips: the link is not the bottleneck) or video (wants several
+    Mbit/s: the link is saturated, so flow control and quality adaptation decide the latency)."""
     rate = 2_000_000 // 8
     relay = Relay(("127.0.0.1", b.stack.port), rate_bytes_s=rate, name="slow")
-    d = os.path.join(b.tmp, "slow-link")
-    os.makedirs(os.path.join(d, "wl"))
+    d = os.path.join(b.tmp, slow_link_dir(workload))
+    os.makedirs(os.path.join(d, "wl"), exist_ok=True)
     frame_log = os.path.join(d, "frames.jsonl")
-    # A separate published app (own workload dir) running the scrolling workload.
-    p = portico_client(b, "bench-slow", b.pre + seconds + 1, "--frame-log", frame_log, relay=relay, timeout=seconds + 120)
+    # A separate published app (own workload dir) running the workload.
+    p = portico_client(b, slow_link_resource(workload), b.pre + seconds + 1, "--frame-log", frame_log, relay=relay,
+                       timeout=seconds + 120)
     host = b.stack.host.pid
     rss = []
     try:
@@ -749,7 +760,7 @@ def slow_link(b, seconds):
     values = [v for _, v in rss if v is not None]
     settled = [v for t, v in rss if v is not None and t >= 5]
     return {"link": "2 Mbit/s token bucket (16 kB burst) on the server-to-client direction, 64 kB socket buffers",
-            "seconds": seconds, "bytes_per_s": round((b1 - b0) / (t1 - t_go)), "frames": len(entries),
+            "workload": workload, "seconds": seconds, "bytes_per_s": round((b1 - b0) / (t1 - t_go)), "frames": len(entries),
             "frames_per_s": r2(len(entries) / (t1 - t_go), 1),
             "newest_frame_latency_ms": {"median": r2(statistics.median(lat)) if lat else None, "p95": r2(pct(lat, 95)),
                                         "max": r2(max(lat)) if lat else None, "n": len(lat),
@@ -811,13 +822,15 @@ def targets(res):
     idl = res.get("idle", {})
     t["idle_bytes_per_s"] = {"target": 1000, "value": idl.get("bytes_per_s"),
                              "pass": idl.get("bytes_per_s") is not None and idl["bytes_per_s"] <= 1000}
-    sl = res.get("slow_link", {})
-    p95 = (sl.get("newest_frame_latency_ms") or {}).get("p95")
-    t["slow_link_newest_frame_p95"] = {"target_ms": 300, "p95_ms": p95, "pass": p95 is not None and p95 <= 300}
-    rng = (sl.get("host_rss_mb") or {}).get("range_after_5s")
-    drift = (sl.get("host_rss_mb") or {}).get("drift_after_5s")
-    t["slow_link_host_memory_flat"] = {"target_mb": 10, "range_mb": rng, "drift_mb": drift,
-                                       "pass": rng is not None and rng <= 10 and abs(drift or 0) <= 10}
+    for key in ("slow_link", "slow_link_video"):
+        sl = res.get(key, {})
+        p95 = (sl.get("newest_frame_latency_ms") or {}).get("p95")
+        t[f"{key}_newest_frame_p95"] = {"target_ms": 300, "p95_ms": p95, "pass": p95 is not None and p95 <= 300,
+                                        "link_mbit_s": r2((sl.get("bytes_per_s") or 0) * 8 / 1e6, 2)}
+        rng = (sl.get("host_rss_mb") or {}).get("range_after_5s")
+        drift = (sl.get("host_rss_mb") or {}).get("drift_after_5s")
+        t[f"{key}_host_memory_flat"] = {"target_mb": 10, "range_mb": rng, "drift_mb": drift,
+                                        "pass": rng is not None and rng <= 10 and abs(drift or 0) <= 10}
     return t
 
 
@@ -916,9 +929,12 @@ def main():
                 publish(f"bench-{w}", w, os.path.join(b.tmp, f"portico-{w}"))
             publish("bench-probe", "idle", os.path.join(b.tmp, "probe"))
             publish("bench-idle", "idle", os.path.join(b.tmp, "idle"))
-            subprocess.run([broker, "publish", "--state", b.stack.state, "--id", "bench-slow", "--name", "bench-slow",
-                            "--", PYTHON, WORKLOAD_PY, "scrolling", "--dir", os.path.join(b.tmp, "slow-link", "wl"),
-                            "--active", str(args.slow_seconds)], check=True, capture_output=True)
+            for w in ("scrolling", "video"):
+                rid = slow_link_resource(w)
+                cmd = [PYTHON, WORKLOAD_PY, w, "--dir", os.path.join(b.tmp, slow_link_dir(w), "wl"), "--active",
+                       str(args.slow_seconds)] + (["--clip", make_clip(args.slow_seconds)] if w == "video" else [])
+                subprocess.run([broker, "publish", "--state", b.stack.state, "--id", rid, "--name", rid, "--", *cmd],
+                               check=True, capture_output=True)
 
         classes = {"portico": Portico, "x11vnc": X11vnc, "ffmpeg_x264": FfmpegX264, "xpra": Xpra}
         for w in workloads:
@@ -938,7 +954,8 @@ def main():
                 res["workloads"][w][s] = r
         if not args.skip_extras:
             for key, fn, arg in (("input_to_photon", input_to_photon, args.probe_samples), ("idle", idle, 10),
-                                 ("slow_link", slow_link, args.slow_seconds)):
+                                 ("slow_link", slow_link, args.slow_seconds),
+                                 ("slow_link_video", lambda b, s: slow_link(b, s, "video"), args.slow_seconds)):
                 log(key)
                 try:
                     res[key] = fn(b, arg)
