@@ -10,7 +10,7 @@
 //   PORTICO_PASSWORD   that user's password
 //   PORTICO_MARKER     absolute path of a file that must not exist yet; the typed command creates it
 //   PORTICO_ARTIFACTS  folder for screenshots
-//   PORTICO_GRAB_SCREEN  command (argv as JSON) that writes the session's X screen as raw RGBA to the
+//   PORTICO_GRAB_SCREEN  command (argv as JSON) that writes the session's X screen as raw RGB to the
 //                      file named by its last argument and prints "WIDTH HEIGHT"
 // Exit status 0 and "browser test passed" on success, 1 with the reason otherwise.
 
@@ -18,6 +18,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { TestFailure, fail, log, sleep, waitFor } from './helpers.mjs';
 
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
 const FIRST_PICTURE_MS = 30_000;
@@ -25,12 +26,6 @@ const MARKER_MS = 20_000;
 const TYPED_TEXT_MS = 10_000;
 
 const consoleLines = [];
-const started = Date.now();
-const log = (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
-
-class TestFailure extends Error {}
-const fail = (why) => { throw new TestFailure(why); };
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function environment() {
   const names = ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_MARKER', 'PORTICO_ARTIFACTS',
@@ -42,17 +37,6 @@ function environment() {
   if (fs.existsSync(env.PORTICO_MARKER)) fail(`PORTICO_MARKER already exists: ${env.PORTICO_MARKER}`);
   fs.mkdirSync(env.PORTICO_ARTIFACTS, { recursive: true });
   return env;
-}
-
-/** Polls fn until it returns a truthy value; fails with `what` after `ms`. */
-async function waitFor(what, ms, fn, intervalMs = 250) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) fail(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await sleep(intervalMs);
-  }
 }
 
 // --- canvas inspection (runs in the page) ------------------------------------------------------
@@ -137,7 +121,7 @@ async function checkMotionConverges(page, env) {
     await sleep(1_000);
     return (await page.evaluate(() => window.__porticoDebug.stats().frames)) === n;
   }, 0);
-  const raw = path.join(env.PORTICO_ARTIFACTS, 'x-screen.rgba');
+  const raw = path.join(env.PORTICO_ARTIFACTS, 'x-screen.rgb');
   const [cmd, ...args] = JSON.parse(env.PORTICO_GRAB_SCREEN);
   const [w, h] = execFileSync(cmd, [...args, raw], { encoding: 'utf8' }).trim().split(' ').map(Number);
   const screen = fs.readFileSync(raw);
@@ -150,9 +134,10 @@ async function checkMotionConverges(page, env) {
     let differing = 0;
     let first = null;
     for (let i = 0; i < data.length; i += 4) {
-      if (data[i] !== x[i] || data[i + 1] !== x[i + 1] || data[i + 2] !== x[i + 2]) {
+      const j = (i / 4) * 3; // the screen is RGB, the canvas RGBA
+      if (data[i] !== x[j] || data[i + 1] !== x[j + 1] || data[i + 2] !== x[j + 2]) {
         differing++;
-        first ??= { x: (i / 4) % sw, y: Math.floor(i / 4 / sw), canvas: [data[i], data[i + 1], data[i + 2]], screen: [x[i], x[i + 1], x[i + 2]] };
+        first ??= { x: (i / 4) % sw, y: Math.floor(i / 4 / sw), canvas: [data[i], data[i + 1], data[i + 2]], screen: [x[j], x[j + 1], x[j + 2]] };
       }
     }
     return { differing, first };

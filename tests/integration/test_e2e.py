@@ -15,7 +15,7 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import Stack, WebSocket, hello, wait_for  # noqa: E402
+from stack import Stack, WebSocket, hello, wait_for, x_screen_rgb  # noqa: E402
 
 APP_NAMES = {"Xvfb", "xterm"}
 
@@ -360,29 +360,6 @@ def png_rgb(path):
                 line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
         out[y * stride:(y + 1) * stride] = line
         prev = line
-    return width, height, bytes(out)
-
-
-def x_screen_rgb(display, xauthority):
-    """(width, height, RGB bytes) of an X display's root window, read with xwd (x11-apps)."""
-    data = subprocess.run(["xwd", "-root", "-silent", "-display", display], check=True, capture_output=True,
-                          timeout=30, env=dict(os.environ, XAUTHORITY=xauthority)).stdout
-    f = struct.unpack(">25I", data[:100])
-    header_size, fmt, width, height, byte_order, bpp, bpl = f[0], f[2], f[4], f[5], f[7], f[11], f[12]
-    red, green, blue, ncolors = f[14], f[15], f[16], f[19]
-    assert fmt == 2 and bpp == 32, f"xwd: ZPixmap at 32 bits per pixel expected (format {fmt}, {bpp} bpp)"
-    assert (red, green, blue) == (0xFF0000, 0xFF00, 0xFF), "xwd: a 24-bit TrueColor visual expected"
-    pixels = data[header_size + 12 * ncolors:]
-    out = bytearray(width * height * 3)
-    for y in range(height):
-        row = pixels[y * bpl:y * bpl + width * 4]
-        if byte_order == 1:  # MSBFirst: X, R, G, B
-            r, g, b = row[1::4], row[2::4], row[3::4]
-        else:  # LSBFirst: B, G, R, X
-            r, g, b = row[2::4], row[1::4], row[0::4]
-        line = out[y * width * 3:(y + 1) * width * 3]
-        line[0::3], line[1::3], line[2::3] = r, g, b
-        out[y * width * 3:(y + 1) * width * 3] = line
     return width, height, bytes(out)
 
 
