@@ -1,7 +1,6 @@
 // Shared set-up of the browser tests: Debian's headless Chromium through playwright-core, timed
 // log lines, polling with a deadline, environment checks, failure reporting with a screenshot and
-// the page's console. Used by console.test.mjs and desktop.test.mjs; the older tests still carry
-// their own copies.
+// the page's console. The polling and failure helpers are used by every browser test.
 
 import fs from 'node:fs';
 import path from 'node:path';

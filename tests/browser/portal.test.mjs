@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
+import { TestFailure, fail, log, sleep, waitFor } from './helpers.mjs';
 
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
 // The session follows the window (dynamic resize): its size is the screen area in device pixels,
@@ -24,23 +25,6 @@ let SESSION_WIDTH = 0;
 let SESSION_HEIGHT = 0;
 
 const consoleLines = [];
-const started = Date.now();
-const log = (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
-
-class TestFailure extends Error {}
-const fail = (why) => { throw new TestFailure(why); };
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls fn until it returns a truthy value; fails with `what` after `ms`. */
-async function waitFor(what, ms, fn, intervalMs = 250) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) fail(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
 
 // --- canvas inspection (runs in the page) ------------------------------------------------------
 
@@ -98,7 +82,6 @@ async function typeText(page, text) {
     await sleep(15);
   }
 }
-
 
 function environment() {
   const names = ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_WORKDIR', 'PORTICO_ARTIFACTS'];
