@@ -79,6 +79,19 @@ struct H264Small : H264Base {
     static constexpr int kW = 640, kH = 360;
 };
 
+// A tile decoder of either kind, decoding a whole w x h tile.
+template <class Dec>
+class TileDecoder {
+public:
+    bool decode(const Encoded& e, int w, int h, capture::Frame& out) {
+        out = capture::Frame(w, h);
+        return dec_.decode_into(e.data, out, 0, 0, w, h);
+    }
+
+private:
+    Dec dec_;
+};
+
 struct JpegTiles {
     static constexpr const char* kName = "JPEG tile q90 4:4:4";
     static constexpr int kW = 256, kH = 256;  // kTileSize: the largest tile the host sends
@@ -95,16 +108,7 @@ struct JpegTiles {
     private:
         JpegTileEncoder enc_;
     };
-    class Decoder {
-    public:
-        bool decode(const Encoded& e, int w, int h, capture::Frame& out) {
-            out = capture::Frame(w, h);
-            return dec_.decode_into(e.data, out, 0, 0, w, h);
-        }
-
-    private:
-        JpegDecoder dec_;
-    };
+    using Decoder = TileDecoder<JpegDecoder>;
 };
 
 struct PngTiles {
@@ -122,16 +126,7 @@ struct PngTiles {
     private:
         PngTileEncoder enc_;
     };
-    class Decoder {
-    public:
-        bool decode(const Encoded& e, int w, int h, capture::Frame& out) {
-            out = capture::Frame(w, h);
-            return dec_.decode_into(e.data, out, 0, 0, w, h);
-        }
-
-    private:
-        PngDecoder dec_;
-    };
+    using Decoder = TileDecoder<PngDecoder>;
 };
 
 // Typing: one line of glyphs redrawn.
