@@ -5,7 +5,6 @@
 namespace portico::host {
 
 void FlowControl::on_sent(std::uint32_t frame_id, Clock::time_point now, std::size_t bytes) {
-    if (pending_.empty()) last_ack_.reset();  // the link was idle: the next gap is not all delivery
     pending_.push_back({frame_id, now, bytes});
     in_flight_bytes_ += bytes;
     update_blocked(now);
