@@ -283,7 +283,9 @@ void ClipboardBridge::set_text(std::string text) {
     d.last = d.owned;
     for (xcb_atom_t sel : {d.clipboard, d.primary}) xcb_set_selection_owner(d.conn, d.window, sel, XCB_CURRENT_TIME);
     d.own_clipboard = d.own_primary = true;
-    xcb_flush(d.conn);
+    // Wait until the server has made us the owner: the client's next message is often the paste
+    // keystroke, injected over another connection, and the app must not ask an old owner (or none).
+    std::free(xcb_get_selection_owner_reply(d.conn, xcb_get_selection_owner(d.conn, d.primary), nullptr));
 }
 
 std::optional<std::string> ClipboardBridge::poll() {
