@@ -21,7 +21,12 @@ struct Broker::Impl {
     void do_accept() {
         acceptor->async_accept(net::make_strand(*ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
-            if (!ec) start_http_session(std::move(socket), *core);
+            if (!ec) {
+                // Frames and input are relayed as they come: no Nagle delay behind an unacknowledged segment.
+                beast::error_code ignored;
+                socket.set_option(tcp::no_delay(true), ignored);
+                start_http_session(std::move(socket), *core);
+            }
             else log::warn("accept failed: ", ec.message());
             do_accept();
         });

@@ -77,6 +77,7 @@ private:
 
     void on_connect(beast::error_code ec, tcp::endpoint) {
         if (ec) return refuse("cannot connect to the host: " + ec.message());
+        beast::get_lowest_layer(upstream_).socket().set_option(tcp::no_delay(true), ec);  // relay without Nagle delays
         if (!SSL_set_tlsext_host_name(upstream_.next_layer().native_handle(), ep_.host.c_str()))
             return refuse("cannot set SNI");
         beast::get_lowest_layer(upstream_).expires_after(std::chrono::seconds(10));

@@ -474,6 +474,9 @@ void DisplayServer::do_accept() {
             if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
             log::warn("display: accept failed: ", ec.message());
         } else {
+            // A frame's last segment must not wait for the previous one's ACK (Nagle + delayed ACK:
+            // up to 40 ms per frame).
+            socket.set_option(tcp::no_delay(true), ec);
             std::make_shared<DisplayConnection>(std::move(socket), shared_)->start();
         }
         do_accept();

@@ -7,10 +7,12 @@ namespace portico::host {
 void FlowControl::on_sent(std::uint32_t frame_id, Clock::time_point now, std::size_t bytes) {
     pending_.push_back({frame_id, now, bytes});
     in_flight_bytes_ += bytes;
-    update_blocked(now);
+    update_held(now);
 }
 
-std::optional<FlowControl::Clock::duration> FlowControl::on_ack(std::uint32_t frame_id, Clock::time_point now) {
+std::optional<FlowControl::Clock::duration> FlowControl::on_ack(std::uint32_t frame_id, Clock::time_point now,
+                                                              Clock::duration viewer_time) {
+    using namespace std::chrono_literals;
     std::optional<Clock::duration> rtt;
     std::size_t released = 0;
     double best = 0;
@@ -18,12 +20,17 @@ std::optional<FlowControl::Clock::duration> FlowControl::on_ack(std::uint32_t fr
         const Sent& s = pending_.front();
         rtt = now - s.at;
         released += s.bytes;
-        // A frame alone on the link: its size over its whole trip (a lower bound of the rate).
-        const double trip = std::chrono::duration<double>(now - s.at).count();
-        if (s.bytes >= kMinSampleBytes && trip > 0) best = std::max(best, s.bytes / trip);
+        // A frame alone on the link: its size over its whole trip (a lower bound of the rate). The
+        // viewer's decode and paint are not the link's: they come off the acknowledged frame's trip.
+        const auto on_link = s.id == frame_id ? std::max<Clock::duration>(now - s.at - viewer_time, 1ms) : now - s.at;
+        const double trip = std::chrono::duration<double>(on_link).count();
+        if (s.bytes >= kMinSampleBytes) best = std::max(best, s.bytes / trip);
         in_flight_bytes_ -= s.bytes;
         pending_.pop_front();
     }
+    if (rtt && viewer_time > Clock::duration::zero())
+        round_trips_.push_back({now, std::max(*rtt - viewer_time, Clock::duration::zero())});
+    while (!round_trips_.empty() && now - round_trips_.front().at > kRoundTripWindow) round_trips_.pop_front();
     // Frames queued back to back: what this ack released over the time since the previous one.
     if (last_ack_ && released >= kMinSampleBytes) {
         const double gap = std::chrono::duration<double>(now - *last_ack_).count();
@@ -32,7 +39,7 @@ std::optional<FlowControl::Clock::duration> FlowControl::on_ack(std::uint32_t fr
     if (best > 0) rates_.push_back({now, best});
     while (!rates_.empty() && now - rates_.front().at > kRateWindow) rates_.pop_front();
     if (released > 0) last_ack_ = pending_.empty() ? std::nullopt : std::optional(now);
-    update_blocked(now);
+    update_held(now);
     return rtt;
 }
 
@@ -49,15 +56,24 @@ bool FlowControl::blocked() const {
     const double budget = std::max<double>(kMinBudgetBytes, rate * std::chrono::duration<double>(kTargetDelay).count());
     return static_cast<double>(in_flight_bytes_) >= budget;
 }
-bool FlowControl::stalled(Clock::time_point now) const {
-    return blocked_since_ && now - *blocked_since_ > kStallLimit;
+std::size_t FlowControl::frame_window() const {
+    if (round_trips_.empty()) return kMaxUnacked;
+    Clock::duration least = round_trips_.front().network;
+    for (const auto& r : round_trips_) least = std::min(least, r.network);
+    return std::min<std::size_t>(kMaxUnacked, 1 + static_cast<std::size_t>(least / kPaceInterval));
 }
 
-void FlowControl::update_blocked(Clock::time_point now) {
-    if (!blocked())
-        blocked_since_.reset();
-    else if (!blocked_since_)
-        blocked_since_ = now;
+bool FlowControl::held() const { return blocked() || pending_.size() >= frame_window(); }
+
+bool FlowControl::stalled(Clock::time_point now) const {
+    return held_since_ && now - *held_since_ > kStallLimit;
+}
+
+void FlowControl::update_held(Clock::time_point now) {
+    if (!held())
+        held_since_.reset();
+    else if (!held_since_)
+        held_since_ = now;
 }
 
 }  // namespace portico::host

@@ -168,7 +168,7 @@ void StreamSession::frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, 
     {
         std::lock_guard lk(mu_);
         for (auto& v : viewers_)
-            if (v.sink.get() == viewer) rtt = v.flow.on_ack(frame_id, now);
+            if (v.sink.get() == viewer) rtt = v.flow.on_ack(frame_id, now, std::chrono::microseconds(paint_us));
         motion_.on_painted(frame_id, paint_us);
         wake_.notify_all();
     }
@@ -206,9 +206,9 @@ void StreamSession::resize(int width, int height) {
 
 void StreamSession::logoff() { end(protocol::EndReason::logged_off, "logged off"); }
 
-std::pair<bool, bool> StreamSession::prune_viewers_locked() {
+StreamSession::ViewerState StreamSession::prune_viewers_locked() {
     auto now = FlowControl::Clock::now();
-    bool blocked = false;
+    ViewerState state;
     for (auto it = viewers_.begin(); it != viewers_.end();) {
         if (it->flow.stalled(now)) {
             log::warn("session ", id_, ": viewer ", it->sink->peer(), " acknowledged nothing for ",
@@ -217,10 +217,12 @@ std::pair<bool, bool> StreamSession::prune_viewers_locked() {
             it = viewers_.erase(it);
             continue;
         }
-        blocked = blocked || it->flow.blocked();
+        state.link_blocked = state.link_blocked || it->flow.blocked();
+        state.held = state.held || it->flow.held();
         ++it;
     }
-    return {!viewers_.empty(), blocked};
+    state.any = !viewers_.empty();
+    return state;
 }
 
 void StreamSession::run() {
@@ -249,24 +251,26 @@ void StreamSession::run() {
                 // The new screen must reach the viewers whole, not just its damaged parts.
                 need_keyframe_ = true;
             }
-            bool held_back = false, idle = false;
+            bool link_blocked = false, idle = false;
             {
                 std::unique_lock lk(mu_);
-                auto [have_viewers, blocked] = prune_viewers_locked();
-                held_back = have_viewers && blocked;
-                if (held_back) {
+                const ViewerState viewers = prune_viewers_locked();
+                link_blocked = viewers.any && viewers.link_blocked;
+                if (viewers.any && viewers.held) {
                     if (!blocked_since_) blocked_since_ = Clock::now();
                 } else if (blocked_since_) {
                     blocked_intervals_ += (Clock::now() - *blocked_since_) / kFrameInterval;
                     blocked_since_.reset();
                 }
-                if (!have_viewers || blocked) {
+                if (!viewers.any || viewers.held) {
                     // Nothing to send: the source accumulates damage until someone can take it.
                     wake_.wait_for(lk, 20ms);
                     idle = true;
                 }
             }
-            if (quality_.on_turn(Clock::now(), held_back)) apply_quality();
+            // Only the link lowers quality: a viewer that paints slowly gets fewer frames (pacing)
+            // and smaller ones (MotionScale), not worse ones.
+            if (quality_.on_turn(Clock::now(), link_blocked)) apply_quality();
             if (idle) continue;
             encode_and_send();
         }

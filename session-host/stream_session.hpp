@@ -136,8 +136,13 @@ private:
     // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly.
     protocol::VideoFrame encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
                                       Clock::time_point captured);
-    // Drops viewers stuck too long; returns {have viewers, any viewer blocked}. Caller holds mu_.
-    std::pair<bool, bool> prune_viewers_locked();
+    // Drops viewers stuck too long and says whether capture must wait for the others. Caller holds mu_.
+    struct ViewerState {
+        bool any = false;           // at least one viewer
+        bool link_blocked = false;  // a viewer's link has all it can carry (LinkQuality reacts)
+        bool held = false;          // ... or a viewer is still painting the frames it has
+    };
+    ViewerState prune_viewers_locked();
 
     const std::string id_;
     EndedFn on_ended_;

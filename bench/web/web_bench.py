@@ -52,40 +52,46 @@ def summary(values):
     return {"median": round(median, 2), "p95": round(p95, 2), "max": round(v[-1], 2), "n": n}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(repo, "build"))
-    ap.add_argument("--keys", type=int, default=60)
-    ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--out", default=os.path.join(repo, "bench", "results", "web.json"))
-    args = ap.parse_args()
+SCROLL_SECONDS = 8  # web_bench.mjs's default
 
-    if not shutil.which("ffplay"):
-        print("web bench: ffplay is missing (deploy/install-deps.sh --bench installs ffmpeg)", file=sys.stderr)
-        return 1
-    clip_dir = tempfile.mkdtemp(prefix="webbench-clip-")
-    clip = os.path.join(clip_dir, "clip.mp4")
-    # The display bench's clip (testsrc2: moving colour gradients, text and a clock), at the
-    # session's size so ffplay does not scale it.
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=1920x1040:rate=30",
-                    "-t", str(CLIP_SECONDS), "-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-pix_fmt",
-                    "yuv420p", clip], check=True, timeout=300)
-    load_before = round(os.getloadavg()[0], 2)
-    stack = Stack(os.path.abspath(args.build), repo, name="webbench").start()
+
+def cpu_layouts(which):
+    """{name: (server CPUs, browser CPUs)}. "split": the browser on half of the CPUs and the broker,
+    host, Xvfb and app on the other half, as on a real deployment where the browser runs on the
+    user's machine; "shared": everything on every CPU (this one machine plays both)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    layouts = {}
+    if which in ("split", "both"):
+        if len(cpus) < 2:
+            print("web bench: --cpus split needs at least 2 CPUs; measuring shared only", file=sys.stderr)
+        else:
+            layouts["split"] = (set(cpus[: len(cpus) // 2]), set(cpus[len(cpus) // 2:]))
+    if which in ("shared", "both") or not layouts:
+        layouts["shared"] = (set(cpus), set(cpus))
+    return layouts
+
+
+def measure(args, clip, server_cpus, client_cpus):
+    """Runs the browser session args.runs times against one stack; returns the pooled result."""
+    all_cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, server_cpus)  # the broker, host, Xvfb and app inherit it
+    try:
+        stack = Stack(os.path.abspath(args.build), repo, name="webbench").start()
+    finally:
+        os.sched_setaffinity(0, all_cpus)
     runs = []
     try:
         env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-                   BENCH_KEYS=str(args.keys), BENCH_CLIP=clip, BENCH_CLIP_SECONDS=str(CLIP_SECONDS))
+                   BENCH_KEYS=str(args.keys), BENCH_CLIP=clip, BENCH_CLIP_SECONDS=str(CLIP_SECONDS),
+                   BENCH_SCROLL_SECONDS=str(SCROLL_SECONDS))
         for _ in range(args.runs):
             proc = subprocess.run(["node", os.path.join(here, "web_bench.mjs")], env=env, capture_output=True,
-                                  text=True, timeout=300)
+                                  text=True, timeout=300, preexec_fn=lambda: os.sched_setaffinity(0, client_cpus))
             if proc.returncode != 0:
-                print(proc.stderr, file=sys.stderr)
-                return 1
+                raise RuntimeError("web_bench.mjs failed:\n" + proc.stderr)
             runs.append(json.loads(proc.stdout))
     finally:
         stack.stop()
-        shutil.rmtree(clip_dir, ignore_errors=True)
 
     def pooled(kind, key):
         return [x for r in runs for x in r["samples"][kind][key]]
@@ -95,11 +101,16 @@ def main():
     metrics = ["arrival_to_painted", "arrival_to_next_animation_frame", "arrival_to_decoded", "decoded_to_painted",
                "frames_ahead_at_arrival", "tiles_per_frame"]
     first = runs[0]
-    result = {"viewport": first["viewport"], "session": first["session"], "chromium": first["chromium"],
-              "runs": len(runs)}
+    result = {"server_cpus": sorted(server_cpus), "browser_cpus": sorted(client_cpus), "viewport": first["viewport"],
+              "session": first["session"], "chromium": first["chromium"], "runs": len(runs)}
     for m in metrics:
         suffix = "" if m in ("frames_ahead_at_arrival", "tiles_per_frame") else "_ms"
         result[m + suffix] = {k: summary(pooled(k, m)) for k in kinds}
+    # Pacing trades frames for latency only when the client is the bottleneck: show the rate too.
+    result["h264_frames_per_s"] = {
+        "scrolling": round(len(pooled("h264_scrolling", "arrival_to_painted")) / (SCROLL_SECONDS * len(runs)), 1),
+        "video_clip": round(len(pooled("h264_video_clip", "arrival_to_painted")) / (CLIP_SECONDS * len(runs)), 1),
+        "clip_source_fps": 30}
     i2p = [x for r in runs for x in r["samples"]["input_to_photon"]]
     result["input_to_photon_ms"] = {**summary(i2p), "keys": sum(r["keys"] for r in runs),
                                     "without_echo": sum(r["keys_without_echo"] for r in runs),
@@ -118,6 +129,40 @@ def main():
         "arrival_to_painted_p95_le_10ms": {k: (a2p[k]["p95"] is not None and a2p[k]["p95"] <= 10) for k in ("h264", "tiles")},
         "input_to_photon_p95_le_40ms": i2p_s["p95"] is not None and i2p_s["p95"] <= 40,
     }
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(repo, "build"))
+    ap.add_argument("--keys", type=int, default=60)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--cpus", choices=("split", "shared", "both"), default="both",
+                    help="split: browser and server side on separate CPUs (as on two machines); shared: all on all")
+    ap.add_argument("--out", default=os.path.join(repo, "bench", "results", "web.json"))
+    args = ap.parse_args()
+
+    if not shutil.which("ffplay"):
+        print("web bench: ffplay is missing (deploy/install-deps.sh --bench installs ffmpeg)", file=sys.stderr)
+        return 1
+    clip_dir = tempfile.mkdtemp(prefix="webbench-clip-")
+    clip = os.path.join(clip_dir, "clip.mp4")
+    # The display bench's clip (testsrc2: moving colour gradients, text and a clock), at the
+    # session's size so ffplay does not scale it.
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=1920x1040:rate=30",
+                    "-t", str(CLIP_SECONDS), "-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-pix_fmt",
+                    "yuv420p", clip], check=True, timeout=300)
+    load_before = round(os.getloadavg()[0], 2)
+    result = {}
+    try:
+        for name, (server_cpus, client_cpus) in cpu_layouts(args.cpus).items():
+            result[name] = measure(args, clip, server_cpus, client_cpus)
+    except RuntimeError as e:
+        print(e, file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(clip_dir, ignore_errors=True)
+
     mach = machine()
     mach["load_avg_1m"] = {"before": load_before, "after": mach["load_avg_1m"]}
     doc = {"benchmark": "web", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -43,6 +43,7 @@ Status connect_tls(net::io_context& ioc, TlsStream& stream, const std::string& h
     });
     run_until(ioc, Clock::time_point::max(), [&] { return connected; });  // bounded by expires_at
     if (ec) return fail(ClientError::network, "connecting to " + host + ":" + port + ": " + ec.message());
+    tcp.socket().set_option(net::ip::tcp::no_delay(true), ec);  // input goes out at once, not behind Nagle
 
     // SNI carries names only, never addresses (RFC 6066).
     beast::error_code addr_ec;

@@ -881,9 +881,10 @@ export class DisplayClient {
     while (this.#queue.length > 0 && this.#queue[0].done) {
       const e = this.#queue.shift();
       this.#paint(e);
-      // Video frames report their arrival-to-painted time: the host halves full-motion video for
-      // a client that cannot paint it within its budget (software decoding).
-      this.#send(encodeFrameAck(e.frameId, e.kind === 'video' && e.painted ? (e.painted - e.arrival) * 1000 : 0));
+      // Each frame reports its arrival-to-painted time: the host sends the next frame when this
+      // client is ready for it (pacing), and halves full-motion video for a client that cannot
+      // paint it within its budget (software decoding).
+      this.#send(encodeFrameAck(e.frameId, e.painted ? Math.max(1, (e.painted - e.arrival) * 1000) : 0));
     }
   }
 

@@ -123,8 +123,8 @@ export function encodeWheel(dx, dy) {
 }
 
 /**
- * paintUs: for a video frame, microseconds from its arrival to painted (the host shrinks
- * full-motion video for a client that cannot paint it in time); 0 or absent = not reported.
+ * paintUs: microseconds from the frame's arrival to painted (the host paces frames to the client
+ * and shrinks full-motion video for a client that cannot paint it in time); 0 = not reported.
  */
 export function encodeFrameAck(frameId, paintUs = 0) {
   checkInt('frame id', frameId, 0, 0xffffffff);

@@ -190,3 +190,45 @@ TEST_CASE("flow control measures back-to-back deliveries and forgets rates older
     f.on_sent(5, t0 + 3s, 400'000);
     CHECK_FALSE(f.blocked());  // unmeasured again: frame count only
 }
+
+TEST_CASE("flow control paces a viewer that reports its paint time to the network's round trip") {
+    using namespace std::chrono_literals;
+    using Clock = FlowControl::Clock;
+    const auto t0 = Clock::time_point{} + 1h;
+    FlowControl f;
+    // Before any report: 4 frames may be in flight, as for a viewer that never reports.
+    CHECK(f.frame_window() == FlowControl::kMaxUnacked);
+    f.on_sent(1, t0, 20'000);
+    f.on_sent(2, t0, 20'000);
+    CHECK_FALSE(f.held());
+
+    // A LAN viewer: acked 12 ms after the send, 11.5 ms of which it spent decoding and painting.
+    f.on_ack(2, t0 + 12ms, 11500us);
+    CHECK(f.frame_window() == 1);
+    f.on_sent(3, t0 + 12ms, 20'000);
+    CHECK(f.held());           // it paints frame 3 before it gets another
+    CHECK_FALSE(f.blocked());  // ... but its link is not what holds capture back
+    CHECK_FALSE(f.stalled(t0 + 9s));
+    CHECK(f.stalled(t0 + 11s));  // and a viewer that never acks is still dropped
+    f.on_ack(3, t0 + 20ms, 7ms);
+    CHECK_FALSE(f.held());
+
+    // The viewer's own time came off the trip: the link's rate is 20 kB per 0.5 ms, not per 12 ms.
+    CHECK(f.delivery_rate() > 20'000 / 0.002);
+
+    // A 40 ms network round trip needs 3 frames in flight to keep the link busy.
+    FlowControl wan;
+    wan.on_sent(1, t0, 1'000);
+    wan.on_ack(1, t0 + 45ms, 5ms);
+    CHECK(wan.frame_window() == 3);
+    for (std::uint32_t id = 2; id <= 3; ++id) wan.on_sent(id, t0 + 45ms, 1'000);
+    CHECK_FALSE(wan.held());
+    wan.on_sent(4, t0 + 45ms, 1'000);
+    CHECK(wan.held());
+    // The least round trip of the last 10 s counts; older samples are forgotten.
+    wan.on_ack(4, t0 + 60ms, 2ms);  // 13 ms: one frame would do
+    CHECK(wan.frame_window() == 1);
+    wan.on_sent(5, t0 + 20s, 1'000);
+    wan.on_ack(5, t0 + 20s + 70ms, 3ms);  // 67 ms: 5 wanted, capped at 4
+    CHECK(wan.frame_window() == FlowControl::kMaxUnacked);
+}
