@@ -108,10 +108,11 @@ private:
     };
 
     using Clock = std::chrono::steady_clock;
-    // Lossy parts are refined once RefineTimer says they are still, a bounded area per turn: a
-    // quarter megapixel (≤ 16 tiles) decodes in a few ms in a browser, where 1 Mpixel (up to 72
-    // tiles) took ~36 ms at p95 (bench/web); a whole 1080p screen still ends exact in 8 turns.
-    static constexpr long long kRefinePixelsPerFrame = 512 * 512;
+    // Lossy parts are refined once RefineTimer says they are still, a bounded area per turn: an
+    // eighth of a megapixel (about one 64-pixel band of a 1080p screen, ≤ 9 tiles) decodes in a
+    // few ms even in a browser with one CPU, where 1 Mpixel (up to 72 tiles) took ~36 ms at p95
+    // and ¼ Mpixel 8.5 ms on one CPU (bench/web); a whole 1080p screen ends exact in 16 turns.
+    static constexpr long long kRefinePixelsPerFrame = 256 * 512;
 
     void run();
     void encode_and_send();
