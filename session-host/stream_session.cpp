@@ -218,7 +218,9 @@ StreamSession::ViewerState StreamSession::prune_viewers_locked() {
             continue;
         }
         state.link_blocked = state.link_blocked || it->flow.blocked();
-        state.held = state.held || it->flow.held();
+        // The session is paced to its owner: a shadowing viewer's slower paint must not slow the
+        // user's picture, only its link or its backlog (kMaxUnacked) holds capture back.
+        state.held = state.held || (it->view_only ? it->flow.blocked() : it->flow.held());
         ++it;
     }
     state.any = !viewers_.empty();

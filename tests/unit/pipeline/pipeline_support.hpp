@@ -233,8 +233,11 @@ public:
             acking_ = on;
             if (on && unacked_newest_) ack = std::exchange(unacked_newest_, std::nullopt);
         }
-        if (ack && target_) target_->frame_ack(this, *ack, 0);  // 0: no paint time reported (full-size motion)
+        if (ack && target_) target_->frame_ack(this, *ack, paint_us_);
     }
+    // Report this arrival-to-painted time with every ack, as the web client does (0: none, as the
+    // native client; below MotionScale's budget, so motion stays full size).
+    void set_paint_report(std::uint32_t paint_us) { paint_us_ = paint_us; }
 
     std::vector<Received> received() {
         std::lock_guard lk(mu_);
@@ -331,7 +334,7 @@ private:
                 }
             }
             // Outside our lock: the session calls send() with its own lock held.
-            if (ack && target_) target_->frame_ack(this, *ack, 0);  // 0: no paint time reported (full-size motion)
+            if (ack && target_) target_->frame_ack(this, *ack, paint_us_);
             {
                 std::lock_guard lk(mu_);
                 busy_ = false;
@@ -346,6 +349,7 @@ private:
     std::vector<Received> log_;
     bool closed_ = false, stopping_ = false, busy_ = false, acking_ = true;
     std::optional<std::uint32_t> unacked_newest_;
+    std::atomic<std::uint32_t> paint_us_{0};
     std::mutex fb_mu_;  // the framebuffer (viewer thread writes, the test reads)
     client::Framebuffer fb_;
     std::thread thread_;

@@ -297,3 +297,60 @@ TEST_CASE("pipeline: a viewer that stops acknowledging gets a bounded number of 
     CHECK(rig.converge(1s));
     CHECK(count(rig.viewer->received(), [](const Received& r) { return !r.applied; }) == 0);
 }
+
+TEST_CASE("pipeline: a viewer that reports its paint time on a LAN has one frame in flight, "
+          "a shadow that does holds the owner only by its backlog", "[pipeline]") {
+    Rig rig(ct::make_text_frame(kW, kH, 6));
+    rig.viewer->set_paint_report(1000);  // 1 ms: a fast client right next to the host
+    REQUIRE(rig.converge(3s));
+
+    std::atomic<bool> typing{true};
+    std::thread app([&] {
+        Typist typist;
+        while (typing) {
+            typist.type(rig.source, 440);
+            std::this_thread::sleep_for(kStep);
+        }
+    });
+    struct Join {
+        std::atomic<bool>& flag;
+        std::thread& t;
+        ~Join() {
+            flag = false;
+            if (t.joinable()) t.join();
+        }
+    } join{typing, app};
+
+    // The owner paints, but does not acknowledge yet: the host waits for it after one frame.
+    std::this_thread::sleep_for(300ms);
+    rig.viewer->set_acking(false);
+    std::this_thread::sleep_for(100ms);  // a frame on its way when acking stopped has arrived
+    const auto at_pause = rig.viewer->frame_count();
+    std::this_thread::sleep_for(600ms);
+    INFO(rig.describe());
+    CHECK(rig.viewer->frame_count() - at_pause <= 1);
+    rig.viewer->set_acking(true);
+
+    // A helpdesk shadow that reports the same and stops acknowledging: the owner goes on getting
+    // frames until the shadow's backlog (kMaxUnacked) is full, not just one.
+    auto shadow = std::make_shared<ClientViewer>(kW, kH);
+    shadow->set_target(rig.session.get());
+    shadow->set_paint_report(1000);
+    REQUIRE(rig.session->attach_view_only(shadow));
+    REQUIRE(eventually([&] { return shadow->frame_count() >= 3; }, 3s));  // paced by the shadow's acks too
+    shadow->set_acking(false);
+    const auto owner_before = rig.viewer->frame_count();
+    std::this_thread::sleep_for(600ms);
+    const auto owner_during = rig.viewer->frame_count() - owner_before;
+    INFO("owner frames while the shadow was paused: " << owner_during);
+    CHECK(owner_during >= 2);
+    CHECK(owner_during <= host::FlowControl::kMaxUnacked + 1);
+    shadow->set_acking(true);
+    CHECK(eventually([&] { return rig.viewer->frame_count() > owner_before + owner_during + 2; }, 2s));
+
+    typing = false;
+    app.join();
+    rig.session->detach(shadow.get());
+    shadow->stop();
+    CHECK(rig.converge(1s));
+}
