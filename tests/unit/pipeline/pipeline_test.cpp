@@ -105,6 +105,28 @@ void scroll_line(ScriptedSource& src, std::mt19937& rng) {
     }, area);
 }
 
+// The test "application" at work: calls `step` every kStep on its own thread until stop() (or
+// destruction, so a failed REQUIRE still joins it).
+class Background {
+public:
+    explicit Background(std::function<void(int)> step)
+        : thread_([this, step = std::move(step)] {
+              for (int i = 0; running_; ++i) {
+                  step(i);
+                  std::this_thread::sleep_for(kStep);
+              }
+          }) {}
+    ~Background() { stop(); }
+    void stop() {
+        running_ = false;
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    std::atomic<bool> running_{true};
+    std::thread thread_;
+};
+
 int count(const std::vector<Received>& log, const std::function<bool(const Received&)>& pred) {
     int n = 0;
     for (const auto& r : log) n += pred(r);
@@ -249,26 +271,14 @@ TEST_CASE("pipeline: a viewer that stops acknowledging gets a bounded number of 
     Rig rig(ct::make_text_frame(kW, kH, 5));
     REQUIRE(rig.converge(3s));
 
-    std::atomic<bool> typing{true};
-    std::thread app([&] {
-        Typist typist;
-        std::mt19937 rng(9);
-        for (int i = 0; typing; ++i) {
-            if (i % 10 == 9)
-                scroll_line(rig.source, rng);
-            else
-                typist.type(rig.source, 440);
-            std::this_thread::sleep_for(kStep);
-        }
+    Typist typist;
+    std::mt19937 rng(9);
+    Background app([&](int i) {
+        if (i % 10 == 9)
+            scroll_line(rig.source, rng);
+        else
+            typist.type(rig.source, 440);
     });
-    struct Join {
-        std::atomic<bool>& flag;
-        std::thread& t;
-        ~Join() {
-            flag = false;
-            if (t.joinable()) t.join();
-        }
-    } join{typing, app};
 
     std::this_thread::sleep_for(300ms);
     rig.viewer->set_acking(false);
@@ -291,8 +301,7 @@ TEST_CASE("pipeline: a viewer that stops acknowledging gets a bounded number of 
     std::this_thread::sleep_for(500ms);
     CHECK(rig.viewer->frame_count() > after_resume + 3);  // frames flow again
 
-    typing = false;
-    app.join();
+    app.stop();
     INFO(rig.describe());
     CHECK(rig.converge(1s));
     CHECK(count(rig.viewer->received(), [](const Received& r) { return !r.applied; }) == 0);
@@ -304,22 +313,8 @@ TEST_CASE("pipeline: a viewer that reports its paint time on a LAN has one frame
     rig.viewer->set_paint_report(1000);  // 1 ms: a fast client right next to the host
     REQUIRE(rig.converge(3s));
 
-    std::atomic<bool> typing{true};
-    std::thread app([&] {
-        Typist typist;
-        while (typing) {
-            typist.type(rig.source, 440);
-            std::this_thread::sleep_for(kStep);
-        }
-    });
-    struct Join {
-        std::atomic<bool>& flag;
-        std::thread& t;
-        ~Join() {
-            flag = false;
-            if (t.joinable()) t.join();
-        }
-    } join{typing, app};
+    Typist typist;
+    Background app([&](int) { typist.type(rig.source, 440); });
 
     // The owner paints, but does not acknowledge yet: the host waits for it after one frame.
     std::this_thread::sleep_for(300ms);
@@ -348,8 +343,7 @@ TEST_CASE("pipeline: a viewer that reports its paint time on a LAN has one frame
     shadow->set_acking(true);
     CHECK(eventually([&] { return rig.viewer->frame_count() > owner_before + owner_during + 2; }, 2s));
 
-    typing = false;
-    app.join();
+    app.stop();
     rig.session->detach(shadow.get());
     shadow->stop();
     CHECK(rig.converge(1s));
