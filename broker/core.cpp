@@ -431,6 +431,9 @@ json Core::session_json(const SessionRecord& s) {
     json j{{"id", s.id},           {"user", s.user},       {"resource", s.resource}, {"host", s.host_id},
            {"state", s.state},     {"created_at", s.created_at}, {"updated_at", s.updated_at},
            {"ended_at", s.ended_at}, {"width", s.width},   {"height", s.height}};
+    // What people call it (the console, the portal); the id again once the resource is deleted.
+    auto r = store_->resource(s.resource);
+    j["resource_name"] = r ? r->name : s.resource;
     std::optional<json> stats;
     if (s.state != "ended" && s.state != "lost") stats = live_stats_.get(s.id, s.host_id, unix_now());
     j["stats"] = stats ? std::move(*stats) : json(nullptr);

@@ -230,7 +230,7 @@ async function loadSessions() {
   renderRows($('#sessions-table tbody'), rows, (s) => s.id, [
     { text: (s) => s.user },
     { text: (s) => s.host },
-    { text: (s) => s.resource },
+    { text: (s) => s.resource_name ?? s.resource, data: 'resource' },
     { text: (s) => s.state, className: (s) => `state state-${s.state}`, data: 'state' },
     { text: (s) => duration((s.ended_at || now) - s.created_at) },
     { text: (s) => num(s.stats?.fps), data: 'fps' },
@@ -243,7 +243,7 @@ async function loadSessions() {
     signature: (s) => s.state,
     build: (s, td) => {
       if (s.state === 'ended' || s.state === 'lost') return;
-      const label = `${s.resource} of ${s.user}`;
+      const label = `${s.resource_name ?? s.resource} of ${s.user}`;
       if (s.state !== 'starting') {
         td.append(button('Shadow', `Shadow ${label}`, () => startShadow(s)));
         td.append(button('Disconnect', `Disconnect ${label}`, () => act(() => api('POST', `/sessions/${enc(s.id)}/disconnect`), `Disconnected ${label}; the session keeps running.`)));
@@ -269,7 +269,7 @@ async function startShadow(s) {
   const old = $('#shadow-screen');
   const canvas = old.cloneNode(false);
   old.replaceWith(canvas);
-  $('#shadow-title').textContent = `Shadowing ${s.resource} of ${s.user} on ${s.host}`;
+  $('#shadow-title').textContent = `Shadowing ${s.resource_name ?? s.resource} of ${s.user} on ${s.host}`;
   $('#shadow-frames').value = '0';
   view.hidden = false;
   const client = new DisplayClient(canvas, {

@@ -122,6 +122,7 @@ TEST_CASE("control: launch through a fake host yields a ticket the host accepts"
     CHECK(list[0]["state"] == "active");
     CHECK(list[0]["host"] == "host-1");
     CHECK(list[0]["resource"] == "terminal");
+    CHECK(list[0]["resource_name"] == "Terminal");
 
     // Launching again reconnects: same session, fresh ticket, no new start_session.
     auto again = test::request(b, verb::post, "/api/v1/launch", json{{"resource", "terminal"}}.dump(), cookie);
