@@ -17,7 +17,8 @@ port=${PORTICO_PORT:-8443}
 export CCACHE_BASEDIR=$repo CCACHE_NOHASHDIR=1
 
 "$repo/deploy/install-deps.sh"
-cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Without the tests: their tools (Node.js, Chromium, Python) come with install-deps.sh --test only.
+cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target portico-broker portico-host portico-client
 
 broker_bin=$build/broker/portico-broker

@@ -11,7 +11,8 @@ export CCACHE_BASEDIR=$repo CCACHE_NOHASHDIR=1
 "$repo/deploy/install-deps.sh" --test
 
 start=$(date +%s)
-cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# BUILD_TESTING explicitly: the quickstart may have configured the same build folder without tests.
+cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 echo "[test] built in $(( $(date +%s) - start )) s"
 
