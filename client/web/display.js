@@ -890,38 +890,22 @@ export class DisplayClient {
 
   #paint(e) {
     const ctx = this.#ctx;
-    if (e.image && e.reduced) {
+    if (e.image || e.frame) {
       this.#fitCanvas(e.width, e.height);
       const start = now();
-      this.#paintScaled(e.image, e.dirty, e.width, e.height);
-      this.#giveImageData(e.image);
-      e.image = null;
-      this.#videoPaintMs.push(now() - start);
-      displayStats().videoFrames++;
-      displayStats().reducedVideoFrames++;
-    } else if (e.image) {
-      this.#fitCanvas(e.width, e.height);
-      const start = now();
-      if (e.dirty.length === 0) {
-        ctx.putImageData(e.image, 0, 0);
+      if (e.image) {
+        if (e.reduced) this.#paintScaled(e.image, e.dirty, e.width, e.height);
+        else if (e.dirty.length === 0) ctx.putImageData(e.image, 0, 0);
+        else for (const d of e.dirty) ctx.putImageData(e.image, 0, 0, d.x, d.y, d.w, d.h);
+        this.#giveImageData(e.image);
+        e.image = null;
       } else {
-        for (const d of e.dirty) ctx.putImageData(e.image, 0, 0, d.x, d.y, d.w, d.h);
-      }
-      this.#giveImageData(e.image);
-      e.image = null;
-      this.#videoPaintMs.push(now() - start);
-      displayStats().videoFrames++;
-    } else if (e.frame) {
-      // A reduced-resolution picture is scaled up to the screen by these draws.
-      this.#fitCanvas(e.width, e.height);
-      const start = now();
-      if (e.dirty.length === 0) {
-        ctx.drawImage(e.frame, 0, 0, this.#canvas.width, this.#canvas.height);
-      } else {
+        // A reduced-resolution picture is scaled up to the screen by these draws.
+        if (e.dirty.length === 0) ctx.drawImage(e.frame, 0, 0, this.#canvas.width, this.#canvas.height);
         // Only what changed: elsewhere the canvas may hold lossless pixels the video would blur.
-        drawVideoRects(this.#ctx, e.frame, e.dirty, e.width, e.height);
+        else drawVideoRects(ctx, e.frame, e.dirty, e.width, e.height);
+        e.frame.close();
       }
-      e.frame.close();
       this.#videoPaintMs.push(now() - start);
       displayStats().videoFrames++;
       if (e.reduced) displayStats().reducedVideoFrames++;
