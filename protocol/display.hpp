@@ -67,8 +67,8 @@ struct Hello { std::uint16_t version = kDisplayVersion; std::string ticket; };
 struct Key { bool down = false; std::uint16_t code = 0; };
 struct Pointer { std::uint16_t x = 0, y = 0; std::uint8_t buttons = 0; };
 struct Wheel { std::int16_t dx = 0, dy = 0; };
-// paint_us: for a VideoFrame, how long the client took from its arrival to painted (0 = not
-// reported). The host shrinks full-motion video for clients that cannot paint it in time.
+// paint_us: how long the client took from the frame's arrival to painted (0 = not reported). The
+// host paces frames by it and shrinks full-motion video for clients that cannot paint it in time.
 struct FrameAck { std::uint32_t frame_id = 0; std::uint32_t paint_us = 0; };
 struct KeyframeRequest {};
 struct Logoff {};

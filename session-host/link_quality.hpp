@@ -1,8 +1,9 @@
 #pragma once
-// LinkQuality: the session's encoding quality, adapted to how fast its viewers take frames. When
-// flow control holds capture back for much of the time (frames wait for acknowledgements: the
-// link or the client is slower than the stream), quality steps down, so each update costs fewer
-// bytes and the picture stays current; when the link keeps up again it steps back. Lossless
+// LinkQuality: the session's encoding quality, adapted to how fast its viewers' links take frames.
+// When a link holds capture back for much of the time (FlowControl::blocked: the bytes in flight
+// fill what it delivers), quality steps down, so each update costs fewer bytes and the picture
+// stays current; when the link keeps up again it steps back. A client that only paints slowly is
+// paced instead (FlowControl::held) and does not lower quality. Lossless
 // refinement is not affected: text still ends exact once the screen is still. Capture thread only.
 
 #include <chrono>

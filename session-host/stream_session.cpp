@@ -72,16 +72,20 @@ void StreamSession::start_streaming() {
     thread_ = std::thread([self = shared_from_this()] { self->run(); });
 }
 
-void StreamSession::make_encoder(int width, int height) {
+std::unique_ptr<codec::H264Encoder> StreamSession::video_encoder(int width, int height) const {
     codec::H264Encoder::Options eo;
     eo.width = width;
     eo.height = height;
     eo.fps = 30;
-    // Full-screen H.264 frames still carry text (the first keyframe, large redraws): CRF 18
-    // keeps it readable (≥ 35 dB on text-like frames, see tests/unit/codec/h264_test.cpp).
+    // Full-screen H.264 frames still carry text (the first keyframe, large redraws): CRF 18 at the
+    // best quality level keeps it readable (≥ 35 dB on text-like frames, tests/unit/codec/h264_test.cpp).
     eo.crf = quality_.current().crf;
     eo.keyint = 100000;  // keyframes only when a viewer needs one
-    h264_ = std::make_unique<codec::H264Encoder>(eo);
+    return std::make_unique<codec::H264Encoder>(eo);
+}
+
+void StreamSession::make_encoder(int width, int height) {
+    h264_ = video_encoder(width, height);
     h264_half_.reset();
     video_half_ = false;
     encoder_w_ = width;
@@ -486,7 +490,7 @@ void StreamSession::encode_and_send() {
 
 void StreamSession::apply_quality() {
     const auto& q = quality_.current();
-    log::info("session ", id_, ": viewers ", quality_.level() == 0 ? "keep up again" : "hold capture back",
+    log::info("session ", id_, ": viewers' links ", quality_.level() == 0 ? "keep up again" : "hold capture back",
               "; quality level ", quality_.level(), " (CRF ", q.crf, ", JPEG ", q.jpeg_quality, ")");
     h264_->set_crf(q.crf);
     if (h264_half_) h264_half_->set_crf(q.crf);
@@ -506,15 +510,7 @@ protocol::VideoFrame StreamSession::encode_video(std::uint32_t frame_id, const c
     if (half_w < kMinSessionDim || half_h < kMinSessionDim) half = false;
     codec::H264Encoder::Encoded enc;
     if (half) {
-        if (!h264_half_) {
-            codec::H264Encoder::Options eo;
-            eo.width = half_w;
-            eo.height = half_h;
-            eo.fps = 30;
-            eo.crf = quality_.current().crf;
-            eo.keyint = 100000;
-            h264_half_ = std::make_unique<codec::H264Encoder>(eo);
-        }
+        if (!h264_half_) h264_half_ = video_encoder(half_w, half_h);
         codec::scale_bgra(frame, half_frame_, half_w, half_h);
         // The viewers' decoders hold the other size's pictures: start this one with a keyframe.
         enc = h264_half_->encode(half_frame_, !video_half_);

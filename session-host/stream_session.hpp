@@ -132,6 +132,8 @@ private:
                        std::optional<Clock::time_point> captured, long long damage_px);
     void follow_frame_size(int width, int height);
     void make_encoder(int width, int height);
+    // An x264 encoder for the session's video at width x height and the current quality level.
+    std::unique_ptr<codec::H264Encoder> video_encoder(int width, int height) const;
     // LinkQuality changed level: the encoders follow (from their next frame, no keyframe).
     void apply_quality();
     // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly.
@@ -155,7 +157,7 @@ private:
     std::unique_ptr<codec::H264Encoder> h264_half_;
     capture::Frame half_frame_;
     bool video_half_ = false;
-    LinkQuality quality_;  // CRF and JPEG quality, lowered while the viewers hold capture back
+    LinkQuality quality_;  // CRF and JPEG quality, lowered while the viewers' links hold capture back
     std::unique_ptr<codec::JpegTileEncoder> jpeg_;
     std::unique_ptr<codec::PngTileEncoder> png_;
     int encoder_w_ = 0, encoder_h_ = 0;

@@ -41,7 +41,7 @@ public:
     virtual void key(std::uint16_t evdev_code, bool down) = 0;
     virtual void pointer(int x, int y, std::uint8_t buttons) = 0;
     virtual void wheel(int dx, int dy) = 0;
-    // paint_us: the client's arrival-to-painted time for a video frame (0 = not reported).
+    // paint_us: the client's arrival-to-painted time for the frame (0 = not reported).
     virtual void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) = 0;
     virtual void keyframe_request() = 0;
     virtual void logoff() = 0;
