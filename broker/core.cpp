@@ -428,12 +428,25 @@ void Core::fail_pending_of_host(const std::string& host_id, const std::string& w
 }
 
 json Core::session_json(const SessionRecord& s) {
-    json j{{"id", s.id},           {"user", s.user},       {"resource", s.resource}, {"host", s.host_id},
-           {"state", s.state},     {"created_at", s.created_at}, {"updated_at", s.updated_at},
-           {"ended_at", s.ended_at}, {"width", s.width},   {"height", s.height}};
-    // What people call it (the console, the portal); the id again once the resource is deleted.
     auto r = store_->resource(s.resource);
-    j["resource_name"] = r ? r->name : s.resource;
+    return session_json(s, r ? r->name : s.resource);
+}
+
+json Core::sessions_json(const std::vector<SessionRecord>& sessions) {
+    std::map<std::string, std::string> names;
+    for (auto& r : store_->resources()) names.emplace(r.id, std::move(r.name));
+    json out = json::array();
+    for (const auto& s : sessions) {
+        auto it = names.find(s.resource);
+        out.push_back(session_json(s, it != names.end() ? it->second : s.resource));
+    }
+    return out;
+}
+
+json Core::session_json(const SessionRecord& s, const std::string& resource_name) {
+    json j{{"id", s.id},           {"user", s.user},       {"resource", s.resource}, {"resource_name", resource_name},
+           {"host", s.host_id},    {"state", s.state},     {"created_at", s.created_at}, {"updated_at", s.updated_at},
+           {"ended_at", s.ended_at}, {"width", s.width},   {"height", s.height}};
     std::optional<json> stats;
     if (s.state != "ended" && s.state != "lost") stats = live_stats_.get(s.id, s.host_id, unix_now());
     j["stats"] = stats ? std::move(*stats) : json(nullptr);

@@ -100,6 +100,8 @@ public:
     // The session if the caller may see it (owner or staff).
     std::optional<SessionRecord> visible_session(const Caller& caller, const std::string& session_id);
     nlohmann::json session_json(const SessionRecord& s);
+    // A list of sessions as JSON, their resources' names looked up once for all of them.
+    nlohmann::json sessions_json(const std::vector<SessionRecord>& sessions);
 
     // ---- hosts ----
     nlohmann::json hosts_json();
@@ -139,6 +141,8 @@ public:
     void shutdown();
 
 private:
+    // resource_name: the resource's display name (its id again once the resource is deleted).
+    nlohmann::json session_json(const SessionRecord& s, const std::string& resource_name);
     struct PendingLaunch {
         std::uint64_t request_id = 0;
         SessionRecord session;

@@ -559,9 +559,7 @@ Reply sessions_route(Core& core, const Caller& c, const RestRequest& req) {
         auto limit = int_query(req, "limit", 1, 1000, 200, err);
         if (!limit) return bad(err);
         f.limit = *limit;
-        json out = json::array();
-        for (auto& s : core.store().sessions(f)) out.push_back(core.session_json(s));
-        return ok(out);
+        return ok(core.sessions_json(core.store().sessions(f)));
     }
     const auto& id = seg[1];
     if (seg.size() == 2) {
