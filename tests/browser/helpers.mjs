@@ -1,6 +1,7 @@
 // Shared set-up of the browser tests: Debian's headless Chromium through playwright-core, timed
 // log lines, polling with a deadline, environment checks, failure reporting with a screenshot and
-// the page's console. The polling and failure helpers are used by every browser test.
+// the page's console, typing on a US keyboard. The polling and failure helpers are used by every
+// browser test.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,6 +24,26 @@ export async function waitFor(what, ms, fn, intervalMs = 250) {
     if (value) return value;
     if (Date.now() > deadline) fail(`timed out after ${ms / 1000} s waiting for ${what}`);
     await sleep(intervalMs);
+  }
+}
+
+// Playwright types characters without pressing Shift (it sets event.key only), but the client sends
+// physical keys, so shifted characters are typed as Shift + the key that carries them (US layout).
+const SHIFTED = {
+  '~': 'Backquote', '!': 'Digit1', '@': 'Digit2', '#': 'Digit3', '$': 'Digit4', '%': 'Digit5',
+  '^': 'Digit6', '&': 'Digit7', '*': 'Digit8', '(': 'Digit9', ')': 'Digit0', '_': 'Minus', '+': 'Equal',
+  '{': 'BracketLeft', '}': 'BracketRight', '|': 'Backslash', ':': 'Semicolon', '"': 'Quote',
+  '<': 'Comma', '>': 'Period', '?': 'Slash',
+};
+
+/** Types printable ASCII as a US keyboard would, key by key. */
+export async function typeText(page, text) {
+  for (const ch of text) {
+    if (/^[A-Z]$/.test(ch)) await page.keyboard.press(`Shift+Key${ch}`);
+    else if (SHIFTED[ch]) await page.keyboard.press(`Shift+${SHIFTED[ch]}`);
+    else if (/^[ -~]$/.test(ch)) await page.keyboard.type(ch);
+    else fail(`cannot type ${JSON.stringify(ch)} as a key of a US keyboard`);
+    await sleep(15);
   }
 }
 

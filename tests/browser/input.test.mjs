@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { TestFailure, fail, log, sleep, waitFor } from './helpers.mjs';
+import { TestFailure, fail, log, sleep, typeText, waitFor, environment as requiredEnvironment } from './helpers.mjs';
 
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -23,11 +23,8 @@ const consoleLines = [];
 
 function environment() {
   const names = ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_WORKDIR', 'PORTICO_ARTIFACTS'];
-  const missing = names.filter((n) => !process.env[n]);
-  if (missing.length) fail(`missing environment variable(s): ${missing.join(', ')}`);
-  const env = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+  const env = requiredEnvironment(names);
   if (!fs.existsSync(env.PORTICO_WORKDIR)) fail(`PORTICO_WORKDIR does not exist: ${env.PORTICO_WORKDIR}`);
-  fs.mkdirSync(env.PORTICO_ARTIFACTS, { recursive: true });
   return env;
 }
 
@@ -49,24 +46,6 @@ const readFile = (f) => { try { return fs.readFileSync(f, 'utf8'); } catch { ret
 async function waitFile(file, content, ms = 15_000) {
   await waitFor(`${file} to contain ${JSON.stringify(content)} (has ${JSON.stringify(readFile(file))})`, ms,
     () => readFile(file) === content);
-}
-
-// US-layout typing through Playwright's keyboard: Shift+Digit1 produces key "!", and so on.
-const SHIFTED = {
-  '~': 'Backquote', '!': 'Digit1', '@': 'Digit2', '#': 'Digit3', '$': 'Digit4', '%': 'Digit5',
-  '^': 'Digit6', '&': 'Digit7', '*': 'Digit8', '(': 'Digit9', ')': 'Digit0', '_': 'Minus', '+': 'Equal',
-  '{': 'BracketLeft', '}': 'BracketRight', '|': 'Backslash', ':': 'Semicolon', '"': 'Quote',
-  '<': 'Comma', '>': 'Period', '?': 'Slash',
-};
-
-async function typeText(page, text) {
-  for (const ch of text) {
-    if (/^[A-Z]$/.test(ch)) await page.keyboard.press(`Shift+Key${ch}`);
-    else if (SHIFTED[ch]) await page.keyboard.press(`Shift+${SHIFTED[ch]}`);
-    else if (/^[ -~]$/.test(ch)) await page.keyboard.type(ch);
-    else fail(`cannot type ${JSON.stringify(ch)} as a key of a US keyboard`);
-    await sleep(10);
-  }
 }
 
 /** Runs a shell command in the terminal and waits for the file it writes. */

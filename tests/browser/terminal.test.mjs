@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { TestFailure, fail, log, sleep, waitFor } from './helpers.mjs';
+import { TestFailure, fail, log, sleep, typeText, waitFor, environment as requiredEnvironment } from './helpers.mjs';
 
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
 const FIRST_PICTURE_MS = 30_000;
@@ -30,12 +30,9 @@ const consoleLines = [];
 function environment() {
   const names = ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_MARKER', 'PORTICO_ARTIFACTS',
     'PORTICO_GRAB_SCREEN'];
-  const missing = names.filter((n) => !process.env[n]);
-  if (missing.length) fail(`missing environment variable(s): ${missing.join(', ')}`);
-  const env = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+  const env = requiredEnvironment(names);
   if (!path.isAbsolute(env.PORTICO_MARKER)) fail(`PORTICO_MARKER must be an absolute path: ${env.PORTICO_MARKER}`);
   if (fs.existsSync(env.PORTICO_MARKER)) fail(`PORTICO_MARKER already exists: ${env.PORTICO_MARKER}`);
-  fs.mkdirSync(env.PORTICO_ARTIFACTS, { recursive: true });
   return env;
 }
 
@@ -73,27 +70,6 @@ function pixelsChangedSinceSnapshot() {
         + Math.abs(now[i + 2] - before[i + 2]) > 48) changed++;
   }
   return changed;
-}
-
-// --- typing -------------------------------------------------------------------------------------
-
-// Playwright types characters without pressing Shift (it sets event.key only), but the client sends
-// physical keys, so shifted characters are typed as Shift + the key that carries them (US layout).
-const SHIFTED = {
-  '~': 'Backquote', '!': 'Digit1', '@': 'Digit2', '#': 'Digit3', '$': 'Digit4', '%': 'Digit5',
-  '^': 'Digit6', '&': 'Digit7', '*': 'Digit8', '(': 'Digit9', ')': 'Digit0', '_': 'Minus', '+': 'Equal',
-  '{': 'BracketLeft', '}': 'BracketRight', '|': 'Backslash', ':': 'Semicolon', '"': 'Quote',
-  '<': 'Comma', '>': 'Period', '?': 'Slash',
-};
-
-async function typeText(page, text) {
-  for (const ch of text) {
-    if (/^[A-Z]$/.test(ch)) await page.keyboard.press(`Shift+Key${ch}`);
-    else if (SHIFTED[ch]) await page.keyboard.press(`Shift+${SHIFTED[ch]}`);
-    else if (/^[ -~]$/.test(ch)) await page.keyboard.type(ch);
-    else fail(`cannot type ${JSON.stringify(ch)} as a key of a US keyboard`);
-    await sleep(15);
-  }
 }
 
 // --- motion on a slow client, then lossless -------------------------------------------------------

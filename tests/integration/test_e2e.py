@@ -20,25 +20,29 @@ from stack import Stack, WebSocket, hello, wait_for, x_screen_rgb  # noqa: E402
 APP_NAMES = {"Xvfb", "xterm"}
 
 
-def png_distinct_rows(path):
-    """Decompresses a PNG's image data and counts distinct (filtered) rows: a blank screen has 1
-    or 2, a terminal with text many. (Counting byte values fails on lossless text: black on white
-    has only two.)"""
+def png_image_data(path):
+    """(width, height, bit depth, colour type, the decompressed image data: filtered rows) of a PNG."""
     with open(path, "rb") as f:
         data = f.read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat, width, channels = 8, b"", 0, 0
+    pos, idat, header = 8, b"", None
     while pos < len(data):
         n, kind = struct.unpack(">I4s", data[pos:pos + 8])
         if kind == b"IHDR":
-            width, _, depth, colour = struct.unpack(">IIBB", data[pos + 8:pos + 18])
-            assert depth == 8, "8-bit PNG expected"
-            channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+            header = struct.unpack(">IIBB", data[pos + 8:pos + 18])
         if kind == b"IDAT":
             idat += data[pos + 8:pos + 8 + n]
         pos += 12 + n
-    raw = zlib.decompress(idat)
-    stride = 1 + width * channels
+    assert header, "PNG without IHDR"
+    return (*header, zlib.decompress(idat))
+
+
+def png_distinct_rows(path):
+    """Counts a PNG's distinct (filtered) rows: a blank screen has 1 or 2, a terminal with text
+    many. (Counting byte values fails on lossless text: black on white has only two.)"""
+    width, _, depth, colour, raw = png_image_data(path)
+    assert depth == 8, "8-bit PNG expected"
+    stride = 1 + width * {0: 1, 2: 3, 4: 2, 6: 4}[colour]
     return len({raw[i:i + stride] for i in range(0, len(raw), stride)})
 
 
@@ -323,19 +327,8 @@ def case_packaged_app(stack):
 
 def png_rgb(path):
     """(width, height, RGB bytes) of an 8-bit RGB PNG such as the headless client writes."""
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat = 8, b""
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        if kind == b"IHDR":
-            width, height, depth, colour = struct.unpack(">IIBB", data[pos + 8:pos + 18])
-            assert depth == 8 and colour == 2, "8-bit RGB PNG expected"
-        if kind == b"IDAT":
-            idat += data[pos + 8:pos + 8 + n]
-        pos += 12 + n
-    raw = zlib.decompress(idat)
+    width, height, depth, colour, raw = png_image_data(path)
+    assert depth == 8 and colour == 2, "8-bit RGB PNG expected"
     stride = width * 3
     out = bytearray(stride * height)
     prev = bytearray(stride)
