@@ -18,6 +18,7 @@
 #include "session-host/lossy_map.hpp"
 
 #include <chrono>
+#include <utility>
 #include <vector>
 
 namespace portico::host {
@@ -54,6 +55,7 @@ private:
         bool seen = false;
     };
     const Cell& at(int cx, int cy) const;
+    Cell& at(int cx, int cy) { return const_cast<Cell&>(std::as_const(*this).at(cx, cy)); }
 
     int width_ = 0, height_ = 0, cols_ = 0, rows_ = 0;
     std::vector<Cell> cells_;
