@@ -60,7 +60,14 @@ else
   echo "[deps] all Debian packages present"
 fi
 
-if { [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; } && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
-  echo "[deps] installing playwright-core (npm) for browser tests"
-  (cd "$here/tests/browser" && npm install --no-audit --no-fund --silent)
+# playwright-core as package-lock.json pins it (1.61: the last that runs on Debian 12's Node.js 18),
+# reinstalled when a checkout holds another version.
+if [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; then
+  browser=$here/tests/browser
+  wanted=$(node -p 'require(process.argv[1]).dependencies["playwright-core"]' "$browser/package.json")
+  have=$(node -p 'require(process.argv[1]).version' "$browser/node_modules/playwright-core/package.json" 2>/dev/null || true)
+  if [ "$have" != "$wanted" ]; then
+    echo "[deps] installing playwright-core $wanted (npm) for browser tests"
+    (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi
