@@ -22,7 +22,7 @@ run_pkgs=(
   qemu-system-x86 qemu-utils mmdebstrap genext2fs e2fsprogs xz-utils  # xz: the guest kernel (pvh-kernel.sh)
 )
 test_pkgs=(
-  chromium x11-utils x11-apps python3 jq squashfs-tools util-linux  # x11-apps: xwd (tests compare the X screen)
+  chromium x11-utils x11-apps python3 jq squashfs-tools util-linux iproute2  # x11-apps: xwd (tests compare the X screen); iproute2: ss (drops a WebSocket)
   qemu-system-x86 qemu-utils busybox-static linux-image-amd64 cpio
 )
 
