@@ -3,6 +3,7 @@
 // so a package is always verified by a runtime the caller trusts, never by its own) or runs a
 // command in a sandbox for `portico-pack capture`.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@ static int usage(void) {
     dprintf(2,
             "usage: portico-pack-runtime PACKAGE [--portico-isolation=merged|writecopy|full] [--portico-entry=NAME]\n"
             "         [--portico-reset] [--portico-trust=KEY.pub]... [--portico-inspect] [ARGS...]\n"
+            "       portico-pack-runtime --package PACKAGE (--trust-dir DIR | --trust KEY.pub)... [--verify-only]\n"
+            "         [--isolation MODE] [--entry NAME] [-- ARGS...]   (a host's launch: trust list required)\n"
             "       portico-pack-runtime --portico-sandbox-exec MODE ROOT SANDBOX NAME -- COMMAND...\n"
             "A package runs directly: ./app.portico [--portico-*] ARGS...\n");
     return 2;
@@ -76,31 +79,63 @@ static void inspect(const RtPackage* p) {
     }
 }
 
-static int run_package(const char* path, int argc, char** argv) {
-    const char *isolation = NULL, *entry = NULL;
-    bool reset = false, want_inspect = false;
-    uint8_t (*keys)[32] = NULL;
-    size_t nkeys = 0, ntrust = 0;
-    char** app_args = rt_alloc((size_t)(argc + 1) * sizeof *app_args);
-    int nargs = 0;
-    for (int i = 0; i < argc; ++i) {
-        const char* a = argv[i];
-        if (!strncmp(a, "--portico-isolation=", 20)) isolation = a + 20;
-        else if (!strncmp(a, "--portico-entry=", 16)) entry = a + 16;
-        else if (!strcmp(a, "--portico-reset")) reset = true;
-        else if (!strcmp(a, "--portico-inspect")) want_inspect = true;
-        else if (!strncmp(a, "--portico-trust=", 16)) nkeys = rt_load_key_file(a + 16, &keys, nkeys), ntrust++;
-        else app_args[nargs++] = argv[i];
+// What one launch asks for, from --portico-* arguments (direct use) or --package flags (a host).
+typedef struct {
+    const char* isolation;  // NULL = the manifest's
+    const char* entry;      // NULL = the first entry point
+    bool reset, inspect, verify_only;
+    bool host;              // --package: trust list required, the user's own list ignored
+    uint8_t (*keys)[32];
+    size_t nkeys, ntrust;   // keys loaded; --portico-trust / --trust / --trust-dir given
+    char** args;            // the app's arguments
+    int nargs;
+} Launch;
+
+// Every *.pub in `dir`; refuses (a host's trust list must exist) if the directory cannot be read.
+static size_t load_trust_dir(const char* dir, uint8_t (**keys)[32], size_t n) {
+    DIR* d = opendir(dir);
+    if (!d)
+        rt_refuse("cannot read the trusted publisher keys directory %s: %s (see packager/FORMAT.md, \"Trusted launch\")",
+                  dir, strerror(errno));
+    for (struct dirent* de; (de = readdir(d));) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".pub") == 0)
+            n = rt_load_key_file(rt_fmt("%s/%s", dir, de->d_name), keys, n);
     }
+    closedir(d);
+    return n;
+}
+
+static int run_package(const char* path, Launch* l) {
     size_t size = 0;
     const uint8_t* file = rt_map_file(path, &size);
     if (!file) rt_fail("cannot open %s: %s", path, strerror(errno));
     RtPackage p;
     rt_parse_package(file, size, &p);
-    if (!ntrust) nkeys = rt_load_default_trust(&keys);
-    if (nkeys) rt_check_trust(&p, keys, nkeys);
-    if (want_inspect) {
+    if (!l->ntrust && !l->host) l->nkeys = rt_load_default_trust(&l->keys);
+    // A host starts only packages by publishers its admin trusts; direct use without a list
+    // still proves integrity and names the signer (FORMAT.md, "Signature").
+    if (l->host && !l->nkeys)
+        rt_refuse("no trusted publisher keys configured for packages: the trust list is empty (give --trust-dir DIR "
+                  "holding the publishers' *.pub keys; see packager/FORMAT.md, \"Trusted launch\")");
+    if (l->nkeys) rt_check_trust(&p, l->keys, l->nkeys);
+    if (l->inspect) {
         inspect(&p);
+        return 0;
+    }
+    const char* mode = l->isolation ? l->isolation : p.isolation;
+    if (strcmp(mode, "merged") && strcmp(mode, "writecopy") && strcmp(mode, "full"))
+        rt_fail("unknown isolation mode '%s' (merged|writecopy|full)", mode);
+    const RtEntryPoint* ep = &p.entries[0];
+    if (l->entry) {
+        ep = NULL;
+        for (size_t i = 0; i < p.nentries; ++i)
+            if (!strcmp(p.entries[i].name, l->entry) || !strcmp(p.entries[i].path, l->entry)) ep = &p.entries[i];
+        if (!ep) rt_fail("package has no entry point '%s'", l->entry);
+    }
+    if (l->verify_only) {
+        printf("verified: %s %s, publisher %s, key sha256 %s (trusted)\n", p.name, p.version,
+               *p.publisher ? p.publisher : "(unnamed)", p.fpr);
         return 0;
     }
     const char* home = rt_env_or("HOME", "/tmp");
@@ -110,17 +145,7 @@ static int run_package(const char* path, int argc, char** argv) {
     char* sb = xd ? rt_fmt("%s/portico/sandbox/%s", xd, p.name) : rt_fmt("%s/.local/share/portico/sandbox/%s", home, p.name);
 
     char* root = rt_ensure_extracted(&p, cache);
-    const char* mode = isolation ? isolation : p.isolation;
-    if (strcmp(mode, "merged") && strcmp(mode, "writecopy") && strcmp(mode, "full"))
-        rt_fail("unknown isolation mode '%s' (merged|writecopy|full)", mode);
-    const RtEntryPoint* ep = &p.entries[0];
-    if (entry) {
-        ep = NULL;
-        for (size_t i = 0; i < p.nentries; ++i)
-            if (!strcmp(p.entries[i].name, entry) || !strcmp(p.entries[i].path, entry)) ep = &p.entries[i];
-        if (!ep) rt_fail("package has no entry point '%s'", entry);
-    }
-    if (reset) rt_rm_rf(sb);
+    if (l->reset) rt_rm_rf(sb);
     rt_mkdir_p(sb, 0755);
     char sbreal[PATH_MAX];
     if (!realpath(sb, sbreal)) rt_fail("cannot resolve %s: %s", sb, strerror(errno));
@@ -132,7 +157,7 @@ static int run_package(const char* path, int argc, char** argv) {
         const char* d = merged ? resolve_in_root(root, p.library_path[i], 0) : p.library_path[i];
         libs = rt_fmt("%s%s%s", libs, *libs ? ":" : "", d);
     }
-    char** av = rt_alloc((size_t)(nargs + 8) * sizeof *av);
+    char** av = rt_alloc((size_t)(l->nargs + 8) * sizeof *av);
     int n = 0;
     av[n++] = merged ? resolve_in_root(root, p.loader, 0) : p.loader;
     av[n++] = "--inhibit-cache";
@@ -141,7 +166,7 @@ static int run_package(const char* path, int argc, char** argv) {
     av[n++] = "--argv0";
     av[n++] = ep->path;
     av[n++] = merged ? resolve_in_root(root, ep->path, 0) : ep->path;
-    for (int i = 0; i < nargs; ++i) av[n++] = app_args[i];
+    for (int i = 0; i < l->nargs; ++i) av[n++] = l->args[i];
     av[n] = NULL;
 
     const char** whiteouts = rt_alloc((p.nfiles + 1) * sizeof *whiteouts);
@@ -154,13 +179,60 @@ static int run_package(const char* path, int argc, char** argv) {
     return rt_sandbox_exec(mode, root, sbreal, av, name, whiteouts, nw);
 }
 
+// Direct use: `./app.portico ARGS` or `portico-pack-runtime PKG ARGS`; --portico-* anywhere are ours.
+static int run_direct(const char* path, int argc, char** argv) {
+    Launch l = {0};
+    l.args = rt_alloc((size_t)(argc + 1) * sizeof *l.args);
+    for (int i = 0; i < argc; ++i) {
+        const char* a = argv[i];
+        if (!strncmp(a, "--portico-isolation=", 20)) l.isolation = a + 20;
+        else if (!strncmp(a, "--portico-entry=", 16)) l.entry = a + 16;
+        else if (!strcmp(a, "--portico-reset")) l.reset = true;
+        else if (!strcmp(a, "--portico-inspect")) l.inspect = true;
+        else if (!strncmp(a, "--portico-trust=", 16)) l.nkeys = rt_load_key_file(a + 16, &l.keys, l.nkeys), l.ntrust++;
+        else l.args[l.nargs++] = argv[i];
+    }
+    return run_package(path, &l);
+}
+
+// A host's launch: `--package FILE (--trust-dir DIR | --trust KEY.pub)... [--verify-only]
+// [--isolation M] [--entry N] -- ARGS`. The trust list is required, the user's own list is
+// ignored, and everything after `--` goes to the app untouched (an argument can change nothing).
+static int run_host(int argc, char** argv) {
+    Launch l = {0};
+    l.host = true;
+    const char* path = NULL;
+    int i = 1;
+    for (; i < argc && strcmp(argv[i], "--"); ++i) {
+        const char* a = argv[i];
+        bool has_value = i + 1 < argc && strcmp(argv[i + 1], "--");
+        if (!strcmp(a, "--verify-only")) l.verify_only = true;
+        else if (!has_value) break;
+        else if (!strcmp(a, "--package")) path = argv[++i];
+        else if (!strcmp(a, "--trust-dir")) l.nkeys = load_trust_dir(argv[++i], &l.keys, l.nkeys), l.ntrust++;
+        else if (!strcmp(a, "--trust")) l.nkeys = rt_load_key_file(argv[++i], &l.keys, l.nkeys), l.ntrust++;
+        else if (!strcmp(a, "--isolation")) l.isolation = argv[++i];
+        else if (!strcmp(a, "--entry")) l.entry = argv[++i];
+        else break;
+    }
+    if (i < argc && strcmp(argv[i], "--")) rt_fail("unknown or incomplete option '%s' (run portico-pack-runtime alone for its usage)", argv[i]);
+    if (!path) rt_fail("--package FILE is required");
+    if (!l.ntrust)
+        rt_refuse("no trusted publisher keys configured for packages (give --trust-dir DIR holding the publishers' "
+                  "*.pub keys; see packager/FORMAT.md, \"Trusted launch\")");
+    if (i < argc) ++i;  // "--"
+    l.args = argv + i;
+    l.nargs = argc - i;
+    return run_package(path, &l);
+}
+
 int main(int argc, char** argv) {
     size_t size = 0;
     const uint8_t* self = rt_map_file("/proc/self/exe", &size);
     if (!self) rt_fail("cannot read /proc/self/exe: %s", strerror(errno));
     if (rt_has_trailer(self, size)) {
         munmap((void*)self, size);
-        return run_package("/proc/self/exe", argc - 1, argv + 1);  // never falls through to the CLI
+        return run_direct("/proc/self/exe", argc - 1, argv + 1);  // never falls through to the CLI
     }
     if (rt_has_appended_data(self, size)) rt_refuse("this package has no valid trailer: it is truncated or corrupt");
     munmap((void*)self, size);
@@ -170,6 +242,7 @@ int main(int argc, char** argv) {
         if (!realpath(argv[4], sbreal)) rt_fail("cannot resolve %s: %s", argv[4], strerror(errno));
         return rt_sandbox_exec(argv[2], argv[3], sbreal, argv + 7, argv[5], NULL, 0);
     }
+    if (argc >= 2 && !strcmp(argv[1], "--package")) return run_host(argc, argv);
     if (argc < 2 || argv[1][0] == '-') return usage();
-    return run_package(argv[1], argc - 2, argv + 2);
+    return run_direct(argv[1], argc - 2, argv + 2);
 }

@@ -4,11 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,13 +51,167 @@ static void make_whiteout(const char* dst) {
         rt_warn("cannot create whiteout %s (%s): that deletion will not show", dst, strerror(errno));
 }
 
+// ---- verifying what the cache holds ----------------------------------------------------------
+//
+// The cache lives in the user's home, so anything that ran as the user (an app of an earlier
+// session, a script) can change it. Nothing in it is trusted: a reused chunk is re-hashed against
+// its content address, and an assembled root is compared with the verified file table on every
+// launch (content, types, symlink targets, and no extra entries), so a change made between
+// launches never runs. A process running as the same user *during* the launch can still race it,
+// but it already has every right the app would have.
+
+// SHA-256 of the regular file at `path` (never through a symlink); false if it is not one or
+// cannot be read. `st` receives its metadata.
+static bool hash_regular_file(const char* path, struct stat* st, uint8_t out[32]) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return false;
+    bool ok = fstat(fd, st) == 0 && S_ISREG(st->st_mode);
+    if (ok) {
+        size_t n = (size_t)st->st_size;
+        void* m = n ? mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0) : (void*)"";
+        ok = m != MAP_FAILED;
+        if (ok) rt_sha256(m, n, out);
+        if (ok && n) munmap(m, n);
+    }
+    close(fd);
+    return ok;
+}
+
+// True if the cached chunk at `cpath` is a regular file whose content hashes to its address.
+static bool chunk_intact(const char* cpath, const RtChunk* c) {
+    struct stat st;
+    uint8_t got[32];
+    return hash_regular_file(cpath, &st, got) && (uint64_t)st.st_size == c->raw_size && memcmp(got, c->hash, 32) == 0;
+}
+
+// State of one root walk (nftw has no user pointer; the runtime is single-threaded).
+static struct {
+    const RtPackage* p;
+    size_t root_len;
+    char** sorted;     // table paths, sorted
+    uint32_t* index;   // sorted position -> table entry
+    ino_t* verified;   // per chunk: inode already hashed (hard links share one), 0 = none
+    uint32_t seen;     // table entries found
+    char* problem;     // first mismatch, NULL = none
+} g_walk;
+
+static int cmp_index(const void* a, const void* b) {
+    return strcmp(g_walk.p->files[*(const uint32_t*)a].path, g_walk.p->files[*(const uint32_t*)b].path);
+}
+
+static long find_path(const char* rel) {
+    size_t lo = 0, hi = g_walk.p->nfiles;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(g_walk.sorted[mid], rel);
+        if (c == 0) return (long)g_walk.index[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
+// A directory the extraction made for a parent the table does not list itself.
+static bool implicit_dir(const char* rel) {
+    size_t n = strlen(rel), lo = 0, hi = g_walk.p->nfiles;
+    while (lo < hi) {  // first table path >= rel + "/"
+        size_t mid = (lo + hi) / 2;
+        int c = strncmp(g_walk.sorted[mid], rel, n);
+        if (c < 0 || (c == 0 && (unsigned char)g_walk.sorted[mid][n] < '/')) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < g_walk.p->nfiles && strncmp(g_walk.sorted[lo], rel, n) == 0 && g_walk.sorted[lo][n] == '/';
+}
+
+static int check_one(const char* path, const struct stat* st, int flag, struct FTW* ftw) {
+    (void)flag;
+    if (ftw->level == 0) return 0;
+    const char* rel = path + g_walk.root_len + 1;
+    long i = find_path(rel);
+    if (i < 0) {
+        bool stub = ftw->level == 1 && (!strcmp(rel, "proc") || !strcmp(rel, "dev") || !strcmp(rel, "tmp"));
+        if ((stub || implicit_dir(rel)) && S_ISDIR(st->st_mode)) return 0;
+        if (ftw->level == 1 && !strcmp(rel, ".portico-complete") && S_ISREG(st->st_mode) && st->st_size == 0) return 0;
+        g_walk.problem = rt_fmt("'%s' is not part of the package", rel);
+        return 1;
+    }
+    const RtEntry* f = &g_walk.p->files[i];
+    g_walk.seen++;
+    if (f->type == RT_DIR && S_ISDIR(st->st_mode)) return 0;
+    if (f->type == RT_WHITEOUT && S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0)) return 0;
+    if (f->type == RT_SYMLINK && S_ISLNK(st->st_mode)) {
+        size_t want = strlen(f->target);
+        char* buf = rt_alloc(want + 2);
+        ssize_t n = readlink(path, buf, want + 1);
+        bool same = n == (ssize_t)want && memcmp(buf, f->target, want) == 0;
+        free(buf);
+        if (same) return 0;
+        g_walk.problem = rt_fmt("symlink '%s' points elsewhere", rel);
+        return 1;
+    }
+    if (f->type == RT_FILE && S_ISREG(st->st_mode)) {
+        const RtChunk* c = &g_walk.p->chunks[f->chunk];
+        if (g_walk.verified[f->chunk] && g_walk.verified[f->chunk] == st->st_ino) return 0;
+        struct stat fst;
+        uint8_t got[32];
+        if (!hash_regular_file(path, &fst, got) || fst.st_ino != st->st_ino || (uint64_t)fst.st_size != c->raw_size ||
+            memcmp(got, c->hash, 32) != 0) {
+            g_walk.problem = rt_fmt("content of '%s' does not match its hash in the package", rel);
+            return 1;
+        }
+        g_walk.verified[f->chunk] = fst.st_ino;
+        return 0;
+    }
+    g_walk.problem = rt_fmt("'%s' has the wrong file type", rel);
+    return 1;
+}
+
+// NULL if `root` holds exactly what the (verified) file table says, else what differs.
+static char* root_mismatch(const RtPackage* p, const char* root) {
+    memset(&g_walk, 0, sizeof g_walk);
+    g_walk.p = p;
+    g_walk.root_len = strlen(root);
+    g_walk.index = rt_alloc((p->nfiles + 1) * sizeof *g_walk.index);
+    g_walk.sorted = rt_alloc((p->nfiles + 1) * sizeof *g_walk.sorted);
+    g_walk.verified = rt_alloc((p->nchunks + 1) * sizeof *g_walk.verified);
+    for (uint32_t i = 0; i < p->nfiles; ++i) g_walk.index[i] = i;
+    qsort(g_walk.index, p->nfiles, sizeof *g_walk.index, cmp_index);
+    for (uint32_t i = 0; i < p->nfiles; ++i) g_walk.sorted[i] = p->files[g_walk.index[i]].path;
+    uint32_t whiteouts = 0;
+    for (uint32_t i = 0; i < p->nfiles; ++i) whiteouts += p->files[i].type == RT_WHITEOUT;
+    if (nftw(root, check_one, 32, FTW_PHYS) != 0 && !g_walk.problem)
+        g_walk.problem = rt_fmt("cannot read it (%s)", strerror(errno));
+    // A whiteout the kernel would not let us create is missing by design (a warning at extraction).
+    if (!g_walk.problem && (g_walk.seen > p->nfiles || g_walk.seen + whiteouts < p->nfiles))
+        g_walk.problem = rt_fmt("%u of its %u entries are missing", p->nfiles - g_walk.seen, p->nfiles);
+    free(g_walk.index);
+    free(g_walk.sorted);
+    free(g_walk.verified);
+    return g_walk.problem;
+}
+
 char* rt_ensure_extracted(const RtPackage* p, const char* cache) {
     uint8_t id[32];
     char hex[65];
     rt_sha256(p->file + p->signature_offset, 64, id);
     rt_hex(id, 16, hex);
     char* root = rt_fmt("%s/roots/%s-%s", cache, p->name, hex);
-    if (exists_l(rt_fmt("%s/.portico-complete", root))) return root;
+    if (exists_l(rt_fmt("%s/.portico-complete", root))) {
+        char* why = root_mismatch(p, root);
+        if (!why) return root;
+        // Removed so that the next launch extracts a fresh copy from the (verified) package; the
+        // tampered chunk goes too (a hard link shares the changed inode).
+        for (uint32_t i = 0; i < p->nchunks; ++i) {
+            char h[65];
+            rt_hex(p->chunks[i].hash, 32, h);
+            char* cpath = rt_fmt("%s/chunks/%s", cache, h);
+            if (exists_l(cpath) && !chunk_intact(cpath, &p->chunks[i])) unlink(cpath);
+        }
+        rt_rm_rf(root);
+        rt_refuse("the cached copy of package '%s' was modified after it was extracted (%s, in %s): nothing of it "
+                  "ran; the cached copy was removed, so the next launch extracts it again from the package",
+                  p->name, why, root);
+    }
 
     char* chunks = rt_fmt("%s/chunks", cache);
     rt_mkdir_p(chunks, 0755);
@@ -82,6 +238,10 @@ char* rt_ensure_extracted(const RtPackage* p, const char* cache) {
             char h[65];
             rt_hex(c->hash, 32, h);
             char* cpath = rt_fmt("%s/%s", chunks, h);
+            if (!done[f->chunk] && exists_l(cpath) && !chunk_intact(cpath, c)) {
+                rt_warn("cached chunk %.16s (%s) does not match its hash: replacing it from the package", h, f->path);
+                if (unlink(cpath) != 0) rt_fail("cannot remove tampered chunk %s: %s", cpath, strerror(errno));
+            }
             if (!done[f->chunk] && !exists_l(cpath)) {
                 const uint8_t* comp = p->chunk_section + c->offset;
                 if (ZSTD_getFrameContentSize(comp, c->comp_size) != c->raw_size)

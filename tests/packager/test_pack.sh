@@ -1,7 +1,8 @@
 #!/bin/bash
 # Integration test of portico-pack driving the real binary: build, run in every isolation mode on a
 # root where the host's copy is hidden, sandbox persistence and --reset, refusal of corrupt,
-# truncated and untrusted packages, unprivileged run. Usage: test_pack.sh /path/to/portico-pack
+# truncated and untrusted packages, a host's launch with its trust list, the verified chunk cache,
+# unprivileged run. Usage: test_pack.sh /path/to/portico-pack
 set -u
 PACK=${1:?usage: test_pack.sh /path/to/portico-pack}
 PACK=$(readlink -f "$PACK")
@@ -125,6 +126,57 @@ msg=$(./jq.portico -n 1 2>&1); rc=$?
 cp key.pem.pub "$HOME/.config/portico/trusted-keys/"
 expect_eq "$(./jq.portico -n 1 2>&1)" "1" "trusted after adding the key"
 rm -rf "$HOME/.config/portico"
+
+# A host's launch (portico-pack-runtime --package): the host's own runtime and trust list, never
+# the package's front, never the session user's own list. Each refusal: status 65, the reason, and
+# nothing of the package ran (the payload would create $HOME/RAN).
+mkdir -p trust-mine trust-other trust-empty && cp key.pem.pub trust-mine/ && cp other.pem.pub trust-other/
+host_refused() {  # file, expected message, label, trust flags...
+  rm -f "$HOME/RAN"
+  msg=$("$RT" --package "$1" "${@:4}" --entry dash -- -c 'touch $HOME/RAN' 2>&1); rc=$?
+  if [ $rc -eq 65 ] && [[ "$msg" == *"$2"* ]] && [ ! -e "$HOME/RAN" ]; then pass "host launch: $3: $msg"; else fail "host launch: $3 (rc=$rc msg=$msg)"; fi
+}
+host_refused jq.portico "no trusted publisher keys configured" "no trust list"
+host_refused jq.portico "no trusted publisher keys configured" "empty trust list" --trust-dir trust-empty
+host_refused jq.portico "not in the trust list" "untrusted publisher" --trust-dir trust-other
+mkdir -p "$HOME/.config/portico/trusted-keys" && cp key.pem.pub "$HOME/.config/portico/trusted-keys/"
+host_refused jq.portico "not in the trust list" "the user's own trust list is ignored" --trust-dir trust-other
+rm -rf "$HOME/.config/portico"
+cp jq.portico unsigned.portico && python3 -c "f=open('unsigned.portico','r+b'); f.seek(-160, 2); f.write(bytes(64))"
+host_refused unsigned.portico "signature does not verify" "unsigned package" --trust-dir trust-mine
+host_refused cut.portico "truncated" "truncated package" --trust-dir trust-mine
+host_refused flip.portico "REFUSED" "modified package" --trust-dir trust-mine
+out=$("$RT" --package jq.portico --trust-dir trust-mine --verify-only 2>&1)
+[[ "$out" == "verified: jqtest "*"(trusted)" ]] && pass "host verify-only: $out" || fail "host verify-only ($out)"
+out=$(echo '{"v":"host"}' | "$RT" --package jq.portico --trust-dir trust-mine -- -r .v 2>&1)
+expect_eq "$out" "host" "host launch runs a trusted package"
+# App arguments after -- are the app's, even ones that look like the runtime's.
+out=$("$RT" --package jq.portico --trust-dir trust-mine --entry dash -- -c 'echo "$0"' --portico-trust=x 2>&1)
+expect_eq "$out" "--portico-trust=x" "host launch passes app arguments verbatim"
+
+# The chunk cache is verified on every reuse: a file of an extracted root changed between launches
+# (by anything that ran as the user) is refused, removed, and extracted afresh at the next launch.
+CACHE=$HOME/.cache/portico
+"$RT" --package jq.portico --trust-dir trust-mine --entry dash -- -c true || fail "warm the cache"
+ROOT=$(ls -d "$CACHE"/roots/jqtest-* | head -1)
+DASH=$(readlink -f "$ROOT/bin/dash" 2>/dev/null); [[ "$DASH" == "$ROOT"/* ]] || DASH=$ROOT/usr/bin/dash
+chmod u+w "$DASH" && printf '#!/bin/sh\ntouch $HOME/RAN\n' > "$DASH"
+host_refused jq.portico "was modified after it was extracted" "tampered cached file" --trust-dir trust-mine
+[ ! -e "$ROOT" ] && pass "tampered cached root removed" || fail "tampered cached root kept"
+out=$("$RT" --package jq.portico --trust-dir trust-mine --entry dash -- -c 'echo fresh' 2>&1)
+expect_eq "$out" "fresh" "next launch re-extracts from the package"
+# A file added to the root (e.g. /etc/ld.so.preload, read by the package's loader) is refused too.
+ROOT=$(ls -d "$CACHE"/roots/jqtest-* | head -1)
+mkdir -p "$ROOT/etc" && echo /nonexistent.so > "$ROOT/etc/ld.so.preload"
+host_refused jq.portico "not part of the package" "file added to the cached root" --trust-dir trust-mine
+# A tampered chunk that is not linked into a root any more: replaced from the package on reuse.
+"$RT" --package jq.portico --trust-dir trust-mine --entry dash -- -c true >/dev/null 2>&1
+ROOT=$(ls -d "$CACHE"/roots/jqtest-* | head -1) && rm -rf "$ROOT"
+CHUNK=$(ls "$CACHE"/chunks/ | head -1) && chmod u+w "$CACHE/chunks/$CHUNK" && echo evil >> "$CACHE/chunks/$CHUNK"
+msg=$("$RT" --package jq.portico --trust-dir trust-mine -- -n '"after chunk tamper"' -r 2>&1)
+[[ "$msg" == *"does not match its hash: replacing it"*"after chunk tamper" ]] && pass "tampered chunk replaced on reuse" \
+  || fail "tampered chunk on reuse ($msg)"
+[ "$(sha256sum < "$CACHE/chunks/$CHUNK" | cut -c1-64)" == "$CHUNK" ] && pass "replaced chunk matches its address" || fail "chunk not replaced"
 
 # Unprivileged: an ordinary user (nobody) gets the full sandbox through a user namespace.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then

@@ -29,12 +29,16 @@ struct Fixture {
     Fixture() { fs::create_directories(dir / "config"); }
     ~Fixture() { fs::remove_all(dir); }
 
-    Result run(const std::vector<std::uint8_t>& bytes, const std::string& args = "--portico-inspect") {
+    fs::path write(const std::vector<std::uint8_t>& bytes) {
         auto path = dir / "p.portico";
         std::ofstream(path, std::ios::binary | std::ios::trunc)
             .write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size()));
-        auto cmd = "XDG_CONFIG_HOME=" + (dir / "config").string() + " " PORTICO_PACK_RUNTIME_BIN " " +
-                   path.string() + " " + args + " 2>&1";
+        return path;
+    }
+
+    // The runtime with `args`, the user's configuration in dir/config; output is stdout + stderr.
+    Result runtime(const std::string& args) {
+        auto cmd = "XDG_CONFIG_HOME=" + (dir / "config").string() + " " PORTICO_PACK_RUNTIME_BIN " " + args + " 2>&1";
         Result r;
         FILE* p = ::popen(cmd.c_str(), "r");
         REQUIRE(p);
@@ -43,6 +47,10 @@ struct Fixture {
         int st = ::pclose(p);
         r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         return r;
+    }
+
+    Result run(const std::vector<std::uint8_t>& bytes, const std::string& args = "--portico-inspect") {
+        return runtime(write(bytes).string() + " " + args);
     }
 
     // One 3-byte file "a" in chunk 0 (a real zstd frame of "hi\n"), plus `extra` entries.
@@ -151,4 +159,36 @@ TEST_CASE("runtime refuses flipped, truncated and untrusted packages") {
     fs::copy_file(f.dir / "other.pub", f.dir / "config/portico/trusted-keys/other.pub");
     CHECK(f.run(good).status == 65);
     CHECK(f.run(good, "--portico-trust=" + (f.dir / "mine.pub").string() + " --portico-inspect").status == 0);
+}
+
+TEST_CASE("runtime's host mode requires the host's trust list and ignores the user's own") {
+    Fixture f;
+    auto good = f.package({{"a", EntryType::file, 0755, 0, 3, {}}});
+    auto other = crypto::Ed25519Key::generate();
+    for (auto* d : {"mine", "other", "empty", "config/portico/trusted-keys"}) fs::create_directories(f.dir / d);
+    std::ofstream(f.dir / "mine/mine.pub") << format_public_key(f.key.public_raw());
+    std::ofstream(f.dir / "other/other.pub") << format_public_key(other.public_raw());
+    // The session user's own list trusts the package; a host launch must not care.
+    std::ofstream(f.dir / "config/portico/trusted-keys/mine.pub") << format_public_key(f.key.public_raw());
+    // A host's launch: options first, the package named by --package.
+    auto host = [&](const std::string& flags) { return f.runtime("--package " + f.write(good).string() + " " + flags); };
+    auto r = host("--verify-only");
+    CHECK(r.status == 65);
+    CHECK_THAT(r.output, Catch::Contains("REFUSED: no trusted publisher keys configured for packages"));
+    r = host("--trust-dir " + (f.dir / "empty").string() + " --verify-only");
+    CHECK(r.status == 65);
+    CHECK_THAT(r.output, Catch::Contains("REFUSED: no trusted publisher keys configured for packages"));
+    r = host("--trust-dir " + (f.dir / "other").string() + " --verify-only");
+    CHECK(r.status == 65);
+    CHECK_THAT(r.output, Catch::Contains("not in the trust list"));
+    r = host("--trust-dir " + (f.dir / "mine").string() + " --verify-only");
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.output, Catch::StartsWith("verified: t ") && Catch::Contains("(trusted)"));
+    r = host("--trust-dir " + (f.dir / "mine").string() + " --entry nope --verify-only");
+    CHECK(r.status == 1);
+    CHECK_THAT(r.output, Catch::Contains("no entry point 'nope'"));
+    r = host("--trust-dir " + (f.dir / "mine").string() + " --portico-trust=x --verify-only");
+    CHECK(r.status == 1);
+    CHECK_THAT(r.output, Catch::Contains("unknown or incomplete option '--portico-trust=x'"));
 }
