@@ -308,8 +308,9 @@ bool has_appended_data(std::span<const std::uint8_t> exe) {
     end = std::max<std::uint64_t>(end, eh.e_phoff + std::uint64_t(eh.e_phnum) * eh.e_phentsize);
     for (unsigned i = 0; i < eh.e_phnum; ++i) {
         Elf64_Phdr ph;
+        // Written so no sum can wrap: a huge e_phoff once made "off + sizeof ph" wrap and pass.
         auto off = eh.e_phoff + std::uint64_t(i) * sizeof ph;
-        if (off + sizeof ph > exe.size()) return false;
+        if (off < eh.e_phoff || off > exe.size() || exe.size() - off < sizeof ph) return false;
         std::memcpy(&ph, exe.data() + off, sizeof ph);
         end = std::max<std::uint64_t>(end, ph.p_offset + ph.p_filesz);
     }

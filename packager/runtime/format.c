@@ -39,8 +39,9 @@ bool rt_has_appended_data(const uint8_t* exe, size_t size) {
     if (ph_end > end) end = ph_end;
     for (unsigned i = 0; i < eh.e_phnum; ++i) {
         Elf64_Phdr ph;
+        // Written so no sum can wrap: a huge e_phoff once made "off + sizeof ph" wrap and pass.
         uint64_t off = eh.e_phoff + (uint64_t)i * sizeof ph;
-        if (off + sizeof ph > size) return false;
+        if (off < eh.e_phoff || off > size || size - off < sizeof ph) return false;
         memcpy(&ph, exe + off, sizeof ph);
         if (ph.p_offset + ph.p_filesz > end) end = ph.p_offset + ph.p_filesz;
     }

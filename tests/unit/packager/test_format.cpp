@@ -167,3 +167,16 @@ TEST_CASE("manifest validation names the bad field") {
     m.isolation = "writecopy";
     CHECK(Manifest::from_json(m.to_json()).isolation == "writecopy");
 }
+
+TEST_CASE("has_appended_data reads no program header past the file, whatever e_phoff says") {
+    // Found by tests/fuzz (fuzz_runtime_package; the C++ reader had the same check): for a huge
+    // e_phoff, "off + sizeof(Elf64_Phdr)" wrapped around, passed the bounds check and the header
+    // was read from before the buffer.
+    std::vector<std::uint8_t> exe(64, 0);  // an ELF header and nothing else
+    std::memcpy(exe.data(), "\x7f" "ELF", 4);
+    exe[56] = 1;  // e_phnum
+    for (std::uint64_t phoff : {~std::uint64_t{0} - 7, ~std::uint64_t{0} - 55, std::uint64_t{60}, std::uint64_t{64}}) {
+        std::memcpy(&exe[32], &phoff, 8);  // e_phoff
+        CHECK_FALSE(has_appended_data(exe));
+    }
+}
