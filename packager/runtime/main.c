@@ -1,7 +1,8 @@
 // portico-pack-runtime: the front of every .portico file. Executed as a package it verifies and
 // runs itself; as a bare program it runs a package given by path (`portico-pack run` uses that,
-// so a package is always verified by a runtime the caller trusts, never by its own) or runs a
-// command in a sandbox for `portico-pack capture`.
+// so a package is always verified by a runtime the caller trusts, never by its own), runs a
+// session host's launch (--package: the host's trust list required, --verify-only before the
+// session starts), or runs a command in a sandbox for `portico-pack capture`.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>

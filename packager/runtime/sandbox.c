@@ -66,13 +66,22 @@ static bool hash_regular_file(const char* path, struct stat* st, uint8_t out[32]
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return false;
     bool ok = fstat(fd, st) == 0 && S_ISREG(st->st_mode);
-    if (ok) {
-        size_t n = (size_t)st->st_size;
-        void* m = n ? mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0) : (void*)"";
-        ok = m != MAP_FAILED;
-        if (ok) rt_sha256(m, n, out);
-        if (ok && n) munmap(m, n);
+    // read() into one buffer rather than mmap: no page fault per page of a file read once.
+    static uint8_t buf[1 << 18];
+    RtSha256 h;
+    rt_sha256_init(&h);
+    uint64_t total = 0;
+    while (ok) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            ok = n == 0 && total == (uint64_t)st->st_size;
+            break;
+        }
+        rt_sha256_update(&h, buf, (size_t)n);
+        total += (uint64_t)n;
     }
+    rt_sha256_final(&h, out);
     close(fd);
     return ok;
 }
@@ -278,7 +287,16 @@ char* rt_ensure_extracted(const RtPackage* p, const char* cache) {
         if (!exists_l(d)) mkdir(d, 0755);
     }
     write_all(rt_fmt("%s/.portico-complete", tmp), (const uint8_t*)"", 0);
-    if (rename(tmp, root) != 0) rt_rm_rf(tmp);  // another launch finished first: same content
+    if (rename(tmp, root) != 0) {
+        // Another launch finished first (same content), or something else is in the way (a root
+        // left unfinished, or made by someone): keep it only if it holds exactly the package.
+        if (!root_mismatch(p, root)) {
+            rt_rm_rf(tmp);
+        } else {
+            rt_rm_rf(root);
+            if (rename(tmp, root) != 0) rt_fail("cannot place %s: %s", root, strerror(errno));
+        }
+    }
     return root;
 }
 

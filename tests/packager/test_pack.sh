@@ -177,6 +177,11 @@ msg=$("$RT" --package jq.portico --trust-dir trust-mine -- -n '"after chunk tamp
 [[ "$msg" == *"does not match its hash: replacing it"*"after chunk tamper" ]] && pass "tampered chunk replaced on reuse" \
   || fail "tampered chunk on reuse ($msg)"
 [ "$(sha256sum < "$CACHE/chunks/$CHUNK" | cut -c1-64)" == "$CHUNK" ] && pass "replaced chunk matches its address" || fail "chunk not replaced"
+# An unfinished root planted where the package's root goes is not adopted as it is.
+ROOT=$(ls -d "$CACHE"/roots/jqtest-* | head -1) && rm -rf "$ROOT" && mkdir -p "$ROOT/etc" && echo planted > "$ROOT/etc/planted"
+out=$("$RT" --package jq.portico --trust-dir trust-mine -- -n '"over a planted root"' -r 2>&1)
+[ "$out" == "over a planted root" ] && [ ! -e "$ROOT/etc/planted" ] && [ -e "$ROOT/.portico-complete" ] \
+  && pass "a planted unfinished root is replaced" || fail "planted root ($out)"
 
 # Unprivileged: an ordinary user (nobody) gets the full sandbox through a user namespace.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
