@@ -214,6 +214,9 @@ void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len,
     Reader r(bytes);
     auto nchunks = r.u32("chunk count");
     if (nchunks > kMaxEntries) throw PackageError("file table: too many chunks");
+    // Counts are checked against the bytes left before anything is allocated for them: 4 bytes
+    // claiming a million chunks used to allocate 56 MB first (found by fuzzing).
+    r.need(std::size_t(nchunks) * (32 + 3 * 8), "chunk records");
     chunks.resize(nchunks);
     for (std::uint32_t i = 0; i < nchunks; ++i) {
         auto& c = chunks[i];
@@ -226,6 +229,7 @@ void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len,
     }
     auto nfiles = r.u32("file count");
     if (nfiles > kMaxEntries) throw PackageError("file table: too many files");
+    r.need(std::size_t(nfiles) * (1 + 4 + 2), "file entries");  // type, mode, path length at least
     files.resize(nfiles);
     for (std::uint32_t i = 0; i < nfiles; ++i) {
         auto& f = files[i];

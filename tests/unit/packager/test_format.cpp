@@ -180,3 +180,16 @@ TEST_CASE("has_appended_data reads no program header past the file, whatever e_p
         CHECK_FALSE(has_appended_data(exe));
     }
 }
+
+TEST_CASE("a file table's counts are checked against its size before anything is allocated") {
+    // Found by tests/fuzz (fuzz_package ran at 40 inputs/s): a 4-byte table claiming 2^20 chunks
+    // made decode_table allocate 56 MB before finding the table truncated.
+    std::vector<ChunkRef> c;
+    std::vector<FileEntry> f;
+    const std::vector<std::uint8_t> many_chunks = {0x00, 0x00, 0x10, 0x00};
+    CHECK_THROWS_WITH(decode_table(many_chunks, 0, c, f), Catch::Contains("truncated while reading chunk records"));
+    CHECK(c.empty());
+    const std::vector<std::uint8_t> many_files = {0, 0, 0, 0, 0x00, 0x00, 0x10, 0x00};
+    CHECK_THROWS_WITH(decode_table(many_files, 0, c, f), Catch::Contains("truncated while reading file entries"));
+    CHECK(f.empty());
+}
