@@ -632,7 +632,8 @@ Result<json, ApiErrorCode> parse_body(const std::string& body, std::initializer_
     if (j.is_discarded()) return bad("the body is not valid JSON");
     if (!j.is_object()) return bad("the body must be a JSON object");
     for (auto& [k, v] : j.items()) {
-        auto it = std::find_if(fields.begin(), fields.end(), [&](const FieldSpec& f) { return k == f.name; });
+        // An init-capture: clang 14 (tests/fuzz) cannot capture a structured binding itself.
+        auto it = std::find_if(fields.begin(), fields.end(), [&key = k](const FieldSpec& f) { return key == f.name; });
         if (it == fields.end()) return bad("unknown field '" + k.substr(0, 64) + "'");
         if (!has_type(v, it->type)) return bad("field '" + k + "' must be " + type_name(it->type));
     }
