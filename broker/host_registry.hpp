@@ -27,6 +27,7 @@ struct HostInfo {
     std::vector<std::string> apps;
     std::vector<std::string> images;  // golden images it runs as VM desktops
     std::string vm_accel;             // "kvm" or "tcg" when it runs VM desktops
+    std::string isolation;            // how its app sessions run: "per-user", "none", "refused"
     int max_sessions = 0;
     int sessions = 0;        // running (last heartbeat) + reserved by launches in flight
     double cpu = 0, mem = 0;  // 0..1, last heartbeat

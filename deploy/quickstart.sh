@@ -3,14 +3,24 @@
 # a demo user, a published "Terminal" and a VM desktop "Desktop" (pooled, one spare booted).
 # Prints the URL to open. Ctrl-C stops everything.
 #
-#   PORTICO_STATE       state directory (default ~/.local/state/portico)
+# As root (the normal case) nothing runs as root but the small session helper: the broker runs as
+# the system account portico-broker, the session host as portico-host (each with its own private
+# state directory), and every portal user's apps as that user's own Unix account, which the helper
+# creates on first launch. Without root, everything runs as you in single-user mode (no isolation
+# between portal users; the host says so in its log and in the console).
+#
+#   PORTICO_STATE       state directory (default /var/lib/portico as root, else ~/.local/state/portico)
 #   PORTICO_PORT        HTTPS port of the portal (default 8443)
 #   PORTICO_NO_DESKTOP  1 = skip the VM desktop (its image is built from Debian packages once,
 #                       a few minutes, then cached in ~/.cache/portico/images)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${PORTICO_BUILD:-$repo/build}
-state=${PORTICO_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/portico}
+if [ "$(id -u)" -eq 0 ]; then
+  state=${PORTICO_STATE:-/var/lib/portico}
+else
+  state=${PORTICO_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/portico}
+fi
 port=${PORTICO_PORT:-8443}
 
 # ccache hits across clones in different folders (CI clones afresh each run).
@@ -21,21 +31,51 @@ export CCACHE_BASEDIR=$repo CCACHE_NOHASHDIR=1
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target portico-broker portico-host portico-client
 
-broker_bin=$build/broker/portico-broker
-host_bin=$build/session-host/portico-host
+cmake --build "$build" -j"$(nproc)" --target portico-session-helper
 address=$(hostname -I 2>/dev/null | awk '{print $1}')
+
+if [ "$(id -u)" -eq 0 ]; then
+  # Separate, unprivileged accounts, and state directories that only their owner can read: a
+  # session (running as its user) reaches neither the broker's keys and database nor the host's.
+  for account in portico-broker portico-host; do
+    id -u "$account" >/dev/null 2>&1 ||
+      useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$account"
+  done
+  getent group kvm >/dev/null && usermod -a -G kvm portico-host  # KVM for VM desktops, where usable
+  broker_state=$state/broker host_state=$state/host
+  install -d -m 0755 "$state"
+  install -d -m 0700 -o portico-broker -g portico-broker "$broker_state"
+  install -d -m 0700 -o portico-host -g portico-host "$host_state"
+  # What the services run, where their accounts can read it (a checkout under /root is not).
+  install -d -m 0755 "$state/bin" "$state/share"
+  install -m 0755 "$build/broker/portico-broker" "$build/session-host/portico-host" \
+    "$build/session-host/portico-session-helper" "$state/bin/"
+  rm -rf "$state/share/web" "$state/share/console"
+  cp -r "$repo/client/web" "$state/share/web"
+  cp -r "$repo/broker/console" "$state/share/console"
+  chmod -R a+rX "$state/share"
+  broker_bin=$state/bin/portico-broker host_bin=$state/bin/portico-host web_root=$state/share/web
+  console_root=$state/share/console
+  as_broker() { setpriv --reuid=portico-broker --regid=portico-broker --init-groups --reset-env -- "$@"; }
+else
+  broker_state=$state host_state=$state/host
+  mkdir -p "$host_state"
+  broker_bin=$build/broker/portico-broker host_bin=$build/session-host/portico-host web_root=$repo/client/web
+  console_root=$repo/broker/console
+  as_broker() { "$@"; }
+fi
 
 # The demo password is generated, never fixed: a fresh one on first start, a new one on every
 # later start (it is only ever printed here).
-if [ -f "$state/portico.db" ]; then
-  credentials=$("$broker_bin" reset-password --state "$state" --user demo)
+if [ -f "$broker_state/portico.db" ]; then
+  credentials=$(as_broker "$broker_bin" reset-password --state "$broker_state" --user demo)
   # The console's admin (state directories from before the admin console have none).
-  if admin_credentials=$("$broker_bin" reset-password --state "$state" --user admin 2>/dev/null); then
+  if admin_credentials=$(as_broker "$broker_bin" reset-password --state "$broker_state" --user admin 2>/dev/null); then
     credentials="$credentials
 $(echo "$admin_credentials" | sed 's/^/admin /')"
   fi
 else
-  credentials=$("$broker_bin" init --state "$state" ${address:+--host-name "$address"})
+  credentials=$(as_broker "$broker_bin" init --state "$broker_state" ${address:+--host-name "$address"})
 fi
 
 # VM desktops: the desktop guest image (Debian packages only; cached, so later starts are instant)
@@ -45,7 +85,7 @@ host_vm_args=()
 if [ "${PORTICO_NO_DESKTOP:-0}" != 1 ]; then
   echo "[portico] preparing the desktop guest image (the first time takes a few minutes)"
   if "$repo/deploy/guest/build-desktop-image.sh" "$images/desktop"; then
-    "$broker_bin" publish-desktop --state "$state" --id desktop --name Desktop --image desktop --mode pooled \
+    as_broker "$broker_bin" publish-desktop --state "$broker_state" --id desktop --name Desktop --image desktop --mode pooled \
       --size 4 --spares 1 --memory 768 --cpus 1 >/dev/null
     host_vm_args=(--images "$images")
   else
@@ -66,16 +106,30 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 logs=$state/logs
-mkdir -p "$logs"
-"$broker_bin" serve --state "$state" --listen "0.0.0.0:$port" --web-root "$repo/client/web" --console-root "$repo/broker/console" \
-  >"$logs/broker.log" 2>&1 &
+install -d -m 0700 "$logs"
+as_broker "$broker_bin" serve --state "$broker_state" --listen "0.0.0.0:$port" --web-root "$web_root" \
+  --console-root "$console_root" >"$logs/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 100); do grep -q "listening" "$logs/broker.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "listening" "$logs/broker.log" || { cat "$logs/broker.log"; echo "[portico] the broker did not start"; exit 1; }
 
-"$host_bin" --broker "wss://127.0.0.1:$port/api/v1/control" --broker-ca "$state/tls/broker.crt" \
-  --secret-file "$state/enrollment-secret" --host-id "$(hostname -s)-local" --name "local session host" \
-  --state-dir "$state/host" "${host_vm_args[@]}" >"$logs/host.log" 2>&1 &
+# The host authenticates with a certificate (mutual TLS, the broker's default): on its first start
+# it enrolls with a one-time token issued for its host id; later starts reuse the certificate.
+host_id="$(hostname -s)-local"
+host_enroll=()
+if [ ! -f "$host_state/broker-client.crt" ]; then
+  host_enroll=(--enroll "$(as_broker "$broker_bin" enroll-token --state "$broker_state" --host-id "$host_id" --ttl 600)")
+fi
+host_cmd=("$host_bin" --broker "wss://127.0.0.1:$port/api/v1/control" --broker-ca "$host_state/broker-ca.crt"
+  "${host_enroll[@]}" --host-id "$host_id" --name "local session host" --state-dir "$host_state" "${host_vm_args[@]}")
+install -m 0644 "$broker_state/tls/broker.crt" "$host_state/broker-ca.crt"
+if [ "$(id -u)" -eq 0 ]; then
+  # The helper stays root (it only starts sessions as their users) and runs the host as portico-host.
+  "$state/bin/portico-session-helper" --service-user portico-host -- "${host_cmd[@]}" >"$logs/host.log" 2>&1 &
+else
+  echo "[portico] not root: app sessions run as $(id -un) in single-user mode (no isolation between portal users)"
+  "${host_cmd[@]}" --single-user-mode >"$logs/host.log" 2>&1 &
+fi
 host_pid=$!
 pids=("$host_pid" "$broker_pid")
 for _ in $(seq 150); do grep -q "portico-host ready" "$logs/host.log" 2>/dev/null && break; sleep 0.1; done
@@ -86,7 +140,7 @@ echo "Portico is running."
 echo "$credentials" | grep -E "(user|password): " | sed 's/^demo //; s/^/  /'
 echo "  open:  https://localhost:$port/${address:+   (or https://$address:$port/)}"
 echo "  admin console: https://localhost:$port/console/ (log in as admin)"
-echo "  (self-signed certificate: accept it in the browser; its file is $state/tls/broker.crt)"
+echo "  (self-signed certificate: accept it in the browser; its file is $broker_state/tls/broker.crt)"
 echo "  logs:  $logs"
 echo "Press Ctrl-C to stop."
 # If either process dies, stop the other too (the EXIT trap).

@@ -127,6 +127,7 @@ std::string serialize(const Message& m) {
                           {"apps", x.apps}, {"max_sessions", x.max_sessions}};
                 if (!x.images.empty()) r["images"] = x.images;
                 if (!x.vm_accel.empty()) r["vm_accel"] = x.vm_accel;
+                r["isolation"] = x.isolation;
                 return r;
             }
             else if constexpr (std::is_same_v<T, Registered>)
@@ -215,6 +216,11 @@ Result<Message, std::string> parse(std::string_view text) {
             if (j.contains("vm_accel")) {
                 r.vm_accel = str(j, "vm_accel");
                 if (r.vm_accel != "kvm" && r.vm_accel != "tcg") throw std::invalid_argument("field 'vm_accel' must be \"kvm\" or \"tcg\"");
+            }
+            if (j.contains("isolation")) {
+                r.isolation = str(j, "isolation");
+                if (r.isolation != "per-user" && r.isolation != "none" && r.isolation != "refused")
+                    throw std::invalid_argument("field 'isolation' must be \"per-user\", \"none\" or \"refused\"");
             }
             return Message{r};
         }

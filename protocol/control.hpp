@@ -23,6 +23,9 @@ struct Register {
     int max_sessions = 0;
     std::vector<std::string> images;  // golden images this host can run as VM desktops (absent = none)
     std::string vm_accel;             // with images: "kvm" or "tcg" (software emulation, much slower)
+    // How app sessions run: "per-user" (each as its user's account, through the helper), "none"
+    // (single-user mode: as the host's own account) or "refused" (no helper, not allowed).
+    std::string isolation = "none";
 };
 struct Registered { std::string ticket_key; };  // base64 raw Ed25519 public key
 struct AppSpec { std::string id, name; std::vector<std::string> command; };

@@ -2,7 +2,7 @@
 
 #include "capture/x11_source.hpp"
 #include "common/log.hpp"
-#include "session-host/app_process.hpp"
+#include "session-host/app_launcher.hpp"
 #include "session-host/clipboard_bridge.hpp"
 #include "session-host/cursor_watcher.hpp"
 #include "session-host/display_scale.hpp"
@@ -42,6 +42,7 @@ AppSession::AppSession(Options options, EndedFn on_ended)
 
 std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended) {
     if (options.command.empty()) throw std::runtime_error("the application has no command");
+    if (!options.launcher) throw std::runtime_error("this host has no way to start applications");
     options.width = session_dimension(options.width);
     options.height = session_dimension(options.height);
     std::shared_ptr<AppSession> s(new AppSession(std::move(options), std::move(on_ended)));
@@ -55,8 +56,8 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
         if (std::string why; !s->sizer_->set_size(o.width, o.height, why))
             throw std::runtime_error("cannot set the X screen to " + std::to_string(o.width) + "x" + std::to_string(o.height) + ": " + why);
         s->windows_ = std::make_unique<WindowKeeper>(s->xvfb_->display(), s->xvfb_->xauthority());
-        s->app_ = std::make_unique<AppProcess>(o.command, s->xvfb_->display(), s->xvfb_->xauthority(),
-                                               o.runtime_dir + "/app.log", scale.env);
+        s->app_ = o.launcher->launch({o.id, o.user, o.command, s->xvfb_->display(), s->xvfb_->cookie(),
+                                      s->xvfb_->xauthority(), o.runtime_dir + "/app.log", scale.env});
         s->source_ = std::make_unique<capture::X11FrameSource>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->injector_ = std::make_unique<InputInjector>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->clipboard_ = std::make_unique<ClipboardBridge>(s->xvfb_->display(), s->xvfb_->xauthority());
@@ -194,7 +195,7 @@ void AppSession::teardown() {
     windows_.reset();
     sizer_.reset();
     if (app_) {
-        if (!app_->exited()) app_->terminate();
+        app_->terminate();  // also when the app has exited: what it left behind goes too
         app_.reset();
     }
     xvfb_.reset();

@@ -17,7 +17,8 @@ namespace portico::capture { class X11FrameSource; }
 namespace portico::host {
 
 class XvfbDisplay;
-class AppProcess;
+class AppHandle;
+class AppLauncher;
 class InputInjector;
 class WindowKeeper;
 class ScreenSizer;
@@ -31,7 +32,9 @@ public:
         std::vector<std::string> command;  // argv
         int width = 1280, height = 800;     // rounded down to even, at least 64
         double scale = 1;                   // the client's device pixel ratio: DPI 96 * scale (display_scale.hpp)
-        std::string runtime_dir;            // created 0700, removed when the session ends
+        std::string runtime_dir;            // the host's own, created 0700, removed when the session ends
+        std::string user;                   // the portal user the app runs for (as, with the helper)
+        AppLauncher* launcher = nullptr;    // how the app is started; outlives the session
     };
 
     // Blocking (starts Xvfb and the app, then waits up to 10 s for the app's first window, so the
@@ -68,7 +71,7 @@ private:
     std::unique_ptr<XvfbDisplay> xvfb_;
     std::unique_ptr<WindowKeeper> windows_;
     std::unique_ptr<ScreenSizer> sizer_;
-    std::unique_ptr<AppProcess> app_;
+    std::unique_ptr<AppHandle> app_;
     std::unique_ptr<capture::X11FrameSource> source_;
     std::mutex input_mu_;  // the injector is used by network threads and torn down by the capture thread
     std::unique_ptr<InputInjector> injector_;

@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "common/tls.hpp"
+#include "session-host/app_launcher.hpp"
 #include "session-host/broker_link.hpp"
 #include "session-host/enroll.hpp"
 #include "session-host/display_server.hpp"
@@ -13,7 +14,9 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <csignal>
@@ -53,6 +56,29 @@ std::pair<std::string, std::string> ensure_display_cert(const std::string& state
     tls::generate_self_signed(cert, key, public_address, sans);
     log::info("generated display certificate ", cert);
     return {cert, key};
+}
+
+// Sessions run as their users through the privileged helper that started this host; without one,
+// only an admin's explicit --single-user-mode lets apps run as this host's own account.
+std::unique_ptr<AppLauncher> make_launcher(const HostOptions& o) {
+    if (const char* fd = std::getenv("PORTICO_SESSION_HELPER_FD"); fd && *fd) {
+        ::unsetenv("PORTICO_SESSION_HELPER_FD");  // nothing this host starts inherits it
+        int n = std::atoi(fd);
+        if (n > 2 && ::fcntl(n, F_SETFD, FD_CLOEXEC) == 0) {
+            log::info("app sessions run as their users' own Unix accounts (portico-session-helper)");
+            return make_helper_launcher(n);
+        }
+        log::error("PORTICO_SESSION_HELPER_FD=", fd, " is not an open descriptor; ignoring it");
+    }
+    if (o.single_user_mode) {
+        log::warn("SINGLE-USER MODE: app sessions run as this host's own account (uid ", ::getuid(),
+                  "): every session can read this host's keys and every other session. Use it only when one "
+                  "person uses this host; start the host through portico-session-helper to isolate users.");
+        return make_direct_launcher();
+    }
+    log::warn("this host cannot start sessions as their users (it was not started by portico-session-helper); "
+              "app sessions are refused. Run it through the helper as root, or allow --single-user-mode.");
+    return nullptr;
 }
 
 std::string url_host(const std::string& address) {
@@ -102,9 +128,11 @@ int run_host(const HostOptions& o) {
         }
     }
 
+    std::unique_ptr<AppLauncher> launcher = make_launcher(o);
+
     net::io_context ioc(2);
     std::shared_ptr<BrokerLink> link;
-    SessionManager sessions({o.state_dir, o.max_sessions, o.apps, desktops.get()}, [&link](const std::string& id, const std::string& reason) {
+    SessionManager sessions({o.state_dir, o.max_sessions, o.apps, desktops.get(), launcher.get()}, [&link](const std::string& id, const std::string& reason) {
         if (link) link->session_ended(id, reason);
     });
     DisplayServer display(ioc, *ssl_ctx, sessions);
@@ -134,6 +162,7 @@ int run_host(const HostOptions& o) {
         lo.registration.cert_sha256 = cert_sha256;
         lo.registration.apps = o.apps;
         lo.registration.max_sessions = o.max_sessions;
+        lo.registration.isolation = launcher ? launcher->isolation() : "refused";
         if (desktops) {
             lo.registration.images = desktops->image_names();
             lo.registration.vm_accel = desktops->accel();

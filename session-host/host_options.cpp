@@ -31,6 +31,8 @@ them to Portico clients.
   --images DIR           VM desktop golden images: each DIR/<name>/image.json is one image
   --vm-accel MODE        auto (KVM when usable, else TCG with a warning) | kvm | tcg (default auto)
   --vm-dir DIR           VM runtime directories and dedicated desktops' disks (default STATE/vms)
+  --single-user-mode     without portico-session-helper, run app sessions as this host's own
+                         account: no isolation between users (for a host one person uses)
   --help                 show this help
 )";
 }
@@ -64,6 +66,10 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
         if (flag == "--help" || flag == "-h") {
             o.help = true;
             return o;
+        }
+        if (flag == "--single-user-mode") {
+            o.single_user_mode = true;
+            continue;
         }
         if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
             value = flag.substr(eq + 1);

@@ -28,6 +28,7 @@ struct HostOptions {
     std::string images_dir;              // VM desktop golden images (one subdirectory each); empty = no VMs
     std::string vm_accel = "auto";       // auto | kvm | tcg
     std::string vm_dir;                  // VM runtime dirs and dedicated disks (default <state_dir>/vms)
+    bool single_user_mode = false;       // apps may run as the host's own account (no helper)
     bool help = false;
 };
 

@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "session-host/app_session.hpp"
+#include "session-host/privsep/helper_wire.hpp"
 #include "session-host/vm/vm_desktops.hpp"
 #include "session-host/vm/vm_session.hpp"
 
@@ -28,13 +29,7 @@ SessionManager::SessionManager(Options options, EndedFn on_ended)
 
 SessionManager::~SessionManager() { shutdown(); }
 
-bool SessionManager::valid_session_id(const std::string& id) {
-    if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
-    return std::all_of(id.begin(), id.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-               c == '.';
-    });
-}
+bool SessionManager::valid_session_id(const std::string& id) { return privsep::valid_session_id(id); }
 
 bool SessionManager::app_offered(const protocol::control::AppSpec& app) const {
     for (const auto& a : options_.apps)
@@ -62,6 +57,9 @@ void SessionManager::start_session(const protocol::control::StartSession& req, S
             refusal = "application '" + req.app.name + "' is not offered by this host";
         else if (!req.desktop && req.app.command.empty())
             refusal = "application has no command";
+        else if (!req.desktop && !options_.launcher)
+            refusal = "this host cannot run app sessions as their users: start it through portico-session-helper "
+                      "(as root), or allow --single-user-mode";
         else
             starting_.insert(req.session_id);
     }
@@ -112,6 +110,8 @@ std::shared_ptr<StreamSession> SessionManager::start(const protocol::control::St
     o.height = req.height;
     o.scale = req.scale;  // VM desktops ignore it: the guest decides its own DPI
     o.runtime_dir = options_.state_dir + "/sessions/" + req.session_id;
+    o.user = req.user;
+    o.launcher = options_.launcher;
     return AppSession::start(o, on_ended);
 }
 

@@ -25,6 +25,7 @@ namespace portico::host {
 const char* control_reason(protocol::EndReason reason);
 
 class VmDesktops;
+class AppLauncher;
 
 class SessionManager final : public SessionDirectory {
 public:
@@ -33,6 +34,7 @@ public:
         int max_sessions = 20;
         std::vector<std::string> apps{"*"};   // app names or ids offered; "*" = any
         VmDesktops* desktops = nullptr;       // VM desktops (--images); must outlive the manager
+        AppLauncher* launcher = nullptr;      // starts apps (app_launcher.hpp); none = apps refused
     };
     // Called on a session's capture thread once it has ended and been torn down.
     using EndedFn = std::function<void(const std::string& session_id, const std::string& reason)>;

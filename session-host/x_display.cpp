@@ -3,6 +3,7 @@
 #include "capture/x11_connection.hpp"
 #include "session-host/display_scale.hpp"
 #include "session-host/find_program.hpp"
+#include "session-host/privsep/xauthority.hpp"
 
 #include <xcb/xcb.h>
 
@@ -10,7 +11,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,44 +32,6 @@ namespace portico::host {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-void put_u16(std::string& out, std::uint16_t v) {
-    out.push_back(static_cast<char>(v >> 8));
-    out.push_back(static_cast<char>(v & 0xff));
-}
-
-void put_counted(std::string& out, const std::string& s) {
-    put_u16(out, static_cast<std::uint16_t>(s.size()));
-    out += s;
-}
-
-// One FamilyWild entry with an empty display number: libXau matches it for any display, so the
-// file can be written before Xvfb has chosen its number. The server only looks at the cookie.
-void write_xauthority(const std::string& path) {
-    unsigned char cookie[16];
-    std::size_t got = 0;
-    while (got < sizeof cookie) {
-        ssize_t n = ::getrandom(cookie + got, sizeof cookie - got, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw std::runtime_error(std::string("getrandom: ") + std::strerror(errno));
-        }
-        got += static_cast<std::size_t>(n);
-    }
-    std::string entry;
-    put_u16(entry, 0xffff);
-    put_counted(entry, "");
-    put_counted(entry, "");
-    put_counted(entry, "MIT-MAGIC-COOKIE-1");
-    put_counted(entry, std::string(reinterpret_cast<char*>(cookie), sizeof cookie));
-
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-    ::fchmod(fd, 0600);
-    bool ok = ::write(fd, entry.data(), entry.size()) == static_cast<ssize_t>(entry.size());
-    ::close(fd);
-    if (!ok) throw std::runtime_error("cannot write " + path);
-}
 
 std::string tail_of(const std::string& path, std::size_t max_bytes = 1500) {
     std::ifstream in(path, std::ios::binary);
@@ -131,7 +93,8 @@ struct Fd {
 XvfbDisplay::XvfbDisplay(int width, int height, const std::string& runtime_dir, int dpi) {
     std::filesystem::create_directories(runtime_dir);
     xauthority_ = runtime_dir + "/Xauthority";
-    write_xauthority(xauthority_);
+    cookie_ = privsep::random_cookie();
+    privsep::write_xauthority_file(xauthority_, cookie_);
     const std::string log_path = runtime_dir + "/Xvfb.log";
 
     const std::string xvfb = find_program("Xvfb");

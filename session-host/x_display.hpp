@@ -24,11 +24,12 @@ public:
 
     const std::string& display() const { return display_; }           // e.g. ":12"
     const std::string& xauthority() const { return xauthority_; }     // path; set XAUTHORITY to it
+    const std::string& cookie() const { return cookie_; }             // the MIT-MAGIC-COOKIE-1 bytes
     pid_t pid() const { return pid_; }
     bool running() const;
 
 private:
-    std::string display_, xauthority_;
+    std::string display_, xauthority_, cookie_;
     pid_t pid_ = -1;
 };
 

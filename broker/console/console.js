@@ -188,6 +188,9 @@ async function loadHosts() {
     { text: (h) => (h.connected ? pct(h.mem) : '–'), data: 'mem' },
     { text: (h) => ago(h.last_heartbeat) },
     { text: (h) => h.auth },
+    // Single-user mode or no helper: an admin must see at once that this host does not isolate users.
+    { text: (h) => (!h.connected ? '–' : { 'per-user': 'per user', none: 'NONE (single-user mode)', refused: 'no apps (no helper)' }[h.isolation] || h.isolation),
+      className: (h) => (h.connected && h.isolation !== 'per-user' ? 'state state-down' : ''), data: 'isolation' },
   ], {
     signature: (h) => `${isAdmin()}|${h.drain}|${h.connected}`,
     build: (h, td) => {

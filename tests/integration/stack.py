@@ -91,6 +91,34 @@ def x_screen_rgb(display, xauthority):
     return width, height, bytes(out)
 
 
+SERVICE_ACCOUNT = "portico-host"      # what the quickstart runs the host as, too
+TEST_UID_RANGE = "250000-259999"      # accounts the helper creates for test users
+TEST_RUNTIME_DIR = "/run/portico-sessions-test"
+
+
+def ensure_service_account():
+    """The unprivileged account the session host runs as (a system account without a login)."""
+    if subprocess.run(["id", "-u", SERVICE_ACCOUNT], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", SERVICE_ACCOUNT], check=True, capture_output=True)
+    return int(subprocess.run(["id", "-u", SERVICE_ACCOUNT], check=True, capture_output=True,
+                              text=True).stdout), int(subprocess.run(["id", "-g", SERVICE_ACCOUNT], check=True,
+                                                                     capture_output=True, text=True).stdout)
+
+
+def prepare_service_state(stack_dir, state_dir, broker_ca):
+    """The host's state directory, owned by the service account and private to it; the broker's
+    certificate copied into it (the broker's own state stays private to the broker)."""
+    uid, gid = ensure_service_account()
+    os.chmod(stack_dir, 0o711)  # the service account may pass through, not list
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    ca_copy = os.path.join(state_dir, "broker-ca.crt")
+    shutil.copyfile(broker_ca, ca_copy)
+    for path in (state_dir, ca_copy):
+        os.chown(path, uid, gid)
+    return ca_copy
+
+
 class Stack:
     def __init__(self, build_dir, source_dir, name="it"):
         self.build = build_dir
@@ -105,6 +133,10 @@ class Stack:
         self.host = None
         self.host_id = f"{name}-host"
         self.host_args = []  # extra portico-host flags (e.g. --images DIR)
+        # True: the host runs as the unprivileged SERVICE_ACCOUNT under portico-session-helper and
+        # each portal user's apps run as their own Unix account (needs root). False: the host runs
+        # as this process's account and is told so explicitly (--single-user-mode).
+        self.privsep = False
 
     # ---- processes ----
     def bin(self, name):
@@ -118,15 +150,19 @@ class Stack:
         subprocess.run([self.bin("portico-broker"), "init", "--state", self.state,
                         "--demo-password", self.password, "--admin-password", self.admin_password],
                        check=True, capture_output=True, timeout=60)
-        self.broker_log = open(os.path.join(self.dir, "broker.log"), "w+")
+        self.start_broker()
+        self.start_host()
+        return self
+
+    def start_broker(self, log_name="broker"):
+        """Serves the state directory on the stack's port (again, after a kill: the fault suite)."""
+        self.broker_log = open(os.path.join(self.dir, f"{log_name}.log"), "w+")
         self.broker = subprocess.Popen(
             [self.bin("portico-broker"), "serve", "--state", self.state, "--listen", f"127.0.0.1:{self.port}",
              "--web-root", os.path.join(self.source, "client/web"),
              "--console-root", os.path.join(self.source, "broker/console")],
             stdout=self.broker_log, stderr=subprocess.STDOUT)
-        wait_for(lambda: "listening" in self.read_log("broker"), 30, "the broker to listen")
-        self.start_host()
-        return self
+        wait_for(lambda: "listening" in self.read_log(log_name), 30, "the broker to listen")
 
     def enroll_token(self, host_id=""):
         """A one-time enrollment token from the broker's CLI (what an admin gets from the console)."""
@@ -138,11 +174,18 @@ class Stack:
     def spawn_host(self, host_id, log_name, extra=(), state_name=None, auto_enroll=True):
         """Starts a portico-host enrolled with mutual TLS (enrolling it on its first start)."""
         state_dir = os.path.join(self.dir, state_name or log_name)
+        broker_ca = os.path.join(self.state, "tls/broker.crt")
+        if self.privsep:
+            broker_ca = prepare_service_state(self.dir, state_dir, broker_ca)
         args = [self.bin("portico-host"), "--broker", f"wss://127.0.0.1:{self.port}/api/v1/control",
-                "--broker-ca", os.path.join(self.state, "tls/broker.crt"),
-                "--host-id", host_id, "--state-dir", state_dir, *extra]
+                "--broker-ca", broker_ca, "--host-id", host_id, "--state-dir", state_dir, *extra]
         if auto_enroll and not os.path.exists(os.path.join(state_dir, "broker-client.crt")):
             args += ["--enroll", self.enroll_token(host_id)]
+        if self.privsep:
+            args = [self.bin("portico-session-helper"), "--service-user", SERVICE_ACCOUNT, "--accounts", "create",
+                    "--uid-range", TEST_UID_RANGE, "--runtime-dir", TEST_RUNTIME_DIR, "--", *args]
+        else:
+            args.append("--single-user-mode")
         log = open(os.path.join(self.dir, f"{log_name}.log"), "w+")
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
@@ -229,8 +272,12 @@ class Stack:
 class WebSocket:
     """Just enough of RFC 6455 (client side) to speak the display protocol in tests."""
 
-    def __init__(self, port, path, cafile=None, pinned=None):
-        raw = socket.create_connection(("127.0.0.1", port), timeout=15)
+    def __init__(self, port, path, cafile=None, pinned=None, rcvbuf=None):
+        raw = socket.socket()
+        raw.settimeout(15)
+        if rcvbuf:  # before connect, so the window the host sees is small from the first segment
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        raw.connect(("127.0.0.1", port))
         ctx = ssl.create_default_context(cafile=cafile) if cafile else ssl._create_unverified_context()
         self.sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
         key = base64.b64encode(os.urandom(16)).decode()
