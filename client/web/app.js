@@ -54,7 +54,7 @@ class Portal {
       search: $('#search'), searchCount: $('#search-count'), noMatch: $('#no-match'),
       sessionsView: $('#sessions-view'), sessions: $('#sessions'), noSessions: $('#no-sessions'),
       sessionView: $('#session-view'), sessionName: $('#session-name'), status: $('#status'),
-      sessionNotice: $('#session-notice'),
+      sessionNotice: $('#session-notice'), shadowBanner: $('#shadow-banner'),
       logoff: $('#logoff'), disconnect: $('#disconnect'), screen: $('#screen'), screenArea: $('#screen-area'),
       ctrlAltDel: $('#ctrl-alt-del'), sendKeys: $('#send-keys'), sendKeysMenu: $('#send-keys-menu'),
       scaleMode: $('#scale-mode'), statsToggle: $('#stats-toggle'), stats: $('#stats'),
@@ -392,8 +392,10 @@ class Portal {
       // Kept from the session; the document-level listener does the toggling.
       onShortcut: (e) => this.#isStatsShortcut(e),
       onClipboard: (text) => { if (s.client === client) this.#remoteCopied(text); },
+      onShadow: (text) => { if (s.client === client) this.#showShadow(text); },
     });
     s.client = client;
+    this.#showShadow(null); // a new connection: the host says again if someone watches
     this.#requestSessionSize();
     client.connect({ gatewayPath: launch.gateway_path, ticket: launch.ticket, width: launch.width, height: launch.height });
   }
@@ -483,9 +485,18 @@ class Portal {
     poll();
   }
 
+  // The user must know when someone (a helpdesk shadow) watches their screen: a banner over the
+  // top of the screen that takes no input and no room (the session's size stays), until the last
+  // watcher leaves.
+  #showShadow(text) {
+    this.el.shadowBanner.textContent = text ?? '';
+    this.el.shadowBanner.hidden = !text;
+  }
+
   #leaveSession() {
     const s = this.#session;
     if (!s) return;
+    this.#showShadow(null);
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
     this.#toggleClipboard(false);
     clearTimeout(s.reconnect?.timer);

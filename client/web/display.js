@@ -28,6 +28,23 @@ const TOUCH_PIXELS_PER_NOTCH = 40; // two-finger scroll distance per wheel notch
 const CURSOR_CACHE = 64; // cursor shapes kept as data URLs, by id
 const IMAGE_POOL = 4; // converted-frame buffers kept for reuse (as many as frames may be in flight)
 
+/**
+ * What the banner tells the user about who is watching their session (a ShadowNotice), or null
+ * when nobody is: "Your session is being viewed by hd-bob", "… by hd-bob and carol",
+ * "… by hd-bob, carol and 3 more". A name the host lists twice (one person, two windows) is said once.
+ */
+export function shadowBannerText(notice) {
+  const count = notice?.count ?? 0;
+  if (!(count > 0)) return null;
+  const names = Array.isArray(notice.names) ? notice.names : [];
+  const who = [...new Set(names)];
+  const more = count - names.length; // watchers the notice did not name (it lists at most 16)
+  if (who.length === 0) return `Your session is being viewed by ${count === 1 ? 'someone' : `${count} people`}`;
+  if (more > 0) who.push(`${more} more`);
+  const list = who.length === 1 ? who[0] : `${who.slice(0, -1).join(', ')} and ${who[who.length - 1]}`;
+  return `Your session is being viewed by ${list}`;
+}
+
 /** Counters for tests and diagnostics, shared by all sessions of the page. */
 export function displayStats() {
   globalThis.__portico ??= { videoFrames: 0, reducedVideoFrames: 0, tileFrames: 0, decodeErrors: 0, keyframeRequests: 0 };
@@ -195,7 +212,9 @@ const END_REASON_NAMES = { 0: 'app_exited', 1: 'logged_off', 2: 'host_shutdown',
  *     wasConnected tells whether the host had accepted the ticket, i.e. a drop worth reconnecting);
  *   onSize(width, height)  the session's screen size became known or changed;
  *   onShortcut(event)  sees every key event first; returning true keeps it from the session;
- *   onClipboard(text)  text was copied in the session (the portal puts it on the local clipboard).
+ *   onClipboard(text)  text was copied in the session (the portal puts it on the local clipboard);
+ *   onShadow(text, notice)  who watches the session changed: the banner text (null: nobody any
+ *     more) and the ShadowNotice; a new connection starts with nobody until the host says otherwise.
  */
 export class DisplayClient {
   #canvas;
@@ -267,6 +286,10 @@ export class DisplayClient {
   #clipboardSent = 0;
   #onClipboard;
 
+  // Who is watching (view-only viewers), as the host last said; null: nobody.
+  #onShadow;
+  #shadow = null;
+
   // Client-drawn cursor.
   #cursorUrls = new Map();
   #cursorId = null;
@@ -287,9 +310,11 @@ export class DisplayClient {
 
   constructor(canvas, {
     onStatus = () => {}, onEnd = () => {}, onSize = () => {}, onShortcut = () => false, onClipboard = () => {},
+    onShadow = () => {},
   } = {}) {
     this.#canvas = canvas;
     this.#onClipboard = onClipboard;
+    this.#onShadow = onShadow;
     this.#ctx = canvas.getContext('2d', { alpha: false });
     this.#onStatus = onStatus;
     this.#onEnd = onEnd;
@@ -300,6 +325,9 @@ export class DisplayClient {
 
   /** The session id the host announced in ServerHello (null before). */
   get sessionId() { return this.#sessionId; }
+
+  /** Who is watching the session ({ count, names, text }), or null when nobody is. */
+  get shadow() { return this.#shadow; }
 
   /** True while the host has accepted the ticket and input flows. */
   get connected() { return this.#ready && !this.#ended; }
@@ -490,6 +518,7 @@ export class DisplayClient {
       case 'clipboard_data': return this.#onClipboardData(msg);
       case 'cursor_shape': return this.#onCursorShape(msg);
       case 'pong': return this.#onPong(msg);
+      case 'shadow_notice': return this.#onShadowNotice(msg);
       case 'resize': return this.#onResize(msg);
       case 'session_ended': return this.#onSessionEnded(msg);
       case 'error': return this.#onError(msg);
@@ -526,6 +555,12 @@ export class DisplayClient {
     if (sent === undefined || sent !== m.clientTime) return; // not ours, or a stale echo
     this.#pings.delete(m.id);
     this.#rttMs.push(now() - sent / 1000);
+  }
+
+  #onShadowNotice(m) {
+    const text = shadowBannerText(m);
+    this.#shadow = text ? { count: m.count, names: m.names, text } : null;
+    this.#onShadow(text, m);
   }
 
   // Text copied in the session; long texts arrive in pieces.

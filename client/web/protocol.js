@@ -14,6 +14,8 @@ export const MAX_KEY_CODE = 767;
 export const MAX_CLIPBOARD_BYTES = 1024 * 1024; // the whole clipboard text, UTF-8
 export const CLIPBOARD_CHUNK_BYTES = 60000; // one Clipboard message (the gateway takes 64 KiB from clients)
 export const MAX_CURSOR_DIM = 256;
+export const MAX_SHADOW_NAMES = 16; // names one ShadowNotice lists
+export const MAX_SHADOW_NAME_BYTES = 128; // UTF-8 bytes of one of them
 
 export const MsgType = Object.freeze({
   HELLO: 0x01,
@@ -36,6 +38,7 @@ export const MsgType = Object.freeze({
   CLIPBOARD_DATA: 0x87,
   CURSOR_SHAPE: 0x88,
   PONG: 0x89,
+  SHADOW_NOTICE: 0x8a,
 });
 
 export const ERROR_CODES = Object.freeze({
@@ -396,6 +399,25 @@ const decoders = {
     if (m.width && (m.hotX >= m.width || m.hotY >= m.height)) r.fail(`hotspot ${m.hotX},${m.hotY} outside the ${m.width}x${m.height} shape`);
     m.rgba = r.take(m.width * m.height * 4, 'rgba');
     return m;
+  },
+
+  // Who is watching the session (view-only viewers): count 0 = nobody any more.
+  [MsgType.SHADOW_NOTICE]: (r) => {
+    const count = r.u16('count');
+    const n = r.u8('name count');
+    if (n > MAX_SHADOW_NAMES || n > count) r.fail(`${n} names for ${count} watcher(s) (at most ${MAX_SHADOW_NAMES})`);
+    const names = [];
+    for (let i = 0; i < n; i++) {
+      const len = r.u16(`name ${i} length`);
+      if (len === 0 || len > MAX_SHADOW_NAME_BYTES) r.fail(`name ${i} is ${len} bytes (1..${MAX_SHADOW_NAME_BYTES})`);
+      const bytes = r.take(len, `name ${i}`);
+      try {
+        names.push(utf8Decoder.decode(bytes));
+      } catch {
+        r.fail(`name ${i} is not valid UTF-8`);
+      }
+    }
+    return { type: 'shadow_notice', count, names };
   },
 
   [MsgType.SESSION_ENDED]: (r) => {

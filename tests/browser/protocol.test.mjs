@@ -263,7 +263,7 @@ test('trailing bytes throw', () => {
 });
 
 test('unknown message types throw', () => {
-  for (const type of [0x00, 0x0c, 0x80, 0x8a, 0xff]) {
+  for (const type of [0x00, 0x0c, 0x80, 0x8b, 0xff]) {
     throwsProtocol(new Uint8Array([type, 0, 0, 0]).buffer, /unknown message type/);
   }
 });
@@ -362,4 +362,23 @@ test('cursor shapes are bounds-checked', () => {
   throwsProtocol(new Bytes(0x88).u32(1).u16(2).u16(0).u16(2).u16(2).raw(new Array(16).fill(0)).buffer(), /hotspot/);
   throwsProtocol(truncate(ok, 1), /truncated/);
   throwsProtocol(append(ok, 0), /trailing/);
+});
+
+// --- ShadowNotice (0x8A): who is watching the session -------------------------------------------
+
+test('shadow_notice decodes the same bytes the host encodes, and refuses what it would', () => {
+  // The C++ encoder's bytes for ShadowNotice{2, {"hd"}} (tests/unit/protocol/display_test.cpp).
+  assert.deepEqual(decodeMessage(new Uint8Array([0x8a, 2, 0, 1, 2, 0, 0x68, 0x64])),
+    { type: 'shadow_notice', count: 2, names: ['hd'] });
+  const two = new Bytes(0x8a).u16(3).u8(2).str('helpdesk').str('Zoë').buffer();
+  assert.deepEqual(decodeMessage(two), { type: 'shadow_notice', count: 3, names: ['helpdesk', 'Zoë'] });
+  assert.deepEqual(decodeMessage(new Bytes(0x8a).u16(0).u8(0).buffer()), { type: 'shadow_notice', count: 0, names: [] });
+
+  for (let n = 1; n < two.byteLength; n++) throwsProtocol(truncate(two, n), /shadow_notice/);
+  throwsProtocol(append(two, 0), /trailing/);
+  throwsProtocol(new Bytes(0x8a).u16(0).u8(1).str('x').buffer(), /names for 0 watcher/);
+  throwsProtocol(new Bytes(0x8a).u16(40).u8(17).buffer(), /at most 16/);
+  throwsProtocol(new Bytes(0x8a).u16(1).u8(1).u16(0).buffer(), /name 0 is 0 bytes/);
+  throwsProtocol(new Bytes(0x8a).u16(1).u8(1).str('a'.repeat(129)).buffer(), /name 0 is 129 bytes/);
+  throwsProtocol(new Bytes(0x8a).u16(1).u8(1).u16(1).u8(0xff).buffer(), /not valid UTF-8/);
 });
