@@ -6,6 +6,7 @@
 # UB, timeout, OOM, violated property) and coverage (cov/ft from libFuzzer's final line).
 #
 #   bench/fuzz/run.sh [--runs N] [--max-seconds S] [--jobs J] [--targets "a b"] [--build DIR] [--no-build]
+#                     [--note TEXT]   (stored with the run, e.g. why a time bound was used)
 #
 # --targets runs some targets and keeps the others' results in fuzz.json (each names its run).
 #
@@ -19,6 +20,7 @@ max_seconds=1800
 jobs=2
 targets="display control ticket http rfb package runtime_package"
 no_build=0
+note=""
 cmdline="bench/fuzz/run.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --targets) targets=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --no-build) no_build=1; shift ;;
+    --note) note=$2; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -66,9 +69,9 @@ wait || true
 load_after=$(cat /proc/loadavg)
 
 mkdir -p "$repo/bench/results"
-/usr/bin/python3 - "$repo" "$out" "$artifacts" "$runs" "$max_seconds" "$jobs" "$cmdline" "$load_before" "$load_after" "$started" $targets <<'PY'
+/usr/bin/python3 - "$repo" "$out" "$artifacts" "$runs" "$max_seconds" "$jobs" "$cmdline" "$load_before" "$load_after" "$started" "$note" $targets <<'PY'
 import json, os, re, subprocess, sys
-repo, out, artifacts, runs, max_seconds, jobs, cmdline, load_before, load_after, started, *targets = sys.argv[1:]
+repo, out, artifacts, runs, max_seconds, jobs, cmdline, load_before, load_after, started, note, *targets = sys.argv[1:]
 def first(pattern, text, cast=str):
     m = re.findall(pattern, text)
     return cast(m[-1]) if m else None
@@ -85,6 +88,7 @@ run = {
     "parallel_targets": int(jobs),
     "build": "clang 14, -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all, RelWithDebInfo",
     "targets": targets,
+    "note": note,
 }
 # A run of some targets keeps the other targets' results from earlier runs (each names its run).
 path = os.path.join(repo, "bench", "results", "fuzz.json")
