@@ -183,6 +183,10 @@ std::vector<std::uint8_t> encode(const Message& m) {
                 Writer w(MsgType::cursor_shape);
                 w.put(msg.id); w.put(msg.hot_x); w.put(msg.hot_y); w.put(msg.width); w.put(msg.height); w.bytes(msg.rgba);
                 return w.take();
+            } else if constexpr (std::is_same_v<T, ShadowNotice>) {
+                Writer w(MsgType::shadow_notice); w.put(msg.count); w.put(static_cast<std::uint8_t>(msg.names.size()));
+                for (const auto& n : msg.names) w.str(n);
+                return w.take();
             } else if constexpr (std::is_same_v<T, SessionEnded>) {
                 Writer w(MsgType::session_ended); w.put(static_cast<std::uint8_t>(msg.reason)); w.str(msg.message); return w.take();
             } else {
@@ -348,6 +352,19 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
                 return malformed("cursor_shape: size out of range");
             if (m.width && (m.hot_x >= m.width || m.hot_y >= m.height)) return malformed("cursor_shape: hotspot outside the shape");
             m.rgba = r.bytes(static_cast<std::size_t>(m.width) * m.height * 4);
+            out = std::move(m); break;
+        }
+        case MsgType::shadow_notice: {
+            ShadowNotice m; m.count = r.get<std::uint16_t>(); auto n = r.get<std::uint8_t>();
+            if (r.failed()) break;
+            if (n > kMaxShadowNames || n > m.count) return malformed("shadow_notice: more names than watchers or than 16");
+            for (int i = 0; i < n && !r.failed(); ++i) {
+                auto name = r.str();
+                if (r.failed()) break;
+                if (name.empty() || name.size() > kMaxShadowNameBytes) return malformed("shadow_notice: name must be 1..128 bytes");
+                if (!valid_utf8(name)) return malformed("shadow_notice: name is not valid UTF-8");
+                m.names.push_back(std::move(name));
+            }
             out = std::move(m); break;
         }
         default: return malformed("unknown message type");

@@ -25,6 +25,8 @@ inline constexpr std::size_t kMaxDirtyRects = 4096;
 inline constexpr std::uint16_t kMaxKeyCode = 767;
 inline constexpr std::size_t kMaxClipboardBytes = 1024 * 1024;  // UTF-8 text of one Clipboard message
 inline constexpr int kMaxCursorDim = 256;                        // cursor shapes are at most 256x256
+inline constexpr std::size_t kMaxShadowNames = 16;               // names one ShadowNotice lists
+inline constexpr std::size_t kMaxShadowNameBytes = 128;          // UTF-8 bytes of one of them
 
 enum class ErrorCode : std::uint16_t {
     malformed = 1,
@@ -60,6 +62,7 @@ enum class MsgType : std::uint8_t {
     clipboard_data = 0x87,
     cursor_shape = 0x88,
     pong = 0x89,
+    shadow_notice = 0x8A,
 };
 
 // Client -> host
@@ -133,13 +136,17 @@ struct CursorShape {
     std::vector<std::uint8_t> rgba;
 };
 struct Pong { std::uint32_t id = 0; std::uint64_t client_time = 0; };
+// Sent to the session's owner whenever a view-only viewer (a helpdesk shadow) attaches or leaves,
+// and on the owner's attach while any is watching, so the user always knows who sees the screen.
+// count: how many watch now (0: nobody any more); names: who, at most kMaxShadowNames of them.
+struct ShadowNotice { std::uint16_t count = 0; std::vector<std::string> names; };
 
 // True if `s` is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
 bool valid_utf8(std::string_view s);
 
 using Message = std::variant<Hello, Key, Pointer, Wheel, FrameAck, KeyframeRequest, Logoff, ResizeRequest,
                              ServerHello, VideoFrame, TileFrame, Resize, SessionEnded, ErrorMsg,
-                             Clipboard, Ping, KeyChar, ClipboardData, CursorShape, Pong>;
+                             Clipboard, Ping, KeyChar, ClipboardData, CursorShape, Pong, ShadowNotice>;
 
 std::vector<std::uint8_t> encode(const Message& m);
 Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes);

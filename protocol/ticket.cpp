@@ -8,6 +8,7 @@ std::string sign_ticket(const TicketClaims& c, const crypto::Ed25519Key& key) {
     nlohmann::json j = {{"tid", c.ticket_id}, {"sid", c.session_id}, {"usr", c.user},
                         {"hst", c.host_id},   {"res", c.resource},   {"exp", c.expires_at}};
     if (c.view_only) j["view_only"] = true;  // absent = false, so ordinary tickets are unchanged
+    if (!c.viewer.empty()) j["vwr"] = c.viewer;
     std::string payload = j.dump();
     auto sig = key.sign(crypto::bytes_of(payload));
     return crypto::base64url_encode(crypto::bytes_of(payload)) + "." + crypto::base64url_encode(sig);
@@ -35,6 +36,7 @@ Result<TicketClaims, ErrorCode> TicketVerifier::verify(std::string_view token, s
         c.resource = j.at("res").get<std::string>();
         c.expires_at = j.at("exp").get<std::int64_t>();
         if (auto it = j.find("view_only"); it != j.end()) c.view_only = it->get<bool>();
+        if (auto it = j.find("vwr"); it != j.end()) c.viewer = it->get<std::string>();
     } catch (const std::exception&) {
         return invalid("ticket payload is malformed");
     }

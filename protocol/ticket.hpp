@@ -24,6 +24,9 @@ struct TicketClaims {
     std::string resource;
     std::int64_t expires_at = 0;  // unix seconds
     bool view_only = false;       // shadowing: the host ignores this viewer's input
+    // View-only tickets: who watches (the staff member's portal name). The host shows it to the
+    // session's user; `user` stays the session's owner. Empty: the host says "an administrator".
+    std::string viewer;
 };
 
 std::string sign_ticket(const TicketClaims& claims, const crypto::Ed25519Key& key);

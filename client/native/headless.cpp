@@ -319,10 +319,15 @@ private:
             if (p->id <= ping_id_ && p->client_time <= now_us) st_.rtt_ms.push_back(static_cast<double>(now_us - p->client_time) / 1000.0);
             return ok();
         }
-        // Clipboard text and cursor shapes matter to interactive clients only.
+        // Clipboard text, cursor shapes and who is shadowing matter to interactive clients only.
         if (std::holds_alternative<proto::ClipboardData>(m) || std::holds_alternative<proto::CursorShape>(m) ||
             std::holds_alternative<proto::Pong>(m))
             return ok();
+        if (auto* n = std::get_if<proto::ShadowNotice>(&m)) {
+            log::info(n->count ? "the session is being viewed by " + std::to_string(n->count) + " viewer(s)"
+                               : std::string("nobody is viewing the session any more"));
+            return ok();
+        }
         return fail(ClientError::protocol, "unexpected message type from the host");
     }
 

@@ -278,3 +278,29 @@ TEST_CASE("reduced-resolution video frames carry their coded size inside the scr
     unknown_flag[5] = 4;
     CHECK(refusal(unknown_flag) == ErrorCode::malformed);
 }
+
+TEST_CASE("shadow notices round trip with the spec's layout and bounds", "[protocol]") {
+    // 0x8A, count u16, n u8, then n length-prefixed UTF-8 names.
+    CHECK(encode(Message{ShadowNotice{2, {"hd"}}}) == std::vector<std::uint8_t>{0x8A, 2, 0, 1, 2, 0, 'h', 'd'});
+    auto n = round_trip(ShadowNotice{3, {"helpdesk", "Zoë"}});
+    CHECK(n.count == 3);
+    CHECK(n.names == std::vector<std::string>{"helpdesk", "Zoë"});
+    auto none = round_trip(ShadowNotice{0, {}});  // the last watcher left
+    CHECK(none.count == 0);
+    CHECK(none.names.empty());
+
+    CHECK(refusal({0x8A, 0, 0, 1, 1, 0, 'x'}) == ErrorCode::malformed);  // a name but nobody watching
+    CHECK(refusal({0x8A, 1, 0, 1, 0, 0}) == ErrorCode::malformed);       // empty name
+    CHECK(refusal({0x8A, 1, 0, 1, 1, 0, 0xff}) == ErrorCode::malformed); // not UTF-8
+    CHECK(refusal({0x8A, 1, 0, 0, 0}) == ErrorCode::malformed);          // trailing byte
+    CHECK(refusal({0x8A, 1, 0, 1, 5, 0, 'a'}) == ErrorCode::malformed);  // name cut short
+    auto too_many = encode(Message{ShadowNotice{40, std::vector<std::string>(kMaxShadowNames + 1, "a")}});
+    CHECK(refusal(too_many) == ErrorCode::malformed);
+    auto long_name = encode(Message{ShadowNotice{1, {std::string(kMaxShadowNameBytes + 1, 'a')}}});
+    CHECK(refusal(long_name) == ErrorCode::malformed);
+    auto full = encode(Message{ShadowNotice{2, {"ab", "cd"}}});
+    for (std::size_t len = 1; len < full.size(); ++len) {
+        INFO("cut at " << len);
+        CHECK(refusal(std::vector<std::uint8_t>(full.begin(), full.begin() + static_cast<long>(len))) == ErrorCode::malformed);
+    }
+}
