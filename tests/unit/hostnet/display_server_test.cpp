@@ -1,5 +1,6 @@
 // DisplayServer against a real TLS WebSocket client on loopback and fake sessions: ticket checks,
-// refusals, input routing, frames to the viewer, and isolation between connections.
+// refusals, input routing, frames to the viewer, isolation between connections, view-only
+// viewers (shadows), connection limits, accept back-off and clients that stop reading.
 #include "common/crypto.hpp"
 #include "common/tls.hpp"
 #include "protocol/display.hpp"
@@ -14,6 +15,14 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -37,6 +46,10 @@ public:
     int width() const override { return 640; }
     int height() const override { return 480; }
     void attach(std::shared_ptr<host::ViewerSink> v) override { update([&] { viewer = v; ++attaches; }); }
+    bool attach_view_only(std::shared_ptr<host::ViewerSink> v) override {
+        update([&] { shadows.push_back(v); });
+        return true;
+    }
     void detach(const host::ViewerSink* v) override { update([&] { if (viewer.get() == v) viewer.reset(); ++detaches; }); }
     void key(std::uint16_t code, bool down) override { update([&] { keys.emplace_back(code, down); }); }
     void pointer(int x, int y, std::uint8_t b) override { update([&] { pointers.push_back({x, y, b}); }); }
@@ -61,6 +74,7 @@ public:
     std::mutex mu;
     std::condition_variable cv;
     std::shared_ptr<host::ViewerSink> viewer;
+    std::vector<std::shared_ptr<host::ViewerSink>> shadows;
     int attaches = 0, detaches = 0, keyframe_requests = 0, logoffs = 0, wheel_dy = 0;
     std::uint32_t last_ack = 0;
     std::vector<std::pair<std::uint16_t, bool>> keys;
@@ -105,7 +119,7 @@ struct Fixture {
     std::vector<std::thread> threads;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
 
-    Fixture() {
+    explicit Fixture(host::DisplayServer::Limits limits = {}) {
         char tmpl[] = "/tmp/hostnet-test-XXXXXX";
         dir = ::mkdtemp(tmpl);
         cert = (dir / "cert.pem").string();
@@ -114,7 +128,7 @@ struct Fixture {
         server_ctx = std::make_unique<ssl::context>(tls::make_server_context(cert, key));
         sessions.sessions["s1"] = std::make_shared<FakeTarget>("s1");
         sessions.sessions["s2"] = std::make_shared<FakeTarget>("s2");
-        server = std::make_unique<host::DisplayServer>(ioc, *server_ctx, sessions);
+        server = std::make_unique<host::DisplayServer>(ioc, *server_ctx, sessions, limits);
         server->listen("127.0.0.1", 0);
         auto pub = crypto::Ed25519Key::from_public_raw(broker_key.public_raw());
         server->set_verifier(std::make_shared<protocol::TicketVerifier>(std::move(*pub), "host-1"));
@@ -133,6 +147,13 @@ struct Fixture {
                        const crypto::Ed25519Key* signer = nullptr) {
         protocol::TicketClaims c{crypto::random_token(12), sid, "alice", host, "app:xterm", now_unix() + exp_offset};
         return protocol::sign_ticket(c, signer ? *signer : broker_key);
+    }
+    // A view-only (shadow) ticket, as the broker mints for staff: `user` is the session's owner.
+    std::string shadow_ticket(const std::string& sid, const std::string& viewer) {
+        protocol::TicketClaims c{crypto::random_token(12), sid, "alice", "host-1", "app:xterm", now_unix() + 60};
+        c.view_only = true;
+        c.viewer = viewer;
+        return protocol::sign_ticket(c, broker_key);
     }
     FakeTarget& target(const std::string& id) { return *sessions.sessions.at(id); }
 };
@@ -446,4 +467,225 @@ TEST_CASE("display server: oversized client messages close the connection") {
     CHECK_FALSE(c.receive().has_value());
     auto& t = f.target("s1");
     REQUIRE(t.wait([&] { return t.detaches == 1; }));
+}
+
+namespace {
+
+template <class P>
+bool wait_until(P pred, std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(10ms);
+    }
+    return true;
+}
+
+// Connects and presents `ticket`; the ServerHello must come back.
+void attach(Client& c, const std::string& ticket) {
+    REQUIRE_FALSE(c.connect());
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, ticket}));
+    as<protocol::ServerHello>(c.receive());
+}
+
+}  // namespace
+
+TEST_CASE("display server: a shadow's KeyChar, Clipboard and other input reach nothing; the owner's do") {
+    Fixture f;
+    auto pin = tls::cert_sha256_hex(f.cert);
+    auto& t = f.target("s1");
+    Client owner(f.server->port(), pin), shadow(f.server->port(), pin);
+    attach(owner, f.ticket("s1"));
+    attach(shadow, f.shadow_ticket("s1", "hd-bob"));
+    REQUIRE(t.wait([&] { return t.shadows.size() == 1; }));
+
+    // Everything a client can send after Hello, from the shadow.
+    REQUIRE_FALSE(shadow.send(protocol::KeyChar{true, 'x', 45}));
+    REQUIRE_FALSE(shadow.send(protocol::KeyChar{false, 'x', 45}));
+    REQUIRE_FALSE(shadow.send(protocol::Clipboard{"rm -rf ~\n", false}));
+    REQUIRE_FALSE(shadow.send(protocol::Key{true, 28}));
+    REQUIRE_FALSE(shadow.send(protocol::Pointer{10, 10, 1}));
+    REQUIRE_FALSE(shadow.send(protocol::Wheel{0, 3}));
+    REQUIRE_FALSE(shadow.send(protocol::ResizeRequest{800, 600}));
+    REQUIRE_FALSE(shadow.send(protocol::Logoff{}));
+    // ... and what concerns only its own stream, which it may send.
+    REQUIRE_FALSE(shadow.send(protocol::FrameAck{5, 1000}));
+    REQUIRE_FALSE(shadow.send(protocol::KeyframeRequest{}));
+    REQUIRE_FALSE(shadow.send(protocol::Ping{9, 42}));
+    // A connection's messages are handled in order: once the Pong is back, all of them were.
+    CHECK(as<protocol::Pong>(shadow.receive()).id == 9);
+    {
+        std::lock_guard lk(t.mu);
+        CHECK(t.chars.empty());
+        CHECK(t.clip.empty());
+        CHECK(t.keys.empty());
+        CHECK(t.pointers.empty());
+        CHECK(t.wheel_dy == 0);
+        CHECK(t.resizes.empty());
+        CHECK(t.logoffs == 0);
+        CHECK(t.last_ack == 5);
+        CHECK(t.keyframe_requests == 1);
+    }
+    CHECK(f.server->shadow_messages_dropped() == 8);
+
+    // The owner's typing and clipboard still reach the session.
+    REQUIRE_FALSE(owner.send(protocol::KeyChar{true, 'y', 21}));
+    REQUIRE_FALSE(owner.send(protocol::Clipboard{"mine", false}));
+    REQUIRE(t.wait([&] { return t.chars.size() == 1 && t.clip.size() == 1; }));
+    CHECK(t.chars[0] == std::pair<std::uint32_t, bool>{'y', true});
+    CHECK(t.clip[0].first == "mine");
+    CHECK(f.server->shadow_messages_dropped() == 8);
+}
+
+TEST_CASE("display server: the owner is told who watches when a shadow attaches and leaves") {
+    Fixture f;
+    auto pin = tls::cert_sha256_hex(f.cert);
+    Client owner(f.server->port(), pin);
+    attach(owner, f.ticket("s1"));
+
+    Client shadow(f.server->port(), pin);
+    attach(shadow, f.shadow_ticket("s1", "hd-bob"));
+    auto on = as<protocol::ShadowNotice>(owner.receive());
+    CHECK(on.count == 1);
+    CHECK(on.names == std::vector<std::string>{"hd-bob"});
+
+    // A ticket that does not name the watcher still tells the user someone watches.
+    Client anonymous(f.server->port(), pin);
+    attach(anonymous, f.shadow_ticket("s1", ""));
+    auto two = as<protocol::ShadowNotice>(owner.receive());
+    CHECK(two.count == 2);
+    CHECK(two.names == std::vector<std::string>{"hd-bob", "an administrator"});
+    REQUIRE_FALSE(shadow.send(protocol::Ping{2, 2}));
+    CHECK(as<protocol::Pong>(shadow.receive()).id == 2);  // shadows are not told about each other
+
+    // A user who reconnects while being watched learns it right after ServerHello.
+    Client again(f.server->port(), pin);
+    attach(again, f.ticket("s1"));
+    CHECK(as<protocol::ShadowNotice>(again.receive()).count == 2);
+
+    // Another session's owner is told nothing.
+    Client other(f.server->port(), pin);
+    attach(other, f.ticket("s2"));
+
+    anonymous.drop();
+    auto one = as<protocol::ShadowNotice>(again.receive());
+    CHECK(one.count == 1);
+    CHECK(one.names == std::vector<std::string>{"hd-bob"});
+    shadow.drop();
+    auto none = as<protocol::ShadowNotice>(again.receive());
+    CHECK(none.count == 0);
+    CHECK(none.names.empty());
+
+    REQUIRE_FALSE(other.send(protocol::Ping{1, 1}));
+    CHECK(as<protocol::Pong>(other.receive()).id == 1);  // the first thing s2's owner hears
+}
+
+TEST_CASE("display server: connections over the total or per-address limit are closed at once") {
+    SECTION("per address") {
+        Fixture f(host::DisplayServer::Limits{100, 2});
+        auto pin = tls::cert_sha256_hex(f.cert);
+        Client a(f.server->port(), pin), b(f.server->port(), pin), c(f.server->port(), pin);
+        REQUIRE_FALSE(a.connect());
+        REQUIRE_FALSE(b.connect());
+        CHECK(f.server->open_connections() == 2);
+        CHECK(c.connect());  // closed before the TLS handshake
+        CHECK(f.server->refused_connections() == 1);
+        a.drop();
+        REQUIRE(wait_until([&] { return f.server->open_connections() == 1; }));
+        Client d(f.server->port(), pin);
+        REQUIRE_FALSE(d.connect());
+        REQUIRE_FALSE(d.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
+        as<protocol::ServerHello>(d.receive());
+    }
+    SECTION("in total") {
+        Fixture f(host::DisplayServer::Limits{3, 64});
+        auto pin = tls::cert_sha256_hex(f.cert);
+        Client a(f.server->port(), pin), b(f.server->port(), pin), c(f.server->port(), pin), d(f.server->port(), pin);
+        REQUIRE_FALSE(a.connect());
+        REQUIRE_FALSE(b.connect());
+        REQUIRE_FALSE(c.connect());
+        CHECK(d.connect());
+        CHECK(f.server->refused_connections() == 1);
+        b.drop();
+        REQUIRE(wait_until([&] { return f.server->open_connections() == 2; }));
+        Client e(f.server->port(), pin);
+        CHECK_FALSE(e.connect());
+    }
+}
+
+TEST_CASE("display server: out of file descriptors, accept backs off instead of spinning, then recovers") {
+    Fixture f;
+    // A connection the kernel completes into the listen backlog while this process cannot take
+    // another descriptor: every accept() fails with EMFILE until one is free.
+    int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(sock >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(f.server->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    rlimit saved{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    std::vector<int> fillers;
+    {
+        // Restores the limit and frees the descriptors whatever happens below.
+        struct Restore {
+            rlimit& saved;
+            std::vector<int>& fillers;
+            ~Restore() {
+                ::setrlimit(RLIMIT_NOFILE, &saved);
+                for (int fd : fillers) ::close(fd);
+            }
+        } restore{saved, fillers};
+        rlimit low = saved;
+        low.rlim_cur = 256;  // well above what this test process has open
+        REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+        for (;;) {  // fill every free descriptor below the limit
+            int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (fd < 0) break;
+            fillers.push_back(fd);
+        }
+        REQUIRE(errno == EMFILE);
+        REQUIRE(::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        std::this_thread::sleep_for(1200ms);
+        // Backing off 100, 200, 400, 800 ms: 4 or 5 attempts; a busy loop makes thousands.
+        const auto failures = f.server->accept_failures();
+        INFO("accept failures in 1.2 s: " << failures);
+        CHECK(failures >= 1);
+        CHECK(failures <= 6);
+        CHECK(f.server->open_connections() == 0);
+    }
+    // Descriptors are free again: the waiting connection is accepted within the longest back-off.
+    CHECK(wait_until([&] { return f.server->open_connections() == 1; }, 3s));
+    ::close(sock);
+    Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
+    attach(c, f.ticket("s1"));
+}
+
+TEST_CASE("display server: a client that stops reading holds a bounded queue, then is refused more") {
+    Fixture f;
+    Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
+    attach(c, f.ticket("s1"));
+    auto& t = f.target("s1");
+    REQUIRE(t.wait([&] { return t.viewer != nullptr; }));
+    auto viewer = t.current_viewer();
+    // 1 MiB frames, at a pace the socket could take if the client read them: the client never
+    // does, so the kernel's buffers fill, then the connection's queue, then send() says no (and a
+    // session drops that viewer). Host memory for it stays at a few queued messages.
+    protocol::TileFrame tf{1, 640, 480, {}, {{0, 0, 8, 8, protocol::TileEncoding::jpeg, std::vector<std::uint8_t>(1 << 20, 7)}}};
+    auto frame = std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(tf));
+    int accepted = 0;
+    bool refused = false;
+    for (int i = 0; i < 200 && !refused; ++i) {
+        if (viewer->send(frame))
+            ++accepted;
+        else
+            refused = true;
+        std::this_thread::sleep_for(5ms);
+    }
+    INFO("messages accepted before the first refusal: " << accepted);
+    CHECK(refused);
+    // The connection's own queue (16) plus what the kernel's socket buffers on both ends took.
+    CHECK(accepted >= static_cast<int>(host::DisplayServer::kSendQueueMax));
+    CHECK(accepted <= 64);
 }
