@@ -326,10 +326,19 @@ void StreamSession::follow_frame_size(int width, int height) {
 }
 
 void StreamSession::broadcast(const Bytes& message, bool then_needs_keyframe) {
+    // Decided here, by the message's type, so no caller can forget it: the user's clipboard is
+    // theirs, the picture (cursor shapes, resizes) is everyone's.
+    const bool owner_only = message && !message->empty() &&
+                            (*message)[0] == static_cast<std::uint8_t>(protocol::MsgType::clipboard_data) &&
+                            !shadow_clipboard_.load();
     std::vector<std::shared_ptr<ViewerSink>> dropped;
     {
         std::lock_guard lk(mu_);
         for (auto it = viewers_.begin(); it != viewers_.end();) {
+            if (owner_only && it->view_only) {
+                ++it;
+                continue;
+            }
             if (!it->sink->send(message)) {
                 dropped.push_back(it->sink);
                 it = viewers_.erase(it);

@@ -62,6 +62,11 @@ public:
     void logoff() override;
     void resize(int width, int height) override;
 
+    // Policy: whether what the user copies (ClipboardData) also goes to view-only viewers. Off by
+    // default: a helpdesk shadow sees the screen, not the user's clipboard. Any thread.
+    void set_shadow_clipboard(bool on) { shadow_clipboard_ = on; }
+    bool shadow_clipboard() const { return shadow_clipboard_.load(); }
+
     // The session's figures over the last ~2 s (any thread; takes a short lock).
     struct Stats {
         RollingStats::Snapshot rolling;
@@ -92,6 +97,7 @@ protected:
 
     // Sends a message that is not a frame to every viewer (any thread; drops a viewer whose queue
     // is full). then_needs_keyframe: viewers get no delta frame until the next keyframe.
+    // ClipboardData reaches view-only viewers only if set_shadow_clipboard(true).
     void broadcast(const Bytes& message, bool then_needs_keyframe = false);
     // Subclasses call this (any thread) when a viewer's input that may change the screen arrives:
     // a key press, a button change, the wheel. Feeds the input-to-photon figure.
@@ -182,6 +188,7 @@ private:
     std::vector<Viewer> viewers_;
     MotionScale motion_;  // fed by every viewer's acks
     std::atomic<bool> need_keyframe_{true};
+    std::atomic<bool> shadow_clipboard_{false};
     int resize_w_ = 0, resize_h_ = 0;  // latest ResizeRequest not yet applied (0: none)
     std::atomic<bool> ending_{false};
     bool end_requested_ = false;

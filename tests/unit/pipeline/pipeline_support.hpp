@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -165,6 +166,11 @@ public:
         wait_finished();
     }
 
+    // Text copied in the "application": goes out as ClipboardData, as AppSession sends it.
+    void copy_in_session(const std::string& text) {
+        broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::ClipboardData{text})));
+    }
+
 protected:
     capture::FrameSource& frame_source() override { return source_; }
     std::optional<Ending> poll() override { return std::nullopt; }
@@ -185,12 +191,13 @@ private:
 
 // What the viewer received, in order.
 struct Received {
-    enum Kind { video, tiles, resize, ended, other } kind = other;
+    enum Kind { video, tiles, resize, ended, clipboard, other } kind = other;
     std::uint32_t frame_id = 0;
     bool keyframe = false;
     int width = 0, height = 0;
     std::size_t copies = 0, tile_count = 0, dirty = 0;
     bool applied = true;  // the framebuffer took it without error
+    std::string text;     // clipboard
     Clock::time_point at;
 };
 
@@ -321,6 +328,9 @@ private:
                     r.width = z->width;
                     r.height = z->height;
                     r.applied = fb_.resize(z->width, z->height);
+                } else if (auto* c = std::get_if<protocol::ClipboardData>(&m)) {
+                    r.kind = Received::clipboard;
+                    r.text = c->text;
                 } else if (std::holds_alternative<protocol::SessionEnded>(m)) {
                     r.kind = Received::ended;
                 }

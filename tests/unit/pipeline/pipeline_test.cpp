@@ -348,3 +348,36 @@ TEST_CASE("pipeline: a viewer that reports its paint time on a LAN has one frame
     shadow->stop();
     CHECK(rig.converge(1s));
 }
+
+TEST_CASE("pipeline: what the user copies reaches a shadow only when the session's policy allows it", "[pipeline]") {
+    Rig rig(ct::make_text_frame(kW, kH, 6));
+    REQUIRE(rig.converge(3s));
+    auto shadow = std::make_shared<ClientViewer>(kW, kH);
+    shadow->set_target(rig.session.get());
+    REQUIRE(rig.session->attach_view_only(shadow));
+    REQUIRE(eventually([&] { return shadow->frame_count() >= 1; }, 3s));  // the shadow is being served
+
+    auto clipboards = [](ClientViewer& v) {
+        std::vector<std::string> out;
+        for (const auto& r : v.received())
+            if (r.kind == Received::clipboard) out.push_back(r.text);
+        return out;
+    };
+    CHECK_FALSE(rig.session->shadow_clipboard());  // the default: the clipboard is the user's
+    rig.session->copy_in_session("the user's password");
+    REQUIRE(eventually([&] { return clipboards(*rig.viewer).size() == 1; }, 2s));
+    CHECK(clipboards(*rig.viewer)[0] == "the user's password");
+    // Sent in one pass over the viewers: once the owner has it, the shadow would have it too.
+    REQUIRE(eventually([&] { return shadow->idle(); }, 2s));
+    CHECK(clipboards(*shadow).empty());
+
+    rig.session->set_shadow_clipboard(true);  // policy says a shadow may see it
+    rig.session->copy_in_session("shared on purpose");
+    REQUIRE(eventually([&] { return clipboards(*shadow).size() == 1; }, 2s));
+    CHECK(clipboards(*shadow)[0] == "shared on purpose");
+    CHECK(eventually([&] { return clipboards(*rig.viewer).size() == 2; }, 2s));
+    CHECK_FALSE(shadow->closed());  // skipping a shadow is not dropping it
+
+    rig.session->detach(shadow.get());
+    shadow->stop();
+}
