@@ -132,7 +132,8 @@ int run_host(const HostOptions& o) {
 
     net::io_context ioc(2);
     std::shared_ptr<BrokerLink> link;
-    SessionManager sessions({o.state_dir, o.max_sessions, o.apps, desktops.get(), launcher.get()}, [&link](const std::string& id, const std::string& reason) {
+    SessionManager sessions({o.state_dir, o.max_sessions, o.apps, desktops.get(), launcher.get(),
+                             {o.package_runtime, o.package_trust_dir}}, [&link](const std::string& id, const std::string& reason) {
         if (link) link->session_ended(id, reason);
     });
     DisplayServer display(ioc, *ssl_ctx, sessions);

@@ -31,6 +31,10 @@ them to Portico clients.
   --images DIR           VM desktop golden images: each DIR/<name>/image.json is one image
   --vm-accel MODE        auto (KVM when usable, else TCG with a warning) | kvm | tcg (default auto)
   --vm-dir DIR           VM runtime directories and dedicated desktops' disks (default STATE/vms)
+  --package-runtime PATH the portico-pack-runtime that starts published packages (default: on
+                         PATH, else beside this program); a package's own front never runs
+  --package-trust-dir DIR  trusted publishers' *.pub keys; a package not signed by one of them is
+                         refused (default: none, so every package is refused)
   --single-user-mode     without portico-session-helper, run app sessions as this host's own
                          account: no isolation between users (for a host one person uses)
   --help                 show this help
@@ -78,7 +82,8 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
             if (flag.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + flag + "' (see --help)");
             static const char* const known[] = {"--broker", "--broker-ca", "--secret-file", "--enroll", "--host-id", "--name", "--listen",
                                                 "--public-address", "--state-dir", "--apps", "--max-sessions",
-                                                "--images", "--vm-accel", "--vm-dir"};
+                                                "--images", "--vm-accel", "--vm-dir", "--package-runtime",
+                                                "--package-trust-dir"};
             if (std::find(std::begin(known), std::end(known), flag) == std::end(known))
                 throw UsageError("unknown flag '" + flag + "' (see --help)");
             if (i + 1 >= argc) throw UsageError(flag + " needs a value");
@@ -117,6 +122,10 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
             if (value != "auto" && value != "kvm" && value != "tcg")
                 throw UsageError("--vm-accel: expected auto, kvm or tcg, got '" + value + "'");
             o.vm_accel = value;
+        } else if (flag == "--package-runtime") {
+            o.package_runtime = value;
+        } else if (flag == "--package-trust-dir") {
+            o.package_trust_dir = value;
         } else if (flag == "--vm-dir") {
             if (value.empty()) throw UsageError("--vm-dir needs a directory");
             o.vm_dir = value;

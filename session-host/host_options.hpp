@@ -29,6 +29,8 @@ struct HostOptions {
     std::string vm_accel = "auto";       // auto | kvm | tcg
     std::string vm_dir;                  // VM runtime dirs and dedicated disks (default <state_dir>/vms)
     bool single_user_mode = false;       // apps may run as the host's own account (no helper)
+    std::string package_runtime;         // the host's own portico-pack-runtime (default: found)
+    std::string package_trust_dir;       // trusted publishers' *.pub keys; empty = packages refused
     bool help = false;
 };
 

@@ -105,7 +105,7 @@ std::shared_ptr<StreamSession> SessionManager::start(const protocol::control::St
     }
     AppSession::Options o;
     o.id = req.session_id;
-    o.command = req.app.command;
+    o.command = package_launch::resolve(req.app.command, options_.packages);  // a package: verified now
     o.width = req.width;
     o.height = req.height;
     o.scale = req.scale;  // VM desktops ignore it: the guest decides its own DPI

@@ -6,6 +6,7 @@
 
 #include "protocol/control.hpp"
 #include "protocol/display.hpp"
+#include "session-host/package_launch.hpp"
 #include "session-host/stream_session.hpp"
 #include "session-host/viewer.hpp"
 
@@ -35,6 +36,7 @@ public:
         std::vector<std::string> apps{"*"};   // app names or ids offered; "*" = any
         VmDesktops* desktops = nullptr;       // VM desktops (--images); must outlive the manager
         AppLauncher* launcher = nullptr;      // starts apps (app_launcher.hpp); none = apps refused
+        package_launch::Policy packages;      // how published packages start (trusted runtime, trust list)
     };
     // Called on a session's capture thread once it has ended and been torn down.
     using EndedFn = std::function<void(const std::string& session_id, const std::string& reason)>;

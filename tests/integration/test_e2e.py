@@ -289,15 +289,23 @@ def case_browser_console(stack):
 
 
 def case_packaged_app(stack):
-    """A published app that is a signed package (issue 5) streams like any app; a tampered copy is
-    refused by its own runtime before anything of it runs, and the launch fails with that reason."""
+    """A published app that is a signed package (issue 5) streams like any app. The host starts it
+    only through its own runtime with its trust list: a tampered copy and a package signed by a
+    publisher it does not trust are refused before anything of them runs, and the launch fails
+    with that reason."""
     pack = stack.bin("portico-pack")
     key = os.path.join(stack.dir, "publisher.pem")
     package = os.path.join(stack.dir, "xterm.portico")
     subprocess.run([pack, "keygen", "--out", key], check=True, capture_output=True)
+    shutil.copy(key + ".pub", stack.trust_dir)
+    stranger_key = os.path.join(stack.dir, "stranger.pem")  # signs validly, but nobody trusts it
+    subprocess.run([pack, "keygen", "--out", stranger_key], check=True, capture_output=True)
     subprocess.run([pack, "build", "--entry", "/usr/bin/xterm", "--entry", "/bin/dash", "--name", "xterm",
                     "--key", key, "--isolation", "full", "--add", "/etc/X11/app-defaults/XTerm",
                     "--add", "/lib/terminfo/x/xterm", "-o", package], check=True, capture_output=True, timeout=120)
+    untrusted = os.path.join(stack.dir, "untrusted.portico")
+    subprocess.run([pack, "build", "--entry", "/usr/bin/xterm", "--name", "xterm", "--key", stranger_key,
+                    "-o", untrusted], check=True, capture_output=True, timeout=120)
     tampered = os.path.join(stack.dir, "tampered.portico")
     with open(package, "rb") as f:
         data = bytearray(f.read())
@@ -306,7 +314,8 @@ def case_packaged_app(stack):
         f.write(data)
     os.chmod(tampered, 0o755)
     broker = stack.bin("portico-broker")
-    for rid, name, path in (("xterm-pkg", "Packaged Terminal", package), ("tampered", "Tampered", tampered)):
+    for rid, name, path in (("xterm-pkg", "Packaged Terminal", package), ("tampered", "Tampered", tampered),
+                            ("untrusted", "Untrusted", untrusted)):
         subprocess.run([broker, "publish", "--state", stack.state, "--id", rid, "--name", name, "--",
                         path, "-e", "/bin/dash"], check=True, capture_output=True)
 
@@ -323,6 +332,12 @@ def case_packaged_app(stack):
     assert proc.returncode == 3, f"a tampered package should be refused (exit {proc.returncode})"
     assert "REFUSED" in proc.stderr, proc.stderr
     print("tampered package refused:", next(l for l in proc.stderr.splitlines() if "REFUSED" in l)[:240])
+
+    # Validly signed, but by a publisher the host does not trust: refused before anything runs.
+    proc, stats = stack.client("--resource", "Untrusted", "--duration", "1")
+    assert proc.returncode == 3, f"a package by an untrusted publisher should be refused (exit {proc.returncode})"
+    assert "REFUSED" in proc.stderr and "trust" in proc.stderr, proc.stderr
+    print("untrusted publisher refused:", next(l for l in proc.stderr.splitlines() if "REFUSED" in l)[:240])
 
 
 def png_rgb(path):
@@ -508,6 +523,10 @@ CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logof
 def main():
     case, build, source = sys.argv[1], sys.argv[2], sys.argv[3]
     stack = Stack(build, source, name=case.replace("_", "-"))
+    # The publishers this host trusts (case_packaged_app puts its key there).
+    stack.trust_dir = os.path.join(stack.dir, "trusted-keys")
+    os.makedirs(stack.trust_dir)
+    stack.host_args += ["--package-trust-dir", stack.trust_dir]
     ok = False
     try:
         stack.start()
