@@ -21,8 +21,10 @@ if(PORTICO_FUZZ)
   add_compile_options(-fsanitize=fuzzer-no-link ${PORTICO_SANITIZER_FLAGS})
   add_link_options(${PORTICO_SANITIZER_FLAGS})
 elseif(PORTICO_SANITIZE)
-  add_compile_options(${PORTICO_SANITIZER_FLAGS})
-  add_link_options(${PORTICO_SANITIZER_FLAGS})
+  # C++ only: the project's C in this mode is test fixtures (tests/unit/packager/fixture), whose
+  # ELF dependencies the packager tests check, so they must not gain libasan and libubsan.
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:${PORTICO_SANITIZER_FLAGS}>")
+  add_link_options("$<$<LINK_LANGUAGE:CXX>:${PORTICO_SANITIZER_FLAGS}>")
 endif()
 
 if(PORTICO_FUZZ OR PORTICO_SANITIZE)
