@@ -490,7 +490,7 @@ void attach(Client& c, const std::string& ticket) {
 
 }  // namespace
 
-TEST_CASE("display server: a shadow's KeyChar, Clipboard and other input reach nothing; the owner's do") {
+TEST_CASE("display server: a shadow's KeyChar, Clipboard and other input reach nothing, the owner's still do") {
     Fixture f;
     auto pin = tls::cert_sha256_hex(f.cert);
     auto& t = f.target("s1");
