@@ -498,7 +498,12 @@ def normal_user(stack, cookie_admin, name):
         first = reader.wait_frames(1, 20)
     finally:
         reader.close()
-    return {"login_s": round(t1 - t0, 3), "launch_s": round(t2 - t1, 3), "first_frame_s": round(first - t2, 3)}
+    # The same launch again reconnects: the broker's own part, without starting Xvfb and the app.
+    t3 = time.time()
+    again = launch(stack, cookie, "terminal")
+    assert again["reconnected"], again
+    return {"login_s": round(t1 - t0, 3), "launch_s": round(t2 - t1, 3), "first_frame_s": round(first - t2, 3),
+            "reconnect_launch_s": round(time.time() - t3, 3)}
 
 
 def scenario_idle_and_slowloris(stack, sc, args):
@@ -737,6 +742,10 @@ def main():
            "tree_dirty": bool(subprocess.run(["git", "-C", SOURCE, "status", "--porcelain", "--untracked-files=no"],
                                              capture_output=True, text=True).stdout.strip()),
            "machine": machine(), "load_before": loadavg(),
+           # Where each binary really is and when it was built (a build folder may link another's).
+           "binaries": {b: {"path": os.path.realpath(os.path.join(args.build, b)), "built": datetime.datetime.fromtimestamp(
+               os.path.getmtime(os.path.join(args.build, b)), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+               for b in ("broker/portico-broker", "session-host/portico-host")},
            "command": " ".join(shlex.quote(a) for a in ["/usr/bin/python3", os.path.relpath(__file__, SOURCE),
                                                         *sys.argv[1:]]),
            "scenarios": {}}
