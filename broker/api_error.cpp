@@ -23,6 +23,8 @@ const char* to_string(ApiErrorCode c) {
         case ApiErrorCode::rate_limited: return "rate_limited";
         case ApiErrorCode::no_host: return "no_host";
         case ApiErrorCode::launch_failed: return "launch_failed";
+        case ApiErrorCode::limit_exceeded: return "limit_exceeded";
+        case ApiErrorCode::busy: return "busy";
         case ApiErrorCode::internal: return "internal";
     }
     return "internal";
@@ -45,6 +47,8 @@ http::status http_status(ApiErrorCode c) {
         case ApiErrorCode::rate_limited: return http::status::too_many_requests;
         case ApiErrorCode::no_host: return http::status::service_unavailable;
         case ApiErrorCode::launch_failed: return http::status::bad_gateway;
+        case ApiErrorCode::limit_exceeded: return http::status::forbidden;
+        case ApiErrorCode::busy: return http::status::service_unavailable;
         case ApiErrorCode::internal: return http::status::internal_server_error;
     }
     return http::status::internal_server_error;
@@ -52,7 +56,13 @@ http::status http_status(ApiErrorCode c) {
 
 std::string error_body(const ApiError& e) {
     nlohmann::json j = {{"error", {{"code", to_string(e.code)}, {"message", e.message}}}};
-    return j.dump();
+    return json_text(j);
+}
+
+bool wants_retry_after(ApiErrorCode c) { return c == ApiErrorCode::rate_limited || c == ApiErrorCode::busy; }
+
+std::string json_text(const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace portico::broker

@@ -1,9 +1,11 @@
 #include "broker/broker.hpp"
 
+#include "broker/connection_limits.hpp"
 #include "broker/core.hpp"
 #include "broker/net.hpp"
 #include "common/log.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <mutex>
@@ -13,7 +15,9 @@
 namespace portico::broker {
 
 struct Broker::Impl {
-    explicit Impl(BrokerConfig c) : config(std::move(c)) {
+    explicit Impl(BrokerConfig c)
+        : config(std::move(c)),
+          limiter(std::make_shared<ConnectionLimiter>(config.max_connections, config.max_connections_per_address)) {
         ioc.emplace(std::max(1, config.network_threads));
         core = std::make_unique<Core>(config, *ioc);
     }
@@ -21,13 +25,38 @@ struct Broker::Impl {
     void do_accept() {
         acceptor->async_accept(net::make_strand(*ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
-            if (!ec) {
-                // Frames and input are relayed as they come: no Nagle delay behind an unacknowledged segment.
-                beast::error_code ignored;
-                socket.set_option(tcp::no_delay(true), ignored);
-                start_http_session(std::move(socket), *core);
+            if (ec) {
+                // EMFILE/ENFILE and the like persist until descriptors are freed: wait (100 ms up
+                // to 1 s) instead of spinning on a failing accept.
+                auto delay = backoff.next();
+                if (accept_log.should_log()) log::warn("accept failed: ", ec.message(), "; retrying in ", delay.count(), " ms");
+                accept_timer->expires_after(delay);
+                accept_timer->async_wait([this](beast::error_code wait_ec) {
+                    if (!wait_ec && acceptor->is_open()) do_accept();
+                });
+                return;
             }
-            else log::warn("accept failed: ", ec.message());
+            backoff.reset();
+            beast::error_code ep_ec;
+            auto ep = socket.remote_endpoint(ep_ec);
+            auto slot = ep_ec ? nullptr : limiter->try_open(ep.address().to_string());
+            if (!slot) {
+                // Over a cap: closed at once, before TLS costs anything.
+                socket.close(ep_ec);
+                if (refused_log.should_log())
+                    log::warn("connection caps reached (", config.max_connections, " total, ",
+                              config.max_connections_per_address, " per address): refused ", limiter->take_refused(),
+                              " connections recently, the last from ", ep.address().to_string());
+                return do_accept();
+            }
+            // Frames and input are relayed as they come: no Nagle delay behind an unacknowledged segment.
+            beast::error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
+            try {
+                start_http_session(std::move(socket), *core, std::move(slot));
+            } catch (const std::exception& e) {
+                log::error("cannot start a connection: ", e.what());
+            }
             do_accept();
         });
     }
@@ -36,6 +65,10 @@ struct Broker::Impl {
     std::optional<net::io_context> ioc;
     std::unique_ptr<Core> core;
     std::unique_ptr<tcp::acceptor> acceptor;
+    std::unique_ptr<net::steady_timer> accept_timer;  // on the acceptor's strand
+    std::shared_ptr<ConnectionLimiter> limiter;
+    AcceptBackoff backoff;
+    LogThrottle accept_log{std::chrono::seconds(10)}, refused_log{std::chrono::seconds(10)};
     std::vector<std::thread> threads;
     std::once_flag stopped;
     std::mutex join_mu;
@@ -49,6 +82,7 @@ Broker::~Broker() {
     // Order matters: pending launches and the worker pool reference the io_context, and the
     // connections still queued in the io_context reference the core (TLS context, registry).
     impl_->core->shutdown();
+    impl_->accept_timer.reset();
     impl_->acceptor.reset();
     impl_->ioc.reset();
     impl_->core.reset();
@@ -59,6 +93,7 @@ std::uint16_t Broker::start() {
     auto address = net::ip::make_address(im.config.listen_address);
     tcp::endpoint ep{address, im.config.port};
     im.acceptor = std::make_unique<tcp::acceptor>(net::make_strand(*im.ioc));
+    im.accept_timer = std::make_unique<net::steady_timer>(im.acceptor->get_executor());
     im.acceptor->open(ep.protocol());
     im.acceptor->set_option(net::socket_base::reuse_address(true));
     im.acceptor->bind(ep);
@@ -68,10 +103,17 @@ std::uint16_t Broker::start() {
     im.core->start();
     for (int i = 0; i < std::max(1, im.config.network_threads); ++i)
         im.threads.emplace_back([&im] {
-            try {
-                im.ioc->run();
-            } catch (const std::exception& e) {
-                log::error("network thread stopped by an exception: ", e.what());
+            // Last line of defence: each connection contains its own failures, but a handler that
+            // still throws must not take a network thread with it. run() continues where it was.
+            for (;;) {
+                try {
+                    im.ioc->run();
+                    return;  // stopped
+                } catch (const std::exception& e) {
+                    log::error("a network handler threw (", e.what(), "); the network thread carries on");
+                } catch (...) {
+                    log::error("a network handler threw a non-standard exception; the network thread carries on");
+                }
             }
         });
     std::string host = im.config.listen_address == "0.0.0.0" ? "127.0.0.1" : im.config.listen_address;

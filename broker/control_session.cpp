@@ -26,17 +26,24 @@ constexpr std::size_t kMaxQueued = 256;
 
 class ControlSession : public ControlLink, public std::enable_shared_from_this<ControlSession> {
 public:
-    ControlSession(TlsStream stream, Core& core, std::string peer)
-        : ws_(std::move(stream)), core_(core), peer_(std::move(peer)), register_timer_(ws_.get_executor()) {}
+    ControlSession(TlsStream stream, Core& core, std::string peer, ConnectionSlot slot)
+        : ws_(std::move(stream)), core_(core), peer_(std::move(peer)), slot_(std::move(slot)),
+          register_timer_(ws_.get_executor()) {}
 
     ~ControlSession() override {
-        if (registered_) core_.host_gone(host_id_, this);
+        // A destructor must not throw (the store may be busy): that would end the process.
+        try {
+            if (registered_) core_.host_gone(host_id_, this);
+        } catch (const std::exception& e) {
+            log::error("control channel ", host_id_, ": cleanup failed: ", e.what());
+        }
     }
 
     void run(Request req) {
         ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
         ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
             res.set(http::field::server, "portico-broker");
+            res.set(http::field::strict_transport_security, kHstsValue);
         }));
         ws_.read_message_max(kMaxControlMessage);
         ws_.text(true);
@@ -77,7 +84,7 @@ private:
         if (ec) {
             if (ec != websocket::error::closed && !closing_)
                 log::info("control channel ", registered_ ? host_id_ : peer_, " closed: ", ec.message());
-            drop_registration();
+            guarded([&] { drop_registration(); });
             return;
         }
         if (closing_) return;
@@ -89,8 +96,24 @@ private:
             log::warn("malformed control message from ", registered_ ? host_id_ : peer_, ": ", msg.error().message);
             return fail_and_close(msg.error().message);
         }
-        if (!handle(msg.value())) return;
-        do_read();
+        bool go_on = false;
+        guarded([&] { go_on = handle(msg.value()); });
+        if (go_on) do_read();
+    }
+
+    // Runs `f`; an exception (a store error, a bug) ends this host's connection with an error
+    // message, logged once, and never reaches the io thread.
+    template <class F>
+    void guarded(F&& f) {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            log::error("control channel ", registered_ ? host_id_ : peer_, ": ", e.what(), "; closing it");
+            try {
+                fail_and_close("internal error in the broker");
+            } catch (const std::exception&) {
+            }
+        }
     }
 
     // Returns false when the connection is being closed.
@@ -102,7 +125,7 @@ private:
                 return false;
             }
             auto cert = peer_certificate();
-            auto auth = core_.authorize_host(*reg, cert);
+            auto auth = core_.authorize_host(*reg, cert, peer_);
             if (!auth) {
                 log::warn("host '", reg->host_id, "' at ", peer_, " refused: ", auth.error().message);
                 fail_and_close("registration refused: " + auth.error().message);
@@ -125,6 +148,10 @@ private:
             info.apps = reg->apps;
             info.images = reg->images;
             info.vm_accel = reg->vm_accel;
+            info.isolation = reg->isolation;
+            if (reg->isolation != "per-user")
+                log::warn("host ", reg->host_id, " does not run app sessions as their users (isolation: ",
+                          reg->isolation, ")");
             info.max_sessions = reg->max_sessions;
             info.auth = auth.value();
             info.client_cert_sha256 = cert.sha256;
@@ -235,6 +262,7 @@ private:
     websocket::stream<TlsStream> ws_;
     Core& core_;
     std::string peer_;
+    ConnectionSlot slot_;  // counts this connection against the broker's caps until it ends
     Request req_;
     net::steady_timer register_timer_;
     beast::flat_buffer buffer_;
@@ -247,8 +275,8 @@ private:
 
 }  // namespace
 
-void start_control_session(TlsStream stream, Request req, Core& core, std::string peer) {
-    std::make_shared<ControlSession>(std::move(stream), core, std::move(peer))->run(std::move(req));
+void start_control_session(TlsStream stream, Request req, Core& core, std::string peer, ConnectionSlot slot) {
+    std::make_shared<ControlSession>(std::move(stream), core, std::move(peer), std::move(slot))->run(std::move(req));
 }
 
 }  // namespace portico::broker

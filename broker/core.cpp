@@ -2,6 +2,7 @@
 
 #include "broker/placement.hpp"
 #include "common/log.hpp"
+#include "common/utf8.hpp"
 #include "common/tls.hpp"
 #include "protocol/ticket.hpp"
 
@@ -23,43 +24,69 @@ std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// ---- LoginLimiter ----
+// ---- LoginThrottle ----
 
-void LoginLimiter::prune(std::deque<std::chrono::steady_clock::time_point>& q, std::chrono::steady_clock::time_point now) {
-    while (!q.empty() && now - q.front() >= window_) q.pop_front();
+void LoginThrottle::prune(Clock::time_point now) {
+    for (auto it = entries_.begin(); it != entries_.end();)
+        it = now - it->second.last >= policy_.forget_after ? entries_.erase(it) : std::next(it);
 }
 
-bool LoginLimiter::blocked(const std::string& key) {
+std::chrono::milliseconds LoginThrottle::wait_time(const std::string& key, Clock::time_point now) {
     std::lock_guard lk(mu_);
-    auto it = failures_.find(key);
-    if (it == failures_.end()) return false;
-    prune(it->second, std::chrono::steady_clock::now());
-    if (it->second.empty()) {
-        failures_.erase(it);
-        return false;
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::chrono::milliseconds(0);
+    auto& e = it->second;
+    if (now - e.last >= policy_.forget_after) {
+        entries_.erase(it);
+        return std::chrono::milliseconds(0);
     }
-    return static_cast<int>(it->second.size()) >= max_;
+    if (e.failures < policy_.free_attempts) return std::chrono::milliseconds(0);
+    // Past the free attempts and some are still being checked: their outcome decides the delay.
+    if (e.in_flight > 0) return std::max(policy_.base_delay, std::chrono::milliseconds(1));
+    const int doublings = std::min(e.failures - policy_.free_attempts, 30);
+    auto delay = std::min<std::chrono::milliseconds>(policy_.max_delay, policy_.base_delay * (std::int64_t{1} << doublings));
+    auto ready = e.last + delay;
+    if (now >= ready) return std::chrono::milliseconds(0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(ready - now) + std::chrono::milliseconds(1);
 }
 
-void LoginLimiter::record_failure(const std::string& key) {
+void LoginThrottle::count(const std::string& key, Clock::time_point now) {
     std::lock_guard lk(mu_);
-    auto now = std::chrono::steady_clock::now();
-    // Keep memory bounded under a spray of usernames: drop every key whose window has passed.
-    if (failures_.size() > 10000) {
-        for (auto it = failures_.begin(); it != failures_.end();) {
-            prune(it->second, now);
-            it = it->second.empty() ? failures_.erase(it) : std::next(it);
-        }
+    // Keep memory bounded under a spray of user names: drop keys nobody tried for a while.
+    if (entries_.size() > 10000) prune(now);
+    auto& e = entries_[key];
+    if (e.failures > 0 && now - e.last >= policy_.forget_after) e.failures = 0;
+    e.failures = std::min(e.failures + 1, 1000);
+    ++e.in_flight;
+    e.last = now;
+}
+
+void LoginThrottle::finished(const std::string& key, bool ok, bool clear_on_success, Clock::time_point now) {
+    std::lock_guard lk(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    if (ok && clear_on_success) {
+        entries_.erase(it);
+        return;
     }
-    auto& q = failures_[key];
-    prune(q, now);
-    q.push_back(now);
-    if (static_cast<int>(q.size()) > max_ * 4) q.pop_front();
+    if (it->second.in_flight > 0) --it->second.in_flight;
+    if (!ok) it->second.last = now;
 }
 
-void LoginLimiter::clear(const std::string& key) {
+LoginThrottle::Policy LoginThrottle::per_user(const BrokerConfig& c) {
+    return Policy{5, std::chrono::milliseconds(c.login_delay_base_ms), std::chrono::milliseconds(c.login_delay_max_ms),
+                  std::chrono::seconds(900)};
+}
+
+LoginThrottle::Policy LoginThrottle::per_address(const BrokerConfig& c) {
+    auto p = per_user(c);
+    p.free_attempts = 20;
+    return p;
+}
+
+std::size_t LoginThrottle::keys() {
     std::lock_guard lk(mu_);
-    failures_.erase(key);
+    return entries_.size();
 }
 
 // ---- Core ----
@@ -140,41 +167,96 @@ void Core::audit(const std::string& actor, const std::string& action, const std:
 void Core::login(const std::string& user, const std::string& password, const std::string& client_ip,
                  LoginCallback done) {
     const std::string user_key = "u:" + user, ip_key = "ip:" + client_ip;
-    if (user_limiter_.blocked(user_key) || ip_limiter_.blocked(ip_key)) {
-        log::warn("login rate-limited for user '", user, "' from ", client_ip);
-        metrics_.logins_rate_limited++;
-        done(Error<ApiErrorCode>{ApiErrorCode::rate_limited, "too many failed logins; try again in a minute"});
-        return;
+    {
+        // Counted before hashing, under one lock with the queue check: parallel guesses are
+        // admitted one by one, so no burst gets more attempts than the throttles allow.
+        std::lock_guard lk(login_mu_);
+        const auto now = LoginThrottle::Clock::now();
+        auto wait = std::max(user_throttle_.wait_time(user_key, now), ip_throttle_.wait_time(ip_key, now));
+        if (wait.count() > 0) {
+            const int secs = static_cast<int>((wait.count() + 999) / 1000);
+            log::warn("login for user '", utf8_prefix(user, 128), "' from ", client_ip, " delayed ", secs,
+                      " s after repeated failures");
+            metrics_.logins_rate_limited++;
+            done(Error<ApiErrorCode>{ApiErrorCode::rate_limited,
+                                     "too many failed logins; try again in " + std::to_string(secs) + " s"},
+                 secs);
+            return;
+        }
+        if (queued_logins_ >= std::max(1, config_.max_queued_logins)) {
+            // Argon2 is the costly part of a login: a bounded queue keeps a flood from taking every core.
+            metrics_.logins_rate_limited++;
+            done(Error<ApiErrorCode>{ApiErrorCode::rate_limited, "the broker is busy checking passwords; try again"}, 1);
+            return;
+        }
+        if (!workers_) return;
+        user_throttle_.count(user_key, now);
+        ip_throttle_.count(ip_key, now);
+        ++queued_logins_;
     }
-    if (!workers_) return;
     // Argon2 costs ~100 ms of CPU and 64 MiB: never on a network thread.
     net::post(*workers_, [this, user, password, client_ip, user_key, ip_key, done = std::move(done)] {
+        // Whatever happens below, the attempt leaves the queue and its throttles learn the outcome
+        // (a success clears the user's count, never the address's) before the answer goes out, so
+        // the client's next attempt already sees it.
+        struct Finish {
+            Core* core;
+            const std::string &user_key, &ip_key;
+            bool done = false;
+            void operator()(bool ok) {
+                if (done) return;
+                done = true;
+                core->user_throttle_.finished(user_key, ok, true);
+                core->ip_throttle_.finished(ip_key, ok, false);
+                std::lock_guard lk(core->login_mu_);
+                --core->queued_logins_;
+            }
+            ~Finish() { (*this)(false); }
+        } finish{this, user_key, ip_key};
+        const std::string shown = utf8_prefix(user, 128);  // audit rows are JSON in the console
         try {
             auto hash = store_->password_hash(user);
             bool ok = crypto::verify_password(password, hash ? *hash : dummy_hash_) && hash.has_value();
             auto record = ok ? store_->user(user) : std::nullopt;
             if (!ok || !record) {
-                user_limiter_.record_failure(user_key);
-                ip_limiter_.record_failure(ip_key);
                 metrics_.logins_failed++;
-                log::warn("failed login for user '", user, "' from ", client_ip);
-                audit(user.substr(0, 128), "login_failed", user.substr(0, 128), client_ip);
-                done(Error<ApiErrorCode>{ApiErrorCode::invalid_credentials, "wrong user name or password"});
+                log::warn("failed login for user '", shown, "' from ", client_ip);
+                audit(shown, "login_failed", shown, client_ip);
+                finish(false);
+                done(Error<ApiErrorCode>{ApiErrorCode::invalid_credentials, "wrong user name or password"}, 0);
                 return;
             }
-            user_limiter_.clear(user_key);
+            finish(true);
             std::string token = crypto::random_token(32);
             auto now = unix_now();
             store_->create_login_session(crypto::sha256_hex(crypto::bytes_of(token)), user, now, now + 8 * 3600);
             metrics_.logins_ok++;
             audit(user, "login", user, client_ip);
             log::info("user '", user, "' logged in from ", client_ip);
-            done(LoginOk{std::move(token), record->role});
+            done(LoginOk{std::move(token), record->role}, 0);
+        } catch (const StoreBusy& e) {
+            log::error("login: the store is busy: ", e.what());
+            finish(false);
+            done(Error<ApiErrorCode>{ApiErrorCode::busy, "the broker's database is busy; try again"}, 1);
         } catch (const std::exception& e) {
             log::error("login failed internally: ", e.what());
-            done(Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"});
+            finish(false);
+            done(Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"}, 0);
         }
     });
+}
+
+bool Core::metrics_allowed(const std::string& authorization, const std::string& cookie_token) {
+    const std::string prefix = "Bearer ";
+    if (!config_.metrics_token.empty() && authorization.size() > prefix.size() &&
+        authorization.compare(0, prefix.size(), prefix) == 0) {
+        // Digests compared in constant time, whatever the lengths.
+        auto a = crypto::sha256_hex(crypto::bytes_of(authorization.substr(prefix.size())));
+        auto b = crypto::sha256_hex(crypto::bytes_of(config_.metrics_token));
+        if (CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0) return true;
+    }
+    auto who = authenticate(cookie_token);
+    return who && who->role == "admin";
 }
 
 std::optional<Principal> Core::authenticate(const std::string& token) {
@@ -224,12 +306,28 @@ json Core::launch_answer(const SessionRecord& s, const HostInfo& h, bool reconne
                 {"view_only", view_only}};
 }
 
+std::optional<ApiError> Core::check_screen(std::int64_t width, std::int64_t height) const {
+    auto limit = [](std::string what) { return ApiError{ApiErrorCode::limit_exceeded, std::move(what)}; };
+    if (width > config_.max_screen_width)
+        return limit("width " + std::to_string(width) + " is above this broker's max_screen_width " +
+                     std::to_string(config_.max_screen_width));
+    if (height > config_.max_screen_height)
+        return limit("height " + std::to_string(height) + " is above this broker's max_screen_height " +
+                     std::to_string(config_.max_screen_height));
+    if (width * height > config_.max_screen_pixels)
+        return limit(std::to_string(width) + "x" + std::to_string(height) + " is above this broker's max_screen_pixels " +
+                     std::to_string(config_.max_screen_pixels));
+    return std::nullopt;
+}
+
 void Core::launch(const Caller& caller, const std::string& resource_ref, int width, int height, double scale,
                   LaunchCallback done) {
     const auto t0 = std::chrono::steady_clock::now();
     auto fail = [&](ApiErrorCode code, std::string msg) {
         if (code == ApiErrorCode::no_host) metrics_.launches_no_host++;
-        else if (code == ApiErrorCode::not_entitled || code == ApiErrorCode::not_found) metrics_.launches_denied++;
+        else if (code == ApiErrorCode::not_entitled || code == ApiErrorCode::not_found ||
+                 code == ApiErrorCode::limit_exceeded)
+            metrics_.launches_denied++;
         else metrics_.launches_failed++;
         done(Error<ApiErrorCode>{code, std::move(msg)});
     };
@@ -254,9 +352,44 @@ void Core::launch(const Caller& caller, const std::string& resource_ref, int wid
                 return done(std::move(answer));
             }
         }
+    } catch (const StoreBusy& e) {
+        log::error("launch: ", e.what());
+        return fail(ApiErrorCode::busy, "the broker's database is busy; try again");
     } catch (const std::exception& e) {
         log::error("launch: ", e.what());
         return fail(ApiErrorCode::internal, "internal error");
+    }
+    // A new session: the per-user cap counts live sessions plus launches of this user still on
+    // their way to a session row, so parallel launches cannot pass it together.
+    struct LaunchSlot {
+        Core* core = nullptr;
+        std::string user;
+        ~LaunchSlot() {
+            if (!core) return;
+            std::lock_guard lk(core->launch_mu_);
+            if (--core->launching_[user] <= 0) core->launching_.erase(user);
+        }
+    } slot;
+    if (config_.max_sessions_per_user > 0) {
+        std::size_t live = 0;
+        try {
+            live = store_->live_sessions_of(caller.name).size();
+        } catch (const std::exception& e) {
+            log::error("launch: ", e.what());
+            return fail(ApiErrorCode::busy, "the broker's database is busy; try again");
+        }
+        std::lock_guard lk(launch_mu_);
+        auto& in_flight = launching_[caller.name];
+        if (static_cast<int>(live) + in_flight >= config_.max_sessions_per_user) {
+            if (in_flight == 0) launching_.erase(caller.name);
+            return fail(ApiErrorCode::limit_exceeded,
+                        "you have " + std::to_string(live + static_cast<std::size_t>(in_flight)) +
+                            " sessions; this broker allows at most " + std::to_string(config_.max_sessions_per_user) +
+                            " per user (max_sessions_per_user). Log off one first");
+        }
+        ++in_flight;
+        slot.core = this;
+        slot.user = caller.name;
     }
     std::optional<HostInfo> host;
     std::optional<control::DesktopSpec> desktop;
@@ -531,6 +664,7 @@ json host_to_json(const HostRecord* rec, const HostInfo* live) {
     j["cert_fingerprint"] = rec ? rec->cert_fingerprint : std::string();
     j["auth"] = live ? live->auth : (rec && !rec->auth.empty() ? rec->auth : std::string("none"));
     j["vm_accel"] = live ? live->vm_accel : std::string();
+    j["isolation"] = live ? live->isolation : std::string();
     return j;
 }
 }  // namespace
@@ -601,13 +735,21 @@ Result<json, ApiErrorCode> Core::enroll(const std::string& token, const std::str
                                         const std::string& from) {
     auto refused = [](std::string why) { return Error<ApiErrorCode>{ApiErrorCode::enrollment_refused, std::move(why)}; };
     if (token.empty() || token.size() > 256) return refused("unknown enrollment token");
-    auto r = store_->consume_enrollment_token(crypto::sha256_hex(crypto::bytes_of(token)), host_id, unix_now());
+    auto known = store_->host(host_id);
+    auto r = store_->consume_enrollment_token(crypto::sha256_hex(crypto::bytes_of(token)), host_id, unix_now(),
+                                              known.has_value());
     switch (r) {
         case ConsumeResult::ok: break;
         case ConsumeResult::unknown: return refused("unknown enrollment token");
         case ConsumeResult::used: return refused("this enrollment token was already used");
         case ConsumeResult::expired: return refused("this enrollment token has expired");
         case ConsumeResult::wrong_host: return refused("this enrollment token is for another host id");
+        case ConsumeResult::host_exists:
+            // Otherwise any holder of an any-host token could take over an enrolled host's identity.
+            audit("-", "host.enroll_refused", host_id, from, "host id exists; the token was not issued for it");
+            log::warn("enrollment of existing host ", host_id, " from ", from, " refused: token not issued for it");
+            return refused("host id " + host_id +
+                           " is already enrolled; only a token issued for this host id may enroll it again");
     }
     auto cert = ca_->sign_csr(csr_pem, host_id);
     if (!cert) {
@@ -633,7 +775,8 @@ Result<json, ApiErrorCode> Core::enroll(const std::string& token, const std::str
     return json{{"cert_pem", cert.value()}, {"ca_pem", ca_->cert_pem()}};
 }
 
-Result<std::string, int> Core::authorize_host(const control::Register& reg, const PeerCert& cert) {
+Result<std::string, int> Core::authorize_host(const control::Register& reg, const PeerCert& cert,
+                                              const std::string& from) {
     auto no = [](std::string why) { return Error<int>{0, std::move(why)}; };
     if (cert.verified) {
         if (cert.common_name != reg.host_id) return no("the client certificate is for host '" + cert.common_name + "'");
@@ -647,6 +790,12 @@ Result<std::string, int> Core::authorize_host(const control::Register& reg, cons
     auto a = crypto::sha256_hex(crypto::bytes_of(reg.secret));
     auto b = crypto::sha256_hex(crypto::bytes_of(enrollment_secret_));
     if (reg.secret.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) != 0) return no("registration refused");
+    // The secret is shared by every host: it must never stand in for a certificate on record.
+    auto rec = store_->host(reg.host_id);
+    if (rec && !rec->cert_fingerprint.empty()) {
+        audit("-", "host.takeover_refused", reg.host_id, from, "shared-secret registration for a host enrolled with a certificate");
+        return no("host id " + reg.host_id + " is enrolled with a certificate; it must authenticate with it");
+    }
     return std::string("secret");
 }
 

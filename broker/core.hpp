@@ -35,20 +35,45 @@ namespace portico::broker {
 
 std::int64_t unix_now();
 
-// Sliding-window counter of failed logins per key (username, client IP).
-class LoginLimiter {
+// Progressive delays against password guessing, per key (a user name or a client address). The
+// first `free_attempts` failures cost nothing; after that each further attempt must wait
+// base_delay * 2^(failures - free_attempts), at most max_delay, after the previous one finished.
+// An attempt is counted when it is admitted, before any hashing, and while counted attempts are
+// still being checked nothing more is admitted past the free ones, so a burst of parallel guesses
+// cannot slip past the limit however slow the hashing is. There is no lockout: the most anyone can
+// do to someone else's account is make its owner wait max_delay. Failures are forgotten after
+// forget_after without attempts. Thread-safe; called from network threads and password workers.
+class LoginThrottle {
 public:
-    LoginLimiter(int max_failures, std::chrono::seconds window) : max_(max_failures), window_(window) {}
-    bool blocked(const std::string& key);
-    void record_failure(const std::string& key);
-    void clear(const std::string& key);
+    using Clock = std::chrono::steady_clock;
+    struct Policy {
+        int free_attempts = 5;
+        std::chrono::milliseconds base_delay{1000};
+        std::chrono::milliseconds max_delay{60000};
+        std::chrono::seconds forget_after{900};
+    };
+    static Policy per_user(const BrokerConfig& c);
+    static Policy per_address(const BrokerConfig& c);  // more free attempts: many people may share a NAT address
+    explicit LoginThrottle(Policy p) : policy_(p) {}
+    // How long until `key` may try again (zero: now).
+    std::chrono::milliseconds wait_time(const std::string& key, Clock::time_point now = Clock::now());
+    // Counts an admitted attempt (as a failure unless finished() says it succeeded).
+    void count(const std::string& key, Clock::time_point now = Clock::now());
+    // The attempt's check is done. ok && clear_on_success: the key starts afresh; otherwise the
+    // delay runs from now.
+    void finished(const std::string& key, bool ok, bool clear_on_success, Clock::time_point now = Clock::now());
+    std::size_t keys();  // tracked keys (tests: memory stays bounded)
 
 private:
-    void prune(std::deque<std::chrono::steady_clock::time_point>& q, std::chrono::steady_clock::time_point now);
+    struct Entry {
+        int failures = 0;   // counted attempts, including those still being checked
+        int in_flight = 0;  // counted attempts whose check has not finished
+        Clock::time_point last;
+    };
+    void prune(Clock::time_point now);
     std::mutex mu_;
-    int max_;
-    std::chrono::seconds window_;
-    std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> failures_;
+    Policy policy_;
+    std::map<std::string, Entry> entries_;
 };
 
 // Who is calling the REST API.
@@ -69,7 +94,8 @@ public:
     struct LoginOk {
         std::string token, role;
     };
-    using LoginCallback = std::function<void(Result<LoginOk, ApiErrorCode>)>;
+    // retry_after_seconds: with rate_limited, when the client may try again.
+    using LoginCallback = std::function<void(Result<LoginOk, ApiErrorCode>, int retry_after_seconds)>;
     using LaunchCallback = std::function<void(Result<nlohmann::json, ApiErrorCode>)>;
 
     Core(const BrokerConfig& config, boost::asio::io_context& ioc);
@@ -94,6 +120,8 @@ public:
     // ---- sessions ----
     // scale: the client's device pixel ratio (1..4), used only when a new session starts.
     void launch(const Caller& caller, const std::string& resource, int width, int height, double scale, LaunchCallback done);
+    // The broker's screen size policy (max width, height, pixels): an error naming the limit, or nothing.
+    std::optional<ApiError> check_screen(std::int64_t width, std::int64_t height) const;
     Result<nlohmann::json, ApiErrorCode> shadow(const Caller& caller, const std::string& session_id);
     std::optional<ApiError> logoff_session(const Caller& caller, const std::string& session_id);
     std::optional<ApiError> disconnect_session(const Caller& caller, const std::string& session_id);
@@ -113,6 +141,10 @@ public:
     Result<nlohmann::json, ApiErrorCode> enroll(const std::string& token, const std::string& host_id,
                                                 const std::string& csr_pem, const std::string& from);
 
+    // Whether a GET /metrics with this Authorization header value and login cookie may read them:
+    // the scrape token (serve --metrics-token-file) as a Bearer token, or an admin's login.
+    bool metrics_allowed(const std::string& authorization, const std::string& cookie_token);
+
     // ---- audit and metrics ----
     void audit(const std::string& actor, const std::string& action, const std::string& target, const std::string& from,
                const std::string& detail = "");
@@ -122,7 +154,9 @@ public:
     // Decides whether a registering host is who it says: mutual TLS (certificate from our CA
     // with CN = host_id, still enrolled) or, unless require_mtls, the shared enrollment secret.
     // Returns the method ("mtls" or "secret") or why not.
-    Result<std::string, int> authorize_host(const protocol::control::Register& reg, const PeerCert& cert);
+    // A shared-secret registration for a host id with a certificate on record is refused and audited.
+    Result<std::string, int> authorize_host(const protocol::control::Register& reg, const PeerCert& cert,
+                                            const std::string& from = "");
     const std::string& ticket_public_key_b64() const { return ticket_pub_b64_; }
     void host_registered(HostInfo info);
     void host_gone(const std::string& host_id, const ControlLink* link);
@@ -175,8 +209,12 @@ private:
     LiveStats live_stats_;
     std::unique_ptr<DesktopPools> desktops_;  // after store_ and hosts_
     std::optional<boost::asio::thread_pool> workers_;
-    LoginLimiter user_limiter_{5, std::chrono::seconds(60)};
-    LoginLimiter ip_limiter_{5, std::chrono::seconds(60)};
+    LoginThrottle user_throttle_{LoginThrottle::per_user(config_)};
+    LoginThrottle ip_throttle_{LoginThrottle::per_address(config_)};
+    std::mutex login_mu_;  // admission: both throttles and the queue are checked and counted together
+    int queued_logins_ = 0;  // password checks queued or running on workers_ (under login_mu_)
+    std::mutex launch_mu_;
+    std::map<std::string, int> launching_;  // user -> launches between the cap check and their session row
 
     std::mutex pending_mu_;
     std::uint64_t next_request_id_ = 1;

@@ -49,8 +49,9 @@ std::optional<Endpoint> parse_wss_url(const std::string& url) {
 
 class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
 public:
-    GatewaySession(TlsStream stream, Core& core, HostInfo host, std::string sid)
+    GatewaySession(TlsStream stream, Core& core, HostInfo host, std::string sid, ConnectionSlot slot)
         : client_(std::move(stream)),
+          slot_(std::move(slot)),
           host_(std::move(host)),
           sid_(std::move(sid)),
           upstream_tls_(tls::make_client_context(tls::ClientTrust{"", host_.cert_sha256, false})),
@@ -61,10 +62,20 @@ public:
 
     void run(Request req) {
         req_ = std::move(req);
+        client_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+            res.set(http::field::server, "portico-broker");
+            res.set(http::field::strict_transport_security, kHstsValue);
+        }));
         auto ep = parse_wss_url(host_.display_url);
         if (!ep) return refuse("the host's display URL is not usable");
         ep_ = *ep;
-        resolver_.async_resolve(ep_.host, ep_.port, beast::bind_front_handler(&GatewaySession::on_resolve, shared_from_this()));
+        // Contained here: a failure starting the relay is this browser's 502, not the io thread's end.
+        try {
+            resolver_.async_resolve(ep_.host, ep_.port,
+                                    beast::bind_front_handler(&GatewaySession::on_resolve, shared_from_this()));
+        } catch (const std::exception& e) {
+            refuse(std::string("internal error: ") + e.what());
+        }
     }
 
 private:
@@ -194,6 +205,7 @@ private:
     }
 
     websocket::stream<TlsStream> client_;
+    ConnectionSlot slot_;  // counts this connection against the broker's caps until it ends
     HostInfo host_;
     std::string sid_;
     ssl::context upstream_tls_;
@@ -207,8 +219,10 @@ private:
 
 }  // namespace
 
-void start_gateway_session(TlsStream stream, Request req, Core& core, HostInfo host, std::string session_id) {
-    std::make_shared<GatewaySession>(std::move(stream), core, std::move(host), std::move(session_id))->run(std::move(req));
+void start_gateway_session(TlsStream stream, Request req, Core& core, HostInfo host, std::string session_id,
+                           ConnectionSlot slot) {
+    std::make_shared<GatewaySession>(std::move(stream), core, std::move(host), std::move(session_id), std::move(slot))
+        ->run(std::move(req));
 }
 
 }  // namespace portico::broker

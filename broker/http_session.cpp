@@ -1,11 +1,15 @@
 // HTTPS connection: TLS handshake, then one request at a time (the REST API, static files, or a
 // WebSocket upgrade handed to the control or gateway session). Runs on its own strand; slow API
 // work (login, launch) completes elsewhere and posts the response back onto the strand.
+// Failures stay inside the connection: an exception while handling a request is answered with a
+// 500 JSON error (503 + Retry-After when the store is busy), logged once, and the connection
+// closed; it never reaches the io thread.
 
 #include "broker/core.hpp"
 #include "broker/net.hpp"
 #include "broker/rest_api.hpp"
 #include "common/log.hpp"
+#include "common/utf8.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -145,8 +149,8 @@ std::optional<fs::path> static_file(const std::string& web_root, std::string_vie
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
-    HttpSession(tcp::socket socket, Core& core)
-        : stream_(std::move(socket), core.server_tls()), core_(core) {
+    HttpSession(tcp::socket socket, Core& core, ConnectionSlot slot)
+        : stream_(std::move(socket), core.server_tls()), core_(core), slot_(std::move(slot)) {
         boost::system::error_code ec;
         auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
         peer_ = ec ? std::string("?") : ep.address().to_string();
@@ -197,8 +201,29 @@ private:
         keep_alive_ = req.keep_alive();
         version_ = req.version();
 
-        if (websocket::is_upgrade(req)) return upgrade(std::move(req));
-        handle(std::move(req));
+        const std::string target = utf8_prefix(req.target(), 200);
+        try {
+            if (websocket::is_upgrade(req)) return upgrade(std::move(req));
+            handle(std::move(req));
+        } catch (const StoreBusy& e) {
+            log::error("request ", target, " from ", peer_, ": ", e.what());
+            fail_request(ApiError{ApiErrorCode::busy, "the broker's database is busy; try again"});
+        } catch (const std::exception& e) {
+            log::error("request ", target, " from ", peer_, " failed: ", e.what());
+            fail_request(ApiError{ApiErrorCode::internal, "internal error"});
+        }
+    }
+
+    // The last answer of a connection whose request failed unexpectedly. Nothing is sent if the
+    // connection was handed to a WebSocket session or an answer is already being written.
+    void fail_request(const ApiError& e) {
+        if (upgraded_ || res_) return;
+        keep_alive_ = false;
+        try {
+            send(error_response(e, true));
+        } catch (const std::exception& again) {
+            log::error("cannot answer ", peer_, ": ", again.what());
+        }
     }
 
     void upgrade(Request req) {
@@ -206,7 +231,8 @@ private:
         const std::string gateway_prefix = std::string(kApiPrefix) + "gateway/";
         if (path == std::string(kApiPrefix) + "control") {
             beast::get_lowest_layer(stream_).expires_never();
-            return start_control_session(std::move(stream_), std::move(req), core_, peer_);
+            upgraded_ = true;
+            return start_control_session(std::move(stream_), std::move(req), core_, peer_, std::move(slot_));
         }
         if (path.rfind(gateway_prefix, 0) == 0) {
             auto sid = path.substr(gateway_prefix.size());
@@ -216,7 +242,9 @@ private:
                 return send(error_response(target.error(), true));
             }
             beast::get_lowest_layer(stream_).expires_never();
-            return start_gateway_session(std::move(stream_), std::move(req), core_, std::move(target.value()), sid);
+            upgraded_ = true;
+            return start_gateway_session(std::move(stream_), std::move(req), core_, std::move(target.value()), sid,
+                                         std::move(slot_));
         }
         keep_alive_ = false;
         send(error_response(ApiError{ApiErrorCode::not_found, "no WebSocket endpoint here"}, true));
@@ -236,14 +264,16 @@ private:
     Response json_response(http::status status, const json& body) {
         auto res = make_response(status, true);
         res.set(http::field::content_type, "application/json");
-        res.body() = body.dump();
+        res.body() = json_text(body);
         res.prepare_payload();
         return res;
     }
 
-    Response error_response(const ApiError& e, bool api) {
+    // retry_after_seconds: for 429/503 answers (at least 1 s is sent when not given).
+    Response error_response(const ApiError& e, bool api, int retry_after_seconds = 0) {
         auto res = make_response(http_status(e.code), api);
         res.set(http::field::content_type, "application/json");
+        if (wants_retry_after(e.code)) res.set(http::field::retry_after, std::to_string(std::max(1, retry_after_seconds)));
         res.body() = error_body(e);
         res.prepare_payload();
         return res;
@@ -390,8 +420,9 @@ private:
             if (!body) return send(error_response(body.error(), true));
             auto& b = body.value();
             auto width = b.value("width", std::int64_t{1280}), height = b.value("height", std::int64_t{800});
-            if (width < 64 || width > 8192 || height < 64 || height > 8192)
-                return fail(ApiErrorCode::bad_request, "width and height must be within 64..8192");
+            if (width < 64 || height < 64) return fail(ApiErrorCode::bad_request, "width and height must be at least 64");
+            // The broker's policy caps the screen: Xvfb allocates the whole framebuffer up front.
+            if (auto e = core_.check_screen(width, height)) return send(error_response(*e, true));
             const double scale = b.value("scale", 1.0);
             if (!(scale >= protocol::control::kMinScale && scale <= protocol::control::kMaxScale))
                 return fail(ApiErrorCode::bad_request, "scale must be within 1..4");
@@ -413,6 +444,13 @@ private:
     void handle_metrics(const Request& req) {
         if (req.method() != http::verb::get)
             return send(error_response(ApiError{ApiErrorCode::method_not_allowed, "only GET here"}, true));
+        if (!core_.metrics_allowed(std::string(req[http::field::authorization]), cookie_token(req))) {
+            auto res = error_response(
+                ApiError{ApiErrorCode::unauthenticated, "metrics need the scrape token (Authorization: Bearer) or an admin login"},
+                true);
+            res.set(http::field::www_authenticate, "Bearer realm=\"portico-metrics\"");
+            return send(std::move(res));
+        }
         auto res = make_response(http::status::ok, true);
         res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
         res.body() = core_.metrics_text();
@@ -431,8 +469,8 @@ private:
                 ApiError{ApiErrorCode::bad_request, "expected {\"username\": string, \"password\": string}"}, true));
         auto user = body.value()["username"].get<std::string>();
         core_.login(user, body.value()["password"].get<std::string>(), peer_,
-                    [self = shared_from_this(), user](Result<Core::LoginOk, ApiErrorCode> r) {
-                        if (!r) return self->send_later(self->error_response(r.error(), true));
+                    [self = shared_from_this(), user](Result<Core::LoginOk, ApiErrorCode> r, int retry_after) {
+                        if (!r) return self->send_later(self->error_response(r.error(), true, retry_after));
                         auto res = self->json_response(http::status::ok, {{"user", user}, {"role", r.value().role}});
                         res.set(http::field::set_cookie, std::string(kCookieName) + "=" + r.value().token +
                                                              "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=28800");
@@ -442,6 +480,8 @@ private:
 
     TlsStream stream_;
     Core& core_;
+    ConnectionSlot slot_;  // counts this connection against the broker's caps until it ends
+    bool upgraded_ = false;  // stream_ now belongs to a WebSocket session
     std::string peer_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
@@ -463,10 +503,11 @@ void add_security_headers(Response& res) {
     res.set("X-Content-Type-Options", "nosniff");
     res.set("Referrer-Policy", "no-referrer");
     res.set("X-Frame-Options", "DENY");
+    res.set(http::field::strict_transport_security, kHstsValue);
 }
 
-void start_http_session(tcp::socket socket, Core& core) {
-    std::make_shared<HttpSession>(std::move(socket), core)->run();
+void start_http_session(tcp::socket socket, Core& core, ConnectionSlot slot) {
+    std::make_shared<HttpSession>(std::move(socket), core, std::move(slot))->run();
 }
 
 }  // namespace portico::broker

@@ -8,6 +8,7 @@
 #include "common/log.hpp"
 
 #include <chrono>
+#include <cctype>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -32,7 +33,11 @@ int usage() {
                  "  portico-broker init --state DIR [--demo-user demo] [--demo-password PW] [--host-name 127.0.0.1]\n"
                  "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH] [--console-root PATH] [--threads N]\n"
                  "        [--heartbeat-timeout S (10)] [--disconnect-timeout S (0 = never)] [--idle-timeout S (0 = never)]\n"
-                 "        [--require-mtls yes|no (no)]\n"
+                 "        [--require-mtls yes|no (yes; no also accepts the legacy shared secret for hosts not enrolled)]\n"
+                 "        [--metrics-token-file FILE (GET /metrics with Authorization: Bearer <its content>; else admins only)]\n"
+                 "        [--max-connections N (4096)] [--max-connections-per-address N (256)]\n"
+                 "        [--max-sessions-per-user N (8; 0 = no cap)] [--max-screen WxH (7680x4320)] [--max-screen-pixels N]\n"
+                 "        [--max-queued-logins N (64)]\n"
                  "  portico-broker enroll-token --state DIR [--host-id ID] [--ttl SECONDS (86400)]\n"
                  "      (prints a one-time token for `portico-host --enroll TOKEN`)\n"
                  "  portico-broker reset-password --state DIR --user NAME   (prints a new generated password)\n"
@@ -176,6 +181,13 @@ int cmd_enroll_token(const Args& a) {
     return 0;
 }
 
+// A count flag: a positive integer, or an exception (reported as `serve failed: ...`).
+std::size_t positive(const std::string& v) {
+    auto n = std::stoll(v);
+    if (n <= 0) throw std::invalid_argument("expected a positive number, got " + v);
+    return static_cast<std::size_t>(n);
+}
+
 int cmd_serve(const Args& a) {
     portico::broker::BrokerConfig c;
     c.web_root = PORTICO_DEFAULT_WEB_ROOT;
@@ -189,7 +201,36 @@ int cmd_serve(const Args& a) {
         else if (k == "disconnect-timeout") c.disconnect_timeout_seconds = std::stoi(v);
         else if (k == "idle-timeout") c.idle_timeout_seconds = std::stoi(v);
         else if (k == "lost-grace") c.lost_grace_seconds = std::stoi(v);
-        else if (k == "require-mtls") c.require_mtls = v == "yes" || v == "true" || v == "1";
+        else if (k == "require-mtls") {
+            if (v == "yes" || v == "true" || v == "1") c.require_mtls = true;
+            else if (v == "no" || v == "false" || v == "0") c.require_mtls = false;
+            else return usage();
+        } else if (k == "metrics-token-file") {
+            std::ifstream in(v);
+            std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+            if (!in.good() && !in.eof()) {
+                portico::log::error("cannot read the metrics token file ", v);
+                return 1;
+            }
+            if (token.size() < 16) {
+                portico::log::error("the metrics token in ", v, " must be at least 16 characters");
+                return 1;
+            }
+            c.metrics_token = token;
+        } else if (k == "max-connections") c.max_connections = positive(v);
+        else if (k == "max-connections-per-address") c.max_connections_per_address = positive(v);
+        else if (k == "max-sessions-per-user") c.max_sessions_per_user = std::stoi(v);
+        else if (k == "max-queued-logins") c.max_queued_logins = static_cast<int>(positive(v));
+        else if (k == "max-screen-pixels") c.max_screen_pixels = static_cast<std::int64_t>(positive(v));
+        else if (k == "max-screen") {
+            auto x = v.find('x');
+            if (x == std::string::npos) return usage();
+            c.max_screen_width = static_cast<int>(positive(v.substr(0, x)));
+            c.max_screen_height = static_cast<int>(positive(v.substr(x + 1)));
+            if (!a.count("max-screen-pixels"))
+                c.max_screen_pixels = std::int64_t{c.max_screen_width} * c.max_screen_height;
+        }
         else if (k == "listen") {
             auto colon = v.rfind(':');
             if (colon == std::string::npos) return usage();
@@ -200,6 +241,9 @@ int cmd_serve(const Args& a) {
         } else return usage();
     }
     if (c.state_dir.empty()) return usage();
+    if (!c.require_mtls)
+        portico::log::warn("--require-mtls no: hosts not yet enrolled may register with the shared secret "
+                           "(enrolled host ids still need their certificate)");
 
     // Signals are taken synchronously by one thread so nothing runs in a signal handler.
     sigset_t set;

@@ -9,6 +9,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <memory>
 #include <string>
 
 namespace portico::broker {
@@ -31,14 +32,22 @@ inline constexpr std::size_t kMaxControlMessage = 64 * 1024;
 inline constexpr std::size_t kMaxClientDisplayMessage = 64 * 1024;
 inline constexpr std::size_t kMaxHostDisplayMessage = 16 * 1024 * 1024;
 
-// A fresh TCP connection: TLS handshake, then HTTP requests (which may upgrade to WebSocket).
-void start_http_session(tcp::socket socket, Core& core);
-// Called by the HTTP session for an upgrade request on /api/v1/control.
-void start_control_session(TlsStream stream, Request req, Core& core, std::string peer);
-// Called for an upgrade on /api/v1/gateway/<sid> once the session's host is known to be connected.
-void start_gateway_session(TlsStream stream, Request req, Core& core, HostInfo host, std::string session_id);
+// Keeps one accepted connection counted against the broker's connection caps while it is held
+// (ConnectionLimiter); each connection type keeps it until the connection ends.
+using ConnectionSlot = std::shared_ptr<void>;
 
-// Adds the security headers every response carries.
+// Every HTTPS response (and WebSocket upgrade answer): browsers keep to https for a year.
+inline constexpr const char* kHstsValue = "max-age=31536000";
+
+// A fresh TCP connection: TLS handshake, then HTTP requests (which may upgrade to WebSocket).
+void start_http_session(tcp::socket socket, Core& core, ConnectionSlot slot);
+// Called by the HTTP session for an upgrade request on /api/v1/control.
+void start_control_session(TlsStream stream, Request req, Core& core, std::string peer, ConnectionSlot slot);
+// Called for an upgrade on /api/v1/gateway/<sid> once the session's host is known to be connected.
+void start_gateway_session(TlsStream stream, Request req, Core& core, HostInfo host, std::string session_id,
+                           ConnectionSlot slot);
+
+// Adds the security headers every response carries (CSP, HSTS, nosniff, ...).
 void add_security_headers(Response& res);
 
 }  // namespace portico::broker

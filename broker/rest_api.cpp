@@ -3,6 +3,7 @@
 #include "broker/core.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "common/utf8.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -300,7 +301,7 @@ std::optional<Reply> put_entitlements(Core& core, const Caller& c, const RestReq
     if (!r || r->type != type) return not_found(type == "app" ? "app" : "pool");
     if (!store.set_entitlements(id, parsed.value())) return not_found("user or group in the entitlements");
     json detail = entitlements_json(parsed.value());
-    core.audit(c.name, (type == "app" ? "app" : "pool") + std::string(".entitlements"), id, c.ip, detail.dump());
+    core.audit(c.name, (type == "app" ? "app" : "pool") + std::string(".entitlements"), id, c.ip, json_text(detail));
     return std::nullopt;
 }
 
@@ -634,7 +635,7 @@ Result<json, ApiErrorCode> parse_body(const std::string& body, std::initializer_
     for (auto& [k, v] : j.items()) {
         // An init-capture: clang 14 (tests/fuzz) cannot capture a structured binding itself.
         auto it = std::find_if(fields.begin(), fields.end(), [&key = k](const FieldSpec& f) { return key == f.name; });
-        if (it == fields.end()) return bad("unknown field '" + k.substr(0, 64) + "'");
+        if (it == fields.end()) return bad("unknown field '" + utf8_prefix(k, 64) + "'");
         if (!has_type(v, it->type)) return bad("field '" + k + "' must be " + type_name(it->type));
     }
     for (const auto& f : fields)
@@ -673,6 +674,9 @@ Result<RestReply, ApiErrorCode> handle_rest(Core& core, const Caller& c, const R
         if (seg[0] == "hosts") return hosts_route(core, c, req);
         if (seg[0] == "enrollment-tokens") return enrollment_tokens_route(core, c, req);
         if (seg[0] == "audit") return audit_route(core, c, req);
+    } catch (const StoreBusy& e) {
+        log::error("REST ", seg[0], ": ", e.what());
+        return Error<ApiErrorCode>{ApiErrorCode::busy, "the broker's database is busy; try again"};
     } catch (const std::exception& e) {
         log::error("REST ", seg[0], ": ", e.what());
         return Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"};

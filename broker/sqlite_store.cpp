@@ -159,8 +159,8 @@ const char* const kMigrations[] = {
 class Stmt {
 public:
     Stmt(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) != SQLITE_OK)
-            throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+        int rc = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr);
+        if (rc != SQLITE_OK) fail(db, "sqlite prepare: ", rc);
     }
     ~Stmt() { sqlite3_finalize(st_); }
     Stmt& bind(int i, const std::string& v) {
@@ -175,7 +175,13 @@ public:
         int rc = sqlite3_step(st_);
         if (rc == SQLITE_ROW) return true;
         if (rc == SQLITE_DONE) return false;
-        throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
+        fail(db_, "sqlite step: ", rc);
+    }
+    // Locked past the busy timeout is temporary (StoreBusy, a 503); anything else is a real error.
+    [[noreturn]] static void fail(sqlite3* db, const char* what, int rc) {
+        std::string msg = std::string(what) + sqlite3_errmsg(db);
+        if ((rc & 0xFF) == SQLITE_BUSY || (rc & 0xFF) == SQLITE_LOCKED) throw StoreBusy(msg);
+        throw std::runtime_error(msg);
     }
     std::string text(int col) {
         auto p = sqlite3_column_text(st_, col);
@@ -311,7 +317,7 @@ public:
     void create_enrollment_token(const EnrollmentToken& t, const std::string& token_hash) override;
     std::vector<EnrollmentToken> enrollment_tokens(std::int64_t now) override;
     ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id,
-                                           std::int64_t now) override;
+                                           std::int64_t now, bool host_known) override;
     void append_audit(const AuditEvent& e) override;
     std::vector<AuditEvent> audit(const AuditFilter& f) override;
 
@@ -356,9 +362,11 @@ SqliteStore::SqliteStore(const std::string& path) {
 
 void SqliteStore::exec(const char* sql) {
     char* err = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
         std::string msg = err ? err : "unknown error";
         sqlite3_free(err);
+        if ((rc & 0xFF) == SQLITE_BUSY || (rc & 0xFF) == SQLITE_LOCKED) throw StoreBusy("sqlite: " + msg);
         throw std::runtime_error("sqlite: " + msg);
     }
 }
@@ -1018,7 +1026,7 @@ std::vector<EnrollmentToken> SqliteStore::enrollment_tokens(std::int64_t now) {
 }
 
 ConsumeResult SqliteStore::consume_enrollment_token(const std::string& token_hash, const std::string& host_id,
-                                                    std::int64_t now) {
+                                                    std::int64_t now, bool host_known) {
     std::lock_guard lk(mu_);
     ConsumeResult result = ConsumeResult::unknown;
     transaction([&] {
@@ -1029,6 +1037,7 @@ ConsumeResult SqliteStore::consume_enrollment_token(const std::string& token_has
         if (s.integer(3)) result = ConsumeResult::used;
         else if (s.integer(2) <= now) result = ConsumeResult::expired;
         else if (!s.text(1).empty() && s.text(1) != host_id) result = ConsumeResult::wrong_host;
+        else if (s.text(1).empty() && host_known) result = ConsumeResult::host_exists;
         else result = ConsumeResult::ok;
         if (result != ConsumeResult::used)  // one attempt per token, whatever its outcome
             Stmt(db_, "UPDATE enrollment_tokens SET used_at = ? WHERE id = ?").bind(1, now).bind(2, id).step();

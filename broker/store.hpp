@@ -7,10 +7,17 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace portico::broker {
+
+// Thrown by a store call when the database stays locked (SQLITE_BUSY / SQLITE_LOCKED) past the
+// store's busy timeout: a passing condition, answered with 503 + Retry-After, never a crash.
+struct StoreBusy : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 struct Resource {
     std::string id, name, type;          // type: "app" or "desktop" (a DesktopPool)
@@ -81,7 +88,9 @@ struct EnrollmentToken {
     std::int64_t created_at = 0, expires_at = 0;
 };
 
-enum class ConsumeResult { ok, unknown, used, expired, wrong_host };
+// host_exists: the token was issued for any host, but the host id is already enrolled (only a
+// token issued for that host id may re-enroll it).
+enum class ConsumeResult { ok, unknown, used, expired, wrong_host, host_exists };
 
 struct Principal {
     std::string name, role;
@@ -182,8 +191,9 @@ public:
     // ---- enrollment tokens (only their SHA-256 is stored) ----
     virtual void create_enrollment_token(const EnrollmentToken& t, const std::string& token_hash) = 0;
     virtual std::vector<EnrollmentToken> enrollment_tokens(std::int64_t now) = 0;  // unused, unexpired
+    // host_known: host_id already has a record; then only a token issued for host_id is accepted.
     virtual ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id,
-                                                   std::int64_t now) = 0;
+                                                   std::int64_t now, bool host_known = false) = 0;
 
     // ---- audit (append-only) ----
     virtual void append_audit(const AuditEvent& e) = 0;

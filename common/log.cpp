@@ -23,6 +23,38 @@ const char* name(Level l) {
 }
 }  // namespace
 
+std::string escape(std::string_view s) {
+    static const char* const hex = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+            static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+            auto c1 = static_cast<unsigned char>(s[++i]);
+            out += "\\u00";
+            out += hex[c1 >> 4];
+            out += hex[c1 & 15];
+            continue;
+        }
+        if (c >= 0x20 && c != 0x7F) {
+            out += static_cast<char>(c);
+            continue;
+        }
+        switch (c) {
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case 0x1B: out += "\\e"; break;
+            default:
+                out += "\\x";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 void set_level(Level l) { g_level = l; }
 void set_component(std::string_view n) {
     std::lock_guard lk(g_mu);
@@ -38,9 +70,10 @@ void write(Level l, std::string_view msg) {
     gmtime_r(&t, &tm);
     char ts[32];
     std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+    const std::string safe = escape(msg);
     std::lock_guard lk(g_mu);
     std::fprintf(stderr, "%s.%03d %-5s [%s] %.*s\n", ts, static_cast<int>(ms), name(l), g_component.c_str(),
-                 static_cast<int>(msg.size()), msg.data());
+                 static_cast<int>(safe.size()), safe.data());
     std::fflush(stderr);
 }
 

@@ -1,7 +1,10 @@
 #pragma once
 // Minimal thread-safe logging to stderr: one line per event, with time, level and component.
+// Messages often carry what a client sent (user names, paths, error text), so write() escapes
+// control characters: no input can end a line early and forge the next one, or drive the terminal.
 
 #include <sstream>
+#include <string>
 #include <string_view>
 
 namespace portico::log {
@@ -10,7 +13,11 @@ enum class Level { debug, info, warn, error };
 
 void set_level(Level l);
 void set_component(std::string_view name);  // process-wide prefix, e.g. "broker"
-void write(Level l, std::string_view msg);
+void write(Level l, std::string_view msg);  // msg is escaped (see escape)
+
+// `s` with C0 controls, DEL and the C1 controls (U+0080..U+009F, which some terminals obey) shown
+// as \n, \r, \t, \e or \xNN / \u00NN. Everything else, including other UTF-8, is kept.
+std::string escape(std::string_view s);
 
 template <class... A>
 void emit(Level l, const A&... parts) {

@@ -3,6 +3,7 @@ loopback, enrolled with one-time tokens and speaking the control channel over mu
 
 Usage: test_broker.py <case> <build_dir> <source_dir>. Exit 0 = pass, 1 = fail."""
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -96,7 +97,7 @@ def case_heartbeat_loss(stack):
     wait_for(lambda: host_state(stack, a, stack.host_id) == "up", 30, "the resumed host to reconnect")
     status, again = api(stack, "POST", "/api/v1/launch", {"resource": "terminal"}, cookie=demo)
     assert status == 200 and again["session_id"] != sid, (status, again)
-    status, m = None, stack.request("GET", "/metrics")[2]
+    status, m = None, stack.request("GET", "/metrics", cookie=a)[2]
     text = m.decode() if isinstance(m, bytes) else str(m)
     assert 'portico_sessions_finished_total{state="lost"} 1' in text, text
 
@@ -202,7 +203,72 @@ def case_entitlement_roles_replay(stack):
     print("entitlement 403, helpdesk 403 on app edits, shadow view-only next to the owner, replay refused")
 
 
-CASES = {"enrollment": case_enrollment, "heartbeat_loss": case_heartbeat_loss,
+def header(headers, name):
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
+def case_no_input_stops_broker(stack):
+    """Issue 12: requests that used to end the broker's network threads (an unknown JSON key cut
+    in the middle of a UTF-8 character; a failed login whose stored name is cut the same way, then
+    read back by the console's Audit tab) are answered, and the real broker process still serves."""
+    key = "k" * 63 + "\u00e9"  # the cut at 64 bytes falls inside the é
+    body = json.dumps({key: 1, "token": "t", "host_id": "h", "csr_pem": "x"})
+    for _ in range(6):  # more than the broker's network threads (2)
+        status, _, payload = stack.request("POST", "/api/v1/enroll", body)
+        assert status == 400 and payload["error"]["code"] == "bad_request", (status, payload)
+    name = "u" * 127 + "\u20ac"  # € straddles byte 128, where the audit row cuts the name
+    status, _, payload = stack.request("POST", "/api/v1/login", {"username": name, "password": "wrong"})
+    assert status == 401, (status, payload)
+    a = admin(stack)
+    status, audit = api(stack, "GET", "/api/v1/audit?action=login_failed", cookie=a)
+    assert status == 200 and audit and audit[0]["actor"] == "u" * 127, (status, audit)
+    # A user name that tries to forge a log line is logged escaped, on one line.
+    forged = "mallory\n00:00:00.000 INFO  [broker] user 'admin' logged in from 10.0.0.1"
+    status, _, _ = stack.request("POST", "/api/v1/login", {"username": forged, "password": "wrong"})
+    assert status == 401
+    # Still serving: logins, the API, static files; the process is alive and no thread was lost.
+    demo = stack.login()
+    status, me = api(stack, "GET", "/api/v1/me", cookie=demo)
+    assert status == 200 and me["user"] == "demo", (status, me)
+    status, headers, _ = stack.request("GET", "/")
+    assert status == 200 and (header(headers, "strict-transport-security") or "").startswith("max-age="), headers
+    assert stack.broker.poll() is None, "the broker exited"
+    log = stack.read_log("broker")
+    assert "network thread stopped" not in log and "handler threw" not in log, log[-3000:]
+    assert not any(line.startswith("00:00:00.000 INFO  [broker] user 'admin'") for line in log.splitlines()), log[-3000:]
+    assert "mallory\\n00:00:00.000" in log, log[-3000:]
+    print("6 cut-key enrolls, a cut-name failed login and the audit read answered; the broker still serves")
+
+
+def case_login_throttle(stack):
+    """Issue 12: parallel wrong passwords beyond the limit are refused (429 + Retry-After) before
+    any hashing, however slow it is; the right password works once the delay has passed; /metrics
+    needs an admin."""
+    def attempt(_):
+        status, headers, payload = stack.request("POST", "/api/v1/login", {"username": "demo", "password": "wrong"})
+        return status, header(headers, "retry-after"), payload
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(attempt, range(12)))
+    statuses = sorted(r[0] for r in results)
+    assert statuses.count(401) == 5 and statuses.count(429) == 7, statuses
+    waits = [int(r[1]) for r in results if r[0] == 429]
+    assert all(w >= 1 for w in waits), results
+    # The first delay is 1 s after the last failure was known: then the right password works.
+    time.sleep(max(waits) + 0.5)
+    stack.login()
+    status, _, _ = stack.request("GET", "/metrics")
+    assert status == 401, status
+    status, _, text = stack.request("GET", "/metrics", cookie=admin(stack))
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    assert status == 200 and 'portico_logins_total{result="rate_limited"} 7' in text, (status, text[-2000:])
+    print("12 parallel wrong passwords: 5 hashed (401), 7 refused (429); the right one works after the delay")
+
+
+# Cases that need only the broker (no session host, so no X server).
+BROKER_ONLY = {"no_input_stops_broker", "login_throttle"}
+
+CASES = {"no_input_stops_broker": case_no_input_stops_broker, "login_throttle": case_login_throttle,
+         "enrollment": case_enrollment, "heartbeat_loss": case_heartbeat_loss,
          "drain_and_reconnect": case_drain_and_reconnect, "entitlement_roles_replay": case_entitlement_roles_replay}
 
 
@@ -211,6 +277,8 @@ def main():
     stack = Stack(build, source, name=case.replace("_", "-"))
     ok = False
     try:
+        if case in BROKER_ONLY:
+            stack.start_host = lambda: None
         stack.start()
         result = CASES[case](stack)
         ok = True

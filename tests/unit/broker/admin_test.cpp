@@ -74,22 +74,7 @@ json session_of(const test::BrokerFixture& b, const std::string& cookie, const s
     return r.status == 200 ? r.json() : json();
 }
 
-std::string csr_for(const std::string& host_id, const std::filesystem::path& key_path) {
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
-    std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(X509_REQ_new(), X509_REQ_free);
-    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>(host_id.c_str()), -1, -1, 0);
-    X509_REQ_set_pubkey(req.get(), key.get());
-    X509_REQ_sign(req.get(), key.get(), EVP_sha256());
-    FILE* f = std::fopen(key_path.c_str(), "w");
-    PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    std::fclose(f);
-    std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_X509_REQ(b.get(), req.get());
-    char* data = nullptr;
-    long n = BIO_get_mem_data(b.get(), &data);
-    return std::string(data, static_cast<std::size_t>(n));
-}
+using test::csr_for;
 
 const std::string kDisplay = "wss://127.0.0.1:1/display";
 const std::string kPin(64, 'a');
@@ -264,7 +249,7 @@ TEST_CASE("hosts: heartbeat loss marks the host down and its sessions lost", "[b
         REQUIRE(eventually([&] { return get(b, "/api/v1/hosts/h1", admin).json()["state"] == "down"; }));
         CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
         CHECK(session_of(b, admin, sid)["state"] == "lost");
-        auto metrics = test::request(b, verb::get, "/metrics");
+        auto metrics = test::request(b, verb::get, "/metrics", "", admin);
         CHECK(metrics.body.find("portico_hosts{state=\"down\"} 1") != std::string::npos);
         CHECK(metrics.body.find("portico_sessions_finished_total{state=\"lost\"} 1") != std::string::npos);
         auto audit = get(b, "/api/v1/audit?action=host.down", admin).json();
@@ -462,13 +447,13 @@ TEST_CASE("enrollment: one-time token, CA-signed certificate, mutual TLS registr
 }
 
 TEST_CASE("metrics: Prometheus text with launches, latency, logins, hosts", "[broker][metrics]") {
-    test::BrokerFixture b;
+    test::BrokerFixture b(20, [](portico::broker::BrokerConfig& c) { c.metrics_token = "scrape-token-0123456789"; });
     auto demo = test::login(b);
     test::request(b, verb::post, "/api/v1/login", json{{"username", "demo"}, {"password", "wrong"}}.dump());
     test::FakeHost h(b, "h1", kDisplay, kPin);
     REQUIRE(post(b, "/api/v1/launch", {{"resource", "terminal"}}, demo).status == 200);
     REQUIRE(post(b, "/api/v1/launch", {{"resource", "terminal"}}, demo).status == 200);
-    auto m = test::request(b, verb::get, "/metrics");
+    auto m = test::request(b, verb::get, "/metrics", "", "", "", {{"Authorization", "Bearer scrape-token-0123456789"}});
     REQUIRE(m.status == 200);
     CHECK(m.headers.at("content-type").rfind("text/plain; version=0.0.4", 0) == 0);
     for (auto line : {"portico_launches_total{result=\"ok\"} 1", "portico_launches_total{result=\"reconnect\"} 1",

@@ -161,7 +161,8 @@ TEST_CASE("rest: state-changing requests need a JSON content type (CSRF guard)",
 }
 
 TEST_CASE("rest: repeated failed logins are rate limited", "[broker][rest]") {
-    test::BrokerFixture b;
+    // A first delay longer than a slow machine takes for the requests below.
+    test::BrokerFixture b(20, [](portico::broker::BrokerConfig& c) { c.login_delay_base_ms = 30000; });
     auto bad = json{{"username", "demo"}, {"password", "wrong"}}.dump();
     for (int i = 0; i < 5; ++i) check_error(test::request(b, verb::post, "/api/v1/login", bad), 401, "invalid_credentials");
     check_error(test::request(b, verb::post, "/api/v1/login", bad), 429, "rate_limited");

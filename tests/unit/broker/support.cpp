@@ -3,6 +3,9 @@
 #include "common/crypto.hpp"
 #include "common/tls.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <fstream>
@@ -46,6 +49,9 @@ BrokerFixture::BrokerFixture(int launch_timeout_seconds, std::function<void(port
     c.web_root = web_root;
     c.launch_timeout_seconds = launch_timeout_seconds;
     c.register_timeout_seconds = 2;
+    // Most tests register fake hosts with the legacy shared secret for brevity; the default
+    // (mutual TLS required) has its own tests, which set it back.
+    c.require_mtls = false;
     if (tweak) tweak(c);
     broker = std::make_unique<portico::broker::Broker>(c);
     port = broker->start();
@@ -56,7 +62,8 @@ BrokerFixture::BrokerFixture(int launch_timeout_seconds, std::function<void(port
 BrokerFixture::~BrokerFixture() { broker.reset(); }
 
 HttpReply request(const BrokerFixture& b, http::verb method, const std::string& target, const std::string& body,
-                  const std::string& cookie, const std::string& content_type) {
+                  const std::string& cookie, const std::string& content_type,
+                  const std::map<std::string, std::string>& headers) {
     net::io_context ioc;
     auto ctx = portico::tls::make_client_context(portico::tls::ClientTrust{"", b.broker_cert_sha256, false});
     beast::ssl_stream<tcp::socket> s(ioc, ctx);
@@ -65,6 +72,7 @@ HttpReply request(const BrokerFixture& b, http::verb method, const std::string& 
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, "127.0.0.1");
     if (!cookie.empty()) req.set(http::field::cookie, cookie);
+    for (const auto& [name, value] : headers) req.set(name, value);
     if (!content_type.empty() && (method != http::verb::get || !body.empty()))
         req.set(http::field::content_type, content_type);
     req.body() = body;
@@ -109,6 +117,23 @@ int upgrade_status(const BrokerFixture& b, const std::string& target) {
     p.skip(false);
     http::read_header(s, buf, p);
     return static_cast<int>(p.get().result_int());
+}
+
+std::string csr_for(const std::string& host_id, const std::filesystem::path& key_path) {
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
+    std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(X509_REQ_new(), X509_REQ_free);
+    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(host_id.c_str()), -1, -1, 0);
+    X509_REQ_set_pubkey(req.get(), key.get());
+    X509_REQ_sign(req.get(), key.get(), EVP_sha256());
+    FILE* f = std::fopen(key_path.c_str(), "w");
+    PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+    std::fclose(f);
+    std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new(BIO_s_mem()), BIO_free);
+    PEM_write_bio_X509_REQ(b.get(), req.get());
+    char* data = nullptr;
+    long n = BIO_get_mem_data(b.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
 }
 
 std::string login(const BrokerFixture& b) { return login_as(b, "demo", kPassword); }

@@ -62,9 +62,13 @@ struct HttpReply {
     nlohmann::json json() const { return nlohmann::json::parse(body); }
 };
 
-// One request on a fresh TLS connection (pinned to the broker's certificate).
+// One request on a fresh TLS connection (pinned to the broker's certificate); `headers` are added as given.
 HttpReply request(const BrokerFixture& b, http::verb method, const std::string& target, const std::string& body = "",
-                  const std::string& cookie = "", const std::string& content_type = "application/json");
+                  const std::string& cookie = "", const std::string& content_type = "application/json",
+                  const std::map<std::string, std::string>& headers = {});
+
+// A PEM certificate signing request for host_id (CN), its new P-256 key written to key_path.
+std::string csr_for(const std::string& host_id, const std::filesystem::path& key_path);
 
 // Sends a WebSocket upgrade request by hand and returns the HTTP status of the answer (101 when
 // accepted), so refusals can be checked by status code.
