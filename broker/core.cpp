@@ -284,7 +284,8 @@ std::string Core::session_notice(const SessionRecord& s, const HostInfo& h) {
            "than a hardware-accelerated one.";
 }
 
-json Core::launch_answer(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only) {
+json Core::launch_answer(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
+                        const std::string& viewer) {
     protocol::TicketClaims c;
     c.ticket_id = crypto::random_token(16);
     c.session_id = s.id;
@@ -293,6 +294,7 @@ json Core::launch_answer(const SessionRecord& s, const HostInfo& h, bool reconne
     c.resource = s.resource;
     c.expires_at = unix_now() + protocol::kTicketLifetimeSeconds;
     c.view_only = view_only;
+    c.viewer = viewer;
     store_->record_ticket(c.ticket_id, s.id, s.user, view_only, unix_now(), c.expires_at);
     return json{{"session_id", s.id},
                 {"ticket", protocol::sign_ticket(c, ticket_key_)},
@@ -634,7 +636,7 @@ Result<json, ApiErrorCode> Core::shadow(const Caller& caller, const std::string&
     auto h = hosts_.get(s->host_id);
     if (!h) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session's host is not connected"};
     audit(caller.name, "session.shadow", s->id, caller.ip, "user " + s->user + ", host " + s->host_id);
-    return launch_answer(*s, *h, false, true);
+    return launch_answer(*s, *h, false, true, caller.name);
 }
 
 // ---- hosts ----

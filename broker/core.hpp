@@ -185,7 +185,9 @@ private:
         std::chrono::steady_clock::time_point started;
     };
     std::shared_ptr<PendingLaunch> take_pending(std::uint64_t request_id, const std::string& host_id);
-    nlohmann::json launch_answer(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only);
+    // viewer: for a view-only ticket, who watches (the host tells the session's user).
+    nlohmann::json launch_answer(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
+                                 const std::string& viewer = {});
     std::string session_notice(const SessionRecord& s, const HostInfo& h);
     void fail_pending_of_host(const std::string& host_id, const std::string& why);
     void host_down(const std::string& host_id, const std::string& why);
