@@ -7,7 +7,8 @@ production hurts them, each scenario asserting its target and recording its figu
 Scenarios (one function each, below): broker_kill, app_kill, qemu_kill, idle_and_slowloris,
 stalled_reader. Every run writes bench/results/faults.json (commit, machine, load before and after,
 the command, per scenario its figures, targets and pass/fail); a run of some scenarios only
-(--only) is appended to that file's "reruns" and leaves the full run in place. Exit 1 if any target
+(--only) is appended to that file's "reruns" and leaves the full run in place; a full run keeps the
+three before it in "earlier_runs". Exit 1 if any target
 was missed, 2 on a usage error."""
 
 import argparse
@@ -755,14 +756,17 @@ def main():
     missed = [n for n, s in run["scenarios"].items() if s["pass"] is False]
     run["pass"] = not missed
 
-    if args.only:  # a partial re-run joins the last full run's file instead of replacing it
-        try:
-            with open(args.out) as f:
-                full = json.load(f)
-            full.setdefault("reruns", []).append(run)
-            run = full
-        except (OSError, ValueError):
-            pass
+    try:
+        with open(args.out) as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        previous = None
+    if previous and args.only:  # a partial re-run joins the last full run's file instead of replacing it
+        previous.setdefault("reruns", []).append(run)
+        run = previous
+    elif previous:  # a full run leads; the runs before it stay in the file (the last three), misses included
+        earlier = previous.pop("earlier_runs", [])
+        run["earlier_runs"] = ([previous] + earlier)[:3]
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(run, f, indent=2)
