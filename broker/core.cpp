@@ -533,6 +533,7 @@ void Core::session_state(const std::string& host_id, const control::SessionState
         return;
     }
     if (s->state == "starting") return;  // session_ready decides when it is active
+    if (s->state == "ending") return;    // asked to end: only session_ended moves it on
     if (store_->set_session_state(m.session_id, m.state, unix_now()))
         log::info("session ", m.session_id, " is now ", m.state);
 }
@@ -599,7 +600,10 @@ std::optional<SessionRecord> Core::visible_session(const Caller& caller, const s
 void Core::end_session_now(const SessionRecord& s, const std::string& actor, const std::string& action,
                            const std::string& from) {
     if (auto h = hosts_.get(s.host_id)) {
-        // The host answers with session_ended once the app and display are gone.
+        // The host answers with session_ended once the app and display are gone. Until then the
+        // session is "ending": a launch right after a log off starts a new session instead of
+        // reconnecting to this one. (A starting session stays so: its start's answer ends it.)
+        if (s.state != "starting") store_->set_session_state(s.id, "ending", unix_now());
         h->link->send(control::serialize(control::EndSession{s.id}));
     } else {
         // Nobody to ask: forget it; a returning host reports its own.
@@ -621,6 +625,7 @@ std::optional<ApiError> Core::disconnect_session(const Caller& caller, const std
     auto s = visible_session(caller, session_id);
     if (!s || s->state == "ended" || s->state == "lost") return ApiError{ApiErrorCode::not_found, "no such session"};
     if (s->state == "starting") return ApiError{ApiErrorCode::conflict, "the session is still starting"};
+    if (s->state == "ending") return ApiError{ApiErrorCode::conflict, "the session is ending"};
     auto h = hosts_.get(s->host_id);
     if (!h) return ApiError{ApiErrorCode::conflict, "the session's host is not connected"};
     h->link->send(control::serialize(control::DisconnectSession{s->id}));
@@ -633,6 +638,7 @@ Result<json, ApiErrorCode> Core::shadow(const Caller& caller, const std::string&
     auto s = store_->session(session_id);
     if (!s || s->state == "ended" || s->state == "lost") return Error<ApiErrorCode>{ApiErrorCode::not_found, "no such session"};
     if (s->state == "starting") return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is still starting"};
+    if (s->state == "ending") return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is ending"};
     auto h = hosts_.get(s->host_id);
     if (!h) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session's host is not connected"};
     audit(caller.name, "session.shadow", s->id, caller.ip, "user " + s->user + ", host " + s->host_id);

@@ -552,9 +552,9 @@ Reply sessions_route(Core& core, const Caller& c, const RestRequest& req) {
         if (req.query.count("host")) f.host = req.query.at("host");
         if (req.query.count("state")) {
             f.state = req.query.at("state");
-            static const char* const states[] = {"starting", "active", "disconnected", "ended", "lost"};
+            static const char* const states[] = {"starting", "active", "disconnected", "ending", "ended", "lost"};
             if (std::none_of(std::begin(states), std::end(states), [&](const char* s) { return f.state == s; }))
-                return bad("query parameter 'state' must be one of starting, active, disconnected, ended, lost");
+                return bad("query parameter 'state' must be one of starting, active, disconnected, ending, ended, lost");
         }
         std::string err;
         auto limit = int_query(req, "limit", 1, 1000, 200, err);

@@ -153,6 +153,30 @@ const char* const kMigrations[] = {
     );
     CREATE INDEX sessions_by_resource ON sessions(resource, state);
     )sql",
+    // 4: the "ending" state (a log off was sent, the host has not confirmed). SQLite cannot change
+    // a CHECK, so the table is rebuilt with its indexes.
+    R"sql(
+    CREATE TABLE sessions2 (
+        id TEXT PRIMARY KEY,
+        user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        resource TEXT NOT NULL,
+        host_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('starting', 'active', 'disconnected', 'ending', 'ended', 'lost')),
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        ended_at INTEGER
+    );
+    INSERT INTO sessions2 SELECT id, user, resource, host_id, state, width, height, created_at, updated_at,
+                                 ended_at FROM sessions;
+    DROP TABLE sessions;
+    ALTER TABLE sessions2 RENAME TO sessions;
+    CREATE INDEX sessions_by_user ON sessions(user, resource, state);
+    CREATE INDEX sessions_by_host ON sessions(host_id, state);
+    CREATE INDEX sessions_by_state ON sessions(state, updated_at);
+    CREATE INDEX sessions_by_resource ON sessions(resource, state);
+    )sql",
 };
 
 // RAII prepared statement with positional binding.
@@ -858,7 +882,8 @@ bool SqliteStore::set_session_state(const std::string& id, const std::string& st
                   "AND state NOT IN ('ended', 'lost')")
             .bind(1, state).bind(2, now).bind(3, now).bind(4, id).step();
     } else {
-        Stmt(db_, "UPDATE sessions SET state = ?, updated_at = ? WHERE id = ? AND state NOT IN ('ended', 'lost') "
+        // Once "ending", only a final state follows (a late report of activity must not revive it).
+        Stmt(db_, "UPDATE sessions SET state = ?, updated_at = ? WHERE id = ? AND state NOT IN ('ended', 'lost', 'ending') "
                   "AND state != ?")
             .bind(1, state).bind(2, now).bind(3, id).bind(4, state).step();
     }

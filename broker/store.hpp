@@ -160,7 +160,8 @@ public:
     // ---- display sessions ----
     virtual void create_session(const SessionRecord& s) = 0;
     virtual std::optional<SessionRecord> session(const std::string& id) = 0;
-    // False if the session does not exist or is already ended/lost (final states).
+    // States: starting, active, disconnected, ending (asked to end), ended, lost. False if the
+    // session does not exist, is already ended/lost (final), or is ending and `state` is not final.
     virtual bool set_session_state(const std::string& id, const std::string& state, std::int64_t now) = 0;
     virtual std::vector<SessionRecord> live_sessions_of(const std::string& user) = 0;
     // Sessions of a user for a resource one can reconnect to (active or disconnected), newest first.

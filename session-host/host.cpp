@@ -133,10 +133,11 @@ int run_host(const HostOptions& o) {
     net::io_context ioc(2);
     std::shared_ptr<BrokerLink> link;
     SessionManager sessions({o.state_dir, o.max_sessions, o.apps, desktops.get(), launcher.get(),
-                             {o.package_runtime, o.package_trust_dir}}, [&link](const std::string& id, const std::string& reason) {
+                             {o.package_runtime, o.package_trust_dir}, o.shadow_clipboard}, [&link](const std::string& id, const std::string& reason) {
         if (link) link->session_ended(id, reason);
     });
-    DisplayServer display(ioc, *ssl_ctx, sessions);
+    DisplayServer display(ioc, *ssl_ctx, sessions,
+                          {o.max_display_connections, o.max_display_connections_per_address});
     std::string display_url;
     try {
         display.listen(o.listen_address, o.listen_port);

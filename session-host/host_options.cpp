@@ -35,6 +35,12 @@ them to Portico clients.
                          PATH, else beside this program); a package's own front never runs
   --package-trust-dir DIR  trusted publishers' *.pub keys; a package not signed by one of them is
                          refused (default: none, so every package is refused)
+  --shadow-clipboard     also send the user's clipboard to staff who shadow the session (default:
+                         shadows never see it)
+  --max-display-connections N
+                         open display connections this host accepts in all (default 1024)
+  --max-display-connections-per-address N
+                         ... and from one address (default 64; an office behind NAT shares one)
   --single-user-mode     without portico-session-helper, run app sessions as this host's own
                          account: no isolation between users (for a host one person uses)
   --help                 show this help
@@ -61,6 +67,18 @@ std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
     return {addr, static_cast<std::uint16_t>(std::stoul(port))};
 }
 
+namespace {
+
+long parse_count(const std::string& flag, const std::string& value, long max) {
+    char* end = nullptr;
+    long n = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || n < 1 || n > max)
+        throw UsageError(flag + ": expected a number from 1 to " + std::to_string(max) + ", got '" + value + "'");
+    return n;
+}
+
+}  // namespace
+
 HostOptions parse_host_options(int argc, const char* const* argv) {
     HostOptions o;
     bool have_name = false;
@@ -75,6 +93,10 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
             o.single_user_mode = true;
             continue;
         }
+        if (flag == "--shadow-clipboard") {
+            o.shadow_clipboard = true;
+            continue;
+        }
         if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
             value = flag.substr(eq + 1);
             flag = flag.substr(0, eq);
@@ -83,7 +105,8 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
             static const char* const known[] = {"--broker", "--broker-ca", "--secret-file", "--enroll", "--host-id", "--name", "--listen",
                                                 "--public-address", "--state-dir", "--apps", "--max-sessions",
                                                 "--images", "--vm-accel", "--vm-dir", "--package-runtime",
-                                                "--package-trust-dir"};
+                                                "--package-trust-dir", "--max-display-connections",
+                                                "--max-display-connections-per-address"};
             if (std::find(std::begin(known), std::end(known), flag) == std::end(known))
                 throw UsageError("unknown flag '" + flag + "' (see --help)");
             if (i + 1 >= argc) throw UsageError(flag + " needs a value");
@@ -110,11 +133,11 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
             }
             if (o.apps.empty()) throw UsageError("--apps: give at least one app name, or \"*\"");
         } else if (flag == "--max-sessions") {
-            char* end = nullptr;
-            long n = std::strtol(value.c_str(), &end, 10);
-            if (value.empty() || *end != '\0' || n < 1 || n > 10000)
-                throw UsageError("--max-sessions: expected a number from 1 to 10000, got '" + value + "'");
-            o.max_sessions = static_cast<int>(n);
+            o.max_sessions = static_cast<int>(parse_count(flag, value, 10000));
+        } else if (flag == "--max-display-connections") {
+            o.max_display_connections = parse_count(flag, value, 100000);
+        } else if (flag == "--max-display-connections-per-address") {
+            o.max_display_connections_per_address = parse_count(flag, value, 100000);
         } else if (flag == "--images") {
             if (value.empty()) throw UsageError("--images needs a directory");
             o.images_dir = value;
@@ -139,6 +162,8 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
     if (!SessionManager::valid_session_id(o.host_id))
         throw UsageError("--host-id may contain only letters, digits, '-', '_' and '.'");
     if (o.public_address.empty()) throw UsageError("--public-address must not be empty");
+    if (o.max_display_connections_per_address > o.max_display_connections)
+        throw UsageError("--max-display-connections-per-address must not exceed --max-display-connections");
     if (!have_name) o.name = o.host_id;
     if (o.state_dir.empty()) {
         if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x)

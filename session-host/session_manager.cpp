@@ -73,6 +73,7 @@ void SessionManager::start_session(const protocol::control::StartSession& req, S
         std::string error;
         try {
             s = start(req);
+            s->set_shadow_clipboard(options_.shadow_clipboard);
         } catch (const std::exception& e) {
             error = e.what();
             if (error.empty()) error = "session start failed";

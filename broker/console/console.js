@@ -245,7 +245,7 @@ async function loadSessions() {
   ], {
     signature: (s) => s.state,
     build: (s, td) => {
-      if (s.state === 'ended' || s.state === 'lost') return;
+      if (s.state === 'ended' || s.state === 'lost' || s.state === 'ending') return;
       const label = `${s.resource_name ?? s.resource} of ${s.user}`;
       if (s.state !== 'starting') {
         td.append(button('Shadow', `Shadow ${label}`, () => startShadow(s)));

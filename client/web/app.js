@@ -243,7 +243,7 @@ class Portal {
     const state = document.createElement('div');
     state.className = 'session-state';
     const since = s.created_at ? new Date(s.created_at * 1000).toLocaleTimeString() : '';
-    const label = s.state === 'starting' ? 'Starting' : s.state === 'disconnected' ? 'Disconnected' : 'Running';
+    const label = { starting: 'Starting', disconnected: 'Disconnected', ending: 'Ending' }[s.state] ?? 'Running';
     state.textContent = `${label}${since ? ` since ${since}` : ''}${s.host ? ` on ${s.host}` : ''}`;
     info.append(title, state);
     const reconnect = document.createElement('button');
@@ -258,7 +258,9 @@ class Portal {
     off.textContent = 'Log off';
     off.setAttribute('aria-label', `Log off ${name}`);
     off.addEventListener('click', () => this.endSession(s.id, name));
-    li.append(info, reconnect, off);
+    // An ending session (logged off, the host is closing it) offers nothing: a launch starts anew.
+    if (s.state === 'ending') li.append(info);
+    else li.append(info, reconnect, off);
     return li;
   }
 

@@ -306,7 +306,8 @@ int SessionHelper::run() {
     sigemptyset(&mask);
     for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, sig);
     ::sigprocmask(SIG_BLOCK, &mask, nullptr);
-    int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
+    // Non-blocking: the loop below drains every queued signal, then must return to poll().
+    int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
     bool host_gone = false;
     while (!host_gone) {

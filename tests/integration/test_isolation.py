@@ -7,6 +7,7 @@ own display works. Needs root (CI runs as root); under CI=true anything missing 
 
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import time
@@ -116,6 +117,8 @@ def main():
         print("test_isolation: needs root (it creates Unix accounts and runs the privileged helper)")
         sys.exit(1 if os.environ.get("CI") == "true" else 77)
     remove_test_accounts()
+    # A run that was killed leaves its sessions' runtime directories behind; the probe counts them.
+    shutil.rmtree(TEST_RUNTIME_DIR, ignore_errors=True)
     stack = Stack(build, source, name="iso")
     stack.privsep = True
     ok = False

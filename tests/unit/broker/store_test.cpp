@@ -30,15 +30,15 @@ TEST_CASE("store: migrations apply exactly once", "[broker][store]") {
     auto db = (dir.path / "p.db").string();
     {
         auto s = open_store(db);
-        CHECK(s->schema_version() == 3);
+        CHECK(s->schema_version() == 4);
         s->create_user("alice", portico::crypto::hash_password("pw"), 100);
     }
     {
         auto s = open_store(db);  // reopening must not re-run the migrations (they would fail: tables exist)
-        CHECK(s->schema_version() == 3);
+        CHECK(s->schema_version() == 4);
         CHECK(s->password_hash("alice").has_value());
     }
-    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 3);
+    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 4);
     CHECK(count_rows(db, "SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
 }
 
@@ -91,8 +91,10 @@ TEST_CASE("store: resources and session state transitions", "[broker][store]") {
     CHECK(s.reconnectable_sessions_for("alice", "terminal").size() == 1);
     CHECK(s.set_session_state("s1", "disconnected", 11));
     CHECK(s.reconnectable_sessions_for("alice", "terminal").size() == 1);  // disconnected is reconnectable too
-    CHECK(s.set_session_state("s1", "active", 11));
-    CHECK(s.live_sessions_of("alice").size() == 1);
+    CHECK(s.set_session_state("s1", "ending", 11));  // logged off; the host has not confirmed
+    CHECK(s.reconnectable_sessions_for("alice", "terminal").empty());  // a launch now starts anew
+    CHECK_FALSE(s.set_session_state("s1", "active", 11));  // a late activity report does not revive it
+    CHECK(s.live_sessions_of("alice").size() == 1);  // still counts against the user's limit
     CHECK(s.set_session_state("s1", "ended", 12));
     CHECK_FALSE(s.set_session_state("s1", "active", 13));  // ended is final
     auto rec = s.session("s1");
@@ -130,7 +132,7 @@ TEST_CASE("store: migrating from version 1 keeps users, resources and sessions",
         sqlite3_close(h);
     }
     auto s = open_store(db);
-    CHECK(s->schema_version() == 3);
+    CHECK(s->schema_version() == 4);
     REQUIRE(s->user("alice"));
     CHECK(s->user("alice")->role == "user");
     auto rec = s->session("s1");

@@ -236,3 +236,68 @@ TEST_CASE("privsep: a session runs as a created account with a clean environment
     ::system(("userdel -r -f " + user + " >/dev/null 2>&1").c_str());
     fs::remove_all(base);
 }
+
+// The helper's own loop (poll on the host's socket and on its signals), in a child as in use:
+// creating an account forks useradd, whose SIGCHLD once left the loop blocked in read(), so the
+// first session started and every later request went unanswered.
+TEST_CASE("privsep: the helper's loop answers every request, also after it created accounts", "[privsep][root]") {
+    if (!running_as_root_or_required()) return;
+    const std::vector<std::string> users = {"portico-unit-l1", "portico-unit-l2"};
+    for (const auto& u : users) ::system(("userdel -r -f " + u + " >/dev/null 2>&1").c_str());
+    const std::string base = fs::temp_directory_path() / ("portico-privsep-loop-" + std::to_string(::getpid()));
+    fs::create_directories(base + "/home");
+    ::chmod(base.c_str(), 0755);
+    SessionHelper::Options o;
+    o.accounts.use_existing = false;
+    o.accounts.uid_min = 260100, o.accounts.uid_max = 260199;
+    o.accounts.home_base = base + "/home";
+    o.runtime_base = base + "/run";
+
+    Pair s;
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::close(s.a);
+        SessionHelper helper(o, s.b, -1);
+        ::_exit(helper.run() < 0 ? 0 : 1);  // ends when the socket closes (no host process to reap)
+    }
+    // A failed REQUIRE must not leave the helper running (it holds the test's output open).
+    struct KillOnExit {
+        pid_t pid;
+        ~KillOnExit() {
+            if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+        }
+    } helper_guard{child};
+    ::close(s.b);
+    s.b = -1;
+    auto ask = [&](const json& req, bool with_log) {
+        int fd = with_log ? ::open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
+        REQUIRE(send_message(s.a, req, fd).empty());
+        if (fd >= 0) ::close(fd);
+        pollfd p{s.a, POLLIN, 0};
+        REQUIRE(::poll(&p, 1, 10000) == 1);  // answered, not left waiting
+        std::string error;
+        auto got = receive_message(s.a, error);
+        REQUIRE(got);
+        if (got->fd >= 0) ::close(got->fd);
+        return got->message;
+    };
+    for (std::size_t i = 0; i < users.size(); ++i) {
+        auto req = start_request(users[i], {"/bin/sleep", "300"});
+        req["session"] = "loop" + std::to_string(i);
+        json r = ask(req, true);
+        INFO(r.dump());
+        CHECK(r["ok"] == true);
+        CHECK(r["account"] == users[i]);
+    }
+    for (std::size_t i = 0; i < users.size(); ++i)
+        CHECK(ask({{"op", "stop"}, {"session", "loop" + std::to_string(i)}, {"grace_ms", 100}}, false)["ok"] == true);
+    CHECK(ask({{"op", "status"}, {"session", "loop0"}}, false)["ok"] == true);
+    ::shutdown(s.a, SHUT_RDWR);
+    int st = 0;
+    REQUIRE(::waitpid(child, &st, 0) == child);
+    helper_guard.pid = -1;
+    CHECK(WIFEXITED(st));
+    for (const auto& u : users) ::system(("userdel -r -f " + u + " >/dev/null 2>&1").c_str());
+    fs::remove_all(base);
+}

@@ -101,6 +101,22 @@ TEST_CASE("command line: required flags, defaults, bad values") {
     CHECK(o.apps == std::vector<std::string>{"xterm", "xclock"});
     CHECK(o.max_sessions == 3);
     CHECK(o.state_dir == "/tmp/st");
+    CHECK_FALSE(o.shadow_clipboard);  // shadows see no clipboard unless the admin allows it
+    CHECK(o.max_display_connections == 1024);
+    CHECK(o.max_display_connections_per_address == 64);
+
+    const char* policy[] = {"portico-host", "--broker", "wss://b/api", "--broker-ca", "a", "--host-id", "h",
+                            "--shadow-clipboard", "--max-display-connections", "200",
+                            "--max-display-connections-per-address=10"};
+    auto p = parse_host_options(11, policy);
+    CHECK(p.shadow_clipboard);
+    CHECK(p.max_display_connections == 200);
+    CHECK(p.max_display_connections_per_address == 10);
+    const char* inverted[] = {"portico-host", "--broker", "wss://b/api", "--broker-ca", "a", "--host-id", "h",
+                              "--max-display-connections", "10", "--max-display-connections-per-address", "20"};
+    CHECK_THROWS_WITH(parse_host_options(11, inverted), Catch::Contains("must not exceed"));
+    const char* zero[] = {"portico-host", "--max-display-connections", "0"};
+    CHECK_THROWS_WITH(parse_host_options(3, zero), Catch::Contains("expected a number from 1"));
 
     const char* help[] = {"portico-host", "--help"};
     CHECK(parse_host_options(2, help).help);
