@@ -56,14 +56,15 @@ if [ "$(id -u)" -eq 0 ]; then
   chmod -R a+rX "$state/share"
   broker_bin=$state/bin/portico-broker host_bin=$state/bin/portico-host web_root=$state/share/web
   console_root=$state/share/console
-  as_broker() { setpriv --reuid=portico-broker --regid=portico-broker --init-groups --reset-env -- "$@"; }
+  as_broker_prefix=(setpriv --reuid=portico-broker --regid=portico-broker --init-groups --reset-env --)
 else
   broker_state=$state host_state=$state/host
   mkdir -p "$host_state"
   broker_bin=$build/broker/portico-broker host_bin=$build/session-host/portico-host web_root=$repo/client/web
   console_root=$repo/broker/console
-  as_broker() { "$@"; }
+  as_broker_prefix=()
 fi
+as_broker() { "${as_broker_prefix[@]}" "$@"; }
 
 # The demo password is generated, never fixed: a fresh one on first start, a new one on every
 # later start (it is only ever printed here).
@@ -107,7 +108,9 @@ trap cleanup INT TERM EXIT
 
 logs=$state/logs
 install -d -m 0700 "$logs"
-as_broker "$broker_bin" serve --state "$broker_state" --listen "0.0.0.0:$port" --web-root "$web_root" \
+# A simple command, not the function: its pid is then the broker's own (setpriv execs it), so the
+# cleanup's signal reaches the broker and not a subshell that would leave it running.
+"${as_broker_prefix[@]}" "$broker_bin" serve --state "$broker_state" --listen "0.0.0.0:$port" --web-root "$web_root" \
   --console-root "$console_root" >"$logs/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 100); do grep -q "listening" "$logs/broker.log" 2>/dev/null && break; sleep 0.1; done
