@@ -81,9 +81,11 @@ def case_two_users(stack):
         for what in ("x-connect ", "x-connect-with-their-cookie ", "other-xauthority ", "list other-session ",
                      "read guessed", "list state"):
             assert any(what in line for line in denied), f"{name}: no '{what}' attempt was made"
-    # The host itself runs as the service account, not root; the apps as their users.
-    host_pids = [p for p in subprocess.run(["pgrep", "-x", "portico-host"], capture_output=True, text=True).stdout.split()]
-    assert host_pids
+    # The host itself runs as the service account, not root; the apps as their users. Only this
+    # stack's host (the helper's child) counts: other tests' hosts run beside it under ctest -j.
+    host_pids = subprocess.run(["pgrep", "-P", str(stack.host.pid), "-x", "portico-host"], capture_output=True,
+                               text=True).stdout.split()
+    assert len(host_pids) == 1, host_pids
     for pid in host_pids:
         assert os.stat(f"/proc/{pid}").st_uid == service_uid
 
