@@ -383,9 +383,10 @@ void Core::launch(const Caller& caller, const std::string& resource_ref, int wid
         std::lock_guard lk(launch_mu_);
         auto& in_flight = launching_[caller.name];
         if (static_cast<int>(live) + in_flight >= config_.max_sessions_per_user) {
-            if (in_flight == 0) launching_.erase(caller.name);
+            const int pending = in_flight;  // read before the erase below frees the map node
+            if (pending == 0) launching_.erase(caller.name);
             return fail(ApiErrorCode::limit_exceeded,
-                        "you have " + std::to_string(live + static_cast<std::size_t>(in_flight)) +
+                        "you have " + std::to_string(live + static_cast<std::size_t>(pending)) +
                             " sessions; this broker allows at most " + std::to_string(config_.max_sessions_per_user) +
                             " per user (max_sessions_per_user). Log off one first");
         }

@@ -14,6 +14,24 @@ std::string sign_ticket(const TicketClaims& c, const crypto::Ed25519Key& key) {
     return crypto::base64url_encode(crypto::bytes_of(payload)) + "." + crypto::base64url_encode(sig);
 }
 
+Result<TicketClaims, ErrorCode> parse_ticket_claims(std::string_view payload) {
+    TicketClaims c;
+    try {
+        auto j = nlohmann::json::parse(payload.begin(), payload.end());
+        c.ticket_id = j.at("tid").get<std::string>();
+        c.session_id = j.at("sid").get<std::string>();
+        c.user = j.at("usr").get<std::string>();
+        c.host_id = j.at("hst").get<std::string>();
+        c.resource = j.at("res").get<std::string>();
+        c.expires_at = j.at("exp").get<std::int64_t>();
+        if (auto it = j.find("view_only"); it != j.end()) c.view_only = it->get<bool>();
+        if (auto it = j.find("vwr"); it != j.end()) c.viewer = it->get<std::string>();
+    } catch (const std::exception&) {
+        return Error<ErrorCode>{ErrorCode::ticket_invalid, "ticket payload is malformed"};
+    }
+    return c;
+}
+
 TicketVerifier::TicketVerifier(crypto::Ed25519Key public_key, std::string host_id)
     : key_(std::move(public_key)), host_id_(std::move(host_id)) {}
 
@@ -26,20 +44,9 @@ Result<TicketClaims, ErrorCode> TicketVerifier::verify(std::string_view token, s
     if (!payload || !sig) return invalid("ticket is not base64url");
     if (!key_.verify(*payload, *sig)) return invalid("ticket signature does not verify");
 
-    TicketClaims c;
-    try {
-        auto j = nlohmann::json::parse(payload->begin(), payload->end());
-        c.ticket_id = j.at("tid").get<std::string>();
-        c.session_id = j.at("sid").get<std::string>();
-        c.user = j.at("usr").get<std::string>();
-        c.host_id = j.at("hst").get<std::string>();
-        c.resource = j.at("res").get<std::string>();
-        c.expires_at = j.at("exp").get<std::int64_t>();
-        if (auto it = j.find("view_only"); it != j.end()) c.view_only = it->get<bool>();
-        if (auto it = j.find("vwr"); it != j.end()) c.viewer = it->get<std::string>();
-    } catch (const std::exception&) {
-        return invalid("ticket payload is malformed");
-    }
+    auto parsed = parse_ticket_claims(std::string_view(reinterpret_cast<const char*>(payload->data()), payload->size()));
+    if (!parsed) return parsed;
+    TicketClaims c = std::move(parsed).value();
     if (c.expires_at <= now) return Error<ErrorCode>{ErrorCode::ticket_expired, "ticket expired"};
     // A validly signed ticket that claims to live far longer than the broker ever issues is a bug
     // or a stolen key; refuse it rather than remembering its id forever.

@@ -31,6 +31,10 @@ struct TicketClaims {
 
 std::string sign_ticket(const TicketClaims& claims, const crypto::Ed25519Key& key);
 
+// The claims of a ticket payload (the JSON under the signature), or ticket_invalid. Parsing only:
+// it accepts nothing, so TicketVerifier::verify() is the one way to trust a ticket.
+Result<TicketClaims, ErrorCode> parse_ticket_claims(std::string_view payload);
+
 // Verifies tickets for one host. Thread-safe; remembers used ticket ids until they expire.
 class TicketVerifier {
 public:

@@ -18,7 +18,7 @@ void put32(std::vector<std::uint8_t>& o, std::uint32_t v) {
 
 }  // namespace
 
-RfbClientProtocol::RfbClientProtocol() = default;
+RfbClientProtocol::RfbClientProtocol(int max_dimension) : max_dimension_(max_dimension) {}
 
 std::uint16_t RfbClientProtocol::u16(std::size_t off) const {
     return static_cast<std::uint16_t>((in_[pos_ + off] << 8) | in_[pos_ + off + 1]);
@@ -60,7 +60,7 @@ bool RfbClientProtocol::feed(const std::uint8_t* data, std::size_t size) {
 }
 
 bool RfbClientProtocol::set_size(int w, int h) {
-    if (w <= 0 || h <= 0 || w > max_dimension || h > max_dimension)
+    if (w <= 0 || h <= 0 || w > max_dimension_ || h > max_dimension_)
         return fail("server framebuffer size " + std::to_string(w) + "x" + std::to_string(h) + " out of range");
     if (w != frame_.width || h != frame_.height) frame_ = capture::Frame(w, h);
     damage_.clear();

@@ -17,7 +17,7 @@ namespace portico::host::vm {
 
 class RfbClientProtocol {
 public:
-    static constexpr int max_dimension = 8192;
+    static constexpr int default_max_dimension = 8192;
     static constexpr std::uint32_t max_text = 1 << 20;  // server name / cut text
 
     static constexpr std::int32_t enc_raw = 0;
@@ -25,7 +25,11 @@ public:
     static constexpr std::int32_t enc_desktop_size = -223;
     static constexpr std::int32_t enc_qemu_ext_key = -258;
 
-    RfbClientProtocol();
+    // A server framebuffer wider or taller than max_dimension is a protocol error (the mirror is
+    // allocated up front: 8192² is 256 MiB). The fuzz target passes a smaller bound so that each
+    // input costs little; every path is the same.
+    explicit RfbClientProtocol(int max_dimension = default_max_dimension);
+    int max_dimension() const { return max_dimension_; }
 
     // Consumes the bytes; processes every complete message. Returns false (and stays failed) on a
     // protocol error; error() says what was wrong.
@@ -77,6 +81,7 @@ private:
     std::uint32_t rects_left_ = 0;
     std::uint64_t updates_ = 0;
     std::uint64_t resizes_ = 0;
+    int max_dimension_;
     bool request_outstanding_ = false;
     bool ext_key_ = false;
 };

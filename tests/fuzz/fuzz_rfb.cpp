@@ -15,7 +15,9 @@
 using portico::host::vm::RfbClientProtocol;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    RfbClientProtocol rfb;
+    // 512² instead of 8192²: zero-filling a 256 MiB mirror on every input made this target ~50x
+    // slower, and a smaller bound reaches the same code (the bound is checked the same way).
+    RfbClientProtocol rfb(512);
     std::size_t pos = 0;
     while (pos < size) {
         const std::uint8_t ctl = data[pos++];
@@ -29,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             break;
         }
         const auto& f = rfb.frame();
-        FUZZ_CHECK(f.width <= RfbClientProtocol::max_dimension && f.height <= RfbClientProtocol::max_dimension,
+        FUZZ_CHECK(f.width <= rfb.max_dimension() && f.height <= rfb.max_dimension(),
                    "the framebuffer stays within the limits");
         for (const auto& r : rfb.damage().rects())
             FUZZ_CHECK(f.bounds().contains(r), "damage lies inside the framebuffer");

@@ -1,8 +1,10 @@
 // libFuzzer target: launch tickets (protocol/ticket.hpp) as a session host verifies them.
 // The first byte picks what the rest is:
 //   0: a token as any client may present it (the attacker's path: split, base64url, signature);
-//   1: a ticket payload, signed here with the broker's key, so the claims parser behind the
-//      signature check is reached too (a broker bug or a stolen key must not crash a host);
+//   1: a ticket payload for the claims parser that verify() runs behind the signature check (a
+//      broker bug or a stolen key must not crash a host). It is parsed directly: signing every
+//      input here cost more than everything else in the target (Ed25519 sign + verify ~110 µs);
+//      mode 2 still runs the whole signed path, and unit tests cover verify() on signed payloads;
 //   2: claims that sign_ticket() turns into a token; verify() must then accept or refuse it
 //      exactly as the rules say (expiry, lifetime, host binding, single use).
 // A fresh verifier per input keeps inputs independent (its replay memory would otherwise carry over).
@@ -47,11 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     if (mode == 1) {
-        const std::string payload = in.ConsumeRemainingBytesAsString();
-        auto sig = broker_key().sign(crypto::bytes_of(payload));
-        const std::string token = crypto::base64url_encode(crypto::bytes_of(payload)) + "." + crypto::base64url_encode(sig);
-        auto r = verifier.verify(token, kNow);
-        if (r) FUZZ_CHECK(r.value().host_id == kHost && r.value().expires_at > kNow, "accepted claims obey the rules");
+        auto r = parse_ticket_claims(in.ConsumeRemainingBytesAsString());
+        if (!r) FUZZ_CHECK(r.error().code == ErrorCode::ticket_invalid, "a malformed payload is ticket_invalid");
         return 0;
     }
     TicketClaims c;

@@ -119,3 +119,29 @@ TEST_CASE("a view-only (shadow) ticket carries the claim, ordinary tickets do no
     REQUIRE(payload);
     CHECK(std::string(payload->begin(), payload->end()).find("\"view_only\":true") != std::string::npos);
 }
+
+TEST_CASE("a validly signed payload that is not well-formed claims is refused as invalid", "[ticket][bad-input]") {
+    // What a broker bug or a stolen key could sign: the host refuses it, it does not crash.
+    auto key = crypto::Ed25519Key::generate();
+    auto v = verifier_for(key);
+    auto signed_token = [&](const std::string& payload) {
+        return crypto::base64url_encode(crypto::bytes_of(payload)) + "." + crypto::base64url_encode(key.sign(crypto::bytes_of(payload)));
+    };
+    const std::string exp = std::to_string(kNow + 30);
+    for (const std::string& payload : std::vector<std::string>{
+             "not json", "[]", "{}", R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r"})",
+             R"({"tid":1,"sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + "}",
+             R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":"soon"})",
+             R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + R"(,"view_only":"yes"})"}) {
+        INFO(payload);
+        auto r = v.verify(signed_token(payload), kNow);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == ErrorCode::ticket_invalid);
+        CHECK(r.error().message == "ticket payload is malformed");
+        CHECK_FALSE(parse_ticket_claims(payload).ok());
+    }
+    // The positive control: the same shape, well-formed, verifies.
+    auto ok = v.verify(signed_token(R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + "}"), kNow);
+    REQUIRE(ok.ok());
+    CHECK(ok->ticket_id == "t");
+}
