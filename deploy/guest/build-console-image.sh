@@ -35,18 +35,49 @@ done
 
 # The session's disk is virtio-blk: its drivers must be in the initramfs when the kernel has them
 # as modules (Debian's does), or /dev/vda would not exist in the guest.
+# The USB tablet's drivers (QEMU's pointer) and evdev go in too, as a list of their own: they are
+# loaded only by portico-input-probe (below), so the boot does not wait for USB.
 kver=$(basename "$kernel" | sed 's/^vmlinuz-//')
 mkdir -p "$root/lib/portico-modules"
 : > "$root/lib/portico-modules/order"
-if command -v modprobe >/dev/null && [ -d "/lib/modules/$kver" ]; then
-    for m in virtio_pci virtio_blk; do
+: > "$root/lib/portico-modules/input-order"
+add_modules() {  # LIST MODULE...: copies the modules and their dependencies, in load order
+    list=$1
+    shift
+    command -v modprobe >/dev/null && [ -d "/lib/modules/$kver" ] || return 0
+    for m in "$@"; do
         modprobe --show-depends -S "$kver" "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
     done | awk '!seen[$0]++' | while read -r ko; do
         case "$ko" in *.ko) ;; *) echo "build-console-image: $ko is compressed; need uncompressed modules" >&2; exit 2 ;; esac
         cp "$ko" "$root/lib/portico-modules/"
-        basename "$ko" >> "$root/lib/portico-modules/order"
+        basename "$ko" >> "$root/lib/portico-modules/$list"
     done
-fi
+}
+add_modules order virtio_pci virtio_blk
+add_modules input-order xhci_pci usbhid hid_generic evdev
+
+# For tests of the pointer path (tests/unit/vm): loads the tablet's drivers and prints each of its
+# input events on the serial port as "PORTICO_INPUT <struct input_event in hex>", from
+# PORTICO_INPUT_READY on (printed once the device is open, so no event after it is missed).
+cat > "$root/bin/portico-input-probe" <<'PROBE'
+#!/bin/busybox sh
+for m in $(cat /lib/portico-modules/input-order); do insmod /lib/portico-modules/$m 2>/dev/null; done
+for i in $(seq 50); do
+    for e in /sys/class/input/event*; do
+        grep -qi tablet "$e/device/name" 2>/dev/null || continue
+        (
+            exec 3<"/dev/input/${e##*/}"
+            echo PORTICO_INPUT_READY > /dev/ttyS0
+            exec hexdump -v -e '"PORTICO_INPUT " 24/1 "%02x" "\n"' <&3 > /dev/ttyS0
+        ) &
+        exit 0
+    done
+    sleep 0.2
+done
+echo PORTICO_INPUT_MISSING > /dev/ttyS0
+exit 1
+PROBE
+chmod 755 "$root/bin/portico-input-probe"
 
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
@@ -62,10 +93,11 @@ for m in $(cat /lib/portico-modules/order); do insmod /lib/portico-modules/$m; d
 # Wait (briefly) for the virtio disk, so commands typed at the prompt find /dev/vda.
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.2; done
 chmod 666 /dev/ttyS0 2>/dev/null
-echo "PORTICO_GUEST_READY" > /dev/ttyS0
 # Respawned shells: exiting one gives a fresh prompt instead of a kernel panic.
 # setsid + opening tty1 makes tty1 the shell's controlling terminal (job control, Ctrl-C).
-(while true; do setsid sh -c 'exec </dev/tty1 >/dev/tty1 2>&1; clear; echo "Portico console guest"; echo; exec sh -i'; sleep 1; done) &
+# "Ready" is said once tty1 is open: keys typed before that would be dropped by the kernel (no one
+# has the terminal open), keys typed after it wait in the terminal until the shell reads them.
+(while true; do setsid sh -c 'exec </dev/tty1 >/dev/tty1 2>&1; clear; echo "Portico console guest"; echo; echo PORTICO_GUEST_READY > /dev/ttyS0; exec sh -i'; sleep 1; done) &
 while true; do sh -i </dev/ttyS0 >/dev/ttyS0 2>&1; sleep 1; done
 INIT
 chmod 755 "$root/init"

@@ -215,7 +215,8 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   log('groups: created "support", added a member; role changed and changed back');
   await admin.screenshot({ path: art('console-users.png') });
 
-  // Apps as admin: publish, edit, see entitlements, delete. Pools show data or the API's error in place.
+  // Apps as admin: publish, edit, see entitlements, delete. Then pools: the broker has the API, so it
+  // must answer and the console must show the table (no error in its place).
   await tab(admin, 'Apps & desktop pools');
   await waitFor('the Terminal app row', 5_000, async () => (await admin.locator('#apps-table tbody tr').count()) > 0);
   await admin.getByLabel('Id', { exact: true }).first().fill('calc');
@@ -245,43 +246,41 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await admin.getByRole('button', { name: 'Delete app Calc (calc)' }).click();
   await waitFor('the app to go', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 0);
   if ((await admin.getByRole('button', { name: /^Edit app / }).count()) === 0) fail('admin sees no Edit button for apps');
-  await sleep(300); // the pools request follows the apps one
-  const poolsError = await admin.locator('#pools-error').isVisible();
-  if (poolsError) {
-    // Desktop pools come with another branch; until then the console shows the API's 404 in place.
-    const text = await admin.textContent('#pools-error');
-    if (!/not_found, HTTP 404/.test(text)) fail(`pools error shown as ${JSON.stringify(text)}`);
-    log(`pools: NOT exercised, no pools API on this broker; the console says "${text}"`);
-  } else {
-    await admin.locator('#pool-id').fill('desk');
-    await admin.locator('#pool-name').fill('Desktop');
-    await admin.locator('#pool-image').fill('debian-12');
-    await admin.getByLabel('Mode').selectOption('dedicated');
-    await admin.locator('#pool-size').fill('2');
-    await admin.locator('#pool-spares').fill('0'); // dedicated pools keep no spares
-    await admin.locator('#pool-memory').fill('2048');
-    await admin.locator('#pool-cpus').fill('2');
-    await admin.locator('#pool-entitlements').fill('group:users');
-    await admin.getByRole('button', { name: 'Create pool' }).click();
-    await waitFor('the new pool row', 5_000, async () => {
-      const err = await errorShown(admin);
-      if (err) fail(`creating a pool: ${err}`);
-      return (await admin.locator('#pools-table tr[data-key="desk"]').count()) === 1;
-    });
-    await admin.getByRole('button', { name: 'Edit pool Desktop (desk)' }).click();
-    await admin.locator('#pool-name').fill('Desktops');
-    await admin.locator('#pool-entitlements').fill('group:support');
-    await admin.getByRole('button', { name: 'Save pool' }).click();
-    await waitFor('the edited pool', 5_000, async () => {
-      const err = await errorShown(admin);
-      if (err) fail(`editing a pool: ${err}`);
-      const t = (await admin.locator('#pools-table tr[data-key="desk"]').textContent()) ?? '';
-      return t.includes('Desktops') && t.includes('group:support') && t.includes('dedicated');
-    });
-    await admin.getByRole('button', { name: 'Delete pool Desktops (desk)' }).click();
-    await waitFor('the pool to go', 5_000, async () => (await admin.locator('#pools-table tr[data-key="desk"]').count()) === 0);
-    log('pools: created, edited (name, entitlements) and deleted through the console');
-  }
+  // The visible tab is polled every 2 s: the next GET /pools answer is the one the table shows.
+  const poolsAnswer = await admin.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/pools'
+    && r.request().method() === 'GET', { timeout: 5_000 });
+  if (poolsAnswer.status() !== 200) fail(`GET /api/v1/pools answered HTTP ${poolsAnswer.status()}: ${await poolsAnswer.text()}`);
+  if (!Array.isArray(await poolsAnswer.json())) fail(`GET /api/v1/pools is not a list: ${await poolsAnswer.text()}`);
+  await sleep(100); // the page renders the answer once its body is read
+  if (await admin.locator('#pools-error').isVisible()) fail(`the console shows a pools error: ${await admin.textContent('#pools-error')}`);
+  await admin.locator('#pool-id').fill('desk');
+  await admin.locator('#pool-name').fill('Desktop');
+  await admin.locator('#pool-image').fill('debian-12');
+  await admin.getByLabel('Mode').selectOption('dedicated');
+  await admin.locator('#pool-size').fill('2');
+  await admin.locator('#pool-spares').fill('0'); // dedicated pools keep no spares
+  await admin.locator('#pool-memory').fill('2048');
+  await admin.locator('#pool-cpus').fill('2');
+  await admin.locator('#pool-entitlements').fill('group:users');
+  await admin.getByRole('button', { name: 'Create pool' }).click();
+  await waitFor('the new pool row', 5_000, async () => {
+    const err = await errorShown(admin);
+    if (err) fail(`creating a pool: ${err}`);
+    return (await admin.locator('#pools-table tr[data-key="desk"]').count()) === 1;
+  });
+  await admin.getByRole('button', { name: 'Edit pool Desktop (desk)' }).click();
+  await admin.locator('#pool-name').fill('Desktops');
+  await admin.locator('#pool-entitlements').fill('group:support');
+  await admin.getByRole('button', { name: 'Save pool' }).click();
+  await waitFor('the edited pool', 5_000, async () => {
+    const err = await errorShown(admin);
+    if (err) fail(`editing a pool: ${err}`);
+    const t = (await admin.locator('#pools-table tr[data-key="desk"]').textContent()) ?? '';
+    return t.includes('Desktops') && t.includes('group:support') && t.includes('dedicated');
+  });
+  await admin.getByRole('button', { name: 'Delete pool Desktops (desk)' }).click();
+  await waitFor('the pool to go', 5_000, async () => (await admin.locator('#pools-table tr[data-key="desk"]').count()) === 0);
+  log('pools: created, edited (name, entitlements) and deleted through the console');
 
   // --- helpdesk: read-only, 403 on edits ------------------------------------------------------------
   const help = await newPage(browser, 'helpdesk', consoleLines);
@@ -303,9 +302,8 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   const appPost = await post('/api/v1/apps', { id: 'sneaky', name: 'Sneaky', command: ['xterm'] });
   if (appPost.status !== 403 || appPost.body?.error?.code !== 'forbidden') fail(`helpdesk POST /apps answered ${JSON.stringify(appPost)}`);
   const poolPost = await post('/api/v1/pools', { id: 'sneaky', name: 'Sneaky', image: 'x', mode: 'pooled' });
-  if (poolPost.status === 404) log('helpdesk POST /pools: 404 (no pools API on this broker yet); POST /apps: 403');
-  else if (poolPost.status !== 403) fail(`helpdesk POST /pools answered ${JSON.stringify(poolPost)}`);
-  else log('helpdesk POST /apps and /pools: 403 forbidden');
+  if (poolPost.status !== 403 || poolPost.body?.error?.code !== 'forbidden') fail(`helpdesk POST /pools answered ${JSON.stringify(poolPost)}`);
+  log('helpdesk POST /apps and /pools: 403 forbidden');
   await help.screenshot({ path: art('console-helpdesk-apps.png') });
   await tab(help, 'Sessions');
   await tab(help, 'Audit');

@@ -55,7 +55,11 @@ test('the standard 104/105-key layout is complete', () => {
   assert.equal(evdevCode('Fn'), undefined);
 });
 
-test('codes match linux/input-event-codes.h', { skip: !fs.existsSync(HEADER) && `${HEADER} not installed` }, () => {
+// Skipped without the header (linux-libc-dev) on a developer's machine; under CI=true it runs and a
+// missing header fails it.
+const headerMissing = !fs.existsSync(HEADER) && process.env.CI !== 'true';
+test('codes match linux/input-event-codes.h', { skip: headerMissing && `${HEADER} not installed` }, () => {
+  assert.ok(fs.existsSync(HEADER), `${HEADER} not installed (linux-libc-dev)`);
   const kernel = {};
   for (const m of fs.readFileSync(HEADER, 'utf8').matchAll(/^#define KEY_(\w+)\s+(0x[0-9a-f]+|\d+)\b/gm)) {
     kernel[m[1]] = Number(m[2]);

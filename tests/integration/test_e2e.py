@@ -1,7 +1,9 @@
 """End-to-end tests of the foundation path with real processes on loopback.
 
 Usage: test_e2e.py <case> <build_dir> <source_dir>; each case starts its own broker + session host.
-Exit 0 = pass, 1 = fail, 77 = skipped (printed with the reason; only for a missing browser)."""
+Exit 0 = pass, 1 = fail, 77 = skipped (printed with the reason; only for a missing browser, or the
+portal case run with PORTICO_NO_SS_KILL=1). Under CI=true nothing is skipped: what would be is a
+failure."""
 
 import json
 import os
@@ -208,10 +210,19 @@ def browser_missing(stack):
     return f"browser test needs {chromium}, node and playwright-core (run deploy/install-deps.sh --test)"
 
 
+def skip(why):
+    """The exit status of a case that cannot run on this machine: 77 (ctest: skipped) on a developer's
+    machine, but a failure under CI=true, where deploy/install-deps.sh --test installed everything
+    and a skip would leave the run green with the case untested."""
+    if os.environ.get("CI") == "true":
+        raise AssertionError(f"CI=true, so this cannot be skipped: {why}")
+    print(f"SKIPPED: {why}")
+    return 77
+
+
 def case_browser(stack):
     if why := browser_missing(stack):
-        print(f"SKIPPED: {why}")
-        return 77
+        return skip(why)
     marker = os.path.join(stack.dir, "typed-in-the-browser")
     artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
     os.makedirs(artifacts, exist_ok=True)
@@ -229,8 +240,7 @@ def case_browser(stack):
 def case_browser_portal(stack):
     """Portal, HiDPI, stats overlay, reconnect after a dropped WebSocket, toolbar keys (issue 6)."""
     if why := browser_missing(stack):
-        print(f"SKIPPED: {why}")
-        return 77
+        return skip(why)
     work = os.path.join(stack.dir, "typed")
     os.makedirs(work)
     artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
@@ -239,7 +249,9 @@ def case_browser_portal(stack):
                PORTICO_WORKDIR=work, PORTICO_ARTIFACTS=artifacts)
     proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/portal.test.mjs")], env=env,
                           timeout=240)
-    assert proc.returncode == 0, "portal browser test failed"
+    # 77: everything ran and passed except a part this machine cannot do (it says which); the
+    # browser test itself fails instead under CI=true.
+    assert proc.returncode in (0, 77), "portal browser test failed"
     expected = {"FILE1": "one\n", "FILE2": "two\n", "FILE3": "abc def\n"}
     for name, content in expected.items():
         with open(os.path.join(work, name)) as f:
@@ -247,13 +259,14 @@ def case_browser_portal(stack):
     # Log off from the portal's list ended the session on the host too.
     wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after Log off")
     print(f"screenshots in {artifacts}")
+    if proc.returncode == 77:
+        return skip("the portal browser test left a part untested (see its output)")
 
 
 def case_browser_input(stack):
     """Clipboard both ways, AltGr/dead-key characters, modifiers on blur, client cursor, RTT, touch (issue 6)."""
     if why := browser_missing(stack):
-        print(f"SKIPPED: {why}")
-        return 77
+        return skip(why)
     work = os.path.join(stack.dir, "typed")
     os.makedirs(work)
     artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
@@ -273,8 +286,7 @@ def case_browser_input(stack):
 def case_browser_console(stack):
     """The admin console (issue 3): hosts, drain, sessions with live stats, shadow, log off, audit, roles."""
     if why := browser_missing(stack):
-        print(f"SKIPPED: {why}")
-        return 77
+        return skip(why)
     artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
     os.makedirs(artifacts, exist_ok=True)
     env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,

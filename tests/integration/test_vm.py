@@ -74,10 +74,19 @@ def serial(run_dir):
         return ""
 
 
-def has_line(run_dir, word):
-    """`word` printed as a line of its own on the guest's serial port."""
-    text = serial(run_dir)
-    return word + "\r" in text or word + "\n" in text
+def serial_lines(run_dir):
+    """The lines on the guest's serial port (the guest's tty ends them with \\r\\n)."""
+    return serial(run_dir).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+# Characters the headless client types with Shift held (US layout).
+SHIFTED = set('~!@#$%^&*()_+{}|:"<>?ABCDEFGHIJKLMNOPQRSTUVWXYZ')
+
+
+def key_messages(text):
+    """How many Key messages the headless client sends to type `text`: a press and a release per
+    key, and a Shift press and release around each shifted character."""
+    return sum(4 if c in SHIFTED else 2 for c in text)
 
 
 def wait_guest_ready(run_dir, timeout=BOOT_TIMEOUT):
@@ -92,22 +101,28 @@ def connect(stack, resource, *args, duration=2):
     return stats
 
 
-def type_and_see(stack, resource, run_dir, command, expect, png=None, timeout=40, attempts=3):
-    """Types `command` through the stream and waits for `expect` on the guest's serial port. The
-    command is typed again if nothing comes (on a loaded machine the guest's shell may still be
-    starting when the serial banner is out), so commands must be idempotent."""
+def type_and_see(stack, resource, run_dir, command, expect, png=None, timeout=40):
+    """Types `command` once through the stream and waits for its output `expect`, exactly, as a line
+    of its own on the guest's serial port. No second try: a lost keystroke is a bug, and it garbles
+    the command or its output, so the test fails. (The guest says it is ready only once its shell's
+    terminal is open, and keys typed from then on wait there for the shell.) The client must have
+    sent every key, once; the command must run once."""
+    before = serial_lines(run_dir).count(expect)
     args = ["--type", command + "\\n", "--type-delay-ms", "60"]
     if png:
         args += ["--png", png]
-    for attempt in range(attempts):
-        stats = connect(stack, resource, *args, duration=3)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if has_line(run_dir, expect):
-                return stats
-            time.sleep(0.2)
-        print(f"'{expect}' not on the serial port after attempt {attempt + 1}; serial tail: {serial(run_dir)[-300:]!r}")
-    raise AssertionError(f"'{expect}' never appeared on the guest's serial port: {serial(run_dir)[-600:]!r}")
+    stats = connect(stack, resource, *args, duration=3)
+    want = key_messages(command + "\n")
+    assert stats["keys_sent"] == want, f"the client sent {stats['keys_sent']} key messages for {command!r}, not {want}"
+    deadline = time.time() + timeout
+    while serial_lines(run_dir).count(expect) == before:
+        if time.time() > deadline:
+            raise AssertionError(f"{expect!r} not a line of its own on the guest's serial port {timeout} s after "
+                                 f"typing {command!r} once; serial tail: {serial(run_dir)[-600:]!r}")
+        time.sleep(0.2)
+    assert serial_lines(run_dir).count(expect) == before + 1, f"{expect!r} more than once: {serial(run_dir)[-600:]!r}"
+    print(f"typed {command!r} once ({want} key messages): {expect!r} came back exactly")
+    return stats
 
 
 def disk_probe(tag):
@@ -140,10 +155,12 @@ def case_console(stack):
 
     before = os.path.join(stack.dir, "before.png")
     connect(stack, pool, "--png", before)
-    mark = "PORTICO_MARK_" + secrets.token_hex(4).upper()
+    # Every kind of key the client types (lower and upper case, digits, plain and shifted
+    # punctuation), typed once and compared exactly: one lost, doubled or wrong key fails. (Single
+    # quotes keep the shell's hands off it.)
+    mark = f"Mark_{secrets.token_hex(4)}-XYZ.0189 ~!@#$%^&*()+={{}}[]|:;<>?,/`"
     after = os.path.join(stack.dir, "after.png")
-    stats = type_and_see(stack, pool, run_dir, f"echo {mark} > /dev/ttyS0", mark, png=after)
-    assert stats["keys_sent"] > 20, stats
+    type_and_see(stack, pool, run_dir, f"echo '{mark}' > /dev/ttyS0", mark, png=after)
     # The screen shows the typed command: the framebuffer changed and the change was streamed.
     assert png_bytes(before) != png_bytes(after), "the streamed screen did not change after typing"
 

@@ -233,7 +233,7 @@ TEST_CASE("rest: bad admin input is 4xx and changes nothing", "[broker][rest]") 
     CHECK(count_rows() == before);
 }
 
-TEST_CASE("hosts: heartbeat loss marks the host down and its sessions lost", "[broker][liveness]") {
+TEST_CASE("hosts: heartbeat loss marks the host down and its sessions lost", "[broker][liveness][timing]") {
     test::BrokerFixture b(20, [](portico::broker::BrokerConfig& c) { c.heartbeat_timeout_seconds = 2; });
     auto admin = test::login_as(b, "admin");
     auto demo = test::login(b);

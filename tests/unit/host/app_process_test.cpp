@@ -46,7 +46,7 @@ TEST_CASE("app process: runs in its own process group and session", "[app]") {
     CHECK_FALSE(test::proc_exists(p.pid()));
 }
 
-TEST_CASE("app process: terminate kills the whole group, including children left behind", "[app]") {
+TEST_CASE("app process: terminate kills the whole group, including children left behind", "[app][timing]") {
     test::TempDir dir;
     pid_t pid = -1;
     {

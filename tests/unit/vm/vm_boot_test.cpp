@@ -1,5 +1,6 @@
 // Real QEMU (TCG on these machines) booting the console guest image: display over RFB, keyboard as
-// scancodes, QMP control, exit and crash reporting.
+// scancodes, pointer and wheel (seen by the guest's USB tablet driver), QMP control, exit and crash
+// reporting.
 #include "session-host/vm/accel.hpp"
 #include "session-host/vm/rfb_source.hpp"
 #include "session-host/vm/vm_instance.hpp"
@@ -9,13 +10,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace fs = std::filesystem;
 using namespace portico::host::vm;
@@ -85,6 +90,64 @@ std::string read_file(const std::string& path) {
 }
 
 bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+std::vector<pid_t> all_pids() {
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) out.push_back(std::stoi(name));
+    }
+    return out;
+}
+
+// Processes whose command line mentions `needle`: QEMU names its sockets and serial log in the
+// VM's runtime directory, so this finds a QEMU of that VM wherever it was reparented to.
+std::vector<pid_t> processes_mentioning(const std::string& needle) {
+    std::vector<pid_t> out;
+    for (pid_t pid : all_pids())
+        if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(needle) != std::string::npos) out.push_back(pid);
+    return out;
+}
+
+// This process's children, exited ones nobody waited for (zombies) included.
+std::vector<pid_t> child_processes() {
+    std::vector<pid_t> out;
+    for (pid_t pid : all_pids()) {
+        const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+        const auto close = stat.rfind(')');  // "pid (comm) state ppid ...": comm may hold anything
+        if (close == std::string::npos) continue;
+        char state = 0;
+        int ppid = 0;
+        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == ::getpid()) out.push_back(pid);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// An input event as the guest's evdev reports it: struct input_event on x86-64 (a 16-byte
+// timeval, then type, code, value), printed in hex by the guest's portico-input-probe.
+struct InputEvent {
+    int type = 0, code = 0, value = 0;
+};
+constexpr int kEvKey = 1, kEvRel = 2, kEvAbs = 3;
+constexpr int kAbsX = 0, kAbsY = 1, kRelWheel = 8, kBtnLeft = 0x110;
+
+std::vector<InputEvent> probe_events(const std::string& serial) {
+    std::vector<InputEvent> out;
+    static const std::string tag = "PORTICO_INPUT ";
+    for (auto at = serial.find(tag); at != std::string::npos; at = serial.find(tag, at + 1)) {
+        const std::string hex = serial.substr(at + tag.size(), 48);
+        if (hex.size() < 48 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
+        auto le = [&](int at, int bytes) {  // little-endian
+            std::uint32_t v = 0;
+            for (int i = at + bytes - 1; i >= at; --i) v = v << 8 | std::stoul(hex.substr(2 * i, 2), nullptr, 16);
+            return v;
+        };
+        out.push_back({static_cast<int>(le(16, 2)), static_cast<int>(le(18, 2)), static_cast<std::int32_t>(le(20, 4))});
+    }
+    return out;
+}
 
 // US layout: the guest kernel's default keymap.
 void type_text(RfbFrameSource& src, const std::string& text) {
@@ -179,14 +242,53 @@ TEST_CASE("vm: console guest boots, streams over RFB, takes scancodes, powers of
     auto whole = src.capture(std::chrono::milliseconds(0));
     REQUIRE(whole.has_value());
     CHECK(whole->damage.area() == static_cast<long long>(src.width()) * src.height());
-    // Pointer, wheel and release_all are accepted by QEMU (the stream stays up).
-    src.pointer(10, 10, 1);
-    src.wheel(0, 2);
-    src.key(42, true);
+
+    // Pointer, wheel and release_all reach the guest: its USB tablet driver reports them, seen
+    // through portico-input-probe (the image's; it prints the tablet's evdev events on the serial
+    // port once it reads them).
+    type_text(src, "portico-input-probe\n");
+    const auto on_serial = [&](const char* word) { return read_file(vm.serial_log()).find(word) != std::string::npos; };
+    const auto t3 = Clock::now();
+    while (Clock::now() - t3 < std::chrono::seconds(30) && !on_serial("PORTICO_INPUT_READY") && !on_serial("PORTICO_INPUT_MISSING"))
+        src.capture(std::chrono::milliseconds(100));
+    REQUIRE(on_serial("PORTICO_INPUT_READY"));
+    const int px = src.width() / 3, py = src.height() / 4;
+    src.pointer(px, py, 0);
+    src.capture(std::chrono::milliseconds(200));
+    src.pointer(px, py, 1);  // left button down ...
+    src.key(42, true);       // ... and Shift: release_all lets go of both
+    src.capture(std::chrono::milliseconds(200));
     src.release_all();
     src.capture(std::chrono::milliseconds(200));
+    src.wheel(0, 2);  // two notches down
+    int wheel = 0;
+    std::vector<int> left;
+    std::optional<int> abs_x, abs_y;
+    const auto t4 = Clock::now();
+    while (Clock::now() - t4 < std::chrono::seconds(20) && !(left.size() >= 2 && wheel <= -2)) {
+        src.capture(std::chrono::milliseconds(100));
+        wheel = 0;
+        left.clear();
+        for (const auto& e : probe_events(read_file(vm.serial_log()))) {
+            if (e.type == kEvRel && e.code == kRelWheel) wheel += e.value;
+            if (e.type == kEvKey && e.code == kBtnLeft) left.push_back(e.value);
+            if (e.type == kEvAbs && e.code == kAbsX) abs_x = e.value;
+            if (e.type == kEvAbs && e.code == kAbsY) abs_y = e.value;
+        }
+    }
+    // QEMU scales the RFB position to the tablet's 0..32767 by the screen size.
+    const int tol_x = 32767 / src.width() + 1, tol_y = 32767 / src.height() + 1;
+    INFO("pointer at " << px << "," << py << " of " << src.width() << "x" << src.height() << "; guest saw x "
+                       << abs_x.value_or(-1) << ", y " << abs_y.value_or(-1) << ", wheel " << wheel);
+    REQUIRE(abs_x.has_value());
+    REQUIRE(abs_y.has_value());
+    CHECK(std::abs(*abs_x - px * 32767 / src.width()) <= tol_x);
+    CHECK(std::abs(*abs_y - py * 32767 / src.height()) <= tol_y);
+    CHECK(left == std::vector<int>{1, 0});  // pressed once, released by release_all
+    CHECK(wheel == -2);                     // two notches down (Linux: negative is down)
 
-    // A guest that powers off ends QEMU cleanly and QMP reports SHUTDOWN.
+    // A guest that powers off ends QEMU cleanly and QMP reports SHUTDOWN. (Typed after
+    // release_all: with Shift still held it would be "POWEROFF _F" and nothing would shut down.)
     type_text(src, "poweroff -f\n");
     bool shutdown_event = false;
     const auto t2 = Clock::now();
@@ -258,10 +360,15 @@ TEST_CASE("vm: a bad QEMU option fails start-up with QEMU's message and leaves n
     const std::string& dir = tmp.path;
     VmConfig cfg = console_config(dir);
     cfg.accel = "no-such-accel";
+    const auto children = child_processes();
     try {
         VmInstance vm(cfg);
         FAIL("QEMU started with a bogus accelerator");
     } catch (const std::runtime_error& e) {
         CHECK_THAT(e.what(), Catch::Contains("QEMU failed to start"));
     }
+    // Nothing of it is left: no process mentions the VM's runtime directory, and this process has
+    // no child it did not have before, not even an exited QEMU nobody waited for.
+    CHECK(processes_mentioning(dir).empty());
+    CHECK(child_processes() == children);
 }
