@@ -79,6 +79,13 @@ def serial_lines(run_dir):
     return serial(run_dir).replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+def serial_count(run_dir, text):
+    """How many lines on the serial port end with exactly `text`. The end, not the whole line: the
+    serial port's own shell may have left its prompt (no newline) just before the typed command's
+    output arrives there. The text up to the newline must still be exactly right."""
+    return sum(1 for line in serial_lines(run_dir) if line.endswith(text))
+
+
 # Characters the headless client types with Shift held (US layout).
 SHIFTED = set('~!@#$%^&*()_+{}|:"<>?ABCDEFGHIJKLMNOPQRSTUVWXYZ')
 
@@ -102,12 +109,12 @@ def connect(stack, resource, *args, duration=2):
 
 
 def type_and_see(stack, resource, run_dir, command, expect, png=None, timeout=40):
-    """Types `command` once through the stream and waits for its output `expect`, exactly, as a line
-    of its own on the guest's serial port. No second try: a lost keystroke is a bug, and it garbles
+    """Types `command` once through the stream and waits for its output `expect`, exactly, at the end
+    of a line on the guest's serial port. No second try: a lost keystroke is a bug, and it garbles
     the command or its output, so the test fails. (The guest says it is ready only once its shell's
     terminal is open, and keys typed from then on wait there for the shell.) The client must have
     sent every key, once; the command must run once."""
-    before = serial_lines(run_dir).count(expect)
+    before = serial_count(run_dir, expect)
     args = ["--type", command + "\\n", "--type-delay-ms", "60"]
     if png:
         args += ["--png", png]
@@ -115,12 +122,12 @@ def type_and_see(stack, resource, run_dir, command, expect, png=None, timeout=40
     want = key_messages(command + "\n")
     assert stats["keys_sent"] == want, f"the client sent {stats['keys_sent']} key messages for {command!r}, not {want}"
     deadline = time.time() + timeout
-    while serial_lines(run_dir).count(expect) == before:
+    while serial_count(run_dir, expect) == before:
         if time.time() > deadline:
-            raise AssertionError(f"{expect!r} not a line of its own on the guest's serial port {timeout} s after "
+            raise AssertionError(f"{expect!r} not at the end of a line on the guest's serial port {timeout} s after "
                                  f"typing {command!r} once; serial tail: {serial(run_dir)[-600:]!r}")
         time.sleep(0.2)
-    assert serial_lines(run_dir).count(expect) == before + 1, f"{expect!r} more than once: {serial(run_dir)[-600:]!r}"
+    assert serial_count(run_dir, expect) == before + 1, f"{expect!r} more than once: {serial(run_dir)[-600:]!r}"
     print(f"typed {command!r} once ({want} key messages): {expect!r} came back exactly")
     return stats
 
