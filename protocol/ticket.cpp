@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <stdexcept>
+
 namespace portico::protocol {
 
 std::string sign_ticket(const TicketClaims& c, const crypto::Ed25519Key& key) {
@@ -23,7 +25,10 @@ Result<TicketClaims, ErrorCode> parse_ticket_claims(std::string_view payload) {
         c.user = j.at("usr").get<std::string>();
         c.host_id = j.at("hst").get<std::string>();
         c.resource = j.at("res").get<std::string>();
-        c.expires_at = j.at("exp").get<std::int64_t>();
+        // An integer, checked first: get<int64_t>() casts a float such as 1e41 out of range (UB).
+        const auto& exp = j.at("exp");
+        if (!exp.is_number_integer()) throw std::invalid_argument("exp is not an integer");
+        c.expires_at = exp.get<std::int64_t>();
         if (auto it = j.find("view_only"); it != j.end()) c.view_only = it->get<bool>();
         if (auto it = j.find("vwr"); it != j.end()) c.viewer = it->get<std::string>();
     } catch (const std::exception&) {

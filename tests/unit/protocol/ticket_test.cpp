@@ -132,6 +132,9 @@ TEST_CASE("a validly signed payload that is not well-formed claims is refused as
              "not json", "[]", "{}", R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r"})",
              R"({"tid":1,"sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + "}",
              R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":"soon"})",
+             // Found by fuzz_ticket: a float far outside int64 (converting it was undefined behaviour).
+             R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":173333333333333333333333333333333333330030})",
+             R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":1.8e9})",
              R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + R"(,"view_only":"yes"})"}) {
         INFO(payload);
         auto r = v.verify(signed_token(payload), kNow);
