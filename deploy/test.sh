@@ -28,6 +28,10 @@ trap 'rc=$?; if [ $rc -ne 0 ]; then echo "[test] FAILED in stage '"'"'$stage'"'"
 begin deps
 "$repo/deploy/install-deps.sh" --test
 
+# Which figures in bench/results/ no longer describe the code (a report; it fails nothing).
+begin bench-freshness
+/usr/bin/python3 "$repo/bench/check-fresh"
+
 begin build
 # BUILD_TESTING explicitly: the quickstart may have configured the same build folder without tests.
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
