@@ -176,6 +176,7 @@ private:
     }
 
     void do_read() {
+        head_ = false;  // until handle() sees this request's method
         parser_.emplace();
         parser_->body_limit(kMaxHttpBody);
         parser_->header_limit(16 * 1024);
@@ -286,6 +287,9 @@ private:
     }
 
     void send(Response res) {
+        // The answer to HEAD is the GET answer's status and headers (Content-Length included)
+        // without its body: a body there would be read as the start of the next response.
+        if (head_) res.body().clear();
         res_ = std::make_shared<Response>(std::move(res));
         http::async_write(stream_, *res_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
     }
@@ -323,6 +327,9 @@ private:
     // ---- routing ----
 
     void handle(Request req) {
+        // HEAD is GET without the body (RFC 9110 9.3.2): routed as GET; send() drops the body.
+        head_ = req.method() == http::verb::head;
+        if (head_) req.method(http::verb::get);
         auto path = std::string(path_of(req.target()));
         if (path.rfind("/api/", 0) == 0) return handle_api(std::move(req), path);
         if (path == "/metrics") return handle_metrics(req);
@@ -487,6 +494,7 @@ private:
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<Response> res_;
     bool keep_alive_ = true;
+    bool head_ = false;  // the request being answered is a HEAD
     unsigned version_ = 11;
     // Lingering close after refusing an oversized body: at most this much is read and dropped.
     static constexpr std::uint64_t kMaxLingerBytes = 1 << 20;

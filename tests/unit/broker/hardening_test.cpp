@@ -7,6 +7,7 @@
 #include "broker/connection_limits.hpp"
 #include "broker/core.hpp"
 #include "common/log.hpp"
+#include "common/tls.hpp"
 #include "common/utf8.hpp"
 #include "support.hpp"
 
@@ -487,4 +488,39 @@ TEST_CASE("metrics need the scrape token or an admin, and HSTS is on every respo
         REQUIRE(r.headers.count("strict-transport-security"));
         CHECK(r.headers.at("strict-transport-security").find("max-age=") == 0);
     }
+}
+
+TEST_CASE("HEAD is answered as GET without a body, so the next response on the connection parses", "[broker][hardening][http]") {
+    // A body after a HEAD answer is read by the client as the start of the next response (Node's
+    // HTTP client failed with HPE_CLOSED_CONNECTION on the 405 that HEAD used to get).
+    test::BrokerFixture b;
+    test::net::io_context ioc;
+    auto ctx = portico::tls::make_client_context(portico::tls::ClientTrust{"", b.broker_cert_sha256, false});
+    test::beast::ssl_stream<test::tcp::socket> s(ioc, ctx);
+    s.next_layer().connect(test::tcp::endpoint(test::net::ip::make_address("127.0.0.1"), b.port));
+    s.handshake(test::ssl::stream_base::client);
+    test::beast::flat_buffer buf;
+    auto exchange = [&](verb method, const std::string& target) {
+        test::http::request<test::http::empty_body> req{method, target, 11};
+        req.set(test::http::field::host, "127.0.0.1");
+        test::http::write(s, req);
+        test::http::response_parser<test::http::string_body> p;
+        p.skip(method == verb::head);  // a HEAD answer has headers only, whatever its Content-Length
+        test::http::read(s, buf, p);
+        return p.release();
+    };
+    const std::string index = "<!doctype html><title>portal</title>";
+    for (const std::string target : {"/", "/nope", "/api/v1/me"}) {
+        INFO(target);
+        auto head = exchange(verb::head, target);
+        auto get = exchange(verb::get, target);  // on the same connection: parses only if HEAD sent no body
+        CHECK(head.result() == get.result());
+        CHECK(head.body().empty());
+        CHECK(head[test::http::field::content_length] == std::to_string(get.body().size()));
+        CHECK(head[test::http::field::content_type] == get[test::http::field::content_type]);
+        if (target == "/") CHECK(get.body() == index);
+    }
+    auto last = exchange(verb::get, "/app.js");
+    CHECK(last.result() == test::http::status::ok);
+    CHECK(last.body() == "export const x = 1;");
 }
