@@ -44,6 +44,9 @@ out=$build/bench/$(date -u +%Y%m%dT%H%M%S)-$$
 artifacts=$out/artifacts
 mkdir -p "$out" "$artifacts"
 load_before=$(cat /proc/loadavg)
+# The commit the targets were built from, taken now: HEAD may move while they run.
+commit=$(git -C "$repo" rev-parse HEAD)
+[ -z "$(git -C "$repo" status --porcelain --untracked-files=no)" ] && tree_dirty=false || tree_dirty=true
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 run_one() {
@@ -69,16 +72,17 @@ wait || true
 load_after=$(cat /proc/loadavg)
 
 mkdir -p "$repo/bench/results"
-/usr/bin/python3 - "$repo" "$out" "$artifacts" "$runs" "$max_seconds" "$jobs" "$cmdline" "$load_before" "$load_after" "$started" "$note" $targets <<'PY'
-import json, os, re, subprocess, sys
-repo, out, artifacts, runs, max_seconds, jobs, cmdline, load_before, load_after, started, note, *targets = sys.argv[1:]
+/usr/bin/python3 - "$repo" "$out" "$artifacts" "$runs" "$max_seconds" "$jobs" "$cmdline" "$load_before" "$load_after" "$started" "$note" "$commit" "$tree_dirty" $targets <<'PY'
+import json, os, re, sys
+repo, out, artifacts, runs, max_seconds, jobs, cmdline, load_before, load_after, started, note, commit, tree_dirty, *targets = sys.argv[1:]
 def first(pattern, text, cast=str):
     m = re.findall(pattern, text)
     return cast(m[-1]) if m else None
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
 run = {
-    "commit": subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(),
+    "commit": commit,
+    "tree_dirty": tree_dirty == "true",
     "started": started,
     "machine": {"nproc": os.cpu_count(), "model_name": cpu, "memory_gib": round(mem_kb / 1024 / 1024, 1)},
     "load_before": load_before, "load_after": load_after,
