@@ -28,10 +28,36 @@ VmConfig GuestImage::config() const {
     c.append = append;
     c.golden_image = disk;
     c.network = network;
+    c.tftp_root = tftp;
+    c.boot_file = bootfile;
     return c;
 }
 
 namespace {
+
+// The network boot tree: `tftp` a readable directory, `bootfile` a relative path inside it (QEMU's
+// TFTP server refuses names that climb out of its root, so one that does would only fail later,
+// in the guest's firmware, where nobody sees why).
+void read_netboot(const json& j, GuestImage& img) {
+    auto tftp = j.find("tftp");
+    auto boot = j.find("bootfile");
+    if (tftp == j.end() && boot == j.end()) return;
+    if (tftp == j.end() || boot == j.end()) throw std::runtime_error("'tftp' and 'bootfile' go together");
+    if (!tftp->is_string() || tftp->get<std::string>().empty()) throw std::runtime_error("'tftp' must be a directory");
+    if (!boot->is_string() || boot->get<std::string>().empty()) throw std::runtime_error("'bootfile' must be a file name");
+    fs::path root = tftp->get<std::string>();
+    if (root.is_relative()) root = fs::path(img.dir) / root;
+    std::error_code ec;
+    if (!fs::is_directory(root, ec) || ::access(root.c_str(), R_OK | X_OK) != 0)
+        throw std::runtime_error("'tftp': " + root.string() + " is not a readable directory");
+    const fs::path rel = boot->get<std::string>();
+    if (rel.is_absolute() || std::any_of(rel.begin(), rel.end(), [](const fs::path& p) { return p == ".."; }))
+        throw std::runtime_error("'bootfile' must be a path inside 'tftp'");
+    if (::access((root / rel).c_str(), R_OK) != 0)
+        throw std::runtime_error("'bootfile': " + (root / rel).string() + " is not readable");
+    img.tftp = root.string();
+    img.bootfile = rel.string();
+}
 
 // Reads one image.json; throws std::runtime_error saying what is wrong.
 GuestImage read_image(const fs::path& dir) {
@@ -55,7 +81,10 @@ GuestImage read_image(const fs::path& dir) {
     img.kernel = file("kernel");
     img.initrd = file("initrd");
     img.disk = file("disk");
-    if (img.kernel.empty() && img.disk.empty()) throw std::runtime_error("needs a 'kernel' or a 'disk' to boot");
+    read_netboot(j, img);
+    if (img.kernel.empty() && img.disk.empty() && img.tftp.empty())
+        throw std::runtime_error("needs a 'kernel', a 'disk' or 'tftp' to boot");
+    if (!img.kernel.empty() && !img.tftp.empty()) throw std::runtime_error("'kernel' and 'tftp' are two ways to boot: give one");
     if (!img.initrd.empty() && img.kernel.empty()) throw std::runtime_error("'initrd' needs a 'kernel'");
     if (auto it = j.find("append"); it != j.end()) {
         if (!it->is_string()) throw std::runtime_error("'append' must be a string");

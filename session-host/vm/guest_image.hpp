@@ -15,6 +15,7 @@ struct GuestImage {
     std::string name, dir;
     std::string kernel, initrd, append;  // direct kernel boot (optional)
     std::string disk;                    // golden qcow2 (optional; sessions get overlays on it)
+    std::string tftp, bootfile;          // network boot: a PXE tree served read-only (optional)
     std::string ready_serial;            // the guest is ready once this appears on its serial port
     int ready_seconds = 0;               // ... or this long after QEMU started (no marker)
     bool network = false;                // a user-mode NIC (no network unless the image asks)

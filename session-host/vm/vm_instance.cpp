@@ -110,10 +110,38 @@ void VmInstance::create_overlay(const std::string& qemu_img, const std::string& 
         throw std::runtime_error("qemu-img create overlay " + overlay + " failed: " + output);
 }
 
+namespace {
+
+// A value inside a QEMU option list: commas are doubled, or they would start a new option.
+std::string qemu_escape(const std::string& value) {
+    std::string out;
+    for (char c : value) {
+        out += c;
+        if (c == ',') out += ',';
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string nic_option(const VmConfig& config) {
+    // No NIC unless the image asks for one (a network or a network boot); then only user-mode
+    // networking (no host interfaces). A network boot without a network gets a NIC that reaches
+    // nothing but QEMU's own DHCP and TFTP (restrict=on: no route to the host or beyond).
+    if (!config.network && config.tftp_root.empty()) return "none";
+    std::string nic = "user,model=virtio-net-pci";
+    if (!config.network) nic += ",restrict=on";
+    if (!config.tftp_root.empty())
+        nic += ",tftp=" + qemu_escape(config.tftp_root) + ",bootfile=" + qemu_escape(config.boot_file);
+    return nic;
+}
+
 VmInstance::VmInstance(VmConfig config) : config_(std::move(config)) {
     if (config_.runtime_dir.empty()) throw std::runtime_error("VmInstance: runtime_dir is required");
-    if (config_.kernel.empty() && config_.golden_image.empty())
-        throw std::runtime_error("VmInstance: neither a kernel nor a disk image to boot");
+    if (config_.kernel.empty() && config_.golden_image.empty() && config_.tftp_root.empty())
+        throw std::runtime_error("VmInstance: no kernel, disk image or network boot tree to boot");
+    if (config_.tftp_root.empty() != config_.boot_file.empty())
+        throw std::runtime_error("VmInstance: a network boot needs both the TFTP root and the boot file");
     std::error_code ec;
     fs::create_directories(config_.runtime_dir, ec);
     ::chmod(config_.runtime_dir.c_str(), 0700);
@@ -150,9 +178,11 @@ VmInstance::VmInstance(VmConfig config) : config_(std::move(config)) {
         // seccomp: no new processes, no privilege changes, no obsolete syscalls.
         "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     };
-    // No NIC unless the image asks for one; then only user-mode networking (no host interfaces).
     args.push_back("-nic");
-    args.push_back(config_.network ? "user,model=virtio-net-pci" : "none");
+    args.push_back(nic_option(config_));
+    // Network boot: the firmware boots from the NIC (its iPXE ROM) before any disk, at every boot,
+    // as a machine set to PXE-boot does.
+    if (!config_.tftp_root.empty()) args.insert(args.end(), {"-boot", "order=n"});
     if (!config_.kernel.empty()) {
         args.insert(args.end(), {"-kernel", config_.kernel});
         if (!config_.initrd.empty()) args.insert(args.end(), {"-initrd", config_.initrd});

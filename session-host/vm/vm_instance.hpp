@@ -26,10 +26,19 @@ struct VmConfig {
     std::string append = "console=tty0 console=ttyS0";
     std::string golden_image;  // qcow2 golden image (optional)
     std::string overlay;       // this VM's qcow2 overlay; created on the golden image if missing
-    bool network = false;      // no NIC unless the pool asks for one
+    bool network = false;      // outside network (user-mode NAT) for the guest; none unless the image asks
+    // Network boot (PXE): the guest's firmware fetches `boot_file` from `tftp_root` through QEMU's
+    // built-in TFTP server (read-only, on the VM's private user-mode network), as an installer or
+    // rescue image made for netbooting expects. Set both or neither; the VM then boots from it.
+    std::string tftp_root;
+    std::string boot_file;
     std::string qemu = "qemu-system-x86_64";
     std::string qemu_img = "qemu-img";
 };
+
+// QEMU's -nic option for `config`: "none", or user-mode networking (restricted to QEMU's own
+// DHCP and TFTP unless the image asked for a network), with the network boot tree if any.
+std::string nic_option(const VmConfig& config);
 
 struct VmExit {
     bool crashed = false;  // killed by a signal we did not send, or a non-zero exit status

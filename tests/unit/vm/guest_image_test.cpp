@@ -91,3 +91,43 @@ TEST_CASE("images: a missing directory is a problem, not a crash, and names are 
     CHECK_FALSE(valid_image_name("a/b"));
     CHECK_FALSE(valid_image_name(std::string(65, 'a')));
 }
+
+TEST_CASE("images: a network boot tree (PXE) is an image, served on a NIC that reaches nothing else", "[images]") {
+    Dir d;
+    d.write("installer/tree/pxelinux.0", "p");
+    d.write("installer/image.json", R"({"tftp":"tree","bootfile":"pxelinux.0","ready_seconds":30})");
+    d.write("half/tree/pxelinux.0", "p");
+    d.write("half/image.json", R"({"tftp":"tree"})");
+    d.write("climbs/tree/x", "p");
+    d.write("climbs/image.json", R"({"tftp":"tree","bootfile":"../image.json"})");
+    d.write("nofile/tree/x", "p");
+    d.write("nofile/image.json", R"({"tftp":"tree","bootfile":"pxelinux.0"})");
+    d.write("both/vmlinuz", "k");
+    d.write("both/tree/pxelinux.0", "p");
+    d.write("both/image.json", R"({"kernel":"vmlinuz","tftp":"tree","bootfile":"pxelinux.0"})");
+
+    std::vector<std::string> problems;
+    auto images = load_images(d.path, problems);
+    REQUIRE(images.size() == 1);
+    const auto& i = images.at("installer");
+    CHECK(i.tftp == d.path + "/installer/tree");
+    CHECK(i.bootfile == "pxelinux.0");
+    CHECK(i.kernel.empty());
+    CHECK(i.disk.empty());
+    auto cfg = i.config();
+    CHECK(nic_option(cfg) == "user,model=virtio-net-pci,restrict=on,tftp=" + d.path +
+                                 "/installer/tree,bootfile=pxelinux.0");
+    cfg.network = true;  // the image asked for a network: no restriction
+    CHECK(nic_option(cfg) == "user,model=virtio-net-pci,tftp=" + d.path + "/installer/tree,bootfile=pxelinux.0");
+    cfg.tftp_root = "/srv/a,b";  // a comma inside a QEMU option value is doubled
+    CHECK(nic_option(cfg).find("tftp=/srv/a,,b,bootfile") != std::string::npos);
+
+    CHECK(mentions(problems, "half", "go together"));
+    CHECK(mentions(problems, "climbs", "inside 'tftp'"));
+    CHECK(mentions(problems, "nofile", "not readable"));
+    CHECK(mentions(problems, "both", "give one"));
+    CHECK(problems.size() == 4);
+
+    VmConfig none;
+    CHECK(nic_option(none) == "none");  // no network, no network boot: no NIC at all
+}
