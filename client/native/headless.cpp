@@ -4,6 +4,7 @@
 #include "client/native/framebuffer.hpp"
 #include "client/native/keyboard_us.hpp"
 #include "client/native/png_writer.hpp"
+#include "client/native/recording.hpp"
 #include "client/native/rest_client.hpp"
 #include "common/log.hpp"
 
@@ -78,6 +79,10 @@ public:
             frame_log_ = std::fopen(o.frame_log_path.c_str(), "w");
             if (!frame_log_) log::warn("--frame-log: cannot write ", o.frame_log_path);
         }
+        if (!o.record_path.empty()) {
+            recorder_ = std::make_unique<Recorder>(o.record_path);
+            if (!recorder_->ok()) log::warn("--record: cannot write ", o.record_path);
+        }
     }
     ~Viewer() {
         if (frame_log_) std::fclose(frame_log_);
@@ -114,6 +119,7 @@ public:
         st_.height = hello->height;
         if (st_.session_id.empty()) st_.session_id = hello->session_id;
         fb_ = std::make_unique<Framebuffer>(hello->width, hello->height);
+        record(proto::Resize{hello->width, hello->height});
         if (o_.size)
             return conn_.send(proto::ResizeRequest{static_cast<std::uint16_t>(o_.size->first),
                                                    static_cast<std::uint16_t>(o_.size->second)});
@@ -288,6 +294,7 @@ private:
                 awaiting_keyframe_ = true;
                 if (auto s = conn_.send(proto::KeyframeRequest{}); !s) return s;
             }
+            record(m);
             return ack(v->frame_id);
         }
         if (auto* t = std::get_if<proto::TileFrame>(&m)) {
@@ -300,11 +307,13 @@ private:
             st_.decode_errors += static_cast<std::uint64_t>(res.failed);
             if (res.failed) log::warn("frame ", t->frame_id, ": ", res.failed, " tile(s) failed: ", fb_->last_error());
             if (res.painted) painted();
+            record(m);
             return ack(t->frame_id);
         }
         if (auto* r = std::get_if<proto::Resize>(&m)) {
             log::info("the host's screen is now ", r->width, "x", r->height);
             if (!fb_->resize(r->width, r->height)) return fail(ClientError::protocol, "resize to an invalid size");
+            record(m);
             return ok();
         }
         if (auto* e = std::get_if<proto::SessionEnded>(&m)) {
@@ -340,6 +349,11 @@ private:
 
     Status ack(std::uint32_t id) { return conn_.send(proto::FrameAck{id}); }
 
+    // Appends a message that changed the screen, stamped with the wall time it was painted.
+    void record(const proto::Message& m) {
+        if (recorder_) recorder_->append(static_cast<std::uint64_t>(wall_ms_now() * 1000.0), m);
+    }
+
     const Options& o_;
     DisplayConnection& conn_;
     RunStats& st_;
@@ -349,6 +363,7 @@ private:
     std::vector<std::vector<KeyEvent>> typing_;
     std::size_t next_group_ = 0;
     std::FILE* frame_log_ = nullptr;
+    std::unique_ptr<Recorder> recorder_;
     std::uint32_t ping_id_ = 0;
     Clock::time_point next_ping_{}, next_stats_{};
     struct Mark {
@@ -360,9 +375,8 @@ private:
 
 // Everything up to the end of the display session; errors end the run.
 Status run_flow(const Options& o, RunStats& st) {
-    auto broker = parse_url(o.broker);
-    if (!broker || broker->scheme != "https")
-        return fail(ClientError::usage, "--broker must be an https:// URL, got " + o.broker);
+    auto broker = parse_url(o.broker, "https");
+    if (!broker) return fail(ClientError::usage, "--broker: " + broker.error().message);
     tls::ClientTrust broker_trust;
     if (o.insecure) {
         broker_trust.insecure = true;
@@ -396,8 +410,8 @@ Status run_flow(const Options& o, RunStats& st) {
     Url url;
     tls::ClientTrust display_trust;
     if (o.direct) {
-        auto u = parse_url(li.direct_url);
-        if (!u || u->scheme != "wss") return fail(ClientError::protocol, "launch: bad direct_url '" + li.direct_url + "'");
+        auto u = parse_url(li.direct_url, "wss");
+        if (!u) return fail(ClientError::protocol, "launch: bad direct_url: " + u.error().message);
         if (li.host_cert_sha256.empty()) return fail(ClientError::protocol, "launch: no host_cert_sha256 to pin");
         url = *u;
         display_trust.pinned_sha256 = li.host_cert_sha256;
@@ -528,6 +542,14 @@ int client_main(int argc, char** argv) {
     }
     if (opts->help) {
         std::cout << help_text();
+        return 0;
+    }
+    if (!opts->replay_path.empty()) {
+        ReplayOptions r{opts->replay_path, opts->png_path, opts->png_at_ms, opts->raw_out_path, opts->frame_log_path};
+        if (auto s = replay(r, std::cout); !s) {
+            std::cerr << "portico-client: " << s.error().message << "\n";
+            return exit_code(s.error().code);
+        }
         return 0;
     }
     try {

@@ -22,7 +22,8 @@ const char* help_text() {
                       (--password-file FILE | env PORTICO_PASSWORD) --resource ID_OR_NAME
                       [--ca FILE | --insecure] [--direct] [--type TEXT] [--type-delay-ms MS]
                       [--pointer X,Y] [--wait-frames N] [--duration SECONDS] [--png FILE] [--logoff] [--json]
-                      [--frame-log FILE] [--probe-latency N] [--size WxH]
+                      [--frame-log FILE] [--probe-latency N] [--size WxH] [--record FILE]
+       portico-client --replay FILE [--png FILE [--png-at-ms MS]] [--raw-out FILE] [--frame-log FILE]
 
 Logs in to the broker, launches the resource, opens its display channel (through the broker's
 gateway, or with --direct straight to the host, trusting exactly the certificate the broker
@@ -55,6 +56,13 @@ JSON line of statistics on stdout.
   --probe-latency N    after --duration, N times: wait until the screen is quiet, press a key
                        (alternately 'x' and BackSpace) and time until a decoded frame differs
                        from the screen before the key; adds probe_ms (list) and probe_timeouts
+  --record FILE        append every screen-changing message, with the wall time it was painted,
+                       to FILE (for --replay; benchmarks compare pictures without slowing the run)
+
+Replay (no session): --replay FILE decodes a --record file offline. --png FILE writes the
+picture as it was at --png-at-ms (wall ms since the epoch; default: the end), --raw-out FILE
+every frame as rgb24 (width*height*3 bytes each), --frame-log FILE one JSON line per frame
+(wall_ms, id, kind, width, height), written before its pixels. Prints one JSON line.
 
 The JSON line: session_id, width, height, frames, video_frames, tile_frames, keyframes,
 decoded_frames, bytes, decode_errors, keys_sent, elapsed_s, first_frame_ms (launch request to
@@ -98,7 +106,7 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
         } else if (a == "--broker" || a == "--user" || a == "--password-file" || a == "--resource" || a == "--ca" ||
                    a == "--type" || a == "--type-delay-ms" || a == "--wait-frames" || a == "--duration" ||
                    a == "--png" || a == "--pointer" || a == "--frame-log" || a == "--probe-latency" ||
-                   a == "--size") {
+                   a == "--size" || a == "--record" || a == "--replay" || a == "--png-at-ms" || a == "--raw-out") {
             if (!value(v)) return fail(ClientError::usage, a + " needs a value");
             if (a == "--broker") o.broker = v;
             else if (a == "--user") o.user = v;
@@ -108,6 +116,14 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
             else if (a == "--type") type_raw = v;
             else if (a == "--png") o.png_path = v;
             else if (a == "--frame-log") o.frame_log_path = v;
+            else if (a == "--record") o.record_path = v;
+            else if (a == "--replay") o.replay_path = v;
+            else if (a == "--raw-out") o.raw_out_path = v;
+            else if (a == "--png-at-ms") {
+                double t = 0;
+                if (!parse_number(v, t) || !(t > 0)) return fail(ClientError::usage, "--png-at-ms wants wall ms since the epoch");
+                o.png_at_ms = t;
+            }
             else if (a == "--size") {
                 auto x = v.find('x');
                 int w = 0, h = 0;
@@ -143,6 +159,12 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
         }
     }
     if (o.help) return o;
+    if (!o.replay_path.empty()) {
+        if (o.png_path.empty() && o.raw_out_path.empty() && o.frame_log_path.empty())
+            return fail(ClientError::usage, "--replay needs --png, --raw-out or --frame-log");
+        return o;  // offline: no broker, user or password
+    }
+    if (o.png_at_ms || !o.raw_out_path.empty()) return fail(ClientError::usage, "--png-at-ms and --raw-out go with --replay");
     if (!o.headless) return fail(ClientError::usage, "this build has no window: pass --headless");
     if (o.broker.empty()) return fail(ClientError::usage, "--broker is required");
     if (o.user.empty()) return fail(ClientError::usage, "--user is required");

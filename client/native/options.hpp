@@ -33,6 +33,13 @@ struct Options {
     std::string frame_log_path;  // --frame-log FILE
     int probe_latency = 0;       // --probe-latency N: N key presses, each timed to the frame showing it
     std::optional<std::pair<int, int>> size;  // --size WxH: ResizeRequest right after ServerHello
+    std::string record_path;     // --record FILE: every screen-changing message, for --replay
+    // --replay FILE: no session; decode a --record file offline (recording.hpp), writing --png
+    // (the picture at --png-at-ms, wall ms since the epoch), --raw-out (every frame, rgb24) and
+    // --frame-log (one JSON line per raw frame).
+    std::string replay_path;
+    std::optional<double> png_at_ms;
+    std::string raw_out_path;
 };
 
 // args excludes argv[0]. env_password is PORTICO_PASSWORD if set. Reads --password-file.
