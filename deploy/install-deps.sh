@@ -24,6 +24,7 @@ run_pkgs=(
 test_pkgs=(
   chromium x11-utils x11-apps python3 jq squashfs-tools util-linux iproute2  # x11-apps: xwd (tests compare the X screen); iproute2: ss (drops a WebSocket)
   qemu-system-x86 qemu-utils busybox-static linux-image-amd64 cpio
+  debian-installer-12-netboot-amd64  # a golden image made by Debian, not by us (vm_browser_foreign, bench/vm)
   clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz): clang 14 and its fuzzer/sanitizer runtimes
 )
 

@@ -342,8 +342,52 @@ def case_browser_desktop(stack):
     print(f"screenshots in {artifacts}")
 
 
+# Debian's network installer as the debian-installer-12-netboot-amd64 package installs it: a PXE tree
+# (pxelinux.0, Debian's boot menu, the installer's kernel and initrd), made by Debian, not by us.
+DEBIAN_INSTALLER_TREE = "/usr/lib/debian-installer/images/12/amd64/text"
+DEBIAN_INSTALLER_NAME = "Debian installer"
+
+
+def register_debian_installer(images):
+    """Registers Debian's netboot installer in the host's images directory `images` exactly as
+    deploy/guest/README.md ("Your own golden image") tells an admin: a directory with an image.json
+    naming the boot files, nothing else. Returns the image's name."""
+    if not os.path.exists(os.path.join(DEBIAN_INSTALLER_TREE, "pxelinux.0")):
+        raise AssertionError(f"{DEBIAN_INSTALLER_TREE} is missing: install debian-installer-12-netboot-amd64 "
+                             "(deploy/install-deps.sh --test)")
+    image = os.path.join(images, "debian-installer")
+    os.makedirs(image)
+    with open(os.path.join(image, "image.json"), "w") as f:
+        json.dump({"tftp": DEBIAN_INSTALLER_TREE, "bootfile": "pxelinux.0", "ready_seconds": 60}, f)
+    return "debian-installer"
+
+
+def case_browser_foreign(stack):
+    """A golden image Portico did not build (Debian's netboot installer), booted through the documented
+    path, streamed to Chromium and driven with the keyboard (tests/browser/desktop-foreign.test.mjs)."""
+    chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
+    node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
+    for need in (chromium, node_modules):
+        assert os.path.exists(need), f"the browser test needs {need} (deploy/install-deps.sh --test)"
+    log = stack.read_log("host")
+    assert "debian-installer" in log and "image 'debian-installer'" not in log, f"the host did not take the image: {log[-2000:]}"
+    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(stack.dir, "artifacts"))
+    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
+               PORTICO_ARTIFACTS=artifacts, PORTICO_RESOURCE=DEBIAN_INSTALLER_NAME,
+               PORTICO_VM_ACCEL="kvm" if "accelerator kvm" in log else "tcg")
+    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/desktop-foreign.test.mjs")], env=env,
+                          timeout=1500)
+    assert proc.returncode == 0, "the foreign-image browser test failed"
+    # Log off in the page ended the VM: no QEMU, no runtime files, no session left.
+    cookie = stack.login()
+    wait_for(lambda: not stack.live_sessions(cookie), 30, "the broker to see the installer session end")
+    wait_for(lambda: not stack.qemu_pids(), 30, "QEMU to exit after logoff")
+    wait_for(lambda: not stack.run_dirs(), 30, "the VM's runtime files to be removed")
+    print(f"screenshots in {artifacts}")
+
+
 CASES = {"console": case_console, "dedicated": case_dedicated, "failure": case_failure, "spare": case_spare,
-         "browser_desktop": case_browser_desktop}
+         "browser_desktop": case_browser_desktop, "browser_foreign": case_browser_foreign}
 
 
 def main():
@@ -357,6 +401,14 @@ def main():
             out = subprocess.run([stack.bin("portico-broker"), "publish-desktop", "--state", stack.state, "--id", "desktop",
                                   "--name", "Desktop", "--image", "desktop", "--mode", "pooled", "--size", "2",
                                   "--spares", "1", "--memory", "768"], capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
+        elif case == "browser_foreign":
+            image = register_debian_installer(stack.images)
+            stack.start()
+            out = subprocess.run([stack.bin("portico-broker"), "publish-desktop", "--state", stack.state, "--id", "installer",
+                                  "--name", DEBIAN_INSTALLER_NAME, "--image", image, "--mode", "pooled", "--size", "1",
+                                  "--spares", "0", "--memory", "1024", "--cpus", "1"], capture_output=True, text=True,
+                                 timeout=30)
             assert out.returncode == 0, out.stderr
         else:
             stack.start()
