@@ -70,7 +70,14 @@ void LoginThrottle::finished(const std::string& key, bool ok, bool clear_on_succ
         return;
     }
     if (it->second.in_flight > 0) --it->second.in_flight;
-    if (!ok) it->second.last = now;
+    if (!ok) {
+        it->second.last = now;
+    } else if (it->second.failures > 0) {
+        // count() booked the attempt as a failure in advance; it was not one. Earlier failures stand
+        // (a success must not clear an address's count), but successes never add up: many people
+        // behind one NAT address log in all day without being throttled.
+        --it->second.failures;
+    }
 }
 
 LoginThrottle::Policy LoginThrottle::per_user(const BrokerConfig& c) {

@@ -8,6 +8,7 @@
 #include "broker/net.hpp"
 #include "common/log.hpp"
 #include "common/tls.hpp"
+#include "common/url.hpp"
 
 #include <boost/asio/dispatch.hpp>
 
@@ -16,36 +17,6 @@
 namespace portico::broker {
 
 namespace {
-
-struct Endpoint {
-    std::string host, port, path;
-};
-
-// wss://host[:port][/path]; IPv6 literals in brackets.
-std::optional<Endpoint> parse_wss_url(const std::string& url) {
-    const std::string scheme = "wss://";
-    if (url.rfind(scheme, 0) != 0) return std::nullopt;
-    std::string rest = url.substr(scheme.size());
-    auto slash = rest.find('/');
-    std::string authority = rest.substr(0, slash);
-    Endpoint e;
-    e.path = slash == std::string::npos ? "/" : rest.substr(slash);
-    if (!authority.empty() && authority[0] == '[') {
-        auto close = authority.find(']');
-        if (close == std::string::npos) return std::nullopt;
-        e.host = authority.substr(1, close - 1);
-        auto after = authority.substr(close + 1);
-        if (!after.empty() && after[0] != ':') return std::nullopt;
-        e.port = after.empty() ? "443" : after.substr(1);
-    } else {
-        auto colon = authority.rfind(':');
-        e.host = authority.substr(0, colon);
-        e.port = colon == std::string::npos ? "443" : authority.substr(colon + 1);
-    }
-    if (e.host.empty() || e.port.empty() || e.port.find_first_not_of("0123456789") != std::string::npos)
-        return std::nullopt;
-    return e;
-}
 
 class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
 public:
@@ -66,9 +37,9 @@ public:
             res.set(http::field::server, "portico-broker");
             res.set(http::field::strict_transport_security, kHstsValue);
         }));
-        auto ep = parse_wss_url(host_.display_url);
-        if (!ep) return refuse("the host's display URL is not usable");
-        ep_ = *ep;
+        auto ep = parse_url(host_.display_url, "wss");
+        if (!ep) return refuse("the host's display URL is not usable: " + ep.error().message);
+        ep_ = std::move(*ep);
         // Contained here: a failure starting the relay is this browser's 502, not the io thread's end.
         try {
             resolver_.async_resolve(ep_.host, ep_.port,
@@ -104,7 +75,7 @@ private:
         beast::get_lowest_layer(upstream_).expires_never();
         upstream_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
         upstream_.read_message_max(kMaxHostDisplayMessage);
-        upstream_.async_handshake(ep_.host + ":" + ep_.port, ep_.path,
+        upstream_.async_handshake(ep_.host_port(), ep_.target,
                                   beast::bind_front_handler(&GatewaySession::on_upstream, shared_from_this()));
     }
 
@@ -211,7 +182,7 @@ private:
     ssl::context upstream_tls_;
     tcp::resolver resolver_;
     websocket::stream<beast::ssl_stream<beast::tcp_stream>> upstream_;
-    Endpoint ep_;
+    Url ep_;
     Request req_;
     beast::flat_buffer from_client_, from_host_;
     bool open_ = false, closed_ = false;

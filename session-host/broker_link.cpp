@@ -29,30 +29,10 @@ namespace ssl = net::ssl;
 namespace ctl = protocol::control;
 using tcp = net::ip::tcp;
 
-BrokerUrl parse_broker_url(const std::string& url) {
-    const std::string scheme = "wss://";
-    if (url.rfind(scheme, 0) != 0) throw std::invalid_argument("broker URL must start with wss://: " + url);
-    std::string rest = url.substr(scheme.size());
-    auto slash = rest.find('/');
-    std::string authority = rest.substr(0, slash);
-    BrokerUrl out;
-    out.path = slash == std::string::npos ? "/" : rest.substr(slash);
-    std::size_t colon;
-    if (!authority.empty() && authority[0] == '[') {
-        auto close = authority.find(']');
-        if (close == std::string::npos) throw std::invalid_argument("bad IPv6 address in broker URL: " + url);
-        out.host = authority.substr(1, close - 1);
-        colon = authority.find(':', close);
-    } else {
-        colon = authority.rfind(':');
-        out.host = authority.substr(0, colon);
-    }
-    out.port = colon == std::string::npos ? "443" : authority.substr(colon + 1);
-    if (out.host.empty()) throw std::invalid_argument("broker URL has no host: " + url);
-    if (out.port.empty() || out.port.find_first_not_of("0123456789") != std::string::npos || std::stoul(out.port) == 0 ||
-        std::stoul(out.port) > 65535)
-        throw std::invalid_argument("bad port in broker URL: " + url);
-    return out;
+Url parse_broker_url(const std::string& url) {
+    auto parsed = parse_url(url, "wss");
+    if (!parsed) throw std::invalid_argument("broker " + parsed.error().message);
+    return std::move(*parsed);
 }
 
 struct BrokerLink::Conn {
@@ -79,7 +59,7 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
     net::io_context& ioc;
     net::strand<net::io_context::executor_type> strand;
     Options options;
-    BrokerUrl url;
+    Url url;
     ssl::context ssl_ctx;
     SessionManager& sessions;
     RegisteredFn on_registered;
@@ -124,7 +104,7 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
             c->ws.set_option(t);
             c->ws.read_message_max(kReadMessageMax);
             c->ws.text(true);
-            c->ws.async_handshake(self->url.host + ":" + self->url.port, self->url.path,
+            c->ws.async_handshake(self->url.host_port(), self->url.target,
                                   [self, c](beast::error_code ec) { self->on_ws_handshake(c, ec); });
         });
     }

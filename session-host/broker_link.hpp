@@ -5,6 +5,7 @@
 // Runs on its own strand of the network io_context; the public methods may be called from any
 // thread and never block.
 
+#include "common/url.hpp"
 #include "protocol/control.hpp"
 #include "protocol/ticket.hpp"
 
@@ -20,11 +21,8 @@ namespace portico::host {
 
 class SessionManager;
 
-struct BrokerUrl {
-    std::string host, port, path;
-};
-// Parses wss://host[:port]/path (port defaults to 443). Throws std::invalid_argument.
-BrokerUrl parse_broker_url(const std::string& url);
+// The broker's wss:// control URL (common/url.hpp); throws std::invalid_argument saying what is wrong.
+Url parse_broker_url(const std::string& url);
 
 class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
 public:

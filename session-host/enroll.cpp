@@ -88,7 +88,7 @@ void enroll_host(const std::string& broker_url, const std::string& ca_file, cons
     beast::get_lowest_layer(stream).connect(resolver.resolve(url.host, url.port));
     stream.handshake(ssl::stream_base::client);
     http::request<http::string_body> req{http::verb::post, "/api/v1/enroll", 11};
-    req.set(http::field::host, url.host + ":" + url.port);
+    req.set(http::field::host, url.host_port());
     req.set(http::field::content_type, "application/json");
     req.body() = nlohmann::json{{"token", token}, {"host_id", host_id}, {"csr_pem", csr}}.dump();
     req.prepare_payload();

@@ -6,7 +6,7 @@
 
 #include "client/native/client_error.hpp"
 #include "client/native/tls_connect.hpp"
-#include "client/native/url.hpp"
+#include "common/url.hpp"
 #include "protocol/display.hpp"
 
 #include <boost/asio/ssl/context.hpp>

@@ -4,8 +4,8 @@
 // request; one TLS connection per request. Used from the client's one thread.
 
 #include "client/native/client_error.hpp"
-#include "client/native/url.hpp"
 #include "common/tls.hpp"
+#include "common/url.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>

@@ -166,6 +166,27 @@ TEST_CASE("LoginThrottle: free attempts, then capped exponential delays, success
     CHECK(t.keys() == 0);
 }
 
+TEST_CASE("LoginThrottle: successes never add up to a delay, even where they do not clear", "[broker][hardening][unit]") {
+    // The per-address throttle (clear_on_success = false): an office behind one NAT address.
+    using portico::broker::LoginThrottle;
+    using std::chrono::milliseconds;
+    LoginThrottle t(LoginThrottle::Policy{3, milliseconds(1000), milliseconds(4000), std::chrono::seconds(60)});
+    auto t0 = LoginThrottle::Clock::now();
+    for (int i = 0; i < 50; ++i) {
+        REQUIRE(t.wait_time("ip:a", t0) == milliseconds(0));
+        t.count("ip:a", t0);
+        t.finished("ip:a", true, false, t0);
+    }
+    // Failures still count, and a success between them does not forgive them.
+    for (int i = 0; i < 3; ++i) {
+        t.count("ip:a", t0);
+        t.finished("ip:a", false, false, t0);
+    }
+    t.count("ip:a", t0);
+    t.finished("ip:a", true, false, t0);
+    CHECK(t.wait_time("ip:a", t0) > milliseconds(0));
+}
+
 TEST_CASE("ConnectionLimiter: total and per-address caps, slots release", "[broker][hardening][unit]") {
     auto lim = std::make_shared<portico::broker::ConnectionLimiter>(3, 2);
     auto a1 = lim->try_open("10.0.0.1"), a2 = lim->try_open("10.0.0.1");

@@ -1,6 +1,5 @@
 #include "client/native/options.hpp"
 #include "client/native/rest_client.hpp"
-#include "client/native/url.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -105,29 +104,6 @@ TEST_CASE("options: usage errors are ClientError::usage (exit 2)") {
     auto help = parse_options({"--help"}, std::nullopt);
     REQUIRE(help.ok());
     CHECK(help->help);
-}
-
-TEST_CASE("URLs: https and wss only, ports and IPv6 brackets handled") {
-    auto u = parse_url("https://127.0.0.1:8443");
-    REQUIRE(u);
-    CHECK(u->host == "127.0.0.1");
-    CHECK(u->port == "8443");
-    CHECK(u->target == "/");
-    u = parse_url("wss://[::1]:9000/display?x=1");
-    REQUIRE(u);
-    CHECK(u->host == "::1");
-    CHECK(u->port == "9000");
-    CHECK(u->target == "/display?x=1");
-    CHECK(u->host_port() == "[::1]:9000");
-    u = parse_url("https://broker.example");
-    REQUIRE(u);
-    CHECK(u->port == "443");
-    CHECK_FALSE(parse_url("http://127.0.0.1:80"));
-    CHECK_FALSE(parse_url("ws://127.0.0.1/display"));
-    CHECK_FALSE(parse_url("https://:443/"));
-    CHECK_FALSE(parse_url("https://h:99999/"));
-    CHECK_FALSE(parse_url("https://h:8a/"));
-    CHECK_FALSE(parse_url("127.0.0.1:8443"));
 }
 
 TEST_CASE("resources resolve by id, then name, then name ignoring case") {

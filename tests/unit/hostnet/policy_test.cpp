@@ -141,10 +141,10 @@ TEST_CASE("broker URL parsing") {
     auto u = parse_broker_url("wss://127.0.0.1:8443/api/v1/control");
     CHECK(u.host == "127.0.0.1");
     CHECK(u.port == "8443");
-    CHECK(u.path == "/api/v1/control");
+    CHECK(u.target == "/api/v1/control");
     auto d = parse_broker_url("wss://broker.example");
     CHECK(d.port == "443");
-    CHECK(d.path == "/");
+    CHECK(d.target == "/");
     CHECK_THROWS(parse_broker_url("https://x/"));
     CHECK_THROWS(parse_broker_url("wss://x:0/"));
 }
