@@ -10,6 +10,7 @@
 // Prints one JSON document on stdout.
 
 import { createRequire } from 'node:module';
+import { findTextRegion, measurePhoton, photonSample } from './photon.mjs';
 
 // playwright-core is installed for the browser tests (tests/browser/node_modules).
 const { chromium } = createRequire(new URL('../../tests/browser/package.json', import.meta.url))('playwright-core');
@@ -19,6 +20,7 @@ const KEYS = Number(process.env.BENCH_KEYS ?? 60);
 const SCROLL_SECONDS = Number(process.env.BENCH_SCROLL_SECONDS ?? 8);
 const CLIP = process.env.BENCH_CLIP; // a 1920x1040 video clip web_bench.py made; played with ffplay
 const CLIP_SECONDS = Number(process.env.BENCH_CLIP_SECONDS ?? 8);
+const TYPING_ONLY = process.env.BENCH_TYPING_ONLY === '1'; // only the typing phase (input-to-photon)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
@@ -47,50 +49,23 @@ async function main() {
 
   await page.evaluate(() => {
     window.__benchPaints = [];
-    window.__benchKeys = [];
     globalThis.__porticoPaintHook = (p) => {
       window.__benchPaints.push(p);
       // The next animation frame is the one that composites the canvas with this paint in it (an
       // upper bound of when it reaches the screen); reported beside arrival-to-painted.
       requestAnimationFrame(() => { p.frame = performance.now(); });
     };
-    window.addEventListener('keydown', () => window.__benchKeys.push(performance.now()), { capture: true });
   });
   const size = await page.evaluate(() => window.__porticoDebug.stats());
 
-  // --- typing: tiles, and input-to-photon ------------------------------------------------------
-  await page.evaluate(() => {
-    const c = document.querySelector('#screen');
-    window.__before = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  });
-  const inputToPhoton = [];
-  let noEcho = 0;
-  for (let i = 0; i < KEYS; i++) {
-    const ch = 'abcdefghijklmnopqrstuvwxyz'[i % 26];
-    const mark = await page.evaluate(() => window.__benchPaints.length);
-    await page.keyboard.press(`Key${ch.toUpperCase()}`);
-    const ms = await page.evaluate(async (from) => {
-      const t0 = window.__benchKeys.at(-1);
-      for (let tries = 0; tries < 100; tries++) {
-        const p = window.__benchPaints.slice(from).find((x) => x.arrival > t0);
-        if (p) return p.painted - t0;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return null;
-    }, mark);
-    if (ms === null) noEcho++;
-    else inputToPhoton.push(ms);
-    await sleep(120); // let the echo settle so the next key's frame is its own
-  }
-  const changed = await page.evaluate(() => {
-    const c = document.querySelector('#screen');
-    const now = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let i = 0; i < now.length; i += 4) if (Math.abs(now[i] - window.__before[i]) > 48) n++;
-    return n;
-  });
-  // Clear the typed line (Ctrl+U) so the scroll command runs cleanly.
-  await page.keyboard.press('Control+KeyU');
+  // --- typing: tiles, and true input-to-photon (bench/web/photon.mjs) --------------------------
+  const cdp = await page.context().newCDPSession(page);
+  const region = await findTextRegion(page, cdp);
+  const typingFrom = await page.evaluate(() => window.__benchPaints.length);
+  const photon = await measurePhoton(page, cdp, { count: KEYS, region });
+  const photonSamples = photon.samples.map((s) => photonSample(s, photon.timeOrigin));
+  const sessionId = await page.evaluate(() => window.__porticoDebug.sessionId());
+  const changed = photonSamples.filter((s) => s.changed_px > 0).length;
   await sleep(300);
 
   // --- full-speed scrolling: H.264 ---------------------------------------------------------------
@@ -104,16 +79,20 @@ async function main() {
     await page.keyboard.press('Enter');
   };
   const scrollFrom = await page.evaluate(() => window.__benchPaints.length);
-  await typeCommand(`timeout ${SCROLL_SECONDS} sh -c 'while :; do seq -s " " 1 500; done'; clear`);
-  await sleep(SCROLL_SECONDS * 1000 + 2000);
+  if (!TYPING_ONLY) {
+    await typeCommand(`timeout ${SCROLL_SECONDS} sh -c 'while :; do seq -s " " 1 500; done'; clear`);
+    await sleep(SCROLL_SECONDS * 1000 + 2000);
+  }
 
   // --- a video clip (what H.264 is for): ffplay in the session, over the terminal -------------
   const videoFrom = await page.evaluate(() => window.__benchPaints.length);
-  await typeCommand(`ffplay -loglevel error -an -noborder -autoexit -left 0 -top 0 -x 1920 -y 1040 ${CLIP}; clear`);
-  await sleep(CLIP_SECONDS * 1000 + 4000);
+  if (!TYPING_ONLY) {
+    await typeCommand(`ffplay -loglevel error -an -noborder -autoexit -left 0 -top 0 -x 1920 -y 1040 ${CLIP}; clear`);
+    await sleep(CLIP_SECONDS * 1000 + 4000);
+  }
 
   const paints = await page.evaluate(() => window.__benchPaints);
-  paints.forEach((p, i) => { p.phase = i >= videoFrom ? 'video' : i >= scrollFrom ? 'scroll' : 'typing'; });
+  paints.forEach((p, i) => { p.phase = i >= videoFrom ? 'video' : i >= scrollFrom ? 'scroll' : i >= typingFrom ? 'typing' : 'start'; });
   const stats = await page.evaluate(() => window.__porticoDebug.stats());
   const counters = await page.evaluate(() => ({ ...window.__portico }));
   await page.click('#logoff').catch(() => {});
@@ -143,11 +122,17 @@ async function main() {
       h264: of('video'), h264_full: of('video', (p) => !p.reduced), h264_reduced: of('video', (p) => p.reduced),
       h264_scrolling: of('video', (p) => p.phase === 'scroll'), h264_video_clip: of('video', (p) => p.phase === 'video'),
       tiles: of('tiles'), tiles_while_typing: of('tiles', (p) => p.phase === 'typing'),
-      tiles_other: of('tiles', (p) => p.phase !== 'typing'), input_to_photon: inputToPhoton.map(r),
-    },
+      tiles_other: of('tiles', (p) => p.phase !== 'typing'),     },
+    // One entry per key: key -> pixels changed (photon) and the echo frame's times.
+    photon: photonSamples,
+    photon_region: region,
+    photon_frame_interval_ms: photon.frameIntervalMs,
+    photon_not_quiet: photon.notQuiet,
+    page_time_origin_ms: photon.timeOrigin,
+    date_minus_page_clock_ms: photon.dateMinusPageClockMs,
+    session_id: sessionId,
     keys: KEYS,
-    keys_without_echo: noEcho,
-    pixels_changed_by_typing: changed,
+    keys_with_pixels_changed: changed,
     rtt_ms_median: r(stats.rttMs),
     decode_errors: counters.decodeErrors,
   };

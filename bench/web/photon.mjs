@@ -1,0 +1,181 @@
+// True input-to-photon in the browser (issue 17): a key event injected into Chromium through CDP
+// (Input.dispatchKeyEvent, the way a real keyboard's events enter the renderer), timed in the page
+// at its keydown, to the first animation frame in which the canvas's pixels in the text area differ
+// from what they were before the key. The pixels are read back with getImageData at every
+// requestAnimationFrame: what the page's own canvas holds when the browser composites a frame, not
+// any timing the display client reports about itself. The client's paint hook is only used to
+// break the time down (arrival, decoded, painted of the echo frame), never as the photon time.
+//
+// Used by web_bench.mjs (app session) and desktop_photon.mjs (VM desktop).
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Installs the probe in the page: a paint-hook recorder (if none yet), a capture-phase keydown
+ * listener and a requestAnimationFrame loop that compares a region of the canvas with what it held
+ * at the key. Runs in the page.
+ */
+function installProbe({ region, maxMs }) {
+  const canvas = document.querySelector('#screen');
+  const ctx = canvas.getContext('2d'); // the client's own context (same object)
+  window.__benchPaints ??= [];
+  if (!globalThis.__porticoPaintHook) globalThis.__porticoPaintHook = (p) => window.__benchPaints.push(p);
+  const P = window.__photon = { region, key: null, samples: [], frames: [], last: null, stopped: false };
+  const read = () => new Uint32Array(ctx.getImageData(region.x, region.y, region.w, region.h).data.buffer);
+  P.last = read();
+  window.addEventListener('keydown', (e) => {
+    if (!P.armed) return; // only the probe's own keys
+    P.armed = false;
+    // event.timeStamp: when the browser created the event (CDP dispatch); the listener's clock
+    // beside it shows how long the event took to reach the page's main thread.
+    P.key = { t0: e.timeStamp, listener: performance.now(), base: P.last, paintsFrom: window.__benchPaints.length, code: e.code };
+  }, { capture: true });
+  const loop = (frameTime) => {
+    if (P.stopped) return;
+    const t = performance.now();
+    const now = read();
+    P.frames.push(t);
+    if (P.frames.length > 600) P.frames.splice(0, 300);
+    if (P.key) {
+      const k = P.key;
+      let changed = 0;
+      for (let i = 0; i < now.length; i++) if (now[i] !== k.base[i]) changed++;
+      if (changed > 0) {
+        P.samples.push({ t0: k.t0, listener: k.listener, photon: t, frameTime, changedPx: changed, code: k.code,
+          paints: window.__benchPaints.slice(k.paintsFrom) });
+        P.key = null;
+      } else if (t - k.t0 > maxMs) {
+        P.samples.push({ t0: k.t0, listener: k.listener, photon: null, code: k.code, paints: window.__benchPaints.slice(k.paintsFrom) });
+        P.key = null;
+      }
+    }
+    P.last = now;
+    requestAnimationFrame(loop);
+  };
+  requestAnimationFrame(loop);
+}
+
+// CDP key events as a US keyboard sends them (what playwright's keyboard does, without its waits).
+const KEYS = {
+  Backspace: { key: 'Backspace', code: 'Backspace', windowsVirtualKeyCode: 8 },
+  Enter: { key: 'Enter', code: 'Enter', windowsVirtualKeyCode: 13, text: '\r' },
+};
+function keyOf(ch) {
+  if (KEYS[ch]) return KEYS[ch];
+  if (!/^[a-z]$/.test(ch)) throw new Error(`photon probe: no key for ${ch}`);
+  return { key: ch, code: `Key${ch.toUpperCase()}`, windowsVirtualKeyCode: ch.toUpperCase().charCodeAt(0), text: ch };
+}
+
+export async function pressKey(cdp, ch) {
+  const k = keyOf(ch);
+  await cdp.send('Input.dispatchKeyEvent', { type: k.text ? 'keyDown' : 'rawKeyDown', ...k, unmodifiedText: k.text });
+  await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', key: k.key, code: k.code, windowsVirtualKeyCode: k.windowsVirtualKeyCode });
+}
+
+/** Resolves when the canvas has had no paint for `quietMs` (up to `maxMs`); true if it went quiet. */
+async function waitQuiet(page, quietMs, maxMs) {
+  const deadline = Date.now() + maxMs;
+  while (Date.now() < deadline) {
+    const since = await page.evaluate(() => {
+      const p = window.__benchPaints.at(-1);
+      return p ? performance.now() - p.painted : Infinity;
+    });
+    if (since >= quietMs) return true;
+    await sleep(Math.max(5, quietMs - since));
+  }
+  return false;
+}
+
+/**
+ * The region whose pixels the probe watches: the rows a typed key changes (found by typing one
+ * key and diffing the whole canvas), padded by `pad` pixels and across the whole width, so that
+ * keys typed at any column of that line are seen. The key is erased again (Backspace).
+ */
+export async function findTextRegion(page, cdp, { pad = 4, settleMs = 400 } = {}) {
+  const snap = () => page.evaluate(() => {
+    const c = document.querySelector('#screen');
+    return Array.from(new Uint32Array(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.buffer));
+  });
+  const size = await page.evaluate(() => ({ w: document.querySelector('#screen').width, h: document.querySelector('#screen').height }));
+  const before = await snap();
+  await pressKey(cdp, 'x');
+  await sleep(settleMs);
+  const after = await snap();
+  await pressKey(cdp, 'Backspace');
+  await sleep(settleMs);
+  let y0 = Infinity;
+  let y1 = -1;
+  for (let i = 0; i < after.length; i++) {
+    if (after[i] === before[i]) continue;
+    const y = Math.floor(i / size.w);
+    y0 = Math.min(y0, y);
+    y1 = Math.max(y1, y);
+  }
+  if (y1 < 0) throw new Error('photon probe: typing a key changed no pixel on the canvas');
+  const y = Math.max(0, y0 - pad);
+  return { x: 0, y, w: size.w, h: Math.min(size.h, y1 + 1 + pad) - y };
+}
+
+/**
+ * Types `count` keys (a letter, then Backspace, alternately: the line never grows or scrolls), each
+ * on a still screen (no paint for `quietMs`) after a random 0..`jitterMs` wait, so every sample is
+ * independent and its phase to the animation frames is random. Returns the raw samples (page
+ * times, ms) and the animation frame interval.
+ */
+export async function measurePhoton(page, cdp, { count, region, quietMs = 150, jitterMs = 50, maxMs = 2000 }) {
+  await page.evaluate(installProbe, { region, maxMs });
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  let notQuiet = 0;
+  for (let i = 0; i < count; i++) {
+    if (!(await waitQuiet(page, quietMs, 10 * quietMs + 5000))) notQuiet++;
+    await sleep(Math.random() * jitterMs);
+    const before = await page.evaluate(() => { window.__photon.armed = true; return window.__photon.samples.length; });
+    await pressKey(cdp, i % 2 === 0 ? letters[(i / 2) % 26] : 'Backspace');
+    const deadline = Date.now() + maxMs + 1000;
+    while ((await page.evaluate(() => window.__photon.samples.length)) === before) {
+      if (Date.now() > deadline) throw new Error(`photon probe: key ${i} never reached the page (no keydown)`);
+      await sleep(10);
+    }
+  }
+  const out = await page.evaluate(() => {
+    const P = window.__photon;
+    P.stopped = true;
+    const f = P.frames;
+    const gaps = f.slice(1).map((t, i) => t - f[i]).sort((a, b) => a - b);
+    // Page time -> wall time (ms since the epoch), to join with the host's frame log.
+    const offsets = [];
+    for (let i = 0; i < 50; i++) offsets.push(Date.now() - (performance.timeOrigin + performance.now()));
+    return { samples: P.samples, frameIntervalMs: gaps[Math.floor(gaps.length / 2)] ?? null,
+      timeOrigin: performance.timeOrigin, dateMinusPageClockMs: Math.max(...offsets) };
+  });
+  return { ...out, notQuiet };
+}
+
+/**
+ * One sample's figures (ms): key -> photon (pixels), key -> painted (the echo frame's draw calls),
+ * and the echo frame's own times. The echo is the first frame that arrived after the key and was
+ * painted before the pixels were seen changed.
+ */
+export function photonSample(s, timeOrigin) {
+  const r = (x) => (x == null ? null : Math.round(x * 100) / 100);
+  const echo = s.photon == null ? null : s.paints.find((p) => p.arrival > s.t0 && p.painted <= s.photon);
+  // A paint that arrived before the key but was painted after it would be another change: flagged.
+  const stray = s.paints.filter((p) => p.arrival <= s.t0).length;
+  return {
+    code: s.code,
+    key_to_photon: r(s.photon == null ? null : s.photon - s.t0),
+    key_to_listener: r(s.listener - s.t0),
+    changed_px: s.changedPx ?? 0,
+    stray_paints: stray,
+    echo: echo ? {
+      kind: echo.kind, frame_id: echo.frameId, tiles: echo.tiles,
+      key_to_painted: r(echo.painted - s.t0),
+      arrival_to_decoded: r(echo.decoded != null ? echo.decoded - echo.arrival : null),
+      decoded_to_painted: r(echo.decoded != null ? echo.painted - echo.decoded : null),
+      painted_to_photon: r(s.photon - echo.painted),
+      // Wall-clock (ms since the epoch) of the key and of the echo's arrival, for the host's log.
+      key_wall_ms: timeOrigin + s.t0,
+      arrival_wall_ms: timeOrigin + echo.arrival,
+    } : null,
+  };
+}
