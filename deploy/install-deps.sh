@@ -31,7 +31,7 @@ test_pkgs=(
 # The peers bench/display/bench_display.py measures Portico against, and what they need to run
 # well (Xpra without PIL, cairo bindings and the lz4/lzo packet compressors fails or degrades).
 bench_pkgs=(
-  ffmpeg x11vnc xtightvncviewer xdotool
+  ffmpeg x11vnc xtightvncviewer xdotool vim-tiny dillo  # vim-tiny, dillo: the editor and browser-like workloads
   xpra python3-pil python3-gi-cairo python3-numpy python3-lz4 python3-lzo python3-brotli
   python3-xdg python3-pyinotify python3-setproctitle python3-cpuinfo
 )
@@ -62,14 +62,17 @@ else
   echo "[deps] all Debian packages present"
 fi
 
-# playwright-core as package-lock.json pins it (1.61: the last that runs on Debian 12's Node.js 18),
-# reinstalled when a checkout holds another version.
+# The test packages from npm as each package-lock.json pins them, reinstalled when a checkout holds
+# another version: playwright-core for the browser tests (1.61: the last that runs on Debian 12's
+# Node.js 18) and openapi-backend for the REST contract test (tests/contract; 5.20: Node.js 20).
 if [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; then
-  browser=$here/tests/browser
-  wanted=$(node -p 'require(process.argv[1]).dependencies["playwright-core"]' "$browser/package.json")
-  have=$(node -p 'require(process.argv[1]).version' "$browser/node_modules/playwright-core/package.json" 2>/dev/null || true)
-  if [ "$have" != "$wanted" ]; then
-    echo "[deps] installing playwright-core $wanted (npm) for browser tests"
-    (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  for dir_and_package in tests/browser:playwright-core tests/contract:openapi-backend; do
+    dir=$here/${dir_and_package%%:*} package=${dir_and_package#*:}
+    wanted=$(node -p 'require(process.argv[1]).dependencies[process.argv[2]]' "$dir/package.json" "$package")
+    have=$(node -p 'require(process.argv[1]).version' "$dir/node_modules/$package/package.json" 2>/dev/null || true)
+    if [ "$have" != "$wanted" ]; then
+      echo "[deps] installing $package $wanted (npm) in ${dir_and_package%%:*}"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
 fi

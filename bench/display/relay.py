@@ -133,10 +133,12 @@ class RfbRequestCounter:
 
 
 class Sink:
-    """Accepts connections and stores everything received in path (one stream at a time)."""
+    """Accepts connections and stores everything received in path (one stream at a time). With
+    an ssl.SSLContext it is a TLS server (the DIY stream then carries TLS, as Portico's does)."""
 
-    def __init__(self, path):
+    def __init__(self, path, tls=None):
         self.path = path
+        self.tls = tls
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -149,8 +151,12 @@ class Sink:
             while True:
                 try:
                     c, _ = self.sock.accept()
-                except OSError:
-                    return
+                    if self.tls:
+                        c = self.tls.wrap_socket(c, server_side=True)
+                except OSError:  # includes a failed TLS handshake
+                    if self.sock.fileno() < 0:
+                        return
+                    continue
                 with c:
                     while True:
                         try:

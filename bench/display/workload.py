@@ -5,16 +5,24 @@ Xpra's own display), so every system sees the same pixels.
 
     workload.py WORKLOAD --dir DIR --active SECONDS [--clip FILE]
 
-WORKLOAD is typing, scrolling, dragging, video or idle. The script opens its windows (the main
+WORKLOAD is one of WORKLOADS below (or idle). The script opens its windows (the main
 one 1920x1080 at 0,0), writes DIR/env.json (display, xauthority) and DIR/ready, waits for DIR/go,
 changes the screen for SECONDS, writes DIR/done and then holds the screen still until killed.
 It stays the session's main process: Portico ends an app session when its app exits.
 
-Internal roles (run inside the terminals): _typist, _scroller, _page."""
+Internal roles (run inside the terminals): _typist, _scroller, _page, _editor.
+
+DIR/done holds the wall time of the workload's last change to the screen (written right after
+it), so a client's picture can be checked exactly 1 s later."""
 
 import argparse
+import fcntl
 import json
 import os
+import pty
+import select
+import termios
+import tty
 import signal
 import subprocess
 import sys
@@ -23,6 +31,26 @@ import time
 W, H = 1920, 1080
 TYPING_DELAY_S = 0.06     # ~16 characters a second: a fast typist
 SCROLL_LINES_PER_S = 30   # a build log / `tail -f` on a busy server
+EDITOR_KEYS_PER_S = 16    # typing into vi at the typist's pace
+BROWSER_WHEEL_PER_S = 4   # wheel notches a second on the browser-like page (3 lines each)
+
+# name: (role in the main terminal, lines a second for scrollers, xterm font options)
+# The "big" variants use an antialiased TrueType font (Xft, DejaVu Sans Mono 15): grey edges on
+# every glyph, where `fixed` is 1-bit.
+BIG_FONT = ("-fa", "DejaVu Sans Mono", "-fs", "15")
+WORKLOADS = {
+    "typing": ("_typist", 0, ()),
+    "typing_big": ("_typist", 0, BIG_FONT),
+    "scroll_slow": ("_scroller", 1, ()),        # a pager stepping one line a second
+    "scrolling": ("_scroller", SCROLL_LINES_PER_S, ()),
+    "scrolling_big": ("_scroller", SCROLL_LINES_PER_S, BIG_FONT),
+    "scroll_fast": ("_scroller", 60, ()),       # `seq`/a log tail at 60 lines a second
+    "editor": ("_editor", 0, ()),
+    "browser": (None, 0, ()),
+    "dragging": ("_page", 0, ()),
+    "video": ("_page", 0, ()),
+    "idle": ("_page", 0, ()),
+}
 DRAG_STEPS_PER_S = 30
 HERE = os.path.abspath(__file__)
 
@@ -71,13 +99,15 @@ def role_typist(a):
     text = PROSE * 50
     i = 0
     next_t = time.monotonic()
-    while time.monotonic() < end:
+    while True:
         sys.stdout.write(text[i % len(text)])
         sys.stdout.flush()
         i += 1
         next_t += TYPING_DELAY_S
+        if next_t >= end:
+            break
         time.sleep(max(0.0, next_t - time.monotonic()))
-    mark(a.dir, "done")
+    mark(a.dir, "done")  # the last change
     hold()
 
 
@@ -89,13 +119,70 @@ def role_scroller(a):
     end = time.monotonic() + a.active
     i = 100
     next_t = time.monotonic()
-    while time.monotonic() < end:
+    while True:
         print(text_line(i), flush=True)
         i += 1
-        next_t += 1.0 / SCROLL_LINES_PER_S
+        next_t += 1.0 / a.rate
+        if next_t >= end:
+            break
         time.sleep(max(0.0, next_t - time.monotonic()))
-    mark(a.dir, "done")
+    mark(a.dir, "done")  # the last change
     hold()
+
+
+def editor_keys():
+    """What the editor session types: new lines of prose, moves, a deleted line, repeated."""
+    out = []
+    for k in range(1000):
+        out += ["o"] + list(PROSE.splitlines()[k % 3][:60]) + ["\x1b"]
+        out += ["k"] * 3 + ["d", "d"] + ["j"] * 5 if k % 2 else ["0", "w", "w", "c", "w"] + list("changed") + ["\x1b"]
+    return out
+
+
+def role_editor(a):
+    """vi on a file of 200 log lines, in a pty of its own whose keyboard this process types into
+    (16 keys a second), so every system sees the same editor redraws without any input path."""
+    path = os.path.join(a.dir, "edit.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(text_line(i) for i in range(200)) + "\n")
+    size = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp("vi", ["vi", "-u", "NONE", "-N", "+40", path])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, size)
+    # The terminal's answers to vi's queries (cursor position, colours) come in on our tty: raw
+    # mode keeps the tty from echoing them onto the screen, and they are passed on to vi.
+    tty.setraw(sys.stdin.fileno())
+
+    def pump(until):
+        while True:
+            left = until - time.monotonic()
+            r, _, _ = select.select([fd, sys.stdin.fileno()], [], [], max(0.0, left))
+            if not r:
+                return
+            try:
+                if sys.stdin.fileno() in r:
+                    os.write(fd, os.read(sys.stdin.fileno(), 4096))
+                if fd in r:
+                    os.write(sys.stdout.fileno(), os.read(fd, 65536))
+            except OSError:
+                return
+    pump(time.monotonic() + 1.0)  # vi draws its screen
+    while not os.path.exists(os.path.join(a.dir, "go")):
+        pump(time.monotonic() + 0.01)
+    end = time.monotonic() + a.active
+    next_t = time.monotonic()
+    keys = editor_keys()
+    for i, k in enumerate(keys):
+        os.write(fd, k.encode())
+        next_t += 1.0 / EDITOR_KEYS_PER_S
+        if next_t >= end:
+            break
+        pump(next_t)
+    pump(time.monotonic() + 0.05)  # the redraw of the last key reaches the terminal
+    mark(a.dir, "done")
+    while True:
+        pump(time.monotonic() + 3600)
 
 
 def role_page(a):
@@ -103,6 +190,25 @@ def role_page(a):
         print(text_line(i + a.offset))
     sys.stdout.flush()
     hold()
+
+
+def write_page(d):
+    """A long static HTML page: headings, paragraphs of the pseudo-log's words, a table and
+    coloured boxes, like a documentation page. Returns its path."""
+    parts = ["<html><head><title>benchpage</title></head><body bgcolor='#ffffff'>"]
+    for s in range(40):
+        parts.append(f"<h2>Section {s}: {' '.join(WORDS[(s * 7 + k) % len(WORDS)] for k in range(4))}</h2>")
+        parts.append("<p>" + " ".join(text_line(s * 10 + k)[16:] for k in range(6)) + "</p>")
+        if s % 3 == 0:
+            rows = "".join(f"<tr><td>{text_line(s * 100 + r)[:7]}</td><td bgcolor='#{(s * 40 + r * 20) % 256:02x}c0e0'>"
+                           f"{text_line(s * 100 + r)[16:60]}</td></tr>" for r in range(6))
+            parts.append(f"<table border=1 cellpadding=4>{rows}</table>")
+        parts.append("<ul>" + "".join(f"<li>{text_line(s * 50 + k)[16:70]}</li>" for k in range(4)) + "</ul>")
+    parts.append("</body></html>")
+    path = os.path.join(d, "page.html")
+    with open(path, "w") as f:
+        f.write("\n".join(parts))
+    return path
 
 
 # ---- the workload's main process ----
@@ -122,9 +228,9 @@ def find_window(classname, timeout=20):
     raise RuntimeError(f"no window of class {classname} appeared")
 
 
-def terminal(classname, role, a, geometry="320x83+0+0", extra=()):
-    cmd = ["xterm", "-name", classname, "-geometry", geometry, "+sb", "-bg", "white", "-fg", "black",
-           "-e", sys.executable, HERE, role, "--dir", a.dir, "--active", str(a.active), *extra]
+def terminal(classname, role, a, geometry="320x83+0+0", extra=(), font=()):
+    cmd = ["xterm", "-name", classname, "-geometry", geometry, "+sb", "-bg", "white", "-fg", "black", *font,
+           "-e", sys.executable, HERE, role, "--dir", a.dir, "--active", str(a.active), "--rate", str(a.rate), *extra]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
 
@@ -166,10 +272,15 @@ def main_workload(a):
     signal.signal(signal.SIGTERM, cleanup)
     signal.signal(signal.SIGINT, cleanup)
 
-    role = {"typing": "_typist", "scrolling": "_scroller"}.get(a.workload, "_page")
-    extra = ("--lines", "100") if role == "_page" else ()
-    children.append(terminal("benchmain", role, a, extra=extra))
-    main_win = find_window("benchmain")
+    role, a.rate, font = WORKLOADS[a.workload]
+    if role:
+        extra = ("--lines", "100") if role == "_page" else ()
+        children.append(terminal("benchmain", role, a, extra=extra, font=font))
+        main_win = find_window("benchmain")
+    else:  # browser: dillo (FLTK, no JavaScript) on a static page
+        children.append(subprocess.Popen(["dillo", "-g", f"{W}x{H}+0+0", write_page(a.dir)],
+                                         stdin=subprocess.DEVNULL, env=dict(os.environ, HOME=a.dir)))
+        main_win = find_window("dillo", timeout=30)
     place(main_win, 0, 0, W, H)
     xdotool("windowfocus", main_win, check=False)
     mover = None
@@ -211,9 +322,20 @@ def main_workload(a):
             time.sleep(0.05)
         time.sleep(max(0.0, end - time.monotonic()))
         mark(a.dir, "done")
+    elif a.workload == "browser":
+        xdotool("mousemove", W // 2, H // 2, check=False)
+        next_t = time.monotonic()
+        while True:
+            xdotool("click", "5", check=False)  # one wheel notch down
+            next_t += 1.0 / BROWSER_WHEEL_PER_S
+            if next_t >= end:
+                break
+            time.sleep(max(0.0, next_t - time.monotonic()))
+        time.sleep(0.1)  # the page's redraw of the last notch
+        mark(a.dir, "done")
     elif a.workload == "idle":
         mark(a.dir, "done")
-    # typing/scrolling: the terminal's role writes "done" itself.
+    # typing/scrolling/editor: the terminal's role writes "done" itself.
     hold()
 
 
@@ -225,11 +347,12 @@ def main():
     ap.add_argument("--clip")
     ap.add_argument("--lines", type=int, default=100)
     ap.add_argument("--offset", type=int, default=0)
+    ap.add_argument("--rate", type=float, default=SCROLL_LINES_PER_S, help="lines a second (_scroller)")
     a = ap.parse_args()
-    roles = {"_typist": role_typist, "_scroller": role_scroller, "_page": role_page}
+    roles = {"_typist": role_typist, "_scroller": role_scroller, "_page": role_page, "_editor": role_editor}
     if a.workload in roles:
         return roles[a.workload](a)
-    if a.workload not in ("typing", "scrolling", "dragging", "video", "idle"):
+    if a.workload not in WORKLOADS:
         sys.exit(f"unknown workload {a.workload}")
     if a.workload == "video" and not (a.clip and os.path.exists(a.clip)):
         sys.exit("video needs --clip FILE")
