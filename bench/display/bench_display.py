@@ -335,12 +335,23 @@ class Portico(System):
                               "--frame-log", index], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
             with open_when_exists(index) as idx:
-                for frame in framecompare.read_frames(p.stdout, W, H):
-                    e = json.loads(idx.readline())
-                    if (e["width"], e["height"]) != (W, H):
+                while True:
+                    line = idx.readline()  # written (and flushed) before the frame's pixels
+                    while line and not line.endswith("\n"):
+                        time.sleep(0.01)
+                        line += idx.readline()
+                    if not line:
+                        if p.poll() is not None:
+                            return
+                        time.sleep(0.01)
                         continue
-                    if t0 <= e["wall_ms"] / 1000 <= t1:
-                        yield frame
+                    e = json.loads(line)
+                    size = e["width"] * e["height"] * 3  # frames before the resize to 1080p are smaller
+                    buf = p.stdout.read(size)
+                    if len(buf) < size:
+                        return
+                    if (e["width"], e["height"]) == (W, H) and t0 <= e["wall_ms"] / 1000 <= t1:
+                        yield np.frombuffer(buf, dtype=np.uint8).reshape(H, W, 3)
         finally:
             p.stdout.close()
             p.wait(timeout=60)
