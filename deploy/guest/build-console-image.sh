@@ -53,7 +53,10 @@ add_modules() {  # LIST MODULE...: copies the modules and their dependencies, in
         basename "$ko" >> "$root/lib/portico-modules/$list"
     done
 }
-add_modules order virtio_pci virtio_blk
+# And the display driver: a PVH-booted kernel (see pvh-kernel.sh) gets no VGA text console from a
+# real-mode boot stage, so without a driver for QEMU's VGA adapter tty1 is drawn nowhere and the
+# screen keeps the BIOS's last words while the shell runs. bochs (DRM) brings up fbcon on it.
+add_modules order virtio_pci virtio_blk bochs
 add_modules input-order xhci_pci usbhid hid_generic evdev
 
 # For tests of the pointer path (tests/unit/vm): loads the tablet's drivers and prints each of its
