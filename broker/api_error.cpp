@@ -20,6 +20,7 @@ const char* to_string(ApiErrorCode c) {
         case ApiErrorCode::conflict: return "conflict";
         case ApiErrorCode::not_found: return "not_found";
         case ApiErrorCode::method_not_allowed: return "method_not_allowed";
+        case ApiErrorCode::upgrade_required: return "upgrade_required";
         case ApiErrorCode::rate_limited: return "rate_limited";
         case ApiErrorCode::no_host: return "no_host";
         case ApiErrorCode::launch_failed: return "launch_failed";
@@ -44,6 +45,7 @@ http::status http_status(ApiErrorCode c) {
         case ApiErrorCode::conflict: return http::status::conflict;
         case ApiErrorCode::not_found: return http::status::not_found;
         case ApiErrorCode::method_not_allowed: return http::status::method_not_allowed;
+        case ApiErrorCode::upgrade_required: return http::status::upgrade_required;
         case ApiErrorCode::rate_limited: return http::status::too_many_requests;
         case ApiErrorCode::no_host: return http::status::service_unavailable;
         case ApiErrorCode::launch_failed: return http::status::bad_gateway;

@@ -26,6 +26,7 @@ enum class ApiErrorCode {
     conflict,
     not_found,
     method_not_allowed,
+    upgrade_required,  // 426: a WebSocket route asked without a (valid, version 13) WebSocket upgrade
     rate_limited,
     no_host,
     launch_failed,

@@ -253,17 +253,19 @@ void Core::login(const std::string& user, const std::string& password, const std
     });
 }
 
-bool Core::metrics_allowed(const std::string& authorization, const std::string& cookie_token) {
+std::optional<ApiError> Core::metrics_refusal(const std::string& authorization, const std::string& cookie_token) {
     const std::string prefix = "Bearer ";
     if (!config_.metrics_token.empty() && authorization.size() > prefix.size() &&
         authorization.compare(0, prefix.size(), prefix) == 0) {
         // Digests compared in constant time, whatever the lengths.
         auto a = crypto::sha256_hex(crypto::bytes_of(authorization.substr(prefix.size())));
         auto b = crypto::sha256_hex(crypto::bytes_of(config_.metrics_token));
-        if (CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0) return true;
+        if (CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0) return std::nullopt;
     }
     auto who = authenticate(cookie_token);
-    return who && who->role == "admin";
+    if (!who) return ApiError{ApiErrorCode::unauthenticated, "metrics need the scrape token (Authorization: Bearer) or an admin login"};
+    if (who->role != "admin") return ApiError{ApiErrorCode::forbidden, "metrics are for admins (or the scrape token)"};
+    return std::nullopt;
 }
 
 std::optional<Principal> Core::authenticate(const std::string& token) {

@@ -141,9 +141,10 @@ public:
     Result<nlohmann::json, ApiErrorCode> enroll(const std::string& token, const std::string& host_id,
                                                 const std::string& csr_pem, const std::string& from);
 
-    // Whether a GET /metrics with this Authorization header value and login cookie may read them:
-    // the scrape token (serve --metrics-token-file) as a Bearer token, or an admin's login.
-    bool metrics_allowed(const std::string& authorization, const std::string& cookie_token);
+    // Why a GET /metrics with this Authorization header value and login cookie may not read them,
+    // or nothing when it may: the scrape token (serve --metrics-token-file) as a Bearer token, or an
+    // admin's login. Neither: unauthenticated; a valid login of another role: forbidden.
+    std::optional<ApiError> metrics_refusal(const std::string& authorization, const std::string& cookie_token);
 
     // ---- audit and metrics ----
     void audit(const std::string& actor, const std::string& action, const std::string& target, const std::string& from,

@@ -28,10 +28,30 @@ namespace {
 
 constexpr const char* kCookieName = "portico_session";
 constexpr const char* kApiPrefix = "/api/v1/";
+constexpr std::string_view kControlPath = "/api/v1/control";
+constexpr std::string_view kGatewayPrefix = "/api/v1/gateway/";
 
 std::string_view path_of(std::string_view target) {
     auto q = target.find_first_of("?#");
     return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+// The WebSocket routes: the hosts' control channel and the display gateway (/gateway/<session id>).
+bool is_websocket_path(std::string_view path) {
+    return path == kControlPath || (path.rfind(kGatewayPrefix, 0) == 0 && path.size() > kGatewayPrefix.size());
+}
+
+// The checks Beast's accept makes beyond websocket::is_upgrade() (which saw GET, HTTP/1.1,
+// Connection: upgrade, Upgrade: websocket), made first so that a refused handshake gets a JSON
+// error like every other API answer; Beast answers these in plain text without a content type.
+std::optional<ApiError> handshake_refusal(const Request& req) {
+    if (req.count(http::field::host) == 0) return ApiError{ApiErrorCode::bad_request, "the upgrade request has no Host"};
+    auto key = req.find(http::field::sec_websocket_key);
+    if (key == req.end() || key->value().size() > 24)  // 24: base64 of the 16-byte nonce (RFC 6455 4.1)
+        return ApiError{ApiErrorCode::bad_request, "the upgrade request needs a Sec-WebSocket-Key"};
+    if (req[http::field::sec_websocket_version] != "13")
+        return ApiError{ApiErrorCode::upgrade_required, "only WebSocket version 13 is spoken here"};
+    return std::nullopt;
 }
 
 std::string lower(std::string_view s) {
@@ -229,26 +249,34 @@ private:
 
     void upgrade(Request req) {
         auto path = std::string(path_of(req.target()));
-        const std::string gateway_prefix = std::string(kApiPrefix) + "gateway/";
-        if (path == std::string(kApiPrefix) + "control") {
+        keep_alive_ = false;  // for the refusals below: the client expected another protocol
+        if (!is_websocket_path(path))
+            return send(error_response(ApiError{ApiErrorCode::not_found, "no WebSocket endpoint here"}, true));
+        if (auto refusal = handshake_refusal(req)) return send(websocket_refusal(*refusal));
+        if (path == kControlPath) {
             beast::get_lowest_layer(stream_).expires_never();
             upgraded_ = true;
             return start_control_session(std::move(stream_), std::move(req), core_, peer_, std::move(slot_));
         }
-        if (path.rfind(gateway_prefix, 0) == 0) {
-            auto sid = path.substr(gateway_prefix.size());
-            auto target = core_.gateway_target(sid);
-            if (!target) {
-                keep_alive_ = false;
-                return send(error_response(target.error(), true));
-            }
-            beast::get_lowest_layer(stream_).expires_never();
-            upgraded_ = true;
-            return start_gateway_session(std::move(stream_), std::move(req), core_, std::move(target.value()), sid,
-                                         std::move(slot_));
+        auto sid = path.substr(kGatewayPrefix.size());
+        auto target = core_.gateway_target(sid);
+        if (!target) return send(error_response(target.error(), true));
+        beast::get_lowest_layer(stream_).expires_never();
+        upgraded_ = true;
+        start_gateway_session(std::move(stream_), std::move(req), core_, std::move(target.value()), sid, std::move(slot_));
+    }
+
+    // A refused WebSocket handshake; a 426 names the protocol and version to use (RFC 9110 15.5.22,
+    // RFC 6455 4.4).
+    Response websocket_refusal(const ApiError& e) {
+        auto res = error_response(e, true);
+        if (e.code == ApiErrorCode::upgrade_required) {
+            res.set(http::field::upgrade, "websocket");
+            res.set(http::field::sec_websocket_version, "13");
+            res.set(http::field::connection, "upgrade");  // a server sending Upgrade lists it in Connection
+            res.keep_alive(keep_alive_);                   // and adds "close" when it closes
         }
-        keep_alive_ = false;
-        send(error_response(ApiError{ApiErrorCode::not_found, "no WebSocket endpoint here"}, true));
+        return res;
     }
 
     // ---- responses ----
@@ -386,6 +414,11 @@ private:
             fail(ApiErrorCode::method_not_allowed, "method not allowed");
             return false;
         };
+        if (is_websocket_path(path)) {  // a plain request to a WebSocket route (upgrades went to upgrade())
+            if (!want(http::verb::get)) return;
+            return send(websocket_refusal(
+                ApiError{ApiErrorCode::upgrade_required, "this is a WebSocket endpoint: send a WebSocket upgrade request"}));
+        }
         const auto& route = segments[0];
         if (segments.size() == 1 && route == "login") {
             if (want(http::verb::post)) do_login(req);
@@ -451,11 +484,10 @@ private:
     void handle_metrics(const Request& req) {
         if (req.method() != http::verb::get)
             return send(error_response(ApiError{ApiErrorCode::method_not_allowed, "only GET here"}, true));
-        if (!core_.metrics_allowed(std::string(req[http::field::authorization]), cookie_token(req))) {
-            auto res = error_response(
-                ApiError{ApiErrorCode::unauthenticated, "metrics need the scrape token (Authorization: Bearer) or an admin login"},
-                true);
-            res.set(http::field::www_authenticate, "Bearer realm=\"portico-metrics\"");
+        if (auto refusal = core_.metrics_refusal(std::string(req[http::field::authorization]), cookie_token(req))) {
+            auto res = error_response(*refusal, true);
+            if (refusal->code == ApiErrorCode::unauthenticated)
+                res.set(http::field::www_authenticate, "Bearer realm=\"portico-metrics\"");
             return send(std::move(res));
         }
         auto res = make_response(http::status::ok, true);

@@ -496,7 +496,12 @@ TEST_CASE("metrics need the scrape token or an admin, and HSTS is on every respo
     CHECK(anonymous.status == 401);
     CHECK(anonymous.headers.count("www-authenticate"));
     CHECK(anonymous.body.find("portico_") == std::string::npos);
-    CHECK(test::request(b, verb::get, "/metrics", "", test::login(b)).status == 401);  // a user is not enough
+    // A valid login of another role is known but not allowed: 403, like every other API call.
+    auto user = test::request(b, verb::get, "/metrics", "", test::login(b));
+    CHECK(user.status == 403);
+    CHECK(user.json()["error"]["code"] == "forbidden");
+    CHECK_FALSE(user.headers.count("www-authenticate"));
+    CHECK(user.body.find("portico_") == std::string::npos);
     CHECK(test::request(b, verb::get, "/metrics", "", "", "", {{"Authorization", "Bearer wrong"}}).status == 401);
     CHECK(test::request(b, verb::get, "/metrics", "", "", "", {{"Authorization", token}}).status == 401);  // no scheme
     auto scraped = test::request(b, verb::get, "/metrics", "", "", "", {{"Authorization", "Bearer " + token}});
@@ -544,4 +549,38 @@ TEST_CASE("HEAD is answered as GET without a body, so the next response on the c
     auto last = exchange(verb::get, "/app.js");
     CHECK(last.result() == test::http::status::ok);
     CHECK(last.body() == "export const x = 1;");
+}
+
+TEST_CASE("WebSocket routes answer a plain request or a bad handshake with a JSON 426 or 400", "[broker][hardening][http]") {
+    // docs/openapi.yaml documents GET /control and GET /gateway/{session_id} as upgrades; what is
+    // not one gets an error in the API's shape (Beast's own refusals are plain text without a type).
+    test::BrokerFixture b;
+    const std::map<std::string, std::string> upgrade{{"Connection", "Upgrade"}, {"Upgrade", "websocket"},
+                                                     {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}};
+    for (const std::string path : {"/api/v1/control", "/api/v1/gateway/nope"}) {
+        INFO(path);
+        auto plain = test::request(b, verb::get, path);
+        CHECK(plain.status == 426);
+        CHECK(plain.headers.at("content-type") == "application/json");
+        CHECK(plain.json()["error"]["code"] == "upgrade_required");
+        CHECK(plain.headers.at("upgrade") == "websocket");
+        CHECK(plain.headers.at("sec-websocket-version") == "13");
+        CHECK(plain.headers.at("connection").find("upgrade") != std::string::npos);
+        CHECK(test::request(b, verb::post, path, "{}").status == 405);
+
+        auto old = upgrade;
+        old["Sec-WebSocket-Version"] = "8";
+        auto refused = test::request(b, verb::get, path, "", "", "", old);
+        CHECK(refused.status == 426);
+        CHECK(refused.json()["error"]["code"] == "upgrade_required");
+        CHECK(refused.headers.at("sec-websocket-version") == "13");
+
+        auto keyless = upgrade;
+        keyless.erase("Sec-WebSocket-Key");
+        keyless["Sec-WebSocket-Version"] = "13";
+        auto bad = test::request(b, verb::get, path, "", "", "", keyless);
+        CHECK(bad.status == 400);
+        CHECK(bad.json()["error"]["code"] == "bad_request");
+    }
+    CHECK(test::upgrade_status(b, "/api/v1/control") == 101);  // a proper upgrade still gets through
 }
