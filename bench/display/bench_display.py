@@ -609,7 +609,8 @@ class Xpra(System):
     # client does, so quality compares the workload's front window on both sides, content only.
     def front_window(self, display):
         """Absolute x, y, width, height of the front app's largest viewable window."""
-        how = ["--name", "benchvideo"] if self.workload == "video" else ["--classname", "benchmain"]
+        how = {"video": ["--name", "benchvideo"], "browser": ["--classname", "dillo"]}.get(
+            self.workload, ["--classname", "benchmain"])
         env = dict(os.environ, DISPLAY=display)
         ids = subprocess.run(["xdotool", "search", *how], capture_output=True, text=True, timeout=30,
                              env=env).stdout.split()
