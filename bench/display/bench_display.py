@@ -41,7 +41,7 @@ WORKLOAD_PY = os.path.join(HERE, "workload.py")
 WORKLOADS = tuple(w for w in workload_mod.WORKLOADS if w != "idle")
 # The full run's set (about an hour at --runs 3 on the 2-core VM); scrolling_big and dragging on request.
 DEFAULT_SYSTEMS = ("portico", "raw_x264", "ffmpeg_x264", "xpra")  # x11vnc (no TLS, not a target peer) on request
-DEFAULT_WORKLOADS = ("typing", "typing_big", "scroll_slow", "scrolling", "scroll_fast", "editor", "browser", "video")
+DEFAULT_WORKLOADS = ("typing", "scrolling", "video", "scroll_fast", "scroll_slow", "editor", "browser", "typing_big")
 TEXT_WORKLOADS = ("typing", "typing_big", "scroll_slow", "scrolling", "scrolling_big", "scroll_fast", "editor", "browser")
 SYSTEMS = ("portico", "raw_x264", "x11vnc", "ffmpeg_x264", "xpra")
 XPRA_ENCODINGS = ("auto", "h264", "webp")  # what Xpra 3.1 (Debian 12) offers; "scroll" is part of auto
@@ -993,12 +993,13 @@ def combine(per_run, systems):
     """workloads -> system -> aggregate over runs; runs with an error are left out (listed)."""
     out = {}
     for w in per_run[0]["workloads"] if per_run else ():
+        per_run_w = [r for r in per_run if w in r["workloads"]]
         out[w] = {}
         names = []
         for r in per_run:
-            names += [n for n in r["workloads"].get(w, {}) if n not in names]
+            names += [n for n, v in r["workloads"].get(w, {}).items() if isinstance(v, dict) and n not in names]
         for n in names:
-            results = [r["workloads"].get(w, {}).get(n) for r in per_run]
+            results = [r["workloads"][w].get(n) for r in per_run_w]
             good = [x for x in results if x and "error" not in x]
             agg = aggregate(good) if good else {}
             agg["runs_ok"] = len(good)
@@ -1224,15 +1225,17 @@ def main():
                 return classes["xpra"]
             return [ok[min(ok, key=lambda n: first[n]["bytes_per_s"])]]
 
-        # Run by run, so a run cut short still leaves whole runs behind (the file is written after each).
-        for run in range(args.runs):
-            one = {"run": run, "started": now_utc(), "load_before": list(os.getloadavg()), "workloads": {}}
-            res["runs"].append(one)
-            for w in workloads:
-                one["workloads"][w] = {}
+        # Workload by workload, its runs back to back: a bench cut short (time) keeps every run of
+        # the workloads it reached, first those the targets were set on. The file is written
+        # after every workload x run.
+        res["runs"] = [{"run": run, "workloads": {}} for run in range(args.runs)]
+        for w in workloads:
+            for run in range(args.runs):
+                one = res["runs"][run]
+                one["workloads"][w] = cell = {"started": now_utc(), "load_before": list(os.getloadavg())}
                 for s_ in systems:
                     if s_ == "raw_x264":
-                        log(f"run {run}: {w} / raw_x264")
+                        log(f"{w} / run {run} / raw_x264")
                         t = time.time()
                         try:
                             r = run_raw_x264(b, w, run)
@@ -1240,18 +1243,18 @@ def main():
                             log(f"raw_x264/{w} failed: {e}")
                             r = {"error": str(e)}
                         r["run_s"] = r2(time.time() - t, 1)
-                        one["workloads"][w]["raw_x264"] = r
+                        cell["raw_x264"] = r
                         continue
                     if s_ == "x11vnc" and run > 0:
                         continue  # not a target peer: measured in the first run only (time)
                     for cls in settings_for(s_, w, run):
-                        log(f"run {run}: {w} / {cls.name}")
+                        log(f"{w} / run {run} / {cls.name}")
                         t = time.time()
                         r = measure(b, cls, w, run)
                         r["run_s"] = r2(time.time() - t, 1)
-                        one["workloads"][w][cls.name] = r
-                one["load_after"] = list(os.getloadavg())
-                write(False)  # after every workload: a run cut short keeps what it measured
+                        cell[cls.name] = r
+                cell["load_after"] = list(os.getloadavg())
+                write(False)
         if not args.skip_extras:
             for key, fn, arg in (("input_to_photon", input_to_photon, args.probe_samples), ("idle", idle, 10),
                                  ("slow_link", slow_link, args.slow_seconds),
