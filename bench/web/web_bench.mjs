@@ -135,6 +135,7 @@ async function main() {
     keys_with_pixels_changed: changed,
     rtt_ms_median: r(stats.rttMs),
     decode_errors: counters.decodeErrors,
+    counters,
   };
   console.log(JSON.stringify(result));
 }

@@ -1,5 +1,6 @@
 // The display client: one WebSocket to a session (docs/protocol.md), H.264 through WebCodecs,
-// PNG/JPEG tiles through ImageDecoder (createImageBitmap where that is missing), all painted on
+// PNG tiles through png.js, JPEG tiles (and PNGs png.js does not cover) through ImageDecoder
+// (createImageBitmap where that is missing), all painted on
 // one canvas strictly in arrival order, and keyboard/pointer/wheel input from that canvas sent
 // back to the host.
 
@@ -10,6 +11,7 @@ import {
   MIN_RESIZE_DIM, MAX_SCREEN_DIM,
 } from './protocol.js';
 import { evdevCode } from './keymap.js';
+import { decodePng } from './png.js';
 
 const FALLBACK_CODEC = 'avc1.42e01f'; // Constrained Baseline, level 3.1
 const LOGOFF_TIMEOUT_MS = 3000;
@@ -47,7 +49,8 @@ export function shadowBannerText(notice) {
 
 /** Counters for tests and diagnostics, shared by all sessions of the page. */
 export function displayStats() {
-  globalThis.__portico ??= { videoFrames: 0, reducedVideoFrames: 0, tileFrames: 0, decodeErrors: 0, keyframeRequests: 0 };
+  globalThis.__portico ??= { videoFrames: 0, reducedVideoFrames: 0, tileFrames: 0, decodeErrors: 0, keyframeRequests: 0,
+    pngTilesHere: 0, tilesByBrowser: 0 };
   return globalThis.__portico;
 }
 
@@ -89,8 +92,29 @@ export function summarize(values) {
 // Blob to the browser process and back, which made a small PNG tile take ~4x as long (bench/web).
 let imageDecoderWorks = typeof ImageDecoder === 'function';
 
-/** Decodes one PNG/JPEG tile to something drawImage takes and close() frees (VideoFrame or ImageBitmap). */
-export function decodeTile(t) {
+/**
+ * Decodes one PNG/JPEG tile: PNG tiles of the kinds the host writes to an ImageData on this thread
+ * (png.js: no hop to a decoder thread, which is most of a typing echo's time on a busy CPU),
+ * anything else to something drawImage takes and close() frees (VideoFrame or ImageBitmap).
+ */
+export async function decodeTile(t) {
+  if (t.encoding === TILE_PNG) {
+    let image = null;
+    try {
+      image = decodePng(t.data); // null: not a kind png.js covers, or malformed
+    } catch (e) {
+      console.warn('PNG tile: decoding here failed, the browser decodes it:', e);
+    }
+    if (image && image.width === t.w && image.height === t.h) {
+      displayStats().pngTilesHere++;
+      return image;
+    }
+  }
+  displayStats().tilesByBrowser++;
+  return decodeWithBrowser(t);
+}
+
+function decodeWithBrowser(t) {
   const type = t.encoding === TILE_PNG ? 'image/png' : 'image/jpeg';
   if (imageDecoderWorks) {
     let d;
@@ -891,8 +915,8 @@ export class DisplayClient {
       return;
     }
     const decodeStart = now();
-    // All tiles decode at once (on the browser's decoder threads); the frame paints when the last
-    // is ready, so a TileFrame is one paint, never a partly updated screen.
+    // All tiles decode at once (PNG here, png.js; JPEG on the browser's decoder threads); the frame
+    // paints when the last is ready, so a TileFrame is one paint, never a partly updated screen.
     Promise.allSettled(m.tiles.map(decodeTile)).then((results) => {
       entry.bitmaps = results.map((r) => (r.status === 'fulfilled' ? r.value : null));
       entry.done = true;
@@ -952,8 +976,12 @@ export class DisplayClient {
       e.bitmaps.forEach((b, i) => {
         if (!b) return;
         const t = e.tiles[i];
-        ctx.drawImage(b, t.x, t.y, t.w, t.h);
-        b.close();
+        if (b instanceof ImageData) {
+          ctx.putImageData(b, t.x, t.y); // decoded here at the tile's size (opaque: same as a draw)
+        } else {
+          ctx.drawImage(b, t.x, t.y, t.w, t.h);
+          b.close();
+        }
       });
       this.#tilePaintMs.push(now() - start);
       displayStats().tileFrames++;
@@ -1000,7 +1028,7 @@ export class DisplayClient {
 
   #discard(e) {
     e.frame?.close();
-    e.bitmaps?.forEach((b) => b?.close());
+    e.bitmaps?.forEach((b) => b?.close?.()); // ImageData (png.js) has nothing to free
   }
 
   #fitCanvas(width, height) {
