@@ -296,17 +296,20 @@ class Bench:
 
     # ---- a golden image Portico did not build ----
 
-    def poll_screen(self, pool, accept, timeout, what):
-        """Reconnects every ~1.5 s with --png until accept(png_stats) holds; the wall time of that
-        client's start (the picture was on the screen by its end) and the stats."""
+    def poll_screen(self, pool, accept, timeout, what, since):
+        """Reconnects every ~1.5 s with --png until accept(png_stats) holds. Returns when the last
+        client that did not see it started (the screen changed after that), when the one that saw
+        it ended (the screen had changed by then), and its stats. `since`: when the change was caused."""
         png = os.path.join(self.stack.dir, "poll.png")
         deadline = time.time() + timeout
+        last_miss = since
         while time.time() < deadline:
             t = time.time()
             self.client(pool, "--png", png, duration=0.5)
             s = png_stats(png)
             if accept(s):
-                return t, time.time(), s
+                return last_miss, time.time(), s
+            last_miss = t
             time.sleep(max(0.0, 1.5 - (time.time() - t)))
         raise AssertionError(f"{what} did not appear within {timeout} s")
 
@@ -321,7 +324,7 @@ class Bench:
             # Debian's boot menu: its 640x480 splash, many colours, hardly any black.
             seen_from, seen_by, m = self.poll_screen(
                 pool, lambda s: s["width"] == 640 and s["colours"] >= 16 and s["non_black_share"] > 0.9, timeout,
-                "Debian's boot menu")
+                "Debian's boot menu", t0)
             menu.append((seen_from - t0, seen_by - t0))
             # Enter on "Install": the installer's kernel boots and asks its first question, in
             # another mode than the splash and mostly not black (newt's blue and grey).
@@ -329,7 +332,7 @@ class Bench:
             self.client(pool, "--type", "\\n", duration=0.5)
             seen_from, seen_by, q = self.poll_screen(
                 pool, lambda s: s["width"] != 640 and s["non_black_share"] > 0.5 and s["colours"] >= 4, timeout,
-                "the installer's first question")
+                "the installer's first question", t1)
             installer.append((seen_from - t1, seen_by - t1))
             self.logoff(pool, run_dir)
 
@@ -338,8 +341,9 @@ class Bench:
         return {"image": "Debian 12 network installer (debian-installer-12-netboot-amd64), PXE boot",
                 "launch_to_first_frame_s": summary(first, 3), "launch_to_boot_menu": spans(menu),
                 "enter_to_installer_question": spans(installer), "menu_screen": m, "installer_screen": q,
-                "method": "screens polled by reconnecting headless clients with --png every ~1.5 s: the event "
-                          "happened between not_before_s (start of the first client that saw it) and seen_by_s"}
+                "method": "screens polled by reconnecting headless clients with --png every ~1.5 s: the screen "
+                          "changed after not_before_s (start of the last client that did not see it) and by "
+                          "seen_by_s (end of the first client that did)"}
 
 
 def main():
