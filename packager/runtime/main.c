@@ -177,7 +177,7 @@ static int run_package(const char* path, Launch* l) {
     char* name = p.name;
     // The mapping is not needed any more; the app should not inherit it.
     munmap((void*)file, size);
-    return rt_sandbox_exec(mode, root, sbreal, av, name, whiteouts, nw);
+    return rt_sandbox_exec(mode, root, sbreal, av, name, whiteouts, nw, true);
 }
 
 // Direct use: `./app.portico ARGS` or `portico-pack-runtime PKG ARGS`; --portico-* anywhere are ours.
@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
         char sbreal[PATH_MAX];
         rt_mkdir_p(argv[4], 0755);
         if (!realpath(argv[4], sbreal)) rt_fail("cannot resolve %s: %s", argv[4], strerror(errno));
-        return rt_sandbox_exec(argv[2], argv[3], sbreal, argv + 7, argv[5], NULL, 0);
+        return rt_sandbox_exec(argv[2], argv[3], sbreal, argv + 7, argv[5], NULL, 0, false);
     }
     if (argc >= 2 && !strcmp(argv[1], "--package")) return run_host(argc, argv);
     if (argc < 2 || argv[1][0] == '-') return usage();

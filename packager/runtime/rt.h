@@ -104,9 +104,11 @@ void rt_check_trust(const RtPackage* p, uint8_t (*keys)[32], size_t n);
 // Extraction into the chunk cache; returns the assembled root.
 char* rt_ensure_extracted(const RtPackage* p, const char* cache_dir);
 
-// Runs argv in the sandbox (forks; returns the exit status).
+// Runs argv in the sandbox (forks; returns the exit status). `defer_cleanup`: the stale overlay
+// work dirs this launch set aside are removed by a detached low-priority process after the app
+// exits, not before this returns (sandbox.c, "overlay work dirs").
 int rt_sandbox_exec(const char* mode, const char* root, const char* sandbox, char** argv,
-                    const char* name, const char* const* whiteouts, size_t nwhiteouts);
+                    const char* name, const char* const* whiteouts, size_t nwhiteouts, bool defer_cleanup);
 
 // Filesystem helpers.
 void rt_mkdir_p(const char* path, unsigned mode);

@@ -4,9 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
 #include <sched.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,51 +378,196 @@ static size_t list_union(const char* a, const char* b, char*** out) {
     return m;
 }
 
+// ---- overlay work dirs ----------------------------------------------------------------------
+//
+// overlayfs needs an empty work dir on the upper dir's file system, and at every mount it empties
+// the one it is given by removing and re-creating work/work. Freeing that directory was most of a
+// writecopy launch: one per overlay, and on a file system that discards freed blocks
+// synchronously (ext4 -o discard without a journal, as on the bench machine) 2-4 ms each, all
+// before the app starts. So a launch first moves each stale work/work into the sandbox's trash/
+// (a rename: nothing is freed), the kernel makes a fresh one (a mkdir is cheap), and the trash is
+// emptied by a low-priority process started after the app has exited. Launches of one package
+// in one mode at the same time were never supported (they share the upper dirs).
+
+// Moves `work`/work out of overlayfs's way into `trash` under a name no other launch uses.
+static void recycle_work_dir(const char* work, const char* trash) {
+    static unsigned n;
+    char* stale = rt_fmt("%s/work", work);
+    if (chmod(stale, 0700) != 0) return;  // none yet (the kernel makes it mode 0: a move needs write access)
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char* dst = rt_fmt("%s/%d.%llx.%u", trash, (int)getpid(),
+                       (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec, n++);
+    if (rename(stale, dst) != 0) {
+        rt_mkdir_p(trash, 0700);
+        if (rename(stale, dst) != 0) chmod(stale, 0);  // left to the kernel's own clean-up
+    }
+}
+
+// Empties the trash. `defer` (a package run): in a detached process at idle priority, so neither
+// the app nor the caller waits for it; otherwise (capture, which removes the sandbox next) here.
+static void empty_trash(const char* trash, bool defer) {
+    if (!exists_l(trash)) return;
+    pid_t p = defer ? fork() : 0;
+    if (p == 0) {
+        if (defer) {
+            setsid();
+            if (fork() != 0) _exit(0);
+            int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+            for (int fd = 0; fd < 3 && null >= 0; ++fd) dup2(null, fd);  // no warnings on the caller's terminal
+            if (nice(19) == -1) {}
+            syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IOPRIO_CLASS_IDLE */);
+        }
+        DIR* d = opendir(trash);
+        for (struct dirent* de; d && (de = readdir(d));)
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) rt_rm_rf(rt_fmt("%s/%s", trash, de->d_name));
+        if (d) closedir(d);
+        if (defer) _exit(0);
+        return;
+    }
+    if (p > 0) while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+// Mount points of this mount namespace (/proc/self/mountinfo, octal escapes decoded). A host
+// directory with a mount point below it cannot be an overlay lower dir: in our user namespace
+// every inherited mount is locked, and the kernel refuses to clone a tree with locked mounts in
+// it ("failed to clone lowerpath"). Knowing them up front spares a failing mount (and the RCU
+// grace period its cleanup waits for) per such directory.
+static char** g_mounts;
+static size_t g_nmounts;
+
+static void load_mount_points(void) {
+    size_t size = 0;
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    char* text = NULL;
+    if (fd >= 0) {
+        size_t cap = 1 << 16;
+        text = rt_alloc(cap + 1);
+        for (ssize_t n; (n = read(fd, text + size, cap - size)) > 0;) {
+            size += (size_t)n;
+            if (size == cap) {
+                char* bigger = rt_alloc(cap * 2 + 1);
+                memcpy(bigger, text, size);
+                free(text);
+                text = bigger, cap *= 2;
+            }
+        }
+        close(fd);
+    }
+    if (!text) return;  // unknown: every directory is tried as a lower dir, and split if refused
+    text[size] = 0;
+    size_t lines = 0;
+    for (size_t i = 0; i < size; ++i) lines += text[i] == '\n';
+    g_mounts = rt_alloc((lines + 1) * sizeof *g_mounts);
+    for (char* line = text; *line;) {
+        char* end = strchrnul(line, '\n');
+        char* f = line;  // the fifth field is the mount point
+        for (int field = 0; field < 4 && f < end; ++field) {
+            char* sp = memchr(f, ' ', (size_t)(end - f));
+            f = sp ? sp + 1 : end;
+        }
+        char* out = rt_alloc((size_t)(end - f) + 1);
+        size_t n = 0;
+        for (char* c = f; c < end && *c != ' '; ++c) {
+            if (c[0] == '\\' && c + 3 < end && c[1] >= '0' && c[1] <= '3' && c[2] >= '0' && c[2] <= '7' && c[3] >= '0' && c[3] <= '7') {
+                out[n++] = (char)(((c[1] - '0') << 6) | ((c[2] - '0') << 3) | (c[3] - '0'));
+                c += 3;
+            } else {
+                out[n++] = *c;
+            }
+        }
+        if (n) g_mounts[g_nmounts++] = out;
+        line = *end ? end + 1 : end;
+    }
+    free(text);
+}
+
+static bool mount_point_below(const char* dir) {
+    for (size_t i = 0; i < g_nmounts; ++i)
+        if (strcmp(g_mounts[i], dir) != 0 && is_under(g_mounts[i], dir)) return true;
+    return false;
+}
+
 // writecopy: the host tree appears read-only with writes copied up into the sandbox. One overlay
-// per directory (package dir above host dir), splitting the directories on the way to the sandbox
-// itself, because overlayfs refuses an upper dir that lies inside its own lower dir.
-static void overlay_host_dir(const char* host, const char* target, const char* sb, const char* pkgroot,
-                             const char* mode_dir) {
+// (package dir above host dir, upper = sandbox/writecopy/upper/<dir>) per directory that holds no
+// mount point; a directory that does is split: its entries are overlaid one by one (so are the
+// directories above $HOME that are not the caller's). The sandbox may lie inside a lower dir (it
+// is in $HOME): the kernel allows an upper dir inside a lower one and answers ELOOP for the upper
+// and work dirs inside the overlay, and rt_sandbox_exec() hides the sandbox itself. So a launch
+// makes one overlay per top-level directory plus one per entry of the few directories that hold
+// mounts or lie above $HOME, however deep the sandbox is. (Splitting every directory on the way
+// to the sandbox made ~2.5x as many mounts for a $HOME below /var/tmp.)
+typedef struct {
+    const char* sb;        // the sandbox: hidden
+    const char* pkgroot;   // the package's cached root: its dirs lie above the host's
+    const char* mode_dir;  // sb/writecopy: upper/ (the copied-up writes) and split/
+    const char* trash;     // where stale overlay work dirs go (see recycle_work_dir)
+    const char* foreign;   // the deepest dir above $HOME that is not the caller's, or NULL
+} Writecopy;
+
+// overlayfs refuses (EOVERFLOW) to copy up a directory whose owner or group is not mapped in the
+// user namespace (only the caller's are), so a write in $HOME would fail where a directory above
+// it is someone else's (/home is root's): those are split, down to the deepest one, and $HOME is
+// writable wherever the caller may write. Found before the user namespace exists, where owners
+// are still told apart (inside it every unmapped id reads as 65534).
+static char* deepest_foreign_above_home(uid_t uid, gid_t gid) {
+    char home[PATH_MAX];
+    if (!realpath(rt_env_or("HOME", "/"), home)) return NULL;
+    char* deepest = NULL;
+    for (char* s = strchr(home + 1, '/'); s; s = strchr(s + 1, '/')) {
+        *s = 0;
+        struct stat st;
+        if (lstat(home, &st) == 0 && (st.st_uid != uid || st.st_gid != gid)) deepest = rt_strndup(home, strlen(home));
+        *s = '/';
+    }
+    return deepest;
+}
+
+static void overlay_host_dir(const Writecopy* w, const char* host, const char* target) {
     bool is_root = strcmp(host, "/") == 0;
     const char* rel = is_root ? "" : host + 1;
     struct stat st;
-    if (!is_under(sb, host)) {
-        rt_mkdir_p(target, 0755);
-        char* pkgdir = rt_fmt("%s%s", pkgroot, host);
-        const char* lower = host;
-        if (lstat(pkgdir, &st) == 0 && S_ISDIR(st.st_mode)) lower = rt_fmt("%s:%s", pkgdir, host);
-        if (mount_overlay(lower, rt_fmt("%s/upper/%s", mode_dir, rel), rt_fmt("%s/work/%s", mode_dir, rel), target))
-            return;
-        // A directory holding mounts we may not clone (locked in the user namespace, e.g. a
-        // container's bind mounts) cannot be an overlay lower dir as a whole: split it too.
-        if (is_root) rt_die("overlay of /");
-    } else if (strcmp(host, sb) == 0) {  // the sandbox itself stays hidden
+    if (strcmp(host, w->sb) == 0) {  // the sandbox itself stays hidden
         rt_mkdir_p(target, 0755);
         return;
     }
+    char* pkgdir = rt_fmt("%s%s", w->pkgroot, host);
+    bool pkg_has_dir = lstat(pkgdir, &st) == 0 && S_ISDIR(st.st_mode);
+    // Two lower dirs one inside the other are refused (ELOOP), as is a tree holding mounts.
+    // The caller must own the dirs above $HOME (see deepest_foreign_above_home).
+    bool split = is_root || mount_point_below(host) || (pkg_has_dir && is_under(w->pkgroot, host)) ||
+                 (w->foreign && is_under(w->foreign, host));
     rt_mkdir_p(target, 0755);
+    if (!split) {
+        const char* lower = pkg_has_dir ? rt_fmt("%s:%s", pkgdir, host) : host;
+        char* work = rt_fmt("%s/work/%s", w->mode_dir, rel);
+        recycle_work_dir(work, w->trash);
+        if (mount_overlay(lower, rt_fmt("%s/upper/%s", w->mode_dir, rel), work, target)) return;
+        // Refused after all (e.g. a mount made since mountinfo was read): split it too.
+    }
     if (!is_root) {
         // New files directly in a split directory must persist too: back it with its own dir
         // (kept apart from the overlay uppers, because the mount-point stubs made below would
         // otherwise shadow real files in a later run where this directory is not split).
-        char* backing = rt_fmt("%s/split/%s", mode_dir, rel);
+        char* backing = rt_fmt("%s/split/%s", w->mode_dir, rel);
         rt_mkdir_p(backing, 0755);
         must_mount(backing, target, NULL, MS_BIND, NULL);
     }
     char** names;
-    size_t n = list_union(host, rt_fmt("%s%s", pkgroot, host), &names);
+    size_t n = list_union(host, rt_fmt("%s%s", w->pkgroot, host), &names);
     for (size_t i = 0; i < n; ++i) {
         const char* name = names[i];
         char* child = rt_fmt("%s/%s", is_root ? "" : host, name);
         char* t = rt_fmt("%s/%s", target, name);
         if (is_root) {
+            if (!strcmp(name, ".portico-complete")) continue;  // the cache's marker, not a file of the package
             if (!strcmp(name, "proc")) { mount_proc(t); continue; }
             if (!strcmp(name, "dev") || !strcmp(name, "sys") || !strcmp(name, "tmp") || !strcmp(name, "run")) {
                 bind_host(child, t);
                 continue;
             }
         }
-        char* pkg = rt_fmt("%s%s", pkgroot, child);
+        char* pkg = rt_fmt("%s%s", w->pkgroot, child);
         struct stat pst, hst;
         bool pkg_has = lstat(pkg, &pst) == 0;
         if (pkg_has && is_whiteout(&pst)) continue;  // deleted by the package's installer
@@ -435,7 +582,7 @@ static void overlay_host_dir(const char* host, const char* target, const char* s
             ssize_t len = readlink(src, buf, sizeof buf - 1);
             if (len >= 0) buf[len] = 0, symlink(buf, t);
         } else if (S_ISDIR(st.st_mode)) {
-            if (host_has && S_ISDIR(hst.st_mode)) overlay_host_dir(child, t, sb, pkgroot, mode_dir);
+            if (host_has && S_ISDIR(hst.st_mode)) overlay_host_dir(w, child, t);
             else bind_host(src, t);
         } else {
             close(open(t, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
@@ -485,6 +632,14 @@ static _Noreturn void init_and_exec(char** argv) {
     _exit(WEXITSTATUS(status));
 }
 
+// The exit status the sandbox's outer process sent through `fd`; false if it ended without one.
+static bool read_status(int fd, int* status) {
+    ssize_t n;
+    while ((n = read(fd, status, sizeof *status)) < 0 && errno == EINTR) {}
+    close(fd);
+    return n == (ssize_t)sizeof *status;
+}
+
 static int wait_status(pid_t pid) {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
@@ -492,20 +647,33 @@ static int wait_status(pid_t pid) {
 }
 
 int rt_sandbox_exec(const char* mode, const char* root, const char* sb, char** argv, const char* name,
-                    const char* const* whiteouts, size_t nwhiteouts) {
+                    const char* const* whiteouts, size_t nwhiteouts, bool defer_cleanup) {
     uid_t uid = getuid();
     gid_t gid = getgid();
     char cwd[4096];
     if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, "/");
     // The namespaces are made in a child, so the caller (capture, which reads the sandbox
     // afterwards) keeps its own view: pivot_root would otherwise move the caller's root too.
+    // With `defer_cleanup` that child reports the app's exit status through `done` once every
+    // process of the sandbox is gone, and the caller returns then: what is left is the
+    // unmounting of the sandbox's mounts when the child exits, which makes the kernel sync the
+    // upper dirs' file system once per overlay (all of it, however little the app wrote: on a busy
+    // machine 2-20 ms each), and the emptying of the trash. Nothing of the app runs any more.
+    char* trash = rt_fmt("%s/trash", sb);
+    char* foreign = strcmp(mode, "writecopy") ? NULL : deepest_foreign_above_home(uid, gid);
+    int done[2] = {-1, -1};
+    if (defer_cleanup && pipe2(done, O_CLOEXEC) != 0) rt_fail("pipe failed: %s", strerror(errno));
     pid_t outer = fork();
     if (outer < 0) rt_fail("fork failed: %s", strerror(errno));
     if (outer > 0) {
         signal(SIGINT, SIG_IGN);
         signal(SIGQUIT, SIG_IGN);
-        return wait_status(outer);
+        int status;
+        if (!defer_cleanup || (close(done[1]), !read_status(done[0], &status))) status = wait_status(outer);
+        empty_trash(trash, defer_cleanup);
+        return status;
     }
+    if (defer_cleanup) close(done[0]);
     if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID) != 0) {
         dprintf(2, "portico-pack: cannot create user/mount/pid namespaces (unprivileged user namespaces "
                    "disabled?): %s\n", strerror(errno));
@@ -522,7 +690,9 @@ int rt_sandbox_exec(const char* mode, const char* root, const char* sb, char** a
         char* mnt = rt_fmt("%s/mnt", sb);
         rt_mkdir_p(mnt, 0755);
         if (!strcmp(mode, "full")) {
-            if (!mount_overlay(root, rt_fmt("%s/full/upper", sb), rt_fmt("%s/full/work", sb), mnt))
+            char* work = rt_fmt("%s/full/work", sb);
+            recycle_work_dir(work, trash);
+            if (!mount_overlay(root, rt_fmt("%s/full/upper", sb), work, mnt))
                 rt_die("overlayfs in a user namespace is unavailable (needs kernel >= 5.11)");
             bind_host("/dev", rt_fmt("%s/dev", mnt));
             bind_host("/tmp", rt_fmt("%s/tmp", mnt));
@@ -532,8 +702,13 @@ int rt_sandbox_exec(const char* mode, const char* root, const char* sb, char** a
             pivot_into(mnt);
             if (chdir(home) != 0 && chdir("/") != 0) rt_die("chdir /");
         } else if (!strcmp(mode, "writecopy")) {
+            load_mount_points();  // the inherited ones (locked), not the tree made below
             must_mount("tmpfs", mnt, "tmpfs", 0, "mode=0755");
-            overlay_host_dir("/", mnt, sb, root, rt_fmt("%s/writecopy", sb));
+            Writecopy w = {sb, root, rt_fmt("%s/writecopy", sb), trash, foreign};
+            overlay_host_dir(&w, "/", mnt);
+            // The sandbox (its upper and work dirs, the other modes' data) is not the app's to see.
+            if (mount("tmpfs", rt_fmt("%s%s", mnt, sb), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755"))
+                rt_warn("cannot hide the sandbox %s from the app: %s", sb, strerror(errno));
             pivot_into(mnt);
             if (chdir(cwd) != 0 && chdir("/") != 0) rt_die("chdir /");
         } else {
@@ -543,9 +718,18 @@ int rt_sandbox_exec(const char* mode, const char* root, const char* sb, char** a
         }
         setenv("PORTICO_PACKAGE", name, 1);
         setenv("PORTICO_ISOLATION", mode, 1);
+        if (defer_cleanup) close(done[1]);
         init_and_exec(argv);
     }
     signal(SIGINT, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
-    _exit(wait_status(child));
+    // The pid namespace's init has exited, so every process of the app is gone. Our copies of
+    // the caller's stdio go too, so that a reader of the app's output sees its end now.
+    int status = wait_status(child);
+    if (defer_cleanup) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; fd < 3 && null >= 0; ++fd) dup2(null, fd);
+        if (write(done[1], &status, sizeof status) != (ssize_t)sizeof status) {}
+    }
+    _exit(status);
 }

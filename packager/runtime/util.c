@@ -76,16 +76,18 @@ const char* rt_env_or(const char* name, const char* fallback) {
     return v && *v ? v : fallback;
 }
 
+// The common case is a directory that exists or whose parent does: one mkdir, rather than one per
+// component from the root (a writecopy launch makes hundreds of these).
 void rt_mkdir_p(const char* path, unsigned mode) {
-    char* p = rt_strndup(path, strlen(path));
-    for (char* s = p + 1; *s; ++s) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, mode) != 0 && errno != EEXIST) rt_die("mkdir %s", p);
-        *s = '/';
+    if (mkdir(path, mode) == 0 || errno == EEXIST) return;
+    if (errno != ENOENT) rt_die("mkdir %s", path);
+    const char* slash = strrchr(path, '/');
+    if (slash && slash != path) {
+        char* parent = rt_strndup(path, (size_t)(slash - path));
+        rt_mkdir_p(parent, mode);
+        free(parent);
     }
-    if (mkdir(p, mode) != 0 && errno != EEXIST) rt_die("mkdir %s", p);
-    free(p);
+    if (mkdir(path, mode) != 0 && errno != EEXIST) rt_die("mkdir %s", path);
 }
 
 static int rm_one(const char* path, const struct stat* st, int flag, struct FTW* ftw) {

@@ -91,6 +91,35 @@ expect_eq "$(./jq.portico --portico-entry=dash -c 'read x < $HOME/full.txt; echo
 [ -f "$SB/writecopy/upper/etc/portico-pack-test-$$" ] && pass "writecopy: write is in the sandbox" || fail "writecopy: not in sandbox"
 expect_eq "$(./jq.portico --portico-isolation=writecopy --portico-entry=dash -c "cat /etc/portico-pack-test-$$ \$HOME/wc.txt" | tr '\n' ' ')" \
   "wc wc2 " "writecopy: sandbox persists"
+# The sandbox lies inside an overlaid host dir ($HOME): the app sees none of it, and a write deep
+# in $HOME lands in the upper dir at the same path.
+out=$(./jq.portico --portico-isolation=writecopy --portico-entry=dash -c "ls -A '$SB' | wc -l; mkdir -p \$HOME/.config/deep && echo deep > \$HOME/.config/deep/f")
+expect_eq "$out" "0" "writecopy: the app does not see its sandbox"
+expect_eq "$(cat "$SB/writecopy/upper$HOME/.config/deep/f" 2>&1)" "deep" "writecopy: a deep write in \$HOME lands in the sandbox"
+[ ! -e "$HOME/.config/deep" ] && pass "writecopy: deep write did not reach the host" || fail "writecopy: deep write reached the host"
+# A host directory holding a mount (locked in the sandbox's user namespace, so it cannot be an
+# overlay lower dir) is split: the mount's files show, and writes to them are copied up.
+mkdir -p "$W/mp/inner" && echo host-dir > "$W/mp/plain"
+out=$(unshare -m sh -c "mount -t tmpfs none '$W/mp/inner' && echo on-mount > '$W/mp/inner/f' &&
+  ./jq.portico --portico-isolation=writecopy --portico-entry=dash -c \"cat '$W/mp/plain' '$W/mp/inner/f'; echo w >> '$W/mp/inner/f'\"" 2>&1 | tr '\n' ' ')
+expect_eq "$out" "host-dir on-mount " "writecopy: a directory holding a mount is split and shown"
+expect_eq "$(cat "$SB/writecopy/upper$W/mp/inner/f" 2>&1 | tr '\n' ' ')" "on-mount w " "writecopy: a write into the mount lands in the sandbox"
+# The launch returns the app's status once every process of the app is gone; unmounting the
+# sandbox and removing the stale overlay work dirs finish after it (nothing may pile up).
+for mode in full writecopy merged; do
+  ./jq.portico --portico-isolation=$mode --portico-entry=dash -c 'exit 7'; rc=$?
+  expect_eq "$rc" "7" "$mode: the app's exit status"
+done
+rm -f "$HOME/late"
+./jq.portico --portico-isolation=merged --portico-entry=dash -c '(sleep 1; touch $HOME/late) & exit 0'
+sleep 2
+[ ! -e "$HOME/late" ] && pass "a process the app left behind ended with the launch" || fail "the app's background process outlived the launch"
+work_dirs() { find "$SB/writecopy/work" -type d | wc -l; }
+before=$(work_dirs)
+for i in 1 2 3; do ./jq.portico --portico-isolation=writecopy --portico-entry=dash -c true; done
+for i in $(seq 100); do [ -z "$(ls -A "$SB/trash" 2>/dev/null)" ] && break; sleep 0.1; done
+expect_eq "$(ls -A "$SB/trash" 2>/dev/null | wc -l)" "0" "stale overlay work dirs are removed after the launches"
+expect_eq "$(work_dirs)" "$before" "overlay work dirs do not pile up"
 # merged: writes go to the host.
 ./jq.portico --portico-isolation=merged --portico-entry=dash -c 'echo merged > $HOME/merged.txt'
 expect_eq "$(cat "$HOME/merged.txt" 2>&1)" "merged" "merged: write reached the host"
@@ -191,6 +220,16 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   out=$(cd "$U" && setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=$U ./jq.portico --portico-entry=dash -c 'echo nb > $HOME/n.txt; read x < $HOME/n.txt; echo $x' 2>&1)
   expect_eq "$out" "nb" "unprivileged write in the sandbox"
   [ -f "$U/.local/share/portico/sandbox/jqtest/full/upper$U/n.txt" ] && [ ! -e "$U/n.txt" ] && pass "unprivileged write in sandbox only" || fail "unprivileged sandbox"
+  # writecopy twice: the second launch moves the first one's overlay work dirs (mode 0, made by
+  # the kernel) aside as the user, and they are removed.
+  for i in 1 2; do
+    out=$(cd "$U" && setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=$U ./jq.portico --portico-isolation=writecopy --portico-entry=dash -c 'echo wc$i >> $HOME/w.txt; cat $HOME/w.txt | wc -l' 2>&1)
+    expect_eq "$out" "$i" "unprivileged writecopy launch $i"
+  done
+  T=$U/.local/share/portico/sandbox/jqtest/trash
+  for i in $(seq 100); do [ -z "$(ls -A "$T" 2>/dev/null)" ] && break; sleep 0.1; done
+  [ -d "$T" ] && [ -z "$(ls -A "$T")" ] && [ ! -e "$U/w.txt" ] && pass "unprivileged writecopy: stale work dirs removed, writes in the sandbox" \
+    || fail "unprivileged writecopy: trash $(ls -A "$T" 2>&1 | head -3)"
 else
   fail "cannot test as an unprivileged user (need root + setpriv to switch to nobody)"
 fi
