@@ -1,12 +1,13 @@
 // Web client benchmark, driven by bench/web/web_bench.py (which starts a real broker + session
 // host): headless Chromium at 1920x1080 against a real xterm session.
+//   - input-to-photon (photon.mjs): keys injected with CDP, from the page's keydown to the first
+//     animation frame in which the canvas's pixels in the text line changed; each key's echo
+//     frame is reported too, for the breakdown;
 //   - arrival-to-painted per frame kind (H.264 while the terminal scrolls at full speed and while
-//     ffplay plays a 1920x1040 clip over it, PNG tiles while typing), from display.js's paint hook (performance.now() at WebSocket message arrival
-//     and after the frame is drawn on the canvas);
-//   - input-to-photon: a key event in the page -> the first frame painted after it (the terminal is
-//     otherwise idle, so that frame is the echo; the echoed pixels are checked at the end).
+//     ffplay plays a 1920x1040 clip over it, PNG tiles while typing), from display.js's paint hook
+//     (performance.now() at WebSocket message arrival and after the frame is drawn on the canvas).
 // Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, BENCH_CLIP (the clip's path);
-// optional BENCH_KEYS (default 60).
+// optional BENCH_KEYS (default 100), BENCH_TYPING_ONLY=1 (input-to-photon only).
 // Prints one JSON document on stdout.
 
 import { createRequire } from 'node:module';
@@ -16,7 +17,7 @@ import { findTextRegion, measurePhoton, photonSample } from './photon.mjs';
 const { chromium } = createRequire(new URL('../../tests/browser/package.json', import.meta.url))('playwright-core');
 
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
-const KEYS = Number(process.env.BENCH_KEYS ?? 60);
+const KEYS = Number(process.env.BENCH_KEYS ?? 100);
 const SCROLL_SECONDS = Number(process.env.BENCH_SCROLL_SECONDS ?? 8);
 const CLIP = process.env.BENCH_CLIP; // a 1920x1040 video clip web_bench.py made; played with ffplay
 const CLIP_SECONDS = Number(process.env.BENCH_CLIP_SECONDS ?? 8);
