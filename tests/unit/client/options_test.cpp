@@ -60,6 +60,35 @@ TEST_CASE("options: the benchmark flags parse (--frame-log, --probe-latency, --s
     }
 }
 
+TEST_CASE("options: --record goes with a session, --replay alone needs no broker or password") {
+    auto a = base();
+    a.insert(a.end(), {"--record", "/tmp/r.rec"});
+    auto o = parse_options(a, std::string("pw"));
+    REQUIRE(o.ok());
+    CHECK(o->record_path == "/tmp/r.rec");
+
+    auto r = parse_options({"--replay", "/tmp/r.rec", "--png", "/tmp/p.png", "--png-at-ms", "1764750000123.5",
+                            "--raw-out", "/tmp/raw", "--frame-log", "/tmp/i.jsonl"},
+                           std::nullopt);
+    REQUIRE(r.ok());
+    CHECK(r->replay_path == "/tmp/r.rec");
+    CHECK(r->png_at_ms == std::optional<double>(1764750000123.5));
+    CHECK(r->raw_out_path == "/tmp/raw");
+
+    for (std::vector<std::string> bad : {std::vector<std::string>{"--replay", "/tmp/r.rec"},  // nothing to write
+                                         {"--replay", "/tmp/r.rec", "--png", "p", "--png-at-ms", "soon"},
+                                         {"--replay", "/tmp/r.rec", "--png", "p", "--png-at-ms", "-5"}}) {
+        auto e = parse_options(bad, std::nullopt);
+        REQUIRE_FALSE(e.ok());
+        CHECK(e.error().code == ClientError::usage);
+    }
+    auto live = base();
+    live.insert(live.end(), {"--png-at-ms", "5"});  // only a replay has a moment to pick
+    auto e = parse_options(live, std::string("pw"));
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().code == ClientError::usage);
+}
+
 TEST_CASE("options: the password file's first line wins over the environment") {
     std::string path = "/tmp/portico-pw-" + std::to_string(getpid());
     std::ofstream(path) << "from-file\r\nsecond line\n";
