@@ -404,28 +404,27 @@ static void recycle_work_dir(const char* work, const char* trash) {
     }
 }
 
-// Empties the trash. `defer` (a package run): in a detached process at idle priority, so neither
-// the app nor the caller waits for it; otherwise (capture, which removes the sandbox next) here.
+// Empties the trash. `defer` (a package run, whose caller exits next): in a process of its own
+// session at idle priority that outlives the caller, so nobody waits for it; otherwise (capture,
+// which removes the sandbox next) here.
 static void empty_trash(const char* trash, bool defer) {
-    if (!exists_l(trash)) return;
-    pid_t p = defer ? fork() : 0;
-    if (p == 0) {
-        if (defer) {
-            setsid();
-            if (fork() != 0) _exit(0);
-            int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-            for (int fd = 0; fd < 3 && null >= 0; ++fd) dup2(null, fd);  // no warnings on the caller's terminal
-            if (nice(19) == -1) {}
-            syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IOPRIO_CLASS_IDLE */);
-        }
-        DIR* d = opendir(trash);
-        for (struct dirent* de; d && (de = readdir(d));)
-            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) rt_rm_rf(rt_fmt("%s/%s", trash, de->d_name));
-        if (d) closedir(d);
-        if (defer) _exit(0);
-        return;
+    struct stat st;
+    // Its entries are directories, so a link count of 2 means empty (1: a file system that does
+    // not count them).
+    if (lstat(trash, &st) != 0 || st.st_nlink == 2) return;
+    if (defer) {
+        if (fork() != 0) return;  // not waited for: reparented when the caller exits
+        setsid();
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; fd < 3 && null >= 0; ++fd) dup2(null, fd);  // no warnings on the caller's terminal
+        if (nice(19) == -1) {}
+        syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IOPRIO_CLASS_IDLE */);
     }
-    if (p > 0) while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+    DIR* d = opendir(trash);
+    for (struct dirent* de; d && (de = readdir(d));)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) rt_rm_rf(rt_fmt("%s/%s", trash, de->d_name));
+    if (d) closedir(d);
+    if (defer) _exit(0);
 }
 
 // Mount points of this mount namespace (/proc/self/mountinfo, octal escapes decoded). A host
