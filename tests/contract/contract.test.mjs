@@ -11,11 +11,14 @@
 //   - no login cookie where the operation needs one: 401 `unauthenticated`;
 //   - each role missing from the operation's `x-roles`: 403 `forbidden`;
 //   - each path parameter replaced by an unknown id: 404 `not_found`;
+//   - a WebSocket route (one documenting 101): a plain request and an upgrade to version 8 (426
+//     `upgrade_required`), an upgrade without Sec-WebSocket-Key (400 `bad_request`);
 //   - for each request body: a body over 64 KiB (413 `too_large`), broken JSON, a JSON array, an
 //     unknown field, each required field left out, and for every field (nested into arrays and
 //     objects) a value of the wrong type and each constraint of its schema broken (minimum,
 //     maximum, minLength, maxLength, pattern, enum, minItems, maxItems, min/maxProperties):
-//     400 `bad_request` (the few documented exceptions are in OVERRIDES);
+//     400 `bad_request` (the few documented exceptions are in OVERRIDES; a case whose body grows
+//     over 64 KiB expects 413);
 //   - the same for the constraints of each query parameter.
 // The valid cases and the remaining documented answers (conflicts, not entitled, no host, rate
 // limited, ...) are written out below, in an order that leaves every fixture alive until its own
