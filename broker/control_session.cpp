@@ -5,6 +5,7 @@
 #include "broker/core.hpp"
 #include "broker/net.hpp"
 #include "common/log.hpp"
+#include "common/ws_write_queue.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -13,7 +14,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <deque>
 #include <memory>
 
 namespace portico::broker {
@@ -27,8 +27,8 @@ constexpr std::size_t kMaxQueued = 256;
 class ControlSession : public ControlLink, public std::enable_shared_from_this<ControlSession> {
 public:
     ControlSession(TlsStream stream, Core& core, std::string peer, ConnectionSlot slot)
-        : ws_(std::move(stream)), core_(core), peer_(std::move(peer)), slot_(std::move(slot)),
-          register_timer_(ws_.get_executor()) {}
+        : ws_(std::move(stream)), out_(ws_, kMaxQueued, [this](beast::error_code ec) { on_written(ec); }),
+          core_(core), peer_(std::move(peer)), slot_(std::move(slot)), register_timer_(ws_.get_executor()) {}
 
     ~ControlSession() override {
         // A destructor must not throw (the store may be busy): that would end the process.
@@ -207,49 +207,36 @@ private:
     }
 
     void enqueue(std::string text) {
-        if (closing_ && !close_after_write_) return;
-        if (queue_.size() >= kMaxQueued) {
+        if (closing_) return;
+        if (!out_.push(std::move(text), shared_from_this())) {
             log::warn("control channel to ", host_id_, " is not draining; disconnecting it");
-            return fail_and_close("");
+            fail_and_close("");
         }
-        queue_.push_back(std::move(text));
-        if (queue_.size() == 1) do_write();
     }
 
-    void do_write() {
-        ws_.async_write(net::buffer(queue_.front()), beast::bind_front_handler(&ControlSession::on_write, shared_from_this()));
-    }
-
-    void on_write(beast::error_code ec, std::size_t) {
+    void on_written(beast::error_code ec) {
         if (ec) {
-            queue_.clear();
+            out_.clear();
             drop_registration();
             return;
         }
-        queue_.pop_front();
-        if (!queue_.empty()) return do_write();
-        if (close_after_write_) do_ws_close();
+        if (closing_ && out_.idle()) do_ws_close();
     }
 
-    // Sends `error` (if a message is given), then closes, and forgets the registration.
+    // Sends `error` (if a message is given) after what is queued, then closes, and forgets the
+    // registration.
     void fail_and_close(const std::string& message) {
         if (closing_) return;
         closing_ = true;
         register_timer_.cancel();
         drop_registration();
-        if (!message.empty()) {
-            close_after_write_ = true;
-            queue_.push_back(control::serialize(control::ErrorMsg{message}));
-            if (queue_.size() == 1) do_write();
-        } else if (queue_.empty()) {
-            do_ws_close();
-        } else {
-            close_after_write_ = true;
-        }
+        if (!message.empty()) out_.push(control::serialize(control::ErrorMsg{message}), shared_from_this(), 1);
+        if (out_.idle()) do_ws_close();
     }
 
     void do_ws_close() {
-        close_after_write_ = false;
+        if (close_sent_) return;
+        close_sent_ = true;
         ws_.async_close(websocket::close_code::policy_error, [self = shared_from_this()](beast::error_code) {});
     }
 
@@ -260,17 +247,17 @@ private:
     }
 
     websocket::stream<TlsStream> ws_;
+    WsWriteQueue<websocket::stream<TlsStream>, std::string> out_;
     Core& core_;
     std::string peer_;
     ConnectionSlot slot_;  // counts this connection against the broker's caps until it ends
     Request req_;
     net::steady_timer register_timer_;
     beast::flat_buffer buffer_;
-    std::deque<std::string> queue_;
     std::string host_id_;
     bool registered_ = false;
     bool closing_ = false;
-    bool close_after_write_ = false;
+    bool close_sent_ = false;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "common/tls.hpp"
+#include "common/ws_write_queue.hpp"
 #include "session-host/session_manager.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -36,11 +37,14 @@ Url parse_broker_url(const std::string& url) {
 }
 
 struct BrokerLink::Conn {
-    Conn(net::strand<net::io_context::executor_type> strand, ssl::context& ctx) : ws(strand, ctx) {}
-    websocket::stream<ssl::stream<beast::tcp_stream>> ws;
+    using Stream = websocket::stream<ssl::stream<beast::tcp_stream>>;
+    // A write in flight keeps both the link and this connection.
+    using Keep = std::pair<std::shared_ptr<Impl>, std::shared_ptr<Conn>>;
+
+    Conn(net::strand<net::io_context::executor_type> strand, ssl::context& ctx, Impl* link);
+    Stream ws;
     beast::flat_buffer in;
-    std::deque<std::string> queue;
-    bool writing = false;
+    WsWriteQueue<Stream, std::string, Keep> out;
     bool registered = false;
     bool close_after_write = false;  // an error message is on its way; then reconnect
 };
@@ -76,7 +80,7 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
 
     void connect() {
         if (stopping) return;
-        auto c = std::make_shared<Conn>(strand, ssl_ctx);
+        auto c = std::make_shared<Conn>(strand, ssl_ctx, this);
         conn = c;
         resolver.async_resolve(url.host, url.port, [self = shared_from_this(), c](beast::error_code ec, tcp::resolver::results_type r) {
             if (c != self->conn) return;
@@ -252,22 +256,16 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
     }
 
     void write(const std::shared_ptr<Conn>& c, std::string text) {
-        if (c->queue.size() >= kWriteQueueMax) return fail(c, "broker is not reading; write queue full");
-        c->queue.push_back(std::move(text));
-        if (!c->writing) do_write(c);
+        if (!c->out.push(std::move(text), {shared_from_this(), c})) fail(c, "broker is not reading; write queue full");
     }
 
-    void do_write(const std::shared_ptr<Conn>& c) {
-        c->writing = true;
-        c->ws.async_write(net::buffer(c->queue.front()), [self = shared_from_this(), c](beast::error_code ec, std::size_t) {
-            c->writing = false;
-            if (c != self->conn) return;
-            if (ec) return self->fail(c, "writing to the broker failed: " + ec.message());
-            c->queue.pop_front();
-            if (!c->queue.empty()) return self->do_write(c);
-            if (c->close_after_write) return self->fail(c, "closed after a protocol error");
-            if (self->stopping) self->close_for_stop(c);
-        });
+    void on_written(Conn* written, beast::error_code ec) {
+        if (!conn || conn.get() != written) return;  // a connection already given up
+        auto c = conn;
+        if (ec) return fail(c, "writing to the broker failed: " + ec.message());
+        if (!c->out.idle()) return;
+        if (c->close_after_write) return fail(c, "closed after a protocol error");
+        if (stopping) close_for_stop(c);
     }
 
     void close_for_stop(const std::shared_ptr<Conn>& c) {
@@ -293,7 +291,7 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         if (stopping) return finish_stop();
         // Keep unsent session_ended reports for the next connection.
         if (c->registered)
-            for (auto& t : c->queue)
+            for (auto& t : c->out.waiting())
                 if (t.find("\"session_ended\"") != std::string::npos) pending_ended.push_back(t);
         log::warn("broker: ", why, "; retrying in ", backoff.count(), " s");
         retry_timer.expires_after(backoff);
@@ -303,6 +301,9 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         });
     }
 };
+
+BrokerLink::Conn::Conn(net::strand<net::io_context::executor_type> strand, ssl::context& ctx, Impl* link)
+    : ws(strand, ctx), out(ws, kWriteQueueMax, [link, this](beast::error_code ec) { link->on_written(this, ec); }) {}
 
 BrokerLink::BrokerLink(net::io_context& ioc, Options options, SessionManager& sessions, RegisteredFn on_registered)
     : impl_(std::make_shared<Impl>(ioc, std::move(options), sessions, std::move(on_registered))) {}
@@ -338,7 +339,7 @@ void BrokerLink::stop(std::function<void()> done) {
         i->resolver.cancel();
         auto c = i->conn;
         if (!c) return i->finish_stop();
-        if (c->registered && !c->writing && c->queue.empty()) return i->close_for_stop(c);
+        if (c->registered && c->out.idle()) return i->close_for_stop(c);
         if (!c->registered) {
             i->fail(c, "stopping");
         }

@@ -1,6 +1,7 @@
 #include "session-host/display_server.hpp"
 
 #include "common/log.hpp"
+#include "common/ws_write_queue.hpp"
 #include "protocol/display.hpp"
 
 #include <boost/asio/post.hpp>
@@ -452,34 +453,21 @@ private:
     }
 
     void enqueue(Bytes m) {
-        if (!accepted_ || close_sent_) {
-            queued_.fetch_sub(1);
-            return;
-        }
-        queue_.push_back(std::move(m));
-        if (!writing_) do_write();
+        // send() and notify() admitted the message by queued_ (any thread); the queue's own limit
+        // sits above every admission path and is never the one that refuses.
+        if (!accepted_ || close_sent_ || !out_.push(std::move(m), shared_from_this())) queued_.fetch_sub(1);
     }
 
-    void do_write() {
-        writing_ = true;
-        ws_.async_write(net::buffer(*queue_.front()), beast::bind_front_handler(&DisplayConnection::on_write, shared_from_this()));
-    }
-
-    void on_write(beast::error_code ec, std::size_t) {
-        writing_ = false;
-        queue_.pop_front();
-        queued_.fetch_sub(1);
+    void on_written(beast::error_code ec) {
         if (ec) {
             closing_ = true;
-            queued_.fetch_sub(queue_.size());
-            queue_.clear();
+            queued_.fetch_sub(out_.size());
+            out_.clear();
             finished();
             return;
         }
-        if (!queue_.empty())
-            do_write();
-        else if (closing_)
-            do_close();
+        queued_.fetch_sub(1);
+        if (closing_ && out_.idle()) do_close();
     }
 
     void begin_close() {
@@ -490,7 +478,7 @@ private:
             beast::get_lowest_layer(ws_).socket().close(ec);
             return;
         }
-        if (!writing_ && queue_.empty()) do_close();
+        if (out_.idle()) do_close();
     }
 
     void do_close() {
@@ -526,10 +514,11 @@ private:
     beast::flat_buffer in_;
     std::string peer_;
     std::shared_ptr<DisplayTarget> target_;
-    std::deque<Bytes> queue_;
+    WsWriteQueue<websocket::stream<ssl::stream<beast::tcp_stream>>, Bytes> out_{
+        ws_, DisplayServer::kSendQueueMax + 16, [this](beast::error_code ec) { on_written(ec); }};
     std::atomic<std::size_t> queued_{0};
     std::atomic<bool> closing_{false};
-    bool accepted_ = false, hello_done_ = false, writing_ = false, close_sent_ = false;
+    bool accepted_ = false, hello_done_ = false, close_sent_ = false;
     bool view_only_ = false;
     std::string watcher_;              // view-only: who watches (shown to the session's user)
     std::uint64_t shadow_dropped_ = 0;  // view-only: messages dropped by the allow-list
