@@ -4,7 +4,8 @@
 # $HOME/isolation-probe.txt: "ALLOWED <what>" or "DENIED <what>", plus facts about itself.
 #   $1  the host's state directory    $2  the broker's state directory
 #   $3  the sessions' runtime base (the helper's --runtime-dir)   $4 $5  the helper's uid range
-host_state=$1 broker_state=$2 runtime_base=$3
+#   $6  the host's service account uid (its Xvfbs' sockets are this host's displays)
+host_state=$1 broker_state=$2 runtime_base=$3 host_uid=$6
 out=$HOME/isolation-probe.txt.part
 : >"$out"
 say() { echo "$*" >>"$out"; }
@@ -54,6 +55,9 @@ done
 for sock in /tmp/.X11-unix/X*; do
   n=":${sock##*/X}"
   [ "$n" = "$DISPLAY" ] && continue
+  # Only this host's displays: other X servers on the machine (a benchmark's, another test's)
+  # are not Portico's to protect.
+  if [ "$(stat -c %u "$sock")" != "$host_uid" ]; then say "NOT-THIS-HOST x-display $n"; continue; fi
   if xdpyinfo -display "$n" >/dev/null 2>&1; then say "ALLOWED x-connect $n"; else say "DENIED x-connect $n"; fi
   for d in "$runtime_base"/*; do
     [ "$d" = "$XDG_RUNTIME_DIR" ] && continue

@@ -43,7 +43,8 @@ def case_two_users(stack):
         assert status == 201, (status, body)
     subprocess.run([stack.bin("portico-broker"), "publish", "--state", stack.state, "--id", "probe", "--name", "Probe",
                     "--user", USERS[0], "--user", USERS[1], "--", "xterm", "-hold", "-e", "/bin/sh", probe, host_state,
-                    stack.state, TEST_RUNTIME_DIR, lo, hi], check=True, capture_output=True, timeout=30)
+                    stack.state, TEST_RUNTIME_DIR, lo, hi, str(pwd.getpwnam(SERVICE_ACCOUNT).pw_uid)], check=True,
+                   capture_output=True, timeout=30)
 
     sessions = {}
     for name in USERS:
