@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Foundation benchmark: a real broker + session host on loopback, driven by the headless client.
 
 Measures, over N rounds (median and p95 reported):
@@ -13,23 +13,15 @@ Prints one JSON document (and writes it to --out)."""
 import argparse
 import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import time
 
 here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(here)
 sys.path.insert(0, os.path.join(repo, "tests", "integration"))
+sys.path.insert(0, here)
+from benchmeta import Run, summary  # noqa: E402
 from stack import Stack  # noqa: E402
-
-
-def summary(values):
-    values = sorted(values)
-    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
-    return {"median": round(statistics.median(values), 2), "p95": round(p95, 2), "min": round(values[0], 2),
-            "n": len(values)}
 
 
 def main():
@@ -39,6 +31,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(here, "results", "e2e_launch.json"))
     args = ap.parse_args()
 
+    run = Run("e2e_launch")
     stack = Stack(os.path.abspath(args.build), repo, name="bench").start()
     try:
         login_ms, cold_ms, reconnect_ms = [], [], []
@@ -58,9 +51,6 @@ def main():
         proc, typing = stack.client("--resource", "Terminal", "--type", "echo the quick brown fox jumps over it\\n",
                                     "--type-delay-ms", "25", "--duration", "3", "--json", "--logoff")
         result = {
-            "benchmark": "e2e_launch",
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {"host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release()},
             "rounds": args.rounds,
             "login_ms": summary(login_ms),
             "cold_launch_to_first_frame_ms": summary(cold_ms),
@@ -72,6 +62,7 @@ def main():
         }
     finally:
         stack.stop()
+    result = {**run.finish(), **result}
     text = json.dumps(result, indent=2)
     print(text)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
