@@ -351,13 +351,13 @@ static bool is_whiteout(const struct stat* st) { return S_ISCHR(st->st_mode) && 
 
 static int cmp_name(const void* x, const void* y) { return strcmp(*(char* const*)x, *(char* const*)y); }
 
-// Sorted union of the names in two directories.
+// Sorted union of the names in two directories (`b` may be NULL).
 static size_t list_union(const char* a, const char* b, char*** out) {
     size_t n = 0, cap = 64;
     char** names = rt_alloc(cap * sizeof *names);
     const char* dirs[2] = {a, b};
     for (int k = 0; k < 2; ++k) {
-        DIR* d = opendir(dirs[k]);
+        DIR* d = dirs[k] ? opendir(dirs[k]) : NULL;
         if (!d) continue;
         for (struct dirent* de; (de = readdir(d));) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
@@ -522,6 +522,136 @@ static char* deepest_foreign_above_home(uid_t uid, gid_t gid) {
     return deepest;
 }
 
+// ---- migrating an older runtime's split dirs ------------------------------------------------
+//
+// Runtimes before December 2026 split every directory on the way to the sandbox, backing each by
+// sandbox/writecopy/split/<dir>; files an app created directly in one (e.g. $HOME/notes.txt) are
+// there. Where such a directory is now one overlay, its old backing is moved into the overlay's
+// upper dir before the overlay is mounted, so the app finds its files where it left them. Besides
+// the app's files a backing holds what the old runtime made for the lower dirs' entries: empty
+// files (mount points for a host file), copies of symlinks, empty dirs (mount points) and, for a
+// child directory that was split too, that child's own backing; those are dropped or walked. Never
+// overwritten: an entry the upper dir (or the lower dirs) already has keeps its name and the old one
+// becomes <name>.portico-migrated-<n>. Once moved, the backing is removed, so a later launch pays
+// one lstat per overlaid directory (and the reading of the empty mount-point dir that a directory
+// below a still-split one has in split/ anyway): no marker is needed.
+
+// A directory of the upper dir, made (with the lower dir's mode, as overlayfs's copy-up would)
+// only when something is moved into it.
+typedef struct UpperDir {
+    const char* path;
+    mode_t mode;
+    const struct UpperDir* parent;
+    bool ready;
+} UpperDir;
+
+static bool ensure_upper(UpperDir* u) {
+    if (u->ready) return true;
+    if (!u->parent) {  // the overlay's upper dir itself, made as mount_overlay() would
+        rt_mkdir_p(u->path, u->mode);
+        return u->ready = true;
+    }
+    if (!ensure_upper((UpperDir*)u->parent)) return false;
+    if (mkdir(u->path, u->mode) == 0) chmod(u->path, u->mode);  // the umask's share
+    else if (errno != EEXIST) return false;
+    return u->ready = true;
+}
+
+// rename(2) that never replaces an existing entry.
+static bool move_noreplace(const char* from, const char* to) {
+    if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */) == 0) return true;
+    if (errno != EINVAL && errno != ENOSYS) return false;
+    struct stat st;  // a file system without RENAME_NOREPLACE (nothing else writes the sandbox now)
+    if (lstat(to, &st) == 0) return errno = EEXIST, false;
+    return rename(from, to) == 0;
+}
+
+// The entry the lower dirs (package dir above host dir) show for `name`; false if none.
+static bool lower_entry(const char* host, const char* pkg, const char* name, char** path, struct stat* st) {
+    if (pkg) {
+        *path = rt_fmt("%s/%s", pkg, name);
+        if (lstat(*path, st) == 0) return !is_whiteout(st);
+    }
+    *path = rt_fmt("%s/%s", host, name);
+    return lstat(*path, st) == 0;
+}
+
+static bool same_link(const char* a, const char* b) {
+    char x[PATH_MAX], y[PATH_MAX];
+    ssize_t n = readlink(a, x, sizeof x), m = readlink(b, y, sizeof y);
+    return n >= 0 && n == m && memcmp(x, y, (size_t)n) == 0;
+}
+
+// Moves `from` into `u` as `name`, or as <name>.portico-migrated-<n> where the upper or the lower
+// dirs already have `name`.
+static void move_in(const char* from, UpperDir* u, const char* name, bool taken, const char* host, const char* pkg) {
+    if (!ensure_upper(u)) {
+        rt_warn("cannot migrate %s: cannot create %s (%s); left where it is", from, u->path, strerror(errno));
+        return;
+    }
+    for (unsigned n = 0; n < 1000; ++n) {
+        char* as = n ? rt_fmt("%s.portico-migrated-%u", name, n) : rt_strndup(name, strlen(name));
+        char* lp;
+        struct stat lst;
+        if ((n == 0 && taken) || (n && lower_entry(host, pkg, as, &lp, &lst))) continue;
+        if (move_noreplace(from, rt_fmt("%s/%s", u->path, as))) {
+            if (n) rt_warn("%s/%s: kept the newer entry; the one an older runtime left is now %s", host, name, as);
+            return;
+        }
+        if (errno != EEXIST) break;
+    }
+    rt_warn("cannot migrate %s into %s (%s); left where it is", from, u->path, strerror(errno));
+}
+
+// Moves what an app left in the old backing `old` of host dir `host` (package dir `pkg`, or
+// NULL) into `u`; drops what the old runtime made there itself.
+static void migrate_dir(const char* old, UpperDir* u, const char* host, const char* pkg) {
+    char** names;
+    size_t n = list_union(old, NULL, &names);
+    for (size_t i = 0; i < n; ++i) {
+        char* from = rt_fmt("%s/%s", old, names[i]);
+        char* lpath;
+        struct stat st, lst, ust;
+        if (lstat(from, &st) != 0) continue;
+        bool in_lower = lower_entry(host, pkg, names[i], &lpath, &lst);
+        char* up = rt_fmt("%s/%s", u->path, names[i]);
+        bool in_upper = lstat(up, &ust) == 0;
+        if (S_ISDIR(st.st_mode) && ((in_lower && S_ISDIR(lst.st_mode)) || (!in_lower && in_upper && S_ISDIR(ust.st_mode))) &&
+            (!in_upper || S_ISDIR(ust.st_mode))) {
+            // A mount point, a split child's backing, or a directory both runtimes wrote: merged.
+            UpperDir child = {up, in_lower ? (lst.st_mode & 07777) : (st.st_mode & 07777), u, in_upper};
+            char* pkgchild = pkg ? rt_fmt("%s/%s", pkg, names[i]) : NULL;
+            migrate_dir(from, &child, rt_fmt("%s/%s", host, names[i]), pkgchild);
+            if (rmdir(from) != 0 && errno != ENOTEMPTY && errno != EEXIST) rt_warn("cannot remove %s: %s", from, strerror(errno));
+            continue;
+        }
+        // What the old runtime made for a lower entry (replaced at its every launch, read-only to
+        // the app): dropped, unless it holds something after all.
+        bool stub = in_lower && ((S_ISREG(st.st_mode) && st.st_size == 0) || is_whiteout(&st) ||
+                                 (S_ISLNK(st.st_mode) && S_ISLNK(lst.st_mode) && same_link(from, lpath)) ||
+                                 (S_ISDIR(st.st_mode) && rmdir(from) == 0));
+        if (stub) {
+            if (!S_ISDIR(st.st_mode) && unlink(from) != 0) rt_warn("cannot remove %s: %s", from, strerror(errno));
+            continue;
+        }
+        move_in(from, u, names[i], in_lower || in_upper, host, pkg);
+    }
+}
+
+// Before `host` (now one overlay, upper dir `upper`) is mounted: migrates its old backing, if any.
+static void migrate_split(const Writecopy* w, const char* host, const char* rel, const char* pkgdir, const char* upper) {
+    char* old = rt_fmt("%s/split/%s", w->mode_dir, rel);
+    struct stat st, ust;
+    if (lstat(old, &st) != 0 || !S_ISDIR(st.st_mode)) return;  // the common case
+    UpperDir u = {upper, 0755, NULL, lstat(upper, &ust) == 0};
+    if (u.ready && !S_ISDIR(ust.st_mode)) return;
+    migrate_dir(old, &u, host, pkgdir);
+    // Below a directory that is still split, split/<rel> is that directory's mount point for this
+    // overlay (it is the target): kept. A top-level one is the old backing only.
+    if (!strchr(rel, '/') && rmdir(old) != 0 && errno != ENOTEMPTY && errno != EEXIST)
+        rt_warn("cannot remove %s: %s", old, strerror(errno));
+}
+
 static void overlay_host_dir(const Writecopy* w, const char* host, const char* target) {
     bool is_root = strcmp(host, "/") == 0;
     const char* rel = is_root ? "" : host + 1;
@@ -540,8 +670,10 @@ static void overlay_host_dir(const Writecopy* w, const char* host, const char* t
     if (!split) {
         const char* lower = pkg_has_dir ? rt_fmt("%s:%s", pkgdir, host) : host;
         char* work = rt_fmt("%s/work/%s", w->mode_dir, rel);
+        char* upper = rt_fmt("%s/upper/%s", w->mode_dir, rel);
+        migrate_split(w, host, rel, pkg_has_dir ? pkgdir : NULL, upper);
         recycle_work_dir(work, w->trash);
-        if (mount_overlay(lower, rt_fmt("%s/upper/%s", w->mode_dir, rel), work, target)) return;
+        if (mount_overlay(lower, upper, work, target)) return;
         // Refused after all (e.g. a mount made since mountinfo was read): split it too.
     }
     if (!is_root) {

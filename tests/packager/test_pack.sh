@@ -120,6 +120,35 @@ for i in 1 2 3; do ./jq.portico --portico-isolation=writecopy --portico-entry=da
 for i in $(seq 100); do [ -z "$(ls -A "$SB/trash" 2>/dev/null)" ] && break; sleep 0.1; done
 expect_eq "$(ls -A "$SB/trash" 2>/dev/null | wc -l)" "0" "stale overlay work dirs are removed after the launches"
 expect_eq "$(work_dirs)" "$before" "overlay work dirs do not pile up"
+# An upgrade loses nothing: a runtime before December 2026 split every directory on the way to the
+# sandbox and kept files an app made directly in one in writecopy/split/<dir>, beside its own
+# stubs (an empty file as a host file's mount point, an empty dir as a mount point). Made here by
+# hand: the current runtime moves the app's files into the upper dir ($HOME is one overlay now),
+# keeps the upper's copy where both have one (also a whiteout: a host file the app deleted through
+# this runtime stays deleted), and drops the stubs.
+echo host-gone > "$HOME/gone" && ./jq.portico --portico-isolation=writecopy --portico-entry=dash -c 'rm $HOME/gone'
+OLD=$SB/writecopy/split$HOME
+mkdir -p "$OLD/olddir" "$OLD/.config" "$SB/writecopy/upper$HOME" "$OLD/.local/share/oldapp/deeper" "$HOME/.local/share/oldapp/deeper"
+echo old-deep > "$OLD/.local/share/oldapp/deeper/d.txt"  # upper/<...>/oldapp/deeper is made on the way
+echo old-notes > "$OLD/notes.txt"; echo old-nested > "$OLD/olddir/a.txt"; echo old-cfg > "$OLD/.config/oldcfg"
+echo host-file > "$HOME/hostfile" && : > "$OLD/hostfile"
+echo old-conflict > "$OLD/conflict.txt" && echo new-conflict > "$SB/writecopy/upper$HOME/conflict.txt"
+echo old-gone > "$OLD/gone"
+show='cat $HOME/notes.txt $HOME/olddir/a.txt $HOME/.config/oldcfg $HOME/.local/share/oldapp/deeper/d.txt $HOME/hostfile $HOME/conflict.txt $HOME/conflict.txt.portico-migrated-1
+  test -e $HOME/gone && echo gone-visible; cat $HOME/gone.portico-migrated-1; ls $HOME | grep -c hostfile'
+want="old-notes old-nested old-cfg old-deep host-file new-conflict old-conflict old-gone 1 "
+for i in 1 2; do
+  out=$(./jq.portico --portico-isolation=writecopy --portico-entry=dash -c "$show" 2>"mig$i.err" | tr '\n' ' ')
+  expect_eq "$out" "$want" "writecopy launch $i after an upgrade: the old runtime's files show at their paths, the upper's copy wins"
+done
+grep -q "conflict.txt: kept the newer entry; the one an older runtime left is now conflict.txt.portico-migrated-1" mig1.err \
+  && pass "the kept-aside file is reported" || fail "no warning for the conflict ($(cat mig1.err))"
+[ ! -s mig2.err ] && pass "the second launch migrates nothing and warns of nothing" || fail "second launch: $(cat mig2.err)"
+expect_eq "$(cat "$SB/writecopy/upper$HOME/notes.txt" 2>&1)" "old-notes" "the old file is now in the upper dir"
+left=$(find "$SB/writecopy/split" -mindepth 1 -not -type d 2>/dev/null | wc -l)
+expect_eq "$left" "0" "nothing is left in writecopy/split"
+[ "$(cat "$HOME/hostfile")" == host-file ] && [ ! -e "$HOME/notes.txt" ] && pass "the migration left the host untouched" \
+  || fail "the migration touched the host"
 # merged: writes go to the host.
 ./jq.portico --portico-isolation=merged --portico-entry=dash -c 'echo merged > $HOME/merged.txt'
 expect_eq "$(cat "$HOME/merged.txt" 2>&1)" "merged" "merged: write reached the host"
