@@ -134,8 +134,9 @@ echo old-notes > "$OLD/notes.txt"; echo old-nested > "$OLD/olddir/a.txt"; echo o
 echo host-file > "$HOME/hostfile" && : > "$OLD/hostfile"
 echo old-conflict > "$OLD/conflict.txt" && echo new-conflict > "$SB/writecopy/upper$HOME/conflict.txt"
 echo old-gone > "$OLD/gone"
+/usr/bin/python3 -c "import os, stat; os.mknod('$OLD/wo', stat.S_IFCHR, 0)" || fail "cannot make a whiteout"  # moved, hides nothing
 show='cat $HOME/notes.txt $HOME/olddir/a.txt $HOME/.config/oldcfg $HOME/.local/share/oldapp/deeper/d.txt $HOME/hostfile $HOME/conflict.txt $HOME/conflict.txt.portico-migrated-1
-  test -e $HOME/gone && echo gone-visible; cat $HOME/gone.portico-migrated-1; ls $HOME | grep -c hostfile'
+  test -e $HOME/gone && echo gone-visible; test -e $HOME/wo && echo wo-visible; cat $HOME/gone.portico-migrated-1; ls $HOME | grep -c hostfile'
 want="old-notes old-nested old-cfg old-deep host-file new-conflict old-conflict old-gone 1 "
 for i in 1 2; do
   out=$(./jq.portico --portico-isolation=writecopy --portico-entry=dash -c "$show" 2>"mig$i.err" | tr '\n' ' ')
@@ -145,6 +146,7 @@ grep -q "conflict.txt: kept the newer entry; the one an older runtime left is no
   && pass "the kept-aside file is reported" || fail "no warning for the conflict ($(cat mig1.err))"
 [ ! -s mig2.err ] && pass "the second launch migrates nothing and warns of nothing" || fail "second launch: $(cat mig2.err)"
 expect_eq "$(cat "$SB/writecopy/upper$HOME/notes.txt" 2>&1)" "old-notes" "the old file is now in the upper dir"
+[ -c "$SB/writecopy/upper$HOME/wo" ] && pass "a whiteout from split/ is moved to the upper dir" || fail "the whiteout was not moved"
 left=$(find "$SB/writecopy/split" -mindepth 1 -not -type d 2>/dev/null | wc -l)
 expect_eq "$left" "0" "nothing is left in writecopy/split"
 [ "$(cat "$HOME/hostfile")" == host-file ] && [ ! -e "$HOME/notes.txt" ] && pass "the migration left the host untouched" \
