@@ -348,6 +348,7 @@ struct OpenLoop {
     std::deque<std::pair<std::size_t, Clock::time_point>> backlog;  // user index, scheduled arrival
     std::vector<std::shared_ptr<Launcher>> idle;
     std::size_t max_backlog = 0;
+    Clock::time_point first_arrival{};  // the storm's clock starts here, after the connections are up
 };
 
 class Launcher : public std::enable_shared_from_this<Launcher> {
@@ -643,6 +644,7 @@ int main(int argc, char** argv) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         auto start = Clock::now() + std::chrono::milliseconds(10);
+        open_loop.first_arrival = start;
         for (std::size_t i = 0; i < cookies.size(); ++i) {
             auto at = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / o.rate));
             std::this_thread::sleep_until(at);
@@ -675,7 +677,8 @@ int main(int argc, char** argv) {
     auto t_storm = Clock::now();
     if (o.rate > 0) run_open_loop(cookies_a, "terminal", storm);
     else run_storm(cookies_a, "terminal", storm);
-    double storm_s = ms_since(t_storm) / 1000;
+    // Open loop: from the first scheduled arrival (connecting the 64 connections comes before it).
+    double storm_s = ms_since(o.rate > 0 ? open_loop.first_arrival : t_storm) / 1000;
     auto after = proc_stat(broker);
     double broker_cpu_s = after.cpu_seconds - before.cpu_seconds;
 
