@@ -16,6 +16,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import traceback
 
 DISPLAY_VERSION = 2  # docs/protocol.md, display channel
 
@@ -117,6 +118,25 @@ def prepare_service_state(stack_dir, state_dir, broker_ca):
     for path in (state_dir, ca_copy):
         os.chown(path, uid, gid)
     return ca_copy
+
+
+def run_case(stack, case):
+    """Starts `stack`, runs case(stack) and returns the test's exit status: the case's own (77 for
+    a skip) or 0. Any exception fails it (1) with the traceback and the stack's logs printed; a
+    failed stack's folder is kept for a look."""
+    ok = False
+    try:
+        stack.start()
+        result = case(stack)
+        ok = True
+        return result or 0
+    except Exception as e:  # noqa: BLE001 - report any failure with the logs
+        traceback.print_exc()
+        print(f"FAILED: {type(e).__name__}: {e}")
+        stack.dump_logs()
+        return 1
+    finally:
+        stack.stop(keep=not ok)
 
 
 class Stack:

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import Stack, WebSocket, hello, wait_for  # noqa: E402
+from stack import Stack, WebSocket, run_case, hello, wait_for  # noqa: E402
 
 
 def admin(stack):
@@ -275,22 +275,9 @@ CASES = {"no_input_stops_broker": case_no_input_stops_broker, "login_throttle": 
 def main():
     case, build, source = sys.argv[1], sys.argv[2], sys.argv[3]
     stack = Stack(build, source, name=case.replace("_", "-"))
-    ok = False
-    try:
-        if case in BROKER_ONLY:
-            stack.start_host = lambda: None
-        stack.start()
-        result = CASES[case](stack)
-        ok = True
-        return result or 0
-    except Exception as e:  # noqa: BLE001 - report any failure with the logs
-        import traceback
-        traceback.print_exc()
-        print(f"FAILED: {type(e).__name__}: {e}")
-        stack.dump_logs()
-        return 1
-    finally:
-        stack.stop(keep=not ok)
+    if case in BROKER_ONLY:
+        stack.start_host = lambda: None
+    return run_case(stack, CASES[case])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import Stack  # noqa: E402
+from stack import Stack, run_case  # noqa: E402
 from test_e2e import skip  # noqa: E402
 
 
@@ -23,6 +23,14 @@ def missing(source):
     return "the contract test needs node and tests/contract's npm packages (run deploy/install-deps.sh --test)"
 
 
+def check_contract(stack, source):
+    env = dict(os.environ, PORTICO_URL=stack.url, PORTICO_CA=os.path.join(stack.state, "tls/broker.crt"),
+               PORTICO_PASSWORD=stack.password, PORTICO_ADMIN_PASSWORD=stack.admin_password,
+               PORTICO_HOST_ID=stack.host_id, PORTICO_SPEC=os.path.join(source, "docs/openapi.yaml"))
+    proc = subprocess.run(["node", os.path.join(source, "tests/contract/contract.test.mjs")], env=env, timeout=300)
+    assert proc.returncode == 0, "the broker does not keep its REST contract (see above)"
+
+
 def main():
     build, source = sys.argv[1], sys.argv[2]
     if why := missing(source):
@@ -31,23 +39,7 @@ def main():
         except AssertionError as e:
             print(f"FAILED: {e}")
             return 1
-    stack = Stack(build, source, name="contract")
-    ok = False
-    try:
-        stack.start()
-        env = dict(os.environ, PORTICO_URL=stack.url, PORTICO_CA=os.path.join(stack.state, "tls/broker.crt"),
-                   PORTICO_PASSWORD=stack.password, PORTICO_ADMIN_PASSWORD=stack.admin_password,
-                   PORTICO_HOST_ID=stack.host_id, PORTICO_SPEC=os.path.join(source, "docs/openapi.yaml"))
-        proc = subprocess.run(["node", os.path.join(source, "tests/contract/contract.test.mjs")], env=env, timeout=300)
-        assert proc.returncode == 0, "the broker does not keep its REST contract (see above)"
-        ok = True
-        return 0
-    except Exception as e:  # noqa: BLE001 - report any failure with the logs
-        print(f"FAILED: {type(e).__name__}: {e}")
-        stack.dump_logs()
-        return 1
-    finally:
-        stack.stop(keep=not ok)
+    return run_case(Stack(build, source, name="contract"), lambda stack: check_contract(stack, source))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import Stack, WebSocket, hello, wait_for, x_screen_rgb  # noqa: E402
+from stack import Stack, WebSocket, run_case, hello, wait_for, x_screen_rgb  # noqa: E402
 
 APP_NAMES = {"Xvfb", "xterm"}
 
@@ -547,18 +547,7 @@ def main():
     stack.trust_dir = os.path.join(stack.dir, "trusted-keys")
     os.makedirs(stack.trust_dir)
     stack.host_args += ["--package-trust-dir", stack.trust_dir]
-    ok = False
-    try:
-        stack.start()
-        result = CASES[case](stack)
-        ok = True
-        return result or 0
-    except Exception as e:  # noqa: BLE001 - report any failure with the logs
-        print(f"FAILED: {type(e).__name__}: {e}")
-        stack.dump_logs()
-        return 1
-    finally:
-        stack.stop(keep=not ok)
+    return run_case(stack, CASES[case])
 
 
 if __name__ == "__main__":
