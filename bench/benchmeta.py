@@ -7,7 +7,8 @@ file under bench/results/ and `bench/check-fresh` can read them all.
     result = {..., **run.finish()}     # adds load_after; call it when the measuring is done
     run.write(result, path)            # JSON, indented, with a newline at the end
 
-Statistics live here too (`summary`), so a median or a p95 is computed one way everywhere.
+Statistics live here too (`summary`), so a median or a p95 is computed one way everywhere, and
+so does the reader of the host's per-frame log that several benches join with their own.
 """
 
 import datetime
@@ -80,6 +81,20 @@ class Run:
             json.dump(result, f, indent=2)
             f.write("\n")
         os.replace(tmp, path)
+
+
+def host_frame_log(log_dir, session_id):
+    """The host's per-frame log of one session (PORTICO_FRAME_LOG_DIR/<id>.jsonl) by frame id; {}
+    when there is none. A last line still being written is left out."""
+    frames = {}
+    path = os.path.join(log_dir, f"{session_id}.jsonl")
+    if session_id and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.endswith("\n"):
+                    e = json.loads(line)
+                    frames[e["id"]] = e
+    return frames
 
 
 def percentile(sorted_values, q):

@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 from stack import Stack  # noqa: E402
 from relay import Relay, RfbRequestCounter, Sink  # noqa: E402
-from benchmeta import Run, now_utc, summary  # noqa: E402
+from benchmeta import Run, host_frame_log, now_utc, summary  # noqa: E402
 import workload as workload_mod  # noqa: E402
 import framecompare  # noqa: E402
 import numpy as np  # noqa: E402
@@ -361,18 +361,15 @@ class Portico(System):
         ids = {e["id"] for e in self.frames_between(t0, t1)}
         sid = (self.stats or {}).get("session_id")
         costs, kinds = [], {}
-        path = os.path.join(self.b.frame_log_dir, f"{sid}.jsonl")
-        if sid and os.path.exists(path):
-            with open(path) as f:
-                for line in f:
-                    e = json.loads(line)
-                    if e["id"] in ids:
-                        costs.append(e["cpu_us"] / 1000)
-                        kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
-        else:
+        host = host_frame_log(self.b.frame_log_dir, sid)
+        for e in host.values():
+            if e["id"] in ids:
+                costs.append(e["cpu_us"] / 1000)
+                kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+        if not host:
             self.notes.append("no host frame log (PORTICO_FRAME_LOG_DIR) for this session")
         lat = [e["latency_ms"] for e in self.frames_between(t0, t1) if e.get("latency_ms") is not None]
-        all_lat = joined_latency(self.frames_between(t0, t1), host_frames(self.b, sid))
+        all_lat = joined_latency(self.frames_between(t0, t1), host)
         return {"frame_latency_ms": {"median": r2(statistics.median(all_lat)) if all_lat else None,
                                      "p95": r2(pct(all_lat, 95)), "n": len(all_lat)},
                 "cpu_ms_per_frame_log": {"median": r2(statistics.median(costs)) if costs else None,
@@ -867,19 +864,6 @@ def idle(b, seconds):
             "what": "xterm showing a page of text, nothing changing, 1920x1080; bytes on the wire (TLS) to the client"}
 
 
-def host_frames(b, sid):
-    """The host's frame log of session `sid` (PORTICO_FRAME_LOG_DIR), by frame id."""
-    out = {}
-    path = os.path.join(b.frame_log_dir, f"{sid}.jsonl")
-    if sid and os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.endswith("\n"):
-                    e = json.loads(line)
-                    out[e["id"]] = e
-    return out
-
-
 def joined_latency(client_entries, host):
     """Client receive wall time minus the host's capture wall time, per frame id (same machine clock).
     Works for every frame kind without a timestamp on the wire."""
@@ -931,7 +915,7 @@ def slow_link(b, seconds, workload="scrolling"):
             e = json.loads(line)
             if t_go + WARM_S <= e["wall_ms"] / 1000 <= t1:
                 entries.append(e)
-    host = host_frames(b, stats.get("session_id"))
+    host = host_frame_log(b.frame_log_dir, stats.get("session_id"))
     lat = joined_latency(entries, host)
     stamped = [e["latency_ms"] for e in entries if e["latency_ms"] is not None]
     kinds = {}

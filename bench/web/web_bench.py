@@ -33,7 +33,7 @@ repo = os.path.dirname(os.path.dirname(here))
 sys.path.insert(0, os.path.join(repo, "tests", "integration"))
 sys.path.insert(0, os.path.join(repo, "bench"))
 from stack import Stack  # noqa: E402
-from benchmeta import Run, summary  # noqa: E402
+from benchmeta import Run, host_frame_log, summary  # noqa: E402
 
 CLIP_SECONDS = 8
 
@@ -55,19 +55,6 @@ def cpu_layouts(which):
     if which in ("shared", "both") or not layouts:
         layouts["shared"] = (set(cpus), set(cpus))
     return layouts
-
-
-def host_frame_log(log_dir, session_id):
-    """The host's per-frame log of one session (PORTICO_FRAME_LOG_DIR/<id>.jsonl), by frame id."""
-    frames = {}
-    path = os.path.join(log_dir, f"{session_id}.jsonl")
-    if session_id and os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.endswith("\n"):
-                    e = json.loads(line)
-                    frames[e["id"]] = e
-    return frames
 
 
 def photon_breakdown(sample, frames, clock_offset_ms):
