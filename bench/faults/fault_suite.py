@@ -18,7 +18,6 @@ import hashlib
 import json
 import re
 import os
-import shlex
 import signal
 import socket
 import ssl
@@ -33,6 +32,8 @@ import urllib.parse
 SOURCE = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
 from stack import Stack, WebSocket, hello, wait_for  # noqa: E402
+sys.path.insert(0, os.path.join(SOURCE, "bench"))
+from benchmeta import Run, loadavg  # noqa: E402
 from test_broker import admin, api, session_state  # noqa: E402
 from test_e2e import rss_pss_mb  # noqa: E402
 import test_vm  # noqa: E402
@@ -667,23 +668,6 @@ SCENARIOS = {"broker_kill": scenario_broker_kill, "app_kill": scenario_app_kill,
 
 # ---- the run ----
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return [float(x) for x in f.read().split()[:3]]
-
-
-def machine():
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
-    return {"nproc": os.cpu_count(), "cpu_model": model, "memory_mib": mem_kib // 1024, "kernel": os.uname().release}
-
-
 def run_scenario(name, args):
     sc = Scenario(name)
     print(f"== {name} (load {loadavg()[0]})", flush=True)
@@ -737,22 +721,16 @@ def main():
             print(f"{os.path.join(args.build, b)} is missing: build it first", file=sys.stderr)
             return 2
 
-    run = {"benchmark": "faults", "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-           "commit": subprocess.run(["git", "-C", SOURCE, "rev-parse", "HEAD"], capture_output=True,
-                                    text=True).stdout.strip(),
-           "tree_dirty": bool(subprocess.run(["git", "-C", SOURCE, "status", "--porcelain", "--untracked-files=no"],
-                                             capture_output=True, text=True).stdout.strip()),
-           "machine": machine(), "load_before": loadavg(),
+    meta = Run("faults")
+    run = {**meta.meta,
            # Where each binary really is and when it was built (a build folder may link another's).
            "binaries": {b: {"path": os.path.realpath(os.path.join(args.build, b)), "built": datetime.datetime.fromtimestamp(
                os.path.getmtime(os.path.join(args.build, b)), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
                for b in ("broker/portico-broker", "session-host/portico-host")},
-           "command": " ".join(shlex.quote(a) for a in ["/usr/bin/python3", os.path.relpath(__file__, SOURCE),
-                                                        *sys.argv[1:]]),
            "scenarios": {}}
     for name in names:
         run["scenarios"][name] = run_scenario(name, args).to_json()
-    run["load_after"] = loadavg()
+    run.update(meta.finish())
     missed = [n for n, s in run["scenarios"].items() if s["pass"] is False]
     run["pass"] = not missed
 
