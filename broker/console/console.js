@@ -4,7 +4,8 @@
 // place. Helpdesk users get no edit controls (the broker refuses them anyway with 403).
 
 import { DisplayClient } from '/display.js';
-import { api, ApiError, parseEntitlements, formatEntitlements } from './api.js';
+import { api, ApiError } from '/rest.js';
+import { parseEntitlements, formatEntitlements } from './entitlements.js';
 import { renderRows, button } from './table.js';
 
 const POLL_MS = 2000;

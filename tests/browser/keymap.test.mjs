@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
 import { KEYMAP, evdevCode } from '../../client/web/keymap.js';
-import { producedChar, isPasteShortcut } from '../../client/web/display.js';
+import { producedChar, isPasteShortcut } from '../../client/web/input.js';
 
 const HEADER = '/usr/include/linux/input-event-codes.h';
 

@@ -218,10 +218,10 @@ async function run(page, env, browser) {
   log('logged in with the keyboard only');
 
   // --- H.264 dirty rectangles: the cropped draws put exactly the frame's pixels where it changed ---
-  // (display.js draws small updates from VideoFrames cropped to each rectangle; odd coordinates
+  // (video.js draws small updates from VideoFrames cropped to each rectangle; odd coordinates
   // need an even crop origin.) Compared with a clipped whole-frame draw, in this browser.
   const crops = await page.evaluate(async () => {
-    const { drawVideoRects } = await import(new URL('display.js', location.href).href);
+    const { drawVideoRects } = await import(new URL('video.js', location.href).href);
     const W = 320; const H = 180;
     const buf = new Uint8Array((W * H * 3) / 2);
     for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) buf[y * W + x] = (x * 3 + y * 5) & 255;

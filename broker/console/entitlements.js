@@ -1,9 +1,8 @@
-// The console's REST helpers: the broker calls themselves come from the web client's rest.js
-// (served from the web root, like display.js); entitlement text parsing and formatting here.
+// Entitlement lists as the console's forms show them ("user:alice, group:staff") and as the REST
+// API takes them ([{user:"alice"},{group:"staff"}]). The broker calls themselves go through the
+// web client's rest.js, the one REST wrapper of portal and console.
 
-import { api, ApiError } from '/rest.js';
-
-export { api, ApiError };
+import { ApiError } from '/rest.js';
 
 /** "user:alice, group:staff" -> [{user:"alice"},{group:"staff"}]; throws on a malformed item. */
 export function parseEntitlements(text) {
