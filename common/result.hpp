@@ -1,5 +1,7 @@
 #pragma once
-// Result<T>: a value or an error, for hot and async paths where exceptions are not wanted.
+// Result<T, Code>: a value or a typed error. The one error convention for failures a caller is
+// expected to handle (bad input, a peer that misbehaves, a busy store); see docs/architecture.md,
+// "Errors". Result<void, Code> is the shape for operations that only succeed or fail.
 
 #include <string>
 #include <utility>
@@ -32,6 +34,21 @@ public:
 
 private:
     std::variant<T, Error<Code>> v_;
+};
+
+template <class Code>
+class [[nodiscard]] Result<void, Code> {
+public:
+    Result() = default;
+    Result(Error<Code> err) : err_(std::move(err)), failed_(true) {}
+
+    bool ok() const { return !failed_; }
+    explicit operator bool() const { return ok(); }
+    const Error<Code>& error() const { return err_; }
+
+private:
+    Error<Code> err_{};
+    bool failed_ = false;
 };
 
 }  // namespace portico

@@ -2,10 +2,10 @@
 
 #include "common/log.hpp"
 #include "common/tls.hpp"
-#include "session-host/app_launcher.hpp"
-#include "session-host/broker_link.hpp"
-#include "session-host/enroll.hpp"
-#include "session-host/display_server.hpp"
+#include "session-host/app/app_launcher.hpp"
+#include "session-host/net/broker_link.hpp"
+#include "session-host/net/enroll.hpp"
+#include "session-host/net/display_server.hpp"
 #include "session-host/session_manager.hpp"
 #include "session-host/vm/vm_desktops.hpp"
 

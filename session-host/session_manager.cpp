@@ -1,7 +1,7 @@
 #include "session-host/session_manager.hpp"
 
 #include "common/log.hpp"
-#include "session-host/app_session.hpp"
+#include "session-host/app/app_session.hpp"
 #include "session-host/privsep/helper_wire.hpp"
 #include "session-host/vm/vm_desktops.hpp"
 #include "session-host/vm/vm_session.hpp"

@@ -6,9 +6,9 @@
 
 #include "protocol/control.hpp"
 #include "protocol/display.hpp"
-#include "session-host/package_launch.hpp"
-#include "session-host/stream_session.hpp"
-#include "session-host/viewer.hpp"
+#include "session-host/app/package_launch.hpp"
+#include "session-host/stream/stream_session.hpp"
+#include "session-host/stream/viewer.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 

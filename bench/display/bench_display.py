@@ -48,7 +48,7 @@ XPRA_ENCODINGS = ("auto", "h264", "webp")  # what Xpra 3.1 (Debian 12) offers; "
 FPS_CAP = 30     # every peer is capped at 30 frames a second (Portico has no cap: see README)
 WARM_S = 1.0     # after "go", before the measurement window opens
 SETTLE_S = 1.0   # the client's picture is checked exactly this long after the workload's last change
-CRF = 18         # Portico's (session-host/stream_session.cpp); the x264 peers use the same
+CRF = 18         # Portico's (session-host/stream/stream_session.cpp); the x264 peers use the same
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PYTHON = sys.executable
 

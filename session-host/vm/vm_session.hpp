@@ -7,7 +7,7 @@
 // afterwards the capture thread owns the VM and tears it down. Input methods are called from
 // network threads and never block.
 
-#include "session-host/stream_session.hpp"
+#include "session-host/stream/stream_session.hpp"
 
 #include <memory>
 #include <mutex>

@@ -1,7 +1,7 @@
 // Xauthority parsing and X11FrameSource's failure path (no server needed; the live-server tests
 // are in unit_host, which can start an Xvfb).
-#include "capture/x11_connection.hpp"
-#include "capture/x11_source.hpp"
+#include "capture/x11/x11_connection.hpp"
+#include "capture/x11/x11_source.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
 #include "codec/color.hpp"
-#include "test_frames.hpp"
+#include "tests/support/test_frames.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -11,7 +11,7 @@
 #include "codec/jpeg_tile.hpp"
 #include "codec/png_decoder.hpp"
 #include "codec/png_tile.hpp"
-#include "test_frames.hpp"
+#include "tests/support/test_frames.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 #include "codec/color.hpp"
 #include "codec/h264_decoder.hpp"
 #include "codec/h264_encoder.hpp"
-#include "test_frames.hpp"
+#include "tests/support/test_frames.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 #include "codec/color.hpp"
 #include "codec/jpeg_decoder.hpp"
 #include "codec/jpeg_tile.hpp"
-#include "test_frames.hpp"
+#include "tests/support/test_frames.hpp"
 
 #include <catch2/catch.hpp>
 

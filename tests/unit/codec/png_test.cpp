@@ -1,6 +1,6 @@
 #include "codec/png_decoder.hpp"
 #include "codec/png_tile.hpp"
-#include "test_frames.hpp"
+#include "tests/support/test_frames.hpp"
 
 #include <catch2/catch.hpp>
 

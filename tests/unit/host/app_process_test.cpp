@@ -1,7 +1,7 @@
 // AppProcess: runs in its own group with the session's X environment; leaves nothing behind.
-#include "session-host/app_process.hpp"
+#include "session-host/app/app_process.hpp"
 
-#include "x_test_util.hpp"
+#include "tests/support/x_test_util.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,11 +1,11 @@
 // ClipboardBridge, CursorWatcher and InputInjector::key_char against a real Xvfb, with the test
 // itself playing the other X client (an app that pastes, copies, receives keys, shows a cursor).
-#include "session-host/clipboard_bridge.hpp"
-#include "session-host/cursor_watcher.hpp"
-#include "session-host/input_injector.hpp"
-#include "session-host/x_display.hpp"
+#include "session-host/x11/clipboard_bridge.hpp"
+#include "session-host/x11/cursor_watcher.hpp"
+#include "session-host/x11/input_injector.hpp"
+#include "session-host/x11/x_display.hpp"
 
-#include "x_test_util.hpp"
+#include "tests/support/x_test_util.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,11 +1,11 @@
 // An app session at the client's device pixel ratio: Xvfb's DPI, Xft.dpi on the root window, the
 // DPI kept across RandR resizes, GTK's variables, and a real Xft xterm drawn twice as tall at 2x.
-#include "session-host/app_process.hpp"
-#include "session-host/display_scale.hpp"
-#include "session-host/screen_sizer.hpp"
-#include "session-host/x_display.hpp"
+#include "session-host/app/app_process.hpp"
+#include "session-host/x11/display_scale.hpp"
+#include "session-host/x11/screen_sizer.hpp"
+#include "session-host/x11/x_display.hpp"
 
-#include "x_test_util.hpp"
+#include "tests/support/x_test_util.hpp"
 
 #include <catch2/catch.hpp>
 

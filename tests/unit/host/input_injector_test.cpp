@@ -1,9 +1,9 @@
 // InputInjector against a real Xvfb: evdev keymap, pointer, buttons, wheel, and typing into xterm.
-#include "session-host/app_process.hpp"
-#include "session-host/input_injector.hpp"
-#include "session-host/x_display.hpp"
+#include "session-host/app/app_process.hpp"
+#include "session-host/x11/input_injector.hpp"
+#include "session-host/x11/x_display.hpp"
 
-#include "x_test_util.hpp"
+#include "tests/support/x_test_util.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
-#include "session-host/lossy_map.hpp"
-#include "session-host/scroll_detector.hpp"
+#include "session-host/stream/lossy_map.hpp"
+#include "session-host/stream/scroll_detector.hpp"
 
 #include <catch2/catch.hpp>
 

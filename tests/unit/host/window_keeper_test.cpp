@@ -1,9 +1,9 @@
 // WindowKeeper: in a session without a window manager, the app's first window fills the screen
 // and the newest top-level window has keyboard focus (so typed keys reach the app wherever the
 // pointer is); override-redirect popups are left alone.
-#include "session-host/window_keeper.hpp"
-#include "session-host/x_display.hpp"
-#include "x_test_util.hpp"
+#include "session-host/x11/window_keeper.hpp"
+#include "session-host/x11/x_display.hpp"
+#include "tests/support/x_test_util.hpp"
 
 #include <catch2/catch.hpp>
 

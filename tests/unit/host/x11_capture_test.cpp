@@ -1,9 +1,9 @@
 // X11FrameSource against a real Xvfb: full first frame, damage-only reads, correct pixels.
-#include "capture/x11_source.hpp"
-#include "session-host/screen_sizer.hpp"
-#include "session-host/x_display.hpp"
+#include "capture/x11/x11_source.hpp"
+#include "session-host/x11/screen_sizer.hpp"
+#include "session-host/x11/x_display.hpp"
 
-#include "x_test_util.hpp"
+#include "tests/support/x_test_util.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // XvfbDisplay: a private X server that demands its own cookie and dies with its owner.
-#include "session-host/x_display.hpp"
+#include "session-host/x11/x_display.hpp"
 
-#include "x_test_util.hpp"
+#include "tests/support/x_test_util.hpp"
 
 #include <catch2/catch.hpp>
 

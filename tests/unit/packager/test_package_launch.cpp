@@ -1,4 +1,4 @@
-// The session host's trusted package launch (session-host/package_launch): packages are found by
+// The session host's trusted package launch (session-host/app/package_launch): packages are found by
 // their magic, verified by the host's own runtime against the host's trust list before a session
 // starts, and refused with the runtime's reason otherwise; a trusted one runs through the host's
 // runtime. Real packages (built by portico-pack) and the real runtime, as processes.
@@ -13,7 +13,7 @@
 #include <functional>
 #include <iterator>
 
-#include "session-host/package_launch.hpp"
+#include "session-host/app/package_launch.hpp"
 
 using namespace portico::host;
 namespace fs = std::filesystem;

@@ -3,9 +3,9 @@
 // viewer that decodes everything with the native client's Framebuffer and acknowledges frames.
 // What the viewer shows is compared with the source byte for byte (B, G, R).
 
-#include "pipeline_support.hpp"
-#include "session-host/flow_control.hpp"
-#include "tests/unit/codec/test_frames.hpp"
+#include "tests/support/pipeline_support.hpp"
+#include "session-host/stream/flow_control.hpp"
+#include "tests/support/test_frames.hpp"
 
 #include <catch2/catch.hpp>
 

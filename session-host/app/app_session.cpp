@@ -1,0 +1,207 @@
+#include "session-host/app/app_session.hpp"
+
+#include "capture/x11/x11_source.hpp"
+#include "common/log.hpp"
+#include "session-host/app/app_launcher.hpp"
+#include "session-host/x11/clipboard_bridge.hpp"
+#include "session-host/x11/cursor_watcher.hpp"
+#include "session-host/x11/display_scale.hpp"
+#include "session-host/stream/encode_policy.hpp"
+#include "session-host/x11/input_injector.hpp"
+#include "session-host/x11/screen_sizer.hpp"
+#include "session-host/x11/window_keeper.hpp"
+#include "session-host/x11/x_display.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+namespace portico::host {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+void make_private_dir(const std::string& dir) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);  // a leftover from a crashed host
+    fs::create_directories(fs::path(dir).parent_path(), ec);
+    if (::mkdir(dir.c_str(), 0700) != 0) throw std::runtime_error("cannot create runtime directory " + dir);
+    ::chmod(dir.c_str(), 0700);
+}
+
+}  // namespace
+
+AppSession::AppSession(Options options, EndedFn on_ended)
+    : StreamSession(options.id, options.width, options.height, std::move(on_ended)), options_(std::move(options)) {}
+
+std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended) {
+    if (options.command.empty()) throw std::runtime_error("the application has no command");
+    if (!options.launcher) throw std::runtime_error("this host has no way to start applications");
+    options.width = session_dimension(options.width);
+    options.height = session_dimension(options.height);
+    std::shared_ptr<AppSession> s(new AppSession(std::move(options), std::move(on_ended)));
+    const auto& o = s->options_;
+    const DisplayScale scale = display_scale(o.scale);
+    make_private_dir(o.runtime_dir);
+    try {
+        s->xvfb_ = std::make_unique<XvfbDisplay>(std::max(o.width, kMaxWidth), std::max(o.height, kMaxHeight), o.runtime_dir,
+                                                 scale.dpi);
+        s->sizer_ = std::make_unique<ScreenSizer>(s->xvfb_->display(), s->xvfb_->xauthority(), scale.dpi);
+        if (std::string why; !s->sizer_->set_size(o.width, o.height, why))
+            throw std::runtime_error("cannot set the X screen to " + std::to_string(o.width) + "x" + std::to_string(o.height) + ": " + why);
+        s->windows_ = std::make_unique<WindowKeeper>(s->xvfb_->display(), s->xvfb_->xauthority());
+        s->app_ = o.launcher->launch({o.id, o.user, o.command, s->xvfb_->display(), s->xvfb_->cookie(),
+                                      s->xvfb_->xauthority(), o.runtime_dir + "/app.log", scale.env});
+        s->source_ = std::make_unique<capture::X11FrameSource>(s->xvfb_->display(), s->xvfb_->xauthority());
+        s->injector_ = std::make_unique<InputInjector>(s->xvfb_->display(), s->xvfb_->xauthority());
+        s->clipboard_ = std::make_unique<ClipboardBridge>(s->xvfb_->display(), s->xvfb_->xauthority());
+        s->cursor_ = std::make_unique<CursorWatcher>(s->xvfb_->display(), s->xvfb_->xauthority());
+    } catch (...) {
+        s->teardown();
+        throw;
+    }
+    s->wait_for_first_window();
+    s->start_streaming();
+    log::info("session ", o.id, ": started '", o.command.front(), "' on display ", s->xvfb_->display(), " (",
+              o.width, "x", o.height, ", ", scale.dpi, " dpi)");
+    return s;
+}
+
+// Keys typed before the app's window exists would go nowhere (there is no window manager to hold
+// focus), so the session is announced ready only once the window is mapped and focused.
+void AppSession::wait_for_first_window() {
+    constexpr auto kTimeout = 10s;
+    auto deadline = std::chrono::steady_clock::now() + kTimeout;
+    for (;;) {
+        windows_->poll();
+        if (windows_->main_window()) return;
+        if (app_->exited()) {
+            std::string log_tail;
+            if (std::ifstream in{options_.runtime_dir + "/app.log"}) {
+                std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+                log_tail = all.substr(all.size() > 400 ? all.size() - 400 : 0);
+            }
+            std::string msg = "'" + options_.command.front() + "' exited (status " + std::to_string(app_->exit_status()) +
+                              ") before showing a window";
+            if (!log_tail.empty()) msg += ": " + log_tail;
+            teardown();
+            throw std::runtime_error(msg);
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            log::warn("session ", options_.id, ": '", options_.command.front(), "' showed no window within ",
+                      kTimeout.count(), " s; starting the session anyway");
+            return;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
+AppSession::~AppSession() = default;
+
+void AppSession::key(std::uint16_t code, bool down) {
+    if (down) input_arrived();
+    std::lock_guard lk(input_mu_);
+    if (injector_) injector_->key(code, down);
+}
+
+void AppSession::pointer(int x, int y, std::uint8_t buttons) {
+    x = std::clamp(x, 0, width_.load() - 1);
+    y = std::clamp(y, 0, height_.load() - 1);
+    std::lock_guard lk(input_mu_);
+    if (buttons != last_buttons_) input_arrived();
+    last_buttons_ = buttons;
+    if (injector_) injector_->pointer(x, y, buttons);
+}
+
+void AppSession::wheel(int dx, int dy) {
+    input_arrived();
+    std::lock_guard lk(input_mu_);
+    if (injector_) injector_->wheel(dx, dy);
+}
+
+void AppSession::key_char(std::uint32_t codepoint, std::uint16_t /*evdev_code*/, bool down) {
+    if (down) input_arrived();
+    std::lock_guard lk(input_mu_);
+    if (injector_) injector_->key_char(codepoint, down);
+}
+
+void AppSession::clipboard(const std::string& text, bool more) {
+    std::lock_guard lk(input_mu_);
+    if (!clipboard_overflow_ && clipboard_in_.size() + text.size() > ClipboardBridge::kMaxText) {
+        log::warn("session ", options_.id, ": clipboard text from the client exceeds 1 MiB; ignored");
+        clipboard_overflow_ = true;
+    }
+    if (!clipboard_overflow_) clipboard_in_ += text;
+    if (more) return;
+    if (!clipboard_overflow_ && clipboard_) clipboard_->set_text(std::move(clipboard_in_));
+    clipboard_in_.clear();
+    clipboard_overflow_ = false;
+}
+
+void AppSession::viewer_attached() { cursor_resend_ = true; }
+
+void AppSession::release_input() {
+    std::lock_guard lk(input_mu_);
+    if (injector_) injector_->release_all();
+}
+
+capture::FrameSource& AppSession::frame_source() { return *source_; }
+
+std::optional<StreamSession::Ending> AppSession::app_ended() {
+    if (!app_->exited()) return std::nullopt;
+    return Ending{protocol::EndReason::app_exited,
+                  "the application exited (status " + std::to_string(app_->exit_status()) + ")"};
+}
+
+std::optional<StreamSession::Ending> AppSession::poll() {
+    windows_->poll();
+    // Selections and cursor: their events are rare and handled here, between frames, so the
+    // session needs no thread of its own for them.
+    if (auto text = clipboard_->poll()) broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::ClipboardData{std::move(*text)})));
+    if (cursor_resend_.exchange(false)) cursor_->resend();
+    if (auto shape = cursor_->poll()) broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(*shape)));
+    return app_ended();
+}
+
+// Screen and capture buffer move to the new size and the main window follows; StreamSession
+// notices the new frame size and sends Resize and a keyframe.
+void AppSession::change_size(int width, int height) {
+    width = session_dimension(std::min(width, sizer_->max_width()));
+    height = session_dimension(std::min(height, sizer_->max_height()));
+    if (width == source_->width() && height == source_->height()) return;
+    std::string why;
+    if (!sizer_->set_size(width, height, why)) {
+        log::warn("session ", options_.id, ": cannot resize the screen to ", width, "x", height, ": ", why);
+        return;
+    }
+    source_->follow_root_size();
+    windows_->set_screen_size(source_->width(), source_->height());
+}
+
+void AppSession::teardown() {
+    {
+        std::lock_guard lk(input_mu_);
+        injector_.reset();
+        clipboard_.reset();
+    }
+    cursor_.reset();
+    source_.reset();
+    windows_.reset();
+    sizer_.reset();
+    if (app_) {
+        app_->terminate();  // also when the app has exited: what it left behind goes too
+        app_.reset();
+    }
+    xvfb_.reset();
+    std::error_code ec;
+    fs::remove_all(options_.runtime_dir, ec);
+    if (ec) log::warn("session ", options_.id, ": cannot remove ", options_.runtime_dir, ": ", ec.message());
+}
+
+}  // namespace portico::host
