@@ -19,7 +19,7 @@ struct Broker::Impl {
         : config(std::move(c)),
           limiter(std::make_shared<ConnectionLimiter>(config.max_connections, config.max_connections_per_address)) {
         ioc.emplace(std::max(1, config.network_threads));
-        core = std::make_unique<Core>(config, *ioc);
+        core = std::make_unique<Core>(config);
     }
 
     void do_accept() {
@@ -79,8 +79,9 @@ Broker::Broker(BrokerConfig config) : impl_(std::make_unique<Impl>(std::move(con
 Broker::~Broker() {
     stop();
     wait();
-    // Order matters: pending launches and the worker pool reference the io_context, and the
-    // connections still queued in the io_context reference the core (TLS context, registry).
+    // Order matters: the store thread, the password workers and pending launches hold connections
+    // (which need the io_context), and the connections still queued in the io_context reference
+    // the core (TLS context, registry).
     impl_->core->shutdown();
     impl_->accept_timer.reset();
     impl_->acceptor.reset();

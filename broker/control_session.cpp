@@ -1,6 +1,9 @@
 // Control channel from one session host (docs/protocol.md): WebSocket over TLS, text JSON.
 // The first message must be a valid `register` within the register timeout; afterwards the host
 // reports session events. One writer with a bounded queue; a host that lets it fill up is cut off.
+// Messages are parsed on this connection's strand; what they mean for the broker (authorization,
+// registration, session events) is store work, handed to the store executor in arrival order
+// (its one thread keeps that order). A store failure there ends this host's connection.
 
 #include "broker/core.hpp"
 #include "broker/net.hpp"
@@ -31,12 +34,8 @@ public:
           core_(core), peer_(std::move(peer)), slot_(std::move(slot)), register_timer_(ws_.get_executor()) {}
 
     ~ControlSession() override {
-        // A destructor must not throw (the store may be busy): that would end the process.
-        try {
-            if (registered_) core_.host_gone(host_id_, this);
-        } catch (const std::exception& e) {
-            log::error("control channel ", host_id_, ": cleanup failed: ", e.what());
-        }
+        // Memory only here; the store work of a host going down runs on the store executor.
+        if (registered_) forget_host(core_, host_id_, this);
     }
 
     void run(Request req) {
@@ -84,7 +83,8 @@ private:
         if (ec) {
             if (ec != websocket::error::closed && !closing_)
                 log::info("control channel ", registered_ ? host_id_ : peer_, " closed: ", ec.message());
-            guarded([&] { drop_registration(); });
+            read_failed_ = true;
+            drop_registration();
             return;
         }
         if (closing_) return;
@@ -97,26 +97,18 @@ private:
             return fail_and_close(msg.error().message);
         }
         bool go_on = false;
-        guarded([&] { go_on = handle(msg.value()); });
+        try {
+            go_on = handle(msg.value());
+        } catch (const std::exception& e) {
+            // A bug or no memory: this host's connection ends, never the io thread.
+            log::error("control channel ", registered_ ? host_id_ : peer_, ": ", e.what(), "; closing it");
+            fail_and_close("internal error in the broker");
+        }
         if (go_on) do_read();
     }
 
-    // Runs `f`; an exception (a store error, a bug) ends this host's connection with an error
-    // message, logged once, and never reaches the io thread.
-    template <class F>
-    void guarded(F&& f) {
-        try {
-            f();
-        } catch (const std::exception& e) {
-            log::error("control channel ", registered_ ? host_id_ : peer_, ": ", e.what(), "; closing it");
-            try {
-                fail_and_close("internal error in the broker");
-            } catch (const std::exception&) {
-            }
-        }
-    }
-
-    // Returns false when the connection is being closed.
+    // Returns false when reading must not go on now (the connection is closing, or a registration
+    // is being decided: its answer resumes reading).
     bool handle(const control::Message& m) {
         if (!registered_) {
             const auto* reg = std::get_if<control::Register>(&m);
@@ -124,62 +116,19 @@ private:
                 fail_and_close("the first message must be register");
                 return false;
             }
-            auto cert = peer_certificate();
-            auto auth = core_.authorize_host(*reg, cert, peer_);
-            if (!auth) {
-                log::warn("host '", reg->host_id, "' at ", peer_, " refused: ", auth.error().message);
-                fail_and_close("registration refused: " + auth.error().message);
-                return false;
-            }
-            if (reg->version != control::kVersion || reg->host_id.empty() || reg->max_sessions < 0 ||
-                reg->display_url.rfind("wss://", 0) != 0 || reg->cert_sha256.size() != 64) {
-                fail_and_close("unsupported registration (version, host_id, display_url or cert_sha256)");
-                return false;
-            }
-            register_timer_.cancel();
-            host_id_ = reg->host_id;
-            registered_ = true;
-            HostInfo info;
-            info.host_id = reg->host_id;
-            info.name = reg->name;
-            info.display_url = reg->display_url;
-            info.cert_sha256 = reg->cert_sha256;
-            for (auto& c : info.cert_sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            info.apps = reg->apps;
-            info.images = reg->images;
-            info.vm_accel = reg->vm_accel;
-            info.isolation = reg->isolation;
-            if (reg->isolation != "per-user")
-                log::warn("host ", reg->host_id, " does not run app sessions as their users (isolation: ",
-                          reg->isolation, ")");
-            info.max_sessions = reg->max_sessions;
-            info.auth = auth.value();
-            info.client_cert_sha256 = cert.sha256;
-            info.link = shared_from_this();
-            log::info("host ", host_id_, " (", reg->name, ") registered from ", peer_, ": ", reg->display_url,
-                      ", max ", reg->max_sessions, " sessions, authenticated by ", auth.value());
-            // Known to the broker before the host hears it is registered, so a launch that follows
-            // the reply (as in tests, or a quick user) finds the host.
-            core_.host_registered(std::move(info));
-            enqueue(control::serialize(control::Registered{core_.ticket_public_key_b64()}));
-            enqueue(core_.desktops().pools_message());
-            return true;
+            register_host(*reg);
+            return false;
         }
+        const std::string host_id = host_id_;
+        const ControlLink* link = this;
         return std::visit(
             [&](const auto& msg) -> bool {
                 using T = std::decay_t<decltype(msg)>;
-                if constexpr (std::is_same_v<T, control::SessionReady>) {
-                    core_.session_ready(host_id_, msg);
-                } else if constexpr (std::is_same_v<T, control::SessionFailed>) {
-                    core_.session_failed(host_id_, msg);
-                } else if constexpr (std::is_same_v<T, control::SessionEnded>) {
-                    core_.session_ended(host_id_, msg);
-                } else if constexpr (std::is_same_v<T, control::Heartbeat>) {
-                    core_.host_heartbeat(host_id_, this, msg);
-                } else if constexpr (std::is_same_v<T, control::SessionState>) {
-                    core_.session_state(host_id_, msg);
-                } else if constexpr (std::is_same_v<T, control::SessionStats>) {
-                    core_.session_stats(host_id_, msg);
+                if constexpr (std::is_same_v<T, control::SessionReady> || std::is_same_v<T, control::SessionFailed> ||
+                              std::is_same_v<T, control::SessionEnded> || std::is_same_v<T, control::Heartbeat> ||
+                              std::is_same_v<T, control::SessionState> || std::is_same_v<T, control::SessionStats>) {
+                    on_store([host_id, link, msg](Core& core) { apply(core, host_id, link, msg); });
+                    return true;
                 } else if constexpr (std::is_same_v<T, control::ErrorMsg>) {
                     log::warn("host ", host_id_, " reported an error: ", msg.message);
                     fail_and_close("");
@@ -188,9 +137,112 @@ private:
                     fail_and_close("unexpected message from a host");
                     return false;
                 }
-                return true;
             },
             m);
+    }
+
+    // What a host's report means for the broker (store thread).
+    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionReady& m) {
+        core.launches().session_ready(host_id, m);
+    }
+    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionFailed& m) {
+        core.launches().session_failed(host_id, m);
+    }
+    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionEnded& m) {
+        core.launches().session_ended(host_id, m);
+    }
+    static void apply(Core& core, const std::string& host_id, const ControlLink* link, const control::Heartbeat& m) {
+        core.hosts().heartbeat(host_id, link, m.sessions, m.cpu, m.mem);
+        core.launches().idle_report(host_id, m.idle);
+    }
+    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionState& m) {
+        // The protocol admits only "active" and "disconnected" (protocol/control.cpp).
+        if (auto state = parse_session_state(m.state)) core.launches().session_state(host_id, m.session_id, *state);
+    }
+    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionStats& m) {
+        core.live_stats().update(host_id, m, unix_now());
+    }
+
+    // Runs `f(core)` on the store executor; a failure there ends this host's connection with an
+    // error message, logged once (the executor boundary keeps it off every thread).
+    template <class F>
+    void on_store(F f) {
+        core_.store_jobs().run<bool>(
+            "control channel", ws_.get_executor(),
+            [core = &core_, f = std::move(f)]() mutable {
+                f(*core);
+                return Result<bool, ApiErrorCode>(true);
+            },
+            [self = shared_from_this()](Result<bool, ApiErrorCode> r) {
+                if (!r) self->fail_and_close("internal error in the broker");
+            });
+    }
+
+    // Authorization and registration on the store thread; the answer (registered and the pool
+    // list, or why not) comes back here, and reading resumes only then: nothing a host sends
+    // after `register` is handled before it is registered.
+    void register_host(const control::Register& reg) {
+        HostInfo info;
+        info.host_id = reg.host_id;
+        info.name = reg.name;
+        info.display_url = reg.display_url;
+        info.cert_sha256 = reg.cert_sha256;
+        for (auto& c : info.cert_sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        info.apps = reg.apps;
+        info.images = reg.images;
+        info.vm_accel = reg.vm_accel;
+        info.isolation = reg.isolation;
+        info.max_sessions = reg.max_sessions;
+        auto cert = peer_certificate();
+        info.client_cert_sha256 = cert.sha256;
+        info.link = shared_from_this();
+        const bool well_formed = reg.version == control::kVersion && !reg.host_id.empty() && reg.max_sessions >= 0 &&
+                                 reg.display_url.rfind("wss://", 0) == 0 && reg.cert_sha256.size() == 64;
+        core_.store_jobs().run<std::string>(
+            "register", ws_.get_executor(),
+            [core = &core_, reg, cert, peer = peer_, info = std::move(info),
+             well_formed]() mutable -> Result<std::string, ApiErrorCode> {
+                auto auth = core->enrollment().authorize_host(reg, cert, peer);
+                if (!auth) {
+                    log::warn("host '", reg.host_id, "' at ", peer, " refused: ", auth.error().message);
+                    return Error<ApiErrorCode>{auth.error().code, "registration refused: " + auth.error().message};
+                }
+                if (!well_formed)
+                    return Error<ApiErrorCode>{ApiErrorCode::bad_request,
+                                               "unsupported registration (version, host_id, display_url or cert_sha256)"};
+                if (reg.isolation != "per-user")
+                    log::warn("host ", reg.host_id, " does not run app sessions as their users (isolation: ",
+                              reg.isolation, ")");
+                info.auth = auth.value();
+                log::info("host ", reg.host_id, " (", reg.name, ") registered from ", peer, ": ", reg.display_url,
+                          ", max ", reg.max_sessions, " sessions, authenticated by ", auth.value());
+                // Known to the broker before the host hears it is registered, so a launch that
+                // follows the reply (as in tests, or a quick user) finds the host.
+                core->hosts().registered(std::move(info));
+                return core->desktops().pools_message();
+            },
+            [self = shared_from_this(), host_id = reg.host_id](Result<std::string, ApiErrorCode> pools) {
+                self->on_registered(host_id, std::move(pools));
+            });
+    }
+
+    void on_registered(const std::string& host_id, Result<std::string, ApiErrorCode> pools) {
+        if (!pools) {
+            if (pools.error().code != ApiErrorCode::enrollment_refused && pools.error().code != ApiErrorCode::bad_request)
+                return fail_and_close("internal error in the broker");
+            return fail_and_close(pools.error().message);
+        }
+        host_id_ = host_id;
+        registered_ = true;
+        if (closing_ || read_failed_) {
+            // The connection ended while the registration was decided: it must not stay registered.
+            drop_registration();
+            return;
+        }
+        register_timer_.cancel();
+        enqueue(control::serialize(control::Registered{core_.ticket_public_key_b64()}));
+        enqueue(std::move(pools.value()));
+        do_read();
     }
 
     // The client certificate of this TLS connection, if it chains to the broker CA.
@@ -243,7 +295,14 @@ private:
     void drop_registration() {
         if (!registered_) return;
         registered_ = false;
-        core_.host_gone(host_id_, this);
+        forget_host(core_, host_id_, this);
+    }
+
+    // The registry forgets this connection now (memory, any thread); if it was still the host's
+    // current one, the host goes down on the store thread (its launches fail, its sessions are lost).
+    static void forget_host(Core& core, const std::string& host_id, const ControlLink* link) {
+        if (core.hosts().disconnected(host_id, link))
+            core.store_jobs().post("host down", [&core, host_id] { core.hosts().down(host_id, "control connection closed"); });
     }
 
     websocket::stream<TlsStream> ws_;
@@ -256,6 +315,7 @@ private:
     beast::flat_buffer buffer_;
     std::string host_id_;
     bool registered_ = false;
+    bool read_failed_ = false;  // the read loop ended (closed or failed)
     bool closing_ = false;
     bool close_sent_ = false;
 };

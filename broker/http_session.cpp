@@ -1,13 +1,16 @@
 // HTTPS connection: TLS handshake, then one request at a time (the REST API, static files, or a
-// WebSocket upgrade handed to the control or gateway session). Runs on its own strand; slow API
-// work (login, launch) completes elsewhere and posts the response back onto the strand.
-// Failures stay inside the connection: an exception while handling a request is answered with a
-// 500 JSON error (503 + Retry-After when the store is busy), logged once, and the connection
-// closed; it never reaches the io thread.
+// WebSocket upgrade handed to the control or gateway session). Runs on its own strand and never
+// touches the store there: every API request that needs it (authentication included) is handed
+// to the store executor (or, for a password, to the password workers) and its answer comes back
+// onto the strand, where the response is built and written.
+// Failures stay inside the connection: a store failure is a 503 + Retry-After (busy) or a 500 JSON
+// error from the executor boundary; an exception on the strand is answered with a 500, logged
+// once, and the connection closed; it never reaches the io thread.
 
 #include "broker/core.hpp"
 #include "broker/net.hpp"
 #include "broker/rest_api.hpp"
+#include "broker/rest_views.hpp"
 #include "common/log.hpp"
 #include "common/utf8.hpp"
 
@@ -44,14 +47,14 @@ bool is_websocket_path(std::string_view path) {
 // The checks Beast's accept makes beyond websocket::is_upgrade() (which saw GET, HTTP/1.1,
 // Connection: upgrade, Upgrade: websocket), made first so that a refused handshake gets a JSON
 // error like every other API answer; Beast answers these in plain text without a content type.
-std::optional<ApiError> handshake_refusal(const Request& req) {
+Result<void, ApiErrorCode> check_handshake(const Request& req) {
     if (req.count(http::field::host) == 0) return ApiError{ApiErrorCode::bad_request, "the upgrade request has no Host"};
     auto key = req.find(http::field::sec_websocket_key);
     if (key == req.end() || key->value().size() > 24)  // 24: base64 of the 16-byte nonce (RFC 6455 4.1)
         return ApiError{ApiErrorCode::bad_request, "the upgrade request needs a Sec-WebSocket-Key"};
     if (req[http::field::sec_websocket_version] != "13")
         return ApiError{ApiErrorCode::upgrade_required, "only WebSocket version 13 is spoken here"};
-    return std::nullopt;
+    return {};
 }
 
 std::string lower(std::string_view s) {
@@ -252,18 +255,62 @@ private:
         keep_alive_ = false;  // for the refusals below: the client expected another protocol
         if (!is_websocket_path(path))
             return send(error_response(ApiError{ApiErrorCode::not_found, "no WebSocket endpoint here"}, true));
-        if (auto refusal = handshake_refusal(req)) return send(websocket_refusal(*refusal));
+        if (auto ok = check_handshake(req); !ok) return send(websocket_refusal(ok.error()));
         if (path == kControlPath) {
             beast::get_lowest_layer(stream_).expires_never();
             upgraded_ = true;
             return start_control_session(std::move(stream_), std::move(req), core_, peer_, std::move(slot_));
         }
         auto sid = path.substr(kGatewayPrefix.size());
-        auto target = core_.gateway_target(sid);
-        if (!target) return send(error_response(target.error(), true));
-        beast::get_lowest_layer(stream_).expires_never();
-        upgraded_ = true;
-        start_gateway_session(std::move(stream_), std::move(req), core_, std::move(target.value()), sid, std::move(slot_));
+        on_store<HostInfo>(
+            "gateway", [core = &core_, sid] { return core->hosts().gateway_target(sid); },
+            [sid, req = std::move(req)](HttpSession& self, Result<HostInfo, ApiErrorCode> target) mutable {
+                if (!target) return self.send(self.error_response(target.error(), true));
+                beast::get_lowest_layer(self.stream_).expires_never();
+                self.upgraded_ = true;
+                start_gateway_session(std::move(self.stream_), std::move(req), self.core_, std::move(target.value()), sid,
+                                      std::move(self.slot_));
+            });
+    }
+
+    // Runs `work` (store work, -> Result<T, ApiErrorCode>) on the store executor and then
+    // `done(*this, result)` back on this connection's strand.
+    template <class T, class Work, class Done>
+    void on_store(const char* what, Work work, Done done) {
+        core_.store_jobs().run<T>(what, stream_.get_executor(), std::move(work), answer_with<T>(std::move(done)));
+    }
+
+    // The same through the password workers (work that hashes a password).
+    template <class T, class Work, class Done>
+    void on_password_worker(const char* what, Work work, Done done) {
+        run_guarded_on<T>(core_.identity().password_workers(), what, stream_.get_executor(), std::move(work),
+                          answer_with<T>(std::move(done)));
+    }
+
+    // Wraps a completion that runs on the strand: it keeps the connection alive, and an exception
+    // from it ends this request with a 500 instead of reaching the io thread.
+    template <class T, class Done>
+    auto answer_with(Done done) {
+        return [self = shared_from_this(), done = std::move(done)](Result<T, ApiErrorCode> r) mutable {
+            try {
+                done(*self, std::move(r));
+            } catch (const std::exception& e) {
+                log::error("answering ", self->peer_, " failed: ", e.what());
+                self->fail_request(ApiError{ApiErrorCode::internal, "internal error"});
+            }
+        };
+    }
+
+    // An API answer: a JSON body, or the error's status and body.
+    void answer(Result<json, ApiErrorCode> r, http::status status = http::status::ok) {
+        send(r ? json_response(status, r.value()) : error_response(r.error(), true));
+    }
+
+    // For answers computed on other threads (a launch's callback): back onto this connection's strand.
+    void answer_later(Result<json, ApiErrorCode> r) {
+        auto handler = answer_with<json>([](HttpSession& self, Result<json, ApiErrorCode> r) { self.answer(std::move(r)); });
+        net::post(stream_.get_executor(),
+                  [handler = std::move(handler), r = std::move(r)]() mutable { handler(std::move(r)); });
     }
 
     // A refused WebSocket handshake; a 426 names the protocol and version to use (RFC 9110 15.5.22,
@@ -320,13 +367,6 @@ private:
         if (head_) res.body().clear();
         res_ = std::make_shared<Response>(std::move(res));
         http::async_write(stream_, *res_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
-    }
-
-    // For answers computed on other threads: back onto this connection's strand.
-    void send_later(Response res) {
-        net::post(stream_.get_executor(), [self = shared_from_this(), res = std::move(res)]() mutable {
-            self->send(std::move(res));
-        });
     }
 
     void on_write(beast::error_code ec, std::size_t) {
@@ -426,11 +466,19 @@ private:
         }
         if (segments.size() == 1 && route == "logout") {
             if (!want(http::verb::post)) return;
-            core_.logout(cookie_token(req), peer_);
-            auto res = no_content();
-            res.set(http::field::set_cookie,
-                    std::string(kCookieName) + "=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
-            return send(std::move(res));
+            return on_store<bool>(
+                "logout",
+                [core = &core_, token = cookie_token(req), peer = peer_] {
+                    core->identity().logout(token, peer);
+                    return Result<bool, ApiErrorCode>(true);
+                },
+                [](HttpSession& self, Result<bool, ApiErrorCode> r) {
+                    if (!r) return self.send(self.error_response(r.error(), true));
+                    auto res = self.no_content();
+                    res.set(http::field::set_cookie,
+                            std::string(kCookieName) + "=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
+                    self.send(std::move(res));
+                });
         }
         if (segments.size() == 1 && route == "enroll") {
             if (!want(http::verb::post)) return;
@@ -440,61 +488,103 @@ private:
             if (!body) return send(error_response(body.error(), true));
             auto host_id = body.value()["host_id"].get<std::string>();
             if (!valid_name(host_id, 128)) return fail(ApiErrorCode::bad_request, "field 'host_id' must be a valid host id");
-            auto r = core_.enroll(body.value()["token"].get<std::string>(), host_id,
-                                  body.value()["csr_pem"].get<std::string>(), peer_);
-            return send(r ? json_response(http::status::ok, r.value()) : error_response(r.error(), true));
+            return on_store<json>(
+                "enroll",
+                [core = &core_, token = body.value()["token"].get<std::string>(), host_id,
+                 csr = body.value()["csr_pem"].get<std::string>(), peer = peer_]() -> Result<json, ApiErrorCode> {
+                    auto r = core->enrollment().enroll(token, host_id, csr, peer);
+                    if (!r) return r.error();
+                    return enrolled_json(r.value());
+                },
+                [](HttpSession& self, Result<json, ApiErrorCode> r) { self.answer(std::move(r)); });
         }
         const bool is_launch = segments.size() == 1 && route == "launch";
         if (!is_launch && !is_rest_route(segments)) return fail(ApiErrorCode::not_found, "no such API endpoint");
+        if (is_launch) return launch(std::move(req));
 
-        auto principal = core_.authenticate(cookie_token(req));
-        if (!principal) return fail(ApiErrorCode::unauthenticated, "log in first");
-        Caller caller{principal->name, principal->role, peer_};
+        RestRequest rr{method, std::move(segments), query_of(req.target()), std::move(req.body())};
+        const bool hashes = rest_hashes_password(rr);
+        auto work = [core = &core_, token = cookie_token(req), peer = peer_,
+                     rr = std::move(rr)]() -> Result<RestReply, ApiErrorCode> {
+            auto principal = core->identity().authenticate(token);
+            if (!principal) return Error<ApiErrorCode>{ApiErrorCode::unauthenticated, "log in first"};
+            return handle_rest(*core, Caller{principal->name, principal->role, peer}, rr);
+        };
+        auto done = [](HttpSession& self, Result<RestReply, ApiErrorCode> r) {
+            if (!r) return self.send(self.error_response(r.error(), true));
+            if (!r.value().body) return self.send(self.no_content());
+            self.send(self.json_response(r.value().status, *r.value().body));
+        };
+        if (hashes) return on_password_worker<RestReply>("REST", std::move(work), std::move(done));
+        on_store<RestReply>("REST", std::move(work), std::move(done));
+    }
 
-        if (is_launch) {
-            if (!want(http::verb::post)) return;
-            auto body = parse_body(req.body(), {{"resource", FieldType::string, true},
+    // POST /launch: authentication, the body and the screen policy are checked in that order (a
+    // caller who is not logged in hears 401 whatever the body), then the launch starts; its answer
+    // comes when the host has started the session (or at once for a reconnect or a refusal).
+    void launch(Request req) {
+        core_.store_jobs().post("launch", [self = shared_from_this(), token = cookie_token(req), method = req.method(),
+                                           body = std::move(req.body())]() mutable {
+            auto& core = self->core_;
+            try {
+                auto principal = core.identity().authenticate(token);
+                if (!principal) return self->answer_later(ApiError{ApiErrorCode::unauthenticated, "log in first"});
+                if (method != http::verb::post)
+                    return self->answer_later(ApiError{ApiErrorCode::method_not_allowed, "method not allowed"});
+                auto parsed = parse_body(body, {{"resource", FieldType::string, true},
                                                 {"width", FieldType::integer},
                                                 {"height", FieldType::integer},
                                                 {"scale", FieldType::number}});
-            if (!body) return send(error_response(body.error(), true));
-            auto& b = body.value();
-            auto width = b.value("width", std::int64_t{1280}), height = b.value("height", std::int64_t{800});
-            if (width < 64 || height < 64) return fail(ApiErrorCode::bad_request, "width and height must be at least 64");
-            // The broker's policy caps the screen: Xvfb allocates the whole framebuffer up front.
-            if (auto e = core_.check_screen(width, height)) return send(error_response(*e, true));
-            const double scale = b.value("scale", 1.0);
-            if (!(scale >= protocol::control::kMinScale && scale <= protocol::control::kMaxScale))
-                return fail(ApiErrorCode::bad_request, "scale must be within 1..4");
-            core_.launch(caller, b["resource"].get<std::string>(), static_cast<int>(width), static_cast<int>(height), scale,
-                         [self = shared_from_this()](Result<json, ApiErrorCode> r) {
-                             self->send_later(r ? self->json_response(http::status::ok, r.value())
-                                                : self->error_response(r.error(), true));
-                         });
-            return;
-        }
-
-        RestRequest rr{method, std::move(segments), query_of(req.target()), std::move(req.body())};
-        auto r = handle_rest(core_, caller, rr);
-        if (!r) return send(error_response(r.error(), true));
-        if (!r.value().body) return send(no_content());
-        send(json_response(r.value().status, *r.value().body));
+                if (!parsed) return self->answer_later(parsed.error());
+                auto& b = parsed.value();
+                auto width = b.value("width", std::int64_t{1280}), height = b.value("height", std::int64_t{800});
+                if (width < 64 || height < 64)
+                    return self->answer_later(ApiError{ApiErrorCode::bad_request, "width and height must be at least 64"});
+                // The broker's policy caps the screen: Xvfb allocates the whole framebuffer up front.
+                if (auto ok = core.launches().check_screen(width, height); !ok) return self->answer_later(ok.error());
+                const double scale = b.value("scale", 1.0);
+                if (!(scale >= protocol::control::kMinScale && scale <= protocol::control::kMaxScale))
+                    return self->answer_later(ApiError{ApiErrorCode::bad_request, "scale must be within 1..4"});
+                Caller caller{principal->name, principal->role, self->peer_};
+                // launch() contains its own failures and calls back exactly once.
+                core.launches().launch(caller, b["resource"].get<std::string>(), static_cast<int>(width),
+                                       static_cast<int>(height), scale, [self](Result<LaunchTicket, ApiErrorCode> r) {
+                                           if (!r) return self->answer_later(r.error());
+                                           self->answer_later(launch_json(r.value()));
+                                       });
+            } catch (const StoreBusy& e) {
+                log::error("launch: the store is busy: ", e.what());
+                self->answer_later(ApiError{ApiErrorCode::busy, "the broker's database is busy; try again"});
+            } catch (const std::exception& e) {
+                log::error("launch: ", e.what());
+                self->answer_later(ApiError{ApiErrorCode::internal, "internal error"});
+            }
+        });
     }
 
     void handle_metrics(const Request& req) {
         if (req.method() != http::verb::get)
             return send(error_response(ApiError{ApiErrorCode::method_not_allowed, "only GET here"}, true));
-        if (auto refusal = core_.metrics_refusal(std::string(req[http::field::authorization]), cookie_token(req))) {
-            auto res = error_response(*refusal, true);
-            if (refusal->code == ApiErrorCode::unauthenticated)
-                res.set(http::field::www_authenticate, "Bearer realm=\"portico-metrics\"");
-            return send(std::move(res));
-        }
-        auto res = make_response(http::status::ok, true);
-        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-        res.body() = core_.metrics_text();
-        res.prepare_payload();
-        send(std::move(res));
+        on_store<std::string>(
+            "metrics",
+            [core = &core_, authorization = std::string(req[http::field::authorization]),
+             token = cookie_token(req)]() -> Result<std::string, ApiErrorCode> {
+                if (auto ok = core->identity().metrics_access(authorization, token); !ok) return ok.error();
+                return core->metrics_text();
+            },
+            [](HttpSession& self, Result<std::string, ApiErrorCode> text) {
+                if (!text) {
+                    auto res = self.error_response(text.error(), true);
+                    if (text.error().code == ApiErrorCode::unauthenticated)
+                        res.set(http::field::www_authenticate, "Bearer realm=\"portico-metrics\"");
+                    return self.send(std::move(res));
+                }
+                auto res = self.make_response(http::status::ok, true);
+                res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+                res.body() = std::move(text.value());
+                res.prepare_payload();
+                self.send(std::move(res));
+            });
     }
 
     void do_login(const Request& req) {
@@ -507,14 +597,18 @@ private:
             return send(error_response(
                 ApiError{ApiErrorCode::bad_request, "expected {\"username\": string, \"password\": string}"}, true));
         auto user = body.value()["username"].get<std::string>();
-        core_.login(user, body.value()["password"].get<std::string>(), peer_,
-                    [self = shared_from_this(), user](Result<Core::LoginOk, ApiErrorCode> r, int retry_after) {
-                        if (!r) return self->send_later(self->error_response(r.error(), true, retry_after));
-                        auto res = self->json_response(http::status::ok, {{"user", user}, {"role", r.value().role}});
-                        res.set(http::field::set_cookie, std::string(kCookieName) + "=" + r.value().token +
-                                                             "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=28800");
-                        self->send_later(std::move(res));
-                    });
+        // Called at once (refused) or from a password worker: the response is built on the strand.
+        core_.identity().login(
+            user, body.value()["password"].get<std::string>(), peer_,
+            [self = shared_from_this(), user](Result<Identity::LoginOk, ApiErrorCode> r, int retry_after) {
+                net::post(self->stream_.get_executor(), [self, user, r = std::move(r), retry_after] {
+                    if (!r) return self->send(self->error_response(r.error(), true, retry_after));
+                    auto res = self->json_response(http::status::ok, {{"user", user}, {"role", to_string(r.value().role)}});
+                    res.set(http::field::set_cookie, std::string(kCookieName) + "=" + r.value().token +
+                                                         "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=28800");
+                    self->send(std::move(res));
+                });
+            });
     }
 
     TlsStream stream_;

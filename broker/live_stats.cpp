@@ -2,15 +2,6 @@
 
 namespace portico::broker {
 
-using json = nlohmann::json;
-
-namespace {
-template <typename T>
-json or_null(const std::optional<T>& v) {
-    return v ? json(*v) : json(nullptr);
-}
-}  // namespace
-
 void LiveStats::update(const std::string& host_id, const protocol::control::SessionStats& m, std::int64_t now) {
     std::lock_guard lk(mu_);
     for (const auto& st : m.stats) {
@@ -22,19 +13,11 @@ void LiveStats::update(const std::string& host_id, const protocol::control::Sess
     }
 }
 
-std::optional<json> LiveStats::get(const std::string& session_id, const std::string& host_id, std::int64_t now) const {
+std::optional<LiveStats::Figures> LiveStats::get(const std::string& session_id, const std::string& host_id, std::int64_t now) const {
     std::lock_guard lk(mu_);
     auto it = by_session_.find(session_id);
     if (it == by_session_.end() || it->second.host_id != host_id || !fresh(it->second, now)) return std::nullopt;
-    const auto& s = it->second.stats;
-    return json{{"fps", or_null(s.fps)},
-                {"kbps", or_null(s.kbps)},
-                {"rtt_ms", or_null(s.rtt_ms)},
-                {"encode_ms", or_null(s.encode_ms)},
-                {"skipped", or_null(s.skipped)},
-                {"input_to_photon_ms", or_null(s.input_to_photon_ms)},
-                {"viewers", or_null(s.viewers)},
-                {"updated_at", it->second.updated_at}};
+    return Figures{it->second.stats, it->second.updated_at};
 }
 
 void LiveStats::drop(const std::string& session_id) {

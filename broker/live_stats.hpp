@@ -1,11 +1,9 @@
 #pragma once
 // The latest live stream figures of each session, as its host reports them (session_stats, every
-// 2 s): in memory only, never in SQLite. Written by control sessions, read by the REST API and
-// /metrics, pruned by the liveness tick; thread-safe.
+// 2 s): in memory only, never in SQLite. Written from the hosts' control events, read for the
+// REST API's session views and /metrics, pruned by the liveness tick; thread-safe.
 
 #include "protocol/control.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <map>
@@ -22,9 +20,12 @@ public:
     explicit LiveStats(std::int64_t max_age_seconds = 10) : max_age_(max_age_seconds) {}
 
     void update(const std::string& host_id, const protocol::control::SessionStats& m, std::int64_t now);
-    // The session's figures as {fps, kbps, rtt_ms, encode_ms, skipped, input_to_photon_ms, viewers,
-    // updated_at} (unknown figures null), if its own host reported them recently.
-    std::optional<nlohmann::json> get(const std::string& session_id, const std::string& host_id, std::int64_t now) const;
+    struct Figures {
+        protocol::control::StreamStats stats;  // unknown figures are empty optionals
+        std::int64_t updated_at = 0;
+    };
+    // The session's figures, if its own host reported them recently.
+    std::optional<Figures> get(const std::string& session_id, const std::string& host_id, std::int64_t now) const;
     void drop(const std::string& session_id);
     void drop_host(const std::string& host_id);
     void prune(std::int64_t now);

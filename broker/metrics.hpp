@@ -1,5 +1,5 @@
 #pragma once
-// Counters and the launch-latency histogram behind GET /metrics (Prometheus text format).
+// Counters and the launch-latency histogram behind GET /metrics (rendered by prometheus.hpp).
 // Lock-free (atomics); updated from network and worker threads, read by the scrape.
 
 #include <array>

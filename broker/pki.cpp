@@ -122,8 +122,10 @@ BrokerCa::~BrokerCa() {
     X509_free(cert_);
 }
 
-Result<std::string, int> BrokerCa::sign_csr(const std::string& csr_pem, const std::string& host_id, int days) const {
-    auto fail = [](std::string why) { return Error<int>{0, std::move(why)}; };
+Result<std::string, CaErrorCode> BrokerCa::sign_csr(const std::string& csr_pem, const std::string& host_id,
+                                                    int days) const {
+    auto fail = [](std::string why) { return Error<CaErrorCode>{CaErrorCode::bad_csr, std::move(why)}; };
+    auto broken = [](std::string why) { return Error<CaErrorCode>{CaErrorCode::signing_failed, std::move(why)}; };
     if (csr_pem.size() > 16384) return fail("CSR too large");
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())), BIO_free);
     std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr),
@@ -151,9 +153,9 @@ Result<std::string, int> BrokerCa::sign_csr(const std::string& csr_pem, const st
         add_ext(cert.get(), cert_, NID_ext_key_usage, "clientAuth");
         add_ext(cert.get(), cert_, NID_authority_key_identifier, "keyid");
     } catch (const std::exception& e) {
-        return fail(e.what());
+        return broken(e.what());
     }
-    if (X509_sign(cert.get(), key_, EVP_sha256()) == 0) return fail("signing failed");
+    if (X509_sign(cert.get(), key_, EVP_sha256()) == 0) return broken("signing failed");
     return pem_of(cert.get());
 }
 

@@ -13,6 +13,9 @@ struct x509_st;
 
 namespace portico::broker {
 
+// Why a CSR was not signed: the request itself (bad_csr) or the CA's own work (signing_failed).
+enum class CaErrorCode { bad_csr, signing_failed };
+
 class BrokerCa {
 public:
     // Writes a new EC P-256 CA key (0600) and self-signed CA certificate (10 years).
@@ -25,7 +28,7 @@ public:
 
     // Checks the CSR's self-signature and issues a 1-year client certificate for its public key
     // with subject CN = host_id. Returns the certificate PEM or a reason.
-    Result<std::string, int> sign_csr(const std::string& csr_pem, const std::string& host_id, int days = 365) const;
+    Result<std::string, CaErrorCode> sign_csr(const std::string& csr_pem, const std::string& host_id, int days = 365) const;
     const std::string& cert_pem() const { return cert_pem_; }
     const std::string& cert_path() const { return cert_path_; }
 

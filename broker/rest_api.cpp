@@ -1,6 +1,7 @@
 #include "broker/rest_api.hpp"
 
 #include "broker/core.hpp"
+#include "broker/rest_views.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "common/utf8.hpp"
@@ -49,9 +50,10 @@ Error<ApiErrorCode> method_not_allowed() { return {ApiErrorCode::method_not_allo
 RestReply ok(json body, http::status s = http::status::ok) { return RestReply{s, std::move(body)}; }
 RestReply no_content() { return RestReply{http::status::no_content, std::nullopt}; }
 
-std::optional<Error<ApiErrorCode>> check_string_array(const json& j, const char* field, std::size_t max_items,
-                                                      std::size_t max_len, bool non_empty) {
-    if (!j.contains(field)) return std::nullopt;
+using Check = Result<void, ApiErrorCode>;
+
+Check check_string_array(const json& j, const char* field, std::size_t max_items, std::size_t max_len, bool non_empty) {
+    if (!j.contains(field)) return {};
     const auto& a = j.at(field);
     if (a.size() > max_items) return bad(std::string("field '") + field + "' has too many items");
     if (non_empty && a.empty()) return bad(std::string("field '") + field + "' must not be empty");
@@ -59,16 +61,16 @@ std::optional<Error<ApiErrorCode>> check_string_array(const json& j, const char*
         if (!v.is_string() || v.get_ref<const std::string&>().size() > max_len)
             return bad(std::string("field '") + field + "' must hold strings of at most " + std::to_string(max_len) +
                        " bytes");
-    return std::nullopt;
+    return {};
 }
 
-std::optional<Error<ApiErrorCode>> check_len(const json& j, const char* field, std::size_t min, std::size_t max) {
-    if (!j.contains(field)) return std::nullopt;
+Check check_len(const json& j, const char* field, std::size_t min, std::size_t max) {
+    if (!j.contains(field)) return {};
     auto n = j.at(field).get_ref<const std::string&>().size();
     if (n < min || n > max)
         return bad(std::string("field '") + field + "' must be " + std::to_string(min) + ".." + std::to_string(max) +
                    " bytes long");
-    return std::nullopt;
+    return {};
 }
 
 // [{user}|{group}] -> entitlements, or a bad_request.
@@ -94,7 +96,7 @@ json entitlements_json(const std::vector<Entitlement>& ents) {
 }
 
 json user_json(const UserRecord& u) {
-    return json{{"name", u.name}, {"role", u.role}, {"groups", u.groups}, {"created_at", u.created_at}};
+    return json{{"name", u.name}, {"role", to_string(u.role)}, {"groups", u.groups}, {"created_at", u.created_at}};
 }
 
 json group_json(const GroupRecord& g) { return json{{"name", g.name}, {"members", g.members}}; }
@@ -108,8 +110,6 @@ json app_json(Store& store, const Resource& r) {
                 {"host_group", r.host_group},
                 {"entitlements", entitlements_json(store.entitlements(r.id))}};
 }
-
-bool valid_role(const std::string& r) { return r == "admin" || r == "helpdesk" || r == "user"; }
 
 std::optional<int> int_query(const RestRequest& req, const char* key, int lo, int hi, int def, std::string& err) {
     auto it = req.query.find(key);
@@ -148,19 +148,19 @@ Reply users_route(Core& core, const Caller& c, const RestRequest& req) {
         auto& b = body.value();
         auto name = b["name"].get<std::string>();
         if (!valid_name(name)) return bad("field 'name' must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit");
-        std::string role = b.value("role", std::string("user"));
-        if (!valid_role(role)) return bad("field 'role' must be admin, helpdesk or user");
-        if (auto e = check_len(b, "password", 8, 1024)) return *e;
+        auto role = parse_role(b.value("role", std::string("user")));
+        if (!role) return bad("field 'role' must be admin, helpdesk or user");
+        if (auto e = check_len(b, "password", 8, 1024); !e) return e.error();
         bool generated = !b.contains("password");
         std::string password = generated ? crypto::random_token(12) : b["password"].get<std::string>();
         if (store.user(name)) return Error<ApiErrorCode>{ApiErrorCode::conflict, "a user named " + name + " exists"};
-        // Argon2 here runs on the network thread: admin-only, rare, and bounded by the body limit.
+        // Argon2: this route runs on a password worker (rest_hashes_password), not the store thread.
         try {
-            store.create_user(name, crypto::hash_password(password), unix_now(), role);
+            store.create_user(name, crypto::hash_password(password), unix_now(), *role);
         } catch (const std::exception&) {
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "a user named " + name + " exists"};
         }
-        core.audit(c.name, "user.create", name, c.ip, "role " + role);
+        core.audit().record(c.name, "user.create", name, c.ip, std::string("role ") + to_string(*role));
         auto j = user_json(*store.user(name));
         if (generated) j["password"] = password;
         return ok(j, http::status::created);
@@ -179,29 +179,33 @@ Reply users_route(Core& core, const Caller& c, const RestRequest& req) {
         if (!body) return body.error();
         auto& b = body.value();
         if (b.empty()) return bad("give at least one of 'role', 'password'");
-        if (b.contains("role") && !valid_role(b["role"].get<std::string>()))
-            return bad("field 'role' must be admin, helpdesk or user");
-        if (auto e = check_len(b, "password", 8, 1024)) return *e;
+        std::optional<Role> role;
+        if (b.contains("role")) {
+            role = parse_role(b["role"].get<std::string>());
+            if (!role) return bad("field 'role' must be admin, helpdesk or user");
+        }
+        if (auto e = check_len(b, "password", 8, 1024); !e) return e.error();
         auto u = store.user(name);
         if (!u) return not_found("user");
-        if (b.contains("role") && u->role == "admin" && b["role"] != "admin" && store.count_admins() <= 1)
+        if (role && u->role == Role::admin && *role != Role::admin && store.count_admins() <= 1)
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "cannot take the admin role from the last admin"};
         if (b.contains("password")) store.set_password_hash(name, crypto::hash_password(b["password"].get<std::string>()));
-        if (b.contains("role")) store.set_role(name, b["role"].get<std::string>());
+        if (role) store.set_role(name, *role);
         std::string detail;
-        if (b.contains("role")) detail += "role " + b["role"].get<std::string>();
+        if (role) detail += std::string("role ") + to_string(*role);
         if (b.contains("password")) detail += std::string(detail.empty() ? "" : ", ") + "password changed";
-        core.audit(c.name, "user.update", name, c.ip, detail);
+        core.audit().record(c.name, "user.update", name, c.ip, detail);
         return ok(user_json(*store.user(name)));
     }
     auto u = store.user(name);
     if (!u) return not_found("user");
     if (name == c.name) return Error<ApiErrorCode>{ApiErrorCode::conflict, "you cannot delete yourself"};
-    if (u->role == "admin" && store.count_admins() <= 1)
+    if (u->role == Role::admin && store.count_admins() <= 1)
         return Error<ApiErrorCode>{ApiErrorCode::conflict, "cannot delete the last admin"};
-    for (const auto& s : store.live_sessions_of(name)) core.logoff_session(c, s.id);
+    // A session that ended meanwhile needs no log off: its refusal is of no interest here.
+    for (const auto& s : store.live_sessions_of(name)) static_cast<void>(core.launches().logoff(c, s.id));
     store.delete_user(name);
-    core.audit(c.name, "user.delete", name, c.ip);
+    core.audit().record(c.name, "user.delete", name, c.ip);
     return no_content();
 }
 
@@ -224,7 +228,7 @@ Reply groups_route(Core& core, const Caller& c, const RestRequest& req) {
         auto& b = body.value();
         auto name = b["name"].get<std::string>();
         if (!valid_name(name)) return bad("field 'name' must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit");
-        if (auto e = check_string_array(b, "members", 10000, 64, false)) return *e;
+        if (auto e = check_string_array(b, "members", 10000, 64, false); !e) return e.error();
         std::vector<std::string> members;
         if (b.contains("members"))
             for (auto& m : b["members"]) {
@@ -233,7 +237,7 @@ Reply groups_route(Core& core, const Caller& c, const RestRequest& req) {
             }
         if (!store.create_group(name, members, unix_now()))
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "a group named " + name + " exists"};
-        core.audit(c.name, "group.create", name, c.ip, std::to_string(members.size()) + " members");
+        core.audit().record(c.name, "group.create", name, c.ip, std::to_string(members.size()) + " members");
         return ok(group_json(*store.group(name)), http::status::created);
     }
     const auto& name = seg[1];
@@ -246,7 +250,7 @@ Reply groups_route(Core& core, const Caller& c, const RestRequest& req) {
         if (req.method != http::verb::delete_) return method_not_allowed();
         if (!c.admin()) return forbidden();
         if (!store.delete_group(name)) return not_found("group");
-        core.audit(c.name, "group.delete", name, c.ip);
+        core.audit().record(c.name, "group.delete", name, c.ip);
         return no_content();
     }
     if (seg.size() != 4 || seg[2] != "members") return not_found("endpoint");
@@ -257,22 +261,22 @@ Reply groups_route(Core& core, const Caller& c, const RestRequest& req) {
         auto body = parse_body(req.body, {});
         if (!body) return body.error();
         if (!store.add_member(name, user)) return not_found("group or user");
-        core.audit(c.name, "group.add_member", name, c.ip, "user " + user);
+        core.audit().record(c.name, "group.add_member", name, c.ip, "user " + user);
         return no_content();
     }
     if (!store.remove_member(name, user)) return not_found("membership");
-    core.audit(c.name, "group.remove_member", name, c.ip, "user " + user);
+    core.audit().record(c.name, "group.remove_member", name, c.ip, "user " + user);
     return no_content();
 }
 
 // ---- apps ----
 
-std::optional<Error<ApiErrorCode>> check_app_fields(const json& b) {
-    if (auto e = check_len(b, "name", 1, 128)) return e;
-    if (auto e = check_string_array(b, "command", 256, 4096, true)) return e;
-    if (auto e = check_len(b, "icon", 0, 16384)) return e;
-    if (auto e = check_len(b, "host_group", 0, 128)) return e;
-    return std::nullopt;
+Check check_app_fields(const json& b) {
+    if (auto e = check_len(b, "name", 1, 128); !e) return e;
+    if (auto e = check_string_array(b, "command", 256, 4096, true); !e) return e;
+    if (auto e = check_len(b, "icon", 0, 16384); !e) return e;
+    if (auto e = check_len(b, "host_group", 0, 128); !e) return e;
+    return {};
 }
 
 // The optional "entitlements" of a create request, each user and group checked to exist (so a
@@ -288,8 +292,8 @@ Result<std::vector<Entitlement>, ApiErrorCode> create_entitlements(Store& store,
 
 // PUT /{apps|pools}/{id}/entitlements: replaces the entitlements of a resource of `type`.
 // Nothing on success (the caller answers with the resource).
-std::optional<Reply> put_entitlements(Core& core, const Caller& c, const RestRequest& req, const std::string& id,
-                                      const std::string& type) {
+Check put_entitlements(Core& core, const Caller& c, const RestRequest& req, const std::string& id,
+                       const std::string& type) {
     if (req.method != http::verb::put) return method_not_allowed();
     if (!c.admin()) return forbidden();
     auto body = parse_body(req.body, {{"entitlements", FieldType::array, true}});
@@ -301,8 +305,8 @@ std::optional<Reply> put_entitlements(Core& core, const Caller& c, const RestReq
     if (!r || r->type != type) return not_found(type == "app" ? "app" : "pool");
     if (!store.set_entitlements(id, parsed.value())) return not_found("user or group in the entitlements");
     json detail = entitlements_json(parsed.value());
-    core.audit(c.name, (type == "app" ? "app" : "pool") + std::string(".entitlements"), id, c.ip, json_text(detail));
-    return std::nullopt;
+    core.audit().record(c.name, (type == "app" ? "app" : "pool") + std::string(".entitlements"), id, c.ip, json_text(detail));
+    return {};
 }
 
 Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
@@ -327,7 +331,7 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         if (!body) return body.error();
         auto& b = body.value();
         if (!valid_name(b["id"].get<std::string>())) return bad("field 'id' must be 1-64 of A-Z a-z 0-9 . _ -");
-        if (auto e = check_app_fields(b)) return *e;
+        if (auto e = check_app_fields(b); !e) return e.error();
         auto ents = create_entitlements(store, b);
         if (!ents) return ents.error();
         Resource r{b["id"].get<std::string>(), b["name"].get<std::string>(), "app",
@@ -335,7 +339,7 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
                    b.value("host_group", std::string())};
         if (!store.create_resource(r, ents.value()))
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "a resource with id " + r.id + " exists"};
-        core.audit(c.name, "app.create", r.id, c.ip, r.name);
+        core.audit().record(c.name, "app.create", r.id, c.ip, r.name);
         return ok(app_json(store, *store.resource(r.id)), http::status::created);
     }
     const auto& id = seg[1];
@@ -350,7 +354,7 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         if (req.method == http::verb::delete_) {
             auto r = store.resource(id);
             if (!r || r->type != "app" || !store.delete_resource(id)) return not_found("app");
-            core.audit(c.name, "app.delete", id, c.ip, r->name);
+            core.audit().record(c.name, "app.delete", id, c.ip, r->name);
             return no_content();
         }
         auto body = parse_body(req.body, {{"name", FieldType::string},
@@ -360,7 +364,7 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         if (!body) return body.error();
         auto& b = body.value();
         if (b.empty()) return bad("give at least one of 'name', 'command', 'icon', 'host_group'");
-        if (auto e = check_app_fields(b)) return *e;
+        if (auto e = check_app_fields(b); !e) return e.error();
         auto r = store.resource(id);
         if (!r || r->type != "app") return not_found("app");
         if (b.contains("name")) r->name = b["name"].get<std::string>();
@@ -370,11 +374,11 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         if (!store.update_resource(*r)) return not_found("app");
         std::string fields;
         for (auto& [k, _] : b.items()) fields += (fields.empty() ? "" : ",") + k;
-        core.audit(c.name, "app.update", id, c.ip, fields);
+        core.audit().record(c.name, "app.update", id, c.ip, fields);
         return ok(app_json(store, *store.resource(id)));
     }
     if (seg.size() != 3 || seg[2] != "entitlements") return not_found("endpoint");
-    if (auto e = put_entitlements(core, c, req, id, "app")) return *e;
+    if (auto e = put_entitlements(core, c, req, id, "app"); !e) return e.error();
     return ok(app_json(store, *store.resource(id)));
 }
 
@@ -433,13 +437,13 @@ Reply pools_route(Core& core, const Caller& c, const RestRequest& req) {
         DesktopPool p;
         p.id = b["id"].get<std::string>();
         apply_pool_fields(b, p);
-        if (auto e = check_len(b, "icon", 0, 16384)) return *e;
+        if (auto e = check_len(b, "icon", 0, 16384); !e) return e.error();
         if (auto why = validate_desktop_pool(p); !why.empty()) return bad(why);
         auto ents = create_entitlements(store, b);
         if (!ents) return ents.error();
         if (!store.create_desktop_pool(p, ents.value()))
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "a resource with id " + p.id + " exists"};
-        core.audit(c.name, "pool.create", p.id, c.ip, p.name + " (" + p.mode + ", image " + p.image + ")");
+        core.audit().record(c.name, "pool.create", p.id, c.ip, p.name + " (" + p.mode + ", image " + p.image + ")");
         core.desktops().changed();
         return ok(pool_json(store, *store.desktop_pool(p.id)), http::status::created);
     }
@@ -455,7 +459,7 @@ Reply pools_route(Core& core, const Caller& c, const RestRequest& req) {
         if (req.method == http::verb::delete_) {
             auto p = store.desktop_pool(id);
             if (!p || !store.delete_resource(id)) return not_found("pool");
-            core.audit(c.name, "pool.delete", id, c.ip, p->name);
+            core.audit().record(c.name, "pool.delete", id, c.ip, p->name);
             core.desktops().changed();
             return no_content();
         }
@@ -470,7 +474,7 @@ Reply pools_route(Core& core, const Caller& c, const RestRequest& req) {
         if (!body) return body.error();
         auto& b = body.value();
         if (b.empty()) return bad("give at least one of 'name', 'icon', 'image', 'mode', 'size', 'spares', 'memory_mib', 'cpus'");
-        if (auto e = check_len(b, "icon", 0, 16384)) return *e;
+        if (auto e = check_len(b, "icon", 0, 16384); !e) return e.error();
         auto p = store.desktop_pool(id);
         if (!p) return not_found("pool");
         apply_pool_fields(b, *p);
@@ -478,12 +482,12 @@ Reply pools_route(Core& core, const Caller& c, const RestRequest& req) {
         if (!store.update_desktop_pool(*p)) return not_found("pool");
         std::string changed;
         for (auto& [k, _] : b.items()) changed += (changed.empty() ? "" : ",") + k;
-        core.audit(c.name, "pool.update", id, c.ip, changed);
+        core.audit().record(c.name, "pool.update", id, c.ip, changed);
         core.desktops().changed();
         return ok(pool_json(store, *store.desktop_pool(id)));
     }
     if (seg.size() != 3 || seg[2] != "entitlements") return not_found("endpoint");
-    if (auto e = put_entitlements(core, c, req, id, "desktop")) return *e;
+    if (auto e = put_entitlements(core, c, req, id, "desktop"); !e) return e.error();
     return ok(pool_json(store, *store.desktop_pool(id)));
 }
 
@@ -494,18 +498,20 @@ Reply hosts_route(Core& core, const Caller& c, const RestRequest& req) {
     if (!c.staff()) return forbidden();
     if (seg.size() == 1) {
         if (req.method != http::verb::get) return method_not_allowed();
-        return ok(core.hosts_json());
+        json out = json::array();
+        for (const auto& h : core.hosts().list()) out.push_back(host_json(h));
+        return ok(out);
     }
     const auto& id = seg[1];
     if (seg.size() == 2) {
         if (req.method == http::verb::get) {
-            auto h = core.host_json(id);
+            auto h = core.hosts().get(id);
             if (!h) return not_found("host");
-            return ok(*h);
+            return ok(host_json(*h));
         }
         if (req.method != http::verb::delete_) return method_not_allowed();
         if (!c.admin()) return forbidden();
-        if (auto e = core.remove_host(c, id)) return *e;
+        if (auto e = core.hosts().remove(c, id); !e) return e.error();
         return no_content();
     }
     if (seg.size() != 3 || (seg[2] != "drain" && seg[2] != "undrain")) return not_found("endpoint");
@@ -513,8 +519,10 @@ Reply hosts_route(Core& core, const Caller& c, const RestRequest& req) {
     if (!c.admin()) return forbidden();
     auto body = parse_body(req.body, {});
     if (!body) return body.error();
-    if (auto e = core.set_drain(c, id, seg[2] == "drain")) return *e;
-    return ok(*core.host_json(id));
+    if (auto e = core.hosts().set_drain(c, id, seg[2] == "drain"); !e) return e.error();
+    auto h = core.hosts().get(id);
+    if (!h) return not_found("host");  // removed meanwhile
+    return ok(host_json(*h));
 }
 
 Reply enrollment_tokens_route(Core& core, const Caller& c, const RestRequest& req) {
@@ -523,9 +531,7 @@ Reply enrollment_tokens_route(Core& core, const Caller& c, const RestRequest& re
     if (!c.admin()) return forbidden();
     if (req.method == http::verb::get) {
         json out = json::array();
-        for (auto& t : core.store().enrollment_tokens(unix_now()))
-            out.push_back({{"id", t.id}, {"host_id", t.host_id}, {"created_at", t.created_at},
-                           {"expires_at", t.expires_at}, {"created_by", t.created_by}});
+        for (const auto& t : core.enrollment().tokens()) out.push_back(enrollment_token_json(t));
         return ok(out);
     }
     auto body = parse_body(req.body, {{"host_id", FieldType::string}, {"ttl_seconds", FieldType::integer}});
@@ -535,7 +541,8 @@ Reply enrollment_tokens_route(Core& core, const Caller& c, const RestRequest& re
     if (!host_id.empty() && !valid_name(host_id, 128)) return bad("field 'host_id' must be a valid host id");
     auto ttl = b.value("ttl_seconds", std::int64_t{86400});
     if (ttl < 60 || ttl > 604800) return bad("field 'ttl_seconds' must be within 60..604800");
-    return ok(core.create_enrollment_token(c.name, c.ip, host_id, static_cast<int>(ttl)), http::status::created);
+    return ok(new_enrollment_token_json(core.enrollment().create_token(c.name, c.ip, host_id, static_cast<int>(ttl))),
+              http::status::created);
 }
 
 // ---- sessions ----
@@ -551,26 +558,27 @@ Reply sessions_route(Core& core, const Caller& c, const RestRequest& req) {
         f.user = scope == "own" ? c.name : (req.query.count("user") ? req.query.at("user") : std::string());
         if (req.query.count("host")) f.host = req.query.at("host");
         if (req.query.count("state")) {
-            f.state = req.query.at("state");
-            static const char* const states[] = {"starting", "active", "disconnected", "ending", "ended", "lost"};
-            if (std::none_of(std::begin(states), std::end(states), [&](const char* s) { return f.state == s; }))
+            f.state = parse_session_state(req.query.at("state"));
+            if (!f.state)
                 return bad("query parameter 'state' must be one of starting, active, disconnected, ending, ended, lost");
         }
         std::string err;
         auto limit = int_query(req, "limit", 1, 1000, 200, err);
         if (!limit) return bad(err);
         f.limit = *limit;
-        return ok(core.sessions_json(core.store().sessions(f)));
+        json out = json::array();
+        for (const auto& v : core.launches().views(core.store().sessions(f))) out.push_back(session_json(v));
+        return ok(out);
     }
     const auto& id = seg[1];
     if (seg.size() == 2) {
         if (req.method == http::verb::get) {
-            auto s = core.visible_session(c, id);
+            auto s = core.launches().visible_session(c, id);
             if (!s) return not_found("session");
-            return ok(core.session_json(*s));
+            return ok(session_json(core.launches().view(*s)));
         }
         if (req.method != http::verb::delete_) return method_not_allowed();
-        if (auto e = core.logoff_session(c, id)) return *e;
+        if (auto e = core.launches().logoff(c, id); !e) return e.error();
         return no_content();
     }
     if (seg.size() != 3) return not_found("endpoint");
@@ -581,12 +589,12 @@ Reply sessions_route(Core& core, const Caller& c, const RestRequest& req) {
     auto body = parse_body(req.body, {});
     if (!body) return body.error();
     if (action == "shadow") {
-        auto r = core.shadow(c, id);
+        auto r = core.launches().shadow(c, id);
         if (!r) return r.error();
-        return ok(r.value());
+        return ok(launch_json(r.value()));
     }
-    auto e = action == "logoff" ? core.logoff_session(c, id) : core.disconnect_session(c, id);
-    if (e) return *e;
+    auto e = action == "logoff" ? core.launches().logoff(c, id) : core.launches().disconnect(c, id);
+    if (!e) return e.error();
     return no_content();
 }
 
@@ -652,11 +660,11 @@ bool is_rest_route(const std::vector<std::string>& seg) {
 
 Result<RestReply, ApiErrorCode> handle_rest(Core& core, const Caller& c, const RestRequest& req) {
     const auto& seg = req.segments;
-    try {
+    {
         if (seg[0] == "me") {
             if (seg.size() != 1) return not_found("endpoint");
             if (req.method != http::verb::get) return method_not_allowed();
-            return ok(json{{"user", c.name}, {"role", c.role}});
+            return ok(json{{"user", c.name}, {"role", to_string(c.role)}});
         }
         if (seg[0] == "resources") {
             if (seg.size() != 1) return not_found("endpoint");
@@ -674,14 +682,14 @@ Result<RestReply, ApiErrorCode> handle_rest(Core& core, const Caller& c, const R
         if (seg[0] == "hosts") return hosts_route(core, c, req);
         if (seg[0] == "enrollment-tokens") return enrollment_tokens_route(core, c, req);
         if (seg[0] == "audit") return audit_route(core, c, req);
-    } catch (const StoreBusy& e) {
-        log::error("REST ", seg[0], ": ", e.what());
-        return Error<ApiErrorCode>{ApiErrorCode::busy, "the broker's database is busy; try again"};
-    } catch (const std::exception& e) {
-        log::error("REST ", seg[0], ": ", e.what());
-        return Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"};
     }
     return not_found("endpoint");
+}
+
+bool rest_hashes_password(const RestRequest& req) {
+    const auto& seg = req.segments;
+    if (seg.empty() || seg[0] != "users") return false;
+    return (seg.size() == 1 && req.method == http::verb::post) || (seg.size() == 2 && req.method == http::verb::patch);
 }
 
 }  // namespace portico::broker

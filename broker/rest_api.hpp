@@ -2,7 +2,10 @@
 // The synchronous part of the REST API (docs/openapi.yaml): every authenticated route except
 // launch (asynchronous) — users, groups, apps, desktop pools and entitlements, hosts, sessions, audit. Role
 // checks come first, then body validation, then the change, so a refused request changes
-// nothing. Called on network threads; each call is a few short store operations.
+// nothing. JSON is shaped here and in rest_views.hpp, never in the services.
+// handle_rest does store work: it runs on the store executor (or, when rest_hashes_password says
+// so, on a password worker), never on a network thread. The store's exceptions pass through; the
+// executor boundary (StoreExecutor::run, store_guarded) turns them into busy / internal.
 
 #include "broker/api_error.hpp"
 
@@ -35,6 +38,9 @@ struct RestReply {
 // Routes known to handle_rest (so the HTTP layer can answer 404 before authenticating).
 bool is_rest_route(const std::vector<std::string>& segments);
 Result<RestReply, ApiErrorCode> handle_rest(Core& core, const Caller& caller, const RestRequest& req);
+// Whether the route hashes a password (creating a user, changing a password): Argon2, so it runs
+// on the password workers instead of the store thread.
+bool rest_hashes_password(const RestRequest& req);
 
 // Body checking shared with the HTTP layer: a JSON object (an empty body counts as {}) whose
 // fields are all listed, with the listed JSON types. Returns the object or a bad_request.

@@ -224,13 +224,27 @@ constexpr const char* kResourceCols = "id, name, type, command, icon, host_group
 constexpr const char* kHostCols =
     "id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions";
 
+// The text forms in the columns are the ones states.hpp writes; the schema's CHECKs allow no
+// other, so a value that does not parse means a damaged database.
+SessionState session_state_of(const std::string& text) {
+    auto st = parse_session_state(text);
+    if (!st) throw std::runtime_error("sqlite: unknown session state '" + text + "'");
+    return *st;
+}
+
+Role role_of(const std::string& text) {
+    auto r = parse_role(text);
+    if (!r) throw std::runtime_error("sqlite: unknown role '" + text + "'");
+    return *r;
+}
+
 SessionRecord read_session(Stmt& s) {
     SessionRecord r;
     r.id = s.text(0);
     r.user = s.text(1);
     r.resource = s.text(2);
     r.host_id = s.text(3);
-    r.state = s.text(4);
+    r.state = session_state_of(s.text(4));
     r.width = static_cast<int>(s.integer(5));
     r.height = static_cast<int>(s.integer(6));
     r.created_at = s.integer(7);
@@ -280,10 +294,10 @@ public:
     ~SqliteStore() override { sqlite3_close(db_); }
 
     int schema_version() override;
-    void create_user(const std::string& name, const std::string& hash, std::int64_t now, const std::string& role) override;
+    void create_user(const std::string& name, const std::string& hash, std::int64_t now, Role role) override;
     std::optional<std::string> password_hash(const std::string& name) override;
     bool set_password_hash(const std::string& name, const std::string& hash) override;
-    bool set_role(const std::string& name, const std::string& role) override;
+    bool set_role(const std::string& name, Role role) override;
     std::optional<UserRecord> user(const std::string& name) override;
     std::vector<UserRecord> users() override;
     bool delete_user(const std::string& name) override;
@@ -320,14 +334,14 @@ public:
     std::vector<Resource> entitled_resources(const std::string& user) override;
     void create_session(const SessionRecord& s) override;
     std::optional<SessionRecord> session(const std::string& id) override;
-    bool set_session_state(const std::string& id, const std::string& state, std::int64_t now) override;
+    bool set_session_state(const std::string& id, SessionState state, std::int64_t now) override;
     std::vector<SessionRecord> live_sessions_of(const std::string& user) override;
     std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user, const std::string& resource) override;
     std::vector<SessionRecord> sessions(const SessionFilter& f) override;
     std::vector<std::string> lose_sessions_of_host(const std::string& host_id, std::int64_t now) override;
-    std::vector<SessionRecord> sessions_in_state_since(const std::string& state, std::int64_t before) override;
+    std::vector<SessionRecord> sessions_in_state_since(SessionState state, std::int64_t before) override;
     std::vector<SessionRecord> live_sessions() override;
-    std::vector<std::pair<std::string, int>> session_counts() override;
+    std::vector<std::pair<SessionState, int>> session_counts() override;
     void record_ticket(const std::string& ticket_id, const std::string& session_id, const std::string& user,
                        bool view_only, std::int64_t now, std::int64_t expires_at) override;
     int purge_expired_tickets(std::int64_t now) override;
@@ -450,11 +464,10 @@ int SqliteStore::schema_version() {
 
 // ---- users ----
 
-void SqliteStore::create_user(const std::string& name, const std::string& hash, std::int64_t now,
-                              const std::string& role) {
+void SqliteStore::create_user(const std::string& name, const std::string& hash, std::int64_t now, Role role) {
     std::lock_guard lk(mu_);
     Stmt(db_, "INSERT INTO users(name, password_hash, created_at, role) VALUES (?, ?, ?, ?)")
-        .bind(1, name).bind(2, hash).bind(3, now).bind(4, role).step();
+        .bind(1, name).bind(2, hash).bind(3, now).bind(4, std::string(to_string(role))).step();
 }
 
 bool SqliteStore::set_password_hash(const std::string& name, const std::string& hash) {
@@ -467,9 +480,9 @@ bool SqliteStore::set_password_hash(const std::string& name, const std::string& 
     });
 }
 
-bool SqliteStore::set_role(const std::string& name, const std::string& role) {
+bool SqliteStore::set_role(const std::string& name, Role role) {
     std::lock_guard lk(mu_);
-    Stmt(db_, "UPDATE users SET role = ? WHERE name = ?").bind(1, role).bind(2, name).step();
+    Stmt(db_, "UPDATE users SET role = ? WHERE name = ?").bind(1, std::string(to_string(role))).bind(2, name).step();
     return sqlite3_changes(db_) > 0;
 }
 
@@ -502,7 +515,7 @@ std::optional<UserRecord> SqliteStore::user(const std::string& name) {
     Stmt s(db_, "SELECT name, role, created_at FROM users WHERE name = ?");
     s.bind(1, name);
     if (!s.step()) return std::nullopt;
-    UserRecord u{s.text(0), s.text(1), s.integer(2), {}};
+    UserRecord u{s.text(0), role_of(s.text(1)), s.integer(2), {}};
     u.groups = groups_of_locked(u.name);
     return u;
 }
@@ -512,7 +525,7 @@ std::vector<UserRecord> SqliteStore::users() {
     std::vector<UserRecord> out;
     {
         Stmt s(db_, "SELECT name, role, created_at FROM users ORDER BY name");
-        while (s.step()) out.push_back(UserRecord{s.text(0), s.text(1), s.integer(2), {}});
+        while (s.step()) out.push_back(UserRecord{s.text(0), role_of(s.text(1)), s.integer(2), {}});
     }
     for (auto& u : out) u.groups = groups_of_locked(u.name);
     return out;
@@ -553,7 +566,7 @@ std::optional<Principal> SqliteStore::authenticate(const std::string& token_hash
                 "WHERE l.token_hash = ? AND l.expires_at > ?");
     s.bind(1, token_hash).bind(2, now);
     if (!s.step()) return std::nullopt;
-    return Principal{s.text(0), s.text(1)};
+    return Principal{s.text(0), role_of(s.text(1))};
 }
 
 void SqliteStore::delete_login_session(const std::string& token_hash) {
@@ -863,7 +876,7 @@ void SqliteStore::create_session(const SessionRecord& r) {
     std::lock_guard lk(mu_);
     Stmt(db_, "INSERT INTO sessions(id, user, resource, host_id, state, width, height, created_at, updated_at) "
               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(1, r.id).bind(2, r.user).bind(3, r.resource).bind(4, r.host_id).bind(5, r.state)
+        .bind(1, r.id).bind(2, r.user).bind(3, r.resource).bind(4, r.host_id).bind(5, std::string(to_string(r.state)))
         .bind(6, std::int64_t{r.width}).bind(7, std::int64_t{r.height}).bind(8, r.created_at).bind(9, r.created_at).step();
 }
 
@@ -875,9 +888,10 @@ std::optional<SessionRecord> SqliteStore::session(const std::string& id) {
     return read_session(s);
 }
 
-bool SqliteStore::set_session_state(const std::string& id, const std::string& state, std::int64_t now) {
+bool SqliteStore::set_session_state(const std::string& id, SessionState new_state, std::int64_t now) {
     std::lock_guard lk(mu_);
-    if (state == "ended" || state == "lost") {
+    const std::string state = to_string(new_state);
+    if (!is_live(new_state)) {
         Stmt(db_, "UPDATE sessions SET state = ?, ended_at = ?, updated_at = ? WHERE id = ? "
                   "AND state NOT IN ('ended', 'lost')")
             .bind(1, state).bind(2, now).bind(3, now).bind(4, id).step();
@@ -912,9 +926,9 @@ std::vector<SessionRecord> SqliteStore::reconnectable_sessions_for(const std::st
 }
 
 std::vector<SessionRecord> SqliteStore::sessions(const SessionFilter& f) {
-    std::string where = f.state.empty() ? "state NOT IN ('ended', 'lost')" : "state = ?";
+    std::string where = f.state ? "state = ?" : "state NOT IN ('ended', 'lost')";
     std::vector<std::string> args;
-    if (!f.state.empty()) args.push_back(f.state);
+    if (f.state) args.push_back(to_string(*f.state));
     if (!f.user.empty()) {
         where += " AND user = ?";
         args.push_back(f.user);
@@ -944,19 +958,19 @@ std::vector<std::string> SqliteStore::lose_sessions_of_host(const std::string& h
     return ids;
 }
 
-std::vector<SessionRecord> SqliteStore::sessions_in_state_since(const std::string& state, std::int64_t before) {
-    return query_sessions("state = ? AND updated_at <= ?", {state}, before);
+std::vector<SessionRecord> SqliteStore::sessions_in_state_since(SessionState state, std::int64_t before) {
+    return query_sessions("state = ? AND updated_at <= ?", {to_string(state)}, before);
 }
 
 std::vector<SessionRecord> SqliteStore::live_sessions() {
     return query_sessions("state NOT IN ('ended', 'lost')", {});
 }
 
-std::vector<std::pair<std::string, int>> SqliteStore::session_counts() {
+std::vector<std::pair<SessionState, int>> SqliteStore::session_counts() {
     std::lock_guard lk(mu_);
     Stmt s(db_, "SELECT state, COUNT(*) FROM sessions GROUP BY state");
-    std::vector<std::pair<std::string, int>> out;
-    while (s.step()) out.emplace_back(s.text(0), static_cast<int>(s.integer(1)));
+    std::vector<std::pair<SessionState, int>> out;
+    while (s.step()) out.emplace_back(session_state_of(s.text(0)), static_cast<int>(s.integer(1)));
     return out;
 }
 

@@ -83,13 +83,13 @@ InitResult init_state(const InitOptions& o) {
         // The demo user is a plain user who may launch Terminal through the group `users`.
         std::vector<std::string> members;
         if (!o.demo_user.empty()) {
-            store->create_user(o.demo_user, crypto::hash_password(password), now, "user");
+            store->create_user(o.demo_user, crypto::hash_password(password), now, Role::user);
             members.push_back(o.demo_user);
         }
         store->create_group("users", members, now);
         store->set_entitlements("terminal", {Entitlement{"group", "users"}});
         if (!o.admin_user.empty() && o.admin_user != o.demo_user)
-            store->create_user(o.admin_user, crypto::hash_password(admin_password), now, "admin");
+            store->create_user(o.admin_user, crypto::hash_password(admin_password), now, Role::admin);
     }
     fs::permissions(p.database, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     r.created = true;

@@ -1,8 +1,15 @@
 #pragma once
 // The broker's persistent state behind one interface (Store), so another backend (PostgreSQL
-// for several brokers) can be added without touching callers. open_store() gives the embedded
-// SQLite backend. Implementations are thread-safe; every call is one short statement or
-// transaction, called from network threads, the worker pool and the broker's timers.
+// for several brokers, issue 14) can be added by implementing it, without touching the services:
+// the types here are plain values and enums (states.hpp), and no SQL or sqlite type appears
+// outside sqlite_store.cpp. open_store() gives the embedded SQLite backend.
+// Implementations are thread-safe; every call is one short statement or transaction and may
+// block (disk, locks), so the broker calls the store only off its network threads: on the store
+// executor (store_executor.hpp) or, for a login, on a password worker. A call that cannot get the
+// database in time throws StoreBusy; any other failure throws std::runtime_error. Callers turn
+// both into busy / internal errors at the executor boundary.
+
+#include "broker/states.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -35,14 +42,15 @@ struct DesktopPool {
 };
 
 struct SessionRecord {
-    // state: starting, active, disconnected, ended, lost (ended and lost are final)
-    std::string id, user, resource, host_id, state;
+    std::string id, user, resource, host_id;
+    SessionState state = SessionState::starting;
     int width = 0, height = 0;
     std::int64_t created_at = 0, ended_at = 0, updated_at = 0;
 };
 
 struct UserRecord {
-    std::string name, role;  // role: admin, helpdesk, user
+    std::string name;
+    Role role = Role::user;
     std::int64_t created_at = 0;
     std::vector<std::string> groups;
 };
@@ -79,7 +87,8 @@ struct AuditFilter {
 };
 
 struct SessionFilter {
-    std::string user, host, state;  // empty = any; state empty = live (not ended/lost)
+    std::string user, host;            // empty = any
+    std::optional<SessionState> state;  // nothing = every live state (is_live)
     int limit = 200;
 };
 
@@ -93,7 +102,8 @@ struct EnrollmentToken {
 enum class ConsumeResult { ok, unknown, used, expired, wrong_host, host_exists };
 
 struct Principal {
-    std::string name, role;
+    std::string name;
+    Role role = Role::user;
 };
 
 class Store {
@@ -104,11 +114,11 @@ public:
 
     // ---- users (create_user throws if the name exists) ----
     virtual void create_user(const std::string& name, const std::string& password_hash, std::int64_t now,
-                             const std::string& role = "user") = 0;
+                             Role role = Role::user) = 0;
     virtual std::optional<std::string> password_hash(const std::string& name) = 0;
     // Replaces a user's password hash and signs the user out everywhere. False if no such user.
     virtual bool set_password_hash(const std::string& name, const std::string& password_hash) = 0;
-    virtual bool set_role(const std::string& name, const std::string& role) = 0;
+    virtual bool set_role(const std::string& name, Role role) = 0;
     virtual std::optional<UserRecord> user(const std::string& name) = 0;
     virtual std::vector<UserRecord> users() = 0;
     virtual bool delete_user(const std::string& name) = 0;
@@ -160,9 +170,9 @@ public:
     // ---- display sessions ----
     virtual void create_session(const SessionRecord& s) = 0;
     virtual std::optional<SessionRecord> session(const std::string& id) = 0;
-    // States: starting, active, disconnected, ending (asked to end), ended, lost. False if the
-    // session does not exist, is already ended/lost (final), or is ending and `state` is not final.
-    virtual bool set_session_state(const std::string& id, const std::string& state, std::int64_t now) = 0;
+    // False if the session does not exist, is already in `state`, is final (ended/lost), or is
+    // ending and `state` is not final.
+    virtual bool set_session_state(const std::string& id, SessionState state, std::int64_t now) = 0;
     virtual std::vector<SessionRecord> live_sessions_of(const std::string& user) = 0;
     // Sessions of a user for a resource one can reconnect to (active or disconnected), newest first.
     virtual std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user, const std::string& resource) = 0;
@@ -170,10 +180,10 @@ public:
     // Marks every starting/active/disconnected session of the host lost; returns their ids.
     virtual std::vector<std::string> lose_sessions_of_host(const std::string& host_id, std::int64_t now) = 0;
     // Live sessions in `state` whose last state change is at or before `before`.
-    virtual std::vector<SessionRecord> sessions_in_state_since(const std::string& state, std::int64_t before) = 0;
+    virtual std::vector<SessionRecord> sessions_in_state_since(SessionState state, std::int64_t before) = 0;
     // Live sessions whose host is not in `hosts` (after a broker restart).
     virtual std::vector<SessionRecord> live_sessions() = 0;
-    virtual std::vector<std::pair<std::string, int>> session_counts() = 0;  // state -> count
+    virtual std::vector<std::pair<SessionState, int>> session_counts() = 0;  // state -> count
 
     // ---- launch tickets (issued ids, for audit and so a replay can be traced) ----
     virtual void record_ticket(const std::string& ticket_id, const std::string& session_id, const std::string& user,

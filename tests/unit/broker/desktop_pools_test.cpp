@@ -168,10 +168,10 @@ TEST_CASE("desktop pools: a full pool and draining hosts take no new desktops", 
     hosts.set_drain("vm-a", false);
     REQUIRE(desktops.place("lab", "alice").ok());
     // The pool's one desktop is in use: the next launch is refused with the reason.
-    store->create_session(SessionRecord{"s1", "alice", "lab", "vm-a", "active", 800, 600, 1, 0, 1});
+    store->create_session(SessionRecord{"s1", "alice", "lab", "vm-a", portico::broker::SessionState::active, 800, 600, 1, 0, 1});
     auto full = desktops.place("lab", "alice");
     REQUIRE_FALSE(full.ok());
     CHECK(full.error().message.find("in use") != std::string::npos);
-    store->set_session_state("s1", "ended", 2);
+    store->set_session_state("s1", portico::broker::SessionState::ended, 2);
     CHECK(desktops.place("lab", "alice").ok());
 }

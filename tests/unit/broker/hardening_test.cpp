@@ -5,7 +5,7 @@
 
 #include "broker/api_error.hpp"
 #include "broker/connection_limits.hpp"
-#include "broker/core.hpp"
+#include "broker/login_throttle.hpp"
 #include "common/log.hpp"
 #include "common/tls.hpp"
 #include "common/utf8.hpp"

@@ -8,7 +8,9 @@
 #include <sqlite3.h>
 
 using portico::broker::Resource;
+using portico::broker::Role;
 using portico::broker::SessionRecord;
+using portico::broker::SessionState;
 using portico::broker::open_store;
 
 namespace {
@@ -85,26 +87,26 @@ TEST_CASE("store: resources and session state transitions", "[broker][store]") {
     CHECK(s.resources().size() == 1);
     CHECK_FALSE(s.resource("nope"));
 
-    s.create_session(SessionRecord{"s1", "alice", "terminal", "h1", "starting", 1280, 800, 10, 0, 0});
+    s.create_session(SessionRecord{"s1", "alice", "terminal", "h1", SessionState::starting, 1280, 800, 10, 0, 0});
     CHECK(s.reconnectable_sessions_for("alice", "terminal").empty());  // starting is not reconnectable
-    CHECK(s.set_session_state("s1", "active", 11));
+    CHECK(s.set_session_state("s1", SessionState::active, 11));
     CHECK(s.reconnectable_sessions_for("alice", "terminal").size() == 1);
-    CHECK(s.set_session_state("s1", "disconnected", 11));
+    CHECK(s.set_session_state("s1", SessionState::disconnected, 11));
     CHECK(s.reconnectable_sessions_for("alice", "terminal").size() == 1);  // disconnected is reconnectable too
-    CHECK(s.set_session_state("s1", "ending", 11));  // logged off; the host has not confirmed
+    CHECK(s.set_session_state("s1", SessionState::ending, 11));  // logged off; the host has not confirmed
     CHECK(s.reconnectable_sessions_for("alice", "terminal").empty());  // a launch now starts anew
-    CHECK_FALSE(s.set_session_state("s1", "active", 11));  // a late activity report does not revive it
+    CHECK_FALSE(s.set_session_state("s1", SessionState::active, 11));  // a late activity report does not revive it
     CHECK(s.live_sessions_of("alice").size() == 1);  // still counts against the user's limit
-    CHECK(s.set_session_state("s1", "ended", 12));
-    CHECK_FALSE(s.set_session_state("s1", "active", 13));  // ended is final
+    CHECK(s.set_session_state("s1", SessionState::ended, 12));
+    CHECK_FALSE(s.set_session_state("s1", SessionState::active, 13));  // ended is final
     auto rec = s.session("s1");
     REQUIRE(rec);
-    CHECK(rec->state == "ended");
+    CHECK(rec->state == SessionState::ended);
     CHECK(rec->ended_at == 12);
     CHECK(s.live_sessions_of("alice").empty());
-    CHECK_FALSE(s.set_session_state("missing", "ended", 1));
+    CHECK_FALSE(s.set_session_state("missing", SessionState::ended, 1));
     // Sessions must belong to known users (resources may be unpublished later; history stays).
-    CHECK_THROWS(s.create_session(SessionRecord{"s2", "nobody", "terminal", "h1", "starting", 1, 1, 10, 0, 0}));
+    CHECK_THROWS(s.create_session(SessionRecord{"s2", "nobody", "terminal", "h1", SessionState::starting, 1, 1, 10, 0, 0}));
 }
 
 TEST_CASE("store: migrating from version 1 keeps users, resources and sessions", "[broker][store]") {
@@ -134,10 +136,10 @@ TEST_CASE("store: migrating from version 1 keeps users, resources and sessions",
     auto s = open_store(db);
     CHECK(s->schema_version() == 4);
     REQUIRE(s->user("alice"));
-    CHECK(s->user("alice")->role == "user");
+    CHECK(s->user("alice")->role == Role::user);
     auto rec = s->session("s1");
     REQUIRE(rec);
-    CHECK(rec->state == "active");
+    CHECK(rec->state == SessionState::active);
     CHECK(rec->updated_at == 5);
     CHECK(s->resource("terminal")->command == std::vector<std::string>{"xterm"});
 }
@@ -147,7 +149,7 @@ TEST_CASE("store: groups, entitlements, hosts, lost sessions, tokens, audit", "[
     auto sp = open_store((dir.path / "p.db").string());
     auto& s = *sp;
     s.create_user("alice", "h", 0);
-    s.create_user("bob", "h", 0, "helpdesk");
+    s.create_user("bob", "h", 0, Role::helpdesk);
     s.put_resource(Resource{"calc", "Calc", "app", {"xcalc"}, "", ""});
     CHECK_FALSE(s.is_entitled("alice", "calc"));
     CHECK(s.create_group("staff", {"alice"}, 1));
@@ -167,16 +169,16 @@ TEST_CASE("store: groups, entitlements, hosts, lost sessions, tokens, audit", "[
     CHECK(s.delete_group("staff"));
     CHECK(s.entitlements("calc").empty());  // cascaded
 
-    s.create_session(SessionRecord{"s1", "alice", "calc", "h1", "active", 1, 1, 10, 0, 0});
-    s.create_session(SessionRecord{"s2", "alice", "calc", "h2", "active", 1, 1, 10, 0, 0});
+    s.create_session(SessionRecord{"s1", "alice", "calc", "h1", SessionState::active, 1, 1, 10, 0, 0});
+    s.create_session(SessionRecord{"s2", "alice", "calc", "h2", SessionState::active, 1, 1, 10, 0, 0});
     auto lost = s.lose_sessions_of_host("h1", 20);
     CHECK(lost == std::vector<std::string>{"s1"});
-    CHECK(s.session("s1")->state == "lost");
-    CHECK_FALSE(s.set_session_state("s1", "active", 21));  // lost is final
-    CHECK(s.session("s2")->state == "active");
-    CHECK(s.set_session_state("s2", "disconnected", 30));
-    CHECK(s.sessions_in_state_since("disconnected", 29).empty());
-    CHECK(s.sessions_in_state_since("disconnected", 30).size() == 1);
+    CHECK(s.session("s1")->state == SessionState::lost);
+    CHECK_FALSE(s.set_session_state("s1", SessionState::active, 21));  // lost is final
+    CHECK(s.session("s2")->state == SessionState::active);
+    CHECK(s.set_session_state("s2", SessionState::disconnected, 30));
+    CHECK(s.sessions_in_state_since(SessionState::disconnected, 29).empty());
+    CHECK(s.sessions_in_state_since(SessionState::disconnected, 30).size() == 1);
 
     s.upsert_host(portico::broker::HostRecord{"h1", "one", "up", false, 5, "", "wss://x", "secret", {"*"}, 3});
     CHECK(s.set_host_drain("h1", true));

@@ -1,0 +1,134 @@
+#include "broker/host_directory.hpp"
+
+#include "common/log.hpp"
+
+#include <map>
+#include <set>
+
+namespace portico::broker {
+
+HostDirectory::HostDirectory(const BrokerConfig& config, Store& store, HostRegistry& registry, LiveStats& live_stats,
+                             Metrics& metrics, AuditLog& audit)
+    : config_(config), store_(store), registry_(registry), live_stats_(live_stats), metrics_(metrics), audit_(audit) {}
+
+void HostDirectory::mark_all_down() { store_.mark_all_hosts_down(unix_now()); }
+
+void HostDirectory::registered(HostInfo info) {
+    auto id = info.host_id;
+    auto rec = store_.host(id);
+    info.drain = rec && rec->drain;
+    HostRecord r = rec.value_or(HostRecord{});
+    r.id = id;
+    r.name = info.name;
+    r.state = "up";
+    r.last_seen = unix_now();
+    r.display_url = info.display_url;
+    r.auth = info.auth;
+    r.apps = info.apps;
+    r.max_sessions = info.max_sessions;
+    store_.upsert_host(r);
+    auto old = registry_.add(std::move(info));
+    if (old) {
+        log::info("host ", id, " re-registered; closing its previous control connection");
+        if (on_host_down_) on_host_down_(id, "the host reconnected while starting the session");
+        old->close();
+    }
+}
+
+bool HostDirectory::disconnected(const std::string& host_id, const ControlLink* link) {
+    return registry_.remove(host_id, link);
+}
+
+void HostDirectory::down(const std::string& host_id, const std::string& why) {
+    if (on_host_down_) on_host_down_(host_id, "the host disconnected");
+    live_stats_.drop_host(host_id);
+    auto now = unix_now();
+    auto lost = store_.lose_sessions_of_host(host_id, now);
+    metrics_.sessions_lost += lost.size();
+    store_.set_host_state(host_id, "down", now);
+    audit_.record("-", "host.down", host_id, "", why + (lost.empty() ? "" : "; " + std::to_string(lost.size()) + " sessions lost"));
+    log::warn("host ", host_id, " is down (", why, "); ", lost.size(), " sessions lost");
+}
+
+void HostDirectory::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu, double mem) {
+    registry_.heartbeat(host_id, link, sessions, cpu, mem);
+}
+
+void HostDirectory::check_liveness() {
+    for (auto& h : registry_.take_stale(std::chrono::seconds(config_.heartbeat_timeout_seconds))) {
+        down(h.host_id, "no heartbeat for " + std::to_string(config_.heartbeat_timeout_seconds) + " s");
+        if (h.link) h.link->close();
+    }
+}
+
+Result<void, ApiErrorCode> HostDirectory::set_drain(const Caller& caller, const std::string& id, bool drain) {
+    bool known = store_.set_host_drain(id, drain);
+    known = registry_.set_drain(id, drain) || known;
+    if (!known) return Error<ApiErrorCode>{ApiErrorCode::not_found, "no such host"};
+    audit_.record(caller.name, drain ? "host.drain" : "host.undrain", id, caller.ip);
+    log::info(caller.name, drain ? " drained host " : " undrained host ", id);
+    return {};
+}
+
+Result<void, ApiErrorCode> HostDirectory::remove(const Caller& caller, const std::string& id) {
+    auto live = registry_.get(id);
+    bool known = store_.delete_host(id);
+    if (!known && !live) return Error<ApiErrorCode>{ApiErrorCode::not_found, "no such host"};
+    if (live && registry_.remove(id, nullptr)) {
+        if (on_host_down_) on_host_down_(id, "the host was removed");
+        live_stats_.drop_host(id);
+        auto lost = store_.lose_sessions_of_host(id, unix_now());
+        metrics_.sessions_lost += lost.size();
+        live->link->close();
+    }
+    audit_.record(caller.name, "host.remove", id, caller.ip);
+    log::info(caller.name, " removed host ", id);
+    return {};
+}
+
+std::vector<HostView> HostDirectory::list() {
+    auto rows = store_.hosts();
+    std::map<std::string, HostInfo> live;
+    for (auto& h : registry_.snapshot()) live.emplace(h.host_id, std::move(h));
+    std::vector<HostView> out;
+    for (auto& r : rows) {
+        auto it = live.find(r.id);
+        if (it == live.end()) {
+            out.push_back(HostView{std::move(r), std::nullopt});
+        } else {
+            out.push_back(HostView{std::move(r), std::move(it->second)});
+            live.erase(it);
+        }
+    }
+    for (auto& [id, h] : live) out.push_back(HostView{std::nullopt, std::move(h)});  // registered since the rows were read
+    return out;
+}
+
+std::optional<HostView> HostDirectory::get(const std::string& id) {
+    auto rec = store_.host(id);
+    auto live = registry_.get(id);
+    if (!rec && !live) return std::nullopt;
+    return HostView{std::move(rec), std::move(live)};
+}
+
+HostDirectory::Counts HostDirectory::counts() {
+    Counts c;
+    std::set<std::string> live_ids;
+    for (auto& h : registry_.snapshot()) {
+        live_ids.insert(h.host_id);
+        (h.drain ? c.draining : c.up)++;
+    }
+    for (auto& r : store_.hosts())
+        if (!live_ids.count(r.id)) c.down++;
+    return c;
+}
+
+Result<HostInfo, ApiErrorCode> HostDirectory::gateway_target(const std::string& session_id) {
+    auto s = store_.session(session_id);
+    if (!s || !is_live(s->state)) return Error<ApiErrorCode>{ApiErrorCode::not_found, "no such session"};
+    auto h = registry_.get(s->host_id);
+    if (!h) return Error<ApiErrorCode>{ApiErrorCode::no_host, "the session's host is not connected"};
+    return *h;
+}
+
+}  // namespace portico::broker

@@ -1,0 +1,82 @@
+#pragma once
+// HostDirectory: the session hosts, as connected now (HostRegistry, in memory) and as on record
+// (the store). Registration, heartbeats and liveness (a host silent too long is down), drain,
+// removal, the views the REST API shows, and the gateway's target for a session.
+//
+// A host that goes down or is removed takes its sessions with it (marked lost). Whoever waits on
+// such a host (the launch service's pending launches) is told first through on_host_down, so this
+// service depends on nobody above it.
+// Threads: methods that touch the store run on the store thread; registry() and disconnected()
+// are memory only (any thread).
+
+#include "broker/api_error.hpp"
+#include "broker/audit_log.hpp"
+#include "broker/broker.hpp"
+#include "broker/caller.hpp"
+#include "broker/host_registry.hpp"
+#include "broker/live_stats.hpp"
+#include "broker/metrics.hpp"
+#include "broker/store.hpp"
+#include "common/result.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portico::broker {
+
+// A host as the admin sees it: its row, its live connection, or both.
+struct HostView {
+    std::optional<HostRecord> record;
+    std::optional<HostInfo> live;
+};
+
+class HostDirectory {
+public:
+    using HostDownHook = std::function<void(const std::string& host_id, const std::string& why)>;
+
+    HostDirectory(const BrokerConfig& config, Store& store, HostRegistry& registry, LiveStats& live_stats,
+                  Metrics& metrics, AuditLog& audit);
+
+    // Set once while wiring, before any host connects.
+    void on_host_down(HostDownHook hook) { on_host_down_ = std::move(hook); }
+    HostRegistry& registry() { return registry_; }
+
+    // At start: nobody is connected yet (hosts that come back within the grace period keep their sessions).
+    void mark_all_down();
+    // A host passed authorization on its control channel: recorded and made available for placement.
+    void registered(HostInfo info);
+    // Its control connection closed: forgets it if `link` is still the host's current connection
+    // (memory only, any thread). True when it was: then call down() on the store thread.
+    bool disconnected(const std::string& host_id, const ControlLink* link);
+    // The host is gone: its pending launches fail (on_host_down), its sessions are lost.
+    void down(const std::string& host_id, const std::string& why);
+    void heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu, double mem);
+    // Hosts without a heartbeat for heartbeat_timeout_seconds: down, their connections closed.
+    void check_liveness();
+
+    Result<void, ApiErrorCode> set_drain(const Caller& caller, const std::string& id, bool drain);
+    Result<void, ApiErrorCode> remove(const Caller& caller, const std::string& id);
+    std::vector<HostView> list();
+    std::optional<HostView> get(const std::string& id);
+
+    struct Counts {
+        int up = 0, draining = 0, down = 0;
+    };
+    Counts counts();  // for the metrics
+
+    // The connected host of a live session (the display gateway relays to it), or why not.
+    Result<HostInfo, ApiErrorCode> gateway_target(const std::string& session_id);
+
+private:
+    const BrokerConfig& config_;
+    Store& store_;
+    HostRegistry& registry_;
+    LiveStats& live_stats_;
+    Metrics& metrics_;
+    AuditLog& audit_;
+    HostDownHook on_host_down_;
+};
+
+}  // namespace portico::broker

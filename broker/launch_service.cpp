@@ -1,0 +1,507 @@
+#include "broker/launch_service.hpp"
+
+#include "broker/placement.hpp"
+#include "common/log.hpp"
+#include "protocol/ticket.hpp"
+
+namespace portico::broker {
+
+namespace net = boost::asio;
+namespace control = protocol::control;
+
+namespace {
+
+Error<ApiErrorCode> no_such_session() { return {ApiErrorCode::not_found, "no such session"}; }
+
+// Why a session cannot be watched or disconnected now, or nothing when it can.
+std::optional<Error<ApiErrorCode>> not_attachable(const SessionRecord& s) {
+    if (s.state == SessionState::starting) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is still starting"};
+    if (s.state == SessionState::ending) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is ending"};
+    return std::nullopt;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+LaunchService::LaunchService(const BrokerConfig& config, Store& store, HostRegistry& hosts, DesktopPools& desktops,
+                             LiveStats& live_stats, Metrics& metrics, AuditLog& audit,
+                             const crypto::Ed25519Key& ticket_key, net::io_context& timers)
+    : config_(config),
+      store_(store),
+      hosts_(hosts),
+      desktops_(desktops),
+      live_stats_(live_stats),
+      metrics_(metrics),
+      audit_(audit),
+      ticket_key_(ticket_key),
+      timers_(timers) {}
+
+LaunchService::~LaunchService() { shutdown(); }
+
+void LaunchService::shutdown() {
+    std::lock_guard lk(pending_mu_);
+    pending_.clear();
+}
+
+// ---- tickets and notices ----
+
+// What the user should know about a session before they see it: a VM desktop on a host without
+// usable KVM runs under software emulation (TCG), many times slower. Empty when nothing to say.
+std::string LaunchService::session_notice(const SessionRecord& s, const HostInfo& h) {
+    if (h.vm_accel != "tcg") return {};  // no query for the common case
+    auto r = store_.resource(s.resource);
+    if (!r || r->type != "desktop") return {};
+    return "This desktop runs under software emulation (its host has no usable KVM), so it is much slower "
+           "than a hardware-accelerated one.";
+}
+
+LaunchTicket LaunchService::ticket_for(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
+                                       const std::string& viewer) {
+    protocol::TicketClaims c;
+    c.ticket_id = crypto::random_token(16);
+    c.session_id = s.id;
+    c.user = s.user;
+    c.host_id = h.host_id;
+    c.resource = s.resource;
+    c.expires_at = unix_now() + protocol::kTicketLifetimeSeconds;
+    c.view_only = view_only;
+    c.viewer = viewer;
+    store_.record_ticket(c.ticket_id, s.id, s.user, view_only, unix_now(), c.expires_at);
+    LaunchTicket t;
+    t.session_id = s.id;
+    t.ticket = protocol::sign_ticket(c, ticket_key_);
+    t.gateway_path = "/api/v1/gateway/" + s.id;
+    t.direct_url = h.display_url;
+    t.host_cert_sha256 = h.cert_sha256;
+    t.width = s.width;
+    t.height = s.height;
+    t.notice = session_notice(s, h);
+    t.reconnected = reconnected;
+    t.view_only = view_only;
+    return t;
+}
+
+// ---- launch ----
+
+Result<void, ApiErrorCode> LaunchService::check_screen(std::int64_t width, std::int64_t height) const {
+    auto limit = [](std::string what) { return Error<ApiErrorCode>{ApiErrorCode::limit_exceeded, std::move(what)}; };
+    if (width > config_.max_screen_width)
+        return limit("width " + std::to_string(width) + " is above this broker's max_screen_width " +
+                     std::to_string(config_.max_screen_width));
+    if (height > config_.max_screen_height)
+        return limit("height " + std::to_string(height) + " is above this broker's max_screen_height " +
+                     std::to_string(config_.max_screen_height));
+    if (width * height > config_.max_screen_pixels)
+        return limit(std::to_string(width) + "x" + std::to_string(height) + " is above this broker's max_screen_pixels " +
+                     std::to_string(config_.max_screen_pixels));
+    return {};
+}
+
+void LaunchService::count_failure(ApiErrorCode code) {
+    if (code == ApiErrorCode::no_host) metrics_.launches_no_host++;
+    else if (code == ApiErrorCode::not_entitled || code == ApiErrorCode::not_found || code == ApiErrorCode::limit_exceeded)
+        metrics_.launches_denied++;
+    else metrics_.launches_failed++;
+}
+
+void LaunchService::launch(const Caller& caller, const std::string& resource_ref, int width, int height, double scale,
+                           LaunchCallback done) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto fail = [&](ApiErrorCode code, std::string msg) {
+        count_failure(code);
+        done(Error<ApiErrorCode>{code, std::move(msg)});
+    };
+    std::optional<Resource> res;
+    std::optional<LaunchTicket> reconnect;
+    try {
+        res = store_.resource(resource_ref);
+        if (!res) {
+            // The portal and the native client may name a resource instead of giving its id.
+            for (auto& r : store_.entitled_resources(caller.name))
+                if (r.name == resource_ref) res = r;
+        }
+        if (!res) return fail(ApiErrorCode::not_found, "no such resource: " + resource_ref);
+        if (!store_.is_entitled(caller.name, res->id))
+            return fail(ApiErrorCode::not_entitled, "you are not entitled to " + res->name);
+        // Reconnect: the user's running session of this resource on a connected host (draining or not).
+        for (const auto& s : store_.reconnectable_sessions_for(caller.name, res->id)) {
+            if (auto h = hosts_.get(s.host_id)) {
+                log::info("reconnecting user '", caller.name, "' to session ", s.id, " on host ", h->host_id);
+                reconnect = ticket_for(s, *h, true, false);
+                break;
+            }
+        }
+    } catch (const StoreBusy& e) {
+        log::error("launch: ", e.what());
+        return fail(ApiErrorCode::busy, "the broker's database is busy; try again");
+    } catch (const std::exception& e) {
+        log::error("launch: ", e.what());
+        return fail(ApiErrorCode::internal, "internal error");
+    }
+    if (reconnect) {
+        metrics_.launches_reconnect++;
+        metrics_.observe_launch(seconds_since(t0));
+        return done(std::move(*reconnect));
+    }
+    start_new(caller, *res, width, height, scale, t0, std::move(done));
+}
+
+void LaunchService::start_new(const Caller& caller, const Resource& res, int width, int height, double scale,
+                              std::chrono::steady_clock::time_point t0, LaunchCallback done) {
+    auto fail = [&](ApiErrorCode code, std::string msg) {
+        count_failure(code);
+        done(Error<ApiErrorCode>{code, std::move(msg)});
+    };
+    // A new session: the per-user cap counts live sessions plus launches of this user still on
+    // their way to a session row, so parallel launches cannot pass it together.
+    struct LaunchSlot {
+        LaunchService* self = nullptr;
+        std::string user;
+        ~LaunchSlot() {
+            if (!self) return;
+            std::lock_guard lk(self->launch_mu_);
+            if (--self->launching_[user] <= 0) self->launching_.erase(user);
+        }
+    } slot;
+    if (config_.max_sessions_per_user > 0) {
+        std::size_t live = 0;
+        try {
+            live = store_.live_sessions_of(caller.name).size();
+        } catch (const std::exception& e) {
+            log::error("launch: ", e.what());
+            return fail(ApiErrorCode::busy, "the broker's database is busy; try again");
+        }
+        std::lock_guard lk(launch_mu_);
+        auto& in_flight = launching_[caller.name];
+        if (static_cast<int>(live) + in_flight >= config_.max_sessions_per_user) {
+            const int pending = in_flight;  // read before the erase below frees the map node
+            if (pending == 0) launching_.erase(caller.name);
+            return fail(ApiErrorCode::limit_exceeded,
+                        "you have " + std::to_string(live + static_cast<std::size_t>(pending)) +
+                            " sessions; this broker allows at most " + std::to_string(config_.max_sessions_per_user) +
+                            " per user (max_sessions_per_user). Log off one first");
+        }
+        ++in_flight;
+        slot.self = this;
+        slot.user = caller.name;
+    }
+    std::optional<HostInfo> host;
+    std::optional<control::DesktopSpec> desktop;
+    if (res.type == "desktop") {
+        Result<DesktopPools::Placement, ApiErrorCode> placed = Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"};
+        try {
+            placed = desktops_.place(res.id, caller.name);
+        } catch (const StoreBusy& e) {
+            log::error("launch: ", e.what());
+            return fail(ApiErrorCode::busy, "the broker's database is busy; try again");
+        } catch (const std::exception& e) {
+            log::error("launch: ", e.what());
+            return fail(ApiErrorCode::internal, "internal error");
+        }
+        if (!placed) return fail(placed.error().code, placed.error().message);
+        host = placed.value().host;
+        desktop = placed.value().spec;
+    } else {
+        host = hosts_.pick_and_reserve(PlacementRequest{res.id, res.name, res.host_group, "", ""});
+        if (!host) return fail(ApiErrorCode::no_host, "no connected host offers " + res.name + " with free capacity");
+    }
+
+    auto p = std::make_shared<PendingLaunch>();
+    p->started = t0;
+    p->session = SessionRecord{crypto::random_token(18), caller.name, res.id, host->host_id, SessionState::starting,
+                               width, height, unix_now(), 0, 0};
+    p->timer = std::make_unique<net::steady_timer>(timers_);
+    try {
+        store_.create_session(p->session);
+    } catch (const std::exception& e) {
+        hosts_.adjust_sessions(host->host_id, -1);
+        log::error("cannot record session: ", e.what());
+        metrics_.launches_failed++;
+        done(Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"});
+        return;
+    }
+    p->done = std::move(done);
+
+    control::StartSession msg;
+    {
+        std::lock_guard lk(pending_mu_);
+        p->request_id = next_request_id_++;
+    }
+    msg.request_id = p->request_id;
+    msg.session_id = p->session.id;
+    msg.user = caller.name;
+    if (desktop)
+        msg.desktop = desktop;
+    else
+        msg.app = control::AppSpec{res.id, res.name, res.command};
+    msg.width = p->session.width;
+    msg.height = p->session.height;
+    msg.scale = scale;  // only for a new session: a reconnect keeps the DPI the session started with
+
+    const auto request_id = p->request_id;
+    const auto host_id = host->host_id;
+    // Armed before the launch becomes visible to other handlers, so nobody cancels it concurrently.
+    p->timer->expires_after(std::chrono::seconds(config_.launch_timeout_seconds));
+    p->timer->async_wait([this, request_id, host_id](boost::system::error_code ec) {
+        if (!ec) launch_timed_out(request_id, host_id);
+    });
+    {
+        std::lock_guard lk(pending_mu_);
+        pending_[request_id] = p;
+    }
+    log::debug("starting ", res.id, " for user '", caller.name, "' as session ", p->session.id, " on host ", host_id);
+    host->link->send(control::serialize(msg));
+}
+
+void LaunchService::launch_timed_out(std::uint64_t request_id, const std::string& host_id) {
+    auto timed_out = take_pending(request_id, host_id);
+    if (!timed_out) return;
+    log::warn("session ", timed_out->session.id, " on host ", host_id, " did not become ready in time");
+    metrics_.launches_failed++;
+    try {
+        store_.set_session_state(timed_out->session.id, SessionState::ended, unix_now());
+    } catch (const std::exception& e) {
+        log::error("launch timeout: ", e.what());
+    }
+    hosts_.adjust_sessions(host_id, -1);
+    // The host may still be starting it; tell it to stop rather than leak a session.
+    if (auto h = hosts_.get(host_id)) h->link->send(control::serialize(control::EndSession{timed_out->session.id}));
+    timed_out->done(Error<ApiErrorCode>{ApiErrorCode::launch_failed, "the host did not start the session in time"});
+}
+
+std::shared_ptr<LaunchService::PendingLaunch> LaunchService::take_pending(std::uint64_t request_id,
+                                                                          const std::string& host_id) {
+    std::lock_guard lk(pending_mu_);
+    auto it = pending_.find(request_id);
+    if (it == pending_.end() || it->second->session.host_id != host_id) return nullptr;
+    auto p = std::move(it->second);
+    pending_.erase(it);
+    return p;
+}
+
+// ---- what hosts report ----
+
+void LaunchService::session_ready(const std::string& host_id, const control::SessionReady& m) {
+    auto p = take_pending(m.request_id, host_id);
+    if (!p || p->session.id != m.session_id) {
+        log::warn("host ", host_id, " reported session_ready for unknown request ", m.request_id);
+        return;
+    }
+    p->timer->cancel();
+    std::optional<Result<LaunchTicket, ApiErrorCode>> answer;
+    try {
+        store_.set_session_state(p->session.id, SessionState::active, unix_now());
+        p->session.state = SessionState::active;
+        auto h = hosts_.get(host_id);
+        if (!h) {
+            answer = Error<ApiErrorCode>{ApiErrorCode::launch_failed, "the host disconnected"};
+        } else {
+            answer = ticket_for(p->session, *h, false, false);
+        }
+    } catch (const std::exception& e) {
+        log::error("session_ready: ", e.what());
+        answer = Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"};
+    }
+    if (answer->ok()) {
+        metrics_.launches_ok++;
+        metrics_.observe_launch(seconds_since(p->started));
+        log::debug("session ", p->session.id, " is ready on host ", host_id);
+    } else {
+        metrics_.launches_failed++;
+    }
+    p->done(std::move(*answer));
+}
+
+void LaunchService::session_failed(const std::string& host_id, const control::SessionFailed& m) {
+    auto p = take_pending(m.request_id, host_id);
+    if (!p || p->session.id != m.session_id) {
+        log::warn("host ", host_id, " reported session_failed for unknown request ", m.request_id);
+        return;
+    }
+    p->timer->cancel();
+    hosts_.adjust_sessions(host_id, -1);
+    metrics_.launches_failed++;
+    log::warn("host ", host_id, " could not start session ", p->session.id, ": ", m.message);
+    try {
+        store_.set_session_state(p->session.id, SessionState::ended, unix_now());
+    } catch (const std::exception& e) {
+        log::error("session_failed: ", e.what());  // the client hears of the failure all the same
+    }
+    p->done(Error<ApiErrorCode>{ApiErrorCode::launch_failed, m.message});
+}
+
+void LaunchService::session_ended(const std::string& host_id, const control::SessionEnded& m) {
+    auto s = store_.session(m.session_id);
+    if (!s || s->host_id != host_id) {
+        log::warn("host ", host_id, " reported the end of a session it does not run: ", m.session_id);
+        return;
+    }
+    live_stats_.drop(m.session_id);
+    if (store_.set_session_state(m.session_id, SessionState::ended, unix_now())) {
+        hosts_.adjust_sessions(host_id, -1);
+        metrics_.sessions_ended++;
+        log::info("session ", m.session_id, " on host ", host_id, " ended (", m.reason, ")");
+    }
+}
+
+void LaunchService::session_state(const std::string& host_id, const std::string& session_id, SessionState state) {
+    auto s = store_.session(session_id);
+    if (!s || s->host_id != host_id) {
+        log::warn("host ", host_id, " reported the state of a session it does not run: ", session_id);
+        return;
+    }
+    if (s->state == SessionState::starting) return;  // session_ready decides when it is active
+    if (s->state == SessionState::ending) return;    // asked to end: only session_ended moves it on
+    if (store_.set_session_state(session_id, state, unix_now()))
+        log::info("session ", session_id, " is now ", to_string(state));
+}
+
+void LaunchService::idle_report(const std::string& host_id, const std::vector<std::pair<std::string, int>>& idle) {
+    if (config_.idle_timeout_seconds <= 0 || idle.empty()) return;
+    std::vector<std::string> idle_too_long;
+    for (const auto& [sid, secs] : idle)
+        if (secs >= config_.idle_timeout_seconds) idle_too_long.push_back(sid);
+    for (const auto& sid : idle_too_long) {
+        auto s = store_.session(sid);
+        if (!s || s->host_id != host_id || !is_live(s->state)) continue;
+        log::info("session ", sid, " idle for longer than ", config_.idle_timeout_seconds, " s; ending it");
+        end_session_now(*s, "-", "session.timeout", "");
+    }
+}
+
+void LaunchService::fail_pending_of_host(const std::string& host_id, const std::string& why) {
+    std::vector<std::shared_ptr<PendingLaunch>> failed;
+    {
+        std::lock_guard lk(pending_mu_);
+        for (auto it = pending_.begin(); it != pending_.end();) {
+            if (it->second->session.host_id == host_id) {
+                failed.push_back(std::move(it->second));
+                it = pending_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (auto& p : failed) {
+        p->timer->cancel();
+        metrics_.launches_failed++;
+        try {
+            store_.set_session_state(p->session.id, SessionState::ended, unix_now());
+        } catch (const std::exception& e) {
+            log::error("failing the launches on host ", host_id, ": ", e.what());
+        }
+        p->done(Error<ApiErrorCode>{ApiErrorCode::launch_failed, why});
+    }
+}
+
+// ---- sessions on request ----
+
+std::optional<SessionRecord> LaunchService::visible_session(const Caller& caller, const std::string& session_id) {
+    auto s = store_.session(session_id);
+    if (!s || (!caller.staff() && s->user != caller.name)) return std::nullopt;
+    return s;
+}
+
+void LaunchService::end_session_now(const SessionRecord& s, const std::string& actor, const std::string& action,
+                                    const std::string& from) {
+    if (auto h = hosts_.get(s.host_id)) {
+        // The host answers with session_ended once the app and display are gone. Until then the
+        // session is "ending": a launch right after a log off starts a new session instead of
+        // reconnecting to this one. (A starting session stays so: its start's answer ends it.)
+        if (s.state != SessionState::starting) store_.set_session_state(s.id, SessionState::ending, unix_now());
+        h->link->send(control::serialize(control::EndSession{s.id}));
+    } else {
+        // Nobody to ask: forget it; a returning host reports its own.
+        live_stats_.drop(s.id);
+        if (store_.set_session_state(s.id, SessionState::ended, unix_now())) metrics_.sessions_ended++;
+    }
+    if (actor != s.user) audit_.record(actor, action, s.id, from, "user " + s.user + ", host " + s.host_id);
+    log::info(actor, " ended session ", s.id, " (", action, ")");
+}
+
+Result<void, ApiErrorCode> LaunchService::logoff(const Caller& caller, const std::string& session_id) {
+    auto s = visible_session(caller, session_id);
+    if (!s || !is_live(s->state)) return no_such_session();
+    end_session_now(*s, caller.name, "session.logoff", caller.ip);
+    return {};
+}
+
+Result<void, ApiErrorCode> LaunchService::disconnect(const Caller& caller, const std::string& session_id) {
+    auto s = visible_session(caller, session_id);
+    if (!s || !is_live(s->state)) return no_such_session();
+    if (auto why = not_attachable(*s)) return *why;
+    auto h = hosts_.get(s->host_id);
+    if (!h) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session's host is not connected"};
+    h->link->send(control::serialize(control::DisconnectSession{s->id}));
+    if (caller.name != s->user) audit_.record(caller.name, "session.disconnect", s->id, caller.ip, "user " + s->user);
+    return {};
+}
+
+Result<LaunchTicket, ApiErrorCode> LaunchService::shadow(const Caller& caller, const std::string& session_id) {
+    if (!caller.staff()) return Error<ApiErrorCode>{ApiErrorCode::forbidden, "shadowing is for admin and helpdesk"};
+    auto s = store_.session(session_id);
+    if (!s || !is_live(s->state)) return no_such_session();
+    if (auto why = not_attachable(*s)) return *why;
+    auto h = hosts_.get(s->host_id);
+    if (!h) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session's host is not connected"};
+    audit_.record(caller.name, "session.shadow", s->id, caller.ip, "user " + s->user + ", host " + s->host_id);
+    return ticket_for(*s, *h, false, true, caller.name);
+}
+
+SessionView LaunchService::view(const SessionRecord& s) {
+    auto r = store_.resource(s.resource);
+    return view(s, r ? r->name : s.resource);
+}
+
+std::vector<SessionView> LaunchService::views(const std::vector<SessionRecord>& sessions) {
+    std::map<std::string, std::string> names;
+    for (auto& r : store_.resources()) names.emplace(r.id, std::move(r.name));
+    std::vector<SessionView> out;
+    out.reserve(sessions.size());
+    for (const auto& s : sessions) {
+        auto it = names.find(s.resource);
+        out.push_back(view(s, it != names.end() ? it->second : s.resource));
+    }
+    return out;
+}
+
+SessionView LaunchService::view(const SessionRecord& s, const std::string& resource_name) {
+    SessionView v{s, resource_name, std::nullopt, {}};
+    if (is_live(s.state)) {
+        v.stats = live_stats_.get(s.id, s.host_id, unix_now());
+        if (auto h = hosts_.get(s.host_id)) v.notice = session_notice(s, *h);
+    }
+    return v;
+}
+
+// ---- timeouts ----
+
+void LaunchService::tick(int tick_number) {
+    const auto now = unix_now();
+    if (!grace_done_ && std::chrono::steady_clock::now() - started_at_ >= std::chrono::seconds(config_.lost_grace_seconds)) {
+        grace_done_ = true;
+        // Sessions of hosts that did not come back after a broker restart.
+        std::map<std::string, int> lost_by_host;
+        for (const auto& s : store_.live_sessions())
+            if (!hosts_.get(s.host_id)) lost_by_host[s.host_id]++;
+        for (const auto& [host_id, n] : lost_by_host) {
+            metrics_.sessions_lost += store_.lose_sessions_of_host(host_id, now).size();
+            log::warn("host ", host_id, " did not reconnect after the restart; ", n, " sessions lost");
+        }
+    }
+    if (config_.disconnect_timeout_seconds > 0) {
+        for (const auto& s : store_.sessions_in_state_since(SessionState::disconnected,
+                                                            now - config_.disconnect_timeout_seconds)) {
+            log::info("session ", s.id, " disconnected for longer than ", config_.disconnect_timeout_seconds, " s; ending it");
+            // Final at once, so the next tick does not ask again; the host's session_ended is then a no-op.
+            end_session_now(s, "-", "session.timeout", "");
+            if (store_.set_session_state(s.id, SessionState::ended, now)) metrics_.sessions_ended++;
+        }
+    }
+    if (tick_number % 60 == 0) store_.purge_expired_tickets(now);
+}
+
+}  // namespace portico::broker

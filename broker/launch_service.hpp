@@ -1,0 +1,139 @@
+#pragma once
+// LaunchService: display sessions from the broker's side. The launch state machine (reconnect to
+// a running session, or check entitlement and the per-user cap, place it on a host, send
+// start_session and wait for session_ready / session_failed / the launch timeout), the hosts'
+// reports on their sessions, log off / disconnect / shadow, the timeouts that end sessions (idle,
+// disconnected too long, hosts that did not come back after a restart), and the views of sessions
+// the REST API shows. Signs the display tickets.
+//
+// Threads: every method runs on the store thread (store_executor.hpp), and so do the launch
+// timers (created on the `timers` context). A launch's callback is called once, from there.
+
+#include "broker/api_error.hpp"
+#include "broker/audit_log.hpp"
+#include "broker/broker.hpp"
+#include "broker/caller.hpp"
+#include "broker/desktop_pools.hpp"
+#include "broker/host_registry.hpp"
+#include "broker/live_stats.hpp"
+#include "broker/metrics.hpp"
+#include "broker/store.hpp"
+#include "common/crypto.hpp"
+#include "common/result.hpp"
+#include "protocol/control.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portico::broker {
+
+// What a client needs to open a session's display: the signed ticket and where to present it.
+struct LaunchTicket {
+    std::string session_id, ticket, gateway_path, direct_url, host_cert_sha256;
+    int width = 0, height = 0;
+    std::string notice;  // what the user should know first (e.g. a desktop without KVM); empty if nothing
+    bool reconnected = false, view_only = false;
+};
+
+// A session as the REST API shows it.
+struct SessionView {
+    SessionRecord session;
+    std::string resource_name;  // the resource's id again once it was deleted
+    std::optional<LiveStats::Figures> stats;  // live sessions whose host reports figures
+    std::string notice;
+};
+
+class LaunchService {
+public:
+    using LaunchCallback = std::function<void(Result<LaunchTicket, ApiErrorCode>)>;
+
+    LaunchService(const BrokerConfig& config, Store& store, HostRegistry& hosts, DesktopPools& desktops,
+                  LiveStats& live_stats, Metrics& metrics, AuditLog& audit, const crypto::Ed25519Key& ticket_key,
+                  boost::asio::io_context& timers);
+    ~LaunchService();
+    LaunchService(const LaunchService&) = delete;
+    LaunchService& operator=(const LaunchService&) = delete;
+
+    // The broker's screen size policy (max width, height, pixels): an error naming the limit. Pure.
+    Result<void, ApiErrorCode> check_screen(std::int64_t width, std::int64_t height) const;
+    // scale: the client's device pixel ratio (1..4), used only when a new session starts. `done` is
+    // called exactly once (now, or when the host answers or the launch times out).
+    void launch(const Caller& caller, const std::string& resource, int width, int height, double scale,
+                LaunchCallback done);
+    Result<LaunchTicket, ApiErrorCode> shadow(const Caller& caller, const std::string& session_id);
+    Result<void, ApiErrorCode> logoff(const Caller& caller, const std::string& session_id);
+    Result<void, ApiErrorCode> disconnect(const Caller& caller, const std::string& session_id);
+    // The session if the caller may see it (owner or staff).
+    std::optional<SessionRecord> visible_session(const Caller& caller, const std::string& session_id);
+    SessionView view(const SessionRecord& s);
+    // Views of many sessions, their resources' names looked up once for all of them.
+    std::vector<SessionView> views(const std::vector<SessionRecord>& sessions);
+
+    // ---- what hosts report on the control channel ----
+    void session_ready(const std::string& host_id, const protocol::control::SessionReady& m);
+    void session_failed(const std::string& host_id, const protocol::control::SessionFailed& m);
+    void session_ended(const std::string& host_id, const protocol::control::SessionEnded& m);
+    void session_state(const std::string& host_id, const std::string& session_id, SessionState state);
+    // Seconds without input per session (from heartbeats): sessions idle past idle_timeout end.
+    void idle_report(const std::string& host_id, const std::vector<std::pair<std::string, int>>& idle);
+    // The host is gone or replaced: its launches still waiting fail with `why`.
+    void fail_pending_of_host(const std::string& host_id, const std::string& why);
+
+    // Once a second (the liveness tick): restart grace, disconnect timeouts, ticket purge.
+    void tick(int tick_number);
+    // Drops the pending launches (their callbacks are not called) and their timers.
+    void shutdown();
+
+private:
+    struct PendingLaunch {
+        std::uint64_t request_id = 0;
+        SessionRecord session;
+        LaunchCallback done;
+        std::unique_ptr<boost::asio::steady_timer> timer;
+        std::chrono::steady_clock::time_point started;
+    };
+    void start_new(const Caller& caller, const Resource& res, int width, int height, double scale,
+                   std::chrono::steady_clock::time_point t0, LaunchCallback done);
+    std::shared_ptr<PendingLaunch> take_pending(std::uint64_t request_id, const std::string& host_id);
+    void launch_timed_out(std::uint64_t request_id, const std::string& host_id);
+    // viewer: for a view-only ticket, who watches (the host tells the session's user).
+    LaunchTicket ticket_for(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
+                            const std::string& viewer = {});
+    std::string session_notice(const SessionRecord& s, const HostInfo& h);
+    SessionView view(const SessionRecord& s, const std::string& resource_name);
+    void end_session_now(const SessionRecord& s, const std::string& actor, const std::string& action,
+                         const std::string& from);
+    void count_failure(ApiErrorCode code);
+
+    const BrokerConfig& config_;
+    Store& store_;
+    HostRegistry& hosts_;
+    DesktopPools& desktops_;
+    LiveStats& live_stats_;
+    Metrics& metrics_;
+    AuditLog& audit_;
+    const crypto::Ed25519Key& ticket_key_;
+    boost::asio::io_context& timers_;
+
+    std::mutex launch_mu_;
+    std::map<std::string, int> launching_;  // user -> launches between the cap check and their session row
+
+    std::mutex pending_mu_;
+    std::uint64_t next_request_id_ = 1;
+    std::map<std::uint64_t, std::shared_ptr<PendingLaunch>> pending_;
+
+    const std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+    bool grace_done_ = false;  // tick() only
+};
+
+}  // namespace portico::broker
