@@ -10,6 +10,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libssl-dev libsqlite3-dev libargon2-dev
   libx264-dev libturbojpeg0-dev libyuv-dev nlohmann-json3-dev catch2
+  libcli11-dev  # the one argument and config-file parser of every executable (common/cli.hpp)
   libxcb1-dev libxcb-shm0-dev libxcb-damage0-dev libxcb-xtest0-dev libxcb-xfixes0-dev libxcb-randr0-dev
   libxcb-xkb-dev libxkbcommon-dev libxkbcommon-x11-dev
   libavcodec-dev libavutil-dev libpng-dev libzstd-dev
@@ -26,6 +27,7 @@ test_pkgs=(
   qemu-system-x86 qemu-utils busybox-static linux-image-amd64 cpio
   debian-installer-12-netboot-amd64  # a golden image made by Debian, not by us (vm_browser_foreign, bench/vm)
   clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz): clang 14 and its fuzzer/sanitizer runtimes
+  clang-format  # tools/format-check (.clang-format)
 )
 
 # The peers bench/display/bench_display.py measures Portico against, and what they need to run

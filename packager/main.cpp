@@ -3,12 +3,14 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "common/cli.hpp"
 #include "common/log.hpp"
 #include "packager/builder.hpp"
 #include "packager/format.hpp"
@@ -20,31 +22,56 @@ using namespace portico::pack;
 
 namespace {
 
-int usage() {
-    std::cerr <<
-        "usage: portico-pack keygen --out KEY\n"
-        "       portico-pack build --entry PATH [--entry PATH...] --name NAME --key KEY [--version V]\n"
-        "                          [--isolation merged|writecopy|full] [--publisher TEXT] [--add PATH...]\n"
-        "                          [--level N] [--runtime PATH] -o OUT.portico\n"
-        "       portico-pack capture --name NAME --key KEY [--entry PATH...] [--runtime PATH] -o OUT.portico\n"
-        "                          -- INSTALL-COMMAND...\n"
-        "       portico-pack inspect PKG [--files]\n"
-        "       portico-pack verify PKG [--trust PUBKEY...]\n"
-        "       portico-pack run PKG [--isolation MODE] [--entry NAME] [--reset] [--trust PUBKEY...] [-- ARGS...]\n"
-        "A package runs directly: ./app.portico [--portico-isolation=MODE] [--portico-reset]\n"
-        "  [--portico-entry=NAME] [--portico-trust=KEY.pub] [--portico-inspect] ARGS...\n";
+const char* const kUsage =
+    "usage: portico-pack keygen --out KEY\n"
+    "       portico-pack build --entry PATH [--entry PATH...] --name NAME --key KEY [--version V]\n"
+    "                          [--isolation merged|writecopy|full] [--publisher TEXT] [--add PATH...]\n"
+    "                          [--level N] [--runtime PATH] -o OUT.portico\n"
+    "       portico-pack capture --name NAME --key KEY [--entry PATH...] [--runtime PATH] -o OUT.portico\n"
+    "                          -- INSTALL-COMMAND...\n"
+    "       portico-pack inspect PKG [--files]\n"
+    "       portico-pack verify PKG [--trust PUBKEY...]\n"
+    "       portico-pack run PKG [--isolation MODE] [--entry NAME] [--reset] [--trust PUBKEY...] [-- ARGS...]\n"
+    "A package runs directly: ./app.portico [--portico-isolation=MODE] [--portico-reset]\n"
+    "  [--portico-entry=NAME] [--portico-trust=KEY.pub] [--portico-inspect] ARGS...\n";
+
+// A bad command line: the reason (if any) and the usage, exit 2.
+int usage(const std::string& why = "") {
+    if (!why.empty()) std::cerr << "portico-pack: " << why << "\n";
+    std::cerr << kUsage;
     return 2;
 }
 
-struct Args {
-    std::vector<std::string> v;
-    std::size_t i = 0;
-    bool more() const { return i < v.size(); }
-    std::string next(const std::string& flag) {
-        if (i >= v.size()) throw std::runtime_error(flag + " needs a value");
-        return v[i++];
+// One command's options (CLI11 through common/cli.hpp); `help` is set by -h/--help.
+struct Command {
+    bool help = false;
+    CLI::App app;
+    explicit Command(const std::string& name) : app("", "portico-pack " + name) {
+        cli::setup(app, &help);
+        app.description(kUsage);
     }
 };
+
+// The words after "--" (a command to run); `before` keeps the ones before it.
+std::vector<std::string> split_at_dashes(std::vector<std::string>& before) {
+    auto dashes = std::find(before.begin(), before.end(), "--");
+    std::vector<std::string> after(dashes == before.end() ? dashes : dashes + 1, before.end());
+    before.erase(dashes, before.end());
+    return after;
+}
+
+// The options build and capture share.
+void add_build_options(CLI::App& app, BuildOptions& o, std::string& key_path) {
+    app.add_option("--entry", o.entries, "a program the package starts (repeatable)")->option_text("PATH");
+    app.add_option("--name", o.name, "the package's name")->option_text("NAME");
+    app.add_option("--key", key_path, "the publisher's private key (portico-pack keygen)")->option_text("KEY");
+    app.add_option("--version", o.version, "the package's version")->option_text("V");
+    app.add_option("--isolation", o.isolation, "merged | writecopy | full")->option_text("MODE");
+    app.add_option("--publisher", o.publisher, "the publisher's name")->option_text("TEXT");
+    app.add_option("--level", o.zstd_level, "zstd level")->option_text("N");
+    app.add_option("--runtime", o.runtime_exe, "the portico-pack-runtime to put in front")->option_text("PATH");
+    app.add_option("-o,--out", o.output, "the package file to write")->option_text("OUT.portico");
+}
 
 std::vector<std::vector<std::uint8_t>> trust_from(const std::vector<std::string>& files) {
     std::vector<std::vector<std::uint8_t>> keys;
@@ -53,14 +80,13 @@ std::vector<std::vector<std::uint8_t>> trust_from(const std::vector<std::string>
     return keys;
 }
 
-int cmd_keygen(Args& a) {
+int cmd_keygen(std::vector<std::string> args) {
+    Command c("keygen");
     std::string out;
-    while (a.more()) {
-        auto f = a.next("");
-        if (f == "--out" || f == "-o") out = a.next(f);
-        else return usage();
-    }
-    if (out.empty()) return usage();
+    c.app.add_option("-o,--out", out, "where the private key goes (its public key: KEY.pub)")->option_text("KEY");
+    if (auto r = cli::parse(c.app, args); !r) return usage(r.error().message);
+    if (c.help) return std::cout << c.app.help(), 0;
+    if (out.empty()) return usage("--out is required");
     auto key = crypto::Ed25519Key::generate();
     key.save_private_pem(out);
     ::chmod(out.c_str(), 0600);
@@ -70,25 +96,16 @@ int cmd_keygen(Args& a) {
     return 0;
 }
 
-int cmd_build(Args& a) {
+int cmd_build(std::vector<std::string> args) {
+    Command c("build");
     BuildOptions o;
     std::string key_path;
-    while (a.more()) {
-        auto f = a.next("");
-        if (f == "--entry") o.entries.push_back(a.next(f));
-        else if (f == "--name") o.name = a.next(f);
-        else if (f == "--key") key_path = a.next(f);
-        else if (f == "--version") o.version = a.next(f);
-        else if (f == "--isolation") o.isolation = a.next(f);
-        else if (f == "--publisher") o.publisher = a.next(f);
-        else if (f == "--icon") o.icon = a.next(f);
-        else if (f == "--add") o.add.push_back(a.next(f));
-        else if (f == "--level") o.zstd_level = std::stoi(a.next(f));
-        else if (f == "--runtime") o.runtime_exe = a.next(f);
-        else if (f == "-o" || f == "--out") o.output = a.next(f);
-        else return usage();
-    }
-    if (key_path.empty() || o.output.empty()) return usage();
+    add_build_options(c.app, o, key_path);
+    c.app.add_option("--icon", o.icon, "the package's icon")->option_text("PATH");
+    c.app.add_option("--add", o.add, "another file or directory to include (repeatable)")->option_text("PATH");
+    if (auto r = cli::parse(c.app, args); !r) return usage(r.error().message);
+    if (c.help) return std::cout << c.app.help(), 0;
+    if (key_path.empty() || o.output.empty()) return usage("--key and --out are required");
     if (o.isolation != "merged" && o.isolation != "writecopy" && o.isolation != "full")
         throw std::runtime_error("--isolation must be merged, writecopy or full");
     auto key = crypto::Ed25519Key::load_private_pem(key_path);
@@ -103,25 +120,16 @@ int cmd_build(Args& a) {
     return s.missing.empty() ? 0 : 3;
 }
 
-int cmd_capture(Args& a) {
+int cmd_capture(std::vector<std::string> args) {
+    Command c("capture");
     BuildOptions o;
     std::string key_path;
-    std::vector<std::string> command;
-    while (a.more()) {
-        auto f = a.next("");
-        if (f == "--") { while (a.more()) command.push_back(a.next("")); }
-        else if (f == "--entry") o.entries.push_back(a.next(f));
-        else if (f == "--name") o.name = a.next(f);
-        else if (f == "--key") key_path = a.next(f);
-        else if (f == "--version") o.version = a.next(f);
-        else if (f == "--isolation") o.isolation = a.next(f);
-        else if (f == "--publisher") o.publisher = a.next(f);
-        else if (f == "--level") o.zstd_level = std::stoi(a.next(f));
-        else if (f == "--runtime") o.runtime_exe = a.next(f);
-        else if (f == "-o" || f == "--out") o.output = a.next(f);
-        else return usage();
-    }
-    if (key_path.empty() || o.output.empty() || command.empty()) return usage();
+    add_build_options(c.app, o, key_path);
+    std::vector<std::string> command = split_at_dashes(args);
+    if (auto r = cli::parse(c.app, args); !r) return usage(r.error().message);
+    if (c.help) return std::cout << c.app.help(), 0;
+    if (key_path.empty() || o.output.empty() || command.empty())
+        return usage("--key, --out and the install command after -- are required");
     o.output = fs::absolute(o.output).string();
     auto key = crypto::Ed25519Key::load_private_pem(key_path);
     auto r = capture_package(o, key, command);
@@ -164,16 +172,27 @@ int cmd_inspect(const std::string& path, bool files) {
     return 0;
 }
 
-int cmd_verify(Args& a) {
+int cmd_inspect(std::vector<std::string> args) {
+    Command c("inspect");
+    std::string path;
+    bool files = false;
+    c.app.add_option("package", path, "the package file")->option_text("PKG");
+    c.app.add_flag("--files", files, "list every file");
+    if (auto r = cli::parse(c.app, args); !r) return usage(r.error().message);
+    if (c.help) return std::cout << c.app.help(), 0;
+    if (path.empty()) return usage("give the package to inspect");
+    return cmd_inspect(path, files);
+}
+
+int cmd_verify(std::vector<std::string> args) {
+    Command c("verify");
     std::string path;
     std::vector<std::string> trust;
-    while (a.more()) {
-        auto f = a.next("");
-        if (f == "--trust") trust.push_back(a.next(f));
-        else if (path.empty()) path = f;
-        else return usage();
-    }
-    if (path.empty()) return usage();
+    c.app.add_option("package", path, "the package file")->option_text("PKG");
+    c.app.add_option("--trust", trust, "a trusted publisher's public key (repeatable)")->option_text("PUBKEY");
+    if (auto r = cli::parse(c.app, args); !r) return usage(r.error().message);
+    if (c.help) return std::cout << c.app.help(), 0;
+    if (path.empty()) return usage("give the package to verify");
     MappedFile f(path);
     auto p = parse_package(f.bytes());
     auto keys = trust_from(trust);
@@ -184,21 +203,24 @@ int cmd_verify(Args& a) {
     return 0;
 }
 
-int cmd_run(Args& a) {
+int cmd_run(std::vector<std::string> args) {
+    Command c("run");
     RunOptions o;
     std::string path;
-    while (a.more()) {
-        auto f = a.next("");
-        if (f == "--") {
-            while (a.more()) o.args.push_back(a.next(""));
-        } else if (f == "--isolation") o.isolation = a.next(f);
-        else if (f == "--entry") o.entry = a.next(f);
-        else if (f == "--reset") o.reset = true;
-        else if (f == "--trust") o.trust_files.push_back(a.next(f));
-        else if (path.empty()) path = f;
-        else o.args.push_back(f);
-    }
-    if (path.empty()) return usage();
+    c.app.add_option("package", path, "the package file")->option_text("PKG");
+    c.app.add_option("--isolation", o.isolation, "merged | writecopy | full (default: the package's)")
+        ->option_text("MODE");
+    c.app.add_option("--entry", o.entry, "which entry to start (default: the first)")->option_text("NAME");
+    c.app.add_flag("--reset", o.reset, "start from the package's files, forgetting earlier changes");
+    c.app.add_option("--trust", o.trust_files, "a trusted publisher's public key (repeatable)")->option_text("PUBKEY");
+    // Words no option takes, and all after "--", are the program's own arguments.
+    std::vector<std::string> after = split_at_dashes(args);
+    auto extras = cli::parse_known(c.app, args);
+    if (!extras) return usage(extras.error().message);
+    if (c.help) return std::cout << c.app.help(), 0;
+    o.args = std::move(*extras);
+    o.args.insert(o.args.end(), after.begin(), after.end());
+    if (path.empty()) return usage("give the package to run");
     run_package(path, o);
 }
 
@@ -209,17 +231,15 @@ int main(int argc, char** argv) {
     try {
         if (argc < 2) return usage();
         std::string cmd = argv[1];
-        Args a{std::vector<std::string>(argv + 2, argv + argc)};
-        if (cmd == "keygen") return cmd_keygen(a);
-        if (cmd == "build") return cmd_build(a);
-        if (cmd == "capture") return cmd_capture(a);
-        if (cmd == "inspect") {
-            if (a.v.empty()) return usage();
-            return cmd_inspect(a.v[0], a.v.size() > 1 && a.v[1] == "--files");
-        }
-        if (cmd == "verify") return cmd_verify(a);
-        if (cmd == "run") return cmd_run(a);
-        return usage();
+        std::vector<std::string> args(argv + 2, argv + argc);
+        if (cmd == "--help" || cmd == "-h") return std::cout << kUsage, 0;
+        if (cmd == "keygen") return cmd_keygen(args);
+        if (cmd == "build") return cmd_build(args);
+        if (cmd == "capture") return cmd_capture(args);
+        if (cmd == "inspect") return cmd_inspect(args);
+        if (cmd == "verify") return cmd_verify(args);
+        if (cmd == "run") return cmd_run(args);
+        return usage("unknown command '" + cmd + "'");
     } catch (const PackageError& e) {
         std::cerr << "portico-pack: REFUSED: " << e.what() << "\n";
         return 65;

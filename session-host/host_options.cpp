@@ -1,50 +1,109 @@
 #include "session-host/host_options.hpp"
 
+#include "common/cli.hpp"
 #include "session-host/session_manager.hpp"
 
-#include <algorithm>
 #include <cstdlib>
-#include <iterator>
+#include <tuple>
 
 namespace portico::host {
 
-std::string host_usage() {
-    return R"(usage: portico-host --broker wss://HOST:PORT/api/v1/control --broker-ca CA.pem
+namespace {
+
+// Everything the command line holds before the checks that need several options at once.
+struct RawOptions {
+    std::string listen;
+    std::string apps;
+};
+
+// Declares portico-host's options on `app`, bound to `o` and `raw`: the one list both the parser and
+// --help read.
+void declare(CLI::App& app, HostOptions& o, RawOptions& raw) {
+    cli::setup(app, &o.help);
+    app.description(R"(usage: portico-host --broker wss://HOST:PORT/api/v1/control --broker-ca CA.pem
                     --host-id ID (--enroll TOKEN | --secret-file FILE) [options]
 
 Runs published applications on private X displays, and desktops in virtual machines, and streams
-them to Portico clients.
+them to Portico clients.)");
+    app.add_option("--broker", o.broker_url, "the broker's control endpoint (wss://...)")->option_text("URL");
+    app.add_option("--broker-ca", o.broker_ca, "PEM certificate(s) the broker's certificate must chain to")
+        ->option_text("FILE");
+    app.add_option("--enroll", o.enroll_token,
+                   "enroll once with this one-time token (from the console or\n"
+                   "`portico-broker enroll-token`): the broker's CA signs this host's key,\n"
+                   "kept in the state dir; later starts need neither flag (mutual TLS)")
+        ->option_text("TOKEN");
+    app.add_option("--secret-file", o.secret_file, "file holding the shared enrollment secret (legacy, instead of --enroll)")
+        ->option_text("FILE");
+    app.add_option("--host-id", o.host_id, "this host's id (letters, digits, '-', '_', '.')")->option_text("ID");
+    app.add_option("--name", o.name, "display name (default: the host id)")->option_text("NAME");
+    app.add_option("--listen", raw.listen, "display endpoint address (default 127.0.0.1:0, 0 = any free port)")
+        ->option_text("ADDR:PORT")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                try {
+                    parse_listen(v);
+                    return {};
+                } catch (const UsageError& e) {
+                    std::string m = e.what();
+                    return m.rfind("--listen: ", 0) == 0 ? m.substr(10) : m;
+                }
+            },
+            ""));
+    app.add_option("--public-address", o.public_address,
+                   "address clients use to reach the display endpoint (default 127.0.0.1)")
+        ->option_text("ADDR");
+    app.add_option("--state-dir", o.state_dir,
+                   "certificates and session runtime directories (default ~/.local/state/portico-host)")
+        ->option_text("DIR");
+    app.add_option("--apps", raw.apps, "comma-separated app names offered, \"*\" = any (default \"*\")")
+        ->option_text("LIST");
+    app.add_option("--max-sessions", o.max_sessions, "at most N concurrent sessions (default 20)")
+        ->option_text("N")
+        ->check(cli::count(1, 10000));
+    app.add_option("--images", o.images_dir, "VM desktop golden images: each DIR/<name>/image.json is one image")
+        ->option_text("DIR")
+        ->check(cli::non_empty());
+    app.add_option("--vm-accel", o.vm_accel,
+                   "auto (KVM when usable, else TCG with a warning) | kvm | tcg (default auto)")
+        ->option_text("MODE")
+        ->check(cli::one_of({"auto", "kvm", "tcg"}));
+    app.add_option("--vm-dir", o.vm_dir, "VM runtime directories and dedicated desktops' disks (default STATE/vms)")
+        ->option_text("DIR")
+        ->check(cli::non_empty());
+    app.add_option("--package-runtime", o.package_runtime,
+                   "the portico-pack-runtime that starts published packages (default: on\n"
+                   "PATH, else beside this program); a package's own front never runs")
+        ->option_text("PATH");
+    app.add_option("--package-trust-dir", o.package_trust_dir,
+                   "trusted publishers' *.pub keys; a package not signed by one of them is\n"
+                   "refused (default: none, so every package is refused)")
+        ->option_text("DIR");
+    app.add_flag("--shadow-clipboard", o.shadow_clipboard,
+                 "also send the user's clipboard to staff who shadow the session (default:\n"
+                 "shadows never see it)");
+    app.add_option("--max-display-connections", o.max_display_connections,
+                   "open display connections this host accepts in all (default 1024)")
+        ->option_text("N")
+        ->check(cli::count(1, 100000));
+    app.add_option("--max-display-connections-per-address", o.max_display_connections_per_address,
+                   "... and from one address (default 64; an office behind NAT shares one)")
+        ->option_text("N")
+        ->check(cli::count(1, 100000));
+    app.add_flag("--single-user-mode", o.single_user_mode,
+                 "without portico-session-helper, run app sessions as this host's own\n"
+                 "account: no isolation between users (for a host one person uses)");
+    cli::add_config(app);
+}
 
-  --broker URL           the broker's control endpoint (wss://...)
-  --broker-ca FILE       PEM certificate(s) the broker's certificate must chain to
-  --enroll TOKEN         enroll once with this one-time token (from the console or
-                         `portico-broker enroll-token`): the broker's CA signs this host's key,
-                         kept in the state dir; later starts need neither flag (mutual TLS)
-  --secret-file FILE     file holding the shared enrollment secret (legacy, instead of --enroll)
-  --host-id ID           this host's id (letters, digits, '-', '_', '.')
-  --name NAME            display name (default: the host id)
-  --listen ADDR:PORT     display endpoint address (default 127.0.0.1:0, 0 = any free port)
-  --public-address ADDR  address clients use to reach the display endpoint (default 127.0.0.1)
-  --state-dir DIR        certificates and session runtime directories (default ~/.local/state/portico-host)
-  --apps LIST            comma-separated app names offered, "*" = any (default "*")
-  --max-sessions N       at most N concurrent sessions (default 20)
-  --images DIR           VM desktop golden images: each DIR/<name>/image.json is one image
-  --vm-accel MODE        auto (KVM when usable, else TCG with a warning) | kvm | tcg (default auto)
-  --vm-dir DIR           VM runtime directories and dedicated desktops' disks (default STATE/vms)
-  --package-runtime PATH the portico-pack-runtime that starts published packages (default: on
-                         PATH, else beside this program); a package's own front never runs
-  --package-trust-dir DIR  trusted publishers' *.pub keys; a package not signed by one of them is
-                         refused (default: none, so every package is refused)
-  --shadow-clipboard     also send the user's clipboard to staff who shadow the session (default:
-                         shadows never see it)
-  --max-display-connections N
-                         open display connections this host accepts in all (default 1024)
-  --max-display-connections-per-address N
-                         ... and from one address (default 64; an office behind NAT shares one)
-  --single-user-mode     without portico-session-helper, run app sessions as this host's own
-                         account: no isolation between users (for a host one person uses)
-  --help                 show this help
-)";
+}  // namespace
+
+std::string host_usage() {
+    HostOptions o;
+    RawOptions raw;
+    CLI::App app("", "portico-host");
+    declare(app, o, raw);
+    return app.help();
 }
 
 std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
@@ -67,93 +126,25 @@ std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
     return {addr, static_cast<std::uint16_t>(std::stoul(port))};
 }
 
-namespace {
-
-long parse_count(const std::string& flag, const std::string& value, long max) {
-    char* end = nullptr;
-    long n = std::strtol(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || n < 1 || n > max)
-        throw UsageError(flag + ": expected a number from 1 to " + std::to_string(max) + ", got '" + value + "'");
-    return n;
-}
-
-}  // namespace
-
 HostOptions parse_host_options(int argc, const char* const* argv) {
     HostOptions o;
-    bool have_name = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string flag = argv[i];
-        std::string value;
-        if (flag == "--help" || flag == "-h") {
-            o.help = true;
-            return o;
+    RawOptions raw;
+    CLI::App app("", "portico-host");
+    declare(app, o, raw);
+    if (auto parsed = cli::parse(app, argc, argv); !parsed) throw UsageError(parsed.error().message);
+    if (o.help) return o;
+    if (!raw.listen.empty()) std::tie(o.listen_address, o.listen_port) = parse_listen(raw.listen);
+    if (app.count("--apps")) {
+        o.apps.clear();
+        std::size_t start = 0;
+        while (start <= raw.apps.size()) {
+            auto comma = raw.apps.find(',', start);
+            std::string item = raw.apps.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            if (!item.empty()) o.apps.push_back(item);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
         }
-        if (flag == "--single-user-mode") {
-            o.single_user_mode = true;
-            continue;
-        }
-        if (flag == "--shadow-clipboard") {
-            o.shadow_clipboard = true;
-            continue;
-        }
-        if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-            value = flag.substr(eq + 1);
-            flag = flag.substr(0, eq);
-        } else {
-            if (flag.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + flag + "' (see --help)");
-            static const char* const known[] = {"--broker", "--broker-ca", "--secret-file", "--enroll", "--host-id", "--name", "--listen",
-                                                "--public-address", "--state-dir", "--apps", "--max-sessions",
-                                                "--images", "--vm-accel", "--vm-dir", "--package-runtime",
-                                                "--package-trust-dir", "--max-display-connections",
-                                                "--max-display-connections-per-address"};
-            if (std::find(std::begin(known), std::end(known), flag) == std::end(known))
-                throw UsageError("unknown flag '" + flag + "' (see --help)");
-            if (i + 1 >= argc) throw UsageError(flag + " needs a value");
-            value = argv[++i];
-        }
-        if (flag == "--broker") o.broker_url = value;
-        else if (flag == "--broker-ca") o.broker_ca = value;
-        else if (flag == "--secret-file") o.secret_file = value;
-        else if (flag == "--enroll") o.enroll_token = value;
-        else if (flag == "--host-id") o.host_id = value;
-        else if (flag == "--name") { o.name = value; have_name = true; }
-        else if (flag == "--listen") std::tie(o.listen_address, o.listen_port) = parse_listen(value);
-        else if (flag == "--public-address") o.public_address = value;
-        else if (flag == "--state-dir") o.state_dir = value;
-        else if (flag == "--apps") {
-            o.apps.clear();
-            std::size_t start = 0;
-            while (start <= value.size()) {
-                auto comma = value.find(',', start);
-                std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-                if (!item.empty()) o.apps.push_back(item);
-                if (comma == std::string::npos) break;
-                start = comma + 1;
-            }
-            if (o.apps.empty()) throw UsageError("--apps: give at least one app name, or \"*\"");
-        } else if (flag == "--max-sessions") {
-            o.max_sessions = static_cast<int>(parse_count(flag, value, 10000));
-        } else if (flag == "--max-display-connections") {
-            o.max_display_connections = parse_count(flag, value, 100000);
-        } else if (flag == "--max-display-connections-per-address") {
-            o.max_display_connections_per_address = parse_count(flag, value, 100000);
-        } else if (flag == "--images") {
-            if (value.empty()) throw UsageError("--images needs a directory");
-            o.images_dir = value;
-        } else if (flag == "--vm-accel") {
-            if (value != "auto" && value != "kvm" && value != "tcg")
-                throw UsageError("--vm-accel: expected auto, kvm or tcg, got '" + value + "'");
-            o.vm_accel = value;
-        } else if (flag == "--package-runtime") {
-            o.package_runtime = value;
-        } else if (flag == "--package-trust-dir") {
-            o.package_trust_dir = value;
-        } else if (flag == "--vm-dir") {
-            if (value.empty()) throw UsageError("--vm-dir needs a directory");
-            o.vm_dir = value;
-        } else
-            throw UsageError("unknown flag '" + flag + "' (see --help)");
+        if (o.apps.empty()) throw UsageError("--apps: give at least one app name, or \"*\"");
     }
     if (o.broker_url.empty()) throw UsageError("--broker is required");
     if (o.broker_url.rfind("wss://", 0) != 0) throw UsageError("--broker must be a wss:// URL");
@@ -164,7 +155,7 @@ HostOptions parse_host_options(int argc, const char* const* argv) {
     if (o.public_address.empty()) throw UsageError("--public-address must not be empty");
     if (o.max_display_connections_per_address > o.max_display_connections)
         throw UsageError("--max-display-connections-per-address must not exceed --max-display-connections");
-    if (!have_name) o.name = o.host_id;
+    if (app.count("--name") == 0) o.name = o.host_id;
     if (o.state_dir.empty()) {
         if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x)
             o.state_dir = std::string(x) + "/portico-host";

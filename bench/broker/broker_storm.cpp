@@ -18,6 +18,7 @@
 
 #include "broker/state_dir.hpp"
 #include "broker/store.hpp"
+#include "common/cli.hpp"
 #include "common/crypto.hpp"
 #include "common/tls.hpp"
 
@@ -449,24 +450,31 @@ private:
 
 int main(int argc, char** argv) {
     Options o;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        std::string k = argv[i], v = argv[i + 1];
-        if (k == "--broker-bin") o.broker_bin = v;
-        else if (k == "--users") o.users = std::stoi(v);
-        else if (k == "--hosts") o.hosts = std::stoi(v);
-        else if (k == "--connections") o.connections = std::stoi(v);
-        else if (k == "--login-sample") o.login_sample = std::stoi(v);
-        else if (k == "--threads") o.threads = std::stoi(v);
-        else if (k == "--out") o.out = v;
-        else if (k == "--rate") o.rate = std::stod(v);
-        else {
-            std::cerr << "unknown flag " << k << "\n";
-            return 2;
-        }
+    bool help = false;
+    CLI::App app("", "broker_storm");
+    portico::cli::setup(app, &help);
+    app.description(
+        "usage: broker_storm --broker-bin PATH [--users N] [--hosts N] [--connections N] [--login-sample N]\n"
+        "                    [--threads N] [--rate N] [--out FILE]\n\n"
+        "Logon storm against a real portico-broker: prints one JSON result (bench/broker/storm.py records it).");
+    app.add_option("--broker-bin", o.broker_bin, "the portico-broker to start")->option_text("PATH");
+    app.add_option("--users", o.users, "users created (default 10000)")->option_text("N");
+    app.add_option("--hosts", o.hosts, "simulated session hosts (default 200)")->option_text("N");
+    app.add_option("--connections", o.connections, "concurrent client connections (default 64)")->option_text("N");
+    app.add_option("--login-sample", o.login_sample, "real logins timed (default 100)")->option_text("N");
+    app.add_option("--threads", o.threads, "client threads (default 2)")->option_text("N");
+    app.add_option("--rate", o.rate, "launches per second, open loop (default 0: closed loop)")->option_text("N");
+    app.add_option("--out", o.out, "also write the JSON result to FILE")->option_text("FILE");
+    if (auto parsed = portico::cli::parse(app, argc, argv); !parsed) {
+        std::cerr << "broker_storm: " << parsed.error().message << "\n";
+        return 2;
+    }
+    if (help) {
+        std::cout << app.help();
+        return 0;
     }
     if (o.broker_bin.empty() || !fs::exists(o.broker_bin)) {
-        std::cerr << "usage: broker_storm --broker-bin PATH [--users N] [--hosts N] [--connections N] "
-                     "[--login-sample N] [--threads N] [--rate N] [--out FILE]\n";
+        std::cerr << app.help();
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -1,9 +1,11 @@
 #include "client/native/options.hpp"
 
 #include "client/native/keyboard_us.hpp"
+#include "common/cli.hpp"
 
 #include <charconv>
 #include <fstream>
+#include <functional>
 
 namespace portico::client {
 
@@ -15,10 +17,29 @@ bool parse_number(const std::string& s, T& out) {
     return ec == std::errc() && p == s.data() + s.size();
 }
 
-}  // namespace
+// "X<sep>Y" with 0 <= X, Y <= 65535 (at least `min` each), or nothing.
+std::optional<std::pair<int, int>> parse_pair(const std::string& v, char sep, int min) {
+    auto at = v.find(sep);
+    int x = -1, y = -1;
+    if (at == std::string::npos || !parse_number(v.substr(0, at), x) || !parse_number(v.substr(at + 1), y) ||
+        x < min || y < min || x > 65535 || y > 65535)
+        return std::nullopt;
+    return std::make_pair(x, y);
+}
 
-const char* help_text() {
-    return R"(usage: portico-client --headless --broker https://HOST:PORT --user NAME
+// A validator that refuses a value with `message` when `ok` says no.
+CLI::Validator wants(std::function<bool(const std::string&)> ok, std::string message) {
+    return CLI::Validator([ok, message](std::string& v) { return ok(v) ? std::string() : message; }, "");
+}
+
+// What the command line holds before the checks that look at several options at once.
+struct RawOptions {
+    std::string password_file;
+    std::optional<std::string> type;
+    std::string pointer, size;
+};
+
+const char* const kDescription = R"(usage: portico-client --headless --broker https://HOST:PORT --user NAME
                       (--password-file FILE | env PORTICO_PASSWORD) --resource ID_OR_NAME
                       [--ca FILE | --insecure] [--direct] [--type TEXT] [--type-delay-ms MS]
                       [--pointer X,Y] [--wait-frames N] [--duration SECONDS] [--png FILE] [--logoff] [--json]
@@ -28,38 +49,9 @@ const char* help_text() {
 Logs in to the broker, launches the resource, opens its display channel (through the broker's
 gateway, or with --direct straight to the host, trusting exactly the certificate the broker
 names), decodes what arrives (H.264 video, JPEG tiles), optionally types TEXT, and prints one
-JSON line of statistics on stdout.
+JSON line of statistics on stdout.)";
 
-  --headless           run without a window (the only mode in this build)
-  --broker URL         broker base URL, https only
-  --user NAME          user name
-  --password-file FILE first line is the password (else env PORTICO_PASSWORD)
-  --resource R         resource id or name (names are looked up in /api/v1/resources)
-  --ca FILE            trust the broker certificate chain in FILE (host name checked)
-  --insecure           do not verify the broker's certificate (a warning is printed)
-  --direct             connect to the host's direct_url, pinned to host_cert_sha256
-  --type TEXT          type TEXT on a US layout once frames arrive; \n = Enter, \t = Tab, \\ = \
-  --type-delay-ms MS   pause between typed characters (default 30)
-  --pointer X,Y        move the remote pointer to X,Y before typing (with no window manager,
-                       keys go to the window under the pointer)
-  --wait-frames N      frames to receive before typing (default 1)
-  --duration SECONDS   keep receiving this long after the first frame (default 3; typing
-                       always finishes first); ends earlier if the session ends
-  --png FILE           write the final screen as PNG
-  --logoff             log the session off at the end (Logoff message, REST as fallback)
-  --json               no human-readable summary on stderr, only the JSON line on stdout
-  --frame-log FILE     write one JSON line per received frame: wall_ms (receive time, ms since
-                       the epoch), id, kind (video, video_key, tiles), bytes_total (display
-                       channel bytes received so far), latency_ms (video: receive time minus the
-                       host's capture time; null for tiles, which carry no capture time)
-  --size WxH           ask the host for a WxH screen (ResizeRequest) right after ServerHello
-  --probe-latency N    after --duration, N times: wait until the screen is quiet, press a key
-                       (alternately 'x' and BackSpace) and time until a decoded frame differs
-                       from the screen before the key; adds probe_ms (list) and probe_timeouts
-  --record FILE        append every screen-changing message, with the wall time it was painted,
-                       to FILE (for --replay; benchmarks compare pictures without slowing the run)
-
-Replay (no session): --replay FILE decodes a --record file offline. --png FILE writes the
+const char* const kFooter = R"(Replay (no session): --replay FILE decodes a --record file offline. --png FILE writes the
 picture as it was at --png-at-ms (wall ms since the epoch; default: the end), --raw-out FILE
 every frame as rgb24 (width*height*3 bytes each), --frame-log FILE one JSON line per frame
 (wall_ms, id, kind, width, height), written before its pixels. Prints one JSON line.
@@ -76,88 +68,99 @@ Exit codes:
   4  connection or protocol failure (includes no frame within 15 s, connection lost)
   5  frames arrived but not one could be decoded
 )";
+
+// Declares portico-client's options on `app`, bound to `o` and `raw`: the one list both the parser
+// and --help read.
+void declare(CLI::App& app, Options& o, RawOptions& raw) {
+    cli::setup(app, &o.help);
+    app.description(kDescription);
+    app.footer(kFooter);
+    app.add_flag("--headless", o.headless, "run without a window (the only mode in this build)");
+    app.add_option("--broker", o.broker, "broker base URL, https only")->option_text("URL");
+    app.add_option("--user", o.user, "user name")->option_text("NAME");
+    app.add_option("--password-file", raw.password_file, "first line is the password (else env PORTICO_PASSWORD)")
+        ->option_text("FILE");
+    app.add_option("--resource", o.resource, "resource id or name (names are looked up in /api/v1/resources)")
+        ->option_text("R");
+    app.add_option("--ca", o.ca_file, "trust the broker certificate chain in FILE (host name checked)")
+        ->option_text("FILE");
+    app.add_flag("--insecure", o.insecure, "do not verify the broker's certificate (a warning is printed)");
+    app.add_flag("--direct", o.direct, "connect to the host's direct_url, pinned to host_cert_sha256");
+    app.add_option("--type", raw.type, "type TEXT on a US layout once frames arrive; \\n = Enter, \\t = Tab, \\\\ = \\")
+        ->option_text("TEXT");
+    app.add_option("--type-delay-ms", o.type_delay_ms, "pause between typed characters (default 30)")
+        ->option_text("MS")
+        ->check(wants([](const std::string& v) { int n; return parse_number(v, n) && n >= 0 && n <= 60000; },
+                      "wants 0..60000"));
+    app.add_option("--pointer", raw.pointer,
+                   "move the remote pointer to X,Y before typing (with no window manager,\n"
+                   "keys go to the window under the pointer)")
+        ->option_text("X,Y")
+        ->check(wants([](const std::string& v) { return parse_pair(v, ',', 0).has_value(); }, "wants X,Y"));
+    app.add_option("--wait-frames", o.wait_frames, "frames to receive before typing (default 1)")
+        ->option_text("N")
+        ->check(wants([](const std::string& v) { int n; return parse_number(v, n) && n >= 1 && n <= 1000000; },
+                      "wants a positive count"));
+    app.add_option("--duration", o.duration_s,
+                   "keep receiving this long after the first frame (default 3; typing\n"
+                   "always finishes first); ends earlier if the session ends")
+        ->option_text("SECONDS")
+        ->check(wants([](const std::string& v) { double d; return parse_number(v, d) && d >= 0 && d <= 86400; },
+                      "wants 0..86400 seconds"));
+    app.add_option("--png", o.png_path, "write the final screen as PNG")->option_text("FILE");
+    app.add_flag("--logoff", o.logoff, "log the session off at the end (Logoff message, REST as fallback)");
+    app.add_flag("--json", o.json, "no human-readable summary on stderr, only the JSON line on stdout");
+    app.add_option("--frame-log", o.frame_log_path,
+                   "write one JSON line per received frame: wall_ms (receive time, ms since\n"
+                   "the epoch), id, kind (video, video_key, tiles), bytes_total (display\n"
+                   "channel bytes received so far), latency_ms (video: receive time minus the\n"
+                   "host's capture time; null for tiles, which carry no capture time)")
+        ->option_text("FILE");
+    app.add_option("--size", raw.size, "ask the host for a WxH screen (ResizeRequest) right after ServerHello")
+        ->option_text("WxH")
+        ->check(wants([](const std::string& v) { return parse_pair(v, 'x', 1).has_value(); }, "wants WxH"));
+    app.add_option("--probe-latency", o.probe_latency,
+                   "after --duration, N times: wait until the screen is quiet, press a key\n"
+                   "(alternately 'x' and BackSpace) and time until a decoded frame differs\n"
+                   "from the screen before the key; adds probe_ms (list) and probe_timeouts")
+        ->option_text("N")
+        ->check(wants([](const std::string& v) { int n; return parse_number(v, n) && n >= 1 && n <= 100000; },
+                      "wants a positive count"));
+    app.add_option("--record", o.record_path,
+                   "append every screen-changing message, with the wall time it was painted,\n"
+                   "to FILE (for --replay; benchmarks compare pictures without slowing the run)")
+        ->option_text("FILE");
+    app.add_option("--replay", o.replay_path, "decode a --record file offline (no session; see below)")
+        ->option_text("FILE");
+    app.add_option("--png-at-ms", o.png_at_ms, "with --replay: the moment --png shows (wall ms since the epoch)")
+        ->option_text("MS")
+        ->check(wants([](const std::string& v) { double t; return parse_number(v, t) && t > 0; },
+                      "wants wall ms since the epoch"));
+    app.add_option("--raw-out", o.raw_out_path, "with --replay: every frame as rgb24")->option_text("FILE");
+}
+
+}  // namespace
+
+const char* help_text() {
+    static const std::string text = [] {
+        Options o;
+        RawOptions raw;
+        CLI::App app("", "portico-client");
+        declare(app, o, raw);
+        return app.help();
+    }();
+    return text.c_str();
 }
 
 ClientResult<Options> parse_options(const std::vector<std::string>& args,
                                     const std::optional<std::string>& env_password) {
     Options o;
-    std::string password_file;
-    std::optional<std::string> type_raw;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        auto value = [&](std::string& out) -> bool {
-            if (i + 1 >= args.size()) return false;
-            out = args[++i];
-            return true;
-        };
-        std::string v;
-        if (a == "--help" || a == "-h") {
-            o.help = true;
-        } else if (a == "--headless") {
-            o.headless = true;
-        } else if (a == "--insecure") {
-            o.insecure = true;
-        } else if (a == "--direct") {
-            o.direct = true;
-        } else if (a == "--logoff") {
-            o.logoff = true;
-        } else if (a == "--json") {
-            o.json = true;
-        } else if (a == "--broker" || a == "--user" || a == "--password-file" || a == "--resource" || a == "--ca" ||
-                   a == "--type" || a == "--type-delay-ms" || a == "--wait-frames" || a == "--duration" ||
-                   a == "--png" || a == "--pointer" || a == "--frame-log" || a == "--probe-latency" ||
-                   a == "--size" || a == "--record" || a == "--replay" || a == "--png-at-ms" || a == "--raw-out") {
-            if (!value(v)) return fail(ClientError::usage, a + " needs a value");
-            if (a == "--broker") o.broker = v;
-            else if (a == "--user") o.user = v;
-            else if (a == "--password-file") password_file = v;
-            else if (a == "--resource") o.resource = v;
-            else if (a == "--ca") o.ca_file = v;
-            else if (a == "--type") type_raw = v;
-            else if (a == "--png") o.png_path = v;
-            else if (a == "--frame-log") o.frame_log_path = v;
-            else if (a == "--record") o.record_path = v;
-            else if (a == "--replay") o.replay_path = v;
-            else if (a == "--raw-out") o.raw_out_path = v;
-            else if (a == "--png-at-ms") {
-                double t = 0;
-                if (!parse_number(v, t) || !(t > 0)) return fail(ClientError::usage, "--png-at-ms wants wall ms since the epoch");
-                o.png_at_ms = t;
-            }
-            else if (a == "--size") {
-                auto x = v.find('x');
-                int w = 0, h = 0;
-                if (x == std::string::npos || !parse_number(v.substr(0, x), w) || !parse_number(v.substr(x + 1), h) ||
-                    w < 1 || h < 1 || w > 65535 || h > 65535)
-                    return fail(ClientError::usage, "--size wants WxH");
-                o.size = std::make_pair(w, h);
-            }
-            else if (a == "--probe-latency") {
-                if (!parse_number(v, o.probe_latency) || o.probe_latency < 1 || o.probe_latency > 100000)
-                    return fail(ClientError::usage, "--probe-latency wants a positive count");
-            }
-            else if (a == "--pointer") {
-                auto comma = v.find(',');
-                int x = -1, y = -1;
-                if (comma == std::string::npos || !parse_number(v.substr(0, comma), x) ||
-                    !parse_number(v.substr(comma + 1), y) || x < 0 || y < 0 || x > 65535 || y > 65535)
-                    return fail(ClientError::usage, "--pointer wants X,Y");
-                o.pointer = std::make_pair(x, y);
-            }
-            else if (a == "--type-delay-ms") {
-                if (!parse_number(v, o.type_delay_ms) || o.type_delay_ms < 0 || o.type_delay_ms > 60000)
-                    return fail(ClientError::usage, "--type-delay-ms wants 0..60000");
-            } else if (a == "--wait-frames") {
-                if (!parse_number(v, o.wait_frames) || o.wait_frames < 1 || o.wait_frames > 1000000)
-                    return fail(ClientError::usage, "--wait-frames wants a positive count");
-            } else if (a == "--duration") {
-                if (!parse_number(v, o.duration_s) || !(o.duration_s >= 0) || o.duration_s > 86400)
-                    return fail(ClientError::usage, "--duration wants 0..86400 seconds");
-            }
-        } else {
-            return fail(ClientError::usage, "unknown argument: " + a);
-        }
-    }
+    RawOptions raw;
+    CLI::App app("", "portico-client");
+    declare(app, o, raw);
+    if (auto parsed = cli::parse(app, args); !parsed) return fail(ClientError::usage, parsed.error().message);
+    if (!raw.pointer.empty()) o.pointer = parse_pair(raw.pointer, ',', 0);
+    if (!raw.size.empty()) o.size = parse_pair(raw.size, 'x', 1);
     if (o.help) return o;
     if (!o.replay_path.empty()) {
         if (o.png_path.empty() && o.raw_out_path.empty() && o.frame_log_path.empty())
@@ -170,9 +173,9 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
     if (o.user.empty()) return fail(ClientError::usage, "--user is required");
     if (o.resource.empty()) return fail(ClientError::usage, "--resource is required");
     if (o.insecure && !o.ca_file.empty()) return fail(ClientError::usage, "--ca and --insecure exclude each other");
-    if (!password_file.empty()) {
-        std::ifstream f(password_file);
-        if (!f) return fail(ClientError::usage, "cannot read password file " + password_file);
+    if (!raw.password_file.empty()) {
+        std::ifstream f(raw.password_file);
+        if (!f) return fail(ClientError::usage, "cannot read password file " + raw.password_file);
         std::getline(f, o.password);
         if (!o.password.empty() && o.password.back() == '\r') o.password.pop_back();
     } else if (env_password) {
@@ -180,7 +183,7 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
     } else {
         return fail(ClientError::usage, "no password: use --password-file or PORTICO_PASSWORD");
     }
-    if (type_raw) o.type_text = unescape_text(*type_raw);
+    if (raw.type) o.type_text = unescape_text(*raw.type);
     return o;
 }
 

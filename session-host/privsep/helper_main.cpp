@@ -2,6 +2,7 @@
 // account and stays behind as the only privileged part of the session host (session_helper.hpp).
 //
 //   portico-session-helper --service-user portico-host [options] -- /path/portico-host ARGS...
+#include "common/cli.hpp"
 #include "common/log.hpp"
 #include "session-host/privsep/session_helper.hpp"
 
@@ -25,23 +26,62 @@ extern char** environ;
 
 namespace {
 
-const char* kUsage = R"(usage: portico-session-helper --service-user USER [options] -- PORTICO-HOST [ARGS...]
+const char* kDescription = R"(usage: portico-session-helper --service-user USER [options] -- PORTICO-HOST [ARGS...]
 
 Runs as root. Starts PORTICO-HOST as USER (an unprivileged service account) and then starts each
-app session's processes as the portal user's own Unix account, on the host's request only.
+app session's processes as the portal user's own Unix account, on the host's request only.)";
 
-  --service-user USER   the account portico-host runs as (required; not root)
-  --accounts LIST       how portal users map to Unix accounts: existing, create, or existing,create
-                        (default existing,create: an existing account of the same name with uid
-                        >= 1000, else one created from --uid-range)
-  --uid-range MIN-MAX   uids (and gids) of the accounts the helper creates (default 200000-299999)
-  --home-base DIR       where created accounts' home directories go (default /home)
-  --runtime-dir DIR     root-owned directory for sessions' private runtime directories
-                        (default /run/portico-sessions)
-)";
+struct HelperCommandLine {
+    bool help = false;
+    std::string service_user;
+    std::string accounts;
+    std::string uid_range;
+    portico::host::privsep::SessionHelper::Options options;
+};
+
+void declare(CLI::App& app, HelperCommandLine& c) {
+    portico::cli::setup(app, &c.help);
+    app.description(kDescription);
+    app.add_option("--service-user", c.service_user, "the account portico-host runs as (required; not root)")
+        ->option_text("USER");
+    app.add_option("--accounts", c.accounts,
+                   "how portal users map to Unix accounts: existing, create, or existing,create\n"
+                   "(default existing,create: an existing account of the same name with uid\n"
+                   ">= 1000, else one created from --uid-range)")
+        ->option_text("LIST")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                if (v == "existing" || v == "create" || v == "existing,create" || v == "create,existing") return {};
+                return "expected existing, create or existing,create";
+            },
+            ""));
+    app.add_option("--uid-range", c.uid_range, "uids (and gids) of the accounts the helper creates (default 200000-299999)")
+        ->option_text("MIN-MAX")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                unsigned long lo = 0, hi = 0;
+                char dash = 0;
+                int consumed = 0;
+                if (std::sscanf(v.c_str(), "%lu%c%lu%n", &lo, &dash, &hi, &consumed) != 3 || dash != '-' ||
+                    consumed != static_cast<int>(v.size()) || lo < 1000 || hi < lo || hi >= 4294967294ul)
+                    return "expected MIN-MAX with 1000 <= MIN <= MAX";
+                return {};
+            },
+            ""));
+    app.add_option("--home-base", c.options.accounts.home_base,
+                   "where created accounts' home directories go (default /home)")
+        ->option_text("DIR");
+    app.add_option("--runtime-dir", c.options.runtime_base,
+                   "root-owned directory for sessions' private runtime directories\n"
+                   "(default /run/portico-sessions)")
+        ->option_text("DIR");
+}
 
 [[noreturn]] void usage_error(const std::string& why) {
-    std::cerr << "portico-session-helper: " << why << "\n\n" << kUsage;
+    HelperCommandLine c;
+    CLI::App app("", "portico-session-helper");
+    declare(app, c);
+    std::cerr << "portico-session-helper: " << why << "\n\n" << app.help();
     std::exit(2);
 }
 
@@ -49,40 +89,31 @@ app session's processes as the portal user's own Unix account, on the host's req
 
 int main(int argc, char** argv) {
     using namespace portico::host::privsep;
-    SessionHelper::Options options;
-    std::string service_user;
-    int i = 1;
-    for (; i < argc; ++i) {
-        std::string flag = argv[i];
-        if (flag == "--") {
-            ++i;
-            break;
-        }
-        if (flag == "--help" || flag == "-h") {
-            std::cout << kUsage;
-            return 0;
-        }
-        if (i + 1 >= argc) usage_error(flag + " needs a value");
-        std::string value = argv[++i];
-        if (flag == "--service-user") service_user = value;
-        else if (flag == "--accounts") {
-            if (value != "existing" && value != "create" && value != "existing,create" && value != "create,existing")
-                usage_error("--accounts: expected existing, create or existing,create");
-            options.accounts.use_existing = value.find("existing") != std::string::npos;
-            options.accounts.create = value.find("create") != std::string::npos;
-        } else if (flag == "--uid-range") {
-            unsigned long lo = 0, hi = 0;
-            char dash = 0;
-            int consumed = 0;
-            if (std::sscanf(value.c_str(), "%lu%c%lu%n", &lo, &dash, &hi, &consumed) != 3 || dash != '-' ||
-                consumed != static_cast<int>(value.size()) || lo < 1000 || hi < lo || hi >= 4294967294ul)
-                usage_error("--uid-range: expected MIN-MAX with 1000 <= MIN <= MAX");
-            options.accounts.uid_min = static_cast<uid_t>(lo);
-            options.accounts.uid_max = static_cast<uid_t>(hi);
-        } else if (flag == "--home-base") options.accounts.home_base = value;
-        else if (flag == "--runtime-dir") options.runtime_base = value;
-        else usage_error("unknown flag '" + flag + "'");
+    // The helper's own options come before "--", the host's command line after it.
+    int split = 1;
+    while (split < argc && std::string(argv[split]) != "--") ++split;
+    HelperCommandLine c;
+    CLI::App app("", "portico-session-helper");
+    declare(app, c);
+    if (auto parsed = portico::cli::parse(app, std::vector<std::string>(argv + 1, argv + split)); !parsed)
+        usage_error(parsed.error().message);
+    if (c.help) {
+        std::cout << app.help();
+        return 0;
     }
+    SessionHelper::Options options = c.options;
+    const std::string service_user = c.service_user;
+    if (!c.accounts.empty()) {
+        options.accounts.use_existing = c.accounts.find("existing") != std::string::npos;
+        options.accounts.create = c.accounts.find("create") != std::string::npos;
+    }
+    if (!c.uid_range.empty()) {
+        unsigned long lo = 0, hi = 0;
+        std::sscanf(c.uid_range.c_str(), "%lu-%lu", &lo, &hi);  // checked by the option's validator
+        options.accounts.uid_min = static_cast<uid_t>(lo);
+        options.accounts.uid_max = static_cast<uid_t>(hi);
+    }
+    int i = split + 1;  // the host's command
     if (i >= argc) usage_error("give the portico-host command after --");
     if (service_user.empty()) usage_error("--service-user is required");
     if (::geteuid() != 0) usage_error("must run as root (it starts sessions as their users)");

@@ -1,0 +1,153 @@
+# How Portico is compiled quickly (issue 13; figures in bench/results/build.json, measured by
+# bench/build/cold_build.sh). A cold build used to spend most of its time parsing and compiling
+# Beast/Asio (and Catch2) again in every translation unit. Three means, all set up here:
+#
+# 1. ccache, when present, with the settings precompiled headers need (pch_defines, time_macros,
+#    -fpch-preprocess), so a warm rebuild still hits.
+# 2. Asio, Asio SSL and Beast compiled separately: portico_boost_impl (common/boost_impl.cpp) holds
+#    their non-template code once, and its PUBLIC definitions BOOST_ASIO_SEPARATE_COMPILATION and
+#    BOOST_BEAST_SEPARATE_COMPILATION reach every target that links portico_common, so all of them
+#    agree (a file compiled without them would define the same functions inline: an ODR violation).
+# 3. Shared precompiled headers, applied by portico_precompile_headers() at the end of the top-level
+#    CMakeLists.txt to every C++ target by what it links, each reusing one PCH whose compile flags
+#    match its own:
+#      portico_pch_net        targets linking portico_common: Beast, Asio (+ SSL), nlohmann/json, std
+#      portico_pch_test_net   test executables linking portico_common: the same + Catch2
+#      portico_pch_test       test executables without portico_common: Catch2 + std
+#    Catch2's implementation (CATCH_CONFIG_MAIN) is compiled once, in portico_catch_main
+#    (tests/catch_main.cpp), not once per unit suite.
+# -Winvalid-pch makes a PCH that does not fit a target's flags a visible warning instead of a silent
+# slow build. PORTICO_PCH=OFF turns the precompiled headers off (e.g. to check include hygiene).
+
+option(PORTICO_PCH "Compile with shared precompiled headers (Beast/Asio, nlohmann/json, Catch2)" ON)
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  # ccache hashes a PCH's defines and __TIME__ only when told these may be ignored; without them
+  # every file that uses a PCH is a miss (ccache manual, "Precompiled headers").
+  set(launcher ${CMAKE_COMMAND} -E env CCACHE_SLOPPINESS=pch_defines,time_macros
+               ${CCACHE_PROGRAM})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${launcher})
+  set(CMAKE_C_COMPILER_LAUNCHER ${launcher})
+  if(PORTICO_PCH AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fpch-preprocess>)
+  endif()
+endif()
+if(PORTICO_PCH)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-Winvalid-pch>)
+endif()
+
+set(PORTICO_PCH_NET_HEADERS
+  <algorithm> <chrono> <cstdint> <functional> <map> <memory> <mutex> <optional> <string> <string_view>
+  <unordered_map> <vector>
+  <nlohmann/json.hpp>
+  <boost/asio/io_context.hpp> <boost/asio/ip/tcp.hpp> <boost/asio/post.hpp> <boost/asio/steady_timer.hpp>
+  <boost/asio/strand.hpp> <boost/asio/ssl.hpp>
+  <boost/beast/core.hpp> <boost/beast/http.hpp> <boost/beast/ssl.hpp> <boost/beast/websocket.hpp>
+  <boost/beast/websocket/ssl.hpp>)
+set(PORTICO_PCH_TEST_HEADERS <algorithm> <chrono> <cstdint> <functional> <memory> <string> <vector>
+                             <catch2/catch.hpp>)
+
+# Every target (recursively) defined in `dir` and its subdirectories, into `out`.
+function(portico_targets_in out dir)
+  get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
+  get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
+  foreach(sub IN LISTS subdirs)
+    portico_targets_in(sub_targets ${sub})
+    list(APPEND targets ${sub_targets})
+  endforeach()
+  set(${out} ${targets} PARENT_SCOPE)
+endfunction()
+
+# TRUE in `out` when `target` links `wanted`, directly or through other targets.
+function(portico_links out target wanted)
+  set(seen "")
+  set(todo ${target})
+  while(todo)
+    list(POP_FRONT todo t)
+    if(t STREQUAL wanted)
+      set(${out} TRUE PARENT_SCOPE)
+      return()
+    endif()
+    if(NOT TARGET ${t} OR t IN_LIST seen)
+      continue()
+    endif()
+    list(APPEND seen ${t})
+    get_target_property(type ${t} TYPE)
+    set(libs "")
+    if(NOT type STREQUAL "INTERFACE_LIBRARY")
+      get_target_property(direct ${t} LINK_LIBRARIES)
+      if(direct)
+        list(APPEND libs ${direct})
+      endif()
+    endif()
+    get_target_property(iface ${t} INTERFACE_LINK_LIBRARIES)
+    if(iface)
+      list(APPEND libs ${iface})
+    endif()
+    foreach(lib IN LISTS libs)
+      string(REGEX REPLACE "^\\$<LINK_ONLY:(.*)>$" "\\1" lib "${lib}")
+      # By name too: an imported target (Catch2::Catch2) is visible only in its own directory.
+      if(lib STREQUAL wanted)
+        set(${out} TRUE PARENT_SCOPE)
+        return()
+      endif()
+      list(APPEND todo ${lib})
+    endforeach()
+  endwhile()
+  set(${out} FALSE PARENT_SCOPE)
+endfunction()
+
+# A static library whose only job is to own one PCH, compiled with the flags of what it links.
+function(portico_pch_owner name headers)
+  set(src ${CMAKE_BINARY_DIR}/pch/${name}.cpp)
+  file(GENERATE OUTPUT ${src} CONTENT "// Owner of the shared precompiled header ${name} (cmake/PorticoBuild.cmake).\n")
+  add_library(${name} STATIC EXCLUDE_FROM_ALL ${src})
+  target_link_libraries(${name} PRIVATE ${ARGN})
+  target_precompile_headers(${name} PRIVATE ${headers})
+endfunction()
+
+# Gives every C++ target defined under the source tree the shared PCH that matches what it links.
+# Called once, after every add_subdirectory().
+function(portico_precompile_headers)
+  if(NOT PORTICO_PCH)
+    return()
+  endif()
+  portico_targets_in(all ${CMAKE_SOURCE_DIR})
+  find_package(Catch2 QUIET)  # here too, for the test PCH owners (tests/ found it in its own scope)
+  get_property(common_options DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY COMPILE_OPTIONS)
+  foreach(t IN LISTS all)
+    get_target_property(type ${t} TYPE)
+    if(NOT type MATCHES "^(EXECUTABLE|STATIC_LIBRARY|SHARED_LIBRARY|OBJECT_LIBRARY)$")
+      continue()
+    endif()
+    get_target_property(sources ${t} SOURCES)
+    list(FILTER sources INCLUDE REGEX "\\.(cpp|cc|cxx)$")
+    get_target_property(own_options ${t} COMPILE_OPTIONS)
+    if(NOT sources OR t MATCHES "^portico_pch_" OR NOT own_options STREQUAL common_options)
+      continue()  # nothing to compile, a PCH owner, or flags of its own (fuzz targets) no PCH fits
+    endif()
+    portico_links(net ${t} portico_common)
+    portico_links(test ${t} Catch2::Catch2)
+    if(net AND test)
+      set(owner portico_pch_test_net)
+    elseif(test)
+      set(owner portico_pch_test)
+    elseif(net)
+      set(owner portico_pch_net)
+    else()
+      continue()  # capture, codec: no heavy headers to share
+    endif()
+    if(NOT TARGET ${owner})
+      if(owner STREQUAL "portico_pch_net")
+        portico_pch_owner(${owner} "${PORTICO_PCH_NET_HEADERS}" portico_common)
+      elseif(owner STREQUAL "portico_pch_test_net")
+        portico_pch_owner(${owner} "${PORTICO_PCH_NET_HEADERS};${PORTICO_PCH_TEST_HEADERS}" portico_common
+                          Catch2::Catch2)
+      else()
+        portico_pch_owner(${owner} "${PORTICO_PCH_TEST_HEADERS}" Catch2::Catch2)
+      endif()
+    endif()
+    target_precompile_headers(${t} REUSE_FROM ${owner})
+  endforeach()
+endfunction()
