@@ -306,11 +306,16 @@ private:
         send(r ? json_response(status, r.value()) : error_response(r.error(), true));
     }
 
-    // For answers computed on other threads (a launch's callback): back onto this connection's strand.
-    void answer_later(Result<json, ApiErrorCode> r) {
-        auto handler = answer_with<json>([](HttpSession& self, Result<json, ApiErrorCode> r) { self.answer(std::move(r)); });
+    // For results computed on other threads (a launch's callback): `done(*this, r)` back on this
+    // connection's strand, where the response is built.
+    template <class T, class Done>
+    void deliver(Result<T, ApiErrorCode> r, Done done) {
         net::post(stream_.get_executor(),
-                  [handler = std::move(handler), r = std::move(r)]() mutable { handler(std::move(r)); });
+                  [handler = answer_with<T>(std::move(done)), r = std::move(r)]() mutable { handler(std::move(r)); });
+    }
+
+    void answer_later(Result<json, ApiErrorCode> r) {
+        deliver<json>(std::move(r), [](HttpSession& self, Result<json, ApiErrorCode> r) { self.answer(std::move(r)); });
     }
 
     // A refused WebSocket handshake; a 426 names the protocol and version to use (RFC 9110 15.5.22,
@@ -549,8 +554,11 @@ private:
                 // launch() contains its own failures and calls back exactly once.
                 core.launches().launch(caller, b["resource"].get<std::string>(), static_cast<int>(width),
                                        static_cast<int>(height), scale, [self](Result<LaunchTicket, ApiErrorCode> r) {
-                                           if (!r) return self->answer_later(r.error());
-                                           self->answer_later(launch_json(r.value()));
+                                           self->deliver<LaunchTicket>(
+                                               std::move(r), [](HttpSession& s, Result<LaunchTicket, ApiErrorCode> t) {
+                                                   if (!t) return s.answer(t.error());
+                                                   s.answer(launch_json(t.value()));
+                                               });
                                        });
             } catch (const StoreBusy& e) {
                 log::error("launch: the store is busy: ", e.what());

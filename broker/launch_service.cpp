@@ -13,11 +13,11 @@ namespace {
 
 Error<ApiErrorCode> no_such_session() { return {ApiErrorCode::not_found, "no such session"}; }
 
-// Why a session cannot be watched or disconnected now, or nothing when it can.
-std::optional<Error<ApiErrorCode>> not_attachable(const SessionRecord& s) {
+// Whether a live session can be watched or disconnected now (not while starting or ending).
+Result<void, ApiErrorCode> check_attachable(const SessionRecord& s) {
     if (s.state == SessionState::starting) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is still starting"};
     if (s.state == SessionState::ending) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is ending"};
-    return std::nullopt;
+    return {};
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -432,7 +432,7 @@ Result<void, ApiErrorCode> LaunchService::logoff(const Caller& caller, const std
 Result<void, ApiErrorCode> LaunchService::disconnect(const Caller& caller, const std::string& session_id) {
     auto s = visible_session(caller, session_id);
     if (!s || !is_live(s->state)) return no_such_session();
-    if (auto why = not_attachable(*s)) return *why;
+    if (auto ok = check_attachable(*s); !ok) return ok.error();
     auto h = hosts_.get(s->host_id);
     if (!h) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session's host is not connected"};
     h->link->send(control::serialize(control::DisconnectSession{s->id}));
@@ -444,7 +444,7 @@ Result<LaunchTicket, ApiErrorCode> LaunchService::shadow(const Caller& caller, c
     if (!caller.staff()) return Error<ApiErrorCode>{ApiErrorCode::forbidden, "shadowing is for admin and helpdesk"};
     auto s = store_.session(session_id);
     if (!s || !is_live(s->state)) return no_such_session();
-    if (auto why = not_attachable(*s)) return *why;
+    if (auto ok = check_attachable(*s); !ok) return ok.error();
     auto h = hosts_.get(s->host_id);
     if (!h) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session's host is not connected"};
     audit_.record(caller.name, "session.shadow", s->id, caller.ip, "user " + s->user + ", host " + s->host_id);
