@@ -27,6 +27,9 @@ void setup(CLI::App& app, bool* help) {
     // Unknown arguments are collected and reported by parse() in Portico's words.
     app.allow_extras();
     app.allow_config_extras(CLI::config_extras_mode::error);
+    // An option given twice keeps its last value, as with the parsers before CLI11 (a script may add
+    // a flag to a command line that already has it); repeatable options (vectors) keep every value.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     auto formatter = std::make_shared<Formatter>();
     formatter->column_width(34);
     app.formatter(formatter);
@@ -34,8 +37,8 @@ void setup(CLI::App& app, bool* help) {
 
 void add_config(CLI::App& app) {
     app.set_config("--config", "",
-                   "read options from FILE (TOML or INI; keys are the long option names without '--'); "
-                   "options on the command line win")
+                   "read options from FILE (TOML or INI; keys are the long option names\n"
+                   "without '--'); options on the command line win")
         ->option_text("FILE");
 }
 

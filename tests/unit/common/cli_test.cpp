@@ -17,6 +17,7 @@ struct Program {
     std::string broker;
     int sessions = 20;
     std::string mode = "auto";
+    std::vector<std::string> entries;
     CLI::App app{"", "prog"};
 
     Program() {
@@ -26,6 +27,7 @@ struct Program {
         app.add_option("--max-sessions", sessions, "at most N")->option_text("N")->check(cli::count(1, 100));
         app.add_option("--mode", mode, "auto | kvm | tcg")->check(cli::one_of({"auto", "kvm", "tcg"}));
         app.add_flag("--verbose", verbose, "say more");
+        app.add_option("--entry", entries, "repeatable");
         cli::add_config(app);
     }
     Result<void, cli::Code> parse(std::vector<std::string> args) { return cli::parse(app, std::move(args)); }
@@ -47,6 +49,15 @@ TEST_CASE("cli: values, defaults, --name=value and flags parse") {
     CHECK(p.verbose);
     CHECK(p.mode == "auto");
     CHECK_FALSE(p.help);
+}
+
+TEST_CASE("cli: an option given twice keeps its last value, a repeatable one every value") {
+    Program p;
+    REQUIRE(p.parse({"--broker", "a", "--max-sessions", "3", "--broker", "b", "--max-sessions=4", "--entry", "x",
+                     "--entry", "y"}));
+    CHECK(p.broker == "b");
+    CHECK(p.sessions == 4);
+    CHECK(p.entries == std::vector<std::string>{"x", "y"});
 }
 
 TEST_CASE("cli: --help is a flag, not an exception, and the help text lists every option") {
