@@ -51,7 +51,7 @@ void draw_glyph(Frame& f, int gx, int gy, int step) {
 
 SyntheticFrameSource::SyntheticFrameSource(int width, int height) : frame_(width, height) {}
 
-std::optional<Capture> SyntheticFrameSource::capture(std::chrono::milliseconds) {
+CaptureResult SyntheticFrameSource::capture(std::chrono::milliseconds) {
     Capture c;
     c.frame = &frame_;
     const Rect bounds = frame_.bounds();
@@ -95,7 +95,7 @@ std::optional<Capture> SyntheticFrameSource::capture(std::chrono::milliseconds) 
     c.damage.clip(bounds);
     ++step_;
     c.time = std::chrono::steady_clock::now();
-    return c;
+    return CaptureResult::got(std::move(c));
 }
 
 }  // namespace portico::capture

@@ -12,7 +12,7 @@ public:
     int width() const override { return frame_.width; }
     int height() const override { return frame_.height; }
     // Each call advances the pattern one step and reports the changed area as damage.
-    std::optional<Capture> capture(std::chrono::milliseconds timeout) override;
+    CaptureResult capture(std::chrono::milliseconds timeout) override;  // always a frame
     void invalidate() override { full_ = true; }
 
 private:

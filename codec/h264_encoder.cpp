@@ -136,7 +136,7 @@ void H264Encoder::set_crf(int crf) {
     if (x264_encoder_reconfig(impl_->encoder, &param) < 0) throw x264_error("x264 refused CRF " + std::to_string(crf));
 }
 
-H264Encoder::Encoded H264Encoder::encode(const capture::Frame& frame, bool force_keyframe) {
+std::optional<VideoPacket> H264Encoder::encode(const capture::Frame& frame, bool force_keyframe) {
     Impl& s = *impl_;
     if (!detail::frame_is_valid(frame) || frame.width != s.options.width ||
         frame.height != s.options.height)
@@ -170,12 +170,10 @@ H264Encoder::Encoded H264Encoder::encode(const capture::Frame& frame, bool force
     int nal_count = 0;
     x264_picture_t out{};
     int size = x264_encoder_encode(s.encoder, &nals, &nal_count, &s.picture, &out);
-    // zerolatency has no delay, but drain defensively rather than ever return an empty unit.
-    while (size == 0 && x264_encoder_delayed_frames(s.encoder) > 0)
-        size = x264_encoder_encode(s.encoder, &nals, &nal_count, nullptr, &out);
-    if (size <= 0) throw std::runtime_error("H264Encoder: x264_encoder_encode failed");
+    if (size < 0) throw std::runtime_error("H264Encoder: x264_encoder_encode failed");
+    if (size == 0) return std::nullopt;  // held back (zerolatency has no delay, so never in practice)
 
-    Encoded result;
+    VideoPacket result;
     // x264 guarantees the NAL payloads of one call are contiguous.
     result.data.assign(nals[0].p_payload, nals[0].p_payload + size);
     result.keyframe = out.b_keyframe != 0;

@@ -3,7 +3,7 @@
 // browsers' WebCodecs and every hardware decoder accept it). One per session, used from that
 // session's encode thread only; not thread-safe.
 
-#include "capture/frame.hpp"
+#include "codec/encoder.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -12,7 +12,7 @@
 
 namespace portico::codec {
 
-class H264Encoder {
+class H264Encoder final : public VideoEncoder {
 public:
     struct Options {
         int width = 0;   // the real frame size; odd values are padded, see width()
@@ -25,33 +25,30 @@ public:
 
     // Throws std::runtime_error with a readable message if x264 rejects the settings.
     explicit H264Encoder(const Options& options);
-    ~H264Encoder();
+    ~H264Encoder() override;
     H264Encoder(const H264Encoder&) = delete;
     H264Encoder& operator=(const H264Encoder&) = delete;
     H264Encoder(H264Encoder&&) noexcept;
     H264Encoder& operator=(H264Encoder&&) noexcept;
 
-    struct Encoded {
-        std::vector<uint8_t> data;  // one Annex B access unit; SPS+PPS precede every IDR
-        bool keyframe = false;
-    };
-
-    // frame must have the size given in Options (throws std::invalid_argument otherwise: that is
-    // a caller bug). Never returns empty data: the encoder has no lookahead or B-frames.
-    Encoded encode(const capture::Frame& frame, bool force_keyframe);
+    // One Annex B access unit (SPS+PPS precede every IDR). frame must have the size given in
+    // Options (throws std::invalid_argument otherwise: that is a caller bug). Always a packet:
+    // the encoder has no lookahead or B-frames.
+    std::optional<VideoPacket> encode(const capture::Frame& frame, bool force_keyframe) override;
 
     // Changes the constant rate factor (0..51) from the next frame on, keeping the stream (no
     // keyframe): the session lowers quality while its link is the bottleneck. Throws
     // std::invalid_argument out of range, std::runtime_error if x264 refuses.
     void set_crf(int crf);
+    void set_quality(int crf) override { set_crf(crf); }
 
     // WebCodecs codec string "avc1.42e0LL": Constrained Baseline, LL = the level x264 chose.
     std::string codec_string() const;
 
     // The coded picture size, i.e. Options' size rounded up to even (4:2:0 needs even sizes; the
     // extra column/row repeats the last real one). Decoders output this size.
-    int width() const;
-    int height() const;
+    int width() const override;
+    int height() const override;
 
 private:
     struct Impl;

@@ -23,7 +23,8 @@ struct JpegTileEncoder::Impl {
     }
 };
 
-JpegTileEncoder::JpegTileEncoder() : impl_(std::make_unique<Impl>()) {
+JpegTileEncoder::JpegTileEncoder(int quality, bool chroma_full)
+    : impl_(std::make_unique<Impl>()), quality_(quality), chroma_full_(chroma_full) {
     impl_->handle = tjInitCompress();
     if (!impl_->handle)
         throw std::runtime_error(std::string("JpegTileEncoder: tjInitCompress failed: ") +

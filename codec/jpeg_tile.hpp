@@ -3,7 +3,7 @@
 // (TurboJPEG), for sparse updates where H.264 would be wasteful. One per encode thread; not
 // thread-safe.
 
-#include "capture/frame.hpp"
+#include "codec/encoder.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -11,10 +11,12 @@
 
 namespace portico::codec {
 
-class JpegTileEncoder {
+class JpegTileEncoder final : public TileEncoder {
 public:
-    JpegTileEncoder();  // throws std::runtime_error if TurboJPEG cannot be initialised
-    ~JpegTileEncoder();
+    // Throws std::runtime_error if TurboJPEG cannot be initialised. quality and chroma_full are
+    // what the TileEncoder interface's encode() uses (see the explicit form below).
+    explicit JpegTileEncoder(int quality = 90, bool chroma_full = true);
+    ~JpegTileEncoder() override;
     JpegTileEncoder(const JpegTileEncoder&) = delete;
     JpegTileEncoder& operator=(const JpegTileEncoder&) = delete;
     JpegTileEncoder(JpegTileEncoder&&) noexcept;
@@ -26,9 +28,18 @@ public:
     std::vector<uint8_t> encode(const capture::Frame& frame, const capture::Rect& r, int quality,
                                 bool chroma_full);
 
+    TileFormat format() const override { return TileFormat::jpeg; }
+    // At the set quality and chroma; never declines.
+    std::optional<std::vector<std::uint8_t>> encode(const capture::Frame& frame, const capture::Rect& r) override {
+        return encode(frame, r, quality_, chroma_full_);
+    }
+    void set_quality(int quality) override { quality_ = quality; }
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
+    int quality_;
+    bool chroma_full_;
 };
 
 }  // namespace portico::codec

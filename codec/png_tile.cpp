@@ -45,15 +45,8 @@ private:
 
 }  // namespace
 
-std::vector<std::uint8_t> PngTileEncoder::encode(const capture::Frame& frame, const capture::Rect& r) {
-    return encode(frame, r, true);
-}
-
-std::vector<std::uint8_t> PngTileEncoder::encode_if_few_colours(const capture::Frame& frame, const capture::Rect& r) {
-    return encode(frame, r, false);
-}
-
-std::vector<std::uint8_t> PngTileEncoder::encode(const capture::Frame& frame, const capture::Rect& r, bool allow_rgb) {
+std::optional<std::vector<std::uint8_t>> PngTileEncoder::encode(const capture::Frame& frame, const capture::Rect& r) {
+    const bool allow_rgb = !palette_only_;
     if (r.empty() || !frame.bounds().contains(r)) throw std::invalid_argument("PNG tile outside the frame");
     const auto n = static_cast<std::size_t>(r.w) * static_cast<std::size_t>(r.h);
 

@@ -4,24 +4,24 @@
 // with at most 256 colours (most text) become palette PNGs, several times smaller than RGB.
 // Stateless apart from scratch buffers; one per encode thread.
 
-#include "capture/frame.hpp"
+#include "codec/encoder.hpp"
 
 #include <cstdint>
 #include <vector>
 
 namespace portico::codec {
 
-class PngTileEncoder {
+class PngTileEncoder final : public TileEncoder {
 public:
-    // r must be non-empty and inside frame.bounds() (std::invalid_argument otherwise: a caller
-    // bug). Throws std::runtime_error if libpng fails (out of memory).
-    std::vector<std::uint8_t> encode(const capture::Frame& frame, const capture::Rect& r);
-    // The same, but only for rectangles of at most 256 colours (text, flat UI); empty otherwise,
-    // so photo-like content can go to JPEG without paying for a large RGB PNG first.
-    std::vector<std::uint8_t> encode_if_few_colours(const capture::Frame& frame, const capture::Rect& r);
+    // palette_only: encode only rectangles of at most 256 colours (text, flat UI) and decline the
+    // rest, so photo-like content can go to JPEG without paying for a large RGB PNG first.
+    explicit PngTileEncoder(bool palette_only = false) : palette_only_(palette_only) {}
+    TileFormat format() const override { return TileFormat::png; }
+    // Throws std::runtime_error if libpng fails (out of memory).
+    std::optional<std::vector<std::uint8_t>> encode(const capture::Frame& frame, const capture::Rect& r) override;
 
 private:
-    std::vector<std::uint8_t> encode(const capture::Frame& frame, const capture::Rect& r, bool allow_rgb);
+    bool palette_only_;
     std::vector<std::uint8_t> pixels_;   // packed RGB or palette indices of the rectangle
     std::vector<std::uint8_t> palette_;  // RGB triplets
 };

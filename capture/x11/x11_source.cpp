@@ -29,6 +29,11 @@ using Reply = std::unique_ptr<T, FreeDeleter<T>>;
 
 }  // namespace
 
+// A request failed while the connection is fine: capture() reports it as temporary.
+struct TemporaryError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 struct X11FrameSource::Impl {
     xcb_connection_t* conn = nullptr;
     xcb_window_t root = 0;
@@ -98,7 +103,7 @@ struct X11FrameSource::Impl {
             xcb_xfixes_fetch_region_reply(conn, xcb_xfixes_fetch_region(conn, region), nullptr));
         if (!reply) {
             check_connection();
-            throw std::runtime_error("XFixesFetchRegion failed");
+            throw TemporaryError("XFixesFetchRegion failed");
         }
         DamageRegion out;
         const xcb_rectangle_t* r = xcb_xfixes_fetch_region_rectangles(reply.get());
@@ -145,7 +150,7 @@ struct X11FrameSource::Impl {
         }
         if (failed) {
             check_connection();
-            throw std::runtime_error("MIT-SHM GetImage failed");
+            throw TemporaryError("MIT-SHM GetImage failed");
         }
     }
 };
@@ -224,7 +229,18 @@ bool X11FrameSource::follow_root_size() {
     return true;
 }
 
-std::optional<Capture> X11FrameSource::capture(std::chrono::milliseconds timeout) {
+CaptureResult X11FrameSource::capture(std::chrono::milliseconds timeout) {
+    try {
+        auto c = capture_or_throw(timeout);
+        return c ? CaptureResult::got(std::move(*c)) : CaptureResult::nothing_new();
+    } catch (const TemporaryError& e) {
+        return CaptureResult::temporary_error(e.what());
+    } catch (const std::exception& e) {
+        return CaptureResult::permanent_error(e.what());
+    }
+}
+
+std::optional<Capture> X11FrameSource::capture_or_throw(std::chrono::milliseconds timeout) {
     Impl& s = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     s.check_connection();

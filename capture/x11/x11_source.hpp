@@ -19,7 +19,9 @@ public:
 
     int width() const override;
     int height() const override;
-    std::optional<Capture> capture(std::chrono::milliseconds timeout) override;
+    // A failed read while the connection is fine (it can race a RandR size change) is a
+    // temporary error; a lost connection is permanent.
+    CaptureResult capture(std::chrono::milliseconds timeout) override;
     void invalidate() override;
     // Re-reads the root window's size (after a RandR screen size change). If it changed, the
     // frame and the MIT-SHM buffer are re-made at the new size and the next capture is a full
@@ -27,6 +29,7 @@ public:
     bool follow_root_size();
 
 private:
+    std::optional<Capture> capture_or_throw(std::chrono::milliseconds timeout);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -37,15 +37,15 @@ void make_private_dir(const std::string& dir) {
 
 }  // namespace
 
-AppSession::AppSession(Options options, EndedFn on_ended)
-    : StreamSession(options.id, options.width, options.height, std::move(on_ended)), options_(std::move(options)) {}
+AppSession::AppSession(Options options) : options_(std::move(options)) {}
 
-std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended) {
+std::shared_ptr<StreamSession> AppSession::start(Options options, StreamSession::EndedFn on_ended,
+                                                 StreamSession::Options stream) {
     if (options.command.empty()) throw std::runtime_error("the application has no command");
     if (!options.launcher) throw std::runtime_error("this host has no way to start applications");
     options.width = session_dimension(options.width);
     options.height = session_dimension(options.height);
-    std::shared_ptr<AppSession> s(new AppSession(std::move(options), std::move(on_ended)));
+    std::shared_ptr<AppSession> s(new AppSession(std::move(options)));
     const auto& o = s->options_;
     const DisplayScale scale = display_scale(o.scale);
     make_private_dir(o.runtime_dir);
@@ -67,10 +67,10 @@ std::shared_ptr<AppSession> AppSession::start(Options options, EndedFn on_ended)
         throw;
     }
     s->wait_for_first_window();
-    s->start_streaming();
+    auto session = StreamSession::start(o.id, s, s, std::move(on_ended), stream);
     log::info("session ", o.id, ": started '", o.command.front(), "' on display ", s->xvfb_->display(), " (",
               o.width, "x", o.height, ", ", scale.dpi, " dpi)");
-    return s;
+    return session;
 }
 
 // Keys typed before the app's window exists would go nowhere (there is no window manager to hold
@@ -105,28 +105,21 @@ void AppSession::wait_for_first_window() {
 AppSession::~AppSession() = default;
 
 void AppSession::key(std::uint16_t code, bool down) {
-    if (down) input_arrived();
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->key(code, down);
 }
 
 void AppSession::pointer(int x, int y, std::uint8_t buttons) {
-    x = std::clamp(x, 0, width_.load() - 1);
-    y = std::clamp(y, 0, height_.load() - 1);
     std::lock_guard lk(input_mu_);
-    if (buttons != last_buttons_) input_arrived();
-    last_buttons_ = buttons;
     if (injector_) injector_->pointer(x, y, buttons);
 }
 
 void AppSession::wheel(int dx, int dy) {
-    input_arrived();
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->wheel(dx, dy);
 }
 
 void AppSession::key_char(std::uint32_t codepoint, std::uint16_t /*evdev_code*/, bool down) {
-    if (down) input_arrived();
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->key_char(codepoint, down);
 }
@@ -146,26 +139,31 @@ void AppSession::clipboard(const std::string& text, bool more) {
 
 void AppSession::viewer_attached() { cursor_resend_ = true; }
 
-void AppSession::release_input() {
+void AppSession::release_all() {
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->release_all();
 }
 
 capture::FrameSource& AppSession::frame_source() { return *source_; }
 
-std::optional<StreamSession::Ending> AppSession::app_ended() {
+std::optional<SessionEnding> AppSession::app_ended() {
     if (!app_->exited()) return std::nullopt;
-    return Ending{protocol::EndReason::app_exited,
+    return SessionEnding{protocol::EndReason::app_exited,
                   "the application exited (status " + std::to_string(app_->exit_status()) + ")"};
 }
 
-std::optional<StreamSession::Ending> AppSession::poll() {
+std::optional<SessionEnding> AppSession::poll(ViewerChannel& viewers, const std::string* display_lost) {
+    if (display_lost) {
+        // Xvfb went away: the app's exit says more if it went with it.
+        if (auto ended = app_ended()) return ended;
+        return SessionEnding{protocol::EndReason::error, "lost the application's display: " + *display_lost};
+    }
     windows_->poll();
     // Selections and cursor: their events are rare and handled here, between frames, so the
     // session needs no thread of its own for them.
-    if (auto text = clipboard_->poll()) broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::ClipboardData{std::move(*text)})));
+    if (auto text = clipboard_->poll()) viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::ClipboardData{std::move(*text)})));
     if (cursor_resend_.exchange(false)) cursor_->resend();
-    if (auto shape = cursor_->poll()) broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(*shape)));
+    if (auto shape = cursor_->poll()) viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(*shape)));
     return app_ended();
 }
 

@@ -1,9 +1,11 @@
 #pragma once
-// AppSession: one published application on its own Xvfb, streamed to the viewers attached to it
-// (the owner; later a shadowing helpdesk). start() blocks while Xvfb and the app come up, so it
-// runs on a session worker thread; after that the capture thread (see StreamSession) owns the X
-// connection and teardown. Input methods are called from network threads and never block.
+// AppSession: one published application on its own Xvfb — the screen and the input a
+// StreamSession streams (session_parts.hpp). start() blocks while Xvfb and the app come up, so it
+// runs on a session worker thread; after that the capture thread owns the X connection and
+// teardown. Input methods are called from network threads and never block. The cursor shape and
+// the clipboard are its other channels, polled between frames.
 
+#include "session-host/stream/session_parts.hpp"
 #include "session-host/stream/stream_session.hpp"
 
 #include <atomic>
@@ -25,7 +27,7 @@ class ScreenSizer;
 class ClipboardBridge;
 class CursorWatcher;
 
-class AppSession final : public StreamSession {
+class AppSession final : public SessionScreen, public SessionInput {
 public:
     struct Options {
         std::string id;
@@ -41,31 +43,33 @@ public:
     // session is ready when the user can type into it). Throws std::runtime_error saying what
     // failed (including an app that exits before showing a window); nothing is left running and
     // the runtime directory is removed in that case.
-    static std::shared_ptr<AppSession> start(Options options, EndedFn on_ended);
+    static std::shared_ptr<StreamSession> start(Options options, StreamSession::EndedFn on_ended,
+                                                StreamSession::Options stream = {});
     ~AppSession() override;
 
+    // SessionInput (network threads)
     void key(std::uint16_t evdev_code, bool down) override;
     void pointer(int x, int y, std::uint8_t buttons) override;
     void wheel(int dx, int dy) override;
     void key_char(std::uint32_t codepoint, std::uint16_t evdev_code, bool down) override;
     void clipboard(const std::string& text, bool more) override;
+    void release_all() override;
+
+    // SessionScreen (capture thread)
+    capture::FrameSource& frame_source() override;
+    std::optional<SessionEnding> poll(ViewerChannel& viewers, const std::string* display_lost) override;
+    void change_size(int width, int height) override;
+    void teardown() override;
+    void viewer_attached() override;
 
     // Xvfb starts at least this large, then shrinks to the session's size: RandR cannot grow an
     // Xvfb screen past its start size, and untouched framebuffer pages cost no memory.
     static constexpr int kMaxWidth = 3840, kMaxHeight = 2160;
 
 private:
-    AppSession(Options options, EndedFn on_ended);
+    explicit AppSession(Options options);
     void wait_for_first_window();
-    std::optional<Ending> app_ended();
-
-    // StreamSession hooks (capture thread)
-    capture::FrameSource& frame_source() override;
-    std::optional<Ending> poll() override;
-    void change_size(int width, int height) override;
-    void release_input() override;
-    void teardown() override;
-    void viewer_attached() override;
+    std::optional<SessionEnding> app_ended();
 
     Options options_;
     std::unique_ptr<XvfbDisplay> xvfb_;
@@ -77,7 +81,6 @@ private:
     std::unique_ptr<InputInjector> injector_;
     std::unique_ptr<ClipboardBridge> clipboard_;  // guarded by input_mu_ for set_text and teardown
     std::string clipboard_in_;                    // pieces of the client's text so far (input_mu_)
-    std::uint8_t last_buttons_ = 0;               // input_mu_: a button change is input that may show
     bool clipboard_overflow_ = false;             // the current text passed 1 MiB: dropped
     std::unique_ptr<CursorWatcher> cursor_;       // capture thread
     std::atomic<bool> cursor_resend_{false};      // a viewer attached: send it the current shape

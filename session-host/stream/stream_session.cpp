@@ -7,7 +7,6 @@
 #include "codec/png_tile.hpp"
 #include "common/log.hpp"
 #include "session-host/stream/encode_policy.hpp"
-#include "session-host/stream/scroll_detector.hpp"
 
 #include <pthread.h>
 #include <time.h>
@@ -45,8 +44,31 @@ std::int64_t micros(std::chrono::steady_clock::duration d) { return std::chrono:
 
 }  // namespace
 
-StreamSession::StreamSession(std::string id, int width, int height, EndedFn on_ended)
-    : width_(width), height_(height), id_(std::move(id)), on_ended_(std::move(on_ended)) {
+std::shared_ptr<StreamSession> StreamSession::start(std::string id, std::shared_ptr<SessionScreen> screen,
+                                                    std::shared_ptr<SessionInput> input, EndedFn on_ended,
+                                                    Options options) {
+    std::shared_ptr<StreamSession> s(
+        new StreamSession(std::move(id), std::move(screen), std::move(input), std::move(on_ended), options));
+    s->thread_ = std::thread([s] { s->run(); });
+    return s;
+}
+
+StreamSession::StreamSession(std::string id, std::shared_ptr<SessionScreen> screen, std::shared_ptr<SessionInput> input,
+                             EndedFn on_ended, Options options)
+    : id_(std::move(id)),
+      options_(options),
+      screen_(std::move(screen)),
+      input_(std::move(input)),
+      on_ended_(std::move(on_ended)),
+      viewers_(id_, [this] {
+          if (input_) input_->release_all();
+      }) {
+    auto& source = screen_->frame_source();
+    width_ = source.width();
+    height_ = source.height();
+    exact_tiles_ = std::make_unique<codec::PngTileEncoder>(/*palette_only=*/true);
+    photo_tiles_ = std::make_unique<codec::JpegTileEncoder>(quality_.current().jpeg_quality, /*chroma_full=*/true);
+    make_encoders(width_.load(), height_.load());
     if (const char* dir = std::getenv("PORTICO_FRAME_LOG_DIR"); dir && *dir) {
         auto path = std::string(dir) + "/" + id_ + ".jsonl";
         frame_log_ = std::fopen(path.c_str(), "w");
@@ -65,14 +87,7 @@ StreamSession::~StreamSession() {
     }
 }
 
-void StreamSession::start_streaming() {
-    jpeg_ = std::make_unique<codec::JpegTileEncoder>();
-    png_ = std::make_unique<codec::PngTileEncoder>();
-    make_encoder(width_.load(), height_.load());
-    thread_ = std::thread([self = shared_from_this()] { self->run(); });
-}
-
-std::unique_ptr<codec::H264Encoder> StreamSession::video_encoder(int width, int height) const {
+std::unique_ptr<codec::VideoEncoder> StreamSession::video_encoder(int width, int height) const {
     codec::H264Encoder::Options eo;
     eo.width = width;
     eo.height = height;
@@ -84,10 +99,10 @@ std::unique_ptr<codec::H264Encoder> StreamSession::video_encoder(int width, int 
     return std::make_unique<codec::H264Encoder>(eo);
 }
 
-void StreamSession::make_encoder(int width, int height) {
-    h264_ = video_encoder(width, height);
-    h264_half_.reset();
-    video_half_ = false;
+void StreamSession::make_encoders(int width, int height) {
+    video_ = video_encoder(width, height);
+    video_half_.reset();
+    video_is_half_ = false;
     encoder_w_ = width;
     encoder_h_ = height;
     lossy_.reset(width, height);
@@ -108,37 +123,20 @@ void StreamSession::wait_finished() {
     finished_cv_.wait(lk, [this] { return finished_; });
 }
 
-std::size_t StreamSession::viewer_count() {
-    std::lock_guard lk(mu_);
-    return viewers_.size();
-}
+// ---- network side ----
 
 void StreamSession::attach(std::shared_ptr<ViewerSink> viewer) {
-    std::vector<std::shared_ptr<ViewerSink>> replaced;
     {
         std::lock_guard lk(mu_);
         if (ending_) {
             viewer->close(encoded(protocol::SessionEnded{end_request_.reason, "the session is ending"}));
             return;
         }
-        // One owner per session: a new connection is the same user reconnecting. Shadows stay.
-        for (auto it = viewers_.begin(); it != viewers_.end();) {
-            if (it->view_only) {
-                ++it;
-                continue;
-            }
-            replaced.push_back(std::move(it->sink));
-            it = viewers_.erase(it);
-        }
-        viewers_.push_back(Viewer{std::move(viewer), {}, true});
+        viewers_.attach_owner(std::move(viewer));
         need_keyframe_ = true;
         wake_.notify_all();
     }
-    for (auto& r : replaced) {
-        log::info("session ", id_, ": viewer ", r->peer(), " replaced by a new connection");
-        r->close(nullptr);
-    }
-    viewer_attached();
+    screen_->viewer_attached();
 }
 
 bool StreamSession::attach_view_only(std::shared_ptr<ViewerSink> viewer) {
@@ -147,32 +145,45 @@ bool StreamSession::attach_view_only(std::shared_ptr<ViewerSink> viewer) {
         viewer->close(encoded(protocol::SessionEnded{end_request_.reason, "the session is ending"}));
         return true;
     }
-    Viewer v{std::move(viewer), {}, true};
-    v.view_only = true;
-    viewers_.push_back(std::move(v));
+    viewers_.attach_view_only(std::move(viewer));
     need_keyframe_ = true;
     wake_.notify_all();
     return true;
 }
 
-void StreamSession::detach(const ViewerSink* viewer) {
-    bool removed = false;
-    {
-        std::lock_guard lk(mu_);
-        auto it = std::remove_if(viewers_.begin(), viewers_.end(), [&](const Viewer& v) { return v.sink.get() == viewer; });
-        removed = it != viewers_.end();
-        viewers_.erase(it, viewers_.end());
-    }
-    if (removed) release_input();
+void StreamSession::detach(const ViewerSink* viewer) { viewers_.detach(viewer); }
+
+void StreamSession::key(std::uint16_t evdev_code, bool down) {
+    if (down) input_arrived();
+    if (input_) input_->key(evdev_code, down);
+}
+
+void StreamSession::pointer(int x, int y, std::uint8_t buttons) {
+    x = std::clamp(x, 0, std::max(0, width_.load() - 1));
+    y = std::clamp(y, 0, std::max(0, height_.load() - 1));
+    if (last_buttons_.exchange(buttons) != buttons) input_arrived();
+    if (input_) input_->pointer(x, y, buttons);
+}
+
+void StreamSession::wheel(int dx, int dy) {
+    input_arrived();
+    if (input_) input_->wheel(dx, dy);
+}
+
+void StreamSession::key_char(std::uint32_t codepoint, std::uint16_t evdev_code, bool down) {
+    if (down) input_arrived();
+    if (input_) input_->key_char(codepoint, evdev_code, down);
+}
+
+void StreamSession::clipboard(const std::string& text, bool more) {
+    if (input_) input_->clipboard(text, more);
 }
 
 void StreamSession::frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) {
-    std::optional<FlowControl::Clock::duration> rtt;
     const auto now = FlowControl::Clock::now();
+    const auto rtt = viewers_.on_ack(viewer, frame_id, now, std::chrono::microseconds(paint_us));
     {
         std::lock_guard lk(mu_);
-        for (auto& v : viewers_)
-            if (v.sink.get() == viewer) rtt = v.flow.on_ack(frame_id, now, std::chrono::microseconds(paint_us));
         motion_.on_painted(frame_id, paint_us);
         wake_.notify_all();
     }
@@ -183,8 +194,13 @@ void StreamSession::frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, 
 }
 
 void StreamSession::input_arrived() {
-    std::lock_guard lk(stats_mu_);
-    stats_.on_input(Clock::now());
+    {
+        std::lock_guard lk(stats_mu_);
+        stats_.on_input(Clock::now());
+    }
+    std::lock_guard lk(mu_);
+    input_since_frame_ = true;
+    wake_.notify_all();
 }
 
 StreamSession::Stats StreamSession::stats() {
@@ -210,34 +226,28 @@ void StreamSession::resize(int width, int height) {
 
 void StreamSession::logoff() { end(protocol::EndReason::logged_off, "logged off"); }
 
-StreamSession::ViewerState StreamSession::prune_viewers_locked() {
-    auto now = FlowControl::Clock::now();
-    ViewerState state;
-    for (auto it = viewers_.begin(); it != viewers_.end();) {
-        if (it->flow.stalled(now)) {
-            log::warn("session ", id_, ": viewer ", it->sink->peer(), " acknowledged nothing for ",
-                      FlowControl::kStallLimit.count(), " s; disconnecting it");
-            it->sink->close(nullptr);
-            it = viewers_.erase(it);
-            continue;
-        }
-        state.link_blocked = state.link_blocked || it->flow.blocked();
-        // The session is paced to its owner: a shadowing viewer's slower paint must not slow the
-        // user's picture, only its link or its backlog (kMaxUnacked) holds capture back.
-        state.held = state.held || (it->view_only ? it->flow.blocked() : it->flow.held());
-        ++it;
-    }
-    state.any = !viewers_.empty();
-    return state;
+void StreamSession::broadcast(Bytes message) {
+    // Decided here, by the message's type, so no channel can forget it: the user's clipboard is
+    // theirs, the picture (cursor shapes) is everyone's.
+    const bool owner_only = message && !message->empty() &&
+                            (*message)[0] == static_cast<std::uint8_t>(protocol::MsgType::clipboard_data) &&
+                            !shadow_clipboard_.load();
+    viewers_.broadcast(message, false, owner_only);
 }
+
+// ---- capture thread ----
 
 void StreamSession::run() {
     pthread_setname_np(pthread_self(), "capture");
     Ending ending{protocol::EndReason::error, {}};
     try {
         for (;;) {
-            if (auto e = poll()) {
+            if (auto e = screen_->poll(*this, display_lost_ ? &*display_lost_ : nullptr)) {
                 ending = std::move(*e);
+                break;
+            }
+            if (display_lost_) {  // the screen had nothing better to say
+                ending = {protocol::EndReason::error, "lost the session's display: " + *display_lost_};
                 break;
             }
             int resize_w = 0, resize_h = 0;
@@ -253,53 +263,28 @@ void StreamSession::run() {
             // A request for the size the screen already has (a client states its size on every
             // connect) changes nothing and costs no keyframe.
             if (resize_w > 0 && (resize_w != width_.load() || resize_h != height_.load())) {
-                change_size(resize_w, resize_h);
+                screen_->change_size(resize_w, resize_h);
                 // The new screen must reach the viewers whole, not just its damaged parts.
                 need_keyframe_ = true;
             }
-            bool link_blocked = false, idle = false;
-            {
-                std::unique_lock lk(mu_);
-                const ViewerState viewers = prune_viewers_locked();
-                link_blocked = viewers.any && viewers.link_blocked;
-                if (viewers.any && viewers.held) {
-                    if (!blocked_since_) blocked_since_ = Clock::now();
-                } else if (blocked_since_) {
-                    blocked_intervals_ += (Clock::now() - *blocked_since_) / kFrameInterval;
-                    blocked_since_.reset();
-                }
-                if (!viewers.any || viewers.held) {
-                    // Nothing to send: the source accumulates damage until someone can take it.
-                    wake_.wait_for(lk, 20ms);
-                    idle = true;
-                }
-            }
-            // Only the link lowers quality: a viewer that paints slowly gets fewer frames (pacing)
-            // and smaller ones (MotionScale), not worse ones.
-            if (quality_.on_turn(Clock::now(), link_blocked)) apply_quality();
-            if (idle) continue;
-            encode_and_send();
+            if (wait_for_turn()) capture_and_send();
         }
     } catch (const std::exception& e) {
         log::error("session ", id_, ": ", e.what());
         ending = {protocol::EndReason::error, e.what()};
     }
-    ending_ = true;
     log::info("session ", id_, ": ending (", ending.message.empty() ? "no reason given" : ending.message, ")");
-
-    std::vector<Viewer> viewers;
     {
+        // Under mu_, so attach() either sees ending_ or adds its viewer before this closes them all.
         std::lock_guard lk(mu_);
-        viewers.swap(viewers_);
+        ending_ = true;
+        viewers_.close_all(encoded(protocol::SessionEnded{ending.reason, ending.message}));
     }
-    auto ended = encoded(protocol::SessionEnded{ending.reason, ending.message});
-    for (auto& v : viewers) v.sink->close(ended);
-    viewers.clear();
-
-    h264_.reset();
-    jpeg_.reset();
-    png_.reset();
-    teardown();
+    video_.reset();
+    video_half_.reset();
+    exact_tiles_.reset();
+    photo_tiles_.reset();
+    screen_->teardown();
     try {
         if (on_ended_) on_ended_(id_, ending.reason, ending.message);
     } catch (const std::exception& e) {
@@ -312,67 +297,62 @@ void StreamSession::run() {
     }
 }
 
-// The source's frames changed size (a client's resize was applied, or a VM guest changed its
-// resolution): new encoder, Resize to every viewer, then a whole keyframe of the new size.
-void StreamSession::follow_frame_size(int width, int height) {
-    make_encoder(width, height);
-    width_ = width;
-    height_ = height;
-    log::info("session ", id_, ": screen is now ", width, "x", height);
-    broadcast(encoded(protocol::Resize{static_cast<std::uint16_t>(width), static_cast<std::uint16_t>(height)}), true);
-    sent_keyframe_ = false;
-    need_keyframe_ = true;
-    frame_source().invalidate();
+bool StreamSession::wait_for_turn() {
+    const auto now = Clock::now();
+    const ViewerSet::State viewers = viewers_.prune(now);
+    // Only the link lowers quality: a viewer that paints slowly gets fewer frames (pacing) and
+    // smaller ones (MotionScale), not worse ones.
+    if (quality_.on_turn(now, viewers.any && viewers.link_blocked)) apply_quality();
+    std::unique_lock lk(mu_);
+    if (viewers.any && viewers.held) {
+        if (!blocked_since_) blocked_since_ = now;
+    } else if (blocked_since_) {
+        blocked_intervals_ += (now - *blocked_since_) / kFrameInterval;
+        blocked_since_.reset();
+    }
+    if (!viewers.any || viewers.held) {
+        // Nothing to send: the source accumulates damage until someone can take it.
+        wake_.wait_for(lk, 20ms);
+        return false;
+    }
+    // The frame-rate cap: changes the screen makes by itself wait for the interval to end and go
+    // out together; a frame after input (or a keyframe someone waits for) does not wait.
+    const auto interval = std::chrono::microseconds(1000000 / std::max(1, options_.max_fps));
+    const auto next = last_frame_at_ + interval;
+    if (now < next && !input_since_frame_ && !need_keyframe_.load()) {
+        wake_.wait_until(lk, std::min(next, now + 20ms));
+        return false;
+    }
+    return true;
 }
 
-void StreamSession::broadcast(const Bytes& message, bool then_needs_keyframe) {
-    // Decided here, by the message's type, so no caller can forget it: the user's clipboard is
-    // theirs, the picture (cursor shapes, resizes) is everyone's.
-    const bool owner_only = message && !message->empty() &&
-                            (*message)[0] == static_cast<std::uint8_t>(protocol::MsgType::clipboard_data) &&
-                            !shadow_clipboard_.load();
-    std::vector<std::shared_ptr<ViewerSink>> dropped;
-    {
-        std::lock_guard lk(mu_);
-        for (auto it = viewers_.begin(); it != viewers_.end();) {
-            if (owner_only && it->view_only) {
-                ++it;
-                continue;
-            }
-            if (!it->sink->send(message)) {
-                dropped.push_back(it->sink);
-                it = viewers_.erase(it);
-                continue;
-            }
-            if (then_needs_keyframe) it->needs_keyframe = true;
-            ++it;
-        }
-    }
-    for (auto& d : dropped) {
-        log::warn("session ", id_, ": viewer ", d->peer(), " send queue full; disconnecting it");
-        d->close(nullptr);
-    }
-    if (!dropped.empty()) release_input();
-}
-
-// Screen updates, cheapest faithful form first:
-//  - keyframe (new viewer, resize, decoder error): the whole screen as H.264;
-//  - content that moved (scrolling): copies of what the client already has + the new rows;
-//  - small changes (typing, menus): lossless PNG tiles, JPEG for photo-like tiles;
-//  - large changes (video, a dragged window), and parts in sustained motion (a video in a window):
-//    H.264, painted only where the screen changed;
-//  - once a part has been still for its own change cadence (RefineTimer), whatever was sent lossy
-//    there is re-sent as PNG, or JPEG 95 if photo-like (build to lossless).
-void StreamSession::encode_and_send() {
-    auto& source = frame_source();
+void StreamSession::capture_and_send() {
+    auto& source = screen_->frame_source();
     bool keyframe = need_keyframe_.load() || !sent_keyframe_;
     if (keyframe) source.invalidate();  // the keyframe carries the whole screen
     // Waiting for damage costs no CPU, so CPU from here to the send is capture + convert + encode.
     const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
     auto cap = source.capture(33ms);
-    if (!cap || !cap->frame) {
+    switch (cap.status()) {
+    case capture::CaptureResult::Status::permanent_error:
+        log::warn("session ", id_, ": the display is lost: ", cap.error());
+        display_lost_ = cap.error();
+        return;
+    case capture::CaptureResult::Status::temporary_error:
+        if (++temporary_errors_ >= kMaxTemporaryErrors) {
+            display_lost_ = cap.error() + " (" + std::to_string(temporary_errors_) + " times in a row)";
+            return;
+        }
+        log::info("session ", id_, ": capture failed, trying again: ", cap.error());
+        source.invalidate();  // what this turn missed is read whole next time
+        return;
+    case capture::CaptureResult::Status::no_change:
+        temporary_errors_ = 0;
         blocked_intervals_ = 0;  // nothing changed while blocked: nothing was skipped
         return refine_when_still();
+    case capture::CaptureResult::Status::frame:
+        temporary_errors_ = 0;
+        break;
     }
     const auto encode_start = Clock::now();
     if (blocked_intervals_ > 0 && !cap->damage.empty()) {
@@ -385,81 +365,37 @@ void StreamSession::encode_and_send() {
     const int w = frame.width, h = frame.height;
     if (w != encoder_w_ || h != encoder_h_) return follow_frame_size(w, h);  // this frame may be partial
     keyframe = need_keyframe_.exchange(false) || keyframe;
+    {
+        std::lock_guard lk(mu_);
+        input_since_frame_ = false;
+    }
 
     capture::DamageRegion damage = cap->damage;
     damage.clip({0, 0, w, h});
     if (!keyframe && damage.empty()) return;
     for (const auto& r : damage.rects()) refine_timer_.changed(r, encode_start);
 
-    std::uint32_t frame_id = next_frame_id_;
-    Bytes bytes;
-    const char* kind_name = "tiles";
-    const long long screen_area = static_cast<long long>(w) * h;
-    FrameKind kind = keyframe ? FrameKind::h264_keyframe : FrameKind::tiles;
+    FramePlan plan = planner_.plan(frame, damage, reference_, refine_timer_, keyframe);
+    send_planned(frame, std::move(damage), std::move(plan), cap->time, encode_start, cpu_start);
+}
 
-    if (kind == FrameKind::tiles) {
+// Encodes a plan and sends it: tiles (falling back to video when the message would be too large)
+// or an H.264 frame.
+void StreamSession::send_planned(const capture::Frame& frame, capture::DamageRegion damage, FramePlan plan,
+                                 Clock::time_point captured, Clock::time_point encode_start, std::int64_t cpu_start) {
+    const int w = frame.width, h = frame.height;
+    const std::uint32_t frame_id = next_frame_id_;
+    Bytes bytes;
+    if (plan.kind == FramePlan::Kind::tiles) {
         protocol::TileFrame tf{frame_id, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h), {}, {}};
-        capture::DamageRegion residual = damage;
-        std::optional<VerticalScroll> scroll;
-        std::optional<Move> move;
-        if (reference_.width == w && reference_.height == h && scroll_backoff_ == 0) {
-            const auto box = damage.bounding_box();
-            scroll = find_vertical_scroll(reference_, frame, box);
-            // Not a scroll: maybe a window was dragged (its old and new places are both damaged).
-            // Bounded to 60% of the screen so full-screen motion does not pay for the search.
-            if (!scroll && box.area() * 5 <= screen_area * 3) move = find_move(reference_, frame, box);
-            // Video and animations neither scroll nor move: after a few misses in a row, look less often.
-            scroll_misses_ = (scroll || move) ? 0 : scroll_misses_ + 1;
-            if (scroll_misses_ >= 3) scroll_backoff_ = 10;
-        } else if (scroll_backoff_ > 0) {
-            --scroll_backoff_;
-        }
-        auto add_copy = [&tf](const capture::Rect& dst, int dx, int dy) {
-            tf.copies.push_back({static_cast<std::uint16_t>(dst.x + dx), static_cast<std::uint16_t>(dst.y + dy),
-                                 static_cast<std::uint16_t>(dst.w), static_cast<std::uint16_t>(dst.h),
-                                 static_cast<std::uint16_t>(dst.x), static_cast<std::uint16_t>(dst.y)});
-        };
-        if (scroll) {
-            residual.clear();
-            for (const auto& r : scroll->changed) residual.add(r);
-            for (const auto& r : scroll->moved) add_copy(r, 0, scroll->offset);
-        } else if (move) {
-            // What the copies do not cover: the uncovered strips and anything else that changed.
-            residual.clear();
-            for (const auto& d : damage.rects()) {
-                std::vector<capture::Rect> left{d};
-                for (const auto& m : move->moved) {
-                    std::vector<capture::Rect> next;
-                    for (const auto& piece : left)
-                        for (const auto& rest : subtract(piece, m)) next.push_back(rest);
-                    left.swap(next);
-                }
-                for (const auto& piece : left) residual.add(piece);
-            }
-            for (const auto& r : move->moved) add_copy(r, move->dx, move->dy);
-        }
-        // Video mode decides on what copies leave over: a scroll or a drag leaves thin strips and
-        // stays copies + tiles, but in a video the detectors find small "moves" that leave most of
-        // the picture to JPEG tiles (measured: 40 kB per 640x360 frame against 12 kB as H.264).
-        const long long motion_area = refine_timer_.motion_area(residual);
-        if (choose_frame_kind(false, residual.area(), screen_area, motion_area) != FrameKind::tiles ||
-            tf.copies.size() > protocol::kMaxCopies) {
-            kind = FrameKind::h264_delta;
+        tf.copies = std::move(plan.copies);
+        tf.tiles.reserve(plan.tiles.size());
+        for (const auto& r : plan.tiles) tf.tiles.push_back(make_tile(frame, r, false));
+        if (tf.tiles.empty() && tf.copies.empty()) return;
+        bytes = encoded(tf);
+        if (bytes->size() > protocol::kMaxMessageBytes) {
+            plan = FramePlanner::as_video(damage);
         } else {
-            residual.simplify(32);
-            auto rects = damage_tiles(residual, w, h);
-            if (rects.size() > protocol::kMaxTiles) {
-                kind = FrameKind::h264_delta;
-            } else {
-                tf.tiles.reserve(rects.size());
-                for (const auto& r : rects) tf.tiles.push_back(make_tile(frame, r, false));
-                if (tf.tiles.empty() && tf.copies.empty()) return;
-                bytes = encoded(tf);
-                if (bytes->size() > protocol::kMaxMessageBytes) kind = FrameKind::h264_delta;
-            }
-        }
-        if (kind == FrameKind::tiles) {
-            kind_name = tf.copies.empty() ? "tiles" : move ? "move" : "scroll";
             for (const auto& c : tf.copies) lossy_.copy({c.x, c.y, c.w, c.h}, c.dx, c.dy);
             for (const auto& t : tf.tiles) {
                 capture::Rect r{t.x, t.y, t.w, t.h};
@@ -470,43 +406,62 @@ void StreamSession::encode_and_send() {
             }
         }
     }
-    if (kind != FrameKind::tiles) {
+    const bool keyframe = plan.kind == FramePlan::Kind::keyframe;
+    if (plan.kind != FramePlan::Kind::tiles) {
         // Only a requested keyframe repaints the whole screen (and serves viewers waiting for one);
         // a keyframe that starts the other resolution mid-motion still paints just what changed.
-        keyframe = kind == FrameKind::h264_keyframe;
-        protocol::VideoFrame vf = encode_video(frame_id, frame, keyframe, cap->time);
+        auto vf = encode_video(frame_id, frame, keyframe, captured);
+        if (!vf) {
+            // The encoder held this frame back; send the whole screen as the next keyframe instead
+            // of leaving the client with a hole.
+            need_keyframe_ = true;
+            return;
+        }
         if (keyframe) {
             sent_keyframe_ = true;
             lossy_.reset(w, h);
             lossy_.mark_lossy({0, 0, w, h});
-            kind_name = "h264_key";
         } else {
-            damage.simplify(64);
-            for (const auto& r : damage.rects()) {
-                vf.dirty.push_back({static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y),
-                                    static_cast<std::uint16_t>(r.w), static_cast<std::uint16_t>(r.h)});
+            for (const auto& r : plan.video_dirty.rects()) {
+                vf->dirty.push_back({static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y),
+                                     static_cast<std::uint16_t>(r.w), static_cast<std::uint16_t>(r.h)});
                 lossy_.mark_lossy(r);
             }
-            kind_name = vf.coded_width != 0 ? "h264_half" : "h264";
+            plan.name = vf->coded_width != 0 ? "h264_half" : "h264";
         }
-        bytes = encoded(vf);
+        bytes = encoded(*vf);
     }
     remember_sent(frame, keyframe ? capture::DamageRegion{} : damage, keyframe);
     const int receivers = send_frame(frame_id, bytes, keyframe);
-    account_frame(frame_id, kind_name, bytes->size(), receivers, encode_start, cpu_start, cap->time,
-                  keyframe ? screen_area : damage.area());
+    last_frame_at_ = Clock::now();
+    account_frame(frame_id, plan.name, bytes->size(), receivers, encode_start, cpu_start, captured,
+                  keyframe ? static_cast<long long>(w) * h : damage.area());
+}
+
+// The source's frames changed size (a client's resize was applied, or a VM guest changed its
+// resolution): new encoders, Resize to every viewer, then a whole keyframe of the new size.
+void StreamSession::follow_frame_size(int width, int height) {
+    make_encoders(width, height);
+    width_ = width;
+    height_ = height;
+    log::info("session ", id_, ": screen is now ", width, "x", height);
+    viewers_.broadcast(encoded(protocol::Resize{static_cast<std::uint16_t>(width), static_cast<std::uint16_t>(height)}),
+                       /*then_needs_keyframe=*/true, /*owner_only=*/false);
+    sent_keyframe_ = false;
+    need_keyframe_ = true;
+    screen_->frame_source().invalidate();
 }
 
 void StreamSession::apply_quality() {
     const auto& q = quality_.current();
     log::info("session ", id_, ": viewers' links ", quality_.level() == 0 ? "keep up again" : "hold capture back",
               "; quality level ", quality_.level(), " (CRF ", q.crf, ", JPEG ", q.jpeg_quality, ")");
-    h264_->set_crf(q.crf);
-    if (h264_half_) h264_half_->set_crf(q.crf);
+    video_->set_quality(q.crf);
+    if (video_half_) video_half_->set_quality(q.crf);
 }
 
-protocol::VideoFrame StreamSession::encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
-                                                Clock::time_point captured) {
+std::optional<protocol::VideoFrame> StreamSession::encode_video(std::uint32_t frame_id, const capture::Frame& frame,
+                                                                bool keyframe, Clock::time_point captured) {
     const int w = frame.width, h = frame.height;
     // Keyframes stay full size: they are what a new viewer first reads.
     bool half = false;
@@ -517,18 +472,19 @@ protocol::VideoFrame StreamSession::encode_video(std::uint32_t frame_id, const c
     }
     const int half_w = (w / 2) & ~1, half_h = (h / 2) & ~1;
     if (half_w < kMinSessionDim || half_h < kMinSessionDim) half = false;
-    codec::H264Encoder::Encoded enc;
+    std::optional<codec::VideoPacket> packet;
     if (half) {
-        if (!h264_half_) h264_half_ = video_encoder(half_w, half_h);
+        if (!video_half_) video_half_ = video_encoder(half_w, half_h);
         codec::scale_bgra(frame, half_frame_, half_w, half_h);
         // The viewers' decoders hold the other size's pictures: start this one with a keyframe.
-        enc = h264_half_->encode(half_frame_, !video_half_);
+        packet = video_half_->encode(half_frame_, !video_is_half_);
     } else {
-        enc = h264_->encode(frame, keyframe || video_half_);
+        packet = video_->encode(frame, keyframe || video_is_half_);
     }
-    video_half_ = half;
-    protocol::VideoFrame vf{frame_id, enc.keyframe, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h),
-                            wall_time_us(captured), {}, std::move(enc.data)};
+    if (!packet) return std::nullopt;
+    video_is_half_ = half;
+    protocol::VideoFrame vf{frame_id, packet->keyframe, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h),
+                            wall_time_us(captured), {}, std::move(packet->data)};
     if (half) {
         vf.coded_width = static_cast<std::uint16_t>(half_w);
         vf.coded_height = static_cast<std::uint16_t>(half_h);
@@ -541,18 +497,20 @@ protocol::VideoFrame StreamSession::encode_video(std::uint32_t frame_id, const c
 protocol::Tile StreamSession::make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine) {
     protocol::Tile t{static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y), static_cast<std::uint16_t>(r.w),
                      static_cast<std::uint16_t>(r.h), protocol::TileEncoding::png, {}};
-    t.data = png_->encode_if_few_colours(frame, r);
-    if (t.data.empty()) {
-        // Photo-like content (> 256 colours): a lossless PNG would cost several bytes per pixel,
-        // so the refinement pass settles for a visually lossless JPEG.
-        t.encoding = protocol::TileEncoding::jpeg;
-        t.data = jpeg_->encode(frame, r, refine ? kRefineJpegQuality : quality_.current().jpeg_quality, true);
+    if (auto png = exact_tiles_->encode(frame, r)) {
+        t.data = std::move(*png);
+        return t;
     }
+    // Photo-like content (> 256 colours): a lossless PNG would cost several bytes per pixel, so
+    // the refinement pass settles for a visually lossless JPEG.
+    t.encoding = protocol::TileEncoding::jpeg;
+    photo_tiles_->set_quality(refine ? kRefineJpegQuality : quality_.current().jpeg_quality);
+    t.data = photo_tiles_->encode(frame, r).value();  // JPEG never declines
     return t;
 }
 
 // The reference is what the client's screen shows once this frame is painted (exactly, where the
-// update was lossless): the scroll detector compares new frames against it.
+// update was lossless): the planner compares new frames against it to find moved content.
 void StreamSession::remember_sent(const capture::Frame& frame, const capture::DamageRegion& damage, bool whole) {
     if (whole || reference_.width != frame.width || reference_.height != frame.height) {
         reference_ = frame;
@@ -563,6 +521,8 @@ void StreamSession::remember_sent(const capture::Frame& frame, const capture::Da
             std::memcpy(reference_.at(r.x, y), frame.at(r.x, y), static_cast<std::size_t>(r.w) * 4);
 }
 
+// Build to lossless: once a part has been still for its own change cadence (RefineTimer),
+// whatever was sent lossy there is re-sent as PNG, or JPEG 95 if photo-like.
 void StreamSession::refine_when_still() {
     if (lossy_.empty() || reference_.width != encoder_w_ || reference_.height != encoder_h_) return;
     const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
@@ -585,33 +545,7 @@ void StreamSession::refine_when_still() {
 
 int StreamSession::send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe) {
     if (frame_id == next_frame_id_) ++next_frame_id_;
-    std::vector<std::shared_ptr<ViewerSink>> dropped;
-    int receivers = 0;
-    {
-        std::lock_guard lk(mu_);
-        auto now = FlowControl::Clock::now();
-        for (auto it = viewers_.begin(); it != viewers_.end();) {
-            if (it->needs_keyframe && !keyframe) {
-                ++it;
-                continue;
-            }
-            if (!it->sink->send(bytes)) {
-                dropped.push_back(it->sink);
-                it = viewers_.erase(it);
-                continue;
-            }
-            it->needs_keyframe = false;
-            it->flow.on_sent(frame_id, now, bytes->size());
-            ++receivers;
-            ++it;
-        }
-    }
-    for (auto& d : dropped) {
-        log::warn("session ", id_, ": viewer ", d->peer(), " send queue full; disconnecting it");
-        d->close(nullptr);
-    }
-    if (!dropped.empty()) release_input();
-    return receivers;
+    return viewers_.send_frame(frame_id, bytes, keyframe);
 }
 
 void StreamSession::account_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, int receivers,

@@ -1,22 +1,25 @@
 #pragma once
-// StreamSession: what every kind of session (an app on Xvfb, a desktop in a VM) shares — the
-// viewers attached to it, per-viewer flow control, and the capture thread that takes frames from
-// a FrameSource, encodes them (H.264 or JPEG tiles) and fans them out. Subclasses own the screen
-// and the input; they start the capture thread with start_streaming() once the screen is up.
-// DisplayTarget methods are called from network threads and never block; the hooks below are
-// called on the capture thread.
+// StreamSession: one session's picture and input, whatever kind of session it is. It owns the
+// capture thread, which reads the screen (SessionScreen) when the viewers can take a frame, plans
+// it (FramePlanner), encodes it (codec::TileEncoder / codec::VideoEncoder), fans it out
+// (ViewerSet), and refines lossy parts once they are still. Kinds of sessions plug in a screen and
+// an input sink (session_parts.hpp) instead of subclassing. DisplayTarget methods are called from
+// network threads and never block.
 
 #include "capture/frame.hpp"
 #include "protocol/display.hpp"
-#include "session-host/stream/flow_control.hpp"
-#include "session-host/stream/lossy_map.hpp"
+#include "session-host/stream/frame_planner.hpp"
 #include "session-host/stream/link_quality.hpp"
+#include "session-host/stream/lossy_map.hpp"
 #include "session-host/stream/motion_scale.hpp"
 #include "session-host/stream/refine_timer.hpp"
 #include "session-host/stream/rolling_stats.hpp"
+#include "session-host/stream/session_parts.hpp"
 #include "session-host/stream/viewer.hpp"
+#include "session-host/stream/viewer_set.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
@@ -25,22 +28,34 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <vector>
 
-namespace portico::capture { class FrameSource; class DamageRegion; }
-namespace portico::codec { class H264Encoder; class JpegTileEncoder; class PngTileEncoder; }
+namespace portico::codec { class TileEncoder; class VideoEncoder; }
 
 namespace portico::host {
 
-class StreamSession : public DisplayTarget, public std::enable_shared_from_this<StreamSession> {
+class StreamSession final : public DisplayTarget, private ViewerChannel,
+                            public std::enable_shared_from_this<StreamSession> {
 public:
     // Called once, on the capture thread, after the session is torn down.
     using EndedFn = std::function<void(const std::string& id, protocol::EndReason reason, const std::string& message)>;
-    struct Ending {
-        protocol::EndReason reason;
-        std::string message;
+    using Ending = SessionEnding;
+
+    struct Options {
+        // Frames a second the session sends at most while the screen changes by itself (scrolling
+        // output, video): changes within one interval go out as one frame, so a fast scroll costs
+        // one copy per interval, not one per repaint. A frame that follows a viewer's input is
+        // never held back, so typing and clicks keep their latency.
+        int max_fps = 30;
     };
 
+    // Starts the capture thread over a ready screen. input may be null (nothing to type into).
+    static std::shared_ptr<StreamSession> start(std::string id, std::shared_ptr<SessionScreen> screen,
+                                                std::shared_ptr<SessionInput> input, EndedFn on_ended,
+                                                Options options);
+    static std::shared_ptr<StreamSession> start(std::string id, std::shared_ptr<SessionScreen> screen,
+                                                std::shared_ptr<SessionInput> input, EndedFn on_ended) {
+        return start(std::move(id), std::move(screen), std::move(input), std::move(on_ended), Options{});
+    }
     ~StreamSession() override;
 
     // Asks the capture thread to end the session (viewers get SessionEnded(reason)). Non-blocking.
@@ -48,15 +63,20 @@ public:
     bool ending() const { return ending_.load(); }
     // Blocks until the capture thread has torn everything down. Not for network threads.
     void wait_finished();
-    std::size_t viewer_count();
+    std::size_t viewer_count() { return viewers_.size(); }
 
-    // DisplayTarget: viewers, flow control and requests common to every session kind.
+    // DisplayTarget
     const std::string& id() const override { return id_; }
     int width() const override { return width_.load(); }
     int height() const override { return height_.load(); }
     void attach(std::shared_ptr<ViewerSink> viewer) override;
     void detach(const ViewerSink* viewer) override;
     bool attach_view_only(std::shared_ptr<ViewerSink> viewer) override;
+    void key(std::uint16_t evdev_code, bool down) override;
+    void pointer(int x, int y, std::uint8_t buttons) override;
+    void wheel(int dx, int dy) override;
+    void key_char(std::uint32_t codepoint, std::uint16_t evdev_code, bool down) override;
+    void clipboard(const std::string& text, bool more) override;
     void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) override;
     void keyframe_request() override;
     void logoff() override;
@@ -74,105 +94,80 @@ public:
     };
     Stats stats();
 
-protected:
-    StreamSession(std::string id, int width, int height, EndedFn on_ended);
-
-    // Starts the capture thread (call once, when the source is ready).
-    void start_streaming();
-
-    // ---- hooks, called on the capture thread ----
-    virtual capture::FrameSource& frame_source() = 0;
-    // Once per loop turn (about every 20–33 ms): the subclass's housekeeping; a value ends the session.
-    virtual std::optional<Ending> poll() = 0;
-    // A client asked for this size. The subclass changes its screen if it can; the new size takes
-    // effect when the source delivers frames of it.
-    virtual void change_size(int /*width*/, int /*height*/) {}
-    // A viewer went away or was dropped: release keys and buttons it may have held.
-    virtual void release_input() {}
-    // Stops the screen and everything the session started; must leave nothing running.
-    virtual void teardown() = 0;
-    // A viewer attached (network thread, must not block): state it needs besides frames (the
-    // cursor shape, say) should be sent again.
-    virtual void viewer_attached() {}
-
-    // Sends a message that is not a frame to every viewer (any thread; drops a viewer whose queue
-    // is full). then_needs_keyframe: viewers get no delta frame until the next keyframe.
-    // ClipboardData reaches view-only viewers only if set_shadow_clipboard(true).
-    void broadcast(const Bytes& message, bool then_needs_keyframe = false);
-    // Subclasses call this (any thread) when a viewer's input that may change the screen arrives:
-    // a key press, a button change, the wheel. Feeds the input-to-photon figure.
-    void input_arrived();
-
-    std::atomic<int> width_{0}, height_{0};  // the size viewers see; set by the capture thread
-
 private:
-    struct Viewer {
-        std::shared_ptr<ViewerSink> sink;
-        FlowControl flow;
-        bool needs_keyframe = true;  // gets nothing until the next keyframe
-        bool view_only = false;      // a shadow: never replaced by (nor replacing) the owner
-    };
-
     using Clock = std::chrono::steady_clock;
     // Lossy parts are refined once RefineTimer says they are still, a bounded area per turn: an
     // eighth of a megapixel (about one 64-pixel band of a 1080p screen, ≤ 9 tiles) decodes in a
     // few ms even in a browser with one CPU, where 1 Mpixel (up to 72 tiles) took ~36 ms at p95
     // and ¼ Mpixel 8.5 ms on one CPU (bench/web); a whole 1080p screen ends exact in 16 turns.
     static constexpr long long kRefinePixelsPerFrame = 256 * 512;
-
-    void run();
-    void encode_and_send();
-    void refine_when_still();
-    // PNG when the rectangle has few colours (text, UI), else JPEG (at refinement quality if `refine`).
-    protocol::Tile make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine);
     static constexpr int kRefineJpegQuality = 95;
     static constexpr auto kFrameInterval = std::chrono::milliseconds(33);
+    // Consecutive temporary capture errors (each one loop turn) before the display counts as lost.
+    static constexpr int kMaxTemporaryErrors = 50;
+
+    StreamSession(std::string id, std::shared_ptr<SessionScreen> screen, std::shared_ptr<SessionInput> input,
+                  EndedFn on_ended, Options options);
+    void run();
+    // One loop turn's wait: whether capture may go ahead now (viewers can take a frame and the
+    // frame interval allows it). Blocks at most ~20 ms.
+    bool wait_for_turn();
+    void capture_and_send();
+    void refine_when_still();
+    void send_planned(const capture::Frame& frame, capture::DamageRegion damage, FramePlan plan, Clock::time_point captured,
+                      Clock::time_point encode_start, std::int64_t cpu_start);
+    // PNG when the rectangle has few colours (text, UI), else JPEG (at refinement quality if `refine`).
+    protocol::Tile make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine);
+    // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly;
+    // nothing if the encoder held the frame back.
+    std::optional<protocol::VideoFrame> encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
+                                                     Clock::time_point captured);
     void remember_sent(const capture::Frame& frame, const capture::DamageRegion& damage, bool whole);
-    // Returns how many viewers it was sent to.
     int send_frame(std::uint32_t frame_id, const Bytes& bytes, bool keyframe);
     // Frame log line and rolling stats for a frame that went out. captured: when its pixels were
     // read (none for refinement, which re-sends what the host already had).
-    // damage_px: how much of the screen the frame updates (for the frame log).
     void account_frame(std::uint32_t frame_id, const char* kind, std::size_t bytes, int receivers,
                        Clock::time_point encode_start, std::int64_t cpu_start,
                        std::optional<Clock::time_point> captured, long long damage_px);
     void follow_frame_size(int width, int height);
-    void make_encoder(int width, int height);
-    // An x264 encoder for the session's video at width x height and the current quality level.
-    std::unique_ptr<codec::H264Encoder> video_encoder(int width, int height) const;
+    void make_encoders(int width, int height);
+    std::unique_ptr<codec::VideoEncoder> video_encoder(int width, int height) const;
     // LinkQuality changed level: the encoders follow (from their next frame, no keyframe).
     void apply_quality();
-    // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly.
-    protocol::VideoFrame encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
-                                      Clock::time_point captured);
-    // Drops viewers stuck too long and says whether capture must wait for the others. Caller holds mu_.
-    struct ViewerState {
-        bool any = false;           // at least one viewer
-        bool link_blocked = false;  // a viewer's link has all it can carry (LinkQuality reacts)
-        bool held = false;          // ... or a viewer is still painting the frames it has
-    };
-    ViewerState prune_viewers_locked();
+    // ViewerChannel: the screen's other channels (cursor, clipboard) send through this.
+    void broadcast(Bytes message) override;
+    // A viewer's input that may change the screen arrived (a key press, a button change, the wheel):
+    // feeds the input-to-photon figure and lets the next frame out without waiting for the interval.
+    void input_arrived();
 
     const std::string id_;
+    const Options options_;
+    const std::shared_ptr<SessionScreen> screen_;
+    const std::shared_ptr<SessionInput> input_;
     EndedFn on_ended_;
+    std::atomic<int> width_{0}, height_{0};  // the size viewers see; set by the capture thread
+    ViewerSet viewers_;
 
     // Owned by the capture thread.
-    std::unique_ptr<codec::H264Encoder> h264_;
+    std::unique_ptr<codec::VideoEncoder> video_;
     // Reduced-resolution motion (MotionScale): a second encoder at half size, made when first
     // needed, and which of the two the viewers' decoders last got (switching needs a keyframe).
-    std::unique_ptr<codec::H264Encoder> h264_half_;
+    std::unique_ptr<codec::VideoEncoder> video_half_;
     capture::Frame half_frame_;
-    bool video_half_ = false;
+    bool video_is_half_ = false;
     LinkQuality quality_;  // CRF and JPEG quality, lowered while the viewers' links hold capture back
-    std::unique_ptr<codec::JpegTileEncoder> jpeg_;
-    std::unique_ptr<codec::PngTileEncoder> png_;
+    std::unique_ptr<codec::TileEncoder> exact_tiles_;  // PNG, palette only: declines photo-like tiles
+    std::unique_ptr<codec::TileEncoder> photo_tiles_;  // JPEG 4:4:4
     int encoder_w_ = 0, encoder_h_ = 0;
+    FramePlanner planner_;
     capture::Frame reference_;  // what the client shows, for finding moved content
     LossyMap lossy_;            // where what the client shows is only approximate
     RefineTimer refine_timer_;  // when each part has been still long enough to refine
-    int scroll_misses_ = 0, scroll_backoff_ = 0;  // scroll detection attempts that found nothing
     std::uint32_t next_frame_id_ = 1;
     bool sent_keyframe_ = false;
+    std::optional<std::string> display_lost_;  // the source's permanent error
+    int temporary_errors_ = 0;                 // in a row
+    Clock::time_point last_frame_at_{};        // when the last picture frame went out
     // Per-frame costs for benchmarks: one JSON line per frame in $PORTICO_FRAME_LOG_DIR/<id>.jsonl.
     std::FILE* frame_log_ = nullptr;
     // Frame intervals spent blocked by flow control; they count as skipped frames if the screen
@@ -183,12 +178,13 @@ private:
     std::mutex stats_mu_;  // guards stats_ (capture thread, network threads, the stats reader)
     RollingStats stats_;
 
-    std::mutex mu_;  // guards viewers_, the end request, resize_*, finished_
+    std::mutex mu_;  // guards motion_, the end request, resize_*, input_since_frame_, finished_
     std::condition_variable wake_;
-    std::vector<Viewer> viewers_;
     MotionScale motion_;  // fed by every viewer's acks
     std::atomic<bool> need_keyframe_{true};
     std::atomic<bool> shadow_clipboard_{false};
+    std::atomic<std::uint8_t> last_buttons_{0};  // a button change is input that may show
+    bool input_since_frame_ = false;
     int resize_w_ = 0, resize_h_ = 0;  // latest ResizeRequest not yet applied (0: none)
     std::atomic<bool> ending_{false};
     bool end_requested_ = false;

@@ -143,7 +143,16 @@ void RfbFrameSource::pump(Clock::time_point deadline, bool until_update) {
     }
 }
 
-std::optional<capture::Capture> RfbFrameSource::capture(std::chrono::milliseconds timeout) {
+capture::CaptureResult RfbFrameSource::capture(std::chrono::milliseconds timeout) {
+    try {
+        auto c = capture_or_throw(timeout);
+        return c ? capture::CaptureResult::got(std::move(*c)) : capture::CaptureResult::nothing_new();
+    } catch (const std::exception& e) {
+        return capture::CaptureResult::permanent_error(*e.what() ? e.what() : "display lost");
+    }
+}
+
+std::optional<capture::Capture> RfbFrameSource::capture_or_throw(std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     flush_input();
     if (!proto_.update_requested()) proto_.request_update(true);

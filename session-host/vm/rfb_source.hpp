@@ -29,9 +29,9 @@ public:
     int width() const override { return proto_.frame().width; }
     int height() const override { return proto_.frame().height; }
     // The frame may change size between calls when the guest changes resolution (compare
-    // frame->width/height; the damage then covers the whole new frame). Throws on a lost or
-    // misbehaving server.
-    std::optional<capture::Capture> capture(std::chrono::milliseconds timeout) override;
+    // frame->width/height; the damage then covers the whole new frame). A lost or misbehaving
+    // server is a permanent error: nothing in the connection can be trusted afterwards.
+    capture::CaptureResult capture(std::chrono::milliseconds timeout) override;
     void invalidate() override;
 
     bool ext_key_supported() const { return proto_.ext_key_supported(); }
@@ -43,6 +43,7 @@ public:
     void release_all();
 
 private:
+    std::optional<capture::Capture> capture_or_throw(std::chrono::milliseconds timeout);
     void pump(std::chrono::steady_clock::time_point deadline, bool until_first_update);
     void read_available();
     void write_all(const std::vector<std::uint8_t>& bytes);

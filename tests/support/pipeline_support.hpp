@@ -1,7 +1,7 @@
 #pragma once
 // Test parts for driving a real StreamSession: ScriptedSource (a frame the test changes by hand,
 // reporting exactly the damage the test names; the test thread writes, the session's capture
-// thread reads), TestSession (the smallest StreamSession subclass over such a source) and
+// thread reads), TestScreen (the smallest SessionScreen over such a source) and
 // ClientViewer (a ViewerSink whose own thread decodes with the native client's Framebuffer and
 // acknowledges each frame, as portico-client does).
 
@@ -72,7 +72,7 @@ public:
     int width() const override { return width_.load(); }
     int height() const override { return height_.load(); }
 
-    std::optional<capture::Capture> capture(std::chrono::milliseconds timeout) override {
+    capture::CaptureResult capture(std::chrono::milliseconds timeout) override {
         std::unique_lock lk(mu_);
         ++calls_;
         cv_.wait_for(lk, timeout, [this] { return !pending_.empty() || invalidated_; });
@@ -81,7 +81,7 @@ public:
             pending_.add(current_.bounds());
             invalidated_ = false;
         }
-        if (pending_.empty() && !report_empty_) return std::nullopt;
+        if (pending_.empty() && !report_empty_) return capture::CaptureResult::nothing_new();
         published_ = current_;
         capture::Capture c;
         c.frame = &published_;
@@ -90,7 +90,7 @@ public:
         c.time = Clock::now();
         pending_.clear();
         ++captures_;
-        return c;
+        return capture::CaptureResult::got(std::move(c));
     }
 
     void invalidate() override {
@@ -118,7 +118,7 @@ public:
         cv_.notify_all();
     }
     // When set, a capture that finds nothing returns a Capture with empty damage after the
-    // timeout (as a source might after a spurious wake-up) instead of nullopt.
+    // timeout (as a source might after a spurious wake-up) instead of nothing_new.
     void report_empty_captures(bool on) {
         std::lock_guard lk(mu_);
         report_empty_ = on;
@@ -148,46 +148,54 @@ private:
     std::atomic<int> width_{0}, height_{0};
 };
 
-class TestSession final : public host::StreamSession {
+// The smallest screen a StreamSession can stream: a ScriptedSource, a resize that the test answers,
+// and a clipboard channel. Input has nowhere to go: these tests are about the screen.
+class TestScreen final : public host::SessionScreen {
 public:
-    static std::shared_ptr<TestSession> start(ScriptedSource& source) {
-        std::shared_ptr<TestSession> s(new TestSession(source));
-        s->start_streaming();
-        return s;
-    }
-    ~TestSession() override = default;
+    explicit TestScreen(ScriptedSource& source) : source_(source) {}
 
     // A client asked for another size: the "screen" follows at once, with fresh content made by
-    // `on_resize` (set by the test), like Xvfb after RandR.
+    // `on_resize` (set by the test before the session starts), like Xvfb after RandR.
     std::function<capture::Frame(int, int)> on_resize;
 
-    void stop() {
-        end(protocol::EndReason::logged_off, "test over");
-        wait_finished();
-    }
-
-    // Text copied in the "application": goes out as ClipboardData, as AppSession sends it.
+    // Text copied in the "application": goes out as ClipboardData at the next loop turn, as
+    // AppSession's clipboard channel sends it.
     void copy_in_session(const std::string& text) {
-        broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::ClipboardData{text})));
+        std::lock_guard lk(mu_);
+        copied_.push_back(text);
     }
 
-protected:
     capture::FrameSource& frame_source() override { return source_; }
-    std::optional<Ending> poll() override { return std::nullopt; }
+    std::optional<host::SessionEnding> poll(host::ViewerChannel& viewers, const std::string*) override {
+        std::vector<std::string> copied;
+        {
+            std::lock_guard lk(mu_);
+            copied.swap(copied_);
+        }
+        for (auto& text : copied)
+            viewers.broadcast(
+                std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::ClipboardData{text})));
+        return std::nullopt;
+    }
     void change_size(int width, int height) override {
         if (on_resize) source_.replace(on_resize(width, height));
     }
     void teardown() override {}
-    // Input has nowhere to go: these tests are about the screen.
-    void key(std::uint16_t, bool) override {}
-    void pointer(int, int, std::uint8_t) override {}
-    void wheel(int, int) override {}
 
 private:
-    explicit TestSession(ScriptedSource& source)
-        : StreamSession("pipeline-test", source.width(), source.height(), nullptr), source_(source) {}
     ScriptedSource& source_;
+    std::mutex mu_;
+    std::vector<std::string> copied_;
 };
+
+inline std::shared_ptr<host::StreamSession> start_test_session(std::shared_ptr<TestScreen> screen) {
+    return host::StreamSession::start("pipeline-test", std::move(screen), nullptr, nullptr);
+}
+
+inline void stop_test_session(host::StreamSession& session) {
+    session.end(protocol::EndReason::logged_off, "test over");
+    session.wait_finished();
+}
 
 // What the viewer received, in order.
 struct Received {

@@ -57,7 +57,7 @@ proto::VideoFrame keyframe(int w, int h, std::uint8_t b, std::uint8_t g, std::ui
         vf.coded_width = static_cast<std::uint16_t>(w);
         vf.coded_height = static_cast<std::uint16_t>(h);
     }
-    vf.data = enc.encode(solid(w, h, b, g, r), true).data;
+    vf.data = enc.encode(solid(w, h, b, g, r), true)->data;
     return vf;
 }
 
@@ -124,7 +124,7 @@ TEST_CASE("H.264 frames replace the screen, garbage is an error that keeps it") 
     eo.height = h;
     portico::codec::H264Encoder enc(eo);
     Frame src = solid(w, h, 40, 200, 120);
-    auto encoded = enc.encode(src, true);
+    auto encoded = *enc.encode(src, true);
     REQUIRE(encoded.keyframe);
     proto::VideoFrame vf;
     vf.frame_id = 1;
@@ -178,7 +178,7 @@ Frame striped(int w, int h) {
 proto::Tile png_tile(const Frame& src, Rect r, int x, int y) {
     portico::codec::PngTileEncoder enc;
     return proto::Tile{static_cast<std::uint16_t>(x), static_cast<std::uint16_t>(y), static_cast<std::uint16_t>(r.w),
-                       static_cast<std::uint16_t>(r.h), proto::TileEncoding::png, enc.encode(src, r)};
+                       static_cast<std::uint16_t>(r.h), proto::TileEncoding::png, enc.encode(src, r).value()};
 }
 
 }  // namespace
@@ -228,7 +228,7 @@ TEST_CASE("an H.264 delta frame is painted only inside its dirty rectangles") {
     eo.height = h;
     eo.crf = 18;
     portico::codec::H264Encoder enc(eo);
-    proto::VideoFrame key{1, true, w, h, 0, {}, enc.encode(solid(w, h, 0, 0, 0), true).data};
+    proto::VideoFrame key{1, true, w, h, 0, {}, enc.encode(solid(w, h, 0, 0, 0), true)->data};
     REQUIRE(fb.apply_video(key));
     // Something lossless painted over the black, which the next video frame must not undo.
     REQUIRE(fb.apply_tile(png_tile(solid(16, 16, 0, 0, 255), {0, 0, 16, 16}, 48, 48)));
@@ -236,7 +236,7 @@ TEST_CASE("an H.264 delta frame is painted only inside its dirty rectangles") {
     Frame src = solid(w, h, 0, 0, 0);
     for (int y = 0; y < 16; ++y)
         for (int x = 0; x < 16; ++x) src.at(x, y)[1] = 255;
-    proto::VideoFrame delta{2, false, w, h, 0, {{0, 0, 16, 16}}, enc.encode(src, false).data};
+    proto::VideoFrame delta{2, false, w, h, 0, {{0, 0, 16, 16}}, enc.encode(src, false)->data};
     REQUIRE(fb.apply_video(delta));
     CHECK(near(fb.frame().at(8, 8), 0, 255, 0, 24));
     const auto* kept = fb.frame().at(56, 56);

@@ -31,7 +31,7 @@ proto::TileFrame solid_frame(std::uint32_t id, std::uint8_t r, std::uint8_t g, s
     t.w = kW;
     t.h = kH;
     t.encoding = proto::TileEncoding::png;
-    t.data = portico::codec::PngTileEncoder().encode(f, Rect{0, 0, kW, kH});
+    t.data = portico::codec::PngTileEncoder().encode(f, Rect{0, 0, kW, kH}).value();
     proto::TileFrame tf;
     tf.frame_id = id;
     tf.width = kW;

@@ -1,10 +1,12 @@
-// One conformance suite every encoder of the display pipeline passes, with the settings the
-// session host uses: H.264 at a full and a half ("small") screen size, JPEG tiles (quality 90,
-// 4:4:4) and PNG tiles. Each round-trips through its own decoder within a stated bound, handles
+// One conformance suite every encoder of the display pipeline passes, driven only through its
+// interface (codec/encoder.hpp: VideoEncoder or TileEncoder), with the settings the session host
+// uses: H.264 at a full and a half ("small") screen size, JPEG tiles (quality 90, 4:4:4) and PNG
+// tiles. A new encoder joins by naming a factory below. Each round-trips through its own decoder within a stated bound, handles
 // odd sizes, makes a keyframe when asked (something a fresh decoder can start from), and a new
 // size works with a new encoder while the client's one decoder follows it.
 
 #include "codec/color.hpp"
+#include "codec/encoder.hpp"
 #include "codec/h264_decoder.hpp"
 #include "codec/h264_encoder.hpp"
 #include "codec/jpeg_decoder.hpp"
@@ -15,6 +17,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -34,6 +37,36 @@ H264Encoder::Options session_h264(int w, int h) {
     return {.width = w, .height = h, .fps = 30, .crf = 18, .keyint = 100000};
 }
 
+// Drives any VideoEncoder: every frame must give a packet (ours have no delay).
+template <class C>
+class VideoDriver {
+public:
+    VideoDriver(int w, int h) : enc_(C::make(w, h)) {}
+    Encoded encode(const capture::Frame& f, bool force_keyframe) {
+        auto packet = enc_->encode(f, force_keyframe);
+        REQUIRE(packet);
+        return {std::move(packet->data), packet->keyframe};
+    }
+
+private:
+    std::unique_ptr<VideoEncoder> enc_;
+};
+
+// Drives any TileEncoder on whole frames; each tile stands alone, so each is a "keyframe".
+template <class C>
+class TileDriver {
+public:
+    TileDriver(int, int) : enc_(C::make()) {}
+    Encoded encode(const capture::Frame& f, bool) {
+        auto data = enc_->encode(f, f.bounds());
+        REQUIRE(data);
+        return {std::move(*data), true};
+    }
+
+private:
+    std::unique_ptr<TileEncoder> enc_;
+};
+
 struct H264Base {
     static constexpr bool kExact = false;
     static constexpr bool kFixedSize = true;  // an encoder takes frames of one size only
@@ -43,17 +76,7 @@ struct H264Base {
     // refinement anyway; this bound is about video staying legible.
     static constexpr double kMinPsnr = 33.0;
 
-    class Encoder {
-    public:
-        Encoder(int w, int h) : enc_(session_h264(w, h)) {}
-        Encoded encode(const capture::Frame& f, bool force_keyframe) {
-            auto e = enc_.encode(f, force_keyframe);
-            return {std::move(e.data), e.keyframe};
-        }
-
-    private:
-        H264Encoder enc_;
-    };
+    static std::unique_ptr<VideoEncoder> make(int w, int h) { return std::make_unique<H264Encoder>(session_h264(w, h)); }
     class Decoder {
     public:
         // The picture is the coded size (odd sizes padded to even); the real area is w x h.
@@ -72,11 +95,13 @@ struct H264Base {
 struct H264Full : H264Base {
     static constexpr const char* kName = "H.264 1280x720";
     static constexpr int kW = 1280, kH = 720;
+    using Encoder = VideoDriver<H264Full>;
 };
 // The size of a half-resolution stream of that screen.
 struct H264Small : H264Base {
     static constexpr const char* kName = "H.264 640x360";
     static constexpr int kW = 640, kH = 360;
+    using Encoder = VideoDriver<H264Small>;
 };
 
 // A tile decoder of either kind, decoding a whole w x h tile.
@@ -100,14 +125,8 @@ struct JpegTiles {
     // Measured 39-41 dB on text-like tiles at quality 90 with full chroma.
     static constexpr double kMinPsnr = 37.0;
 
-    class Encoder {
-    public:
-        Encoder(int, int) {}
-        Encoded encode(const capture::Frame& f, bool) { return {enc_.encode(f, f.bounds(), 90, true), true}; }
-
-    private:
-        JpegTileEncoder enc_;
-    };
+    static std::unique_ptr<TileEncoder> make() { return std::make_unique<JpegTileEncoder>(90, true); }
+    using Encoder = TileDriver<JpegTiles>;
     using Decoder = TileDecoder<JpegDecoder>;
 };
 
@@ -118,14 +137,8 @@ struct PngTiles {
     static constexpr bool kFixedSize = false;
     static constexpr double kMinPsnr = 99.0;  // identical
 
-    class Encoder {
-    public:
-        Encoder(int, int) {}
-        Encoded encode(const capture::Frame& f, bool) { return {enc_.encode(f, f.bounds()), true}; }
-
-    private:
-        PngTileEncoder enc_;
-    };
+    static std::unique_ptr<TileEncoder> make() { return std::make_unique<PngTileEncoder>(); }
+    using Encoder = TileDriver<PngTiles>;
     using Decoder = TileDecoder<PngDecoder>;
 };
 

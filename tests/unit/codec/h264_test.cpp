@@ -62,7 +62,7 @@ TEST_CASE("H.264 round trip keeps text-like frames legible", "[codec][h264]") {
     H264Decoder dec;
 
     const capture::Frame f0 = test::make_text_frame(w, h, 7);
-    const auto e0 = enc.encode(f0, false);
+    const auto e0 = *enc.encode(f0, false);
     REQUIRE_FALSE(e0.data.empty());
     CHECK(e0.keyframe);
     CHECK(has_nal(e0.data, kNalSps));
@@ -78,7 +78,7 @@ TEST_CASE("H.264 round trip keeps text-like frames legible", "[codec][h264]") {
     CHECK(psnr0 >= 35.0);
 
     const capture::Frame f1 = with_small_change(f0, 99);
-    const auto e1 = enc.encode(f1, false);
+    const auto e1 = *enc.encode(f1, false);
     REQUIRE_FALSE(e1.data.empty());
     CHECK_FALSE(e1.keyframe);
     CHECK_FALSE(has_nal(e1.data, kNalIdr));
@@ -94,14 +94,14 @@ TEST_CASE("H.264 forced keyframes are IDR access units with headers", "[codec][h
     capture::Frame f = test::make_text_frame(320, 240, 3);
     capture::Frame out;
 
-    CHECK(enc.encode(f, false).keyframe);
+    CHECK(enc.encode(f, false)->keyframe);
     for (int i = 0; i < 5; ++i) {
         f = with_small_change(f, 100 + i);
-        const auto e = enc.encode(f, false);
+        const auto e = *enc.encode(f, false);
         CHECK_FALSE(e.keyframe);
         CHECK_FALSE(has_nal(e.data, kNalIdr));
     }
-    const auto key = enc.encode(f, true);
+    const auto key = *enc.encode(f, true);
     CHECK(key.keyframe);
     CHECK(has_nal(key.data, kNalIdr));
     CHECK(has_nal(key.data, kNalSps));
@@ -118,7 +118,7 @@ TEST_CASE("H.264 keyint limits the distance between IDR frames", "[codec][h264]"
     std::vector<int> keys;
     for (int i = 0; i < 10; ++i) {
         f = with_small_change(f, 200 + i);
-        if (enc.encode(f, false).keyframe) keys.push_back(i);
+        if (enc.encode(f, false)->keyframe) keys.push_back(i);
     }
     CHECK(keys == std::vector<int>{0, 4, 8});
 }
@@ -136,7 +136,7 @@ TEST_CASE("H.264 codec string names Constrained Baseline and the chosen level", 
 
     // The SPS really is Baseline with constraint_set1 (=> Constrained Baseline) and the same
     // level as the string.
-    const auto e = hd.encode(test::make_text_frame(1920, 1080), false);
+    const auto e = *hd.encode(test::make_text_frame(1920, 1080), false);
     bool seen = false;
     for (const Nal& n : nal_units(e.data)) {
         if (n.type != kNalSps) continue;
@@ -157,7 +157,7 @@ TEST_CASE("H.264 odd sizes encode as the next even size", "[codec][h264]") {
     CHECK(enc.height() == 482);
     H264Decoder dec;
     const capture::Frame f = test::make_text_frame(641, 481, 5);
-    const auto e = enc.encode(f, false);
+    const auto e = *enc.encode(f, false);
     capture::Frame out;
     REQUIRE(dec.decode(e.data, out));
     REQUIRE(out.width == 642);
@@ -173,8 +173,8 @@ TEST_CASE("H.264 VBV cap bounds the keyframe size", "[codec][h264]") {
     const capture::Frame f = test::make_text_frame(1280, 720, 8);
     H264Encoder uncapped({.width = 1280, .height = 720});
     H264Encoder capped({.width = 1280, .height = 720, .max_bitrate_kbps = 400});
-    const size_t free_size = uncapped.encode(f, false).data.size();
-    const size_t capped_size = capped.encode(f, false).data.size();
+    const size_t free_size = uncapped.encode(f, false)->data.size();
+    const size_t capped_size = capped.encode(f, false)->data.size();
     INFO("uncapped " << free_size << " capped " << capped_size);
     // The buffer is half a second of the cap: 200 kbit = 25 000 bytes (+ headers and SEI).
     CHECK(capped_size < 27000);
@@ -191,12 +191,12 @@ TEST_CASE("H.264 set_crf changes the rate of the running stream without a keyfra
     for (unsigned i = 0; i < 6; ++i) {
         const capture::Frame f = test::make_text_frame(640, 360, 20 + i);
         if (i == 3) adapting.set_crf(34);
-        const auto a = adapting.encode(f, i == 0);
+        const auto a = *adapting.encode(f, i == 0);
         CHECK(a.keyframe == (i == 0));
         REQUIRE(decoder.decode(a.data, decoded));  // still one decodable stream
         if (i >= 3) {
             adapting_bytes += a.data.size();
-            steady_bytes += steady.encode(f, i == 0).data.size();
+            steady_bytes += steady.encode(f, i == 0)->data.size();
         } else {
             steady.encode(f, i == 0);
         }
@@ -242,7 +242,7 @@ TEST_CASE("H264Decoder survives garbage and truncated data", "[codec][h264]") {
     // A truncated keyframe from a fresh stream.
     H264Encoder enc({.width = 320, .height = 240});
     const capture::Frame f = test::make_text_frame(320, 240, 11);
-    const auto key = enc.encode(f, false);
+    const auto key = *enc.encode(f, false);
     for (size_t cut : {size_t(1), size_t(4), size_t(10), key.data.size() / 3,
                        key.data.size() / 2}) {
         H264Decoder fresh;

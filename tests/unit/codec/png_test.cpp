@@ -36,7 +36,7 @@ TEST_CASE("PNG tiles are lossless: text (palette) and noise (RGB)", "[codec][png
     const capture::Frame src = text ? test::make_text_frame(640, 480, 5) : noise_frame(640, 480);
     const capture::Rect r = GENERATE(capture::Rect{0, 0, 640, 480}, capture::Rect{13, 7, 201, 99}, capture::Rect{639, 479, 1, 1});
     PngTileEncoder enc;
-    auto png = enc.encode(src, r);
+    auto png = enc.encode(src, r).value();
     REQUIRE(!png.empty());
     capture::Frame out(700, 500);
     PngDecoder dec;
@@ -58,7 +58,7 @@ TEST_CASE("PNG tiles outside the frame are a caller bug", "[codec][png]") {
 TEST_CASE("corrupt, truncated, mis-sized or misplaced PNG tiles are refused and paint nothing", "[codec][png][bad-input]") {
     const capture::Frame src = test::make_text_frame(128, 64, 3);
     PngTileEncoder enc;
-    auto png = enc.encode(src, {0, 0, 128, 64});
+    auto png = enc.encode(src, {0, 0, 128, 64}).value();
     capture::Frame target(256, 256);
     std::fill(target.pixels.begin(), target.pixels.end(), std::uint8_t{0x5a});
     const auto before = target.pixels;

@@ -107,19 +107,21 @@ TEST_CASE("x11 capture: drawing produces damage only where drawn, with the drawn
     CHECK_FALSE(moved.contains_point(320, 10));
 }
 
-TEST_CASE("x11 capture: a dead display makes capture throw", "[x11]") {
+TEST_CASE("x11 capture: a dead display is a permanent capture error", "[x11]") {
     test::TempDir dir;
     auto d = std::make_unique<host::XvfbDisplay>(320, 240, dir.path);
     capture::X11FrameSource src(d->display(), d->xauthority());
     REQUIRE(src.capture(0ms));
     d.reset();  // stops Xvfb
-    bool threw = false;
-    try {
-        for (int i = 0; i < 10; ++i) src.capture(500ms);
-    } catch (const std::runtime_error&) {
-        threw = true;
+    auto status = capture::CaptureResult::Status::no_change;
+    std::string why;
+    for (int i = 0; i < 10 && status != capture::CaptureResult::Status::permanent_error; ++i) {
+        auto r = src.capture(500ms);
+        status = r.status();
+        why = r.error();
     }
-    CHECK(threw);
+    CHECK(status == capture::CaptureResult::Status::permanent_error);
+    CHECK_FALSE(why.empty());
 }
 
 TEST_CASE("x11 capture: connecting with the wrong cookie fails", "[x11]") {

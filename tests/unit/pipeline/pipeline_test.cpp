@@ -27,17 +27,19 @@ constexpr auto kStep = 33ms;  // the test "application" changes its screen at ab
 // session's capture thread stops before the viewer and the source go away).
 struct Rig {
     ScriptedSource source;
-    std::shared_ptr<TestSession> session;
+    std::shared_ptr<TestScreen> screen;
+    std::shared_ptr<host::StreamSession> session;
     std::shared_ptr<ClientViewer> viewer;
 
     explicit Rig(capture::Frame first) : source(std::move(first)) {
-        session = TestSession::start(source);
+        screen = std::make_shared<TestScreen>(source);
+        session = start_test_session(screen);
         viewer = std::make_shared<ClientViewer>(source.width(), source.height());
         viewer->set_target(session.get());
         session->attach(viewer);
     }
     ~Rig() {
-        session->stop();
+        stop_test_session(*session);
         viewer->stop();
     }
 
@@ -221,7 +223,7 @@ TEST_CASE("pipeline: a keyframe request makes the next frame a keyframe, even on
 
 TEST_CASE("pipeline: a new screen size reaches the viewer as Resize, then a keyframe of that size", "[pipeline]") {
     Rig rig(ct::make_text_frame(kW, kH, 4));
-    rig.session->on_resize = [](int w, int h) { return ct::make_text_frame(w, h, 40); };
+    rig.screen->on_resize = [](int w, int h) { return ct::make_text_frame(w, h, 40); };
     REQUIRE(rig.converge(3s));
 
     struct Step {
@@ -364,7 +366,7 @@ TEST_CASE("pipeline: what the user copies reaches a shadow only when the session
         return out;
     };
     CHECK_FALSE(rig.session->shadow_clipboard());  // the default: the clipboard is the user's
-    rig.session->copy_in_session("the user's password");
+    rig.screen->copy_in_session("the user's password");
     REQUIRE(eventually([&] { return clipboards(*rig.viewer).size() == 1; }, 2s));
     CHECK(clipboards(*rig.viewer)[0] == "the user's password");
     // Sent in one pass over the viewers: once the owner has it, the shadow would have it too.
@@ -372,7 +374,7 @@ TEST_CASE("pipeline: what the user copies reaches a shadow only when the session
     CHECK(clipboards(*shadow).empty());
 
     rig.session->set_shadow_clipboard(true);  // policy says a shadow may see it
-    rig.session->copy_in_session("shared on purpose");
+    rig.screen->copy_in_session("shared on purpose");
     REQUIRE(eventually([&] { return clipboards(*shadow).size() == 1; }, 2s));
     CHECK(clipboards(*shadow)[0] == "shared on purpose");
     CHECK(eventually([&] { return clipboards(*rig.viewer).size() == 2; }, 2s));
