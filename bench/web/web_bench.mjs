@@ -4,7 +4,7 @@
 //     animation frame in which the canvas's pixels in the text line changed; each key's echo
 //     frame is reported too, for the breakdown;
 //   - arrival-to-painted per frame kind (H.264 while the terminal scrolls at full speed and while
-//     ffplay plays a 1920x1040 clip over it, PNG tiles while typing), from display.js's paint hook
+//     ffplay plays a 1920x1040 clip over it, PNG tiles while typing), from the display client's paint hook (frames.js)
 //     (performance.now() at WebSocket message arrival and after the frame is drawn on the canvas).
 // Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, BENCH_CLIP (the clip's path);
 // optional BENCH_KEYS (default 100), BENCH_TYPING_ONLY=1 (input-to-photon only).
