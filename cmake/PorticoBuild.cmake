@@ -1,25 +1,42 @@
 # How Portico is compiled quickly (issue 13; figures in bench/results/build.json, measured by
-# bench/build/cold_build.sh). A cold build used to spend most of its time parsing and compiling
-# Beast/Asio (and Catch2) again in every translation unit. Three means, all set up here:
+# bench/build/cold_build.sh). What a cold build spent its time on, and the means set up here:
 #
-# 1. ccache, when present, with the settings precompiled headers need (pch_defines, time_macros,
-#    -fpch-preprocess), so a warm rebuild still hits.
-# 2. Asio, Asio SSL and Beast compiled separately: portico_boost_impl (common/boost_impl.cpp) holds
+# 1. Debug information: full -g is about half of every file's compile time; RelWithDebInfo builds
+#    line tables only (-g1, below) unless PORTICO_DEBUG_INFO=full.
+# 2. Catch2's implementation (CATCH_CONFIG_MAIN) compiled in every unit suite's main.cpp: now once,
+#    in portico_catch_main (tests/catch_main.cpp).
+# 3. Asio, Asio SSL and Beast compiled separately: portico_boost_impl (common/boost_impl.cpp) holds
 #    their non-template code once, and its PUBLIC definitions BOOST_ASIO_SEPARATE_COMPILATION and
 #    BOOST_BEAST_SEPARATE_COMPILATION reach every target that links portico_common, so all of them
 #    agree (a file compiled without them would define the same functions inline: an ODR violation).
-# 3. Shared precompiled headers, applied by portico_precompile_headers() at the end of the top-level
+# 4. Shared precompiled headers, applied by portico_precompile_headers() at the end of the top-level
 #    CMakeLists.txt to every C++ target by what it links, each reusing one PCH whose compile flags
 #    match its own:
-#      portico_pch_net        targets linking portico_common: Beast, Asio (+ SSL), nlohmann/json, std
-#      portico_pch_test_net   test executables linking portico_common: the same + Catch2
-#      portico_pch_test       test executables without portico_common: Catch2 + std
-#    Catch2's implementation (CATCH_CONFIG_MAIN) is compiled once, in portico_catch_main
-#    (tests/catch_main.cpp), not once per unit suite.
+#      portico_pch_test       test executables: Catch2 + std (saves ~1 s per test file)
+#      portico_pch_net        with PORTICO_PCH_NET, targets linking portico_common: Beast, Asio, JSON
+#      portico_pch_test_net   with PORTICO_PCH_NET, test executables linking portico_common: both
+#    PORTICO_PCH_NET is off: forced into every file, the 280 MB Beast/Asio PCH made the many small
+#    files 1-2 s slower (loading it) and did not speed up the JSON-heavy ones; the Beast-heavy files'
+#    time is template instantiation and code generation, which a PCH does not save.
+# 5. ccache, when present, with the settings precompiled headers need (pch_defines, time_macros,
+#    -fpch-preprocess), so a warm rebuild still hits.
 # -Winvalid-pch makes a PCH that does not fit a target's flags a visible warning instead of a silent
 # slow build. PORTICO_PCH=OFF turns the precompiled headers off (e.g. to check include hygiene).
 
-option(PORTICO_PCH "Compile with shared precompiled headers (Beast/Asio, nlohmann/json, Catch2)" ON)
+option(PORTICO_PCH "Compile with shared precompiled headers (Catch2 for the tests; PORTICO_PCH_NET adds Beast/Asio)" ON)
+option(PORTICO_PCH_NET "Also precompile Beast/Asio/JSON for every target linking portico_common" OFF)
+
+# Debug information: line tables (-g1) by default. Measured on single files (bench/results/build.json):
+# full -g is half of the compile time of a file (protocol/control.cpp 13.3 s -> 6.8 s CPU at -g1), and
+# -g1 keeps what crash reports and sanitizers print (file:line of every frame); locals and types
+# (gdb `print`) need PORTICO_DEBUG_INFO=full. The ASan build uses -g1 already.
+set(PORTICO_DEBUG_INFO "lines" CACHE STRING "RelWithDebInfo debug information: lines (-g1) or full (-g)")
+set_property(CACHE PORTICO_DEBUG_INFO PROPERTY STRINGS lines full)
+if(PORTICO_DEBUG_INFO STREQUAL "lines")
+  foreach(lang C CXX)
+    string(REGEX REPLACE "(^| )-g( |$)" "\\1-g1\\2" CMAKE_${lang}_FLAGS_RELWITHDEBINFO "${CMAKE_${lang}_FLAGS_RELWITHDEBINFO}")
+  endforeach()
+endif()
 
 find_program(CCACHE_PROGRAM ccache)
 if(CCACHE_PROGRAM)
@@ -129,14 +146,14 @@ function(portico_precompile_headers)
     endif()
     portico_links(net ${t} portico_common)
     portico_links(test ${t} Catch2::Catch2)
-    if(net AND test)
+    if(net AND test AND PORTICO_PCH_NET)
       set(owner portico_pch_test_net)
     elseif(test)
       set(owner portico_pch_test)
-    elseif(net)
+    elseif(net AND PORTICO_PCH_NET)
       set(owner portico_pch_net)
     else()
-      continue()  # capture, codec: no heavy headers to share
+      continue()
     endif()
     if(NOT TARGET ${owner})
       if(owner STREQUAL "portico_pch_net")
