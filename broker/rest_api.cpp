@@ -3,7 +3,6 @@
 #include "broker/core.hpp"
 #include "broker/rest_views.hpp"
 #include "common/crypto.hpp"
-#include "common/log.hpp"
 #include "common/utf8.hpp"
 
 #include <algorithm>
@@ -660,29 +659,27 @@ bool is_rest_route(const std::vector<std::string>& seg) {
 
 Result<RestReply, ApiErrorCode> handle_rest(Core& core, const Caller& c, const RestRequest& req) {
     const auto& seg = req.segments;
-    {
-        if (seg[0] == "me") {
-            if (seg.size() != 1) return not_found("endpoint");
-            if (req.method != http::verb::get) return method_not_allowed();
-            return ok(json{{"user", c.name}, {"role", to_string(c.role)}});
-        }
-        if (seg[0] == "resources") {
-            if (seg.size() != 1) return not_found("endpoint");
-            if (req.method != http::verb::get) return method_not_allowed();
-            json out = json::array();
-            for (const auto& r : core.store().entitled_resources(c.name))
-                out.push_back({{"id", r.id}, {"name", r.name}, {"type", r.type}, {"icon", r.icon}});
-            return ok(out);
-        }
-        if (seg[0] == "sessions") return sessions_route(core, c, req);
-        if (seg[0] == "users") return users_route(core, c, req);
-        if (seg[0] == "groups") return groups_route(core, c, req);
-        if (seg[0] == "apps") return apps_route(core, c, req);
-        if (seg[0] == "pools") return pools_route(core, c, req);
-        if (seg[0] == "hosts") return hosts_route(core, c, req);
-        if (seg[0] == "enrollment-tokens") return enrollment_tokens_route(core, c, req);
-        if (seg[0] == "audit") return audit_route(core, c, req);
+    if (seg[0] == "me") {
+        if (seg.size() != 1) return not_found("endpoint");
+        if (req.method != http::verb::get) return method_not_allowed();
+        return ok(json{{"user", c.name}, {"role", to_string(c.role)}});
     }
+    if (seg[0] == "resources") {
+        if (seg.size() != 1) return not_found("endpoint");
+        if (req.method != http::verb::get) return method_not_allowed();
+        json out = json::array();
+        for (const auto& r : core.store().entitled_resources(c.name))
+            out.push_back({{"id", r.id}, {"name", r.name}, {"type", r.type}, {"icon", r.icon}});
+        return ok(out);
+    }
+    if (seg[0] == "sessions") return sessions_route(core, c, req);
+    if (seg[0] == "users") return users_route(core, c, req);
+    if (seg[0] == "groups") return groups_route(core, c, req);
+    if (seg[0] == "apps") return apps_route(core, c, req);
+    if (seg[0] == "pools") return pools_route(core, c, req);
+    if (seg[0] == "hosts") return hosts_route(core, c, req);
+    if (seg[0] == "enrollment-tokens") return enrollment_tokens_route(core, c, req);
+    if (seg[0] == "audit") return audit_route(core, c, req);
     return not_found("endpoint");
 }
 

@@ -5,7 +5,8 @@
 // outside sqlite_store.cpp. open_store() gives the embedded SQLite backend.
 // Implementations are thread-safe; every call is one short statement or transaction and may
 // block (disk, locks), so the broker calls the store only off its network threads: on the store
-// executor (store_executor.hpp) or, for a login, on a password worker. A call that cannot get the
+// executor (store_executor.hpp) or, next to an Argon2 hash (a login, a new password), on a
+// password worker. A call that cannot get the
 // database in time throws StoreBusy; any other failure throws std::runtime_error. Callers turn
 // both into busy / internal errors at the executor boundary.
 
