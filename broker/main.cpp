@@ -4,9 +4,11 @@
 #include "broker/desktop_pools.hpp"
 #include "broker/state_dir.hpp"
 #include "broker/store.hpp"
+#include "common/cli.hpp"
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cctype>
 #include <csignal>
@@ -14,8 +16,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
+#include <limits>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <pthread.h>
@@ -26,52 +30,66 @@
 
 namespace {
 
-using Args = std::map<std::string, std::string>;
+const char* const kUsage =
+    "usage:\n"
+    "  portico-broker init --state DIR [--demo-user demo] [--demo-password PW] [--host-name 127.0.0.1]\n"
+    "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH] [--console-root PATH] [--threads N]\n"
+    "        [--heartbeat-timeout S (10)] [--disconnect-timeout S (0 = never)] [--idle-timeout S (0 = never)]\n"
+    "        [--require-mtls yes|no (yes; no also accepts the legacy shared secret for hosts not enrolled)]\n"
+    "        [--metrics-token-file FILE (GET /metrics with Authorization: Bearer <its content>; else admins only)]\n"
+    "        [--max-connections N (4096)] [--max-connections-per-address N (256)]\n"
+    "        [--max-sessions-per-user N (8; 0 = no cap)] [--max-screen WxH (7680x4320)] [--max-screen-pixels N]\n"
+    "        [--max-queued-logins N (64)] [--config FILE (the same options as TOML or INI)]\n"
+    "  portico-broker enroll-token --state DIR [--host-id ID] [--ttl SECONDS (86400)]\n"
+    "      (prints a one-time token for `portico-host --enroll TOKEN`)\n"
+    "  portico-broker reset-password --state DIR --user NAME   (prints a new generated password)\n"
+    "  portico-broker publish --state DIR --id ID --name NAME [--group G]... [--user U]... -- COMMAND [ARGS...]\n"
+    "      (publishes an app, or replaces one with the same id; COMMAND may be a .portico package;\n"
+    "       entitles the given groups/users, or the group `users` when none is given)\n"
+    "  portico-broker publish-desktop --state DIR --id ID --name NAME --image IMAGE --mode pooled|dedicated\n"
+    "                 [--size N] [--spares N] [--memory MIB] [--cpus N] [--icon URL] [--group G]... [--user U]...\n"
+    "      (a VM desktop pool)\n"
+    "  portico-broker delete-desktop --state DIR --id ID\n";
 
-int usage() {
-    std::cerr << "usage:\n"
-                 "  portico-broker init --state DIR [--demo-user demo] [--demo-password PW] [--host-name 127.0.0.1]\n"
-                 "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH] [--console-root PATH] [--threads N]\n"
-                 "        [--heartbeat-timeout S (10)] [--disconnect-timeout S (0 = never)] [--idle-timeout S (0 = never)]\n"
-                 "        [--require-mtls yes|no (yes; no also accepts the legacy shared secret for hosts not enrolled)]\n"
-                 "        [--metrics-token-file FILE (GET /metrics with Authorization: Bearer <its content>; else admins only)]\n"
-                 "        [--max-connections N (4096)] [--max-connections-per-address N (256)]\n"
-                 "        [--max-sessions-per-user N (8; 0 = no cap)] [--max-screen WxH (7680x4320)] [--max-screen-pixels N]\n"
-                 "        [--max-queued-logins N (64)]\n"
-                 "  portico-broker enroll-token --state DIR [--host-id ID] [--ttl SECONDS (86400)]\n"
-                 "      (prints a one-time token for `portico-host --enroll TOKEN`)\n"
-                 "  portico-broker reset-password --state DIR --user NAME   (prints a new generated password)\n"
-                 "  portico-broker publish --state DIR --id ID --name NAME [--group G]... [--user U]... -- COMMAND [ARGS...]\n"
-                 "      (publishes an app, or replaces one with the same id; COMMAND may be a .portico package;\n"
-                 "       entitles the given groups/users, or the group `users` when none is given)\n"
-                 "  portico-broker publish-desktop --state DIR --id ID --name NAME --image IMAGE --mode pooled|dedicated\n"
-                 "                 [--size N] [--spares N] [--memory MIB] [--cpus N] [--icon URL] [--group G]... [--user U]...\n"
-                 "      (a VM desktop pool)\n"
-                 "  portico-broker delete-desktop --state DIR --id ID\n";
+// A bad command line: the reason (if any) and the usage, exit 2.
+int usage(const std::string& why = "") {
+    if (!why.empty()) std::cerr << "portico-broker: " << why << "\n";
+    std::cerr << kUsage;
     return 2;
 }
 
-bool parse_args(int argc, char** argv, Args& out) {
-    for (int i = 2; i < argc; ++i) {
-        std::string k = argv[i];
-        if (k.rfind("--", 0) != 0 || i + 1 >= argc) return false;
-        out[k.substr(2)] = argv[++i];
+// One command's options (CLI11 through common/cli.hpp); `help` is set by -h/--help.
+struct Command {
+    bool help = false;
+    CLI::App app;
+    explicit Command(const std::string& name) : app("", "portico-broker " + name) {
+        portico::cli::setup(app, &help);
+        app.description(kUsage);
     }
-    return true;
-}
+    // Parses args; a usage error's exit code (2), 0 after printing help, or nothing to go on.
+    std::optional<int> parse(std::vector<std::string> args) {
+        if (auto r = portico::cli::parse(app, std::move(args)); !r) return usage(r.error().message);
+        if (help) {
+            std::cout << app.help();
+            return 0;
+        }
+        return std::nullopt;
+    }
+};
 
-int cmd_init(const Args& a) {
+int cmd_init(std::vector<std::string> args) {
     portico::broker::InitOptions o;
-    for (auto& [k, v] : a) {
-        if (k == "state") o.state_dir = v;
-        else if (k == "demo-user") o.demo_user = v;
-        else if (k == "demo-password") o.demo_password = v;
-        else if (k == "host-name") o.host_name = v;
-        else if (k == "admin-user") o.admin_user = v;
-        else if (k == "admin-password") o.admin_password = v;
-        else return usage();
-    }
-    if (o.state_dir.empty()) return usage();
+    Command c("init");
+    c.app.add_option("--state", o.state_dir, "the state directory to create")->option_text("DIR");
+    c.app.add_option("--demo-user", o.demo_user, "the demo user's name")->option_text("NAME");
+    c.app.add_option("--demo-password", o.demo_password, "the demo user's password (default: generated)")
+        ->option_text("PW");
+    c.app.add_option("--host-name", o.host_name, "the name in the broker's certificate")->option_text("NAME");
+    c.app.add_option("--admin-user", o.admin_user, "an admin user to create")->option_text("NAME");
+    c.app.add_option("--admin-password", o.admin_password, "the admin's password (default: generated)")
+        ->option_text("PW");
+    if (auto done = c.parse(std::move(args))) return *done;
+    if (o.state_dir.empty()) return usage("--state is required");
     auto r = portico::broker::init_state(o);
     if (!r.created) {
         std::cout << "state directory " << o.state_dir << " is already initialised; nothing changed\n"
@@ -89,14 +107,13 @@ int cmd_init(const Args& a) {
 
 // Gives a user a freshly generated password (the quickstart does this on every start, so the demo
 // password is never fixed and never stored anywhere but as its hash).
-int cmd_reset_password(const Args& a) {
+int cmd_reset_password(std::vector<std::string> args) {
     std::string state, user;
-    for (auto& [k, v] : a) {
-        if (k == "state") state = v;
-        else if (k == "user") user = v;
-        else return usage();
-    }
-    if (state.empty() || user.empty()) return usage();
+    Command c("reset-password");
+    c.app.add_option("--state", state, "the state directory")->option_text("DIR");
+    c.app.add_option("--user", user, "whose password to replace")->option_text("NAME");
+    if (auto done = c.parse(std::move(args))) return *done;
+    if (state.empty() || user.empty()) return usage("--state and --user are required");
     auto paths = portico::broker::StatePaths::in(state);
     if (!std::filesystem::exists(paths.database)) {
         portico::log::error("no database in ", state, "; run `portico-broker init` first");
@@ -116,25 +133,25 @@ int cmd_reset_password(const Args& a) {
 // Publishes an application (until the admin console exists, issue 3). The command runs on a
 // session host inside the session's display; a signed .portico package is a command like any
 // other, and its runtime refuses to start if the signature does not verify.
-int cmd_publish(int argc, char** argv) {
+int cmd_publish(std::vector<std::string> args) {
     std::string state, id, name;
-    std::vector<std::string> command;
+    std::vector<std::string> groups, users;
+    // The published command line comes after "--", the options before it.
+    auto dashes = std::find(args.begin(), args.end(), "--");
+    std::vector<std::string> command(dashes == args.end() ? dashes : dashes + 1, args.end());
+    args.erase(dashes, args.end());
+    Command c("publish");
+    c.app.add_option("--state", state, "the state directory")->option_text("DIR");
+    c.app.add_option("--id", id, "the app's id")->option_text("ID");
+    c.app.add_option("--name", name, "the app's name")->option_text("NAME");
+    c.app.add_option("--group", groups, "a group entitled to it (repeatable)")->option_text("G");
+    c.app.add_option("--user", users, "a user entitled to it (repeatable)")->option_text("U");
+    if (auto done = c.parse(std::move(args))) return *done;
+    if (state.empty() || id.empty() || name.empty() || command.empty())
+        return usage("--state, --id, --name and the command after -- are required");
     std::vector<portico::broker::Entitlement> ents;
-    for (int i = 2; i < argc; ++i) {
-        std::string k = argv[i];
-        if (k == "--") {
-            command.assign(argv + i + 1, argv + argc);
-            break;
-        }
-        if (i + 1 >= argc) return usage();
-        if (k == "--state") state = argv[++i];
-        else if (k == "--id") id = argv[++i];
-        else if (k == "--name") name = argv[++i];
-        else if (k == "--group") ents.push_back({"group", argv[++i]});
-        else if (k == "--user") ents.push_back({"user", argv[++i]});
-        else return usage();
-    }
-    if (state.empty() || id.empty() || name.empty() || command.empty()) return usage();
+    for (auto& g : groups) ents.push_back({"group", g});
+    for (auto& u : users) ents.push_back({"user", u});
     auto paths = portico::broker::StatePaths::in(state);
     if (!std::filesystem::exists(paths.database)) {
         portico::log::error("no database in ", state, "; run `portico-broker init` first");
@@ -152,16 +169,17 @@ int cmd_publish(int argc, char** argv) {
 }
 
 // A one-time host enrollment token, made offline (the console does the same over REST).
-int cmd_enroll_token(const Args& a) {
+int cmd_enroll_token(std::vector<std::string> args) {
     std::string state, host_id;
     int ttl = 86400;
-    for (auto& [k, v] : a) {
-        if (k == "state") state = v;
-        else if (k == "host-id") host_id = v;
-        else if (k == "ttl") ttl = std::stoi(v);
-        else return usage();
-    }
-    if (state.empty() || ttl < 60 || ttl > 604800) return usage();
+    Command c("enroll-token");
+    c.app.add_option("--state", state, "the state directory")->option_text("DIR");
+    c.app.add_option("--host-id", host_id, "the only host that may use it (default: any)")->option_text("ID");
+    c.app.add_option("--ttl", ttl, "seconds it stays valid (default 86400)")
+        ->option_text("SECONDS")
+        ->check(portico::cli::count(60, 604800));
+    if (auto done = c.parse(std::move(args))) return *done;
+    if (state.empty()) return usage("--state is required");
     auto paths = portico::broker::StatePaths::in(state);
     if (!std::filesystem::exists(paths.database)) {
         portico::log::error("no database in ", state, "; run `portico-broker init` first");
@@ -181,66 +199,109 @@ int cmd_enroll_token(const Args& a) {
     return 0;
 }
 
-// A count flag: a positive integer, or an exception (reported as `serve failed: ...`).
-std::size_t positive(const std::string& v) {
-    auto n = std::stoll(v);
-    if (n <= 0) throw std::invalid_argument("expected a positive number, got " + v);
-    return static_cast<std::size_t>(n);
+// HOST:PORT or [V6]:PORT, as --listen takes it; empty when malformed.
+std::optional<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& v) {
+    auto colon = v.rfind(':');
+    if (colon == std::string::npos || colon + 1 == v.size() || v.size() - colon - 1 > 5 ||
+        v.find_first_not_of("0123456789", colon + 1) != std::string::npos || std::stoul(v.substr(colon + 1)) > 65535)
+        return std::nullopt;
+    std::string address = v.substr(0, colon);
+    if (address.size() > 1 && address.front() == '[') address = address.substr(1, address.size() - 2);
+    return std::make_pair(address, static_cast<std::uint16_t>(std::stoul(v.substr(colon + 1))));
 }
 
-int cmd_serve(const Args& a) {
+int cmd_serve(std::vector<std::string> args) {
     portico::broker::BrokerConfig c;
     c.web_root = PORTICO_DEFAULT_WEB_ROOT;
     c.console_root = PORTICO_DEFAULT_CONSOLE_ROOT;
-    for (auto& [k, v] : a) {
-        if (k == "state") c.state_dir = v;
-        else if (k == "web-root") c.web_root = v;
-        else if (k == "console-root") c.console_root = v;
-        else if (k == "threads") c.network_threads = std::stoi(v);
-        else if (k == "heartbeat-timeout") c.heartbeat_timeout_seconds = std::stoi(v);
-        else if (k == "disconnect-timeout") c.disconnect_timeout_seconds = std::stoi(v);
-        else if (k == "idle-timeout") c.idle_timeout_seconds = std::stoi(v);
-        else if (k == "lost-grace") c.lost_grace_seconds = std::stoi(v);
-        else if (k == "require-mtls") {
-            if (v == "yes" || v == "true" || v == "1") c.require_mtls = true;
-            else if (v == "no" || v == "false" || v == "0") c.require_mtls = false;
-            else return usage();
-        } else if (k == "metrics-token-file") {
-            std::ifstream in(v);
-            std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-            if (!in.good() && !in.eof()) {
-                portico::log::error("cannot read the metrics token file ", v);
-                return 1;
-            }
-            if (token.size() < 16) {
-                portico::log::error("the metrics token in ", v, " must be at least 16 characters");
-                return 1;
-            }
-            c.metrics_token = token;
-        } else if (k == "max-connections") c.max_connections = positive(v);
-        else if (k == "max-connections-per-address") c.max_connections_per_address = positive(v);
-        else if (k == "max-sessions-per-user") c.max_sessions_per_user = std::stoi(v);
-        else if (k == "max-queued-logins") c.max_queued_logins = static_cast<int>(positive(v));
-        else if (k == "max-screen-pixels") c.max_screen_pixels = static_cast<std::int64_t>(positive(v));
-        else if (k == "max-screen") {
-            auto x = v.find('x');
-            if (x == std::string::npos) return usage();
-            c.max_screen_width = static_cast<int>(positive(v.substr(0, x)));
-            c.max_screen_height = static_cast<int>(positive(v.substr(x + 1)));
-            if (!a.count("max-screen-pixels"))
-                c.max_screen_pixels = std::int64_t{c.max_screen_width} * c.max_screen_height;
-        }
-        else if (k == "listen") {
-            auto colon = v.rfind(':');
-            if (colon == std::string::npos) return usage();
-            c.listen_address = v.substr(0, colon);
-            if (c.listen_address.size() > 1 && c.listen_address.front() == '[')
-                c.listen_address = c.listen_address.substr(1, c.listen_address.size() - 2);
-            c.port = static_cast<std::uint16_t>(std::stoi(v.substr(colon + 1)));
-        } else return usage();
+    std::string listen, require_mtls, metrics_token_file, max_screen;
+    const auto positive = portico::cli::count(1, std::numeric_limits<int>::max());
+    Command cmd("serve");
+    auto& app = cmd.app;
+    app.add_option("--state", c.state_dir, "the state directory (portico-broker init)")->option_text("DIR");
+    app.add_option("--listen", listen, "address and port (default 0.0.0.0:8443; [::1]:8443 for IPv6)")
+        ->option_text("ADDR:PORT")
+        ->check(CLI::Validator(
+            [](std::string& v) { return parse_listen(v) ? std::string() : "expected ADDRESS:PORT, got '" + v + "'"; },
+            ""));
+    app.add_option("--web-root", c.web_root, "the web client's files")->option_text("PATH");
+    app.add_option("--console-root", c.console_root, "the admin console's files")->option_text("PATH");
+    app.add_option("--threads", c.network_threads, "network threads")->option_text("N")->check(positive);
+    app.add_option("--heartbeat-timeout", c.heartbeat_timeout_seconds, "a host silent this long is down (10)")
+        ->option_text("S")
+        ->check(positive);
+    app.add_option("--disconnect-timeout", c.disconnect_timeout_seconds,
+                   "end sessions disconnected this long (0 = never)")
+        ->option_text("S")
+        ->check(portico::cli::count(0, std::numeric_limits<int>::max()));
+    app.add_option("--idle-timeout", c.idle_timeout_seconds, "end sessions without input this long (0 = never)")
+        ->option_text("S")
+        ->check(portico::cli::count(0, std::numeric_limits<int>::max()));
+    app.add_option("--lost-grace", c.lost_grace_seconds,
+                   "after a restart: hosts not back by then lose their sessions (15)")
+        ->option_text("S")
+        ->check(portico::cli::count(0, std::numeric_limits<int>::max()));
+    app.add_option("--require-mtls", require_mtls,
+                   "yes (default) | no: no also accepts the legacy shared secret from hosts not enrolled")
+        ->option_text("yes|no")
+        ->check(portico::cli::one_of({"yes", "no", "true", "false", "1", "0"}));
+    app.add_option("--metrics-token-file", metrics_token_file,
+                   "GET /metrics with Authorization: Bearer <its content>; else admins only")
+        ->option_text("FILE");
+    app.add_option("--max-connections", c.max_connections, "open connections in all (4096)")
+        ->option_text("N")
+        ->check(positive);
+    app.add_option("--max-connections-per-address", c.max_connections_per_address, "... from one address (256)")
+        ->option_text("N")
+        ->check(positive);
+    app.add_option("--max-sessions-per-user", c.max_sessions_per_user, "live sessions of one user (8; 0 = no cap)")
+        ->option_text("N")
+        ->check(portico::cli::count(0, std::numeric_limits<int>::max()));
+    app.add_option("--max-queued-logins", c.max_queued_logins, "password checks queued or running (64)")
+        ->option_text("N")
+        ->check(positive);
+    app.add_option("--max-screen", max_screen, "the largest screen a client may ask for (7680x4320)")
+        ->option_text("WxH")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                auto x = v.find('x');
+                long w = 0, h = 0;
+                char* end = nullptr;
+                if (x != std::string::npos) w = std::strtol(v.substr(0, x).c_str(), &end, 10);
+                bool ok = x != std::string::npos && end && *end == '\0' && w > 0 && w <= 65535;
+                if (ok) h = std::strtol(v.substr(x + 1).c_str(), &end, 10);
+                return ok && *end == '\0' && h > 0 && h <= 65535 ? std::string() : "expected WxH, got '" + v + "'";
+            },
+            ""));
+    app.add_option("--max-screen-pixels", c.max_screen_pixels, "the most pixels a screen may have (default: --max-screen's)")
+        ->option_text("N")
+        ->check(portico::cli::count(1, std::numeric_limits<long>::max()));
+    portico::cli::add_config(app);
+    if (auto done = cmd.parse(std::move(args))) return *done;
+    if (c.state_dir.empty()) return usage("--state is required");
+    if (!listen.empty()) std::tie(c.listen_address, c.port) = *parse_listen(listen);
+    if (!require_mtls.empty()) c.require_mtls = require_mtls == "yes" || require_mtls == "true" || require_mtls == "1";
+    if (!max_screen.empty()) {
+        auto x = max_screen.find('x');
+        c.max_screen_width = std::stoi(max_screen.substr(0, x));
+        c.max_screen_height = std::stoi(max_screen.substr(x + 1));
+        if (!app.count("--max-screen-pixels"))
+            c.max_screen_pixels = std::int64_t{c.max_screen_width} * c.max_screen_height;
     }
-    if (c.state_dir.empty()) return usage();
+    if (!metrics_token_file.empty()) {
+        std::ifstream in(metrics_token_file);
+        std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+        if (!in.good() && !in.eof()) {
+            portico::log::error("cannot read the metrics token file ", metrics_token_file);
+            return 1;
+        }
+        if (token.size() < 16) {
+            portico::log::error("the metrics token in ", metrics_token_file, " must be at least 16 characters");
+            return 1;
+        }
+        c.metrics_token = token;
+    }
     if (!c.require_mtls)
         portico::log::warn("--require-mtls no: hosts not yet enrolled may register with the shared secret "
                            "(enrolled host ids still need their certificate)");
@@ -268,9 +329,11 @@ int cmd_serve(const Args& a) {
 int main(int argc, char** argv) {
     portico::log::set_component("broker");
     if (argc < 2) return usage();
+    std::vector<std::string> args(argv + 2, argv + argc);
+    if (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") return std::cout << kUsage, 0;
     if (std::string(argv[1]) == "publish") {
         try {
-            return cmd_publish(argc, argv);
+            return cmd_publish(args);
         } catch (const std::exception& e) {
             portico::log::error("publish failed: ", e.what());
             return 1;
@@ -285,8 +348,6 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    Args args;
-    if (!parse_args(argc, argv, args)) return usage();
     std::string cmd = argv[1];
     try {
         if (cmd == "init") return cmd_init(args);
@@ -297,5 +358,5 @@ int main(int argc, char** argv) {
         portico::log::error(cmd, " failed: ", e.what());
         return 1;
     }
-    return usage();
+    return usage("unknown command '" + cmd + "'");
 }
