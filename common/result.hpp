@@ -11,7 +11,7 @@ namespace portico {
 
 template <class Code>
 struct Error {
-    Code code;
+    Code code{};
     std::string message;
 };
 
