@@ -7,7 +7,8 @@
 namespace portico::broker {
 
 std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 void AuditLog::record(const std::string& actor, const std::string& action, const std::string& target,

@@ -29,7 +29,8 @@ struct Broker::Impl {
                 // EMFILE/ENFILE and the like persist until descriptors are freed: wait (100 ms up
                 // to 1 s) instead of spinning on a failing accept.
                 auto delay = backoff.next();
-                if (accept_log.should_log()) log::warn("accept failed: ", ec.message(), "; retrying in ", delay.count(), " ms");
+                if (accept_log.should_log())
+                    log::warn("accept failed: ", ec.message(), "; retrying in ", delay.count(), " ms");
                 accept_timer->expires_after(delay);
                 accept_timer->async_wait([this](beast::error_code wait_ec) {
                     if (!wait_ec && acceptor->is_open()) do_accept();

@@ -17,24 +17,24 @@ struct BrokerConfig {
     std::string web_root;
     std::string console_root;  // the admin console (broker/console), served at /console/; empty = none
     int network_threads = 2;
-    int worker_threads = 2;          // password hashing
+    int worker_threads = 2;           // password hashing
     int launch_timeout_seconds = 20;  // waiting for session_ready
     int register_timeout_seconds = 10;
-    int heartbeat_timeout_seconds = 10;   // a host silent this long is down, its sessions lost
-    int disconnect_timeout_seconds = 0;   // end sessions disconnected this long (0 = never)
-    int idle_timeout_seconds = 0;         // end sessions without input this long (0 = never)
-    int lost_grace_seconds = 15;          // after a restart: hosts not back by then lose their sessions
+    int heartbeat_timeout_seconds = 10;  // a host silent this long is down, its sessions lost
+    int disconnect_timeout_seconds = 0;  // end sessions disconnected this long (0 = never)
+    int idle_timeout_seconds = 0;        // end sessions without input this long (0 = never)
+    int lost_grace_seconds = 15;         // after a restart: hosts not back by then lose their sessions
     // Hosts authenticate with certificates from enrollment; the legacy shared secret only when an
     // admin turns this off (`serve --require-mtls no`), and even then never for an enrolled host id.
     bool require_mtls = true;
-    std::string metrics_token;            // Bearer token for GET /metrics; empty = an admin login only
+    std::string metrics_token;  // Bearer token for GET /metrics; empty = an admin login only
     // Abuse limits (issue 12); `serve` flags of the same names.
     std::size_t max_connections = 4096;             // open TLS connections, all clients
     std::size_t max_connections_per_address = 256;  // from one client address
     int max_sessions_per_user = 8;                  // live sessions of one user (0 = no cap)
     int max_screen_width = 7680, max_screen_height = 4320;
     std::int64_t max_screen_pixels = std::int64_t{7680} * 4320;
-    int max_queued_logins = 64;                     // password checks queued or running; more get 429
+    int max_queued_logins = 64;      // password checks queued or running; more get 429
     int login_delay_base_ms = 1000;  // after the free failed logins: this delay, doubling per failure,
     int login_delay_max_ms = 60000;  // up to this (tests shorten or lengthen them)
 };
@@ -50,7 +50,7 @@ public:
 
     std::uint16_t start();  // returns the bound port
     void stop();
-    void wait();            // until stop() and the threads have finished
+    void wait();  // until stop() and the threads have finished
 
 private:
     struct Impl;

@@ -43,7 +43,8 @@ private:
 class AcceptBackoff {
 public:
     std::chrono::milliseconds next() {
-        delay_ = delay_.count() == 0 ? std::chrono::milliseconds(100) : std::min(delay_ * 2, std::chrono::milliseconds(1000));
+        delay_ = delay_.count() == 0 ? std::chrono::milliseconds(100)
+                                     : std::min(delay_ * 2, std::chrono::milliseconds(1000));
         return delay_;
     }
     void reset() { delay_ = std::chrono::milliseconds(0); }

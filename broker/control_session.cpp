@@ -30,8 +30,12 @@ constexpr std::size_t kMaxQueued = 256;
 class ControlSession : public ControlLink, public std::enable_shared_from_this<ControlSession> {
 public:
     ControlSession(TlsStream stream, Core& core, std::string peer, ConnectionSlot slot)
-        : ws_(std::move(stream)), out_(ws_, kMaxQueued, [this](beast::error_code ec) { on_written(ec); }),
-          core_(core), peer_(std::move(peer)), slot_(std::move(slot)), register_timer_(ws_.get_executor()) {}
+        : ws_(std::move(stream)),
+          out_(ws_, kMaxQueued, [this](beast::error_code ec) { on_written(ec); }),
+          core_(core),
+          peer_(std::move(peer)),
+          slot_(std::move(slot)),
+          register_timer_(ws_.get_executor()) {}
 
     ~ControlSession() override {
         // Memory only here; the store work of a host going down runs on the store executor.
@@ -52,9 +56,8 @@ public:
 
     // ControlLink: any thread.
     void send(std::string text) override {
-        net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
-            self->enqueue(std::move(text));
-        });
+        net::post(ws_.get_executor(),
+                  [self = shared_from_this(), text = std::move(text)]() mutable { self->enqueue(std::move(text)); });
     }
     void close() override {
         net::post(ws_.get_executor(), [self = shared_from_this()] { self->fail_and_close(""); });
@@ -75,9 +78,7 @@ private:
         do_read();
     }
 
-    void do_read() {
-        ws_.async_read(buffer_, beast::bind_front_handler(&ControlSession::on_read, shared_from_this()));
-    }
+    void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&ControlSession::on_read, shared_from_this())); }
 
     void on_read(beast::error_code ec, std::size_t) {
         if (ec) {
@@ -208,11 +209,12 @@ private:
                     return Error<ApiErrorCode>{auth.error().code, "registration refused: " + auth.error().message};
                 }
                 if (!well_formed)
-                    return Error<ApiErrorCode>{ApiErrorCode::bad_request,
-                                               "unsupported registration (version, host_id, display_url or cert_sha256)"};
+                    return Error<ApiErrorCode>{
+                        ApiErrorCode::bad_request,
+                        "unsupported registration (version, host_id, display_url or cert_sha256)"};
                 if (reg.isolation != "per-user")
-                    log::warn("host ", reg.host_id, " does not run app sessions as their users (isolation: ",
-                              reg.isolation, ")");
+                    log::warn("host ", reg.host_id,
+                              " does not run app sessions as their users (isolation: ", reg.isolation, ")");
                 info.auth = auth.value();
                 log::info("host ", reg.host_id, " (", reg.name, ") registered from ", peer, ": ", reg.display_url,
                           ", max ", reg.max_sessions, " sessions, authenticated by ", auth.value());
@@ -228,7 +230,8 @@ private:
 
     void on_registered(const std::string& host_id, Result<std::string, ApiErrorCode> pools) {
         if (!pools) {
-            if (pools.error().code != ApiErrorCode::enrollment_refused && pools.error().code != ApiErrorCode::bad_request)
+            if (pools.error().code != ApiErrorCode::enrollment_refused &&
+                pools.error().code != ApiErrorCode::bad_request)
                 return fail_and_close("internal error in the broker");
             return fail_and_close(pools.error().message);
         }
@@ -302,7 +305,8 @@ private:
     // current one, the host goes down on the store thread (its launches fail, its sessions are lost).
     static void forget_host(Core& core, const std::string& host_id, const ControlLink* link) {
         if (core.hosts().disconnected(host_id, link))
-            core.store_jobs().post("host down", [&core, host_id] { core.hosts().down(host_id, "control connection closed"); });
+            core.store_jobs().post("host down",
+                                   [&core, host_id] { core.hosts().down(host_id, "control connection closed"); });
     }
 
     websocket::stream<TlsStream> ws_;

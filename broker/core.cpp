@@ -42,9 +42,8 @@ Core::Core(const BrokerConfig& config)
     launches_ = std::make_unique<LaunchService>(config_, *store_, registry_, *desktops_, live_stats_, metrics_, audit_,
                                                 ticket_key_, store_jobs_.context());
     // A host that goes away fails the launches waiting on it before its sessions are marked lost.
-    hosts_->on_host_down([this](const std::string& host_id, const std::string& why) {
-        launches_->fail_pending_of_host(host_id, why);
-    });
+    hosts_->on_host_down(
+        [this](const std::string& host_id, const std::string& why) { launches_->fail_pending_of_host(host_id, why); });
     // Start-up, before any connection: nobody is connected yet; hosts that come back within the
     // grace period keep their sessions.
     identity_->purge_expired(unix_now());
@@ -64,7 +63,7 @@ void Core::start() {
 void Core::shutdown() {
     if (shut_down_) return;
     shut_down_ = true;
-    store_jobs_.stop();      // nothing runs on the store thread after this
+    store_jobs_.stop();     // nothing runs on the store thread after this
     identity_->shutdown();  // nor on the password workers
     tick_timer_.reset();
     desktops_->stop();

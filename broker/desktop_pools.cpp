@@ -50,7 +50,8 @@ DesktopPools::~DesktopPools() { stop(); }
 std::string DesktopPools::pools_message() {
     control::Pools m;
     for (const auto& p : store_.desktop_pools())
-        m.pools.push_back(control::PoolSpec{p.id, p.image, p.mode, p.mode == "pooled" ? p.spares : 0, p.memory_mib, p.cpus});
+        m.pools.push_back(
+            control::PoolSpec{p.id, p.image, p.mode, p.mode == "pooled" ? p.spares : 0, p.memory_mib, p.cpus});
     return control::serialize(m);
 }
 
@@ -68,9 +69,7 @@ void DesktopPools::stop() {
     timer_.reset();  // cancels the wait; the timer must go while the io_context still exists
 }
 
-void DesktopPools::changed() {
-    check_for_changes(false);
-}
+void DesktopPools::changed() { check_for_changes(false); }
 
 void DesktopPools::schedule() {
     // The list is tiny; reading it every 2 s notices changes from any writer without coupling them.
@@ -103,8 +102,8 @@ Result<DesktopPools::Placement, ApiErrorCode> DesktopPools::place(const std::str
     auto pool = store_.desktop_pool(pool_id);
     if (!pool) return Error<ApiErrorCode>{ApiErrorCode::not_found, "the desktop pool " + pool_id + " no longer exists"};
     if (store_.live_session_count(pool->id) >= pool->size)
-        return Error<ApiErrorCode>{ApiErrorCode::no_host, "all " + std::to_string(pool->size) + " desktops of " + pool->name +
-                                                              " are in use"};
+        return Error<ApiErrorCode>{ApiErrorCode::no_host,
+                                   "all " + std::to_string(pool->size) + " desktops of " + pool->name + " are in use"};
     std::string only_host;
     if (pool->mode == "dedicated") {
         if (auto h = store_.dedicated_host(pool->id, user)) only_host = *h;
@@ -117,7 +116,8 @@ Result<DesktopPools::Placement, ApiErrorCode> DesktopPools::place(const std::str
     auto host = hosts_.pick_and_reserve(request);
     if (!host) {
         if (!only_host.empty())
-            return Error<ApiErrorCode>{ApiErrorCode::no_host, "the host holding your " + pool->name + " desktop (" + only_host +
+            return Error<ApiErrorCode>{ApiErrorCode::no_host, "the host holding your " + pool->name + " desktop (" +
+                                                                  only_host +
                                                                   ") is not connected, is draining or is full"};
         return Error<ApiErrorCode>{ApiErrorCode::no_host, "no connected host has the image '" + pool->image + "' for " +
                                                               pool->name + " with free capacity"};
@@ -131,12 +131,13 @@ Result<DesktopPools::Placement, ApiErrorCode> DesktopPools::place(const std::str
 namespace {
 
 int desktop_usage() {
-    std::cerr << "usage:\n"
-                 "  portico-broker publish-desktop --state DIR --id ID --name NAME --image IMAGE --mode pooled|dedicated\n"
-                 "                 [--size N] [--spares N] [--memory MIB] [--cpus N] [--icon URL] [--group G]... [--user U]...\n"
-                 "      (publishes a desktop pool, or replaces the one with the same id; IMAGE names a golden image\n"
-                 "       that session hosts offer with --images; entitles the given groups/users, or the group `users`)\n"
-                 "  portico-broker delete-desktop --state DIR --id ID\n";
+    std::cerr
+        << "usage:\n"
+           "  portico-broker publish-desktop --state DIR --id ID --name NAME --image IMAGE --mode pooled|dedicated\n"
+           "                 [--size N] [--spares N] [--memory MIB] [--cpus N] [--icon URL] [--group G]... [--user U]...\n"
+           "      (publishes a desktop pool, or replaces the one with the same id; IMAGE names a golden image\n"
+           "       that session hosts offer with --images; entitles the given groups/users, or the group `users`)\n"
+           "  portico-broker delete-desktop --state DIR --id ID\n";
     return 2;
 }
 
@@ -173,19 +174,33 @@ int cmd_publish_desktop(int argc, char** argv) {
         if (i + 1 >= argc) return desktop_usage();
         std::string v = argv[++i];
         bool ok = true;
-        if (k == "--state") state = v;
-        else if (k == "--id") p.id = v;
-        else if (k == "--name") p.name = v;
-        else if (k == "--icon") p.icon = v;
-        else if (k == "--image") p.image = v;
-        else if (k == "--mode") { p.mode = v; have_mode = true; }
-        else if (k == "--size") ok = parse_int(v, p.size);
-        else if (k == "--spares") ok = parse_int(v, p.spares);
-        else if (k == "--memory") ok = parse_int(v, p.memory_mib);
-        else if (k == "--cpus") ok = parse_int(v, p.cpus);
-        else if (k == "--group") ents.push_back({"group", v});
-        else if (k == "--user") ents.push_back({"user", v});
-        else return desktop_usage();
+        if (k == "--state")
+            state = v;
+        else if (k == "--id")
+            p.id = v;
+        else if (k == "--name")
+            p.name = v;
+        else if (k == "--icon")
+            p.icon = v;
+        else if (k == "--image")
+            p.image = v;
+        else if (k == "--mode") {
+            p.mode = v;
+            have_mode = true;
+        } else if (k == "--size")
+            ok = parse_int(v, p.size);
+        else if (k == "--spares")
+            ok = parse_int(v, p.spares);
+        else if (k == "--memory")
+            ok = parse_int(v, p.memory_mib);
+        else if (k == "--cpus")
+            ok = parse_int(v, p.cpus);
+        else if (k == "--group")
+            ents.push_back({"group", v});
+        else if (k == "--user")
+            ents.push_back({"user", v});
+        else
+            return desktop_usage();
         if (!ok) {
             std::cerr << "publish-desktop: " << k << " needs a number, got '" << v << "'\n";
             return 2;
@@ -214,9 +229,12 @@ int cmd_delete_desktop(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (i + 1 >= argc) return desktop_usage();
-        if (k == "--state") state = argv[++i];
-        else if (k == "--id") id = argv[++i];
-        else return desktop_usage();
+        if (k == "--state")
+            state = argv[++i];
+        else if (k == "--id")
+            id = argv[++i];
+        else
+            return desktop_usage();
     }
     if (state.empty() || id.empty()) return desktop_usage();
     auto store = open_existing_store(state);

@@ -35,7 +35,9 @@ std::vector<EnrollmentToken> Enrollment::tokens() { return store_.enrollment_tok
 
 Result<Enrollment::Enrolled, ApiErrorCode> Enrollment::enroll(const std::string& token, const std::string& host_id,
                                                               const std::string& csr_pem, const std::string& from) {
-    auto refused = [](std::string why) { return Error<ApiErrorCode>{ApiErrorCode::enrollment_refused, std::move(why)}; };
+    auto refused = [](std::string why) {
+        return Error<ApiErrorCode>{ApiErrorCode::enrollment_refused, std::move(why)};
+    };
     if (token.empty() || token.size() > 256) return refused("unknown enrollment token");
     auto known = store_.host(host_id);
     auto r = store_.consume_enrollment_token(crypto::sha256_hex(crypto::bytes_of(token)), host_id, unix_now(),
@@ -59,8 +61,8 @@ Result<Enrollment::Enrolled, ApiErrorCode> Enrollment::enroll(const std::string&
         return Error<ApiErrorCode>{ApiErrorCode::bad_request, cert.error().message};
     }
     // Remember the certificate: only this one authenticates the host from now on.
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(cert.value().data(), static_cast<int>(cert.value().size())),
-                                                  BIO_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(cert.value().data(), static_cast<int>(cert.value().size())), BIO_free);
     std::unique_ptr<X509, decltype(&X509_free)> x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
     auto fp = x509_sha256_hex(x.get());
     auto existing = store_.host(host_id);

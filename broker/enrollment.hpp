@@ -32,14 +32,15 @@ public:
         std::string token;  // shown once; only its SHA-256 is stored
     };
     // host_id empty: for any host id not yet enrolled.
-    NewToken create_token(const std::string& actor, const std::string& from, const std::string& host_id, int ttl_seconds);
+    NewToken create_token(const std::string& actor, const std::string& from, const std::string& host_id,
+                          int ttl_seconds);
     std::vector<EnrollmentToken> tokens();  // unused and unexpired
 
     struct Enrolled {
         std::string cert_pem, ca_pem;
     };
-    Result<Enrolled, ApiErrorCode> enroll(const std::string& token, const std::string& host_id, const std::string& csr_pem,
-                                          const std::string& from);
+    Result<Enrolled, ApiErrorCode> enroll(const std::string& token, const std::string& host_id,
+                                          const std::string& csr_pem, const std::string& from);
 
     // How a registering host authenticated ("mtls" or "secret"), or why it may not register
     // (enrollment_refused). A shared-secret registration for a host id with a certificate on

@@ -100,7 +100,8 @@ private:
 
     // ---- client -> host ----
     void read_client() {
-        client_.async_read(from_client_, beast::bind_front_handler(&GatewaySession::on_client_read, shared_from_this()));
+        client_.async_read(from_client_,
+                           beast::bind_front_handler(&GatewaySession::on_client_read, shared_from_this()));
     }
     void on_client_read(beast::error_code ec, std::size_t) {
         if (ec == websocket::error::closed) return close_gracefully(upstream_, client_.reason());

@@ -46,11 +46,13 @@ void HostDirectory::down(const std::string& host_id, const std::string& why) {
     auto lost = store_.lose_sessions_of_host(host_id, now);
     metrics_.sessions_lost += lost.size();
     store_.set_host_state(host_id, "down", now);
-    audit_.record("-", "host.down", host_id, "", why + (lost.empty() ? "" : "; " + std::to_string(lost.size()) + " sessions lost"));
+    audit_.record("-", "host.down", host_id, "",
+                  why + (lost.empty() ? "" : "; " + std::to_string(lost.size()) + " sessions lost"));
     log::warn("host ", host_id, " is down (", why, "); ", lost.size(), " sessions lost");
 }
 
-void HostDirectory::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu, double mem) {
+void HostDirectory::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu,
+                              double mem) {
     registry_.heartbeat(host_id, link, sessions, cpu, mem);
 }
 
@@ -100,7 +102,8 @@ std::vector<HostView> HostDirectory::list() {
             live.erase(it);
         }
     }
-    for (auto& [id, h] : live) out.push_back(HostView{std::nullopt, std::move(h)});  // registered since the rows were read
+    for (auto& [id, h] : live)
+        out.push_back(HostView{std::nullopt, std::move(h)});  // registered since the rows were read
     return out;
 }
 

@@ -54,7 +54,8 @@ void HostRegistry::adjust_sessions(const std::string& host_id, int delta) {
     if (it != hosts_.end()) it->second.sessions = std::max(0, it->second.sessions + delta);
 }
 
-void HostRegistry::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu, double mem) {
+void HostRegistry::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu,
+                             double mem) {
     std::lock_guard lk(mu_);
     auto it = hosts_.find(host_id);
     if (it == hosts_.end() || it->second.link.get() != link) return;

@@ -29,10 +29,10 @@ struct HostInfo {
     std::string vm_accel;             // "kvm" or "tcg" when it runs VM desktops
     std::string isolation;            // how its app sessions run: "per-user", "none", "refused"
     int max_sessions = 0;
-    int sessions = 0;        // running (last heartbeat) + reserved by launches in flight
+    int sessions = 0;         // running (last heartbeat) + reserved by launches in flight
     double cpu = 0, mem = 0;  // 0..1, last heartbeat
     bool drain = false;
-    std::string auth;              // "mtls" or "secret"
+    std::string auth;                // "mtls" or "secret"
     std::string client_cert_sha256;  // enrolled client certificate (mtls)
     std::chrono::steady_clock::time_point last_heartbeat{};
     std::shared_ptr<ControlLink> link;

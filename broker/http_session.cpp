@@ -48,7 +48,8 @@ bool is_websocket_path(std::string_view path) {
 // Connection: upgrade, Upgrade: websocket), made first so that a refused handshake gets a JSON
 // error like every other API answer; Beast answers these in plain text without a content type.
 Result<void, ApiErrorCode> check_handshake(const Request& req) {
-    if (req.count(http::field::host) == 0) return ApiError{ApiErrorCode::bad_request, "the upgrade request has no Host"};
+    if (req.count(http::field::host) == 0)
+        return ApiError{ApiErrorCode::bad_request, "the upgrade request has no Host"};
     auto key = req.find(http::field::sec_websocket_key);
     if (key == req.end() || key->value().size() > 24)  // 24: base64 of the 16-byte nonce (RFC 6455 4.1)
         return ApiError{ApiErrorCode::bad_request, "the upgrade request needs a Sec-WebSocket-Key"};
@@ -180,7 +181,8 @@ public:
     }
 
     void run() {
-        net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_handshake, shared_from_this()));
+        net::dispatch(stream_.get_executor(),
+                      beast::bind_front_handler(&HttpSession::do_handshake, shared_from_this()));
     }
 
 private:
@@ -204,7 +206,8 @@ private:
         parser_->body_limit(kMaxHttpBody);
         parser_->header_limit(16 * 1024);
         beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
-        http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+        http::async_read(stream_, buffer_, *parser_,
+                         beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
     }
 
     void on_read(beast::error_code ec, std::size_t) {
@@ -268,8 +271,8 @@ private:
                 if (!target) return self.send(self.error_response(target.error(), true));
                 beast::get_lowest_layer(self.stream_).expires_never();
                 self.upgraded_ = true;
-                start_gateway_session(std::move(self.stream_), std::move(req), self.core_, std::move(target.value()), sid,
-                                      std::move(self.slot_));
+                start_gateway_session(std::move(self.stream_), std::move(req), self.core_, std::move(target.value()),
+                                      sid, std::move(self.slot_));
             });
     }
 
@@ -326,7 +329,7 @@ private:
             res.set(http::field::upgrade, "websocket");
             res.set(http::field::sec_websocket_version, "13");
             res.set(http::field::connection, "upgrade");  // a server sending Upgrade lists it in Connection
-            res.keep_alive(keep_alive_);                   // and adds "close" when it closes
+            res.keep_alive(keep_alive_);                  // and adds "close" when it closes
         }
         return res;
     }
@@ -354,7 +357,8 @@ private:
     Response error_response(const ApiError& e, bool api, int retry_after_seconds = 0) {
         auto res = make_response(http_status(e.code), api);
         res.set(http::field::content_type, "application/json");
-        if (wants_retry_after(e.code)) res.set(http::field::retry_after, std::to_string(std::max(1, retry_after_seconds)));
+        if (wants_retry_after(e.code))
+            res.set(http::field::retry_after, std::to_string(std::max(1, retry_after_seconds)));
         res.body() = error_body(e);
         res.prepare_payload();
         return res;
@@ -385,11 +389,12 @@ private:
     void do_linger() {
         beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
         auto chunk = std::min<std::uint64_t>(linger_bytes_, sizeof(scratch_));
-        stream_.async_read_some(net::buffer(scratch_, chunk), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-            self->linger_bytes_ -= std::min<std::uint64_t>(self->linger_bytes_, n);
-            if (ec || self->linger_bytes_ == 0) return self->do_close();
-            self->do_linger();
-        });
+        stream_.async_read_some(net::buffer(scratch_, chunk),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                    self->linger_bytes_ -= std::min<std::uint64_t>(self->linger_bytes_, n);
+                                    if (ec || self->linger_bytes_ == 0) return self->do_close();
+                                    self->do_linger();
+                                });
     }
 
     void do_close() {
@@ -432,7 +437,9 @@ private:
     }
 
     void handle_api(Request req, const std::string& path) {
-        auto fail = [this](ApiErrorCode c, std::string msg) { send(error_response(ApiError{c, std::move(msg)}, true)); };
+        auto fail = [this](ApiErrorCode c, std::string msg) {
+            send(error_response(ApiError{c, std::move(msg)}, true));
+        };
         const auto method = req.method();
         const bool changes_state = method == http::verb::post || method == http::verb::delete_ ||
                                    method == http::verb::put || method == http::verb::patch;
@@ -448,7 +455,8 @@ private:
             while (true) {
                 auto slash = rest.find('/');
                 auto seg = percent_decode(rest.substr(0, slash));
-                if (!seg || seg->empty() || seg->size() > 256) return fail(ApiErrorCode::not_found, "no such API endpoint");
+                if (!seg || seg->empty() || seg->size() > 256)
+                    return fail(ApiErrorCode::not_found, "no such API endpoint");
                 segments.push_back(std::move(*seg));
                 if (slash == std::string_view::npos) break;
                 rest.remove_prefix(slash + 1);
@@ -461,8 +469,8 @@ private:
         };
         if (is_websocket_path(path)) {  // a plain request to a WebSocket route (upgrades went to upgrade())
             if (!want(http::verb::get)) return;
-            return send(websocket_refusal(
-                ApiError{ApiErrorCode::upgrade_required, "this is a WebSocket endpoint: send a WebSocket upgrade request"}));
+            return send(websocket_refusal(ApiError{ApiErrorCode::upgrade_required,
+                                                   "this is a WebSocket endpoint: send a WebSocket upgrade request"}));
         }
         const auto& route = segments[0];
         if (segments.size() == 1 && route == "login") {
@@ -492,7 +500,8 @@ private:
                                                 {"csr_pem", FieldType::string, true}});
             if (!body) return send(error_response(body.error(), true));
             auto host_id = body.value()["host_id"].get<std::string>();
-            if (!valid_name(host_id, 128)) return fail(ApiErrorCode::bad_request, "field 'host_id' must be a valid host id");
+            if (!valid_name(host_id, 128))
+                return fail(ApiErrorCode::bad_request, "field 'host_id' must be a valid host id");
             return on_store<json>(
                 "enroll",
                 [core = &core_, token = body.value()["token"].get<std::string>(), host_id,
@@ -544,7 +553,8 @@ private:
                 auto& b = parsed.value();
                 auto width = b.value("width", std::int64_t{1280}), height = b.value("height", std::int64_t{800});
                 if (width < 64 || height < 64)
-                    return self->answer_later(ApiError{ApiErrorCode::bad_request, "width and height must be at least 64"});
+                    return self->answer_later(
+                        ApiError{ApiErrorCode::bad_request, "width and height must be at least 64"});
                 // The broker's policy caps the screen: Xvfb allocates the whole framebuffer up front.
                 if (auto ok = core.launches().check_screen(width, height); !ok) return self->answer_later(ok.error());
                 const double scale = b.value("scale", 1.0);
@@ -596,7 +606,8 @@ private:
     }
 
     void do_login(const Request& req) {
-        auto body = parse_body(req.body(), {{"username", FieldType::string, true}, {"password", FieldType::string, true}});
+        auto body =
+            parse_body(req.body(), {{"username", FieldType::string, true}, {"password", FieldType::string, true}});
         auto str_field = [&](const char* k) {
             const auto& v = body.value()[k].get_ref<const std::string&>();
             return !v.empty() && v.size() <= 1024;
@@ -611,7 +622,8 @@ private:
             [self = shared_from_this(), user](Result<Identity::LoginOk, ApiErrorCode> r, int retry_after) {
                 net::post(self->stream_.get_executor(), [self, user, r = std::move(r), retry_after] {
                     if (!r) return self->send(self->error_response(r.error(), true, retry_after));
-                    auto res = self->json_response(http::status::ok, {{"user", user}, {"role", to_string(r.value().role)}});
+                    auto res =
+                        self->json_response(http::status::ok, {{"user", user}, {"role", to_string(r.value().role)}});
                     res.set(http::field::set_cookie, std::string(kCookieName) + "=" + r.value().token +
                                                          "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=28800");
                     self->send(std::move(res));
@@ -621,7 +633,7 @@ private:
 
     TlsStream stream_;
     Core& core_;
-    ConnectionSlot slot_;  // counts this connection against the broker's caps until it ends
+    ConnectionSlot slot_;    // counts this connection against the broker's caps until it ends
     bool upgraded_ = false;  // stream_ now belongs to a WebSocket session
     std::string peer_;
     beast::flat_buffer buffer_;

@@ -78,7 +78,8 @@ void Identity::login(const std::string& user, const std::string& password, const
         if (queued_logins_ >= std::max(1, config_.max_queued_logins)) {
             // Argon2 is the costly part of a login: a bounded queue keeps a flood from taking every core.
             metrics_.logins_rate_limited++;
-            done(Error<ApiErrorCode>{ApiErrorCode::rate_limited, "the broker is busy checking passwords; try again"}, 1);
+            done(Error<ApiErrorCode>{ApiErrorCode::rate_limited, "the broker is busy checking passwords; try again"},
+                 1);
             return;
         }
         if (!workers_) return;

@@ -15,7 +15,8 @@ Error<ApiErrorCode> no_such_session() { return {ApiErrorCode::not_found, "no suc
 
 // Whether a live session can be watched or disconnected now (not while starting or ending).
 Result<void, ApiErrorCode> check_attachable(const SessionRecord& s) {
-    if (s.state == SessionState::starting) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is still starting"};
+    if (s.state == SessionState::starting)
+        return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is still starting"};
     if (s.state == SessionState::ending) return Error<ApiErrorCode>{ApiErrorCode::conflict, "the session is ending"};
     return {};
 }
@@ -95,16 +96,19 @@ Result<void, ApiErrorCode> LaunchService::check_screen(std::int64_t width, std::
         return limit("height " + std::to_string(height) + " is above this broker's max_screen_height " +
                      std::to_string(config_.max_screen_height));
     if (width * height > config_.max_screen_pixels)
-        return limit(std::to_string(width) + "x" + std::to_string(height) + " is above this broker's max_screen_pixels " +
-                     std::to_string(config_.max_screen_pixels));
+        return limit(std::to_string(width) + "x" + std::to_string(height) +
+                     " is above this broker's max_screen_pixels " + std::to_string(config_.max_screen_pixels));
     return {};
 }
 
 void LaunchService::count_failure(ApiErrorCode code) {
-    if (code == ApiErrorCode::no_host) metrics_.launches_no_host++;
-    else if (code == ApiErrorCode::not_entitled || code == ApiErrorCode::not_found || code == ApiErrorCode::limit_exceeded)
+    if (code == ApiErrorCode::no_host)
+        metrics_.launches_no_host++;
+    else if (code == ApiErrorCode::not_entitled || code == ApiErrorCode::not_found ||
+             code == ApiErrorCode::limit_exceeded)
         metrics_.launches_denied++;
-    else metrics_.launches_failed++;
+    else
+        metrics_.launches_failed++;
 }
 
 void LaunchService::launch(const Caller& caller, const std::string& resource_ref, int width, int height, double scale,
@@ -191,7 +195,8 @@ void LaunchService::start_new(const Caller& caller, const Resource& res, int wid
     std::optional<HostInfo> host;
     std::optional<control::DesktopSpec> desktop;
     if (res.type == "desktop") {
-        Result<DesktopPools::Placement, ApiErrorCode> placed = Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"};
+        Result<DesktopPools::Placement, ApiErrorCode> placed =
+            Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"};
         try {
             placed = desktops_.place(res.id, caller.name);
         } catch (const StoreBusy& e) {
@@ -211,8 +216,16 @@ void LaunchService::start_new(const Caller& caller, const Resource& res, int wid
 
     auto p = std::make_shared<PendingLaunch>();
     p->started = t0;
-    p->session = SessionRecord{crypto::random_token(18), caller.name, res.id, host->host_id, SessionState::starting,
-                               width, height, unix_now(), 0, 0};
+    p->session = SessionRecord{crypto::random_token(18),
+                               caller.name,
+                               res.id,
+                               host->host_id,
+                               SessionState::starting,
+                               width,
+                               height,
+                               unix_now(),
+                               0,
+                               0};
     p->timer = std::make_unique<net::steady_timer>(timers_);
     try {
         store_.create_session(p->session);
@@ -481,7 +494,8 @@ SessionView LaunchService::view(const SessionRecord& s, const std::string& resou
 
 void LaunchService::tick(int tick_number) {
     const auto now = unix_now();
-    if (!grace_done_ && std::chrono::steady_clock::now() - started_at_ >= std::chrono::seconds(config_.lost_grace_seconds)) {
+    if (!grace_done_ &&
+        std::chrono::steady_clock::now() - started_at_ >= std::chrono::seconds(config_.lost_grace_seconds)) {
         grace_done_ = true;
         // Sessions of hosts that did not come back after a broker restart.
         std::map<std::string, int> lost_by_host;
@@ -493,9 +507,10 @@ void LaunchService::tick(int tick_number) {
         }
     }
     if (config_.disconnect_timeout_seconds > 0) {
-        for (const auto& s : store_.sessions_in_state_since(SessionState::disconnected,
-                                                            now - config_.disconnect_timeout_seconds)) {
-            log::info("session ", s.id, " disconnected for longer than ", config_.disconnect_timeout_seconds, " s; ending it");
+        for (const auto& s :
+             store_.sessions_in_state_since(SessionState::disconnected, now - config_.disconnect_timeout_seconds)) {
+            log::info("session ", s.id, " disconnected for longer than ", config_.disconnect_timeout_seconds,
+                      " s; ending it");
             // Final at once, so the next tick does not ask again; the host's session_ended is then a no-op.
             end_session_now(s, "-", "session.timeout", "");
             if (store_.set_session_state(s.id, SessionState::ended, now)) metrics_.sessions_ended++;

@@ -48,7 +48,7 @@ struct LaunchTicket {
 // A session as the REST API shows it.
 struct SessionView {
     SessionRecord session;
-    std::string resource_name;  // the resource's id again once it was deleted
+    std::string resource_name;                // the resource's id again once it was deleted
     std::optional<LiveStats::Figures> stats;  // live sessions whose host reports figures
     std::string notice;
 };

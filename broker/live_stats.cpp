@@ -13,7 +13,8 @@ void LiveStats::update(const std::string& host_id, const protocol::control::Sess
     }
 }
 
-std::optional<LiveStats::Figures> LiveStats::get(const std::string& session_id, const std::string& host_id, std::int64_t now) const {
+std::optional<LiveStats::Figures> LiveStats::get(const std::string& session_id, const std::string& host_id,
+                                                 std::int64_t now) const {
     std::lock_guard lk(mu_);
     auto it = by_session_.find(session_id);
     if (it == by_session_.end() || it->second.host_id != host_id || !fresh(it->second, now)) return std::nullopt;

@@ -31,7 +31,7 @@ public:
     void prune(std::int64_t now);
 
     struct Totals {
-        std::size_t sessions = 0;   // sessions with fresh figures
+        std::size_t sessions = 0;  // sessions with fresh figures
         std::int64_t viewers = 0;  // sum of their viewers
     };
     Totals totals(std::int64_t now) const;

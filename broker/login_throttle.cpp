@@ -22,7 +22,8 @@ std::chrono::milliseconds LoginThrottle::wait_time(const std::string& key, Clock
     // Past the free attempts and some are still being checked: their outcome decides the delay.
     if (e.in_flight > 0) return std::max(policy_.base_delay, std::chrono::milliseconds(1));
     const int doublings = std::min(e.failures - policy_.free_attempts, 30);
-    auto delay = std::min<std::chrono::milliseconds>(policy_.max_delay, policy_.base_delay * (std::int64_t{1} << doublings));
+    auto delay =
+        std::min<std::chrono::milliseconds>(policy_.max_delay, policy_.base_delay * (std::int64_t{1} << doublings));
     auto ready = e.last + delay;
     if (now >= ready) return std::chrono::milliseconds(0);
     return std::chrono::duration_cast<std::chrono::milliseconds>(ready - now) + std::chrono::milliseconds(1);

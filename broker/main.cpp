@@ -9,8 +9,8 @@
 #include "common/log.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -161,7 +161,8 @@ int cmd_publish(std::vector<std::string> args) {
     store->put_resource(portico::broker::Resource{id, name, "app", command, "", ""});
     if (ents.empty() && store->group("users")) ents.push_back({"group", "users"});
     if (!store->set_entitlements(id, ents)) {
-        portico::log::error("an entitled user or group does not exist; ", name, " is published but nobody may launch it");
+        portico::log::error("an entitled user or group does not exist; ", name,
+                            " is published but nobody may launch it");
         return 1;
     }
     std::cout << "published " << name << " (" << id << ")\n";
@@ -190,11 +191,13 @@ int cmd_enroll_token(std::vector<std::string> args) {
     t.id = portico::crypto::random_token(9);
     t.host_id = host_id;
     t.created_by = "cli";
-    t.created_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    t.created_at =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     t.expires_at = t.created_at + ttl;
     std::string token = portico::crypto::random_token(32);
     store->create_enrollment_token(t, portico::crypto::sha256_hex(portico::crypto::bytes_of(token)));
-    store->append_audit({0, t.created_at, "cli", "enrollment_token.create", t.id, "local", host_id.empty() ? "any host" : "host " + host_id});
+    store->append_audit({0, t.created_at, "cli", "enrollment_token.create", t.id, "local",
+                         host_id.empty() ? "any host" : "host " + host_id});
     std::cout << token << "\n";
     return 0;
 }
@@ -273,7 +276,8 @@ int cmd_serve(std::vector<std::string> args) {
                 return ok && *end == '\0' && h > 0 && h <= 65535 ? std::string() : "expected WxH, got '" + v + "'";
             },
             ""));
-    app.add_option("--max-screen-pixels", c.max_screen_pixels, "the most pixels a screen may have (default: --max-screen's)")
+    app.add_option("--max-screen-pixels", c.max_screen_pixels,
+                   "the most pixels a screen may have (default: --max-screen's)")
         ->option_text("N")
         ->check(portico::cli::count(1, std::numeric_limits<long>::max()));
     portico::cli::add_config(app);
@@ -303,8 +307,9 @@ int cmd_serve(std::vector<std::string> args) {
         c.metrics_token = token;
     }
     if (!c.require_mtls)
-        portico::log::warn("--require-mtls no: hosts not yet enrolled may register with the shared secret "
-                           "(enrolled host ids still need their certificate)");
+        portico::log::warn(
+            "--require-mtls no: hosts not yet enrolled may register with the shared secret "
+            "(enrolled host ids still need their certificate)");
 
     // Signals are taken synchronously by one thread so nothing runs in a signal handler.
     sigset_t set;

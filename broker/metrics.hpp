@@ -11,7 +11,7 @@ namespace portico::broker {
 
 struct Metrics {
     static constexpr std::array<double, 13> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                        0.25,  0.5,    1,     2.5,  5,    20};
+                                                        0.25,  0.5,    1,     2.5,  5,     20};
     std::atomic<std::uint64_t> launches_ok{0}, launches_reconnect{0}, launches_failed{0}, launches_no_host{0},
         launches_denied{0};
     std::atomic<std::uint64_t> logins_ok{0}, logins_failed{0}, logins_rate_limited{0};

@@ -106,9 +106,11 @@ void BrokerCa::create(const std::string& cert_path, const std::string& key_path)
 BrokerCa::BrokerCa(const std::string& cert_path, const std::string& key_path) : cert_path_(cert_path) {
     cert_pem_ = read_file(cert_path);
     auto key_pem = read_file(key_path);
-    std::unique_ptr<BIO, decltype(&BIO_free)> kb(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())), BIO_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> kb(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())),
+                                                 BIO_free);
     key_ = PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr);
-    std::unique_ptr<BIO, decltype(&BIO_free)> cb(BIO_new_mem_buf(cert_pem_.data(), static_cast<int>(cert_pem_.size())), BIO_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> cb(BIO_new_mem_buf(cert_pem_.data(), static_cast<int>(cert_pem_.size())),
+                                                 BIO_free);
     cert_ = PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr);
     if (!key_ || !cert_) {
         EVP_PKEY_free(key_);
@@ -127,14 +129,16 @@ Result<std::string, CaErrorCode> BrokerCa::sign_csr(const std::string& csr_pem, 
     auto fail = [](std::string why) { return Error<CaErrorCode>{CaErrorCode::bad_csr, std::move(why)}; };
     auto broken = [](std::string why) { return Error<CaErrorCode>{CaErrorCode::signing_failed, std::move(why)}; };
     if (csr_pem.size() > 16384) return fail("CSR too large");
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())), BIO_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())),
+                                                  BIO_free);
     std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr),
                                                             X509_REQ_free);
     if (!req) return fail("csr_pem is not a PEM certificate request");
     std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pub(X509_REQ_get_pubkey(req.get()), EVP_PKEY_free);
     if (!pub || X509_REQ_verify(req.get(), pub.get()) != 1) return fail("the CSR's signature does not verify");
     int type = EVP_PKEY_get_base_id(pub.get());
-    if (type != EVP_PKEY_EC && type != EVP_PKEY_ED25519 && !(type == EVP_PKEY_RSA && EVP_PKEY_get_bits(pub.get()) >= 2048))
+    if (type != EVP_PKEY_EC && type != EVP_PKEY_ED25519 &&
+        !(type == EVP_PKEY_RSA && EVP_PKEY_get_bits(pub.get()) >= 2048))
         return fail("the CSR's key must be EC, Ed25519 or RSA >= 2048 bits");
 
     std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
@@ -144,8 +148,10 @@ Result<std::string, CaErrorCode> BrokerCa::sign_csr(const std::string& csr_pem, 
     X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(days) * 24 * 3600);
     X509_set_pubkey(cert.get(), pub.get());
     X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("Portico hosts"), -1, -1, 0);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(host_id.c_str()), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("Portico hosts"), -1, -1,
+                               0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(host_id.c_str()), -1,
+                               -1, 0);
     X509_set_issuer_name(cert.get(), X509_get_subject_name(cert_));
     try {
         add_ext(cert.get(), cert_, NID_basic_constraints, "critical,CA:FALSE");

@@ -28,7 +28,8 @@ public:
 
     // Checks the CSR's self-signature and issues a 1-year client certificate for its public key
     // with subject CN = host_id. Returns the certificate PEM or a reason.
-    Result<std::string, CaErrorCode> sign_csr(const std::string& csr_pem, const std::string& host_id, int days = 365) const;
+    Result<std::string, CaErrorCode> sign_csr(const std::string& csr_pem, const std::string& host_id,
+                                              int days = 365) const;
     const std::string& cert_pem() const { return cert_pem_; }
     const std::string& cert_path() const { return cert_path_; }
 

@@ -26,8 +26,9 @@ const HostInfo* choose_host(const std::vector<const HostInfo*>& candidates, cons
     for (const auto* h : candidates) {
         if (!h || !accepts_new_sessions(*h) || !offers(*h, r)) continue;
         double l = load_index(*h);
-        if (!best || l < best_load || (l == best_load && (h->sessions < best->sessions ||
-                                                          (h->sessions == best->sessions && h->host_id < best->host_id)))) {
+        if (!best || l < best_load ||
+            (l == best_load &&
+             (h->sessions < best->sessions || (h->sessions == best->sessions && h->host_id < best->host_id)))) {
             best = h;
             best_load = l;
         }

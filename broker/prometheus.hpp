@@ -13,7 +13,7 @@ namespace portico::broker {
 struct MetricsGauges {
     int sessions_starting = 0, sessions_active = 0, sessions_disconnected = 0;
     int hosts_up = 0, hosts_draining = 0, hosts_down = 0;
-    std::int64_t session_viewers = 0;     // viewers of live sessions, as their hosts last reported
+    std::int64_t session_viewers = 0;    // viewers of live sessions, as their hosts last reported
     std::size_t sessions_streaming = 0;  // sessions whose hosts report live figures
 };
 

@@ -120,7 +120,8 @@ std::optional<int> int_query(const RestRequest& req, const char* key, int lo, in
     }
     long long n = std::stoll(v);
     if (n < lo || n > hi) {
-        err = std::string("query parameter '") + key + "' must be within " + std::to_string(lo) + ".." + std::to_string(hi);
+        err = std::string("query parameter '") + key + "' must be within " + std::to_string(lo) + ".." +
+              std::to_string(hi);
         return std::nullopt;
     }
     return static_cast<int>(n);
@@ -140,13 +141,14 @@ Reply users_route(Core& core, const Caller& c, const RestRequest& req) {
         }
         if (req.method != http::verb::post) return method_not_allowed();
         if (!c.admin()) return forbidden();
-        auto body = parse_body(req.body, {{"name", FieldType::string, true},
-                                          {"role", FieldType::string},
-                                          {"password", FieldType::string}});
+        auto body = parse_body(
+            req.body,
+            {{"name", FieldType::string, true}, {"role", FieldType::string}, {"password", FieldType::string}});
         if (!body) return body.error();
         auto& b = body.value();
         auto name = b["name"].get<std::string>();
-        if (!valid_name(name)) return bad("field 'name' must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit");
+        if (!valid_name(name))
+            return bad("field 'name' must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit");
         auto role = parse_role(b.value("role", std::string("user")));
         if (!role) return bad("field 'role' must be admin, helpdesk or user");
         if (auto e = check_len(b, "password", 8, 1024); !e) return e.error();
@@ -188,7 +190,8 @@ Reply users_route(Core& core, const Caller& c, const RestRequest& req) {
         if (!u) return not_found("user");
         if (role && u->role == Role::admin && *role != Role::admin && store.count_admins() <= 1)
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "cannot take the admin role from the last admin"};
-        if (b.contains("password")) store.set_password_hash(name, crypto::hash_password(b["password"].get<std::string>()));
+        if (b.contains("password"))
+            store.set_password_hash(name, crypto::hash_password(b["password"].get<std::string>()));
         if (role) store.set_role(name, *role);
         std::string detail;
         if (role) detail += std::string("role ") + to_string(*role);
@@ -226,7 +229,8 @@ Reply groups_route(Core& core, const Caller& c, const RestRequest& req) {
         if (!body) return body.error();
         auto& b = body.value();
         auto name = b["name"].get<std::string>();
-        if (!valid_name(name)) return bad("field 'name' must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit");
+        if (!valid_name(name))
+            return bad("field 'name' must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit");
         if (auto e = check_string_array(b, "members", 10000, 64, false); !e) return e.error();
         std::vector<std::string> members;
         if (b.contains("members"))
@@ -304,7 +308,8 @@ Check put_entitlements(Core& core, const Caller& c, const RestRequest& req, cons
     if (!r || r->type != type) return not_found(type == "app" ? "app" : "pool");
     if (!store.set_entitlements(id, parsed.value())) return not_found("user or group in the entitlements");
     json detail = entitlements_json(parsed.value());
-    core.audit().record(c.name, (type == "app" ? "app" : "pool") + std::string(".entitlements"), id, c.ip, json_text(detail));
+    core.audit().record(c.name, (type == "app" ? "app" : "pool") + std::string(".entitlements"), id, c.ip,
+                        json_text(detail));
     return {};
 }
 
@@ -333,8 +338,11 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         if (auto e = check_app_fields(b); !e) return e.error();
         auto ents = create_entitlements(store, b);
         if (!ents) return ents.error();
-        Resource r{b["id"].get<std::string>(), b["name"].get<std::string>(), "app",
-                   b["command"].get<std::vector<std::string>>(), b.value("icon", std::string()),
+        Resource r{b["id"].get<std::string>(),
+                   b["name"].get<std::string>(),
+                   "app",
+                   b["command"].get<std::vector<std::string>>(),
+                   b.value("icon", std::string()),
                    b.value("host_group", std::string())};
         if (!store.create_resource(r, ents.value()))
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "a resource with id " + r.id + " exists"};
@@ -384,11 +392,16 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
 // ---- desktop pools ----
 
 json pool_json(Store& store, const DesktopPool& p) {
-    return json{{"id", p.id},          {"name", p.name},
-                {"type", "desktop"},   {"icon", p.icon},
-                {"image", p.image},    {"mode", p.mode},
-                {"size", p.size},      {"spares", p.spares},
-                {"memory_mib", p.memory_mib}, {"cpus", p.cpus},
+    return json{{"id", p.id},
+                {"name", p.name},
+                {"type", "desktop"},
+                {"icon", p.icon},
+                {"image", p.image},
+                {"mode", p.mode},
+                {"size", p.size},
+                {"spares", p.spares},
+                {"memory_mib", p.memory_mib},
+                {"cpus", p.cpus},
                 {"sessions", store.live_session_count(p.id)},
                 {"entitlements", entitlements_json(store.entitlements(p.id))}};
 }
@@ -472,7 +485,8 @@ Reply pools_route(Core& core, const Caller& c, const RestRequest& req) {
                                           {"cpus", FieldType::integer}});
         if (!body) return body.error();
         auto& b = body.value();
-        if (b.empty()) return bad("give at least one of 'name', 'icon', 'image', 'mode', 'size', 'spares', 'memory_mib', 'cpus'");
+        if (b.empty())
+            return bad("give at least one of 'name', 'icon', 'image', 'mode', 'size', 'spares', 'memory_mib', 'cpus'");
         if (auto e = check_len(b, "icon", 0, 16384); !e) return e.error();
         auto p = store.desktop_pool(id);
         if (!p) return not_found("pool");
@@ -559,7 +573,8 @@ Reply sessions_route(Core& core, const Caller& c, const RestRequest& req) {
         if (req.query.count("state")) {
             f.state = parse_session_state(req.query.at("state"));
             if (!f.state)
-                return bad("query parameter 'state' must be one of starting, active, disconnected, ending, ended, lost");
+                return bad(
+                    "query parameter 'state' must be one of starting, active, disconnected, ending, ended, lost");
         }
         std::string err;
         auto limit = int_query(req, "limit", 1, 1000, 200, err);
@@ -607,7 +622,8 @@ Reply audit_route(Core& core, const Caller& c, const RestRequest& req) {
     if (!limit) return bad(err);
     f.limit = *limit;
     if (auto it = req.query.find("before"); it != req.query.end()) {
-        if (it->second.empty() || it->second.size() > 18 || it->second.find_first_not_of("0123456789") != std::string::npos)
+        if (it->second.empty() || it->second.size() > 18 ||
+            it->second.find_first_not_of("0123456789") != std::string::npos)
             return bad("query parameter 'before' must be a number");
         f.before = std::stoll(it->second);
     }
@@ -615,8 +631,13 @@ Reply audit_route(Core& core, const Caller& c, const RestRequest& req) {
     if (req.query.count("action")) f.action = req.query.at("action");
     json out = json::array();
     for (auto& e : core.store().audit(f))
-        out.push_back({{"id", e.id}, {"at", e.at}, {"actor", e.actor}, {"action", e.action}, {"target", e.target},
-                       {"from", e.from}, {"detail", e.detail}});
+        out.push_back({{"id", e.id},
+                       {"at", e.at},
+                       {"actor", e.actor},
+                       {"action", e.action},
+                       {"target", e.target},
+                       {"from", e.from},
+                       {"detail", e.detail}});
     return ok(out);
 }
 
@@ -652,8 +673,8 @@ Result<json, ApiErrorCode> parse_body(const std::string& body, std::initializer_
 
 bool is_rest_route(const std::vector<std::string>& seg) {
     if (seg.empty()) return false;
-    static const char* const roots[] = {"me", "resources", "sessions", "users", "groups", "apps",
-                                        "pools", "hosts", "enrollment-tokens", "audit"};
+    static const char* const roots[] = {"me",    "resources", "sessions",          "users", "groups", "apps",
+                                        "pools", "hosts",     "enrollment-tokens", "audit"};
     return std::any_of(std::begin(roots), std::end(roots), [&](const char* r) { return seg[0] == r; });
 }
 

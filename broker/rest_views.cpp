@@ -18,23 +18,27 @@ json or_null(const std::optional<T>& v) {
 // {fps, kbps, rtt_ms, encode_ms, skipped, input_to_photon_ms, viewers, updated_at}, unknown figures null.
 json stats_json(const LiveStats::Figures& f) {
     const auto& s = f.stats;
-    return json{{"fps", or_null(s.fps)},
-                {"kbps", or_null(s.kbps)},
-                {"rtt_ms", or_null(s.rtt_ms)},
-                {"encode_ms", or_null(s.encode_ms)},
-                {"skipped", or_null(s.skipped)},
-                {"input_to_photon_ms", or_null(s.input_to_photon_ms)},
-                {"viewers", or_null(s.viewers)},
-                {"updated_at", f.updated_at}};
+    return json{{"fps", or_null(s.fps)},         {"kbps", or_null(s.kbps)},
+                {"rtt_ms", or_null(s.rtt_ms)},   {"encode_ms", or_null(s.encode_ms)},
+                {"skipped", or_null(s.skipped)}, {"input_to_photon_ms", or_null(s.input_to_photon_ms)},
+                {"viewers", or_null(s.viewers)}, {"updated_at", f.updated_at}};
 }
 
 }  // namespace
 
 json session_json(const SessionView& v) {
     const auto& s = v.session;
-    json j{{"id", s.id},           {"user", s.user},       {"resource", s.resource}, {"resource_name", v.resource_name},
-           {"host", s.host_id},    {"state", to_string(s.state)}, {"created_at", s.created_at}, {"updated_at", s.updated_at},
-           {"ended_at", s.ended_at}, {"width", s.width},   {"height", s.height}};
+    json j{{"id", s.id},
+           {"user", s.user},
+           {"resource", s.resource},
+           {"resource_name", v.resource_name},
+           {"host", s.host_id},
+           {"state", to_string(s.state)},
+           {"created_at", s.created_at},
+           {"updated_at", s.updated_at},
+           {"ended_at", s.ended_at},
+           {"width", s.width},
+           {"height", s.height}};
     j["stats"] = v.stats ? stats_json(*v.stats) : json(nullptr);
     j["notice"] = v.notice;
     return j;
@@ -56,7 +60,8 @@ json host_json(const HostView& v) {
     j["mem"] = live ? live->mem : 0.0;
     j["load"] = live ? load_index(*live) : 0.0;
     if (live) {
-        auto ago = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - live->last_heartbeat);
+        auto ago =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - live->last_heartbeat);
         j["last_heartbeat"] = unix_now() - ago.count();
     } else {
         j["last_heartbeat"] = rec ? rec->last_seen : 0;
@@ -84,8 +89,11 @@ json launch_json(const LaunchTicket& t) {
 }
 
 json enrollment_token_json(const EnrollmentToken& t) {
-    return json{{"id", t.id}, {"host_id", t.host_id}, {"created_at", t.created_at},
-                {"expires_at", t.expires_at}, {"created_by", t.created_by}};
+    return json{{"id", t.id},
+                {"host_id", t.host_id},
+                {"created_at", t.created_at},
+                {"expires_at", t.expires_at},
+                {"created_by", t.created_by}};
 }
 
 json new_enrollment_token_json(const Enrollment::NewToken& t) {

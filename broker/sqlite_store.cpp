@@ -209,7 +209,8 @@ public:
     }
     std::string text(int col) {
         auto p = sqlite3_column_text(st_, col);
-        return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
+        return p ? std::string(reinterpret_cast<const char*>(p),
+                               static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
                  : std::string();
     }
     std::int64_t integer(int col) { return sqlite3_column_int64(st_, col); }
@@ -219,7 +220,8 @@ private:
     sqlite3_stmt* st_ = nullptr;
 };
 
-constexpr const char* kSessionCols = "id, user, resource, host_id, state, width, height, created_at, ended_at, updated_at";
+constexpr const char* kSessionCols =
+    "id, user, resource, host_id, state, width, height, created_at, ended_at, updated_at";
 constexpr const char* kResourceCols = "id, name, type, command, icon, host_group";
 constexpr const char* kHostCols =
     "id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions";
@@ -336,7 +338,8 @@ public:
     std::optional<SessionRecord> session(const std::string& id) override;
     bool set_session_state(const std::string& id, SessionState state, std::int64_t now) override;
     std::vector<SessionRecord> live_sessions_of(const std::string& user) override;
-    std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user, const std::string& resource) override;
+    std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user,
+                                                          const std::string& resource) override;
     std::vector<SessionRecord> sessions(const SessionFilter& f) override;
     std::vector<std::string> lose_sessions_of_host(const std::string& host_id, std::int64_t now) override;
     std::vector<SessionRecord> sessions_in_state_since(SessionState state, std::int64_t before) override;
@@ -354,8 +357,8 @@ public:
     void mark_all_hosts_down(std::int64_t now) override;
     void create_enrollment_token(const EnrollmentToken& t, const std::string& token_hash) override;
     std::vector<EnrollmentToken> enrollment_tokens(std::int64_t now) override;
-    ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id,
-                                           std::int64_t now, bool host_known) override;
+    ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id, std::int64_t now,
+                                           bool host_known) override;
     void append_audit(const AuditEvent& e) override;
     std::vector<AuditEvent> audit(const AuditFilter& f) override;
 
@@ -467,7 +470,11 @@ int SqliteStore::schema_version() {
 void SqliteStore::create_user(const std::string& name, const std::string& hash, std::int64_t now, Role role) {
     std::lock_guard lk(mu_);
     Stmt(db_, "INSERT INTO users(name, password_hash, created_at, role) VALUES (?, ?, ?, ?)")
-        .bind(1, name).bind(2, hash).bind(3, now).bind(4, std::string(to_string(role))).step();
+        .bind(1, name)
+        .bind(2, hash)
+        .bind(3, now)
+        .bind(4, std::string(to_string(role)))
+        .step();
 }
 
 bool SqliteStore::set_password_hash(const std::string& name, const std::string& hash) {
@@ -549,7 +556,11 @@ void SqliteStore::create_login_session(const std::string& token_hash, const std:
                                        std::int64_t expires_at) {
     std::lock_guard lk(mu_);
     Stmt(db_, "INSERT INTO login_sessions(token_hash, user, created_at, expires_at) VALUES (?, ?, ?, ?)")
-        .bind(1, token_hash).bind(2, user).bind(3, now).bind(4, expires_at).step();
+        .bind(1, token_hash)
+        .bind(2, user)
+        .bind(3, now)
+        .bind(4, expires_at)
+        .step();
 }
 
 std::optional<std::string> SqliteStore::login_session_user(const std::string& token_hash, std::int64_t now) {
@@ -562,8 +573,9 @@ std::optional<std::string> SqliteStore::login_session_user(const std::string& to
 
 std::optional<Principal> SqliteStore::authenticate(const std::string& token_hash, std::int64_t now) {
     std::lock_guard lk(mu_);
-    Stmt s(db_, "SELECT u.name, u.role FROM login_sessions l JOIN users u ON u.name = l.user "
-                "WHERE l.token_hash = ? AND l.expires_at > ?");
+    Stmt s(db_,
+           "SELECT u.name, u.role FROM login_sessions l JOIN users u ON u.name = l.user "
+           "WHERE l.token_hash = ? AND l.expires_at > ?");
     s.bind(1, token_hash).bind(2, now);
     if (!s.step()) return std::nullopt;
     return Principal{s.text(0), role_of(s.text(1))};
@@ -625,7 +637,8 @@ std::optional<GroupRecord> SqliteStore::group(const std::string& name) {
 bool SqliteStore::add_member(const std::string& group, const std::string& user) {
     std::lock_guard lk(mu_);
     {
-        Stmt s(db_, "SELECT (SELECT COUNT(*) FROM groups WHERE name = ?) + (SELECT COUNT(*) FROM users WHERE name = ?)");
+        Stmt s(db_,
+               "SELECT (SELECT COUNT(*) FROM groups WHERE name = ?) + (SELECT COUNT(*) FROM users WHERE name = ?)");
         s.bind(1, group).bind(2, user);
         if (!s.step() || s.integer(0) != 2) return false;
     }
@@ -644,11 +657,17 @@ bool SqliteStore::remove_member(const std::string& group, const std::string& use
 void SqliteStore::put_resource(const Resource& r) {
     std::lock_guard lk(mu_);
     // An upsert, not INSERT OR REPLACE: replacing the row would cascade away its entitlements.
-    Stmt(db_, "INSERT INTO resources(id, name, type, command, icon, host_group) VALUES (?, ?, ?, ?, ?, ?) "
-              "ON CONFLICT(id) DO UPDATE SET name = excluded.name, type = excluded.type, command = excluded.command, "
-              "icon = excluded.icon, host_group = excluded.host_group")
-        .bind(1, r.id).bind(2, r.name).bind(3, r.type).bind(4, nlohmann::json(r.command).dump())
-        .bind(5, r.icon).bind(6, r.host_group).step();
+    Stmt(db_,
+         "INSERT INTO resources(id, name, type, command, icon, host_group) VALUES (?, ?, ?, ?, ?, ?) "
+         "ON CONFLICT(id) DO UPDATE SET name = excluded.name, type = excluded.type, command = excluded.command, "
+         "icon = excluded.icon, host_group = excluded.host_group")
+        .bind(1, r.id)
+        .bind(2, r.name)
+        .bind(3, r.type)
+        .bind(4, nlohmann::json(r.command).dump())
+        .bind(5, r.icon)
+        .bind(6, r.host_group)
+        .step();
 }
 
 bool SqliteStore::principals_exist_locked(const std::vector<Entitlement>& ents) {
@@ -664,7 +683,9 @@ void SqliteStore::insert_entitlements_locked(const std::string& resource, const 
     for (const auto& e : ents) {
         Stmt(db_, e.kind == "user" ? "INSERT OR IGNORE INTO user_entitlements(resource, user) VALUES (?, ?)"
                                    : "INSERT OR IGNORE INTO group_entitlements(resource, grp) VALUES (?, ?)")
-            .bind(1, resource).bind(2, e.name).step();
+            .bind(1, resource)
+            .bind(2, e.name)
+            .step();
     }
 }
 
@@ -677,8 +698,13 @@ bool SqliteStore::create_resource(const Resource& r, const std::vector<Entitleme
             if (s.step()) return false;
         }
         Stmt(db_, "INSERT INTO resources(id, name, type, command, icon, host_group) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(1, r.id).bind(2, r.name).bind(3, r.type).bind(4, nlohmann::json(r.command).dump())
-            .bind(5, r.icon).bind(6, r.host_group).step();
+            .bind(1, r.id)
+            .bind(2, r.name)
+            .bind(3, r.type)
+            .bind(4, nlohmann::json(r.command).dump())
+            .bind(5, r.icon)
+            .bind(6, r.host_group)
+            .step();
         insert_entitlements_locked(r.id, ents);
         return true;
     });
@@ -687,8 +713,12 @@ bool SqliteStore::create_resource(const Resource& r, const std::vector<Entitleme
 bool SqliteStore::update_resource(const Resource& r) {
     std::lock_guard lk(mu_);
     Stmt(db_, "UPDATE resources SET name = ?, command = ?, icon = ?, host_group = ? WHERE id = ?")
-        .bind(1, r.name).bind(2, nlohmann::json(r.command).dump()).bind(3, r.icon).bind(4, r.host_group)
-        .bind(5, r.id).step();
+        .bind(1, r.name)
+        .bind(2, nlohmann::json(r.command).dump())
+        .bind(3, r.icon)
+        .bind(4, r.host_group)
+        .bind(5, r.id)
+        .step();
     return sqlite3_changes(db_) > 0;
 }
 
@@ -737,11 +767,18 @@ DesktopPool read_pool(Stmt& s) {
 }
 
 void upsert_pool_row(sqlite3* db, const DesktopPool& p) {
-    Stmt(db, "INSERT INTO desktop_pools(id, image, mode, size, spares, memory_mib, cpus) VALUES (?, ?, ?, ?, ?, ?, ?) "
-             "ON CONFLICT(id) DO UPDATE SET image = excluded.image, mode = excluded.mode, size = excluded.size, "
-             "spares = excluded.spares, memory_mib = excluded.memory_mib, cpus = excluded.cpus")
-        .bind(1, p.id).bind(2, p.image).bind(3, p.mode).bind(4, std::int64_t{p.size}).bind(5, std::int64_t{p.spares})
-        .bind(6, std::int64_t{p.memory_mib}).bind(7, std::int64_t{p.cpus}).step();
+    Stmt(db,
+         "INSERT INTO desktop_pools(id, image, mode, size, spares, memory_mib, cpus) VALUES (?, ?, ?, ?, ?, ?, ?) "
+         "ON CONFLICT(id) DO UPDATE SET image = excluded.image, mode = excluded.mode, size = excluded.size, "
+         "spares = excluded.spares, memory_mib = excluded.memory_mib, cpus = excluded.cpus")
+        .bind(1, p.id)
+        .bind(2, p.image)
+        .bind(3, p.mode)
+        .bind(4, std::int64_t{p.size})
+        .bind(5, std::int64_t{p.spares})
+        .bind(6, std::int64_t{p.memory_mib})
+        .bind(7, std::int64_t{p.cpus})
+        .step();
 }
 
 }  // namespace
@@ -755,9 +792,13 @@ void SqliteStore::put_desktop_pool(const DesktopPool& p) {
             if (kind.step() && kind.text(0) != "desktop")
                 throw std::runtime_error("resource '" + p.id + "' exists and is not a desktop");
         }
-        Stmt(db_, "INSERT INTO resources(id, name, type, command, icon, host_group) VALUES (?, ?, 'desktop', '[]', ?, '') "
-                  "ON CONFLICT(id) DO UPDATE SET name = excluded.name, icon = excluded.icon")
-            .bind(1, p.id).bind(2, p.name).bind(3, p.icon).step();
+        Stmt(db_,
+             "INSERT INTO resources(id, name, type, command, icon, host_group) VALUES (?, ?, 'desktop', '[]', ?, '') "
+             "ON CONFLICT(id) DO UPDATE SET name = excluded.name, icon = excluded.icon")
+            .bind(1, p.id)
+            .bind(2, p.name)
+            .bind(3, p.icon)
+            .step();
         upsert_pool_row(db_, p);
         return true;
     });
@@ -771,8 +812,12 @@ bool SqliteStore::create_desktop_pool(const DesktopPool& p, const std::vector<En
             s.bind(1, p.id);
             if (s.step()) return false;
         }
-        Stmt(db_, "INSERT INTO resources(id, name, type, command, icon, host_group) VALUES (?, ?, 'desktop', '[]', ?, '')")
-            .bind(1, p.id).bind(2, p.name).bind(3, p.icon).step();
+        Stmt(db_,
+             "INSERT INTO resources(id, name, type, command, icon, host_group) VALUES (?, ?, 'desktop', '[]', ?, '')")
+            .bind(1, p.id)
+            .bind(2, p.name)
+            .bind(3, p.icon)
+            .step();
         upsert_pool_row(db_, p);
         insert_entitlements_locked(p.id, ents);
         return true;
@@ -783,7 +828,10 @@ bool SqliteStore::update_desktop_pool(const DesktopPool& p) {
     std::lock_guard lk(mu_);
     return transaction([&] {
         Stmt(db_, "UPDATE resources SET name = ?, icon = ? WHERE id = ? AND type = 'desktop'")
-            .bind(1, p.name).bind(2, p.icon).bind(3, p.id).step();
+            .bind(1, p.name)
+            .bind(2, p.icon)
+            .bind(3, p.id)
+            .step();
         if (sqlite3_changes(db_) == 0) return false;
         upsert_pool_row(db_, p);
         return true;
@@ -823,16 +871,21 @@ std::optional<std::string> SqliteStore::dedicated_host(const std::string& pool, 
 
 void SqliteStore::set_dedicated_host(const std::string& pool, const std::string& user, const std::string& host_id) {
     std::lock_guard lk(mu_);
-    Stmt(db_, "INSERT INTO desktop_assignments(pool, user, host_id) VALUES (?, ?, ?) "
-              "ON CONFLICT(pool, user) DO UPDATE SET host_id = excluded.host_id")
-        .bind(1, pool).bind(2, user).bind(3, host_id).step();
+    Stmt(db_,
+         "INSERT INTO desktop_assignments(pool, user, host_id) VALUES (?, ?, ?) "
+         "ON CONFLICT(pool, user) DO UPDATE SET host_id = excluded.host_id")
+        .bind(1, pool)
+        .bind(2, user)
+        .bind(3, host_id)
+        .step();
 }
 
 std::vector<Entitlement> SqliteStore::entitlements(const std::string& resource) {
     std::lock_guard lk(mu_);
     std::vector<Entitlement> out;
-    Stmt s(db_, "SELECT 'group', grp FROM group_entitlements WHERE resource = ? "
-                "UNION ALL SELECT 'user', user FROM user_entitlements WHERE resource = ? ORDER BY 1, 2");
+    Stmt s(db_,
+           "SELECT 'group', grp FROM group_entitlements WHERE resource = ? "
+           "UNION ALL SELECT 'user', user FROM user_entitlements WHERE resource = ? ORDER BY 1, 2");
     s.bind(1, resource).bind(2, resource);
     while (s.step()) out.push_back(Entitlement{s.text(0), s.text(1)});
     return out;
@@ -851,19 +904,22 @@ bool SqliteStore::set_entitlements(const std::string& resource, const std::vecto
 
 bool SqliteStore::is_entitled(const std::string& user, const std::string& resource) {
     std::lock_guard lk(mu_);
-    Stmt s(db_, "SELECT EXISTS(SELECT 1 FROM user_entitlements WHERE resource = ? AND user = ?) OR "
-                "EXISTS(SELECT 1 FROM group_entitlements e JOIN group_members m ON m.grp = e.grp "
-                "WHERE e.resource = ? AND m.user = ?)");
+    Stmt s(db_,
+           "SELECT EXISTS(SELECT 1 FROM user_entitlements WHERE resource = ? AND user = ?) OR "
+           "EXISTS(SELECT 1 FROM group_entitlements e JOIN group_members m ON m.grp = e.grp "
+           "WHERE e.resource = ? AND m.user = ?)");
     s.bind(1, resource).bind(2, user).bind(3, resource).bind(4, user);
     return s.step() && s.integer(0) != 0;
 }
 
 std::vector<Resource> SqliteStore::entitled_resources(const std::string& user) {
     std::lock_guard lk(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kResourceCols + " FROM resources WHERE id IN ("
+    Stmt s(db_, (std::string("SELECT ") + kResourceCols +
+                 " FROM resources WHERE id IN ("
                  "SELECT resource FROM user_entitlements WHERE user = ? UNION "
                  "SELECT e.resource FROM group_entitlements e JOIN group_members m ON m.grp = e.grp WHERE m.user = ?) "
-                 "ORDER BY name").c_str());
+                 "ORDER BY name")
+                    .c_str());
     s.bind(1, user).bind(2, user);
     std::vector<Resource> out;
     while (s.step()) out.push_back(read_resource(s));
@@ -874,10 +930,19 @@ std::vector<Resource> SqliteStore::entitled_resources(const std::string& user) {
 
 void SqliteStore::create_session(const SessionRecord& r) {
     std::lock_guard lk(mu_);
-    Stmt(db_, "INSERT INTO sessions(id, user, resource, host_id, state, width, height, created_at, updated_at) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(1, r.id).bind(2, r.user).bind(3, r.resource).bind(4, r.host_id).bind(5, std::string(to_string(r.state)))
-        .bind(6, std::int64_t{r.width}).bind(7, std::int64_t{r.height}).bind(8, r.created_at).bind(9, r.created_at).step();
+    Stmt(db_,
+         "INSERT INTO sessions(id, user, resource, host_id, state, width, height, created_at, updated_at) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(1, r.id)
+        .bind(2, r.user)
+        .bind(3, r.resource)
+        .bind(4, r.host_id)
+        .bind(5, std::string(to_string(r.state)))
+        .bind(6, std::int64_t{r.width})
+        .bind(7, std::int64_t{r.height})
+        .bind(8, r.created_at)
+        .bind(9, r.created_at)
+        .step();
 }
 
 std::optional<SessionRecord> SqliteStore::session(const std::string& id) {
@@ -892,14 +957,24 @@ bool SqliteStore::set_session_state(const std::string& id, SessionState new_stat
     std::lock_guard lk(mu_);
     const std::string state = to_string(new_state);
     if (!is_live(new_state)) {
-        Stmt(db_, "UPDATE sessions SET state = ?, ended_at = ?, updated_at = ? WHERE id = ? "
-                  "AND state NOT IN ('ended', 'lost')")
-            .bind(1, state).bind(2, now).bind(3, now).bind(4, id).step();
+        Stmt(db_,
+             "UPDATE sessions SET state = ?, ended_at = ?, updated_at = ? WHERE id = ? "
+             "AND state NOT IN ('ended', 'lost')")
+            .bind(1, state)
+            .bind(2, now)
+            .bind(3, now)
+            .bind(4, id)
+            .step();
     } else {
         // Once "ending", only a final state follows (a late report of activity must not revive it).
-        Stmt(db_, "UPDATE sessions SET state = ?, updated_at = ? WHERE id = ? AND state NOT IN ('ended', 'lost', 'ending') "
-                  "AND state != ?")
-            .bind(1, state).bind(2, now).bind(3, id).bind(4, state).step();
+        Stmt(db_,
+             "UPDATE sessions SET state = ?, updated_at = ? WHERE id = ? AND state NOT IN ('ended', 'lost', 'ending') "
+             "AND state != ?")
+            .bind(1, state)
+            .bind(2, now)
+            .bind(3, id)
+            .bind(4, state)
+            .step();
     }
     return sqlite3_changes(db_) > 0;
 }
@@ -920,9 +995,10 @@ std::vector<SessionRecord> SqliteStore::live_sessions_of(const std::string& user
     return query_sessions("user = ? AND state NOT IN ('ended', 'lost') ORDER BY created_at", {user});
 }
 
-std::vector<SessionRecord> SqliteStore::reconnectable_sessions_for(const std::string& user, const std::string& resource) {
-    return query_sessions(
-        "user = ? AND resource = ? AND state IN ('active', 'disconnected') ORDER BY created_at DESC", {user, resource});
+std::vector<SessionRecord> SqliteStore::reconnectable_sessions_for(const std::string& user,
+                                                                   const std::string& resource) {
+    return query_sessions("user = ? AND resource = ? AND state IN ('active', 'disconnected') ORDER BY created_at DESC",
+                          {user, resource});
 }
 
 std::vector<SessionRecord> SqliteStore::sessions(const SessionFilter& f) {
@@ -950,9 +1026,13 @@ std::vector<std::string> SqliteStore::lose_sessions_of_host(const std::string& h
             s.bind(1, host_id);
             while (s.step()) ids.push_back(s.text(0));
         }
-        Stmt(db_, "UPDATE sessions SET state = 'lost', ended_at = ?, updated_at = ? WHERE host_id = ? "
-                  "AND state NOT IN ('ended', 'lost')")
-            .bind(1, now).bind(2, now).bind(3, host_id).step();
+        Stmt(db_,
+             "UPDATE sessions SET state = 'lost', ended_at = ?, updated_at = ? WHERE host_id = ? "
+             "AND state NOT IN ('ended', 'lost')")
+            .bind(1, now)
+            .bind(2, now)
+            .bind(3, host_id)
+            .step();
         return true;
     });
     return ids;
@@ -962,9 +1042,7 @@ std::vector<SessionRecord> SqliteStore::sessions_in_state_since(SessionState sta
     return query_sessions("state = ? AND updated_at <= ?", {to_string(state)}, before);
 }
 
-std::vector<SessionRecord> SqliteStore::live_sessions() {
-    return query_sessions("state NOT IN ('ended', 'lost')", {});
-}
+std::vector<SessionRecord> SqliteStore::live_sessions() { return query_sessions("state NOT IN ('ended', 'lost')", {}); }
 
 std::vector<std::pair<SessionState, int>> SqliteStore::session_counts() {
     std::lock_guard lk(mu_);
@@ -980,8 +1058,13 @@ void SqliteStore::record_ticket(const std::string& ticket_id, const std::string&
                                 bool view_only, std::int64_t now, std::int64_t expires_at) {
     std::lock_guard lk(mu_);
     Stmt(db_, "INSERT INTO tickets(id, session_id, user, view_only, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(1, ticket_id).bind(2, session_id).bind(3, user).bind(4, std::int64_t{view_only ? 1 : 0}).bind(5, now)
-        .bind(6, expires_at).step();
+        .bind(1, ticket_id)
+        .bind(2, session_id)
+        .bind(3, user)
+        .bind(4, std::int64_t{view_only ? 1 : 0})
+        .bind(5, now)
+        .bind(6, expires_at)
+        .step();
 }
 
 int SqliteStore::purge_expired_tickets(std::int64_t now) {
@@ -994,15 +1077,25 @@ int SqliteStore::purge_expired_tickets(std::int64_t now) {
 
 void SqliteStore::upsert_host(const HostRecord& h) {
     std::lock_guard lk(mu_);
-    Stmt(db_, "INSERT INTO hosts(id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
-              "state = excluded.state, last_seen = excluded.last_seen, "
-              "cert_fingerprint = CASE WHEN excluded.cert_fingerprint != '' THEN excluded.cert_fingerprint "
-              "ELSE hosts.cert_fingerprint END, display_url = excluded.display_url, auth = excluded.auth, "
-              "apps = excluded.apps, max_sessions = excluded.max_sessions")
-        .bind(1, h.id).bind(2, h.name).bind(3, h.state).bind(4, std::int64_t{h.drain ? 1 : 0}).bind(5, h.last_seen)
-        .bind(6, h.cert_fingerprint).bind(7, h.display_url).bind(8, h.auth).bind(9, nlohmann::json(h.apps).dump())
-        .bind(10, std::int64_t{h.max_sessions}).step();
+    Stmt(
+        db_,
+        "INSERT INTO hosts(id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
+        "state = excluded.state, last_seen = excluded.last_seen, "
+        "cert_fingerprint = CASE WHEN excluded.cert_fingerprint != '' THEN excluded.cert_fingerprint "
+        "ELSE hosts.cert_fingerprint END, display_url = excluded.display_url, auth = excluded.auth, "
+        "apps = excluded.apps, max_sessions = excluded.max_sessions")
+        .bind(1, h.id)
+        .bind(2, h.name)
+        .bind(3, h.state)
+        .bind(4, std::int64_t{h.drain ? 1 : 0})
+        .bind(5, h.last_seen)
+        .bind(6, h.cert_fingerprint)
+        .bind(7, h.display_url)
+        .bind(8, h.auth)
+        .bind(9, nlohmann::json(h.apps).dump())
+        .bind(10, std::int64_t{h.max_sessions})
+        .step();
 }
 
 std::optional<HostRecord> SqliteStore::host(const std::string& id) {
@@ -1048,16 +1141,23 @@ void SqliteStore::mark_all_hosts_down(std::int64_t now) {
 
 void SqliteStore::create_enrollment_token(const EnrollmentToken& t, const std::string& token_hash) {
     std::lock_guard lk(mu_);
-    Stmt(db_, "INSERT INTO enrollment_tokens(id, token_hash, host_id, created_by, created_at, expires_at) "
-              "VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(1, t.id).bind(2, token_hash).bind(3, t.host_id).bind(4, t.created_by).bind(5, t.created_at)
-        .bind(6, t.expires_at).step();
+    Stmt(db_,
+         "INSERT INTO enrollment_tokens(id, token_hash, host_id, created_by, created_at, expires_at) "
+         "VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(1, t.id)
+        .bind(2, token_hash)
+        .bind(3, t.host_id)
+        .bind(4, t.created_by)
+        .bind(5, t.created_at)
+        .bind(6, t.expires_at)
+        .step();
 }
 
 std::vector<EnrollmentToken> SqliteStore::enrollment_tokens(std::int64_t now) {
     std::lock_guard lk(mu_);
-    Stmt s(db_, "SELECT id, host_id, created_by, created_at, expires_at FROM enrollment_tokens "
-                "WHERE used_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id");
+    Stmt s(db_,
+           "SELECT id, host_id, created_by, created_at, expires_at FROM enrollment_tokens "
+           "WHERE used_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id");
     s.bind(1, now);
     std::vector<EnrollmentToken> out;
     while (s.step()) out.push_back(EnrollmentToken{s.text(0), s.text(1), s.text(2), s.integer(3), s.integer(4)});
@@ -1073,11 +1173,16 @@ ConsumeResult SqliteStore::consume_enrollment_token(const std::string& token_has
         s.bind(1, token_hash);
         if (!s.step()) return false;
         auto id = s.text(0);
-        if (s.integer(3)) result = ConsumeResult::used;
-        else if (s.integer(2) <= now) result = ConsumeResult::expired;
-        else if (!s.text(1).empty() && s.text(1) != host_id) result = ConsumeResult::wrong_host;
-        else if (s.text(1).empty() && host_known) result = ConsumeResult::host_exists;
-        else result = ConsumeResult::ok;
+        if (s.integer(3))
+            result = ConsumeResult::used;
+        else if (s.integer(2) <= now)
+            result = ConsumeResult::expired;
+        else if (!s.text(1).empty() && s.text(1) != host_id)
+            result = ConsumeResult::wrong_host;
+        else if (s.text(1).empty() && host_known)
+            result = ConsumeResult::host_exists;
+        else
+            result = ConsumeResult::ok;
         if (result != ConsumeResult::used)  // one attempt per token, whatever its outcome
             Stmt(db_, "UPDATE enrollment_tokens SET used_at = ? WHERE id = ?").bind(1, now).bind(2, id).step();
         return true;
@@ -1090,7 +1195,13 @@ ConsumeResult SqliteStore::consume_enrollment_token(const std::string& token_has
 void SqliteStore::append_audit(const AuditEvent& e) {
     std::lock_guard lk(mu_);
     Stmt(db_, "INSERT INTO audit(at, actor, action, target, source, detail) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(1, e.at).bind(2, e.actor).bind(3, e.action).bind(4, e.target).bind(5, e.from).bind(6, e.detail).step();
+        .bind(1, e.at)
+        .bind(2, e.actor)
+        .bind(3, e.action)
+        .bind(4, e.target)
+        .bind(5, e.from)
+        .bind(6, e.detail)
+        .step();
 }
 
 std::vector<AuditEvent> SqliteStore::audit(const AuditFilter& f) {

@@ -74,12 +74,14 @@ InitResult init_state(const InitOptions& o) {
 
     std::string password = o.demo_password.value_or(crypto::random_token(12));
     std::string admin_password = o.admin_password.value_or(crypto::random_token(12));
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     {
         auto store = open_store(p.database);
         // An Xft font (not xterm's default bitmap "fixed"): its size follows the session's Xft.dpi,
         // so the terminal is as readable on a HiDPI browser as at 1x.
-        store->put_resource(Resource{"terminal", "Terminal", "app", {"xterm", "-fa", "Monospace", "-fs", "11"}, "", ""});
+        store->put_resource(
+            Resource{"terminal", "Terminal", "app", {"xterm", "-fa", "Monospace", "-fs", "11"}, "", ""});
         // The demo user is a plain user who may launch Terminal through the group `users`.
         std::vector<std::string> members;
         if (!o.demo_user.empty()) {

@@ -22,7 +22,7 @@ struct InitOptions {
 };
 
 struct InitResult {
-    bool created = false;  // false: the directory was already initialised and left untouched
+    bool created = false;                  // false: the directory was already initialised and left untouched
     std::string demo_user, demo_password;  // password only when created
     std::string admin_user, admin_password;
 };

@@ -28,8 +28,8 @@ struct StoreBusy : std::runtime_error {
 };
 
 struct Resource {
-    std::string id, name, type;          // type: "app" or "desktop" (a DesktopPool)
-    std::vector<std::string> command;    // argv for app sessions
+    std::string id, name, type;        // type: "app" or "desktop" (a DesktopPool)
+    std::vector<std::string> command;  // argv for app sessions
     std::string icon, host_group;
 };
 
@@ -88,7 +88,7 @@ struct AuditFilter {
 };
 
 struct SessionFilter {
-    std::string user, host;            // empty = any
+    std::string user, host;             // empty = any
     std::optional<SessionState> state;  // nothing = every live state (is_live)
     int limit = 200;
 };
@@ -145,7 +145,7 @@ public:
     // ---- resources and entitlements ----
     virtual void put_resource(const Resource& r) = 0;  // insert or replace (publish CLI, init)
     virtual bool create_resource(const Resource& r, const std::vector<Entitlement>& ents) = 0;  // false: id exists
-    virtual bool update_resource(const Resource& r) = 0;  // false: no such id
+    virtual bool update_resource(const Resource& r) = 0;                                        // false: no such id
     virtual bool delete_resource(const std::string& id) = 0;
     virtual std::vector<Resource> resources() = 0;
     virtual std::optional<Resource> resource(const std::string& id) = 0;
@@ -159,8 +159,9 @@ public:
     // Creates or replaces the pool and its resource row in one transaction (the CLI). Throws if
     // the id belongs to an app.
     virtual void put_desktop_pool(const DesktopPool& p) = 0;
-    virtual bool create_desktop_pool(const DesktopPool& p, const std::vector<Entitlement>& ents) = 0;  // false: id exists
-    virtual bool update_desktop_pool(const DesktopPool& p) = 0;  // false: no such pool
+    virtual bool create_desktop_pool(const DesktopPool& p,
+                                     const std::vector<Entitlement>& ents) = 0;  // false: id exists
+    virtual bool update_desktop_pool(const DesktopPool& p) = 0;                  // false: no such pool
     virtual std::optional<DesktopPool> desktop_pool(const std::string& id) = 0;
     virtual std::vector<DesktopPool> desktop_pools() = 0;
     virtual int live_session_count(const std::string& resource) = 0;
@@ -176,7 +177,8 @@ public:
     virtual bool set_session_state(const std::string& id, SessionState state, std::int64_t now) = 0;
     virtual std::vector<SessionRecord> live_sessions_of(const std::string& user) = 0;
     // Sessions of a user for a resource one can reconnect to (active or disconnected), newest first.
-    virtual std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user, const std::string& resource) = 0;
+    virtual std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user,
+                                                                  const std::string& resource) = 0;
     virtual std::vector<SessionRecord> sessions(const SessionFilter& f) = 0;
     // Marks every starting/active/disconnected session of the host lost; returns their ids.
     virtual std::vector<std::string> lose_sessions_of_host(const std::string& host_id, std::int64_t now) = 0;

@@ -55,7 +55,8 @@ template <class T, class Where, class Back, class Work, class Done>
 void run_guarded_on(Where where, const char* what, Back back, Work work, Done done) {
     boost::asio::post(where, [what, back, work = std::move(work), done = std::move(done)]() mutable {
         auto result = store_guarded<T>(what, work);
-        boost::asio::post(back, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+        boost::asio::post(back,
+                          [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
     });
 }
 
@@ -90,9 +91,8 @@ public:
     void run(const char* what, Executor back, Work work, Done done) {
         post(what, [what, back, work = std::move(work), done = std::move(done)]() mutable {
             auto result = store_guarded<T>(what, work);
-            boost::asio::post(back, [done = std::move(done), result = std::move(result)]() mutable {
-                done(std::move(result));
-            });
+            boost::asio::post(
+                back, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
         });
     }
 

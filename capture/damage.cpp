@@ -28,9 +28,9 @@ void subtract(const Rect& r, const Rect& cut, std::vector<Rect>& out) {
         out.push_back(r);
         return;
     }
-    if (c.y > r.y) out.push_back({r.x, r.y, r.w, c.y - r.y});                          // above
+    if (c.y > r.y) out.push_back({r.x, r.y, r.w, c.y - r.y});                                     // above
     if (c.bottom() < r.bottom()) out.push_back({r.x, c.bottom(), r.w, r.bottom() - c.bottom()});  // below
-    if (c.x > r.x) out.push_back({r.x, c.y, c.x - r.x, c.h});                          // left
+    if (c.x > r.x) out.push_back({r.x, c.y, c.x - r.x, c.h});                                     // left
     if (c.right() < r.right()) out.push_back({c.right(), c.y, r.right() - c.right(), c.h});       // right
 }
 

@@ -13,8 +13,8 @@
 namespace portico::capture {
 
 struct Capture {
-    const Frame* frame = nullptr;   // owned by the source; valid until the next capture() call
-    DamageRegion damage;            // what changed since the previous capture (all of it at first)
+    const Frame* frame = nullptr;  // owned by the source; valid until the next capture() call
+    DamageRegion damage;           // what changed since the previous capture (all of it at first)
     std::chrono::steady_clock::time_point time;
 };
 
@@ -27,8 +27,12 @@ public:
 
     static CaptureResult got(Capture c) { return CaptureResult(Status::frame, std::move(c), {}); }
     static CaptureResult nothing_new() { return CaptureResult(Status::no_change, {}, {}); }
-    static CaptureResult temporary_error(std::string why) { return CaptureResult(Status::temporary_error, {}, std::move(why)); }
-    static CaptureResult permanent_error(std::string why) { return CaptureResult(Status::permanent_error, {}, std::move(why)); }
+    static CaptureResult temporary_error(std::string why) {
+        return CaptureResult(Status::temporary_error, {}, std::move(why));
+    }
+    static CaptureResult permanent_error(std::string why) {
+        return CaptureResult(Status::permanent_error, {}, std::move(why));
+    }
 
     Status status() const { return status_; }
     // True when a frame was captured; then -> and * reach it.

@@ -6,8 +6,8 @@ namespace portico::capture {
 
 namespace {
 
-constexpr int kBlock = 24;      // the moving block ("cursor"/small animation)
-constexpr int kGlyphW = 8;      // one "typed character" per step
+constexpr int kBlock = 24;  // the moving block ("cursor"/small animation)
+constexpr int kGlyphW = 8;  // one "typed character" per step
 constexpr int kGlyphH = 14;
 
 void fill(Frame& f, Rect r, std::uint8_t b, std::uint8_t g, std::uint8_t rd) {

@@ -24,8 +24,8 @@ void bgra_to_i420(const capture::Frame& src, I420Image& dst) {
     dst.u.resize(static_cast<std::size_t>(cw) * ch);
     dst.v.resize(static_cast<std::size_t>(cw) * ch);
     // libyuv's "ARGB" is little-endian words, i.e. bytes B,G,R,A: exactly our BGRX.
-    libyuv::ARGBToI420(src.pixels.data(), src.stride, dst.y.data(), dst.stride_y, dst.u.data(),
-                       dst.stride_uv, dst.v.data(), dst.stride_uv, src.width, src.height);
+    libyuv::ARGBToI420(src.pixels.data(), src.stride, dst.y.data(), dst.stride_y, dst.u.data(), dst.stride_uv,
+                       dst.v.data(), dst.stride_uv, src.width, src.height);
 }
 
 void i420_to_bgra(const I420Image& src, capture::Frame& dst) {
@@ -37,8 +37,8 @@ void i420_to_bgra(const I420Image& src, capture::Frame& dst) {
         src.v.size() < static_cast<std::size_t>(src.stride_uv) * (ch - 1) + cw)
         throw std::invalid_argument("i420_to_bgra: invalid image");
     detail::resize_frame(dst, src.width, src.height);
-    libyuv::I420ToARGB(src.y.data(), src.stride_y, src.u.data(), src.stride_uv, src.v.data(),
-                       src.stride_uv, dst.pixels.data(), dst.stride, src.width, src.height);
+    libyuv::I420ToARGB(src.y.data(), src.stride_y, src.u.data(), src.stride_uv, src.v.data(), src.stride_uv,
+                       dst.pixels.data(), dst.stride, src.width, src.height);
 }
 
 void scale_bgra(const capture::Frame& src, capture::Frame& dst, int width, int height) {
@@ -56,8 +56,7 @@ void scale_bgra(const capture::Frame& src, capture::Frame& dst, int width, int h
 }
 
 double psnr_bgra(const capture::Frame& a, const capture::Frame& b) {
-    if (a.width != b.width || a.height != b.height || !detail::frame_is_valid(a) ||
-        !detail::frame_is_valid(b))
+    if (a.width != b.width || a.height != b.height || !detail::frame_is_valid(a) || !detail::frame_is_valid(b))
         return 0.0;
     constexpr double kCap = 99.0;
     unsigned long long sse = 0;

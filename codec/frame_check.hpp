@@ -12,8 +12,8 @@ inline bool frame_is_valid(const capture::Frame& f) {
     if (f.width <= 0 || f.height <= 0) return false;
     if (f.stride < f.width * 4) return false;
     // The last row only needs width*4 bytes, not a full stride.
-    const std::size_t need = static_cast<std::size_t>(f.stride) * (f.height - 1) +
-                             static_cast<std::size_t>(f.width) * 4;
+    const std::size_t need =
+        static_cast<std::size_t>(f.stride) * (f.height - 1) + static_cast<std::size_t>(f.width) * 4;
     return f.pixels.size() >= need;
 }
 

@@ -129,21 +129,18 @@ bool H264Decoder::decode(std::span<const uint8_t> annexb, capture::Frame& out) {
         switch (f.format) {
             case AV_PIX_FMT_YUV420P:
             case AV_PIX_FMT_YUVJ420P:
-                conv = libyuv::I420ToARGBMatrix(f.data[0], f.linesize[0], f.data[1], f.linesize[1],
-                                                f.data[2], f.linesize[2], out.pixels.data(),
-                                                out.stride, k, f.width, f.height);
+                conv = libyuv::I420ToARGBMatrix(f.data[0], f.linesize[0], f.data[1], f.linesize[1], f.data[2],
+                                                f.linesize[2], out.pixels.data(), out.stride, k, f.width, f.height);
                 break;
             case AV_PIX_FMT_YUV422P:
             case AV_PIX_FMT_YUVJ422P:
-                conv = libyuv::I422ToARGBMatrix(f.data[0], f.linesize[0], f.data[1], f.linesize[1],
-                                                f.data[2], f.linesize[2], out.pixels.data(),
-                                                out.stride, k, f.width, f.height);
+                conv = libyuv::I422ToARGBMatrix(f.data[0], f.linesize[0], f.data[1], f.linesize[1], f.data[2],
+                                                f.linesize[2], out.pixels.data(), out.stride, k, f.width, f.height);
                 break;
             case AV_PIX_FMT_YUV444P:
             case AV_PIX_FMT_YUVJ444P:
-                conv = libyuv::I444ToARGBMatrix(f.data[0], f.linesize[0], f.data[1], f.linesize[1],
-                                                f.data[2], f.linesize[2], out.pixels.data(),
-                                                out.stride, k, f.width, f.height);
+                conv = libyuv::I444ToARGBMatrix(f.data[0], f.linesize[0], f.data[1], f.linesize[1], f.data[2],
+                                                f.linesize[2], out.pixels.data(), out.stride, k, f.width, f.height);
                 break;
             default: {
                 const int fmt = f.format;

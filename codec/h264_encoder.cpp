@@ -24,9 +24,7 @@ constexpr int kColorPrimBt709 = 1;
 constexpr int kTransferSrgb = 13;  // IEC 61966-2-1
 constexpr int kColMatrixSmpte170m = 6;
 
-std::runtime_error x264_error(const std::string& what) {
-    return std::runtime_error("H264Encoder: " + what);
-}
+std::runtime_error x264_error(const std::string& what) { return std::runtime_error("H264Encoder: " + what); }
 
 }  // namespace
 
@@ -49,10 +47,8 @@ struct H264Encoder::Impl {
 H264Encoder::H264Encoder(const Options& options) : impl_(std::make_unique<Impl>()) {
     Impl& s = *impl_;
     s.options = options;
-    if (options.width <= 0 || options.height <= 0 || options.width > 16384 ||
-        options.height > 16384)
-        throw x264_error("invalid size " + std::to_string(options.width) + "x" +
-                         std::to_string(options.height));
+    if (options.width <= 0 || options.height <= 0 || options.width > 16384 || options.height > 16384)
+        throw x264_error("invalid size " + std::to_string(options.width) + "x" + std::to_string(options.height));
     if (options.fps <= 0 || options.fps > 1000) throw x264_error("invalid fps");
     if (options.crf < 0 || options.crf > 51) throw x264_error("crf must be 0..51");
     if (options.keyint <= 0) throw x264_error("keyint must be positive");
@@ -96,8 +92,7 @@ H264Encoder::H264Encoder(const Options& options) : impl_(std::make_unique<Impl>(
     param.vui.i_transfer = kTransferSrgb;
     param.vui.i_colmatrix = kColMatrixSmpte170m;
     param.vui.b_fullrange = 0;
-    if (x264_param_apply_profile(&param, "baseline") < 0)
-        throw x264_error("x264 rejected profile baseline");
+    if (x264_param_apply_profile(&param, "baseline") < 0) throw x264_error("x264 rejected profile baseline");
 
     s.encoder = x264_encoder_open(&param);
     if (!s.encoder)
@@ -110,8 +105,7 @@ H264Encoder::H264Encoder(const Options& options) : impl_(std::make_unique<Impl>(
     // Read the level from the SPS x264 will actually write rather than re-deriving its choice.
     x264_nal_t* nals = nullptr;
     int nal_count = 0;
-    if (x264_encoder_headers(s.encoder, &nals, &nal_count) < 0)
-        throw x264_error("x264_encoder_headers failed");
+    if (x264_encoder_headers(s.encoder, &nals, &nal_count) < 0) throw x264_error("x264_encoder_headers failed");
     for (int i = 0; i < nal_count; ++i) {
         if (nals[i].i_type != NAL_SPS) continue;
         // Payload: start code (4 bytes), NAL header, profile_idc, constraint flags, level_idc.
@@ -138,18 +132,14 @@ void H264Encoder::set_crf(int crf) {
 
 std::optional<VideoPacket> H264Encoder::encode(const capture::Frame& frame, bool force_keyframe) {
     Impl& s = *impl_;
-    if (!detail::frame_is_valid(frame) || frame.width != s.options.width ||
-        frame.height != s.options.height)
-        throw std::invalid_argument("H264Encoder::encode: frame is " +
-                                    std::to_string(frame.width) + "x" +
+    if (!detail::frame_is_valid(frame) || frame.width != s.options.width || frame.height != s.options.height)
+        throw std::invalid_argument("H264Encoder::encode: frame is " + std::to_string(frame.width) + "x" +
                                     std::to_string(frame.height) + ", encoder expects " +
-                                    std::to_string(s.options.width) + "x" +
-                                    std::to_string(s.options.height));
+                                    std::to_string(s.options.width) + "x" + std::to_string(s.options.height));
 
     x264_image_t& img = s.picture.img;
-    libyuv::ARGBToI420(frame.pixels.data(), frame.stride, img.plane[0], img.i_stride[0],
-                       img.plane[1], img.i_stride[1], img.plane[2], img.i_stride[2], frame.width,
-                       frame.height);
+    libyuv::ARGBToI420(frame.pixels.data(), frame.stride, img.plane[0], img.i_stride[0], img.plane[1], img.i_stride[1],
+                       img.plane[2], img.i_stride[2], frame.width, frame.height);
     // Odd sizes: the chroma planes already cover the padding (libyuv rounds them up); luma gets
     // its last column and row repeated so the padding is invisible when a decoder scales.
     if (frame.width != s.coded_width) {

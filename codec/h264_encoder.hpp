@@ -15,12 +15,12 @@ namespace portico::codec {
 class H264Encoder final : public VideoEncoder {
 public:
     struct Options {
-        int width = 0;   // the real frame size; odd values are padded, see width()
+        int width = 0;  // the real frame size; odd values are padded, see width()
         int height = 0;
         int fps = 30;
-        int crf = 23;               // x264 constant rate factor, 0..51, lower is better
-        int max_bitrate_kbps = 0;   // 0 = no VBV cap
-        int keyint = 300;           // longest distance between IDR frames
+        int crf = 23;              // x264 constant rate factor, 0..51, lower is better
+        int max_bitrate_kbps = 0;  // 0 = no VBV cap
+        int keyint = 300;          // longest distance between IDR frames
     };
 
     // Throws std::runtime_error with a readable message if x264 rejects the settings.

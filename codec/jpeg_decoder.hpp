@@ -24,8 +24,7 @@ public:
     // Decodes jpeg and paints it into target at (x, y). Returns false (reason in last_error())
     // if the JPEG is corrupt or truncated, its size is not w x h, or the rectangle does not fit
     // inside target; target is then left unchanged.
-    bool decode_into(std::span<const uint8_t> jpeg, capture::Frame& target, int x, int y, int w,
-                     int h);
+    bool decode_into(std::span<const uint8_t> jpeg, capture::Frame& target, int x, int y, int w, int h);
     const std::string& last_error() const;
 
 private:

@@ -27,22 +27,20 @@ JpegTileEncoder::JpegTileEncoder(int quality, bool chroma_full)
     : impl_(std::make_unique<Impl>()), quality_(quality), chroma_full_(chroma_full) {
     impl_->handle = tjInitCompress();
     if (!impl_->handle)
-        throw std::runtime_error(std::string("JpegTileEncoder: tjInitCompress failed: ") +
-                                 tjGetErrorStr2(nullptr));
+        throw std::runtime_error(std::string("JpegTileEncoder: tjInitCompress failed: ") + tjGetErrorStr2(nullptr));
 }
 
 JpegTileEncoder::~JpegTileEncoder() = default;
 JpegTileEncoder::JpegTileEncoder(JpegTileEncoder&&) noexcept = default;
 JpegTileEncoder& JpegTileEncoder::operator=(JpegTileEncoder&&) noexcept = default;
 
-std::vector<uint8_t> JpegTileEncoder::encode(const capture::Frame& frame, const capture::Rect& r,
-                                             int quality, bool chroma_full) {
+std::vector<uint8_t> JpegTileEncoder::encode(const capture::Frame& frame, const capture::Rect& r, int quality,
+                                             bool chroma_full) {
     Impl& s = *impl_;
     if (!detail::frame_is_valid(frame) || r.empty() || !frame.bounds().contains(r))
-        throw std::invalid_argument("JpegTileEncoder::encode: rect " + std::to_string(r.x) + "," +
-                                    std::to_string(r.y) + " " + std::to_string(r.w) + "x" +
-                                    std::to_string(r.h) + " is empty or outside the " +
-                                    std::to_string(frame.width) + "x" +
+        throw std::invalid_argument("JpegTileEncoder::encode: rect " + std::to_string(r.x) + "," + std::to_string(r.y) +
+                                    " " + std::to_string(r.w) + "x" + std::to_string(r.h) +
+                                    " is empty or outside the " + std::to_string(frame.width) + "x" +
                                     std::to_string(frame.height) + " frame");
     quality = std::clamp(quality, 1, 100);
     const int subsamp = chroma_full ? TJSAMP_444 : TJSAMP_420;
@@ -59,10 +57,9 @@ std::vector<uint8_t> JpegTileEncoder::encode(const capture::Frame& frame, const 
         s.capacity = bound;
     }
     unsigned long size = s.capacity;
-    const int rc = tjCompress2(s.handle, frame.at(r.x, r.y), r.w, frame.stride, r.h, TJPF_BGRX,
-                               &s.buffer, &size, subsamp, quality, TJFLAG_NOREALLOC);
-    if (rc != 0)
-        throw std::runtime_error(std::string("JpegTileEncoder: ") + tjGetErrorStr2(s.handle));
+    const int rc = tjCompress2(s.handle, frame.at(r.x, r.y), r.w, frame.stride, r.h, TJPF_BGRX, &s.buffer, &size,
+                               subsamp, quality, TJFLAG_NOREALLOC);
+    if (rc != 0) throw std::runtime_error(std::string("JpegTileEncoder: ") + tjGetErrorStr2(s.handle));
     return std::vector<uint8_t>(s.buffer, s.buffer + size);
 }
 

@@ -25,8 +25,7 @@ public:
     // r must be non-empty and inside frame.bounds() (std::invalid_argument otherwise: a caller
     // bug). quality is clamped to 1..100. chroma_full = 4:4:4, which keeps coloured text sharp;
     // false = 4:2:0, smaller, for photos and video-like content.
-    std::vector<uint8_t> encode(const capture::Frame& frame, const capture::Rect& r, int quality,
-                                bool chroma_full);
+    std::vector<uint8_t> encode(const capture::Frame& frame, const capture::Rect& r, int quality, bool chroma_full);
 
     TileFormat format() const override { return TileFormat::jpeg; }
     // At the set quality and chroma; never declines.

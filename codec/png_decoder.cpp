@@ -33,7 +33,8 @@ bool PngDecoder::decode_into(std::span<const std::uint8_t> png, capture::Frame& 
         return false;
     }
     for (int row = 0; row < h; ++row)
-        std::memcpy(target.at(x, y + row), scratch_.data() + static_cast<std::size_t>(row) * static_cast<std::size_t>(w) * 4,
+        std::memcpy(target.at(x, y + row),
+                    scratch_.data() + static_cast<std::size_t>(row) * static_cast<std::size_t>(w) * 4,
                     static_cast<std::size_t>(w) * 4);
     return true;
 }

@@ -59,7 +59,8 @@ std::optional<std::vector<std::uint8_t>> PngTileEncoder::encode(const capture::F
         std::uint8_t* out = pixels_.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(r.w);
         for (int x = 0; x < r.w; ++x) {
             const std::uint8_t* p = row + static_cast<std::size_t>(x) * 4;
-            int i = table.index_of(static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[1]) << 8 | p[0]);
+            int i =
+                table.index_of(static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[1]) << 8 | p[0]);
             if (i < 0) {
                 paletted = false;
                 break;

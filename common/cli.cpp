@@ -49,7 +49,8 @@ Result<std::vector<std::string>, Code> parse_known(CLI::App& app, std::vector<st
     } catch (const CLI::ArgumentMismatch& e) {
         // "--broker: 1 required TEXT missing": the flag came without its value.
         std::string what = e.what();
-        if (auto colon = what.find(": "); colon != std::string::npos && what.find("missing", colon) != std::string::npos)
+        if (auto colon = what.find(": ");
+            colon != std::string::npos && what.find("missing", colon) != std::string::npos)
             return Error<Code>{Code::missing_value, what.substr(0, colon) + " needs a value"};
         return Error<Code>{Code::invalid_value, what};
     } catch (const CLI::ValidationError& e) {

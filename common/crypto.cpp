@@ -79,7 +79,8 @@ std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view t) { ret
 std::string sha256_hex(std::span<const std::uint8_t> data) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) throw std::runtime_error("sha256 failed");
+    if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("sha256 failed");
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     for (unsigned i = 0; i < len; ++i) {

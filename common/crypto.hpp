@@ -28,14 +28,14 @@ inline std::span<const std::uint8_t> bytes_of(std::string_view s) {
 class Ed25519Key {
 public:
     static Ed25519Key generate();
-    static Ed25519Key load_private_pem(const std::string& path);   // throws on failure
+    static Ed25519Key load_private_pem(const std::string& path);  // throws on failure
     static std::optional<Ed25519Key> from_public_raw(std::span<const std::uint8_t> raw32);
     Ed25519Key(Ed25519Key&&) noexcept;
     Ed25519Key& operator=(Ed25519Key&&) noexcept;
     ~Ed25519Key();
 
-    void save_private_pem(const std::string& path) const;  // mode 0600; throws on failure
-    std::vector<std::uint8_t> public_raw() const;           // 32 bytes
+    void save_private_pem(const std::string& path) const;                     // mode 0600; throws on failure
+    std::vector<std::uint8_t> public_raw() const;                             // 32 bytes
     std::vector<std::uint8_t> sign(std::span<const std::uint8_t> msg) const;  // 64 bytes
     bool verify(std::span<const std::uint8_t> msg, std::span<const std::uint8_t> sig) const;
 

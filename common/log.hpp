@@ -25,9 +25,21 @@ void emit(Level l, const A&... parts) {
     (s << ... << parts);
     write(l, s.str());
 }
-template <class... A> void debug(const A&... a) { emit(Level::debug, a...); }
-template <class... A> void info(const A&... a) { emit(Level::info, a...); }
-template <class... A> void warn(const A&... a) { emit(Level::warn, a...); }
-template <class... A> void error(const A&... a) { emit(Level::error, a...); }
+template <class... A>
+void debug(const A&... a) {
+    emit(Level::debug, a...);
+}
+template <class... A>
+void info(const A&... a) {
+    emit(Level::info, a...);
+}
+template <class... A>
+void warn(const A&... a) {
+    emit(Level::warn, a...);
+}
+template <class... A>
+void error(const A&... a) {
+    emit(Level::error, a...);
+}
 
 }  // namespace portico::log

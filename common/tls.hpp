@@ -15,9 +15,9 @@ ssl::context make_server_context(const std::string& cert_pem, const std::string&
 
 // How a client decides to trust the server it connects to.
 struct ClientTrust {
-    std::string ca_file;          // verify the chain against this CA bundle/certificate
-    std::string pinned_sha256;    // or: accept exactly the leaf certificate with this fingerprint
-    bool insecure = false;        // or: accept anything (tests and --insecure only)
+    std::string ca_file;        // verify the chain against this CA bundle/certificate
+    std::string pinned_sha256;  // or: accept exactly the leaf certificate with this fingerprint
+    bool insecure = false;      // or: accept anything (tests and --insecure only)
 };
 ssl::context make_client_context(const ClientTrust& trust);
 

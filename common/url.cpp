@@ -45,7 +45,8 @@ Result<Url, UrlError> parse_url(std::string_view text, std::string_view scheme) 
     std::string_view port;
     if (!authority.empty() && authority.front() == '[') {
         auto close = authority.find(']');
-        if (close == std::string_view::npos) return refuse(UrlError::authority, "URL has an unclosed IPv6 address", text);
+        if (close == std::string_view::npos)
+            return refuse(UrlError::authority, "URL has an unclosed IPv6 address", text);
         u.host = std::string(authority.substr(1, close - 1));
         auto after = authority.substr(close + 1);
         if (!after.empty() && after.front() != ':')

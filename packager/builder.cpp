@@ -70,7 +70,8 @@ void PathCollector::add_path(const std::string& abs_path, int depth) {
         rel = rel.empty() ? comps[i] : rel + "/" + comps[i];
         struct stat st {};
         auto host = sysroot_ + "/" + rel;
-        if (::lstat(host.c_str(), &st) != 0) throw std::runtime_error("cannot stat " + host + ": " + std::strerror(errno));
+        if (::lstat(host.c_str(), &st) != 0)
+            throw std::runtime_error("cannot stat " + host + ": " + std::strerror(errno));
         if (S_ISLNK(st.st_mode)) {
             char buf[4096];
             auto n = ::readlink(host.c_str(), buf, sizeof buf - 1);
@@ -99,7 +100,8 @@ void PathCollector::add_tree(const std::string& abs_dir) {
     add_path(abs_dir);
     struct stat st {};
     if (::stat((sysroot_ + abs_dir).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
-    for (auto& de : fs::recursive_directory_iterator(sysroot_ + abs_dir, fs::directory_options::skip_permission_denied)) {
+    for (auto& de :
+         fs::recursive_directory_iterator(sysroot_ + abs_dir, fs::directory_options::skip_permission_denied)) {
         auto p = de.path().string().substr(sysroot_.size());
         if (de.is_symlink() || de.is_regular_file() || de.is_directory()) {
             try {
@@ -205,7 +207,8 @@ BuildStats build_package(const BuildOptions& opt, const crypto::Ed25519Key& key)
     for (auto& [rel, e] : col.entries())
         if (e.type == EntryType::file && is_elf_file("/" + rel)) elf_roots.push_back("/" + rel);
     auto closure = resolve_closure(elf_roots);
-    if (closure.interp.empty()) throw std::runtime_error("entry has no PT_INTERP (static executables are not supported yet)");
+    if (closure.interp.empty())
+        throw std::runtime_error("entry has no PT_INTERP (static executables are not supported yet)");
     for (auto& o : closure.objects) col.add_path(o);
     auto stats = write_package(opt, key, col.entries(), "", closure.interp, closure.library_dirs);
     stats.missing = closure.missing;
@@ -217,7 +220,8 @@ CaptureResult capture_package(BuildOptions opt, const crypto::Ed25519Key& key,
     if (command.empty()) throw std::runtime_error("capture needs an install command after --");
     if (opt.name.empty()) throw std::runtime_error("capture needs --name");
     auto paths = RuntimePaths::from_env();
-    auto work = fs::path(paths.sandbox).parent_path().string() + "/capture/" + opt.name + "-" + std::to_string(::getpid());
+    auto work =
+        fs::path(paths.sandbox).parent_path().string() + "/capture/" + opt.name + "-" + std::to_string(::getpid());
     fs::remove_all(work);
     fs::create_directories(work + "/emptyroot");
     fs::create_directories(work + "/sb");
@@ -232,8 +236,8 @@ CaptureResult capture_package(BuildOptions opt, const crypto::Ed25519Key& key,
     auto upper = sb + "/writecopy/upper";
     CaptureResult res;
     // Bookkeeping an installer leaves behind that is not part of the application.
-    const std::vector<std::string> noise = {"var/cache", "var/log", "var/lib/apt", "var/lib/dpkg", "root/.cache",
-                                            "etc/ld.so.cache", "var/tmp", "tmp"};
+    const std::vector<std::string> noise = {"var/cache",   "var/log",         "var/lib/apt", "var/lib/dpkg",
+                                            "root/.cache", "etc/ld.so.cache", "var/tmp",     "tmp"};
     std::map<std::string, FileEntry> entries;
     std::map<std::string, std::string> sources;
     std::error_code ec;
@@ -289,7 +293,8 @@ CaptureResult capture_package(BuildOptions opt, const crypto::Ed25519Key& key,
         for (auto& p : res.installed) {
             auto dir = fs::path(p).parent_path().string();
             if ((dir == "/usr/bin" || dir == "/usr/local/bin" || dir == "/bin" || dir == "/usr/sbin" ||
-                 dir == "/usr/local/sbin" || (dir.rfind("/opt/", 0) == 0 && dir.size() > 4 && dir.substr(dir.size() - 4) == "/bin")) &&
+                 dir == "/usr/local/sbin" ||
+                 (dir.rfind("/opt/", 0) == 0 && dir.size() > 4 && dir.substr(dir.size() - 4) == "/bin")) &&
                 sources.count(p.substr(1)) && (entries[p.substr(1)].mode & 0111) && is_elf_file(sources[p.substr(1)]))
                 opt.entries.push_back(p);
         }

@@ -33,7 +33,7 @@ struct BuildOptions {
     std::string isolation = "full";
     std::string publisher;
     std::string icon;
-    std::vector<std::string> add;      // extra files or folders
+    std::vector<std::string> add;  // extra files or folders
     int zstd_level = 19;
     std::string runtime_exe;  // empty: find_runtime(); a package works too (its runtime part is used)
     std::string output;
@@ -41,8 +41,7 @@ struct BuildOptions {
 
 struct BuildStats {
     std::size_t files = 0, chunks = 0;
-    std::uint64_t raw_bytes = 0, unique_bytes = 0, stored_bytes = 0, package_bytes = 0,
-                  runtime_bytes = 0;
+    std::uint64_t raw_bytes = 0, unique_bytes = 0, stored_bytes = 0, package_bytes = 0, runtime_bytes = 0;
     std::vector<std::string> missing;  // unresolved sonames (warned, package still built)
 };
 
@@ -50,9 +49,8 @@ BuildStats build_package(const BuildOptions& opt, const crypto::Ed25519Key& key)
 
 // Builds from an explicit file list (used by build_package and by capture).
 BuildStats write_package(const BuildOptions& opt, const crypto::Ed25519Key& key,
-                         const std::map<std::string, FileEntry>& entries,
-                         const std::string& file_root, const std::string& loader,
-                         const std::vector<std::string>& library_path,
+                         const std::map<std::string, FileEntry>& entries, const std::string& file_root,
+                         const std::string& loader, const std::vector<std::string>& library_path,
                          const std::map<std::string, std::string>& sources = {});
 
 // ThinApp-style setup capture: runs `command` in a writecopy sandbox over the host root,
@@ -64,7 +62,6 @@ struct CaptureResult {
     std::vector<std::string> entries;
     std::vector<std::string> excluded;
 };
-CaptureResult capture_package(BuildOptions opt, const crypto::Ed25519Key& key,
-                              const std::vector<std::string>& command);
+CaptureResult capture_package(BuildOptions opt, const crypto::Ed25519Key& key, const std::vector<std::string>& command);
 
 }  // namespace portico::pack

@@ -189,7 +189,10 @@ Closure resolve_closure(const std::vector<std::string>& roots, const ResolverOpt
     std::vector<std::string> exe_rpath;
     std::uint16_t machine = 0;
 
-    struct Item { std::string path; bool is_root; };
+    struct Item {
+        std::string path;
+        bool is_root;
+    };
     std::deque<Item> queue;
     for (auto& r : roots) queue.push_back({r, true});
 

@@ -25,15 +25,15 @@ std::optional<ElfInfo> read_elf_file(const std::string& path, std::string* error
 bool is_elf_file(const std::string& path);
 
 struct Closure {
-    std::string interp;                      // absolute path of the loader
-    std::vector<std::string> objects;        // absolute paths (as found), entry first
-    std::vector<std::string> library_dirs;   // dirs libraries were found in, search order
-    std::vector<std::string> missing;        // sonames that could not be resolved
+    std::string interp;                     // absolute path of the loader
+    std::vector<std::string> objects;       // absolute paths (as found), entry first
+    std::vector<std::string> library_dirs;  // dirs libraries were found in, search order
+    std::vector<std::string> missing;       // sonames that could not be resolved
 };
 
 struct ResolverOptions {
-    std::vector<std::string> default_dirs = {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-                                             "/lib64", "/usr/lib64", "/lib", "/usr/lib"};
+    std::vector<std::string> default_dirs = {
+        "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"};
     bool use_ld_so_conf = true;
     std::string sysroot;  // prefix for every lookup (tests); empty = host root
     std::string overlay;  // checked before sysroot (capture: the installer's writes)

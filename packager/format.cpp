@@ -20,30 +20,63 @@ constexpr char kMagic[8] = {'P', 'O', 'R', 'T', 'I', 'C', 'O', 'P'};
 constexpr char kEndMagic[8] = {'P', 'K', 'G', 'E', 'N', 'D', 'v', '1'};
 constexpr std::string_view kSigDomain = "portico-pack/v1 signature";
 
-void put_u32(std::uint8_t* p, std::uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = std::uint8_t(v >> (8 * i)); }
-void put_u64(std::uint8_t* p, std::uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = std::uint8_t(v >> (8 * i)); }
-std::uint32_t get_u32(const std::uint8_t* p) { std::uint32_t v = 0; for (int i = 3; i >= 0; --i) v = (v << 8) | p[i]; return v; }
-std::uint64_t get_u64(const std::uint8_t* p) { std::uint64_t v = 0; for (int i = 7; i >= 0; --i) v = (v << 8) | p[i]; return v; }
+void put_u32(std::uint8_t* p, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) p[i] = std::uint8_t(v >> (8 * i));
+}
+void put_u64(std::uint8_t* p, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) p[i] = std::uint8_t(v >> (8 * i));
+}
+std::uint32_t get_u32(const std::uint8_t* p) {
+    std::uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
+}
+std::uint64_t get_u64(const std::uint8_t* p) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
+}
 
 // Bounds-checked little-endian reader over the file table; every overrun names the field.
 class Reader {
 public:
     explicit Reader(std::span<const std::uint8_t> b) : b_(b) {}
     void need(std::size_t n, const char* what) {
-        if (b_.size() - pos_ < n)
-            throw PackageError(std::string("file table is truncated while reading ") + what);
+        if (b_.size() - pos_ < n) throw PackageError(std::string("file table is truncated while reading ") + what);
     }
-    std::uint8_t u8(const char* w) { need(1, w); return b_[pos_++]; }
-    std::uint16_t u16(const char* w) { need(2, w); std::uint16_t v = b_[pos_] | (b_[pos_ + 1] << 8); pos_ += 2; return v; }
-    std::uint32_t u32(const char* w) { need(4, w); auto v = get_u32(&b_[pos_]); pos_ += 4; return v; }
-    std::uint64_t u64(const char* w) { need(8, w); auto v = get_u64(&b_[pos_]); pos_ += 8; return v; }
+    std::uint8_t u8(const char* w) {
+        need(1, w);
+        return b_[pos_++];
+    }
+    std::uint16_t u16(const char* w) {
+        need(2, w);
+        std::uint16_t v = b_[pos_] | (b_[pos_ + 1] << 8);
+        pos_ += 2;
+        return v;
+    }
+    std::uint32_t u32(const char* w) {
+        need(4, w);
+        auto v = get_u32(&b_[pos_]);
+        pos_ += 4;
+        return v;
+    }
+    std::uint64_t u64(const char* w) {
+        need(8, w);
+        auto v = get_u64(&b_[pos_]);
+        pos_ += 8;
+        return v;
+    }
     std::string str(std::size_t n, const char* w) {
         need(n, w);
         std::string s(reinterpret_cast<const char*>(&b_[pos_]), n);
         pos_ += n;
         return s;
     }
-    void bytes(std::uint8_t* out, std::size_t n, const char* w) { need(n, w); std::memcpy(out, &b_[pos_], n); pos_ += n; }
+    void bytes(std::uint8_t* out, std::size_t n, const char* w) {
+        need(n, w);
+        std::memcpy(out, &b_[pos_], n);
+        pos_ += n;
+    }
     bool done() const { return pos_ == b_.size(); }
 
 private:
@@ -54,9 +87,20 @@ private:
 class Writer {
 public:
     void u8(std::uint8_t v) { out.push_back(v); }
-    void u16(std::uint16_t v) { out.push_back(v & 0xff); out.push_back(v >> 8); }
-    void u32(std::uint32_t v) { std::uint8_t b[4]; put_u32(b, v); out.insert(out.end(), b, b + 4); }
-    void u64(std::uint64_t v) { std::uint8_t b[8]; put_u64(b, v); out.insert(out.end(), b, b + 8); }
+    void u16(std::uint16_t v) {
+        out.push_back(v & 0xff);
+        out.push_back(v >> 8);
+    }
+    void u32(std::uint32_t v) {
+        std::uint8_t b[4];
+        put_u32(b, v);
+        out.insert(out.end(), b, b + 4);
+    }
+    void u64(std::uint64_t v) {
+        std::uint8_t b[8];
+        put_u64(b, v);
+        out.insert(out.end(), b, b + 8);
+    }
     void str(const std::string& s) { out.insert(out.end(), s.begin(), s.end()); }
     std::vector<std::uint8_t> out;
 };
@@ -64,7 +108,10 @@ public:
 std::string hex(std::span<const std::uint8_t> b) {
     static const char* d = "0123456789abcdef";
     std::string s;
-    for (auto c : b) { s += d[c >> 4]; s += d[c & 15]; }
+    for (auto c : b) {
+        s += d[c >> 4];
+        s += d[c & 15];
+    }
     return s;
 }
 
@@ -101,8 +148,9 @@ std::array<std::uint8_t, kTrailerSize> Trailer::encode() const {
 
 Trailer Trailer::decode(std::span<const std::uint8_t, kTrailerSize> b) {
     if (std::memcmp(&b[0], kMagic, 8) != 0 || std::memcmp(&b[88], kEndMagic, 8) != 0)
-        throw PackageError("no package trailer at the end of the file: the file is truncated, "
-                           "has data appended, or is not a Portico package");
+        throw PackageError(
+            "no package trailer at the end of the file: the file is truncated, "
+            "has data appended, or is not a Portico package");
     Trailer t;
     t.version = get_u32(&b[8]);
     if (t.version != 1 && t.version != kFormatVersion)
@@ -182,8 +230,7 @@ Manifest Manifest::from_json(std::string_view text) {
     return m;
 }
 
-std::vector<std::uint8_t> encode_table(const std::vector<ChunkRef>& chunks,
-                                       const std::vector<FileEntry>& files) {
+std::vector<std::uint8_t> encode_table(const std::vector<ChunkRef>& chunks, const std::vector<FileEntry>& files) {
     Writer w;
     w.u32(std::uint32_t(chunks.size()));
     for (auto& c : chunks) {
@@ -209,8 +256,8 @@ std::vector<std::uint8_t> encode_table(const std::vector<ChunkRef>& chunks,
     return std::move(w.out);
 }
 
-void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len,
-                  std::vector<ChunkRef>& chunks, std::vector<FileEntry>& files, std::uint32_t format) {
+void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len, std::vector<ChunkRef>& chunks,
+                  std::vector<FileEntry>& files, std::uint32_t format) {
     Reader r(bytes);
     auto nchunks = r.u32("chunk count");
     if (nchunks > kMaxEntries) throw PackageError("file table: too many chunks");
@@ -234,17 +281,16 @@ void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len,
     for (std::uint32_t i = 0; i < nfiles; ++i) {
         auto& f = files[i];
         auto type = r.u8("entry type");
-        if (type > 3 || (type == 3 && format < 2)) throw PackageError("file table: unknown entry type " + std::to_string(type));
+        if (type > 3 || (type == 3 && format < 2))
+            throw PackageError("file table: unknown entry type " + std::to_string(type));
         f.type = EntryType(type);
         f.mode = r.u32("mode") & 07777;
         f.path = r.str(r.u16("path length"), "path");
-        if (!is_safe_relative_path(f.path))
-            throw PackageError("file table: unsafe path '" + f.path + "'");
+        if (!is_safe_relative_path(f.path)) throw PackageError("file table: unsafe path '" + f.path + "'");
         if (f.type == EntryType::file) {
             f.chunk = r.u32("chunk index");
             f.size = r.u64("file size");
-            if (f.chunk >= chunks.size())
-                throw PackageError("file table: '" + f.path + "' refers to a missing chunk");
+            if (f.chunk >= chunks.size()) throw PackageError("file table: '" + f.path + "' refers to a missing chunk");
             if (chunks[f.chunk].raw_size != f.size)
                 throw PackageError("file table: size of '" + f.path + "' disagrees with its chunk");
         } else if (f.type == EntryType::symlink) {
@@ -268,10 +314,8 @@ void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len,
 }
 
 std::vector<std::uint8_t> assemble_package(std::span<const std::uint8_t> runtime, Manifest manifest,
-                                           const std::vector<ChunkRef>& chunks,
-                                           const std::vector<FileEntry>& files,
-                                           std::span<const std::uint8_t> chunk_section,
-                                           const crypto::Ed25519Key& key) {
+                                           const std::vector<ChunkRef>& chunks, const std::vector<FileEntry>& files,
+                                           std::span<const std::uint8_t> chunk_section, const crypto::Ed25519Key& key) {
     auto pub = key.public_raw();
     manifest.publisher_fpr = key_fingerprint(pub);
     auto mjson = manifest.to_json();
@@ -344,8 +388,7 @@ Package parse_package(std::span<const std::uint8_t> file) {
             throw PackageError("trailer section lengths exceed the file size: file is truncated or corrupt");
         end += len;
     }
-    if (end != t.signature_offset)
-        throw PackageError("trailer offsets are inconsistent: corrupt package");
+    if (end != t.signature_offset) throw PackageError("trailer offsets are inconsistent: corrupt package");
     if (t.signature_offset + kSignatureSize + kTrailerSize != file.size())
         throw PackageError("file size " + std::to_string(file.size()) + " does not match the trailer (expected " +
                            std::to_string(t.signature_offset + kSignatureSize + kTrailerSize) +
@@ -368,8 +411,8 @@ Package parse_package(std::span<const std::uint8_t> file) {
     p.manifest = Manifest::from_json({reinterpret_cast<const char*>(mbytes.data()), mbytes.size()});
     if (p.manifest.publisher_fpr != key_fingerprint(t.publisher_key))
         throw PackageError("manifest publisher fingerprint does not match the signing key");
-    decode_table(file.subspan(t.payload_offset + t.manifest_len, t.table_len), t.chunks_len, p.chunks,
-                 p.files, t.version);
+    decode_table(file.subspan(t.payload_offset + t.manifest_len, t.table_len), t.chunks_len, p.chunks, p.files,
+                 t.version);
     p.chunk_section = file.subspan(t.payload_offset + t.manifest_len + t.table_len, t.chunks_len);
     p.runtime = file.first(t.payload_offset);
     return p;
@@ -378,8 +421,8 @@ Package parse_package(std::span<const std::uint8_t> file) {
 void check_trust(const Package& p, const std::vector<std::vector<std::uint8_t>>& trusted) {
     for (auto& k : trusted)
         if (k.size() == 32 && std::memcmp(k.data(), p.trailer.publisher_key.data(), 32) == 0) return;
-    throw PackageError("publisher key " + key_fingerprint(p.trailer.publisher_key) +
-                       " is not in the trust list (" + std::to_string(trusted.size()) + " trusted key(s))");
+    throw PackageError("publisher key " + key_fingerprint(p.trailer.publisher_key) + " is not in the trust list (" +
+                       std::to_string(trusted.size()) + " trusted key(s))");
 }
 
 std::string format_public_key(std::span<const std::uint8_t> raw) {

@@ -21,9 +21,9 @@ struct PackageError : std::runtime_error {
 
 inline constexpr std::size_t kTrailerSize = 96;
 inline constexpr std::size_t kSignatureSize = 64;
-inline constexpr std::uint32_t kFormatVersion = 2;  // written; 1 and 2 are read
-inline constexpr std::uint64_t kMaxManifest = 1u << 20;   // 1 MiB
-inline constexpr std::uint64_t kMaxTable = 64u << 20;     // 64 MiB
+inline constexpr std::uint32_t kFormatVersion = 2;       // written; 1 and 2 are read
+inline constexpr std::uint64_t kMaxManifest = 1u << 20;  // 1 MiB
+inline constexpr std::uint64_t kMaxTable = 64u << 20;    // 64 MiB
 inline constexpr std::uint32_t kMaxEntries = 1u << 20;
 
 struct Trailer {
@@ -49,9 +49,9 @@ struct FileEntry {
     std::string path;  // relative to the package root, no leading '/', no ".." components
     EntryType type = EntryType::file;
     std::uint32_t mode = 0;
-    std::uint32_t chunk = 0;   // files: index into the chunk list
-    std::uint64_t size = 0;    // files: uncompressed size
-    std::string target;        // symlinks
+    std::uint32_t chunk = 0;  // files: index into the chunk list
+    std::uint64_t size = 0;   // files: uncompressed size
+    std::string target;       // symlinks
 };
 
 struct ChunkRef {
@@ -70,13 +70,13 @@ struct EntryPoint {
 struct Manifest {
     std::string name;
     std::string version = "1.0";
-    std::vector<EntryPoint> entries;  // first is the default
-    std::string isolation = "full";   // merged | writecopy | full
-    std::string publisher_fpr;        // sha256 hex of the raw public key (must match trailer)
-    std::string publisher;            // free-form name
-    std::string loader;               // absolute path of PT_INTERP inside the package
+    std::vector<EntryPoint> entries;        // first is the default
+    std::string isolation = "full";         // merged | writecopy | full
+    std::string publisher_fpr;              // sha256 hex of the raw public key (must match trailer)
+    std::string publisher;                  // free-form name
+    std::string loader;                     // absolute path of PT_INTERP inside the package
     std::vector<std::string> library_path;  // absolute dirs inside the package
-    std::string icon;                 // optional path inside the package
+    std::string icon;                       // optional path inside the package
     std::string created;
 
     std::string to_json() const;
@@ -99,18 +99,14 @@ struct Package {
 bool is_safe_relative_path(std::string_view p);
 std::string key_fingerprint(std::span<const std::uint8_t> raw_pub);
 
-std::vector<std::uint8_t> encode_table(const std::vector<ChunkRef>& chunks,
-                                       const std::vector<FileEntry>& files);
-void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len,
-                  std::vector<ChunkRef>& chunks, std::vector<FileEntry>& files,
-                  std::uint32_t format = kFormatVersion);
+std::vector<std::uint8_t> encode_table(const std::vector<ChunkRef>& chunks, const std::vector<FileEntry>& files);
+void decode_table(std::span<const std::uint8_t> bytes, std::uint64_t chunks_len, std::vector<ChunkRef>& chunks,
+                  std::vector<FileEntry>& files, std::uint32_t format = kFormatVersion);
 
 // Builds the whole package file in memory: runtime || manifest || table || chunks || sig || trailer.
 std::vector<std::uint8_t> assemble_package(std::span<const std::uint8_t> runtime, Manifest manifest,
-                                           const std::vector<ChunkRef>& chunks,
-                                           const std::vector<FileEntry>& files,
-                                           std::span<const std::uint8_t> chunk_section,
-                                           const crypto::Ed25519Key& key);
+                                           const std::vector<ChunkRef>& chunks, const std::vector<FileEntry>& files,
+                                           std::span<const std::uint8_t> chunk_section, const crypto::Ed25519Key& key);
 
 // True when the last bytes look like a trailer (cheap check used to decide "am I a package?").
 bool has_trailer(std::span<const std::uint8_t> file);

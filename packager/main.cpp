@@ -91,8 +91,8 @@ int cmd_keygen(std::vector<std::string> args) {
     key.save_private_pem(out);
     ::chmod(out.c_str(), 0600);
     std::ofstream(out + ".pub") << format_public_key(key.public_raw());
-    std::cout << "private key: " << out << " (mode 0600)\npublic key:  " << out << ".pub\nfingerprint: "
-              << key_fingerprint(key.public_raw()) << "\n";
+    std::cout << "private key: " << out << " (mode 0600)\npublic key:  " << out
+              << ".pub\nfingerprint: " << key_fingerprint(key.public_raw()) << "\n";
     return 0;
 }
 
@@ -114,9 +114,8 @@ int cmd_build(std::vector<std::string> args) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     for (auto& m : s.missing) log::warn("unresolved dependency: ", m);
     std::cout << o.output << ": " << s.files << " entries, " << s.chunks << " chunks, " << s.raw_bytes
-              << " bytes of files (" << s.unique_bytes << " unique) stored in " << s.stored_bytes
-              << " bytes; runtime " << s.runtime_bytes << " bytes; package " << s.package_bytes << " bytes; "
-              << ms << " ms\n";
+              << " bytes of files (" << s.unique_bytes << " unique) stored in " << s.stored_bytes << " bytes; runtime "
+              << s.runtime_bytes << " bytes; package " << s.package_bytes << " bytes; " << ms << " ms\n";
     return s.missing.empty() ? 0 : 3;
 }
 
@@ -166,7 +165,8 @@ int cmd_inspect(const std::string& path, bool files) {
             std::cout << "fdlw"[int(e.type)] << " " << mode << " " << e.path;
             if (e.type == EntryType::symlink) std::cout << " -> " << e.target;
             if (e.type == EntryType::whiteout) std::cout << " (deleted)";
-            if (e.type == EntryType::file) std::cout << " (" << e.size << " bytes, " << p.chunks[e.chunk].hex().substr(0, 12) << ")";
+            if (e.type == EntryType::file)
+                std::cout << " (" << e.size << " bytes, " << p.chunks[e.chunk].hex().substr(0, 12) << ")";
             std::cout << "\n";
         }
     return 0;
@@ -198,8 +198,8 @@ int cmd_verify(std::vector<std::string> args) {
     auto keys = trust_from(trust);
     if (!keys.empty()) check_trust(p, keys);
     std::cout << path << ": OK: " << p.manifest.name << " " << p.manifest.version << " signed by "
-              << p.manifest.publisher_fpr << (keys.empty() ? " (no trust list configured: integrity only)" : " (trusted)")
-              << "\n";
+              << p.manifest.publisher_fpr
+              << (keys.empty() ? " (no trust list configured: integrity only)" : " (trusted)") << "\n";
     return 0;
 }
 

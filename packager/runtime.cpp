@@ -39,7 +39,8 @@ std::string find_runtime() {
     auto path = env_or("PORTICO_PACK_RUNTIME", "");
     if (path.empty()) path = (fs::read_symlink("/proc/self/exe").parent_path() / "portico-pack-runtime").string();
     if (::access(path.c_str(), X_OK) != 0)
-        throw std::runtime_error("package runtime " + path + " not found (build target portico-pack-runtime, or "
+        throw std::runtime_error("package runtime " + path +
+                                 " not found (build target portico-pack-runtime, or "
                                  "set PORTICO_PACK_RUNTIME)");
     return path;
 }
@@ -68,7 +69,8 @@ int sandbox_exec(const std::string& mode, const std::string& root, const std::st
         ::_exit(127);
     }
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 

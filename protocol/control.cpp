@@ -14,7 +14,8 @@ constexpr std::size_t kMaxField = 4096;
 // Field readers that throw std::invalid_argument naming the field; parse() turns that into an error.
 std::string str(const json& j, const char* k) {
     auto it = j.find(k);
-    if (it == j.end() || !it->is_string()) throw std::invalid_argument(std::string("field '") + k + "' must be a string");
+    if (it == j.end() || !it->is_string())
+        throw std::invalid_argument(std::string("field '") + k + "' must be a string");
     auto s = it->get<std::string>();
     if (s.size() > kMaxField) throw std::invalid_argument(std::string("field '") + k + "' is too long");
     return s;
@@ -26,7 +27,8 @@ std::string nonempty(const json& j, const char* k) {
 }
 std::int64_t integer(const json& j, const char* k, std::int64_t lo, std::int64_t hi) {
     auto it = j.find(k);
-    if (it == j.end() || !it->is_number_integer()) throw std::invalid_argument(std::string("field '") + k + "' must be an integer");
+    if (it == j.end() || !it->is_number_integer())
+        throw std::invalid_argument(std::string("field '") + k + "' must be an integer");
     auto v = it->get<std::int64_t>();
     if (v < lo || v > hi) throw std::invalid_argument(std::string("field '") + k + "' out of range");
     return v;
@@ -42,7 +44,8 @@ double fraction(const json& j, const char* k) {
 }
 std::vector<std::string> strings(const json& j, const char* k, bool allow_empty) {
     auto it = j.find(k);
-    if (it == j.end() || !it->is_array()) throw std::invalid_argument(std::string("field '") + k + "' must be an array");
+    if (it == j.end() || !it->is_array())
+        throw std::invalid_argument(std::string("field '") + k + "' must be an array");
     if (it->size() > 256) throw std::invalid_argument(std::string("field '") + k + "' has too many items");
     std::vector<std::string> out;
     for (const auto& v : *it) {
@@ -60,7 +63,8 @@ json desktop_json(const DesktopSpec& d) {
 
 std::string mode_of(const json& j) {
     auto m = nonempty(j, "mode");
-    if (m != "pooled" && m != "dedicated") throw std::invalid_argument("field 'mode' must be \"pooled\" or \"dedicated\"");
+    if (m != "pooled" && m != "dedicated")
+        throw std::invalid_argument("field 'mode' must be \"pooled\" or \"dedicated\"");
     return m;
 }
 
@@ -100,7 +104,8 @@ std::optional<double> figure(const json& j, const char* k) {
     if (it == j.end() || it->is_null()) return std::nullopt;
     if (!it->is_number()) throw std::invalid_argument(std::string("field '") + k + "' must be a number or null");
     auto v = it->get<double>();
-    if (!(v >= 0 && v < 1e12)) throw std::invalid_argument(std::string("field '") + k + "' must be a non-negative number");
+    if (!(v >= 0 && v < 1e12))
+        throw std::invalid_argument(std::string("field '") + k + "' must be a non-negative number");
     return v;
 }
 std::optional<std::int64_t> count(const json& j, const char* k) {
@@ -122,37 +127,42 @@ std::string serialize(const Message& m) {
         [](const auto& x) -> json {
             using T = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<T, Register>) {
-                json r = {{"type", "register"}, {"version", x.version}, {"host_id", x.host_id}, {"name", x.name},
-                          {"secret", x.secret}, {"display_url", x.display_url}, {"cert_sha256", x.cert_sha256},
-                          {"apps", x.apps}, {"max_sessions", x.max_sessions}};
+                json r = {{"type", "register"},
+                          {"version", x.version},
+                          {"host_id", x.host_id},
+                          {"name", x.name},
+                          {"secret", x.secret},
+                          {"display_url", x.display_url},
+                          {"cert_sha256", x.cert_sha256},
+                          {"apps", x.apps},
+                          {"max_sessions", x.max_sessions}};
                 if (!x.images.empty()) r["images"] = x.images;
                 if (!x.vm_accel.empty()) r["vm_accel"] = x.vm_accel;
                 r["isolation"] = x.isolation;
                 return r;
-            }
-            else if constexpr (std::is_same_v<T, Registered>)
+            } else if constexpr (std::is_same_v<T, Registered>)
                 return {{"type", "registered"}, {"ticket_key", x.ticket_key}};
             else if constexpr (std::is_same_v<T, StartSession>) {
                 json s = {{"type", "start_session"}, {"request_id", x.request_id}, {"session_id", x.session_id},
-                          {"user", x.user}, {"width", x.width}, {"height", x.height}};
+                          {"user", x.user},          {"width", x.width},           {"height", x.height}};
                 if (x.scale != 1) s["scale"] = x.scale;
                 if (x.desktop)
                     s["desktop"] = desktop_json(*x.desktop);
                 else
                     s["app"] = {{"id", x.app.id}, {"name", x.app.name}, {"command", x.app.command}};
                 return s;
-            }
-            else if constexpr (std::is_same_v<T, SessionReady>)
+            } else if constexpr (std::is_same_v<T, SessionReady>)
                 return {{"type", "session_ready"}, {"request_id", x.request_id}, {"session_id", x.session_id}};
             else if constexpr (std::is_same_v<T, SessionFailed>)
-                return {{"type", "session_failed"}, {"request_id", x.request_id}, {"session_id", x.session_id},
+                return {{"type", "session_failed"},
+                        {"request_id", x.request_id},
+                        {"session_id", x.session_id},
                         {"message", x.message}};
             else if constexpr (std::is_same_v<T, EndSession>)
                 return {{"type", "end_session"}, {"session_id", x.session_id}};
             else if constexpr (std::is_same_v<T, SessionEnded>)
                 return {{"type", "session_ended"}, {"session_id", x.session_id}, {"reason", x.reason}};
-            else if constexpr (std::is_same_v<T, Heartbeat>)
-            {
+            else if constexpr (std::is_same_v<T, Heartbeat>) {
                 json j = {{"type", "heartbeat"}, {"sessions", x.sessions}, {"cpu", x.cpu}, {"mem", x.mem}};
                 if (!x.idle.empty()) {
                     json idle = json::object();
@@ -160,19 +170,21 @@ std::string serialize(const Message& m) {
                     j["idle"] = idle;
                 }
                 return j;
-            }
-            else if constexpr (std::is_same_v<T, SessionState>)
+            } else if constexpr (std::is_same_v<T, SessionState>)
                 return {{"type", "session_state"}, {"session_id", x.session_id}, {"state", x.state}};
             else if constexpr (std::is_same_v<T, DisconnectSession>)
                 return {{"type", "disconnect_session"}, {"session_id", x.session_id}};
             else if constexpr (std::is_same_v<T, Pools>) {
                 json pools = json::array();
                 for (const auto& p : x.pools)
-                    pools.push_back({{"pool", p.pool}, {"image", p.image}, {"mode", p.mode}, {"spares", p.spares},
-                                     {"memory_mib", p.memory_mib}, {"cpus", p.cpus}});
+                    pools.push_back({{"pool", p.pool},
+                                     {"image", p.image},
+                                     {"mode", p.mode},
+                                     {"spares", p.spares},
+                                     {"memory_mib", p.memory_mib},
+                                     {"cpus", p.cpus}});
                 return {{"type", "pools"}, {"pools", pools}};
-            }
-            else if constexpr (std::is_same_v<T, SessionStats>) {
+            } else if constexpr (std::is_same_v<T, SessionStats>) {
                 json arr = json::array();
                 for (const auto& st : x.stats) {
                     json e = {{"session_id", st.session_id}};
@@ -186,8 +198,7 @@ std::string serialize(const Message& m) {
                     arr.push_back(std::move(e));
                 }
                 return {{"type", "session_stats"}, {"stats", std::move(arr)}};
-            }
-            else
+            } else
                 return {{"type", "error"}, {"message", x.message}};
         },
         m);
@@ -215,7 +226,8 @@ Result<Message, std::string> parse(std::string_view text) {
             if (j.contains("images")) r.images = strings(j, "images", true);
             if (j.contains("vm_accel")) {
                 r.vm_accel = str(j, "vm_accel");
-                if (r.vm_accel != "kvm" && r.vm_accel != "tcg") throw std::invalid_argument("field 'vm_accel' must be \"kvm\" or \"tcg\"");
+                if (r.vm_accel != "kvm" && r.vm_accel != "tcg")
+                    throw std::invalid_argument("field 'vm_accel' must be \"kvm\" or \"tcg\"");
             }
             if (j.contains("isolation")) {
                 r.isolation = str(j, "isolation");
@@ -257,13 +269,17 @@ Result<Message, std::string> parse(std::string_view text) {
         if (type == "end_session") return Message{EndSession{nonempty(j, "session_id")}};
         if (type == "session_ended") return Message{SessionEnded{nonempty(j, "session_id"), nonempty(j, "reason")}};
         if (type == "heartbeat") {
-            Heartbeat h{static_cast<int>(integer(j, "sessions", 0, 1000000)), fraction(j, "cpu"), fraction(j, "mem"), {}};
+            Heartbeat h{
+                static_cast<int>(integer(j, "sessions", 0, 1000000)), fraction(j, "cpu"), fraction(j, "mem"), {}};
             if (auto it = j.find("idle"); it != j.end()) {
-                if (!it->is_object() || it->size() > 100000) throw std::invalid_argument("field 'idle' must be an object");
+                if (!it->is_object() || it->size() > 100000)
+                    throw std::invalid_argument("field 'idle' must be an object");
                 for (const auto& [sid, secs] : it->items()) {
-                    if (!secs.is_number_integer() || secs.get<std::int64_t>() < 0 || sid.empty() || sid.size() > kMaxField)
+                    if (!secs.is_number_integer() || secs.get<std::int64_t>() < 0 || sid.empty() ||
+                        sid.size() > kMaxField)
                         throw std::invalid_argument("field 'idle' must map session ids to seconds");
-                    h.idle.emplace_back(sid, static_cast<int>(std::min<std::int64_t>(secs.get<std::int64_t>(), INT32_MAX)));
+                    h.idle.emplace_back(sid,
+                                        static_cast<int>(std::min<std::int64_t>(secs.get<std::int64_t>(), INT32_MAX)));
                 }
             }
             return Message{h};

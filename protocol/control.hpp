@@ -27,8 +27,13 @@ struct Register {
     // (single-user mode: as the host's own account) or "refused" (no helper, not allowed).
     std::string isolation = "none";
 };
-struct Registered { std::string ticket_key; };  // base64 raw Ed25519 public key
-struct AppSpec { std::string id, name; std::vector<std::string> command; };
+struct Registered {
+    std::string ticket_key;
+};  // base64 raw Ed25519 public key
+struct AppSpec {
+    std::string id, name;
+    std::vector<std::string> command;
+};
 // A VM desktop to run: the pool it belongs to, the golden image, and how its disk is kept
 // (pooled: discarded at session end; dedicated: the user's overlay is kept across sessions).
 struct DesktopSpec {
@@ -47,10 +52,20 @@ struct StartSession {
     double scale = 1;
 };
 inline constexpr double kMinScale = 1, kMaxScale = 4;
-struct SessionReady { std::uint64_t request_id = 0; std::string session_id; };
-struct SessionFailed { std::uint64_t request_id = 0; std::string session_id, message; };
-struct EndSession { std::string session_id; };
-struct SessionEnded { std::string session_id, reason; };
+struct SessionReady {
+    std::uint64_t request_id = 0;
+    std::string session_id;
+};
+struct SessionFailed {
+    std::uint64_t request_id = 0;
+    std::string session_id, message;
+};
+struct EndSession {
+    std::string session_id;
+};
+struct SessionEnded {
+    std::string session_id, reason;
+};
 // cpu: host CPU use since the last heartbeat, mem: used memory fraction (both 0..1; optional on
 // the wire, 0 when absent). Sent every 2 s.
 struct Heartbeat {
@@ -60,17 +75,25 @@ struct Heartbeat {
     std::vector<std::pair<std::string, int>> idle;
 };
 // Host -> broker: a session's first viewer attached ("active") / its last viewer left ("disconnected").
-struct SessionState { std::string session_id, state; };
+struct SessionState {
+    std::string session_id, state;
+};
 // Broker -> host: close the session's viewers but keep the session running.
-struct DisconnectSession { std::string session_id; };
+struct DisconnectSession {
+    std::string session_id;
+};
 // broker -> host: every desktop pool (the full list each time); the host keeps `spares` booted
 // VMs per pooled pool whose image it has and removes the files of pools no longer listed.
 struct PoolSpec {
     std::string pool, image, mode;
     int spares = 0, memory_mib = 512, cpus = 1;
 };
-struct Pools { std::vector<PoolSpec> pools; };
-struct ErrorMsg { std::string message; };
+struct Pools {
+    std::vector<PoolSpec> pools;
+};
+struct ErrorMsg {
+    std::string message;
+};
 // Host -> broker, every 2 s next to the heartbeat: live stream figures per session with viewers.
 // Every figure is optional (absent or null on the wire = unknown); unknown fields are ignored.
 struct StreamStats {
@@ -78,11 +101,12 @@ struct StreamStats {
     std::optional<double> fps, kbps, rtt_ms, encode_ms, input_to_photon_ms;
     std::optional<std::int64_t> skipped, viewers;
 };
-struct SessionStats { std::vector<StreamStats> stats; };
+struct SessionStats {
+    std::vector<StreamStats> stats;
+};
 
-using Message = std::variant<Register, Registered, StartSession, SessionReady, SessionFailed, EndSession,
-                             SessionEnded, Heartbeat, ErrorMsg, SessionState, DisconnectSession, Pools,
-                             SessionStats>;
+using Message = std::variant<Register, Registered, StartSession, SessionReady, SessionFailed, EndSession, SessionEnded,
+                             Heartbeat, ErrorMsg, SessionState, DisconnectSession, Pools, SessionStats>;
 
 std::string serialize(const Message& m);
 // Rejects non-JSON, non-objects, unknown types, missing or mistyped fields, and fields out of

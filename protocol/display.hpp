@@ -24,9 +24,9 @@ inline constexpr std::size_t kMaxCopies = 4096;
 inline constexpr std::size_t kMaxDirtyRects = 4096;
 inline constexpr std::uint16_t kMaxKeyCode = 767;
 inline constexpr std::size_t kMaxClipboardBytes = 1024 * 1024;  // UTF-8 text of one Clipboard message
-inline constexpr int kMaxCursorDim = 256;                        // cursor shapes are at most 256x256
-inline constexpr std::size_t kMaxShadowNames = 16;               // names one ShadowNotice lists
-inline constexpr std::size_t kMaxShadowNameBytes = 128;          // UTF-8 bytes of one of them
+inline constexpr int kMaxCursorDim = 256;                       // cursor shapes are at most 256x256
+inline constexpr std::size_t kMaxShadowNames = 16;              // names one ShadowNotice lists
+inline constexpr std::size_t kMaxShadowNameBytes = 128;         // UTF-8 bytes of one of them
 
 enum class ErrorCode : std::uint16_t {
     malformed = 1,
@@ -66,32 +66,64 @@ enum class MsgType : std::uint8_t {
 };
 
 // Client -> host
-struct Hello { std::uint16_t version = kDisplayVersion; std::string ticket; };
-struct Key { bool down = false; std::uint16_t code = 0; };
-struct Pointer { std::uint16_t x = 0, y = 0; std::uint8_t buttons = 0; };
-struct Wheel { std::int16_t dx = 0, dy = 0; };
+struct Hello {
+    std::uint16_t version = kDisplayVersion;
+    std::string ticket;
+};
+struct Key {
+    bool down = false;
+    std::uint16_t code = 0;
+};
+struct Pointer {
+    std::uint16_t x = 0, y = 0;
+    std::uint8_t buttons = 0;
+};
+struct Wheel {
+    std::int16_t dx = 0, dy = 0;
+};
 // paint_us: how long the client took from the frame's arrival to painted (0 = not reported). The
 // host paces frames by it and shrinks full-motion video for clients that cannot paint it in time.
-struct FrameAck { std::uint32_t frame_id = 0; std::uint32_t paint_us = 0; };
+struct FrameAck {
+    std::uint32_t frame_id = 0;
+    std::uint32_t paint_us = 0;
+};
 struct KeyframeRequest {};
 struct Logoff {};
 // The client's wish; the host rounds down to even sizes and clamps to what its screen allows.
-struct ResizeRequest { std::uint16_t width = 0, height = 0; };
+struct ResizeRequest {
+    std::uint16_t width = 0, height = 0;
+};
 // The client's clipboard changed (or it pasted): the session's clipboard becomes this UTF-8 text.
 // Text longer than one message allows (the gateway takes 64 KiB from clients) comes in chunks,
 // each valid UTF-8, all but the last with `more` set; the whole text is at most 1 MiB.
 inline constexpr std::size_t kClipboardChunkBytes = 60000;
-struct Clipboard { std::string text; bool more = false; };
+struct Clipboard {
+    std::string text;
+    bool more = false;
+};
 // Round-trip probe: the host answers with Pong carrying the same fields, at once.
-struct Ping { std::uint32_t id = 0; std::uint64_t client_time = 0; };
+struct Ping {
+    std::uint32_t id = 0;
+    std::uint64_t client_time = 0;
+};
 // A character the client's layout produced (KeyboardEvent.key), typed by the host whatever its own
 // layout; down and up carry the same code point. Unicode scalar value, no control characters.
 // `code` is the physical key (evdev, 0 = unknown) for sessions that cannot type by character.
-struct KeyChar { bool down = false; std::uint32_t codepoint = 0; std::uint16_t code = 0; };
+struct KeyChar {
+    bool down = false;
+    std::uint32_t codepoint = 0;
+    std::uint16_t code = 0;
+};
 
 // Host -> client
-struct ServerHello { std::uint16_t version = kDisplayVersion; std::uint16_t width = 0, height = 0; std::string session_id; };
-struct ScreenRect { std::uint16_t x = 0, y = 0, w = 0, h = 0; };
+struct ServerHello {
+    std::uint16_t version = kDisplayVersion;
+    std::uint16_t width = 0, height = 0;
+    std::string session_id;
+};
+struct ScreenRect {
+    std::uint16_t x = 0, y = 0, w = 0, h = 0;
+};
 struct VideoFrame {
     std::uint32_t frame_id = 0;
     bool keyframe = false;
@@ -107,7 +139,9 @@ struct VideoFrame {
 };
 // Moves what the client shows (scrolled text, a dragged window): copy the w x h rectangle at
 // (x, y) to (dx, dy), as if through a temporary copy (the two may overlap).
-struct CopyRect { std::uint16_t x = 0, y = 0, w = 0, h = 0, dx = 0, dy = 0; };
+struct CopyRect {
+    std::uint16_t x = 0, y = 0, w = 0, h = 0, dx = 0, dy = 0;
+};
 enum class TileEncoding : std::uint8_t { jpeg = 1, png = 2 };  // png: lossless
 struct Tile {
     std::uint16_t x = 0, y = 0, w = 0, h = 0;
@@ -123,11 +157,22 @@ struct TileFrame {
 };
 enum class EndReason : std::uint8_t { app_exited = 0, logged_off = 1, host_shutdown = 2, error = 3 };
 // The screen changed size; the next frame is a keyframe of this size.
-struct Resize { std::uint16_t width = 0, height = 0; };
-struct SessionEnded { EndReason reason = EndReason::app_exited; std::string message; };
-struct ErrorMsg { ErrorCode code = ErrorCode::internal; std::string message; };
+struct Resize {
+    std::uint16_t width = 0, height = 0;
+};
+struct SessionEnded {
+    EndReason reason = EndReason::app_exited;
+    std::string message;
+};
+struct ErrorMsg {
+    ErrorCode code = ErrorCode::internal;
+    std::string message;
+};
 // Text copied in the session (CLIPBOARD or PRIMARY selection), UTF-8.
-struct ClipboardData { std::string text; bool more = false; };
+struct ClipboardData {
+    std::string text;
+    bool more = false;
+};
 // The pointer's shape changed. `id` names the shape (the X cursor serial); rgba is w*h*4 bytes,
 // straight (not premultiplied) alpha. w == h == 0 hides the cursor.
 struct CursorShape {
@@ -135,18 +180,24 @@ struct CursorShape {
     std::uint16_t hot_x = 0, hot_y = 0, width = 0, height = 0;
     std::vector<std::uint8_t> rgba;
 };
-struct Pong { std::uint32_t id = 0; std::uint64_t client_time = 0; };
+struct Pong {
+    std::uint32_t id = 0;
+    std::uint64_t client_time = 0;
+};
 // Sent to the session's owner whenever a view-only viewer (a helpdesk shadow) attaches or leaves,
 // and on the owner's attach while any is watching, so the user always knows who sees the screen.
 // count: how many watch now (0: nobody any more); names: who, at most kMaxShadowNames of them.
-struct ShadowNotice { std::uint16_t count = 0; std::vector<std::string> names; };
+struct ShadowNotice {
+    std::uint16_t count = 0;
+    std::vector<std::string> names;
+};
 
 // True if `s` is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
 bool valid_utf8(std::string_view s);
 
-using Message = std::variant<Hello, Key, Pointer, Wheel, FrameAck, KeyframeRequest, Logoff, ResizeRequest,
-                             ServerHello, VideoFrame, TileFrame, Resize, SessionEnded, ErrorMsg,
-                             Clipboard, Ping, KeyChar, ClipboardData, CursorShape, Pong, ShadowNotice>;
+using Message = std::variant<Hello, Key, Pointer, Wheel, FrameAck, KeyframeRequest, Logoff, ResizeRequest, ServerHello,
+                             VideoFrame, TileFrame, Resize, SessionEnded, ErrorMsg, Clipboard, Ping, KeyChar,
+                             ClipboardData, CursorShape, Pong, ShadowNotice>;
 
 std::vector<std::uint8_t> encode(const Message& m);
 Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes);

@@ -49,7 +49,8 @@ Result<TicketClaims, ErrorCode> TicketVerifier::verify(std::string_view token, s
     if (!payload || !sig) return invalid("ticket is not base64url");
     if (!key_.verify(*payload, *sig)) return invalid("ticket signature does not verify");
 
-    auto parsed = parse_ticket_claims(std::string_view(reinterpret_cast<const char*>(payload->data()), payload->size()));
+    auto parsed =
+        parse_ticket_claims(std::string_view(reinterpret_cast<const char*>(payload->data()), payload->size()));
     if (!parsed) return parsed;
     TicketClaims c = std::move(parsed).value();
     if (c.expires_at <= now) return Error<ErrorCode>{ErrorCode::ticket_expired, "ticket expired"};

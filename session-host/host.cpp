@@ -4,8 +4,8 @@
 #include "common/tls.hpp"
 #include "session-host/app/app_launcher.hpp"
 #include "session-host/net/broker_link.hpp"
-#include "session-host/net/enroll.hpp"
 #include "session-host/net/display_server.hpp"
+#include "session-host/net/enroll.hpp"
 #include "session-host/session_manager.hpp"
 #include "session-host/vm/vm_desktops.hpp"
 
@@ -13,8 +13,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include <pthread.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,7 +45,8 @@ std::string read_secret(const std::string& path) {
 }
 
 // The display certificate is self-signed; the broker vouches for it by fingerprint (cert_sha256).
-std::pair<std::string, std::string> ensure_display_cert(const std::string& state_dir, const std::string& public_address) {
+std::pair<std::string, std::string> ensure_display_cert(const std::string& state_dir,
+                                                        const std::string& public_address) {
     std::string cert = state_dir + "/display-cert.pem", key = state_dir + "/display-key.pem";
     if (fs::exists(cert) && fs::exists(key)) return {cert, key};
     std::vector<std::string> sans{"IP:127.0.0.1", "DNS:localhost"};
@@ -76,8 +77,9 @@ std::unique_ptr<AppLauncher> make_launcher(const HostOptions& o) {
                   "person uses this host; start the host through portico-session-helper to isolate users.");
         return make_direct_launcher();
     }
-    log::warn("this host cannot start sessions as their users (it was not started by portico-session-helper); "
-              "app sessions are refused. Run it through the helper as root, or allow --single-user-mode.");
+    log::warn(
+        "this host cannot start sessions as their users (it was not started by portico-session-helper); "
+        "app sessions are refused. Run it through the helper as root, or allow --single-user-mode.");
     return nullptr;
 }
 
@@ -132,12 +134,17 @@ int run_host(const HostOptions& o) {
 
     net::io_context ioc(2);
     std::shared_ptr<BrokerLink> link;
-    SessionManager sessions({o.state_dir, o.max_sessions, o.apps, desktops.get(), launcher.get(),
-                             {o.package_runtime, o.package_trust_dir}, o.shadow_clipboard}, [&link](const std::string& id, const std::string& reason) {
-        if (link) link->session_ended(id, reason);
-    });
-    DisplayServer display(ioc, *ssl_ctx, sessions,
-                          {o.max_display_connections, o.max_display_connections_per_address});
+    SessionManager sessions({o.state_dir,
+                             o.max_sessions,
+                             o.apps,
+                             desktops.get(),
+                             launcher.get(),
+                             {o.package_runtime, o.package_trust_dir},
+                             o.shadow_clipboard},
+                            [&link](const std::string& id, const std::string& reason) {
+                                if (link) link->session_ended(id, reason);
+                            });
+    DisplayServer display(ioc, *ssl_ctx, sessions, {o.max_display_connections, o.max_display_connections_per_address});
     std::string display_url;
     try {
         display.listen(o.listen_address, o.listen_port);
@@ -169,11 +176,12 @@ int run_host(const HostOptions& o) {
             lo.registration.images = desktops->image_names();
             lo.registration.vm_accel = desktops->accel();
         }
-        link = std::make_shared<BrokerLink>(ioc, std::move(lo), sessions,
-                                            [&display, display_url](std::shared_ptr<protocol::TicketVerifier> v, bool first) {
-                                                display.set_verifier(std::move(v));
-                                                if (first) log::info("portico-host ready: display ", display_url);
-                                            });
+        link = std::make_shared<BrokerLink>(
+            ioc, std::move(lo), sessions,
+            [&display, display_url](std::shared_ptr<protocol::TicketVerifier> v, bool first) {
+                display.set_verifier(std::move(v));
+                if (first) log::info("portico-host ready: display ", display_url);
+            });
     } catch (const std::exception& e) {
         log::error("start-up failed: ", e.what());
         return 1;
@@ -210,7 +218,7 @@ int run_host(const HostOptions& o) {
     int sig = stopped.get();
     log::info("signal ", sig, ": shutting down");
     display.stop();
-    sessions.shutdown();  // viewers get SessionEnded(host_shutdown), the broker session_ended
+    sessions.shutdown();                 // viewers get SessionEnded(host_shutdown), the broker session_ended
     if (desktops) desktops->shutdown();  // spares; after the sessions, whose VMs its thread forked
     std::promise<void> link_closed;
     link->stop([&link_closed] { link_closed.set_value(); });

@@ -33,7 +33,8 @@ them to Portico clients.)");
                    "`portico-broker enroll-token`): the broker's CA signs this host's key,\n"
                    "kept in the state dir; later starts need neither flag (mutual TLS)")
         ->option_text("TOKEN");
-    app.add_option("--secret-file", o.secret_file, "file holding the shared enrollment secret (legacy, instead of --enroll)")
+    app.add_option("--secret-file", o.secret_file,
+                   "file holding the shared enrollment secret (legacy, instead of --enroll)")
         ->option_text("FILE");
     app.add_option("--host-id", o.host_id, "this host's id (letters, digits, '-', '_', '.')")->option_text("ID");
     app.add_option("--name", o.name, "display name (default: the host id)")->option_text("NAME");

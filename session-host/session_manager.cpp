@@ -16,10 +16,10 @@ namespace portico::host {
 
 const char* control_reason(protocol::EndReason reason) {
     switch (reason) {
-    case protocol::EndReason::app_exited: return "app_exited";
-    case protocol::EndReason::logged_off: return "logged_off";
-    case protocol::EndReason::host_shutdown: return "host_shutdown";
-    case protocol::EndReason::error: return "error";
+        case protocol::EndReason::app_exited: return "app_exited";
+        case protocol::EndReason::logged_off: return "logged_off";
+        case protocol::EndReason::host_shutdown: return "host_shutdown";
+        case protocol::EndReason::error: return "error";
     }
     return "error";
 }
@@ -58,8 +58,9 @@ void SessionManager::start_session(const protocol::control::StartSession& req, S
         else if (!req.desktop && req.app.command.empty())
             refusal = "application has no command";
         else if (!req.desktop && !options_.launcher)
-            refusal = "this host cannot run app sessions as their users: start it through portico-session-helper "
-                      "(as root), or allow --single-user-mode";
+            refusal =
+                "this host cannot run app sessions as their users: start it through portico-session-helper "
+                "(as root), or allow --single-user-mode";
         else
             starting_.insert(req.session_id);
     }

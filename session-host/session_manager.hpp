@@ -31,13 +31,13 @@ class AppLauncher;
 class SessionManager final : public SessionDirectory {
 public:
     struct Options {
-        std::string state_dir;                // sessions live in <state_dir>/sessions/<id>
+        std::string state_dir;  // sessions live in <state_dir>/sessions/<id>
         int max_sessions = 20;
-        std::vector<std::string> apps{"*"};   // app names or ids offered; "*" = any
-        VmDesktops* desktops = nullptr;       // VM desktops (--images); must outlive the manager
-        AppLauncher* launcher = nullptr;      // starts apps (app_launcher.hpp); none = apps refused
-        package_launch::Policy packages;      // how published packages start (trusted runtime, trust list)
-        bool shadow_clipboard = false;        // shadows also receive the user's clipboard (policy)
+        std::vector<std::string> apps{"*"};  // app names or ids offered; "*" = any
+        VmDesktops* desktops = nullptr;      // VM desktops (--images); must outlive the manager
+        AppLauncher* launcher = nullptr;     // starts apps (app_launcher.hpp); none = apps refused
+        package_launch::Policy packages;     // how published packages start (trusted runtime, trust list)
+        bool shadow_clipboard = false;       // shadows also receive the user's clipboard (policy)
     };
     // Called on a session's capture thread once it has ended and been torn down.
     using EndedFn = std::function<void(const std::string& session_id, const std::string& reason)>;

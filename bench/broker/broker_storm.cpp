@@ -52,9 +52,9 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
-#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -94,7 +94,8 @@ double percentile(std::vector<double> v, double p) {
 }
 
 std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 // ---- the broker process ----
@@ -213,10 +214,17 @@ std::string make_csr(const std::string& cn, std::string& key_pem) {
 class SimHost : public std::enable_shared_from_this<SimHost> {
 public:
     SimHost(net::io_context& ioc, std::string id, std::shared_ptr<ssl::context> ctx, int port)
-        : ioc_(ioc), strand_(net::make_strand(ioc)), id_(std::move(id)), ctx_(std::move(ctx)), port_(port),
-          heartbeat_(strand_), retry_(strand_) {}
+        : ioc_(ioc),
+          strand_(net::make_strand(ioc)),
+          id_(std::move(id)),
+          ctx_(std::move(ctx)),
+          port_(port),
+          heartbeat_(strand_),
+          retry_(strand_) {}
 
-    void start() { net::post(strand_, [self = shared_from_this()] { self->connect(); }); }
+    void start() {
+        net::post(strand_, [self = shared_from_this()] { self->connect(); });
+    }
     void stop() {
         net::post(strand_, [self = shared_from_this()] {
             self->stopping_ = true;
@@ -248,9 +256,15 @@ private:
                     ws->async_handshake("127.0.0.1", "/api/v1/control", [self, ws](beast::error_code ec) {
                         if (ec) return self->retry(ws);
                         ws->text(true);
-                        json reg = {{"type", "register"}, {"version", 1}, {"host_id", self->id_}, {"name", self->id_},
-                                    {"secret", ""}, {"display_url", "wss://127.0.0.1:9/display"},
-                                    {"cert_sha256", std::string(64, 'a')}, {"apps", {"*"}}, {"max_sessions", 1000}};
+                        json reg = {{"type", "register"},
+                                    {"version", 1},
+                                    {"host_id", self->id_},
+                                    {"name", self->id_},
+                                    {"secret", ""},
+                                    {"display_url", "wss://127.0.0.1:9/display"},
+                                    {"cert_sha256", std::string(64, 'a')},
+                                    {"apps", {"*"}},
+                                    {"max_sessions", 1000}};
                         self->write(ws, reg.dump());
                         self->read(ws);
                     });
@@ -280,12 +294,15 @@ private:
             } else if (type == "start_session") {
                 ++self->started;
                 ++self->sessions_;
-                self->write(ws, json{{"type", "session_ready"}, {"request_id", m["request_id"]},
-                                     {"session_id", m["session_id"]}}.dump());
+                self->write(
+                    ws,
+                    json{{"type", "session_ready"}, {"request_id", m["request_id"]}, {"session_id", m["session_id"]}}
+                        .dump());
             } else if (type == "end_session") {
                 --self->sessions_;
-                self->write(ws, json{{"type", "session_ended"}, {"session_id", m["session_id"]},
-                                     {"reason", "logged_off"}}.dump());
+                self->write(
+                    ws,
+                    json{{"type", "session_ended"}, {"session_id", m["session_id"]}, {"reason", "logged_off"}}.dump());
             } else if (type == "error") {
                 std::cerr << "host " << self->id_ << ": broker error " << m.dump() << "\n";
             }
@@ -297,7 +314,8 @@ private:
         heartbeat_.expires_after(std::chrono::seconds(2));
         heartbeat_.async_wait([self = shared_from_this(), ws](beast::error_code ec) {
             if (ec || ws != self->ws_) return;
-            self->write(ws, json{{"type", "heartbeat"}, {"sessions", self->sessions_}, {"cpu", 0.1}, {"mem", 0.2}}.dump());
+            self->write(ws,
+                        json{{"type", "heartbeat"}, {"sessions", self->sessions_}, {"cpu", 0.1}, {"mem", 0.2}}.dump());
             self->schedule_heartbeat(ws);
         });
     }
@@ -309,13 +327,14 @@ private:
     }
     void do_write(const std::shared_ptr<Ws>& ws) {
         writing_ = true;
-        ws->async_write(net::buffer(queue_.front()), [self = shared_from_this(), ws](beast::error_code ec, std::size_t) {
-            if (ws != self->ws_) return;
-            self->writing_ = false;
-            if (ec) return self->retry(ws);
-            self->queue_.pop_front();
-            if (!self->queue_.empty()) self->do_write(ws);
-        });
+        ws->async_write(net::buffer(queue_.front()),
+                        [self = shared_from_this(), ws](beast::error_code ec, std::size_t) {
+                            if (ws != self->ws_) return;
+                            self->writing_ = false;
+                            if (ec) return self->retry(ws);
+                            self->queue_.pop_front();
+                            if (!self->queue_.empty()) self->do_write(ws);
+                        });
     }
 
     net::io_context& ioc_;
@@ -357,11 +376,18 @@ public:
     Launcher(net::io_context& ioc, ssl::context& ctx, int port, const std::vector<std::string>& cookies,
              std::atomic<std::size_t>& next, const std::string& resource, LaunchResult& result,
              OpenLoop* open_loop = nullptr)
-        : stream_(net::make_strand(ioc), ctx), port_(port), cookies_(cookies), next_(next), resource_(resource),
-          result_(result), open_loop_(open_loop) {}
+        : stream_(net::make_strand(ioc), ctx),
+          port_(port),
+          cookies_(cookies),
+          next_(next),
+          resource_(resource),
+          result_(result),
+          open_loop_(open_loop) {}
 
     // Open-loop: an arrival is in the backlog; take it on this connection's strand.
-    void wake() { net::post(stream_.get_executor(), [self = shared_from_this()] { self->next(); }); }
+    void wake() {
+        net::post(stream_.get_executor(), [self = shared_from_this()] { self->next(); });
+    }
 
     void start() {
         beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
@@ -500,10 +526,12 @@ int main(int argc, char** argv) {
         sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
         auto now = unix_now();
         sqlite3_stmt *u = nullptr, *m = nullptr, *l = nullptr;
-        sqlite3_prepare_v2(db, "INSERT INTO users(name, password_hash, created_at, role) VALUES (?, ?, ?, 'user')", -1, &u, nullptr);
+        sqlite3_prepare_v2(db, "INSERT INTO users(name, password_hash, created_at, role) VALUES (?, ?, ?, 'user')", -1,
+                           &u, nullptr);
         sqlite3_prepare_v2(db, "INSERT INTO group_members(grp, user) VALUES ('users', ?)", -1, &m, nullptr);
-        sqlite3_prepare_v2(db, "INSERT INTO login_sessions(token_hash, user, created_at, expires_at) VALUES (?, ?, ?, ?)", -1,
-                           &l, nullptr);
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO login_sessions(token_hash, user, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                           -1, &l, nullptr);
         for (int i = 0; i < o.users; ++i) {
             std::string name = "user" + std::to_string(i);
             sqlite3_bind_text(u, 1, name.c_str(), -1, SQLITE_TRANSIENT);
@@ -534,8 +562,9 @@ int main(int argc, char** argv) {
         store->put_resource({"calc", "Calc", "app", {"xcalc"}, "", ""});
         store->set_entitlements("calc", {{"group", "users"}});
         for (int i = 0; i < o.hosts; ++i)
-            store->create_enrollment_token({"tok" + std::to_string(i), "sim" + std::to_string(i), "bench", now, now + 3600},
-                                           portico::crypto::sha256_hex(portico::crypto::bytes_of("token-" + std::to_string(i))));
+            store->create_enrollment_token(
+                {"tok" + std::to_string(i), "sim" + std::to_string(i), "bench", now, now + 3600},
+                portico::crypto::sha256_hex(portico::crypto::bytes_of("token-" + std::to_string(i))));
     }
     double setup_s = ms_since(t_setup) / 1000;
 
@@ -561,7 +590,8 @@ int main(int argc, char** argv) {
             return 1;
         }
         auto cert = json::parse(r.body)["cert_pem"].get<std::string>();
-        auto ctx = std::make_shared<ssl::context>(portico::tls::make_client_context(portico::tls::ClientTrust{"", pin, false}));
+        auto ctx = std::make_shared<ssl::context>(
+            portico::tls::make_client_context(portico::tls::ClientTrust{"", pin, false}));
         ctx->use_certificate_chain(net::buffer(cert));
         ctx->use_private_key(net::buffer(key_pem), ssl::context::pem);
         host_ctx.push_back(ctx);
@@ -571,7 +601,8 @@ int main(int argc, char** argv) {
     net::io_context hosts_ioc;
     std::vector<std::shared_ptr<SimHost>> sims;
     for (int i = 0; i < o.hosts; ++i) {
-        sims.push_back(std::make_shared<SimHost>(hosts_ioc, "sim" + std::to_string(i), host_ctx[static_cast<std::size_t>(i)], port));
+        sims.push_back(std::make_shared<SimHost>(hosts_ioc, "sim" + std::to_string(i),
+                                                 host_ctx[static_cast<std::size_t>(i)], port));
         sims.back()->start();
     }
     auto hosts_guard = net::make_work_guard(hosts_ioc);
@@ -633,13 +664,15 @@ int main(int argc, char** argv) {
 
     // Open-loop: connect every connection, then schedule one arrival per user at the fixed rate.
     OpenLoop open_loop;
-    auto run_open_loop = [&](const std::vector<std::string>& cookies, const std::string& resource, LaunchResult& result) {
+    auto run_open_loop = [&](const std::vector<std::string>& cookies, const std::string& resource,
+                             LaunchResult& result) {
         net::io_context ioc;
         auto work = net::make_work_guard(ioc);
         std::atomic<std::size_t> unused{0};
         std::vector<std::shared_ptr<Launcher>> ls;
         for (int c = 0; c < o.connections; ++c) {
-            ls.push_back(std::make_shared<Launcher>(ioc, client_ctx, port, cookies, unused, resource, result, &open_loop));
+            ls.push_back(
+                std::make_shared<Launcher>(ioc, client_ctx, port, cookies, unused, resource, result, &open_loop));
             ls.back()->start();
         }
         std::vector<std::thread> ts;
@@ -683,8 +716,10 @@ int main(int argc, char** argv) {
     auto before = proc_stat(broker);
     LaunchResult storm;
     auto t_storm = Clock::now();
-    if (o.rate > 0) run_open_loop(cookies_a, "terminal", storm);
-    else run_storm(cookies_a, "terminal", storm);
+    if (o.rate > 0)
+        run_open_loop(cookies_a, "terminal", storm);
+    else
+        run_storm(cookies_a, "terminal", storm);
     // Open loop: from the first scheduled arrival (connecting the 64 connections comes before it).
     double storm_s = ms_since(o.rate > 0 ? open_loop.first_arrival : t_storm) / 1000;
     auto after = proc_stat(broker);
@@ -721,7 +756,8 @@ int main(int argc, char** argv) {
         for (auto& s : sims) n += s->registrations.load() >= 2;
         return n;
     };
-    for (int i = 0; i < 200 && reregistered() < o.hosts; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 200 && reregistered() < o.hosts; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     int rereg = reregistered();
     std::this_thread::sleep_for(std::chrono::seconds(17));
     int missing = 0, lost = 0, live = 0;
@@ -732,17 +768,21 @@ int main(int argc, char** argv) {
         sqlite3_prepare_v2(db, "SELECT state FROM sessions WHERE id = ?", -1, &st, nullptr);
         for (auto& sid : answered2) {
             sqlite3_bind_text(st, 1, sid.c_str(), -1, SQLITE_TRANSIENT);
-            if (sqlite3_step(st) != SQLITE_ROW) missing++;
+            if (sqlite3_step(st) != SQLITE_ROW)
+                missing++;
             else {
                 std::string s = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-                if (s == "lost" || s == "ended") lost++;
-                else live++;
+                if (s == "lost" || s == "ended")
+                    lost++;
+                else
+                    live++;
             }
             sqlite3_reset(st);
         }
         for (auto& sid : storm.answered) {
             sqlite3_bind_text(st, 1, sid.c_str(), -1, SQLITE_TRANSIENT);
-            if (sqlite3_step(st) != SQLITE_ROW) missing++;
+            if (sqlite3_step(st) != SQLITE_ROW)
+                missing++;
             else {
                 std::string s = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
                 if (s == "lost" || s == "ended") lost++;
@@ -773,39 +813,62 @@ int main(int argc, char** argv) {
     json out = {
         {"benchmark", "broker_storm"},
         {"date", date},
-        {"machine", {{"host", un.nodename}, {"cpus", std::thread::hardware_concurrency()}, {"kernel", un.release},
-                     {"load_average_1m_at_end", load1}}},
-        {"setup", {{"users", o.users}, {"hosts", o.hosts}, {"connections", o.connections}, {"client_threads", o.threads},
-                   {"setup_seconds", setup_s}, {"host_enrollment_seconds", enroll_s},
-                   {"note", "users are logged in beforehand (login sessions in the store); launches go over TLS "
-                            "keep-alive connections; hosts are simulated in this process over mTLS"}}},
+        {"machine",
+         {{"host", un.nodename},
+          {"cpus", std::thread::hardware_concurrency()},
+          {"kernel", un.release},
+          {"load_average_1m_at_end", load1}}},
+        {"setup",
+         {{"users", o.users},
+          {"hosts", o.hosts},
+          {"connections", o.connections},
+          {"client_threads", o.threads},
+          {"setup_seconds", setup_s},
+          {"host_enrollment_seconds", enroll_s},
+          {"note",
+           "users are logged in beforehand (login sessions in the store); launches go over TLS "
+           "keep-alive connections; hosts are simulated in this process over mTLS"}}},
         {"launch",
          {{"mode", o.rate > 0 ? "open_loop" : "closed_loop"},
           {"offered_launches_per_second", o.rate > 0 ? json(o.rate) : json(nullptr)},
           {"max_backlog", o.rate > 0 ? json(open_loop.max_backlog) : json(nullptr)},
-          {"launches", storm.latencies_ms.size()}, {"errors", storm.errors.load()}, {"seconds", storm_s},
+          {"launches", storm.latencies_ms.size()},
+          {"errors", storm.errors.load()},
+          {"seconds", storm_s},
           {"launches_per_second", static_cast<double>(storm.latencies_ms.size()) / storm_s},
-          {"latency_ms", {{"p50", percentile(storm.latencies_ms, 0.5)}, {"p90", percentile(storm.latencies_ms, 0.9)},
-                          {"p99", percentile(storm.latencies_ms, 0.99)}, {"max", percentile(storm.latencies_ms, 1.0)}}},
+          {"latency_ms",
+           {{"p50", percentile(storm.latencies_ms, 0.5)},
+            {"p90", percentile(storm.latencies_ms, 0.9)},
+            {"p99", percentile(storm.latencies_ms, 0.99)},
+            {"max", percentile(storm.latencies_ms, 1.0)}}},
           {"broker_cpu_seconds", broker_cpu_s},
           {"broker_cpu_cores_busy", broker_cpu_s / storm_s},
           // What the broker itself spends per launch; on a machine shared with other work the
           // wall-clock figures above mostly measure waiting for a CPU.
-          {"broker_cpu_ms_per_launch", broker_cpu_s * 1000 / std::max<double>(1, static_cast<double>(storm.latencies_ms.size()))},
+          {"broker_cpu_ms_per_launch",
+           broker_cpu_s * 1000 / std::max<double>(1, static_cast<double>(storm.latencies_ms.size()))},
           {"launches_per_broker_cpu_second",
            static_cast<double>(storm.latencies_ms.size()) / std::max(1e-9, broker_cpu_s)},
           {"broker_rss_mib", static_cast<double>(after.rss_kib) / 1024},
           {"broker_peak_rss_mib", static_cast<double>(after.hwm_kib) / 1024}}},
         {"login",
-         {{"sample", o.login_sample}, {"ok", login_ok.load()}, {"seconds", logins_s},
+         {{"sample", o.login_sample},
+          {"ok", login_ok.load()},
+          {"seconds", logins_s},
           {"logins_per_second", static_cast<double>(login_ok.load()) / logins_s},
           {"latency_ms", {{"p50", percentile(login_ms, 0.5)}, {"p99", percentile(login_ms, 0.99)}}},
-          {"kdf", "argon2id"}, {"kdf_hash_ms", kdf_hash_ms}, {"kdf_verify_ms", kdf_verify_ms}}},
+          {"kdf", "argon2id"},
+          {"kdf_hash_ms", kdf_hash_ms},
+          {"kdf_verify_ms", kdf_verify_ms}}},
         {"durability",
-         {{"killed_after_answers", answered2.size()}, {"restarted", restarted}, {"restart_ms", restart_ms},
+         {{"killed_after_answers", answered2.size()},
+          {"restarted", restarted},
+          {"restart_ms", restart_ms},
           {"hosts_reregistered", rereg},
           {"answered_launches_checked", answered2.size() + storm.answered.size()},
-          {"missing_in_db", missing}, {"lost_or_ended", lost}, {"round2_live", live},
+          {"missing_in_db", missing},
+          {"lost_or_ended", lost},
+          {"round2_live", live},
           {"ok", restarted && missing == 0 && lost == 0}}},
     };
     std::cout << out.dump(2) << std::endl;

@@ -44,8 +44,8 @@ struct X11FrameSource::Impl {
     xcb_damage_damage_t damage = 0;
     xcb_xfixes_region_t region = 0;
     std::uint8_t damage_event_base = 0;
-    bool full = true;     // next capture returns the whole screen (first capture, invalidate())
-    bool pending = false; // a DamageNotify arrived that capture() has not consumed yet
+    bool full = true;      // next capture returns the whole screen (first capture, invalidate())
+    bool pending = false;  // a DamageNotify arrived that capture() has not consumed yet
 
     ~Impl() {
         // Server-side resources die with the connection; only the local mapping needs freeing.
@@ -61,7 +61,8 @@ struct X11FrameSource::Impl {
         shmid = shmget(IPC_PRIVATE, bytes, IPC_CREAT | 0600);
         if (shmid < 0) throw std::runtime_error(std::string("shmget failed: ") + std::strerror(errno));
         void* addr = shmat(shmid, nullptr, 0);
-        if (addr == reinterpret_cast<void*>(-1)) throw std::runtime_error(std::string("shmat failed: ") + std::strerror(errno));
+        if (addr == reinterpret_cast<void*>(-1))
+            throw std::runtime_error(std::string("shmat failed: ") + std::strerror(errno));
         shm_addr = static_cast<std::uint8_t*>(addr);
         shmseg = xcb_generate_id(conn);
         xcb_generic_error_t* err = xcb_request_check(conn, xcb_shm_attach_checked(conn, shmseg, shmid, 0));
@@ -186,7 +187,8 @@ X11FrameSource::X11FrameSource(const std::string& display, const std::string& xa
     if (!xcb_get_extension_data(s.conn, &xcb_xfixes_id)->present)
         throw std::runtime_error("X display " + display + " lacks XFIXES");
     s.damage_event_base = dmg->first_event;
-    Reply<xcb_shm_query_version_reply_t> shm_ver(xcb_shm_query_version_reply(s.conn, xcb_shm_query_version(s.conn), nullptr));
+    Reply<xcb_shm_query_version_reply_t> shm_ver(
+        xcb_shm_query_version_reply(s.conn, xcb_shm_query_version(s.conn), nullptr));
     Reply<xcb_xfixes_query_version_reply_t> fixes_ver(
         xcb_xfixes_query_version_reply(s.conn, xcb_xfixes_query_version(s.conn, 4, 0), nullptr));
     Reply<xcb_damage_query_version_reply_t> dmg_ver(
@@ -271,7 +273,8 @@ std::optional<Capture> X11FrameSource::capture_or_throw(std::chrono::millisecond
         if (left.count() <= 0) return std::nullopt;
         pollfd pfd{xcb_get_file_descriptor(s.conn), POLLIN, 0};
         int rc = ::poll(&pfd, 1, static_cast<int>(left.count()));
-        if (rc < 0 && errno != EINTR) throw std::runtime_error(std::string("poll on X connection: ") + std::strerror(errno));
+        if (rc < 0 && errno != EINTR)
+            throw std::runtime_error(std::string("poll on X connection: ") + std::strerror(errno));
         if (rc > 0 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) && !(pfd.revents & POLLIN))
             throw std::runtime_error("X connection lost");
     }

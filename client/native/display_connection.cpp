@@ -17,7 +17,8 @@ Status DisplayConnection::connect(const Url& url, std::chrono::seconds timeout) 
     drop();
     const auto deadline = Clock::now() + timeout;
     ws_.emplace(ioc_, ctx_);
-    if (auto st = connect_tls(ioc_, ws_->next_layer(), url.host, url.port, wants_host_name_check(trust_), deadline); !st) {
+    if (auto st = connect_tls(ioc_, ws_->next_layer(), url.host, url.port, wants_host_name_check(trust_), deadline);
+        !st) {
         ws_.reset();
         return st;
     }
@@ -94,7 +95,8 @@ ClientResult<std::optional<protocol::Message>> DisplayConnection::receive(Clock:
         if (read_ec_ == websocket::error::closed) {
             auto reason = ws_->reason();
             return fail(ClientError::network, "closed by the host (code " + std::to_string(reason.code) +
-                                                  (reason.reason.empty() ? "" : ", " + std::string(reason.reason)) + ")");
+                                                  (reason.reason.empty() ? "" : ", " + std::string(reason.reason)) +
+                                                  ")");
         }
         return fail(ClientError::network, "display connection lost: " + read_ec_.message());
     }
@@ -105,7 +107,8 @@ ClientResult<std::optional<protocol::Message>> DisplayConnection::receive(Clock:
     auto data = buf_.cdata();
     auto msg = protocol::decode({static_cast<const std::uint8_t*>(data.data()), data.size()});
     start_read();  // decode copied what it needs; the buffer can be reused now
-    if (!msg) return fail(ClientError::protocol, std::string("malformed message from the host: ") + msg.error().message);
+    if (!msg)
+        return fail(ClientError::protocol, std::string("malformed message from the host: ") + msg.error().message);
     return std::optional<protocol::Message>(std::move(msg).value());
 }
 

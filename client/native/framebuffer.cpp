@@ -59,7 +59,8 @@ bool Framebuffer::apply_video(const protocol::VideoFrame& f) {
 bool Framebuffer::apply_copy(const protocol::CopyRect& c) {
     const capture::Rect src{c.x, c.y, c.w, c.h}, dst{c.dx, c.dy, c.w, c.h};
     if (!frame_.bounds().contains(src) || !frame_.bounds().contains(dst)) {
-        error_ = "copy: reaches outside the " + std::to_string(frame_.width) + "x" + std::to_string(frame_.height) + " screen";
+        error_ = "copy: reaches outside the " + std::to_string(frame_.width) + "x" + std::to_string(frame_.height) +
+                 " screen";
         return false;
     }
     // Rows in an order that never reads a row already overwritten; memmove handles overlap within a row.
@@ -97,7 +98,8 @@ bool Framebuffer::apply_tile(const protocol::Tile& t) {
 
 Framebuffer::TileResult Framebuffer::apply_tiles(const protocol::TileFrame& f) {
     TileResult res;
-    if ((f.width != frame_.width || f.height != frame_.height) && valid_size(f.width, f.height)) resize(f.width, f.height);
+    if ((f.width != frame_.width || f.height != frame_.height) && valid_size(f.width, f.height))
+        resize(f.width, f.height);
     for (const auto& c : f.copies) {
         if (apply_copy(c))
             ++res.painted;

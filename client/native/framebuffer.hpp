@@ -46,7 +46,6 @@ public:
     const std::string& last_error() const { return error_; }
 
 private:
-
     capture::Frame frame_;
     capture::Frame decoded_;  // H.264 output, copied to frame_ only when it is valid
     capture::Frame scaled_;   // a reduced-resolution picture scaled up to the screen

@@ -98,7 +98,8 @@ public:
         if (!r.value()) return fail(ClientError::network, "no ServerHello within 10 s");
         auto& m = *r.value();
         if (auto* e = std::get_if<proto::ErrorMsg>(&m))
-            return fail(ClientError::refused, std::string("host refused: ") + proto::to_string(e->code) + ": " + e->message);
+            return fail(ClientError::refused,
+                        std::string("host refused: ") + proto::to_string(e->code) + ": " + e->message);
         if (auto* r = std::get_if<proto::Resize>(&m)) {
             log::info("the host's screen is now ", r->width, "x", r->height);
             if (!fb_->resize(r->width, r->height)) return fail(ClientError::protocol, "resize to an invalid size");
@@ -238,12 +239,16 @@ public:
         const double secs = std::chrono::duration<double>(now - stats_mark_.at).count();
         if (secs <= 0) return;
         auto since = [](const std::vector<double>& v, std::size_t from) {
-            return median_of(std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(std::min(from, v.size())), v.end()));
+            return median_of(
+                std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(std::min(from, v.size())), v.end()));
         };
-        auto fmt = [](std::optional<double> v) { return v ? std::to_string(*v).substr(0, std::to_string(*v).find('.') + 2) : std::string("-"); };
+        auto fmt = [](std::optional<double> v) {
+            return v ? std::to_string(*v).substr(0, std::to_string(*v).find('.') + 2) : std::string("-");
+        };
         log::info("stats: ", fmt(static_cast<double>(st_.frames - stats_mark_.frames) / secs), " fps, ",
-                  fmt(static_cast<double>(conn_.bytes_received() - stats_mark_.bytes) * 8 / 1000 / secs), " kbit/s, decode ",
-                  fmt(since(st_.decode_ms, stats_mark_.decodes)), " ms, rtt ", fmt(since(st_.rtt_ms, stats_mark_.rtts)), " ms");
+                  fmt(static_cast<double>(conn_.bytes_received() - stats_mark_.bytes) * 8 / 1000 / secs),
+                  " kbit/s, decode ", fmt(since(st_.decode_ms, stats_mark_.decodes)), " ms, rtt ",
+                  fmt(since(st_.rtt_ms, stats_mark_.rtts)), " ms");
     }
 
 private:
@@ -265,8 +270,9 @@ private:
     void log_frame(std::uint32_t id, const char* kind, std::optional<std::uint64_t> capture_us) {
         if (!frame_log_) return;
         const double now = wall_ms_now();
-        std::fprintf(frame_log_, "{\"wall_ms\":%.3f,\"id\":%u,\"kind\":\"%s\",\"bytes_total\":%llu,\"latency_ms\":", now, id,
-                     kind, static_cast<unsigned long long>(conn_.bytes_received()));
+        std::fprintf(frame_log_,
+                     "{\"wall_ms\":%.3f,\"id\":%u,\"kind\":\"%s\",\"bytes_total\":%llu,\"latency_ms\":", now, id, kind,
+                     static_cast<unsigned long long>(conn_.bytes_received()));
         if (capture_us)
             std::fprintf(frame_log_, "%.3f}\n", now - static_cast<double>(*capture_us) / 1000.0);
         else
@@ -322,10 +328,12 @@ private:
             return ok();
         }
         if (auto* e = std::get_if<proto::ErrorMsg>(&m))
-            return fail(ClientError::protocol, std::string("host error: ") + proto::to_string(e->code) + ": " + e->message);
+            return fail(ClientError::protocol,
+                        std::string("host error: ") + proto::to_string(e->code) + ": " + e->message);
         if (auto* p = std::get_if<proto::Pong>(&m)) {
             const auto now_us = steady_us();
-            if (p->id <= ping_id_ && p->client_time <= now_us) st_.rtt_ms.push_back(static_cast<double>(now_us - p->client_time) / 1000.0);
+            if (p->id <= ping_id_ && p->client_time <= now_us)
+                st_.rtt_ms.push_back(static_cast<double>(now_us - p->client_time) / 1000.0);
             return ok();
         }
         // Clipboard text, cursor shapes and who is shadowing matter to interactive clients only.
@@ -515,9 +523,8 @@ int run_headless(const Options& o, std::ostream& out) {
     if (!o.json) {
         std::cerr << "portico-client: session " << (st.session_id.empty() ? "-" : st.session_id) << " " << st.width
                   << "x" << st.height << ": " << st.frames << " frames (" << st.video_frames << " video, "
-                  << st.tile_frames << " tile, " << st.keyframes << " keyframes), " << st.decoded_frames
-                  << " decoded, " << st.decode_errors << " decode errors, " << st.bytes << " bytes in "
-                  << st.elapsed_s << " s";
+                  << st.tile_frames << " tile, " << st.keyframes << " keyframes), " << st.decoded_frames << " decoded, "
+                  << st.decode_errors << " decode errors, " << st.bytes << " bytes in " << st.elapsed_s << " s";
         if (st.first_frame_ms) std::cerr << ", first frame after " << *st.first_frame_ms << " ms";
         if (st.stream_s > 0)
             std::cerr << "; " << static_cast<double>(st.frames) / st.stream_s << " fps, "

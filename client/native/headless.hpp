@@ -30,8 +30,8 @@ struct RunStats {
     // Client-side figures: decode time per frame, Ping -> Pong round trips (one Ping a second).
     std::vector<double> decode_ms;
     std::vector<double> rtt_ms;
-    std::vector<double> probe_ms;  // --probe-latency: key sent to the decoded frame showing it
-    int probe_timeouts = 0;        // probes whose change did not arrive within 2 s
+    std::vector<double> probe_ms;      // --probe-latency: key sent to the decoded frame showing it
+    int probe_timeouts = 0;            // probes whose change did not arrive within 2 s
     std::optional<std::string> ended;  // app_exited, logged_off, host_shutdown, error
     std::optional<std::string> error;
     int exit_code = 0;

@@ -78,9 +78,21 @@ std::string unescape_text(std::string_view text) {
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (text[i] == '\\' && i + 1 < text.size()) {
             char n = text[i + 1];
-            if (n == 'n') { out += '\n'; ++i; continue; }
-            if (n == 't') { out += '\t'; ++i; continue; }
-            if (n == '\\') { out += '\\'; ++i; continue; }
+            if (n == 'n') {
+                out += '\n';
+                ++i;
+                continue;
+            }
+            if (n == 't') {
+                out += '\t';
+                ++i;
+                continue;
+            }
+            if (n == '\\') {
+                out += '\\';
+                ++i;
+                continue;
+            }
         }
         out += text[i];
     }

@@ -21,8 +21,8 @@ bool parse_number(const std::string& s, T& out) {
 std::optional<std::pair<int, int>> parse_pair(const std::string& v, char sep, int min) {
     auto at = v.find(sep);
     int x = -1, y = -1;
-    if (at == std::string::npos || !parse_number(v.substr(0, at), x) || !parse_number(v.substr(at + 1), y) ||
-        x < min || y < min || x > 65535 || y > 65535)
+    if (at == std::string::npos || !parse_number(v.substr(0, at), x) || !parse_number(v.substr(at + 1), y) || x < min ||
+        y < min || x > 65535 || y > 65535)
         return std::nullopt;
     return std::make_pair(x, y);
 }
@@ -90,8 +90,12 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
         ->option_text("TEXT");
     app.add_option("--type-delay-ms", o.type_delay_ms, "pause between typed characters (default 30)")
         ->option_text("MS")
-        ->check(wants([](const std::string& v) { int n; return parse_number(v, n) && n >= 0 && n <= 60000; },
-                      "wants 0..60000"));
+        ->check(wants(
+            [](const std::string& v) {
+                int n;
+                return parse_number(v, n) && n >= 0 && n <= 60000;
+            },
+            "wants 0..60000"));
     app.add_option("--pointer", raw.pointer,
                    "move the remote pointer to X,Y before typing (with no window manager,\n"
                    "keys go to the window under the pointer)")
@@ -99,14 +103,22 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
         ->check(wants([](const std::string& v) { return parse_pair(v, ',', 0).has_value(); }, "wants X,Y"));
     app.add_option("--wait-frames", o.wait_frames, "frames to receive before typing (default 1)")
         ->option_text("N")
-        ->check(wants([](const std::string& v) { int n; return parse_number(v, n) && n >= 1 && n <= 1000000; },
-                      "wants a positive count"));
+        ->check(wants(
+            [](const std::string& v) {
+                int n;
+                return parse_number(v, n) && n >= 1 && n <= 1000000;
+            },
+            "wants a positive count"));
     app.add_option("--duration", o.duration_s,
                    "keep receiving this long after the first frame (default 3; typing\n"
                    "always finishes first); ends earlier if the session ends")
         ->option_text("SECONDS")
-        ->check(wants([](const std::string& v) { double d; return parse_number(v, d) && d >= 0 && d <= 86400; },
-                      "wants 0..86400 seconds"));
+        ->check(wants(
+            [](const std::string& v) {
+                double d;
+                return parse_number(v, d) && d >= 0 && d <= 86400;
+            },
+            "wants 0..86400 seconds"));
     app.add_option("--png", o.png_path, "write the final screen as PNG")->option_text("FILE");
     app.add_flag("--logoff", o.logoff, "log the session off at the end (Logoff message, REST as fallback)");
     app.add_flag("--json", o.json, "no human-readable summary on stderr, only the JSON line on stdout");
@@ -124,8 +136,12 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
                    "(alternately 'x' and BackSpace) and time until a decoded frame differs\n"
                    "from the screen before the key; adds probe_ms (list) and probe_timeouts")
         ->option_text("N")
-        ->check(wants([](const std::string& v) { int n; return parse_number(v, n) && n >= 1 && n <= 100000; },
-                      "wants a positive count"));
+        ->check(wants(
+            [](const std::string& v) {
+                int n;
+                return parse_number(v, n) && n >= 1 && n <= 100000;
+            },
+            "wants a positive count"));
     app.add_option("--record", o.record_path,
                    "append every screen-changing message, with the wall time it was painted,\n"
                    "to FILE (for --replay; benchmarks compare pictures without slowing the run)")
@@ -134,8 +150,12 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
         ->option_text("FILE");
     app.add_option("--png-at-ms", o.png_at_ms, "with --replay: the moment --png shows (wall ms since the epoch)")
         ->option_text("MS")
-        ->check(wants([](const std::string& v) { double t; return parse_number(v, t) && t > 0; },
-                      "wants wall ms since the epoch"));
+        ->check(wants(
+            [](const std::string& v) {
+                double t;
+                return parse_number(v, t) && t > 0;
+            },
+            "wants wall ms since the epoch"));
     app.add_option("--raw-out", o.raw_out_path, "with --replay: every frame as rgb24")->option_text("FILE");
 }
 
@@ -167,7 +187,8 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
             return fail(ClientError::usage, "--replay needs --png, --raw-out or --frame-log");
         return o;  // offline: no broker, user or password
     }
-    if (o.png_at_ms || !o.raw_out_path.empty()) return fail(ClientError::usage, "--png-at-ms and --raw-out go with --replay");
+    if (o.png_at_ms || !o.raw_out_path.empty())
+        return fail(ClientError::usage, "--png-at-ms and --raw-out go with --replay");
     if (!o.headless) return fail(ClientError::usage, "this build has no window: pass --headless");
     if (o.broker.empty()) return fail(ClientError::usage, "--broker is required");
     if (o.user.empty()) return fail(ClientError::usage, "--user is required");

@@ -5,8 +5,8 @@
 #include "client/native/client_error.hpp"
 
 #include <optional>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace portico::client {
@@ -14,13 +14,13 @@ namespace portico::client {
 struct Options {
     bool help = false;
     bool headless = false;
-    std::string broker;         // https://host:port
+    std::string broker;  // https://host:port
     std::string user;
-    std::string password;       // from --password-file or PORTICO_PASSWORD
-    std::string resource;       // id or name
-    std::string ca_file;        // --ca
+    std::string password;  // from --password-file or PORTICO_PASSWORD
+    std::string resource;  // id or name
+    std::string ca_file;   // --ca
     bool insecure = false;
-    bool direct = false;        // connect to the host directly instead of the broker's gateway
+    bool direct = false;                   // connect to the host directly instead of the broker's gateway
     std::optional<std::string> type_text;  // escapes already interpreted
     int type_delay_ms = 30;
     std::optional<std::pair<int, int>> pointer;  // --pointer X,Y: move there before typing
@@ -30,10 +30,10 @@ struct Options {
     bool logoff = false;
     bool json = false;
     // Benchmarks (bench/display): a JSON line per received frame, and input-to-photon probes.
-    std::string frame_log_path;  // --frame-log FILE
-    int probe_latency = 0;       // --probe-latency N: N key presses, each timed to the frame showing it
+    std::string frame_log_path;               // --frame-log FILE
+    int probe_latency = 0;                    // --probe-latency N: N key presses, each timed to the frame showing it
     std::optional<std::pair<int, int>> size;  // --size WxH: ResizeRequest right after ServerHello
-    std::string record_path;     // --record FILE: every screen-changing message, for --replay
+    std::string record_path;                  // --record FILE: every screen-changing message, for --replay
     // --replay FILE: no session; decode a --record file offline (recording.hpp), writing --png
     // (the picture at --png-at-ms, wall ms since the epoch), --raw-out (every frame, rgb24) and
     // --frame-log (one JSON line per raw frame).

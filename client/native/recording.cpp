@@ -102,8 +102,10 @@ Status replay(const ReplayOptions& o, std::ostream& summary) {
         const char* kind = nullptr;
         std::uint32_t id = 0;
         if (auto* r = std::get_if<proto::Resize>(&m.value())) {
-            if (!fb) fb = std::make_unique<Framebuffer>(r->width, r->height);
-            else if (!fb->resize(r->width, r->height)) return fail(ClientError::protocol, "resize to an invalid size");
+            if (!fb)
+                fb = std::make_unique<Framebuffer>(r->width, r->height);
+            else if (!fb->resize(r->width, r->height))
+                return fail(ClientError::protocol, "resize to an invalid size");
         } else if (auto* v = std::get_if<proto::VideoFrame>(&m.value())) {
             if (!fb) return fail(ClientError::protocol, "a frame before the screen size");
             failed += fb->apply_video(*v) ? 0 : 1;
@@ -118,8 +120,8 @@ Status replay(const ReplayOptions& o, std::ostream& summary) {
         if (!kind) continue;
         ++frames;
         if (index) {
-            std::fprintf(index.get(), "{\"wall_ms\":%.3f,\"id\":%u,\"kind\":\"%s\",\"width\":%d,\"height\":%d}\n", wall_ms,
-                         id, kind, fb->width(), fb->height());
+            std::fprintf(index.get(), "{\"wall_ms\":%.3f,\"id\":%u,\"kind\":\"%s\",\"width\":%d,\"height\":%d}\n",
+                         wall_ms, id, kind, fb->width(), fb->height());
             std::fflush(index.get());  // read while the pixels stream
         }
         if (raw) write_rgb24(raw.get(), fb->frame(), row);

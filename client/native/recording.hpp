@@ -34,10 +34,10 @@ private:
 
 struct ReplayOptions {
     std::string record_path;
-    std::string png_path;                // the picture as it was at png_at_ms
-    std::optional<double> png_at_ms;     // wall ms since the epoch; unset = after the last record
-    std::string raw_out_path;            // every painted frame as rgb24, W*H*3 bytes each
-    std::string index_path;              // one JSON line per raw frame, written before its pixels
+    std::string png_path;             // the picture as it was at png_at_ms
+    std::optional<double> png_at_ms;  // wall ms since the epoch; unset = after the last record
+    std::string raw_out_path;         // every painted frame as rgb24, W*H*3 bytes each
+    std::string index_path;           // one JSON line per raw frame, written before its pixels
 };
 
 // Replays a recording. Errors: usage (unreadable file), protocol (a corrupt record).

@@ -12,8 +12,8 @@
 #include "rt.h"
 
 // libsodium's Ed25519 verifier (third_party/libsodium: just it, SHA-512 and the curve code).
-int crypto_sign_ed25519_verify_detached(const unsigned char* sig, const unsigned char* m,
-                                        unsigned long long mlen, const unsigned char* pk);
+int crypto_sign_ed25519_verify_detached(const unsigned char* sig, const unsigned char* m, unsigned long long mlen,
+                                        const unsigned char* pk);
 
 #define TRAILER 96
 #define SIGNATURE 64
@@ -21,7 +21,9 @@ static const char kMagic[8] = "PORTICOP";
 static const char kEndMagic[8] = "PKGENDv1";
 static const char kSigDomain[] = "portico-pack/v1 signature";  // + NUL, part of the message
 
-static uint32_t get_u32(const uint8_t* p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t get_u32(const uint8_t* p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 static uint64_t get_u64(const uint8_t* p) { return get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
 
 bool rt_has_trailer(const uint8_t* f, size_t size) {
@@ -213,8 +215,9 @@ void rt_parse_package(const uint8_t* f, size_t size, RtPackage* p) {
         rt_refuse("file is too small to be a package (%zu bytes): truncated or not a Portico package", size);
     const uint8_t* t = f + size - TRAILER;
     if (memcmp(t, kMagic, 8) != 0 || memcmp(t + 88, kEndMagic, 8) != 0)
-        rt_refuse("no package trailer at the end of the file: the file is truncated, has data appended, "
-                  "or is not a Portico package");
+        rt_refuse(
+            "no package trailer at the end of the file: the file is truncated, has data appended, "
+            "or is not a Portico package");
     p->format = get_u32(t + 8);
     if (p->format != 1 && p->format != 2)
         rt_refuse("unsupported package format version %u (this runtime reads 1 and 2)", p->format);
@@ -249,8 +252,10 @@ void rt_parse_package(const uint8_t* f, size_t size, RtPackage* p) {
     rt_sha256(p->key, 32, keyhash);
     rt_hex(keyhash, 32, p->fpr);
     if (crypto_sign_ed25519_verify_detached(f + p->signature_offset, msg, sizeof msg, p->key) != 0)
-        rt_refuse("signature does not verify with publisher key %.16s…: the package was modified or corrupted "
-                  "after signing", p->fpr);
+        rt_refuse(
+            "signature does not verify with publisher key %.16s…: the package was modified or corrupted "
+            "after signing",
+            p->fpr);
 
     decode_manifest(p, (const char*)f + p->payload_offset, p->manifest_len);
     decode_table(p, f + p->payload_offset + p->manifest_len, p->table_len);
@@ -284,13 +289,16 @@ size_t rt_load_key_file(const char* path, uint8_t (**keys)[32], size_t count) {
     bool ok = strncmp(text, kPrefix, sizeof kPrefix - 1) == 0;
     for (const char* s = b64; ok && *s && *s != '=' && *s != '\n'; ++s) {
         int v = b64val(*s);
-        if (v < 0 || len >= sizeof raw) { ok = false; break; }
+        if (v < 0 || len >= sizeof raw) {
+            ok = false;
+            break;
+        }
         acc = acc << 6 | (unsigned)v;
         bits += 6;
         if (bits >= 8) bits -= 8, raw[len++] = (uint8_t)(acc >> bits);
     }
     if (!ok || len != 32) rt_fail("%s is not a portico-ed25519 public key file", path);
-    uint8_t (*grown)[32] = rt_alloc((count + 1) * 32);
+    uint8_t(*grown)[32] = rt_alloc((count + 1) * 32);
     if (count) memcpy(grown, *keys, count * 32);
     memcpy(grown[count], raw, 32);
     *keys = grown;

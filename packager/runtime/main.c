@@ -35,7 +35,10 @@ static char* resolve_in_root(const char* root, const char* path, int depth) {
         if (!*s) break;
         const char* e = strchrnul(s, '/');
         int len = (int)(e - s);
-        if (len == 1 && s[0] == '.') { s = e; continue; }
+        if (len == 1 && s[0] == '.') {
+            s = e;
+            continue;
+        }
         if (len == 2 && s[0] == '.' && s[1] == '.') {
             char* k = strrchr(cur, '/');
             cur = k ? rt_strndup(cur, (size_t)(k - cur)) : "";
@@ -50,7 +53,8 @@ static char* resolve_in_root(const char* root, const char* path, int depth) {
             ssize_t n = readlink(full, buf, sizeof buf - 1);
             if (n <= 0) return full;
             buf[n] = 0;
-            return resolve_in_root(root, buf[0] == '/' ? rt_fmt("%s%s", buf, e) : rt_fmt("%s/%s%s", cur, buf, e), depth + 1);
+            return resolve_in_root(root, buf[0] == '/' ? rt_fmt("%s%s", buf, e) : rt_fmt("%s/%s%s", cur, buf, e),
+                                   depth + 1);
         }
         cur = next;
         s = e;
@@ -61,10 +65,10 @@ static char* resolve_in_root(const char* root, const char* path, int depth) {
 static void inspect(const RtPackage* p) {
     uint64_t raw = 0;
     for (uint32_t i = 0; i < p->nchunks; ++i) raw += p->chunks[i].raw_size;
-    printf("package:    %s %s\npublisher:  %s, key sha256 %s\nsignature:  valid\nisolation:  %s\n"
-           "created:    %s\nloader:     %s\n",
-           p->name, p->version, *p->publisher ? p->publisher : "(unnamed)", p->fpr, p->isolation, p->created,
-           p->loader);
+    printf(
+        "package:    %s %s\npublisher:  %s, key sha256 %s\nsignature:  valid\nisolation:  %s\n"
+        "created:    %s\nloader:     %s\n",
+        p->name, p->version, *p->publisher ? p->publisher : "(unnamed)", p->fpr, p->isolation, p->created, p->loader);
     for (size_t i = 0; i < p->nentries; ++i) printf("entry:      %s = %s\n", p->entries[i].name, p->entries[i].path);
     printf("files:      %u entries, %u chunks, %llu bytes unpacked, %llu bytes compressed\nruntime:    %llu bytes\n",
            p->nfiles, p->nchunks, (unsigned long long)raw, (unsigned long long)p->chunks_len,
@@ -85,10 +89,10 @@ typedef struct {
     const char* isolation;  // NULL = the manifest's
     const char* entry;      // NULL = the first entry point
     bool reset, inspect, verify_only;
-    bool host;              // --package: trust list required, the user's own list ignored
+    bool host;  // --package: trust list required, the user's own list ignored
     uint8_t (*keys)[32];
-    size_t nkeys, ntrust;   // keys loaded; --portico-trust / --trust / --trust-dir given
-    char** args;            // the app's arguments
+    size_t nkeys, ntrust;  // keys loaded; --portico-trust / --trust / --trust-dir given
+    char** args;           // the app's arguments
     int nargs;
 } Launch;
 
@@ -96,8 +100,9 @@ typedef struct {
 static size_t load_trust_dir(const char* dir, uint8_t (**keys)[32], size_t n) {
     DIR* d = opendir(dir);
     if (!d)
-        rt_refuse("cannot read the trusted publisher keys directory %s: %s (see packager/FORMAT.md, \"Trusted launch\")",
-                  dir, strerror(errno));
+        rt_refuse(
+            "cannot read the trusted publisher keys directory %s: %s (see packager/FORMAT.md, \"Trusted launch\")", dir,
+            strerror(errno));
     for (struct dirent* de; (de = readdir(d));) {
         size_t len = strlen(de->d_name);
         if (len > 4 && strcmp(de->d_name + len - 4, ".pub") == 0)
@@ -117,8 +122,9 @@ static int run_package(const char* path, Launch* l) {
     // A host starts only packages by publishers its admin trusts; direct use without a list
     // still proves integrity and names the signer (FORMAT.md, "Signature").
     if (l->host && !l->nkeys)
-        rt_refuse("no trusted publisher keys configured for packages: the trust list is empty (give --trust-dir DIR "
-                  "holding the publishers' *.pub keys; see packager/FORMAT.md, \"Trusted launch\")");
+        rt_refuse(
+            "no trusted publisher keys configured for packages: the trust list is empty (give --trust-dir DIR "
+            "holding the publishers' *.pub keys; see packager/FORMAT.md, \"Trusted launch\")");
     if (l->nkeys) rt_check_trust(&p, l->keys, l->nkeys);
     if (l->inspect) {
         inspect(&p);
@@ -143,7 +149,8 @@ static int run_package(const char* path, Launch* l) {
     const char* xc = rt_env_or("XDG_CACHE_HOME", NULL);
     const char* xd = rt_env_or("XDG_DATA_HOME", NULL);
     char* cache = xc ? rt_fmt("%s/portico", xc) : rt_fmt("%s/.cache/portico", home);
-    char* sb = xd ? rt_fmt("%s/portico/sandbox/%s", xd, p.name) : rt_fmt("%s/.local/share/portico/sandbox/%s", home, p.name);
+    char* sb =
+        xd ? rt_fmt("%s/portico/sandbox/%s", xd, p.name) : rt_fmt("%s/.local/share/portico/sandbox/%s", home, p.name);
 
     char* root = rt_ensure_extracted(&p, cache);
     if (l->reset) rt_rm_rf(sb);
@@ -186,12 +193,18 @@ static int run_direct(const char* path, int argc, char** argv) {
     l.args = rt_alloc((size_t)(argc + 1) * sizeof *l.args);
     for (int i = 0; i < argc; ++i) {
         const char* a = argv[i];
-        if (!strncmp(a, "--portico-isolation=", 20)) l.isolation = a + 20;
-        else if (!strncmp(a, "--portico-entry=", 16)) l.entry = a + 16;
-        else if (!strcmp(a, "--portico-reset")) l.reset = true;
-        else if (!strcmp(a, "--portico-inspect")) l.inspect = true;
-        else if (!strncmp(a, "--portico-trust=", 16)) l.nkeys = rt_load_key_file(a + 16, &l.keys, l.nkeys), l.ntrust++;
-        else l.args[l.nargs++] = argv[i];
+        if (!strncmp(a, "--portico-isolation=", 20))
+            l.isolation = a + 20;
+        else if (!strncmp(a, "--portico-entry=", 16))
+            l.entry = a + 16;
+        else if (!strcmp(a, "--portico-reset"))
+            l.reset = true;
+        else if (!strcmp(a, "--portico-inspect"))
+            l.inspect = true;
+        else if (!strncmp(a, "--portico-trust=", 16))
+            l.nkeys = rt_load_key_file(a + 16, &l.keys, l.nkeys), l.ntrust++;
+        else
+            l.args[l.nargs++] = argv[i];
     }
     return run_package(path, &l);
 }
@@ -207,20 +220,30 @@ static int run_host(int argc, char** argv) {
     for (; i < argc && strcmp(argv[i], "--"); ++i) {
         const char* a = argv[i];
         bool has_value = i + 1 < argc && strcmp(argv[i + 1], "--");
-        if (!strcmp(a, "--verify-only")) l.verify_only = true;
-        else if (!has_value) break;
-        else if (!strcmp(a, "--package")) path = argv[++i];
-        else if (!strcmp(a, "--trust-dir")) l.nkeys = load_trust_dir(argv[++i], &l.keys, l.nkeys), l.ntrust++;
-        else if (!strcmp(a, "--trust")) l.nkeys = rt_load_key_file(argv[++i], &l.keys, l.nkeys), l.ntrust++;
-        else if (!strcmp(a, "--isolation")) l.isolation = argv[++i];
-        else if (!strcmp(a, "--entry")) l.entry = argv[++i];
-        else break;
+        if (!strcmp(a, "--verify-only"))
+            l.verify_only = true;
+        else if (!has_value)
+            break;
+        else if (!strcmp(a, "--package"))
+            path = argv[++i];
+        else if (!strcmp(a, "--trust-dir"))
+            l.nkeys = load_trust_dir(argv[++i], &l.keys, l.nkeys), l.ntrust++;
+        else if (!strcmp(a, "--trust"))
+            l.nkeys = rt_load_key_file(argv[++i], &l.keys, l.nkeys), l.ntrust++;
+        else if (!strcmp(a, "--isolation"))
+            l.isolation = argv[++i];
+        else if (!strcmp(a, "--entry"))
+            l.entry = argv[++i];
+        else
+            break;
     }
-    if (i < argc && strcmp(argv[i], "--")) rt_fail("unknown or incomplete option '%s' (run portico-pack-runtime alone for its usage)", argv[i]);
+    if (i < argc && strcmp(argv[i], "--"))
+        rt_fail("unknown or incomplete option '%s' (run portico-pack-runtime alone for its usage)", argv[i]);
     if (!path) rt_fail("--package FILE is required");
     if (!l.ntrust)
-        rt_refuse("no trusted publisher keys configured for packages (give --trust-dir DIR holding the publishers' "
-                  "*.pub keys; see packager/FORMAT.md, \"Trusted launch\")");
+        rt_refuse(
+            "no trusted publisher keys configured for packages (give --trust-dir DIR holding the publishers' "
+            "*.pub keys; see packager/FORMAT.md, \"Trusted launch\")");
     if (i < argc) ++i;  // "--"
     l.args = argv + i;
     l.nargs = argc - i;

@@ -44,11 +44,11 @@ enum { RT_JNULL, RT_JBOOL, RT_JNUM, RT_JSTR, RT_JARR, RT_JOBJ };
 typedef struct RtJson RtJson;
 struct RtJson {
     int type;
-    char* str;         // RT_JSTR
-    double num;        // RT_JNUM, RT_JBOOL
-    size_t n;          // RT_JARR, RT_JOBJ
-    RtJson* items;     // n values
-    char** keys;       // RT_JOBJ: n keys
+    char* str;      // RT_JSTR
+    double num;     // RT_JNUM, RT_JBOOL
+    size_t n;       // RT_JARR, RT_JOBJ
+    RtJson* items;  // n values
+    char** keys;    // RT_JOBJ: n keys
 };
 RtJson* rt_json_parse(const char* text, size_t len, const char** error);
 const RtJson* rt_json_get(const RtJson* obj, const char* key);  // NULL if absent / not an object
@@ -107,8 +107,8 @@ char* rt_ensure_extracted(const RtPackage* p, const char* cache_dir);
 // Runs argv in the sandbox (forks; returns the exit status). `defer_cleanup`: the stale overlay
 // work dirs this launch set aside are removed by a detached low-priority process after the app
 // exits, not before this returns (sandbox.c, "overlay work dirs").
-int rt_sandbox_exec(const char* mode, const char* root, const char* sandbox, char** argv,
-                    const char* name, const char* const* whiteouts, size_t nwhiteouts, bool defer_cleanup);
+int rt_sandbox_exec(const char* mode, const char* root, const char* sandbox, char** argv, const char* name,
+                    const char* const* whiteouts, size_t nwhiteouts, bool defer_cleanup);
 
 // Filesystem helpers.
 void rt_mkdir_p(const char* path, unsigned mode);

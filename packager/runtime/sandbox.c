@@ -4,11 +4,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <ftw.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ZSTD_STATIC_LINKING_ONLY
@@ -99,11 +99,11 @@ static bool chunk_intact(const char* cpath, const RtChunk* c) {
 static struct {
     const RtPackage* p;
     size_t root_len;
-    char** sorted;     // table paths, sorted
-    uint32_t* index;   // sorted position -> table entry
-    ino_t* verified;   // per chunk: inode already hashed (hard links share one), 0 = none
-    uint32_t seen;     // table entries found
-    char* problem;     // first mismatch, NULL = none
+    char** sorted;    // table paths, sorted
+    uint32_t* index;  // sorted position -> table entry
+    ino_t* verified;  // per chunk: inode already hashed (hard links share one), 0 = none
+    uint32_t seen;    // table entries found
+    char* problem;    // first mismatch, NULL = none
 } g_walk;
 
 static int cmp_index(const void* a, const void* b) {
@@ -116,8 +116,10 @@ static long find_path(const char* rel) {
         size_t mid = (lo + hi) / 2;
         int c = strcmp(g_walk.sorted[mid], rel);
         if (c == 0) return (long)g_walk.index[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
 }
@@ -128,8 +130,10 @@ static bool implicit_dir(const char* rel) {
     while (lo < hi) {  // first table path >= rel + "/"
         size_t mid = (lo + hi) / 2;
         int c = strncmp(g_walk.sorted[mid], rel, n);
-        if (c < 0 || (c == 0 && (unsigned char)g_walk.sorted[mid][n] < '/')) lo = mid + 1;
-        else hi = mid;
+        if (c < 0 || (c == 0 && (unsigned char)g_walk.sorted[mid][n] < '/'))
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < g_walk.p->nfiles && strncmp(g_walk.sorted[lo], rel, n) == 0 && g_walk.sorted[lo][n] == '/';
 }
@@ -219,9 +223,10 @@ char* rt_ensure_extracted(const RtPackage* p, const char* cache) {
             if (exists_l(cpath) && !chunk_intact(cpath, &p->chunks[i])) unlink(cpath);
         }
         rt_rm_rf(root);
-        rt_refuse("the cached copy of package '%s' was modified after it was extracted (%s, in %s): nothing of it "
-                  "ran; the cached copy was removed, so the next launch extracts it again from the package",
-                  p->name, why, root);
+        rt_refuse(
+            "the cached copy of package '%s' was modified after it was extracted (%s, in %s): nothing of it "
+            "ran; the cached copy was removed, so the next launch extracts it again from the package",
+            p->name, why, root);
     }
 
     char* chunks = rt_fmt("%s/chunks", cache);
@@ -263,7 +268,8 @@ char* rt_ensure_extracted(const RtPackage* p, const char* cache) {
                 if (ZSTD_isError(n) || n != c->raw_size) rt_refuse("chunk %.16s (%s) does not decompress", h, f->path);
                 uint8_t got[32];
                 rt_sha256(raw, c->raw_size, got);
-                if (memcmp(got, c->hash, 32) != 0) rt_refuse("chunk %.16s (%s) content does not match its hash", h, f->path);
+                if (memcmp(got, c->hash, 32) != 0)
+                    rt_refuse("chunk %.16s (%s) content does not match its hash", h, f->path);
                 char* ctmp = rt_fmt("%s.tmp.%d", cpath, (int)getpid());
                 write_all(ctmp, raw, c->raw_size);
                 free(raw);
@@ -417,7 +423,8 @@ static void empty_trash(const char* trash, bool defer) {
         setsid();
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         for (int fd = 0; fd < 3 && null >= 0; ++fd) dup2(null, fd);  // no warnings on the caller's terminal
-        if (nice(19) == -1) {}
+        if (nice(19) == -1) {
+        }
         syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IOPRIO_CLASS_IDLE */);
     }
     DIR* d = opendir(trash);
@@ -468,7 +475,8 @@ static void load_mount_points(void) {
         char* out = rt_alloc((size_t)(end - f) + 1);
         size_t n = 0;
         for (char* c = f; c < end && *c != ' '; ++c) {
-            if (c[0] == '\\' && c + 3 < end && c[1] >= '0' && c[1] <= '3' && c[2] >= '0' && c[2] <= '7' && c[3] >= '0' && c[3] <= '7') {
+            if (c[0] == '\\' && c + 3 < end && c[1] >= '0' && c[1] <= '3' && c[2] >= '0' && c[2] <= '7' &&
+                c[3] >= '0' && c[3] <= '7') {
                 out[n++] = (char)(((c[1] - '0') << 6) | ((c[2] - '0') << 3) | (c[3] - '0'));
                 c += 3;
             } else {
@@ -552,8 +560,10 @@ static bool ensure_upper(UpperDir* u) {
         return u->ready = true;
     }
     if (!ensure_upper((UpperDir*)u->parent)) return false;
-    if (mkdir(u->path, u->mode) == 0) chmod(u->path, u->mode);  // the umask's share
-    else if (errno != EEXIST) return false;
+    if (mkdir(u->path, u->mode) == 0)
+        chmod(u->path, u->mode);  // the umask's share
+    else if (errno != EEXIST)
+        return false;
     return u->ready = true;
 }
 
@@ -616,13 +626,15 @@ static void migrate_dir(const char* old, UpperDir* u, const char* host, const ch
         bool in_lower = lower_entry(host, pkg, names[i], &lpath, &lst);
         char* up = rt_fmt("%s/%s", u->path, names[i]);
         bool in_upper = lstat(up, &ust) == 0;
-        if (S_ISDIR(st.st_mode) && ((in_lower && S_ISDIR(lst.st_mode)) || (!in_lower && in_upper && S_ISDIR(ust.st_mode))) &&
+        if (S_ISDIR(st.st_mode) &&
+            ((in_lower && S_ISDIR(lst.st_mode)) || (!in_lower && in_upper && S_ISDIR(ust.st_mode))) &&
             (!in_upper || S_ISDIR(ust.st_mode))) {
             // A mount point, a split child's backing, or a directory both runtimes wrote: merged.
             UpperDir child = {up, in_lower ? (lst.st_mode & 07777) : (st.st_mode & 07777), u, in_upper};
             char* pkgchild = pkg ? rt_fmt("%s/%s", pkg, names[i]) : NULL;
             migrate_dir(from, &child, rt_fmt("%s/%s", host, names[i]), pkgchild);
-            if (rmdir(from) != 0 && errno != ENOTEMPTY && errno != EEXIST) rt_warn("cannot remove %s: %s", from, strerror(errno));
+            if (rmdir(from) != 0 && errno != ENOTEMPTY && errno != EEXIST)
+                rt_warn("cannot remove %s: %s", from, strerror(errno));
             continue;
         }
         // What the old runtime made for a lower entry (replaced at its every launch, read-only to
@@ -639,7 +651,8 @@ static void migrate_dir(const char* old, UpperDir* u, const char* host, const ch
 }
 
 // Before `host` (now one overlay, upper dir `upper`) is mounted: migrates its old backing, if any.
-static void migrate_split(const Writecopy* w, const char* host, const char* rel, const char* pkgdir, const char* upper) {
+static void migrate_split(const Writecopy* w, const char* host, const char* rel, const char* pkgdir,
+                          const char* upper) {
     char* old = rt_fmt("%s/split/%s", w->mode_dir, rel);
     struct stat st, ust;
     if (lstat(old, &st) != 0 || !S_ISDIR(st.st_mode)) return;  // the common case
@@ -692,7 +705,10 @@ static void overlay_host_dir(const Writecopy* w, const char* host, const char* t
         char* t = rt_fmt("%s/%s", target, name);
         if (is_root) {
             if (!strcmp(name, ".portico-complete")) continue;  // the cache's marker, not a file of the package
-            if (!strcmp(name, "proc")) { mount_proc(t); continue; }
+            if (!strcmp(name, "proc")) {
+                mount_proc(t);
+                continue;
+            }
             if (!strcmp(name, "dev") || !strcmp(name, "sys") || !strcmp(name, "tmp") || !strcmp(name, "run")) {
                 bind_host(child, t);
                 continue;
@@ -713,8 +729,10 @@ static void overlay_host_dir(const Writecopy* w, const char* host, const char* t
             ssize_t len = readlink(src, buf, sizeof buf - 1);
             if (len >= 0) buf[len] = 0, symlink(buf, t);
         } else if (S_ISDIR(st.st_mode)) {
-            if (host_has && S_ISDIR(hst.st_mode)) overlay_host_dir(w, child, t);
-            else bind_host(src, t);
+            if (host_has && S_ISDIR(hst.st_mode))
+                overlay_host_dir(w, child, t);
+            else
+                bind_host(src, t);
         } else {
             close(open(t, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
             if (mount(src, t, NULL, MS_BIND, NULL) == 0) mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
@@ -766,14 +784,16 @@ static _Noreturn void init_and_exec(char** argv) {
 // The exit status the sandbox's outer process sent through `fd`; false if it ended without one.
 static bool read_status(int fd, int* status) {
     ssize_t n;
-    while ((n = read(fd, status, sizeof *status)) < 0 && errno == EINTR) {}
+    while ((n = read(fd, status, sizeof *status)) < 0 && errno == EINTR) {
+    }
     close(fd);
     return n == (ssize_t)sizeof *status;
 }
 
 static int wait_status(pid_t pid) {
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
@@ -806,8 +826,10 @@ int rt_sandbox_exec(const char* mode, const char* root, const char* sb, char** a
     }
     if (defer_cleanup) close(done[0]);
     if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID) != 0) {
-        dprintf(2, "portico-pack: cannot create user/mount/pid namespaces (unprivileged user namespaces "
-                   "disabled?): %s\n", strerror(errno));
+        dprintf(2,
+                "portico-pack: cannot create user/mount/pid namespaces (unprivileged user namespaces "
+                "disabled?): %s\n",
+                strerror(errno));
         _exit(RT_EXIT_SANDBOX);
     }
     write_text("/proc/self/setgroups", "deny");
@@ -838,7 +860,8 @@ int rt_sandbox_exec(const char* mode, const char* root, const char* sb, char** a
             Writecopy w = {sb, root, rt_fmt("%s/writecopy", sb), trash, foreign};
             overlay_host_dir(&w, "/", mnt);
             // The sandbox (its upper and work dirs, the other modes' data) is not the app's to see.
-            if (mount("tmpfs", rt_fmt("%s%s", mnt, sb), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755"))
+            if (mount("tmpfs", rt_fmt("%s%s", mnt, sb), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      "mode=0755"))
                 rt_warn("cannot hide the sandbox %s from the app: %s", sb, strerror(errno));
             pivot_into(mnt);
             if (chdir(cwd) != 0 && chdir("/") != 0) rt_die("chdir /");
@@ -860,7 +883,8 @@ int rt_sandbox_exec(const char* mode, const char* root, const char* sb, char** a
     if (defer_cleanup) {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         for (int fd = 0; fd < 3 && null >= 0; ++fd) dup2(null, fd);
-        if (write(done[1], &status, sizeof status) != (ssize_t)sizeof status) {}
+        if (write(done[1], &status, sizeof status) != (ssize_t)sizeof status) {
+        }
     }
     _exit(status);
 }

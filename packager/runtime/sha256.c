@@ -29,8 +29,10 @@ static void blocks_portable(uint32_t h[8], const uint8_t* p, size_t nblocks) {
         }
         memcpy(s, h, sizeof s);
         for (int i = 0; i < 64; ++i) {
-            uint32_t t1 = s[7] + (ROR(s[4], 6) ^ ROR(s[4], 11) ^ ROR(s[4], 25)) + ((s[4] & s[5]) ^ (~s[4] & s[6])) + K[i] + w[i];
-            uint32_t t2 = (ROR(s[0], 2) ^ ROR(s[0], 13) ^ ROR(s[0], 22)) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
+            uint32_t t1 =
+                s[7] + (ROR(s[4], 6) ^ ROR(s[4], 11) ^ ROR(s[4], 25)) + ((s[4] & s[5]) ^ (~s[4] & s[6])) + K[i] + w[i];
+            uint32_t t2 =
+                (ROR(s[0], 2) ^ ROR(s[0], 13) ^ ROR(s[0], 22)) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
             memmove(s + 1, s, 7 * sizeof s[0]);
             s[4] += t1;
             s[0] = t1 + t2;
@@ -52,7 +54,8 @@ __attribute__((target("sha,sse4.1"))) static void blocks_shani(uint32_t h[8], co
             if (i < 4) {
                 w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i*)(p + 16 * i)), mask);
             } else {
-                __m128i x = _mm_add_epi32(_mm_sha256msg1_epu32(w[i - 4], w[i - 3]), _mm_alignr_epi8(w[i - 1], w[i - 2], 4));
+                __m128i x =
+                    _mm_add_epi32(_mm_sha256msg1_epu32(w[i - 4], w[i - 3]), _mm_alignr_epi8(w[i - 1], w[i - 2], 4));
                 w[i] = _mm_sha256msg2_epu32(x, w[i - 1]);
             }
             __m128i m = _mm_add_epi32(w[i], _mm_loadu_si128((const __m128i*)&K[4 * i]));
@@ -62,10 +65,10 @@ __attribute__((target("sha,sse4.1"))) static void blocks_shani(uint32_t h[8], co
         st0 = _mm_add_epi32(st0, abef);
         st1 = _mm_add_epi32(st1, cdgh);
     }
-    tmp = _mm_shuffle_epi32(st0, 0x1B);        // FEBA
-    st1 = _mm_shuffle_epi32(st1, 0xB1);        // DCHG
-    st0 = _mm_blend_epi16(tmp, st1, 0xF0);     // DCBA
-    st1 = _mm_alignr_epi8(st1, tmp, 8);        // HGFE
+    tmp = _mm_shuffle_epi32(st0, 0x1B);     // FEBA
+    st1 = _mm_shuffle_epi32(st1, 0xB1);     // DCHG
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0);  // DCBA
+    st1 = _mm_alignr_epi8(st1, tmp, 8);     // HGFE
     _mm_storeu_si128((__m128i*)&h[0], st0);
     _mm_storeu_si128((__m128i*)&h[4], st1);
 }

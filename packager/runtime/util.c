@@ -16,8 +16,10 @@
 static void vreport(const char* kind, const char* fmt, va_list ap, int err) {
     char buf[2048];
     vsnprintf(buf, sizeof buf, fmt, ap);
-    if (err) dprintf(2, "portico-pack: %s%s: %s\n", kind, buf, strerror(err));
-    else dprintf(2, "portico-pack: %s%s\n", kind, buf);
+    if (err)
+        dprintf(2, "portico-pack: %s%s: %s\n", kind, buf, strerror(err));
+    else
+        dprintf(2, "portico-pack: %s%s\n", kind, buf);
 }
 
 _Noreturn void rt_refuse(const char* fmt, ...) {
@@ -146,10 +148,15 @@ static bool parse_value(Parser* ps, RtJson* out);
 
 static void put_utf8(char** o, unsigned cp) {
     char* q = *o;
-    if (cp < 0x80) *q++ = (char)cp;
-    else if (cp < 0x800) *q++ = (char)(0xC0 | cp >> 6), *q++ = (char)(0x80 | (cp & 63));
-    else if (cp < 0x10000) *q++ = (char)(0xE0 | cp >> 12), *q++ = (char)(0x80 | ((cp >> 6) & 63)), *q++ = (char)(0x80 | (cp & 63));
-    else *q++ = (char)(0xF0 | cp >> 18), *q++ = (char)(0x80 | ((cp >> 12) & 63)), *q++ = (char)(0x80 | ((cp >> 6) & 63)), *q++ = (char)(0x80 | (cp & 63));
+    if (cp < 0x80)
+        *q++ = (char)cp;
+    else if (cp < 0x800)
+        *q++ = (char)(0xC0 | cp >> 6), *q++ = (char)(0x80 | (cp & 63));
+    else if (cp < 0x10000)
+        *q++ = (char)(0xE0 | cp >> 12), *q++ = (char)(0x80 | ((cp >> 6) & 63)), *q++ = (char)(0x80 | (cp & 63));
+    else
+        *q++ = (char)(0xF0 | cp >> 18), *q++ = (char)(0x80 | ((cp >> 12) & 63)), *q++ = (char)(0x80 | ((cp >> 6) & 63)),
+        *q++ = (char)(0x80 | (cp & 63));
     *o = q;
 }
 
@@ -159,10 +166,14 @@ static bool hex4(Parser* ps, unsigned* v) {
     for (int i = 0; i < 4; ++i) {
         char c = *ps->p++;
         *v <<= 4;
-        if (c >= '0' && c <= '9') *v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') *v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') *v |= (unsigned)(c - 'A' + 10);
-        else return false;
+        if (c >= '0' && c <= '9')
+            *v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            *v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            *v |= (unsigned)(c - 'A' + 10);
+        else
+            return false;
     }
     return true;
 }
@@ -179,10 +190,15 @@ static bool parse_string(Parser* ps, char** out) {
     while (ps->p < end) {
         char c = *ps->p++;
         if ((unsigned char)c < 0x20) return ps->err = "control character in string", false;
-        if (c != '\\') { *o++ = c; continue; }
+        if (c != '\\') {
+            *o++ = c;
+            continue;
+        }
         c = *ps->p++;
         switch (c) {
-            case '"': case '\\': case '/': *o++ = c; break;
+            case '"':
+            case '\\':
+            case '/': *o++ = c; break;
             case 'b': *o++ = '\b'; break;
             case 'f': *o++ = '\f'; break;
             case 'n': *o++ = '\n'; break;
@@ -192,7 +208,8 @@ static bool parse_string(Parser* ps, char** out) {
                 unsigned cp, lo;
                 if (!hex4(ps, &cp)) return ps->err = "bad \\u escape", false;
                 if (cp >= 0xD800 && cp < 0xDC00) {
-                    if (ps->end - ps->p < 2 || ps->p[0] != '\\' || ps->p[1] != 'u') return ps->err = "lone surrogate", false;
+                    if (ps->end - ps->p < 2 || ps->p[0] != '\\' || ps->p[1] != 'u')
+                        return ps->err = "lone surrogate", false;
                     ps->p += 2;
                     if (!hex4(ps, &lo) || lo < 0xDC00 || lo > 0xDFFF) return ps->err = "bad surrogate pair", false;
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -224,7 +241,8 @@ static bool parse_container(Parser* ps, RtJson* out, bool object) {
             cap = cap ? cap * 2 : 8;
             RtJson* items = rt_alloc(cap * sizeof *items);
             char** keys = rt_alloc(cap * sizeof *keys);
-            if (out->n) memcpy(items, out->items, out->n * sizeof *items), memcpy(keys, out->keys, out->n * sizeof *keys);
+            if (out->n)
+                memcpy(items, out->items, out->n * sizeof *items), memcpy(keys, out->keys, out->n * sizeof *keys);
             out->items = items, out->keys = keys;
         }
         skip_ws(ps);

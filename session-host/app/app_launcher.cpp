@@ -39,8 +39,10 @@ public:
         std::string error;
         auto got = privsep::receive_message(fd_, error);
         if (!got) throw std::runtime_error("the session helper is gone (" + error + ")");
-        if (reply_fd) *reply_fd = got->fd;
-        else if (got->fd >= 0) ::close(got->fd);
+        if (reply_fd)
+            *reply_fd = got->fd;
+        else if (got->fd >= 0)
+            ::close(got->fd);
         if (!got->message.value("ok", false)) {
             if (reply_fd && *reply_fd >= 0) ::close(*reply_fd), *reply_fd = -1;
             throw std::runtime_error(got->message.value("error", std::string("the session helper refused")));
@@ -119,8 +121,13 @@ public:
         if (log_fd < 0) throw std::runtime_error("cannot open " + r.log_path + ": " + std::strerror(errno));
         int pidfd = -1;
         try {
-            channel_->call({{"op", "start"}, {"session", r.session_id}, {"user", r.user}, {"argv", argv},
-                            {"env", r.env}, {"display", r.display}, {"cookie", hex(r.cookie)}},
+            channel_->call({{"op", "start"},
+                            {"session", r.session_id},
+                            {"user", r.user},
+                            {"argv", argv},
+                            {"env", r.env},
+                            {"display", r.display},
+                            {"cookie", hex(r.cookie)}},
                            log_fd, &pidfd);
         } catch (...) {
             ::close(log_fd);

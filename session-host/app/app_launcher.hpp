@@ -25,13 +25,13 @@ public:
 };
 
 struct AppLaunch {
-    std::string session_id, user;          // user: the portal user the session belongs to
-    std::vector<std::string> argv;         // argv[0] is looked up in the host's PATH
-    std::string display;                   // ":N"
-    std::string cookie;                    // the display's MIT-MAGIC-COOKIE-1 (raw bytes)
-    std::string host_xauthority;           // the host's own copy (used when run directly)
-    std::string log_path;                  // the app's stdout and stderr, appended
-    std::vector<std::string> env;          // extra "NAME=value" entries
+    std::string session_id, user;   // user: the portal user the session belongs to
+    std::vector<std::string> argv;  // argv[0] is looked up in the host's PATH
+    std::string display;            // ":N"
+    std::string cookie;             // the display's MIT-MAGIC-COOKIE-1 (raw bytes)
+    std::string host_xauthority;    // the host's own copy (used when run directly)
+    std::string log_path;           // the app's stdout and stderr, appended
+    std::vector<std::string> env;   // extra "NAME=value" entries
 };
 
 class AppLauncher {

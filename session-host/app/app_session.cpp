@@ -3,10 +3,10 @@
 #include "capture/x11/x11_source.hpp"
 #include "common/log.hpp"
 #include "session-host/app/app_launcher.hpp"
+#include "session-host/stream/encode_policy.hpp"
 #include "session-host/x11/clipboard_bridge.hpp"
 #include "session-host/x11/cursor_watcher.hpp"
 #include "session-host/x11/display_scale.hpp"
-#include "session-host/stream/encode_policy.hpp"
 #include "session-host/x11/input_injector.hpp"
 #include "session-host/x11/screen_sizer.hpp"
 #include "session-host/x11/window_keeper.hpp"
@@ -50,11 +50,12 @@ std::shared_ptr<StreamSession> AppSession::start(Options options, StreamSession:
     const DisplayScale scale = display_scale(o.scale);
     make_private_dir(o.runtime_dir);
     try {
-        s->xvfb_ = std::make_unique<XvfbDisplay>(std::max(o.width, kMaxWidth), std::max(o.height, kMaxHeight), o.runtime_dir,
-                                                 scale.dpi);
+        s->xvfb_ = std::make_unique<XvfbDisplay>(std::max(o.width, kMaxWidth), std::max(o.height, kMaxHeight),
+                                                 o.runtime_dir, scale.dpi);
         s->sizer_ = std::make_unique<ScreenSizer>(s->xvfb_->display(), s->xvfb_->xauthority(), scale.dpi);
         if (std::string why; !s->sizer_->set_size(o.width, o.height, why))
-            throw std::runtime_error("cannot set the X screen to " + std::to_string(o.width) + "x" + std::to_string(o.height) + ": " + why);
+            throw std::runtime_error("cannot set the X screen to " + std::to_string(o.width) + "x" +
+                                     std::to_string(o.height) + ": " + why);
         s->windows_ = std::make_unique<WindowKeeper>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->app_ = o.launcher->launch({o.id, o.user, o.command, s->xvfb_->display(), s->xvfb_->cookie(),
                                       s->xvfb_->xauthority(), o.runtime_dir + "/app.log", scale.env});
@@ -68,8 +69,8 @@ std::shared_ptr<StreamSession> AppSession::start(Options options, StreamSession:
     }
     s->wait_for_first_window();
     auto session = StreamSession::start(o.id, s, s, std::move(on_ended), stream);
-    log::info("session ", o.id, ": started '", o.command.front(), "' on display ", s->xvfb_->display(), " (",
-              o.width, "x", o.height, ", ", scale.dpi, " dpi)");
+    log::info("session ", o.id, ": started '", o.command.front(), "' on display ", s->xvfb_->display(), " (", o.width,
+              "x", o.height, ", ", scale.dpi, " dpi)");
     return session;
 }
 
@@ -87,8 +88,8 @@ void AppSession::wait_for_first_window() {
                 std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
                 log_tail = all.substr(all.size() > 400 ? all.size() - 400 : 0);
             }
-            std::string msg = "'" + options_.command.front() + "' exited (status " + std::to_string(app_->exit_status()) +
-                              ") before showing a window";
+            std::string msg = "'" + options_.command.front() + "' exited (status " +
+                              std::to_string(app_->exit_status()) + ") before showing a window";
             if (!log_tail.empty()) msg += ": " + log_tail;
             teardown();
             throw std::runtime_error(msg);
@@ -149,7 +150,7 @@ capture::FrameSource& AppSession::frame_source() { return *source_; }
 std::optional<SessionEnding> AppSession::app_ended() {
     if (!app_->exited()) return std::nullopt;
     return SessionEnding{protocol::EndReason::app_exited,
-                  "the application exited (status " + std::to_string(app_->exit_status()) + ")"};
+                         "the application exited (status " + std::to_string(app_->exit_status()) + ")"};
 }
 
 std::optional<SessionEnding> AppSession::poll(ViewerChannel& viewers, const std::string* display_lost) {
@@ -161,9 +162,12 @@ std::optional<SessionEnding> AppSession::poll(ViewerChannel& viewers, const std:
     windows_->poll();
     // Selections and cursor: their events are rare and handled here, between frames, so the
     // session needs no thread of its own for them.
-    if (auto text = clipboard_->poll()) viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::ClipboardData{std::move(*text)})));
+    if (auto text = clipboard_->poll())
+        viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(
+            protocol::encode(protocol::ClipboardData{std::move(*text)})));
     if (cursor_resend_.exchange(false)) cursor_->resend();
-    if (auto shape = cursor_->poll()) viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(*shape)));
+    if (auto shape = cursor_->poll())
+        viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(*shape)));
     return app_ended();
 }
 

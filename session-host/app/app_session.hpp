@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
-namespace portico::capture { class X11FrameSource; }
+namespace portico::capture {
+class X11FrameSource;
+}
 
 namespace portico::host {
 
@@ -32,11 +34,11 @@ public:
     struct Options {
         std::string id;
         std::vector<std::string> command;  // argv
-        int width = 1280, height = 800;     // rounded down to even, at least 64
-        double scale = 1;                   // the client's device pixel ratio: DPI 96 * scale (display_scale.hpp)
-        std::string runtime_dir;            // the host's own, created 0700, removed when the session ends
-        std::string user;                   // the portal user the app runs for (as, with the helper)
-        AppLauncher* launcher = nullptr;    // how the app is started; outlives the session
+        int width = 1280, height = 800;    // rounded down to even, at least 64
+        double scale = 1;                  // the client's device pixel ratio: DPI 96 * scale (display_scale.hpp)
+        std::string runtime_dir;           // the host's own, created 0700, removed when the session ends
+        std::string user;                  // the portal user the app runs for (as, with the helper)
+        AppLauncher* launcher = nullptr;   // how the app is started; outlives the session
     };
 
     // Blocking (starts Xvfb and the app, then waits up to 10 s for the app's first window, so the

@@ -80,7 +80,8 @@ int run_captured(const std::vector<std::string>& args, int timeout_ms, std::stri
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) throw Refused(std::string("cannot verify the package: pipe: ") + std::strerror(errno));
+    if (::pipe2(out, O_CLOEXEC) != 0)
+        throw Refused(std::string("cannot verify the package: pipe: ") + std::strerror(errno));
     Fd read_end{out[0]};
     int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     const pid_t parent = ::getpid();
@@ -108,7 +109,8 @@ int run_captured(const std::vector<std::string>& args, int timeout_ms, std::stri
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     bool timed_out = false;
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             timed_out = true;
             ::kill(pid, SIGKILL);
@@ -122,11 +124,14 @@ int run_captured(const std::vector<std::string>& args, int timeout_ms, std::stri
         ssize_t n = ::read(read_end.fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;  // EOF: the runtime closed its output (it has exited or is exiting)
-        if (output.size() < kMaxOutput) output.append(buf, std::min<std::size_t>(std::size_t(n), kMaxOutput - output.size()));
+        if (output.size() < kMaxOutput)
+            output.append(buf, std::min<std::size_t>(std::size_t(n), kMaxOutput - output.size()));
     }
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (timed_out) throw Refused("package verification did not finish within " + std::to_string(timeout_ms / 1000) + " s");
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out)
+        throw Refused("package verification did not finish within " + std::to_string(timeout_ms / 1000) + " s");
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -158,8 +163,8 @@ std::string find_runtime(const std::string& configured) {
     std::string runtime;
     if (!configured.empty()) {
         if (::access(configured.c_str(), X_OK) != 0)
-            throw Refused("the package runtime " + configured + " (--package-runtime) is not executable: " +
-                          std::strerror(errno));
+            throw Refused("the package runtime " + configured +
+                          " (--package-runtime) is not executable: " + std::strerror(errno));
         runtime = configured;
     } else {
         runtime = find_program("portico-pack-runtime");
@@ -167,8 +172,9 @@ std::string find_runtime(const std::string& configured) {
         for (const char* rel : {"/portico-pack-runtime", "/../packager/portico-pack-runtime"})
             if (runtime.empty() && !dir.empty() && ::access((dir + rel).c_str(), X_OK) == 0) runtime = dir + rel;
         if (runtime.empty())
-            throw Refused("packages cannot start on this host: the package runtime portico-pack-runtime is not "
-                          "installed (give portico-host --package-runtime PATH)");
+            throw Refused(
+                "packages cannot start on this host: the package runtime portico-pack-runtime is not "
+                "installed (give portico-host --package-runtime PATH)");
     }
     std::error_code ec;
     auto abs = std::filesystem::canonical(runtime, ec);

@@ -51,9 +51,16 @@ struct BrokerLink::Conn {
 
 struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
     Impl(net::io_context& ioc, Options o, SessionManager& s, RegisteredFn r)
-        : ioc(ioc), strand(net::make_strand(ioc)), options(std::move(o)), url(parse_broker_url(options.url)),
-          ssl_ctx(tls::make_client_context(tls::ClientTrust{options.ca_file, {}, false})), sessions(s),
-          on_registered(std::move(r)), resolver(strand), retry_timer(strand), heartbeat_timer(strand) {
+        : ioc(ioc),
+          strand(net::make_strand(ioc)),
+          options(std::move(o)),
+          url(parse_broker_url(options.url)),
+          ssl_ctx(tls::make_client_context(tls::ClientTrust{options.ca_file, {}, false})),
+          sessions(s),
+          on_registered(std::move(r)),
+          resolver(strand),
+          retry_timer(strand),
+          heartbeat_timer(strand) {
         if (!options.client_cert.empty()) {
             ssl_ctx.use_certificate_chain_file(options.client_cert);
             ssl_ctx.use_private_key_file(options.client_key, ssl::context::pem);
@@ -82,14 +89,14 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         if (stopping) return;
         auto c = std::make_shared<Conn>(strand, ssl_ctx, this);
         conn = c;
-        resolver.async_resolve(url.host, url.port, [self = shared_from_this(), c](beast::error_code ec, tcp::resolver::results_type r) {
-            if (c != self->conn) return;
-            if (ec) return self->fail(c, "cannot resolve " + self->url.host + ": " + ec.message());
-            beast::get_lowest_layer(c->ws).expires_after(std::chrono::seconds(10));
-            beast::get_lowest_layer(c->ws).async_connect(r, [self, c](beast::error_code ec, const tcp::endpoint&) {
-                self->on_connect(c, ec);
+        resolver.async_resolve(
+            url.host, url.port, [self = shared_from_this(), c](beast::error_code ec, tcp::resolver::results_type r) {
+                if (c != self->conn) return;
+                if (ec) return self->fail(c, "cannot resolve " + self->url.host + ": " + ec.message());
+                beast::get_lowest_layer(c->ws).expires_after(std::chrono::seconds(10));
+                beast::get_lowest_layer(c->ws).async_connect(
+                    r, [self, c](beast::error_code ec, const tcp::endpoint&) { self->on_connect(c, ec); });
             });
-        });
     }
 
     void on_connect(const std::shared_ptr<Conn>& c, beast::error_code ec) {
@@ -98,19 +105,20 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         auto* ssl_handle = c->ws.next_layer().native_handle();
         if (!SSL_set_tlsext_host_name(ssl_handle, url.host.c_str())) return fail(c, "cannot set TLS server name");
         c->ws.next_layer().set_verify_callback(ssl::host_name_verification(url.host));
-        c->ws.next_layer().async_handshake(ssl::stream_base::client, [self = shared_from_this(), c](beast::error_code ec) {
-            if (c != self->conn) return;
-            if (ec) return self->fail(c, "TLS handshake with the broker failed: " + ec.message());
-            beast::get_lowest_layer(c->ws).expires_never();
-            auto t = websocket::stream_base::timeout::suggested(beast::role_type::client);
-            t.idle_timeout = std::chrono::seconds(30);
-            t.keep_alive_pings = true;
-            c->ws.set_option(t);
-            c->ws.read_message_max(kReadMessageMax);
-            c->ws.text(true);
-            c->ws.async_handshake(self->url.host_port(), self->url.target,
-                                  [self, c](beast::error_code ec) { self->on_ws_handshake(c, ec); });
-        });
+        c->ws.next_layer().async_handshake(
+            ssl::stream_base::client, [self = shared_from_this(), c](beast::error_code ec) {
+                if (c != self->conn) return;
+                if (ec) return self->fail(c, "TLS handshake with the broker failed: " + ec.message());
+                beast::get_lowest_layer(c->ws).expires_never();
+                auto t = websocket::stream_base::timeout::suggested(beast::role_type::client);
+                t.idle_timeout = std::chrono::seconds(30);
+                t.keep_alive_pings = true;
+                c->ws.set_option(t);
+                c->ws.read_message_max(kReadMessageMax);
+                c->ws.text(true);
+                c->ws.async_handshake(self->url.host_port(), self->url.target,
+                                      [self, c](beast::error_code ec) { self->on_ws_handshake(c, ec); });
+            });
     }
 
     void on_ws_handshake(const std::shared_ptr<Conn>& c, beast::error_code ec) {
@@ -161,7 +169,8 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
                     if (error.empty())
                         self->send_if_registered(ctl::serialize(ctl::SessionReady{req.request_id, req.session_id}));
                     else
-                        self->send_if_registered(ctl::serialize(ctl::SessionFailed{req.request_id, req.session_id, error}));
+                        self->send_if_registered(
+                            ctl::serialize(ctl::SessionFailed{req.request_id, req.session_id, error}));
                 });
             });
         } else if (auto* d = std::get_if<ctl::DisconnectSession>(&m)) {
@@ -215,7 +224,8 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         for (auto x : v) total += x;
         std::uint64_t busy = total - idle;
         double out = 0;
-        if (cpu_total && total > cpu_total) out = static_cast<double>(busy - cpu_busy) / static_cast<double>(total - cpu_total);
+        if (cpu_total && total > cpu_total)
+            out = static_cast<double>(busy - cpu_busy) / static_cast<double>(total - cpu_total);
         cpu_busy = busy;
         cpu_total = total;
         return std::clamp(out, 0.0, 1.0);
@@ -226,8 +236,10 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         std::uint64_t value = 0, total = 0, available = 0;
         std::string unit;
         while (f >> key >> value >> unit) {
-            if (key == "MemTotal:") total = value;
-            else if (key == "MemAvailable:") available = value;
+            if (key == "MemTotal:")
+                total = value;
+            else if (key == "MemAvailable:")
+                available = value;
         }
         if (!total || available > total) return 0;
         return static_cast<double>(total - available) / static_cast<double>(total);
@@ -315,13 +327,14 @@ void BrokerLink::start() {
 }
 
 void BrokerLink::session_ended(const std::string& session_id, const std::string& reason) {
-    net::post(impl_->strand, [i = impl_, session_id, reason, text = ctl::serialize(ctl::SessionEnded{session_id, reason})]() mutable {
-        log::info("broker: reporting session ", session_id, " ended (", reason, ")");
-        if (i->conn && i->conn->registered && !i->conn->close_after_write)
-            i->write(i->conn, std::move(text));
-        else if (i->pending_ended.size() < kWriteQueueMax)
-            i->pending_ended.push_back(std::move(text));
-    });
+    net::post(impl_->strand,
+              [i = impl_, session_id, reason, text = ctl::serialize(ctl::SessionEnded{session_id, reason})]() mutable {
+                  log::info("broker: reporting session ", session_id, " ended (", reason, ")");
+                  if (i->conn && i->conn->registered && !i->conn->close_after_write)
+                      i->write(i->conn, std::move(text));
+                  else if (i->pending_ended.size() < kWriteQueueMax)
+                      i->pending_ended.push_back(std::move(text));
+              });
 }
 
 void BrokerLink::session_state(const std::string& session_id, const std::string& state) {

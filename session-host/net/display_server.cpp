@@ -72,7 +72,8 @@ struct DisplayServer::Shared {
             ++refused_unlogged;
             auto now = std::chrono::steady_clock::now();
             if (now - refusal_logged >= std::chrono::seconds(10)) {
-                log::warn("display: refused ", refused_unlogged, " connection(s) in the last 10 s; latest from ", address,
+                log::warn("display: refused ", refused_unlogged, " connection(s) in the last 10 s; latest from ",
+                          address,
                           total ? ": " + std::to_string(open) + " connections open (limit " +
                                       std::to_string(limits.max_connections) + ")"
                                 : ": that address has " + std::to_string(mine) + " open (limit " +
@@ -185,16 +186,21 @@ Bytes encoded(const protocol::Message& m) {
 }
 
 std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 // One display client. All handlers run on the connection's strand; send()/close() may be called
 // from a session's capture thread and only post to it.
-class DisplayConnection final : public ViewerSink, public PresenceMember, public std::enable_shared_from_this<DisplayConnection> {
+class DisplayConnection final : public ViewerSink,
+                                public PresenceMember,
+                                public std::enable_shared_from_this<DisplayConnection> {
 public:
     // `address` holds one of the server's connection slots (Shared::admit), given back on destruction.
     DisplayConnection(tcp::socket socket, std::shared_ptr<DisplayServer::Shared> shared, std::string address)
-        : shared_(std::move(shared)), ws_(std::move(socket), shared_->ssl_ctx), hello_timer_(ws_.get_executor()),
+        : shared_(std::move(shared)),
+          ws_(std::move(socket), shared_->ssl_ctx),
+          hello_timer_(ws_.get_executor()),
           address_(std::move(address)) {
         beast::error_code ec;
         auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
@@ -212,9 +218,8 @@ public:
             queued_.fetch_sub(1);
             return false;
         }
-        net::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(message)]() mutable {
-            self->enqueue(std::move(m));
-        });
+        net::post(ws_.get_executor(),
+                  [self = shared_from_this(), m = std::move(message)]() mutable { self->enqueue(std::move(m)); });
         return true;
     }
 
@@ -245,22 +250,22 @@ public:
         if (queued_.fetch_add(1) >= DisplayServer::kSendQueueMax + 4) {
             queued_.fetch_sub(1);
             net::post(ws_.get_executor(), [self = shared_from_this()] {
-                log::warn("display: ", self->peer_, " is too far behind to be told who watches its session; disconnecting it");
+                log::warn("display: ", self->peer_,
+                          " is too far behind to be told who watches its session; disconnecting it");
                 self->detach_target(true);
                 self->begin_close();
             });
             return;
         }
-        net::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(message)]() mutable {
-            self->enqueue(std::move(m));
-        });
+        net::post(ws_.get_executor(),
+                  [self = shared_from_this(), m = std::move(message)]() mutable { self->enqueue(std::move(m)); });
     }
 
 private:
     void do_handshake() {
         beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
-        ws_.next_layer().async_handshake(ssl::stream_base::server,
-                                         beast::bind_front_handler(&DisplayConnection::on_handshake, shared_from_this()));
+        ws_.next_layer().async_handshake(
+            ssl::stream_base::server, beast::bind_front_handler(&DisplayConnection::on_handshake, shared_from_this()));
     }
 
     void on_handshake(beast::error_code ec) {
@@ -310,9 +315,7 @@ private:
         do_read();
     }
 
-    void do_read() {
-        ws_.async_read(in_, beast::bind_front_handler(&DisplayConnection::on_read, shared_from_this()));
-    }
+    void do_read() { ws_.async_read(in_, beast::bind_front_handler(&DisplayConnection::on_read, shared_from_this())); }
 
     void on_read(beast::error_code ec, std::size_t) {
         if (ec) {
@@ -348,8 +351,8 @@ private:
         if (!hello) return refuse(protocol::ErrorCode::expected_hello, "the first message must be Hello");
         if (hello->version != protocol::kDisplayVersion)
             return refuse(protocol::ErrorCode::unsupported_version,
-                          "protocol version " + std::to_string(hello->version) + " is not supported (this host speaks " +
-                              std::to_string(protocol::kDisplayVersion) + ")");
+                          "protocol version " + std::to_string(hello->version) +
+                              " is not supported (this host speaks " + std::to_string(protocol::kDisplayVersion) + ")");
         auto verifier = shared_->get_verifier();
         if (!verifier) return refuse(protocol::ErrorCode::ticket_invalid, "host is not registered with a broker yet");
         auto claims = verifier->verify(hello->ticket, unix_now());
@@ -396,15 +399,16 @@ private:
             if (shadow_dropped_++ == 0) {
                 char hex[8];
                 std::snprintf(hex, sizeof hex, "0x%02x", type);
-                log::warn("display: dropping input (message type ", hex, ") from view-only viewer ", peer_, " (", watcher_,
-                          ") of session ", session_id_, "; further drops on this connection are not logged");
+                log::warn("display: dropping input (message type ", hex, ") from view-only viewer ", peer_, " (",
+                          watcher_, ") of session ", session_id_, "; further drops on this connection are not logged");
             }
             return;
         }
-        const bool input = std::holds_alternative<protocol::Key>(m) || std::holds_alternative<protocol::Pointer>(m) ||
-                           std::holds_alternative<protocol::Wheel>(m) || std::holds_alternative<protocol::ResizeRequest>(m) ||
-                           std::holds_alternative<protocol::Logoff>(m) || std::holds_alternative<protocol::KeyChar>(m) ||
-                           std::holds_alternative<protocol::Clipboard>(m);
+        const bool input =
+            std::holds_alternative<protocol::Key>(m) || std::holds_alternative<protocol::Pointer>(m) ||
+            std::holds_alternative<protocol::Wheel>(m) || std::holds_alternative<protocol::ResizeRequest>(m) ||
+            std::holds_alternative<protocol::Logoff>(m) || std::holds_alternative<protocol::KeyChar>(m) ||
+            std::holds_alternative<protocol::Clipboard>(m);
         if (input) shared_->input(session_id_);
         std::visit(
             [&](const auto& x) {
@@ -432,8 +436,7 @@ private:
                         return;
                     }
                     enqueue(encoded(protocol::Pong{x.id, x.client_time}));
-                }
-                else if constexpr (std::is_same_v<T, protocol::Logoff>) {
+                } else if constexpr (std::is_same_v<T, protocol::Logoff>) {
                     log::info("display: ", peer_, " logged off session ", target->id());
                     target->logoff();
                 } else
@@ -484,9 +487,8 @@ private:
     void do_close() {
         if (close_sent_) return;
         close_sent_ = true;
-        ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {
-            self->finished();
-        });
+        ws_.async_close(websocket::close_code::normal,
+                        [self = shared_from_this()](beast::error_code) { self->finished(); });
     }
 
     // The connection is over (read failed, write failed or closed): let the session know.
@@ -520,10 +522,10 @@ private:
     std::atomic<bool> closing_{false};
     bool accepted_ = false, hello_done_ = false, close_sent_ = false;
     bool view_only_ = false;
-    std::string watcher_;              // view-only: who watches (shown to the session's user)
+    std::string watcher_;               // view-only: who watches (shown to the session's user)
     std::uint64_t shadow_dropped_ = 0;  // view-only: messages dropped by the allow-list
-    std::string session_id_;  // set while counted in the server's presence bookkeeping
-    const std::string address_;  // the peer's address, for the per-address connection limit
+    std::string session_id_;            // set while counted in the server's presence bookkeeping
+    const std::string address_;         // the peer's address, for the per-address connection limit
 };
 
 }  // namespace
@@ -580,7 +582,8 @@ std::vector<std::pair<std::string, int>> DisplayServer::idle_seconds() {
     auto now = std::chrono::steady_clock::now();
     for (auto& [sid, p] : shared_->presence)
         if (p.owners > 0)
-            out.emplace_back(sid, static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(now - p.last_input).count()));
+            out.emplace_back(
+                sid, static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(now - p.last_input).count()));
     return out;
 }
 
@@ -610,9 +613,8 @@ void DisplayServer::set_verifier(std::shared_ptr<protocol::TicketVerifier> verif
 }
 
 void DisplayServer::do_accept() {
-    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-        on_accept(ec, std::move(socket));
-    });
+    acceptor_.async_accept(net::make_strand(ioc_),
+                           [this](beast::error_code ec, tcp::socket socket) { on_accept(ec, std::move(socket)); });
 }
 
 // On the acceptor's strand.

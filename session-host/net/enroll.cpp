@@ -45,7 +45,8 @@ std::string make_csr(const std::string& host_id, std::string& key_pem) {
     std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(X509_REQ_new(), X509_REQ_free);
     X509_REQ_set_version(req.get(), 0);
     X509_NAME* name = X509_REQ_get_subject_name(req.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(host_id.c_str()), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(host_id.c_str()), -1,
+                               -1, 0);
     X509_REQ_set_pubkey(req.get(), key.get());
     if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) == 0) throw std::runtime_error("CSR signing failed");
     auto to_string = [](BIO* b) {
@@ -100,8 +101,10 @@ void enroll_host(const std::string& broker_url, const std::string& ca_file, cons
     stream.shutdown(ec);
     auto j = nlohmann::json::parse(res.body(), nullptr, false);
     if (res.result() != http::status::ok) {
-        std::string why = j.is_object() && j.contains("error") ? j["error"].value("message", std::string("?")) : res.body();
-        throw std::runtime_error("the broker refused the enrollment (HTTP " + std::to_string(res.result_int()) + "): " + why);
+        std::string why =
+            j.is_object() && j.contains("error") ? j["error"].value("message", std::string("?")) : res.body();
+        throw std::runtime_error("the broker refused the enrollment (HTTP " + std::to_string(res.result_int()) +
+                                 "): " + why);
     }
     if (!j.is_object() || !j.contains("cert_pem") || !j["cert_pem"].is_string())
         throw std::runtime_error("the broker's enrollment answer has no certificate");

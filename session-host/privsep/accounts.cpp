@@ -31,12 +31,15 @@ bool lookup(const std::string& name, Account& out) {
 
 // useradd picks a free uid/gid inside the range itself (-K), so two helpers cannot pick the same.
 std::string create_account(const AccountPolicy& p, const std::string& name) {
-    const std::string range_uid_min = "UID_MIN=" + std::to_string(p.uid_min), range_uid_max = "UID_MAX=" + std::to_string(p.uid_max),
-                      range_gid_min = "GID_MIN=" + std::to_string(p.uid_min), range_gid_max = "GID_MAX=" + std::to_string(p.uid_max);
+    const std::string range_uid_min = "UID_MIN=" + std::to_string(p.uid_min),
+                      range_uid_max = "UID_MAX=" + std::to_string(p.uid_max),
+                      range_gid_min = "GID_MIN=" + std::to_string(p.uid_min),
+                      range_gid_max = "GID_MAX=" + std::to_string(p.uid_max);
     const std::string home = p.home_base + "/" + name;
-    std::vector<std::string> args = {"/usr/sbin/useradd", "-K", range_uid_min, "-K", range_uid_max, "-K", range_gid_min,
-                                     "-K", range_gid_max, "-K", "HOME_MODE=0700", "-U", "-m", "-d", home,
-                                     "-s", "/bin/bash", "-c", "Portico session user", "--", name};
+    std::vector<std::string> args = {
+        "/usr/sbin/useradd", "-K", range_uid_min,          "-K", range_uid_max, "-K", range_gid_min, "-K",
+        range_gid_max,       "-K", "HOME_MODE=0700",       "-U", "-m",          "-d", home,          "-s",
+        "/bin/bash",         "-c", "Portico session user", "--", name};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -54,7 +57,8 @@ std::string create_account(const AccountPolicy& p, const std::string& name) {
     while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return "useradd " + name + " failed (status " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) + ")";
+        return "useradd " + name + " failed (status " +
+               std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) + ")";
     return "";
 }
 
@@ -71,7 +75,8 @@ std::string account_refusal(const AccountPolicy& p, uid_t uid) {
 
 std::string resolve_account(const AccountPolicy& p, const std::string& portal_user, Account& out) {
     if (!valid_account_name(portal_user))
-        return "the portal user name '" + portal_user + "' is not a valid Unix account name ([a-z_][a-z0-9_-]*, at most 32)";
+        return "the portal user name '" + portal_user +
+               "' is not a valid Unix account name ([a-z_][a-z0-9_-]*, at most 32)";
     if (!lookup(portal_user, out)) {
         if (!p.create) return "there is no Unix account named '" + portal_user + "' on this host";
         if (auto e = create_account(p, portal_user); !e.empty()) return e;
@@ -79,7 +84,8 @@ std::string resolve_account(const AccountPolicy& p, const std::string& portal_us
         ::chmod(out.home.c_str(), 0700);
     }
     if (auto why = account_refusal(p, out.uid); !why.empty())
-        return "the Unix account '" + portal_user + "' (uid " + std::to_string(out.uid) + ") cannot run sessions: " + why;
+        return "the Unix account '" + portal_user + "' (uid " + std::to_string(out.uid) +
+               ") cannot run sessions: " + why;
     out.created_range = out.uid >= p.uid_min && out.uid <= p.uid_max;
     return "";
 }

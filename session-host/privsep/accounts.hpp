@@ -17,11 +17,11 @@ struct Account {
 };
 
 struct AccountPolicy {
-    bool use_existing = true;     // map to an existing account of the same name (uid >= 1000)
-    bool create = true;           // else create one in [uid_min, uid_max]
+    bool use_existing = true;  // map to an existing account of the same name (uid >= 1000)
+    bool create = true;        // else create one in [uid_min, uid_max]
     uid_t uid_min = 200000, uid_max = 299999;
     std::string home_base = "/home";
-    uid_t service_uid = 0;        // the host's account: never a session's
+    uid_t service_uid = 0;  // the host's account: never a session's
 };
 
 // What the policy allows for an account that exists: "" or why not (pure, for tests).

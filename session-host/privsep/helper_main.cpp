@@ -55,7 +55,8 @@ void declare(CLI::App& app, HelperCommandLine& c) {
                 return "expected existing, create or existing,create";
             },
             ""));
-    app.add_option("--uid-range", c.uid_range, "uids (and gids) of the accounts the helper creates (default 200000-299999)")
+    app.add_option("--uid-range", c.uid_range,
+                   "uids (and gids) of the accounts the helper creates (default 200000-299999)")
         ->option_text("MIN-MAX")
         ->check(CLI::Validator(
             [](std::string& v) -> std::string {

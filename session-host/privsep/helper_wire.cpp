@@ -104,9 +104,9 @@ bool allowed_env_entry(const std::string& entry) {
         (name[0] >= '0' && name[0] <= '9'))
         return false;
     if (name.rfind("LD_", 0) == 0) return false;
-    static const char* const reserved[] = {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "DISPLAY", "XAUTHORITY",
-                                           "XDG_RUNTIME_DIR", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES",
-                                           "RES_OPTIONS", "MALLOC_TRACE"};
+    static const char* const reserved[] = {"HOME",    "USER",        "LOGNAME",         "SHELL",       "PATH",
+                                           "DISPLAY", "XAUTHORITY",  "XDG_RUNTIME_DIR", "GCONV_PATH",  "LOCPATH",
+                                           "NLSPATH", "HOSTALIASES", "RES_OPTIONS",     "MALLOC_TRACE"};
     return std::none_of(std::begin(reserved), std::end(reserved), [&](const char* r) { return name == r; });
 }
 

@@ -93,10 +93,14 @@ json SessionHelper::handle(const json& req, int fd, int& reply_fd) {
     json reply;
     try {
         const std::string op = req.value("op", "");
-        if (op == "start") reply = start(req, fd, reply_fd);
-        else if (op == "stop") reply = stop(req);
-        else if (op == "status") reply = status(req);
-        else reply = refuse("unknown request '" + op.substr(0, 32) + "'");
+        if (op == "start")
+            reply = start(req, fd, reply_fd);
+        else if (op == "stop")
+            reply = stop(req);
+        else if (op == "status")
+            reply = status(req);
+        else
+            reply = refuse("unknown request '" + op.substr(0, 32) + "'");
     } catch (const json::exception&) {
         reply = refuse("malformed request");
     } catch (const std::exception& e) {
@@ -122,7 +126,8 @@ json SessionHelper::start(const json& req, int log_fd, int& reply_fd) {
         if (a.size() > 4096 || a.find('\0') != std::string::npos) return refuse("invalid argument");
     if (env_in.size() > 64) return refuse("too many environment entries");
     for (const auto& e : env_in)
-        if (!allowed_env_entry(e)) return refuse("environment entry not allowed: " + e.substr(0, e.find('=')).substr(0, 64));
+        if (!allowed_env_entry(e))
+            return refuse("environment entry not allowed: " + e.substr(0, e.find('=')).substr(0, 64));
     if (log_fd < 0) return refuse("no log descriptor");
 
     Session s;
@@ -153,9 +158,14 @@ json SessionHelper::start(const json& req, int log_fd, int& reply_fd) {
     std::vector<char*> argv;
     for (auto& x : args) argv.push_back(x.data());
     argv.push_back(nullptr);
-    std::vector<std::string> env = {"HOME=" + a.home, "USER=" + a.name, "LOGNAME=" + a.name, "SHELL=" + a.shell,
-                                    "PATH=/usr/local/bin:/usr/bin:/bin", "DISPLAY=" + display,
-                                    "XAUTHORITY=" + xauthority, "XDG_RUNTIME_DIR=" + s.runtime_dir};
+    std::vector<std::string> env = {"HOME=" + a.home,
+                                    "USER=" + a.name,
+                                    "LOGNAME=" + a.name,
+                                    "SHELL=" + a.shell,
+                                    "PATH=/usr/local/bin:/usr/bin:/bin",
+                                    "DISPLAY=" + display,
+                                    "XAUTHORITY=" + xauthority,
+                                    "XDG_RUNTIME_DIR=" + s.runtime_dir};
     if (std::none_of(env_in.begin(), env_in.end(), [](const std::string& e) { return e.rfind("LANG=", 0) == 0; }))
         env.push_back("LANG=C.UTF-8");
     env.insert(env.end(), env_in.begin(), env_in.end());
@@ -225,8 +235,8 @@ json SessionHelper::start(const json& req, int log_fd, int& reply_fd) {
     }
     reply_fd = s.pidfd;
     log::info("session ", id, ": started ", argv_in[0], " as ", a.name, " (uid ", a.uid, ", pid ", pid, ")");
-    json reply = {{"ok", true}, {"pid", pid}, {"uid", a.uid}, {"account", a.name}, {"home", a.home},
-                  {"xauthority", xauthority}};
+    json reply = {{"ok", true},        {"pid", pid},     {"uid", a.uid},
+                  {"account", a.name}, {"home", a.home}, {"xauthority", xauthority}};
     sessions_.emplace(id, std::move(s));
     return reply;
 }
@@ -278,8 +288,9 @@ void SessionHelper::finish(std::map<std::string, Session>::iterator it) {
     Session& s = it->second;
     ::kill(-s.pid, SIGKILL);
     const uid_t uid = s.account.uid;
-    bool last_of_user = std::none_of(sessions_.begin(), sessions_.end(),
-                                     [&](const auto& e) { return e.first != it->first && e.second.account.uid == uid; });
+    bool last_of_user = std::none_of(sessions_.begin(), sessions_.end(), [&](const auto& e) {
+        return e.first != it->first && e.second.account.uid == uid;
+    });
     if (s.account.created_range && last_of_user) kill_all_of(uid, s.account.gid);
     std::error_code ec;
     fs::remove_all(s.runtime_dir, ec);
@@ -329,7 +340,8 @@ int SessionHelper::run() {
             std::string error;
             auto got = receive_message(socket_, error);
             if (!got) {
-                if (error != "malformed message" && error != "message too large" && error != "more than one descriptor") {
+                if (error != "malformed message" && error != "message too large" &&
+                    error != "more than one descriptor") {
                     host_gone = true;
                 } else {
                     log::warn("session helper: refused a request from the host: ", error);

@@ -39,7 +39,7 @@ public:
 
 private:
     struct Session {
-        pid_t pid = -1;          // leader and process group
+        pid_t pid = -1;  // leader and process group
         int pidfd = -1;
         Account account;
         std::string runtime_dir;

@@ -6,8 +6,7 @@
 
 namespace portico::host {
 
-FrameKind choose_frame_kind(bool keyframe_needed, long long damage_area, long long screen_area,
-                            long long motion_area) {
+FrameKind choose_frame_kind(bool keyframe_needed, long long damage_area, long long screen_area, long long motion_area) {
     if (keyframe_needed) return FrameKind::h264_keyframe;
     if (screen_area <= 0) return FrameKind::tiles;
     const double screen = static_cast<double>(screen_area);

@@ -11,7 +11,7 @@ void FlowControl::on_sent(std::uint32_t frame_id, Clock::time_point now, std::si
 }
 
 std::optional<FlowControl::Clock::duration> FlowControl::on_ack(std::uint32_t frame_id, Clock::time_point now,
-                                                              Clock::duration viewer_time) {
+                                                                Clock::duration viewer_time) {
     using namespace std::chrono_literals;
     std::optional<Clock::duration> rtt;
     std::size_t released = 0;
@@ -65,9 +65,7 @@ std::size_t FlowControl::frame_window() const {
 
 bool FlowControl::held() const { return blocked() || pending_.size() >= frame_window(); }
 
-bool FlowControl::stalled(Clock::time_point now) const {
-    return held_since_ && now - *held_since_ > kStallLimit;
-}
+bool FlowControl::stalled(Clock::time_point now) const { return held_since_ && now - *held_since_ > kStallLimit; }
 
 void FlowControl::update_held(Clock::time_point now) {
     if (!held())

@@ -65,7 +65,8 @@ std::vector<capture::Rect> LossyMap::take(long long max_area, const CellFilter& 
             }
             int start = cx;
             while (cx < cols_ && wanted(cx, cy)) ++cx;
-            capture::Rect r = capture::Rect{start * kCell, cy * kCell, (cx - start) * kCell, kCell}.intersected({0, 0, width_, height_});
+            capture::Rect r = capture::Rect{start * kCell, cy * kCell, (cx - start) * kCell, kCell}.intersected(
+                {0, 0, width_, height_});
             if (!out.empty() && total + r.area() > max_area) return out;
             out.push_back(r);
             total += r.area();

@@ -28,7 +28,9 @@ public:
     std::vector<capture::Rect> take(long long max_area, const CellFilter& eligible = {}) const;
 
 private:
-    bool cell(int cx, int cy) const { return cells_[static_cast<std::size_t>(cy) * static_cast<std::size_t>(cols_) + static_cast<std::size_t>(cx)]; }
+    bool cell(int cx, int cy) const {
+        return cells_[static_cast<std::size_t>(cy) * static_cast<std::size_t>(cols_) + static_cast<std::size_t>(cx)];
+    }
     void set(int cx, int cy, bool lossy);
 
     int width_ = 0, height_ = 0, cols_ = 0, rows_ = 0;

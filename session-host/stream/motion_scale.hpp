@@ -30,7 +30,10 @@ public:
     bool half() const { return half_; }
 
 private:
-    struct Sent { std::uint32_t id; bool half; };
+    struct Sent {
+        std::uint32_t id;
+        bool half;
+    };
     static constexpr std::size_t kSentKept = 64;
     std::deque<Sent> sent_;       // recent video frames, to tell which mode a report is about
     std::deque<double> reports_;  // paint ms of frames sent in the current mode, newest last

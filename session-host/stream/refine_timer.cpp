@@ -22,7 +22,8 @@ void RefineTimer::changed(const capture::Rect& r0, Clock::time_point now) {
     for (int cy = r.y / kCell; cy <= (r.bottom() - 1) / kCell; ++cy)
         for (int cx = r.x / kCell; cx <= (r.right() - 1) / kCell; ++cx) {
             Cell& c = at(cx, cy);
-            const capture::Rect cell_rect = capture::Rect{cx * kCell, cy * kCell, kCell, kCell}.intersected({0, 0, width_, height_});
+            const capture::Rect cell_rect =
+                capture::Rect{cx * kCell, cy * kCell, kCell, kCell}.intersected({0, 0, width_, height_});
             const bool whole = r.intersected(cell_rect).area() * 2 >= cell_rect.area();
             const auto gap = now - c.last;
             if (!c.seen || gap > kPause) {

@@ -49,9 +49,9 @@ private:
     struct Cell {
         Clock::time_point run_start{};  // first change of the current run (no pause > kPause)
         Clock::time_point last{};
-        Duration interval{};            // mean interval between changes within the run
-        Duration deviation{};           // mean deviation of those intervals from the mean
-        int whole_redraws = 0;          // changes in a row that covered at least half the cell
+        Duration interval{};    // mean interval between changes within the run
+        Duration deviation{};   // mean deviation of those intervals from the mean
+        int whole_redraws = 0;  // changes in a row that covered at least half the cell
         bool seen = false;
     };
     const Cell& at(int cx, int cy) const;

@@ -8,7 +8,7 @@ namespace portico::host {
 
 namespace {
 
-constexpr int kMinRows = 32;        // smaller areas are cheap to send as pixels anyway
+constexpr int kMinRows = 32;  // smaller areas are cheap to send as pixels anyway
 constexpr int kMinWidth = 32;
 constexpr int kMinMatchedRows = 8;  // an offset must explain at least this many changed rows
 
@@ -89,7 +89,8 @@ std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before,
 
     auto unchanged = [&](int y) {
         int i = y - area.y;
-        return ha[static_cast<std::size_t>(i)] == hb[static_cast<std::size_t>(i)] && rows_equal(after, y, before, y, area);
+        return ha[static_cast<std::size_t>(i)] == hb[static_cast<std::size_t>(i)] &&
+               rows_equal(after, y, before, y, area);
     };
     auto moved = [&](int y) {
         int i = y - area.y, j = i + offset;
@@ -112,9 +113,9 @@ std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before,
 
 namespace {
 
-constexpr int kStrip = 16;             // pixels per hashed strip
-constexpr int kAnchorRowStep = 4;      // anchors are taken from every 4th row...
-constexpr int kAnchorColStep = 16;     // ...every 16th column
+constexpr int kStrip = 16;          // pixels per hashed strip
+constexpr int kAnchorRowStep = 4;   // anchors are taken from every 4th row...
+constexpr int kAnchorColStep = 16;  // ...every 16th column
 constexpr std::size_t kMaxAnchors = 512;
 constexpr int kMinMoveVotes = 6;
 constexpr long long kMinMovedArea = 48 * 32;
@@ -235,7 +236,9 @@ std::optional<Move> find_move(const capture::Frame& before, const capture::Frame
             if (!agrees(x, y)) return false;
         return true;
     };
-    auto row_agrees = [&](int y, int x0, int x1) { return pixels_equal(after, x0, y, before, x0 + dx, y + dy, x1 - x0); };
+    auto row_agrees = [&](int y, int x0, int x1) {
+        return pixels_equal(after, x0, y, before, x0 + dx, y + dy, x1 - x0);
+    };
     while (r.x > span.x && col_agrees(r.x - 1, r.y, r.bottom())) --r.x, ++r.w;
     while (r.right() < span.right() && col_agrees(r.right(), r.y, r.bottom())) ++r.w;
     while (r.y > span.y && row_agrees(r.y - 1, r.x, r.right())) --r.y, ++r.h;

@@ -40,7 +40,9 @@ std::int64_t process_cpu_us() {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-std::int64_t micros(std::chrono::steady_clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+std::int64_t micros(std::chrono::steady_clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
 
 }  // namespace
 
@@ -334,25 +336,23 @@ void StreamSession::capture_and_send() {
     const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
     auto cap = source.capture(33ms);
     switch (cap.status()) {
-    case capture::CaptureResult::Status::permanent_error:
-        log::warn("session ", id_, ": the display is lost: ", cap.error());
-        display_lost_ = cap.error();
-        return;
-    case capture::CaptureResult::Status::temporary_error:
-        if (++temporary_errors_ >= kMaxTemporaryErrors) {
-            display_lost_ = cap.error() + " (" + std::to_string(temporary_errors_) + " times in a row)";
+        case capture::CaptureResult::Status::permanent_error:
+            log::warn("session ", id_, ": the display is lost: ", cap.error());
+            display_lost_ = cap.error();
             return;
-        }
-        log::info("session ", id_, ": capture failed, trying again: ", cap.error());
-        source.invalidate();  // what this turn missed is read whole next time
-        return;
-    case capture::CaptureResult::Status::no_change:
-        temporary_errors_ = 0;
-        blocked_intervals_ = 0;  // nothing changed while blocked: nothing was skipped
-        return refine_when_still();
-    case capture::CaptureResult::Status::frame:
-        temporary_errors_ = 0;
-        break;
+        case capture::CaptureResult::Status::temporary_error:
+            if (++temporary_errors_ >= kMaxTemporaryErrors) {
+                display_lost_ = cap.error() + " (" + std::to_string(temporary_errors_) + " times in a row)";
+                return;
+            }
+            log::info("session ", id_, ": capture failed, trying again: ", cap.error());
+            source.invalidate();  // what this turn missed is read whole next time
+            return;
+        case capture::CaptureResult::Status::no_change:
+            temporary_errors_ = 0;
+            blocked_intervals_ = 0;  // nothing changed while blocked: nothing was skipped
+            return refine_when_still();
+        case capture::CaptureResult::Status::frame: temporary_errors_ = 0; break;
     }
     const auto encode_start = Clock::now();
     if (blocked_intervals_ > 0 && !cap->damage.empty()) {
@@ -483,8 +483,13 @@ std::optional<protocol::VideoFrame> StreamSession::encode_video(std::uint32_t fr
     }
     if (!packet) return std::nullopt;
     video_is_half_ = half;
-    protocol::VideoFrame vf{frame_id, packet->keyframe, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h),
-                            wall_time_us(captured), {}, std::move(packet->data)};
+    protocol::VideoFrame vf{frame_id,
+                            packet->keyframe,
+                            static_cast<std::uint16_t>(w),
+                            static_cast<std::uint16_t>(h),
+                            wall_time_us(captured),
+                            {},
+                            std::move(packet->data)};
     if (half) {
         vf.coded_width = static_cast<std::uint16_t>(half_w);
         vf.coded_height = static_cast<std::uint16_t>(half_h);
@@ -496,7 +501,7 @@ std::optional<protocol::VideoFrame> StreamSession::encode_video(std::uint32_t fr
 
 protocol::Tile StreamSession::make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine) {
     protocol::Tile t{static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y), static_cast<std::uint16_t>(r.w),
-                     static_cast<std::uint16_t>(r.h), protocol::TileEncoding::png, {}};
+                     static_cast<std::uint16_t>(r.h), protocol::TileEncoding::png,     {}};
     if (auto png = exact_tiles_->encode(frame, r)) {
         t.data = std::move(*png);
         return t;
@@ -532,10 +537,12 @@ void StreamSession::refine_when_still() {
     auto rects = lossy_.take(kRefinePixelsPerFrame, [&](int cx, int cy) { return refine_timer_.ready(cx, cy, start); });
     if (rects.empty()) return;
     const std::uint32_t frame_id = next_frame_id_;
-    protocol::TileFrame tf{frame_id, static_cast<std::uint16_t>(encoder_w_), static_cast<std::uint16_t>(encoder_h_), {}, {}};
+    protocol::TileFrame tf{
+        frame_id, static_cast<std::uint16_t>(encoder_w_), static_cast<std::uint16_t>(encoder_h_), {}, {}};
     capture::DamageRegion region;
     for (const auto& area : rects) region.add(area);
-    for (const auto& r : damage_tiles(region, encoder_w_, encoder_h_)) tf.tiles.push_back(make_tile(reference_, r, true));
+    for (const auto& r : damage_tiles(region, encoder_w_, encoder_h_))
+        tf.tiles.push_back(make_tile(reference_, r, true));
     for (const auto& area : rects) lossy_.mark_exact(area);
     if (tf.tiles.empty()) return;
     auto bytes = encoded(tf);

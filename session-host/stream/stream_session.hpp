@@ -29,11 +29,15 @@
 #include <string>
 #include <thread>
 
-namespace portico::codec { class TileEncoder; class VideoEncoder; }
+namespace portico::codec {
+class TileEncoder;
+class VideoEncoder;
+}  // namespace portico::codec
 
 namespace portico::host {
 
-class StreamSession final : public DisplayTarget, private ViewerChannel,
+class StreamSession final : public DisplayTarget,
+                            private ViewerChannel,
                             public std::enable_shared_from_this<StreamSession> {
 public:
     // Called once, on the capture thread, after the session is torn down.
@@ -50,8 +54,7 @@ public:
 
     // Starts the capture thread over a ready screen. input may be null (nothing to type into).
     static std::shared_ptr<StreamSession> start(std::string id, std::shared_ptr<SessionScreen> screen,
-                                                std::shared_ptr<SessionInput> input, EndedFn on_ended,
-                                                Options options);
+                                                std::shared_ptr<SessionInput> input, EndedFn on_ended, Options options);
     static std::shared_ptr<StreamSession> start(std::string id, std::shared_ptr<SessionScreen> screen,
                                                 std::shared_ptr<SessionInput> input, EndedFn on_ended) {
         return start(std::move(id), std::move(screen), std::move(input), std::move(on_ended), Options{});
@@ -114,8 +117,8 @@ private:
     bool wait_for_turn();
     void capture_and_send();
     void refine_when_still();
-    void send_planned(const capture::Frame& frame, capture::DamageRegion damage, FramePlan plan, Clock::time_point captured,
-                      Clock::time_point encode_start, std::int64_t cpu_start);
+    void send_planned(const capture::Frame& frame, capture::DamageRegion damage, FramePlan plan,
+                      Clock::time_point captured, Clock::time_point encode_start, std::int64_t cpu_start);
     // PNG when the rectangle has few colours (text, UI), else JPEG (at refinement quality if `refine`).
     protocol::Tile make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine);
     // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly;

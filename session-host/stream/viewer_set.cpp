@@ -35,7 +35,8 @@ bool ViewerSet::detach(const ViewerSink* sink) {
     bool removed = false;
     {
         std::lock_guard lk(mu_);
-        auto it = std::remove_if(viewers_.begin(), viewers_.end(), [&](const Viewer& v) { return v.sink.get() == sink; });
+        auto it =
+            std::remove_if(viewers_.begin(), viewers_.end(), [&](const Viewer& v) { return v.sink.get() == sink; });
         removed = it != viewers_.end();
         viewers_.erase(it, viewers_.end());
     }
@@ -44,7 +45,7 @@ bool ViewerSet::detach(const ViewerSink* sink) {
 }
 
 std::optional<ViewerSet::Clock::duration> ViewerSet::on_ack(const ViewerSink* sink, std::uint32_t frame_id,
-                                                           Clock::time_point now, Clock::duration paint_time) {
+                                                            Clock::time_point now, Clock::duration paint_time) {
     std::lock_guard lk(mu_);
     for (auto& v : viewers_)
         if (v.sink.get() == sink) return v.flow.on_ack(frame_id, now, paint_time);

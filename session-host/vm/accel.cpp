@@ -33,10 +33,14 @@ std::string kvm_problem(const std::string& sysfs_root, const std::string& dev_kv
 }  // namespace
 
 bool parse_accel_mode(const std::string& text, AccelMode& mode) {
-    if (text == "auto") mode = AccelMode::auto_;
-    else if (text == "kvm") mode = AccelMode::kvm;
-    else if (text == "tcg") mode = AccelMode::tcg;
-    else return false;
+    if (text == "auto")
+        mode = AccelMode::auto_;
+    else if (text == "kvm")
+        mode = AccelMode::kvm;
+    else if (text == "tcg")
+        mode = AccelMode::tcg;
+    else
+        return false;
     return true;
 }
 

@@ -44,7 +44,8 @@ void read_netboot(const json& j, GuestImage& img) {
     if (tftp == j.end() && boot == j.end()) return;
     if (tftp == j.end() || boot == j.end()) throw std::runtime_error("'tftp' and 'bootfile' go together");
     if (!tftp->is_string() || tftp->get<std::string>().empty()) throw std::runtime_error("'tftp' must be a directory");
-    if (!boot->is_string() || boot->get<std::string>().empty()) throw std::runtime_error("'bootfile' must be a file name");
+    if (!boot->is_string() || boot->get<std::string>().empty())
+        throw std::runtime_error("'bootfile' must be a file name");
     fs::path root = tftp->get<std::string>();
     if (root.is_relative()) root = fs::path(img.dir) / root;
     std::error_code ec;
@@ -75,7 +76,8 @@ GuestImage read_image(const fs::path& dir) {
             throw std::runtime_error(std::string("'") + key + "' must be a file name");
         fs::path p = it->get<std::string>();
         if (p.is_relative()) p = fs::path(img.dir) / p;
-        if (::access(p.c_str(), R_OK) != 0) throw std::runtime_error(std::string("'") + key + "': " + p.string() + " is not readable");
+        if (::access(p.c_str(), R_OK) != 0)
+            throw std::runtime_error(std::string("'") + key + "': " + p.string() + " is not readable");
         return p.string();
     };
     img.kernel = file("kernel");
@@ -84,7 +86,8 @@ GuestImage read_image(const fs::path& dir) {
     read_netboot(j, img);
     if (img.kernel.empty() && img.disk.empty() && img.tftp.empty())
         throw std::runtime_error("needs a 'kernel', a 'disk' or 'tftp' to boot");
-    if (!img.kernel.empty() && !img.tftp.empty()) throw std::runtime_error("'kernel' and 'tftp' are two ways to boot: give one");
+    if (!img.kernel.empty() && !img.tftp.empty())
+        throw std::runtime_error("'kernel' and 'tftp' are two ways to boot: give one");
     if (!img.initrd.empty() && img.kernel.empty()) throw std::runtime_error("'initrd' needs a 'kernel'");
     if (auto it = j.find("append"); it != j.end()) {
         if (!it->is_string()) throw std::runtime_error("'append' must be a string");

@@ -62,7 +62,8 @@ bool QmpClient::connect(const std::string& socket_path, std::chrono::millisecond
         error = "no QMP greeting on " + socket_path;
         return false;
     }
-    if (!execute("qmp_capabilities", nlohmann::json::object(), std::chrono::milliseconds(remaining_ms(deadline) + 1000), error)) {
+    if (!execute("qmp_capabilities", nlohmann::json::object(), std::chrono::milliseconds(remaining_ms(deadline) + 1000),
+                 error)) {
         close();
         error = "QMP capability negotiation failed: " + error;
         return false;
@@ -145,7 +146,8 @@ std::optional<nlohmann::json> QmpClient::execute(const std::string& command, con
         if (!reply->contains("id") || (*reply)["id"] != id) continue;  // a stale reply to a timed-out command
         if (reply->contains("error")) {
             const auto& e = (*reply)["error"];
-            error = "QMP " + command + ": " + e.value("class", std::string("error")) + ": " + e.value("desc", std::string());
+            error = "QMP " + command + ": " + e.value("class", std::string("error")) + ": " +
+                    e.value("desc", std::string());
             return std::nullopt;
         }
         return reply->value("return", nlohmann::json::object());

@@ -24,14 +24,28 @@ int remaining_ms(Clock::time_point deadline) {
 }
 
 void append_ext_key(std::vector<std::uint8_t>& o, bool down, std::uint16_t xt) {
-    const std::uint8_t msg[12] = {255, 0, 0, static_cast<std::uint8_t>(down ? 1 : 0), 0, 0, 0, 0,
-                                  0, 0, static_cast<std::uint8_t>(xt >> 8), static_cast<std::uint8_t>(xt)};
+    const std::uint8_t msg[12] = {255,
+                                  0,
+                                  0,
+                                  static_cast<std::uint8_t>(down ? 1 : 0),
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  static_cast<std::uint8_t>(xt >> 8),
+                                  static_cast<std::uint8_t>(xt)};
     o.insert(o.end(), msg, msg + 12);
 }
 
 void append_pointer(std::vector<std::uint8_t>& o, std::uint8_t mask, int x, int y) {
-    const std::uint8_t msg[6] = {5, mask, static_cast<std::uint8_t>(x >> 8), static_cast<std::uint8_t>(x),
-                                 static_cast<std::uint8_t>(y >> 8), static_cast<std::uint8_t>(y)};
+    const std::uint8_t msg[6] = {5,
+                                 mask,
+                                 static_cast<std::uint8_t>(x >> 8),
+                                 static_cast<std::uint8_t>(x),
+                                 static_cast<std::uint8_t>(y >> 8),
+                                 static_cast<std::uint8_t>(y)};
     o.insert(o.end(), msg, msg + 6);
 }
 
@@ -39,7 +53,8 @@ void append_pointer(std::vector<std::uint8_t>& o, std::uint8_t mask, int x, int 
 
 RfbFrameSource::RfbFrameSource(const std::string& socket_path, std::chrono::milliseconds timeout) {
     sockaddr_un addr{};
-    if (socket_path.size() >= sizeof(addr.sun_path)) throw std::runtime_error("VNC socket path too long: " + socket_path);
+    if (socket_path.size() >= sizeof(addr.sun_path))
+        throw std::runtime_error("VNC socket path too long: " + socket_path);
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
     const auto deadline = Clock::now() + timeout;
@@ -105,12 +120,14 @@ void RfbFrameSource::read_available() {
     for (;;) {
         const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
         if (n > 0) {
-            if (!proto_.feed(buf, static_cast<std::size_t>(n))) throw std::runtime_error("VNC protocol error: " + proto_.error());
+            if (!proto_.feed(buf, static_cast<std::size_t>(n)))
+                throw std::runtime_error("VNC protocol error: " + proto_.error());
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
-        throw std::runtime_error(n == 0 ? "VNC server closed the connection" : std::string("VNC read: ") + std::strerror(errno));
+        throw std::runtime_error(n == 0 ? "VNC server closed the connection"
+                                        : std::string("VNC read: ") + std::strerror(errno));
     }
     if (proto_.has_output()) write_all(proto_.take_output());
 }
@@ -186,8 +203,10 @@ void RfbFrameSource::key(std::uint16_t evdev_code, bool down) {
     {
         std::lock_guard lock(input_mutex_);
         if (input_.size() > max_queued_input) return;
-        if (down) keys_down_.insert(evdev_code);
-        else keys_down_.erase(evdev_code);
+        if (down)
+            keys_down_.insert(evdev_code);
+        else
+            keys_down_.erase(evdev_code);
         append_ext_key(input_, down, xt);
     }
     const std::uint64_t one = 1;

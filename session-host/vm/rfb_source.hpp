@@ -39,7 +39,7 @@ public:
 
     void key(std::uint16_t evdev_code, bool down);
     void pointer(int x, int y, std::uint8_t buttons);  // absolute; bit0 left, bit1 middle, bit2 right
-    void wheel(int dx, int dy);                         // notches -> RFB buttons 4/5 (and 6/7)
+    void wheel(int dx, int dy);                        // notches -> RFB buttons 4/5 (and 6/7)
     void release_all();
 
 private:
@@ -55,7 +55,7 @@ private:
     bool have_first_update_ = false;
     bool invalidated_ = false;
 
-    std::mutex input_mutex_;  // guards the members below
+    std::mutex input_mutex_;           // guards the members below
     std::vector<std::uint8_t> input_;  // RFB client messages waiting to be written
     std::set<std::uint16_t> keys_down_;
     std::uint8_t buttons_ = 0;

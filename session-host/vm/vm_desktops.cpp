@@ -16,8 +16,8 @@
 #include <fstream>
 #include <future>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -96,12 +96,12 @@ struct VmDesktopsState {
     mutable std::mutex mu;
     std::condition_variable cv;
     std::vector<ctl::PoolSpec> pools;
-    bool have_pools = false;     // nothing is deleted before the broker has said which pools exist
+    bool have_pools = false;  // nothing is deleted before the broker has said which pools exist
     bool pools_changed = false;
     bool wake = false;
     std::vector<std::unique_ptr<Spare>> spares;
-    std::map<std::string, int> pool_sessions;  // live sessions per pool
-    std::set<std::string> dedicated_in_use;    // overlay paths of running dedicated desktops
+    std::map<std::string, int> pool_sessions;               // live sessions per pool
+    std::set<std::string> dedicated_in_use;                 // overlay paths of running dedicated desktops
     std::map<std::string, Clock::time_point> boot_backoff;  // pool -> no spare boots before
     std::deque<std::shared_ptr<SpawnTask>> tasks;
     bool stopping = false;
@@ -110,7 +110,9 @@ struct VmDesktopsState {
 
     // Unique across host restarts too (a restarted host must not reuse a name the test or an
     // admin still associates with a VM of the previous run). Caller holds mu.
-    std::string next_runtime_dir() { return run_dir + "/vm-" + std::to_string(::getpid()) + "-" + std::to_string(++next_vm); }
+    std::string next_runtime_dir() {
+        return run_dir + "/vm-" + std::to_string(::getpid()) + "-" + std::to_string(++next_vm);
+    }
 
     const ctl::PoolSpec* find_pool(const std::string& id) const {
         for (const auto& p : pools)
@@ -166,7 +168,8 @@ struct VmDesktopsState {
             cv.wait_for(lk, 250ms, [&] { return stopping || wake || !tasks.empty(); });
             wake = false;
         }
-        for (auto& t : tasks) t->result.set_exception(std::make_exception_ptr(std::runtime_error("the host is shutting down")));
+        for (auto& t : tasks)
+            t->result.set_exception(std::make_exception_ptr(std::runtime_error("the host is shutting down")));
         tasks.clear();
         auto all = std::move(spares);
         spares.clear();
@@ -189,7 +192,8 @@ struct VmDesktopsState {
             s.ready = now - s.started >= std::chrono::seconds(img.ready_seconds);
         if (s.ready)
             log::info("spare VM for pool ", s.spec.pool, " is ready (",
-                      std::chrono::duration_cast<std::chrono::milliseconds>(now - s.started).count(), " ms after start)");
+                      std::chrono::duration_cast<std::chrono::milliseconds>(now - s.started).count(),
+                      " ms after start)");
         return s.ready;
     }
 
@@ -202,7 +206,8 @@ struct VmDesktopsState {
         for (auto it = spares.begin(); it != spares.end();) {
             Spare& s = **it;
             const ctl::PoolSpec* want = find_pool(s.spec.pool);
-            bool keep = want && want->mode == "pooled" && same_machine(*want, s.spec) && count[s.spec.pool] < want->spares;
+            bool keep =
+                want && want->mode == "pooled" && same_machine(*want, s.spec) && count[s.spec.pool] < want->spares;
             if (auto e = s.vm->poll_exit()) {
                 log::warn("spare VM for pool ", s.spec.pool, " stopped: ", e->describe());
                 boot_backoff[s.spec.pool] = now + 10s;
@@ -261,7 +266,8 @@ struct VmDesktopsState {
             try {
                 spare->vm = std::make_unique<vm::VmInstance>(
                     config_for(images.at(boot->image), boot->memory_mib, boot->cpus, spare->runtime_dir));
-                log::info("booting a spare VM for pool ", boot->pool, " (image ", boot->image, ", ", spare->runtime_dir, ")");
+                log::info("booting a spare VM for pool ", boot->pool, " (image ", boot->image, ", ", spare->runtime_dir,
+                          ")");
             } catch (const std::exception& e) {
                 log::error("cannot boot a spare VM for pool ", boot->pool, ": ", e.what());
                 remove_tree(spare->runtime_dir);
@@ -319,7 +325,8 @@ VmDesktops::VmDesktops(Options options) : state_(std::make_shared<detail::VmDesk
     s.dedicated_dir = s.options.vm_dir + "/dedicated";
     // QEMU's sockets live in the runtime directories; unix socket paths are short.
     if ((s.run_dir + "/vm-4294967295-4294967295/qmp.sock").size() >= sizeof(sockaddr_un{}.sun_path))
-        throw std::runtime_error("the VM directory " + s.options.vm_dir + " is too long a path for unix sockets; choose a shorter --vm-dir");
+        throw std::runtime_error("the VM directory " + s.options.vm_dir +
+                                 " is too long a path for unix sockets; choose a shorter --vm-dir");
     make_private_dir(s.options.vm_dir);
     remove_tree(s.run_dir);  // runtime directories a killed host left behind (its QEMUs died with it)
     make_private_dir(s.run_dir);
@@ -405,7 +412,8 @@ std::unique_ptr<DesktopVm> VmDesktops::acquire(const std::string& session_id, co
         } else {
             overlay = s.dedicated_dir + "/" + d.pool + "/" + file_safe(user) + ".qcow2";
             if (s.dedicated_in_use.count(overlay))
-                throw std::runtime_error("the desktop of user '" + user + "' in pool '" + d.pool + "' is already running");
+                throw std::runtime_error("the desktop of user '" + user + "' in pool '" + d.pool +
+                                         "' is already running");
             s.dedicated_in_use.insert(overlay);
             out->dedicated_overlay_ = overlay;
         }

@@ -19,7 +19,9 @@
 
 namespace portico::host {
 
-namespace detail { struct VmDesktopsState; }
+namespace detail {
+struct VmDesktopsState;
+}
 
 // One running VM handed to one session. Destroying it stops QEMU and cleans the files the
 // session's mode says to clean (pooled: everything; dedicated: all but the user's overlay).

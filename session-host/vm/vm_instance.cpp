@@ -103,7 +103,8 @@ void VmInstance::create_overlay(const std::string& qemu_img, const std::string& 
     const std::string log = overlay + ".log";
     const pid_t pid = spawn(exe, {exe, "create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", overlay}, log);
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     const std::string output = read_tail(log);
     ::unlink(log.c_str());
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -162,21 +163,39 @@ VmInstance::VmInstance(VmConfig config) : config_(std::move(config)) {
     }
 
     std::vector<std::string> args{
-        exe, "-name", "portico-vm", "-nodefaults", "-no-user-config",
+        exe,
+        "-name",
+        "portico-vm",
+        "-nodefaults",
+        "-no-user-config",
         // TCG's translated-code cache defaults to 1 GiB and fills to ~50 MiB while a desktop runs;
         // 32 MiB keeps a VM's host overhead down with no measurable change in boot time.
-        "-machine", "q35", "-accel", config_.accel == "tcg" ? "tcg,tb-size=32" : config_.accel,
-        "-m", std::to_string(config_.memory_mib),
-        "-smp", std::to_string(config_.cpus),
-        "-vga", "std",
-        "-display", "none",
-        "-vnc", "unix:" + vnc_socket(),
-        "-qmp", "unix:" + qmp_socket() + ",server=on,wait=off",
-        "-serial", "file:" + serial_log(),
+        "-machine",
+        "q35",
+        "-accel",
+        config_.accel == "tcg" ? "tcg,tb-size=32" : config_.accel,
+        "-m",
+        std::to_string(config_.memory_mib),
+        "-smp",
+        std::to_string(config_.cpus),
+        "-vga",
+        "std",
+        "-display",
+        "none",
+        "-vnc",
+        "unix:" + vnc_socket(),
+        "-qmp",
+        "unix:" + qmp_socket() + ",server=on,wait=off",
+        "-serial",
+        "file:" + serial_log(),
         // usb-tablet: absolute pointer coordinates, so the guest cursor follows the client's exactly.
-        "-device", "qemu-xhci", "-device", "usb-tablet",
+        "-device",
+        "qemu-xhci",
+        "-device",
+        "usb-tablet",
         // seccomp: no new processes, no privilege changes, no obsolete syscalls.
-        "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+        "-sandbox",
+        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     };
     args.push_back("-nic");
     args.push_back(nic_option(config_));
@@ -215,7 +234,8 @@ std::optional<VmExit> VmInstance::poll_exit() {
     if (exit_ || pid_ < 0) return exit_;
     int status = 0;
     pid_t r;
-    while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {}
+    while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+    }
     if (r != pid_) return std::nullopt;
     VmExit e;
     if (WIFSIGNALED(status)) {
@@ -251,7 +271,8 @@ VmExit VmInstance::stop(std::chrono::milliseconds grace) {
     }
     ::kill(pid_, SIGKILL);
     int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
     VmExit e;
     e.signaled = true;
     e.status = SIGKILL;

@@ -17,11 +17,11 @@
 namespace portico::host::vm {
 
 struct VmConfig {
-    std::string runtime_dir;   // created 0700 if missing; holds qmp.sock, vnc.sock, serial.log
+    std::string runtime_dir;    // created 0700 if missing; holds qmp.sock, vnc.sock, serial.log
     std::string accel = "tcg";  // from choose_accelerator()
     int memory_mib = 256;
     int cpus = 1;
-    std::string kernel;        // direct kernel boot (optional if a bootable disk is given)
+    std::string kernel;  // direct kernel boot (optional if a bootable disk is given)
     std::string initrd;
     std::string append = "console=tty0 console=ttyS0";
     std::string golden_image;  // qcow2 golden image (optional)

@@ -27,7 +27,8 @@ std::shared_ptr<StreamSession> VmSession::start(std::string id, std::unique_ptr<
     std::shared_ptr<VmSession> s(new VmSession(std::move(vm), std::move(rfb)));
     auto session = StreamSession::start(id, s, s, std::move(on_ended), stream);
     log::info("session ", id, ": VM desktop (", s->vm_->from_spare() ? "from a spare" : "fresh boot", ", pool ",
-              s->vm_->pool(), ", pid ", s->vm_->instance().pid(), ", ", s->vm_->runtime_dir(), ") streaming at ", w, "x", h);
+              s->vm_->pool(), ", pid ", s->vm_->instance().pid(), ", ", s->vm_->runtime_dir(), ") streaming at ", w,
+              "x", h);
     return session;
 }
 

@@ -16,7 +16,9 @@
 
 namespace portico::host {
 
-namespace vm { class RfbFrameSource; }
+namespace vm {
+class RfbFrameSource;
+}
 class DesktopVm;
 
 class VmSession final : public SessionScreen, public SessionInput {

@@ -94,8 +94,8 @@ struct ClipboardBridge::Impl {
     xcb_atom_t clipboard = 0, primary = XCB_ATOM_PRIMARY, utf8 = 0, text = 0, targets = 0, incr = 0, timestamp = 0;
     xcb_atom_t prop_clipboard = 0, prop_primary = 0, text_plain = 0;
 
-    std::string owned;      // what we serve while we own the selections
-    std::string last;       // the last text either way (set_text or fetched): suppresses echoes
+    std::string owned;  // what we serve while we own the selections
+    std::string last;   // the last text either way (set_text or fetched): suppresses echoes
     bool own_clipboard = false, own_primary = false;
 
     // One conversion at a time; a newer owner change replaces it.
@@ -113,14 +113,17 @@ struct ClipboardBridge::Impl {
     }
 
     xcb_atom_t atom(const char* name) {
-        auto* r = xcb_intern_atom_reply(conn, xcb_intern_atom(conn, 0, static_cast<std::uint16_t>(std::strlen(name)), name), nullptr);
+        auto* r = xcb_intern_atom_reply(
+            conn, xcb_intern_atom(conn, 0, static_cast<std::uint16_t>(std::strlen(name)), name), nullptr);
         if (!r) throw std::runtime_error(std::string("cannot intern X atom ") + name);
         xcb_atom_t a = r->atom;
         std::free(r);
         return a;
     }
 
-    xcb_atom_t property_for(xcb_atom_t selection) const { return selection == clipboard ? prop_clipboard : prop_primary; }
+    xcb_atom_t property_for(xcb_atom_t selection) const {
+        return selection == clipboard ? prop_clipboard : prop_primary;
+    }
 
     void start_fetch(xcb_atom_t selection, xcb_atom_t target) {
         Fetch f;
@@ -136,7 +139,8 @@ struct ClipboardBridge::Impl {
     // Reads and deletes our property; nullopt if it is missing.
     std::optional<std::pair<xcb_atom_t, std::string>> take_property(xcb_atom_t property) {
         constexpr std::uint32_t kMaxWords = (kMaxText + 4096) / 4;
-        auto* r = xcb_get_property_reply(conn, xcb_get_property(conn, 1, window, property, XCB_GET_PROPERTY_TYPE_ANY, 0, kMaxWords), nullptr);
+        auto* r = xcb_get_property_reply(
+            conn, xcb_get_property(conn, 1, window, property, XCB_GET_PROPERTY_TYPE_ANY, 0, kMaxWords), nullptr);
         if (!r) return std::nullopt;
         std::pair<xcb_atom_t, std::string> out{r->type, {}};
         if (r->type != XCB_NONE) {
@@ -168,8 +172,10 @@ struct ClipboardBridge::Impl {
         if (!fetch || ev->requestor != window || ev->selection != fetch->selection) return std::nullopt;
         if (ev->property == XCB_NONE) {
             // The owner cannot give UTF8_STRING: old clients still speak STRING.
-            if (fetch->target == utf8) start_fetch(fetch->selection, XCB_ATOM_STRING);
-            else fetch.reset();
+            if (fetch->target == utf8)
+                start_fetch(fetch->selection, XCB_ATOM_STRING);
+            else
+                fetch.reset();
             return std::nullopt;
         }
         auto p = take_property(fetch->property);
@@ -194,7 +200,7 @@ struct ClipboardBridge::Impl {
             return std::nullopt;
         auto p = take_property(fetch->property);
         if (!p) return std::nullopt;
-        if (p->second.empty()) return finish_fetch();  // a zero-length piece ends the transfer
+        if (p->second.empty()) return finish_fetch();                     // a zero-length piece ends the transfer
         if (fetch->data.size() < kMaxText + 4) fetch->data += p->second;  // keep reading, drop the excess
         xcb_flush(conn);
         return std::nullopt;
@@ -220,7 +226,8 @@ struct ClipboardBridge::Impl {
         reply.target = ev->target;
         reply.property = XCB_NONE;
         xcb_atom_t property = ev->property == XCB_NONE ? ev->target : ev->property;  // obsolete clients
-        bool owned_selection = (ev->selection == clipboard && own_clipboard) || (ev->selection == primary && own_primary);
+        bool owned_selection =
+            (ev->selection == clipboard && own_clipboard) || (ev->selection == primary && own_primary);
         if (owned_selection) {
             if (ev->target == targets) {
                 xcb_atom_t list[] = {targets, utf8, text, text_plain, XCB_ATOM_STRING, timestamp};
@@ -247,7 +254,8 @@ struct ClipboardBridge::Impl {
     }
 };
 
-ClipboardBridge::ClipboardBridge(const std::string& display, const std::string& xauthority) : impl_(std::make_unique<Impl>()) {
+ClipboardBridge::ClipboardBridge(const std::string& display, const std::string& xauthority)
+    : impl_(std::make_unique<Impl>()) {
     auto& d = *impl_;
     int screen_number = 0;
     d.conn = capture::connect_x11(display, xauthority, &screen_number);
@@ -255,8 +263,8 @@ ClipboardBridge::ClipboardBridge(const std::string& display, const std::string& 
     const xcb_window_t root = capture::screen_of(d.conn, screen_number, display).root;
     d.window = xcb_generate_id(d.conn);
     std::uint32_t mask = XCB_EVENT_MASK_PROPERTY_CHANGE;
-    xcb_create_window(d.conn, XCB_COPY_FROM_PARENT, d.window, root, -10, -10, 1, 1, 0,
-                      XCB_WINDOW_CLASS_INPUT_ONLY, XCB_COPY_FROM_PARENT, XCB_CW_EVENT_MASK, &mask);
+    xcb_create_window(d.conn, XCB_COPY_FROM_PARENT, d.window, root, -10, -10, 1, 1, 0, XCB_WINDOW_CLASS_INPUT_ONLY,
+                      XCB_COPY_FROM_PARENT, XCB_CW_EVENT_MASK, &mask);
     d.clipboard = d.atom("CLIPBOARD");
     d.utf8 = d.atom("UTF8_STRING");
     d.text = d.atom("TEXT");

@@ -40,7 +40,8 @@ struct CursorWatcher::Impl {
     }
 };
 
-CursorWatcher::CursorWatcher(const std::string& display, const std::string& xauthority) : impl_(std::make_unique<Impl>()) {
+CursorWatcher::CursorWatcher(const std::string& display, const std::string& xauthority)
+    : impl_(std::make_unique<Impl>()) {
     auto& d = *impl_;
     int screen_number = 0;
     d.conn = capture::connect_x11(display, xauthority, &screen_number);

@@ -6,10 +6,10 @@
 #include <xcb/xtest.h>
 
 #include <algorithm>
-#include <tuple>
-#include <vector>
 #include <cstdlib>
 #include <stdexcept>
+#include <tuple>
+#include <vector>
 
 namespace portico::host {
 
@@ -18,20 +18,20 @@ struct InputInjector::Impl {
     xcb_connection_t* conn = nullptr;
     xcb_window_t root = 0;
     int width = 0, height = 0;
-    std::set<std::uint8_t> held_keys;  // X keycodes currently pressed by us
-    std::uint8_t buttons = 0;          // client button bits currently pressed by us
+    std::set<std::uint8_t> held_keys;                  // X keycodes currently pressed by us
+    std::uint8_t buttons = 0;                          // client button bits currently pressed by us
     std::map<std::uint32_t, std::uint8_t> held_chars;  // code point -> keycode its press used
 
     // The core keyboard and modifier maps, fetched when first needed and again after a change.
     bool maps_stale = true;
     std::uint8_t min_keycode = 8, max_keycode = 255;
     int per_keycode = 0;
-    std::vector<xcb_keysym_t> keysyms;  // (max - min + 1) * per_keycode
+    std::vector<xcb_keysym_t> keysyms;                         // (max - min + 1) * per_keycode
     std::set<std::uint8_t> shift_keycodes, modifier_keycodes;  // modifier_keycodes excludes Lock
     std::uint8_t shift_keycode = 0;
-    std::vector<std::uint8_t> spare;          // keycodes with no keysym, free for binding
+    std::vector<std::uint8_t> spare;             // keycodes with no keysym, free for binding
     std::map<xcb_keysym_t, std::uint8_t> bound;  // keysyms we bound to spare keycodes
-    std::vector<std::uint8_t> bound_order;      // least recently bound first
+    std::vector<std::uint8_t> bound_order;       // least recently bound first
 
     ~Impl() {
         if (conn) xcb_disconnect(conn);
@@ -40,8 +40,7 @@ struct InputInjector::Impl {
     bool usable() const { return conn && !xcb_connection_has_error(conn); }
 
     void fake(std::uint8_t type, std::uint8_t detail, std::int16_t x = 0, std::int16_t y = 0) {
-        xcb_test_fake_input(conn, type, detail, XCB_CURRENT_TIME, type == XCB_MOTION_NOTIFY ? root : XCB_NONE, x, y,
-                            0);
+        xcb_test_fake_input(conn, type, detail, XCB_CURRENT_TIME, type == XCB_MOTION_NOTIFY ? root : XCB_NONE, x, y, 0);
     }
 
     // XTEST requests have no replies, but the server may still send errors/events; drop them so
@@ -60,7 +59,8 @@ struct InputInjector::Impl {
         min_keycode = setup->min_keycode;
         max_keycode = setup->max_keycode;
         auto* km = xcb_get_keyboard_mapping_reply(
-            conn, xcb_get_keyboard_mapping(conn, min_keycode, static_cast<std::uint8_t>(max_keycode - min_keycode + 1)), nullptr);
+            conn, xcb_get_keyboard_mapping(conn, min_keycode, static_cast<std::uint8_t>(max_keycode - min_keycode + 1)),
+            nullptr);
         if (km) {
             per_keycode = km->keysyms_per_keycode;
             const xcb_keysym_t* ks = xcb_get_keyboard_mapping_keysyms(km);
@@ -90,7 +90,8 @@ struct InputInjector::Impl {
         for (int kc = max_keycode; kc >= min_keycode && per_keycode > 0; --kc) {
             bool empty = true;
             for (int i = 0; i < per_keycode && empty; ++i) empty = sym(static_cast<std::uint8_t>(kc), i) == 0;
-            if (empty && !modifier_keycodes.count(static_cast<std::uint8_t>(kc))) spare.push_back(static_cast<std::uint8_t>(kc));
+            if (empty && !modifier_keycodes.count(static_cast<std::uint8_t>(kc)))
+                spare.push_back(static_cast<std::uint8_t>(kc));
         }
     }
 
@@ -128,12 +129,16 @@ struct InputInjector::Impl {
             }
             if (!kc) return 0;
             for (auto it = bound.begin(); it != bound.end(); ++it)
-                if (it->second == kc) { bound.erase(it); break; }
+                if (it->second == kc) {
+                    bound.erase(it);
+                    break;
+                }
         }
         std::vector<xcb_keysym_t> syms(static_cast<std::size_t>(per_keycode), keysym);
         xcb_change_keyboard_mapping(conn, 1, kc, static_cast<std::uint8_t>(per_keycode), syms.data());
         for (int i = 0; i < per_keycode; ++i)
-            keysyms[static_cast<std::size_t>(kc - min_keycode) * static_cast<std::size_t>(per_keycode) + static_cast<std::size_t>(i)] = keysym;
+            keysyms[static_cast<std::size_t>(kc - min_keycode) * static_cast<std::size_t>(per_keycode) +
+                    static_cast<std::size_t>(i)] = keysym;
         bound[keysym] = kc;
         bound_order.push_back(kc);
         return kc;
@@ -184,8 +189,10 @@ void InputInjector::key(std::uint16_t evdev_code, bool down) {
     auto keycode = static_cast<std::uint8_t>(evdev_code + 8);
     if (!down && !impl_->held_keys.count(keycode)) return;  // never release what we did not press
     impl_->fake(down ? XCB_KEY_PRESS : XCB_KEY_RELEASE, keycode);
-    if (down) impl_->held_keys.insert(keycode);
-    else impl_->held_keys.erase(keycode);
+    if (down)
+        impl_->held_keys.insert(keycode);
+    else
+        impl_->held_keys.erase(keycode);
     impl_->flush();
 }
 

@@ -5,9 +5,9 @@
 // Thread-safe (one mutex): the network thread calls it directly; each call only queues requests.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <set>
 #include <string>
 
@@ -25,8 +25,8 @@ public:
     // A release lets go of the keycode the press used.
     void key_char(std::uint32_t codepoint, bool down);
     void pointer(int x, int y, std::uint8_t buttons);  // absolute; buttons bit0 left, bit1 middle, bit2 right
-    void wheel(int dx, int dy);                         // notches -> buttons 4/5 (vertical), 6/7 (horizontal)
-    void release_all();                                 // releases held keys and buttons (client vanished)
+    void wheel(int dx, int dy);                        // notches -> buttons 4/5 (vertical), 6/7 (horizontal)
+    void release_all();                                // releases held keys and buttons (client vanished)
 
 private:
     struct Impl;

@@ -103,7 +103,8 @@ bool ScreenSizer::set_size(int width, int height, std::string& why) {
         info.name_len = static_cast<std::uint16_t>(name.size());
         xcb_generic_error_t* err = nullptr;
         Reply<xcb_randr_create_mode_reply_t> created(xcb_randr_create_mode_reply(
-            conn_, xcb_randr_create_mode(conn_, root_, info, static_cast<std::uint32_t>(name.size()), name.c_str()), &err));
+            conn_, xcb_randr_create_mode(conn_, root_, info, static_cast<std::uint32_t>(name.size()), name.c_str()),
+            &err));
         if (!created) {
             why = "RandR CreateMode: " + (err ? x_error(err) : std::string("no reply"));
             return false;
@@ -123,22 +124,24 @@ bool ScreenSizer::set_size(int width, int height, std::string& why) {
     }
     // The CRTC must fit in the screen at every step: grow the screen first, shrink it last.
     const int grow_w = std::max<int>(width, ci->width), grow_h = std::max<int>(height, ci->height);
-    if (auto* e = xcb_request_check(conn_, xcb_randr_set_screen_size_checked(conn_, root_, grow_w, grow_h, mm(grow_w, dpi_), mm(grow_h, dpi_)))) {
+    if (auto* e = xcb_request_check(conn_, xcb_randr_set_screen_size_checked(conn_, root_, grow_w, grow_h,
+                                                                             mm(grow_w, dpi_), mm(grow_h, dpi_)))) {
         why = "RandR SetScreenSize: " + x_error(e);
         return false;
     }
     xcb_generic_error_t* err = nullptr;
-    Reply<xcb_randr_set_crtc_config_reply_t> set(xcb_randr_set_crtc_config_reply(
-        conn_,
-        xcb_randr_set_crtc_config(conn_, crtc, XCB_CURRENT_TIME, res->config_timestamp, 0, 0, mode,
-                                  XCB_RANDR_ROTATION_ROTATE_0, 1, &output),
-        &err));
+    Reply<xcb_randr_set_crtc_config_reply_t> set(
+        xcb_randr_set_crtc_config_reply(conn_,
+                                        xcb_randr_set_crtc_config(conn_, crtc, XCB_CURRENT_TIME, res->config_timestamp,
+                                                                  0, 0, mode, XCB_RANDR_ROTATION_ROTATE_0, 1, &output),
+                                        &err));
     if (!set || set->status != XCB_RANDR_SET_CONFIG_SUCCESS) {
         why = "RandR SetCrtcConfig: " + (err ? x_error(err) : "status " + std::to_string(set ? set->status : -1));
         return false;
     }
     if (grow_w != width || grow_h != height) {
-        if (auto* e = xcb_request_check(conn_, xcb_randr_set_screen_size_checked(conn_, root_, width, height, mm(width, dpi_), mm(height, dpi_)))) {
+        if (auto* e = xcb_request_check(conn_, xcb_randr_set_screen_size_checked(conn_, root_, width, height,
+                                                                                 mm(width, dpi_), mm(height, dpi_)))) {
             why = "RandR SetScreenSize: " + x_error(e);
             return false;
         }

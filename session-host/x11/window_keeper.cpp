@@ -41,8 +41,8 @@ void WindowKeeper::focus(std::uint32_t window) {
 void WindowKeeper::fit_main_window() {
     const std::uint32_t geometry[] = {0, 0, static_cast<std::uint32_t>(width_), static_cast<std::uint32_t>(height_), 0};
     xcb_configure_window(conn_, main_,
-                         XCB_CONFIG_WINDOW_X | XCB_CONFIG_WINDOW_Y | XCB_CONFIG_WINDOW_WIDTH | XCB_CONFIG_WINDOW_HEIGHT |
-                             XCB_CONFIG_WINDOW_BORDER_WIDTH,
+                         XCB_CONFIG_WINDOW_X | XCB_CONFIG_WINDOW_Y | XCB_CONFIG_WINDOW_WIDTH |
+                             XCB_CONFIG_WINDOW_HEIGHT | XCB_CONFIG_WINDOW_BORDER_WIDTH,
                          geometry);
 }
 
@@ -84,8 +84,7 @@ void WindowKeeper::poll() {
                 }
                 break;
             }
-            default:
-                break;  // errors (e.g. focusing a window that just vanished) are harmless here
+            default: break;  // errors (e.g. focusing a window that just vanished) are harmless here
         }
         std::free(ev);
     }

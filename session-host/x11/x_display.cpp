@@ -1,9 +1,9 @@
 #include "session-host/x11/x_display.hpp"
 
 #include "capture/x11/x11_connection.hpp"
-#include "session-host/x11/display_scale.hpp"
 #include "session-host/app/find_program.hpp"
 #include "session-host/privsep/xauthority.hpp"
+#include "session-host/x11/display_scale.hpp"
 
 #include <xcb/xcb.h>
 
@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -69,9 +69,9 @@ bool set_resources(xcb_connection_t* c, int screen_number, const std::string& te
         why = "no screen " + std::to_string(screen_number);
         return false;
     }
-    auto* e = xcb_request_check(c, xcb_change_property_checked(c, XCB_PROP_MODE_REPLACE, it.data->root,
-                                                               XCB_ATOM_RESOURCE_MANAGER, XCB_ATOM_STRING, 8,
-                                                               static_cast<std::uint32_t>(text.size()), text.data()));
+    auto* e = xcb_request_check(
+        c, xcb_change_property_checked(c, XCB_PROP_MODE_REPLACE, it.data->root, XCB_ATOM_RESOURCE_MANAGER,
+                                       XCB_ATOM_STRING, 8, static_cast<std::uint32_t>(text.size()), text.data()));
     if (!e) return true;
     why = "X error " + std::to_string(e->error_code);
     std::free(e);
@@ -112,8 +112,9 @@ XvfbDisplay::XvfbDisplay(int width, int height, const std::string& runtime_dir, 
         hi_null(::fcntl(null_fd.fd, F_DUPFD_CLOEXEC, 10));
 
     const std::string geometry = std::to_string(width) + "x" + std::to_string(height) + "x24";
-    std::vector<std::string> args = {"Xvfb", "-displayfd", "3", "-nolisten", "tcp", "-auth", xauthority_,
-                                     "-screen", "0", geometry, "-dpi", std::to_string(dpi), "-noreset"};
+    std::vector<std::string> args = {"Xvfb",  "-displayfd",        "3",       "-nolisten", "tcp",
+                                     "-auth", xauthority_,         "-screen", "0",         geometry,
+                                     "-dpi",  std::to_string(dpi), "-noreset"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -167,8 +168,10 @@ XvfbDisplay::XvfbDisplay(int width, int height, const std::string& runtime_dir, 
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) fail("it exited");
         for (ssize_t i = 0; i < n; ++i) {
-            if (buf[i] == '\n') done = true;
-            else if (buf[i] >= '0' && buf[i] <= '9') number.push_back(buf[i]);
+            if (buf[i] == '\n')
+                done = true;
+            else if (buf[i] >= '0' && buf[i] <= '9')
+                number.push_back(buf[i]);
         }
         if (number.size() > 6) fail("garbage on -displayfd");
     }

@@ -22,9 +22,9 @@ public:
     XvfbDisplay(const XvfbDisplay&) = delete;
     XvfbDisplay& operator=(const XvfbDisplay&) = delete;
 
-    const std::string& display() const { return display_; }           // e.g. ":12"
-    const std::string& xauthority() const { return xauthority_; }     // path; set XAUTHORITY to it
-    const std::string& cookie() const { return cookie_; }             // the MIT-MAGIC-COOKIE-1 bytes
+    const std::string& display() const { return display_; }        // e.g. ":12"
+    const std::string& xauthority() const { return xauthority_; }  // path; set XAUTHORITY to it
+    const std::string& cookie() const { return cookie_; }          // the MIT-MAGIC-COOKIE-1 bytes
     pid_t pid() const { return pid_; }
     bool running() const;
 

@@ -6,11 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define FUZZ_CHECK(cond, what)                                                         \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            std::fprintf(stderr, "fuzz property violated at %s:%d: %s\n", __FILE__,   \
-                         __LINE__, what);                                              \
-            std::abort();                                                              \
-        }                                                                              \
+#define FUZZ_CHECK(cond, what)                                                                       \
+    do {                                                                                             \
+        if (!(cond)) {                                                                               \
+            std::fprintf(stderr, "fuzz property violated at %s:%d: %s\n", __FILE__, __LINE__, what); \
+            std::abort();                                                                            \
+        }                                                                                            \
     } while (0)

@@ -37,7 +37,8 @@ constexpr auto S = FieldType::string, I = FieldType::integer, A = FieldType::arr
 portico::Result<json, ApiErrorCode> check_body(std::string_view route, http::verb method, const std::string& body) {
     const bool post = method == http::verb::post;
     if (route == "login") return parse_body(body, Fields{{"username", S, true}, {"password", S, true}});
-    if (route == "enroll") return parse_body(body, Fields{{"token", S, true}, {"host_id", S, true}, {"csr_pem", S, true}});
+    if (route == "enroll")
+        return parse_body(body, Fields{{"token", S, true}, {"host_id", S, true}, {"csr_pem", S, true}});
     if (route == "launch")
         return parse_body(body, Fields{{"resource", S, true}, {"width", I}, {"height", I}, {"scale", N}});
     if (route == "users")
@@ -45,15 +46,32 @@ portico::Result<json, ApiErrorCode> check_body(std::string_view route, http::ver
                     : parse_body(body, Fields{{"role", S}, {"password", S}});
     if (route == "groups") return parse_body(body, Fields{{"name", S, true}, {"members", A}});
     if (route == "apps")
-        return post ? parse_body(body, Fields{{"id", S, true}, {"name", S, true}, {"command", A, true}, {"icon", S},
-                                              {"host_group", S}, {"entitlements", A}})
+        return post ? parse_body(body, Fields{{"id", S, true},
+                                              {"name", S, true},
+                                              {"command", A, true},
+                                              {"icon", S},
+                                              {"host_group", S},
+                                              {"entitlements", A}})
                     : parse_body(body, Fields{{"name", S}, {"command", A}, {"icon", S}, {"host_group", S}});
     if (route == "pools")
-        return post ? parse_body(body, Fields{{"id", S, true}, {"name", S, true}, {"image", S, true}, {"mode", S, true},
-                                              {"icon", S}, {"size", I}, {"spares", I}, {"memory_mib", I}, {"cpus", I},
+        return post ? parse_body(body, Fields{{"id", S, true},
+                                              {"name", S, true},
+                                              {"image", S, true},
+                                              {"mode", S, true},
+                                              {"icon", S},
+                                              {"size", I},
+                                              {"spares", I},
+                                              {"memory_mib", I},
+                                              {"cpus", I},
                                               {"entitlements", A}})
-                    : parse_body(body, Fields{{"name", S}, {"image", S}, {"mode", S}, {"icon", S}, {"size", I},
-                                              {"spares", I}, {"memory_mib", I}, {"cpus", I}});
+                    : parse_body(body, Fields{{"name", S},
+                                              {"image", S},
+                                              {"mode", S},
+                                              {"icon", S},
+                                              {"size", I},
+                                              {"spares", I},
+                                              {"memory_mib", I},
+                                              {"cpus", I}});
     if (route == "entitlements") return parse_body(body, Fields{{"entitlements", A, true}});
     if (route == "enrollment-tokens") return parse_body(body, Fields{{"host_id", S}, {"ttl_seconds", I}});
     return parse_body(body, Fields{});
@@ -70,7 +88,10 @@ bool read_request(http::request_parser<http::string_body>& p, std::string_view b
         while (!p.is_done() && !pending.empty()) {
             auto used = p.put(net::buffer(pending), ec);
             pending.erase(0, used);
-            if (ec == http::error::need_more) { ec = {}; break; }
+            if (ec == http::error::need_more) {
+                ec = {};
+                break;
+            }
             if (ec) return false;
             if (used == 0) break;
         }
@@ -111,8 +132,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const bool rest_route = is_rest_route(segments);
     std::string route = segments.empty() ? std::string() : segments[0];
-    if (segments.size() >= 3 && (route == "apps" || route == "pools") && segments[2] == "entitlements") route = "entitlements";
-    if (rest_route && segments.size() > 1 && route != "entitlements" && req.method() == http::verb::post) route = "action";
+    if (segments.size() >= 3 && (route == "apps" || route == "pools") && segments[2] == "entitlements")
+        route = "entitlements";
+    if (rest_route && segments.size() > 1 && route != "entitlements" && req.method() == http::verb::post)
+        route = "action";
 
     auto body = check_body(route, req.method(), req.body());
     if (!body) {

@@ -71,12 +71,12 @@ static int safe_path(const char* p) {
     }
 }
 
-#define CHECK(cond, what)                                                             \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
+#define CHECK(cond, what)                                                                       \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
             fprintf(stderr, "fuzz property violated at %s:%d: %s\n", __FILE__, __LINE__, what); \
-            abort();                                                                  \
-        }                                                                             \
+            abort();                                                                            \
+        }                                                                                       \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

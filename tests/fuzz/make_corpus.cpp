@@ -27,8 +27,8 @@ fs::path g_root;
 
 void put(const std::string& target, const std::string& name, const Bytes& bytes) {
     fs::create_directories(g_root / target);
-    std::ofstream(g_root / target / name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                                  static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(g_root / target / name, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 void put(const std::string& target, const std::string& name, const std::string& text) {
     put(target, name, Bytes(text.begin(), text.end()));
@@ -94,29 +94,38 @@ void ticket() {
     auto key = crypto::Ed25519Key::generate();
     protocol::TicketClaims c{"t-1", "s-1", "alice", "host-1", "term", 1'700'000'030, false};
     put("ticket", "token", cat({str(protocol::sign_ticket(c, key)), {0}}));
-    put("ticket", "payload", R"({"tid":"t-2","sid":"s-1","usr":"alice","hst":"host-1","res":"term","exp":1700000030,"view_only":true})"
-                             "\x01");
-    put("ticket", "claims", cat({str("\x03t-3\x03s-1\x05" "alice\x01\x04term"), {10, 1, 0, 2}}));
+    put("ticket", "payload",
+        R"({"tid":"t-2","sid":"s-1","usr":"alice","hst":"host-1","res":"term","exp":1700000030,"view_only":true})"
+        "\x01");
+    put("ticket", "claims",
+        cat({str("\x03t-3\x03s-1\x05"
+                 "alice\x01\x04term"),
+             {10, 1, 0, 2}}));
 }
 
 void http() {
     auto req = [](const std::string& head, const std::string& body) {
-        return "\x40" + head + "Host: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n\r\n" + body;
+        return "\x40" + head +
+               "Host: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n" + body;
     };
     put("http", "login", req("POST /api/v1/login HTTP/1.1\r\n", R"({"username":"admin","password":"pw"})"));
-    put("http", "enroll", req("POST /api/v1/enroll HTTP/1.1\r\n",
-                              R"({"token":"abc","host_id":"host-1","csr_pem":"-----BEGIN CERTIFICATE REQUEST-----\n"})"));
-    put("http", "launch", req("POST /api/v1/launch HTTP/1.1\r\nCookie: portico_session=x\r\n",
-                              R"({"resource":"term","width":1280,"height":800,"scale":1.25})"));
+    put("http", "enroll",
+        req("POST /api/v1/enroll HTTP/1.1\r\n",
+            R"({"token":"abc","host_id":"host-1","csr_pem":"-----BEGIN CERTIFICATE REQUEST-----\n"})"));
+    put("http", "launch",
+        req("POST /api/v1/launch HTTP/1.1\r\nCookie: portico_session=x\r\n",
+            R"({"resource":"term","width":1280,"height":800,"scale":1.25})"));
     put("http", "users", req("POST /api/v1/users HTTP/1.1\r\n", R"({"name":"bob","role":"user","password":"pw"})"));
     put("http", "pools", req("PATCH /api/v1/pools/p1 HTTP/1.1\r\n", R"({"size":2,"spares":1,"memory_mib":512})"));
-    put("http", "apps_ents", req("PUT /api/v1/apps/term/entitlements HTTP/1.1\r\n",
-                                 R"({"entitlements":[{"user":"bob"},{"group":"staff"}]})"));
+    put("http", "apps_ents",
+        req("PUT /api/v1/apps/term/entitlements HTTP/1.1\r\n",
+            R"({"entitlements":[{"user":"bob"},{"group":"staff"}]})"));
     put("http", "get", std::string("\x10") + "GET /api/v1/sessions?limit=10&before=99 HTTP/1.1\r\nHost: x\r\n\r\n");
-    put("http", "chunked", std::string("\x30") +
-                               "POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                               "Transfer-Encoding: chunked\r\n\r\n9\r\n{\"name\":\"\r\n7\r\nstaff\"}\r\n0\r\n\r\n");
+    put("http", "chunked",
+        std::string("\x30") +
+            "POST /api/v1/groups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n9\r\n{\"name\":\"\r\n7\r\nstaff\"}\r\n0\r\n\r\n");
 }
 
 void rfb() {
@@ -125,11 +134,22 @@ void rfb() {
         return Bytes{std::uint8_t(v >> 24), std::uint8_t(v >> 16), std::uint8_t(v >> 8), std::uint8_t(v)};
     };
     Bytes pixel_format = {32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0};
-    Bytes handshake = cat({str("RFB 003.008\n"), {1, 1}, be32(0), be16(64), be16(48), pixel_format, be32(4), str("QEMU")});
+    Bytes handshake =
+        cat({str("RFB 003.008\n"), {1, 1}, be32(0), be16(64), be16(48), pixel_format, be32(4), str("QEMU")});
     Bytes raw = cat({{0, 0}, be16(1), be16(2), be16(3), be16(4), be16(2), be32(0), Bytes(4 * 2 * 4, 0x7f)});
     Bytes copy = cat({{0, 0}, be16(1), be16(10), be16(10), be16(8), be16(8), be32(1), be16(0), be16(0)});
-    Bytes resize = cat({{0, 0}, be16(2), be16(0), be16(0), be16(80), be16(60), be32(std::uint32_t(-223)),
-                        be16(0), be16(0), be16(0), be16(0), be32(std::uint32_t(-258))});
+    Bytes resize = cat({{0, 0},
+                        be16(2),
+                        be16(0),
+                        be16(0),
+                        be16(80),
+                        be16(60),
+                        be32(std::uint32_t(-223)),
+                        be16(0),
+                        be16(0),
+                        be16(0),
+                        be16(0),
+                        be32(std::uint32_t(-258))});
     Bytes misc = cat({{2}, {3, 0, 0, 0}, be32(3), str("abc"), {1, 0}, be16(0), be16(1), Bytes(6, 0)});
     // Records: a length byte (its low bits also pick a client action), then that many bytes.
     auto records = [](const Bytes& stream, std::size_t piece) {
@@ -170,7 +190,9 @@ void packages() {
                                     {"usr/bin/hi", EntryType::symlink, 0777, 0, 0, "hello"},
                                     {"etc/removed.conf", EntryType::whiteout, 0}};
     const Bytes chunks(content.begin(), content.end());
-    const Bytes runtime = str("\x7f" "ELF-not-really-a-runtime");
+    const Bytes runtime =
+        str("\x7f"
+            "ELF-not-really-a-runtime");
     auto pkg = assemble_package({}, m, {c}, files, chunks, key);
     auto with_rt = assemble_package(runtime, m, {c}, files, chunks, key);
     put("runtime_package", "package", pkg);

@@ -56,8 +56,7 @@ inline long long differing_pixels(const capture::Frame& a, const capture::Frame&
     if (a.width != b.width || a.height != b.height) return -1;
     long long n = 0;
     for (int y = 0; y < a.height; ++y)
-        for (int x = 0; x < a.width; ++x)
-            n += std::memcmp(a.at(x, y), b.at(x, y), 3) != 0;
+        for (int x = 0; x < a.width; ++x) n += std::memcmp(a.at(x, y), b.at(x, y), 3) != 0;
     return n;
 }
 

@@ -23,8 +23,7 @@ inline void fill(capture::Frame& f, capture::Rect r, uint8_t b, uint8_t g, uint8
 
 // Lightens pixels towards a colour by `alpha` (0..1), keeping whatever is already lighter: text
 // here is light on dark, so overlapping strokes and their edges combine like real rendering.
-inline void lighten(capture::Frame& f, capture::Rect r, uint8_t b, uint8_t g, uint8_t red,
-                    double alpha) {
+inline void lighten(capture::Frame& f, capture::Rect r, uint8_t b, uint8_t g, uint8_t red, double alpha) {
     r = r.intersected(f.bounds());
     const uint8_t c[3] = {b, g, red};
     for (int y = r.y; y < r.bottom(); ++y)
@@ -44,8 +43,7 @@ inline void stroke(capture::Frame& f, capture::Rect r, uint8_t b, uint8_t g, uin
 }
 
 // Draws one 7x12 "glyph" made of a few 1-2 px strokes, like a small sans-serif letter.
-inline void draw_glyph(capture::Frame& f, int x, int y, std::mt19937& rng, uint8_t b, uint8_t g,
-                       uint8_t r) {
+inline void draw_glyph(capture::Frame& f, int x, int y, std::mt19937& rng, uint8_t b, uint8_t g, uint8_t r) {
     std::uniform_int_distribution<int> kind(0, 5), pos(0, 5), len(4, 10);
     for (int s = 0; s < 3; ++s) {
         const int k = kind(rng);
@@ -62,8 +60,8 @@ inline void draw_glyph(capture::Frame& f, int x, int y, std::mt19937& rng, uint8
 inline capture::Frame make_text_frame(int w, int h, unsigned seed = 1) {
     capture::Frame f(w, h);
     fill(f, f.bounds(), 0x23, 0x1e, 0x1e);
-    fill(f, {0, 0, w, 24}, 0x50, 0x40, 0x30);                    // title bar
-    fill(f, {w - 160, 24, 160, h - 24}, 0x30, 0x2a, 0x2a);       // side panel
+    fill(f, {0, 0, w, 24}, 0x50, 0x40, 0x30);               // title bar
+    fill(f, {w - 160, 24, 160, h - 24}, 0x30, 0x2a, 0x2a);  // side panel
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> word_len(2, 9), colour(0, 29);
     for (int y = 32; y + 14 <= h; y += 16) {
@@ -71,10 +69,22 @@ inline capture::Frame make_text_frame(int w, int h, unsigned seed = 1) {
         while (x + 8 * 9 < w - 170) {
             const int n = word_len(rng);
             const int c = colour(rng);
-            uint8_t b = 0xe0, g = 0xe0, r = 0xe0;      // most text light grey
-            if (c == 0) { b = 0x40; g = 0x80; r = 0xff; }  // orange keyword
-            if (c == 1) { b = 0xff; g = 0xa0; r = 0x40; }  // blue identifier
-            if (c == 2) { b = 0x60; g = 0xd0; r = 0x60; }  // green string
+            uint8_t b = 0xe0, g = 0xe0, r = 0xe0;  // most text light grey
+            if (c == 0) {
+                b = 0x40;
+                g = 0x80;
+                r = 0xff;
+            }  // orange keyword
+            if (c == 1) {
+                b = 0xff;
+                g = 0xa0;
+                r = 0x40;
+            }  // blue identifier
+            if (c == 2) {
+                b = 0x60;
+                g = 0xd0;
+                r = 0x60;
+            }  // green string
             for (int i = 0; i < n; ++i) draw_glyph(f, x + i * 8, y, rng, b, g, r);
             x += (n + 1) * 8;
         }

@@ -55,7 +55,8 @@ void check_error(const test::HttpReply& r, int status, const std::string& code) 
 test::HttpReply get(const test::BrokerFixture& b, const std::string& path, const std::string& cookie) {
     return test::request(b, verb::get, path, "", cookie);
 }
-test::HttpReply post(const test::BrokerFixture& b, const std::string& path, const json& body, const std::string& cookie) {
+test::HttpReply post(const test::BrokerFixture& b, const std::string& path, const json& body,
+                     const std::string& cookie) {
     return test::request(b, verb::post, path, body.dump(), cookie);
 }
 
@@ -124,8 +125,10 @@ TEST_CASE("roles: admin manages users, groups, apps, helpdesk reads, user is ref
     CHECK(get(b, "/api/v1/apps", hd).status == 200);
     CHECK(get(b, "/api/v1/hosts", hd).status == 200);
     CHECK(get(b, "/api/v1/audit", hd).status == 200);
-    check_error(post(b, "/api/v1/apps", {{"id", "calc"}, {"name", "Calc"}, {"command", {"xcalc"}}}, hd), 403, "forbidden");
-    check_error(test::request(b, verb::patch, "/api/v1/apps/terminal", json{{"name", "X"}}.dump(), hd), 403, "forbidden");
+    check_error(post(b, "/api/v1/apps", {{"id", "calc"}, {"name", "Calc"}, {"command", {"xcalc"}}}, hd), 403,
+                "forbidden");
+    check_error(test::request(b, verb::patch, "/api/v1/apps/terminal", json{{"name", "X"}}.dump(), hd), 403,
+                "forbidden");
     check_error(test::request(b, verb::delete_, "/api/v1/apps/terminal", "", hd), 403, "forbidden");
     check_error(post(b, "/api/v1/groups", {{"name", "g"}}, hd), 403, "forbidden");
     check_error(post(b, "/api/v1/hosts/h1/drain", json::object(), hd), 403, "forbidden");
@@ -159,7 +162,8 @@ TEST_CASE("roles: admin manages users, groups, apps, helpdesk reads, user is ref
     check_error(post(b, "/api/v1/launch", {{"resource", "calc"}}, demo), 403, "not_entitled");
 
     // Roles change; the last admin cannot be demoted.
-    check_error(test::request(b, verb::patch, "/api/v1/users/admin", json{{"role", "user"}}.dump(), admin), 409, "conflict");
+    check_error(test::request(b, verb::patch, "/api/v1/users/admin", json{{"role", "user"}}.dump(), admin), 409,
+                "conflict");
     auto promoted = test::request(b, verb::patch, "/api/v1/users/carol", json{{"role", "helpdesk"}}.dump(), admin);
     REQUIRE(promoted.status == 200);
     CHECK(get(b, "/api/v1/users", carol).status == 200);
@@ -186,7 +190,8 @@ TEST_CASE("rest: bad admin input is 4xx and changes nothing", "[broker][rest]") 
         sqlite3* h = nullptr;
         REQUIRE(sqlite3_open_v2((b.state + "/portico.db").c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
         std::string out;
-        for (auto t : {"users", "groups", "group_members", "resources", "user_entitlements", "group_entitlements", "hosts"}) {
+        for (auto t :
+             {"users", "groups", "group_members", "resources", "user_entitlements", "group_entitlements", "hosts"}) {
             sqlite3_stmt* st = nullptr;
             sqlite3_prepare_v2(h, (std::string("SELECT * FROM ") + t).c_str(), -1, &st, nullptr);
             while (sqlite3_step(st) == SQLITE_ROW)
@@ -206,10 +211,11 @@ TEST_CASE("rest: bad admin input is 4xx and changes nothing", "[broker][rest]") 
     check_error(post(b, "/api/v1/users", {{"name", "../x"}}, admin), 400, "bad_request");
     check_error(post(b, "/api/v1/users", {{"name", "x"}, {"role", "root"}}, admin), 400, "bad_request");
     check_error(post(b, "/api/v1/users", {{"name", "x"}, {"password", "short"}}, admin), 400, "bad_request");
-    check_error(post(b, "/api/v1/apps", {{"id", "a"}, {"name", "A"}, {"command", json::array()}}, admin), 400, "bad_request");
+    check_error(post(b, "/api/v1/apps", {{"id", "a"}, {"name", "A"}, {"command", json::array()}}, admin), 400,
+                "bad_request");
     check_error(post(b, "/api/v1/apps", {{"id", "a"}, {"name", "A"}, {"command", {1}}}, admin), 400, "bad_request");
-    check_error(post(b, "/api/v1/apps", {{"id", "a"}, {"name", "A"}, {"command", {"x"}}, {"entitlements", {{{"group", "nope"}}}}},
-                     admin),
+    check_error(post(b, "/api/v1/apps",
+                     {{"id", "a"}, {"name", "A"}, {"command", {"x"}}, {"entitlements", {{{"group", "nope"}}}}}, admin),
                 404, "not_found");
     check_error(test::request(b, verb::put, "/api/v1/apps/terminal/entitlements",
                               json{{"entitlements", {{{"group", "users"}}, {{"user", "ghost"}}}}}.dump(), admin),
@@ -217,8 +223,10 @@ TEST_CASE("rest: bad admin input is 4xx and changes nothing", "[broker][rest]") 
     check_error(test::request(b, verb::put, "/api/v1/apps/terminal/entitlements",
                               json{{"entitlements", {{{"group", "users"}, {"user", "demo"}}}}}.dump(), admin),
                 400, "bad_request");
-    check_error(test::request(b, verb::patch, "/api/v1/apps/nope", json{{"name", "X"}}.dump(), admin), 404, "not_found");
-    check_error(test::request(b, verb::patch, "/api/v1/apps/terminal", json{{"name", 3}}.dump(), admin), 400, "bad_request");
+    check_error(test::request(b, verb::patch, "/api/v1/apps/nope", json{{"name", "X"}}.dump(), admin), 404,
+                "not_found");
+    check_error(test::request(b, verb::patch, "/api/v1/apps/terminal", json{{"name", 3}}.dump(), admin), 400,
+                "bad_request");
     check_error(test::request(b, verb::patch, "/api/v1/apps/terminal", "{}", admin), 400, "bad_request");
     check_error(test::request(b, verb::delete_, "/api/v1/users/nobody", "", admin), 404, "not_found");
     check_error(test::request(b, verb::delete_, "/api/v1/users/admin", "", admin), 409, "conflict");
@@ -229,7 +237,8 @@ TEST_CASE("rest: bad admin input is 4xx and changes nothing", "[broker][rest]") 
     check_error(get(b, "/api/v1/nothing-here", admin), 404, "not_found");
     check_error(test::request(b, verb::put, "/api/v1/users", "{}", admin), 405, "method_not_allowed");
     check_error(get(b, "/api/v1/audit?limit=abc", admin), 400, "bad_request");
-    check_error(test::request(b, verb::post, "/api/v1/users", json{{"name", "x"}}.dump(), admin, "text/plain"), 403, "csrf");
+    check_error(test::request(b, verb::post, "/api/v1/users", json{{"name", "x"}}.dump(), admin, "text/plain"), 403,
+                "csrf");
     CHECK(count_rows() == before);
 }
 
@@ -321,7 +330,8 @@ TEST_CASE("launch: the client's scale reaches the host for a new session only", 
         CHECK(r.json()["error"]["message"].get<std::string>().find("scale") != std::string::npos);
     }
     CHECK(h.starts == 0);
-    auto first = post(b, "/api/v1/launch", {{"resource", "terminal"}, {"width", 2800}, {"height", 1600}, {"scale", 2}}, demo);
+    auto first =
+        post(b, "/api/v1/launch", {{"resource", "terminal"}, {"width", 2800}, {"height", 1600}, {"scale", 2}}, demo);
     REQUIRE(first.status == 200);
     REQUIRE(h.start_requests().size() == 1);
     CHECK(h.start_requests()[0]["scale"] == 2);
@@ -340,7 +350,11 @@ TEST_CASE("launch: the client's scale reaches the host for a new session only", 
     REQUIRE(h.start_requests().size() == 2);
     CHECK_FALSE(h.start_requests()[1].contains("scale"));
     // After a log off the next launch is a new session: a fractional DPR passes as it is.
-    REQUIRE(post(b, "/api/v1/sessions/" + plain.json()["session_id"].get<std::string>() + "/logoff", json::object(), erin).status / 100 == 2);
+    REQUIRE(
+        post(b, "/api/v1/sessions/" + plain.json()["session_id"].get<std::string>() + "/logoff", json::object(), erin)
+                .status /
+            100 ==
+        2);
     REQUIRE(post(b, "/api/v1/launch", {{"resource", "terminal"}, {"scale", 1.25}}, erin).status == 200);
     REQUIRE(h.start_requests().size() == 3);
     CHECK(h.start_requests()[2]["scale"] == 1.25);
@@ -357,7 +371,9 @@ TEST_CASE("sessions: host-reported states, disconnect timeout, helpdesk actions,
     CHECK(session_of(b, demo, sid)["state"] == "active");
 
     // Shadow: staff only, a view-only ticket for the same session and host.
-    REQUIRE(post(b, "/api/v1/users", {{"name", "hd"}, {"role", "helpdesk"}, {"password", "helpdesk-pw"}}, admin).status == 201);
+    REQUIRE(
+        post(b, "/api/v1/users", {{"name", "hd"}, {"role", "helpdesk"}, {"password", "helpdesk-pw"}}, admin).status ==
+        201);
     auto hd = test::login_as(b, "hd", "helpdesk-pw");
     check_error(post(b, "/api/v1/sessions/" + sid + "/shadow", json::object(), demo), 403, "forbidden");
     auto sh = post(b, "/api/v1/sessions/" + sid + "/shadow", json::object(), hd);
@@ -366,16 +382,16 @@ TEST_CASE("sessions: host-reported states, disconnect timeout, helpdesk actions,
     CHECK(sh.json()["session_id"] == sid);
     auto raw = portico::crypto::base64_decode(h.registered.at("ticket_key").get<std::string>());
     portico::protocol::TicketVerifier v(*portico::crypto::Ed25519Key::from_public_raw(*raw), "h1");
-    auto claims = v.verify(sh.json()["ticket"].get<std::string>(),
-                           std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch()).count());
+    auto claims = v.verify(
+        sh.json()["ticket"].get<std::string>(),
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     REQUIRE(claims);
     CHECK(claims->view_only);
     CHECK(claims->session_id == sid);
     // The owner's own ticket is not view-only.
-    auto own = v.verify(l.json()["ticket"].get<std::string>(),
-                        std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count());
+    auto own = v.verify(
+        l.json()["ticket"].get<std::string>(),
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     REQUIRE(own);
     CHECK_FALSE(own->view_only);
 
@@ -417,7 +433,8 @@ TEST_CASE("enrollment: one-time token, CA-signed certificate, mutual TLS registr
                               json{{"token", token}, {"host_id", "h-mtls"}, {"csr_pem", "garbage"}}.dump()),
                 400, "bad_request");
     token = post(b, "/api/v1/enrollment-tokens", json::object(), admin).json()["token"];
-    auto r = test::request(b, verb::post, "/api/v1/enroll", json{{"token", token}, {"host_id", "h-mtls"}, {"csr_pem", csr}}.dump());
+    auto r = test::request(b, verb::post, "/api/v1/enroll",
+                           json{{"token", token}, {"host_id", "h-mtls"}, {"csr_pem", csr}}.dump());
     REQUIRE(r.status == 200);
     std::ofstream(cert) << r.json()["cert_pem"].get<std::string>();
     // Single use.
@@ -434,7 +451,8 @@ TEST_CASE("enrollment: one-time token, CA-signed certificate, mutual TLS registr
     }
     {
         // The certificate only vouches for its own host id.
-        test::FakeHost h(b, "someone-else", kDisplay, kPin, test::FakeHost::Mode::ready, "", cert.string(), key.string());
+        test::FakeHost h(b, "someone-else", kDisplay, kPin, test::FakeHost::Mode::ready, "", cert.string(),
+                         key.string());
         CHECK(h.registered["type"] == "error");
     }
     // Removed hosts must enroll again.
@@ -487,7 +505,11 @@ TEST_CASE("pools: desktop pools over REST, validation, roles, audit", "[broker][
     test::BrokerFixture b;
     auto admin = test::login_as(b, "admin");
     auto created = post(b, "/api/v1/pools",
-                        {{"id", "lab"}, {"name", "Lab"}, {"image", "console"}, {"mode", "pooled"}, {"spares", 1},
+                        {{"id", "lab"},
+                         {"name", "Lab"},
+                         {"image", "console"},
+                         {"mode", "pooled"},
+                         {"spares", 1},
                          {"entitlements", {{{"user", "demo"}}}}},
                         admin);
     INFO(created.body);
@@ -496,21 +518,27 @@ TEST_CASE("pools: desktop pools over REST, validation, roles, audit", "[broker][
     CHECK(created.json()["memory_mib"] == 512);
     CHECK(created.json()["sessions"] == 0);
     CHECK(created.json()["entitlements"] == json::parse(R"([{"user":"demo"}])"));
-    check_error(post(b, "/api/v1/pools", {{"id", "lab"}, {"name", "L"}, {"image", "console"}, {"mode", "pooled"}}, admin),
-                409, "conflict");
-    check_error(post(b, "/api/v1/pools", {{"id", "terminal"}, {"name", "L"}, {"image", "c"}, {"mode", "pooled"}}, admin),
-                409, "conflict");  // an app's id
+    check_error(
+        post(b, "/api/v1/pools", {{"id", "lab"}, {"name", "L"}, {"image", "console"}, {"mode", "pooled"}}, admin), 409,
+        "conflict");
+    check_error(
+        post(b, "/api/v1/pools", {{"id", "terminal"}, {"name", "L"}, {"image", "c"}, {"mode", "pooled"}}, admin), 409,
+        "conflict");  // an app's id
     // Bad input is refused with the reason and changes nothing.
     check_error(post(b, "/api/v1/pools", {{"id", "x"}, {"name", "X"}, {"image", "c"}, {"mode", "shared"}}, admin), 400,
                 "bad_request");
-    check_error(post(b, "/api/v1/pools", {{"id", "../x"}, {"name", "X"}, {"image", "c"}, {"mode", "pooled"}}, admin), 400,
+    check_error(post(b, "/api/v1/pools", {{"id", "../x"}, {"name", "X"}, {"image", "c"}, {"mode", "pooled"}}, admin),
+                400, "bad_request");
+    check_error(post(b, "/api/v1/pools",
+                     {{"id", "x"}, {"name", "X"}, {"image", "c"}, {"mode", "pooled"}, {"size", "9"}}, admin),
+                400, "bad_request");
+    check_error(post(b, "/api/v1/pools",
+                     {{"id", "x"}, {"name", "X"}, {"image", "c"}, {"mode", "pooled"}, {"colour", 1}}, admin),
+                400, "bad_request");
+    check_error(test::request(b, verb::patch, "/api/v1/pools/lab", json{{"spares", -1}}.dump(), admin), 400,
                 "bad_request");
-    check_error(post(b, "/api/v1/pools", {{"id", "x"}, {"name", "X"}, {"image", "c"}, {"mode", "pooled"}, {"size", "9"}}, admin),
-                400, "bad_request");
-    check_error(post(b, "/api/v1/pools", {{"id", "x"}, {"name", "X"}, {"image", "c"}, {"mode", "pooled"}, {"colour", 1}}, admin),
-                400, "bad_request");
-    check_error(test::request(b, verb::patch, "/api/v1/pools/lab", json{{"spares", -1}}.dump(), admin), 400, "bad_request");
-    check_error(test::request(b, verb::patch, "/api/v1/pools/nope", json{{"spares", 1}}.dump(), admin), 404, "not_found");
+    check_error(test::request(b, verb::patch, "/api/v1/pools/nope", json{{"spares", 1}}.dump(), admin), 404,
+                "not_found");
     CHECK(get(b, "/api/v1/pools", admin).json().size() == 1);
     CHECK(get(b, "/api/v1/pools/lab", admin).json()["spares"] == 1);
 
@@ -523,14 +551,18 @@ TEST_CASE("pools: desktop pools over REST, validation, roles, audit", "[broker][
     // The user sees the desktop among their resources; launching needs a host with the image.
     auto demo = test::login(b);
     auto res = get(b, "/api/v1/resources", demo).json();
-    CHECK(std::any_of(res.begin(), res.end(), [](const json& r) { return r["id"] == "lab" && r["type"] == "desktop"; }));
+    CHECK(
+        std::any_of(res.begin(), res.end(), [](const json& r) { return r["id"] == "lab" && r["type"] == "desktop"; }));
     check_error(post(b, "/api/v1/launch", {{"resource", "lab"}}, demo), 503, "no_host");
 
     // Helpdesk reads pools, cannot change them.
-    REQUIRE(post(b, "/api/v1/users", {{"name", "hd"}, {"role", "helpdesk"}, {"password", "helpdesk-pw"}}, admin).status == 201);
+    REQUIRE(
+        post(b, "/api/v1/users", {{"name", "hd"}, {"role", "helpdesk"}, {"password", "helpdesk-pw"}}, admin).status ==
+        201);
     auto hd = test::login_as(b, "hd", "helpdesk-pw");
     CHECK(get(b, "/api/v1/pools", hd).status == 200);
-    check_error(post(b, "/api/v1/pools", {{"id", "y"}, {"name", "Y"}, {"image", "c"}, {"mode", "pooled"}}, hd), 403, "forbidden");
+    check_error(post(b, "/api/v1/pools", {{"id", "y"}, {"name", "Y"}, {"image", "c"}, {"mode", "pooled"}}, hd), 403,
+                "forbidden");
     check_error(test::request(b, verb::delete_, "/api/v1/pools/lab", "", hd), 403, "forbidden");
     check_error(get(b, "/api/v1/pools", demo), 403, "forbidden");
 

@@ -15,7 +15,8 @@ using test::http::verb;
 namespace {
 
 std::int64_t now_unix() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 portico::protocol::TicketVerifier verifier_for(const json& registered, const std::string& host_id) {
@@ -33,9 +34,15 @@ TEST_CASE("control: a wrong enrollment secret is refused", "[broker][control]") 
     test::BrokerFixture b;
     test::net::io_context ioc;
     auto ws = test::ws_connect(ioc, b.port, b.broker_cert_sha256, "/api/v1/control");
-    json reg = {{"type", "register"}, {"version", 1}, {"host_id", "h1"}, {"name", "h1"}, {"secret", "wrong"},
-                {"display_url", "wss://127.0.0.1:1/display"}, {"cert_sha256", std::string(64, 'a')},
-                {"apps", {"*"}}, {"max_sessions", 2}};
+    json reg = {{"type", "register"},
+                {"version", 1},
+                {"host_id", "h1"},
+                {"name", "h1"},
+                {"secret", "wrong"},
+                {"display_url", "wss://127.0.0.1:1/display"},
+                {"cert_sha256", std::string(64, 'a')},
+                {"apps", {"*"}},
+                {"max_sessions", 2}};
     ws->text(true);
     ws->write(test::net::buffer(reg.dump()));
     test::beast::flat_buffer buf;
@@ -81,9 +88,10 @@ TEST_CASE("control: a registered host that sends garbage is dropped", "[broker][
     int status = 0;
     for (int i = 0; i < 50 && status != 503; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        status = test::request(b, verb::post, "/api/v1/launch", json{{"resource", "nope"}}.dump(), cookie).status == 404
-                     ? test::request(b, verb::post, "/api/v1/launch", json{{"resource", "terminal"}}.dump(), cookie).status
-                     : 0;
+        status =
+            test::request(b, verb::post, "/api/v1/launch", json{{"resource", "nope"}}.dump(), cookie).status == 404
+                ? test::request(b, verb::post, "/api/v1/launch", json{{"resource", "terminal"}}.dump(), cookie).status
+                : 0;
     }
     CHECK(status == 503);
 }
@@ -286,8 +294,13 @@ TEST_CASE("live stats: a host's session_stats show in the session JSON and go wh
     CHECK(session()["stats"].is_null());
 
     host.send({{"type", "session_stats"},
-               {"stats", json::array({{{"session_id", sid}, {"fps", 24.5}, {"kbps", 812.0}, {"rtt_ms", 3.1},
-                                       {"encode_ms", 4.2}, {"skipped", 0}, {"input_to_photon_ms", nullptr},
+               {"stats", json::array({{{"session_id", sid},
+                                       {"fps", 24.5},
+                                       {"kbps", 812.0},
+                                       {"rtt_ms", 3.1},
+                                       {"encode_ms", 4.2},
+                                       {"skipped", 0},
+                                       {"input_to_photon_ms", nullptr},
                                        {"viewers", 1}}})}});
     json stats;
     for (int i = 0; i < 100 && stats.is_null(); ++i) {
@@ -317,5 +330,6 @@ TEST_CASE("live stats: a host's session_stats show in the session JSON and go wh
     }
     REQUIRE(ended);
     CHECK(session()["stats"].is_null());
-    CHECK(test::request(b, verb::get, "/metrics", "", admin).body.find("portico_session_viewers 0\n") != std::string::npos);
+    CHECK(test::request(b, verb::get, "/metrics", "", admin).body.find("portico_session_viewers 0\n") !=
+          std::string::npos);
 }

@@ -30,9 +30,10 @@ HostInfo host(const std::string& id, std::vector<std::string> images, int sessio
     return h;
 }
 
-DesktopPool pool(std::string id, std::string name, std::string image, std::string mode, int size, int spares, int memory,
-                 int cpus) {
-    return DesktopPool{std::move(id), std::move(name), "", std::move(image), std::move(mode), size, spares, memory, cpus};
+DesktopPool pool(std::string id, std::string name, std::string image, std::string mode, int size, int spares,
+                 int memory, int cpus) {
+    return DesktopPool{std::move(id), std::move(name), "",  std::move(image), std::move(mode), size,
+                       spares,        memory,          cpus};
 }
 
 }  // namespace
@@ -168,7 +169,8 @@ TEST_CASE("desktop pools: a full pool and draining hosts take no new desktops", 
     hosts.set_drain("vm-a", false);
     REQUIRE(desktops.place("lab", "alice").ok());
     // The pool's one desktop is in use: the next launch is refused with the reason.
-    store->create_session(SessionRecord{"s1", "alice", "lab", "vm-a", portico::broker::SessionState::active, 800, 600, 1, 0, 1});
+    store->create_session(
+        SessionRecord{"s1", "alice", "lab", "vm-a", portico::broker::SessionState::active, 800, 600, 1, 0, 1});
     auto full = desktops.place("lab", "alice");
     REQUIRE_FALSE(full.ok());
     CHECK(full.error().message.find("in use") != std::string::npos);

@@ -49,7 +49,8 @@ std::string error_code(const test::HttpReply& r) {
     return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
 }
 
-test::HttpReply post(const test::BrokerFixture& b, const std::string& path, const json& body, const std::string& cookie = "") {
+test::HttpReply post(const test::BrokerFixture& b, const std::string& path, const json& body,
+                     const std::string& cookie = "") {
     return test::request(b, verb::post, path, body.dump(), cookie);
 }
 
@@ -85,10 +86,10 @@ TEST_CASE("utf8_prefix cuts on character boundaries", "[broker][hardening][unit]
     CHECK(utf8_prefix("hello", 10) == "hello");
     CHECK(utf8_prefix("hello", 3) == "hel");
     CHECK(utf8_prefix("", 0).empty());
-    const std::string e_acute = "\xC3\xA9";           // 2 bytes
-    const std::string euro = "\xE2\x82\xAC";          // 3 bytes
-    const std::string smile = "\xF0\x9F\x98\x80";     // 4 bytes
-    CHECK(utf8_prefix("a" + e_acute, 2) == "a");      // would split é
+    const std::string e_acute = "\xC3\xA9";        // 2 bytes
+    const std::string euro = "\xE2\x82\xAC";       // 3 bytes
+    const std::string smile = "\xF0\x9F\x98\x80";  // 4 bytes
+    CHECK(utf8_prefix("a" + e_acute, 2) == "a");   // would split é
     CHECK(utf8_prefix("a" + e_acute, 3) == "a" + e_acute);
     CHECK(utf8_prefix(euro + euro, 4) == euro);
     CHECK(utf8_prefix(euro + euro, 5) == euro);
@@ -123,7 +124,8 @@ TEST_CASE("log::escape keeps log lines unforgeable", "[broker][hardening][unit]"
     CHECK(escape("a\rb\tc\x1b[2Jd") == "a\\rb\\tc\\e[2Jd");
     CHECK(escape(std::string("nul\0x", 5)) == "nul\\x00x");
     CHECK(escape("del\x7f") == "del\\x7f");
-    CHECK(escape("csi\xC2\x9B" "31m") == "csi\\u009b31m");  // C1 control U+009B
+    CHECK(escape("csi\xC2\x9B"
+                 "31m") == "csi\\u009b31m");  // C1 control U+009B
     auto escaped = escape("x\ny\rz\x1b\x07");
     CHECK(escaped.find_first_of("\n\r\x1b\x07") == std::string::npos);
 }
@@ -166,7 +168,8 @@ TEST_CASE("LoginThrottle: free attempts, then capped exponential delays, success
     CHECK(t.keys() == 0);
 }
 
-TEST_CASE("LoginThrottle: successes never add up to a delay, even where they do not clear", "[broker][hardening][unit]") {
+TEST_CASE("LoginThrottle: successes never add up to a delay, even where they do not clear",
+          "[broker][hardening][unit]") {
     // The per-address throttle (clear_on_success = false): an office behind one NAT address.
     using portico::broker::LoginThrottle;
     using std::chrono::milliseconds;
@@ -276,7 +279,8 @@ TEST_CASE("parallel wrong passwords beyond the limit are refused before hashing"
     constexpr int kParallel = 12;
     std::vector<std::future<test::HttpReply>> replies;
     for (int i = 0; i < kParallel; ++i)
-        replies.push_back(std::async(std::launch::async, [&] { return test::request(b, verb::post, "/api/v1/login", bad); }));
+        replies.push_back(
+            std::async(std::launch::async, [&] { return test::request(b, verb::post, "/api/v1/login", bad); }));
     int unauthorized = 0, limited = 0, retry_after = 0;
     for (auto& f : replies) {
         auto r = f.get();
@@ -284,7 +288,8 @@ TEST_CASE("parallel wrong passwords beyond the limit are refused before hashing"
         if (r.status == 429) {
             ++limited;
             CHECK(error_code(r) == "rate_limited");
-            if (r.headers.count("retry-after")) retry_after = std::max(retry_after, std::stoi(r.headers.at("retry-after")));
+            if (r.headers.count("retry-after"))
+                retry_after = std::max(retry_after, std::stoi(r.headers.at("retry-after")));
         }
     }
     CHECK(unauthorized == 5);  // the per-user free attempts: only these were hashed
@@ -293,12 +298,14 @@ TEST_CASE("parallel wrong passwords beyond the limit are refused before hashing"
     CHECK(retry_after <= 4);
     // Only the admitted attempts reached the audit log (each hashed attempt is audited).
     auto admin_cookie = test::login_as(b, "admin");
-    CHECK(json::parse(test::request(b, verb::get, "/api/v1/audit?action=login_failed", "", admin_cookie).body).size() == 5);
+    CHECK(json::parse(test::request(b, verb::get, "/api/v1/audit?action=login_failed", "", admin_cookie).body).size() ==
+          5);
     // The right password right now is delayed too (no oracle), and works after the delay.
     auto good = json{{"username", "demo"}, {"password", test::kPassword}}.dump();
     auto early = test::request(b, verb::post, "/api/v1/login", good);
     CHECK(early.status == 429);
-    std::this_thread::sleep_for(std::chrono::seconds(std::stoi(early.headers.count("retry-after") ? early.headers.at("retry-after") : "1")));
+    std::this_thread::sleep_for(
+        std::chrono::seconds(std::stoi(early.headers.count("retry-after") ? early.headers.at("retry-after") : "1")));
     CHECK(test::request(b, verb::post, "/api/v1/login", good).status == 200);
     // Success cleared the user's delay.
     CHECK(test::request(b, verb::post, "/api/v1/login", good).status == 200);
@@ -367,21 +374,28 @@ TEST_CASE("a shared-secret registration cannot take over an enrolled host id", "
     CHECK(legacy.registered["type"] == "registered");
 }
 
-TEST_CASE("an any-host token cannot re-enroll an existing host id but a token for it can", "[broker][hardening][hosts]") {
+TEST_CASE("an any-host token cannot re-enroll an existing host id but a token for it can",
+          "[broker][hardening][hosts]") {
     test::BrokerFixture b;
     auto admin = test::login_as(b, "admin");
-    auto any_token = [&] { return post(b, "/api/v1/enrollment-tokens", json::object(), admin).json()["token"].get<std::string>(); };
+    auto any_token = [&] {
+        return post(b, "/api/v1/enrollment-tokens", json::object(), admin).json()["token"].get<std::string>();
+    };
     auto key = b.dir.path / "host.key";
-    auto first = post(b, "/api/v1/enroll", {{"token", any_token()}, {"host_id", "h1"}, {"csr_pem", test::csr_for("h1", key)}});
+    auto first =
+        post(b, "/api/v1/enroll", {{"token", any_token()}, {"host_id", "h1"}, {"csr_pem", test::csr_for("h1", key)}});
     REQUIRE(first.status == 200);
     auto fp = test::request(b, verb::get, "/api/v1/hosts/h1", "", admin).json()["cert_fingerprint"];
-    auto again = post(b, "/api/v1/enroll", {{"token", any_token()}, {"host_id", "h1"}, {"csr_pem", test::csr_for("h1", key)}});
+    auto again =
+        post(b, "/api/v1/enroll", {{"token", any_token()}, {"host_id", "h1"}, {"csr_pem", test::csr_for("h1", key)}});
     CHECK(again.status == 403);
     CHECK(error_code(again) == "enrollment_refused");
     CHECK(test::request(b, verb::get, "/api/v1/hosts/h1", "", admin).json()["cert_fingerprint"] == fp);
-    CHECK(json::parse(test::request(b, verb::get, "/api/v1/audit?action=host.enroll_refused", "", admin).body).size() == 1);
+    CHECK(json::parse(test::request(b, verb::get, "/api/v1/audit?action=host.enroll_refused", "", admin).body).size() ==
+          1);
     auto bound = post(b, "/api/v1/enrollment-tokens", {{"host_id", "h1"}}, admin).json()["token"].get<std::string>();
-    CHECK(post(b, "/api/v1/enroll", {{"token", bound}, {"host_id", "h1"}, {"csr_pem", test::csr_for("h1", key)}}).status == 200);
+    CHECK(post(b, "/api/v1/enroll", {{"token", bound}, {"host_id", "h1"}, {"csr_pem", test::csr_for("h1", key)}})
+              .status == 200);
     CHECK(test::request(b, verb::get, "/api/v1/hosts/h1", "", admin).json()["cert_fingerprint"] != fp);
 }
 
@@ -424,7 +438,8 @@ TEST_CASE("launch: the per-user session cap", "[broker][hardening][limits]") {
     CHECK(again.json()["reconnected"] == true);
 }
 
-TEST_CASE("connections over the per-address cap are closed at once while others still log in", "[broker][hardening][limits]") {
+TEST_CASE("connections over the per-address cap are closed at once while others still log in",
+          "[broker][hardening][limits]") {
     test::BrokerFixture b(20, [](BrokerConfig& c) { c.max_connections_per_address = 4; });
     std::vector<int> fds;
     for (int i = 0; i < 4; ++i) {
@@ -516,7 +531,8 @@ TEST_CASE("metrics need the scrape token or an admin, and HSTS is on every respo
     }
 }
 
-TEST_CASE("HEAD is answered as GET without a body, so the next response on the connection parses", "[broker][hardening][http]") {
+TEST_CASE("HEAD is answered as GET without a body, so the next response on the connection parses",
+          "[broker][hardening][http]") {
     // A body after a HEAD answer is read by the client as the start of the next response (Node's
     // HTTP client failed with HPE_CLOSED_CONNECTION on the 405 that HEAD used to get).
     test::BrokerFixture b;
@@ -551,12 +567,13 @@ TEST_CASE("HEAD is answered as GET without a body, so the next response on the c
     CHECK(last.body() == "export const x = 1;");
 }
 
-TEST_CASE("WebSocket routes answer a plain request or a bad handshake with a JSON 426 or 400", "[broker][hardening][http]") {
+TEST_CASE("WebSocket routes answer a plain request or a bad handshake with a JSON 426 or 400",
+          "[broker][hardening][http]") {
     // docs/openapi.yaml documents GET /control and GET /gateway/{session_id} as upgrades; what is
     // not one gets an error in the API's shape (Beast's own refusals are plain text without a type).
     test::BrokerFixture b;
-    const std::map<std::string, std::string> upgrade{{"Connection", "Upgrade"}, {"Upgrade", "websocket"},
-                                                     {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}};
+    const std::map<std::string, std::string> upgrade{
+        {"Connection", "Upgrade"}, {"Upgrade", "websocket"}, {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}};
     for (const std::string path : {"/api/v1/control", "/api/v1/gateway/nope"}) {
         INFO(path);
         auto plain = test::request(b, verb::get, path);

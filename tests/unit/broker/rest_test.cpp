@@ -65,7 +65,8 @@ TEST_CASE("rest: wrong password or unknown user is 401 and changes nothing", "[b
 
 TEST_CASE("rest: login sets a hardened cookie, me, resources, logout", "[broker][rest]") {
     test::BrokerFixture b;
-    auto r = test::request(b, verb::post, "/api/v1/login", json{{"username", "demo"}, {"password", test::kPassword}}.dump());
+    auto r =
+        test::request(b, verb::post, "/api/v1/login", json{{"username", "demo"}, {"password", test::kPassword}}.dump());
     REQUIRE(r.status == 200);
     CHECK(r.json() == json{{"user", "demo"}, {"role", "user"}});
     auto cookie = r.headers.at("set-cookie");
@@ -148,15 +149,16 @@ TEST_CASE("rest: state-changing requests need a JSON content type (CSRF guard)",
     auto form = test::request(b, verb::post, "/api/v1/login", "username=demo&password=x", "",
                               "application/x-www-form-urlencoded");
     check_error(form, 403, "csrf");
-    check_error(test::request(b, verb::post, "/api/v1/launch", json{{"resource", "terminal"}}.dump(), cookie,
-                              "text/plain"),
-                403, "csrf");
+    check_error(
+        test::request(b, verb::post, "/api/v1/launch", json{{"resource", "terminal"}}.dump(), cookie, "text/plain"),
+        403, "csrf");
     check_error(test::request(b, verb::post, "/api/v1/logout", "", cookie, ""), 403, "csrf");
     // The refused logout did not log us out.
     CHECK(test::request(b, verb::get, "/api/v1/me", "", cookie).status == 200);
     // A charset parameter is fine.
-    auto ok = test::request(b, verb::post, "/api/v1/login", json{{"username", "demo"}, {"password", test::kPassword}}.dump(),
-                            "", "application/json; charset=utf-8");
+    auto ok =
+        test::request(b, verb::post, "/api/v1/login", json{{"username", "demo"}, {"password", test::kPassword}}.dump(),
+                      "", "application/json; charset=utf-8");
     CHECK(ok.status == 200);
 }
 
@@ -164,7 +166,8 @@ TEST_CASE("rest: repeated failed logins are rate limited", "[broker][rest]") {
     // A first delay longer than a slow machine takes for the requests below.
     test::BrokerFixture b(20, [](portico::broker::BrokerConfig& c) { c.login_delay_base_ms = 30000; });
     auto bad = json{{"username", "demo"}, {"password", "wrong"}}.dump();
-    for (int i = 0; i < 5; ++i) check_error(test::request(b, verb::post, "/api/v1/login", bad), 401, "invalid_credentials");
+    for (int i = 0; i < 5; ++i)
+        check_error(test::request(b, verb::post, "/api/v1/login", bad), 401, "invalid_credentials");
     check_error(test::request(b, verb::post, "/api/v1/login", bad), 429, "rate_limited");
     // Even the right password is refused while limited (no oracle for the attacker).
     auto good = json{{"username", "demo"}, {"password", test::kPassword}}.dump();
@@ -181,9 +184,9 @@ TEST_CASE("rest: static files and path traversal", "[broker][rest]") {
     CHECK(js.status == 200);
     CHECK(js.headers.at("content-type").rfind("text/javascript", 0) == 0);
     CHECK(test::request(b, verb::get, "/sub/style.css").status == 200);
-    for (const std::string target : {"/../secret.txt", "/%2e%2e/secret.txt", "/sub/../../secret.txt", "/%2E%2E%2Fsecret.txt",
-                                     "/sub/%2e%2e/%2e%2e/secret.txt", "//etc/passwd", "/sub", "/sub/", "/missing.js",
-                                     "/..%5csecret.txt", "/%00index.html"}) {
+    for (const std::string target : {"/../secret.txt", "/%2e%2e/secret.txt", "/sub/../../secret.txt",
+                                     "/%2E%2E%2Fsecret.txt", "/sub/%2e%2e/%2e%2e/secret.txt", "//etc/passwd", "/sub",
+                                     "/sub/", "/missing.js", "/..%5csecret.txt", "/%00index.html"}) {
         INFO(target);
         auto r = test::request(b, verb::get, target);
         CHECK(r.status == 404);
@@ -212,8 +215,8 @@ TEST_CASE("rest: the admin console is served from its own root at /console/", "[
     CHECK(bare.status == 301);
     CHECK(bare.headers.at("location") == "/console/");
     // The portal's files are not reachable through /console/, nor anything outside the root.
-    for (const std::string target : {"/console/app.js", "/console/../index.html", "/console/%2e%2e/web/index.html",
-                                     "/console/missing.js"}) {
+    for (const std::string target :
+         {"/console/app.js", "/console/../index.html", "/console/%2e%2e/web/index.html", "/console/missing.js"}) {
         INFO(target);
         CHECK(test::request(b, verb::get, target).status == 404);
     }

@@ -7,11 +7,11 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+using portico::broker::open_store;
 using portico::broker::Resource;
 using portico::broker::Role;
 using portico::broker::SessionRecord;
 using portico::broker::SessionState;
-using portico::broker::open_store;
 
 namespace {
 int count_rows(const std::string& db, const std::string& sql) {
@@ -93,10 +93,10 @@ TEST_CASE("store: resources and session state transitions", "[broker][store]") {
     CHECK(s.reconnectable_sessions_for("alice", "terminal").size() == 1);
     CHECK(s.set_session_state("s1", SessionState::disconnected, 11));
     CHECK(s.reconnectable_sessions_for("alice", "terminal").size() == 1);  // disconnected is reconnectable too
-    CHECK(s.set_session_state("s1", SessionState::ending, 11));  // logged off; the host has not confirmed
-    CHECK(s.reconnectable_sessions_for("alice", "terminal").empty());  // a launch now starts anew
-    CHECK_FALSE(s.set_session_state("s1", SessionState::active, 11));  // a late activity report does not revive it
-    CHECK(s.live_sessions_of("alice").size() == 1);  // still counts against the user's limit
+    CHECK(s.set_session_state("s1", SessionState::ending, 11));            // logged off; the host has not confirmed
+    CHECK(s.reconnectable_sessions_for("alice", "terminal").empty());      // a launch now starts anew
+    CHECK_FALSE(s.set_session_state("s1", SessionState::active, 11));      // a late activity report does not revive it
+    CHECK(s.live_sessions_of("alice").size() == 1);                        // still counts against the user's limit
     CHECK(s.set_session_state("s1", SessionState::ended, 12));
     CHECK_FALSE(s.set_session_state("s1", SessionState::active, 13));  // ended is final
     auto rec = s.session("s1");
@@ -106,7 +106,8 @@ TEST_CASE("store: resources and session state transitions", "[broker][store]") {
     CHECK(s.live_sessions_of("alice").empty());
     CHECK_FALSE(s.set_session_state("missing", SessionState::ended, 1));
     // Sessions must belong to known users (resources may be unpublished later; history stays).
-    CHECK_THROWS(s.create_session(SessionRecord{"s2", "nobody", "terminal", "h1", SessionState::starting, 1, 1, 10, 0, 0}));
+    CHECK_THROWS(
+        s.create_session(SessionRecord{"s2", "nobody", "terminal", "h1", SessionState::starting, 1, 1, 10, 0, 0}));
 }
 
 TEST_CASE("store: migrating from version 1 keeps users, resources and sessions", "[broker][store]") {

@@ -185,10 +185,16 @@ FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string disp
         ws_->handshake("127.0.0.1:" + std::to_string(b.port), "/api/v1/control");
     }
     ws_->text(true);
-    json reg = {{"type", "register"},       {"version", 1},         {"host_id", host_id},
+    json reg = {{"type", "register"},
+                {"version", 1},
+                {"host_id", host_id},
                 {"name", host_id + " name"},
-                {"secret", !client_cert.empty() ? std::string() : secret.empty() ? b.enrollment_secret : secret},
-                {"display_url", display_url}, {"cert_sha256", cert_sha256}, {"apps", json::array({"*"})},
+                {"secret", !client_cert.empty() ? std::string()
+                           : secret.empty()     ? b.enrollment_secret
+                                                : secret},
+                {"display_url", display_url},
+                {"cert_sha256", cert_sha256},
+                {"apps", json::array({"*"})},
                 {"max_sessions", max_sessions}};
     ws_->write(net::buffer(reg.dump()));
     beast::flat_buffer buf;
@@ -209,7 +215,9 @@ FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string disp
                     }
                     ++starts;
                     if (mode_ == Mode::ready)
-                        send({{"type", "session_ready"}, {"request_id", m["request_id"]}, {"session_id", m["session_id"]}});
+                        send({{"type", "session_ready"},
+                              {"request_id", m["request_id"]},
+                              {"session_id", m["session_id"]}});
                     else if (mode_ == Mode::fail)
                         send({{"type", "session_failed"},
                               {"request_id", m["request_id"]},

@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -89,8 +89,8 @@ public:
     enum class Mode { ready, fail, ignore };
     // client_cert/client_key: register over mutual TLS with this certificate (and no secret).
     FakeHost(const BrokerFixture& b, std::string host_id, std::string display_url, std::string cert_sha256,
-             Mode mode = Mode::ready, std::string secret = "", std::string client_cert = "", std::string client_key = "",
-             int max_sessions = 4);
+             Mode mode = Mode::ready, std::string secret = "", std::string client_cert = "",
+             std::string client_key = "", int max_sessions = 4);
     ~FakeHost();
     nlohmann::json registered;  // the broker's reply to register
     std::atomic<int> starts{0};

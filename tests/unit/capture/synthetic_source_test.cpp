@@ -29,8 +29,7 @@ TEST_CASE("synthetic source: first capture and invalidate report the whole frame
     CHECK(e->damage.area() == 320LL * 240);
 }
 
-TEST_CASE("synthetic source: every step changes a small region and damage covers every changed pixel",
-          "[synthetic]") {
+TEST_CASE("synthetic source: every step changes a small region and damage covers every changed pixel", "[synthetic]") {
     SyntheticFrameSource src(200, 150);
     auto first = src.capture(0ms);
     REQUIRE(first);

@@ -19,7 +19,10 @@ Frame solid(int w, int h, std::uint8_t b, std::uint8_t g, std::uint8_t r) {
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             auto* p = f.at(x, y);
-            p[0] = b; p[1] = g; p[2] = r; p[3] = 255;
+            p[0] = b;
+            p[1] = g;
+            p[2] = r;
+            p[3] = 255;
         }
     return f;
 }
@@ -177,8 +180,8 @@ Frame striped(int w, int h) {
 
 proto::Tile png_tile(const Frame& src, Rect r, int x, int y) {
     portico::codec::PngTileEncoder enc;
-    return proto::Tile{static_cast<std::uint16_t>(x), static_cast<std::uint16_t>(y), static_cast<std::uint16_t>(r.w),
-                       static_cast<std::uint16_t>(r.h), proto::TileEncoding::png, enc.encode(src, r).value()};
+    return proto::Tile{static_cast<std::uint16_t>(x),   static_cast<std::uint16_t>(y), static_cast<std::uint16_t>(r.w),
+                       static_cast<std::uint16_t>(r.h), proto::TileEncoding::png,      enc.encode(src, r).value()};
 }
 
 }  // namespace
@@ -253,7 +256,7 @@ TEST_CASE("a reduced-resolution picture is scaled up to the screen, inside its d
     vf.dirty = {{0, 0, 160, 96}};
     REQUIRE(fb.apply_video(vf));
     CHECK(fb.width() == w);
-    CHECK(near(fb.frame().at(20, 20), 200, 60, 30, 16));    // painted from the scaled-up picture
+    CHECK(near(fb.frame().at(20, 20), 200, 60, 30, 16));  // painted from the scaled-up picture
     CHECK(near(fb.frame().at(150, 90), 200, 60, 30, 16));
     CHECK(near(fb.frame().at(300, 180), 40, 200, 120, 16));  // outside the dirty rectangle: kept
 

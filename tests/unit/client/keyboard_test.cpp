@@ -41,7 +41,7 @@ TEST_CASE("digits and their shifted symbols use the number row") {
 
 TEST_CASE("punctuation pairs share a key, the second one shifted") {
     const std::vector<std::tuple<char, char, std::uint16_t>> pairs = {
-        {'-', '_', 12}, {'=', '+', 13}, {'[', '{', 26}, {']', '}', 27}, {';', ':', 39}, {'\'', '"', 40},
+        {'-', '_', 12}, {'=', '+', 13},  {'[', '{', 26}, {']', '}', 27}, {';', ':', 39}, {'\'', '"', 40},
         {'`', '~', 41}, {'\\', '|', 43}, {',', '<', 51}, {'.', '>', 52}, {'/', '?', 53},
     };
     for (auto [plain, shift, code] : pairs) {

@@ -58,7 +58,8 @@ public:
     bool refuse_ticket = false;
 
     explicit FakeBroker(const Certs& c)
-        : certs_(c), ctx_(portico::tls::make_server_context(c.cert, c.key)),
+        : certs_(c),
+          ctx_(portico::tls::make_server_context(c.cert, c.key)),
           acceptor_(ioc_, {net::ip::make_address("127.0.0.1"), 0}) {
         port_ = acceptor_.local_endpoint().port();
         thread_ = std::thread([this] { loop(); });
@@ -73,10 +74,22 @@ public:
     }
     std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
 
-    std::vector<std::pair<int, bool>> keys() { std::lock_guard l(m_); return keys_; }
-    int acks() { std::lock_guard l(m_); return acks_; }
-    std::vector<std::string> requests() { std::lock_guard l(m_); return requests_; }
-    std::string ws_path() { std::lock_guard l(m_); return ws_path_; }
+    std::vector<std::pair<int, bool>> keys() {
+        std::lock_guard l(m_);
+        return keys_;
+    }
+    int acks() {
+        std::lock_guard l(m_);
+        return acks_;
+    }
+    std::vector<std::string> requests() {
+        std::lock_guard l(m_);
+        return requests_;
+    }
+    std::string ws_path() {
+        std::lock_guard l(m_);
+        return ws_path_;
+    }
 
 private:
     void loop() {
@@ -100,14 +113,20 @@ private:
         http::request<http::string_body> req;
         http::read(st, buf, req);
         if (websocket::is_upgrade(req)) {
-            { std::lock_guard l(m_); ws_path_ = std::string(req.target()); }
+            {
+                std::lock_guard l(m_);
+                ws_path_ = std::string(req.target());
+            }
             websocket::stream<beast::ssl_stream<tcp::socket>> ws(std::move(st));
             ws.accept(req);
             display(ws);
             return;
         }
         std::string line = std::string(req.method_string()) + " " + std::string(req.target());
-        { std::lock_guard l(m_); requests_.push_back(line); }
+        {
+            std::lock_guard l(m_);
+            requests_.push_back(line);
+        }
         http::response<http::string_body> res{http::status::ok, 11};
         res.set(http::field::content_type, "application/json");
         const bool authed = req[http::field::cookie] == "portico_session=abc";
@@ -133,14 +152,15 @@ private:
             if (j["resource"] != "terminal") {
                 error(http::status::not_found, "not_found", "no such resource");
             } else {
-                res.body() = json{{"session_id", "s1"},
-                                  {"ticket", ticket},
-                                  {"gateway_path", "/api/v1/gateway/s1"},
-                                  {"direct_url", "wss://127.0.0.1:" + std::to_string(port_) + "/display"},
-                                  {"host_cert_sha256", pin_override.empty() ? certs_.fp : pin_override},
-                                  {"width", 64},
-                                  {"height", 48}}
-                                 .dump();
+                res.body() = json{
+                    {"session_id", "s1"},
+                    {"ticket", ticket},
+                    {"gateway_path", "/api/v1/gateway/s1"},
+                    {"direct_url", "wss://127.0.0.1:" + std::to_string(port_) + "/display"},
+                    {"host_cert_sha256", pin_override.empty() ? certs_.fp : pin_override},
+                    {"width", 64},
+                    {"height",
+                     48}}.dump();
             }
         } else if (line == "DELETE /api/v1/sessions/s1" && json_ct) {
             res.body() = "{}";
@@ -275,10 +295,10 @@ TEST_CASE("headless run through the gateway: login, launch by name, tiles, typin
     CHECK(j["keys_sent"] == 12);
     CHECK(broker.ws_path() == "/api/v1/gateway/s1");
     CHECK(broker.acks() == 1);
-    std::vector<std::pair<int, bool>> want = {{42, true}, {35, true}, {35, false}, {42, false},  // H
-                                              {23, true}, {23, false},                           // i
-                                              {42, true}, {2, true},   {2, false},  {42, false}, // !
-                                              {28, true}, {28, false}};                          // Enter
+    std::vector<std::pair<int, bool>> want = {{42, true}, {35, true},  {35, false}, {42, false},  // H
+                                              {23, true}, {23, false},                            // i
+                                              {42, true}, {2, true},   {2, false},  {42, false},  // !
+                                              {28, true}, {28, false}};                           // Enter
     CHECK(broker.keys() == want);
     auto reqs = broker.requests();
     CHECK(reqs == std::vector<std::string>{"POST /api/v1/login", "GET /api/v1/resources", "POST /api/v1/launch"});
@@ -294,7 +314,7 @@ TEST_CASE("headless run through the gateway: login, launch by name, tiles, typin
     auto px = [&](int x, int y) { return &rgb[(static_cast<std::size_t>(y) * 64 + x) * 3]; };
     CHECK(px(15, 15)[0] > 230);  // inside the red tile
     CHECK(px(15, 15)[1] < 25);
-    CHECK(px(30, 30)[0] == 0);   // outside: black
+    CHECK(px(30, 30)[0] == 0);  // outside: black
 }
 
 TEST_CASE("headless run direct to the host pins the certificate the broker names") {

@@ -38,7 +38,8 @@ TEST_CASE("options: the documented flags parse, escapes in --type are interprete
 
 TEST_CASE("options: the benchmark flags parse (--frame-log, --probe-latency, --size)") {
     auto a = base();
-    for (std::string s : {"--frame-log", "/tmp/f.jsonl", "--probe-latency", "100", "--size", "1920x1080"}) a.push_back(s);
+    for (std::string s : {"--frame-log", "/tmp/f.jsonl", "--probe-latency", "100", "--size", "1920x1080"})
+        a.push_back(s);
     auto o = parse_options(a, std::string("pw"));
     REQUIRE(o.ok());
     CHECK(o->frame_log_path == "/tmp/f.jsonl");
@@ -49,8 +50,11 @@ TEST_CASE("options: the benchmark flags parse (--frame-log, --probe-latency, --s
     CHECK(plain->probe_latency == 0);
     CHECK_FALSE(plain->size);
     CHECK(plain->frame_log_path.empty());
-    for (std::vector<std::string> bad : {std::vector<std::string>{"--size", "1920"}, {"--size", "0x10"},
-                                         {"--size", "axb"}, {"--probe-latency", "0"}, {"--probe-latency", "x"},
+    for (std::vector<std::string> bad : {std::vector<std::string>{"--size", "1920"},
+                                         {"--size", "0x10"},
+                                         {"--size", "axb"},
+                                         {"--probe-latency", "0"},
+                                         {"--probe-latency", "x"},
                                          {"--frame-log"}}) {
         auto b = base();
         b.insert(b.end(), bad.begin(), bad.end());

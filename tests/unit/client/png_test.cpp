@@ -14,10 +14,10 @@ TEST_CASE("the PNG writer's file reads back with libpng as the same RGB pixels")
     for (int y = 0; y < f.height; ++y)
         for (int x = 0; x < f.width; ++x) {
             auto* p = f.at(x, y);
-            p[0] = static_cast<std::uint8_t>(x * 7);       // B
-            p[1] = static_cast<std::uint8_t>(y * 11);      // G
-            p[2] = static_cast<std::uint8_t>(x + y * 3);   // R
-            p[3] = 0;                                      // X: ignored
+            p[0] = static_cast<std::uint8_t>(x * 7);      // B
+            p[1] = static_cast<std::uint8_t>(y * 11);     // G
+            p[2] = static_cast<std::uint8_t>(x + y * 3);  // R
+            p[3] = 0;                                     // X: ignored
         }
     auto path = std::filesystem::temp_directory_path() / ("portico-png-test-" + std::to_string(getpid()) + ".png");
     std::string err;

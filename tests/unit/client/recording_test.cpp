@@ -25,7 +25,10 @@ proto::TileFrame solid_frame(std::uint32_t id, std::uint8_t r, std::uint8_t g, s
     for (int y = 0; y < kH; ++y)
         for (int x = 0; x < kW; ++x) {
             auto* p = f.at(x, y);
-            p[0] = b; p[1] = g; p[2] = r; p[3] = 255;
+            p[0] = b;
+            p[1] = g;
+            p[2] = r;
+            p[3] = 255;
         }
     proto::Tile t;
     t.w = kW;
@@ -84,8 +87,8 @@ TEST_CASE("a recording replays to the picture at a given moment, every frame raw
 
     const std::string raw = slurp(dir / "raw");
     REQUIRE(raw.size() == 2u * kW * kH * 3);
-    CHECK(static_cast<std::uint8_t>(raw[0]) == 255);                 // frame 1: red
-    CHECK(static_cast<std::uint8_t>(raw[kW * kH * 3 + 2]) == 255);   // frame 2: blue
+    CHECK(static_cast<std::uint8_t>(raw[0]) == 255);                // frame 1: red
+    CHECK(static_cast<std::uint8_t>(raw[kW * kH * 3 + 2]) == 255);  // frame 2: blue
     CHECK(static_cast<std::uint8_t>(raw[kW * kH * 3]) == 0);
 
     const std::string index = slurp(dir / "index");

@@ -51,8 +51,7 @@ TEST_CASE("Conversion honours a padded source stride", "[codec][color]") {
     padded.height = 50;
     padded.stride = 100 * 4 + 64;
     padded.pixels.assign(static_cast<size_t>(padded.stride) * 50, 0xff);
-    for (int y = 0; y < 50; ++y)
-        std::copy(tight.row(y), tight.row(y) + 400, padded.row(y));
+    for (int y = 0; y < 50; ++y) std::copy(tight.row(y), tight.row(y) + 400, padded.row(y));
 
     I420Image a, b;
     bgra_to_i420(tight, a);

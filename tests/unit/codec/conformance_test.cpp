@@ -76,7 +76,9 @@ struct H264Base {
     // refinement anyway; this bound is about video staying legible.
     static constexpr double kMinPsnr = 33.0;
 
-    static std::unique_ptr<VideoEncoder> make(int w, int h) { return std::make_unique<H264Encoder>(session_h264(w, h)); }
+    static std::unique_ptr<VideoEncoder> make(int w, int h) {
+        return std::make_unique<H264Encoder>(session_h264(w, h));
+    }
     class Decoder {
     public:
         // The picture is the coded size (odd sizes padded to even); the real area is w x h.

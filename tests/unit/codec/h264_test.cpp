@@ -131,8 +131,7 @@ TEST_CASE("H.264 codec string names Constrained Baseline and the chosen level", 
     CHECK(std::regex_match(hd.codec_string(), pattern));
     // 1080p30 needs at least level 4.0 (0x28); 640x480 fits well below it.
     CHECK(std::stoi(hd.codec_string().substr(9), nullptr, 16) >= 0x28);
-    CHECK(std::stoi(small.codec_string().substr(9), nullptr, 16) <
-          std::stoi(hd.codec_string().substr(9), nullptr, 16));
+    CHECK(std::stoi(small.codec_string().substr(9), nullptr, 16) < std::stoi(hd.codec_string().substr(9), nullptr, 16));
 
     // The SPS really is Baseline with constraint_set1 (=> Constrained Baseline) and the same
     // level as the string.
@@ -243,8 +242,7 @@ TEST_CASE("H264Decoder survives garbage and truncated data", "[codec][h264]") {
     H264Encoder enc({.width = 320, .height = 240});
     const capture::Frame f = test::make_text_frame(320, 240, 11);
     const auto key = *enc.encode(f, false);
-    for (size_t cut : {size_t(1), size_t(4), size_t(10), key.data.size() / 3,
-                       key.data.size() / 2}) {
+    for (size_t cut : {size_t(1), size_t(4), size_t(10), key.data.size() / 3, key.data.size() / 2}) {
         H264Decoder fresh;
         std::vector<uint8_t> part(key.data.begin(), key.data.begin() + cut);
         INFO("cut at " << cut);

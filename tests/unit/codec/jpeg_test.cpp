@@ -38,9 +38,9 @@ bool all_marked(const capture::Frame& t) { return untouched_outside(t, {}); }
 TEST_CASE("JPEG tile round trip at quality 90, 4:4:4", "[codec][jpeg]") {
     const capture::Frame src = test::make_text_frame(640, 480, 21);
     const capture::Rect r = GENERATE(capture::Rect{100, 50, 200, 120},  // inside
-                                     capture::Rect{0, 0, 640, 480},      // whole frame
-                                     capture::Rect{631, 470, 9, 10},     // bottom-right edge
-                                     capture::Rect{17, 33, 1, 1});       // one pixel
+                                     capture::Rect{0, 0, 640, 480},     // whole frame
+                                     capture::Rect{631, 470, 9, 10},    // bottom-right edge
+                                     capture::Rect{17, 33, 1, 1});      // one pixel
     INFO("rect " << r.x << "," << r.y << " " << r.w << "x" << r.h);
 
     JpegTileEncoder enc;
@@ -112,7 +112,10 @@ TEST_CASE("JpegDecoder rejects mismatched sizes and placements", "[codec][jpeg]"
     JpegDecoder dec;
     capture::Frame target = marked_target(64, 64);
 
-    struct Case { int x, y, w, h; const char* why; };
+    struct Case {
+        int x, y, w, h;
+        const char* why;
+    };
     const Case cases[] = {
         {0, 0, 33, 16, "width differs from the JPEG"},
         {0, 0, 32, 15, "height differs from the JPEG"},
@@ -145,8 +148,7 @@ TEST_CASE("JpegDecoder survives truncated and garbage data", "[codec][jpeg]") {
     capture::Frame target = marked_target(256, 128);
 
     CHECK_FALSE(dec.decode_into({}, target, 0, 0, 256, 128));
-    for (size_t cut : {size_t(1), size_t(2), size_t(20), size_t(200), jpeg.size() / 2,
-                       jpeg.size() - 2}) {
+    for (size_t cut : {size_t(1), size_t(2), size_t(20), size_t(200), jpeg.size() / 2, jpeg.size() - 2}) {
         INFO("truncated to " << cut << " of " << jpeg.size());
         std::vector<uint8_t> part(jpeg.begin(), jpeg.begin() + cut);
         CHECK_FALSE(dec.decode_into(part, target, 0, 0, 256, 128));

@@ -34,7 +34,8 @@ capture::Frame noise_frame(int w, int h) {
 TEST_CASE("PNG tiles are lossless: text (palette) and noise (RGB)", "[codec][png]") {
     const bool text = GENERATE(true, false);
     const capture::Frame src = text ? test::make_text_frame(640, 480, 5) : noise_frame(640, 480);
-    const capture::Rect r = GENERATE(capture::Rect{0, 0, 640, 480}, capture::Rect{13, 7, 201, 99}, capture::Rect{639, 479, 1, 1});
+    const capture::Rect r =
+        GENERATE(capture::Rect{0, 0, 640, 480}, capture::Rect{13, 7, 201, 99}, capture::Rect{639, 479, 1, 1});
     PngTileEncoder enc;
     auto png = enc.encode(src, r).value();
     REQUIRE(!png.empty());
@@ -55,7 +56,8 @@ TEST_CASE("PNG tiles outside the frame are a caller bug", "[codec][png]") {
     CHECK_THROWS_AS(enc.encode(src, {0, 0, 0, 8}), std::invalid_argument);
 }
 
-TEST_CASE("corrupt, truncated, mis-sized or misplaced PNG tiles are refused and paint nothing", "[codec][png][bad-input]") {
+TEST_CASE("corrupt, truncated, mis-sized or misplaced PNG tiles are refused and paint nothing",
+          "[codec][png][bad-input]") {
     const capture::Frame src = test::make_text_frame(128, 64, 3);
     PngTileEncoder enc;
     auto png = enc.encode(src, {0, 0, 128, 64}).value();

@@ -53,8 +53,8 @@ TEST_CASE("cli: values, defaults, --name=value and flags parse") {
 
 TEST_CASE("cli: an option given twice keeps its last value, a repeatable one every value") {
     Program p;
-    REQUIRE(p.parse({"--broker", "a", "--max-sessions", "3", "--broker", "b", "--max-sessions=4", "--entry", "x",
-                     "--entry", "y"}));
+    REQUIRE(p.parse(
+        {"--broker", "a", "--max-sessions", "3", "--broker", "b", "--max-sessions=4", "--entry", "x", "--entry", "y"}));
     CHECK(p.broker == "b");
     CHECK(p.sessions == 4);
     CHECK(p.entries == std::vector<std::string>{"x", "y"});

@@ -37,7 +37,8 @@ TEST_CASE("Ed25519 keys sign, verify, persist", "[crypto]") {
 
     auto path = std::filesystem::temp_directory_path() / ("portico-key-" + random_token(6) + ".pem");
     key.save_private_pem(path.string());
-    CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::group_all) == std::filesystem::perms::none);
+    CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::group_all) ==
+          std::filesystem::perms::none);
     auto loaded = Ed25519Key::load_private_pem(path.string());
     CHECK(loaded.public_raw() == key.public_raw());
     std::filesystem::remove(path);

@@ -88,7 +88,7 @@ TEST_CASE("WsWriteQueue: the callback may push, and after a failure nothing more
     self = &q;
     q.push("first", owner);
     q.push("second", owner);
-    ws.complete();  // "first"; the callback queues one more
+    ws.complete();                                 // "first"; the callback queues one more
     ws.complete(boost::asio::error::broken_pipe);  // "second" fails
     CHECK(ws.written == std::vector<std::string>{"first"});
     CHECK(kept == std::vector<std::string>{"second", "from-callback"});

@@ -20,7 +20,8 @@ using namespace std::chrono_literals;
 namespace {
 
 xcb_atom_t atom(test::XConn& x, const char* name) {
-    auto* r = xcb_intern_atom_reply(x.c, xcb_intern_atom(x.c, 0, static_cast<std::uint16_t>(std::strlen(name)), name), nullptr);
+    auto* r = xcb_intern_atom_reply(x.c, xcb_intern_atom(x.c, 0, static_cast<std::uint16_t>(std::strlen(name)), name),
+                                    nullptr);
     REQUIRE(r);
     xcb_atom_t a = r->atom;
     std::free(r);
@@ -62,9 +63,11 @@ std::optional<std::string> paste(test::XConn& x, xcb_window_t w, xcb_atom_t sele
     bool refused = ev->property == XCB_NONE;
     std::free(ev);
     if (refused) return std::nullopt;
-    auto* r = xcb_get_property_reply(x.c, xcb_get_property(x.c, 1, w, prop, XCB_GET_PROPERTY_TYPE_ANY, 0, 1 << 20), nullptr);
+    auto* r =
+        xcb_get_property_reply(x.c, xcb_get_property(x.c, 1, w, prop, XCB_GET_PROPERTY_TYPE_ANY, 0, 1 << 20), nullptr);
     REQUIRE(r);
-    std::string out(static_cast<const char*>(xcb_get_property_value(r)), static_cast<std::size_t>(xcb_get_property_value_length(r)));
+    std::string out(static_cast<const char*>(xcb_get_property_value(r)),
+                    static_cast<std::size_t>(xcb_get_property_value_length(r)));
     std::free(r);
     return out;
 }
@@ -79,11 +82,19 @@ TEST_CASE("clipboard: the client's text is pasted by X apps as UTF8_STRING, STRI
     xcb_window_t w = make_window(app, XCB_EVENT_MASK_PROPERTY_CHANGE);
     auto pump = [&] { CHECK_FALSE(bridge.poll()); };  // our own text is never reported back
 
-    bridge.set_text("gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac");
+    bridge.set_text(
+        "gr\xc3\xbc\xc3\x9f"
+        "e \xe2\x82\xac");
     xcb_atom_t clipboard = atom(app, "CLIPBOARD");
-    CHECK(paste(app, w, clipboard, atom(app, "UTF8_STRING"), pump) == "gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac");
-    CHECK(paste(app, w, XCB_ATOM_PRIMARY, atom(app, "UTF8_STRING"), pump) == "gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac");
-    CHECK(paste(app, w, clipboard, XCB_ATOM_STRING, pump) == "gr\xfc\xdf" "e ?");  // Latin-1
+    CHECK(paste(app, w, clipboard, atom(app, "UTF8_STRING"), pump) ==
+          "gr\xc3\xbc\xc3\x9f"
+          "e \xe2\x82\xac");
+    CHECK(paste(app, w, XCB_ATOM_PRIMARY, atom(app, "UTF8_STRING"), pump) ==
+          "gr\xc3\xbc\xc3\x9f"
+          "e \xe2\x82\xac");
+    CHECK(paste(app, w, clipboard, XCB_ATOM_STRING, pump) ==
+          "gr\xfc\xdf"
+          "e ?");  // Latin-1
     auto targets = paste(app, w, clipboard, atom(app, "TARGETS"), pump);
     REQUIRE(targets);
     CHECK(targets->size() % 4 == 0);
@@ -128,11 +139,13 @@ TEST_CASE("clipboard: text an app copies is fetched once per change", "[clipboar
         xcb_set_selection_owner(app.c, w, XCB_ATOM_PRIMARY, XCB_CURRENT_TIME);
         xcb_flush(app.c);
         std::optional<std::string> got;
-        test::wait_until([&] {
-            serve();
-            got = bridge.poll();
-            return got.has_value();
-        }, 5s, 5ms);
+        test::wait_until(
+            [&] {
+                serve();
+                got = bridge.poll();
+                return got.has_value();
+            },
+            5s, 5ms);
         return got;
     };
     CHECK(copy("copied in the session") == "copied in the session");
@@ -173,9 +186,9 @@ TEST_CASE("key_char: characters arrive with the right keysym and modifiers", "[i
     CHECK(typed('A').first == 'A');
     CHECK(typed('!').first == '!');
     CHECK(typed('@').first == '@');
-    CHECK(typed(0xe9).first == 0xe9);             // é: not on a US keymap, bound to a spare keycode
-    CHECK(typed(0x20ac).first == 0x010020ac);     // €
-    CHECK(typed(0x20ac).first == 0x010020ac);     // again, reusing the binding
+    CHECK(typed(0xe9).first == 0xe9);          // é: not on a US keymap, bound to a spare keycode
+    CHECK(typed(0x20ac).first == 0x010020ac);  // €
+    CHECK(typed(0x20ac).first == 0x010020ac);  // again, reusing the binding
 
     // A held Shift (or Alt, as a client's AltGr would be) does not reach a plain character.
     in.key(42, true);  // Shift_L
@@ -223,7 +236,8 @@ TEST_CASE("cursor: the shape is reported at first and when it changes", "[cursor
 TEST_CASE("cursor: premultiplied ARGB becomes straight RGBA", "[cursor]") {
     std::uint32_t px[] = {0xff102030, 0x80404040, 0x00000000};
     auto rgba = host::cursor_argb_to_rgba(px, 3);
-    CHECK(std::vector<std::uint8_t>(rgba.begin(), rgba.begin() + 4) == std::vector<std::uint8_t>{0x10, 0x20, 0x30, 0xff});
+    CHECK(std::vector<std::uint8_t>(rgba.begin(), rgba.begin() + 4) ==
+          std::vector<std::uint8_t>{0x10, 0x20, 0x30, 0xff});
     CHECK(int(rgba[4]) == 0x80);  // 0x40 / (0x80 / 255)
     CHECK(int(rgba[7]) == 0x80);
     CHECK(int(rgba[11]) == 0);

@@ -1,7 +1,7 @@
 // An app session at the client's device pixel ratio: Xvfb's DPI, Xft.dpi on the root window, the
 // DPI kept across RandR resizes, GTK's variables, and a real Xft xterm drawn twice as tall at 2x.
-#include "session-host/app/app_process.hpp"
 #include "session-host/x11/display_scale.hpp"
+#include "session-host/app/app_process.hpp"
 #include "session-host/x11/screen_sizer.hpp"
 #include "session-host/x11/x_display.hpp"
 
@@ -22,7 +22,8 @@ std::string root_resources(test::XConn& x) {
     auto* r = xcb_get_property_reply(
         x.c, xcb_get_property(x.c, 0, x.screen->root, XCB_ATOM_RESOURCE_MANAGER, XCB_ATOM_STRING, 0, 4096), nullptr);
     REQUIRE(r);
-    std::string text(static_cast<const char*>(xcb_get_property_value(r)), static_cast<std::size_t>(xcb_get_property_value_length(r)));
+    std::string text(static_cast<const char*>(xcb_get_property_value(r)),
+                     static_cast<std::size_t>(xcb_get_property_value_length(r)));
     std::free(r);
     return text;
 }
@@ -58,8 +59,8 @@ int top_level_height(const std::string& display, const std::string& xauthority) 
 int xterm_height_at(int dpi) {
     test::TempDir dir;
     host::XvfbDisplay d(1920, 1200, dir.path, dpi);
-    host::AppProcess xterm({"xterm", "-fa", "Monospace", "-fs", "11", "-geometry", "80x24"}, d.display(), d.xauthority(),
-                           dir.path + "/xterm.log");
+    host::AppProcess xterm({"xterm", "-fa", "Monospace", "-fs", "11", "-geometry", "80x24"}, d.display(),
+                           d.xauthority(), dir.path + "/xterm.log");
     int height = 0;
     REQUIRE(test::wait_until([&] { return (height = top_level_height(d.display(), d.xauthority())) > 0; }, 15s));
     return height;
@@ -116,8 +117,8 @@ TEST_CASE("app process: the scale's variables replace inherited ones", "[hidpi][
     test::TempDir dir;
     const std::string log = dir.path + "/app.log";
     ::setenv("GDK_SCALE", "7", 1);
-    host::AppProcess p({"sh", "-c", "echo \"s=$GDK_SCALE d=$GDK_DPI_SCALE x=$DISPLAY\"; env | grep -c '^GDK_SCALE='"}, ":5",
-                       "/dev/null", log, host::display_scale(2).env);
+    host::AppProcess p({"sh", "-c", "echo \"s=$GDK_SCALE d=$GDK_DPI_SCALE x=$DISPLAY\"; env | grep -c '^GDK_SCALE='"},
+                       ":5", "/dev/null", log, host::display_scale(2).env);
     ::unsetenv("GDK_SCALE");
     REQUIRE(test::wait_until([&] { return p.exited(); }, 10s));
     std::ifstream in(log);

@@ -1,11 +1,11 @@
 // DisplayServer against a real TLS WebSocket client on loopback and fake sessions: ticket checks,
 // refusals, input routing, frames to the viewer, isolation between connections, view-only
 // viewers (shadows), connection limits, accept back-off and clients that stop reading.
+#include "session-host/net/display_server.hpp"
 #include "common/crypto.hpp"
 #include "common/tls.hpp"
 #include "protocol/display.hpp"
 #include "protocol/ticket.hpp"
-#include "session-host/net/display_server.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/beast/core.hpp>
@@ -45,21 +45,49 @@ public:
     const std::string& id() const override { return id_; }
     int width() const override { return 640; }
     int height() const override { return 480; }
-    void attach(std::shared_ptr<host::ViewerSink> v) override { update([&] { viewer = v; ++attaches; }); }
+    void attach(std::shared_ptr<host::ViewerSink> v) override {
+        update([&] {
+            viewer = v;
+            ++attaches;
+        });
+    }
     bool attach_view_only(std::shared_ptr<host::ViewerSink> v) override {
         update([&] { shadows.push_back(v); });
         return true;
     }
-    void detach(const host::ViewerSink* v) override { update([&] { if (viewer.get() == v) viewer.reset(); ++detaches; }); }
-    void key(std::uint16_t code, bool down) override { update([&] { keys.emplace_back(code, down); }); }
-    void pointer(int x, int y, std::uint8_t b) override { update([&] { pointers.push_back({x, y, b}); }); }
-    void wheel(int, int dy) override { update([&] { wheel_dy += dy; }); }
-    void frame_ack(const host::ViewerSink*, std::uint32_t id, std::uint32_t) override { update([&] { last_ack = id; }); }
-    void keyframe_request() override { update([&] { ++keyframe_requests; }); }
-    void logoff() override { update([&] { ++logoffs; }); }
-    void resize(int w, int h) override { update([&] { resizes.push_back({w, h}); }); }
-    void key_char(std::uint32_t cp, std::uint16_t, bool down) override { update([&] { chars.emplace_back(cp, down); }); }
-    void clipboard(const std::string& text, bool more) override { update([&] { clip.emplace_back(text, more); }); }
+    void detach(const host::ViewerSink* v) override {
+        update([&] {
+            if (viewer.get() == v) viewer.reset();
+            ++detaches;
+        });
+    }
+    void key(std::uint16_t code, bool down) override {
+        update([&] { keys.emplace_back(code, down); });
+    }
+    void pointer(int x, int y, std::uint8_t b) override {
+        update([&] { pointers.push_back({x, y, b}); });
+    }
+    void wheel(int, int dy) override {
+        update([&] { wheel_dy += dy; });
+    }
+    void frame_ack(const host::ViewerSink*, std::uint32_t id, std::uint32_t) override {
+        update([&] { last_ack = id; });
+    }
+    void keyframe_request() override {
+        update([&] { ++keyframe_requests; });
+    }
+    void logoff() override {
+        update([&] { ++logoffs; });
+    }
+    void resize(int w, int h) override {
+        update([&] { resizes.push_back({w, h}); });
+    }
+    void key_char(std::uint32_t cp, std::uint16_t, bool down) override {
+        update([&] { chars.emplace_back(cp, down); });
+    }
+    void clipboard(const std::string& text, bool more) override {
+        update([&] { clip.emplace_back(text, more); });
+    }
 
     template <class P>
     bool wait(P pred) {
@@ -105,7 +133,8 @@ public:
 };
 
 std::int64_t now_unix() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 template <class P>
@@ -179,7 +208,9 @@ public:
         : ctx_(tls::make_client_context(tls::ClientTrust{{}, pin, false})), ws_(ioc_, ctx_), port_(port) {}
 
     beast::error_code connect(const std::string& path = "/display") {
-        auto ec = run([&](auto h) { beast::get_lowest_layer(ws_).async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), h); });
+        auto ec = run([&](auto h) {
+            beast::get_lowest_layer(ws_).async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), h);
+        });
         if (!ec) ec = run([&](auto h) { ws_.next_layer().async_handshake(ssl::stream_base::client, h); });
         if (!ec) ec = run([&](auto h) { ws_.async_handshake("127.0.0.1", path, h); });
         ws_.binary(true);
@@ -208,7 +239,9 @@ public:
     }
     // Plain HTTPS GET, returns the status code.
     int http_get(const std::string& target) {
-        auto ec = run([&](auto h) { beast::get_lowest_layer(ws_).async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), h); });
+        auto ec = run([&](auto h) {
+            beast::get_lowest_layer(ws_).async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), h);
+        });
         if (!ec) ec = run([&](auto h) { ws_.next_layer().async_handshake(ssl::stream_base::client, h); });
         REQUIRE_FALSE(ec);
         http::request<http::empty_body> req{http::verb::get, target, 11};
@@ -351,7 +384,8 @@ TEST_CASE("display server: refuses forged, expired, replayed, misaddressed and u
     SECTION("wrong protocol version") {
         Client c(f.server->port(), pin);
         REQUIRE_FALSE(c.connect());
-        REQUIRE_FALSE(c.send(protocol::Hello{static_cast<std::uint16_t>(protocol::kDisplayVersion + 1), f.ticket("s1")}));
+        REQUIRE_FALSE(
+            c.send(protocol::Hello{static_cast<std::uint16_t>(protocol::kDisplayVersion + 1), f.ticket("s1")}));
         expect_refusal(c, protocol::ErrorCode::unsupported_version);
     }
     SECTION("first message is not Hello") {
@@ -427,7 +461,8 @@ TEST_CASE("display server: ResizeRequest reaches the session and its Resize reac
     auto& t = f.target("s1");
     REQUIRE(t.wait([&] { return t.resizes.size() == 1 && t.viewer; }));
     CHECK(t.resizes[0] == std::array<int, 2>{1001, 777});  // rounding is the session's business
-    t.current_viewer()->send(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::Resize{1000, 776})));
+    t.current_viewer()->send(
+        std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::Resize{1000, 776})));
     auto r = as<protocol::Resize>(c.receive());
     CHECK(r.width == 1000);
     CHECK(r.height == 776);
@@ -676,7 +711,8 @@ TEST_CASE("display server: a client that stops reading holds a bounded queue, th
     // 1 MiB frames, at a pace the socket could take if the client read them: the client never
     // does, so the kernel's buffers fill, then the connection's queue, then send() says no (and a
     // session drops that viewer). Host memory for it stays at a few queued messages.
-    protocol::TileFrame tf{1, 640, 480, {}, {{0, 0, 8, 8, protocol::TileEncoding::jpeg, std::vector<std::uint8_t>(1 << 20, 7)}}};
+    protocol::TileFrame tf{
+        1, 640, 480, {}, {{0, 0, 8, 8, protocol::TileEncoding::jpeg, std::vector<std::uint8_t>(1 << 20, 7)}}};
     auto frame = std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(tf));
     int accepted = 0;
     bool refused = false;

@@ -40,8 +40,13 @@ struct Pair {
 };
 
 json start_request(const std::string& user, std::vector<std::string> argv) {
-    return {{"op", "start"}, {"session", "s1"}, {"user", user}, {"argv", argv}, {"env", json::array()},
-            {"display", ":5"}, {"cookie", std::string(32, 'a')}};
+    return {{"op", "start"},
+            {"session", "s1"},
+            {"user", user},
+            {"argv", argv},
+            {"env", json::array()},
+            {"display", ":5"},
+            {"cookie", std::string(32, 'a')}};
 }
 
 bool running_as_root_or_required() {
@@ -62,7 +67,7 @@ std::string slurp(const std::string& path) {
 TEST_CASE("privsep: names, environment entries and uids the helper accepts", "[privsep]") {
     CHECK(valid_account_name("alice"));
     CHECK(valid_account_name("pt-bob_2"));
-    CHECK_FALSE(valid_account_name("Alice"));     // uppercase would let two portal users share an account
+    CHECK_FALSE(valid_account_name("Alice"));  // uppercase would let two portal users share an account
     CHECK_FALSE(valid_account_name("-rf"));
     CHECK_FALSE(valid_account_name("a.b"));
     CHECK_FALSE(valid_account_name("../etc"));

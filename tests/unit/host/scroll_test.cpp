@@ -71,7 +71,8 @@ TEST_CASE("scrolling down and scrolling inside a region are found too", "[scroll
     const Frame before = terminal(640, 480, 3);
     // Content moves down by 32 rows inside the area y 100..400 only (a scrolling pane).
     Frame after = before;
-    for (int y = 399; y >= 132; --y) std::memcpy(after.row(y), before.row(y - 32), static_cast<std::size_t>(before.stride));
+    for (int y = 399; y >= 132; --y)
+        std::memcpy(after.row(y), before.row(y - 32), static_cast<std::size_t>(before.stride));
     const Frame fresh = terminal(640, 480, 4);
     for (int y = 100; y < 132; ++y) std::memcpy(after.row(y), fresh.row(y), static_cast<std::size_t>(before.stride));
     auto s = find_vertical_scroll(before, after, {0, 100, 640, 300});
@@ -123,7 +124,8 @@ namespace {
 // A terminal-like desktop with a "window" (its own text, a border) at (wx, wy).
 Frame desktop_with_window(const Frame& desk, const Frame& win, int wx, int wy) {
     Frame f = desk;
-    for (int y = 0; y < win.height; ++y) std::memcpy(f.at(wx, wy + y), win.row(y), static_cast<std::size_t>(win.stride));
+    for (int y = 0; y < win.height; ++y)
+        std::memcpy(f.at(wx, wy + y), win.row(y), static_cast<std::size_t>(win.stride));
     return f;
 }
 
@@ -177,8 +179,11 @@ long long area_of(const std::vector<Rect>& rs) {
 TEST_CASE("a dragged window is found as one 2-D move, the rest is only the exposed area", "[scroll][move]") {
     const Frame desk = terminal(1280, 800, 3);
     const Frame win = window_content(400, 260);
-    struct Case { int x0, y0, x1, y1; };
-    for (auto c : {Case{200, 150, 237, 171}, Case{500, 300, 470, 281}, Case{100, 100, 160, 100}, Case{300, 400, 300, 330}}) {
+    struct Case {
+        int x0, y0, x1, y1;
+    };
+    for (auto c :
+         {Case{200, 150, 237, 171}, Case{500, 300, 470, 281}, Case{100, 100, 160, 100}, Case{300, 400, 300, 330}}) {
         CAPTURE(c.x0, c.y0, c.x1, c.y1);
         const Frame before = desktop_with_window(desk, win, c.x0, c.y0);
         const Frame after = desktop_with_window(desk, win, c.x1, c.y1);

@@ -47,14 +47,24 @@ TEST_CASE("window keeper: first window fills the screen and takes focus, dialogs
     test::XConn x(d.display(), d.xauthority());
 
     auto main = map_window(x, 200, 100, false);
-    REQUIRE(test::wait_until([&] { keeper.poll(); return keeper.main_window() == main; }, 5s));
+    REQUIRE(test::wait_until(
+        [&] {
+            keeper.poll();
+            return keeper.main_window() == main;
+        },
+        5s));
     // The keeper's requests travel on its own connection: wait for the server to apply them.
     REQUIRE(test::wait_until([&] { return size_of(x, main) == std::pair{640, 480}; }, 5s));
     REQUIRE(test::wait_until([&] { return focus_of(x) == main; }, 5s));
 
     auto popup = map_window(x, 50, 50, true);  // a menu: not resized, no focus
     auto dialog = map_window(x, 120, 80, false);
-    REQUIRE(test::wait_until([&] { keeper.poll(); return keeper.focused_window() == dialog; }, 5s));
+    REQUIRE(test::wait_until(
+        [&] {
+            keeper.poll();
+            return keeper.focused_window() == dialog;
+        },
+        5s));
     REQUIRE(test::wait_until([&] { return focus_of(x) == dialog; }, 5s));
     CHECK(size_of(x, dialog) == std::pair{120, 80});
     CHECK(size_of(x, popup) == std::pair{50, 50});
@@ -62,6 +72,11 @@ TEST_CASE("window keeper: first window fills the screen and takes focus, dialogs
     // Closing the dialog gives focus back to the main window.
     xcb_destroy_window(x.c, dialog);
     x.sync();
-    REQUIRE(test::wait_until([&] { keeper.poll(); return keeper.focused_window() == main; }, 5s));
+    REQUIRE(test::wait_until(
+        [&] {
+            keeper.poll();
+            return keeper.focused_window() == main;
+        },
+        5s));
     REQUIRE(test::wait_until([&] { return focus_of(x) == main; }, 5s));
 }

@@ -60,9 +60,8 @@ TEST_CASE("x11 capture: drawing produces damage only where drawn, with the drawn
     const std::uint32_t orange = 0xff8000, blue = 0x0000ff;
     xcb_window_t win = xcb_generate_id(x.c);
     std::uint32_t values[] = {orange, 1};
-    xcb_create_window(x.c, XCB_COPY_FROM_PARENT, win, x.screen->root, 100, 80, 50, 40, 0,
-                      XCB_WINDOW_CLASS_INPUT_OUTPUT, x.screen->root_visual,
-                      XCB_CW_BACK_PIXEL | XCB_CW_OVERRIDE_REDIRECT, values);
+    xcb_create_window(x.c, XCB_COPY_FROM_PARENT, win, x.screen->root, 100, 80, 50, 40, 0, XCB_WINDOW_CLASS_INPUT_OUTPUT,
+                      x.screen->root_visual, XCB_CW_BACK_PIXEL | XCB_CW_OVERRIDE_REDIRECT, values);
     xcb_map_window(x.c, win);
     x.sync();
     xcb_gcontext_t gc = xcb_generate_id(x.c);
@@ -99,7 +98,8 @@ TEST_CASE("x11 capture: drawing produces damage only where drawn, with the drawn
         [&] {
             auto c = src.capture(500ms);
             if (c) moved.add(c->damage);
-            return c && pixel_is(*c->frame, 503, 403, 0xff, 0x80, 0x00) && pixel_is(*c->frame, 515, 415, 0, 0, 0xff) && !pixel_is(*c->frame, 102, 82, 0xff, 0x80, 0x00);
+            return c && pixel_is(*c->frame, 503, 403, 0xff, 0x80, 0x00) && pixel_is(*c->frame, 515, 415, 0, 0, 0xff) &&
+                   !pixel_is(*c->frame, 102, 82, 0xff, 0x80, 0x00);
         },
         10s, 1ms));
     CHECK(moved.contains_point(520, 420));  // new place
@@ -163,8 +163,9 @@ TEST_CASE("x11 capture follows a RandR screen size change, shrinking and growing
     const std::uint32_t green = 0x00ff00;
     xcb_window_t win = xcb_generate_id(x.c);
     std::uint32_t values[] = {green, 1};
-    xcb_create_window(x.c, XCB_COPY_FROM_PARENT, win, x.screen->root, 780, 580, 20, 20, 0, XCB_WINDOW_CLASS_INPUT_OUTPUT,
-                      x.screen->root_visual, XCB_CW_BACK_PIXEL | XCB_CW_OVERRIDE_REDIRECT, values);
+    xcb_create_window(x.c, XCB_COPY_FROM_PARENT, win, x.screen->root, 780, 580, 20, 20, 0,
+                      XCB_WINDOW_CLASS_INPUT_OUTPUT, x.screen->root_visual,
+                      XCB_CW_BACK_PIXEL | XCB_CW_OVERRIDE_REDIRECT, values);
     xcb_map_window(x.c, win);
     x.sync();
     REQUIRE(test::wait_until(

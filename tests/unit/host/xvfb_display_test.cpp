@@ -54,8 +54,10 @@ TEST_CASE("xvfb: connections without the cookie are refused", "[xvfb]") {
     c = xcb_connect(d.display().c_str(), nullptr);
     CHECK(xcb_connection_has_error(c) == 0);
     xcb_disconnect(c);
-    if (old) ::setenv("XAUTHORITY", saved.c_str(), 1);
-    else ::unsetenv("XAUTHORITY");
+    if (old)
+        ::setenv("XAUTHORITY", saved.c_str(), 1);
+    else
+        ::unsetenv("XAUTHORITY");
 }
 
 TEST_CASE("xvfb: two displays get different numbers", "[xvfb]") {

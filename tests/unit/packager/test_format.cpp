@@ -18,11 +18,18 @@ struct Built {
 Built make_package() {
     Built b;
     std::vector<std::uint8_t> runtime(4096, 0x90);  // stand-in for the runtime executable
-    std::memcpy(runtime.data(), "\x7f" "ELF", 4);
+    std::memcpy(runtime.data(),
+                "\x7f"
+                "ELF",
+                4);
     std::vector<std::uint8_t> section = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
     std::vector<ChunkRef> chunks(2);
-    chunks[0].offset = 0; chunks[0].comp_size = 6; chunks[0].raw_size = 100;
-    chunks[1].offset = 6; chunks[1].comp_size = 4; chunks[1].raw_size = 7;
+    chunks[0].offset = 0;
+    chunks[0].comp_size = 6;
+    chunks[0].raw_size = 100;
+    chunks[1].offset = 6;
+    chunks[1].comp_size = 4;
+    chunks[1].raw_size = 7;
     chunks[0].hash.fill(0xaa);
     chunks[1].hash.fill(0xbb);
     std::vector<FileEntry> files = {
@@ -124,7 +131,9 @@ TEST_CASE("trust list: the signing key is accepted, any other key is refused by 
 
 TEST_CASE("file table decoding is bounds-checked") {
     std::vector<ChunkRef> chunks(1);
-    chunks[0].offset = 0; chunks[0].comp_size = 5; chunks[0].raw_size = 3;
+    chunks[0].offset = 0;
+    chunks[0].comp_size = 5;
+    chunks[0].raw_size = 3;
     std::vector<FileEntry> files = {{"a/b", EntryType::file, 0644, 0, 3, {}}};
     auto table = encode_table(chunks, files);
     std::vector<ChunkRef> c2;
@@ -142,10 +151,11 @@ TEST_CASE("file table decoding is bounds-checked") {
         CHECK_THROWS_WITH(decode_table(t, 5, c2, f2), Catch::Contains("unsafe path"));
     }
     // Nothing may be extracted through a symlink, and no path may repeat.
-    auto via_link = encode_table(chunks, {{"usr", EntryType::symlink, 0777, 0, 0, "/etc"},
-                                          {"usr/passwd", EntryType::file, 0644, 0, 3, {}}});
+    auto via_link = encode_table(
+        chunks, {{"usr", EntryType::symlink, 0777, 0, 0, "/etc"}, {"usr/passwd", EntryType::file, 0644, 0, 3, {}}});
     CHECK_THROWS_WITH(decode_table(via_link, 5, c2, f2), Catch::Contains("below a symlink"));
-    auto dup = encode_table(chunks, {{"a", EntryType::dir, 0755, 0, 0, {}}, {"a", EntryType::symlink, 0777, 0, 0, "/"}});
+    auto dup =
+        encode_table(chunks, {{"a", EntryType::dir, 0755, 0, 0, {}}, {"a", EntryType::symlink, 0777, 0, 0, "/"}});
     CHECK_THROWS_WITH(decode_table(dup, 5, c2, f2), Catch::Contains("duplicate path"));
     // Missing chunk index.
     auto t = encode_table(chunks, {{"x", EntryType::file, 0644, 7, 3, {}}});
@@ -173,7 +183,10 @@ TEST_CASE("has_appended_data reads no program header past the file, whatever e_p
     // e_phoff, "off + sizeof(Elf64_Phdr)" wrapped around, passed the bounds check and the header
     // was read from before the buffer.
     std::vector<std::uint8_t> exe(64, 0);  // an ELF header and nothing else
-    std::memcpy(exe.data(), "\x7f" "ELF", 4);
+    std::memcpy(exe.data(),
+                "\x7f"
+                "ELF",
+                4);
     exe[56] = 1;  // e_phnum
     for (std::uint64_t phoff : {~std::uint64_t{0} - 7, ~std::uint64_t{0} - 55, std::uint64_t{60}, std::uint64_t{64}}) {
         std::memcpy(&exe[32], &phoff, 8);  // e_phoff

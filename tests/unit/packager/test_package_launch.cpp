@@ -119,9 +119,18 @@ TEST_CASE("a trusted package runs through the host's runtime with the host's tru
     auto& p = packages();
     auto argv = package_launch::resolve({p.pkg.string(), "--portico-entry=dash", "-c", "echo ran:$0:$1", "a1", "b 2"},
                                         p.policy(p.trust_mine));
-    const std::vector<std::string> want = {fs::canonical(PORTICO_PACK_RUNTIME_BIN).string(), "--package",
-                                           fs::canonical(p.pkg).string(), "--trust-dir", p.trust_mine.string(),
-                                           "--entry", "dash", "--", "-c", "echo ran:$0:$1", "a1", "b 2"};
+    const std::vector<std::string> want = {fs::canonical(PORTICO_PACK_RUNTIME_BIN).string(),
+                                           "--package",
+                                           fs::canonical(p.pkg).string(),
+                                           "--trust-dir",
+                                           p.trust_mine.string(),
+                                           "--entry",
+                                           "dash",
+                                           "--",
+                                           "-c",
+                                           "echo ran:$0:$1",
+                                           "a1",
+                                           "b 2"};
     CHECK(argv == want);
     // Run it as the session would (the package file itself is never executed).
     std::string cmd = "HOME=" + (p.dir / "home").string() + " XDG_CACHE_HOME= XDG_DATA_HOME=";
@@ -150,9 +159,7 @@ TEST_CASE("packages are refused without a trust list, by an untrusted key, unsig
     CHECK_THAT(refusal(cmd(p.pkg), p.policy(p.trust_other)),
                Catch::Contains("REFUSED") && Catch::Contains("not in the trust list"));
     // Unsigned: the signature slot (the 64 bytes before the 96-byte trailer) is zero.
-    auto unsigned_pkg = p.variant("unsigned.portico", [](auto& b) {
-        std::fill(b.end() - 160, b.end() - 96, 0);
-    });
+    auto unsigned_pkg = p.variant("unsigned.portico", [](auto& b) { std::fill(b.end() - 160, b.end() - 96, 0); });
     CHECK_THAT(refusal(cmd(unsigned_pkg), p.policy(p.trust_mine)),
                Catch::Contains("REFUSED") && Catch::Contains("signature does not verify"));
     auto tampered = p.variant("tampered.portico", [](auto& b) { b[b.size() * 3 / 4] ^= 1; });
@@ -163,8 +170,9 @@ TEST_CASE("packages are refused without a trust list, by an untrusted key, unsig
     CHECK_THAT(refusal({p.pkg.string(), "--portico-entry=nope"}, p.policy(p.trust_mine)),
                Catch::Contains("no entry point 'nope'"));
     // Trust comes from the host only: the published command cannot bring its own.
-    CHECK_THAT(refusal({p.pkg.string(), "--portico-trust=" + (p.dir / "other.pem.pub").string()}, p.policy(p.trust_mine)),
-               Catch::Contains("--portico-trust="));
+    CHECK_THAT(
+        refusal({p.pkg.string(), "--portico-trust=" + (p.dir / "other.pem.pub").string()}, p.policy(p.trust_mine)),
+        Catch::Contains("--portico-trust="));
     CHECK_FALSE(fs::exists(p.dir / "RAN"));
 }
 

@@ -171,7 +171,9 @@ TEST_CASE("runtime's host mode requires the host's trust list and ignores the us
     // The session user's own list trusts the package; a host launch must not care.
     std::ofstream(f.dir / "config/portico/trusted-keys/mine.pub") << format_public_key(f.key.public_raw());
     // A host's launch: options first, the package named by --package.
-    auto host = [&](const std::string& flags) { return f.runtime("--package " + f.write(good).string() + " " + flags); };
+    auto host = [&](const std::string& flags) {
+        return f.runtime("--package " + f.write(good).string() + " " + flags);
+    };
     auto r = host("--verify-only");
     CHECK(r.status == 65);
     CHECK_THAT(r.output, Catch::Contains("REFUSED: no trusted publisher keys configured for packages"));

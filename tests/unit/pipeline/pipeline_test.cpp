@@ -3,8 +3,8 @@
 // viewer that decodes everything with the native client's Framebuffer and acknowledges frames.
 // What the viewer shows is compared with the source byte for byte (B, G, R).
 
-#include "tests/support/pipeline_support.hpp"
 #include "session-host/stream/flow_control.hpp"
+#include "tests/support/pipeline_support.hpp"
 #include "tests/support/test_frames.hpp"
 
 #include <catch2/catch.hpp>
@@ -64,9 +64,9 @@ struct Rig {
             resizes += r.kind == Received::resize;
             failed += !r.applied;
         }
-        out << "received: " << key << " keyframes, " << delta << " H.264 deltas, " << tiles << " tile frames, " << copies
-            << " frames with copies, " << resizes << " resizes, " << failed << " not applied; differing pixels "
-            << differing_pixels(viewer->screen(), source.current());
+        out << "received: " << key << " keyframes, " << delta << " H.264 deltas, " << tiles << " tile frames, "
+            << copies << " frames with copies, " << resizes << " resizes, " << failed
+            << " not applied; differing pixels " << differing_pixels(viewer->screen(), source.current());
         return out.str();
     }
 };
@@ -77,9 +77,14 @@ struct Typist {
     std::mt19937 rng{42};
     void type(ScriptedSource& src, int row_y = 420) {
         const int x = 16 + (col % 50) * 8;
-        if (col % 50 == 0) src.change([&](capture::Frame& f) { ct::fill(f, {8, row_y - 1, 420, 16}, 0x23, 0x1e, 0x1e); },
-                                      {8, row_y - 1, 420, 16});
-        src.change([&](capture::Frame& f) { ct::draw_glyph(f, x, row_y, rng, 0xe0, 0xe0, 0xe0); }, {x - 1, row_y - 1, 10, 16});
+        if (col % 50 == 0)
+            src.change(
+                [&](capture::Frame& f) {
+                    ct::fill(f, {8, row_y - 1, 420, 16}, 0x23, 0x1e, 0x1e);
+                },
+                {8, row_y - 1, 420, 16});
+        src.change([&](capture::Frame& f) { ct::draw_glyph(f, x, row_y, rng, 0xe0, 0xe0, 0xe0); },
+                   {x - 1, row_y - 1, 10, 16});
         ++col;
     }
 };
@@ -88,23 +93,28 @@ struct Typist {
 // move, and more than a quarter of the screen, so the session sends H.264.
 void flip_page(ScriptedSource& src, const capture::Frame& page) {
     const capture::Rect r{40, 40, 480, 320};
-    src.change([&](capture::Frame& f) {
-        for (int y = r.y; y < r.bottom(); ++y) std::memcpy(f.at(r.x, y), page.at(r.x, y), static_cast<std::size_t>(r.w) * 4);
-    }, r);
+    src.change(
+        [&](capture::Frame& f) {
+            for (int y = r.y; y < r.bottom(); ++y)
+                std::memcpy(f.at(r.x, y), page.at(r.x, y), static_cast<std::size_t>(r.w) * 4);
+        },
+        r);
 }
 
 // A terminal-like scroll: rows of the text area move up by one line, a new line appears at the bottom.
 void scroll_line(ScriptedSource& src, std::mt19937& rng) {
     const capture::Rect area{0, 24, kW - 160, kH - 24};
     constexpr int kLine = 16;
-    src.change([&](capture::Frame& f) {
-        for (int y = area.y; y + kLine < area.bottom(); ++y)
-            std::memcpy(f.at(area.x, y), f.at(area.x, y + kLine), static_cast<std::size_t>(area.w) * 4);
-        const int top = area.bottom() - kLine;
-        ct::fill(f, {area.x, top, area.w, kLine}, 0x23, 0x1e, 0x1e);
-        for (int i = 0; i < 40; ++i)
-            if (rng() % 5) ct::draw_glyph(f, 8 + i * 8, top + 1, rng, 0xe0, 0xe0, 0xe0);
-    }, area);
+    src.change(
+        [&](capture::Frame& f) {
+            for (int y = area.y; y + kLine < area.bottom(); ++y)
+                std::memcpy(f.at(area.x, y), f.at(area.x, y + kLine), static_cast<std::size_t>(area.w) * 4);
+            const int top = area.bottom() - kLine;
+            ct::fill(f, {area.x, top, area.w, kLine}, 0x23, 0x1e, 0x1e);
+            for (int i = 0; i < 40; ++i)
+                if (rng() % 5) ct::draw_glyph(f, 8 + i * 8, top + 1, rng, 0xe0, 0xe0, 0xe0);
+        },
+        area);
 }
 
 // The test "application" at work: calls `step` every kStep on its own thread until stop() (or
@@ -240,11 +250,14 @@ TEST_CASE("pipeline: a new screen size reaches the viewer as Resize, then a keyf
         else
             rig.session->resize(step.w, step.h);
 
-        REQUIRE(eventually([&] {
-            const auto log = rig.viewer->received();
-            return log.size() > before + 1 && count({log.begin() + static_cast<std::ptrdiff_t>(before), log.end()},
-                                                    [](const Received& r) { return r.kind == Received::video; }) > 0;
-        }, 2s));
+        REQUIRE(eventually(
+            [&] {
+                const auto log = rig.viewer->received();
+                return log.size() > before + 1 &&
+                       count({log.begin() + static_cast<std::ptrdiff_t>(before), log.end()},
+                             [](const Received& r) { return r.kind == Received::video; }) > 0;
+            },
+            2s));
         const auto log = rig.viewer->received();
         std::size_t i = before;
         // Frames already on their way at the old size may come first; then Resize, then a keyframe.
@@ -268,8 +281,10 @@ TEST_CASE("pipeline: a new screen size reaches the viewer as Resize, then a keyf
     }
 }
 
-TEST_CASE("pipeline: a viewer that stops acknowledging gets a bounded number of frames, skips are counted, "
-          "and it catches up to the newest frame", "[pipeline]") {
+TEST_CASE(
+    "pipeline: a viewer that stops acknowledging gets a bounded number of frames, skips are counted, "
+    "and it catches up to the newest frame",
+    "[pipeline]") {
     Rig rig(ct::make_text_frame(kW, kH, 5));
     REQUIRE(rig.converge(3s));
 
@@ -309,8 +324,10 @@ TEST_CASE("pipeline: a viewer that stops acknowledging gets a bounded number of 
     CHECK(count(rig.viewer->received(), [](const Received& r) { return !r.applied; }) == 0);
 }
 
-TEST_CASE("pipeline: a viewer that reports its paint time on a LAN has one frame in flight, "
-          "a shadow that does holds the owner only by its backlog", "[pipeline]") {
+TEST_CASE(
+    "pipeline: a viewer that reports its paint time on a LAN has one frame in flight, "
+    "a shadow that does holds the owner only by its backlog",
+    "[pipeline]") {
     Rig rig(ct::make_text_frame(kW, kH, 6));
     rig.viewer->set_paint_report(1000);  // 1 ms: a fast client right next to the host
     REQUIRE(rig.converge(3s));

@@ -26,7 +26,8 @@ TEST_CASE("control messages round trip", "[control]") {
 }
 
 TEST_CASE("desktop fields: register images, start_session desktop, pools", "[control]") {
-    Register reg{1, "host-a", "Host A", "s3cret", "wss://127.0.0.1:9000/display", "ab12", {"*"}, 20, {"console", "desktop"}, ""};
+    Register reg{
+        1, "host-a", "Host A", "s3cret", "wss://127.0.0.1:9000/display", "ab12", {"*"}, 20, {"console", "desktop"}, ""};
     CHECK(std::get<Register>(parse(serialize(reg)).value()).images == std::vector<std::string>{"console", "desktop"});
     // Absent images (an older host) = none.
     reg.images.clear();
@@ -76,14 +77,24 @@ TEST_CASE("malformed desktop fields are refused", "[control][bad-input]") {
         REQUIRE_FALSE(r.ok());
         return r.error().message;
     };
-    const std::string head = R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","width":1280,"height":800,)";
-    CHECK(refused(head + R"("desktop":{"pool":"p","image":"i","mode":"shared","memory_mib":512,"cpus":1}})").find("mode") != std::string::npos);
-    CHECK(refused(head + R"("desktop":{"pool":"p","image":"","mode":"pooled","memory_mib":512,"cpus":1}})").find("image") != std::string::npos);
-    CHECK(refused(head + R"("desktop":{"pool":"p","image":"i","mode":"pooled","memory_mib":1,"cpus":1}})").find("memory_mib") != std::string::npos);
+    const std::string head =
+        R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","width":1280,"height":800,)";
+    CHECK(refused(head + R"("desktop":{"pool":"p","image":"i","mode":"shared","memory_mib":512,"cpus":1}})")
+              .find("mode") != std::string::npos);
+    CHECK(refused(head + R"("desktop":{"pool":"p","image":"","mode":"pooled","memory_mib":512,"cpus":1}})")
+              .find("image") != std::string::npos);
+    CHECK(refused(head + R"("desktop":{"pool":"p","image":"i","mode":"pooled","memory_mib":1,"cpus":1}})")
+              .find("memory_mib") != std::string::npos);
     CHECK(refused(head + R"("desktop":"console"})").find("desktop") != std::string::npos);
     CHECK(refused(R"({"type":"pools","pools":{}})").find("pools") != std::string::npos);
-    CHECK(refused(R"({"type":"pools","pools":[{"pool":"p","image":"i","mode":"pooled","spares":-1,"memory_mib":512,"cpus":1}]})").find("spares") != std::string::npos);
-    CHECK(refused(R"({"type":"register","version":1,"host_id":"h","name":"","secret":"","display_url":"wss://x","cert_sha256":"ab","apps":["*"],"max_sessions":2,"images":[3]})").find("images") != std::string::npos);
+    CHECK(
+        refused(
+            R"({"type":"pools","pools":[{"pool":"p","image":"i","mode":"pooled","spares":-1,"memory_mib":512,"cpus":1}]})")
+            .find("spares") != std::string::npos);
+    CHECK(
+        refused(
+            R"({"type":"register","version":1,"host_id":"h","name":"","secret":"","display_url":"wss://x","cert_sha256":"ab","apps":["*"],"max_sessions":2,"images":[3]})")
+            .find("images") != std::string::npos);
 }
 
 TEST_CASE("start_session scale: optional, 1..4, a number", "[control][hidpi]") {
@@ -103,10 +114,12 @@ TEST_CASE("start_session scale: optional, 1..4, a number", "[control][hidpi]") {
         CHECK(std::get<StartSession>(back.value()).scale == v);
     }
     // An integer on the wire is a number too.
-    const std::string head = R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","width":1280,"height":800,"app":{"id":"a","name":"A","command":["xterm"]},)";
+    const std::string head =
+        R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","width":1280,"height":800,"app":{"id":"a","name":"A","command":["xterm"]},)";
     CHECK(std::get<StartSession>(parse(head + R"("scale":3})").value()).scale == 3);
-    for (const char* bad : {R"("scale":0.99})", R"("scale":0})", R"("scale":-2})", R"("scale":4.01})", R"("scale":1e308})",
-                            R"("scale":"2"})", R"("scale":null})", R"("scale":true})", R"("scale":[2]})"}) {
+    for (const char* bad :
+         {R"("scale":0.99})", R"("scale":0})", R"("scale":-2})", R"("scale":4.01})", R"("scale":1e308})",
+          R"("scale":"2"})", R"("scale":null})", R"("scale":true})", R"("scale":[2]})"}) {
         INFO(bad);
         auto r = parse(head + bad);
         REQUIRE_FALSE(r.ok());
@@ -124,10 +137,14 @@ TEST_CASE("malformed control messages are refused with a reason", "[control][bad
     CHECK(refused("[1,2]").find("object") != std::string::npos);
     CHECK(refused(R"({"type":"launch_missiles"})").find("unknown") != std::string::npos);
     CHECK(refused(R"({"type":"heartbeat","sessions":"3"})").find("sessions") != std::string::npos);
-    CHECK(refused(R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","app":{"id":"a","name":"A","command":[]},"width":1280,"height":800})")
-              .find("command") != std::string::npos);
-    CHECK(refused(R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","app":{"id":"a","name":"A","command":["x"]},"width":99999,"height":800})")
-              .find("width") != std::string::npos);
+    CHECK(
+        refused(
+            R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","app":{"id":"a","name":"A","command":[]},"width":1280,"height":800})")
+            .find("command") != std::string::npos);
+    CHECK(
+        refused(
+            R"({"type":"start_session","request_id":1,"session_id":"s","user":"u","app":{"id":"a","name":"A","command":["x"]},"width":99999,"height":800})")
+            .find("width") != std::string::npos);
     CHECK(refused(std::string(70000, ' ')).find("too large") != std::string::npos);
 }
 
@@ -180,7 +197,8 @@ TEST_CASE("session_stats carries per-session figures, null when unknown", "[cont
     CHECK(*back.stats[1].fps == 0);
 
     // The contract's example parses; absent figures are unknown.
-    auto ex = parse(R"({"type":"session_stats","stats":[{"session_id":"a","fps":24.5,"kbps":812.0,"rtt_ms":3.1,"encode_ms":4.2,"skipped":0,"input_to_photon_ms":12.0,"viewers":1}]})");
+    auto ex = parse(
+        R"({"type":"session_stats","stats":[{"session_id":"a","fps":24.5,"kbps":812.0,"rtt_ms":3.1,"encode_ms":4.2,"skipped":0,"input_to_photon_ms":12.0,"viewers":1}]})");
     REQUIRE(ex.ok());
     CHECK(*std::get<SessionStats>(ex.value()).stats.at(0).viewers == 1);
     auto sparse = parse(R"({"type":"session_stats","stats":[{"session_id":"a"}]})");

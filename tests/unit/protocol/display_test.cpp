@@ -94,9 +94,12 @@ TEST_CASE("little-endian layout matches the spec", "[protocol]") {
 TEST_CASE("truncated messages are refused at every length", "[protocol][bad-input]") {
     TileFrame t{9, 1280, 800, {{0, 8, 64, 64, 0, 0}}, {{10, 10, 64, 64, TileEncoding::jpeg, {1, 2, 3, 4}}}};
     std::vector<std::vector<std::uint8_t>> samples = {
-        encode(Message{Hello{1, "ticket"}}),       encode(Message{Key{true, 30}}),
-        encode(Message{Pointer{1, 2, 1}}),         encode(Message{ServerHello{1, 640, 480, "s"}}),
-        encode(Message{t}),                        encode(Message{SessionEnded{EndReason::error, "x"}}),
+        encode(Message{Hello{1, "ticket"}}),
+        encode(Message{Key{true, 30}}),
+        encode(Message{Pointer{1, 2, 1}}),
+        encode(Message{ServerHello{1, 640, 480, "s"}}),
+        encode(Message{t}),
+        encode(Message{SessionEnded{EndReason::error, "x"}}),
         encode(Message{VideoFrame{1, false, 640, 480, 5, {{0, 0, 8, 8}}, {9}}}),
     };
     for (const auto& full : samples) {
@@ -113,9 +116,9 @@ TEST_CASE("trailing bytes, unknown types and out-of-range fields are refused", "
     key.push_back(0);
     CHECK(refusal(key) == ErrorCode::malformed);
     CHECK(refusal({0x42}) == ErrorCode::malformed);
-    CHECK(refusal({0x02, 2, 30, 0}) == ErrorCode::malformed);   // down must be 0/1
-    CHECK(refusal({0x02, 1, 0, 0}) == ErrorCode::malformed);    // key code 0
-    CHECK(refusal({0x02, 1, 0, 3}) == ErrorCode::malformed);    // key code 768
+    CHECK(refusal({0x02, 2, 30, 0}) == ErrorCode::malformed);       // down must be 0/1
+    CHECK(refusal({0x02, 1, 0, 0}) == ErrorCode::malformed);        // key code 0
+    CHECK(refusal({0x02, 1, 0, 3}) == ErrorCode::malformed);        // key code 768
     CHECK(refusal({0x03, 0, 0, 0, 0, 8}) == ErrorCode::malformed);  // unknown button bit
     CHECK(refusal({0x86, 99, 0, 0, 0}) == ErrorCode::malformed);    // unknown error code
 }
@@ -158,9 +161,7 @@ TEST_CASE("oversized fields are refused", "[protocol][bad-input]") {
     CHECK(refusal(huge) == ErrorCode::too_large);
 }
 
-TEST_CASE("empty input is refused", "[protocol][bad-input]") {
-    CHECK(refusal({}) == ErrorCode::malformed);
-}
+TEST_CASE("empty input is refused", "[protocol][bad-input]") { CHECK(refusal({}) == ErrorCode::malformed); }
 
 TEST_CASE("resize messages round trip with the spec's layout and bounds", "[protocol]") {
     auto rq = round_trip(ResizeRequest{1920, 1080});
@@ -177,7 +178,7 @@ TEST_CASE("resize messages round trip with the spec's layout and bounds", "[prot
     CHECK(refusal({0x08, 63, 0, 0x00, 0x04}) == ErrorCode::malformed);
     CHECK(refusal({0x08, 0x00, 0x04, 0x01, 0x20}) == ErrorCode::malformed);  // height 8193
     CHECK(refusal({0x84, 0, 0, 0x00, 0x04}) == ErrorCode::malformed);
-    CHECK(refusal({0x08, 0x00, 0x04, 0x00}) == ErrorCode::malformed);        // truncated
+    CHECK(refusal({0x08, 0x00, 0x04, 0x00}) == ErrorCode::malformed);           // truncated
     CHECK(refusal({0x84, 0x00, 0x04, 0x00, 0x04, 0}) == ErrorCode::malformed);  // trailing byte
 }
 
@@ -211,8 +212,9 @@ TEST_CASE("clipboard, ping, key_char and cursor messages round trip with the spe
 }
 
 TEST_CASE("bad clipboard, key_char and cursor messages are refused", "[protocol][bad-input]") {
-    for (auto full : {encode(Message{Clipboard{"abc"}}), encode(Message{Ping{1, 2}}), encode(Message{KeyChar{true, 65, 30}}),
-                      encode(Message{CursorShape{1, 0, 0, 1, 1, {1, 2, 3, 4}}})}) {
+    for (auto full :
+         {encode(Message{Clipboard{"abc"}}), encode(Message{Ping{1, 2}}), encode(Message{KeyChar{true, 65, 30}}),
+          encode(Message{CursorShape{1, 0, 0, 1, 1, {1, 2, 3, 4}}})}) {
         for (std::size_t n = 0; n < full.size(); ++n) {
             std::vector<std::uint8_t> cut(full.begin(), full.begin() + static_cast<long>(n));
             INFO("type " << int(full[0]) << " cut at " << n);
@@ -230,8 +232,10 @@ TEST_CASE("bad clipboard, key_char and cursor messages are refused", "[protocol]
     CHECK(refusal({0x0b, 1, 0, 0, 0x11, 0, 0, 0}) == ErrorCode::malformed);     // beyond U+10FFFF
     CHECK(refusal({0x0b, 2, 0x41, 0, 0, 0, 0, 0}) == ErrorCode::malformed);     // down must be 0/1
     CHECK(refusal({0x0b, 1, 0x41, 0, 0, 0, 0, 3}) == ErrorCode::malformed);     // code 768
-    CHECK(refusal(encode(Message{CursorShape{1, 0, 0, 257, 1, std::vector<std::uint8_t>(257 * 4)}})) == ErrorCode::malformed);
-    CHECK(refusal(encode(Message{CursorShape{1, 2, 0, 2, 2, std::vector<std::uint8_t>(16)}})) == ErrorCode::malformed);  // hotspot
+    CHECK(refusal(encode(Message{CursorShape{1, 0, 0, 257, 1, std::vector<std::uint8_t>(257 * 4)}})) ==
+          ErrorCode::malformed);
+    CHECK(refusal(encode(Message{CursorShape{1, 2, 0, 2, 2, std::vector<std::uint8_t>(16)}})) ==
+          ErrorCode::malformed);  // hotspot
     CHECK(refusal(encode(Message{CursorShape{1, 0, 0, 0, 2, {}}})) == ErrorCode::malformed);
     CHECK(valid_utf8("\xf0\x9f\x98\x80"));
     CHECK_FALSE(valid_utf8("\xc0\xaf"));  // overlong
@@ -244,7 +248,7 @@ TEST_CASE("frame acks may carry the client's paint time and older 5-byte acks st
     auto old = decode(std::vector<std::uint8_t>{0x05, 12, 0, 0, 0});
     REQUIRE(old.ok());
     CHECK(std::get<FrameAck>(old.value()).paint_us == 0);
-    CHECK(encode(Message{FrameAck{12, 0}}).size() == 5);             // nothing to report: the old layout
+    CHECK(encode(Message{FrameAck{12, 0}}).size() == 5);                // nothing to report: the old layout
     CHECK(refusal({0x05, 12, 0, 0, 0, 1, 0}) == ErrorCode::malformed);  // a cut paint time
     CHECK(refusal({0x05, 12, 0, 0, 0, 1, 0, 0, 0, 9}) == ErrorCode::malformed);
 }
@@ -289,11 +293,11 @@ TEST_CASE("shadow notices round trip with the spec's layout and bounds", "[proto
     CHECK(none.count == 0);
     CHECK(none.names.empty());
 
-    CHECK(refusal({0x8A, 0, 0, 1, 1, 0, 'x'}) == ErrorCode::malformed);  // a name but nobody watching
-    CHECK(refusal({0x8A, 1, 0, 1, 0, 0}) == ErrorCode::malformed);       // empty name
-    CHECK(refusal({0x8A, 1, 0, 1, 1, 0, 0xff}) == ErrorCode::malformed); // not UTF-8
-    CHECK(refusal({0x8A, 1, 0, 0, 0}) == ErrorCode::malformed);          // trailing byte
-    CHECK(refusal({0x8A, 1, 0, 1, 5, 0, 'a'}) == ErrorCode::malformed);  // name cut short
+    CHECK(refusal({0x8A, 0, 0, 1, 1, 0, 'x'}) == ErrorCode::malformed);   // a name but nobody watching
+    CHECK(refusal({0x8A, 1, 0, 1, 0, 0}) == ErrorCode::malformed);        // empty name
+    CHECK(refusal({0x8A, 1, 0, 1, 1, 0, 0xff}) == ErrorCode::malformed);  // not UTF-8
+    CHECK(refusal({0x8A, 1, 0, 0, 0}) == ErrorCode::malformed);           // trailing byte
+    CHECK(refusal({0x8A, 1, 0, 1, 5, 0, 'a'}) == ErrorCode::malformed);   // name cut short
     auto too_many = encode(Message{ShadowNotice{40, std::vector<std::string>(kMaxShadowNames + 1, "a")}});
     CHECK(refusal(too_many) == ErrorCode::malformed);
     auto long_name = encode(Message{ShadowNotice{1, {std::string(kMaxShadowNameBytes + 1, 'a')}}});
@@ -301,6 +305,7 @@ TEST_CASE("shadow notices round trip with the spec's layout and bounds", "[proto
     auto full = encode(Message{ShadowNotice{2, {"ab", "cd"}}});
     for (std::size_t len = 1; len < full.size(); ++len) {
         INFO("cut at " << len);
-        CHECK(refusal(std::vector<std::uint8_t>(full.begin(), full.begin() + static_cast<long>(len))) == ErrorCode::malformed);
+        CHECK(refusal(std::vector<std::uint8_t>(full.begin(), full.begin() + static_cast<long>(len))) ==
+              ErrorCode::malformed);
     }
 }

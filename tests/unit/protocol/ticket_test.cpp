@@ -72,7 +72,8 @@ TEST_CASE("a tampered or forged ticket is refused", "[ticket][bad-input]") {
         CHECK_FALSE(v.verify(bad, kNow).ok());
     }
     SECTION("garbage") {
-        for (const std::string& g : std::vector<std::string>{"", ".", "abc", "a.b", "!!!.???", token.substr(0, token.size() / 2)}) {
+        for (const std::string& g :
+             std::vector<std::string>{"", ".", "abc", "a.b", "!!!.???", token.substr(0, token.size() / 2)}) {
             auto r = v.verify(g, kNow);
             REQUIRE_FALSE(r.ok());
             CHECK(r.error().code == ErrorCode::ticket_invalid);
@@ -125,17 +126,19 @@ TEST_CASE("a validly signed payload that is not well-formed claims is refused as
     auto key = crypto::Ed25519Key::generate();
     auto v = verifier_for(key);
     auto signed_token = [&](const std::string& payload) {
-        return crypto::base64url_encode(crypto::bytes_of(payload)) + "." + crypto::base64url_encode(key.sign(crypto::bytes_of(payload)));
+        return crypto::base64url_encode(crypto::bytes_of(payload)) + "." +
+               crypto::base64url_encode(key.sign(crypto::bytes_of(payload)));
     };
     const std::string exp = std::to_string(kNow + 30);
-    for (const std::string& payload : std::vector<std::string>{
-             "not json", "[]", "{}", R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r"})",
-             R"({"tid":1,"sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + "}",
-             R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":"soon"})",
-             // Found by fuzz_ticket: a float far outside int64 (converting it was undefined behaviour).
-             R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":173333333333333333333333333333333333330030})",
-             R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":1.8e9})",
-             R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + R"(,"view_only":"yes"})"}) {
+    for (
+        const std::string& payload : std::vector<std::string>{
+            "not json", "[]", "{}", R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r"})",
+            R"({"tid":1,"sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + "}",
+            R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":"soon"})",
+            // Found by fuzz_ticket: a float far outside int64 (converting it was undefined behaviour).
+            R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":173333333333333333333333333333333333330030})",
+            R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":1.8e9})",
+            R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + R"(,"view_only":"yes"})"}) {
         INFO(payload);
         auto r = v.verify(signed_token(payload), kNow);
         REQUIRE_FALSE(r.ok());
@@ -144,7 +147,8 @@ TEST_CASE("a validly signed payload that is not well-formed claims is refused as
         CHECK_FALSE(parse_ticket_claims(payload).ok());
     }
     // The positive control: the same shape, well-formed, verifies.
-    auto ok = v.verify(signed_token(R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + "}"), kNow);
+    auto ok =
+        v.verify(signed_token(R"({"tid":"t","sid":"s","usr":"u","hst":"host-a","res":"r","exp":)" + exp + "}"), kNow);
     REQUIRE(ok.ok());
     CHECK(ok->ticket_id == "t");
 }

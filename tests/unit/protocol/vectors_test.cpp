@@ -37,7 +37,8 @@ std::string to_hex(const std::vector<std::uint8_t>& b) {
 
 std::vector<std::uint8_t> from_hex(const std::string& s) {
     std::vector<std::uint8_t> b;
-    for (std::size_t i = 0; i + 1 < s.size(); i += 2) b.push_back(static_cast<std::uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
+    for (std::size_t i = 0; i + 1 < s.size(); i += 2)
+        b.push_back(static_cast<std::uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
     return b;
 }
 
@@ -73,24 +74,37 @@ json meaning(const proto::Message& m) {
             } else if constexpr (std::is_same_v<T, proto::KeyChar>) {
                 return {{"type", "key_char"}, {"down", x.down}, {"codepoint", x.codepoint}, {"code", x.code}};
             } else if constexpr (std::is_same_v<T, proto::ServerHello>) {
-                return {{"type", "server_hello"}, {"version", x.version}, {"width", x.width}, {"height", x.height},
+                return {{"type", "server_hello"},
+                        {"version", x.version},
+                        {"width", x.width},
+                        {"height", x.height},
                         {"session_id", x.session_id}};
             } else if constexpr (std::is_same_v<T, proto::VideoFrame>) {
                 json dirty = json::array();
                 for (const auto& r : x.dirty) dirty.push_back(rect(r));
-                return {{"type", "video_frame"}, {"frame_id", x.frame_id}, {"keyframe", x.keyframe}, {"width", x.width},
-                        {"height", x.height}, {"coded_width", x.coded_width ? x.coded_width : x.width},
+                return {{"type", "video_frame"},
+                        {"frame_id", x.frame_id},
+                        {"keyframe", x.keyframe},
+                        {"width", x.width},
+                        {"height", x.height},
+                        {"coded_width", x.coded_width ? x.coded_width : x.width},
                         {"coded_height", x.coded_height ? x.coded_height : x.height},
-                        {"capture_time_us", x.capture_time_us}, {"dirty", dirty}, {"data", to_hex(x.data)}};
+                        {"capture_time_us", x.capture_time_us},
+                        {"dirty", dirty},
+                        {"data", to_hex(x.data)}};
             } else if constexpr (std::is_same_v<T, proto::TileFrame>) {
                 json copies = json::array(), tiles = json::array();
                 for (const auto& c : x.copies)
                     copies.push_back({{"x", c.x}, {"y", c.y}, {"w", c.w}, {"h", c.h}, {"dx", c.dx}, {"dy", c.dy}});
                 for (const auto& t : x.tiles)
-                    tiles.push_back({{"x", t.x}, {"y", t.y}, {"w", t.w}, {"h", t.h},
-                                     {"encoding", static_cast<int>(t.encoding)}, {"data", to_hex(t.data)}});
-                return {{"type", "tile_frame"}, {"frame_id", x.frame_id}, {"width", x.width}, {"height", x.height},
-                        {"copies", copies}, {"tiles", tiles}};
+                    tiles.push_back({{"x", t.x},
+                                     {"y", t.y},
+                                     {"w", t.w},
+                                     {"h", t.h},
+                                     {"encoding", static_cast<int>(t.encoding)},
+                                     {"data", to_hex(t.data)}});
+                return {{"type", "tile_frame"}, {"frame_id", x.frame_id}, {"width", x.width},
+                        {"height", x.height},   {"copies", copies},       {"tiles", tiles}};
             } else if constexpr (std::is_same_v<T, proto::Resize>) {
                 return {{"type", "resize"}, {"width", x.width}, {"height", x.height}};
             } else if constexpr (std::is_same_v<T, proto::SessionEnded>) {
@@ -100,8 +114,8 @@ json meaning(const proto::Message& m) {
             } else if constexpr (std::is_same_v<T, proto::ClipboardData>) {
                 return {{"type", "clipboard_data"}, {"more", x.more}, {"text", x.text}};
             } else if constexpr (std::is_same_v<T, proto::CursorShape>) {
-                return {{"type", "cursor_shape"}, {"id", x.id}, {"hot_x", x.hot_x}, {"hot_y", x.hot_y},
-                        {"width", x.width}, {"height", x.height}, {"rgba", to_hex(x.rgba)}};
+                return {{"type", "cursor_shape"}, {"id", x.id},         {"hot_x", x.hot_x},      {"hot_y", x.hot_y},
+                        {"width", x.width},       {"height", x.height}, {"rgba", to_hex(x.rgba)}};
             } else if constexpr (std::is_same_v<T, proto::Pong>) {
                 return {{"type", "pong"}, {"id", x.id}, {"client_time", x.client_time}};
             } else {
@@ -214,9 +228,10 @@ TEST_CASE("write the golden vectors", "[.write-vectors]") {
     json vectors = json::array();
     for (const auto& [name, m] : sample_messages())
         vectors.push_back({{"name", name}, {"hex", to_hex(proto::encode(m))}, {"message", meaning(m)}});
-    json doc = {{"about", "Display protocol test vectors (docs/protocol.md): bytes and meaning. Read by "
-                          "tests/unit/protocol/vectors_test.cpp and tests/browser/protocol.test.mjs; written by "
-                          "unit_protocol \"[.write-vectors]\"."},
+    json doc = {{"about",
+                 "Display protocol test vectors (docs/protocol.md): bytes and meaning. Read by "
+                 "tests/unit/protocol/vectors_test.cpp and tests/browser/protocol.test.mjs; written by "
+                 "unit_protocol \"[.write-vectors]\"."},
                 {"vectors", vectors}};
     std::ofstream(kVectors) << doc.dump(1) << "\n";
 }

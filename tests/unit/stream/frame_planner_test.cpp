@@ -71,7 +71,8 @@ TEST_CASE("planner: a scroll becomes copies of what the client has plus the new 
     REQUIRE(plan.kind == Kind::tiles);
     CHECK(std::string(plan.name) == "scroll");
     REQUIRE_FALSE(plan.copies.empty());
-    for (const auto& c : plan.copies) CHECK(static_cast<int>(c.y) - static_cast<int>(c.dy) == 16);  // from 16 rows lower
+    for (const auto& c : plan.copies)
+        CHECK(static_cast<int>(c.y) - static_cast<int>(c.dy) == 16);  // from 16 rows lower
     long long tiled = 0;
     for (const auto& t : plan.tiles) tiled += t.area();
     CHECK(tiled < static_cast<long long>(kW) * kH / 4);  // only the uncovered rows (and lines that differ) as tiles
@@ -138,8 +139,8 @@ TEST_CASE("planner: after three misses the moved-content search backs off for te
     CHECK(missed.copies.empty());
     // Ten frames later it looks again.
     for (int i = 0; i < 9; ++i) (void)planner.plan(after, region({0, 0, 8, 8}), after, motion, false);
-    const auto again = planner.plan(scrolled(after, 16, ct::make_text_frame(kW, kH, 201)), region({0, 0, kW, kH}), after,
-                                    motion, false);
+    const auto again = planner.plan(scrolled(after, 16, ct::make_text_frame(kW, kH, 201)), region({0, 0, kW, kH}),
+                                    after, motion, false);
     CHECK_FALSE(again.copies.empty());
 }
 

@@ -48,7 +48,7 @@ TEST_CASE("motion scale: back to full only when four times the half cost clearly
     REQUIRE(m.half());
     id = paint(m, id, 20, 4.0);  // 4 x 4 = 16 ms: full resolution would not fit
     CHECK(m.half());
-    paint(m, id, 20, 1.0);       // 4 x 1 = 4 ms < 0.6 x 10: it would
+    paint(m, id, 20, 1.0);  // 4 x 1 = 4 ms < 0.6 x 10: it would
     CHECK_FALSE(m.half());
 }
 

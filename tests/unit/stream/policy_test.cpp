@@ -1,9 +1,9 @@
 // Pure parts of the session host: encoder choice, tiling, sizes, flow control, command line.
+#include "session-host/host_options.hpp"
 #include "session-host/net/broker_link.hpp"
+#include "session-host/session_manager.hpp"
 #include "session-host/stream/encode_policy.hpp"
 #include "session-host/stream/flow_control.hpp"
-#include "session-host/host_options.hpp"
-#include "session-host/session_manager.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -23,7 +23,7 @@ TEST_CASE("frame kind: keyframe when needed, H.264 delta above 25% damage, tiles
 
 TEST_CASE("frame kind: a smaller region in sustained motion (video in a window) is H.264") {
     const long long screen = 1920 * 1080;
-    const long long window = 640 * 360;  // 11% of the screen
+    const long long window = 640 * 360;                                      // 11% of the screen
     CHECK(choose_frame_kind(false, window, screen, 0) == FrameKind::tiles);  // not (yet) in motion
     CHECK(choose_frame_kind(false, window, screen, window) == FrameKind::h264_delta);
     // Mostly still parts (a menu opening next to a small animation) stay tiles.
@@ -90,9 +90,12 @@ TEST_CASE("flow control counts unacknowledged frames and detects a stuck viewer"
 }
 
 TEST_CASE("command line: required flags, defaults, bad values") {
-    const char* ok[] = {"portico-host", "--broker", "wss://127.0.0.1:8443/api/v1/control", "--broker-ca", "/tmp/ca.pem",
-                        "--secret-file", "/tmp/s", "--host-id", "h1", "--listen", "127.0.0.1:0", "--apps", "xterm,xclock",
-                        "--max-sessions=3", "--state-dir", "/tmp/st"};
+    const char* ok[] = {"portico-host", "--broker",         "wss://127.0.0.1:8443/api/v1/control",
+                        "--broker-ca",  "/tmp/ca.pem",      "--secret-file",
+                        "/tmp/s",       "--host-id",        "h1",
+                        "--listen",     "127.0.0.1:0",      "--apps",
+                        "xterm,xclock", "--max-sessions=3", "--state-dir",
+                        "/tmp/st"};
     auto o = parse_host_options(16, ok);
     CHECK(o.host_id == "h1");
     CHECK(o.name == "h1");
@@ -105,15 +108,32 @@ TEST_CASE("command line: required flags, defaults, bad values") {
     CHECK(o.max_display_connections == 1024);
     CHECK(o.max_display_connections_per_address == 64);
 
-    const char* policy[] = {"portico-host", "--broker", "wss://b/api", "--broker-ca", "a", "--host-id", "h",
-                            "--shadow-clipboard", "--max-display-connections", "200",
+    const char* policy[] = {"portico-host",
+                            "--broker",
+                            "wss://b/api",
+                            "--broker-ca",
+                            "a",
+                            "--host-id",
+                            "h",
+                            "--shadow-clipboard",
+                            "--max-display-connections",
+                            "200",
                             "--max-display-connections-per-address=10"};
     auto p = parse_host_options(11, policy);
     CHECK(p.shadow_clipboard);
     CHECK(p.max_display_connections == 200);
     CHECK(p.max_display_connections_per_address == 10);
-    const char* inverted[] = {"portico-host", "--broker", "wss://b/api", "--broker-ca", "a", "--host-id", "h",
-                              "--max-display-connections", "10", "--max-display-connections-per-address", "20"};
+    const char* inverted[] = {"portico-host",
+                              "--broker",
+                              "wss://b/api",
+                              "--broker-ca",
+                              "a",
+                              "--host-id",
+                              "h",
+                              "--max-display-connections",
+                              "10",
+                              "--max-display-connections-per-address",
+                              "20"};
     CHECK_THROWS_WITH(parse_host_options(11, inverted), Catch::Contains("must not exceed"));
     const char* zero[] = {"portico-host", "--max-display-connections", "0"};
     CHECK_THROWS_WITH(parse_host_options(3, zero), Catch::Contains("expected a number from 1"));
@@ -129,7 +149,8 @@ TEST_CASE("command line: required flags, defaults, bad values") {
     CHECK_THROWS_WITH(parse_host_options(2, no_value), Catch::Contains("needs a value"));
     const char* bad_max[] = {"portico-host", "--max-sessions", "lots"};
     CHECK_THROWS_WITH(parse_host_options(3, bad_max), Catch::Contains("--max-sessions"));
-    const char* http[] = {"portico-host", "--broker", "http://x/", "--broker-ca", "a", "--secret-file", "b", "--host-id", "c"};
+    const char* http[] = {"portico-host", "--broker", "http://x/", "--broker-ca", "a", "--secret-file", "b",
+                          "--host-id",    "c"};
     CHECK_THROWS_WITH(parse_host_options(9, http), Catch::Contains("wss://"));
 
     CHECK(parse_listen("[::1]:8444") == std::pair<std::string, std::uint16_t>{"::1", 8444});

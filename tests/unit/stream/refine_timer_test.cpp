@@ -1,5 +1,5 @@
-#include "session-host/stream/lossy_map.hpp"
 #include "session-host/stream/refine_timer.hpp"
+#include "session-host/stream/lossy_map.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,7 +10,9 @@ using namespace std::chrono_literals;
 namespace {
 
 // A fake clock: time points are offsets from an arbitrary origin.
-RefineTimer::Clock::time_point at_ms(long long ms) { return RefineTimer::Clock::time_point{} + std::chrono::milliseconds(ms); }
+RefineTimer::Clock::time_point at_ms(long long ms) {
+    return RefineTimer::Clock::time_point{} + std::chrono::milliseconds(ms);
+}
 
 constexpr Rect kScreen{0, 0, 1920, 1080};
 

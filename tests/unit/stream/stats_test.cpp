@@ -59,7 +59,7 @@ TEST_CASE("input to photon: from the first input to the next frame with new cont
     const C::time_point t0{};
     RollingStats s;
     s.on_input(t0);
-    s.on_input(t0 + 5ms);  // the earlier input is still waiting: it counts from t0
+    s.on_input(t0 + 5ms);                   // the earlier input is still waiting: it counts from t0
     s.on_frame(t0 + 8ms, 100, 1ms, false);  // refinement of old content does not show the input
     s.on_frame(t0 + 12ms, 100, 1ms, true);
     CHECK(*s.snapshot(t0 + 20ms).input_to_photon_ms == Approx(12));

@@ -115,8 +115,8 @@ TEST_CASE("images: a network boot tree (PXE) is an image, served on a NIC that r
     CHECK(i.kernel.empty());
     CHECK(i.disk.empty());
     auto cfg = i.config();
-    CHECK(nic_option(cfg) == "user,model=virtio-net-pci,restrict=on,tftp=" + d.path +
-                                 "/installer/tree,bootfile=pxelinux.0");
+    CHECK(nic_option(cfg) ==
+          "user,model=virtio-net-pci,restrict=on,tftp=" + d.path + "/installer/tree,bootfile=pxelinux.0");
     cfg.network = true;  // the image asked for a network: no restriction
     CHECK(nic_option(cfg) == "user,model=virtio-net-pci,tftp=" + d.path + "/installer/tree,bootfile=pxelinux.0");
     cfg.tftp_root = "/srv/a,b";  // a comma inside a QEMU option value is doubled

@@ -7,15 +7,21 @@
 #include <string>
 #include <vector>
 
-using portico::host::vm::RfbClientProtocol;
 using portico::host::vm::evdev_to_xt;
+using portico::host::vm::RfbClientProtocol;
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
 void p8(Bytes& b, std::uint8_t v) { b.push_back(v); }
-void p16(Bytes& b, std::uint16_t v) { b.push_back(v >> 8); b.push_back(v & 0xff); }
-void p32(Bytes& b, std::uint32_t v) { p16(b, v >> 16); p16(b, v & 0xffff); }
+void p16(Bytes& b, std::uint16_t v) {
+    b.push_back(v >> 8);
+    b.push_back(v & 0xff);
+}
+void p32(Bytes& b, std::uint32_t v) {
+    p16(b, v >> 16);
+    p16(b, v & 0xffff);
+}
 void pstr(Bytes& b, const std::string& s) { b.insert(b.end(), s.begin(), s.end()); }
 
 // What QEMU sends up to and including ServerInit for a w x h screen.
@@ -23,8 +29,8 @@ Bytes handshake(int w, int h) {
     Bytes b;
     pstr(b, "RFB 003.008\n");
     p8(b, 1);
-    p8(b, 1);      // security types: [None]
-    p32(b, 0);     // SecurityResult OK
+    p8(b, 1);   // security types: [None]
+    p32(b, 0);  // SecurityResult OK
     p16(b, w);
     p16(b, h);
     b.insert(b.end(), {32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0});
@@ -33,11 +39,21 @@ Bytes handshake(int w, int h) {
     return b;
 }
 
-void update_header(Bytes& b, std::uint16_t rects) { p8(b, 0); p8(b, 0); p16(b, rects); }
-void rect(Bytes& b, int x, int y, int w, int h, std::int32_t enc) {
-    p16(b, x); p16(b, y); p16(b, w); p16(b, h); p32(b, static_cast<std::uint32_t>(enc));
+void update_header(Bytes& b, std::uint16_t rects) {
+    p8(b, 0);
+    p8(b, 0);
+    p16(b, rects);
 }
-void raw_pixels(Bytes& b, int w, int h, std::uint8_t value) { b.insert(b.end(), static_cast<std::size_t>(w) * h * 4, value); }
+void rect(Bytes& b, int x, int y, int w, int h, std::int32_t enc) {
+    p16(b, x);
+    p16(b, y);
+    p16(b, w);
+    p16(b, h);
+    p32(b, static_cast<std::uint32_t>(enc));
+}
+void raw_pixels(Bytes& b, int w, int h, std::uint8_t value) {
+    b.insert(b.end(), static_cast<std::size_t>(w) * h * 4, value);
+}
 
 RfbClientProtocol ready_protocol(int w, int h) {
     RfbClientProtocol p;
@@ -50,7 +66,8 @@ RfbClientProtocol ready_protocol(int w, int h) {
 
 }  // namespace
 
-TEST_CASE("rfb: handshake answers version, picks None, sends ClientInit, pixel format, encodings, full request", "[rfb]") {
+TEST_CASE("rfb: handshake answers version, picks None, sends ClientInit, pixel format, encodings, full request",
+          "[rfb]") {
     RfbClientProtocol p;
     const Bytes hs = handshake(640, 480);
     REQUIRE(p.feed(hs.data(), hs.size()));
@@ -63,11 +80,22 @@ TEST_CASE("rfb: handshake answers version, picks None, sends ClientInit, pixel f
     pstr(expect, "RFB 003.008\n");
     p8(expect, 1);  // security None
     p8(expect, 1);  // ClientInit shared
-    p8(expect, 0); expect.insert(expect.end(), {0, 0, 0});
+    p8(expect, 0);
+    expect.insert(expect.end(), {0, 0, 0});
     expect.insert(expect.end(), {32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0});
-    p8(expect, 2); p8(expect, 0); p16(expect, 4);
-    p32(expect, 1); p32(expect, 0); p32(expect, static_cast<std::uint32_t>(-223)); p32(expect, static_cast<std::uint32_t>(-258));
-    p8(expect, 3); p8(expect, 0); p16(expect, 0); p16(expect, 0); p16(expect, 640); p16(expect, 480);
+    p8(expect, 2);
+    p8(expect, 0);
+    p16(expect, 4);
+    p32(expect, 1);
+    p32(expect, 0);
+    p32(expect, static_cast<std::uint32_t>(-223));
+    p32(expect, static_cast<std::uint32_t>(-258));
+    p8(expect, 3);
+    p8(expect, 0);
+    p16(expect, 0);
+    p16(expect, 0);
+    p16(expect, 640);
+    p16(expect, 480);
     CHECK(out == expect);
     CHECK(p.update_requested());
 }
@@ -80,7 +108,8 @@ TEST_CASE("rfb: raw, CopyRect, DesktopSize and the ext-key ack update the mirror
     rect(s, 2, 3, 4, 5, RfbClientProtocol::enc_raw);
     raw_pixels(s, 4, 5, 0x7f);
     rect(s, 10, 10, 4, 5, RfbClientProtocol::enc_copyrect);
-    p16(s, 2); p16(s, 3);
+    p16(s, 2);
+    p16(s, 3);
     // Byte by byte: message boundaries must not matter.
     for (std::uint8_t b : s) REQUIRE(p.feed(&b, 1));
     CHECK(p.ext_key_supported());
@@ -109,8 +138,15 @@ TEST_CASE("rfb: raw, CopyRect, DesktopSize and the ext-key ack update the mirror
     // Bell, colour map entries and cut text are skipped.
     Bytes misc;
     p8(misc, 2);
-    p8(misc, 1); p8(misc, 0); p16(misc, 0); p16(misc, 1); misc.insert(misc.end(), 6, 0);
-    p8(misc, 3); misc.insert(misc.end(), 3, 0); p32(misc, 5); pstr(misc, "hello");
+    p8(misc, 1);
+    p8(misc, 0);
+    p16(misc, 0);
+    p16(misc, 1);
+    misc.insert(misc.end(), 6, 0);
+    p8(misc, 3);
+    misc.insert(misc.end(), 3, 0);
+    p32(misc, 5);
+    pstr(misc, "hello");
     REQUIRE(p.feed(misc.data(), misc.size()));
     CHECK(p.ready());
 }
@@ -121,9 +157,7 @@ TEST_CASE("rfb: client messages have QEMU's wire layout", "[rfb]") {
     p.pointer(500, -3, 0x1);  // clamped to the screen
     p.request_update(true);
     const Bytes out = p.take_output();
-    const Bytes expect{255, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xc8,
-                       5, 1, 0, 63, 0, 0,
-                       3, 1, 0, 0, 0, 0, 0, 64, 0, 32};
+    const Bytes expect{255, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xc8, 5, 1, 0, 63, 0, 0, 3, 1, 0, 0, 0, 0, 0, 64, 0, 32};
     CHECK(out == expect);
 }
 
@@ -160,7 +194,8 @@ TEST_CASE("rfb: garbled or malicious servers give errors, not crashes", "[rfb]")
         RfbClientProtocol p;
         Bytes b;
         pstr(b, "RFB 003.008\n");
-        p8(b, 1); p8(b, 2);  // VNC auth only
+        p8(b, 1);
+        p8(b, 2);  // VNC auth only
         CHECK_FALSE(p.feed(b.data(), b.size()));
         CHECK_THAT(p.error(), Catch::Contains("authentication"));
     }
@@ -168,7 +203,9 @@ TEST_CASE("rfb: garbled or malicious servers give errors, not crashes", "[rfb]")
         RfbClientProtocol p;
         Bytes b;
         pstr(b, "RFB 003.008\n");
-        p8(b, 0); p32(b, 4); pstr(b, "busy");
+        p8(b, 0);
+        p32(b, 4);
+        pstr(b, "busy");
         CHECK_FALSE(p.feed(b.data(), b.size()));
         CHECK_THAT(p.error(), Catch::Contains("busy"));
     }
@@ -176,7 +213,8 @@ TEST_CASE("rfb: garbled or malicious servers give errors, not crashes", "[rfb]")
         RfbClientProtocol p;
         Bytes b;
         pstr(b, "RFB 003.008\n");
-        p8(b, 0); p32(b, 0xffffffff);
+        p8(b, 0);
+        p32(b, 0xffffffff);
         CHECK_FALSE(p.feed(b.data(), b.size()));
     }
     SECTION("absurd screen size") {
@@ -211,7 +249,8 @@ TEST_CASE("rfb: garbled or malicious servers give errors, not crashes", "[rfb]")
         Bytes s;
         update_header(s, 1);
         rect(s, 0, 0, 10, 10, RfbClientProtocol::enc_copyrect);
-        p16(s, 60); p16(s, 30);
+        p16(s, 60);
+        p16(s, 30);
         CHECK_FALSE(p.feed(s.data(), s.size()));
     }
     SECTION("encoding we did not ask for") {
@@ -237,7 +276,9 @@ TEST_CASE("rfb: garbled or malicious servers give errors, not crashes", "[rfb]")
     SECTION("oversized cut text") {
         RfbClientProtocol p = ready_protocol(64, 32);
         Bytes s;
-        p8(s, 3); s.insert(s.end(), 3, 0); p32(s, 0x7fffffff);
+        p8(s, 3);
+        s.insert(s.end(), 3, 0);
+        p32(s, 0x7fffffff);
         CHECK_FALSE(p.feed(s.data(), s.size()));
     }
     SECTION("a truncated rectangle just waits for more bytes") {

@@ -13,9 +13,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -35,13 +35,17 @@ const std::string& console_image() {
     static const std::string dir = [] {
         const std::string out = PORTICO_VM_IMAGE_DIR;
         if (!fs::exists(out + "/vmlinuz") || !fs::exists(out + "/initrd.cpio.gz")) {
-            const std::string cmd = std::string(PORTICO_SOURCE_DIR) + "/deploy/guest/build-console-image.sh '" + out + "' 2>&1";
+            const std::string cmd =
+                std::string(PORTICO_SOURCE_DIR) + "/deploy/guest/build-console-image.sh '" + out + "' 2>&1";
             std::string output;
             if (std::FILE* p = ::popen(cmd.c_str(), "r")) {
                 char buf[512];
                 while (std::fgets(buf, sizeof(buf), p)) output += buf;
                 const int rc = ::pclose(p);
-                if (rc != 0) FAIL("cannot build the console guest image (needs linux-image-amd64, busybox-static, cpio, qemu-utils): " << output);
+                if (rc != 0)
+                    FAIL(
+                        "cannot build the console guest image (needs linux-image-amd64, busybox-static, cpio, qemu-utils): "
+                        << output);
             } else {
                 FAIL("cannot run " << cmd);
             }
@@ -107,7 +111,8 @@ std::vector<pid_t> all_pids() {
 std::vector<pid_t> processes_mentioning(const std::string& needle) {
     std::vector<pid_t> out;
     for (pid_t pid : all_pids())
-        if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(needle) != std::string::npos) out.push_back(pid);
+        if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(needle) != std::string::npos)
+            out.push_back(pid);
     return out;
 }
 
@@ -120,7 +125,8 @@ std::vector<pid_t> child_processes() {
         if (close == std::string::npos) continue;
         char state = 0;
         int ppid = 0;
-        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == ::getpid()) out.push_back(pid);
+        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == ::getpid())
+            out.push_back(pid);
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -158,17 +164,31 @@ void type_text(RfbFrameSource& src, const std::string& text) {
     for (char ch : text) {
         int code = 0;
         bool shift = false;
-        if (ch >= 'a' && ch <= 'z') code = letter_codes[ch - 'a'];
-        else if (ch >= 'A' && ch <= 'Z') { code = letter_codes[ch - 'A']; shift = true; }
-        else if (ch >= '1' && ch <= '9') code = 2 + (ch - '1');
-        else if (ch == '0') code = 11;
-        else if (ch == ' ') code = 57;
-        else if (ch == '-') code = 12;
-        else if (ch == '_') { code = 12; shift = true; }
-        else if (ch == '.') code = 52;
-        else if (ch == '>') { code = 52; shift = true; }
-        else if (ch == '/') code = 53;
-        else if (ch == '\n') code = 28;
+        if (ch >= 'a' && ch <= 'z')
+            code = letter_codes[ch - 'a'];
+        else if (ch >= 'A' && ch <= 'Z') {
+            code = letter_codes[ch - 'A'];
+            shift = true;
+        } else if (ch >= '1' && ch <= '9')
+            code = 2 + (ch - '1');
+        else if (ch == '0')
+            code = 11;
+        else if (ch == ' ')
+            code = 57;
+        else if (ch == '-')
+            code = 12;
+        else if (ch == '_') {
+            code = 12;
+            shift = true;
+        } else if (ch == '.')
+            code = 52;
+        else if (ch == '>') {
+            code = 52;
+            shift = true;
+        } else if (ch == '/')
+            code = 53;
+        else if (ch == '\n')
+            code = 28;
         REQUIRE(code != 0);
         if (shift) src.key(42, true);
         src.key(static_cast<std::uint16_t>(code), true);
@@ -246,14 +266,16 @@ TEST_CASE("vm: console guest boots, streams over RFB, takes scancodes, powers of
         }
         // The command's output, a line of its own: the typed command line itself echoes on tty1 only.
         const std::string serial = read_file(vm.serial_log());
-        marked = serial.find("PORTICO_MARK\r") != std::string::npos || serial.find("PORTICO_MARK\n") != std::string::npos;
+        marked =
+            serial.find("PORTICO_MARK\r") != std::string::npos || serial.find("PORTICO_MARK\n") != std::string::npos;
     }
     const double typed_s = std::chrono::duration<double>(Clock::now() - t1).count();
     CHECK(marked);
     INFO("pixels changed by typing: " << most_changed);
     CHECK(changed);
-    std::printf("vm boot (accel %s): first non-blank frame %.2f s, shell ready %.2f s, typed marker seen %.2f s later\n",
-                vm.config().accel.c_str(), first_frame_s, ready_s, typed_s);
+    std::printf(
+        "vm boot (accel %s): first non-blank frame %.2f s, shell ready %.2f s, typed marker seen %.2f s later\n",
+        vm.config().accel.c_str(), first_frame_s, ready_s, typed_s);
 
     // invalidate(): the next capture is the whole screen, at once.
     src.invalidate();
@@ -267,7 +289,8 @@ TEST_CASE("vm: console guest boots, streams over RFB, takes scancodes, powers of
     type_text(src, "portico-input-probe\n");
     const auto on_serial = [&](const char* word) { return read_file(vm.serial_log()).find(word) != std::string::npos; };
     const auto t3 = Clock::now();
-    while (Clock::now() - t3 < std::chrono::seconds(30) && !on_serial("PORTICO_INPUT_READY") && !on_serial("PORTICO_INPUT_MISSING"))
+    while (Clock::now() - t3 < std::chrono::seconds(30) && !on_serial("PORTICO_INPUT_READY") &&
+           !on_serial("PORTICO_INPUT_MISSING"))
         src.capture(std::chrono::milliseconds(100));
     REQUIRE(on_serial("PORTICO_INPUT_READY"));
     const int px = src.width() / 3, py = src.height() / 4;
