@@ -297,13 +297,24 @@ std::shared_ptr<LaunchService::PendingLaunch> LaunchService::take_pending(std::u
 
 // ---- what hosts report ----
 
-void LaunchService::session_ready(const std::string& host_id, const control::SessionReady& m) {
-    auto p = take_pending(m.request_id, host_id);
-    if (!p || p->session.id != m.session_id) {
-        log::warn("host ", host_id, " reported session_ready for unknown request ", m.request_id);
-        return;
+// The pending launch a host's report answers, its timeout cancelled; none (logged) when the report
+// names a request this host does not have or another session.
+std::shared_ptr<LaunchService::PendingLaunch> LaunchService::take_reported(const std::string& host_id,
+                                                                           std::uint64_t request_id,
+                                                                           const std::string& session_id,
+                                                                           const char* what) {
+    auto p = take_pending(request_id, host_id);
+    if (!p || p->session.id != session_id) {
+        log::warn("host ", host_id, " reported ", what, " for unknown request ", request_id);
+        return nullptr;
     }
     p->timer->cancel();
+    return p;
+}
+
+void LaunchService::session_ready(const std::string& host_id, const control::SessionReady& m) {
+    auto p = take_reported(host_id, m.request_id, m.session_id, "session_ready");
+    if (!p) return;
     std::optional<Result<LaunchTicket, ApiErrorCode>> answer;
     try {
         store_.set_session_state(p->session.id, SessionState::active, unix_now());
@@ -329,12 +340,8 @@ void LaunchService::session_ready(const std::string& host_id, const control::Ses
 }
 
 void LaunchService::session_failed(const std::string& host_id, const control::SessionFailed& m) {
-    auto p = take_pending(m.request_id, host_id);
-    if (!p || p->session.id != m.session_id) {
-        log::warn("host ", host_id, " reported session_failed for unknown request ", m.request_id);
-        return;
-    }
-    p->timer->cancel();
+    auto p = take_reported(host_id, m.request_id, m.session_id, "session_failed");
+    if (!p) return;
     hosts_.adjust_sessions(host_id, -1);
     metrics_.launches_failed++;
     log::warn("host ", host_id, " could not start session ", p->session.id, ": ", m.message);

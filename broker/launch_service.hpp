@@ -105,6 +105,8 @@ private:
     void start_new(const Caller& caller, const Resource& res, int width, int height, double scale,
                    std::chrono::steady_clock::time_point t0, LaunchCallback done);
     std::shared_ptr<PendingLaunch> take_pending(std::uint64_t request_id, const std::string& host_id);
+    std::shared_ptr<PendingLaunch> take_reported(const std::string& host_id, std::uint64_t request_id,
+                                                 const std::string& session_id, const char* what);
     void launch_timed_out(std::uint64_t request_id, const std::string& host_id);
     // viewer: for a view-only ticket, who watches (the host tells the session's user).
     LaunchTicket ticket_for(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
