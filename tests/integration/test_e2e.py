@@ -435,9 +435,10 @@ def case_slow_link(stack):
     relay = Relay(("127.0.0.1", stack.port), rate_bytes_s=2_000_000 // 8, name="slow-link")
     started, stopped = os.path.join(stack.dir, "scroll-started"), os.path.join(stack.dir, "scroll-stopped")
     slow_log, slow_png = os.path.join(stack.dir, "slow-frames.jsonl"), os.path.join(stack.dir, "slow.png")
-    command = (f"touch {started}; timeout {scroll_s} sh -c 'while :; do seq -s \" \" 1 500; done'; clear; "
-               f"touch {stopped}\\n")
-    # Full HD, lines of numbers wrapping across the screen: more than 2 Mbit/s would carry.
+    command = f"touch {started}; timeout {scroll_s} seq -s ' ' 1 999999999; clear; touch {stopped}\\n"
+    # Full HD, one endless line of rising numbers wrapping across the screen: more than 2 Mbit/s would
+    # carry. The numbers never repeat, so no two screens match (a loop printing the same line over
+    # and over gives screens that repeat whenever the wrap lines up again, and bytes that come and go).
     slow = client(f"https://127.0.0.1:{relay.port}", "Terminal", command, scroll_s + 16, slow_log, "--png", slow_png,
                   "--size", "1920x1080")
     try:
