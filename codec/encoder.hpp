@@ -13,14 +13,14 @@
 
 namespace portico::codec {
 
-enum class TileFormat { png, jpeg };
+enum class TileFormat { png, jpeg, palette };
 
 class TileEncoder {
 public:
     virtual ~TileEncoder() = default;
     virtual TileFormat format() const = 0;
     // r as one standalone image, or nothing when this encoder declines content of this kind (the
-    // palette-only PNG declines photo-like rectangles) so the caller can try the next encoder.
+    // palette tile declines photo-like rectangles) so the caller can try the next encoder.
     // r must be non-empty and inside the frame (std::invalid_argument otherwise: a caller bug).
     virtual std::optional<std::vector<std::uint8_t>> encode(const capture::Frame& frame, const capture::Rect& r) = 0;
     // Lossy encoders: quality 1..100 from the next tile on. Lossless encoders ignore it.

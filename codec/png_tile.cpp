@@ -1,49 +1,13 @@
 #include "codec/png_tile.hpp"
 
+#include "codec/colour_table.hpp"
+
 #include <png.h>
 
-#include <array>
 #include <cstring>
 #include <stdexcept>
 
 namespace portico::codec {
-
-namespace {
-
-// Open-addressing table of up to 256 colours; gives up (returns false) at the 257th.
-class ColourTable {
-public:
-    ColourTable() { slots_.fill(kEmpty); }
-    // Index of the colour in insertion order, or -1 once more than 256 colours were seen.
-    int index_of(std::uint32_t rgb) {
-        std::uint32_t h = (rgb * 2654435761u) >> (32 - kBits);
-        for (;;) {
-            auto& slot = slots_[h];
-            if (slot == kEmpty) {
-                if (count_ == 256) return -1;
-                slot = rgb;
-                indices_[h] = static_cast<std::uint8_t>(count_);
-                colours_[count_] = rgb;
-                return count_++;
-            }
-            if (slot == rgb) return indices_[h];
-            h = (h + 1) & (kSlots - 1);
-        }
-    }
-    int count() const { return count_; }
-    std::uint32_t colour(int i) const { return colours_[static_cast<std::size_t>(i)]; }
-
-private:
-    static constexpr int kBits = 10;
-    static constexpr std::uint32_t kSlots = 1u << kBits;
-    static constexpr std::uint32_t kEmpty = 0xffffffffu;  // not an RGB value (top byte set)
-    std::array<std::uint32_t, kSlots> slots_;
-    std::array<std::uint8_t, kSlots> indices_{};
-    std::array<std::uint32_t, 256> colours_{};
-    int count_ = 0;
-};
-
-}  // namespace
 
 std::optional<std::vector<std::uint8_t>> PngTileEncoder::encode(const capture::Frame& frame, const capture::Rect& r) {
     const bool allow_rgb = !palette_only_;

@@ -13,7 +13,7 @@ build_pkgs=(
   libcli11-dev  # the one argument and config-file parser of every executable (common/cli.hpp)
   libxcb1-dev libxcb-shm0-dev libxcb-damage0-dev libxcb-xtest0-dev libxcb-xfixes0-dev libxcb-randr0-dev
   libxcb-xkb-dev libxkbcommon-dev libxkbcommon-x11-dev
-  libavcodec-dev libavutil-dev libpng-dev libzstd-dev
+  libavcodec-dev libavutil-dev libpng-dev zlib1g-dev libzstd-dev
   musl-tools  # the static package runtime (packager/runtime)
 )
 run_pkgs=(

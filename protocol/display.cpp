@@ -444,8 +444,8 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
                 auto enc = r.get<std::uint8_t>();
                 auto len = r.get<std::uint32_t>();
                 if (r.failed()) break;
-                if (enc != static_cast<std::uint8_t>(TileEncoding::jpeg) &&
-                    enc != static_cast<std::uint8_t>(TileEncoding::png))
+                if (enc < static_cast<std::uint8_t>(TileEncoding::jpeg) ||
+                    enc > static_cast<std::uint8_t>(TileEncoding::palette))
                     return malformed("tile_frame: unknown tile encoding");
                 if (!inside(t.x, t.y, t.w, t.h, m.width, m.height))
                     return malformed("tile_frame: tile outside the screen");

@@ -14,7 +14,7 @@
 
 namespace portico::protocol {
 
-inline constexpr std::uint16_t kDisplayVersion = 2;
+inline constexpr std::uint16_t kDisplayVersion = 3;
 inline constexpr std::size_t kMaxMessageBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxStringBytes = 4096;
 inline constexpr int kMaxScreenDim = 8192;
@@ -142,7 +142,8 @@ struct VideoFrame {
 struct CopyRect {
     std::uint16_t x = 0, y = 0, w = 0, h = 0, dx = 0, dy = 0;
 };
-enum class TileEncoding : std::uint8_t { jpeg = 1, png = 2 };  // png: lossless
+// png and palette are lossless; palette: at most 256 colours without a container (codec/palette_format.hpp).
+enum class TileEncoding : std::uint8_t { jpeg = 1, png = 2, palette = 3 };
 struct Tile {
     std::uint16_t x = 0, y = 0, w = 0, h = 0;
     TileEncoding encoding = TileEncoding::jpeg;

@@ -179,8 +179,9 @@ def measure(args, clip, server_cpus, client_cpus):
     n_h264 = len(pooled("h264", "arrival_to_painted"))
     result["h264_reduced_share"] = round(len(pooled("h264_reduced", "arrival_to_painted")) / n_h264, 3) if n_h264 else None
     result["decode_errors"] = sum(r["decode_errors"] for r in runs)
-    # Tiles decoded on the page's thread (png.js) and by the browser's decoders (JPEG, other PNGs).
-    result["tiles_decoded"] = {k: sum(r["counters"].get(k, 0) for r in runs) for k in ("pngTilesHere", "tilesByBrowser")}
+    # Tiles decoded on the page's thread (palette.js, png.js) and by the browser's decoders (JPEG, other PNGs).
+    result["tiles_decoded"] = {k: sum(r["counters"].get(k, 0) for r in runs)
+                               for k in ("paletteTiles", "pngTilesHere", "tilesByBrowser")}
     return result
 
 

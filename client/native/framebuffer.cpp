@@ -73,10 +73,6 @@ bool Framebuffer::apply_copy(const protocol::CopyRect& c) {
 }
 
 bool Framebuffer::apply_tile(const protocol::Tile& t) {
-    if (t.encoding != protocol::TileEncoding::jpeg && t.encoding != protocol::TileEncoding::png) {
-        error_ = "tile: unknown encoding";
-        return false;
-    }
     const capture::Rect r{t.x, t.y, t.w, t.h};
     if (!frame_.bounds().contains(r)) {
         error_ = "tile: " + std::to_string(r.w) + "x" + std::to_string(r.h) + "+" + std::to_string(r.x) + "+" +
@@ -84,16 +80,22 @@ bool Framebuffer::apply_tile(const protocol::Tile& t) {
                  std::to_string(frame_.height) + " screen";
         return false;
     }
-    if (t.encoding == protocol::TileEncoding::png) {
-        if (!png_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) {
+    switch (t.encoding) {
+        case protocol::TileEncoding::palette:
+            if (palette_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) return true;
+            error_ = palette_.last_error();
+            return false;
+        case protocol::TileEncoding::png:
+            if (png_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) return true;
             error_ = "PNG tile: " + png_.last_error();
             return false;
-        }
-    } else if (!jpeg_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) {
-        error_ = "tile: " + jpeg_.last_error();
-        return false;
+        case protocol::TileEncoding::jpeg:
+            if (jpeg_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) return true;
+            error_ = "tile: " + jpeg_.last_error();
+            return false;
     }
-    return true;
+    error_ = "tile: unknown encoding";
+    return false;
 }
 
 Framebuffer::TileResult Framebuffer::apply_tiles(const protocol::TileFrame& f) {

@@ -1,12 +1,13 @@
 #pragma once
 // Framebuffer: the client's picture of the remote screen. Applies VideoFrames (H.264, painted
-// where the frame says the screen changed) and TileFrames (copies of moved content, then JPEG or
-// PNG rectangles painted over what is there), checking every size and position against the
+// where the frame says the screen changed) and TileFrames (copies of moved content, then JPEG,
+// palette or PNG rectangles painted over what is there), checking every size and position against the
 // screen before anything is written. Owned and used by the client thread.
 
 #include "capture/frame.hpp"
 #include "codec/h264_decoder.hpp"
 #include "codec/jpeg_decoder.hpp"
+#include "codec/palette_decoder.hpp"
 #include "codec/png_decoder.hpp"
 #include "protocol/display.hpp"
 
@@ -30,7 +31,7 @@ public:
     // (and cleared), since the host's display changed size.
     TileResult apply_tiles(const protocol::TileFrame& f);
 
-    // Paints one JPEG or PNG tile at (x, y); false if the rectangle is not inside the screen or
+    // Paints one JPEG, palette or PNG tile at (x, y); false if the rectangle is not inside the screen or
     // the image does not decode to exactly w x h.
     bool apply_tile(const protocol::Tile& t);
     // Copies a rectangle of the screen (moved content); false if either side leaves the screen.
@@ -51,6 +52,7 @@ private:
     capture::Frame scaled_;   // a reduced-resolution picture scaled up to the screen
     codec::H264Decoder h264_;
     codec::JpegDecoder jpeg_;
+    codec::PaletteDecoder palette_;
     codec::PngDecoder png_;
     std::string error_;
 };

@@ -1,8 +1,8 @@
-// Display channel messages (docs/protocol.md, version 2): encoders for what the client sends and
+// Display channel messages (docs/protocol.md, version 3): encoders for what the client sends and
 // one bounds-checked decoder for every message type. Malformed input throws a ProtocolError and
 // never returns a half-read message. Pure: no browser globals, so Node tests can import it.
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_STRING_BYTES = 4096;
 export const MAX_SCREEN_DIM = 8192;
@@ -62,6 +62,7 @@ export const END_REASONS = Object.freeze({
 
 export const TILE_JPEG = 1;
 export const TILE_PNG = 2;
+export const TILE_PALETTE = 3; // docs/protocol.md "Palette tiles"
 
 /** Thrown for any message that breaks docs/protocol.md; `code` is 'malformed' or 'too_large'. */
 export class ProtocolError extends Error {
@@ -365,7 +366,7 @@ const decoders = {
       const t = { x: r.u16(`tile ${i} x`), y: r.u16(`tile ${i} y`), w: r.u16(`tile ${i} w`), h: r.u16(`tile ${i} h`) };
       t.encoding = r.u8(`tile ${i} encoding`);
       const length = r.u32(`tile ${i} length`);
-      if (t.encoding !== TILE_JPEG && t.encoding !== TILE_PNG) r.fail(`tile ${i}: unknown encoding ${t.encoding}`);
+      if (t.encoding < TILE_JPEG || t.encoding > TILE_PALETTE) r.fail(`tile ${i}: unknown encoding ${t.encoding}`);
       if (!inside(t, width, height)) {
         r.fail(`tile ${i} (${t.x},${t.y} ${t.w}x${t.h}) lies outside the ${width}x${height} screen`);
       }

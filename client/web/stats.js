@@ -20,7 +20,7 @@ export function summarize(values) {
 /** Counters for tests and diagnostics, shared by all sessions of the page. */
 export function displayStats() {
   globalThis.__portico ??= { videoFrames: 0, reducedVideoFrames: 0, tileFrames: 0, decodeErrors: 0, keyframeRequests: 0,
-    pngTilesHere: 0, tilesByBrowser: 0 };
+    paletteTiles: 0, pngTilesHere: 0, tilesByBrowser: 0 };
   return globalThis.__portico;
 }
 

@@ -1,8 +1,9 @@
-// Decoding the PNG/JPEG tiles of a TileFrame: PNG tiles of the kinds the host writes here with
-// png.js, everything else by the browser (WebCodecs' ImageDecoder, createImageBitmap where that is
-// missing). Painting them is the frame painter's job (frames.js).
+// Decoding the tiles of a TileFrame: palette tiles (what the host sends for text and flat UI) here
+// with palette.js, PNG tiles of the kinds png.js covers here too, everything else by the browser
+// (WebCodecs' ImageDecoder, createImageBitmap where that is missing). Painting them is the frame painter's job (frames.js).
 
-import { TILE_PNG } from './protocol.js';
+import { TILE_PALETTE, TILE_PNG } from './protocol.js';
+import { decodePalette } from './palette.js';
 import { decodePng } from './png.js';
 import { displayStats } from './stats.js';
 
@@ -12,11 +13,15 @@ import { displayStats } from './stats.js';
 let imageDecoderWorks = typeof ImageDecoder === 'function';
 
 /**
- * Decodes one PNG/JPEG tile: PNG tiles of the kinds the host writes to an ImageData on this thread
- * (png.js: no hop to a decoder thread, which is most of a typing echo's time on a busy CPU),
+ * Decodes one tile: palette tiles, and PNG tiles of the kinds png.js covers, to an ImageData on this
+ * thread (no hop to a decoder thread, which is most of a typing echo's time on a busy CPU),
  * anything else to something drawImage takes and close() frees (VideoFrame or ImageBitmap).
  */
 export async function decodeTile(t) {
+  if (t.encoding === TILE_PALETTE) {
+    displayStats().paletteTiles++;
+    return decodePalette(t.data, t.w, t.h); // throws on a malformed tile: no other decoder reads it
+  }
   if (t.encoding === TILE_PNG) {
     let image = null;
     try {

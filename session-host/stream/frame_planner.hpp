@@ -5,7 +5,7 @@
 //  - keyframe (new viewer, resize, decoder error): the whole screen as H.264;
 //  - content that moved (scrolling, a dragged window): copies of what the client already has +
 //    tiles for what the copies leave over;
-//  - small changes (typing, menus): tiles (the stream picks PNG or JPEG per tile);
+//  - small changes (typing, menus): tiles (the stream picks a palette tile or JPEG per tile);
 //  - large changes (video, a dragged window), and parts in sustained motion (a video in a window):
 //    H.264, painted only where the screen changed.
 // The one piece of state is how often to search for moved content: after three misses in a row

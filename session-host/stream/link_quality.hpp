@@ -16,7 +16,7 @@ public:
     using Clock = std::chrono::steady_clock;
     struct Level {
         int crf;           // x264 constant rate factor of H.264 frames
-        int jpeg_quality;  // JPEG tiles of photo-like content (PNG tiles stay lossless)
+        int jpeg_quality;  // JPEG tiles of photo-like content (palette tiles stay lossless)
     };
     static constexpr Level kLevels[] = {{18, 90}, {23, 80}, {28, 70}, {33, 60}};
     static constexpr std::size_t kLevelCount = sizeof(kLevels) / sizeof(kLevels[0]);

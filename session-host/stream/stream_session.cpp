@@ -4,7 +4,7 @@
 #include "codec/color.hpp"
 #include "codec/h264_encoder.hpp"
 #include "codec/jpeg_tile.hpp"
-#include "codec/png_tile.hpp"
+#include "codec/palette_tile.hpp"
 #include "common/log.hpp"
 #include "session-host/stream/encode_policy.hpp"
 
@@ -68,7 +68,7 @@ StreamSession::StreamSession(std::string id, std::shared_ptr<SessionScreen> scre
     auto& source = screen_->frame_source();
     width_ = source.width();
     height_ = source.height();
-    exact_tiles_ = std::make_unique<codec::PngTileEncoder>(/*palette_only=*/true);
+    exact_tiles_ = std::make_unique<codec::PaletteTileEncoder>();
     photo_tiles_ = std::make_unique<codec::JpegTileEncoder>(quality_.current().jpeg_quality, /*chroma_full=*/true);
     make_encoders(width_.load(), height_.load());
     if (const char* dir = std::getenv("PORTICO_FRAME_LOG_DIR"); dir && *dir) {
@@ -399,7 +399,7 @@ void StreamSession::send_planned(const capture::Frame& frame, capture::DamageReg
             for (const auto& c : tf.copies) lossy_.copy({c.x, c.y, c.w, c.h}, c.dx, c.dy);
             for (const auto& t : tf.tiles) {
                 capture::Rect r{t.x, t.y, t.w, t.h};
-                if (t.encoding == protocol::TileEncoding::png)
+                if (t.encoding != protocol::TileEncoding::jpeg)
                     lossy_.mark_exact(r);
                 else
                     lossy_.mark_lossy(r);
@@ -501,12 +501,12 @@ std::optional<protocol::VideoFrame> StreamSession::encode_video(std::uint32_t fr
 
 protocol::Tile StreamSession::make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine) {
     protocol::Tile t{static_cast<std::uint16_t>(r.x), static_cast<std::uint16_t>(r.y), static_cast<std::uint16_t>(r.w),
-                     static_cast<std::uint16_t>(r.h), protocol::TileEncoding::png,     {}};
-    if (auto png = exact_tiles_->encode(frame, r)) {
-        t.data = std::move(*png);
+                     static_cast<std::uint16_t>(r.h), protocol::TileEncoding::palette, {}};
+    if (auto exact = exact_tiles_->encode(frame, r)) {
+        t.data = std::move(*exact);
         return t;
     }
-    // Photo-like content (> 256 colours): a lossless PNG would cost several bytes per pixel, so
+    // Photo-like content (> 256 colours): a lossless tile would cost several bytes per pixel, so
     // the refinement pass settles for a visually lossless JPEG.
     t.encoding = protocol::TileEncoding::jpeg;
     photo_tiles_->set_quality(refine ? kRefineJpegQuality : quality_.current().jpeg_quality);
@@ -527,7 +527,7 @@ void StreamSession::remember_sent(const capture::Frame& frame, const capture::Da
 }
 
 // Build to lossless: once a part has been still for its own change cadence (RefineTimer),
-// whatever was sent lossy there is re-sent as PNG, or JPEG 95 if photo-like.
+// whatever was sent lossy there is re-sent as palette tiles, or JPEG 95 if photo-like.
 void StreamSession::refine_when_still() {
     if (lossy_.empty() || reference_.width != encoder_w_ || reference_.height != encoder_h_) return;
     const auto cpu_start = frame_log_ ? process_cpu_us() : 0;

@@ -119,7 +119,7 @@ private:
     void refine_when_still();
     void send_planned(const capture::Frame& frame, capture::DamageRegion damage, FramePlan plan,
                       Clock::time_point captured, Clock::time_point encode_start, std::int64_t cpu_start);
-    // PNG when the rectangle has few colours (text, UI), else JPEG (at refinement quality if `refine`).
+    // A palette tile when the rectangle has at most 256 colours (text, UI), else JPEG (at refinement quality if `refine`).
     protocol::Tile make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine);
     // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly;
     // nothing if the encoder held the frame back.
@@ -159,7 +159,7 @@ private:
     capture::Frame half_frame_;
     bool video_is_half_ = false;
     LinkQuality quality_;  // CRF and JPEG quality, lowered while the viewers' links hold capture back
-    std::unique_ptr<codec::TileEncoder> exact_tiles_;  // PNG, palette only: declines photo-like tiles
+    std::unique_ptr<codec::TileEncoder> exact_tiles_;  // palette tiles: decline photo-like rectangles
     std::unique_ptr<codec::TileEncoder> photo_tiles_;  // JPEG 4:4:4
     int encoder_w_ = 0, encoder_h_ = 0;
     FramePlanner planner_;

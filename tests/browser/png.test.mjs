@@ -8,7 +8,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 
-import { decodePng, inflate } from '../../client/web/png.js';
+import { inflate } from '../../client/web/inflate.js';
+import { decodePng } from '../../client/web/png.js';
 
 // The browser's ImageData, as far as png.js uses it.
 globalThis.ImageData ??= class {

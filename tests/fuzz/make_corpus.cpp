@@ -58,6 +58,7 @@ void display() {
     add(ServerHello{kDisplayVersion, 1280, 800, "s-1"});
     add(VideoFrame{9, true, 64, 48, 1000, {{0, 0, 16, 16}}, {0, 0, 0, 1, 0x65, 0x88}, 32, 24});
     add(TileFrame{10, 64, 48, {{0, 0, 16, 16, 0, 16}}, {{0, 0, 16, 16, TileEncoding::png, {0x89, 'P', 'N', 'G'}}}});
+    add(TileFrame{11, 64, 48, {}, {{0, 0, 2, 2, TileEncoding::palette, {1, 0, 0, 0, 9, 9, 9, 0, 0x40, 0x80}}}});
     add(Resize{1024, 768});
     add(SessionEnded{EndReason::logged_off, "bye"});
     add(ErrorMsg{ErrorCode::ticket_expired, "ticket expired"});

@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -18,7 +19,15 @@ import tempfile
 import time
 import traceback
 
-DISPLAY_VERSION = 2  # docs/protocol.md, display channel
+
+def _display_version():
+    """The display protocol's version, read from the one place it is defined (protocol/display.hpp)."""
+    header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "protocol", "display.hpp")
+    with open(header) as f:
+        return int(re.search(r"kDisplayVersion = (\d+);", f.read()).group(1))
+
+
+DISPLAY_VERSION = _display_version()  # docs/protocol.md, display channel
 
 
 def free_port():

@@ -1,6 +1,7 @@
 #include "client/native/framebuffer.hpp"
 #include "codec/h264_encoder.hpp"
 #include "codec/jpeg_tile.hpp"
+#include "codec/palette_tile.hpp"
 #include "codec/png_tile.hpp"
 
 #include <catch2/catch.hpp>
@@ -178,10 +179,19 @@ Frame striped(int w, int h) {
     return f;
 }
 
-proto::Tile png_tile(const Frame& src, Rect r, int x, int y) {
-    portico::codec::PngTileEncoder enc;
-    return proto::Tile{static_cast<std::uint16_t>(x),   static_cast<std::uint16_t>(y), static_cast<std::uint16_t>(r.w),
-                       static_cast<std::uint16_t>(r.h), proto::TileEncoding::png,      enc.encode(src, r).value()};
+// The rectangle r of src as a lossless tile at (x, y): a palette tile (what the host sends for text
+// and flat UI) or a PNG.
+proto::Tile exact_tile(const Frame& src, Rect r, int x, int y,
+                       proto::TileEncoding encoding = proto::TileEncoding::palette) {
+    std::vector<std::uint8_t> data = encoding == proto::TileEncoding::palette
+                                         ? portico::codec::PaletteTileEncoder().encode(src, r).value()
+                                         : portico::codec::PngTileEncoder().encode(src, r).value();
+    return proto::Tile{static_cast<std::uint16_t>(x),
+                       static_cast<std::uint16_t>(y),
+                       static_cast<std::uint16_t>(r.w),
+                       static_cast<std::uint16_t>(r.h),
+                       encoding,
+                       std::move(data)};
 }
 
 }  // namespace
@@ -190,19 +200,19 @@ TEST_CASE("copies move what the screen shows, overlapping up or down, then tiles
     const int w = 64, h = 100;
     const bool up = GENERATE(true, false);
     Framebuffer fb(w, h);
-    proto::TileFrame init{1, w, h, {}, {png_tile(striped(w, h), {0, 0, w, h}, 0, 0)}};
+    proto::TileFrame init{1, w, h, {}, {exact_tile(striped(w, h), {0, 0, w, h}, 0, 0)}};
     REQUIRE(fb.apply_tiles(init).failed == 0);
-    REQUIRE(fb.frame().at(5, 42)[0] == 42);  // PNG is lossless
+    REQUIRE(fb.frame().at(5, 42)[0] == 42);  // palette tiles are lossless
 
     // Scroll by 10 rows (overlapping source and destination), then paint the exposed strip white.
     Frame white = solid(w, 10, 255, 255, 255);
     proto::TileFrame scroll{2, w, h, {}, {}};
     if (up) {
         scroll.copies.push_back({0, 10, w, 90, 0, 0});
-        scroll.tiles.push_back(png_tile(white, {0, 0, w, 10}, 0, 90));
+        scroll.tiles.push_back(exact_tile(white, {0, 0, w, 10}, 0, 90));
     } else {
         scroll.copies.push_back({0, 0, w, 90, 0, 10});
-        scroll.tiles.push_back(png_tile(white, {0, 0, w, 10}, 0, 0));
+        scroll.tiles.push_back(exact_tile(white, {0, 0, w, 10}, 0, 0));
     }
     auto res = fb.apply_tiles(scroll);
     CHECK(res.failed == 0);
@@ -213,9 +223,22 @@ TEST_CASE("copies move what the screen shows, overlapping up or down, then tiles
     }
 }
 
+TEST_CASE("palette and PNG tiles paint exactly, and a malformed one paints nothing and says why") {
+    Framebuffer fb(64, 64);
+    const auto encoding = GENERATE(proto::TileEncoding::palette, proto::TileEncoding::png);
+    REQUIRE(fb.apply_tile(exact_tile(striped(64, 64), {0, 0, 64, 32}, 0, 16, encoding)));
+    CHECK(fb.frame().at(7, 16 + 31)[1] == 31);
+    auto bad = exact_tile(striped(64, 64), {0, 0, 64, 32}, 0, 0, encoding);
+    bad.data.resize(bad.data.size() / 2);
+    const auto before = fb.frame().pixels;
+    CHECK_FALSE(fb.apply_tile(bad));
+    CHECK_FALSE(fb.last_error().empty());
+    CHECK(fb.frame().pixels == before);
+}
+
 TEST_CASE("a copy reaching outside the screen is refused and changes nothing") {
     Framebuffer fb(64, 64);
-    proto::TileFrame init{1, 64, 64, {}, {png_tile(striped(64, 64), {0, 0, 64, 64}, 0, 0)}};
+    proto::TileFrame init{1, 64, 64, {}, {exact_tile(striped(64, 64), {0, 0, 64, 64}, 0, 0)}};
     REQUIRE(fb.apply_tiles(init).failed == 0);
     auto before = fb.frame().pixels;
     CHECK_FALSE(fb.apply_copy({0, 40, 64, 32, 0, 0}));
@@ -234,7 +257,7 @@ TEST_CASE("an H.264 delta frame is painted only inside its dirty rectangles") {
     proto::VideoFrame key{1, true, w, h, 0, {}, enc.encode(solid(w, h, 0, 0, 0), true)->data};
     REQUIRE(fb.apply_video(key));
     // Something lossless painted over the black, which the next video frame must not undo.
-    REQUIRE(fb.apply_tile(png_tile(solid(16, 16, 0, 0, 255), {0, 0, 16, 16}, 48, 48)));
+    REQUIRE(fb.apply_tile(exact_tile(solid(16, 16, 0, 0, 255), {0, 0, 16, 16}, 48, 48)));
     // The source now has a green square top-left; the delta says only that part changed.
     Frame src = solid(w, h, 0, 0, 0);
     for (int y = 0; y < 16; ++y)
@@ -243,7 +266,7 @@ TEST_CASE("an H.264 delta frame is painted only inside its dirty rectangles") {
     REQUIRE(fb.apply_video(delta));
     CHECK(near(fb.frame().at(8, 8), 0, 255, 0, 24));
     const auto* kept = fb.frame().at(56, 56);
-    CHECK((kept[0] == 0 && kept[1] == 0 && kept[2] == 255));  // the PNG's exact red survived
+    CHECK((kept[0] == 0 && kept[1] == 0 && kept[2] == 255));  // the tile's exact red survived
 }
 
 TEST_CASE("a reduced-resolution picture is scaled up to the screen, inside its dirty rectangles only") {

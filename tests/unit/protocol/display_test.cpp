@@ -65,8 +65,10 @@ TEST_CASE("host messages round trip", "[protocol]") {
     TileFrame t{9, 1280, 800, {}, {}};
     t.tiles.push_back({0, 0, 64, 64, TileEncoding::jpeg, {1, 2, 3}});
     t.tiles.push_back({1216, 736, 64, 64, TileEncoding::png, {4, 5}});
+    t.tiles.push_back({8, 16, 4, 4, TileEncoding::palette, {0, 1, 2, 3}});
     auto t2 = round_trip(t);
-    REQUIRE(t2.tiles.size() == 2);
+    REQUIRE(t2.tiles.size() == 3);
+    CHECK(t2.tiles[2].encoding == TileEncoding::palette);
     CHECK(t2.tiles[1].x == 1216);
     CHECK(t2.tiles[1].encoding == TileEncoding::png);
     CHECK(t2.tiles[1].data == std::vector<std::uint8_t>{4, 5});
@@ -144,8 +146,10 @@ TEST_CASE("oversized fields are refused", "[protocol][bad-input]") {
     CHECK(refusal(encode(Message{empty_copy})) == ErrorCode::malformed);
     VideoFrame dirty_outside{1, false, 640, 480, 5, {{630, 0, 16, 16}}, {9}};
     CHECK(refusal(encode(Message{dirty_outside})) == ErrorCode::malformed);
-    TileFrame unknown_encoding{1, 640, 480, {}, {{0, 0, 8, 8, static_cast<TileEncoding>(3), {1}}}};
-    CHECK(refusal(encode(Message{unknown_encoding})) == ErrorCode::malformed);
+    for (int encoding : {0, 4, 255}) {
+        TileFrame unknown_encoding{1, 640, 480, {}, {{0, 0, 8, 8, static_cast<TileEncoding>(encoding), {1}}}};
+        CHECK(refusal(encode(Message{unknown_encoding})) == ErrorCode::malformed);
+    }
 
     // A tile whose length field promises more bytes than the message holds.
     auto t = encode(Message{TileFrame{1, 640, 480, {}, {{0, 0, 8, 8, TileEncoding::jpeg, {1, 2, 3}}}}});

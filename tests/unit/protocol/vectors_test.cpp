@@ -155,10 +155,10 @@ std::vector<std::pair<std::string, proto::Message>> sample_messages() {
     scrolled.height = 600;
     scrolled.copies = {{0, 16, 800, 584, 0, 0}};
     proto::TileFrame scrolled_and_painted = scrolled;
-    scrolled_and_painted.tiles = {{0, 584, 800, 16, proto::TileEncoding::png, {1, 2, 3}}};
+    scrolled_and_painted.tiles = {{0, 584, 800, 16, proto::TileEncoding::palette, {0, 0x23, 0x1e, 0x1e}}};
     proto::CursorShape arrow{7, 1, 0, 2, 1, {255, 0, 0, 255, 0, 0, 0, 0}};
     return {
-        {"hello", proto::Hello{2, "eyJ0aWNrZXQiOjF9.c2ln"}},
+        {"hello", proto::Hello{3, "eyJ0aWNrZXQiOjF9.c2ln"}},
         {"key down", proto::Key{true, 38}},
         {"key up, highest code", proto::Key{false, proto::kMaxKeyCode}},
         {"pointer with buttons", proto::Pointer{1919, 1079, 5}},
@@ -172,7 +172,7 @@ std::vector<std::pair<std::string, proto::Message>> sample_messages() {
         {"ping, time above 2^32", proto::Ping{9, 1764720000123ULL}},
         {"key char without a key", proto::KeyChar{true, 0x20ac, 0}},
         {"key char with its key", proto::KeyChar{false, 0x61, 30}},
-        {"server hello", proto::ServerHello{2, 1920, 1080, "s-7f3a"}},
+        {"server hello", proto::ServerHello{3, 1920, 1080, "s-7f3a"}},
         {"video keyframe", key},
         {"video, reduced, with dirty rectangles", reduced},
         {"tiles, jpeg and png", tiles},

@@ -1,0 +1,107 @@
+#include "codec/palette_decoder.hpp"
+
+#include "codec/palette_format.hpp"
+
+#include <zlib.h>
+
+#include <array>
+#include <cstring>
+#include <stdexcept>
+
+namespace portico::codec {
+
+struct PaletteDecoder::Inflater {
+    z_stream z{};
+    Inflater() {
+        if (inflateInit2(&z, -15 /* raw deflate */) != Z_OK) throw std::runtime_error("zlib: cannot start inflate");
+    }
+    ~Inflater() { inflateEnd(&z); }
+    Inflater(const Inflater&) = delete;
+    Inflater& operator=(const Inflater&) = delete;
+};
+
+PaletteDecoder::PaletteDecoder() : inflater_(std::make_unique<Inflater>()) {}
+PaletteDecoder::~PaletteDecoder() = default;
+
+bool PaletteDecoder::fail(std::string why) {
+    error_ = "palette tile: " + std::move(why);
+    return false;
+}
+
+// Inflates `in` into packed_, which must come out exactly `size` bytes with the stream ending at the
+// input's last byte.
+bool PaletteDecoder::inflate_exact(std::span<const std::uint8_t> in, std::size_t size) {
+    z_stream& z = inflater_->z;
+    if (inflateReset(&z) != Z_OK) return fail("zlib inflateReset failed");
+    packed_.resize(size + 1);  // one spare byte: more output than `size` is an error, not a cut
+    z.next_in = const_cast<Bytef*>(in.data());
+    z.avail_in = static_cast<uInt>(in.size());
+    z.next_out = packed_.data();
+    z.avail_out = static_cast<uInt>(packed_.size());
+    const int rc = inflate(&z, Z_FINISH);
+    if (rc != Z_STREAM_END) return fail(rc == Z_DATA_ERROR ? "corrupt deflate data" : "deflate data cut short");
+    if (z.avail_in != 0) return fail("bytes after the deflate data");
+    if (packed_.size() - z.avail_out != size) return fail("the deflate data does not fill the tile");
+    packed_.resize(size);
+    return true;
+}
+
+bool PaletteDecoder::decode_into(std::span<const std::uint8_t> tile, capture::Frame& target, int x, int y, int w,
+                                 int h) {
+    if (w <= 0 || h <= 0 || x < 0 || y < 0 || x + w > target.width || y + h > target.height)
+        return fail("lies outside the screen");
+    if (tile.empty()) return fail("empty");
+    const int colours = tile[0] + 1;
+    const std::size_t palette_end = 1 + static_cast<std::size_t>(colours) * 3;
+    if (tile.size() < palette_end) return fail("the palette is cut short");
+    std::array<std::uint32_t, 256> bgrx{};
+    for (int i = 0; i < colours; ++i) {
+        const std::uint8_t* c = tile.data() + 1 + i * 3;
+        bgrx[static_cast<std::size_t>(i)] =
+            static_cast<std::uint32_t>(c[0]) << 16 | static_cast<std::uint32_t>(c[1]) << 8 | c[2] | 0xff000000u;
+    }
+    auto paint_row = [&](int row, auto index_of) {
+        std::uint8_t* out = target.at(x, y + row);
+        for (int col = 0; col < w; ++col) std::memcpy(out + col * 4, &bgrx[index_of(col)], 4);
+    };
+    if (colours == 1) {
+        if (tile.size() != palette_end) return fail("bytes after a solid fill");
+        for (int row = 0; row < h; ++row) paint_row(row, [](int) { return 0u; });
+        return true;
+    }
+
+    if (tile.size() < palette_end + 1) return fail("no packing byte");
+    const int bits = palette::bits_per_index(colours);
+    const std::size_t stride = palette::row_bytes(w, bits);
+    const std::size_t size = stride * static_cast<std::size_t>(h);
+    const auto body = tile.subspan(palette_end + 1);
+    switch (tile[palette_end]) {
+        case palette::stored:
+            if (body.size() != size) return fail("the stored indices are not " + std::to_string(size) + " bytes");
+            packed_.assign(body.begin(), body.end());
+            break;
+        case palette::deflated:
+            if (!inflate_exact(body, size)) return false;
+            break;
+        default: return fail("unknown packing " + std::to_string(tile[palette_end]));
+    }
+    // Check every index before painting anything: a bad tile leaves the screen as it was.
+    const int per_byte = 8 / bits;
+    const unsigned mask = (1u << bits) - 1;
+    auto index = [&](const std::uint8_t* row, int col) {
+        return (row[col / per_byte] >> (8 - bits * (col % per_byte + 1))) & mask;
+    };
+    if (colours < (1 << bits))  // otherwise every index the bits can hold is a colour
+        for (int row = 0; row < h; ++row)
+            for (int col = 0; col < w; ++col)
+                if (index(packed_.data() + static_cast<std::size_t>(row) * stride, col) >=
+                    static_cast<unsigned>(colours))
+                    return fail("an index beyond the palette");
+    for (int row = 0; row < h; ++row) {
+        const std::uint8_t* in = packed_.data() + static_cast<std::size_t>(row) * stride;
+        paint_row(row, [&](int col) { return index(in, col); });
+    }
+    return true;
+}
+
+}  // namespace portico::codec

@@ -1,0 +1,35 @@
+#pragma once
+// PaletteDecoder: paints palette tiles (palette_format.hpp) received from the network into a BGRX
+// frame, checking the palette, the packing and the indices' size before anything is written. One
+// per stream, used from one thread.
+
+#include "capture/frame.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace portico::codec {
+
+class PaletteDecoder {
+public:
+    PaletteDecoder();
+    ~PaletteDecoder();
+    // Decodes the tile and paints it at (x, y) as w x h. False (reason in last_error()) if it is
+    // truncated or malformed (an index beyond the palette, bytes left over, an unknown packing), or
+    // the rectangle does not fit inside target; target is then left unchanged.
+    bool decode_into(std::span<const std::uint8_t> tile, capture::Frame& target, int x, int y, int w, int h);
+    const std::string& last_error() const { return error_; }
+
+private:
+    bool fail(std::string why);
+    bool inflate_exact(std::span<const std::uint8_t> in, std::size_t size);
+    struct Inflater;
+    std::unique_ptr<Inflater> inflater_;
+    std::vector<std::uint8_t> packed_;
+    std::string error_;
+};
+
+}  // namespace portico::codec

@@ -1,0 +1,33 @@
+#pragma once
+// The palette tile (protocol TileEncoding::palette, docs/protocol.md): a w x h rectangle of at most
+// 256 colours as the colours and one index per pixel, with none of PNG's container around them.
+// Text and flat UI are most of what a desktop's small updates hold, and a typed character's tile
+// is a few dozen bytes of indices: PNG's signature, IHDR, PLTE, IDAT and IEND chunks, zlib header
+// and checksum (~75 bytes) were more than half of it. Layout:
+//
+//   u8 colours - 1                       (1..256 colours)
+//   colours x { u8 r, u8 g, u8 b }
+//   if colours > 1:
+//     u8 packing                         (0 = stored, 1 = raw deflate, RFC 1951)
+//     the indices, stored or deflated:   h rows of w indices at palette_bits(colours) bits each,
+//                                        first pixel in the most significant bits, each row padded
+//                                        to a whole byte
+//
+// One colour is a solid fill and carries no indices. Nothing may follow the indices.
+
+#include <cstddef>
+
+namespace portico::codec::palette {
+
+enum Packing : unsigned char { stored = 0, deflated = 1 };
+
+// Bits per index for a palette of `colours` entries: 1, 2, 4 or 8 (0 for a solid fill).
+constexpr int bits_per_index(int colours) {
+    return colours <= 1 ? 0 : colours <= 2 ? 1 : colours <= 4 ? 2 : colours <= 16 ? 4 : 8;
+}
+// Bytes of one row of w indices.
+constexpr std::size_t row_bytes(int w, int bits) {
+    return (static_cast<std::size_t>(w) * static_cast<std::size_t>(bits) + 7) / 8;
+}
+
+}  // namespace portico::codec::palette

@@ -1,0 +1,231 @@
+// Palette tiles (codec/palette_format.hpp): lossless round trips at every bit depth, the encoder
+// declining photo-like rectangles, what a typed character costs against PNG, and malformed tiles
+// refused without painting. The golden vectors (protocol/vectors/palette_tiles.json) are decoded
+// here and by the web client (tests/browser/palette.test.mjs), so the two decoders cannot drift;
+// `unit_codec "[.write-vectors]"` rewrites them from make_vectors() below (only for a deliberate
+// format change, whose diff then shows every byte that moved).
+
+#include "codec/palette_decoder.hpp"
+#include "codec/palette_format.hpp"
+#include "codec/palette_tile.hpp"
+#include "codec/png_tile.hpp"
+#include "tests/support/test_frames.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <random>
+#include <string>
+
+using namespace portico;
+using namespace portico::codec;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string kVectors = std::string(PORTICO_SOURCE_DIR) + "/protocol/vectors/palette_tiles.json";
+
+// A w x h frame of `colours` distinct colours in a pseudo-random pattern (every colour used).
+capture::Frame pattern(int w, int h, int colours, unsigned seed) {
+    capture::Frame f(w, h);
+    std::mt19937 rng(seed);
+    for (int i = 0; i < w * h; ++i) {
+        const int c = i < colours ? i : static_cast<int>(rng() % static_cast<unsigned>(colours));
+        std::uint8_t* p = f.at(i % w, i / w);
+        p[0] = static_cast<std::uint8_t>(c);  // (blue, green) differ for every c < 65536
+        p[1] = static_cast<std::uint8_t>(c >> 8);
+        p[2] = static_cast<std::uint8_t>(c * 37);
+        p[3] = 0xff;
+    }
+    return f;
+}
+
+bool same_pixels(const capture::Frame& a, capture::Rect r, const capture::Frame& b, int bx, int by) {
+    for (int y = 0; y < r.h; ++y)
+        for (int x = 0; x < r.w; ++x) {
+            const auto* p = a.at(r.x + x, r.y + y);
+            const auto* q = b.at(bx + x, by + y);
+            if (p[0] != q[0] || p[1] != q[1] || p[2] != q[2]) return false;
+        }
+    return true;
+}
+
+std::string to_hex(std::span<const std::uint8_t> b) {
+    static const char* digits = "0123456789abcdef";
+    std::string s;
+    for (auto c : b) {
+        s += digits[c >> 4];
+        s += digits[c & 15];
+    }
+    return s;
+}
+std::vector<std::uint8_t> from_hex(const std::string& s) {
+    std::vector<std::uint8_t> b;
+    for (std::size_t i = 0; i + 1 < s.size(); i += 2)
+        b.push_back(static_cast<std::uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
+    return b;
+}
+// The frame's pixels as RGB bytes, row by row.
+std::vector<std::uint8_t> rgb_of(const capture::Frame& f) {
+    std::vector<std::uint8_t> out;
+    for (int y = 0; y < f.height; ++y)
+        for (int x = 0; x < f.width; ++x) out.insert(out.end(), {f.at(x, y)[2], f.at(x, y)[1], f.at(x, y)[0]});
+    return out;
+}
+
+// The vectors: good tiles made by the encoder (one per bit depth and packing), and malformed ones
+// written by hand with the part of the error both decoders must name.
+json make_vectors() {
+    json good = json::array(), bad = json::array();
+    PaletteTileEncoder enc;
+    auto add = [&](const char* name, const capture::Frame& f) {
+        const auto data = enc.encode(f, f.bounds()).value();
+        good.push_back(
+            {{"name", name}, {"w", f.width}, {"h", f.height}, {"data", to_hex(data)}, {"rgb", to_hex(rgb_of(f))}});
+    };
+    add("solid fill (1 colour, no indices)", pattern(7, 3, 1, 1));
+    add("2 colours, 1 bit, stored (too small to deflate)", pattern(5, 2, 2, 2));
+    add("3 colours, 2 bits, odd width", pattern(13, 5, 3, 3));
+    add("16 colours, 4 bits", pattern(9, 9, 16, 4));
+    add("a typed glyph (2 colours, deflated)", [] {
+        capture::Frame f(16, 16);
+        test::fill(f, f.bounds(), 0x23, 0x1e, 0x1e);
+        test::fill(f, {5, 2, 2, 12}, 0xe0, 0xe0, 0xe0);
+        test::fill(f, {3, 7, 8, 2}, 0xe0, 0xe0, 0xe0);
+        return f;
+    }());
+    add("200 colours, 8 bits, deflated", pattern(40, 24, 200, 5));
+    auto malformed = [&](const char* name, int w, int h, std::vector<std::uint8_t> data, const char* error) {
+        bad.push_back({{"name", name}, {"w", w}, {"h", h}, {"data", to_hex(data)}, {"error", error}});
+    };
+    malformed("empty", 2, 2, {}, "empty");
+    malformed("palette cut short", 2, 2, {1, 10, 20, 30, 40}, "the palette is cut short");
+    malformed("a byte after a solid fill", 2, 2, {0, 10, 20, 30, 0}, "bytes after a solid fill");
+    malformed("no packing byte", 2, 2, {1, 0, 0, 0, 9, 9, 9}, "no packing byte");
+    malformed("unknown packing", 2, 2, {1, 0, 0, 0, 9, 9, 9, 2, 0x40, 0x80}, "unknown packing 2");
+    malformed("stored indices one byte short", 2, 2, {1, 0, 0, 0, 9, 9, 9, 0, 0x40},
+              "the stored indices are not 2 bytes");
+    malformed("stored index beyond a 3-colour palette", 2, 1, {2, 0, 0, 0, 9, 9, 9, 5, 5, 5, 0, 0x30},
+              "an index beyond the palette");
+    malformed("deflate data that is not deflate", 2, 2, {1, 0, 0, 0, 9, 9, 9, 1, 0xff, 0xff, 0xff}, "deflate");
+    // A valid raw-deflate stream of the two index bytes 0x40 0x80 (a stored block), then one more byte.
+    malformed("a byte after the deflate data", 2, 2,
+              {1, 0, 0, 0, 9, 9, 9, 1, 0x01, 0x02, 0x00, 0xfd, 0xff, 0x40, 0x80, 0x00}, "deflate");
+    malformed("deflate data one byte short of the tile", 2, 2,
+              {1, 0, 0, 0, 9, 9, 9, 1, 0x01, 0x01, 0x00, 0xfe, 0xff, 0x40}, "deflate");
+    return {{"about",
+             "Palette tiles (docs/protocol.md, \"Palette tiles\"): `data` is the tile's bytes in hex, `rgb` the "
+             "w x h pixels it decodes to (RGB, row by row); malformed tiles must be refused with an error "
+             "containing `error`. Written by unit_codec \"[.write-vectors]\" "
+             "(tests/unit/codec/palette_test.cpp), read by it and by tests/browser/palette.test.mjs."},
+            {"tiles", good},
+            {"malformed", bad}};
+}
+
+}  // namespace
+
+TEST_CASE("palette tiles are lossless at every bit depth, stored or deflated", "[codec][palette]") {
+    const int colours = GENERATE(1, 2, 3, 4, 5, 16, 17, 200, 256);
+    const auto [w, h] = GENERATE(std::pair{1, 1}, std::pair{3, 2}, std::pair{13, 7}, std::pair{256, 256});
+    INFO(colours << " colours, " << w << "x" << h);
+    const capture::Frame src = pattern(w, h, std::min(colours, w * h), static_cast<unsigned>(colours + w));
+    PaletteTileEncoder enc;
+    const auto tile = enc.encode(src, src.bounds()).value();
+    capture::Frame out(w + 20, h + 10);
+    PaletteDecoder dec;
+    REQUIRE(dec.decode_into(tile, out, 11, 5, w, h));
+    CHECK(same_pixels(src, src.bounds(), out, 11, 5));
+    if (std::min(colours, w * h) == 1) CHECK(tile.size() == 4);  // a solid fill: the count and one colour
+}
+
+TEST_CASE("palette tiles of text, and photo-like rectangles declined", "[codec][palette]") {
+    const capture::Frame text = test::make_text_frame(640, 480, 5);
+    PaletteTileEncoder enc;
+    PaletteDecoder dec;
+    for (capture::Rect r :
+         {capture::Rect{0, 0, 256, 256}, capture::Rect{13, 31, 201, 99}, capture::Rect{639, 479, 1, 1}}) {
+        const auto tile = enc.encode(text, r).value();
+        capture::Frame out(640, 480);
+        REQUIRE(dec.decode_into(tile, out, r.x, r.y, r.w, r.h));
+        CHECK(same_pixels(text, r, out, r.x, r.y));
+    }
+    CHECK_FALSE(enc.encode(test::make_gradient_frame(64, 64), {0, 0, 64, 64}).has_value());
+    CHECK_FALSE(enc.encode(pattern(17, 17, 257, 9), {0, 0, 17, 17}).has_value());
+    CHECK_THROWS_AS(enc.encode(text, {630, 0, 16, 16}), std::invalid_argument);
+}
+
+TEST_CASE("a typed character's tile costs a fraction of the same tile as PNG", "[codec][palette]") {
+    // What typing sends: a cell or two of a terminal, the glyph and the cursor that moved on.
+    capture::Frame f = test::make_text_frame(640, 480, 21);
+    std::mt19937 rng(3);
+    PaletteTileEncoder palette;
+    PngTileEncoder png(/*palette_only=*/true);
+    std::size_t palette_bytes = 0, png_bytes = 0;
+    for (int i = 0; i < 20; ++i) {
+        const capture::Rect cell{8 + i * 8, 200, 16, 16};
+        test::fill(f, cell, 0x23, 0x1e, 0x1e);
+        test::draw_glyph(f, cell.x, cell.y, rng, 0xe0, 0xe0, 0xe0);
+        palette_bytes += palette.encode(f, cell).value().size();
+        png_bytes += png.encode(f, cell).value().size();
+    }
+    INFO("20 typed cells: palette " << palette_bytes << " bytes, PNG " << png_bytes);
+    // PNG's container alone is ~75 bytes a tile; a palette tile has none of it.
+    CHECK(palette_bytes * 2 < png_bytes);
+}
+
+TEST_CASE("malformed palette tiles are refused and paint nothing", "[codec][palette][bad-input]") {
+    const capture::Frame src = pattern(32, 16, 5, 6);
+    PaletteTileEncoder enc;
+    const auto tile = enc.encode(src, src.bounds()).value();
+    PaletteDecoder dec;
+    capture::Frame out(64, 64);
+    test::fill(out, out.bounds(), 1, 2, 3);
+    const capture::Frame before = out;
+    // Every truncation, and one byte too many.
+    for (std::size_t n = 0; n < tile.size(); ++n) {
+        INFO("cut to " << n << " of " << tile.size() << " bytes");
+        CHECK_FALSE(dec.decode_into(std::span(tile.data(), n), out, 0, 0, 32, 16));
+        CHECK_FALSE(dec.last_error().empty());
+    }
+    auto longer = tile;
+    longer.push_back(0);
+    CHECK_FALSE(dec.decode_into(longer, out, 0, 0, 32, 16));
+    // The wrong size for the bytes, or a place outside the screen.
+    CHECK_FALSE(dec.decode_into(tile, out, 0, 0, 32, 15));  // (31 wide packs to the same row bytes at 4 bits)
+    CHECK_FALSE(dec.decode_into(tile, out, 0, 0, 30, 16));
+    CHECK_FALSE(dec.decode_into(tile, out, 40, 0, 32, 16));
+    CHECK(dec.last_error().find("outside") != std::string::npos);
+    CHECK(out.pixels == before.pixels);
+    // The decoder is fine afterwards.
+    REQUIRE(dec.decode_into(tile, out, 0, 0, 32, 16));
+    CHECK(same_pixels(src, src.bounds(), out, 0, 0));
+}
+
+TEST_CASE("palette tile golden vectors decode as recorded", "[codec][palette][vectors]") {
+    std::ifstream in(kVectors);
+    REQUIRE(in);
+    const json doc = json::parse(in);
+    REQUIRE(doc["tiles"].size() >= 6);
+    PaletteDecoder dec;
+    for (const auto& v : doc["tiles"]) {
+        INFO(v["name"].get<std::string>());
+        const int w = v["w"], h = v["h"];
+        capture::Frame out(w, h);
+        REQUIRE(dec.decode_into(from_hex(v["data"]), out, 0, 0, w, h));
+        CHECK(to_hex(rgb_of(out)) == v["rgb"].get<std::string>());
+    }
+    for (const auto& v : doc["malformed"]) {
+        INFO(v["name"].get<std::string>());
+        const int w = v["w"], h = v["h"];
+        capture::Frame out(w, h);
+        CHECK_FALSE(dec.decode_into(from_hex(v["data"]), out, 0, 0, w, h));
+        CHECK(dec.last_error().find(v["error"].get<std::string>()) != std::string::npos);
+    }
+    // The file is what make_vectors() writes today (the encoder has not changed the format).
+    CHECK(doc == make_vectors());
+}
+
+TEST_CASE("write the palette tile vectors", "[.write-vectors]") {
+    std::ofstream(kVectors) << make_vectors().dump(1) << "\n";
+}
