@@ -20,11 +20,22 @@
 #    time is template instantiation and code generation, which a PCH does not save.
 # 5. ccache, when present, with the settings precompiled headers need (pch_defines, time_macros,
 #    -fpch-preprocess), so a warm rebuild still hits.
+# 6. Test code at -Og (PORTICO_TEST_OPTIMIZE): the Catch2 suites, their helpers and the test PCH,
+#    never the libraries under test, which keep the build type's -O2. Test files are a third of a
+#    cold build, and half of a Beast-heavy test file's time is the optimiser (display_server_test:
+#    43.6 s at -O2, 26.4 s at -Og); -O0 would be no faster, since a PCH built with optimisation
+#    does not fit it. Applied by portico_optimize_tests(), before the PCHs are assigned.
+# 7. The Beast-heavy files of one target compiled as one translation unit (portico_unity_group):
+#    each instantiated the same TLS stream, WebSocket and HTTP templates on its own. The broker's
+#    three sessions: 139 s apart, 89 s together. Off with PORTICO_UNITY=OFF (to check that each
+#    file includes what it uses).
 # -Winvalid-pch makes a PCH that does not fit a target's flags a visible warning instead of a silent
 # slow build. PORTICO_PCH=OFF turns the precompiled headers off (e.g. to check include hygiene).
 
 option(PORTICO_PCH "Compile with shared precompiled headers (Catch2 for the tests; PORTICO_PCH_NET adds Beast/Asio)" ON)
 option(PORTICO_PCH_NET "Also precompile Beast/Asio/JSON for every target linking portico_common" OFF)
+option(PORTICO_UNITY "Compile each target's Beast-heavy files as one translation unit (portico_unity_group)" ON)
+set(PORTICO_TEST_OPTIMIZE "-Og" CACHE STRING "Optimisation of test code (not of the libraries under test); empty = the build type's")
 
 # Debug information: line tables (-g1) by default. Measured on single files (bench/results/build.json):
 # full -g is half of the compile time of a file (protocol/control.cpp 13.3 s -> 6.8 s CPU at -g1), and
@@ -121,6 +132,9 @@ function(portico_pch_owner name headers)
   file(GENERATE OUTPUT ${src} CONTENT "// Owner of the shared precompiled header ${name} (cmake/PorticoBuild.cmake).\n")
   add_library(${name} STATIC EXCLUDE_FROM_ALL ${src})
   target_link_libraries(${name} PRIVATE ${ARGN})
+  if("Catch2::Catch2" IN_LIST ARGN AND PORTICO_TEST_OPTIMIZE)
+    target_compile_options(${name} PRIVATE ${PORTICO_TEST_OPTIMIZE})  # as the tests that reuse it
+  endif()
   target_precompile_headers(${name} PRIVATE ${headers})
 endfunction()
 
@@ -141,6 +155,9 @@ function(portico_precompile_headers)
     get_target_property(sources ${t} SOURCES)
     list(FILTER sources INCLUDE REGEX "\\.(cpp|cc|cxx)$")
     get_target_property(own_options ${t} COMPILE_OPTIONS)
+    if(PORTICO_TEST_OPTIMIZE)
+      list(REMOVE_ITEM own_options ${PORTICO_TEST_OPTIMIZE})  # the test PCH is built with it too
+    endif()
     if(NOT sources OR t MATCHES "^portico_pch_" OR NOT own_options STREQUAL common_options)
       continue()  # nothing to compile, a PCH owner, or flags of its own (fuzz targets) no PCH fits
     endif()
@@ -167,4 +184,34 @@ function(portico_precompile_headers)
     endif()
     target_precompile_headers(${t} REUSE_FROM ${owner})
   endforeach()
+endfunction()
+
+# Compiles the test code of every C++ target linking Catch2 (the suites, portico_catch_main) at
+# PORTICO_TEST_OPTIMIZE (means 6 above). Called once, after every add_subdirectory() and before
+# portico_precompile_headers().
+function(portico_optimize_tests)
+  if(NOT PORTICO_TEST_OPTIMIZE)
+    return()
+  endif()
+  portico_targets_in(all ${CMAKE_SOURCE_DIR})
+  foreach(t IN LISTS all)
+    get_target_property(type ${t} TYPE)
+    if(NOT type MATCHES "^(EXECUTABLE|STATIC_LIBRARY|SHARED_LIBRARY|OBJECT_LIBRARY)$")
+      continue()
+    endif()
+    portico_links(test ${t} Catch2::Catch2)
+    if(test)
+      target_compile_options(${t} PRIVATE ${PORTICO_TEST_OPTIMIZE})
+    endif()
+  endforeach()
+endfunction()
+
+# Compiles the given sources of `target` (from the calling directory) as one translation unit
+# (means 7 above); its other sources stay one unit each.
+function(portico_unity_group target)
+  if(NOT PORTICO_UNITY)
+    return()
+  endif()
+  set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
+  set_source_files_properties(${ARGN} PROPERTIES UNITY_GROUP ${target}_net)
 endfunction()

@@ -44,20 +44,8 @@ std::string pick(const std::vector<HostInfo>& hs, const PlacementRequest& r = {"
     return chosen ? chosen->host_id : std::string("-");
 }
 
-void check_error(const test::HttpReply& r, int status, const std::string& code) {
-    INFO(r.body);
-    CHECK(r.status == status);
-    auto j = json::parse(r.body, nullptr, false);
-    REQUIRE(j.is_object());
-    CHECK(j["error"]["code"] == code);
-}
-
 test::HttpReply get(const test::BrokerFixture& b, const std::string& path, const std::string& cookie) {
     return test::request(b, verb::get, path, "", cookie);
-}
-test::HttpReply post(const test::BrokerFixture& b, const std::string& path, const json& body,
-                     const std::string& cookie) {
-    return test::request(b, verb::post, path, body.dump(), cookie);
 }
 
 template <class F>
@@ -75,10 +63,11 @@ json session_of(const test::BrokerFixture& b, const std::string& cookie, const s
     return r.status == 200 ? r.json() : json();
 }
 
+using test::check_error;
 using test::csr_for;
-
-const std::string kDisplay = "wss://127.0.0.1:1/display";
-const std::string kPin(64, 'a');
+using test::kDisplay;
+using test::kPin;
+using test::post;
 
 }  // namespace
 

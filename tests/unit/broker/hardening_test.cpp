@@ -32,8 +32,9 @@ using test::http::verb;
 
 namespace {
 
-const std::string kDisplay = "wss://127.0.0.1:1/display";
-const std::string kPin(64, 'a');
+using test::kDisplay;
+using test::kPin;
+using test::post;
 
 bool valid_utf8_json(const std::string& s) {
     try {
@@ -47,11 +48,6 @@ bool valid_utf8_json(const std::string& s) {
 std::string error_code(const test::HttpReply& r) {
     auto j = json::parse(r.body, nullptr, false);
     return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
-}
-
-test::HttpReply post(const test::BrokerFixture& b, const std::string& path, const json& body,
-                     const std::string& cookie = "") {
-    return test::request(b, verb::post, path, body.dump(), cookie);
 }
 
 // A raw TCP connection to the broker from `source` (any 127/8 address works on loopback).

@@ -37,15 +37,7 @@ std::string dump_db(const std::string& path) {
     return out;
 }
 
-void check_error(const test::HttpReply& r, int status, const std::string& code) {
-    CHECK(r.status == status);
-    CHECK(r.headers.count("content-type"));
-    auto j = json::parse(r.body, nullptr, false);
-    REQUIRE(j.is_object());
-    REQUIRE(j.contains("error"));
-    CHECK(j["error"]["code"] == code);
-    CHECK(j["error"]["message"].is_string());
-}
+using test::check_error;
 
 }  // namespace
 

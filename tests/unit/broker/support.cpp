@@ -3,6 +3,7 @@
 #include "common/crypto.hpp"
 #include "common/tls.hpp"
 
+#include <catch2/catch.hpp>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -117,6 +118,21 @@ int upgrade_status(const BrokerFixture& b, const std::string& target) {
     p.skip(false);
     http::read_header(s, buf, p);
     return static_cast<int>(p.get().result_int());
+}
+
+HttpReply post(const BrokerFixture& b, const std::string& path, const nlohmann::json& body, const std::string& cookie) {
+    return request(b, http::verb::post, path, body.dump(), cookie);
+}
+
+void check_error(const HttpReply& r, int status, const std::string& code) {
+    INFO(r.body);
+    CHECK(r.status == status);
+    CHECK(r.headers.count("content-type"));
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    REQUIRE(j.is_object());
+    REQUIRE(j.contains("error"));
+    CHECK(j["error"]["code"] == code);
+    CHECK(j["error"]["message"].is_string());
 }
 
 std::string csr_for(const std::string& host_id, const std::filesystem::path& key_path) {

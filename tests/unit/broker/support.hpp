@@ -67,6 +67,16 @@ HttpReply request(const BrokerFixture& b, http::verb method, const std::string& 
                   const std::string& cookie = "", const std::string& content_type = "application/json",
                   const std::map<std::string, std::string>& headers = {});
 
+// POST of a JSON body on a fresh connection (request() with the body's text).
+HttpReply post(const BrokerFixture& b, const std::string& path, const nlohmann::json& body,
+               const std::string& cookie = "");
+// Checks that r is an API error: this status, a JSON body whose error has this code and a message.
+void check_error(const HttpReply& r, int status, const std::string& code);
+
+// What fake hosts register: a display URL nothing listens on, and a certificate pin.
+inline const std::string kDisplay = "wss://127.0.0.1:1/display";
+inline const std::string kPin = std::string(64, 'a');
+
 // A PEM certificate signing request for host_id (CN), its new P-256 key written to key_path.
 std::string csr_for(const std::string& host_id, const std::filesystem::path& key_path);
 

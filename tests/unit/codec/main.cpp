@@ -1,3 +1,0 @@
-// The one translation unit that provides Catch2's main() for unit_codec.
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
