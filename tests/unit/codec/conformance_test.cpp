@@ -1,7 +1,7 @@
 // One conformance suite every encoder of the display pipeline passes, driven only through its
 // interface (codec/encoder.hpp: VideoEncoder or TileEncoder), with the settings the session host
-// uses: H.264 at a full and a half ("small") screen size, JPEG tiles (quality 90, 4:4:4) and PNG
-// tiles. A new encoder joins by naming a factory below. Each round-trips through its own decoder within a stated bound, handles
+// uses: H.264 at a full and a half ("small") screen size, JPEG tiles (quality 90, 4:4:4), palette
+// tiles and PNG tiles. A new encoder joins by naming a factory below. Each round-trips through its own decoder within a stated bound, handles
 // odd sizes, makes a keyframe when asked (something a fresh decoder can start from), and a new
 // size works with a new encoder while the client's one decoder follows it.
 
@@ -11,6 +11,8 @@
 #include "codec/h264_encoder.hpp"
 #include "codec/jpeg_decoder.hpp"
 #include "codec/jpeg_tile.hpp"
+#include "codec/palette_decoder.hpp"
+#include "codec/palette_tile.hpp"
 #include "codec/png_decoder.hpp"
 #include "codec/png_tile.hpp"
 #include "tests/support/test_frames.hpp"
@@ -69,6 +71,7 @@ private:
 
 struct H264Base {
     static constexpr bool kExact = false;
+    static constexpr bool kDeclinesPhotos = false;
     static constexpr bool kFixedSize = true;  // an encoder takes frames of one size only
     // Text-like frames at CRF 18, the hardest content for video: measured 34.0-46 dB here (the
     // lowest on P-frames of a whole retyped line at 720p and on a 33x17 frame that is mostly
@@ -126,6 +129,7 @@ struct JpegTiles {
     static constexpr bool kFixedSize = false;
     // Measured 39-41 dB on text-like tiles at quality 90 with full chroma.
     static constexpr double kMinPsnr = 37.0;
+    static constexpr bool kDeclinesPhotos = false;
 
     static std::unique_ptr<TileEncoder> make() { return std::make_unique<JpegTileEncoder>(90, true); }
     using Encoder = TileDriver<JpegTiles>;
@@ -139,9 +143,24 @@ struct PngTiles {
     static constexpr bool kFixedSize = false;
     static constexpr double kMinPsnr = 99.0;  // identical
 
+    static constexpr bool kDeclinesPhotos = false;  // RGB PNG for more than 256 colours
+
     static std::unique_ptr<TileEncoder> make() { return std::make_unique<PngTileEncoder>(); }
     using Encoder = TileDriver<PngTiles>;
     using Decoder = TileDecoder<PngDecoder>;
+};
+
+struct PaletteTiles {
+    static constexpr const char* kName = "palette tile";
+    static constexpr int kW = 256, kH = 256;
+    static constexpr bool kExact = true;
+    static constexpr bool kFixedSize = false;
+    static constexpr double kMinPsnr = 99.0;        // identical
+    static constexpr bool kDeclinesPhotos = true;  // more than 256 colours: the stream sends JPEG
+
+    static std::unique_ptr<TileEncoder> make() { return std::make_unique<PaletteTileEncoder>(); }
+    using Encoder = TileDriver<PaletteTiles>;
+    using Decoder = TileDecoder<PaletteDecoder>;
 };
 
 // Typing: one line of glyphs redrawn.
@@ -172,7 +191,7 @@ void check_round_trip(typename C::Encoder& enc, typename C::Decoder& dec, const 
 }  // namespace
 
 TEMPLATE_TEST_CASE("conformance: round trip within the encoder's bound", "[codec][conformance]", H264Full, H264Small,
-                   JpegTiles, PngTiles) {
+                   JpegTiles, PngTiles, PaletteTiles) {
     using C = TestType;
     typename C::Encoder enc(C::kW, C::kH);
     typename C::Decoder dec;
@@ -183,10 +202,14 @@ TEMPLATE_TEST_CASE("conformance: round trip within the encoder's bound", "[codec
         f = typed(f, 20 + i);
         check_round_trip<C>(enc, dec, f, false);
     }
-    check_round_trip<C>(enc, dec, test::make_gradient_frame(C::kW, C::kH), false);
+    const capture::Frame photo = test::make_gradient_frame(C::kW, C::kH);
+    if constexpr (C::kDeclinesPhotos)
+        CHECK_FALSE(C::make()->encode(photo, photo.bounds()).has_value());
+    else
+        check_round_trip<C>(enc, dec, photo, false);
 }
 
-TEMPLATE_TEST_CASE("conformance: odd sizes", "[codec][conformance]", H264Full, H264Small, JpegTiles, PngTiles) {
+TEMPLATE_TEST_CASE("conformance: odd sizes", "[codec][conformance]", H264Full, H264Small, JpegTiles, PngTiles, PaletteTiles) {
     using C = TestType;
     const auto [w, h] = GENERATE(std::pair{C::kW - 1, C::kH - 3}, std::pair{33, 17}, std::pair{3, 1});
     INFO(w << "x" << h);
@@ -198,7 +221,7 @@ TEMPLATE_TEST_CASE("conformance: odd sizes", "[codec][conformance]", H264Full, H
 }
 
 TEMPLATE_TEST_CASE("conformance: a forced keyframe is a keyframe a new decoder can start from", "[codec][conformance]",
-                   H264Full, H264Small, JpegTiles, PngTiles) {
+                   H264Full, H264Small, JpegTiles, PngTiles, PaletteTiles) {
     using C = TestType;
     typename C::Encoder enc(C::kW, C::kH);
     typename C::Decoder dec;
@@ -231,7 +254,7 @@ TEMPLATE_TEST_CASE("conformance: a forced keyframe is a keyframe a new decoder c
 }
 
 TEMPLATE_TEST_CASE("conformance: a new size works with a new encoder, and the client's decoder follows it",
-                   "[codec][conformance]", H264Full, H264Small, JpegTiles, PngTiles) {
+                   "[codec][conformance]", H264Full, H264Small, JpegTiles, PngTiles, PaletteTiles) {
     using C = TestType;
     typename C::Decoder dec;  // one per stream, like the client's Framebuffer
     {
