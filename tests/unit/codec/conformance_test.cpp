@@ -155,7 +155,7 @@ struct PaletteTiles {
     static constexpr int kW = 256, kH = 256;
     static constexpr bool kExact = true;
     static constexpr bool kFixedSize = false;
-    static constexpr double kMinPsnr = 99.0;        // identical
+    static constexpr double kMinPsnr = 99.0;       // identical
     static constexpr bool kDeclinesPhotos = true;  // more than 256 colours: the stream sends JPEG
 
     static std::unique_ptr<TileEncoder> make() { return std::make_unique<PaletteTileEncoder>(); }
@@ -209,7 +209,8 @@ TEMPLATE_TEST_CASE("conformance: round trip within the encoder's bound", "[codec
         check_round_trip<C>(enc, dec, photo, false);
 }
 
-TEMPLATE_TEST_CASE("conformance: odd sizes", "[codec][conformance]", H264Full, H264Small, JpegTiles, PngTiles, PaletteTiles) {
+TEMPLATE_TEST_CASE("conformance: odd sizes", "[codec][conformance]", H264Full, H264Small, JpegTiles, PngTiles,
+                   PaletteTiles) {
     using C = TestType;
     const auto [w, h] = GENERATE(std::pair{C::kW - 1, C::kH - 3}, std::pair{33, 17}, std::pair{3, 1});
     INFO(w << "x" << h);
