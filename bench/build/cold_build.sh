@@ -41,11 +41,11 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 tus=$(grep -c '^\[[0-9]*/[0-9]*\] Building' "$wt/build.log" || true)
 
 /usr/bin/python3 - "$results" "$label" "$commit" "$started" "$load_before" "$load_after" "$wt/time.txt" \
-  "$tus" "$jobs" "${configure[*]}" "${build[*]}" <<'PY'
+  "$tus" "$jobs" "${configure[*]}" "${build[*]}" "$wt/build/.ninja_log" <<'PY'
 import json, os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), ".."))
 from benchmeta import machine
-path, label, commit, started, lb, la, timefile, tus, jobs, configure, build = sys.argv[1:]
+path, label, commit, started, lb, la, timefile, tus, jobs, configure, build, ninja_log = sys.argv[1:]
 t = {}
 for line in open(timefile):
     k, _, v = line.strip().rpartition(": ")
@@ -65,6 +65,14 @@ run = {
     "max_rss_kib": int(t["Maximum resident set size (kbytes)"]),
     "compile_steps": int(tus), "jobs": int(jobs),
 }
+# Where the time went: the slowest steps (Ninja's own start/end times per output, in ms).
+steps = []
+for line in open(ninja_log):
+    if not line.startswith("#"):
+        start, end, _, output, _ = line.rstrip("\n").split("\t")
+        steps.append((int(end) - int(start), output))
+steps.sort(reverse=True)
+run["slowest_steps_s"] = [[round(ms / 1000, 1), out] for ms, out in steps[:15]]
 doc = json.load(open(path)) if os.path.exists(path) else {}
 doc.setdefault("runs", {})[label] = run
 # The newest run's metadata at the top level is what bench/check-fresh judges.
