@@ -114,4 +114,15 @@ inline capture::Frame crop(const capture::Frame& f, capture::Rect r) {
     return out;
 }
 
+// True when the rectangle r of a shows the same colours as b from (bx, by) on (the X byte ignored).
+inline bool same_pixels(const capture::Frame& a, capture::Rect r, const capture::Frame& b, int bx, int by) {
+    for (int y = 0; y < r.h; ++y)
+        for (int x = 0; x < r.w; ++x) {
+            const auto* p = a.at(r.x + x, r.y + y);
+            const auto* q = b.at(bx + x, by + y);
+            if (p[0] != q[0] || p[1] != q[1] || p[2] != q[2]) return false;
+        }
+    return true;
+}
+
 }  // namespace portico::codec::test

@@ -9,6 +9,7 @@
 #include "codec/palette_format.hpp"
 #include "codec/palette_tile.hpp"
 #include "codec/png_tile.hpp"
+#include "tests/support/hex.hpp"
 #include "tests/support/test_frames.hpp"
 
 #include <catch2/catch.hpp>
@@ -18,8 +19,9 @@
 #include <random>
 #include <string>
 
-using namespace portico;
+namespace capture = portico::capture;
 using namespace portico::codec;
+using test::same_pixels;
 using json = nlohmann::json;
 
 namespace {
@@ -41,31 +43,9 @@ capture::Frame pattern(int w, int h, int colours, unsigned seed) {
     return f;
 }
 
-bool same_pixels(const capture::Frame& a, capture::Rect r, const capture::Frame& b, int bx, int by) {
-    for (int y = 0; y < r.h; ++y)
-        for (int x = 0; x < r.w; ++x) {
-            const auto* p = a.at(r.x + x, r.y + y);
-            const auto* q = b.at(bx + x, by + y);
-            if (p[0] != q[0] || p[1] != q[1] || p[2] != q[2]) return false;
-        }
-    return true;
-}
+using portico::test::from_hex;
+using portico::test::to_hex;
 
-std::string to_hex(std::span<const std::uint8_t> b) {
-    static const char* digits = "0123456789abcdef";
-    std::string s;
-    for (auto c : b) {
-        s += digits[c >> 4];
-        s += digits[c & 15];
-    }
-    return s;
-}
-std::vector<std::uint8_t> from_hex(const std::string& s) {
-    std::vector<std::uint8_t> b;
-    for (std::size_t i = 0; i + 1 < s.size(); i += 2)
-        b.push_back(static_cast<std::uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
-    return b;
-}
 // The frame's pixels as RGB bytes, row by row.
 std::vector<std::uint8_t> rgb_of(const capture::Frame& f) {
     std::vector<std::uint8_t> out;

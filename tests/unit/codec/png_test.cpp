@@ -8,19 +8,9 @@
 
 using namespace portico;
 using namespace portico::codec;
+using test::same_pixels;
 
 namespace {
-
-// True when the rectangle r of a equals (bx, by)... of b, ignoring the X byte.
-bool same_pixels(const capture::Frame& a, capture::Rect r, const capture::Frame& b, int bx, int by) {
-    for (int y = 0; y < r.h; ++y)
-        for (int x = 0; x < r.w; ++x) {
-            const auto* p = a.at(r.x + x, r.y + y);
-            const auto* q = b.at(bx + x, by + y);
-            if (p[0] != q[0] || p[1] != q[1] || p[2] != q[2]) return false;
-        }
-    return true;
-}
 
 capture::Frame noise_frame(int w, int h) {
     capture::Frame f(w, h);

@@ -8,6 +8,7 @@
 // deliberate protocol change, whose diff then shows every byte that moved.
 
 #include "protocol/display.hpp"
+#include "tests/support/hex.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -25,22 +26,8 @@ namespace {
 
 const std::string kVectors = std::string(PORTICO_SOURCE_DIR) + "/protocol/vectors/display.json";
 
-std::string to_hex(const std::vector<std::uint8_t>& b) {
-    static const char* digits = "0123456789abcdef";
-    std::string s;
-    for (auto c : b) {
-        s += digits[c >> 4];
-        s += digits[c & 15];
-    }
-    return s;
-}
-
-std::vector<std::uint8_t> from_hex(const std::string& s) {
-    std::vector<std::uint8_t> b;
-    for (std::size_t i = 0; i + 1 < s.size(); i += 2)
-        b.push_back(static_cast<std::uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
-    return b;
-}
+using portico::test::from_hex;
+using portico::test::to_hex;
 
 json rect(const proto::ScreenRect& r) { return {{"x", r.x}, {"y", r.y}, {"w", r.w}, {"h", r.h}}; }
 
