@@ -8,32 +8,7 @@ import assert from 'node:assert/strict';
 
 import { decodeMessage } from '../../client/web/protocol.js';
 import { DisplayClient } from '../../client/web/display.js';
-
-class FakeSocket {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSING = 2;
-  static CLOSED = 3;
-  static last = null;
-  constructor(url) {
-    this.url = url;
-    this.readyState = FakeSocket.CONNECTING;
-    this.sent = [];
-    this.bufferedAmount = 0;
-    FakeSocket.last = this;
-  }
-  send(buf) { this.sent.push(decodeMessage(buf)); }
-  close() { this.readyState = FakeSocket.CLOSED; }
-  open() {
-    this.readyState = FakeSocket.OPEN;
-    this.onopen?.();
-  }
-  deliver(bytes) { this.onmessage?.({ data: new Uint8Array(bytes).buffer }); }
-  drop(code) {
-    this.readyState = FakeSocket.CLOSED;
-    this.onclose?.({ code, reason: '' });
-  }
-}
+import { FakeSocket } from './fake_socket.mjs';
 
 class FakeEvent extends Event {
   constructor(type, fields = {}) {
@@ -75,15 +50,15 @@ test('the ticket goes on open; ServerHello starts pings and asks for the wanted 
     assert.equal(ws.url, 'wss://portal.example/api/v1/gateway/s1');
     assert.deepEqual([canvas.width, canvas.height], [320, 200]);
     ws.open();
-    assert.deepEqual(ws.sent, [{ type: 'hello', version: 3, ticket: 'tkt' }]);
+    assert.deepEqual(ws.sent.map(decodeMessage), [{ type: 'hello', version: 3, ticket: 'tkt' }]);
     assert.equal(client.connected, false);
     ws.deliver(serverHello);
     assert.equal(client.connected, true);
     assert.equal(client.sessionId, 's1');
     assert.deepEqual([canvas.width, canvas.height], [640, 480]);
     assert.deepEqual(log.sizes, [[320, 200], [640, 480]]);
-    assert.deepEqual(ws.sent.slice(1).map((m) => m.type), ['resize_request', 'ping']);
-    assert.deepEqual(ws.sent[1], { type: 'resize_request', width: 1000, height: 700 });
+    assert.deepEqual(ws.sent.slice(1).map((b) => decodeMessage(b).type), ['resize_request', 'ping']);
+    assert.deepEqual(decodeMessage(ws.sent[1]), { type: 'resize_request', width: 1000, height: 700 });
     assert.equal(log.status.at(-1), 'Connected (640×480), waiting for the first frame…');
     const s = client.stats();
     for (const field of ['fps', 'kbps', 'frames', 'bytes', 'lastKind', 'lastVideoReduced', 'width', 'height', 'screenWidth',
@@ -109,7 +84,7 @@ test('logoff lets go of held keys first, and the confirmation ends the session o
   canvas.dispatchEvent(key('keydown', 'ShiftLeft', 'Shift'));
   ws.sent.length = 0;
   client.logoff();
-  assert.deepEqual(ws.sent, [{ type: 'key', down: false, code: 42 }, { type: 'logoff' }]);
+  assert.deepEqual(ws.sent.map(decodeMessage), [{ type: 'key', down: false, code: 42 }, { type: 'logoff' }]);
   assert.equal(client.sendKeyCombo([29]), false); // no input while logging off
   ws.deliver(sessionEnded(1));
   ws.drop(1000);

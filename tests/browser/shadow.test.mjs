@@ -7,6 +7,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import { DisplayClient, shadowBannerText } from '../../client/web/display.js';
+import { FakeSocket } from './fake_socket.mjs';
 
 test('the banner names who watches, once each, and says how many more it does not name', () => {
   assert.equal(shadowBannerText({ count: 0, names: [] }), null);
@@ -23,27 +24,6 @@ test('the banner names who watches, once each, and says how many more it does no
 });
 
 // --- DisplayClient over a fake WebSocket ------------------------------------------------------
-
-class FakeSocket {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSING = 2;
-  static CLOSED = 3;
-  static last = null;
-  constructor(url) {
-    this.url = url;
-    this.readyState = FakeSocket.CONNECTING;
-    this.sent = [];
-    FakeSocket.last = this;
-  }
-  send(buf) { this.sent.push(buf); }
-  close() { this.readyState = FakeSocket.CLOSED; }
-  open() {
-    this.readyState = FakeSocket.OPEN;
-    this.onopen?.();
-  }
-  deliver(bytes) { this.onmessage?.({ data: new Uint8Array(bytes).buffer }); }
-}
 
 function fakeCanvas() {
   const c = new EventTarget();

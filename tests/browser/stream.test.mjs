@@ -10,36 +10,11 @@ import { encodeFrameAck } from '../../client/web/protocol.js';
 import {
   DisplayStream, displayUrl, loggedOffEnd, sessionEndedEnd, hostErrorEnd, connectionLostEnd,
 } from '../../client/web/stream.js';
+import { FakeSocket } from './fake_socket.mjs';
 
-class FakeSocket {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSING = 2;
-  static CLOSED = 3;
-  static last = null;
-  constructor(url) {
-    if (url === 'bad') throw new SyntaxError('bad url');
-    this.url = url;
-    this.readyState = FakeSocket.CONNECTING;
-    this.sent = [];
-    this.closedWith = null;
-    this.bufferedAmount = 0;
-    FakeSocket.last = this;
-  }
-  send(buf) { this.sent.push(buf); }
-  close(code, reason) {
-    this.closedWith = { code, reason };
-    this.readyState = FakeSocket.CLOSED;
-  }
-  open() {
-    this.readyState = FakeSocket.OPEN;
-    this.onopen?.();
-  }
-  deliver(data) { this.onmessage?.({ data }); }
-}
 globalThis.WebSocket = FakeSocket;
 
-const serverHello = new Uint8Array([0x81, 2, 0, 0x80, 0x02, 0xe0, 0x01, 2, 0, 0x73, 0x31]).buffer; // 640x480, "s1"
+const serverHello = new Uint8Array([0x81, 3, 0, 0x80, 0x02, 0xe0, 0x01, 2, 0, 0x73, 0x31]).buffer; // version 3, 640x480, "s1"
 
 function harness() {
   const log = [];
