@@ -164,8 +164,9 @@ VmInstance::VmInstance(VmConfig config) : config_(std::move(config)) {
 
     std::vector<std::string> args{
         exe,
+        // Threads named by role ("CPU 0/TCG", "worker", ...): top and perf show which one is busy.
         "-name",
-        "portico-vm",
+        "portico-vm,debug-threads=on",
         "-nodefaults",
         "-no-user-config",
         // TCG's translated-code cache defaults to 1 GiB and fills to ~50 MiB while a desktop runs;

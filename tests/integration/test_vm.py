@@ -126,11 +126,27 @@ def type_and_see(stack, resource, run_dir, command, expect, png=None, timeout=40
     while serial_count(run_dir, expect) == before:
         if time.time() > deadline:
             raise AssertionError(f"{expect!r} not at the end of a line on the guest's serial port {timeout} s after "
-                                 f"typing {command!r} once; serial tail: {serial(run_dir)[-600:]!r}")
+                                 f"typing {command!r} once; {shell_state(stack, resource, run_dir)}; "
+                                 f"serial tail: {serial(run_dir)[-600:]!r}")
         time.sleep(0.2)
     assert serial_count(run_dir, expect) == before + 1, f"{expect!r} more than once: {serial(run_dir)[-600:]!r}"
     print(f"typed {command!r} once ({want} key messages): {expect!r} came back exactly")
     return stats
+
+
+def shell_state(stack, resource, run_dir):
+    """After a typed command gave no output: whether the guest's shell still answers. The test has
+    already failed; this only says why, for the report. A shell that answers got a garbled or
+    incomplete line (a key lost or changed on its way); one that does not is still running the
+    command, or the guest hung."""
+    probe = f"PROBE_{secrets.token_hex(4)}"
+    connect(stack, resource, "--type", f"echo {probe} > /dev/ttyS0\\n", "--type-delay-ms", "60", duration=3)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if serial_count(run_dir, probe):
+            return "the shell answered a second command, so the first line reached it garbled or incomplete"
+        time.sleep(0.2)
+    return "the shell did not answer a second command in 20 s either: the first is still running, or the guest hung"
 
 
 def disk_probe(tag):

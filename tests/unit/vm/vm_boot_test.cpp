@@ -7,10 +7,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -347,6 +350,103 @@ TEST_CASE("vm: console guest boots, streams over RFB, takes scancodes, powers of
     const auto gone = src.capture(std::chrono::milliseconds(500));  // the display is gone
     CHECK(gone.status() == portico::capture::CaptureResult::Status::permanent_error);
     CHECK_FALSE(gone.error().empty());
+}
+
+// The guest's CPU starved, as on a loaded host: its virtual CPU thread shares one core with a
+// real-time busy loop that takes the core for `stall` at a time. Keys typed meanwhile wait in the
+// VM's keyboard; none may be lost.
+class CpuStarver {
+public:
+    CpuStarver(pid_t qemu, std::chrono::milliseconds stall, std::chrono::milliseconds every)
+        : thread_([this, qemu, stall, every] { run(qemu, stall, every); }) {}
+    ~CpuStarver() {
+        stop_ = true;
+        thread_.join();
+    }
+    std::string error() const { return error_; }
+    int stalls() const { return stalls_; }
+    // The most CPU time the guest got during one stall: near zero if the starving worked.
+    long long most_guest_ms_in_stall() const { return most_guest_ms_in_stall_; }
+
+private:
+    void run(pid_t qemu, std::chrono::milliseconds stall, std::chrono::milliseconds every) {
+        const int cpu = static_cast<int>(std::thread::hardware_concurrency()) - 1;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        std::vector<std::string> vcpus;  // /proc/PID/task/TID of each virtual CPU thread
+        std::error_code ec;
+        const std::string tasks = "/proc/" + std::to_string(qemu) + "/task";
+        for (fs::directory_iterator it(tasks, ec), end; !ec && it != end; it.increment(ec)) {
+            if (read_file(it->path().string() + "/comm").rfind("CPU ", 0) != 0) continue;  // "CPU 0/TCG"
+            if (::sched_setaffinity(std::stoi(it->path().filename().string()), sizeof(one), &one) == 0)
+                vcpus.push_back(it->path().string());
+        }
+        sched_param rt{};
+        rt.sched_priority = 10;
+        if (vcpus.empty()) error_ = "found no vCPU thread of QEMU " + std::to_string(qemu) + " to pin";
+        else if (::sched_setaffinity(0, sizeof(one), &one) != 0 || ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &rt) != 0)
+            error_ = std::string("cannot run a real-time busy loop (needs CAP_SYS_NICE): ") + std::strerror(errno);
+        if (!error_.empty()) return;
+        // The guest's CPU time, from the kernel's account of each vCPU thread (schedstat: ns on a CPU).
+        const auto guest_ns = [&] {
+            long long ns = 0;
+            for (const auto& t : vcpus) ns += std::atoll(read_file(t + "/schedstat").c_str());
+            return ns;
+        };
+        while (!stop_) {
+            const long long before = guest_ns();
+            const auto until = Clock::now() + stall;
+            while (Clock::now() < until) {
+            }
+            most_guest_ms_in_stall_ = std::max<long long>(most_guest_ms_in_stall_, (guest_ns() - before) / 1000000);
+            ++stalls_;
+            std::this_thread::sleep_for(every - stall);
+        }
+    }
+    std::atomic<bool> stop_{false};
+    std::string error_;
+    std::atomic<int> stalls_{0};
+    std::atomic<long long> most_guest_ms_in_stall_{0};
+    std::thread thread_;
+};
+
+TEST_CASE("vm: keys typed while the guest's CPU is starved all reach it", "[vm]") {
+    const TempDir tmp;
+    VmInstance vm(console_config(tmp.path));
+    RfbFrameSource src(vm.vnc_socket(), std::chrono::seconds(10));
+    const auto t0 = Clock::now();
+    while (Clock::now() - t0 < std::chrono::seconds(90) &&
+           read_file(vm.serial_log()).find("PORTICO_GUEST_READY") == std::string::npos)
+        src.capture(std::chrono::milliseconds(100));
+    REQUIRE(read_file(vm.serial_log()).find("PORTICO_GUEST_READY") != std::string::npos);
+    const auto settle = Clock::now() + std::chrono::seconds(3);
+    while (Clock::now() < settle) src.capture(std::chrono::milliseconds(100));
+
+    // Typed at 60 ms a character, as the integration tests type; the guest gets no CPU for 500 ms
+    // of every second: eight characters (24 bytes of PS/2 scancodes) arrive during each stall.
+    const std::string mark = "STARVED_TYPING_abcdefghijklmnopqrstuvwxyz_0123456789";
+    {
+        CpuStarver starver(vm.pid(), std::chrono::milliseconds(500), std::chrono::milliseconds(1000));
+        for (char ch : "echo " + mark + " > /dev/ttyS0\n") {
+            type_text(src, std::string(1, ch));
+            std::this_thread::sleep_for(std::chrono::milliseconds(45));
+        }
+        REQUIRE(starver.error() == "");
+        CHECK(starver.stalls() >= 2);
+        std::printf("starved the guest %d times for 500 ms (it ran at most %lld ms during one)\n", starver.stalls(),
+                    starver.most_guest_ms_in_stall());
+        CHECK(starver.most_guest_ms_in_stall() < 50);
+    }
+    bool seen = false;
+    const auto t1 = Clock::now();
+    while (Clock::now() - t1 < std::chrono::seconds(30) && !seen) {
+        src.capture(std::chrono::milliseconds(100));
+        const std::string serial = read_file(vm.serial_log());
+        seen = serial.find(mark + "\r") != std::string::npos || serial.find(mark + "\n") != std::string::npos;
+    }
+    INFO("serial: " << read_file(vm.serial_log()));
+    CHECK(seen);
 }
 
 TEST_CASE("vm: QMP quit stops QEMU, a linked clone overlays the golden disk", "[vm]") {
