@@ -118,9 +118,12 @@ std::uint16_t Broker::start() {
                 }
             }
         });
-    std::string host = im.config.listen_address == "0.0.0.0" ? "127.0.0.1" : im.config.listen_address;
-    if (address.is_v6()) host = "[" + host + "]";
-    log::info("portico-broker listening on https://", host, ":", port, "/");
+    // The address as bound: "0.0.0.0" (or "::") is every interface, not only this machine's loopback.
+    const std::string bound = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+    if (address.is_unspecified())
+        log::info("portico-broker listening on ", bound, ":", port, " (every address of this machine)");
+    else
+        log::info("portico-broker listening on https://", bound, ":", port, "/");
     return port;
 }
 

@@ -26,12 +26,40 @@ port=${PORTICO_PORT:-8443}
 # ccache hits across clones in different folders (CI clones afresh each run).
 export CCACHE_BASEDIR=$repo CCACHE_NOHASHDIR=1
 
-"$repo/deploy/install-deps.sh"
+# Installing and building print hundreds of lines nobody needs unless a step fails: they go to a
+# log file, and the terminal gets one line per step (the build's with its progress, on a terminal).
+mkdir -p "$build"
+setup_log=$build/quickstart-setup.log
+: >"$setup_log"
+step() {  # step LABEL COMMAND...: runs COMMAND with its output in the log; on failure shows the end of it
+  local label=$1
+  shift
+  local rc
+  set +e
+  if [ -t 1 ]; then
+    # Ninja's "[12/160] Building ..." lines become a counter that rewrites itself in place.
+    "$@" 2>&1 | tee -a "$setup_log" | awk -v label="$label" '
+      match($0, /^\[[0-9]+\/[0-9]+\]/) { printf "\r[portico] %s %s", label, substr($0, RSTART, RLENGTH); fflush() }
+      END { printf "\r\033[K" }'
+    rc=${PIPESTATUS[0]}
+  else
+    "$@" >>"$setup_log" 2>&1
+    rc=$?
+  fi
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    echo "[portico] $label failed (exit $rc); the end of $setup_log:" >&2
+    tail -n 40 "$setup_log" >&2
+    exit "$rc"
+  fi
+  echo "[portico] $label: done"
+}
+echo "[portico] installing and building (details in $setup_log)"
+step "installing what is missing" "$repo/deploy/install-deps.sh"
 # Without the tests: their tools (Node.js, Chromium, Python) come with install-deps.sh --test only.
-cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target portico-broker portico-host portico-client
-
-cmake --build "$build" -j"$(nproc)" --target portico-session-helper
+step "configuring" cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF
+step "building" cmake --build "$build" -j"$(nproc)" --target portico-broker portico-host portico-client \
+  portico-session-helper
 address=$(hostname -I 2>/dev/null | awk '{print $1}')
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -85,12 +113,12 @@ images=$state/images
 host_vm_args=()
 if [ "${PORTICO_NO_DESKTOP:-0}" != 1 ]; then
   echo "[portico] preparing the desktop guest image (the first time takes a few minutes)"
-  if "$repo/deploy/guest/build-desktop-image.sh" "$images/desktop"; then
+  if "$repo/deploy/guest/build-desktop-image.sh" "$images/desktop" >>"$setup_log" 2>&1; then
     as_broker "$broker_bin" publish-desktop --state "$broker_state" --id desktop --name Desktop --image desktop --mode pooled \
       --size 4 --spares 1 --memory 768 --cpus 1 >/dev/null
     host_vm_args=(--images "$images")
   else
-    echo "[portico] could not build the desktop image; continuing without the Desktop resource"
+    echo "[portico] could not build the desktop image (see $setup_log); continuing without the Desktop resource"
   fi
 fi
 

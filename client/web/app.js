@@ -39,6 +39,9 @@ class Portal {
   // Sessions this page saw end (the host said so): the broker hears it from the host a moment
   // later, so a list fetched right after returning to the portal may still show them.
   #endedSessions = new Set();
+  // Sessions this page just disconnected from, with when: the broker hears of it a moment later,
+  // and until then its list would still say "Running".
+  #disconnectedHere = new Map();
   #user = '';
   #fit = true;
   #statsTimer = 0;
@@ -55,7 +58,8 @@ class Portal {
       sessionsView: $('#sessions-view'), sessions: $('#sessions'), noSessions: $('#no-sessions'),
       sessionView: $('#session-view'), sessionName: $('#session-name'), status: $('#status'),
       sessionNotice: $('#session-notice'), shadowBanner: $('#shadow-banner'),
-      logoff: $('#logoff'), disconnect: $('#disconnect'), screen: $('#screen'), screenArea: $('#screen-area'),
+      logoff: $('#logoff'), logoffBox: $('#logoff-confirm-box'), logoffConfirm: $('#logoff-confirm'),
+      logoffCancel: $('#logoff-cancel'), disconnect: $('#disconnect'), screen: $('#screen'), screenArea: $('#screen-area'),
       ctrlAltDel: $('#ctrl-alt-del'), sendKeys: $('#send-keys'), sendKeysMenu: $('#send-keys-menu'),
       scaleMode: $('#scale-mode'), statsToggle: $('#stats-toggle'), stats: $('#stats'),
       reconnecting: $('#reconnecting'), fullscreen: $('#fullscreen'), sessionSection: $('#session-view'),
@@ -68,7 +72,16 @@ class Portal {
     });
     this.el.logout.addEventListener('click', () => this.logout());
     this.el.search.addEventListener('input', () => this.#filter());
-    this.el.logoff.addEventListener('click', () => this.#logoffCurrent());
+    // Log off ends the session's programs, so it asks first (Cancel has the focus: Enter is safe).
+    this.el.logoff.addEventListener('click', () => this.#askLogoff(this.el.logoffBox.hidden));
+    this.el.logoffCancel.addEventListener('click', () => this.#askLogoff(false));
+    this.el.logoffConfirm.addEventListener('click', () => {
+      this.#askLogoff(false);
+      this.#logoffCurrent();
+    });
+    this.el.logoffBox.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') this.#askLogoff(false);
+    });
     this.el.disconnect.addEventListener('click', () => this.#disconnectCurrent());
     this.el.ctrlAltDel.addEventListener('click', () => this.#sendCombo([KEY.ctrl, KEY.alt, KEY.del]));
     this.el.sendKeys.addEventListener('click', () => this.#toggleMenu());
@@ -242,8 +255,17 @@ class Portal {
     title.textContent = name;
     const state = document.createElement('div');
     state.className = 'session-state';
-    const since = s.created_at ? new Date(s.created_at * 1000).toLocaleTimeString() : '';
-    const label = { starting: 'Starting', disconnected: 'Disconnected', ending: 'Ending' }[s.state] ?? 'Running';
+    let shownState = s.state;
+    let sinceAt = s.created_at;  // running (or starting) since it started
+    if (shownState === 'disconnected') {
+      sinceAt = s.updated_at;  // the broker's time of the last change of state: the disconnect
+      this.#disconnectedHere.delete(s.id);
+    } else if (shownState === 'active' && this.#disconnectedHere.has(s.id)) {
+      shownState = 'disconnected';
+      sinceAt = this.#disconnectedHere.get(s.id);
+    }
+    const since = sinceAt ? new Date(sinceAt * 1000).toLocaleTimeString() : '';
+    const label = { starting: 'Starting', disconnected: 'Disconnected', ending: 'Ending' }[shownState] ?? 'Running';
     state.textContent = `${label}${since ? ` since ${since}` : ''}${s.host ? ` on ${s.host}` : ''}`;
     info.append(title, state);
     const reconnect = document.createElement('button');
@@ -377,6 +399,7 @@ class Portal {
     this.#showView('session');
     document.title = `${resource.name} — Portico`;
     this.#session = { id: launch.session_id, resource, client: null, reconnect: null };
+    this.#disconnectedHere.delete(launch.session_id);
     this.#connect(launch);
     this.#layout();
     this.el.screen.focus();
@@ -504,6 +527,7 @@ class Portal {
     clearTimeout(s.reconnect?.timer);
     this.#session = null;
     this.#closeMenu();
+    this.#askLogoff(false);
     clearInterval(this.#statsTimer);
     this.el.reconnecting.hidden = true;
   }
@@ -536,6 +560,13 @@ class Portal {
     });
   }
 
+  #askLogoff(open) {
+    this.el.logoffBox.hidden = !open;
+    this.el.logoff.setAttribute('aria-expanded', String(open));
+    if (open) this.el.logoffCancel.focus();
+    else if (document.activeElement?.closest?.('#logoff-confirm-box')) this.el.logoff.focus();
+  }
+
   #logoffCurrent() {
     const s = this.#session;
     if (!s) return;
@@ -551,6 +582,7 @@ class Portal {
     const s = this.#session;
     if (!s) return;
     s.client.close();
+    this.#disconnectedHere.set(s.id, Date.now() / 1000);
     this.#leaveSession();
     this.#backToPortal();
     this.showNotice(`${s.resource.name} keeps running. Reconnect from the list below.`);

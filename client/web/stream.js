@@ -125,7 +125,7 @@ export function loggedOffEnd(confirmed) {
 /** A SessionEnded message the user did not ask for. */
 export function sessionEndedEnd(m) {
   const base = END_MESSAGES[m.reason];
-  // The host's reason as a second sentence: it may carry parentheses of its own ("exited (status 0)").
+  // The host's reason as a second sentence ("it exited with status 2"); none for a clean exit.
   const detail = m.message && !base.includes(m.message) ? m.message : '';
   const message = detail ? `${base} ${detail[0].toUpperCase()}${detail.slice(1)}${/[.!?]$/.test(detail) ? '' : '.'}` : base;
   return { reason: END_REASON_NAMES[m.reason], error: m.reason === 3, message };

@@ -149,8 +149,15 @@ capture::FrameSource& AppSession::frame_source() { return *source_; }
 
 std::optional<SessionEnding> AppSession::app_ended() {
     if (!app_->exited()) return std::nullopt;
-    return SessionEnding{protocol::EndReason::app_exited,
-                         "the application exited (status " + std::to_string(app_->exit_status()) + ")"};
+    // A clean exit needs no words beyond the reason ("The application was closed."); a failure says
+    // how it failed. (Status 128+N is how a death by signal N is recorded.)
+    const int status = app_->exit_status();
+    std::string how;
+    if (status > 128)
+        how = "it was ended by signal " + std::to_string(status - 128);
+    else if (status != 0)
+        how = "it exited with status " + std::to_string(status);
+    return SessionEnding{protocol::EndReason::app_exited, how};
 }
 
 std::optional<SessionEnding> AppSession::poll(ViewerChannel& viewers, const std::string* display_lost) {

@@ -216,6 +216,7 @@ async function run(page, env) {
     JSON.stringify({ menu, installer, counters }));
 
   await page.click('#logoff');
+  await page.click('#logoff-confirm');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 30_000 });
   log('logged off');
 }

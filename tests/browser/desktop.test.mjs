@@ -130,6 +130,7 @@ async function run(page, env) {
   fs.writeFileSync(path.join(env.PORTICO_ARTIFACTS, 'desktop-stats.json'), JSON.stringify({ first, shown, counters }));
 
   await page.click('#logoff');
+  await page.click('#logoff-confirm');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 20_000 });
   log('logged off');
 }

@@ -519,6 +519,18 @@ async function run(page, env, browser) {
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   await waitFor('the session in the list', 5_000, async () => (await page.locator(`#sessions li[data-session-id="${sid}"]`).count()) === 1);
   await waitFor('focus on Reconnect', 3_000, () => page.evaluate(() => document.activeElement?.matches('button.reconnect')));
+  // "Disconnected since" the disconnect, not since the session started (seconds ago, in the test).
+  const listed = await page.evaluate(async (id) => {
+    const rows = await (await fetch('/api/v1/sessions')).json();
+    const row = rows.find((r) => r.id === id);
+    return {
+      text: document.querySelector(`#sessions li[data-session-id="${id}"] .session-state`)?.textContent ?? '',
+      started: row ? new Date(row.created_at * 1000).toLocaleTimeString() : '?',
+    };
+  }, sid);
+  if (!listed.text.startsWith('Disconnected since ')) fail(`right after Disconnect the list says "${listed.text}"`);
+  if (listed.text.includes(listed.started)) fail(`"${listed.text}" gives the session's start time (${listed.started}), not the disconnect's`);
+  log(`the list says "${listed.text}" (started ${listed.started})`);
   await page.screenshot({ path: art('portal-sessions.png') });
   log(`disconnected; the list shows the session; notice "${(await page.textContent('#notice')).trim()}"`);
   await page.keyboard.press('Enter');
@@ -573,6 +585,7 @@ async function run(page, env, browser) {
     if (!(ratio >= 1.7 && ratio <= 2.3)) fail(`text at DPR 2 is ${ratio.toFixed(2)}x as tall as at DPR 1 in device pixels, expected about 2`);
     const dpr1Session = await p1.evaluate(() => window.__porticoDebug.sessionId());
     await p1.click('#logoff');
+    await p1.click('#logoff-confirm');
     await p1.locator('#resources-view').waitFor({ state: 'visible', timeout: 15_000 });
     const err1 = await errorText(p1);
     if (err1) fail(`error after Log off of the DPR-1 session: ${err1}`);

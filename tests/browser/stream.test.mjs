@@ -92,8 +92,10 @@ test('a socket that cannot be made throws, and the stream stays unstarted', () =
 test('each ending says what happened', () => {
   assert.deepEqual(loggedOffEnd(false), { reason: 'logged_off', error: false, confirmed: false, message: 'You logged off.' });
   assert.equal(loggedOffEnd(true).confirmed, true);
-  assert.deepEqual(sessionEndedEnd({ reason: 0, message: 'exited (status 0)' }),
-    { reason: 'app_exited', error: false, message: 'The application was closed. Exited (status 0).' });
+  assert.deepEqual(sessionEndedEnd({ reason: 0, message: '' }),
+    { reason: 'app_exited', error: false, message: 'The application was closed.' });
+  assert.deepEqual(sessionEndedEnd({ reason: 0, message: 'it exited with status 2' }),
+    { reason: 'app_exited', error: false, message: 'The application was closed. It exited with status 2.' });
   assert.deepEqual(sessionEndedEnd({ reason: 3, message: '' }),
     { reason: 'error', error: true, message: 'The session ended because of an error on the session host.' });
   const refused = hostErrorEnd({ codeName: 'ticket_expired', message: '' }, false);

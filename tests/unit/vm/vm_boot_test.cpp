@@ -384,8 +384,10 @@ private:
         }
         sched_param rt{};
         rt.sched_priority = 10;
-        if (vcpus.empty()) error_ = "found no vCPU thread of QEMU " + std::to_string(qemu) + " to pin";
-        else if (::sched_setaffinity(0, sizeof(one), &one) != 0 || ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &rt) != 0)
+        if (vcpus.empty())
+            error_ = "found no vCPU thread of QEMU " + std::to_string(qemu) + " to pin";
+        else if (::sched_setaffinity(0, sizeof(one), &one) != 0 ||
+                 ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &rt) != 0)
             error_ = std::string("cannot run a real-time busy loop (needs CAP_SYS_NICE): ") + std::strerror(errno);
         if (!error_.empty()) return;
         // The guest's CPU time, from the kernel's account of each vCPU thread (schedstat: ns on a CPU).
