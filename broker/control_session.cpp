@@ -9,6 +9,7 @@
 #include "broker/net.hpp"
 #include "common/log.hpp"
 #include "common/ws_write_queue.hpp"
+#include "common/wss_stream.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -29,7 +30,7 @@ constexpr std::size_t kMaxQueued = 256;
 
 class ControlSession : public ControlLink, public std::enable_shared_from_this<ControlSession> {
 public:
-    ControlSession(TlsStream stream, Core& core, std::string peer, ConnectionSlot slot)
+    ControlSession(WssStream stream, Core& core, std::string peer, ConnectionSlot slot)
         : ws_(std::move(stream)),
           out_(ws_, kMaxQueued, [this](beast::error_code ec) { on_written(ec); }),
           core_(core),
@@ -43,11 +44,8 @@ public:
     }
 
     void run(Request req) {
-        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-        ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-            res.set(http::field::server, "portico-broker");
-            res.set(http::field::strict_transport_security, kHstsValue);
-        }));
+        ws_.set_timeouts(beast::role_type::server);
+        ws_.set_server_header("portico-broker", kHstsValue);
         ws_.read_message_max(kMaxControlMessage);
         ws_.text(true);
         req_ = std::move(req);
@@ -251,7 +249,7 @@ private:
     // The client certificate of this TLS connection, if it chains to the broker CA.
     PeerCert peer_certificate() {
         PeerCert out;
-        SSL* ssl = ws_.next_layer().native_handle();
+        SSL* ssl = ws_.tls().native_handle();
         X509* cert = SSL_get1_peer_certificate(ssl);
         if (!cert) return out;
         out.verified = SSL_get_verify_result(ssl) == X509_V_OK;
@@ -309,8 +307,8 @@ private:
                                    [&core, host_id] { core.hosts().down(host_id, "control connection closed"); });
     }
 
-    websocket::stream<TlsStream> ws_;
-    WsWriteQueue<websocket::stream<TlsStream>, std::string> out_;
+    WssStream ws_;
+    WsWriteQueue<WssStream, std::string> out_;
     Core& core_;
     std::string peer_;
     ConnectionSlot slot_;  // counts this connection against the broker's caps until it ends
@@ -326,7 +324,7 @@ private:
 
 }  // namespace
 
-void start_control_session(TlsStream stream, Request req, Core& core, std::string peer, ConnectionSlot slot) {
+void start_control_session(WssStream stream, Request req, Core& core, std::string peer, ConnectionSlot slot) {
     std::make_shared<ControlSession>(std::move(stream), core, std::move(peer), std::move(slot))->run(std::move(req));
 }
 

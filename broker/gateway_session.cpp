@@ -9,6 +9,7 @@
 #include "common/log.hpp"
 #include "common/tls.hpp"
 #include "common/url.hpp"
+#include "common/wss_stream.hpp"
 
 #include <boost/asio/dispatch.hpp>
 
@@ -20,7 +21,7 @@ namespace {
 
 class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
 public:
-    GatewaySession(TlsStream stream, Core& core, HostInfo host, std::string sid, ConnectionSlot slot)
+    GatewaySession(WssStream stream, Core& core, HostInfo host, std::string sid, ConnectionSlot slot)
         : client_(std::move(stream)),
           slot_(std::move(slot)),
           host_(std::move(host)),
@@ -33,10 +34,7 @@ public:
 
     void run(Request req) {
         req_ = std::move(req);
-        client_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-            res.set(http::field::server, "portico-broker");
-            res.set(http::field::strict_transport_security, kHstsValue);
-        }));
+        client_.set_server_header("portico-broker", kHstsValue);
         auto ep = parse_url(host_.display_url, "wss");
         if (!ep) return refuse("the host's display URL is not usable: " + ep.error().message);
         ep_ = std::move(*ep);
@@ -52,19 +50,18 @@ public:
 private:
     void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
         if (ec) return refuse("cannot resolve the host: " + ec.message());
-        beast::get_lowest_layer(upstream_).expires_after(std::chrono::seconds(10));
-        beast::get_lowest_layer(upstream_).async_connect(
-            results, beast::bind_front_handler(&GatewaySession::on_connect, shared_from_this()));
+        upstream_.tcp().expires_after(std::chrono::seconds(10));
+        upstream_.async_connect(results, beast::bind_front_handler(&GatewaySession::on_connect, shared_from_this()));
     }
 
     void on_connect(beast::error_code ec, tcp::endpoint) {
         if (ec) return refuse("cannot connect to the host: " + ec.message());
-        beast::get_lowest_layer(upstream_).socket().set_option(tcp::no_delay(true), ec);  // relay without Nagle delays
-        if (!SSL_set_tlsext_host_name(upstream_.next_layer().native_handle(), ep_.host.c_str()))
+        upstream_.tcp().socket().set_option(tcp::no_delay(true), ec);  // relay without Nagle delays
+        if (!SSL_set_tlsext_host_name(upstream_.tls().native_handle(), ep_.host.c_str()))
             return refuse("cannot set SNI");
-        beast::get_lowest_layer(upstream_).expires_after(std::chrono::seconds(10));
-        upstream_.next_layer().async_handshake(ssl::stream_base::client,
-                                               beast::bind_front_handler(&GatewaySession::on_tls, shared_from_this()));
+        upstream_.tcp().expires_after(std::chrono::seconds(10));
+        upstream_.async_tls_handshake(ssl::stream_base::client,
+                                      beast::bind_front_handler(&GatewaySession::on_tls, shared_from_this()));
     }
 
     void on_tls(beast::error_code ec) {
@@ -72,8 +69,8 @@ private:
             log::warn("gateway ", sid_, ": TLS to host ", host_.host_id, " refused (certificate pin?): ", ec.message());
             return refuse("the host's certificate does not match");
         }
-        beast::get_lowest_layer(upstream_).expires_never();
-        upstream_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+        upstream_.tcp().expires_never();
+        upstream_.set_timeouts(beast::role_type::client);
         upstream_.read_message_max(kMaxHostDisplayMessage);
         upstream_.async_handshake(ep_.host_port(), ep_.target,
                                   beast::bind_front_handler(&GatewaySession::on_upstream, shared_from_this()));
@@ -81,7 +78,7 @@ private:
 
     void on_upstream(beast::error_code ec) {
         if (ec) return refuse("the host refused the display connection: " + ec.message());
-        client_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        client_.set_timeouts(beast::role_type::server);
         client_.read_message_max(kMaxClientDisplayMessage);
         client_.binary(true);
         client_.async_accept(req_, beast::bind_front_handler(&GatewaySession::on_accept, shared_from_this()));
@@ -136,8 +133,7 @@ private:
     // One side closed cleanly: pass its close frame (code and reason) on to the other side, so a
     // browser sees why its session ended instead of an abnormal closure. Only one message is
     // relayed at a time per direction, so no write is in flight on `other` here.
-    template <class Stream>
-    void close_gracefully(Stream& other, const websocket::close_reason& reason) {
+    void close_gracefully(WssStream& other, const websocket::close_reason& reason) {
         if (closed_) return;
         closed_ = true;
         log::info("gateway ", sid_, ": closed");
@@ -155,9 +151,9 @@ private:
 
     void shut_sockets() {
         beast::error_code ignored;
-        beast::get_lowest_layer(client_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-        beast::get_lowest_layer(client_).close();
-        beast::get_lowest_layer(upstream_).close();
+        client_.tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        client_.tcp().close();
+        upstream_.tcp().close();
     }
 
     void refuse(const std::string& why) {
@@ -169,20 +165,20 @@ private:
         res->body() = error_body(ApiError{ApiErrorCode::launch_failed, why});
         res->keep_alive(false);
         res->prepare_payload();
-        http::async_write(client_.next_layer(), *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
-            beast::get_lowest_layer(self->client_).expires_after(std::chrono::seconds(5));
-            self->client_.next_layer().async_shutdown([self](beast::error_code) {});
+        client_.async_write_response(res, [self = shared_from_this()](beast::error_code, std::size_t) {
+            self->client_.tcp().expires_after(std::chrono::seconds(5));
+            self->client_.async_tls_shutdown([self](beast::error_code) {});
         });
-        beast::get_lowest_layer(upstream_).close();
+        upstream_.tcp().close();
     }
 
-    websocket::stream<TlsStream> client_;
+    WssStream client_;
     ConnectionSlot slot_;  // counts this connection against the broker's caps until it ends
     HostInfo host_;
     std::string sid_;
     ssl::context upstream_tls_;
     tcp::resolver resolver_;
-    websocket::stream<beast::ssl_stream<beast::tcp_stream>> upstream_;
+    WssStream upstream_;
     Url ep_;
     Request req_;
     beast::flat_buffer from_client_, from_host_;
@@ -191,7 +187,7 @@ private:
 
 }  // namespace
 
-void start_gateway_session(TlsStream stream, Request req, Core& core, HostInfo host, std::string session_id,
+void start_gateway_session(WssStream stream, Request req, Core& core, HostInfo host, std::string session_id,
                            ConnectionSlot slot) {
     std::make_shared<GatewaySession>(std::move(stream), core, std::move(host), std::move(session_id), std::move(slot))
         ->run(std::move(req));

@@ -176,7 +176,7 @@ public:
     HttpSession(tcp::socket socket, Core& core, ConnectionSlot slot)
         : stream_(std::move(socket), core.server_tls()), core_(core), slot_(std::move(slot)) {
         boost::system::error_code ec;
-        auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+        auto ep = stream_.tcp().socket().remote_endpoint(ec);
         peer_ = ec ? std::string("?") : ep.address().to_string();
     }
 
@@ -187,9 +187,9 @@ public:
 
 private:
     void do_handshake() {
-        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(10));
-        stream_.async_handshake(ssl::stream_base::server,
-                                beast::bind_front_handler(&HttpSession::on_handshake, shared_from_this()));
+        stream_.tcp().expires_after(std::chrono::seconds(10));
+        stream_.async_tls_handshake(ssl::stream_base::server,
+                                    beast::bind_front_handler(&HttpSession::on_handshake, shared_from_this()));
     }
 
     void on_handshake(beast::error_code ec) {
@@ -205,9 +205,9 @@ private:
         parser_.emplace();
         parser_->body_limit(kMaxHttpBody);
         parser_->header_limit(16 * 1024);
-        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
-        http::async_read(stream_, buffer_, *parser_,
-                         beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+        stream_.tcp().expires_after(std::chrono::seconds(60));
+        stream_.async_read_request(buffer_, *parser_,
+                                   beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
     }
 
     void on_read(beast::error_code ec, std::size_t) {
@@ -260,7 +260,7 @@ private:
             return send(error_response(ApiError{ApiErrorCode::not_found, "no WebSocket endpoint here"}, true));
         if (auto ok = check_handshake(req); !ok) return send(websocket_refusal(ok.error()));
         if (path == kControlPath) {
-            beast::get_lowest_layer(stream_).expires_never();
+            stream_.tcp().expires_never();
             upgraded_ = true;
             return start_control_session(std::move(stream_), std::move(req), core_, peer_, std::move(slot_));
         }
@@ -269,7 +269,7 @@ private:
             "gateway", [core = &core_, sid] { return core->hosts().gateway_target(sid); },
             [sid, req = std::move(req)](HttpSession& self, Result<HostInfo, ApiErrorCode> target) mutable {
                 if (!target) return self.send(self.error_response(target.error(), true));
-                beast::get_lowest_layer(self.stream_).expires_never();
+                self.stream_.tcp().expires_never();
                 self.upgraded_ = true;
                 start_gateway_session(std::move(self.stream_), std::move(req), self.core_, std::move(target.value()),
                                       sid, std::move(self.slot_));
@@ -375,7 +375,7 @@ private:
         // without its body: a body there would be read as the start of the next response.
         if (head_) res.body().clear();
         res_ = std::make_shared<Response>(std::move(res));
-        http::async_write(stream_, *res_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
+        stream_.async_write_response(res_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
     }
 
     void on_write(beast::error_code ec, std::size_t) {
@@ -387,7 +387,7 @@ private:
     }
 
     void do_linger() {
-        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+        stream_.tcp().expires_after(std::chrono::seconds(5));
         auto chunk = std::min<std::uint64_t>(linger_bytes_, sizeof(scratch_));
         stream_.async_read_some(net::buffer(scratch_, chunk),
                                 [self = shared_from_this()](beast::error_code ec, std::size_t n) {
@@ -398,8 +398,8 @@ private:
     }
 
     void do_close() {
-        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
-        stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+        stream_.tcp().expires_after(std::chrono::seconds(5));
+        stream_.async_tls_shutdown([self = shared_from_this()](beast::error_code) {});
     }
 
     // ---- routing ----
@@ -631,13 +631,13 @@ private:
             });
     }
 
-    TlsStream stream_;
+    WssStream stream_;  // TLS for HTTP requests; a WebSocket once upgraded (then moved to its session)
     Core& core_;
     ConnectionSlot slot_;    // counts this connection against the broker's caps until it ends
     bool upgraded_ = false;  // stream_ now belongs to a WebSocket session
     std::string peer_;
     beast::flat_buffer buffer_;
-    std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<WssStream::RequestParser> parser_;
     std::shared_ptr<Response> res_;
     bool keep_alive_ = true;
     bool head_ = false;  // the request being answered is a HEAD

@@ -9,6 +9,8 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "common/wss_stream.hpp"
+
 #include <memory>
 #include <string>
 
@@ -20,7 +22,6 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
@@ -42,9 +43,9 @@ inline constexpr const char* kHstsValue = "max-age=31536000";
 // A fresh TCP connection: TLS handshake, then HTTP requests (which may upgrade to WebSocket).
 void start_http_session(tcp::socket socket, Core& core, ConnectionSlot slot);
 // Called by the HTTP session for an upgrade request on /api/v1/control.
-void start_control_session(TlsStream stream, Request req, Core& core, std::string peer, ConnectionSlot slot);
+void start_control_session(WssStream stream, Request req, Core& core, std::string peer, ConnectionSlot slot);
 // Called for an upgrade on /api/v1/gateway/<sid> once the session's host is known to be connected.
-void start_gateway_session(TlsStream stream, Request req, Core& core, HostInfo host, std::string session_id,
+void start_gateway_session(WssStream stream, Request req, Core& core, HostInfo host, std::string session_id,
                            ConnectionSlot slot);
 
 // Adds the security headers every response carries (CSP, HSTS, nosniff, ...).

@@ -21,6 +21,7 @@
 #include "common/cli.hpp"
 #include "common/crypto.hpp"
 #include "common/tls.hpp"
+#include "common/wss_stream.hpp"
 
 #include <utility>
 
@@ -230,14 +231,14 @@ public:
             self->stopping_ = true;
             self->heartbeat_.cancel();
             self->retry_.cancel();
-            if (self->ws_) beast::get_lowest_layer(*self->ws_).close();
+            if (self->ws_) self->ws_->tcp().close();
         });
     }
     std::atomic<int> registrations{0};
     std::atomic<int> started{0};
 
 private:
-    using Ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+    using Ws = portico::WssStream;
 
     void connect() {
         if (stopping_) return;
@@ -245,31 +246,30 @@ private:
         queue_.clear();
         writing_ = false;
         auto ws = ws_;
-        beast::get_lowest_layer(*ws).expires_after(std::chrono::seconds(10));
-        beast::get_lowest_layer(*ws).async_connect(
-            tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)),
-            [self = shared_from_this(), ws](beast::error_code ec) {
-                if (ec) return self->retry(ws);
-                ws->next_layer().async_handshake(ssl::stream_base::client, [self, ws](beast::error_code ec) {
-                    if (ec) return self->retry(ws);
-                    beast::get_lowest_layer(*ws).expires_never();
-                    ws->async_handshake("127.0.0.1", "/api/v1/control", [self, ws](beast::error_code ec) {
-                        if (ec) return self->retry(ws);
-                        ws->text(true);
-                        json reg = {{"type", "register"},
-                                    {"version", 1},
-                                    {"host_id", self->id_},
-                                    {"name", self->id_},
-                                    {"secret", ""},
-                                    {"display_url", "wss://127.0.0.1:9/display"},
-                                    {"cert_sha256", std::string(64, 'a')},
-                                    {"apps", {"*"}},
-                                    {"max_sessions", 1000}};
-                        self->write(ws, reg.dump());
-                        self->read(ws);
-                    });
-                });
-            });
+        ws->tcp().expires_after(std::chrono::seconds(10));
+        ws->async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)),
+                          [self = shared_from_this(), ws](beast::error_code ec) {
+                              if (ec) return self->retry(ws);
+                              ws->async_tls_handshake(ssl::stream_base::client, [self, ws](beast::error_code ec) {
+                                  if (ec) return self->retry(ws);
+                                  ws->tcp().expires_never();
+                                  ws->async_handshake("127.0.0.1", "/api/v1/control", [self, ws](beast::error_code ec) {
+                                      if (ec) return self->retry(ws);
+                                      ws->text(true);
+                                      json reg = {{"type", "register"},
+                                                  {"version", 1},
+                                                  {"host_id", self->id_},
+                                                  {"name", self->id_},
+                                                  {"secret", ""},
+                                                  {"display_url", "wss://127.0.0.1:9/display"},
+                                                  {"cert_sha256", std::string(64, 'a')},
+                                                  {"apps", {"*"}},
+                                                  {"max_sessions", 1000}};
+                                      self->write(ws, reg.dump());
+                                      self->read(ws);
+                                  });
+                              });
+                          });
     }
 
     void retry(const std::shared_ptr<Ws>& ws) {
@@ -390,16 +390,16 @@ public:
     }
 
     void start() {
-        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
-        beast::get_lowest_layer(stream_).async_connect(
-            tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)),
-            [self = shared_from_this()](beast::error_code ec) {
-                if (ec) return self->fail();
-                self->stream_.async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {
-                    if (ec) return self->fail();
-                    self->next();
-                });
-            });
+        stream_.tcp().expires_after(std::chrono::seconds(30));
+        stream_.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)),
+                              [self = shared_from_this()](beast::error_code ec) {
+                                  if (ec) return self->fail();
+                                  self->stream_.async_tls_handshake(ssl::stream_base::client,
+                                                                    [self](beast::error_code ec) {
+                                                                        if (ec) return self->fail();
+                                                                        self->next();
+                                                                    });
+                              });
     }
 
 private:
@@ -429,10 +429,10 @@ private:
         req_.prepare_payload();
         res_ = {};
         t0_ = scheduled;
-        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
-        http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        stream_.tcp().expires_after(std::chrono::seconds(30));
+        stream_.async_write_request(req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
             if (ec) return self->on_error();
-            http::async_read(self->stream_, self->buf_, self->res_, [self](beast::error_code ec, std::size_t) {
+            self->stream_.async_read_response(self->buf_, self->res_, [self](beast::error_code ec, std::size_t) {
                 if (ec) return self->on_error();
                 double ms = ms_since(self->t0_);
                 {
@@ -458,7 +458,7 @@ private:
         dead_ = true;  // the broker went away (durability round) or the connection broke
     }
 
-    beast::ssl_stream<beast::tcp_stream> stream_;
+    portico::WssStream stream_;  // TLS and HTTP only
     int port_;
     const std::vector<std::string>& cookies_;
     std::atomic<std::size_t>& next_;

@@ -1,8 +1,6 @@
 #include "client/native/display_connection.hpp"
 
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/websocket/error.hpp>
 
 namespace portico::client {
 
@@ -16,20 +14,18 @@ DisplayConnection::~DisplayConnection() { drop(); }
 Status DisplayConnection::connect(const Url& url, std::chrono::seconds timeout) {
     drop();
     const auto deadline = Clock::now() + timeout;
-    ws_.emplace(ioc_, ctx_);
-    if (auto st = connect_tls(ioc_, ws_->next_layer(), url.host, url.port, wants_host_name_check(trust_), deadline);
-        !st) {
+    ws_.emplace(ioc_.get_executor(), ctx_);
+    if (auto st = connect_tls(ioc_, ws_->tls(), url.host, url.port, wants_host_name_check(trust_), deadline); !st) {
         ws_.reset();
         return st;
     }
     ws_->read_message_max(protocol::kMaxMessageBytes);
-    ws_->set_option(websocket::stream_base::decorator(
-        [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "portico-client"); }));
-    auto& tcp = beast::get_lowest_layer(*ws_);
+    ws_->set_user_agent("portico-client");
+    auto& tcp = ws_->tcp();
     tcp.expires_at(deadline);
     beast::error_code ec;
     bool done = false;
-    websocket::response_type res;
+    WssStream::Response res;
     ws_->async_handshake(res, url.host_port(), url.target, [&](beast::error_code e) {
         ec = e;
         done = true;
@@ -44,7 +40,7 @@ Status DisplayConnection::connect(const Url& url, std::chrono::seconds timeout) 
         return fail(refused ? ClientError::refused : ClientError::network, msg);
     }
     tcp.expires_never();
-    ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    ws_->set_timeouts(beast::role_type::client);
     ws_->binary(true);
     open_ = true;
     start_read();
@@ -116,7 +112,7 @@ void DisplayConnection::close() {
     if (!ws_) return;
     if (open_) {
         bool done = false;
-        beast::get_lowest_layer(*ws_).expires_after(std::chrono::seconds(2));
+        ws_->tcp().expires_after(std::chrono::seconds(2));
         ws_->async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
         // The pending read completes when the peer's close arrives (or on the timeout).
         run_until(ioc_, Clock::time_point::max(), [&] { return done; });
@@ -129,7 +125,7 @@ void DisplayConnection::drop() {
     if (!ws_) return;
     open_ = false;
     beast::error_code ignored;
-    beast::get_lowest_layer(*ws_).socket().close(ignored);
+    ws_->tcp().socket().close(ignored);
     // Let every pending handler run (with operation_aborted) before the stream goes away.
     run_until(ioc_, Clock::now() + std::chrono::seconds(2), [&] { return !reading_ && !writing_; });
     ws_.reset();

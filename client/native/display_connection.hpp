@@ -7,11 +7,11 @@
 #include "client/native/client_error.hpp"
 #include "client/native/tls_connect.hpp"
 #include "common/url.hpp"
+#include "common/wss_stream.hpp"
 #include "protocol/display.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -45,7 +45,7 @@ public:
     std::uint64_t bytes_received() const { return bytes_; }
 
 private:
-    using Ws = beast::websocket::stream<TlsStream>;
+    using Ws = WssStream;
 
     void start_read();
     void drop();

@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/tls.hpp"
 #include "common/ws_write_queue.hpp"
+#include "common/wss_stream.hpp"
 #include "session-host/session_manager.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -37,7 +38,7 @@ Url parse_broker_url(const std::string& url) {
 }
 
 struct BrokerLink::Conn {
-    using Stream = websocket::stream<ssl::stream<beast::tcp_stream>>;
+    using Stream = WssStream;
     // A write in flight keeps both the link and this connection.
     using Keep = std::pair<std::shared_ptr<Impl>, std::shared_ptr<Conn>>;
 
@@ -93,32 +94,28 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
             url.host, url.port, [self = shared_from_this(), c](beast::error_code ec, tcp::resolver::results_type r) {
                 if (c != self->conn) return;
                 if (ec) return self->fail(c, "cannot resolve " + self->url.host + ": " + ec.message());
-                beast::get_lowest_layer(c->ws).expires_after(std::chrono::seconds(10));
-                beast::get_lowest_layer(c->ws).async_connect(
-                    r, [self, c](beast::error_code ec, const tcp::endpoint&) { self->on_connect(c, ec); });
+                c->ws.tcp().expires_after(std::chrono::seconds(10));
+                c->ws.async_connect(r,
+                                    [self, c](beast::error_code ec, const tcp::endpoint&) { self->on_connect(c, ec); });
             });
     }
 
     void on_connect(const std::shared_ptr<Conn>& c, beast::error_code ec) {
         if (c != conn) return;
         if (ec) return fail(c, "cannot connect to " + url.host + ":" + url.port + ": " + ec.message());
-        auto* ssl_handle = c->ws.next_layer().native_handle();
+        auto* ssl_handle = c->ws.tls().native_handle();
         if (!SSL_set_tlsext_host_name(ssl_handle, url.host.c_str())) return fail(c, "cannot set TLS server name");
-        c->ws.next_layer().set_verify_callback(ssl::host_name_verification(url.host));
-        c->ws.next_layer().async_handshake(
-            ssl::stream_base::client, [self = shared_from_this(), c](beast::error_code ec) {
-                if (c != self->conn) return;
-                if (ec) return self->fail(c, "TLS handshake with the broker failed: " + ec.message());
-                beast::get_lowest_layer(c->ws).expires_never();
-                auto t = websocket::stream_base::timeout::suggested(beast::role_type::client);
-                t.idle_timeout = std::chrono::seconds(30);
-                t.keep_alive_pings = true;
-                c->ws.set_option(t);
-                c->ws.read_message_max(kReadMessageMax);
-                c->ws.text(true);
-                c->ws.async_handshake(self->url.host_port(), self->url.target,
-                                      [self, c](beast::error_code ec) { self->on_ws_handshake(c, ec); });
-            });
+        c->ws.tls().set_verify_callback(ssl::host_name_verification(url.host));
+        c->ws.async_tls_handshake(ssl::stream_base::client, [self = shared_from_this(), c](beast::error_code ec) {
+            if (c != self->conn) return;
+            if (ec) return self->fail(c, "TLS handshake with the broker failed: " + ec.message());
+            c->ws.tcp().expires_never();
+            c->ws.set_timeouts(beast::role_type::client, std::chrono::seconds(30), true);
+            c->ws.read_message_max(kReadMessageMax);
+            c->ws.text(true);
+            c->ws.async_handshake(self->url.host_port(), self->url.target,
+                                  [self, c](beast::error_code ec) { self->on_ws_handshake(c, ec); });
+        });
     }
 
     void on_ws_handshake(const std::shared_ptr<Conn>& c, beast::error_code ec) {
@@ -299,7 +296,7 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         conn.reset();
         heartbeat_timer.cancel();
         beast::error_code ignored;
-        beast::get_lowest_layer(c->ws).socket().close(ignored);
+        c->ws.tcp().socket().close(ignored);
         if (stopping) return finish_stop();
         // Keep unsent session_ended reports for the next connection.
         if (c->registered)

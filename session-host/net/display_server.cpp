@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "common/ws_write_queue.hpp"
+#include "common/wss_stream.hpp"
 #include "protocol/display.hpp"
 
 #include <boost/asio/post.hpp>
@@ -203,7 +204,7 @@ public:
           hello_timer_(ws_.get_executor()),
           address_(std::move(address)) {
         beast::error_code ec;
-        auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+        auto ep = ws_.tcp().socket().remote_endpoint(ec);
         peer_ = ec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
     }
     ~DisplayConnection() override { shared_->release(address_); }
@@ -263,9 +264,9 @@ public:
 
 private:
     void do_handshake() {
-        beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
-        ws_.next_layer().async_handshake(
-            ssl::stream_base::server, beast::bind_front_handler(&DisplayConnection::on_handshake, shared_from_this()));
+        ws_.tcp().expires_after(std::chrono::seconds(10));
+        ws_.async_tls_handshake(ssl::stream_base::server,
+                                beast::bind_front_handler(&DisplayConnection::on_handshake, shared_from_this()));
     }
 
     void on_handshake(beast::error_code ec) {
@@ -273,8 +274,8 @@ private:
         parser_.emplace();
         parser_->header_limit(8 * 1024);
         parser_->body_limit(1024);
-        http::async_read(ws_.next_layer(), buffer_, *parser_,
-                         beast::bind_front_handler(&DisplayConnection::on_http_read, shared_from_this()));
+        ws_.async_read_request(buffer_, *parser_,
+                               beast::bind_front_handler(&DisplayConnection::on_http_read, shared_from_this()));
     }
 
     void on_http_read(beast::error_code ec, std::size_t) {
@@ -292,13 +293,13 @@ private:
             if (!wrong_path) res->set(http::field::upgrade, "websocket");
             res->body() = wrong_path ? "not found\n" : "this endpoint speaks WebSocket only\n";
             res->prepare_payload();
-            http::async_write(ws_.next_layer(), *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
-                self->ws_.next_layer().async_shutdown([self](beast::error_code) {});
+            ws_.async_write_response(res, [self = shared_from_this()](beast::error_code, std::size_t) {
+                self->ws_.async_tls_shutdown([self](beast::error_code) {});
             });
             return;
         }
-        beast::get_lowest_layer(ws_).expires_never();
-        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        ws_.tcp().expires_never();
+        ws_.set_timeouts(beast::role_type::server);
         ws_.read_message_max(DisplayServer::kReadMessageMax);
         ws_.binary(true);
         ws_.async_accept(req, beast::bind_front_handler(&DisplayConnection::on_accept, shared_from_this()));
@@ -478,7 +479,7 @@ private:
         hello_timer_.cancel();
         if (!accepted_) {
             beast::error_code ec;
-            beast::get_lowest_layer(ws_).socket().close(ec);
+            ws_.tcp().socket().close(ec);
             return;
         }
         if (out_.idle()) do_close();
@@ -509,15 +510,15 @@ private:
     }
 
     std::shared_ptr<DisplayServer::Shared> shared_;
-    websocket::stream<ssl::stream<beast::tcp_stream>> ws_;
+    WssStream ws_;
     net::steady_timer hello_timer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     beast::flat_buffer buffer_;
     beast::flat_buffer in_;
     std::string peer_;
     std::shared_ptr<DisplayTarget> target_;
-    WsWriteQueue<websocket::stream<ssl::stream<beast::tcp_stream>>, Bytes> out_{
-        ws_, DisplayServer::kSendQueueMax + 16, [this](beast::error_code ec) { on_written(ec); }};
+    WsWriteQueue<WssStream, Bytes> out_{ws_, DisplayServer::kSendQueueMax + 16,
+                                        [this](beast::error_code ec) { on_written(ec); }};
     std::atomic<std::size_t> queued_{0};
     std::atomic<bool> closing_{false};
     bool accepted_ = false, hello_done_ = false, close_sent_ = false;
