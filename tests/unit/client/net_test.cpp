@@ -1,18 +1,19 @@
 // The headless client end to end against a fake broker + host on loopback: real TLS (a fresh
-// self-signed certificate), real HTTP and WebSocket, real JPEG tiles. The fake is synchronous
-// Beast on its own thread and serves one connection at a time, which is all the client needs.
+// self-signed certificate), real HTTP and WebSocket, real JPEG tiles. The fake serves one connection
+// at a time on its own thread, through the same WssStream as the broker (each operation waited for
+// in turn), which is all the client needs.
 #include "client/native/headless.hpp"
 #include "codec/jpeg_tile.hpp"
 #include "common/tls.hpp"
+#include "common/wss_stream.hpp"
 #include "protocol/display.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/system/system_error.hpp>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <png.h>
@@ -32,6 +33,7 @@ namespace websocket = beast::websocket;
 namespace proto = portico::protocol;
 using net::ip::tcp;
 using json = nlohmann::json;
+using portico::WssStream;
 using portico::client::Options;
 
 namespace {
@@ -106,19 +108,38 @@ private:
         }
     }
 
+    // Runs one operation of the stream (`start(handler)`) to its end on this thread.
+    template <class Start>
+    beast::error_code wait(Start start) {
+        beast::error_code result;
+        bool done = false;
+        start([&](beast::error_code ec, auto&&...) {
+            result = ec;
+            done = true;
+        });
+        ioc_.restart();
+        while (!done && ioc_.run_one()) {
+        }
+        return result;
+    }
+    template <class Start>
+    void wait_or_throw(Start start) {
+        if (auto ec = wait(std::move(start))) throw boost::system::system_error(ec);
+    }
+
     void serve(tcp::socket s) {
-        beast::ssl_stream<tcp::socket> st(std::move(s), ctx_);
-        st.handshake(net::ssl::stream_base::server);
+        WssStream ws(std::move(s), ctx_);
+        wait_or_throw([&](auto h) { ws.async_tls_handshake(net::ssl::stream_base::server, h); });
         beast::flat_buffer buf;
-        http::request<http::string_body> req;
-        http::read(st, buf, req);
+        WssStream::RequestParser parser;
+        wait_or_throw([&](auto h) { ws.async_read_request(buf, parser, h); });
+        auto req = parser.release();
         if (websocket::is_upgrade(req)) {
             {
                 std::lock_guard l(m_);
                 ws_path_ = std::string(req.target());
             }
-            websocket::stream<beast::ssl_stream<tcp::socket>> ws(std::move(st));
-            ws.accept(req);
+            wait_or_throw([&](auto h) { ws.async_accept(req, h); });
             display(ws);
             return;
         }
@@ -127,7 +148,8 @@ private:
             std::lock_guard l(m_);
             requests_.push_back(line);
         }
-        http::response<http::string_body> res{http::status::ok, 11};
+        auto answer = std::make_shared<WssStream::Response>(http::status::ok, 11);
+        auto& res = *answer;
         res.set(http::field::content_type, "application/json");
         const bool authed = req[http::field::cookie] == "portico_session=abc";
         const bool json_ct = req[http::field::content_type] == "application/json";
@@ -169,26 +191,24 @@ private:
         }
         res.keep_alive(false);
         res.prepare_payload();
-        http::write(st, res);
+        wait_or_throw([&](auto h) { ws.async_write_response(answer, h); });
     }
 
-    template <class Ws>
-    void send(Ws& ws, const proto::Message& m) {
+    void send(WssStream& ws, const proto::Message& m) {
         auto b = proto::encode(m);
         ws.binary(true);
-        ws.write(net::buffer(b));
+        wait_or_throw([&](auto h) { ws.async_write(net::buffer(b), h); });
     }
 
-    template <class Ws>
-    void display(Ws& ws) {
+    void display(WssStream& ws) {
         beast::flat_buffer buf;
-        ws.read(buf);
+        wait_or_throw([&](auto h) { ws.async_read(buf, h); });
         auto d = buf.cdata();
         auto hello = proto::decode({static_cast<const std::uint8_t*>(d.data()), d.size()});
         auto* h = hello ? std::get_if<proto::Hello>(&hello.value()) : nullptr;
         if (!h || h->ticket != ticket || refuse_ticket) {
             send(ws, proto::ErrorMsg{proto::ErrorCode::ticket_invalid, "bad ticket signature"});
-            ws.close(websocket::close_code::policy_error);
+            wait_or_throw([&](auto h) { ws.async_close(websocket::close_code::policy_error, h); });
             return;
         }
         send(ws, proto::ServerHello{proto::kDisplayVersion, 64, 48, "s1"});
@@ -210,9 +230,7 @@ private:
         send(ws, tf);
         for (;;) {
             buf.clear();
-            beast::error_code ec;
-            ws.read(buf, ec);
-            if (ec) return;
+            if (wait([&](auto h) { ws.async_read(buf, h); })) return;
             auto dd = buf.cdata();
             auto m = proto::decode({static_cast<const std::uint8_t*>(dd.data()), dd.size()});
             if (!m) return;
@@ -221,7 +239,7 @@ private:
             if (std::get_if<proto::FrameAck>(&m.value())) ++acks_;
             if (std::get_if<proto::Logoff>(&m.value())) {
                 send(ws, proto::SessionEnded{proto::EndReason::logged_off, "bye"});
-                ws.close(websocket::close_code::normal, ec);
+                wait([&](auto h) { ws.async_close(websocket::close_code::normal, h); });
                 return;
             }
         }

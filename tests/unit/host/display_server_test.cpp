@@ -4,6 +4,7 @@
 #include "session-host/net/display_server.hpp"
 #include "common/crypto.hpp"
 #include "common/tls.hpp"
+#include "common/wss_stream.hpp"
 #include "protocol/display.hpp"
 #include "protocol/ticket.hpp"
 
@@ -11,8 +12,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -31,7 +30,6 @@
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using namespace portico;
@@ -205,13 +203,13 @@ struct Fixture {
 class Client {
 public:
     explicit Client(std::uint16_t port, const std::string& pin)
-        : ctx_(tls::make_client_context(tls::ClientTrust{{}, pin, false})), ws_(ioc_, ctx_), port_(port) {}
+        : ctx_(tls::make_client_context(tls::ClientTrust{{}, pin, false})),
+          ws_(ioc_.get_executor(), ctx_),
+          port_(port) {}
 
     beast::error_code connect(const std::string& path = "/display") {
-        auto ec = run([&](auto h) {
-            beast::get_lowest_layer(ws_).async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), h);
-        });
-        if (!ec) ec = run([&](auto h) { ws_.next_layer().async_handshake(ssl::stream_base::client, h); });
+        auto ec = run([&](auto h) { ws_.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), h); });
+        if (!ec) ec = run([&](auto h) { ws_.async_tls_handshake(ssl::stream_base::client, h); });
         if (!ec) ec = run([&](auto h) { ws_.async_handshake("127.0.0.1", path, h); });
         ws_.binary(true);
         return ec;
@@ -235,22 +233,20 @@ public:
     }
     void drop() {
         beast::error_code ec;
-        beast::get_lowest_layer(ws_).socket().close(ec);
+        ws_.tcp().socket().close(ec);
     }
     // Plain HTTPS GET, returns the status code.
     int http_get(const std::string& target) {
-        auto ec = run([&](auto h) {
-            beast::get_lowest_layer(ws_).async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), h);
-        });
-        if (!ec) ec = run([&](auto h) { ws_.next_layer().async_handshake(ssl::stream_base::client, h); });
+        auto ec = run([&](auto h) { ws_.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), h); });
+        if (!ec) ec = run([&](auto h) { ws_.async_tls_handshake(ssl::stream_base::client, h); });
         REQUIRE_FALSE(ec);
-        http::request<http::empty_body> req{http::verb::get, target, 11};
+        WssStream::Request req{http::verb::get, target, 11};
         req.set(http::field::host, "127.0.0.1");
-        ec = run([&](auto h) { http::async_write(ws_.next_layer(), req, h); });
+        ec = run([&](auto h) { ws_.async_write_request(req, h); });
         REQUIRE_FALSE(ec);
         beast::flat_buffer buf;
-        http::response<http::string_body> res;
-        ec = run([&](auto h) { http::async_read(ws_.next_layer(), buf, res, h); });
+        WssStream::Response res;
+        ec = run([&](auto h) { ws_.async_read_response(buf, res, h); });
         REQUIRE_FALSE(ec);
         return res.result_int();
     }
@@ -279,7 +275,7 @@ private:
 
     net::io_context ioc_;
     ssl::context ctx_;
-    websocket::stream<ssl::stream<beast::tcp_stream>> ws_;
+    WssStream ws_;  // the stream type of the real clients, compiled once (common/wss_stream.cpp)
     std::uint16_t port_;
 };
 
