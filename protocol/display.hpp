@@ -15,6 +15,9 @@
 namespace portico::protocol {
 
 inline constexpr std::uint16_t kDisplayVersion = 3;
+// WebSocket close code of a connection an administrator ended (the session keeps running): a
+// client does not reconnect by itself (docs/protocol.md, "Closing").
+inline constexpr std::uint16_t kCloseDisconnectedByAdmin = 4001;
 inline constexpr std::size_t kMaxMessageBytes = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxStringBytes = 4096;
 inline constexpr int kMaxScreenDim = 8192;

@@ -540,6 +540,7 @@ class Portal {
     // SessionEnded reasons (an Error message carries a code and leaves the session running).
     const gone = ['logged_off', 'app_exited', 'host_shutdown'].includes(end.reason) || (end.reason === 'error' && !end.code);
     if (gone) this.#endedSessions.add(id);
+    if (end.reason === 'disconnected_by_admin') this.#disconnectedHere.set(id, Date.now() / 1000);
     if (end.reason === 'logged_off' && !end.confirmed) {
       // The host never confirmed the Logoff message: end the session through the broker too.
       api('DELETE', `/sessions/${encodeURIComponent(id)}`).catch((err) => {

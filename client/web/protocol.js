@@ -3,6 +3,9 @@
 // never returns a half-read message. Pure: no browser globals, so Node tests can import it.
 
 export const PROTOCOL_VERSION = 3;
+// WebSocket close code: an administrator disconnected this viewer; the session keeps running, and
+// the client does not reconnect by itself (docs/protocol.md, "Closing").
+export const CLOSE_DISCONNECTED_BY_ADMIN = 4001;
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_STRING_BYTES = 4096;
 export const MAX_SCREEN_DIM = 8192;

@@ -2,7 +2,7 @@
 // gateway, every binary message decoded once (protocol.js) and handed to the handler for its type,
 // and what the way a stream ends means for the user (the onEnd outcomes).
 
-import { ProtocolError, decodeMessage } from './protocol.js';
+import { CLOSE_DISCONNECTED_BY_ADMIN, ProtocolError, decodeMessage } from './protocol.js';
 import { now } from './util.js';
 
 /** The display WebSocket URL for the broker's gateway path (same host as the page). */
@@ -145,6 +145,10 @@ export function hostErrorEnd(m, wasConnected) {
 
 /** The socket closed without a SessionEnded: never opened, or dropped (wasConnected: after ServerHello). */
 export function connectionLostEnd(ev, { opened, wasConnected }) {
+  if (opened && ev.code === CLOSE_DISCONNECTED_BY_ADMIN) {
+    // Not a network drop: reconnecting by itself would undo what the administrator did.
+    return { reason: 'disconnected_by_admin', error: false, wasConnected, code: ev.code, message: 'An administrator disconnected you. The session keeps running: reconnect from the list below when you are ready.' };
+  }
   if (!opened) {
     return { reason: 'connection_lost', error: true, message: 'Could not connect to the session: the display gateway refused or could not be reached.' };
   }

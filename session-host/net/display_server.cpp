@@ -240,6 +240,9 @@ public:
     void kick() override {
         net::post(ws_.get_executor(), [self = shared_from_this()] {
             log::info("display: disconnecting ", self->peer_, " (asked by the broker)");
+            // A close code of its own, so the client knows not to reconnect by itself.
+            self->close_reason_ = {static_cast<websocket::close_code>(protocol::kCloseDisconnectedByAdmin),
+                                   "disconnected by an administrator"};
             self->detach_target(true);
             self->begin_close();
         });
@@ -488,8 +491,7 @@ private:
     void do_close() {
         if (close_sent_) return;
         close_sent_ = true;
-        ws_.async_close(websocket::close_code::normal,
-                        [self = shared_from_this()](beast::error_code) { self->finished(); });
+        ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->finished(); });
     }
 
     // The connection is over (read failed, write failed or closed): let the session know.
@@ -511,6 +513,7 @@ private:
 
     std::shared_ptr<DisplayServer::Shared> shared_;
     WssStream ws_;
+    websocket::close_reason close_reason_{websocket::close_code::normal};  // sent when this side closes
     net::steady_timer hello_timer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     beast::flat_buffer buffer_;

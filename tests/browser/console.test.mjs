@@ -3,7 +3,8 @@
 //   admin logs in at /console/ and sees the host; drain ("draining") and undrain ("up"); a user
 //   launches Terminal in the portal and the session appears in Sessions (live figures from the
 //   host's session_stats when it sends them); shadow it (frames arrive, the canvas is not blank,
-//   the frame counter grows while the user types); log it off; drain, undrain, shadow and log off
+//   the frame counter grows while the user types); disconnect it (the user is told and the page
+//   does not reconnect by itself; the user reconnects); log it off; drain, undrain, shadow and log off
 //   are in the Audit tab; a helpdesk user sees no edit controls and a direct POST gets 403; a plain
 //   user is told the console is not for them.
 //
@@ -167,6 +168,25 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (!(await user.evaluate(() => window.__porticoDebug.connected()))) fail('the user lost the session while being shadowed');
   await admin.getByRole('button', { name: 'Stop shadowing' }).click();
   if (await admin.locator('#shadow-view').isVisible()) fail('Stop shadowing did not close the view');
+
+  // --- disconnect: the user's connection ends and stays ended ------------------------------------
+  await admin.getByRole('button', { name: /^Disconnect .* of / }).first().click();
+  await waitFor('the user\'s page to leave the session', 10_000, async () => user.locator('#resources-view').isVisible());
+  const told = (await user.textContent('#notice')).trim();
+  if (!/administrator disconnected you/.test(told)) fail(`after an admin disconnect the user's page says "${told}"`);
+  await waitFor('the session in Sessions as disconnected', 10_000, async () => (await cell(admin, '#sessions-table', sid, 'state')) === 'disconnected');
+  // Not a network drop: the page does not reconnect by itself (its first retry would come within 1 s).
+  await sleep(4_000);
+  if (await user.locator('#session-view').isVisible()) fail('the user\'s page reconnected by itself after an admin disconnect');
+  const stateAfter = await cell(admin, '#sessions-table', sid, 'state');
+  if (stateAfter !== 'disconnected') fail(`4 s after the admin disconnect the session is "${stateAfter}", not disconnected`);
+  const listed = await user.textContent(`#sessions li[data-session-id="${sid}"] .session-state`);
+  if (!listed?.startsWith('Disconnected since ')) fail(`the user's list says "${listed}" after the admin disconnect`);
+  await user.screenshot({ path: art('portal-after-admin-disconnect.png') });
+  log(`admin disconnect: the user is told ("${told}") and stays disconnected`);
+  // The user reconnects by choice.
+  await user.getByRole('button', { name: 'Reconnect to Terminal' }).click();
+  await waitFor('the user\'s session to reconnect', 20_000, () => user.evaluate(() => window.__porticoDebug?.connected()));
 
   // --- log off -----------------------------------------------------------------------------------
   await admin.getByRole('button', { name: /^Log off .* of / }).first().click();

@@ -106,4 +106,9 @@ test('each ending says what happened', () => {
   assert.deepEqual(connectionLostEnd({ code: 1006, reason: '' }, { opened: true, wasConnected: true }),
     { reason: 'connection_lost', error: true, wasConnected: true, code: 1006, message: 'The connection to the session was lost (WebSocket code 1006).' });
   assert.equal(connectionLostEnd({ code: 1006 }, { opened: false, wasConnected: false }).wasConnected, undefined);
+  // An administrator's disconnect is its own ending (no reconnect), not a lost connection.
+  const kicked = connectionLostEnd({ code: 4001, reason: 'disconnected by an administrator' }, { opened: true, wasConnected: true });
+  assert.equal(kicked.reason, 'disconnected_by_admin');
+  assert.equal(kicked.error, false);
+  assert.match(kicked.message, /^An administrator disconnected you\. The session keeps running/);
 });
