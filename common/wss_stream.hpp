@@ -44,6 +44,7 @@ public:
     using Request = boost::beast::http::request<boost::beast::http::string_body>;
     using Response = boost::beast::http::response<boost::beast::http::string_body>;
     using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+    using ResponseParser = boost::beast::http::response_parser<boost::beast::http::string_body>;
     using Done = std::function<void(boost::system::error_code)>;
     using Transferred = std::function<void(boost::system::error_code, std::size_t)>;
     using Connected = std::function<void(boost::system::error_code, const boost::asio::ip::tcp::endpoint&)>;
@@ -77,6 +78,7 @@ public:
     // Client side: the caller keeps `request` and `response` alive until `done`.
     void async_write_request(Request& request, Transferred done);
     void async_read_response(boost::beast::flat_buffer& buffer, Response& response, Transferred done);
+    void async_read_response(boost::beast::flat_buffer& buffer, ResponseParser& parser, Transferred done);
 
     // --- WebSocket (wss_stream.cpp) ---
     // Beast's suggested timeouts for the role; a client may also ping an idle peer after `idle`

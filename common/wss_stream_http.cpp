@@ -43,4 +43,8 @@ void WssStream::async_read_response(beast::flat_buffer& buffer, Response& respon
     http::async_read(tls(), buffer, response, std::move(done));
 }
 
+void WssStream::async_read_response(beast::flat_buffer& buffer, ResponseParser& parser, Transferred done) {
+    http::async_read(tls(), buffer, parser, std::move(done));
+}
+
 }  // namespace portico

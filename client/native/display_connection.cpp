@@ -15,7 +15,7 @@ Status DisplayConnection::connect(const Url& url, std::chrono::seconds timeout) 
     drop();
     const auto deadline = Clock::now() + timeout;
     ws_.emplace(ioc_.get_executor(), ctx_);
-    if (auto st = connect_tls(ioc_, ws_->tls(), url.host, url.port, wants_host_name_check(trust_), deadline); !st) {
+    if (auto st = connect_tls(ioc_, *ws_, url.host, url.port, wants_host_name_check(trust_), deadline); !st) {
         ws_.reset();
         return st;
     }

@@ -58,11 +58,11 @@ RestClient::RestClient(Url broker, const tls::ClientTrust& trust)
 
 ClientResult<HttpReply> RestClient::request(http::verb verb, const std::string& target, const std::string& json_body) {
     const auto deadline = Clock::now() + kIoTimeout;
-    TlsStream stream(ioc_, ctx_);
+    WssStream stream(ioc_.get_executor(), ctx_);  // TLS and HTTP only
     if (auto st = connect_tls(ioc_, stream, broker_.host, broker_.port, wants_host_name_check(trust_), deadline); !st)
         return st.error();
 
-    http::request<http::string_body> req{verb, target, 11};
+    WssStream::Request req{verb, target, 11};
     req.set(http::field::host, broker_.host_port());
     req.set(http::field::user_agent, "portico-client");
     req.set(http::field::accept, "application/json");
@@ -74,11 +74,11 @@ ClientResult<HttpReply> RestClient::request(http::verb verb, const std::string& 
     req.keep_alive(false);
     req.prepare_payload();
 
-    auto& tcp = beast::get_lowest_layer(stream);
+    auto& tcp = stream.tcp();
     beast::error_code ec;
     bool done = false;
     tcp.expires_at(deadline);
-    http::async_write(stream, req, [&](beast::error_code e, std::size_t) {
+    stream.async_write_request(req, [&](beast::error_code e, std::size_t) {
         ec = e;
         done = true;
     });
@@ -86,11 +86,11 @@ ClientResult<HttpReply> RestClient::request(http::verb verb, const std::string& 
     if (ec) return fail(ClientError::network, "sending " + std::string(target) + ": " + ec.message());
 
     beast::flat_buffer buf;
-    http::response_parser<http::string_body> parser;
+    WssStream::ResponseParser parser;
     parser.body_limit(kMaxBody);
     done = false;
     tcp.expires_at(deadline);
-    http::async_read(stream, buf, parser, [&](beast::error_code e, std::size_t) {
+    stream.async_read_response(buf, parser, [&](beast::error_code e, std::size_t) {
         ec = e;
         done = true;
     });

@@ -16,7 +16,7 @@ bool run_until(net::io_context& ioc, Clock::time_point deadline, const std::func
     return true;
 }
 
-Status connect_tls(net::io_context& ioc, TlsStream& stream, const std::string& host, const std::string& port,
+Status connect_tls(net::io_context& ioc, WssStream& stream, const std::string& host, const std::string& port,
                    bool verify_host_name, Clock::time_point deadline) {
     net::ip::tcp::resolver resolver(ioc);
     bool resolved = false;
@@ -34,10 +34,10 @@ Status connect_tls(net::io_context& ioc, TlsStream& stream, const std::string& h
     }
     if (ec) return fail(ClientError::network, "resolving " + host + ": " + ec.message());
 
-    auto& tcp = beast::get_lowest_layer(stream);
+    auto& tcp = stream.tcp();
     tcp.expires_at(deadline);
     bool connected = false;
-    tcp.async_connect(endpoints, [&](beast::error_code e, const net::ip::tcp::endpoint&) {
+    stream.async_connect(endpoints, [&](beast::error_code e, const net::ip::tcp::endpoint&) {
         ec = e;
         connected = true;
     });
@@ -48,13 +48,13 @@ Status connect_tls(net::io_context& ioc, TlsStream& stream, const std::string& h
     // SNI carries names only, never addresses (RFC 6066).
     beast::error_code addr_ec;
     net::ip::make_address(host, addr_ec);
-    if (addr_ec && !SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
+    if (addr_ec && !SSL_set_tlsext_host_name(stream.tls().native_handle(), host.c_str()))
         return fail(ClientError::network, "cannot set TLS server name " + host);
-    if (verify_host_name) stream.set_verify_callback(net::ssl::host_name_verification(host));
+    if (verify_host_name) stream.tls().set_verify_callback(net::ssl::host_name_verification(host));
 
     bool shaken = false;
     tcp.expires_at(deadline);
-    stream.async_handshake(net::ssl::stream_base::client, [&](beast::error_code e) {
+    stream.async_tls_handshake(net::ssl::stream_base::client, [&](beast::error_code e) {
         ec = e;
         shaken = true;
     });
@@ -62,7 +62,7 @@ Status connect_tls(net::io_context& ioc, TlsStream& stream, const std::string& h
     tcp.expires_never();
     if (ec) {
         std::string msg = ec.message();
-        long verify = SSL_get_verify_result(stream.native_handle());
+        long verify = SSL_get_verify_result(stream.tls().native_handle());
         // host_name_verification rejects without setting a specific reason.
         if (verify == X509_V_ERR_UNSPECIFIED && verify_host_name)
             msg += " (the certificate does not name " + host + ")";

@@ -1,14 +1,13 @@
 #pragma once
-// The client's network plumbing shared by rest_client and display_connection: a TLS stream type,
+// The client's network plumbing shared by rest_client and display_connection (both on WssStream):
 // a deadline-bounded way to drive an io_context from the client's one thread, and connecting
 // (resolve, TCP, TLS handshake with SNI and, under CA trust, host name verification).
 
 #include "client/native/client_error.hpp"
 #include "common/tls.hpp"
+#include "common/wss_stream.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <chrono>
 #include <functional>
@@ -19,7 +18,6 @@ namespace portico::client {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 using Clock = std::chrono::steady_clock;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 inline constexpr std::chrono::seconds kConnectTimeout{10};
 inline constexpr std::chrono::seconds kIoTimeout{10};
@@ -30,7 +28,7 @@ bool run_until(net::io_context& ioc, Clock::time_point deadline, const std::func
 
 // Resolves host, connects and completes the TLS handshake before the deadline. With
 // verify_host_name (CA trust) the certificate must also name host.
-Status connect_tls(net::io_context& ioc, TlsStream& stream, const std::string& host, const std::string& port,
+Status connect_tls(net::io_context& ioc, WssStream& stream, const std::string& host, const std::string& port,
                    bool verify_host_name, Clock::time_point deadline);
 
 // Whether a trust setting asks for host name verification (only chain-based trust does; a pin
