@@ -466,11 +466,19 @@ def case_slow_link(stack):
     print(f"relay carried {down / 1e6:.1f} MB downstream")
     assert slow_stats["decode_errors"] == 0 and fast_stats["decode_errors"] == 0, (slow_stats, fast_stats)
     assert slow_stats["session_id"] != fast_stats["session_id"], "expected two sessions"
-    # The link really was the bottleneck: the scroll wants more than 2 Mbit/s.
+    # The link really was the bottleneck: the scroll wants more than 2 Mbit/s. Two witnesses. The
+    # host, the only party that knows what it had to send, says its viewer held capture back for
+    # more than half of a second (LinkQuality steps down). And the link carried most of what it
+    # can: not all, because FlowControl keeps about one frame in flight for freshness, so the link
+    # idles while the ack comes back and the next frame is captured and encoded (88% of 2 Mbit/s on
+    # a quiet machine, 75% beside TCG guests on two cores).
     busy = [(t, n) for t, n in link if t >= warmup_s]
     used = (busy[-1][1] - busy[0][1]) / (busy[-1][0] - busy[0][0]) if len(busy) > 1 else 0
-    print(f"link use while scrolling: {used * 8 / 1e6:.2f} Mbit/s of 2")
-    assert used >= 0.8 * 250_000, "the scroll did not saturate the 2 Mbit/s link; the case proves nothing"
+    held = [line for line in stack.read_log("host").splitlines()
+            if f"session {slow_stats['session_id']}: viewers' links hold capture back" in line]
+    print(f"link use while scrolling: {used * 8 / 1e6:.2f} Mbit/s of 2; the host held capture back {len(held)} times")
+    assert held, "the host never held capture back for the throttled viewer; the case proves nothing"
+    assert used >= 0.6 * 250_000, "the scroll left most of the 2 Mbit/s link unused; the case proves nothing"
 
     # Memory: flat after warm-up (the client is slow, the host must not queue for it).
     settled = [(t, rss, pss) for t, rss, pss in memory if t >= warmup_s]
