@@ -4,6 +4,7 @@
 // Portal instance.
 
 import { DisplayClient } from './display.js';
+import { launchScale, sessionPixelRatio } from './resize.js';
 import { api, ApiError } from './rest.js';
 
 
@@ -17,16 +18,6 @@ const STATS_INTERVAL_MS = 500;
 const RESIZE_DEBOUNCE_MS = 300;
 const MAX_SESSION_WIDTH = 3840; // the session host's largest screen (AppSession::kMaxWidth)
 const MAX_SESSION_HEIGHT = 2160;
-
-/**
- * The scale a new session is started at (POST launch `scale`): the device pixel ratio, so the
- * session's DPI makes text as large as a local app's on this screen, in 1..4 as the broker takes it.
- * Rounded to 1/100: a zoomed page reports ratios like 1.100000023841858.
- */
-function launchScale(dpr = globalThis.devicePixelRatio) {
-  const d = Number.isFinite(dpr) && dpr > 0 ? dpr : 1;
-  return Math.round(Math.min(4, Math.max(1, d)) * 100) / 100;
-}
 
 // evdev codes for the toolbar's key sequences.
 const KEY = { ctrl: 29, alt: 56, del: 111 };
@@ -663,12 +654,15 @@ class Portal {
     c.style.height = `${h}px`;
   }
 
-  /** Asks the session for the display area's size in device pixels (capped to 3840×2160). */
+  /**
+   * Asks the session for the display area's size in device pixels, or CSS pixels on a phone or
+   * tablet (resize.js, readability rule), capped to 3840×2160.
+   */
   #requestSessionSize() {
     const client = this.#session?.client;
     const area = this.el.screenArea;
     if (!client || !area.clientWidth || !area.clientHeight) return;
-    const dpr = window.devicePixelRatio || 1;
+    const dpr = sessionPixelRatio();
     client.requestSize(Math.min(MAX_SESSION_WIDTH, area.clientWidth * dpr), Math.min(MAX_SESSION_HEIGHT, area.clientHeight * dpr));
   }
 

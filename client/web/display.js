@@ -7,6 +7,8 @@
 //   cursor.js     the session's pointer shape as the canvas's CSS cursor;
 //   clipboard.js  the clipboard both ways;
 //   resize.js     asking the host for the portal's screen size;
+//   zoom.js       the pinch zoom of the view (input.js changes it; reset for another session,
+//                 started zoomed on a phone when the session stays too large to read);
 //   stats.js      the figures of the stats overlay, round trips, page-wide counters.
 // The modules know nothing of each other: each gets the few functions it needs (send, live …)
 // from here. This file keeps the session's life (connect, logoff, the one onEnd) and the banner
@@ -21,12 +23,16 @@ import { FramePainter } from './frames.js';
 import { InputForwarder } from './input.js';
 import { CursorView } from './cursor.js';
 import { ClipboardSync } from './clipboard.js';
-import { ResizeRequests } from './resize.js';
+import { ResizeRequests, touchFirst } from './resize.js';
+import { ViewZoom } from './zoom.js';
 import { StreamStats, RoundTrips, displayStats } from './stats.js';
 import { now } from './util.js';
 
 const LOGOFF_TIMEOUT_MS = 3000;
 const PING_INTERVAL_MS = 2000;
+// How long a phone waits for the host to take the screen size it asked before zooming the view
+// to a readable level instead (a VM desktop may refuse to resize).
+const READABLE_WAIT_MS = 2500;
 
 /**
  * What the banner tells the user about who is watching their session (a ShadowNotice), or null
@@ -72,6 +78,7 @@ export class DisplayClient {
   #loggingOff = false;
   #logoffTimer = 0;
   #pingTimer = 0;
+  #readableTimer = 0;
   #events = null; // AbortController of the canvas and page listeners
   #shadow = null; // who is watching (view-only viewers), as the host last said; null: nobody
 
@@ -263,6 +270,13 @@ export class DisplayClient {
     this.#resize.announced(m.width, m.height);
     this.#onStatus(`Connected (${m.width}×${m.height}), waiting for the first frame…`);
     this.#resize.sendIfNeeded();
+    const zoom = ViewZoom.of(this.#canvas);
+    zoom.forSession(this.#sessionId);
+    if (touchFirst()) {
+      this.#readableTimer = setTimeout(() => {
+        if (this.connected && this.#resize.larger()) zoom.zoomToReadable();
+      }, READABLE_WAIT_MS);
+    }
     this.#ping();
     this.#pingTimer = setInterval(() => this.#ping(), PING_INTERVAL_MS);
   }
@@ -306,6 +320,7 @@ export class DisplayClient {
     this.#ready = false;
     clearTimeout(this.#logoffTimer);
     clearInterval(this.#pingTimer);
+    clearTimeout(this.#readableTimer);
     this.#input.close();
     this.#events?.abort();
     this.#cursor.close();

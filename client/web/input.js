@@ -1,11 +1,15 @@
 // Keyboard, pointer, wheel and touch input from the canvas to the session: characters go as
 // KeyChar (the host types them whatever its layout), other keys by physical code (keymap.js);
-// pointer positions in session pixels; wheel and two-finger scrolling in notches. Every key and
-// button the host believes held is released when the page loses focus or the session ends.
+// pointer positions in session pixels; wheel and two-finger scrolling in notches; touch gestures
+// (tap, long-press, drag, two-finger scroll, pinch to zoom the view: zoom.js); text and keys from
+// the on-screen keyboard and extra-keys bar (soft_keyboard.js, extra_keys.js), which arrive as
+// TYPE_EVENT events on the canvas. Every key and button the host believes held is released when
+// the page loses focus or the session ends.
 
 import { encodeKey, encodeKeyChar, encodePointer, encodeWheel, isTypableCodePoint } from './protocol.js';
-import { evdevCode } from './keymap.js';
+import { evdevCode, usKeyFor, KEYMAP } from './keymap.js';
 import { clamp } from './util.js';
+import { ViewZoom, pinchView } from './zoom.js';
 
 const WHEEL_PIXELS_PER_NOTCH = 100;
 const WHEEL_LINES_PER_NOTCH = 3;
@@ -15,6 +19,40 @@ const POINTER_BACKLOG_BYTES = 64 * 1024; // drop plain moves while this much is 
 const PASTE_WAIT_MS = 150; // how long a paste shortcut waits for the browser's paste event
 const TOUCH_SLOP_PX = 8; // a finger moving less than this is a tap, not a drag
 const TOUCH_PIXELS_PER_NOTCH = 40; // two-finger scroll distance per wheel notch
+export const LONG_PRESS_MS = 500; // a finger held this long without moving is a right click
+// Two fingers whose distance changes this much before their midpoint moves TOUCH_SLOP_PX pinch
+// (zoom the view); otherwise they scroll.
+const PINCH_SLOP_PX = 16;
+const BUTTON_LEFT = 1; // protocol button bits
+const BUTTON_RIGHT = 4;
+
+/**
+ * The event the on-screen keyboard and the extra-keys bar dispatch on the canvas, with `detail`
+ * { text, modifiers } (characters typed, with latched modifier keys as evdev codes),
+ * { backspaces } or { keys } (evdev codes pressed together, in order).
+ */
+export const TYPE_EVENT = 'portico:type';
+
+const SHIFT = KEYMAP.ShiftLeft;
+// Characters of typed text that are keys, not KeyChar (a soft keyboard's Enter puts a line break
+// into its text field).
+const CHAR_KEYS = new Map([['\n', KEYMAP.Enter], ['\r', KEYMAP.Enter], ['\t', KEYMAP.Tab]]);
+
+/**
+ * What two fingers are doing, from where they started and where they are now ({x, y, distance}:
+ * midpoint and distance): 'pinch' when the distance changed by PINCH_SLOP_PX first, 'scroll'
+ * when the midpoint moved TOUCH_SLOP_PX first, null while neither.
+ */
+export function twoFingerGesture(from, to) {
+  if (Math.abs(to.distance - from.distance) >= PINCH_SLOP_PX) return 'pinch';
+  if (Math.hypot(to.x - from.x, to.y - from.y) >= TOUCH_SLOP_PX) return 'scroll';
+  return null;
+}
+
+/** Midpoint and distance of two fingers ({clientX, clientY} each). */
+export function fingerPair(a, b) {
+  return { x: (a.clientX + b.clientX) / 2, y: (a.clientY + b.clientY) / 2, distance: Math.hypot(a.clientX - b.clientX, a.clientY - b.clientY) };
+}
 
 /**
  * The character a key event produced, as a code point to send with KeyChar, or undefined when the
@@ -103,11 +141,16 @@ export class InputForwarder {
   #pointer = { x: -1, y: -1, buttons: 0 };
   #wheel = new WheelNotches();
 
-  // Touch: fingers on the canvas and what they are doing (tap, drag or two-finger scroll).
+  // Touch: fingers on the canvas and what they are doing.
   #touches = new Map();
-  #touchMode = null; // null | 'pending' | 'drag' | 'scroll'
+  // null | 'pending' (one finger, not yet a tap, drag or long-press) | 'drag' | 'held' (a
+  // long-press clicked; nothing more until every finger lifts) | 'two' (two fingers, not yet a
+  // scroll or pinch) | 'scroll' | 'pinch' | 'done' (a two-finger gesture ended; the rest lift)
+  #touchMode = null;
   #touchStart = null;
   #touchScrollY = 0;
+  #longPressTimer = 0;
+  #pinch = null; // { view, from } when the two fingers began
 
   constructor(canvas, { send, live, backlog, onShortcut, onKeyPress, onPaste }) {
     this.#canvas = canvas;
@@ -131,6 +174,7 @@ export class InputForwarder {
     c.addEventListener('wheel', (e) => this.#onWheel(e), { ...opts, passive: false });
     c.addEventListener('contextmenu', (e) => e.preventDefault(), opts);
     c.addEventListener('paste', (e) => this.#onPasteEvent(e), opts);
+    c.addEventListener(TYPE_EVENT, (e) => this.#onTyped(e.detail), opts);
     c.addEventListener('blur', () => this.release(), opts);
     window.addEventListener('blur', () => this.release(), opts);
     document.addEventListener('visibilitychange', () => {
@@ -161,6 +205,7 @@ export class InputForwarder {
     this.#heldKeys.clear();
     this.#touches.clear();
     this.#touchMode = null;
+    clearTimeout(this.#longPressTimer);
     const p = this.#pointer;
     if (p.buttons !== 0 && p.x >= 0) {
       p.buttons = 0;
@@ -172,7 +217,40 @@ export class InputForwarder {
   /** Drops a paste shortcut still waiting for its paste event (the session is over). */
   close() {
     clearTimeout(this.#pendingPaste?.timer);
+    clearTimeout(this.#longPressTimer);
     this.#pendingPaste = null;
+  }
+
+  /**
+   * Text and keys from the on-screen keyboard (TYPE_EVENT). Characters go as KeyChar like a
+   * physical keyboard's, line breaks and tabs as Enter and Tab; with latched modifiers (Ctrl, Alt
+   * from the extra-keys bar) a character goes as its US-layout key under those modifiers, since an
+   * app session lifts held modifiers while it types a KeyChar (a character no US key types then
+   * goes as KeyChar, without them).
+   */
+  #onTyped(d) {
+    if (!d || !this.#live()) return;
+    if (Array.isArray(d.keys)) {
+      this.#onKeyPress();
+      this.keyCombo(d.keys);
+      return;
+    }
+    for (let i = 0; i < (d.backspaces ?? 0); i++) this.keyCombo([KEYMAP.Backspace]);
+    const modifiers = d.modifiers ?? [];
+    for (const ch of d.text ?? '') {
+      this.#onKeyPress();
+      const named = CHAR_KEYS.get(ch);
+      const us = usKeyFor(ch);
+      if (named) {
+        this.keyCombo([...modifiers, named]);
+      } else if (modifiers.length && us) {
+        this.keyCombo([...modifiers, ...(us.shift ? [SHIFT] : []), us.code]);
+      } else if (isTypableCodePoint(ch.codePointAt(0))) {
+        const code = us && !us.shift ? us.code : 0;
+        this.#send(encodeKeyChar(true, ch.codePointAt(0), code));
+        this.#send(encodeKeyChar(false, ch.codePointAt(0), code));
+      }
+    }
   }
 
   #onKey(e, down) {
@@ -291,14 +369,17 @@ export class InputForwarder {
   }
 
   /**
-   * Touch: a tap clicks, one finger moving drags with button 1, two fingers scroll (wheel). The
-   * press waits until the finger moves or lifts, so a second finger can still turn it into a
-   * scroll without a stray click.
+   * Touch: a tap clicks; one finger held LONG_PRESS_MS without moving right-clicks; one finger
+   * moving drags with button 1; two fingers either scroll (wheel: they move together) or pinch
+   * (their distance changes first): the view zooms (1x..4x) around the point between them and
+   * follows them as they move, so a pinch also pans. A press waits until the finger moves, lifts
+   * or is held, so a second finger can still turn it into a scroll or pinch without a stray click.
    */
   #onTouch(e) {
     e.preventDefault();
     if (e.type === 'pointerdown') {
-      this.#canvas.focus();
+      // Typing on the phone's keyboard (its text field has the focus) goes on after a tap.
+      if (!document.activeElement?.hasAttribute?.('data-soft-keyboard')) this.#canvas.focus();
       this.#capturePointer(e.pointerId);
     }
     if (!this.#live()) return;
@@ -312,16 +393,32 @@ export class InputForwarder {
         this.#touchMode = 'pending';
         this.#touchStart = { ...pos, clientX: e.clientX, clientY: e.clientY };
         this.#sendPointer(pos.x, pos.y, 0);
+        clearTimeout(this.#longPressTimer);
+        this.#longPressTimer = setTimeout(() => this.#longPress(), LONG_PRESS_MS);
       } else if (t.size === 2) {
+        clearTimeout(this.#longPressTimer);
         if (this.#touchMode === 'drag') this.#sendPointer(this.#pointer.x, this.#pointer.y, 0);
-        this.#touchMode = 'scroll';
+        this.#touchMode = this.#touchMode === 'held' ? 'done' : 'two';
         this.#touchScrollY = centroidY();
+        this.#pinch = { view: this.#zoom().view, from: this.#pair() };
       }
       return;
     }
     if (!t.has(e.pointerId)) return;
     if (e.type === 'pointermove') {
       t.set(e.pointerId, { clientX: e.clientX, clientY: e.clientY });
+      if (this.#touchMode === 'two') {
+        this.#touchMode = twoFingerGesture(this.#pinch.from, this.#pair()) ?? 'two';
+        // The pinch starts from where the fingers are now: no jump by the slop.
+        if (this.#touchMode === 'pinch') this.#pinch = { view: this.#zoom().view, from: this.#pair() };
+      }
+      if (this.#touchMode === 'pinch') {
+        const zoom = this.#zoom();
+        const box = zoom.box();
+        const rel = (p) => ({ x: p.x - box.left, y: p.y - box.top, distance: p.distance });
+        zoom.set(pinchView(this.#pinch.view, rel(this.#pinch.from), rel(this.#pair()), box.width, box.height));
+        return;
+      }
       if (this.#touchMode === 'scroll') {
         const y = centroidY();
         // Fingers moving up scroll the content down, as on any touch screen.
@@ -334,23 +431,43 @@ export class InputForwarder {
       }
       const s0 = this.#touchStart;
       if (this.#touchMode === 'pending' && Math.hypot(e.clientX - s0.clientX, e.clientY - s0.clientY) >= TOUCH_SLOP_PX) {
+        clearTimeout(this.#longPressTimer);
         this.#touchMode = 'drag';
-        this.#sendPointer(s0.x, s0.y, 1);
+        this.#sendPointer(s0.x, s0.y, BUTTON_LEFT);
       }
-      if (this.#touchMode === 'drag') this.#sendPointer(pos.x, pos.y, 1);
+      if (this.#touchMode === 'drag') this.#sendPointer(pos.x, pos.y, BUTTON_LEFT);
       return;
     }
     // pointerup / pointercancel
     t.delete(e.pointerId);
+    clearTimeout(this.#longPressTimer);
     if (this.#touchMode === 'pending' && e.type === 'pointerup') {
       const s0 = this.#touchStart;
-      this.#sendPointer(s0.x, s0.y, 1);
+      this.#sendPointer(s0.x, s0.y, BUTTON_LEFT);
       this.#sendPointer(s0.x, s0.y, 0);
     } else if (this.#touchMode === 'drag') {
       this.#sendPointer(pos.x, pos.y, 0);
     }
     if (t.size === 0) this.#touchMode = null;
-    else if (this.#touchMode !== 'scroll') this.#touchMode = null;
+    else if (this.#touchMode !== null) this.#touchMode = 'done'; // one of two fingers lifted
+  }
+
+  // A finger held still: a right click (button 3 down and up) where it was pressed.
+  #longPress() {
+    if (this.#touchMode !== 'pending' || !this.#live()) return;
+    const s0 = this.#touchStart;
+    this.#touchMode = 'held';
+    this.#sendPointer(s0.x, s0.y, BUTTON_RIGHT);
+    this.#sendPointer(s0.x, s0.y, 0);
+  }
+
+  #pair() {
+    const [a, b] = [...this.#touches.values()];
+    return fingerPair(a, b);
+  }
+
+  #zoom() {
+    return ViewZoom.of(this.#canvas);
   }
 
   #onWheel(e) {

@@ -56,3 +56,24 @@ export const KEYMAP = Object.freeze({
 export function evdevCode(code) {
   return Object.hasOwn(KEYMAP, code) ? KEYMAP[code] : undefined;
 }
+
+// The physical key of a US keyboard that types each ASCII character, and whether Shift is needed:
+// for characters from a phone's keyboard that must go as a key (Ctrl+C from the extra-keys bar,
+// where an app session would lift a held Ctrl to type the character itself).
+const US_SHIFTED = '~!@#$%^&*()_+{}|:"<>?';
+const US_PLAIN = '`1234567890-=[]\\;\',./';
+const US_CODES = ['Backquote', 'Digit1', 'Digit2', 'Digit3', 'Digit4', 'Digit5', 'Digit6', 'Digit7', 'Digit8',
+  'Digit9', 'Digit0', 'Minus', 'Equal', 'BracketLeft', 'BracketRight', 'Backslash', 'Semicolon', 'Quote',
+  'Comma', 'Period', 'Slash'];
+
+/** {code, shift} of the US-layout key typing the ASCII character `ch`, or undefined. */
+export function usKeyFor(ch) {
+  if (/^[a-z]$/.test(ch)) return { code: KEYMAP[`Key${ch.toUpperCase()}`], shift: false };
+  if (/^[A-Z]$/.test(ch)) return { code: KEYMAP[`Key${ch}`], shift: true };
+  if (ch === ' ') return { code: KEYMAP.Space, shift: false };
+  let i = US_PLAIN.indexOf(ch);
+  if (i >= 0 && ch.length === 1) return { code: KEYMAP[US_CODES[i]], shift: false };
+  i = US_SHIFTED.indexOf(ch);
+  if (i >= 0 && ch.length === 1) return { code: KEYMAP[US_CODES[i]], shift: true };
+  return undefined;
+}

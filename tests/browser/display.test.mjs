@@ -5,10 +5,14 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
 
 import { decodeMessage } from '../../client/web/protocol.js';
 import { DisplayClient } from '../../client/web/display.js';
 import { FakeSocket } from './fake_socket.mjs';
+
+// The client listens to a dozen event types with one AbortSignal, over Node's warning at 10.
+setMaxListeners(20);
 
 class FakeEvent extends Event {
   constructor(type, fields = {}) {

@@ -5,6 +5,7 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
 
 import { decodeMessage } from '../../client/web/protocol.js';
 import { InputForwarder, WheelNotches, protocolButtons, sessionPixel } from '../../client/web/input.js';
@@ -60,6 +61,7 @@ function harness() {
     onPaste: (t) => pasted.push(t),
   });
   const events = new AbortController();
+  setMaxListeners(20, events.signal); // one per event type the forwarder listens to, over Node's warning at 10
   input.attach(events.signal);
   return { canvas, input, sent, pasted, state, stop: () => { input.close(); events.abort(); } };
 }

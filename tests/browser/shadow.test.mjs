@@ -5,6 +5,7 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
 
 import { DisplayClient, shadowBannerText } from '../../client/web/display.js';
 import { FakeSocket } from './fake_socket.mjs';
@@ -24,6 +25,9 @@ test('the banner names who watches, once each, and says how many more it does no
 });
 
 // --- DisplayClient over a fake WebSocket ------------------------------------------------------
+
+// The client listens to a dozen event types with one AbortSignal, over Node's warning at 10.
+setMaxListeners(20);
 
 function fakeCanvas() {
   const c = new EventTarget();

@@ -283,6 +283,37 @@ def case_browser_input(stack):
     print(f"screenshots in {artifacts}")
 
 
+def case_browser_touch(stack):
+    """The web client on a phone (issue 16): touch emulation at 390x844 and 360x740, the phone keyboard's
+    text field (typed text, an Android Backspace, an IME composition), the extra-keys bar (sticky Ctrl
+    interrupts a command, arrow recalls one), long-press = right click and pinch zoom with taps landing
+    on the right cell (xterm's mouse reports), a readable session size."""
+    if why := browser_missing(stack):
+        return skip(why)
+    work = os.path.join(stack.dir, "typed")
+    os.makedirs(work)
+    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
+    os.makedirs(artifacts, exist_ok=True)
+    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
+               PORTICO_WORKDIR=work, PORTICO_ARTIFACTS=artifacts)
+    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/touch.test.mjs")], env=env,
+                          timeout=240)
+    assert proc.returncode == 0, "touch browser test failed"
+
+    def content(name):
+        with open(os.path.join(work, name), encoding="utf-8") as f:
+            return f.read()
+
+    assert content("touch-typed") == "soft-42\n", "the phone keyboard's text differs"
+    assert content("touch-ime") == "\u4f60\u597d\n", "the IME composition's committed text differs"
+    assert content("touch-arrows") == "arrow\narrow\n", "the extra keys' arrow did not recall the command"
+    assert not os.path.exists(os.path.join(work, "touch-late")), "Ctrl+C from the extra keys did not interrupt"
+    # The right button's press as xterm reports it (ESC [ M, then 32 + 2), as cat -v shows it.
+    assert '^[[M"' in content("touch-mouse"), "no right button press in xterm's mouse reports"
+    wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after exit")
+    print(f"screenshots in {artifacts}")
+
+
 def case_browser_console(stack):
     """The admin console (issue 3): hosts, drain, sessions with live stats, shadow, log off, audit, roles."""
     if why := browser_missing(stack):
@@ -545,7 +576,8 @@ def case_slow_link(stack):
 
 CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logoff_cleans_up,
          "bad_input": case_bad_input, "browser": case_browser, "browser_portal": case_browser_portal,
-         "browser_input": case_browser_input, "browser_console": case_browser_console,
+         "browser_input": case_browser_input, "browser_touch": case_browser_touch,
+         "browser_console": case_browser_console,
          "packaged_app": case_packaged_app, "slow_link": case_slow_link}
 
 
