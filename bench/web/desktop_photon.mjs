@@ -70,7 +70,9 @@ async function main() {
   const photon = await measurePhoton(page, cdp, { count: KEYS, region, quietMs: 500, jitterMs: 100, maxMs: 5000 });
   const sessionId = await page.evaluate(() => window.__porticoDebug.sessionId());
   const counters = await page.evaluate(() => ({ ...window.__portico }));
+  await page.click('#session-menu-toggle').catch(() => {}); // the session menu holds Log off
   await page.click('#logoff').catch(() => {});
+  await page.click('#logoff-confirm').catch(() => {});
   await sleep(1000);
   await browser.close();
   console.log(JSON.stringify({

@@ -96,7 +96,9 @@ async function main() {
   paints.forEach((p, i) => { p.phase = i >= videoFrom ? 'video' : i >= scrollFrom ? 'scroll' : i >= typingFrom ? 'typing' : 'start'; });
   const stats = await page.evaluate(() => window.__porticoDebug.stats());
   const counters = await page.evaluate(() => ({ ...window.__portico }));
+  await page.click('#session-menu-toggle').catch(() => {}); // the session menu holds Log off
   await page.click('#logoff').catch(() => {});
+  await page.click('#logoff-confirm').catch(() => {});
   await sleep(500);
   await browser.close();
 

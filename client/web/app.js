@@ -1,11 +1,16 @@
-// The user portal: log in, list the published resources as searchable tiles and the user's live
-// sessions, launch or reconnect into the session view (which reconnects by itself when the display
-// connection drops), and come back to the portal when the session ends. All state lives in the
-// Portal instance.
+// The user portal: log in, list the published resources as searchable tiles (favourites first,
+// recent launches a filter away) and the user's live sessions, launch or reconnect into the session
+// view (which reconnects by itself when the display connection drops; its actions live in the
+// session menu), and come back to the portal when the session ends. Each session has its own URL
+// (router.js). All state lives in the Portal instance.
 
 import { DisplayClient } from './display.js';
 import { launchScale, sessionPixelRatio } from './resize.js';
+import { ResourcePrefs } from './favourites.js';
+import { MenuChord } from './menu_shortcut.js';
 import { api, ApiError } from './rest.js';
+import { Router } from './router.js';
+import { SessionMenu } from './session_menu.js';
 
 
 const $ = (selector) => document.querySelector(selector);
@@ -37,6 +42,11 @@ class Portal {
   #fit = true;
   #statsTimer = 0;
   #resizeTimer = 0;
+  #menu;
+  #menuChord = new MenuChord();
+  #router;
+  #prefs = new ResourcePrefs(null, '');
+  #resourceFilter = 'all'; // all | favourites | recent
 
   constructor() {
     this.el = {
@@ -56,7 +66,21 @@ class Portal {
       reconnecting: $('#reconnecting'), fullscreen: $('#fullscreen'), sessionSection: $('#session-view'),
       clipboardToggle: $('#clipboard-toggle'), clipboardPanel: $('#clipboard-panel'),
       clipboardText: $('#clipboard-text'), clipboardSend: $('#clipboard-send'), clipboardCopy: $('#clipboard-copy'),
+      menuToggle: $('#session-menu-toggle'), sessionMenu: $('#session-menu'), filters: $('#resource-filter'),
     };
+    this.#menu = new SessionMenu({
+      panel: this.el.sessionMenu, handle: this.el.menuToggle, screen: this.el.screen,
+      onClose: () => {
+        this.#closeMenu();
+        this.#toggleClipboard(false);
+        this.#askLogoff(false);
+      },
+    });
+    this.#router = new Router({ onChange: (route) => this.#routeChanged(route) });
+    this.el.filters.addEventListener('click', (e) => {
+      const b = e.target.closest('[data-filter]');
+      if (b) this.#setResourceFilter(b.dataset.filter);
+    });
     this.el.loginForm.addEventListener('submit', (e) => {
       e.preventDefault();
       this.login();
@@ -68,23 +92,36 @@ class Portal {
     this.el.logoffCancel.addEventListener('click', () => this.#askLogoff(false));
     this.el.logoffConfirm.addEventListener('click', () => {
       this.#askLogoff(false);
+      this.#menu.close();
       this.#logoffCurrent();
     });
     this.el.logoffBox.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') this.#askLogoff(false);
+      if (e.key !== 'Escape') return;
+      e.preventDefault(); // only the question closes, not the session menu around it
+      this.#askLogoff(false);
     });
     this.el.disconnect.addEventListener('click', () => this.#disconnectCurrent());
-    this.el.ctrlAltDel.addEventListener('click', () => this.#sendCombo([KEY.ctrl, KEY.alt, KEY.del]));
+    // The menu's one-shot actions close it: the keyboard goes back to the session.
+    this.el.ctrlAltDel.addEventListener('click', () => {
+      this.#menu.close();
+      this.#sendCombo([KEY.ctrl, KEY.alt, KEY.del]);
+    });
     this.el.sendKeys.addEventListener('click', () => this.#toggleMenu());
     this.el.sendKeysMenu.addEventListener('click', (e) => {
       const item = e.target.closest('[data-keys]');
       if (!item) return;
-      this.#closeMenu();
+      this.#menu.close();
       this.#sendCombo(item.dataset.keys.split(',').map(Number));
     });
     this.el.sendKeysMenu.addEventListener('keydown', (e) => this.#menuKey(e));
-    this.el.scaleMode.addEventListener('click', () => this.#setFit(!this.#fit));
-    this.el.fullscreen.addEventListener('click', () => this.#toggleFullscreen());
+    this.el.scaleMode.addEventListener('click', () => {
+      this.#menu.close();
+      this.#setFit(!this.#fit);
+    });
+    this.el.fullscreen.addEventListener('click', () => {
+      this.#menu.close();
+      this.#toggleFullscreen();
+    });
     document.addEventListener('fullscreenchange', () => this.#fullscreenChanged());
     this.el.clipboardToggle.addEventListener('click', () => this.#toggleClipboard());
     this.el.clipboardSend.addEventListener('click', () => this.#sendClipboardText());
@@ -96,13 +133,24 @@ class Portal {
         this.el.clipboardToggle.focus();
       }
     });
-    this.el.statsToggle.addEventListener('click', () => this.#toggleStats());
-    document.addEventListener('keydown', (e) => {
-      if (this.#isStatsShortcut(e)) {
-        e.preventDefault();
-        this.#toggleStats();
-      }
+    this.el.statsToggle.addEventListener('click', () => {
+      this.#menu.close();
+      this.#toggleStats();
     });
+    for (const type of ['keydown', 'keyup']) {
+      document.addEventListener(type, (e) => {
+        if (!this.#session) return;
+        if (type === 'keydown' && this.#isStatsShortcut(e)) {
+          e.preventDefault();
+          this.#menuChord.spoil();
+          this.#toggleStats();
+          return;
+        }
+        // Keys on the screen come through #sessionKey first; the rest (menu, toolbar) come here.
+        if (e.target !== this.el.screen && this.#menuChord.key(e).open) this.#menu.toggle();
+      });
+    }
+    window.addEventListener('blur', () => this.#menuChord.reset());
     new ResizeObserver(() => {
       this.#layout();
       // The session follows the window, but not on every intermediate size of a drag.
@@ -127,7 +175,44 @@ class Portal {
     } catch (err) {
       this.showLogin();
       if (err.status !== 401) this.showError(err.message);
+      return;
     }
+    if (!(await this.#followRoute(this.#router.current()))) this.el.search.focus();
+  }
+
+  // --- one URL per session ------------------------------------------------------------------
+
+  /**
+   * Opens the session a URL names (reload, bookmark, Forward); true if the route named one. A
+   * session that ended, or is not this user's, gets a message and the portal's URL.
+   */
+  async #followRoute(route) {
+    if (!route.session) return false;
+    let live;
+    try {
+      live = await api('GET', '/sessions');
+    } catch (err) {
+      if (err.status === 401) this.#expired();
+      else this.showError(`Your sessions could not be listed: ${err.message}`);
+      return true;
+    }
+    const s = live.find((x) => x.id === route.session && x.state !== 'ending' && !this.#endedSessions.has(x.id));
+    if (!s) {
+      this.#router.showPortal();
+      this.showError('The session in this address has ended (or is not yours). Start it again below.');
+      this.el.search.focus();
+      return true;
+    }
+    await this.launch({ id: s.resource, name: this.#resourceName(s.resource) });
+    return true;
+  }
+
+  /** Back or Forward moved between the portal's and a session's URL. */
+  async #routeChanged(route) {
+    if (!this.el.loginView.hidden) return; // logging in first; login() follows the route
+    if (route.session === (this.#session?.id ?? null)) return;
+    if (this.#session) this.#disconnectCurrent({ urlChanged: true }); // Back: the session keeps running
+    if (route.session) await this.#followRoute(route);
   }
 
   // --- messages -----------------------------------------------------------------------------
@@ -172,13 +257,39 @@ class Portal {
     const list = await api('GET', '/resources');
     this.#user = user ?? this.#user;
     this.#resources = list;
+    this.#prefs = new ResourcePrefs(globalThis.localStorage, this.#user);
     this.el.userName.textContent = this.#user;
-    this.el.resources.replaceChildren(...list.map((r) => this.#resourceItem(r)));
+    this.#renderResources();
     this.el.noResources.hidden = list.length > 0;
-    this.#filter();
+    this.el.filters.hidden = list.length === 0;
     this.#showView('resources');
     document.title = 'Portico';
     await this.refreshSessions();
+  }
+
+  /** The tiles in the filter's order: favourites first (all), or most recent first (recent). */
+  #renderResources() {
+    const byId = new Map(this.#resources.map((r) => [r.id, r]));
+    const shown = this.#resourceFilter === 'recent' ? this.#prefs.recent.map((id) => byId.get(id)).filter(Boolean)
+      : this.#resourceFilter === 'favourites' ? this.#resources.filter((r) => this.#prefs.isFavourite(r.id))
+        : this.#prefs.ordered(this.#resources);
+    this.el.resources.replaceChildren(...shown.map((r) => this.#resourceItem(r)));
+    for (const b of this.el.filters.querySelectorAll('[data-filter]')) {
+      b.setAttribute('aria-pressed', String(b.dataset.filter === this.#resourceFilter));
+    }
+    this.#filter();
+  }
+
+  #setResourceFilter(filter) {
+    this.#resourceFilter = filter;
+    this.#renderResources();
+  }
+
+  #toggleFavourite(resource) {
+    this.#prefs.toggleFavourite(resource.id);
+    this.#renderResources();
+    // The list was rebuilt: the keyboard stays on this resource's star.
+    this.el.resources.querySelector(`li[data-resource-id="${CSS.escape(resource.id)}"] .star`)?.focus();
   }
 
   #resourceItem(resource) {
@@ -200,9 +311,19 @@ class Portal {
     type.textContent = kind;
     button.append(icon, name, type);
     button.addEventListener('click', () => this.launch(resource));
+    const favourite = this.#prefs.isFavourite(resource.id);
+    const star = document.createElement('button');
+    star.type = 'button';
+    star.className = 'star';
+    star.textContent = favourite ? '★' : '☆';
+    star.setAttribute('aria-pressed', String(favourite));
+    star.setAttribute('aria-label', `Favourite: ${resource.name}`);
+    star.title = favourite ? 'Remove from favourites' : 'Add to favourites (shown first)';
+    star.addEventListener('click', () => this.#toggleFavourite(resource));
     const li = document.createElement('li');
     li.dataset.name = resource.name.toLowerCase();
-    li.append(button);
+    li.dataset.resourceId = resource.id;
+    li.append(button, star);
     return li;
   }
 
@@ -214,8 +335,12 @@ class Portal {
       li.hidden = !match;
       if (match) shown++;
     }
+    const total = this.el.resources.children.length;
+    this.el.noMatch.textContent = total > 0 ? 'Nothing matches your search.'
+      : this.#resourceFilter === 'favourites' ? 'No favourites yet: star an application or desktop (☆) to keep it here and first in the list.'
+        : 'Nothing launched yet from this browser.';
     this.el.noMatch.hidden = !(this.#resources.length > 0 && shown === 0);
-    this.el.searchCount.textContent = q ? `${shown} of ${this.#resources.length} shown` : '';
+    this.el.searchCount.textContent = q ? `${shown} of ${total} shown` : '';
   }
 
   #resourceName(id) {
@@ -284,6 +409,7 @@ class Portal {
   // --- actions ------------------------------------------------------------------------------
 
   async login() {
+    let loggedIn = false;
     const username = this.el.username.value.trim();
     const password = this.el.password.value;
     if (!username || !password) {
@@ -296,6 +422,9 @@ class Portal {
       const me = await api('POST', '/login', { username, password });
       this.el.password.value = '';
       await this.showResources(me?.user ?? username);
+      // Somewhere useful for the keyboard, not <body>: the search box, first of the resources.
+      this.el.search.focus();
+      loggedIn = true;
     } catch (err) {
       this.showError(
         err.status === 401 ? 'Wrong user name or password.'
@@ -305,6 +434,8 @@ class Portal {
     } finally {
       this.#setBusy(false);
     }
+    // Logging in from a session's URL (a bookmark, a reload after the portal login expired) goes on to it.
+    if (loggedIn) await this.#followRoute(this.#router.current());
   }
 
   async logout() {
@@ -365,6 +496,7 @@ class Portal {
   }
 
   async launch(resource) {
+    if (this.#session) return; // a second click, or Forward while a launch was on its way
     this.showNotice(`Starting ${resource.name}…`);
     this.#setBusy(true);
     let session;
@@ -377,7 +509,9 @@ class Portal {
     } finally {
       this.#setBusy(false);
     }
+    this.#prefs.launched(resource.id);
     this.#startSession(resource, session);
+    this.#router.showSession(session.session_id);
   }
 
   // --- the session view ---------------------------------------------------------------------
@@ -405,8 +539,7 @@ class Portal {
       onStatus: (text) => { if (s.client === client && !s.reconnect) this.el.status.textContent = text; },
       onEnd: (end) => { if (s.client === client) this.#clientEnded(end); },
       onSize: () => this.#layout(),
-      // Kept from the session; the document-level listener does the toggling.
-      onShortcut: (e) => this.#isStatsShortcut(e),
+      onShortcut: (e) => this.#sessionKey(e),
       onClipboard: (text) => { if (s.client === client) this.#remoteCopied(text); },
       onShadow: (text) => { if (s.client === client) this.#showShadow(text); },
     });
@@ -414,6 +547,20 @@ class Portal {
     this.#showShadow(null); // a new connection: the host says again if someone watches
     this.#requestSessionSize();
     client.connect({ gatewayPath: launch.gateway_path, ticket: launch.ticket, width: launch.width, height: launch.height });
+  }
+
+  /**
+   * Sees each key on the screen before the session: true keeps it from the session. The stats
+   * shortcut is kept (the document-level listener toggles it); Ctrl+Alt+Shift alone opens the menu.
+   */
+  #sessionKey(e) {
+    if (this.#isStatsShortcut(e)) {
+      this.#menuChord.spoil();
+      return true;
+    }
+    const { swallow, open } = this.#menuChord.key(e);
+    if (open) this.#menu.toggle();
+    return swallow;
   }
 
   #isStatsShortcut(e) {
@@ -481,6 +628,7 @@ class Portal {
     if (launch.session_id !== s.id) {
       console.warn('reconnect landed in another session', launch.session_id, 'instead of', s.id);
       s.id = launch.session_id;
+      this.#router.showSession(s.id);
     }
     this.#connect(launch);
     this.#watchReconnected(s);
@@ -517,6 +665,8 @@ class Portal {
     this.#toggleClipboard(false);
     clearTimeout(s.reconnect?.timer);
     this.#session = null;
+    this.#menu.close({ focusScreen: false });
+    this.#menuChord.reset();
     this.#closeMenu();
     this.#askLogoff(false);
     clearInterval(this.#statsTimer);
@@ -538,17 +688,19 @@ class Portal {
         console.warn('could not end session', id, err.message);
       });
     }
-    this.#backToPortal();
+    this.#backToPortal(id);
     if (end.error) this.showError(end.message);
     else this.showNotice(end.message);
   }
 
-  #backToPortal() {
+  /** The portal again, with the keyboard on the session just left (or the list's first, or search). */
+  #backToPortal(leftId, { urlChanged = false } = {}) {
+    if (!urlChanged) this.#router.showPortal();
     this.#showView('resources');
     document.title = 'Portico';
     this.refreshSessions().then(() => {
-      const first = this.el.sessions.querySelector('button.reconnect');
-      (first ?? this.el.search).focus();
+      const left = this.el.sessions.querySelector(`li[data-session-id="${CSS.escape(leftId)}"] button.reconnect`);
+      (left ?? this.el.sessions.querySelector('button.reconnect') ?? this.el.search).focus();
     });
   }
 
@@ -570,13 +722,14 @@ class Portal {
     s.client.logoff();
   }
 
-  #disconnectCurrent() {
+  /** Leaves the session running; urlChanged: Back already took the URL away from it. */
+  #disconnectCurrent({ urlChanged = false } = {}) {
     const s = this.#session;
     if (!s) return;
     s.client.close();
     this.#disconnectedHere.set(s.id, Date.now() / 1000);
     this.#leaveSession();
-    this.#backToPortal();
+    this.#backToPortal(s.id, { urlChanged });
     this.showNotice(`${s.resource.name} keeps running. Reconnect from the list below.`);
   }
 
@@ -694,10 +847,7 @@ class Portal {
     const sent = this.#session?.client.sendClipboard(this.el.clipboardText.value);
     this.el.status.textContent = sent ? 'Sent to the session\'s clipboard: paste it there.'
       : 'Not connected (or the text is over 1 MiB): the clipboard was not sent.';
-    if (sent) {
-      this.#toggleClipboard(false);
-      this.el.screen.focus();
-    }
+    if (sent) this.#menu.close(); // folds the clipboard panel; the keyboard goes back to the session
   }
 
   async #copyClipboardText() {

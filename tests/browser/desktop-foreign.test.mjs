@@ -13,7 +13,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, log, newPage, runTest, waitFor } from './helpers.mjs';
+import { fail, log, newPage, runTest, sessionAction, waitFor } from './helpers.mjs';
 
 // Debian's boot menu (boot-screens/stdmenu.cfg: "menu color sel ... #76a1d0") and the installer's
 // newt theme (the selected list entry: white on red). Stream encoding may shift colours slightly.
@@ -215,7 +215,7 @@ async function run(page, env) {
   fs.writeFileSync(path.join(env.PORTICO_ARTIFACTS, 'foreign-stats.json'),
     JSON.stringify({ menu, installer, counters }));
 
-  await page.click('#logoff');
+  await sessionAction(page, '#logoff');
   await page.click('#logoff-confirm');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 30_000 });
   log('logged off');

@@ -8,7 +8,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, log, newPage, runTest, waitFor } from './helpers.mjs';
+import { fail, log, newPage, runTest, sessionAction, waitFor } from './helpers.mjs';
 
 // Colours on the canvas: a blank or single-colour screen has 1–2, a desktop with windows many.
 function canvasStats() {
@@ -129,7 +129,7 @@ async function run(page, env) {
   if (counters.decodeErrors) fail(`${counters.decodeErrors} decode error(s)`);
   fs.writeFileSync(path.join(env.PORTICO_ARTIFACTS, 'desktop-stats.json'), JSON.stringify({ first, shown, counters }));
 
-  await page.click('#logoff');
+  await sessionAction(page, '#logoff');
   await page.click('#logoff-confirm');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 20_000 });
   log('logged off');

@@ -5,6 +5,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
@@ -119,3 +120,41 @@ export function canvasStatsIn(selector) {
   }
   return { width: c.width, height: c.height, nonBlack, differFirst };
 }
+
+/**
+ * Clicks a session action (#stats-toggle, #disconnect, #logoff …): they live in the session menu,
+ * which is opened with the toolbar's handle first when the action is not on screen.
+ */
+export async function sessionAction(page, selector) {
+  if (!(await page.locator(selector).isVisible()) && !(await page.locator('#session-menu').isVisible())) {
+    await page.click('#session-menu-toggle');
+  }
+  await page.click(selector);
+}
+
+export const readFile = (f) => { try { return fs.readFileSync(f, 'utf8'); } catch { return null; } };
+
+/** Runs a shell command in the session's terminal (it has the keyboard) and waits for the file it writes. */
+export async function shell(page, command, file, ms = 15_000) {
+  fs.rmSync(file, { force: true });
+  await typeText(page, `${command} > '${file}.tmp' && mv '${file}.tmp' '${file}'`);
+  await page.keyboard.press('Enter');
+  return waitFor(`the output of "${command}"`, ms, () => readFile(file));
+}
+
+/** The X keycodes held down on the session's display (XQueryKeymap through libX11). */
+export function xKeysDown(x11) {
+  const py = [
+    'import ctypes',
+    "x = ctypes.cdll.LoadLibrary('libX11.so.6')",
+    'x.XOpenDisplay.restype = ctypes.c_void_p',
+    'd = x.XOpenDisplay(None)',
+    "assert d, 'cannot open the display'",
+    'k = (ctypes.c_ubyte * 32)()',
+    'x.XQueryKeymap(ctypes.c_void_p(d), k)',
+    "print(' '.join(str(i * 8 + b) for i in range(32) for b in range(8) if k[i] >> b & 1))",
+  ].join('\n');
+  const out = execFileSync('python3', ['-c', py], { env: { ...process.env, DISPLAY: x11.display, XAUTHORITY: x11.xauthority } });
+  return out.toString().trim().split(/\s+/).filter(Boolean).map(Number);
+}
+

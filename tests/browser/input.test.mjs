@@ -13,9 +13,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { TestFailure, fail, log, sleep, typeText, waitFor, environment as requiredEnvironment } from './helpers.mjs';
+import { TestFailure, fail, log, readFile, sessionAction, shell, sleep, typeText, xKeysDown, waitFor, environment as requiredEnvironment } from './helpers.mjs';
 
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -41,19 +40,10 @@ async function errorText(page) {
   return (await error.isVisible()) ? (await error.textContent()).trim() : '';
 }
 
-const readFile = (f) => { try { return fs.readFileSync(f, 'utf8'); } catch { return null; } };
 
 async function waitFile(file, content, ms = 15_000) {
   await waitFor(`${file} to contain ${JSON.stringify(content)} (has ${JSON.stringify(readFile(file))})`, ms,
     () => readFile(file) === content);
-}
-
-/** Runs a shell command in the terminal and waits for the file it writes. */
-async function shell(page, command, file, ms = 15_000) {
-  fs.rmSync(file, { force: true });
-  await typeText(page, `${command} > '${file}.tmp' && mv '${file}.tmp' '${file}'`);
-  await page.keyboard.press('Enter');
-  return waitFor(`the output of "${command}"`, ms, () => readFile(file));
 }
 
 /**
@@ -72,22 +62,6 @@ async function germanKeys(page, strokes) {
       c.dispatchEvent(ev('keyup', s));
     }
   }, strokes);
-}
-
-/** The X keycodes held down on the session's display (XQueryKeymap through libX11). */
-function xKeysDown(x11) {
-  const py = [
-    'import ctypes',
-    "x = ctypes.cdll.LoadLibrary('libX11.so.6')",
-    'x.XOpenDisplay.restype = ctypes.c_void_p',
-    'd = x.XOpenDisplay(None)',
-    "assert d, 'cannot open the display'",
-    'k = (ctypes.c_ubyte * 32)()',
-    'x.XQueryKeymap(ctypes.c_void_p(d), k)',
-    "print(' '.join(str(i * 8 + b) for i in range(32) for b in range(8) if k[i] >> b & 1))",
-  ].join('\n');
-  const out = execFileSync('python3', ['-c', py], { env: { ...process.env, DISPLAY: x11.display, XAUTHORITY: x11.xauthority } });
-  return out.toString().trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 /** Page coordinates of a session pixel (the canvas is scaled by CSS). */
@@ -214,7 +188,7 @@ async function run(page, context, env) {
 
   // ... and from the toolbar panel (the fallback when the browser refuses clipboard access), then
   // a middle click pastes PRIMARY in xterm.
-  await page.click('#clipboard-toggle');
+  await sessionAction(page, '#clipboard-toggle');
   await page.fill('#clipboard-text', 'typed into the panel');
   await page.screenshot({ path: art('session-clipboard-panel.png') });
   await page.click('#clipboard-send');
@@ -231,7 +205,7 @@ async function run(page, context, env) {
   log(`clipboard messages: ${st.clipboardSent} sent, ${st.clipboardReceived} received`);
 
   // --- stats overlay: RTT and input-to-photon ------------------------------------------------------
-  await page.click('#stats-toggle');
+  await sessionAction(page, '#stats-toggle');
   const rtt = await waitFor('an RTT figure in the overlay', 10_000, async () => {
     const text = await page.locator('#stats dd[data-stat="RTT"]').textContent();
     return /^\d+(\.\d)? ms$/.test(text) ? text : null;
@@ -251,16 +225,16 @@ async function run(page, context, env) {
   if (!(i2p.median > 0 && i2p.median <= i2p.p95 && i2p.p95 <= 1000)) fail(`implausible input-to-photon figures: ${i2p.text}`);
   log(`overlay: RTT ${rtt}, input→photon ${i2p.text}`);
   await page.screenshot({ path: art('session-stats.png') });
-  await page.click('#stats-toggle');
+  await sessionAction(page, '#stats-toggle');
 
   // --- full screen ---------------------------------------------------------------------------------
-  await page.click('#fullscreen');
+  await sessionAction(page, '#fullscreen');
   // document.fullscreenElement is set before the fullscreenchange event updates the button: wait for both.
   const fs1 = await waitFor('full screen', 5_000, async () => page.evaluate(
     () => Boolean(document.fullscreenElement) && document.querySelector('#fullscreen').getAttribute('aria-pressed') === 'true'));
   const pressed = await page.getAttribute('#fullscreen', 'aria-pressed');
   if (!fs1 || pressed !== 'true') fail(`full screen button: fullscreen ${fs1}, aria-pressed ${pressed}`);
-  await page.click('#fullscreen');
+  await sessionAction(page, '#fullscreen');
   await waitFor('full screen to end', 5_000, async () => page.evaluate(() => !document.fullscreenElement));
   log('full screen button enters and leaves full screen');
 

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { TestFailure, fail, log, sleep, typeText, waitFor, environment as requiredEnvironment } from './helpers.mjs';
+import { TestFailure, fail, log, sessionAction, sleep, typeText, waitFor, environment as requiredEnvironment } from './helpers.mjs';
 
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
 // The session follows the window (dynamic resize): its size is the screen area in device pixels,
@@ -358,7 +358,7 @@ async function run(page, env, browser) {
   const fitCursor = await waitFor('a cursor shape drawn at the canvas scale', 10_000, cursorOf);
   log(`fit mode cursor: ${fitCursor.shape.width}x${fitCursor.shape.height} ${fitCursor.css}`);
   checkCursor(fitCursor, 'fit mode');
-  await page.click('#scale-mode');
+  await sessionAction(page, '#scale-mode');
   const oneCursor = await waitFor('the cursor to follow 1:1 mode', 5_000, async () => {
     const cur = await cursorOf();
     return cur && Math.abs(cur.res - 2) < 0.001 ? cur : null;
@@ -391,7 +391,7 @@ async function run(page, env, browser) {
   });
   log(`canvas at half size: cursor ${halfCursor.css}`);
   checkCursor(halfCursor, 'half-size canvas');
-  await page.click('#scale-mode');
+  await sessionAction(page, '#scale-mode');
 
   // --- readable, not just sharp: the session runs at the browser's DPR -------------------------
   const launched = launches.at(-1);
@@ -497,8 +497,7 @@ async function run(page, env, browser) {
 
   // --- toolbar: send keys menu (Ctrl+W erases a word in the shell), Ctrl+Alt+Del ------------------
   await typeText(page, 'echo abc xyz');
-  await page.focus('#send-keys');
-  await page.keyboard.press('Enter');
+  await sessionAction(page, '#send-keys');
   const menuFocus = await page.evaluate(() => document.activeElement?.textContent);
   if (menuFocus !== 'Ctrl+W') fail(`the send-keys menu did not focus its first item (focus: ${menuFocus})`);
   if ((await page.getAttribute('#send-keys', 'aria-expanded')) !== 'true') fail('aria-expanded not set');
@@ -509,13 +508,13 @@ async function run(page, env, browser) {
   await page.keyboard.press('Enter');
   await waitFile(file(3), 'abc def\n');
   log('Send keys → Ctrl+W reached the shell (FILE3 = "abc def")');
-  await page.click('#ctrl-alt-del');
+  await sessionAction(page, '#ctrl-alt-del');
   await sleep(300);
   if (!(await page.evaluate(() => window.__porticoDebug.connected()))) fail('the session dropped after Ctrl+Alt+Del');
   await page.screenshot({ path: art('session-portal-test.png') });
 
   // --- disconnect, reconnect from the list, log off from the list ------------------------------
-  await page.click('#disconnect');
+  await sessionAction(page, '#disconnect');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   await waitFor('the session in the list', 5_000, async () => (await page.locator(`#sessions li[data-session-id="${sid}"]`).count()) === 1);
   await waitFor('focus on Reconnect', 3_000, () => page.evaluate(() => document.activeElement?.matches('button.reconnect')));
@@ -540,7 +539,7 @@ async function run(page, env, browser) {
   const sid3 = await page.evaluate(() => window.__porticoDebug.sessionId());
   if (sid3 !== sid) fail(`Reconnect from the list joined ${sid3}, expected ${sid}`);
   log('Reconnect from the list joined the same session');
-  await page.click('#disconnect');
+  await sessionAction(page, '#disconnect');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   await page.getByRole('button', { name: 'Log off Terminal' }).click();
   await waitFor('the sessions list to empty', 15_000, async () => page.locator('#no-sessions').isVisible());
@@ -584,7 +583,7 @@ async function run(page, env, browser) {
     log(`text row height DPR 2 / DPR 1 = ${text2.rowPx.toFixed(1)} / ${text1.rowPx.toFixed(1)} device px = ${ratio.toFixed(2)}`);
     if (!(ratio >= 1.7 && ratio <= 2.3)) fail(`text at DPR 2 is ${ratio.toFixed(2)}x as tall as at DPR 1 in device pixels, expected about 2`);
     const dpr1Session = await p1.evaluate(() => window.__porticoDebug.sessionId());
-    await p1.click('#logoff');
+    await sessionAction(p1, '#logoff');
     await p1.click('#logoff-confirm');
     await p1.locator('#resources-view').waitFor({ state: 'visible', timeout: 15_000 });
     const err1 = await errorText(p1);

@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { TestFailure, fail, log, sleep, typeText, waitFor, environment as requiredEnvironment } from './helpers.mjs';
+import { TestFailure, fail, log, sessionAction, sleep, typeText, waitFor, environment as requiredEnvironment } from './helpers.mjs';
 
 const CHROMIUM = process.env.PORTICO_CHROMIUM ?? '/usr/bin/chromium';
 const FIRST_PICTURE_MS = 30_000;
@@ -288,17 +288,17 @@ async function run(page, env) {
   if (counters.decodeErrors !== 0) fail(`${counters.decodeErrors} decode error(s) in the display client`);
 
   // Log off asks first, with the focus on Cancel; Cancel (or Escape) keeps the session.
-  await page.click('#logoff');
+  await sessionAction(page, '#logoff');
   await page.locator('#logoff-confirm-box').waitFor({ state: 'visible', timeout: 5_000 });
   if ((await page.evaluate(() => document.activeElement?.id)) !== 'logoff-cancel') fail('Log off\'s question does not put the focus on Cancel');
   await page.screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'logoff-question.png') });
   await page.keyboard.press('Escape');
   await page.locator('#logoff-confirm-box').waitFor({ state: 'hidden', timeout: 5_000 });
-  await page.click('#logoff');
+  await sessionAction(page, '#logoff');
   await page.click('#logoff-cancel');
   await page.waitForTimeout(500);
   if (!(await page.locator('#session-view').isVisible())) fail('Cancel on the Log off question left the session');
-  await page.click('#logoff');
+  await sessionAction(page, '#logoff');
   await page.click('#logoff-confirm');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   if (await page.locator('#session-view').isVisible()) fail('the session view is still shown after Log off');

@@ -283,6 +283,24 @@ def case_browser_input(stack):
     print(f"screenshots in {artifacts}")
 
 
+def case_browser_session_menu(stack):
+    """Daily use (issue 16): session menu, keyboard-only walk, one URL per session, favourites, 360 px phone."""
+    if why := browser_missing(stack):
+        return skip(why)
+    work = os.path.join(stack.dir, "typed")
+    os.makedirs(work)
+    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
+    os.makedirs(artifacts, exist_ok=True)
+    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
+               PORTICO_WORKDIR=work, PORTICO_ARTIFACTS=artifacts)
+    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/session-menu.test.mjs")], env=env,
+                          timeout=240)
+    assert proc.returncode == 0, "session menu browser test failed"
+    # Both sessions were logged off (one from the menu, the phone's from the list): nothing is left.
+    wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after Log off")
+    print(f"screenshots in {artifacts}")
+
+
 def case_browser_touch(stack):
     """The web client on a phone (issue 16): touch emulation at 390x844 and 360x740, the phone keyboard's
     text field (typed text, an Android Backspace, an IME composition), the extra-keys bar (sticky Ctrl
@@ -578,6 +596,7 @@ CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logof
          "bad_input": case_bad_input, "browser": case_browser, "browser_portal": case_browser_portal,
          "browser_input": case_browser_input, "browser_touch": case_browser_touch,
          "browser_console": case_browser_console,
+         "browser_session_menu": case_browser_session_menu,
          "packaged_app": case_packaged_app, "slow_link": case_slow_link}
 
 

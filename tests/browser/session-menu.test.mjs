@@ -1,0 +1,312 @@
+// End-to-end browser test of daily use (issue 16) in real headless Chromium against a real broker
+// and session host:
+//   a keyboard-only walk: log in (focus lands on the search box), launch Terminal with Enter, type
+//   in the session, Ctrl+Alt+Shift opens the session menu (the completing modifier never reaches
+//   the X display, none is left held), Escape gives the keyboard back to the session, Tab reaches
+//   Disconnect, back in the portal with the focus on the session just left;
+//   one URL per session: Forward, Reload and Back on the session's URL (same session id, kept
+//   running), a URL of an ended session explains itself;
+//   every action of the menu from its handle: stats (and Ctrl+Alt+Shift+S), Send keys (Ctrl+W
+//   reaches the shell), Ctrl+Alt+Del, 1:1, full screen, clipboard, Log off (asks; Cancel keeps);
+//   favourites and recent launches, kept across a reload;
+//   a 360x740 phone: the toolbar and every menu action on screen, no sideways scrolling.
+//
+// Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, PORTICO_WORKDIR (a folder the typed
+// commands write into), PORTICO_ARTIFACTS (screenshots of each state).
+// Exit status 0 and "session menu test passed" on success, 1 with the reason otherwise.
+
+import path from 'node:path';
+import {
+  canvasStatsIn, fail, log, newPage, readFile, runTest, sessionAction, shell, sleep, typeText, waitFor, xKeysDown,
+} from './helpers.mjs';
+
+const X_CTRL = 37; // X keycodes (evdev + 8) of the left modifiers
+const X_ALT = 64;
+const X_SHIFT = 50;
+const MENU_ACTIONS = ['#ctrl-alt-del', '#send-keys', '#clipboard-toggle', '#scale-mode', '#fullscreen', '#stats-toggle',
+  '#disconnect', '#logoff'];
+
+async function errorText(page) {
+  const error = page.locator('#error');
+  return (await error.isVisible()) ? (await error.textContent()).trim() : '';
+}
+
+const focused = (page) => page.evaluate(() => {
+  const a = document.activeElement;
+  return a ? (a.id ? `#${a.id}` : `${a.tagName.toLowerCase()}.${a.className}`) : 'none';
+});
+
+/** Waits for the session view with a picture and a live connection; returns the session id. */
+async function sessionUp(page, what) {
+  await waitFor(`${what}: the first picture`, 30_000, async () => {
+    const err = await errorText(page);
+    if (err) fail(`${what}: ${err}`);
+    if (!(await page.locator('#session-view').isVisible())) return false;
+    return (await page.evaluate(canvasStatsIn, '#screen')).nonBlack > 200;
+  });
+  await waitFor(`${what}: connected`, 10_000, () => page.evaluate(() => window.__porticoDebug.connected()));
+  return page.evaluate(() => window.__porticoDebug.sessionId());
+}
+
+/** Presses Tab (only the keyboard) until the focused element matches `selector`. */
+async function tabTo(page, selector, max = 30) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((sel) => document.activeElement?.matches(sel), selector)) return;
+  }
+  fail(`Tab did not reach ${selector} (focus stays on ${await focused(page)})`);
+}
+
+async function menuChord(page) {
+  await page.keyboard.down('Control');
+  await page.keyboard.down('Alt');
+  await page.keyboard.down('Shift');
+  await page.keyboard.up('Shift');
+  await page.keyboard.up('Alt');
+  await page.keyboard.up('Control');
+}
+
+const hashOf = (page) => page.evaluate(() => location.hash);
+
+async function listedState(page, sid) {
+  const row = page.locator(`#sessions li[data-session-id="${sid}"] .session-state`);
+  return (await row.count()) ? (await row.textContent()).trim() : '';
+}
+
+async function keyboardWalk(page, env, art, work) {
+  await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
+  await page.locator('#login-view').waitFor({ state: 'visible', timeout: 10_000 });
+  if ((await focused(page)) !== '#username') fail(`the login page does not start in the user name (focus: ${await focused(page)})`);
+  await page.keyboard.type(env.PORTICO_USER);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(env.PORTICO_PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await waitFor('the focus on the search box after login', 5_000, async () => (await focused(page)) === '#search');
+  await page.screenshot({ path: art('walk-1-portal-after-login.png') });
+  await tabTo(page, 'button[aria-label="Launch Terminal (application)"]');
+  await page.keyboard.press('Enter');
+  const sid = await sessionUp(page, 'launch with Enter');
+  if ((await hashOf(page)) !== `#/session/${encodeURIComponent(sid)}`) fail(`the session's URL is ${await page.url()}`);
+  if ((await focused(page)) !== '#screen') fail(`the launched session does not have the keyboard (focus: ${await focused(page)})`);
+  await sleep(800); // the shell prompt
+  const x11 = { display: '', xauthority: '' };
+  [x11.display, x11.xauthority] = (await shell(page, 'echo "$DISPLAY $XAUTHORITY"', work('x11'))).trim().split(' ');
+  log(`keyboard walk: logged in, focus on the search box, Tab to Terminal, Enter: session ${sid} at ${await hashOf(page)}, typed in it`);
+
+  // Ctrl+Alt+Shift: the first two modifiers reach the session as pressed, the third never does.
+  await page.keyboard.down('Control');
+  await page.keyboard.down('Alt');
+  await waitFor('Ctrl and Alt down on the X display', 5_000, () => {
+    const down = xKeysDown(x11);
+    return down.includes(X_CTRL) && down.includes(X_ALT);
+  });
+  await page.keyboard.down('Shift');
+  await sleep(300);
+  if (xKeysDown(x11).includes(X_SHIFT)) fail('the Shift that completes Ctrl+Alt+Shift reached the session');
+  await page.keyboard.up('Shift');
+  await page.keyboard.up('Alt');
+  await page.keyboard.up('Control');
+  await page.locator('#session-menu').waitFor({ state: 'visible', timeout: 3_000 });
+  const inMenu = await page.evaluate(() => document.activeElement?.closest('#session-menu') !== null);
+  if (!inMenu) fail(`Ctrl+Alt+Shift opened the menu without the keyboard in it (focus: ${await focused(page)})`);
+  if ((await page.getAttribute('#session-menu-toggle', 'aria-expanded')) !== 'true') fail('the handle does not say the menu is open');
+  const held = xKeysDown(x11).filter((k) => [X_CTRL, X_ALT, X_SHIFT].includes(k));
+  if (held.length) fail(`modifiers left held on the X display after the menu shortcut: ${held}`);
+  await page.screenshot({ path: art('walk-2-menu-by-shortcut.png') });
+  await page.keyboard.press('Escape');
+  await page.locator('#session-menu').waitFor({ state: 'hidden', timeout: 3_000 });
+  if ((await focused(page)) !== '#screen') fail(`Escape did not give the keyboard back to the session (focus: ${await focused(page)})`);
+  if ((await shell(page, 'echo plain', work('after-menu'))) !== 'plain\n') fail('text typed after the menu was not plain');
+  log('Ctrl+Alt+Shift opened the menu (Shift never reached X, nothing held after), Escape returned to the session');
+
+  // The way out of the screen, then Tab to Disconnect.
+  await menuChord(page);
+  await page.locator('#session-menu').waitFor({ state: 'visible', timeout: 3_000 });
+  await tabTo(page, '#disconnect');
+  await page.keyboard.press('Enter');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await waitFor('the focus on the session just left', 5_000, () => page.evaluate(
+    (id) => document.activeElement?.matches(`#sessions li[data-session-id="${id}"] button.reconnect`), sid));
+  if ((await hashOf(page)) !== '') fail(`the portal's URL keeps a fragment: ${await page.url()}`);
+  await page.screenshot({ path: art('walk-3-portal-after-disconnect.png') });
+  log('Tab reached Disconnect in the menu; the portal has the focus on that session\'s Reconnect; clean URL');
+  return sid;
+}
+
+async function urlPerSession(page, art, sid) {
+  // Disconnect went Back to the portal's entry: Forward returns to the session.
+  await page.goForward();
+  if ((await sessionUp(page, 'Forward')) !== sid) fail('Forward opened another session');
+  log(`Forward: session ${sid} again`);
+  await page.reload({ waitUntil: 'load' });
+  if ((await sessionUp(page, 'Reload on the session URL')) !== sid) fail('Reload opened another session');
+  await page.screenshot({ path: art('url-1-session-after-reload.png') });
+  log(`Reload on ${await hashOf(page)}: reconnected to the same session`);
+  await page.goBack();
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  if ((await hashOf(page)) !== '') fail(`Back leaves the URL at ${await page.url()}`);
+  await waitFor('the session listed after Back', 5_000, async () => /^(Running|Disconnected)/.test(await listedState(page, sid)));
+  const live = await page.evaluate(async () => (await fetch('/api/v1/sessions')).json());
+  if (!live.some((s) => s.id === sid)) fail('the session ended on Back');
+  await page.screenshot({ path: art('url-2-portal-after-back.png') });
+  log(`Back: the portal, the session still running ("${await listedState(page, sid)}")`);
+  await page.goForward();
+  if ((await sessionUp(page, 'Forward after Back')) !== sid) fail('Forward after Back opened another session');
+  log('Forward after Back: the same session');
+}
+
+async function menuActions(page, art, work) {
+  // The handle: visible, named, big enough for a finger.
+  const handle = page.locator('#session-menu-toggle');
+  const box = await handle.boundingBox();
+  if (!box || box.width < 44 || box.height < 44) fail(`the menu handle is ${JSON.stringify(box)}, under 44x44 px`);
+  if (!(await handle.getAttribute('aria-label'))) fail('the menu handle has no accessible name');
+  await handle.click();
+  await page.locator('#session-menu').waitFor({ state: 'visible', timeout: 3_000 });
+  await page.screenshot({ path: art('menu-1-by-handle.png') });
+  await handle.click();
+  await page.locator('#session-menu').waitFor({ state: 'hidden', timeout: 3_000 });
+
+  await sessionAction(page, '#stats-toggle');
+  await page.locator('#stats').waitFor({ state: 'visible', timeout: 3_000 });
+  if ((await page.getAttribute('#stats-toggle', 'aria-pressed')) !== 'true') fail('Stats is not shown as pressed');
+  if (await page.locator('#session-menu').isVisible()) fail('the menu stays open after Stats');
+  await waitFor('figures in the stats overlay', 5_000, async () => /\d/.test(await page.textContent('#stats dd[data-stat="frames"]')));
+  await page.screenshot({ path: art('menu-2-stats.png') });
+  await page.locator('#screen').focus();
+  await page.keyboard.press('Control+Alt+Shift+KeyS');
+  await page.locator('#stats').waitFor({ state: 'hidden', timeout: 3_000 });
+  if (await page.locator('#session-menu').isVisible()) fail('Ctrl+Alt+Shift+S opened the menu as well');
+  log('Stats from the menu, Ctrl+Alt+Shift+S hides it (and does not open the menu)');
+
+  await typeText(page, 'echo abc xyz');
+  await sessionAction(page, '#send-keys');
+  if ((await page.evaluate(() => document.activeElement?.textContent)) !== 'Ctrl+W') fail('Send keys did not focus Ctrl+W');
+  await page.screenshot({ path: art('menu-3-send-keys.png') });
+  await page.keyboard.press('Enter');
+  if (await page.locator('#session-menu').isVisible()) fail('the menu stays open after sending keys');
+  if ((await focused(page)) !== '#screen') fail('sending keys did not give the keyboard back to the session');
+  await typeText(page, `def > '${work('ctrlw')}'`);
+  await page.keyboard.press('Enter');
+  await waitFor('Ctrl+W to erase "xyz"', 15_000, () => readFile(work('ctrlw')) === 'abc def\n');
+  log('Send keys → Ctrl+W reached the shell');
+
+  await sessionAction(page, '#ctrl-alt-del');
+  await sleep(300);
+  if (!(await page.evaluate(() => window.__porticoDebug.connected()))) fail('the session dropped after Ctrl+Alt+Del');
+  await sessionAction(page, '#scale-mode');
+  if ((await page.getAttribute('#scale-mode', 'aria-pressed')) !== 'true') fail('1:1 is not shown as pressed');
+  if (!(await page.evaluate(() => document.querySelector('#screen').classList.contains('one-to-one')))) fail('1:1 did not change the view');
+  await sessionAction(page, '#scale-mode');
+  await sessionAction(page, '#fullscreen');
+  await waitFor('full screen', 5_000, () => page.evaluate(() => Boolean(document.fullscreenElement)));
+  await page.screenshot({ path: art('menu-4-fullscreen.png') });
+  await sessionAction(page, '#fullscreen');
+  await waitFor('full screen to end', 5_000, () => page.evaluate(() => !document.fullscreenElement));
+  await sessionAction(page, '#clipboard-toggle');
+  await page.locator('#clipboard-text').waitFor({ state: 'visible', timeout: 3_000 });
+  await page.fill('#clipboard-text', 'from the menu');
+  await page.keyboard.press('Escape'); // folds the clipboard panel only
+  if (!(await page.locator('#session-menu').isVisible())) fail('Escape in the clipboard panel closed the whole menu');
+  await page.keyboard.press('Escape');
+  await page.locator('#session-menu').waitFor({ state: 'hidden', timeout: 3_000 });
+  log('Ctrl+Alt+Del, 1:1, full screen and the clipboard panel work from the menu');
+
+  await sessionAction(page, '#logoff');
+  await page.locator('#logoff-confirm-box').waitFor({ state: 'visible', timeout: 3_000 });
+  if ((await focused(page)) !== '#logoff-cancel') fail('the Log off question does not start on Cancel');
+  await page.screenshot({ path: art('menu-5-logoff-question.png') });
+  await page.keyboard.press('Enter');
+  await sleep(300);
+  if (!(await page.locator('#session-view').isVisible())) fail('Cancel on the Log off question left the session');
+}
+
+async function favourites(page, art, sid) {
+  await sessionAction(page, '#logoff');
+  await page.click('#logoff-confirm');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 15_000 });
+  if (await page.locator(`#sessions li[data-session-id="${sid}"]`).count()) fail('the logged-off session is still listed');
+  if ((await hashOf(page)) !== '') fail(`after Log off the URL is ${await page.url()}`);
+  log('Log off (confirmed) ended the session: not listed, portal URL');
+
+  const star = page.locator('li[data-resource-id="terminal"] .star');
+  if ((await star.getAttribute('aria-pressed')) !== 'false') fail('Terminal starts as a favourite');
+  await star.click();
+  if ((await star.getAttribute('aria-pressed')) !== 'true') fail('the star did not press');
+  await page.reload({ waitUntil: 'load' });
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  if ((await star.getAttribute('aria-pressed')) !== 'true') fail('the favourite was lost on reload');
+  const first = await page.getAttribute('#resources li:first-child', 'data-resource-id');
+  if (first !== 'terminal') fail(`the favourite is not first (first: ${first})`);
+  await page.click('[data-filter="favourites"]');
+  const favs = await page.$$eval('#resources li', (lis) => lis.map((li) => li.dataset.resourceId));
+  if (favs.join() !== 'terminal') fail(`Favourites shows ${favs}`);
+  await page.click('[data-filter="recent"]');
+  const recent = await page.$$eval('#resources li', (lis) => lis.map((li) => li.dataset.resourceId));
+  if (recent[0] !== 'terminal') fail(`Recent does not start with the Terminal just used: ${recent}`);
+  await page.screenshot({ path: art('portal-recent.png') });
+  await page.click('[data-filter="all"]');
+  await star.click();
+  log(`favourite kept across a reload and shown first; Favourites filter: ${favs}; Recent: ${recent}`);
+
+  // The URL of a session that has ended says so and leaves a clean portal URL.
+  await page.goto(`${new URL(page.url()).origin}/#/session/${encodeURIComponent(sid)}`, { waitUntil: 'load' });
+  await waitFor('the ended-session message', 10_000, async () => /has ended/.test(await errorText(page)));
+  if ((await hashOf(page)) !== '') fail(`the ended session's URL stays: ${await page.url()}`);
+  await page.screenshot({ path: art('url-3-ended-session.png') });
+  log(`an ended session's URL: "${await errorText(page)}"`);
+}
+
+async function phone(browser, env, pages, consoleLines, art) {
+  const page = await newPage(browser, 'phone', consoleLines, { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  pages.set('phone', page);
+  const noSideways = async (what) => {
+    const w = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: innerWidth }));
+    if (w.scroll > w.inner) fail(`${what} scrolls sideways at 360 px: ${w.scroll} > ${w.inner}`);
+  };
+  await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
+  await page.fill('#username', env.PORTICO_USER);
+  await page.fill('#password', env.PORTICO_PASSWORD);
+  await page.tap('#login');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await noSideways('the portal');
+  await page.screenshot({ path: art('phone-1-portal.png') });
+  await page.tap('button[aria-label="Launch Terminal (application)"]');
+  const sid = await sessionUp(page, 'phone launch');
+  await noSideways('the session view');
+  const inView = (sel) => page.evaluate((s) => {
+    const r = document.querySelector(s).getBoundingClientRect();
+    return r.width > 0 && r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight;
+  }, sel);
+  for (const sel of ['#session-name', '#status', '#session-menu-toggle']) {
+    if (!(await inView(sel))) fail(`${sel} is not on screen at 360x740`);
+  }
+  await page.screenshot({ path: art('phone-2-session.png') });
+  await page.tap('#session-menu-toggle');
+  await page.locator('#session-menu').waitFor({ state: 'visible', timeout: 3_000 });
+  for (const sel of MENU_ACTIONS) {
+    if (!(await page.locator(sel).isVisible()) || !(await inView(sel))) fail(`${sel} is not on screen in the menu at 360x740`);
+  }
+  await noSideways('the open menu');
+  await page.screenshot({ path: art('phone-3-menu.png') });
+  await page.tap('#disconnect');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.locator(`#sessions li[data-session-id="${sid}"] .session-logoff`).tap();
+  await waitFor('the phone session to end', 15_000, async () => page.locator('#no-sessions').isVisible());
+  await noSideways('the portal after the session');
+  log('360x740: name, status and handle on screen; every action on screen in the menu; no sideways scrolling');
+}
+
+runTest('session menu', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_WORKDIR', 'PORTICO_ARTIFACTS'],
+  async ({ browser, env, pages, consoleLines }) => {
+    const art = (name) => path.join(env.PORTICO_ARTIFACTS, `session-menu-${name}`);
+    const work = (name) => path.join(env.PORTICO_WORKDIR, name);
+    const page = await newPage(browser, 'desktop', consoleLines);
+    pages.set('desktop', page);
+    const sid = await keyboardWalk(page, env, art, work);
+    await urlPerSession(page, art, sid);
+    await menuActions(page, art, work);
+    await favourites(page, art, sid);
+    await phone(browser, env, pages, consoleLines, art);
+  });
