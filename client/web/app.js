@@ -794,7 +794,7 @@ class Portal {
     let w;
     let h;
     if (oneToOne) {
-      const dpr = window.devicePixelRatio || 1;
+      const dpr = sessionPixelRatio(); // device pixels; CSS pixels on a phone (resize.js)
       w = c.width / dpr;
       h = c.height / dpr;
     } else {
