@@ -7,6 +7,7 @@
 import { DisplayClient } from './display.js';
 import { launchScale, sessionPixelRatio } from './resize.js';
 import { ResourcePrefs } from './favourites.js';
+import { forgetLastSeen, lastSeen, saveLastSeen } from './last_seen.js';
 import { MenuChord } from './menu_shortcut.js';
 import { api, ApiError } from './rest.js';
 import { Router } from './router.js';
@@ -384,6 +385,8 @@ class Portal {
     const label = { starting: 'Starting', disconnected: 'Disconnected', ending: 'Ending' }[shownState] ?? 'Running';
     state.textContent = `${label}${since ? ` since ${since}` : ''}${s.host ? ` on ${s.host}` : ''}`;
     info.append(title, state);
+    const seen = s.state === 'ending' ? null : lastSeen(globalThis.sessionStorage, s.id);
+    if (seen) li.append(this.#lastSeenPicture(name, seen));
     const reconnect = document.createElement('button');
     reconnect.type = 'button';
     reconnect.className = 'reconnect';
@@ -400,6 +403,23 @@ class Portal {
     if (s.state === 'ending') li.append(info);
     else li.append(info, reconnect, off);
     return li;
+  }
+
+  /** The session as this tab last showed it, labelled so (never a live view). */
+  #lastSeenPicture(name, seen) {
+    const figure = document.createElement('figure');
+    figure.className = 'last-seen';
+    const img = document.createElement('img');
+    const url = URL.createObjectURL(seen.blob);
+    img.addEventListener('load', () => URL.revokeObjectURL(url), { once: true });
+    img.src = url;
+    const time = new Date(seen.at).toLocaleTimeString();
+    img.alt = `${name} as last seen here at ${time}`;
+    const caption = document.createElement('figcaption');
+    caption.textContent = `Last seen ${time}`;
+    caption.setAttribute('aria-hidden', 'true'); // the picture's text says it
+    figure.append(img, caption);
+    return figure;
   }
 
   #setBusy(busy) {
@@ -458,6 +478,7 @@ class Portal {
     this.clearMessages();
     try {
       await api('DELETE', `/sessions/${encodeURIComponent(id)}`);
+      forgetLastSeen(globalThis.sessionStorage, id);
       this.showNotice(`${name}: logging off.`);
     } catch (err) {
       if (err.status === 401) return this.#expired();
@@ -664,6 +685,8 @@ class Portal {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
     this.#toggleClipboard(false);
     clearTimeout(s.reconnect?.timer);
+    // The list shows the session as it was last seen here (the canvas keeps the last frame).
+    if (s.client?.stats().frames > 0) saveLastSeen(globalThis.sessionStorage, s.id, this.el.screen);
     this.#session = null;
     this.#menu.close({ focusScreen: false });
     this.#menuChord.reset();
@@ -680,7 +703,10 @@ class Portal {
     this.#leaveSession();
     // SessionEnded reasons (an Error message carries a code and leaves the session running).
     const gone = ['logged_off', 'app_exited', 'host_shutdown'].includes(end.reason) || (end.reason === 'error' && !end.code);
-    if (gone) this.#endedSessions.add(id);
+    if (gone) {
+      this.#endedSessions.add(id);
+      forgetLastSeen(globalThis.sessionStorage, id);
+    }
     if (end.reason === 'disconnected_by_admin') this.#disconnectedHere.set(id, Date.now() / 1000);
     if (end.reason === 'logged_off' && !end.confirmed) {
       // The host never confirmed the Logoff message: end the session through the broker too.
@@ -696,6 +722,9 @@ class Portal {
   /** The portal again, with the keyboard on the session just left (or the list's first, or search). */
   #backToPortal(leftId, { urlChanged = false } = {}) {
     if (!urlChanged) this.#router.showPortal();
+    // Until the fresh list arrives, the one from before must not offer a session that has ended.
+    for (const li of [...this.el.sessions.children]) if (this.#endedSessions.has(li.dataset.sessionId)) li.remove();
+    this.el.noSessions.hidden = this.el.sessions.children.length > 0;
     this.#showView('resources');
     document.title = 'Portico';
     this.refreshSessions().then(() => {

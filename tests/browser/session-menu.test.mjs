@@ -149,8 +149,14 @@ async function urlPerSession(page, art, sid) {
   await waitFor('the session listed after Back', 5_000, async () => /^(Running|Disconnected)/.test(await listedState(page, sid)));
   const live = await page.evaluate(async () => (await fetch('/api/v1/sessions')).json());
   if (!live.some((s) => s.id === sid)) fail('the session ended on Back');
+  // The list shows the session as this tab last saw it, labelled so (not as a live view).
+  const seen = await waitFor('the last-seen picture', 5_000, () => page.evaluate((id) => {
+    const img = document.querySelector(`#sessions li[data-session-id="${id}"] .last-seen img`);
+    return img?.complete && img.naturalWidth > 0 ? { w: img.naturalWidth, h: img.naturalHeight, alt: img.alt } : null;
+  }, sid));
+  if (!/as last seen here at /.test(seen.alt)) fail(`the session's picture is not labelled as last seen: "${seen.alt}"`);
   await page.screenshot({ path: art('url-2-portal-after-back.png') });
-  log(`Back: the portal, the session still running ("${await listedState(page, sid)}")`);
+  log(`Back: the portal, the session still running ("${await listedState(page, sid)}"), picture ${seen.w}x${seen.h} "${seen.alt}"`);
   await page.goForward();
   if ((await sessionUp(page, 'Forward after Back')) !== sid) fail('Forward after Back opened another session');
   log('Forward after Back: the same session');
@@ -191,6 +197,16 @@ async function menuActions(page, art, work) {
   await page.keyboard.press('Enter');
   await waitFor('Ctrl+W to erase "xyz"', 15_000, () => readFile(work('ctrlw')) === 'abc def\n');
   log('Send keys → Ctrl+W reached the shell');
+
+  // At 1200 px the status line has room: not cut off.
+  await page.setViewportSize({ width: 1200, height: 800 });
+  const status = await waitFor('the status at 1200 px', 5_000, () => page.evaluate(() => {
+    const el = document.querySelector('#status');
+    return el.textContent ? { text: el.textContent, fits: el.scrollWidth <= el.clientWidth } : null;
+  }));
+  if (!status.fits) fail(`the status "${status.text}" is cut off at 1200 px`);
+  await page.screenshot({ path: art('toolbar-1200.png') });
+  await page.setViewportSize({ width: 1400, height: 900 });
 
   await sessionAction(page, '#ctrl-alt-del');
   await sleep(300);
@@ -292,6 +308,9 @@ async function phone(browser, env, pages, consoleLines, art) {
   await page.screenshot({ path: art('phone-3-menu.png') });
   await page.tap('#disconnect');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.locator(`#sessions li[data-session-id="${sid}"] .last-seen img`).waitFor({ state: 'visible', timeout: 5_000 });
+  await noSideways('the portal listing the disconnected session');
+  await page.screenshot({ path: art('phone-4-portal-session-list.png'), fullPage: true });
   await page.locator(`#sessions li[data-session-id="${sid}"] .session-logoff`).tap();
   await waitFor('the phone session to end', 15_000, async () => page.locator('#no-sessions').isVisible());
   await noSideways('the portal after the session');
