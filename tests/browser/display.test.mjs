@@ -3,7 +3,7 @@
 // logoff releasing held keys before Logoff, and each way the session ends calling onEnd once.
 // Run: node --test tests/browser/display.test.mjs
 
-import test from 'node:test';
+import test, { mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { setMaxListeners } from 'node:events';
 
@@ -127,3 +127,35 @@ test('a dropped connection after ServerHello is worth reconnecting; a text messa
     assert.equal(log.ends.length, 1);
   }
 });
+
+// A phone whose session stays larger than asked (a VM desktop that refuses to resize) is shown
+// zoomed to one session pixel per CSS pixel after READABLE_WAIT_MS; one that got its size is not.
+for (const [asked, zoomed] of [[[160, 120], true], [[640, 480], false]]) {
+  test(`on a phone, a 640x480 session fitted into 160x120 CSS px ${zoomed ? 'that stays larger than asked is zoomed 4x' : 'at the asked size stays unzoomed'}`, () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+    globalThis.matchMedia = (q) => ({ matches: q === '(pointer: coarse)' });
+    const { canvas, client } = setup();
+    Object.assign(canvas, {
+      classList: { toggle() {} },
+      getBoundingClientRect() {
+        const m = /scale\(([\d.]+)\)/.exec(this.style.transform ?? '');
+        const s = m ? Number(m[1]) : 1;
+        return { left: 0, top: 0, width: 160 * s, height: 120 * s };
+      },
+    });
+    try {
+      client.requestSize(...asked);
+      client.connect({ gatewayPath: '/api/v1/gateway/s1', ticket: 'tkt' });
+      FakeSocket.last.open();
+      FakeSocket.last.deliver(serverHello);
+      mock.timers.tick(2499);
+      assert.equal(canvas.style.transform ?? '', '');
+      mock.timers.tick(1);
+      assert.equal(canvas.style.transform ?? '', zoomed ? 'translate(0px, 0px) scale(4)' : '');
+    } finally {
+      client.close();
+      delete globalThis.matchMedia;
+      mock.timers.reset();
+    }
+  });
+}

@@ -1,12 +1,12 @@
 // client/web/resize.js in Node: a ResizeRequest goes out only when it changes something, with
-// sizes rounded as the host takes them.
+// sizes rounded as the host takes them; the readability rule (CSS pixels and scale 1 on a phone).
 // Run: node --test tests/browser/resize.test.mjs
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import { decodeMessage } from '../../client/web/protocol.js';
-import { ResizeRequests, screenDim, needsAsking } from '../../client/web/resize.js';
+import { ResizeRequests, screenDim, needsAsking, launchScale, sessionPixelRatio, touchFirst } from '../../client/web/resize.js';
 
 test('screen dimensions are whole, even and within 64..8192', () => {
   assert.equal(screenDim(1921.7), 1920);
@@ -55,4 +55,27 @@ test('nothing is asked when the host already has the wanted size', () => {
   r.want(800, 600);
   assert.equal(sent.length, 0);
   assert.deepEqual(r.snapshot(), { screenWidth: 800, screenHeight: 600, resizes: 0 });
+});
+
+test('readability rule: device pixels and scale = DPR with a mouse, CSS pixels and scale 1 on a touch-first screen', () => {
+  assert.equal(sessionPixelRatio(2, false), 2);
+  assert.equal(sessionPixelRatio(3, true), 1);
+  assert.equal(sessionPixelRatio(Number.NaN, false), 1);
+  assert.equal(launchScale(1.100000023841858, false), 1.1);
+  assert.equal(launchScale(6, false), 4);
+  assert.equal(launchScale(0.5, false), 1);
+  assert.equal(launchScale(3, true), 1);
+  assert.equal(touchFirst((q) => ({ matches: q === '(pointer: coarse)' })), true);
+  assert.equal(touchFirst((q) => ({ matches: q === '(any-pointer: coarse)' })), false); // a laptop with a touch screen
+  assert.equal(touchFirst(undefined), false);
+});
+
+test('larger(): the host\'s screen is still larger than the size asked', () => {
+  const r = new ResizeRequests({ send: () => {}, live: () => true });
+  assert.equal(r.larger(), false);
+  r.announced(1920, 1080);
+  r.want(390, 796);
+  assert.equal(r.larger(), true);
+  r.resized({ width: 390, height: 796 });
+  assert.equal(r.larger(), false);
 });

@@ -1,7 +1,9 @@
 // End-to-end browser test of the web client on a phone (issue 16, "Mobile and touch") in real
 // headless Chromium with touch emulation (390x844, deviceScaleFactor 3, isMobile, hasTouch),
 // against a real broker and session host running xterm:
-//   - readability: the session is launched at scale 1 and sized in CSS pixels (not 1170 px wide);
+//   - readability: a Terminal started on a desktop (1400x900, scale 1) and reconnected from the
+//     phone is resized to the phone's display area in CSS pixels (not 1170 device px wide at 96
+//     DPI), so its text rows are >= 12 CSS px tall (`stty size` says how many there are);
 //   - the keyboard button opens the text field a phone keyboard types into, with the extra-keys bar;
 //     a command typed as a phone keyboard does (insertText, an Android-style Backspace as a value
 //     change) and an IME composition (CDP Input.imeSetComposition, then the committed text) run in
@@ -128,36 +130,56 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   if (!fs.existsSync(env.PORTICO_WORKDIR)) fail(`PORTICO_WORKDIR does not exist: ${env.PORTICO_WORKDIR}`);
   const art = (name) => path.join(env.PORTICO_ARTIFACTS, `touch-${name}.png`);
   const work = (name) => path.join(env.PORTICO_WORKDIR, name);
-  const page = await newPage(browser, 'phone', consoleLines, PHONE);
-  pages.set('phone', page);
-  const cdp = await page.context().newCDPSession(page);
-
-  const launches = [];
-  page.on('request', (r) => {
-    if (r.method() === 'POST' && r.url().endsWith('/launch')) launches.push(JSON.parse(r.postData() ?? '{}'));
-  });
-  await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
-  await page.locator('#login-view').waitFor({ state: 'visible', timeout: 10_000 });
-  await page.fill('#username', env.PORTICO_USER);
-  await page.fill('#password', env.PORTICO_PASSWORD);
-  await page.locator('#login').tap();
-  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
-  await page.getByRole('button', { name: 'Launch Terminal (application)' }).tap();
-  await waitFor('the first picture', 30_000, async () => {
+  const login = async (page) => {
+    await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
+    await page.locator('#login-view').waitFor({ state: 'visible', timeout: 10_000 });
+    await page.fill('#username', env.PORTICO_USER);
+    await page.fill('#password', env.PORTICO_PASSWORD);
+    await page.locator('#login').click();
+    await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  };
+  const firstPicture = (page) => waitFor('the first picture', 30_000, async () => {
     if (await page.locator('#error').isVisible()) fail(`launch failed: ${await page.locator('#error').textContent()}`);
     if (!(await page.locator('#session-view').isVisible())) return false;
     return (await page.evaluate(canvasStatsIn, '#screen')).nonBlack > 200;
   });
 
-  // --- readability: scale 1, a screen the size of the display area in CSS px -------------------
-  if (launches.length !== 1 || launches[0].scale !== 1) fail(`the phone launched with ${JSON.stringify(launches)} (scale 1 expected)`);
+  // --- a Terminal started on a desktop, then left running ------------------------------------------
+  const desk = await newPage(browser, 'desktop', consoleLines, { viewport: { width: 1400, height: 900 }, deviceScaleFactor: 1 });
+  pages.set('desktop', desk);
+  await login(desk);
+  await desk.getByRole('button', { name: 'Launch Terminal (application)' }).click();
+  await firstPicture(desk);
+  const deskSize = await waitFor('the desktop-sized session', 15_000, () => desk.evaluate(() => {
+    const st = window.__porticoDebug.stats();
+    return st.screenWidth > 1000 ? `${st.screenWidth}x${st.screenHeight}` : null;
+  }));
+  await desk.context().close(); // the session keeps running, disconnected
+  pages.delete('desktop');
+  log(`desktop started Terminal at ${deskSize} and left`);
+
+  // --- the phone reconnects: scale 1, a screen the size of the display area in CSS px ---------------
+  const page = await newPage(browser, 'phone', consoleLines, PHONE);
+  pages.set('phone', page);
+  const cdp = await page.context().newCDPSession(page);
+  const launches = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith('/launch')) launches.push(JSON.parse(r.postData() ?? '{}'));
+  });
+  await login(page);
+  const reconnect = page.getByRole('button', { name: 'Reconnect to Terminal' });
+  await reconnect.waitFor({ state: 'visible', timeout: 10_000 });
+  await page.screenshot({ path: art('portal') });
+  await reconnect.tap();
+  await firstPicture(page);
+  if (launches.length !== 1 || launches[0].scale !== 1) fail(`the phone reconnected with ${JSON.stringify(launches)} (scale 1 expected)`);
   const sized = await waitFor('the session to take the phone\'s CSS size', 15_000, () => page.evaluate(() => {
     const a = document.querySelector('#screen-area');
     const st = window.__porticoDebug.stats();
     const want = { w: a.clientWidth & ~1, h: a.clientHeight & ~1 };
     return st.screenWidth === want.w && st.screenHeight === want.h ? { ...want, dpr: devicePixelRatio } : null;
   }));
-  log(`session ${sized.w}x${sized.h} for a ${sized.w}x${sized.h} CSS px area at devicePixelRatio ${sized.dpr}`);
+  log(`reconnected from the phone: session ${deskSize} -> ${sized.w}x${sized.h} for a ${sized.w}x${sized.h} CSS px area at devicePixelRatio ${sized.dpr}`);
   await sleep(1000); // the shell prompt after the resize
   await page.screenshot({ path: art('session') });
 
@@ -191,6 +213,17 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   await phoneEnter(page);
   await waitFile(typed, 'soft-42\n');
   log('typed through the phone keyboard field: soft-42');
+
+  // Readable: how tall a text row is on the phone, in CSS px.
+  const size = work('touch-stty');
+  await phoneType(page, `stty size > ${size}`);
+  await phoneEnter(page);
+  await waitFor('stty size', 10_000, () => /^\d+ \d+\n$/.test(readFile(size) ?? ''));
+  const [rows, cols] = readFile(size).trim().split(' ').map(Number);
+  const cssHeight = await page.evaluate(() => document.querySelector('#screen').getBoundingClientRect().height);
+  const rowPx = cssHeight / rows;
+  log(`xterm has ${rows}x${cols} cells: a row is ${rowPx.toFixed(1)} CSS px tall (a session sized in device pixels would have made it ${(rowPx / sized.dpr).toFixed(1)})`);
+  if (rowPx < 12) fail(`text rows are ${rowPx.toFixed(1)} CSS px tall on the phone (>= 12 expected)`);
 
   // --- an IME composition: only the committed text reaches the session ------------------------------
   const ime = work('touch-ime');
