@@ -36,11 +36,11 @@ Core::Core(const BrokerConfig& config)
       audit_(*store_) {
     configure_client_auth(server_tls_, paths_.ca_cert);
     identity_ = std::make_unique<Identity>(config_, *store_, audit_, metrics_, std::make_unique<LocalUsers>(*store_));
-    hosts_ = std::make_unique<HostDirectory>(config_, *store_, registry_, live_stats_, metrics_, audit_);
+    hosts_ = std::make_unique<HostDirectory>(config_, *store_, registry_, live_stats_, session_ends_, metrics_, audit_);
     enrollment_ = std::make_unique<Enrollment>(config_, *store_, *ca_, audit_, read_enrollment_secret(paths_));
     desktops_ = std::make_unique<DesktopPools>(*store_, store_jobs_.context(), registry_);
-    launches_ = std::make_unique<LaunchService>(config_, *store_, registry_, *desktops_, live_stats_, metrics_, audit_,
-                                                ticket_key_, store_jobs_.context());
+    launches_ = std::make_unique<LaunchService>(config_, *store_, registry_, *desktops_, live_stats_, session_ends_,
+                                                metrics_, audit_, ticket_key_, store_jobs_.context());
     // A host that goes away fails the launches waiting on it before its sessions are marked lost.
     hosts_->on_host_down(
         [this](const std::string& host_id, const std::string& why) { launches_->fail_pending_of_host(host_id, why); });

@@ -86,6 +86,7 @@ private:
     Metrics metrics_;
     LiveStats live_stats_;
     AuditLog audit_;
+    SessionEnds session_ends_{*store_, live_stats_, audit_};
     HostRegistry registry_;
     std::unique_ptr<Identity> identity_;
     std::unique_ptr<HostDirectory> hosts_;

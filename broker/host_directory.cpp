@@ -8,8 +8,14 @@
 namespace portico::broker {
 
 HostDirectory::HostDirectory(const BrokerConfig& config, Store& store, HostRegistry& registry, LiveStats& live_stats,
-                             Metrics& metrics, AuditLog& audit)
-    : config_(config), store_(store), registry_(registry), live_stats_(live_stats), metrics_(metrics), audit_(audit) {}
+                             SessionEnds& ends, Metrics& metrics, AuditLog& audit)
+    : config_(config),
+      store_(store),
+      registry_(registry),
+      live_stats_(live_stats),
+      ends_(ends),
+      metrics_(metrics),
+      audit_(audit) {}
 
 void HostDirectory::mark_all_down() { store_.mark_all_hosts_down(unix_now()); }
 
@@ -41,9 +47,9 @@ bool HostDirectory::disconnected(const std::string& host_id, const ControlLink* 
 
 void HostDirectory::down(const std::string& host_id, const std::string& why) {
     if (on_host_down_) on_host_down_(host_id, "the host disconnected");
-    live_stats_.drop_host(host_id);
     auto now = unix_now();
-    auto lost = store_.lose_sessions_of_host(host_id, now);
+    auto lost = ends_.lose_host(host_id, now);  // takes their usage before the figures go
+    live_stats_.drop_host(host_id);
     metrics_.sessions_lost += lost.size();
     store_.set_host_state(host_id, "down", now);
     audit_.record("-", "host.down", host_id, "",
@@ -78,8 +84,8 @@ Result<void, ApiErrorCode> HostDirectory::remove(const Caller& caller, const std
     if (!known && !live) return Error<ApiErrorCode>{ApiErrorCode::not_found, "no such host"};
     if (live && registry_.remove(id, nullptr)) {
         if (on_host_down_) on_host_down_(id, "the host was removed");
+        auto lost = ends_.lose_host(id, unix_now());
         live_stats_.drop_host(id);
-        auto lost = store_.lose_sessions_of_host(id, unix_now());
         metrics_.sessions_lost += lost.size();
         live->link->close();
     }

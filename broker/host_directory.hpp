@@ -16,6 +16,7 @@
 #include "broker/host_registry.hpp"
 #include "broker/live_stats.hpp"
 #include "broker/metrics.hpp"
+#include "broker/session_ends.hpp"
 #include "broker/store.hpp"
 #include "common/result.hpp"
 
@@ -37,7 +38,7 @@ public:
     using HostDownHook = std::function<void(const std::string& host_id, const std::string& why)>;
 
     HostDirectory(const BrokerConfig& config, Store& store, HostRegistry& registry, LiveStats& live_stats,
-                  Metrics& metrics, AuditLog& audit);
+                  SessionEnds& ends, Metrics& metrics, AuditLog& audit);
 
     // Set once while wiring, before any host connects.
     void on_host_down(HostDownHook hook) { on_host_down_ = std::move(hook); }
@@ -74,6 +75,7 @@ private:
     Store& store_;
     HostRegistry& registry_;
     LiveStats& live_stats_;
+    SessionEnds& ends_;
     Metrics& metrics_;
     AuditLog& audit_;
     HostDownHook on_host_down_;

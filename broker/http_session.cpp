@@ -364,6 +364,15 @@ private:
         return res;
     }
 
+    Response download_response(const TextDownload& d) {
+        auto res = make_response(http::status::ok, true);
+        res.set(http::field::content_type, d.content_type);
+        res.set(http::field::content_disposition, "attachment; filename=\"" + d.filename + "\"");
+        res.body() = d.text;
+        res.prepare_payload();
+        return res;
+    }
+
     Response no_content() {
         auto res = make_response(http::status::no_content, true);
         res.prepare_payload();
@@ -526,6 +535,7 @@ private:
         };
         auto done = [](HttpSession& self, Result<RestReply, ApiErrorCode> r) {
             if (!r) return self.send(self.error_response(r.error(), true));
+            if (r.value().download) return self.send(self.download_response(*r.value().download));
             if (!r.value().body) return self.send(self.no_content());
             self.send(self.json_response(r.value().status, *r.value().body));
         };

@@ -28,13 +28,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 LaunchService::LaunchService(const BrokerConfig& config, Store& store, HostRegistry& hosts, DesktopPools& desktops,
-                             LiveStats& live_stats, Metrics& metrics, AuditLog& audit,
+                             LiveStats& live_stats, SessionEnds& ends, Metrics& metrics, AuditLog& audit,
                              const crypto::Ed25519Key& ticket_key, net::io_context& timers)
     : config_(config),
       store_(store),
       hosts_(hosts),
       desktops_(desktops),
       live_stats_(live_stats),
+      ends_(ends),
       metrics_(metrics),
       audit_(audit),
       ticket_key_(ticket_key),
@@ -216,16 +217,15 @@ void LaunchService::start_new(const Caller& caller, const Resource& res, int wid
 
     auto p = std::make_shared<PendingLaunch>();
     p->started = t0;
-    p->session = SessionRecord{crypto::random_token(18),
-                               caller.name,
-                               res.id,
-                               host->host_id,
-                               SessionState::starting,
-                               width,
-                               height,
-                               unix_now(),
-                               0,
-                               0};
+    p->from = caller.ip;
+    p->session.id = crypto::random_token(18);
+    p->session.user = caller.name;
+    p->session.resource = res.id;
+    p->session.host_id = host->host_id;
+    p->session.state = SessionState::starting;
+    p->session.width = width;
+    p->session.height = height;
+    p->session.created_at = unix_now();
     p->timer = std::make_unique<net::steady_timer>(timers_);
     try {
         store_.create_session(p->session);
@@ -275,7 +275,7 @@ void LaunchService::launch_timed_out(std::uint64_t request_id, const std::string
     log::warn("session ", timed_out->session.id, " on host ", host_id, " did not become ready in time");
     metrics_.launches_failed++;
     try {
-        store_.set_session_state(timed_out->session.id, SessionState::ended, unix_now());
+        ends_.finish(timed_out->session.id, SessionState::ended, end_reason::launch_failed, unix_now());
     } catch (const std::exception& e) {
         log::error("launch timeout: ", e.what());
     }
@@ -332,6 +332,8 @@ void LaunchService::session_ready(const std::string& host_id, const control::Ses
     if (answer->ok()) {
         metrics_.launches_ok++;
         metrics_.observe_launch(seconds_since(p->started));
+        audit_.record(p->session.user, "session.launch", p->session.id, p->from,
+                      "user " + p->session.user + ", resource " + p->session.resource + ", host " + host_id);
         log::debug("session ", p->session.id, " is ready on host ", host_id);
     } else {
         metrics_.launches_failed++;
@@ -346,7 +348,7 @@ void LaunchService::session_failed(const std::string& host_id, const control::Se
     metrics_.launches_failed++;
     log::warn("host ", host_id, " could not start session ", p->session.id, ": ", m.message);
     try {
-        store_.set_session_state(p->session.id, SessionState::ended, unix_now());
+        ends_.finish(p->session.id, SessionState::ended, end_reason::launch_failed, unix_now());
     } catch (const std::exception& e) {
         log::error("session_failed: ", e.what());  // the client hears of the failure all the same
     }
@@ -359,8 +361,7 @@ void LaunchService::session_ended(const std::string& host_id, const control::Ses
         log::warn("host ", host_id, " reported the end of a session it does not run: ", m.session_id);
         return;
     }
-    live_stats_.drop(m.session_id);
-    if (store_.set_session_state(m.session_id, SessionState::ended, unix_now())) {
+    if (ends_.finish(m.session_id, SessionState::ended, end_reason_from_host(m.reason), unix_now())) {
         hosts_.adjust_sessions(host_id, -1);
         metrics_.sessions_ended++;
         log::info("session ", m.session_id, " on host ", host_id, " ended (", m.reason, ")");
@@ -388,7 +389,7 @@ void LaunchService::idle_report(const std::string& host_id, const std::vector<st
         auto s = store_.session(sid);
         if (!s || s->host_id != host_id || !is_live(s->state)) continue;
         log::info("session ", sid, " idle for longer than ", config_.idle_timeout_seconds, " s; ending it");
-        end_session_now(*s, "-", "session.timeout", "");
+        end_session_now(*s, "-", "session.timeout", "", end_reason::idle_timeout);
     }
 }
 
@@ -409,7 +410,7 @@ void LaunchService::fail_pending_of_host(const std::string& host_id, const std::
         p->timer->cancel();
         metrics_.launches_failed++;
         try {
-            store_.set_session_state(p->session.id, SessionState::ended, unix_now());
+            ends_.finish(p->session.id, SessionState::ended, end_reason::launch_failed, unix_now());
         } catch (const std::exception& e) {
             log::error("failing the launches on host ", host_id, ": ", e.what());
         }
@@ -426,7 +427,8 @@ std::optional<SessionRecord> LaunchService::visible_session(const Caller& caller
 }
 
 void LaunchService::end_session_now(const SessionRecord& s, const std::string& actor, const std::string& action,
-                                    const std::string& from) {
+                                    const std::string& from, const char* reason) {
+    ends_.requested(s.id, reason, actor == "-" ? std::string() : actor);
     if (auto h = hosts_.get(s.host_id)) {
         // The host answers with session_ended once the app and display are gone. Until then the
         // session is "ending": a launch right after a log off starts a new session instead of
@@ -435,8 +437,7 @@ void LaunchService::end_session_now(const SessionRecord& s, const std::string& a
         h->link->send(control::serialize(control::EndSession{s.id}));
     } else {
         // Nobody to ask: forget it; a returning host reports its own.
-        live_stats_.drop(s.id);
-        if (store_.set_session_state(s.id, SessionState::ended, unix_now())) metrics_.sessions_ended++;
+        if (ends_.finish(s.id, SessionState::ended, reason, unix_now())) metrics_.sessions_ended++;
     }
     if (actor != s.user) audit_.record(actor, action, s.id, from, "user " + s.user + ", host " + s.host_id);
     log::info(actor, " ended session ", s.id, " (", action, ")");
@@ -445,7 +446,8 @@ void LaunchService::end_session_now(const SessionRecord& s, const std::string& a
 Result<void, ApiErrorCode> LaunchService::logoff(const Caller& caller, const std::string& session_id) {
     auto s = visible_session(caller, session_id);
     if (!s || !is_live(s->state)) return no_such_session();
-    end_session_now(*s, caller.name, "session.logoff", caller.ip);
+    end_session_now(*s, caller.name, "session.logoff", caller.ip,
+                    caller.name == s->user ? end_reason::user_logoff : end_reason::admin_logoff);
     return {};
 }
 
@@ -491,6 +493,7 @@ std::vector<SessionView> LaunchService::views(const std::vector<SessionRecord>& 
 SessionView LaunchService::view(const SessionRecord& s, const std::string& resource_name) {
     SessionView v{s, resource_name, std::nullopt, {}};
     if (is_live(s.state)) {
+        v.session.usage = live_stats_.usage(s.id);  // so far; the row has it once the session ends
         v.stats = live_stats_.get(s.id, s.host_id, unix_now());
         if (auto h = hosts_.get(s.host_id)) v.notice = session_notice(s, *h);
     }
@@ -509,7 +512,7 @@ void LaunchService::tick(int tick_number) {
         for (const auto& s : store_.live_sessions())
             if (!hosts_.get(s.host_id)) lost_by_host[s.host_id]++;
         for (const auto& [host_id, n] : lost_by_host) {
-            metrics_.sessions_lost += store_.lose_sessions_of_host(host_id, now).size();
+            metrics_.sessions_lost += ends_.lose_host(host_id, now).size();
             log::warn("host ", host_id, " did not reconnect after the restart; ", n, " sessions lost");
         }
     }
@@ -519,8 +522,8 @@ void LaunchService::tick(int tick_number) {
             log::info("session ", s.id, " disconnected for longer than ", config_.disconnect_timeout_seconds,
                       " s; ending it");
             // Final at once, so the next tick does not ask again; the host's session_ended is then a no-op.
-            end_session_now(s, "-", "session.timeout", "");
-            if (store_.set_session_state(s.id, SessionState::ended, now)) metrics_.sessions_ended++;
+            end_session_now(s, "-", "session.timeout", "", end_reason::disconnect_timeout);
+            if (ends_.finish(s.id, SessionState::ended, end_reason::disconnect_timeout, now)) metrics_.sessions_ended++;
         }
     }
     if (tick_number % 60 == 0) store_.purge_expired_tickets(now);

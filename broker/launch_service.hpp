@@ -17,6 +17,7 @@
 #include "broker/host_registry.hpp"
 #include "broker/live_stats.hpp"
 #include "broker/metrics.hpp"
+#include "broker/session_ends.hpp"
 #include "broker/store.hpp"
 #include "common/crypto.hpp"
 #include "common/result.hpp"
@@ -58,8 +59,8 @@ public:
     using LaunchCallback = std::function<void(Result<LaunchTicket, ApiErrorCode>)>;
 
     LaunchService(const BrokerConfig& config, Store& store, HostRegistry& hosts, DesktopPools& desktops,
-                  LiveStats& live_stats, Metrics& metrics, AuditLog& audit, const crypto::Ed25519Key& ticket_key,
-                  boost::asio::io_context& timers);
+                  LiveStats& live_stats, SessionEnds& ends, Metrics& metrics, AuditLog& audit,
+                  const crypto::Ed25519Key& ticket_key, boost::asio::io_context& timers);
     ~LaunchService();
     LaunchService(const LaunchService&) = delete;
     LaunchService& operator=(const LaunchService&) = delete;
@@ -101,6 +102,7 @@ private:
         LaunchCallback done;
         std::unique_ptr<boost::asio::steady_timer> timer;
         std::chrono::steady_clock::time_point started;
+        std::string from;  // the launching client's address, for the audit
     };
     void start_new(const Caller& caller, const Resource& res, int width, int height, double scale,
                    std::chrono::steady_clock::time_point t0, LaunchCallback done);
@@ -113,8 +115,9 @@ private:
                             const std::string& viewer = {});
     std::string session_notice(const SessionRecord& s, const HostInfo& h);
     SessionView view(const SessionRecord& s, const std::string& resource_name);
+    // actor "-": a timeout. reason: end_reason:: of session_ends.hpp.
     void end_session_now(const SessionRecord& s, const std::string& actor, const std::string& action,
-                         const std::string& from);
+                         const std::string& from, const char* reason);
     void count_failure(ApiErrorCode code);
 
     const BrokerConfig& config_;
@@ -122,6 +125,7 @@ private:
     HostRegistry& hosts_;
     DesktopPools& desktops_;
     LiveStats& live_stats_;
+    SessionEnds& ends_;
     Metrics& metrics_;
     AuditLog& audit_;
     const crypto::Ed25519Key& ticket_key_;

@@ -1,6 +1,57 @@
 #include "broker/live_stats.hpp"
 
+#include <algorithm>
+
 namespace portico::broker {
+
+namespace {
+// Hosts report every 2 s (control.hpp, SessionStats): a session's first report covers that much.
+constexpr std::int64_t kReportPeriodSeconds = 2;
+}  // namespace
+
+void LiveStats::accumulate(const std::string& host_id, const protocol::control::StreamStats& st, std::int64_t now) {
+    auto& a = usage_[st.session_id];
+    if (!a.host_id.empty() && a.host_id != host_id) return;  // another host's report of this id
+    a.host_id = host_id;
+    // The time this report stands for: since the previous one (whole seconds, as the clock is), or
+    // one report period after a gap longer than max_age (no viewer then, so nothing was sent).
+    const std::int64_t since = now - a.last_report;
+    const double seconds = static_cast<double>(a.last_report && since <= max_age_ ? std::max<std::int64_t>(since, 0)
+                                                                                  : kReportPeriodSeconds);
+    a.last_report = now;
+    if (st.kbps) a.bytes += *st.kbps * 1000.0 / 8.0 * seconds;
+    if (st.fps) {
+        a.fps_seconds += *st.fps * seconds;
+        a.fps_weight += seconds;
+    }
+    if (st.rtt_ms) {
+        a.rtt_seconds += *st.rtt_ms * seconds;
+        a.rtt_weight += seconds;
+    }
+}
+
+SessionUsage LiveStats::usage_of(const Accumulated& a) {
+    SessionUsage u;
+    u.bytes_sent = static_cast<std::int64_t>(a.bytes);
+    if (a.fps_weight > 0) u.avg_fps = a.fps_seconds / a.fps_weight;
+    if (a.rtt_weight > 0) u.avg_rtt_ms = a.rtt_seconds / a.rtt_weight;
+    return u;
+}
+
+SessionUsage LiveStats::usage(const std::string& session_id) const {
+    std::lock_guard lk(mu_);
+    auto it = usage_.find(session_id);
+    return it == usage_.end() ? SessionUsage{} : usage_of(it->second);
+}
+
+SessionUsage LiveStats::take_usage(const std::string& session_id) {
+    std::lock_guard lk(mu_);
+    auto it = usage_.find(session_id);
+    if (it == usage_.end()) return {};
+    auto u = usage_of(it->second);
+    usage_.erase(it);
+    return u;
+}
 
 void LiveStats::update(const std::string& host_id, const protocol::control::SessionStats& m, std::int64_t now) {
     std::lock_guard lk(mu_);
@@ -10,6 +61,7 @@ void LiveStats::update(const std::string& host_id, const protocol::control::Sess
         // the session's own host (get() checks the host too).
         if (it != by_session_.end() && it->second.host_id != host_id && fresh(it->second, now)) continue;
         by_session_[st.session_id] = Entry{host_id, st, now};
+        accumulate(host_id, st, now);
     }
 }
 
@@ -29,6 +81,7 @@ void LiveStats::drop(const std::string& session_id) {
 void LiveStats::drop_host(const std::string& host_id) {
     std::lock_guard lk(mu_);
     std::erase_if(by_session_, [&](const auto& kv) { return kv.second.host_id == host_id; });
+    std::erase_if(usage_, [&](const auto& kv) { return kv.second.host_id == host_id; });
 }
 
 void LiveStats::prune(std::int64_t now) {

@@ -2,7 +2,11 @@
 // The latest live stream figures of each session, as its host reports them (session_stats, every
 // 2 s): in memory only, never in SQLite. Written from the hosts' control events, read for the
 // REST API's session views and /metrics, pruned by the liveness tick; thread-safe.
+// Also what each session's stream used so far (bytes from kbit/s times the time between reports,
+// time-weighted average fps and RTT): kept until the session ends, when SessionEnds takes it into
+// the session's history row. Figures of a session without viewers stop, and so does its usage.
 
+#include "broker/store.hpp"
 #include "protocol/control.hpp"
 
 #include <cstdint>
@@ -26,8 +30,12 @@ public:
     };
     // The session's figures, if its own host reported them recently.
     std::optional<Figures> get(const std::string& session_id, const std::string& host_id, std::int64_t now) const;
-    void drop(const std::string& session_id);
-    void drop_host(const std::string& host_id);
+    void drop(const std::string& session_id);    // its current figures; its usage stays until taken
+    void drop_host(const std::string& host_id);  // figures and usage of the host's sessions
+
+    // What the session's stream used so far; take_usage also forgets it (the session ended).
+    SessionUsage usage(const std::string& session_id) const;
+    SessionUsage take_usage(const std::string& session_id);
     void prune(std::int64_t now);
 
     struct Totals {
@@ -44,9 +52,22 @@ private:
     };
     bool fresh(const Entry& e, std::int64_t now) const { return now - e.updated_at <= max_age_; }
 
+    // Sums over the reports of one session; each report's figures count for the time since the
+    // previous one.
+    struct Accumulated {
+        std::string host_id;
+        double bytes = 0;
+        double fps_seconds = 0, fps_weight = 0;
+        double rtt_seconds = 0, rtt_weight = 0;
+        std::int64_t last_report = 0;
+    };
+    void accumulate(const std::string& host_id, const protocol::control::StreamStats& st, std::int64_t now);
+    static SessionUsage usage_of(const Accumulated& a);
+
     std::int64_t max_age_;
     mutable std::mutex mu_;
     std::map<std::string, Entry> by_session_;
+    std::map<std::string, Accumulated> usage_;
 };
 
 }  // namespace portico::broker

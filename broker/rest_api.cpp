@@ -1,6 +1,8 @@
 #include "broker/rest_api.hpp"
 
+#include "broker/command_line.hpp"
 #include "broker/core.hpp"
+#include "broker/csv.hpp"
 #include "broker/rest_views.hpp"
 #include "common/crypto.hpp"
 #include "common/utf8.hpp"
@@ -8,6 +10,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <ctime>
 
 namespace portico::broker {
 
@@ -46,8 +49,8 @@ Error<ApiErrorCode> forbidden() { return {ApiErrorCode::forbidden, "your role do
 Error<ApiErrorCode> not_found(const std::string& what) { return {ApiErrorCode::not_found, "no such " + what}; }
 Error<ApiErrorCode> method_not_allowed() { return {ApiErrorCode::method_not_allowed, "method not allowed"}; }
 
-RestReply ok(json body, http::status s = http::status::ok) { return RestReply{s, std::move(body)}; }
-RestReply no_content() { return RestReply{http::status::no_content, std::nullopt}; }
+RestReply ok(json body, http::status s = http::status::ok) { return RestReply{s, std::move(body), std::nullopt}; }
+RestReply no_content() { return RestReply{http::status::no_content, std::nullopt, std::nullopt}; }
 
 using Check = Result<void, ApiErrorCode>;
 
@@ -105,6 +108,7 @@ json app_json(Store& store, const Resource& r) {
                 {"name", r.name},
                 {"type", r.type},
                 {"command", r.command},
+                {"command_line", join_command_line(r.command)},
                 {"icon", r.icon},
                 {"host_group", r.host_group},
                 {"entitlements", entitlements_json(store.entitlements(r.id))}};
@@ -213,6 +217,15 @@ Reply users_route(Core& core, const Caller& c, const RestRequest& req) {
 
 // ---- groups ----
 
+// "members alice, bob" (the first 20, then how many more), or "no members": read by people.
+std::string members_detail(const std::vector<std::string>& members) {
+    if (members.empty()) return "no members";
+    std::string out = "members ";
+    for (std::size_t i = 0; i < members.size() && i < 20; ++i) out += (i ? ", " : "") + members[i];
+    if (members.size() > 20) out += " and " + std::to_string(members.size() - 20) + " more";
+    return out;
+}
+
 Reply groups_route(Core& core, const Caller& c, const RestRequest& req) {
     auto& store = core.store();
     const auto& seg = req.segments;
@@ -240,7 +253,7 @@ Reply groups_route(Core& core, const Caller& c, const RestRequest& req) {
             }
         if (!store.create_group(name, members, unix_now()))
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "a group named " + name + " exists"};
-        core.audit().record(c.name, "group.create", name, c.ip, std::to_string(members.size()) + " members");
+        core.audit().record(c.name, "group.create", name, c.ip, members_detail(members));
         return ok(group_json(*store.group(name)), http::status::created);
     }
     const auto& name = seg[1];
@@ -277,9 +290,22 @@ Reply groups_route(Core& core, const Caller& c, const RestRequest& req) {
 Check check_app_fields(const json& b) {
     if (auto e = check_len(b, "name", 1, 128); !e) return e;
     if (auto e = check_string_array(b, "command", 256, 4096, true); !e) return e;
+    if (auto e = check_len(b, "command_line", 1, 16384); !e) return e;
+    if (b.contains("command") && b.contains("command_line")) return bad("give 'command' or 'command_line', not both");
     if (auto e = check_len(b, "icon", 0, 16384); !e) return e;
     if (auto e = check_len(b, "host_group", 0, 128); !e) return e;
     return {};
+}
+
+// The argv of a create or update request: "command" as given, or "command_line" split with shell-like
+// quoting (command_line.hpp). Nothing if the request has neither.
+Result<std::optional<std::vector<std::string>>, ApiErrorCode> app_command(const json& b) {
+    if (b.contains("command")) return std::optional(b["command"].get<std::vector<std::string>>());
+    if (!b.contains("command_line")) return std::optional<std::vector<std::string>>();
+    auto argv = split_command_line(b["command_line"].get<std::string>());
+    if (!argv) return bad("field 'command_line': " + argv.error().message);
+    if (argv.value().size() > 256) return bad("field 'command_line' has too many words");
+    return std::optional(std::move(argv.value()));
 }
 
 // The optional "entitlements" of a create request, each user and group checked to exist (so a
@@ -328,7 +354,8 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         if (!c.admin()) return forbidden();
         auto body = parse_body(req.body, {{"id", FieldType::string, true},
                                           {"name", FieldType::string, true},
-                                          {"command", FieldType::array, true},
+                                          {"command", FieldType::array},
+                                          {"command_line", FieldType::string},
                                           {"icon", FieldType::string},
                                           {"host_group", FieldType::string},
                                           {"entitlements", FieldType::array}});
@@ -336,14 +363,13 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         auto& b = body.value();
         if (!valid_name(b["id"].get<std::string>())) return bad("field 'id' must be 1-64 of A-Z a-z 0-9 . _ -");
         if (auto e = check_app_fields(b); !e) return e.error();
+        auto command = app_command(b);
+        if (!command) return command.error();
+        if (!command.value()) return bad("field 'command' (or 'command_line') is required");
         auto ents = create_entitlements(store, b);
         if (!ents) return ents.error();
-        Resource r{b["id"].get<std::string>(),
-                   b["name"].get<std::string>(),
-                   "app",
-                   b["command"].get<std::vector<std::string>>(),
-                   b.value("icon", std::string()),
-                   b.value("host_group", std::string())};
+        Resource r{b["id"].get<std::string>(), b["name"].get<std::string>(),   "app",
+                   *command.value(),           b.value("icon", std::string()), b.value("host_group", std::string())};
         if (!store.create_resource(r, ents.value()))
             return Error<ApiErrorCode>{ApiErrorCode::conflict, "a resource with id " + r.id + " exists"};
         core.audit().record(c.name, "app.create", r.id, c.ip, r.name);
@@ -366,16 +392,19 @@ Reply apps_route(Core& core, const Caller& c, const RestRequest& req) {
         }
         auto body = parse_body(req.body, {{"name", FieldType::string},
                                           {"command", FieldType::array},
+                                          {"command_line", FieldType::string},
                                           {"icon", FieldType::string},
                                           {"host_group", FieldType::string}});
         if (!body) return body.error();
         auto& b = body.value();
-        if (b.empty()) return bad("give at least one of 'name', 'command', 'icon', 'host_group'");
+        if (b.empty()) return bad("give at least one of 'name', 'command', 'command_line', 'icon', 'host_group'");
         if (auto e = check_app_fields(b); !e) return e.error();
+        auto command = app_command(b);
+        if (!command) return command.error();
         auto r = store.resource(id);
         if (!r || r->type != "app") return not_found("app");
         if (b.contains("name")) r->name = b["name"].get<std::string>();
-        if (b.contains("command")) r->command = b["command"].get<std::vector<std::string>>();
+        if (command.value()) r->command = *command.value();
         if (b.contains("icon")) r->icon = b["icon"].get<std::string>();
         if (b.contains("host_group")) r->host_group = b["host_group"].get<std::string>();
         if (!store.update_resource(*r)) return not_found("app");
@@ -560,6 +589,43 @@ Reply enrollment_tokens_route(Core& core, const Caller& c, const RestRequest& re
 
 // ---- sessions ----
 
+// A whole number query parameter of up to 18 digits (unix times, ids), or `def` when absent.
+std::optional<std::int64_t> number_query(const RestRequest& req, const char* key, std::int64_t def, std::string& err) {
+    auto it = req.query.find(key);
+    if (it == req.query.end()) return def;
+    if (it->second.empty() || it->second.size() > 18 ||
+        it->second.find_first_not_of("0123456789") != std::string::npos) {
+        err = std::string("query parameter '") + key + "' must be a number";
+        return std::nullopt;
+    }
+    return std::stoll(it->second);
+}
+
+// GET /sessions/history: ended and lost sessions, most recently ended first, paged by the last
+// row's (ended_at, id).
+Reply history_route(Core& core, const Caller& c, const RestRequest& req) {
+    if (req.method != http::verb::get) return method_not_allowed();
+    HistoryFilter f;
+    auto scope = req.query.count("scope") ? req.query.at("scope") : std::string("own");
+    if (scope != "own" && scope != "all") return bad("query parameter 'scope' must be own or all");
+    if (scope == "all" && !c.staff()) return forbidden();
+    f.user = scope == "own" ? c.name : (req.query.count("user") ? req.query.at("user") : std::string());
+    std::string err;
+    auto limit = int_query(req, "limit", 1, 1000, 200, err);
+    if (!limit) return bad(err);
+    f.limit = *limit;
+    auto before = number_query(req, "before", 0, err);
+    if (!before) return bad(err);
+    f.before_ended_at = *before;
+    if (req.query.count("before_id")) {
+        if (!f.before_ended_at) return bad("query parameter 'before_id' needs 'before'");
+        f.before_id = req.query.at("before_id");
+    }
+    json out = json::array();
+    for (const auto& v : core.launches().views(core.store().session_history(f))) out.push_back(session_json(v));
+    return ok(out);
+}
+
 Reply sessions_route(Core& core, const Caller& c, const RestRequest& req) {
     const auto& seg = req.segments;
     if (seg.size() == 1) {
@@ -585,6 +651,7 @@ Reply sessions_route(Core& core, const Caller& c, const RestRequest& req) {
         return ok(out);
     }
     const auto& id = seg[1];
+    if (seg.size() == 2 && id == "history") return history_route(core, c, req);
     if (seg.size() == 2) {
         if (req.method == http::verb::get) {
             auto s = core.launches().visible_session(c, id);
@@ -612,23 +679,43 @@ Reply sessions_route(Core& core, const Caller& c, const RestRequest& req) {
     return no_content();
 }
 
+// "2026-12-03T20:15:04Z"
+std::string iso_utc(std::int64_t unix_seconds) {
+    std::time_t t = static_cast<std::time_t>(unix_seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+RestReply audit_csv(const std::vector<AuditEvent>& events) {
+    std::string text = csv_line({"id", "time", "actor", "action", "target", "from", "detail"});
+    for (const auto& e : events)
+        text += csv_line({std::to_string(e.id), iso_utc(e.at), e.actor, e.action, e.target, e.from, e.detail});
+    RestReply r;
+    r.download = TextDownload{"text/csv; charset=utf-8", "portico-audit.csv", std::move(text)};
+    return r;
+}
+
 Reply audit_route(Core& core, const Caller& c, const RestRequest& req) {
     if (req.segments.size() != 1) return not_found("endpoint");
     if (req.method != http::verb::get) return method_not_allowed();
     if (!c.staff()) return forbidden();
+    auto format = req.query.count("format") ? req.query.at("format") : std::string("json");
+    if (format != "json" && format != "csv") return bad("query parameter 'format' must be json or csv");
     AuditFilter f;
     std::string err;
-    auto limit = int_query(req, "limit", 1, 1000, 100, err);
+    // A download takes up to 10000 rows at once (older ones page with 'before').
+    auto limit = int_query(req, "limit", 1, 10000, format == "csv" ? 10000 : 100, err);
     if (!limit) return bad(err);
     f.limit = *limit;
-    if (auto it = req.query.find("before"); it != req.query.end()) {
-        if (it->second.empty() || it->second.size() > 18 ||
-            it->second.find_first_not_of("0123456789") != std::string::npos)
-            return bad("query parameter 'before' must be a number");
-        f.before = std::stoll(it->second);
-    }
+    auto before = number_query(req, "before", 0, err);
+    if (!before) return bad(err);
+    f.before = *before;
     if (req.query.count("actor")) f.actor = req.query.at("actor");
     if (req.query.count("action")) f.action = req.query.at("action");
+    if (format == "csv") return audit_csv(core.store().audit(f));
     json out = json::array();
     for (auto& e : core.store().audit(f))
         out.push_back({{"id", e.id},

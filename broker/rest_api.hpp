@@ -30,9 +30,15 @@ struct RestRequest {
     std::string body;
 };
 
+// A download instead of JSON (e.g. the audit log as CSV): sent as an attachment named `filename`.
+struct TextDownload {
+    std::string content_type, filename, text;
+};
+
 struct RestReply {
     boost::beast::http::status status = boost::beast::http::status::ok;
-    std::optional<nlohmann::json> body;  // nothing = 204-style empty answer
+    std::optional<nlohmann::json> body;  // nothing (and no download) = 204-style empty answer
+    std::optional<TextDownload> download;
 };
 
 // Routes known to handle_rest (so the HTTP layer can answer 404 before authenticating).

@@ -39,6 +39,11 @@ json session_json(const SessionView& v) {
            {"ended_at", s.ended_at},
            {"width", s.width},
            {"height", s.height}};
+    j["end_reason"] = s.end_reason;
+    j["ended_by"] = s.ended_by;
+    j["bytes_sent"] = s.usage.bytes_sent;
+    j["avg_fps"] = or_null(s.usage.avg_fps);
+    j["avg_rtt_ms"] = or_null(s.usage.avg_rtt_ms);
     j["stats"] = v.stats ? stats_json(*v.stats) : json(nullptr);
     j["notice"] = v.notice;
     return j;

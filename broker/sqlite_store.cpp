@@ -177,6 +177,15 @@ const char* const kMigrations[] = {
     CREATE INDEX sessions_by_state ON sessions(state, updated_at);
     CREATE INDEX sessions_by_resource ON sessions(resource, state);
     )sql",
+    // 5: session history: why a session ended, who ended it, and what its stream used.
+    R"sql(
+    ALTER TABLE sessions ADD COLUMN end_reason TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN ended_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN bytes_sent INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN avg_fps REAL;
+    ALTER TABLE sessions ADD COLUMN avg_rtt_ms REAL;
+    CREATE INDEX sessions_by_end ON sessions(ended_at, id);
+    )sql",
 };
 
 // RAII prepared statement with positional binding.
@@ -193,6 +202,13 @@ public:
     }
     Stmt& bind(int i, std::int64_t v) {
         sqlite3_bind_int64(st_, i, v);
+        return *this;
+    }
+    Stmt& bind(int i, const std::optional<double>& v) {
+        if (v)
+            sqlite3_bind_double(st_, i, *v);
+        else
+            sqlite3_bind_null(st_, i);
         return *this;
     }
     bool step() {  // true while a row is available
@@ -214,6 +230,10 @@ public:
                  : std::string();
     }
     std::int64_t integer(int col) { return sqlite3_column_int64(st_, col); }
+    std::optional<double> real(int col) {
+        if (sqlite3_column_type(st_, col) == SQLITE_NULL) return std::nullopt;
+        return sqlite3_column_double(st_, col);
+    }
 
 private:
     sqlite3* db_;
@@ -221,7 +241,8 @@ private:
 };
 
 constexpr const char* kSessionCols =
-    "id, user, resource, host_id, state, width, height, created_at, ended_at, updated_at";
+    "id, user, resource, host_id, state, width, height, created_at, ended_at, updated_at, end_reason, ended_by, "
+    "bytes_sent, avg_fps, avg_rtt_ms";
 constexpr const char* kResourceCols = "id, name, type, command, icon, host_group";
 constexpr const char* kHostCols =
     "id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions";
@@ -252,6 +273,11 @@ SessionRecord read_session(Stmt& s) {
     r.created_at = s.integer(7);
     r.ended_at = s.integer(8);
     r.updated_at = s.integer(9);
+    r.end_reason = s.text(10);
+    r.ended_by = s.text(11);
+    r.usage.bytes_sent = s.integer(12);
+    r.usage.avg_fps = s.real(13);
+    r.usage.avg_rtt_ms = s.real(14);
     return r;
 }
 
@@ -341,6 +367,9 @@ public:
     std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user,
                                                           const std::string& resource) override;
     std::vector<SessionRecord> sessions(const SessionFilter& f) override;
+    std::vector<SessionRecord> session_history(const HistoryFilter& f) override;
+    void set_end_reason(const std::string& id, const std::string& reason, const std::string& by) override;
+    void set_session_usage(const std::string& id, const SessionUsage& usage) override;
     std::vector<std::string> lose_sessions_of_host(const std::string& host_id, std::int64_t now) override;
     std::vector<SessionRecord> sessions_in_state_since(SessionState state, std::int64_t before) override;
     std::vector<SessionRecord> live_sessions() override;
@@ -1017,6 +1046,45 @@ std::vector<SessionRecord> SqliteStore::sessions(const SessionFilter& f) {
     return query_sessions(where, args, std::max(1, f.limit));
 }
 
+std::vector<SessionRecord> SqliteStore::session_history(const HistoryFilter& f) {
+    std::lock_guard lk(mu_);
+    std::string sql = std::string("SELECT ") + kSessionCols + " FROM sessions WHERE state IN ('ended', 'lost')";
+    if (!f.user.empty()) sql += " AND user = ?";
+    if (f.before_ended_at > 0) sql += " AND (ended_at < ? OR (ended_at = ? AND id < ?))";
+    sql += " ORDER BY ended_at DESC, id DESC LIMIT ?";
+    Stmt s(db_, sql.c_str());
+    int i = 1;
+    if (!f.user.empty()) s.bind(i++, f.user);
+    if (f.before_ended_at > 0) {
+        s.bind(i++, f.before_ended_at);
+        s.bind(i++, f.before_ended_at);
+        s.bind(i++, f.before_id);
+    }
+    s.bind(i++, std::int64_t{std::max(1, f.limit)});
+    std::vector<SessionRecord> out;
+    while (s.step()) out.push_back(read_session(s));
+    return out;
+}
+
+void SqliteStore::set_end_reason(const std::string& id, const std::string& reason, const std::string& by) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "UPDATE sessions SET end_reason = ?, ended_by = ? WHERE id = ? AND end_reason = ''")
+        .bind(1, reason)
+        .bind(2, by)
+        .bind(3, id)
+        .step();
+}
+
+void SqliteStore::set_session_usage(const std::string& id, const SessionUsage& u) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "UPDATE sessions SET bytes_sent = ?, avg_fps = ?, avg_rtt_ms = ? WHERE id = ?")
+        .bind(1, u.bytes_sent)
+        .bind(2, u.avg_fps)
+        .bind(3, u.avg_rtt_ms)
+        .bind(4, id)
+        .step();
+}
+
 std::vector<std::string> SqliteStore::lose_sessions_of_host(const std::string& host_id, std::int64_t now) {
     std::lock_guard lk(mu_);
     std::vector<std::string> ids;
@@ -1027,7 +1095,8 @@ std::vector<std::string> SqliteStore::lose_sessions_of_host(const std::string& h
             while (s.step()) ids.push_back(s.text(0));
         }
         Stmt(db_,
-             "UPDATE sessions SET state = 'lost', ended_at = ?, updated_at = ? WHERE host_id = ? "
+             "UPDATE sessions SET state = 'lost', ended_at = ?, updated_at = ?, "
+             "end_reason = CASE end_reason WHEN '' THEN 'host_lost' ELSE end_reason END WHERE host_id = ? "
              "AND state NOT IN ('ended', 'lost')")
             .bind(1, now)
             .bind(2, now)

@@ -42,11 +42,23 @@ struct DesktopPool {
     int memory_mib = 512, cpus = 1;
 };
 
+// What a session's stream used, accumulated by the broker from its host's figures (LiveStats)
+// and kept with the session once it ends. Averages are over the time the session had viewers;
+// empty when the host never reported the figure.
+struct SessionUsage {
+    std::int64_t bytes_sent = 0;
+    std::optional<double> avg_fps, avg_rtt_ms;
+};
+
 struct SessionRecord {
     std::string id, user, resource, host_id;
     SessionState state = SessionState::starting;
     int width = 0, height = 0;
     std::int64_t created_at = 0, ended_at = 0, updated_at = 0;
+    // Why it ended (end_reasons.hpp; empty while live or before this was recorded) and who ended
+    // it (a user name; empty for the host, a timeout or the broker itself).
+    std::string end_reason, ended_by;
+    SessionUsage usage;  // written when it ends
 };
 
 struct UserRecord {
@@ -85,6 +97,15 @@ struct AuditFilter {
     int limit = 100;
     std::int64_t before = 0;  // 0 = no bound
     std::string actor, action;
+};
+
+// Ended and lost sessions, most recently ended first. The cursor (before_ended_at, before_id) is
+// the last row of the previous page: only rows after it in that order.
+struct HistoryFilter {
+    std::string user;                  // empty = anyone
+    std::int64_t before_ended_at = 0;  // 0 = from the newest
+    std::string before_id;
+    int limit = 200;
 };
 
 struct SessionFilter {
@@ -180,7 +201,13 @@ public:
     virtual std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user,
                                                                   const std::string& resource) = 0;
     virtual std::vector<SessionRecord> sessions(const SessionFilter& f) = 0;
-    // Marks every starting/active/disconnected session of the host lost; returns their ids.
+    virtual std::vector<SessionRecord> session_history(const HistoryFilter& f) = 0;
+    // Records why a live session ends and who ended it, unless a reason is recorded already: the
+    // first cause wins (an admin's log off, not the host's later "logged_off" report).
+    virtual void set_end_reason(const std::string& id, const std::string& reason, const std::string& by) = 0;
+    virtual void set_session_usage(const std::string& id, const SessionUsage& usage) = 0;
+    // Marks every live session of the host lost (end reason host_lost unless one was recorded);
+    // returns their ids.
     virtual std::vector<std::string> lose_sessions_of_host(const std::string& host_id, std::int64_t now) = 0;
     // Live sessions in `state` whose last state change is at or before `before`.
     virtual std::vector<SessionRecord> sessions_in_state_since(SessionState state, std::int64_t before) = 0;

@@ -372,6 +372,7 @@ async function main() {
     listResources: { as: 'user' },
     launch: { as: 'user', body: { resource: 'terminal', width: 800, height: 600, scale: 1 } },
     listSessions: { as: 'user' },
+    listSessionHistory: { as: 'user' },
     getSession: { as: 'user', params: { id: sid } },
     deleteSession: { as: 'user', params: { id: sid } },
     logoffSession: { as: 'user', params: { id: sid }, body: {} },
@@ -450,6 +451,25 @@ async function main() {
   await expect('deleteSession', 204, { as: 'helpdesk', params: { id: sid2 } });
   await expect('getSession', 200, { as: 'user', params: { id: sid2 } }, 'logged off');
   await expect('listSessions', 200, { as: 'admin', query: { scope: 'all', state: 'ended', user: DEMO, host: HOST } }, 'ended');
+  // The history: both ended sessions, with why they ended; a second page after the first row. The
+  // host confirms a log off a moment after the 204 (the session is "ending" until then).
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+    if ((await expect('getSession', 200, { as: 'helpdesk', params: { id: sid2 } }, 'until it has ended')).json?.state === 'ended') break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // The history: both ended sessions, with why they ended; a second page after the first row.
+  const history = await expect('listSessionHistory', 200, { as: 'helpdesk', query: { scope: 'all', user: DEMO, limit: 2 } }, 'everyone\'s');
+  const rows = history.json ?? [];
+  if (!rows.some((s) => s.id === sid2 && s.end_reason === 'admin_logoff' && s.ended_by === 'contract-helpdesk')
+    || !rows.some((s) => s.id === sid && s.end_reason === 'user_logoff' && s.ended_by === DEMO)) {
+    results.get('listSessionHistory').failures.push(`the history lacks ${sid2} (logged off by helpdesk) or ${sid} (by its user): ${history.raw}`);
+  }
+  const page2 = await expect('listSessionHistory', 200, { as: 'user', query: { limit: 1, before: rows[0]?.ended_at ?? 0, before_id: rows[0]?.id ?? '' } }, 'next page');
+  if (page2.json?.[0]?.id !== rows[1]?.id) {
+    results.get('listSessionHistory').failures.push(`the page after ${rows[0]?.id} does not start with ${rows[1]?.id}: ${page2.raw}`);
+  }
+  await expect('listSessionHistory', '403 forbidden', { as: 'user', query: { scope: 'all' } }, 'a user asks for everyone\'s');
+  await expect('listSessionHistory', '400 bad_request', { as: 'user', query: { before_id: 'x' } }, 'before_id without before');
 
   // Users.
   await expect('listUsers', 200, { as: 'helpdesk' });
@@ -477,6 +497,12 @@ async function main() {
   await expect('createApp', '404 not_found', { as: 'admin', body: { id: 'contract-app-3', name: 'X', command: ['xterm'],
     entitlements: [{ user: 'no-such-user' }] } }, 'unknown entitled user');
   await expect('updateApp', 200, { as: 'admin', params: { id: 'contract-app' }, body: { name: 'Contract app (renamed)' } });
+  const quoted = await expect('updateApp', 200, { as: 'admin', params: { id: 'contract-app' }, body: { command_line: 'xterm -title "two words"' } }, 'command_line');
+  if (JSON.stringify(quoted.json?.command) !== '["xterm","-title","two words"]') {
+    results.get('updateApp').failures.push(`command_line was not split as a shell would: ${quoted.raw}`);
+  }
+  await expect('updateApp', '400 bad_request', { as: 'admin', params: { id: 'contract-app' }, body: { command_line: 'xterm "open' } }, 'an unterminated quote');
+  await expect('createApp', '400 bad_request', { as: 'admin', body: { id: 'contract-app-4', name: 'X' } }, 'no command');
   await expect('setAppEntitlements', 200, { as: 'admin', params: { id: 'contract-app' },
     body: { entitlements: [{ group: 'contract-group' }, { user: 'contract-user' }] } });
   await expect('setAppEntitlements', '404 not_found', { as: 'admin', params: { id: 'contract-app' },
@@ -531,6 +557,12 @@ async function main() {
   // Audit (every action written so far, pool.* included, must be in the documented list) and metrics.
   await expect('listAudit', 200, { as: 'helpdesk', query: { limit: 1000 } });
   await expect('listAudit', 200, { as: 'admin', query: { action: 'pool.create', actor: 'admin', before: 1000000, limit: 5 } }, 'filtered');
+  const csv = await expect('listAudit', 200, { as: 'helpdesk', query: { format: 'csv', action: 'session.launch' } }, 'CSV');
+  const lines = csv.raw.toString('utf8').split('\r\n');
+  if (lines[0] !== 'id,time,actor,action,target,from,detail' || !lines.some((l) => l.includes(`,demo,session.launch,${sid},`))
+    || !/attachment; filename="portico-audit.csv"/.test(csv.headers['content-disposition'] ?? '')) {
+    results.get('listAudit').failures.push(`the CSV download lacks its header or the launch of ${sid}: ${csv.raw.toString('utf8').slice(0, 300)}`);
+  }
   await expect('getMetrics', 200, { as: 'admin' });
 
   // The deletes, last.

@@ -32,15 +32,15 @@ TEST_CASE("store: migrations apply exactly once", "[broker][store]") {
     auto db = (dir.path / "p.db").string();
     {
         auto s = open_store(db);
-        CHECK(s->schema_version() == 4);
+        CHECK(s->schema_version() == 5);
         s->create_user("alice", portico::crypto::hash_password("pw"), 100);
     }
     {
         auto s = open_store(db);  // reopening must not re-run the migrations (they would fail: tables exist)
-        CHECK(s->schema_version() == 4);
+        CHECK(s->schema_version() == 5);
         CHECK(s->password_hash("alice").has_value());
     }
-    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 4);
+    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 5);
     CHECK(count_rows(db, "SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
 }
 
@@ -135,7 +135,7 @@ TEST_CASE("store: migrating from version 1 keeps users, resources and sessions",
         sqlite3_close(h);
     }
     auto s = open_store(db);
-    CHECK(s->schema_version() == 4);
+    CHECK(s->schema_version() == 5);
     REQUIRE(s->user("alice"));
     CHECK(s->user("alice")->role == Role::user);
     auto rec = s->session("s1");
