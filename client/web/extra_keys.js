@@ -65,7 +65,7 @@ export class TouchKeys {
     Object.assign(this.#field, { id: 'soft-keyboard', className: 'soft-keyboard-field', spellcheck: false, rows: 1 });
     for (const [k, v] of Object.entries({
       autocapitalize: 'off', autocomplete: 'off', autocorrect: 'off', 'aria-label': 'Type into the session',
-      'data-soft-keyboard': '', enterkeyhint: 'send',
+      'data-soft-keyboard': '', enterkeyhint: 'enter',
     })) this.#field.setAttribute(k, v);
 
     const row = document.createElement('div');
@@ -108,6 +108,11 @@ export class TouchKeys {
       const to = e.relatedTarget;
       if (to && !this.#bar.contains(to) && to !== this.#toggle) this.show(false);
     });
+    // The session view closing (the session ended, Disconnect) closes the bar too, so the next
+    // session starts with the keyboard button, not a bar without a keyboard.
+    new MutationObserver(() => {
+      if (sessionView.hidden && !this.#bar.hidden) this.show(false);
+    }).observe(sessionView, { attributes: true, attributeFilter: ['hidden'] });
     // Chrome on Android shrinks only the visual viewport for its keyboard: keep the bar above it.
     window.visualViewport?.addEventListener('resize', () => this.#followKeyboard());
     window.visualViewport?.addEventListener('scroll', () => this.#followKeyboard());

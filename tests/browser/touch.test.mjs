@@ -331,4 +331,9 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   await phoneType(page, 'exit');
   await phoneEnter(page);
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 15_000 });
+  const left = await page.evaluate(() => ({
+    bar: document.querySelector('#extra-keys').hidden, toggle: document.querySelector('#keyboard-toggle').hidden,
+  }));
+  if (!left.bar || left.toggle) fail(`the session ended with the bar open: the next one would start with it (${JSON.stringify(left)})`);
+  log('the session ended with the bar open: it closed with the session view');
 });
