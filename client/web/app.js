@@ -11,7 +11,8 @@ import { forgetLastSeen, lastSeen, saveLastSeen } from './last_seen.js';
 import { MenuChord } from './menu_shortcut.js';
 import { api, ApiError } from './rest.js';
 import { Router } from './router.js';
-import { SessionMenu } from './session_menu.js';
+import { SessionMenu, zoomStep } from './session_menu.js';
+import { ViewZoom, zoomAround } from './zoom.js';
 
 
 const $ = (selector) => document.querySelector(selector);
@@ -68,9 +69,11 @@ class Portal {
       clipboardToggle: $('#clipboard-toggle'), clipboardPanel: $('#clipboard-panel'),
       clipboardText: $('#clipboard-text'), clipboardSend: $('#clipboard-send'), clipboardCopy: $('#clipboard-copy'),
       menuToggle: $('#session-menu-toggle'), sessionMenu: $('#session-menu'), filters: $('#resource-filter'),
+      zoomIn: $('#zoom-in'), zoomOut: $('#zoom-out'), zoomLevel: $('#zoom-level'),
     };
     this.#menu = new SessionMenu({
       panel: this.el.sessionMenu, handle: this.el.menuToggle, screen: this.el.screen,
+      onOpen: () => this.#showZoom(), // a pinch may have changed it
       onClose: () => {
         this.#closeMenu();
         this.#toggleClipboard(false);
@@ -134,6 +137,8 @@ class Portal {
         this.el.clipboardToggle.focus();
       }
     });
+    this.el.zoomIn.addEventListener('click', () => this.#zoomBy(1));
+    this.el.zoomOut.addEventListener('click', () => this.#zoomBy(-1));
     this.el.statsToggle.addEventListener('click', () => {
       this.#menu.close();
       this.#toggleStats();
@@ -801,6 +806,22 @@ class Portal {
   }
 
   // --- scaling and stats --------------------------------------------------------------------
+
+  /**
+   * The menu's Zoom buttons: the next step of the view's zoom (zoom.js, the one pinching sets),
+   * around the middle of the view; the way to zoom without a two-finger gesture.
+   */
+  #zoomBy(direction) {
+    const zoom = ViewZoom.of(this.el.screen);
+    const b = zoom.box();
+    zoom.set(zoomAround(zoom.view, zoomStep(zoom.view.scale, direction), b.width / 2, b.height / 2, b.width, b.height));
+    this.#showZoom();
+  }
+
+  #showZoom() {
+    const { scale } = ViewZoom.of(this.el.screen).view;
+    this.el.zoomLevel.textContent = `${Math.round(scale * 100)}%`; // at the ends a step changes nothing (not disabled: the focus stays)
+  }
 
   #setFit(fit) {
     this.#fit = fit;

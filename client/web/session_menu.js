@@ -5,21 +5,34 @@
 // back to the screen. A non-modal dialog: Tab moves on to the rest of the page, a click outside
 // closes it.
 
+/** The zoom steps of the menu's Zoom buttons (the view's scale; pinching may land in between). */
+export const ZOOM_LEVELS = [1, 1.25, 1.5, 2, 3, 4];
+
+/** The next zoom step above (direction 1) or below (-1) `scale`, kept within the steps. */
+export function zoomStep(scale, direction) {
+  const eps = 1e-6;
+  if (direction > 0) return ZOOM_LEVELS.find((z) => z > scale + eps) ?? ZOOM_LEVELS.at(-1);
+  return ZOOM_LEVELS.findLast((z) => z < scale - eps) ?? ZOOM_LEVELS[0];
+}
+
 export class SessionMenu {
   #panel;
   #handle;
   #screen;
   #onClose;
+  #onOpen;
 
   /**
    * panel: the dialog element; handle: the toolbar button that opens it; screen: the canvas that
-   * gets the keyboard back; onClose(): called when the menu closes (to fold its sub-panels).
+   * gets the keyboard back; onOpen(): called as it opens (to refresh what it shows); onClose():
+   * called when it closes (to fold its sub-panels).
    */
-  constructor({ panel, handle, screen, onClose = () => {} }) {
+  constructor({ panel, handle, screen, onOpen = () => {}, onClose = () => {} }) {
     this.#panel = panel;
     this.#handle = handle;
     this.#screen = screen;
     this.#onClose = onClose;
+    this.#onOpen = onOpen;
     handle.addEventListener('click', () => this.toggle());
     panel.addEventListener('keydown', (e) => {
       if (e.key !== 'Escape' || e.defaultPrevented) return; // a sub-panel closed itself first
@@ -36,6 +49,7 @@ export class SessionMenu {
 
   /** Shows the menu with the keyboard on its first control. */
   open() {
+    this.#onOpen();
     this.#panel.hidden = false;
     this.#handle.setAttribute('aria-expanded', 'true');
     this.#panel.querySelector('button:not([disabled]), [tabindex="0"]')?.focus();

@@ -1,5 +1,5 @@
 // The session menu's pure parts in Node: the Ctrl+Alt+Shift chord (menu_shortcut.js), session URLs
-// (router.js) and favourites / recent launches (favourites.js).
+// (router.js), favourites / recent launches (favourites.js) and the menu's zoom steps.
 // Run: node --test tests/browser/session-menu-logic.test.mjs
 
 import test from 'node:test';
@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { MenuChord } from '../../client/web/menu_shortcut.js';
 import { Router, parseRoute, sessionHash } from '../../client/web/router.js';
 import { RECENT_MAX, ResourcePrefs } from '../../client/web/favourites.js';
+import { ZOOM_LEVELS, zoomStep } from '../../client/web/session_menu.js';
 
 const down = (code) => ({ type: 'keydown', code });
 const up = (code) => ({ type: 'keyup', code });
@@ -151,4 +152,17 @@ test('unusable storage loses the preference, not the portal', () => {
   const r = new ResourcePrefs(storage, 'alice');
   assert.equal(r.isFavourite('x'), true);
   assert.deepEqual(r.recent, []);
+});
+
+test('zoom steps: up and down through the levels, from anywhere a pinch left the view', () => {
+  assert.equal(zoomStep(1, 1), 1.25);
+  assert.equal(zoomStep(1.25, 1), 1.5);
+  assert.equal(zoomStep(1.7, 1), 2);
+  assert.equal(zoomStep(1.7, -1), 1.5);
+  assert.equal(zoomStep(4, 1), 4);
+  assert.equal(zoomStep(1, -1), 1);
+  assert.equal(zoomStep(1.0000001, -1), 1);
+  let z = 1;
+  for (let i = 0; i < ZOOM_LEVELS.length; i++) z = zoomStep(z, 1);
+  assert.equal(z, 4);
 });

@@ -24,7 +24,7 @@ const X_CTRL = 37; // X keycodes (evdev + 8) of the left modifiers
 const X_ALT = 64;
 const X_SHIFT = 50;
 const MENU_ACTIONS = ['#ctrl-alt-del', '#send-keys', '#clipboard-toggle', '#scale-mode', '#fullscreen', '#stats-toggle',
-  '#disconnect', '#logoff'];
+  '#zoom-in', '#zoom-out', '#disconnect', '#logoff'];
 
 async function errorText(page) {
   const error = page.locator('#error');
@@ -215,9 +215,21 @@ async function menuActions(page, art, work) {
   if ((await page.getAttribute('#scale-mode', 'aria-pressed')) !== 'true') fail('1:1 is not shown as pressed');
   if (!(await page.evaluate(() => document.querySelector('#screen').classList.contains('one-to-one')))) fail('1:1 did not change the view');
   await sessionAction(page, '#scale-mode');
+  // Zoom without a two-finger gesture: the menu's buttons step the view's zoom (it stays open).
+  const transform = () => page.evaluate(() => document.querySelector('#screen').style.transform);
+  await sessionAction(page, '#zoom-in');
+  await page.click('#zoom-in');
+  if ((await page.textContent('#zoom-level')) !== '150%') fail(`two Zoom in steps show ${await page.textContent('#zoom-level')}`);
+  if (!/scale\(1\.5\)/.test(await transform())) fail(`zoomed view has transform "${await transform()}"`);
+  await page.screenshot({ path: art('menu-4-zoomed.png') });
+  await page.click('#zoom-out');
+  await page.click('#zoom-out');
+  if ((await transform()) !== '' || (await page.textContent('#zoom-level')) !== '100%') fail('Zoom out did not return to the whole view');
+  await page.keyboard.press('Escape');
+  await page.locator('#session-menu').waitFor({ state: 'hidden', timeout: 3_000 });
   await sessionAction(page, '#fullscreen');
   await waitFor('full screen', 5_000, () => page.evaluate(() => Boolean(document.fullscreenElement)));
-  await page.screenshot({ path: art('menu-4-fullscreen.png') });
+  await page.screenshot({ path: art('menu-5-fullscreen.png') });
   await sessionAction(page, '#fullscreen');
   await waitFor('full screen to end', 5_000, () => page.evaluate(() => !document.fullscreenElement));
   await sessionAction(page, '#clipboard-toggle');
@@ -227,12 +239,12 @@ async function menuActions(page, art, work) {
   if (!(await page.locator('#session-menu').isVisible())) fail('Escape in the clipboard panel closed the whole menu');
   await page.keyboard.press('Escape');
   await page.locator('#session-menu').waitFor({ state: 'hidden', timeout: 3_000 });
-  log('Ctrl+Alt+Del, 1:1, full screen and the clipboard panel work from the menu');
+  log('Ctrl+Alt+Del, 1:1, zoom steps, full screen and the clipboard panel work from the menu');
 
   await sessionAction(page, '#logoff');
   await page.locator('#logoff-confirm-box').waitFor({ state: 'visible', timeout: 3_000 });
   if ((await focused(page)) !== '#logoff-cancel') fail('the Log off question does not start on Cancel');
-  await page.screenshot({ path: art('menu-5-logoff-question.png') });
+  await page.screenshot({ path: art('menu-6-logoff-question.png') });
   await page.keyboard.press('Enter');
   await sleep(300);
   if (!(await page.locator('#session-view').isVisible())) fail('Cancel on the Log off question left the session');
