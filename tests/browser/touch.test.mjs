@@ -13,7 +13,8 @@
 //   - long-press right-clicks and a pinch zooms the view: with xterm's mouse reporting on
 //     (\e[?1000h), `cat -v` writes the button and cell of every press: the long-press is button 3,
 //     a tap on a session point before and after zooming lands on the same cell, and the screen
-//     point tapped first lands elsewhere once zoomed;
+//     point tapped first lands elsewhere once zoomed; two fingers moving together scroll (wheel
+//     reports) without changing the zoom, and pinching in returns to 1x;
 //   - the touch controls are >= 44x44 CSS px and nothing overflows sideways at 390 and 360 px.
 // Screenshots of each state go to PORTICO_ARTIFACTS (touch-*.png).
 //
@@ -83,6 +84,17 @@ async function pinch(cdp, c, from, to) {
   await touches(cdp, 'touchStart', at(from));
   for (let i = 1; i <= 12; i++) {
     await touches(cdp, 'touchMove', at(from + ((to - from) * i) / 12));
+    await sleep(16);
+  }
+  await touches(cdp, 'touchEnd', []);
+}
+
+/** Two fingers `gap` px apart around `c` moving up by `dy` px together (a scroll, not a pinch). */
+async function twoFingerScroll(cdp, c, gap, dy) {
+  const at = (y) => [{ x: c.x - gap / 2, y }, { x: c.x + gap / 2, y }];
+  await touches(cdp, 'touchStart', at(c.y));
+  for (let i = 1; i <= 10; i++) {
+    await touches(cdp, 'touchMove', at(c.y - (dy * i) / 10));
     await sleep(16);
   }
   await touches(cdp, 'touchEnd', []);
@@ -257,6 +269,8 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   await tapKey(page, 'Up arrow');
   await phoneEnter(page);
   await waitFile(arrows, 'arrow\narrow\n');
+  // The shell ran the next commands, so the sleep was over long before its 100 s: Ctrl+C ended it,
+  // and the rest of its line never ran.
   await sleep(500);
   if (fs.existsSync(late)) fail('Ctrl+C from the extra-keys bar did not interrupt the sleep: the late file exists');
   await tapKey(page, 'Function keys F1 to F12');
@@ -288,16 +302,21 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   const p2 = await pagePoint(page, target.x, target.y); // the same session pixel, zoomed
   await tapAt(cdp, p2);
   await tapAt(cdp, p1); // the first screen point: another cell now
+  // Two fingers moving up together scroll (wheel), zoomed or not, and leave the zoom alone.
+  await twoFingerScroll(cdp, centre, 80, 100);
+  await sleep(300);
+  const zoomAfterScroll = await page.evaluate((w) => document.querySelector('#screen').getBoundingClientRect().width / w, before);
+  if (Math.abs(zoomAfterScroll - zoom) > 0.001) fail(`a two-finger scroll changed the zoom from ${zoom} to ${zoomAfterScroll}`);
   await phoneEnter(page);
   await tapKey(page, 'Control');
   await phoneType(page, 'd');
   const text = await waitFor('the mouse reports', 15_000, () => {
     const t = readFile(mouse);
-    return t && mouseReports(t).length >= 8 ? t : null;
+    return t && mouseReports(t).length >= 9 ? t : null;
   });
   const reports = mouseReports(text);
   log(`mouse reports: ${reports.map((r) => `${r.button}@${r.col},${r.row}`).join(' ')}`);
-  const [rightDown, rightUp, tap1, tap1Up, tap2, tap2Up, tap3] = reports;
+  const [rightDown, rightUp, tap1, tap1Up, tap2, tap2Up, tap3, , wheel] = reports;
   if (rightDown.button !== 2 || rightUp.button !== 3) fail(`the long-press reported buttons ${rightDown.button}, ${rightUp.button} (2 = right, then 3 = release)`);
   if (tap1.button !== 0 || tap1Up.button !== 3 || tap2.button !== 0 || tap2Up.button !== 3) fail('the taps were not left clicks');
   if (tap1.col !== rightDown.col || tap1.row !== rightDown.row) fail('the long-press and the tap at the same point reported different cells');
@@ -305,7 +324,12 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
     fail(`the same session point tapped on the zoomed view landed on cell ${tap2.col},${tap2.row}, not ${tap1.col},${tap1.row}`);
   }
   if (tap3.col === tap1.col && tap3.row === tap1.row) fail('zooming did not change where a screen point lands');
-  log(`long-press = button 3 at cell ${rightDown.col},${rightDown.row}; zoomed ${zoom.toFixed(2)}x, the same session point → the same cell, the old screen point → ${tap3.col},${tap3.row}`);
+  // Wheel buttons 4 (up) and 5 (down) report as 64 and 65; 100 px up is 2 notches of 40 px.
+  const wheels = reports.slice(8);
+  if (!(wheel.button >= 64) || wheels.some((r) => r.button !== wheel.button) || wheels.length !== 2) {
+    fail(`the two-finger scroll reported ${JSON.stringify(wheels)} (2 wheel notches expected)`);
+  }
+  log(`long-press = button 3 at cell ${rightDown.col},${rightDown.row}; zoomed ${zoom.toFixed(2)}x, the same session point → the same cell, the old screen point → ${tap3.col},${tap3.row}; two-finger scroll → ${wheels.length} wheel report(s) of button ${wheel.button - 60}`);
 
   // --- pinching in goes back to the whole session ---------------------------------------------------
   await pinch(cdp, centre, 200, 40);
