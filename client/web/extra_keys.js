@@ -10,9 +10,10 @@ import { KEYMAP } from './keymap.js';
 import { TYPE_EVENT } from './input.js';
 import { SoftKeyboard } from './soft_keyboard.js';
 
-// [label shown, screen-reader name, evdev code]
+// [label shown, screen-reader name, evdev code]. A name contains the label (WCAG 2.5.3, label in
+// name: a voice user says what they see); symbols get a name of words.
 const KEYS = [
-  ['Esc', 'Escape', KEYMAP.Escape],
+  ['Esc', 'Esc', KEYMAP.Escape],
   ['Tab', 'Tab', KEYMAP.Tab],
   ['←', 'Left arrow', KEYMAP.ArrowLeft],
   ['↑', 'Up arrow', KEYMAP.ArrowUp],
@@ -20,11 +21,11 @@ const KEYS = [
   ['→', 'Right arrow', KEYMAP.ArrowRight],
   ['Home', 'Home', KEYMAP.Home],
   ['End', 'End', KEYMAP.End],
-  ['PgUp', 'Page up', KEYMAP.PageUp],
-  ['PgDn', 'Page down', KEYMAP.PageDown],
+  ['PgUp', 'PgUp (page up)', KEYMAP.PageUp],
+  ['PgDn', 'PgDn (page down)', KEYMAP.PageDown],
 ];
 const F_KEYS = Array.from({ length: 12 }, (_, i) => [`F${i + 1}`, `F${i + 1}`, KEYMAP[`F${i + 1}`]]);
-const MODIFIERS = [['Ctrl', 'Control', KEYMAP.ControlLeft], ['Alt', 'Alt', KEYMAP.AltLeft]];
+const MODIFIERS = [['Ctrl', 'Ctrl', KEYMAP.ControlLeft], ['Alt', 'Alt', KEYMAP.AltLeft]];
 
 function button(label, name, attrs = {}) {
   const b = document.createElement('button');
@@ -81,7 +82,7 @@ export class TouchKeys {
       row.append(b);
     }
     for (const [label, name, code] of KEYS) row.append(button(label, name, { 'data-key': String(code) }));
-    this.#fnToggle = button('Fn', 'Function keys F1 to F12', { 'aria-expanded': 'false', 'aria-controls': 'extra-keys-f' });
+    this.#fnToggle = button('Fn', 'Fn (function keys F1 to F12)', { 'aria-expanded': 'false', 'aria-controls': 'extra-keys-f' });
     row.append(this.#fnToggle);
     this.#fnRow = document.createElement('div');
     this.#fnRow.id = 'extra-keys-f';

@@ -125,8 +125,12 @@ function touchLayout() {
   const unnamed = [...document.querySelectorAll('#keyboard-toggle, #extra-keys button')]
     .filter((b) => !(b.getAttribute('aria-label') || b.textContent.trim()))
     .map((b) => b.outerHTML);
+  // Label in name (WCAG 2.5.3): a name given to a button with a word on it contains that word.
+  const mismatched = [...document.querySelectorAll('#keyboard-toggle, #extra-keys button')]
+    .filter((b) => /\w/.test(b.textContent) && b.getAttribute('aria-label') && !b.getAttribute('aria-label').includes(b.textContent.trim()))
+    .map((b) => `"${b.textContent.trim()}" named "${b.getAttribute('aria-label')}"`);
   return {
-    small, unnamed, barRight: bar.right, barWidth: bar.width,
+    small, unnamed, mismatched, barRight: bar.right, barWidth: bar.width,
     pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth,
   };
 }
@@ -134,6 +138,7 @@ function touchLayout() {
 function checkLayout(l, where) {
   if (l.small.length) fail(`${where}: touch targets under 44x44 CSS px: ${l.small.join(', ')}`);
   if (l.unnamed.length) fail(`${where}: buttons without a name: ${l.unnamed.join(' ')}`);
+  if (l.mismatched.length) fail(`${where}: names without the visible label: ${l.mismatched.join(', ')}`);
   if (l.pageWidth > l.viewport) fail(`${where}: the page is ${l.pageWidth} px wide in a ${l.viewport} px viewport`);
   if (l.barRight > l.viewport + 0.5) fail(`${where}: the extra-keys bar ends at ${l.barRight} px, past the ${l.viewport} px viewport`);
 }
@@ -255,12 +260,12 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   await phoneType(page, `sleep 100; echo late > ${late}`);
   await phoneEnter(page);
   await sleep(800);
-  await tapKey(page, 'Control');
-  const latched = await page.getByRole('button', { name: 'Control', exact: true }).getAttribute('aria-pressed');
+  await tapKey(page, 'Ctrl');
+  const latched = await page.getByRole('button', { name: 'Ctrl', exact: true }).getAttribute('aria-pressed');
   if (latched !== 'true') fail(`Ctrl tapped: aria-pressed=${latched}`);
   await page.screenshot({ path: art('ctrl-latched') });
   await phoneType(page, 'c');
-  const released = await page.getByRole('button', { name: 'Control', exact: true }).getAttribute('aria-pressed');
+  const released = await page.getByRole('button', { name: 'Ctrl', exact: true }).getAttribute('aria-pressed');
   if (released !== 'false') fail(`Ctrl still latched after one key: aria-pressed=${released}`);
   const arrows = work('touch-arrows');
   await phoneType(page, `echo arrow >> ${arrows}`);
@@ -273,11 +278,11 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   // and the rest of its line never ran.
   await sleep(500);
   if (fs.existsSync(late)) fail('Ctrl+C from the extra-keys bar did not interrupt the sleep: the late file exists');
-  await tapKey(page, 'Function keys F1 to F12');
+  await tapKey(page, 'Fn (function keys F1 to F12)');
   await page.getByRole('button', { name: 'F12', exact: true }).waitFor({ state: 'visible', timeout: 5_000 });
   checkLayout(await page.evaluate(touchLayout), '390x844 with F-keys');
   await page.screenshot({ path: art('fkeys') });
-  await tapKey(page, 'Function keys F1 to F12');
+  await tapKey(page, 'Fn (function keys F1 to F12)');
   log('extra keys: Ctrl latched for one key (interrupted the sleep), ↑ recalled the command, F-keys row');
 
   // --- long-press = right click; taps before and after a pinch zoom --------------------------------
@@ -308,7 +313,7 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   const zoomAfterScroll = await page.evaluate((w) => document.querySelector('#screen').getBoundingClientRect().width / w, before);
   if (Math.abs(zoomAfterScroll - zoom) > 0.001) fail(`a two-finger scroll changed the zoom from ${zoom} to ${zoomAfterScroll}`);
   await phoneEnter(page);
-  await tapKey(page, 'Control');
+  await tapKey(page, 'Ctrl');
   await phoneType(page, 'd');
   const text = await waitFor('the mouse reports', 15_000, () => {
     const t = readFile(mouse);
