@@ -66,9 +66,10 @@ fi
 
 # The test packages from npm as each package-lock.json pins them, reinstalled when a checkout holds
 # another version: playwright-core for the browser tests (1.61: the last that runs on Debian 12's
-# Node.js 18) and openapi-backend for the REST contract test (tests/contract; 5.20: Node.js 20).
+# Node.js 18), axe-core for their accessibility audit, and openapi-backend for the REST contract
+# test (tests/contract; 5.20: Node.js 20).
 if [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; then
-  for dir_and_package in tests/browser:playwright-core tests/contract:openapi-backend; do
+  for dir_and_package in tests/browser:playwright-core tests/browser:axe-core tests/contract:openapi-backend; do
     dir=$here/${dir_and_package%%:*} package=${dir_and_package#*:}
     wanted=$(node -p 'require(process.argv[1]).dependencies[process.argv[2]]' "$dir/package.json" "$package")
     have=$(node -p 'require(process.argv[1]).version' "$dir/node_modules/$package/package.json" 2>/dev/null || true)

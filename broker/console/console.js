@@ -1,11 +1,16 @@
-// The admin console: log in (cookie), then tabs for hosts, sessions (with live stream figures and
-// view-only shadowing through the web client's DisplayClient), users and groups, apps and desktop
-// pools, and the audit log. The visible tab is polled every 2 s and its tables are updated in
-// place. Helpdesk users get no edit controls (the broker refuses them anyway with 403).
+// The admin console: log in (cookie), then tabs for hosts, sessions (live ones with their stream
+// figures and view-only shadowing through the web client's DisplayClient; the history of ended
+// ones), users and groups, apps and desktop pools, and the audit log in sentences (CSV download
+// from the broker). The visible tab is polled every 2 s and its tables are updated in place.
+// Role and destructive changes are confirmed first, generated secrets shown once (dialogs.js).
+// Helpdesk users get no edit controls (the broker refuses them anyway with 403).
 
 import { DisplayClient } from '/display.js';
 import { api, ApiError } from '/rest.js';
+import { describeAudit, shortId } from './audit_text.js';
+import { confirmAction, showSecret, wireDialogs } from './dialogs.js';
 import { parseEntitlements, formatEntitlements } from './entitlements.js';
+import { bytesText, endReasonText, qualityText } from './history.js';
 import { renderRows, button } from './table.js';
 
 const POLL_MS = 2000;
@@ -21,7 +26,12 @@ const state = {
   groups: [],
   editingApp: null, // the app / pool the form edits, as last loaded
   editingPool: null,
+  history: [], // ended sessions shown, most recently ended first
+  historyComplete: false, // "Show older" reached the first one
+  resourceNames: new Map(), // id -> name of apps and pools, for the audit's sentences
 };
+
+const HISTORY_PAGE = 100;
 
 const isAdmin = () => state.me?.role === 'admin';
 
@@ -124,12 +134,7 @@ async function start() {
 }
 
 function selectTab(name, focus = true) {
-  if (state.tab !== name) {
-    // Messages and the one-time token belong to the tab they came from.
-    notice('');
-    $('#token-result').hidden = true;
-    $('#token-value').value = '';
-  }
+  if (state.tab !== name) notice(''); // messages belong to the tab they came from (a secret stays)
   state.tab = name;
   for (const t of document.querySelectorAll('[role="tab"]')) {
     const on = t.dataset.tab === name;
@@ -197,16 +202,24 @@ async function loadHosts() {
     build: (h, td) => {
       if (!isAdmin()) return;
       if (h.drain) td.append(button('Undrain', `Undrain ${h.id}`, () => act(() => api('POST', `/hosts/${enc(h.id)}/undrain`), `${h.id} takes new sessions again.`)));
-      else td.append(button('Drain', `Drain ${h.id}`, () => act(() => api('POST', `/hosts/${enc(h.id)}/drain`), `${h.id} is draining: no new sessions are placed on it.`)));
-      td.append(button('Remove', `Remove ${h.id}`, () => {
-        if (!confirm(`Remove host ${h.id}? Its sessions are lost and it must enroll again.`)) return;
-        act(() => api('DELETE', `/hosts/${enc(h.id)}`), `${h.id} removed.`);
-      }, 'small danger'));
+      else {
+        td.append(button('Drain', `Drain ${h.id}`, () => confirmed({ title: `Drain host ${h.id}?`,
+          message: 'No new sessions are placed on it; running sessions keep running and users can reconnect to them.',
+          confirmLabel: 'Drain' }, () => act(() => api('POST', `/hosts/${enc(h.id)}/drain`), `${h.id} is draining: no new sessions are placed on it.`))));
+      }
+      td.append(button('Remove', `Remove ${h.id}`, () => confirmed({ title: `Remove host ${h.id}?`,
+        message: 'Its sessions are lost and it must enroll again to come back.', confirmLabel: 'Remove host', danger: true },
+      () => act(() => api('DELETE', `/hosts/${enc(h.id)}`), `${h.id} removed.`)), 'small danger'));
     },
   });
 }
 
 const enc = encodeURIComponent;
+
+/** Runs `then` once the admin confirmed (dialogs.js); nothing on Cancel. */
+async function confirmed(question, then) {
+  if (await confirmAction(question)) await then();
+}
 
 async function createToken(e) {
   e.preventDefault();
@@ -216,19 +229,21 @@ async function createToken(e) {
   if (hostId) body.host_id = hostId;
   const t = await act(() => api('POST', '/enrollment-tokens', body));
   if (!t) return;
-  $('#token-value').value = t.token;
-  $('#token-result').hidden = false;
-  notice(`Enrollment token created${t.host_id ? ` for ${t.host_id}` : ''}; it expires ${when(t.expires_at)}.`);
-  $('#token-value').focus();
-  $('#token-value').select();
+  showSecret(`Enrollment token${t.host_id ? ` for ${t.host_id}` : ''}`, t.token,
+    `Run portico-host --enroll TOKEN on the host before ${when(t.expires_at)}. Copy it now: it will not be shown again.`);
 }
 
 // ---- sessions ---------------------------------------------------------------------------------
 
 async function loadSessions() {
-  const live = $('#sessions-filter').value === 'live';
-  const all = await api('GET', '/sessions?scope=all&limit=500');
-  const rows = live ? all.filter((s) => s.state !== 'ended' && s.state !== 'lost') : all;
+  const history = $('#sessions-filter').value === 'history';
+  $('#live-view').hidden = history;
+  $('#history-view').hidden = !history;
+  if (history) {
+    $('#sessions-empty').hidden = true;
+    return loadHistory();
+  }
+  const rows = await api('GET', '/sessions?scope=all&limit=500'); // live ones
   const now = Date.now() / 1000;
   $('#sessions-empty').hidden = rows.length > 0;
   renderRows($('#sessions-table tbody'), rows, (s) => s.id, [
@@ -252,16 +267,55 @@ async function loadSessions() {
         td.append(button('Shadow', `Shadow ${label}`, () => startShadow(s)));
         td.append(button('Disconnect', `Disconnect ${label}`, () => act(() => api('POST', `/sessions/${enc(s.id)}/disconnect`), `Disconnected ${label}; the session keeps running.`)));
       }
-      td.append(button('Log off', `Log off ${label}`, () => {
-        if (!confirm(`Log off ${label}? Unsaved work in the session is lost.`)) return;
-        act(() => api('POST', `/sessions/${enc(s.id)}/logoff`), `Logging off ${label}.`);
-      }, 'small danger'));
+      td.append(button('Log off', `Log off ${label}`, () => confirmed({ title: `Log off ${label}?`,
+        message: 'The session ends; unsaved work in it is lost.', confirmLabel: 'Log off', danger: true },
+      () => act(() => api('POST', `/sessions/${enc(s.id)}/logoff`), `Logging off ${label}.`)), 'small danger'));
     },
   });
   // The shadowed session ended: say so.
-  if (state.shadow && !all.some((s) => s.id === state.shadow.sessionId && s.state !== 'ended' && s.state !== 'lost')) {
+  if (state.shadow && !rows.some((s) => s.id === state.shadow.sessionId)) {
     $('#shadow-status').textContent = 'The session ended.';
   }
+}
+
+// The newest page of the history, merged with the older pages "Show older" loaded.
+async function loadHistory() {
+  const newest = await api('GET', `/sessions/history?scope=all&limit=${HISTORY_PAGE}`);
+  const ids = new Set(newest.map((s) => s.id));
+  const older = state.history.filter((s) => !ids.has(s.id) && s.ended_at <= (newest.at(-1)?.ended_at ?? Infinity));
+  if (!state.history.length) state.historyComplete = newest.length < HISTORY_PAGE;
+  state.history = [...newest, ...older];
+  renderHistory();
+}
+
+async function loadOlderHistory() {
+  const last = state.history.at(-1);
+  if (!last) return;
+  const page = await act(() => api('GET', `/sessions/history?scope=all&limit=${HISTORY_PAGE}&before=${last.ended_at}&before_id=${enc(last.id)}`));
+  if (!page) return;
+  state.history.push(...page);
+  state.historyComplete = page.length < HISTORY_PAGE;
+  renderHistory();
+}
+
+function renderHistory() {
+  const rows = state.history;
+  $('#history-empty').hidden = rows.length > 0;
+  $('#history-more').hidden = state.historyComplete || rows.length === 0;
+  renderRows($('#history-table tbody'), rows, (s) => s.id, [
+    { text: (s) => s.user, data: 'user' },
+    { text: (s) => s.resource_name ?? s.resource, data: 'resource' },
+    { text: (s) => s.host, data: 'host' },
+    { text: (s) => when(s.created_at), data: 'started' },
+    { text: (s) => when(s.ended_at), data: 'ended' },
+    { text: (s) => duration(s.ended_at - s.created_at), data: 'duration' },
+    { text: (s) => endReasonText(s.end_reason, s.ended_by), data: 'end-reason' },
+    { text: (s) => bytesText(s.bytes_sent), data: 'bytes' },
+    { text: (s) => qualityText(s), data: 'quality' },
+    { text: (s) => shortId(s.id), data: 'session' },
+  ]);
+  // The full id where the short one is shown (and for the audit's links to this row).
+  for (const tr of $('#history-table tbody').rows) tr.querySelector('[data-col="session"]').title = tr.dataset.key;
 }
 
 async function startShadow(s) {
@@ -303,6 +357,23 @@ function stopShadow() {
 
 // ---- users and groups -------------------------------------------------------------------------
 
+const ROLE_MEANS = {
+  admin: 'An admin can change everything: users, groups, apps, pools and hosts.',
+  helpdesk: 'Helpdesk sees everything and acts on sessions, but changes nothing else.',
+  user: 'A user can only use the portal.',
+};
+
+/** [label, select]: a <select> with its own <label> (visually hidden: the column says what it is). */
+function labelledSelect(id, labelText) {
+  const sel = document.createElement('select');
+  sel.id = id;
+  const label = document.createElement('label');
+  label.htmlFor = id;
+  label.className = 'sr-only';
+  label.textContent = labelText;
+  return [label, sel];
+}
+
 function randomPassword() {
   const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -324,20 +395,26 @@ async function loadUsers() {
       if (!isAdmin()) return;
       const roleCell = td.parentElement.cells[1];
       roleCell.textContent = '';
-      const sel = document.createElement('select');
-      sel.setAttribute('aria-label', `Role of ${u.name}`);
+      const [label, sel] = labelledSelect(`role-of-${u.name}`, `Role of ${u.name}`);
       for (const r of ['user', 'helpdesk', 'admin']) sel.add(new Option(r, r, false, r === u.role));
-      sel.addEventListener('change', () => act(() => api('PATCH', `/users/${enc(u.name)}`, { role: sel.value }), `${u.name} is now ${sel.value}.`));
-      roleCell.append(sel);
-      td.append(button('Reset password', `Reset the password of ${u.name}`, async () => {
+      sel.addEventListener('change', async () => {
+        const role = sel.value;
+        const ok = await confirmAction({ title: `Make ${u.name} ${role === 'admin' ? 'an' : 'a'} ${role}?`,
+          message: `${u.name} is ${u.role} now. ${ROLE_MEANS[role]}`, confirmLabel: `Change role to ${role}` });
+        if (!ok) { sel.value = u.role; return; }
+        act(() => api('PATCH', `/users/${enc(u.name)}`, { role }), `${u.name} is now ${role}.`);
+      });
+      roleCell.append(label, sel);
+      td.append(button('Reset password', `Reset password of ${u.name}`, () => confirmed({ title: `Reset the password of ${u.name}?`,
+        message: `${u.name} is logged out everywhere and needs the new password to log in.`, confirmLabel: 'Reset password', danger: true },
+      async () => {
         const pw = randomPassword();
         const ok = await act(() => api('PATCH', `/users/${enc(u.name)}`, { password: pw }));
-        if (ok) notice(`New password of ${u.name}: ${pw} (shown once; give it to the user).`);
-      }));
-      td.append(button('Delete', `Delete user ${u.name}`, () => {
-        if (!confirm(`Delete user ${u.name}? Their sessions are logged off.`)) return;
-        act(() => api('DELETE', `/users/${enc(u.name)}`), `${u.name} deleted.`);
-      }, 'small danger'));
+        if (ok) showSecret(`New password of ${u.name}`, pw, `Give it to ${u.name}. Copy it now: it will not be shown again.`);
+      })));
+      td.append(button('Delete', `Delete user ${u.name}`, () => confirmed({ title: `Delete user ${u.name}?`,
+        message: 'Their sessions are logged off and their session history goes with them.', confirmLabel: 'Delete user', danger: true },
+      () => act(() => api('DELETE', `/users/${enc(u.name)}`), `${u.name} deleted.`)), 'small danger'));
     },
   });
   renderRows($('#groups-table tbody'), groups, (g) => g.name, [
@@ -353,20 +430,30 @@ async function loadUsers() {
       list.className = 'members';
       for (const m of g.members) {
         const li = list.appendChild(document.createElement('li'));
-        li.append(`${m} `, button('Remove', `Remove ${m} from ${g.name}`, () => act(() => api('DELETE', `/groups/${enc(g.name)}/members/${enc(m)}`), `${m} removed from ${g.name}.`)));
+        li.append(`${m} `, button('Remove', `Remove ${m} from ${g.name}`, () => confirmed({ title: `Remove ${m} from ${g.name}?`,
+          message: `${m} loses what ${g.name} is entitled to.`, confirmLabel: 'Remove member', danger: true },
+        () => act(() => api('DELETE', `/groups/${enc(g.name)}/members/${enc(m)}`), `${m} removed from ${g.name}.`))));
       }
       membersCell.append(list);
       const candidates = users.map((u) => u.name).filter((n) => !g.members.includes(n));
       if (candidates.length) {
-        const sel = document.createElement('select');
-        sel.setAttribute('aria-label', `User to add to ${g.name}`);
+        const [label, sel] = labelledSelect(`add-to-${g.name}`, `User to add to ${g.name}`);
+        // A placeholder, not the first user: nobody is added by an unchanged default.
+        sel.add(new Option('Choose a user…', '', true, true));
+        sel.options[0].disabled = true;
         for (const n of candidates) sel.add(new Option(n, n));
-        td.append(sel, button('Add member', `Add the selected user to ${g.name}`, () => act(() => api('PUT', `/groups/${enc(g.name)}/members/${enc(sel.value)}`), `${sel.value} added to ${g.name}.`)));
+        const add = button('Add member', `Add member to ${g.name}`, () => {
+          if (!sel.value) return showError(new Error(`Choose a user to add to ${g.name} first.`));
+          return act(() => api('PUT', `/groups/${enc(g.name)}/members/${enc(sel.value)}`), `${sel.value} added to ${g.name}.`);
+        });
+        const field = document.createElement('span');
+        field.className = 'add-member';
+        field.append(label, sel, add);
+        td.append(field);
       }
-      td.append(button('Delete', `Delete group ${g.name}`, () => {
-        if (!confirm(`Delete group ${g.name}?`)) return;
-        act(() => api('DELETE', `/groups/${enc(g.name)}`), `Group ${g.name} deleted.`);
-      }, 'small danger'));
+      td.append(button('Delete', `Delete group ${g.name}`, () => confirmed({ title: `Delete group ${g.name}?`,
+        message: 'Its members lose what the group is entitled to.', confirmLabel: 'Delete group', danger: true },
+      () => act(() => api('DELETE', `/groups/${enc(g.name)}`), `Group ${g.name} deleted.`)), 'small danger'));
     },
   });
 }
@@ -377,7 +464,8 @@ async function createUser(e) {
   if ($('#user-password').value) body.password = $('#user-password').value;
   const u = await act(() => api('POST', '/users', body));
   if (!u) return;
-  notice(u.password ? `User ${u.name} created with password ${u.password} (shown once).` : `User ${u.name} created.`);
+  notice(`User ${u.name} created.`);
+  if (u.password) showSecret(`Password of ${u.name}`, u.password, `Give it to ${u.name}. Copy it now: it will not be shown again.`);
   e.target.reset();
 }
 
@@ -395,7 +483,7 @@ async function loadApps() {
   renderRows($('#apps-table tbody'), apps, (a) => a.id, [
     { text: (a) => a.id },
     { text: (a) => a.name },
-    { text: (a) => a.command.join(' ') },
+    { text: (a) => a.command_line, data: 'command' },
     { text: (a) => a.host_group || '–' },
     { text: (a) => formatEntitlements(a.entitlements) || '(nobody)' },
   ], editActions('app', (a) => `${a.name} (${a.id})`, fillAppForm, (a) => `/apps/${enc(a.id)}`));
@@ -431,10 +519,11 @@ function editActions(kind, label, fill, path) {
     build: (x, td) => {
       if (!isAdmin()) return;
       td.append(button('Edit', `Edit ${kind} ${label(x)}`, () => fill(x)));
-      td.append(button('Delete', `Delete ${kind} ${label(x)}`, () => {
-        if (!confirm(`Delete ${kind} ${label(x)}?`)) return;
-        act(() => api('DELETE', path(x)), `Deleted ${kind} ${label(x)}.`);
-      }, 'small danger'));
+      td.append(button('Delete', `Delete ${kind} ${label(x)}`, () => confirmed({ title: `Delete ${kind} ${label(x)}?`,
+        message: kind === 'app' ? 'It can no longer be launched; running sessions keep running.'
+          : 'Its desktops can no longer be launched; running sessions keep running.',
+        confirmLabel: `Delete ${kind}`, danger: true },
+      () => act(() => api('DELETE', path(x)), `Deleted ${kind} ${label(x)}.`)), 'small danger'));
     },
   };
 }
@@ -445,7 +534,7 @@ function fillAppForm(a) {
   $('#app-id').value = a?.id ?? '';
   $('#app-id').readOnly = !!a;
   $('#app-name').value = a?.name ?? '';
-  $('#app-command').value = a ? a.command.join(' ') : '';
+  $('#app-command').value = a ? a.command_line : '';
   $('#app-icon').value = a?.icon ?? '';
   $('#app-host-group').value = a?.host_group ?? '';
   $('#app-entitlements').value = a ? formatEntitlements(a.entitlements) : '';
@@ -460,7 +549,7 @@ async function submitApp(e) {
   const editing = $('#app-editing').value;
   const fields = {
     name: $('#app-name').value.trim(),
-    command: $('#app-command').value.trim().split(/\s+/).filter(Boolean),
+    command_line: $('#app-command').value.trim(), // split by the broker (shell-like quoting)
     icon: $('#app-icon').value,
     host_group: $('#app-host-group').value.trim(),
   };
@@ -468,8 +557,7 @@ async function submitApp(e) {
     const entitlements = parseEntitlements($('#app-entitlements').value);
     if (!editing) return api('POST', '/apps', { id: $('#app-id').value.trim(), ...fields, entitlements });
     const was = state.editingApp ?? {};
-    const changed = Object.fromEntries(Object.entries(fields)
-      .filter(([k, v]) => (Array.isArray(v) ? v.join('\u0000') !== (was[k] ?? []).join('\u0000') : v !== (was[k] ?? ''))));
+    const changed = Object.fromEntries(Object.entries(fields).filter(([k, v]) => v !== (was[k] ?? '')));
     let app = was;
     if (Object.keys(changed).length) app = await api('PATCH', `/apps/${enc(editing)}`, changed);
     if (formatEntitlements(entitlements) !== formatEntitlements(was.entitlements)) {
@@ -524,23 +612,40 @@ async function submitPool(e) {
 // ---- audit ------------------------------------------------------------------------------------
 
 async function loadAudit() {
-  const q = new URLSearchParams({ limit: '200' });
+  const q = new URLSearchParams();
   const actor = $('#audit-actor').value.trim();
   const action = $('#audit-action').value.trim();
   if (actor) q.set('actor', actor);
   if (action) q.set('action', action);
+  // The download has the same filters (the broker writes the CSV: the whole log, not this page).
+  $('#audit-csv').href = `/api/v1/audit?${new URLSearchParams([['format', 'csv'], ...q])}`;
+  q.set('limit', '200');
   const text = $('#audit-text').value.trim().toLowerCase();
-  let rows = await api('GET', `/audit?${q}`);
-  if (text) rows = rows.filter((e) => [e.actor, e.action, e.target, e.from, e.detail].some((v) => String(v).toLowerCase().includes(text)));
+  const [events] = await Promise.all([api('GET', `/audit?${q}`), loadResourceNames()]);
+  const names = { resource: (id) => state.resourceNames.get(id) };
+  let rows = events.map((e) => ({ ...e, sentence: describeAudit(e, names) }));
+  if (text) rows = rows.filter((e) => [e.actor, e.action, e.target, e.from, e.detail, e.sentence].some((v) => String(v).toLowerCase().includes(text)));
   $('#audit-empty').hidden = rows.length > 0;
   renderRows($('#audit-table tbody'), rows, (e) => e.id, [
     { text: (e) => when(e.at) },
-    { text: (e) => e.actor, data: 'actor' },
-    { text: (e) => e.action, data: 'action' },
-    { text: (e) => e.target, data: 'target' },
+    { text: (e) => (e.actor === '-' ? 'Portico' : e.actor), data: 'actor' },
+    { text: (e) => e.sentence, data: 'what' },
+    { text: (e) => e.action, data: 'action', className: () => 'code' },
     { text: (e) => e.from || '–' },
-    { text: (e) => e.detail },
   ]);
+  // The raw target on the row, for tests and for the curious (the sentence shortens session ids).
+  for (const tr of $('#audit-table tbody').rows) {
+    const e = rows.find((r) => String(r.id) === tr.dataset.key);
+    if (e) tr.dataset.target = e.target;
+  }
+}
+
+// Names of apps and pools for the audit's sentences; the lists change rarely (every 30 s is enough).
+async function loadResourceNames() {
+  if (state.resourceNamesAt && Date.now() - state.resourceNamesAt < 30_000) return;
+  const [apps, pools] = await Promise.all([api('GET', '/apps'), api('GET', '/pools').catch(() => [])]);
+  state.resourceNames = new Map([...apps, ...pools].map((r) => [r.id, r.name]));
+  state.resourceNamesAt = Date.now();
 }
 
 // ---- wiring -----------------------------------------------------------------------------------
@@ -578,6 +683,7 @@ function wire() {
   }
   $('#token-form').addEventListener('submit', createToken);
   $('#sessions-filter').addEventListener('change', refresh);
+  $('#history-more').addEventListener('click', loadOlderHistory);
   $('#shadow-stop').addEventListener('click', stopShadow);
   $('#user-form').addEventListener('submit', createUser);
   $('#group-form').addEventListener('submit', createGroup);
@@ -586,6 +692,7 @@ function wire() {
   $('#pool-form').addEventListener('submit', submitPool);
   $('#pool-cancel').addEventListener('click', () => fillPoolForm(null));
   $('#audit-form').addEventListener('submit', (e) => { e.preventDefault(); refresh(); });
+  wireDialogs();
   // Tests and diagnostics.
   window.__porticoConsole = {
     shadowFrames: () => state.shadow?.client.stats().frames ?? -1,

@@ -308,13 +308,15 @@ class Portal {
     const icon = document.createElement('span');
     icon.className = 'tile-icon';
     icon.setAttribute('aria-hidden', 'true');
-    icon.textContent = (resource.name.trim()[0] ?? '?').toUpperCase();
+    icon.dataset.letter = (resource.name.trim()[0] ?? '?').toUpperCase();
     const name = document.createElement('span');
     name.className = 'tile-name';
     name.textContent = resource.name;
     const type = document.createElement('span');
     type.className = 'tile-kind';
-    type.textContent = kind;
+    // The letter and the kind are drawn by CSS (::after): the button's text is then only the
+    // name, which its label contains ("Launch Terminal (application)"), as WCAG 2.5.3 asks.
+    type.dataset.kind = kind;
     button.append(icon, name, type);
     button.addEventListener('click', () => this.launch(resource));
     const favourite = this.#prefs.isFavourite(resource.id);

@@ -7,13 +7,21 @@
 //   does not reconnect by itself; the user reconnects); log it off; drain, undrain, shadow and log off
 //   are in the Audit tab; a helpdesk user sees no edit controls and a direct POST gets 403; a plain
 //   user is told the console is not for them.
+// Issue 16: the History view lists the logged-off session with its duration and end reason; the
+//   audit says in a sentence who launched what where, and downloads as CSV; drain, log off, role
+//   changes and deletes ask first in an accessible dialog (Cancel focused, Escape closes, Cancel
+//   changes nothing); generated secrets stay in a panel with a Copy button that copies; the group
+//   "Add member" list is labelled and starts at "Choose a user…"; an app's command takes quoted
+//   words; at 360 px no tab scrolls the page sideways; axe-core finds no serious or critical WCAG
+//   2.1 A/AA violation on any console tab, the dialog, the secret panel, or the portal's login,
+//   resource list and session view. Screenshots of each state in PORTICO_ARTIFACTS.
 //
 // Environment: PORTICO_URL (the portal, ending in /), PORTICO_USER / PORTICO_PASSWORD (a user
 // entitled to Terminal), PORTICO_ADMIN_PASSWORD (user "admin"), PORTICO_HOST_ID, PORTICO_ARTIFACTS.
 // Exit status 0 and "console test passed" on success, 1 with the reason otherwise.
 
 import path from 'node:path';
-import { runTest, newPage, waitFor, fail, log, sleep, canvasStatsIn } from './helpers.mjs';
+import { runTest, newPage, waitFor, fail, log, sleep, canvasStatsIn, checkAccessibility } from './helpers.mjs';
 
 const HELPDESK = { name: 'helpdesk1', password: 'helpdesk-password-1' };
 
@@ -43,10 +51,37 @@ async function tab(page, name) {
   await page.locator(`#${id}`).waitFor({ state: 'visible', timeout: 3_000 });
 }
 
+// The sentence of the newest audit row with this action and target (rows carry the raw target).
 async function auditHas(page, action, target) {
   return waitFor(`audit entry ${action} ${target}`, 10_000, () => page.evaluate(([a, t]) => [...document.querySelectorAll('#audit-table tbody tr')]
-    .some((tr) => tr.querySelector('[data-col="action"]')?.textContent === a
-      && tr.querySelector('[data-col="target"]')?.textContent === t), [action, target]));
+    .find((tr) => tr.querySelector('[data-col="action"]')?.textContent === a && tr.dataset.target === t)
+    ?.querySelector('[data-col="what"]').textContent, [action, target]));
+}
+
+/** The open confirmation dialog: its title, the focused element, and that it is an alertdialog. */
+async function dialogState(page) {
+  return page.evaluate(() => {
+    const d = document.querySelector('#confirm-dialog');
+    return { open: d.open, role: d.getAttribute('role'), title: document.querySelector('#confirm-title').textContent,
+      focused: document.activeElement?.id };
+  });
+}
+
+/** Waits for the confirmation dialog and answers it: 'confirm', 'cancel' or 'escape'. */
+async function answerDialog(page, answer) {
+  await page.locator('#confirm-dialog').waitFor({ state: 'visible', timeout: 3_000 });
+  const d = await dialogState(page);
+  if (d.role !== 'alertdialog' || d.focused !== 'confirm-cancel') fail(`the confirmation dialog is not an alertdialog focused on Cancel: ${JSON.stringify(d)}`);
+  if (answer === 'escape') await page.keyboard.press('Escape');
+  else await page.locator(answer === 'confirm' ? '#confirm-ok' : '#confirm-cancel').click();
+  await page.locator('#confirm-dialog').waitFor({ state: 'hidden', timeout: 3_000 });
+  return d.title;
+}
+
+/** Every console tab scrolls only inside its tables: the page is no wider than the window. */
+async function noSidewaysScroll(page, what) {
+  const w = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, window: window.innerWidth }));
+  if (w.page > w.window) fail(`${what}: the page is ${w.page} px wide in a ${w.window} px window (sideways scrolling)`);
 }
 
 await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORTICO_ADMIN_PASSWORD', 'PORTICO_HOST_ID',
@@ -55,9 +90,13 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   const hostId = env.PORTICO_HOST_ID;
 
   // --- admin: login, the host is up ----------------------------------------------------------
-  const admin = await newPage(browser, 'admin', consoleLines);
+  const admin = await newPage(browser, 'admin', consoleLines, { permissions: ['clipboard-read', 'clipboard-write'] });
   pages.set('admin', admin);
-  admin.on('dialog', (d) => d.accept()); // confirm() before log off / delete
+  // Questions are the console's own dialog: a native confirm() would be a regression.
+  admin.on('dialog', (d) => { consoleLines.push(`native dialog: ${d.message()}`); d.dismiss(); fail(`a native ${d.type()} dialog appeared: ${d.message()}`); });
+  await admin.goto(new URL('console/', env.PORTICO_URL).href, { waitUntil: 'load' });
+  await admin.locator('#login-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await checkAccessibility(admin, 'the console login');
   await consoleLogin(admin, env.PORTICO_URL, 'admin', env.PORTICO_ADMIN_PASSWORD);
   await admin.locator('#console-view').waitFor({ state: 'visible', timeout: 10_000 });
   if ((await admin.getByRole('tab', { name: 'Hosts' }).getAttribute('aria-selected')) !== 'true') fail('Hosts is not the first tab');
@@ -82,9 +121,18 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     .map((el) => el.id || el.outerHTML.slice(0, 80)));
   if (unnamed.length) fail(`controls without an accessible name: ${unnamed.join(', ')}`);
   log('tabs work with the arrow keys; every control is labelled');
+  await checkAccessibility(admin, 'the Hosts tab');
 
   // --- drain / undrain (live update without reload) -------------------------------------------
   await admin.getByRole('button', { name: `Drain ${hostId}` }).click();
+  await admin.locator('#confirm-dialog').waitFor({ state: 'visible', timeout: 3_000 });
+  await admin.screenshot({ path: art('console-confirm-drain.png') });
+  await checkAccessibility(admin, 'the confirmation dialog');
+  await answerDialog(admin, 'cancel');
+  await sleep(2_500); // a poll later: still up
+  if ((await cell(admin, '#hosts-table', hostId, 'state')) !== 'up') fail('Cancel in the drain question drained the host');
+  await admin.getByRole('button', { name: `Drain ${hostId}` }).click();
+  await answerDialog(admin, 'confirm');
   await waitFor('"draining"', 5_000, async () => (await cell(admin, '#hosts-table', hostId, 'state')) === 'draining');
   log('drained: the table shows "draining"');
   await admin.screenshot({ path: art('console-host-draining.png') });
@@ -95,24 +143,40 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   // An enrollment token is shown once.
   await admin.getByLabel('Host id (optional)').fill('spare-host');
   await admin.getByRole('button', { name: 'Create enrollment token' }).click();
-  const token = await waitFor('the enrollment token', 5_000, async () => admin.inputValue('#token-value'));
+  const token = await waitFor('the enrollment token', 5_000, async () => admin.inputValue('#secret-value'));
   if (token.length < 20) fail(`enrollment token looks wrong: ${token}`);
-  log(`enrollment token created (${token.length} characters)`);
+  if (!/will not be shown again/.test(await admin.textContent('#secret-note'))) fail('the token panel does not say it is shown once');
+  await admin.getByRole('button', { name: 'Copy' }).click();
+  await waitFor('"Copied"', 3_000, async () => /Copied/.test(await admin.textContent('#secret-copied')));
+  const copied = await admin.evaluate(() => navigator.clipboard.readText());
+  if (copied !== token) fail(`Copy put ${JSON.stringify(copied)} on the clipboard, not the token`);
+  await checkAccessibility(admin, 'the secret panel');
+  // The panel stays while the admin does other things, until Done.
+  await admin.getByRole('button', { name: `Undrain ${hostId}` }).waitFor({ timeout: 3_000 }).catch(() => {});
+  await sleep(2_500);
+  if (!(await admin.locator('#secret-panel').isVisible())) fail('the token panel went away by itself');
+  await admin.getByRole('button', { name: 'Done' }).click();
+  if (await admin.locator('#secret-panel').isVisible()) fail('Done did not close the token panel');
+  log(`enrollment token created (${token.length} characters), copied with the Copy button, panel kept until Done`);
 
   // --- a user launches Terminal in the portal ---------------------------------------------------
   const user = await newPage(browser, 'user', consoleLines);
   pages.set('user', user);
   await user.goto(env.PORTICO_URL, { waitUntil: 'load' });
   await user.locator('#login-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await checkAccessibility(user, 'the portal login');
   await user.fill('#username', env.PORTICO_USER);
   await user.fill('#password', env.PORTICO_PASSWORD);
   await user.press('#password', 'Enter');
   await user.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  await user.getByRole('button', { name: 'Launch Terminal (application)' }).waitFor({ timeout: 10_000 });
+  await checkAccessibility(user, 'the portal resource list');
   await user.getByRole('button', { name: 'Launch Terminal (application)' }).click();
   await user.locator('#session-view').waitFor({ state: 'visible', timeout: 15_000 });
   await waitFor('the user\'s session to connect', 20_000, () => user.evaluate(() => window.__porticoDebug?.connected()));
   const sid = await user.evaluate(() => window.__porticoDebug.sessionId());
   log(`user ${env.PORTICO_USER} launched Terminal: session ${sid}`);
+  await checkAccessibility(user, 'the portal session view');
 
   // --- Sessions tab: the session, live figures ----------------------------------------------------
   await tab(admin, 'Sessions');
@@ -136,6 +200,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   log(`live figures from the host: ${JSON.stringify(stats)}`);
   if (!(Number(stats.fps) >= 0) || !(Number(stats.rtt) >= 0)) fail(`figures are not numbers: ${JSON.stringify(stats)}`);
   await admin.screenshot({ path: art('console-sessions.png') });
+  await checkAccessibility(admin, 'the Sessions tab');
 
   // --- shadow: a view-only stream in the console -------------------------------------------------
   await admin.getByRole('button', { name: `Shadow terminal of ${env.PORTICO_USER}` }).or(
@@ -190,9 +255,29 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
 
   // --- log off -----------------------------------------------------------------------------------
   await admin.getByRole('button', { name: /^Log off .* of / }).first().click();
+  const asked = await answerDialog(admin, 'confirm');
+  if (!/^Log off Terminal of /.test(asked)) fail(`the log off question is "${asked}"`);
   await waitFor('the session to leave the live list', 15_000, async () => (await cell(admin, '#sessions-table', sid, 'state')) === null);
   await waitFor('the user\'s portal to notice the end', 15_000, async () => user.locator('#resources-view').isVisible());
-  log('logged off from the console; the user is back in the portal');
+  log('logged off from the console after the question; the user is back in the portal');
+
+  // --- history: the ended session, its duration and why it ended --------------------------------
+  await admin.getByLabel('Show').selectOption('history');
+  const ended = await waitFor('the session in the history', 10_000, async () => {
+    const reason = await cell(admin, '#history-table', sid, 'end-reason');
+    return reason ? { reason, duration: await cell(admin, '#history-table', sid, 'duration'), bytes: await cell(admin, '#history-table', sid, 'bytes'),
+      quality: await cell(admin, '#history-table', sid, 'quality'), user: await cell(admin, '#history-table', sid, 'user'),
+      resource: await cell(admin, '#history-table', sid, 'resource') } : null;
+  });
+  log(`history: ${JSON.stringify(ended)}`);
+  if (ended.reason !== 'logged off by admin') fail(`the history gives the end reason "${ended.reason}", not "logged off by admin"`);
+  if (!/^\d+m \d\ds$/.test(ended.duration) || ended.duration === '0m 00s') fail(`the history gives the duration "${ended.duration}"`);
+  if (ended.user !== env.PORTICO_USER || ended.resource !== 'Terminal') fail(`the history row names ${ended.user} / ${ended.resource}`);
+  if (!/^[\d.]+ (kB|MB)$/.test(ended.bytes)) fail(`the history shows "${ended.bytes}" sent by a session that streamed`);
+  if (!/fps/.test(ended.quality)) fail(`the history shows the average quality "${ended.quality}"`);
+  await admin.screenshot({ path: art('console-history.png') });
+  await checkAccessibility(admin, 'the session history');
+  await admin.getByLabel('Show').selectOption('live');
 
   // --- audit: drain, undrain, shadow, logoff --------------------------------------------------------
   await tab(admin, 'Audit');
@@ -200,7 +285,26 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await auditHas(admin, 'host.undrain', hostId);
   await auditHas(admin, 'session.shadow', sid);
   await auditHas(admin, 'session.logoff', sid);
-  log('audit shows host.drain, host.undrain, session.shadow and session.logoff');
+  const launchSentence = await auditHas(admin, 'session.launch', sid);
+  const wantLaunch = `${env.PORTICO_USER} started Terminal on ${hostId} (session ${sid.slice(0, 8)}…)`;
+  if (launchSentence !== wantLaunch) fail(`the launch reads "${launchSentence}", not "${wantLaunch}"`);
+  const endSentence = await auditHas(admin, 'session.end', sid);
+  if (!new RegExp(`^Terminal of ${env.PORTICO_USER} on ${hostId} ended after \\d+ s: logged off by admin \\(session ${sid.slice(0, 8)}…\\)$`).test(endSentence)) {
+    fail(`the end reads "${endSentence}"`);
+  }
+  const raw = await admin.evaluate(() => [...document.querySelectorAll('#audit-table [data-col="what"]')].map((c) => c.textContent)
+    .filter((t) => /[{}[\]]|\b1 members\b/.test(t)));
+  if (raw.length) fail(`audit sentences with raw JSON: ${raw.join(' | ')}`);
+  log(`audit shows drain, undrain, shadow, logoff; "${launchSentence}"; "${endSentence}"`);
+  // The CSV download: what the link gives (the broker writes it).
+  const csv = await admin.evaluate(async () => {
+    const r = await fetch(document.querySelector('#audit-csv').href);
+    return { status: r.status, type: r.headers.get('content-type'), disposition: r.headers.get('content-disposition'), text: await r.text() };
+  });
+  if (csv.status !== 200 || !/^text\/csv/.test(csv.type) || !/attachment/.test(csv.disposition)) fail(`the CSV link answers ${JSON.stringify({ ...csv, text: csv.text.slice(0, 200) })}`);
+  if (!csv.text.startsWith('id,time,actor,action,target,from,detail\r\n') || !csv.text.includes(`,session.launch,${sid},`)) fail(`the CSV lacks the launch: ${csv.text.slice(0, 300)}`);
+  log(`audit CSV: ${csv.text.split('\r\n').length - 2} rows`);
+  await checkAccessibility(admin, 'the Audit tab');
   await admin.getByLabel('What (exact action)').fill('host.drain');
   await admin.getByRole('button', { name: 'Filter' }).click();
   await waitFor('the filtered audit', 5_000, () => admin.evaluate(() => {
@@ -208,7 +312,11 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     return actions.length > 0 && actions.every((a) => a === 'host.drain');
   }));
   log('audit filter "host.drain" shows only drains');
+  const csvHref = await admin.getAttribute('#audit-csv', 'href');
+  if (!/format=csv/.test(csvHref) || !/action=host.drain/.test(csvHref)) fail(`the CSV link does not follow the filter: ${csvHref}`);
   await admin.screenshot({ path: art('console-audit.png') });
+  await admin.getByLabel('What (exact action)').fill('');
+  await admin.getByRole('button', { name: 'Filter' }).click();
 
   // --- users: create a helpdesk user in the console --------------------------------------------
   await tab(admin, 'Users & groups');
@@ -218,21 +326,50 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await admin.getByRole('button', { name: 'Create user' }).click();
   await waitFor('the helpdesk user in the table', 5_000, async () => (await admin.locator(`#users-table tr[data-key="${HELPDESK.name}"]`).count()) === 1);
   log(`admin created ${HELPDESK.name} (helpdesk)`);
+  // A generated password: shown once in the panel, copied by its button, and it works.
+  await admin.getByLabel('Name', { exact: true }).first().fill('generated1');
+  await admin.getByLabel('Role', { exact: true }).selectOption('user');
+  await admin.getByRole('button', { name: 'Create user' }).click();
+  const generated = await waitFor('the generated password', 5_000, async () => (await admin.locator('#secret-panel').isVisible()) && admin.inputValue('#secret-value'));
+  await admin.getByRole('button', { name: 'Copy' }).click();
+  await waitFor('"Copied"', 3_000, async () => /Copied/.test(await admin.textContent('#secret-copied')));
+  if ((await admin.evaluate(() => navigator.clipboard.readText())) !== generated) fail('Copy did not put the generated password on the clipboard');
+  await admin.screenshot({ path: art('console-generated-password.png') });
+  const works = await admin.evaluate(async (pw) => (await fetch('/api/v1/login', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: 'generated1', password: pw }), credentials: 'omit' })).status, generated);
+  if (works !== 200) fail(`logging in with the generated password answered ${works}`);
+  await admin.getByRole('button', { name: 'Done' }).click();
+  log(`generated password (${generated.length} characters) shown once, copied, and it logs in`);
 
   // Groups: create one with the helpdesk user, then add demo with the per-row controls.
   await admin.getByLabel('Name', { exact: true }).nth(1).fill('support');
   await admin.getByLabel('Members (comma separated)').fill(HELPDESK.name);
   await admin.getByRole('button', { name: 'Create group' }).click();
   await waitFor('group "support"', 5_000, async () => (await admin.locator('#groups-table tr[data-key="support"]').count()) === 1);
-  await admin.getByLabel('User to add to support').selectOption(env.PORTICO_USER);
-  await admin.getByRole('button', { name: 'Add the selected user to support' }).click();
+  const picker = admin.getByLabel('User to add to support');
+  const start = await picker.evaluate((sel) => ({ value: sel.value, text: sel.selectedOptions[0]?.textContent, label: sel.labels[0]?.tagName }));
+  if (start.value !== '' || start.text !== 'Choose a user…' || start.label !== 'LABEL') fail(`the "Add member" list starts as ${JSON.stringify(start)}`);
+  await picker.selectOption(env.PORTICO_USER);
+  await admin.getByRole('button', { name: 'Add member to support' }).click();
   await waitFor(`${env.PORTICO_USER} in "support"`, 5_000, async () => /demo/.test(await admin.locator('#groups-table tr[data-key="support"] td').first().textContent()));
-  // Role change from the table, reflected after the next poll.
+  // Role change from the table: asked first; Escape and Cancel change nothing, Confirm does.
+  const roleNow = async () => (await admin.evaluate(async (n) => (await (await fetch(`/api/v1/users/${n}`)).json()).role, HELPDESK.name));
   await admin.getByLabel(`Role of ${HELPDESK.name}`).selectOption('user');
+  const roleQuestion = await answerDialog(admin, 'escape');
+  if (!/helpdesk1 a user\?$/.test(roleQuestion)) fail(`the role question is "${roleQuestion}"`);
+  await admin.getByLabel(`Role of ${HELPDESK.name}`).selectOption('user');
+  await answerDialog(admin, 'cancel');
+  if ((await roleNow()) !== 'helpdesk') fail('Cancel in the role question changed the role');
+  if ((await admin.getByLabel(`Role of ${HELPDESK.name}`).inputValue()) !== 'helpdesk') fail('after Cancel the role list does not show the role again');
+  await admin.getByLabel(`Role of ${HELPDESK.name}`).selectOption('user');
+  await answerDialog(admin, 'confirm');
   await waitFor('the role change', 5_000, async () => /is now user/.test(await admin.textContent('#notice')));
+  if ((await roleNow()) !== 'user') fail('Confirm in the role question did not change the role');
   await admin.getByLabel(`Role of ${HELPDESK.name}`).selectOption('helpdesk');
+  await answerDialog(admin, 'confirm');
   await waitFor('the role change back', 5_000, async () => /is now helpdesk/.test(await admin.textContent('#notice')));
-  log('groups: created "support", added a member; role changed and changed back');
+  log('groups: created "support", added a member from a labelled list; role change asked first (Escape, Cancel: unchanged; Confirm: changed)');
+  await checkAccessibility(admin, 'the Users & groups tab');
   await admin.screenshot({ path: art('console-users.png') });
 
   // Apps as admin: publish, edit, see entitlements, delete. Then pools: the broker has the API, so it
@@ -241,10 +378,13 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await waitFor('the Terminal app row', 5_000, async () => (await admin.locator('#apps-table tbody tr').count()) > 0);
   await admin.getByLabel('Id', { exact: true }).first().fill('calc');
   await admin.locator('#app-name').fill('Calculator');
-  await admin.getByLabel('Command (words separated by spaces)').fill('xcalc -stipple');
+  await admin.getByLabel(/^Command/).fill('xcalc -title "My calc"');
   await admin.locator('#app-entitlements').fill('group:support, user:demo');
   await admin.getByRole('button', { name: 'Publish app' }).click();
   await waitFor('the new app row', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 1);
+  const argv = await admin.evaluate(async () => (await (await fetch('/api/v1/apps/calc')).json()).command);
+  if (JSON.stringify(argv) !== '["xcalc","-title","My calc"]') fail(`the quoted command became ${JSON.stringify(argv)}`);
+  if ((await cell(admin, '#apps-table', 'calc', 'command')) !== "xcalc -title 'My calc'") fail(`the apps table shows the command "${await cell(admin, '#apps-table', 'calc', 'command')}"`);
   await admin.getByRole('button', { name: 'Edit app Calculator (calc)' }).click();
   await admin.locator('#app-name').fill('Calc');
   await admin.locator('#app-entitlements').fill('group:support');
@@ -256,14 +396,23 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   const bad = await (async () => {
     await admin.locator('#app-id').fill('bad id!');
     await admin.locator('#app-name').fill('Bad');
-    await admin.locator('#app-command').fill('x');
+    await admin.locator('#app-command').fill('x "unterminated');
     await admin.locator('#app-entitlements').fill('');
     await admin.getByRole('button', { name: 'Publish app' }).click();
     return waitFor('the API error for a bad id', 5_000, () => errorShown(admin));
   })();
   if (!/id/.test(bad) || !/bad_request/.test(bad)) fail(`a bad app id shows ${JSON.stringify(bad)}`);
-  log(`apps: published, edited (name, entitlements); a bad id shows "${bad}"`);
+  await admin.locator('#app-id').fill('quoted');
+  await admin.getByRole('button', { name: 'Publish app' }).click();
+  const badQuote = await waitFor('the API error for an unterminated quote', 5_000, async () => {
+    const e = await errorShown(admin);
+    return e && e !== bad ? e : null;
+  });
+  if (!/double quote at position 3 is never closed/.test(badQuote)) fail(`an unterminated quote shows ${JSON.stringify(badQuote)}`);
+  log(`apps: published with a quoted argument, edited (name, entitlements); a bad id shows "${bad}"; a bad quote "${badQuote}"`);
+  await checkAccessibility(admin, 'the Apps & desktop pools tab');
   await admin.getByRole('button', { name: 'Delete app Calc (calc)' }).click();
+  await answerDialog(admin, 'confirm');
   await waitFor('the app to go', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 0);
   if ((await admin.getByRole('button', { name: /^Edit app / }).count()) === 0) fail('admin sees no Edit button for apps');
   // The visible tab is polled every 2 s: the next GET /pools answer is the one the table shows.
@@ -299,8 +448,29 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     return t.includes('Desktops') && t.includes('group:support') && t.includes('dedicated');
   });
   await admin.getByRole('button', { name: 'Delete pool Desktops (desk)' }).click();
+  await answerDialog(admin, 'confirm');
   await waitFor('the pool to go', 5_000, async () => (await admin.locator('#pools-table tr[data-key="desk"]').count()) === 0);
   log('pools: created, edited (name, entitlements) and deleted through the console');
+
+  // --- a phone: every tab fits 360 px, tables scroll in their own box ---------------------------------
+  const phone = await newPage(browser, 'phone', consoleLines, { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+  pages.set('phone', phone);
+  await consoleLogin(phone, env.PORTICO_URL, 'admin', env.PORTICO_ADMIN_PASSWORD);
+  await phone.locator('#console-view').waitFor({ state: 'visible', timeout: 10_000 });
+  for (const name of ['Hosts', 'Sessions', 'Users & groups', 'Apps & desktop pools', 'Audit']) {
+    await tab(phone, name);
+    await sleep(500); // the tab's first poll has filled its tables
+    await noSidewaysScroll(phone, `the ${name} tab at 360 px`);
+    await phone.screenshot({ path: art(`console-phone-${name.split(' ')[0].toLowerCase()}.png`), fullPage: true });
+  }
+  await tab(phone, 'Sessions');
+  await phone.getByLabel('Show').selectOption('history');
+  await phone.locator('#history-table tbody tr').first().waitFor({ timeout: 5_000 });
+  await noSidewaysScroll(phone, 'the history at 360 px');
+  const scrolls = await phone.evaluate(() => { const b = document.querySelector('#history-view .table-scroll'); return b.scrollWidth > b.clientWidth; });
+  if (!scrolls) fail('the history table does not scroll inside its box at 360 px (is it cut off?)');
+  await phone.screenshot({ path: art('console-phone-history.png'), fullPage: true });
+  log('at 360 px no console tab scrolls the page sideways; the tables scroll in their own box');
 
   // --- helpdesk: read-only, 403 on edits ------------------------------------------------------------
   const help = await newPage(browser, 'helpdesk', consoleLines);

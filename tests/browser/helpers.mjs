@@ -1,9 +1,10 @@
 // Shared set-up of the browser tests: Debian's headless Chromium through playwright-core, timed
 // log lines, polling with a deadline, environment checks, failure reporting with a screenshot and
-// the page's console, typing on a US keyboard. The polling and failure helpers are used by every
-// browser test.
+// the page's console, typing on a US keyboard, the axe-core accessibility audit
+// (checkAccessibility). The polling and failure helpers are used by every browser test.
 
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
@@ -158,3 +159,41 @@ export function xKeysDown(x11) {
   return out.toString().trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
+// ---- accessibility ----------------------------------------------------------------------------
+
+const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+let axeSource = null;
+
+/** axe-core's browser build from node_modules (package.json pins it; npm ci installs it). */
+function loadAxe() {
+  if (axeSource) return axeSource;
+  const require = createRequire(import.meta.url);
+  let file;
+  try {
+    file = require.resolve('axe-core/axe.min.js');
+  } catch {
+    fail('axe-core is not installed: run `npm ci` in tests/browser (deploy/install-deps.sh does)');
+  }
+  axeSource = fs.readFileSync(file, 'utf8');
+  return axeSource;
+}
+
+/**
+ * Runs axe-core in the page against WCAG 2.1 A and AA and fails on any serious or critical
+ * violation, naming each (rule id, impact, the elements' selectors). Minor and moderate ones are
+ * logged. `label` names the page state in the messages. Returns the violations found.
+ */
+export async function checkAccessibility(page, label) {
+  // Evaluated through the DevTools protocol, not a <script>: the pages' CSP allows no inline script.
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(loadAxe());
+  const violations = await page.evaluate(async (tags) => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) }));
+  }, WCAG_TAGS);
+  const describe = (v) => `${v.id} (${v.impact}): ${v.help} — ${v.targets.slice(0, 8).join(', ')}${v.targets.length > 8 ? ` and ${v.targets.length - 8} more` : ''}`;
+  const blocking = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of violations.filter((x) => !blocking.includes(x))) log(`axe ${label}: ${describe(v)}`);
+  if (blocking.length) fail(`axe found ${blocking.length} serious or critical WCAG 2.1 AA violation(s) on ${label}:\n  ${blocking.map(describe).join('\n  ')}`);
+  log(`axe ${label}: no serious or critical WCAG 2.1 A/AA violations (${violations.length} minor or moderate)`);
+  return violations;
+}

@@ -255,7 +255,7 @@ async function run(page, env, browser) {
   // --- tiles, labels ----------------------------------------------------------------------------
   const tile = page.getByRole('button', { name: 'Launch Terminal (application)' });
   if ((await tile.count()) !== 1) fail('no tile labelled "Launch Terminal (application)"');
-  const icon = (await tile.locator('.tile-icon').textContent()).trim();
+  const icon = await tile.locator('.tile-icon').getAttribute('data-letter'); // drawn by CSS (label in name)
   if (icon !== 'T') fail(`tile icon shows ${JSON.stringify(icon)}, expected "T"`);
   if ((await page.getByLabel('Search').count()) !== 1) fail('the search box has no label "Search"');
   if (!(await page.locator('#no-sessions').isVisible())) fail('"No sessions" not shown for a fresh user');
