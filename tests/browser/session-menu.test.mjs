@@ -9,7 +9,9 @@
 //   every action of the menu from its handle: stats (and Ctrl+Alt+Shift+S), Send keys (Ctrl+W
 //   reaches the shell), Ctrl+Alt+Del, 1:1, full screen, clipboard, Log off (asks; Cancel keeps);
 //   favourites and recent launches, kept across a reload;
-//   a 360x740 phone: the toolbar and every menu action on screen, no sideways scrolling.
+//   a 360x740 phone: the toolbar and every menu action on screen, no sideways scrolling;
+//   axe-core (WCAG 2.1 A/AA, no serious or critical finding) on the menu's states and the portal's
+//   favourites, Recent filter and last-seen picture.
 //
 // Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, PORTICO_WORKDIR (a folder the typed
 // commands write into), PORTICO_ARTIFACTS (screenshots of each state).
@@ -17,7 +19,7 @@
 
 import path from 'node:path';
 import {
-  canvasStatsIn, fail, log, newPage, readFile, runTest, sessionAction, shell, sleep, typeText, waitFor, xKeysDown,
+  canvasStatsIn, checkAccessibility, fail, log, newPage, readFile, runTest, sessionAction, shell, sleep, typeText, waitFor, xKeysDown,
 } from './helpers.mjs';
 
 const X_CTRL = 37; // X keycodes (evdev + 8) of the left modifiers
@@ -114,6 +116,7 @@ async function keyboardWalk(page, env, art, work) {
   const held = xKeysDown(x11).filter((k) => [X_CTRL, X_ALT, X_SHIFT].includes(k));
   if (held.length) fail(`modifiers left held on the X display after the menu shortcut: ${held}`);
   await page.screenshot({ path: art('walk-2-menu-by-shortcut.png') });
+  await checkAccessibility(page, 'session menu open');
   await page.keyboard.press('Escape');
   await page.locator('#session-menu').waitFor({ state: 'hidden', timeout: 3_000 });
   if ((await focused(page)) !== '#screen') fail(`Escape did not give the keyboard back to the session (focus: ${await focused(page)})`);
@@ -156,6 +159,7 @@ async function urlPerSession(page, art, sid) {
   }, sid));
   if (!/as last seen here at /.test(seen.alt)) fail(`the session's picture is not labelled as last seen: "${seen.alt}"`);
   await page.screenshot({ path: art('url-2-portal-after-back.png') });
+  await checkAccessibility(page, 'portal with a last-seen picture');
   log(`Back: the portal, the session still running ("${await listedState(page, sid)}"), picture ${seen.w}x${seen.h} "${seen.alt}"`);
   await page.goForward();
   if ((await sessionUp(page, 'Forward after Back')) !== sid) fail('Forward after Back opened another session');
@@ -190,6 +194,7 @@ async function menuActions(page, art, work) {
   await sessionAction(page, '#send-keys');
   if ((await page.evaluate(() => document.activeElement?.textContent)) !== 'Ctrl+W') fail('Send keys did not focus Ctrl+W');
   await page.screenshot({ path: art('menu-3-send-keys.png') });
+  await checkAccessibility(page, 'session menu with Send keys open');
   await page.keyboard.press('Enter');
   if (await page.locator('#session-menu').isVisible()) fail('the menu stays open after sending keys');
   if ((await focused(page)) !== '#screen') fail('sending keys did not give the keyboard back to the session');
@@ -235,6 +240,7 @@ async function menuActions(page, art, work) {
   await sessionAction(page, '#clipboard-toggle');
   await page.locator('#clipboard-text').waitFor({ state: 'visible', timeout: 3_000 });
   await page.fill('#clipboard-text', 'from the menu');
+  await checkAccessibility(page, 'session menu with the clipboard panel');
   await page.keyboard.press('Escape'); // folds the clipboard panel only
   if (!(await page.locator('#session-menu').isVisible())) fail('Escape in the clipboard panel closed the whole menu');
   await page.keyboard.press('Escape');
@@ -245,6 +251,7 @@ async function menuActions(page, art, work) {
   await page.locator('#logoff-confirm-box').waitFor({ state: 'visible', timeout: 3_000 });
   if ((await focused(page)) !== '#logoff-cancel') fail('the Log off question does not start on Cancel');
   await page.screenshot({ path: art('menu-6-logoff-question.png') });
+  await checkAccessibility(page, 'session menu asking Log off');
   await page.keyboard.press('Enter');
   await sleep(300);
   if (!(await page.locator('#session-view').isVisible())) fail('Cancel on the Log off question left the session');
@@ -274,6 +281,7 @@ async function favourites(page, art, sid) {
   const recent = await page.$$eval('#resources li', (lis) => lis.map((li) => li.dataset.resourceId));
   if (recent[0] !== 'terminal') fail(`Recent does not start with the Terminal just used: ${recent}`);
   await page.screenshot({ path: art('portal-recent.png') });
+  await checkAccessibility(page, 'portal, Recent filter, a favourite starred');
   await page.click('[data-filter="all"]');
   await star.click();
   log(`favourite kept across a reload and shown first; Favourites filter: ${favs}; Recent: ${recent}`);
@@ -318,6 +326,7 @@ async function phone(browser, env, pages, consoleLines, art) {
   }
   await noSideways('the open menu');
   await page.screenshot({ path: art('phone-3-menu.png') });
+  await checkAccessibility(page, 'session menu at 360x740');
   await page.tap('#disconnect');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   await page.locator(`#sessions li[data-session-id="${sid}"] .last-seen img`).waitFor({ state: 'visible', timeout: 5_000 });
