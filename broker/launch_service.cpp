@@ -4,6 +4,8 @@
 #include "common/log.hpp"
 #include "protocol/ticket.hpp"
 
+#include <set>
+
 namespace portico::broker {
 
 namespace net = boost::asio;
@@ -526,7 +528,12 @@ void LaunchService::tick(int tick_number) {
             if (ends_.finish(s.id, SessionState::ended, end_reason::disconnect_timeout, now)) metrics_.sessions_ended++;
         }
     }
-    if (tick_number % 60 == 0) store_.purge_expired_tickets(now);
+    if (tick_number % 60 == 0) {
+        store_.purge_expired_tickets(now);
+        std::set<std::string> live;
+        for (const auto& s : store_.live_sessions()) live.insert(s.id);
+        live_stats_.retain_usage(live);
+    }
 }
 
 }  // namespace portico::broker

@@ -53,6 +53,11 @@ SessionUsage LiveStats::take_usage(const std::string& session_id) {
     return u;
 }
 
+void LiveStats::retain_usage(const std::set<std::string>& live) {
+    std::lock_guard lk(mu_);
+    std::erase_if(usage_, [&](const auto& kv) { return !live.count(kv.first); });
+}
+
 void LiveStats::update(const std::string& host_id, const protocol::control::SessionStats& m, std::int64_t now) {
     std::lock_guard lk(mu_);
     for (const auto& st : m.stats) {

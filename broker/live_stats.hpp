@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace portico::broker {
@@ -36,6 +37,8 @@ public:
     // What the session's stream used so far; take_usage also forgets it (the session ended).
     SessionUsage usage(const std::string& session_id) const;
     SessionUsage take_usage(const std::string& session_id);
+    // Forgets the usage of sessions not in `live` (a report that came after its session ended).
+    void retain_usage(const std::set<std::string>& live);
     void prune(std::int64_t now);
 
     struct Totals {

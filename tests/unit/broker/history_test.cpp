@@ -156,6 +156,10 @@ TEST_CASE("live stats: usage adds up bytes and averages over the time with viewe
     CHECK(live.take_usage("s1").bytes_sent == 420000);
     CHECK(live.usage("s1").bytes_sent == 0);
     CHECK_FALSE(live.take_usage("s1").avg_fps);
+    // A report after its session ended (a late one) is forgotten by the next reconciliation.
+    report("h1", 800, 30, 10.0, 1200);
+    live.retain_usage({"s2"});
+    CHECK(live.usage("s1").bytes_sent == 0);
 }
 
 TEST_CASE("store: history keeps the end reason, who ended it and usage; pages by end time",
