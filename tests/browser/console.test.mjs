@@ -78,6 +78,14 @@ async function answerDialog(page, answer) {
   return d.title;
 }
 
+/** Controls without a name; every input and select needs a <label> of its own (not aria-label alone). */
+async function unlabelled(page) {
+  return page.evaluate(() => [...document.querySelectorAll('input:not([type="hidden"]), select, button, canvas')]
+    .filter((el) => (el.tagName === 'INPUT' || el.tagName === 'SELECT' ? !el.labels?.length
+      : !(el.getAttribute('aria-label') || el.textContent.trim())))
+    .map((el) => el.id || el.outerHTML.slice(0, 80)));
+}
+
 /** Every console tab scrolls only inside its tables: the page is no wider than the window. */
 async function noSidewaysScroll(page, what) {
   const w = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, window: window.innerWidth }));
@@ -116,10 +124,8 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await admin.keyboard.press('ArrowLeft');
   await admin.locator('#panel-hosts').waitFor({ state: 'visible', timeout: 3_000 });
   // Every control has an accessible name (label, aria-label or text).
-  const unnamed = await admin.evaluate(() => [...document.querySelectorAll('input:not([type="hidden"]), select, button, canvas')]
-    .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || (el.tagName === 'BUTTON' && el.textContent.trim())))
-    .map((el) => el.id || el.outerHTML.slice(0, 80)));
-  if (unnamed.length) fail(`controls without an accessible name: ${unnamed.join(', ')}`);
+  const unnamed = await unlabelled(admin);
+  if (unnamed.length) fail(`controls without a label or name: ${unnamed.join(', ')}`);
   log('tabs work with the arrow keys; every control is labelled');
   await checkAccessibility(admin, 'the Hosts tab');
 
@@ -369,6 +375,8 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await answerDialog(admin, 'confirm');
   await waitFor('the role change back', 5_000, async () => /is now helpdesk/.test(await admin.textContent('#notice')));
   log('groups: created "support", added a member from a labelled list; role change asked first (Escape, Cancel: unchanged; Confirm: changed)');
+  const unnamedUsers = await unlabelled(admin); // the rows' role and member lists
+  if (unnamedUsers.length) fail(`controls without a label or name on Users & groups: ${unnamedUsers.join(', ')}`);
   await checkAccessibility(admin, 'the Users & groups tab');
   await admin.screenshot({ path: art('console-users.png') });
 
@@ -457,9 +465,11 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   pages.set('phone', phone);
   await consoleLogin(phone, env.PORTICO_URL, 'admin', env.PORTICO_ADMIN_PASSWORD);
   await phone.locator('#console-view').waitFor({ state: 'visible', timeout: 10_000 });
+  const filled = { Hosts: '#hosts-table', 'Users & groups': '#users-table', 'Apps & desktop pools': '#apps-table', Audit: '#audit-table' };
   for (const name of ['Hosts', 'Sessions', 'Users & groups', 'Apps & desktop pools', 'Audit']) {
     await tab(phone, name);
-    await sleep(500); // the tab's first poll has filled its tables
+    // Measured with the tab's tables filled (Sessions has no live session now).
+    if (filled[name]) await phone.locator(`${filled[name]} tbody tr`).first().waitFor({ timeout: 5_000 });
     await noSidewaysScroll(phone, `the ${name} tab at 360 px`);
     await phone.screenshot({ path: art(`console-phone-${name.split(' ')[0].toLowerCase()}.png`), fullPage: true });
   }
