@@ -254,9 +254,10 @@ TEST_CASE("history: a launch and its end are audited and the ended session is in
     CHECK(h["end_reason"] == "app_exited");
     CHECK(h["ended_by"] == "");
     CHECK(h["ended_at"].get<std::int64_t>() >= h["created_at"].get<std::int64_t>());
-    // 400 kbit/s for the first report period (2 s) and 800 for the time until the second (1-2 s).
+    // 400 kbit/s for the first report period (2 s) and 800 for the whole seconds until the second
+    // (1.1 s apart: 1 or 2 s on the broker's clock; up to 4 s on a machine slow to deliver them).
     CHECK(h["bytes_sent"].get<std::int64_t>() >= 100000 + 100000);
-    CHECK(h["bytes_sent"].get<std::int64_t>() <= 100000 + 200000);
+    CHECK(h["bytes_sent"].get<std::int64_t>() <= 100000 + 400000);
     CHECK(h["avg_fps"] == 20.0);
     CHECK(h["avg_rtt_ms"] == 4.0);
     CHECK(h["stats"].is_null());
