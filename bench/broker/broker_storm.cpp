@@ -29,14 +29,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -69,7 +65,6 @@
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 namespace ssl = net::ssl;
 namespace fs = std::filesystem;
 using tcp = net::ip::tcp;
@@ -169,26 +164,39 @@ struct Reply {
     std::string body, set_cookie;
 };
 
+// Through WssStream's compiled operations on a private io_context: Beast's synchronous HTTP and TLS
+// templates would add half a minute to a cold build for a few setup calls.
 Reply https(ssl::context& ctx, int port, http::verb method, const std::string& target, const std::string& body,
             const std::string& cookie = "") {
     net::io_context ioc;
-    beast::ssl_stream<tcp::socket> s(ioc, ctx);
-    s.next_layer().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-    s.handshake(ssl::stream_base::client);
-    http::request<http::string_body> req{method, target, 11};
+    portico::WssStream s(ioc.get_executor(), ctx);
+    portico::WssStream::Request req{method, target, 11};
     req.set(http::field::host, "127.0.0.1");
     req.set(http::field::content_type, "application/json");
     if (!cookie.empty()) req.set(http::field::cookie, cookie);
     req.body() = body;
     req.prepare_payload();
-    http::write(s, req);
     beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(s, buf, res);
-    Reply r{static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::set_cookie])};
-    beast::error_code ec;
-    s.shutdown(ec);
-    return r;
+    portico::WssStream::Response res;
+    const auto check = [](beast::error_code ec, const char* what) {
+        if (ec) throw std::runtime_error(std::string("https ") + what + ": " + ec.message());
+    };
+    s.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)),
+                    [&](beast::error_code ec) {
+                        check(ec, "connect");
+                        s.async_tls_handshake(ssl::stream_base::client, [&](beast::error_code ec) {
+                            check(ec, "TLS handshake");
+                            s.async_write_request(req, [&](beast::error_code ec, std::size_t) {
+                                check(ec, "write");
+                                s.async_read_response(buf, res, [&](beast::error_code ec, std::size_t) {
+                                    check(ec, "read");
+                                    s.async_tls_shutdown([](beast::error_code) {});
+                                });
+                            });
+                        });
+                    });
+    ioc.run();  // an exception from a handler ends the run and reaches the caller
+    return {static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::set_cookie])};
 }
 
 std::string make_csr(const std::string& cn, std::string& key_pem) {
