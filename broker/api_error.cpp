@@ -26,6 +26,8 @@ const char* to_string(ApiErrorCode c) {
         case ApiErrorCode::launch_failed: return "launch_failed";
         case ApiErrorCode::limit_exceeded: return "limit_exceeded";
         case ApiErrorCode::busy: return "busy";
+        case ApiErrorCode::thumbnail_unavailable: return "thumbnail_unavailable";
+        case ApiErrorCode::host_timeout: return "host_timeout";
         case ApiErrorCode::internal: return "internal";
     }
     return "internal";
@@ -51,6 +53,8 @@ http::status http_status(ApiErrorCode c) {
         case ApiErrorCode::launch_failed: return http::status::bad_gateway;
         case ApiErrorCode::limit_exceeded: return http::status::forbidden;
         case ApiErrorCode::busy: return http::status::service_unavailable;
+        case ApiErrorCode::thumbnail_unavailable: return http::status::service_unavailable;
+        case ApiErrorCode::host_timeout: return http::status::gateway_timeout;
         case ApiErrorCode::internal: return http::status::internal_server_error;
     }
     return http::status::internal_server_error;

@@ -30,8 +30,10 @@ enum class ApiErrorCode {
     rate_limited,
     no_host,
     launch_failed,
-    limit_exceeded,  // a broker policy limit (sessions per user, screen size): 403, the message names it
-    busy,            // the store is locked or the password workers are full: 503 + Retry-After
+    limit_exceeded,         // a broker policy limit (sessions per user, screen size): 403, the message names it
+    busy,                   // the store is locked or the password workers are full: 503 + Retry-After
+    thumbnail_unavailable,  // 503: the session's host has no picture to give (not connected, no frame yet)
+    host_timeout,           // 504: the session's host did not answer in time
     internal,
 };
 

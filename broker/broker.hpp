@@ -19,6 +19,7 @@ struct BrokerConfig {
     int network_threads = 2;
     int worker_threads = 2;           // password hashing
     int launch_timeout_seconds = 20;  // waiting for session_ready
+    int thumbnail_timeout_ms = 3000;  // waiting for a host's thumbnail (then 504)
     int register_timeout_seconds = 10;
     int heartbeat_timeout_seconds = 10;  // a host silent this long is down, its sessions lost
     int disconnect_timeout_seconds = 0;  // end sessions disconnected this long (0 = never)

@@ -125,7 +125,8 @@ private:
                 using T = std::decay_t<decltype(msg)>;
                 if constexpr (std::is_same_v<T, control::SessionReady> || std::is_same_v<T, control::SessionFailed> ||
                               std::is_same_v<T, control::SessionEnded> || std::is_same_v<T, control::Heartbeat> ||
-                              std::is_same_v<T, control::SessionState> || std::is_same_v<T, control::SessionStats>) {
+                              std::is_same_v<T, control::SessionState> || std::is_same_v<T, control::SessionStats> ||
+                              std::is_same_v<T, control::Thumbnail> || std::is_same_v<T, control::ThumbnailFailed>) {
                     on_store([host_id, link, msg](Core& core) { apply(core, host_id, link, msg); });
                     return true;
                 } else if constexpr (std::is_same_v<T, control::ErrorMsg>) {
@@ -160,6 +161,12 @@ private:
     }
     static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionStats& m) {
         core.live_stats().update(host_id, m, unix_now());
+    }
+    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::Thumbnail& m) {
+        core.thumbnails().answered(host_id, m);
+    }
+    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::ThumbnailFailed& m) {
+        core.thumbnails().failed(host_id, m);
     }
 
     // Runs `f(core)` on the store executor; a failure there ends this host's connection with an

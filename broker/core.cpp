@@ -41,6 +41,9 @@ Core::Core(const BrokerConfig& config)
     desktops_ = std::make_unique<DesktopPools>(*store_, store_jobs_.context(), registry_);
     launches_ = std::make_unique<LaunchService>(config_, *store_, registry_, *desktops_, live_stats_, session_ends_,
                                                 metrics_, audit_, ticket_key_, store_jobs_.context());
+    thumbnails_ = std::make_unique<Thumbnails>(
+        *launches_, registry_, store_jobs_.context(),
+        Thumbnails::Options{std::chrono::milliseconds(config_.thumbnail_timeout_ms), std::chrono::milliseconds(2000)});
     // A host that goes away fails the launches waiting on it before its sessions are marked lost.
     hosts_->on_host_down(
         [this](const std::string& host_id, const std::string& why) { launches_->fail_pending_of_host(host_id, why); });
@@ -68,6 +71,7 @@ void Core::shutdown() {
     tick_timer_.reset();
     desktops_->stop();
     launches_->shutdown();
+    thumbnails_->shutdown();
     // The registry holds the control connections; they must go while the io_context still exists.
     registry_.clear();
     store_jobs_.close();  // the queued jobs and what they hold (connections) go now, too

@@ -11,6 +11,7 @@
 //   Enrollment     enrollment tokens, enroll, host authorization    enrollment.hpp
 //   DesktopPools   VM desktop placement, the hosts' pool list       desktop_pools.hpp
 //   AuditLog       the append-only audit trail                      audit_log.hpp
+//   Thumbnails     live pictures of sessions, asked of their hosts  thumbnails.hpp
 //
 // Threads: the network threads only parse, route and answer. Everything that touches the store
 // runs on the store executor (store_executor.hpp; its thread also runs the services' timers) or,
@@ -30,6 +31,7 @@
 #include "broker/state_dir.hpp"
 #include "broker/store.hpp"
 #include "broker/store_executor.hpp"
+#include "broker/thumbnails.hpp"
 #include "common/crypto.hpp"
 
 #include <boost/asio/ssl/context.hpp>
@@ -61,6 +63,7 @@ public:
     LaunchService& launches() { return *launches_; }
     DesktopPools& desktops() { return *desktops_; }
     LiveStats& live_stats() { return live_stats_; }
+    Thumbnails& thumbnails() { return *thumbnails_; }
 
     // GET /metrics: the counters and the gauges read now, as Prometheus text. Store thread.
     std::string metrics_text();
@@ -93,6 +96,7 @@ private:
     std::unique_ptr<Enrollment> enrollment_;
     std::unique_ptr<DesktopPools> desktops_;
     std::unique_ptr<LaunchService> launches_;
+    std::unique_ptr<Thumbnails> thumbnails_;
 
     // The liveness tick (store thread only).
     std::unique_ptr<boost::asio::steady_timer> tick_timer_;

@@ -521,6 +521,8 @@ private:
                 },
                 [](HttpSession& self, Result<json, ApiErrorCode> r) { self.answer(std::move(r)); });
         }
+        if (segments.size() == 3 && route == "sessions" && segments[2] == "thumbnail")
+            return thumbnail(cookie_token(req), method, segments[1]);
         const bool is_launch = segments.size() == 1 && route == "launch";
         if (!is_launch && !is_rest_route(segments)) return fail(ApiErrorCode::not_found, "no such API endpoint");
         if (is_launch) return launch(std::move(req));
@@ -585,6 +587,38 @@ private:
                 self->answer_later(ApiError{ApiErrorCode::busy, "the broker's database is busy; try again"});
             } catch (const std::exception& e) {
                 log::error("launch: ", e.what());
+                self->answer_later(ApiError{ApiErrorCode::internal, "internal error"});
+            }
+        });
+    }
+
+    // GET /sessions/{id}/thumbnail: a JPEG of the session's screen, asked of its host (Thumbnails:
+    // shared with other requests within a short time, 504 when the host is silent).
+    void thumbnail(std::string token, http::verb method, std::string session_id) {
+        core_.store_jobs().post("thumbnail", [self = shared_from_this(), token = std::move(token), method,
+                                              sid = std::move(session_id)] {
+            auto& core = self->core_;
+            try {
+                auto principal = core.identity().authenticate(token);
+                if (!principal) return self->answer_later(ApiError{ApiErrorCode::unauthenticated, "log in first"});
+                if (method != http::verb::get)
+                    return self->answer_later(ApiError{ApiErrorCode::method_not_allowed, "method not allowed"});
+                core.thumbnails().get(Caller{principal->name, principal->role, self->peer_}, sid,
+                                      [self](Result<Thumbnails::Jpeg, ApiErrorCode> r) {
+                                          self->deliver<Thumbnails::Jpeg>(std::move(r), [](HttpSession& s, auto jpeg) {
+                                              if (!jpeg) return s.answer(jpeg.error());
+                                              auto res = s.make_response(http::status::ok, true);  // no-store
+                                              res.set(http::field::content_type, "image/jpeg");
+                                              res.body() = *jpeg.value();
+                                              res.prepare_payload();
+                                              s.send(std::move(res));
+                                          });
+                                      });
+            } catch (const StoreBusy& e) {
+                log::error("thumbnail: the store is busy: ", e.what());
+                self->answer_later(ApiError{ApiErrorCode::busy, "the broker's database is busy; try again"});
+            } catch (const std::exception& e) {
+                log::error("thumbnail: ", e.what());
                 self->answer_later(ApiError{ApiErrorCode::internal, "internal error"});
             }
         });

@@ -198,7 +198,23 @@ std::string serialize(const Message& m) {
                     arr.push_back(std::move(e));
                 }
                 return {{"type", "session_stats"}, {"stats", std::move(arr)}};
-            } else
+            } else if constexpr (std::is_same_v<T, ThumbnailRequest>)
+                return {{"type", "thumbnail_request"},
+                        {"request_id", x.request_id},
+                        {"session_id", x.session_id},
+                        {"max_width", x.max_width},
+                        {"max_height", x.max_height}};
+            else if constexpr (std::is_same_v<T, Thumbnail>)
+                return {{"type", "thumbnail"},
+                        {"request_id", x.request_id},
+                        {"session_id", x.session_id},
+                        {"jpeg_base64", x.jpeg_base64}};
+            else if constexpr (std::is_same_v<T, ThumbnailFailed>)
+                return {{"type", "thumbnail_failed"},
+                        {"request_id", x.request_id},
+                        {"session_id", x.session_id},
+                        {"message", x.message}};
+            else
                 return {{"type", "error"}, {"message", x.message}};
         },
         m);
@@ -310,6 +326,30 @@ Result<Message, std::string> parse(std::string_view text) {
             }
             return Message{std::move(m)};
         }
+        if (type == "thumbnail_request") {
+            ThumbnailRequest t;
+            t.request_id = static_cast<std::uint64_t>(integer(j, "request_id", 0, INT64_MAX));
+            t.session_id = nonempty(j, "session_id");
+            t.max_width = static_cast<int>(integer(j, "max_width", kMinThumbnailSide, kMaxThumbnailSide));
+            t.max_height = static_cast<int>(integer(j, "max_height", kMinThumbnailSide, kMaxThumbnailSide));
+            return Message{t};
+        }
+        if (type == "thumbnail") {
+            Thumbnail t;
+            t.request_id = static_cast<std::uint64_t>(integer(j, "request_id", 0, INT64_MAX));
+            t.session_id = nonempty(j, "session_id");
+            // Longer than other fields (kMaxField): read with its own bound.
+            auto it = j.find("jpeg_base64");
+            if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+                throw std::invalid_argument("field 'jpeg_base64' must be a non-empty string");
+            if (it->get_ref<const std::string&>().size() > kMaxThumbnailBase64)
+                throw std::invalid_argument("field 'jpeg_base64' is too long");
+            t.jpeg_base64 = it->get<std::string>();
+            return Message{std::move(t)};
+        }
+        if (type == "thumbnail_failed")
+            return Message{ThumbnailFailed{static_cast<std::uint64_t>(integer(j, "request_id", 0, INT64_MAX)),
+                                           nonempty(j, "session_id"), str(j, "message")}};
         if (type == "disconnect_session") return Message{DisconnectSession{nonempty(j, "session_id")}};
         if (type == "pools") return Message{parse_pools(j)};
         if (type == "error") return Message{ErrorMsg{str(j, "message")}};

@@ -104,9 +104,31 @@ struct StreamStats {
 struct SessionStats {
     std::vector<StreamStats> stats;
 };
+// Broker -> host: a small JPEG of the session's current screen, at most max_width x max_height
+// (kMinThumbnailSide..kMaxThumbnailSide each), keeping its aspect. The host answers with
+// `thumbnail` or `thumbnail_failed` carrying the same request_id.
+struct ThumbnailRequest {
+    std::uint64_t request_id = 0;
+    std::string session_id;
+    int max_width = 320, max_height = 200;
+};
+inline constexpr int kMinThumbnailSide = 16, kMaxThumbnailSide = 640;
+// The JPEG's bytes, base64 (at most kMaxThumbnailBase64 characters: a control message stays
+// under the channel's 64 KiB message bound).
+struct Thumbnail {
+    std::uint64_t request_id = 0;
+    std::string session_id, jpeg_base64;
+};
+inline constexpr std::size_t kMaxThumbnailBase64 = 48 * 1024;
+// No picture: an unknown session, one whose screen has no frame yet, or one that is ending.
+struct ThumbnailFailed {
+    std::uint64_t request_id = 0;
+    std::string session_id, message;
+};
 
 using Message = std::variant<Register, Registered, StartSession, SessionReady, SessionFailed, EndSession, SessionEnded,
-                             Heartbeat, ErrorMsg, SessionState, DisconnectSession, Pools, SessionStats>;
+                             Heartbeat, ErrorMsg, SessionState, DisconnectSession, Pools, SessionStats,
+                             ThumbnailRequest, Thumbnail, ThumbnailFailed>;
 
 std::string serialize(const Message& m);
 // Rejects non-JSON, non-objects, unknown types, missing or mistyped fields, and fields out of

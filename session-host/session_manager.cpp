@@ -179,4 +179,11 @@ std::shared_ptr<StreamSession> SessionManager::find(const std::string& id) {
 
 std::shared_ptr<DisplayTarget> SessionManager::find_session(const std::string& id) { return find(id); }
 
+void SessionManager::thumbnail(const std::string& session_id, int max_width, int max_height,
+                               StreamSession::ThumbnailDone done) {
+    auto s = find(session_id);
+    if (!s) return done(Error<std::string>{"", "no such session on this host"});
+    s->request_thumbnail(max_width, max_height, std::move(done));
+}
+
 }  // namespace portico::host

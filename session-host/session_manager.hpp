@@ -59,6 +59,11 @@ public:
 
     std::shared_ptr<DisplayTarget> find_session(const std::string& session_id) override;
 
+    // A JPEG thumbnail of a live session's screen (StreamSession::request_thumbnail); an unknown
+    // or starting session is answered at once with an error. `done` runs on the session's capture
+    // thread or the caller's. Any thread; never blocks.
+    void thumbnail(const std::string& session_id, int max_width, int max_height, StreamSession::ThumbnailDone done);
+
     // Session ids become directory names, so they are restricted to a safe alphabet.
     static bool valid_session_id(const std::string& id);
 

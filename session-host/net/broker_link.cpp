@@ -170,6 +170,23 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
                             ctl::serialize(ctl::SessionFailed{req.request_id, req.session_id, error}));
                 });
             });
+        } else if (auto* t = std::get_if<ctl::ThumbnailRequest>(&m)) {
+            // Answered from the session's capture thread; back on the strand to write. The sizes
+            // were bounded by parse(); an unknown session is answered with thumbnail_failed.
+            const auto request_id = t->request_id;
+            const auto sid = t->session_id;
+            sessions.thumbnail(
+                sid, t->max_width, t->max_height,
+                [self = shared_from_this(), request_id, sid](Result<std::vector<std::uint8_t>, std::string> r) {
+                    std::string text =
+                        r ? ctl::serialize(ctl::Thumbnail{request_id, sid, crypto::base64_encode(r.value())})
+                          : ctl::serialize(ctl::ThumbnailFailed{request_id, sid, r.error().message});
+                    // Not queued while the link is down: the broker has given up on it.
+                    net::post(self->strand, [self, text = std::move(text)]() mutable {
+                        if (self->conn && self->conn->registered && !self->conn->close_after_write)
+                            self->write(self->conn, std::move(text));
+                    });
+                });
         } else if (auto* d = std::get_if<ctl::DisconnectSession>(&m)) {
             log::info("broker: disconnect_session ", d->session_id);
             if (options.disconnect_viewers) options.disconnect_viewers(d->session_id);

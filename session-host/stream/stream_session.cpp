@@ -7,6 +7,7 @@
 #include "codec/palette_tile.hpp"
 #include "common/log.hpp"
 #include "session-host/stream/encode_policy.hpp"
+#include "session-host/stream/thumbnail.hpp"
 
 #include <pthread.h>
 #include <time.h>
@@ -226,6 +227,18 @@ void StreamSession::resize(int width, int height) {
     wake_.notify_all();
 }
 
+void StreamSession::request_thumbnail(int max_width, int max_height, ThumbnailDone done) {
+    {
+        std::lock_guard lk(mu_);
+        if (!ending_ && thumbnail_jobs_.size() < kMaxWaitingThumbnails) {
+            thumbnail_jobs_.push_back({max_width, max_height, std::move(done)});
+            wake_.notify_all();
+            return;
+        }
+    }
+    done(Error<std::string>{"", ending_ ? "the session is ending" : "too many thumbnail requests"});
+}
+
 void StreamSession::logoff() { end(protocol::EndReason::logged_off, "logged off"); }
 
 void StreamSession::broadcast(Bytes message) {
@@ -270,6 +283,7 @@ void StreamSession::run() {
                 need_keyframe_ = true;
             }
             if (wait_for_turn()) capture_and_send();
+            serve_thumbnails();
         }
     } catch (const std::exception& e) {
         log::error("session ", id_, ": ", e.what());
@@ -282,6 +296,12 @@ void StreamSession::run() {
         ending_ = true;
         viewers_.close_all(encoded(protocol::SessionEnded{ending.reason, ending.message}));
     }
+    std::vector<ThumbnailJob> unanswered;
+    {
+        std::lock_guard lk(mu_);
+        unanswered.swap(thumbnail_jobs_);
+    }
+    for (auto& job : unanswered) job.done(Error<std::string>{"", "the session is ending"});
     video_.reset();
     video_half_.reset();
     exact_tiles_.reset();
@@ -450,6 +470,47 @@ void StreamSession::follow_frame_size(int width, int height) {
     sent_keyframe_ = false;
     need_keyframe_ = true;
     screen_->frame_source().invalidate();
+}
+
+void StreamSession::serve_thumbnails() {
+    std::vector<ThumbnailJob> jobs;
+    {
+        std::lock_guard lk(mu_);
+        jobs.swap(thumbnail_jobs_);
+    }
+    if (jobs.empty()) return;
+    const capture::Frame* frame = thumbnail_frame();
+    for (auto& job : jobs) {
+        Result<std::vector<std::uint8_t>, std::string> r =
+            frame ? make_thumbnail(*frame, job.max_width, job.max_height, kThumbnailQuality, kMaxThumbnailBytes)
+                  : Result<std::vector<std::uint8_t>, std::string>(
+                        Error<std::string>{"", "the session has no picture yet"});
+        try {
+            job.done(std::move(r));
+        } catch (const std::exception& e) {
+            log::error("session ", id_, ": answering a thumbnail request failed: ", e.what());
+        }
+    }
+}
+
+const capture::Frame* StreamSession::thumbnail_frame() {
+    // While viewers watch, the reference is what they see (at most a frame interval old); reading
+    // the source here would take damage the stream has yet to send.
+    if (viewers_.size() > 0 && sent_keyframe_ && reference_.width > 0 && reference_.width == encoder_w_ &&
+        reference_.height == encoder_h_)
+        return &reference_;
+    // Nobody watches (or nothing went out yet): read the whole screen. The damage this takes from
+    // the source is not lost: the stream's next frame is a keyframe (a viewer's attach asks for
+    // one, and none was sent yet otherwise), which reads the whole screen again.
+    auto& source = screen_->frame_source();
+    source.invalidate();
+    auto cap = source.capture(std::chrono::milliseconds(200));
+    if (!cap) {
+        // Errors are the stream's to report (its own captures, or poll()); read whole next time.
+        source.invalidate();
+        return nullptr;
+    }
+    return cap->frame;
 }
 
 void StreamSession::apply_quality() {

@@ -7,6 +7,7 @@
 // network threads and never block.
 
 #include "capture/frame.hpp"
+#include "common/result.hpp"
 #include "protocol/display.hpp"
 #include "session-host/stream/frame_planner.hpp"
 #include "session-host/stream/link_quality.hpp"
@@ -28,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace portico::codec {
 class TileEncoder;
@@ -90,6 +92,15 @@ public:
     void set_shadow_clipboard(bool on) { shadow_clipboard_ = on; }
     bool shadow_clipboard() const { return shadow_clipboard_.load(); }
 
+    // A JPEG of the screen now, fitted into max_width x max_height (the portal's live thumbnail).
+    // `done` is called once, on the capture thread (within a loop turn), or at once when the
+    // session is ending or too many requests wait. Any thread; never blocks.
+    using ThumbnailDone = std::function<void(Result<std::vector<std::uint8_t>, std::string>)>;
+    void request_thumbnail(int max_width, int max_height, ThumbnailDone done);
+    static constexpr int kThumbnailQuality = 70;
+    static constexpr std::size_t kMaxThumbnailBytes = 32 * 1024;  // base64 stays within the control bound
+    static constexpr std::size_t kMaxWaitingThumbnails = 8;
+
     // The session's figures over the last ~2 s (any thread; takes a short lock).
     struct Stats {
         RollingStats::Snapshot rolling;
@@ -133,6 +144,11 @@ private:
                        Clock::time_point encode_start, std::int64_t cpu_start,
                        std::optional<Clock::time_point> captured, long long damage_px);
     void follow_frame_size(int width, int height);
+    // Answers the waiting thumbnail requests from thumbnail_frame() (capture thread).
+    void serve_thumbnails();
+    // The screen as it is now: what the viewers see (the reference) while anyone watches, else a
+    // whole fresh capture; null when the screen has given no picture.
+    const capture::Frame* thumbnail_frame();
     void make_encoders(int width, int height);
     std::unique_ptr<codec::VideoEncoder> video_encoder(int width, int height) const;
     // LinkQuality changed level: the encoders follow (from their next frame, no keyframe).
@@ -194,6 +210,11 @@ private:
     Ending end_request_{protocol::EndReason::logged_off, {}};
     bool finished_ = false;
     std::condition_variable finished_cv_;
+    struct ThumbnailJob {
+        int max_width, max_height;
+        ThumbnailDone done;
+    };
+    std::vector<ThumbnailJob> thumbnail_jobs_;  // under mu_
     std::thread thread_;
 };
 

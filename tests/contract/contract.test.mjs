@@ -378,6 +378,7 @@ async function main() {
     logoffSession: { as: 'user', params: { id: sid }, body: {} },
     disconnectSession: { as: 'user', params: { id: sid }, body: {} },
     shadowSession: { as: 'admin', params: { id: sid }, body: {} },
+    getSessionThumbnail: { as: 'user', params: { id: sid } },
     listUsers: { as: 'admin' },
     createUser: { as: 'admin', body: { name: 'contract-user-2', role: 'user', password: strongPassword() } },
     getUser: { as: 'admin', params: { name: 'contract-user' } },
@@ -430,6 +431,13 @@ async function main() {
   await expect('listSessions', '403 forbidden', { as: 'user', query: { scope: 'all' } }, 'a user asks for everyone\'s');
   await expect('getSession', 200, { as: 'user', params: { id: sid } }, 'owner');
   await expect('getSession', 200, { as: 'helpdesk', params: { id: sid } }, 'helpdesk');
+  // The live picture from the real host: a JPEG, for the owner and for staff.
+  for (const role of ['user', 'helpdesk']) {
+    const thumb = await expect('getSessionThumbnail', 200, { as: role, params: { id: sid } }, role);
+    if (thumb.headers['content-type'] !== 'image/jpeg' || thumb.raw[0] !== 0xff || thumb.raw[1] !== 0xd8) {
+      results.get('getSessionThumbnail').failures.push(`not a JPEG (${thumb.headers['content-type']}, ${thumb.raw.length} bytes)`);
+    }
+  }
 
   // The two WebSocket routes (the refusals were derived above).
   await expect('openGateway', 101, { params: { session_id: sid }, upgrade: true });

@@ -239,6 +239,24 @@ FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string disp
                               {"request_id", m["request_id"]},
                               {"session_id", m["session_id"]},
                               {"message", "xterm: not found"}});
+                } else if (type == "thumbnail_request") {
+                    const int n = ++thumbnail_requests;
+                    {
+                        std::lock_guard lk(mu_);
+                        thumbnail_msgs_.push_back(m);
+                    }
+                    if (thumbnails == Thumbnails::answer) {
+                        const std::uint8_t jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0, static_cast<std::uint8_t>(n), 0xFF, 0xD9};
+                        send({{"type", "thumbnail"},
+                              {"request_id", m["request_id"]},
+                              {"session_id", m["session_id"]},
+                              {"jpeg_base64", portico::crypto::base64_encode(jpeg)}});
+                    } else if (thumbnails == Thumbnails::fail) {
+                        send({{"type", "thumbnail_failed"},
+                              {"request_id", m["request_id"]},
+                              {"session_id", m["session_id"]},
+                              {"message", "the session has no picture yet"}});
+                    }
                 } else if (type == "end_session") {
                     {
                         std::lock_guard lk(mu_);
@@ -255,6 +273,11 @@ FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string disp
 FakeHost::~FakeHost() {
     ::shutdown(beast::get_lowest_layer(*ws_).native_handle(), SHUT_RDWR);
     if (thread_.joinable()) thread_.join();
+}
+
+std::vector<json> FakeHost::thumbnail_request_msgs() const {
+    std::lock_guard lk(mu_);
+    return thumbnail_msgs_;
 }
 
 void FakeHost::send(const json& j) {

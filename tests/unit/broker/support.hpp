@@ -107,6 +107,12 @@ public:
     std::vector<std::string> end_requests() const;
     std::vector<nlohmann::json> start_requests() const;  // every start_session received, in order
     void send(const nlohmann::json& j);
+    // thumbnail_request: answered with a tiny JPEG-looking picture whose 5th byte counts the
+    // answers (so a test can tell a cached picture from a new one), with thumbnail_failed, or not at all.
+    enum class Thumbnails { answer, fail, ignore };
+    std::atomic<Thumbnails> thumbnails{Thumbnails::answer};
+    std::atomic<int> thumbnail_requests{0};
+    std::vector<nlohmann::json> thumbnail_request_msgs() const;
 
 private:
     net::io_context ioc_;
@@ -117,6 +123,7 @@ private:
     mutable std::mutex mu_;
     std::vector<std::string> ends_;
     std::vector<nlohmann::json> start_msgs_;
+    std::vector<nlohmann::json> thumbnail_msgs_;
 };
 
 // A host display endpoint: accepts TLS WebSocket connections and answers each binary message

@@ -214,3 +214,44 @@ TEST_CASE("session_stats carries per-session figures, null when unknown", "[cont
     CHECK_FALSE(parse(R"({"type":"session_stats","stats":[{"session_id":"a","skipped":1.5}]})").ok());
     CHECK_FALSE(parse(R"({"type":"session_stats","stats":[3]})").ok());
 }
+
+TEST_CASE("thumbnail request and answers round trip; sizes and lengths are bounded", "[control]") {
+    auto req = parse(serialize(ThumbnailRequest{7, "sid", 320, 200}));
+    REQUIRE(req.ok());
+    auto& r = std::get<ThumbnailRequest>(req.value());
+    CHECK(r.request_id == 7);
+    CHECK(r.session_id == "sid");
+    CHECK(r.max_width == 320);
+    CHECK(r.max_height == 200);
+
+    // A base64 answer longer than ordinary fields (4096) passes up to its own bound.
+    std::string b64(20000, 'A');
+    auto ans = parse(serialize(Thumbnail{7, "sid", b64}));
+    REQUIRE(ans.ok());
+    CHECK(std::get<Thumbnail>(ans.value()).jpeg_base64 == b64);
+    CHECK(std::get<Thumbnail>(ans.value()).request_id == 7);
+
+    auto failed = parse(serialize(ThumbnailFailed{8, "sid", "no picture yet"}));
+    REQUIRE(failed.ok());
+    CHECK(std::get<ThumbnailFailed>(failed.value()).message == "no picture yet");
+    CHECK(std::get<ThumbnailFailed>(failed.value()).request_id == 8);
+
+    // Absurd sizes, a missing session, an empty or oversized picture: refused with the field's name.
+    auto err = [](const std::string& text) {
+        auto m = parse(text);
+        REQUIRE_FALSE(m.ok());
+        return m.error().message;
+    };
+    CHECK(err(R"({"type":"thumbnail_request","request_id":1,"session_id":"s","max_width":100000,"max_height":200})")
+              .find("max_width") != std::string::npos);
+    CHECK(err(R"({"type":"thumbnail_request","request_id":1,"session_id":"s","max_width":320,"max_height":0})")
+              .find("max_height") != std::string::npos);
+    CHECK(err(R"({"type":"thumbnail_request","request_id":1,"session_id":"","max_width":320,"max_height":200})")
+              .find("session_id") != std::string::npos);
+    CHECK(err(R"({"type":"thumbnail","request_id":1,"session_id":"s","jpeg_base64":""})").find("jpeg_base64") !=
+          std::string::npos);
+    CHECK(err(serialize(Thumbnail{1, "s", std::string(kMaxThumbnailBase64 + 1, 'A')})).find("too long") !=
+          std::string::npos);
+    CHECK(err(R"({"type":"thumbnail","request_id":1,"session_id":"s","jpeg_base64":7})").find("jpeg_base64") !=
+          std::string::npos);
+}

@@ -1,0 +1,117 @@
+// GET /sessions/{id}/thumbnail against a real broker and a fake host over TLS: the JPEG answer and
+// its headers, who may see it, the host's refusal, the timeout, and one host round trip shared by
+// requests close together.
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+using json = nlohmann::json;
+using test::check_error;
+using test::kDisplay;
+using test::kPin;
+using verb = boost::beast::http::verb;
+
+namespace {
+
+test::HttpReply get(const test::BrokerFixture& b, const std::string& path, const std::string& cookie) {
+    return test::request(b, verb::get, path, "", cookie);
+}
+
+std::string launch(const test::BrokerFixture& b, const std::string& cookie) {
+    auto l = test::post(b, "/api/v1/launch", {{"resource", "terminal"}}, cookie);
+    REQUIRE(l.status == 200);
+    return l.json()["session_id"];
+}
+
+}  // namespace
+
+TEST_CASE("thumbnail: the owner and staff get the host's JPEG, shared for 2 s; others hear 404",
+          "[broker][thumbnail]") {
+    test::BrokerFixture b;
+    auto admin = test::login_as(b, "admin");
+    auto demo = test::login(b);
+    test::FakeHost h(b, "h1", kDisplay, kPin);
+    auto sid = launch(b, demo);
+    const auto path = "/api/v1/sessions/" + sid + "/thumbnail";
+
+    auto r = get(b, path, demo);
+    REQUIRE(r.status == 200);
+    CHECK(r.headers["content-type"] == "image/jpeg");
+    CHECK(r.headers["cache-control"] == "no-store");
+    REQUIRE(r.body.size() == 7);
+    CHECK(static_cast<unsigned char>(r.body[0]) == 0xFF);
+    CHECK(static_cast<unsigned char>(r.body[1]) == 0xD8);
+    CHECK(r.body[4] == 1);  // the host's first picture
+    auto asked = h.thumbnail_request_msgs();
+    REQUIRE(asked.size() == 1);
+    CHECK(asked[0]["session_id"] == sid);
+    CHECK(asked[0]["max_width"] == 320);
+    CHECK(asked[0]["max_height"] == 200);
+
+    // Within 2 s the same picture, without asking the host again (several portal tabs).
+    auto again = get(b, path, demo);
+    REQUIRE(again.status == 200);
+    CHECK(again.body == r.body);
+    CHECK(h.thumbnail_requests == 1);
+
+    // Staff may look; another user may not know the session exists; nobody logged in hears 401.
+    REQUIRE(test::post(b, "/api/v1/users", {{"name", "eve"}, {"password", "eve-password"}}, admin).status == 201);
+    auto eve = test::login_as(b, "eve", "eve-password");
+    check_error(get(b, path, eve), 404, "not_found");
+    CHECK(get(b, path, admin).status == 200);
+    check_error(get(b, path, ""), 401, "unauthenticated");
+    check_error(get(b, "/api/v1/sessions/no-such-session/thumbnail", demo), 404, "not_found");
+    check_error(test::post(b, path, json::object(), demo), 405, "method_not_allowed");
+
+    // After 2 s the next request asks the host for a new picture.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    auto fresh = get(b, path, demo);
+    REQUIRE(fresh.status == 200);
+    CHECK(fresh.body[4] == 2);
+    CHECK(h.thumbnail_requests == 2);
+
+    // A session that ended has no picture: 404, and the host is not asked.
+    REQUIRE(test::post(b, "/api/v1/sessions/" + sid + "/logoff", json::object(), demo).status == 204);
+    check_error(get(b, path, demo), 404, "not_found");
+    CHECK(h.thumbnail_requests == 2);
+}
+
+TEST_CASE("thumbnail: a host without a picture is 503, a silent one 504 after the timeout", "[broker][thumbnail]") {
+    test::BrokerFixture b(20, [](portico::broker::BrokerConfig& c) { c.thumbnail_timeout_ms = 600; });
+    auto demo = test::login(b);
+    test::FakeHost h(b, "h1", kDisplay, kPin);
+    auto sid = launch(b, demo);
+    const auto path = "/api/v1/sessions/" + sid + "/thumbnail";
+
+    h.thumbnails = test::FakeHost::Thumbnails::fail;
+    auto failed = get(b, path, demo);
+    check_error(failed, 503, "thumbnail_unavailable");
+    CHECK(failed.json()["error"]["message"].get<std::string>().find("no picture yet") != std::string::npos);
+
+    // Two requests while the host stays silent share one round trip and both time out.
+    h.thumbnails = test::FakeHost::Thumbnails::ignore;
+    const int before = h.thumbnail_requests;
+    const auto start = std::chrono::steady_clock::now();
+    auto other = std::async(std::launch::async, [&] { return get(b, path, demo); });
+    auto timed_out = get(b, path, demo);
+    auto other_reply = other.get();
+    const auto waited = std::chrono::steady_clock::now() - start;
+    check_error(timed_out, 504, "host_timeout");
+    check_error(other_reply, 504, "host_timeout");
+    CHECK(h.thumbnail_requests == before + 1);
+    CHECK(waited >= std::chrono::milliseconds(550));
+    CHECK(waited < std::chrono::seconds(5));
+
+    // A late answer to the timed-out request is dropped; the next request asks again and works.
+    h.thumbnails = test::FakeHost::Thumbnails::answer;
+    auto late = h.thumbnail_request_msgs().back();
+    h.send(
+        {{"type", "thumbnail"}, {"request_id", late["request_id"]}, {"session_id", sid}, {"jpeg_base64", "/9j/4A=="}});
+    auto ok = get(b, path, demo);
+    REQUIRE(ok.status == 200);
+    CHECK(h.thumbnail_requests == before + 2);
+}
