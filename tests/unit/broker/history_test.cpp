@@ -113,7 +113,7 @@ TEST_CASE("command line: join quotes what needs it and splits back to the same w
         CHECK(split_ok(join_command_line(argv)) == argv);
 }
 
-TEST_CASE("csv: commas, quotes and newlines are quoted; formulas stay text", "[broker][csv]") {
+TEST_CASE("csv: commas, quotes and newlines are quoted, formulas stay text", "[broker][csv]") {
     using portico::broker::csv_field;
     using portico::broker::csv_line;
     CHECK(csv_field("plain text") == "plain text");
@@ -162,7 +162,7 @@ TEST_CASE("live stats: usage adds up bytes and averages over the time with viewe
     CHECK(live.usage("s1").bytes_sent == 0);
 }
 
-TEST_CASE("store: history keeps the end reason, who ended it and usage; pages by end time",
+TEST_CASE("store: history keeps the end reason, who ended it and usage, pages by end time",
           "[broker][store][history]") {
     test::TempDir dir;
     auto sp = portico::broker::open_store((dir.path / "p.db").string());
@@ -272,7 +272,7 @@ TEST_CASE("history: a launch and its end are audited and the ended session is in
     CHECK(detail.rfind("user demo, resource terminal, host host-1, reason app_exited, duration ", 0) == 0);
 }
 
-TEST_CASE("history: an admin's log off is the end reason, with who; bad paging is 400", "[broker][history]") {
+TEST_CASE("history: an admin's log off is the end reason, with who, bad paging is 400", "[broker][history]") {
     test::BrokerFixture b;
     auto demo = test::login(b);
     auto admin = test::login_as(b, "admin");
@@ -346,7 +346,7 @@ TEST_CASE("audit: exported as CSV, escaped, and group changes say who", "[broker
     test::check_error(test::request(b, verb::get, "/api/v1/audit?format=csv", "", test::login(b)), 403, "forbidden");
 }
 
-TEST_CASE("apps: a command line with quotes is split by the broker; bad quoting is 400", "[broker][command][rest]") {
+TEST_CASE("apps: a command line with quotes is split by the broker, bad quoting is 400", "[broker][command][rest]") {
     test::BrokerFixture b;
     auto admin = test::login_as(b, "admin");
     auto r = test::post(

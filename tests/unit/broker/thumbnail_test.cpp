@@ -29,7 +29,7 @@ std::string launch(const test::BrokerFixture& b, const std::string& cookie) {
 
 }  // namespace
 
-TEST_CASE("thumbnail: the owner and staff get the host's JPEG, shared for 2 s; others hear 404",
+TEST_CASE("thumbnail: the owner and staff get the host's JPEG, shared for 2 s, others hear 404",
           "[broker][thumbnail]") {
     test::BrokerFixture b;
     auto admin = test::login_as(b, "admin");
