@@ -215,7 +215,7 @@ TEST_CASE("session_stats carries per-session figures, null when unknown", "[cont
     CHECK_FALSE(parse(R"({"type":"session_stats","stats":[3]})").ok());
 }
 
-TEST_CASE("thumbnail request and answers round trip; sizes and lengths are bounded", "[control]") {
+TEST_CASE("thumbnail request and answers round trip, sizes and lengths are bounded", "[control]") {
     auto req = parse(serialize(ThumbnailRequest{7, "sid", 320, 200}));
     REQUIRE(req.ok());
     auto& r = std::get<ThumbnailRequest>(req.value());
