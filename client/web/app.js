@@ -8,6 +8,7 @@ import { DisplayClient } from './display.js';
 import { launchScale, sessionPixelRatio } from './resize.js';
 import { ResourcePrefs } from './favourites.js';
 import { forgetLastSeen, lastSeen, saveLastSeen } from './last_seen.js';
+import { LiveThumbnails } from './live_thumbnails.js';
 import { MenuChord } from './menu_shortcut.js';
 import { api, ApiError } from './rest.js';
 import { Router } from './router.js';
@@ -29,6 +30,8 @@ const MAX_SESSION_HEIGHT = 2160;
 // evdev codes for the toolbar's key sequences.
 const KEY = { ctrl: 29, alt: 56, del: 111 };
 
+// Sessions whose screen exists to be pictured (not starting, not ending).
+const hasPicture = (state) => state === 'active' || state === 'disconnected';
 const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : v.toFixed(digits));
 
 class Portal {
@@ -49,6 +52,7 @@ class Portal {
   #router;
   #prefs = new ResourcePrefs(null, '');
   #resourceFilter = 'all'; // all | favourites | recent
+  #thumbnails = new LiveThumbnails();
 
   constructor() {
     this.el = {
@@ -251,6 +255,7 @@ class Portal {
     account.hidden = view !== 'resources';
     portal.hidden = view === 'session';
     sessionView.hidden = view !== 'session';
+    this.#thumbnails.setActive(view === 'resources');
   }
 
   showLogin() {
@@ -366,6 +371,7 @@ class Portal {
     }
     list = list.filter((s) => !this.#endedSessions.has(s.id));
     this.el.sessions.replaceChildren(...list.map((s) => this.#sessionItem(s)));
+    this.#thumbnails.retain(list.filter((s) => hasPicture(s.state)).map((s) => s.id));
     this.el.noSessions.hidden = list.length > 0;
   }
 
@@ -392,8 +398,8 @@ class Portal {
     const label = { starting: 'Starting', disconnected: 'Disconnected', ending: 'Ending' }[shownState] ?? 'Running';
     state.textContent = `${label}${since ? ` since ${since}` : ''}${s.host ? ` on ${s.host}` : ''}`;
     info.append(title, state);
-    const seen = s.state === 'ending' ? null : lastSeen(globalThis.sessionStorage, s.id);
-    if (seen) li.append(this.#lastSeenPicture(name, seen));
+    // Running or disconnected: its live picture (this tab's last-seen one when there is none).
+    if (hasPicture(s.state)) li.append(this.#thumbnails.figure(s.id, name, lastSeen(globalThis.sessionStorage, s.id)));
     const reconnect = document.createElement('button');
     reconnect.type = 'button';
     reconnect.className = 'reconnect';
@@ -410,23 +416,6 @@ class Portal {
     if (s.state === 'ending') li.append(info);
     else li.append(info, reconnect, off);
     return li;
-  }
-
-  /** The session as this tab last showed it, labelled so (never a live view). */
-  #lastSeenPicture(name, seen) {
-    const figure = document.createElement('figure');
-    figure.className = 'last-seen';
-    const img = document.createElement('img');
-    const url = URL.createObjectURL(seen.blob);
-    img.addEventListener('load', () => URL.revokeObjectURL(url), { once: true });
-    img.src = url;
-    const time = new Date(seen.at).toLocaleTimeString();
-    img.alt = `${name} as last seen here at ${time}`;
-    const caption = document.createElement('figcaption');
-    caption.textContent = `Last seen ${time}`;
-    caption.setAttribute('aria-hidden', 'true'); // the picture's text says it
-    figure.append(img, caption);
-    return figure;
   }
 
   #setBusy(busy) {
@@ -477,6 +466,7 @@ class Portal {
     }
     this.el.resources.replaceChildren();
     this.el.sessions.replaceChildren();
+    this.#thumbnails.retain([]);
     this.showLogin();
     this.showNotice('You are logged out.');
   }

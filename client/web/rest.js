@@ -31,10 +31,30 @@ export async function api(method, path, body) {
   } catch {
     data = null;
   }
-  if (!res.ok) {
-    const err = data?.error ?? {};
-    throw new ApiError(res.status, err.code ?? `http_${res.status}`,
-      err.message ?? `The server answered ${res.status} ${res.statusText}.`);
-  }
+  if (!res.ok) throw errorOf(res, data);
   return data;
+}
+
+/** A GET whose answer is not JSON (a session's thumbnail): the body as a Blob, or an ApiError. */
+export async function apiBlob(path) {
+  let res;
+  try {
+    res = await fetch(API + path, { credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check your network connection and try again.');
+  }
+  if (res.ok) return res.blob();
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  throw errorOf(res, data);
+}
+
+function errorOf(res, data) {
+  const err = data?.error ?? {};
+  return new ApiError(res.status, err.code ?? `http_${res.status}`,
+    err.message ?? `The server answered ${res.status} ${res.statusText}.`);
 }

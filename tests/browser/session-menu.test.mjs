@@ -10,8 +10,10 @@
 //   reaches the shell), Ctrl+Alt+Del, 1:1, full screen, clipboard, Log off (asks; Cancel keeps);
 //   favourites and recent launches, kept across a reload;
 //   a 360x740 phone: the toolbar and every menu action on screen, no sideways scrolling;
+//   the portal's live picture of the running session (a JPEG from its host, refreshed: its pixels
+//   follow what the terminal shows), and the last-seen picture, labelled so, when there is none;
 //   axe-core (WCAG 2.1 A/AA, no serious or critical finding) on the menu's states and the portal's
-//   favourites, Recent filter and last-seen picture.
+//   favourites, Recent filter, live and last-seen pictures.
 //
 // Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, PORTICO_WORKDIR (a folder the typed
 // commands write into), PORTICO_ARTIFACTS (screenshots of each state).
@@ -69,6 +71,32 @@ async function menuChord(page) {
 }
 
 const hashOf = (page) => page.evaluate(() => location.hash);
+
+/** The session's live picture in the list, decoded: size, alt text, refresh count and grey levels. */
+function livePicture(page, sid) {
+  return page.evaluate((id) => {
+    const img = document.querySelector(`#sessions li[data-session-id="${id}"] .session-picture img[data-live="true"]`);
+    if (!img?.complete || !img.naturalWidth) return null;
+    const bytes = Number(img.dataset.bytes);
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth;
+    c.height = img.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    const grey = [];
+    for (let i = 0; i < d.length; i += 4) grey.push(Math.round((d[i] + d[i + 1] + d[i + 2]) / 3));
+    return { w: c.width, h: c.height, alt: img.alt, refreshed: Number(img.dataset.refreshed), bytes, grey };
+  }, sid);
+}
+
+/** The share of pixels whose grey level differs by more than 40 between two pictures of one size. */
+function changedShare(a, b) {
+  if (a.w !== b.w || a.h !== b.h) return 1;
+  let changed = 0;
+  for (let i = 0; i < a.grey.length; i++) if (Math.abs(a.grey[i] - b.grey[i]) > 40) changed++;
+  return changed / a.grey.length;
+}
 
 async function listedState(page, sid) {
   const row = page.locator(`#sessions li[data-session-id="${sid}"] .session-state`);
@@ -137,7 +165,7 @@ async function keyboardWalk(page, env, art, work) {
   return sid;
 }
 
-async function urlPerSession(page, art, sid) {
+async function urlPerSession(page, art, work, sid) {
   // Disconnect went Back to the portal's entry: Forward returns to the session.
   await page.goForward();
   if ((await sessionUp(page, 'Forward')) !== sid) fail('Forward opened another session');
@@ -152,15 +180,43 @@ async function urlPerSession(page, art, sid) {
   await waitFor('the session listed after Back', 5_000, async () => /^(Running|Disconnected)/.test(await listedState(page, sid)));
   const live = await page.evaluate(async () => (await fetch('/api/v1/sessions')).json());
   if (!live.some((s) => s.id === sid)) fail('the session ended on Back');
-  // The list shows the session as this tab last saw it, labelled so (not as a live view).
-  const seen = await waitFor('the last-seen picture', 5_000, () => page.evaluate((id) => {
-    const img = document.querySelector(`#sessions li[data-session-id="${id}"] .last-seen img`);
-    return img?.complete && img.naturalWidth > 0 ? { w: img.naturalWidth, h: img.naturalHeight, alt: img.alt } : null;
-  }, sid));
-  if (!/as last seen here at /.test(seen.alt)) fail(`the session's picture is not labelled as last seen: "${seen.alt}"`);
+  // The list shows the session live: a picture from its host, labelled as live.
+  const before = await waitFor('the live picture', 15_000, () => livePicture(page, sid));
+  if (!/live view/.test(before.alt)) fail(`the session's picture is not labelled as live: "${before.alt}"`);
   await page.screenshot({ path: art('url-2-portal-after-back.png') });
+  await checkAccessibility(page, 'portal with a live picture');
+  log(`Back: the portal, the session still running ("${await listedState(page, sid)}"), live picture ${before.w}x${before.h} (${before.bytes} bytes) "${before.alt}"`);
+
+  // The picture follows the screen: fill the terminal, come back, and the next refresh shows it.
+  await page.goForward();
+  if ((await sessionUp(page, 'Forward to fill the terminal')) !== sid) fail('Forward opened another session');
+  await typeText(page, 'seq 1000000 1000400');
+  await page.keyboard.press('Enter');
+  await shell(page, 'echo filled', work('filled'));
+  await page.goBack();
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  const after = await waitFor('a refreshed live picture showing the filled terminal', 20_000, async () => {
+    const p = await livePicture(page, sid);
+    return p && p.refreshed > before.refreshed && changedShare(before, p) > 0.02 ? p : null;
+  });
+  await page.screenshot({ path: art('url-3-portal-live-picture-changed.png') });
+  log(`the live picture changed with the screen: ${(changedShare(before, after) * 100).toFixed(1)}% of its pixels after ${after.refreshed - before.refreshed} refresh(es), ${after.bytes} bytes`);
+
+  // No picture from the broker (a host that cannot answer): this tab's last-seen one, labelled so.
+  await page.route('**/api/v1/sessions/*/thumbnail', (route) => route.fulfill({ status: 503, contentType: 'application/json',
+    body: JSON.stringify({ error: { code: 'thumbnail_unavailable', message: 'no picture' } }) }));
+  const seen = await waitFor('the last-seen picture instead', 15_000, () => page.evaluate((id) => {
+    const img = document.querySelector(`#sessions li[data-session-id="${id}"] .last-seen img[data-live="false"]`);
+    const caption = img?.parentElement.querySelector('figcaption')?.textContent ?? '';
+    return img?.complete && img.naturalWidth > 0 ? { w: img.naturalWidth, h: img.naturalHeight, alt: img.alt, caption } : null;
+  }, sid));
+  await page.unroute('**/api/v1/sessions/*/thumbnail');
+  if (!/as last seen here at /.test(seen.alt) || !/^Last seen /.test(seen.caption)) {
+    fail(`the stand-in picture is not labelled as last seen: "${seen.alt}" / "${seen.caption}"`);
+  }
+  await page.screenshot({ path: art('url-4-portal-last-seen.png') });
   await checkAccessibility(page, 'portal with a last-seen picture');
-  log(`Back: the portal, the session still running ("${await listedState(page, sid)}"), picture ${seen.w}x${seen.h} "${seen.alt}"`);
+  log(`without a live picture: "${seen.caption}", ${seen.w}x${seen.h} "${seen.alt}"`);
   await page.goForward();
   if ((await sessionUp(page, 'Forward after Back')) !== sid) fail('Forward after Back opened another session');
   log('Forward after Back: the same session');
@@ -329,7 +385,7 @@ async function phone(browser, env, pages, consoleLines, art) {
   await checkAccessibility(page, 'session menu at 360x740');
   await page.tap('#disconnect');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
-  await page.locator(`#sessions li[data-session-id="${sid}"] .last-seen img`).waitFor({ state: 'visible', timeout: 5_000 });
+  await page.locator(`#sessions li[data-session-id="${sid}"] .session-picture img`).waitFor({ state: 'visible', timeout: 10_000 });
   await noSideways('the portal listing the disconnected session');
   await page.screenshot({ path: art('phone-4-portal-session-list.png'), fullPage: true });
   await page.locator(`#sessions li[data-session-id="${sid}"] .session-logoff`).tap();
@@ -345,7 +401,7 @@ runTest('session menu', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'POR
     const page = await newPage(browser, 'desktop', consoleLines);
     pages.set('desktop', page);
     const sid = await keyboardWalk(page, env, art, work);
-    await urlPerSession(page, art, sid);
+    await urlPerSession(page, art, work, sid);
     await menuActions(page, art, work);
     await favourites(page, art, sid);
     await phone(browser, env, pages, consoleLines, art);
