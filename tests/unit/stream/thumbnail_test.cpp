@@ -81,6 +81,22 @@ TEST_CASE("a 1920x1080 screen becomes a small JPEG of 320x180 showing the same p
     CHECK(near(decode(swapped.value(), 320, 180).at(40, 90), blue));
 }
 
+TEST_CASE("a noisy 1920x1080 screen (the worst case) stays within the size bound", "[thumbnail]") {
+    capture::Frame noise(1920, 1080);
+    std::uint32_t seed = 12345;
+    for (auto& b : noise.pixels) {
+        seed = seed * 1664525u + 1013904223u;
+        b = static_cast<std::uint8_t>(seed >> 24);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    auto jpeg = make_thumbnail(noise, 320, 200, StreamSession::kThumbnailQuality, StreamSession::kMaxThumbnailBytes);
+    const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    REQUIRE(jpeg.ok());
+    std::printf("thumbnail of a noisy 1920x1080 screen: %zu bytes in %.1f ms\n", jpeg.value().size(), ms);
+    CHECK(jpeg.value().size() <= StreamSession::kMaxThumbnailBytes);
+    decode(jpeg.value(), 320, 180);
+}
+
 TEST_CASE("thumbnail errors: no picture, absurd box, a bound no quality meets", "[thumbnail]") {
     CHECK_FALSE(make_thumbnail(capture::Frame{}, 320, 200, 70, 32768).ok());
     capture::Frame frame(64, 64);
