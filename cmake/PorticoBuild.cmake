@@ -33,6 +33,8 @@
 #    GNU ld spends ~3 s on each Beast-heavy test executable, lld under 1 s (unit_client: 3.97 s ->
 #    0.79 s wall), and a build links about fifteen. PORTICO_LINKER picks another (gold, bfd) or the
 #    compiler's default (empty).
+# 9. Test files four to a translation unit (portico_unity_tests): each small test file spent
+#    seconds parsing the same project, JSON and Beast headers that the PCH does not hold.
 # -Winvalid-pch makes a PCH that does not fit a target's flags a visible warning instead of a silent
 # slow build. PORTICO_PCH=OFF turns the precompiled headers off (e.g. to check include hygiene).
 
@@ -217,6 +219,37 @@ function(portico_optimize_tests)
     portico_links(test ${t} Catch2::Catch2)
     if(test)
       target_compile_options(${t} PRIVATE ${PORTICO_TEST_OPTIMIZE})
+      if(type STREQUAL "EXECUTABLE")
+        portico_unity_tests(${t})
+      endif()
+    endif()
+  endforeach()
+endfunction()
+
+# Compiles a test executable's files four to a translation unit (means 9 above), apart from those
+# already in a portico_unity_group. A suite whose files clash when compiled together (file-scope
+# using-directives that make a name ambiguous in the next file) opts out with
+# set_target_properties(<suite> PROPERTIES PORTICO_TEST_UNITY OFF).
+function(portico_unity_tests t)
+  get_target_property(opt ${t} PORTICO_TEST_UNITY)
+  if(NOT PORTICO_UNITY OR opt STREQUAL "OFF")
+    return()
+  endif()
+  get_target_property(dir ${t} SOURCE_DIR)
+  get_target_property(sources ${t} SOURCES)
+  set_target_properties(${t} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
+  set(n 0)
+  foreach(s IN LISTS sources)
+    if(NOT s MATCHES "\\.(cpp|cc|cxx)$")
+      continue()
+    endif()
+    # Relative paths would be taken from this (the top-level) directory, not the suite's.
+    cmake_path(ABSOLUTE_PATH s BASE_DIRECTORY ${dir})
+    get_source_file_property(group ${s} DIRECTORY ${dir} UNITY_GROUP)
+    if(NOT group)
+      math(EXPR batch "${n} / 4")
+      set_source_files_properties(${s} DIRECTORY ${dir} PROPERTIES UNITY_GROUP ${t}_tests${batch})
+      math(EXPR n "${n} + 1")
     endif()
   endforeach()
 endfunction()

@@ -13,7 +13,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string slurp(const std::string& path) {
+std::string file_text(const std::string& path) {
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -30,7 +30,7 @@ TEST_CASE("app process: gets DISPLAY/XAUTHORITY, inherits the rest, logs output"
                        "/some/Xauthority", log);
     REQUIRE(test::wait_until([&] { return p.exited(); }, 10s));
     CHECK(p.exit_status() == 3);
-    CHECK(slurp(log).find("d=:77 a=/some/Xauthority i=yes") != std::string::npos);
+    CHECK(file_text(log).find("d=:77 a=/some/Xauthority i=yes") != std::string::npos);
     CHECK_FALSE(test::proc_exists(p.pid()));  // reaped, no zombie
 }
 
