@@ -194,6 +194,14 @@ def case_console(stack):
     assert changed > 1000, f"the streamed screen did not show the typed command ({changed} pixels changed)"
     print(f"typing changed {changed} pixels of the streamed screen")
 
+    # The portal's live picture of the desktop while nobody views it: a JPEG of the VM's screen,
+    # made by the host from a fresh read of the VNC framebuffer.
+    sid = stack.live_sessions(cookie)[0]["id"]
+    status, headers, jpeg = stack.request("GET", f"/api/v1/sessions/{sid}/thumbnail", cookie=cookie)
+    ctype = {k.lower(): v for k, v in headers}.get("content-type")
+    assert status == 200 and ctype == "image/jpeg" and jpeg[:2] == b"\xff\xd8", (status, ctype, jpeg[:200])
+    print(f"the desktop's live thumbnail: {len(jpeg)} bytes")
+
     # Pooled: write to the disk, log off, the next session starts from a clean clone. (The disk is
     # the real virtio block device, not a file the shell would create on /dev.)
     type_and_see(stack, pool, run_dir, "[ -b /dev/vda ] && echo IS_BLOCK > /dev/ttyS0", "IS_BLOCK")
