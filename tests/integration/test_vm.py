@@ -126,27 +126,40 @@ def type_and_see(stack, resource, run_dir, command, expect, png=None, timeout=40
     while serial_count(run_dir, expect) == before:
         if time.time() > deadline:
             raise AssertionError(f"{expect!r} not at the end of a line on the guest's serial port {timeout} s after "
-                                 f"typing {command!r} once; {shell_state(stack, resource, run_dir)}; "
+                                 f"typing {command!r} once; {shell_state(stack, resource, run_dir, expect, before)}; "
                                  f"serial tail: {serial(run_dir)[-600:]!r}")
         time.sleep(0.2)
     assert serial_count(run_dir, expect) == before + 1, f"{expect!r} more than once: {serial(run_dir)[-600:]!r}"
-    print(f"typed {command!r} once ({want} key messages): {expect!r} came back exactly")
+    print(f"typed {command!r} once ({want} key messages): {expect!r} came back exactly, "
+          f"{timeout - (deadline - time.time()):.1f} s after the client finished typing")
     return stats
 
 
-def shell_state(stack, resource, run_dir):
-    """After a typed command gave no output: whether the guest's shell still answers. The test has
-    already failed; this only says why, for the report. A shell that answers got a garbled or
-    incomplete line (a key lost or changed on its way); one that does not is still running the
-    command, or the guest hung."""
+def shell_state(stack, resource, run_dir, expect, before):
+    """After a typed command gave no output in time: whether the guest's shell still answers. The
+    test has already failed; this only says why, for the report. The shell runs one line at a time,
+    so if the late output came before the probe's, the command was slow, not garbled; a shell that
+    answers the probe without it got a garbled or incomplete line (a key lost or changed on its
+    way); one that answers nothing is still running the command, or the guest hung."""
     probe = f"PROBE_{secrets.token_hex(4)}"
     connect(stack, resource, "--type", f"echo {probe} > /dev/ttyS0\\n", "--type-delay-ms", "60", duration=3)
     deadline = time.time() + 20
     while time.time() < deadline:
         if serial_count(run_dir, probe):
+            if serial_count(run_dir, expect) > before:
+                return ("the command's output came late, before a second command's: it ran, slowly (all keys "
+                        "arrived)")
             return "the shell answered a second command, so the first line reached it garbled or incomplete"
         time.sleep(0.2)
     return "the shell did not answer a second command in 20 s either: the first is still running, or the guest hung"
+
+
+# The guest's sync ends with a virtio flush, which QEMU (cache=writeback) turns into an fdatasync of
+# the overlay on the host: on a CI disk busy with the other tests' writes that waited over 40 s once
+# (the output came late, before a probe typed after it; every key had arrived). The flush is what
+# makes the write survive QEMU's exit, so it stays, with the time a busy host's disk can take.
+DISK_WRITE = "echo DISKMARK > /dev/vda; sync; echo WROTE > /dev/ttyS0"
+DISK_WRITE_TIMEOUT = 120
 
 
 def disk_probe(tag):
@@ -205,7 +218,7 @@ def case_console(stack):
     # Pooled: write to the disk, log off, the next session starts from a clean clone. (The disk is
     # the real virtio block device, not a file the shell would create on /dev.)
     type_and_see(stack, pool, run_dir, "[ -b /dev/vda ] && echo IS_BLOCK > /dev/ttyS0", "IS_BLOCK")
-    type_and_see(stack, pool, run_dir, "echo DISKMARK > /dev/vda; sync; echo WROTE > /dev/ttyS0", "WROTE")
+    type_and_see(stack, pool, run_dir, DISK_WRITE, "WROTE", timeout=DISK_WRITE_TIMEOUT)
     type_and_see(stack, pool, run_dir, disk_probe("1"), "HAS_1")
     stats = connect(stack, pool, "--logoff", duration=1)
     assert stats["ended"] == "logged_off", stats
@@ -229,7 +242,7 @@ def case_dedicated(stack):
     assert os.path.exists(overlay), "the user's overlay was not created where expected"
     wait_guest_ready(run_dir)
     type_and_see(stack, pool, run_dir, "[ -b /dev/vda ] && echo IS_BLOCK > /dev/ttyS0", "IS_BLOCK")
-    type_and_see(stack, pool, run_dir, "echo DISKMARK > /dev/vda; sync; echo WROTE > /dev/ttyS0", "WROTE")
+    type_and_see(stack, pool, run_dir, DISK_WRITE, "WROTE", timeout=DISK_WRITE_TIMEOUT)
     stats = connect(stack, pool, "--logoff", duration=1)
     assert stats["ended"] == "logged_off", stats
     wait_for(lambda: not stack.run_dirs(), 30, "the VM's runtime files to be removed")
