@@ -319,13 +319,18 @@ void LaunchService::session_ready(const std::string& host_id, const control::Ses
     if (!p) return;
     std::optional<Result<LaunchTicket, ApiErrorCode>> answer;
     try {
-        store_.set_session_state(p->session.id, SessionState::active, unix_now());
+        const auto now = unix_now();
         p->session.state = SessionState::active;
         auto h = hosts_.get(host_id);
-        if (!h) {
-            answer = Error<ApiErrorCode>{ApiErrorCode::launch_failed, "the host disconnected"};
+        if (h) answer = ticket_for(p->session, *h, false, false);
+        if (answer && answer->ok()) {
+            store_.set_session_state_audited(
+                p->session.id, SessionState::active, now,
+                AuditEvent{0, now, p->session.user, "session.launch", p->session.id, p->from,
+                           "user " + p->session.user + ", resource " + p->session.resource + ", host " + host_id});
         } else {
-            answer = ticket_for(p->session, *h, false, false);
+            store_.set_session_state(p->session.id, SessionState::active, now);
+            if (!h) answer = Error<ApiErrorCode>{ApiErrorCode::launch_failed, "the host disconnected"};
         }
     } catch (const std::exception& e) {
         log::error("session_ready: ", e.what());
@@ -334,8 +339,6 @@ void LaunchService::session_ready(const std::string& host_id, const control::Ses
     if (answer->ok()) {
         metrics_.launches_ok++;
         metrics_.observe_launch(seconds_since(p->started));
-        audit_.record(p->session.user, "session.launch", p->session.id, p->from,
-                      "user " + p->session.user + ", resource " + p->session.resource + ", host " + host_id);
         log::debug("session ", p->session.id, " is ready on host ", host_id);
     } else {
         metrics_.launches_failed++;

@@ -389,9 +389,13 @@ public:
     ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id, std::int64_t now,
                                            bool host_known) override;
     void append_audit(const AuditEvent& e) override;
+    bool set_session_state_audited(const std::string& id, SessionState state, std::int64_t now,
+                                   const AuditEvent& event) override;
     std::vector<AuditEvent> audit(const AuditFilter& f) override;
 
 private:
+    bool set_session_state_locked(const std::string& id, SessionState new_state, std::int64_t now);
+    void append_audit_locked(const AuditEvent& e);
     void exec(const char* sql);
     void migrate();
     // Runs `f` inside BEGIN IMMEDIATE … COMMIT; rolls back if it throws or returns false.
@@ -984,6 +988,22 @@ std::optional<SessionRecord> SqliteStore::session(const std::string& id) {
 
 bool SqliteStore::set_session_state(const std::string& id, SessionState new_state, std::int64_t now) {
     std::lock_guard lk(mu_);
+    return set_session_state_locked(id, new_state, now);
+}
+
+bool SqliteStore::set_session_state_audited(const std::string& id, SessionState state, std::int64_t now,
+                                            const AuditEvent& event) {
+    std::lock_guard lk(mu_);
+    bool changed = false;
+    transaction([&] {
+        changed = set_session_state_locked(id, state, now);
+        append_audit_locked(event);
+        return true;
+    });
+    return changed;
+}
+
+bool SqliteStore::set_session_state_locked(const std::string& id, SessionState new_state, std::int64_t now) {
     const std::string state = to_string(new_state);
     if (!is_live(new_state)) {
         Stmt(db_,
@@ -1263,6 +1283,10 @@ ConsumeResult SqliteStore::consume_enrollment_token(const std::string& token_has
 
 void SqliteStore::append_audit(const AuditEvent& e) {
     std::lock_guard lk(mu_);
+    append_audit_locked(e);
+}
+
+void SqliteStore::append_audit_locked(const AuditEvent& e) {
     Stmt(db_, "INSERT INTO audit(at, actor, action, target, source, detail) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(1, e.at)
         .bind(2, e.actor)

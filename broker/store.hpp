@@ -196,6 +196,11 @@ public:
     // False if the session does not exist, is already in `state`, is final (ended/lost), or is
     // ending and `state` is not final.
     virtual bool set_session_state(const std::string& id, SessionState state, std::int64_t now) = 0;
+    // The same, and `event` appended to the audit log, in one transaction: one commit instead of
+    // two on a launch's answer, the broker's busiest write. The event is written even when the
+    // state does not change.
+    virtual bool set_session_state_audited(const std::string& id, SessionState state, std::int64_t now,
+                                           const AuditEvent& event) = 0;
     virtual std::vector<SessionRecord> live_sessions_of(const std::string& user) = 0;
     // Sessions of a user for a resource one can reconnect to (active or disconnected), newest first.
     virtual std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user,
