@@ -220,46 +220,51 @@ def skip(why):
     return 77
 
 
+def run_browser_test(stack, script, what, ok=(0,), **extra_env):
+    """Runs tests/browser/<script> in Node against this stack as the demo user (the common variables
+    plus `extra_env`), screenshots into PORTICO_ARTIFACTS; fails unless it exits with one of `ok`.
+    Returns the exit code."""
+    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
+    os.makedirs(artifacts, exist_ok=True)
+    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
+               PORTICO_ARTIFACTS=artifacts, **extra_env)
+    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser", script)], env=env, timeout=240)
+    assert proc.returncode in ok, f"{what} browser test failed"
+    print(f"screenshots in {artifacts}")
+    return proc.returncode
+
+
+def workdir(stack):
+    """A folder the browser tests' typed commands write their files into (PORTICO_WORKDIR)."""
+    work = os.path.join(stack.dir, "typed")
+    os.makedirs(work)
+    return work
+
+
 def case_browser(stack):
     if why := browser_missing(stack):
         return skip(why)
     marker = os.path.join(stack.dir, "typed-in-the-browser")
-    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
-    os.makedirs(artifacts, exist_ok=True)
-    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-               PORTICO_MARKER=marker, PORTICO_ARTIFACTS=artifacts,
-               PORTICO_GRAB_SCREEN=json.dumps([sys.executable, os.path.join(stack.source, "tests/integration/grab_screen.py"),
-                                               str(stack.host.pid)]))
-    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/terminal.test.mjs")], env=env,
-                          timeout=240)
-    assert proc.returncode == 0, "browser test failed"
+    grab = [sys.executable, os.path.join(stack.source, "tests/integration/grab_screen.py"), str(stack.host.pid)]
+    run_browser_test(stack, "terminal.test.mjs", "terminal", PORTICO_MARKER=marker, PORTICO_GRAB_SCREEN=json.dumps(grab))
     assert os.path.exists(marker), "marker file missing"
-    print(f"screenshots in {artifacts}")
 
 
 def case_browser_portal(stack):
     """Portal, HiDPI, stats overlay, reconnect after a dropped WebSocket, toolbar keys (issue 6)."""
     if why := browser_missing(stack):
         return skip(why)
-    work = os.path.join(stack.dir, "typed")
-    os.makedirs(work)
-    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
-    os.makedirs(artifacts, exist_ok=True)
-    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-               PORTICO_WORKDIR=work, PORTICO_ARTIFACTS=artifacts)
-    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/portal.test.mjs")], env=env,
-                          timeout=240)
+    work = workdir(stack)
     # 77: everything ran and passed except a part this machine cannot do (it says which); the
     # browser test itself fails instead under CI=true.
-    assert proc.returncode in (0, 77), "portal browser test failed"
+    code = run_browser_test(stack, "portal.test.mjs", "portal", ok=(0, 77), PORTICO_WORKDIR=work)
     expected = {"FILE1": "one\n", "FILE2": "two\n", "FILE3": "abc def\n"}
     for name, content in expected.items():
         with open(os.path.join(work, name)) as f:
             assert f.read() == content, f"{name} has the wrong content"
     # Log off from the portal's list ended the session on the host too.
     wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after Log off")
-    print(f"screenshots in {artifacts}")
-    if proc.returncode == 77:
+    if code == 77:
         return skip("the portal browser test left a part untested (see its output)")
 
 
@@ -267,38 +272,22 @@ def case_browser_input(stack):
     """Clipboard both ways, AltGr/dead-key characters, modifiers on blur, client cursor, RTT, touch (issue 6)."""
     if why := browser_missing(stack):
         return skip(why)
-    work = os.path.join(stack.dir, "typed")
-    os.makedirs(work)
-    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
-    os.makedirs(artifacts, exist_ok=True)
-    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-               PORTICO_WORKDIR=work, PORTICO_ARTIFACTS=artifacts)
-    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/input.test.mjs")], env=env,
-                          timeout=240)
-    assert proc.returncode == 0, "input browser test failed"
+    work = workdir(stack)
+    run_browser_test(stack, "input.test.mjs", "input", PORTICO_WORKDIR=work)
     with open(os.path.join(work, "keys"), encoding="utf-8") as f:
         assert f.read() == "!@#\u20ac@[~/\u00fc\u00e9z\n", "typed characters differ"
     # `exit` in the terminal ended the session; nothing of it is left running.
     wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after exit")
-    print(f"screenshots in {artifacts}")
 
 
 def case_browser_session_menu(stack):
     """Daily use (issue 16): session menu, keyboard-only walk, one URL per session, favourites, 360 px phone."""
     if why := browser_missing(stack):
         return skip(why)
-    work = os.path.join(stack.dir, "typed")
-    os.makedirs(work)
-    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
-    os.makedirs(artifacts, exist_ok=True)
-    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-               PORTICO_WORKDIR=work, PORTICO_ARTIFACTS=artifacts)
-    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/session-menu.test.mjs")], env=env,
-                          timeout=240)
-    assert proc.returncode == 0, "session menu browser test failed"
+    work = workdir(stack)
+    run_browser_test(stack, "session-menu.test.mjs", "session menu", PORTICO_WORKDIR=work)
     # Both sessions were logged off (one from the menu, the phone's from the list): nothing is left.
     wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after Log off")
-    print(f"screenshots in {artifacts}")
 
 
 def case_browser_touch(stack):
@@ -308,15 +297,8 @@ def case_browser_touch(stack):
     on the right cell (xterm's mouse reports), a readable session size."""
     if why := browser_missing(stack):
         return skip(why)
-    work = os.path.join(stack.dir, "typed")
-    os.makedirs(work)
-    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
-    os.makedirs(artifacts, exist_ok=True)
-    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-               PORTICO_WORKDIR=work, PORTICO_ARTIFACTS=artifacts)
-    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/touch.test.mjs")], env=env,
-                          timeout=240)
-    assert proc.returncode == 0, "touch browser test failed"
+    work = workdir(stack)
+    run_browser_test(stack, "touch.test.mjs", "touch", PORTICO_WORKDIR=work)
 
     def content(name):
         with open(os.path.join(work, name), encoding="utf-8") as f:
@@ -329,24 +311,16 @@ def case_browser_touch(stack):
     # The right button's press as xterm reports it (ESC [ M, then 32 + 2), as cat -v shows it.
     assert '^[[M"' in content("touch-mouse"), "no right button press in xterm's mouse reports"
     wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after exit")
-    print(f"screenshots in {artifacts}")
 
 
 def case_browser_console(stack):
     """The admin console (issue 3): hosts, drain, sessions with live stats, shadow, log off, audit, roles."""
     if why := browser_missing(stack):
         return skip(why)
-    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(tempfile.gettempdir(), "portico-artifacts"))
-    os.makedirs(artifacts, exist_ok=True)
-    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
-               PORTICO_ADMIN_PASSWORD=stack.admin_password, PORTICO_HOST_ID=stack.host_id,
-               PORTICO_ARTIFACTS=artifacts)
-    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/console.test.mjs")], env=env,
-                          timeout=240)
-    assert proc.returncode == 0, "console browser test failed"
+    run_browser_test(stack, "console.test.mjs", "console", PORTICO_ADMIN_PASSWORD=stack.admin_password,
+                     PORTICO_HOST_ID=stack.host_id)
     # Log off from the console ended the session on the host too.
     wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after Log off")
-    print(f"screenshots in {artifacts}")
 
 
 def case_packaged_app(stack):
