@@ -48,16 +48,6 @@ test::HttpReply get(const test::BrokerFixture& b, const std::string& path, const
     return test::request(b, verb::get, path, "", cookie);
 }
 
-template <class F>
-bool eventually(F f, std::chrono::milliseconds timeout = std::chrono::milliseconds(8000)) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-        if (f()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return f();
-}
-
 json session_of(const test::BrokerFixture& b, const std::string& cookie, const std::string& sid) {
     auto r = get(b, "/api/v1/sessions/" + sid, cookie);
     return r.status == 200 ? r.json() : json();
@@ -244,7 +234,7 @@ TEST_CASE("hosts: heartbeat loss marks the host down and its sessions lost", "[b
         CHECK(get(b, "/api/v1/hosts/h1", admin).json()["state"] == "up");
         // The fake host never sends a heartbeat: down after 2 s (checked every second).
         auto t0 = std::chrono::steady_clock::now();
-        REQUIRE(eventually([&] { return get(b, "/api/v1/hosts/h1", admin).json()["state"] == "down"; }));
+        REQUIRE(test::eventually([&] { return get(b, "/api/v1/hosts/h1", admin).json()["state"] == "down"; }));
         CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
         CHECK(session_of(b, admin, sid)["state"] == "lost");
         auto metrics = test::request(b, verb::get, "/metrics", "", admin);
@@ -275,7 +265,7 @@ TEST_CASE("hosts: a closed control connection loses the host's sessions, heartbe
         CHECK(hj["load"] == Approx(0.5));
         CHECK(session_of(b, admin, sid)["state"] == "active");
     }
-    REQUIRE(eventually([&] { return session_of(b, admin, sid)["state"] == "lost"; }));
+    REQUIRE(test::eventually([&] { return session_of(b, admin, sid)["state"] == "lost"; }));
 }
 
 TEST_CASE("hosts: drain stops new sessions but allows reconnects, undrain, remove", "[broker][drain]") {
@@ -391,8 +381,8 @@ TEST_CASE("sessions: host-reported states, disconnect timeout, helpdesk actions,
 
     // The host says the last viewer left; after the disconnect timeout the broker ends it.
     h.send({{"type", "session_state"}, {"session_id", sid}, {"state", "disconnected"}});
-    REQUIRE(eventually([&] { return session_of(b, admin, sid)["state"] == "disconnected"; }));
-    REQUIRE(eventually([&] { return session_of(b, admin, sid)["state"] == "ended"; }));
+    REQUIRE(test::eventually([&] { return session_of(b, admin, sid)["state"] == "disconnected"; }));
+    REQUIRE(test::eventually([&] { return session_of(b, admin, sid)["state"] == "ended"; }));
     auto ends = h.end_requests();
     CHECK(std::find(ends.begin(), ends.end(), sid) != ends.end());
     auto audit = get(b, "/api/v1/audit", admin).json();
@@ -445,7 +435,7 @@ TEST_CASE("enrollment: one-time token, CA-signed certificate, mutual TLS registr
         CHECK(h.registered["type"] == "error");
     }
     // Removed hosts must enroll again.
-    REQUIRE(eventually([&] { return get(b, "/api/v1/hosts/h-mtls", admin).json()["state"] == "down"; }));
+    REQUIRE(test::eventually([&] { return get(b, "/api/v1/hosts/h-mtls", admin).json()["state"] == "down"; }));
     REQUIRE(test::request(b, verb::delete_, "/api/v1/hosts/h-mtls", "", admin).status == 204);
     {
         test::FakeHost h(b, "h-mtls", kDisplay, kPin, test::FakeHost::Mode::ready, "", cert.string(), key.string());
@@ -485,7 +475,7 @@ TEST_CASE("sessions: the idle timeout ends sessions the host reports without inp
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     CHECK(session_of(b, admin, sid)["state"] == "active");
     h.send({{"type", "heartbeat"}, {"sessions", 1}, {"idle", {{sid, 61}}}});
-    REQUIRE(eventually([&] { return session_of(b, admin, sid)["state"] == "ended"; }));
+    REQUIRE(test::eventually([&] { return session_of(b, admin, sid)["state"] == "ended"; }));
     auto ends = h.end_requests();
     CHECK(std::find(ends.begin(), ends.end(), sid) != ends.end());
 }

@@ -31,16 +31,6 @@ Argv split_ok(std::string_view line) {
     return r.value();
 }
 
-template <class F>
-bool eventually(F f, std::chrono::milliseconds timeout = std::chrono::milliseconds(8000)) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-        if (f()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return f();
-}
-
 json get_json(const test::BrokerFixture& b, const std::string& path, const std::string& cookie) {
     auto r = test::request(b, verb::get, path, "", cookie);
     INFO(path << ": " << r.status << " " << r.body);
@@ -239,10 +229,10 @@ TEST_CASE("history: a launch and its end are audited and the ended session is in
               json::array({{{"session_id", sid}, {"fps", 20.0}, {"kbps", kbps}, {"rtt_ms", 4.0}, {"viewers", 1}}})}});
         std::this_thread::sleep_for(std::chrono::milliseconds(1100));
     }
-    REQUIRE(eventually(
+    REQUIRE(test::eventually(
         [&] { return get_json(b, "/api/v1/sessions/" + sid, admin)["bytes_sent"].get<std::int64_t>() > 0; }));
     host.send({{"type", "session_ended"}, {"session_id", sid}, {"reason", "app_exited"}});
-    REQUIRE(eventually([&] { return get_json(b, "/api/v1/sessions/" + sid, admin)["state"] == "ended"; }));
+    REQUIRE(test::eventually([&] { return get_json(b, "/api/v1/sessions/" + sid, admin)["state"] == "ended"; }));
 
     auto history = get_json(b, "/api/v1/sessions/history?scope=all", admin);
     REQUIRE(history.size() == 1);
@@ -281,11 +271,11 @@ TEST_CASE("history: an admin's log off is the end reason, with who, bad paging i
         test::post(b, "/api/v1/launch", {{"resource", "terminal"}}, demo).json()["session_id"].get<std::string>();
     // The fake host answers end_session with session_ended "logged_off": the admin's reason stays.
     REQUIRE(test::post(b, "/api/v1/sessions/" + first + "/logoff", json::object(), admin).status == 204);
-    REQUIRE(eventually([&] { return get_json(b, "/api/v1/sessions/" + first, admin)["state"] == "ended"; }));
+    REQUIRE(test::eventually([&] { return get_json(b, "/api/v1/sessions/" + first, admin)["state"] == "ended"; }));
     auto second =
         test::post(b, "/api/v1/launch", {{"resource", "terminal"}}, demo).json()["session_id"].get<std::string>();
     REQUIRE(test::post(b, "/api/v1/sessions/" + second + "/logoff", json::object(), demo).status == 204);
-    REQUIRE(eventually([&] { return get_json(b, "/api/v1/sessions/" + second, admin)["state"] == "ended"; }));
+    REQUIRE(test::eventually([&] { return get_json(b, "/api/v1/sessions/" + second, admin)["state"] == "ended"; }));
 
     auto s1 = get_json(b, "/api/v1/sessions/" + first, admin);
     CHECK(s1["end_reason"] == "admin_logoff");

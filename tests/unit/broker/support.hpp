@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -34,6 +35,18 @@ using tcp = net::ip::tcp;
 using WssStream = websocket::stream<beast::ssl_stream<tcp::socket>>;
 
 inline const std::string kPassword = "correct horse battery";
+
+// Polls f every 50 ms until it is true or `timeout` passes (the broker's state follows a host's
+// messages asynchronously); the last answer.
+template <class F>
+bool eventually(F f, std::chrono::milliseconds timeout = std::chrono::milliseconds(8000)) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+        if (f()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return f();
+}
 
 struct TempDir {
     TempDir();
