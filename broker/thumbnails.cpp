@@ -15,6 +15,14 @@ Thumbnails::Thumbnails(LaunchService& launches, HostRegistry& hosts, boost::asio
 void Thumbnails::get(const Caller& caller, const std::string& session_id, Done done) {
     auto s = launches_.visible_session(caller, session_id);
     if (!s || !is_live(s->state)) return done(Error<ApiErrorCode>{ApiErrorCode::not_found, "no such session"});
+    // Only a running session has a screen: one being logged off must not show its last picture
+    // from the cache, and one starting has none yet.
+    if (s->state == SessionState::starting || s->state == SessionState::ending) {
+        cache_.erase(session_id);
+        return done(Error<ApiErrorCode>{ApiErrorCode::thumbnail_unavailable, s->state == SessionState::starting
+                                                                                 ? "the session is still starting"
+                                                                                 : "the session is ending"});
+    }
     const auto now = Clock::now();
     drop_stale(now);
     if (auto c = cache_.find(session_id); c != cache_.end()) return done(c->second.jpeg);

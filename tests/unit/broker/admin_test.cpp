@@ -37,7 +37,14 @@ HostInfo host(std::string id, int sessions, int max, double cpu = 0, double mem 
     return h;
 }
 
-std::string pick(const std::vector<HostInfo>& hs, const PlacementRequest& r = {"terminal", "Terminal", ""}) {
+PlacementRequest terminal() {
+    PlacementRequest r;
+    r.resource_id = "terminal";
+    r.resource_name = "Terminal";
+    return r;
+}
+
+std::string pick(const std::vector<HostInfo>& hs, const PlacementRequest& r = terminal()) {
     std::vector<const HostInfo*> c;
     for (auto& h : hs) c.push_back(&h);
     auto* chosen = portico::broker::choose_host(c, r);

@@ -262,7 +262,8 @@ FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string disp
                         std::lock_guard lk(mu_);
                         ends_.push_back(m["session_id"]);
                     }
-                    send({{"type", "session_ended"}, {"session_id", m["session_id"]}, {"reason", "logged_off"}});
+                    if (answer_ends)
+                        send({{"type", "session_ended"}, {"session_id", m["session_id"]}, {"reason", "logged_off"}});
                 }
             }
         } catch (const std::exception&) {

@@ -118,6 +118,8 @@ public:
     nlohmann::json registered;  // the broker's reply to register
     std::atomic<int> starts{0};
     std::vector<std::string> end_requests() const;
+    // end_session: answered with session_ended at once, or (false) left for the test to answer.
+    std::atomic<bool> answer_ends{true};
     std::vector<nlohmann::json> start_requests() const;  // every start_session received, in order
     void send(const nlohmann::json& j);
     // thumbnail_request: answered with a tiny JPEG-looking picture whose 5th byte counts the

@@ -77,8 +77,14 @@ TEST_CASE("thumbnail: the owner and staff get the host's JPEG, shared for 2 s, o
     CHECK(h.thumbnail_requests == asked_before + 1);
     CHECK(fresh.body[4] == asked_before + 1);
 
-    // A session that ended has no picture: 404, and the host is not asked.
+    // A session being logged off (the host has not yet said it ended) shows no picture, not even
+    // the cached one; once it ended there is none: 404. The host is not asked either time.
+    h.answer_ends = false;
     REQUIRE(test::post(b, "/api/v1/sessions/" + sid + "/logoff", json::object(), demo).status == 204);
+    REQUIRE(test::eventually([&] { return h.end_requests().size() == 1; }));
+    check_error(get(b, path, demo), 503, "thumbnail_unavailable");
+    h.send({{"type", "session_ended"}, {"session_id", sid}, {"reason", "logged_off"}});
+    REQUIRE(test::eventually([&] { return get(b, path, demo).status == 404; }));
     check_error(get(b, path, demo), 404, "not_found");
     CHECK(h.thumbnail_requests == asked_before + 1);
 }
