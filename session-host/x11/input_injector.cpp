@@ -172,6 +172,13 @@ InputInjector::InputInjector(const std::string& display, const std::string& xaut
         xcb_test_get_version_reply(impl_->conn, xcb_test_get_version(impl_->conn, 2, 2), nullptr);
     if (!ver) throw std::runtime_error("XTEST version query failed on " + display);
     std::free(ver);
+    // Key repeat is the client's: a held key arrives as repeated presses. The X server's own
+    // autorepeat would type extra characters whenever a release reaches it late (over 660 ms after
+    // the press, Xvfb's default delay), as on a loaded host or a slow link. (Xpra does the same.)
+    const std::uint32_t repeat_off[] = {XCB_AUTO_REPEAT_MODE_OFF};
+    // Checked, so it is in force before the first key (an X error here would only leave repeat on).
+    std::free(xcb_request_check(impl_->conn,
+                                xcb_change_keyboard_control_checked(impl_->conn, XCB_KB_AUTO_REPEAT_MODE, repeat_off)));
     const xcb_screen_t& screen = capture::screen_of(impl_->conn, screen_number, display);
     impl_->root = screen.root;
     impl_->width = screen.width_in_pixels;

@@ -112,6 +112,44 @@ TEST_CASE("input: keys and buttons are held until released, and release_all free
         5s));
 }
 
+TEST_CASE("input: a key held past the autorepeat delay is typed once (repeat is the client's)", "[input]") {
+    test::TempDir dir;
+    host::XvfbDisplay d(320, 240, dir.path);
+    test::XConn x(d.display(), d.xauthority());
+    xcb_window_t win = xcb_generate_id(x.c);
+    std::uint32_t values[] = {1, XCB_EVENT_MASK_KEY_PRESS};
+    xcb_create_window(x.c, XCB_COPY_FROM_PARENT, win, x.screen->root, 0, 0, 320, 240, 0, XCB_WINDOW_CLASS_INPUT_OUTPUT,
+                      x.screen->root_visual, XCB_CW_OVERRIDE_REDIRECT | XCB_CW_EVENT_MASK, values);
+    xcb_map_window(x.c, win);
+    xcb_set_input_focus(x.c, XCB_INPUT_FOCUS_POINTER_ROOT, win, XCB_CURRENT_TIME);
+    x.sync();
+
+    host::InputInjector in(d.display(), d.xauthority());
+    auto* control = xcb_get_keyboard_control_reply(x.c, xcb_get_keyboard_control(x.c), nullptr);
+    REQUIRE(control);
+    CHECK(control->global_auto_repeat == XCB_AUTO_REPEAT_MODE_OFF);
+    std::free(control);
+
+    // Held for 1.5 s: Xvfb's autorepeat (660 ms delay, 25/s) would have added about 20 presses.
+    in.key(30, true);
+    std::this_thread::sleep_for(1500ms);
+    in.key(30, false);
+    in.key(48, true);  // then another key, to know every event before it has arrived
+    in.key(48, false);
+    std::vector<int> presses;
+    REQUIRE(test::wait_until(
+        [&] {
+            while (auto* ev = xcb_poll_for_event(x.c)) {
+                if ((ev->response_type & 0x7f) == XCB_KEY_PRESS)
+                    presses.push_back(reinterpret_cast<xcb_key_press_event_t*>(ev)->detail);
+                std::free(ev);
+            }
+            return !presses.empty() && presses.back() == 48 + 8;
+        },
+        5s, 10ms));
+    CHECK(presses == std::vector<int>{30 + 8, 48 + 8});
+}
+
 TEST_CASE("input: wheel notches become buttons 4/5 and 6/7", "[input]") {
     test::TempDir dir;
     host::XvfbDisplay d(320, 240, dir.path);
