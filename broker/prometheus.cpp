@@ -1,59 +1,44 @@
 #include "broker/prometheus.hpp"
 
-#include <cstdio>
+#include "common/prometheus_text.hpp"
 
 namespace portico::broker {
 
 std::string render_prometheus(const Metrics& m, const MetricsGauges& g) {
-    std::string out;
-    auto line = [&](const std::string& s) { out += s + "\n"; };
-    auto num = [](double v) {
-        char buf[64];
-        std::snprintf(buf, sizeof(buf), "%.6g", v);
-        return std::string(buf);
-    };
-    auto n = [](auto v) { return std::to_string(v); };
-    line("# HELP portico_sessions Live display sessions by state.");
-    line("# TYPE portico_sessions gauge");
-    line("portico_sessions{state=\"active\"} " + n(g.sessions_active));
-    line("portico_sessions{state=\"disconnected\"} " + n(g.sessions_disconnected));
-    line("portico_sessions{state=\"starting\"} " + n(g.sessions_starting));
-    line("# HELP portico_sessions_finished_total Sessions that ended or were lost since the broker started.");
-    line("# TYPE portico_sessions_finished_total counter");
-    line("portico_sessions_finished_total{state=\"ended\"} " + n(m.sessions_ended.load()));
-    line("portico_sessions_finished_total{state=\"lost\"} " + n(m.sessions_lost.load()));
-    line("# HELP portico_launches_total Launch requests by result.");
-    line("# TYPE portico_launches_total counter");
-    line("portico_launches_total{result=\"ok\"} " + n(m.launches_ok.load()));
-    line("portico_launches_total{result=\"reconnect\"} " + n(m.launches_reconnect.load()));
-    line("portico_launches_total{result=\"failed\"} " + n(m.launches_failed.load()));
-    line("portico_launches_total{result=\"no_host\"} " + n(m.launches_no_host.load()));
-    line("portico_launches_total{result=\"denied\"} " + n(m.launches_denied.load()));
-    line("# HELP portico_launch_latency_seconds Time from a launch request to its answer (successful launches).");
-    line("# TYPE portico_launch_latency_seconds histogram");
-    for (std::size_t i = 0; i < Metrics::kBuckets.size(); ++i)
-        line("portico_launch_latency_seconds_bucket{le=\"" + num(Metrics::kBuckets[i]) + "\"} " +
-             n(m.latency_buckets[i].load()));
-    line("portico_launch_latency_seconds_bucket{le=\"+Inf\"} " + n(m.latency_count.load()));
-    line("portico_launch_latency_seconds_sum " + num(static_cast<double>(m.latency_sum_us.load()) / 1e6));
-    line("portico_launch_latency_seconds_count " + n(m.latency_count.load()));
-    line("# HELP portico_hosts Session hosts by state.");
-    line("# TYPE portico_hosts gauge");
-    line("portico_hosts{state=\"up\"} " + n(g.hosts_up));
-    line("portico_hosts{state=\"draining\"} " + n(g.hosts_draining));
-    line("portico_hosts{state=\"down\"} " + n(g.hosts_down));
-    line("# HELP portico_session_viewers Viewers of live sessions, as their hosts last reported (session_stats).");
-    line("# TYPE portico_session_viewers gauge");
-    line("portico_session_viewers " + n(g.session_viewers));
-    line("# HELP portico_sessions_streaming Sessions whose hosts report live stream figures.");
-    line("# TYPE portico_sessions_streaming gauge");
-    line("portico_sessions_streaming " + n(g.sessions_streaming));
-    line("# HELP portico_logins_total Login attempts by result.");
-    line("# TYPE portico_logins_total counter");
-    line("portico_logins_total{result=\"ok\"} " + n(m.logins_ok.load()));
-    line("portico_logins_total{result=\"failed\"} " + n(m.logins_failed.load()));
-    line("portico_logins_total{result=\"rate_limited\"} " + n(m.logins_rate_limited.load()));
-    return out;
+    prometheus::TextWriter w;
+    using L = prometheus::Labels;
+    w.family("portico_sessions", "gauge", "Live display sessions by state.");
+    w.sample("portico_sessions", L{{"state", "active"}}, g.sessions_active);
+    w.sample("portico_sessions", L{{"state", "disconnected"}}, g.sessions_disconnected);
+    w.sample("portico_sessions", L{{"state", "starting"}}, g.sessions_starting);
+    w.family("portico_sessions_finished_total", "counter",
+             "Sessions that ended or were lost since the broker started.");
+    w.sample("portico_sessions_finished_total", L{{"state", "ended"}}, m.sessions_ended.load());
+    w.sample("portico_sessions_finished_total", L{{"state", "lost"}}, m.sessions_lost.load());
+    w.family("portico_launches_total", "counter", "Launch requests by result.");
+    w.sample("portico_launches_total", L{{"result", "ok"}}, m.launches_ok.load());
+    w.sample("portico_launches_total", L{{"result", "reconnect"}}, m.launches_reconnect.load());
+    w.sample("portico_launches_total", L{{"result", "failed"}}, m.launches_failed.load());
+    w.sample("portico_launches_total", L{{"result", "no_host"}}, m.launches_no_host.load());
+    w.sample("portico_launches_total", L{{"result", "denied"}}, m.launches_denied.load());
+    std::array<std::uint64_t, Metrics::kBuckets.size()> buckets{};
+    for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] = m.latency_buckets[i].load();
+    w.histogram("portico_launch_latency_seconds", "Time from a launch request to its answer (successful launches).",
+                Metrics::kBuckets, buckets, m.latency_count.load(), static_cast<double>(m.latency_sum_us.load()) / 1e6);
+    w.family("portico_hosts", "gauge", "Session hosts by state.");
+    w.sample("portico_hosts", L{{"state", "up"}}, g.hosts_up);
+    w.sample("portico_hosts", L{{"state", "draining"}}, g.hosts_draining);
+    w.sample("portico_hosts", L{{"state", "down"}}, g.hosts_down);
+    w.family("portico_session_viewers", "gauge",
+             "Viewers of live sessions, as their hosts last reported (session_stats).");
+    w.sample("portico_session_viewers", g.session_viewers);
+    w.family("portico_sessions_streaming", "gauge", "Sessions whose hosts report live stream figures.");
+    w.sample("portico_sessions_streaming", g.sessions_streaming);
+    w.family("portico_logins_total", "counter", "Login attempts by result.");
+    w.sample("portico_logins_total", L{{"result", "ok"}}, m.logins_ok.load());
+    w.sample("portico_logins_total", L{{"result", "failed"}}, m.logins_failed.load());
+    w.sample("portico_logins_total", L{{"result", "rate_limited"}}, m.logins_rate_limited.load());
+    return w.take();
 }
 
 }  // namespace portico::broker

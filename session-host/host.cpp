@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "common/tls.hpp"
 #include "session-host/app/app_launcher.hpp"
+#include "session-host/host_metrics.hpp"
 #include "session-host/net/broker_link.hpp"
 #include "session-host/net/display_server.hpp"
 #include "session-host/net/enroll.hpp"
@@ -23,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -83,6 +85,13 @@ std::unique_ptr<AppLauncher> make_launcher(const HostOptions& o) {
     return nullptr;
 }
 
+// The scrape token of --metrics-token-file, as long as the broker asks of its own.
+std::string read_metrics_token(const std::string& path) {
+    std::string token = read_secret(path);
+    if (token.size() < 16) throw std::runtime_error("the metrics token in " + path + " must be at least 16 characters");
+    return token;
+}
+
 std::string url_host(const std::string& address) {
     return address.find(':') != std::string::npos ? "[" + address + "]" : address;
 }
@@ -93,7 +102,7 @@ int run_host(const HostOptions& o) {
     log::set_component("host");
     std::signal(SIGPIPE, SIG_IGN);
 
-    std::string secret, cert_sha256;
+    std::string secret, cert_sha256, metrics_token;
     const auto client_cert = ClientCertPaths::in(o.state_dir);
     std::unique_ptr<net::ssl::context> ssl_ctx;
     try {
@@ -107,6 +116,7 @@ int run_host(const HostOptions& o) {
             throw std::runtime_error("not enrolled: start once with --enroll TOKEN (or give --secret-file)");
         // An enrolled host authenticates with its certificate; the secret is only the legacy path.
         if (!client_cert.exist()) secret = read_secret(o.secret_file);
+        if (!o.metrics_token_file.empty()) metrics_token = read_metrics_token(o.metrics_token_file);
         auto [cert, key] = ensure_display_cert(o.state_dir, o.public_address);
         cert_sha256 = tls::cert_sha256_hex(cert);
         ssl_ctx = std::make_unique<net::ssl::context>(tls::make_server_context(cert, key));
@@ -145,6 +155,20 @@ int run_host(const HostOptions& o) {
                                 if (link) link->session_ended(id, reason);
                             });
     DisplayServer display(ioc, *ssl_ctx, sessions, {o.max_display_connections, o.max_display_connections_per_address});
+    if (!metrics_token.empty())
+        display.set_metrics(metrics_token, [&sessions, &display, &desktops, &o] {
+            HostGauges g;
+            g.host_id = o.host_id;
+            std::set<std::string> with_owner;
+            for (auto& [sid, idle] : display.idle_seconds()) with_owner.insert(sid);
+            g.sessions = sessions.census(with_owner);
+            g.session_limit = o.max_sessions;
+            g.display_connections = display.open_connections();
+            g.display_connections_refused = display.refused_connections();
+            if (desktops) g.vms = desktops->census();
+            g.system = read_system_figures();
+            return render_host_metrics(sessions.stream_counters(), g);
+        });
     std::string display_url;
     try {
         display.listen(o.listen_address, o.listen_port);

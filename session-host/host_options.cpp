@@ -91,6 +91,12 @@ them to Portico clients.)");
                    "... and from one address (default 64; an office behind NAT shares one)")
         ->option_text("N")
         ->check(cli::count(1, 100000));
+    app.add_option("--metrics-token-file", o.metrics_token_file,
+                   "serve GET /metrics (Prometheus) on the display endpoint to requests with\n"
+                   "Authorization: Bearer <the file's content, at least 16 characters>;\n"
+                   "without it /metrics is not served")
+        ->option_text("FILE")
+        ->check(cli::non_empty());
     app.add_flag("--single-user-mode", o.single_user_mode,
                  "without portico-session-helper, run app sessions as this host's own\n"
                  "account: no isolation between users (for a host one person uses)");

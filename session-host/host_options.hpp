@@ -35,6 +35,7 @@ struct HostOptions {
     bool shadow_clipboard = false;               // the user's clipboard also reaches staff who shadow the session
     std::size_t max_display_connections = 1024;  // open display connections in total
     std::size_t max_display_connections_per_address = 64;  // ... and from one client address
+    std::string metrics_token_file;  // GET /metrics on the display endpoint with this bearer token
     bool help = false;
 };
 

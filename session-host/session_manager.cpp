@@ -61,8 +61,10 @@ void SessionManager::start_session(const protocol::control::StartSession& req, S
             refusal =
                 "this host cannot run app sessions as their users: start it through portico-session-helper "
                 "(as root), or allow --single-user-mode";
-        else
+        else {
             starting_.insert(req.session_id);
+            kinds_[req.session_id] = req.desktop ? Kind::vm : Kind::app;
+        }
     }
     if (!refusal.empty()) {
         boost::asio::post(workers_, [done = std::move(done), refusal] { done(refusal); });
@@ -84,7 +86,10 @@ void SessionManager::start_session(const protocol::control::StartSession& req, S
         {
             std::lock_guard lk(mu_);
             starting_.erase(req.session_id);
-            if (s && !s->ending()) sessions_[req.session_id] = s;
+            if (s && !s->ending())
+                sessions_[req.session_id] = s;
+            else if (!s)
+                kinds_.erase(req.session_id);
             shutting_down = shutting_down_;
         }
         if (s && shutting_down) s->end(protocol::EndReason::host_shutdown, "host is shutting down");
@@ -97,13 +102,16 @@ std::shared_ptr<StreamSession> SessionManager::start(const protocol::control::St
         {
             std::lock_guard lk(mu_);
             sessions_.erase(id);
+            kinds_.erase(id);
         }
         if (on_ended_) on_ended_(id, control_reason(reason));
     };
+    StreamSession::Options stream;
+    stream.counters = &counters_;
     if (req.desktop) {
         // The VM is forked by the desktops' manager thread (PDEATHSIG), not by this worker.
         auto vm = options_.desktops->acquire(req.session_id, req.user, *req.desktop);
-        return VmSession::start(req.session_id, std::move(vm), on_ended);
+        return VmSession::start(req.session_id, std::move(vm), on_ended, stream);
     }
     AppSession::Options o;
     o.id = req.session_id;
@@ -114,7 +122,7 @@ std::shared_ptr<StreamSession> SessionManager::start(const protocol::control::St
     o.runtime_dir = options_.state_dir + "/sessions/" + req.session_id;
     o.user = req.user;
     o.launcher = options_.launcher;
-    return AppSession::start(o, on_ended);
+    return AppSession::start(o, on_ended, stream);
 }
 
 void SessionManager::end_session(const std::string& id, protocol::EndReason reason) {
@@ -163,6 +171,21 @@ std::vector<protocol::control::StreamStats> SessionManager::stream_stats() {
         out.push_back(std::move(e));
     }
     return out;
+}
+
+SessionManager::Census SessionManager::census(const std::set<std::string>& with_owner) {
+    Census c;
+    std::vector<std::pair<std::shared_ptr<StreamSession>, Kind>> live;
+    {
+        std::lock_guard lk(mu_);
+        for (const auto& id : starting_) c.at(kinds_.count(id) ? kinds_[id] : Kind::app, State::starting)++;
+        for (auto& [id, session] : sessions_) live.emplace_back(session, kinds_.count(id) ? kinds_[id] : Kind::app);
+    }
+    for (auto& [session, kind] : live) {
+        c.at(kind, with_owner.count(session->id()) ? State::active : State::disconnected)++;
+        c.viewers += static_cast<int>(session->viewer_count());
+    }
+    return c;
 }
 
 int SessionManager::count() {

@@ -57,6 +57,21 @@ public:
     // The figures over the last ~2 s of every session with a viewer, for the broker's console (any thread).
     std::vector<protocol::control::StreamStats> stream_stats();
 
+    // How many sessions there are of each kind in each state, and their viewers, for GET /metrics.
+    // A running session is active while its owner watches (`with_owner`: the display server's
+    // presence, what the broker is told), else disconnected. Any thread; short locks only.
+    enum class Kind { app, vm };
+    enum class State { starting, active, disconnected };
+    struct Census {
+        int sessions[2][3] = {};  // [Kind][State]
+        int viewers = 0;          // owners and shadows of every running session
+        int& at(Kind k, State s) { return sessions[static_cast<int>(k)][static_cast<int>(s)]; }
+        int at(Kind k, State s) const { return sessions[static_cast<int>(k)][static_cast<int>(s)]; }
+    };
+    Census census(const std::set<std::string>& with_owner);
+    // What every session has streamed since the host started (frames, bytes, encode time).
+    const StreamCounters& stream_counters() const { return counters_; }
+
     std::shared_ptr<DisplayTarget> find_session(const std::string& session_id) override;
 
     // A JPEG thumbnail of a live session's screen (StreamSession::request_thumbnail); an unknown
@@ -75,8 +90,10 @@ private:
 
     Options options_;
     EndedFn on_ended_;
+    StreamCounters counters_;  // before the sessions, which count into it
     std::mutex mu_;
     std::map<std::string, std::shared_ptr<StreamSession>> sessions_;
+    std::map<std::string, Kind> kinds_;  // of every starting or running session
     std::set<std::string> starting_;
     bool shutting_down_ = false;
     boost::asio::thread_pool workers_{2};

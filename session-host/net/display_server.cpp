@@ -1,5 +1,6 @@
 #include "session-host/net/display_server.hpp"
 
+#include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "common/ws_write_queue.hpp"
 #include "common/wss_stream.hpp"
@@ -13,6 +14,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <atomic>
@@ -52,6 +54,8 @@ struct DisplayServer::Shared {
     std::mutex mu;
     std::shared_ptr<protocol::TicketVerifier> verifier;
     std::function<void(const std::string&, bool)> on_presence;
+    std::string metrics_token;  // empty: GET /metrics is not served
+    std::function<std::string()> metrics_render;
 
     std::atomic<std::uint64_t> refused{0}, accept_failures{0}, shadow_dropped{0};
 
@@ -111,6 +115,10 @@ struct DisplayServer::Shared {
     std::shared_ptr<protocol::TicketVerifier> get_verifier() {
         std::lock_guard lk(mu);
         return verifier;
+    }
+    std::pair<std::string, std::function<std::string()>> metrics() {
+        std::lock_guard lk(mu);
+        return {metrics_token, metrics_render};
     }
 
     // Who watches the session now, as its owner is told. Caller holds mu.
@@ -184,6 +192,17 @@ namespace {
 
 Bytes encoded(const protocol::Message& m) {
     return std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(m));
+}
+
+// Whether an Authorization header carries `token` as a Bearer token. The digests are compared in
+// constant time, so neither the token nor its length leaks through the answer's timing.
+bool bearer_matches(std::string_view authorization, const std::string& token) {
+    constexpr std::string_view prefix = "Bearer ";
+    if (token.empty() || authorization.size() <= prefix.size() || authorization.substr(0, prefix.size()) != prefix)
+        return false;
+    const auto a = crypto::sha256_hex(crypto::bytes_of(authorization.substr(prefix.size())));
+    const auto b = crypto::sha256_hex(crypto::bytes_of(token));
+    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::int64_t unix_now() {
@@ -286,6 +305,7 @@ private:
         auto req = parser_->release();
         std::string_view target = req.target();
         std::string_view path = target.substr(0, target.find('?'));
+        if (path == "/metrics" && !websocket::is_upgrade(req)) return serve_metrics(req);
         if (path != "/display" || !websocket::is_upgrade(req)) {
             bool wrong_path = path != "/display";
             log::warn("display: refused plain HTTP request for ", std::string(path), " from ", peer_);
@@ -306,6 +326,43 @@ private:
         ws_.read_message_max(DisplayServer::kReadMessageMax);
         ws_.binary(true);
         ws_.async_accept(req, beast::bind_front_handler(&DisplayConnection::on_accept, shared_from_this()));
+    }
+
+    // GET /metrics (DisplayServer::set_metrics): one answer, then the connection closes. On the strand.
+    void serve_metrics(const http::request<http::string_body>& req) {
+        auto [token, render] = shared_->metrics();
+        auto res = std::make_shared<http::response<http::string_body>>(http::status::ok, req.version());
+        res->set(http::field::content_type, "text/plain; charset=utf-8");
+        res->set(http::field::connection, "close");
+        res->set(http::field::cache_control, "no-store");
+        if (token.empty() || !render) {
+            // Not configured: the same answer as any path this endpoint does not serve.
+            log::warn("display: refused plain HTTP request for /metrics from ", peer_, " (no --metrics-token-file)");
+            res->result(http::status::not_found);
+            res->body() = "not found\n";
+        } else if (req.method() != http::verb::get) {
+            res->result(http::status::method_not_allowed);
+            res->set(http::field::allow, "GET");
+            res->body() = "only GET here\n";
+        } else if (!bearer_matches(req[http::field::authorization], token)) {
+            log::warn("display: refused GET /metrics from ", peer_, ": no or a wrong bearer token");
+            res->result(http::status::unauthorized);
+            res->set(http::field::www_authenticate, "Bearer realm=\"portico-host-metrics\"");
+            res->body() = "metrics need the scrape token (Authorization: Bearer)\n";
+        } else {
+            try {
+                res->body() = render();
+                res->set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+            } catch (const std::exception& e) {
+                log::error("display: rendering /metrics failed: ", e.what());
+                res->result(http::status::internal_server_error);
+                res->body() = "internal error\n";
+            }
+        }
+        res->prepare_payload();
+        ws_.async_write_response(res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
+            self->ws_.async_tls_shutdown([self](beast::error_code) {});
+        });
     }
 
     void on_accept(beast::error_code ec) {
@@ -609,6 +666,12 @@ void DisplayServer::stop() {
         acceptor_.close(ec);
         accept_backoff_timer_.cancel();
     });
+}
+
+void DisplayServer::set_metrics(std::string token, std::function<std::string()> render) {
+    std::lock_guard lk(shared_->mu);
+    shared_->metrics_token = std::move(token);
+    shared_->metrics_render = std::move(render);
 }
 
 void DisplayServer::set_verifier(std::shared_ptr<protocol::TicketVerifier> verifier) {

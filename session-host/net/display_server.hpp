@@ -3,7 +3,9 @@
 // WebSocket connections, checks the launch ticket in the first message (Hello), attaches the
 // client to its session and feeds its input to it. A view-only (shadow) viewer may send only what
 // concerns its own stream (view_only_may_send); the session's owner is told who watches
-// (ShadowNotice). Runs on the network threads of the io_context it is given; nothing here blocks.
+// (ShadowNotice). With set_metrics, the same listener also answers GET /metrics (Prometheus text)
+// to a scraper that bears the token. Runs on the network threads of the io_context it is given;
+// nothing here blocks.
 
 #include "protocol/display.hpp"
 #include "protocol/ticket.hpp"
@@ -67,6 +69,12 @@ public:
     std::vector<std::pair<std::string, int>> idle_seconds();
     // Closes every viewer of the session (owner and shadows); the session keeps running. Any thread.
     void disconnect(const std::string& session_id);
+
+    // GET /metrics on this endpoint (Prometheus text from `render`, called on a network thread) for
+    // a request that carries `Authorization: Bearer <token>`; anyone else gets 401. Without a call
+    // (no --metrics-token-file), /metrics is 404 like any other path: never open. `token` must not
+    // be empty. Set before listen().
+    void set_metrics(std::string token, std::function<std::string()> render);
 
     // Figures for tests and metrics (any thread): connections open now; connections closed at once
     // for a limit; accept failures; messages from view-only viewers that were dropped.

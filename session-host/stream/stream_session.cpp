@@ -359,12 +359,15 @@ void StreamSession::capture_and_send() {
         case capture::CaptureResult::Status::permanent_error:
             log::warn("session ", id_, ": the display is lost: ", cap.error());
             display_lost_ = cap.error();
+            if (options_.counters) ++options_.counters->capture_lost;
             return;
         case capture::CaptureResult::Status::temporary_error:
             if (++temporary_errors_ >= kMaxTemporaryErrors) {
                 display_lost_ = cap.error() + " (" + std::to_string(temporary_errors_) + " times in a row)";
+                if (options_.counters) ++options_.counters->capture_lost;
                 return;
             }
+            if (options_.counters) ++options_.counters->capture_retried;
             log::info("session ", id_, ": capture failed, trying again: ", cap.error());
             source.invalidate();  // what this turn missed is read whole next time
             return;
@@ -621,8 +624,13 @@ void StreamSession::account_frame(std::uint32_t frame_id, const char* kind, std:
                                   std::optional<Clock::time_point> captured, long long damage_px) {
     const auto now = Clock::now();
     if (receivers > 0) {
-        std::lock_guard lk(stats_mu_);
-        stats_.on_frame(now, bytes, now - encode_start, captured.has_value());
+        {
+            std::lock_guard lk(stats_mu_);
+            stats_.on_frame(now, bytes, now - encode_start, captured.has_value());
+        }
+        if (options_.counters)
+            options_.counters->frame_sent(kind, bytes, receivers,
+                                          std::chrono::duration<double>(now - encode_start).count());
     }
     if (!frame_log_) return;
     // capture_us/sent_us are wall-clock (CLOCK_REALTIME) microseconds, so a bench on the same

@@ -16,6 +16,7 @@
 #include "session-host/stream/refine_timer.hpp"
 #include "session-host/stream/rolling_stats.hpp"
 #include "session-host/stream/session_parts.hpp"
+#include "session-host/stream/stream_counters.hpp"
 #include "session-host/stream/viewer.hpp"
 #include "session-host/stream/viewer_set.hpp"
 
@@ -52,6 +53,8 @@ public:
         // one copy per interval, not one per repaint. A frame that follows a viewer's input is
         // never held back, so typing and clicks keep their latency.
         int max_fps = 30;
+        // The host's totals for GET /metrics; must outlive the session. None: not counted (tests).
+        StreamCounters* counters = nullptr;
     };
 
     // Starts the capture thread over a ready screen. input may be null (nothing to type into).

@@ -370,6 +370,15 @@ int VmDesktops::ready_spares(const std::string& pool) const {
     return n;
 }
 
+VmDesktops::Census VmDesktops::census() const {
+    auto& s = *state_;
+    std::lock_guard lk(s.mu);
+    Census c;
+    for (const auto& [pool, n] : s.pool_sessions) c.in_session += n;
+    for (const auto& sp : s.spares) (sp->ready ? c.spare_ready : c.spare_booting)++;
+    return c;
+}
+
 std::unique_ptr<DesktopVm> VmDesktops::acquire(const std::string& session_id, const std::string& user,
                                                const ctl::DesktopSpec& d) {
     auto& s = *state_;

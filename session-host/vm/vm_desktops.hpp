@@ -83,6 +83,13 @@ public:
     // Spares of `pool` whose guest is ready (for tests and the benchmark).
     int ready_spares(const std::string& pool) const;
 
+    // The VMs running now, for GET /metrics: those given to sessions (booting for one included),
+    // and the spares, ready or still booting. Any thread; never blocks for long.
+    struct Census {
+        int in_session = 0, spare_ready = 0, spare_booting = 0;
+    };
+    Census census() const;
+
     // Stops the spares and the manager thread. Sessions must have ended before (their VMs were
     // forked by the manager thread and die with it).
     void shutdown();

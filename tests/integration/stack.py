@@ -162,6 +162,7 @@ class Stack:
         self.host = None
         self.host_id = f"{name}-host"
         self.host_args = []  # extra portico-host flags (e.g. --images DIR)
+        self.broker_args = []  # extra `portico-broker serve` flags (e.g. --metrics-token-file FILE)
         # True: the host runs as the unprivileged SERVICE_ACCOUNT under portico-session-helper and
         # each portal user's apps run as their own Unix account (needs root). False: the host runs
         # as this process's account and is told so explicitly (--single-user-mode).
@@ -189,7 +190,7 @@ class Stack:
         self.broker = subprocess.Popen(
             [self.bin("portico-broker"), "serve", "--state", self.state, "--listen", f"127.0.0.1:{self.port}",
              "--web-root", os.path.join(self.source, "client/web"),
-             "--console-root", os.path.join(self.source, "broker/console")],
+             "--console-root", os.path.join(self.source, "broker/console"), *self.broker_args],
             stdout=self.broker_log, stderr=subprocess.STDOUT)
         wait_for(lambda: "listening" in self.read_log(log_name), 30, "the broker to listen")
 
