@@ -12,6 +12,9 @@ namespace portico::broker {
 
 struct BrokerConfig {
     std::string state_dir;
+    // The store: a postgresql:// URL (several brokers share it) or an SQLite file; empty = the
+    // state directory's portico.db (serve --database).
+    std::string database;
     std::string listen_address = "0.0.0.0";
     std::uint16_t port = 8443;  // 0 = any free port (tests)
     std::string web_root;

@@ -28,7 +28,7 @@ void configure_client_auth(net::ssl::context& ctx, const std::string& ca_cert) {
 Core::Core(const BrokerConfig& config)
     : config_(config),
       paths_(StatePaths::in(config.state_dir)),
-      store_(open_store(paths_.database)),
+      store_(open_store(store_location(config.state_dir, config.database))),
       ticket_key_(crypto::Ed25519Key::load_private_pem(paths_.ticket_key)),
       ticket_pub_b64_(crypto::base64_encode(ticket_key_.public_raw())),
       ca_((ensure_ca(paths_), std::make_unique<BrokerCa>(paths_.ca_cert, paths_.ca_key))),

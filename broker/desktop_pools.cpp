@@ -133,11 +133,11 @@ namespace {
 int desktop_usage() {
     std::cerr
         << "usage:\n"
-           "  portico-broker publish-desktop --state DIR --id ID --name NAME --image IMAGE --mode pooled|dedicated\n"
+           "  portico-broker publish-desktop --state DIR|--database URL --id ID --name NAME --image IMAGE --mode pooled|dedicated\n"
            "                 [--size N] [--spares N] [--memory MIB] [--cpus N] [--icon URL] [--group G]... [--user U]...\n"
            "      (publishes a desktop pool, or replaces the one with the same id; IMAGE names a golden image\n"
            "       that session hosts offer with --images; entitles the given groups/users, or the group `users`)\n"
-           "  portico-broker delete-desktop --state DIR --id ID\n";
+           "  portico-broker delete-desktop --state DIR|--database URL --id ID\n";
     return 2;
 }
 
@@ -153,19 +153,19 @@ bool parse_int(const std::string& s, int& out) {
     }
 }
 
-std::unique_ptr<Store> open_existing_store(const std::string& state) {
-    auto paths = StatePaths::in(state);
-    if (!std::filesystem::exists(paths.database)) {
+std::unique_ptr<Store> open_existing_store(const std::string& state, const std::string& database) {
+    auto location = store_location(state, database);
+    if (database.empty() && !std::filesystem::exists(location)) {
         log::error("no database in ", state, "; run `portico-broker init` first");
         return nullptr;
     }
-    return open_store(paths.database);
+    return open_store(location);
 }
 
 }  // namespace
 
 int cmd_publish_desktop(int argc, char** argv) {
-    std::string state;
+    std::string state, database;
     DesktopPool p;
     std::vector<Entitlement> ents;
     bool have_mode = false;
@@ -176,6 +176,8 @@ int cmd_publish_desktop(int argc, char** argv) {
         bool ok = true;
         if (k == "--state")
             state = v;
+        else if (k == "--database")
+            database = v;
         else if (k == "--id")
             p.id = v;
         else if (k == "--name")
@@ -206,12 +208,13 @@ int cmd_publish_desktop(int argc, char** argv) {
             return 2;
         }
     }
-    if (state.empty() || p.id.empty() || p.name.empty() || p.image.empty() || !have_mode) return desktop_usage();
+    if ((state.empty() && database.empty()) || p.id.empty() || p.name.empty() || p.image.empty() || !have_mode)
+        return desktop_usage();
     if (auto why = validate_desktop_pool(p); !why.empty()) {
         std::cerr << "publish-desktop: " << why << "\n";
         return 2;
     }
-    auto store = open_existing_store(state);
+    auto store = open_existing_store(state, database);
     if (!store) return 1;
     store->put_desktop_pool(p);
     if (ents.empty() && store->group("users")) ents.push_back({"group", "users"});
@@ -225,19 +228,21 @@ int cmd_publish_desktop(int argc, char** argv) {
 }
 
 int cmd_delete_desktop(int argc, char** argv) {
-    std::string state, id;
+    std::string state, database, id;
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (i + 1 >= argc) return desktop_usage();
         if (k == "--state")
             state = argv[++i];
+        else if (k == "--database")
+            database = argv[++i];
         else if (k == "--id")
             id = argv[++i];
         else
             return desktop_usage();
     }
-    if (state.empty() || id.empty()) return desktop_usage();
-    auto store = open_existing_store(state);
+    if ((state.empty() && database.empty()) || id.empty()) return desktop_usage();
+    auto store = open_existing_store(state, database);
     if (!store) return 1;
     if (!store->desktop_pool(id) || !store->delete_resource(id)) {
         std::cerr << "delete-desktop: no desktop pool '" << id << "'\n";

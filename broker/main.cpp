@@ -32,24 +32,31 @@ namespace {
 
 const char* const kUsage =
     "usage:\n"
-    "  portico-broker init --state DIR [--demo-user demo] [--demo-password PW] [--host-name 127.0.0.1]\n"
-    "  portico-broker serve --state DIR [--listen 0.0.0.0:8443] [--web-root PATH] [--console-root PATH] [--threads N]\n"
+    "  portico-broker init --state DIR [--database URL] [--demo-user demo] [--demo-password PW] [--host-name 127.0.0.1]\n"
+    "  portico-broker serve --state DIR [--database URL] [--listen 0.0.0.0:8443] [--web-root PATH] [--console-root PATH]\n"
+    "        [--threads N]\n"
     "        [--heartbeat-timeout S (10)] [--disconnect-timeout S (0 = never)] [--idle-timeout S (0 = never)]\n"
     "        [--require-mtls yes|no (yes; no also accepts the legacy shared secret for hosts not enrolled)]\n"
     "        [--metrics-token-file FILE (GET /metrics with Authorization: Bearer <its content>; else admins only)]\n"
     "        [--max-connections N (4096)] [--max-connections-per-address N (256)]\n"
     "        [--max-sessions-per-user N (8; 0 = no cap)] [--max-screen WxH (7680x4320)] [--max-screen-pixels N]\n"
     "        [--max-queued-logins N (64)] [--config FILE (the same options as TOML or INI)]\n"
-    "  portico-broker enroll-token --state DIR [--host-id ID] [--ttl SECONDS (86400)]\n"
+    "      --database: the store, a PostgreSQL URL (postgresql://USER@HOST/DB; keep the password in a\n"
+    "      passfile, ~/.pgpass or PGPASSFILE) shared by several brokers, or an SQLite file; default:\n"
+    "      the state directory's portico.db. The commands below take it too, instead of or beside --state.\n"
+    "  portico-broker enroll-token --state DIR|--database URL [--host-id ID] [--ttl SECONDS (86400)]\n"
     "      (prints a one-time token for `portico-host --enroll TOKEN`)\n"
-    "  portico-broker reset-password --state DIR --user NAME   (prints a new generated password)\n"
-    "  portico-broker publish --state DIR --id ID --name NAME [--group G]... [--user U]... -- COMMAND [ARGS...]\n"
+    "  portico-broker reset-password --state DIR|--database URL --user NAME   (prints a new generated password)\n"
+    "  portico-broker publish --state DIR|--database URL --id ID --name NAME [--group G]... [--user U]...\n"
+    "                 -- COMMAND [ARGS...]\n"
     "      (publishes an app, or replaces one with the same id; COMMAND may be a .portico package;\n"
     "       entitles the given groups/users, or the group `users` when none is given)\n"
-    "  portico-broker publish-desktop --state DIR --id ID --name NAME --image IMAGE --mode pooled|dedicated\n"
-    "                 [--size N] [--spares N] [--memory MIB] [--cpus N] [--icon URL] [--group G]... [--user U]...\n"
-    "      (a VM desktop pool)\n"
-    "  portico-broker delete-desktop --state DIR --id ID\n";
+    "  portico-broker publish-desktop --state DIR|--database URL --id ID --name NAME --image IMAGE\n"
+    "                 --mode pooled|dedicated [--size N] [--spares N] [--memory MIB] [--cpus N] [--icon URL]\n"
+    "                 [--group G]... [--user U]...   (a VM desktop pool)\n"
+    "  portico-broker delete-desktop --state DIR|--database URL --id ID\n"
+    "  portico-broker copy-store --from SQLITE_FILE --to URL\n"
+    "      (copies every table of an SQLite estate into an empty PostgreSQL database, in one transaction)\n";
 
 // A bad command line: the reason (if any) and the usage, exit 2.
 int usage(const std::string& why = "") {
@@ -77,10 +84,31 @@ struct Command {
     }
 };
 
+// --database on a command that opens the store (a config file may give it, as every option).
+void add_database_option(CLI::App& app, std::string& database) {
+    app.add_option("--database", database,
+                   "the store: postgresql://... (libpq URL; password in a passfile) or an SQLite file "
+                   "(default: the state directory's portico.db)")
+        ->option_text("URL");
+}
+
+// The store of a command that needs an existing one: --database, else the state directory's
+// database, which `init` must have made. Nothing (and the reason logged) when there is none.
+std::unique_ptr<portico::broker::Store> open_existing_store(const std::string& state, const std::string& database) {
+    auto location = portico::broker::store_location(state, database);
+    if (database.empty() && !std::filesystem::exists(location)) {
+        portico::log::error("no database in ", state, "; run `portico-broker init` first");
+        return nullptr;
+    }
+    return portico::broker::open_store(location);
+}
+
 int cmd_init(std::vector<std::string> args) {
     portico::broker::InitOptions o;
     Command c("init");
     c.app.add_option("--state", o.state_dir, "the state directory to create")->option_text("DIR");
+    add_database_option(c.app, o.database);
+    portico::cli::add_config(c.app);
     c.app.add_option("--demo-user", o.demo_user, "the demo user's name")->option_text("NAME");
     c.app.add_option("--demo-password", o.demo_password, "the demo user's password (default: generated)")
         ->option_text("PW");
@@ -96,6 +124,12 @@ int cmd_init(std::vector<std::string> args) {
                   << "(the demo password was shown when it was first initialised)\n";
         return 0;
     }
+    if (!r.database_seeded) {
+        std::cout << "initialised " << o.state_dir << "\n"
+                  << "the database " << portico::broker::redacted_location(o.database)
+                  << " already has users (another broker's init); they and their passwords are unchanged\n";
+        return 0;
+    }
     std::cout << "initialised " << o.state_dir << "\n"
               << "demo user: " << r.demo_user << "\n"
               << "demo password: " << r.demo_password << "\n";
@@ -108,18 +142,17 @@ int cmd_init(std::vector<std::string> args) {
 // Gives a user a freshly generated password (the quickstart does this on every start, so the demo
 // password is never fixed and never stored anywhere but as its hash).
 int cmd_reset_password(std::vector<std::string> args) {
-    std::string state, user;
+    std::string state, database, user;
     Command c("reset-password");
     c.app.add_option("--state", state, "the state directory")->option_text("DIR");
+    add_database_option(c.app, database);
     c.app.add_option("--user", user, "whose password to replace")->option_text("NAME");
+    portico::cli::add_config(c.app);
     if (auto done = c.parse(std::move(args))) return *done;
-    if (state.empty() || user.empty()) return usage("--state and --user are required");
-    auto paths = portico::broker::StatePaths::in(state);
-    if (!std::filesystem::exists(paths.database)) {
-        portico::log::error("no database in ", state, "; run `portico-broker init` first");
-        return 1;
-    }
-    auto store = portico::broker::open_store(paths.database);
+    if ((state.empty() && database.empty()) || user.empty())
+        return usage("--state (or --database) and --user are required");
+    auto store = open_existing_store(state, database);
+    if (!store) return 1;
     std::string password = portico::crypto::random_token(12);
     if (!store->set_password_hash(user, portico::crypto::hash_password(password))) {
         portico::log::error("no user named '", user, "'");
@@ -134,7 +167,7 @@ int cmd_reset_password(std::vector<std::string> args) {
 // session host inside the session's display; a signed .portico package is a command like any
 // other, and its runtime refuses to start if the signature does not verify.
 int cmd_publish(std::vector<std::string> args) {
-    std::string state, id, name;
+    std::string state, database, id, name;
     std::vector<std::string> groups, users;
     // The published command line comes after "--", the options before it.
     auto dashes = std::find(args.begin(), args.end(), "--");
@@ -142,22 +175,20 @@ int cmd_publish(std::vector<std::string> args) {
     args.erase(dashes, args.end());
     Command c("publish");
     c.app.add_option("--state", state, "the state directory")->option_text("DIR");
+    add_database_option(c.app, database);
+    portico::cli::add_config(c.app);
     c.app.add_option("--id", id, "the app's id")->option_text("ID");
     c.app.add_option("--name", name, "the app's name")->option_text("NAME");
     c.app.add_option("--group", groups, "a group entitled to it (repeatable)")->option_text("G");
     c.app.add_option("--user", users, "a user entitled to it (repeatable)")->option_text("U");
     if (auto done = c.parse(std::move(args))) return *done;
-    if (state.empty() || id.empty() || name.empty() || command.empty())
-        return usage("--state, --id, --name and the command after -- are required");
+    if ((state.empty() && database.empty()) || id.empty() || name.empty() || command.empty())
+        return usage("--state (or --database), --id, --name and the command after -- are required");
     std::vector<portico::broker::Entitlement> ents;
     for (auto& g : groups) ents.push_back({"group", g});
     for (auto& u : users) ents.push_back({"user", u});
-    auto paths = portico::broker::StatePaths::in(state);
-    if (!std::filesystem::exists(paths.database)) {
-        portico::log::error("no database in ", state, "; run `portico-broker init` first");
-        return 1;
-    }
-    auto store = portico::broker::open_store(paths.database);
+    auto store = open_existing_store(state, database);
+    if (!store) return 1;
     store->put_resource(portico::broker::Resource{id, name, "app", command, "", ""});
     if (ents.empty() && store->group("users")) ents.push_back({"group", "users"});
     if (!store->set_entitlements(id, ents)) {
@@ -171,22 +202,20 @@ int cmd_publish(std::vector<std::string> args) {
 
 // A one-time host enrollment token, made offline (the console does the same over REST).
 int cmd_enroll_token(std::vector<std::string> args) {
-    std::string state, host_id;
+    std::string state, database, host_id;
     int ttl = 86400;
     Command c("enroll-token");
     c.app.add_option("--state", state, "the state directory")->option_text("DIR");
+    add_database_option(c.app, database);
+    portico::cli::add_config(c.app);
     c.app.add_option("--host-id", host_id, "the only host that may use it (default: any)")->option_text("ID");
     c.app.add_option("--ttl", ttl, "seconds it stays valid (default 86400)")
         ->option_text("SECONDS")
         ->check(portico::cli::count(60, 604800));
     if (auto done = c.parse(std::move(args))) return *done;
-    if (state.empty()) return usage("--state is required");
-    auto paths = portico::broker::StatePaths::in(state);
-    if (!std::filesystem::exists(paths.database)) {
-        portico::log::error("no database in ", state, "; run `portico-broker init` first");
-        return 1;
-    }
-    auto store = portico::broker::open_store(paths.database);
+    if (state.empty() && database.empty()) return usage("--state (or --database) is required");
+    auto store = open_existing_store(state, database);
+    if (!store) return 1;
     portico::broker::EnrollmentToken t;
     t.id = portico::crypto::random_token(9);
     t.host_id = host_id;
@@ -199,6 +228,29 @@ int cmd_enroll_token(std::vector<std::string> args) {
     store->append_audit({0, t.created_at, "cli", "enrollment_token.create", t.id, "local",
                          host_id.empty() ? "any host" : "host " + host_id});
     std::cout << token << "\n";
+    return 0;
+}
+
+// Copies an SQLite estate into an empty PostgreSQL database (store.hpp copy_store) and prints
+// the rows per table.
+int cmd_copy_store(std::vector<std::string> args) {
+    std::string from, to;
+    Command c("copy-store");
+    c.app.add_option("--from", from, "the SQLite file (e.g. STATE/portico.db; stop its broker first)")
+        ->option_text("SQLITE_FILE");
+    c.app.add_option("--to", to, "the empty PostgreSQL database (postgresql://...)")->option_text("URL");
+    portico::cli::add_config(c.app);
+    if (auto done = c.parse(std::move(args))) return *done;
+    if (from.empty() || to.empty()) return usage("--from and --to are required");
+    if (!portico::broker::is_postgres_location(to)) return usage("--to must be a postgresql:// URL");
+    auto copied = portico::broker::copy_store(from, to);
+    std::int64_t total = 0;
+    for (const auto& t : copied) {
+        std::cout << t.table << ": " << t.rows << "\n";
+        total += t.rows;
+    }
+    std::cout << "copied " << total << " rows from " << from << " to " << portico::broker::redacted_location(to)
+              << "\n";
     return 0;
 }
 
@@ -222,6 +274,7 @@ int cmd_serve(std::vector<std::string> args) {
     Command cmd("serve");
     auto& app = cmd.app;
     app.add_option("--state", c.state_dir, "the state directory (portico-broker init)")->option_text("DIR");
+    add_database_option(app, c.database);
     app.add_option("--listen", listen, "address and port (default 0.0.0.0:8443; [::1]:8443 for IPv6)")
         ->option_text("ADDR:PORT")
         ->check(CLI::Validator(
@@ -319,6 +372,8 @@ int cmd_serve(std::vector<std::string> args) {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
+    portico::log::info("store: ",
+                       portico::broker::redacted_location(portico::broker::store_location(c.state_dir, c.database)));
     portico::broker::Broker broker(c);
     broker.start();
     int sig = 0;
@@ -359,6 +414,7 @@ int main(int argc, char** argv) {
         if (cmd == "serve") return cmd_serve(args);
         if (cmd == "reset-password") return cmd_reset_password(args);
         if (cmd == "enroll-token") return cmd_enroll_token(args);
+        if (cmd == "copy-store") return cmd_copy_store(args);
     } catch (const std::exception& e) {
         portico::log::error(cmd, " failed: ", e.what());
         return 1;

@@ -1,10 +1,11 @@
 #include "broker/store.hpp"
+#include "broker/store_rows.hpp"
 
-#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <mutex>
 #include <stdexcept>
 
@@ -230,6 +231,16 @@ public:
                  : std::string();
     }
     std::int64_t integer(int col) { return sqlite3_column_int64(st_, col); }
+    bool is_null(int col) { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
+    // The column's value as text, a REAL with every digit (SQLite's own text form keeps 15).
+    std::string exact_text(int col) {
+        if (sqlite3_column_type(st_, col) != SQLITE_FLOAT) return text(col);
+        char buf[40];
+        std::snprintf(buf, sizeof buf, "%.17g", sqlite3_column_double(st_, col));
+        return buf;
+    }
+    int columns() { return sqlite3_column_count(st_); }
+    std::string column_name(int col) { return sqlite3_column_name(st_, col); }
     std::optional<double> real(int col) {
         if (sqlite3_column_type(st_, col) == SQLITE_NULL) return std::nullopt;
         return sqlite3_column_double(st_, col);
@@ -240,81 +251,17 @@ private:
     sqlite3_stmt* st_ = nullptr;
 };
 
-constexpr const char* kSessionCols =
-    "id, user, resource, host_id, state, width, height, created_at, ended_at, updated_at, end_reason, ended_by, "
-    "bytes_sent, avg_fps, avg_rtt_ms";
-constexpr const char* kResourceCols = "id, name, type, command, icon, host_group";
-constexpr const char* kHostCols =
-    "id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions";
-
-// The text forms in the columns are the ones states.hpp writes; the schema's CHECKs allow no
-// other, so a value that does not parse means a damaged database.
-SessionState session_state_of(const std::string& text) {
-    auto st = parse_session_state(text);
-    if (!st) throw std::runtime_error("sqlite: unknown session state '" + text + "'");
-    return *st;
-}
-
-Role role_of(const std::string& text) {
-    auto r = parse_role(text);
-    if (!r) throw std::runtime_error("sqlite: unknown role '" + text + "'");
-    return *r;
-}
-
-SessionRecord read_session(Stmt& s) {
-    SessionRecord r;
-    r.id = s.text(0);
-    r.user = s.text(1);
-    r.resource = s.text(2);
-    r.host_id = s.text(3);
-    r.state = session_state_of(s.text(4));
-    r.width = static_cast<int>(s.integer(5));
-    r.height = static_cast<int>(s.integer(6));
-    r.created_at = s.integer(7);
-    r.ended_at = s.integer(8);
-    r.updated_at = s.integer(9);
-    r.end_reason = s.text(10);
-    r.ended_by = s.text(11);
-    r.usage.bytes_sent = s.integer(12);
-    r.usage.avg_fps = s.real(13);
-    r.usage.avg_rtt_ms = s.real(14);
-    return r;
-}
-
-std::vector<std::string> json_strings(const std::string& text) {
-    std::vector<std::string> out;
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_array())
-        for (auto& a : j)
-            if (a.is_string()) out.push_back(a.get<std::string>());
-    return out;
-}
-
-Resource read_resource(Stmt& s) {
-    Resource r;
-    r.id = s.text(0);
-    r.name = s.text(1);
-    r.type = s.text(2);
-    r.command = json_strings(s.text(3));
-    r.icon = s.text(4);
-    r.host_group = s.text(5);
-    return r;
-}
-
-HostRecord read_host(Stmt& s) {
-    HostRecord h;
-    h.id = s.text(0);
-    h.name = s.text(1);
-    h.state = s.text(2);
-    h.drain = s.integer(3) != 0;
-    h.last_seen = s.integer(4);
-    h.cert_fingerprint = s.text(5);
-    h.display_url = s.text(6);
-    h.auth = s.text(7);
-    h.apps = json_strings(s.text(8));
-    h.max_sessions = static_cast<int>(s.integer(9));
-    return h;
-}
+using store_rows::json_text;
+using store_rows::kHostCols;
+using store_rows::kPoolCols;
+using store_rows::kResourceCols;
+using store_rows::kSessionCols;
+using store_rows::read_host;
+using store_rows::read_pool;
+using store_rows::read_resource;
+using store_rows::read_session;
+using store_rows::role_of;
+using store_rows::session_state_of;
 
 class SqliteStore final : public Store {
 public:
@@ -697,7 +644,7 @@ void SqliteStore::put_resource(const Resource& r) {
         .bind(1, r.id)
         .bind(2, r.name)
         .bind(3, r.type)
-        .bind(4, nlohmann::json(r.command).dump())
+        .bind(4, json_text(r.command))
         .bind(5, r.icon)
         .bind(6, r.host_group)
         .step();
@@ -734,7 +681,7 @@ bool SqliteStore::create_resource(const Resource& r, const std::vector<Entitleme
             .bind(1, r.id)
             .bind(2, r.name)
             .bind(3, r.type)
-            .bind(4, nlohmann::json(r.command).dump())
+            .bind(4, json_text(r.command))
             .bind(5, r.icon)
             .bind(6, r.host_group)
             .step();
@@ -747,7 +694,7 @@ bool SqliteStore::update_resource(const Resource& r) {
     std::lock_guard lk(mu_);
     Stmt(db_, "UPDATE resources SET name = ?, command = ?, icon = ?, host_group = ? WHERE id = ?")
         .bind(1, r.name)
-        .bind(2, nlohmann::json(r.command).dump())
+        .bind(2, json_text(r.command))
         .bind(3, r.icon)
         .bind(4, r.host_group)
         .bind(5, r.id)
@@ -780,24 +727,6 @@ std::optional<Resource> SqliteStore::resource(const std::string& id) {
 // ---- desktop pools ----
 
 namespace {
-
-constexpr const char* kPoolCols =
-    "p.id, r.name, r.icon, p.image, p.mode, p.size, p.spares, p.memory_mib, p.cpus "
-    "FROM desktop_pools p JOIN resources r ON r.id = p.id";
-
-DesktopPool read_pool(Stmt& s) {
-    DesktopPool p;
-    p.id = s.text(0);
-    p.name = s.text(1);
-    p.icon = s.text(2);
-    p.image = s.text(3);
-    p.mode = s.text(4);
-    p.size = static_cast<int>(s.integer(5));
-    p.spares = static_cast<int>(s.integer(6));
-    p.memory_mib = static_cast<int>(s.integer(7));
-    p.cpus = static_cast<int>(s.integer(8));
-    return p;
-}
 
 void upsert_pool_row(sqlite3* db, const DesktopPool& p) {
     Stmt(db,
@@ -1182,7 +1111,7 @@ void SqliteStore::upsert_host(const HostRecord& h) {
         .bind(6, h.cert_fingerprint)
         .bind(7, h.display_url)
         .bind(8, h.auth)
-        .bind(9, nlohmann::json(h.apps).dump())
+        .bind(9, json_text(h.apps))
         .bind(10, std::int64_t{h.max_sessions})
         .step();
 }
@@ -1310,13 +1239,52 @@ std::vector<AuditEvent> SqliteStore::audit(const AuditFilter& f) {
     if (!f.action.empty()) s.bind(i++, f.action);
     s.bind(i++, std::int64_t{std::max(1, f.limit)});
     std::vector<AuditEvent> out;
-    while (s.step())
-        out.push_back(AuditEvent{s.integer(0), s.integer(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)});
+    while (s.step()) out.push_back(store_rows::read_audit(s));
     return out;
 }
 
 }  // namespace
 
-std::unique_ptr<Store> open_store(const std::string& path) { return std::make_unique<SqliteStore>(path); }
+std::unique_ptr<Store> open_sqlite_store(const std::string& path) { return std::make_unique<SqliteStore>(path); }
+
+std::vector<store_rows::TableData> read_sqlite_tables(const std::string& path) {
+    {
+        SqliteStore migrated(path);  // a copy is of the current schema: an older file is migrated first
+        if (migrated.schema_version() != store_rows::kSchemaVersion)
+            throw std::runtime_error(path + " is at schema version " + std::to_string(migrated.schema_version()) +
+                                     ", not " + std::to_string(store_rows::kSchemaVersion));
+    }
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+        std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+        sqlite3_close(db);
+        throw std::runtime_error("cannot open database " + path + ": " + msg);
+    }
+    std::vector<store_rows::TableData> out;
+    try {
+        sqlite3_busy_timeout(db, 2000);
+        // One read transaction: every table from the same moment, even while a broker still writes.
+        Stmt(db, "BEGIN").step();
+        for (const auto& table : store_rows::tables_in_copy_order()) {
+            store_rows::TableData t;
+            t.name = table;
+            Stmt s(db, ("SELECT * FROM " + table).c_str());  // names from the fixed list, never input
+            for (int c = 0; c < s.columns(); ++c) t.columns.push_back(s.column_name(c));
+            while (s.step()) {
+                std::vector<std::optional<std::string>> row;
+                for (int c = 0; c < s.columns(); ++c)
+                    row.push_back(s.is_null(c) ? std::nullopt : std::optional<std::string>(s.exact_text(c)));
+                t.rows.push_back(std::move(row));
+            }
+            out.push_back(std::move(t));
+        }
+        Stmt(db, "COMMIT").step();
+    } catch (...) {
+        sqlite3_close(db);
+        throw;
+    }
+    sqlite3_close(db);
+    return out;
+}
 
 }  // namespace portico::broker

@@ -53,9 +53,11 @@ InitResult init_state(const InitOptions& o) {
     InitResult r;
     r.demo_user = o.demo_user;
 
+    const std::string location = o.database.empty() ? p.database : o.database;
+    const bool shared_database = is_postgres_location(location);
     // Any piece of existing state means "already initialised": never overwrite keys or the DB.
-    for (const auto& f : {p.database, p.ticket_key, p.enrollment_secret, p.tls_key, p.tls_cert})
-        if (fs::exists(f)) return r;
+    for (const auto& f : {location, p.ticket_key, p.enrollment_secret, p.tls_key, p.tls_cert})
+        if (!(shared_database && f == location) && fs::exists(f)) return r;
 
     fs::create_directories(p.dir);
     fs::permissions(p.dir, fs::perms::owner_all, fs::perm_options::replace);
@@ -77,7 +79,13 @@ InitResult init_state(const InitOptions& o) {
     auto now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     {
-        auto store = open_store(p.database);
+        auto store = open_store(location);
+        if (shared_database && !store->users().empty()) {
+            // Another broker's init filled this database: its users and passwords stay.
+            r.created = true;
+            r.database_seeded = false;
+            return r;
+        }
         // An Xft font (not xterm's default bitmap "fixed"): its size follows the session's Xft.dpi,
         // so the terminal is as readable on a HiDPI browser as at 1x.
         store->put_resource(
@@ -93,7 +101,8 @@ InitResult init_state(const InitOptions& o) {
         if (!o.admin_user.empty() && o.admin_user != o.demo_user)
             store->create_user(o.admin_user, crypto::hash_password(admin_password), now, Role::admin);
     }
-    fs::permissions(p.database, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+    if (!shared_database)
+        fs::permissions(location, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     r.created = true;
     r.demo_password = password;
     if (!o.admin_user.empty() && o.admin_user != o.demo_user) {
@@ -101,6 +110,10 @@ InitResult init_state(const InitOptions& o) {
         r.admin_password = admin_password;
     }
     return r;
+}
+
+std::string store_location(const std::string& state_dir, const std::string& database) {
+    return database.empty() ? StatePaths::in(state_dir).database : database;
 }
 
 void ensure_ca(const StatePaths& p) {

@@ -14,6 +14,10 @@ struct StatePaths {
 
 struct InitOptions {
     std::string state_dir;
+    // The store to fill (init --database): a postgresql:// URL or an SQLite file; empty = the state
+    // directory's portico.db. A PostgreSQL database that already has users (another broker's
+    // init) is left as it is: only the directory's keys and certificates are made.
+    std::string database;
     std::string demo_user = "demo";
     std::optional<std::string> demo_password;  // generated when absent
     std::string host_name = "127.0.0.1";       // extra certificate SAN
@@ -23,9 +27,14 @@ struct InitOptions {
 
 struct InitResult {
     bool created = false;                  // false: the directory was already initialised and left untouched
+    bool database_seeded = true;           // false: the (shared) database had users already; no passwords made
     std::string demo_user, demo_password;  // password only when created
     std::string admin_user, admin_password;
 };
+
+// The store a command opens: `database` (--database: a postgresql:// URL or an SQLite file) when
+// given, else the state directory's portico.db.
+std::string store_location(const std::string& state_dir, const std::string& database);
 
 // Creates the host enrollment CA if the state directory predates it. Throws on failure.
 void ensure_ca(const StatePaths& p);

@@ -1,8 +1,10 @@
 #pragma once
-// The broker's persistent state behind one interface (Store), so another backend (PostgreSQL
-// for several brokers, issue 14) can be added by implementing it, without touching the services:
-// the types here are plain values and enums (states.hpp), and no SQL or sqlite type appears
-// outside sqlite_store.cpp. open_store() gives the embedded SQLite backend.
+// The broker's persistent state behind one interface (Store), with two backends: SQLite
+// (sqlite_store.cpp, one file, the embedded default) and PostgreSQL (pg_store.cpp, libpq: one
+// database shared by several brokers, issue 14). The services never see which one: the types here
+// are plain values and enums (states.hpp), no SQL, sqlite or libpq type appears outside the two
+// backends, and what they share (column lists, row mapping) is in store_rows.hpp. open_store()
+// picks the backend from the location's form.
 // Implementations are thread-safe; every call is one short statement or transaction and may
 // block (disk, locks), so the broker calls the store only off its network threads: on the store
 // executor (store_executor.hpp) or, next to an Argon2 hash (a login, a new password), on a
@@ -22,7 +24,9 @@
 namespace portico::broker {
 
 // Thrown by a store call when the database stays locked (SQLITE_BUSY / SQLITE_LOCKED) past the
-// store's busy timeout: a passing condition, answered with 503 + Retry-After, never a crash.
+// store's busy timeout, or (PostgreSQL) cannot be reached after one reconnect, waited on a lock
+// past lock_timeout, or kept failing a transaction on serialization conflicts: a passing
+// condition, answered with 503 + Retry-After, never a crash.
 struct StoreBusy : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -246,8 +250,25 @@ public:
     virtual std::vector<AuditEvent> audit(const AuditFilter& f) = 0;
 };
 
-// Opens (creating if needed) the SQLite database at `path` (WAL, foreign keys, versioned
-// migrations). Throws on failure.
-std::unique_ptr<Store> open_store(const std::string& path);
+// True for a libpq connection URI (postgresql://... or postgres://...): a PostgreSQL store.
+bool is_postgres_location(const std::string& location);
+// The location as it may be logged: a URI's password (user:PASSWORD@, password=...) replaced by ***.
+std::string redacted_location(const std::string& location);
+
+// Opens the store at `location`: a PostgreSQL connection URI (is_postgres_location) or else the
+// path of an SQLite file (created if needed). Either is migrated to the current schema version
+// (the same numbers and schema on both). Throws on failure (StoreBusy: the database is unreachable).
+std::unique_ptr<Store> open_store(const std::string& location);
+std::unique_ptr<Store> open_sqlite_store(const std::string& path);   // WAL, foreign keys
+std::unique_ptr<Store> open_postgres_store(const std::string& url);  // libpq URI
+
+// copy-store: every table of the SQLite estate at `sqlite_path` (migrated first if older) into the
+// PostgreSQL database at `postgres_url`, which must hold no rows yet, in one transaction. Returns
+// the rows copied per table, in copy order. Throws (nothing copied) on a non-empty target or any error.
+struct CopiedTable {
+    std::string table;
+    std::int64_t rows = 0;
+};
+std::vector<CopiedTable> copy_store(const std::string& sqlite_path, const std::string& postgres_url);
 
 }  // namespace portico::broker

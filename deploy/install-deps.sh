@@ -10,6 +10,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   lld  # the linker (cmake/PorticoBuild.cmake, means 8): a third of GNU ld's time per executable
   libboost-dev libssl-dev libsqlite3-dev libargon2-dev
+  libpq-dev  # the PostgreSQL store (broker/pg_store.cpp, libpq)
   libx264-dev libturbojpeg0-dev libyuv-dev nlohmann-json3-dev catch2
   libcli11-dev  # the one argument and config-file parser of every executable (common/cli.hpp)
   libxcb1-dev libxcb-shm0-dev libxcb-damage0-dev libxcb-xtest0-dev libxcb-xfixes0-dev libxcb-randr0-dev
@@ -19,6 +20,7 @@ build_pkgs=(
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
+  libpq5  # the broker's PostgreSQL client library (serve --database postgresql://...)
   fonts-dejavu-core  # "Monospace" for the demo Terminal's Xft font (scales with the session's DPI)
   # VM desktops: QEMU, and what deploy/guest/build-desktop-image.sh builds the desktop image with
   qemu-system-x86 qemu-utils mmdebstrap genext2fs e2fsprogs xz-utils  # xz: the guest kernel (pvh-kernel.sh)
@@ -29,6 +31,7 @@ test_pkgs=(
   debian-installer-12-netboot-amd64  # a golden image made by Debian, not by us (vm_browser_foreign, bench/vm)
   clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz): clang 14 and its fuzzer/sanitizer runtimes
   clang-format  # tools/format-check (.clang-format)
+  postgresql  # the postgres-labelled tests start their own server from /usr/lib/postgresql/*/bin (pg_server.hpp)
 )
 
 # The peers bench/display/bench_display.py measures Portico against, and what they need to run

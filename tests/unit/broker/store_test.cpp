@@ -1,7 +1,10 @@
-// Store: real SQLite files in a temporary directory.
+// Store: each case against both backends (a Catch generator over them), a real SQLite file in a
+// temporary directory and a database on a real PostgreSQL server (pg_server.hpp), so the two
+// cannot drift apart. Cases about one backend's own file format say so in their name.
 
 #include "broker/store.hpp"
 #include "common/crypto.hpp"
+#include "pg_server.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
@@ -25,28 +28,59 @@ int count_rows(const std::string& db, const std::string& sql) {
     sqlite3_close(h);
     return n;
 }
+
+// A fresh, empty store location of one backend ("sqlite" or "postgres") and raw access to it.
+struct Backend {
+    explicit Backend(std::string backend) : name(std::move(backend)) {
+        location = name == "sqlite" ? (dir.path / "p.db").string() : test::PgServer::shared().new_database();
+    }
+    std::unique_ptr<portico::broker::Store> open() const { return open_store(location); }
+    // The number in the first column of the first row of `sql`, read beside the store.
+    int count(const std::string& sql) const {
+        if (name == "sqlite") return count_rows(location, sql);
+        auto rows = test::pg_query(location, sql);
+        REQUIRE_FALSE(rows.empty());
+        return std::stoi(rows[0][0].value_or("0"));
+    }
+    // Whether the database accepts `sql` from a connection of its own.
+    bool exec_ok(const std::string& sql) const {
+        if (name != "sqlite") return test::pg_exec_ok(location, sql);
+        sqlite3* h = nullptr;
+        REQUIRE(sqlite3_open(location.c_str(), &h) == SQLITE_OK);
+        bool ok = sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
+        sqlite3_close(h);
+        return ok;
+    }
+    std::string name;
+    test::TempDir dir;
+    std::string location;
+};
+
+#define STORE_BACKEND() GENERATE(as<std::string>{}, "sqlite", "postgres")
+
 }  // namespace
 
-TEST_CASE("store: migrations apply exactly once", "[broker][store]") {
-    test::TempDir dir;
-    auto db = (dir.path / "p.db").string();
+TEST_CASE("store: migrations apply exactly once", "[broker][store][postgres]") {
+    Backend b(STORE_BACKEND());
+    INFO(b.name);
     {
-        auto s = open_store(db);
+        auto s = b.open();
         CHECK(s->schema_version() == 5);
         s->create_user("alice", portico::crypto::hash_password("pw"), 100);
     }
     {
-        auto s = open_store(db);  // reopening must not re-run the migrations (they would fail: tables exist)
+        auto s = b.open();  // reopening must not re-run the migrations (they would fail: tables exist)
         CHECK(s->schema_version() == 5);
         CHECK(s->password_hash("alice").has_value());
     }
-    CHECK(count_rows(db, "SELECT COUNT(*) FROM schema_version") == 5);
-    CHECK(count_rows(db, "SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
+    CHECK(b.count("SELECT COUNT(*) FROM schema_version") == 5);
+    if (b.name == "sqlite") CHECK(b.count("SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
 }
 
-TEST_CASE("store: users and password verification", "[broker][store]") {
-    test::TempDir dir;
-    auto sp = open_store((dir.path / "p.db").string());
+TEST_CASE("store: users and password verification", "[broker][store][postgres]") {
+    Backend b(STORE_BACKEND());
+    INFO(b.name);
+    auto sp = b.open();
     auto& s = *sp;
     s.create_user("alice", portico::crypto::hash_password("s3cret"), 100);
     CHECK_THROWS(s.create_user("alice", "x", 100));  // primary key
@@ -58,9 +92,10 @@ TEST_CASE("store: users and password verification", "[broker][store]") {
     CHECK_FALSE(s.password_hash("bob").has_value());
 }
 
-TEST_CASE("store: login sessions expire", "[broker][store]") {
-    test::TempDir dir;
-    auto sp = open_store((dir.path / "p.db").string());
+TEST_CASE("store: login sessions expire", "[broker][store][postgres]") {
+    Backend b(STORE_BACKEND());
+    INFO(b.name);
+    auto sp = b.open();
     auto& s = *sp;
     s.create_user("alice", "h", 0);
     s.create_login_session("hash1", "alice", 1000, 2000);
@@ -75,9 +110,10 @@ TEST_CASE("store: login sessions expire", "[broker][store]") {
     CHECK_THROWS(s.create_login_session("hash3", "nobody", 1000, 5000));
 }
 
-TEST_CASE("store: resources and session state transitions", "[broker][store]") {
-    test::TempDir dir;
-    auto sp = open_store((dir.path / "p.db").string());
+TEST_CASE("store: resources and session state transitions", "[broker][store][postgres]") {
+    Backend b(STORE_BACKEND());
+    INFO(b.name);
+    auto sp = b.open();
     auto& s = *sp;
     s.create_user("alice", "h", 0);
     s.put_resource(Resource{"terminal", "Terminal", "app", {"xterm", "-fa", "Mono"}, "", ""});
@@ -145,9 +181,10 @@ TEST_CASE("store: migrating from version 1 keeps users, resources and sessions",
     CHECK(s->resource("terminal")->command == std::vector<std::string>{"xterm"});
 }
 
-TEST_CASE("store: groups, entitlements, hosts, lost sessions, tokens, audit", "[broker][store]") {
-    test::TempDir dir;
-    auto sp = open_store((dir.path / "p.db").string());
+TEST_CASE("store: groups, entitlements, hosts, lost sessions, tokens, audit", "[broker][store][postgres]") {
+    Backend b(STORE_BACKEND());
+    INFO(b.name);
+    auto sp = b.open();
     auto& s = *sp;
     s.create_user("alice", "h", 0);
     s.create_user("bob", "h", 0, Role::helpdesk);
@@ -206,10 +243,7 @@ TEST_CASE("store: groups, entitlements, hosts, lost sessions, tokens, audit", "[
     CHECK(s.audit({10, 0, "admin", ""}).size() == 1);
     CHECK(s.audit({10, all[0].id, "", ""}).size() == 1);
     // Append-only, enforced by the database itself.
-    auto db = (dir.path / "p.db").string();
-    sqlite3* h = nullptr;
-    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-    CHECK(sqlite3_exec(h, "DELETE FROM audit", nullptr, nullptr, nullptr) != SQLITE_OK);
-    CHECK(sqlite3_exec(h, "UPDATE audit SET actor = 'x'", nullptr, nullptr, nullptr) != SQLITE_OK);
-    sqlite3_close(h);
+    CHECK_FALSE(b.exec_ok("DELETE FROM audit"));
+    CHECK_FALSE(b.exec_ok("UPDATE audit SET actor = 'x'"));
+    CHECK(b.count("SELECT COUNT(*) FROM audit") == 2);
 }

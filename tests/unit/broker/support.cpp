@@ -27,7 +27,8 @@ TempDir::~TempDir() {
     fs::remove_all(path, ec);
 }
 
-BrokerFixture::BrokerFixture(int launch_timeout_seconds, std::function<void(portico::broker::BrokerConfig&)> tweak) {
+BrokerFixture::BrokerFixture(int launch_timeout_seconds, std::function<void(portico::broker::BrokerConfig&)> tweak,
+                             std::string database) {
     state = (dir.path / "state").string();
     web_root = (dir.path / "web").string();
     fs::create_directories(web_root + "/sub");
@@ -38,6 +39,7 @@ BrokerFixture::BrokerFixture(int launch_timeout_seconds, std::function<void(port
 
     portico::broker::InitOptions o;
     o.state_dir = state;
+    o.database = database;
     o.demo_password = kPassword;
     o.admin_password = kPassword;
     auto r = portico::broker::init_state(o);
@@ -45,6 +47,7 @@ BrokerFixture::BrokerFixture(int launch_timeout_seconds, std::function<void(port
 
     portico::broker::BrokerConfig c;
     c.state_dir = state;
+    c.database = database;
     c.listen_address = "127.0.0.1";
     c.port = 0;
     c.web_root = web_root;

@@ -54,10 +54,11 @@ struct TempDir {
     std::filesystem::path path;
 };
 
-// A freshly initialised state dir and a broker serving it.
+// A freshly initialised state dir and a broker serving it; its store is the state dir's SQLite
+// file, or `database` (e.g. a PostgreSQL URL from PgServer::new_database()), which init fills.
 struct BrokerFixture {
     explicit BrokerFixture(int launch_timeout_seconds = 20,
-                           std::function<void(portico::broker::BrokerConfig&)> tweak = {});
+                           std::function<void(portico::broker::BrokerConfig&)> tweak = {}, std::string database = {});
     ~BrokerFixture();
     TempDir dir;
     std::string state;
