@@ -1,0 +1,106 @@
+# Debian packages (CPack DEB, one package per component): `cpack -G DEB` in a configured and built
+# tree, or deploy/build-packages.sh (a Release build of its own and the .debs in one directory).
+#
+#   portico-broker  the broker, the web client, the admin console; portico-broker.service
+#   portico-host    portico-host and portico-session-helper; portico-host.service; the guest
+#                   image scripts (VM desktops, optional: QEMU and the image tools are Recommends
+#                   and Suggests)
+#   portico-client  the native client
+#   portico-pack    the packager and the package runtime (which a host needs to start packages)
+#
+# Each part's CMakeLists.txt installs its own files into its component; this file adds what
+# belongs to no part (units, /etc/portico, the guide) and describes the packages. Installed paths
+# are the packages' (/usr, /etc, /lib/systemd/system, whatever CMAKE_INSTALL_PREFIX says), and the
+# binaries' compiled-in defaults (the broker's web root) come from CMAKE_INSTALL_PREFIX: configure
+# with -DCMAKE_INSTALL_PREFIX=/usr for packages, as deploy/build-packages.sh does.
+
+set(PORTICO_DEPLOY ${PROJECT_SOURCE_DIR}/deploy)
+
+# Units and configuration (conffiles: dpkg keeps an admin's edits across upgrades).
+install(FILES ${PORTICO_DEPLOY}/systemd/portico-broker.service DESTINATION /lib/systemd/system COMPONENT broker)
+install(FILES ${PORTICO_DEPLOY}/etc/broker.conf DESTINATION /etc/portico COMPONENT broker)
+install(FILES ${PORTICO_DEPLOY}/systemd/portico-host.service DESTINATION /lib/systemd/system COMPONENT host)
+install(FILES ${PORTICO_DEPLOY}/etc/host.conf DESTINATION /etc/portico COMPONENT host)
+foreach(component broker host)
+  install(FILES ${PROJECT_SOURCE_DIR}/docs/admin.md DESTINATION share/doc/portico-${component} COMPONENT ${component})
+endforeach()
+# VM desktops' guest images, built on the host from Debian packages (deploy/guest/README.md).
+install(PROGRAMS ${PORTICO_DEPLOY}/guest/build-desktop-image.sh ${PORTICO_DEPLOY}/guest/build-console-image.sh
+                 ${PORTICO_DEPLOY}/guest/pvh-kernel.sh
+        DESTINATION share/portico/guest COMPONENT host)
+install(FILES ${PORTICO_DEPLOY}/guest/README.md DESTINATION share/portico/guest COMPONENT host)
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME portico)
+set(CPACK_PACKAGE_VENDOR "Portico")
+set(CPACK_PACKAGE_CONTACT "Portico maintainers <portico@localhost>")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+# DESTDIR installs, so the absolute destinations above (/etc, /lib/systemd) land in the package.
+set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_ALL broker host client pack)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
+# Scripts 0755, conffiles 0644, whatever the checkout's modes.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# The shared libraries each binary links, as dpkg-shlibdeps finds them (dpkg-dev).
+find_program(DPKG_SHLIBDEPS dpkg-shlibdeps)
+if(DPKG_SHLIBDEPS)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+else()
+  message(STATUS "dpkg-shlibdeps not found (Debian dpkg-dev): packages will depend on no shared libraries")
+endif()
+
+set(CPACK_DEBIAN_BROKER_PACKAGE_NAME portico-broker)
+set(CPACK_DEBIAN_BROKER_PACKAGE_DEPENDS "adduser, init-system-helpers (>= 1.54)")
+set(CPACK_DEBIAN_BROKER_DESCRIPTION "Portico connection broker
+The broker of Portico, an application and desktop delivery stack: the HTTPS
+portal and REST API, the admin console, users and entitlements in its database, the
+control channel of session hosts and the display gateway to them. The web
+client it serves needs no plug-in. Runs as portico-broker.service.")
+
+set(CPACK_DEBIAN_HOST_PACKAGE_NAME portico-host)
+# What the host starts at run time: Xvfb for every session (with its keymap compiler and the
+# 'fixed' font it cannot start without), useradd for the portal users' accounts.
+set(CPACK_DEBIAN_HOST_PACKAGE_DEPENDS
+    "xvfb, x11-xkb-utils, xkb-data, xfonts-base, passwd, adduser, init-system-helpers (>= 1.54)")
+# The demo Terminal app and its font; VM desktops (QEMU, qemu-img for linked clones); packaged apps.
+set(CPACK_DEBIAN_HOST_PACKAGE_RECOMMENDS "xterm, fonts-dejavu-core, qemu-system-x86, qemu-utils, portico-pack")
+# What /usr/share/portico/guest/build-desktop-image.sh builds a guest image with.
+set(CPACK_DEBIAN_HOST_PACKAGE_SUGGESTS "mmdebstrap, genext2fs, e2fsprogs, xz-utils")
+set(CPACK_DEBIAN_HOST_DESCRIPTION "Portico session host
+Runs published applications on private X displays (Xvfb) and desktops in QEMU
+virtual machines, captures and encodes them (H.264, JPEG tiles) and streams
+them to Portico clients through the broker. portico-session-helper, the only
+part that stays root, starts each session as its user's own Unix account.
+Runs as portico-host.service.")
+
+set(CPACK_DEBIAN_CLIENT_PACKAGE_NAME portico-client)
+set(CPACK_DEBIAN_CLIENT_DESCRIPTION "Portico native client
+Logs in to a Portico broker, launches an application or desktop and decodes
+its stream. With --headless it types, saves PNG screenshots and prints
+statistics.")
+
+set(CPACK_DEBIAN_PACK_PACKAGE_NAME portico-pack)
+set(CPACK_DEBIAN_PACK_DESCRIPTION "Portico application packager
+portico-pack makes one signed, sandboxed file of an application that runs on
+any Linux without being installed. portico-pack-runtime, at the front of
+every package, is what a session host starts them with.")
+
+# Maintainer scripts and conffiles of the two services.
+foreach(component broker host)
+  string(TOUPPER ${component} upper)
+  set(conffiles ${CMAKE_BINARY_DIR}/packaging/portico-${component}/conffiles)
+  file(WRITE ${conffiles} "/etc/portico/${component}.conf\n")
+  set(scripts ${PORTICO_DEPLOY}/debian/portico-${component})
+  set(CPACK_DEBIAN_${upper}_PACKAGE_CONTROL_EXTRA
+      "${conffiles};${scripts}/postinst;${scripts}/prerm;${scripts}/postrm")
+endforeach()
+
+include(CPack)

@@ -1,0 +1,408 @@
+#!/usr/bin/python3
+"""The Debian packages as an admin gets them (issue 14): cpack builds the four packages from this
+build tree, and everything below is checked on the .deb files themselves.
+
+  - control fields: names, a Depends with the shared libraries (dpkg-shlibdeps) and the programs
+    the host starts, conffiles, maintainer scripts; no file in two packages;
+  - the files each installs (binaries, units, /etc/portico, web client, console, guest scripts);
+  - `systemd-analyze verify` on both units inside the unpacked root, and the broker's exposure
+    score from `systemd-analyze security` (the hardening is really there); lintian's report when
+    lintian is installed (printed, not judged: style);
+  - the maintainer scripts, run under DPKG_ROOT with the system commands they call recorded;
+  - /etc/portico/*.conf document every option the programs have, and every "#key = value" line in
+    them is accepted when uncommented;
+  - the broker from the package, started as its unit starts it (`serve --config` on the shipped
+    broker.conf, state in a temp dir), serves the portal and the console; the host from the
+    package, started as its unit starts it (through portico-session-helper as the portico-host
+    account when this runs as root), enrolls and registers with it;
+  - docs/admin.md's backup, taken while the broker serves, restored into an empty state
+    directory, is served by a broker with the same certificate, users and enrolled host.
+
+  test_packages.py CPACK BUILD_DIR SOURCE_DIR
+"""
+import glob
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from stack import Stack, descendants, ensure_service_account, wait_for  # noqa: E402
+
+PACKAGES = {
+    "portico-broker": ["usr/bin/portico-broker", "lib/systemd/system/portico-broker.service",
+                       "etc/portico/broker.conf", "usr/share/portico/web/index.html",
+                       "usr/share/portico/web/app.js", "usr/share/portico/console/index.html",
+                       "usr/share/doc/portico-broker/admin.md"],
+    "portico-host": ["usr/bin/portico-host", "usr/bin/portico-session-helper",
+                     "lib/systemd/system/portico-host.service", "etc/portico/host.conf",
+                     "usr/share/portico/guest/build-desktop-image.sh", "usr/share/portico/guest/pvh-kernel.sh",
+                     "usr/share/doc/portico-host/admin.md"],
+    "portico-client": ["usr/bin/portico-client"],
+    "portico-pack": ["usr/bin/portico-pack", "usr/bin/portico-pack-runtime"],
+}
+# What each package's Depends/Recommends must name, beyond dpkg-shlibdeps' libraries.
+RELATIONS = {
+    "portico-broker": {"Depends": ["adduser", "init-system-helpers", "libc6", "libssl3", "libsqlite3-0"]},
+    "portico-host": {"Depends": ["xvfb", "xfonts-base", "passwd", "adduser", "libc6", "libx264-"],
+                     "Recommends": ["xterm", "qemu-system-x86", "qemu-utils", "portico-pack"]},
+    "portico-client": {"Depends": ["libc6"]},
+    "portico-pack": {"Depends": ["libc6", "libzstd1"]},
+}
+SERVICES = {"portico-broker": "broker", "portico-host": "host"}
+
+
+def run(args, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 120)
+    return subprocess.run(args, **kw)
+
+
+def require_tools():
+    missing = [t for t in ("dpkg-deb", "systemd-analyze", "sqlite3") if not shutil.which(t)]
+    assert not missing, (f"missing {', '.join(missing)} (Debian dpkg, systemd, sqlite3; deploy/install-deps.sh "
+                         "--test installs them): cannot check the packages")
+
+
+def build_packages(cpack, build, out):
+    t0 = time.time()
+    p = run([cpack, "--config", os.path.join(build, "CPackConfig.cmake"), "-G", "DEB", "-B", out], timeout=600)
+    assert p.returncode == 0, f"cpack failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
+    debs = {}
+    for path in glob.glob(os.path.join(out, "*.deb")):
+        debs[run(["dpkg-deb", "-f", path, "Package"]).stdout.strip()] = path
+    assert sorted(debs) == sorted(PACKAGES), f"cpack made {sorted(debs)}, expected {sorted(PACKAGES)}"
+    print(f"cpack: {len(debs)} packages in {time.time() - t0:.0f} s: "
+          + ", ".join(f"{os.path.basename(p)} ({os.path.getsize(p) // 1024} KiB)" for p in debs.values()))
+    return debs
+
+
+def check_control(name, deb, work):
+    fields = {}
+    for field in ("Package", "Version", "Architecture", "Depends", "Recommends", "Description"):
+        fields[field] = run(["dpkg-deb", "-f", deb, field]).stdout.strip()
+    assert fields["Depends"], f"{name}: empty Depends"
+    assert re.fullmatch(r"\d+\.\d+\.\d+-\d+", fields["Version"]), f"{name}: version {fields['Version']!r}"
+    assert fields["Description"].splitlines()[0].startswith("Portico"), f"{name}: description {fields['Description']!r}"
+    for field, wanted in RELATIONS[name].items():
+        names = [d.strip().split()[0] for d in fields[field].replace("|", ",").split(",") if d.strip()]
+        for w in wanted:
+            assert any(n == w or (w.endswith("-") and n.startswith(w)) for n in names), \
+                f"{name}: {field} lacks {w}: {fields[field]}"
+    control = os.path.join(work, "control", name)
+    os.makedirs(os.path.dirname(control), exist_ok=True)
+    p = run(["dpkg-deb", "-e", deb, control])
+    assert p.returncode == 0, p.stderr
+    if name in SERVICES:
+        with open(os.path.join(control, "conffiles")) as f:
+            assert f.read().split() == [f"/etc/portico/{SERVICES[name]}.conf"], f"{name}: conffiles"
+        for script in ("postinst", "prerm", "postrm"):
+            mode = os.stat(os.path.join(control, script)).st_mode
+            assert mode & stat.S_IXUSR, f"{name}: {script} not executable"
+    print(f"{name} {fields['Version']} {fields['Architecture']}: Depends: {fields['Depends']}"
+          + (f"; Recommends: {fields['Recommends']}" if fields["Recommends"] else ""))
+    return control
+
+
+def check_files(debs, root):
+    owners = {}
+    for name, deb in debs.items():
+        listing = run(["dpkg-deb", "-c", deb]).stdout.splitlines()
+        files = [line.split()[-1].lstrip("./") for line in listing if not line.startswith("d")]
+        for f in files:
+            assert f not in owners, f"{f} is in both {owners[f]} and {name}"
+            owners[f] = name
+        for wanted in PACKAGES[name]:
+            assert wanted in files, f"{name} lacks {wanted}"
+        assert not any(f.endswith("package.json") for f in files), f"{name} ships a package.json"
+        p = run(["dpkg-deb", "-x", deb, root])
+        assert p.returncode == 0, p.stderr
+    for f in ("usr/bin/portico-broker", "usr/bin/portico-host", "usr/bin/portico-session-helper",
+              "usr/bin/portico-client", "usr/bin/portico-pack", "usr/bin/portico-pack-runtime"):
+        assert os.access(os.path.join(root, f), os.X_OK), f"{f} is not executable"
+    # Every program runs from the package (its shared libraries are on this machine).
+    for prog in ("portico-broker", "portico-host", "portico-session-helper", "portico-client", "portico-pack"):
+        p = run([os.path.join(root, "usr/bin", prog), "--help"])
+        assert p.returncode == 0, f"{prog} --help: exit {p.returncode}\n{p.stderr[-2000:]}"
+    print(f"files: {len(owners)} in {len(debs)} packages, none in two; every program runs")
+
+
+def check_units(root):
+    units = [os.path.join(root, "lib/systemd/system", u) for u in ("portico-broker.service", "portico-host.service")]
+    # verify resolves the units' dependencies (multi-user.target, sysinit.target...) inside the
+    # root: this machine's own units stand in for a Debian system's. --recursive-errors=no: only
+    # ours are judged; their ExecStart= programs are looked up in the root (the packages').
+    p = run(["cp", "-an", "/lib/systemd/system/.", os.path.join(root, "lib/systemd/system/")])
+    assert p.returncode == 0, p.stderr
+    p = run(["systemd-analyze", "verify", f"--root={root}", "--man=no", "--generators=no", "--recursive-errors=no",
+             *units])
+    output = (p.stdout + p.stderr).strip()
+    assert p.returncode == 0 and not output, f"systemd-analyze verify: exit {p.returncode}\n{output}"
+    exposure = {}
+    for unit in units:
+        p = run(["systemd-analyze", "security", "--offline=true", f"--root={root}", "--no-pager", unit])
+        m = re.search(r"Overall exposure level for \S+: ([0-9.]+) (\S+)", p.stdout)
+        assert m, f"systemd-analyze security {unit}: exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+        exposure[os.path.basename(unit)] = (float(m.group(1)), m.group(2))
+    # The broker needs nothing but its state and a socket: systemd's own scale calls <= 2.0 "OK".
+    assert exposure["portico-broker.service"][0] <= 2.0, exposure
+    print("systemd-analyze verify: both units clean; exposure " +
+          ", ".join(f"{u} {v} {w}" for u, (v, w) in exposure.items()))
+
+
+def report_lintian(debs):
+    if not shutil.which("lintian"):
+        print("lintian: not installed, no style report (apt-get install lintian)")
+        return
+    for name, deb in sorted(debs.items()):
+        p = run(["lintian", "--no-tag-display-limit", deb], timeout=300)
+        tags = [line for line in (p.stdout + p.stderr).splitlines() if line.strip()]
+        print(f"lintian {name}: {len(tags)} tags" + "".join(f"\n    {t}" for t in tags))
+
+
+def check_maintainer_scripts(controls, work):
+    """postinst/prerm/postrm under DPKG_ROOT, with adduser, chown, getent and the systemd helpers
+    replaced by recorders: what they would do to a machine, without doing it to this one."""
+    stubs = os.path.join(work, "stubs")
+    os.makedirs(stubs)
+    calls = os.path.join(work, "calls")
+    for tool in ("adduser", "chown", "getent", "deb-systemd-helper", "deb-systemd-invoke", "systemctl"):
+        with open(os.path.join(stubs, tool), "w") as f:
+            f.write(f'#!/bin/sh\necho "{tool} $*" >>"{calls}"\nexit 0\n')
+        os.chmod(os.path.join(stubs, tool), 0o755)
+    env = dict(os.environ, PATH=f"{stubs}:/usr/bin:/bin")
+
+    def script(name, which, *args, dpkg_root):
+        open(calls, "w").close()
+        p = run([os.path.join(controls[name], which), *args], env=dict(env, DPKG_ROOT=dpkg_root))
+        assert p.returncode == 0, f"{name} {which} {args}: exit {p.returncode}\n{p.stderr}"
+        with open(calls) as f:
+            return f.read().splitlines(), p.stdout
+
+    for name, part in SERVICES.items():
+        unit = f"{name}.service"
+        dpkg_root = os.path.join(work, f"dpkg-root-{part}")
+        os.makedirs(dpkg_root)
+        state = os.path.join(dpkg_root, "var/lib/portico", part)
+        # A first install: the account, a private state directory handed to it, the unit enabled
+        # but not started (it needs `init` / a configuration first), and what to do next.
+        called, said = script(name, "postinst", "configure", "", dpkg_root=dpkg_root)
+        assert any(c.startswith("adduser --system") and c.endswith(f" {name}") for c in called), called
+        assert f"chown {name}:{name} {state}" in called, called
+        assert stat.S_IMODE(os.stat(state).st_mode) == 0o700, oct(os.stat(state).st_mode)
+        assert f"deb-systemd-helper enable {unit}" in called, called
+        assert not any(c.startswith("deb-systemd-invoke") for c in called), called
+        assert said.strip(), f"{name} postinst says nothing about what to do next"
+        if name == "portico-host":
+            assert "adduser --quiet portico-host kvm" in called, called  # getent (stub) finds a kvm group
+        # An upgrade on a running system: the state is left alone, a running service restarted
+        # (the broker then applies the migrations).
+        os.makedirs(os.path.join(dpkg_root, "run/systemd/system"))
+        open(os.path.join(state, "ticket-key.pem"), "w").close()
+        called, _ = script(name, "postinst", "configure", "0.0.1-1", dpkg_root=dpkg_root)
+        assert not any(c.startswith("chown") for c in called), called
+        assert "systemctl --system daemon-reload" in called, called
+        assert f"deb-systemd-invoke try-restart {unit}" in called, called
+        # Removal stops it and masks the unit; purge forgets it; the state stays.
+        called, _ = script(name, "prerm", "remove", dpkg_root=dpkg_root)
+        assert called == [f"deb-systemd-invoke stop {unit}"], called
+        called, _ = script(name, "postrm", "remove", dpkg_root=dpkg_root)
+        assert f"deb-systemd-helper mask {unit}" in called, called
+        called, _ = script(name, "postrm", "purge", dpkg_root=dpkg_root)
+        assert f"deb-systemd-helper purge {unit}" in called, called
+        assert os.path.exists(os.path.join(state, "ticket-key.pem")), "purge must not delete the state"
+        called, _ = script(name, "prerm", "upgrade", "0.2.0-1", dpkg_root=dpkg_root)
+        assert called == [], f"an upgrade's prerm must not stop the service: {called}"
+    print("maintainer scripts: account, 0700 state, unit enabled not started; upgrade restarts; "
+          "remove stops and masks; purge keeps the state")
+
+
+OPTION = re.compile(r"^\s+(?:-\w,\s*)?--([a-z0-9][a-z0-9-]*)")
+SETTING = re.compile(r"^(#?)([a-z0-9][a-z0-9-]*) = (.*)$")
+
+
+def help_options(command):
+    p = run(command)
+    assert p.returncode == 0, p.stderr
+    # The options CLI11 lists after its "Options:" line (the usage text above it names others').
+    listed = p.stdout.split("\nOptions:\n", 1)
+    assert len(listed) == 2, f"{command}: no Options: section in\n{p.stdout}"
+    return {m.group(1) for line in listed[1].splitlines() if (m := OPTION.match(line))} - {"help", "config"}
+
+
+def settings(path):
+    """(key, value, commented) of each `key = value` / `#key = value` line of a shipped .conf."""
+    with open(path) as f:
+        return [(m.group(2), m.group(3), m.group(1) == "#") for line in f if (m := SETTING.match(line.rstrip("\n")))]
+
+
+def write_conf(path, source, overrides):
+    """`source` with every "#key = value" line uncommented and the keys in `overrides` replaced."""
+    lines = []
+    for key, value, _ in settings(source):
+        lines.append(f"{key} = {overrides.pop(key, value)}")
+    lines += [f"{k} = {v}" for k, v in overrides.items()]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def check_documented(root, conf, command):
+    keys = [k for k, _, _ in settings(conf)]
+    assert len(keys) == len(set(keys)), f"{conf}: a key twice"
+    options = help_options(command)
+    assert set(keys) == options, (f"{os.path.basename(conf)} and {os.path.basename(command[0])}'s options differ: "
+                                  f"undocumented {sorted(options - set(keys))}, unknown {sorted(set(keys) - options)}")
+
+
+def unit_exec_start(root, unit):
+    with open(os.path.join(root, "lib/systemd/system", unit)) as f:
+        line = next(line for line in f if line.startswith("ExecStart="))
+    return line[len("ExecStart="):].split()
+
+
+def in_root(root, argv):
+    return [os.path.join(root, a.lstrip("/")) if a.startswith("/usr/bin/") else a for a in argv]
+
+
+def run_broker_and_host(root, work):
+    broker_conf = os.path.join(root, "etc/portico/broker.conf")
+    host_conf = os.path.join(root, "etc/portico/host.conf")
+    check_documented(root, broker_conf, [os.path.join(root, "usr/bin/portico-broker"), "serve", "--help"])
+    check_documented(root, host_conf, [os.path.join(root, "usr/bin/portico-host"), "--help"])
+    # Every example and default in host.conf passes the host's own checks.
+    all_host = os.path.join(work, "host-all.conf")
+    write_conf(all_host, host_conf, {})
+    p = run([os.path.join(root, "usr/bin/portico-host"), "--config", all_host, "--help"])
+    assert p.returncode == 0, f"host.conf with every line uncommented: {p.stderr[-2000:]}"
+
+    stack = Stack(build_dir=None, source_dir=None, name="packages")
+    ok = False
+    try:
+        # init as the admin guide says, into a temp state dir.
+        p = run([os.path.join(root, "usr/bin/portico-broker"), "init", "--state", stack.state,
+                 "--demo-password", stack.password, "--admin-password", stack.admin_password], timeout=60)
+        assert p.returncode == 0, p.stderr
+        start_packaged_broker(root, stack, "broker")
+        for path, marker in (("/", b"<html"), ("/console/", b"<html")):
+            status, _, body = stack.request("GET", path)
+            assert status == 200 and marker in body.lower(), (path, status, body[:200])
+        print("broker from the package: serve --config (broker.conf, every option at its default) answers "
+              "GET / and /console/ with 200")
+        host_id = start_packaged_host(root, stack)
+        check_backup_restore(root, stack, host_id)
+        ok = True
+    finally:
+        if not ok:
+            stack.dump_logs()
+        stack.stop(keep=False)
+
+
+def start_packaged_broker(root, stack, log_name):
+    """The broker as portico-broker.service starts it, on the shipped broker.conf with every option
+    at its documented default but for where this test puts things (stack.state, stack.port)."""
+    conf = os.path.join(stack.dir, f"{log_name}.conf")
+    write_conf(conf, os.path.join(root, "etc/portico/broker.conf"), {
+        "state": f'"{stack.state}"', "listen": f'"127.0.0.1:{stack.port}"',
+        "web-root": f'"{root}/usr/share/portico/web"', "console-root": f'"{root}/usr/share/portico/console"'})
+    argv = unit_exec_start(root, "portico-broker.service")
+    assert argv == ["/usr/bin/portico-broker", "serve", "--config", "/etc/portico/broker.conf"], argv
+    argv = in_root(root, argv)
+    argv[argv.index("/etc/portico/broker.conf")] = conf
+    stack.broker_log = open(os.path.join(stack.dir, f"{log_name}.log"), "w+")
+    stack.broker = subprocess.Popen(argv, stdout=stack.broker_log, stderr=subprocess.STDOUT)
+    wait_for(lambda: "listening" in stack.read_log(log_name) or stack.broker.poll() is not None, 30,
+             "the packaged broker to listen")
+    assert stack.broker.poll() is None, stack.read_log(log_name)
+
+
+def start_packaged_host(root, stack):
+    """The host as portico-host.service starts it (through the helper, as the portico-host
+    account, when this runs as root), enrolled with a one-time token."""
+    host_id = "packaged-host"
+    host_state = os.path.join(stack.dir, "host-state")
+    argv = in_root(root, unit_exec_start(root, "portico-host.service"))
+    argv[argv.index("/etc/portico/host.conf")] = os.path.join(root, "etc/portico/host.conf")
+    token = run([os.path.join(root, "usr/bin/portico-broker"), "enroll-token", "--state", stack.state,
+                 "--host-id", host_id]).stdout.strip()
+    overrides = ["--broker", f"wss://127.0.0.1:{stack.port}/api/v1/control", "--broker-ca",
+                 os.path.join(host_state, "broker-ca.crt"), "--host-id", host_id, "--state-dir", host_state,
+                 "--enroll", token]
+    os.makedirs(host_state, mode=0o700)
+    shutil.copyfile(os.path.join(stack.state, "tls/broker.crt"), os.path.join(host_state, "broker-ca.crt"))
+    privileged = os.geteuid() == 0
+    if privileged:
+        uid, gid = ensure_service_account()
+        os.chmod(stack.dir, 0o711)
+        for path in (host_state, os.path.join(host_state, "broker-ca.crt")):
+            os.chown(path, uid, gid)
+    else:
+        print("not root: the packaged host runs without its helper (--single-user-mode)")
+        argv = argv[argv.index("--") + 1:] + ["--single-user-mode"]
+    log = open(os.path.join(stack.dir, "host.log"), "w+")
+    stack.host = subprocess.Popen(argv + overrides, stdout=log, stderr=subprocess.STDOUT)
+    wait_for(lambda: "portico-host ready" in stack.read_log("host") or stack.host.poll() is not None, 30,
+             "the packaged host to register")
+    assert stack.host.poll() is None, stack.read_log("host")
+    admin = stack.login("admin", stack.admin_password)
+    status, _, host = stack.request("GET", f"/api/v1/hosts/{host_id}", cookie=admin)
+    assert status == 200 and host["state"] == "up", (status, host)
+    if privileged:
+        users = {pwd.getpwuid(os.stat(f"/proc/{c}").st_uid).pw_name for c in descendants(stack.host.pid)}
+        assert users == {"portico-host"}, f"the helper's children run as {users}"
+    print(f"host from the package: {'helper (root) + portico-host as portico-host' if privileged else 'alone'}, "
+          f"enrolled with a one-time token, registered and up")
+    return host_id
+
+
+def check_backup_restore(root, stack, host_id):
+    """docs/admin.md's backup (SQLite's online backup while the broker runs, plus the key files)
+    restored into an empty state directory: a broker serves it with the same certificate, users
+    and hosts."""
+    backup = os.path.join(stack.dir, "backup")
+    os.makedirs(backup)
+    p = run(["sqlite3", os.path.join(stack.state, "portico.db"), f".backup '{backup}/portico.db'"])
+    assert p.returncode == 0, f"sqlite3 .backup: {p.stderr}"
+    archive = os.path.join(backup, "broker.tar.gz")
+    p = run(["tar", "-C", stack.state, "-czf", archive, "ticket-key.pem", "enrollment-secret", "ca", "tls",
+             "-C", backup, "portico.db"])
+    assert p.returncode == 0, p.stderr
+    stack.broker.terminate()
+    stack.broker.wait(timeout=30)
+    stack.state = os.path.join(stack.dir, "restored")
+    os.makedirs(stack.state, mode=0o700)
+    p = run(["tar", "-C", stack.state, "-xzf", archive])
+    assert p.returncode == 0, p.stderr
+    start_packaged_broker(root, stack, "restored")
+    admin = stack.login("admin", stack.admin_password)  # the CA file is the restored certificate
+    status, _, host = stack.request("GET", f"/api/v1/hosts/{host_id}", cookie=admin)
+    assert status == 200, (status, host)
+    print("backup while serving (sqlite3 .backup + keys) restored into an empty state: the broker serves it, "
+          "same certificate, users and enrolled host")
+
+
+def main():
+    cpack, build, source = sys.argv[1:4]
+    require_tools()
+    work = os.path.join(build, "packaging", "test")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    root = os.path.join(work, "root")
+    debs = build_packages(cpack, build, os.path.join(work, "debs"))
+    controls = {name: check_control(name, deb, work) for name, deb in sorted(debs.items())}
+    check_files(debs, root)
+    check_units(root)
+    report_lintian(debs)
+    check_maintainer_scripts(controls, work)
+    run_broker_and_host(root, work)
+    shutil.rmtree(work, ignore_errors=True)
+    print("packages: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
