@@ -26,9 +26,10 @@ foreach(component broker host)
 endforeach()
 # VM desktops' guest images, built on the host from Debian packages (deploy/guest/README.md).
 install(PROGRAMS ${PORTICO_DEPLOY}/guest/build-desktop-image.sh ${PORTICO_DEPLOY}/guest/build-console-image.sh
-                 ${PORTICO_DEPLOY}/guest/pvh-kernel.sh
         DESTINATION share/portico/guest COMPONENT host)
-install(FILES ${PORTICO_DEPLOY}/guest/README.md DESTINATION share/portico/guest COMPONENT host)
+# pvh-kernel.sh is sourced by the two scripts, not run.
+install(FILES ${PORTICO_DEPLOY}/guest/pvh-kernel.sh ${PORTICO_DEPLOY}/guest/README.md
+        DESTINATION share/portico/guest COMPONENT host)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME portico)
@@ -61,17 +62,20 @@ set(CPACK_DEBIAN_BROKER_PACKAGE_NAME portico-broker)
 set(CPACK_DEBIAN_BROKER_PACKAGE_DEPENDS "adduser, init-system-helpers (>= 1.54)")
 set(CPACK_DEBIAN_BROKER_DESCRIPTION "Portico connection broker
 The broker of Portico, an application and desktop delivery stack: the HTTPS
-portal and REST API, the admin console, users and entitlements in its database, the
-control channel of session hosts and the display gateway to them. The web
-client it serves needs no plug-in. Runs as portico-broker.service.")
+portal and REST API, the admin console, users and entitlements in its
+database, the control channel of session hosts and the display gateway to
+them. The web client it serves needs no plug-in. Runs as
+portico-broker.service.")
 
 set(CPACK_DEBIAN_HOST_PACKAGE_NAME portico-host)
-# What the host starts at run time: Xvfb for every session (with its keymap compiler and the
-# 'fixed' font it cannot start without), useradd for the portal users' accounts.
-set(CPACK_DEBIAN_HOST_PACKAGE_DEPENDS
-    "xvfb, x11-xkb-utils, xkb-data, xfonts-base, passwd, adduser, init-system-helpers (>= 1.54)")
-# The demo Terminal app and its font; VM desktops (QEMU, qemu-img for linked clones); packaged apps.
-set(CPACK_DEBIAN_HOST_PACKAGE_RECOMMENDS "xterm, fonts-dejavu-core, qemu-system-x86, qemu-utils, portico-pack")
+# What the host starts at run time: Xvfb for every session (with its keymap compiler), useradd for
+# the portal users' accounts.
+set(CPACK_DEBIAN_HOST_PACKAGE_DEPENDS "xvfb, x11-xkb-utils, xkb-data, passwd, adduser, init-system-helpers (>= 1.54)")
+# The X core fonts apps ask for (Debian policy: fonts are recommended, never required; Xvfb
+# itself has its built-in 'fixed'), the demo Terminal app and its font, VM desktops (QEMU,
+# qemu-img for linked clones), packaged apps (portico-pack-runtime).
+set(CPACK_DEBIAN_HOST_PACKAGE_RECOMMENDS
+    "xfonts-base, xterm, fonts-dejavu-core, qemu-system-x86, qemu-utils, portico-pack")
 # What /usr/share/portico/guest/build-desktop-image.sh builds a guest image with.
 set(CPACK_DEBIAN_HOST_PACKAGE_SUGGESTS "mmdebstrap, genext2fs, e2fsprogs, xz-utils")
 set(CPACK_DEBIAN_HOST_DESCRIPTION "Portico session host

@@ -48,8 +48,8 @@ PACKAGES = {
 # What each package's Depends/Recommends must name, beyond dpkg-shlibdeps' libraries.
 RELATIONS = {
     "portico-broker": {"Depends": ["adduser", "init-system-helpers", "libc6", "libssl3", "libsqlite3-0"]},
-    "portico-host": {"Depends": ["xvfb", "xfonts-base", "passwd", "adduser", "libc6", "libx264-"],
-                     "Recommends": ["xterm", "qemu-system-x86", "qemu-utils", "portico-pack"]},
+    "portico-host": {"Depends": ["xvfb", "passwd", "adduser", "libc6", "libx264-"],
+                     "Recommends": ["xfonts-base", "xterm", "qemu-system-x86", "qemu-utils", "portico-pack"]},
     "portico-client": {"Depends": ["libc6"]},
     "portico-pack": {"Depends": ["libc6", "libzstd1"]},
 }
@@ -160,8 +160,8 @@ def report_lintian(debs):
         print("lintian: not installed, no style report (apt-get install lintian)")
         return
     for name, deb in sorted(debs.items()):
-        p = run(["lintian", "--no-tag-display-limit", deb], timeout=300)
-        tags = [line for line in (p.stdout + p.stderr).splitlines() if line.strip()]
+        p = run(["lintian", "--tag-display-limit", "0", deb], timeout=300)
+        tags = [line for line in p.stdout.splitlines() if re.match(r"^[EWINPCOX]: ", line)]
         print(f"lintian {name}: {len(tags)} tags" + "".join(f"\n    {t}" for t in tags))
 
 
