@@ -111,7 +111,13 @@ int run_host(const HostOptions& o) {
         fs::create_directories(o.state_dir + "/sessions");
         ::chmod((o.state_dir + "/sessions").c_str(), 0700);
         if (!fs::exists(o.broker_ca)) throw std::runtime_error("broker CA file " + o.broker_ca + " does not exist");
-        if (!o.enroll_token.empty()) enroll_host(o.broker_url, o.broker_ca, o.host_id, o.enroll_token, client_cert);
+        // A token is spent once; a host already enrolled keeps its certificate, so the same
+        // configuration (systemd's host.conf with `enroll` still in it) starts it again.
+        if (!o.enroll_token.empty() && client_cert.exist())
+            log::info("already enrolled (client certificate ", client_cert.cert,
+                      "); not using --enroll again: delete that certificate and its key to enroll anew");
+        else if (!o.enroll_token.empty())
+            enroll_host(o.broker_url, o.broker_ca, o.host_id, o.enroll_token, client_cert);
         if (!client_cert.exist() && o.secret_file.empty())
             throw std::runtime_error("not enrolled: start once with --enroll TOKEN (or give --secret-file)");
         // An enrolled host authenticates with its certificate; the secret is only the legacy path.

@@ -31,7 +31,8 @@ them to Portico clients.)");
     app.add_option("--enroll", o.enroll_token,
                    "enroll once with this one-time token (from the console or\n"
                    "`portico-broker enroll-token`): the broker's CA signs this host's key,\n"
-                   "kept in the state dir; later starts need neither flag (mutual TLS)")
+                   "kept in the state dir; later starts need neither flag (mutual TLS) and\n"
+                   "ignore it once that key exists")
         ->option_text("TOKEN");
     app.add_option("--secret-file", o.secret_file,
                    "file holding the shared enrollment secret (legacy, instead of --enroll)")

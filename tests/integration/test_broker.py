@@ -57,6 +57,15 @@ def case_enrollment(stack):
     wait_for(lambda: host_state(stack, a, "second") == "up", 30, "the second host to enroll")
     first.terminate()
     first.wait(timeout=20)
+    wait_for(lambda: host_state(stack, a, "second") == "down", 15, "the stopped second host to be down")
+    # The same command again (a host.conf that still names the spent token): the host uses its
+    # stored certificate and does not present the token again.
+    again = stack.spawn_host("second", "second-again", extra=["--enroll", token], state_name="second",
+                             auto_enroll=False)
+    wait_for(lambda: host_state(stack, a, "second") == "up", 30, "the enrolled host restarted with its spent token")
+    assert "already enrolled" in stack.read_log("second-again"), stack.read_log("second-again")[-2000:]
+    again.terminate()
+    again.wait(timeout=20)
     import shutil
     shutil.rmtree(os.path.join(stack.dir, "second"))
     replay = stack.spawn_host("second", "second-replay", extra=["--enroll", token], state_name="second",
@@ -72,7 +81,7 @@ def case_enrollment(stack):
     assert p.returncode != 0 and "not enrolled" in p.stderr + p.stdout, p.stderr
     status, audit = api(stack, "GET", "/api/v1/audit?action=host.enroll", cookie=a)
     assert len(audit) == 2, audit  # the stack's host and "second"; the restart needed none
-    print("enrolled over mTLS; restart without token; token single use; unenrolled host refused")
+    print("enrolled over mTLS; restart without token, and with its spent token; token single use; unenrolled host refused")
 
 
 def case_heartbeat_loss(stack):
