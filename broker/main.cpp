@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -255,6 +256,23 @@ int cmd_copy_store(std::vector<std::string> args) {
 }
 
 // HOST:PORT or [V6]:PORT, as --listen takes it; empty when malformed.
+// "WxH" with each side 1..65535. (from_chars on the argument itself: no temporary whose buffer a
+// parse pointer could outlive.)
+std::optional<std::pair<int, int>> parse_screen_size(const std::string& v) {
+    const auto x = v.find('x');
+    if (x == std::string::npos) return std::nullopt;
+    auto side = [](const char* first, const char* last) -> std::optional<int> {
+        int n = 0;
+        auto [end, ec] = std::from_chars(first, last, n);
+        if (ec != std::errc() || end != last || n <= 0 || n > 65535) return std::nullopt;
+        return n;
+    };
+    auto w = side(v.data(), v.data() + x);
+    auto h = side(v.data() + x + 1, v.data() + v.size());
+    if (!w || !h) return std::nullopt;
+    return std::pair{*w, *h};
+}
+
 std::optional<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& v) {
     auto colon = v.rfind(':');
     if (colon == std::string::npos || colon + 1 == v.size() || v.size() - colon - 1 > 5 ||
@@ -319,16 +337,7 @@ int cmd_serve(std::vector<std::string> args) {
     app.add_option("--max-screen", max_screen, "the largest screen a client may ask for (7680x4320)")
         ->option_text("WxH")
         ->check(CLI::Validator(
-            [](std::string& v) -> std::string {
-                auto x = v.find('x');
-                long w = 0, h = 0;
-                char* end = nullptr;
-                if (x != std::string::npos) w = std::strtol(v.substr(0, x).c_str(), &end, 10);
-                bool ok = x != std::string::npos && end && *end == '\0' && w > 0 && w <= 65535;
-                if (ok) h = std::strtol(v.substr(x + 1).c_str(), &end, 10);
-                return ok && *end == '\0' && h > 0 && h <= 65535 ? std::string() : "expected WxH, got '" + v + "'";
-            },
-            ""));
+            [](std::string& v) { return parse_screen_size(v) ? std::string() : "expected WxH, got '" + v + "'"; }, ""));
     app.add_option("--max-screen-pixels", c.max_screen_pixels,
                    "the most pixels a screen may have (default: --max-screen's)")
         ->option_text("N")
@@ -339,9 +348,7 @@ int cmd_serve(std::vector<std::string> args) {
     if (!listen.empty()) std::tie(c.listen_address, c.port) = *parse_listen(listen);
     if (!require_mtls.empty()) c.require_mtls = require_mtls == "yes" || require_mtls == "true" || require_mtls == "1";
     if (!max_screen.empty()) {
-        auto x = max_screen.find('x');
-        c.max_screen_width = std::stoi(max_screen.substr(0, x));
-        c.max_screen_height = std::stoi(max_screen.substr(x + 1));
+        std::tie(c.max_screen_width, c.max_screen_height) = *parse_screen_size(max_screen);
         if (!app.count("--max-screen-pixels"))
             c.max_screen_pixels = std::int64_t{c.max_screen_width} * c.max_screen_height;
     }

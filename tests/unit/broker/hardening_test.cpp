@@ -77,6 +77,28 @@ bool closed_by_peer(int fd, int ms) {
 
 // ---- pure helpers ----
 
+TEST_CASE("serve --max-screen: WxH within 1..65535 per side, on the command line and in --config",
+          "[broker][hardening][unit]") {
+    for (const char* bad : {"12x", "x12", "0x10", "10x0", "70000x10", "10x10x", "10 x10", "ax10", "10x1a", "-5x10"}) {
+        auto [rc, out] = test::run_broker(std::string("serve --max-screen '") + bad + "'");
+        INFO(bad << ": " << out);
+        CHECK(rc == 2);
+        CHECK(out.find("expected WxH") != std::string::npos);
+    }
+    // A good size passes the check: the next complaint is the missing --state. (The packaged
+    // broker.conf names the default; under ASan its check once read a dead temporary here.)
+    test::TempDir dir;
+    const auto config = (dir.path / "broker.conf").string();
+    std::ofstream(config) << "max-screen = \"7680x4320\"\n";
+    for (const std::string& args : {std::string("serve --max-screen 1x65535"), "serve --config " + config}) {
+        auto [rc, out] = test::run_broker(args);
+        INFO(args << ": " << out);
+        CHECK(rc == 2);
+        CHECK(out.find("--state is required") != std::string::npos);
+        CHECK(out.find("expected WxH") == std::string::npos);
+    }
+}
+
 TEST_CASE("utf8_prefix cuts on character boundaries", "[broker][hardening][unit]") {
     using portico::utf8_prefix;
     CHECK(utf8_prefix("hello", 10) == "hello");

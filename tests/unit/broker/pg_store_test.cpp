@@ -96,18 +96,6 @@ std::set<std::string> postgres_columns(const std::string& url) {
     return out;
 }
 
-// Runs the built portico-broker with `args` (shell words); its exit code and its output (both streams).
-std::pair<int, std::string> run_broker(const std::string& args) {
-    std::string command = std::string(PORTICO_BROKER_BIN) + " " + args + " 2>&1";
-    FILE* p = popen(command.c_str(), "r");
-    REQUIRE(p);
-    std::string out;
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 }  // namespace
 
 TEST_CASE("postgres store: the schema has the same tables, columns and nullability as SQLite's",
@@ -405,35 +393,35 @@ TEST_CASE("portico-broker copy-store, and --database given on the command line o
     test::TempDir dir;
     const auto state = (dir.path / "state").string();
     auto [init_rc, init_out] =
-        run_broker("init --state " + state + " --demo-password pw-demo-1 --admin-password pw-admin-1");
+        test::run_broker("init --state " + state + " --demo-password pw-demo-1 --admin-password pw-admin-1");
     INFO(init_out);
     REQUIRE(init_rc == 0);
     const auto url = test::PgServer::shared().new_database();
     const auto copy = "copy-store --from " + state + "/portico.db --to '" + url + "'";
-    auto [rc, out] = run_broker(copy);
+    auto [rc, out] = test::run_broker(copy);
     INFO(out);
     REQUIRE(rc == 0);
     CHECK(out.find("users: 2\n") != std::string::npos);  // demo and admin
     CHECK(out.find("group_members: 1\n") != std::string::npos);
     CHECK(out.find("resources: 1\n") != std::string::npos);
     CHECK(out.find("copied ") != std::string::npos);
-    auto [again_rc, again_out] = run_broker(copy);
+    auto [again_rc, again_out] = test::run_broker(copy);
     CHECK(again_rc == 1);
     CHECK(again_out.find("not empty") != std::string::npos);
-    auto [bad_rc, bad_out] = run_broker("copy-store --from " + state + "/portico.db --to " + state + "/other.db");
+    auto [bad_rc, bad_out] = test::run_broker("copy-store --from " + state + "/portico.db --to " + state + "/other.db");
     CHECK(bad_rc == 2);
     CHECK(bad_out.find("--to must be a postgresql:// URL") != std::string::npos);
 
     // The copied database serves the other commands: from a config file, and as --database.
     const auto config = (dir.path / "broker.conf").string();
     std::ofstream(config) << "database = \"" << url << "\"\n";
-    auto [token_rc, token_out] = run_broker("enroll-token --config " + config + " --host-id h7");
+    auto [token_rc, token_out] = test::run_broker("enroll-token --config " + config + " --host-id h7");
     INFO(token_out);
     REQUIRE(token_rc == 0);
     CHECK(test::pg_query(url, "SELECT host_id FROM enrollment_tokens")[0][0] == "h7");
     const auto demo_hash = "SELECT password_hash FROM users WHERE name = 'demo'";
     auto before = test::pg_query(url, demo_hash)[0][0];
-    auto [reset_rc, reset_out] = run_broker("reset-password --database '" + url + "' --user demo");
+    auto [reset_rc, reset_out] = test::run_broker("reset-password --database '" + url + "' --user demo");
     INFO(reset_out);
     REQUIRE(reset_rc == 0);
     CHECK(reset_out.find("password: ") != std::string::npos);

@@ -366,4 +366,15 @@ void FakeDisplay::serve() {
     }
 }
 
+std::pair<int, std::string> run_broker(const std::string& args) {
+    std::string command = std::string(PORTICO_BROKER_BIN) + " " + args + " 2>&1";
+    FILE* p = popen(command.c_str(), "r");
+    REQUIRE(p);
+    std::string out;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    int status = pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
 }  // namespace test

@@ -94,6 +94,9 @@ inline const std::string kPin = std::string(64, 'a');
 // A PEM certificate signing request for host_id (CN), its new P-256 key written to key_path.
 std::string csr_for(const std::string& host_id, const std::filesystem::path& key_path);
 
+// Runs the built portico-broker with `args` (shell words): its exit code and its output (both streams).
+std::pair<int, std::string> run_broker(const std::string& args);
+
 // Sends a WebSocket upgrade request by hand and returns the HTTP status of the answer (101 when
 // accepted), so refusals can be checked by status code.
 int upgrade_status(const BrokerFixture& b, const std::string& target);
