@@ -50,6 +50,16 @@ xcb_query_pointer_reply_t query_pointer(test::XConn& x) {
     return copy;
 }
 
+// A mapped window over the whole 320x240 screen that selects `events`.
+xcb_window_t input_window(test::XConn& x, std::uint32_t events) {
+    xcb_window_t win = xcb_generate_id(x.c);
+    std::uint32_t values[] = {1, events};
+    xcb_create_window(x.c, XCB_COPY_FROM_PARENT, win, x.screen->root, 0, 0, 320, 240, 0, XCB_WINDOW_CLASS_INPUT_OUTPUT,
+                      x.screen->root_visual, XCB_CW_OVERRIDE_REDIRECT | XCB_CW_EVENT_MASK, values);
+    xcb_map_window(x.c, win);
+    return win;
+}
+
 }  // namespace
 
 TEST_CASE("input: Xvfb's keymap is evdev-based (keycode = evdev + 8)", "[input]") {
@@ -116,11 +126,7 @@ TEST_CASE("input: a key held past the autorepeat delay is typed once (repeat is 
     test::TempDir dir;
     host::XvfbDisplay d(320, 240, dir.path);
     test::XConn x(d.display(), d.xauthority());
-    xcb_window_t win = xcb_generate_id(x.c);
-    std::uint32_t values[] = {1, XCB_EVENT_MASK_KEY_PRESS};
-    xcb_create_window(x.c, XCB_COPY_FROM_PARENT, win, x.screen->root, 0, 0, 320, 240, 0, XCB_WINDOW_CLASS_INPUT_OUTPUT,
-                      x.screen->root_visual, XCB_CW_OVERRIDE_REDIRECT | XCB_CW_EVENT_MASK, values);
-    xcb_map_window(x.c, win);
+    xcb_window_t win = input_window(x, XCB_EVENT_MASK_KEY_PRESS);
     xcb_set_input_focus(x.c, XCB_INPUT_FOCUS_POINTER_ROOT, win, XCB_CURRENT_TIME);
     x.sync();
 
@@ -154,11 +160,7 @@ TEST_CASE("input: wheel notches become buttons 4/5 and 6/7", "[input]") {
     test::TempDir dir;
     host::XvfbDisplay d(320, 240, dir.path);
     test::XConn x(d.display(), d.xauthority());
-    xcb_window_t win = xcb_generate_id(x.c);
-    std::uint32_t values[] = {1, XCB_EVENT_MASK_BUTTON_PRESS};
-    xcb_create_window(x.c, XCB_COPY_FROM_PARENT, win, x.screen->root, 0, 0, 320, 240, 0, XCB_WINDOW_CLASS_INPUT_OUTPUT,
-                      x.screen->root_visual, XCB_CW_OVERRIDE_REDIRECT | XCB_CW_EVENT_MASK, values);
-    xcb_map_window(x.c, win);
+    input_window(x, XCB_EVENT_MASK_BUTTON_PRESS);
     x.sync();
 
     host::InputInjector in(d.display(), d.xauthority());
