@@ -292,6 +292,14 @@ auto all_rows(const PgResult& r, Read read) {
     return out;
 }
 
+// The first selected row mapped by `read`; none when nothing was selected.
+template <class Read>
+auto first_row(const PgResult& r, Read read) -> std::optional<decltype(read(std::declval<PgResult::Row&>()))> {
+    if (r.rows() == 0) return std::nullopt;
+    auto row = r.row(0);
+    return read(row);
+}
+
 class PgStore final : public Store {
 public:
     explicit PgStore(const std::string& url);
@@ -589,10 +597,9 @@ void PgStore::create_user(const std::string& name, const std::string& hash, std:
 
 std::optional<std::string> PgStore::password_hash(const std::string& name) {
     std::lock_guard lk(mu_);
-    return read([&]() -> std::optional<std::string> {
-        auto r = exec("SELECT password_hash FROM users WHERE name = $1", {name});
-        if (r.rows() == 0) return std::nullopt;
-        return r.row(0).text(0);
+    return read([&] {
+        return first_row(exec("SELECT password_hash FROM users WHERE name = $1", {name}),
+                         [](auto& row) { return row.text(0); });
     });
 }
 
@@ -624,12 +631,11 @@ std::vector<std::string> PgStore::members_of(const std::string& group) {
 
 std::optional<UserRecord> PgStore::user(const std::string& name) {
     std::lock_guard lk(mu_);
-    return read([&]() -> std::optional<UserRecord> {
-        auto r = exec("SELECT name, role, created_at FROM users WHERE name = $1", {name});
-        if (r.rows() == 0) return std::nullopt;
-        auto row = r.row(0);
-        UserRecord u{row.text(0), role_of(row.text(1)), row.integer(2), {}};
-        u.groups = groups_of(u.name);
+    return read([&] {
+        auto u = first_row(exec("SELECT name, role, created_at FROM users WHERE name = $1", {name}), [](auto& row) {
+            return UserRecord{row.text(0), role_of(row.text(1)), row.integer(2), {}};
+        });
+        if (u) u->groups = groups_of(u->name);
         return u;
     });
 }
@@ -676,23 +682,22 @@ void PgStore::create_login_session(const std::string& token_hash, const std::str
 
 std::optional<std::string> PgStore::login_session_user(const std::string& token_hash, std::int64_t now) {
     std::lock_guard lk(mu_);
-    return read([&]() -> std::optional<std::string> {
-        auto r =
-            exec("SELECT \"user\" FROM login_sessions WHERE token_hash = $1 AND expires_at > $2", {token_hash, now});
-        if (r.rows() == 0) return std::nullopt;
-        return r.row(0).text(0);
+    return read([&] {
+        return first_row(
+            exec("SELECT \"user\" FROM login_sessions WHERE token_hash = $1 AND expires_at > $2", {token_hash, now}),
+            [](auto& row) { return row.text(0); });
     });
 }
 
 std::optional<Principal> PgStore::authenticate(const std::string& token_hash, std::int64_t now) {
     std::lock_guard lk(mu_);
-    return read([&]() -> std::optional<Principal> {
-        auto r = exec(
-            "SELECT u.name, u.role FROM login_sessions l JOIN users u ON u.name = l.\"user\" "
-            "WHERE l.token_hash = $1 AND l.expires_at > $2",
-            {token_hash, now});
-        if (r.rows() == 0) return std::nullopt;
-        return Principal{r.row(0).text(0), role_of(r.row(0).text(1))};
+    return read([&] {
+        return first_row(exec("SELECT u.name, u.role FROM login_sessions l JOIN users u ON u.name = l.\"user\" "
+                              "WHERE l.token_hash = $1 AND l.expires_at > $2",
+                              {token_hash, now}),
+                         [](auto& row) {
+                             return Principal{row.text(0), role_of(row.text(1))};
+                         });
     });
 }
 
@@ -827,11 +832,9 @@ std::vector<Resource> PgStore::resources() {
 
 std::optional<Resource> PgStore::resource(const std::string& id) {
     std::lock_guard lk(mu_);
-    return read([&]() -> std::optional<Resource> {
-        auto r = exec(std::string("SELECT ") + kResourceCols + " FROM resources WHERE id = $1", {id});
-        if (r.rows() == 0) return std::nullopt;
-        auto row = r.row(0);
-        return store_rows::read_resource(row);
+    return read([&] {
+        return first_row(exec(std::string("SELECT ") + kResourceCols + " FROM resources WHERE id = $1", {id}),
+                         [](auto& row) { return store_rows::read_resource(row); });
     });
 }
 
@@ -944,11 +947,9 @@ bool PgStore::update_desktop_pool(const DesktopPool& p) {
 
 std::optional<DesktopPool> PgStore::desktop_pool(const std::string& id) {
     std::lock_guard lk(mu_);
-    return read([&]() -> std::optional<DesktopPool> {
-        auto r = exec(std::string("SELECT ") + kPoolCols + " WHERE p.id = $1", {id});
-        if (r.rows() == 0) return std::nullopt;
-        auto row = r.row(0);
-        return store_rows::read_pool(row);
+    return read([&] {
+        return first_row(exec(std::string("SELECT ") + kPoolCols + " WHERE p.id = $1", {id}),
+                         [](auto& row) { return store_rows::read_pool(row); });
     });
 }
 
@@ -974,10 +975,10 @@ int PgStore::live_session_count(const std::string& resource) {
 
 std::optional<std::string> PgStore::dedicated_host(const std::string& pool, const std::string& user) {
     std::lock_guard lk(mu_);
-    return read([&]() -> std::optional<std::string> {
-        auto r = exec("SELECT host_id FROM desktop_assignments WHERE pool = $1 AND \"user\" = $2", {pool, user});
-        if (r.rows() == 0) return std::nullopt;
-        return r.row(0).text(0);
+    return read([&] {
+        return first_row(
+            exec("SELECT host_id FROM desktop_assignments WHERE pool = $1 AND \"user\" = $2", {pool, user}),
+            [](auto& row) { return row.text(0); });
     });
 }
 
@@ -1017,11 +1018,9 @@ void PgStore::create_session(const SessionRecord& s) {
 
 std::optional<SessionRecord> PgStore::session(const std::string& id) {
     std::lock_guard lk(mu_);
-    return read([&]() -> std::optional<SessionRecord> {
-        auto r = exec(std::string("SELECT ") + kSessionCols + " FROM sessions WHERE id = $1", {id});
-        if (r.rows() == 0) return std::nullopt;
-        auto row = r.row(0);
-        return store_rows::read_session(row);
+    return read([&] {
+        return first_row(exec(std::string("SELECT ") + kSessionCols + " FROM sessions WHERE id = $1", {id}),
+                         [](auto& row) { return store_rows::read_session(row); });
     });
 }
 
@@ -1198,11 +1197,9 @@ void PgStore::upsert_host(const HostRecord& h) {
 
 std::optional<HostRecord> PgStore::host(const std::string& id) {
     std::lock_guard lk(mu_);
-    return read([&]() -> std::optional<HostRecord> {
-        auto r = exec(std::string("SELECT ") + kHostCols + " FROM hosts WHERE id = $1", {id});
-        if (r.rows() == 0) return std::nullopt;
-        auto row = r.row(0);
-        return store_rows::read_host(row);
+    return read([&] {
+        return first_row(exec(std::string("SELECT ") + kHostCols + " FROM hosts WHERE id = $1", {id}),
+                         [](auto& row) { return store_rows::read_host(row); });
     });
 }
 
