@@ -21,7 +21,7 @@
 // Exit status 0 and "console test passed" on success, 1 with the reason otherwise.
 
 import path from 'node:path';
-import { runTest, newPage, waitFor, fail, log, sleep, canvasStatsIn, checkAccessibility } from './helpers.mjs';
+import { runTest, newPage, waitFor, fail, log, sleep, canvasStatsIn, checkAccessibility, checkDisconnectedSince } from './helpers.mjs';
 
 const HELPDESK = { name: 'helpdesk1', password: 'helpdesk-password-1' };
 
@@ -222,6 +222,16 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     return s.nonBlack > 200 || s.differFirst > 200 ? s : null;
   });
   log(`shadowing: picture ${pic.width}x${pic.height}, ${pic.nonBlack} non-black px`);
+  // Shadowing is not silent: the watched user's page names who watches, over the session.
+  const banner = await waitFor('the "being viewed" banner on the user\'s page', 10_000, () => user.evaluate(() => {
+    const b = document.querySelector('#shadow-banner');
+    const r = b.getBoundingClientRect();
+    return !b.hidden && r.height > 0 && r.top >= 0 && r.bottom <= innerHeight ? b.textContent : null;
+  }));
+  if (banner !== 'Your session is being viewed by admin') fail(`the watched user's banner says "${banner}"`);
+  await user.screenshot({ path: art('portal-session-shadowed.png') });
+  await checkAccessibility(user, 'the session view while shadowed (banner)');
+  log(`the watched user sees "${banner}"`);
   // The user types: the shadow's frame counter grows (the console shows it too).
   const before = await admin.evaluate(() => window.__porticoConsole.shadowFrames());
   await user.locator('#screen').focus();
@@ -236,11 +246,16 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     log(`live figures while shadowing: ${JSON.stringify(await figures())}`);
   }
   await admin.screenshot({ path: art('console-shadow.png') });
+  await checkAccessibility(admin, 'the shadow view');
   if (!(await user.evaluate(() => window.__porticoDebug.connected()))) fail('the user lost the session while being shadowed');
   await admin.getByRole('button', { name: 'Stop shadowing' }).click();
   if (await admin.locator('#shadow-view').isVisible()) fail('Stop shadowing did not close the view');
+  await user.locator('#shadow-banner').waitFor({ state: 'hidden', timeout: 10_000 });
+  log('Stop shadowing: the user\'s banner went away');
 
   // --- disconnect: the user's connection ends and stays ended ------------------------------------
+  const createdAt = await user.evaluate(async (id) => (await (await fetch('/api/v1/sessions')).json()).find((x) => x.id === id).created_at, sid);
+  const disconnectedFrom = Date.now();
   await admin.getByRole('button', { name: /^Disconnect .* of / }).first().click();
   await waitFor('the user\'s page to leave the session', 10_000, async () => user.locator('#resources-view').isVisible());
   const told = (await user.textContent('#notice')).trim();
@@ -251,10 +266,12 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (await user.locator('#session-view').isVisible()) fail('the user\'s page reconnected by itself after an admin disconnect');
   const stateAfter = await cell(admin, '#sessions-table', sid, 'state');
   if (stateAfter !== 'disconnected') fail(`4 s after the admin disconnect the session is "${stateAfter}", not disconnected`);
+  // By now the list is the broker's (refreshed since): the time is the disconnect's, not the launch's.
   const listed = await user.textContent(`#sessions li[data-session-id="${sid}"] .session-state`);
-  if (!listed?.startsWith('Disconnected since ')) fail(`the user's list says "${listed}" after the admin disconnect`);
+  const since = await checkDisconnectedSince(user, listed, disconnectedFrom, disconnectedFrom + 10_000, createdAt);
   await user.screenshot({ path: art('portal-after-admin-disconnect.png') });
-  log(`admin disconnect: the user is told ("${told}") and stays disconnected`);
+  await checkAccessibility(user, 'the portal after an admin disconnect (notice)');
+  log(`admin disconnect: the user is told ("${told}") and stays disconnected, listed "Disconnected since ${since}"`);
   // The user reconnects by choice.
   await user.getByRole('button', { name: 'Reconnect to Terminal' }).click();
   await waitFor('the user\'s session to reconnect', 20_000, () => user.evaluate(() => window.__porticoDebug?.connected()));

@@ -135,6 +135,25 @@ export async function sessionAction(page, selector) {
 
 export const readFile = (f) => { try { return fs.readFileSync(f, 'utf8'); } catch { return null; } };
 
+/**
+ * Checks a session row of the portal says "Disconnected since <time>" with the time of the
+ * disconnect (between fromMs and toMs, epoch ms, a second either side), not the session's start
+ * (createdAt, epoch s). The time is the page's toLocaleTimeString, so it is formatted in the page.
+ */
+export async function checkDisconnectedSince(page, rowText, fromMs, toMs, createdAt) {
+  const m = /^Disconnected since (.+?)(?: on .*)?$/.exec(rowText ?? '');
+  if (!m) fail(`the session row says "${rowText}", not "Disconnected since <time>"`);
+  const { window, started } = await page.evaluate(([from, to, created]) => {
+    const times = [];
+    for (let s = Math.floor(from / 1000) - 1; s <= Math.ceil(to / 1000) + 1; s++) times.push(new Date(s * 1000).toLocaleTimeString());
+    return { window: times, started: new Date(created * 1000).toLocaleTimeString() };
+  }, [fromMs, toMs, createdAt]);
+  if (window.includes(started)) fail(`the session started at ${started}, too near its disconnect to tell the two times apart`);
+  if (m[1] === started) fail(`"${rowText}" gives the session's start time (${started}), not the disconnect's`);
+  if (!window.includes(m[1])) fail(`"${rowText}": ${m[1]} is not the time of the disconnect (${window[0]} to ${window.at(-1)})`);
+  return m[1];
+}
+
 /** Runs a shell command in the session's terminal (it has the keyboard) and waits for the file it writes. */
 export async function shell(page, command, file, ms = 15_000) {
   fs.rmSync(file, { force: true });
