@@ -21,7 +21,8 @@
 
 import path from 'node:path';
 import {
-  canvasStatsIn, checkAccessibility, fail, log, newPage, readFile, runTest, sessionAction, shell, sleep, typeText, waitFor, xKeysDown,
+  canvasStatsIn, checkAccessibility, checkDisconnectedSince, fail, log, newPage, readFile, runTest, sessionAction, shell, sleep, typeText, waitFor,
+  xKeysDown,
 } from './helpers.mjs';
 
 const X_CTRL = 37; // X keycodes (evdev + 8) of the left modifiers
@@ -155,13 +156,18 @@ async function keyboardWalk(page, env, art, work) {
   await menuChord(page);
   await page.locator('#session-menu').waitFor({ state: 'visible', timeout: 3_000 });
   await tabTo(page, '#disconnect');
+  const createdAt = await page.evaluate(async (id) => (await (await fetch('/api/v1/sessions')).json()).find((x) => x.id === id).created_at, sid);
+  const disconnectedFrom = Date.now();
   await page.keyboard.press('Enter');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  // At once (before the broker has heard of it) and from then on: disconnected since now.
+  const row = await waitFor('the session listed', 5_000, () => listedState(page, sid));
+  const since = await checkDisconnectedSince(page, row, disconnectedFrom, Date.now(), createdAt);
   await waitFor('the focus on the session just left', 5_000, () => page.evaluate(
     (id) => document.activeElement?.matches(`#sessions li[data-session-id="${id}"] button.reconnect`), sid));
   if ((await hashOf(page)) !== '') fail(`the portal's URL keeps a fragment: ${await page.url()}`);
   await page.screenshot({ path: art('walk-3-portal-after-disconnect.png') });
-  log('Tab reached Disconnect in the menu; the portal has the focus on that session\'s Reconnect; clean URL');
+  log(`Tab reached Disconnect in the menu; the portal lists it "Disconnected since ${since}" with the focus on its Reconnect; clean URL`);
   return sid;
 }
 
@@ -358,12 +364,20 @@ async function phone(browser, env, pages, consoleLines, art) {
     if (w.scroll > w.inner) fail(`${what} scrolls sideways at 360 px: ${w.scroll} > ${w.inner}`);
   };
   await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
+  // A wrong password first: the login page with its error, audited on the phone.
   await page.fill('#username', env.PORTICO_USER);
+  await page.fill('#password', 'not-the-password');
+  await page.tap('#login');
+  await waitFor('the wrong-password message', 10_000, async () => /Wrong user name or password/.test(await errorText(page)));
+  await noSideways('the login page');
+  await page.screenshot({ path: art('phone-0-login-error.png') });
+  await checkAccessibility(page, 'the login page with an error at 360x740');
   await page.fill('#password', env.PORTICO_PASSWORD);
   await page.tap('#login');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   await noSideways('the portal');
   await page.screenshot({ path: art('phone-1-portal.png') });
+  await checkAccessibility(page, 'the portal at 360x740');
   await page.tap('button[aria-label="Launch Terminal (application)"]');
   const sid = await sessionUp(page, 'phone launch');
   await noSideways('the session view');

@@ -23,7 +23,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, log, newPage, runTest, sleep, waitFor, canvasStatsIn } from './helpers.mjs';
+import { checkAccessibility, fail, log, newPage, runTest, sleep, waitFor, canvasStatsIn } from './helpers.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true };
 
@@ -187,6 +187,7 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   const reconnect = page.getByRole('button', { name: 'Reconnect to Terminal' });
   await reconnect.waitFor({ state: 'visible', timeout: 10_000 });
   await page.screenshot({ path: art('portal') });
+  await checkAccessibility(page, 'the portal on a phone');
   await reconnect.tap();
   await firstPicture(page);
   if (launches.length !== 1 || launches[0].scale !== 1) fail(`the phone reconnected with ${JSON.stringify(launches)} (scale 1 expected)`);
@@ -214,6 +215,7 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   if (field !== 'autocapitalize=off autocorrect=off autocomplete=off spellcheck=false') fail(`the text field has ${field}`);
   checkLayout(await page.evaluate(touchLayout), '390x844');
   await page.screenshot({ path: art('keyboard') });
+  await checkAccessibility(page, 'the session with the phone keyboard and extra keys');
   log(`keyboard button opens the field (${field}) and the bar`);
 
   // --- typing: phone-style text, an Android Backspace, Enter ---------------------------------------
@@ -282,6 +284,7 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   await page.getByRole('button', { name: 'F12', exact: true }).waitFor({ state: 'visible', timeout: 5_000 });
   checkLayout(await page.evaluate(touchLayout), '390x844 with F-keys');
   await page.screenshot({ path: art('fkeys') });
+  await checkAccessibility(page, 'the extra keys with the F-keys row');
   await tapKey(page, 'Fn (function keys F1 to F12)');
   log('extra keys: Ctrl latched for one key (interrupted the sleep), ↑ recalled the command, F-keys row');
 
@@ -352,6 +355,7 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   if (!(await page.evaluate(() => document.querySelector('#extra-keys').hidden))) fail('Hide keyboard left the bar open');
   if (!(await toggle.isVisible())) fail('after Hide keyboard the keyboard button is not back');
   checkLayout(await page.evaluate(touchLayout), '360x740, keyboard closed');
+  await checkAccessibility(page, 'the session at 360x740 with the keyboard button');
   await page.screenshot({ path: art('360-closed') });
   log('at 360x740 every touch control is >= 44 px and nothing overflows; Hide keyboard closes the bar');
 
