@@ -356,7 +356,21 @@ async function favourites(page, art, sid) {
   log(`an ended session's URL: "${await errorText(page)}"`);
 }
 
-async function phone(browser, env, pages, consoleLines, art) {
+/**
+ * The desktop's portal, left open, follows what the phone does (its list is fetched every 5 s):
+ * `state` is the start of the row's text expected ('Running', 'Disconnected'), or null: gone.
+ */
+async function desktopSees(desk, sid, state, what) {
+  await waitFor(`the desktop's portal to show the phone's session ${what}`, 15_000, async () => {
+    const text = await listedState(desk, sid);
+    return state === null ? text === '' : text.startsWith(`${state} since `);
+  });
+}
+
+const onReconnectOf = (page, sid) => page.evaluate(
+  (id) => document.activeElement?.matches(`#sessions li[data-session-id="${id}"] button.reconnect`), sid);
+
+async function phone(browser, env, pages, consoleLines, art, desk) {
   const page = await newPage(browser, 'phone', consoleLines, { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   pages.set('phone', page);
   const noSideways = async (what) => {
@@ -380,6 +394,10 @@ async function phone(browser, env, pages, consoleLines, art) {
   await checkAccessibility(page, 'the portal at 360x740');
   await page.tap('button[aria-label="Launch Terminal (application)"]');
   const sid = await sessionUp(page, 'phone launch');
+  // The desktop's portal (no reload) lists the session the phone started, and keeps the keyboard
+  // on its Reconnect while the row changes.
+  await desktopSees(desk, sid, 'Running', 'running');
+  await desk.locator(`#sessions li[data-session-id="${sid}"] button.reconnect`).focus();
   await noSideways('the session view');
   const inView = (sel) => page.evaluate((s) => {
     const r = document.querySelector(s).getBoundingClientRect();
@@ -398,12 +416,17 @@ async function phone(browser, env, pages, consoleLines, art) {
   await page.screenshot({ path: art('phone-3-menu.png') });
   await checkAccessibility(page, 'session menu at 360x740');
   await page.tap('#disconnect');
+  await desktopSees(desk, sid, 'Disconnected', 'disconnected');
+  if (!(await onReconnectOf(desk, sid))) fail(`the desktop's list was redrawn and the keyboard left the session's Reconnect (focus: ${await focused(desk)})`);
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   await page.locator(`#sessions li[data-session-id="${sid}"] .session-picture img`).waitFor({ state: 'visible', timeout: 10_000 });
   await noSideways('the portal listing the disconnected session');
   await page.screenshot({ path: art('phone-4-portal-session-list.png'), fullPage: true });
   await page.locator(`#sessions li[data-session-id="${sid}"] .session-logoff`).tap();
   await waitFor('the phone session to end', 15_000, async () => page.locator('#no-sessions').isVisible());
+  await desktopSees(desk, sid, null, 'gone after its log off');
+  if ((await focused(desk)) !== '#search') fail(`the session the keyboard was on ended: the focus went to ${await focused(desk)}, not the search box`);
+  log('the desktop\'s open portal followed the phone: the session listed running, then disconnected (keyboard kept on its Reconnect), then gone');
   await noSideways('the portal after the session');
   log('360x740: name, status and handle on screen; every action on screen in the menu; no sideways scrolling');
 }
@@ -418,5 +441,5 @@ runTest('session menu', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'POR
     await urlPerSession(page, art, work, sid);
     await menuActions(page, art, work);
     await favourites(page, art, sid);
-    await phone(browser, env, pages, consoleLines, art);
+    await phone(browser, env, pages, consoleLines, art, page);
   });
