@@ -260,6 +260,8 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   await waitFor('the user\'s page to leave the session', 10_000, async () => user.locator('#resources-view').isVisible());
   const told = (await user.textContent('#notice')).trim();
   if (!/administrator disconnected you/.test(told)) fail(`after an admin disconnect the user's page says "${told}"`);
+  // The session's URL is left too, so a Reload does not join it again by itself.
+  if ((await user.evaluate(() => location.hash)) !== '') fail(`after an admin disconnect the user's URL is ${user.url()}`);
   await waitFor('the session in Sessions as disconnected', 10_000, async () => (await cell(admin, '#sessions-table', sid, 'state')) === 'disconnected');
   // Not a network drop: the page does not reconnect by itself (its first retry would come within 1 s).
   await sleep(4_000);

@@ -89,6 +89,30 @@ async function pinch(cdp, c, from, to) {
   await touches(cdp, 'touchEnd', []);
 }
 
+/** The session pixel under page point p (zoom included). */
+async function sessionPoint(page, p) {
+  return page.evaluate(({ x, y }) => {
+    const c = document.querySelector('#screen');
+    const r = c.getBoundingClientRect();
+    return { x: Math.floor(((x - r.left) * c.width) / r.width), y: Math.floor(((y - r.top) * c.height) / r.height) };
+  }, p);
+}
+
+/** Two fingers around `c` spread from `from` to `to` px apart (a pinch), then moved `dx` px right together. */
+async function pinchAndMove(cdp, c, from, to, dx) {
+  const at = (d, x) => [{ x: x - d / 2, y: c.y }, { x: x + d / 2, y: c.y }];
+  await touches(cdp, 'touchStart', at(from, c.x));
+  for (let i = 1; i <= 6; i++) {
+    await touches(cdp, 'touchMove', at(from + ((to - from) * i) / 6, c.x));
+    await sleep(16);
+  }
+  for (let i = 1; i <= 10; i++) {
+    await touches(cdp, 'touchMove', at(to, c.x + (dx * i) / 10));
+    await sleep(16);
+  }
+  await touches(cdp, 'touchEnd', []);
+}
+
 /** Two fingers `gap` px apart around `c` moving up by `dy` px together (a scroll, not a pinch). */
 async function twoFingerScroll(cdp, c, gap, dy) {
   const at = (y) => [{ x: c.x - gap / 2, y }, { x: c.x + gap / 2, y }];
@@ -315,6 +339,18 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   await sleep(300);
   const zoomAfterScroll = await page.evaluate((w) => document.querySelector('#screen').getBoundingClientRect().width / w, before);
   if (Math.abs(zoomAfterScroll - zoom) > 0.001) fail(`a two-finger scroll changed the zoom from ${zoom} to ${zoomAfterScroll}`);
+  // Pan: two fingers spread a little (a pinch), then move right together; the session point that
+  // was between them stays between them (the view follows), and the session gets nothing.
+  const underStart = await sessionPoint(page, centre);
+  await pinchAndMove(cdp, centre, 100, 130, 70);
+  await sleep(300);
+  const moved = await pagePoint(page, underStart.x, underStart.y);
+  const end = { x: centre.x + 70, y: centre.y };
+  if (Math.hypot(moved.x - end.x, moved.y - end.y) > 4) {
+    fail(`panning: session point ${underStart.x},${underStart.y} was under the fingers' start and is at ${moved.x.toFixed(0)},${moved.y.toFixed(0)}, not under their end ${end.x},${end.y}`);
+  }
+  await page.screenshot({ path: art('panned') });
+  log(`two fingers pinched and moved 70 px right: session point ${underStart.x},${underStart.y} followed them (${moved.x.toFixed(1)},${moved.y.toFixed(1)})`);
   await phoneEnter(page);
   await tapKey(page, 'Ctrl');
   await phoneType(page, 'd');
