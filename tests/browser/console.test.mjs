@@ -21,7 +21,9 @@
 // Exit status 0 and "console test passed" on success, 1 with the reason otherwise.
 
 import path from 'node:path';
-import { runTest, newPage, waitFor, fail, log, sleep, canvasStatsIn, checkAccessibility, checkDisconnectedSince } from './helpers.mjs';
+import {
+  runTest, newPage, waitFor, fail, log, sleep, canvasStatsIn, checkAccessibility, checkDisconnectedSince, checkKeyboardReach,
+} from './helpers.mjs';
 
 const HELPDESK = { name: 'helpdesk1', password: 'helpdesk-password-1' };
 
@@ -128,6 +130,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (unnamed.length) fail(`controls without a label or name: ${unnamed.join(', ')}`);
   log('tabs work with the arrow keys; every control is labelled');
   await checkAccessibility(admin, 'the Hosts tab');
+  await checkKeyboardReach(admin, 'the Hosts tab');
 
   // --- drain / undrain (live update without reload) -------------------------------------------
   await admin.getByRole('button', { name: `Drain ${hostId}` }).click();
@@ -207,6 +210,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (!(Number(stats.fps) >= 0) || !(Number(stats.rtt) >= 0)) fail(`figures are not numbers: ${JSON.stringify(stats)}`);
   await admin.screenshot({ path: art('console-sessions.png') });
   await checkAccessibility(admin, 'the Sessions tab');
+  await checkKeyboardReach(admin, 'the Sessions tab');
 
   // --- shadow: a view-only stream in the console -------------------------------------------------
   await admin.getByRole('button', { name: `Shadow terminal of ${env.PORTICO_USER}` }).or(
@@ -273,6 +277,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   const since = await checkDisconnectedSince(user, listed, disconnectedFrom, disconnectedFrom + 10_000, createdAt);
   await user.screenshot({ path: art('portal-after-admin-disconnect.png') });
   await checkAccessibility(user, 'the portal after an admin disconnect (notice)');
+  await checkKeyboardReach(user, 'the portal listing the disconnected session');
   log(`admin disconnect: the user is told ("${told}") and stays disconnected, listed "Disconnected since ${since}"`);
   // The user reconnects by choice.
   await user.getByRole('button', { name: 'Reconnect to Terminal' }).click();
@@ -302,6 +307,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (!/fps/.test(ended.quality)) fail(`the history shows the average quality "${ended.quality}"`);
   await admin.screenshot({ path: art('console-history.png') });
   await checkAccessibility(admin, 'the session history');
+  await checkKeyboardReach(admin, 'the session history');
   await admin.getByLabel('Show').selectOption('live');
 
   // --- audit: drain, undrain, shadow, logoff --------------------------------------------------------
@@ -330,6 +336,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (!csv.text.startsWith('id,time,actor,action,target,from,detail\r\n') || !csv.text.includes(`,session.launch,${sid},`)) fail(`the CSV lacks the launch: ${csv.text.slice(0, 300)}`);
   log(`audit CSV: ${csv.text.split('\r\n').length - 2} rows`);
   await checkAccessibility(admin, 'the Audit tab');
+  await checkKeyboardReach(admin, 'the Audit tab');
   await admin.getByLabel('What (exact action)').fill('host.drain');
   await admin.getByRole('button', { name: 'Filter' }).click();
   await waitFor('the filtered audit', 5_000, () => admin.evaluate(() => {
@@ -397,6 +404,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   const unnamedUsers = await unlabelled(admin); // the rows' role and member lists
   if (unnamedUsers.length) fail(`controls without a label or name on Users & groups: ${unnamedUsers.join(', ')}`);
   await checkAccessibility(admin, 'the Users & groups tab');
+  await checkKeyboardReach(admin, 'the Users & groups tab');
   await admin.screenshot({ path: art('console-users.png') });
 
   // Apps as admin: publish, edit, see entitlements, delete. Then pools: the broker has the API, so it
@@ -438,6 +446,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (!/double quote at position 3 is never closed/.test(badQuote)) fail(`an unterminated quote shows ${JSON.stringify(badQuote)}`);
   log(`apps: published with a quoted argument, edited (name, entitlements); a bad id shows "${bad}"; a bad quote "${badQuote}"`);
   await checkAccessibility(admin, 'the Apps & desktop pools tab');
+  await checkKeyboardReach(admin, 'the Apps & desktop pools tab');
   await admin.getByRole('button', { name: 'Delete app Calc (calc)' }).click();
   await answerDialog(admin, 'confirm');
   await waitFor('the app to go', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 0);

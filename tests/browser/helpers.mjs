@@ -180,6 +180,36 @@ export function xKeysDown(x11) {
 
 // ---- accessibility ----------------------------------------------------------------------------
 
+/**
+ * Every control on screen is reachable with the keyboard alone: from the top of the page, Tab is
+ * pressed (a few more times than there are controls) and every visible, enabled control in the
+ * tab order (buttons, links, inputs, selects, tabindex >= 0) must have had the focus at least
+ * once. Fails naming those that never had it. Returns how many controls there were.
+ */
+export async function checkKeyboardReach(page, label) {
+  const total = await page.evaluate(() => {
+    const focusable = 'a[href], button, input:not([type="hidden"]), select, textarea, [tabindex]';
+    const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden' && !el.closest('[inert]');
+    const state = { reached: new Set(), controls: [...document.querySelectorAll(focusable)].filter((el) => !el.disabled && el.tabIndex >= 0 && shown(el)) };
+    if (window.__keyboardReach) document.removeEventListener('focusin', window.__keyboardReach.listener, true);
+    state.listener = (e) => state.reached.add(e.target);
+    document.addEventListener('focusin', state.listener, true);
+    window.__keyboardReach = state;
+    document.activeElement?.blur();
+    return state.controls.length;
+  });
+  for (let i = 0; i < total + 3; i++) await page.keyboard.press('Tab');
+  const missed = await page.evaluate(() => {
+    const state = window.__keyboardReach;
+    document.removeEventListener('focusin', state.listener, true);
+    return state.controls.filter((el) => el.isConnected && !state.reached.has(el))
+      .map((el) => (el.id ? `#${el.id}` : `${el.tagName.toLowerCase()} "${el.getAttribute('aria-label') ?? el.textContent.trim().slice(0, 40)}"`));
+  });
+  if (missed.length) fail(`${label}: ${missed.length} of ${total} controls never got the focus from Tab: ${missed.join(', ')}`);
+  log(`keyboard ${label}: Tab reached all ${total} controls`);
+  return total;
+}
+
 const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 let axeSource = null;
 

@@ -21,8 +21,8 @@
 
 import path from 'node:path';
 import {
-  canvasStatsIn, checkAccessibility, checkDisconnectedSince, fail, log, newPage, readFile, runTest, sessionAction, shell, sleep, typeText, waitFor,
-  xKeysDown,
+  canvasStatsIn, checkAccessibility, checkDisconnectedSince, checkKeyboardReach, fail, log, newPage, readFile, runTest, sessionAction,
+  shell, sleep, typeText, waitFor, xKeysDown,
 } from './helpers.mjs';
 
 const X_CTRL = 37; // X keycodes (evdev + 8) of the left modifiers
@@ -99,9 +99,9 @@ function changedShare(a, b) {
   return changed / a.grey.length;
 }
 
-async function listedState(page, sid) {
-  const row = page.locator(`#sessions li[data-session-id="${sid}"] .session-state`);
-  return (await row.count()) ? (await row.textContent()).trim() : '';
+/** The row's state text ('' when not listed), read in one step: the list is redrawn as it changes. */
+function listedState(page, sid) {
+  return page.evaluate((id) => document.querySelector(`#sessions li[data-session-id="${id}"] .session-state`)?.textContent.trim() ?? '', sid);
 }
 
 async function keyboardWalk(page, env, art, work) {
@@ -191,6 +191,7 @@ async function urlPerSession(page, art, work, sid) {
   if (!/live view/.test(before.alt)) fail(`the session's picture is not labelled as live: "${before.alt}"`);
   await page.screenshot({ path: art('url-2-portal-after-back.png') });
   await checkAccessibility(page, 'portal with a live picture');
+  await checkKeyboardReach(page, 'the portal with a session listed');
   log(`Back: the portal, the session still running ("${await listedState(page, sid)}"), live picture ${before.w}x${before.h} (${before.bytes} bytes) "${before.alt}"`);
 
   // The picture follows the screen: fill the terminal, come back, and the next refresh shows it.
@@ -344,6 +345,7 @@ async function favourites(page, art, sid) {
   if (recent[0] !== 'terminal') fail(`Recent does not start with the Terminal just used: ${recent}`);
   await page.screenshot({ path: art('portal-recent.png') });
   await checkAccessibility(page, 'portal, Recent filter, a favourite starred');
+  await checkKeyboardReach(page, 'the portal, Recent filter');
   await page.click('[data-filter="all"]');
   await star.click();
   log(`favourite kept across a reload and shown first; Favourites filter: ${favs}; Recent: ${recent}`);
