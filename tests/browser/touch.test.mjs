@@ -23,7 +23,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { checkAccessibility, fail, log, newPage, runTest, sleep, waitFor, canvasStatsIn } from './helpers.mjs';
+import { checkAccessibility, checkDisconnectedSince, fail, log, newPage, runTest, sleep, waitFor, canvasStatsIn } from './helpers.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true };
 
@@ -195,6 +195,9 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
     const st = window.__porticoDebug.stats();
     return st.screenWidth > 1000 ? `${st.screenWidth}x${st.screenHeight}` : null;
   }));
+  const createdAt = await desk.evaluate(async () => (await (await fetch('/api/v1/sessions')).json())[0].created_at);
+  await sleep(2_000); // the close is then seconds after the start: the two times tell apart
+  const closedFrom = Date.now();
   await desk.context().close(); // the session keeps running, disconnected
   pages.delete('desktop');
   log(`desktop started Terminal at ${deskSize} and left`);
@@ -210,6 +213,13 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   await login(page);
   const reconnect = page.getByRole('button', { name: 'Reconnect to Terminal' });
   await reconnect.waitFor({ state: 'visible', timeout: 10_000 });
+  // This page never saw the session: "Disconnected since" is the broker's time of the close.
+  const row = await waitFor('the session listed as disconnected', 10_000, () => page.evaluate(() => {
+    const t = document.querySelector('#sessions .session-state')?.textContent ?? '';
+    return t.startsWith('Disconnected') ? t : null;
+  }));
+  log(`the phone lists the desktop's session: "${row}"`);
+  await checkDisconnectedSince(page, row, closedFrom, Date.now(), createdAt);
   await page.screenshot({ path: art('portal') });
   await checkAccessibility(page, 'the portal on a phone');
   await reconnect.tap();
