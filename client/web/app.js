@@ -58,6 +58,7 @@ class Portal {
   #thumbnails = new LiveThumbnails();
   #sessionsAsked = 0; // GET /sessions requests made: only the newest one's answer is drawn
   #sessionsDrawn = ''; // what the drawn list shows (see #listKey): an unchanged list is not redrawn
+  #logoffAsked = null; // the session whose Log off in the list is asking first (a redraw keeps the question)
 
   constructor() {
     this.el = {
@@ -391,7 +392,8 @@ class Portal {
     // Redrawn: the keyboard stays on the same button of the same session (or the nearest one).
     const focused = document.activeElement?.closest?.('#sessions li button');
     const focusId = focused?.closest('li').dataset.sessionId;
-    const focusWhich = focused?.classList.contains('session-logoff') ? 'button.session-logoff' : 'button.reconnect';
+    const focusWhich = ['session-logoff', 'logoff-confirm', 'logoff-cancel'].map((c) => `button.${c}`)
+      .find((sel) => focused?.matches(sel)) ?? 'button.reconnect';
     this.el.sessions.replaceChildren(...list.map((s) => this.#sessionItem(s)));
     this.#sessionsDrawn = key;
     this.#thumbnails.retain(list.filter((s) => hasPicture(s.state)).map((s) => s.id));
@@ -405,7 +407,7 @@ class Portal {
   /** Everything a session row shows, so that a list that shows the same is not redrawn. */
   #listKey(list) {
     return JSON.stringify(list.map((s) => [s.id, s.state, s.created_at, s.updated_at, s.host, this.#resourceName(s.resource),
-      this.#disconnectedHere.get(s.id) ?? null]));
+      this.#disconnectedHere.get(s.id) ?? null, this.#logoffAsked === s.id]));
   }
 
   #sessionItem(s) {
@@ -444,11 +446,56 @@ class Portal {
     off.className = 'secondary session-logoff';
     off.textContent = 'Log off';
     off.setAttribute('aria-label', `Log off ${name}`);
-    off.addEventListener('click', () => this.endSession(s.id, name));
+    off.addEventListener('click', () => this.#askListLogoff(s, li, true));
     // An ending session (logged off, the host is closing it) offers nothing: a launch starts anew.
     if (s.state === 'ending') li.append(info);
+    else if (this.#logoffAsked === s.id) li.append(info, this.#listLogoffQuestion(s, li, name));
     else li.append(info, reconnect, off);
     return li;
+  }
+
+  /**
+   * Log off from the list asks first, as the session menu's does (its programs close, unsaved work
+   * is lost; on a phone it sits beside Reconnect): Log off or Cancel, Cancel focused, Escape cancels.
+   */
+  #listLogoffQuestion(s, li, name) {
+    const box = document.createElement('div');
+    box.className = 'session-logoff-question';
+    box.setAttribute('role', 'group');
+    const question = document.createElement('p');
+    question.id = `logoff-question-${s.id}`;
+    question.textContent = `Log off ${name}? Its programs close; unsaved work is lost.`;
+    box.setAttribute('aria-labelledby', question.id);
+    const yes = document.createElement('button');
+    yes.type = 'button';
+    yes.className = 'danger logoff-confirm';
+    yes.textContent = 'Log off';
+    yes.setAttribute('aria-label', `Log off ${name} now`);
+    yes.addEventListener('click', () => {
+      this.#logoffAsked = null;
+      this.endSession(s.id, name);
+    });
+    const cancel = document.createElement('button');
+    cancel.type = 'button';
+    cancel.className = 'secondary logoff-cancel';
+    cancel.textContent = 'Cancel';
+    cancel.addEventListener('click', () => this.#askListLogoff(s, li, false));
+    box.addEventListener('keydown', (e) => {
+      if (e.key !== 'Escape') return;
+      e.preventDefault();
+      this.#askListLogoff(s, li, false);
+    });
+    box.append(question, yes, cancel);
+    return box;
+  }
+
+  /** Shows (ask) or takes back the list's Log off question of session s, drawn in its row li. */
+  #askListLogoff(s, li, ask) {
+    this.#logoffAsked = ask ? s.id : null;
+    const row = this.el.sessions.querySelector(`li[data-session-id="${CSS.escape(s.id)}"]`) ?? li;
+    const again = this.#sessionItem(s);
+    row.replaceWith(again);
+    again.querySelector(ask ? 'button.logoff-cancel' : 'button.session-logoff')?.focus();
   }
 
   #setBusy(busy) {

@@ -424,7 +424,23 @@ async function phone(browser, env, pages, consoleLines, art, desk) {
   await page.locator(`#sessions li[data-session-id="${sid}"] .session-picture img`).waitFor({ state: 'visible', timeout: 10_000 });
   await noSideways('the portal listing the disconnected session');
   await page.screenshot({ path: art('phone-4-portal-session-list.png'), fullPage: true });
-  await page.locator(`#sessions li[data-session-id="${sid}"] .session-logoff`).tap();
+  // Log off in the list asks first (beside Reconnect, a finger can miss): Cancel focused, Escape
+  // takes the question back with the focus on Log off, Log off in the question ends the session.
+  const row = (sel) => page.locator(`#sessions li[data-session-id="${sid}"] ${sel}`);
+  await row('.session-logoff').tap();
+  await row('.session-logoff-question').waitFor({ state: 'visible', timeout: 3_000 });
+  if ((await focused(page)) !== 'button.secondary logoff-cancel') fail(`the list's Log off question does not start on Cancel (focus: ${await focused(page)})`);
+  await noSideways('the portal asking Log off');
+  await page.screenshot({ path: art('phone-5-portal-logoff-question.png') });
+  await checkAccessibility(page, 'the portal asking Log off at 360x740');
+  await sleep(5_500); // a refresh of the list later: still asking
+  if (!(await row('.session-logoff-question').isVisible())) fail('the list\'s refresh took the Log off question away');
+  await page.keyboard.press('Escape');
+  await row('.session-logoff-question').waitFor({ state: 'hidden', timeout: 3_000 });
+  if ((await focused(page)) !== 'button.secondary session-logoff') fail(`Escape left the focus on ${await focused(page)}, not Log off`);
+  if ((await listedState(page, sid)) === '') fail('Escape in the Log off question ended the session');
+  await row('.session-logoff').tap();
+  await row('.logoff-confirm').tap();
   await waitFor('the phone session to end', 15_000, async () => page.locator('#no-sessions').isVisible());
   await desktopSees(desk, sid, null, 'gone after its log off');
   if ((await focused(desk)) !== '#search') fail(`the session the keyboard was on ended: the focus went to ${await focused(desk)}, not the search box`);
