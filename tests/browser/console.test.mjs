@@ -297,12 +297,22 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     const reason = await cell(admin, '#history-table', sid, 'end-reason');
     return reason ? { reason, duration: await cell(admin, '#history-table', sid, 'duration'), bytes: await cell(admin, '#history-table', sid, 'bytes'),
       quality: await cell(admin, '#history-table', sid, 'quality'), user: await cell(admin, '#history-table', sid, 'user'),
-      resource: await cell(admin, '#history-table', sid, 'resource') } : null;
+      resource: await cell(admin, '#history-table', sid, 'resource'), started: await cell(admin, '#history-table', sid, 'started'),
+      ended: await cell(admin, '#history-table', sid, 'ended') } : null;
   });
   log(`history: ${JSON.stringify(ended)}`);
   if (ended.reason !== 'logged off by admin') fail(`the history gives the end reason "${ended.reason}", not "logged off by admin"`);
   if (!/^\d+m \d\ds$/.test(ended.duration) || ended.duration === '0m 00s') fail(`the history gives the duration "${ended.duration}"`);
   if (ended.user !== env.PORTICO_USER || ended.resource !== 'Terminal') fail(`the history row names ${ended.user} / ${ended.resource}`);
+  // Start and end as times of day: the launch's and the log off's (this test's own minutes).
+  const times = await admin.evaluate(async (id) => {
+    const h = (await (await fetch('/api/v1/sessions/history?scope=all&limit=50')).json()).find((x) => x.id === id);
+    return { started: new Date(h.created_at * 1000).toLocaleString(), ended: new Date(h.ended_at * 1000).toLocaleString(),
+      endedAgo: Date.now() / 1000 - h.ended_at };
+  }, sid);
+  if (ended.started !== times.started || ended.ended !== times.ended || ended.started === ended.ended || !(times.endedAgo >= 0 && times.endedAgo < 60)) {
+    fail(`the history shows start "${ended.started}" and end "${ended.ended}" (the broker: ${JSON.stringify(times)})`);
+  }
   if (!/^[\d.]+ (kB|MB)$/.test(ended.bytes)) fail(`the history shows "${ended.bytes}" sent by a session that streamed`);
   if (!/fps/.test(ended.quality)) fail(`the history shows the average quality "${ended.quality}"`);
   await admin.screenshot({ path: art('console-history.png') });
