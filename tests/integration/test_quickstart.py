@@ -5,9 +5,9 @@ itself in place), never the install or build output, which is in build/quickstar
 broker's log names the address it bound (0.0.0.0, every address), not 127.0.0.1; the printed URL
 serves the portal and the printed password logs in; Ctrl-C stops the broker and the host.
 
-The quickstart builds in a sibling of the test's build directory (<build>-quickstart, ignored by
-git like every build-* folder): at the same depth under the source tree, so ccache's relative
-paths match and its compiles hit. PORTICO_NO_DESKTOP=1 leaves the VM desktop out (its image takes
+The quickstart builds in a fresh sibling of the test's build directory (<build>-quickstart, ignored
+by git like every build-* folder, removed afterwards): at the same depth under the source tree, so
+ccache's relative paths match and its compiles hit, and a build with its counter happens each run. PORTICO_NO_DESKTOP=1 leaves the VM desktop out (its image takes
 minutes the first time; vm_browser_desktop covers it).
 
 Usage: test_quickstart.py <build_dir> <source_dir>. Exit 0 = pass, 1 = fail, 77 = not root (the
@@ -117,6 +117,7 @@ def main():
     state = os.path.join(work, "state")
     port = free_port()
     qs_build = build.rstrip("/") + "-quickstart"
+    subprocess.run(["rm", "-rf", qs_build], check=True)  # a fresh build: the counter is part of the test
     env = dict(os.environ, PORTICO_STATE=state, PORTICO_PORT=str(port), PORTICO_NO_DESKTOP="1", PORTICO_BUILD=qs_build,
                TERM="xterm")
     master, slave = pty.openpty()
@@ -147,9 +148,9 @@ def main():
             log_text = f.read()
         assert "Build files have been written to" in log_text, "the configure output is not in the setup log"
         built = re.findall(r"^\[\d+/\d+\] ", log_text, re.M)
-        if built:
-            # Ninja built something: the terminal had its counter, rewritten in place.
-            assert re.search(r"\r\[portico\] building \[\d+/\d+\]", raw[0]), "no progress counter while building"
+        assert built, "the setup log has no build steps (was the build directory not fresh?)"
+        # The terminal had the build's counter, rewritten in place (and cleared: screen_lines shows none).
+        assert re.search(r"\r\[portico\] building \[\d+/\d+\]", raw[0]), "no progress counter while building"
         print(f"setup log: {len(log_text.splitlines())} lines ({len(built)} ninja steps), none on the terminal")
 
         # What to do next: the URL, the demo user and its password, the console.
@@ -188,8 +189,8 @@ def main():
         print(f"Ctrl-C: {tail}; nothing left running")
     except AssertionError as e:
         print(f"\nquickstart test FAILED: {e}")
-        for name in ("broker.log", "host.log"):
-            p = os.path.join(state, "logs", name)
+        for p in (os.path.join(qs_build, "quickstart-setup.log"), *(os.path.join(state, "logs", n) for n in ("broker.log", "host.log"))):
+            name = os.path.basename(p)
             if os.path.exists(p):
                 with open(p, errors="replace") as f:
                     print(f"--- {name} (end) ---\n{f.read()[-2000:]}")
@@ -204,7 +205,7 @@ def main():
         for pid in processes_of(bin_dir):
             os.kill(pid, signal.SIGKILL)
         os.close(master)
-        subprocess.run(["rm", "-rf", work], check=False)
+        subprocess.run(["rm", "-rf", work, qs_build], check=False)
     print("quickstart test passed")
     return 0
 
