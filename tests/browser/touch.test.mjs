@@ -314,13 +314,20 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   // and the rest of its line never ran.
   await sleep(500);
   if (fs.existsSync(late)) fail('Ctrl+C from the extra-keys bar did not interrupt the sleep: the late file exists');
+  // Tab from the bar: the shell completes the command's name ("ech" → "echo ").
+  const tabbed = work('touch-tab');
+  await phoneType(page, 'ech');
+  await tapKey(page, 'Tab');
+  await phoneType(page, `tabbed > ${tabbed}`);
+  await phoneEnter(page);
+  await waitFile(tabbed, 'tabbed\n');
   await tapKey(page, 'Fn (function keys F1 to F12)');
   await page.getByRole('button', { name: 'F12', exact: true }).waitFor({ state: 'visible', timeout: 5_000 });
   checkLayout(await page.evaluate(touchLayout), '390x844 with F-keys');
   await page.screenshot({ path: art('fkeys') });
   await checkAccessibility(page, 'the extra keys with the F-keys row');
   await tapKey(page, 'Fn (function keys F1 to F12)');
-  log('extra keys: Ctrl latched for one key (interrupted the sleep), ↑ recalled the command, F-keys row');
+  log('extra keys: Ctrl latched for one key (interrupted the sleep), ↑ recalled the command, Tab completed a command name, F-keys row');
 
   // --- long-press = right click; taps before and after a pinch zoom --------------------------------
   const mouse = work('touch-mouse');
