@@ -509,6 +509,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     // Measured with the tab's tables filled (Sessions has no live session now).
     if (filled[name]) await phone.locator(`${filled[name]} tbody tr`).first().waitFor({ timeout: 5_000 });
     await noSidewaysScroll(phone, `the ${name} tab at 360 px`);
+    await checkAccessibility(phone, `the ${name} tab at 360 px`);
     await phone.screenshot({ path: art(`console-phone-${name.split(' ')[0].toLowerCase()}.png`), fullPage: true });
   }
   await tab(phone, 'Sessions');
