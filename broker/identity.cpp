@@ -13,6 +13,11 @@ namespace portico::broker {
 
 namespace {
 
+std::int64_t unix_millis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 // Login cookies are random tokens; anything outside these bounds cannot be one.
 bool plausible_token(const std::string& token) { return !token.empty() && token.size() <= 256; }
 
@@ -107,8 +112,30 @@ void Identity::login(const std::string& user, const std::string& password, const
         } finish{this, user_key, ip_key};
         const std::string shown = utf8_prefix(user, 128);  // audit rows are JSON in the console
         try {
+            // The failures every broker on this store saw, under the same policy: guesses spread
+            // over several brokers meet the delays one broker would impose (this broker's own
+            // count above still admits bursts one by one).
+            const auto now_ms = unix_millis();
+            const auto forget_before = now_ms - user_throttle_.policy().forget_after.count() * 1000;
+            auto by_user = store_.login_failures(user_key), by_ip = store_.login_failures(ip_key);
+            auto wait =
+                std::max(LoginThrottle::wait_after(user_throttle_.policy(), by_user.failures, by_user.last_at, now_ms),
+                         LoginThrottle::wait_after(ip_throttle_.policy(), by_ip.failures, by_ip.last_at, now_ms));
+            if (wait.count() > 0) {
+                const int secs = static_cast<int>((wait.count() + 999) / 1000);
+                log::warn("login for user '", shown, "' from ", client_ip, " delayed ", secs,
+                          " s after repeated failures (counted by every broker)");
+                metrics_.logins_rate_limited++;
+                finish(false);
+                done(Error<ApiErrorCode>{ApiErrorCode::rate_limited,
+                                         "too many failed logins; try again in " + std::to_string(secs) + " s"},
+                     secs);
+                return;
+            }
             auto who = source_->verify(user, password);
             if (!who) {
+                store_.add_login_failure(user_key, now_ms, forget_before);
+                store_.add_login_failure(ip_key, now_ms, forget_before);
                 metrics_.logins_failed++;
                 log::warn("failed login for user '", shown, "' from ", client_ip);
                 audit_.record(shown, "login_failed", shown, client_ip);
@@ -117,6 +144,7 @@ void Identity::login(const std::string& user, const std::string& password, const
                 return;
             }
             finish(true);
+            if (by_user.failures > 0) store_.clear_login_failures(user_key);
             std::string token = crypto::random_token(32);
             auto now = unix_now();
             store_.create_login_session(token_hash(token), user, now, now + 8 * 3600);
@@ -167,6 +195,9 @@ Result<void, ApiErrorCode> Identity::metrics_access(const std::string& authoriza
     return {};
 }
 
-void Identity::purge_expired(std::int64_t now) { store_.purge_expired_login_sessions(now); }
+void Identity::purge_expired(std::int64_t now) {
+    store_.purge_expired_login_sessions(now);
+    store_.purge_login_failures((now - user_throttle_.policy().forget_after.count()) * 1000);
+}
 
 }  // namespace portico::broker

@@ -9,6 +9,16 @@ void LoginThrottle::prune(Clock::time_point now) {
         it = now - it->second.last >= policy_.forget_after ? entries_.erase(it) : std::next(it);
 }
 
+std::chrono::milliseconds LoginThrottle::wait_after(const Policy& p, int failures, std::int64_t last_at_ms,
+                                                    std::int64_t now_ms) {
+    if (failures < p.free_attempts || now_ms - last_at_ms >= p.forget_after.count() * 1000)
+        return std::chrono::milliseconds(0);
+    const int doublings = std::min(failures - p.free_attempts, 30);
+    const auto delay = std::min<std::chrono::milliseconds>(p.max_delay, p.base_delay * (std::int64_t{1} << doublings));
+    const auto ready = last_at_ms + delay.count();
+    return std::chrono::milliseconds(now_ms >= ready ? 0 : ready - now_ms);
+}
+
 std::chrono::milliseconds LoginThrottle::wait_time(const std::string& key, Clock::time_point now) {
     std::lock_guard lk(mu_);
     auto it = entries_.find(key);

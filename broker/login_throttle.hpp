@@ -4,6 +4,7 @@
 #include "broker/broker.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -38,6 +39,12 @@ public:
     // delay runs from now.
     void finished(const std::string& key, bool ok, bool clear_on_success, Clock::time_point now = Clock::now());
     std::size_t keys();  // tracked keys (tests: memory stays bounded)
+    const Policy& policy() const { return policy_; }
+
+    // The same policy on failures counted elsewhere (the store, for every broker sharing it):
+    // how long after `last_at_ms` (unix milliseconds) the next attempt must wait at `now_ms`.
+    static std::chrono::milliseconds wait_after(const Policy& p, int failures, std::int64_t last_at_ms,
+                                                std::int64_t now_ms);
 
 private:
     struct Entry {

@@ -204,7 +204,8 @@ const char* const kMigrations[] = {
     CREATE INDEX sessions_by_end ON sessions(ended_at, id);
     )sql",
     // 6: several brokers on one database: which broker holds each host and the host as it last
-    // saw it, messages too large for a notification, and the settings every broker must share.
+    // saw it, messages too large for a notification, the settings every broker must share, and
+    // failed logins counted across brokers.
     R"sql(
     ALTER TABLE hosts ADD COLUMN broker_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE hosts ADD COLUMN live TEXT NOT NULL DEFAULT '{}';
@@ -216,6 +217,11 @@ const char* const kMigrations[] = {
     CREATE TABLE cluster_settings (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );
+    CREATE TABLE login_failures (
+        key TEXT PRIMARY KEY,
+        failures BIGINT NOT NULL,
+        last_at BIGINT NOT NULL
     );
     )sql",
 };
@@ -391,6 +397,10 @@ public:
                         std::int64_t now) override;
     bool release_host(const std::string& id, const std::string& broker_id, std::int64_t now) override;
     std::vector<std::string> take_silent_hosts(std::int64_t silent_since, std::int64_t now) override;
+    LoginFailures login_failures(const std::string& key) override;
+    void add_login_failure(const std::string& key, std::int64_t now, std::int64_t forget_before) override;
+    void clear_login_failures(const std::string& key) override;
+    int purge_login_failures(std::int64_t before) override;
     std::int64_t put_bus_message(const std::string& body, std::int64_t now) override;
     std::optional<std::string> take_bus_message(std::int64_t id) override;
     int purge_bus_messages(std::int64_t before) override;
@@ -1294,6 +1304,45 @@ std::vector<std::string> PgStore::take_silent_hosts(std::int64_t silent_since, s
                              {now, silent_since}),
                         [](auto& row) { return row.text(0); });
     });
+}
+
+// ---- failed logins ----
+
+Store::LoginFailures PgStore::login_failures(const std::string& key) {
+    std::lock_guard lk(mu_);
+    return read([&] {
+        return first_row(exec("SELECT failures, last_at FROM login_failures WHERE key = $1", {key}),
+                         [](auto& row) {
+                             return LoginFailures{static_cast<int>(row.integer(0)), row.integer(1)};
+                         })
+            .value_or(LoginFailures{});
+    });
+}
+
+void PgStore::add_login_failure(const std::string& key, std::int64_t now, std::int64_t forget_before) {
+    std::lock_guard lk(mu_);
+    // One statement: failures counted at once by several brokers all add up (the row lock).
+    write([&] {
+        exec(
+            "INSERT INTO login_failures(key, failures, last_at) VALUES ($1, 1, $2) ON CONFLICT (key) DO UPDATE SET "
+            "failures = CASE WHEN login_failures.last_at < $3 THEN 1 "
+            "ELSE LEAST(login_failures.failures + 1, 1000) END, last_at = excluded.last_at",
+            {key, now, forget_before});
+        return true;
+    });
+}
+
+void PgStore::clear_login_failures(const std::string& key) {
+    std::lock_guard lk(mu_);
+    write([&] {
+        exec("DELETE FROM login_failures WHERE key = $1", {key});
+        return true;
+    });
+}
+
+int PgStore::purge_login_failures(std::int64_t before) {
+    std::lock_guard lk(mu_);
+    return write([&] { return exec("DELETE FROM login_failures WHERE last_at < $1", {before}).affected(); });
 }
 
 // ---- between brokers ----

@@ -188,8 +188,8 @@ const char* const kMigrations[] = {
     CREATE INDEX sessions_by_end ON sessions(ended_at, id);
     )sql",
     // 6: several brokers on one database (PostgreSQL; the same schema here): which broker holds
-    // each host and the host as it last saw it, messages too large for a notification, and the
-    // settings every broker must share.
+    // each host and the host as it last saw it, messages too large for a notification, the
+    // settings every broker must share, and failed logins counted across brokers.
     R"sql(
     ALTER TABLE hosts ADD COLUMN broker_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE hosts ADD COLUMN live TEXT NOT NULL DEFAULT '{}';
@@ -201,6 +201,11 @@ const char* const kMigrations[] = {
     CREATE TABLE cluster_settings (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );
+    CREATE TABLE login_failures (
+        key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        last_at INTEGER NOT NULL
     );
     )sql",
 };
@@ -351,6 +356,10 @@ public:
                         std::int64_t now) override;
     bool release_host(const std::string& id, const std::string& broker_id, std::int64_t now) override;
     std::vector<std::string> take_silent_hosts(std::int64_t silent_since, std::int64_t now) override;
+    LoginFailures login_failures(const std::string& key) override;
+    void add_login_failure(const std::string& key, std::int64_t now, std::int64_t forget_before) override;
+    void clear_login_failures(const std::string& key) override;
+    int purge_login_failures(std::int64_t before) override;
     std::int64_t put_bus_message(const std::string& body, std::int64_t now) override;
     std::optional<std::string> take_bus_message(std::int64_t id) override;
     int purge_bus_messages(std::int64_t before) override;
@@ -1221,6 +1230,39 @@ std::vector<std::string> SqliteStore::take_silent_hosts(std::int64_t silent_sinc
     std::vector<std::string> out;
     while (s.step()) out.push_back(s.text(0));
     return out;
+}
+
+// ---- failed logins ----
+
+Store::LoginFailures SqliteStore::login_failures(const std::string& key) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, "SELECT failures, last_at FROM login_failures WHERE key = ?");
+    s.bind(1, key);
+    if (!s.step()) return {};
+    return {static_cast<int>(s.integer(0)), s.integer(1)};
+}
+
+void SqliteStore::add_login_failure(const std::string& key, std::int64_t now, std::int64_t forget_before) {
+    std::lock_guard lk(mu_);
+    Stmt(db_,
+         "INSERT INTO login_failures(key, failures, last_at) VALUES (?, 1, ?) ON CONFLICT(key) DO UPDATE SET "
+         "failures = CASE WHEN login_failures.last_at < ? THEN 1 ELSE MIN(login_failures.failures + 1, 1000) END, "
+         "last_at = excluded.last_at")
+        .bind(1, key)
+        .bind(2, now)
+        .bind(3, forget_before)
+        .step();
+}
+
+void SqliteStore::clear_login_failures(const std::string& key) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "DELETE FROM login_failures WHERE key = ?").bind(1, key).step();
+}
+
+int SqliteStore::purge_login_failures(std::int64_t before) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "DELETE FROM login_failures WHERE last_at < ?").bind(1, before).step();
+    return sqlite3_changes(db_);
 }
 
 // ---- between brokers ----

@@ -256,6 +256,17 @@ public:
     // down, and returned, to exactly one caller however many brokers ask at once.
     virtual std::vector<std::string> take_silent_hosts(std::int64_t silent_since, std::int64_t now) = 0;
 
+    // ---- failed logins, counted for every broker (identity.hpp) ----
+    struct LoginFailures {
+        int failures = 0;
+        std::int64_t last_at = 0;  // unix seconds of the last one
+    };
+    virtual LoginFailures login_failures(const std::string& key) = 0;
+    // One more failure of `key` (failures older than forget_before are forgotten first).
+    virtual void add_login_failure(const std::string& key, std::int64_t now, std::int64_t forget_before) = 0;
+    virtual void clear_login_failures(const std::string& key) = 0;
+    virtual int purge_login_failures(std::int64_t before) = 0;
+
     // ---- between brokers (cluster.hpp) ----
     // A message too large for a notification, kept until its receiver takes it.
     virtual std::int64_t put_bus_message(const std::string& body, std::int64_t now) = 0;

@@ -51,7 +51,8 @@ inline const std::vector<std::string>& tables_in_copy_order() {
                                                "audit",
                                                "login_sessions",
                                                "cluster_settings"};
-    // Not bus_messages: they live seconds, between brokers running now.
+    // Not bus_messages (they live seconds, between brokers running now) nor login_failures
+    // (minutes of throttling).
     return t;
 }
 

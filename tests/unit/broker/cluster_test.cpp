@@ -173,3 +173,18 @@ TEST_CASE("cluster: a host that comes back revives its lost sessions and ends th
     REQUIRE(restarted.registered["type"] == "registered");
     CHECK(session_state(b, admin, sid) == "lost");
 }
+
+TEST_CASE("cluster: failed logins count at every broker", "[cluster][postgres]") {
+    auto url = test::PgServer::shared().new_database();
+    auto slow_delays = [](portico::broker::BrokerConfig& c) { c.login_delay_base_ms = 5000; };
+    test::BrokerFixture a(20, slow_delays, url);
+    test::BrokerFixture b(a, "broker-b", slow_delays);
+    const json wrong = {{"username", "demo"}, {"password", "not the password"}};
+    for (int i = 0; i < 5; ++i) CHECK(test::post(a, "/api/v1/login", wrong).status == 401);
+    // Broker B has seen none of them itself, and still holds the sixth guess back.
+    auto sixth = test::post(b, "/api/v1/login", wrong);
+    CHECK(sixth.status == 429);
+    CHECK(sixth.headers.count("retry-after") == 1);
+    // So is the right password, until the delay has passed (it tells the guesser nothing).
+    CHECK(test::post(b, "/api/v1/login", {{"username", "demo"}, {"password", test::kPassword}}).status == 429);
+}
