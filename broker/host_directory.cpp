@@ -154,7 +154,7 @@ Result<void, ApiErrorCode> HostDirectory::remove(const Caller& caller, const std
 std::vector<HostView> HostDirectory::list() {
     auto rows = store_.hosts();
     std::map<std::string, HostInfo> live;
-    for (auto& h : registry_.snapshot()) live.emplace(h.host_id, std::move(h));
+    for (auto& h : registry_.snapshot()) live.emplace(h.host_id, shown(std::move(h)));
     std::vector<HostView> out;
     for (auto& r : rows) {
         auto it = live.find(r.id);
@@ -174,7 +174,13 @@ std::optional<HostView> HostDirectory::get(const std::string& id) {
     auto rec = store_.host(id);
     auto live = registry_.get(id);
     if (!rec && !live) return std::nullopt;
+    if (live) live = shown(std::move(*live));
     return HostView{std::move(rec), std::move(live)};
+}
+
+HostInfo HostDirectory::shown(HostInfo h) const {
+    if (h.broker_id.empty()) h.broker_id = cluster_.broker_id();  // the views name the holder, this one too
+    return h;
 }
 
 HostDirectory::Counts HostDirectory::counts() {

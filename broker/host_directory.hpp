@@ -82,6 +82,7 @@ public:
     Result<HostInfo, ApiErrorCode> gateway_target(const std::string& session_id);
 
 private:
+    HostInfo shown(HostInfo h) const;
     std::vector<std::string> reconcile(const std::string& host_id, const std::vector<std::string>& running);
     // Down for good (the store says so already): launches fail, sessions lost, audited.
     void gone(const std::string& host_id, const std::string& why, std::int64_t now);

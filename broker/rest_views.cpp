@@ -77,6 +77,7 @@ json host_json(const HostView& v) {
     j["auth"] = live ? live->auth : (rec && !rec->auth.empty() ? rec->auth : std::string("none"));
     j["vm_accel"] = live ? live->vm_accel : std::string();
     j["isolation"] = live ? live->isolation : std::string();
+    j["broker"] = live ? live->broker_id : std::string();
     return j;
 }
 

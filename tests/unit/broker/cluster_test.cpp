@@ -44,6 +44,7 @@ TEST_CASE("cluster: a launch through one broker starts on a host connected to th
     auto demo = test::login(a);
     auto admin = test::login_as(b, "admin");
     REQUIRE(test::eventually([&] { return sees_host(a, test::login_as(a, "admin"), "host-on-b"); }));
+    CHECK(test::request(a, verb::get, "/api/v1/hosts/host-on-b", "", admin).json()["broker"] == "broker-b");
 
     auto r = test::post(a, "/api/v1/launch", {{"resource", "terminal"}}, demo);
     REQUIRE(r.status == 200);
