@@ -136,7 +136,7 @@ void Cluster::sync_remote_hosts(std::int64_t now) {
         h.isolation = live.value("isolation", "");
         h.auth = live.value("auth", "");
         h.max_sessions = live.value("max_sessions", 0);
-        h.sessions = live.value("sessions", 0);
+        h.reported_sessions = live.value("sessions", 0);
         h.cpu = live.value("cpu", 0.0);
         h.mem = live.value("mem", 0.0);
         h.last_heartbeat = std::chrono::steady_clock::now() - std::chrono::seconds(now - r.last_seen);

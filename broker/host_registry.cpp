@@ -51,14 +51,23 @@ std::optional<HostInfo> HostRegistry::pick_and_reserve(const PlacementRequest& r
     auto* chosen = choose_host(candidates, request);
     if (!chosen) return std::nullopt;
     auto& h = hosts_.at(chosen->host_id);
-    ++h.sessions;
+    h.recent_starts.push_back(std::chrono::steady_clock::now());
+    recount(h);
     return h;
 }
 
-void HostRegistry::adjust_sessions(const std::string& host_id, int delta) {
+void HostRegistry::release_reservation(const std::string& host_id) {
     std::lock_guard lk(mu_);
     auto it = hosts_.find(host_id);
-    if (it != hosts_.end()) it->second.sessions = std::max(0, it->second.sessions + delta);
+    if (it == hosts_.end()) return;
+    if (!it->second.recent_starts.empty()) it->second.recent_starts.pop_back();
+    recount(it->second);
+}
+
+void HostRegistry::recount(HostInfo& h) {
+    const auto old = std::chrono::steady_clock::now() - kStartsCounted;
+    std::erase_if(h.recent_starts, [&](auto t) { return t < old; });
+    h.sessions = h.reported_sessions + static_cast<int>(h.recent_starts.size());
 }
 
 void HostRegistry::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu,
@@ -66,7 +75,8 @@ void HostRegistry::heartbeat(const std::string& host_id, const ControlLink* link
     std::lock_guard lk(mu_);
     auto it = hosts_.find(host_id);
     if (it == hosts_.end() || it->second.link.get() != link) return;
-    it->second.sessions = std::max(0, sessions);
+    it->second.reported_sessions = std::max(0, sessions);
+    recount(it->second);
     it->second.cpu = cpu;
     it->second.mem = mem;
     it->second.last_heartbeat = std::chrono::steady_clock::now();
@@ -113,10 +123,15 @@ void HostRegistry::set_remote(std::vector<HostInfo> remote) {
     }
     for (auto& [id, h] : listed) {
         auto it = hosts_.find(id);
-        if (it == hosts_.end())
+        if (it == hosts_.end()) {
+            recount(h);
             hosts_.emplace(id, std::move(h));
-        else if (!it->second.broker_id.empty())
+        } else if (!it->second.broker_id.empty()) {
+            // Its holder's figure does not know what this broker placed there just now.
+            h.recent_starts = std::move(it->second.recent_starts);
+            recount(h);
             it->second = std::move(h);
+        }
     }
 }
 

@@ -36,7 +36,11 @@ struct HostInfo {
     std::string vm_accel;             // "kvm" or "tcg" when it runs VM desktops
     std::string isolation;            // how its app sessions run: "per-user", "none", "refused"
     int max_sessions = 0;
-    int sessions = 0;         // running (last heartbeat) + reserved by launches in flight
+    int sessions = 0;           // what placement counts: reported_sessions + recent_starts
+    int reported_sessions = 0;  // running, as the last heartbeat said
+    // Sessions placed here by this broker in the last kStartsCounted: a heartbeat sent before one
+    // started does not count it yet (heartbeats come every 2 s), so they are added until then.
+    std::vector<std::chrono::steady_clock::time_point> recent_starts;
     double cpu = 0, mem = 0;  // 0..1, last heartbeat
     bool drain = false;
     std::string auth;                // "mtls" or "secret"
@@ -56,9 +60,12 @@ public:
     // replaced it), or unconditionally when link is null. Returns whether it was removed.
     bool remove(const std::string& host_id, const ControlLink* link);
     std::optional<HostInfo> get(const std::string& host_id) const;
+    // How long a placement counts on its host beside the heartbeats' figure (two heartbeats).
+    static constexpr std::chrono::seconds kStartsCounted{4};
     // Chooses a host for a new session with choose_host() and reserves one session slot on it.
     std::optional<HostInfo> pick_and_reserve(const PlacementRequest& request);
-    void adjust_sessions(const std::string& host_id, int delta);
+    // The launch that reserved a slot on the host failed or timed out: the slot is free again.
+    void release_reservation(const std::string& host_id);
     void heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu, double mem);
     bool set_drain(const std::string& host_id, bool drain);
     // Hosts connected here whose last heartbeat is older than `timeout`: removed from the
@@ -74,6 +81,7 @@ public:
     void clear();
 
 private:
+    static void recount(HostInfo& h);  // under mu_
     mutable std::mutex mu_;
     std::unordered_map<std::string, HostInfo> hosts_;
 };

@@ -233,7 +233,7 @@ void LaunchService::start_new(const Caller& caller, const Resource& res, int wid
     try {
         store_.create_session(p->session);
     } catch (const std::exception& e) {
-        hosts_.adjust_sessions(host->host_id, -1);
+        hosts_.release_reservation(host->host_id);
         log::error("cannot record session: ", e.what());
         metrics_.launches_failed++;
         done(Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"});
@@ -282,7 +282,7 @@ void LaunchService::launch_timed_out(std::uint64_t request_id, const std::string
     } catch (const std::exception& e) {
         log::error("launch timeout: ", e.what());
     }
-    hosts_.adjust_sessions(host_id, -1);
+    hosts_.release_reservation(host_id);
     // The host may still be starting it; tell it to stop rather than leak a session.
     if (auto h = hosts_.get(host_id)) h->link->send(control::serialize(control::EndSession{timed_out->session.id}));
     timed_out->done(Error<ApiErrorCode>{ApiErrorCode::launch_failed, "the host did not start the session in time"});
@@ -350,7 +350,7 @@ void LaunchService::session_ready(const std::string& host_id, const control::Ses
 void LaunchService::session_failed(const std::string& host_id, const control::SessionFailed& m) {
     auto p = take_reported(host_id, m.request_id, m.session_id, "session_failed");
     if (!p) return;
-    hosts_.adjust_sessions(host_id, -1);
+    hosts_.release_reservation(host_id);
     metrics_.launches_failed++;
     log::warn("host ", host_id, " could not start session ", p->session.id, ": ", m.message);
     try {
@@ -368,7 +368,7 @@ void LaunchService::session_ended(const std::string& host_id, const control::Ses
         return;
     }
     if (ends_.finish(m.session_id, SessionState::ended, end_reason_from_host(m.reason), unix_now())) {
-        hosts_.adjust_sessions(host_id, -1);
+        hosts_.release_reservation(host_id);
         metrics_.sessions_ended++;
         log::info("session ", m.session_id, " on host ", host_id, " ended (", m.reason, ")");
     }

@@ -28,7 +28,7 @@ HostInfo host(std::string id, int sessions, int max, double cpu = 0, double mem 
               std::vector<std::string> apps = {"*"}) {
     HostInfo h;
     h.host_id = std::move(id);
-    h.sessions = sessions;
+    h.sessions = h.reported_sessions = sessions;
     h.max_sessions = max;
     h.cpu = cpu;
     h.mem = mem;
@@ -67,6 +67,44 @@ using test::kPin;
 using test::post;
 
 }  // namespace
+
+namespace {
+struct NoLink : portico::broker::ControlLink {
+    void send(std::string) override {}
+    void close() override {}
+};
+}  // namespace
+
+TEST_CASE("placement: a heartbeat sent before a placement does not undo it, nor a holder's figure",
+          "[broker][policy]") {
+    portico::broker::HostRegistry hosts;
+    auto h = host("a", 0, 2);
+    h.link = std::make_shared<NoLink>();
+    hosts.add(h);
+    const auto* link = hosts.get("a")->link.get();
+    REQUIRE(hosts.pick_and_reserve(terminal()));
+    // The host's next heartbeat was sent before that session started: it still says 0.
+    hosts.heartbeat("a", link, 0, 0, 0);
+    CHECK(hosts.get("a")->sessions == 1);
+    REQUIRE(hosts.pick_and_reserve(terminal()));
+    CHECK(!hosts.pick_and_reserve(terminal()));  // full: never a third
+    // A failed launch gives its slot back.
+    hosts.release_reservation("a");
+    CHECK(hosts.get("a")->sessions == 1);
+    hosts.heartbeat("a", link, 1, 0, 0);  // the host runs one now; the other placement still counts
+    CHECK(hosts.get("a")->sessions == 2);
+
+    // Another broker's host: its holder's figure (the row) does not know this broker's placements.
+    auto remote = host("r", 0, 1);
+    remote.broker_id = "other";
+    remote.link = std::make_shared<NoLink>();
+    hosts.set_remote({remote});
+    hosts.remove("a", nullptr);
+    REQUIRE(hosts.pick_and_reserve(terminal()));
+    hosts.set_remote({remote});  // the next sync: the row still says 0
+    CHECK(hosts.get("r")->sessions == 1);
+    CHECK(!hosts.pick_and_reserve(terminal()));
+}
 
 TEST_CASE("placement: least load among eligible hosts", "[broker][policy]") {
     CHECK(pick({host("a", 2, 10), host("b", 1, 10)}) == "b");

@@ -25,7 +25,7 @@ HostInfo host(const std::string& id, std::vector<std::string> images, int sessio
     h.images = std::move(images);
     h.apps = {"*"};
     h.max_sessions = 4;
-    h.sessions = sessions;
+    h.sessions = h.reported_sessions = sessions;
     h.link = std::make_shared<NullLink>();
     return h;
 }
@@ -132,7 +132,8 @@ TEST_CASE("desktop pools: placement by image, dedicated desktops return to their
     const auto bobs_host = d1.value().host.host_id;
     CHECK(d1.value().spec.cpus == 2);
     CHECK(store->dedicated_host("mine", "bob") == std::optional<std::string>(bobs_host));
-    hosts.adjust_sessions(bobs_host == "vm-a" ? "vm-b" : "vm-a", -10);  // the other host is now idler
+    const auto other = bobs_host == "vm-a" ? "vm-b" : "vm-a";
+    hosts.heartbeat(other, hosts.get(other)->link.get(), 0, 0, 0);  // the other host is now idler
     auto d2 = desktops.place("mine", "bob");
     REQUIRE(d2.ok());
     CHECK(d2.value().host.host_id == bobs_host);
