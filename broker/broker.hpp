@@ -15,6 +15,9 @@ struct BrokerConfig {
     // The store: a postgresql:// URL (several brokers share it) or an SQLite file; empty = the
     // state directory's portico.db (serve --database).
     std::string database;
+    // The HTTPS certificate chain and key (serve --tls-cert/--tls-key); empty = the state
+    // directory's tls/broker.crt and tls/broker.key. Re-read by reload_tls().
+    std::string tls_cert, tls_key;
     std::string listen_address = "0.0.0.0";
     std::uint16_t port = 8443;  // 0 = any free port (tests)
     std::string web_root;
@@ -55,6 +58,9 @@ public:
     std::uint16_t start();  // returns the bound port
     void stop();
     void wait();  // until stop() and the threads have finished
+    // Re-reads the TLS certificate and key (SIGHUP): new connections get the new pair, open ones
+    // keep theirs; a pair that does not load is logged and the old one kept. Any thread.
+    void reload_tls();
 
 private:
     struct Impl;

@@ -42,6 +42,10 @@ const char* const kUsage =
     "        [--max-connections N (4096)] [--max-connections-per-address N (256)]\n"
     "        [--max-sessions-per-user N (8; 0 = no cap)] [--max-screen WxH (7680x4320)] [--max-screen-pixels N]\n"
     "        [--max-queued-logins N (64)] [--config FILE (the same options as TOML or INI)]\n"
+    "        [--tls-cert FILE (STATE/tls/broker.crt: PEM, the certificate then its intermediates)]\n"
+    "        [--tls-key FILE (STATE/tls/broker.key: PEM, unencrypted)]\n"
+    "      SIGHUP re-reads the TLS files: new connections get the new certificate, open ones keep\n"
+    "      theirs; if they do not load, the broker logs why and keeps serving the old pair.\n"
     "      --database: the store, a PostgreSQL URL (postgresql://USER@HOST/DB; keep the password in a\n"
     "      passfile, ~/.pgpass or PGPASSFILE) shared by several brokers, or an SQLite file; default:\n"
     "      the state directory's portico.db. The commands below take it too, instead of or beside --state.\n"
@@ -342,6 +346,12 @@ int cmd_serve(std::vector<std::string> args) {
                    "the most pixels a screen may have (default: --max-screen's)")
         ->option_text("N")
         ->check(portico::cli::count(1, std::numeric_limits<long>::max()));
+    app.add_option("--tls-cert", c.tls_cert,
+                   "the HTTPS certificate, PEM, followed by its intermediate CAs (default STATE/tls/broker.crt); "
+                   "SIGHUP re-reads it")
+        ->option_text("FILE");
+    app.add_option("--tls-key", c.tls_key, "its private key, PEM, unencrypted (default STATE/tls/broker.key)")
+        ->option_text("FILE");
     portico::cli::add_config(app);
     if (auto done = cmd.parse(std::move(args))) return *done;
     if (c.state_dir.empty()) return usage("--state is required");
@@ -376,6 +386,7 @@ int cmd_serve(std::vector<std::string> args) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);  // reload the TLS certificate (systemctl reload)
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -384,7 +395,10 @@ int cmd_serve(std::vector<std::string> args) {
     portico::broker::Broker broker(c);
     broker.start();
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        portico::log::info("received ", strsignal(sig), ": reloading the TLS certificate");
+        broker.reload_tls();
+    }
     portico::log::info("received ", strsignal(sig));
     broker.stop();
     broker.wait();
