@@ -1,5 +1,6 @@
 // portico-broker: `init` creates the state directory; `serve` runs the broker until SIGINT/SIGTERM.
 
+#include "broker/backup.hpp"
 #include "broker/broker.hpp"
 #include "broker/desktop_pools.hpp"
 #include "broker/state_dir.hpp"
@@ -61,7 +62,12 @@ const char* const kUsage =
     "                 [--group G]... [--user U]...   (a VM desktop pool)\n"
     "  portico-broker delete-desktop --state DIR|--database URL --id ID\n"
     "  portico-broker copy-store --from SQLITE_FILE --to URL\n"
-    "      (copies every table of an SQLite estate into an empty PostgreSQL database, in one transaction)\n";
+    "      (copies every table of an SQLite estate into an empty PostgreSQL database, in one transaction)\n"
+    "  portico-broker backup --state DIR [--database URL] --to DIR\n"
+    "      (while the broker runs: the SQLite database by SQLite's online backup, the keys and certificates,\n"
+    "       a manifest with their SHA-256; a PostgreSQL database is backed up with pg_dump instead)\n"
+    "  portico-broker restore --from DIR --state DIR\n"
+    "      (checks the backup against its manifest and makes the new, empty state directory DIR of it)\n";
 
 // A bad command line: the reason (if any) and the usage, exit 2.
 int usage(const std::string& why = "") {
@@ -259,6 +265,43 @@ int cmd_copy_store(std::vector<std::string> args) {
     return 0;
 }
 
+// backup.hpp: a running broker's estate into a new folder.
+int cmd_backup(std::vector<std::string> args) {
+    std::string state, database, to;
+    Command c("backup");
+    c.app.add_option("--state", state, "the broker's state directory")->option_text("DIR");
+    add_database_option(c.app, database);
+    c.app.add_option("--to", to, "the backup folder to make (new or empty)")->option_text("DIR");
+    portico::cli::add_config(c.app);
+    if (auto done = c.parse(std::move(args))) return *done;
+    if (state.empty() || to.empty()) return usage("--state and --to are required");
+    auto m = portico::broker::backup_state(state, database, to);
+    for (const auto& f : m.files) std::cout << f.path << " " << f.size << " bytes sha256 " << f.sha256 << "\n";
+    std::cout << "backed up " << state << " (schema version " << m.schema_version << ") to " << to << "\n";
+    if (m.store == "postgresql")
+        std::cout << "the database is in PostgreSQL and not in this backup: back it up with\n"
+                  << "  pg_dump -Fc -f portico.dump '" << portico::broker::redacted_location(database) << "'\n";
+    return 0;
+}
+
+// backup.hpp: a state directory made from a backup folder.
+int cmd_restore(std::vector<std::string> args) {
+    std::string from, state;
+    Command c("restore");
+    c.app.add_option("--from", from, "the backup folder (portico-broker backup --to)")->option_text("DIR");
+    c.app.add_option("--state", state, "the state directory to make (new or empty)")->option_text("DIR");
+    portico::cli::add_config(c.app);
+    if (auto done = c.parse(std::move(args))) return *done;
+    if (from.empty() || state.empty()) return usage("--from and --state are required");
+    auto m = portico::broker::restore_state(from, state);
+    std::cout << "restored the backup of " << m.created_at << " (Portico " << m.portico_version << ", schema version "
+              << m.schema_version << ") into " << state << "\n";
+    if (m.store == "postgresql")
+        std::cout << "its database was in PostgreSQL: restore that with pg_restore and start the broker with "
+                     "the same --database\n";
+    return 0;
+}
+
 // HOST:PORT or [V6]:PORT, as --listen takes it; empty when malformed.
 // "WxH" with each side 1..65535. (from_chars on the argument itself: no temporary whose buffer a
 // parse pointer could outlive.)
@@ -436,6 +479,8 @@ int main(int argc, char** argv) {
         if (cmd == "reset-password") return cmd_reset_password(args);
         if (cmd == "enroll-token") return cmd_enroll_token(args);
         if (cmd == "copy-store") return cmd_copy_store(args);
+        if (cmd == "backup") return cmd_backup(args);
+        if (cmd == "restore") return cmd_restore(args);
     } catch (const std::exception& e) {
         portico::log::error(cmd, " failed: ", e.what());
         return 1;

@@ -32,7 +32,7 @@ test_pkgs=(
   clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz): clang 14 and its fuzzer/sanitizer runtimes
   clang-format  # tools/format-check (.clang-format)
   postgresql  # the postgres-labelled tests start their own server from /usr/lib/postgresql/*/bin (pg_server.hpp)
-  systemd sqlite3 file  # tests/packaging: systemd-analyze verify; the admin guide's backup; cpack's shlibdeps finds ELF files with file
+  systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
 )
 
 # The peers bench/display/bench_display.py measures Portico against, and what they need to run

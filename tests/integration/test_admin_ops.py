@@ -5,6 +5,7 @@ restore it. Real broker and host processes, a real TLS client, real openssl-made
 Usage: test_admin_ops.py <case> <build_dir> <source_dir>. Exit 0 = pass, 1 = fail."""
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -164,6 +166,102 @@ def case_tls_reload(stack):
           "a bad key or a missing file keeps the pair in use; a bad pair at start names its file")
 
 
+def backup(stack, to):
+    return subprocess.run([stack.bin("portico-broker"), "backup", "--state", stack.state, "--to", to],
+                          capture_output=True, text=True, timeout=60)
+
+
+def restore(stack, frm, state):
+    return subprocess.run([stack.bin("portico-broker"), "restore", "--from", frm, "--state", state],
+                          capture_output=True, text=True, timeout=60)
+
+
+def case_backup_restore(stack):
+    admin = stack.login("admin", stack.admin_password)
+    demo = stack.login()
+    # History before the backup: a session launched and logged off.
+    status, ended = api(stack, "POST", "/api/v1/launch", {"resource": "terminal"}, cookie=demo)
+    assert status == 200, (status, ended)
+    assert api(stack, "POST", f"/api/v1/sessions/{ended['session_id']}/logoff", {}, cookie=demo)[0] in (200, 202, 204)
+    wait_for(lambda: any(h["id"] == ended["session_id"]
+                         for h in api(stack, "GET", "/api/v1/sessions/history?scope=all", cookie=admin)[1]), 20,
+             "the logged-off session in the history")
+    audit_before = {e["id"] for e in api(stack, "GET", "/api/v1/audit?limit=10000", cookie=admin)[1]}
+
+    # The backup is taken while logins and launches write (the broker goes on serving).
+    stop = threading.Event()
+    writes = []
+
+    def write_load():
+        while not stop.is_set():
+            cookie = stack.login()
+            status, body = api(stack, "POST", "/api/v1/launch", {"resource": "terminal"}, cookie=cookie)
+            writes.append(status)
+
+    loader = threading.Thread(target=write_load)
+    loader.start()
+    try:
+        wait_for(lambda: len(writes) >= 2, 30, "logins and launches to be under way")
+        folder = os.path.join(stack.dir, "backup")
+        p = backup(stack, folder)
+        assert p.returncode == 0, p.stderr
+        during = len(writes)
+        wait_for(lambda: len(writes) >= during + 2, 30, "the broker to go on serving after the backup")
+    finally:
+        stop.set()
+        loader.join(timeout=60)
+    assert set(writes) == {200}, writes
+    manifest = json.load(open(os.path.join(folder, "manifest.json")))
+    assert manifest["store"] == "sqlite" and manifest["schema_version"] > 0, manifest
+    names = {f["path"]: f for f in manifest["files"]}
+    assert set(names) == {"portico.db", "ticket-key.pem", "enrollment-secret", "ca/ca.crt", "ca/ca.key",
+                          "tls/broker.crt", "tls/broker.key"}, names
+    for rel in ("ticket-key.pem", "enrollment-secret", "ca/ca.key", "tls/broker.key", "portico.db"):
+        assert names[rel]["mode"] == "0600" and os.stat(os.path.join(folder, rel)).st_mode & 0o777 == 0o600, rel
+    assert os.stat(folder).st_mode & 0o777 == 0o700
+    for proc in (stack.host, stack.broker):
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    # A damaged backup is refused, naming the file, and makes nothing.
+    for rel, damage in (("ticket-key.pem", "truncate"), ("portico.db", "edit"), ("manifest.json", "delete")):
+        bad = os.path.join(stack.dir, f"bad-{damage}")
+        shutil.copytree(folder, bad)
+        path = os.path.join(bad, rel)
+        if damage == "truncate":
+            os.truncate(path, os.path.getsize(path) // 2)
+        elif damage == "edit":
+            with open(path, "r+b") as f:
+                f.seek(os.path.getsize(path) - 100)
+                byte = f.read(1)
+                f.seek(-1, 1)
+                f.write(bytes([byte[0] ^ 0xFF]))
+        else:
+            os.remove(path)
+        target = os.path.join(stack.dir, f"state-{damage}")
+        p = restore(stack, bad, target)
+        assert p.returncode != 0 and path in p.stderr, (damage, p.returncode, p.stderr)
+        assert not os.path.exists(target), f"a refused restore made {target}"
+    # A target that is not empty is refused.
+    p = restore(stack, folder, stack.state)
+    assert p.returncode != 0 and "not empty" in p.stderr, p.stderr
+
+    # The restored state directory: a broker starts from it with the users, history and audit of before.
+    stack.state = os.path.join(stack.dir, "restored")
+    p = restore(stack, folder, stack.state)
+    assert p.returncode == 0, p.stderr
+    assert os.stat(os.path.join(stack.state, "ca/ca.key")).st_mode & 0o777 == 0o600
+    stack.start_broker("restored")
+    demo = stack.login()  # the same password, and the restored certificate (stack.ssl_context)
+    admin = stack.login("admin", stack.admin_password)
+    history = api(stack, "GET", "/api/v1/sessions/history?scope=all", cookie=admin)[1]
+    assert any(h["id"] == ended["session_id"] for h in history), history
+    audit_after = {e["id"] for e in api(stack, "GET", "/api/v1/audit?limit=10000", cookie=admin)[1]}
+    assert audit_before <= audit_after, sorted(audit_before - audit_after)
+    print(f"backup during {len(writes)} logins+launches; damaged backups refused naming the file; the restored "
+          f"broker has the users, {len(history)} history rows and all {len(audit_before)} audit events of before")
+
+
 def start_with_own_files(stack):
     """init, then the broker on --tls-cert/--tls-key files outside the state directory."""
     subprocess.run([stack.bin("portico-broker"), "init", "--state", stack.state, "--demo-password", stack.password,
@@ -179,7 +277,7 @@ def start_with_own_files(stack):
     return stack
 
 
-CASES = {"tls_reload": case_tls_reload}
+CASES = {"tls_reload": case_tls_reload, "backup_restore": case_backup_restore}
 
 
 def main():

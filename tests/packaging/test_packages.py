@@ -15,8 +15,9 @@ build tree, and everything below is checked on the .deb files themselves.
     broker.conf, state in a temp dir), serves the portal and the console; the host from the
     package, started as its unit starts it (through portico-session-helper as the portico-host
     account when this runs as root), enrolls and registers with it;
-  - docs/admin.md's backup, taken while the broker serves, restored into an empty state
-    directory, is served by a broker with the same certificate, users and enrolled host.
+  - docs/admin.md's backup (`portico-broker backup`), taken while the broker serves, restored
+    (`portico-broker restore`) into an empty state directory, is served by a broker with the same
+    certificate, users and enrolled host.
 
   test_packages.py CPACK BUILD_DIR SOURCE_DIR
 """
@@ -64,8 +65,8 @@ def run(args, **kw):
 
 
 def require_tools():
-    missing = [t for t in ("dpkg-deb", "systemd-analyze", "sqlite3") if not shutil.which(t)]
-    assert not missing, (f"missing {', '.join(missing)} (Debian dpkg, systemd, sqlite3; deploy/install-deps.sh "
+    missing = [t for t in ("dpkg-deb", "systemd-analyze") if not shutil.which(t)]
+    assert not missing, (f"missing {', '.join(missing)} (Debian dpkg, systemd; deploy/install-deps.sh "
                          "--test installs them): cannot check the packages")
 
 
@@ -360,28 +361,24 @@ def start_packaged_host(root, stack):
 
 
 def check_backup_restore(root, stack, host_id):
-    """docs/admin.md's backup (SQLite's online backup while the broker runs, plus the key files)
-    restored into an empty state directory: a broker serves it with the same certificate, users
-    and hosts."""
+    """docs/admin.md's backup (`portico-broker backup` while the broker runs) restored with
+    `portico-broker restore` into an empty state directory: a broker serves it with the same
+    certificate, users and hosts."""
+    broker = os.path.join(root, "usr/bin/portico-broker")
     backup = os.path.join(stack.dir, "backup")
-    os.makedirs(backup)
-    p = run(["sqlite3", os.path.join(stack.state, "portico.db"), f".backup '{backup}/portico.db'"])
-    assert p.returncode == 0, f"sqlite3 .backup: {p.stderr}"
-    archive = os.path.join(backup, "broker.tar.gz")
-    p = run(["tar", "-C", stack.state, "-czf", archive, "ticket-key.pem", "enrollment-secret", "ca", "tls",
-             "-C", backup, "portico.db"])
-    assert p.returncode == 0, p.stderr
+    p = run([broker, "backup", "--state", stack.state, "--to", backup])
+    assert p.returncode == 0, f"backup: {p.stderr}"
     stack.broker.terminate()
     stack.broker.wait(timeout=30)
     stack.state = os.path.join(stack.dir, "restored")
-    os.makedirs(stack.state, mode=0o700)
-    p = run(["tar", "-C", stack.state, "-xzf", archive])
-    assert p.returncode == 0, p.stderr
+    os.makedirs(stack.state, mode=0o700)  # as the guide's `install -d`: restore takes an empty one
+    p = run([broker, "restore", "--from", backup, "--state", stack.state])
+    assert p.returncode == 0, f"restore: {p.stderr}"
     start_packaged_broker(root, stack, "restored")
     admin = stack.login("admin", stack.admin_password)  # the CA file is the restored certificate
     status, _, host = stack.request("GET", f"/api/v1/hosts/{host_id}", cookie=admin)
     assert status == 200, (status, host)
-    print("backup while serving (sqlite3 .backup + keys) restored into an empty state: the broker serves it, "
+    print("portico-broker backup while serving, restore into an empty state: the broker serves it, "
           "same certificate, users and enrolled host")
 
 
