@@ -17,6 +17,7 @@ build_pkgs=(
   libxcb-xkb-dev libxkbcommon-dev libxkbcommon-x11-dev
   libavcodec-dev libavutil-dev libpng-dev zlib1g-dev libzstd-dev
   musl-tools  # the static package runtime (packager/runtime)
+  help2man  # the packages' man pages, from each program's --help (cmake/Packaging.cmake)
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
