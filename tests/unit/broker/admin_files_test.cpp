@@ -39,7 +39,8 @@ unsigned mode_of(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("tls files: a bad pair is refused naming the file; a failed reload keeps the pair served", "[broker][tls]") {
+TEST_CASE("tls files: a bad pair is refused naming the file, and a failed reload keeps the pair served",
+          "[broker][tls]") {
     test::TempDir dir;
     const auto a_crt = (dir.path / "a.crt").string(), a_key = (dir.path / "a.key").string();
     const auto b_crt = (dir.path / "b.crt").string(), b_key = (dir.path / "b.key").string();
