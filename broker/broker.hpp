@@ -15,6 +15,9 @@ struct BrokerConfig {
     // The store: a postgresql:// URL (several brokers share it) or an SQLite file; empty = the
     // state directory's portico.db (serve --database).
     std::string database;
+    // This broker among several on one PostgreSQL store (serve --broker-id; cluster.hpp): unique
+    // per running broker. Empty: the machine's name and a random suffix, new at every start.
+    std::string broker_id;
     // The HTTPS certificate chain and key (serve --tls-cert/--tls-key); empty = the state
     // directory's tls/broker.crt and tls/broker.key. Re-read by reload_tls().
     std::string tls_cert, tls_key;

@@ -254,7 +254,7 @@ TEST_CASE("desktop pools: a launch that loses the pool's last desktop to another
         REQUIRE(store->set_entitlements("desk", {Entitlement{"group", "users"}}));
     }
     test::FakeHost host(b, "host-1", test::kDisplay, test::kPin, test::FakeHost::Mode::ready, "", "", "", 4,
-                        {"debian"});
+                        std::nullopt, {"debian"});
     auto demo = test::login(b);
     // This broker's placement counts no live desktop (the other broker's row is not committed);
     // its insert then waits for the other broker and finds the pool full.
