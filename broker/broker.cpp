@@ -134,6 +134,8 @@ void Broker::stop() {
     });
 }
 
+void Broker::reload_tls() { impl_->core->reload_tls(); }
+
 void Broker::wait() {
     std::lock_guard lk(impl_->join_mu);
     for (auto& t : impl_->threads)

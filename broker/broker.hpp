@@ -18,6 +18,9 @@ struct BrokerConfig {
     // This broker among several on one PostgreSQL store (serve --broker-id; cluster.hpp): unique
     // per running broker. Empty: the machine's name and a random suffix, new at every start.
     std::string broker_id;
+    // The HTTPS certificate chain and key (serve --tls-cert/--tls-key); empty = the state
+    // directory's tls/broker.crt and tls/broker.key. Re-read by reload_tls().
+    std::string tls_cert, tls_key;
     std::string listen_address = "0.0.0.0";
     std::uint16_t port = 8443;  // 0 = any free port (tests)
     std::string web_root;
@@ -58,6 +61,9 @@ public:
     std::uint16_t start();  // returns the bound port
     void stop();
     void wait();  // until stop() and the threads have finished
+    // Re-reads the TLS certificate and key (SIGHUP): new connections get the new pair, open ones
+    // keep theirs; a pair that does not load is logged and the old one kept. Any thread.
+    void reload_tls();
 
 private:
     struct Impl;

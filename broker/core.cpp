@@ -32,8 +32,12 @@ Core::Core(const BrokerConfig& config)
       ticket_key_(crypto::Ed25519Key::load_private_pem(paths_.ticket_key)),
       ticket_pub_b64_(crypto::base64_encode(ticket_key_.public_raw())),
       ca_((ensure_ca(paths_), std::make_unique<BrokerCa>(paths_.ca_cert, paths_.ca_key))),
-      server_tls_(tls::make_server_context(paths_.tls_cert, paths_.tls_key)),
+      server_cert_(config.tls_cert.empty() ? paths_.tls_cert : config.tls_cert,
+                   config.tls_key.empty() ? paths_.tls_key : config.tls_key),
+      server_tls_(tls::make_server_context(server_cert_.cert_file(), server_cert_.key_file())),
       audit_(*store_) {
+    server_cert_.install(server_tls_);
+    log::info("TLS certificate: ", server_cert_.describe());
     configure_client_auth(server_tls_, paths_.ca_cert);
     const auto location = store_location(config.state_dir, config.database);
     const auto broker_id = config_.broker_id.empty() ? default_broker_id() : config_.broker_id;
@@ -65,6 +69,23 @@ Core::Core(const BrokerConfig& config)
 }
 
 Core::~Core() { shutdown(); }
+
+void Core::reload_tls() {
+    std::string outcome, detail;
+    try {
+        server_cert_.reload();
+        outcome = "tls.reload";
+        detail = server_cert_.describe();
+        log::info("TLS certificate reloaded: ", detail, "; open connections keep the previous one");
+    } catch (const std::exception& e) {
+        outcome = "tls.reload_failed";
+        detail = std::string(e.what()) + "; still serving " + server_cert_.describe();
+        log::error("TLS reload failed: ", detail);
+    }
+    store_jobs_.post("tls reload audit", [this, outcome, detail] {
+        audit_.record("-", outcome, server_cert_.cert_file(), "local", detail);
+    });
+}
 
 void Core::start() {
     store_jobs_.post("start", [this] {

@@ -34,6 +34,7 @@
 #include "broker/store.hpp"
 #include "broker/store_executor.hpp"
 #include "broker/thumbnails.hpp"
+#include "broker/tls_files.hpp"
 #include "common/crypto.hpp"
 
 #include <boost/asio/ssl/context.hpp>
@@ -54,6 +55,8 @@ public:
 
     const BrokerConfig& config() const { return config_; }
     boost::asio::ssl::context& server_tls() { return server_tls_; }
+    // Re-reads the TLS files (Broker::reload_tls); logs and audits the outcome, never throws.
+    void reload_tls();
     const std::string& ticket_public_key_b64() const { return ticket_pub_b64_; }
 
     StoreExecutor& store_jobs() { return store_jobs_; }
@@ -93,6 +96,7 @@ private:
     crypto::Ed25519Key ticket_key_;
     std::string ticket_pub_b64_;
     std::unique_ptr<BrokerCa> ca_;
+    ServerCertificate server_cert_;  // before server_tls_, which calls back into it
     boost::asio::ssl::context server_tls_;
     StoreExecutor store_jobs_;  // after store_: its jobs use the store
     Metrics metrics_;

@@ -1,5 +1,6 @@
 // portico-broker: `init` creates the state directory; `serve` runs the broker until SIGINT/SIGTERM.
 
+#include "broker/backup.hpp"
 #include "broker/broker.hpp"
 #include "broker/desktop_pools.hpp"
 #include "broker/state_dir.hpp"
@@ -42,6 +43,10 @@ const char* const kUsage =
     "        [--max-connections N (4096)] [--max-connections-per-address N (256)]\n"
     "        [--max-sessions-per-user N (8; 0 = no cap)] [--max-screen WxH (7680x4320)] [--max-screen-pixels N]\n"
     "        [--max-queued-logins N (64)] [--config FILE (the same options as TOML or INI)]\n"
+    "        [--tls-cert FILE (STATE/tls/broker.crt: PEM, the certificate then its intermediates)]\n"
+    "        [--tls-key FILE (STATE/tls/broker.key: PEM, unencrypted)]\n"
+    "      SIGHUP re-reads the TLS files: new connections get the new certificate, open ones keep\n"
+    "      theirs; if they do not load, the broker logs why and keeps serving the old pair.\n"
     "      --database: the store, a PostgreSQL URL (postgresql://USER@HOST/DB; keep the password in a\n"
     "      passfile, ~/.pgpass or PGPASSFILE) shared by several brokers, or an SQLite file; default:\n"
     "      the state directory's portico.db. The commands below take it too, instead of or beside --state.\n"
@@ -57,7 +62,12 @@ const char* const kUsage =
     "                 [--group G]... [--user U]...   (a VM desktop pool)\n"
     "  portico-broker delete-desktop --state DIR|--database URL --id ID\n"
     "  portico-broker copy-store --from SQLITE_FILE --to URL\n"
-    "      (copies every table of an SQLite estate into an empty PostgreSQL database, in one transaction)\n";
+    "      (copies every table of an SQLite estate into an empty PostgreSQL database, in one transaction)\n"
+    "  portico-broker backup --state DIR [--database URL] --to DIR\n"
+    "      (while the broker runs: the SQLite database by SQLite's online backup, the keys and certificates,\n"
+    "       a manifest with their SHA-256; a PostgreSQL database is backed up with pg_dump instead)\n"
+    "  portico-broker restore --from DIR --state DIR\n"
+    "      (checks the backup against its manifest and makes the new, empty state directory DIR of it)\n";
 
 // A bad command line: the reason (if any) and the usage, exit 2.
 int usage(const std::string& why = "") {
@@ -255,6 +265,43 @@ int cmd_copy_store(std::vector<std::string> args) {
     return 0;
 }
 
+// backup.hpp: a running broker's estate into a new folder.
+int cmd_backup(std::vector<std::string> args) {
+    std::string state, database, to;
+    Command c("backup");
+    c.app.add_option("--state", state, "the broker's state directory")->option_text("DIR");
+    add_database_option(c.app, database);
+    c.app.add_option("--to", to, "the backup folder to make (new or empty)")->option_text("DIR");
+    portico::cli::add_config(c.app);
+    if (auto done = c.parse(std::move(args))) return *done;
+    if (state.empty() || to.empty()) return usage("--state and --to are required");
+    auto m = portico::broker::backup_state(state, database, to);
+    for (const auto& f : m.files) std::cout << f.path << " " << f.size << " bytes sha256 " << f.sha256 << "\n";
+    std::cout << "backed up " << state << " (schema version " << m.schema_version << ") to " << to << "\n";
+    if (m.store == "postgresql")
+        std::cout << "the database is in PostgreSQL and not in this backup: back it up with\n"
+                  << "  pg_dump -Fc -f portico.dump '" << portico::broker::redacted_location(database) << "'\n";
+    return 0;
+}
+
+// backup.hpp: a state directory made from a backup folder.
+int cmd_restore(std::vector<std::string> args) {
+    std::string from, state;
+    Command c("restore");
+    c.app.add_option("--from", from, "the backup folder (portico-broker backup --to)")->option_text("DIR");
+    c.app.add_option("--state", state, "the state directory to make (new or empty)")->option_text("DIR");
+    portico::cli::add_config(c.app);
+    if (auto done = c.parse(std::move(args))) return *done;
+    if (from.empty() || state.empty()) return usage("--from and --state are required");
+    auto m = portico::broker::restore_state(from, state);
+    std::cout << "restored the backup of " << m.created_at << " (Portico " << m.portico_version << ", schema version "
+              << m.schema_version << ") into " << state << "\n";
+    if (m.store == "postgresql")
+        std::cout << "its database was in PostgreSQL: restore that with pg_restore and start the broker with "
+                     "the same --database\n";
+    return 0;
+}
+
 // HOST:PORT or [V6]:PORT, as --listen takes it; empty when malformed.
 // "WxH" with each side 1..65535. (from_chars on the argument itself: no temporary whose buffer a
 // parse pointer could outlive.)
@@ -346,6 +393,12 @@ int cmd_serve(std::vector<std::string> args) {
                    "the most pixels a screen may have (default: --max-screen's)")
         ->option_text("N")
         ->check(portico::cli::count(1, std::numeric_limits<long>::max()));
+    app.add_option("--tls-cert", c.tls_cert,
+                   "the HTTPS certificate, PEM, followed by its intermediate CAs (default STATE/tls/broker.crt); "
+                   "SIGHUP re-reads it")
+        ->option_text("FILE");
+    app.add_option("--tls-key", c.tls_key, "its private key, PEM, unencrypted (default STATE/tls/broker.key)")
+        ->option_text("FILE");
     portico::cli::add_config(app);
     if (auto done = cmd.parse(std::move(args))) return *done;
     if (c.state_dir.empty()) return usage("--state is required");
@@ -380,6 +433,7 @@ int cmd_serve(std::vector<std::string> args) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);  // reload the TLS certificate (systemctl reload)
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -388,7 +442,10 @@ int cmd_serve(std::vector<std::string> args) {
     portico::broker::Broker broker(c);
     broker.start();
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        portico::log::info("received ", strsignal(sig), ": reloading the TLS certificate");
+        broker.reload_tls();
+    }
     portico::log::info("received ", strsignal(sig));
     broker.stop();
     broker.wait();
@@ -426,6 +483,8 @@ int main(int argc, char** argv) {
         if (cmd == "reset-password") return cmd_reset_password(args);
         if (cmd == "enroll-token") return cmd_enroll_token(args);
         if (cmd == "copy-store") return cmd_copy_store(args);
+        if (cmd == "backup") return cmd_backup(args);
+        if (cmd == "restore") return cmd_restore(args);
     } catch (const std::exception& e) {
         portico::log::error(cmd, " failed: ", e.what());
         return 1;

@@ -14,7 +14,8 @@
 //   - pool capacity: create_session of a desktop pool's session locks the pool's row
 //     (SELECT ... FOR UPDATE), counts its live sessions and inserts in one transaction, so two
 //     brokers cannot both take the last desktop (live_session_count alone, read by one broker
-//     before another's insert commits, could not promise that); the loser's create_session throws.
+//     before another's insert commits, could not promise that); the loser's create_session throws
+//     PoolFull, which the launch answers as a full pool.
 //   - everything else is a single statement (atomic on its own: upserts are INSERT ... ON
 //     CONFLICT, create-if-absent is ON CONFLICT DO NOTHING counted by its row count) or a short
 //     READ COMMITTED transaction whose invariants foreign keys and CHECKs hold.
@@ -1037,9 +1038,7 @@ void PgStore::create_session(const SessionRecord& s) {
             auto live = exec(
                 "SELECT COUNT(*) FROM sessions WHERE resource = $1 AND state IN ('starting', 'active', 'disconnected')",
                 {s.resource});
-            if (live.row(0).integer(0) >= pool.row(0).integer(0))
-                throw std::runtime_error("desktop pool " + s.resource +
-                                         " is full (another broker took the last desktop)");
+            if (live.row(0).integer(0) >= pool.row(0).integer(0)) throw PoolFull(s.resource, pool.row(0).integer(0));
         }
         exec(
             "INSERT INTO sessions(id, \"user\", resource, host_id, state, width, height, created_at, updated_at) "

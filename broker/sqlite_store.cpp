@@ -925,19 +925,33 @@ std::vector<Resource> SqliteStore::entitled_resources(const std::string& user) {
 
 void SqliteStore::create_session(const SessionRecord& r) {
     std::lock_guard lk(mu_);
-    Stmt(db_,
-         "INSERT INTO sessions(id, user, resource, host_id, state, width, height, created_at, updated_at) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(1, r.id)
-        .bind(2, r.user)
-        .bind(3, r.resource)
-        .bind(4, r.host_id)
-        .bind(5, std::string(to_string(r.state)))
-        .bind(6, std::int64_t{r.width})
-        .bind(7, std::int64_t{r.height})
-        .bind(8, r.created_at)
-        .bind(9, r.created_at)
-        .step();
+    // BEGIN IMMEDIATE takes the database's write lock before the count, so the check and the
+    // insert are one step for every writer of the file (as the pool row lock on PostgreSQL).
+    transaction([&] {
+        Stmt pool(db_, "SELECT size FROM desktop_pools WHERE id = ?");
+        pool.bind(1, r.resource);
+        if (pool.step()) {
+            Stmt live(db_,
+                      "SELECT COUNT(*) FROM sessions WHERE resource = ? AND state IN ('starting', 'active', "
+                      "'disconnected')");
+            live.bind(1, r.resource);
+            if (live.step() && live.integer(0) >= pool.integer(0)) throw PoolFull(r.resource, pool.integer(0));
+        }
+        Stmt(db_,
+             "INSERT INTO sessions(id, user, resource, host_id, state, width, height, created_at, updated_at) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(1, r.id)
+            .bind(2, r.user)
+            .bind(3, r.resource)
+            .bind(4, r.host_id)
+            .bind(5, std::string(to_string(r.state)))
+            .bind(6, std::int64_t{r.width})
+            .bind(7, std::int64_t{r.height})
+            .bind(8, r.created_at)
+            .bind(9, r.created_at)
+            .step();
+        return true;
+    });
 }
 
 std::optional<SessionRecord> SqliteStore::session(const std::string& id) {

@@ -31,6 +31,17 @@ struct StoreBusy : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// create_session of a desktop pool's session when the pool already has `size` live sessions:
+// another broker took the last desktop between this broker's placement and its insert. The
+// launch answers it as a full pool (no_host), not as a store failure.
+struct PoolFull : std::runtime_error {
+    PoolFull(const std::string& pool, std::int64_t size)
+        : std::runtime_error("desktop pool " + pool + " is full (" + std::to_string(size) +
+                             " live sessions; another broker took the last desktop)"),
+          size(size) {}
+    std::int64_t size;
+};
+
 struct Resource {
     std::string id, name, type;        // type: "app" or "desktop" (a DesktopPool)
     std::vector<std::string> command;  // argv for app sessions
@@ -200,6 +211,9 @@ public:
     virtual void set_dedicated_host(const std::string& pool, const std::string& user, const std::string& host_id) = 0;
 
     // ---- display sessions ----
+    // A desktop pool's session is checked against the pool's size and inserted in one
+    // transaction (both backends; on PostgreSQL under the pool's row lock, so brokers sharing the
+    // database cannot both take the last desktop): throws PoolFull when it has no room.
     virtual void create_session(const SessionRecord& s) = 0;
     virtual std::optional<SessionRecord> session(const std::string& id) = 0;
     // False if the session does not exist, is already in `state`, is final (ended/lost), or is

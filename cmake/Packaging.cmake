@@ -31,10 +31,73 @@ install(PROGRAMS ${PORTICO_DEPLOY}/guest/build-desktop-image.sh ${PORTICO_DEPLOY
 install(FILES ${PORTICO_DEPLOY}/guest/pvh-kernel.sh ${PORTICO_DEPLOY}/guest/README.md
         DESTINATION share/portico/guest COMPONENT host)
 
+# Who the packages name as their maintainer (control field, changelogs): your organisation when you
+# build them for your machines, e.g. -DPORTICO_MAINTAINER="IT Services <it@example.org>".
+set(PORTICO_MAINTAINER "Portico maintainers <portico@localhost>" CACHE STRING
+    "the Maintainer of the Debian packages: \"Name <email>\"")
+set(PORTICO_DEB_RELEASE 1)
+
+# Each package's Debian changelog (/usr/share/doc/PKG/changelog.Debian.gz, as Debian policy 12.7
+# and lintian want it for a version with a Debian revision): one entry for the version built,
+# dated by SOURCE_DATE_EPOCH when set (reproducible builds), else now; gzip -n keeps the file's
+# name and time out of it.
+string(TIMESTAMP PORTICO_CHANGELOG_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
+foreach(component broker host client pack)
+  set(pkg portico-${component})
+  set(changelog ${CMAKE_BINARY_DIR}/packaging/${pkg}/changelog.Debian)
+  file(WRITE ${changelog}
+       "${pkg} (${PROJECT_VERSION}-${PORTICO_DEB_RELEASE}) unstable; urgency=medium\n\n"
+       "  * Portico ${PROJECT_VERSION}, built from its source tree (cmake/Packaging.cmake).\n\n"
+       " -- ${PORTICO_MAINTAINER}  ${PORTICO_CHANGELOG_DATE}\n")
+  execute_process(COMMAND gzip -9nf ${changelog} RESULT_VARIABLE gzip_failed)
+  if(gzip_failed)
+    message(FATAL_ERROR "gzip ${changelog} failed")
+  endif()
+  install(FILES ${changelog}.gz DESTINATION share/doc/${pkg} COMPONENT ${component})
+endforeach()
+
+# Man pages, made from each program's --help by help2man (Debian's help2man; a fraction of a
+# second each). Without help2man the packages have none, and the packages test says so.
+find_program(HELP2MAN help2man)
+if(HELP2MAN)
+  set(man_see_also ${CMAKE_BINARY_DIR}/packaging/man-see-also.h2m)
+  # CONFIGURE: rewritten only when it changes, so a re-configure does not remake the pages.
+  file(CONFIGURE OUTPUT ${man_see_also} CONTENT
+       "[SEE ALSO]\nThe admin guide, /usr/share/doc/portico-broker/admin.md (also in portico-host):\ninstalling, configuring, certificates, backup and restore.\n")
+  set(man_pages)
+  foreach(entry "portico-broker|broker|Portico connection broker"
+                "portico-host|host|Portico session host"
+                "portico-client|client|Portico native client"
+                "portico-pack|pack|Portico application packager")
+    string(REPLACE "|" ";" entry "${entry}")
+    list(GET entry 0 program)
+    list(GET entry 1 component)
+    list(GET entry 2 summary)
+    set(page ${CMAKE_BINARY_DIR}/packaging/man/${program}.1.gz)
+    add_custom_command(
+      OUTPUT ${page}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/packaging/man
+      COMMAND ${HELP2MAN} --no-info --no-discard-stderr --section=1 --version-string=${PROJECT_VERSION}
+              --name=${summary} --include=${man_see_also} --output=${CMAKE_BINARY_DIR}/packaging/man/${program}.1
+              $<TARGET_FILE:${program}>
+      COMMAND gzip -9nf ${CMAKE_BINARY_DIR}/packaging/man/${program}.1
+      DEPENDS ${program} ${man_see_also}
+      COMMENT "help2man ${program}"
+      VERBATIM)
+    list(APPEND man_pages ${page})
+    install(FILES ${page} DESTINATION share/man/man1 COMPONENT ${component})
+  endforeach()
+  add_custom_target(man_pages ALL DEPENDS ${man_pages})
+else()
+  message(WARNING "help2man not found (Debian help2man; deploy/install-deps.sh): the packages will have no man pages")
+  add_custom_target(man_pages)  # deploy/build-packages.sh builds it either way
+endif()
+
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME portico)
 set(CPACK_PACKAGE_VENDOR "Portico")
-set(CPACK_PACKAGE_CONTACT "Portico maintainers <portico@localhost>")
+set(CPACK_PACKAGE_CONTACT "${PORTICO_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${PORTICO_MAINTAINER}")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 # DESTDIR installs, so the absolute destinations above (/etc, /lib/systemd) land in the package.
 set(CPACK_SET_DESTDIR ON)
@@ -44,7 +107,7 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL broker host client pack)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
-set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_RELEASE ${PORTICO_DEB_RELEASE})
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
@@ -59,7 +122,8 @@ else()
 endif()
 
 set(CPACK_DEBIAN_BROKER_PACKAGE_NAME portico-broker)
-set(CPACK_DEBIAN_BROKER_PACKAGE_DEPENDS "adduser, init-system-helpers (>= 1.54)")
+# procps: /bin/kill, which the unit's ExecReload= sends SIGHUP with (systemctl reload).
+set(CPACK_DEBIAN_BROKER_PACKAGE_DEPENDS "adduser, init-system-helpers (>= 1.54), procps")
 set(CPACK_DEBIAN_BROKER_DESCRIPTION "Portico connection broker
 The broker of Portico, an application and desktop delivery stack: the HTTPS
 portal and REST API, the admin console, users and entitlements in its

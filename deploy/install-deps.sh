@@ -17,6 +17,7 @@ build_pkgs=(
   libxcb-xkb-dev libxkbcommon-dev libxkbcommon-x11-dev
   libavcodec-dev libavutil-dev libpng-dev zlib1g-dev libzstd-dev
   musl-tools  # the static package runtime (packager/runtime)
+  help2man  # the packages' man pages, from each program's --help (cmake/Packaging.cmake)
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
@@ -32,7 +33,7 @@ test_pkgs=(
   clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz): clang 14 and its fuzzer/sanitizer runtimes
   clang-format  # tools/format-check (.clang-format)
   postgresql  # the postgres-labelled tests start their own server from /usr/lib/postgresql/*/bin (pg_server.hpp)
-  systemd sqlite3 file  # tests/packaging: systemd-analyze verify; the admin guide's backup; cpack's shlibdeps finds ELF files with file
+  systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
 )
 
 # The peers bench/display/bench_display.py measures Portico against, and what they need to run

@@ -5,6 +5,8 @@ build tree, and everything below is checked on the .deb files themselves.
   - control fields: names, a Depends with the shared libraries (dpkg-shlibdeps) and the programs
     the host starts, conffiles, maintainer scripts; no file in two packages;
   - the files each installs (binaries, units, /etc/portico, web client, console, guest scripts);
+  - a Debian changelog in each package (its version, its Maintainer) and man pages made from the
+    programs' --help, which `man` renders; lintian asks for neither any more;
   - `systemd-analyze verify` on both units inside the unpacked root, and the broker's exposure
     score from `systemd-analyze security` (the hardening is really there); lintian's report when
     lintian is installed (printed, not judged: style);
@@ -15,12 +17,14 @@ build tree, and everything below is checked on the .deb files themselves.
     broker.conf, state in a temp dir), serves the portal and the console; the host from the
     package, started as its unit starts it (through portico-session-helper as the portico-host
     account when this runs as root), enrolls and registers with it;
-  - docs/admin.md's backup, taken while the broker serves, restored into an empty state
-    directory, is served by a broker with the same certificate, users and enrolled host.
+  - docs/admin.md's backup (`portico-broker backup`), taken while the broker serves, restored
+    (`portico-broker restore`) into an empty state directory, is served by a broker with the same
+    certificate, users and enrolled host.
 
   test_packages.py CPACK BUILD_DIR SOURCE_DIR
 """
 import glob
+import gzip
 import os
 import pwd
 import re
@@ -45,9 +49,14 @@ PACKAGES = {
     "portico-client": ["usr/bin/portico-client"],
     "portico-pack": ["usr/bin/portico-pack", "usr/bin/portico-pack-runtime"],
 }
+# Beside those: each package's Debian changelog, and a man page for its main program.
+MAN_PAGES = {"portico-broker": "portico-broker", "portico-host": "portico-host", "portico-client": "portico-client",
+             "portico-pack": "portico-pack"}
+for _name, _program in MAN_PAGES.items():
+    PACKAGES[_name] += [f"usr/share/doc/{_name}/changelog.Debian.gz", f"usr/share/man/man1/{_program}.1.gz"]
 # What each package's Depends/Recommends must name, beyond dpkg-shlibdeps' libraries.
 RELATIONS = {
-    "portico-broker": {"Depends": ["adduser", "init-system-helpers", "libc6", "libssl3", "libsqlite3-0"]},
+    "portico-broker": {"Depends": ["adduser", "init-system-helpers", "procps", "libc6", "libssl3", "libsqlite3-0"]},
     "portico-host": {"Depends": ["xvfb", "passwd", "adduser", "libc6", "libx264-"],
                      "Recommends": ["xfonts-base", "xterm", "qemu-system-x86", "qemu-utils", "portico-pack"]},
     "portico-client": {"Depends": ["libc6"]},
@@ -64,8 +73,8 @@ def run(args, **kw):
 
 
 def require_tools():
-    missing = [t for t in ("dpkg-deb", "systemd-analyze", "sqlite3") if not shutil.which(t)]
-    assert not missing, (f"missing {', '.join(missing)} (Debian dpkg, systemd, sqlite3; deploy/install-deps.sh "
+    missing = [t for t in ("dpkg-deb", "systemd-analyze") if not shutil.which(t)]
+    assert not missing, (f"missing {', '.join(missing)} (Debian dpkg, systemd; deploy/install-deps.sh "
                          "--test installs them): cannot check the packages")
 
 
@@ -84,7 +93,7 @@ def build_packages(cpack, build, out):
 
 def check_control(name, deb, work):
     fields = {}
-    for field in ("Package", "Version", "Architecture", "Depends", "Recommends", "Description"):
+    for field in ("Package", "Version", "Architecture", "Maintainer", "Depends", "Recommends", "Description"):
         fields[field] = run(["dpkg-deb", "-f", deb, field]).stdout.strip()
     assert fields["Depends"], f"{name}: empty Depends"
     assert re.fullmatch(r"\d+\.\d+\.\d+-\d+", fields["Version"]), f"{name}: version {fields['Version']!r}"
@@ -104,9 +113,35 @@ def check_control(name, deb, work):
         for script in ("postinst", "prerm", "postrm"):
             mode = os.stat(os.path.join(control, script)).st_mode
             assert mode & stat.S_IXUSR, f"{name}: {script} not executable"
+    assert re.fullmatch(r".+ <[^<>@\s]+@[^<>\s]+>", fields["Maintainer"]), f"{name}: Maintainer {fields['Maintainer']!r}"
     print(f"{name} {fields['Version']} {fields['Architecture']}: Depends: {fields['Depends']}"
           + (f"; Recommends: {fields['Recommends']}" if fields["Recommends"] else ""))
-    return control
+    return control, fields
+
+
+def check_docs(root, fields):
+    """Each package's changelog is a Debian changelog of the version and maintainer in its control
+    file; each man page is a page of its program, from its --help."""
+    for name, f in fields.items():
+        with gzip.open(os.path.join(root, f"usr/share/doc/{name}/changelog.Debian.gz"), "rt") as c:
+            lines = c.read().splitlines()
+        assert lines[0] == f"{name} ({f['Version']}) unstable; urgency=medium", f"{name} changelog: {lines[0]!r}"
+        trailer = next(line for line in lines if line.startswith(" -- "))
+        assert trailer.startswith(f" -- {f['Maintainer']}  "), f"{name} changelog: {trailer!r} (Maintainer {f['Maintainer']})"
+        program = MAN_PAGES[name]
+        with gzip.open(os.path.join(root, f"usr/share/man/man1/{program}.1.gz"), "rt") as m:
+            page = m.read()
+        assert f'.TH {program.upper()} "1"' in page and ".SH NAME" in page, program
+        assert f"{program} \\- Portico" in page, f"{program}.1 has no NAME line"
+        # The page is the program's own help: its first usage line is in it.
+        usage = run([os.path.join(root, "usr/bin", program), "--help"]).stdout
+        first = next(w for w in usage.split() if w.startswith("--"))
+        assert first.replace("-", "\\-") in page, f"{program}.1 lacks {first} from --help"
+        p = run(["man", "-l", os.path.join(root, f"usr/share/man/man1/{program}.1.gz")],
+                env=dict(os.environ, MANWIDTH="80", MAN_KEEP_FORMATTING=""))
+        assert p.returncode == 0 and program in p.stdout, f"man -l {program}.1: {p.stderr[-1000:]}"
+    print(f"changelogs of {', '.join(sorted(fields))} name their version and maintainer; "
+          f"man pages of {', '.join(MAN_PAGES.values())} render")
 
 
 def check_files(debs, root):
@@ -139,6 +174,9 @@ def check_units(root):
     # ours are judged; their ExecStart= programs are looked up in the root (the packages').
     p = run(["cp", "-an", "/lib/systemd/system/.", os.path.join(root, "lib/systemd/system/")])
     assert p.returncode == 0, p.stderr
+    # The broker's ExecReload= runs /bin/kill (procps, in its Depends): this machine's stands in.
+    os.makedirs(os.path.join(root, "bin"), exist_ok=True)
+    shutil.copy2("/bin/kill", os.path.join(root, "bin/kill"))
     p = run(["systemd-analyze", "verify", f"--root={root}", "--man=no", "--generators=no", "--recursive-errors=no",
              *units])
     output = (p.stdout + p.stderr).strip()
@@ -156,6 +194,8 @@ def check_units(root):
 
 
 def report_lintian(debs):
+    """lintian's report, printed (style is the team's call), except what the packages now provide:
+    a changelog, and a man page for each package's main program."""
     if not shutil.which("lintian"):
         print("lintian: not installed, no style report (apt-get install lintian)")
         return
@@ -163,6 +203,9 @@ def report_lintian(debs):
         p = run(["lintian", "--tag-display-limit", "0", deb], timeout=300)
         tags = [line for line in p.stdout.splitlines() if re.match(r"^[EWINPCOX]: ", line)]
         print(f"lintian {name}: {len(tags)} tags" + "".join(f"\n    {t}" for t in tags))
+        provided = [t for t in tags if re.search(r": (no-changelog|\S*changelog\S*missing\S*|wrong-name-for-\S*changelog)( |$)", t)
+                    or f"no-manual-page [usr/bin/{MAN_PAGES[name]}]" in t]
+        assert not provided, f"lintian {name}: {provided}"
 
 
 def check_maintainer_scripts(controls, work):
@@ -360,28 +403,24 @@ def start_packaged_host(root, stack):
 
 
 def check_backup_restore(root, stack, host_id):
-    """docs/admin.md's backup (SQLite's online backup while the broker runs, plus the key files)
-    restored into an empty state directory: a broker serves it with the same certificate, users
-    and hosts."""
+    """docs/admin.md's backup (`portico-broker backup` while the broker runs) restored with
+    `portico-broker restore` into an empty state directory: a broker serves it with the same
+    certificate, users and hosts."""
+    broker = os.path.join(root, "usr/bin/portico-broker")
     backup = os.path.join(stack.dir, "backup")
-    os.makedirs(backup)
-    p = run(["sqlite3", os.path.join(stack.state, "portico.db"), f".backup '{backup}/portico.db'"])
-    assert p.returncode == 0, f"sqlite3 .backup: {p.stderr}"
-    archive = os.path.join(backup, "broker.tar.gz")
-    p = run(["tar", "-C", stack.state, "-czf", archive, "ticket-key.pem", "enrollment-secret", "ca", "tls",
-             "-C", backup, "portico.db"])
-    assert p.returncode == 0, p.stderr
+    p = run([broker, "backup", "--state", stack.state, "--to", backup])
+    assert p.returncode == 0, f"backup: {p.stderr}"
     stack.broker.terminate()
     stack.broker.wait(timeout=30)
     stack.state = os.path.join(stack.dir, "restored")
-    os.makedirs(stack.state, mode=0o700)
-    p = run(["tar", "-C", stack.state, "-xzf", archive])
-    assert p.returncode == 0, p.stderr
+    os.makedirs(stack.state, mode=0o700)  # as the guide's `install -d`: restore takes an empty one
+    p = run([broker, "restore", "--from", backup, "--state", stack.state])
+    assert p.returncode == 0, f"restore: {p.stderr}"
     start_packaged_broker(root, stack, "restored")
     admin = stack.login("admin", stack.admin_password)  # the CA file is the restored certificate
     status, _, host = stack.request("GET", f"/api/v1/hosts/{host_id}", cookie=admin)
     assert status == 200, (status, host)
-    print("backup while serving (sqlite3 .backup + keys) restored into an empty state: the broker serves it, "
+    print("portico-broker backup while serving, restore into an empty state: the broker serves it, "
           "same certificate, users and enrolled host")
 
 
@@ -393,8 +432,10 @@ def main():
     os.makedirs(work)
     root = os.path.join(work, "root")
     debs = build_packages(cpack, build, os.path.join(work, "debs"))
-    controls = {name: check_control(name, deb, work) for name, deb in sorted(debs.items())}
+    checked = {name: check_control(name, deb, work) for name, deb in sorted(debs.items())}
+    controls = {name: c for name, (c, _) in checked.items()}
     check_files(debs, root)
+    check_docs(root, {name: f for name, (_, f) in checked.items()})
     check_units(root)
     report_lintian(debs)
     check_maintainer_scripts(controls, work)

@@ -1,12 +1,18 @@
 // Desktop pools: persistence in the store, validation, and host placement (pooled: the least
-// loaded host with the image; dedicated: the user's host, remembered; the pool's size caps it).
+// loaded host with the image; dedicated: the user's host, remembered; the pool's size caps it,
+// also when another broker on the same database takes the last desktop).
 
 #include "broker/desktop_pools.hpp"
 #include "broker/store.hpp"
 #include "common/crypto.hpp"
+#include "pg_server.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include <thread>
 
 using namespace portico::broker;
 
@@ -177,4 +183,95 @@ TEST_CASE("desktop pools: a full pool and draining hosts take no new desktops", 
     CHECK(full.error().message.find("in use") != std::string::npos);
     store->set_session_state("s1", portico::broker::SessionState::ended, 2);
     CHECK(desktops.place("lab", "alice").ok());
+}
+
+namespace {
+
+// Another broker's write to the broker's database: a transaction that records a live session of
+// the pool and stays open (holding what the launch's create_session must wait for) until
+// commit() is called. SQLite: the file's write lock (BEGIN IMMEDIATE); PostgreSQL: the pool's row
+// lock, as PgStore::create_session takes it.
+class OtherBroker {
+public:
+    OtherBroker(std::string backend, std::string location) : backend_(std::move(backend)), location_(location) {
+        const std::string insert =
+            "INSERT INTO sessions(id, \"user\", resource, host_id, state, width, height, created_at, updated_at) "
+            "VALUES ('other', 'demo', 'desk', 'host-1', 'starting', 800, 600, 1, 1)";
+        if (backend_ == "sqlite") {
+            REQUIRE(sqlite3_open(location.c_str(), &db_) == SQLITE_OK);
+            REQUIRE(sqlite3_exec(db_, ("BEGIN IMMEDIATE; " + insert).c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+        } else {
+            pg_ = PQconnectdb(location.c_str());
+            REQUIRE(PQstatus(pg_) == CONNECTION_OK);
+            for (const std::string sql :
+                 {std::string("BEGIN"), std::string("SELECT size FROM desktop_pools WHERE id = 'desk' FOR UPDATE"),
+                  insert}) {
+                PGresult* r = PQexec(pg_, sql.c_str());
+                const auto st = PQresultStatus(r);
+                PQclear(r);
+                REQUIRE((st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK));
+            }
+        }
+    }
+    ~OtherBroker() {
+        if (db_) sqlite3_close(db_);
+        if (pg_) PQfinish(pg_);
+    }
+    // Commits once the launch waits for this transaction: on PostgreSQL when a backend is seen
+    // waiting for a lock; SQLite shows no waiter, so after 1 s (the launch reaches its insert
+    // within that, and its busy timeout, 2 s, outlasts it).
+    void commit_when_waited_for() {
+        if (backend_ == "sqlite") {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+            sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+            return;
+        }
+        waited = test::eventually([&] {
+            return test::pg_query(location_,
+                                  "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0][0] != "0";
+        });
+        PQclear(PQexec(pg_, "COMMIT"));
+    }
+    bool waited = true;
+
+private:
+    std::string backend_, location_;
+    sqlite3* db_ = nullptr;
+    PGconn* pg_ = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("desktop pools: a launch that loses the pool's last desktop to another broker is answered as a full pool",
+          "[broker][desktops][postgres]") {
+    const std::string backend = GENERATE(as<std::string>{}, "sqlite", "postgres");
+    INFO(backend);
+    const std::string database = backend == "sqlite" ? "" : test::PgServer::shared().new_database();
+    test::BrokerFixture b(20, {}, database);
+    const std::string location = database.empty() ? b.state + "/portico.db" : database;
+    {
+        auto store = open_store(location);
+        store->put_desktop_pool(pool("desk", "Desk", "debian", "pooled", 1, 0, 256, 1));
+        REQUIRE(store->set_entitlements("desk", {Entitlement{"group", "users"}}));
+    }
+    test::FakeHost host(b, "host-1", test::kDisplay, test::kPin, test::FakeHost::Mode::ready, "", "", "", 4,
+                        std::nullopt, {"debian"});
+    auto demo = test::login(b);
+    // This broker's placement counts no live desktop (the other broker's row is not committed);
+    // its insert then waits for the other broker and finds the pool full.
+    OtherBroker other(backend, location);
+    std::thread committer([&] { other.commit_when_waited_for(); });
+    auto r = test::post(b, "/api/v1/launch", {{"resource", "desk"}}, demo);
+    committer.join();
+    CHECK(other.waited);
+    REQUIRE(r.status == 503);
+    CHECK(r.json()["error"]["code"] == "no_host");
+    CHECK(r.json()["error"]["message"] == "all 1 desktops of Desk are in use (another broker took the last one)");
+    CHECK(host.starts == 0);
+    CHECK(open_store(location)->live_session_count("desk") == 1);
+    // The same full pool seen by the placement itself: the same answer, without the race.
+    auto again = test::post(b, "/api/v1/launch", {{"resource", "desk"}}, demo);
+    REQUIRE(again.status == 503);
+    CHECK(again.json()["error"]["code"] == "no_host");
+    CHECK(again.json()["error"]["message"] == "all 1 desktops of Desk are in use");
 }

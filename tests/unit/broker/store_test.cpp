@@ -247,3 +247,36 @@ TEST_CASE("store: groups, entitlements, hosts, lost sessions, tokens, audit", "[
     CHECK_FALSE(b.exec_ok("UPDATE audit SET actor = 'x'"));
     CHECK(b.count("SELECT COUNT(*) FROM audit") == 2);
 }
+
+TEST_CASE("store: a desktop pool's session beyond its size is PoolFull, an app's is not limited",
+          "[broker][store][postgres]") {
+    Backend b(STORE_BACKEND());
+    INFO(b.name);
+    auto s = b.open();
+    s->create_user("alice", "h", 0);
+    portico::broker::DesktopPool pool;
+    pool.id = "desk";
+    pool.name = "Desk";
+    pool.image = "debian";
+    pool.mode = "pooled";
+    pool.size = 1;
+    s->put_desktop_pool(pool);
+    s->put_resource({"term", "Terminal", "app", {"xterm"}, "", ""});
+    auto session = [](std::string id, std::string resource) {
+        return SessionRecord{
+            std::move(id), "alice", std::move(resource), "h1", SessionState::starting, 800, 600, 1, 0, 1};
+    };
+    s->create_session(session("d1", "desk"));
+    try {
+        s->create_session(session("d2", "desk"));
+        FAIL("a second session of a pool of one was recorded");
+    } catch (const portico::broker::PoolFull& e) {
+        CHECK(e.size == 1);
+        CHECK(std::string(e.what()).find("desk") != std::string::npos);
+    }
+    CHECK_FALSE(s->session("d2"));  // nothing of it was written
+    CHECK(s->set_session_state("d1", SessionState::ended, 2));
+    s->create_session(session("d2", "desk"));  // an ended session frees its desktop
+    for (int i = 0; i < 3; ++i) s->create_session(session("t" + std::to_string(i), "term"));
+    CHECK(s->live_session_count("term") == 3);
+}

@@ -205,7 +205,7 @@ std::unique_ptr<WssStream> ws_connect(net::io_context& ioc, std::uint16_t port, 
 
 FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string display_url, std::string cert_sha256,
                    Mode mode, std::string secret, std::string client_cert, std::string client_key, int max_sessions,
-                   std::optional<std::vector<std::string>> running)
+                   std::optional<std::vector<std::string>> running, std::vector<std::string> images)
     : mode_(mode) {
     if (client_cert.empty()) {
         ws_ = ws_connect(ioc_, b.port, b.broker_cert_sha256, "/api/v1/control");
@@ -232,6 +232,7 @@ FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string disp
                 {"apps", json::array({"*"})},
                 {"max_sessions", max_sessions}};
     if (running) reg["sessions"] = *running;
+    if (!images.empty()) reg["images"] = images;
     ws_->write(net::buffer(reg.dump()));
     beast::flat_buffer buf;
     ws_->read(buf);

@@ -123,11 +123,13 @@ std::unique_ptr<WssStream> ws_connect(net::io_context& ioc, std::uint16_t port, 
 class FakeHost {
 public:
     enum class Mode { ready, fail, ignore };
-    // client_cert/client_key: register over mutual TLS with this certificate (and no secret).
+    // client_cert/client_key: register over mutual TLS with this certificate (and no secret);
+    // running: the session ids it lists in register (absent: no `sessions` field); images: the VM
+    // desktop images it offers.
     FakeHost(const BrokerFixture& b, std::string host_id, std::string display_url, std::string cert_sha256,
              Mode mode = Mode::ready, std::string secret = "", std::string client_cert = "",
              std::string client_key = "", int max_sessions = 4,
-             std::optional<std::vector<std::string>> running = std::nullopt);
+             std::optional<std::vector<std::string>> running = std::nullopt, std::vector<std::string> images = {});
     ~FakeHost();
     nlohmann::json registered;  // the broker's reply to register
     std::atomic<int> starts{0};
