@@ -16,7 +16,6 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 
 from netns import Network, Postgres
 from stack import Stack, wait_for
