@@ -26,7 +26,6 @@ import argparse
 import concurrent.futures
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -37,50 +36,15 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from benchmeta import Run  # noqa: E402
-from cluster import Cluster, supports_several_brokers  # noqa: E402
+from cluster import Cluster, add_users, api, connections_to_lb, password_of, supports_several_brokers  # noqa: E402
 from netns import require_root  # noqa: E402
 
 APP_ID, APP_NAME, APP_COMMAND = "logo", "Logo", "/usr/bin/xlogo"
 
 
-def api(stack, method, path, body=None, cookie=None):
-    status, _, payload = stack.request(method, path, body if body is not None else ({} if method != "GET" else None),
-                                       cookie=cookie)
-    return status, payload
-
-
 def client_cmd(stack, user, *args):
     return [stack.bin("portico-client"), "--headless", "--broker", stack.url, "--user", user,
             "--ca", os.path.join(stack.state, "tls/broker.crt"), "--resource", APP_NAME, "--json", *args]
-
-
-def connections_to_lb(machine=None, pid=None):
-    """(address, port) of the established connections to the load balancer's port 443: of one
-    process (root namespace, ss -p) or of everything on a machine."""
-    args = ["ss", "-Htn" + ("p" if pid else ""), "state", "established"]
-    out = (machine.run(args, capture_output=True, text=True) if machine else
-           subprocess.run(args, capture_output=True, text=True)).stdout
-    found = []
-    for line in out.splitlines():
-        if pid and f"pid={pid}," not in line:
-            continue
-        m = re.search(r"([\d.]+):(\d+)\s+[\d.]+:443\b", line)
-        if m:
-            found.append((m.group(1), int(m.group(2))))
-    return found
-
-
-def brokers_behind(c, connections):
-    """The brokers HAProxy sent these client connections to (from its `show sess`)."""
-    out = set()
-    sess = c.haproxy_command("show sess").splitlines()
-    for address, port in connections:
-        for line in sess:
-            if f"src={address}:{port} " in line:
-                m = re.search(r"srv=(\S+)", line)
-                if m:
-                    out.add(m.group(1))
-    return out
 
 
 class Watcher:
@@ -89,7 +53,7 @@ class Watcher:
 
     def __init__(self, c, user):
         self.c, self.user = c, user
-        self.env = dict(os.environ, PORTICO_PASSWORD=user + "-password")
+        self.env = dict(os.environ, PORTICO_PASSWORD=password_of(user))
         self.session = None
         self.lost_at = None
         self.resumed_at = None
@@ -157,18 +121,16 @@ def main():
             c.add_host(h, extra=["--max-sessions", "60"])
         c.admin = stack.login("admin", stack.admin_password)
         users = [f"u{i:03d}" for i in range(120)] + ["w1", "w2"]
-        for u in users:
-            assert api(stack, "POST", "/api/v1/users", {"name": u, "password": u + "-password"}, cookie=c.admin)[0] == 201
-            assert api(stack, "PUT", f"/api/v1/groups/users/members/{u}", cookie=c.admin)[0] == 204
+        add_users(stack, c.admin, users)
 
         watchers = [Watcher(c, "w1"), Watcher(c, "w2")]
         for w in watchers:
             w.wait_streaming()
-        stream_brokers = {w.user: brokers_behind(c, connections_to_lb(pid=w.proc.pid)) for w in watchers}
+        stream_brokers = {w.user: c.brokers_behind(connections_to_lb(pid=w.proc.pid)) for w in watchers}
         victim = next((sorted(b)[0] for b in stream_brokers.values() if b), "broker1")
         watched = [w for w in watchers if victim in stream_brokers[w.user]]
         survivor = next(n for n in c.brokers if n != victim)
-        home = {h: brokers_behind(c, connections_to_lb(machine=c.host_machines[h])) for h in hosts}
+        home = {h: c.brokers_behind(connections_to_lb(machine=c.host_machines[h])) for h in hosts}
         regs_before = {h: c.registrations(h) for h in hosts}
 
         # Load: launches all along, each recorded with whether the broker answered it.
@@ -184,7 +146,7 @@ def main():
                     user = free_users.pop()
                 t = time.time()
                 proc, stats = stack.client("--resource", APP_NAME, "--duration", "0", "--json", user=user,
-                                           password=user + "-password", timeout=120)
+                                           password=password_of(user), timeout=120)
                 with lock:
                     launches.append({"user": user, "start": t, "end": time.time(), "exit": proc.returncode,
                                      "session_id": (stats or {}).get("session_id")})
@@ -213,7 +175,7 @@ def main():
                     rehomed_at[h] = time.time()
             if new_launch_at is None:
                 proc, stats = stack.client("--resource", APP_NAME, "--duration", "0", "--json", user=probe,
-                                           password=probe + "-password", timeout=60)
+                                           password=password_of(probe), timeout=60)
                 if proc.returncode == 0 and stats and stats.get("first_frame_ms") is not None:
                     new_launch_at = time.time()
             time.sleep(0.05)

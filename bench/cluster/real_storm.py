@@ -28,16 +28,10 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from benchmeta import Run, percentile, summary  # noqa: E402
-from cluster import Cluster, supports_several_brokers  # noqa: E402
+from cluster import Cluster, add_users, api, password_of, supports_several_brokers  # noqa: E402
 from netns import require_root  # noqa: E402
 
 APP_ID, APP_NAME, APP_COMMAND = "logo", "Logo", "/usr/bin/xlogo"
-
-
-def api(stack, method, path, body=None, cookie=None):
-    status, _, payload = stack.request(method, path, body if body is not None else ({} if method != "GET" else None),
-                                       cookie=cookie)
-    return status, payload
 
 
 def latency(values):
@@ -78,14 +72,12 @@ def main():
             c.add_host(h, extra=["--max-sessions", str(per_host)])
         admin = c.stack.login("admin", c.stack.admin_password)
         users = [f"u{i:04d}" for i in range(args.launches)]
-        for u in users:
-            assert api(c.stack, "POST", "/api/v1/users", {"name": u, "password": u + "-password"}, cookie=admin)[0] == 201
-            assert api(c.stack, "PUT", f"/api/v1/groups/users/members/{u}", cookie=admin)[0] == 204
+        add_users(c.stack, admin, users)
 
         def launch(user):
             t0 = time.time()
             proc, stats = c.stack.client("--resource", APP_NAME, "--duration", "0", "--json", user=user,
-                                         password=user + "-password", timeout=180)
+                                         password=password_of(user), timeout=180)
             return {"user": user, "start": t0, "end": time.time(), "exit": proc.returncode, "stats": stats,
                     "stderr": proc.stderr[-500:] if proc.returncode else ""}
 

@@ -57,6 +57,42 @@ def render_haproxy(template, bind, servers, run_dir):
     return "\n".join(out) + "\n"
 
 
+def api(stack, method, path, body=None, cookie=None):
+    """(status, JSON body) of a REST call to the stack's entry (the load balancer)."""
+    status, _, payload = stack.request(method, path, body if body is not None else ({} if method != "GET" else None),
+                                       cookie=cookie)
+    return status, payload
+
+
+def password_of(user):
+    return user + "-password"
+
+
+def add_users(stack, admin, names):
+    """Portal users in the group `users` (entitled to the published apps); password_of(name)."""
+    for name in names:
+        status, body = api(stack, "POST", "/api/v1/users", {"name": name, "password": password_of(name)}, cookie=admin)
+        assert status == 201, (status, body)
+        status, body = api(stack, "PUT", f"/api/v1/groups/users/members/{name}", cookie=admin)
+        assert status == 204, (status, body)
+
+
+def connections_to_lb(machine=None, pid=None):
+    """(address, port) of the established connections to the load balancer's port (443): of one
+    process (root namespace, ss -p) or of everything on a machine."""
+    args = ["ss", "-Htn" + ("p" if pid else ""), "state", "established"]
+    out = (machine.run(args, capture_output=True, text=True) if machine else
+           subprocess.run(args, capture_output=True, text=True)).stdout
+    found = []
+    for line in out.splitlines():
+        if pid and f"pid={pid}," not in line:
+            continue
+        m = re.search(r"([\d.]+):(\d+)\s+[\d.]+:443\b", line)
+        if m:
+            found.append((m.group(1), int(m.group(2))))
+    return found
+
+
 class Cluster:
     def __init__(self, build, source, name="cluster", brokers=1, broker_args=()):
         self.stack = Stack(build, source, name)
@@ -130,6 +166,18 @@ class Cluster:
             while chunk := s.recv(65536):
                 out += chunk
         return out.decode()
+
+    def brokers_behind(self, connections):
+        """The brokers HAProxy sent these client connections (address, port) to, from its `show sess`."""
+        out = set()
+        sess = self.haproxy_command("show sess").splitlines()
+        for address, port in connections:
+            for line in sess:
+                if f"src={address}:{port} " in line:
+                    m = re.search(r"srv=(\S+)", line)
+                    if m:
+                        out.add(m.group(1))
+        return out
 
     def backend_states(self):
         """name -> HAProxy's status of each broker (UP, DOWN, ...), from its stats socket."""

@@ -217,7 +217,8 @@ class Stack:
             subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: "listening" in self.read_log(log_name) or proc.poll() is not None, 30, "the broker to listen")
         if proc.poll() is not None:
-            raise RuntimeError(f"the broker ({log_name}) exited with {proc.returncode}:\n{self.read_log(log_name)[-3000:]}")
+            raise RuntimeError(f"the broker ({log_name}) exited with {proc.returncode}:\n"
+                               + self.read_log(log_name)[-3000:])
         if machine:
             return proc
         self.broker_log, self.broker = log, proc

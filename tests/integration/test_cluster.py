@@ -17,29 +17,17 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import BROKER_PORT, Cluster, run_cluster_case, supports_several_brokers  # noqa: E402
+from cluster import (BROKER_PORT, Cluster, add_users, api, connections_to_lb, password_of,  # noqa: E402
+                     run_cluster_case, supports_several_brokers)
 from netns import require_root  # noqa: E402
 from stack import WebSocket, hello, wait_for  # noqa: E402
 
 APP = "Terminal"
 
 
-def api(stack, method, path, body=None, cookie=None):
-    status, _, payload = stack.request(method, path, body if body is not None else ({} if method != "GET" else None),
-                                       cookie=cookie)
-    return status, payload
-
-
-def add_users(stack, admin, names):
-    """Portal users in the group entitled to Terminal; their passwords are their names + "-password"."""
-    for name in names:
-        assert api(stack, "POST", "/api/v1/users", {"name": name, "password": name + "-password"}, cookie=admin)[0] == 201
-        assert api(stack, "PUT", f"/api/v1/groups/users/members/{name}", cookie=admin)[0] == 204
-
-
 def launch_to_first_frame(stack, user):
     """The headless client through the load balancer: log in, launch, wait for the first frame."""
-    proc, stats = stack.client("--resource", APP, "--duration", "0", "--json", user=user, password=user + "-password")
+    proc, stats = stack.client("--resource", APP, "--duration", "0", "--json", user=user, password=password_of(user))
     assert proc.returncode == 0 and stats and stats["first_frame_ms"] is not None, (proc.returncode, stats,
                                                                                      proc.stderr[-2000:])
     return stats
@@ -63,8 +51,9 @@ def one_broker(c):
     status, hosts = api(stack, "GET", "/api/v1/hosts", cookie=admin)
     up = {h["id"]: h for h in (hosts["hosts"] if isinstance(hosts, dict) else hosts) if h["state"] == "up"}
     assert set(up) == {"h1", "h2", "h3"}, hosts
-    for h in up.values():  # each registered from its own machine, enrolled through the LB
+    for h in up.values():  # each registered from its own machine, its control channel through the LB
         assert h["display_url"].startswith(f"wss://{c.host_machines[h['id']].address}:"), h
+        assert broker_of(c, h["id"]) == "broker1", (h["id"], c.haproxy_command("show sess"))
 
     users = ["ann", "bob", "cai", "dan"]
     add_users(stack, admin, users)
@@ -78,7 +67,7 @@ def one_broker(c):
     assert sorted(on.values()) == ["h1", "h2", "h3"], on  # one per machine: spread by free capacity
 
     # Every host full: the fourth user is told so (503 no_host), not queued or lost.
-    dan = stack.login("dan", "dan-password")
+    dan = stack.login("dan", password_of("dan"))
     status, body = api(stack, "POST", "/api/v1/launch", {"resource": "terminal"}, cookie=dan)
     assert status == 503 and body["error"]["code"] == "no_host", (status, body)
 
@@ -117,16 +106,9 @@ def direct(c, name):
 
 
 def broker_of(c, host_id):
-    """The broker whose log shows host_id's latest registration."""
-    latest = None
-    for name in c.brokers:
-        log = c.stack.read_log(name)
-        at = log.rfind(f"registered host {host_id}")
-        if at < 0:
-            at = log.rfind(f"host {host_id} registered")
-        if at >= 0 and c.brokers[name].poll() is None:
-            latest = name
-    return latest
+    """The broker HAProxy put host_id's control connection through (None while it has none)."""
+    behind = c.brokers_behind(connections_to_lb(machine=c.host_machines[host_id]))
+    return next(iter(behind)) if len(behind) == 1 else None
 
 
 def two_brokers(c):
@@ -134,13 +116,13 @@ def two_brokers(c):
     c.add_host("h1", extra=["--max-sessions", "4"])
     admin = stack.login("admin", stack.admin_password)
     add_users(stack, admin, ["ann", "bob"])
-    home = wait_for(lambda: broker_of(c, "h1"), 10, "h1's broker in the brokers' logs")
+    home = wait_for(lambda: broker_of(c, "h1"), 10, "h1's control connection through HAProxy")
     other = next(n for n in c.brokers if n != home)
     print(f"h1 is connected to {home}; launching through {other}")
 
     # A launch that reaches the broker the host is not connected to.
     via = direct(c, other)
-    ann = via.login("ann", "ann-password")
+    ann = via.login("ann", password_of("ann"))
     status, t = api(via, "POST", "/api/v1/launch", {"resource": "terminal"}, cookie=ann)
     assert status == 200, (status, t)
     ws = WebSocket(BROKER_PORT, t["gateway_path"], address=c.broker_machines[other].address)
