@@ -11,10 +11,12 @@ reach the brokers only through the load balancer. The processes are started by s
     c.stop()
 """
 
+import http.client
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 
 from netns import Network, Postgres
@@ -201,7 +203,26 @@ class Cluster:
             except OSError:
                 return False
             return all(states.get(n, "").startswith("UP") for n in names)
-        wait_for(up, timeout, f"HAProxy to see {', '.join(names)} up")
+        try:
+            wait_for(up, timeout, f"HAProxy to see {', '.join(names)} up")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; their health checks: {self.health_answers(names)}") from None
+
+    def health_answers(self, names):
+        """What each broker itself answers to HAProxy's check (GET /api/v1/health), to say why one is down."""
+        out = {}
+        for n in names:
+            conn = http.client.HTTPSConnection(self.broker_machines[n].address, BROKER_PORT, timeout=5,
+                                               context=ssl._create_unverified_context())
+            try:
+                conn.request("GET", "/api/v1/health")
+                r = conn.getresponse()
+                out[n] = f"{r.status} {r.read()[:200]!r}"
+            except OSError as e:
+                out[n] = str(e)
+            finally:
+                conn.close()
+        return out
 
     def add_host(self, host_id, extra=(), wait=True):
         """A session host on a machine of its own, enrolled with a one-time token through the LB."""
