@@ -66,7 +66,15 @@ def one_broker(c):
     print("placement:", on)
     assert sorted(on.values()) == ["h1", "h2", "h3"], on  # one per machine: spread by free capacity
 
-    # Every host full: the fourth user is told so (503 no_host), not queued or lost.
+    # Every host full: the fourth user is told so (503 no_host), not queued or lost. The broker's
+    # count of a host's sessions is replaced by each heartbeat's, so wait until the heartbeats
+    # count the new sessions (a heartbeat sent before a session started would undo the count the
+    # placement made, and the launch would go to the full host and fail there: 502 launch_failed).
+    def host_sessions():
+        status, body = api(stack, "GET", "/api/v1/hosts", cookie=admin)
+        return {h["id"]: h["sessions"] for h in (body["hosts"] if isinstance(body, dict) else body)}
+    time.sleep(2.5)  # one heartbeat interval after the last session started
+    wait_for(lambda: host_sessions() == {"h1": 1, "h2": 1, "h3": 1}, 10, "each host's heartbeat to count its session")
     dan = stack.login("dan", password_of("dan"))
     status, body = api(stack, "POST", "/api/v1/launch", {"resource": "terminal"}, cookie=dan)
     assert status == 503 and body["error"]["code"] == "no_host", (status, body)
