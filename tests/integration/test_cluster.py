@@ -5,12 +5,14 @@ on a machine of its own; everything users and hosts do goes through the load bal
 
     test_cluster.py one_broker  BUILD SOURCE   enrollment, launches to first frame, placement, a host killed
     test_cluster.py two_brokers BUILD SOURCE   a launch on broker A for a host on broker B; kill -9 of a broker
+    test_cluster.py haproxy_config BUILD SOURCE  deploy/haproxy/haproxy.cfg and the tests' rendering pass haproxy -c
 
 Exit 77 (skipped) without root or, for two_brokers, with a broker that cannot share its database
 (no `serve --broker-id`); under CI=true both are failures, never a skip.
 """
 
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import (BROKER_PORT, Cluster, add_users, api, connections_to_lb, password_of,  # noqa: E402
-                     run_cluster_case, supports_several_brokers)
+                     render_haproxy, run_cluster_case, supports_several_brokers)
 from netns import require_root  # noqa: E402
 from stack import WebSocket, hello, wait_for  # noqa: E402
 
@@ -156,11 +158,43 @@ def two_brokers(c):
           f"in {rehome_s:.1f} s, a new launch reached its first frame in {stats['first_frame_ms']} ms")
 
 
+def haproxy_config(source):
+    """The shipped configuration, and the test's rendering of it, are what HAProxy accepts, and the
+    rendering changes only the addresses and the stats socket."""
+    import tempfile
+    shipped = os.path.join(source, "deploy/haproxy/haproxy.cfg")
+    check = subprocess.run(["haproxy", "-c", "-f", shipped], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    with open(shipped) as f:
+        template = f.read()
+    with tempfile.TemporaryDirectory() as d:
+        text = render_haproxy(template, "10.77.9.3:443", [("b1", "10.77.9.4:8443"), ("b2", "10.77.9.5:8443")], d)
+        path = os.path.join(d, "haproxy.cfg")
+        with open(path, "w") as f:
+            f.write(text)
+        check = subprocess.run(["haproxy", "-c", "-f", path], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    kept = [line for line in template.splitlines()
+            if not line.strip().startswith(("server ", "bind ", "stats socket", "log /dev/log", "daemon"))]
+    assert all(line in text.splitlines() for line in kept), "the rendering changed more than the addresses"
+    for line in ("balance leastconn", "option httpchk GET /api/v1/health", "option redispatch", "retries 3",
+                 "mode tcp"):
+        assert any(x.strip() == line for x in text.splitlines()), line
+    assert "server b1 10.77.9.4:8443" in text and "server b2 10.77.9.5:8443" in text
+    print("deploy/haproxy/haproxy.cfg and its rendering pass haproxy -c")
+
+
 CASES = {"one_broker": (one_broker, 1), "two_brokers": (two_brokers, 2)}
 
 
 def main():
     case, build, source = sys.argv[1], sys.argv[2], sys.argv[3]
+    if case == "haproxy_config":
+        if not shutil.which("haproxy"):
+            print("FAILED: haproxy is not installed (deploy/install-deps.sh --test)")
+            return 1
+        haproxy_config(source)
+        return 0
     fn, brokers = CASES[case]
     why = require_root()
     if why:
@@ -176,7 +210,7 @@ def main():
             return 1
         print(f"SKIPPED: {msg}")
         return 77
-    if not subprocess.run(["which", "haproxy"], capture_output=True).returncode == 0:
+    if not shutil.which("haproxy"):
         msg = "haproxy is not installed (deploy/install-deps.sh --test)"
         if os.environ.get("CI") == "true":
             print(f"FAILED: {msg}")
