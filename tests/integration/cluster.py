@@ -182,7 +182,8 @@ class Cluster:
         return out
 
     def backend_states(self):
-        """name -> HAProxy's status of each broker (UP, DOWN, ...), from its stats socket."""
+        """name -> HAProxy's status of each broker (UP, DOWN, ...), from its stats socket. A server
+        counts as UP before its first check, so "UP" is reported only once a check has passed."""
         lines = self.haproxy_command("show stat").splitlines()
         if not lines:
             return {}
@@ -191,7 +192,8 @@ class Cluster:
         for line in lines[1:]:
             row = dict(zip(header, line.split(",")))
             if row.get("pxname") == "brokers" and row.get("svname") not in ("BACKEND", "FRONTEND", None):
-                states[row["svname"]] = row["status"]
+                checked = row.get("check_status", "").startswith("L7OK")
+                states[row["svname"]] = row["status"] if checked or not row["status"].startswith("UP") else "UNCHECKED"
         return states
 
     def wait_backends_up(self, names, timeout=30):
