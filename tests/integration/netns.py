@@ -16,6 +16,7 @@ by the next Network created, which finds its record under /run/portico-netns.
 """
 
 import atexit
+import fcntl
 import glob
 import json
 import os
@@ -128,19 +129,22 @@ class Network:
 
     def __init__(self):
         os.makedirs(RECORDS, exist_ok=True)
-        sweep_dead_runs()
         Network._counter += 1
         self.run_id = f"{os.getpid()}{Network._counter}"[-9:]  # names stay within IFNAMSIZ (15)
-        self.subnet = _free_subnet()
-        self.prefix = f"10.77.{self.subnet}"
-        self.gateway = f"{self.prefix}.1"
         self.bridge = f"{PREFIX}b{self.run_id}"
         self.machines = {}
         self.record_path = os.path.join(RECORDS, f"{self.run_id}.json")
         self._closed = False
-        self._save()
-        _ip("link", "add", self.bridge, "type", "bridge")
-        _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
+        # Choosing a free subnet and taking it is one step for runs starting at the same moment.
+        with open(os.path.join(RECORDS, ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            sweep_dead_runs()
+            self.subnet = _free_subnet()
+            self.prefix = f"10.77.{self.subnet}"
+            self.gateway = f"{self.prefix}.1"
+            self._save()
+            _ip("link", "add", self.bridge, "type", "bridge")
+            _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
         atexit.register(self.close)
         for sig in (signal.SIGTERM, signal.SIGINT):
