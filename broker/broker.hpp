@@ -15,6 +15,9 @@ struct BrokerConfig {
     // The store: a postgresql:// URL (several brokers share it) or an SQLite file; empty = the
     // state directory's portico.db (serve --database).
     std::string database;
+    // This broker among several on one PostgreSQL store (serve --broker-id; cluster.hpp): unique
+    // per running broker. Empty: the machine's name and a random suffix, new at every start.
+    std::string broker_id;
     std::string listen_address = "0.0.0.0";
     std::uint16_t port = 8443;  // 0 = any free port (tests)
     std::string web_root;

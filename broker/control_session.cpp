@@ -142,11 +142,12 @@ private:
     }
 
     // What a host's report means for the broker (store thread).
-    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionReady& m) {
-        core.launches().session_ready(host_id, m);
-    }
-    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionFailed& m) {
-        core.launches().session_failed(host_id, m);
+    // Answers to a request: the broker that made it may be another one (cluster.hpp).
+    template <class Answer>
+    requires std::is_same_v<Answer, control::SessionReady> || std::is_same_v<Answer, control::SessionFailed> ||
+        std::is_same_v<Answer, control::Thumbnail> || std::is_same_v<Answer, control::ThumbnailFailed>
+    static void apply(Core& core, const std::string& host_id, const ControlLink*, const Answer& m) {
+        core.host_answered(host_id, m);
     }
     static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionEnded& m) {
         core.launches().session_ended(host_id, m);
@@ -162,13 +163,6 @@ private:
     static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::SessionStats& m) {
         core.live_stats().update(host_id, m, unix_now());
     }
-    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::Thumbnail& m) {
-        core.thumbnails().answered(host_id, m);
-    }
-    static void apply(Core& core, const std::string& host_id, const ControlLink*, const control::ThumbnailFailed& m) {
-        core.thumbnails().failed(host_id, m);
-    }
-
     // Runs `f(core)` on the store executor; a failure there ends this host's connection with an
     // error message, logged once (the executor boundary keeps it off every thread).
     template <class F>
@@ -204,10 +198,10 @@ private:
         info.link = shared_from_this();
         const bool well_formed = reg.version == control::kVersion && !reg.host_id.empty() && reg.max_sessions >= 0 &&
                                  reg.display_url.rfind("wss://", 0) == 0 && reg.cert_sha256.size() == 64;
-        core_.store_jobs().run<std::string>(
+        core_.store_jobs().run<std::vector<std::string>>(
             "register", ws_.get_executor(),
             [core = &core_, reg, cert, peer = peer_, info = std::move(info),
-             well_formed]() mutable -> Result<std::string, ApiErrorCode> {
+             well_formed]() mutable -> Result<std::vector<std::string>, ApiErrorCode> {
                 auto auth = core->enrollment().authorize_host(reg, cert, peer);
                 if (!auth) {
                     log::warn("host '", reg.host_id, "' at ", peer, " refused: ", auth.error().message);
@@ -225,20 +219,21 @@ private:
                           ", max ", reg.max_sessions, " sessions, authenticated by ", auth.value());
                 // Known to the broker before the host hears it is registered, so a launch that
                 // follows the reply (as in tests, or a quick user) finds the host.
-                core->hosts().registered(std::move(info));
-                return core->desktops().pools_message();
+                // After `registered`: the pools, then the ends of sessions it runs that are over here.
+                auto follow_up = core->hosts().registered(std::move(info), reg.sessions);
+                follow_up.insert(follow_up.begin(), core->desktops().pools_message());
+                return follow_up;
             },
-            [self = shared_from_this(), host_id = reg.host_id](Result<std::string, ApiErrorCode> pools) {
-                self->on_registered(host_id, std::move(pools));
+            [self = shared_from_this(), host_id = reg.host_id](Result<std::vector<std::string>, ApiErrorCode> then) {
+                self->on_registered(host_id, std::move(then));
             });
     }
 
-    void on_registered(const std::string& host_id, Result<std::string, ApiErrorCode> pools) {
-        if (!pools) {
-            if (pools.error().code != ApiErrorCode::enrollment_refused &&
-                pools.error().code != ApiErrorCode::bad_request)
+    void on_registered(const std::string& host_id, Result<std::vector<std::string>, ApiErrorCode> then) {
+        if (!then) {
+            if (then.error().code != ApiErrorCode::enrollment_refused && then.error().code != ApiErrorCode::bad_request)
                 return fail_and_close("internal error in the broker");
-            return fail_and_close(pools.error().message);
+            return fail_and_close(then.error().message);
         }
         host_id_ = host_id;
         registered_ = true;
@@ -249,7 +244,7 @@ private:
         }
         register_timer_.cancel();
         enqueue(control::serialize(control::Registered{core_.ticket_public_key_b64()}));
-        enqueue(std::move(pools.value()));
+        for (auto& message : then.value()) enqueue(std::move(message));
         do_read();
     }
 

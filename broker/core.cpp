@@ -35,8 +35,19 @@ Core::Core(const BrokerConfig& config)
       server_tls_(tls::make_server_context(paths_.tls_cert, paths_.tls_key)),
       audit_(*store_) {
     configure_client_auth(server_tls_, paths_.ca_cert);
+    const auto location = store_location(config.state_dir, config.database);
+    const auto broker_id = config_.broker_id.empty() ? default_broker_id() : config_.broker_id;
+    cluster_ = std::make_unique<Cluster>(config_, broker_id, *store_, registry_, store_jobs_,
+                                         is_postgres_location(location) ? open_pg_bus(location, broker_id) : nullptr);
+    cluster_->check_shared_keys(ticket_pub_b64_, ca_->cert_pem());
+    cluster_->on_report(
+        [this](const std::string& host_id, const protocol::control::Message& m) { apply_answer(host_id, m); });
+    cluster_->on_host_gone([this](const std::string& host_id) {
+        launches_->fail_pending_of_host(host_id, "the host is no longer connected to its broker");
+    });
     identity_ = std::make_unique<Identity>(config_, *store_, audit_, metrics_, std::make_unique<LocalUsers>(*store_));
-    hosts_ = std::make_unique<HostDirectory>(config_, *store_, registry_, live_stats_, session_ends_, metrics_, audit_);
+    hosts_ = std::make_unique<HostDirectory>(config_, *store_, registry_, *cluster_, live_stats_, session_ends_,
+                                             metrics_, audit_);
     enrollment_ = std::make_unique<Enrollment>(config_, *store_, *ca_, audit_, read_enrollment_secret(paths_));
     desktops_ = std::make_unique<DesktopPools>(*store_, store_jobs_.context(), registry_);
     launches_ = std::make_unique<LaunchService>(config_, *store_, registry_, *desktops_, live_stats_, session_ends_,
@@ -61,11 +72,13 @@ void Core::start() {
         schedule_tick();
         desktops_->start();
     });
+    cluster_->start();
 }
 
 void Core::shutdown() {
     if (shut_down_) return;
     shut_down_ = true;
+    cluster_->stop();       // no more messages from other brokers
     store_jobs_.stop();     // nothing runs on the store thread after this
     identity_->shutdown();  // nor on the password workers
     tick_timer_.reset();
@@ -92,11 +105,33 @@ void Core::schedule_tick() {
 
 void Core::tick() {
     ++ticks_;
+    cluster_->sync_remote_hosts(unix_now());
     hosts_->check_liveness();
     launches_->tick(ticks_);
     const auto now = unix_now();
     if (ticks_ % 10 == 0) live_stats_.prune(now);
     if (ticks_ % 60 == 0) identity_->purge_expired(now);
+}
+
+void Core::host_answered(const std::string& host_id, const protocol::control::Message& m) {
+    const auto request_id = std::visit(
+        [](const auto& msg) -> std::uint64_t {
+            if constexpr (requires { msg.request_id; })
+                return msg.request_id;
+            else
+                return 0;
+        },
+        m);
+    if (!cluster_->forward_answer(host_id, request_id, m)) apply_answer(host_id, m);
+}
+
+void Core::apply_answer(const std::string& host_id, const protocol::control::Message& m) {
+    namespace control = protocol::control;
+    if (auto* ready = std::get_if<control::SessionReady>(&m)) return launches_->session_ready(host_id, *ready);
+    if (auto* failed = std::get_if<control::SessionFailed>(&m)) return launches_->session_failed(host_id, *failed);
+    if (auto* picture = std::get_if<control::Thumbnail>(&m)) return thumbnails_->answered(host_id, *picture);
+    if (auto* none = std::get_if<control::ThumbnailFailed>(&m)) return thumbnails_->failed(host_id, *none);
+    log::warn("host ", host_id, ": a message that answers no request was ignored");
 }
 
 std::string Core::metrics_text() {

@@ -12,6 +12,7 @@
 //   DesktopPools   VM desktop placement, the hosts' pool list       desktop_pools.hpp
 //   AuditLog       the append-only audit trail                      audit_log.hpp
 //   Thumbnails     live pictures of sessions, asked of their hosts  thumbnails.hpp
+//   Cluster        the other brokers on a shared store, their hosts  cluster.hpp
 //
 // Threads: the network threads only parse, route and answer. Everything that touches the store
 // runs on the store executor (store_executor.hpp; its thread also runs the services' timers) or,
@@ -19,6 +20,7 @@
 
 #include "broker/audit_log.hpp"
 #include "broker/broker.hpp"
+#include "broker/cluster.hpp"
 #include "broker/desktop_pools.hpp"
 #include "broker/enrollment.hpp"
 #include "broker/host_directory.hpp"
@@ -64,6 +66,12 @@ public:
     DesktopPools& desktops() { return *desktops_; }
     LiveStats& live_stats() { return live_stats_; }
     Thumbnails& thumbnails() { return *thumbnails_; }
+    Cluster& cluster() { return *cluster_; }
+
+    // A host's answer to a request (session_ready, session_failed, thumbnail, thumbnail_failed),
+    // arrived on its control connection here: sent on to the broker that made the request when
+    // another one did, else applied here. Store thread.
+    void host_answered(const std::string& host_id, const protocol::control::Message& m);
 
     // GET /metrics: the counters and the gauges read now, as Prometheus text. Store thread.
     std::string metrics_text();
@@ -77,6 +85,7 @@ public:
 private:
     void schedule_tick();
     void tick();
+    void apply_answer(const std::string& host_id, const protocol::control::Message& m);
 
     BrokerConfig config_;
     StatePaths paths_;
@@ -91,6 +100,7 @@ private:
     AuditLog audit_;
     SessionEnds session_ends_{*store_, live_stats_, audit_};
     HostRegistry registry_;
+    std::unique_ptr<Cluster> cluster_;
     std::unique_ptr<Identity> identity_;
     std::unique_ptr<HostDirectory> hosts_;
     std::unique_ptr<Enrollment> enrollment_;

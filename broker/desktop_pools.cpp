@@ -87,7 +87,8 @@ void DesktopPools::check_for_changes(bool reschedule) {
         auto now = pools_message();
         if (now != last_sent_) {
             last_sent_ = now;
-            auto hosts = hosts_.snapshot();
+            // Every broker reads the pools itself, so each tells only the hosts connected to it.
+            auto hosts = hosts_.local_snapshot();
             log::info("desktop pools changed; telling ", hosts.size(), " host(s)");
             for (auto& h : hosts)
                 if (h.link) h.link->send(now);

@@ -7,19 +7,23 @@
 
 namespace portico::broker {
 
-HostDirectory::HostDirectory(const BrokerConfig& config, Store& store, HostRegistry& registry, LiveStats& live_stats,
-                             SessionEnds& ends, Metrics& metrics, AuditLog& audit)
+HostDirectory::HostDirectory(const BrokerConfig& config, Store& store, HostRegistry& registry, const Cluster& cluster,
+                             LiveStats& live_stats, SessionEnds& ends, Metrics& metrics, AuditLog& audit)
     : config_(config),
       store_(store),
       registry_(registry),
+      cluster_(cluster),
       live_stats_(live_stats),
       ends_(ends),
       metrics_(metrics),
       audit_(audit) {}
 
-void HostDirectory::mark_all_down() { store_.mark_all_hosts_down(unix_now()); }
+void HostDirectory::mark_all_down() {
+    if (!cluster_.shared()) store_.mark_all_hosts_down(unix_now());
+}
 
-void HostDirectory::registered(HostInfo info) {
+std::vector<std::string> HostDirectory::registered(HostInfo info,
+                                                   const std::optional<std::vector<std::string>>& running) {
     auto id = info.host_id;
     auto rec = store_.host(id);
     info.drain = rec && rec->drain;
@@ -32,13 +36,44 @@ void HostDirectory::registered(HostInfo info) {
     r.auth = info.auth;
     r.apps = info.apps;
     r.max_sessions = info.max_sessions;
+    r.broker_id = cluster_.broker_id();
+    r.live = Cluster::live_json(info);
     store_.upsert_host(r);
     auto old = registry_.add(std::move(info));
     if (old) {
+        // Its previous connection, here or (a remote entry's link) at the broker that held it.
         log::info("host ", id, " re-registered; closing its previous control connection");
         if (on_host_down_) on_host_down_(id, "the host reconnected while starting the session");
         old->close();
     }
+    return running ? reconcile(id, *running) : std::vector<std::string>{};
+}
+
+std::vector<std::string> HostDirectory::reconcile(const std::string& host_id, const std::vector<std::string>& running) {
+    const auto now = unix_now();
+    std::vector<std::string> end_now;
+    std::set<std::string> runs(running.begin(), running.end());
+    for (const auto& id : running) {
+        auto s = store_.session(id);
+        if (s && s->host_id == host_id && s->state == SessionState::lost) {
+            if (store_.revive_session(id, host_id, now)) {
+                audit_.record("-", "session.revive", id, "", "its host " + host_id + " came back with it running");
+                log::info("session ", id, " of host ", host_id, " is back (the host still runs it)");
+            }
+        } else if (!s || s->host_id != host_id || !is_live(s->state)) {
+            end_now.push_back(protocol::control::serialize(protocol::control::EndSession{id}));
+        }
+    }
+    // What the store has running there that the host no longer runs (it restarted meanwhile).
+    for (const auto& s : store_.live_sessions()) {
+        if (s.host_id != host_id || runs.count(s.id) || s.state == SessionState::starting) continue;
+        const bool logging_off = s.state == SessionState::ending;
+        ends_.finish(s.id, logging_off ? SessionState::ended : SessionState::lost,
+                     logging_off ? end_reason::user_logoff : end_reason::host_lost, now);
+    }
+    if (!end_now.empty())
+        log::info("host ", host_id, " runs ", end_now.size(), " session(s) that are over here; ending them");
+    return end_now;
 }
 
 bool HostDirectory::disconnected(const std::string& host_id, const ControlLink* link) {
@@ -46,12 +81,20 @@ bool HostDirectory::disconnected(const std::string& host_id, const ControlLink* 
 }
 
 void HostDirectory::down(const std::string& host_id, const std::string& why) {
-    if (on_host_down_) on_host_down_(host_id, "the host disconnected");
     auto now = unix_now();
+    if (!store_.release_host(host_id, cluster_.broker_id(), now)) {
+        if (on_host_down_) on_host_down_(host_id, "the host disconnected");
+        log::info("host ", host_id, " left this broker (", why, "); another broker holds it now");
+        return;
+    }
+    gone(host_id, why, now);
+}
+
+void HostDirectory::gone(const std::string& host_id, const std::string& why, std::int64_t now) {
+    if (on_host_down_) on_host_down_(host_id, "the host disconnected");
     auto lost = ends_.lose_host(host_id, now);  // takes their usage before the figures go
     live_stats_.drop_host(host_id);
     metrics_.sessions_lost += lost.size();
-    store_.set_host_state(host_id, "down", now);
     audit_.record("-", "host.down", host_id, "",
                   why + (lost.empty() ? "" : "; " + std::to_string(lost.size()) + " sessions lost"));
     log::warn("host ", host_id, " is down (", why, "); ", lost.size(), " sessions lost");
@@ -60,6 +103,14 @@ void HostDirectory::down(const std::string& host_id, const std::string& why) {
 void HostDirectory::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu,
                               double mem) {
     registry_.heartbeat(host_id, link, sessions, cpu, mem);
+    auto h = registry_.get(host_id);
+    if (!h || h->link.get() != link) return;
+    // Written for the other brokers (placement, the gateway) and as proof this broker still holds
+    // it; refused when another broker has taken the host over, so this connection is stale.
+    if (!store_.host_heartbeat(host_id, cluster_.broker_id(), Cluster::live_json(*h), unix_now())) {
+        log::warn("host ", host_id, " is held by another broker or was removed; closing its connection here");
+        if (registry_.remove(host_id, link)) h->link->close();
+    }
 }
 
 void HostDirectory::check_liveness() {
@@ -67,6 +118,12 @@ void HostDirectory::check_liveness() {
         down(h.host_id, "no heartbeat for " + std::to_string(config_.heartbeat_timeout_seconds) + " s");
         if (h.link) h.link->close();
     }
+    if (!cluster_.shared() ||
+        std::chrono::steady_clock::now() - started_ < std::chrono::seconds(config_.lost_grace_seconds))
+        return;
+    const auto now = unix_now();
+    for (const auto& id : store_.take_silent_hosts(now - config_.heartbeat_timeout_seconds, now))
+        gone(id, "its broker wrote no heartbeat for " + std::to_string(config_.heartbeat_timeout_seconds) + " s", now);
 }
 
 Result<void, ApiErrorCode> HostDirectory::set_drain(const Caller& caller, const std::string& id, bool drain) {

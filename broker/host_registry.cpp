@@ -1,10 +1,17 @@
 #include "broker/host_registry.hpp"
 
 #include "broker/placement.hpp"
+#include "common/crypto.hpp"
 
 #include <algorithm>
 
 namespace portico::broker {
+
+std::uint64_t random_request_id_base() {
+    std::uint64_t v = 0;
+    for (auto b : crypto::random_bytes(8)) v = (v << 8) | b;
+    return (v & ((std::uint64_t{1} << 52) - 1)) | 1;
+}
 
 std::shared_ptr<ControlLink> HostRegistry::add(HostInfo info) {
     std::lock_guard lk(mu_);
@@ -78,13 +85,46 @@ std::vector<HostInfo> HostRegistry::take_stale(std::chrono::steady_clock::durati
     std::vector<HostInfo> out;
     auto now = std::chrono::steady_clock::now();
     for (auto it = hosts_.begin(); it != hosts_.end();) {
-        if (now - it->second.last_heartbeat > timeout) {
+        if (it->second.broker_id.empty() && now - it->second.last_heartbeat > timeout) {
             out.push_back(std::move(it->second));
             it = hosts_.erase(it);
         } else {
             ++it;
         }
     }
+    return out;
+}
+
+void HostRegistry::set_remote(std::vector<HostInfo> remote) {
+    std::vector<std::shared_ptr<ControlLink>> dropped;  // released outside the lock
+    std::lock_guard lk(mu_);
+    std::unordered_map<std::string, HostInfo> listed;
+    for (auto& h : remote) {
+        auto id = h.host_id;
+        listed.emplace(std::move(id), std::move(h));
+    }
+    for (auto it = hosts_.begin(); it != hosts_.end();) {
+        if (!it->second.broker_id.empty() && !listed.count(it->first)) {
+            dropped.push_back(std::move(it->second.link));
+            it = hosts_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto& [id, h] : listed) {
+        auto it = hosts_.find(id);
+        if (it == hosts_.end())
+            hosts_.emplace(id, std::move(h));
+        else if (!it->second.broker_id.empty())
+            it->second = std::move(h);
+    }
+}
+
+std::vector<HostInfo> HostRegistry::local_snapshot() const {
+    std::lock_guard lk(mu_);
+    std::vector<HostInfo> out;
+    for (auto& [_, h] : hosts_)
+        if (h.broker_id.empty()) out.push_back(h);
     return out;
 }
 

@@ -2,7 +2,9 @@
 // In-memory view of the session hosts currently connected over the control channel, with their
 // live load (heartbeats) and drain flag; placement is delegated to choose_host (placement.hpp).
 // Thread-safe (one mutex); called from network threads and the broker's liveness timer. Holds
-// each host's ControlLink so the broker can send it messages.
+// each host's ControlLink so the broker can send it messages. With several brokers on one store
+// it also holds the hosts connected to the others ("remote", cluster.hpp), whose links send
+// through the broker that holds them; a host connected here always wins over its remote entry.
 
 #include <chrono>
 #include <memory>
@@ -22,6 +24,11 @@ public:
     virtual void close() = 0;
 };
 
+// Where the ids of requests sent over ControlLinks (start_session, thumbnail_request) start: a
+// random number below 2^52 (exact in JSON numbers), so brokers sending to the same hosts
+// (cluster.hpp) never meet each other's ids in practice while each counts up from its own.
+std::uint64_t random_request_id_base();
+
 struct HostInfo {
     std::string host_id, name, display_url, cert_sha256;
     std::vector<std::string> apps;
@@ -34,6 +41,7 @@ struct HostInfo {
     bool drain = false;
     std::string auth;                // "mtls" or "secret"
     std::string client_cert_sha256;  // enrolled client certificate (mtls)
+    std::string broker_id;           // the broker holding its connection; empty: this one
     std::chrono::steady_clock::time_point last_heartbeat{};
     std::shared_ptr<ControlLink> link;
 };
@@ -53,10 +61,14 @@ public:
     void adjust_sessions(const std::string& host_id, int delta);
     void heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu, double mem);
     bool set_drain(const std::string& host_id, bool drain);
-    // Hosts whose last heartbeat is older than `timeout`: removed from the registry and returned
-    // (the caller closes their links and marks their sessions lost).
+    // Hosts connected here whose last heartbeat is older than `timeout`: removed from the
+    // registry and returned (the caller closes their links and marks their sessions lost).
     std::vector<HostInfo> take_stale(std::chrono::steady_clock::duration timeout);
-    std::vector<HostInfo> snapshot() const;
+    // The hosts other brokers hold, as their rows say now: replaces every remote entry (those
+    // not listed are gone); a host connected here keeps its own entry.
+    void set_remote(std::vector<HostInfo> remote);
+    std::vector<HostInfo> snapshot() const;        // every host, remote ones included
+    std::vector<HostInfo> local_snapshot() const;  // the hosts connected to this broker
     std::size_t size() const;
     // Drops every host (shutdown); the links are released outside the lock.
     void clear();

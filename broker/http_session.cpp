@@ -482,6 +482,10 @@ private:
                                                    "this is a WebSocket endpoint: send a WebSocket upgrade request"}));
         }
         const auto& route = segments[0];
+        if (segments.size() == 1 && route == "health") {
+            if (!want(http::verb::get)) return;
+            return health();
+        }
         if (segments.size() == 1 && route == "login") {
             if (want(http::verb::post)) do_login(req);
             return;
@@ -622,6 +626,26 @@ private:
                 self->answer_later(ApiError{ApiErrorCode::internal, "internal error"});
             }
         });
+    }
+
+    // For load balancers (deploy/haproxy): 200 while this broker answers and its store does.
+    // Unauthenticated, and it says nothing an outsider could use beyond the broker's name.
+    void health() {
+        on_store<json>(
+            "health",
+            [core = &core_]() -> Result<json, ApiErrorCode> {
+                core->store().schema_version();  // a round trip to the database
+                return json{{"status", "ok"}, {"broker_id", core->cluster().broker_id()}};
+            },
+            [](HttpSession& self, Result<json, ApiErrorCode> r) {
+                if (!r) {
+                    // Whatever failed, the answer to a balancer is "not now".
+                    return self.send(self.error_response(ApiError{ApiErrorCode::busy, r.error().message}, true, 1));
+                }
+                auto res = self.json_response(http::status::ok, r.value());
+                res.set(http::field::cache_control, "no-store");
+                self.send(std::move(res));
+            });
     }
 
     void handle_metrics(const Request& req) {

@@ -41,7 +41,8 @@ LaunchService::LaunchService(const BrokerConfig& config, Store& store, HostRegis
       metrics_(metrics),
       audit_(audit),
       ticket_key_(ticket_key),
-      timers_(timers) {}
+      timers_(timers),
+      next_request_id_(random_request_id_base()) {}
 
 LaunchService::~LaunchService() { shutdown(); }
 

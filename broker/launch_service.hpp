@@ -135,7 +135,7 @@ private:
     std::map<std::string, int> launching_;  // user -> launches between the cap check and their session row
 
     std::mutex pending_mu_;
-    std::uint64_t next_request_id_ = 1;
+    std::uint64_t next_request_id_;  // random start: brokers sharing hosts never reuse one (cluster.hpp)
     std::map<std::uint64_t, std::shared_ptr<PendingLaunch>> pending_;
 
     const std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();

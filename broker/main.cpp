@@ -293,6 +293,10 @@ int cmd_serve(std::vector<std::string> args) {
     auto& app = cmd.app;
     app.add_option("--state", c.state_dir, "the state directory (portico-broker init)")->option_text("DIR");
     add_database_option(app, c.database);
+    app.add_option("--broker-id", c.broker_id,
+                   "this broker's name among several on one PostgreSQL database (default: the machine's name and "
+                   "a random suffix)")
+        ->option_text("ID");
     app.add_option("--listen", listen, "address and port (default 0.0.0.0:8443; [::1]:8443 for IPv6)")
         ->option_text("ADDR:PORT")
         ->check(CLI::Validator(

@@ -187,6 +187,22 @@ const char* const kMigrations[] = {
     ALTER TABLE sessions ADD COLUMN avg_rtt_ms REAL;
     CREATE INDEX sessions_by_end ON sessions(ended_at, id);
     )sql",
+    // 6: several brokers on one database (PostgreSQL; the same schema here): which broker holds
+    // each host and the host as it last saw it, messages too large for a notification, and the
+    // settings every broker must share.
+    R"sql(
+    ALTER TABLE hosts ADD COLUMN broker_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE hosts ADD COLUMN live TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE bus_messages (
+        id INTEGER PRIMARY KEY,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE cluster_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    )sql",
 };
 
 // RAII prepared statement with positional binding.
@@ -318,6 +334,7 @@ public:
     void set_end_reason(const std::string& id, const std::string& reason, const std::string& by) override;
     void set_session_usage(const std::string& id, const SessionUsage& usage) override;
     std::vector<std::string> lose_sessions_of_host(const std::string& host_id, std::int64_t now) override;
+    bool revive_session(const std::string& id, const std::string& host_id, std::int64_t now) override;
     std::vector<SessionRecord> sessions_in_state_since(SessionState state, std::int64_t before) override;
     std::vector<SessionRecord> live_sessions() override;
     std::vector<std::pair<SessionState, int>> session_counts() override;
@@ -328,9 +345,16 @@ public:
     std::optional<HostRecord> host(const std::string& id) override;
     std::vector<HostRecord> hosts() override;
     bool set_host_drain(const std::string& id, bool drain) override;
-    bool set_host_state(const std::string& id, const std::string& state, std::int64_t now) override;
     bool delete_host(const std::string& id) override;
     void mark_all_hosts_down(std::int64_t now) override;
+    bool host_heartbeat(const std::string& id, const std::string& broker_id, const std::string& live,
+                        std::int64_t now) override;
+    bool release_host(const std::string& id, const std::string& broker_id, std::int64_t now) override;
+    std::vector<std::string> take_silent_hosts(std::int64_t silent_since, std::int64_t now) override;
+    std::int64_t put_bus_message(const std::string& body, std::int64_t now) override;
+    std::optional<std::string> take_bus_message(std::int64_t id) override;
+    int purge_bus_messages(std::int64_t before) override;
+    std::string agree_setting(const std::string& name, const std::string& value) override;
     void create_enrollment_token(const EnrollmentToken& t, const std::string& token_hash) override;
     std::vector<EnrollmentToken> enrollment_tokens(std::int64_t now) override;
     ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id, std::int64_t now,
@@ -1034,6 +1058,18 @@ void SqliteStore::set_session_usage(const std::string& id, const SessionUsage& u
         .step();
 }
 
+bool SqliteStore::revive_session(const std::string& id, const std::string& host_id, std::int64_t now) {
+    std::lock_guard lk(mu_);
+    Stmt(db_,
+         "UPDATE sessions SET state = 'disconnected', ended_at = NULL, end_reason = '', ended_by = '', updated_at = ? "
+         "WHERE id = ? AND host_id = ? AND state = 'lost'")
+        .bind(1, now)
+        .bind(2, id)
+        .bind(3, host_id)
+        .step();
+    return sqlite3_changes(db_) > 0;
+}
+
 std::vector<std::string> SqliteStore::lose_sessions_of_host(const std::string& host_id, std::int64_t now) {
     std::lock_guard lk(mu_);
     std::vector<std::string> ids;
@@ -1097,12 +1133,13 @@ void SqliteStore::upsert_host(const HostRecord& h) {
     std::lock_guard lk(mu_);
     Stmt(
         db_,
-        "INSERT INTO hosts(id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
-        "state = excluded.state, last_seen = excluded.last_seen, "
+        "INSERT INTO hosts(id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions, "
+        "broker_id, live) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+        "name = excluded.name, state = excluded.state, last_seen = excluded.last_seen, "
         "cert_fingerprint = CASE WHEN excluded.cert_fingerprint != '' THEN excluded.cert_fingerprint "
         "ELSE hosts.cert_fingerprint END, display_url = excluded.display_url, auth = excluded.auth, "
-        "apps = excluded.apps, max_sessions = excluded.max_sessions")
+        "apps = excluded.apps, max_sessions = excluded.max_sessions, broker_id = excluded.broker_id, "
+        "live = excluded.live")
         .bind(1, h.id)
         .bind(2, h.name)
         .bind(3, h.state)
@@ -1113,6 +1150,8 @@ void SqliteStore::upsert_host(const HostRecord& h) {
         .bind(8, h.auth)
         .bind(9, json_text(h.apps))
         .bind(10, std::int64_t{h.max_sessions})
+        .bind(11, h.broker_id)
+        .bind(12, h.live)
         .step();
 }
 
@@ -1138,12 +1177,6 @@ bool SqliteStore::set_host_drain(const std::string& id, bool drain) {
     return sqlite3_changes(db_) > 0;
 }
 
-bool SqliteStore::set_host_state(const std::string& id, const std::string& state, std::int64_t now) {
-    std::lock_guard lk(mu_);
-    Stmt(db_, "UPDATE hosts SET state = ?, last_seen = ? WHERE id = ?").bind(1, state).bind(2, now).bind(3, id).step();
-    return sqlite3_changes(db_) > 0;
-}
-
 bool SqliteStore::delete_host(const std::string& id) {
     std::lock_guard lk(mu_);
     Stmt(db_, "DELETE FROM hosts WHERE id = ?").bind(1, id).step();
@@ -1152,7 +1185,77 @@ bool SqliteStore::delete_host(const std::string& id) {
 
 void SqliteStore::mark_all_hosts_down(std::int64_t now) {
     std::lock_guard lk(mu_);
-    Stmt(db_, "UPDATE hosts SET state = 'down', last_seen = ? WHERE state != 'down'").bind(1, now).step();
+    Stmt(db_, "UPDATE hosts SET state = 'down', broker_id = '', last_seen = ? WHERE state != 'down'")
+        .bind(1, now)
+        .step();
+}
+
+bool SqliteStore::host_heartbeat(const std::string& id, const std::string& broker_id, const std::string& live,
+                                 std::int64_t now) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "UPDATE hosts SET live = ?, last_seen = ? WHERE id = ? AND broker_id = ? AND state = 'up'")
+        .bind(1, live)
+        .bind(2, now)
+        .bind(3, id)
+        .bind(4, broker_id)
+        .step();
+    return sqlite3_changes(db_) > 0;
+}
+
+bool SqliteStore::release_host(const std::string& id, const std::string& broker_id, std::int64_t now) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "UPDATE hosts SET state = 'down', broker_id = '', last_seen = ? WHERE id = ? AND broker_id = ?")
+        .bind(1, now)
+        .bind(2, id)
+        .bind(3, broker_id)
+        .step();
+    return sqlite3_changes(db_) > 0;
+}
+
+std::vector<std::string> SqliteStore::take_silent_hosts(std::int64_t silent_since, std::int64_t now) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_,
+           "UPDATE hosts SET state = 'down', broker_id = '', last_seen = ? WHERE state = 'up' AND last_seen < ? "
+           "RETURNING id");
+    s.bind(1, now).bind(2, silent_since);
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+}
+
+// ---- between brokers ----
+
+std::int64_t SqliteStore::put_bus_message(const std::string& body, std::int64_t now) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "INSERT INTO bus_messages(body, created_at) VALUES (?, ?)").bind(1, body).bind(2, now).step();
+    return sqlite3_last_insert_rowid(db_);
+}
+
+std::optional<std::string> SqliteStore::take_bus_message(std::int64_t id) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, "DELETE FROM bus_messages WHERE id = ? RETURNING body");
+    s.bind(1, id);
+    // SQLite makes every change of a statement with RETURNING in its first step.
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
+}
+
+int SqliteStore::purge_bus_messages(std::int64_t before) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "DELETE FROM bus_messages WHERE created_at < ?").bind(1, before).step();
+    return sqlite3_changes(db_);
+}
+
+std::string SqliteStore::agree_setting(const std::string& name, const std::string& value) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "INSERT INTO cluster_settings(name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
+        .bind(1, name)
+        .bind(2, value)
+        .step();
+    Stmt s(db_, "SELECT value FROM cluster_settings WHERE name = ?");
+    s.bind(1, name);
+    s.step();
+    return s.text(0);
 }
 
 // ---- enrollment ----

@@ -86,10 +86,15 @@ struct Entitlement {
 struct HostRecord {
     std::string id, name, state;  // state: up, down
     bool drain = false;
-    std::int64_t last_seen = 0;  // unix seconds of the last state change / registration
+    std::int64_t last_seen = 0;  // unix seconds of the last heartbeat / state change / registration
     std::string cert_fingerprint, display_url, auth;
     std::vector<std::string> apps;
     int max_sessions = 0;
+    // Several brokers (cluster.hpp): the broker holding the host's control connection (empty
+    // while down) and the host as that broker last saw it (a JSON object: what placement and the
+    // gateway need, and the load of the last heartbeat), so any broker can place on it.
+    std::string broker_id;
+    std::string live = "{}";
 };
 
 struct AuditEvent {
@@ -218,6 +223,9 @@ public:
     // Marks every live session of the host lost (end reason host_lost unless one was recorded);
     // returns their ids.
     virtual std::vector<std::string> lose_sessions_of_host(const std::string& host_id, std::int64_t now) = 0;
+    // A lost session of host_id that its host still runs (it came back): disconnected again, its
+    // end forgotten. False if it is not a lost session of that host.
+    virtual bool revive_session(const std::string& id, const std::string& host_id, std::int64_t now) = 0;
     // Live sessions in `state` whose last state change is at or before `before`.
     virtual std::vector<SessionRecord> sessions_in_state_since(SessionState state, std::int64_t before) = 0;
     // Live sessions whose host is not in `hosts` (after a broker restart).
@@ -230,13 +238,32 @@ public:
     virtual int purge_expired_tickets(std::int64_t now) = 0;
 
     // ---- hosts ----
-    virtual void upsert_host(const HostRecord& h) = 0;  // keeps the drain flag of an existing row
+    // Keeps the drain flag of an existing row. A registration names its broker (h.broker_id),
+    // taking the host over from whichever broker held it before.
+    virtual void upsert_host(const HostRecord& h) = 0;
     virtual std::optional<HostRecord> host(const std::string& id) = 0;
     virtual std::vector<HostRecord> hosts() = 0;
     virtual bool set_host_drain(const std::string& id, bool drain) = 0;
-    virtual bool set_host_state(const std::string& id, const std::string& state, std::int64_t now) = 0;
     virtual bool delete_host(const std::string& id) = 0;
     virtual void mark_all_hosts_down(std::int64_t now) = 0;
+    // A heartbeat through broker_id: the host's live figures and last_seen, written only while
+    // that broker still holds it. False: another broker has taken it over, or it was removed.
+    virtual bool host_heartbeat(const std::string& id, const std::string& broker_id, const std::string& live,
+                                std::int64_t now) = 0;
+    // The host is down, if broker_id still held it (false: another broker holds it now, or no row).
+    virtual bool release_host(const std::string& id, const std::string& broker_id, std::int64_t now) = 0;
+    // Hosts up whose broker wrote no heartbeat since `silent_since` (that broker died): marked
+    // down, and returned, to exactly one caller however many brokers ask at once.
+    virtual std::vector<std::string> take_silent_hosts(std::int64_t silent_since, std::int64_t now) = 0;
+
+    // ---- between brokers (cluster.hpp) ----
+    // A message too large for a notification, kept until its receiver takes it.
+    virtual std::int64_t put_bus_message(const std::string& body, std::int64_t now) = 0;
+    virtual std::optional<std::string> take_bus_message(std::int64_t id) = 0;
+    virtual int purge_bus_messages(std::int64_t before) = 0;  // ones nobody took (their receiver died)
+    // What every broker of one store must share (the ticket key, the host CA): records `value`
+    // under `name` unless a value is recorded already, and returns the recorded one.
+    virtual std::string agree_setting(const std::string& name, const std::string& value) = 0;
 
     // ---- enrollment tokens (only their SHA-256 is stored) ----
     virtual void create_enrollment_token(const EnrollmentToken& t, const std::string& token_hash) = 0;

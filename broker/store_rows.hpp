@@ -21,14 +21,14 @@
 namespace portico::broker::store_rows {
 
 // The schema version both migration lists end at (each backend keeps its own list, same numbers).
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 inline constexpr const char* kSessionCols =
     "id, \"user\", resource, host_id, state, width, height, created_at, ended_at, updated_at, end_reason, ended_by, "
     "bytes_sent, avg_fps, avg_rtt_ms";
 inline constexpr const char* kResourceCols = "id, name, type, command, icon, host_group";
 inline constexpr const char* kHostCols =
-    "id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions";
+    "id, name, state, drain, last_seen, cert_fingerprint, display_url, auth, apps, max_sessions, broker_id, live";
 inline constexpr const char* kPoolCols =
     "p.id, r.name, r.icon, p.image, p.mode, p.size, p.spares, p.memory_mib, p.cpus "
     "FROM desktop_pools p JOIN resources r ON r.id = p.id";
@@ -49,7 +49,9 @@ inline const std::vector<std::string>& tables_in_copy_order() {
                                                "tickets",
                                                "enrollment_tokens",
                                                "audit",
-                                               "login_sessions"};
+                                               "login_sessions",
+                                               "cluster_settings"};
+    // Not bus_messages: they live seconds, between brokers running now.
     return t;
 }
 
@@ -135,6 +137,8 @@ HostRecord read_host(Row& s) {
     h.auth = s.text(7);
     h.apps = json_strings(s.text(8));
     h.max_sessions = static_cast<int>(s.integer(9));
+    h.broker_id = s.text(10);
+    h.live = s.text(11);
     return h;
 }
 

@@ -10,7 +10,7 @@ namespace control = protocol::control;
 using Clock = std::chrono::steady_clock;
 
 Thumbnails::Thumbnails(LaunchService& launches, HostRegistry& hosts, boost::asio::io_context& timers, Options options)
-    : launches_(launches), hosts_(hosts), timers_(timers), options_(options) {}
+    : launches_(launches), hosts_(hosts), timers_(timers), options_(options), next_request_(random_request_id_base()) {}
 
 void Thumbnails::get(const Caller& caller, const std::string& session_id, Done done) {
     auto s = launches_.visible_session(caller, session_id);
@@ -33,7 +33,7 @@ void Thumbnails::get(const Caller& caller, const std::string& session_id, Done d
     auto host = hosts_.get(s->host_id);
     if (!host)
         return done(Error<ApiErrorCode>{ApiErrorCode::thumbnail_unavailable, "the session's host is not connected"});
-    const auto id = ++next_request_;
+    const auto id = next_request_++;
     Pending p{s->host_id, session_id, {}, std::make_unique<boost::asio::steady_timer>(timers_)};
     p.waiting.push_back(std::move(done));
     p.timer->expires_after(options_.timeout);

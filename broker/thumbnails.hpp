@@ -74,7 +74,7 @@ private:
     HostRegistry& hosts_;
     boost::asio::io_context& timers_;
     const Options options_;
-    std::uint64_t next_request_ = 0, sent_ = 0;
+    std::uint64_t next_request_, sent_ = 0;  // ids: a random start, as launches (cluster.hpp)
     std::map<std::uint64_t, Pending> pending_;
     std::map<std::string, std::uint64_t> in_flight_;  // session id -> its request out to the host
     std::map<std::string, Cached> cache_;             // session id -> its last picture

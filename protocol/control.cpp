@@ -42,11 +42,11 @@ double fraction(const json& j, const char* k) {
     if (!(v >= 0 && v <= 1)) throw std::invalid_argument(std::string("field '") + k + "' must be within 0..1");
     return v;
 }
-std::vector<std::string> strings(const json& j, const char* k, bool allow_empty) {
+std::vector<std::string> strings(const json& j, const char* k, bool allow_empty, std::size_t max_items = 256) {
     auto it = j.find(k);
     if (it == j.end() || !it->is_array())
         throw std::invalid_argument(std::string("field '") + k + "' must be an array");
-    if (it->size() > 256) throw std::invalid_argument(std::string("field '") + k + "' has too many items");
+    if (it->size() > max_items) throw std::invalid_argument(std::string("field '") + k + "' has too many items");
     std::vector<std::string> out;
     for (const auto& v : *it) {
         if (!v.is_string() || v.get_ref<const std::string&>().size() > kMaxField)
@@ -139,6 +139,7 @@ std::string serialize(const Message& m) {
                 if (!x.images.empty()) r["images"] = x.images;
                 if (!x.vm_accel.empty()) r["vm_accel"] = x.vm_accel;
                 r["isolation"] = x.isolation;
+                if (x.sessions) r["sessions"] = *x.sessions;
                 return r;
             } else if constexpr (std::is_same_v<T, Registered>)
                 return {{"type", "registered"}, {"ticket_key", x.ticket_key}};
@@ -250,6 +251,7 @@ Result<Message, std::string> parse(std::string_view text) {
                 if (r.isolation != "per-user" && r.isolation != "none" && r.isolation != "refused")
                     throw std::invalid_argument("field 'isolation' must be \"per-user\", \"none\" or \"refused\"");
             }
+            if (j.contains("sessions")) r.sessions = strings(j, "sessions", true, 100000);
             return Message{r};
         }
         if (type == "registered") return Message{Registered{nonempty(j, "ticket_key")}};

@@ -26,6 +26,9 @@ struct Register {
     // How app sessions run: "per-user" (each as its user's account, through the helper), "none"
     // (single-user mode: as the host's own account) or "refused" (no helper, not allowed).
     std::string isolation = "none";
+    // The sessions running on the host as it (re)connects; absent from hosts that predate it.
+    // The broker revives those it had marked lost and ends those it knows to be over.
+    std::optional<std::vector<std::string>> sessions;
 };
 struct Registered {
     std::string ticket_key;

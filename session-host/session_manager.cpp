@@ -193,6 +193,13 @@ int SessionManager::count() {
     return static_cast<int>(sessions_.size());
 }
 
+std::vector<std::string> SessionManager::running_ids() {
+    std::lock_guard lk(mu_);
+    std::vector<std::string> out;
+    for (const auto& [id, _] : sessions_) out.push_back(id);
+    return out;
+}
+
 std::shared_ptr<StreamSession> SessionManager::find(const std::string& id) {
     std::lock_guard lk(mu_);
     auto it = sessions_.find(id);

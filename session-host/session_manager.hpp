@@ -54,6 +54,7 @@ public:
     // Ends every session with host_shutdown and waits until all are torn down. Refuses new starts.
     void shutdown();
     int count();
+    std::vector<std::string> running_ids();  // the sessions started and not yet ended
     // The figures over the last ~2 s of every session with a viewer, for the broker's console (any thread).
     std::vector<protocol::control::StreamStats> stream_stats();
 

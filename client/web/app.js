@@ -23,6 +23,9 @@ const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_DELAY_MS = 8000;
 const RECONNECT_BUDGET_MS = 30_000;
 const STATS_INTERVAL_MS = 500;
+// The session list follows what happens elsewhere (another device starts, disconnects or ends a
+// session; an administrator logs one off) while the portal is on screen.
+const SESSION_LIST_REFRESH_MS = 5000;
 const RESIZE_DEBOUNCE_MS = 300;
 const MAX_SESSION_WIDTH = 3840; // the session host's largest screen (AppSession::kMaxWidth)
 const MAX_SESSION_HEIGHT = 2160;
@@ -53,6 +56,9 @@ class Portal {
   #prefs = new ResourcePrefs(null, '');
   #resourceFilter = 'all'; // all | favourites | recent
   #thumbnails = new LiveThumbnails();
+  #sessionsAsked = 0; // GET /sessions requests made: only the newest one's answer is drawn
+  #sessionsDrawn = ''; // what the drawn list shows (see #listKey): an unchanged list is not redrawn
+  #logoffAsked = null; // the session whose Log off in the list is asking first (a redraw keeps the question)
 
   constructor() {
     this.el = {
@@ -168,6 +174,8 @@ class Portal {
       this.#resizeTimer = setTimeout(() => this.#requestSessionSize(), RESIZE_DEBOUNCE_MS);
     }).observe(this.el.screenArea);
     window.addEventListener('pagehide', () => this.#session?.client.close());
+    setInterval(() => this.#pollSessions(), SESSION_LIST_REFRESH_MS);
+    document.addEventListener('visibilitychange', () => this.#pollSessions());
     window.__porticoDebug = {
       sessionId: () => this.#session?.client.sessionId ?? this.#session?.id ?? null,
       connected: () => Boolean(this.#session?.client.connected),
@@ -360,19 +368,46 @@ class Portal {
     return this.#resources.find((r) => r.id === id)?.name ?? id;
   }
 
+  /** While the portal's list is on screen (and the page visible), the list is fetched again. */
+  #pollSessions() {
+    if (this.el.resourcesView.hidden || this.#session || document.visibilityState !== 'visible') return;
+    this.refreshSessions();
+  }
+
   async refreshSessions() {
+    const asked = ++this.#sessionsAsked;
     let list;
     try {
       list = await api('GET', '/sessions');
     } catch (err) {
       if (err.status === 401) return;
-      this.showError(`Your sessions could not be listed: ${err.message}`);
+      if (asked === this.#sessionsAsked) this.showError(`Your sessions could not be listed: ${err.message}`);
       return;
     }
+    if (asked !== this.#sessionsAsked) return; // a later answer is coming: an older one must not overwrite it
+    if (this.el.resourcesView.hidden) return; // in a session or logged out meanwhile
     list = list.filter((s) => !this.#endedSessions.has(s.id));
+    const key = this.#listKey(list);
+    if (key === this.#sessionsDrawn && this.el.sessions.children.length === list.length) return;
+    // Redrawn: the keyboard stays on the same button of the same session (or the nearest one).
+    const focused = document.activeElement?.closest?.('#sessions li button');
+    const focusId = focused?.closest('li').dataset.sessionId;
+    const focusWhich = ['session-logoff', 'logoff-confirm', 'logoff-cancel'].map((c) => `button.${c}`)
+      .find((sel) => focused?.matches(sel)) ?? 'button.reconnect';
     this.el.sessions.replaceChildren(...list.map((s) => this.#sessionItem(s)));
+    this.#sessionsDrawn = key;
     this.#thumbnails.retain(list.filter((s) => hasPicture(s.state)).map((s) => s.id));
     this.el.noSessions.hidden = list.length > 0;
+    if (focused) {
+      const again = this.el.sessions.querySelector(`li[data-session-id="${CSS.escape(focusId)}"] ${focusWhich}`);
+      (again ?? this.el.sessions.querySelector('button.reconnect') ?? this.el.search).focus();
+    }
+  }
+
+  /** Everything a session row shows, so that a list that shows the same is not redrawn. */
+  #listKey(list) {
+    return JSON.stringify(list.map((s) => [s.id, s.state, s.created_at, s.updated_at, s.host, this.#resourceName(s.resource),
+      this.#disconnectedHere.get(s.id) ?? null, this.#logoffAsked === s.id]));
   }
 
   #sessionItem(s) {
@@ -411,11 +446,56 @@ class Portal {
     off.className = 'secondary session-logoff';
     off.textContent = 'Log off';
     off.setAttribute('aria-label', `Log off ${name}`);
-    off.addEventListener('click', () => this.endSession(s.id, name));
+    off.addEventListener('click', () => this.#askListLogoff(s, li, true));
     // An ending session (logged off, the host is closing it) offers nothing: a launch starts anew.
     if (s.state === 'ending') li.append(info);
+    else if (this.#logoffAsked === s.id) li.append(info, this.#listLogoffQuestion(s, li, name));
     else li.append(info, reconnect, off);
     return li;
+  }
+
+  /**
+   * Log off from the list asks first, as the session menu's does (its programs close, unsaved work
+   * is lost; on a phone it sits beside Reconnect): Log off or Cancel, Cancel focused, Escape cancels.
+   */
+  #listLogoffQuestion(s, li, name) {
+    const box = document.createElement('div');
+    box.className = 'session-logoff-question';
+    box.setAttribute('role', 'group');
+    const question = document.createElement('p');
+    question.id = `logoff-question-${s.id}`;
+    question.textContent = `Log off ${name}? Its programs close; unsaved work is lost.`;
+    box.setAttribute('aria-labelledby', question.id);
+    const yes = document.createElement('button');
+    yes.type = 'button';
+    yes.className = 'danger logoff-confirm';
+    yes.textContent = 'Log off';
+    yes.setAttribute('aria-label', `Log off ${name} now`);
+    yes.addEventListener('click', () => {
+      this.#logoffAsked = null;
+      this.endSession(s.id, name);
+    });
+    const cancel = document.createElement('button');
+    cancel.type = 'button';
+    cancel.className = 'secondary logoff-cancel';
+    cancel.textContent = 'Cancel';
+    cancel.addEventListener('click', () => this.#askListLogoff(s, li, false));
+    box.addEventListener('keydown', (e) => {
+      if (e.key !== 'Escape') return;
+      e.preventDefault();
+      this.#askListLogoff(s, li, false);
+    });
+    box.append(question, yes, cancel);
+    return box;
+  }
+
+  /** Shows (ask) or takes back the list's Log off question of session s, drawn in its row li. */
+  #askListLogoff(s, li, ask) {
+    this.#logoffAsked = ask ? s.id : null;
+    const row = this.el.sessions.querySelector(`li[data-session-id="${CSS.escape(s.id)}"]`) ?? li;
+    const again = this.#sessionItem(s);
+    row.replaceWith(again);
+    again.querySelector(ask ? 'button.logoff-cancel' : 'button.session-logoff')?.focus();
   }
 
   #setBusy(busy) {
@@ -466,6 +546,7 @@ class Portal {
     }
     this.el.resources.replaceChildren();
     this.el.sessions.replaceChildren();
+    this.#sessionsDrawn = '';
     this.#thumbnails.retain([]);
     this.showLogin();
     this.showNotice('You are logged out.');

@@ -122,7 +122,9 @@ struct BrokerLink::Impl : std::enable_shared_from_this<BrokerLink::Impl> {
         if (c != conn) return;
         if (ec) return fail(c, "WebSocket handshake with the broker failed: " + ec.message());
         log::info("broker: connected to ", options.url, "; registering as ", options.registration.host_id);
-        write(c, ctl::serialize(options.registration));
+        auto reg = options.registration;
+        reg.sessions = sessions.running_ids();  // so a broker that lost them revives them
+        write(c, ctl::serialize(reg));
         do_read(c);
     }
 

@@ -21,7 +21,9 @@
 // Exit status 0 and "console test passed" on success, 1 with the reason otherwise.
 
 import path from 'node:path';
-import { runTest, newPage, waitFor, fail, log, sleep, canvasStatsIn, checkAccessibility } from './helpers.mjs';
+import {
+  runTest, newPage, waitFor, fail, log, sleep, canvasStatsIn, checkAccessibility, checkDisconnectedSince, checkKeyboardReach,
+} from './helpers.mjs';
 
 const HELPDESK = { name: 'helpdesk1', password: 'helpdesk-password-1' };
 
@@ -128,6 +130,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (unnamed.length) fail(`controls without a label or name: ${unnamed.join(', ')}`);
   log('tabs work with the arrow keys; every control is labelled');
   await checkAccessibility(admin, 'the Hosts tab');
+  await checkKeyboardReach(admin, 'the Hosts tab');
 
   // --- drain / undrain (live update without reload) -------------------------------------------
   await admin.getByRole('button', { name: `Drain ${hostId}` }).click();
@@ -207,6 +210,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (!(Number(stats.fps) >= 0) || !(Number(stats.rtt) >= 0)) fail(`figures are not numbers: ${JSON.stringify(stats)}`);
   await admin.screenshot({ path: art('console-sessions.png') });
   await checkAccessibility(admin, 'the Sessions tab');
+  await checkKeyboardReach(admin, 'the Sessions tab');
 
   // --- shadow: a view-only stream in the console -------------------------------------------------
   await admin.getByRole('button', { name: `Shadow terminal of ${env.PORTICO_USER}` }).or(
@@ -222,6 +226,16 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     return s.nonBlack > 200 || s.differFirst > 200 ? s : null;
   });
   log(`shadowing: picture ${pic.width}x${pic.height}, ${pic.nonBlack} non-black px`);
+  // Shadowing is not silent: the watched user's page names who watches, over the session.
+  const banner = await waitFor('the "being viewed" banner on the user\'s page', 10_000, () => user.evaluate(() => {
+    const b = document.querySelector('#shadow-banner');
+    const r = b.getBoundingClientRect();
+    return !b.hidden && r.height > 0 && r.top >= 0 && r.bottom <= innerHeight ? b.textContent : null;
+  }));
+  if (banner !== 'Your session is being viewed by admin') fail(`the watched user's banner says "${banner}"`);
+  await user.screenshot({ path: art('portal-session-shadowed.png') });
+  await checkAccessibility(user, 'the session view while shadowed (banner)');
+  log(`the watched user sees "${banner}"`);
   // The user types: the shadow's frame counter grows (the console shows it too).
   const before = await admin.evaluate(() => window.__porticoConsole.shadowFrames());
   await user.locator('#screen').focus();
@@ -236,25 +250,35 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     log(`live figures while shadowing: ${JSON.stringify(await figures())}`);
   }
   await admin.screenshot({ path: art('console-shadow.png') });
+  await checkAccessibility(admin, 'the shadow view');
   if (!(await user.evaluate(() => window.__porticoDebug.connected()))) fail('the user lost the session while being shadowed');
   await admin.getByRole('button', { name: 'Stop shadowing' }).click();
   if (await admin.locator('#shadow-view').isVisible()) fail('Stop shadowing did not close the view');
+  await user.locator('#shadow-banner').waitFor({ state: 'hidden', timeout: 10_000 });
+  log('Stop shadowing: the user\'s banner went away');
 
   // --- disconnect: the user's connection ends and stays ended ------------------------------------
+  const createdAt = await user.evaluate(async (id) => (await (await fetch('/api/v1/sessions')).json()).find((x) => x.id === id).created_at, sid);
+  const disconnectedFrom = Date.now();
   await admin.getByRole('button', { name: /^Disconnect .* of / }).first().click();
   await waitFor('the user\'s page to leave the session', 10_000, async () => user.locator('#resources-view').isVisible());
   const told = (await user.textContent('#notice')).trim();
   if (!/administrator disconnected you/.test(told)) fail(`after an admin disconnect the user's page says "${told}"`);
+  // The session's URL is left too, so a Reload does not join it again by itself.
+  if ((await user.evaluate(() => location.hash)) !== '') fail(`after an admin disconnect the user's URL is ${user.url()}`);
   await waitFor('the session in Sessions as disconnected', 10_000, async () => (await cell(admin, '#sessions-table', sid, 'state')) === 'disconnected');
   // Not a network drop: the page does not reconnect by itself (its first retry would come within 1 s).
   await sleep(4_000);
   if (await user.locator('#session-view').isVisible()) fail('the user\'s page reconnected by itself after an admin disconnect');
   const stateAfter = await cell(admin, '#sessions-table', sid, 'state');
   if (stateAfter !== 'disconnected') fail(`4 s after the admin disconnect the session is "${stateAfter}", not disconnected`);
+  // By now the list is the broker's (refreshed since): the time is the disconnect's, not the launch's.
   const listed = await user.textContent(`#sessions li[data-session-id="${sid}"] .session-state`);
-  if (!listed?.startsWith('Disconnected since ')) fail(`the user's list says "${listed}" after the admin disconnect`);
+  const since = await checkDisconnectedSince(user, listed, disconnectedFrom, disconnectedFrom + 10_000, createdAt);
   await user.screenshot({ path: art('portal-after-admin-disconnect.png') });
-  log(`admin disconnect: the user is told ("${told}") and stays disconnected`);
+  await checkAccessibility(user, 'the portal after an admin disconnect (notice)');
+  await checkKeyboardReach(user, 'the portal listing the disconnected session');
+  log(`admin disconnect: the user is told ("${told}") and stays disconnected, listed "Disconnected since ${since}"`);
   // The user reconnects by choice.
   await user.getByRole('button', { name: 'Reconnect to Terminal' }).click();
   await waitFor('the user\'s session to reconnect', 20_000, () => user.evaluate(() => window.__porticoDebug?.connected()));
@@ -273,16 +297,27 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     const reason = await cell(admin, '#history-table', sid, 'end-reason');
     return reason ? { reason, duration: await cell(admin, '#history-table', sid, 'duration'), bytes: await cell(admin, '#history-table', sid, 'bytes'),
       quality: await cell(admin, '#history-table', sid, 'quality'), user: await cell(admin, '#history-table', sid, 'user'),
-      resource: await cell(admin, '#history-table', sid, 'resource') } : null;
+      resource: await cell(admin, '#history-table', sid, 'resource'), started: await cell(admin, '#history-table', sid, 'started'),
+      ended: await cell(admin, '#history-table', sid, 'ended') } : null;
   });
   log(`history: ${JSON.stringify(ended)}`);
   if (ended.reason !== 'logged off by admin') fail(`the history gives the end reason "${ended.reason}", not "logged off by admin"`);
   if (!/^\d+m \d\ds$/.test(ended.duration) || ended.duration === '0m 00s') fail(`the history gives the duration "${ended.duration}"`);
   if (ended.user !== env.PORTICO_USER || ended.resource !== 'Terminal') fail(`the history row names ${ended.user} / ${ended.resource}`);
+  // Start and end as times of day: the launch's and the log off's (this test's own minutes).
+  const times = await admin.evaluate(async (id) => {
+    const h = (await (await fetch('/api/v1/sessions/history?scope=all&limit=50')).json()).find((x) => x.id === id);
+    return { started: new Date(h.created_at * 1000).toLocaleString(), ended: new Date(h.ended_at * 1000).toLocaleString(),
+      endedAgo: Date.now() / 1000 - h.ended_at };
+  }, sid);
+  if (ended.started !== times.started || ended.ended !== times.ended || ended.started === ended.ended || !(times.endedAgo >= 0 && times.endedAgo < 60)) {
+    fail(`the history shows start "${ended.started}" and end "${ended.ended}" (the broker: ${JSON.stringify(times)})`);
+  }
   if (!/^[\d.]+ (kB|MB)$/.test(ended.bytes)) fail(`the history shows "${ended.bytes}" sent by a session that streamed`);
   if (!/fps/.test(ended.quality)) fail(`the history shows the average quality "${ended.quality}"`);
   await admin.screenshot({ path: art('console-history.png') });
   await checkAccessibility(admin, 'the session history');
+  await checkKeyboardReach(admin, 'the session history');
   await admin.getByLabel('Show').selectOption('live');
 
   // --- audit: drain, undrain, shadow, logoff --------------------------------------------------------
@@ -311,6 +346,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (!csv.text.startsWith('id,time,actor,action,target,from,detail\r\n') || !csv.text.includes(`,session.launch,${sid},`)) fail(`the CSV lacks the launch: ${csv.text.slice(0, 300)}`);
   log(`audit CSV: ${csv.text.split('\r\n').length - 2} rows`);
   await checkAccessibility(admin, 'the Audit tab');
+  await checkKeyboardReach(admin, 'the Audit tab');
   await admin.getByLabel('What (exact action)').fill('host.drain');
   await admin.getByRole('button', { name: 'Filter' }).click();
   await waitFor('the filtered audit', 5_000, () => admin.evaluate(() => {
@@ -378,6 +414,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   const unnamedUsers = await unlabelled(admin); // the rows' role and member lists
   if (unnamedUsers.length) fail(`controls without a label or name on Users & groups: ${unnamedUsers.join(', ')}`);
   await checkAccessibility(admin, 'the Users & groups tab');
+  await checkKeyboardReach(admin, 'the Users & groups tab');
   await admin.screenshot({ path: art('console-users.png') });
 
   // Apps as admin: publish, edit, see entitlements, delete. Then pools: the broker has the API, so it
@@ -419,6 +456,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
   if (!/double quote at position 3 is never closed/.test(badQuote)) fail(`an unterminated quote shows ${JSON.stringify(badQuote)}`);
   log(`apps: published with a quoted argument, edited (name, entitlements); a bad id shows "${bad}"; a bad quote "${badQuote}"`);
   await checkAccessibility(admin, 'the Apps & desktop pools tab');
+  await checkKeyboardReach(admin, 'the Apps & desktop pools tab');
   await admin.getByRole('button', { name: 'Delete app Calc (calc)' }).click();
   await answerDialog(admin, 'confirm');
   await waitFor('the app to go', 5_000, async () => (await admin.locator('#apps-table tr[data-key="calc"]').count()) === 0);
@@ -471,6 +509,7 @@ await runTest('console', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PO
     // Measured with the tab's tables filled (Sessions has no live session now).
     if (filled[name]) await phone.locator(`${filled[name]} tbody tr`).first().waitFor({ timeout: 5_000 });
     await noSidewaysScroll(phone, `the ${name} tab at 360 px`);
+    await checkAccessibility(phone, `the ${name} tab at 360 px`);
     await phone.screenshot({ path: art(`console-phone-${name.split(' ')[0].toLowerCase()}.png`), fullPage: true });
   }
   await tab(phone, 'Sessions');

@@ -135,6 +135,25 @@ export async function sessionAction(page, selector) {
 
 export const readFile = (f) => { try { return fs.readFileSync(f, 'utf8'); } catch { return null; } };
 
+/**
+ * Checks a session row of the portal says "Disconnected since <time>" with the time of the
+ * disconnect (between fromMs and toMs, epoch ms, a second either side), not the session's start
+ * (createdAt, epoch s). The time is the page's toLocaleTimeString, so it is formatted in the page.
+ */
+export async function checkDisconnectedSince(page, rowText, fromMs, toMs, createdAt) {
+  const m = /^Disconnected since (.+?)(?: on .*)?$/.exec(rowText ?? '');
+  if (!m) fail(`the session row says "${rowText}", not "Disconnected since <time>"`);
+  const { window, started } = await page.evaluate(([from, to, created]) => {
+    const times = [];
+    for (let s = Math.floor(from / 1000) - 1; s <= Math.ceil(to / 1000) + 1; s++) times.push(new Date(s * 1000).toLocaleTimeString());
+    return { window: times, started: new Date(created * 1000).toLocaleTimeString() };
+  }, [fromMs, toMs, createdAt]);
+  if (window.includes(started)) fail(`the session started at ${started}, too near its disconnect to tell the two times apart`);
+  if (m[1] === started) fail(`"${rowText}" gives the session's start time (${started}), not the disconnect's`);
+  if (!window.includes(m[1])) fail(`"${rowText}": ${m[1]} is not the time of the disconnect (${window[0]} to ${window.at(-1)})`);
+  return m[1];
+}
+
 /** Runs a shell command in the session's terminal (it has the keyboard) and waits for the file it writes. */
 export async function shell(page, command, file, ms = 15_000) {
   fs.rmSync(file, { force: true });
@@ -160,6 +179,36 @@ export function xKeysDown(x11) {
 }
 
 // ---- accessibility ----------------------------------------------------------------------------
+
+/**
+ * Every control on screen is reachable with the keyboard alone: from the top of the page, Tab is
+ * pressed (a few more times than there are controls) and every visible, enabled control in the
+ * tab order (buttons, links, inputs, selects, tabindex >= 0) must have had the focus at least
+ * once. Fails naming those that never had it. Returns how many controls there were.
+ */
+export async function checkKeyboardReach(page, label) {
+  const total = await page.evaluate(() => {
+    const focusable = 'a[href], button, input:not([type="hidden"]), select, textarea, [tabindex]';
+    const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden' && !el.closest('[inert]');
+    const state = { reached: new Set(), controls: [...document.querySelectorAll(focusable)].filter((el) => !el.disabled && el.tabIndex >= 0 && shown(el)) };
+    if (window.__keyboardReach) document.removeEventListener('focusin', window.__keyboardReach.listener, true);
+    state.listener = (e) => state.reached.add(e.target);
+    document.addEventListener('focusin', state.listener, true);
+    window.__keyboardReach = state;
+    document.activeElement?.blur();
+    return state.controls.length;
+  });
+  for (let i = 0; i < total + 3; i++) await page.keyboard.press('Tab');
+  const missed = await page.evaluate(() => {
+    const state = window.__keyboardReach;
+    document.removeEventListener('focusin', state.listener, true);
+    return state.controls.filter((el) => el.isConnected && !state.reached.has(el))
+      .map((el) => (el.id ? `#${el.id}` : `${el.tagName.toLowerCase()} "${el.getAttribute('aria-label') ?? el.textContent.trim().slice(0, 40)}"`));
+  });
+  if (missed.length) fail(`${label}: ${missed.length} of ${total} controls never got the focus from Tab: ${missed.join(', ')}`);
+  log(`keyboard ${label}: Tab reached all ${total} controls`);
+  return total;
+}
 
 const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 let axeSource = null;

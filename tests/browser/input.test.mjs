@@ -277,7 +277,9 @@ async function run(page, context, env) {
   await page.keyboard.press('Enter');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 15_000 });
   const notice = (await page.locator('#notice').textContent()).trim();
-  if (!/application was closed/i.test(notice)) fail(`after exit the portal says ${JSON.stringify(notice)}`);
+  // A clean exit is not an error and has nothing more to say (not "... exited (status 0)").
+  if (notice !== 'The application was closed.') fail(`after exit the portal says ${JSON.stringify(notice)}`);
+  if (await page.locator('#error').isVisible()) fail(`a clean exit shows an error: ${await page.locator('#error').textContent()}`);
   log(`session ended by the app: "${notice}"`);
   await page.screenshot({ path: art('portal-session-ended.png') });
 }

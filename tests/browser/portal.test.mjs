@@ -541,7 +541,14 @@ async function run(page, env, browser) {
   log('Reconnect from the list joined the same session');
   await sessionAction(page, '#disconnect');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  // Log off from the list asks first in the row; Cancel keeps the session.
   await page.getByRole('button', { name: 'Log off Terminal' }).click();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await sleep(500);
+  const kept = await page.evaluate(async (id) => (await (await fetch('/api/v1/sessions')).json()).some((x) => x.id === id), sid);
+  if (!kept) fail('Cancel in the list\'s Log off question ended the session');
+  await page.getByRole('button', { name: 'Log off Terminal' }).click();
+  await page.getByRole('button', { name: 'Log off Terminal now' }).click();
   await waitFor('the sessions list to empty', 15_000, async () => page.locator('#no-sessions').isVisible());
   const err = await errorText(page);
   if (err) fail(`error after Log off from the list: ${err}`);

@@ -21,7 +21,8 @@
 
 import path from 'node:path';
 import {
-  canvasStatsIn, checkAccessibility, fail, log, newPage, readFile, runTest, sessionAction, shell, sleep, typeText, waitFor, xKeysDown,
+  canvasStatsIn, checkAccessibility, checkDisconnectedSince, checkKeyboardReach, fail, log, newPage, readFile, runTest, sessionAction,
+  shell, sleep, typeText, waitFor, xKeysDown,
 } from './helpers.mjs';
 
 const X_CTRL = 37; // X keycodes (evdev + 8) of the left modifiers
@@ -98,9 +99,9 @@ function changedShare(a, b) {
   return changed / a.grey.length;
 }
 
-async function listedState(page, sid) {
-  const row = page.locator(`#sessions li[data-session-id="${sid}"] .session-state`);
-  return (await row.count()) ? (await row.textContent()).trim() : '';
+/** The row's state text ('' when not listed), read in one step: the list is redrawn as it changes. */
+function listedState(page, sid) {
+  return page.evaluate((id) => document.querySelector(`#sessions li[data-session-id="${id}"] .session-state`)?.textContent.trim() ?? '', sid);
 }
 
 async function keyboardWalk(page, env, art, work) {
@@ -155,13 +156,18 @@ async function keyboardWalk(page, env, art, work) {
   await menuChord(page);
   await page.locator('#session-menu').waitFor({ state: 'visible', timeout: 3_000 });
   await tabTo(page, '#disconnect');
+  const createdAt = await page.evaluate(async (id) => (await (await fetch('/api/v1/sessions')).json()).find((x) => x.id === id).created_at, sid);
+  const disconnectedFrom = Date.now();
   await page.keyboard.press('Enter');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  // At once (before the broker has heard of it) and from then on: disconnected since now.
+  const row = await waitFor('the session listed', 5_000, () => listedState(page, sid));
+  const since = await checkDisconnectedSince(page, row, disconnectedFrom, Date.now(), createdAt);
   await waitFor('the focus on the session just left', 5_000, () => page.evaluate(
     (id) => document.activeElement?.matches(`#sessions li[data-session-id="${id}"] button.reconnect`), sid));
   if ((await hashOf(page)) !== '') fail(`the portal's URL keeps a fragment: ${await page.url()}`);
   await page.screenshot({ path: art('walk-3-portal-after-disconnect.png') });
-  log('Tab reached Disconnect in the menu; the portal has the focus on that session\'s Reconnect; clean URL');
+  log(`Tab reached Disconnect in the menu; the portal lists it "Disconnected since ${since}" with the focus on its Reconnect; clean URL`);
   return sid;
 }
 
@@ -185,6 +191,7 @@ async function urlPerSession(page, art, work, sid) {
   if (!/live view/.test(before.alt)) fail(`the session's picture is not labelled as live: "${before.alt}"`);
   await page.screenshot({ path: art('url-2-portal-after-back.png') });
   await checkAccessibility(page, 'portal with a live picture');
+  await checkKeyboardReach(page, 'the portal with a session listed');
   log(`Back: the portal, the session still running ("${await listedState(page, sid)}"), live picture ${before.w}x${before.h} (${before.bytes} bytes) "${before.alt}"`);
 
   // The picture follows the screen: fill the terminal, come back, and the next refresh shows it.
@@ -338,6 +345,7 @@ async function favourites(page, art, sid) {
   if (recent[0] !== 'terminal') fail(`Recent does not start with the Terminal just used: ${recent}`);
   await page.screenshot({ path: art('portal-recent.png') });
   await checkAccessibility(page, 'portal, Recent filter, a favourite starred');
+  await checkKeyboardReach(page, 'the portal, Recent filter');
   await page.click('[data-filter="all"]');
   await star.click();
   log(`favourite kept across a reload and shown first; Favourites filter: ${favs}; Recent: ${recent}`);
@@ -350,7 +358,21 @@ async function favourites(page, art, sid) {
   log(`an ended session's URL: "${await errorText(page)}"`);
 }
 
-async function phone(browser, env, pages, consoleLines, art) {
+/**
+ * The desktop's portal, left open, follows what the phone does (its list is fetched every 5 s):
+ * `state` is the start of the row's text expected ('Running', 'Disconnected'), or null: gone.
+ */
+async function desktopSees(desk, sid, state, what) {
+  await waitFor(`the desktop's portal to show the phone's session ${what}`, 15_000, async () => {
+    const text = await listedState(desk, sid);
+    return state === null ? text === '' : text.startsWith(`${state} since `);
+  });
+}
+
+const onReconnectOf = (page, sid) => page.evaluate(
+  (id) => document.activeElement?.matches(`#sessions li[data-session-id="${id}"] button.reconnect`), sid);
+
+async function phone(browser, env, pages, consoleLines, art, desk) {
   const page = await newPage(browser, 'phone', consoleLines, { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   pages.set('phone', page);
   const noSideways = async (what) => {
@@ -358,14 +380,26 @@ async function phone(browser, env, pages, consoleLines, art) {
     if (w.scroll > w.inner) fail(`${what} scrolls sideways at 360 px: ${w.scroll} > ${w.inner}`);
   };
   await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
+  // A wrong password first: the login page with its error, audited on the phone.
   await page.fill('#username', env.PORTICO_USER);
+  await page.fill('#password', 'not-the-password');
+  await page.tap('#login');
+  await waitFor('the wrong-password message', 10_000, async () => /Wrong user name or password/.test(await errorText(page)));
+  await noSideways('the login page');
+  await page.screenshot({ path: art('phone-0-login-error.png') });
+  await checkAccessibility(page, 'the login page with an error at 360x740');
   await page.fill('#password', env.PORTICO_PASSWORD);
   await page.tap('#login');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   await noSideways('the portal');
   await page.screenshot({ path: art('phone-1-portal.png') });
+  await checkAccessibility(page, 'the portal at 360x740');
   await page.tap('button[aria-label="Launch Terminal (application)"]');
   const sid = await sessionUp(page, 'phone launch');
+  // The desktop's portal (no reload) lists the session the phone started, and keeps the keyboard
+  // on its Reconnect while the row changes.
+  await desktopSees(desk, sid, 'Running', 'running');
+  await desk.locator(`#sessions li[data-session-id="${sid}"] button.reconnect`).focus();
   await noSideways('the session view');
   const inView = (sel) => page.evaluate((s) => {
     const r = document.querySelector(s).getBoundingClientRect();
@@ -384,12 +418,33 @@ async function phone(browser, env, pages, consoleLines, art) {
   await page.screenshot({ path: art('phone-3-menu.png') });
   await checkAccessibility(page, 'session menu at 360x740');
   await page.tap('#disconnect');
+  await desktopSees(desk, sid, 'Disconnected', 'disconnected');
+  if (!(await onReconnectOf(desk, sid))) fail(`the desktop's list was redrawn and the keyboard left the session's Reconnect (focus: ${await focused(desk)})`);
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
   await page.locator(`#sessions li[data-session-id="${sid}"] .session-picture img`).waitFor({ state: 'visible', timeout: 10_000 });
   await noSideways('the portal listing the disconnected session');
   await page.screenshot({ path: art('phone-4-portal-session-list.png'), fullPage: true });
-  await page.locator(`#sessions li[data-session-id="${sid}"] .session-logoff`).tap();
+  // Log off in the list asks first (beside Reconnect, a finger can miss): Cancel focused, Escape
+  // takes the question back with the focus on Log off, Log off in the question ends the session.
+  const row = (sel) => page.locator(`#sessions li[data-session-id="${sid}"] ${sel}`);
+  await row('.session-logoff').tap();
+  await row('.session-logoff-question').waitFor({ state: 'visible', timeout: 3_000 });
+  if ((await focused(page)) !== 'button.secondary logoff-cancel') fail(`the list's Log off question does not start on Cancel (focus: ${await focused(page)})`);
+  await noSideways('the portal asking Log off');
+  await page.screenshot({ path: art('phone-5-portal-logoff-question.png') });
+  await checkAccessibility(page, 'the portal asking Log off at 360x740');
+  await sleep(5_500); // a refresh of the list later: still asking
+  if (!(await row('.session-logoff-question').isVisible())) fail('the list\'s refresh took the Log off question away');
+  await page.keyboard.press('Escape');
+  await row('.session-logoff-question').waitFor({ state: 'hidden', timeout: 3_000 });
+  if ((await focused(page)) !== 'button.secondary session-logoff') fail(`Escape left the focus on ${await focused(page)}, not Log off`);
+  if ((await listedState(page, sid)) === '') fail('Escape in the Log off question ended the session');
+  await row('.session-logoff').tap();
+  await row('.logoff-confirm').tap();
   await waitFor('the phone session to end', 15_000, async () => page.locator('#no-sessions').isVisible());
+  await desktopSees(desk, sid, null, 'gone after its log off');
+  if ((await focused(desk)) !== '#search') fail(`the session the keyboard was on ended: the focus went to ${await focused(desk)}, not the search box`);
+  log('the desktop\'s open portal followed the phone: the session listed running, then disconnected (keyboard kept on its Reconnect), then gone');
   await noSideways('the portal after the session');
   log('360x740: name, status and handle on screen; every action on screen in the menu; no sideways scrolling');
 }
@@ -404,5 +459,5 @@ runTest('session menu', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'POR
     await urlPerSession(page, art, work, sid);
     await menuActions(page, art, work);
     await favourites(page, art, sid);
-    await phone(browser, env, pages, consoleLines, art);
+    await phone(browser, env, pages, consoleLines, art, page);
   });

@@ -23,7 +23,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, log, newPage, runTest, sleep, waitFor, canvasStatsIn } from './helpers.mjs';
+import { checkAccessibility, checkDisconnectedSince, fail, log, newPage, runTest, sleep, waitFor, canvasStatsIn } from './helpers.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true };
 
@@ -84,6 +84,30 @@ async function pinch(cdp, c, from, to) {
   await touches(cdp, 'touchStart', at(from));
   for (let i = 1; i <= 12; i++) {
     await touches(cdp, 'touchMove', at(from + ((to - from) * i) / 12));
+    await sleep(16);
+  }
+  await touches(cdp, 'touchEnd', []);
+}
+
+/** The session pixel under page point p (zoom included). */
+async function sessionPoint(page, p) {
+  return page.evaluate(({ x, y }) => {
+    const c = document.querySelector('#screen');
+    const r = c.getBoundingClientRect();
+    return { x: Math.floor(((x - r.left) * c.width) / r.width), y: Math.floor(((y - r.top) * c.height) / r.height) };
+  }, p);
+}
+
+/** Two fingers around `c` spread from `from` to `to` px apart (a pinch), then moved `dx` px right together. */
+async function pinchAndMove(cdp, c, from, to, dx) {
+  const at = (d, x) => [{ x: x - d / 2, y: c.y }, { x: x + d / 2, y: c.y }];
+  await touches(cdp, 'touchStart', at(from, c.x));
+  for (let i = 1; i <= 6; i++) {
+    await touches(cdp, 'touchMove', at(from + ((to - from) * i) / 6, c.x));
+    await sleep(16);
+  }
+  for (let i = 1; i <= 10; i++) {
+    await touches(cdp, 'touchMove', at(to, c.x + (dx * i) / 10));
     await sleep(16);
   }
   await touches(cdp, 'touchEnd', []);
@@ -171,6 +195,9 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
     const st = window.__porticoDebug.stats();
     return st.screenWidth > 1000 ? `${st.screenWidth}x${st.screenHeight}` : null;
   }));
+  const createdAt = await desk.evaluate(async () => (await (await fetch('/api/v1/sessions')).json())[0].created_at);
+  await sleep(2_000); // the close is then seconds after the start: the two times tell apart
+  const closedFrom = Date.now();
   await desk.context().close(); // the session keeps running, disconnected
   pages.delete('desktop');
   log(`desktop started Terminal at ${deskSize} and left`);
@@ -186,7 +213,15 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   await login(page);
   const reconnect = page.getByRole('button', { name: 'Reconnect to Terminal' });
   await reconnect.waitFor({ state: 'visible', timeout: 10_000 });
+  // This page never saw the session: "Disconnected since" is the broker's time of the close.
+  const row = await waitFor('the session listed as disconnected', 10_000, () => page.evaluate(() => {
+    const t = document.querySelector('#sessions .session-state')?.textContent ?? '';
+    return t.startsWith('Disconnected') ? t : null;
+  }));
+  log(`the phone lists the desktop's session: "${row}"`);
+  await checkDisconnectedSince(page, row, closedFrom, Date.now(), createdAt);
   await page.screenshot({ path: art('portal') });
+  await checkAccessibility(page, 'the portal on a phone');
   await reconnect.tap();
   await firstPicture(page);
   if (launches.length !== 1 || launches[0].scale !== 1) fail(`the phone reconnected with ${JSON.stringify(launches)} (scale 1 expected)`);
@@ -214,6 +249,7 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   if (field !== 'autocapitalize=off autocorrect=off autocomplete=off spellcheck=false') fail(`the text field has ${field}`);
   checkLayout(await page.evaluate(touchLayout), '390x844');
   await page.screenshot({ path: art('keyboard') });
+  await checkAccessibility(page, 'the session with the phone keyboard and extra keys');
   log(`keyboard button opens the field (${field}) and the bar`);
 
   // --- typing: phone-style text, an Android Backspace, Enter ---------------------------------------
@@ -278,12 +314,20 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   // and the rest of its line never ran.
   await sleep(500);
   if (fs.existsSync(late)) fail('Ctrl+C from the extra-keys bar did not interrupt the sleep: the late file exists');
+  // Tab from the bar: the shell completes the command's name ("ech" → "echo ").
+  const tabbed = work('touch-tab');
+  await phoneType(page, 'ech');
+  await tapKey(page, 'Tab');
+  await phoneType(page, `tabbed > ${tabbed}`);
+  await phoneEnter(page);
+  await waitFile(tabbed, 'tabbed\n');
   await tapKey(page, 'Fn (function keys F1 to F12)');
   await page.getByRole('button', { name: 'F12', exact: true }).waitFor({ state: 'visible', timeout: 5_000 });
   checkLayout(await page.evaluate(touchLayout), '390x844 with F-keys');
   await page.screenshot({ path: art('fkeys') });
+  await checkAccessibility(page, 'the extra keys with the F-keys row');
   await tapKey(page, 'Fn (function keys F1 to F12)');
-  log('extra keys: Ctrl latched for one key (interrupted the sleep), ↑ recalled the command, F-keys row');
+  log('extra keys: Ctrl latched for one key (interrupted the sleep), ↑ recalled the command, Tab completed a command name, F-keys row');
 
   // --- long-press = right click; taps before and after a pinch zoom --------------------------------
   const mouse = work('touch-mouse');
@@ -312,6 +356,18 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   await sleep(300);
   const zoomAfterScroll = await page.evaluate((w) => document.querySelector('#screen').getBoundingClientRect().width / w, before);
   if (Math.abs(zoomAfterScroll - zoom) > 0.001) fail(`a two-finger scroll changed the zoom from ${zoom} to ${zoomAfterScroll}`);
+  // Pan: two fingers spread a little (a pinch), then move right together; the session point that
+  // was between them stays between them (the view follows), and the session gets nothing.
+  const underStart = await sessionPoint(page, centre);
+  await pinchAndMove(cdp, centre, 100, 130, 70);
+  await sleep(300);
+  const moved = await pagePoint(page, underStart.x, underStart.y);
+  const end = { x: centre.x + 70, y: centre.y };
+  if (Math.hypot(moved.x - end.x, moved.y - end.y) > 4) {
+    fail(`panning: session point ${underStart.x},${underStart.y} was under the fingers' start and is at ${moved.x.toFixed(0)},${moved.y.toFixed(0)}, not under their end ${end.x},${end.y}`);
+  }
+  await page.screenshot({ path: art('panned') });
+  log(`two fingers pinched and moved 70 px right: session point ${underStart.x},${underStart.y} followed them (${moved.x.toFixed(1)},${moved.y.toFixed(1)})`);
   await phoneEnter(page);
   await tapKey(page, 'Ctrl');
   await phoneType(page, 'd');
@@ -352,6 +408,7 @@ await runTest('touch', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD', 'PORT
   if (!(await page.evaluate(() => document.querySelector('#extra-keys').hidden))) fail('Hide keyboard left the bar open');
   if (!(await toggle.isVisible())) fail('after Hide keyboard the keyboard button is not back');
   checkLayout(await page.evaluate(touchLayout), '360x740, keyboard closed');
+  await checkAccessibility(page, 'the session at 360x740 with the keyboard button');
   await page.screenshot({ path: art('360-closed') });
   log('at 360x740 every touch control is >= 44 px and nothing overflows; Hide keyboard closes the bar');
 

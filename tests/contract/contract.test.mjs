@@ -415,6 +415,7 @@ async function main() {
     enroll: { body: { token: tokens[1], host_id: 'contract-enrolled-2', csr_pem: csr2 } },
     listAudit: { as: 'admin' },
     getMetrics: { as: 'admin' },
+    getHealth: {},
     openGateway: { params: { session_id: sid }, upgrade: true },
     openControlChannel: { upgrade: true },
   };
@@ -572,6 +573,7 @@ async function main() {
     results.get('listAudit').failures.push(`the CSV download lacks its header or the launch of ${sid}: ${csv.raw.toString('utf8').slice(0, 300)}`);
   }
   await expect('getMetrics', 200, { as: 'admin' });
+  await expect('getHealth', 200, {});
 
   // The deletes, last.
   await expect('deleteUser', 204, { as: 'admin', params: { name: 'contract-user' } });

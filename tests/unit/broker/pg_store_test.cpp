@@ -103,8 +103,8 @@ TEST_CASE("postgres store: the schema has the same tables, columns and nullabili
     test::TempDir dir;
     auto sqlite_path = (dir.path / "p.db").string();
     auto url = test::PgServer::shared().new_database();
-    CHECK(open_store(sqlite_path)->schema_version() == 5);
-    CHECK(open_store(url)->schema_version() == 5);
+    CHECK(open_store(sqlite_path)->schema_version() == 6);
+    CHECK(open_store(url)->schema_version() == 6);
     auto lite = sqlite_columns(sqlite_path);
     auto pg = postgres_columns(url);
     CHECK(lite.count("sessions.avg_fps nullable") == 1);  // the comparison sees nullability at all
@@ -123,10 +123,10 @@ TEST_CASE("postgres store: brokers starting at once on an empty database migrate
     auto [ok_a, ok_b] = race([&] { a = open_store(url); }, [&] { b = open_store(url); });
     REQUIRE(ok_a);
     REQUIRE(ok_b);
-    CHECK(a->schema_version() == 5);
-    CHECK(b->schema_version() == 5);
+    CHECK(a->schema_version() == 6);
+    CHECK(b->schema_version() == 6);
     CHECK(test::pg_query(url, "SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_version")[0] ==
-          std::vector<std::optional<std::string>>{"5", "5"});
+          std::vector<std::optional<std::string>>{"6", "6"});
 }
 
 TEST_CASE("postgres store: a launch ticket recorded by two brokers at once is recorded once",
@@ -284,8 +284,9 @@ TEST_CASE("copy-store: an SQLite estate arrives in PostgreSQL row for row, and o
     auto copied = portico::broker::copy_store(lite_path, url);
     std::map<std::string, std::int64_t> rows;
     for (auto& t : copied) rows[t.table] = t.rows;
-    CHECK(copied.size() == 14);
+    CHECK(copied.size() == 15);
     CHECK(rows == std::map<std::string, std::int64_t>{{"audit", 2},
+                                                      {"cluster_settings", 0},
                                                       {"desktop_assignments", 1},
                                                       {"desktop_pools", 1},
                                                       {"enrollment_tokens", 1},
@@ -302,7 +303,7 @@ TEST_CASE("copy-store: an SQLite estate arrives in PostgreSQL row for row, and o
 
     auto lite = open_store(lite_path);
     auto pg = open_store(url);
-    CHECK(pg->schema_version() == 5);
+    CHECK(pg->schema_version() == 6);
     REQUIRE(pg->users().size() == 2);
     CHECK(pg->users()[0].name == "alice");
     CHECK(pg->users()[0].role == portico::broker::Role::admin);

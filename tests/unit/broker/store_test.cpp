@@ -65,15 +65,15 @@ TEST_CASE("store: migrations apply exactly once", "[broker][store][postgres]") {
     INFO(b.name);
     {
         auto s = b.open();
-        CHECK(s->schema_version() == 5);
+        CHECK(s->schema_version() == 6);
         s->create_user("alice", portico::crypto::hash_password("pw"), 100);
     }
     {
         auto s = b.open();  // reopening must not re-run the migrations (they would fail: tables exist)
-        CHECK(s->schema_version() == 5);
+        CHECK(s->schema_version() == 6);
         CHECK(s->password_hash("alice").has_value());
     }
-    CHECK(b.count("SELECT COUNT(*) FROM schema_version") == 5);
+    CHECK(b.count("SELECT COUNT(*) FROM schema_version") == 6);
     if (b.name == "sqlite") CHECK(b.count("SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
 }
 
@@ -171,7 +171,7 @@ TEST_CASE("store: migrating from version 1 keeps users, resources and sessions",
         sqlite3_close(h);
     }
     auto s = open_store(db);
-    CHECK(s->schema_version() == 5);
+    CHECK(s->schema_version() == 6);
     REQUIRE(s->user("alice"));
     CHECK(s->user("alice")->role == Role::user);
     auto rec = s->session("s1");

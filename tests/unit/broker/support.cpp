@@ -45,6 +45,21 @@ BrokerFixture::BrokerFixture(int launch_timeout_seconds, std::function<void(port
     auto r = portico::broker::init_state(o);
     if (!r.created) throw std::runtime_error("state dir was not created");
 
+    this->database = database;
+    start(launch_timeout_seconds, tweak);
+}
+
+BrokerFixture::BrokerFixture(const BrokerFixture& first, const std::string& broker_id,
+                             std::function<void(portico::broker::BrokerConfig&)> tweak)
+    : state(first.state), web_root(first.web_root), database(first.database) {
+    start(20, [&](portico::broker::BrokerConfig& c) {
+        c.broker_id = broker_id;
+        if (tweak) tweak(c);
+    });
+}
+
+void BrokerFixture::start(int launch_timeout_seconds,
+                          const std::function<void(portico::broker::BrokerConfig&)>& tweak) {
     portico::broker::BrokerConfig c;
     c.state_dir = state;
     c.database = database;
@@ -189,7 +204,8 @@ std::unique_ptr<WssStream> ws_connect(net::io_context& ioc, std::uint16_t port, 
 // ---- FakeHost ----
 
 FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string display_url, std::string cert_sha256,
-                   Mode mode, std::string secret, std::string client_cert, std::string client_key, int max_sessions)
+                   Mode mode, std::string secret, std::string client_cert, std::string client_key, int max_sessions,
+                   std::optional<std::vector<std::string>> running)
     : mode_(mode) {
     if (client_cert.empty()) {
         ws_ = ws_connect(ioc_, b.port, b.broker_cert_sha256, "/api/v1/control");
@@ -215,6 +231,7 @@ FakeHost::FakeHost(const BrokerFixture& b, std::string host_id, std::string disp
                 {"cert_sha256", cert_sha256},
                 {"apps", json::array({"*"})},
                 {"max_sessions", max_sessions}};
+    if (running) reg["sessions"] = *running;
     ws_->write(net::buffer(reg.dump()));
     beast::flat_buffer buf;
     ws_->read(buf);

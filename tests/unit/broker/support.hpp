@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,14 +60,22 @@ struct TempDir {
 struct BrokerFixture {
     explicit BrokerFixture(int launch_timeout_seconds = 20,
                            std::function<void(portico::broker::BrokerConfig&)> tweak = {}, std::string database = {});
+    // Another broker of `first`'s estate (several brokers on one PostgreSQL database): its state
+    // directory (keys, CA, certificate) and database, with `broker_id`.
+    BrokerFixture(const BrokerFixture& first, const std::string& broker_id,
+                  std::function<void(portico::broker::BrokerConfig&)> tweak = {});
     ~BrokerFixture();
     TempDir dir;
     std::string state;
+    std::string database;
     std::string web_root;
     std::unique_ptr<portico::broker::Broker> broker;
     std::uint16_t port = 0;
     std::string broker_cert_sha256;
     std::string enrollment_secret;
+
+private:
+    void start(int launch_timeout_seconds, const std::function<void(portico::broker::BrokerConfig&)>& tweak);
 };
 
 struct HttpReply {
@@ -117,7 +126,8 @@ public:
     // client_cert/client_key: register over mutual TLS with this certificate (and no secret).
     FakeHost(const BrokerFixture& b, std::string host_id, std::string display_url, std::string cert_sha256,
              Mode mode = Mode::ready, std::string secret = "", std::string client_cert = "",
-             std::string client_key = "", int max_sessions = 4);
+             std::string client_key = "", int max_sessions = 4,
+             std::optional<std::vector<std::string>> running = std::nullopt);
     ~FakeHost();
     nlohmann::json registered;  // the broker's reply to register
     std::atomic<int> starts{0};
