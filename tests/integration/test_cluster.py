@@ -59,24 +59,27 @@ def one_broker(c):
 
     users = ["ann", "bob", "cai", "dan"]
     add_users(stack, admin, users)
+
+    def host_sessions():
+        status, body = api(stack, "GET", "/api/v1/hosts", cookie=admin)
+        return {h["id"]: h["sessions"] for h in (body["hosts"] if isinstance(body, dict) else body)}
     placed = {}
-    for user in users[:3]:
+    for n, user in enumerate(users[:3], start=1):
         stats = launch_to_first_frame(stack, user)
         placed[user] = stats["session_id"]
+        # The broker's count of a host's sessions is replaced by the host's own in each heartbeat
+        # (every 2 s); one sent before the session started undoes the count the placement made, and
+        # a launch meanwhile is sent to the full host, which refuses it (502 launch_failed "host is
+        # full"). Launch the next one once the heartbeats count this one.
+        wait_for(lambda: sum(host_sessions().values()) == n, 10, f"the hosts' heartbeats to count {n} session(s)")
     live = sessions(stack, admin)
     on = {user: live[sid]["host"] for user, sid in placed.items()}
     print("placement:", on)
     assert sorted(on.values()) == ["h1", "h2", "h3"], on  # one per machine: spread by free capacity
 
-    # Every host full: the fourth user is told so (503 no_host), not queued or lost. The broker's
-    # count of a host's sessions is replaced by each heartbeat's, so wait until the heartbeats
-    # count the new sessions (a heartbeat sent before a session started would undo the count the
-    # placement made, and the launch would go to the full host and fail there: 502 launch_failed).
-    def host_sessions():
-        status, body = api(stack, "GET", "/api/v1/hosts", cookie=admin)
-        return {h["id"]: h["sessions"] for h in (body["hosts"] if isinstance(body, dict) else body)}
-    time.sleep(2.5)  # one heartbeat interval after the last session started
-    wait_for(lambda: host_sessions() == {"h1": 1, "h2": 1, "h3": 1}, 10, "each host's heartbeat to count its session")
+    # Every host full: the fourth user is told so (503 no_host), not queued or lost.
+    time.sleep(2.5)  # one heartbeat interval after the last session started (see above)
+    assert host_sessions() == {"h1": 1, "h2": 1, "h3": 1}, host_sessions()
     dan = stack.login("dan", password_of("dan"))
     status, body = api(stack, "POST", "/api/v1/launch", {"resource": "terminal"}, cookie=dan)
     assert status == 503 and body["error"]["code"] == "no_host", (status, body)
