@@ -33,6 +33,7 @@ test_pkgs=(
   clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz): clang 14 and its fuzzer/sanitizer runtimes
   clang-format  # tools/format-check (.clang-format)
   postgresql  # the postgres-labelled tests start their own server from /usr/lib/postgresql/*/bin (pg_server.hpp)
+  haproxy  # the cluster tests and benches: the load balancer in front of the brokers (deploy/haproxy/haproxy.cfg)
   systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
 )
 

@@ -156,8 +156,12 @@ class Stack:
         self.state = os.path.join(self.dir, "state")
         self.password = secrets.token_urlsafe(12)
         self.admin_password = secrets.token_urlsafe(12)
+        # Where users, clients and hosts reach the broker: the broker itself on loopback, or the
+        # load balancer in front of several (use_entry; tests/integration/cluster.py).
+        self.address = "127.0.0.1"
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
+        self.database = None  # --database URL of every broker command (PostgreSQL); None: the state's SQLite
         self.broker = None
         self.host = None
         self.host_id = f"{name}-host"
@@ -177,38 +181,68 @@ class Stack:
         raise FileNotFoundError(name)
 
     def start(self):
-        subprocess.run([self.bin("portico-broker"), "init", "--state", self.state,
-                        "--demo-password", self.password, "--admin-password", self.admin_password],
-                       check=True, capture_output=True, timeout=60)
+        self.init()
         self.start_broker()
         self.start_host()
         return self
 
-    def start_broker(self, log_name="broker"):
-        """Serves the state directory on the stack's port (again, after a kill: the fault suite)."""
-        self.broker_log = open(os.path.join(self.dir, f"{log_name}.log"), "w+")
-        self.broker = subprocess.Popen(
-            [self.bin("portico-broker"), "serve", "--state", self.state, "--listen", f"127.0.0.1:{self.port}",
-             "--web-root", os.path.join(self.source, "client/web"),
-             "--console-root", os.path.join(self.source, "broker/console"), *self.broker_args],
-            stdout=self.broker_log, stderr=subprocess.STDOUT)
-        wait_for(lambda: "listening" in self.read_log(log_name), 30, "the broker to listen")
+    def use_entry(self, address, port):
+        """Users, clients and hosts reach the broker(s) at address:port from now on (a load balancer)."""
+        self.address, self.port = address, port
+        self.url = f"https://{address}:{port}"
+
+    def database_args(self):
+        return ["--database", self.database] if self.database else []
+
+    def init(self, host_name=None):
+        """`portico-broker init` of the stack's state (and its database); host_name goes into the
+        TLS certificate beside localhost and 127.0.0.1 (the load balancer's address, say)."""
+        args = [self.bin("portico-broker"), "init", "--state", self.state, *self.database_args(),
+                "--demo-password", self.password, "--admin-password", self.admin_password]
+        if host_name:
+            args += ["--host-name", host_name]
+        subprocess.run(args, check=True, capture_output=True, timeout=60)
+
+    def start_broker(self, log_name="broker", machine=None, listen=None, extra=(), state=None):
+        """Serves the state directory on the stack's port (again, after a kill: the fault suite). With
+        a machine (tests/integration/netns.py), the broker runs in it and listens on `listen`, its
+        address and port, and is returned rather than kept as the stack's broker; `state` is another
+        broker's copy of the state directory (several brokers on one database)."""
+        log = open(os.path.join(self.dir, f"{log_name}.log"), "w+")
+        args = [self.bin("portico-broker"), "serve", "--state", state or self.state, *self.database_args(),
+                "--listen", listen or f"127.0.0.1:{self.port}",
+                "--web-root", os.path.join(self.source, "client/web"),
+                "--console-root", os.path.join(self.source, "broker/console"), *self.broker_args, *extra]
+        proc = machine.popen(args, stdout=log, stderr=subprocess.STDOUT) if machine else \
+            subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(lambda: "listening" in self.read_log(log_name) or proc.poll() is not None, 30, "the broker to listen")
+        if proc.poll() is not None:
+            raise RuntimeError(f"the broker ({log_name}) exited with {proc.returncode}:\n"
+                               + self.read_log(log_name)[-3000:])
+        if machine:
+            return proc
+        self.broker_log, self.broker = log, proc
+        return proc
 
     def enroll_token(self, host_id=""):
         """A one-time enrollment token from the broker's CLI (what an admin gets from the console)."""
-        args = [self.bin("portico-broker"), "enroll-token", "--state", self.state]
+        args = [self.bin("portico-broker"), "enroll-token", "--state", self.state, *self.database_args()]
         if host_id:
             args += ["--host-id", host_id]
         return subprocess.run(args, check=True, capture_output=True, text=True, timeout=30).stdout.strip()
 
-    def spawn_host(self, host_id, log_name, extra=(), state_name=None, auto_enroll=True):
-        """Starts a portico-host enrolled with mutual TLS (enrolling it on its first start)."""
+    def spawn_host(self, host_id, log_name, extra=(), state_name=None, auto_enroll=True, machine=None):
+        """Starts a portico-host enrolled with mutual TLS (enrolling it on its first start). With a
+        machine (tests/integration/netns.py) it runs there, its display endpoint on the machine's
+        address, and reaches the broker at the stack's entry (use_entry)."""
         state_dir = os.path.join(self.dir, state_name or log_name)
         broker_ca = os.path.join(self.state, "tls/broker.crt")
         if self.privsep:
             broker_ca = prepare_service_state(self.dir, state_dir, broker_ca)
-        args = [self.bin("portico-host"), "--broker", f"wss://127.0.0.1:{self.port}/api/v1/control",
+        args = [self.bin("portico-host"), "--broker", f"wss://{self.address}:{self.port}/api/v1/control",
                 "--broker-ca", broker_ca, "--host-id", host_id, "--state-dir", state_dir, *extra]
+        if machine:
+            args += ["--listen", f"{machine.address}:0", "--public-address", machine.address]
         if auto_enroll and not os.path.exists(os.path.join(state_dir, "broker-client.crt")):
             args += ["--enroll", self.enroll_token(host_id)]
         if self.privsep:
@@ -217,6 +251,8 @@ class Stack:
         else:
             args.append("--single-user-mode")
         log = open(os.path.join(self.dir, f"{log_name}.log"), "w+")
+        if machine:
+            return machine.popen(args, stdout=log, stderr=subprocess.STDOUT)
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
     def start_host(self):
@@ -256,7 +292,7 @@ class Stack:
         return ctx
 
     def request(self, method, path, body=None, cookie=None, content_type="application/json"):
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl_context(), timeout=30)
+        conn = http.client.HTTPSConnection(self.address, self.port, context=self.ssl_context(), timeout=30)
         headers = {}
         data = None
         if body is not None:
@@ -283,9 +319,9 @@ class Stack:
         return cookie.split(";")[0]
 
     # ---- headless client ----
-    def client(self, *args, timeout=120):
-        env = dict(os.environ, PORTICO_PASSWORD=self.password)
-        cmd = [self.bin("portico-client"), "--headless", "--broker", self.url, "--user", "demo",
+    def client(self, *args, timeout=120, user="demo", password=None):
+        env = dict(os.environ, PORTICO_PASSWORD=password or self.password)
+        cmd = [self.bin("portico-client"), "--headless", "--broker", self.url, "--user", user,
                "--ca", os.path.join(self.state, "tls/broker.crt"), *args]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         stats = None
@@ -302,16 +338,16 @@ class Stack:
 class WebSocket:
     """Just enough of RFC 6455 (client side) to speak the display protocol in tests."""
 
-    def __init__(self, port, path, cafile=None, pinned=None, rcvbuf=None):
+    def __init__(self, port, path, cafile=None, pinned=None, rcvbuf=None, address="127.0.0.1"):
         raw = socket.socket()
         raw.settimeout(15)
         if rcvbuf:  # before connect, so the window the host sees is small from the first segment
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        raw.connect(("127.0.0.1", port))
+        raw.connect((address, port))
         ctx = ssl.create_default_context(cafile=cafile) if cafile else ssl._create_unverified_context()
-        self.sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        self.sock = ctx.wrap_socket(raw, server_hostname=address)
         key = base64.b64encode(os.urandom(16)).decode()
-        req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        req = (f"GET {path} HTTP/1.1\r\nHost: {address}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
         self.sock.sendall(req.encode())
         head = b""
