@@ -234,12 +234,12 @@ void LaunchService::start_new(const Caller& caller, const Resource& res, int wid
         store_.create_session(p->session);
     } catch (const PoolFull& e) {
         // Another broker took the pool's last desktop after place() counted: the answer of a full pool.
-        hosts_.adjust_sessions(host->host_id, -1);
+        hosts_.release_reservation(host->host_id);
         log::info("launch: ", e.what());
         return fail(ApiErrorCode::no_host, "all " + std::to_string(e.size) + " desktops of " + res.name +
                                                " are in use (another broker took the last one)");
     } catch (const StoreBusy& e) {
-        hosts_.adjust_sessions(host->host_id, -1);
+        hosts_.release_reservation(host->host_id);
         log::error("cannot record session: ", e.what());
         return fail(ApiErrorCode::busy, "the broker's database is busy; try again");
     } catch (const std::exception& e) {
