@@ -3,12 +3,16 @@
 #include "broker/connection_limits.hpp"
 #include "broker/core.hpp"
 #include "broker/net.hpp"
+#include "broker/proxy_protocol.hpp"
 #include "common/log.hpp"
 
+#include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <array>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -19,6 +23,7 @@ struct Broker::Impl {
         : config(std::move(c)),
           limiter(std::make_shared<ConnectionLimiter>(config.max_connections, config.max_connections_per_address)) {
         ioc.emplace(std::max(1, config.network_threads));
+        for (const auto& a : config.trusted_proxies) trusted.insert(net::ip::make_address(a));
         core = std::make_unique<Core>(config);
     }
 
@@ -40,29 +45,85 @@ struct Broker::Impl {
             backoff.reset();
             beast::error_code ep_ec;
             auto ep = socket.remote_endpoint(ep_ec);
-            auto slot = ep_ec ? nullptr : limiter->try_open(ep.address().to_string());
-            if (!slot) {
-                // Over a cap: closed at once, before TLS costs anything.
-                socket.close(ep_ec);
-                if (refused_log.should_log())
-                    log::warn("connection caps reached (", config.max_connections, " total, ",
-                              config.max_connections_per_address, " per address): refused ", limiter->take_refused(),
-                              " connections recently, the last from ", ep.address().to_string());
+            if (!ep_ec && trusted.count(ep.address())) {
+                // The balancer's connection: the client's address comes first, then TLS.
+                read_proxy_header(std::move(socket));
                 return do_accept();
             }
-            // Frames and input are relayed as they come: no Nagle delay behind an unacknowledged segment.
-            beast::error_code ignored;
-            socket.set_option(tcp::no_delay(true), ignored);
-            try {
-                start_http_session(std::move(socket), *core, std::move(slot));
-            } catch (const std::exception& e) {
-                log::error("cannot start a connection: ", e.what());
-            }
+            admit(std::move(socket), ep_ec ? std::string() : ep.address().to_string(), {});
             do_accept();
         });
     }
 
+    // Counts the connection against the caps for `address` and starts it, or closes it at once.
+    // client: the address a trusted balancer gave (empty: the connection's own).
+    void admit(tcp::socket socket, const std::string& address, std::string client) {
+        auto slot = address.empty() ? nullptr : limiter->try_open(address);
+        beast::error_code ignored;
+        if (!slot) {
+            // Over a cap: closed at once, before TLS costs anything.
+            socket.close(ignored);
+            if (refused_log.should_log())
+                log::warn("connection caps reached (", config.max_connections, " total, ",
+                          config.max_connections_per_address, " per address): refused ", limiter->take_refused(),
+                          " connections recently, the last from ", address);
+            return;
+        }
+        // Frames and input are relayed as they come: no Nagle delay behind an unacknowledged segment.
+        socket.set_option(tcp::no_delay(true), ignored);
+        try {
+            start_http_session(std::move(socket), *core, std::move(slot), std::move(client));
+        } catch (const std::exception& e) {
+            log::error("cannot start a connection: ", e.what());
+        }
+    }
+
+    // PROXY protocol v2 from a trusted balancer: its fixed part, then the address block, within
+    // 5 s; the connection is then admitted under the client's address (a LOCAL header, the
+    // balancer's own health check, under the balancer's). Anything else closes it.
+    struct ProxiedConnection {
+        explicit ProxiedConnection(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
+        tcp::socket socket;
+        net::steady_timer timer;
+        std::array<std::uint8_t, proxy_protocol::kFixedSize> fixed{};
+        std::vector<std::uint8_t> block;
+    };
+
+    void read_proxy_header(tcp::socket socket) {
+        auto c = std::make_shared<ProxiedConnection>(std::move(socket));
+        c->timer.expires_after(std::chrono::seconds(5));
+        c->timer.async_wait([c](beast::error_code ec) {
+            if (ec) return;
+            beast::error_code ignored;
+            c->socket.close(ignored);
+        });
+        auto refuse = [c](const std::string& why) {
+            log::warn("connection from a trusted proxy refused: ", why);
+            beast::error_code ignored;
+            c->socket.close(ignored);
+            c->timer.cancel();
+        };
+        net::async_read(c->socket, net::buffer(c->fixed), [this, c, refuse](beast::error_code ec, std::size_t) {
+            if (ec) return refuse("no PROXY protocol header: " + ec.message());
+            auto size = proxy_protocol::address_block_size(c->fixed);
+            if (!size) return refuse(size.error().message);
+            c->block.resize(size.value());
+            net::async_read(c->socket, net::buffer(c->block), [this, c, refuse](beast::error_code ec, std::size_t) {
+                if (ec) return refuse("PROXY protocol header cut short: " + ec.message());
+                auto client = proxy_protocol::client_address(c->fixed, c->block);
+                if (!client) return refuse(client.error().message);
+                c->timer.cancel();
+                beast::error_code ep_ec;
+                auto balancer = c->socket.remote_endpoint(ep_ec);
+                if (ep_ec) return refuse(ep_ec.message());
+                const auto& given = client.value();
+                admit(std::move(c->socket), given ? *given : balancer.address().to_string(), given.value_or(""));
+            });
+        });
+    }
+
     BrokerConfig config;
+    std::set<net::ip::address> trusted;  // config.trusted_proxies
     std::optional<net::io_context> ioc;
     std::unique_ptr<Core> core;
     std::unique_ptr<tcp::acceptor> acceptor;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace portico::broker {
 
@@ -22,6 +23,9 @@ struct BrokerConfig {
     // directory's tls/broker.crt and tls/broker.key. Re-read by reload_tls().
     std::string tls_cert, tls_key;
     std::string listen_address = "0.0.0.0";
+    // Load balancers that send the PROXY protocol v2 header (HAProxy's send-proxy-v2): from these
+    // addresses a connection's client address is the one the header gives (serve --trusted-proxy).
+    std::vector<std::string> trusted_proxies;
     std::uint16_t port = 8443;  // 0 = any free port (tests)
     std::string web_root;
     std::string console_root;  // the admin console (broker/console), served at /console/; empty = none

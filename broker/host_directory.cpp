@@ -154,7 +154,10 @@ Result<void, ApiErrorCode> HostDirectory::remove(const Caller& caller, const std
 std::vector<HostView> HostDirectory::list() {
     auto rows = store_.hosts();
     std::map<std::string, HostInfo> live;
-    for (auto& h : registry_.snapshot()) live.emplace(h.host_id, shown(std::move(h)));
+    for (auto& h : registry_.snapshot()) {
+        auto id = h.host_id;  // before h is moved: argument order is unspecified
+        live.emplace(std::move(id), shown(std::move(h)));
+    }
     std::vector<HostView> out;
     for (auto& r : rows) {
         auto it = live.find(r.id);

@@ -173,8 +173,9 @@ std::optional<fs::path> static_file(const std::string& web_root, std::string_vie
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
-    HttpSession(tcp::socket socket, Core& core, ConnectionSlot slot)
-        : stream_(std::move(socket), core.server_tls()), core_(core), slot_(std::move(slot)) {
+    HttpSession(tcp::socket socket, Core& core, ConnectionSlot slot, std::string client)
+        : stream_(std::move(socket), core.server_tls()), core_(core), slot_(std::move(slot)), peer_(std::move(client)) {
+        if (!peer_.empty()) return;
         boost::system::error_code ec;
         auto ep = stream_.tcp().socket().remote_endpoint(ec);
         peer_ = ec ? std::string("?") : ep.address().to_string();
@@ -728,8 +729,8 @@ void add_security_headers(Response& res) {
     res.set(http::field::strict_transport_security, kHstsValue);
 }
 
-void start_http_session(tcp::socket socket, Core& core, ConnectionSlot slot) {
-    std::make_shared<HttpSession>(std::move(socket), core, std::move(slot))->run();
+void start_http_session(tcp::socket socket, Core& core, ConnectionSlot slot, std::string client) {
+    std::make_shared<HttpSession>(std::move(socket), core, std::move(slot), std::move(client))->run();
 }
 
 }  // namespace portico::broker

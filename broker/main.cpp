@@ -9,6 +9,8 @@
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -348,6 +350,17 @@ int cmd_serve(std::vector<std::string> args) {
         ->option_text("ADDR:PORT")
         ->check(CLI::Validator(
             [](std::string& v) { return parse_listen(v) ? std::string() : "expected ADDRESS:PORT, got '" + v + "'"; },
+            ""));
+    app.add_option("--trusted-proxy", c.trusted_proxies,
+                   "a load balancer's address whose connections start with a PROXY protocol v2 header giving the "
+                   "client's address (HAProxy send-proxy-v2); repeat for several")
+        ->option_text("ADDR")
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                boost::system::error_code ec;
+                boost::asio::ip::make_address(v, ec);
+                return ec ? "expected an IP address, got '" + v + "'" : std::string();
+            },
             ""));
     app.add_option("--web-root", c.web_root, "the web client's files")->option_text("PATH");
     app.add_option("--console-root", c.console_root, "the admin console's files")->option_text("PATH");

@@ -41,7 +41,9 @@ using ConnectionSlot = std::shared_ptr<void>;
 inline constexpr const char* kHstsValue = "max-age=31536000";
 
 // A fresh TCP connection: TLS handshake, then HTTP requests (which may upgrade to WebSocket).
-void start_http_session(tcp::socket socket, Core& core, ConnectionSlot slot);
+// client: the client's address when a trusted load balancer told it (PROXY protocol); empty:
+// the connection's own.
+void start_http_session(tcp::socket socket, Core& core, ConnectionSlot slot, std::string client = {});
 // Called by the HTTP session for an upgrade request on /api/v1/control.
 void start_control_session(WssStream stream, Request req, Core& core, std::string peer, ConnectionSlot slot);
 // Called for an upgrade on /api/v1/gateway/<sid> once the session's host is known to be connected.

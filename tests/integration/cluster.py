@@ -100,9 +100,7 @@ class Cluster:
         self.stack = Stack(build, source, name)
         self.source = source
         self.broker_count = brokers
-        # Every client reaches a broker from the load balancer's address: the per-address limits
-        # would count all users as one.
-        self.broker_args = ["--max-connections-per-address", "4096", *broker_args]
+        self.broker_args = list(broker_args)
         self.net = None
         self.pg = None
         self.brokers = {}  # name -> Popen
@@ -138,7 +136,9 @@ class Cluster:
     def start_broker(self, name):
         machine = self.broker_machines.get(name) or self.net.machine(name)
         self.broker_machines[name] = machine
-        extra = list(self.broker_args)
+        # Every client reaches a broker from the load balancer's address; HAProxy names the client
+        # in a PROXY protocol header (send-proxy-v2), which a broker reads from its trusted proxy.
+        extra = ["--trusted-proxy", self.lb.address, *self.broker_args]
         if self.broker_count > 1:
             extra += ["--broker-id", name]
         self.brokers[name] = self.stack.start_broker(name, machine=machine, listen=f"{machine.address}:{BROKER_PORT}",

@@ -50,6 +50,12 @@ def one_broker(c):
     for h in ("h1", "h2", "h3"):
         c.add_host(h, extra=["--max-sessions", "1"])
     admin = stack.login("admin", stack.admin_password)
+    # The broker sees the user's own address through the load balancer (PROXY protocol v2), not
+    # the balancer's: this test runs on the bridge's own address.
+    status, audit = api(stack, "GET", "/api/v1/audit?action=login&limit=1", cookie=admin)
+    assert status == 200, (status, audit)
+    events = audit["events"] if isinstance(audit, dict) else audit
+    assert events and events[0]["from"] == c.net.gateway, (events, c.lb.address)
     status, hosts = api(stack, "GET", "/api/v1/hosts", cookie=admin)
     up = {h["id"]: h for h in (hosts["hosts"] if isinstance(hosts, dict) else hosts) if h["state"] == "up"}
     assert set(up) == {"h1", "h2", "h3"}, hosts
