@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""The windowed native client (issue 15) against a real broker and session host (stack.py), shown
+on an Xvfb of its own (the "client display") and driven there with xdotool and xclip the way a
+user's keyboard, mouse and clipboard would:
+
+  window     after build-to-lossless the client window's pixels (xwd of the window) equal the
+             session's X screen (xwd of the host's Xvfb); the stats overlay toggles
+             (Ctrl+Alt+Shift+S) and draws over the picture; resizing the client window resizes
+             the session, and the pixels match again at the new size
+  keyboard   keys typed into the client window reach the session as the right characters, on a
+             US and then a German layout of the client display (setxkbmap)
+  clipboard  text copied in the session lands on the client display's clipboard; text put on the
+             client display's clipboard is pasted in the session
+  reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
+             session, whose picture and input work again
+
+  test_native_window.py CASE BUILD_DIR SOURCE_DIR
+Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (default BUILD_DIR/artifacts)."""
+
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from grab_screen import session_display  # noqa: E402
+from stack import Stack, run_case, wait_for, x_screen_rgb  # noqa: E402
+
+BUILD, SOURCE = (sys.argv[2], sys.argv[3]) if len(sys.argv) > 3 else ("build", ".")
+ARTIFACTS = os.path.join(os.environ.get("PORTICO_ARTIFACTS", os.path.join(BUILD, "artifacts")), "native_window")
+NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss")
+
+
+def write_png(path, width, height, rgb):
+    """An 8-bit RGB PNG of raw rows (the test's artifacts; no imaging library needed)."""
+    raw = b"".join(b"\0" + rgb[y * width * 3:(y + 1) * width * 3] for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+class ClientDisplay:
+    """An Xvfb for the client (no window manager: the client's window sits at the top left and
+    gets the keyboard focus from xdotool)."""
+
+    def __init__(self, width=1280, height=1024):
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", f"{width}x{height}x24",
+                                      "-nolisten", "tcp", "-noreset"], pass_fds=(w,), stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as f:
+            self.display = ":" + f.readline().strip()
+        self.env = dict(os.environ, DISPLAY=self.display)
+        self.env.pop("XAUTHORITY", None)
+
+    def run(self, *args, **kw):
+        return subprocess.run(list(args), env=self.env, check=True, capture_output=True, text=True, timeout=30, **kw)
+
+    def xdotool(self, *args):
+        return self.run("xdotool", *args).stdout.strip()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class WindowClient:
+    """portico-client (no --headless) on the client display, logging to a file."""
+
+    def __init__(self, stack, disp, *extra):
+        self.stack, self.disp = stack, disp
+        pw = os.path.join(stack.dir, "password")
+        with open(pw, "w") as f:
+            f.write(stack.password + "\n")
+        self.log_path = os.path.join(stack.dir, "window-client.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [stack.bin("portico-client"), stack.url, "--resource", "Terminal", "--user", "demo", "--password-file", pw,
+             "--ca", os.path.join(stack.state, "tls/broker.crt"), *extra],
+            env=disp.env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for(lambda: "connected to session" in self.text() or self.proc.poll() is not None, 30,
+                 "the client to connect")
+        assert self.proc.poll() is None, f"the client exited:\n{self.text()}"
+        self.window = int(disp.run("xdotool", "search", "--sync", "--name", "^Portico").stdout.split()[0])
+        disp.xdotool("windowfocus", "--sync", str(self.window))
+        self.session_id = re.search(r"connected to session (\S+)", self.text()).group(1)
+
+    def text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def pixels(self):
+        return x_screen_rgb(self.disp.display, None, window=self.window)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+        assert self.proc.returncode == 0, f"the client exited with {self.proc.returncode}:\n{self.text()[-3000:]}"
+
+
+def with_client(case):
+    """Runs case(stack, disp, client) with a client display and a windowed client."""
+    def run(stack):
+        missing = [t for t in NEEDED if subprocess.run(["which", t], capture_output=True).returncode != 0]
+        if missing:
+            print(f"missing tools: {missing} (deploy/install-deps.sh --test)")
+            return 1 if os.environ.get("CI") == "true" else 77
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        disp = ClientDisplay()
+        client = None
+        try:
+            client = WindowClient(stack, disp, "--size", "800x600")
+            case(stack, disp, client)
+            client.stop()
+        except BaseException:
+            if client:
+                print("----- window-client.log -----")
+                print(client.text()[-4000:])
+            raise
+        finally:
+            if client and client.proc.poll() is None:
+                client.proc.kill()
+            disp.stop()
+    return run
+
+
+def session_screen(stack):
+    return x_screen_rgb(*session_display(stack.host.pid))
+
+
+def wait_window_matches(stack, client, name, timeout=30):
+    """Waits until the window shows exactly the session's screen (build-to-lossless done); keeps
+    both pictures as artifacts. Returns the size."""
+    last = {}
+
+    def same():
+        sw, sh, srgb = session_screen(stack)
+        ww, wh, wrgb = client.pixels()
+        last.update(session=(sw, sh, srgb), window=(ww, wh, wrgb))
+        return (sw, sh) == (ww, wh) and srgb == wrgb and (sw, sh)
+
+    try:
+        size = wait_for(same, timeout, f"the client window to equal the session's screen ({name})")
+    finally:
+        if last:
+            write_png(os.path.join(ARTIFACTS, f"{name}-session.png"), *last["session"])
+            write_png(os.path.join(ARTIFACTS, f"{name}-window.png"), *last["window"])
+    if last:
+        (sw, sh, srgb), (ww, wh, wrgb) = last["session"], last["window"]
+        if (sw, sh) == (ww, wh):
+            differing = sum(1 for i in range(0, len(srgb), 3) if srgb[i:i + 3] != wrgb[i:i + 3])
+            print(f"{name}: window {ww}x{wh}, session {sw}x{sh}, {differing} differing pixels")
+    return size
+
+
+def type_into_session(disp, *keys):
+    """xdotool keys (keysym names) pressed on the client display, one after another."""
+    disp.xdotool("key", "--delay", "40", *keys)
+
+
+def shell_file(stack, name):
+    return os.path.join(stack.dir, name)
+
+
+def wait_file(path, want, timeout=20):
+    def check():
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read() == want
+        except OSError:
+            return False
+    try:
+        wait_for(check, timeout, f"{path} to hold {want!r}")
+    except AssertionError:
+        got = open(path, encoding="utf-8", errors="replace").read() if os.path.exists(path) else None
+        raise AssertionError(f"{path}: wanted {want!r}, got {got!r}") from None
+
+
+def start_cat(disp, path):
+    """In the session's xterm: `cat > path` (typed on a US layout)."""
+    disp.xdotool("type", "--delay", "30", f"cat > {path}")
+    type_into_session(disp, "Return")
+    time.sleep(0.5)
+
+
+def end_cat(disp):
+    type_into_session(disp, "Return", "ctrl+d")
+
+
+@with_client
+def case_window(stack, disp, client):
+    size = wait_window_matches(stack, client, "window")
+    assert size == (800, 600), f"the session should have followed the 800x600 window, is {size}"
+    print(f"window equals the session's screen at {size[0]}x{size[1]}")
+
+    # The stats overlay: drawn over the picture's top-left corner, gone again on the second toggle.
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    type_into_session(disp, "ctrl+alt+shift+s")
+    _, _, before = session_screen(stack)
+
+    def overlay_shown():
+        w, h, rgb = client.pixels()
+        corner = [rgb[(y * w + x) * 3:(y * w + x) * 3 + 3] for y in range(0, 40) for x in range(0, 200)]
+        base = [before[(y * w + x) * 3:(y * w + x) * 3 + 3] for y in range(0, 40) for x in range(0, 200)]
+        return corner != base and (w, h, rgb)
+
+    shot = wait_for(overlay_shown, 10, "the stats overlay to appear")
+    write_png(os.path.join(ARTIFACTS, "window-stats-overlay.png"), *shot)
+    type_into_session(disp, "ctrl+alt+shift+s")
+    wait_window_matches(stack, client, "window-overlay-off", timeout=10)
+    print("stats overlay shown and hidden again")
+
+    # Resize follows: the client window 700x500 -> the session 700x500.
+    disp.xdotool("windowsize", str(client.window), "700", "500")
+    size = wait_window_matches(stack, client, "window-resized")
+    assert size == (700, 500), f"the session should have followed the 700x500 window, is {size}"
+    print("resizing the window resized the session to 700x500")
+
+
+@with_client
+def case_keyboard(stack, disp, client):
+    wait_window_matches(stack, client, "keyboard-start")
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    us = shell_file(stack, "us.txt")
+    start_cat(disp, us)
+    disp.xdotool("type", "--delay", "40", "Hello, World! @#$%^&*()_+{}|:\"<>? ~`")
+    end_cat(disp)
+    wait_file(us, "Hello, World! @#$%^&*()_+{}|:\"<>? ~`\n")
+    print("US layout: ASCII punctuation and shifted characters arrived")
+
+    de = shell_file(stack, "de.txt")
+    start_cat(disp, de)
+    disp.run("setxkbmap", "de")
+    # On the German layout: z and y swap places, @ is AltGr+Q, EUR is AltGr+E, / is Shift+7, and
+    # umlauts have keys of their own. The client sends characters, so the session (a US layout)
+    # gets them right.
+    type_into_session(disp, "z", "y", "at", "EuroSign", "slash", "udiaeresis", "odiaeresis", "ssharp", "Z")
+    end_cat(disp)
+    disp.run("setxkbmap", "us")
+    wait_file(de, "zy@€/üößZ\n")
+    print("German layout: zy@€/üößZ arrived as typed")
+
+
+@with_client
+def case_clipboard(stack, disp, client):
+    wait_window_matches(stack, client, "clipboard-start")
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    # Session -> client: select a line in xterm (PRIMARY; the host sends the selection).
+    disp.xdotool("type", "--delay", "30", "clear; echo COPY-ME-4242")
+    type_into_session(disp, "Return")
+    time.sleep(0.8)
+    disp.xdotool("mousemove", "--window", str(client.window), "30", "8", "click", "--repeat", "3", "--delay", "80", "1")
+
+    def local_clipboard():
+        r = subprocess.run(["xclip", "-o", "-selection", "clipboard"], env=disp.env, capture_output=True, text=True,
+                           timeout=10)
+        return r.returncode == 0 and "COPY-ME-4242" in r.stdout and r.stdout
+
+    got = wait_for(local_clipboard, 10, "the session's selection on the client display's clipboard")
+    print(f"session -> client clipboard: {got!r}")
+
+    # Client -> session: text on the client display's clipboard, pasted in xterm with Shift+Insert.
+    pasted = shell_file(stack, "pasted.txt")
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    start_cat(disp, pasted)
+    text = "from the client clipboard: grüße €5"
+    subprocess.run(["xclip", "-selection", "clipboard"], input=text, env=disp.env, text=True, check=True, timeout=10)
+    # The client reads the clipboard when it gains focus and once a second while focused.
+    time.sleep(2.5)
+    type_into_session(disp, "shift+Insert")
+    time.sleep(0.5)
+    end_cat(disp)
+    wait_file(pasted, text + "\n")
+    print("client -> session clipboard: pasted in xterm")
+
+
+@with_client
+def case_reconnect(stack, disp, client):
+    wait_window_matches(stack, client, "reconnect-before")
+    conns = subprocess.run(["ss", "-tnpH", "state", "established", "dport", f"= :{stack.port}"], capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    mine = [line for line in conns if f"pid={client.proc.pid}," in line]
+    assert mine, f"no established connection of the client to port {stack.port}:\n" + "\n".join(conns)
+    for line in mine:
+        local, peer = line.split()[2:4]
+        subprocess.run(["ss", "-K", "-t", "src", local, "dst", peer], check=True, capture_output=True)
+    print(f"aborted {len(mine)} client TCP connection(s) with ss -K")
+    wait_for(lambda: "reconnected to session" in client.text(), 30, "the client to reconnect")
+    again = re.search(r"reconnected to session (\S+)", client.text()).group(1)
+    assert again == client.session_id, f"reconnected to {again}, not to {client.session_id}"
+    # The screen and the keyboard work again on the new connection.
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    after = shell_file(stack, "after.txt")
+    start_cat(disp, after)
+    disp.xdotool("type", "--delay", "40", "after the drop")
+    end_cat(disp)
+    wait_file(after, "after the drop\n")
+    wait_window_matches(stack, client, "reconnect-after")
+    print(f"reconnected to the same session {again}; typing and the picture work again")
+
+
+CASES = {"window": case_window, "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
+
+if __name__ == "__main__":
+    stack = Stack(BUILD, SOURCE, name=f"native-{sys.argv[1]}")
+    sys.exit(run_case(stack, CASES[sys.argv[1]]))
