@@ -1,6 +1,7 @@
 #include "client/native/session_window.hpp"
 
 #include "client/native/overlay_text.hpp"
+#include "common/log.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -33,6 +34,8 @@ SessionWindow::SessionWindow(const std::string& title, int w, int h, bool fullsc
         SDL_DestroyWindow(window_);
         sdl_failed("SDL_CreateRenderer");
     }
+    SDL_RendererInfo info{};
+    if (SDL_GetRendererInfo(renderer_, &info) == 0) log::info("window: SDL renderer ", info.name);
     size_changed();
     if (fullscreen) grab_keyboard(true);
 }

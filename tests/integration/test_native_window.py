@@ -15,7 +15,7 @@ user's keyboard, mouse and clipboard would:
              session, whose picture and input work again
 
   test_native_window.py CASE BUILD_DIR SOURCE_DIR
-Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (default BUILD_DIR/artifacts)."""
+Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts)."""
 
 import os
 import re
@@ -29,8 +29,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from grab_screen import session_display  # noqa: E402
 from stack import Stack, run_case, wait_for, x_screen_rgb  # noqa: E402
 
-BUILD, SOURCE = (sys.argv[2], sys.argv[3]) if len(sys.argv) > 3 else ("build", ".")
-ARTIFACTS = os.path.join(os.environ.get("PORTICO_ARTIFACTS", os.path.join(BUILD, "artifacts")), "native_window")
+
+
+def artifact(name):
+    """Where a screenshot is kept: $PORTICO_ARTIFACTS/native_window/NAME."""
+    folder = os.path.join(os.environ.get("PORTICO_ARTIFACTS", "artifacts"), "native_window")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, name)
 NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss")
 
 
@@ -113,7 +118,6 @@ def with_client(case):
         if missing:
             print(f"missing tools: {missing} (deploy/install-deps.sh --test)")
             return 1 if os.environ.get("CI") == "true" else 77
-        os.makedirs(ARTIFACTS, exist_ok=True)
         disp = ClientDisplay()
         client = None
         try:
@@ -142,8 +146,13 @@ def wait_window_matches(stack, client, name, timeout=30):
     last = {}
 
     def same():
-        sw, sh, srgb = session_screen(stack)
-        ww, wh, wrgb = client.pixels()
+        try:
+            sw, sh, srgb = session_screen(stack)
+            ww, wh, wrgb = client.pixels()
+        except subprocess.CalledProcessError as e:
+            # xwd fails (BadMatch) when it reads a screen RandR is resizing under it: look again.
+            print(f"xwd: {e.stderr.decode(errors='replace').strip()[:200]}")
+            return False
         last.update(session=(sw, sh, srgb), window=(ww, wh, wrgb))
         return (sw, sh) == (ww, wh) and srgb == wrgb and (sw, sh)
 
@@ -151,8 +160,8 @@ def wait_window_matches(stack, client, name, timeout=30):
         size = wait_for(same, timeout, f"the client window to equal the session's screen ({name})")
     finally:
         if last:
-            write_png(os.path.join(ARTIFACTS, f"{name}-session.png"), *last["session"])
-            write_png(os.path.join(ARTIFACTS, f"{name}-window.png"), *last["window"])
+            write_png(artifact(f"{name}-session.png"), *last["session"])
+            write_png(artifact(f"{name}-window.png"), *last["window"])
     if last:
         (sw, sh, srgb), (ww, wh, wrgb) = last["session"], last["window"]
         if (sw, sh) == (ww, wh):
@@ -213,7 +222,7 @@ def case_window(stack, disp, client):
         return corner != base and (w, h, rgb)
 
     shot = wait_for(overlay_shown, 10, "the stats overlay to appear")
-    write_png(os.path.join(ARTIFACTS, "window-stats-overlay.png"), *shot)
+    write_png(artifact("window-stats-overlay.png"), *shot)
     type_into_session(disp, "ctrl+alt+shift+s")
     wait_window_matches(stack, client, "window-overlay-off", timeout=10)
     print("stats overlay shown and hidden again")
@@ -310,5 +319,5 @@ def case_reconnect(stack, disp, client):
 CASES = {"window": case_window, "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
 
 if __name__ == "__main__":
-    stack = Stack(BUILD, SOURCE, name=f"native-{sys.argv[1]}")
+    stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
     sys.exit(run_case(stack, CASES[sys.argv[1]]))
