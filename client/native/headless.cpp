@@ -94,30 +94,10 @@ public:
 
     // Hello and ServerHello. Errors: refused (the host's Error), protocol, network.
     Status open(const std::string& ticket) {
-        if (auto s = conn_.send(proto::Hello{proto::kDisplayVersion, ticket}); !s) return s;
-        auto r = conn_.receive(Clock::now() + kConnectTimeout);
-        if (!r) return r.error();
-        if (!r.value()) return fail(ClientError::network, "no ServerHello within 10 s");
-        auto& m = *r.value();
-        if (auto* e = std::get_if<proto::ErrorMsg>(&m))
-            return fail(ClientError::refused,
-                        std::string("host refused: ") + proto::to_string(e->code) + ": " + e->message);
-        if (auto* r = std::get_if<proto::Resize>(&m)) {
-            log::info("the host's screen is now ", r->width, "x", r->height);
-            if (!fb_->resize(r->width, r->height)) return fail(ClientError::protocol, "resize to an invalid size");
-            return ok();
-        }
-        if (auto* e = std::get_if<proto::SessionEnded>(&m)) {
-            st_.ended = reason_name(e->reason);
-            return fail(ClientError::refused, "session ended before it started: " + e->message);
-        }
-        auto* hello = std::get_if<proto::ServerHello>(&m);
-        if (!hello) return fail(ClientError::protocol, "expected ServerHello");
-        if (hello->version != proto::kDisplayVersion)
-            return fail(ClientError::protocol, "host speaks display version " + std::to_string(hello->version));
-        if (hello->width < 1 || hello->height < 1 || hello->width > proto::kMaxScreenDim ||
-            hello->height > proto::kMaxScreenDim)
-            return fail(ClientError::protocol, "ServerHello has an invalid screen size");
+        std::optional<proto::EndReason> ended;
+        auto hello = display_handshake(conn_, ticket, &ended);
+        if (ended) st_.ended = reason_name(*ended);
+        if (!hello) return hello.error();
         st_.width = hello->width;
         st_.height = hello->height;
         if (st_.session_id.empty()) st_.session_id = hello->session_id;

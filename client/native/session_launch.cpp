@@ -59,4 +59,29 @@ ClientResult<DisplayTarget> launch_display(Broker& b, const std::string& resourc
     return t;
 }
 
+ClientResult<protocol::ServerHello> display_handshake(DisplayConnection& conn, const std::string& ticket,
+                                                      std::optional<protocol::EndReason>* ended) {
+    namespace proto = protocol;
+    if (auto s = conn.send(proto::Hello{proto::kDisplayVersion, ticket}); !s) return s.error();
+    auto r = conn.receive(Clock::now() + kConnectTimeout);
+    if (!r) return r.error();
+    if (!r.value()) return fail(ClientError::network, "no ServerHello within 10 s");
+    auto& m = *r.value();
+    if (auto* e = std::get_if<proto::ErrorMsg>(&m))
+        return fail(ClientError::refused,
+                    std::string("host refused: ") + proto::to_string(e->code) + ": " + e->message);
+    if (auto* e = std::get_if<proto::SessionEnded>(&m)) {
+        if (ended) *ended = e->reason;
+        return fail(ClientError::refused, "session ended before it started: " + e->message);
+    }
+    auto* hello = std::get_if<proto::ServerHello>(&m);
+    if (!hello) return fail(ClientError::protocol, "expected ServerHello");
+    if (hello->version != proto::kDisplayVersion)
+        return fail(ClientError::protocol, "host speaks display version " + std::to_string(hello->version));
+    if (hello->width < 1 || hello->height < 1 || hello->width > proto::kMaxScreenDim ||
+        hello->height > proto::kMaxScreenDim)
+        return fail(ClientError::protocol, "ServerHello has an invalid screen size");
+    return std::move(*hello);
+}
+
 }  // namespace portico::client

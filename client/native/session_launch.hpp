@@ -4,6 +4,7 @@
 // where the display channel is (the broker's gateway, or with --direct the host pinned to the
 // certificate the broker names). Synchronous; called on the client's main thread.
 
+#include "client/native/display_connection.hpp"
 #include "client/native/options.hpp"
 #include "client/native/rest_client.hpp"
 
@@ -35,5 +36,11 @@ struct DisplayTarget {
 // POST /launch (a new session, or the user's running one: a reconnect) and the display channel's URL.
 ClientResult<DisplayTarget> launch_display(Broker& b, const std::string& resource, bool direct,
                                            std::optional<double> scale = std::nullopt);
+
+// Hello with the ticket and the host's ServerHello (version and screen size checked), on a
+// connected display channel. Errors: refused (the host's Error, or the session ended before it
+// started: then *ended, if given, is its reason), protocol, network (no answer within 10 s).
+ClientResult<protocol::ServerHello> display_handshake(DisplayConnection& conn, const std::string& ticket,
+                                                      std::optional<protocol::EndReason>* ended = nullptr);
 
 }  // namespace portico::client

@@ -139,23 +139,8 @@ private:
             return fail(ClientError::usage, std::string("cannot load trust settings: ") + e.what());
         }
         if (auto s = conn->connect(target->url); !s) return s;
-        if (auto s = conn->send(proto::Hello{proto::kDisplayVersion, target->launch.ticket}); !s) return s;
-        auto r = conn->receive(Clock::now() + kConnectTimeout);
-        if (!r) return r.error();
-        if (!r.value()) return fail(ClientError::network, "no ServerHello within 10 s");
-        auto& m = *r.value();
-        if (auto* e = std::get_if<proto::ErrorMsg>(&m))
-            return fail(ClientError::refused,
-                        std::string("host refused: ") + proto::to_string(e->code) + ": " + e->message);
-        if (auto* e = std::get_if<proto::SessionEnded>(&m))
-            return fail(ClientError::refused, "session ended before it started: " + e->message);
-        auto* hello = std::get_if<proto::ServerHello>(&m);
-        if (!hello) return fail(ClientError::protocol, "expected ServerHello");
-        if (hello->version != proto::kDisplayVersion)
-            return fail(ClientError::protocol, "host speaks display version " + std::to_string(hello->version));
-        if (hello->width < 1 || hello->height < 1 || hello->width > proto::kMaxScreenDim ||
-            hello->height > proto::kMaxScreenDim)
-            return fail(ClientError::protocol, "ServerHello has an invalid screen size");
+        auto hello = display_handshake(*conn, target->launch.ticket);
+        if (!hello) return hello.error();
         // A new framebuffer: the first frame on a connection is a keyframe and the lossless
         // refinement follows, so nothing of the old picture needs keeping.
         fb_ = std::make_unique<Framebuffer>(hello->width, hello->height);

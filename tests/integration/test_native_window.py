@@ -3,7 +3,7 @@
 on an Xvfb of its own (the "client display") and driven there with xdotool and xclip the way a
 user's keyboard, mouse and clipboard would:
 
-  window     after build-to-lossless the client window's pixels (xwd of the window) equal the
+  window     the session starts at the client's --scale (144 DPI for 1.5); after build-to-lossless the client window's pixels (xwd of the window) equal the
              session's X screen (xwd of the host's Xvfb); the stats overlay toggles
              (Ctrl+Alt+Shift+S) and draws over the picture; resizing the client window resizes
              the session, and the pixels match again at the new size
@@ -111,8 +111,9 @@ class WindowClient:
         assert self.proc.returncode == 0, f"the client exited with {self.proc.returncode}:\n{self.text()[-3000:]}"
 
 
-def with_client(case):
-    """Runs case(stack, disp, client) with a client display and a windowed client."""
+def with_client(case, extra=()):
+    """Runs case(stack, disp, client) with a client display and a windowed client (800x600, plus
+    extra options)."""
     def run(stack):
         missing = [t for t in NEEDED if subprocess.run(["which", t], capture_output=True).returncode != 0]
         if missing:
@@ -121,13 +122,18 @@ def with_client(case):
         disp = ClientDisplay()
         client = None
         try:
-            client = WindowClient(stack, disp, "--size", "800x600")
+            client = WindowClient(stack, disp, "--size", "800x600", *extra)
             case(stack, disp, client)
             client.stop()
         except BaseException:
             if client:
                 print("----- window-client.log -----")
                 print(client.text()[-4000:])
+                try:  # what the window and the session showed when it failed
+                    write_png(artifact(f"{case.__name__}-failed-window.png"), *client.pixels())
+                    write_png(artifact(f"{case.__name__}-failed-session.png"), *session_screen(stack))
+                except Exception as e:  # noqa: BLE001 - the failure above is what matters
+                    print(f"no failure screenshots: {e}")
             raise
         finally:
             if client and client.proc.poll() is None:
@@ -204,11 +210,13 @@ def end_cat(disp):
     type_into_session(disp, "Return", "ctrl+d")
 
 
-@with_client
 def case_window(stack, disp, client):
+    # HiDPI: --scale 1.5 launches the session at 144 DPI (96 x scale).
+    dpi = re.search(r"started 'xterm' on display \S+ \(\d+x\d+, (\d+) dpi\)", stack.read_log("host"))
+    assert dpi and dpi.group(1) == "144", f"the session should run at 144 DPI for --scale 1.5: {dpi and dpi.group(0)}"
     size = wait_window_matches(stack, client, "window")
     assert size == (800, 600), f"the session should have followed the 800x600 window, is {size}"
-    print(f"window equals the session's screen at {size[0]}x{size[1]}")
+    print(f"window equals the session's screen at {size[0]}x{size[1]} (session at {dpi.group(1)} DPI)")
 
     # The stats overlay: drawn over the picture's top-left corner, gone again on the second toggle.
     disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
@@ -316,7 +324,7 @@ def case_reconnect(stack, disp, client):
     print(f"reconnected to the same session {again}; typing and the picture work again")
 
 
-CASES = {"window": case_window, "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
+CASES = {"window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
 
 if __name__ == "__main__":
     stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
