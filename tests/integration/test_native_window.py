@@ -15,13 +15,14 @@ user's keyboard, mouse and clipboard would:
              session, whose picture and input work again
 
   test_native_window.py CASE BUILD_DIR SOURCE_DIR
-Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts)."""
+Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts; default: the temporary directory)."""
 
 import os
 import re
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 
@@ -33,7 +34,7 @@ from stack import Stack, run_case, wait_for, x_screen_rgb  # noqa: E402
 
 def artifact(name):
     """Where a screenshot is kept: $PORTICO_ARTIFACTS/native_window/NAME."""
-    folder = os.path.join(os.environ.get("PORTICO_ARTIFACTS", "artifacts"), "native_window")
+    folder = os.path.join(os.environ.get("PORTICO_ARTIFACTS", tempfile.gettempdir()), "native_window")
     os.makedirs(folder, exist_ok=True)
     return os.path.join(folder, name)
 NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss")
