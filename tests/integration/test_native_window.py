@@ -11,6 +11,8 @@ user's keyboard, mouse and clipboard would:
              US and then a German layout of the client display (setxkbmap)
   clipboard  text copied in the session lands on the client display's clipboard; text put on the
              client display's clipboard is pasted in the session
+  login_prompt  without --user and --password-file the user name and the password are asked on
+             the client's terminal (a pty), the password with echo off
   reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
              session, whose picture and input work again
 
@@ -271,11 +273,16 @@ def case_keyboard(stack, disp, client):
 def case_clipboard(stack, disp, client):
     wait_window_matches(stack, client, "clipboard-start")
     disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
-    # Session -> client: select a line in xterm (PRIMARY; the host sends the selection).
+    # Session -> client: select the first line in xterm (PRIMARY; the host sends the selection).
     disp.xdotool("type", "--delay", "30", "clear; echo COPY-ME-4242")
     type_into_session(disp, "Return")
     time.sleep(0.8)
-    disp.xdotool("mousemove", "--window", str(client.window), "30", "8", "click", "--repeat", "3", "--delay", "80", "1")
+    # A drag across the first line (not a triple click: xterm's 250 ms multi-click window is timing
+    # the path to the session would have to keep under load).
+    w = str(client.window)
+    disp.xdotool("mousemove", "--window", w, "1", "8", "mousedown", "1")
+    disp.xdotool("mousemove", "--window", w, "60", "9", "mousemove", "--window", w, "250", "9")
+    disp.xdotool("mouseup", "1")
 
     def local_clipboard():
         r = subprocess.run(["xclip", "-o", "-selection", "clipboard"], env=disp.env, capture_output=True, text=True,
@@ -291,8 +298,10 @@ def case_clipboard(stack, disp, client):
     start_cat(disp, pasted)
     text = "from the client clipboard: grüße €5"
     subprocess.run(["xclip", "-selection", "clipboard"], input=text, env=disp.env, text=True, check=True, timeout=10)
-    # The client reads the clipboard when it gains focus and once a second while focused.
-    time.sleep(2.5)
+    # The client reads the clipboard when it gains focus and once a second while focused, and says
+    # when it sent it; the paste waits for that.
+    want = f"clipboard to the session: {len(text.encode())} bytes"
+    wait_for(lambda: want in client.text(), 10, "the client to send its clipboard to the session")
     type_into_session(disp, "shift+Insert")
     time.sleep(0.5)
     end_cat(disp)
@@ -325,7 +334,50 @@ def case_reconnect(stack, disp, client):
     print(f"reconnected to the same session {again}; typing and the picture work again")
 
 
-CASES = {"window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
+def case_login_prompt(stack):
+    """Without --user and --password-file the client asks on its terminal (a pty here), the
+    password with echo off: the password must not appear in what the terminal shows."""
+    import pty
+    disp = ClientDisplay()
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = dict(disp.env)
+        env.pop("PORTICO_PASSWORD", None)
+        os.execve(stack.bin("portico-client"), [stack.bin("portico-client"), stack.url, "--resource", "Terminal",
+                                                "--ca", os.path.join(stack.state, "tls/broker.crt")], env)
+    seen = b""
+
+    def read_until(pattern, timeout=20):
+        nonlocal seen
+        deadline = time.time() + timeout
+        while time.time() < deadline and not re.search(pattern, seen):
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert re.search(pattern, seen), f"wanted {pattern!r} on the terminal, saw {seen!r}"
+
+    try:
+        read_until(rb"Portico user: ")
+        os.write(fd, b"demo\n")
+        read_until(rb"Password for demo: ")
+        os.write(fd, stack.password.encode() + b"\n")
+        read_until(rb"connected to session")
+        assert stack.password.encode() not in seen, f"the password was echoed: {seen!r}"
+        assert b"demo" in seen, "the user name should be echoed"
+        print("the client asked for the user (echoed) and the password (not echoed) on its terminal and connected")
+    finally:
+        os.kill(pid, 15)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        disp.stop()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the client ended with status {status}"
+
+
+CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
 
 if __name__ == "__main__":
     stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
