@@ -82,7 +82,7 @@ class ClientDisplay:
 class WindowClient:
     """portico-client (no --headless) on the client display, logging to a file."""
 
-    def __init__(self, stack, disp, *extra):
+    def __init__(self, stack, disp, *extra, resource="Terminal"):
         self.stack, self.disp = stack, disp
         pw = os.path.join(stack.dir, "password")
         with open(pw, "w") as f:
@@ -90,13 +90,13 @@ class WindowClient:
         self.log_path = os.path.join(stack.dir, "window-client.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [stack.bin("portico-client"), stack.url, "--resource", "Terminal", "--user", "demo", "--password-file", pw,
+            [stack.bin("portico-client"), stack.url, "--resource", resource, "--user", "demo", "--password-file", pw,
              "--ca", os.path.join(stack.state, "tls/broker.crt"), *extra],
             env=disp.env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_for(lambda: "connected to session" in self.text() or self.proc.poll() is not None, 30,
                  "the client to connect")
         assert self.proc.poll() is None, f"the client exited:\n{self.text()}"
-        self.window = int(disp.run("xdotool", "search", "--sync", "--name", "^Portico").stdout.split()[0])
+        self.window = int(disp.run("xdotool", "search", "--sync", "--name", "^Portico:").stdout.split()[0])
         disp.xdotool("windowfocus", "--sync", str(self.window))
         self.session_id = re.search(r"connected to session (\S+)", self.text()).group(1)
 
