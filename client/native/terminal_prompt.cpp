@@ -15,7 +15,7 @@ int g_tty = -1;
 termios g_saved{};
 
 extern "C" void restore_and_reraise(int sig) {
-    if (g_tty >= 0) ::tcsetattr(g_tty, TCSAFLUSH, &g_saved);
+    if (g_tty >= 0) ::tcsetattr(g_tty, TCSANOW, &g_saved);
     std::signal(sig, SIG_DFL);
     std::raise(sig);
 }
@@ -25,10 +25,8 @@ extern "C" void restore_and_reraise(int sig) {
 std::optional<std::string> ask_on_terminal(const std::string& prompt, bool echo) {
     const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
     if (fd < 0) return std::nullopt;
-    if (::write(fd, prompt.data(), prompt.size()) < 0) {
-        ::close(fd);
-        return std::nullopt;
-    }
+    // Echo goes off before the prompt is shown, and with TCSADRAIN rather than TCSAFLUSH: a
+    // password typed ahead, as soon as the prompt appears, is neither echoed nor thrown away.
     termios saved{};
     const bool quiet = !echo && ::tcgetattr(fd, &saved) == 0;
     void (*old_int)(int) = nullptr;
@@ -39,7 +37,18 @@ std::optional<std::string> ask_on_terminal(const std::string& prompt, bool echo)
         termios t = saved;
         t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
         t.c_lflag |= ECHONL;
-        ::tcsetattr(fd, TCSAFLUSH, &t);
+        ::tcsetattr(fd, TCSADRAIN, &t);
+    }
+    auto restore = [&] {
+        if (!quiet) return;
+        ::tcsetattr(fd, TCSADRAIN, &saved);
+        std::signal(SIGINT, old_int);
+        g_tty = -1;
+    };
+    if (::write(fd, prompt.data(), prompt.size()) < 0) {
+        restore();
+        ::close(fd);
+        return std::nullopt;
     }
     std::string line;
     bool got_line = false;
@@ -51,11 +60,7 @@ std::optional<std::string> ask_on_terminal(const std::string& prompt, bool echo)
         }
         line.push_back(c);
     }
-    if (quiet) {
-        ::tcsetattr(fd, TCSAFLUSH, &saved);
-        std::signal(SIGINT, old_int);
-        g_tty = -1;
-    }
+    restore();
     ::close(fd);
     if (!got_line) return std::nullopt;
     if (!line.empty() && line.back() == '\r') line.pop_back();

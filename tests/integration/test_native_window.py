@@ -21,6 +21,7 @@ Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it
 
 import os
 import re
+import select
 import struct
 import subprocess
 import sys
@@ -203,10 +204,12 @@ def wait_file(path, want, timeout=20):
 
 
 def start_cat(disp, path):
-    """In the session's xterm: `cat > path` (typed on a US layout)."""
+    """In the session's xterm: `cat > path` (typed on a US layout), and wait until cat runs (it has
+    created the file): keys typed before the shell reads its line would reach it, not cat."""
     disp.xdotool("type", "--delay", "30", f"cat > {path}")
     type_into_session(disp, "Return")
-    time.sleep(0.5)
+    wait_for(lambda: os.path.exists(path), 20, f"the shell to run cat > {path}")
+    time.sleep(0.3)  # cat has opened the file; let it reach its read()
 
 
 def end_cat(disp):
@@ -347,17 +350,24 @@ def case_login_prompt(stack):
                                                 "--ca", os.path.join(stack.state, "tls/broker.crt")], env)
     seen = b""
 
-    def read_until(pattern, timeout=20):
+    def read_for(seconds, pattern=None):
+        """Reads what the terminal shows (never blocking past the time), until pattern appears."""
         nonlocal seen
-        deadline = time.time() + timeout
-        while time.time() < deadline and not re.search(pattern, seen):
+        deadline = time.time() + seconds
+        while time.time() < deadline and not (pattern and re.search(pattern, seen)):
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+            if not ready:
+                continue
             try:
                 chunk = os.read(fd, 4096)
-            except OSError:
-                break
+            except OSError:  # EIO: the client has gone
+                return
             if not chunk:
-                break
+                return
             seen += chunk
+
+    def read_until(pattern, timeout=20):
+        read_for(timeout, pattern)
         assert re.search(pattern, seen), f"wanted {pattern!r} on the terminal, saw {seen!r}"
 
     try:
@@ -371,7 +381,18 @@ def case_login_prompt(stack):
         print("the client asked for the user (echoed) and the password (not echoed) on its terminal and connected")
     finally:
         os.kill(pid, 15)
-        _, status = os.waitpid(pid, 0)
+        # Keep reading while it ends: a client blocked writing its log to a full pty would never exit.
+        status = None
+        deadline = time.time() + 20
+        while status is None and time.time() < deadline:
+            read_for(0.2)
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = st
+        if status is None:
+            os.kill(pid, 9)
+            _, status = os.waitpid(pid, 0)
+            print(f"the client did not end within 20 s of SIGTERM; terminal output: {seen[-2000:]!r}")
         os.close(fd)
         disp.stop()
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the client ended with status {status}"
