@@ -374,7 +374,10 @@ private:
             const auto until = Clock::now() + delay;
             while (Clock::now() < until) {
                 SDL_Event e;
-                if (SDL_WaitEventTimeout(&e, 50) && e.type == SDL_QUIT) return ok();
+                if (SDL_WaitEventTimeout(&e, 50) && e.type == SDL_QUIT) {
+                    quit_ = true;  // the window was closed while reconnecting
+                    return ok();
+                }
             }
             auto running = broker_.rest->session_running(session_id_);
             if (running && !*running) {
