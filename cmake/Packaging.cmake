@@ -151,8 +151,9 @@ Runs as portico-host.service.")
 
 set(CPACK_DEBIAN_CLIENT_PACKAGE_NAME portico-client)
 set(CPACK_DEBIAN_CLIENT_DESCRIPTION "Portico native client
-Logs in to a Portico broker, launches an application or desktop and decodes
-its stream. With --headless it types, saves PNG screenshots and prints
+Logs in to a Portico broker, launches an application or desktop and shows it
+in a window (SDL2): keyboard by physical key, clipboard, resize, full screen,
+reconnect. With --headless it types, saves PNG screenshots and prints
 statistics.")
 
 set(CPACK_DEBIAN_PACK_PACKAGE_NAME portico-pack)

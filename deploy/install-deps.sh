@@ -18,11 +18,13 @@ build_pkgs=(
   libavcodec-dev libavutil-dev libpng-dev zlib1g-dev libzstd-dev
   musl-tools  # the static package runtime (packager/runtime)
   help2man  # the packages' man pages, from each program's --help (cmake/Packaging.cmake)
+  libsdl2-dev  # the native client's window (client/native/session_window.cpp, docs/native-client.md)
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
   libpq5  # the broker's PostgreSQL client library (serve --database postgresql://...)
   fonts-dejavu-core  # "Monospace" for the demo Terminal's Xft font (scales with the session's DPI)
+  libsdl2-2.0-0  # the native client's window
   # VM desktops: QEMU, and what deploy/guest/build-desktop-image.sh builds the desktop image with
   qemu-system-x86 qemu-utils mmdebstrap genext2fs e2fsprogs xz-utils  # xz: the guest kernel (pvh-kernel.sh)
 )
@@ -34,6 +36,7 @@ test_pkgs=(
   clang-format  # tools/format-check (.clang-format)
   postgresql  # the postgres-labelled tests start their own server from /usr/lib/postgresql/*/bin (pg_server.hpp)
   haproxy  # the cluster tests and benches: the load balancer in front of the brokers (deploy/haproxy/haproxy.cfg)
+  xdotool xclip  # the native client's window tests drive its display (tests/integration/test_native_window.py)
   systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
 )
 

@@ -1,5 +1,6 @@
 #include "client/native/display_connection.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/websocket/error.hpp>
 
 namespace portico::client {
@@ -84,7 +85,9 @@ Status DisplayConnection::send(const protocol::Message& m) {
 ClientResult<std::optional<protocol::Message>> DisplayConnection::receive(Clock::time_point deadline) {
     if (!ws_) return fail(ClientError::network, "display connection is closed");
     if (!read_done_ && !reading_) start_read();
-    if (!run_until(ioc_, deadline, [&] { return read_done_; })) return std::optional<protocol::Message>{};
+    woken_ = false;
+    if (!run_until(ioc_, deadline, [&] { return read_done_ || woken_; }) || !read_done_)
+        return std::optional<protocol::Message>{};
     read_done_ = false;
     if (read_ec_) {
         open_ = false;
@@ -106,6 +109,10 @@ ClientResult<std::optional<protocol::Message>> DisplayConnection::receive(Clock:
     if (!msg)
         return fail(ClientError::protocol, std::string("malformed message from the host: ") + msg.error().message);
     return std::optional<protocol::Message>(std::move(msg).value());
+}
+
+void DisplayConnection::wake() {
+    net::post(ioc_, [this] { woken_ = true; });
 }
 
 void DisplayConnection::close() {

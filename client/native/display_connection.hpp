@@ -38,6 +38,10 @@ public:
     // clean WebSocket close), protocol (a text message, or one that does not decode).
     ClientResult<std::optional<protocol::Message>> receive(Clock::time_point deadline);
 
+    // Makes a receive() waiting on another thread return nullopt now. The one call that may come
+    // from another thread (the windowed client's window thread, when it has input to send).
+    void wake();
+
     // Sends a WebSocket close and waits briefly for the peer's; then drops the socket.
     void close();
 
@@ -57,6 +61,7 @@ private:
     bool open_ = false;
     beast::flat_buffer buf_;
     bool reading_ = false;
+    bool woken_ = false;  // set by wake()'s handler, on the thread running ioc_
     bool read_done_ = false;
     beast::error_code read_ec_;
     std::vector<std::uint8_t> out_;

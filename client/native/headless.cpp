@@ -6,6 +6,8 @@
 #include "client/native/png_writer.hpp"
 #include "client/native/recording.hpp"
 #include "client/native/rest_client.hpp"
+#include "client/native/session_launch.hpp"
+#include "client/native/windowed.hpp"
 #include "common/log.hpp"
 
 #include <nlohmann/json.hpp>
@@ -92,30 +94,10 @@ public:
 
     // Hello and ServerHello. Errors: refused (the host's Error), protocol, network.
     Status open(const std::string& ticket) {
-        if (auto s = conn_.send(proto::Hello{proto::kDisplayVersion, ticket}); !s) return s;
-        auto r = conn_.receive(Clock::now() + kConnectTimeout);
-        if (!r) return r.error();
-        if (!r.value()) return fail(ClientError::network, "no ServerHello within 10 s");
-        auto& m = *r.value();
-        if (auto* e = std::get_if<proto::ErrorMsg>(&m))
-            return fail(ClientError::refused,
-                        std::string("host refused: ") + proto::to_string(e->code) + ": " + e->message);
-        if (auto* r = std::get_if<proto::Resize>(&m)) {
-            log::info("the host's screen is now ", r->width, "x", r->height);
-            if (!fb_->resize(r->width, r->height)) return fail(ClientError::protocol, "resize to an invalid size");
-            return ok();
-        }
-        if (auto* e = std::get_if<proto::SessionEnded>(&m)) {
-            st_.ended = reason_name(e->reason);
-            return fail(ClientError::refused, "session ended before it started: " + e->message);
-        }
-        auto* hello = std::get_if<proto::ServerHello>(&m);
-        if (!hello) return fail(ClientError::protocol, "expected ServerHello");
-        if (hello->version != proto::kDisplayVersion)
-            return fail(ClientError::protocol, "host speaks display version " + std::to_string(hello->version));
-        if (hello->width < 1 || hello->height < 1 || hello->width > proto::kMaxScreenDim ||
-            hello->height > proto::kMaxScreenDim)
-            return fail(ClientError::protocol, "ServerHello has an invalid screen size");
+        std::optional<proto::EndReason> ended;
+        auto hello = display_handshake(conn_, ticket, &ended);
+        if (ended) st_.ended = reason_name(*ended);
+        if (!hello) return hello.error();
         st_.width = hello->width;
         st_.height = hello->height;
         if (st_.session_id.empty()) st_.session_id = hello->session_id;
@@ -383,54 +365,21 @@ private:
 
 // Everything up to the end of the display session; errors end the run.
 Status run_flow(const Options& o, RunStats& st) {
-    auto broker = parse_url(o.broker, "https");
-    if (!broker) return fail(ClientError::usage, "--broker: " + broker.error().message);
-    tls::ClientTrust broker_trust;
-    if (o.insecure) {
-        broker_trust.insecure = true;
-        std::cerr << "portico-client: WARNING: --insecure: the broker's certificate is not verified\n";
-    } else {
-        broker_trust.ca_file = o.ca_file;
-    }
-    std::unique_ptr<RestClient> rest;
-    try {
-        rest = std::make_unique<RestClient>(*broker, broker_trust);
-    } catch (const std::exception& e) {
-        return fail(ClientError::usage, std::string("cannot load trust settings: ") + e.what());
-    }
-
-    if (auto s = rest->login(o.user, o.password); !s) return s;
-    std::string resource = o.resource;
-    if (auto list = rest->resources(); list) {
-        if (auto id = resolve_resource(list.value(), o.resource); !id.empty()) resource = id;
-    } else {
-        log::warn("listing resources failed (", list.error().message, "); launching '", o.resource, "' as given");
-    }
+    auto broker = open_broker(o);
+    if (!broker) return broker.error();
+    auto resource = login_and_resolve(*broker, o);
+    if (!resource) return resource.error();
 
     const auto launch_start = Clock::now();
-    auto launched = rest->launch(resource);
-    if (!launched) return launched.error();
-    const LaunchInfo& li = launched.value();
+    auto target = launch_display(*broker, *resource, o.direct);
+    if (!target) return target.error();
+    const LaunchInfo& li = target->launch;
     st.session_id = li.session_id;
     st.width = li.width;
     st.height = li.height;
-
-    Url url;
-    tls::ClientTrust display_trust;
-    if (o.direct) {
-        auto u = parse_url(li.direct_url, "wss");
-        if (!u) return fail(ClientError::protocol, "launch: bad direct_url: " + u.error().message);
-        if (li.host_cert_sha256.empty()) return fail(ClientError::protocol, "launch: no host_cert_sha256 to pin");
-        url = *u;
-        display_trust.pinned_sha256 = li.host_cert_sha256;
-    } else {
-        if (li.gateway_path.empty() || li.gateway_path.front() != '/')
-            return fail(ClientError::protocol, "launch: bad gateway_path '" + li.gateway_path + "'");
-        url = *broker;
-        url.scheme = "wss";
-        url.target = li.gateway_path;
-        display_trust = broker_trust;
-    }
+    const Url& url = target->url;
+    const tls::ClientTrust& display_trust = target->trust;
+    RestClient* rest = broker->rest.get();
 
     std::unique_ptr<DisplayConnection> conn;
     try {
@@ -560,6 +509,7 @@ int client_main(int argc, char** argv) {
         return 0;
     }
     try {
+        if (!opts->headless) return run_windowed(opts.value());
         return run_headless(opts.value(), std::cout);
     } catch (const std::exception& e) {
         // Nothing below should throw; this keeps a surprise from looking like a crash.

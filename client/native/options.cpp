@@ -34,22 +34,32 @@ CLI::Validator wants(std::function<bool(const std::string&)> ok, std::string mes
 
 // What the command line holds before the checks that look at several options at once.
 struct RawOptions {
+    std::string broker_positional;
     std::string password_file;
     std::optional<std::string> type;
     std::string pointer, size;
 };
 
-const char* const kDescription = R"(usage: portico-client --headless --broker https://HOST:PORT --user NAME
+const char* const kDescription =
+    R"(usage: portico-client [--broker] https://HOST:PORT --resource ID_OR_NAME [--user NAME]
+                      [--password-file FILE] [--ca FILE | --insecure] [--direct] [--size WxH]
+                      [--fullscreen] [--scale F] [--stats] [--logoff]
+       portico-client --headless --broker https://HOST:PORT --user NAME
                       (--password-file FILE | env PORTICO_PASSWORD) --resource ID_OR_NAME
                       [--ca FILE | --insecure] [--direct] [--type TEXT] [--type-delay-ms MS]
                       [--pointer X,Y] [--wait-frames N] [--duration SECONDS] [--png FILE] [--logoff] [--json]
                       [--frame-log FILE] [--probe-latency N] [--size WxH] [--record FILE]
        portico-client --replay FILE [--png FILE [--png-at-ms MS]] [--raw-out FILE] [--frame-log FILE]
 
-Logs in to the broker, launches the resource, opens its display channel (through the broker's
+Logs in to the broker, launches the resource and opens its display channel (through the broker's
 gateway, or with --direct straight to the host, trusting exactly the certificate the broker
-names), decodes what arrives (H.264 video, JPEG tiles), optionally types TEXT, and prints one
-JSON line of statistics on stdout.)";
+names). Without --headless it shows the session in a window (docs/native-client.md): the user
+name and password are asked on the terminal when --user and --password-file (or the
+PORTICO_PASSWORD environment variable) are not given; Ctrl+Alt+Shift+F toggles full screen (which
+grabs the keyboard), Ctrl+Alt+Shift+G lets go of (or takes back) the keyboard, Ctrl+Alt+Shift+S
+shows the stats overlay; closing the window leaves the session running (--logoff ends it).
+With --headless it decodes what arrives (H.264 video, JPEG tiles), optionally types TEXT, and
+prints one JSON line of statistics on stdout.)";
 
 const char* const kFooter = R"(Replay (no session): --replay FILE decodes a --record file offline. --png FILE writes the
 picture as it was at --png-at-ms (wall ms since the epoch; default: the end), --raw-out FILE
@@ -75,8 +85,22 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
     cli::setup(app, &o.help);
     app.description(kDescription);
     app.footer(kFooter);
-    app.add_flag("--headless", o.headless, "run without a window (the only mode in this build)");
+    app.add_flag("--headless", o.headless, "run without a window (tests and measurements)");
     app.add_option("--broker", o.broker, "broker base URL, https only")->option_text("URL");
+    app.add_option("broker_url", raw.broker_positional, "the broker base URL, as an alternative to --broker")
+        ->option_text("URL");
+    app.add_flag("--fullscreen", o.fullscreen, "window: start in full screen (keyboard grabbed)");
+    app.add_option("--scale", o.scale,
+                   "window: the session's pixels per point, 1..4 (its DPI is 96 x F);\n"
+                   "default: the display's scale as SDL reports it")
+        ->option_text("F")
+        ->check(wants(
+            [](const std::string& v) {
+                double d;
+                return parse_number(v, d) && d >= 1 && d <= 4;
+            },
+            "wants 1..4"));
+    app.add_flag("--stats", o.stats_overlay, "window: show the stats overlay from the start");
     app.add_option("--user", o.user, "user name")->option_text("NAME");
     app.add_option("--password-file", raw.password_file, "first line is the password (else env PORTICO_PASSWORD)")
         ->option_text("FILE");
@@ -189,9 +213,22 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
     }
     if (o.png_at_ms || !o.raw_out_path.empty())
         return fail(ClientError::usage, "--png-at-ms and --raw-out go with --replay");
-    if (!o.headless) return fail(ClientError::usage, "this build has no window: pass --headless");
+    if (!raw.broker_positional.empty()) {
+        if (!o.broker.empty()) return fail(ClientError::usage, "the broker URL is given twice");
+        o.broker = raw.broker_positional;
+    }
     if (o.broker.empty()) return fail(ClientError::usage, "--broker is required");
-    if (o.user.empty()) return fail(ClientError::usage, "--user is required");
+    if (o.headless && o.user.empty()) return fail(ClientError::usage, "--user is required");
+    if (!o.headless) {
+        // What only a headless run does (typing, screenshots, measuring) has no meaning in a window.
+        if (raw.type || !o.png_path.empty() || o.probe_latency > 0 || !o.frame_log_path.empty() ||
+            !o.record_path.empty() || o.json || o.pointer)
+            return fail(
+                ClientError::usage,
+                "--type, --pointer, --png, --probe-latency, --frame-log, --record and --json go with --headless");
+    } else if (o.fullscreen || o.scale || o.stats_overlay) {
+        return fail(ClientError::usage, "--fullscreen, --scale and --stats go with the window, not --headless");
+    }
     if (o.resource.empty()) return fail(ClientError::usage, "--resource is required");
     if (o.insecure && !o.ca_file.empty()) return fail(ClientError::usage, "--ca and --insecure exclude each other");
     if (!raw.password_file.empty()) {
@@ -201,6 +238,8 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
         if (!o.password.empty() && o.password.back() == '\r') o.password.pop_back();
     } else if (env_password) {
         o.password = *env_password;
+    } else if (!o.headless) {
+        o.ask_password = true;
     } else {
         return fail(ClientError::usage, "no password: use --password-file or PORTICO_PASSWORD");
     }

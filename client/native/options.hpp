@@ -14,9 +14,12 @@ namespace portico::client {
 struct Options {
     bool help = false;
     bool headless = false;
-    std::string broker;  // https://host:port
-    std::string user;
+    std::string broker;    // https://host:port (--broker, or the first positional argument)
+    std::string user;      // windowed: asked on the terminal when not given
     std::string password;  // from --password-file or PORTICO_PASSWORD
+    // Windowed only: no --password-file and no PORTICO_PASSWORD, so the password is asked on the
+    // terminal with echo off (never taken from the command line).
+    bool ask_password = false;
     std::string resource;  // id or name
     std::string ca_file;   // --ca
     bool insecure = false;
@@ -40,6 +43,11 @@ struct Options {
     std::string replay_path;
     std::optional<double> png_at_ms;
     std::string raw_out_path;
+    // The window (without --headless): start in full screen, the session's scale (its DPI is
+    // 96 x scale; default: what SDL reports for the display), the stats overlay shown at start.
+    bool fullscreen = false;
+    std::optional<double> scale;
+    bool stats_overlay = false;
 };
 
 // args excludes argv[0]. env_password is PORTICO_PASSWORD if set. Reads --password-file.

@@ -138,8 +138,10 @@ ClientResult<std::vector<ResourceInfo>> RestClient::resources() {
     return out;
 }
 
-ClientResult<LaunchInfo> RestClient::launch(const std::string& resource) {
-    auto r = request(http::verb::post, "/api/v1/launch", json{{"resource", resource}}.dump());
+ClientResult<LaunchInfo> RestClient::launch(const std::string& resource, std::optional<double> scale) {
+    json body{{"resource", resource}};
+    if (scale) body["scale"] = *scale;
+    auto r = request(http::verb::post, "/api/v1/launch", body.dump());
     if (!r) return r.error();
     if (r->status / 100 != 2) return fail(ClientError::refused, "launch: " + describe_api_error(r->status, r->body));
     LaunchInfo li;
@@ -159,6 +161,21 @@ ClientResult<LaunchInfo> RestClient::launch(const std::string& resource) {
     if (li.session_id.empty() || li.ticket.empty())
         return fail(ClientError::protocol, "launch: reply lacks session_id or ticket");
     return li;
+}
+
+ClientResult<bool> RestClient::session_running(const std::string& session_id) {
+    auto r = request(http::verb::get, "/api/v1/sessions", "");
+    if (!r) return r.error();
+    if (r->status / 100 != 2) return fail(ClientError::refused, "sessions: " + describe_api_error(r->status, r->body));
+    try {
+        auto j = json::parse(r->body);
+        if (!j.is_array()) return fail(ClientError::protocol, "sessions: reply is not a JSON array");
+        for (const auto& e : j)
+            if (e.is_object() && str_field(e, "id") == session_id) return true;
+    } catch (const json::exception& e) {
+        return fail(ClientError::protocol, std::string("sessions: bad JSON: ") + e.what());
+    }
+    return false;
 }
 
 Status RestClient::logoff(const std::string& session_id) {

@@ -11,6 +11,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,11 @@ public:
 
     Status login(const std::string& user, const std::string& password);
     ClientResult<std::vector<ResourceInfo>> resources();
-    ClientResult<LaunchInfo> launch(const std::string& resource);
+    // scale: the session's pixels per point (its DPI is 96 x scale), 1..4; none = the broker's default.
+    ClientResult<LaunchInfo> launch(const std::string& resource, std::optional<double> scale = std::nullopt);
+    // Whether the user's session `session_id` still runs (GET /api/v1/sessions), before a reconnect
+    // rejoins it rather than starting another.
+    ClientResult<bool> session_running(const std::string& session_id);
     Status logoff(const std::string& session_id);
 
     // One request with the session cookie; non-2xx statuses are returned, not failed.

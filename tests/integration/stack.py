@@ -78,10 +78,13 @@ def comm(pid):
         return None
 
 
-def x_screen_rgb(display, xauthority):
-    """(width, height, RGB bytes) of an X display's root window, read with xwd (x11-apps)."""
-    data = subprocess.run(["xwd", "-root", "-silent", "-display", display], check=True, capture_output=True,
-                          timeout=30, env=dict(os.environ, XAUTHORITY=xauthority)).stdout
+def x_screen_rgb(display, xauthority, window=None):
+    """(width, height, RGB bytes) of an X display's root window (or of one window, by id), read
+    with xwd (x11-apps)."""
+    target = ["-id", str(window)] if window else ["-root"]
+    env = dict(os.environ, XAUTHORITY=xauthority) if xauthority else dict(os.environ)
+    data = subprocess.run(["xwd", *target, "-silent", "-display", display], check=True, capture_output=True,
+                          timeout=30, env=env).stdout
     f = struct.unpack(">25I", data[:100])
     header_size, fmt, width, height, byte_order, bpp, bpl = f[0], f[2], f[4], f[5], f[7], f[11], f[12]
     red, green, blue, ncolors = f[14], f[15], f[16], f[19]

@@ -59,7 +59,7 @@ RELATIONS = {
     "portico-broker": {"Depends": ["adduser", "init-system-helpers", "procps", "libc6", "libssl3", "libsqlite3-0"]},
     "portico-host": {"Depends": ["xvfb", "passwd", "adduser", "libc6", "libx264-"],
                      "Recommends": ["xfonts-base", "xterm", "qemu-system-x86", "qemu-utils", "portico-pack"]},
-    "portico-client": {"Depends": ["libc6"]},
+    "portico-client": {"Depends": ["libc6", "libsdl2-2.0-0"]},  # the window (docs/native-client.md)
     "portico-pack": {"Depends": ["libc6", "libzstd1"]},
 }
 SERVICES = {"portico-broker": "broker", "portico-host": "host"}

@@ -114,7 +114,14 @@ TEST_CASE("options: usage errors are ClientError::usage (exit 2)") {
     };
     expect_usage(base(), std::nullopt);  // no password
     auto a = base();
-    a.erase(a.begin());  // no --headless
+    a.erase(a.begin());  // no --headless: a window, where --png means nothing
+    a.insert(a.end(), {"--png", "/tmp/x.png"});
+    expect_usage(a, "pw");
+    a = base();
+    a.push_back("--fullscreen");  // a window's option with --headless
+    expect_usage(a, "pw");
+    a = base();
+    a.push_back("https://other:1");  // the broker twice
     expect_usage(a, "pw");
     a = base();
     a.push_back("--bogus");
@@ -153,4 +160,25 @@ TEST_CASE("broker error bodies are described by code and message") {
           "HTTP 404 not_found: no such resource");
     CHECK(describe_api_error(502, "Bad Gateway") == "HTTP 502 Bad Gateway");
     CHECK(describe_api_error(500, "") == "HTTP 500");
+}
+
+TEST_CASE("options: the window takes the broker as its first argument and asks for what is missing") {
+    auto o = parse_options({"https://broker.example:8443", "--resource", "Terminal"}, std::nullopt);
+    REQUIRE(o.ok());
+    CHECK_FALSE(o->headless);
+    CHECK(o->broker == "https://broker.example:8443");
+    CHECK(o->user.empty());  // asked on the terminal
+    CHECK(o->ask_password);  // never on the command line
+    o = parse_options({"https://b:1", "--resource", "T", "--user", "demo", "--fullscreen", "--scale", "2", "--stats",
+                       "--size", "800x600"},
+                      std::string("pw"));
+    REQUIRE(o.ok());
+    CHECK_FALSE(o->ask_password);
+    CHECK(o->password == "pw");
+    CHECK(o->fullscreen);
+    CHECK(o->scale == std::optional<double>(2.0));
+    CHECK(o->stats_overlay);
+    CHECK(o->size == std::optional<std::pair<int, int>>({800, 600}));
+    CHECK_FALSE(parse_options({"https://b:1", "--resource", "T", "--scale", "5"}, std::nullopt).ok());
+    CHECK_FALSE(parse_options({"https://b:1", "--resource", "T", "--password", "x"}, std::nullopt).ok());
 }

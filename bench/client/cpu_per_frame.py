@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""The windowed native client's CPU per frame at 1080p full motion, against ffplay playing the
+same clip (issue 15). A real broker and host (tests/integration/stack.py) publish the display
+bench's video workload (bench/display/workload.py video: ffplay showing ffmpeg's testsrc2 clip,
+1920x1080 at 30 fps, in the session); the windowed portico-client shows it on an Xvfb of its own
+(1920x1080, the window 1920x1080). The client's CPU (utime + stime from /proc) over the clip's
+playing time, divided by the frames the host sent it meanwhile (the host's frame log,
+PORTICO_FRAME_LOG_DIR). Then ffplay plays the clip itself on a fresh 1920x1080 Xvfb: its CPU
+(rusage) over the clip's frames. Note: ffplay decodes the clip (x264 veryfast CRF 10), the client
+decodes the host's own H.264 of the same pictures (and its lossless tiles), so the streams are the
+same content, not the same bytes.
+
+Usage: bench/client/cpu_per_frame.py [--build build] [--out bench/results/native_client_cpu.json]"""
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+repo = os.path.dirname(os.path.dirname(here))
+sys.path.insert(0, os.path.join(repo, "tests", "integration"))
+sys.path.insert(0, os.path.dirname(here))
+from benchmeta import Run, host_frame_log  # noqa: E402
+from stack import Stack, wait_for  # noqa: E402
+from test_native_window import ClientDisplay, WindowClient  # noqa: E402
+
+CLIP_S = 9
+CLIP = os.path.join(os.path.expanduser("~"), ".cache", "portico-bench", f"testsrc2-1080p30-{CLIP_S}s.mp4")
+WORKLOAD_PY = os.path.join(repo, "bench", "display", "workload.py")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def make_clip():
+    if not os.path.exists(CLIP):
+        os.makedirs(os.path.dirname(CLIP), exist_ok=True)
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
+                        "-t", str(CLIP_S), "-c:v", "libx264", "-preset", "veryfast", "-crf", "10", "-pix_fmt", "yuv420p",
+                        CLIP + ".tmp.mp4"], check=True, timeout=900)
+        os.replace(CLIP + ".tmp.mp4", CLIP)
+
+
+def portico(build):
+    frame_logs = os.path.join("/tmp", f"portico-cpu-frames-{os.getpid()}")
+    os.makedirs(frame_logs, exist_ok=True)
+    os.environ["PORTICO_FRAME_LOG_DIR"] = frame_logs  # the host inherits it
+    stack = Stack(build, repo, name="bench-native-cpu").start()
+    wdir = os.path.join(stack.dir, "video")
+    subprocess.run([stack.bin("portico-broker"), "publish", "--state", stack.state, "--id", "bench-video", "--name",
+                    "bench-video", "--", sys.executable, WORKLOAD_PY, "video", "--dir", os.path.join(wdir, "wl"),
+                    "--active", str(CLIP_S + 1), "--clip", CLIP], check=True, capture_output=True)
+    disp = ClientDisplay(1920, 1080)
+    client = None
+    try:
+        client = WindowClient(stack, disp, "--size", "1920x1080", resource="bench-video")
+        wait_for(lambda: os.path.exists(os.path.join(wdir, "wl", "ready")), 60, "the video workload to be ready")
+        time.sleep(2)  # the static first picture and its refinement
+        c0, t0 = cpu_s(client.proc.pid), time.time()
+        with open(os.path.join(wdir, "wl", "go"), "w"):
+            pass
+        wait_for(lambda: os.path.exists(os.path.join(wdir, "wl", "done")), 60, "the clip to end")
+        c1, t1 = cpu_s(client.proc.pid), time.time()
+        frames = [e for e in host_frame_log(frame_logs, client.session_id).values()
+                  if t0 * 1e6 <= e["sent_us"] <= t1 * 1e6]
+        renderer = next((line.split("SDL renderer ")[1].strip() for line in client.text().splitlines()
+                         if "SDL renderer " in line), None)
+        client.stop()
+        client = None
+        n = len(frames)
+        return {"client_cpu_s": round(c1 - c0, 3), "seconds": round(t1 - t0, 2), "frames": n,
+                "kinds": dict(collections.Counter(e["kind"] for e in frames)),
+                "cpu_ms_per_frame": round((c1 - c0) * 1000 / n, 2) if n else None,
+                "fps": round(n / (t1 - t0), 1), "sdl_renderer": renderer}
+    finally:
+        if client and client.proc.poll() is None:
+            client.proc.kill()
+        disp.stop()
+        stack.stop()
+
+
+def ffplay():
+    disp = ClientDisplay(1920, 1080)
+    try:
+        env = dict(disp.env, SDL_AUDIODRIVER="dummy")
+        p = subprocess.Popen(["ffplay", "-loglevel", "error", "-an", "-noborder", "-autoexit", "-x", "1920", "-y", "1080",
+                              CLIP], env=env, stdin=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = status
+        cpu = ru.ru_utime + ru.ru_stime
+        frames = CLIP_S * 30
+        return {"cpu_s": round(cpu, 3), "frames": frames, "cpu_ms_per_frame": round(cpu * 1000 / frames, 2)}
+    finally:
+        disp.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(repo, "build"))
+    ap.add_argument("--out", default=os.path.join(repo, "bench", "results", "native_client_cpu.json"))
+    args = ap.parse_args()
+    make_clip()
+    run = Run("native_client_cpu_per_frame")
+    os.environ.setdefault("PORTICO_ARTIFACTS", os.path.join(os.path.abspath(args.build), "artifacts"))
+    p = portico(os.path.abspath(args.build))
+    f = ffplay()
+    result = {**run.finish(),
+              "what": "CPU per displayed frame at 1080p full motion (testsrc2, 30 fps): the windowed portico-client "
+                      "showing the session against ffplay playing the clip, each on its own 1920x1080 Xvfb",
+              "portico_client": p, "ffplay": f, "target_ratio": 1.2,
+              "ratio": round(p["cpu_ms_per_frame"] / f["cpu_ms_per_frame"], 2) if p["cpu_ms_per_frame"] else None}
+    Run.write(result, args.out)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,557 @@
+#include "client/native/windowed.hpp"
+
+#include "client/native/clipboard_sync.hpp"
+#include "client/native/framebuffer.hpp"
+#include "client/native/key_translator.hpp"
+#include "client/native/net_pump.hpp"
+#include "client/native/pointer_input.hpp"
+#include "client/native/resize_follower.hpp"
+#include "client/native/session_launch.hpp"
+#include "client/native/session_window.hpp"
+#include "client/native/terminal_prompt.hpp"
+#include "common/log.hpp"
+
+#include <SDL.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+namespace portico::client {
+
+namespace proto = protocol;
+
+namespace {
+
+constexpr std::chrono::milliseconds kResizeDebounce{300};  // as the web client (app.js)
+constexpr std::chrono::seconds kPingInterval{1};
+constexpr std::chrono::seconds kClipboardPoll{1};  // X has no portable "clipboard changed" event
+constexpr std::chrono::milliseconds kReconnectFirst{500};
+constexpr std::chrono::seconds kReconnectMaxDelay{4};
+constexpr std::chrono::seconds kReconnectBudget{30};  // as the web client: then give up
+constexpr int kDefaultWidth = 1280, kDefaultHeight = 800;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::uint64_t steady_us() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count());
+}
+
+// Client chords: Ctrl+Alt+Shift with a letter, never forwarded to the session.
+enum class Chord { none, fullscreen, grab, stats };
+Chord chord_of(const SDL_KeyboardEvent& k) {
+    const auto m = k.keysym.mod;
+    if (!(m & KMOD_CTRL) || !(m & KMOD_ALT) || !(m & KMOD_SHIFT)) return Chord::none;
+    switch (k.keysym.scancode) {
+        case SDL_SCANCODE_F: return Chord::fullscreen;
+        case SDL_SCANCODE_G: return Chord::grab;
+        case SDL_SCANCODE_S: return Chord::stats;
+        default: return Chord::none;
+    }
+}
+
+// Figures over the last second for the overlay (and the exit summary).
+struct Meter {
+    Clock::time_point since = Clock::now();
+    int frames = 0;
+    std::uint64_t bytes_at_start = 0;
+    double decode_ms = 0, paint_ms = 0;
+    int decodes = 0, paints = 0;
+    std::optional<double> rtt_ms;
+    std::vector<std::string> lines;  // what the overlay shows now
+
+    void roll(Clock::time_point now, std::uint64_t bytes, int w, int h) {
+        const double s = std::chrono::duration<double>(now - since).count();
+        if (s <= 0) return;
+        char buf[160];
+        lines.clear();
+        std::snprintf(buf, sizeof buf, "FPS %.1f  KBIT/S %.0f  RTT %s MS", frames / s,
+                      static_cast<double>(bytes - bytes_at_start) * 8 / 1000 / s,
+                      rtt_ms ? std::to_string(*rtt_ms).substr(0, std::to_string(*rtt_ms).find('.') + 2).c_str() : "-");
+        lines.emplace_back(buf);
+        std::snprintf(buf, sizeof buf, "DECODE %.1f MS  PAINT %.1f MS", decodes ? decode_ms / decodes : 0.0,
+                      paints ? paint_ms / paints : 0.0);
+        lines.emplace_back(buf);
+        std::snprintf(buf, sizeof buf, "%dx%d  H.264 SOFTWARE (LIBAVCODEC)", w, h);
+        lines.emplace_back(buf);
+        since = now;
+        frames = decodes = paints = 0;
+        decode_ms = paint_ms = 0;
+        bytes_at_start = bytes;
+    }
+};
+
+class WindowedClient {
+public:
+    WindowedClient(Options o, Broker broker, std::string resource)
+        : o_(std::move(o)), broker_(std::move(broker)), resource_(std::move(resource)) {
+        wake_event_ = SDL_RegisterEvents(1);
+        show_stats_ = o_.stats_overlay;
+    }
+
+    int run() {
+        int w = kDefaultWidth, h = kDefaultHeight;
+        if (o_.size) std::tie(w, h) = *o_.size;
+        try {
+            window_ = std::make_unique<SessionWindow>("Portico: " + o_.resource, w, h, o_.fullscreen);
+        } catch (const std::exception& e) {
+            std::cerr << "portico-client: cannot open a window: " << e.what() << "\n";
+            return exit_code(ClientError::usage);
+        }
+        std::optional<double> scale = o_.scale;
+        if (!scale && window_->pixel_ratio() > 1.01) scale = std::min(4.0, window_->pixel_ratio());
+        scale_ = scale;
+        if (auto s = connect(false); !s) {
+            std::cerr << "portico-client: " << s.error().message << "\n";
+            return exit_code(s.error().code);
+        }
+        want_resize_at_ = Clock::now();  // ask for the window's size once connected
+        Status result = loop();
+        pump_.reset();
+        if (result && o_.logoff && !ended_) {
+            if (auto r = broker_.rest->logoff(session_id_); !r) log::warn("logoff: ", r.error().message);
+        }
+        if (!result) {
+            std::cerr << "portico-client: " << result.error().message << "\n";
+            return exit_code(result.error().code);
+        }
+        return 0;
+    }
+
+private:
+    // Launch (a reconnect rejoins the running session), the display channel, Hello/ServerHello,
+    // then the pump.
+    Status connect(bool reconnect) {
+        auto target = launch_display(broker_, resource_, o_.direct, scale_);
+        if (!target) return target.error();
+        if (reconnect && target->launch.session_id != session_id_)
+            log::warn("the reconnect landed in session ", target->launch.session_id, " instead of ", session_id_);
+        session_id_ = target->launch.session_id;
+        std::unique_ptr<DisplayConnection> conn;
+        try {
+            conn = std::make_unique<DisplayConnection>(target->trust);
+        } catch (const std::exception& e) {
+            return fail(ClientError::usage, std::string("cannot load trust settings: ") + e.what());
+        }
+        if (auto s = conn->connect(target->url); !s) return s;
+        auto hello = display_handshake(*conn, target->launch.ticket);
+        if (!hello) return hello.error();
+        // A new framebuffer: the first frame on a connection is a keyframe and the lossless
+        // refinement follows, so nothing of the old picture needs keeping.
+        fb_ = std::make_unique<Framebuffer>(hello->width, hello->height);
+        window_->set_session_size(hello->width, hello->height);
+        if (reconnect) {
+            if (auto req = resize_.reconnected(hello->width, hello->height)) send(*req);
+        } else {
+            resize_.announced(hello->width, hello->height);
+        }
+        log::info(reconnect ? "reconnected to session " : "connected to session ", session_id_, " (", hello->width, "x",
+                  hello->height, ")");
+        const Uint32 ev = wake_event_;
+        pump_ = std::make_unique<NetPump>(std::move(conn), [ev] {
+            SDL_Event e{};
+            e.type = ev;
+            SDL_PushEvent(&e);
+        });
+        if (reconnect) {
+            // Anything asked before the drop is asked again on the new connection.
+            if (auto req = resize_.want(window_->output_size().x, window_->output_size().y)) send(*req);
+        }
+        window_->set_title("Portico: " + o_.resource);
+        return ok();
+    }
+
+    void send(proto::Message m) {
+        if (pump_) pump_->send(std::move(m));
+    }
+    void send_all(std::vector<proto::Message>& out) {
+        for (auto& m : out) send(std::move(m));
+        out.clear();
+    }
+
+    Status loop() {
+        KeyTranslator::Out out;
+        while (!quit_) {
+            const auto now = Clock::now();
+            auto next = std::min({next_ping_, next_meter_, next_clipboard_poll_});
+            if (want_resize_at_) next = std::min(next, *want_resize_at_);
+            const int wait_ms = static_cast<int>(std::clamp<long long>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count(), 0, 1000));
+            SDL_Event e;
+            if (SDL_WaitEventTimeout(&e, wait_ms)) {
+                do {
+                    if (e.type != SDL_TEXTINPUT) keys_.settle(out);
+                    on_event(e, out);
+                } while (SDL_PollEvent(&e));
+            }
+            keys_.settle(out);
+            send_all(out);
+            if (auto s = drain(); !s) return s;
+            if (ended_) return ok();
+            if (pump_) {
+                if (auto f = pump_->failed()) {
+                    if (auto s = reconnect(*f); !s) return s;
+                    continue;
+                }
+            }
+            timers();
+        }
+        return ok();
+    }
+
+    void timers() {
+        const auto now = Clock::now();
+        if (now >= next_ping_) {
+            send(proto::Ping{++ping_id_, steady_us()});
+            next_ping_ = now + kPingInterval;
+        }
+        if (want_resize_at_ && now >= *want_resize_at_) {
+            want_resize_at_.reset();
+            const auto sz = window_->output_size();
+            if (auto req = resize_.want(sz.x, sz.y)) {
+                log::info("asking the host for ", req->width, "x", req->height);
+                send(*req);
+            }
+        }
+        if (now >= next_meter_) {
+            meter_.roll(now, pump_ ? pump_->bytes_received() : 0, fb_ ? fb_->width() : 0, fb_ ? fb_->height() : 0);
+            next_meter_ = now + std::chrono::seconds(1);
+            if (show_stats_) paint();
+        }
+        if (now >= next_clipboard_poll_) {
+            next_clipboard_poll_ = now + kClipboardPoll;
+            if (focused_) poll_clipboard();
+        }
+    }
+
+    void poll_clipboard() {
+        if (!SDL_HasClipboardText()) return;
+        char* t = SDL_GetClipboardText();
+        if (!t) return;
+        const std::string text(t);
+        SDL_free(t);
+        auto msgs = clipboard_.local(text);
+        if (!msgs.empty()) log::info("clipboard to the session: ", text.size(), " bytes");
+        for (auto& m : msgs) send(std::move(m));
+    }
+
+    // Messages the pump queued: decoded into the framebuffer; one upload and present for all of
+    // them, then their acks (painted, as the browser acks, so the host's pacing sees paint time).
+    Status drain() {
+        auto arrivals = pump_ ? pump_->take() : std::vector<Arrival>{};
+        if (arrivals.empty()) return ok();
+        for (auto& a : arrivals)
+            if (auto s = handle(a); !s) return s;
+        if (!acks_.empty() || full_upload_ || !dirty_.empty()) paint();
+        return ok();
+    }
+
+    void paint() {
+        if (!fb_) return;
+        const auto start = Clock::now();
+        window_->upload(fb_->frame(), dirty_, full_upload_);
+        dirty_.clear();
+        full_upload_ = false;
+        window_->present(show_stats_ ? meter_.lines : std::vector<std::string>{});
+        const auto done = Clock::now();
+        if (!acks_.empty()) {
+            meter_.paint_ms += ms_between(start, done);
+            ++meter_.paints;
+        }
+        for (const auto& [id, arrived] : acks_) {
+            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(done - arrived).count();
+            send(proto::FrameAck{id, static_cast<std::uint32_t>(std::clamp<long long>(us, 1, 0xffffffffLL))});
+        }
+        acks_.clear();
+    }
+
+    void screen_size_check() {
+        if (fb_->width() != last_w_ || fb_->height() != last_h_) {
+            last_w_ = fb_->width();
+            last_h_ = fb_->height();
+            window_->set_session_size(last_w_, last_h_);
+            full_upload_ = true;
+        }
+    }
+
+    Status handle(Arrival& a) {
+        auto& m = a.message;
+        if (auto* v = std::get_if<proto::VideoFrame>(&m)) {
+            ++meter_.frames;
+            acks_.emplace_back(v->frame_id, a.at);
+            if (awaiting_keyframe_ && !v->keyframe) return ok();
+            const auto t0 = Clock::now();
+            const bool decoded = fb_->apply_video(*v);
+            meter_.decode_ms += ms_between(t0, Clock::now());
+            ++meter_.decodes;
+            if (!decoded) {
+                log::warn("frame ", v->frame_id, ": ", fb_->last_error());
+                awaiting_keyframe_ = true;
+                send(proto::KeyframeRequest{});
+                return ok();
+            }
+            awaiting_keyframe_ = false;
+            screen_size_check();
+            if (v->dirty.empty()) full_upload_ = true;
+            for (const auto& d : v->dirty) dirty_.push_back({d.x, d.y, d.w, d.h});
+            return ok();
+        }
+        if (auto* t = std::get_if<proto::TileFrame>(&m)) {
+            ++meter_.frames;
+            acks_.emplace_back(t->frame_id, a.at);
+            const auto t0 = Clock::now();
+            auto res = fb_->apply_tiles(*t);
+            meter_.decode_ms += ms_between(t0, Clock::now());
+            ++meter_.decodes;
+            if (res.failed) log::warn("frame ", t->frame_id, ": ", res.failed, " tile(s) failed: ", fb_->last_error());
+            screen_size_check();
+            for (const auto& c : t->copies) dirty_.push_back({c.dx, c.dy, c.w, c.h});
+            for (const auto& tile : t->tiles) dirty_.push_back({tile.x, tile.y, tile.w, tile.h});
+            return ok();
+        }
+        if (auto* r = std::get_if<proto::Resize>(&m)) {
+            log::info("the host's screen is now ", r->width, "x", r->height);
+            if (!fb_->resize(r->width, r->height)) return fail(ClientError::protocol, "resize to an invalid size");
+            resize_.announced(r->width, r->height);
+            screen_size_check();
+            return ok();
+        }
+        if (auto* p = std::get_if<proto::Pong>(&m)) {
+            const auto now_us = steady_us();
+            if (p->id <= ping_id_ && p->client_time <= now_us)
+                meter_.rtt_ms = static_cast<double>(now_us - p->client_time) / 1000.0;
+            return ok();
+        }
+        if (auto* c = std::get_if<proto::ClipboardData>(&m)) {
+            if (auto text = clipboard_.remote(*c)) {
+                log::info("clipboard from the session: ", text->size(), " bytes");
+                SDL_SetClipboardText(text->c_str());
+            }
+            return ok();
+        }
+        if (auto* c = std::get_if<proto::CursorShape>(&m)) {
+            window_->set_cursor(*c);
+            return ok();
+        }
+        if (auto* n = std::get_if<proto::ShadowNotice>(&m)) {
+            window_->set_title("Portico: " + o_.resource +
+                               (n->count ? " (viewed by " + std::to_string(n->count) + ")" : std::string()));
+            return ok();
+        }
+        if (auto* e = std::get_if<proto::SessionEnded>(&m)) {
+            log::info("session ended", e->message.empty() ? "" : ": " + e->message);
+            ended_ = true;
+            return ok();
+        }
+        if (auto* e = std::get_if<proto::ErrorMsg>(&m))
+            return fail(ClientError::protocol,
+                        std::string("host error: ") + proto::to_string(e->code) + ": " + e->message);
+        return ok();  // ServerHello again or another message a client never gets: nothing to do
+    }
+
+    // The connection dropped: what the host believes held is let go locally, then launch again
+    // (the broker hands back the running session) with backoff, as the web client does.
+    Status reconnect(const Error<ClientError>& why) {
+        log::warn("display connection lost (", why.message, "); reconnecting");
+        pump_.reset();
+        KeyTranslator::Out dropped;
+        keys_.release_all(dropped);  // the host releases held keys when a connection ends
+        buttons_ = 0;
+        const auto started = Clock::now();
+        auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(kReconnectFirst);
+        std::string last = why.message;
+        for (int attempt = 1;; ++attempt) {
+            window_->set_title("Portico: " + o_.resource + " (reconnecting, attempt " + std::to_string(attempt) + ")");
+            if (Clock::now() - started + delay > kReconnectBudget)
+                return fail(ClientError::network, "the connection was lost and could not be re-established (" + last +
+                                                      "); the session may still be running");
+            // Keep the window alive (events answered) while waiting.
+            const auto until = Clock::now() + delay;
+            while (Clock::now() < until) {
+                SDL_Event e;
+                if (SDL_WaitEventTimeout(&e, 50) && e.type == SDL_QUIT) {
+                    quit_ = true;  // the window was closed while reconnecting
+                    return ok();
+                }
+            }
+            auto running = broker_.rest->session_running(session_id_);
+            if (running && !*running) {
+                ended_ = true;
+                log::info("the session ended while the connection was lost");
+                return ok();
+            }
+            if (running) {
+                auto s = connect(true);
+                if (s) return ok();
+                last = s.error().message;
+                if (s.error().code == ClientError::usage) return s;
+            } else {
+                last = running.error().message;
+            }
+            log::warn("reconnect attempt ", attempt, ": ", last);
+            delay = std::min<std::chrono::milliseconds>(delay * 2, kReconnectMaxDelay);
+        }
+    }
+
+    void on_event(const SDL_Event& e, KeyTranslator::Out& out) {
+        switch (e.type) {
+            case SDL_QUIT: quit_ = true; return;
+            case SDL_WINDOWEVENT:
+                switch (e.window.event) {
+                    case SDL_WINDOWEVENT_SIZE_CHANGED:
+                        window_->size_changed();
+                        want_resize_at_ = Clock::now() + kResizeDebounce;
+                        paint();
+                        return;
+                    case SDL_WINDOWEVENT_EXPOSED: paint(); return;
+                    case SDL_WINDOWEVENT_FOCUS_GAINED:
+                        focused_ = true;
+                        poll_clipboard();
+                        return;
+                    case SDL_WINDOWEVENT_FOCUS_LOST:
+                        focused_ = false;
+                        // No stuck modifiers: the session gets the release the window will not see.
+                        keys_.release_all(out);
+                        release_buttons();
+                        return;
+                    default: return;
+                }
+            case SDL_KEYDOWN: {
+                const Chord c = chord_of(e.key);
+                if (c != Chord::none) {
+                    if (!e.key.repeat) run_chord(c);
+                    return;
+                }
+                keys_.key_down(e.key.keysym.scancode, e.key.keysym.mod, out);
+                return;
+            }
+            case SDL_KEYUP: keys_.key_up(e.key.keysym.scancode, out); return;
+            case SDL_TEXTINPUT: keys_.text(e.text.text, out); return;
+            case SDL_MOUSEMOTION: pointer(e.motion.x, e.motion.y); return;
+            case SDL_MOUSEBUTTONDOWN:
+            case SDL_MOUSEBUTTONUP: {
+                const auto bit = protocol_button(e.button.button);
+                if (!bit) return;
+                buttons_ = static_cast<std::uint8_t>(e.type == SDL_MOUSEBUTTONDOWN ? buttons_ | bit : buttons_ & ~bit);
+                pointer(e.button.x, e.button.y);
+                return;
+            }
+            case SDL_MOUSEWHEEL: {
+                if (auto step =
+                        wheel_.add(e.wheel.preciseX, e.wheel.preciseY, e.wheel.direction == SDL_MOUSEWHEEL_FLIPPED))
+                    send(proto::Wheel{step->dx, step->dy});
+                return;
+            }
+            case SDL_CLIPBOARDUPDATE: poll_clipboard(); return;
+            default: return;  // the pump's wake-up event: drain() follows
+        }
+    }
+
+    void run_chord(Chord c) {
+        switch (c) {
+            case Chord::fullscreen: window_->set_fullscreen(!window_->fullscreen()); break;
+            case Chord::grab: window_->grab_keyboard(!window_->keyboard_grabbed()); break;
+            case Chord::stats:
+                show_stats_ = !show_stats_;
+                paint();
+                break;
+            case Chord::none: break;
+        }
+    }
+
+    void pointer(int x, int y) {
+        auto p = window_->to_session(x, y);
+        if (!p) return;
+        last_pointer_ = *p;
+        send(proto::Pointer{static_cast<std::uint16_t>(p->x), static_cast<std::uint16_t>(p->y), buttons_});
+    }
+
+    void release_buttons() {
+        if (buttons_ == 0) return;
+        buttons_ = 0;
+        send(proto::Pointer{static_cast<std::uint16_t>(last_pointer_.x), static_cast<std::uint16_t>(last_pointer_.y),
+                            0});
+    }
+
+    Options o_;
+    Broker broker_;
+    std::string resource_;
+    std::optional<double> scale_;
+    std::string session_id_;
+    Uint32 wake_event_ = 0;
+    std::unique_ptr<SessionWindow> window_;
+    std::unique_ptr<Framebuffer> fb_;
+    std::unique_ptr<NetPump> pump_;
+    KeyTranslator keys_;
+    WheelNotches wheel_;
+    ResizeFollower resize_;
+    ClipboardSync clipboard_;
+    Meter meter_;
+    std::uint8_t buttons_ = 0;
+    SessionPoint last_pointer_;
+    std::vector<capture::Rect> dirty_;
+    bool full_upload_ = true;
+    int last_w_ = 0, last_h_ = 0;
+    std::vector<std::pair<std::uint32_t, Clock::time_point>> acks_;
+    bool awaiting_keyframe_ = false;
+    bool show_stats_ = false;
+    bool focused_ = false;
+    bool quit_ = false;
+    bool ended_ = false;
+    std::uint32_t ping_id_ = 0;
+    Clock::time_point next_ping_{}, next_meter_{}, next_clipboard_poll_{};
+    std::optional<Clock::time_point> want_resize_at_;
+};
+
+}  // namespace
+
+int run_windowed(Options o) {
+    if (o.user.empty()) {
+        auto u = ask_on_terminal("Portico user: ", true);
+        if (!u || u->empty()) {
+            std::cerr << "portico-client: no user name (give --user, or run on a terminal)\n";
+            return exit_code(ClientError::usage);
+        }
+        o.user = *u;
+    }
+    if (o.ask_password) {
+        auto p = ask_on_terminal("Password for " + o.user + ": ", false);
+        if (!p) {
+            std::cerr << "portico-client: no password (give --password-file, or run on a terminal)\n";
+            return exit_code(ClientError::usage);
+        }
+        o.password = *p;
+    }
+    auto broker = open_broker(o);
+    if (!broker) {
+        std::cerr << "portico-client: " << broker.error().message << "\n";
+        return exit_code(broker.error().code);
+    }
+    auto resource = login_and_resolve(*broker, o);
+    if (!resource) {
+        std::cerr << "portico-client: " << resource.error().message << "\n";
+        return exit_code(resource.error().code);
+    }
+    if (SDL_Init(SDL_INIT_VIDEO) != 0) {
+        std::cerr << "portico-client: cannot start SDL video: " << SDL_GetError() << "\n";
+        return exit_code(ClientError::usage);
+    }
+    // Scaled views (a session larger than the window) are smoothed; 1:1 views are exact either way.
+    SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "linear");
+    // Without a window manager's help, clicking into the window should also focus it.
+    SDL_SetHint(SDL_HINT_MOUSE_FOCUS_CLICKTHROUGH, "1");
+    int code;
+    {
+        WindowedClient client(std::move(o), std::move(*broker), std::move(*resource));
+        code = client.run();
+    }
+    SDL_Quit();
+    return code;
+}
+
+}  // namespace portico::client

@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""The windowed native client (issue 15) against a real broker and session host (stack.py), shown
+on an Xvfb of its own (the "client display") and driven there with xdotool and xclip the way a
+user's keyboard, mouse and clipboard would:
+
+  window     the session starts at the client's --scale (144 DPI for 1.5); after build-to-lossless the client window's pixels (xwd of the window) equal the
+             session's X screen (xwd of the host's Xvfb); the stats overlay toggles
+             (Ctrl+Alt+Shift+S) and draws over the picture; resizing the client window resizes
+             the session, and the pixels match again at the new size
+  keyboard   keys typed into the client window reach the session as the right characters, on a
+             US and then a German layout of the client display (setxkbmap)
+  clipboard  text copied in the session lands on the client display's clipboard; text put on the
+             client display's clipboard is pasted in the session
+  login_prompt  without --user and --password-file the user name and the password are asked on
+             the client's terminal (a pty), the password with echo off
+  reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
+             session, whose picture and input work again
+
+  test_native_window.py CASE BUILD_DIR SOURCE_DIR
+Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts; default: the temporary directory)."""
+
+import os
+import re
+import select
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from grab_screen import session_display  # noqa: E402
+from stack import Stack, run_case, wait_for, x_screen_rgb  # noqa: E402
+
+
+
+def artifact(name):
+    """Where a screenshot is kept: $PORTICO_ARTIFACTS/native_window/NAME."""
+    folder = os.path.join(os.environ.get("PORTICO_ARTIFACTS", tempfile.gettempdir()), "native_window")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, name)
+NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss")
+
+
+def write_png(path, width, height, rgb):
+    """An 8-bit RGB PNG of raw rows (the test's artifacts; no imaging library needed)."""
+    raw = b"".join(b"\0" + rgb[y * width * 3:(y + 1) * width * 3] for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+class ClientDisplay:
+    """An Xvfb for the client (no window manager: the client's window sits at the top left and
+    gets the keyboard focus from xdotool)."""
+
+    def __init__(self, width=1280, height=1024):
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", f"{width}x{height}x24",
+                                      "-nolisten", "tcp", "-noreset"], pass_fds=(w,), stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as f:
+            self.display = ":" + f.readline().strip()
+        self.env = dict(os.environ, DISPLAY=self.display)
+        self.env.pop("XAUTHORITY", None)
+
+    def run(self, *args, **kw):
+        return subprocess.run(list(args), env=self.env, check=True, capture_output=True, text=True, timeout=30, **kw)
+
+    def xdotool(self, *args):
+        return self.run("xdotool", *args).stdout.strip()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class WindowClient:
+    """portico-client (no --headless) on the client display, logging to a file."""
+
+    def __init__(self, stack, disp, *extra, resource="Terminal"):
+        self.stack, self.disp = stack, disp
+        pw = os.path.join(stack.dir, "password")
+        with open(pw, "w") as f:
+            f.write(stack.password + "\n")
+        self.log_path = os.path.join(stack.dir, "window-client.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [stack.bin("portico-client"), stack.url, "--resource", resource, "--user", "demo", "--password-file", pw,
+             "--ca", os.path.join(stack.state, "tls/broker.crt"), *extra],
+            env=disp.env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for(lambda: "connected to session" in self.text() or self.proc.poll() is not None, 30,
+                 "the client to connect")
+        assert self.proc.poll() is None, f"the client exited:\n{self.text()}"
+        self.window = int(disp.run("xdotool", "search", "--sync", "--name", "^Portico:").stdout.split()[0])
+        disp.xdotool("windowfocus", "--sync", str(self.window))
+        self.session_id = re.search(r"connected to session (\S+)", self.text()).group(1)
+
+    def text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def pixels(self):
+        return x_screen_rgb(self.disp.display, None, window=self.window)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+        assert self.proc.returncode == 0, f"the client exited with {self.proc.returncode}:\n{self.text()[-3000:]}"
+
+
+def with_client(case, extra=()):
+    """Runs case(stack, disp, client) with a client display and a windowed client (800x600, plus
+    extra options)."""
+    def run(stack):
+        missing = [t for t in NEEDED if subprocess.run(["which", t], capture_output=True).returncode != 0]
+        if missing:
+            print(f"missing tools: {missing} (deploy/install-deps.sh --test)")
+            return 1 if os.environ.get("CI") == "true" else 77
+        disp = ClientDisplay()
+        client = None
+        try:
+            client = WindowClient(stack, disp, "--size", "800x600", *extra)
+            case(stack, disp, client)
+            client.stop()
+        except BaseException:
+            if client:
+                print("----- window-client.log -----")
+                print(client.text()[-4000:])
+                try:  # what the window and the session showed when it failed
+                    write_png(artifact(f"{case.__name__}-failed-window.png"), *client.pixels())
+                    write_png(artifact(f"{case.__name__}-failed-session.png"), *session_screen(stack))
+                except Exception as e:  # noqa: BLE001 - the failure above is what matters
+                    print(f"no failure screenshots: {e}")
+            raise
+        finally:
+            if client and client.proc.poll() is None:
+                client.proc.kill()
+            disp.stop()
+    return run
+
+
+def session_screen(stack):
+    return x_screen_rgb(*session_display(stack.host.pid))
+
+
+def wait_window_matches(stack, client, name, timeout=30):
+    """Waits until the window shows exactly the session's screen (build-to-lossless done); keeps
+    both pictures as artifacts. Returns the size."""
+    last = {}
+
+    def same():
+        try:
+            sw, sh, srgb = session_screen(stack)
+            ww, wh, wrgb = client.pixels()
+        except subprocess.CalledProcessError as e:
+            # xwd fails (BadMatch) when it reads a screen RandR is resizing under it: look again.
+            print(f"xwd: {e.stderr.decode(errors='replace').strip()[:200]}")
+            return False
+        last.update(session=(sw, sh, srgb), window=(ww, wh, wrgb))
+        return (sw, sh) == (ww, wh) and srgb == wrgb and (sw, sh)
+
+    try:
+        size = wait_for(same, timeout, f"the client window to equal the session's screen ({name})")
+    finally:
+        if last:
+            write_png(artifact(f"{name}-session.png"), *last["session"])
+            write_png(artifact(f"{name}-window.png"), *last["window"])
+    if last:
+        (sw, sh, srgb), (ww, wh, wrgb) = last["session"], last["window"]
+        if (sw, sh) == (ww, wh):
+            differing = sum(1 for i in range(0, len(srgb), 3) if srgb[i:i + 3] != wrgb[i:i + 3])
+            print(f"{name}: window {ww}x{wh}, session {sw}x{sh}, {differing} differing pixels")
+    return size
+
+
+def type_into_session(disp, *keys):
+    """xdotool keys (keysym names) pressed on the client display, one after another."""
+    disp.xdotool("key", "--delay", "40", *keys)
+
+
+def shell_file(stack, name):
+    return os.path.join(stack.dir, name)
+
+
+def wait_file(path, want, timeout=20):
+    def check():
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read() == want
+        except OSError:
+            return False
+    try:
+        wait_for(check, timeout, f"{path} to hold {want!r}")
+    except AssertionError:
+        got = open(path, encoding="utf-8", errors="replace").read() if os.path.exists(path) else None
+        raise AssertionError(f"{path}: wanted {want!r}, got {got!r}") from None
+
+
+def start_cat(disp, path):
+    """In the session's xterm: `cat > path` (typed on a US layout), and wait until cat runs (it has
+    created the file): keys typed before the shell reads its line would reach it, not cat."""
+    disp.xdotool("type", "--delay", "30", f"cat > {path}")
+    type_into_session(disp, "Return")
+    wait_for(lambda: os.path.exists(path), 20, f"the shell to run cat > {path}")
+    time.sleep(0.3)  # cat has opened the file; let it reach its read()
+
+
+def end_cat(disp):
+    type_into_session(disp, "Return", "ctrl+d")
+
+
+def case_window(stack, disp, client):
+    # HiDPI: --scale 1.5 launches the session at 144 DPI (96 x scale).
+    dpi = re.search(r"started 'xterm' on display \S+ \(\d+x\d+, (\d+) dpi\)", stack.read_log("host"))
+    assert dpi and dpi.group(1) == "144", f"the session should run at 144 DPI for --scale 1.5: {dpi and dpi.group(0)}"
+    size = wait_window_matches(stack, client, "window")
+    assert size == (800, 600), f"the session should have followed the 800x600 window, is {size}"
+    print(f"window equals the session's screen at {size[0]}x{size[1]} (session at {dpi.group(1)} DPI)")
+
+    # The stats overlay: drawn over the picture's top-left corner, gone again on the second toggle.
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    type_into_session(disp, "ctrl+alt+shift+s")
+    _, _, before = session_screen(stack)
+
+    def overlay_shown():
+        w, h, rgb = client.pixels()
+        corner = [rgb[(y * w + x) * 3:(y * w + x) * 3 + 3] for y in range(0, 40) for x in range(0, 200)]
+        base = [before[(y * w + x) * 3:(y * w + x) * 3 + 3] for y in range(0, 40) for x in range(0, 200)]
+        return corner != base and (w, h, rgb)
+
+    shot = wait_for(overlay_shown, 10, "the stats overlay to appear")
+    write_png(artifact("window-stats-overlay.png"), *shot)
+    type_into_session(disp, "ctrl+alt+shift+s")
+    wait_window_matches(stack, client, "window-overlay-off", timeout=10)
+    print("stats overlay shown and hidden again")
+
+    # Resize follows: the client window 700x500 -> the session 700x500.
+    disp.xdotool("windowsize", str(client.window), "700", "500")
+    size = wait_window_matches(stack, client, "window-resized")
+    assert size == (700, 500), f"the session should have followed the 700x500 window, is {size}"
+    print("resizing the window resized the session to 700x500")
+
+
+@with_client
+def case_keyboard(stack, disp, client):
+    wait_window_matches(stack, client, "keyboard-start")
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    us = shell_file(stack, "us.txt")
+    start_cat(disp, us)
+    disp.xdotool("type", "--delay", "40", "Hello, World! @#$%^&*()_+{}|:\"<>? ~`")
+    end_cat(disp)
+    wait_file(us, "Hello, World! @#$%^&*()_+{}|:\"<>? ~`\n")
+    print("US layout: ASCII punctuation and shifted characters arrived")
+
+    de = shell_file(stack, "de.txt")
+    start_cat(disp, de)
+    disp.run("setxkbmap", "de")
+    # On the German layout: z and y swap places, @ is AltGr+Q, EUR is AltGr+E, / is Shift+7, and
+    # umlauts have keys of their own. The client sends characters, so the session (a US layout)
+    # gets them right.
+    type_into_session(disp, "z", "y", "at", "EuroSign", "slash", "udiaeresis", "odiaeresis", "ssharp", "Z")
+    end_cat(disp)
+    disp.run("setxkbmap", "us")
+    wait_file(de, "zy@€/üößZ\n")
+    print("German layout: zy@€/üößZ arrived as typed")
+
+
+@with_client
+def case_clipboard(stack, disp, client):
+    wait_window_matches(stack, client, "clipboard-start")
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    # Session -> client: select the first line in xterm (PRIMARY; the host sends the selection).
+    disp.xdotool("type", "--delay", "30", "clear; echo COPY-ME-4242")
+    type_into_session(disp, "Return")
+    time.sleep(0.8)
+    # A drag across the first line (not a triple click: xterm's 250 ms multi-click window is timing
+    # the path to the session would have to keep under load).
+    w = str(client.window)
+    disp.xdotool("mousemove", "--window", w, "1", "8", "mousedown", "1")
+    disp.xdotool("mousemove", "--window", w, "60", "9", "mousemove", "--window", w, "250", "9")
+    disp.xdotool("mouseup", "1")
+
+    def local_clipboard():
+        r = subprocess.run(["xclip", "-o", "-selection", "clipboard"], env=disp.env, capture_output=True, text=True,
+                           timeout=10)
+        return r.returncode == 0 and "COPY-ME-4242" in r.stdout and r.stdout
+
+    got = wait_for(local_clipboard, 10, "the session's selection on the client display's clipboard")
+    print(f"session -> client clipboard: {got!r}")
+
+    # Client -> session: text on the client display's clipboard, pasted in xterm with Shift+Insert.
+    pasted = shell_file(stack, "pasted.txt")
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    start_cat(disp, pasted)
+    text = "from the client clipboard: grüße €5"
+    subprocess.run(["xclip", "-selection", "clipboard"], input=text, env=disp.env, text=True, check=True, timeout=10)
+    # The client reads the clipboard when it gains focus and once a second while focused, and says
+    # when it sent it; the paste waits for that.
+    want = f"clipboard to the session: {len(text.encode())} bytes"
+    wait_for(lambda: want in client.text(), 10, "the client to send its clipboard to the session")
+    type_into_session(disp, "shift+Insert")
+    time.sleep(0.5)
+    end_cat(disp)
+    wait_file(pasted, text + "\n")
+    print("client -> session clipboard: pasted in xterm")
+
+
+@with_client
+def case_reconnect(stack, disp, client):
+    wait_window_matches(stack, client, "reconnect-before")
+    conns = subprocess.run(["ss", "-tnpH", "state", "established", "dport", f"= :{stack.port}"], capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    mine = [line for line in conns if f"pid={client.proc.pid}," in line]
+    assert mine, f"no established connection of the client to port {stack.port}:\n" + "\n".join(conns)
+    for line in mine:
+        local, peer = line.split()[2:4]
+        subprocess.run(["ss", "-K", "-t", "src", local, "dst", peer], check=True, capture_output=True)
+    print(f"aborted {len(mine)} client TCP connection(s) with ss -K")
+    wait_for(lambda: "reconnected to session" in client.text(), 30, "the client to reconnect")
+    again = re.search(r"reconnected to session (\S+)", client.text()).group(1)
+    assert again == client.session_id, f"reconnected to {again}, not to {client.session_id}"
+    # The screen and the keyboard work again on the new connection.
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    after = shell_file(stack, "after.txt")
+    start_cat(disp, after)
+    disp.xdotool("type", "--delay", "40", "after the drop")
+    end_cat(disp)
+    wait_file(after, "after the drop\n")
+    wait_window_matches(stack, client, "reconnect-after")
+    print(f"reconnected to the same session {again}; typing and the picture work again")
+
+
+def case_login_prompt(stack):
+    """Without --user and --password-file the client asks on its terminal (a pty here), the
+    password with echo off: the password must not appear in what the terminal shows."""
+    import pty
+    disp = ClientDisplay()
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = dict(disp.env)
+        env.pop("PORTICO_PASSWORD", None)
+        os.execve(stack.bin("portico-client"), [stack.bin("portico-client"), stack.url, "--resource", "Terminal",
+                                                "--ca", os.path.join(stack.state, "tls/broker.crt")], env)
+    seen = b""
+
+    def read_for(seconds, pattern=None):
+        """Reads what the terminal shows (never blocking past the time), until pattern appears."""
+        nonlocal seen
+        deadline = time.time() + seconds
+        while time.time() < deadline and not (pattern and re.search(pattern, seen)):
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the client has gone
+                return
+            if not chunk:
+                return
+            seen += chunk
+
+    def read_until(pattern, timeout=20):
+        read_for(timeout, pattern)
+        assert re.search(pattern, seen), f"wanted {pattern!r} on the terminal, saw {seen!r}"
+
+    try:
+        read_until(rb"Portico user: ")
+        os.write(fd, b"demo\n")
+        read_until(rb"Password for demo: ")
+        os.write(fd, stack.password.encode() + b"\n")
+        read_until(rb"connected to session")
+        assert stack.password.encode() not in seen, f"the password was echoed: {seen!r}"
+        assert b"demo" in seen, "the user name should be echoed"
+        print("the client asked for the user (echoed) and the password (not echoed) on its terminal and connected")
+    finally:
+        os.kill(pid, 15)
+        # Keep reading while it ends: a client blocked writing its log to a full pty would never exit.
+        status = None
+        deadline = time.time() + 20
+        while status is None and time.time() < deadline:
+            read_for(0.2)
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = st
+        if status is None:
+            os.kill(pid, 9)
+            _, status = os.waitpid(pid, 0)
+            print(f"the client did not end within 20 s of SIGTERM; terminal output: {seen[-2000:]!r}")
+        os.close(fd)
+        disp.stop()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the client ended with status {status}"
+
+
+CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
+
+if __name__ == "__main__":
+    stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
+    sys.exit(run_case(stack, CASES[sys.argv[1]]))
