@@ -51,7 +51,7 @@ std::optional<HostInfo> HostRegistry::pick_and_reserve(const PlacementRequest& r
     auto* chosen = choose_host(candidates, request);
     if (!chosen) return std::nullopt;
     auto& h = hosts_.at(chosen->host_id);
-    h.recent_starts.push_back(std::chrono::steady_clock::now());
+    ++h.starting;
     recount(h);
     return h;
 }
@@ -60,14 +60,23 @@ void HostRegistry::release_reservation(const std::string& host_id) {
     std::lock_guard lk(mu_);
     auto it = hosts_.find(host_id);
     if (it == hosts_.end()) return;
-    if (!it->second.recent_starts.empty()) it->second.recent_starts.pop_back();
+    it->second.starting = std::max(0, it->second.starting - 1);
+    recount(it->second);
+}
+
+void HostRegistry::reservation_started(const std::string& host_id) {
+    std::lock_guard lk(mu_);
+    auto it = hosts_.find(host_id);
+    if (it == hosts_.end()) return;
+    it->second.starting = std::max(0, it->second.starting - 1);
+    it->second.started_unseen.push_back(std::chrono::steady_clock::now());
     recount(it->second);
 }
 
 void HostRegistry::recount(HostInfo& h) {
     const auto old = std::chrono::steady_clock::now() - kStartsCounted;
-    std::erase_if(h.recent_starts, [&](auto t) { return t < old; });
-    h.sessions = h.reported_sessions + static_cast<int>(h.recent_starts.size());
+    std::erase_if(h.started_unseen, [&](auto t) { return t < old; });
+    h.sessions = h.reported_sessions + h.starting + static_cast<int>(h.started_unseen.size());
 }
 
 void HostRegistry::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu,
@@ -76,6 +85,7 @@ void HostRegistry::heartbeat(const std::string& host_id, const ControlLink* link
     auto it = hosts_.find(host_id);
     if (it == hosts_.end() || it->second.link.get() != link) return;
     it->second.reported_sessions = std::max(0, sessions);
+    it->second.started_unseen.clear();  // sent after their session_ready: it counts them
     recount(it->second);
     it->second.cpu = cpu;
     it->second.mem = mem;
@@ -128,7 +138,8 @@ void HostRegistry::set_remote(std::vector<HostInfo> remote) {
             hosts_.emplace(id, std::move(h));
         } else if (!it->second.broker_id.empty()) {
             // Its holder's figure does not know what this broker placed there just now.
-            h.recent_starts = std::move(it->second.recent_starts);
+            h.starting = it->second.starting;
+            h.started_unseen = std::move(it->second.started_unseen);
             recount(h);
             it->second = std::move(h);
         }

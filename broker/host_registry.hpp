@@ -36,11 +36,15 @@ struct HostInfo {
     std::string vm_accel;             // "kvm" or "tcg" when it runs VM desktops
     std::string isolation;            // how its app sessions run: "per-user", "none", "refused"
     int max_sessions = 0;
-    int sessions = 0;           // what placement counts: reported_sessions + recent_starts
+    int sessions = 0;           // what placement counts: reported + starting + started_unseen
     int reported_sessions = 0;  // running, as the last heartbeat said
-    // Sessions placed here by this broker in the last kStartsCounted: a heartbeat sent before one
-    // started does not count it yet (heartbeats come every 2 s), so they are added until then.
-    std::vector<std::chrono::steady_clock::time_point> recent_starts;
+    // Placed here by this broker, not yet ready (or failed): a heartbeat does not count them.
+    int starting = 0;
+    // Ready, and not yet in a heartbeat. A host sends a session's session_ready before any
+    // heartbeat that counts it, on the same connection, so the next heartbeat here counts them;
+    // for another broker's host (whose figure arrives through its row) they count for
+    // kStartsCounted instead.
+    std::vector<std::chrono::steady_clock::time_point> started_unseen;
     double cpu = 0, mem = 0;  // 0..1, last heartbeat
     bool drain = false;
     std::string auth;                // "mtls" or "secret"
@@ -60,12 +64,15 @@ public:
     // replaced it), or unconditionally when link is null. Returns whether it was removed.
     bool remove(const std::string& host_id, const ControlLink* link);
     std::optional<HostInfo> get(const std::string& host_id) const;
-    // How long a placement counts on its host beside the heartbeats' figure (two heartbeats).
-    static constexpr std::chrono::seconds kStartsCounted{4};
+    // How long a session started on another broker's host counts beside its row's figure (two
+    // heartbeats and a sync).
+    static constexpr std::chrono::seconds kStartsCounted{5};
     // Chooses a host for a new session with choose_host() and reserves one session slot on it.
     std::optional<HostInfo> pick_and_reserve(const PlacementRequest& request);
     // The launch that reserved a slot on the host failed or timed out: the slot is free again.
     void release_reservation(const std::string& host_id);
+    // The launch that reserved a slot is ready: it counts until a heartbeat counts it.
+    void reservation_started(const std::string& host_id);
     void heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu, double mem);
     bool set_drain(const std::string& host_id, bool drain);
     // Hosts connected here whose last heartbeat is older than `timeout`: removed from the

@@ -328,6 +328,7 @@ std::shared_ptr<LaunchService::PendingLaunch> LaunchService::take_reported(const
 void LaunchService::session_ready(const std::string& host_id, const control::SessionReady& m) {
     auto p = take_reported(host_id, m.request_id, m.session_id, "session_ready");
     if (!p) return;
+    hosts_.reservation_started(host_id);
     std::optional<Result<LaunchTicket, ApiErrorCode>> answer;
     try {
         const auto now = unix_now();

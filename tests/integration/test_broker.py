@@ -102,10 +102,14 @@ def case_heartbeat_loss(stack):
         assert status == 503 and body["error"]["code"] == "no_host", (status, body)
     finally:
         os.kill(stack.host.pid, signal.SIGCONT)
-    # It comes back by itself (the link reconnects) and takes new sessions again.
+    # It comes back by itself (the link reconnects), still running the session: the session is
+    # revived (disconnected, its end forgotten) and the user's next launch reconnects to it.
     wait_for(lambda: host_state(stack, a, stack.host_id) == "up", 30, "the resumed host to reconnect")
+    assert session_state(stack, a, sid) == "disconnected", session_state(stack, a, sid)
+    status, revived = api(stack, "GET", "/api/v1/audit?action=session.revive", cookie=a)
+    assert status == 200 and [e["target"] for e in revived] == [sid], revived
     status, again = api(stack, "POST", "/api/v1/launch", {"resource": "terminal"}, cookie=demo)
-    assert status == 200 and again["session_id"] != sid, (status, again)
+    assert status == 200 and again["session_id"] == sid and again["reconnected"], (status, again)
     status, m = None, stack.request("GET", "/metrics", cookie=a)[2]
     text = m.decode() if isinstance(m, bytes) else str(m)
     assert 'portico_sessions_finished_total{state="lost"} 1' in text, text

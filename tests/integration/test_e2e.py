@@ -142,9 +142,9 @@ def case_bad_input(stack):
     status, _, body = stack.request("POST", "/api/v1/login", {"username": "nobody", "password": "x"})
     assert status == 401 and body["error"]["code"] == "invalid_credentials"
     after = snapshot()
-    # Failed logins are audited (that is the one table they may change).
-    assert {k: v for k, v in before.items() if k not in ("login_attempts", "audit", "sqlite_sequence")} == \
-           {k: v for k, v in after.items() if k not in ("login_attempts", "audit", "sqlite_sequence")}, \
+    # Failed logins are audited and counted for the login throttle (the tables they may change).
+    assert {k: v for k, v in before.items() if k not in ("login_failures", "audit", "sqlite_sequence")} == \
+           {k: v for k, v in after.items() if k not in ("login_failures", "audit", "sqlite_sequence")}, \
         "a failed login changed the database"
     print("wrong password: 401 JSON, nothing changed")
 

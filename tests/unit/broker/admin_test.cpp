@@ -83,16 +83,19 @@ TEST_CASE("placement: a heartbeat sent before a placement does not undo it, nor 
     hosts.add(h);
     const auto* link = hosts.get("a")->link.get();
     REQUIRE(hosts.pick_and_reserve(terminal()));
-    // The host's next heartbeat was sent before that session started: it still says 0.
+    // A heartbeat while it starts does not count it: it still says 0.
     hosts.heartbeat("a", link, 0, 0, 0);
+    CHECK(hosts.get("a")->sessions == 1);
+    hosts.reservation_started("a");  // its session_ready
     CHECK(hosts.get("a")->sessions == 1);
     REQUIRE(hosts.pick_and_reserve(terminal()));
     CHECK(!hosts.pick_and_reserve(terminal()));  // full: never a third
     // A failed launch gives its slot back.
     hosts.release_reservation("a");
     CHECK(hosts.get("a")->sessions == 1);
-    hosts.heartbeat("a", link, 1, 0, 0);  // the host runs one now; the other placement still counts
-    CHECK(hosts.get("a")->sessions == 2);
+    // The first heartbeat after a session_ready counts that session: no double count.
+    hosts.heartbeat("a", link, 1, 0, 0);
+    CHECK(hosts.get("a")->sessions == 1);
 
     // Another broker's host: its holder's figure (the row) does not know this broker's placements.
     auto remote = host("r", 0, 1);

@@ -85,7 +85,7 @@ TEST_CASE("key translator: shortcuts with Ctrl go by physical key") {
     CHECK(describe_all(out) == std::vector<std::string>{"down 29", "down 46", "up 46", "up 29"});
 }
 
-TEST_CASE("key translator: a dead key types nothing; the composed character follows as text") {
+TEST_CASE("key translator: a dead key types nothing, the composed character follows as text") {
     KeyTranslator t;
     KeyTranslator::Out out;
     t.key_down(SDL_SCANCODE_EQUALS, KMOD_NONE, out);  // German dead acute
@@ -123,7 +123,7 @@ TEST_CASE("key translator: non-character keys, keypad without Num Lock, release_
     CHECK(out.empty());
 }
 
-TEST_CASE("code points: UTF-8 decoded, invalid bytes skipped; typable excludes control characters") {
+TEST_CASE("code points: UTF-8 decoded, invalid bytes skipped, typable excludes control characters") {
     CHECK(code_points("a\xC3\xBC\xE2\x82\xAC\xF0\x9F\x98\x80") ==
           std::vector<std::uint32_t>{0x61, 0xFC, 0x20AC, 0x1F600});
     CHECK(code_points("a\xFFz") == std::vector<std::uint32_t>{0x61, 0x7A});
@@ -189,7 +189,7 @@ TEST_CASE("resize follower: asks once per new size, rounded as the host rounds, 
     CHECK_FALSE(r.want(0, 5));
 }
 
-TEST_CASE("clipboard: long text in valid UTF-8 chunks; what came from the session is not sent back") {
+TEST_CASE("clipboard: long text in valid UTF-8 chunks, and what came from the session is not sent back") {
     std::string text(proto::kClipboardChunkBytes - 1, 'a');
     text += "\xE2\x82\xAC";  // € straddles the chunk boundary
     text += "tail";
