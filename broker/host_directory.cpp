@@ -103,6 +103,9 @@ void HostDirectory::gone(const std::string& host_id, const std::string& why, std
 void HostDirectory::heartbeat(const std::string& host_id, const ControlLink* link, int sessions, double cpu,
                               double mem) {
     registry_.heartbeat(host_id, link, sessions, cpu, mem);
+    // One broker alone (SQLite) holds every host: nobody else reads the row between registrations,
+    // and a write per heartbeat would only queue before launches on the store thread.
+    if (!cluster_.shared()) return;
     auto h = registry_.get(host_id);
     if (!h || h->link.get() != link) return;
     // Written for the other brokers (placement, the gateway) and as proof this broker still holds
