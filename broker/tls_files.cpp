@@ -1,6 +1,6 @@
 #include "broker/tls_files.hpp"
 
-#include "common/crypto.hpp"
+#include "broker/pki.hpp"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -68,15 +68,6 @@ std::string time_text(const ASN1_TIME* t) {
     return buf;
 }
 
-std::string der_sha256(X509* cert) {
-    int len = i2d_X509(cert, nullptr);
-    if (len <= 0) return {};
-    std::vector<std::uint8_t> der(static_cast<std::size_t>(len));
-    unsigned char* p = der.data();
-    i2d_X509(cert, &p);
-    return crypto::sha256_hex(der);
-}
-
 std::shared_ptr<const ServerCertificate::Pair> load_pair(const std::string& cert_file, const std::string& key_file) {
     auto pair = std::make_shared<ServerCertificate::Pair>();
     {
@@ -106,7 +97,7 @@ std::shared_ptr<const ServerCertificate::Pair> load_pair(const std::string& cert
         ERR_clear_error();
         throw std::runtime_error("the TLS key file " + key_file + " does not match the certificate in " + cert_file);
     }
-    pair->sha256 = der_sha256(pair->leaf);
+    pair->sha256 = x509_sha256_hex(pair->leaf);
     char subject[256] = "";
     X509_NAME_oneline(X509_get_subject_name(pair->leaf), subject, sizeof subject);
     pair->subject = subject;

@@ -20,7 +20,7 @@ import ssl
 import subprocess
 
 from netns import Network, Postgres
-from stack import Stack, wait_for
+from stack import Stack, run_case, wait_for
 
 BROKER_PORT = 8443
 LB_PORT = 443
@@ -276,18 +276,5 @@ class Cluster:
 
 
 def run_cluster_case(cluster, case):
-    """As stack.run_case, for a cluster: start it, run case(cluster), report and tear down."""
-    import traceback
-    ok = False
-    try:
-        cluster.start()
-        result = case(cluster)
-        ok = True
-        return result or 0
-    except Exception as e:  # noqa: BLE001 - report any failure with the logs
-        traceback.print_exc()
-        print(f"FAILED: {type(e).__name__}: {e}")
-        cluster.dump_logs()
-        return 1
-    finally:
-        cluster.stop(keep=not ok)
+    """stack.run_case for a cluster (it starts, dumps its logs and stops like a Stack)."""
+    return run_case(cluster, case)
