@@ -25,7 +25,9 @@
 // delete.
 //
 // The test fails on any answer that does not conform, on any operation in the spec it did not
-// call with a success and with an error, and on any operation without an operationId.
+// call with a success and with an error (unless the spec says with `x-error-only-when` that its
+// only error is a server condition no request can cause), and on any operation without an
+// operationId.
 //
 // Environment: PORTICO_URL (https://127.0.0.1:PORT), PORTICO_CA (the broker's certificate),
 // PORTICO_PASSWORD (user "demo", role user, entitled to "terminal"), PORTICO_ADMIN_PASSWORD (user
