@@ -36,7 +36,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from benchmeta import Run  # noqa: E402
-from cluster import Cluster, add_users, api, connections_to_lb, password_of, supports_several_brokers  # noqa: E402
+from cluster import Cluster, add_users, api, connections_to_lb, password_of  # noqa: E402
 from netns import require_root  # noqa: E402
 
 APP_ID, APP_NAME, APP_COMMAND = "logo", "Logo", "/usr/bin/xlogo"
@@ -107,8 +107,6 @@ def main():
         sys.exit(why)
     run = Run("cluster_failover")
     c = Cluster(os.path.abspath(args.build), REPO, "failover", brokers=2)
-    if not supports_several_brokers(c.stack.bin("portico-broker")):
-        sys.exit("this portico-broker cannot share its database with another (no `serve --broker-id`)")
     ok = False
     try:
         c.start()

@@ -28,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from benchmeta import Run, percentile, summary  # noqa: E402
-from cluster import Cluster, add_users, api, password_of, supports_several_brokers  # noqa: E402
+from cluster import Cluster, add_users, api, password_of  # noqa: E402
 from netns import require_root  # noqa: E402
 
 APP_ID, APP_NAME, APP_COMMAND = "logo", "Logo", "/usr/bin/xlogo"
@@ -58,8 +58,6 @@ def main():
 
     run = Run("cluster_real_storm")
     c = Cluster(build, REPO, "real-storm", brokers=args.brokers)
-    if args.brokers > 1 and not supports_several_brokers(c.stack.bin("portico-broker")):
-        sys.exit("this portico-broker cannot share its database with another (no `serve --broker-id`)")
     # Room for every launch on any host: placement then spreads by load alone, and no launch meets
     # a host the broker still counts as having room after it filled (its count follows heartbeats).
     per_host = args.launches

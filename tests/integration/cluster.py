@@ -20,16 +20,10 @@ import ssl
 import subprocess
 
 from netns import Network, Postgres
-from stack import Stack, run_case, wait_for
+from stack import Stack, run_case, stop_processes, wait_for
 
 BROKER_PORT = 8443
 LB_PORT = 443
-
-
-def supports_several_brokers(broker_bin):
-    """Whether this portico-broker can share its database with other brokers (serve --broker-id)."""
-    out = subprocess.run([broker_bin, "serve", "--help"], capture_output=True, text=True, timeout=30)
-    return "--broker-id" in out.stdout + out.stderr
 
 
 def render_haproxy(template, bind, servers, run_dir):
@@ -248,17 +242,7 @@ class Cluster:
 
     # ---- teardown ----
     def stop(self, keep=False):
-        procs = [*self.hosts.values(), *self.brokers.values(), self.haproxy]
-        for p in procs:
-            if p and p.poll() is None:
-                p.terminate()
-        for p in procs:
-            if p:
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop_processes([*self.hosts.values(), *self.brokers.values(), self.haproxy])
         if self.pg:
             self.pg.stop()
         if self.net:

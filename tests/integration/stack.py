@@ -132,6 +132,20 @@ def prepare_service_state(stack_dir, state_dir, broker_ca):
     return ca_copy
 
 
+def stop_processes(procs):
+    """SIGTERM to each running process (None entries are skipped), then each gets 15 s before SIGKILL."""
+    procs = [p for p in procs if p]
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def run_case(stack, case):
     """Starts `stack`, runs case(stack) and returns the test's exit status: the case's own (77 for
     a skip) or 0. Any exception fails it (1) with the traceback and the stack's logs printed; a
@@ -271,16 +285,7 @@ class Stack:
             return ""
 
     def stop(self, keep=False):
-        for p in (self.host, self.broker):
-            if p and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in (self.host, self.broker):
-            if p:
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop_processes([self.host, self.broker])
         if not keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import (BROKER_PORT, Cluster, add_users, api, connections_to_lb, password_of,  # noqa: E402
-                     render_haproxy, run_cluster_case, supports_several_brokers)
+                     render_haproxy, run_cluster_case)
 from netns import require_root  # noqa: E402
 from stack import WebSocket, hello, wait_for  # noqa: E402
 
@@ -206,15 +206,6 @@ def main():
         print(f"SKIPPED: {why}")
         return 77
     c = Cluster(build, source, f"cl-{case}", brokers=brokers)
-    # @needs_multi_broker: two brokers on one database need the broker's --broker-id (issue 14,
-    # several brokers active-active). Without it the case cannot run: a failure under CI=true.
-    if brokers > 1 and not supports_several_brokers(c.stack.bin("portico-broker")):
-        msg = "this portico-broker cannot share its database with another (no `serve --broker-id`)"
-        if os.environ.get("CI") == "true":
-            print(f"FAILED: {msg} (CI=true: not skipped)")
-            return 1
-        print(f"SKIPPED: {msg}")
-        return 77
     if not shutil.which("haproxy"):
         msg = "haproxy is not installed (deploy/install-deps.sh --test)"
         if os.environ.get("CI") == "true":
