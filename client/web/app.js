@@ -59,6 +59,7 @@ class Portal {
   #sessionsAsked = 0; // GET /sessions requests made: only the newest one's answer is drawn
   #sessionsDrawn = ''; // what the drawn list shows (see #listKey): an unchanged list is not redrawn
   #logoffAsked = null; // the session whose Log off in the list is asking first (a redraw keeps the question)
+  #focusOnDraw = null; // the session just left: its Reconnect takes the keyboard once the newest list is drawn
 
   constructor() {
     this.el = {
@@ -381,15 +382,28 @@ class Portal {
       list = await api('GET', '/sessions');
     } catch (err) {
       if (err.status === 401) return;
-      if (asked === this.#sessionsAsked) this.showError(`Your sessions could not be listed: ${err.message}`);
+      if (asked === this.#sessionsAsked) {
+        this.showError(`Your sessions could not be listed: ${err.message}`);
+        if (this.#focusOnDraw !== null && !this.el.resourcesView.hidden) this.el.search.focus();
+        this.#focusOnDraw = null;
+      }
       return;
     }
     if (asked !== this.#sessionsAsked) return; // a later answer is coming: an older one must not overwrite it
     if (this.el.resourcesView.hidden) return; // in a session or logged out meanwhile
     list = list.filter((s) => !this.#endedSessions.has(s.id));
     const key = this.#listKey(list);
-    if (key === this.#sessionsDrawn && this.el.sessions.children.length === list.length) return;
-    // Redrawn: the keyboard stays on the same button of the same session (or the nearest one).
+    if (key !== this.#sessionsDrawn || this.el.sessions.children.length !== list.length) this.#drawSessions(list, key);
+    if (this.#focusOnDraw !== null) {
+      // Only the newest answer gets here, so the session just left is in it (or has ended).
+      const left = this.el.sessions.querySelector(`li[data-session-id="${CSS.escape(this.#focusOnDraw)}"] button.reconnect`);
+      this.#focusOnDraw = null;
+      (left ?? this.el.sessions.querySelector('button.reconnect') ?? this.el.search).focus();
+    }
+  }
+
+  /** Redrawn: the keyboard stays on the same button of the same session (or the nearest one). */
+  #drawSessions(list, key) {
     const focused = document.activeElement?.closest?.('#sessions li button');
     const focusId = focused?.closest('li').dataset.sessionId;
     const focusWhich = ['session-logoff', 'logoff-confirm', 'logoff-cancel'].map((c) => `button.${c}`)
@@ -623,6 +637,7 @@ class Portal {
     this.#showView('session');
     document.title = `${resource.name} — Portico`;
     this.#session = { id: launch.session_id, resource, client: null, reconnect: null };
+    this.#focusOnDraw = null; // in a session now: a list answer still on its way must not take the keyboard
     this.#disconnectedHere.delete(launch.session_id);
     this.#connect(launch);
     this.#layout();
@@ -805,10 +820,9 @@ class Portal {
     this.el.noSessions.hidden = this.el.sessions.children.length > 0;
     this.#showView('resources');
     document.title = 'Portico';
-    this.refreshSessions().then(() => {
-      const left = this.el.sessions.querySelector(`li[data-session-id="${CSS.escape(leftId)}"] button.reconnect`);
-      (left ?? this.el.sessions.querySelector('button.reconnect') ?? this.el.search).focus();
-    });
+    // A poll may be in flight: whichever answer is drawn last moves the keyboard.
+    this.#focusOnDraw = leftId;
+    this.refreshSessions();
   }
 
   #askLogoff(open) {
