@@ -52,14 +52,56 @@ std::optional<std::uint64_t> request_of(const control::Message& m) {
     return std::nullopt;
 }
 
+// A host's sessions' figures in its row: the host's own session_stats message (so the one
+// parser of control.hpp checks them on the way back), and per session when it was reported and
+// what it used so far.
+json streams_json(const std::vector<LiveStats::Shared>& streams) {
+    control::SessionStats figures;
+    json at = json::object(), usage = json::object();
+    for (const auto& s : streams) {
+        figures.stats.push_back(s.stats);
+        at[s.stats.session_id] = s.updated_at;
+        json u{{"bytes_sent", s.usage.bytes_sent}};
+        if (s.usage.avg_fps) u["avg_fps"] = *s.usage.avg_fps;
+        if (s.usage.avg_rtt_ms) u["avg_rtt_ms"] = *s.usage.avg_rtt_ms;
+        usage[s.stats.session_id] = std::move(u);
+    }
+    return json{{"figures", json::parse(control::serialize(figures))}, {"at", at}, {"usage", usage}};
+}
+
+// The figures another broker wrote with its host; a row it wrote wrong is ignored, not fatal.
+std::vector<LiveStats::Shared> streams_of(const json& j, const std::string& host_id) {
+    std::vector<LiveStats::Shared> out;
+    if (!j.is_object() || !j.contains("figures")) return out;
+    auto m = control::parse(j["figures"].dump());
+    auto* figures = m ? std::get_if<control::SessionStats>(&m.value()) : nullptr;
+    if (!figures) {
+        log::warn("host ", host_id, ": its row's stream figures are malformed; not shown");
+        return out;
+    }
+    const json at = j.value("at", json::object()), usage = j.value("usage", json::object());
+    for (const auto& st : figures->stats) {
+        LiveStats::Shared s{st, 0, {}};
+        if (auto t = at.find(st.session_id); t != at.end() && t->is_number_integer()) s.updated_at = t->get<std::int64_t>();
+        if (auto u = usage.find(st.session_id); u != usage.end() && u->is_object()) {
+            if (auto b = u->find("bytes_sent"); b != u->end() && b->is_number()) s.usage.bytes_sent = b->get<std::int64_t>();
+            if (auto f = u->find("avg_fps"); f != u->end() && f->is_number()) s.usage.avg_fps = f->get<double>();
+            if (auto r = u->find("avg_rtt_ms"); r != u->end() && r->is_number()) s.usage.avg_rtt_ms = r->get<double>();
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
 }  // namespace
 
 Cluster::Cluster(const BrokerConfig& config, std::string broker_id, Store& store, HostRegistry& registry,
-                 StoreExecutor& jobs, std::unique_ptr<MessageBus> bus)
+                 LiveStats& live_stats, StoreExecutor& jobs, std::unique_ptr<MessageBus> bus)
     : config_(config),
       broker_id_(std::move(broker_id)),
       store_(store),
       registry_(registry),
+      live_stats_(live_stats),
       jobs_(jobs),
       bus_(std::move(bus)) {}
 
@@ -95,8 +137,8 @@ void Cluster::stop() {
 
 // ---- other brokers' hosts ----
 
-std::string Cluster::live_json(const HostInfo& h) {
-    return json{{"name", h.name},
+std::string Cluster::live_json(const HostInfo& h, const std::vector<LiveStats::Shared>& streams) {
+    json live{{"name", h.name},
                 {"display_url", h.display_url},
                 {"cert_sha256", h.cert_sha256},
                 {"apps", h.apps},
@@ -107,13 +149,15 @@ std::string Cluster::live_json(const HostInfo& h) {
                 {"max_sessions", h.max_sessions},
                 {"sessions", h.sessions},
                 {"cpu", h.cpu},
-                {"mem", h.mem}}
-        .dump(-1, ' ', false, json::error_handler_t::replace);
+                {"mem", h.mem}};
+    if (!streams.empty()) live["streams"] = streams_json(streams);
+    return live.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void Cluster::sync_remote_hosts(std::int64_t now) {
     if (!shared()) return;
     std::vector<HostInfo> remote;
+    std::map<std::string, std::vector<LiveStats::Shared>> streams;
     for (const auto& r : store_.hosts()) {
         if (r.state != "up") continue;
         if (r.broker_id == broker_id_) {
@@ -142,8 +186,10 @@ void Cluster::sync_remote_hosts(std::int64_t now) {
         h.last_heartbeat = std::chrono::steady_clock::now() - std::chrono::seconds(now - r.last_seen);
         h.link = std::make_shared<RemoteLink>(*this, r.broker_id, r.id);
         remote.push_back(std::move(h));
+        if (auto it = live.find("streams"); it != live.end()) streams[r.id] = streams_of(*it, r.id);
     }
     registry_.set_remote(std::move(remote));
+    live_stats_.set_remote(streams);
     const auto old = std::chrono::steady_clock::now() - kAskedFor;
     std::erase_if(asked_, [&](const auto& kv) { return kv.second.at < old; });
     if (now % 60 == 0) store_.purge_bus_messages(now - 60);

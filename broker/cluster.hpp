@@ -12,7 +12,8 @@
 //     launch, a thumbnail) goes back to that broker over the bus; the holder remembers who asked
 //     by (host, request_id), and request ids are random per broker so they never collide;
 //   - everything else a host reports (session ended, state, heartbeats) is applied by its holder
-//     to the shared store, which every broker reads.
+//     to the shared store, which every broker reads; the live stream figures of its sessions
+//     (LiveStats) travel in the host's row with each heartbeat, so any broker's console shows them.
 // A broker that dies stops writing heartbeats; its hosts reconnect through the load balancer to
 // another broker, which takes them over (upsert_host), and any broker's sweep marks down the
 // hosts that did not come back (Store::take_silent_hosts), losing their sessions.
@@ -22,6 +23,7 @@
 
 #include "broker/broker.hpp"
 #include "broker/host_registry.hpp"
+#include "broker/live_stats.hpp"
 #include "broker/message_bus.hpp"
 #include "broker/store.hpp"
 #include "broker/store_executor.hpp"
@@ -47,7 +49,7 @@ public:
 
     // bus: null with an SQLite store (one broker).
     Cluster(const BrokerConfig& config, std::string broker_id, Store& store, HostRegistry& registry,
-            StoreExecutor& jobs, std::unique_ptr<MessageBus> bus);
+            LiveStats& live_stats, StoreExecutor& jobs, std::unique_ptr<MessageBus> bus);
     ~Cluster();
     Cluster(const Cluster&) = delete;
     Cluster& operator=(const Cluster&) = delete;
@@ -65,13 +67,15 @@ public:
     void stop();
 
     // ---- store thread ----
-    // What other brokers' rows say of their hosts, into the registry (once a second).
+    // What other brokers' rows say of their hosts, into the registry and their sessions' figures
+    // into LiveStats (once a second).
     void sync_remote_hosts(std::int64_t now);
     // A host connected here answered request_id: true when another broker made the request and
     // the answer was sent there (then it is not applied here).
     bool forward_answer(const std::string& host_id, std::uint64_t request_id, const protocol::control::Message& m);
-    // The host as other brokers need it, for its row's `live` column.
-    static std::string live_json(const HostInfo& h);
+    // The host as other brokers need it, for its row's `live` column: with the fresh figures of
+    // its sessions (`streams`, none at registration).
+    static std::string live_json(const HostInfo& h, const std::vector<LiveStats::Shared>& streams = {});
 
     // ---- any thread (the remote hosts' links) ----
     void send_to_host(const std::string& holder, const std::string& host_id, std::string control_text);
@@ -86,6 +90,7 @@ private:
     const std::string broker_id_;
     Store& store_;
     HostRegistry& registry_;
+    LiveStats& live_stats_;
     StoreExecutor& jobs_;
     std::unique_ptr<MessageBus> bus_;
     ReportHook on_report_;

@@ -41,7 +41,7 @@ Core::Core(const BrokerConfig& config)
     configure_client_auth(server_tls_, paths_.ca_cert);
     const auto location = store_location(config.state_dir, config.database);
     const auto broker_id = config_.broker_id.empty() ? default_broker_id() : config_.broker_id;
-    cluster_ = std::make_unique<Cluster>(config_, broker_id, *store_, registry_, store_jobs_,
+    cluster_ = std::make_unique<Cluster>(config_, broker_id, *store_, registry_, live_stats_, store_jobs_,
                                          is_postgres_location(location) ? open_pg_bus(location, broker_id) : nullptr);
     cluster_->check_shared_keys(ticket_pub_b64_, ca_->cert_pem());
     cluster_->on_report(

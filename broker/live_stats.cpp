@@ -40,8 +40,9 @@ SessionUsage LiveStats::usage_of(const Accumulated& a) {
 
 SessionUsage LiveStats::usage(const std::string& session_id) const {
     std::lock_guard lk(mu_);
-    auto it = usage_.find(session_id);
-    return it == usage_.end() ? SessionUsage{} : usage_of(it->second);
+    if (auto it = usage_.find(session_id); it != usage_.end()) return usage_of(it->second);
+    if (auto r = remote_.find(session_id); r != remote_.end()) return r->second.shared.usage;
+    return {};
 }
 
 SessionUsage LiveStats::take_usage(const std::string& session_id) {
@@ -73,9 +74,31 @@ void LiveStats::update(const std::string& host_id, const protocol::control::Sess
 std::optional<LiveStats::Figures> LiveStats::get(const std::string& session_id, const std::string& host_id,
                                                  std::int64_t now) const {
     std::lock_guard lk(mu_);
-    auto it = by_session_.find(session_id);
-    if (it == by_session_.end() || it->second.host_id != host_id || !fresh(it->second, now)) return std::nullopt;
-    return Figures{it->second.stats, it->second.updated_at};
+    if (auto it = by_session_.find(session_id);
+        it != by_session_.end() && it->second.host_id == host_id && fresh(it->second, now))
+        return Figures{it->second.stats, it->second.updated_at};
+    if (auto r = remote_.find(session_id); r != remote_.end() && r->second.host_id == host_id &&
+                                           now - r->second.shared.updated_at <= max_age_)
+        return Figures{r->second.shared.stats, r->second.shared.updated_at};
+    return std::nullopt;
+}
+
+std::vector<LiveStats::Shared> LiveStats::of_host(const std::string& host_id, std::int64_t now) const {
+    std::lock_guard lk(mu_);
+    std::vector<Shared> out;
+    for (const auto& [id, e] : by_session_) {
+        if (e.host_id != host_id || !fresh(e, now)) continue;
+        auto u = usage_.find(id);
+        out.push_back(Shared{e.stats, e.updated_at, u == usage_.end() ? SessionUsage{} : usage_of(u->second)});
+    }
+    return out;
+}
+
+void LiveStats::set_remote(const std::map<std::string, std::vector<Shared>>& by_host) {
+    std::lock_guard lk(mu_);
+    remote_.clear();
+    for (const auto& [host_id, sessions] : by_host)
+        for (const auto& s : sessions) remote_[s.stats.session_id] = Remote{host_id, s};
 }
 
 void LiveStats::drop(const std::string& session_id) {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace portico::broker {
 
@@ -40,6 +41,20 @@ public:
     // Forgets the usage of sessions not in `live` (a report that came after its session ended).
     void retain_usage(const std::set<std::string>& live);
     void prune(std::int64_t now);
+
+    // ---- several brokers (cluster.hpp) ----
+    // A session's fresh figures with what it used so far: what the broker holding its host shares
+    // with the others through the host's row.
+    struct Shared {
+        protocol::control::StreamStats stats;
+        std::int64_t updated_at = 0;
+        SessionUsage usage;
+    };
+    std::vector<Shared> of_host(const std::string& host_id, std::int64_t now) const;
+    // The figures of sessions on hosts held by other brokers, read from their rows (host id ->
+    // its sessions), replacing the previous read. They answer get() and usage() for sessions
+    // with no figures here; totals(), this broker's /metrics, counts only its own hosts.
+    void set_remote(const std::map<std::string, std::vector<Shared>>& by_host);
 
     struct Totals {
         std::size_t sessions = 0;  // sessions with fresh figures
@@ -71,6 +86,11 @@ private:
     mutable std::mutex mu_;
     std::map<std::string, Entry> by_session_;
     std::map<std::string, Accumulated> usage_;
+    struct Remote {
+        std::string host_id;
+        Shared shared;
+    };
+    std::map<std::string, Remote> remote_;  // by session id
 };
 
 }  // namespace portico::broker

@@ -148,8 +148,9 @@ def stop_processes(procs):
 
 def run_case(stack, case):
     """Starts `stack`, runs case(stack) and returns the test's exit status: the case's own (77 for
-    a skip) or 0. Any exception fails it (1) with the traceback and the stack's logs printed; a
-    failed stack's folder is kept for a look."""
+    a skip) or 0. Any exception fails it (1) with the stack's logs and then the traceback printed
+    (last, so that a report that keeps only an output's head and tail keeps the cause); a failed
+    stack's folder is kept for a look."""
     ok = False
     try:
         stack.start()
@@ -157,9 +158,9 @@ def run_case(stack, case):
         ok = True
         return result or 0
     except Exception as e:  # noqa: BLE001 - report any failure with the logs
+        stack.dump_logs()
         traceback.print_exc()
         print(f"FAILED: {type(e).__name__}: {e}")
-        stack.dump_logs()
         return 1
     finally:
         stack.stop(keep=not ok)

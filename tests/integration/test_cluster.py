@@ -16,6 +16,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -148,8 +149,30 @@ def two_brokers(c):
         opcode, payload = ws.recv()
         assert opcode != 8, "the display channel closed"
         frames += payload[:1] in (b"\x82", b"\x83")  # video_frame, tile_frame (protocol/display.hpp)
-    ws.close()
     assert frames, "no frame through the other broker's gateway"
+
+    # While it streams, both brokers' consoles show its live figures: the host reports them to its
+    # holder, which shares them in the host's row (LiveStats through Cluster::live_json).
+    streaming = threading.Event()
+    streaming.set()
+
+    def drain():
+        while streaming.is_set():
+            try:
+                ws.recv()
+            except Exception:
+                return
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    for name in (home, other):
+        view = direct(c, name)
+        cookie = view.login("admin", stack.admin_password)
+        live = wait_for(lambda: (sessions(view, cookie).get(t["session_id"]) or {}).get("stats"), 15,
+                        f"the stream's live figures on {name}'s console")
+        assert live["viewers"] == 1 and live["kbps"] is not None and live["fps"] is not None, (name, live)
+    streaming.clear()
+    ws.close()
+    reader.join(timeout=20)
 
     # kill -9 of h1's broker: h1 re-homes to the other within 10 s, and a launch through the LB works.
     before = c.registrations("h1")
@@ -159,7 +182,8 @@ def two_brokers(c):
     rehome_s = time.time() - t0
     wait_for(lambda: broker_of(c, "h1") == other, 5, f"h1 on {other}")
     stats = launch_to_first_frame(stack, "bob")
-    print(f"two brokers: a launch through {other} for h1 on {home} streamed; kill -9 {home}: h1 re-homed "
+    print(f"two brokers: a launch through {other} for h1 on {home} streamed, its live figures shown by both "
+          f"brokers; kill -9 {home}: h1 re-homed "
           f"in {rehome_s:.1f} s, a new launch reached its first frame in {stats['first_frame_ms']} ms")
 
 

@@ -459,10 +459,11 @@ def main():
         CASES[case](stack)
         ok = True
         print(f"PASS vm {case}")
-    except Exception:
+    except Exception as e:  # noqa: BLE001 - report any failure with the logs, the cause last
         import traceback
-        traceback.print_exc()
         stack.dump_logs()
+        traceback.print_exc()
+        print(f"FAILED: {type(e).__name__}: {e}")
     finally:
         stack.stop(keep=not ok)
     return 0 if ok else 1

@@ -189,3 +189,38 @@ TEST_CASE("cluster: failed logins count at every broker", "[cluster][postgres]")
     // So is the right password, until the delay has passed (it tells the guesser nothing).
     CHECK(test::post(b, "/api/v1/login", {{"username", "demo"}, {"password", test::kPassword}}).status == 429);
 }
+
+TEST_CASE("cluster: a session's live figures show on the broker its host is not connected to",
+          "[cluster][postgres]") {
+    auto url = test::PgServer::shared().new_database();
+    test::BrokerFixture a(20, patient, url);
+    test::BrokerFixture b(a, "broker-b", patient);
+    test::FakeHost host(b, "host-on-b", test::kDisplay, test::kPin);
+    REQUIRE(host.registered["type"] == "registered");
+    auto demo = test::login(a);
+    auto admin_a = test::login_as(a, "admin");
+    REQUIRE(test::eventually([&] { return sees_host(a, admin_a, "host-on-b"); }));
+    auto r = test::post(a, "/api/v1/launch", {{"resource", "terminal"}}, demo);
+    REQUIRE(r.status == 200);
+    const auto sid = r.json().at("session_id").get<std::string>();
+
+    // The host reports to its holder (B); B's next heartbeat write carries the figures to A.
+    host.send({{"type", "session_stats"},
+               {"stats", json::array({{{"session_id", sid}, {"fps", 24.0}, {"kbps", 900.0}, {"viewers", 1}}})}});
+    host.send({{"type", "heartbeat"}, {"sessions", 1}, {"cpu", 0.1}, {"mem", 0.2}});
+    json shown;
+    REQUIRE(test::eventually([&] {
+        shown = test::request(a, verb::get, "/api/v1/sessions/" + sid, "", admin_a).json();
+        return shown.contains("stats") && shown["stats"].is_object();
+    }));
+    CHECK(shown["stats"]["fps"] == 24.0);
+    CHECK(shown["stats"]["kbps"] == 900.0);
+    CHECK(shown["stats"]["viewers"] == 1);
+    CHECK(shown["bytes_sent"].get<std::int64_t>() > 0);  // what it used so far, from B's figures
+    // Each broker's /metrics counts the streams of its own hosts, so sums over brokers are right.
+    auto admin_b = test::login_as(b, "admin");
+    CHECK(test::request(a, verb::get, "/metrics", "", admin_a).body.find("portico_sessions_streaming 0\n") !=
+          std::string::npos);
+    CHECK(test::request(b, verb::get, "/metrics", "", admin_b).body.find("portico_sessions_streaming 1\n") !=
+          std::string::npos);
+}
