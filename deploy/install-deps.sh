@@ -36,7 +36,7 @@ test_pkgs=(
   clang-format  # tools/format-check (.clang-format)
   postgresql  # the postgres-labelled tests start their own server from /usr/lib/postgresql/*/bin (pg_server.hpp)
   haproxy  # the cluster tests and benches: the load balancer in front of the brokers (deploy/haproxy/haproxy.cfg)
-  xdotool xclip  # the native client's window tests drive its display (tests/integration/test_native_window.py)
+  xdotool xclip openbox  # the native client's window tests drive its display; openbox: full screen needs a window manager (tests/integration/test_native_window.py)
   systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
 )
 

@@ -545,6 +545,9 @@ int run_windowed(Options o) {
     SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "linear");
     // Without a window manager's help, clicking into the window should also focus it.
     SDL_SetHint(SDL_HINT_MOUSE_FOCUS_CLICKTHROUGH, "1");
+    // A grabbed keyboard sends Alt+Tab to the session: SDL would otherwise minimise a full-screen
+    // window on it. Ctrl+Alt+Shift+G (or F) is the documented way out.
+    SDL_SetHint(SDL_HINT_ALLOW_ALT_TAB_WHILE_GRABBED, "0");
     int code;
     {
         WindowedClient client(std::move(o), std::move(*broker), std::move(*resource));

@@ -15,6 +15,10 @@ user's keyboard, mouse and clipboard would:
              the client's terminal (a pty), the password with echo off
   reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
              session, whose picture and input work again
+  fullscreen under a window manager (openbox, whose Alt+Tab switches windows): Ctrl+Alt+Shift+F
+             makes the window cover the client's screen and the session follow to its size, with
+             the keyboard grabbed, so Alt+Tab reaches the session (held there) and not the window
+             manager; the chord again gives back the window, its size and the keyboard
 
   test_native_window.py CASE BUILD_DIR SOURCE_DIR
 Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts; default: the temporary directory)."""
@@ -40,7 +44,7 @@ def artifact(name):
     folder = os.path.join(os.environ.get("PORTICO_ARTIFACTS", tempfile.gettempdir()), "native_window")
     os.makedirs(folder, exist_ok=True)
     return os.path.join(folder, name)
-NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss")
+NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss", "openbox", "xprop")
 
 
 def write_png(path, width, height, rgb):
@@ -59,7 +63,7 @@ class ClientDisplay:
     """An Xvfb for the client (no window manager: the client's window sits at the top left and
     gets the keyboard focus from xdotool)."""
 
-    def __init__(self, width=1280, height=1024):
+    def __init__(self, width=1280, height=1024, window_manager=False):
         r, w = os.pipe()
         self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", f"{width}x{height}x24",
                                       "-nolisten", "tcp", "-noreset"], pass_fds=(w,), stderr=subprocess.DEVNULL)
@@ -68,6 +72,36 @@ class ClientDisplay:
             self.display = ":" + f.readline().strip()
         self.env = dict(os.environ, DISPLAY=self.display)
         self.env.pop("XAUTHORITY", None)
+        self.wm = None
+        if window_manager:  # openbox with Debian's rc.xml: A-Tab is its NextWindow
+            self.wm = subprocess.Popen(["openbox", "--sm-disable"], env=self.env, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+            wait_for(self.alt_tab_taken, 10, "openbox to take Alt+Tab on the client display")
+
+    # Whether another client holds a passive grab of Alt+Tab on the root window: grabbing it here
+    # then fails with BadAccess. That is the window manager ready to switch windows with it.
+    ALT_TAB_PROBE = (
+        "import ctypes\n"
+        "x = ctypes.cdll.LoadLibrary('libX11.so.6')\n"
+        "x.XOpenDisplay.restype = ctypes.c_void_p\n"
+        "x.XDefaultRootWindow.restype = ctypes.c_ulong\n"
+        "x.XStringToKeysym.restype = ctypes.c_ulong\n"
+        "d = ctypes.c_void_p(x.XOpenDisplay(None))\n"
+        "errors = []\n"
+        "handler = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(lambda *a: errors.append(1) or 0)\n"
+        "x.XSetErrorHandler(handler)\n"
+        "root = ctypes.c_ulong(x.XDefaultRootWindow(d))\n"
+        "tab = x.XKeysymToKeycode(d, ctypes.c_ulong(x.XStringToKeysym(b'Tab')))\n"
+        "x.XGrabKey(d, tab, 8, root, 1, 1, 1)\n"  # Mod1Mask (Alt), GrabModeAsync
+        "x.XSync(d, 0)\n"
+        "if not errors:\n"
+        "    x.XUngrabKey(d, tab, 8, root)\n"
+        "    x.XSync(d, 0)\n"
+        "print('taken' if errors else 'free')\n")
+
+    def alt_tab_taken(self):
+        return subprocess.run(["/usr/bin/python3", "-c", self.ALT_TAB_PROBE], env=self.env, capture_output=True,
+                              text=True, timeout=30).stdout.strip() == "taken"
 
     def run(self, *args, **kw):
         return subprocess.run(list(args), env=self.env, check=True, capture_output=True, text=True, timeout=30, **kw)
@@ -76,6 +110,9 @@ class ClientDisplay:
         return self.run("xdotool", *args).stdout.strip()
 
     def stop(self):
+        if self.wm:
+            self.wm.terminate()
+            self.wm.wait(timeout=10)
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
@@ -115,15 +152,15 @@ class WindowClient:
         assert self.proc.returncode == 0, f"the client exited with {self.proc.returncode}:\n{self.text()[-3000:]}"
 
 
-def with_client(case, extra=()):
-    """Runs case(stack, disp, client) with a client display and a windowed client (800x600, plus
-    extra options)."""
+def with_client(case, extra=(), window_manager=False):
+    """Runs case(stack, disp, client) with a client display (with a window manager if asked) and a
+    windowed client (800x600, plus extra options)."""
     def run(stack):
         missing = [t for t in NEEDED if subprocess.run(["which", t], capture_output=True).returncode != 0]
         if missing:
             print(f"missing tools: {missing} (deploy/install-deps.sh --test)")
             return 1 if os.environ.get("CI") == "true" else 77
-        disp = ClientDisplay()
+        disp = ClientDisplay(window_manager=window_manager)
         client = None
         try:
             client = WindowClient(stack, disp, "--size", "800x600", *extra)
@@ -337,6 +374,74 @@ def case_reconnect(stack, disp, client):
     print(f"reconnected to the same session {again}; typing and the picture work again")
 
 
+def session_keys_down(stack, *keysyms):
+    """Which of the keysyms' keys are held down on the session's X display (XQueryKeymap)."""
+    display, xauthority = session_display(stack.host.pid)
+    py = ("import ctypes, sys\n"
+          "x = ctypes.cdll.LoadLibrary('libX11.so.6')\n"
+          "x.XOpenDisplay.restype = ctypes.c_void_p\n"
+          "x.XStringToKeysym.restype = ctypes.c_ulong\n"
+          "d = ctypes.c_void_p(x.XOpenDisplay(None))\n"
+          "assert d, 'cannot open the display'\n"
+          "k = (ctypes.c_ubyte * 32)()\n"
+          "x.XQueryKeymap(d, k)\n"
+          "for name in sys.argv[1:]:\n"
+          "    code = x.XKeysymToKeycode(d, ctypes.c_ulong(x.XStringToKeysym(name.encode())))\n"
+          "    if code and k[code // 8] >> (code % 8) & 1: print(name)\n")
+    env = dict(os.environ, DISPLAY=display)
+    if xauthority:
+        env["XAUTHORITY"] = xauthority
+    out = subprocess.run(["/usr/bin/python3", "-c", py, *keysyms], env=env, check=True, capture_output=True,
+                         text=True, timeout=30).stdout
+    return set(out.split())
+
+
+def alt_tab_reaches_session(stack, disp):
+    """Holds Alt+Tab on the client display: the keys of it the session then sees held."""
+    disp.xdotool("keydown", "alt")
+    disp.xdotool("keydown", "Tab")
+    try:
+        time.sleep(0.5)  # through the client and the host to the session's X server
+        return session_keys_down(stack, "Alt_L", "Tab")
+    finally:
+        disp.xdotool("keyup", "Tab")
+        disp.xdotool("keyup", "alt")
+
+
+def window_state(disp, window):
+    return disp.run("xprop", "-id", str(window), "_NET_WM_STATE").stdout
+
+
+def case_fullscreen(stack, disp, client):
+    size = wait_window_matches(stack, client, "fullscreen-before")
+    assert size == (800, 600), size
+    # Windowed, the keyboard is not grabbed: the window manager takes Alt+Tab (its passive grab).
+    held = alt_tab_reaches_session(stack, disp)
+    assert "Tab" not in held, f"windowed, Alt+Tab should go to the window manager; the session got {held}"
+    wait_for(lambda: not session_keys_down(stack, "Alt_L", "Tab"), 5, "Alt and Tab released in the session")
+
+    disp.xdotool("windowfocus", "--sync", str(client.window))
+    type_into_session(disp, "ctrl+alt+shift+f")
+    wait_for(lambda: "_NET_WM_STATE_FULLSCREEN" in window_state(disp, client.window), 10,
+             "the window manager to make the window full screen")
+    size = wait_window_matches(stack, client, "fullscreen-on")
+    assert size == (1280, 1024), f"full screen on a 1280x1024 display: the session should follow, is {size}"
+    held = alt_tab_reaches_session(stack, disp)
+    assert held == {"Alt_L", "Tab"}, f"in full screen Alt+Tab should reach the session (keyboard grabbed), got {held}"
+    wait_for(lambda: not session_keys_down(stack, "Alt_L", "Tab"), 5, "Alt and Tab released in the session")
+    print("full screen: the window covers the 1280x1024 display, the session followed, Alt+Tab reached it")
+
+    type_into_session(disp, "ctrl+alt+shift+f")
+    wait_for(lambda: "_NET_WM_STATE_FULLSCREEN" not in window_state(disp, client.window), 10,
+             "the window to leave full screen")
+    size = wait_window_matches(stack, client, "fullscreen-off")
+    assert size == (800, 600), f"leaving full screen should give back the 800x600 window and session, got {size}"
+    disp.xdotool("windowfocus", "--sync", str(client.window))
+    held = alt_tab_reaches_session(stack, disp)
+    assert "Tab" not in held, f"after full screen the keyboard should be released; the session got {held}"
+    print("the chord again: 800x600 window and session, Alt+Tab back with the window manager")
+
+
 def case_login_prompt(stack):
     """Without --user and --password-file the client asks on its terminal (a pty here), the
     password with echo off: the password must not appear in what the terminal shows."""
@@ -398,7 +503,8 @@ def case_login_prompt(stack):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the client ended with status {status}"
 
 
-CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
+CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect,
+         "fullscreen": with_client(case_fullscreen, window_manager=True)}
 
 if __name__ == "__main__":
     stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
