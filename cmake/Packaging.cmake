@@ -153,8 +153,10 @@ set(CPACK_DEBIAN_CLIENT_PACKAGE_NAME portico-client)
 set(CPACK_DEBIAN_CLIENT_DESCRIPTION "Portico native client
 Logs in to a Portico broker, launches an application or desktop and shows it
 in a window (SDL2): keyboard by physical key, clipboard, resize, full screen,
-reconnect. With --headless it types, saves PNG screenshots and prints
-statistics.")
+reconnect; H.264 through the GPU (VA-API) when the machine has a driver for it.
+With --headless it types, saves PNG screenshots and prints statistics.")
+# The VA-API drivers: without one the client decodes in software.
+set(CPACK_DEBIAN_CLIENT_PACKAGE_RECOMMENDS "va-driver-all")
 
 set(CPACK_DEBIAN_PACK_PACKAGE_NAME portico-pack)
 set(CPACK_DEBIAN_PACK_DESCRIPTION "Portico application packager

@@ -6,6 +6,7 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavutil/error.h>
 #include <libavutil/frame.h>
+#include <libavutil/hwcontext.h>
 #include <libavutil/log.h>
 #include <libavutil/pixfmt.h>
 }
@@ -13,6 +14,7 @@ extern "C" {
 #include <libyuv/convert_argb.h>
 
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <vector>
 
@@ -38,18 +40,67 @@ const libyuv::YuvConstants* yuv_constants(const AVFrame& f) {
     return full ? &libyuv::kYuvJPEGConstants : &libyuv::kYuvI601Constants;
 }
 
+// The VA-API surface format when libavcodec offers it for this stream, else the first software
+// format (the driver cannot decode this profile: libavcodec then decodes in software).
+AVPixelFormat prefer_vaapi(AVCodecContext*, const AVPixelFormat* offered) {
+    for (const AVPixelFormat* p = offered; *p != AV_PIX_FMT_NONE; ++p)
+        if (*p == AV_PIX_FMT_VAAPI) return *p;
+    for (const AVPixelFormat* p = offered; *p != AV_PIX_FMT_NONE; ++p)
+        if (*p != AV_PIX_FMT_VAAPI) return *p;
+    return AV_PIX_FMT_NONE;
+}
+
+// A VA-API device that libavcodec's H.264 decoder can use, or the reason there is none.
+AVBufferRef* open_vaapi(const AVCodec* codec, const std::string& device, std::string& why) {
+    bool supported = false;
+    for (int i = 0;; ++i) {
+        const AVCodecHWConfig* c = avcodec_get_hw_config(codec, i);
+        if (!c) break;
+        if ((c->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX) && c->device_type == AV_HWDEVICE_TYPE_VAAPI)
+            supported = true;
+    }
+    if (!supported) {
+        why = "this libavcodec cannot decode H.264 through it";
+        return nullptr;
+    }
+    // libva's default is the first DRM render node: without one, say that rather than libva's
+    // "generic error".
+    std::string node = device;
+    if (node.empty()) {
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator("/dev/dri", ec))
+            if (e.path().filename().string().starts_with("renderD") && (node.empty() || e.path().string() < node))
+                node = e.path().string();
+        if (node.empty()) {
+            why = "no GPU render node in /dev/dri";
+            return nullptr;
+        }
+    }
+    AVBufferRef* hw = nullptr;
+    const int rc = av_hwdevice_ctx_create(&hw, AV_HWDEVICE_TYPE_VAAPI, node.c_str(), nullptr, 0);
+    if (rc < 0) {
+        why = "no driver for " + node + ": " + av_error_text(rc);
+        return nullptr;
+    }
+    return hw;
+}
+
 }  // namespace
 
 struct H264Decoder::Impl {
+    const AVCodec* codec = nullptr;
     AVCodecContext* ctx = nullptr;
     AVPacket* packet = nullptr;
     AVFrame* frame = nullptr;
+    AVFrame* copied = nullptr;  // a VA-API surface copied back to memory (NV12)
+    std::string backend = "software";
     // libavcodec reads up to AV_INPUT_BUFFER_PADDING_SIZE bytes past the end of its input, so
     // network data is copied into a buffer with zeroed padding first.
     std::vector<uint8_t> padded;
     std::string error;
 
     ~Impl() {
+        av_frame_free(&copied);
         av_frame_free(&frame);
         av_packet_free(&packet);
         avcodec_free_context(&ctx);
@@ -58,26 +109,44 @@ struct H264Decoder::Impl {
         error = std::move(what);
         return false;
     }
+    // A fresh decoding context, on the VA-API device `hw` (taken over) or in software.
+    void open(AVBufferRef* hw) {
+        avcodec_free_context(&ctx);
+        ctx = avcodec_alloc_context3(codec);
+        if (!ctx) throw std::runtime_error("H264Decoder: out of memory");
+        // One thread and LOW_DELAY: frame threading would hold pictures back by a frame per thread.
+        ctx->thread_count = 1;
+        ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
+        ctx->max_pixels = kMaxPixels;
+        // Hostile input makes libavcodec log every broken NAL to stderr; demote this context's
+        // messages to verbose (error -> verbose) instead of touching the process-wide log level.
+        // The caller still learns what failed through last_error().
+        ctx->log_level_offset = AV_LOG_VERBOSE - AV_LOG_ERROR;
+        if (hw) {
+            ctx->hw_device_ctx = hw;
+            ctx->get_format = prefer_vaapi;
+        }
+        const int rc = avcodec_open2(ctx, codec, nullptr);
+        if (rc < 0) throw std::runtime_error("H264Decoder: avcodec_open2: " + av_error_text(rc));
+    }
 };
 
-H264Decoder::H264Decoder() : impl_(std::make_unique<Impl>()) {
+H264Decoder::H264Decoder(H264Acceleration accel, const std::string& vaapi_device) : impl_(std::make_unique<Impl>()) {
     Impl& s = *impl_;
-    const AVCodec* codec = avcodec_find_decoder(AV_CODEC_ID_H264);
-    if (!codec) throw std::runtime_error("H264Decoder: libavcodec has no H.264 decoder");
-    s.ctx = avcodec_alloc_context3(codec);
+    s.codec = avcodec_find_decoder(AV_CODEC_ID_H264);
+    if (!s.codec) throw std::runtime_error("H264Decoder: libavcodec has no H.264 decoder");
     s.packet = av_packet_alloc();
     s.frame = av_frame_alloc();
-    if (!s.ctx || !s.packet || !s.frame) throw std::runtime_error("H264Decoder: out of memory");
-    // One thread and LOW_DELAY: frame threading would hold pictures back by a frame per thread.
-    s.ctx->thread_count = 1;
-    s.ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
-    s.ctx->max_pixels = kMaxPixels;
-    // Hostile input makes libavcodec log every broken NAL to stderr; demote this context's
-    // messages to verbose (error -> verbose) instead of touching the process-wide log level.
-    // The caller still learns what failed through last_error().
-    s.ctx->log_level_offset = AV_LOG_VERBOSE - AV_LOG_ERROR;
-    const int rc = avcodec_open2(s.ctx, codec, nullptr);
-    if (rc < 0) throw std::runtime_error("H264Decoder: avcodec_open2: " + av_error_text(rc));
+    s.copied = av_frame_alloc();
+    if (!s.packet || !s.frame || !s.copied) throw std::runtime_error("H264Decoder: out of memory");
+    AVBufferRef* hw = nullptr;
+    if (accel != H264Acceleration::software) {
+        std::string why;
+        hw = open_vaapi(s.codec, vaapi_device, why);
+        if (!hw && accel == H264Acceleration::vaapi) throw std::runtime_error("H264Decoder: no VA-API: " + why);
+        s.backend = hw ? "VA-API" : "software (no VA-API: " + why + ")";
+    }
+    s.open(hw);
 }
 
 H264Decoder::~H264Decoder() = default;
@@ -85,6 +154,7 @@ H264Decoder::H264Decoder(H264Decoder&&) noexcept = default;
 H264Decoder& H264Decoder::operator=(H264Decoder&&) noexcept = default;
 
 const std::string& H264Decoder::last_error() const { return impl_->error; }
+const std::string& H264Decoder::backend() const { return impl_->backend; }
 
 bool H264Decoder::decode(std::span<const uint8_t> annexb, capture::Frame& out) {
     Impl& s = *impl_;
@@ -119,6 +189,20 @@ bool H264Decoder::decode(std::span<const uint8_t> annexb, capture::Frame& out) {
             return s.fail("corrupt picture (concealed decoding errors)");
         }
         got = true;
+        if (s.frame->format == AV_PIX_FMT_VAAPI) {
+            // The picture is in GPU memory: copied back (NV12) to be converted like any other.
+            av_frame_unref(s.copied);
+            rc = av_hwframe_transfer_data(s.copied, s.frame, 0);
+            if (rc >= 0) rc = av_frame_copy_props(s.copied, s.frame);
+            av_frame_unref(s.frame);
+            if (rc < 0) {
+                // A GPU that fails mid-stream is not asked again: software from the next keyframe.
+                s.backend = "software (VA-API failed: " + av_error_text(rc) + ")";
+                s.open(nullptr);
+                return s.fail("VA-API: copying the picture back failed: " + av_error_text(rc));
+            }
+            av_frame_move_ref(s.frame, s.copied);
+        }
         if (f.width <= 0 || f.height <= 0 || int64_t(f.width) * f.height > kMaxPixels) {
             av_frame_unref(s.frame);
             return s.fail("decoder produced an invalid picture size");
@@ -141,6 +225,10 @@ bool H264Decoder::decode(std::span<const uint8_t> annexb, capture::Frame& out) {
             case AV_PIX_FMT_YUVJ444P:
                 conv = libyuv::I444ToARGBMatrix(f.data[0], f.linesize[0], f.data[1], f.linesize[1], f.data[2],
                                                 f.linesize[2], out.pixels.data(), out.stride, k, f.width, f.height);
+                break;
+            case AV_PIX_FMT_NV12:  // what VA-API surfaces copy back as
+                conv = libyuv::NV12ToARGBMatrix(f.data[0], f.linesize[0], f.data[1], f.linesize[1], out.pixels.data(),
+                                                out.stride, k, f.width, f.height);
                 break;
             default: {
                 const int fmt = f.format;

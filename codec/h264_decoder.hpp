@@ -1,7 +1,9 @@
 #pragma once
-// H264Decoder: libavcodec's software H.264 decoder producing BGRX frames, for the native client
-// and for tests. Its input comes from the network, so any byte sequence is safe to feed it.
-// One per stream, used from one thread.
+// H264Decoder: libavcodec's H.264 decoder producing BGRX frames, for the native client and for
+// tests. In software, or through VA-API (a GPU's decoder, pictures copied back to memory) when
+// asked or, with `automatic`, when the machine has a VA-API device that decodes H.264; backend()
+// says which, and why not VA-API. Its input comes from the network, so any byte sequence is safe
+// to feed it. One per stream, used from one thread.
 
 #include "capture/frame.hpp"
 
@@ -12,9 +14,14 @@
 
 namespace portico::codec {
 
+enum class H264Acceleration { software, automatic, vaapi };
+
 class H264Decoder {
 public:
-    H264Decoder();  // throws std::runtime_error if libavcodec has no H.264 decoder
+    // Throws std::runtime_error if libavcodec has no H.264 decoder or, with `vaapi`, when there is
+    // no VA-API device that decodes H.264 (the message says why). vaapi_device: a DRM render node,
+    // empty for libva's default.
+    explicit H264Decoder(H264Acceleration accel = H264Acceleration::software, const std::string& vaapi_device = "");
     ~H264Decoder();
     H264Decoder(const H264Decoder&) = delete;
     H264Decoder& operator=(const H264Decoder&) = delete;
@@ -27,6 +34,9 @@ public:
     // caller should ask for a keyframe: decoding resumes cleanly there.
     bool decode(std::span<const uint8_t> annexb, capture::Frame& out);
     const std::string& last_error() const;
+    // "software", "VA-API" or, when automatic found none, "software (no VA-API: <why>)". A VA-API
+    // decoder that fails mid-stream turns into software here (the next keyframe decodes).
+    const std::string& backend() const;
 
 private:
     struct Impl;

@@ -16,7 +16,7 @@ bool valid_size(int w, int h) {
 
 }  // namespace
 
-Framebuffer::Framebuffer(int width, int height) {
+Framebuffer::Framebuffer(int width, int height, codec::H264Acceleration accel) : h264_(accel) {
     if (!valid_size(width, height)) throw std::invalid_argument("framebuffer size out of range");
     resize(width, height);
 }

@@ -17,7 +17,9 @@ namespace portico::client {
 
 class Framebuffer {
 public:
-    Framebuffer(int width, int height);  // the ServerHello size; 1..kMaxScreenDim
+    // The ServerHello size (1..kMaxScreenDim); H.264 decoded as `accel` asks (h264_decoder.hpp;
+    // throws with `vaapi` on a machine without it).
+    Framebuffer(int width, int height, codec::H264Acceleration accel = codec::H264Acceleration::software);
 
     // Decodes the access unit and replaces the screen with it. False (reason in last_error())
     // on a decoder error or a picture whose size is not the frame's; the screen is then kept.
@@ -45,6 +47,7 @@ public:
     int width() const { return frame_.width; }
     int height() const { return frame_.height; }
     const std::string& last_error() const { return error_; }
+    const std::string& decoder() const { return h264_.backend(); }  // what decodes H.264
 
 private:
     capture::Frame frame_;

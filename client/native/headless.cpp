@@ -101,7 +101,12 @@ public:
         st_.width = hello->width;
         st_.height = hello->height;
         if (st_.session_id.empty()) st_.session_id = hello->session_id;
-        fb_ = std::make_unique<Framebuffer>(hello->width, hello->height);
+        try {
+            fb_ = std::make_unique<Framebuffer>(hello->width, hello->height, o_.decoder);
+        } catch (const std::exception& e) {  // --decoder vaapi on a machine without it
+            return fail(ClientError::usage, e.what());
+        }
+        st_.decoder = fb_->decoder();
         record(proto::Resize{hello->width, hello->height});
         if (o_.size)
             return conn_.send(proto::ResizeRequest{static_cast<std::uint16_t>(o_.size->first),
@@ -427,6 +432,7 @@ std::string stats_json(const RunStats& s) {
     j["session_id"] = s.session_id.empty() ? json(nullptr) : json(s.session_id);
     j["width"] = s.width;
     j["height"] = s.height;
+    j["decoder"] = s.decoder.empty() ? json(nullptr) : json(s.decoder);
     j["frames"] = s.frames;
     j["video_frames"] = s.video_frames;
     j["tile_frames"] = s.tile_frames;

@@ -16,6 +16,7 @@ struct RunStats {
     std::string session_id;
     int width = 0;
     int height = 0;
+    std::string decoder;       // what decoded H.264 (H264Decoder::backend)
     std::uint64_t frames = 0;  // VideoFrames + TileFrames received
     std::uint64_t video_frames = 0;
     std::uint64_t tile_frames = 0;

@@ -4,6 +4,7 @@
 #include "common/cli.hpp"
 
 #include <charconv>
+#include <map>
 #include <fstream>
 #include <functional>
 
@@ -43,7 +44,7 @@ struct RawOptions {
 const char* const kDescription =
     R"(usage: portico-client [--broker] https://HOST:PORT --resource ID_OR_NAME [--user NAME]
                       [--password-file FILE] [--ca FILE | --insecure] [--direct] [--size WxH]
-                      [--fullscreen] [--scale F] [--stats] [--logoff]
+                      [--fullscreen] [--scale F] [--stats] [--logoff] [--decoder auto|software|vaapi]
        portico-client --headless --broker https://HOST:PORT --user NAME
                       (--password-file FILE | env PORTICO_PASSWORD) --resource ID_OR_NAME
                       [--ca FILE | --insecure] [--direct] [--type TEXT] [--type-delay-ms MS]
@@ -66,8 +67,8 @@ picture as it was at --png-at-ms (wall ms since the epoch; default: the end), --
 every frame as rgb24 (width*height*3 bytes each), --frame-log FILE one JSON line per frame
 (wall_ms, id, kind, width, height), written before its pixels. Prints one JSON line.
 
-The JSON line: session_id, width, height, frames, video_frames, tile_frames, keyframes,
-decoded_frames, bytes, decode_errors, keys_sent, elapsed_s, first_frame_ms (launch request to
+The JSON line: session_id, width, height, decoder (what decoded H.264, and why not VA-API), frames,
+video_frames, tile_frames, keyframes, decoded_frames, bytes, decode_errors, keys_sent, elapsed_s, first_frame_ms (launch request to
 first decoded frame), ended (reason or null), error (message or null), exit_code; with
 --probe-latency also probe_ms and probe_timeouts.
 
@@ -101,6 +102,15 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
             },
             "wants 1..4"));
     app.add_flag("--stats", o.stats_overlay, "window: show the stats overlay from the start");
+    app.add_option("--decoder", o.decoder,
+                   "H.264 decoding: auto (VA-API when the machine has a device for it, else\n"
+                   "software; the stats say which), software, or vaapi (fails without it)")
+        ->option_text("auto|software|vaapi")
+        ->transform(CLI::CheckedTransformer(
+            std::map<std::string, codec::H264Acceleration>{{"auto", codec::H264Acceleration::automatic},
+                                                           {"software", codec::H264Acceleration::software},
+                                                           {"vaapi", codec::H264Acceleration::vaapi}},
+            CLI::ignore_case));
     app.add_option("--user", o.user, "user name")->option_text("NAME");
     app.add_option("--password-file", raw.password_file, "first line is the password (else env PORTICO_PASSWORD)")
         ->option_text("FILE");

@@ -3,6 +3,7 @@
 // --help text that documents flags and exit codes. Used once at start-up on the main thread.
 
 #include "client/native/client_error.hpp"
+#include "codec/h264_decoder.hpp"
 
 #include <optional>
 #include <string>
@@ -48,6 +49,9 @@ struct Options {
     bool fullscreen = false;
     std::optional<double> scale;
     bool stats_overlay = false;
+    // --decoder: H.264 through VA-API when the machine has it (auto), or always in software, or
+    // VA-API or nothing (vaapi: the client refuses to start without it).
+    codec::H264Acceleration decoder = codec::H264Acceleration::automatic;
 };
 
 // args excludes argv[0]. env_password is PORTICO_PASSWORD if set. Reads --password-file.

@@ -65,7 +65,7 @@ struct Meter {
     std::optional<double> rtt_ms;
     std::vector<std::string> lines;  // what the overlay shows now
 
-    void roll(Clock::time_point now, std::uint64_t bytes, int w, int h) {
+    void roll(Clock::time_point now, std::uint64_t bytes, int w, int h, const std::string& decoder) {
         const double s = std::chrono::duration<double>(now - since).count();
         if (s <= 0) return;
         char buf[160];
@@ -77,7 +77,7 @@ struct Meter {
         std::snprintf(buf, sizeof buf, "DECODE %.1f MS  PAINT %.1f MS", decodes ? decode_ms / decodes : 0.0,
                       paints ? paint_ms / paints : 0.0);
         lines.emplace_back(buf);
-        std::snprintf(buf, sizeof buf, "%dx%d  H.264 SOFTWARE (LIBAVCODEC)", w, h);
+        std::snprintf(buf, sizeof buf, "%dx%d  H.264 %s", w, h, decoder.starts_with("VA-API") ? "VA-API" : "SOFTWARE");
         lines.emplace_back(buf);
         since = now;
         frames = decodes = paints = 0;
@@ -143,7 +143,12 @@ private:
         if (!hello) return hello.error();
         // A new framebuffer: the first frame on a connection is a keyframe and the lossless
         // refinement follows, so nothing of the old picture needs keeping.
-        fb_ = std::make_unique<Framebuffer>(hello->width, hello->height);
+        try {
+            fb_ = std::make_unique<Framebuffer>(hello->width, hello->height, o_.decoder);
+        } catch (const std::exception& e) {  // --decoder vaapi on a machine without it
+            return fail(ClientError::usage, e.what());
+        }
+        if (!reconnect) log::info("H.264 decoding: ", fb_->decoder());
         window_->set_session_size(hello->width, hello->height);
         if (reconnect) {
             if (auto req = resize_.reconnected(hello->width, hello->height)) send(*req);
@@ -219,7 +224,8 @@ private:
             }
         }
         if (now >= next_meter_) {
-            meter_.roll(now, pump_ ? pump_->bytes_received() : 0, fb_ ? fb_->width() : 0, fb_ ? fb_->height() : 0);
+            meter_.roll(now, pump_ ? pump_->bytes_received() : 0, fb_ ? fb_->width() : 0, fb_ ? fb_->height() : 0,
+                        fb_ ? fb_->decoder() : std::string());
             next_meter_ = now + std::chrono::seconds(1);
             if (show_stats_) paint();
         }

@@ -260,6 +260,14 @@ def case_window(stack, disp, client):
     size = wait_window_matches(stack, client, "window")
     assert size == (800, 600), f"the session should have followed the 800x600 window, is {size}"
     print(f"window equals the session's screen at {size[0]}x{size[1]} (session at {dpi.group(1)} DPI)")
+    # The decoder was chosen on its own and said so: VA-API on a machine with a GPU's render node,
+    # software (and why) elsewhere.
+    decoding = re.search(r"H\.264 decoding: (VA-API|software \(no VA-API: [^)]+\))", client.text())
+    assert decoding, f"the client should log how it decodes H.264:\n{client.text()[-2000:]}"
+    render_nodes = [n for n in (os.listdir("/dev/dri") if os.path.isdir("/dev/dri") else []) if n.startswith("renderD")]
+    if not render_nodes:
+        assert decoding.group(1) == "software (no VA-API: no GPU render node in /dev/dri)", decoding.group(1)
+    print(f"H.264 decoding: {decoding.group(1)}")
 
     # The stats overlay: drawn over the picture's top-left corner, gone again on the second toggle.
     disp.xdotool("mousemove", "--window", str(client.window), "400", "300")

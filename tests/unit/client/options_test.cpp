@@ -182,3 +182,20 @@ TEST_CASE("options: the window takes the broker as its first argument and asks f
     CHECK_FALSE(parse_options({"https://b:1", "--resource", "T", "--scale", "5"}, std::nullopt).ok());
     CHECK_FALSE(parse_options({"https://b:1", "--resource", "T", "--password", "x"}, std::nullopt).ok());
 }
+
+TEST_CASE("options: --decoder chooses how H.264 is decoded, VA-API when there is one by default") {
+    using portico::codec::H264Acceleration;
+    auto o = parse_options({"https://b:1", "--resource", "T"}, std::nullopt);
+    REQUIRE(o.ok());
+    CHECK(o->decoder == H264Acceleration::automatic);
+    o = parse_options({"https://b:1", "--resource", "T", "--decoder", "software"}, std::nullopt);
+    REQUIRE(o.ok());
+    CHECK(o->decoder == H264Acceleration::software);
+    o = parse_options({"--headless", "--broker", "https://b:1", "--user", "u", "--resource", "T", "--decoder", "VAAPI"},
+                      std::string("pw"));
+    REQUIRE(o.ok());
+    CHECK(o->decoder == H264Acceleration::vaapi);
+    auto bad = parse_options({"https://b:1", "--resource", "T", "--decoder", "nvdec"}, std::nullopt);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == ClientError::usage);
+}

@@ -261,3 +261,43 @@ TEST_CASE("H264Decoder survives garbage and truncated data", "[codec][h264]") {
     REQUIRE(dec.decode(key.data, out));
     CHECK(psnr_bgra(f, out) >= 35.0);
 }
+
+TEST_CASE("H.264 decoding picks VA-API when the machine has it, software otherwise, and says which",
+          "[codec][h264]") {
+    H264Encoder enc({.width = 320, .height = 240, .crf = 18});
+    const capture::Frame f0 = test::make_text_frame(320, 240, 5);
+    const capture::Frame f1 = with_small_change(f0, 7);
+    const auto e0 = *enc.encode(f0, false);
+    const auto e1 = *enc.encode(f1, false);
+
+    H264Decoder software;
+    CHECK(software.backend() == "software");
+    H264Decoder automatic(H264Acceleration::automatic);
+    const bool has_vaapi = automatic.backend() == "VA-API";
+    INFO("automatic chose: " << automatic.backend());
+    // Without VA-API the reason is in the name, for the stats and the log.
+    if (!has_vaapi) CHECK(std::regex_match(automatic.backend(), std::regex(R"(software \(.*VA-API.*\))")));
+
+    // Either way the pictures are the ones software decodes (H.264 decoding is exact; the colour
+    // conversion of VA-API's NV12 uses the same matrix as the software decoder's I420).
+    for (const auto* unit : {&e0.data, &e1.data}) {
+        capture::Frame a, b;
+        REQUIRE(software.decode(*unit, a));
+        REQUIRE(automatic.decode(*unit, b));
+        REQUIRE((a.width == b.width && a.height == b.height));
+        CHECK(psnr_bgra(a, b) >= 50.0);
+    }
+
+    // Asked for VA-API explicitly: refused with the reason when there is none.
+    if (has_vaapi) {
+        CHECK(H264Decoder(H264Acceleration::vaapi).backend() == "VA-API");
+    } else {
+        try {
+            H264Decoder forced(H264Acceleration::vaapi);
+            FAIL("VA-API was forced on a machine without it and no error came");
+        } catch (const std::runtime_error& e) {
+            CHECK(std::string(e.what()).find("VA-API") != std::string::npos);
+        }
+        CHECK_THROWS_AS(H264Decoder(H264Acceleration::vaapi, "/dev/null/not-a-render-node"), std::runtime_error);
+    }
+}
