@@ -46,6 +46,7 @@ bench_pkgs=(
   ffmpeg x11vnc xtightvncviewer xdotool vim-tiny dillo  # vim-tiny, dillo: the editor and browser-like workloads
   xpra python3-pil python3-gi-cairo python3-numpy python3-lz4 python3-lzo python3-brotli
   python3-xdg python3-pyinotify python3-setproctitle python3-cpuinfo
+  tigervnc-standalone-server tigervnc-viewer  # bench/client/cpu_per_frame.py: Xvnc and xtigervncviewer
 )
 
 mode="${1:-}"

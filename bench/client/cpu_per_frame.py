@@ -6,9 +6,14 @@ bench's video workload (bench/display/workload.py video: ffplay showing ffmpeg's
 (1920x1080, the window 1920x1080). The client's CPU (utime + stime from /proc) over the clip's
 playing time, divided by the frames the host sent it meanwhile (the host's frame log,
 PORTICO_FRAME_LOG_DIR). Then ffplay plays the clip itself on a fresh 1920x1080 Xvfb: its CPU
-(rusage) over the clip's frames. Note: ffplay decodes the clip (x264 veryfast CRF 10), the client
-decodes the host's own H.264 of the same pictures (and its lossless tiles), so the streams are the
-same content, not the same bytes.
+(rusage) over the clip's frames. Then TigerVNC: the same workload in TigerVNC's own X server (Xvnc,
+its best case: no screen scraping) shown by xtigervncviewer (automatic encoding and quality, TLS as
+Portico's stream has: VeNCrypt TLSNone) on a 1920x1080 Xvfb: the viewer's CPU over the clip's
+playing time, divided by the framebuffer updates Xvnc sent it (its EncodeManager log when the
+viewer leaves; that count also holds the one or two updates of the still screen before the clip).
+Note: ffplay decodes the clip (x264 veryfast CRF 10), the client decodes the host's own H.264 of
+the same pictures (and its lossless tiles), the viewer Xvnc's Tight/JPEG rectangles: the same
+content, not the same bytes.
 
 Usage: bench/client/cpu_per_frame.py [--build build] [--out bench/results/native_client_cpu.json]"""
 
@@ -16,8 +21,10 @@ import argparse
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import time
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -25,7 +32,7 @@ repo = os.path.dirname(os.path.dirname(here))
 sys.path.insert(0, os.path.join(repo, "tests", "integration"))
 sys.path.insert(0, os.path.dirname(here))
 from benchmeta import Run, host_frame_log  # noqa: E402
-from stack import Stack, wait_for  # noqa: E402
+from stack import Stack, free_port, wait_for  # noqa: E402
 from test_native_window import ClientDisplay, WindowClient  # noqa: E402
 
 CLIP_S = 9
@@ -103,6 +110,53 @@ def ffplay():
         disp.stop()
 
 
+def tigervnc():
+    wdir = tempfile.mkdtemp(prefix="portico-cpu-vnc-")
+    port = free_port()
+    log_path = os.path.join(wdir, "xvnc.log")
+    r, w = os.pipe()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(["Xvnc", "-displayfd", str(w), "-geometry", "1920x1080", "-depth", "24",
+                                   "-SecurityTypes", "TLSNone", "-rfbport", str(port), "-localhost", "-nolisten", "tcp"],
+                                  pass_fds=(w,), stdout=log, stderr=subprocess.STDOUT)
+    os.close(w)
+    with os.fdopen(r) as f:
+        vnc_display = ":" + f.readline().strip()
+    disp = ClientDisplay(1920, 1080)
+    workload = viewer = None
+    try:
+        workload = subprocess.Popen([sys.executable, WORKLOAD_PY, "video", "--dir", os.path.join(wdir, "wl"), "--active",
+                                     str(CLIP_S + 1), "--clip", CLIP], env=dict(os.environ, DISPLAY=vnc_display))
+        wait_for(lambda: os.path.exists(os.path.join(wdir, "wl", "ready")), 60, "the video workload to be ready")
+        viewer = subprocess.Popen(["xtigervncviewer", "-SecurityTypes", "TLSNone", "-AlertOnFatalError=0",
+                                   "-geometry", "1920x1080+0+0", f"127.0.0.1::{port}"], env=disp.env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        wait_for(lambda: "Connections: accepted" in open(log_path).read(), 30, "the viewer to connect to Xvnc")
+        time.sleep(2)  # the still first picture
+        c0, t0 = cpu_s(viewer.pid), time.time()
+        with open(os.path.join(wdir, "wl", "go"), "w"):
+            pass
+        wait_for(lambda: os.path.exists(os.path.join(wdir, "wl", "done")), 60, "the clip to end")
+        c1, t1 = cpu_s(viewer.pid), time.time()
+        viewer.terminate()
+        viewer.wait(timeout=15)
+        wait_for(lambda: "Framebuffer updates:" in open(log_path).read(), 15, "Xvnc's statistics of the connection")
+        text = open(log_path).read()
+        updates = int(re.search(r"Framebuffer updates: (\d+)", text).group(1))
+        sent = re.findall(r"Total: .*\n.*EncodeManager:\s+([\d.]+ [KMG]?i?B)", text)
+        return {"viewer_cpu_s": round(c1 - c0, 3), "seconds": round(t1 - t0, 2), "framebuffer_updates": updates,
+                "bytes_sent": sent[-1] if sent else None, "cpu_ms_per_frame": round((c1 - c0) * 1000 / updates, 2),
+                "fps": round(updates / (t1 - t0), 1)}
+    finally:
+        for p in (viewer, workload):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+        disp.stop()
+        server.terminate()
+        server.wait(timeout=15)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(repo, "build"))
@@ -113,11 +167,15 @@ def main():
     os.environ.setdefault("PORTICO_ARTIFACTS", os.path.join(os.path.abspath(args.build), "artifacts"))
     p = portico(os.path.abspath(args.build))
     f = ffplay()
+    v = tigervnc()
+    per_frame = p["cpu_ms_per_frame"]
     result = {**run.finish(),
               "what": "CPU per displayed frame at 1080p full motion (testsrc2, 30 fps): the windowed portico-client "
-                      "showing the session against ffplay playing the clip, each on its own 1920x1080 Xvfb",
-              "portico_client": p, "ffplay": f, "target_ratio": 1.2,
-              "ratio": round(p["cpu_ms_per_frame"] / f["cpu_ms_per_frame"], 2) if p["cpu_ms_per_frame"] else None}
+                      "showing the session against ffplay playing the clip and xtigervncviewer showing it from Xvnc, "
+                      "each on its own 1920x1080 Xvfb",
+              "portico_client": p, "ffplay": f, "xtigervncviewer": v, "target_ratio": 1.2,
+              "ratio": round(per_frame / f["cpu_ms_per_frame"], 2) if per_frame else None,
+              "ratio_to_xtigervncviewer": round(per_frame / v["cpu_ms_per_frame"], 2) if per_frame else None}
     Run.write(result, args.out)
     print(json.dumps(result, indent=2))
 
