@@ -36,6 +36,7 @@ without them, a failure under CI=true.
 
   test_admin_guide.py CPACK BUILD_DIR SOURCE_DIR
 """
+import fnmatch
 import glob
 import json
 import os
@@ -101,7 +102,7 @@ def boot_machines(guide, net, work, extra):
 
 def copy(step, machines, debs, source):
     if step.source.startswith("build:"):
-        files = [p for name, p in debs.items() if glob.fnmatch.fnmatch(os.path.basename(p), step.source[6:])]
+        files = [p for name, p in debs.items() if fnmatch.fnmatch(os.path.basename(p), step.source[6:])]
     elif step.source.startswith("source:"):
         files = [os.path.join(source, step.source[7:])]
     else:
@@ -189,8 +190,17 @@ def launch_and_place(desk, machines, hosts, password, what):
     placed = session_host(machines, hosts, stats["session_id"])
     assert len(placed) == 1, f"{what}: session {stats['session_id']} is in the journal of {placed}"
     print(f"{what}: demo launched Terminal through {LB_NAME}: {stats['frames']} frames, first after "
-          f"{stats['first_frame_ms']} ms, session {stats['session_id']} on {placed[0]}", flush=True)
-    return placed[0]
+          f"{stats['first_frame_ms']:.0f} ms, session {stats['session_id']} on {placed[0]}", flush=True)
+    return stats["session_id"]
+
+
+def check_portal(desk):
+    """The portal and the console through the load balancer: the packaged broker finds the files
+    its package installed."""
+    codes = [desk.m.sh(f"curl -sS -o /dev/null -w '%{{http_code}}' --cacert /root/broker.crt https://{LB_NAME}{path}").stdout
+             for path in ("/", "/console/")]
+    assert codes == ["200", "200"], f"GET / and /console/ through {LB_NAME}: {codes}"
+    print(f"the portal and the console answer 200 through {LB_NAME}")
 
 
 def main():
@@ -230,7 +240,8 @@ def main():
         up = hosts_of(desk)
         assert sorted(up) == hosts and all(h["state"] == "up" for h in up.values()), up
         print("hosts through the load balancer: " + ", ".join(f"{h} up on {up[h]['broker']}" for h in hosts))
-        launch_and_place(desk, machines, hosts, password, "launch")
+        check_portal(desk)
+        first = launch_and_place(desk, machines, hosts, password, "launch")
 
         # broker1's machine dies (its init killed: every process of it at once, no goodbye).
         victim = "broker1"
@@ -240,7 +251,15 @@ def main():
         wait_for(lambda: all(h["broker"] == "broker2" and h["state"] == "up" for h in hosts_of(desk).values()), 30,
                  "every host to re-home on broker2")
         print(f"{victim}'s machine killed: every host up on broker2 after {time.time() - killed:.1f} s", flush=True)
-        launch_and_place(desk, machines, hosts, password, f"launch with {victim} dead")
+        # demo's session outlived the broker: launching again reconnects to it, through broker2.
+        again = launch_and_place(desk, machines, hosts, password, f"launch with {victim} dead")
+        assert again == first, f"demo's session {first} was not found again (got {again})"
+        # Logged off, a launch starts a new session, placed by broker2 alone.
+        desk.api("POST", f"/api/v1/sessions/{first}/logoff", {})
+        wait_for(lambda: desk.api("GET", f"/api/v1/sessions/{first}")["state"] == "ended", 30,
+                 f"session {first} to end")
+        new = launch_and_place(desk, machines, hosts, password, f"new session with {victim} dead")
+        assert new != first, new
         ok = True
     finally:
         if not ok:
