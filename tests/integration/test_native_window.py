@@ -15,6 +15,8 @@ user's keyboard, mouse and clipboard would:
              the client's terminal (a pty), the password with echo off
   reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
              session, whose picture and input work again
+  vm_keyboard  a VM desktop (QEMU, the console guest) gets keys by physical position: z, y and ö
+             typed on a German layout of the client display arrive as the US guest's y, z and ;
   fullscreen under a window manager (openbox, whose Alt+Tab switches windows): Ctrl+Alt+Shift+F
              makes the window cover the client's screen and the session follow to its size, with
              the keyboard grabbed, so Alt+Tab reaches the session (held there) and not the window
@@ -152,14 +154,22 @@ class WindowClient:
         assert self.proc.returncode == 0, f"the client exited with {self.proc.returncode}:\n{self.text()[-3000:]}"
 
 
+def missing_tools():
+    """None when every tool the cases drive the client display with is here; else the test's exit
+    status (a skip, but a failure under CI=true)."""
+    missing = [t for t in NEEDED if subprocess.run(["which", t], capture_output=True).returncode != 0]
+    if not missing:
+        return None
+    print(f"missing tools: {missing} (deploy/install-deps.sh --test)")
+    return 1 if os.environ.get("CI") == "true" else 77
+
+
 def with_client(case, extra=(), window_manager=False):
     """Runs case(stack, disp, client) with a client display (with a window manager if asked) and a
     windowed client (800x600, plus extra options)."""
     def run(stack):
-        missing = [t for t in NEEDED if subprocess.run(["which", t], capture_output=True).returncode != 0]
-        if missing:
-            print(f"missing tools: {missing} (deploy/install-deps.sh --test)")
-            return 1 if os.environ.get("CI") == "true" else 77
+        if (status := missing_tools()) is not None:
+            return status
         disp = ClientDisplay(window_manager=window_manager)
         client = None
         try:
@@ -468,6 +478,48 @@ def case_fullscreen(stack, disp, client):
     print("the chord again: the 800x600 window and session, the keyboard let go")
 
 
+def case_vm_keyboard(stack):
+    """A VM desktop (the console guest in QEMU, its keyboard a US one) takes keys by physical
+    position: typed on the client display's German layout, z and y arrive swapped and ö arrives
+    as the US ; key, where an app session gets the characters themselves (case_keyboard)."""
+    from test_vm import serial_count, wait_guest_ready
+    if (status := missing_tools()) is not None:
+        return status
+    pool = stack.publish_desktop("console", "pooled")
+    disp = ClientDisplay()
+    client = None
+    try:
+        client = WindowClient(stack, disp, "--size", "800x600", resource=pool)
+        run_dir = wait_for(stack.session_dir, 30, "the session's VM runtime directory")
+        wait_guest_ready(run_dir)
+        disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+        # The guest's VGA shell: cat copies what is typed to the serial port, where the test reads it.
+        disp.xdotool("type", "--delay", "60", "cat > /dev/ttyS0")
+        type_into_session(disp, "Return")
+        time.sleep(1.5)  # cat is reading (TCG: the guest is slow)
+        disp.run("setxkbmap", "de")
+        try:
+            disp.xdotool("type", "--delay", "80", "zyö")
+            type_into_session(disp, "Return")
+        finally:
+            disp.run("setxkbmap", "us")
+        type_into_session(disp, "ctrl+d")
+        wait_for(lambda: serial_count(run_dir, "yz;") == 1, 30,
+                 "the guest to print 'yz;' for z, y and ö typed on a German layout")
+        print("VM desktop: z, y, ö typed on a German layout reached the US guest as the keys at their places: 'yz;'")
+        client.stop()
+        client = None
+    except BaseException:
+        if client:
+            print("----- window-client.log -----")
+            print(client.text()[-4000:])
+        raise
+    finally:
+        if client and client.proc.poll() is None:
+            client.proc.kill()
+        disp.stop()
+
+
 def case_login_prompt(stack):
     """Without --user and --password-file the client asks on its terminal (a pty here), the
     password with echo off: the password must not appear in what the terminal shows."""
@@ -532,6 +584,12 @@ def case_login_prompt(stack):
 CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect,
          "fullscreen": with_client(case_fullscreen, window_manager=True)}
 
+CASES["vm_keyboard"] = case_vm_keyboard
+
 if __name__ == "__main__":
-    stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
+    if sys.argv[1] == "vm_keyboard":
+        from test_vm import VmStack
+        stack = VmStack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
+    else:
+        stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
     sys.exit(run_case(stack, CASES[sys.argv[1]]))
