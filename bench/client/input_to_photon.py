@@ -14,12 +14,17 @@ the key press to the first grab that shows the change; its resolution is one gra
 xterm) -> capture -> encode -> gateway -> client decode -> texture -> present -> the client's X
 screen.
 
+With --vm the session is a VM desktop instead: the console guest (tests/unit/vm/console-image) in
+QEMU (KVM where usable, TCG here), its VGA text console's shell; keys reach it as scancodes over
+QEMU's VNC server, and the whole window is grabbed (the prompt can be on any row). Results go to
+bench/results/native_client_vm.json.
+
 Then, on the same stack and session, the headless client's own probe (--probe-latency: key sent
 to the decoded frame that differs), so the result shows what the window's part adds under the
 load of the moment.
 
-Usage: bench/client/input_to_photon.py [--build build] [--samples 100]
-       [--out bench/results/native_client.json]
+Usage: bench/client/input_to_photon.py [--build build] [--samples 100] [--vm]
+       [--out bench/results/native_client.json | native_client_vm.json with --vm]
 Prints the JSON document it writes."""
 
 import argparse
@@ -37,6 +42,7 @@ sys.path.insert(0, os.path.dirname(here))
 from benchmeta import Run, summary  # noqa: E402
 from stack import Stack  # noqa: E402
 from test_native_window import ClientDisplay, WindowClient, wait_window_matches  # noqa: E402
+from test_vm import VmStack, wait_guest_ready  # noqa: E402
 
 QUIET_S = 0.3
 TIMEOUT_S = 2.0
@@ -95,42 +101,61 @@ class XClient:
 
 
 def wait_quiet(xc, window, width, height):
+    """The window's pixels once still for QUIET_S, and whether they got still within 5 s (a sample
+    taken on a screen that never stills could time a change the key did not cause)."""
     last = xc.grab(window, width, height)
     still_since = time.perf_counter()
     give_up = still_since + 5
-    while time.perf_counter() - still_since < QUIET_S and time.perf_counter() < give_up:
+    while time.perf_counter() - still_since < QUIET_S:
+        if time.perf_counter() >= give_up:
+            return last, False
         time.sleep(0.01)
         now = xc.grab(window, width, height)
         if now != last:
             last, still_since = now, time.perf_counter()
-    return last
+    return last, True
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(repo, "build"))
     ap.add_argument("--samples", type=int, default=100)
-    ap.add_argument("--out", default=os.path.join(repo, "bench", "results", "native_client.json"))
+    ap.add_argument("--vm", action="store_true", help="a VM desktop (the console guest) instead of xterm")
+    ap.add_argument("--out")
     args = ap.parse_args()
+    out = args.out or os.path.join(repo, "bench", "results", "native_client_vm.json" if args.vm else "native_client.json")
 
-    run = Run("native_client_input_to_photon")
+    run = Run("native_client_input_to_photon" + ("_vm" if args.vm else ""))
     os.environ.setdefault("PORTICO_ARTIFACTS", os.path.join(os.path.abspath(args.build), "artifacts"))
-    stack = Stack(os.path.abspath(args.build), repo, name="bench-native").start()
+    if args.vm:
+        stack = VmStack(os.path.abspath(args.build), repo, name="bench-native-vm")
+        stack.start()
+        resource = stack.publish_desktop("console", "pooled")
+    else:
+        stack = Stack(os.path.abspath(args.build), repo, name="bench-native").start()
+        resource = "Terminal"
     disp = ClientDisplay()
     client = None
     try:
-        client = WindowClient(stack, disp, "--size", "800x600")
-        width, height = wait_window_matches(stack, client, "bench-start")
+        client = WindowClient(stack, disp, "--size", "800x600", resource=resource)
+        if args.vm:
+            wait_guest_ready(stack.session_dir())
+            geometry = disp.xdotool("getwindowgeometry", str(client.window))
+            width, height = map(int, geometry.split("Geometry: ")[1].split()[0].split("x"))
+        else:
+            width, height = wait_window_matches(stack, client, "bench-start")
         disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
-        disp.xdotool("type", "--delay", "30", "clear")
+        # The guest's console cursor blinks: hidden (DECTCEM), so only the typed keys change pixels.
+        disp.xdotool("type", "--delay", "30", "printf '\\033[?25l'; clear" if args.vm else "clear")
         disp.xdotool("key", "Return")
         time.sleep(1)
         xc = XClient(disp.display)
         keys = [xc.keycode("x"), xc.keycode("BackSpace")]
-        band = min(BAND_H, height)
-        grab_ms, photon_ms, timeouts = [], [], 0
+        band = height if args.vm else min(BAND_H, height)
+        grab_ms, photon_ms, timeouts, not_quiet = [], [], 0, 0
         for i in range(args.samples):
-            before = wait_quiet(xc, client.window, width, band)
+            before, quiet = wait_quiet(xc, client.window, width, band)
+            not_quiet += not quiet
             xc.press(keys[i % 2])
             t0 = time.perf_counter()
             while True:
@@ -152,24 +177,26 @@ def main():
         # The same session, key and stack through the headless client (input to decode, no window),
         # measured right after: what the window's path (SDL, texture, present, X) adds under the
         # machine's load at the time.
-        proc, stats = stack.client("--resource", "Terminal", "--duration", "1", "--probe-latency",
+        proc, stats = stack.client("--resource", resource, "--duration", "1", "--probe-latency",
                                    str(args.samples), "--json", timeout=600)
         assert stats and proc.returncode == 0, f"headless probe failed: {proc.stderr[-2000:]}"
         result = {
             **run.finish(),
-            "what": "key press (XTEST on the client's X display) to the client window's pixels changing; "
-                    "app session Terminal (xterm) 800x600, broker gateway, loopback",
+            "what": "key press (XTEST on the client's X display) to the client window's pixels changing; " + (
+                    f"VM desktop (console guest, QEMU {'KVM' if 'accelerator kvm' in stack.read_log('host') else 'TCG'}) {width}x{height}" if args.vm
+                    else "app session Terminal (xterm) 800x600") + ", broker gateway, loopback",
             "grabber": f"XGetImage of the window's top {band} rows x {width} (libX11 via ctypes), every "
                        f"{POLL_PAUSE_S * 1000:g} ms + the grab's own time (resolution: grab_ms + that pause)",
             "input_to_photon_ms": summary(photon_ms),
             "timeouts": timeouts,
+            "samples_on_a_screen_not_still": not_quiet,
             "grab_ms": summary(grab_ms, 3),
             "target_p95_ms": 16,
             "headless_input_to_decode_ms": summary(stats.get("probe_ms", [])),
             "headless_timeouts": stats.get("probe_timeouts"),
             "samples_ms": [round(v, 2) for v in photon_ms],
         }
-        Run.write(result, args.out)
+        Run.write(result, out)
         print(json.dumps({k: v for k, v in result.items() if k != "samples_ms"}, indent=2))
     finally:
         if client and client.proc.poll() is None:
