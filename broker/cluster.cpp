@@ -82,9 +82,11 @@ std::vector<LiveStats::Shared> streams_of(const json& j, const std::string& host
     const json at = j.value("at", json::object()), usage = j.value("usage", json::object());
     for (const auto& st : figures->stats) {
         LiveStats::Shared s{st, 0, {}};
-        if (auto t = at.find(st.session_id); t != at.end() && t->is_number_integer()) s.updated_at = t->get<std::int64_t>();
+        if (auto t = at.find(st.session_id); t != at.end() && t->is_number_integer())
+            s.updated_at = t->get<std::int64_t>();
         if (auto u = usage.find(st.session_id); u != usage.end() && u->is_object()) {
-            if (auto b = u->find("bytes_sent"); b != u->end() && b->is_number()) s.usage.bytes_sent = b->get<std::int64_t>();
+            if (auto b = u->find("bytes_sent"); b != u->end() && b->is_number())
+                s.usage.bytes_sent = b->get<std::int64_t>();
             if (auto f = u->find("avg_fps"); f != u->end() && f->is_number()) s.usage.avg_fps = f->get<double>();
             if (auto r = u->find("avg_rtt_ms"); r != u->end() && r->is_number()) s.usage.avg_rtt_ms = r->get<double>();
         }
@@ -139,17 +141,17 @@ void Cluster::stop() {
 
 std::string Cluster::live_json(const HostInfo& h, const std::vector<LiveStats::Shared>& streams) {
     json live{{"name", h.name},
-                {"display_url", h.display_url},
-                {"cert_sha256", h.cert_sha256},
-                {"apps", h.apps},
-                {"images", h.images},
-                {"vm_accel", h.vm_accel},
-                {"isolation", h.isolation},
-                {"auth", h.auth},
-                {"max_sessions", h.max_sessions},
-                {"sessions", h.sessions},
-                {"cpu", h.cpu},
-                {"mem", h.mem}};
+              {"display_url", h.display_url},
+              {"cert_sha256", h.cert_sha256},
+              {"apps", h.apps},
+              {"images", h.images},
+              {"vm_accel", h.vm_accel},
+              {"isolation", h.isolation},
+              {"auth", h.auth},
+              {"max_sessions", h.max_sessions},
+              {"sessions", h.sessions},
+              {"cpu", h.cpu},
+              {"mem", h.mem}};
     if (!streams.empty()) live["streams"] = streams_json(streams);
     return live.dump(-1, ' ', false, json::error_handler_t::replace);
 }

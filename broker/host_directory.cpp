@@ -110,7 +110,8 @@ void HostDirectory::heartbeat(const std::string& host_id, const ControlLink* lin
     if (!h || h->link.get() != link) return;
     // Written for the other brokers (placement, the gateway) and as proof this broker still holds
     // it; refused when another broker has taken the host over, so this connection is stale.
-    if (!store_.host_heartbeat(host_id, cluster_.broker_id(), Cluster::live_json(*h, live_stats_.of_host(host_id, unix_now())), unix_now())) {
+    if (!store_.host_heartbeat(host_id, cluster_.broker_id(),
+                               Cluster::live_json(*h, live_stats_.of_host(host_id, unix_now())), unix_now())) {
         log::warn("host ", host_id, " is held by another broker or was removed; closing its connection here");
         if (registry_.remove(host_id, link)) h->link->close();
     }

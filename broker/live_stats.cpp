@@ -77,8 +77,8 @@ std::optional<LiveStats::Figures> LiveStats::get(const std::string& session_id, 
     if (auto it = by_session_.find(session_id);
         it != by_session_.end() && it->second.host_id == host_id && fresh(it->second, now))
         return Figures{it->second.stats, it->second.updated_at};
-    if (auto r = remote_.find(session_id); r != remote_.end() && r->second.host_id == host_id &&
-                                           now - r->second.shared.updated_at <= max_age_)
+    if (auto r = remote_.find(session_id);
+        r != remote_.end() && r->second.host_id == host_id && now - r->second.shared.updated_at <= max_age_)
         return Figures{r->second.shared.stats, r->second.shared.updated_at};
     return std::nullopt;
 }

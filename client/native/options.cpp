@@ -4,9 +4,9 @@
 #include "common/cli.hpp"
 
 #include <charconv>
-#include <map>
 #include <fstream>
 #include <functional>
+#include <map>
 
 namespace portico::client {
 

@@ -190,8 +190,7 @@ TEST_CASE("cluster: failed logins count at every broker", "[cluster][postgres]")
     CHECK(test::post(b, "/api/v1/login", {{"username", "demo"}, {"password", test::kPassword}}).status == 429);
 }
 
-TEST_CASE("cluster: a session's live figures show on the broker its host is not connected to",
-          "[cluster][postgres]") {
+TEST_CASE("cluster: a session's live figures show on the broker its host is not connected to", "[cluster][postgres]") {
     auto url = test::PgServer::shared().new_database();
     test::BrokerFixture a(20, patient, url);
     test::BrokerFixture b(a, "broker-b", patient);

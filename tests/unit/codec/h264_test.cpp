@@ -262,8 +262,7 @@ TEST_CASE("H264Decoder survives garbage and truncated data", "[codec][h264]") {
     CHECK(psnr_bgra(f, out) >= 35.0);
 }
 
-TEST_CASE("H.264 decoding picks VA-API when the machine has it, software otherwise, and says which",
-          "[codec][h264]") {
+TEST_CASE("H.264 decoding picks VA-API when the machine has it, software otherwise, and says which", "[codec][h264]") {
     H264Encoder enc({.width = 320, .height = 240, .crf = 18});
     const capture::Frame f0 = test::make_text_frame(320, 240, 5);
     const capture::Frame f1 = with_small_change(f0, 7);
