@@ -595,8 +595,7 @@ private:
                 Caller caller{principal->name, principal->role, self->peer_};
                 // launch() contains its own failures and calls back exactly once.
                 core.launches().launch(caller, parsed.value()["resource"].get<std::string>(), screen->width,
-                                       screen->height, screen->scale, {},
-                                       [self](Result<LaunchTicket, ApiErrorCode> r) {
+                                       screen->height, screen->scale, {}, [self](Result<LaunchTicket, ApiErrorCode> r) {
                                            self->deliver<LaunchTicket>(
                                                std::move(r), [](HttpSession& s, Result<LaunchTicket, ApiErrorCode> t) {
                                                    if (!t) return s.answer(t.error());
@@ -656,8 +655,8 @@ private:
     }
 
     static std::string login_cookie(const std::string& token) {
-        return std::string(kCookieName) + "=" + token + "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=" +
-               std::to_string(Identity::kLoginSessionSeconds);
+        return std::string(kCookieName) + "=" + token +
+               "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=" + std::to_string(Identity::kLoginSessionSeconds);
     }
 
     // GET /sessions/{id}/thumbnail: a JPEG of the session's screen, asked of its host (Thumbnails:

@@ -80,7 +80,8 @@ Result<LaunchFiles::Redeemed, ApiErrorCode> LaunchFiles::redeem(const std::strin
     auto use = store_.consume_launch_token(token_hash(token), unix_now());
     switch (use.result) {
         case ConsumeResult::ok: break;
-        case ConsumeResult::used: return refuse("this launch file was used already; download a new one from the portal");
+        case ConsumeResult::used:
+            return refuse("this launch file was used already; download a new one from the portal");
         case ConsumeResult::expired:
             return refuse("this launch file has expired (they last " +
                           std::to_string(protocol::kLaunchFileLifetimeSeconds) +

@@ -38,6 +38,7 @@ test_pkgs=(
   haproxy  # the cluster tests and benches: the load balancer in front of the brokers (deploy/haproxy/haproxy.cfg)
   xdotool xclip  # the native client's window tests drive its display (tests/integration/test_native_window.py)
   systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
+  desktop-file-utils shared-mime-info  # tests/packaging: desktop-file-validate, update-mime-database (the client's launch-file type)
 )
 
 # The peers bench/display/bench_display.py measures Portico against, and what they need to run

@@ -20,8 +20,7 @@ bool is_hex64(std::string_view s) {
 
 // Ids and URLs as the broker writes them: printable ASCII without spaces, at most 512 bytes.
 bool is_plain_value(std::string_view s) {
-    return !s.empty() && s.size() <= 512 &&
-           std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 0x7f; });
+    return !s.empty() && s.size() <= 512 && std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 0x7f; });
 }
 
 }  // namespace
@@ -62,7 +61,8 @@ Result<LaunchFile, LaunchFileError> parse_launch_file(std::string_view text) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty() || line.front() == '#') continue;
         if (!header) {
-            if (line != kHeader) return damaged("it does not start with " + std::string(kHeader) + ": not a launch file");
+            if (line != kHeader)
+                return damaged("it does not start with " + std::string(kHeader) + ": not a launch file");
             header = true;
             continue;
         }
@@ -101,8 +101,7 @@ Result<LaunchFile, LaunchFileError> parse_launch_file(std::string_view text) {
         return damaged("its token is not " + std::to_string(kLaunchTokenLength) +
                        " base64url characters: it was cut short or edited");
     if (!fields.empty()) return damaged("unknown key '" + fields.begin()->first.substr(0, 64) + "'");
-    if (broker->rfind("https://", 0) != 0 || !is_plain_value(*broker))
-        return damaged("broker must be an https:// URL");
+    if (broker->rfind("https://", 0) != 0 || !is_plain_value(*broker)) return damaged("broker must be an https:// URL");
     if (!is_hex64(*pin)) return damaged("broker_cert_sha256 must be 64 lower-case hex digits");
     if (!is_plain_value(*resource)) return damaged("resource must be a plain id");
     if (session && !is_plain_value(*session)) return damaged("session must be a plain id");

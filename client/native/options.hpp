@@ -15,7 +15,7 @@ namespace portico::client {
 struct Options {
     bool help = false;
     bool headless = false;
-    std::string broker;    // https://host:port (--broker, or the first positional argument)
+    std::string broker;  // https://host:port (--broker, or the first positional argument)
     // A launch file (the positional argument when it is no URL): it names the broker, its
     // certificate's pin and the resource, and its token stands in for the user and password.
     std::optional<protocol::LaunchFile> launch_file;

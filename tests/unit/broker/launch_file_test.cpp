@@ -3,18 +3,18 @@
 // refused with a message saying which, and all of it is audited. A real broker over real TLS with
 // a fake host.
 
+#include "protocol/launch_file.hpp"
 #include "broker/audit_log.hpp"
 #include "broker/state_dir.hpp"
 #include "broker/store.hpp"
 #include "common/crypto.hpp"
-#include "protocol/launch_file.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
 
 using json = nlohmann::json;
-using test::http::verb;
 using portico::protocol::LaunchFile;
+using test::http::verb;
 
 namespace {
 
@@ -78,7 +78,8 @@ TEST_CASE("launch files: issued to a user, redeemed once for a launch as that us
     const auto sid = j["session_id"].get<std::string>();
     CHECK(host.starts == 1);
     const auto set_cookie = r.headers["set-cookie"];
-    CHECK_THAT(set_cookie, Catch::Contains("HttpOnly") && Catch::Contains("Secure") && Catch::Contains("SameSite=Strict"));
+    CHECK_THAT(set_cookie,
+               Catch::Contains("HttpOnly") && Catch::Contains("Secure") && Catch::Contains("SameSite=Strict"));
     const auto cookie = set_cookie.substr(0, set_cookie.find(';'));
     CHECK(test::request(b, verb::get, "/api/v1/me", "", cookie).json()["user"] == "demo");
     auto sessions = test::request(b, verb::get, "/api/v1/sessions", "", demo).json();
@@ -128,9 +129,9 @@ TEST_CASE("launch files: forged, cut, expired and other users' tokens are refuse
     test::check_error(redeem(b, ""), 401, "unauthenticated");
     test::check_error(test::request(b, verb::post, "/api/v1/launch-files/redeem", "{}"), 400, "bad_request");
     // A bad body does not spend the token.
-    test::check_error(test::request(b, verb::post, "/api/v1/launch-files/redeem",
-                                    json{{"token", f.token}, {"width", 10}}.dump()),
-                      400, "bad_request");
+    test::check_error(
+        test::request(b, verb::post, "/api/v1/launch-files/redeem", json{{"token", f.token}, {"width", 10}}.dump()),
+        400, "bad_request");
     CHECK(host.starts == 0);
 
     // Expired: a token written with a past expiry beside the broker (the lifetime is a minute).
@@ -164,8 +165,8 @@ TEST_CASE("launch files: forged, cut, expired and other users' tokens are refuse
     test::check_error(issue(b, {{"resource", "terminal"}, {"session", sid}}, demo), 400, "bad_request");
     test::check_error(issue(b, json::object(), demo), 400, "bad_request");
     test::check_error(issue(b, {{"resource", "nope"}}, demo), 404, "not_found");
-    test::check_error(test::request(b, verb::post, "/api/v1/launch-files", json{{"resource", "terminal"}}.dump(),
-                                    demo, "application/json", {{"host", "evil.example/x?"}}),
+    test::check_error(test::request(b, verb::post, "/api/v1/launch-files", json{{"resource", "terminal"}}.dump(), demo,
+                                    "application/json", {{"host", "evil.example/x?"}}),
                       400, "bad_request");
 
     // A session that ended makes its reconnect file useless, with a message saying so.

@@ -207,8 +207,9 @@ TEST_CASE("store: a launch-file token is used once, expires, and goes with its u
     CHECK_FALSE(again.token);
     CHECK(s.consume_launch_token("h-reconnect", 150).token->session_id == "s7");
 
-    CHECK(s.consume_launch_token("h-late", 160).result == ConsumeResult::expired);  // expires_at is the first second refused
-    CHECK(s.consume_launch_token("h-late", 100).result == ConsumeResult::used);     // the late try used it up
+    CHECK(s.consume_launch_token("h-late", 160).result ==
+          ConsumeResult::expired);  // expires_at is the first second refused
+    CHECK(s.consume_launch_token("h-late", 100).result == ConsumeResult::used);  // the late try used it up
     CHECK(s.consume_launch_token("h-forged", 150).result == ConsumeResult::unknown);
 
     CHECK(s.delete_user("bob"));  // a deleted user's tokens go with them
