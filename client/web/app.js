@@ -464,7 +464,7 @@ class Portal {
     // An ending session (logged off, the host is closing it) offers nothing: a launch starts anew.
     if (s.state === 'ending') li.append(info);
     else if (this.#logoffAsked === s.id) li.append(info, this.#listLogoffQuestion(s, li, name));
-    else li.append(info, reconnect, this.#openInAppButton(`reconnect to ${name}`, { session: s.id }), off);
+    else li.append(info, reconnect, this.#openInAppButton(`${name} session`, { session: s.id }), off);
     return li;
   }
 

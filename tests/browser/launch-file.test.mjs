@@ -59,7 +59,7 @@ await runTest('launch file', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD',
   await page.fill('#password', env.PORTICO_PASSWORD);
   await page.press('#password', 'Enter');
   await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
-  await page.getByRole('button', { name: 'Open in app: Terminal' }).waitFor({ timeout: 10_000 });
+  await page.getByRole('button', { name: 'Open in app: Terminal', exact: true }).waitFor({ timeout: 10_000 });
   await checkAccessibility(page, 'the portal with "Open in app" on its tiles');
 
   // --- a new launch: keyboard only ----------------------------------------------------------
@@ -89,7 +89,7 @@ await runTest('launch file', ['PORTICO_URL', 'PORTICO_USER', 'PORTICO_PASSWORD',
   // --- a reconnect from the session list ----------------------------------------------------
   const row = page.locator(`#sessions li[data-session-id="${sid}"]`);
   await waitFor('the session in the portal\'s list', 20_000, () => row.isVisible());
-  const button = row.getByRole('button', { name: 'Open in app: reconnect to Terminal' });
+  const button = row.getByRole('button', { name: 'Open in app: Terminal session', exact: true });
   const second = await download(page, () => button.click(), work('reconnect.portico'));
   if (!second.text.includes(`\nsession=${sid}\n`)) fail(`the reconnect file does not name session ${sid}:\n${second.text}`);
   await checkAccessibility(page, 'the portal with a session\'s "Open in app"');

@@ -15,6 +15,9 @@ user's keyboard, mouse and clipboard would:
              the client's terminal (a pty), the password with echo off
   reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
              session, whose picture and input work again
+  launch_file  the client opened with a launch file from the portal's "Open in app" (no user, no
+             password, no CA file): the window shows the session, and the reconnect case passes on
+             the login the file's token gave
 
   test_native_window.py CASE BUILD_DIR SOURCE_DIR
 Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts; default: the temporary directory)."""
@@ -83,17 +86,20 @@ class ClientDisplay:
 class WindowClient:
     """portico-client (no --headless) on the client display, logging to a file."""
 
-    def __init__(self, stack, disp, *extra, resource="Terminal"):
+    def __init__(self, stack, disp, *extra, resource="Terminal", launch_file=None):
         self.stack, self.disp = stack, disp
         pw = os.path.join(stack.dir, "password")
         with open(pw, "w") as f:
             f.write(stack.password + "\n")
         self.log_path = os.path.join(stack.dir, "window-client.log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [stack.bin("portico-client"), stack.url, "--resource", resource, "--user", "demo", "--password-file", pw,
-             "--ca", os.path.join(stack.state, "tls/broker.crt"), *extra],
-            env=disp.env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # A launch file names the broker, its certificate and the resource, and stands in for the login.
+        how = [launch_file] if launch_file else [stack.url, "--resource", resource, "--user", "demo", "--password-file",
+                                                 pw, "--ca", os.path.join(stack.state, "tls/broker.crt")]
+        env = dict(disp.env)
+        env.pop("PORTICO_PASSWORD", None)
+        self.proc = subprocess.Popen([stack.bin("portico-client"), *how, *extra], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_for(lambda: "connected to session" in self.text() or self.proc.poll() is not None, 30,
                  "the client to connect")
         assert self.proc.poll() is None, f"the client exited:\n{self.text()}"
@@ -115,9 +121,19 @@ class WindowClient:
         assert self.proc.returncode == 0, f"the client exited with {self.proc.returncode}:\n{self.text()[-3000:]}"
 
 
-def with_client(case, extra=()):
+def portal_launch_file(stack):
+    """A launch file for Terminal as the portal's "Open in app" downloads it (logged in as demo)."""
+    status, _, body = stack.request("POST", "/api/v1/launch-files", {"resource": "terminal"}, cookie=stack.login())
+    assert status == 200, (status, body)
+    path = os.path.join(stack.dir, "Terminal.portico")
+    with open(path, "wb") as f:
+        f.write(body)
+    return path
+
+
+def with_client(case, extra=(), launch_file=False):
     """Runs case(stack, disp, client) with a client display and a windowed client (800x600, plus
-    extra options)."""
+    extra options; with launch_file, started with a launch file from the portal instead of a login)."""
     def run(stack):
         missing = [t for t in NEEDED if subprocess.run(["which", t], capture_output=True).returncode != 0]
         if missing:
@@ -126,7 +142,8 @@ def with_client(case, extra=()):
         disp = ClientDisplay()
         client = None
         try:
-            client = WindowClient(stack, disp, "--size", "800x600", *extra)
+            client = WindowClient(stack, disp, "--size", "800x600", *extra,
+                                  launch_file=portal_launch_file(stack) if launch_file else None)
             case(stack, disp, client)
             client.stop()
         except BaseException:
@@ -312,8 +329,7 @@ def case_clipboard(stack, disp, client):
     print("client -> session clipboard: pasted in xterm")
 
 
-@with_client
-def case_reconnect(stack, disp, client):
+def reconnect_after_drop(stack, disp, client):
     wait_window_matches(stack, client, "reconnect-before")
     conns = subprocess.run(["ss", "-tnpH", "state", "established", "dport", f"= :{stack.port}"], capture_output=True,
                            text=True, check=True).stdout.splitlines()
@@ -398,7 +414,10 @@ def case_login_prompt(stack):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the client ended with status {status}"
 
 
-CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
+CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard,
+         "reconnect": with_client(reconnect_after_drop),
+         # A launch file opens the window without a login, and the cookie its redeem gave serves the reconnect.
+         "launch_file": with_client(reconnect_after_drop, launch_file=True)}
 
 if __name__ == "__main__":
     stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
