@@ -70,14 +70,27 @@ Result<LaunchFiles::Issued, ApiErrorCode> LaunchFiles::issue(const Caller& calle
 }
 
 Result<LaunchFiles::Redeemed, ApiErrorCode> LaunchFiles::redeem(const std::string& token, const std::string& from) {
+    const auto now = unix_now();
+    if (auto it = refusals_.find(from); it != refusals_.end()) {
+        if (now - it->second.window_start >= 60)
+            refusals_.erase(it);
+        else if (it->second.count >= kMaxRefusalsPerMinute)
+            return Error<ApiErrorCode>{ApiErrorCode::rate_limited,
+                                       "too many refused launch files from your address; try again in " +
+                                           std::to_string(60 - (now - it->second.window_start)) + " s"};
+    }
     auto refuse = [&](const std::string& why) {
+        auto& r = refusals_.try_emplace(from, Refusals{now, 0}).first->second;
+        if (++r.count == kMaxRefusalsPerMinute)
+            log::warn("launch files from ", from, ": ", kMaxRefusalsPerMinute,
+                      " refused within a minute; the next are not audited");
         audit_.record("-", "launch_file.refused", "-", from, why);
         log::warn("launch file from ", from, " refused: ", why);
         return refused(why);
     };
     if (!protocol::well_formed_launch_token(token))
         return refuse("this is not a launch file's token (cut short or edited)");
-    auto use = store_.consume_launch_token(token_hash(token), unix_now());
+    auto use = store_.consume_launch_token(token_hash(token), now);
     switch (use.result) {
         case ConsumeResult::ok: break;
         case ConsumeResult::used:
@@ -107,6 +120,7 @@ Result<LaunchFiles::Redeemed, ApiErrorCode> LaunchFiles::redeem(const std::strin
 void LaunchFiles::purge(std::int64_t now) {
     // An hour after expiry: until then a second use reads "used", not "unknown".
     store_.purge_launch_tokens(now - 3600);
+    std::erase_if(refusals_, [now](const auto& r) { return now - r.second.window_start >= 60; });
 }
 
 }  // namespace portico::broker

@@ -16,6 +16,7 @@
 #include "common/result.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace portico::broker {
@@ -39,16 +40,26 @@ public:
         std::string resource, session_id;  // session_id: empty for a new launch
     };
     // Uses the token up. Unknown (forged, cut, another broker's), used, expired: unauthenticated,
-    // with a message saying which; a session that ended meanwhile or a lost entitlement: as launch
-    // would answer. `from`: the client's address, for the audit.
+    // with a message saying which; a session that ended meanwhile: conflict; past
+    // kMaxRefusalsPerMinute refusals from `from` (the client's address): rate_limited.
     Result<Redeemed, ApiErrorCode> redeem(const std::string& token, const std::string& from);
 
     // Drops tokens expired for a while (the liveness tick). Until then a reused token reads "used".
     void purge(std::int64_t now);
 
+    // Refusals one client address may have per minute; beyond, redeem answers rate_limited without
+    // asking the store or writing the audit (a flood of forged tokens must not flood either).
+    static constexpr int kMaxRefusalsPerMinute = 20;
+
 private:
+    struct Refusals {
+        std::int64_t window_start = 0;  // unix seconds
+        int count = 0;
+    };
+
     Store& store_;
     AuditLog& audit_;
+    std::map<std::string, Refusals> refusals_;  // by client address; store thread only
 };
 
 }  // namespace portico::broker

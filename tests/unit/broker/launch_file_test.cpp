@@ -5,6 +5,7 @@
 
 #include "protocol/launch_file.hpp"
 #include "broker/audit_log.hpp"
+#include "broker/launch_files.hpp"
 #include "broker/state_dir.hpp"
 #include "broker/store.hpp"
 #include "common/crypto.hpp"
@@ -181,4 +182,24 @@ TEST_CASE("launch files: forged, cut, expired and other users' tokens are refuse
     auto refusals = 0;
     for (const auto& line : audit_actions(b, admin)) refusals += line.rfind("launch_file.refused", 0) == 0;
     CHECK(refusals == 5);  // forged, cut, empty, expired, ended
+}
+
+TEST_CASE("launch files: a flood of forged tokens from one address is cut off", "[broker][launch_file]") {
+    test::BrokerFixture b;
+    const int max = portico::broker::LaunchFiles::kMaxRefusalsPerMinute;
+    int refused = 0, limited = 0;
+    for (int i = 0; i < max + 5; ++i) {
+        auto r = redeem(b, portico::crypto::random_token(32));
+        refused += r.status == 401;
+        if (r.status == 429) {
+            ++limited;
+            test::check_error(r, 429, "rate_limited");
+            CHECK(r.headers.count("retry-after") == 1);
+        }
+    }
+    // The minute counts from the first refusal: these all fall in it.
+    CHECK(refused == max);
+    CHECK(limited == 5);
+    auto admin = test::login_as(b, "admin");
+    CHECK(audit_actions(b, admin).size() == static_cast<std::size_t>(refused));  // nothing audited past the limit
 }
