@@ -56,6 +56,7 @@ Core::Core(const BrokerConfig& config)
     desktops_ = std::make_unique<DesktopPools>(*store_, store_jobs_.context(), registry_);
     launches_ = std::make_unique<LaunchService>(config_, *store_, registry_, *desktops_, live_stats_, session_ends_,
                                                 metrics_, audit_, ticket_key_, store_jobs_.context());
+    launch_files_ = std::make_unique<LaunchFiles>(*store_, audit_);
     thumbnails_ = std::make_unique<Thumbnails>(
         *launches_, registry_, store_jobs_.context(),
         Thumbnails::Options{std::chrono::milliseconds(config_.thumbnail_timeout_ms), std::chrono::milliseconds(2000)});
@@ -132,6 +133,7 @@ void Core::tick() {
     const auto now = unix_now();
     if (ticks_ % 10 == 0) live_stats_.prune(now);
     if (ticks_ % 60 == 0) identity_->purge_expired(now);
+    if (ticks_ % 60 == 30) launch_files_->purge(now);
 }
 
 void Core::host_answered(const std::string& host_id, const protocol::control::Message& m) {

@@ -7,6 +7,7 @@
 //
 //   Identity       logins, login sessions, authentication          identity.hpp
 //   LaunchService  the launch state machine, sessions, tickets     launch_service.hpp
+//   LaunchFiles    "Open in the Portico app": launch-file tokens   launch_files.hpp
 //   HostDirectory  hosts: registration, liveness, drain, removal    host_directory.hpp
 //   Enrollment     enrollment tokens, enroll, host authorization    enrollment.hpp
 //   DesktopPools   VM desktop placement, the hosts' pool list       desktop_pools.hpp
@@ -26,6 +27,7 @@
 #include "broker/host_directory.hpp"
 #include "broker/host_registry.hpp"
 #include "broker/identity.hpp"
+#include "broker/launch_files.hpp"
 #include "broker/launch_service.hpp"
 #include "broker/live_stats.hpp"
 #include "broker/metrics.hpp"
@@ -58,6 +60,8 @@ public:
     // Re-reads the TLS files (Broker::reload_tls); logs and audits the outcome, never throws.
     void reload_tls();
     const std::string& ticket_public_key_b64() const { return ticket_pub_b64_; }
+    // Hex SHA-256 of the certificate served now (launch files pin it). Any thread.
+    std::string server_cert_sha256() const { return server_cert_.sha256(); }
 
     StoreExecutor& store_jobs() { return store_jobs_; }
     Store& store() { return *store_; }  // store thread (or a password worker) only
@@ -66,6 +70,7 @@ public:
     HostDirectory& hosts() { return *hosts_; }
     Enrollment& enrollment() { return *enrollment_; }
     LaunchService& launches() { return *launches_; }
+    LaunchFiles& launch_files() { return *launch_files_; }
     DesktopPools& desktops() { return *desktops_; }
     LiveStats& live_stats() { return live_stats_; }
     Thumbnails& thumbnails() { return *thumbnails_; }
@@ -110,6 +115,7 @@ private:
     std::unique_ptr<Enrollment> enrollment_;
     std::unique_ptr<DesktopPools> desktops_;
     std::unique_ptr<LaunchService> launches_;
+    std::unique_ptr<LaunchFiles> launch_files_;
     std::unique_ptr<Thumbnails> thumbnails_;
 
     // The liveness tick (store thread only).

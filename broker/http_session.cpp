@@ -528,11 +528,16 @@ private:
         }
         if (segments.size() == 3 && route == "sessions" && segments[2] == "thumbnail")
             return thumbnail(cookie_token(req), method, segments[1]);
+        if (segments.size() == 2 && route == "launch-files" && segments[1] == "redeem") {
+            if (!want(http::verb::post)) return;
+            return redeem_launch_file(std::move(req));
+        }
         const bool is_launch = segments.size() == 1 && route == "launch";
         if (!is_launch && !is_rest_route(segments)) return fail(ApiErrorCode::not_found, "no such API endpoint");
         if (is_launch) return launch(std::move(req));
 
-        RestRequest rr{method, std::move(segments), query_of(req.target()), std::move(req.body())};
+        RestRequest rr{method, std::move(segments), query_of(req.target()), std::move(req.body()),
+                       std::string(req[http::field::host])};
         const bool hashes = rest_hashes_password(rr);
         auto work = [core = &core_, token = cookie_token(req), peer = peer_,
                      rr = std::move(rr)]() -> Result<RestReply, ApiErrorCode> {
@@ -548,6 +553,24 @@ private:
         };
         if (hashes) return on_password_worker<RestReply>("REST", std::move(work), std::move(done));
         on_store<RestReply>("REST", std::move(work), std::move(done));
+    }
+
+    // The screen a launch asks for (width, height, scale of a /launch or /launch-files/redeem
+    // body), checked against the broker's policy.
+    struct ScreenAsked {
+        int width = 1280, height = 800;
+        double scale = 1.0;
+    };
+    static Result<ScreenAsked, ApiErrorCode> screen_asked(Core& core, const json& b) {
+        auto width = b.value("width", std::int64_t{1280}), height = b.value("height", std::int64_t{800});
+        if (width < 64 || height < 64)
+            return ApiError{ApiErrorCode::bad_request, "width and height must be at least 64"};
+        // The broker's policy caps the screen: Xvfb allocates the whole framebuffer up front.
+        if (auto ok = core.launches().check_screen(width, height); !ok) return ok.error();
+        const double scale = b.value("scale", 1.0);
+        if (!(scale >= protocol::control::kMinScale && scale <= protocol::control::kMaxScale))
+            return ApiError{ApiErrorCode::bad_request, "scale must be within 1..4"};
+        return ScreenAsked{static_cast<int>(width), static_cast<int>(height), scale};
     }
 
     // POST /launch: authentication, the body and the screen policy are checked in that order (a
@@ -567,20 +590,12 @@ private:
                                                 {"height", FieldType::integer},
                                                 {"scale", FieldType::number}});
                 if (!parsed) return self->answer_later(parsed.error());
-                auto& b = parsed.value();
-                auto width = b.value("width", std::int64_t{1280}), height = b.value("height", std::int64_t{800});
-                if (width < 64 || height < 64)
-                    return self->answer_later(
-                        ApiError{ApiErrorCode::bad_request, "width and height must be at least 64"});
-                // The broker's policy caps the screen: Xvfb allocates the whole framebuffer up front.
-                if (auto ok = core.launches().check_screen(width, height); !ok) return self->answer_later(ok.error());
-                const double scale = b.value("scale", 1.0);
-                if (!(scale >= protocol::control::kMinScale && scale <= protocol::control::kMaxScale))
-                    return self->answer_later(ApiError{ApiErrorCode::bad_request, "scale must be within 1..4"});
+                auto screen = screen_asked(core, parsed.value());
+                if (!screen) return self->answer_later(screen.error());
                 Caller caller{principal->name, principal->role, self->peer_};
                 // launch() contains its own failures and calls back exactly once.
-                core.launches().launch(caller, b["resource"].get<std::string>(), static_cast<int>(width),
-                                       static_cast<int>(height), scale, [self](Result<LaunchTicket, ApiErrorCode> r) {
+                core.launches().launch(caller, parsed.value()["resource"].get<std::string>(), screen->width,
+                                       screen->height, screen->scale, {}, [self](Result<LaunchTicket, ApiErrorCode> r) {
                                            self->deliver<LaunchTicket>(
                                                std::move(r), [](HttpSession& s, Result<LaunchTicket, ApiErrorCode> t) {
                                                    if (!t) return s.answer(t.error());
@@ -595,6 +610,53 @@ private:
                 self->answer_later(ApiError{ApiErrorCode::internal, "internal error"});
             }
         });
+    }
+
+    // POST /launch-files/redeem: a launch file's token instead of a login. The body is checked
+    // first, then the token is used up (LaunchFiles::redeem), then a login session is opened for
+    // the file's user and the launch runs as that user, exactly as POST /launch does; the answer
+    // is the launch's, with the resource id and the session cookie (for the client's later
+    // reconnects and log off).
+    void redeem_launch_file(Request req) {
+        auto parsed = parse_body(req.body(), {{"token", FieldType::string, true},
+                                              {"width", FieldType::integer},
+                                              {"height", FieldType::integer},
+                                              {"scale", FieldType::number}});
+        if (!parsed) return send(error_response(parsed.error(), true));
+        core_.store_jobs().post("redeem", [self = shared_from_this(), b = std::move(parsed.value())]() mutable {
+            auto& core = self->core_;
+            try {
+                auto screen = screen_asked(core, b);
+                if (!screen) return self->answer_later(screen.error());
+                auto redeemed = core.launch_files().redeem(b["token"].get<std::string>(), self->peer_);
+                if (!redeemed) return self->answer_later(redeemed.error());
+                auto login = core.identity().open_session(redeemed->user);
+                Caller caller{redeemed->user.name, redeemed->user.role, self->peer_};
+                core.launches().launch(
+                    caller, redeemed->resource, screen->width, screen->height, screen->scale, redeemed->session_id,
+                    [self, cookie = login.token, resource = redeemed->resource](Result<LaunchTicket, ApiErrorCode> r) {
+                        self->deliver<LaunchTicket>(std::move(r), [cookie, resource](HttpSession& s, auto t) {
+                            if (!t) return s.answer(t.error());
+                            auto j = launch_json(t.value());
+                            j["resource"] = resource;
+                            auto res = s.json_response(http::status::ok, j);
+                            res.set(http::field::set_cookie, login_cookie(cookie));
+                            s.send(std::move(res));
+                        });
+                    });
+            } catch (const StoreBusy& e) {
+                log::error("redeem: the store is busy: ", e.what());
+                self->answer_later(ApiError{ApiErrorCode::busy, "the broker's database is busy; try again"});
+            } catch (const std::exception& e) {
+                log::error("redeem: ", e.what());
+                self->answer_later(ApiError{ApiErrorCode::internal, "internal error"});
+            }
+        });
+    }
+
+    static std::string login_cookie(const std::string& token) {
+        return std::string(kCookieName) + "=" + token +
+               "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=" + std::to_string(Identity::kLoginSessionSeconds);
     }
 
     // GET /sessions/{id}/thumbnail: a JPEG of the session's screen, asked of its host (Thumbnails:
@@ -693,8 +755,7 @@ private:
                     if (!r) return self->send(self->error_response(r.error(), true, retry_after));
                     auto res =
                         self->json_response(http::status::ok, {{"user", user}, {"role", to_string(r.value().role)}});
-                    res.set(http::field::set_cookie, std::string(kCookieName) + "=" + r.value().token +
-                                                         "; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=28800");
+                    res.set(http::field::set_cookie, login_cookie(r.value().token));
                     self->send(std::move(res));
                 });
             });

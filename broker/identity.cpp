@@ -145,13 +145,11 @@ void Identity::login(const std::string& user, const std::string& password, const
             }
             finish(true);
             if (by_user.failures > 0) store_.clear_login_failures(user_key);
-            std::string token = crypto::random_token(32);
-            auto now = unix_now();
-            store_.create_login_session(token_hash(token), user, now, now + 8 * 3600);
+            auto opened = open_session(*who);
             metrics_.logins_ok++;
             audit_.record(user, "login", user, client_ip);
             log::info("user '", user, "' logged in from ", client_ip);
-            done(LoginOk{std::move(token), who->role}, 0);
+            done(std::move(opened), 0);
         } catch (const StoreBusy& e) {
             log::error("login: the store is busy: ", e.what());
             finish(false);
@@ -162,6 +160,13 @@ void Identity::login(const std::string& user, const std::string& password, const
             done(Error<ApiErrorCode>{ApiErrorCode::internal, "internal error"}, 0);
         }
     });
+}
+
+Identity::LoginOk Identity::open_session(const Principal& who) {
+    std::string token = crypto::random_token(32);
+    auto now = unix_now();
+    store_.create_login_session(token_hash(token), who.name, now, now + kLoginSessionSeconds);
+    return LoginOk{std::move(token), who.role};
 }
 
 std::optional<Principal> Identity::authenticate(const std::string& token) {

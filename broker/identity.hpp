@@ -50,6 +50,7 @@ private:
 
 class Identity {
 public:
+    static constexpr std::int64_t kLoginSessionSeconds = 8 * 3600;  // the cookie's Max-Age too
     struct LoginOk {
         std::string token;  // the login cookie's value; only its SHA-256 is stored
         Role role = Role::user;
@@ -66,6 +67,9 @@ public:
     // Calls `done` exactly once: at once when refused by the throttles or a full queue, else from a
     // password worker.
     void login(const std::string& user, const std::string& password, const std::string& client_ip, LoginCallback done);
+    // A login session for a user whose identity was proven otherwise (a launch file's token,
+    // LaunchFiles::redeem): the cookie a password login would set. Store thread or password worker.
+    LoginOk open_session(const Principal& who);
     std::optional<Principal> authenticate(const std::string& cookie_token);
     void logout(const std::string& cookie_token, const std::string& client_ip);
     // Whether a GET /metrics with this Authorization header value and login cookie may read them:

@@ -116,7 +116,7 @@ void LaunchService::count_failure(ApiErrorCode code) {
 }
 
 void LaunchService::launch(const Caller& caller, const std::string& resource_ref, int width, int height, double scale,
-                           LaunchCallback done) {
+                           const std::string& session_id, LaunchCallback done) {
     const auto t0 = std::chrono::steady_clock::now();
     auto fail = [&](ApiErrorCode code, std::string msg) {
         count_failure(code);
@@ -136,6 +136,7 @@ void LaunchService::launch(const Caller& caller, const std::string& resource_ref
             return fail(ApiErrorCode::not_entitled, "you are not entitled to " + res->name);
         // Reconnect: the user's running session of this resource on a connected host (draining or not).
         for (const auto& s : store_.reconnectable_sessions_for(caller.name, res->id)) {
+            if (!session_id.empty() && s.id != session_id) continue;
             if (auto h = hosts_.get(s.host_id)) {
                 log::info("reconnecting user '", caller.name, "' to session ", s.id, " on host ", h->host_id);
                 reconnect = ticket_for(s, *h, true, false);
@@ -154,6 +155,8 @@ void LaunchService::launch(const Caller& caller, const std::string& resource_ref
         metrics_.observe_launch(seconds_since(t0));
         return done(std::move(*reconnect));
     }
+    if (!session_id.empty())  // asked for that session, not a new one
+        return fail(ApiErrorCode::conflict, "session " + session_id + " cannot be reconnected to now");
     start_new(caller, *res, width, height, scale, t0, std::move(done));
 }
 

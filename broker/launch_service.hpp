@@ -67,10 +67,12 @@ public:
 
     // The broker's screen size policy (max width, height, pixels): an error naming the limit. Pure.
     Result<void, ApiErrorCode> check_screen(std::int64_t width, std::int64_t height) const;
-    // scale: the client's device pixel ratio (1..4), used only when a new session starts. `done` is
-    // called exactly once (now, or when the host answers or the launch times out).
+    // scale: the client's device pixel ratio (1..4), used only when a new session starts.
+    // session_id: reconnect to exactly this running session of the caller's (a launch file's
+    // reconnect) rather than the newest one of the resource; empty: any. `done` is called exactly
+    // once (now, or when the host answers or the launch times out).
     void launch(const Caller& caller, const std::string& resource, int width, int height, double scale,
-                LaunchCallback done);
+                const std::string& session_id, LaunchCallback done);
     Result<LaunchTicket, ApiErrorCode> shadow(const Caller& caller, const std::string& session_id);
     Result<void, ApiErrorCode> logoff(const Caller& caller, const std::string& session_id);
     Result<void, ApiErrorCode> disconnect(const Caller& caller, const std::string& session_id);

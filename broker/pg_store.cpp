@@ -8,6 +8,8 @@
 //   - enrollment tokens: one `UPDATE ... SET used_at WHERE used_at IS NULL AND expires_at > now
 //     RETURNING`: PostgreSQL row-locks the token, a concurrent consumer waits and then re-checks
 //     `used_at IS NULL` on the new row version, finds it used and updates nothing: one winner.
+//   - launch-file tokens: the same single `UPDATE ... WHERE used_at IS NULL RETURNING` as
+//     enrollment tokens: one broker wins a token, every other one reads it used.
 //   - session state: each change is one conditional UPDATE (the allowed-from states in its WHERE),
 //     atomic for the same reason, so a late or racing report never revives a final state;
 //     set_session_state_audited puts the change and its audit row in one transaction.
@@ -225,6 +227,19 @@ const char* const kMigrations[] = {
         last_at BIGINT NOT NULL
     );
     )sql",
+    // 7: launch files' single-use tokens (the portal's "Open in the Portico app").
+    R"sql(
+    CREATE TABLE launch_tokens (
+        token_hash TEXT PRIMARY KEY,
+        "user" TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        resource TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+    );
+    CREATE INDEX launch_tokens_by_expiry ON launch_tokens(expires_at);
+    )sql",
 };
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(store_rows::kSchemaVersion));
 
@@ -408,6 +423,9 @@ public:
     std::string agree_setting(const std::string& name, const std::string& value) override;
     void create_enrollment_token(const EnrollmentToken& t, const std::string& token_hash) override;
     std::vector<EnrollmentToken> enrollment_tokens(std::int64_t now) override;
+    void create_launch_token(const std::string& token_hash, const LaunchToken& t) override;
+    LaunchTokenUse consume_launch_token(const std::string& token_hash, std::int64_t now) override;
+    int purge_launch_tokens(std::int64_t expired_before) override;
     ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id, std::int64_t now,
                                            bool host_known) override;
     void append_audit(const AuditEvent& e) override;
@@ -1432,6 +1450,52 @@ ConsumeResult PgStore::consume_enrollment_token(const std::string& token_hash, c
         return true;
     });
     return result;
+}
+
+// ---- launch-file tokens ----
+
+void PgStore::create_launch_token(const std::string& token_hash, const LaunchToken& t) {
+    std::lock_guard lk(mu_);
+    write([&] {
+        exec(
+            "INSERT INTO launch_tokens(token_hash, \"user\", resource, session_id, created_at, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            {token_hash, t.user, t.resource, t.session_id, t.created_at, t.expires_at});
+        return true;
+    });
+}
+
+LaunchTokenUse PgStore::consume_launch_token(const std::string& token_hash, std::int64_t now) {
+    std::lock_guard lk(mu_);
+    LaunchTokenUse use;
+    transaction([&] {
+        use = LaunchTokenUse{};  // a retried transaction starts over
+        // The one winner among brokers racing on this token: the others' UPDATE finds used_at set.
+        // An expired token is used up by the try as well.
+        auto won = exec(
+            "UPDATE launch_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL "
+            "RETURNING \"user\", resource, session_id, created_at, expires_at",
+            {now, token_hash});
+        if (won.rows() > 0) {
+            auto row = won.row(0);
+            if (row.integer(4) <= now) {
+                use.result = ConsumeResult::expired;
+            } else {
+                use.result = ConsumeResult::ok;
+                use.token = LaunchToken{row.text(0), row.text(1), row.text(2), row.integer(3), row.integer(4)};
+            }
+            return true;
+        }
+        auto r = exec("SELECT 1 FROM launch_tokens WHERE token_hash = $1", {token_hash});
+        use.result = r.rows() == 0 ? ConsumeResult::unknown : ConsumeResult::used;
+        return true;
+    });
+    return use;
+}
+
+int PgStore::purge_launch_tokens(std::int64_t expired_before) {
+    std::lock_guard lk(mu_);
+    return write([&] { return exec("DELETE FROM launch_tokens WHERE expires_at < $1", {expired_before}).affected(); });
 }
 
 // ---- audit ----

@@ -6,6 +6,7 @@
 #include "broker/rest_views.hpp"
 #include "common/crypto.hpp"
 #include "common/utf8.hpp"
+#include "protocol/launch_file.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -728,6 +729,42 @@ Reply audit_route(Core& core, const Caller& c, const RestRequest& req) {
     return ok(out);
 }
 
+// ---- launch files ----
+
+// The Host header as a URL authority ("name", "name:port", "[v6]:port"), or nothing: it goes
+// into a file a client will connect to, so nothing else passes.
+std::optional<std::string> broker_authority(const std::string& host) {
+    if (host.empty() || host.size() > 255) return std::nullopt;
+    const bool plain = std::all_of(host.begin(), host.end(), [](char ch) {
+        auto c = static_cast<unsigned char>(ch);
+        return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+    });
+    if (!plain) return std::nullopt;
+    return host;
+}
+
+// POST /launch-files: a launch file (protocol/launch_file.hpp) for a resource or one of the
+// caller's running sessions, as a download.
+Reply launch_files_route(Core& core, const Caller& c, const RestRequest& req) {
+    if (req.segments.size() != 1) return not_found("endpoint");
+    if (req.method != http::verb::post) return method_not_allowed();
+    auto body = parse_body(req.body, {{"resource", FieldType::string}, {"session", FieldType::string}});
+    if (!body) return body.error();
+    auto& b = body.value();
+    if (b.contains("resource") == b.contains("session")) return bad("give exactly one of 'resource', 'session'");
+    const auto resource = b.value("resource", std::string()), session = b.value("session", std::string());
+    if (resource.size() > 256 || session.size() > 256 || (b.contains("resource") && resource.empty()) ||
+        (b.contains("session") && session.empty()))
+        return bad("'resource' and 'session' must be 1..256 bytes long");
+    auto authority = broker_authority(req.host);
+    if (!authority) return bad("the request's Host header is not a host name and port");
+    auto issued = core.launch_files().issue(c, resource, session, "https://" + *authority, core.server_cert_sha256());
+    if (!issued) return issued.error();
+    RestReply r;
+    r.download = TextDownload{protocol::kLaunchFileMimeType, issued->filename, std::move(issued->text)};
+    return r;
+}
+
 }  // namespace
 
 bool valid_name(const std::string& s, std::size_t max) {
@@ -760,8 +797,8 @@ Result<json, ApiErrorCode> parse_body(const std::string& body, std::initializer_
 
 bool is_rest_route(const std::vector<std::string>& seg) {
     if (seg.empty()) return false;
-    static const char* const roots[] = {"me",    "resources", "sessions",          "users", "groups", "apps",
-                                        "pools", "hosts",     "enrollment-tokens", "audit"};
+    static const char* const roots[] = {"me",    "resources", "sessions",          "users", "groups",      "apps",
+                                        "pools", "hosts",     "enrollment-tokens", "audit", "launch-files"};
     return std::any_of(std::begin(roots), std::end(roots), [&](const char* r) { return seg[0] == r; });
 }
 
@@ -788,6 +825,7 @@ Result<RestReply, ApiErrorCode> handle_rest(Core& core, const Caller& c, const R
     if (seg[0] == "hosts") return hosts_route(core, c, req);
     if (seg[0] == "enrollment-tokens") return enrollment_tokens_route(core, c, req);
     if (seg[0] == "audit") return audit_route(core, c, req);
+    if (seg[0] == "launch-files") return launch_files_route(core, c, req);
     return not_found("endpoint");
 }
 

@@ -28,6 +28,7 @@ struct RestRequest {
     std::vector<std::string> segments;         // path after /api/v1/, split at '/', percent-decoded
     std::map<std::string, std::string> query;  // percent-decoded
     std::string body;
+    std::string host;  // the Host header: the broker's address as the client reached it
 };
 
 // A download instead of JSON (e.g. the audit log as CSV): sent as an attachment named `filename`.

@@ -208,6 +208,19 @@ const char* const kMigrations[] = {
         last_at INTEGER NOT NULL
     );
     )sql",
+    // 7: launch files' single-use tokens (the portal's "Open in the Portico app").
+    R"sql(
+    CREATE TABLE launch_tokens (
+        token_hash TEXT PRIMARY KEY,
+        "user" TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        resource TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+    );
+    CREATE INDEX launch_tokens_by_expiry ON launch_tokens(expires_at);
+    )sql",
 };
 
 // RAII prepared statement with positional binding.
@@ -366,6 +379,9 @@ public:
     std::string agree_setting(const std::string& name, const std::string& value) override;
     void create_enrollment_token(const EnrollmentToken& t, const std::string& token_hash) override;
     std::vector<EnrollmentToken> enrollment_tokens(std::int64_t now) override;
+    void create_launch_token(const std::string& token_hash, const LaunchToken& t) override;
+    LaunchTokenUse consume_launch_token(const std::string& token_hash, std::int64_t now) override;
+    int purge_launch_tokens(std::int64_t expired_before) override;
     ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id, std::int64_t now,
                                            bool host_known) override;
     void append_audit(const AuditEvent& e) override;
@@ -1365,6 +1381,51 @@ ConsumeResult SqliteStore::consume_enrollment_token(const std::string& token_has
         return true;
     });
     return result;
+}
+
+// ---- launch-file tokens ----
+
+void SqliteStore::create_launch_token(const std::string& token_hash, const LaunchToken& t) {
+    std::lock_guard lk(mu_);
+    Stmt(db_,
+         "INSERT INTO launch_tokens(token_hash, \"user\", resource, session_id, created_at, expires_at) "
+         "VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(1, token_hash)
+        .bind(2, t.user)
+        .bind(3, t.resource)
+        .bind(4, t.session_id)
+        .bind(5, t.created_at)
+        .bind(6, t.expires_at)
+        .step();
+}
+
+LaunchTokenUse SqliteStore::consume_launch_token(const std::string& token_hash, std::int64_t now) {
+    std::lock_guard lk(mu_);
+    LaunchTokenUse use;
+    transaction([&] {
+        // One writer at a time (the transaction and mu_): the first try sets used_at, every later one reads it.
+        Stmt s(db_,
+               "SELECT \"user\", resource, session_id, created_at, expires_at, used_at IS NOT NULL "
+               "FROM launch_tokens WHERE token_hash = ?");
+        s.bind(1, token_hash);
+        if (!s.step()) return false;
+        if (s.integer(5)) {
+            use.result = ConsumeResult::used;
+            return false;
+        }
+        use.result = s.integer(4) <= now ? ConsumeResult::expired : ConsumeResult::ok;
+        if (use.result == ConsumeResult::ok)
+            use.token = LaunchToken{s.text(0), s.text(1), s.text(2), s.integer(3), s.integer(4)};
+        Stmt(db_, "UPDATE launch_tokens SET used_at = ? WHERE token_hash = ?").bind(1, now).bind(2, token_hash).step();
+        return true;
+    });
+    return use;
+}
+
+int SqliteStore::purge_launch_tokens(std::int64_t expired_before) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "DELETE FROM launch_tokens WHERE expires_at < ?").bind(1, expired_before).step();
+    return sqlite3_changes(db_);
 }
 
 // ---- audit ----

@@ -143,6 +143,19 @@ struct EnrollmentToken {
 // token issued for that host id may re-enroll it).
 enum class ConsumeResult { ok, unknown, used, expired, wrong_host, host_exists };
 
+// A launch file's single-use token (launch_files.hpp) as stored: only its SHA-256 is kept.
+struct LaunchToken {
+    std::string user, resource;
+    std::string session_id;  // a reconnect's session; empty for a new launch
+    std::int64_t created_at = 0, expires_at = 0;
+};
+
+// consume_launch_token: the token (its user, resource, session) when this call used it up, else why not.
+struct LaunchTokenUse {
+    ConsumeResult result = ConsumeResult::unknown;  // ok, unknown, used or expired
+    std::optional<LaunchToken> token;               // with ok
+};
+
 struct Principal {
     std::string name;
     Role role = Role::user;
@@ -296,6 +309,13 @@ public:
     // host_known: host_id already has a record; then only a token issued for host_id is accepted.
     virtual ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id,
                                                    std::int64_t now, bool host_known = false) = 0;
+
+    // ---- launch-file tokens (only their SHA-256 is stored) ----
+    virtual void create_launch_token(const std::string& token_hash, const LaunchToken& t) = 0;
+    // Uses the token up: ok exactly once, for exactly one caller however many brokers ask at once;
+    // a token used before reads `used`, one past expires_at `expired` (and is used up by the try).
+    virtual LaunchTokenUse consume_launch_token(const std::string& token_hash, std::int64_t now) = 0;
+    virtual int purge_launch_tokens(std::int64_t expired_before) = 0;
 
     // ---- audit (append-only) ----
     virtual void append_audit(const AuditEvent& e) = 0;

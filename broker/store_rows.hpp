@@ -21,7 +21,7 @@
 namespace portico::broker::store_rows {
 
 // The schema version both migration lists end at (each backend keeps its own list, same numbers).
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 inline constexpr const char* kSessionCols =
     "id, \"user\", resource, host_id, state, width, height, created_at, ended_at, updated_at, end_reason, ended_by, "
@@ -51,8 +51,8 @@ inline const std::vector<std::string>& tables_in_copy_order() {
                                                "audit",
                                                "login_sessions",
                                                "cluster_settings"};
-    // Not bus_messages (they live seconds, between brokers running now) nor login_failures
-    // (minutes of throttling).
+    // Not bus_messages (they live seconds, between brokers running now), login_failures
+    // (minutes of throttling) nor launch_tokens (a minute each).
     return t;
 }
 

@@ -5,7 +5,8 @@
 #   portico-host    portico-host and portico-session-helper; portico-host.service; the guest
 #                   image scripts (VM desktops, optional: QEMU and the image tools are Recommends
 #                   and Suggests)
-#   portico-client  the native client
+#   portico-client  the native client, its .desktop file and the launch files' MIME type (the
+#                   portal's "Open in app" opens them with it)
 #   portico-pack    the packager and the package runtime (which a host needs to start packages)
 #
 # Each part's CMakeLists.txt installs its own files into its component; this file adds what
@@ -30,6 +31,12 @@ install(PROGRAMS ${PORTICO_DEPLOY}/guest/build-desktop-image.sh ${PORTICO_DEPLOY
 # pvh-kernel.sh is sourced by the two scripts, not run.
 install(FILES ${PORTICO_DEPLOY}/guest/pvh-kernel.sh ${PORTICO_DEPLOY}/guest/README.md
         DESTINATION share/portico/guest COMPONENT host)
+
+# The desktop opens the portal's launch files (application/x-portico-launch, *.portico) with the
+# client; Debian's desktop-file-utils and shared-mime-info triggers update their caches.
+install(FILES ${PORTICO_DEPLOY}/client/portico-client.desktop DESTINATION share/applications COMPONENT client)
+install(FILES ${PORTICO_DEPLOY}/client/portico-client-mime.xml DESTINATION share/mime/packages
+        RENAME portico-client.xml COMPONENT client)
 
 # Who the packages name as their maintainer (control field, changelogs): your organisation when you
 # build them for your machines, e.g. -DPORTICO_MAINTAINER="IT Services <it@example.org>".

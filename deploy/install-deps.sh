@@ -39,6 +39,7 @@ test_pkgs=(
   xdotool xclip openbox  # the native client's window tests drive its display; openbox: full screen needs a window manager (tests/integration/test_native_window.py)
   systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
   systemd-container  # tests/packaging/test_admin_guide.py: boots the guide's machines with systemd-nspawn
+  desktop-file-utils shared-mime-info  # tests/packaging: desktop-file-validate, update-mime-database (the client's launch-file type)
 )
 
 # The peers bench/display/bench_display.py measures Portico against, and what they need to run

@@ -82,6 +82,9 @@ export function describeAudit(e, names = {}) {
     case 'host.takeover_refused': return `A host claiming to be ${e.target} was refused: ${e.detail}`;
     case 'host.down': return `Host ${e.target} went down: ${e.detail}`;
     case 'enrollment_token.create': return `${who} created an enrollment token for ${e.detail || 'any host'}`;
+    case 'launch_file.issue': return `${who} downloaded a launch file for ${resource(e.target)} (${e.detail})`;
+    case 'launch_file.redeem': return `${who} opened ${resource(e.target)} in the Portico app (${e.detail})`;
+    case 'launch_file.refused': return `A launch file was refused: ${e.detail}`;
     case 'session.launch':
       return `${d.user ?? who} started ${resource(d.resource)} on ${d.host} (${session})`;
     case 'session.end': {

@@ -372,11 +372,16 @@ private:
 Status run_flow(const Options& o, RunStats& st) {
     auto broker = open_broker(o);
     if (!broker) return broker.error();
-    auto resource = login_and_resolve(*broker, o);
-    if (!resource) return resource.error();
+    std::string resource;
+    if (!o.launch_file) {  // a launch file's token stands in for the login
+        auto r = login_and_resolve(*broker, o);
+        if (!r) return r.error();
+        resource = std::move(r.value());
+    }
 
     const auto launch_start = Clock::now();
-    auto target = launch_display(*broker, *resource, o.direct);
+    auto target = o.launch_file ? redeem_launch_file(*broker, *o.launch_file, o.direct)
+                                : launch_display(*broker, resource, o.direct);
     if (!target) return target.error();
     const LaunchInfo& li = target->launch;
     st.session_id = li.session_id;

@@ -42,7 +42,8 @@ struct RawOptions {
 };
 
 const char* const kDescription =
-    R"(usage: portico-client [--broker] https://HOST:PORT --resource ID_OR_NAME [--user NAME]
+    R"(usage: portico-client FILE.portico [--headless ...] [--direct] [--fullscreen] [--scale F] [--stats]
+       portico-client [--broker] https://HOST:PORT --resource ID_OR_NAME [--user NAME]
                       [--password-file FILE] [--ca FILE | --insecure] [--direct] [--size WxH]
                       [--fullscreen] [--scale F] [--stats] [--logoff] [--decoder auto|software|vaapi]
        portico-client --headless --broker https://HOST:PORT --user NAME
@@ -59,6 +60,9 @@ name and password are asked on the terminal when --user and --password-file (or 
 PORTICO_PASSWORD environment variable) are not given; Ctrl+Alt+Shift+F toggles full screen (which
 grabs the keyboard), Ctrl+Alt+Shift+G lets go of (or takes back) the keyboard, Ctrl+Alt+Shift+S
 shows the stats overlay; closing the window leaves the session running (--logoff ends it).
+A launch file (what the portal's "Open in the Portico app" downloads, MIME type
+application/x-portico-launch) names the broker, pins its certificate and carries a single-use
+token that lasts a minute instead of a user and password.
 With --headless it decodes what arrives (H.264 video, JPEG tiles), optionally types TEXT, and
 prints one JSON line of statistics on stdout.)";
 
@@ -74,8 +78,10 @@ first decoded frame), ended (reason or null), error (message or null), exit_code
 
 Exit codes:
   0  ok
-  2  bad usage (unknown flag, missing value, unreadable password or CA file)
-  3  refused: login rejected, launch error, ticket refused by the host
+  2  bad usage (unknown flag, missing value, unreadable password, CA or launch file, a damaged
+     launch file)
+  3  refused: login rejected, launch error, ticket refused by the host, a launch file expired or
+     used already
   4  connection or protocol failure (includes no frame within 15 s, connection lost)
   5  frames arrived but not one could be decoded
 )";
@@ -88,8 +94,9 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
     app.footer(kFooter);
     app.add_flag("--headless", o.headless, "run without a window (tests and measurements)");
     app.add_option("--broker", o.broker, "broker base URL, https only")->option_text("URL");
-    app.add_option("broker_url", raw.broker_positional, "the broker base URL, as an alternative to --broker")
-        ->option_text("URL");
+    app.add_option("broker_url", raw.broker_positional,
+                   "the broker base URL, as an alternative to --broker; or a launch file")
+        ->option_text("URL|FILE");
     app.add_flag("--fullscreen", o.fullscreen, "window: start in full screen (keyboard grabbed)");
     app.add_option("--scale", o.scale,
                    "window: the session's pixels per point, 1..4 (its DPI is 96 x F);\n"
@@ -193,6 +200,18 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
     app.add_option("--raw-out", o.raw_out_path, "with --replay: every frame as rgb24")->option_text("FILE");
 }
 
+// The launch file at `path`, read and parsed; a usage error naming the file otherwise.
+ClientResult<protocol::LaunchFile> read_launch_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail(ClientError::usage, "cannot read launch file " + path);
+    std::string text(protocol::kMaxLaunchFileBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    auto parsed = protocol::parse_launch_file(text);
+    if (!parsed) return fail(ClientError::usage, "launch file " + path + ": " + parsed.error().message);
+    return std::move(parsed.value());
+}
+
 }  // namespace
 
 const char* help_text() {
@@ -223,12 +242,25 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
     }
     if (o.png_at_ms || !o.raw_out_path.empty())
         return fail(ClientError::usage, "--png-at-ms and --raw-out go with --replay");
-    if (!raw.broker_positional.empty()) {
+    const bool file_given = !raw.broker_positional.empty() && raw.broker_positional.find("://") == std::string::npos;
+    if (file_given) {
+        // The file says where to go and who asks: the options that would say it too are refused.
+        if (!o.broker.empty() || !o.user.empty() || !raw.password_file.empty() || !o.resource.empty() ||
+            !o.ca_file.empty() || o.insecure)
+            return fail(ClientError::usage,
+                        "a launch file names the broker, its certificate, the user and the resource: --broker, "
+                        "--user, --password-file, --resource, --ca and --insecure do not go with it");
+        auto file = read_launch_file(raw.broker_positional);
+        if (!file) return file.error();
+        o.launch_file = std::move(file.value());
+        o.broker = o.launch_file->broker;
+        o.resource = o.launch_file->resource;
+    } else if (!raw.broker_positional.empty()) {
         if (!o.broker.empty()) return fail(ClientError::usage, "the broker URL is given twice");
         o.broker = raw.broker_positional;
     }
     if (o.broker.empty()) return fail(ClientError::usage, "--broker is required");
-    if (o.headless && o.user.empty()) return fail(ClientError::usage, "--user is required");
+    if (o.headless && o.user.empty() && !o.launch_file) return fail(ClientError::usage, "--user is required");
     if (!o.headless) {
         // What only a headless run does (typing, screenshots, measuring) has no meaning in a window.
         if (raw.type || !o.png_path.empty() || o.probe_latency > 0 || !o.frame_log_path.empty() ||
@@ -241,7 +273,9 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
     }
     if (o.resource.empty()) return fail(ClientError::usage, "--resource is required");
     if (o.insecure && !o.ca_file.empty()) return fail(ClientError::usage, "--ca and --insecure exclude each other");
-    if (!raw.password_file.empty()) {
+    if (o.launch_file) {
+        // The token stands in for the password.
+    } else if (!raw.password_file.empty()) {
         std::ifstream f(raw.password_file);
         if (!f) return fail(ClientError::usage, "cannot read password file " + raw.password_file);
         std::getline(f, o.password);

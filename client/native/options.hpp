@@ -4,6 +4,7 @@
 
 #include "client/native/client_error.hpp"
 #include "codec/h264_decoder.hpp"
+#include "protocol/launch_file.hpp"
 
 #include <optional>
 #include <string>
@@ -15,7 +16,10 @@ namespace portico::client {
 struct Options {
     bool help = false;
     bool headless = false;
-    std::string broker;    // https://host:port (--broker, or the first positional argument)
+    std::string broker;  // https://host:port (--broker, or the first positional argument)
+    // A launch file (the positional argument when it is no URL): it names the broker, its
+    // certificate's pin and the resource, and its token stands in for the user and password.
+    std::optional<protocol::LaunchFile> launch_file;
     std::string user;      // windowed: asked on the terminal when not given
     std::string password;  // from --password-file or PORTICO_PASSWORD
     // Windowed only: no --password-file and no PORTICO_PASSWORD, so the password is asked on the
@@ -54,7 +58,8 @@ struct Options {
     codec::H264Acceleration decoder = codec::H264Acceleration::automatic;
 };
 
-// args excludes argv[0]. env_password is PORTICO_PASSWORD if set. Reads --password-file.
+// args excludes argv[0]. env_password is PORTICO_PASSWORD if set. Reads --password-file and the
+// launch file (one that cannot be read or parsed is a usage error naming the file).
 ClientResult<Options> parse_options(const std::vector<std::string>& args,
                                     const std::optional<std::string>& env_password);
 

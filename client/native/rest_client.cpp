@@ -138,16 +138,17 @@ ClientResult<std::vector<ResourceInfo>> RestClient::resources() {
     return out;
 }
 
-ClientResult<LaunchInfo> RestClient::launch(const std::string& resource, std::optional<double> scale) {
-    json body{{"resource", resource}};
-    if (scale) body["scale"] = *scale;
-    auto r = request(http::verb::post, "/api/v1/launch", body.dump());
-    if (!r) return r.error();
-    if (r->status / 100 != 2) return fail(ClientError::refused, "launch: " + describe_api_error(r->status, r->body));
+namespace {
+
+// A launch's answer (POST /launch, POST /launch-files/redeem); `what` names the request in errors.
+ClientResult<LaunchInfo> parse_launch_reply(const char* what, const HttpReply& r) {
+    const std::string w = what;
+    if (r.status / 100 != 2) return fail(ClientError::refused, w + ": " + describe_api_error(r.status, r.body));
     LaunchInfo li;
     try {
-        auto j = json::parse(r->body);
-        if (!j.is_object()) return fail(ClientError::protocol, "launch: reply is not a JSON object");
+        auto j = json::parse(r.body);
+        if (!j.is_object()) return fail(ClientError::protocol, w + ": reply is not a JSON object");
+        li.resource = str_field(j, "resource");
         li.session_id = str_field(j, "session_id");
         li.ticket = str_field(j, "ticket");
         li.gateway_path = str_field(j, "gateway_path");
@@ -156,10 +157,35 @@ ClientResult<LaunchInfo> RestClient::launch(const std::string& resource, std::op
         if (j.contains("width") && j["width"].is_number_integer()) li.width = j["width"].get<int>();
         if (j.contains("height") && j["height"].is_number_integer()) li.height = j["height"].get<int>();
     } catch (const json::exception& e) {
-        return fail(ClientError::protocol, std::string("launch: bad JSON: ") + e.what());
+        return fail(ClientError::protocol, w + ": bad JSON: " + e.what());
     }
     if (li.session_id.empty() || li.ticket.empty())
-        return fail(ClientError::protocol, "launch: reply lacks session_id or ticket");
+        return fail(ClientError::protocol, w + ": reply lacks session_id or ticket");
+    return li;
+}
+
+}  // namespace
+
+ClientResult<LaunchInfo> RestClient::launch(const std::string& resource, std::optional<double> scale) {
+    json body{{"resource", resource}};
+    if (scale) body["scale"] = *scale;
+    auto r = request(http::verb::post, "/api/v1/launch", body.dump());
+    if (!r) return r.error();
+    auto li = parse_launch_reply("launch", *r);
+    if (li && li->resource.empty()) li->resource = resource;
+    return li;
+}
+
+ClientResult<LaunchInfo> RestClient::redeem(const std::string& token, std::optional<double> scale) {
+    json body{{"token", token}};
+    if (scale) body["scale"] = *scale;
+    auto r = request(http::verb::post, "/api/v1/launch-files/redeem", body.dump());
+    if (!r) return r.error();
+    auto li = parse_launch_reply("launch file", *r);
+    if (!li) return li;
+    if (li->resource.empty()) return fail(ClientError::protocol, "launch file: the reply names no resource");
+    if (r->set_cookie.empty()) return fail(ClientError::protocol, "launch file: the broker set no session cookie");
+    cookie_ = r->set_cookie;
     return li;
 }
 

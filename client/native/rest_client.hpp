@@ -1,6 +1,6 @@
 #pragma once
 // RestClient: the broker's REST API over HTTPS as the native client uses it: log in (keeping the
-// one session cookie), list resources, launch, log off. Synchronous with a deadline on every
+// one session cookie), list resources, launch (or redeem a launch file's token), log off. Synchronous with a deadline on every
 // request; one TLS connection per request. Used from the client's one thread.
 
 #include "client/native/client_error.hpp"
@@ -24,6 +24,7 @@ struct ResourceInfo {
 };
 
 struct LaunchInfo {
+    std::string resource;  // the resource id (from a launch file's redeem; else what was asked)
     std::string session_id;
     std::string ticket;
     std::string gateway_path;      // e.g. /api/v1/gateway/<sid>, on the broker
@@ -48,6 +49,9 @@ public:
     ClientResult<std::vector<ResourceInfo>> resources();
     // scale: the session's pixels per point (its DPI is 96 x scale), 1..4; none = the broker's default.
     ClientResult<LaunchInfo> launch(const std::string& resource, std::optional<double> scale = std::nullopt);
+    // A launch file's token instead of a login (POST /api/v1/launch-files/redeem): the launch of
+    // its resource or session, and the session cookie of the file's user for the requests after it.
+    ClientResult<LaunchInfo> redeem(const std::string& token, std::optional<double> scale = std::nullopt);
     // Whether the user's session `session_id` still runs (GET /api/v1/sessions), before a reconnect
     // rejoins it rather than starting another.
     ClientResult<bool> session_running(const std::string& session_id);

@@ -11,7 +11,9 @@ ClientResult<Broker> open_broker(const Options& o) {
     if (!broker) return fail(ClientError::usage, "--broker: " + broker.error().message);
     Broker b;
     b.url = *broker;
-    if (o.insecure) {
+    if (o.launch_file) {
+        b.trust.pinned_sha256 = o.launch_file->broker_cert_sha256;  // no CA file needed, and no other broker taken
+    } else if (o.insecure) {
         b.trust.insecure = true;
         std::cerr << "portico-client: WARNING: --insecure: the broker's certificate is not verified\n";
     } else {
@@ -36,12 +38,13 @@ ClientResult<std::string> login_and_resolve(Broker& b, const Options& o) {
     return resource;
 }
 
-ClientResult<DisplayTarget> launch_display(Broker& b, const std::string& resource, bool direct,
-                                           std::optional<double> scale) {
-    auto launched = b.rest->launch(resource, scale);
-    if (!launched) return launched.error();
+namespace {
+
+// Where the display channel of a launch is: the broker's gateway, or with `direct` the host,
+// pinned to the certificate the broker names.
+ClientResult<DisplayTarget> display_target(Broker& b, LaunchInfo launched, bool direct) {
     DisplayTarget t;
-    t.launch = launched.value();
+    t.launch = std::move(launched);
     if (direct) {
         auto u = parse_url(t.launch.direct_url, "wss");
         if (!u) return fail(ClientError::protocol, "launch: bad direct_url: " + u.error().message);
@@ -57,6 +60,22 @@ ClientResult<DisplayTarget> launch_display(Broker& b, const std::string& resourc
         t.trust = b.trust;
     }
     return t;
+}
+
+}  // namespace
+
+ClientResult<DisplayTarget> launch_display(Broker& b, const std::string& resource, bool direct,
+                                           std::optional<double> scale) {
+    auto launched = b.rest->launch(resource, scale);
+    if (!launched) return launched.error();
+    return display_target(b, std::move(launched.value()), direct);
+}
+
+ClientResult<DisplayTarget> redeem_launch_file(Broker& b, const protocol::LaunchFile& file, bool direct,
+                                               std::optional<double> scale) {
+    auto launched = b.rest->redeem(file.token, scale);
+    if (!launched) return launched.error();
+    return display_target(b, std::move(launched.value()), direct);
 }
 
 ClientResult<protocol::ServerHello> display_handshake(DisplayConnection& conn, const std::string& ticket,

@@ -127,8 +127,15 @@ private:
     // Launch (a reconnect rejoins the running session), the display channel, Hello/ServerHello,
     // then the pump.
     Status connect(bool reconnect) {
-        auto target = launch_display(broker_, resource_, o_.direct, scale_);
+        // A launch file's token serves once; reconnects launch its resource with the session it logged in.
+        const bool use_file = o_.launch_file && !file_redeemed_;
+        auto target = use_file ? redeem_launch_file(broker_, *o_.launch_file, o_.direct, scale_)
+                               : launch_display(broker_, resource_, o_.direct, scale_);
         if (!target) return target.error();
+        if (use_file) {
+            file_redeemed_ = true;
+            resource_ = target->launch.resource;
+        }
         if (reconnect && target->launch.session_id != session_id_)
             log::warn("the reconnect landed in session ", target->launch.session_id, " instead of ", session_id_);
         session_id_ = target->launch.session_id;
@@ -509,6 +516,7 @@ private:
     bool focused_ = false;
     bool quit_ = false;
     bool ended_ = false;
+    bool file_redeemed_ = false;
     std::uint32_t ping_id_ = 0;
     Clock::time_point next_ping_{}, next_meter_{}, next_clipboard_poll_{};
     std::optional<Clock::time_point> want_resize_at_;
@@ -517,7 +525,7 @@ private:
 }  // namespace
 
 int run_windowed(Options o) {
-    if (o.user.empty()) {
+    if (o.user.empty() && !o.launch_file) {
         auto u = ask_on_terminal("Portico user: ", true);
         if (!u || u->empty()) {
             std::cerr << "portico-client: no user name (give --user, or run on a terminal)\n";
@@ -538,7 +546,8 @@ int run_windowed(Options o) {
         std::cerr << "portico-client: " << broker.error().message << "\n";
         return exit_code(broker.error().code);
     }
-    auto resource = login_and_resolve(*broker, o);
+    // A launch file's token stands in for the login; it is redeemed when the window connects.
+    auto resource = o.launch_file ? ClientResult<std::string>(o.resource) : login_and_resolve(*broker, o);
     if (!resource) {
         std::cerr << "portico-client: " << resource.error().message << "\n";
         return exit_code(resource.error().code);

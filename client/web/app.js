@@ -10,7 +10,7 @@ import { ResourcePrefs } from './favourites.js';
 import { forgetLastSeen, lastSeen, saveLastSeen } from './last_seen.js';
 import { LiveThumbnails } from './live_thumbnails.js';
 import { MenuChord } from './menu_shortcut.js';
-import { api, ApiError } from './rest.js';
+import { api, apiDownload, ApiError } from './rest.js';
 import { Router } from './router.js';
 import { SessionMenu, zoomStep } from './session_menu.js';
 import { ViewZoom, zoomAround } from './zoom.js';
@@ -345,7 +345,7 @@ class Portal {
     const li = document.createElement('li');
     li.dataset.name = resource.name.toLowerCase();
     li.dataset.resourceId = resource.id;
-    li.append(button, star);
+    li.append(button, star, this.#openInAppButton(resource.name, { resource: resource.id }));
     return li;
   }
 
@@ -406,7 +406,7 @@ class Portal {
   #drawSessions(list, key) {
     const focused = document.activeElement?.closest?.('#sessions li button');
     const focusId = focused?.closest('li').dataset.sessionId;
-    const focusWhich = ['session-logoff', 'logoff-confirm', 'logoff-cancel'].map((c) => `button.${c}`)
+    const focusWhich = ['session-logoff', 'logoff-confirm', 'logoff-cancel', 'open-in-app'].map((c) => `button.${c}`)
       .find((sel) => focused?.matches(sel)) ?? 'button.reconnect';
     this.el.sessions.replaceChildren(...list.map((s) => this.#sessionItem(s)));
     this.#sessionsDrawn = key;
@@ -464,8 +464,45 @@ class Portal {
     // An ending session (logged off, the host is closing it) offers nothing: a launch starts anew.
     if (s.state === 'ending') li.append(info);
     else if (this.#logoffAsked === s.id) li.append(info, this.#listLogoffQuestion(s, li, name));
-    else li.append(info, reconnect, off);
+    else li.append(info, reconnect, this.#openInAppButton(`${name} session`, { session: s.id }), off);
     return li;
+  }
+
+  /**
+   * "Open in the Portico app" for a resource or a running session (`what`: { resource } or
+   * { session }; `label` completes the button's name): downloads a launch file, which the desktop hands to portico-client (its MIME
+   * type is registered by the portico-client package). It lasts a minute and serves once.
+   */
+  #openInAppButton(label, what) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'secondary open-in-app';
+    b.textContent = 'Open in app';
+    b.setAttribute('aria-label', `Open in app: ${label}`);
+    b.title = 'Open in the Portico app: downloads a launch file for portico-client (valid for one minute, once)';
+    b.addEventListener('click', () => this.#openInApp(label, what));
+    return b;
+  }
+
+  async #openInApp(label, what) {
+    let file;
+    try {
+      file = await apiDownload('/launch-files', what);
+    } catch (err) {
+      if (err.status === 401) this.#expired();
+      else this.showError(`Open in app (${label}) failed: ${err.message}`);
+      return;
+    }
+    const url = URL.createObjectURL(file.blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = file.filename;
+    a.hidden = true;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000); // the download has its bytes by then
+    this.showNotice(`${file.filename} was downloaded: open it with the Portico app within a minute.`);
   }
 
   /**

@@ -53,6 +53,34 @@ export async function apiBlob(path) {
   throw errorOf(res, data);
 }
 
+/**
+ * A POST whose answer is a file to save (a launch file): { blob, filename } from its
+ * Content-Disposition, or an ApiError.
+ */
+export async function apiDownload(path, body) {
+  let res;
+  try {
+    res = await fetch(API + path, {
+      method: 'POST', credentials: 'same-origin', cache: 'no-store',
+      headers: { Accept: '*/*', 'Content-Type': 'application/json' }, // the CSRF guard requires JSON
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check your network connection and try again.');
+  }
+  if (res.ok) {
+    const named = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') ?? '');
+    return { blob: await res.blob(), filename: named ? named[1] : 'download' };
+  }
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  throw errorOf(res, data);
+}
+
 function errorOf(res, data) {
   const err = data?.error ?? {};
   return new ApiError(res.status, err.code ?? `http_${res.status}`,

@@ -284,6 +284,8 @@ function violations(schema, value) {
 const OVERRIDES = [
   ['launch', 'width: above maximum', '403 limit_exceeded'],
   ['launch', 'height: above maximum', '403 limit_exceeded'],
+  ['redeemLaunchFile', 'width: above maximum', '403 limit_exceeded'],
+  ['redeemLaunchFile', 'height: above maximum', '403 limit_exceeded'],
 ];
 const expectedFor = (id, label) => OVERRIDES.find(([o, l]) => o === id && label.startsWith(l))?.[2] ?? '400 bad_request';
 
@@ -364,6 +366,10 @@ async function main() {
   const launched = await expect('launch', 200, { as: 'user', body: { resource: 'terminal', width: 800, height: 600, scale: 1 } });
   const sid = launched.json?.session_id;
   if (!sid) throw new Error(`the demo user could not launch Terminal: ${launched.raw}`);
+  // A launch file whose token the malformed redeems leave unused (a refused body spends nothing).
+  const launchFile = await expect('createLaunchFile', 200, { as: 'user', body: { resource: 'terminal' } });
+  const launchToken = /\ntoken=([A-Za-z0-9_-]+)\n/.exec(launchFile.raw.toString())?.[1];
+  if (!launchToken) throw new Error(`the launch file holds no token: ${launchFile.raw}`);
 
   // Phase 2: the malformed requests, each operation with a valid fixture around the one fault.
   const csr2 = csrPem('contract-enrolled-2');
@@ -373,6 +379,8 @@ async function main() {
     getMe: { as: 'user' },
     listResources: { as: 'user' },
     launch: { as: 'user', body: { resource: 'terminal', width: 800, height: 600, scale: 1 } },
+    createLaunchFile: { as: 'user', body: { resource: 'terminal' } },
+    redeemLaunchFile: { body: { token: launchToken, width: 800, height: 600, scale: 1 } },
     listSessions: { as: 'user' },
     listSessionHistory: { as: 'user' },
     getSession: { as: 'user', params: { id: sid } },
@@ -455,6 +463,17 @@ async function main() {
   await expect('launch', '404 not_found', { as: 'user', body: { resource: 'no-such-app' } }, 'unknown resource');
   await expect('launch', '403 not_entitled', { as: 'user', body: { resource: 'contract-app' } }, 'not entitled');
   await expect('launch', '503 no_host', { as: 'user', body: { resource: 'contract-pool' } }, 'an image no host offers');
+  // Launch files: the token once, for the file's user (reconnecting to the running session).
+  const redeemed = await expect('redeemLaunchFile', 200, { body: { token: launchToken } });
+  if (redeemed.json?.session_id !== sid || redeemed.json?.resource !== 'terminal') {
+    results.get('redeemLaunchFile').failures.push(`the launch file did not reconnect to ${sid}: ${redeemed.raw}`);
+  }
+  await expect('redeemLaunchFile', '401 unauthenticated', { body: { token: launchToken } }, 'used already');
+  await expect('redeemLaunchFile', '401 unauthenticated', { body: { token: crypto.randomBytes(32).toString('base64url') } }, 'forged');
+  await expect('createLaunchFile', 200, { as: 'user', body: { session: sid } }, 'reconnect file');
+  await expect('createLaunchFile', '404 not_found', { as: 'helpdesk', body: { session: sid } }, 'someone else\'s session');
+  await expect('createLaunchFile', '404 not_found', { as: 'user', body: { resource: 'no-such-app' } }, 'unknown resource');
+  await expect('createLaunchFile', '403 not_entitled', { as: 'user', body: { resource: 'contract-app' } }, 'not entitled');
   await expect('logoffSession', 204, { as: 'user', params: { id: sid }, body: {} });
   const second = await expect('launch', 200, { as: 'user', body: { resource: 'terminal' } }, 'after log off');
   const sid2 = second.json?.session_id;

@@ -1,5 +1,5 @@
 // Writes the seed corpus of every fuzz target (tests/fuzz/corpus/<target>/) from real messages made
-// by Portico's own encoders: display and control messages, signed tickets, a signed package, and
+// by Portico's own encoders: display and control messages, signed tickets, launch files, a signed package, and
 // an RFB session as QEMU's VNC server speaks it. Run by hand when a format changes:
 //   build-fuzz/tests/fuzz/make_corpus tests/fuzz/corpus
 // (the corpus is kept in the repository; libFuzzer adds what it finds to a copy, not to it).
@@ -8,6 +8,7 @@
 #include "packager/format.hpp"
 #include "protocol/control.hpp"
 #include "protocol/display.hpp"
+#include "protocol/launch_file.hpp"
 #include "protocol/ticket.hpp"
 
 #include <cstdint>
@@ -102,6 +103,20 @@ void ticket() {
         cat({str("\x03t-3\x03s-1\x05"
                  "alice\x01\x04term"),
              {10, 1, 0, 2}}));
+}
+
+void launch_file() {
+    protocol::LaunchFile f;
+    f.broker = "https://127.0.0.1:8443";
+    f.broker_cert_sha256 = crypto::sha256_hex(crypto::bytes_of("a certificate"));
+    f.resource = "terminal";
+    f.expires_at = 1'700'000'060;
+    f.token = crypto::random_token(32);
+    put("launch_file", "new", protocol::format_launch_file(f));
+    f.session = "s-1";
+    std::string crlf;
+    for (char c : protocol::format_launch_file(f)) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+    put("launch_file", "reconnect-crlf", crlf);
 }
 
 void http() {
@@ -218,6 +233,7 @@ int main(int argc, char** argv) {
     display();
     control();
     ticket();
+    launch_file();
     http();
     rfb();
     packages();

@@ -290,6 +290,17 @@ def case_browser_session_menu(stack):
     wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after Log off")
 
 
+def case_browser_launch_file(stack):
+    """"Open in the Portico app" (issue 15): the portal's button downloads a launch file, the real
+    client runs with it (and refuses its second use), a session's button gives a reconnect file."""
+    if why := browser_missing(stack):
+        return skip(why)
+    work = workdir(stack)
+    run_browser_test(stack, "launch-file.test.mjs", "launch file", PORTICO_WORKDIR=work,
+                     PORTICO_CLIENT=stack.bin("portico-client"))
+    wait_for(lambda: not session_app_processes(stack), 15, "Xvfb and xterm to be gone after Log off")
+
+
 def case_browser_touch(stack):
     """The web client on a phone (issue 16): touch emulation at 390x844 and 360x740, the phone keyboard's
     text field (typed text, an Android Backspace, an IME composition), the extra-keys bar (sticky Ctrl
@@ -570,7 +581,7 @@ CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logof
          "bad_input": case_bad_input, "browser": case_browser, "browser_portal": case_browser_portal,
          "browser_input": case_browser_input, "browser_touch": case_browser_touch,
          "browser_console": case_browser_console,
-         "browser_session_menu": case_browser_session_menu,
+         "browser_session_menu": case_browser_session_menu, "browser_launch_file": case_browser_launch_file,
          "packaged_app": case_packaged_app, "slow_link": case_slow_link}
 
 

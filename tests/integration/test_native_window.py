@@ -21,6 +21,9 @@ user's keyboard, mouse and clipboard would:
              makes the window cover the client's screen and the session follow to its size, with
              the keyboard grabbed, so Alt+Tab reaches the session (held there) and not the window
              manager; the chord again gives back the window, its size and the keyboard
+  launch_file  the client opened with a launch file from the portal's "Open in app" (no user, no
+             password, no CA file): the window shows the session, and the reconnect case passes on
+             the login the file's token gave
 
   test_native_window.py CASE BUILD_DIR SOURCE_DIR
 Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts; default: the temporary directory)."""
@@ -122,17 +125,20 @@ class ClientDisplay:
 class WindowClient:
     """portico-client (no --headless) on the client display, logging to a file."""
 
-    def __init__(self, stack, disp, *extra, resource="Terminal"):
+    def __init__(self, stack, disp, *extra, resource="Terminal", launch_file=None):
         self.stack, self.disp = stack, disp
         pw = os.path.join(stack.dir, "password")
         with open(pw, "w") as f:
             f.write(stack.password + "\n")
         self.log_path = os.path.join(stack.dir, "window-client.log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [stack.bin("portico-client"), stack.url, "--resource", resource, "--user", "demo", "--password-file", pw,
-             "--ca", os.path.join(stack.state, "tls/broker.crt"), *extra],
-            env=disp.env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # A launch file names the broker, its certificate and the resource, and stands in for the login.
+        how = [launch_file] if launch_file else [stack.url, "--resource", resource, "--user", "demo", "--password-file",
+                                                 pw, "--ca", os.path.join(stack.state, "tls/broker.crt")]
+        env = dict(disp.env)
+        env.pop("PORTICO_PASSWORD", None)
+        self.proc = subprocess.Popen([stack.bin("portico-client"), *how, *extra], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_for(lambda: "connected to session" in self.text() or self.proc.poll() is not None, 30,
                  "the client to connect")
         assert self.proc.poll() is None, f"the client exited:\n{self.text()}"
@@ -164,16 +170,28 @@ def missing_tools():
     return 1 if os.environ.get("CI") == "true" else 77
 
 
-def with_client(case, extra=(), window_manager=False):
+def portal_launch_file(stack):
+    """A launch file for Terminal as the portal's "Open in app" downloads it (logged in as demo)."""
+    status, _, body = stack.request("POST", "/api/v1/launch-files", {"resource": "terminal"}, cookie=stack.login())
+    assert status == 200, (status, body)
+    path = os.path.join(stack.dir, "Terminal.portico")
+    with open(path, "wb") as f:
+        f.write(body)
+    return path
+
+
+def with_client(case, extra=(), window_manager=False, launch_file=False):
     """Runs case(stack, disp, client) with a client display (with a window manager if asked) and a
-    windowed client (800x600, plus extra options)."""
+    windowed client (800x600, plus extra options; with launch_file, started with a launch file from
+    the portal instead of a login)."""
     def run(stack):
         if (status := missing_tools()) is not None:
             return status
         disp = ClientDisplay(window_manager=window_manager)
         client = None
         try:
-            client = WindowClient(stack, disp, "--size", "800x600", *extra)
+            client = WindowClient(stack, disp, "--size", "800x600", *extra,
+                                  launch_file=portal_launch_file(stack) if launch_file else None)
             case(stack, disp, client)
             client.stop()
         except BaseException:
@@ -367,8 +385,7 @@ def case_clipboard(stack, disp, client):
     print("client -> session clipboard: pasted in xterm")
 
 
-@with_client
-def case_reconnect(stack, disp, client):
+def reconnect_after_drop(stack, disp, client):
     wait_window_matches(stack, client, "reconnect-before")
     conns = subprocess.run(["ss", "-tnpH", "state", "established", "dport", f"= :{stack.port}"], capture_output=True,
                            text=True, check=True).stdout.splitlines()
@@ -581,10 +598,12 @@ def case_login_prompt(stack):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the client ended with status {status}"
 
 
-CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect,
-         "fullscreen": with_client(case_fullscreen, window_manager=True)}
-
-CASES["vm_keyboard"] = case_vm_keyboard
+CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard,
+         "reconnect": with_client(reconnect_after_drop),
+         # A launch file opens the window without a login, and the cookie its redeem gave serves the reconnect.
+         "launch_file": with_client(reconnect_after_drop, launch_file=True),
+         "fullscreen": with_client(case_fullscreen, window_manager=True),
+         "vm_keyboard": case_vm_keyboard}
 
 if __name__ == "__main__":
     if sys.argv[1] == "vm_keyboard":

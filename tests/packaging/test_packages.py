@@ -4,7 +4,8 @@ build tree, and everything below is checked on the .deb files themselves.
 
   - control fields: names, a Depends with the shared libraries (dpkg-shlibdeps) and the programs
     the host starts, conffiles, maintainer scripts; no file in two packages;
-  - the files each installs (binaries, units, /etc/portico, web client, console, guest scripts);
+  - the files each installs (binaries, units, /etc/portico, web client, console, guest scripts,
+    the client's .desktop file and launch-file MIME type, both validated);
   - a Debian changelog in each package (its version, its Maintainer) and man pages made from the
     programs' --help, which `man` renders; lintian asks for neither any more;
   - `systemd-analyze verify` on both units inside the unpacked root, and the broker's exposure
@@ -46,7 +47,8 @@ PACKAGES = {
                      "lib/systemd/system/portico-host.service", "etc/portico/host.conf",
                      "usr/share/portico/guest/build-desktop-image.sh", "usr/share/portico/guest/pvh-kernel.sh",
                      "usr/share/doc/portico-host/admin.md"],
-    "portico-client": ["usr/bin/portico-client"],
+    "portico-client": ["usr/bin/portico-client", "usr/share/applications/portico-client.desktop",
+                       "usr/share/mime/packages/portico-client.xml"],
     "portico-pack": ["usr/bin/portico-pack", "usr/bin/portico-pack-runtime"],
 }
 # Beside those: each package's Debian changelog, and a man page for its main program.
@@ -74,9 +76,10 @@ def run(args, **kw):
 
 
 def require_tools():
-    missing = [t for t in ("dpkg-deb", "systemd-analyze") if not shutil.which(t)]
-    assert not missing, (f"missing {', '.join(missing)} (Debian dpkg, systemd; deploy/install-deps.sh "
-                         "--test installs them): cannot check the packages")
+    missing = [t for t in ("dpkg-deb", "systemd-analyze", "desktop-file-validate", "update-mime-database")
+               if not shutil.which(t)]
+    assert not missing, (f"missing {', '.join(missing)} (Debian dpkg, systemd, desktop-file-utils, "
+                         "shared-mime-info; deploy/install-deps.sh --test installs them): cannot check the packages")
 
 
 def build_packages(cpack, build, out):
@@ -166,6 +169,29 @@ def check_files(debs, root):
         p = run([os.path.join(root, "usr/bin", prog), "--help"])
         assert p.returncode == 0, f"{prog} --help: exit {p.returncode}\n{p.stderr[-2000:]}"
     print(f"files: {len(owners)} in {len(debs)} packages, none in two; every program runs")
+
+
+def check_launch_file_type(root, work):
+    """The client opens the portal's launch files: its .desktop file is valid and names the type, and
+    the type's shared-mime-info XML, compiled as the package's trigger compiles it, maps *.portico
+    and a file starting with [portico-launch] to it."""
+    desktop = os.path.join(root, "usr/share/applications/portico-client.desktop")
+    p = run(["desktop-file-validate", desktop])
+    assert p.returncode == 0 and not p.stdout.strip(), f"desktop-file-validate: {p.stdout}{p.stderr}"
+    with open(desktop) as f:
+        entry = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    assert "application/x-portico-launch" in entry["MimeType"].split(";"), entry
+    assert entry["Exec"] == "portico-client %f", entry
+    mime = os.path.join(work, "mime")
+    os.makedirs(os.path.join(mime, "packages"))
+    shutil.copy(os.path.join(root, "usr/share/mime/packages/portico-client.xml"), os.path.join(mime, "packages"))
+    p = run(["update-mime-database", "-V", mime])
+    assert p.returncode == 0 and "error" not in (p.stdout + p.stderr).lower(), f"update-mime-database: {p.stdout}{p.stderr}"
+    with open(os.path.join(mime, "globs2")) as f:
+        assert "application/x-portico-launch:*.portico" in f.read(), "*.portico is not the launch-file type"
+    with open(os.path.join(mime, "magic"), "rb") as f:
+        assert b"[portico-launch]" in f.read(), "no magic for files starting with [portico-launch]"
+    print("launch files: the .desktop file is valid, *.portico and [portico-launch] are application/x-portico-launch")
 
 
 def check_units(root):
@@ -437,6 +463,7 @@ def main():
     controls = {name: c for name, (c, _) in checked.items()}
     check_files(debs, root)
     check_docs(root, {name: f for name, (_, f) in checked.items()})
+    check_launch_file_type(root, work)
     check_units(root)
     report_lintian(debs)
     check_maintainer_scripts(controls, work)

@@ -157,7 +157,7 @@ TEST_CASE("store: history keeps the end reason, who ended it and usage, pages by
     test::TempDir dir;
     auto sp = portico::broker::open_store((dir.path / "p.db").string());
     auto& s = *sp;
-    CHECK(s.schema_version() == 6);
+    CHECK(s.schema_version() == 7);
     s.create_user("alice", "x", 1);
     s.create_user("bob", "x", 1);
     for (int i = 0; i < 5; ++i)

@@ -103,8 +103,8 @@ TEST_CASE("postgres store: the schema has the same tables, columns and nullabili
     test::TempDir dir;
     auto sqlite_path = (dir.path / "p.db").string();
     auto url = test::PgServer::shared().new_database();
-    CHECK(open_store(sqlite_path)->schema_version() == 6);
-    CHECK(open_store(url)->schema_version() == 6);
+    CHECK(open_store(sqlite_path)->schema_version() == 7);
+    CHECK(open_store(url)->schema_version() == 7);
     auto lite = sqlite_columns(sqlite_path);
     auto pg = postgres_columns(url);
     CHECK(lite.count("sessions.avg_fps nullable") == 1);  // the comparison sees nullability at all
@@ -123,10 +123,10 @@ TEST_CASE("postgres store: brokers starting at once on an empty database migrate
     auto [ok_a, ok_b] = race([&] { a = open_store(url); }, [&] { b = open_store(url); });
     REQUIRE(ok_a);
     REQUIRE(ok_b);
-    CHECK(a->schema_version() == 6);
-    CHECK(b->schema_version() == 6);
+    CHECK(a->schema_version() == 7);
+    CHECK(b->schema_version() == 7);
     CHECK(test::pg_query(url, "SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_version")[0] ==
-          std::vector<std::optional<std::string>>{"6", "6"});
+          std::vector<std::optional<std::string>>{"7", "7"});
 }
 
 TEST_CASE("postgres store: a launch ticket recorded by two brokers at once is recorded once",
@@ -160,6 +160,25 @@ TEST_CASE("postgres store: an enrollment token consumed by two brokers at once h
         CHECK(results == std::multiset<ConsumeResult>{ConsumeResult::ok, ConsumeResult::used});
     }
     CHECK(a->enrollment_tokens(150).empty());
+}
+
+TEST_CASE("postgres store: a launch-file token redeemed at two brokers at once has one winner",
+          "[broker][store][postgres]") {
+    auto url = test::PgServer::shared().new_database();
+    auto a = open_store(url), b = open_store(url);
+    a->create_user("alice", "h", 0);
+    for (int round = 0; round < 50; ++round) {
+        auto hash = "launch-" + std::to_string(round);
+        a->create_launch_token(hash, {"alice", "calc", "", 100, 200});
+        ConsumeResult ra{}, rb{};
+        auto [ok_a, ok_b] = race([&] { ra = a->consume_launch_token(hash, 150).result; },
+                                 [&] { rb = b->consume_launch_token(hash, 150).result; });
+        INFO("round " << round);
+        REQUIRE(ok_a);
+        REQUIRE(ok_b);
+        std::multiset<ConsumeResult> results{ra, rb};
+        CHECK(results == std::multiset<ConsumeResult>{ConsumeResult::ok, ConsumeResult::used});
+    }
 }
 
 TEST_CASE("postgres store: a desktop pool's last desktop goes to one of two brokers", "[broker][store][postgres]") {
@@ -303,7 +322,7 @@ TEST_CASE("copy-store: an SQLite estate arrives in PostgreSQL row for row, and o
 
     auto lite = open_store(lite_path);
     auto pg = open_store(url);
-    CHECK(pg->schema_version() == 6);
+    CHECK(pg->schema_version() == 7);
     REQUIRE(pg->users().size() == 2);
     CHECK(pg->users()[0].name == "alice");
     CHECK(pg->users()[0].role == portico::broker::Role::admin);

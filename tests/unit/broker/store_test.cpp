@@ -65,15 +65,15 @@ TEST_CASE("store: migrations apply exactly once", "[broker][store][postgres]") {
     INFO(b.name);
     {
         auto s = b.open();
-        CHECK(s->schema_version() == 6);
+        CHECK(s->schema_version() == 7);
         s->create_user("alice", portico::crypto::hash_password("pw"), 100);
     }
     {
         auto s = b.open();  // reopening must not re-run the migrations (they would fail: tables exist)
-        CHECK(s->schema_version() == 6);
+        CHECK(s->schema_version() == 7);
         CHECK(s->password_hash("alice").has_value());
     }
-    CHECK(b.count("SELECT COUNT(*) FROM schema_version") == 6);
+    CHECK(b.count("SELECT COUNT(*) FROM schema_version") == 7);
     if (b.name == "sqlite") CHECK(b.count("SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
 }
 
@@ -171,7 +171,7 @@ TEST_CASE("store: migrating from version 1 keeps users, resources and sessions",
         sqlite3_close(h);
     }
     auto s = open_store(db);
-    CHECK(s->schema_version() == 6);
+    CHECK(s->schema_version() == 7);
     REQUIRE(s->user("alice"));
     CHECK(s->user("alice")->role == Role::user);
     auto rec = s->session("s1");
@@ -179,6 +179,46 @@ TEST_CASE("store: migrating from version 1 keeps users, resources and sessions",
     CHECK(rec->state == SessionState::active);
     CHECK(rec->updated_at == 5);
     CHECK(s->resource("terminal")->command == std::vector<std::string>{"xterm"});
+}
+
+TEST_CASE("store: a launch-file token is used once, expires, and goes with its user", "[broker][store][postgres]") {
+    using portico::broker::ConsumeResult;
+    using portico::broker::LaunchToken;
+    Backend b(STORE_BACKEND());
+    INFO(b.name);
+    auto sp = b.open();
+    auto& s = *sp;
+    s.create_user("alice", "h", 0);
+    s.create_user("bob", "h", 0);
+    s.create_launch_token("h-new", LaunchToken{"alice", "calc", "", 100, 160});
+    s.create_launch_token("h-reconnect", LaunchToken{"alice", "calc", "s7", 100, 160});
+    s.create_launch_token("h-late", LaunchToken{"alice", "calc", "", 100, 160});
+    s.create_launch_token("h-bob", LaunchToken{"bob", "calc", "", 100, 160});
+
+    auto first = s.consume_launch_token("h-new", 150);
+    CHECK(first.result == ConsumeResult::ok);
+    REQUIRE(first.token);
+    CHECK(first.token->user == "alice");
+    CHECK(first.token->resource == "calc");
+    CHECK(first.token->session_id.empty());
+    CHECK(first.token->expires_at == 160);
+    auto again = s.consume_launch_token("h-new", 151);
+    CHECK(again.result == ConsumeResult::used);
+    CHECK_FALSE(again.token);
+    CHECK(s.consume_launch_token("h-reconnect", 150).token->session_id == "s7");
+
+    CHECK(s.consume_launch_token("h-late", 160).result ==
+          ConsumeResult::expired);  // expires_at is the first second refused
+    CHECK(s.consume_launch_token("h-late", 100).result == ConsumeResult::used);  // the late try used it up
+    CHECK(s.consume_launch_token("h-forged", 150).result == ConsumeResult::unknown);
+
+    CHECK(s.delete_user("bob"));  // a deleted user's tokens go with them
+    CHECK(s.consume_launch_token("h-bob", 150).result == ConsumeResult::unknown);
+
+    s.create_launch_token("h-fresh", LaunchToken{"alice", "calc", "", 200, 260});
+    CHECK(s.purge_launch_tokens(161) == 3);  // the three of expires_at 160, used or not
+    CHECK(b.count("SELECT COUNT(*) FROM launch_tokens") == 1);
+    CHECK(s.consume_launch_token("h-fresh", 210).result == ConsumeResult::ok);
 }
 
 TEST_CASE("store: groups, entitlements, hosts, lost sessions, tokens, audit", "[broker][store][postgres]") {

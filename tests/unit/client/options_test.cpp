@@ -199,3 +199,44 @@ TEST_CASE("options: --decoder chooses how H.264 is decoded, VA-API when there is
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().code == ClientError::usage);
 }
+
+TEST_CASE("options: a launch file names the broker, its pin and the resource; a damaged one is a usage error") {
+    portico::protocol::LaunchFile lf;
+    lf.broker = "https://broker.example.org:8443";
+    lf.broker_cert_sha256 = std::string(64, 'c');
+    lf.resource = "terminal";
+    lf.expires_at = 1'800'000'000;
+    lf.token = std::string(portico::protocol::kLaunchTokenLength, 'T');
+    const std::string path = "/tmp/portico-options-test-" + std::to_string(getpid()) + ".portico";
+    std::ofstream(path) << portico::protocol::format_launch_file(lf);
+
+    auto windowed = parse_options({path}, std::nullopt);  // no user, no password asked: the token stands in
+    REQUIRE(windowed.ok());
+    REQUIRE(windowed->launch_file);
+    CHECK(windowed->launch_file->token == lf.token);
+    CHECK(windowed->broker == "https://broker.example.org:8443");
+    CHECK(windowed->resource == "terminal");
+    CHECK_FALSE(windowed->ask_password);
+    auto headless = parse_options({"--headless", path, "--duration", "1", "--png", "/tmp/x.png"}, std::string("pw"));
+    REQUIRE(headless.ok());
+    CHECK(headless->password.empty());  // PORTICO_PASSWORD is not sent anywhere with a launch file
+
+    for (auto extra : {"--user", "--resource", "--ca", "--password-file"}) {
+        auto r = parse_options({path, extra, "x"}, std::nullopt);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == ClientError::usage);
+        CHECK_THAT(r.error().message, Catch::Contains("launch file"));
+    }
+    CHECK_FALSE(parse_options({path, "--insecure"}, std::nullopt).ok());
+    CHECK_FALSE(parse_options({path, "--broker", "https://other"}, std::nullopt).ok());
+
+    std::ofstream(path) << portico::protocol::format_launch_file(lf).substr(0, 100);
+    auto cut = parse_options({path}, std::nullopt);
+    REQUIRE_FALSE(cut.ok());
+    CHECK(cut.error().code == ClientError::usage);
+    CHECK_THAT(cut.error().message, Catch::Contains(path) && Catch::Contains("cut short"));
+    auto missing = parse_options({path + ".gone"}, std::nullopt);
+    REQUIRE_FALSE(missing.ok());
+    CHECK_THAT(missing.error().message, Catch::Contains("cannot read launch file"));
+    std::remove(path.c_str());
+}

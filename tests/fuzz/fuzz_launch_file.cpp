@@ -1,0 +1,33 @@
+// libFuzzer target: launch files (protocol/launch_file.hpp) as portico-client reads them from
+// whatever a download left on disk. Any bytes: parsed without a crash, refused with a message, or
+// accepted; what is accepted has a well-formed token, an https broker and a 64-hex pin, and writes
+// back (format_launch_file) to a file that reads as the same fields.
+
+#include "fuzz_check.hpp"
+#include "protocol/launch_file.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+using namespace portico::protocol;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string text(reinterpret_cast<const char*>(data), size);
+    auto r = parse_launch_file(text);
+    if (!r) {
+        FUZZ_CHECK(!r.error().message.empty(), "a refused file says why");
+        return 0;
+    }
+    const auto& f = r.value();
+    FUZZ_CHECK(well_formed_launch_token(f.token), "an accepted file has a well-formed token");
+    FUZZ_CHECK(f.broker.rfind("https://", 0) == 0, "an accepted file names an https broker");
+    FUZZ_CHECK(f.broker_cert_sha256.size() == 64, "an accepted file pins a SHA-256");
+    auto again = parse_launch_file(format_launch_file(f));
+    FUZZ_CHECK(again.ok(), "what was read writes back to a file that reads");
+    const auto& g = again.value();
+    FUZZ_CHECK(g.broker == f.broker && g.broker_cert_sha256 == f.broker_cert_sha256 && g.resource == f.resource &&
+                   g.session == f.session && g.expires_at == f.expires_at && g.token == f.token,
+               "a file written back reads as the same fields");
+    return 0;
+}
