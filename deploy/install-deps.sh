@@ -37,6 +37,9 @@ test_pkgs=(
   postgresql  # the postgres-labelled tests start their own server from /usr/lib/postgresql/*/bin (pg_server.hpp)
   haproxy  # the cluster tests and benches: the load balancer in front of the brokers (deploy/haproxy/haproxy.cfg)
   xdotool xclip  # the native client's window tests drive its display (tests/integration/test_native_window.py)
+  # native_window_monitors: a client display with two monitors. Xorg's dummy driver has RandR
+  # outputs SDL lists as displays (Xvfb has one); xrandr switches them on.
+  xserver-xorg-core xserver-xorg-video-dummy x11-xserver-utils
   systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
 )
 

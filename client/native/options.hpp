@@ -3,6 +3,7 @@
 // --help text that documents flags and exit codes. Used once at start-up on the main thread.
 
 #include "client/native/client_error.hpp"
+#include "client/native/monitor_layout.hpp"
 
 #include <optional>
 #include <string>
@@ -48,6 +49,10 @@ struct Options {
     bool fullscreen = false;
     std::optional<double> scale;
     bool stats_overlay = false;
+    // --monitors all|N,M: a borderless window over those monitors, the session laid out like them
+    // (numbers as --list-monitors prints them); --list-monitors prints them and exits.
+    std::optional<MonitorSelection> monitors;
+    bool list_monitors = false;
 };
 
 // args excludes argv[0]. env_password is PORTICO_PASSWORD if set. Reads --password-file.

@@ -15,6 +15,16 @@ user's keyboard, mouse and clipboard would:
              the client's terminal (a pty), the password with echo off
   reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
              session, whose picture and input work again
+  monitors   the client display has two monitors (1024x768, and 800x600 right of it) and the client
+             spans them (--monitors all): the session's screen is the combined 1824x768, its RandR
+             monitors (xrandr --listmonitors inside the session) are the client's layout with the
+             same primary, and the client display's pixels equal the session's screen after
+             build-to-lossless; a client on monitor 2 alone (--monitors 2) makes it 800x600 with one
+             monitor again.
+             The two-monitor display is Xorg with the dummy video driver (xserver-xorg-video-dummy):
+             its 16 RandR outputs can be switched on and placed with xrandr, and SDL 2.26 lists
+             displays by RandR output. Xvfb 21.1 has a single output; the virtual monitors
+             `xrandr --setmonitor` adds to it are not outputs, and SDL does not list them.
 
   test_native_window.py CASE BUILD_DIR SOURCE_DIR
 Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts; default: the temporary directory)."""
@@ -22,6 +32,7 @@ Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it
 import os
 import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -40,7 +51,7 @@ def artifact(name):
     folder = os.path.join(os.environ.get("PORTICO_ARTIFACTS", tempfile.gettempdir()), "native_window")
     os.makedirs(folder, exist_ok=True)
     return os.path.join(folder, name)
-NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss")
+NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss", "xrandr")
 
 
 def write_png(path, width, height, rgb):
@@ -80,6 +91,83 @@ class ClientDisplay:
         self.proc.wait(timeout=10)
 
 
+class TwoMonitorDisplay(ClientDisplay):
+    """Xorg with the dummy driver, two of its outputs on: DUMMY0 1024x768 at 0,0 (primary) and
+    DUMMY1 800x600 at 1024,0 (top-aligned), so the screen is 1824x768. No window manager, no input
+    devices (xdotool's XTEST needs none)."""
+
+    MONITORS = [(1024, 768, 0, 0), (800, 600, 1024, 0)]  # w, h, x, y; the first is primary
+    CONFIG = """Section "ServerFlags"
+  Option "AutoAddDevices" "false"
+EndSection
+Section "Device"
+  Identifier "dummy"
+  Driver "dummy"
+  VideoRam 64000
+EndSection
+Section "Screen"
+  Identifier "screen"
+  Device "dummy"
+  DefaultDepth 24
+  SubSection "Display"
+    Depth 24
+    Virtual 2048 1024
+  EndSubSection
+EndSection
+"""
+
+    def __init__(self):  # noqa: super().__init__ would start an Xvfb
+        self.dir = tempfile.mkdtemp(prefix="portico-xorg-")
+        conf = os.path.join(self.dir, "xorg.conf")
+        with open(conf, "w") as f:
+            f.write(self.CONFIG)
+        os.mkdir(os.path.join(self.dir, "conf.d"))  # and none of the machine's xorg.conf.d
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(
+            ["Xorg", "-displayfd", str(w), "-config", conf, "-configdir", os.path.join(self.dir, "conf.d"),
+             "-logfile", os.path.join(self.dir, "Xorg.log"), "-noreset", "-nolisten", "tcp", "-novtswitch",
+             "-sharevts"], pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as f:
+            number = f.readline().strip()
+        assert number, f"Xorg did not start; its log:\n{self.log()}"
+        self.display = ":" + number
+        self.env = dict(os.environ, DISPLAY=self.display)
+        self.env.pop("XAUTHORITY", None)
+        (w0, h0, _, _), (w1, h1, x1, y1) = self.MONITORS
+        self.run("xrandr", "--output", "DUMMY0", "--mode", f"{w0}x{h0}", "--pos", "0x0", "--primary")
+        self.run("xrandr", "--addmode", "DUMMY1", f"{w1}x{h1}")
+        self.run("xrandr", "--output", "DUMMY1", "--mode", f"{w1}x{h1}", "--pos", f"{x1}x{y1}")
+        got = monitors_of(self.display, None)
+        assert got == [m + (i == 0,) for i, m in enumerate(self.MONITORS)], f"the client display's monitors: {got}"
+
+    def stop(self):
+        super().stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "Xorg.log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return "(no log)"
+
+
+def monitors_of(display, xauthority):
+    """An X display's RandR monitors, as xrandr --listmonitors prints them: [(w, h, x, y, primary)]."""
+    env = dict(os.environ, DISPLAY=display)
+    if xauthority:
+        env["XAUTHORITY"] = xauthority
+    out = subprocess.run(["xrandr", "--listmonitors"], env=env, check=True, capture_output=True, text=True,
+                         timeout=30).stdout
+    found = []
+    for line in out.splitlines()[1:]:
+        m = re.match(r"\s*\d+: ([+*]*)\S+ (\d+)/\d+x(\d+)/\d+\+(\d+)\+(\d+)", line)
+        assert m, f"xrandr --listmonitors: unexpected line {line!r}"
+        found.append((int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)), "*" in m.group(1)))
+    return sorted(found, key=lambda t: (t[3], t[2]))
+
+
 class WindowClient:
     """portico-client (no --headless) on the client display, logging to a file."""
 
@@ -115,18 +203,19 @@ class WindowClient:
         assert self.proc.returncode == 0, f"the client exited with {self.proc.returncode}:\n{self.text()[-3000:]}"
 
 
-def with_client(case, extra=()):
-    """Runs case(stack, disp, client) with a client display and a windowed client (800x600, plus
-    extra options)."""
+def with_client(case, extra=(), display=ClientDisplay, needed=(), size=("--size", "800x600")):
+    """Runs case(stack, disp, client) with a client display (display()) and a windowed client
+    (size, plus extra options)."""
     def run(stack):
-        missing = [t for t in NEEDED if subprocess.run(["which", t], capture_output=True).returncode != 0]
+        missing = [t for t in (*NEEDED, *needed)
+                   if not os.path.exists(t) and subprocess.run(["which", t], capture_output=True).returncode != 0]
         if missing:
             print(f"missing tools: {missing} (deploy/install-deps.sh --test)")
             return 1 if os.environ.get("CI") == "true" else 77
-        disp = ClientDisplay()
+        disp = display()
         client = None
         try:
-            client = WindowClient(stack, disp, "--size", "800x600", *extra)
+            client = WindowClient(stack, disp, *size, *extra)
             case(stack, disp, client)
             client.stop()
         except BaseException:
@@ -398,7 +487,61 @@ def case_login_prompt(stack):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the client ended with status {status}"
 
 
-CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect}
+def case_monitors(stack, disp, client):
+    listed = disp.run(stack.bin("portico-client"), "--list-monitors").stdout
+    assert re.search(r"^1: DUMMY0 1024x768 at 0,0 \(primary\)$", listed, re.M) and \
+        re.search(r"^2: DUMMY1 800x600 at 1024,0$", listed, re.M), f"--list-monitors printed:\n{listed}"
+    wait_for(lambda: session_screen(stack)[:2] == (1824, 768), 20, "the session to become 1824x768")
+    # Text across both monitors, so the comparison below sees the second monitor's part too.
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    disp.xdotool("type", "--delay", "30", "printf 'SPAN-%04d ' $(seq 90)")
+    type_into_session(disp, "Return")
+
+    def text_on_second_monitor():
+        w, h, rgb = session_screen(stack)
+        return sum(1 for y in range(0, 60) for x in range(1100, 1800) if rgb[(y * w + x) * 3] < 128) > 100
+
+    wait_for(text_on_second_monitor, 20, "the printed text to reach the second monitor's part of the session")
+    size = wait_window_matches(stack, client, "monitors-all")
+    assert size == (1824, 768), f"spanning 1024x768 + 800x600 should make the session 1824x768, not {size}"
+    # The window is the client display's whole screen: the display's pixels are the session's.
+    shots = {}
+
+    def display_is_session():
+        shots["session"], shots["display"] = session_screen(stack), x_screen_rgb(disp.display, None)
+        return shots["session"] == shots["display"]
+
+    try:
+        wait_for(display_is_session, 10, "the client display's pixels to equal the session's screen")
+    finally:
+        write_png(artifact("monitors-all-display.png"), *shots["display"])
+    display, xauthority = session_display(stack.host.pid)
+    want = [m + (i == 0,) for i, m in enumerate(TwoMonitorDisplay.MONITORS)]
+    got = wait_for(lambda: (lambda g: g == want and g)(monitors_of(display, xauthority)), 15,
+                   "the session's RandR monitors to be the client's")
+    print(f"session 1824x768; its monitors {got} equal the client's; the client display equals the session")
+
+    # One monitor of the two: the window covers monitor 2, the session becomes its size, and its
+    # one monitor is the whole screen again.
+    client.stop()
+    one = WindowClient(stack, disp, "--monitors", "2")
+    try:
+        size = wait_window_matches(stack, one, "monitors-second")
+        assert size == (800, 600), f"--monitors 2 should make the session 800x600, not {size}"
+        got = wait_for(lambda: (lambda g: len(g) == 1 and g)(monitors_of(display, xauthority)), 15,
+                       "the session to have one monitor again")
+        assert got[0][:4] == (800, 600, 0, 0), f"the session's one monitor: {got}"
+        geometry = disp.xdotool("getwindowgeometry", str(one.window))
+        assert "Position: 1024,0" in geometry and "Geometry: 800x600" in geometry, geometry
+        print(f"--monitors 2: the window covers monitor 2, the session is 800x600 with one monitor {got[0]}")
+    finally:
+        one.stop()
+    # with_client stops the first client, which has ended (0) already.
+
+
+CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect,
+         "monitors": with_client(case_monitors, extra=("--monitors", "all"), display=TwoMonitorDisplay,
+                                 needed=("Xorg", "/usr/lib/xorg/modules/drivers/dummy_drv.so"), size=())}
 
 if __name__ == "__main__":
     stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
