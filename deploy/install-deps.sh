@@ -40,6 +40,7 @@ test_pkgs=(
   # native_window_monitors: a client display with two monitors. Xorg's dummy driver has RandR
   # outputs SDL lists as displays (Xvfb has one); xrandr switches them on.
   xserver-xorg-core xserver-xorg-video-dummy x11-xserver-utils
+  openbox  # ... and a window manager in the session maximises a window onto one of the monitors
   systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
 )
 

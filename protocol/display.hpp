@@ -104,7 +104,7 @@ struct MonitorRect {
 // width x height, monitors[primary] the primary one. The host's RandR monitors follow it.
 struct ResizeRequest {
     std::uint16_t width = 0, height = 0;
-    std::vector<MonitorRect> monitors;
+    std::vector<MonitorRect> monitors{};
     std::uint8_t primary = 0;
 };
 // Why a layout is unacceptable for a width x height screen, or empty when it is acceptable.

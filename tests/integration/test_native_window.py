@@ -19,7 +19,8 @@ user's keyboard, mouse and clipboard would:
              spans them (--monitors all): the session's screen is the combined 1824x768, its RandR
              monitors (xrandr --listmonitors inside the session) are the client's layout with the
              same primary, and the client display's pixels equal the session's screen after
-             build-to-lossless; a client on monitor 2 alone (--monitors 2) makes it 800x600 with one
+             build-to-lossless; openbox started in the session maximises xterm onto one monitor
+             alone (not the 1824x768 screen); a client on monitor 2 alone (--monitors 2) makes it 800x600 with one
              monitor again.
              The two-monitor display is Xorg with the dummy video driver (xserver-xorg-video-dummy):
              its 16 RandR outputs can be switched on and placed with xrandr, and SDL 2.26 lists
@@ -487,6 +488,56 @@ def case_login_prompt(stack):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the client ended with status {status}"
 
 
+OPENBOX_RC = """<?xml version="1.0"?>
+<openbox_config xmlns="http://openbox.org/3.4/rc">
+  <applications>
+    <application class="XTerm">
+      <decor>no</decor>
+      <maximized>yes</maximized>
+    </application>
+  </applications>
+</openbox_config>
+"""
+
+
+def maximise_in_session(stack, display, xauthority):
+    """Runs openbox in the session (an app session has no window manager of its own) with a rule
+    that maximises xterm, and returns xterm's geometry then (w, h, x, y). Openbox finds monitors
+    through Xinerama, which the X server answers from the RandR monitors."""
+    rc = os.path.join(stack.dir, "openbox-rc.xml")
+    with open(rc, "w") as f:
+        f.write(OPENBOX_RC)
+    env = dict(os.environ, DISPLAY=display, XAUTHORITY=xauthority or "", HOME=stack.dir)
+    wm = subprocess.Popen(["openbox", "--config-file", rc], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        def geometry():
+            ids = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "XTerm"], env=env,
+                                 capture_output=True, text=True, timeout=10).stdout.split()
+            if len(ids) != 1:
+                return None
+            out = subprocess.run(["xdotool", "getwindowgeometry", ids[0]], env=env, capture_output=True,
+                                 text=True, timeout=10).stdout
+            pos = re.search(r"Position: (-?\d+),(-?\d+)", out)
+            size = re.search(r"Geometry: (\d+)x(\d+)", out)
+            return pos and size and (int(size.group(1)), int(size.group(2)), int(pos.group(1)), int(pos.group(2)))
+
+        last = {}
+
+        def maximised():
+            last["g"] = geometry()
+            return last["g"] in TwoMonitorDisplay.MONITORS
+
+        try:
+            wait_for(maximised, 20, "openbox to maximise xterm")
+        except AssertionError:
+            pass  # the caller's assertion says what was seen
+        return last.get("g")
+    finally:
+        wm.terminate()
+        wm.wait(timeout=10)
+
+
 def case_monitors(stack, disp, client):
     listed = disp.run(stack.bin("portico-client"), "--list-monitors").stdout
     assert re.search(r"^1: DUMMY0 1024x768 at 0,0 \(primary\)$", listed, re.M) and \
@@ -520,6 +571,11 @@ def case_monitors(stack, disp, client):
     got = wait_for(lambda: (lambda g: g == want and g)(monitors_of(display, xauthority)), 15,
                    "the session's RandR monitors to be the client's")
     print(f"session 1824x768; its monitors {got} equal the client's; the client display equals the session")
+    # Which monitor openbox picks is its business; that it fills exactly one is the layout's doing.
+    maximised = maximise_in_session(stack, display, xauthority)
+    assert maximised in TwoMonitorDisplay.MONITORS, \
+        f"xterm maximised by a window manager should fill one monitor, not {maximised}"
+    print(f"xterm maximised by openbox in the session fills one monitor alone: {maximised}")
 
     # One monitor of the two: the window covers monitor 2, the session becomes its size, and its
     # one monitor is the whole screen again.
@@ -541,7 +597,7 @@ def case_monitors(stack, disp, client):
 
 CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard, "reconnect": case_reconnect,
          "monitors": with_client(case_monitors, extra=("--monitors", "all"), display=TwoMonitorDisplay,
-                                 needed=("Xorg", "/usr/lib/xorg/modules/drivers/dummy_drv.so"), size=())}
+                                 needed=("Xorg", "/usr/lib/xorg/modules/drivers/dummy_drv.so", "openbox"), size=())}
 
 if __name__ == "__main__":
     stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
