@@ -154,11 +154,10 @@ private:
     ClientResult<SpanLayout> choose_span(MonitorSelection chosen) {
         const auto displays = local_displays();
         if (resource_type_ == "desktop") {
-            const int first = chosen.all || chosen.numbers.empty() ? 1 : chosen.numbers.front();
+            chosen = first_monitor_of(chosen);
             std::cerr << "portico-client: a VM desktop cannot span several monitors yet (the guest sets its own "
                          "resolution); showing it on monitor "
-                      << first << " only\n";
-            chosen = MonitorSelection{false, {first}};
+                      << chosen.numbers.front() << " only\n";
         }
         return span_layout(displays, chosen);
     }

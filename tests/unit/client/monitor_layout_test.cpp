@@ -53,6 +53,16 @@ TEST_CASE("monitors: the window covers the chosen ones, laid out relative to it,
     CHECK(two_three->primary == 0);
 }
 
+TEST_CASE("monitors: a VM desktop goes on the first chosen monitor") {
+    CHECK(first_monitor_of(MonitorSelection{true, {}}).numbers == std::vector<int>{1});
+    CHECK(first_monitor_of(MonitorSelection{false, {2, 3}}).numbers == std::vector<int>{2});
+    const std::vector<DisplayRect> two{{0, 0, 1024, 768}, {1024, 0, 800, 600}};
+    auto one = span_layout(two, first_monitor_of(MonitorSelection{false, {2}}));
+    REQUIRE(one);
+    CHECK(one->window == DisplayRect{1024, 0, 800, 600});
+    CHECK(one->layout.size() == 1);  // one monitor: no layout goes to the host
+}
+
 TEST_CASE("monitors: what cannot be spanned is refused with the reason") {
     const std::vector<DisplayRect> three{{0, 0, 800, 600}, {800, 0, 800, 600}, {1600, 0, 800, 600}};
     auto gap = span_layout(three, MonitorSelection{false, {1, 3}});
