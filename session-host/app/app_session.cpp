@@ -210,11 +210,11 @@ void AppSession::set_monitors(const std::vector<protocol::MonitorRect>& monitors
     if (fitted.size() < monitors.size())
         log::warn("session ", options_.id, ": ", monitors.size() - fitted.size(), " of the client's ", monitors.size(),
                   " monitors lie outside the ", w, "x", h, " screen and are left out");
-    if (fitted == monitors_ && fitted_primary == primary_) return;
+    if (monitors_known_ && fitted == monitors_ && fitted_primary == primary_) return;
     std::string why;
     if (!sizer_->set_monitors(fitted, fitted_primary, why)) {
         log::warn("session ", options_.id, ": cannot lay out ", fitted.size(), " monitors: ", why);
-        monitors_.clear();  // unknown now: the next request tries again
+        monitors_known_ = false;  // part of it may be in place: the next request sets its own whole
         return;
     }
     log::info("session ", options_.id, ": ",
@@ -222,6 +222,7 @@ void AppSession::set_monitors(const std::vector<protocol::MonitorRect>& monitors
                              : std::to_string(fitted.size()) + " monitors, primary " + std::to_string(fitted_primary));
     monitors_ = std::move(fitted);
     primary_ = fitted_primary;
+    monitors_known_ = true;
 }
 
 void AppSession::teardown() {

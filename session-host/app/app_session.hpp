@@ -80,6 +80,7 @@ private:
     std::unique_ptr<ScreenSizer> sizer_;
     std::vector<protocol::MonitorRect> monitors_;  // the layout in place (clipped to the screen)
     int primary_ = 0;
+    bool monitors_known_ = true;  // false after a failed layout: the next request sets it whatever it is
     std::unique_ptr<AppHandle> app_;
     std::unique_ptr<capture::X11FrameSource> source_;
     std::mutex input_mu_;  // the injector is used by network threads and torn down by the capture thread
