@@ -36,7 +36,11 @@ test_pkgs=(
   clang-format  # tools/format-check (.clang-format)
   postgresql  # the postgres-labelled tests start their own server from /usr/lib/postgresql/*/bin (pg_server.hpp)
   haproxy  # the cluster tests and benches: the load balancer in front of the brokers (deploy/haproxy/haproxy.cfg)
-  xdotool xclip openbox  # the native client's window tests drive its display; openbox: full screen needs a window manager (tests/integration/test_native_window.py)
+  xdotool xclip  # the native client's window tests drive its display (tests/integration/test_native_window.py)
+  # native_window_monitors: a client display with two monitors. Xorg's dummy driver has RandR
+  # outputs SDL lists as displays (Xvfb has one); xrandr switches them on.
+  xserver-xorg-core xserver-xorg-video-dummy x11-xserver-utils
+  openbox  # a window manager: full screen needs one on the client display; in a session one maximises onto a monitor
   systemd file  # tests/packaging: systemd-analyze verify; cpack's shlibdeps finds ELF files with file
   systemd-container  # tests/packaging/test_admin_guide.py: boots the guide's machines with systemd-nspawn
   desktop-file-utils shared-mime-info  # tests/packaging: desktop-file-validate, update-mime-database (the client's launch-file type)

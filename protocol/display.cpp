@@ -146,6 +146,28 @@ bool valid_utf8(std::string_view s) {
     return true;
 }
 
+std::string monitor_layout_error(int width, int height, const std::vector<MonitorRect>& monitors, int primary) {
+    if (monitors.empty() || monitors.size() > kMaxMonitors)
+        return std::to_string(monitors.size()) + " monitors (1.." + std::to_string(kMaxMonitors) + " allowed)";
+    if (primary < 0 || static_cast<std::size_t>(primary) >= monitors.size())
+        return "primary monitor " + std::to_string(primary) + " is not one of the " + std::to_string(monitors.size());
+    for (std::size_t i = 0; i < monitors.size(); ++i) {
+        const MonitorRect& a = monitors[i];
+        const std::string name = "monitor " + std::to_string(i);
+        if (a.w == 0 || a.h == 0) return name + " has no area";
+        if (a.x + a.w > width || a.y + a.h > height)
+            return name + " (" + std::to_string(a.w) + "x" + std::to_string(a.h) + "+" + std::to_string(a.x) + "+" +
+                   std::to_string(a.y) + ") reaches outside the " + std::to_string(width) + "x" +
+                   std::to_string(height) + " screen";
+        for (std::size_t j = 0; j < i; ++j) {
+            const MonitorRect& b = monitors[j];
+            if (a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h)
+                return name + " overlaps monitor " + std::to_string(j);
+        }
+    }
+    return {};
+}
+
 std::vector<std::uint8_t> encode(const Message& m) {
     return std::visit(
         [](const auto& msg) -> std::vector<std::uint8_t> {
@@ -184,6 +206,16 @@ std::vector<std::uint8_t> encode(const Message& m) {
                 Writer w(MsgType::resize_request);
                 w.put(msg.width);
                 w.put(msg.height);
+                if (!msg.monitors.empty()) {
+                    w.put(static_cast<std::uint8_t>(msg.monitors.size()));
+                    w.put(msg.primary);
+                    for (const MonitorRect& m : msg.monitors) {
+                        w.put(m.x);
+                        w.put(m.y);
+                        w.put(m.w);
+                        w.put(m.h);
+                    }
+                }
                 return w.take();
             } else if constexpr (std::is_same_v<T, Resize>) {
                 Writer w(MsgType::resize);
@@ -346,7 +378,25 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
             if (!r.failed() && (m.width < kMinResizeDim || m.width > kMaxScreenDim || m.height < kMinResizeDim ||
                                 m.height > kMaxScreenDim))
                 return malformed("resize_request: size out of range");
-            out = m;
+            if (!r.failed() && !r.at_end()) {  // a monitor layout (optional since 2026-12)
+                const auto count = r.get<std::uint8_t>();
+                m.primary = r.get<std::uint8_t>();
+                if (!r.failed() && (count == 0 || count > kMaxMonitors))
+                    return malformed("resize_request: " + std::to_string(count) + " monitors (1.." +
+                                     std::to_string(kMaxMonitors) + " allowed)");
+                for (int i = 0; i < count && !r.failed(); ++i) {
+                    MonitorRect mon;
+                    mon.x = r.get<std::uint16_t>();
+                    mon.y = r.get<std::uint16_t>();
+                    mon.w = r.get<std::uint16_t>();
+                    mon.h = r.get<std::uint16_t>();
+                    m.monitors.push_back(mon);
+                }
+                if (!r.failed())
+                    if (auto why = monitor_layout_error(m.width, m.height, m.monitors, m.primary); !why.empty())
+                        return malformed("resize_request: " + why);
+            }
+            out = std::move(m);
             break;
         }
         case MsgType::resize: {

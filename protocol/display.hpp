@@ -30,6 +30,7 @@ inline constexpr std::size_t kMaxClipboardBytes = 1024 * 1024;  // UTF-8 text of
 inline constexpr int kMaxCursorDim = 256;                       // cursor shapes are at most 256x256
 inline constexpr std::size_t kMaxShadowNames = 16;              // names one ShadowNotice lists
 inline constexpr std::size_t kMaxShadowNameBytes = 128;         // UTF-8 bytes of one of them
+inline constexpr std::size_t kMaxMonitors = 16;                 // monitors one ResizeRequest lays out
 
 enum class ErrorCode : std::uint16_t {
     malformed = 1,
@@ -92,10 +93,22 @@ struct FrameAck {
 };
 struct KeyframeRequest {};
 struct Logoff {};
+// One monitor of a client spanning several, in session pixels of the requested screen.
+struct MonitorRect {
+    std::uint16_t x = 0, y = 0, w = 0, h = 0;
+    bool operator==(const MonitorRect&) const = default;
+};
 // The client's wish; the host rounds down to even sizes and clamps to what its screen allows.
+// `monitors` (optional on the wire; empty: one monitor, the whole screen) is the layout of a
+// client spanning several monitors: 1..kMaxMonitors non-empty, non-overlapping rectangles inside
+// width x height, monitors[primary] the primary one. The host's RandR monitors follow it.
 struct ResizeRequest {
     std::uint16_t width = 0, height = 0;
+    std::vector<MonitorRect> monitors{};
+    std::uint8_t primary = 0;
 };
+// Why a layout is unacceptable for a width x height screen, or empty when it is acceptable.
+std::string monitor_layout_error(int width, int height, const std::vector<MonitorRect>& monitors, int primary);
 // The client's clipboard changed (or it pasted): the session's clipboard becomes this UTF-8 text.
 // Text longer than one message allows (the gateway takes 64 KiB from clients) comes in chunks,
 // each valid UTF-8, all but the last with `more` set; the whole text is at most 1 MiB.

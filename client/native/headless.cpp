@@ -511,6 +511,7 @@ int client_main(int argc, char** argv) {
         std::cout << help_text();
         return 0;
     }
+    if (opts->list_monitors) return list_monitors(std::cout);
     if (!opts->replay_path.empty()) {
         ReplayOptions r{opts->replay_path, opts->png_path, opts->png_at_ms, opts->raw_out_path, opts->frame_log_path};
         if (auto s = replay(r, std::cout); !s) {

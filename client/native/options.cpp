@@ -39,13 +39,16 @@ struct RawOptions {
     std::string password_file;
     std::optional<std::string> type;
     std::string pointer, size;
+    std::string monitors;
 };
 
 const char* const kDescription =
     R"(usage: portico-client FILE.portico [--headless ...] [--direct] [--fullscreen] [--scale F] [--stats]
        portico-client [--broker] https://HOST:PORT --resource ID_OR_NAME [--user NAME]
                       [--password-file FILE] [--ca FILE | --insecure] [--direct] [--size WxH]
-                      [--fullscreen] [--scale F] [--stats] [--logoff] [--decoder auto|software|vaapi]
+                      [--fullscreen | --monitors all|N,M,...] [--scale F] [--stats] [--logoff]
+                      [--decoder auto|software|vaapi]
+       portico-client --list-monitors
        portico-client --headless --broker https://HOST:PORT --user NAME
                       (--password-file FILE | env PORTICO_PASSWORD) --resource ID_OR_NAME
                       [--ca FILE | --insecure] [--direct] [--type TEXT] [--type-delay-ms MS]
@@ -118,6 +121,11 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
                                                            {"software", codec::H264Acceleration::software},
                                                            {"vaapi", codec::H264Acceleration::vaapi}},
             CLI::ignore_case));
+    app.add_option("--monitors", raw.monitors,
+                   "window: span the session over all monitors or the numbered ones (as\n"
+                   "--list-monitors prints them), its RandR monitors laid out like them")
+        ->option_text("all|N,M");
+    app.add_flag("--list-monitors", o.list_monitors, "print this display's monitors (numbers for --monitors) and exit");
     app.add_option("--user", o.user, "user name")->option_text("NAME");
     app.add_option("--password-file", raw.password_file, "first line is the password (else env PORTICO_PASSWORD)")
         ->option_text("FILE");
@@ -234,7 +242,15 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
     if (auto parsed = cli::parse(app, args); !parsed) return fail(ClientError::usage, parsed.error().message);
     if (!raw.pointer.empty()) o.pointer = parse_pair(raw.pointer, ',', 0);
     if (!raw.size.empty()) o.size = parse_pair(raw.size, 'x', 1);
-    if (o.help) return o;
+    if (o.help || o.list_monitors) return o;
+    if (!raw.monitors.empty()) {
+        auto chosen = parse_monitor_selection(raw.monitors);
+        if (!chosen) return chosen.error();
+        if (o.headless || o.fullscreen || o.size)
+            return fail(ClientError::usage,
+                        "--monitors sizes the window itself: not with --headless, --fullscreen or --size");
+        o.monitors = std::move(chosen.value());
+    }
     if (!o.replay_path.empty()) {
         if (o.png_path.empty() && o.raw_out_path.empty() && o.frame_log_path.empty())
             return fail(ClientError::usage, "--replay needs --png, --raw-out or --frame-log");

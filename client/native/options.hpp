@@ -3,6 +3,7 @@
 // --help text that documents flags and exit codes. Used once at start-up on the main thread.
 
 #include "client/native/client_error.hpp"
+#include "client/native/monitor_layout.hpp"
 #include "codec/h264_decoder.hpp"
 #include "protocol/launch_file.hpp"
 
@@ -56,6 +57,10 @@ struct Options {
     // --decoder: H.264 through VA-API when the machine has it (auto), or always in software, or
     // VA-API or nothing (vaapi: the client refuses to start without it).
     codec::H264Acceleration decoder = codec::H264Acceleration::automatic;
+    // --monitors all|N,M: a borderless window over those monitors, the session laid out like them
+    // (numbers as --list-monitors prints them); --list-monitors prints them and exits.
+    std::optional<MonitorSelection> monitors;
+    bool list_monitors = false;
 };
 
 // args excludes argv[0]. env_password is PORTICO_PASSWORD if set. Reads --password-file and the

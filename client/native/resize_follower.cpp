@@ -23,9 +23,25 @@ std::optional<protocol::ResizeRequest> ResizeFollower::reconnected(int w, int h)
 std::optional<protocol::ResizeRequest> ResizeFollower::ask_if_needed() {
     if (!wanted_) return std::nullopt;
     // Not what was last asked, nor (before any ask) what the host already has.
-    if (asked_ ? *asked_ == *wanted_ : announced_ && *announced_ == *wanted_) return std::nullopt;
+    // A layout is news to the host until asked on this connection (it announces no layout).
+    if (asked_ ? *asked_ == *wanted_ : announced_ && *announced_ == *wanted_ && layout_.empty()) return std::nullopt;
     asked_ = wanted_;
-    return protocol::ResizeRequest{static_cast<std::uint16_t>(wanted_->w), static_cast<std::uint16_t>(wanted_->h)};
+    protocol::ResizeRequest r{static_cast<std::uint16_t>(wanted_->w), static_cast<std::uint16_t>(wanted_->h), {}, 0};
+    // The size was rounded (even, 64..8192): monitors reaching past it are cut to it.
+    for (std::size_t i = 0; i < layout_.size(); ++i) {
+        protocol::MonitorRect m = layout_[i];
+        if (m.x >= wanted_->w || m.y >= wanted_->h) continue;
+        m.w = static_cast<std::uint16_t>(std::min<int>(m.w, wanted_->w - m.x));
+        m.h = static_cast<std::uint16_t>(std::min<int>(m.h, wanted_->h - m.y));
+        if (static_cast<int>(i) == primary_) r.primary = static_cast<std::uint8_t>(r.monitors.size());
+        r.monitors.push_back(m);
+    }
+    return r;
+}
+
+void ResizeFollower::set_layout(std::vector<protocol::MonitorRect> monitors, int primary) {
+    layout_ = std::move(monitors);
+    primary_ = primary;
 }
 
 }  // namespace portico::client

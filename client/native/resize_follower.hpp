@@ -2,11 +2,15 @@
 // Resize follows the window: the session size the window wants against what the host has
 // (ServerHello, Resize) and what it was last asked, so a ResizeRequest goes out only when it
 // would change something, sizes rounded as the host rounds them (client/web/resize.js's rules).
+// A window spanning several monitors also sends their layout with every request (clipped to the
+// size as rounded), and asks once per connection even when the host has the size already: only the
+// request tells the host the layout.
 // The window thread debounces size changes before calling want(). Pure; window thread.
 
 #include "protocol/display.hpp"
 
 #include <optional>
+#include <vector>
 
 namespace portico::client {
 
@@ -23,6 +27,8 @@ public:
     std::optional<protocol::ResizeRequest> want(int w, int h);
     // A new connection (reconnect): the host's size is announced again, and the wish asked again.
     std::optional<protocol::ResizeRequest> reconnected(int w, int h);
+    // The monitors the window spans (monitor_layout.hpp), in window pixels; empty: none.
+    void set_layout(std::vector<protocol::MonitorRect> monitors, int primary);
 
 private:
     struct Size {
@@ -31,6 +37,8 @@ private:
     };
     std::optional<protocol::ResizeRequest> ask_if_needed();
     std::optional<Size> wanted_, asked_, announced_;
+    std::vector<protocol::MonitorRect> layout_;
+    int primary_ = 0;
 };
 
 }  // namespace portico::client

@@ -48,6 +48,20 @@ SessionWindow::SessionWindow(const std::string& title, int w, int h, bool fullsc
     if (fullscreen) flags |= SDL_WINDOW_FULLSCREEN_DESKTOP;
     window_ = SDL_CreateWindow(title.c_str(), SDL_WINDOWPOS_UNDEFINED, SDL_WINDOWPOS_UNDEFINED, w, h, flags);
     if (!window_) sdl_failed("SDL_CreateWindow");
+    make_renderer();
+    if (fullscreen) grab_keyboard(true);
+}
+
+SessionWindow::SessionWindow(const std::string& title, const DisplayRect& span) {
+    // SDL's full screen fills one display; a window over several is a borderless one at their union.
+    window_ = SDL_CreateWindow(title.c_str(), span.x, span.y, span.w, span.h,
+                               SDL_WINDOW_BORDERLESS | SDL_WINDOW_ALLOW_HIGHDPI);
+    if (!window_) sdl_failed("SDL_CreateWindow");
+    make_renderer();
+    grab_keyboard(true);
+}
+
+void SessionWindow::make_renderer() {
     // No vsync: a frame is presented as soon as it is decoded, and its ack follows (the host paces).
     renderer_ = SDL_CreateRenderer(window_, -1, 0);
     // The user's SDL_RENDER_DRIVER, if set, is left alone.
@@ -65,7 +79,6 @@ SessionWindow::SessionWindow(const std::string& title, int w, int h, bool fullsc
     SDL_RendererInfo info{};
     if (SDL_GetRendererInfo(renderer_, &info) == 0) log::info("window: SDL renderer ", info.name);
     size_changed();
-    if (fullscreen) grab_keyboard(true);
 }
 
 SessionWindow::~SessionWindow() {

@@ -7,6 +7,7 @@
 // initialised (SDL_INIT_VIDEO) before one is made and quit after the last is gone.
 
 #include "capture/frame.hpp"
+#include "client/native/monitor_layout.hpp"
 #include "client/native/view_geometry.hpp"
 #include "protocol/display.hpp"
 
@@ -22,6 +23,9 @@ public:
     // A window of w x h points (the session's size, within the display), not yet showing anything.
     // Throws std::runtime_error with SDL's message if the window or renderer cannot be made.
     SessionWindow(const std::string& title, int w, int h, bool fullscreen);
+    // A borderless window covering `span` (desktop coordinates: the union of the monitors the
+    // session spans, monitor_layout.hpp), keyboard grabbed as in full screen. Throws as above.
+    SessionWindow(const std::string& title, const DisplayRect& span);
     ~SessionWindow();
     SessionWindow(const SessionWindow&) = delete;
     SessionWindow& operator=(const SessionWindow&) = delete;
@@ -57,6 +61,7 @@ public:
     Uint32 id() const { return SDL_GetWindowID(window_); }
 
 private:
+    void make_renderer();
     SDL_Window* window_ = nullptr;
     SDL_Renderer* renderer_ = nullptr;
     SDL_Texture* texture_ = nullptr;

@@ -33,6 +33,16 @@ constexpr std::chrono::seconds kReconnectMaxDelay{4};
 constexpr std::chrono::seconds kReconnectBudget{30};  // as the web client: then give up
 constexpr int kDefaultWidth = 1280, kDefaultHeight = 800;
 
+// The display's monitors in SDL's order (SDL_GetDisplayBounds); SDL video must be initialised.
+std::vector<DisplayRect> local_displays() {
+    std::vector<DisplayRect> out;
+    for (int i = 0; i < SDL_GetNumVideoDisplays(); ++i) {
+        SDL_Rect r{};
+        if (SDL_GetDisplayBounds(i, &r) == 0) out.push_back({r.x, r.y, r.w, r.h});
+    }
+    return out;
+}
+
 double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -88,8 +98,11 @@ struct Meter {
 
 class WindowedClient {
 public:
-    WindowedClient(Options o, Broker broker, std::string resource)
-        : o_(std::move(o)), broker_(std::move(broker)), resource_(std::move(resource)) {
+    WindowedClient(Options o, Broker broker, std::string resource, std::string resource_type)
+        : o_(std::move(o)),
+          broker_(std::move(broker)),
+          resource_(std::move(resource)),
+          resource_type_(std::move(resource_type)) {
         wake_event_ = SDL_RegisterEvents(1);
         show_stats_ = o_.stats_overlay;
     }
@@ -97,12 +110,24 @@ public:
     int run() {
         int w = kDefaultWidth, h = kDefaultHeight;
         if (o_.size) std::tie(w, h) = *o_.size;
+        std::optional<SpanLayout> span;
+        if (o_.monitors) {
+            auto s = choose_span(*o_.monitors);
+            if (!s) {
+                std::cerr << "portico-client: " << s.error().message << "\n";
+                return exit_code(s.error().code);
+            }
+            span = std::move(s.value());
+        }
         try {
-            window_ = std::make_unique<SessionWindow>("Portico: " + o_.resource, w, h, o_.fullscreen);
+            const std::string title = "Portico: " + o_.resource;
+            window_ = span ? std::make_unique<SessionWindow>(title, span->window)
+                           : std::make_unique<SessionWindow>(title, w, h, o_.fullscreen);
         } catch (const std::exception& e) {
             std::cerr << "portico-client: cannot open a window: " << e.what() << "\n";
             return exit_code(ClientError::usage);
         }
+        if (span) follow_span(*span);
         std::optional<double> scale = o_.scale;
         if (!scale && window_->pixel_ratio() > 1.01) scale = std::min(4.0, window_->pixel_ratio());
         scale_ = scale;
@@ -124,6 +149,38 @@ public:
     }
 
 private:
+    // The monitors --monitors chose, or only the first of them for a VM desktop (its guest sets
+    // its own resolution, so its screen cannot be laid out over several).
+    ClientResult<SpanLayout> choose_span(MonitorSelection chosen) {
+        const auto displays = local_displays();
+        if (resource_type_ == "desktop") {
+            chosen = first_monitor_of(chosen);
+            std::cerr << "portico-client: a VM desktop cannot span several monitors yet (the guest sets its own "
+                         "resolution); showing it on monitor "
+                      << chosen.numbers.front() << " only\n";
+        }
+        return span_layout(displays, chosen);
+    }
+
+    void follow_span(const SpanLayout& span) {
+        spanning_ = true;
+        if (span.layout.size() < 2) return;  // one monitor: the whole screen is it, no layout to send
+        // Layout in output pixels, as the session's size (SDL's desktop coordinates are points).
+        const double r = window_->pixel_ratio();
+        std::vector<proto::MonitorRect> layout;
+        for (const auto& m : span.layout)
+            layout.push_back(
+                {static_cast<std::uint16_t>(std::lround(m.x * r)), static_cast<std::uint16_t>(std::lround(m.y * r)),
+                 static_cast<std::uint16_t>(std::lround(m.w * r)), static_cast<std::uint16_t>(std::lround(m.h * r))});
+        std::string said;
+        for (std::size_t i = 0; i < layout.size(); ++i)
+            said += (i ? ", " : "") + std::to_string(layout[i].w) + "x" + std::to_string(layout[i].h) + "+" +
+                    std::to_string(layout[i].x) + "+" + std::to_string(layout[i].y) +
+                    (static_cast<int>(i) == span.primary ? " (primary)" : "");
+        log::info("spanning ", layout.size(), " monitors, ", span.window.w, "x", span.window.h, ": ", said);
+        resize_.set_layout(std::move(layout), span.primary);
+    }
+
     // Launch (a reconnect rejoins the running session), the display channel, Hello/ServerHello,
     // then the pump.
     Status connect(bool reconnect) {
@@ -467,7 +524,13 @@ private:
 
     void run_chord(Chord c) {
         switch (c) {
-            case Chord::fullscreen: window_->set_fullscreen(!window_->fullscreen()); break;
+            case Chord::fullscreen:
+                // SDL's full screen is one monitor: it would undo the span.
+                if (spanning_)
+                    log::info("full screen is not available while spanning monitors");
+                else
+                    window_->set_fullscreen(!window_->fullscreen());
+                break;
             case Chord::grab: window_->grab_keyboard(!window_->keyboard_grabbed()); break;
             case Chord::stats:
                 show_stats_ = !show_stats_;
@@ -494,6 +557,8 @@ private:
     Options o_;
     Broker broker_;
     std::string resource_;
+    std::string resource_type_;  // "app", "desktop" (a VM), empty when unknown
+    bool spanning_ = false;      // a borderless window over the --monitors
     std::optional<double> scale_;
     std::string session_id_;
     Uint32 wake_event_ = 0;
@@ -546,8 +611,10 @@ int run_windowed(Options o) {
         std::cerr << "portico-client: " << broker.error().message << "\n";
         return exit_code(broker.error().code);
     }
-    // A launch file's token stands in for the login; it is redeemed when the window connects.
-    auto resource = o.launch_file ? ClientResult<std::string>(o.resource) : login_and_resolve(*broker, o);
+    // A launch file's token stands in for the login; it is redeemed when the window connects (the
+    // resource's type is then not known here: spanning is tried, and a VM desktop's host refuses it).
+    std::string resource_type;
+    auto resource = o.launch_file ? ClientResult<std::string>(o.resource) : login_and_resolve(*broker, o, &resource_type);
     if (!resource) {
         std::cerr << "portico-client: " << resource.error().message << "\n";
         return exit_code(resource.error().code);
@@ -565,11 +632,27 @@ int run_windowed(Options o) {
     SDL_SetHint(SDL_HINT_ALLOW_ALT_TAB_WHILE_GRABBED, "0");
     int code;
     {
-        WindowedClient client(std::move(o), std::move(*broker), std::move(*resource));
+        WindowedClient client(std::move(o), std::move(*broker), std::move(*resource), std::move(resource_type));
         code = client.run();
     }
     SDL_Quit();
     return code;
+}
+
+int list_monitors(std::ostream& out) {
+    if (SDL_Init(SDL_INIT_VIDEO) != 0) {
+        std::cerr << "portico-client: cannot start SDL video: " << SDL_GetError() << "\n";
+        return exit_code(ClientError::usage);
+    }
+    const auto displays = local_displays();
+    for (std::size_t i = 0; i < displays.size(); ++i) {
+        const auto& d = displays[i];
+        const char* name = SDL_GetDisplayName(static_cast<int>(i));
+        out << i + 1 << ": " << (name ? name : "?") << " " << d.w << "x" << d.h << " at " << d.x << "," << d.y
+            << (i == 0 ? " (primary)" : "") << "\n";
+    }
+    SDL_Quit();
+    return 0;
 }
 
 }  // namespace portico::client

@@ -6,9 +6,15 @@
 
 #include "client/native/options.hpp"
 
+#include <iosfwd>
+
 namespace portico::client {
 
 // Returns the process exit code (as for --headless: 0 ok, 2 usage, 3 refused, 4 connection).
 int run_windowed(Options o);
+
+// --list-monitors: one line per monitor of the display (the numbers --monitors takes, SDL's
+// display index + 1; the primary first on X11). Returns the exit code.
+int list_monitors(std::ostream& out);
 
 }  // namespace portico::client

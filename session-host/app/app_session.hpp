@@ -61,6 +61,7 @@ public:
     capture::FrameSource& frame_source() override;
     std::optional<SessionEnding> poll(ViewerChannel& viewers, const std::string* display_lost) override;
     void change_size(int width, int height) override;
+    void set_monitors(const std::vector<protocol::MonitorRect>& monitors, int primary) override;
     void teardown() override;
     void viewer_attached() override;
 
@@ -77,6 +78,9 @@ private:
     std::unique_ptr<XvfbDisplay> xvfb_;
     std::unique_ptr<WindowKeeper> windows_;
     std::unique_ptr<ScreenSizer> sizer_;
+    std::vector<protocol::MonitorRect> monitors_;  // the layout in place (clipped to the screen)
+    int primary_ = 0;
+    bool monitors_known_ = true;  // false after a failed layout: the next request sets it whatever it is
     std::unique_ptr<AppHandle> app_;
     std::unique_ptr<capture::X11FrameSource> source_;
     std::mutex input_mu_;  // the injector is used by network threads and torn down by the capture thread

@@ -485,7 +485,7 @@ private:
                 else if constexpr (std::is_same_v<T, protocol::KeyframeRequest>)
                     target->keyframe_request();
                 else if constexpr (std::is_same_v<T, protocol::ResizeRequest>)
-                    target->resize(x.width, x.height);
+                    target->resize(x);
                 else if constexpr (std::is_same_v<T, protocol::KeyChar>)
                     target->key_char(x.codepoint, x.code, x.down);
                 else if constexpr (std::is_same_v<T, protocol::Clipboard>)

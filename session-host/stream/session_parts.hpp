@@ -42,6 +42,10 @@ public:
     // A client asked for this size. The screen changes if it can; the new size takes effect when
     // the source delivers frames of it.
     virtual void change_size(int /*width*/, int /*height*/) {}
+    // The client's monitor layout (protocol::ResizeRequest::monitors; empty: one monitor, the
+    // whole screen), after change_size. The screen clips it to the size it has; one already in
+    // place costs nothing.
+    virtual void set_monitors(const std::vector<protocol::MonitorRect>& /*monitors*/, int /*primary*/) {}
     // A viewer attached: state it needs besides frames (the cursor shape) goes out again at the
     // next poll. Any thread; must not block.
     virtual void viewer_attached() {}

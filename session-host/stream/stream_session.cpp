@@ -220,10 +220,9 @@ void StreamSession::keyframe_request() {
     wake_.notify_all();
 }
 
-void StreamSession::resize(int width, int height) {
+void StreamSession::resize(const protocol::ResizeRequest& request) {
     std::lock_guard lk(mu_);
-    resize_w_ = width;
-    resize_h_ = height;
+    resize_ = request;
     wake_.notify_all();
 }
 
@@ -265,22 +264,25 @@ void StreamSession::run() {
                 ending = {protocol::EndReason::error, "lost the session's display: " + *display_lost_};
                 break;
             }
-            int resize_w = 0, resize_h = 0;
+            std::optional<protocol::ResizeRequest> resize;
             {
                 std::unique_lock lk(mu_);
                 if (end_requested_) {
                     ending = end_request_;
                     break;
                 }
-                std::swap(resize_w, resize_w_);
-                std::swap(resize_h, resize_h_);
+                std::swap(resize, resize_);
             }
-            // A request for the size the screen already has (a client states its size on every
-            // connect) changes nothing and costs no keyframe.
-            if (resize_w > 0 && (resize_w != width_.load() || resize_h != height_.load())) {
-                screen_->change_size(resize_w, resize_h);
-                // The new screen must reach the viewers whole, not just its damaged parts.
-                need_keyframe_ = true;
+            if (resize) {
+                // A request for the size the screen already has (a client states its size on
+                // every connect) changes nothing and costs no keyframe.
+                if (resize->width != width_.load() || resize->height != height_.load()) {
+                    screen_->change_size(resize->width, resize->height);
+                    // The new screen must reach the viewers whole, not just its damaged parts.
+                    need_keyframe_ = true;
+                }
+                // Monitors change no pixel: no keyframe for them.
+                screen_->set_monitors(resize->monitors, resize->primary);
             }
             if (wait_for_turn()) capture_and_send();
             serve_thumbnails();

@@ -88,7 +88,7 @@ public:
     void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) override;
     void keyframe_request() override;
     void logoff() override;
-    void resize(int width, int height) override;
+    void resize(const protocol::ResizeRequest& request) override;
 
     // Policy: whether what the user copies (ClipboardData) also goes to view-only viewers. Off by
     // default: a helpdesk shadow sees the screen, not the user's clipboard. Any thread.
@@ -207,7 +207,7 @@ private:
     std::atomic<bool> shadow_clipboard_{false};
     std::atomic<std::uint8_t> last_buttons_{0};  // a button change is input that may show
     bool input_since_frame_ = false;
-    int resize_w_ = 0, resize_h_ = 0;  // latest ResizeRequest not yet applied (0: none)
+    std::optional<protocol::ResizeRequest> resize_;  // latest ResizeRequest not yet applied
     std::atomic<bool> ending_{false};
     bool end_requested_ = false;
     Ending end_request_{protocol::EndReason::logged_off, {}};

@@ -4,6 +4,8 @@
 // display server sees it; SessionDirectory finds live sessions by id. Interfaces so the display
 // server can be tested against fake sessions and sessions against fake viewers.
 
+#include "protocol/display.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,9 +47,10 @@ public:
     virtual void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) = 0;
     virtual void keyframe_request() = 0;
     virtual void logoff() = 0;
-    // The client's display area changed (ResizeRequest); a session that can follow it answers
-    // every viewer with Resize and a keyframe. Sessions with a fixed screen ignore it.
-    virtual void resize(int /*width*/, int /*height*/) {}
+    // The client's display area changed (ResizeRequest: its size and, from a client spanning
+    // several monitors, their layout); a session that can follow it answers every viewer with
+    // Resize and a keyframe. Sessions with a fixed screen ignore it.
+    virtual void resize(const protocol::ResizeRequest& /*request*/) {}
     // A character the client's keyboard produced (protocol KeyChar). Sessions that cannot type by
     // character (a VM's keyboard takes scancodes) press the physical key instead, as for Key.
     virtual void key_char(std::uint32_t /*codepoint*/, std::uint16_t evdev_code, bool down) {

@@ -53,6 +53,7 @@ void display() {
     add(KeyframeRequest{});
     add(Logoff{});
     add(ResizeRequest{1280, 800});
+    add(ResizeRequest{1824, 768, {{0, 0, 1024, 768}, {1024, 0, 800, 600}}, 1});  // a monitor layout
     add(Clipboard{"hello \xc3\xa9", true});
     add(Ping{3, 123456789});
     add(KeyChar{true, 0x20AC, 18});

@@ -24,6 +24,17 @@ user's keyboard, mouse and clipboard would:
   launch_file  the client opened with a launch file from the portal's "Open in app" (no user, no
              password, no CA file): the window shows the session, and the reconnect case passes on
              the login the file's token gave
+  monitors   the client display has two monitors (1024x768, and 800x600 right of it) and the client
+             spans them (--monitors all): the session's screen is the combined 1824x768, its RandR
+             monitors (xrandr --listmonitors inside the session) are the client's layout with the
+             same primary, and the client display's pixels equal the session's screen after
+             build-to-lossless; openbox started in the session maximises xterm onto one monitor
+             alone (not the 1824x768 screen); a client on monitor 2 alone (--monitors 2) makes it 800x600 with one
+             monitor again.
+             The two-monitor display is Xorg with the dummy video driver (xserver-xorg-video-dummy):
+             its 16 RandR outputs can be switched on and placed with xrandr, and SDL 2.26 lists
+             displays by RandR output. Xvfb 21.1 has a single output; the virtual monitors
+             `xrandr --setmonitor` adds to it are not outputs, and SDL does not list them.
 
   test_native_window.py CASE BUILD_DIR SOURCE_DIR
 Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts; default: the temporary directory)."""
@@ -31,6 +42,7 @@ Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it
 import os
 import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -49,7 +61,7 @@ def artifact(name):
     folder = os.path.join(os.environ.get("PORTICO_ARTIFACTS", tempfile.gettempdir()), "native_window")
     os.makedirs(folder, exist_ok=True)
     return os.path.join(folder, name)
-NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss", "openbox", "xprop")
+NEEDED = ("Xvfb", "xdotool", "xwd", "xclip", "setxkbmap", "ss", "openbox", "xprop", "xrandr")
 
 
 def write_png(path, width, height, rgb):
@@ -65,8 +77,10 @@ def write_png(path, width, height, rgb):
 
 
 class ClientDisplay:
-    """An Xvfb for the client (no window manager: the client's window sits at the top left and
-    gets the keyboard focus from xdotool)."""
+    """An Xvfb for the client (no window manager unless asked: the client's window sits at the top
+    left and gets the keyboard focus from xdotool)."""
+
+    wm = None  # openbox, when asked for
 
     def __init__(self, width=1280, height=1024, window_manager=False):
         r, w = os.pipe()
@@ -77,7 +91,6 @@ class ClientDisplay:
             self.display = ":" + f.readline().strip()
         self.env = dict(os.environ, DISPLAY=self.display)
         self.env.pop("XAUTHORITY", None)
-        self.wm = None
         if window_manager:  # openbox with Debian's rc.xml: A-Tab is its NextWindow
             self.wm = subprocess.Popen(["openbox", "--sm-disable"], env=self.env, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
@@ -122,6 +135,83 @@ class ClientDisplay:
         self.proc.wait(timeout=10)
 
 
+class TwoMonitorDisplay(ClientDisplay):
+    """Xorg with the dummy driver, two of its outputs on: DUMMY0 1024x768 at 0,0 (primary) and
+    DUMMY1 800x600 at 1024,0 (top-aligned), so the screen is 1824x768. No window manager, no input
+    devices (xdotool's XTEST needs none)."""
+
+    MONITORS = [(1024, 768, 0, 0), (800, 600, 1024, 0)]  # w, h, x, y; the first is primary
+    CONFIG = """Section "ServerFlags"
+  Option "AutoAddDevices" "false"
+EndSection
+Section "Device"
+  Identifier "dummy"
+  Driver "dummy"
+  VideoRam 64000
+EndSection
+Section "Screen"
+  Identifier "screen"
+  Device "dummy"
+  DefaultDepth 24
+  SubSection "Display"
+    Depth 24
+    Virtual 2048 1024
+  EndSubSection
+EndSection
+"""
+
+    def __init__(self):  # noqa: super().__init__ would start an Xvfb
+        self.dir = tempfile.mkdtemp(prefix="portico-xorg-")
+        conf = os.path.join(self.dir, "xorg.conf")
+        with open(conf, "w") as f:
+            f.write(self.CONFIG)
+        os.mkdir(os.path.join(self.dir, "conf.d"))  # and none of the machine's xorg.conf.d
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(
+            ["Xorg", "-displayfd", str(w), "-config", conf, "-configdir", os.path.join(self.dir, "conf.d"),
+             "-logfile", os.path.join(self.dir, "Xorg.log"), "-noreset", "-nolisten", "tcp", "-novtswitch",
+             "-sharevts"], pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as f:
+            number = f.readline().strip()
+        assert number, f"Xorg did not start; its log:\n{self.log()}"
+        self.display = ":" + number
+        self.env = dict(os.environ, DISPLAY=self.display)
+        self.env.pop("XAUTHORITY", None)
+        (w0, h0, _, _), (w1, h1, x1, y1) = self.MONITORS
+        self.run("xrandr", "--output", "DUMMY0", "--mode", f"{w0}x{h0}", "--pos", "0x0", "--primary")
+        self.run("xrandr", "--addmode", "DUMMY1", f"{w1}x{h1}")
+        self.run("xrandr", "--output", "DUMMY1", "--mode", f"{w1}x{h1}", "--pos", f"{x1}x{y1}")
+        got = monitors_of(self.display, None)
+        assert got == [m + (i == 0,) for i, m in enumerate(self.MONITORS)], f"the client display's monitors: {got}"
+
+    def stop(self):
+        super().stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "Xorg.log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return "(no log)"
+
+
+def monitors_of(display, xauthority):
+    """An X display's RandR monitors, as xrandr --listmonitors prints them: [(w, h, x, y, primary)]."""
+    env = dict(os.environ, DISPLAY=display)
+    if xauthority:
+        env["XAUTHORITY"] = xauthority
+    out = subprocess.run(["xrandr", "--listmonitors"], env=env, check=True, capture_output=True, text=True,
+                         timeout=30).stdout
+    found = []
+    for line in out.splitlines()[1:]:
+        m = re.match(r"\s*\d+: ([+*]*)\S+ (\d+)/\d+x(\d+)/\d+\+(\d+)\+(\d+)", line)
+        assert m, f"xrandr --listmonitors: unexpected line {line!r}"
+        found.append((int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)), "*" in m.group(1)))
+    return sorted(found, key=lambda t: (t[3], t[2]))
+
+
 class WindowClient:
     """portico-client (no --headless) on the client display, logging to a file."""
 
@@ -160,10 +250,11 @@ class WindowClient:
         assert self.proc.returncode == 0, f"the client exited with {self.proc.returncode}:\n{self.text()[-3000:]}"
 
 
-def missing_tools():
-    """None when every tool the cases drive the client display with is here; else the test's exit
-    status (a skip, but a failure under CI=true)."""
-    missing = [t for t in NEEDED if subprocess.run(["which", t], capture_output=True).returncode != 0]
+def missing_tools(needed=()):
+    """None when every tool (or file) the cases drive the client display with is here, with
+    `needed` too; else the test's exit status (a skip, but a failure under CI=true)."""
+    missing = [t for t in (*NEEDED, *needed)
+               if not os.path.exists(t) and subprocess.run(["which", t], capture_output=True).returncode != 0]
     if not missing:
         return None
     print(f"missing tools: {missing} (deploy/install-deps.sh --test)")
@@ -180,17 +271,18 @@ def portal_launch_file(stack):
     return path
 
 
-def with_client(case, extra=(), window_manager=False, launch_file=False):
-    """Runs case(stack, disp, client) with a client display (with a window manager if asked) and a
-    windowed client (800x600, plus extra options; with launch_file, started with a launch file from
-    the portal instead of a login)."""
+def with_client(case, extra=(), window_manager=False, launch_file=False, display=None, needed=(),
+                size=("--size", "800x600")):
+    """Runs case(stack, disp, client) with a client display (display(), else an Xvfb, with a window
+    manager if asked) and a windowed client (size, plus extra options; with launch_file, started
+    with a launch file from the portal instead of a login)."""
     def run(stack):
-        if (status := missing_tools()) is not None:
+        if (status := missing_tools(needed)) is not None:
             return status
-        disp = ClientDisplay(window_manager=window_manager)
+        disp = display() if display else ClientDisplay(window_manager=window_manager)
         client = None
         try:
-            client = WindowClient(stack, disp, "--size", "800x600", *extra,
+            client = WindowClient(stack, disp, *size, *extra,
                                   launch_file=portal_launch_file(stack) if launch_file else None)
             case(stack, disp, client)
             client.stop()
@@ -598,12 +690,121 @@ def case_login_prompt(stack):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the client ended with status {status}"
 
 
+OPENBOX_RC = """<?xml version="1.0"?>
+<openbox_config xmlns="http://openbox.org/3.4/rc">
+  <applications>
+    <application class="XTerm">
+      <decor>no</decor>
+      <maximized>yes</maximized>
+    </application>
+  </applications>
+</openbox_config>
+"""
+
+
+def maximise_in_session(stack, display, xauthority):
+    """Runs openbox in the session (an app session has no window manager of its own) with a rule
+    that maximises xterm, and returns xterm's geometry then (w, h, x, y). Openbox finds monitors
+    through Xinerama, which the X server answers from the RandR monitors."""
+    rc = os.path.join(stack.dir, "openbox-rc.xml")
+    with open(rc, "w") as f:
+        f.write(OPENBOX_RC)
+    env = dict(os.environ, DISPLAY=display, XAUTHORITY=xauthority or "", HOME=stack.dir)
+    wm = subprocess.Popen(["openbox", "--config-file", rc], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        def geometry():
+            ids = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "XTerm"], env=env,
+                                 capture_output=True, text=True, timeout=10).stdout.split()
+            if len(ids) != 1:
+                return None
+            out = subprocess.run(["xdotool", "getwindowgeometry", ids[0]], env=env, capture_output=True,
+                                 text=True, timeout=10).stdout
+            pos = re.search(r"Position: (-?\d+),(-?\d+)", out)
+            size = re.search(r"Geometry: (\d+)x(\d+)", out)
+            return pos and size and (int(size.group(1)), int(size.group(2)), int(pos.group(1)), int(pos.group(2)))
+
+        last = {}
+
+        def maximised():
+            last["g"] = geometry()
+            return last["g"] in TwoMonitorDisplay.MONITORS
+
+        try:
+            wait_for(maximised, 20, "openbox to maximise xterm")
+        except AssertionError:
+            pass  # the caller's assertion says what was seen
+        return last.get("g")
+    finally:
+        wm.terminate()
+        wm.wait(timeout=10)
+
+
+def case_monitors(stack, disp, client):
+    listed = disp.run(stack.bin("portico-client"), "--list-monitors").stdout
+    assert re.search(r"^1: DUMMY0 1024x768 at 0,0 \(primary\)$", listed, re.M) and \
+        re.search(r"^2: DUMMY1 800x600 at 1024,0$", listed, re.M), f"--list-monitors printed:\n{listed}"
+    wait_for(lambda: session_screen(stack)[:2] == (1824, 768), 20, "the session to become 1824x768")
+    # Text across both monitors, so the comparison below sees the second monitor's part too.
+    disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
+    disp.xdotool("type", "--delay", "30", "printf 'SPAN-%04d ' $(seq 90)")
+    type_into_session(disp, "Return")
+
+    def text_on_second_monitor():
+        w, h, rgb = session_screen(stack)
+        return sum(1 for y in range(0, 60) for x in range(1100, 1800) if rgb[(y * w + x) * 3] < 128) > 100
+
+    wait_for(text_on_second_monitor, 20, "the printed text to reach the second monitor's part of the session")
+    size = wait_window_matches(stack, client, "monitors-all")
+    assert size == (1824, 768), f"spanning 1024x768 + 800x600 should make the session 1824x768, not {size}"
+    # The window is the client display's whole screen: the display's pixels are the session's.
+    shots = {}
+
+    def display_is_session():
+        shots["session"], shots["display"] = session_screen(stack), x_screen_rgb(disp.display, None)
+        return shots["session"] == shots["display"]
+
+    try:
+        wait_for(display_is_session, 10, "the client display's pixels to equal the session's screen")
+    finally:
+        write_png(artifact("monitors-all-display.png"), *shots["display"])
+    display, xauthority = session_display(stack.host.pid)
+    want = [m + (i == 0,) for i, m in enumerate(TwoMonitorDisplay.MONITORS)]
+    got = wait_for(lambda: (lambda g: g == want and g)(monitors_of(display, xauthority)), 15,
+                   "the session's RandR monitors to be the client's")
+    print(f"session 1824x768; its monitors {got} equal the client's; the client display equals the session")
+    # Which monitor openbox picks is its business; that it fills exactly one is the layout's doing.
+    maximised = maximise_in_session(stack, display, xauthority)
+    assert maximised in TwoMonitorDisplay.MONITORS, \
+        f"xterm maximised by a window manager should fill one monitor, not {maximised}"
+    print(f"xterm maximised by openbox in the session fills one monitor alone: {maximised}")
+
+    # One monitor of the two: the window covers monitor 2, the session becomes its size, and its
+    # one monitor is the whole screen again.
+    client.stop()
+    one = WindowClient(stack, disp, "--monitors", "2")
+    try:
+        size = wait_window_matches(stack, one, "monitors-second")
+        assert size == (800, 600), f"--monitors 2 should make the session 800x600, not {size}"
+        got = wait_for(lambda: (lambda g: len(g) == 1 and g)(monitors_of(display, xauthority)), 15,
+                       "the session to have one monitor again")
+        assert got[0][:4] == (800, 600, 0, 0), f"the session's one monitor: {got}"
+        geometry = disp.xdotool("getwindowgeometry", str(one.window))
+        assert "Position: 1024,0" in geometry and "Geometry: 800x600" in geometry, geometry
+        print(f"--monitors 2: the window covers monitor 2, the session is 800x600 with one monitor {got[0]}")
+    finally:
+        one.stop()
+    # with_client stops the first client, which has ended (0) already.
+
+
 CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard,
          "reconnect": with_client(reconnect_after_drop),
          # A launch file opens the window without a login, and the cookie its redeem gave serves the reconnect.
          "launch_file": with_client(reconnect_after_drop, launch_file=True),
          "fullscreen": with_client(case_fullscreen, window_manager=True),
-         "vm_keyboard": case_vm_keyboard}
+         "vm_keyboard": case_vm_keyboard,
+         "monitors": with_client(case_monitors, extra=("--monitors", "all"), display=TwoMonitorDisplay,
+                                 needed=("Xorg", "/usr/lib/xorg/modules/drivers/dummy_drv.so"), size=())}
 
 if __name__ == "__main__":
     if sys.argv[1] == "vm_keyboard":

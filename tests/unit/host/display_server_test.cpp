@@ -77,8 +77,11 @@ public:
     void logoff() override {
         update([&] { ++logoffs; });
     }
-    void resize(int w, int h) override {
-        update([&] { resizes.push_back({w, h}); });
+    void resize(const protocol::ResizeRequest& r) override {
+        update([&] {
+            resizes.push_back({r.width, r.height});
+            layouts.push_back(r.monitors);
+        });
     }
     void key_char(std::uint32_t cp, std::uint16_t, bool down) override {
         update([&] { chars.emplace_back(cp, down); });
@@ -106,6 +109,7 @@ public:
     std::vector<std::pair<std::uint16_t, bool>> keys;
     std::vector<std::array<int, 3>> pointers;
     std::vector<std::array<int, 2>> resizes;
+    std::vector<std::vector<protocol::MonitorRect>> layouts;
     std::vector<std::pair<std::uint32_t, bool>> chars;
     std::vector<std::pair<std::string, bool>> clip;
 
@@ -462,6 +466,34 @@ TEST_CASE("display server: ResizeRequest reaches the session and its Resize reac
     auto r = as<protocol::Resize>(c.receive());
     CHECK(r.width == 1000);
     CHECK(r.height == 776);
+}
+
+TEST_CASE("display server: a monitor layout reaches the session, a bad one is refused and harms nothing") {
+    Fixture f;
+    Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
+    REQUIRE_FALSE(c.connect());
+    REQUIRE_FALSE(c.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
+    as<protocol::ServerHello>(c.receive());
+    const std::vector<protocol::MonitorRect> two{{0, 0, 1024, 768}, {1024, 0, 800, 600}};
+    REQUIRE_FALSE(c.send(protocol::ResizeRequest{1824, 768, two, 1}));
+    auto& t = f.target("s1");
+    REQUIRE(t.wait([&] { return t.layouts.size() == 1; }));
+    CHECK(t.layouts[0] == two);
+
+    // Overlapping monitors: Error(malformed) naming the fault, the connection closes, and the
+    // session saw nothing of it (it keeps running for the next connection).
+    REQUIRE_FALSE(c.send(protocol::ResizeRequest{1824, 768, {{0, 0, 1024, 768}, {1000, 0, 800, 600}}, 0}));
+    auto e = as<protocol::ErrorMsg>(c.receive());
+    CHECK(e.code == protocol::ErrorCode::malformed);
+    CHECK_THAT(e.message, Catch::Contains("monitor 1 overlaps monitor 0"));
+    CHECK(t.layouts.size() == 1);
+    Client again(f.server->port(), tls::cert_sha256_hex(f.cert));
+    REQUIRE_FALSE(again.connect());
+    REQUIRE_FALSE(again.send(protocol::Hello{protocol::kDisplayVersion, f.ticket("s1")}));
+    as<protocol::ServerHello>(again.receive());
+    REQUIRE_FALSE(again.send(protocol::ResizeRequest{800, 600}));
+    REQUIRE(t.wait([&] { return t.layouts.size() == 2; }));
+    CHECK(t.layouts[1].empty());
 }
 
 TEST_CASE("display server: Ping is answered with Pong, KeyChar and Clipboard reach the session") {

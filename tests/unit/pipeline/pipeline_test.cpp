@@ -248,7 +248,7 @@ TEST_CASE("pipeline: a new screen size reaches the viewer as Resize, then a keyf
         if (std::string(step.how) == "source")
             rig.source.replace(ct::make_text_frame(step.w, step.h, 41));
         else
-            rig.session->resize(step.w, step.h);
+            rig.session->resize({static_cast<std::uint16_t>(step.w), static_cast<std::uint16_t>(step.h), {}, 0});
 
         REQUIRE(eventually(
             [&] {

@@ -186,6 +186,43 @@ TEST_CASE("resize messages round trip with the spec's layout and bounds", "[prot
     CHECK(refusal({0x84, 0x00, 0x04, 0x00, 0x04, 0}) == ErrorCode::malformed);  // trailing byte
 }
 
+TEST_CASE("a resize request may carry a monitor layout, and a bad layout is refused with its reason", "[protocol]") {
+    // Two monitors side by side, the right one primary: 1824x768 = 1024x768 + 800x600.
+    ResizeRequest two{1824, 768, {{0, 0, 1024, 768}, {1024, 0, 800, 600}}, 1};
+    auto rq = round_trip(two);
+    CHECK(rq.width == 1824);
+    CHECK(rq.monitors == two.monitors);
+    CHECK(rq.primary == 1);
+    CHECK(encode(ResizeRequest{0x0102, 0x0304, {{1, 2, 3, 4}}, 0}) ==
+          std::vector<std::uint8_t>{0x08, 0x02, 0x01, 0x04, 0x03, 1, 0, 1, 0, 2, 0, 3, 0, 4, 0});
+    // Without a layout the message is the web client's four bytes, as before.
+    CHECK(round_trip(ResizeRequest{800, 600}).monitors.empty());
+    CHECK(round_trip(ResizeRequest{1824, 768, {{0, 0, 1824, 768}}, 0}).monitors.size() == 1);
+
+    auto why = [](const ResizeRequest& m) {
+        auto r = decode(encode(m));
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ErrorCode::malformed);
+        return r.error().message;
+    };
+    CHECK_THAT(why(ResizeRequest{1824, 768, {{0, 0, 1024, 768}, {1000, 0, 800, 600}}, 0}),
+               Catch::Contains("monitor 1 overlaps monitor 0"));
+    CHECK_THAT(why(ResizeRequest{1824, 768, {{0, 0, 1024, 768}, {1024, 0, 801, 600}}, 0}),
+               Catch::Contains("reaches outside the 1824x768 screen"));
+    CHECK_THAT(why(ResizeRequest{1824, 768, {{0, 0, 1024, 768}, {1024, 0, 0, 600}}, 0}),
+               Catch::Contains("monitor 1 has no area"));
+    CHECK_THAT(why(ResizeRequest{1824, 768, {{0, 0, 1024, 768}, {1024, 0, 800, 600}}, 2}),
+               Catch::Contains("primary monitor 2 is not one of the 2"));
+    std::vector<MonitorRect> seventeen;
+    for (std::uint16_t i = 0; i < 17; ++i) seventeen.push_back({static_cast<std::uint16_t>(i * 64), 0, 64, 64});
+    CHECK_THAT(why(ResizeRequest{1088, 64, seventeen, 0}), Catch::Contains("17 monitors (1..16 allowed)"));
+    // Zero monitors, a truncated rectangle, and a byte too many.
+    CHECK(refusal({0x08, 0x00, 0x04, 0x00, 0x03, 0, 0}) == ErrorCode::malformed);
+    CHECK(refusal({0x08, 0x00, 0x04, 0x00, 0x03, 1, 0, 0, 0, 0, 0, 0, 4}) == ErrorCode::malformed);
+    CHECK(refusal({0x08, 0x00, 0x04, 0x00, 0x03, 1, 0, 0, 0, 0, 0, 0, 4, 0, 3, 9}) == ErrorCode::malformed);
+    CHECK(decode(std::vector<std::uint8_t>{0x08, 0x00, 0x04, 0x00, 0x03, 1, 0, 0, 0, 0, 0, 0, 4, 0, 3}).ok());
+}
+
 TEST_CASE("clipboard, ping, key_char and cursor messages round trip with the spec's layout", "[protocol]") {
     auto c = round_trip(Clipboard{"h\xc3\xa9llo \xe2\x82\xac", true});
     CHECK(c.text == "h\xc3\xa9llo \xe2\x82\xac");
