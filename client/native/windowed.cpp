@@ -614,7 +614,8 @@ int run_windowed(Options o) {
     // A launch file's token stands in for the login; it is redeemed when the window connects (the
     // resource's type is then not known here: spanning is tried, and a VM desktop's host refuses it).
     std::string resource_type;
-    auto resource = o.launch_file ? ClientResult<std::string>(o.resource) : login_and_resolve(*broker, o, &resource_type);
+    auto resource =
+        o.launch_file ? ClientResult<std::string>(o.resource) : login_and_resolve(*broker, o, &resource_type);
     if (!resource) {
         std::cerr << "portico-client: " << resource.error().message << "\n";
         return exit_code(resource.error().code);

@@ -200,7 +200,7 @@ TEST_CASE("options: --decoder chooses how H.264 is decoded, VA-API when there is
     CHECK(bad.error().code == ClientError::usage);
 }
 
-TEST_CASE("options: a launch file names the broker, its pin and the resource; a damaged one is a usage error") {
+TEST_CASE("options: a launch file names the broker, its pin and the resource, and a damaged one is a usage error") {
     portico::protocol::LaunchFile lf;
     lf.broker = "https://broker.example.org:8443";
     lf.broker_cert_sha256 = std::string(64, 'c');
