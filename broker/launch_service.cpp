@@ -65,6 +65,15 @@ std::string LaunchService::session_notice(const SessionRecord& s, const HostInfo
 
 LaunchTicket LaunchService::ticket_for(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
                                        const std::string& viewer) {
+    IssuedTicket issued;
+    auto t = make_ticket(s, h, reconnected, view_only, viewer, issued);
+    store_.record_ticket(issued.id, issued.session_id, issued.user, issued.view_only, issued.issued_at,
+                         issued.expires_at);
+    return t;
+}
+
+LaunchTicket LaunchService::make_ticket(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
+                                        const std::string& viewer, IssuedTicket& issued) {
     protocol::TicketClaims c;
     c.ticket_id = crypto::random_token(16);
     c.session_id = s.id;
@@ -74,7 +83,7 @@ LaunchTicket LaunchService::ticket_for(const SessionRecord& s, const HostInfo& h
     c.expires_at = unix_now() + protocol::kTicketLifetimeSeconds;
     c.view_only = view_only;
     c.viewer = viewer;
-    store_.record_ticket(c.ticket_id, s.id, s.user, view_only, unix_now(), c.expires_at);
+    issued = IssuedTicket{c.ticket_id, s.id, s.user, view_only, unix_now(), c.expires_at};
     LaunchTicket t;
     t.session_id = s.id;
     t.ticket = protocol::sign_ticket(c, ticket_key_);
@@ -122,20 +131,22 @@ void LaunchService::launch(const Caller& caller, const std::string& resource_ref
         count_failure(code);
         done(Error<ApiErrorCode>{code, std::move(msg)});
     };
-    std::optional<Resource> res;
+    LaunchFacts facts;
     std::optional<LaunchTicket> reconnect;
     try {
-        res = store_.resource(resource_ref);
-        if (!res) {
+        // What the launch reads, in one store call (one round trip on PostgreSQL).
+        facts = store_.launch_facts(caller.name, resource_ref);
+        if (!facts.resource) {
             // The portal and the native client may name a resource instead of giving its id.
+            std::optional<Resource> named;
             for (auto& r : store_.entitled_resources(caller.name))
-                if (r.name == resource_ref) res = r;
+                if (r.name == resource_ref) named = r;
+            if (named) facts = store_.launch_facts(caller.name, named->id);
         }
-        if (!res) return fail(ApiErrorCode::not_found, "no such resource: " + resource_ref);
-        if (!store_.is_entitled(caller.name, res->id))
-            return fail(ApiErrorCode::not_entitled, "you are not entitled to " + res->name);
+        if (!facts.resource) return fail(ApiErrorCode::not_found, "no such resource: " + resource_ref);
+        if (!facts.entitled) return fail(ApiErrorCode::not_entitled, "you are not entitled to " + facts.resource->name);
         // Reconnect: the user's running session of this resource on a connected host (draining or not).
-        for (const auto& s : store_.reconnectable_sessions_for(caller.name, res->id)) {
+        for (const auto& s : facts.reconnectable) {
             if (auto h = hosts_.get(s.host_id)) {
                 log::info("reconnecting user '", caller.name, "' to session ", s.id, " on host ", h->host_id);
                 reconnect = ticket_for(s, *h, true, false);
@@ -154,10 +165,10 @@ void LaunchService::launch(const Caller& caller, const std::string& resource_ref
         metrics_.observe_launch(seconds_since(t0));
         return done(std::move(*reconnect));
     }
-    start_new(caller, *res, width, height, scale, t0, std::move(done));
+    start_new(caller, *facts.resource, facts.live_sessions, width, height, scale, t0, std::move(done));
 }
 
-void LaunchService::start_new(const Caller& caller, const Resource& res, int width, int height, double scale,
+void LaunchService::start_new(const Caller& caller, const Resource& res, int live, int width, int height, double scale,
                               std::chrono::steady_clock::time_point t0, LaunchCallback done) {
     auto fail = [&](ApiErrorCode code, std::string msg) {
         count_failure(code);
@@ -175,20 +186,13 @@ void LaunchService::start_new(const Caller& caller, const Resource& res, int wid
         }
     } slot;
     if (config_.max_sessions_per_user > 0) {
-        std::size_t live = 0;
-        try {
-            live = store_.live_sessions_of(caller.name).size();
-        } catch (const std::exception& e) {
-            log::error("launch: ", e.what());
-            return fail(ApiErrorCode::busy, "the broker's database is busy; try again");
-        }
         std::lock_guard lk(launch_mu_);
         auto& in_flight = launching_[caller.name];
-        if (static_cast<int>(live) + in_flight >= config_.max_sessions_per_user) {
+        if (live + in_flight >= config_.max_sessions_per_user) {
             const int pending = in_flight;  // read before the erase below frees the map node
             if (pending == 0) launching_.erase(caller.name);
             return fail(ApiErrorCode::limit_exceeded,
-                        "you have " + std::to_string(live + static_cast<std::size_t>(pending)) +
+                        "you have " + std::to_string(live + pending) +
                             " sessions; this broker allows at most " + std::to_string(config_.max_sessions_per_user) +
                             " per user (max_sessions_per_user). Log off one first");
         }
@@ -334,10 +338,11 @@ void LaunchService::session_ready(const std::string& host_id, const control::Ses
         const auto now = unix_now();
         p->session.state = SessionState::active;
         auto h = hosts_.get(host_id);
-        if (h) answer = ticket_for(p->session, *h, false, false);
+        IssuedTicket issued;
+        if (h) answer = make_ticket(p->session, *h, false, false, {}, issued);
         if (answer && answer->ok()) {
-            store_.set_session_state_audited(
-                p->session.id, SessionState::active, now,
+            store_.launch_answered(
+                issued, now,
                 AuditEvent{0, now, p->session.user, "session.launch", p->session.id, p->from,
                            "user " + p->session.user + ", resource " + p->session.resource + ", host " + host_id});
         } else {

@@ -104,7 +104,8 @@ private:
         std::chrono::steady_clock::time_point started;
         std::string from;  // the launching client's address, for the audit
     };
-    void start_new(const Caller& caller, const Resource& res, int width, int height, double scale,
+    // live: the user's live sessions when the launch read them (LaunchFacts), for the per-user cap.
+    void start_new(const Caller& caller, const Resource& res, int live, int width, int height, double scale,
                    std::chrono::steady_clock::time_point t0, LaunchCallback done);
     std::shared_ptr<PendingLaunch> take_pending(std::uint64_t request_id, const std::string& host_id);
     std::shared_ptr<PendingLaunch> take_reported(const std::string& host_id, std::uint64_t request_id,
@@ -113,6 +114,9 @@ private:
     // viewer: for a view-only ticket, who watches (the host tells the session's user).
     LaunchTicket ticket_for(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
                             const std::string& viewer = {});
+    // The same, without recording it: `issued` is what the caller records (launch_answered).
+    LaunchTicket make_ticket(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
+                             const std::string& viewer, IssuedTicket& issued);
     std::string session_notice(const SessionRecord& s, const HostInfo& h);
     SessionView view(const SessionRecord& s, const std::string& resource_name);
     // actor "-": a timeout. reason: end_reason:: of session_ends.hpp.

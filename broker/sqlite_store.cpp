@@ -332,6 +332,7 @@ public:
     std::optional<SessionRecord> session(const std::string& id) override;
     bool set_session_state(const std::string& id, SessionState state, std::int64_t now) override;
     std::vector<SessionRecord> live_sessions_of(const std::string& user) override;
+    LaunchFacts launch_facts(const std::string& user, const std::string& resource_id) override;
     std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user,
                                                           const std::string& resource) override;
     std::vector<SessionRecord> sessions(const SessionFilter& f) override;
@@ -369,13 +370,13 @@ public:
     ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id, std::int64_t now,
                                            bool host_known) override;
     void append_audit(const AuditEvent& e) override;
-    bool set_session_state_audited(const std::string& id, SessionState state, std::int64_t now,
-                                   const AuditEvent& event) override;
+    bool launch_answered(const IssuedTicket& ticket, std::int64_t now, const AuditEvent& event) override;
     std::vector<AuditEvent> audit(const AuditFilter& f) override;
 
 private:
     bool set_session_state_locked(const std::string& id, SessionState new_state, std::int64_t now);
     void append_audit_locked(const AuditEvent& e);
+    void record_ticket_locked(const IssuedTicket& t);
     void exec(const char* sql);
     void migrate();
     // Runs `f` inside BEGIN IMMEDIATE … COMMIT; rolls back if it throws or returns false.
@@ -967,12 +968,12 @@ bool SqliteStore::set_session_state(const std::string& id, SessionState new_stat
     return set_session_state_locked(id, new_state, now);
 }
 
-bool SqliteStore::set_session_state_audited(const std::string& id, SessionState state, std::int64_t now,
-                                            const AuditEvent& event) {
+bool SqliteStore::launch_answered(const IssuedTicket& ticket, std::int64_t now, const AuditEvent& event) {
     std::lock_guard lk(mu_);
     bool changed = false;
     transaction([&] {
-        changed = set_session_state_locked(id, state, now);
+        changed = set_session_state_locked(ticket.session_id, SessionState::active, now);
+        record_ticket_locked(ticket);
         append_audit_locked(event);
         return true;
     });
@@ -1024,6 +1025,17 @@ std::vector<SessionRecord> SqliteStore::reconnectable_sessions_for(const std::st
                                                                    const std::string& resource) {
     return query_sessions("user = ? AND resource = ? AND state IN ('active', 'disconnected') ORDER BY created_at DESC",
                           {user, resource});
+}
+
+LaunchFacts SqliteStore::launch_facts(const std::string& user, const std::string& resource_id) {
+    // A local file: no round trip to save, so simply the four calls.
+    LaunchFacts f;
+    f.resource = resource(resource_id);
+    if (!f.resource) return f;
+    f.entitled = is_entitled(user, resource_id);
+    f.reconnectable = reconnectable_sessions_for(user, resource_id);
+    f.live_sessions = static_cast<int>(live_sessions_of(user).size());
+    return f;
 }
 
 std::vector<SessionRecord> SqliteStore::sessions(const SessionFilter& f) {
@@ -1134,13 +1146,17 @@ std::vector<std::pair<SessionState, int>> SqliteStore::session_counts() {
 void SqliteStore::record_ticket(const std::string& ticket_id, const std::string& session_id, const std::string& user,
                                 bool view_only, std::int64_t now, std::int64_t expires_at) {
     std::lock_guard lk(mu_);
+    record_ticket_locked(IssuedTicket{ticket_id, session_id, user, view_only, now, expires_at});
+}
+
+void SqliteStore::record_ticket_locked(const IssuedTicket& t) {
     Stmt(db_, "INSERT INTO tickets(id, session_id, user, view_only, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(1, ticket_id)
-        .bind(2, session_id)
-        .bind(3, user)
-        .bind(4, std::int64_t{view_only ? 1 : 0})
-        .bind(5, now)
-        .bind(6, expires_at)
+        .bind(1, t.id)
+        .bind(2, t.session_id)
+        .bind(3, t.user)
+        .bind(4, std::int64_t{t.view_only ? 1 : 0})
+        .bind(5, t.issued_at)
+        .bind(6, t.expires_at)
         .step();
 }
 
