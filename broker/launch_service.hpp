@@ -58,6 +58,22 @@ class LaunchService {
 public:
     using LaunchCallback = std::function<void(Result<LaunchTicket, ApiErrorCode>)>;
 
+    // The first half of a launch, which only reads the store (read_launch): on PostgreSQL it runs
+    // on a launch reader (core.hpp), beside the store thread, so launches wait on the database
+    // side by side; the second half (launch(caller, LaunchRead, ...)) decides on the store thread.
+    struct LaunchRead {
+        std::string resource_ref;
+        std::optional<Error<ApiErrorCode>> failed;  // the store failed (busy / internal): nothing read
+        LaunchFacts facts;  // facts.resource empty: no such resource (by id or by entitled name)
+        std::chrono::steady_clock::time_point started;
+        // The user's launch changes (admitted, or their session row written) before the facts
+        // were read: when the count has moved by the second half, facts.live_sessions may miss a
+        // session and is read again there (per-user cap).
+        std::uint64_t changes_before = 0;
+        bool read_on_store_thread = false;  // nothing can have changed since: no re-checks
+        std::shared_ptr<void> mark;         // keeps the user's launch counts while the read travels
+    };
+
     LaunchService(const BrokerConfig& config, Store& store, HostRegistry& hosts, DesktopPools& desktops,
                   LiveStats& live_stats, SessionEnds& ends, Metrics& metrics, AuditLog& audit,
                   const crypto::Ed25519Key& ticket_key, boost::asio::io_context& timers);
@@ -71,6 +87,10 @@ public:
     // called exactly once (now, or when the host answers or the launch times out).
     void launch(const Caller& caller, const std::string& resource, int width, int height, double scale,
                 LaunchCallback done);
+    // The two halves of launch(): read_launch on any thread (a store failure is kept in the read
+    // and answered by the second half), launch(read) on the store thread.
+    LaunchRead read_launch(const Caller& caller, const std::string& resource);
+    void launch(const Caller& caller, LaunchRead read, int width, int height, double scale, LaunchCallback done);
     Result<LaunchTicket, ApiErrorCode> shadow(const Caller& caller, const std::string& session_id);
     Result<void, ApiErrorCode> logoff(const Caller& caller, const std::string& session_id);
     Result<void, ApiErrorCode> disconnect(const Caller& caller, const std::string& session_id);
@@ -104,9 +124,8 @@ private:
         std::chrono::steady_clock::time_point started;
         std::string from;  // the launching client's address, for the audit
     };
-    // live: the user's live sessions when the launch read them (LaunchFacts), for the per-user cap.
-    void start_new(const Caller& caller, const Resource& res, int live, int width, int height, double scale,
-                   std::chrono::steady_clock::time_point t0, LaunchCallback done);
+    void start_new(const Caller& caller, const LaunchRead& read, int width, int height, double scale,
+                   LaunchCallback done);
     std::shared_ptr<PendingLaunch> take_pending(std::uint64_t request_id, const std::string& host_id);
     std::shared_ptr<PendingLaunch> take_reported(const std::string& host_id, std::uint64_t request_id,
                                                  const std::string& session_id, const char* what);
@@ -135,8 +154,15 @@ private:
     const crypto::Ed25519Key& ticket_key_;
     boost::asio::io_context& timers_;
 
+    // Per user with launches on their way: for the per-user cap, which counts live sessions plus
+    // launches between the cap check and their session row.
+    struct UserLaunches {
+        int reading = 0;    // reads (read_launch) whose second half has not finished
+        int launching = 0;  // admitted by the cap, session row not yet written
+        std::uint64_t changes = 0;  // admissions and rows written, ever
+    };
     std::mutex launch_mu_;
-    std::map<std::string, int> launching_;  // user -> launches between the cap check and their session row
+    std::map<std::string, UserLaunches> users_;  // erased when nothing is reading or launching
 
     std::mutex pending_mu_;
     std::uint64_t next_request_id_;  // random start: brokers sharing hosts never reuse one (cluster.hpp)

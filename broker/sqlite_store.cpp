@@ -333,6 +333,7 @@ public:
     bool set_session_state(const std::string& id, SessionState state, std::int64_t now) override;
     std::vector<SessionRecord> live_sessions_of(const std::string& user) override;
     LaunchFacts launch_facts(const std::string& user, const std::string& resource_id) override;
+    int concurrent_calls() const override { return 1; }
     std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user,
                                                           const std::string& resource) override;
     std::vector<SessionRecord> sessions(const SessionFilter& f) override;
@@ -353,8 +354,8 @@ public:
     bool set_host_drain(const std::string& id, bool drain) override;
     bool delete_host(const std::string& id) override;
     void mark_all_hosts_down(std::int64_t now) override;
-    bool host_heartbeat(const std::string& id, const std::string& broker_id, const std::string& live,
-                        std::int64_t now) override;
+    std::vector<bool> host_heartbeats(const std::vector<HostBeat>& beats, const std::string& broker_id,
+                                      std::int64_t now) override;
     bool release_host(const std::string& id, const std::string& broker_id, std::int64_t now) override;
     std::vector<std::string> take_silent_hosts(std::int64_t silent_since, std::int64_t now) override;
     LoginFailures login_failures(const std::string& key) override;
@@ -1229,16 +1230,24 @@ void SqliteStore::mark_all_hosts_down(std::int64_t now) {
         .step();
 }
 
-bool SqliteStore::host_heartbeat(const std::string& id, const std::string& broker_id, const std::string& live,
-                                 std::int64_t now) {
+std::vector<bool> SqliteStore::host_heartbeats(const std::vector<HostBeat>& beats, const std::string& broker_id,
+                                               std::int64_t now) {
     std::lock_guard lk(mu_);
-    Stmt(db_, "UPDATE hosts SET live = ?, last_seen = ? WHERE id = ? AND broker_id = ? AND state = 'up'")
-        .bind(1, live)
-        .bind(2, now)
-        .bind(3, id)
-        .bind(4, broker_id)
-        .step();
-    return sqlite3_changes(db_) > 0;
+    std::vector<bool> written;
+    transaction([&] {  // one commit for all
+        written.clear();
+        for (const auto& b : beats) {
+            Stmt(db_, "UPDATE hosts SET live = ?, last_seen = ? WHERE id = ? AND broker_id = ? AND state = 'up'")
+                .bind(1, b.live)
+                .bind(2, now)
+                .bind(3, b.id)
+                .bind(4, broker_id)
+                .step();
+            written.push_back(sqlite3_changes(db_) > 0);
+        }
+        return true;
+    });
+    return written;
 }
 
 bool SqliteStore::release_host(const std::string& id, const std::string& broker_id, std::int64_t now) {

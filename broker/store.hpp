@@ -171,6 +171,11 @@ public:
     virtual ~Store() = default;
 
     virtual int schema_version() = 0;
+    // How many calls may usefully run at once, on different threads: 1 for SQLite (one connection
+    // behind a mutex: a second thread would only wait on it), the size of the connection pool for
+    // PostgreSQL (calls wait on the server side by side). The broker reads a launch's facts on
+    // launch readers of their own when this is above 1 (core.hpp).
+    virtual int concurrent_calls() const = 0;
 
     // ---- users (create_user throws if the name exists) ----
     virtual void create_user(const std::string& name, const std::string& password_hash, std::int64_t now,
@@ -283,10 +288,14 @@ public:
     virtual bool set_host_drain(const std::string& id, bool drain) = 0;
     virtual bool delete_host(const std::string& id) = 0;
     virtual void mark_all_hosts_down(std::int64_t now) = 0;
-    // A heartbeat through broker_id: the host's live figures and last_seen, written only while
-    // that broker still holds it. False: another broker has taken it over, or it was removed.
-    virtual bool host_heartbeat(const std::string& id, const std::string& broker_id, const std::string& live,
-                                std::int64_t now) = 0;
+    // Heartbeats through broker_id, many hosts at once (one round trip on PostgreSQL): each host's
+    // live figures and last_seen, written only while that broker still holds it. One answer per
+    // beat, in order; false: another broker has taken it over, or it was removed.
+    struct HostBeat {
+        std::string id, live;
+    };
+    virtual std::vector<bool> host_heartbeats(const std::vector<HostBeat>& beats, const std::string& broker_id,
+                                              std::int64_t now) = 0;
     // The host is down, if broker_id still held it (false: another broker holds it now, or no row).
     virtual bool release_host(const std::string& id, const std::string& broker_id, std::int64_t now) = 0;
     // Hosts up whose broker wrote no heartbeat since `silent_since` (that broker died): marked
