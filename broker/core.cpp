@@ -60,6 +60,10 @@ Core::Core(const BrokerConfig& config)
     desktops_ = std::make_unique<DesktopPools>(*store_, store_jobs_.context(), registry_);
     launches_ = std::make_unique<LaunchService>(config_, *store_, registry_, *desktops_, live_stats_, session_ends_,
                                                 metrics_, audit_, ticket_key_, store_jobs_.context());
+    if (launch_readers_)
+        launches_->answer_writes_on([readers = launch_readers_->get_executor()](std::function<void()> job) {
+            net::post(readers, std::move(job));
+        });
     thumbnails_ = std::make_unique<Thumbnails>(
         *launches_, registry_, store_jobs_.context(),
         Thumbnails::Options{std::chrono::milliseconds(config_.thumbnail_timeout_ms), std::chrono::milliseconds(2000)});

@@ -42,8 +42,8 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <memory>
 #include <optional>
@@ -113,7 +113,7 @@ private:
     std::unique_ptr<BrokerCa> ca_;
     ServerCertificate server_cert_;  // before server_tls_, which calls back into it
     boost::asio::ssl::context server_tls_;
-    StoreExecutor store_jobs_;  // after store_: its jobs use the store
+    StoreExecutor store_jobs_;                                // after store_: its jobs use the store
     std::optional<boost::asio::thread_pool> launch_readers_;  // only when store_->concurrent_calls() > 1
     Metrics metrics_;
     LiveStats live_stats_;

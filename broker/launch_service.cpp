@@ -187,8 +187,7 @@ void LaunchService::launch(const Caller& caller, LaunchRead read, int width, int
                 // Read on a launch reader: the host may have ended it since (its report is handled
                 // on this thread), so it is looked at again here.
                 auto now = store_.session(s.id);
-                if (!now || (now->state != SessionState::active && now->state != SessionState::disconnected))
-                    continue;
+                if (!now || (now->state != SessionState::active && now->state != SessionState::disconnected)) continue;
             }
             log::info("reconnecting user '", caller.name, "' to session ", s.id, " on host ", h->host_id);
             reconnect = ticket_for(s, *h, true, false);
@@ -253,10 +252,10 @@ void LaunchService::start_new(const Caller& caller, const LaunchRead& read, int 
         auto& u = users_[caller.name];  // kept by read.mark
         if (live + u.launching >= config_.max_sessions_per_user) {
             const int pending = u.launching;
-            return fail(ApiErrorCode::limit_exceeded,
-                        "you have " + std::to_string(live + pending) +
-                            " sessions; this broker allows at most " + std::to_string(config_.max_sessions_per_user) +
-                            " per user (max_sessions_per_user). Log off one first");
+            return fail(ApiErrorCode::limit_exceeded, "you have " + std::to_string(live + pending) +
+                                                          " sessions; this broker allows at most " +
+                                                          std::to_string(config_.max_sessions_per_user) +
+                                                          " per user (max_sessions_per_user). Log off one first");
         }
         ++u.launching;
         ++u.changes;
@@ -396,6 +395,13 @@ void LaunchService::session_ready(const std::string& host_id, const control::Ses
     auto p = take_reported(host_id, m.request_id, m.session_id, "session_ready");
     if (!p) return;
     hosts_.reservation_started(host_id);
+    if (answer_writer_)
+        answer_writer_([this, p, host_id] { answer_ready(p, host_id); });
+    else
+        answer_ready(p, host_id);
+}
+
+void LaunchService::answer_ready(const std::shared_ptr<PendingLaunch>& p, const std::string& host_id) {
     std::optional<Result<LaunchTicket, ApiErrorCode>> answer;
     try {
         const auto now = unix_now();

@@ -114,6 +114,13 @@ public:
     void tick(int tick_number);
     // Drops the pending launches (their callbacks are not called) and their timers.
     void shutdown();
+    // Where a ready session's answer (its ticket, Store::launch_answered, the callback) is
+    // written: by default on the calling thread (the store thread); Core gives the launch readers
+    // on PostgreSQL, so the store thread waits on one round trip per launch (the session row)
+    // instead of two. Safe out of order with what the store thread does next to the session: the
+    // write only moves a starting session to active, and the client, whose connection is what
+    // the host reports on, gets its ticket only once the write is done. Set before start.
+    void answer_writes_on(std::function<void(std::function<void()>)> run) { answer_writer_ = std::move(run); }
 
 private:
     struct PendingLaunch {
@@ -127,6 +134,7 @@ private:
     void start_new(const Caller& caller, const LaunchRead& read, int width, int height, double scale,
                    LaunchCallback done);
     std::shared_ptr<PendingLaunch> take_pending(std::uint64_t request_id, const std::string& host_id);
+    void answer_ready(const std::shared_ptr<PendingLaunch>& p, const std::string& host_id);
     std::shared_ptr<PendingLaunch> take_reported(const std::string& host_id, std::uint64_t request_id,
                                                  const std::string& session_id, const char* what);
     void launch_timed_out(std::uint64_t request_id, const std::string& host_id);
@@ -157,8 +165,8 @@ private:
     // Per user with launches on their way: for the per-user cap, which counts live sessions plus
     // launches between the cap check and their session row.
     struct UserLaunches {
-        int reading = 0;    // reads (read_launch) whose second half has not finished
-        int launching = 0;  // admitted by the cap, session row not yet written
+        int reading = 0;            // reads (read_launch) whose second half has not finished
+        int launching = 0;          // admitted by the cap, session row not yet written
         std::uint64_t changes = 0;  // admissions and rows written, ever
     };
     std::mutex launch_mu_;
@@ -168,6 +176,7 @@ private:
     std::uint64_t next_request_id_;  // random start: brokers sharing hosts never reuse one (cluster.hpp)
     std::map<std::uint64_t, std::shared_ptr<PendingLaunch>> pending_;
 
+    std::function<void(std::function<void()>)> answer_writer_;  // empty: the calling thread
     const std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
     bool grace_done_ = false;  // tick() only
 };

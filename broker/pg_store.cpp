@@ -33,11 +33,11 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <type_traits>
@@ -494,7 +494,7 @@ private:
 
     // One connection of the pool and what belongs to it.
     struct Link {
-        PGconn* conn = nullptr;  // connected on its first use
+        PGconn* conn = nullptr;                       // connected on its first use
         std::map<std::string, std::string> prepared;  // SQL text -> its prepared statement on conn
         bool committing = false;  // the statement in flight is a COMMIT (its outcome unknown if the link drops)
         Link() = default;
@@ -637,7 +637,8 @@ PgResult PgStore::exec(const std::string& sql, const std::vector<Param>& params)
     values.reserve(params.size());
     for (const auto& p : params) values.push_back(p.text ? p.text->c_str() : nullptr);
     const int n = static_cast<int>(values.size());
-    if (n == 0) return checked(PQexecParams(link().conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0), "postgresql");
+    if (n == 0)
+        return checked(PQexecParams(link().conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0), "postgresql");
     return checked(PQexecPrepared(link().conn, prepared(sql, n).c_str(), n, values.data(), nullptr, nullptr, 0),
                    "postgresql");
 }
@@ -669,8 +670,9 @@ std::vector<PgResult> PgStore::exec_pipeline(const std::vector<Statement>& state
         for (const auto& p : st->params) values.push_back(p.text ? p.text->c_str() : nullptr);
         const int n = static_cast<int>(values.size());
         const int queued =
-            n == 0 ? PQsendQueryParams(link().conn, st->sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)
-                   : PQsendQueryPrepared(link().conn, prepared(st->sql, n).c_str(), n, values.data(), nullptr, nullptr, 0);
+            n == 0
+                ? PQsendQueryParams(link().conn, st->sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)
+                : PQsendQueryPrepared(link().conn, prepared(st->sql, n).c_str(), n, values.data(), nullptr, nullptr, 0);
         if (queued != 1) throw out_of_step("cannot send a statement");
     }
     if (PQpipelineSync(link().conn) != 1) throw out_of_step("cannot send the sync");
@@ -1038,7 +1040,8 @@ Statement PgStore::resource_query(const std::string& id) {
 
 std::optional<Resource> PgStore::resource(const std::string& id) {
     Lease lease(*this);
-    return read([&] { return first_row(exec(resource_query(id)), [](auto& row) { return store_rows::read_resource(row); }); });
+    return read(
+        [&] { return first_row(exec(resource_query(id)), [](auto& row) { return store_rows::read_resource(row); }); });
 }
 
 std::vector<Entitlement> PgStore::entitlements(const std::string& resource) {
@@ -1072,10 +1075,11 @@ bool PgStore::set_entitlements(const std::string& resource, const std::vector<En
 }
 
 Statement PgStore::entitled_query(const std::string& user, const std::string& resource) {
-    return {"SELECT EXISTS(SELECT 1 FROM user_entitlements WHERE resource = $1 AND \"user\" = $2) OR "
-            "EXISTS(SELECT 1 FROM group_entitlements e JOIN group_members m ON m.grp = e.grp "
-            "WHERE e.resource = $1 AND m.\"user\" = $2)",
-            {resource, user}};
+    return {
+        "SELECT EXISTS(SELECT 1 FROM user_entitlements WHERE resource = $1 AND \"user\" = $2) OR "
+        "EXISTS(SELECT 1 FROM group_entitlements e JOIN group_members m ON m.grp = e.grp "
+        "WHERE e.resource = $1 AND m.\"user\" = $2)",
+        {resource, user}};
 }
 
 bool PgStore::is_entitled(const std::string& user, const std::string& resource) {
@@ -1234,13 +1238,15 @@ std::optional<SessionRecord> PgStore::session(const std::string& id) {
 Statement PgStore::session_state_change(const std::string& id, SessionState new_state, std::int64_t now) {
     const std::string state = to_string(new_state);
     if (!is_live(new_state))
-        return {"UPDATE sessions SET state = $1, ended_at = $2, updated_at = $2 WHERE id = $3 "
-                "AND state NOT IN ('ended', 'lost')",
-                {state, now, id}};
-    // Once "ending", only a final state follows (a late report of activity must not revive it).
-    return {"UPDATE sessions SET state = $1, updated_at = $2 WHERE id = $3 "
-            "AND state NOT IN ('ended', 'lost', 'ending') AND state != $1",
+        return {
+            "UPDATE sessions SET state = $1, ended_at = $2, updated_at = $2 WHERE id = $3 "
+            "AND state NOT IN ('ended', 'lost')",
             {state, now, id}};
+    // Once "ending", only a final state follows (a late report of activity must not revive it).
+    return {
+        "UPDATE sessions SET state = $1, updated_at = $2 WHERE id = $3 "
+        "AND state NOT IN ('ended', 'lost', 'ending') AND state != $1",
+        {state, now, id}};
 }
 
 bool PgStore::set_session_state(const std::string& id, SessionState state, std::int64_t now) {
@@ -1252,9 +1258,12 @@ bool PgStore::launch_answered(const IssuedTicket& t, std::int64_t now, const Aud
     Lease lease(*this);
     // One pipelined transaction: a launch's answer costs one round trip, not six.
     return write([&] {
-        return exec_pipeline({session_state_change(t.session_id, SessionState::active, now), ticket_insert(t),
-                              audit_insert(event)},
-                             true)[0]
+        return exec_pipeline(
+                   {{"UPDATE sessions SET state = 'active', updated_at = $1 WHERE id = $2 AND state = 'starting'",
+                     {now, t.session_id}},
+                    ticket_insert(t),
+                    audit_insert(event)},
+                   true)[0]
                    .affected() > 0;
     });
 }
@@ -1281,23 +1290,27 @@ Statement PgStore::reconnectable_query(const std::string& user, const std::strin
 
 std::vector<SessionRecord> PgStore::live_sessions_of(const std::string& user) {
     Lease lease(*this);
-    return read([&] { return all_rows(exec(live_sessions_of_query(user)), [](auto& row) { return store_rows::read_session(row); }); });
+    return read([&] {
+        return all_rows(exec(live_sessions_of_query(user)), [](auto& row) { return store_rows::read_session(row); });
+    });
 }
 
 std::vector<SessionRecord> PgStore::reconnectable_sessions_for(const std::string& user, const std::string& resource) {
     Lease lease(*this);
     return read([&] {
-        return all_rows(exec(reconnectable_query(user, resource)), [](auto& row) { return store_rows::read_session(row); });
+        return all_rows(exec(reconnectable_query(user, resource)),
+                        [](auto& row) { return store_rows::read_session(row); });
     });
 }
 
 LaunchFacts PgStore::launch_facts(const std::string& user, const std::string& resource_id) {
     Lease lease(*this);
     return read([&] {
-        auto r = exec_pipeline({resource_query(resource_id), entitled_query(user, resource_id),
-                                reconnectable_query(user, resource_id),
-                                {"SELECT COUNT(*) FROM sessions WHERE \"user\" = $1 AND state NOT IN ('ended', 'lost')",
-                                 {user}}});
+        auto r = exec_pipeline(
+            {resource_query(resource_id),
+             entitled_query(user, resource_id),
+             reconnectable_query(user, resource_id),
+             {"SELECT COUNT(*) FROM sessions WHERE \"user\" = $1 AND state NOT IN ('ended', 'lost')", {user}}});
         LaunchFacts f;
         f.resource = first_row(r[0], [](auto& row) { return store_rows::read_resource(row); });
         if (!f.resource) return f;
@@ -1404,9 +1417,10 @@ std::vector<std::pair<SessionState, int>> PgStore::session_counts() {
 
 // The primary key makes the second record of a ticket id fail, from whichever broker.
 Statement PgStore::ticket_insert(const IssuedTicket& t) {
-    return {"INSERT INTO tickets(id, session_id, \"user\", view_only, issued_at, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            {t.id, t.session_id, t.user, t.view_only ? 1 : 0, t.issued_at, t.expires_at}};
+    return {
+        "INSERT INTO tickets(id, session_id, \"user\", view_only, issued_at, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        {t.id, t.session_id, t.user, t.view_only ? 1 : 0, t.issued_at, t.expires_at}};
 }
 
 void PgStore::record_ticket(const std::string& ticket_id, const std::string& session_id, const std::string& user,
@@ -1484,8 +1498,9 @@ std::vector<bool> PgStore::host_heartbeats(const std::vector<HostBeat>& beats, c
     std::vector<Statement> updates;
     updates.reserve(beats.size());
     for (const auto& b : beats)
-        updates.push_back({"UPDATE hosts SET live = $1, last_seen = $2 WHERE id = $3 AND broker_id = $4 AND state = 'up'",
-                           {b.live, now, b.id, broker_id}});
+        updates.push_back(
+            {"UPDATE hosts SET live = $1, last_seen = $2 WHERE id = $3 AND broker_id = $4 AND state = 'up'",
+             {b.live, now, b.id, broker_id}});
     // One pipeline: a second's heartbeats of every host cost one round trip.
     return write([&] {
         std::vector<bool> written;

@@ -973,7 +973,11 @@ bool SqliteStore::launch_answered(const IssuedTicket& ticket, std::int64_t now, 
     std::lock_guard lk(mu_);
     bool changed = false;
     transaction([&] {
-        changed = set_session_state_locked(ticket.session_id, SessionState::active, now);
+        Stmt(db_, "UPDATE sessions SET state = 'active', updated_at = ? WHERE id = ? AND state = 'starting'")
+            .bind(1, now)
+            .bind(2, ticket.session_id)
+            .step();
+        changed = sqlite3_changes(db_) > 0;
         record_ticket_locked(ticket);
         append_audit_locked(event);
         return true;

@@ -243,9 +243,10 @@ public:
     // ending and `state` is not final.
     virtual bool set_session_state(const std::string& id, SessionState state, std::int64_t now) = 0;
     // A launch's answer, the broker's busiest write, in one transaction (one commit; one round
-    // trip on PostgreSQL): the ticket's session becomes active (as set_session_state), the ticket
-    // is recorded (as record_ticket) and `event` is appended to the audit log, even when the state
-    // does not change. False when the state did not change.
+    // trip on PostgreSQL): the ticket's session becomes active if it is still starting (any other
+    // state came later: a report or an end that this write must not undo, whichever thread wrote
+    // first), the ticket is recorded (as record_ticket) and `event` is appended to the audit log,
+    // even when the state does not change. False when the state did not change.
     virtual bool launch_answered(const IssuedTicket& ticket, std::int64_t now, const AuditEvent& event) = 0;
     virtual std::vector<SessionRecord> live_sessions_of(const std::string& user) = 0;
     // resource(), is_entitled(), reconnectable_sessions_for() and the count of live_sessions_of()
