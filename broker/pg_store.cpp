@@ -1,7 +1,10 @@
-// The PostgreSQL Store (libpq): one database shared by several brokers (issue 14). One connection
-// per store behind a mutex, as the SQLite store: the broker calls its store from one store thread
-// (store_executor.hpp), so a pool would only queue on the same thread; several brokers are several
-// connections, and what keeps them correct together is in the database, not here:
+// The PostgreSQL Store (libpq): one database shared by several brokers (issue 14). A call costs
+// the thread that makes it a wait on the server per round trip, so: a pool of connections (Lease,
+// up to kConnections), one per call in progress, so that the store thread, the launch readers and
+// the password workers wait side by side (core.hpp); statements of one call that do not need each
+// other's results go in one libpq pipeline (exec_pipeline: one round trip); statements are
+// prepared once per connection. Several threads of one broker are several connections, as several
+// brokers are, and what keeps them correct together is in the database, not here:
 //
 //   - launch tickets: the ticket id is the primary key, so a second record of the same ticket
 //     fails (unique_violation) whichever broker tries it: a ticket is single-use by construction.
@@ -24,7 +27,8 @@
 // the store up to kConflictRetries times, then reported as StoreBusy (503 + Retry-After).
 // A lost connection is reconnected once per call; the call is repeated when it cannot have taken
 // effect (a read, or a transaction before its COMMIT), otherwise, and when the reconnect fails,
-// the call throws StoreBusy. Values always travel as $n parameters (PQexecParams), never in SQL text.
+// the call throws StoreBusy (a pipelined transaction sends its COMMIT with the rest: never repeated).
+// Values always travel as $n parameters (prepared statements), never in SQL text.
 
 #include "broker/store.hpp"
 #include "broker/store_rows.hpp"
