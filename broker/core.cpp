@@ -50,7 +50,7 @@ Core::Core(const BrokerConfig& config)
     cluster_->on_host_gone([this](const std::string& host_id) {
         launches_->fail_pending_of_host(host_id, "the host is no longer connected to its broker");
     });
-    // Two readers and the store thread leave a connection of the pool to the password workers.
+    // The readers and the store thread leave two connections of the pool to the password workers.
     if (store_->concurrent_calls() > 1)
         launch_readers_.emplace(static_cast<std::size_t>(std::max(1, store_->concurrent_calls() - 2)));
     identity_ = std::make_unique<Identity>(config_, *store_, audit_, metrics_, std::make_unique<LocalUsers>(*store_));

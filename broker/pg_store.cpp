@@ -242,7 +242,7 @@ constexpr std::int64_t kSchemaLock = 0x706f727469636f;
 // The connections one store opens at most: calls on different threads (the store thread, the
 // launch readers, the password workers: store_executor.hpp) then wait on the server side by side
 // instead of one after another.
-constexpr std::size_t kConnections = 4;
+constexpr std::size_t kConnections = 6;
 // How often a transaction is tried again after a serialization failure or a deadlock.
 constexpr int kConflictRetries = 5;
 
