@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/tls.hpp"
 
+#include <algorithm>
 #include <openssl/ssl.h>
 
 namespace portico::broker {
@@ -49,6 +50,9 @@ Core::Core(const BrokerConfig& config)
     cluster_->on_host_gone([this](const std::string& host_id) {
         launches_->fail_pending_of_host(host_id, "the host is no longer connected to its broker");
     });
+    // The readers and the store thread leave two connections of the pool to the password workers.
+    if (store_->concurrent_calls() > 1)
+        launch_readers_.emplace(static_cast<std::size_t>(std::max(1, store_->concurrent_calls() - 2)));
     identity_ = std::make_unique<Identity>(config_, *store_, audit_, metrics_, std::make_unique<LocalUsers>(*store_));
     hosts_ = std::make_unique<HostDirectory>(config_, *store_, registry_, *cluster_, live_stats_, session_ends_,
                                              metrics_, audit_);
@@ -57,6 +61,10 @@ Core::Core(const BrokerConfig& config)
     launches_ = std::make_unique<LaunchService>(config_, *store_, registry_, *desktops_, live_stats_, session_ends_,
                                                 metrics_, audit_, ticket_key_, store_jobs_.context());
     launch_files_ = std::make_unique<LaunchFiles>(*store_, audit_);
+    if (launch_readers_)
+        launches_->answer_writes_on([readers = launch_readers_->get_executor()](std::function<void()> job) {
+            net::post(readers, std::move(job));
+        });
     thumbnails_ = std::make_unique<Thumbnails>(
         *launches_, registry_, store_jobs_.context(),
         Thumbnails::Options{std::chrono::milliseconds(config_.thumbnail_timeout_ms), std::chrono::milliseconds(2000)});
@@ -101,6 +109,11 @@ void Core::shutdown() {
     if (shut_down_) return;
     shut_down_ = true;
     cluster_->stop();       // no more messages from other brokers
+    if (launch_readers_) {  // no more launch reads (their second halves would be dropped anyway)
+        launch_readers_->stop();
+        launch_readers_->join();
+        launch_readers_.reset();  // the queued reads and the connections they hold go now
+    }
     store_jobs_.stop();     // nothing runs on the store thread after this
     identity_->shutdown();  // nor on the password workers
     tick_timer_.reset();

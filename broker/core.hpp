@@ -17,7 +17,10 @@
 //
 // Threads: the network threads only parse, route and answer. Everything that touches the store
 // runs on the store executor (store_executor.hpp; its thread also runs the services' timers) or,
-// with an Argon2 hash, on the password workers (Identity). Not part of the public API.
+// with an Argon2 hash, on the password workers (Identity). On a store that takes concurrent calls
+// (PostgreSQL: Store::concurrent_calls), a launch's reads run first on the launch readers, so
+// launches wait on the database side by side; what they decide stays on the store thread.
+// Not part of the public API.
 
 #include "broker/audit_log.hpp"
 #include "broker/broker.hpp"
@@ -39,10 +42,13 @@
 #include "broker/tls_files.hpp"
 #include "common/crypto.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace portico::broker {
@@ -64,6 +70,15 @@ public:
     std::string server_cert_sha256() const { return server_cert_.sha256(); }
 
     StoreExecutor& store_jobs() { return store_jobs_; }
+    // Runs a launch's reading half (LaunchService::read_launch) on a launch reader, or on the
+    // store thread when the store takes one call at a time (SQLite). `job` contains its failures.
+    template <class Job>
+    void post_launch_read(Job job) {
+        if (launch_readers_)
+            boost::asio::post(*launch_readers_, std::move(job));
+        else
+            store_jobs_.post("launch", std::move(job));
+    }
     Store& store() { return *store_; }  // store thread (or a password worker) only
     AuditLog& audit() { return audit_; }
     Identity& identity() { return *identity_; }
@@ -103,7 +118,8 @@ private:
     std::unique_ptr<BrokerCa> ca_;
     ServerCertificate server_cert_;  // before server_tls_, which calls back into it
     boost::asio::ssl::context server_tls_;
-    StoreExecutor store_jobs_;  // after store_: its jobs use the store
+    StoreExecutor store_jobs_;                                // after store_: its jobs use the store
+    std::optional<boost::asio::thread_pool> launch_readers_;  // only when store_->concurrent_calls() > 1
     Metrics metrics_;
     LiveStats live_stats_;
     AuditLog audit_;

@@ -105,19 +105,37 @@ void HostDirectory::heartbeat(const std::string& host_id, const ControlLink* lin
     registry_.heartbeat(host_id, link, sessions, cpu, mem);
     // One broker alone (SQLite) holds every host: nobody else reads the row between registrations,
     // and a write per heartbeat would only queue before launches on the store thread.
-    if (!cluster_.shared()) return;
-    auto h = registry_.get(host_id);
-    if (!h || h->link.get() != link) return;
+    if (cluster_.shared()) beats_[host_id] = link;
+}
+
+void HostDirectory::write_heartbeats() {
+    std::vector<Store::HostBeat> beats;
+    std::vector<HostInfo> hosts;
+    for (const auto& [host_id, link] : beats_) {
+        auto h = registry_.get(host_id);
+        if (!h || h->link.get() != link) continue;  // gone or registered again since (that wrote its row)
+        beats.push_back({host_id, Cluster::live_json(*h, live_stats_.of_host(host_id, unix_now()))});
+        hosts.push_back(std::move(*h));
+    }
+    beats_.clear();
+    if (beats.empty()) return;
     // Written for the other brokers (placement, the gateway) and as proof this broker still holds
-    // it; refused when another broker has taken the host over, so this connection is stale.
-    if (!store_.host_heartbeat(host_id, cluster_.broker_id(),
-                               Cluster::live_json(*h, live_stats_.of_host(host_id, unix_now())), unix_now())) {
-        log::warn("host ", host_id, " is held by another broker or was removed; closing its connection here");
-        if (registry_.remove(host_id, link)) h->link->close();
+    // them; refused when another broker has taken a host over, so this connection is stale.
+    auto written = store_.host_heartbeats(beats, cluster_.broker_id(), unix_now());
+    for (std::size_t i = 0; i < written.size() && i < hosts.size(); ++i) {
+        if (written[i]) continue;
+        const auto& h = hosts[i];
+        log::warn("host ", h.host_id, " is held by another broker or was removed; closing its connection here");
+        if (registry_.remove(h.host_id, h.link.get())) h.link->close();
     }
 }
 
 void HostDirectory::check_liveness() {
+    try {
+        write_heartbeats();
+    } catch (const std::exception& e) {  // the liveness check below still runs
+        log::error("writing the hosts' heartbeats: ", e.what());
+    }
     for (auto& h : registry_.take_stale(std::chrono::seconds(config_.heartbeat_timeout_seconds))) {
         down(h.host_id, "no heartbeat for " + std::to_string(config_.heartbeat_timeout_seconds) + " s");
         if (h.link) h.link->close();

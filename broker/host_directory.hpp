@@ -25,6 +25,7 @@
 #include "protocol/control.hpp"
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,6 +67,7 @@ public:
     // Hosts without a heartbeat for heartbeat_timeout_seconds: down, their connections closed.
     // With a shared store, also the hosts of brokers that stopped writing heartbeats (they died),
     // once this broker has run for lost_grace_seconds (its own hosts had time to come back).
+    // First writes the heartbeats that arrived since the last call (write_heartbeats).
     void check_liveness();
 
     Result<void, ApiErrorCode> set_drain(const Caller& caller, const std::string& id, bool drain);
@@ -82,6 +84,11 @@ public:
     Result<HostInfo, ApiErrorCode> gateway_target(const std::string& session_id);
 
 private:
+    // With a shared store, the heartbeats kept since the last call, written in one store call
+    // (one round trip on PostgreSQL) rather than one write per heartbeat: hosts connected at once
+    // beat at once, and 200 writes in a row would hold every launch queued behind them on the
+    // store thread. A host another broker has taken over meanwhile loses its connection here.
+    void write_heartbeats();
     HostInfo shown(HostInfo h) const;
     std::vector<std::string> reconcile(const std::string& host_id, const std::vector<std::string>& running);
     // Down for good (the store says so already): launches fail, sessions lost, audited.
@@ -97,6 +104,7 @@ private:
     Metrics& metrics_;
     AuditLog& audit_;
     HostDownHook on_host_down_;
+    std::map<std::string, const ControlLink*> beats_;  // hosts that beat since write_heartbeats (store thread)
 };
 
 }  // namespace portico::broker

@@ -576,9 +576,11 @@ private:
     // POST /launch: authentication, the body and the screen policy are checked in that order (a
     // caller who is not logged in hears 401 whatever the body), then the launch starts; its answer
     // comes when the host has started the session (or at once for a reconnect or a refusal).
+    // Authentication and the launch's reads run where Core::post_launch_read puts them (a launch
+    // reader on PostgreSQL, the store thread on SQLite); the launch decides on the store thread.
     void launch(Request req) {
-        core_.store_jobs().post("launch", [self = shared_from_this(), token = cookie_token(req), method = req.method(),
-                                           body = std::move(req.body())]() mutable {
+        core_.post_launch_read([self = shared_from_this(), token = cookie_token(req), method = req.method(),
+                                body = std::move(req.body())]() mutable {
             auto& core = self->core_;
             try {
                 auto principal = core.identity().authenticate(token);
@@ -593,15 +595,25 @@ private:
                 auto screen = screen_asked(core, parsed.value());
                 if (!screen) return self->answer_later(screen.error());
                 Caller caller{principal->name, principal->role, self->peer_};
-                // launch() contains its own failures and calls back exactly once.
-                core.launches().launch(caller, parsed.value()["resource"].get<std::string>(), screen->width,
-                                       screen->height, screen->scale, {}, [self](Result<LaunchTicket, ApiErrorCode> r) {
-                                           self->deliver<LaunchTicket>(
-                                               std::move(r), [](HttpSession& s, Result<LaunchTicket, ApiErrorCode> t) {
-                                                   if (!t) return s.answer(t.error());
-                                                   s.answer(launch_json(t.value()));
-                                               });
-                                       });
+                auto read = core.launches().read_launch(caller, parsed.value()["resource"].get<std::string>());
+                const bool here = core.store_jobs().on_store_thread();
+                read.read_on_store_thread = here;  // (SQLite) then nothing runs between the halves
+                auto decide = [self, caller, read = std::move(read), screen = *screen]() mutable {
+                    // launch() contains its own failures and calls back exactly once.
+                    self->core_.launches().launch(
+                        caller, std::move(read), screen.width, screen.height, screen.scale,
+                        [self](Result<LaunchTicket, ApiErrorCode> r) {
+                            self->deliver<LaunchTicket>(std::move(r),
+                                                        [](HttpSession& s, Result<LaunchTicket, ApiErrorCode> t) {
+                                                            if (!t) return s.answer(t.error());
+                                                            s.answer(launch_json(t.value()));
+                                                        });
+                        });
+                };
+                if (here)
+                    decide();
+                else
+                    core.store_jobs().post("launch", std::move(decide));
             } catch (const StoreBusy& e) {
                 log::error("launch: the store is busy: ", e.what());
                 self->answer_later(ApiError{ApiErrorCode::busy, "the broker's database is busy; try again"});

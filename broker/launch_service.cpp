@@ -1,6 +1,7 @@
 #include "broker/launch_service.hpp"
 
 #include "broker/placement.hpp"
+#include "broker/store_executor.hpp"
 #include "common/log.hpp"
 #include "protocol/ticket.hpp"
 
@@ -65,6 +66,15 @@ std::string LaunchService::session_notice(const SessionRecord& s, const HostInfo
 
 LaunchTicket LaunchService::ticket_for(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
                                        const std::string& viewer) {
+    IssuedTicket issued;
+    auto t = make_ticket(s, h, reconnected, view_only, viewer, issued);
+    store_.record_ticket(issued.id, issued.session_id, issued.user, issued.view_only, issued.issued_at,
+                         issued.expires_at);
+    return t;
+}
+
+LaunchTicket LaunchService::make_ticket(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
+                                        const std::string& viewer, IssuedTicket& issued) {
     protocol::TicketClaims c;
     c.ticket_id = crypto::random_token(16);
     c.session_id = s.id;
@@ -74,7 +84,7 @@ LaunchTicket LaunchService::ticket_for(const SessionRecord& s, const HostInfo& h
     c.expires_at = unix_now() + protocol::kTicketLifetimeSeconds;
     c.view_only = view_only;
     c.viewer = viewer;
-    store_.record_ticket(c.ticket_id, s.id, s.user, view_only, unix_now(), c.expires_at);
+    issued = IssuedTicket{c.ticket_id, s.id, s.user, view_only, unix_now(), c.expires_at};
     LaunchTicket t;
     t.session_id = s.id;
     t.ticket = protocol::sign_ticket(c, ticket_key_);
@@ -115,33 +125,75 @@ void LaunchService::count_failure(ApiErrorCode code) {
         metrics_.launches_failed++;
 }
 
+LaunchService::LaunchRead LaunchService::read_launch(const Caller& caller, const std::string& resource_ref) {
+    LaunchRead read;
+    read.resource_ref = resource_ref;
+    read.started = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lk(launch_mu_);
+        auto& u = users_[caller.name];
+        ++u.reading;
+        read.changes_before = u.changes;  // before the read: a change after it may be missing from it
+    }
+    read.mark = std::shared_ptr<void>(nullptr, [this, user = caller.name](void*) {
+        std::lock_guard lk(launch_mu_);
+        auto it = users_.find(user);
+        if (it != users_.end() && --it->second.reading <= 0 && it->second.launching <= 0) users_.erase(it);
+    });
+    auto facts = [&] {
+        // What the launch reads, in one store call (one round trip on PostgreSQL).
+        auto f = store_.launch_facts(caller.name, resource_ref);
+        if (!f.resource) {
+            // The portal and the native client may name a resource instead of giving its id.
+            std::optional<Resource> named;
+            for (auto& r : store_.entitled_resources(caller.name))
+                if (r.name == resource_ref) named = r;
+            if (named) f = store_.launch_facts(caller.name, named->id);
+        }
+        return Result<LaunchFacts, ApiErrorCode>(std::move(f));
+    };
+    auto got = store_guarded<LaunchFacts>("launch", facts);
+    if (got)
+        read.facts = std::move(got.value());
+    else
+        read.failed = got.error();
+    return read;
+}
+
 void LaunchService::launch(const Caller& caller, const std::string& resource_ref, int width, int height, double scale,
                            const std::string& session_id, LaunchCallback done) {
-    const auto t0 = std::chrono::steady_clock::now();
+    auto read = read_launch(caller, resource_ref);
+    read.read_on_store_thread = true;
+    read.session_id = session_id;
+    launch(caller, std::move(read), width, height, scale, std::move(done));
+}
+
+void LaunchService::launch(const Caller& caller, LaunchRead read, int width, int height, double scale,
+                           LaunchCallback done) {
     auto fail = [&](ApiErrorCode code, std::string msg) {
         count_failure(code);
         done(Error<ApiErrorCode>{code, std::move(msg)});
     };
-    std::optional<Resource> res;
+    if (read.failed) return fail(read.failed->code, read.failed->message);
+    const auto& facts = read.facts;
     std::optional<LaunchTicket> reconnect;
     try {
-        res = store_.resource(resource_ref);
-        if (!res) {
-            // The portal and the native client may name a resource instead of giving its id.
-            for (auto& r : store_.entitled_resources(caller.name))
-                if (r.name == resource_ref) res = r;
-        }
-        if (!res) return fail(ApiErrorCode::not_found, "no such resource: " + resource_ref);
-        if (!store_.is_entitled(caller.name, res->id))
-            return fail(ApiErrorCode::not_entitled, "you are not entitled to " + res->name);
+        if (!facts.resource) return fail(ApiErrorCode::not_found, "no such resource: " + read.resource_ref);
+        if (!facts.entitled) return fail(ApiErrorCode::not_entitled, "you are not entitled to " + facts.resource->name);
         // Reconnect: the user's running session of this resource on a connected host (draining or not).
-        for (const auto& s : store_.reconnectable_sessions_for(caller.name, res->id)) {
-            if (!session_id.empty() && s.id != session_id) continue;
-            if (auto h = hosts_.get(s.host_id)) {
-                log::info("reconnecting user '", caller.name, "' to session ", s.id, " on host ", h->host_id);
-                reconnect = ticket_for(s, *h, true, false);
-                break;
+        for (const auto& s : facts.reconnectable) {
+            if (!read.session_id.empty() && s.id != read.session_id) continue;
+            auto h = hosts_.get(s.host_id);
+            if (!h) continue;
+            if (!read.read_on_store_thread) {
+                // Read on a launch reader: the host may have ended it since (its report is handled
+                // on this thread), so it is looked at again here.
+                auto now = store_.session(s.id);
+                if (!now || (now->state != SessionState::active && now->state != SessionState::disconnected)) continue;
             }
+            log::info("reconnecting user '", caller.name, "' to session ", s.id, " on host ", h->host_id);
+            reconnect = ticket_for(s, *h, true, false);
+            break;
         }
     } catch (const StoreBusy& e) {
         log::error("launch: ", e.what());
@@ -152,50 +204,65 @@ void LaunchService::launch(const Caller& caller, const std::string& resource_ref
     }
     if (reconnect) {
         metrics_.launches_reconnect++;
-        metrics_.observe_launch(seconds_since(t0));
+        metrics_.observe_launch(seconds_since(read.started));
         return done(std::move(*reconnect));
     }
-    if (!session_id.empty())  // asked for that session, not a new one
-        return fail(ApiErrorCode::conflict, "session " + session_id + " cannot be reconnected to now");
-    start_new(caller, *res, width, height, scale, t0, std::move(done));
+    if (!read.session_id.empty())  // asked for that session, not a new one
+        return fail(ApiErrorCode::conflict, "session " + read.session_id + " cannot be reconnected to now");
+    start_new(caller, read, width, height, scale, std::move(done));
 }
 
-void LaunchService::start_new(const Caller& caller, const Resource& res, int width, int height, double scale,
-                              std::chrono::steady_clock::time_point t0, LaunchCallback done) {
+void LaunchService::start_new(const Caller& caller, const LaunchRead& read, int width, int height, double scale,
+                              LaunchCallback done) {
+    const Resource& res = *read.facts.resource;
+    const auto t0 = read.started;
     auto fail = [&](ApiErrorCode code, std::string msg) {
         count_failure(code);
         done(Error<ApiErrorCode>{code, std::move(msg)});
     };
     // A new session: the per-user cap counts live sessions plus launches of this user still on
-    // their way to a session row, so parallel launches cannot pass it together.
+    // their way to a session row, so parallel launches cannot pass it together. Admission and the
+    // row both happen here, on the store thread; a read made beside it is stale when either
+    // happened for this user since, and then the count is read again (nothing else admits
+    // meanwhile: this thread is busy with this launch).
     struct LaunchSlot {
         LaunchService* self = nullptr;
         std::string user;
         ~LaunchSlot() {
             if (!self) return;
             std::lock_guard lk(self->launch_mu_);
-            if (--self->launching_[user] <= 0) self->launching_.erase(user);
+            auto& u = self->users_[user];
+            --u.launching;
+            ++u.changes;  // its row is written (or never will be)
+            if (u.launching <= 0 && u.reading <= 0) self->users_.erase(user);
         }
     } slot;
     if (config_.max_sessions_per_user > 0) {
-        std::size_t live = 0;
-        try {
-            live = store_.live_sessions_of(caller.name).size();
-        } catch (const std::exception& e) {
-            log::error("launch: ", e.what());
-            return fail(ApiErrorCode::busy, "the broker's database is busy; try again");
+        int live = read.facts.live_sessions;
+        bool stale = false;
+        {
+            std::lock_guard lk(launch_mu_);
+            stale = users_[caller.name].changes != read.changes_before;
+        }
+        if (stale) {
+            try {
+                live = static_cast<int>(store_.live_sessions_of(caller.name).size());
+            } catch (const std::exception& e) {
+                log::error("launch: ", e.what());
+                return fail(ApiErrorCode::busy, "the broker's database is busy; try again");
+            }
         }
         std::lock_guard lk(launch_mu_);
-        auto& in_flight = launching_[caller.name];
-        if (static_cast<int>(live) + in_flight >= config_.max_sessions_per_user) {
-            const int pending = in_flight;  // read before the erase below frees the map node
-            if (pending == 0) launching_.erase(caller.name);
-            return fail(ApiErrorCode::limit_exceeded,
-                        "you have " + std::to_string(live + static_cast<std::size_t>(pending)) +
-                            " sessions; this broker allows at most " + std::to_string(config_.max_sessions_per_user) +
-                            " per user (max_sessions_per_user). Log off one first");
+        auto& u = users_[caller.name];  // kept by read.mark
+        if (live + u.launching >= config_.max_sessions_per_user) {
+            const int pending = u.launching;
+            return fail(ApiErrorCode::limit_exceeded, "you have " + std::to_string(live + pending) +
+                                                          " sessions; this broker allows at most " +
+                                                          std::to_string(config_.max_sessions_per_user) +
+                                                          " per user (max_sessions_per_user). Log off one first");
         }
-        ++in_flight;
+        ++u.launching;
+        ++u.changes;
         slot.self = this;
         slot.user = caller.name;
     }
@@ -332,15 +399,23 @@ void LaunchService::session_ready(const std::string& host_id, const control::Ses
     auto p = take_reported(host_id, m.request_id, m.session_id, "session_ready");
     if (!p) return;
     hosts_.reservation_started(host_id);
+    if (answer_writer_)
+        answer_writer_([this, p, host_id] { answer_ready(p, host_id); });
+    else
+        answer_ready(p, host_id);
+}
+
+void LaunchService::answer_ready(const std::shared_ptr<PendingLaunch>& p, const std::string& host_id) {
     std::optional<Result<LaunchTicket, ApiErrorCode>> answer;
     try {
         const auto now = unix_now();
         p->session.state = SessionState::active;
         auto h = hosts_.get(host_id);
-        if (h) answer = ticket_for(p->session, *h, false, false);
+        IssuedTicket issued;
+        if (h) answer = make_ticket(p->session, *h, false, false, {}, issued);
         if (answer && answer->ok()) {
-            store_.set_session_state_audited(
-                p->session.id, SessionState::active, now,
+            store_.launch_answered(
+                issued, now,
                 AuditEvent{0, now, p->session.user, "session.launch", p->session.id, p->from,
                            "user " + p->session.user + ", resource " + p->session.resource + ", host " + host_id});
         } else {

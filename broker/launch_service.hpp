@@ -58,6 +58,23 @@ class LaunchService {
 public:
     using LaunchCallback = std::function<void(Result<LaunchTicket, ApiErrorCode>)>;
 
+    // The first half of a launch, which only reads the store (read_launch): on PostgreSQL it runs
+    // on a launch reader (core.hpp), beside the store thread, so launches wait on the database
+    // side by side; the second half (launch(caller, LaunchRead, ...)) decides on the store thread.
+    struct LaunchRead {
+        std::string resource_ref;
+        std::optional<Error<ApiErrorCode>> failed;  // the store failed (busy / internal): nothing read
+        LaunchFacts facts;  // facts.resource empty: no such resource (by id or by entitled name)
+        std::chrono::steady_clock::time_point started;
+        // The user's launch changes (admitted, or their session row written) before the facts
+        // were read: when the count has moved by the second half, facts.live_sessions may miss a
+        // session and is read again there (per-user cap).
+        std::uint64_t changes_before = 0;
+        bool read_on_store_thread = false;  // nothing can have changed since: no re-checks
+        std::string session_id;             // reconnect to exactly this session (a launch file's); empty: any
+        std::shared_ptr<void> mark;         // keeps the user's launch counts while the read travels
+    };
+
     LaunchService(const BrokerConfig& config, Store& store, HostRegistry& hosts, DesktopPools& desktops,
                   LiveStats& live_stats, SessionEnds& ends, Metrics& metrics, AuditLog& audit,
                   const crypto::Ed25519Key& ticket_key, boost::asio::io_context& timers);
@@ -73,6 +90,10 @@ public:
     // once (now, or when the host answers or the launch times out).
     void launch(const Caller& caller, const std::string& resource, int width, int height, double scale,
                 const std::string& session_id, LaunchCallback done);
+    // The two halves of launch(): read_launch on any thread (a store failure is kept in the read
+    // and answered by the second half), launch(read) on the store thread.
+    LaunchRead read_launch(const Caller& caller, const std::string& resource);
+    void launch(const Caller& caller, LaunchRead read, int width, int height, double scale, LaunchCallback done);
     Result<LaunchTicket, ApiErrorCode> shadow(const Caller& caller, const std::string& session_id);
     Result<void, ApiErrorCode> logoff(const Caller& caller, const std::string& session_id);
     Result<void, ApiErrorCode> disconnect(const Caller& caller, const std::string& session_id);
@@ -96,6 +117,13 @@ public:
     void tick(int tick_number);
     // Drops the pending launches (their callbacks are not called) and their timers.
     void shutdown();
+    // Where a ready session's answer (its ticket, Store::launch_answered, the callback) is
+    // written: by default on the calling thread (the store thread); Core gives the launch readers
+    // on PostgreSQL, so the store thread waits on one round trip per launch (the session row)
+    // instead of two. Safe out of order with what the store thread does next to the session: the
+    // write only moves a starting session to active, and the client, whose connection is what
+    // the host reports on, gets its ticket only once the write is done. Set before start.
+    void answer_writes_on(std::function<void(std::function<void()>)> run) { answer_writer_ = std::move(run); }
 
 private:
     struct PendingLaunch {
@@ -106,15 +134,19 @@ private:
         std::chrono::steady_clock::time_point started;
         std::string from;  // the launching client's address, for the audit
     };
-    void start_new(const Caller& caller, const Resource& res, int width, int height, double scale,
-                   std::chrono::steady_clock::time_point t0, LaunchCallback done);
+    void start_new(const Caller& caller, const LaunchRead& read, int width, int height, double scale,
+                   LaunchCallback done);
     std::shared_ptr<PendingLaunch> take_pending(std::uint64_t request_id, const std::string& host_id);
+    void answer_ready(const std::shared_ptr<PendingLaunch>& p, const std::string& host_id);
     std::shared_ptr<PendingLaunch> take_reported(const std::string& host_id, std::uint64_t request_id,
                                                  const std::string& session_id, const char* what);
     void launch_timed_out(std::uint64_t request_id, const std::string& host_id);
     // viewer: for a view-only ticket, who watches (the host tells the session's user).
     LaunchTicket ticket_for(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
                             const std::string& viewer = {});
+    // The same, without recording it: `issued` is what the caller records (launch_answered).
+    LaunchTicket make_ticket(const SessionRecord& s, const HostInfo& h, bool reconnected, bool view_only,
+                             const std::string& viewer, IssuedTicket& issued);
     std::string session_notice(const SessionRecord& s, const HostInfo& h);
     SessionView view(const SessionRecord& s, const std::string& resource_name);
     // actor "-": a timeout. reason: end_reason:: of session_ends.hpp.
@@ -133,13 +165,21 @@ private:
     const crypto::Ed25519Key& ticket_key_;
     boost::asio::io_context& timers_;
 
+    // Per user with launches on their way: for the per-user cap, which counts live sessions plus
+    // launches between the cap check and their session row.
+    struct UserLaunches {
+        int reading = 0;            // reads (read_launch) whose second half has not finished
+        int launching = 0;          // admitted by the cap, session row not yet written
+        std::uint64_t changes = 0;  // admissions and rows written, ever
+    };
     std::mutex launch_mu_;
-    std::map<std::string, int> launching_;  // user -> launches between the cap check and their session row
+    std::map<std::string, UserLaunches> users_;  // erased when nothing is reading or launching
 
     std::mutex pending_mu_;
     std::uint64_t next_request_id_;  // random start: brokers sharing hosts never reuse one (cluster.hpp)
     std::map<std::uint64_t, std::shared_ptr<PendingLaunch>> pending_;
 
+    std::function<void(std::function<void()>)> answer_writer_;  // empty: the calling thread
     const std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
     bool grace_done_ = false;  // tick() only
 };

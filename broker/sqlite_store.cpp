@@ -345,6 +345,8 @@ public:
     std::optional<SessionRecord> session(const std::string& id) override;
     bool set_session_state(const std::string& id, SessionState state, std::int64_t now) override;
     std::vector<SessionRecord> live_sessions_of(const std::string& user) override;
+    LaunchFacts launch_facts(const std::string& user, const std::string& resource_id) override;
+    int concurrent_calls() const override { return 1; }
     std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user,
                                                           const std::string& resource) override;
     std::vector<SessionRecord> sessions(const SessionFilter& f) override;
@@ -365,8 +367,8 @@ public:
     bool set_host_drain(const std::string& id, bool drain) override;
     bool delete_host(const std::string& id) override;
     void mark_all_hosts_down(std::int64_t now) override;
-    bool host_heartbeat(const std::string& id, const std::string& broker_id, const std::string& live,
-                        std::int64_t now) override;
+    std::vector<bool> host_heartbeats(const std::vector<HostBeat>& beats, const std::string& broker_id,
+                                      std::int64_t now) override;
     bool release_host(const std::string& id, const std::string& broker_id, std::int64_t now) override;
     std::vector<std::string> take_silent_hosts(std::int64_t silent_since, std::int64_t now) override;
     LoginFailures login_failures(const std::string& key) override;
@@ -385,13 +387,13 @@ public:
     ConsumeResult consume_enrollment_token(const std::string& token_hash, const std::string& host_id, std::int64_t now,
                                            bool host_known) override;
     void append_audit(const AuditEvent& e) override;
-    bool set_session_state_audited(const std::string& id, SessionState state, std::int64_t now,
-                                   const AuditEvent& event) override;
+    bool launch_answered(const IssuedTicket& ticket, std::int64_t now, const AuditEvent& event) override;
     std::vector<AuditEvent> audit(const AuditFilter& f) override;
 
 private:
     bool set_session_state_locked(const std::string& id, SessionState new_state, std::int64_t now);
     void append_audit_locked(const AuditEvent& e);
+    void record_ticket_locked(const IssuedTicket& t);
     void exec(const char* sql);
     void migrate();
     // Runs `f` inside BEGIN IMMEDIATE … COMMIT; rolls back if it throws or returns false.
@@ -983,12 +985,16 @@ bool SqliteStore::set_session_state(const std::string& id, SessionState new_stat
     return set_session_state_locked(id, new_state, now);
 }
 
-bool SqliteStore::set_session_state_audited(const std::string& id, SessionState state, std::int64_t now,
-                                            const AuditEvent& event) {
+bool SqliteStore::launch_answered(const IssuedTicket& ticket, std::int64_t now, const AuditEvent& event) {
     std::lock_guard lk(mu_);
     bool changed = false;
     transaction([&] {
-        changed = set_session_state_locked(id, state, now);
+        Stmt(db_, "UPDATE sessions SET state = 'active', updated_at = ? WHERE id = ? AND state = 'starting'")
+            .bind(1, now)
+            .bind(2, ticket.session_id)
+            .step();
+        changed = sqlite3_changes(db_) > 0;
+        record_ticket_locked(ticket);
         append_audit_locked(event);
         return true;
     });
@@ -1040,6 +1046,17 @@ std::vector<SessionRecord> SqliteStore::reconnectable_sessions_for(const std::st
                                                                    const std::string& resource) {
     return query_sessions("user = ? AND resource = ? AND state IN ('active', 'disconnected') ORDER BY created_at DESC",
                           {user, resource});
+}
+
+LaunchFacts SqliteStore::launch_facts(const std::string& user, const std::string& resource_id) {
+    // A local file: no round trip to save, so simply the four calls.
+    LaunchFacts f;
+    f.resource = resource(resource_id);
+    if (!f.resource) return f;
+    f.entitled = is_entitled(user, resource_id);
+    f.reconnectable = reconnectable_sessions_for(user, resource_id);
+    f.live_sessions = static_cast<int>(live_sessions_of(user).size());
+    return f;
 }
 
 std::vector<SessionRecord> SqliteStore::sessions(const SessionFilter& f) {
@@ -1150,13 +1167,17 @@ std::vector<std::pair<SessionState, int>> SqliteStore::session_counts() {
 void SqliteStore::record_ticket(const std::string& ticket_id, const std::string& session_id, const std::string& user,
                                 bool view_only, std::int64_t now, std::int64_t expires_at) {
     std::lock_guard lk(mu_);
+    record_ticket_locked(IssuedTicket{ticket_id, session_id, user, view_only, now, expires_at});
+}
+
+void SqliteStore::record_ticket_locked(const IssuedTicket& t) {
     Stmt(db_, "INSERT INTO tickets(id, session_id, user, view_only, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(1, ticket_id)
-        .bind(2, session_id)
-        .bind(3, user)
-        .bind(4, std::int64_t{view_only ? 1 : 0})
-        .bind(5, now)
-        .bind(6, expires_at)
+        .bind(1, t.id)
+        .bind(2, t.session_id)
+        .bind(3, t.user)
+        .bind(4, std::int64_t{t.view_only ? 1 : 0})
+        .bind(5, t.issued_at)
+        .bind(6, t.expires_at)
         .step();
 }
 
@@ -1229,16 +1250,24 @@ void SqliteStore::mark_all_hosts_down(std::int64_t now) {
         .step();
 }
 
-bool SqliteStore::host_heartbeat(const std::string& id, const std::string& broker_id, const std::string& live,
-                                 std::int64_t now) {
+std::vector<bool> SqliteStore::host_heartbeats(const std::vector<HostBeat>& beats, const std::string& broker_id,
+                                               std::int64_t now) {
     std::lock_guard lk(mu_);
-    Stmt(db_, "UPDATE hosts SET live = ?, last_seen = ? WHERE id = ? AND broker_id = ? AND state = 'up'")
-        .bind(1, live)
-        .bind(2, now)
-        .bind(3, id)
-        .bind(4, broker_id)
-        .step();
-    return sqlite3_changes(db_) > 0;
+    std::vector<bool> written;
+    transaction([&] {  // one commit for all
+        written.clear();
+        for (const auto& b : beats) {
+            Stmt(db_, "UPDATE hosts SET live = ?, last_seen = ? WHERE id = ? AND broker_id = ? AND state = 'up'")
+                .bind(1, b.live)
+                .bind(2, now)
+                .bind(3, b.id)
+                .bind(4, broker_id)
+                .step();
+            written.push_back(sqlite3_changes(db_) > 0);
+        }
+        return true;
+    });
+    return written;
 }
 
 bool SqliteStore::release_host(const std::string& id, const std::string& broker_id, std::int64_t now) {

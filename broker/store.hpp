@@ -161,11 +161,34 @@ struct Principal {
     Role role = Role::user;
 };
 
+// A display ticket as the store records it (its id, for audit and tracing a replay; the signed
+// ticket itself is never stored).
+struct IssuedTicket {
+    std::string id, session_id, user;
+    bool view_only = false;
+    std::int64_t issued_at = 0, expires_at = 0;
+};
+
+// What a launch reads before it decides (launch_service.cpp): the resource, whether the user may
+// launch it, the sessions of it the user could reconnect to (newest first), and how many live
+// sessions the user has (for the per-user cap).
+struct LaunchFacts {
+    std::optional<Resource> resource;  // none: no resource has this id
+    bool entitled = false;
+    std::vector<SessionRecord> reconnectable;
+    int live_sessions = 0;
+};
+
 class Store {
 public:
     virtual ~Store() = default;
 
     virtual int schema_version() = 0;
+    // How many calls may usefully run at once, on different threads: 1 for SQLite (one connection
+    // behind a mutex: a second thread would only wait on it), the size of the connection pool for
+    // PostgreSQL (calls wait on the server side by side). The broker reads a launch's facts on
+    // launch readers of their own when this is above 1 (core.hpp).
+    virtual int concurrent_calls() const = 0;
 
     // ---- users (create_user throws if the name exists) ----
     virtual void create_user(const std::string& name, const std::string& password_hash, std::int64_t now,
@@ -232,12 +255,18 @@ public:
     // False if the session does not exist, is already in `state`, is final (ended/lost), or is
     // ending and `state` is not final.
     virtual bool set_session_state(const std::string& id, SessionState state, std::int64_t now) = 0;
-    // The same, and `event` appended to the audit log, in one transaction: one commit instead of
-    // two on a launch's answer, the broker's busiest write. The event is written even when the
-    // state does not change.
-    virtual bool set_session_state_audited(const std::string& id, SessionState state, std::int64_t now,
-                                           const AuditEvent& event) = 0;
+    // A launch's answer, the broker's busiest write, in one transaction (one commit; one round
+    // trip on PostgreSQL): the ticket's session becomes active if it is still starting (any other
+    // state came later: a report or an end that this write must not undo, whichever thread wrote
+    // first), the ticket is recorded (as record_ticket) and `event` is appended to the audit log,
+    // even when the state does not change. False when the state did not change.
+    virtual bool launch_answered(const IssuedTicket& ticket, std::int64_t now, const AuditEvent& event) = 0;
     virtual std::vector<SessionRecord> live_sessions_of(const std::string& user) = 0;
+    // resource(), is_entitled(), reconnectable_sessions_for() and the count of live_sessions_of()
+    // for one launch, by resource id. Not one snapshot (each read is its own, as when called one
+    // by one); the point is the cost: PostgreSQL sends the four reads in one round trip (libpq
+    // pipeline), SQLite (a local file, no round trips) calls them one after another.
+    virtual LaunchFacts launch_facts(const std::string& user, const std::string& resource_id) = 0;
     // Sessions of a user for a resource one can reconnect to (active or disconnected), newest first.
     virtual std::vector<SessionRecord> reconnectable_sessions_for(const std::string& user,
                                                                   const std::string& resource) = 0;
@@ -273,10 +302,14 @@ public:
     virtual bool set_host_drain(const std::string& id, bool drain) = 0;
     virtual bool delete_host(const std::string& id) = 0;
     virtual void mark_all_hosts_down(std::int64_t now) = 0;
-    // A heartbeat through broker_id: the host's live figures and last_seen, written only while
-    // that broker still holds it. False: another broker has taken it over, or it was removed.
-    virtual bool host_heartbeat(const std::string& id, const std::string& broker_id, const std::string& live,
-                                std::int64_t now) = 0;
+    // Heartbeats through broker_id, many hosts at once (one round trip on PostgreSQL): each host's
+    // live figures and last_seen, written only while that broker still holds it. One answer per
+    // beat, in order; false: another broker has taken it over, or it was removed.
+    struct HostBeat {
+        std::string id, live;
+    };
+    virtual std::vector<bool> host_heartbeats(const std::vector<HostBeat>& beats, const std::string& broker_id,
+                                              std::int64_t now) = 0;
     // The host is down, if broker_id still held it (false: another broker holds it now, or no row).
     virtual bool release_host(const std::string& id, const std::string& broker_id, std::int64_t now) = 0;
     // Hosts up whose broker wrote no heartbeat since `silent_since` (that broker died): marked

@@ -9,7 +9,10 @@
 // One thread also keeps each host's control events in the order they arrived (no strand per host
 // needed) and lets the liveness timer and a launch's session_ready never interleave. Work that is
 // slow without being store work (Argon2) does not belong here: it runs on the password workers
-// (identity.hpp), which may then call the store themselves.
+// (identity.hpp), which may then call the store themselves. On PostgreSQL (a pool of connections,
+// whose calls wait on round trips rather than on a lock), a launch's reads and its answer's
+// write run on the launch readers beside this thread (core.hpp, launch_service.hpp); what must
+// stay in order — admission, the session row, the hosts' events — stays here.
 //
 // The boundary: an exception escaping a job never reaches the thread. run() turns StoreBusy into
 // ApiErrorCode::busy (503 + Retry-After) and anything else into internal (500); post() logs it.

@@ -8,11 +8,14 @@
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -206,6 +209,114 @@ TEST_CASE("postgres store: a desktop pool's last desktop goes to one of two brok
                              [&] { b->create_session(starting_session("x2", "term")); });
     CHECK(ok_a);
     CHECK(ok_b);
+}
+
+TEST_CASE("postgres store: a desktop pool's last desktop goes to one of two threads of one broker",
+          "[broker][store][postgres]") {
+    // One store, several connections (its pool): the pool's row lock, not a mutex of the store,
+    // is what lets one of two racing threads through.
+    auto url = test::PgServer::shared().new_database();
+    auto a = open_store(url);
+    REQUIRE(a->concurrent_calls() > 1);
+    a->create_user("alice", "h", 0);
+    portico::broker::DesktopPool pool;
+    pool.id = "desk";
+    pool.name = "Desk";
+    pool.image = "debian";
+    pool.size = 1;
+    a->put_desktop_pool(pool);
+    for (int round = 0; round < 50; ++round) {
+        auto i1 = "x" + std::to_string(round), i2 = "y" + std::to_string(round);
+        auto [ok1, ok2] = race([&] { a->create_session(starting_session(i1, "desk")); },
+                               [&] { a->create_session(starting_session(i2, "desk")); });
+        INFO("round " << round);
+        REQUIRE(ok1 + ok2 == 1);
+        CHECK(a->live_session_count("desk") == 1);
+        CHECK(a->set_session_state(ok1 ? i1 : i2, SessionState::ended, 20));
+    }
+}
+
+TEST_CASE("postgres store: a call waiting on a row lock holds up no other thread's call", "[broker][store][postgres]") {
+    auto url = test::PgServer::shared().new_database();
+    auto a = open_store(url);
+    a->create_user("alice", "h", 0);
+    portico::broker::DesktopPool pool;
+    pool.id = "desk";
+    pool.name = "Desk";
+    pool.image = "debian";
+    pool.size = 2;
+    a->put_desktop_pool(pool);
+    // Another broker holds the pool's row lock for a second.
+    PGconn* other = PQconnectdb(url.c_str());
+    REQUIRE(PQstatus(other) == CONNECTION_OK);
+    PQclear(PQexec(other, "BEGIN"));
+    PGresult* held = PQexec(other, "SELECT size FROM desktop_pools WHERE id = 'desk' FOR UPDATE");
+    REQUIRE(PQresultStatus(held) == PGRES_TUPLES_OK);
+    PQclear(held);
+    std::atomic<bool> created{false};
+    std::thread waiting([&] {
+        a->create_session(starting_session("w1", "desk"));  // waits for the lock (lock_timeout is 2 s)
+        created = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK_FALSE(created);
+    // Meanwhile the store answers this thread at once, on another connection of its pool.
+    const auto t0 = std::chrono::steady_clock::now();
+    auto facts = a->launch_facts("alice", "desk");
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(facts.resource);
+    CHECK(took < std::chrono::milliseconds(500));
+    CHECK_FALSE(created);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    PQclear(PQexec(other, "COMMIT"));
+    waiting.join();
+    CHECK(created);
+    CHECK(a->live_session_count("desk") == 1);
+    PQfinish(other);
+}
+
+TEST_CASE("postgres store: launches of one user at once, read beside the store thread, stay within the cap",
+          "[broker][store][postgres]") {
+    auto url = test::PgServer::shared().new_database();
+    test::BrokerFixture b(
+        20, [](portico::broker::BrokerConfig& c) { c.max_sessions_per_user = 3; }, url);
+    auto admin = test::login_as(b, "admin");
+    constexpr int kApps = 8;
+    for (int i = 0; i < kApps; ++i)
+        REQUIRE(test::post(b, "/api/v1/apps",
+                           {{"id", "app" + std::to_string(i)},
+                            {"name", "App " + std::to_string(i)},
+                            {"command", {"true"}},
+                            {"entitlements", {{{"group", "users"}}}}},
+                           admin)
+                    .status == 201);
+    auto demo = test::login(b);
+    test::FakeHost host(b, "h1", test::kDisplay, test::kPin, test::FakeHost::Mode::ready, "", "", "", 100);
+    for (int round = 0; round < 3; ++round) {
+        INFO("round " << round);
+        std::vector<int> status(kApps, 0);
+        std::vector<std::string> code(kApps);
+        std::latch go(kApps);
+        std::vector<std::thread> launches;
+        for (int i = 0; i < kApps; ++i)
+            launches.emplace_back([&, i] {
+                go.arrive_and_wait();
+                auto r = test::post(b, "/api/v1/launch", {{"resource", "app" + std::to_string(i)}}, demo);
+                status[i] = r.status;
+                if (r.status != 200) code[i] = r.json().value("error", json::object()).value("code", "");
+            });
+        for (auto& t : launches) t.join();
+        const auto ok = std::count(status.begin(), status.end(), 200);
+        CHECK(ok == 3);
+        CHECK(std::count(status.begin(), status.end(), 403) == kApps - 3);
+        for (int i = 0; i < kApps; ++i)
+            if (status[i] != 200) CHECK(code[i] == "limit_exceeded");
+        CHECK(test::pg_query(url,
+                             "SELECT COUNT(*) FROM sessions WHERE \"user\" = 'demo' AND state NOT IN "
+                             "('ended', 'lost')")[0][0] == "3");
+        // End them for the next round.
+        CHECK(test::pg_exec_ok(url, "UPDATE sessions SET state = 'ended', ended_at = 1 WHERE \"user\" = 'demo'"));
+    }
 }
 
 TEST_CASE("postgres store: a lost connection is reconnected", "[broker][store][postgres]") {

@@ -320,3 +320,73 @@ TEST_CASE("store: a desktop pool's session beyond its size is PoolFull, an app's
     for (int i = 0; i < 3; ++i) s->create_session(session("t" + std::to_string(i), "term"));
     CHECK(s->live_session_count("term") == 3);
 }
+
+TEST_CASE("store: a launch's facts in one call, its answer in one call, heartbeats for many hosts in one call",
+          "[broker][store][postgres]") {
+    Backend b(STORE_BACKEND());
+    INFO(b.name);
+    auto sp = b.open();
+    auto& s = *sp;
+    s.create_user("alice", "h", 0);
+    s.create_user("bob", "h", 0);
+    s.put_resource(Resource{"terminal", "Terminal", "app", {"xterm"}, "", ""});
+    s.put_resource(Resource{"calc", "Calculator", "app", {"xcalc"}, "", ""});
+    REQUIRE(s.set_entitlements("terminal", {{"user", "alice"}}));
+
+    // launch_facts reads what resource(), is_entitled(), reconnectable_sessions_for() and
+    // live_sessions_of() read one by one.
+    CHECK_FALSE(s.launch_facts("alice", "nope").resource);
+    auto none = s.launch_facts("bob", "terminal");
+    REQUIRE(none.resource);
+    CHECK(none.resource->name == "Terminal");
+    CHECK_FALSE(none.entitled);
+    s.create_session(SessionRecord{"s1", "alice", "terminal", "h1", SessionState::starting, 800, 600, 10, 0, 0});
+    s.create_session(SessionRecord{"s2", "alice", "calc", "h1", SessionState::starting, 800, 600, 11, 0, 0});
+    auto f = s.launch_facts("alice", "terminal");
+    CHECK(f.entitled);
+    CHECK(f.reconnectable.empty());  // starting is not reconnectable
+    CHECK(f.live_sessions == 2);
+
+    // launch_answered: the session active, the ticket recorded, the launch audited, at once.
+    auto before = b.count("SELECT COUNT(*) FROM audit");
+    portico::broker::IssuedTicket t{"tk1", "s1", "alice", false, 12, 72};
+    CHECK(s.launch_answered(t, 12, portico::broker::AuditEvent{0, 12, "alice", "session.launch", "s1", "", "x"}));
+    CHECK(s.session("s1")->state == SessionState::active);
+    CHECK(b.count("SELECT COUNT(*) FROM tickets WHERE id = 'tk1' AND session_id = 's1'") == 1);
+    CHECK(b.count("SELECT COUNT(*) FROM audit") == before + 1);
+    f = s.launch_facts("alice", "terminal");
+    REQUIRE(f.reconnectable.size() == 1);
+    CHECK(f.reconnectable[0].id == "s1");
+    // A ticket id is single use: a second answer with it changes nothing, not even the state.
+    CHECK_THROWS(s.launch_answered({"tk1", "s2", "alice", false, 13, 73}, 13,
+                                   portico::broker::AuditEvent{0, 13, "alice", "session.launch", "s2", "", "x"}));
+    CHECK(s.session("s2")->state == SessionState::starting);
+    CHECK(b.count("SELECT COUNT(*) FROM audit") == before + 1);
+    // The event is written even when the state does not change (the session ended meanwhile).
+    CHECK(s.set_session_state("s2", SessionState::ended, 14));
+    CHECK_FALSE(s.launch_answered({"tk2", "s2", "alice", false, 15, 75}, 15,
+                                  portico::broker::AuditEvent{0, 15, "alice", "session.launch", "s2", "", "x"}));
+    CHECK(s.session("s2")->state == SessionState::ended);
+    CHECK(b.count("SELECT COUNT(*) FROM audit") == before + 2);
+    // Only a starting session becomes active: an answer written after a later report (the
+    // client already disconnected) does not undo it.
+    CHECK(s.set_session_state("s1", SessionState::disconnected, 16));
+    CHECK_FALSE(s.launch_answered({"tk3", "s1", "alice", false, 17, 77}, 17,
+                                  portico::broker::AuditEvent{0, 17, "alice", "session.launch", "s1", "", "x"}));
+    CHECK(s.session("s1")->state == SessionState::disconnected);
+
+    // Heartbeats: written only for the hosts this broker holds, one answer per beat.
+    auto host = [](std::string id, std::string broker) {
+        portico::broker::HostRecord h{id, id, "up", false, 5, "", "wss://x", "secret", {"*"}, 3};
+        h.broker_id = std::move(broker);
+        return h;
+    };
+    s.upsert_host(host("h1", "b1"));
+    s.upsert_host(host("h2", "b2"));
+    auto written = s.host_heartbeats({{"h1", R"({"load":1})"}, {"h2", "{}"}, {"gone", "{}"}}, "b1", 40);
+    CHECK(written == std::vector<bool>{true, false, false});
+    CHECK(s.host("h1")->last_seen == 40);
+    CHECK(s.host("h1")->live == R"({"load":1})");
+    CHECK(s.host("h2")->last_seen == 5);
+    CHECK(s.host_heartbeats({}, "b1", 41).empty());
+}
