@@ -600,15 +600,15 @@ private:
                 read.read_on_store_thread = here;  // (SQLite) then nothing runs between the halves
                 auto decide = [self, caller, read = std::move(read), screen = *screen]() mutable {
                     // launch() contains its own failures and calls back exactly once.
-                    self->core_.launches().launch(
-                        caller, std::move(read), screen.width, screen.height, screen.scale,
-                        [self](Result<LaunchTicket, ApiErrorCode> r) {
-                            self->deliver<LaunchTicket>(std::move(r),
-                                                        [](HttpSession& s, Result<LaunchTicket, ApiErrorCode> t) {
-                                                            if (!t) return s.answer(t.error());
-                                                            s.answer(launch_json(t.value()));
-                                                        });
-                        });
+                    self->core_.launches().launch(caller, std::move(read), screen.width, screen.height, screen.scale,
+                                                  [self](Result<LaunchTicket, ApiErrorCode> r) {
+                                                      self->deliver<LaunchTicket>(
+                                                          std::move(r),
+                                                          [](HttpSession& s, Result<LaunchTicket, ApiErrorCode> t) {
+                                                              if (!t) return s.answer(t.error());
+                                                              s.answer(launch_json(t.value()));
+                                                          });
+                                                  });
                 };
                 if (here)
                     decide();

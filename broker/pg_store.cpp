@@ -1684,7 +1684,7 @@ ConsumeResult PgStore::consume_enrollment_token(const std::string& token_hash, c
 // ---- launch-file tokens ----
 
 void PgStore::create_launch_token(const std::string& token_hash, const LaunchToken& t) {
-    std::lock_guard lk(mu_);
+    Lease lease(*this);
     write([&] {
         exec(
             "INSERT INTO launch_tokens(token_hash, \"user\", resource, session_id, created_at, expires_at) "
@@ -1695,7 +1695,7 @@ void PgStore::create_launch_token(const std::string& token_hash, const LaunchTok
 }
 
 LaunchTokenUse PgStore::consume_launch_token(const std::string& token_hash, std::int64_t now) {
-    std::lock_guard lk(mu_);
+    Lease lease(*this);
     LaunchTokenUse use;
     transaction([&] {
         use = LaunchTokenUse{};  // a retried transaction starts over
@@ -1723,7 +1723,7 @@ LaunchTokenUse PgStore::consume_launch_token(const std::string& token_hash, std:
 }
 
 int PgStore::purge_launch_tokens(std::int64_t expired_before) {
-    std::lock_guard lk(mu_);
+    Lease lease(*this);
     return write([&] { return exec("DELETE FROM launch_tokens WHERE expires_at < $1", {expired_before}).affected(); });
 }
 
