@@ -44,13 +44,7 @@ export async function apiBlob(path) {
     throw new ApiError(0, 'network', 'The server cannot be reached. Check your network connection and try again.');
   }
   if (res.ok) return res.blob();
-  let data = null;
-  try {
-    data = await res.json();
-  } catch {
-    data = null;
-  }
-  throw errorOf(res, data);
+  throw await refusalOf(res);
 }
 
 /**
@@ -72,13 +66,18 @@ export async function apiDownload(path, body) {
     const named = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') ?? '');
     return { blob: await res.blob(), filename: named ? named[1] : 'download' };
   }
+  throw await refusalOf(res);
+}
+
+/** The ApiError of a refused request whose success would have been a file (its error is JSON). */
+async function refusalOf(res) {
   let data = null;
   try {
     data = await res.json();
   } catch {
     data = null;
   }
-  throw errorOf(res, data);
+  return errorOf(res, data);
 }
 
 function errorOf(res, data) {
