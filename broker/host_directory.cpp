@@ -109,12 +109,14 @@ void HostDirectory::heartbeat(const std::string& host_id, const ControlLink* lin
 }
 
 void HostDirectory::write_heartbeats() {
+    if (beats_.empty()) return;  // a lone broker (SQLite) queues none
     std::vector<Store::HostBeat> beats;
     std::vector<HostInfo> hosts;
+    auto streams = live_stats_.by_host(unix_now());
     for (const auto& [host_id, link] : beats_) {
         auto h = registry_.get(host_id);
         if (!h || h->link.get() != link) continue;  // gone or registered again since (that wrote its row)
-        beats.push_back({host_id, Cluster::live_json(*h, live_stats_.of_host(host_id, unix_now()))});
+        beats.push_back({host_id, Cluster::live_json(*h, streams[host_id])});
         hosts.push_back(std::move(*h));
     }
     beats_.clear();

@@ -83,13 +83,14 @@ std::optional<LiveStats::Figures> LiveStats::get(const std::string& session_id, 
     return std::nullopt;
 }
 
-std::vector<LiveStats::Shared> LiveStats::of_host(const std::string& host_id, std::int64_t now) const {
+std::map<std::string, std::vector<LiveStats::Shared>> LiveStats::by_host(std::int64_t now) const {
     std::lock_guard lk(mu_);
-    std::vector<Shared> out;
+    std::map<std::string, std::vector<Shared>> out;
     for (const auto& [id, e] : by_session_) {
-        if (e.host_id != host_id || !fresh(e, now)) continue;
+        if (!fresh(e, now)) continue;
         auto u = usage_.find(id);
-        out.push_back(Shared{e.stats, e.updated_at, u == usage_.end() ? SessionUsage{} : usage_of(u->second)});
+        out[e.host_id].push_back(
+            Shared{e.stats, e.updated_at, u == usage_.end() ? SessionUsage{} : usage_of(u->second)});
     }
     return out;
 }

@@ -50,7 +50,8 @@ public:
         std::int64_t updated_at = 0;
         SessionUsage usage;
     };
-    std::vector<Shared> of_host(const std::string& host_id, std::int64_t now) const;
+    // Every host's, in one pass (the heartbeat write covers all the hosts held here at once).
+    std::map<std::string, std::vector<Shared>> by_host(std::int64_t now) const;
     // The figures of sessions on hosts held by other brokers, read from their rows (host id ->
     // its sessions), replacing the previous read. They answer get() and usage() for sessions
     // with no figures here; totals(), this broker's /metrics, counts only its own hosts.
