@@ -34,10 +34,16 @@ if(PORTICO_FUZZ OR PORTICO_SANITIZE)
   # ctest reads this file before running any test of this build folder, so every test process
   # (and every broker, host or client an integration test starts) runs with these options unless
   # the caller set its own. halt_on_error: the first finding ends the process, non-zero.
-  # Leak checking stays on: a leak found at exit fails the test like any other finding.
-  file(WRITE ${CMAKE_BINARY_DIR}/sanitizer_env.cmake [=[
+  # Leak checking stays on: a leak found at exit fails the test like any other finding, except in
+  # the third-party libraries named in lsan-suppressions.txt.
+  set(PORTICO_LSAN_SUPPRESSIONS ${CMAKE_CURRENT_LIST_DIR}/lsan-suppressions.txt)
+  file(WRITE ${CMAKE_BINARY_DIR}/sanitizer_env.cmake "set(PORTICO_LSAN_SUPPRESSIONS \"${PORTICO_LSAN_SUPPRESSIONS}\")\n")
+  file(APPEND ${CMAKE_BINARY_DIR}/sanitizer_env.cmake [=[
 if(NOT DEFINED ENV{ASAN_OPTIONS})
   set(ENV{ASAN_OPTIONS} "halt_on_error=1:abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1")
+endif()
+if(NOT DEFINED ENV{LSAN_OPTIONS})
+  set(ENV{LSAN_OPTIONS} "suppressions=${PORTICO_LSAN_SUPPRESSIONS}:print_suppressions=0")
 endif()
 if(NOT DEFINED ENV{UBSAN_OPTIONS})
   set(ENV{UBSAN_OPTIONS} "halt_on_error=1:print_stacktrace=1")
