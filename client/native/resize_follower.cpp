@@ -16,16 +16,18 @@ std::optional<protocol::ResizeRequest> ResizeFollower::want(int w, int h) {
 
 std::optional<protocol::ResizeRequest> ResizeFollower::reconnected(int w, int h) {
     asked_.reset();
+    layout_news_ = !layout_.empty();
     announced(w, h);
     return ask_if_needed();
 }
 
 std::optional<protocol::ResizeRequest> ResizeFollower::ask_if_needed() {
     if (!wanted_) return std::nullopt;
-    // Not what was last asked, nor (before any ask) what the host already has.
-    // A layout is news to the host until asked on this connection (it announces no layout).
-    if (asked_ ? *asked_ == *wanted_ : announced_ && *announced_ == *wanted_ && layout_.empty()) return std::nullopt;
+    // Not what was last asked, nor (before any ask) what the host already has, unless the layout
+    // is news: the host announces no layout, so only a request tells it.
+    if (!layout_news_ && (asked_ ? *asked_ == *wanted_ : announced_ && *announced_ == *wanted_)) return std::nullopt;
     asked_ = wanted_;
+    layout_news_ = false;
     protocol::ResizeRequest r{static_cast<std::uint16_t>(wanted_->w), static_cast<std::uint16_t>(wanted_->h), {}, 0};
     // The size was rounded (even, 64..8192): monitors reaching past it are cut to it.
     for (std::size_t i = 0; i < layout_.size(); ++i) {
@@ -40,6 +42,7 @@ std::optional<protocol::ResizeRequest> ResizeFollower::ask_if_needed() {
 }
 
 void ResizeFollower::set_layout(std::vector<protocol::MonitorRect> monitors, int primary) {
+    if (monitors != layout_ || (!monitors.empty() && primary != primary_)) layout_news_ = true;
     layout_ = std::move(monitors);
     primary_ = primary;
 }

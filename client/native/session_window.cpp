@@ -173,6 +173,12 @@ std::optional<SessionPoint> SessionWindow::to_session(int x, int y) const {
     return session_point(view(), session_w_, session_h_, x * r, y * r);
 }
 
+void SessionWindow::cover(const DisplayRect& span) {
+    SDL_SetWindowPosition(window_, span.x, span.y);
+    SDL_SetWindowSize(window_, span.w, span.h);
+    size_changed();
+}
+
 void SessionWindow::size_changed() {
     if (SDL_GetRendererOutputSize(renderer_, &out_w_, &out_h_) != 0) SDL_GetWindowSize(window_, &out_w_, &out_h_);
 }

@@ -48,6 +48,8 @@ public:
     // Output pixels per point (above 1 on HiDPI displays where SDL scales windows).
     double pixel_ratio() const;
 
+    // Moves and resizes a spanning window to cover `span` (the monitors changed).
+    void cover(const DisplayRect& span);
     // Re-reads the output size after SDL reports a size change.
     void size_changed();
 

@@ -3,6 +3,7 @@
 #include "client/native/clipboard_sync.hpp"
 #include "client/native/framebuffer.hpp"
 #include "client/native/key_translator.hpp"
+#include "client/native/monitor_watch.hpp"
 #include "client/native/net_pump.hpp"
 #include "client/native/pointer_input.hpp"
 #include "client/native/resize_follower.hpp"
@@ -18,6 +19,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace portico::client {
 
@@ -39,6 +42,17 @@ std::vector<DisplayRect> local_displays() {
     for (int i = 0; i < SDL_GetNumVideoDisplays(); ++i) {
         SDL_Rect r{};
         if (SDL_GetDisplayBounds(i, &r) == 0) out.push_back({r.x, r.y, r.w, r.h});
+    }
+    return out;
+}
+
+// Their names (on X11 the RandR output's, "HDMI-1"), in the same order: what identifies a monitor
+// when others come and go and the numbers move.
+std::vector<std::string> local_display_names() {
+    std::vector<std::string> out;
+    for (int i = 0; i < SDL_GetNumVideoDisplays(); ++i) {
+        const char* name = SDL_GetDisplayName(i);
+        out.emplace_back(name ? name : "");
     }
     return out;
 }
@@ -127,7 +141,10 @@ public:
             std::cerr << "portico-client: cannot open a window: " << e.what() << "\n";
             return exit_code(ClientError::usage);
         }
-        if (span) follow_span(*span);
+        if (span) {
+            follow_span(*span);
+            monitor_watch_ = MonitorWatch::open();
+        }
         std::optional<double> scale = o_.scale;
         if (!scale && window_->pixel_ratio() > 1.01) scale = std::min(4.0, window_->pixel_ratio());
         scale_ = scale;
@@ -152,19 +169,70 @@ private:
     // The monitors --monitors chose, or only the first of them for a VM desktop (its guest sets
     // its own resolution, so its screen cannot be laid out over several).
     ClientResult<SpanLayout> choose_span(MonitorSelection chosen) {
-        const auto displays = local_displays();
+        displays_ = local_displays();
         if (resource_type_ == "desktop") {
             chosen = first_monitor_of(chosen);
             std::cerr << "portico-client: a VM desktop cannot span several monitors yet (the guest sets its own "
                          "resolution); showing it on monitor "
                       << chosen.numbers.front() << " only\n";
         }
-        return span_layout(displays, chosen);
+        if (!chosen.all) {
+            const auto names = local_display_names();
+            for (int n : chosen.numbers)
+                if (n >= 1 && n <= static_cast<int>(names.size())) span_names_.push_back(names[n - 1]);
+        }
+        span_all_ = chosen.all;
+        return span_layout(displays_, chosen);
+    }
+
+    // The monitors changed (a monitor plugged in or out, or rearranged): the window covers what is
+    // left of the chosen monitors (all of them, or those named when it started; monitor 1 when none
+    // is left) and the session follows with the new size and layout. `names` go with `displays`.
+    void respan(std::vector<DisplayRect> displays, const std::vector<std::string>& names) {
+        if (!spanning_ || displays.empty() || displays == displays_) return;
+        displays_ = std::move(displays);
+        MonitorSelection now{span_all_, {}};
+        if (!span_all_) {
+            for (std::size_t i = 0; i < names.size(); ++i)
+                if (std::find(span_names_.begin(), span_names_.end(), names[i]) != span_names_.end())
+                    now.numbers.push_back(static_cast<int>(i) + 1);
+            if (now.numbers.empty()) now.numbers.push_back(1);
+        }
+        auto span = span_layout(displays_, now);
+        if (!span) {
+            log::warn("the monitors changed, and the window stays where it is: ", span.error().message);
+            return;
+        }
+        log::info("the monitors changed: the window now covers ", span->window.w, "x", span->window.h, " at ",
+                  span->window.x, ",", span->window.y);
+        window_->cover(span->window);
+        follow_span(*span);
+        want_resize_at_ = Clock::now();  // a new layout of the same size gets no SIZE_CHANGED
+        paint();
+    }
+
+    // From the RandR watch on X11 (SDL 2.26's own list goes stale there), else from SDL.
+    void monitors_changed() {
+        std::vector<DisplayRect> displays;
+        std::vector<std::string> names;
+        if (monitor_watch_) {
+            for (auto& m : monitor_watch_->monitors()) {
+                displays.push_back(m.rect);
+                names.push_back(std::move(m.name));
+            }
+        } else {
+            displays = local_displays();
+            names = local_display_names();
+        }
+        respan(std::move(displays), names);
     }
 
     void follow_span(const SpanLayout& span) {
         spanning_ = true;
-        if (span.layout.size() < 2) return;  // one monitor: the whole screen is it, no layout to send
+        if (span.layout.size() < 2) {  // one monitor: the whole screen is it, no layout to send
+            resize_.set_layout({}, 0);
+            return;
+        }
         // Layout in output pixels, as the session's size (SDL's desktop coordinates are points).
         const double r = window_->pixel_ratio();
         std::vector<proto::MonitorRect> layout;
@@ -260,6 +328,7 @@ private:
             }
             keys_.settle(out);
             send_all(out);
+            if (monitor_watch_ && monitor_watch_->changed()) monitors_changed();
             if (auto s = drain(); !s) return s;
             if (ended_) return ok();
             if (pump_) {
@@ -518,6 +587,7 @@ private:
                 return;
             }
             case SDL_CLIPBOARDUPDATE: poll_clipboard(); return;
+            case SDL_DISPLAYEVENT: monitors_changed(); return;
             default: return;  // the pump's wake-up event: drain() follows
         }
     }
@@ -557,8 +627,12 @@ private:
     Options o_;
     Broker broker_;
     std::string resource_;
-    std::string resource_type_;  // "app", "desktop" (a VM), empty when unknown
-    bool spanning_ = false;      // a borderless window over the --monitors
+    std::string resource_type_;                    // "app", "desktop" (a VM), empty when unknown
+    bool spanning_ = false;                        // a borderless window over the --monitors
+    bool span_all_ = false;                        // --monitors all
+    std::vector<std::string> span_names_;          // else the chosen monitors' names
+    std::vector<DisplayRect> displays_;            // the monitors the span was last laid out over
+    std::unique_ptr<MonitorWatch> monitor_watch_;  // while spanning, on X11
     std::optional<double> scale_;
     std::string session_id_;
     Uint32 wake_event_ = 0;

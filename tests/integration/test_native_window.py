@@ -29,8 +29,9 @@ user's keyboard, mouse and clipboard would:
              monitors (xrandr --listmonitors inside the session) are the client's layout with the
              same primary, and the client display's pixels equal the session's screen after
              build-to-lossless; openbox started in the session maximises xterm onto one monitor
-             alone (not the 1824x768 screen); a client on monitor 2 alone (--monitors 2) makes it 800x600 with one
-             monitor again.
+             alone (not the 1824x768 screen); monitor 2 unplugged (its output off) makes the window
+             cover monitor 1 and the session 1024x768 with one monitor, plugged in again 1824x768 with
+             both; a client on monitor 2 alone (--monitors 2) makes it 800x600 with one monitor again.
              The two-monitor display is Xorg with the dummy video driver (xserver-xorg-video-dummy):
              its 16 RandR outputs can be switched on and placed with xrandr, and SDL 2.26 lists
              displays by RandR output. Xvfb 21.1 has a single output; the virtual monitors
@@ -778,6 +779,23 @@ def case_monitors(stack, disp, client):
     assert maximised in TwoMonitorDisplay.MONITORS, \
         f"xterm maximised by a window manager should fill one monitor, not {maximised}"
     print(f"xterm maximised by openbox in the session fills one monitor alone: {maximised}")
+
+    # Monitor 2 unplugged (its RandR output switched off): the window covers monitor 1 alone and
+    # the session follows to 1024x768 with one monitor; plugged in again, both and the layout.
+    disp.run("xrandr", "--output", "DUMMY1", "--off")
+    wait_for(lambda: session_screen(stack)[:2] == (1024, 768), 20, "the session to become 1024x768 after the unplug")
+    size = wait_window_matches(stack, client, "monitors-unplugged")
+    assert size == (1024, 768), f"with monitor 2 unplugged the session should be 1024x768, not {size}"
+    got = wait_for(lambda: (lambda g: len(g) == 1 and g)(monitors_of(display, xauthority)), 15,
+                   "the session to have one monitor after the unplug")
+    assert got[0][:4] == (1024, 768, 0, 0), f"the session's one monitor after the unplug: {got}"
+    (w1, h1, x1, y1) = TwoMonitorDisplay.MONITORS[1]
+    disp.run("xrandr", "--output", "DUMMY1", "--mode", f"{w1}x{h1}", "--pos", f"{x1}x{y1}")
+    wait_for(lambda: session_screen(stack)[:2] == (1824, 768), 20, "the session to become 1824x768 again")
+    size = wait_window_matches(stack, client, "monitors-replugged")
+    assert size == (1824, 768), f"with monitor 2 back the session should be 1824x768 again, not {size}"
+    wait_for(lambda: monitors_of(display, xauthority) == want, 15, "the session's two monitors to come back")
+    print("monitor 2 unplugged: the session became 1024x768 with one monitor; plugged in: 1824x768 and both again")
 
     # One monitor of the two: the window covers monitor 2, the session becomes its size, and its
     # one monitor is the whole screen again.

@@ -97,6 +97,29 @@ TEST_CASE("resize follower: a layout goes with every request, asked once per con
     CHECK(q->monitors.size() == 2);
 }
 
+TEST_CASE("resize follower: a monitor plugged in or out is asked for, even at the same size") {
+    ResizeFollower r;
+    r.set_layout({{0, 0, 1024, 768}, {1024, 0, 800, 600}}, 0);
+    r.announced(1280, 800);
+    REQUIRE(r.want(1824, 768));
+    // Rearranged into the same union: only a request tells the host the new layout.
+    r.set_layout({{0, 0, 800, 600}, {800, 0, 1024, 768}}, 1);
+    auto q = r.want(1824, 768);
+    REQUIRE(q);
+    CHECK(q->monitors == std::vector<proto::MonitorRect>{{0, 0, 800, 600}, {800, 0, 1024, 768}});
+    CHECK(q->primary == 1);
+    CHECK_FALSE(r.want(1824, 768));
+    // The same layout again is no news.
+    r.set_layout({{0, 0, 800, 600}, {800, 0, 1024, 768}}, 1);
+    CHECK_FALSE(r.want(1824, 768));
+    // Down to one monitor: a request without a layout (one monitor, the whole screen).
+    r.set_layout({}, 0);
+    q = r.want(1024, 768);
+    REQUIRE(q);
+    CHECK(q->monitors.empty());
+    CHECK_FALSE(r.want(1024, 768));
+}
+
 TEST_CASE("options: --monitors goes with the window alone, --list-monitors needs nothing else") {
     const std::vector<std::string> window{"https://127.0.0.1:8443", "--resource", "Desktop", "--user", "demo"};
     auto with = [&](std::vector<std::string> extra) {
