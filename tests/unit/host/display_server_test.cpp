@@ -86,7 +86,7 @@ public:
     void key_char(std::uint32_t cp, std::uint16_t, bool down) override {
         update([&] { chars.emplace_back(cp, down); });
     }
-    void clipboard(const std::string& text, bool more) override {
+    void clipboard(const std::string& text, bool more, bool /*png*/) override {
         update([&] { clip.emplace_back(text, more); });
     }
 
