@@ -3,6 +3,7 @@
 #include "common/url.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -134,6 +135,14 @@ Result<LaunchFile, LaunchFileError> parse_launch_url(std::string_view url) {
         return damaged("longer than " + std::to_string(kMaxLaunchFileBytes) + " characters: not a launch link");
     auto u = parse_url(url, kLaunchUrlScheme);
     if (!u) return damaged("not a launch link: " + u.error().message);
+    // A host name (letters, digits, dots, dashes) or an IPv6 address: nothing that would read
+    // differently once written back into a broker URL.
+    const bool ipv6 = u->host.find(':') != std::string::npos;
+    const bool plain_host = std::all_of(u->host.begin(), u->host.end(), [ipv6](char c) {
+        const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        return ipv6 ? hex || c == ':' || c == '.' : std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+    });
+    if (!plain_host) return damaged("not a launch link: its broker is no host name or address");
     std::string_view target = u->target;
     constexpr std::string_view kPath = "/launch?";
     if (target.substr(0, kPath.size()) != kPath) return damaged("not a launch link: its path must be /launch?...");

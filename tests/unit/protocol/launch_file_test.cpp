@@ -137,6 +137,8 @@ TEST_CASE("a malformed launch link is refused with what is wrong", "[launch_file
     CHECK(message("portico://user@broker:8443/launch?version=1").find("user name") != std::string::npos);
     CHECK(message("portico://broker:8443/open?version=1").find("/launch?") != std::string::npos);
     CHECK(message("portico://broker:99999/launch?version=1").find("port") != std::string::npos);
+    CHECK(message("portico://a]b:c:8443/launch?version=1").find("no host name") != std::string::npos);
+    CHECK(message("portico://b_x:8443/launch?version=1").find("no host name") != std::string::npos);
     CHECK(message(good.substr(0, good.size() - 1)).find("token") != std::string::npos);  // cut short
     CHECK(message(good.substr(0, good.find("&token"))).find("no token") != std::string::npos);
     CHECK(message(good + "&broker=https://evil:1").find("broker") != std::string::npos);
