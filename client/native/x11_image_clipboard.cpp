@@ -131,6 +131,7 @@ struct X11ImageClipboard::Impl {
         if (!p) return end_fetch();
         if (p->first == incr) {
             fetch_incr = true;  // pieces follow, one per deletion of our property
+            log::info("clipboard: the local image comes in pieces (INCR)");
             return;
         }
         if (fetch_target == targets) return on_targets(p->second);

@@ -227,6 +227,8 @@ struct ClipboardBridge::Impl {
             // The owner sends the text in pieces, each written after we delete the last one
             // (take_property deleted the INCR marker, which starts the transfer).
             fetch->incr = true;
+            log::info("clipboard: an app sends its ", fetch->target == image_png ? "image" : "text",
+                      " in pieces (INCR)");
             xcb_flush(conn);
             return std::nullopt;
         }

@@ -13,7 +13,8 @@ user's keyboard, mouse and clipboard would:
              client display's clipboard is pasted in the session; then images: a PNG an app puts on
              the session's CLIPBOARD as image/png (xclip -t image/png) is on the client display's
              CLIPBOARD as image/png, byte for byte, and one put there goes the other way (both
-             larger than one 60 000-byte Clipboard piece)
+             ~1.5 MB: many 60 000-byte Clipboard pieces, and xclip hands them over in INCR pieces,
+             which host and client both read)
   login_prompt  without --user and --password-file the user name and the password are asked on
              the client's terminal (a pty), the password with echo off
   reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
@@ -530,7 +531,7 @@ def clipboard_images(stack, disp, client):
     if xauthority:
         session_env["XAUTHORITY"] = xauthority
     # Session -> client: an app in the session copies an image.
-    from_session = noise_png(artifact("clipboard-from-session.png"), 200, 150, 1)
+    from_session = noise_png(artifact("clipboard-from-session.png"), 720, 720, 1)
     owner = offer_png(session_env, artifact("clipboard-from-session.png"))
     try:
         got = wait_for(lambda: read_png_clipboard(disp.env) == from_session, 15,
@@ -540,17 +541,20 @@ def clipboard_images(stack, disp, client):
         owner.wait(timeout=10)
     assert got
     assert f"clipboard image from the session: {len(from_session)} bytes" in client.text()
+    # xclip hands over more than ~1 MiB in INCR pieces: the host read it that way.
+    assert "clipboard: an app sends its image in pieces (INCR)" in stack.read_log("host"), "the host read no INCR"
     print(f"session -> client clipboard: a {len(from_session)}-byte PNG, byte for byte")
 
     # Client -> session: a program on the client display copies an image; the client sends it
     # (focused: at once or on its next look, once a second) and the session's CLIPBOARD offers it.
-    from_client = noise_png(artifact("clipboard-from-client.png"), 180, 160, 2)
+    from_client = noise_png(artifact("clipboard-from-client.png"), 700, 700, 2)
     owner = offer_png(disp.env, artifact("clipboard-from-client.png"))
     try:
         want = f"clipboard image to the session: {len(from_client)} bytes"
         wait_for(lambda: want in client.text(), 15, "the client to send the image to the session")
         wait_for(lambda: read_png_clipboard(session_env) == from_client, 10,
                  "the client's image on the session's CLIPBOARD as image/png")
+        assert "clipboard: the local image comes in pieces (INCR)" in client.text(), "the client read no INCR"
     finally:
         owner.terminate()
         owner.wait(timeout=10)
