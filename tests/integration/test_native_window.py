@@ -922,7 +922,7 @@ def failing_client(stack, disp, target, want_exit, want_log, shot):
 
 
 def case_error_window(stack):
-    if (status := missing_tools()) is not None:
+    if (status := missing_tools(("xwininfo",))) is not None:
         return status
     disp = ClientDisplay()
     try:
