@@ -258,7 +258,9 @@ void X11ImageClipboard::set_image(std::string png) {
     d.owned = std::move(png);
     d.own = true;
     xcb_set_selection_owner(d.conn, d.window, d.clipboard, XCB_CURRENT_TIME);
-    xcb_flush(d.conn);
+    // A round trip: once it returns the server has made us the owner, so a paste right after
+    // (another program's request, on another connection) asks us, not the previous owner.
+    std::free(xcb_get_selection_owner_reply(d.conn, xcb_get_selection_owner(d.conn, d.clipboard), nullptr));
 }
 
 std::optional<std::string> X11ImageClipboard::take() {
