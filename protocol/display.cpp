@@ -112,6 +112,11 @@ bool valid_codepoint(std::uint32_t cp) {
 
 }  // namespace
 
+bool looks_like_png(std::string_view bytes) {
+    static constexpr std::string_view kSignature{"\x89PNG\r\n\x1a\n", 8};
+    return bytes.substr(0, kSignature.size()) == kSignature;
+}
+
 bool valid_utf8(std::string_view s) {
     std::size_t i = 0;
     while (i < s.size()) {
@@ -277,7 +282,7 @@ std::vector<std::uint8_t> encode(const Message& m) {
                 return w.take();
             } else if constexpr (std::is_same_v<T, Clipboard> || std::is_same_v<T, ClipboardData>) {
                 Writer w(std::is_same_v<T, Clipboard> ? MsgType::clipboard : MsgType::clipboard_data);
-                w.put<std::uint8_t>(msg.more ? 1 : 0);
+                w.put<std::uint8_t>(static_cast<std::uint8_t>((msg.more ? 1 : 0) | (msg.png ? 2 : 0)));
                 w.put(static_cast<std::uint32_t>(msg.text.size()));
                 w.bytes(std::vector<std::uint8_t>(msg.text.begin(), msg.text.end()));
                 return w.take();
@@ -530,16 +535,20 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
             auto flags = r.get<std::uint8_t>();
             auto len = r.get<std::uint32_t>();
             if (r.failed()) break;
-            if (flags > 1) return malformed("clipboard: unknown flags");
-            if (len > kMaxClipboardBytes) return Error<ErrorCode>{ErrorCode::too_large, "clipboard text exceeds 1 MiB"};
+            if (flags > 3) return malformed("clipboard: unknown flags");
+            const bool more = (flags & 1) != 0, png = (flags & 2) != 0;
+            if (png && len > kMaxClipboardImageBytes)
+                return Error<ErrorCode>{ErrorCode::too_large, "clipboard image exceeds 8 MiB"};
+            if (!png && len > kMaxClipboardBytes)
+                return Error<ErrorCode>{ErrorCode::too_large, "clipboard text exceeds 1 MiB"};
             auto b = r.bytes(len);
             if (r.failed()) break;
             std::string text(b.begin(), b.end());
-            if (!valid_utf8(text)) return malformed("clipboard: text is not valid UTF-8");
+            if (!png && !valid_utf8(text)) return malformed("clipboard: text is not valid UTF-8");
             if (bytes[0] == static_cast<std::uint8_t>(MsgType::clipboard))
-                out = Clipboard{std::move(text), flags == 1};
+                out = Clipboard{std::move(text), more, png};
             else
-                out = ClipboardData{std::move(text), flags == 1};
+                out = ClipboardData{std::move(text), more, png};
             break;
         }
         case MsgType::ping:

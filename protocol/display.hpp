@@ -26,11 +26,12 @@ inline constexpr std::size_t kMaxTiles = 4096;
 inline constexpr std::size_t kMaxCopies = 4096;
 inline constexpr std::size_t kMaxDirtyRects = 4096;
 inline constexpr std::uint16_t kMaxKeyCode = 767;
-inline constexpr std::size_t kMaxClipboardBytes = 1024 * 1024;  // UTF-8 text of one Clipboard message
-inline constexpr int kMaxCursorDim = 256;                       // cursor shapes are at most 256x256
-inline constexpr std::size_t kMaxShadowNames = 16;              // names one ShadowNotice lists
-inline constexpr std::size_t kMaxShadowNameBytes = 128;         // UTF-8 bytes of one of them
-inline constexpr std::size_t kMaxMonitors = 16;                 // monitors one ResizeRequest lays out
+inline constexpr std::size_t kMaxClipboardBytes = 1024 * 1024;           // UTF-8 text of one Clipboard message
+inline constexpr std::size_t kMaxClipboardImageBytes = 8 * 1024 * 1024;  // one PNG on the clipboard, in all
+inline constexpr int kMaxCursorDim = 256;                                // cursor shapes are at most 256x256
+inline constexpr std::size_t kMaxShadowNames = 16;                       // names one ShadowNotice lists
+inline constexpr std::size_t kMaxShadowNameBytes = 128;                  // UTF-8 bytes of one of them
+inline constexpr std::size_t kMaxMonitors = 16;                          // monitors one ResizeRequest lays out
 
 enum class ErrorCode : std::uint16_t {
     malformed = 1,
@@ -112,10 +113,13 @@ std::string monitor_layout_error(int width, int height, const std::vector<Monito
 // The client's clipboard changed (or it pasted): the session's clipboard becomes this UTF-8 text.
 // Text longer than one message allows (the gateway takes 64 KiB from clients) comes in chunks,
 // each valid UTF-8, all but the last with `more` set; the whole text is at most 1 MiB.
+// With `png` the pieces carry the bytes of one image/png instead (no UTF-8 rule; at most 8 MiB in
+// all): the session's CLIPBOARD then offers that image. Every piece of one transfer has the same kind.
 inline constexpr std::size_t kClipboardChunkBytes = 60000;
 struct Clipboard {
-    std::string text;
+    std::string text;  // UTF-8 text, or with `png` the bytes of a PNG file
     bool more = false;
+    bool png = false;
 };
 // Round-trip probe: the host answers with Pong carrying the same fields, at once.
 struct Ping {
@@ -185,11 +189,15 @@ struct ErrorMsg {
     ErrorCode code = ErrorCode::internal;
     std::string message;
 };
-// Text copied in the session (CLIPBOARD or PRIMARY selection), UTF-8.
+// Text copied in the session (CLIPBOARD or PRIMARY selection), UTF-8; with `png` an image an app
+// put on CLIPBOARD (as image/png, without a text form), the bytes of a PNG file.
 struct ClipboardData {
     std::string text;
     bool more = false;
+    bool png = false;
 };
+// The PNG file signature: what a clipboard image must start with.
+bool looks_like_png(std::string_view bytes);
 // The pointer's shape changed. `id` names the shape (the X cursor serial); rgba is w*h*4 bytes,
 // straight (not premultiplied) alpha. w == h == 0 hides the cursor.
 struct CursorShape {

@@ -1,6 +1,9 @@
 #include "protocol/launch_file.hpp"
 
+#include "common/url.hpp"
+
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -114,6 +117,50 @@ Result<LaunchFile, LaunchFileError> parse_launch_file(std::string_view text) {
     if (session) f.session = std::move(*session);
     f.token = std::move(*token);
     return f;
+}
+
+std::string format_launch_url(const LaunchFile& f) {
+    std::string out = std::string(kLaunchUrlScheme) + "://" + f.broker.substr(f.broker.find("://") + 3) + "/launch?";
+    out += "version=" + std::to_string(f.version);
+    out += "&broker_cert_sha256=" + f.broker_cert_sha256;
+    out += "&resource=" + f.resource;
+    if (!f.session.empty()) out += "&session=" + f.session;
+    out += "&expires_at=" + std::to_string(f.expires_at);
+    out += "&token=" + f.token;
+    return out;
+}
+
+Result<LaunchFile, LaunchFileError> parse_launch_url(std::string_view url) {
+    if (url.size() > kMaxLaunchFileBytes)
+        return damaged("longer than " + std::to_string(kMaxLaunchFileBytes) + " characters: not a launch link");
+    auto u = parse_url(url, kLaunchUrlScheme);
+    if (!u) return damaged("not a launch link: " + u.error().message);
+    // A host name (letters, digits, dots, dashes) or an IPv6 address: nothing that would read
+    // differently once written back into a broker URL.
+    const bool ipv6 = u->host.find(':') != std::string::npos;
+    const bool plain_host = std::all_of(u->host.begin(), u->host.end(), [ipv6](char c) {
+        const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        return ipv6 ? hex || c == ':' || c == '.' : std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+    });
+    if (!plain_host) return damaged("not a launch link: its broker is no host name or address");
+    std::string_view target = u->target;
+    constexpr std::string_view kPath = "/launch?";
+    if (target.substr(0, kPath.size()) != kPath) return damaged("not a launch link: its path must be /launch?...");
+    target.remove_prefix(kPath.size());
+    // Percent-escapes are refused rather than decoded: the broker writes none (ids, hex,
+    // base64url), and one would be a way to smuggle a line break into the file's text.
+    if (target.find_first_of("%\n\r") != std::string_view::npos)
+        return damaged("the link has an escaped character: it was edited");
+    std::string text = std::string(kHeader) + "\nbroker=https://" + u->host_port() + "\n";
+    while (!target.empty()) {
+        auto amp = target.find('&');
+        auto field = target.substr(0, amp);
+        target = amp == std::string_view::npos ? std::string_view{} : target.substr(amp + 1);
+        if (field.substr(0, 7) == "broker=") return damaged("the link names its broker twice");
+        if (field.find('=') == std::string_view::npos) return damaged("the link has a field without '=': it was cut");
+        text.append(field).push_back('\n');
+    }
+    return parse_launch_file(text);
 }
 
 }  // namespace portico::protocol

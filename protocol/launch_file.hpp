@@ -13,7 +13,16 @@
 //   token=<43 base64url characters: single use, exchanged at POST /api/v1/launch-files/redeem>
 //
 // The token is last and of fixed length, so a file cut short anywhere is refused here rather than
-// sent. It is no long-lived secret: the broker keeps only its SHA-256, accepts it once, for
+// sent.
+//
+// The same fields travel as a launch link (the URL handler x-scheme-handler/portico that the
+// portico-client package registers), the broker as the authority and the rest as the query, in
+// the file's order:
+//
+//   portico://broker.example.org:8443/launch?version=1&broker_cert_sha256=<hex>&resource=<id>
+//       [&session=<id>]&expires_at=<unix seconds>&token=<43 base64url characters>
+//
+// A link is read by turning it into the file's text and parsing that: one set of rules for both. It is no long-lived secret: the broker keeps only its SHA-256, accepts it once, for
 // LAUNCH_FILE_LIFETIME seconds. The broker writes (format_launch_file) and the client reads
 // (parse_launch_file); both are pure.
 
@@ -52,6 +61,16 @@ enum class LaunchFileError {
 // The file's fields, or what is wrong in the message (which key, which line). Unknown keys are
 // refused too: a file is never half understood.
 Result<LaunchFile, LaunchFileError> parse_launch_file(std::string_view text);
+
+inline constexpr const char* kLaunchUrlScheme = "portico";
+
+// The launch link of `f` (its broker must be an https:// URL).
+std::string format_launch_url(const LaunchFile& f);
+
+// A launch link's fields: refused (damaged) when it is no portico://HOST[:PORT]/launch?... link,
+// has a key twice, an unknown key or a `broker` key (the authority names the broker), or any of
+// the file's faults.
+Result<LaunchFile, LaunchFileError> parse_launch_url(std::string_view url);
 
 // Whether `token` has the form the broker issues (kLaunchTokenLength base64url characters).
 bool well_formed_launch_token(std::string_view token);

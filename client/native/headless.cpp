@@ -1,6 +1,7 @@
 #include "client/native/headless.hpp"
 
 #include "client/native/display_connection.hpp"
+#include "client/native/error_window.hpp"
 #include "client/native/framebuffer.hpp"
 #include "client/native/keyboard_us.hpp"
 #include "client/native/png_writer.hpp"
@@ -504,6 +505,10 @@ int client_main(int argc, char** argv) {
     if (const char* p = std::getenv("PORTICO_PASSWORD")) env_pw = p;
     auto opts = parse_options(args, env_pw);
     if (!opts) {
+        // A damaged launch file or link opened by the desktop: the options did not parse, but the
+        // desktop file's --error-window is there to say where the message must go.
+        if (std::find(args.begin(), args.end(), "--error-window") != args.end())
+            return report_failure(opts.error().message, exit_code(opts.error().code), true);
         std::cerr << "portico-client: " << opts.error().message << "\n(try --help)\n";
         return exit_code(opts.error().code);
     }

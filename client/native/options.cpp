@@ -3,6 +3,7 @@
 #include "client/native/keyboard_us.hpp"
 #include "common/cli.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -43,7 +44,8 @@ struct RawOptions {
 };
 
 const char* const kDescription =
-    R"(usage: portico-client FILE.portico [--headless ...] [--direct] [--fullscreen] [--scale F] [--stats]
+    R"(usage: portico-client FILE.portico|portico://LINK [--headless ...] [--direct] [--fullscreen] [--scale F]
+                      [--stats] [--error-window]
        portico-client [--broker] https://HOST:PORT --resource ID_OR_NAME [--user NAME]
                       [--password-file FILE] [--ca FILE | --insecure] [--direct] [--size WxH]
                       [--fullscreen | --monitors all|N,M,...] [--scale F] [--stats] [--logoff]
@@ -65,7 +67,10 @@ grabs the keyboard), Ctrl+Alt+Shift+G lets go of (or takes back) the keyboard, C
 shows the stats overlay; closing the window leaves the session running (--logoff ends it).
 A launch file (what the portal's "Open in the Portico app" downloads, MIME type
 application/x-portico-launch) names the broker, pins its certificate and carries a single-use
-token that lasts a minute instead of a user and password.
+token that lasts a minute instead of a user and password; a launch link
+(portico://BROKER:PORT/launch?version=1&...&token=..., the URL handler the package registers)
+carries the same fields. --error-window (the desktop file gives it) also shows a failure in a
+message box, as nobody reads stderr then.
 With --headless it decodes what arrives (H.264 video, JPEG tiles), optionally types TEXT, and
 prints one JSON line of statistics on stdout.)";
 
@@ -98,8 +103,8 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
     app.add_flag("--headless", o.headless, "run without a window (tests and measurements)");
     app.add_option("--broker", o.broker, "broker base URL, https only")->option_text("URL");
     app.add_option("broker_url", raw.broker_positional,
-                   "the broker base URL, as an alternative to --broker; or a launch file")
-        ->option_text("URL|FILE");
+                   "the broker base URL, as an alternative to --broker; or a launch file or link")
+        ->option_text("URL|FILE|LINK");
     app.add_flag("--fullscreen", o.fullscreen, "window: start in full screen (keyboard grabbed)");
     app.add_option("--scale", o.scale,
                    "window: the session's pixels per point, 1..4 (its DPI is 96 x F);\n"
@@ -112,6 +117,8 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
             },
             "wants 1..4"));
     app.add_flag("--stats", o.stats_overlay, "window: show the stats overlay from the start");
+    app.add_flag("--error-window", o.error_window,
+                 "window: show a failure in a message box too (started by the desktop, no terminal)");
     app.add_option("--decoder", o.decoder,
                    "H.264 decoding: auto (VA-API when the machine has a device for it, else\n"
                    "software; the stats say which), software, or vaapi (fails without it)")
@@ -220,7 +227,50 @@ ClientResult<protocol::LaunchFile> read_launch_file(const std::string& path) {
     return std::move(parsed.value());
 }
 
+// The launch link given as the argument, parsed; a usage error saying what is wrong otherwise (the
+// link itself is not repeated: it carries the token).
+ClientResult<protocol::LaunchFile> read_launch_link(const std::string& link) {
+    auto parsed = protocol::parse_launch_url(link);
+    if (!parsed) return fail(ClientError::usage, "launch link: " + parsed.error().message);
+    return std::move(parsed.value());
+}
+
+// The path of a file:///path URL (percent-escapes decoded), nullopt for anything else.
+std::optional<std::string> local_file_url_path(std::string_view arg) {
+    constexpr std::string_view kPrefix = "file://";
+    if (arg.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+    arg.remove_prefix(kPrefix.size());
+    if (arg.substr(0, 10) == "localhost/") arg.remove_prefix(9);
+    if (arg.empty() || arg.front() != '/') return std::nullopt;  // another machine's file: not ours to open
+    std::string path;
+    for (std::size_t i = 0; i < arg.size(); ++i) {
+        int hi = 0, lo = 0;
+        auto hex = [](char c, int& v) {
+            v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+            return v >= 0;
+        };
+        if (arg[i] == '%' && i + 2 < arg.size() && hex(arg[i + 1], hi) && hex(arg[i + 2], lo)) {
+            path.push_back(static_cast<char>(hi * 16 + lo));
+            i += 2;
+        } else {
+            path.push_back(arg[i]);
+        }
+    }
+    return path;
+}
+
 }  // namespace
+
+bool is_launch_link(std::string_view arg) {
+    constexpr std::string_view kPrefix = "portico://";
+    if (arg.size() < kPrefix.size()) return false;
+    for (std::size_t i = 0; i < kPrefix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(arg[i])) != kPrefix[i]) return false;
+    return true;
+}
 
 const char* help_text() {
     static const std::string text = [] {
@@ -258,15 +308,18 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
     }
     if (o.png_at_ms || !o.raw_out_path.empty())
         return fail(ClientError::usage, "--png-at-ms and --raw-out go with --replay");
+    // The desktop file's %u hands a launch file over as a path or as a file:// URL.
+    if (auto path = local_file_url_path(raw.broker_positional)) raw.broker_positional = *path;
     const bool file_given = !raw.broker_positional.empty() && raw.broker_positional.find("://") == std::string::npos;
-    if (file_given) {
+    const bool link_given = is_launch_link(raw.broker_positional);
+    if (file_given || link_given) {
         // The file says where to go and who asks: the options that would say it too are refused.
         if (!o.broker.empty() || !o.user.empty() || !raw.password_file.empty() || !o.resource.empty() ||
             !o.ca_file.empty() || o.insecure)
             return fail(ClientError::usage,
                         "a launch file names the broker, its certificate, the user and the resource: --broker, "
                         "--user, --password-file, --resource, --ca and --insecure do not go with it");
-        auto file = read_launch_file(raw.broker_positional);
+        auto file = link_given ? read_launch_link(raw.broker_positional) : read_launch_file(raw.broker_positional);
         if (!file) return file.error();
         o.launch_file = std::move(file.value());
         o.broker = o.launch_file->broker;
@@ -277,6 +330,8 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
     }
     if (o.broker.empty()) return fail(ClientError::usage, "--broker is required");
     if (o.headless && o.user.empty() && !o.launch_file) return fail(ClientError::usage, "--user is required");
+    if (o.headless && o.error_window)
+        return fail(ClientError::usage, "--error-window goes with the window, not --headless");
     if (!o.headless) {
         // What only a headless run does (typing, screenshots, measuring) has no meaning in a window.
         if (raw.type || !o.png_path.empty() || o.probe_latency > 0 || !o.frame_log_path.empty() ||

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,9 +19,13 @@ struct Options {
     bool help = false;
     bool headless = false;
     std::string broker;  // https://host:port (--broker, or the first positional argument)
-    // A launch file (the positional argument when it is no URL): it names the broker, its
-    // certificate's pin and the resource, and its token stands in for the user and password.
+    // A launch file (the positional argument when it is no URL) or launch link (portico://...,
+    // the same fields): it names the broker, its certificate's pin and the resource, and its
+    // token stands in for the user and password.
     std::optional<protocol::LaunchFile> launch_file;
+    // --error-window (the desktop file's Exec line): started by the desktop, with no terminal to
+    // read stderr, so a failure is also shown in a message box (error_window.hpp).
+    bool error_window = false;
     std::string user;      // windowed: asked on the terminal when not given
     std::string password;  // from --password-file or PORTICO_PASSWORD
     // Windowed only: no --password-file and no PORTICO_PASSWORD, so the password is asked on the
@@ -69,5 +74,8 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
                                     const std::optional<std::string>& env_password);
 
 const char* help_text();
+
+// Whether a command-line argument is a launch link (portico://..., any case of the scheme).
+bool is_launch_link(std::string_view arg);
 
 }  // namespace portico::client

@@ -1,6 +1,7 @@
 #include "client/native/windowed.hpp"
 
 #include "client/native/clipboard_sync.hpp"
+#include "client/native/error_window.hpp"
 #include "client/native/framebuffer.hpp"
 #include "client/native/key_translator.hpp"
 #include "client/native/monitor_watch.hpp"
@@ -10,6 +11,7 @@
 #include "client/native/session_launch.hpp"
 #include "client/native/session_window.hpp"
 #include "client/native/terminal_prompt.hpp"
+#include "client/native/x11_image_clipboard.hpp"
 #include "common/log.hpp"
 
 #include <SDL.h>
@@ -17,6 +19,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -128,8 +132,7 @@ public:
         if (o_.monitors) {
             auto s = choose_span(*o_.monitors);
             if (!s) {
-                std::cerr << "portico-client: " << s.error().message << "\n";
-                return exit_code(s.error().code);
+                return failed(s.error().message, s.error().code);
             }
             span = std::move(s.value());
         }
@@ -138,19 +141,18 @@ public:
             window_ = span ? std::make_unique<SessionWindow>(title, span->window)
                            : std::make_unique<SessionWindow>(title, w, h, o_.fullscreen);
         } catch (const std::exception& e) {
-            std::cerr << "portico-client: cannot open a window: " << e.what() << "\n";
-            return exit_code(ClientError::usage);
+            return failed(std::string("cannot open a window: ") + e.what(), ClientError::usage);
         }
         if (span) {
             follow_span(*span);
             monitor_watch_ = MonitorWatch::open();
         }
+        open_image_clipboard();
         std::optional<double> scale = o_.scale;
         if (!scale && window_->pixel_ratio() > 1.01) scale = std::min(4.0, window_->pixel_ratio());
         scale_ = scale;
         if (auto s = connect(false); !s) {
-            std::cerr << "portico-client: " << s.error().message << "\n";
-            return exit_code(s.error().code);
+            return failed(s.error().message, s.error().code);
         }
         want_resize_at_ = Clock::now();  // ask for the window's size once connected
         Status result = loop();
@@ -159,13 +161,16 @@ public:
             if (auto r = broker_.rest->logoff(session_id_); !r) log::warn("logoff: ", r.error().message);
         }
         if (!result) {
-            std::cerr << "portico-client: " << result.error().message << "\n";
-            return exit_code(result.error().code);
+            return failed(result.error().message, result.error().code);
         }
         return 0;
     }
 
 private:
+    int failed(const std::string& message, ClientError code) const {
+        return report_failure(message, exit_code(code), o_.error_window);
+    }
+
     // The monitors --monitors chose, or only the first of them for a VM desktop (its guest sets
     // its own resolution, so its screen cannot be laid out over several).
     ClientResult<SpanLayout> choose_span(MonitorSelection chosen) {
@@ -368,7 +373,35 @@ private:
         }
     }
 
+    // Images need the X11 selection protocol itself (SDL 2.26's clipboard is text only): on
+    // another video driver the clipboard carries text alone.
+    void open_image_clipboard() {
+        const char* driver = SDL_GetCurrentVideoDriver();
+        const char* display = std::getenv("DISPLAY");
+        if (!driver || std::strcmp(driver, "x11") != 0 || !display) {
+            log::info("clipboard: text only (images need the X11 video driver, not ", driver ? driver : "none", ")");
+            return;
+        }
+        try {
+            const Uint32 ev = wake_event_;
+            image_clipboard_ = std::make_unique<X11ImageClipboard>(display, [ev] {
+                SDL_Event e{};
+                e.type = ev;
+                SDL_PushEvent(&e);
+            });
+        } catch (const std::exception& e) {
+            log::warn("clipboard: text only (", e.what(), ")");
+        }
+    }
+
     void poll_clipboard() {
+        if (image_clipboard_) {
+            if (auto png = image_clipboard_->take()) {
+                auto msgs = clipboard_.local_image(*png);
+                if (!msgs.empty()) log::info("clipboard image to the session: ", png->size(), " bytes");
+                for (auto& m : msgs) send(std::move(m));
+            }
+        }
         if (!SDL_HasClipboardText()) return;
         char* t = SDL_GetClipboardText();
         if (!t) return;
@@ -467,9 +500,17 @@ private:
             return ok();
         }
         if (auto* c = std::get_if<proto::ClipboardData>(&m)) {
-            if (auto text = clipboard_.remote(*c)) {
-                log::info("clipboard from the session: ", text->size(), " bytes");
-                SDL_SetClipboardText(text->c_str());
+            if (auto got = clipboard_.remote(*c)) {
+                if (got->png && image_clipboard_) {
+                    log::info("clipboard image from the session: ", got->data.size(), " bytes");
+                    image_clipboard_->set_image(std::move(got->data));
+                } else if (got->png) {
+                    log::info("clipboard image from the session (", got->data.size(),
+                              " bytes) not taken: this display's clipboard carries text only");
+                } else {
+                    log::info("clipboard from the session: ", got->data.size(), " bytes");
+                    SDL_SetClipboardText(got->data.c_str());
+                }
             }
             return ok();
         }
@@ -643,6 +684,7 @@ private:
     WheelNotches wheel_;
     ResizeFollower resize_;
     ClipboardSync clipboard_;
+    std::unique_ptr<X11ImageClipboard> image_clipboard_;  // X11 only; destroyed before the window
     Meter meter_;
     std::uint8_t buttons_ = 0;
     SessionPoint last_pointer_;
@@ -667,23 +709,22 @@ int run_windowed(Options o) {
     if (o.user.empty() && !o.launch_file) {
         auto u = ask_on_terminal("Portico user: ", true);
         if (!u || u->empty()) {
-            std::cerr << "portico-client: no user name (give --user, or run on a terminal)\n";
-            return exit_code(ClientError::usage);
+            return report_failure("no user name (give --user, or run on a terminal)", exit_code(ClientError::usage),
+                                  o.error_window);
         }
         o.user = *u;
     }
     if (o.ask_password) {
         auto p = ask_on_terminal("Password for " + o.user + ": ", false);
         if (!p) {
-            std::cerr << "portico-client: no password (give --password-file, or run on a terminal)\n";
-            return exit_code(ClientError::usage);
+            return report_failure("no password (give --password-file, or run on a terminal)",
+                                  exit_code(ClientError::usage), o.error_window);
         }
         o.password = *p;
     }
     auto broker = open_broker(o);
     if (!broker) {
-        std::cerr << "portico-client: " << broker.error().message << "\n";
-        return exit_code(broker.error().code);
+        return report_failure(broker.error().message, exit_code(broker.error().code), o.error_window);
     }
     // A launch file's token stands in for the login; it is redeemed when the window connects (the
     // resource's type is then not known here: spanning is tried, and a VM desktop's host refuses it).
@@ -691,8 +732,7 @@ int run_windowed(Options o) {
     auto resource =
         o.launch_file ? ClientResult<std::string>(o.resource) : login_and_resolve(*broker, o, &resource_type);
     if (!resource) {
-        std::cerr << "portico-client: " << resource.error().message << "\n";
-        return exit_code(resource.error().code);
+        return report_failure(resource.error().message, exit_code(resource.error().code), o.error_window);
     }
     if (SDL_Init(SDL_INIT_VIDEO) != 0) {
         std::cerr << "portico-client: cannot start SDL video: " << SDL_GetError() << "\n";

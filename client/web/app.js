@@ -692,6 +692,7 @@ class Portal {
       onSize: () => this.#layout(),
       onShortcut: (e) => this.#sessionKey(e),
       onClipboard: (text) => { if (s.client === client) this.#remoteCopied(text); },
+      onClipboardImage: (png) => { if (s.client === client) this.#remoteCopiedImage(png); },
       onShadow: (text) => { if (s.client === client) this.#showShadow(text); },
     });
     s.client = client;
@@ -1008,6 +1009,21 @@ class Portal {
       this.el.status.textContent = 'Copied from the session to this computer\'s clipboard.';
     } catch {
       this.el.status.textContent = 'Copied in the session: the text is in the Clipboard panel (the browser did not allow direct access).';
+    }
+  }
+
+  /**
+   * An image was copied in the session: onto this computer's clipboard where the browser allows
+   * writing images (ClipboardItem, focus, permission); the panel holds text only, so otherwise
+   * the status line says the image stayed in the session.
+   */
+  async #remoteCopiedImage(png) {
+    try {
+      if (!navigator.clipboard?.write || typeof ClipboardItem === 'undefined') throw new Error('no async clipboard API');
+      await navigator.clipboard.write([new ClipboardItem({ 'image/png': new Blob([png], { type: 'image/png' }) })]);
+      this.el.status.textContent = 'Copied an image from the session to this computer\'s clipboard.';
+    } catch {
+      this.el.status.textContent = 'An image was copied in the session; this browser did not allow putting it on this computer\'s clipboard.';
     }
   }
 

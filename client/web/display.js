@@ -61,6 +61,7 @@ export function shadowBannerText(notice) {
  *   onSize(width, height)  the session's screen size became known or changed;
  *   onShortcut(event)  sees every key event first; returning true keeps it from the session;
  *   onClipboard(text)  text was copied in the session (the portal puts it on the local clipboard);
+ *   onClipboardImage(png)  an image was copied in the session (its PNG bytes; the same);
  *   onShadow(text, notice)  who watches the session changed: the banner text (null: nobody any
  *     more) and the ShadowNotice; a new connection starts with nobody until the host says otherwise.
  */
@@ -93,7 +94,7 @@ export class DisplayClient {
 
   constructor(canvas, {
     onStatus = () => {}, onEnd = () => {}, onSize = () => {}, onShortcut = () => false, onClipboard = () => {},
-    onShadow = () => {},
+    onClipboardImage = () => {}, onShadow = () => {},
   } = {}) {
     this.#canvas = canvas;
     this.#onStatus = onStatus;
@@ -135,7 +136,7 @@ export class DisplayClient {
       onFatal: (end) => this.#finish(end),
     });
     this.#cursor = new CursorView(canvas);
-    this.#clipboard = new ClipboardSync({ send, live, onClipboard });
+    this.#clipboard = new ClipboardSync({ send, live, onClipboard, onClipboardImage });
     this.#input = new InputForwarder(canvas, {
       send, live,
       backlog: () => this.#stream.buffered,

@@ -15,6 +15,7 @@ export const MAX_DIRTY_RECTS = 4096;
 export const MIN_RESIZE_DIM = 64;
 export const MAX_KEY_CODE = 767;
 export const MAX_CLIPBOARD_BYTES = 1024 * 1024; // the whole clipboard text, UTF-8
+export const MAX_CLIPBOARD_IMAGE_BYTES = 8 * 1024 * 1024; // one PNG image on the clipboard, in all
 export const CLIPBOARD_CHUNK_BYTES = 60000; // one Clipboard message (the gateway takes 64 KiB from clients)
 export const MAX_CURSOR_DIM = 256;
 export const MAX_SHADOW_NAMES = 16; // names one ShadowNotice lists
@@ -199,6 +200,32 @@ export function encodeClipboard(text) {
   return out;
 }
 
+/**
+ * A PNG image for the session's clipboard (its file bytes, a Uint8Array) as Clipboard messages
+ * flagged "png" (bit 1): raw pieces of at most CLIPBOARD_CHUNK_BYTES, all but the last flagged
+ * "more". An image over 8 MiB, or bytes that are not a PNG file, throw.
+ */
+export function encodeClipboardImage(png) {
+  if (!(png instanceof Uint8Array)) throw new TypeError('clipboard image must be a Uint8Array');
+  if (png.length > MAX_CLIPBOARD_IMAGE_BYTES) throw new RangeError(`clipboard image is ${png.length} bytes, limit ${MAX_CLIPBOARD_IMAGE_BYTES}`);
+  if (!isPng(png)) throw new RangeError('clipboard image is not a PNG file');
+  const out = [];
+  let pos = 0;
+  do {
+    const end = Math.min(png.length, pos + CLIPBOARD_CHUNK_BYTES);
+    const piece = png.subarray(pos, end);
+    out.push(new Writer(MsgType.CLIPBOARD, 5 + piece.length).u8(end < png.length ? 3 : 2).u32(piece.length).raw(piece).buf);
+    pos = end;
+  } while (pos < png.length);
+  return out;
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/** True when `bytes` start with the PNG file signature. */
+export function isPng(bytes) {
+  return bytes.length >= PNG_SIGNATURE.length && PNG_SIGNATURE.every((b, i) => bytes[i] === b);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decoding (any message; the client only expects host -> client ones)
 
@@ -252,7 +279,12 @@ function clipboardDecoder(type) {
   return (r) => {
     const flags = r.u8('flags');
     const length = r.u32('length');
-    if (flags > 1) r.fail(`unknown flags 0x${flags.toString(16)}`);
+    if (flags > 3) r.fail(`unknown flags 0x${flags.toString(16)}`);
+    const more = (flags & 1) !== 0;
+    if (flags & 2) { // a piece of a PNG image: raw bytes, copied out of the message
+      if (length > MAX_CLIPBOARD_IMAGE_BYTES) throw new ProtocolError(`${r.what}: image of ${length} bytes exceeds 8 MiB`, 'too_large');
+      return { type, more, png: r.take(length, 'image').slice() };
+    }
     if (length > MAX_CLIPBOARD_BYTES) throw new ProtocolError(`${r.what}: text of ${length} bytes exceeds 1 MiB`, 'too_large');
     const b = r.take(length, 'text');
     let text;
@@ -261,7 +293,7 @@ function clipboardDecoder(type) {
     } catch {
       r.fail('text is not valid UTF-8');
     }
-    return { type, more: flags === 1, text };
+    return { type, more, text };
   };
 }
 

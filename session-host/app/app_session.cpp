@@ -125,17 +125,34 @@ void AppSession::key_char(std::uint32_t codepoint, std::uint16_t /*evdev_code*/,
     if (injector_) injector_->key_char(codepoint, down);
 }
 
-void AppSession::clipboard(const std::string& text, bool more) {
+void AppSession::clipboard(const std::string& data, bool more, bool png) {
     std::lock_guard lk(input_mu_);
-    if (!clipboard_overflow_ && clipboard_in_.size() + text.size() > ClipboardBridge::kMaxText) {
-        log::warn("session ", options_.id, ": clipboard text from the client exceeds 1 MiB; ignored");
-        clipboard_overflow_ = true;
+    if (clipboard_in_.empty() && !clipboard_dropped_) clipboard_in_png_ = png;  // a transfer's first piece
+    if (!clipboard_dropped_ && png != clipboard_in_png_) {
+        log::warn("session ", options_.id,
+                  ": the client mixed text and image pieces in one clipboard transfer; ignored");
+        clipboard_dropped_ = true;
     }
-    if (!clipboard_overflow_) clipboard_in_ += text;
+    const std::size_t max = png ? ClipboardBridge::kMaxImage : ClipboardBridge::kMaxText;
+    if (!clipboard_dropped_ && clipboard_in_.size() + data.size() > max) {
+        log::warn("session ", options_.id, ": clipboard ", png ? "image" : "text", " from the client exceeds ",
+                  max >> 20, " MiB; ignored");
+        clipboard_dropped_ = true;
+    }
+    if (!clipboard_dropped_) clipboard_in_ += data;
     if (more) return;
-    if (!clipboard_overflow_ && clipboard_) clipboard_->set_text(std::move(clipboard_in_));
+    if (!clipboard_dropped_ && clipboard_in_png_ && !protocol::looks_like_png(clipboard_in_)) {
+        log::warn("session ", options_.id, ": clipboard image from the client is not a PNG file; ignored");
+        clipboard_dropped_ = true;
+    }
+    if (!clipboard_dropped_ && clipboard_) {
+        if (clipboard_in_png_)
+            clipboard_->set_image(std::move(clipboard_in_));
+        else
+            clipboard_->set_text(std::move(clipboard_in_));
+    }
     clipboard_in_.clear();
-    clipboard_overflow_ = false;
+    clipboard_dropped_ = false;
 }
 
 void AppSession::viewer_attached() { cursor_resend_ = true; }
@@ -169,9 +186,9 @@ std::optional<SessionEnding> AppSession::poll(ViewerChannel& viewers, const std:
     windows_->poll();
     // Selections and cursor: their events are rare and handled here, between frames, so the
     // session needs no thread of its own for them.
-    if (auto text = clipboard_->poll())
+    if (auto copied = clipboard_->poll())
         viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(
-            protocol::encode(protocol::ClipboardData{std::move(*text)})));
+            protocol::encode(protocol::ClipboardData{std::move(copied->data), false, copied->png})));
     if (cursor_resend_.exchange(false)) cursor_->resend();
     if (auto shape = cursor_->poll())
         viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(*shape)));

@@ -54,7 +54,7 @@ public:
     void pointer(int x, int y, std::uint8_t buttons) override;
     void wheel(int dx, int dy) override;
     void key_char(std::uint32_t codepoint, std::uint16_t evdev_code, bool down) override;
-    void clipboard(const std::string& text, bool more) override;
+    void clipboard(const std::string& data, bool more, bool png) override;
     void release_all() override;
 
     // SessionScreen (capture thread)
@@ -86,8 +86,9 @@ private:
     std::mutex input_mu_;  // the injector is used by network threads and torn down by the capture thread
     std::unique_ptr<InputInjector> injector_;
     std::unique_ptr<ClipboardBridge> clipboard_;  // guarded by input_mu_ for set_text and teardown
-    std::string clipboard_in_;                    // pieces of the client's text so far (input_mu_)
-    bool clipboard_overflow_ = false;             // the current text passed 1 MiB: dropped
+    std::string clipboard_in_;                    // pieces of the client's text or image so far (input_mu_)
+    bool clipboard_in_png_ = false;               // ... and which of the two they are
+    bool clipboard_dropped_ = false;              // the current transfer is dropped (too long, mixed kinds)
     std::unique_ptr<CursorWatcher> cursor_;       // capture thread
     std::atomic<bool> cursor_resend_{false};      // a viewer attached: send it the current shape
 };

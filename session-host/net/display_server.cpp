@@ -489,7 +489,7 @@ private:
                 else if constexpr (std::is_same_v<T, protocol::KeyChar>)
                     target->key_char(x.codepoint, x.code, x.down);
                 else if constexpr (std::is_same_v<T, protocol::Clipboard>)
-                    target->clipboard(x.text, x.more);
+                    target->clipboard(x.text, x.more, x.png);
                 else if constexpr (std::is_same_v<T, protocol::Ping>) {
                     // Answered here, on the network thread, so the RTT measures only the path.
                     if (queued_.fetch_add(1) >= DisplayServer::kSendQueueMax + 4) {

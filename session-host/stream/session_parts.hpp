@@ -66,8 +66,8 @@ public:
     virtual void key_char(std::uint32_t /*codepoint*/, std::uint16_t evdev_code, bool down) {
         if (evdev_code) key(evdev_code, down);
     }
-    // One piece of the client's clipboard text; the last piece has more=false.
-    virtual void clipboard(const std::string& /*text*/, bool /*more*/) {}
+    // One piece of the client's clipboard (text, or with png a PNG image); the last has more=false.
+    virtual void clipboard(const std::string& /*data*/, bool /*more*/, bool /*png*/) {}
     // Releases keys and buttons a departed viewer may have held.
     virtual void release_all() = 0;
 };

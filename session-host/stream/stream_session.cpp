@@ -178,8 +178,8 @@ void StreamSession::key_char(std::uint32_t codepoint, std::uint16_t evdev_code, 
     if (input_) input_->key_char(codepoint, evdev_code, down);
 }
 
-void StreamSession::clipboard(const std::string& text, bool more) {
-    if (input_) input_->clipboard(text, more);
+void StreamSession::clipboard(const std::string& data, bool more, bool png) {
+    if (input_) input_->clipboard(data, more, png);
 }
 
 void StreamSession::frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) {

@@ -84,7 +84,7 @@ public:
     void pointer(int x, int y, std::uint8_t buttons) override;
     void wheel(int dx, int dy) override;
     void key_char(std::uint32_t codepoint, std::uint16_t evdev_code, bool down) override;
-    void clipboard(const std::string& text, bool more) override;
+    void clipboard(const std::string& data, bool more, bool png) override;
     void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) override;
     void keyframe_request() override;
     void logoff() override;

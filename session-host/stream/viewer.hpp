@@ -56,8 +56,9 @@ public:
     virtual void key_char(std::uint32_t /*codepoint*/, std::uint16_t evdev_code, bool down) {
         if (evdev_code) key(evdev_code, down);
     }
-    // One piece of the client's clipboard text (protocol Clipboard); the last piece has more=false.
-    virtual void clipboard(const std::string& /*text*/, bool /*more*/) {}
+    // One piece of the client's clipboard (protocol Clipboard): UTF-8 text, or with png the bytes
+    // of a PNG image; the last piece has more=false.
+    virtual void clipboard(const std::string& /*data*/, bool /*more*/, bool /*png*/) {}
 };
 
 class SessionDirectory {

@@ -2,6 +2,7 @@
 
 #include "capture/x11/x11_connection.hpp"
 #include "common/log.hpp"
+#include "protocol/display.hpp"
 
 #include <xcb/xcb.h>
 #include <xcb/xfixes.h>
@@ -92,10 +93,13 @@ struct ClipboardBridge::Impl {
     xcb_window_t window = 0;
     std::uint8_t xfixes_event = 0;
     xcb_atom_t clipboard = 0, primary = XCB_ATOM_PRIMARY, utf8 = 0, text = 0, targets = 0, incr = 0, timestamp = 0;
-    xcb_atom_t prop_clipboard = 0, prop_primary = 0, text_plain = 0;
+    xcb_atom_t prop_clipboard = 0, prop_primary = 0, text_plain = 0, image_png = 0;
+    std::size_t max_request_bytes = 0;  // what one ChangeProperty may carry on this connection
 
-    std::string owned;  // what we serve while we own the selections
-    std::string last;   // the last text either way (set_text or fetched): suppresses echoes
+    std::string owned;      // the text we serve while we own the selections
+    std::string owned_png;  // non-empty: CLIPBOARD holds this image instead of `owned`
+    std::string last;       // the last text either way (set_text or fetched): suppresses echoes
+    std::string last_png;   // the same for images
     bool own_clipboard = false, own_primary = false;
 
     // One conversion at a time; a newer owner change replaces it.
@@ -125,6 +129,9 @@ struct ClipboardBridge::Impl {
         return selection == clipboard ? prop_clipboard : prop_primary;
     }
 
+    // CLIPBOARD may hold an image: ask what the owner offers first. PRIMARY is a text selection.
+    void start_fetch(xcb_atom_t selection) { start_fetch(selection, selection == clipboard ? targets : utf8); }
+
     void start_fetch(xcb_atom_t selection, xcb_atom_t target) {
         Fetch f;
         f.selection = selection;
@@ -138,7 +145,7 @@ struct ClipboardBridge::Impl {
 
     // Reads and deletes our property; nullopt if it is missing.
     std::optional<std::pair<xcb_atom_t, std::string>> take_property(xcb_atom_t property) {
-        constexpr std::uint32_t kMaxWords = (kMaxText + 4096) / 4;
+        constexpr std::uint32_t kMaxWords = (kMaxImage + 4096) / 4;
         auto* r = xcb_get_property_reply(
             conn, xcb_get_property(conn, 1, window, property, XCB_GET_PROPERTY_TYPE_ANY, 0, kMaxWords), nullptr);
         if (!r) return std::nullopt;
@@ -154,39 +161,79 @@ struct ClipboardBridge::Impl {
         return out;
     }
 
-    std::optional<std::string> finish_fetch() {
-        Fetch f = std::move(*fetch);
+    // The fetch is over (done or failed): start the one an owner change queued meanwhile.
+    void end_fetch() {
         fetch.reset();
-        std::string t = f.target == XCB_ATOM_STRING ? latin1_to_utf8(f.data) : sanitize_utf8(f.data);
-        cut_utf8(t, kMaxText);
         if (fetch_next) {
-            start_fetch(*fetch_next, utf8);
+            start_fetch(*fetch_next);
             fetch_next.reset();
         }
-        if (t.empty() || t == last) return std::nullopt;
-        last = t;
-        return t;
     }
 
-    std::optional<std::string> on_selection_notify(const xcb_selection_notify_event_t* ev) {
+    std::optional<Copied> finish_fetch() {
+        Fetch f = std::move(*fetch);
+        end_fetch();
+        if (f.target == image_png) {
+            if (f.data.size() > kMaxImage) {
+                log::warn("clipboard: an app copied an image larger than ", kMaxImage >> 20, " MiB; not sent");
+                return std::nullopt;
+            }
+            if (!protocol::looks_like_png(f.data)) {
+                log::warn("clipboard: an app offered image/png that is not a PNG file; not sent");
+                return std::nullopt;
+            }
+            if (f.data == last_png) return std::nullopt;
+            last_png = f.data;
+            return Copied{std::move(f.data), true};
+        }
+        std::string t = f.target == XCB_ATOM_STRING ? latin1_to_utf8(f.data) : sanitize_utf8(f.data);
+        cut_utf8(t, kMaxText);
+        if (t.empty() || t == last) return std::nullopt;
+        last = t;
+        return Copied{std::move(t), false};
+    }
+
+    // The owner's TARGETS: image/png only when it offers no text (see the header).
+    void on_targets(xcb_atom_t selection, const std::string& list) {
+        bool text_offered = false, png_offered = false;
+        for (std::size_t i = 0; i + 4 <= list.size(); i += 4) {
+            xcb_atom_t a;
+            std::memcpy(&a, list.data() + i, 4);
+            text_offered = text_offered || a == utf8 || a == XCB_ATOM_STRING || a == text || a == text_plain;
+            png_offered = png_offered || a == image_png;
+        }
+        start_fetch(selection, png_offered && !text_offered ? image_png : utf8);
+    }
+
+    std::optional<Copied> on_selection_notify(const xcb_selection_notify_event_t* ev) {
         if (!fetch || ev->requestor != window || ev->selection != fetch->selection) return std::nullopt;
         if (ev->property == XCB_NONE) {
-            // The owner cannot give UTF8_STRING: old clients still speak STRING.
-            if (fetch->target == utf8)
+            // An owner without TARGETS may still give text; one without UTF8_STRING may still
+            // speak STRING (old clients).
+            if (fetch->target == targets)
+                start_fetch(fetch->selection, utf8);
+            else if (fetch->target == utf8)
                 start_fetch(fetch->selection, XCB_ATOM_STRING);
             else
-                fetch.reset();
+                end_fetch();
             return std::nullopt;
         }
         auto p = take_property(fetch->property);
         if (!p) {
-            fetch.reset();
+            end_fetch();
             return std::nullopt;
         }
         if (p->first == incr) {
             // The owner sends the text in pieces, each written after we delete the last one
             // (take_property deleted the INCR marker, which starts the transfer).
             fetch->incr = true;
+            log::info("clipboard: an app sends its ", fetch->target == image_png ? "image" : "text",
+                      " in pieces (INCR)");
+            xcb_flush(conn);
+            return std::nullopt;
+        }
+        if (fetch->target == targets) {
+            on_targets(fetch->selection, p->second);
             xcb_flush(conn);
             return std::nullopt;
         }
@@ -194,14 +241,16 @@ struct ClipboardBridge::Impl {
         return finish_fetch();
     }
 
-    std::optional<std::string> on_property_notify(const xcb_property_notify_event_t* ev) {
+    std::optional<Copied> on_property_notify(const xcb_property_notify_event_t* ev) {
         if (!fetch || !fetch->incr || ev->window != window || ev->atom != fetch->property ||
             ev->state != XCB_PROPERTY_NEW_VALUE)
             return std::nullopt;
         auto p = take_property(fetch->property);
         if (!p) return std::nullopt;
-        if (p->second.empty()) return finish_fetch();                     // a zero-length piece ends the transfer
-        if (fetch->data.size() < kMaxText + 4) fetch->data += p->second;  // keep reading, drop the excess
+        if (p->second.empty()) return finish_fetch();  // a zero-length piece ends the transfer
+        // Keep reading but drop the excess: cut text still pastes; an image that long is refused.
+        const std::size_t keep = fetch->target == image_png ? kMaxImage + 1 : kMaxText + 4;
+        if (fetch->data.size() < keep) fetch->data += p->second;
         xcb_flush(conn);
         return std::nullopt;
     }
@@ -214,7 +263,7 @@ struct ClipboardBridge::Impl {
             fetch_next = ev->selection;
             return;
         }
-        start_fetch(ev->selection, utf8);  // a stuck fetch (owner never answered) is abandoned
+        start_fetch(ev->selection);  // a stuck fetch (owner never answered) is abandoned
     }
 
     void on_selection_request(const xcb_selection_request_event_t* ev) {
@@ -228,7 +277,28 @@ struct ClipboardBridge::Impl {
         xcb_atom_t property = ev->property == XCB_NONE ? ev->target : ev->property;  // obsolete clients
         bool owned_selection =
             (ev->selection == clipboard && own_clipboard) || (ev->selection == primary && own_primary);
-        if (owned_selection) {
+        if (owned_selection && ev->selection == clipboard && !owned_png.empty()) {
+            if (ev->target == targets) {
+                xcb_atom_t list[] = {targets, image_png, timestamp};
+                xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, XCB_ATOM_ATOM, 32,
+                                    sizeof(list) / sizeof(list[0]), list);
+                reply.property = property;
+            } else if (ev->target == image_png) {
+                // One ChangeProperty: Xvfb's BIG-REQUESTS takes 16 MiB, twice the largest image.
+                if (owned_png.size() + 64 <= max_request_bytes) {
+                    xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, image_png, 8,
+                                        static_cast<std::uint32_t>(owned_png.size()), owned_png.data());
+                    reply.property = property;
+                } else {
+                    log::warn("clipboard: the image (", owned_png.size(),
+                              " bytes) exceeds the X server's request size");
+                }
+            } else if (ev->target == timestamp) {
+                std::uint32_t t = XCB_CURRENT_TIME;
+                xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, XCB_ATOM_INTEGER, 32, 1, &t);
+                reply.property = property;
+            }
+        } else if (owned_selection) {
             if (ev->target == targets) {
                 xcb_atom_t list[] = {targets, utf8, text, text_plain, XCB_ATOM_STRING, timestamp};
                 xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, XCB_ATOM_ATOM, 32,
@@ -274,6 +344,8 @@ ClipboardBridge::ClipboardBridge(const std::string& display, const std::string& 
     d.timestamp = d.atom("TIMESTAMP");
     d.prop_clipboard = d.atom("PORTICO_CLIPBOARD");
     d.prop_primary = d.atom("PORTICO_PRIMARY");
+    d.image_png = d.atom("image/png");
+    d.max_request_bytes = std::size_t{xcb_get_maximum_request_length(d.conn)} * 4;
     for (xcb_atom_t sel : {d.clipboard, d.primary})
         xcb_xfixes_select_selection_input(d.conn, d.window, sel, XCB_XFIXES_SELECTION_EVENT_MASK_SET_SELECTION_OWNER);
     xcb_flush(d.conn);
@@ -288,6 +360,7 @@ void ClipboardBridge::set_text(std::string text) {
     auto& d = *impl_;
     if (xcb_connection_has_error(d.conn)) return;
     d.owned = std::move(text);
+    d.owned_png.clear();
     d.last = d.owned;
     for (xcb_atom_t sel : {d.clipboard, d.primary}) xcb_set_selection_owner(d.conn, d.window, sel, XCB_CURRENT_TIME);
     d.own_clipboard = d.own_primary = true;
@@ -296,14 +369,26 @@ void ClipboardBridge::set_text(std::string text) {
     std::free(xcb_get_selection_owner_reply(d.conn, xcb_get_selection_owner(d.conn, d.primary), nullptr));
 }
 
-std::optional<std::string> ClipboardBridge::poll() {
+void ClipboardBridge::set_image(std::string png) {
+    if (png.empty() || png.size() > kMaxImage) return;
+    std::lock_guard lk(impl_->mu);
+    auto& d = *impl_;
+    if (xcb_connection_has_error(d.conn)) return;
+    d.owned_png = std::move(png);
+    d.last_png = d.owned_png;
+    xcb_set_selection_owner(d.conn, d.window, d.clipboard, XCB_CURRENT_TIME);
+    d.own_clipboard = true;
+    std::free(xcb_get_selection_owner_reply(d.conn, xcb_get_selection_owner(d.conn, d.clipboard), nullptr));
+}
+
+std::optional<ClipboardBridge::Copied> ClipboardBridge::poll() {
     std::lock_guard lk(impl_->mu);
     auto& d = *impl_;
     if (xcb_connection_has_error(d.conn)) return std::nullopt;
-    std::optional<std::string> copied;
+    std::optional<Copied> copied;
     while (xcb_generic_event_t* ev = xcb_poll_for_event(d.conn)) {
         std::uint8_t type = ev->response_type & 0x7f;
-        std::optional<std::string> got;
+        std::optional<Copied> got;
         if (type == d.xfixes_event + XCB_XFIXES_SELECTION_NOTIFY)
             d.on_owner_change(reinterpret_cast<xcb_xfixes_selection_notify_event_t*>(ev));
         else if (type == XCB_SELECTION_NOTIFY)

@@ -1,9 +1,15 @@
 #pragma once
-// ClipboardBridge: text copy and paste between an app session's X display and its viewer. It owns
+// ClipboardBridge: copy and paste between an app session's X display and its viewer. It owns
 // CLIPBOARD and PRIMARY with the text the client sent (answering SelectionRequests for TARGETS,
-// UTF8_STRING, TEXT and STRING), and watches (XFIXES) who else takes either selection to fetch
-// the text an app copied (xterm sets PRIMARY when text is selected, CLIPBOARD on explicit copy).
-// set_text() is called from network threads, poll() from the session's capture thread; one mutex.
+// UTF8_STRING, TEXT and STRING), or CLIPBOARD alone with an image the client sent (TARGETS and
+// image/png), and watches (XFIXES) who else takes either selection to fetch what an app copied
+// (xterm sets PRIMARY when text is selected, CLIPBOARD on explicit copy). From CLIPBOARD it asks
+// TARGETS first and fetches image/png only when the owner offers no text: an app offering both
+// (a spreadsheet's cells, a rendered document) means its text, which pastes anywhere.
+// set_text()/set_image() are called from network threads, poll() from the session's capture
+// thread; one mutex.
+
+#include "protocol/display.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -22,14 +28,23 @@ public:
 
     // The session's CLIPBOARD and PRIMARY now hold `text` (UTF-8). Only queues X requests.
     void set_text(std::string text);
+    // The session's CLIPBOARD now holds this PNG image (as image/png); PRIMARY keeps its text.
+    void set_image(std::string png);
 
+    // What an app copied: UTF-8 text, or with png the bytes of a PNG file.
+    struct Copied {
+        std::string data;
+        bool png = false;
+    };
     // Handles pending X events without waiting for new ones (a conversion in progress costs a
-    // round trip or two to the local X server). Returns text an app copied, once per change, and
-    // never the text that came from set_text().
-    std::optional<std::string> poll();
+    // round trip or two to the local X server). Returns what an app copied, once per change, and
+    // never what came from set_text() or set_image().
+    std::optional<Copied> poll();
 
     // How long a fetched text may be; longer copies are cut at a character boundary.
-    static constexpr std::size_t kMaxText = 1024 * 1024;
+    static constexpr std::size_t kMaxText = protocol::kMaxClipboardBytes;
+    // How large an image may be either way; a larger one is dropped (a cut PNG is no picture).
+    static constexpr std::size_t kMaxImage = protocol::kMaxClipboardImageBytes;
 
 private:
     struct Impl;

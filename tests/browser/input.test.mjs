@@ -1,7 +1,9 @@
 // End-to-end browser test of the web client's input paths (issue 6) in real headless Chromium,
 // against a real broker and session host running xterm:
 //   clipboard both ways (select in xterm -> local clipboard and the toolbar panel; local clipboard
-//   and the toolbar panel -> pasted into xterm), shifted and AltGr / dead-key characters of a
+//   and the toolbar panel -> pasted into xterm; a PNG image on the session's CLIPBOARD (xclip -t
+//   image/png) -> navigator.clipboard.read() in the page, and one the page writes -> the session's
+//   CLIPBOARD, compared pixel by pixel), shifted and AltGr / dead-key characters of a
 //   German layout typed into xterm (checked through files the terminal writes), no Shift left
 //   down on the X display after the page loses focus, the client-drawn cursor (xterm's I-beam),
 //   RTT and input-to-photon in the stats overlay, the full screen button, touch (tap, two-finger
@@ -11,6 +13,7 @@
 // terminal writes into), PORTICO_ARTIFACTS (screenshots).
 // Exit status 0 and "input test passed" on success, 1 with the reason otherwise.
 
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -69,6 +72,35 @@ async function pagePoint(page, sx, sy) {
   const box = await page.locator('#screen').boundingBox();
   const { w, h } = await page.evaluate(() => ({ w: document.querySelector('#screen').width, h: document.querySelector('#screen').height }));
   return { x: box.x + ((sx + 0.5) * box.width) / w, y: box.y + ((sy + 0.5) * box.height) / h };
+}
+
+// A PNG (base64) of a w x h picture whose pixels follow `seed`, encoded by the page (the test
+// needs no image library); and the RGBA pixels of a PNG (base64) as the page decodes them.
+function makePng(page, w, h, seed) {
+  return page.evaluate(async ([w, h, seed]) => {
+    const c = new OffscreenCanvas(w, h);
+    const g = c.getContext('2d');
+    const img = g.createImageData(w, h);
+    for (let i = 0; i < w * h; i++) {
+      img.data.set([(i * seed) & 255, (i * 7 + seed * 13) & 255, (i >> 3) & 255, 255], i * 4);
+    }
+    g.putImageData(img, 0, 0);
+    const bytes = new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    let s = '';
+    for (const b of bytes) s += String.fromCharCode(b);
+    return btoa(s);
+  }, [w, h, seed]);
+}
+
+function pngPixels(page, base64) {
+  return page.evaluate(async (b64) => {
+    const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+    const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+    const c = new OffscreenCanvas(bmp.width, bmp.height);
+    const g = c.getContext('2d');
+    g.drawImage(bmp, 0, 0);
+    return { w: bmp.width, h: bmp.height, rgba: Array.from(g.getImageData(0, 0, bmp.width, bmp.height).data).join(',') };
+  }, base64);
 }
 
 async function run(page, context, env) {
@@ -203,6 +235,67 @@ async function run(page, context, env) {
   log(`pasted into xterm: ${JSON.stringify(readFile(pasted))}`);
   const st = await page.evaluate(() => window.__porticoDebug.stats());
   log(`clipboard messages: ${st.clipboardSent} sent, ${st.clipboardReceived} received`);
+
+  // --- clipboard images: session -> page ------------------------------------------------------------
+  // An app in the session (xclip) owns CLIPBOARD with a PNG as image/png alone; the host sends it,
+  // the portal puts it on this computer's clipboard, and the page reads it back from there.
+  const x11env = { ...process.env, DISPLAY: x11.display, XAUTHORITY: x11.xauthority };
+  const fromSession = await makePng(page, 160, 120, 3);
+  fs.writeFileSync(work('from-session.png'), Buffer.from(fromSession, 'base64'));
+  const xclip = spawn('xclip', ['-quiet', '-selection', 'clipboard', '-t', 'image/png', '-i', work('from-session.png')],
+    { env: x11env, stdio: 'ignore' });
+  try {
+    const want = await pngPixels(page, fromSession);
+    const got = await waitFor('the session\'s image on the page\'s clipboard', 15_000, async () => {
+      const b64 = await page.evaluate(async () => {
+        try {
+          const items = await navigator.clipboard.read();
+          const item = items.find((i) => i.types.includes('image/png'));
+          if (!item) return null;
+          const bytes = new Uint8Array(await (await item.getType('image/png')).arrayBuffer());
+          let s = '';
+          for (const b of bytes) s += String.fromCharCode(b);
+          return btoa(s);
+        } catch {
+          return null;
+        }
+      });
+      return b64 ? pngPixels(page, b64) : null;
+    });
+    if (got.w !== want.w || got.h !== want.h || got.rgba !== want.rgba) {
+      fail(`the image on the page's clipboard is ${got.w}x${got.h} and differs from the session's ${want.w}x${want.h}`);
+    }
+    log(`session -> page clipboard: a ${want.w}x${want.h} PNG (${Buffer.from(fromSession, 'base64').length} bytes), pixel for pixel`);
+  } finally {
+    xclip.kill();
+  }
+
+  // --- clipboard images: page -> session ------------------------------------------------------------
+  // The page's clipboard gets another image; clicking into the session (canvas focus) sends it, and
+  // the session's CLIPBOARD offers it as image/png.
+  const fromPage = await makePng(page, 140, 100, 5);
+  await page.evaluate(() => document.activeElement?.blur()); // away from the canvas, to come back to it
+  const sentBefore = (await page.evaluate(() => window.__porticoDebug.stats())).clipboardSent;
+  await page.evaluate(async (b64) => {
+    const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+    await navigator.clipboard.write([new ClipboardItem({ 'image/png': new Blob([bytes], { type: 'image/png' }) })]);
+  }, fromPage);
+  await canvas.focus();
+  await waitFor('the page to send its clipboard image', 10_000, async () =>
+    (await page.evaluate(() => window.__porticoDebug.stats())).clipboardSent > sentBefore);
+  const wantPage = await pngPixels(page, fromPage);
+  const inSession = await waitFor('the page\'s image on the session\'s CLIPBOARD', 15_000, async () => {
+    let out;
+    try {
+      out = execFileSync('xclip', ['-o', '-selection', 'clipboard', '-t', 'image/png'], { env: x11env, timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      return null;
+    }
+    if (out.length < 8) return null;
+    const px = await pngPixels(page, out.toString('base64'));
+    return px.w === wantPage.w && px.h === wantPage.h && px.rgba === wantPage.rgba ? px : null;
+  });
+  log(`page -> session clipboard: a ${inSession.w}x${inSession.h} PNG, pixel for pixel (xclip -o -t image/png in the session)`);
 
   // --- stats overlay: RTT and input-to-photon ------------------------------------------------------
   await sessionAction(page, '#stats-toggle');

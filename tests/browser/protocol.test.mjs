@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import {
   decodeMessage, ProtocolError, MAX_MESSAGE_BYTES,
   encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
-  encodeLogoff, encodeResizeRequest, encodeClipboard, encodePing, encodeKeyChar,
+  encodeLogoff, encodeResizeRequest, encodeClipboard, encodeClipboardImage, encodePing, encodeKeyChar,
   CLIPBOARD_CHUNK_BYTES,
 } from '../../client/web/protocol.js';
 
@@ -305,6 +305,16 @@ test('clipboard text is encoded with the spec layout and round trips', () => {
   assert.deepEqual(decodeMessage(data), { type: 'clipboard_data', more: false, text: 'abc' });
 });
 
+test('a clipboard image (PNG) is flagged bit 1, carried raw and round trips', () => {
+  const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0xff, 0x00]);
+  const [one] = encodeClipboardImage(png);
+  assert.equal(hex(one), '09020a000000' + '89504e470d0a1a0aff00');
+  const data = new Bytes(0x87).u8(3).u32(2).raw([0xff, 0xfe]).buffer(); // not UTF-8: fine for an image
+  assert.deepEqual(decodeMessage(data), { type: 'clipboard_data', more: true, png: new Uint8Array([0xff, 0xfe]) });
+  assert.throws(() => encodeClipboardImage(new Uint8Array([1, 2, 3])), RangeError);
+  assert.throws(() => encodeClipboardImage('png'), TypeError);
+});
+
 test('long clipboard text is split into pieces that never cut a character', () => {
   const text = '\u20ac'.repeat(CLIPBOARD_CHUNK_BYTES); // 3 bytes each: 180000 bytes
   const pieces = encodeClipboard(text);
@@ -326,7 +336,8 @@ test('long clipboard text is split into pieces that never cut a character', () =
 
 test('bad clipboard messages are refused', () => {
   throwsProtocol(new Bytes(0x87).u8(0).u32(2).raw([0xc3, 0x28]).buffer(), /UTF-8/);
-  throwsProtocol(new Bytes(0x87).u8(2).u32(0).buffer(), /flags/);
+  throwsProtocol(new Bytes(0x87).u8(4).u32(0).buffer(), /flags/);
+  throwsProtocol(new Bytes(0x87).u8(2).u32(8 * 1024 * 1024 + 1).buffer(), /exceeds 8 MiB/, 'too_large');
   throwsProtocol(new Bytes(0x87).u8(0).u32(1024 * 1024 + 1).buffer(), /exceeds/, 'too_large');
   throwsProtocol(new Bytes(0x87).u8(0).u32(5).raw([0x61]).buffer(), /truncated/);
   throwsProtocol(append(new Bytes(0x87).u8(0).u32(1).raw([0x61]).buffer(), 0), /trailing/);

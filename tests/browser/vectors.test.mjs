@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 
 import {
   decodeMessage, encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
-  encodeLogoff, encodeResizeRequest, encodeClipboard, encodePing, encodeKeyChar,
+  encodeLogoff, encodeResizeRequest, encodeClipboard, encodeClipboardImage, encodePing, encodeKeyChar,
 } from '../../client/web/protocol.js';
 
 const { vectors } = JSON.parse(readFileSync(new URL('../../protocol/vectors/display.json', import.meta.url)));
@@ -50,7 +50,7 @@ const ENCODERS = {
   // text is one chunk, so only vectors without "more" describe what it sends.
   clipboard: (m) => {
     if (m.more) return null;
-    const chunks = encodeClipboard(m.text);
+    const chunks = m.png ? encodeClipboardImage(new Uint8Array(fromHex(m.png))) : encodeClipboard(m.text);
     assert.equal(chunks.length, 1);
     return chunks[0];
   },

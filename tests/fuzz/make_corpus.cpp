@@ -55,6 +55,7 @@ void display() {
     add(ResizeRequest{1280, 800});
     add(ResizeRequest{1824, 768, {{0, 0, 1024, 768}, {1024, 0, 800, 600}}, 1});  // a monitor layout
     add(Clipboard{"hello \xc3\xa9", true});
+    add(Clipboard{std::string("\x89PNG\r\n\x1a\n\xff", 9), false, true});  // a piece of an image
     add(Ping{3, 123456789});
     add(KeyChar{true, 0x20AC, 18});
     add(ServerHello{kDisplayVersion, 1280, 800, "s-1"});
@@ -65,6 +66,7 @@ void display() {
     add(SessionEnded{EndReason::logged_off, "bye"});
     add(ErrorMsg{ErrorCode::ticket_expired, "ticket expired"});
     add(ClipboardData{"text", false});
+    add(ClipboardData{std::string("\x89PNG\r\n\x1a\n", 8), true, true});
     add(CursorShape{5, 1, 1, 2, 2, Bytes(16, 0xff)});
     add(Pong{3, 123456789});
 }
@@ -114,6 +116,7 @@ void launch_file() {
     f.expires_at = 1'700'000'060;
     f.token = crypto::random_token(32);
     put("launch_file", "new", protocol::format_launch_file(f));
+    put("launch_file", "link", protocol::format_launch_url(f));  // fuzz_launch_file reads links too
     f.session = "s-1";
     std::string crlf;
     for (char c : protocol::format_launch_file(f)) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);

@@ -10,7 +10,11 @@ user's keyboard, mouse and clipboard would:
   keyboard   keys typed into the client window reach the session as the right characters, on a
              US and then a German layout of the client display (setxkbmap)
   clipboard  text copied in the session lands on the client display's clipboard; text put on the
-             client display's clipboard is pasted in the session
+             client display's clipboard is pasted in the session; then images: a PNG an app puts on
+             the session's CLIPBOARD as image/png (xclip -t image/png) is on the client display's
+             CLIPBOARD as image/png, byte for byte, and one put there goes the other way (both
+             ~1.5 MB: many 60 000-byte Clipboard pieces, and xclip hands them over in INCR pieces,
+             which host and client both read)
   login_prompt  without --user and --password-file the user name and the password are asked on
              the client's terminal (a pty), the password with echo off
   reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
@@ -24,6 +28,13 @@ user's keyboard, mouse and clipboard would:
   launch_file  the client opened with a launch file from the portal's "Open in app" (no user, no
              password, no CA file): the window shows the session, and the reconnect case passes on
              the login the file's token gave
+  launch_link  the same with the file's fields as a portico:// launch link (the URL handler the
+             package registers), given as the desktop's %u would, with --error-window
+  error_window  the client started by the desktop (--error-window) with a launch file whose token
+             the broker holds expired: a message box titled "Portico: the session could not be
+             opened" appears on the client display (screenshot kept), the client waits for it,
+             and exits 3 once Return dismisses it, the reason in its log; a malformed launch link
+             the same way with exit 2
   monitors   the client display has two monitors (1024x768, and 800x600 right of it) and the client
              spans them (--monitors all): the session's screen is the combined 1824x768, its RandR
              monitors (xrandr --listmonitors inside the session) are the client's layout with the
@@ -44,6 +55,7 @@ import os
 import re
 import select
 import shutil
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -272,6 +284,16 @@ def portal_launch_file(stack):
     return path
 
 
+def launch_link(path):
+    """The launch file at `path` as a portico:// launch link (docs/native-client.md, "Launch links"):
+    the broker as the authority, the other fields as the query in the file's order."""
+    with open(path) as f:
+        fields = [line.rstrip("\n").split("=", 1) for line in f if "=" in line]
+    broker = dict(fields)["broker"]
+    query = "&".join(f"{k}={v}" for k, v in fields if k != "broker")
+    return f"portico://{broker.split('://', 1)[1]}/launch?{query}"
+
+
 def with_client(case, extra=(), window_manager=False, launch_file=False, display=None, needed=(),
                 size=("--size", "800x600")):
     """Runs case(stack, disp, client) with a client display (display(), else an Xvfb, with a window
@@ -283,8 +305,12 @@ def with_client(case, extra=(), window_manager=False, launch_file=False, display
         disp = display() if display else ClientDisplay(window_manager=window_manager)
         client = None
         try:
-            client = WindowClient(stack, disp, *size, *extra,
-                                  launch_file=portal_launch_file(stack) if launch_file else None)
+            given = None
+            if launch_file:
+                given = portal_launch_file(stack)
+                if launch_file == "link":
+                    given = launch_link(given)
+            client = WindowClient(stack, disp, *size, *extra, launch_file=given)
             case(stack, disp, client)
             client.stop()
         except BaseException:
@@ -476,6 +502,64 @@ def case_clipboard(stack, disp, client):
     end_cat(disp)
     wait_file(pasted, text + "\n")
     print("client -> session clipboard: pasted in xterm")
+    clipboard_images(stack, disp, client)
+
+
+def noise_png(path, width, height, seed):
+    """A PNG of random pixels (it hardly compresses: ~width*height*3 bytes, several pieces)."""
+    import random
+    rng = random.Random(seed)
+    write_png(path, width, height, bytes(rng.getrandbits(8) for _ in range(width * height * 3)))
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read_png_clipboard(env):
+    r = subprocess.run(["xclip", "-o", "-selection", "clipboard", "-t", "image/png"], env=env, capture_output=True,
+                       timeout=10)
+    return r.stdout if r.returncode == 0 else None
+
+
+def offer_png(env, path):
+    """xclip owning CLIPBOARD with the file as image/png only (no text form), in the foreground."""
+    return subprocess.Popen(["xclip", "-quiet", "-selection", "clipboard", "-t", "image/png", "-i", path], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def clipboard_images(stack, disp, client):
+    display, xauthority = session_display(stack.host.pid)
+    session_env = dict(os.environ, DISPLAY=display)
+    if xauthority:
+        session_env["XAUTHORITY"] = xauthority
+    # Session -> client: an app in the session copies an image.
+    from_session = noise_png(artifact("clipboard-from-session.png"), 720, 720, 1)
+    owner = offer_png(session_env, artifact("clipboard-from-session.png"))
+    try:
+        got = wait_for(lambda: read_png_clipboard(disp.env) == from_session, 15,
+                       "the session's image on the client display's CLIPBOARD as image/png")
+    finally:
+        owner.terminate()
+        owner.wait(timeout=10)
+    assert got
+    assert f"clipboard image from the session: {len(from_session)} bytes" in client.text()
+    # xclip hands over more than ~1 MiB in INCR pieces: the host read it that way.
+    assert "clipboard: an app sends its image in pieces (INCR)" in stack.read_log("host"), "the host read no INCR"
+    print(f"session -> client clipboard: a {len(from_session)}-byte PNG, byte for byte")
+
+    # Client -> session: a program on the client display copies an image; the client sends it
+    # (focused: at once or on its next look, once a second) and the session's CLIPBOARD offers it.
+    from_client = noise_png(artifact("clipboard-from-client.png"), 700, 700, 2)
+    owner = offer_png(disp.env, artifact("clipboard-from-client.png"))
+    try:
+        want = f"clipboard image to the session: {len(from_client)} bytes"
+        wait_for(lambda: want in client.text(), 15, "the client to send the image to the session")
+        wait_for(lambda: read_png_clipboard(session_env) == from_client, 10,
+                 "the client's image on the session's CLIPBOARD as image/png")
+        assert "clipboard: the local image comes in pieces (INCR)" in client.text(), "the client read no INCR"
+    finally:
+        owner.terminate()
+        owner.wait(timeout=10)
+    print(f"client -> session clipboard: a {len(from_client)}-byte PNG, byte for byte")
 
 
 def reconnect_after_drop(stack, disp, client):
@@ -815,10 +899,72 @@ def case_monitors(stack, disp, client):
     # with_client stops the first client, which has ended (0) already.
 
 
+ERROR_WINDOW_TITLE = "Portico: the session could not be opened"
+
+
+def failing_client(stack, disp, target, want_exit, want_log, shot):
+    """portico-client started as the desktop starts it (--error-window, the launch file or link,
+    nothing else), failing: its message box appears and it waits; Return dismisses the box, and
+    the client exits with `want_exit`, `want_log` in its stderr."""
+    log_path = os.path.join(stack.dir, f"{shot}.log")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([stack.bin("portico-client"), "--error-window", target], env=disp.env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        def box():
+            # xwininfo, not xdotool search: SDL's X11 message box is a bare override-less top-level
+            # window that xdotool's search does not list (getwindowname and key reach it).
+            tree = disp.run("xwininfo", "-root", "-tree").stdout
+            m = re.search(r"^\s*(0x[0-9a-f]+) \"" + re.escape(ERROR_WINDOW_TITLE) + '"', tree, re.M)
+            return m and m.group(1)
+        window = wait_for(lambda: box() or proc.poll() is not None, 30, "the error window to appear")
+        assert proc.poll() is None, f"the client exited ({proc.returncode}) without showing the error window:\n" \
+                                    f"{open(log_path).read()}"
+        assert disp.xdotool("getwindowname", window) == ERROR_WINDOW_TITLE
+        time.sleep(0.3)  # the box has drawn its text
+        write_png(artifact(f"{shot}.png"), *x_screen_rgb(disp.display, None, window=int(window, 16)))
+        time.sleep(1)
+        assert proc.poll() is None, "the client should wait until the error window is dismissed"
+        disp.xdotool("windowfocus", "--sync", window)
+        disp.xdotool("key", "Return")
+        proc.wait(timeout=15)
+        text = open(log_path).read()
+        assert proc.returncode == want_exit, f"exit {proc.returncode}, wanted {want_exit}:\n{text}"
+        assert want_log in text, f"{want_log!r} not in the client's log:\n{text}"
+        print(f"{shot}: error window shown, dismissed with Return, exit {proc.returncode}: "
+              f"{text.strip().splitlines()[-1]}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def case_error_window(stack):
+    if (status := missing_tools(("xwininfo",))) is not None:
+        return status
+    disp = ClientDisplay()
+    try:
+        path = portal_launch_file(stack)
+        # The broker's record of the token says it expired (as it would a minute later), so the
+        # test need not wait the minute; the broker itself refuses it at redeem.
+        with sqlite3.connect(os.path.join(stack.state, "portico.db"), timeout=10) as db:
+            expired = db.execute("UPDATE launch_tokens SET expires_at = created_at - 1").rowcount
+        assert expired == 1, f"expected one launch token in the broker's store, changed {expired}"
+        failing_client(stack, disp, path, 3, "this launch file has expired", "error-window-expired")
+        # A malformed link (cut short: a character of the token missing) fails before any network.
+        failing_client(stack, disp, launch_link(portal_launch_file(stack))[:-1], 2, "launch link: ",
+                       "error-window-malformed-link")
+    finally:
+        disp.stop()
+
+
 CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard,
          "reconnect": with_client(reconnect_after_drop),
          # A launch file opens the window without a login, and the cookie its redeem gave serves the reconnect.
          "launch_file": with_client(reconnect_after_drop, launch_file=True),
+         # A launch link as the desktop hands it over (x-scheme-handler/portico, %u), the same way.
+         "launch_link": with_client(reconnect_after_drop, launch_file="link", extra=("--error-window",)),
+         "error_window": case_error_window,
          "fullscreen": with_client(case_fullscreen, window_manager=True),
          "vm_keyboard": case_vm_keyboard,
          "monitors": with_client(case_monitors, extra=("--monitors", "all"), display=TwoMonitorDisplay,

@@ -172,16 +172,27 @@ def check_files(debs, root):
 
 
 def check_launch_file_type(root, work):
-    """The client opens the portal's launch files: its .desktop file is valid and names the type, and
-    the type's shared-mime-info XML, compiled as the package's trigger compiles it, maps *.portico
-    and a file starting with [portico-launch] to it."""
+    """The client opens the portal's launch files and portico:// launch links: its .desktop file is
+    valid, names the type and the URL scheme (which update-desktop-database, as the package's
+    trigger runs it, maps to it) and asks for the error window; and the type's shared-mime-info
+    XML, compiled as the package's trigger compiles it, maps *.portico and a file starting with
+    [portico-launch] to it."""
     desktop = os.path.join(root, "usr/share/applications/portico-client.desktop")
     p = run(["desktop-file-validate", desktop])
     assert p.returncode == 0 and not p.stdout.strip(), f"desktop-file-validate: {p.stdout}{p.stderr}"
     with open(desktop) as f:
         entry = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
     assert "application/x-portico-launch" in entry["MimeType"].split(";"), entry
-    assert entry["Exec"] == "portico-client %f", entry
+    assert "x-scheme-handler/portico" in entry["MimeType"].split(";"), entry
+    assert entry["Exec"] == "portico-client --error-window %u", entry
+    apps = os.path.join(work, "applications")
+    os.makedirs(apps)
+    shutil.copy(desktop, apps)
+    p = run(["update-desktop-database", apps])
+    assert p.returncode == 0, f"update-desktop-database: {p.stdout}{p.stderr}"
+    with open(os.path.join(apps, "mimeinfo.cache")) as f:
+        cache = f.read()
+    assert "x-scheme-handler/portico=portico-client.desktop;" in cache, cache
     mime = os.path.join(work, "mime")
     os.makedirs(os.path.join(mime, "packages"))
     shutil.copy(os.path.join(root, "usr/share/mime/packages/portico-client.xml"), os.path.join(mime, "packages"))
@@ -191,7 +202,8 @@ def check_launch_file_type(root, work):
         assert "application/x-portico-launch:*.portico" in f.read(), "*.portico is not the launch-file type"
     with open(os.path.join(mime, "magic"), "rb") as f:
         assert b"[portico-launch]" in f.read(), "no magic for files starting with [portico-launch]"
-    print("launch files: the .desktop file is valid, *.portico and [portico-launch] are application/x-portico-launch")
+    print("launch files: the .desktop file is valid and handles portico:// links, *.portico and [portico-launch] "
+          "are application/x-portico-launch")
 
 
 def check_units(root):

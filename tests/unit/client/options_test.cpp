@@ -238,5 +238,45 @@ TEST_CASE("options: a launch file names the broker, its pin and the resource, an
     auto missing = parse_options({path + ".gone"}, std::nullopt);
     REQUIRE_FALSE(missing.ok());
     CHECK_THAT(missing.error().message, Catch::Contains("cannot read launch file"));
+    // The desktop file's %u may hand the file over as a file:// URL (escapes decoded).
+    const std::string spaced = "/tmp/portico options test " + std::to_string(getpid()) + ".portico";
+    std::ofstream(spaced) << portico::protocol::format_launch_file(lf);
+    std::string url = "file://" + spaced;
+    for (std::size_t at; (at = url.find(' ')) != std::string::npos;) url.replace(at, 1, "%20");
+    auto by_url = parse_options({url}, std::nullopt);
+    REQUIRE(by_url.ok());
+    REQUIRE(by_url->launch_file);
+    CHECK(by_url->launch_file->token == lf.token);
+    std::remove(spaced.c_str());
     std::remove(path.c_str());
+}
+
+TEST_CASE("options: a launch link stands in for the file, a malformed one is a usage error, --error-window") {
+    portico::protocol::LaunchFile lf;
+    lf.broker = "https://broker.example.org:8443";
+    lf.broker_cert_sha256 = std::string(64, 'c');
+    lf.resource = "terminal";
+    lf.expires_at = 1'800'000'000;
+    lf.token = std::string(portico::protocol::kLaunchTokenLength, 'T');
+    const std::string link = portico::protocol::format_launch_url(lf);
+    CHECK(is_launch_link(link));
+    CHECK(is_launch_link("Portico://x"));
+    CHECK_FALSE(is_launch_link("https://broker.example.org:8443"));
+
+    auto o = parse_options({link, "--error-window"}, std::nullopt);
+    REQUIRE(o.ok());
+    REQUIRE(o->launch_file);
+    CHECK(o->launch_file->token == lf.token);
+    CHECK(o->broker == "https://broker.example.org:8443");
+    CHECK(o->resource == "terminal");
+    CHECK(o->error_window);
+    CHECK_FALSE(o->ask_password);
+    CHECK_FALSE(parse_options({link, "--user", "x"}, std::nullopt).ok());
+
+    auto bad = parse_options({link.substr(0, link.size() - 5)}, std::nullopt);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == ClientError::usage);
+    CHECK_THAT(bad.error().message, Catch::StartsWith("launch link: ") && Catch::Contains("token"));
+    CHECK_THAT(bad.error().message, !Catch::Contains(lf.token.substr(0, 38)));  // the token is not repeated
+    CHECK_FALSE(parse_options({"--headless", link, "--error-window"}, std::string("pw")).ok());
 }

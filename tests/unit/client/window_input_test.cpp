@@ -205,7 +205,8 @@ TEST_CASE("clipboard: long text in valid UTF-8 chunks, and what came from the se
     CHECK_FALSE(sync.remote({"from the ", true}));
     auto whole = sync.remote({"session", false});
     REQUIRE(whole);
-    CHECK(*whole == "from the session");
+    CHECK(whole->data == "from the session");
+    CHECK_FALSE(whole->png);
     CHECK(sync.local("from the session").empty());  // the local clipboard now holds what came in
     auto sent = sync.local("local text");
     REQUIRE(sent.size() == 1);
@@ -213,6 +214,32 @@ TEST_CASE("clipboard: long text in valid UTF-8 chunks, and what came from the se
     CHECK(sync.local("local text").empty());  // the same text once
     CHECK(sync.local("bad \xFF").empty());
     CHECK_FALSE(sync.remote({"\xFF", false}));  // invalid UTF-8 from the host is dropped
+}
+
+TEST_CASE("clipboard: a PNG image goes in raw chunks flagged png, and comes back whole") {
+    const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + std::string(proto::kClipboardChunkBytes, '\x80');
+    auto msgs = clipboard_messages(png, true);
+    REQUIRE(msgs.size() == 2);  // no UTF-8 rule: cut at exactly the chunk size
+    CHECK(msgs[0].text.size() == proto::kClipboardChunkBytes);
+    CHECK((msgs[0].more && msgs[0].png && !msgs[1].more && msgs[1].png));
+
+    ClipboardSync sync;
+    CHECK(sync.local_image("GIF89a").empty());  // not a PNG file
+    CHECK(sync.local_image(png).size() == 2);
+    CHECK(sync.local_image(png).empty());  // the same image once
+    CHECK(sync.local_image(std::string(proto::kMaxClipboardImageBytes + 1, 'x')).empty());
+
+    CHECK_FALSE(sync.remote({png.substr(0, 100), true, true}));
+    auto whole = sync.remote({png.substr(100), false, true});
+    REQUIRE(whole);
+    CHECK(whole->png);
+    CHECK(whole->data == png);
+    CHECK_FALSE(sync.remote({png.substr(0, 100), true, true}));
+    CHECK_FALSE(sync.remote({"text in an image transfer", false, false}));  // mixed kinds: dropped
+    auto text = sync.remote({"next text", false, false});                   // the next transfer is fine
+    REQUIRE(text);
+    CHECK(text->data == "next text");
+    CHECK_FALSE(sync.remote({"not a png", false, true}));
 }
 
 TEST_CASE("overlay font: digits and capitals have glyphs, lower case draws as capitals, unknown is blank") {

@@ -11,8 +11,10 @@
 
 #include <xcb/xcb.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
+#include <vector>
 
 using namespace portico;
 using namespace std::chrono_literals;
@@ -142,7 +144,10 @@ TEST_CASE("clipboard: text an app copies is fetched once per change", "[clipboar
         test::wait_until(
             [&] {
                 serve();
-                got = bridge.poll();
+                if (auto c = bridge.poll()) {
+                    CHECK_FALSE(c->png);
+                    got = std::move(c->data);
+                }
                 return got.has_value();
             },
             5s, 5ms);
@@ -153,6 +158,112 @@ TEST_CASE("clipboard: text an app copies is fetched once per change", "[clipboar
     CHECK_FALSE(copy("second \xc3\xa9"));  // the same text again is not news
     bridge.set_text("from the client");
     CHECK_FALSE(copy("from the client"));  // nor is the client's own text
+}
+
+// A tiny PNG file's bytes (a valid signature is all the bridge checks; the pixels travel untouched).
+const std::string kPng = std::string("\x89PNG\r\n\x1a\n", 8) + std::string("\0\0\0\rIHDR rest of an image", 25);
+
+TEST_CASE("clipboard: the client's image is pasted by X apps as image/png from CLIPBOARD", "[clipboard]") {
+    test::TempDir dir;
+    host::XvfbDisplay d(320, 240, dir.path);
+    host::ClipboardBridge bridge(d.display(), d.xauthority());
+    test::XConn app(d.display(), d.xauthority());
+    xcb_window_t w = make_window(app, XCB_EVENT_MASK_PROPERTY_CHANGE);
+    auto pump = [&] { CHECK_FALSE(bridge.poll()); };  // our own image is never reported back
+    xcb_atom_t clipboard = atom(app, "CLIPBOARD"), png = atom(app, "image/png");
+
+    bridge.set_text("text first");
+    bridge.set_image(kPng);
+    CHECK(paste(app, w, clipboard, png, pump) == kPng);
+    auto targets = paste(app, w, clipboard, atom(app, "TARGETS"), pump);
+    REQUIRE(targets);
+    std::vector<xcb_atom_t> offered(targets->size() / 4);
+    std::memcpy(offered.data(), targets->data(), offered.size() * 4);
+    CHECK(std::find(offered.begin(), offered.end(), png) != offered.end());
+    CHECK(std::find(offered.begin(), offered.end(), atom(app, "UTF8_STRING")) == offered.end());
+    CHECK_FALSE(paste(app, w, clipboard, atom(app, "UTF8_STRING"), pump));  // CLIPBOARD holds an image now
+    CHECK(paste(app, w, XCB_ATOM_PRIMARY, atom(app, "UTF8_STRING"), pump) == "text first");  // PRIMARY keeps its text
+    bridge.set_text("text again");
+    CHECK_FALSE(paste(app, w, clipboard, png, pump));
+    CHECK(paste(app, w, clipboard, atom(app, "UTF8_STRING"), pump) == "text again");
+}
+
+TEST_CASE("clipboard: an image an app copies is fetched as PNG unless the app offers text too", "[clipboard]") {
+    test::TempDir dir;
+    host::XvfbDisplay d(320, 240, dir.path);
+    host::ClipboardBridge bridge(d.display(), d.xauthority());
+    test::XConn app(d.display(), d.xauthority());
+    xcb_window_t w = make_window(app, 0);
+    xcb_atom_t utf8 = atom(app, "UTF8_STRING"), png = atom(app, "image/png"), targets = atom(app, "TARGETS");
+    xcb_atom_t clipboard = atom(app, "CLIPBOARD");
+    std::string image, text;  // what the app offers (empty: not offered)
+
+    auto serve = [&] {
+        while (xcb_generic_event_t* ev = xcb_poll_for_event(app.c)) {
+            if ((ev->response_type & 0x7f) == XCB_SELECTION_REQUEST) {
+                auto* req = reinterpret_cast<xcb_selection_request_event_t*>(ev);
+                xcb_selection_notify_event_t n{};
+                n.response_type = XCB_SELECTION_NOTIFY;
+                n.requestor = req->requestor;
+                n.selection = req->selection;
+                n.target = req->target;
+                n.time = req->time;
+                n.property = req->property;
+                if (req->target == targets) {
+                    std::vector<xcb_atom_t> list{targets};
+                    if (!image.empty()) list.push_back(png);
+                    if (!text.empty()) list.push_back(utf8);
+                    xcb_change_property(app.c, XCB_PROP_MODE_REPLACE, req->requestor, req->property, XCB_ATOM_ATOM, 32,
+                                        static_cast<std::uint32_t>(list.size()), list.data());
+                } else if (req->target == png && !image.empty()) {
+                    xcb_change_property(app.c, XCB_PROP_MODE_REPLACE, req->requestor, req->property, png, 8,
+                                        static_cast<std::uint32_t>(image.size()), image.data());
+                } else if (req->target == utf8 && !text.empty()) {
+                    xcb_change_property(app.c, XCB_PROP_MODE_REPLACE, req->requestor, req->property, utf8, 8,
+                                        static_cast<std::uint32_t>(text.size()), text.data());
+                } else {
+                    n.property = XCB_NONE;
+                }
+                xcb_send_event(app.c, 0, req->requestor, 0, reinterpret_cast<const char*>(&n));
+                xcb_flush(app.c);
+            }
+            std::free(ev);
+        }
+    };
+    auto copy = [&]() -> std::optional<host::ClipboardBridge::Copied> {
+        xcb_set_selection_owner(app.c, w, clipboard, XCB_CURRENT_TIME);
+        xcb_flush(app.c);
+        std::optional<host::ClipboardBridge::Copied> got;
+        test::wait_until(
+            [&] {
+                serve();
+                got = bridge.poll();
+                return got.has_value();
+            },
+            3s, 5ms);
+        return got;
+    };
+    image = kPng;
+    auto got = copy();
+    REQUIRE(got);
+    CHECK(got->png);
+    CHECK(got->data == kPng);
+    CHECK_FALSE(copy());  // the same image again is not news
+
+    text = "the cells as text";  // an app offering both: the text wins
+    image = kPng + "x";
+    got = copy();
+    REQUIRE(got);
+    CHECK_FALSE(got->png);
+    CHECK(got->data == "the cells as text");
+
+    text.clear();
+    image = "GIF89a not a png";  // offered as image/png but no PNG file: not sent
+    CHECK_FALSE(copy());
+
+    image = kPng + "y";
+    bridge.set_image(image);  // the client's own image (the bridge owns CLIPBOARD now)
+    CHECK_FALSE(copy());      // is not sent back when an app offers the same
 }
 
 TEST_CASE("key_char: characters arrive with the right keysym and modifiers", "[input][keychar]") {

@@ -86,8 +86,11 @@ public:
     void key_char(std::uint32_t cp, std::uint16_t, bool down) override {
         update([&] { chars.emplace_back(cp, down); });
     }
-    void clipboard(const std::string& text, bool more) override {
-        update([&] { clip.emplace_back(text, more); });
+    void clipboard(const std::string& text, bool more, bool png) override {
+        update([&] {
+            clip.emplace_back(text, more);
+            clip_png.push_back(png);
+        });
     }
 
     template <class P>
@@ -112,6 +115,7 @@ public:
     std::vector<std::vector<protocol::MonitorRect>> layouts;
     std::vector<std::pair<std::uint32_t, bool>> chars;
     std::vector<std::pair<std::string, bool>> clip;
+    std::vector<bool> clip_png;  // per piece: an image's
 
 private:
     template <class F>
@@ -514,6 +518,12 @@ TEST_CASE("display server: Ping is answered with Pong, KeyChar and Clipboard rea
     CHECK(t.chars[0] == std::pair<std::uint32_t, bool>{0x20ac, true});
     CHECK(t.clip[0] == std::pair<std::string, bool>{"part one ", true});
     CHECK(t.clip[1] == std::pair<std::string, bool>{"part two", false});
+    // An image's pieces reach the session flagged as such, bytes untouched.
+    const std::string png("\x89PNG\r\n\x1a\n\xff\x00", 10);
+    REQUIRE_FALSE(c.send(protocol::Clipboard{png, false, true}));
+    REQUIRE(t.wait([&] { return t.clip.size() == 3; }));
+    CHECK(t.clip[2].first == png);
+    CHECK((t.clip_png == std::vector<bool>{false, false, true}));
 }
 
 TEST_CASE("display server: other paths and plain HTTP are refused") {
@@ -570,6 +580,7 @@ TEST_CASE("display server: a shadow's KeyChar, Clipboard and other input reach n
     REQUIRE_FALSE(shadow.send(protocol::KeyChar{true, 'x', 45}));
     REQUIRE_FALSE(shadow.send(protocol::KeyChar{false, 'x', 45}));
     REQUIRE_FALSE(shadow.send(protocol::Clipboard{"rm -rf ~\n", false}));
+    REQUIRE_FALSE(shadow.send(protocol::Clipboard{std::string("\x89PNG\r\n\x1a\n", 8), false, true}));  // an image
     REQUIRE_FALSE(shadow.send(protocol::Key{true, 28}));
     REQUIRE_FALSE(shadow.send(protocol::Pointer{10, 10, 1}));
     REQUIRE_FALSE(shadow.send(protocol::Wheel{0, 3}));
@@ -593,7 +604,7 @@ TEST_CASE("display server: a shadow's KeyChar, Clipboard and other input reach n
         CHECK(t.last_ack == 5);
         CHECK(t.keyframe_requests == 1);
     }
-    CHECK(f.server->shadow_messages_dropped() == 8);
+    CHECK(f.server->shadow_messages_dropped() == 9);
 
     // The owner's typing and clipboard still reach the session.
     REQUIRE_FALSE(owner.send(protocol::KeyChar{true, 'y', 21}));
@@ -601,7 +612,7 @@ TEST_CASE("display server: a shadow's KeyChar, Clipboard and other input reach n
     REQUIRE(t.wait([&] { return t.chars.size() == 1 && t.clip.size() == 1; }));
     CHECK(t.chars[0] == std::pair<std::uint32_t, bool>{'y', true});
     CHECK(t.clip[0].first == "mine");
-    CHECK(f.server->shadow_messages_dropped() == 8);
+    CHECK(f.server->shadow_messages_dropped() == 9);
 }
 
 TEST_CASE("display server: the owner is told who watches when a shadow attaches and leaves") {

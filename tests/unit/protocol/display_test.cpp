@@ -230,6 +230,14 @@ TEST_CASE("clipboard, ping, key_char and cursor messages round trip with the spe
     CHECK(encode(Message{Clipboard{"ab"}}) == std::vector<std::uint8_t>{0x09, 0, 2, 0, 0, 0, 'a', 'b'});
     CHECK(round_trip(ClipboardData{"copied"}).text == "copied");
     CHECK(encode(Message{ClipboardData{""}}) == std::vector<std::uint8_t>{0x87, 0, 0, 0, 0, 0});
+    // An image (flag bit 1): raw bytes, no UTF-8 rule, up to 8 MiB in one message.
+    CHECK(encode(Message{Clipboard{"\x89\xff", true, true}}) ==
+          std::vector<std::uint8_t>{0x09, 3, 2, 0, 0, 0, 0x89, 0xff});
+    auto img = round_trip(ClipboardData{std::string(kMaxClipboardImageBytes, '\xff'), false, true});
+    CHECK(img.png);
+    CHECK(img.text.size() == kMaxClipboardImageBytes);
+    CHECK(looks_like_png(std::string("\x89PNG\r\n\x1a\n...", 11)));
+    CHECK_FALSE(looks_like_png("\x89PNG"));
 
     auto p = round_trip(Ping{7, 0x0102030405060708ULL});
     CHECK(p.id == 7);
@@ -266,8 +274,9 @@ TEST_CASE("bad clipboard, key_char and cursor messages are refused", "[protocol]
     }
     CHECK(refusal({0x09, 0, 2, 0, 0, 0, 0xc3, 0x28}) == ErrorCode::malformed);  // invalid UTF-8
     CHECK(refusal({0x09, 0, 2, 0, 0, 0, 0xed, 0xa0}) == ErrorCode::malformed);  // truncated sequence
-    CHECK(refusal({0x09, 2, 0, 0, 0, 0}) == ErrorCode::malformed);              // unknown flags
+    CHECK(refusal({0x09, 4, 0, 0, 0, 0}) == ErrorCode::malformed);              // unknown flags
     CHECK(refusal({0x09, 0, 1, 0, 0x10, 0}) == ErrorCode::too_large);           // 1 MiB + 1 announced
+    CHECK(refusal({0x87, 2, 1, 0, 0x80, 0}) == ErrorCode::too_large);           // an image of 8 MiB + 1
     CHECK(refusal({0x0b, 1, 0x0a, 0, 0, 0, 0, 0}) == ErrorCode::malformed);     // control character
     CHECK(refusal({0x0b, 1, 0x00, 0xd8, 0, 0, 0, 0}) == ErrorCode::malformed);  // surrogate
     CHECK(refusal({0x0b, 1, 0, 0, 0x11, 0, 0, 0}) == ErrorCode::malformed);     // beyond U+10FFFF

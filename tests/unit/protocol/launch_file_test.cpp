@@ -103,3 +103,51 @@ TEST_CASE("launch tokens have one form", "[launch_file]") {
     CHECK_FALSE(well_formed_launch_token(std::string(44, 'A')));
     CHECK_FALSE(well_formed_launch_token(std::string(42, 'A') + "="));
 }
+
+TEST_CASE("a launch link carries the file's fields and reads back as written", "[launch_file]") {
+    for (const auto& session : {std::string(), std::string("s-42")}) {
+        auto url = format_launch_url(sample(session));
+        CHECK(url.rfind("portico://broker.example.org:8443/launch?version=1&broker_cert_sha256=", 0) == 0);
+        CHECK(url.ends_with("&token=" + std::string(kLaunchTokenLength, 'x')));
+        auto r = parse_launch_url(url);
+        REQUIRE(r.ok());
+        CHECK(r->broker == "https://broker.example.org:8443");
+        CHECK(r->broker_cert_sha256 == std::string(64, 'a'));
+        CHECK(r->resource == "terminal");
+        CHECK(r->session == session);
+        CHECK(r->expires_at == 1'800'000'060);
+        CHECK(r->token == std::string(kLaunchTokenLength, 'x'));
+    }
+    // No port: the broker's is 443, as for any https URL.
+    auto r = parse_launch_url("PORTICO://[::1]/launch?version=1&broker_cert_sha256=" + std::string(64, 'b') +
+                              "&resource=r&expires_at=5&token=" + std::string(kLaunchTokenLength, 'y'));
+    REQUIRE(r.ok());
+    CHECK(r->broker == "https://[::1]:443");
+}
+
+TEST_CASE("a malformed launch link is refused with what is wrong", "[launch_file]") {
+    const std::string good = format_launch_url(sample());
+    auto message = [](const std::string& url) {
+        auto r = parse_launch_url(url);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == LaunchFileError::damaged);
+        return r.error().message;
+    };
+    CHECK(message("https://broker.example.org:8443/launch?version=1").find("portico://") != std::string::npos);
+    CHECK(message("portico://user@broker:8443/launch?version=1").find("user name") != std::string::npos);
+    CHECK(message("portico://broker:8443/open?version=1").find("/launch?") != std::string::npos);
+    CHECK(message("portico://broker:99999/launch?version=1").find("port") != std::string::npos);
+    CHECK(message("portico://a]b:c:8443/launch?version=1").find("no host name") != std::string::npos);
+    CHECK(message("portico://b_x:8443/launch?version=1").find("no host name") != std::string::npos);
+    CHECK(message(good.substr(0, good.size() - 1)).find("token") != std::string::npos);  // cut short
+    CHECK(message(good.substr(0, good.find("&token"))).find("no token") != std::string::npos);
+    CHECK(message(good + "&broker=https://evil:1").find("broker") != std::string::npos);
+    CHECK(message(good + "&resource=other").find("twice") != std::string::npos);
+    CHECK(message(good + "&password=hunter2").find("unknown key 'password'") != std::string::npos);
+    CHECK(message(good + "&x%0Ay=1").find("escaped") != std::string::npos);
+    CHECK(message(good + "&flag").find("without '='") != std::string::npos);
+    CHECK(
+        parse_launch_url("portico://b:1/launch?version=2&token=" + std::string(kLaunchTokenLength, 'x')).error().code ==
+        LaunchFileError::unsupported_version);
+    CHECK(message(std::string(5000, 'p')).find("longer") != std::string::npos);
+}

@@ -55,6 +55,10 @@ json meaning(const proto::Message& m) {
             } else if constexpr (std::is_same_v<T, proto::ResizeRequest>) {
                 return {{"type", "resize_request"}, {"width", x.width}, {"height", x.height}};
             } else if constexpr (std::is_same_v<T, proto::Clipboard>) {
+                if (x.png)
+                    return {{"type", "clipboard"},
+                            {"more", x.more},
+                            {"png", to_hex(std::vector<std::uint8_t>(x.text.begin(), x.text.end()))}};
                 return {{"type", "clipboard"}, {"more", x.more}, {"text", x.text}};
             } else if constexpr (std::is_same_v<T, proto::Ping>) {
                 return {{"type", "ping"}, {"id", x.id}, {"client_time", x.client_time}};
@@ -99,6 +103,10 @@ json meaning(const proto::Message& m) {
             } else if constexpr (std::is_same_v<T, proto::ErrorMsg>) {
                 return {{"type", "error"}, {"code", static_cast<int>(x.code)}, {"message", x.message}};
             } else if constexpr (std::is_same_v<T, proto::ClipboardData>) {
+                if (x.png)
+                    return {{"type", "clipboard_data"},
+                            {"more", x.more},
+                            {"png", to_hex(std::vector<std::uint8_t>(x.text.begin(), x.text.end()))}};
                 return {{"type", "clipboard_data"}, {"more", x.more}, {"text", x.text}};
             } else if constexpr (std::is_same_v<T, proto::CursorShape>) {
                 return {{"type", "cursor_shape"}, {"id", x.id},         {"hot_x", x.hot_x},      {"hot_y", x.hot_y},
@@ -156,6 +164,7 @@ std::vector<std::pair<std::string, proto::Message>> sample_messages() {
         {"logoff", proto::Logoff{}},
         {"resize request", proto::ResizeRequest{1366, 768}},
         {"clipboard, non-ASCII, more to come", proto::Clipboard{"gr\xc3\xbc\xc3\x9f dich \xe2\x82\xac", true}},
+        {"clipboard image, one piece", proto::Clipboard{std::string("\x89PNG\r\n\x1a\n\x00\xff", 10), false, true}},
         {"ping, time above 2^32", proto::Ping{9, 1764720000123ULL}},
         {"key char without a key", proto::KeyChar{true, 0x20ac, 0}},
         {"key char with its key", proto::KeyChar{false, 0x61, 30}},
@@ -169,6 +178,8 @@ std::vector<std::pair<std::string, proto::Message>> sample_messages() {
         {"session ended", proto::SessionEnded{proto::EndReason::logged_off, "Logged off"}},
         {"error", proto::ErrorMsg{proto::ErrorCode::ticket_expired, "the ticket has expired"}},
         {"clipboard data, last chunk", proto::ClipboardData{"line 1\nline 2", false}},
+        {"clipboard data, an image's first piece",
+         proto::ClipboardData{std::string("\x89PNG\r\n\x1a\n", 8), true, true}},
         {"cursor shape", arrow},
         {"cursor hidden", proto::CursorShape{8, 0, 0, 0, 0, {}}},
         {"pong", proto::Pong{9, 1764720000123ULL}},
