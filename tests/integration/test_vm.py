@@ -7,8 +7,10 @@ Exit 0 = pass, 1 = fail. The console image is built by the build (tests/unit/vm/
 import glob
 import json
 import os
+import re
 import secrets
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -85,6 +87,16 @@ def serial_count(run_dir, text):
     serial port's own shell may have left its prompt (no newline) just before the typed command's
     output arrives there. The text up to the newline must still be exactly right."""
     return sum(1 for line in serial_lines(run_dir) if line.endswith(text))
+
+
+def input_events(run_dir):
+    """The guest's input events that portico-input-probe printed on the serial port (struct
+    input_event of x86-64: a 16-byte timeval, u16 type, u16 code, s32 value), as (type, code, value)."""
+    out = []
+    for hexed in re.findall(r"PORTICO_INPUT ([0-9a-f]{48})", serial(run_dir)):
+        raw = bytes.fromhex(hexed)
+        out.append(struct.unpack_from("<HHi", raw, 16))
+    return out
 
 
 # Characters the headless client types with Shift held (US layout).
