@@ -221,12 +221,17 @@ void RfbFrameSource::pointer(int x, int y, std::uint8_t buttons) {
         x = std::max(0, std::min(x, cur_w_ - 1));
         y = std::max(0, std::min(y, cur_h_ - 1));
         buttons_ = buttons & 0x7;
-        if (relative_)
-            append_pointer(input_, buttons_, relative_coordinate(x - last_x_), relative_coordinate(y - last_y_));
-        else
+        if (relative_) {
+            // Moves by the difference to the previous position; the first one has none to go by.
+            const bool known = have_position_;
+            append_pointer(input_, buttons_, relative_coordinate(known ? x - last_x_ : 0),
+                           relative_coordinate(known ? y - last_y_ : 0));
+        } else {
             append_pointer(input_, buttons_, x, y);
+        }
         last_x_ = x;
         last_y_ = y;
+        have_position_ = true;
     }
     const std::uint64_t one = 1;
     (void)!::write(wake_fd_, &one, sizeof(one));
@@ -246,6 +251,7 @@ void RfbFrameSource::pointer_relative(int dx, int dy, std::uint8_t buttons) {
             // the absolute position by the motion.
             last_x_ = std::max(0, std::min(last_x_ + dx, cur_w_ - 1));
             last_y_ = std::max(0, std::min(last_y_ + dy, cur_h_ - 1));
+            have_position_ = true;
             append_pointer(input_, buttons_, last_x_, last_y_);
         }
     }

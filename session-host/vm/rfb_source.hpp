@@ -70,6 +70,7 @@ private:
     std::set<std::uint16_t> keys_down_;
     std::uint8_t buttons_ = 0;
     int last_x_ = 0, last_y_ = 0;
+    bool have_position_ = false;  // a Pointer came: last_x_/last_y_ are the client's position
     int cur_w_ = 0, cur_h_ = 0;
 };
 
