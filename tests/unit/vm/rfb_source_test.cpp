@@ -91,11 +91,16 @@ public:
         while (i < in_.size()) {
             const std::uint8_t type = in_[i];
             std::size_t len = 0;
-            if (type == 0) len = 20;                                              // SetPixelFormat
-            else if (type == 2 && i + 4 <= in_.size()) len = 4 + 4 * u16(i + 2);  // SetEncodings
-            else if (type == 3) len = 10;                                         // FramebufferUpdateRequest
-            else if (type == 5) len = 6;                                          // PointerEvent
-            else if (type == 255) len = 12;                                       // QEMU extended key
+            if (type == 0)
+                len = 20;  // SetPixelFormat
+            else if (type == 2 && i + 4 <= in_.size())
+                len = 4 + 4 * u16(i + 2);  // SetEncodings
+            else if (type == 3)
+                len = 10;  // FramebufferUpdateRequest
+            else if (type == 5)
+                len = 6;  // PointerEvent
+            else if (type == 255)
+                len = 12;  // QEMU extended key
             if (len == 0 || i + len > in_.size()) break;
             if (type == 5) out.push_back({in_[i + 1], u16(i + 2), u16(i + 4)});
             i += len;
@@ -154,12 +159,12 @@ TEST_CASE("rfb source: relative mode sends 0x7FFF + motion, absolute mode positi
         REQUIRE(src.pointer_relative());
 
         constexpr int o = RfbClientProtocol::relative_origin;
-        src.pointer(30, 20, 0);      // the first position: nothing to move by
-        src.pointer(40, 10, 1);      // +10, -10, left button
+        src.pointer(30, 20, 0);  // the first position: nothing to move by
+        src.pointer(40, 10, 1);  // +10, -10, left button
         src.pointer_relative(-3, 4, 1);
-        src.wheel(0, 1);             // a notch down (button 5) where the mouse is: no motion
-        src.release_all();           // the left button let go, no motion
-        src.capture(20ms);           // the capture thread writes what was queued
+        src.wheel(0, 1);    // a notch down (button 5) where the mouse is: no motion
+        src.release_all();  // the left button let go, no motion
+        src.capture(20ms);  // the capture thread writes what was queued
         server.send(mode_update(false));
         for (int i = 0; i < 100 && src.pointer_relative(); ++i) src.capture(20ms);
         REQUIRE_FALSE(src.pointer_relative());
@@ -168,8 +173,8 @@ TEST_CASE("rfb source: relative mode sends 0x7FFF + motion, absolute mode positi
         src.capture(20ms);
 
         const std::vector<std::array<int, 3>> want{
-            {0, o, o},          {1, o + 10, o - 10}, {1, o - 3, o + 4}, {1 | 16, o, o},
-            {1, o, o},          {0, o, o},           {0, 45, 8},        {0, 12, 13},
+            {0, o, o}, {1, o + 10, o - 10}, {1, o - 3, o + 4}, {1 | 16, o, o},
+            {1, o, o}, {0, o, o},           {0, 45, 8},        {0, 12, 13},
         };
         std::vector<std::array<int, 3>> got;
         for (int i = 0; i < 100 && (got = server.pointer_events()).size() < want.size(); ++i)
