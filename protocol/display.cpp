@@ -297,6 +297,16 @@ std::vector<std::uint8_t> encode(const Message& m) {
                 w.put(msg.codepoint);
                 w.put(msg.code);
                 return w.take();
+            } else if constexpr (std::is_same_v<T, RelativePointer>) {
+                Writer w(MsgType::relative_pointer);
+                w.put(msg.dx);
+                w.put(msg.dy);
+                w.put(msg.buttons);
+                return w.take();
+            } else if constexpr (std::is_same_v<T, PointerMode>) {
+                Writer w(MsgType::pointer_mode);
+                w.put<std::uint8_t>(msg.relative ? 1 : 0);
+                return w.take();
             } else if constexpr (std::is_same_v<T, CursorShape>) {
                 Writer w(MsgType::cursor_shape);
                 w.put(msg.id);
@@ -572,6 +582,23 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
                 return malformed("key_char: not a printable Unicode character");
             m.down = down == 1;
             out = m;
+            break;
+        }
+        case MsgType::relative_pointer: {
+            RelativePointer m;
+            m.dx = r.get<std::int16_t>();
+            m.dy = r.get<std::int16_t>();
+            m.buttons = r.get<std::uint8_t>();
+            if (!r.failed() && (m.dx < -kMaxRelativeMotion || m.dy < -kMaxRelativeMotion))
+                return malformed("relative_pointer: motion out of range (|dx|, |dy| <= 32767)");
+            if (!r.failed() && m.buttons > 7) return malformed("relative_pointer: unknown button bits");
+            out = m;
+            break;
+        }
+        case MsgType::pointer_mode: {
+            auto relative = r.get<std::uint8_t>();
+            if (!r.failed() && relative > 1) return malformed("pointer_mode: relative must be 0 or 1");
+            out = PointerMode{relative == 1};
             break;
         }
         case MsgType::cursor_shape: {

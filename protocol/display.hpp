@@ -32,6 +32,7 @@ inline constexpr int kMaxCursorDim = 256;                                // curs
 inline constexpr std::size_t kMaxShadowNames = 16;                       // names one ShadowNotice lists
 inline constexpr std::size_t kMaxShadowNameBytes = 128;                  // UTF-8 bytes of one of them
 inline constexpr std::size_t kMaxMonitors = 16;                          // monitors one ResizeRequest lays out
+inline constexpr int kMaxRelativeMotion = 32767;                         // |dx|, |dy| of one RelativePointer
 
 enum class ErrorCode : std::uint16_t {
     malformed = 1,
@@ -58,6 +59,7 @@ enum class MsgType : std::uint8_t {
     clipboard = 0x09,
     ping = 0x0A,
     key_char = 0x0B,
+    relative_pointer = 0x0C,
     server_hello = 0x81,
     video_frame = 0x82,
     tile_frame = 0x83,
@@ -68,6 +70,7 @@ enum class MsgType : std::uint8_t {
     cursor_shape = 0x88,
     pong = 0x89,
     shadow_notice = 0x8A,
+    pointer_mode = 0x8B,
 };
 
 // Client -> host
@@ -133,6 +136,13 @@ struct KeyChar {
     bool down = false;
     std::uint32_t codepoint = 0;
     std::uint16_t code = 0;
+};
+// Pointer motion by (dx, dy) device pixels (positive: right, down), for a session whose pointer is
+// relative (PointerMode): a VM guest with only a PS/2 mouse. |dx|, |dy| <= kMaxRelativeMotion (QEMU
+// carries a delta as 0x7FFF + d in a u16); buttons as in Pointer.
+struct RelativePointer {
+    std::int16_t dx = 0, dy = 0;
+    std::uint8_t buttons = 0;
 };
 
 // Host -> client
@@ -216,13 +226,19 @@ struct ShadowNotice {
     std::uint16_t count = 0;
     std::vector<std::string> names;
 };
+// How the session takes the pointer: absolute (Pointer, the default until this arrives) or relative
+// (RelativePointer: the client captures the pointer and sends motion). Sent by VM desktops on each
+// viewer's attach and whenever the guest switches (its USB tablet driver loads or goes away).
+struct PointerMode {
+    bool relative = false;
+};
 
 // True if `s` is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
 bool valid_utf8(std::string_view s);
 
 using Message = std::variant<Hello, Key, Pointer, Wheel, FrameAck, KeyframeRequest, Logoff, ResizeRequest, ServerHello,
                              VideoFrame, TileFrame, Resize, SessionEnded, ErrorMsg, Clipboard, Ping, KeyChar,
-                             ClipboardData, CursorShape, Pong, ShadowNotice>;
+                             ClipboardData, CursorShape, Pong, ShadowNotice, RelativePointer, PointerMode>;
 
 std::vector<std::uint8_t> encode(const Message& m);
 Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes);

@@ -333,6 +333,11 @@ private:
                                : std::string("nobody is viewing the session any more"));
             return ok();
         }
+        // Headless input types keys only; the pointer mode is logged so tests can see what the host said.
+        if (auto* p = std::get_if<proto::PointerMode>(&m)) {
+            log::info("the session's pointer is ", p->relative ? "relative" : "absolute");
+            return ok();
+        }
         return fail(ClientError::protocol, "unexpected message type from the host");
     }
 

@@ -31,9 +31,9 @@ std::unique_ptr<MonitorWatch> MonitorWatch::open() {
     std::unique_ptr<MonitorWatch> w(new MonitorWatch(c, screen->root));
     w->randr_event_base_ = randr->first_event;
     // The screen's size and a CRTC's mode or position: every way the monitors can change.
-    xcb_randr_select_input(c, screen->root,
-                           XCB_RANDR_NOTIFY_MASK_SCREEN_CHANGE | XCB_RANDR_NOTIFY_MASK_CRTC_CHANGE |
-                               XCB_RANDR_NOTIFY_MASK_OUTPUT_CHANGE);
+    xcb_randr_select_input(
+        c, screen->root,
+        XCB_RANDR_NOTIFY_MASK_SCREEN_CHANGE | XCB_RANDR_NOTIFY_MASK_CRTC_CHANGE | XCB_RANDR_NOTIFY_MASK_OUTPUT_CHANGE);
     xcb_flush(c);
     return w;
 }

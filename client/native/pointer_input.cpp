@@ -26,4 +26,17 @@ std::optional<WheelStep> WheelNotches::add(float x, float y, bool flipped) {
     return WheelStep{clamp16(dx), clamp16(dy)};
 }
 
+std::optional<protocol::RelativePointer> RelativeMotion::take(std::uint8_t buttons) {
+    if (!pending()) return std::nullopt;
+    return take_with_buttons(buttons);
+}
+
+protocol::RelativePointer RelativeMotion::take_with_buttons(std::uint8_t buttons) {
+    constexpr long m = protocol::kMaxRelativeMotion;
+    const long dx = std::clamp(dx_, -m, m), dy = std::clamp(dy_, -m, m);
+    dx_ -= dx;
+    dy_ -= dy;
+    return {static_cast<std::int16_t>(dx), static_cast<std::int16_t>(dy), buttons};
+}
+
 }  // namespace portico::client

@@ -1,7 +1,10 @@
 #pragma once
 // Pointer mapping for the windowed client: SDL mouse buttons -> the protocol's button bits, and
 // wheel motion (whole or high-resolution, SDL's preciseX/Y) summed into the protocol's notches,
-// as the web client's WheelNotches does. Pure; owned by the window thread.
+// as the web client's WheelNotches does, and relative motion (a session whose pointer is relative)
+// summed between sends. Pure; owned by the window thread.
+
+#include "protocol/display.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -24,6 +27,27 @@ public:
 
 private:
     double x_ = 0, y_ = 0;
+};
+
+// Relative pointer motion (SDL's xrel/yrel while the pointer is captured) gathered between sends,
+// so a fast mouse costs one RelativePointer per loop turn, not one per X event.
+class RelativeMotion {
+public:
+    void add(int dx, int dy) {
+        dx_ += dx;
+        dy_ += dy;
+    }
+    bool pending() const { return dx_ != 0 || dy_ != 0; }
+    // The motion gathered so far with `buttons` (what one message carries; a remainder beyond
+    // +-kMaxRelativeMotion stays for the next), or nothing when there was no motion.
+    std::optional<protocol::RelativePointer> take(std::uint8_t buttons);
+    // The message for a button change: the motion so far (possibly none) and the new buttons, so
+    // the click lands where the motion led.
+    protocol::RelativePointer take_with_buttons(std::uint8_t buttons);
+    void reset() { dx_ = dy_ = 0; }
+
+private:
+    long dx_ = 0, dy_ = 0;
 };
 
 }  // namespace portico::client

@@ -34,6 +34,9 @@ namespace {
 
 constexpr std::chrono::milliseconds kResizeDebounce{300};  // as the web client (app.js)
 constexpr std::chrono::seconds kPingInterval{1};
+// Relative pointer motion is gathered and sent at most this often (a 120 Hz frame): a fast mouse
+// makes hundreds of events a second, each a message to the host and a PointerEvent to QEMU.
+constexpr std::chrono::milliseconds kMotionInterval{8};
 constexpr std::chrono::seconds kClipboardPoll{1};  // X has no portable "clipboard changed" event
 constexpr std::chrono::milliseconds kReconnectFirst{500};
 constexpr std::chrono::seconds kReconnectMaxDelay{4};
@@ -93,7 +96,8 @@ struct Meter {
     std::optional<double> rtt_ms;
     std::vector<std::string> lines;  // what the overlay shows now
 
-    void roll(Clock::time_point now, std::uint64_t bytes, int w, int h, const std::string& decoder) {
+    void roll(Clock::time_point now, std::uint64_t bytes, int w, int h, const std::string& decoder,
+              const std::string& pointer) {
         const double s = std::chrono::duration<double>(now - since).count();
         if (s <= 0) return;
         char buf[160];
@@ -107,6 +111,7 @@ struct Meter {
         lines.emplace_back(buf);
         std::snprintf(buf, sizeof buf, "%dx%d  H.264 %s", w, h, decoder.starts_with("VA-API") ? "VA-API" : "SOFTWARE");
         lines.emplace_back(buf);
+        lines.push_back("POINTER " + pointer);
         since = now;
         frames = decodes = paints = 0;
         decode_ms = paint_ms = 0;
@@ -322,6 +327,7 @@ private:
             const auto now = Clock::now();
             auto next = std::min({next_ping_, next_meter_, next_clipboard_poll_});
             if (want_resize_at_) next = std::min(next, *want_resize_at_);
+            if (motion_.pending()) next = std::min(next, next_motion_);
             const int wait_ms = static_cast<int>(std::clamp<long long>(
                 std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count(), 0, 1000));
             SDL_Event e;
@@ -334,6 +340,7 @@ private:
             keys_.settle(out);
             send_all(out);
             if (monitor_watch_ && monitor_watch_->changed()) monitors_changed();
+            flush_motion();
             if (auto s = drain(); !s) return s;
             if (ended_) return ok();
             if (pump_) {
@@ -363,7 +370,7 @@ private:
         }
         if (now >= next_meter_) {
             meter_.roll(now, pump_ ? pump_->bytes_received() : 0, fb_ ? fb_->width() : 0, fb_ ? fb_->height() : 0,
-                        fb_ ? fb_->decoder() : std::string());
+                        fb_ ? fb_->decoder() : std::string(), pointer_state());
             next_meter_ = now + std::chrono::seconds(1);
             if (show_stats_) paint();
         }
@@ -518,6 +525,16 @@ private:
             window_->set_cursor(*c);
             return ok();
         }
+        if (auto* p = std::get_if<proto::PointerMode>(&m)) {
+            if (p->relative != relative_mode_)
+                log::info("the session's pointer is ",
+                          p->relative ? "relative: captured while the window has focus (Ctrl+Alt+Shift+G releases "
+                                        "it, a click takes it again)"
+                                      : "absolute");
+            relative_mode_ = p->relative;
+            update_capture();
+            return ok();
+        }
         if (auto* n = std::get_if<proto::ShadowNotice>(&m)) {
             window_->set_title("Portico: " + o_.resource +
                                (n->count ? " (viewed by " + std::to_string(n->count) + ")" : std::string()));
@@ -542,6 +559,10 @@ private:
         KeyTranslator::Out dropped;
         keys_.release_all(dropped);  // the host releases held keys when a connection ends
         buttons_ = 0;
+        // Absolute until the new connection's PointerMode says otherwise: give the pointer back.
+        relative_mode_ = false;
+        motion_.reset();
+        update_capture();
         const auto started = Clock::now();
         auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(kReconnectFirst);
         std::string last = why.message;
@@ -591,6 +612,7 @@ private:
                     case SDL_WINDOWEVENT_EXPOSED: paint(); return;
                     case SDL_WINDOWEVENT_FOCUS_GAINED:
                         focused_ = true;
+                        update_capture();
                         poll_clipboard();
                         return;
                     case SDL_WINDOWEVENT_FOCUS_LOST:
@@ -598,6 +620,7 @@ private:
                         // No stuck modifiers: the session gets the release the window will not see.
                         keys_.release_all(out);
                         release_buttons();
+                        update_capture();
                         return;
                     default: return;
                 }
@@ -612,13 +635,30 @@ private:
             }
             case SDL_KEYUP: keys_.key_up(e.key.keysym.scancode, out); return;
             case SDL_TEXTINPUT: keys_.text(e.text.text, out); return;
-            case SDL_MOUSEMOTION: pointer(e.motion.x, e.motion.y); return;
+            case SDL_MOUSEMOTION:
+                if (captured_)
+                    motion_.add(e.motion.xrel, e.motion.yrel);
+                else if (!relative_mode_)
+                    pointer(e.motion.x, e.motion.y);
+                // Relative session, pointer given back: the local pointer is the user's, not the guest's.
+                return;
             case SDL_MOUSEBUTTONDOWN:
             case SDL_MOUSEBUTTONUP: {
+                if (relative_mode_ && !captured_) {
+                    // The click that takes the pointer again is the client's, not the session's.
+                    if (e.type == SDL_MOUSEBUTTONDOWN && focused_) {
+                        pointer_released_ = false;
+                        update_capture();
+                    }
+                    return;
+                }
                 const auto bit = protocol_button(e.button.button);
                 if (!bit) return;
                 buttons_ = static_cast<std::uint8_t>(e.type == SDL_MOUSEBUTTONDOWN ? buttons_ | bit : buttons_ & ~bit);
-                pointer(e.button.x, e.button.y);
+                if (captured_)
+                    send(motion_.take_with_buttons(buttons_));
+                else
+                    pointer(e.button.x, e.button.y);
                 return;
             }
             case SDL_MOUSEWHEEL: {
@@ -642,7 +682,15 @@ private:
                 else
                     window_->set_fullscreen(!window_->fullscreen());
                 break;
-            case Chord::grab: window_->grab_keyboard(!window_->keyboard_grabbed()); break;
+            case Chord::grab: {
+                // The escape key: gives back the keyboard and a captured pointer, or takes both.
+                const bool take = !(window_->keyboard_grabbed() || captured_);
+                if (!take) release_buttons();
+                window_->grab_keyboard(take);
+                pointer_released_ = !take;
+                update_capture();
+                break;
+            }
             case Chord::stats:
                 show_stats_ = !show_stats_;
                 paint();
@@ -661,8 +709,44 @@ private:
     void release_buttons() {
         if (buttons_ == 0) return;
         buttons_ = 0;
+        if (relative_mode_) {
+            send(motion_.take_with_buttons(0));
+            return;
+        }
         send(proto::Pointer{static_cast<std::uint16_t>(last_pointer_.x), static_cast<std::uint16_t>(last_pointer_.y),
                             0});
+    }
+
+    // SDL's relative mouse mode (the pointer hidden and held in the window, motion as deltas) while
+    // the session's pointer is relative, the window has focus and the user has not released it.
+    void update_capture() {
+        const bool want = relative_mode_ && focused_ && !pointer_released_;
+        if (want == captured_) return;
+        if (SDL_SetRelativeMouseMode(want ? SDL_TRUE : SDL_FALSE) != 0) {
+            log::warn("cannot ", want ? "capture" : "release", " the pointer: ", SDL_GetError());
+            return;
+        }
+        captured_ = want;
+        motion_.reset();
+        log::info(want ? "pointer captured (relative motion to the session)" : "pointer released");
+    }
+
+    // At most one RelativePointer per kMotionInterval: a fast mouse makes hundreds of events a second.
+    void flush_motion() {
+        if (!motion_.pending()) return;
+        const auto now = Clock::now();
+        if (now < next_motion_) return;
+        if (captured_) {
+            if (auto m = motion_.take(buttons_)) send(*m);
+        } else {
+            motion_.reset();
+        }
+        next_motion_ = now + kMotionInterval;
+    }
+
+    std::string pointer_state() const {
+        if (!relative_mode_) return "ABSOLUTE";
+        return captured_ ? "RELATIVE (CAPTURED)" : "RELATIVE (CLICK TO CAPTURE)";
     }
 
     Options o_;
@@ -688,6 +772,11 @@ private:
     Meter meter_;
     std::uint8_t buttons_ = 0;
     SessionPoint last_pointer_;
+    RelativeMotion motion_;
+    bool relative_mode_ = false;     // the session's PointerMode
+    bool captured_ = false;          // SDL relative mouse mode is on
+    bool pointer_released_ = false;  // the user gave the pointer back (the grab chord)
+    Clock::time_point next_motion_{};
     std::vector<capture::Rect> dirty_;
     bool full_upload_ = true;
     int last_w_ = 0, last_h_ = 0;

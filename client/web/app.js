@@ -71,7 +71,7 @@ class Portal {
       search: $('#search'), searchCount: $('#search-count'), noMatch: $('#no-match'),
       sessionsView: $('#sessions-view'), sessions: $('#sessions'), noSessions: $('#no-sessions'),
       sessionView: $('#session-view'), sessionName: $('#session-name'), status: $('#status'),
-      sessionNotice: $('#session-notice'), shadowBanner: $('#shadow-banner'),
+      sessionNotice: $('#session-notice'), shadowBanner: $('#shadow-banner'), pointerHint: $('#pointer-hint'),
       logoff: $('#logoff'), logoffBox: $('#logoff-confirm-box'), logoffConfirm: $('#logoff-confirm'),
       logoffCancel: $('#logoff-cancel'), disconnect: $('#disconnect'), screen: $('#screen'), screenArea: $('#screen-area'),
       ctrlAltDel: $('#ctrl-alt-del'), sendKeys: $('#send-keys'), sendKeysMenu: $('#send-keys-menu'),
@@ -694,9 +694,11 @@ class Portal {
       onClipboard: (text) => { if (s.client === client) this.#remoteCopied(text); },
       onClipboardImage: (png) => { if (s.client === client) this.#remoteCopiedImage(png); },
       onShadow: (text) => { if (s.client === client) this.#showShadow(text); },
+      onPointerMode: (state) => { if (s.client === client) this.el.pointerHint.hidden = state !== 'released'; },
     });
     s.client = client;
     this.#showShadow(null); // a new connection: the host says again if someone watches
+    this.el.pointerHint.hidden = true; // ... and whether its pointer is relative
     this.#requestSessionSize();
     client.connect({ gatewayPath: launch.gateway_path, ticket: launch.ticket, width: launch.width, height: launch.height });
   }

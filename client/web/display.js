@@ -63,7 +63,9 @@ export function shadowBannerText(notice) {
  *   onClipboard(text)  text was copied in the session (the portal puts it on the local clipboard);
  *   onClipboardImage(png)  an image was copied in the session (its PNG bytes; the same);
  *   onShadow(text, notice)  who watches the session changed: the banner text (null: nobody any
- *     more) and the ShadowNotice; a new connection starts with nobody until the host says otherwise.
+ *     more) and the ShadowNotice; a new connection starts with nobody until the host says otherwise;
+ *   onPointerMode(state)  'absolute', or for a session whose pointer is relative (a VM guest
+ *     without a tablet driver) 'released' (show "click to capture the mouse") or 'captured'.
  */
 export class DisplayClient {
   #canvas;
@@ -94,7 +96,7 @@ export class DisplayClient {
 
   constructor(canvas, {
     onStatus = () => {}, onEnd = () => {}, onSize = () => {}, onShortcut = () => false, onClipboard = () => {},
-    onClipboardImage = () => {}, onShadow = () => {},
+    onClipboardImage = () => {}, onShadow = () => {}, onPointerMode = () => {},
   } = {}) {
     this.#canvas = canvas;
     this.#onStatus = onStatus;
@@ -112,6 +114,7 @@ export class DisplayClient {
         cursor_shape: (m) => this.#cursor.shape(m),
         pong: (m) => this.#onPong(m),
         shadow_notice: (m) => this.#onShadowNotice(m),
+        pointer_mode: (m) => this.#input.setPointerMode(m.relative),
         resize: (m) => this.#resize.resized(m),
         session_ended: (m) => this.#onSessionEnded(m),
         error: (m) => this.#finish(hostErrorEnd(m, this.#ready)),
@@ -143,6 +146,7 @@ export class DisplayClient {
       onShortcut,
       onKeyPress: () => this.#stats.keyPressed(now()),
       onPaste: (text) => this.#clipboard.pasted(text),
+      onPointerMode,
     });
     this.#resize = new ResizeRequests({ send, live: () => live() && !this.#ended });
     displayStats();

@@ -6,7 +6,9 @@
 // TYPE_EVENT events on the canvas. Every key and button the host believes held is released when
 // the page loses focus or the session ends.
 
-import { encodeKey, encodeKeyChar, encodePointer, encodeWheel, isTypableCodePoint } from './protocol.js';
+import {
+  encodeKey, encodeKeyChar, encodePointer, encodeRelativePointer, encodeWheel, isTypableCodePoint, MAX_RELATIVE_MOTION,
+} from './protocol.js';
 import { evdevCode, usKeyFor, KEYMAP } from './keymap.js';
 import { clamp } from './util.js';
 import { ViewZoom, pinchView } from './zoom.js';
@@ -115,6 +117,33 @@ export class WheelNotches {
 }
 
 /**
+ * Relative pointer motion (movementX/Y under Pointer Lock) gathered between sends, so a fast mouse
+ * costs one RelativePointer per animation frame, not one per event.
+ */
+export class RelativeMotion {
+  #dx = 0;
+  #dy = 0;
+
+  add(dx, dy) {
+    this.#dx += Math.round(dx);
+    this.#dy += Math.round(dy);
+  }
+
+  get pending() { return this.#dx !== 0 || this.#dy !== 0; }
+
+  /** The motion so far as [dx, dy] (a remainder beyond what one message carries stays). */
+  take() {
+    const clamp = (v) => Math.max(-MAX_RELATIVE_MOTION, Math.min(MAX_RELATIVE_MOTION, v));
+    const dx = clamp(this.#dx), dy = clamp(this.#dy);
+    this.#dx -= dx;
+    this.#dy -= dy;
+    return [dx, dy];
+  }
+
+  reset() { this.#dx = 0; this.#dy = 0; }
+}
+
+/**
  * Forwards one canvas's input to the session. Needs:
  *   send(bytes)  the display channel;
  *   live()  true while input may flow (connected, not logging off);
@@ -122,7 +151,10 @@ export class WheelNotches {
  *   onShortcut(event)  sees every key event first; returning true keeps it from the session;
  *   onKeyPress()  a key press went to the host (its echo is timed);
  *   onPaste(text)  the browser's paste event brought local text (it must reach the session
- *     before the key that makes the app paste).
+ *     before the key that makes the app paste);
+ *   onPointerMode(state)  the pointer's state changed: 'absolute' (the session takes positions),
+ *     'released' (the session is relative, the pointer not captured: a click captures it) or
+ *     'captured' (Pointer Lock: motion goes as RelativePointer).
  */
 export class InputForwarder {
   #canvas;
@@ -132,6 +164,7 @@ export class InputForwarder {
   #onShortcut;
   #onKeyPress;
   #onPaste;
+  #onPointerMode;
 
   #heldKeys = new Set();
   // Characters sent with KeyChar, by the physical key that produced them (the release sends the
@@ -140,6 +173,11 @@ export class InputForwarder {
   #pendingPaste = null; // a paste shortcut waiting for the browser's paste event
   #pointer = { x: -1, y: -1, buttons: 0 };
   #wheel = new WheelNotches();
+  // The session's pointer is relative (PointerMode): motion goes as RelativePointer under Pointer Lock.
+  #relative = false;
+  #motion = new RelativeMotion();
+  #motionFrame = 0;
+  #relButtons = 0; // buttons held while captured
 
   // Touch: fingers on the canvas and what they are doing.
   #touches = new Map();
@@ -152,7 +190,7 @@ export class InputForwarder {
   #longPressTimer = 0;
   #pinch = null; // { view, from } when the two fingers began
 
-  constructor(canvas, { send, live, backlog, onShortcut, onKeyPress, onPaste }) {
+  constructor(canvas, { send, live, backlog, onShortcut, onKeyPress, onPaste, onPointerMode = () => {} }) {
     this.#canvas = canvas;
     this.#send = send;
     this.#live = live;
@@ -160,6 +198,7 @@ export class InputForwarder {
     this.#onShortcut = onShortcut;
     this.#onKeyPress = onKeyPress;
     this.#onPaste = onPaste;
+    this.#onPointerMode = onPointerMode;
   }
 
   /** Listens to the canvas (and the page's focus and visibility) until `signal` aborts. */
@@ -176,6 +215,9 @@ export class InputForwarder {
     c.addEventListener('paste', (e) => this.#onPasteEvent(e), opts);
     c.addEventListener(TYPE_EVENT, (e) => this.#onTyped(e.detail), opts);
     c.addEventListener('blur', () => this.release(), opts);
+    // Escape (the browser's own) or anything else ending Pointer Lock hands the pointer back.
+    document.addEventListener('pointerlockchange', () => this.#onLockChange(), opts);
+    document.addEventListener('pointerlockerror', () => this.#onPointerMode(this.#pointerState()), opts);
     window.addEventListener('blur', () => this.release(), opts);
     document.addEventListener('visibilitychange', () => {
       if (document.hidden) this.release();
@@ -211,11 +253,45 @@ export class InputForwarder {
       p.buttons = 0;
       this.#send(encodePointer(p.x, p.y, 0));
     }
+    if (this.#relButtons !== 0) {
+      this.#relButtons = 0;
+      this.#send(encodeRelativePointer(0, 0, 0));
+    }
+    this.#motion.reset();
     this.#wheel.reset();
+  }
+
+  /** The session's PointerMode: relative asks for Pointer Lock on the next click. */
+  setPointerMode(relative) {
+    if (relative === this.#relative) return;
+    this.#relative = relative;
+    if (!relative && this.#locked()) document.exitPointerLock?.();
+    this.#motion.reset();
+    this.#onPointerMode(this.#pointerState());
+  }
+
+  #locked() { return document.pointerLockElement === this.#canvas; }
+
+  #pointerState() {
+    if (!this.#relative) return 'absolute';
+    return this.#locked() ? 'captured' : 'released';
+  }
+
+  #onLockChange() {
+    if (!this.#locked()) {
+      // Buttons held when the lock ended are let go; pending motion stays on the client.
+      this.#flushMotion();
+      if (this.#relButtons !== 0 && this.#live()) this.#send(encodeRelativePointer(0, 0, 0));
+      this.#relButtons = 0;
+    }
+    this.#onPointerMode(this.#pointerState());
   }
 
   /** Drops a paste shortcut still waiting for its paste event (the session is over). */
   close() {
+    if (this.#motionFrame) cancelAnimationFrame(this.#motionFrame);
+    this.#motionFrame = 0;
+    if (this.#locked()) document.exitPointerLock?.();
     clearTimeout(this.#pendingPaste?.timer);
     clearTimeout(this.#longPressTimer);
     this.#pendingPaste = null;
@@ -333,6 +409,10 @@ export class InputForwarder {
       this.#onTouch(e);
       return;
     }
+    if (this.#relative) {
+      this.#onRelativePointer(e);
+      return;
+    }
     if (e.type === 'pointerdown') {
       this.#canvas.focus();
       this.#capturePointer(e.pointerId);
@@ -342,6 +422,44 @@ export class InputForwarder {
     if (!pos) return;
     const buttons = e.type === 'pointercancel' ? 0 : protocolButtons(e.buttons);
     this.#sendPointer(pos.x, pos.y, buttons);
+  }
+
+  // The session's pointer is relative. Not captured: a click asks for Pointer Lock (the click is
+  // the page's, not the session's) and motion stays local. Captured: motion is summed and sent
+  // once per animation frame; a button change goes at once with the motion so far.
+  #onRelativePointer(e) {
+    if (!this.#locked()) {
+      if (e.type === 'pointerdown') {
+        this.#canvas.focus();
+        const asked = this.#canvas.requestPointerLock?.();
+        asked?.catch?.(() => this.#onPointerMode(this.#pointerState())); // refused: stay released
+      }
+      return;
+    }
+    if (!this.#live()) return;
+    if (e.type === 'pointermove') {
+      this.#motion.add(e.movementX ?? 0, e.movementY ?? 0);
+      if (!this.#motionFrame) this.#motionFrame = requestAnimationFrame(() => this.#flushMotion());
+      return;
+    }
+    const buttons = e.type === 'pointercancel' ? 0 : protocolButtons(e.buttons);
+    if (buttons === this.#relButtons) return;
+    this.#relButtons = buttons;
+    const [dx, dy] = this.#motion.take();
+    this.#send(encodeRelativePointer(dx, dy, buttons));
+  }
+
+  #flushMotion() {
+    if (this.#motionFrame) cancelAnimationFrame(this.#motionFrame);
+    this.#motionFrame = 0;
+    if (!this.#motion.pending) return;
+    if (!this.#live() || !this.#locked()) {
+      this.#motion.reset();
+      return;
+    }
+    const [dx, dy] = this.#motion.take();
+    this.#send(encodeRelativePointer(dx, dy, this.#relButtons));
+    if (this.#motion.pending) this.#motionFrame = requestAnimationFrame(() => this.#flushMotion());
   }
 
   // Keeps a drag's events coming when it leaves the canvas. A pointer the browser no longer

@@ -20,6 +20,7 @@ export const CLIPBOARD_CHUNK_BYTES = 60000; // one Clipboard message (the gatewa
 export const MAX_CURSOR_DIM = 256;
 export const MAX_SHADOW_NAMES = 16; // names one ShadowNotice lists
 export const MAX_SHADOW_NAME_BYTES = 128; // UTF-8 bytes of one of them
+export const MAX_RELATIVE_MOTION = 32767; // |dx|, |dy| of one RelativePointer (QEMU carries 0x7FFF + d)
 
 export const MsgType = Object.freeze({
   HELLO: 0x01,
@@ -33,6 +34,7 @@ export const MsgType = Object.freeze({
   CLIPBOARD: 0x09,
   PING: 0x0a,
   KEY_CHAR: 0x0b,
+  RELATIVE_POINTER: 0x0c,
   SERVER_HELLO: 0x81,
   VIDEO_FRAME: 0x82,
   TILE_FRAME: 0x83,
@@ -43,6 +45,7 @@ export const MsgType = Object.freeze({
   CURSOR_SHAPE: 0x88,
   PONG: 0x89,
   SHADOW_NOTICE: 0x8a,
+  POINTER_MODE: 0x8b,
 });
 
 export const ERROR_CODES = Object.freeze({
@@ -128,6 +131,14 @@ export function encodeWheel(dx, dy) {
   checkInt('dx', dx, -0x8000, 0x7fff);
   checkInt('dy', dy, -0x8000, 0x7fff);
   return new Writer(MsgType.WHEEL, 4).i16(dx).i16(dy).buf;
+}
+
+/** Pointer motion while the session's pointer is relative (PointerMode): device pixels, buttons as in Pointer. */
+export function encodeRelativePointer(dx, dy, buttons) {
+  checkInt('dx', dx, -MAX_RELATIVE_MOTION, MAX_RELATIVE_MOTION);
+  checkInt('dy', dy, -MAX_RELATIVE_MOTION, MAX_RELATIVE_MOTION);
+  checkInt('buttons', buttons, 0, 7);
+  return new Writer(MsgType.RELATIVE_POINTER, 5).i16(dx).i16(dy).u8(buttons).buf;
 }
 
 /**
@@ -319,6 +330,18 @@ const decoders = {
   },
 
   [MsgType.WHEEL]: (r) => ({ type: 'wheel', dx: r.i16('dx'), dy: r.i16('dy') }),
+  [MsgType.RELATIVE_POINTER]: (r) => {
+    const m = { type: 'relative_pointer', dx: r.i16('dx'), dy: r.i16('dy'), buttons: r.u8('buttons') };
+    if (m.dx < -MAX_RELATIVE_MOTION || m.dy < -MAX_RELATIVE_MOTION) r.fail(`motion ${m.dx},${m.dy} out of range (|d| <= ${MAX_RELATIVE_MOTION})`);
+    if (m.buttons > 7) r.fail(`unknown button bits ${m.buttons}`);
+    return m;
+  },
+  // How the session takes the pointer: relative (capture it, send RelativePointer) or absolute.
+  [MsgType.POINTER_MODE]: (r) => {
+    const relative = r.u8('relative');
+    if (relative > 1) r.fail(`relative must be 0 or 1, got ${relative}`);
+    return { type: 'pointer_mode', relative: relative === 1 };
+  },
   [MsgType.FRAME_ACK]: (r) => {
     const m = { type: 'frame_ack', frameId: r.u32('frame_id') };
     if (!r.atEnd()) m.paintUs = r.u32('paint_us');

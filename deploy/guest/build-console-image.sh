@@ -36,11 +36,14 @@ done
 # The session's disk is virtio-blk: its drivers must be in the initramfs when the kernel has them
 # as modules (Debian's does), or /dev/vda would not exist in the guest.
 # The USB tablet's drivers (QEMU's pointer) and evdev go in too, as a list of their own: they are
-# loaded only by portico-input-probe (below), so the boot does not wait for USB.
+# loaded only by portico-input-probe (below), so the boot does not wait for USB. Until they are, the
+# guest has no tablet driver and QEMU's pointer is the PS/2 mouse: relative, as in a firmware or an
+# installer. The PS/2 mouse's driver (psmouse) is a third list, for `portico-input-probe mouse`.
 kver=$(basename "$kernel" | sed 's/^vmlinuz-//')
 mkdir -p "$root/lib/portico-modules"
 : > "$root/lib/portico-modules/order"
 : > "$root/lib/portico-modules/input-order"
+: > "$root/lib/portico-modules/mouse-order"
 add_modules() {  # LIST MODULE...: copies the modules and their dependencies, in load order
     list=$1
     shift
@@ -58,16 +61,21 @@ add_modules() {  # LIST MODULE...: copies the modules and their dependencies, in
 # screen keeps the BIOS's last words while the shell runs. bochs (DRM) brings up fbcon on it.
 add_modules order virtio_pci virtio_blk bochs
 add_modules input-order xhci_pci usbhid hid_generic evdev
+add_modules mouse-order psmouse evdev
 
-# For tests of the pointer path (tests/unit/vm): loads the tablet's drivers and prints each of its
-# input events on the serial port as "PORTICO_INPUT <struct input_event in hex>", from
-# PORTICO_INPUT_READY on (printed once the device is open, so no event after it is missed).
+# For tests of the pointer path (tests/unit/vm, tests/integration): loads the tablet's drivers
+# (the guest's pointer becomes absolute) and prints each of its input events on the serial port as
+# "PORTICO_INPUT <struct input_event in hex>", from PORTICO_INPUT_READY on (printed once the device
+# is open, so no event after it is missed). `portico-input-probe mouse` does the same for the PS/2
+# mouse, loading no USB driver, so the guest's pointer stays relative.
 cat > "$root/bin/portico-input-probe" <<'PROBE'
 #!/bin/busybox sh
-for m in $(cat /lib/portico-modules/input-order); do insmod /lib/portico-modules/$m 2>/dev/null; done
+list=input-order name=tablet
+[ "${1:-}" = mouse ] && list=mouse-order name=ps/2
+for m in $(cat /lib/portico-modules/$list); do insmod /lib/portico-modules/$m 2>/dev/null; done
 for i in $(seq 50); do
     for e in /sys/class/input/event*; do
-        grep -qi tablet "$e/device/name" 2>/dev/null || continue
+        grep -qi "$name" "$e/device/name" 2>/dev/null || continue
         (
             exec 3<"/dev/input/${e##*/}"
             echo PORTICO_INPUT_READY > /dev/ttyS0

@@ -467,9 +467,9 @@ private:
         }
         const bool input =
             std::holds_alternative<protocol::Key>(m) || std::holds_alternative<protocol::Pointer>(m) ||
-            std::holds_alternative<protocol::Wheel>(m) || std::holds_alternative<protocol::ResizeRequest>(m) ||
-            std::holds_alternative<protocol::Logoff>(m) || std::holds_alternative<protocol::KeyChar>(m) ||
-            std::holds_alternative<protocol::Clipboard>(m);
+            std::holds_alternative<protocol::RelativePointer>(m) || std::holds_alternative<protocol::Wheel>(m) ||
+            std::holds_alternative<protocol::ResizeRequest>(m) || std::holds_alternative<protocol::Logoff>(m) ||
+            std::holds_alternative<protocol::KeyChar>(m) || std::holds_alternative<protocol::Clipboard>(m);
         if (input) shared_->input(session_id_);
         std::visit(
             [&](const auto& x) {
@@ -478,6 +478,8 @@ private:
                     target->key(x.code, x.down);
                 else if constexpr (std::is_same_v<T, protocol::Pointer>)
                     target->pointer(x.x, x.y, x.buttons);
+                else if constexpr (std::is_same_v<T, protocol::RelativePointer>)
+                    target->pointer_relative(x.dx, x.dy, x.buttons);
                 else if constexpr (std::is_same_v<T, protocol::Wheel>)
                     target->wheel(x.dx, x.dy);
                 else if constexpr (std::is_same_v<T, protocol::FrameAck>)

@@ -168,6 +168,15 @@ void StreamSession::pointer(int x, int y, std::uint8_t buttons) {
     if (input_) input_->pointer(x, y, buttons);
 }
 
+void StreamSession::pointer_relative(int dx, int dy, std::uint8_t buttons) {
+    if (last_buttons_.exchange(buttons) != buttons) input_arrived();
+    if (input_ && input_->pointer_relative(dx, dy, buttons)) return;
+    // A client only captures the pointer after PointerMode(relative), which absolute-only sessions
+    // never send: this is a client bug, worth one line, not a closed connection.
+    if (!relative_dropped_logged_.exchange(true))
+        log::warn("session ", id_, ": relative pointer motion dropped (this session's pointer is absolute only)");
+}
+
 void StreamSession::wheel(int dx, int dy) {
     input_arrived();
     if (input_) input_->wheel(dx, dy);

@@ -82,6 +82,7 @@ public:
     bool attach_view_only(std::shared_ptr<ViewerSink> viewer) override;
     void key(std::uint16_t evdev_code, bool down) override;
     void pointer(int x, int y, std::uint8_t buttons) override;
+    void pointer_relative(int dx, int dy, std::uint8_t buttons) override;
     void wheel(int dx, int dy) override;
     void key_char(std::uint32_t codepoint, std::uint16_t evdev_code, bool down) override;
     void clipboard(const std::string& data, bool more, bool png) override;
@@ -205,7 +206,8 @@ private:
     MotionScale motion_;  // fed by every viewer's acks
     std::atomic<bool> need_keyframe_{true};
     std::atomic<bool> shadow_clipboard_{false};
-    std::atomic<std::uint8_t> last_buttons_{0};  // a button change is input that may show
+    std::atomic<bool> relative_dropped_logged_{false};  // a RelativePointer to an absolute-only session
+    std::atomic<std::uint8_t> last_buttons_{0};         // a button change is input that may show
     bool input_since_frame_ = false;
     std::optional<protocol::ResizeRequest> resize_;  // latest ResizeRequest not yet applied
     std::atomic<bool> ending_{false};

@@ -42,6 +42,9 @@ public:
     virtual bool attach_view_only(std::shared_ptr<ViewerSink> /*viewer*/) { return false; }
     virtual void key(std::uint16_t evdev_code, bool down) = 0;
     virtual void pointer(int x, int y, std::uint8_t buttons) = 0;
+    // Relative motion (protocol RelativePointer): taken by sessions whose pointer can be relative
+    // (VM desktops); others drop it.
+    virtual void pointer_relative(int /*dx*/, int /*dy*/, std::uint8_t /*buttons*/) {}
     virtual void wheel(int dx, int dy) = 0;
     // paint_us: the client's arrival-to-painted time for the frame (0 = not reported).
     virtual void frame_ack(const ViewerSink* viewer, std::uint32_t frame_id, std::uint32_t paint_us) = 0;

@@ -1,5 +1,6 @@
 #include "session-host/vm/rfb_protocol.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace portico::host::vm {
@@ -81,7 +82,9 @@ void RfbClientProtocol::send_setup() {
     out_.insert(out_.end(), {16, 8, 0, 0, 0, 0});
     // SetEncodings. Raw and CopyRect only: the server is on the same machine, so bandwidth is
     // free and decoding cost is what matters.
-    const std::int32_t encodings[] = {enc_copyrect, enc_raw, enc_desktop_size, enc_qemu_ext_key};
+    // Pointer-type-change so that a guest without a tablet gets relative motion it can use.
+    const std::int32_t encodings[] = {enc_copyrect, enc_raw, enc_desktop_size, enc_qemu_ext_key,
+                                      enc_pointer_type_change};
     put8(out_, 2);
     put8(out_, 0);
     put16(out_, static_cast<std::uint16_t>(std::size(encodings)));
@@ -236,6 +239,12 @@ bool RfbClientProtocol::step() {
                 pos_ += 12;
                 ext_key_ = true;
                 break;
+            case enc_pointer_type_change:
+                if (x > 1) return fail("RFB pointer-type-change with x " + std::to_string(x) + " (0 or 1 expected)");
+                pos_ += 12;
+                pointer_relative_ = x == 0;
+                ++pointer_mode_reports_;
+                break;
             default: return fail("RFB server sent an encoding we did not ask for: " + std::to_string(enc));
         }
         if (--rects_left_ == 0) {
@@ -276,6 +285,11 @@ bool RfbClientProtocol::step() {
         }
         default: return fail("RFB server sent unknown message type " + std::to_string(u8(0)));
     }
+}
+
+std::uint16_t relative_coordinate(int delta) {
+    constexpr int origin = RfbClientProtocol::relative_origin;
+    return static_cast<std::uint16_t>(origin + std::max(-origin, std::min(delta, 0xFFFF - origin)));
 }
 
 std::uint16_t evdev_to_xt(std::uint16_t evdev) {

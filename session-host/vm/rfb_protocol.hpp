@@ -24,6 +24,11 @@ public:
     static constexpr std::int32_t enc_copyrect = 1;
     static constexpr std::int32_t enc_desktop_size = -223;
     static constexpr std::int32_t enc_qemu_ext_key = -258;
+    // QEMU's pointer-type-change: a rectangle whose x is 1 while the guest takes absolute
+    // coordinates (a USB tablet) and 0 while it has only a relative mouse (PS/2). Once announced,
+    // a PointerEvent in relative mode carries 0x7FFF + dx, 0x7FFF + dy (QEMU's ui/vnc.c).
+    static constexpr std::int32_t enc_pointer_type_change = -257;
+    static constexpr int relative_origin = 0x7FFF;
 
     // A server framebuffer wider or taller than max_dimension is a protocol error (the mirror is
     // allocated up front: 8192² is 256 MiB). The fuzz target passes a smaller bound so that each
@@ -51,6 +56,9 @@ public:
     bool update_requested() const { return request_outstanding_; }
     bool ext_key_supported() const { return ext_key_; }
     std::uint64_t resizes() const { return resizes_; }
+    // The guest's pointer as QEMU last reported it (absolute until it says otherwise).
+    bool pointer_relative() const { return pointer_relative_; }
+    std::uint64_t pointer_mode_reports() const { return pointer_mode_reports_; }
 
     // Client messages, appended to the output.
     void request_update(bool incremental);
@@ -84,7 +92,14 @@ private:
     int max_dimension_;
     bool request_outstanding_ = false;
     bool ext_key_ = false;
+    bool pointer_relative_ = false;
+    std::uint64_t pointer_mode_reports_ = 0;
 };
+
+// A relative PointerEvent coordinate: QEMU (relative mode, pointer-type-change announced) moves
+// the guest's mouse by coordinate - 0x7FFF, so a delta is sent as 0x7FFF + delta. Deltas beyond
+// what a u16 carries (-0x7FFF .. 0x8000) are clamped.
+std::uint16_t relative_coordinate(int delta);
 
 // Linux evdev key code -> XT scancode as QEMU's extended key event wants it (set 1; 0xE0-prefixed
 // keys as 0x80|code). 0 for keys without a mapping.

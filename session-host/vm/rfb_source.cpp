@@ -130,6 +130,7 @@ void RfbFrameSource::read_available() {
                                         : std::string("VNC read: ") + std::strerror(errno));
     }
     if (proto_.has_output()) write_all(proto_.take_output());
+    relative_ = proto_.pointer_relative();
 }
 
 void RfbFrameSource::flush_input() {
@@ -219,13 +220,50 @@ void RfbFrameSource::pointer(int x, int y, std::uint8_t buttons) {
         if (input_.size() > max_queued_input) return;
         x = std::max(0, std::min(x, cur_w_ - 1));
         y = std::max(0, std::min(y, cur_h_ - 1));
+        buttons_ = buttons & 0x7;
+        if (relative_) {
+            // Moves by the difference to the previous position; the first one has none to go by.
+            const bool known = have_position_;
+            append_pointer(input_, buttons_, relative_coordinate(known ? x - last_x_ : 0),
+                           relative_coordinate(known ? y - last_y_ : 0));
+        } else {
+            append_pointer(input_, buttons_, x, y);
+        }
         last_x_ = x;
         last_y_ = y;
-        buttons_ = buttons & 0x7;
-        append_pointer(input_, buttons_, x, y);
+        have_position_ = true;
     }
     const std::uint64_t one = 1;
     (void)!::write(wake_fd_, &one, sizeof(one));
+}
+
+void RfbFrameSource::pointer_relative(int dx, int dy, std::uint8_t buttons) {
+    {
+        std::lock_guard lock(input_mutex_);
+        if (input_.size() > max_queued_input) return;
+        buttons_ = buttons & 0x7;
+        if (relative_) {
+            // last_x_/last_y_ stay the client's last absolute position: a Pointer after this (a
+            // client that released its capture) moves by its difference to that, not by a jump.
+            append_pointer(input_, buttons_, relative_coordinate(dx), relative_coordinate(dy));
+        } else {
+            // Absolute guest (the mode is switching, or a client that captured too early): move
+            // the absolute position by the motion.
+            last_x_ = std::max(0, std::min(last_x_ + dx, cur_w_ - 1));
+            last_y_ = std::max(0, std::min(last_y_ + dy, cur_h_ - 1));
+            have_position_ = true;
+            append_pointer(input_, buttons_, last_x_, last_y_);
+        }
+    }
+    const std::uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof(one));
+}
+
+void RfbFrameSource::append_still(std::uint8_t mask) {
+    if (relative_)
+        append_pointer(input_, mask, RfbClientProtocol::relative_origin, RfbClientProtocol::relative_origin);
+    else
+        append_pointer(input_, mask, last_x_, last_y_);
 }
 
 void RfbFrameSource::wheel(int dx, int dy) {
@@ -234,8 +272,8 @@ void RfbFrameSource::wheel(int dx, int dy) {
         if (input_.size() > max_queued_input) return;
         auto notches = [&](int count, std::uint8_t bit) {
             for (int i = 0; i < std::min(count, 16); ++i) {
-                append_pointer(input_, static_cast<std::uint8_t>(buttons_ | bit), last_x_, last_y_);
-                append_pointer(input_, buttons_, last_x_, last_y_);
+                append_still(static_cast<std::uint8_t>(buttons_ | bit));
+                append_still(buttons_);
             }
         };
         // RFB buttons 4/5 scroll up/down, 6/7 left/right (same numbering as X11).
@@ -255,7 +293,7 @@ void RfbFrameSource::release_all() {
         keys_down_.clear();
         if (buttons_ != 0) {
             buttons_ = 0;
-            append_pointer(input_, 0, last_x_, last_y_);
+            append_still(0);
         }
     }
     const std::uint64_t one = 1;

@@ -1,13 +1,15 @@
 #pragma once
 // RfbFrameSource: a VM's screen as a FrameSource, read from QEMU's VNC server on a private unix
 // socket (RFB with damage rectangles), plus the VM's keyboard (QEMU extended key events: XT
-// scancodes, so the guest's own layout decides the characters) and absolute pointer (usb-tablet).
+// scancodes, so the guest's own layout decides the characters) and pointer: absolute (usb-tablet)
+// or, while QEMU reports that the guest has only a relative mouse (PS/2), relative motion.
 // capture()/invalidate() run on the session's capture thread; key/pointer/wheel/release_all are
 // thread-safe and never block (they queue bytes and wake the capture thread, which writes them).
 
 #include "capture/frame_source.hpp"
 #include "session-host/vm/rfb_protocol.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -38,8 +40,14 @@ public:
     std::uint64_t resizes() const { return proto_.resizes(); }
 
     void key(std::uint16_t evdev_code, bool down);
-    void pointer(int x, int y, std::uint8_t buttons);  // absolute; bit0 left, bit1 middle, bit2 right
-    void wheel(int dx, int dy);                        // notches -> RFB buttons 4/5 (and 6/7)
+    // The guest's pointer is relative (QEMU's pointer-type-change). Any thread.
+    bool pointer_relative() const { return relative_.load(); }
+    // Absolute position; bit0 left, bit1 middle, bit2 right. While the guest's pointer is relative
+    // the guest's mouse moves by the difference to the previous position instead.
+    void pointer(int x, int y, std::uint8_t buttons);
+    // Motion by (dx, dy). While the guest's pointer is absolute, the position moves by it instead.
+    void pointer_relative(int dx, int dy, std::uint8_t buttons);
+    void wheel(int dx, int dy);  // notches -> RFB buttons 4/5 (and 6/7)
     void release_all();
 
 private:
@@ -48,7 +56,9 @@ private:
     void read_available();
     void write_all(const std::vector<std::uint8_t>& bytes);
     void flush_input();
+    void append_still(std::uint8_t mask);  // a pointer event that does not move; input_mutex_ held
 
+    std::atomic<bool> relative_{false};  // mirrors proto_.pointer_relative() for the input methods
     int fd_ = -1;
     int wake_fd_ = -1;  // eventfd: input queued
     RfbClientProtocol proto_;
@@ -60,6 +70,7 @@ private:
     std::set<std::uint16_t> keys_down_;
     std::uint8_t buttons_ = 0;
     int last_x_ = 0, last_y_ = 0;
+    bool have_position_ = false;  // a Pointer came: last_x_/last_y_ are the client's position
     int cur_w_ = 0, cur_h_ = 0;
 };
 

@@ -42,6 +42,12 @@ void VmSession::pointer(int x, int y, std::uint8_t buttons) {
     if (rfb_) rfb_->pointer(x, y, buttons);
 }
 
+bool VmSession::pointer_relative(int dx, int dy, std::uint8_t buttons) {
+    std::lock_guard lk(input_mu_);
+    if (rfb_) rfb_->pointer_relative(dx, dy, buttons);
+    return true;  // taken in either mode: an absolute guest moves its position by it
+}
+
 void VmSession::wheel(int dx, int dy) {
     std::lock_guard lk(input_mu_);
     if (rfb_) rfb_->wheel(dx, dy);
@@ -54,7 +60,17 @@ void VmSession::release_all() {
 
 capture::FrameSource& VmSession::frame_source() { return *rfb_; }
 
-std::optional<SessionEnding> VmSession::poll(ViewerChannel& /*viewers*/, const std::string* display_lost) {
+std::optional<SessionEnding> VmSession::poll(ViewerChannel& viewers, const std::string* display_lost) {
+    // Every viewer learns the guest's pointer mode on attach and whenever QEMU reports a switch.
+    const bool relative = rfb_->pointer_relative();
+    if (mode_resend_.exchange(false) || mode_sent_ != relative) {
+        if (mode_sent_ != relative)
+            log::info("VM desktop (pool ", vm_->pool(), "): the guest's pointer is ",
+                      relative ? "relative (no tablet: viewers capture the pointer)" : "absolute (tablet)");
+        mode_sent_ = relative;
+        viewers.broadcast(
+            std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(protocol::PointerMode{relative})));
+    }
     auto& vm = vm_->instance();
     auto exit = vm.poll_exit();
     if (!exit && display_lost) exit = vm.wait_exit(2s);  // the display went first; QEMU follows

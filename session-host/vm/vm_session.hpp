@@ -1,7 +1,9 @@
 #pragma once
 // VmSession: a desktop running in its own VM — the screen and the input a StreamSession streams
 // (session_parts.hpp). The screen is read from QEMU's VNC server (RfbFrameSource); keys go to the guest as scancodes (its own
-// layout applies) and the pointer as absolute coordinates (usb-tablet). The guest's resolution
+// layout applies) and the pointer as absolute coordinates (usb-tablet), or as relative motion while
+// the guest has only a relative mouse (no tablet driver: firmware, an installer, a rescue console),
+// which the viewers are told with PointerMode so that they capture the pointer. The guest's resolution
 // changes reach the viewers as Resize (StreamSession follows the frame size); a client's
 // ResizeRequest is ignored: the guest decides its resolution. start() blocks (session worker);
 // afterwards the capture thread owns the VM and tears it down. Input methods are called from
@@ -10,8 +12,10 @@
 #include "session-host/stream/session_parts.hpp"
 #include "session-host/stream/stream_session.hpp"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace portico::host {
@@ -32,6 +36,7 @@ public:
     // SessionInput (network threads)
     void key(std::uint16_t evdev_code, bool down) override;
     void pointer(int x, int y, std::uint8_t buttons) override;
+    bool pointer_relative(int dx, int dy, std::uint8_t buttons) override;
     void wheel(int dx, int dy) override;
     void release_all() override;
 
@@ -40,6 +45,7 @@ public:
     // With display_lost (the VNC connection broke: QEMU died, the guest powered off), the ending
     // says what happened to the VM rather than what the socket saw.
     std::optional<SessionEnding> poll(ViewerChannel& viewers, const std::string* display_lost) override;
+    void viewer_attached() override { mode_resend_ = true; }
     void teardown() override;
 
 private:
@@ -48,6 +54,9 @@ private:
     std::unique_ptr<DesktopVm> vm_;
     std::mutex input_mu_;  // rfb_ takes input from network threads and is torn down by the capture thread
     std::unique_ptr<vm::RfbFrameSource> rfb_;
+    // PointerMode: what the viewers were last told (capture thread), and a viewer attached (any thread).
+    std::optional<bool> mode_sent_;
+    std::atomic<bool> mode_resend_{false};
 };
 
 }  // namespace portico::host

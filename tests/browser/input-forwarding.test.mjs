@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { setMaxListeners } from 'node:events';
 
 import { decodeMessage } from '../../client/web/protocol.js';
-import { InputForwarder, WheelNotches, protocolButtons, sessionPixel } from '../../client/web/input.js';
+import { InputForwarder, RelativeMotion, WheelNotches, protocolButtons, sessionPixel } from '../../client/web/input.js';
 
 test('DOM buttons become protocol buttons (middle and right swap)', () => {
   assert.equal(protocolButtons(0), 0);
@@ -45,7 +45,7 @@ class FakeEvent extends Event {
 }
 const key = (type, code, k, mods = {}) => new FakeEvent(type, { code, key: k, ctrlKey: false, altKey: false, metaKey: false, shiftKey: false, ...mods });
 
-function harness() {
+function harness(extra = {}) {
   globalThis.window ??= new EventTarget();
   globalThis.document ??= Object.assign(new EventTarget(), { hidden: false });
   const canvas = Object.assign(new EventTarget(), { width: 640, height: 480, focus() {}, getBoundingClientRect: () => ({ left: 0, top: 0, width: 640, height: 480 }) });
@@ -59,6 +59,7 @@ function harness() {
     onShortcut: (e) => e.code === 'F11',
     onKeyPress: () => state.presses++,
     onPaste: (t) => pasted.push(t),
+    ...extra,
   });
   const events = new AbortController();
   setMaxListeners(20, events.signal); // one per event type the forwarder listens to, over Node's warning at 10
@@ -120,5 +121,76 @@ test('the paste shortcut waits for the paste event, whose text goes first', () =
     assert.deepEqual(h.sent.slice(1), [{ type: 'key', down: true, code: 47 }, { type: 'key', down: false, code: 47 }]);
   } finally {
     h.stop();
+  }
+});
+
+// --- Relative pointer (a session whose PointerMode is relative: Pointer Lock) -------------------
+
+function relativeHarness() {
+  const modes = [];
+  const h = harness({ onPointerMode: (s) => modes.push(s) });
+  const frames = [];
+  globalThis.requestAnimationFrame = (f) => frames.push(f);
+  globalThis.cancelAnimationFrame = () => {};
+  // Pointer Lock as the browser grants it: requestPointerLock() locks and says so.
+  h.canvas.requestPointerLock = () => {
+    document.pointerLockElement = h.canvas;
+    document.dispatchEvent(new FakeEvent('pointerlockchange'));
+  };
+  document.exitPointerLock = () => {
+    document.pointerLockElement = null;
+    document.dispatchEvent(new FakeEvent('pointerlockchange'));
+  };
+  const runFrames = () => { for (const f of frames.splice(0)) f(); };
+  return { ...h, modes, runFrames, stopAll: () => { h.stop(); document.pointerLockElement = null; } };
+}
+const mouse = (type, fields = {}) => new FakeEvent(type, { pointerType: 'mouse', clientX: 5, clientY: 5, buttons: 0, movementX: 0, movementY: 0, ...fields });
+
+test('RelativeMotion sums motion and keeps what one message cannot carry', () => {
+  const m = new RelativeMotion();
+  assert.equal(m.pending, false);
+  m.add(3, -2);
+  m.add(4.4, 1);
+  assert.deepEqual(m.take(), [7, -1]);
+  assert.equal(m.pending, false);
+  m.add(40000, -5);
+  assert.deepEqual(m.take(), [32767, -5]);
+  assert.deepEqual(m.take(), [40000 - 32767, 0]);
+});
+
+test('relative mode: a click captures (and is not sent), motion goes once per frame, buttons at once, unlock releases', () => {
+  const h = relativeHarness();
+  try {
+    h.input.setPointerMode(true);
+    assert.deepEqual(h.modes, ['released']);
+    h.canvas.dispatchEvent(mouse('pointermove', { movementX: 50 })); // not captured: stays local
+    h.canvas.dispatchEvent(mouse('pointerdown', { buttons: 1 }));   // captures
+    h.canvas.dispatchEvent(mouse('pointerup'));
+    assert.deepEqual(h.modes, ['released', 'captured']);
+    assert.deepEqual(h.sent, []);
+
+    for (let i = 0; i < 5; i++) h.canvas.dispatchEvent(mouse('pointermove', { movementX: 4, movementY: -1 }));
+    assert.deepEqual(h.sent, []); // gathered until the next animation frame
+    h.runFrames();
+    assert.deepEqual(h.sent, [{ type: 'relative_pointer', dx: 20, dy: -5, buttons: 0 }]);
+
+    h.canvas.dispatchEvent(mouse('pointermove', { movementX: 2, movementY: 3 }));
+    h.canvas.dispatchEvent(mouse('pointerdown', { buttons: 2 })); // right button: protocol bit 4
+    assert.deepEqual(h.sent[1], { type: 'relative_pointer', dx: 2, dy: 3, buttons: 4 });
+    h.runFrames(); // nothing left to send
+    assert.equal(h.sent.length, 2);
+
+    document.exitPointerLock(); // Escape, as the browser does it: the held button is let go
+    assert.deepEqual(h.sent[2], { type: 'relative_pointer', dx: 0, dy: 0, buttons: 0 });
+    assert.equal(h.modes.at(-1), 'released');
+
+    h.canvas.dispatchEvent(mouse('pointerdown', { buttons: 1 })); // captures again
+    h.input.setPointerMode(false); // the guest's tablet driver loaded: the lock is given back
+    assert.equal(document.pointerLockElement, null);
+    assert.equal(h.modes.at(-1), 'absolute');
+    h.canvas.dispatchEvent(mouse('pointermove', { clientX: 10, clientY: 20 }));
+    assert.deepEqual(h.sent.at(-1), { type: 'pointer', x: 10, y: 20, buttons: 0 });
+  } finally {
+    h.stopAll();
   }
 });

@@ -8,6 +8,7 @@ import {
   decodeMessage, ProtocolError, MAX_MESSAGE_BYTES,
   encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
   encodeLogoff, encodeResizeRequest, encodeClipboard, encodeClipboardImage, encodePing, encodeKeyChar,
+  encodeRelativePointer,
   CLIPBOARD_CHUNK_BYTES,
 } from '../../client/web/protocol.js';
 
@@ -265,7 +266,7 @@ test('trailing bytes throw', () => {
 });
 
 test('unknown message types throw', () => {
-  for (const type of [0x00, 0x0c, 0x80, 0x8b, 0xff]) {
+  for (const type of [0x00, 0x0d, 0x80, 0x8c, 0xff]) {
     throwsProtocol(new Uint8Array([type, 0, 0, 0]).buffer, /unknown message type/);
   }
 });
@@ -394,4 +395,23 @@ test('shadow_notice decodes the same bytes the host encodes, and refuses what it
   throwsProtocol(new Bytes(0x8a).u16(1).u8(1).u16(0).buffer(), /name 0 is 0 bytes/);
   throwsProtocol(new Bytes(0x8a).u16(1).u8(1).str('a'.repeat(129)).buffer(), /name 0 is 129 bytes/);
   throwsProtocol(new Bytes(0x8a).u16(1).u8(1).u16(1).u8(0xff).buffer(), /not valid UTF-8/);
+});
+
+// --- RelativePointer (0x0C) and PointerMode (0x8B): a session whose pointer is relative ----------
+
+test('relative_pointer encodes the bytes the host decodes; pointer_mode decodes and refuses bad values', () => {
+  // The C++ encoder's bytes for RelativePointer{-2, 300, 5} (tests/unit/protocol/display_test.cpp).
+  assert.equal(hex(encodeRelativePointer(-2, 300, 5)), '0cfeff2c0105');
+  assert.deepEqual(decodeMessage(encodeRelativePointer(-32767, 32767, 7)),
+    { type: 'relative_pointer', dx: -32767, dy: 32767, buttons: 7 });
+  assert.throws(() => encodeRelativePointer(-32768, 0, 0), RangeError);
+  assert.throws(() => encodeRelativePointer(0, 1.5, 0), RangeError);
+  assert.throws(() => encodeRelativePointer(0, 0, 8), RangeError);
+  throwsProtocol(new Uint8Array([0x0c, 0x00, 0x80, 0, 0, 0]), /out of range/);
+
+  assert.deepEqual(decodeMessage(new Uint8Array([0x8b, 1])), { type: 'pointer_mode', relative: true });
+  assert.deepEqual(decodeMessage(new Uint8Array([0x8b, 0])), { type: 'pointer_mode', relative: false });
+  throwsProtocol(new Uint8Array([0x8b, 2]), /relative must be 0 or 1/);
+  throwsProtocol(new Uint8Array([0x8b]), /truncated/);
+  throwsProtocol(new Uint8Array([0x8b, 1, 0]), /trailing/);
 });

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import {
   decodeMessage, encodeHello, encodeKey, encodePointer, encodeWheel, encodeFrameAck, encodeKeyframeRequest,
   encodeLogoff, encodeResizeRequest, encodeClipboard, encodeClipboardImage, encodePing, encodeKeyChar,
+  encodeRelativePointer,
 } from '../../client/web/protocol.js';
 
 const { vectors } = JSON.parse(readFileSync(new URL('../../protocol/vectors/display.json', import.meta.url)));
@@ -40,6 +41,7 @@ const ENCODERS = {
   key: (m) => encodeKey(m.down, m.code),
   pointer: (m) => encodePointer(m.x, m.y, m.buttons),
   wheel: (m) => encodeWheel(m.dx, m.dy),
+  relative_pointer: (m) => encodeRelativePointer(m.dx, m.dy, m.buttons),
   frame_ack: (m) => encodeFrameAck(m.frame_id, m.paint_us ?? 0),
   keyframe_request: () => encodeKeyframeRequest(),
   logoff: () => encodeLogoff(),
@@ -61,7 +63,7 @@ test('golden vectors: every message type has one', () => {
   assert.ok(vectors.length >= 25);
   for (const t of ['hello', 'key', 'pointer', 'wheel', 'frame_ack', 'keyframe_request', 'logoff', 'resize_request',
     'clipboard', 'ping', 'key_char', 'server_hello', 'video_frame', 'tile_frame', 'resize', 'session_ended', 'error',
-    'clipboard_data', 'cursor_shape', 'pong', 'shadow_notice']) {
+    'clipboard_data', 'cursor_shape', 'pong', 'shadow_notice', 'relative_pointer', 'pointer_mode']) {
     assert.ok(types.has(t), `no vector of ${t}`);
   }
 });

@@ -69,6 +69,8 @@ void display() {
     add(ClipboardData{std::string("\x89PNG\r\n\x1a\n", 8), true, true});
     add(CursorShape{5, 1, 1, 2, 2, Bytes(16, 0xff)});
     add(Pong{3, 123456789});
+    add(RelativePointer{-12, 7, 1});
+    add(PointerMode{true});
 }
 
 void control() {

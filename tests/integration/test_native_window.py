@@ -21,6 +21,9 @@ user's keyboard, mouse and clipboard would:
              session, whose picture and input work again
   vm_keyboard  a VM desktop (QEMU, the console guest) gets keys by physical position: z, y and ö
              typed on a German layout of the client display arrive as the US guest's y, z and ;
+  vm_pointer   a VM desktop whose guest has only a relative (PS/2) mouse: the window captures the
+             pointer and xdotool's motion arrives in the guest exactly; the escape chord releases
+             it; the guest's tablet driver loading switches the session and the window to absolute
   fullscreen under a window manager (openbox, whose Alt+Tab switches windows): Ctrl+Alt+Shift+F
              makes the window cover the client's screen and the session follow to its size, with
              the keyboard grabbed, so Alt+Tab reaches the session (held there) and not the window
@@ -714,6 +717,94 @@ def case_vm_keyboard(stack):
         disp.stop()
 
 
+EV_KEY, EV_REL, REL_X, REL_Y, BTN_LEFT = 1, 2, 0, 1, 0x110
+
+
+def case_vm_pointer(stack):
+    """A VM desktop whose guest has no tablet driver (the console guest before usbhid loads: its
+    pointer is QEMU's PS/2 mouse, relative, as in a firmware or an installer): the host reports the
+    relative mode, the window captures the pointer (SDL relative mouse mode), and motion made with
+    xdotool on the client display reaches the guest's PS/2 mouse as exactly that motion (its evdev
+    events, printed on the serial port by portico-input-probe mouse). Ctrl+Alt+Shift+G gives the
+    pointer back (motion then stays on the client), a click takes it again without reaching the
+    guest, a click while captured does. Loading the tablet's driver in the guest switches the
+    session to absolute, and the window gives the pointer back by itself. One VM boot."""
+    from test_vm import input_events, serial, wait_guest_ready
+    if (status := missing_tools()) is not None:
+        return status
+    pool = stack.publish_desktop("console", "pooled")
+    disp = ClientDisplay()
+    client = None
+
+    def motion():
+        events = input_events(run_dir)
+        return (sum(v for t, c, v in events if t == EV_REL and c == REL_X),
+                sum(v for t, c, v in events if t == EV_REL and c == REL_Y),
+                [v for t, c, v in events if t == EV_KEY and c == BTN_LEFT])
+
+    def wait_motion(want, what):
+        try:
+            wait_for(lambda: want(motion()), 30, what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; the guest saw (sum x, sum y, left button) {motion()}") from None
+
+    def move(dx, dy, times):
+        for _ in range(times):
+            disp.xdotool("mousemove_relative", "--", str(dx), str(dy))
+            time.sleep(0.05)
+
+    try:
+        client = WindowClient(stack, disp, "--size", "800x600", resource=pool)
+        run_dir = wait_for(stack.session_dir, 30, "the session's VM runtime directory")
+        wait_for(lambda: "the guest's pointer is relative" in stack.read_log("host"), 60,
+                 "the host to report the guest's relative pointer")
+        wait_for(lambda: "pointer captured" in client.text(), 30, "the window to capture the pointer")
+        assert "the session's pointer is relative" in client.text()
+        wait_guest_ready(run_dir)
+        disp.xdotool("type", "--delay", "60", "portico-input-probe mouse")
+        type_into_session(disp, "Return")
+        wait_for(lambda: "PORTICO_INPUT_READY" in serial(run_dir) or "PORTICO_INPUT_MISSING" in
+                 serial(run_dir), 60, "the guest's PS/2 mouse probe")
+        assert "PORTICO_INPUT_READY" in serial(run_dir), "the guest found no PS/2 mouse"
+
+        move(10, 5, 12)  # 120, 60 in 12 steps
+        wait_motion(lambda m: m[:2] == (120, 60),
+                    "the guest's PS/2 mouse to report the motion made on the client display (120, 60)")
+        print("VM desktop, relative pointer: 12 moves of (10, 5) on the client display reached the guest's "
+              "PS/2 mouse as (120, 60)")
+
+        disp.xdotool("key", "ctrl+alt+shift+g")  # the escape chord gives the pointer back
+        wait_for(lambda: "pointer released" in client.text(), 15, "the chord to release the pointer")
+        move(7, 7, 5)
+        disp.xdotool("mousemove", "--window", str(client.window), "300", "200", "click", "1")  # takes it again
+        wait_for(lambda: client.text().count("pointer captured") == 2, 15, "a click to capture the pointer again")
+        disp.xdotool("click", "1")  # captured: this one is the guest's
+        move(-4, 3, 5)
+        wait_motion(lambda m: m[:2] == (100, 75) and m[2] == [1, 0],
+                    "the motion made while captured (-20, 15) and one click, and nothing made while released")
+        print("released by Ctrl+Alt+Shift+G: motion stayed on the client; the capturing click stayed too; "
+              "the click and motion while captured reached the guest")
+
+        # The tablet's driver makes the guest's pointer absolute: the window lets the pointer go.
+        disp.xdotool("type", "--delay", "60", "portico-input-probe")
+        type_into_session(disp, "Return")
+        wait_for(lambda: "the session's pointer is absolute" in client.text(), 90,
+                 "the session to switch to an absolute pointer once the guest's tablet driver loads")
+        wait_for(lambda: client.text().count("pointer released") == 2, 15, "the window to release the pointer")
+        print("the guest's tablet driver loaded: the session switched to absolute and the window released the pointer")
+        client.stop()
+        client = None
+    except BaseException:
+        if client:
+            print("----- window-client.log -----")
+            print(client.text()[-4000:])
+        raise
+    finally:
+        if client and client.proc.poll() is None:
+            client.proc.kill()
+        disp.stop()
+
+
 def case_login_prompt(stack):
     """Without --user and --password-file the client asks on its terminal (a pty here), the
     password with echo off: the password must not appear in what the terminal shows."""
@@ -967,11 +1058,12 @@ CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, e
          "error_window": case_error_window,
          "fullscreen": with_client(case_fullscreen, window_manager=True),
          "vm_keyboard": case_vm_keyboard,
+         "vm_pointer": case_vm_pointer,
          "monitors": with_client(case_monitors, extra=("--monitors", "all"), display=TwoMonitorDisplay,
                                  needed=("Xorg", "/usr/lib/xorg/modules/drivers/dummy_drv.so"), size=())}
 
 if __name__ == "__main__":
-    if sys.argv[1] == "vm_keyboard":
+    if sys.argv[1] in ("vm_keyboard", "vm_pointer"):
         from test_vm import VmStack
         stack = VmStack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
     else:

@@ -7,8 +7,10 @@ Exit 0 = pass, 1 = fail. The console image is built by the build (tests/unit/vm/
 import glob
 import json
 import os
+import re
 import secrets
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -85,6 +87,16 @@ def serial_count(run_dir, text):
     serial port's own shell may have left its prompt (no newline) just before the typed command's
     output arrives there. The text up to the newline must still be exactly right."""
     return sum(1 for line in serial_lines(run_dir) if line.endswith(text))
+
+
+def input_events(run_dir):
+    """The guest's input events that portico-input-probe printed on the serial port (struct
+    input_event of x86-64: a 16-byte timeval, u16 type, u16 code, s32 value), as (type, code, value)."""
+    out = []
+    for hexed in re.findall(r"PORTICO_INPUT ([0-9a-f]{48})", serial(run_dir)):
+        raw = bytes.fromhex(hexed)
+        out.append(struct.unpack_from("<HHi", raw, 16))
+    return out
 
 
 # Characters the headless client types with Shift held (US layout).
@@ -430,8 +442,25 @@ def case_browser_foreign(stack):
     print(f"screenshots in {artifacts}")
 
 
+def case_browser_pointer(stack):
+    """The console guest (no tablet driver: a relative PS/2 mouse) in Chromium: Pointer Lock on a
+    click, motion into the guest's PS/2 mouse (tests/browser/vm-pointer.test.mjs)."""
+    chromium = os.environ.get("PORTICO_CHROMIUM", "/usr/bin/chromium")
+    node_modules = os.path.join(stack.source, "tests/browser/node_modules/playwright-core")
+    for need in (chromium, node_modules):
+        assert os.path.exists(need), f"the browser test needs {need} (deploy/install-deps.sh --test)"
+    stack.publish_desktop("console", "pooled", name="Console")
+    artifacts = os.environ.get("PORTICO_ARTIFACTS", os.path.join(stack.dir, "artifacts"))
+    env = dict(os.environ, PORTICO_URL=stack.url + "/", PORTICO_USER="demo", PORTICO_PASSWORD=stack.password,
+               PORTICO_ARTIFACTS=artifacts, PORTICO_VM_RUN_DIR=os.path.join(stack.vm_dir, "run"))
+    proc = subprocess.run(["node", os.path.join(stack.source, "tests/browser/vm-pointer.test.mjs")], env=env, timeout=400)
+    assert proc.returncode == 0, "relative pointer browser test failed"
+    assert "the guest's pointer is relative" in stack.read_log("host")
+
+
 CASES = {"console": case_console, "dedicated": case_dedicated, "failure": case_failure, "spare": case_spare,
-         "browser_desktop": case_browser_desktop, "browser_foreign": case_browser_foreign}
+         "browser_desktop": case_browser_desktop, "browser_foreign": case_browser_foreign,
+         "browser_pointer": case_browser_pointer}
 
 
 def main():

@@ -157,6 +157,36 @@ TEST_CASE("wheel: whole notches, high-resolution steps summed, up is negative dy
     CHECK(s->dx == -2);
 }
 
+TEST_CASE("relative motion: summed between sends, one message per send, the remainder kept beyond the limit") {
+    RelativeMotion m;
+    CHECK_FALSE(m.take(0).has_value());  // no motion, nothing to send
+    m.add(3, -2);
+    m.add(4, 1);
+    auto r = m.take(1);
+    REQUIRE(r);
+    CHECK(r->dx == 7);
+    CHECK(r->dy == -1);
+    CHECK(r->buttons == 1);
+    CHECK_FALSE(m.pending());
+
+    // A button change goes at once, with the motion so far (none here).
+    auto click = m.take_with_buttons(4);
+    CHECK(click.dx == 0);
+    CHECK(click.dy == 0);
+    CHECK(click.buttons == 4);
+
+    m.add(40000, -40000);  // more than one message carries
+    auto first = m.take(0);
+    REQUIRE(first);
+    CHECK(first->dx == portico::protocol::kMaxRelativeMotion);
+    CHECK(first->dy == -portico::protocol::kMaxRelativeMotion);
+    auto rest = m.take(0);
+    REQUIRE(rest);
+    CHECK(rest->dx == 40000 - portico::protocol::kMaxRelativeMotion);
+    CHECK(rest->dy == -(40000 - portico::protocol::kMaxRelativeMotion));
+    CHECK_FALSE(m.take(0).has_value());
+}
+
 TEST_CASE("view: a session that fits is shown 1:1 at the top left, a larger one scaled to fit") {
     CHECK(fit_view(800, 600, 1024, 768) == ViewRect{0, 0, 800, 600});
     CHECK(fit_view(2000, 1000, 1000, 1000) == ViewRect{0, 250, 1000, 500});

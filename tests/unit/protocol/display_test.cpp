@@ -359,3 +359,29 @@ TEST_CASE("shadow notices round trip with the spec's layout and bounds", "[proto
               ErrorCode::malformed);
     }
 }
+
+TEST_CASE("relative pointer motion and the pointer mode round trip with the spec's layout and bounds", "[protocol]") {
+    // 0x0C, i16 dx, i16 dy, u8 buttons; 0x8B, u8 relative.
+    CHECK(encode(Message{RelativePointer{-2, 300, 5}}) == std::vector<std::uint8_t>{0x0C, 0xfe, 0xff, 0x2c, 0x01, 5});
+    auto m = round_trip(RelativePointer{-kMaxRelativeMotion, kMaxRelativeMotion, 7});
+    CHECK(m.dx == -kMaxRelativeMotion);
+    CHECK(m.dy == kMaxRelativeMotion);
+    CHECK(m.buttons == 7);
+    CHECK(encode(Message{PointerMode{true}}) == std::vector<std::uint8_t>{0x8B, 1});
+    CHECK(round_trip(PointerMode{true}).relative);
+    CHECK_FALSE(round_trip(PointerMode{false}).relative);
+
+    CHECK(refusal({0x0C, 0x00, 0x80, 0, 0, 0}) == ErrorCode::malformed);  // dx -32768: QEMU cannot carry it
+    CHECK(refusal({0x0C, 0, 0, 0x00, 0x80, 0}) == ErrorCode::malformed);  // dy -32768
+    CHECK(refusal({0x0C, 1, 0, 1, 0, 8}) == ErrorCode::malformed);        // unknown button bit
+    CHECK(refusal({0x8B, 2}) == ErrorCode::malformed);                    // relative must be 0 or 1
+    for (auto full : {encode(Message{RelativePointer{3, -4, 1}}), encode(Message{PointerMode{true}})}) {
+        for (std::size_t n = 1; n < full.size(); ++n) {
+            INFO("type " << int(full[0]) << " cut at " << n);
+            CHECK(refusal(std::vector<std::uint8_t>(full.begin(), full.begin() + static_cast<long>(n))) ==
+                  ErrorCode::malformed);
+        }
+        full.push_back(0);
+        CHECK(refusal(full) == ErrorCode::malformed);
+    }
+}

@@ -113,6 +113,10 @@ json meaning(const proto::Message& m) {
                         {"width", x.width},       {"height", x.height}, {"rgba", to_hex(x.rgba)}};
             } else if constexpr (std::is_same_v<T, proto::Pong>) {
                 return {{"type", "pong"}, {"id", x.id}, {"client_time", x.client_time}};
+            } else if constexpr (std::is_same_v<T, proto::RelativePointer>) {
+                return {{"type", "relative_pointer"}, {"dx", x.dx}, {"dy", x.dy}, {"buttons", x.buttons}};
+            } else if constexpr (std::is_same_v<T, proto::PointerMode>) {
+                return {{"type", "pointer_mode"}, {"relative", x.relative}};
             } else {
                 static_assert(std::is_same_v<T, proto::ShadowNotice>, "every message has a meaning");
                 return {{"type", "shadow_notice"}, {"count", x.count}, {"names", x.names}};
@@ -158,6 +162,7 @@ std::vector<std::pair<std::string, proto::Message>> sample_messages() {
         {"key up, highest code", proto::Key{false, proto::kMaxKeyCode}},
         {"pointer with buttons", proto::Pointer{1919, 1079, 5}},
         {"wheel, signed", proto::Wheel{-120, 240}},
+        {"relative pointer, signed, a button held", proto::RelativePointer{-5, 32767, 1}},
         {"frame ack", proto::FrameAck{123456, 0}},
         {"frame ack with paint time", proto::FrameAck{123457, 16500}},
         {"keyframe request", proto::KeyframeRequest{}},
@@ -185,6 +190,8 @@ std::vector<std::pair<std::string, proto::Message>> sample_messages() {
         {"pong", proto::Pong{9, 1764720000123ULL}},
         {"shadow notice", proto::ShadowNotice{2, {"helpdesk-ana", "J\xc3\xb6rg"}}},
         {"shadow notice, nobody any more", proto::ShadowNotice{0, {}}},
+        {"pointer mode relative", proto::PointerMode{true}},
+        {"pointer mode absolute", proto::PointerMode{false}},
     };
 }
 

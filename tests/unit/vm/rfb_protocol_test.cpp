@@ -85,11 +85,12 @@ TEST_CASE("rfb: handshake answers version, picks None, sends ClientInit, pixel f
     expect.insert(expect.end(), {32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0});
     p8(expect, 2);
     p8(expect, 0);
-    p16(expect, 4);
+    p16(expect, 5);
     p32(expect, 1);
     p32(expect, 0);
     p32(expect, static_cast<std::uint32_t>(-223));
     p32(expect, static_cast<std::uint32_t>(-258));
+    p32(expect, static_cast<std::uint32_t>(-257));  // pointer-type-change
     p8(expect, 3);
     p8(expect, 0);
     p16(expect, 0);
@@ -151,6 +152,32 @@ TEST_CASE("rfb: raw, CopyRect, DesktopSize and the ext-key ack update the mirror
     CHECK(p.ready());
 }
 
+TEST_CASE("rfb: pointer-type-change reports switch the pointer between absolute and relative", "[rfb]") {
+    RfbClientProtocol p = ready_protocol(64, 32);
+    CHECK_FALSE(p.pointer_relative());  // absolute until QEMU says otherwise
+    // QEMU sends the mode in the rectangle's x (1 absolute, 0 relative), the screen size as w x h,
+    // each in its own FramebufferUpdate.
+    Bytes s;
+    update_header(s, 1);
+    rect(s, 0, 0, 64, 32, RfbClientProtocol::enc_pointer_type_change);
+    for (std::uint8_t b : s) REQUIRE(p.feed(&b, 1));
+    CHECK(p.pointer_relative());
+    CHECK(p.pointer_mode_reports() == 1);
+    CHECK(p.take_damage().empty());  // no pixels change
+    Bytes back;
+    update_header(back, 1);
+    rect(back, 1, 0, 64, 32, RfbClientProtocol::enc_pointer_type_change);
+    REQUIRE(p.feed(back.data(), back.size()));
+    CHECK_FALSE(p.pointer_relative());
+    CHECK(p.pointer_mode_reports() == 2);
+
+    Bytes bad;
+    update_header(bad, 1);
+    rect(bad, 2, 0, 64, 32, RfbClientProtocol::enc_pointer_type_change);
+    CHECK_FALSE(p.feed(bad.data(), bad.size()));
+    CHECK(p.error().find("pointer-type-change") != std::string::npos);
+}
+
 TEST_CASE("rfb: client messages have QEMU's wire layout", "[rfb]") {
     RfbClientProtocol p = ready_protocol(64, 32);
     p.ext_key(true, 0xc8);
@@ -159,6 +186,17 @@ TEST_CASE("rfb: client messages have QEMU's wire layout", "[rfb]") {
     const Bytes out = p.take_output();
     const Bytes expect{255, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xc8, 5, 1, 0, 63, 0, 0, 3, 1, 0, 0, 0, 0, 0, 64, 0, 32};
     CHECK(out == expect);
+}
+
+TEST_CASE("rfb: relative motion is 0x7FFF + delta, clamped to what a u16 carries", "[rfb]") {
+    using portico::host::vm::relative_coordinate;
+    CHECK(relative_coordinate(0) == 0x7FFF);  // no motion (a button or wheel event in relative mode)
+    CHECK(relative_coordinate(5) == 0x8004);
+    CHECK(relative_coordinate(-5) == 0x7FFA);
+    CHECK(relative_coordinate(-0x7FFF) == 0);
+    CHECK(relative_coordinate(-40000) == 0);
+    CHECK(relative_coordinate(0x8000) == 0xFFFF);
+    CHECK(relative_coordinate(40000) == 0xFFFF);
 }
 
 TEST_CASE("rfb: evdev to XT scancodes", "[rfb]") {

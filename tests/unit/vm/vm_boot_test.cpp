@@ -254,6 +254,8 @@ TEST_CASE("vm: console guest boots, streams over RFB, takes scancodes, powers of
     while (Clock::now() < settle)
         if (auto c = src.capture(std::chrono::milliseconds(100))) last = *c->frame;
     CHECK(src.ext_key_supported());
+    // No tablet driver yet (portico-input-probe loads it): QEMU's pointer is the PS/2 mouse.
+    CHECK(src.pointer_relative());
 
     type_text(src, "echo PORTICO_MARK > /dev/ttyS0\n");
     // The typed line must show on the streamed screen: over 1000 pixels of text, where a blinking
@@ -296,6 +298,12 @@ TEST_CASE("vm: console guest boots, streams over RFB, takes scancodes, powers of
            !on_serial("PORTICO_INPUT_MISSING"))
         src.capture(std::chrono::milliseconds(100));
     REQUIRE(on_serial("PORTICO_INPUT_READY"));
+    // The tablet's driver is the guest's pointer now: QEMU reports the switch to absolute (the
+    // pointer was relative, the PS/2 mouse, since boot), and positions go as they are from then on.
+    const auto t_abs = Clock::now();
+    while (Clock::now() - t_abs < std::chrono::seconds(10) && src.pointer_relative())
+        src.capture(std::chrono::milliseconds(100));
+    REQUIRE_FALSE(src.pointer_relative());
     const int px = src.width() / 3, py = src.height() / 4;
     src.pointer(px, py, 0);
     src.capture(std::chrono::milliseconds(200));
