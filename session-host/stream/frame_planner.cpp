@@ -63,13 +63,19 @@ FramePlan FramePlanner::plan(const capture::Frame& frame, const capture::DamageR
         // Not a scroll: maybe a window was dragged (its old and new places are both damaged).
         // Bounded to 60% of the screen so full-screen motion does not pay for the search.
         if (!scroll && box.area() * 5 <= screen_area * 3) move = find_move(reference, frame, box);
-        scroll_misses_ = (scroll || move) ? 0 : scroll_misses_ + 1;
+        // Only misses the size of motion count: a small change beside a scroll (a scrollbar, a
+        // status line drawn a moment later) must not rest the detectors between two scroll steps.
+        if (scroll || move)
+            scroll_misses_ = 0;
+        else if (damage.area() * 16 >= screen_area)
+            ++scroll_misses_;
         if (scroll_misses_ >= 3) scroll_backoff_ = 10;
     } else if (scroll_backoff_ > 0) {
         --scroll_backoff_;
     }
     if (scroll) {
-        residual.clear();
+        // The changed rows of the scrolling columns, and whatever changed beside them.
+        residual = outside(damage, {scroll->area});
         for (const auto& r : scroll->changed) residual.add(r);
         for (const auto& r : scroll->moved) p.copies.push_back(copy_of(r, 0, scroll->offset));
     } else if (move) {

@@ -52,10 +52,9 @@ std::vector<capture::Rect> runs(const capture::Rect& area, Pred keep) {
     return out;
 }
 
-}  // namespace
-
-std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before, const capture::Frame& after,
-                                                   const capture::Rect& area) {
+// One offset for the whole width of `area` (find_vertical_scroll without the band search).
+std::optional<VerticalScroll> scroll_across(const capture::Frame& before, const capture::Frame& after,
+                                            const capture::Rect& area) {
     if (area.h < kMinRows || area.w < kMinWidth || !before.bounds().contains(area) || !after.bounds().contains(area) ||
         before.width != after.width || before.height != after.height)
         return std::nullopt;
@@ -98,6 +97,7 @@ std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before,
                rows_equal(after, y, before, y + offset, area);
     };
     VerticalScroll s;
+    s.area = area;
     s.offset = offset;
     // A moved row that is also unchanged (blank on blank) still joins its run: fewer, larger copies.
     s.moved = runs(area, moved);
@@ -109,6 +109,60 @@ std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before,
     for (const auto& r : s.moved) moved_rows += r.h;
     if (moved_rows < kMinMatchedRows) return std::nullopt;
     return s;
+}
+
+bool same_pixel(const std::uint8_t* a, const std::uint8_t* b) {
+    // The X (padding) byte may differ between captures of the same picture.
+    return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
+}
+
+// The columns [x0, x1) of `area` around `band` where every moved row of `s` equals `before` at the
+// offset: how far the scrolling content reaches left and right of the band it was found in.
+std::pair<int, int> scrolling_columns(const capture::Frame& before, const capture::Frame& after,
+                                      const capture::Rect& area, const VerticalScroll& s) {
+    int x0 = area.x, x1 = area.right();
+    for (const auto& r : s.moved)
+        for (int y = r.y; y < r.bottom() && (x0 < s.area.x || x1 > s.area.right()); ++y) {
+            // Row by row (memory order), each narrowing the band to where this row still agrees.
+            const std::uint8_t* now = after.at(0, y);
+            const std::uint8_t* was = before.at(0, y + s.offset);
+            int left = s.area.x;
+            while (left > x0 && same_pixel(now + (left - 1) * 4, was + (left - 1) * 4)) --left;
+            x0 = left;
+            int right = s.area.right();
+            while (right < x1 && same_pixel(now + right * 4, was + right * 4)) ++right;
+            x1 = right;
+        }
+    return {x0, x1};
+}
+
+// Pixels left to send in `area` after `s`: its changed rows, and the columns beside its band.
+long long left_over(const VerticalScroll& s, const capture::Rect& area) {
+    long long px = area.area() - s.area.area();
+    for (const auto& r : s.changed) px += r.area();
+    return px;
+}
+
+}  // namespace
+
+std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before, const capture::Frame& after,
+                                                   const capture::Rect& area) {
+    auto whole = scroll_across(before, after, area);
+    if (whole && whole->changed.empty()) return whole;
+    // Columns that do not move with the rest (a scrollbar's thumb, a panel) spoil the rows they
+    // cross across the whole width: look in the middle half, then widen to the columns that moved
+    // with it, and keep whichever leaves fewer pixels to send.
+    if (area.w < 4 * kMinWidth) return whole;
+    const capture::Rect middle{area.x + area.w / 4, area.y, area.w / 2, area.h};
+    auto band = scroll_across(before, after, middle);
+    if (!band) return whole;
+    const auto [x0, x1] = scrolling_columns(before, after, area, *band);
+    if (x0 != middle.x || x1 != middle.right()) {
+        // Again over the whole band: its rows must match across every column it covers.
+        if (auto wide = scroll_across(before, after, {x0, area.y, x1 - x0, area.h})) band = std::move(wide);
+    }
+    if (whole && left_over(*whole, area) <= left_over(*band, area)) return whole;
+    return band;
 }
 
 namespace {
