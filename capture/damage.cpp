@@ -121,12 +121,12 @@ void DamageRegion::simplify(std::size_t max_rects) {
     }
 }
 
-std::vector<Rect> DamageRegion::tiles(int tile) const {
+std::vector<Rect> DamageRegion::tiles(int tile_w, int tile_h) const {
     std::vector<Rect> out;
     for (const Rect& r : rects_) {
-        for (int ty = (r.y / tile) * tile; ty < r.bottom(); ty += tile)
-            for (int tx = (r.x / tile) * tile; tx < r.right(); tx += tile) {
-                Rect t = Rect{tx, ty, tile, tile}.intersected(r);
+        for (int ty = (r.y / tile_h) * tile_h; ty < r.bottom(); ty += tile_h)
+            for (int tx = (r.x / tile_w) * tile_w; tx < r.right(); tx += tile_w) {
+                Rect t = Rect{tx, ty, tile_w, tile_h}.intersected(r);
                 if (!t.empty()) out.push_back(t);
             }
     }

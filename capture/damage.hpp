@@ -30,7 +30,9 @@ public:
     void simplify(std::size_t max_rects = 32);
 
     // Splits every rectangle into tiles of at most tile x tile pixels, aligned to the tile grid.
-    std::vector<Rect> tiles(int tile) const;
+    std::vector<Rect> tiles(int tile) const { return tiles(tile, tile); }
+    // The same with tiles of at most tile_w x tile_h, aligned to that grid.
+    std::vector<Rect> tiles(int tile_w, int tile_h) const;
 
 private:
     std::vector<Rect> rects_;
