@@ -11,6 +11,7 @@ namespace {
 constexpr int kMinRows = 32;  // smaller areas are cheap to send as pixels anyway
 constexpr int kMinWidth = 32;
 constexpr int kMinMatchedRows = 8;  // an offset must explain at least this many changed rows
+constexpr int kJoinGap = 8;         // changed rows at most this far apart are sent as one rectangle
 
 std::uint64_t row_hash(const std::uint8_t* p, int width) {
     // Word-at-a-time multiply-xorshift: fast, and collisions only cost a memcmp (rows are compared
@@ -105,6 +106,17 @@ std::optional<VerticalScroll> scroll_across(const capture::Frame& before, const 
     // content moving up (offset > 0) is copied top first, content moving down bottom first.
     if (offset < 0) std::reverse(s.moved.begin(), s.moved.end());
     s.changed = runs(area, [&](int y) { return !moved(y) && !unchanged(y); });
+    // New text lines come with rows that happen to equal the old ones (a glyph's blank row):
+    // across such short gaps the changed rows go as one rectangle, so one tile (one palette and
+    // deflate stream) carries a whole line instead of slivers of 5 and 6 rows.
+    std::vector<capture::Rect> joined;
+    for (const auto& r : s.changed) {
+        if (!joined.empty() && r.y - joined.back().bottom() <= kJoinGap)
+            joined.back().h = r.bottom() - joined.back().y;
+        else
+            joined.push_back(r);
+    }
+    s.changed = std::move(joined);
     int moved_rows = 0;
     for (const auto& r : s.moved) moved_rows += r.h;
     if (moved_rows < kMinMatchedRows) return std::nullopt;
@@ -148,10 +160,13 @@ long long left_over(const VerticalScroll& s, const capture::Rect& area) {
 std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before, const capture::Frame& after,
                                                    const capture::Rect& area) {
     auto whole = scroll_across(before, after, area);
-    if (whole && whole->changed.empty()) return whole;
+    // A scroll across the whole width that leaves a few new lines is the common case (a terminal,
+    // an editor) and needs no second look, which would cost as much again.
+    if (whole && left_over(*whole, area) * 4 < area.area()) return whole;
     // Columns that do not move with the rest (a scrollbar's thumb, a panel) spoil the rows they
-    // cross across the whole width: look in the middle half, then widen to the columns that moved
-    // with it, and keep whichever leaves fewer pixels to send.
+    // cross across the whole width (all of them, when the panel changes throughout): look in the
+    // middle half, then widen to the columns that moved with it, and keep whichever leaves fewer
+    // pixels to send.
     if (area.w < 4 * kMinWidth) return whole;
     const capture::Rect middle{area.x + area.w / 4, area.y, area.w / 2, area.h};
     auto band = scroll_across(before, after, middle);

@@ -67,6 +67,20 @@ TEST_CASE("a terminal scrolling up is found as one move plus the new rows", "[sc
     CHECK(shown.pixels == after.pixels);
 }
 
+TEST_CASE("the new rows of a scroll are one rectangle across rows that happen to be unchanged", "[scroll]") {
+    const Frame before = terminal(640, 480, 21);
+    Frame after = scrolled(before, 16, 22);
+    // A new bottom line of text, one row of which equals the old (blank) one there.
+    const Frame text = terminal(640, 480, 23);
+    for (int y = 464; y < 480; ++y)
+        std::memcpy(after.row(y), text.row(y - 464), static_cast<std::size_t>(before.stride));
+    std::memcpy(after.row(470), before.row(470), static_cast<std::size_t>(before.stride));
+    auto s = find_vertical_scroll(before, after, {0, 0, 640, 480});
+    REQUIRE(s);
+    REQUIRE(s->changed.size() == 1);
+    CHECK(s->changed[0] == Rect{0, 464, 640, 16});
+}
+
 TEST_CASE("scrolling down and scrolling inside a region are found too", "[scroll]") {
     const Frame before = terminal(640, 480, 3);
     // Content moves down by 32 rows inside the area y 100..400 only (a scrolling pane).
@@ -99,7 +113,7 @@ TEST_CASE("a page scrolling beside a scrollbar that moves otherwise is a scroll 
     Frame before = terminal(640, 480, 11);
     scrollbar(before, 608, 0);
     Frame after = scrolled(before, 16, 12);
-    scrollbar(after, 608, 20);
+    scrollbar(after, 608, 150);  // the thumb moved by more than its length
     auto s = find_vertical_scroll(before, after, {0, 0, 640, 480});
     REQUIRE(s);
     CHECK(s->offset == 16);

@@ -88,7 +88,7 @@ TEST_CASE("planner: a page scrolling beside its scrollbar is copies plus the bar
     ct::fill(before, {kW - 16, 0, 16, 100}, 0x40, 0x40, 0x40);  // the thumb at the top...
     auto after = scrolled(before, 16, ct::make_text_frame(kW, kH, 6));
     ct::fill(after, {kW - 16, 0, 16, kH}, 0xd0, 0xd0, 0xd0);
-    ct::fill(after, {kW - 16, 20, 16, 100}, 0x40, 0x40, 0x40);  // ...a little lower
+    ct::fill(after, {kW - 16, 150, 16, 100}, 0x40, 0x40, 0x40);  // ...further down
     const auto plan = planner.plan(after, region({0, 0, kW, kH}), before, motion, false);
     REQUIRE(plan.kind == Kind::tiles);
     CHECK(std::string(plan.name) == "scroll");
@@ -126,6 +126,22 @@ TEST_CASE("planner: small changes beside scroll steps do not rest the search", "
     const auto plan =
         planner.plan(scrolled(f, 16, ct::make_text_frame(kW, kH, 8)), region({0, 0, kW, kH}), f, motion, false);
     CHECK(std::string(plan.name) == "scroll");
+}
+
+TEST_CASE("planner: tiles carry only what differs from what the client shows", "[stream][planner]") {
+    FramePlanner planner;
+    RefineTimer motion;
+    motion.reset(kW, kH);
+    const auto before = ct::make_text_frame(kW, kH, 9);
+    auto after = before;
+    ct::fill(after, {100, 200, 8, 14}, 0xff, 0xff, 0xff);  // one glyph changes...
+    // ...in a row the application redrew whole, and a redraw that changed nothing at all.
+    capture::DamageRegion damage = region({0, 196, kW, 20});
+    damage.add({0, 300, 200, 20});
+    const auto plan = planner.plan(after, damage, before, motion, false);
+    REQUIRE(plan.kind == Kind::tiles);
+    REQUIRE(plan.tiles.size() == 1);
+    CHECK(plan.tiles[0] == capture::Rect{100, 200, 8, 14});
 }
 
 TEST_CASE("planner: without what the client shows there is nothing to copy from", "[stream][planner]") {
