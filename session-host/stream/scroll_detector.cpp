@@ -128,24 +128,30 @@ bool same_pixel(const std::uint8_t* a, const std::uint8_t* b) {
     return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
 }
 
-// The columns [x0, x1) of `area` around `band` where every moved row of `s` equals `before` at the
-// offset: how far the scrolling content reaches left and right of the band it was found in.
+// The columns [x0, x1) of `area` around the band `s` was found in where nearly every moved row of
+// `s` equals `before` at the offset: how far the scrolling content reaches left and right. Nearly:
+// a row that is blank across the band can still be new text beside it (a page's short lines);
+// the band is checked row by row again afterwards, and such rows become changed rows.
 std::pair<int, int> scrolling_columns(const capture::Frame& before, const capture::Frame& after,
                                       const capture::Rect& area, const VerticalScroll& s) {
-    int x0 = area.x, x1 = area.right();
+    std::vector<int> lefts, rights;
     for (const auto& r : s.moved)
-        for (int y = r.y; y < r.bottom() && (x0 < s.area.x || x1 > s.area.right()); ++y) {
-            // Row by row (memory order), each narrowing the band to where this row still agrees.
+        for (int y = r.y; y < r.bottom(); ++y) {
             const std::uint8_t* now = after.at(0, y);
             const std::uint8_t* was = before.at(0, y + s.offset);
             int left = s.area.x;
-            while (left > x0 && same_pixel(now + (left - 1) * 4, was + (left - 1) * 4)) --left;
-            x0 = left;
+            while (left > area.x && same_pixel(now + (left - 1) * 4, was + (left - 1) * 4)) --left;
             int right = s.area.right();
-            while (right < x1 && same_pixel(now + right * 4, was + right * 4)) ++right;
-            x1 = right;
+            while (right < area.right() && same_pixel(now + right * 4, was + right * 4)) ++right;
+            lefts.push_back(left);
+            rights.push_back(right);
         }
-    return {x0, x1};
+    if (lefts.empty()) return {s.area.x, s.area.right()};
+    // As far as nine rows in ten reach.
+    const auto tenth = lefts.size() / 10;
+    std::nth_element(lefts.begin(), lefts.end() - 1 - static_cast<std::ptrdiff_t>(tenth), lefts.end());
+    std::nth_element(rights.begin(), rights.begin() + static_cast<std::ptrdiff_t>(tenth), rights.end());
+    return {lefts[lefts.size() - 1 - tenth], rights[tenth]};
 }
 
 // Pixels left to send in `area` after `s`: its changed rows, and the columns beside its band.

@@ -359,7 +359,10 @@ void StreamSession::capture_and_send() {
     if (keyframe) source.invalidate();  // the keyframe carries the whole screen
     // Waiting for damage costs no CPU, so CPU from here to the send is capture + convert + encode.
     const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
-    auto cap = source.capture(33ms);
+    // While refinement is under way its slices follow each other as fast as they encode (and the
+    // viewers take them), not one per 33 ms wait: a whole screen left approximate (a page scrolled
+    // as H.264) then ends exact in ~0.2 s instead of ~0.6 s, inside the 1 s text exactness.
+    auto cap = source.capture(refining_ ? 2ms : 33ms);
     switch (cap.status()) {
         case capture::CaptureResult::Status::permanent_error:
             log::warn("session ", id_, ": the display is lost: ", cap.error());
@@ -637,6 +640,7 @@ void StreamSession::remember_sent(const capture::Frame& frame, const capture::Da
 // Build to lossless: once a part has been still for its own change cadence (RefineTimer),
 // whatever was sent lossy there is re-sent as palette tiles, or JPEG 95 if photo-like.
 void StreamSession::refine_when_still() {
+    refining_ = false;
     if (lossy_.empty() || reference_.width != encoder_w_ || reference_.height != encoder_h_) return;
     const auto cpu_start = frame_log_ ? process_cpu_us() : 0;
     const auto start = Clock::now();
@@ -654,6 +658,7 @@ void StreamSession::refine_when_still() {
     if (tf.tiles.empty()) return;
     auto bytes = encoded(tf);
     const int receivers = send_frame(frame_id, bytes, false);
+    refining_ = !lossy_.empty();
     account_frame(frame_id, "refine", bytes->size(), receivers, start, cpu_start, std::nullopt, region.area());
 }
 

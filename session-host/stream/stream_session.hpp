@@ -182,6 +182,7 @@ private:
     bool video_is_half_ = false;
     LinkQuality quality_;  // CRF and JPEG quality, lowered while the viewers' links hold capture back
     std::unique_ptr<codec::TileEncoder> exact_tiles_;  // palette tiles: decline photo-like rectangles
+    bool refining_ = false;  // the last turn sent a refinement slice and more is left: capture briefly
     std::unique_ptr<codec::TileEncoder> rgb_tiles_;    // PNG: what refinement sends exact in a partly photo-like tile
     std::unique_ptr<codec::TileEncoder> photo_tiles_;  // JPEG 4:4:4
     int encoder_w_ = 0, encoder_h_ = 0;

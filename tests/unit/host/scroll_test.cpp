@@ -131,6 +131,36 @@ TEST_CASE("a page scrolling beside a scrollbar that moves otherwise is a scroll 
     CHECK(shown.pixels == after.pixels);
 }
 
+TEST_CASE("a band reaches past rows that are blank in the middle but new beside it", "[scroll]") {
+    // A page over a status bar whose short text (left only, blank across the middle) changed:
+    // its rows look moved in the middle band; they must not hold the band to the middle.
+    auto status = [](Frame& f, unsigned seed) {
+        const Frame text = terminal(640, 24, seed);
+        for (int y = 440; y < 464; ++y) {
+            std::memset(f.at(0, y), 0xff, 640 * 4);
+            std::memcpy(f.at(8, y), text.at(8, y - 440), 142 * 4);
+        }
+    };
+    Frame before = terminal(640, 480, 31);
+    status(before, 41);
+    scrollbar(before, 608, 0);
+    Frame after = before;
+    const Frame fresh = terminal(640, 480, 32);
+    for (int y = 0; y < 440; ++y)
+        std::memcpy(after.row(y), y + 16 < 440 ? before.row(y + 16) : fresh.row(y),
+                    static_cast<std::size_t>(after.stride));
+    status(after, 42);
+    scrollbar(after, 608, 150);
+    auto s = find_vertical_scroll(before, after, {0, 0, 640, 480});
+    REQUIRE(s);
+    CHECK(s->offset == 16);
+    CHECK(s->area == Rect{0, 0, 608, 480});
+    Frame shown = before;
+    apply(shown, *s, after);
+    for (int y = 0; y < 480; ++y) std::memcpy(shown.at(608, y), after.at(608, y), 32 * 4);
+    CHECK(shown.pixels == after.pixels);
+}
+
 TEST_CASE("a band search finds nothing where nothing scrolled", "[scroll]") {
     Frame before = terminal(640, 480, 13);
     scrollbar(before, 608, 0);
