@@ -121,12 +121,16 @@ void DamageRegion::simplify(std::size_t max_rects) {
     }
 }
 
-std::vector<Rect> DamageRegion::tiles(int tile) const {
+std::vector<Rect> DamageRegion::tiles(int tile_w, int tile_h) const {
     std::vector<Rect> out;
     for (const Rect& r : rects_) {
-        for (int ty = (r.y / tile) * tile; ty < r.bottom(); ty += tile)
-            for (int tx = (r.x / tile) * tile; tx < r.right(); tx += tile) {
-                Rect t = Rect{tx, ty, tile, tile}.intersected(r);
+        // A rectangle that fits a tile in one dimension is not cut in it (a line of text across a
+        // grid line stays one tile); larger ones are cut along the grid.
+        const int y0 = r.h <= tile_h ? r.y : (r.y / tile_h) * tile_h;
+        const int x0 = r.w <= tile_w ? r.x : (r.x / tile_w) * tile_w;
+        for (int ty = y0; ty < r.bottom(); ty += tile_h)
+            for (int tx = x0; tx < r.right(); tx += tile_w) {
+                Rect t = Rect{tx, ty, tile_w, tile_h}.intersected(r);
                 if (!t.empty()) out.push_back(t);
             }
     }

@@ -29,8 +29,11 @@ public:
     // an encoder has to handle. Never loses damage: the result covers at least the same pixels.
     void simplify(std::size_t max_rects = 32);
 
-    // Splits every rectangle into tiles of at most tile x tile pixels, aligned to the tile grid.
-    std::vector<Rect> tiles(int tile) const;
+    // Splits every rectangle into tiles of at most tile x tile pixels, along the tile grid (a
+    // rectangle that fits a tile in one dimension is not cut in that one).
+    std::vector<Rect> tiles(int tile) const { return tiles(tile, tile); }
+    // The same with tiles of at most tile_w x tile_h.
+    std::vector<Rect> tiles(int tile_w, int tile_h) const;
 
 private:
     std::vector<Rect> rects_;

@@ -19,7 +19,7 @@ FrameKind choose_frame_kind(bool keyframe_needed, long long damage_area, long lo
 std::vector<capture::Rect> damage_tiles(const capture::DamageRegion& damage, int width, int height) {
     capture::DamageRegion clipped = damage;
     clipped.clip({0, 0, width, height});
-    return clipped.tiles(kTileSize);
+    return clipped.tiles(kTileWidth, kTileSize);
 }
 
 int session_dimension(int requested) {

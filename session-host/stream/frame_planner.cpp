@@ -4,6 +4,7 @@
 #include "session-host/stream/refine_timer.hpp"
 #include "session-host/stream/scroll_detector.hpp"
 
+#include <algorithm>
 #include <optional>
 
 namespace portico::host {
@@ -30,6 +31,31 @@ capture::DamageRegion outside(const capture::DamageRegion& damage, const std::ve
         for (const auto& piece : left) residual.add(piece);
     }
     return residual;
+}
+
+bool same_bgr(const std::uint8_t* a, const std::uint8_t* b) { return a[0] == b[0] && a[1] == b[1] && a[2] == b[2]; }
+
+// The part of `r` where `frame` differs from `shown` (what the client shows there), or nothing.
+// Damage says where the application drew, not what changed: a terminal redraws whole rows whose
+// right half stays blank, an editor its status line for one new character.
+std::optional<capture::Rect> changed_part(const capture::Frame& shown, const capture::Frame& frame,
+                                          const capture::Rect& r) {
+    int top = -1, bottom = -1, left = r.right(), right = r.x;
+    for (int y = r.y; y < r.bottom(); ++y) {
+        const std::uint8_t* a = shown.at(0, y);
+        const std::uint8_t* b = frame.at(0, y);
+        int x0 = r.x;
+        while (x0 < r.right() && same_bgr(a + x0 * 4, b + x0 * 4)) ++x0;
+        if (x0 == r.right()) continue;
+        int x1 = r.right();
+        while (x1 > x0 && same_bgr(a + (x1 - 1) * 4, b + (x1 - 1) * 4)) --x1;
+        if (top < 0) top = y;
+        bottom = y + 1;
+        left = std::min(left, x0);
+        right = std::max(right, x1);
+    }
+    if (top < 0) return std::nullopt;
+    return capture::Rect{left, top, right - left, bottom - top};
 }
 
 }  // namespace
@@ -63,28 +89,48 @@ FramePlan FramePlanner::plan(const capture::Frame& frame, const capture::DamageR
         // Not a scroll: maybe a window was dragged (its old and new places are both damaged).
         // Bounded to 60% of the screen so full-screen motion does not pay for the search.
         if (!scroll && box.area() * 5 <= screen_area * 3) move = find_move(reference, frame, box);
-        scroll_misses_ = (scroll || move) ? 0 : scroll_misses_ + 1;
+        // Only misses the size of motion count: a small change beside a scroll (a scrollbar, a
+        // status line drawn a moment later) must not rest the detectors between two scroll steps.
+        if (scroll || move)
+            scroll_misses_ = 0;
+        else if (damage.area() * 16 >= screen_area)
+            ++scroll_misses_;
         if (scroll_misses_ >= 3) scroll_backoff_ = 10;
     } else if (scroll_backoff_ > 0) {
         --scroll_backoff_;
     }
     if (scroll) {
-        residual.clear();
+        // The changed rows of the scrolling columns, and whatever changed beside them.
+        residual = outside(damage, {scroll->area});
         for (const auto& r : scroll->changed) residual.add(r);
         for (const auto& r : scroll->moved) p.copies.push_back(copy_of(r, 0, scroll->offset));
     } else if (move) {
         residual = outside(damage, move->moved);
         for (const auto& r : move->moved) p.copies.push_back(copy_of(r, move->dx, move->dy));
     }
-    // Video mode decides on what copies leave over: a scroll or a drag leaves thin strips and
-    // stays copies + tiles, but in a video the detectors find small "moves" that leave most of
-    // the picture to JPEG tiles (measured: 40 kB per 640x360 frame against 12 kB as H.264).
-    const long long motion_area = motion.motion_area(residual);
-    if (choose_frame_kind(false, residual.area(), screen_area, motion_area) != FrameKind::tiles ||
-        p.copies.size() > protocol::kMaxCopies)
-        return as_video(damage);
+    // Most of the screen drawn (video, a full redraw) is video without comparing it all.
+    if (choose_frame_kind(false, residual.area(), screen_area) != FrameKind::tiles) return as_video(damage);
     residual.simplify(32);
     p.tiles = damage_tiles(residual, w, h);
+    if (reference.width == w && reference.height == h) {
+        // Where a tile lies the client shows the reference, or (a copied row inside a scroll's
+        // changed rows) already the new pixels: only what differs from the reference needs pixels.
+        std::vector<capture::Rect> changed;
+        for (const auto& t : p.tiles)
+            if (auto part = changed_part(reference, frame, t)) changed.push_back(*part);
+        p.tiles = std::move(changed);
+    }
+    // Video mode decides on what copies leave over, as pixels that really changed: a scroll or a
+    // drag leaves thin strips and stays copies + tiles (a fast log's new lines are a 1920-pixel
+    // damage band but half of it blank on blank), but in a video the detectors find small "moves"
+    // that leave most of the picture to JPEG tiles (measured: 40 kB per 640x360 frame against
+    // 12 kB as H.264).
+    capture::DamageRegion left;
+    for (const auto& t : p.tiles) left.add(t);
+    const long long motion_area = motion.motion_area(left);
+    if (choose_frame_kind(false, left.area(), screen_area, motion_area) != FrameKind::tiles ||
+        p.copies.size() > protocol::kMaxCopies)
+        return as_video(damage);
     if (p.tiles.size() > protocol::kMaxTiles) return as_video(damage);
     p.name = p.copies.empty() ? "tiles" : move ? "move" : "scroll";
     return p;

@@ -26,7 +26,7 @@ struct FramePlan {
     Kind kind = Kind::tiles;
     const char* name = "tiles";              // for the frame log: tiles, scroll, move, h264_key, h264
     std::vector<protocol::CopyRect> copies;  // tiles: moves of what the client shows, applied first
-    std::vector<capture::Rect> tiles;        // tiles: rectangles to encode, each ≤ kTileSize
+    std::vector<capture::Rect> tiles;        // tiles: rectangles to encode, each ≤ kTileWidth x kTileSize
     capture::DamageRegion video_dirty;       // video: where the decoded picture is painted
 };
 

@@ -39,17 +39,34 @@ void LossyMap::mark_exact(const capture::Rect& r0) {
 }
 
 void LossyMap::copy(const capture::Rect& src, int dx, int dy) {
-    // Read the source's state first: source and destination may overlap.
-    bool any = false;
-    auto s = src.intersected({0, 0, width_, height_});
-    if (s.empty()) return;
-    for (int cy = s.y / kCell; cy <= (s.bottom() - 1) / kCell && !any; ++cy)
-        for (int cx = s.x / kCell; cx <= (s.right() - 1) / kCell && !any; ++cx) any = cell(cx, cy);
-    capture::Rect dst{dx, dy, s.w, s.h};
-    if (any)
-        mark_lossy(dst);
-    else
-        mark_exact(dst);
+    const capture::Rect screen{0, 0, width_, height_};
+    const int shift_x = src.x - dx, shift_y = src.y - dy;  // from a destination pixel to its source
+    const auto dst = capture::Rect{dx, dy, src.w, src.h}.intersected(screen);
+    if (dst.empty()) return;
+    // Cell by cell, from the state before the copy (source and destination may overlap): a
+    // destination cell is lossy if what lands on it came from a lossy cell, exact if it is covered
+    // whole by what came from exact ones. A whole-copy verdict made one approximate cell in a
+    // scrolled page mark the entire page for refinement.
+    const std::vector<bool> before = cells_;
+    auto was_lossy = [&](const capture::Rect& area) {
+        for (int cy = area.y / kCell; cy <= (area.bottom() - 1) / kCell; ++cy)
+            for (int cx = area.x / kCell; cx <= (area.right() - 1) / kCell; ++cx)
+                if (before[static_cast<std::size_t>(cy) * static_cast<std::size_t>(cols_) +
+                           static_cast<std::size_t>(cx)])
+                    return true;
+        return false;
+    };
+    for (int cy = dst.y / kCell; cy <= (dst.bottom() - 1) / kCell; ++cy)
+        for (int cx = dst.x / kCell; cx <= (dst.right() - 1) / kCell; ++cx) {
+            const auto whole = capture::Rect{cx * kCell, cy * kCell, kCell, kCell}.intersected(screen);
+            const auto part = whole.intersected(dst);
+            if (part.empty()) continue;
+            const auto from = capture::Rect{part.x + shift_x, part.y + shift_y, part.w, part.h}.intersected(screen);
+            if (was_lossy(from))
+                set(cx, cy, true);
+            else if (part == whole)
+                set(cx, cy, false);
+        }
 }
 
 std::vector<capture::Rect> LossyMap::take(long long max_area, const CellFilter& eligible) const {

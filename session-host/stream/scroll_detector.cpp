@@ -11,6 +11,7 @@ namespace {
 constexpr int kMinRows = 32;  // smaller areas are cheap to send as pixels anyway
 constexpr int kMinWidth = 32;
 constexpr int kMinMatchedRows = 8;  // an offset must explain at least this many changed rows
+constexpr int kJoinGap = 8;         // changed rows at most this far apart are sent as one rectangle
 
 std::uint64_t row_hash(const std::uint8_t* p, int width) {
     // Word-at-a-time multiply-xorshift: fast, and collisions only cost a memcmp (rows are compared
@@ -52,10 +53,9 @@ std::vector<capture::Rect> runs(const capture::Rect& area, Pred keep) {
     return out;
 }
 
-}  // namespace
-
-std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before, const capture::Frame& after,
-                                                   const capture::Rect& area) {
+// One offset for the whole width of `area` (find_vertical_scroll without the band search).
+std::optional<VerticalScroll> scroll_across(const capture::Frame& before, const capture::Frame& after,
+                                            const capture::Rect& area) {
     if (area.h < kMinRows || area.w < kMinWidth || !before.bounds().contains(area) || !after.bounds().contains(area) ||
         before.width != after.width || before.height != after.height)
         return std::nullopt;
@@ -98,6 +98,7 @@ std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before,
                rows_equal(after, y, before, y + offset, area);
     };
     VerticalScroll s;
+    s.area = area;
     s.offset = offset;
     // A moved row that is also unchanged (blank on blank) still joins its run: fewer, larger copies.
     s.moved = runs(area, moved);
@@ -105,10 +106,84 @@ std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before,
     // content moving up (offset > 0) is copied top first, content moving down bottom first.
     if (offset < 0) std::reverse(s.moved.begin(), s.moved.end());
     s.changed = runs(area, [&](int y) { return !moved(y) && !unchanged(y); });
+    // New text lines come with rows that happen to equal the old ones (a glyph's blank row):
+    // across such short gaps the changed rows go as one rectangle, so one tile (one palette and
+    // deflate stream) carries a whole line instead of slivers of 5 and 6 rows.
+    std::vector<capture::Rect> joined;
+    for (const auto& r : s.changed) {
+        if (!joined.empty() && r.y - joined.back().bottom() <= kJoinGap)
+            joined.back().h = r.bottom() - joined.back().y;
+        else
+            joined.push_back(r);
+    }
+    s.changed = std::move(joined);
     int moved_rows = 0;
     for (const auto& r : s.moved) moved_rows += r.h;
     if (moved_rows < kMinMatchedRows) return std::nullopt;
     return s;
+}
+
+bool same_pixel(const std::uint8_t* a, const std::uint8_t* b) {
+    // The X (padding) byte may differ between captures of the same picture.
+    return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
+}
+
+// The columns [x0, x1) of `area` around the band `s` was found in where nearly every moved row of
+// `s` equals `before` at the offset: how far the scrolling content reaches left and right. Nearly:
+// a row that is blank across the band can still be new text beside it (a page's short lines);
+// the band is checked row by row again afterwards, and such rows become changed rows.
+std::pair<int, int> scrolling_columns(const capture::Frame& before, const capture::Frame& after,
+                                      const capture::Rect& area, const VerticalScroll& s) {
+    std::vector<int> lefts, rights;
+    for (const auto& r : s.moved)
+        for (int y = r.y; y < r.bottom(); ++y) {
+            const std::uint8_t* now = after.at(0, y);
+            const std::uint8_t* was = before.at(0, y + s.offset);
+            int left = s.area.x;
+            while (left > area.x && same_pixel(now + (left - 1) * 4, was + (left - 1) * 4)) --left;
+            int right = s.area.right();
+            while (right < area.right() && same_pixel(now + right * 4, was + right * 4)) ++right;
+            lefts.push_back(left);
+            rights.push_back(right);
+        }
+    if (lefts.empty()) return {s.area.x, s.area.right()};
+    // As far as nine rows in ten reach.
+    const auto tenth = lefts.size() / 10;
+    std::nth_element(lefts.begin(), lefts.end() - 1 - static_cast<std::ptrdiff_t>(tenth), lefts.end());
+    std::nth_element(rights.begin(), rights.begin() + static_cast<std::ptrdiff_t>(tenth), rights.end());
+    return {lefts[lefts.size() - 1 - tenth], rights[tenth]};
+}
+
+// Pixels left to send in `area` after `s`: its changed rows, and the columns beside its band.
+long long left_over(const VerticalScroll& s, const capture::Rect& area) {
+    long long px = area.area() - s.area.area();
+    for (const auto& r : s.changed) px += r.area();
+    return px;
+}
+
+}  // namespace
+
+std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before, const capture::Frame& after,
+                                                   const capture::Rect& area) {
+    auto whole = scroll_across(before, after, area);
+    // A scroll across the whole width that leaves a few new lines is the common case (a terminal,
+    // an editor) and needs no second look, which would cost as much again.
+    if (whole && left_over(*whole, area) * 4 < area.area()) return whole;
+    // Columns that do not move with the rest (a scrollbar's thumb, a panel) spoil the rows they
+    // cross across the whole width (all of them, when the panel changes throughout): look in the
+    // middle half, then widen to the columns that moved with it, and keep whichever leaves fewer
+    // pixels to send.
+    if (area.w < 4 * kMinWidth) return whole;
+    const capture::Rect middle{area.x + area.w / 4, area.y, area.w / 2, area.h};
+    auto band = scroll_across(before, after, middle);
+    if (!band) return whole;
+    const auto [x0, x1] = scrolling_columns(before, after, area, *band);
+    if (x0 != middle.x || x1 != middle.right()) {
+        // Again over the whole band: its rows must match across every column it covers.
+        if (auto wide = scroll_across(before, after, {x0, area.y, x1 - x0, area.h})) band = std::move(wide);
+    }
+    if (whole && left_over(*whole, area) <= left_over(*band, area)) return whole;
+    return band;
 }
 
 namespace {

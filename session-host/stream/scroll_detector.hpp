@@ -12,16 +12,21 @@
 namespace portico::host {
 
 struct VerticalScroll {
+    // The columns that scroll: the whole area, or a band of it when the rest does not move with it.
+    capture::Rect area;
     // after(x, y) == before(x, y + offset) for every row of `moved`.
     int offset = 0;
-    // Destination rectangles (full width of the area), in the order they must be applied.
+    // Destination rectangles (full width of `area`), in the order they must be applied.
     std::vector<capture::Rect> moved;
     std::vector<capture::Rect> changed;  // rows of the area that need new pixels
 };
 
 // Looks for one vertical offset that explains most changed rows of `area` (inside both frames,
-// which have the same size). nullopt when there is none worth sending as moves: too few rows
-// match, or the area is too small to bother.
+// which have the same size), across its whole width or, failing that, across a band of its columns
+// around the middle: a page that scrolls beside a scrollbar or a side panel that does not (a
+// browser's damage is one rectangle over both). The band is as wide as the columns that moved with
+// the middle; what lies outside it is the caller's to send. nullopt when there is none worth
+// sending as moves: too few rows match, or the area is too small to bother.
 std::optional<VerticalScroll> find_vertical_scroll(const capture::Frame& before, const capture::Frame& after,
                                                    const capture::Rect& area);
 

@@ -120,6 +120,7 @@ private:
     // and ¼ Mpixel 8.5 ms on one CPU (bench/web); a whole 1080p screen ends exact in 16 turns.
     static constexpr long long kRefinePixelsPerFrame = 256 * 512;
     static constexpr int kRefineJpegQuality = 95;
+    static constexpr int kExactPiece = 64;  // pieces a many-coloured tile is tried again in as palette tiles
     static constexpr auto kFrameInterval = std::chrono::milliseconds(33);
     // Consecutive temporary capture errors (each one loop turn) before the display counts as lost.
     static constexpr int kMaxTemporaryErrors = 50;
@@ -135,7 +136,9 @@ private:
     void send_planned(const capture::Frame& frame, capture::DamageRegion damage, FramePlan plan,
                       Clock::time_point captured, Clock::time_point encode_start, std::int64_t cpu_start);
     // A palette tile when the rectangle has at most 256 colours (text, UI), else JPEG (at refinement quality if `refine`).
-    protocol::Tile make_tile(const capture::Frame& frame, const capture::Rect& r, bool refine);
+    // `r` as palette tiles where it has few enough colours (whole, else in kExactPiece pieces), JPEG
+    // where it does not (refine: at kRefineJpegQuality), appended to `out`.
+    void add_tiles(const capture::Frame& frame, const capture::Rect& r, bool refine, std::vector<protocol::Tile>& out);
     // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly;
     // nothing if the encoder held the frame back.
     std::optional<protocol::VideoFrame> encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
@@ -180,6 +183,8 @@ private:
     bool video_is_half_ = false;
     LinkQuality quality_;  // CRF and JPEG quality, lowered while the viewers' links hold capture back
     std::unique_ptr<codec::TileEncoder> exact_tiles_;  // palette tiles: decline photo-like rectangles
+    bool refining_ = false;  // the last turn sent a refinement slice and more is left: capture briefly
+    std::unique_ptr<codec::TileEncoder> rgb_tiles_;    // PNG: what refinement sends exact in a partly photo-like tile
     std::unique_ptr<codec::TileEncoder> photo_tiles_;  // JPEG 4:4:4
     int encoder_w_ = 0, encoder_h_ = 0;
     FramePlanner planner_;

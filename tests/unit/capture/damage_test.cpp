@@ -72,4 +72,8 @@ TEST_CASE("tiles split along the grid and cover the region exactly", "[damage]")
         area += t.area();
     }
     CHECK(area == 300 * 70);
+    // A strip that fits a tile's height stays whole across a grid line (one line of text, one tile).
+    DamageRegion strip;
+    strip.add({0, 1018, 900, 37});
+    CHECK(strip.tiles(1024, 256) == std::vector<Rect>{{0, 1018, 900, 37}});
 }

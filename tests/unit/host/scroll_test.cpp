@@ -67,6 +67,20 @@ TEST_CASE("a terminal scrolling up is found as one move plus the new rows", "[sc
     CHECK(shown.pixels == after.pixels);
 }
 
+TEST_CASE("the new rows of a scroll are one rectangle across rows that happen to be unchanged", "[scroll]") {
+    const Frame before = terminal(640, 480, 21);
+    Frame after = scrolled(before, 16, 22);
+    // A new bottom line of text, one row of which equals the old (blank) one there.
+    const Frame text = terminal(640, 480, 23);
+    for (int y = 464; y < 480; ++y)
+        std::memcpy(after.row(y), text.row(y - 464), static_cast<std::size_t>(before.stride));
+    std::memcpy(after.row(470), before.row(470), static_cast<std::size_t>(before.stride));
+    auto s = find_vertical_scroll(before, after, {0, 0, 640, 480});
+    REQUIRE(s);
+    REQUIRE(s->changed.size() == 1);
+    CHECK(s->changed[0] == Rect{0, 464, 640, 16});
+}
+
 TEST_CASE("scrolling down and scrolling inside a region are found too", "[scroll]") {
     const Frame before = terminal(640, 480, 3);
     // Content moves down by 32 rows inside the area y 100..400 only (a scrolling pane).
@@ -81,6 +95,78 @@ TEST_CASE("scrolling down and scrolling inside a region are found too", "[scroll
     Frame shown = before;
     apply(shown, *s, after);
     CHECK(shown.pixels == after.pixels);
+}
+
+namespace {
+
+// A scrollbar in columns [x, frame width): light track, dark thumb over rows [top, top + 100).
+void scrollbar(Frame& f, int x, int top) {
+    for (int y = 0; y < f.height; ++y)
+        for (int c = x; c < f.width; ++c) std::memset(f.at(c, y), y >= top && y < top + 100 ? 0x40 : 0xd0, 4);
+}
+
+}  // namespace
+
+TEST_CASE("a page scrolling beside a scrollbar that moves otherwise is a scroll of the page's columns", "[scroll]") {
+    // One damage rectangle over page and scrollbar (what a browser's scroll step gives): no row
+    // matches across the whole width, yet all but the bar's 32 columns are a copy.
+    Frame before = terminal(640, 480, 11);
+    scrollbar(before, 608, 0);
+    Frame after = scrolled(before, 16, 12);
+    scrollbar(after, 608, 150);  // the thumb moved by more than its length
+    auto s = find_vertical_scroll(before, after, {0, 0, 640, 480});
+    REQUIRE(s);
+    CHECK(s->offset == 16);
+    CHECK(s->area == Rect{0, 0, 608, 480});
+    int moved = 0;
+    for (const auto& r : s->moved) {
+        CHECK(r.right() <= 608);
+        moved += r.h;
+    }
+    CHECK(moved >= 464 - 16);
+    // The client's picture: the copies and changed rows inside the band, the bar's columns whole.
+    Frame shown = before;
+    apply(shown, *s, after);
+    for (int y = 0; y < 480; ++y) std::memcpy(shown.at(608, y), after.at(608, y), 32 * 4);
+    CHECK(shown.pixels == after.pixels);
+}
+
+TEST_CASE("a band reaches past rows that are blank in the middle but new beside it", "[scroll]") {
+    // A page over a status bar whose short text (left only, blank across the middle) changed:
+    // its rows look moved in the middle band; they must not hold the band to the middle.
+    auto status = [](Frame& f, unsigned seed) {
+        const Frame text = terminal(640, 24, seed);
+        for (int y = 440; y < 464; ++y) {
+            std::memset(f.at(0, y), 0xff, 640 * 4);
+            std::memcpy(f.at(8, y), text.at(8, y - 440), 142 * 4);
+        }
+    };
+    Frame before = terminal(640, 480, 31);
+    status(before, 41);
+    scrollbar(before, 608, 0);
+    Frame after = before;
+    const Frame fresh = terminal(640, 480, 32);
+    for (int y = 0; y < 440; ++y)
+        std::memcpy(after.row(y), y + 16 < 440 ? before.row(y + 16) : fresh.row(y),
+                    static_cast<std::size_t>(after.stride));
+    status(after, 42);
+    scrollbar(after, 608, 150);
+    auto s = find_vertical_scroll(before, after, {0, 0, 640, 480});
+    REQUIRE(s);
+    CHECK(s->offset == 16);
+    CHECK(s->area == Rect{0, 0, 608, 480});
+    Frame shown = before;
+    apply(shown, *s, after);
+    for (int y = 0; y < 480; ++y) std::memcpy(shown.at(608, y), after.at(608, y), 32 * 4);
+    CHECK(shown.pixels == after.pixels);
+}
+
+TEST_CASE("a band search finds nothing where nothing scrolled", "[scroll]") {
+    Frame before = terminal(640, 480, 13);
+    scrollbar(before, 608, 0);
+    Frame after = terminal(640, 480, 14);
+    scrollbar(after, 608, 20);
+    CHECK_FALSE(find_vertical_scroll(before, after, {0, 0, 640, 480}));
 }
 
 TEST_CASE("unrelated changes, tiny areas and identical frames are not scrolls", "[scroll]") {
@@ -117,6 +203,27 @@ TEST_CASE("the lossy map tracks what is approximate and hands it back in bounded
     m.mark_exact({0, 0, 64, 64});
     m.copy({0, 0, 64, 64}, 128, 128);
     CHECK(m.empty());
+}
+
+TEST_CASE("a copy carries each cell's state, not the worst of the whole source", "[scroll]") {
+    LossyMap m;
+    m.reset(640, 640);
+    m.mark_lossy({128, 320, 64, 64});  // one approximate cell in a page
+    // The page scrolls up by 32 rows: the lossy cell's pixels now straddle rows 288..352.
+    m.copy({0, 32, 640, 608}, 0, 0);
+    auto all = m.take(1LL << 30);
+    long long area = 0;
+    for (const auto& r : all) {
+        area += r.area();
+        CHECK(r.x == 128);
+        CHECK(r.w == 64);
+    }
+    CHECK(area == 2 * 64 * 64);  // the two cells it lands on, not the whole page
+    // What an exact copy covers whole becomes exact; a cell it covers in part keeps its state.
+    m.copy({0, 0, 640, 64}, 0, 256);
+    CHECK(m.take(1LL << 30).size() == 1);
+    m.copy({0, 0, 640, 32}, 0, 320);
+    CHECK(m.take(1LL << 30).size() == 1);
 }
 
 namespace {

@@ -186,6 +186,32 @@ TEST_CASE("pipeline: text, then H.264 motion and a scroll, then stillness: the c
     CHECK(count(log, [](const Received& r) { return !r.applied; }) == 0);
 }
 
+TEST_CASE("pipeline: an icon among text (more than 256 colours in its tile) still ends pixel-exact", "[pipeline]") {
+    Rig rig(ct::make_text_frame(kW, kH, 3));
+    REQUIRE(rig.converge(3s));
+    // A 40x40 patch of noise (an icon, a thumbnail) in a 200x100 area of new text: the area's
+    // tile has too many colours for a palette, its 64x64 pieces but the icon's do not.
+    const capture::Rect area{100, 200, 200, 100};
+    std::mt19937 rng(11);
+    rig.source.change(
+        [&](capture::Frame& f) {
+            ct::fill(f, area, 0x23, 0x1e, 0x1e);
+            for (int i = 0; i < 20; ++i) ct::draw_glyph(f, area.x + 8 + i * 8, area.y + 70, rng, 0xe0, 0xe0, 0xe0);
+            for (int y = 0; y < 40; ++y)
+                for (int x = 0; x < 40; ++x) {
+                    auto* p = f.at(area.x + 10 + x, area.y + 10 + y);
+                    p[0] = static_cast<std::uint8_t>(rng());
+                    p[1] = static_cast<std::uint8_t>(rng());
+                    p[2] = static_cast<std::uint8_t>(rng());
+                }
+        },
+        area);
+    // Refinement re-sends the icon losslessly (a JPEG, at any quality, would leave it approximate).
+    const auto took = rig.converge(1500ms);
+    INFO(rig.describe());
+    CHECK(took);
+}
+
 TEST_CASE("pipeline: no damage, no frames (once what was lossy is refined)", "[pipeline]") {
     Rig rig(ct::make_text_frame(kW, kH, 2));
     REQUIRE(rig.converge(3s));

@@ -2,6 +2,7 @@
 
 #include "session-host/stream/frame_planner.hpp"
 #include "session-host/stream/refine_timer.hpp"
+#include "session-host/stream/scroll_detector.hpp"
 #include "tests/support/test_frames.hpp"
 
 #include <catch2/catch.hpp>
@@ -76,6 +77,71 @@ TEST_CASE("planner: a scroll becomes copies of what the client has plus the new 
     long long tiled = 0;
     for (const auto& t : plan.tiles) tiled += t.area();
     CHECK(tiled < static_cast<long long>(kW) * kH / 4);  // only the uncovered rows (and lines that differ) as tiles
+}
+
+TEST_CASE("planner: a page scrolling beside its scrollbar is copies plus the bar and the new rows",
+          "[stream][planner]") {
+    FramePlanner planner;
+    RefineTimer motion;
+    motion.reset(kW, kH);
+    auto before = ct::make_text_frame(kW, kH, 5);
+    ct::fill(before, {kW - 16, 0, 16, 100}, 0x40, 0x40, 0x40);  // the thumb at the top...
+    auto after = scrolled(before, 16, ct::make_text_frame(kW, kH, 6));
+    ct::fill(after, {kW - 16, 0, 16, kH}, 0xd0, 0xd0, 0xd0);
+    ct::fill(after, {kW - 16, 150, 16, 100}, 0x40, 0x40, 0x40);  // ...further down
+    const auto plan = planner.plan(after, region({0, 0, kW, kH}), before, motion, false);
+    REQUIRE(plan.kind == Kind::tiles);
+    CHECK(std::string(plan.name) == "scroll");
+    REQUIRE_FALSE(plan.copies.empty());
+    for (const auto& c : plan.copies) CHECK(c.x + c.w <= kW - 16);
+    long long tiled = 0;
+    capture::DamageRegion covered;
+    for (const auto& t : plan.tiles) {
+        tiled += t.area();
+        covered.add(t);
+    }
+    CHECK(tiled < static_cast<long long>(kW) * kH / 4);
+    // Every column of the bar is sent as pixels.
+    capture::DamageRegion bar = region({kW - 16, 0, 16, kH});
+    for (const auto& t : plan.tiles) {
+        capture::DamageRegion rest;
+        for (const auto& r : bar.rects())
+            for (const auto& piece : subtract(r, t)) rest.add(piece);
+        bar = rest;
+    }
+    CHECK(bar.area() == 0);
+}
+
+TEST_CASE("planner: small changes beside scroll steps do not rest the search", "[stream][planner]") {
+    FramePlanner planner;
+    RefineTimer motion;
+    motion.reset(kW, kH);
+    auto f = ct::make_text_frame(kW, kH, 7);
+    for (unsigned i = 0; i < 5; ++i) {
+        auto bar = f;
+        ct::fill(bar, {kW - 16, 0, 16, kH}, static_cast<std::uint8_t>(i * 10), 0x80, 0x80);  // a scrollbar redraw
+        (void)planner.plan(bar, region({kW - 16, 0, 16, kH}), f, motion, false);
+        f = bar;
+    }
+    const auto plan =
+        planner.plan(scrolled(f, 16, ct::make_text_frame(kW, kH, 8)), region({0, 0, kW, kH}), f, motion, false);
+    CHECK(std::string(plan.name) == "scroll");
+}
+
+TEST_CASE("planner: tiles carry only what differs from what the client shows", "[stream][planner]") {
+    FramePlanner planner;
+    RefineTimer motion;
+    motion.reset(kW, kH);
+    const auto before = ct::make_text_frame(kW, kH, 9);
+    auto after = before;
+    ct::fill(after, {100, 200, 8, 14}, 0xff, 0xff, 0xff);  // one glyph changes...
+    // ...in a row the application redrew whole, and a redraw that changed nothing at all.
+    capture::DamageRegion damage = region({0, 196, kW, 20});
+    damage.add({0, 300, 200, 20});
+    const auto plan = planner.plan(after, damage, before, motion, false);
+    REQUIRE(plan.kind == Kind::tiles);
+    REQUIRE(plan.tiles.size() == 1);
+    CHECK(plan.tiles[0] == capture::Rect{100, 200, 8, 14});
 }
 
 TEST_CASE("planner: without what the client shows there is nothing to copy from", "[stream][planner]") {

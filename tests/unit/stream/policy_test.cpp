@@ -32,20 +32,23 @@ TEST_CASE("frame kind: a smaller region in sustained motion (video in a window) 
     CHECK(choose_frame_kind(false, 200 * 200, screen, 200 * 200) == FrameKind::tiles);
 }
 
-TEST_CASE("damage tiles are at most 256x256, inside the screen, and cover the damage exactly") {
+TEST_CASE("damage tiles are at most 1024x256, inside the screen, and cover the damage exactly") {
     DamageRegion d;
-    d.add({10, 20, 600, 300});
-    d.add({900, 700, 500, 500});  // runs off a 1000x800 screen
-    auto tiles = damage_tiles(d, 1000, 800);
+    d.add({10, 20, 1500, 300});   // a line of text 1500 pixels wide: two tiles across, not six
+    d.add({900, 700, 500, 500});  // runs off a 2000x800 screen
+    auto tiles = damage_tiles(d, 2000, 800);
     REQUIRE(!tiles.empty());
     long long area = 0;
+    int in_line = 0;
     for (const auto& t : tiles) {
-        CHECK(t.w <= kTileSize);
+        in_line += t.y == 20;
+        CHECK(t.w <= kTileWidth);
         CHECK(t.h <= kTileSize);
-        CHECK(Rect{0, 0, 1000, 800}.contains(t));
+        CHECK(Rect{0, 0, 2000, 800}.contains(t));
         area += t.area();
     }
-    CHECK(area == 600LL * 300 + 100LL * 100);
+    CHECK(in_line == 2);
+    CHECK(area == 1500LL * 300 + 500LL * 100);
 }
 
 TEST_CASE("session sizes are even and within limits") {
