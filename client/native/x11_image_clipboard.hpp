@@ -8,8 +8,8 @@
 //  - when another program takes CLIPBOARD (XFIXES), it asks TARGETS and fetches image/png if the
 //    owner offers no text (the same rule as the session host: text wins, SDL sends it), reading
 //    INCR transfers of large images; take() hands the newest image to the window thread.
-// The session host's ClipboardBridge does the same on the session's display; the two do not
-// share code because the client may not include the host's X11 back-ends (docs/architecture.md).
+// The session host's ClipboardBridge does the same on the session's display; both speak the X
+// selection protocol through x11/selection.hpp and keep their policy here.
 
 #include <functional>
 #include <memory>

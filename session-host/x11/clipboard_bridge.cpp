@@ -3,16 +3,15 @@
 #include "capture/x11/x11_connection.hpp"
 #include "common/log.hpp"
 #include "protocol/display.hpp"
+#include "x11/selection.hpp"
 
 #include <xcb/xcb.h>
 #include <xcb/xfixes.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <stdexcept>
-#include <vector>
 
 namespace portico::host {
 
@@ -92,9 +91,8 @@ struct ClipboardBridge::Impl {
     xcb_connection_t* conn = nullptr;
     xcb_window_t window = 0;
     std::uint8_t xfixes_event = 0;
-    xcb_atom_t clipboard = 0, primary = XCB_ATOM_PRIMARY, utf8 = 0, text = 0, targets = 0, incr = 0, timestamp = 0;
-    xcb_atom_t prop_clipboard = 0, prop_primary = 0, text_plain = 0, image_png = 0;
-    std::size_t max_request_bytes = 0;  // what one ChangeProperty may carry on this connection
+    std::optional<x11::SelectionAtoms> atoms;
+    xcb_atom_t primary = XCB_ATOM_PRIMARY, prop_clipboard = 0, prop_primary = 0;
 
     std::string owned;      // the text we serve while we own the selections
     std::string owned_png;  // non-empty: CLIPBOARD holds this image instead of `owned`
@@ -103,62 +101,23 @@ struct ClipboardBridge::Impl {
     bool own_clipboard = false, own_primary = false;
 
     // One conversion at a time; a newer owner change replaces it.
-    struct Fetch {
-        xcb_atom_t selection = 0, target = 0, property = 0;
-        bool incr = false;
-        std::string data;
-        std::chrono::steady_clock::time_point started;
-    };
-    std::optional<Fetch> fetch;
+    std::optional<x11::SelectionTransfer> fetch;
     std::optional<xcb_atom_t> fetch_next;  // an owner change seen while a fetch was running
 
     ~Impl() {
         if (conn) xcb_disconnect(conn);
     }
 
-    xcb_atom_t atom(const char* name) {
-        auto* r = xcb_intern_atom_reply(
-            conn, xcb_intern_atom(conn, 0, static_cast<std::uint16_t>(std::strlen(name)), name), nullptr);
-        if (!r) throw std::runtime_error(std::string("cannot intern X atom ") + name);
-        xcb_atom_t a = r->atom;
-        std::free(r);
-        return a;
-    }
-
-    xcb_atom_t property_for(xcb_atom_t selection) const {
-        return selection == clipboard ? prop_clipboard : prop_primary;
-    }
-
     // CLIPBOARD may hold an image: ask what the owner offers first. PRIMARY is a text selection.
-    void start_fetch(xcb_atom_t selection) { start_fetch(selection, selection == clipboard ? targets : utf8); }
+    void start_fetch(xcb_atom_t selection) {
+        start_fetch(selection, selection == atoms->clipboard ? atoms->targets : atoms->utf8);
+    }
 
     void start_fetch(xcb_atom_t selection, xcb_atom_t target) {
-        Fetch f;
-        f.selection = selection;
-        f.target = target;
-        f.property = property_for(selection);
-        f.started = std::chrono::steady_clock::now();
-        xcb_delete_property(conn, window, f.property);
-        xcb_convert_selection(conn, window, selection, target, f.property, XCB_CURRENT_TIME);
-        fetch = std::move(f);
-    }
-
-    // Reads and deletes our property; nullopt if it is missing.
-    std::optional<std::pair<xcb_atom_t, std::string>> take_property(xcb_atom_t property) {
-        constexpr std::uint32_t kMaxWords = (kMaxImage + 4096) / 4;
-        auto* r = xcb_get_property_reply(
-            conn, xcb_get_property(conn, 1, window, property, XCB_GET_PROPERTY_TYPE_ANY, 0, kMaxWords), nullptr);
-        if (!r) return std::nullopt;
-        std::pair<xcb_atom_t, std::string> out{r->type, {}};
-        if (r->type != XCB_NONE) {
-            int len = xcb_get_property_value_length(r);
-            auto* p = static_cast<const char*>(xcb_get_property_value(r));
-            if (len > 0) out.second.assign(p, static_cast<std::size_t>(len));
-        }
-        bool missing = r->type == XCB_NONE;
-        std::free(r);
-        if (missing) return std::nullopt;
-        return out;
+        // Text is cut to kMaxText later; the +3 keeps a last character whole for the cut to see.
+        const std::size_t max_bytes = target == atoms->image_png ? kMaxImage : kMaxText + 3;
+        fetch.emplace(conn, window, selection, target, selection == atoms->clipboard ? prop_clipboard : prop_primary,
+                      atoms->incr, max_bytes);
     }
 
     // The fetch is over (done or failed): start the one an owner change queued meanwhile.
@@ -171,22 +130,29 @@ struct ClipboardBridge::Impl {
     }
 
     std::optional<Copied> finish_fetch() {
-        Fetch f = std::move(*fetch);
+        if (fetch->target() == atoms->targets) {
+            const xcb_atom_t selection = fetch->selection();
+            const std::string list = std::move(fetch->data());
+            on_targets(selection, list);  // replaces the fetch
+            return std::nullopt;
+        }
+        const xcb_atom_t target = fetch->target();
+        std::string data = std::move(fetch->data());
         end_fetch();
-        if (f.target == image_png) {
-            if (f.data.size() > kMaxImage) {
+        if (target == atoms->image_png) {
+            if (data.size() > kMaxImage) {
                 log::warn("clipboard: an app copied an image larger than ", kMaxImage >> 20, " MiB; not sent");
                 return std::nullopt;
             }
-            if (!protocol::looks_like_png(f.data)) {
+            if (!protocol::looks_like_png(data)) {
                 log::warn("clipboard: an app offered image/png that is not a PNG file; not sent");
                 return std::nullopt;
             }
-            if (f.data == last_png) return std::nullopt;
-            last_png = f.data;
-            return Copied{std::move(f.data), true};
+            if (data == last_png) return std::nullopt;
+            last_png = data;
+            return Copied{std::move(data), true};
         }
-        std::string t = f.target == XCB_ATOM_STRING ? latin1_to_utf8(f.data) : sanitize_utf8(f.data);
+        std::string t = target == XCB_ATOM_STRING ? latin1_to_utf8(data) : sanitize_utf8(data);
         cut_utf8(t, kMaxText);
         if (t.empty() || t == last) return std::nullopt;
         last = t;
@@ -196,70 +162,46 @@ struct ClipboardBridge::Impl {
     // The owner's TARGETS: image/png only when it offers no text (see the header).
     void on_targets(xcb_atom_t selection, const std::string& list) {
         bool text_offered = false, png_offered = false;
-        for (std::size_t i = 0; i + 4 <= list.size(); i += 4) {
-            xcb_atom_t a;
-            std::memcpy(&a, list.data() + i, 4);
-            text_offered = text_offered || a == utf8 || a == XCB_ATOM_STRING || a == text || a == text_plain;
-            png_offered = png_offered || a == image_png;
+        for (xcb_atom_t a : x11::atom_list(list)) {
+            text_offered = text_offered || atoms->is_text(a);
+            png_offered = png_offered || a == atoms->image_png;
         }
-        start_fetch(selection, png_offered && !text_offered ? image_png : utf8);
+        start_fetch(selection, png_offered && !text_offered ? atoms->image_png : atoms->utf8);
     }
 
     std::optional<Copied> on_selection_notify(const xcb_selection_notify_event_t* ev) {
-        if (!fetch || ev->requestor != window || ev->selection != fetch->selection) return std::nullopt;
-        if (ev->property == XCB_NONE) {
-            // An owner without TARGETS may still give text; one without UTF8_STRING may still
-            // speak STRING (old clients).
-            if (fetch->target == targets)
-                start_fetch(fetch->selection, utf8);
-            else if (fetch->target == utf8)
-                start_fetch(fetch->selection, XCB_ATOM_STRING);
-            else
-                end_fetch();
-            return std::nullopt;
+        if (!fetch) return std::nullopt;
+        switch (fetch->on_selection_notify(*ev)) {
+            case x11::SelectionTransfer::Step::refused:
+                // An owner without TARGETS may still give text; one without UTF8_STRING may still
+                // speak STRING (old clients).
+                if (fetch->target() == atoms->targets)
+                    start_fetch(fetch->selection(), atoms->utf8);
+                else if (fetch->target() == atoms->utf8)
+                    start_fetch(fetch->selection(), XCB_ATOM_STRING);
+                else
+                    end_fetch();
+                return std::nullopt;
+            case x11::SelectionTransfer::Step::failed: end_fetch(); return std::nullopt;
+            case x11::SelectionTransfer::Step::incr:
+                log::info("clipboard: an app sends its ", fetch->target() == atoms->image_png ? "image" : "text",
+                          " in pieces (INCR)");
+                return std::nullopt;
+            case x11::SelectionTransfer::Step::done: return finish_fetch();
+            default: return std::nullopt;
         }
-        auto p = take_property(fetch->property);
-        if (!p) {
-            end_fetch();
-            return std::nullopt;
-        }
-        if (p->first == incr) {
-            // The owner sends the text in pieces, each written after we delete the last one
-            // (take_property deleted the INCR marker, which starts the transfer).
-            fetch->incr = true;
-            log::info("clipboard: an app sends its ", fetch->target == image_png ? "image" : "text",
-                      " in pieces (INCR)");
-            xcb_flush(conn);
-            return std::nullopt;
-        }
-        if (fetch->target == targets) {
-            on_targets(fetch->selection, p->second);
-            xcb_flush(conn);
-            return std::nullopt;
-        }
-        fetch->data = std::move(p->second);
-        return finish_fetch();
     }
 
     std::optional<Copied> on_property_notify(const xcb_property_notify_event_t* ev) {
-        if (!fetch || !fetch->incr || ev->window != window || ev->atom != fetch->property ||
-            ev->state != XCB_PROPERTY_NEW_VALUE)
-            return std::nullopt;
-        auto p = take_property(fetch->property);
-        if (!p) return std::nullopt;
-        if (p->second.empty()) return finish_fetch();  // a zero-length piece ends the transfer
-        // Keep reading but drop the excess: cut text still pastes; an image that long is refused.
-        const std::size_t keep = fetch->target == image_png ? kMaxImage + 1 : kMaxText + 4;
-        if (fetch->data.size() < keep) fetch->data += p->second;
-        xcb_flush(conn);
-        return std::nullopt;
+        if (!fetch || fetch->on_property_notify(*ev) != x11::SelectionTransfer::Step::done) return std::nullopt;
+        return finish_fetch();
     }
 
     void on_owner_change(const xcb_xfixes_selection_notify_event_t* ev) {
         if (ev->owner == window || ev->owner == XCB_NONE) return;
-        if (ev->selection == clipboard) own_clipboard = false;
+        if (ev->selection == atoms->clipboard) own_clipboard = false;
         if (ev->selection == primary) own_primary = false;
-        if (fetch && std::chrono::steady_clock::now() - fetch->started < std::chrono::seconds(2)) {
+        if (fetch && std::chrono::steady_clock::now() - fetch->started() < std::chrono::seconds(2)) {
             fetch_next = ev->selection;
             return;
         }
@@ -267,60 +209,26 @@ struct ClipboardBridge::Impl {
     }
 
     void on_selection_request(const xcb_selection_request_event_t* ev) {
-        xcb_selection_notify_event_t reply{};
-        reply.response_type = XCB_SELECTION_NOTIFY;
-        reply.time = ev->time;
-        reply.requestor = ev->requestor;
-        reply.selection = ev->selection;
-        reply.target = ev->target;
-        reply.property = XCB_NONE;
-        xcb_atom_t property = ev->property == XCB_NONE ? ev->target : ev->property;  // obsolete clients
-        bool owned_selection =
-            (ev->selection == clipboard && own_clipboard) || (ev->selection == primary && own_primary);
-        if (owned_selection && ev->selection == clipboard && !owned_png.empty()) {
-            if (ev->target == targets) {
-                xcb_atom_t list[] = {targets, image_png, timestamp};
-                xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, XCB_ATOM_ATOM, 32,
-                                    sizeof(list) / sizeof(list[0]), list);
-                reply.property = property;
-            } else if (ev->target == image_png) {
-                // One ChangeProperty: Xvfb's BIG-REQUESTS takes 16 MiB, twice the largest image.
-                if (owned_png.size() + 64 <= max_request_bytes) {
-                    xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, image_png, 8,
-                                        static_cast<std::uint32_t>(owned_png.size()), owned_png.data());
-                    reply.property = property;
-                } else {
-                    log::warn("clipboard: the image (", owned_png.size(),
-                              " bytes) exceeds the X server's request size");
-                }
-            } else if (ev->target == timestamp) {
-                std::uint32_t t = XCB_CURRENT_TIME;
-                xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, XCB_ATOM_INTEGER, 32, 1, &t);
-                reply.property = property;
-            }
+        const auto& a = *atoms;
+        x11::SelectionReply reply(conn, *ev);
+        const bool owned_selection =
+            (ev->selection == a.clipboard && own_clipboard) || (ev->selection == primary && own_primary);
+        if (owned_selection && ev->target == a.timestamp) {
+            reply.timestamp();
+        } else if (owned_selection && ev->selection == a.clipboard && !owned_png.empty()) {
+            if (ev->target == a.targets)
+                reply.atoms({a.targets, a.image_png, a.timestamp});
+            else if (ev->target == a.image_png && !reply.bytes(a.image_png, owned_png))
+                log::warn("clipboard: the image (", owned_png.size(), " bytes) exceeds the X server's request size");
         } else if (owned_selection) {
-            if (ev->target == targets) {
-                xcb_atom_t list[] = {targets, utf8, text, text_plain, XCB_ATOM_STRING, timestamp};
-                xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, XCB_ATOM_ATOM, 32,
-                                    sizeof(list) / sizeof(list[0]), list);
-                reply.property = property;
-            } else if (ev->target == utf8 || ev->target == text || ev->target == text_plain) {
-                xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, utf8, 8,
-                                    static_cast<std::uint32_t>(owned.size()), owned.data());
-                reply.property = property;
-            } else if (ev->target == XCB_ATOM_STRING) {
-                std::string l1 = utf8_to_latin1(owned);
-                xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, XCB_ATOM_STRING, 8,
-                                    static_cast<std::uint32_t>(l1.size()), l1.data());
-                reply.property = property;
-            } else if (ev->target == timestamp) {
-                std::uint32_t t = XCB_CURRENT_TIME;
-                xcb_change_property(conn, XCB_PROP_MODE_REPLACE, ev->requestor, property, XCB_ATOM_INTEGER, 32, 1, &t);
-                reply.property = property;
-            }
+            if (ev->target == a.targets)
+                reply.atoms({a.targets, a.utf8, a.text, a.text_plain, XCB_ATOM_STRING, a.timestamp});
+            else if (ev->target == a.utf8 || ev->target == a.text || ev->target == a.text_plain)
+                reply.bytes(a.utf8, owned);
+            else if (ev->target == XCB_ATOM_STRING)
+                reply.bytes(XCB_ATOM_STRING, utf8_to_latin1(owned));
         }
-        xcb_send_event(conn, 0, ev->requestor, XCB_EVENT_MASK_NO_EVENT, reinterpret_cast<const char*>(&reply));
-        xcb_flush(conn);
+        reply.send();
     }
 };
 
@@ -331,24 +239,10 @@ ClipboardBridge::ClipboardBridge(const std::string& display, const std::string& 
     d.conn = capture::connect_x11(display, xauthority, &screen_number);
     d.xfixes_event = capture::init_xfixes(d.conn, display);
     const xcb_window_t root = capture::screen_of(d.conn, screen_number, display).root;
-    d.window = xcb_generate_id(d.conn);
-    std::uint32_t mask = XCB_EVENT_MASK_PROPERTY_CHANGE;
-    xcb_create_window(d.conn, XCB_COPY_FROM_PARENT, d.window, root, -10, -10, 1, 1, 0, XCB_WINDOW_CLASS_INPUT_ONLY,
-                      XCB_COPY_FROM_PARENT, XCB_CW_EVENT_MASK, &mask);
-    d.clipboard = d.atom("CLIPBOARD");
-    d.utf8 = d.atom("UTF8_STRING");
-    d.text = d.atom("TEXT");
-    d.text_plain = d.atom("text/plain;charset=utf-8");
-    d.targets = d.atom("TARGETS");
-    d.incr = d.atom("INCR");
-    d.timestamp = d.atom("TIMESTAMP");
-    d.prop_clipboard = d.atom("PORTICO_CLIPBOARD");
-    d.prop_primary = d.atom("PORTICO_PRIMARY");
-    d.image_png = d.atom("image/png");
-    d.max_request_bytes = std::size_t{xcb_get_maximum_request_length(d.conn)} * 4;
-    for (xcb_atom_t sel : {d.clipboard, d.primary})
-        xcb_xfixes_select_selection_input(d.conn, d.window, sel, XCB_XFIXES_SELECTION_EVENT_MASK_SET_SELECTION_OWNER);
-    xcb_flush(d.conn);
+    d.atoms.emplace(d.conn);
+    d.prop_clipboard = x11::intern_atom(d.conn, "PORTICO_CLIPBOARD");
+    d.prop_primary = x11::intern_atom(d.conn, "PORTICO_PRIMARY");
+    d.window = x11::create_selection_window(d.conn, root, {d.atoms->clipboard, d.primary});
     if (xcb_connection_has_error(d.conn)) throw std::runtime_error("X connection to " + display + " failed");
 }
 
@@ -362,11 +256,10 @@ void ClipboardBridge::set_text(std::string text) {
     d.owned = std::move(text);
     d.owned_png.clear();
     d.last = d.owned;
-    for (xcb_atom_t sel : {d.clipboard, d.primary}) xcb_set_selection_owner(d.conn, d.window, sel, XCB_CURRENT_TIME);
-    d.own_clipboard = d.own_primary = true;
-    // Wait until the server has made us the owner: the client's next message is often the paste
+    // Waits until the server has made us the owner: the client's next message is often the paste
     // keystroke, injected over another connection, and the app must not ask an old owner (or none).
-    std::free(xcb_get_selection_owner_reply(d.conn, xcb_get_selection_owner(d.conn, d.primary), nullptr));
+    x11::take_ownership(d.conn, d.window, {d.atoms->clipboard, d.primary});
+    d.own_clipboard = d.own_primary = true;
 }
 
 void ClipboardBridge::set_image(std::string png) {
@@ -376,9 +269,8 @@ void ClipboardBridge::set_image(std::string png) {
     if (xcb_connection_has_error(d.conn)) return;
     d.owned_png = std::move(png);
     d.last_png = d.owned_png;
-    xcb_set_selection_owner(d.conn, d.window, d.clipboard, XCB_CURRENT_TIME);
+    x11::take_ownership(d.conn, d.window, {d.atoms->clipboard});
     d.own_clipboard = true;
-    std::free(xcb_get_selection_owner_reply(d.conn, xcb_get_selection_owner(d.conn, d.clipboard), nullptr));
 }
 
 std::optional<ClipboardBridge::Copied> ClipboardBridge::poll() {
@@ -399,7 +291,7 @@ std::optional<ClipboardBridge::Copied> ClipboardBridge::poll() {
             d.on_selection_request(reinterpret_cast<xcb_selection_request_event_t*>(ev));
         else if (type == XCB_SELECTION_CLEAR) {
             auto* c = reinterpret_cast<xcb_selection_clear_event_t*>(ev);
-            if (c->selection == d.clipboard) d.own_clipboard = false;
+            if (c->selection == d.atoms->clipboard) d.own_clipboard = false;
             if (c->selection == d.primary) d.own_primary = false;
         }
         std::free(ev);

@@ -8,9 +8,11 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -83,6 +85,14 @@ struct XConn {
     }
     ~XConn() { xcb_disconnect(c); }
     void sync() { std::free(xcb_get_input_focus_reply(c, xcb_get_input_focus(c), nullptr)); }
+    xcb_atom_t atom(const char* name) {
+        auto* r = xcb_intern_atom_reply(c, xcb_intern_atom(c, 0, static_cast<std::uint16_t>(std::strlen(name)), name),
+                                        nullptr);
+        if (!r) throw std::runtime_error(std::string("cannot intern X atom ") + name);
+        const xcb_atom_t a = r->atom;
+        std::free(r);
+        return a;
+    }
 };
 
 }  // namespace portico::test

@@ -20,6 +20,7 @@ import tempfile
 MODULES = {
     "common/": "common",
     "protocol/": "protocol",
+    "x11/": "x11",
     "capture/x11/": "capture/x11",
     "capture/": "capture",
     "codec/": "codec",
@@ -37,10 +38,11 @@ ALLOWED = {
     "protocol": {"common"},
     "capture": set(),  # the frame primitives are the base
     "capture/x11": {"capture"},  # the X11 back-ends; only the session host uses them
+    "x11": set(),  # the X selection protocol: the host's and the native client's clipboards
     "codec": {"capture"},
-    "session-host": {"capture", "capture/x11", "codec", "protocol", "common"},
+    "session-host": {"capture", "capture/x11", "x11", "codec", "protocol", "common"},
     "broker": {"protocol", "common"},
-    "client/native": {"protocol", "codec", "common", "capture"},
+    "client/native": {"protocol", "codec", "common", "capture", "x11"},
     "packager": {"common"},
     "client/web": set(),
     "console": {"client/web"},  # the web client's shared modules, served beside the console

@@ -3,6 +3,7 @@
 #include "client/native/x11_image_clipboard.hpp"
 #include "session-host/x11/x_display.hpp"
 
+#include "tests/support/x_clipboard_offer.hpp"
 #include "tests/support/x_test_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -22,15 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-xcb_atom_t atom(test::XConn& x, const char* name) {
-    auto* r = xcb_intern_atom_reply(x.c, xcb_intern_atom(x.c, 0, static_cast<std::uint16_t>(std::strlen(name)), name),
-                                    nullptr);
-    REQUIRE(r);
-    xcb_atom_t a = r->atom;
-    std::free(r);
-    return a;
-}
-
 const std::string kPng = std::string("\x89PNG\r\n\x1a\n", 8) + std::string(5000, '\x42');
 
 // An X program on the display: owns CLIPBOARD offering `image` (image/png) and/or `text`, and
@@ -39,18 +31,22 @@ struct App {
     test::XConn x;
     xcb_window_t w = 0;
     xcb_atom_t clipboard, targets, png, utf8, prop;
-    std::string image, text;
+    test::ClipboardOffer offer;
+    std::string &image = offer.image, &text = offer.text;
 
     App(const std::string& display, const std::string& xauthority) : x(display, xauthority) {
         w = xcb_generate_id(x.c);
         std::uint32_t mask = XCB_EVENT_MASK_PROPERTY_CHANGE;
         xcb_create_window(x.c, XCB_COPY_FROM_PARENT, w, x.screen->root, 0, 0, 10, 10, 0, XCB_WINDOW_CLASS_INPUT_ONLY,
                           XCB_COPY_FROM_PARENT, XCB_CW_EVENT_MASK, &mask);
-        clipboard = atom(x, "CLIPBOARD");
-        targets = atom(x, "TARGETS");
-        png = atom(x, "image/png");
-        utf8 = atom(x, "UTF8_STRING");
-        prop = atom(x, "TEST_PASTE");
+        clipboard = x.atom("CLIPBOARD");
+        targets = x.atom("TARGETS");
+        png = x.atom("image/png");
+        utf8 = x.atom("UTF8_STRING");
+        prop = x.atom("TEST_PASTE");
+        offer.targets = targets;
+        offer.png = png;
+        offer.utf8 = utf8;
     }
 
     void copy() {
@@ -64,29 +60,7 @@ struct App {
         while (xcb_generic_event_t* ev = xcb_poll_for_event(x.c)) {
             const auto type = ev->response_type & 0x7f;
             if (type == XCB_SELECTION_NOTIFY) pasted = *reinterpret_cast<xcb_selection_notify_event_t*>(ev);
-            if (type == XCB_SELECTION_REQUEST) {
-                auto* req = reinterpret_cast<xcb_selection_request_event_t*>(ev);
-                xcb_selection_notify_event_t n{};
-                n.response_type = XCB_SELECTION_NOTIFY;
-                n.requestor = req->requestor;
-                n.selection = req->selection;
-                n.target = req->target;
-                n.property = req->property;
-                if (req->target == targets) {
-                    std::vector<xcb_atom_t> list{targets};
-                    if (!image.empty()) list.push_back(png);
-                    if (!text.empty()) list.push_back(utf8);
-                    xcb_change_property(x.c, XCB_PROP_MODE_REPLACE, req->requestor, req->property, XCB_ATOM_ATOM, 32,
-                                        static_cast<std::uint32_t>(list.size()), list.data());
-                } else if (req->target == png && !image.empty()) {
-                    xcb_change_property(x.c, XCB_PROP_MODE_REPLACE, req->requestor, req->property, png, 8,
-                                        static_cast<std::uint32_t>(image.size()), image.data());
-                } else {
-                    n.property = XCB_NONE;
-                }
-                xcb_send_event(x.c, 0, req->requestor, 0, reinterpret_cast<const char*>(&n));
-                xcb_flush(x.c);
-            }
+            if (type == XCB_SELECTION_REQUEST) offer.answer(x.c, *reinterpret_cast<xcb_selection_request_event_t*>(ev));
             std::free(ev);
         }
         return pasted;

@@ -5,6 +5,7 @@
 #include "session-host/x11/input_injector.hpp"
 #include "session-host/x11/x_display.hpp"
 
+#include "tests/support/x_clipboard_offer.hpp"
 #include "tests/support/x_test_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,15 +21,6 @@ using namespace portico;
 using namespace std::chrono_literals;
 
 namespace {
-
-xcb_atom_t atom(test::XConn& x, const char* name) {
-    auto* r = xcb_intern_atom_reply(x.c, xcb_intern_atom(x.c, 0, static_cast<std::uint16_t>(std::strlen(name)), name),
-                                    nullptr);
-    REQUIRE(r);
-    xcb_atom_t a = r->atom;
-    std::free(r);
-    return a;
-}
 
 xcb_window_t make_window(test::XConn& x, std::uint32_t events, bool map = false) {
     xcb_window_t w = xcb_generate_id(x.c);
@@ -54,10 +46,19 @@ xcb_generic_event_t* wait_event(test::XConn& x, std::uint8_t type, Pump pump, st
     return nullptr;
 }
 
+// The app answers requests for what it owns with what it offers.
+void serve_offer(test::XConn& app, const test::ClipboardOffer& offer) {
+    while (xcb_generic_event_t* ev = xcb_poll_for_event(app.c)) {
+        if ((ev->response_type & 0x7f) == XCB_SELECTION_REQUEST)
+            offer.answer(app.c, *reinterpret_cast<xcb_selection_request_event_t*>(ev));
+        std::free(ev);
+    }
+}
+
 // Asks for `selection` as `target` and returns the property's bytes (nullopt if refused).
 template <class Pump>
 std::optional<std::string> paste(test::XConn& x, xcb_window_t w, xcb_atom_t selection, xcb_atom_t target, Pump pump) {
-    xcb_atom_t prop = atom(x, "TEST_PASTE");
+    xcb_atom_t prop = x.atom("TEST_PASTE");
     xcb_convert_selection(x.c, w, selection, target, prop, XCB_CURRENT_TIME);
     xcb_flush(x.c);
     auto* ev = reinterpret_cast<xcb_selection_notify_event_t*>(wait_event(x, XCB_SELECTION_NOTIFY, pump));
@@ -87,21 +88,21 @@ TEST_CASE("clipboard: the client's text is pasted by X apps as UTF8_STRING, STRI
     bridge.set_text(
         "gr\xc3\xbc\xc3\x9f"
         "e \xe2\x82\xac");
-    xcb_atom_t clipboard = atom(app, "CLIPBOARD");
-    CHECK(paste(app, w, clipboard, atom(app, "UTF8_STRING"), pump) ==
+    xcb_atom_t clipboard = app.atom("CLIPBOARD");
+    CHECK(paste(app, w, clipboard, app.atom("UTF8_STRING"), pump) ==
           "gr\xc3\xbc\xc3\x9f"
           "e \xe2\x82\xac");
-    CHECK(paste(app, w, XCB_ATOM_PRIMARY, atom(app, "UTF8_STRING"), pump) ==
+    CHECK(paste(app, w, XCB_ATOM_PRIMARY, app.atom("UTF8_STRING"), pump) ==
           "gr\xc3\xbc\xc3\x9f"
           "e \xe2\x82\xac");
     CHECK(paste(app, w, clipboard, XCB_ATOM_STRING, pump) ==
           "gr\xfc\xdf"
           "e ?");  // Latin-1
-    auto targets = paste(app, w, clipboard, atom(app, "TARGETS"), pump);
+    auto targets = paste(app, w, clipboard, app.atom("TARGETS"), pump);
     REQUIRE(targets);
     CHECK(targets->size() % 4 == 0);
     CHECK(targets->size() >= 4 * 4);
-    CHECK_FALSE(paste(app, w, clipboard, atom(app, "image/png"), pump));  // not offered: refused
+    CHECK_FALSE(paste(app, w, clipboard, app.atom("image/png"), pump));  // not offered: refused
 }
 
 TEST_CASE("clipboard: text an app copies is fetched once per change", "[clipboard]") {
@@ -110,32 +111,11 @@ TEST_CASE("clipboard: text an app copies is fetched once per change", "[clipboar
     host::ClipboardBridge bridge(d.display(), d.xauthority());
     test::XConn app(d.display(), d.xauthority());
     xcb_window_t w = make_window(app, 0);
-    xcb_atom_t utf8 = atom(app, "UTF8_STRING");
-    std::string offered;
+    test::ClipboardOffer offer{app.atom("TARGETS"), app.atom("image/png"), app.atom("UTF8_STRING"), {}, {}};
+    std::string& offered = offer.text;
 
     // The app owns PRIMARY (as xterm does on selecting) and answers the bridge's request.
-    auto serve = [&] {
-        while (xcb_generic_event_t* ev = xcb_poll_for_event(app.c)) {
-            if ((ev->response_type & 0x7f) == XCB_SELECTION_REQUEST) {
-                auto* req = reinterpret_cast<xcb_selection_request_event_t*>(ev);
-                xcb_selection_notify_event_t n{};
-                n.response_type = XCB_SELECTION_NOTIFY;
-                n.requestor = req->requestor;
-                n.selection = req->selection;
-                n.target = req->target;
-                n.time = req->time;
-                n.property = XCB_NONE;
-                if (req->target == utf8) {
-                    xcb_change_property(app.c, XCB_PROP_MODE_REPLACE, req->requestor, req->property, utf8, 8,
-                                        static_cast<std::uint32_t>(offered.size()), offered.data());
-                    n.property = req->property;
-                }
-                xcb_send_event(app.c, 0, req->requestor, 0, reinterpret_cast<const char*>(&n));
-                xcb_flush(app.c);
-            }
-            std::free(ev);
-        }
-    };
+    auto serve = [&] { serve_offer(app, offer); };
     auto copy = [&](const std::string& text) -> std::optional<std::string> {
         offered = text;
         xcb_set_selection_owner(app.c, w, XCB_ATOM_PRIMARY, XCB_CURRENT_TIME);
@@ -170,22 +150,22 @@ TEST_CASE("clipboard: the client's image is pasted by X apps as image/png from C
     test::XConn app(d.display(), d.xauthority());
     xcb_window_t w = make_window(app, XCB_EVENT_MASK_PROPERTY_CHANGE);
     auto pump = [&] { CHECK_FALSE(bridge.poll()); };  // our own image is never reported back
-    xcb_atom_t clipboard = atom(app, "CLIPBOARD"), png = atom(app, "image/png");
+    xcb_atom_t clipboard = app.atom("CLIPBOARD"), png = app.atom("image/png");
 
     bridge.set_text("text first");
     bridge.set_image(kPng);
     CHECK(paste(app, w, clipboard, png, pump) == kPng);
-    auto targets = paste(app, w, clipboard, atom(app, "TARGETS"), pump);
+    auto targets = paste(app, w, clipboard, app.atom("TARGETS"), pump);
     REQUIRE(targets);
     std::vector<xcb_atom_t> offered(targets->size() / 4);
     std::memcpy(offered.data(), targets->data(), offered.size() * 4);
     CHECK(std::find(offered.begin(), offered.end(), png) != offered.end());
-    CHECK(std::find(offered.begin(), offered.end(), atom(app, "UTF8_STRING")) == offered.end());
-    CHECK_FALSE(paste(app, w, clipboard, atom(app, "UTF8_STRING"), pump));  // CLIPBOARD holds an image now
-    CHECK(paste(app, w, XCB_ATOM_PRIMARY, atom(app, "UTF8_STRING"), pump) == "text first");  // PRIMARY keeps its text
+    CHECK(std::find(offered.begin(), offered.end(), app.atom("UTF8_STRING")) == offered.end());
+    CHECK_FALSE(paste(app, w, clipboard, app.atom("UTF8_STRING"), pump));  // CLIPBOARD holds an image now
+    CHECK(paste(app, w, XCB_ATOM_PRIMARY, app.atom("UTF8_STRING"), pump) == "text first");  // PRIMARY keeps its text
     bridge.set_text("text again");
     CHECK_FALSE(paste(app, w, clipboard, png, pump));
-    CHECK(paste(app, w, clipboard, atom(app, "UTF8_STRING"), pump) == "text again");
+    CHECK(paste(app, w, clipboard, app.atom("UTF8_STRING"), pump) == "text again");
 }
 
 TEST_CASE("clipboard: an image an app copies is fetched as PNG unless the app offers text too", "[clipboard]") {
@@ -194,42 +174,11 @@ TEST_CASE("clipboard: an image an app copies is fetched as PNG unless the app of
     host::ClipboardBridge bridge(d.display(), d.xauthority());
     test::XConn app(d.display(), d.xauthority());
     xcb_window_t w = make_window(app, 0);
-    xcb_atom_t utf8 = atom(app, "UTF8_STRING"), png = atom(app, "image/png"), targets = atom(app, "TARGETS");
-    xcb_atom_t clipboard = atom(app, "CLIPBOARD");
-    std::string image, text;  // what the app offers (empty: not offered)
+    xcb_atom_t clipboard = app.atom("CLIPBOARD");
+    test::ClipboardOffer offer{app.atom("TARGETS"), app.atom("image/png"), app.atom("UTF8_STRING"), {}, {}};
+    std::string &image = offer.image, &text = offer.text;  // what the app offers (empty: not offered)
 
-    auto serve = [&] {
-        while (xcb_generic_event_t* ev = xcb_poll_for_event(app.c)) {
-            if ((ev->response_type & 0x7f) == XCB_SELECTION_REQUEST) {
-                auto* req = reinterpret_cast<xcb_selection_request_event_t*>(ev);
-                xcb_selection_notify_event_t n{};
-                n.response_type = XCB_SELECTION_NOTIFY;
-                n.requestor = req->requestor;
-                n.selection = req->selection;
-                n.target = req->target;
-                n.time = req->time;
-                n.property = req->property;
-                if (req->target == targets) {
-                    std::vector<xcb_atom_t> list{targets};
-                    if (!image.empty()) list.push_back(png);
-                    if (!text.empty()) list.push_back(utf8);
-                    xcb_change_property(app.c, XCB_PROP_MODE_REPLACE, req->requestor, req->property, XCB_ATOM_ATOM, 32,
-                                        static_cast<std::uint32_t>(list.size()), list.data());
-                } else if (req->target == png && !image.empty()) {
-                    xcb_change_property(app.c, XCB_PROP_MODE_REPLACE, req->requestor, req->property, png, 8,
-                                        static_cast<std::uint32_t>(image.size()), image.data());
-                } else if (req->target == utf8 && !text.empty()) {
-                    xcb_change_property(app.c, XCB_PROP_MODE_REPLACE, req->requestor, req->property, utf8, 8,
-                                        static_cast<std::uint32_t>(text.size()), text.data());
-                } else {
-                    n.property = XCB_NONE;
-                }
-                xcb_send_event(app.c, 0, req->requestor, 0, reinterpret_cast<const char*>(&n));
-                xcb_flush(app.c);
-            }
-            std::free(ev);
-        }
-    };
+    auto serve = [&] { serve_offer(app, offer); };
     auto copy = [&]() -> std::optional<host::ClipboardBridge::Copied> {
         xcb_set_selection_owner(app.c, w, clipboard, XCB_CURRENT_TIME);
         xcb_flush(app.c);
