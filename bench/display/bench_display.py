@@ -455,7 +455,12 @@ class FfmpegX264(PeerOnXvfb):
         # does not verify the certificate by default; the bytes are the same either way).
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(self.b.cert, self.b.key)
-        self.sink = Sink(self.ts, tls=tls)
+        # A live client decodes the stream as it arrives, as Portico's client does while Portico is
+        # measured: one decoding thread, low delay and RGB pictures out, like Portico's (codec/
+        # h264_decoder.cpp), so both streamers share the two cores with a decoder.
+        live_decoder = ["ffmpeg", "-loglevel", "error", "-threads", "1", "-flags", "low_delay", "-f", "mpegts",
+                        "-i", "pipe:0", "-pix_fmt", "bgra", "-f", "null", "-"]
+        self.sink = Sink(self.ts, tls=tls, decoder=live_decoder, decoder_log=os.path.join(self.wdir, "decoder.log"))
         self.relay = Relay(("127.0.0.1", self.sink.port), name="diy")
         self.progress = os.path.join(self.wdir, "progress.txt")
         self.server = self.procs.start(

@@ -1,9 +1,11 @@
 """TCP relays for bench_display.py: count the bytes a remote-display system sends (both ways),
 optionally throttle the server-to-client direction with a token bucket (a slow link), and for
 VNC count the viewer's incremental full-screen FramebufferUpdateRequests (one per update the
-viewer took: how RFB viewers pace themselves). Also a sink that stores what a streamer pushes."""
+viewer took: how RFB viewers pace themselves). Also a sink that stores what a streamer pushes and
+can feed it to a live decoder."""
 
 import socket
+import subprocess
 import threading
 import time
 
@@ -134,11 +136,17 @@ class RfbRequestCounter:
 
 class Sink:
     """Accepts connections and stores everything received in path (one stream at a time). With
-    an ssl.SSLContext it is a TLS server (the DIY stream then carries TLS, as Portico's does)."""
+    an ssl.SSLContext it is a TLS server (the DIY stream then carries TLS, as Portico's does).
+    decoder: argv of a process that gets the stream on its stdin as it arrives (a client decoding
+    live on the same machine, as Portico's client does while it is measured: its CPU competes
+    with the streamer's for the same cores)."""
 
-    def __init__(self, path, tls=None):
+    def __init__(self, path, tls=None, decoder=None, decoder_log=None):
         self.path = path
         self.tls = tls
+        self.decoder = decoder
+        self.decoder_log = decoder_log
+        self.decoder_proc = None
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -157,6 +165,7 @@ class Sink:
                     if self.sock.fileno() < 0:
                         return
                     continue
+                live = self._start_decoder()
                 with c:
                     while True:
                         try:
@@ -167,6 +176,25 @@ class Sink:
                             break
                         f.write(data)
                         f.flush()
+                        if live:
+                            try:
+                                live.stdin.write(data)
+                                live.stdin.flush()
+                            except OSError:  # the decoder failed: its log says why
+                                live = None
+                if live:
+                    live.stdin.close()
+
+    def _start_decoder(self):
+        if not self.decoder:
+            return None
+        log = open(self.decoder_log, "ab") if self.decoder_log else subprocess.DEVNULL
+        self.decoder_proc = subprocess.Popen(self.decoder, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                             stderr=log)
+        return self.decoder_proc
 
     def close(self):
         self.sock.close()
+        if self.decoder_proc and self.decoder_proc.poll() is None:
+            self.decoder_proc.terminate()
+            self.decoder_proc.wait(timeout=10)
