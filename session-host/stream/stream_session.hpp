@@ -195,7 +195,7 @@ private:
     bool sent_keyframe_ = false;
     std::optional<std::string> display_lost_;  // the source's permanent error
     int temporary_errors_ = 0;                 // in a row
-    Clock::time_point last_frame_at_{};        // when the last picture frame went out
+    Clock::time_point last_frame_at_{};        // when the last picture sent was captured
     // Per-frame costs for benchmarks: one JSON line per frame in $PORTICO_FRAME_LOG_DIR/<id>.jsonl.
     std::FILE* frame_log_ = nullptr;
     // Frame intervals spent blocked by flow control; they count as skipped frames if the screen
