@@ -8,6 +8,7 @@
 #include "session-host/x11/cursor_watcher.hpp"
 #include "session-host/x11/display_scale.hpp"
 #include "session-host/x11/input_injector.hpp"
+#include "session-host/x11/pointer_grab_watch.hpp"
 #include "session-host/x11/screen_sizer.hpp"
 #include "session-host/x11/window_keeper.hpp"
 #include "session-host/x11/x_display.hpp"
@@ -63,6 +64,7 @@ std::shared_ptr<StreamSession> AppSession::start(Options options, StreamSession:
         s->injector_ = std::make_unique<InputInjector>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->clipboard_ = std::make_unique<ClipboardBridge>(s->xvfb_->display(), s->xvfb_->xauthority());
         s->cursor_ = std::make_unique<CursorWatcher>(s->xvfb_->display(), s->xvfb_->xauthority());
+        s->grab_ = std::make_unique<PointerGrabWatch>(s->xvfb_->display(), s->xvfb_->xauthority());
     } catch (...) {
         s->teardown();
         throw;
@@ -115,6 +117,12 @@ void AppSession::pointer(int x, int y, std::uint8_t buttons) {
     if (injector_) injector_->pointer(x, y, buttons);
 }
 
+bool AppSession::pointer_relative(int dx, int dy, std::uint8_t buttons) {
+    std::lock_guard lk(input_mu_);
+    if (injector_) injector_->pointer_relative(dx, dy, buttons);
+    return true;  // taken in either mode: motion that crosses a switch back to absolute still moves the pointer
+}
+
 void AppSession::wheel(int dx, int dy) {
     std::lock_guard lk(input_mu_);
     if (injector_) injector_->wheel(dx, dy);
@@ -155,7 +163,10 @@ void AppSession::clipboard(const std::string& data, bool more, bool png) {
     clipboard_dropped_ = false;
 }
 
-void AppSession::viewer_attached() { cursor_resend_ = true; }
+void AppSession::viewer_attached() {
+    cursor_resend_ = true;
+    mode_resend_ = true;
+}
 
 void AppSession::release_all() {
     std::lock_guard lk(input_mu_);
@@ -192,6 +203,15 @@ std::optional<SessionEnding> AppSession::poll(ViewerChannel& viewers, const std:
     if (cursor_resend_.exchange(false)) cursor_->resend();
     if (auto shape = cursor_->poll())
         viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(protocol::encode(*shape)));
+    // Viewers start absolute: one that attaches is told only a relative mode.
+    const auto mode = grab_->poll(cursor_->hidden());
+    if (mode)
+        log::info("session ", options_.id, ": the app ",
+                  *mode ? "took the pointer (relative: viewers capture it)" : "let the pointer go (absolute)");
+    const bool attached = mode_resend_.exchange(false);
+    if (mode || (attached && grab_->relative()))
+        viewers.broadcast(std::make_shared<const std::vector<std::uint8_t>>(
+            protocol::encode(protocol::PointerMode{grab_->relative()})));
     return app_ended();
 }
 
@@ -249,6 +269,7 @@ void AppSession::teardown() {
         clipboard_.reset();
     }
     cursor_.reset();
+    grab_.reset();
     source_.reset();
     windows_.reset();
     sizer_.reset();

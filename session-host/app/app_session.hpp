@@ -28,6 +28,7 @@ class WindowKeeper;
 class ScreenSizer;
 class ClipboardBridge;
 class CursorWatcher;
+class PointerGrabWatch;
 
 class AppSession final : public SessionScreen, public SessionInput {
 public:
@@ -52,6 +53,7 @@ public:
     // SessionInput (network threads)
     void key(std::uint16_t evdev_code, bool down) override;
     void pointer(int x, int y, std::uint8_t buttons) override;
+    bool pointer_relative(int dx, int dy, std::uint8_t buttons) override;
     void wheel(int dx, int dy) override;
     void key_char(std::uint32_t codepoint, std::uint16_t evdev_code, bool down) override;
     void clipboard(const std::string& data, bool more, bool png) override;
@@ -91,6 +93,8 @@ private:
     bool clipboard_dropped_ = false;              // the current transfer is dropped (too long, mixed kinds)
     std::unique_ptr<CursorWatcher> cursor_;       // capture thread
     std::atomic<bool> cursor_resend_{false};      // a viewer attached: send it the current shape
+    std::unique_ptr<PointerGrabWatch> grab_;      // capture thread: the app took the pointer (relative)
+    std::atomic<bool> mode_resend_{false};        // a viewer attached: tell it the pointer mode if relative
 };
 
 }  // namespace portico::host

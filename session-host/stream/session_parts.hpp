@@ -61,7 +61,7 @@ public:
     virtual void key(std::uint16_t evdev_code, bool down) = 0;
     virtual void pointer(int x, int y, std::uint8_t buttons) = 0;
     // Motion by (dx, dy) from a client that captured the pointer (protocol RelativePointer). False
-    // when this session's pointer is absolute only (app sessions): the motion is dropped.
+    // when this session's pointer is absolute only: the motion is dropped.
     virtual bool pointer_relative(int /*dx*/, int /*dy*/, std::uint8_t /*buttons*/) { return false; }
     virtual void wheel(int dx, int dy) = 0;
     // A character the client's keyboard produced. Sessions that cannot type by character (a VM's

@@ -5,6 +5,7 @@
 #include <xcb/xcb.h>
 #include <xcb/xfixes.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -34,6 +35,7 @@ struct CursorWatcher::Impl {
     bool changed = true;
     std::uint32_t last_serial = 0;
     bool sent_any = false;
+    bool hidden = false;
 
     ~Impl() {
         if (conn) xcb_disconnect(conn);
@@ -68,6 +70,9 @@ std::optional<protocol::CursorShape> CursorWatcher::poll() {
     d.changed = false;
     auto* img = xcb_xfixes_get_cursor_image_reply(d.conn, xcb_xfixes_get_cursor_image(d.conn), nullptr);
     if (!img) return std::nullopt;
+    const auto* argb = xcb_xfixes_get_cursor_image_cursor_image(img);
+    const std::size_t pixels = static_cast<std::size_t>(img->width) * img->height;
+    d.hidden = std::none_of(argb, argb + pixels, [](std::uint32_t p) { return (p >> 24) != 0; });
     std::optional<protocol::CursorShape> out;
     if (img->width <= protocol::kMaxCursorDim && img->height <= protocol::kMaxCursorDim &&
         (!d.sent_any || img->cursor_serial != d.last_serial || resend)) {
@@ -77,9 +82,7 @@ std::optional<protocol::CursorShape> CursorWatcher::poll() {
         s.height = img->height;
         s.hot_x = std::min<std::uint16_t>(img->xhot, s.width ? s.width - 1 : 0);
         s.hot_y = std::min<std::uint16_t>(img->yhot, s.height ? s.height - 1 : 0);
-        if (s.width && s.height)
-            s.rgba = cursor_argb_to_rgba(xcb_xfixes_get_cursor_image_cursor_image(img),
-                                         static_cast<std::size_t>(s.width) * s.height);
+        if (s.width && s.height) s.rgba = cursor_argb_to_rgba(argb, pixels);
         d.last_serial = img->cursor_serial;
         d.sent_any = true;
         out = std::move(s);
@@ -87,5 +90,7 @@ std::optional<protocol::CursorShape> CursorWatcher::poll() {
     std::free(img);
     return out;
 }
+
+bool CursorWatcher::hidden() const { return impl_->hidden; }
 
 }  // namespace portico::host

@@ -26,6 +26,8 @@ public:
     std::optional<protocol::CursorShape> poll();
     // The next poll() returns the current shape even if unchanged (a viewer attached).
     void resend() { resend_ = true; }
+    // The shape poll() last read has no visible pixel: the app hid the cursor.
+    bool hidden() const;
 
 private:
     struct Impl;

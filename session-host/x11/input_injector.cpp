@@ -283,6 +283,18 @@ void InputInjector::pointer(int x, int y, std::uint8_t buttons) {
     impl_->flush();
 }
 
+void InputInjector::pointer_relative(int dx, int dy, std::uint8_t buttons) {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->usable()) return;
+    // One message moves at most a screen's width: a larger delta is a broken client.
+    dx = std::clamp(dx, -impl_->width, impl_->width);
+    dy = std::clamp(dy, -impl_->height, impl_->height);
+    if (dx || dy)
+        impl_->fake(XCB_MOTION_NOTIFY, 1 /* relative */, static_cast<std::int16_t>(dx), static_cast<std::int16_t>(dy));
+    impl_->set_buttons(buttons);
+    impl_->flush();
+}
+
 void InputInjector::wheel(int dx, int dy) {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->usable()) return;

@@ -25,8 +25,11 @@ public:
     // A release lets go of the keycode the press used.
     void key_char(std::uint32_t codepoint, bool down);
     void pointer(int x, int y, std::uint8_t buttons);  // absolute; buttons bit0 left, bit1 middle, bit2 right
-    void wheel(int dx, int dy);                        // notches -> buttons 4/5 (vertical), 6/7 (horizontal)
-    void release_all();                                // releases held keys and buttons (client vanished)
+    // Motion by (dx, dy), as a mouse makes it: an app that grabbed the pointer and reads raw motion
+    // (a game) sees the deltas, which absolute moves do not give it.
+    void pointer_relative(int dx, int dy, std::uint8_t buttons);
+    void wheel(int dx, int dy);  // notches -> buttons 4/5 (vertical), 6/7 (horizontal)
+    void release_all();          // releases held keys and buttons (client vanished)
 
 private:
     struct Impl;

@@ -24,6 +24,10 @@ user's keyboard, mouse and clipboard would:
   vm_pointer   a VM desktop whose guest has only a relative (PS/2) mouse: the window captures the
              pointer and xdotool's motion arrives in the guest exactly; the escape chord releases
              it; the guest's tablet driver loading switches the session and the window to absolute
+  app_pointer  an app session whose app takes the pointer as a game does (SDL relative mouse mode):
+             the window captures the pointer, xdotool's motion and a click arrive in the app exactly
+             (its SDL xrel/yrel sums); when the app gives the pointer back the session and the window
+             switch to absolute
   fullscreen under a window manager (openbox, whose Alt+Tab switches windows): Ctrl+Alt+Shift+F
              makes the window cover the client's screen and the session follow to its size, with
              the keyboard grabbed, so Alt+Tab reaches the session (held there) and not the window
@@ -805,6 +809,67 @@ def case_vm_pointer(stack):
         disp.stop()
 
 
+def case_app_pointer(stack):
+    """An app session whose app takes the pointer as a game does (tests/integration/relative_app.c:
+    SDL's relative mouse mode, a hidden cursor and a pointer grab): the host sees the grab and
+    reports the relative mode, the window captures the pointer, and motion made with xdotool on the
+    client display reaches the app as exactly that motion (its SDL xrel/yrel sums), a left click
+    with it. A right click makes the app give the pointer back: the session switches to absolute
+    and the window releases the pointer by itself."""
+    if (status := missing_tools()) is not None:
+        return status
+    # The app and its report in the stack's folder, which the session's user can reach.
+    app = os.path.join(stack.dir, "relative-app")
+    shutil.copy(os.path.join(stack.build, "tests/integration/portico_test_relative_app"), app)
+    os.chmod(app, 0o755)
+    report = shell_file(stack, "relative-app.txt")
+    subprocess.run([stack.bin("portico-broker"), "publish", "--state", stack.state, "--id", "relative-app", "--name",
+                    "Relative App", "--", app, report], check=True, capture_output=True)
+    disp = ClientDisplay()
+    client = None
+
+    def move(dx, dy, times):
+        for _ in range(times):
+            disp.xdotool("mousemove_relative", "--", str(dx), str(dy))
+            time.sleep(0.05)
+
+    try:
+        client = WindowClient(stack, disp, "--size", "800x600", resource="Relative App")
+        wait_for(lambda: "took the pointer (relative" in stack.read_log("host"), 30,
+                 "the host to see the app's pointer grab")
+        wait_for(lambda: "pointer captured" in client.text(), 30, "the window to capture the pointer")
+        assert "the session's pointer is relative" in client.text()
+        # What reached the app before the capture (SDL centres the pointer as it takes it) is the baseline.
+        time.sleep(1)
+        mode, x0, y0, clicks = open(report).read().split()
+        assert mode == "relative", open(report).read()
+        x0, y0, clicks = int(x0), int(y0), int(clicks)
+        move(10, 5, 12)  # 120, 60 in 12 steps
+        disp.xdotool("click", "1")
+        wait_file(report, f"relative {x0 + 120} {y0 + 60} {clicks + 1}\n")
+        print("app session, relative pointer: 12 moves of (10, 5) and a click on the client display reached the "
+              "app as SDL relative motion (120, 60) and one click")
+
+        disp.xdotool("click", "3")  # the app gives the pointer back
+        wait_file(report, f"absolute {x0 + 120} {y0 + 60} {clicks + 1}\n")
+        wait_for(lambda: "let the pointer go" in stack.read_log("host"), 15, "the host to see the app let go")
+        wait_for(lambda: "the session's pointer is absolute" in client.text(), 15,
+                 "the session to switch to an absolute pointer")
+        wait_for(lambda: "pointer released" in client.text(), 15, "the window to release the pointer")
+        print("the app let go of the pointer: the session switched to absolute and the window released it")
+        client.stop()
+        client = None
+    except BaseException:
+        if client:
+            print("----- window-client.log -----")
+            print(client.text()[-4000:])
+        raise
+    finally:
+        if client and client.proc.poll() is None:
+            client.proc.kill()
+        disp.stop()
+
+
 def case_login_prompt(stack):
     """Without --user and --password-file the client asks on its terminal (a pty here), the
     password with echo off: the password must not appear in what the terminal shows."""
@@ -1059,6 +1124,7 @@ CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, e
          "fullscreen": with_client(case_fullscreen, window_manager=True),
          "vm_keyboard": case_vm_keyboard,
          "vm_pointer": case_vm_pointer,
+         "app_pointer": case_app_pointer,
          "monitors": with_client(case_monitors, extra=("--monitors", "all"), display=TwoMonitorDisplay,
                                  needed=("Xorg", "/usr/lib/xorg/modules/drivers/dummy_drv.so"), size=())}
 
