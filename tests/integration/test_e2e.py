@@ -577,11 +577,28 @@ def case_slow_link(stack):
     assert png_distinct_rows(slow_png) > 1, "the final screen is blank (no prompt)"
 
 
+def case_browser_app_pointer(stack):
+    """An app that takes the pointer as games do (SDL relative mouse mode) in Chromium: Pointer Lock
+    on a click, motion and a click into the app exactly, released when the app lets go (issue 15)."""
+    if why := browser_missing(stack):
+        return skip(why)
+    app = os.path.join(stack.dir, "relative-app")
+    shutil.copy(os.path.join(stack.build, "tests/integration/portico_test_relative_app"), app)
+    os.chmod(app, 0o755)
+    report = os.path.join(stack.dir, "relative-app.txt")
+    subprocess.run([stack.bin("portico-broker"), "publish", "--state", stack.state, "--id", "relative-app", "--name",
+                    "Relative App", "--", app, report], check=True, capture_output=True)
+    run_browser_test(stack, "app-pointer.test.mjs", "app relative pointer", PORTICO_REPORT=report)
+    log = stack.read_log("host")
+    assert "took the pointer (relative" in log and "let the pointer go" in log, "the host did not log both switches"
+
+
 CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logoff_cleans_up,
          "bad_input": case_bad_input, "browser": case_browser, "browser_portal": case_browser_portal,
          "browser_input": case_browser_input, "browser_touch": case_browser_touch,
          "browser_console": case_browser_console,
          "browser_session_menu": case_browser_session_menu, "browser_launch_file": case_browser_launch_file,
+         "browser_app_pointer": case_browser_app_pointer,
          "packaged_app": case_packaged_app, "slow_link": case_slow_link}
 
 
