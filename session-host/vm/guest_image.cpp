@@ -26,6 +26,7 @@ VmConfig GuestImage::config() const {
     c.kernel = kernel;
     c.initrd = initrd;
     c.append = append;
+    c.display = display;
     c.golden_image = disk;
     c.network = network;
     c.tftp_root = tftp;
@@ -103,6 +104,11 @@ GuestImage read_image(const fs::path& dir) {
         if (!it->is_number_integer() || it->get<int>() < 0 || it->get<int>() > 3600)
             throw std::runtime_error("'ready_seconds' must be 0..3600");
         img.ready_seconds = it->get<int>();
+    }
+    if (auto it = j.find("display"); it != j.end()) {
+        if (!it->is_string() || (*it != "std" && *it != "virtio"))
+            throw std::runtime_error("'display' must be \"std\" or \"virtio\"");
+        img.display = it->get<std::string>();
     }
     if (auto it = j.find("network"); it != j.end()) {
         if (!it->is_boolean()) throw std::runtime_error("'network' must be true or false");

@@ -19,6 +19,7 @@ struct GuestImage {
     std::string ready_serial;            // the guest is ready once this appears on its serial port
     int ready_seconds = 0;               // ... or this long after QEMU started (no marker)
     bool network = false;                // a user-mode NIC (no network unless the image asks)
+    std::string display = "std";         // QEMU's -vga: "std", or "virtio" (resolution follows the viewer)
 
     // A VmConfig for this image with everything but runtime_dir/accel/overlay/memory/cpus set.
     VmConfig config() const;

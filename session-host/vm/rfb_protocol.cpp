@@ -82,9 +82,10 @@ void RfbClientProtocol::send_setup() {
     out_.insert(out_.end(), {16, 8, 0, 0, 0, 0});
     // SetEncodings. Raw and CopyRect only: the server is on the same machine, so bandwidth is
     // free and decoding cost is what matters.
-    // Pointer-type-change so that a guest without a tablet gets relative motion it can use.
-    const std::int32_t encodings[] = {enc_copyrect, enc_raw, enc_desktop_size, enc_qemu_ext_key,
-                                      enc_pointer_type_change};
+    // Pointer-type-change so that a guest without a tablet gets relative motion it can use;
+    // ExtendedDesktopSize so that the guest's resolution can follow the viewer's window.
+    const std::int32_t encodings[] = {
+        enc_copyrect, enc_raw, enc_desktop_size, enc_qemu_ext_key, enc_pointer_type_change, enc_extended_desktop_size};
     put8(out_, 2);
     put8(out_, 0);
     put16(out_, static_cast<std::uint16_t>(std::size(encodings)));
@@ -120,6 +121,24 @@ void RfbClientProtocol::pointer(int x, int y, std::uint8_t mask) {
     put8(out_, mask);
     put16(out_, static_cast<std::uint16_t>(x));
     put16(out_, static_cast<std::uint16_t>(y));
+}
+
+bool RfbClientProtocol::request_size(int w, int h) {
+    if (state_ != State::normal || !desktop_size_supported_) return false;
+    if (w < 1 || h < 1 || w > max_dimension_ || h > max_dimension_) return false;
+    put8(out_, 251);  // SetDesktopSize
+    put8(out_, 0);
+    put16(out_, static_cast<std::uint16_t>(w));
+    put16(out_, static_cast<std::uint16_t>(h));
+    put8(out_, 1);  // one screen
+    put8(out_, 0);
+    put32(out_, 0);  // screen id
+    put16(out_, 0);
+    put16(out_, 0);
+    put16(out_, static_cast<std::uint16_t>(w));
+    put16(out_, static_cast<std::uint16_t>(h));
+    put32(out_, 0);  // flags
+    return true;
 }
 
 bool RfbClientProtocol::step() {
@@ -239,6 +258,21 @@ bool RfbClientProtocol::step() {
                 pos_ += 12;
                 ext_key_ = true;
                 break;
+            case enc_extended_desktop_size: {
+                if (avail() < 16) return false;
+                const std::size_t screens = u8(12);
+                if (screens > max_screens)
+                    return fail("RFB ExtendedDesktopSize with " + std::to_string(screens) + " screens");
+                if (avail() < 16 + screens * 16) return false;
+                pos_ += 16 + screens * 16;
+                desktop_size_supported_ = true;
+                if (x == 1) size_request_status_ = y;  // the answer to our request
+                if (y == 0 && (w != frame_.width || h != frame_.height)) {
+                    if (!set_size(w, h)) return false;
+                    ++resizes_;
+                }
+                break;
+            }
             case enc_pointer_type_change:
                 if (x > 1) return fail("RFB pointer-type-change with x " + std::to_string(x) + " (0 or 1 expected)");
                 pos_ += 12;

@@ -29,6 +29,13 @@ public:
     // a PointerEvent in relative mode carries 0x7FFF + dx, 0x7FFF + dy (QEMU's ui/vnc.c).
     static constexpr std::int32_t enc_pointer_type_change = -257;
     static constexpr int relative_origin = 0x7FFF;
+    // ExtendedDesktopSize: the server's size changes as a rectangle whose x says why (0 the
+    // server, 1 this client's SetDesktopSize, 2 another client's) and y how a request went (0 done;
+    // QEMU: 3 when the display device cannot change the guest's resolution (standard VGA), 4 when
+    // it passed the request on to the guest's driver), followed by the screen layout. A server
+    // that sends one takes SetDesktopSize.
+    static constexpr std::int32_t enc_extended_desktop_size = -308;
+    static constexpr std::size_t max_screens = 16;
 
     // A server framebuffer wider or taller than max_dimension is a protocol error (the mirror is
     // allocated up front: 8192² is 256 MiB). The fuzz target passes a smaller bound so that each
@@ -59,12 +66,19 @@ public:
     // The guest's pointer as QEMU last reported it (absolute until it says otherwise).
     bool pointer_relative() const { return pointer_relative_; }
     std::uint64_t pointer_mode_reports() const { return pointer_mode_reports_; }
+    // The server takes SetDesktopSize (it sent an ExtendedDesktopSize rectangle).
+    bool desktop_size_supported() const { return desktop_size_supported_; }
+    // The status of the server's answer to our last SetDesktopSize (-1: none yet).
+    int size_request_status() const { return size_request_status_; }
 
     // Client messages, appended to the output.
     void request_update(bool incremental);
     // QEMU extended key event: `xt` is the XT (set 1) scancode, 0xE0-prefixed keys as 0x80|code.
     void ext_key(bool down, std::uint16_t xt);
     void pointer(int x, int y, std::uint8_t mask);  // RFB mask: bit0 left, bit1 middle, bit2 right, 3/4 wheel up/down
+    // SetDesktopSize with one screen covering w x h. False (nothing sent) if the server does not
+    // take it or the size is outside 1 .. max_dimension.
+    bool request_size(int w, int h);
 
 private:
     enum class State { version, security, security_result, server_init, normal, failed };
@@ -94,6 +108,8 @@ private:
     bool ext_key_ = false;
     bool pointer_relative_ = false;
     std::uint64_t pointer_mode_reports_ = 0;
+    bool desktop_size_supported_ = false;
+    int size_request_status_ = -1;
 };
 
 // A relative PointerEvent coordinate: QEMU (relative mode, pointer-type-change announced) moves

@@ -198,6 +198,12 @@ std::optional<capture::Capture> RfbFrameSource::capture_or_throw(std::chrono::mi
 
 void RfbFrameSource::invalidate() { invalidated_ = true; }
 
+bool RfbFrameSource::request_size(int width, int height) {
+    if (!proto_.request_size(width, height)) return false;
+    write_all(proto_.take_output());
+    return true;
+}
+
 void RfbFrameSource::key(std::uint16_t evdev_code, bool down) {
     const std::uint16_t xt = evdev_to_xt(evdev_code);
     if (xt == 0) return;

@@ -38,6 +38,12 @@ public:
 
     bool ext_key_supported() const { return proto_.ext_key_supported(); }
     std::uint64_t resizes() const { return proto_.resizes(); }
+    // Asks for this resolution (RFB SetDesktopSize): QEMU hands it to the display device, whose
+    // guest driver may apply it; the new size arrives as frames of it. False if the server does
+    // not take the request. Capture thread; throws std::runtime_error if the connection broke.
+    bool request_size(int width, int height);
+    // The server's answer to the last request (RfbClientProtocol::size_request_status).
+    int size_request_status() const { return proto_.size_request_status(); }
 
     void key(std::uint16_t evdev_code, bool down);
     // The guest's pointer is relative (QEMU's pointer-type-change). Any thread.

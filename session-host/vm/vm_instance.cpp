@@ -180,7 +180,7 @@ VmInstance::VmInstance(VmConfig config) : config_(std::move(config)) {
         "-smp",
         std::to_string(config_.cpus),
         "-vga",
-        "std",
+        config_.display,
         "-display",
         "none",
         "-vnc",

@@ -27,6 +27,9 @@ struct VmConfig {
     std::string golden_image;  // qcow2 golden image (optional)
     std::string overlay;       // this VM's qcow2 overlay; created on the golden image if missing
     bool network = false;      // outside network (user-mode NAT) for the guest; none unless the image asks
+    // QEMU's -vga: "std" (a fixed resolution the guest picks), or "virtio" (virtio-vga: QEMU passes
+    // a viewer's size request to the guest's driver as its monitor's preferred mode).
+    std::string display = "std";
     // Network boot (PXE): the guest's firmware fetches `boot_file` from `tftp_root` through QEMU's
     // built-in TFTP server (read-only, on the VM's private user-mode network), as an installer or
     // rescue image made for netbooting expects. Set both or neither; the VM then boots from it.

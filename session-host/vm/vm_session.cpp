@@ -4,6 +4,8 @@
 #include "session-host/vm/rfb_source.hpp"
 #include "session-host/vm/vm_desktops.hpp"
 
+#include <algorithm>
+
 namespace portico::host {
 
 using namespace std::chrono_literals;
@@ -60,7 +62,32 @@ void VmSession::release_all() {
 
 capture::FrameSource& VmSession::frame_source() { return *rfb_; }
 
+void VmSession::change_size(int width, int height) {
+    // As app sessions: even, at most 4K; at least 640x480, below which a desktop is unusable.
+    width = std::clamp(width & ~1, 640, 3840);
+    height = std::clamp(height & ~1, 480, 2160);
+    if (width == rfb_->width() && height == rfb_->height()) return;
+    try {
+        if (!rfb_->request_size(width, height))
+            log::info("VM desktop (pool ", vm_->pool(), "): the VNC server takes no size requests; the guest keeps ",
+                      rfb_->width(), "x", rfb_->height());
+    } catch (const std::exception& e) {
+        // The connection broke: the next capture reports it and the session ends with its reason.
+        log::warn("VM desktop (pool ", vm_->pool(), "): size request failed: ", e.what());
+    }
+}
+
 std::optional<SessionEnding> VmSession::poll(ViewerChannel& viewers, const std::string* display_lost) {
+    if (const int status = rfb_->size_request_status(); status != size_status_logged_ && status > 0) {
+        size_status_logged_ = status;
+        if (status == 4)
+            log::info("VM desktop (pool ", vm_->pool(), "): the size request went to the guest's display driver");
+        else
+            log::warn("VM desktop (pool ", vm_->pool(), "): the VM's display cannot change the guest's resolution (",
+                      status == 3 ? "standard VGA; the image's \"display\": \"virtio\" can"
+                                  : "status " + std::to_string(status),
+                      "); the guest keeps ", rfb_->width(), "x", rfb_->height());
+    }
     // Every viewer learns the guest's pointer mode on attach and whenever QEMU reports a switch.
     const bool relative = rfb_->pointer_relative();
     if (mode_resend_.exchange(false) || mode_sent_ != relative) {

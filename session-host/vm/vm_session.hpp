@@ -3,9 +3,12 @@
 // (session_parts.hpp). The screen is read from QEMU's VNC server (RfbFrameSource); keys go to the guest as scancodes (its own
 // layout applies) and the pointer as absolute coordinates (usb-tablet), or as relative motion while
 // the guest has only a relative mouse (no tablet driver: firmware, an installer, a rescue console),
-// which the viewers are told with PointerMode so that they capture the pointer. The guest's resolution
-// changes reach the viewers as Resize (StreamSession follows the frame size); a client's
-// ResizeRequest is ignored: the guest decides its resolution. start() blocks (session worker);
+// which the viewers are told with PointerMode so that they capture the pointer. A client's
+// ResizeRequest becomes an RFB SetDesktopSize, which QEMU hands to the display device: with
+// virtio-vga the guest's driver learns the size as its monitor's preferred mode, and a guest that
+// applies it (a desktop environment does; our desktop image's session script does) changes its
+// resolution; standard VGA refuses (logged once). The guest's resolution changes reach the viewers
+// as Resize (StreamSession follows the frame size). start() blocks (session worker);
 // afterwards the capture thread owns the VM and tears it down. Input methods are called from
 // network threads and never block.
 
@@ -46,6 +49,7 @@ public:
     // says what happened to the VM rather than what the socket saw.
     std::optional<SessionEnding> poll(ViewerChannel& viewers, const std::string* display_lost) override;
     void viewer_attached() override { mode_resend_ = true; }
+    void change_size(int width, int height) override;
     void teardown() override;
 
 private:
@@ -57,6 +61,7 @@ private:
     // PointerMode: what the viewers were last told (capture thread), and a viewer attached (any thread).
     std::optional<bool> mode_sent_;
     std::atomic<bool> mode_resend_{false};
+    int size_status_logged_ = -1;  // the last answer to a resize request that was logged (capture thread)
 };
 
 }  // namespace portico::host

@@ -43,7 +43,9 @@ TEST_CASE("images: every subdirectory with a valid image.json is one image", "[i
     d.write("console/initrd.cpio.gz", "i");
     d.write("console/image.json", R"({"kernel":"vmlinuz","initrd":"initrd.cpio.gz","ready_serial":"READY"})");
     d.write("win/win.qcow2", "q");
-    d.write("win/image.json", R"({"disk":"win.qcow2","ready_seconds":60})");
+    d.write("win/image.json", R"({"disk":"win.qcow2","ready_seconds":60,"display":"virtio"})");
+    d.write("baddisplay/vmlinuz", "k");
+    d.write("baddisplay/image.json", R"({"kernel":"vmlinuz","display":"cirrus"})");
     d.write("notes/readme.txt", "not an image: no image.json");
     d.write("nokernel/image.json", R"({"append":"x"})");
     d.write("missing/image.json", R"({"kernel":"nope"})");
@@ -62,6 +64,7 @@ TEST_CASE("images: every subdirectory with a valid image.json is one image", "[i
     CHECK(c.ready_serial == "READY");
     CHECK(c.append.find("console=ttyS0") != std::string::npos);  // default command line
     CHECK(c.disk.empty());
+    CHECK(c.config().display == "std");  // the default: the guest picks its resolution
     const auto& w = images.at("win");
     CHECK(w.disk == d.path + "/win/win.qcow2");
     CHECK(w.ready_seconds == 60);
@@ -69,13 +72,15 @@ TEST_CASE("images: every subdirectory with a valid image.json is one image", "[i
     auto cfg = w.config();
     CHECK(cfg.golden_image == w.disk);
     CHECK(cfg.kernel.empty());
+    CHECK(cfg.display == "virtio");  // the guest's resolution follows the viewer
 
     CHECK(mentions(problems, "nokernel", "kernel"));
     CHECK(mentions(problems, "missing", "not readable"));
     CHECK(mentions(problems, "garbage", "JSON"));
     CHECK(mentions(problems, "badready", "ready_seconds"));
     CHECK(mentions(problems, "bad name", "letters"));
-    CHECK(problems.size() == 5);
+    CHECK(mentions(problems, "baddisplay", "display"));
+    CHECK(problems.size() == 6);
 }
 
 TEST_CASE("images: a missing directory is a problem, not a crash, and names are checked", "[images]") {

@@ -85,12 +85,13 @@ TEST_CASE("rfb: handshake answers version, picks None, sends ClientInit, pixel f
     expect.insert(expect.end(), {32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0});
     p8(expect, 2);
     p8(expect, 0);
-    p16(expect, 5);
+    p16(expect, 6);
     p32(expect, 1);
     p32(expect, 0);
     p32(expect, static_cast<std::uint32_t>(-223));
     p32(expect, static_cast<std::uint32_t>(-258));
     p32(expect, static_cast<std::uint32_t>(-257));  // pointer-type-change
+    p32(expect, static_cast<std::uint32_t>(-308));  // ExtendedDesktopSize
     p8(expect, 3);
     p8(expect, 0);
     p16(expect, 0);
@@ -176,6 +177,68 @@ TEST_CASE("rfb: pointer-type-change reports switch the pointer between absolute 
     rect(bad, 2, 0, 64, 32, RfbClientProtocol::enc_pointer_type_change);
     CHECK_FALSE(p.feed(bad.data(), bad.size()));
     CHECK(p.error().find("pointer-type-change") != std::string::npos);
+}
+
+// An ExtendedDesktopSize rectangle: why (x), status (y), the size, then the screens.
+void extended_size(Bytes& b, int why, int status, int w, int h, int screens = 1) {
+    rect(b, why, status, w, h, RfbClientProtocol::enc_extended_desktop_size);
+    p8(b, static_cast<std::uint8_t>(screens));
+    b.insert(b.end(), {0, 0, 0});
+    for (int i = 0; i < screens; ++i) {
+        p32(b, i);
+        p16(b, 0);
+        p16(b, 0);
+        p16(b, w);
+        p16(b, h);
+        p32(b, 0);
+    }
+}
+
+TEST_CASE("rfb: ExtendedDesktopSize enables SetDesktopSize, resizes the mirror and reports the answer", "[rfb]") {
+    RfbClientProtocol p = ready_protocol(64, 32);
+    CHECK_FALSE(p.desktop_size_supported());
+    CHECK_FALSE(p.request_size(80, 40));  // not before the server says it takes it
+    CHECK(p.take_output().empty());
+
+    Bytes s;  // QEMU's first answer to the encodings: the current size, from the server
+    update_header(s, 1);
+    extended_size(s, 0, 0, 64, 32);
+    for (std::uint8_t b : s) REQUIRE(p.feed(&b, 1));  // byte by byte: partial rectangles wait
+    CHECK(p.desktop_size_supported());
+    CHECK(p.resizes() == 0);  // same size
+    CHECK(p.size_request_status() == -1);
+
+    REQUIRE(p.request_size(80, 40));
+    const Bytes out = p.take_output();
+    const Bytes expect{251, 0, 0, 80, 0, 40, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 80, 0, 40, 0, 0, 0, 0};
+    CHECK(out == expect);
+    CHECK_FALSE(p.request_size(0, 40));
+    CHECK_FALSE(p.request_size(80, 9000));
+
+    Bytes forwarded;  // QEMU passed it to the guest's driver (status 4), then the guest changed mode
+    update_header(forwarded, 1);
+    extended_size(forwarded, 1, 4, 64, 32);
+    update_header(forwarded, 1);
+    extended_size(forwarded, 0, 0, 80, 40);
+    REQUIRE(p.feed(forwarded.data(), forwarded.size()));
+    CHECK(p.size_request_status() == 4);
+    CHECK(p.resizes() == 1);
+    CHECK(p.frame().width == 80);
+    CHECK(p.frame().height == 40);
+    CHECK(p.take_damage().area() == 80 * 40);
+
+    Bytes refused;  // standard VGA: the guest's resolution cannot be set from outside (status 3)
+    update_header(refused, 1);
+    extended_size(refused, 1, 3, 80, 40);
+    REQUIRE(p.feed(refused.data(), refused.size()));
+    CHECK(p.size_request_status() == 3);
+    CHECK(p.resizes() == 1);
+
+    Bytes bad;
+    update_header(bad, 1);
+    extended_size(bad, 0, 0, 80, 40, 17);
+    CHECK_FALSE(p.feed(bad.data(), bad.size()));
+    CHECK(p.error().find("ExtendedDesktopSize") != std::string::npos);
 }
 
 TEST_CASE("rfb: client messages have QEMU's wire layout", "[rfb]") {
