@@ -20,8 +20,8 @@ user's keyboard, mouse and clipboard would:
   login_dialog  the same without a terminal on stdin: the login window (named by its title, which
              names the broker) takes the user name and a wrong password, shows the broker's answer in
              red and changes its title (the broker audits login_failed), then the right password
-             opens the session window, whose keys reach xterm; --user prefills the name, Escape exits
-             6; an unreachable broker is shown in the window too. Screenshots login-dialog-*.png
+             opens the session window, whose keys reach xterm; --user prefills the name, --scale 2
+             doubles the window, Escape exits 6; an unreachable broker is shown in the window too. Screenshots login-dialog-*.png
   reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
              session, whose picture and input work again
   vm_keyboard  a VM desktop (QEMU, the console guest) gets keys by physical position: z, y and ö
@@ -1179,12 +1179,15 @@ def case_login_dialog(stack):
         c.proc.wait(timeout=15)
         assert c.proc.returncode == 0, f"the client exited with {c.proc.returncode}:\n{c.text()[-3000:]}"
 
-        # --user prefills the user name; Escape cancels: exit 6.
-        c = DialogClient(stack, disp, stack.url, "--user", "demo", name="login-dialog-cancel")
+        # --user prefills the user name; --scale 2 (X11 reports no pixel ratio) doubles the window
+        # and its text; Escape cancels: exit 6.
+        c = DialogClient(stack, disp, stack.url, "--user", "demo", "--scale", "2", name="login-dialog-cancel")
         clients.append(c)
-        c.shot("login-dialog-prefilled")
+        geometry = disp.xdotool("getwindowgeometry", str(c.window))
+        assert "Geometry: 960x540" in geometry, f"--scale 2 should make the 480x270 window 960x540: {geometry}"
+        c.shot("login-dialog-prefilled-scale-2")
         c.cancel()
-        print("Escape in the login window: exit 6, 'login cancelled'")
+        print("--scale 2: a 960x540 login window; Escape in it: exit 6, 'login cancelled'")
 
         # A broker that cannot be reached: the window says so and asks again.
         c = DialogClient(stack, disp, f"https://127.0.0.1:{free_port()}", "--user", "demo", name="login-dialog-down")
