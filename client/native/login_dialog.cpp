@@ -15,7 +15,9 @@ namespace portico::client {
 
 namespace {
 
-[[noreturn]] void failed(const char* what, const char* why) { throw std::runtime_error(std::string(what) + ": " + why); }
+[[noreturn]] void failed(const char* what, const char* why) {
+    throw std::runtime_error(std::string(what) + ": " + why);
+}
 
 // The layout, in points (multiplied by the scale into output pixels).
 constexpr int kWidth = 480, kHeight = 270;
@@ -30,13 +32,15 @@ constexpr int kTextPoints = 14, kHeadingPoints = 16;
 // event's worth more) once, so typing never reallocates and leaves no stray copy of a password.
 constexpr std::size_t kMaxField = 256;
 
-constexpr SDL_Color kBackground{0xf2, 0xf2, 0xf2, 0xff}, kInk{0x20, 0x20, 0x20, 0xff},
-    kMuted{0x60, 0x60, 0x60, 0xff}, kFieldBg{0xff, 0xff, 0xff, 0xff}, kBorder{0x9a, 0x9a, 0x9a, 0xff},
-    kFocus{0x1f, 0x6f, 0xd0, 0xff}, kError{0xb0, 0x00, 0x20, 0xff}, kOkBg{0x1f, 0x6f, 0xd0, 0xff},
-    kOkInk{0xff, 0xff, 0xff, 0xff}, kCancelBg{0xdd, 0xdd, 0xdd, 0xff};
+constexpr SDL_Color kBackground{0xf2, 0xf2, 0xf2, 0xff}, kInk{0x20, 0x20, 0x20, 0xff}, kMuted{0x60, 0x60, 0x60, 0xff},
+    kFieldBg{0xff, 0xff, 0xff, 0xff}, kBorder{0x9a, 0x9a, 0x9a, 0xff}, kFocus{0x1f, 0x6f, 0xd0, 0xff},
+    kError{0xb0, 0x00, 0x20, 0xff}, kOkBg{0x1f, 0x6f, 0xd0, 0xff}, kOkInk{0xff, 0xff, 0xff, 0xff},
+    kCancelBg{0xdd, 0xdd, 0xdd, 0xff};
 
 SDL_Rect field_rect(int i) { return {kPad + kLabelWidth, kFieldTop[i], kWidth - 2 * kPad - kLabelWidth, kFieldHeight}; }
-SDL_Rect ok_rect() { return {kWidth - kPad - kButtonWidth, kHeight - kPad - kButtonHeight, kButtonWidth, kButtonHeight}; }
+SDL_Rect ok_rect() {
+    return {kWidth - kPad - kButtonWidth, kHeight - kPad - kButtonHeight, kButtonWidth, kButtonHeight};
+}
 SDL_Rect cancel_rect() {
     return {kWidth - kPad - 2 * kButtonWidth - kButtonGap, kHeight - kPad - kButtonHeight, kButtonWidth, kButtonHeight};
 }
@@ -178,8 +182,8 @@ void LoginDialog::draw(const std::string& message, bool error) {
         SDL_RenderSetClipRect(renderer_, nullptr);
     }
     draw_text(renderer_, font_, message, error ? kError : kMuted, px(kPad), px(kMessageTop), px(kWidth - 2 * kPad));
-    for (const auto& [rect, label, bg, ink] : {std::tuple{cancel_rect(), "Cancel", kCancelBg, kInk},
-                                               std::tuple{ok_rect(), "OK", kOkBg, kOkInk}}) {
+    for (const auto& [rect, label, bg, ink] :
+         {std::tuple{cancel_rect(), "Cancel", kCancelBg, kInk}, std::tuple{ok_rect(), "OK", kOkBg, kOkInk}}) {
         const SDL_Rect b = scaled(rect);
         framed(renderer_, b, bg, kBorder, px(1));
         int w = 0, h = 0;

@@ -58,7 +58,7 @@ private:
     enum class Hit { none, user, password, ok, cancel };
 
     void open(std::optional<double> scale);  // the window, renderer and fonts; throws
-    void release();                           // what open made, and the fields wiped
+    void release();                          // what open made, and the fields wiped
     void draw(const std::string& message, bool error);
     Hit hit_at(int x, int y) const;
     void type_text(const char* utf8);
