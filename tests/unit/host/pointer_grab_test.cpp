@@ -56,9 +56,10 @@ bool grab(test::XConn& app, xcb_window_t w) {
 
 }  // namespace
 
-TEST_CASE("pointer grab: an app that hides the cursor and grabs the pointer makes the pointer relative until it "
-          "lets go or shows the cursor",
-          "[pointer]") {
+TEST_CASE(
+    "pointer grab: an app that hides the cursor and grabs the pointer makes the pointer relative until it "
+    "lets go or shows the cursor",
+    "[pointer]") {
     test::TempDir dir;
     host::XvfbDisplay d(320, 240, dir.path);
     host::CursorWatcher cursor(d.display(), d.xauthority());
