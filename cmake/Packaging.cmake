@@ -162,6 +162,9 @@ Logs in to a Portico broker, launches an application or desktop and shows it
 in a window (SDL2): keyboard by physical key, clipboard, resize, full screen,
 reconnect; H.264 through the GPU (VA-API) when the machine has a driver for it.
 With --headless it types, saves PNG screenshots and prints statistics.")
+# The login window's font (its path is fixed: client/native/login_dialog.hpp); SDL2_ttf itself
+# comes with dpkg-shlibdeps.
+set(CPACK_DEBIAN_CLIENT_PACKAGE_DEPENDS "fonts-dejavu-core")
 # The VA-API drivers: without one the client decodes in software.
 set(CPACK_DEBIAN_CLIENT_PACKAGE_RECOMMENDS "va-driver-all")
 

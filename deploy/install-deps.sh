@@ -19,12 +19,14 @@ build_pkgs=(
   musl-tools  # the static package runtime (packager/runtime)
   help2man  # the packages' man pages, from each program's --help (cmake/Packaging.cmake)
   libsdl2-dev  # the native client's window (client/native/session_window.cpp, docs/native-client.md)
+  libsdl2-ttf-dev  # the native client's login window's text (client/native/login_dialog.cpp)
 )
 run_pkgs=(
   xvfb xterm x11-xkb-utils xkb-data xfonts-base openssl procps
   libpq5  # the broker's PostgreSQL client library (serve --database postgresql://...)
-  fonts-dejavu-core  # "Monospace" for the demo Terminal's Xft font (scales with the session's DPI)
+  fonts-dejavu-core  # "Monospace" for the demo Terminal's Xft font (scales with the session's DPI); the client's login window
   libsdl2-2.0-0  # the native client's window
+  libsdl2-ttf-2.0-0  # the native client's login window (text in DejaVu Sans)
   # VM desktops: QEMU, and what deploy/guest/build-desktop-image.sh builds the desktop image with
   qemu-system-x86 qemu-utils mmdebstrap genext2fs e2fsprogs xz-utils  # xz: the guest kernel (pvh-kernel.sh)
 )

@@ -9,11 +9,12 @@
 namespace portico::client {
 
 enum class ClientError {
-    usage,     // bad command line
-    refused,   // the broker or host said no: login 401, launch error, ticket refused
-    network,   // could not connect, TLS failure, timeout, connection lost
-    protocol,  // the peer sent something that breaks the protocol
-    decode,    // frames arrived but none could be decoded
+    usage,      // bad command line
+    refused,    // the broker or host said no: login 401, launch error, ticket refused
+    network,    // could not connect, TLS failure, timeout, connection lost
+    protocol,   // the peer sent something that breaks the protocol
+    decode,     // frames arrived but none could be decoded
+    cancelled,  // the user cancelled the login dialog
 };
 
 template <class T>
@@ -31,6 +32,7 @@ inline int exit_code(ClientError e) {
         case ClientError::network: return 4;
         case ClientError::protocol: return 4;
         case ClientError::decode: return 5;
+        case ClientError::cancelled: return 6;
     }
     return 4;
 }

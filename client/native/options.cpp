@@ -47,8 +47,8 @@ const char* const kDescription =
     R"(usage: portico-client FILE.portico|portico://LINK [--headless ...] [--direct] [--fullscreen] [--scale F]
                       [--stats] [--error-window]
        portico-client [--broker] https://HOST:PORT --resource ID_OR_NAME [--user NAME]
-                      [--password-file FILE] [--ca FILE | --insecure] [--direct] [--size WxH]
-                      [--fullscreen | --monitors all|N,M,...] [--scale F] [--stats] [--logoff]
+                      [--password-file FILE] [--login-dialog] [--ca FILE | --insecure] [--direct]
+                      [--size WxH] [--fullscreen | --monitors all|N,M,...] [--scale F] [--stats] [--logoff]
                       [--decoder auto|software|vaapi]
        portico-client --list-monitors
        portico-client --headless --broker https://HOST:PORT --user NAME
@@ -61,8 +61,9 @@ const char* const kDescription =
 Logs in to the broker, launches the resource and opens its display channel (through the broker's
 gateway, or with --direct straight to the host, trusting exactly the certificate the broker
 names). Without --headless it shows the session in a window (docs/native-client.md): the user
-name and password are asked on the terminal when --user and --password-file (or the
-PORTICO_PASSWORD environment variable) are not given; Ctrl+Alt+Shift+F toggles full screen (which
+name and password are asked when --user and --password-file (or the PORTICO_PASSWORD environment
+variable) are not given, on the terminal when stdin is one, else (or with --login-dialog) in a
+login window naming the broker, which asks again after a wrong password; Ctrl+Alt+Shift+F toggles full screen (which
 grabs the keyboard), Ctrl+Alt+Shift+G lets go of (or takes back) the keyboard, Ctrl+Alt+Shift+S
 shows the stats overlay; closing the window leaves the session running (--logoff ends it).
 A launch file (what the portal's "Open in the Portico app" downloads, MIME type
@@ -92,6 +93,7 @@ Exit codes:
      used already
   4  connection or protocol failure (includes no frame within 15 s, connection lost)
   5  frames arrived but not one could be decoded
+  6  the user cancelled the login window (Cancel, Escape or closing it)
 )";
 
 // Declares portico-client's options on `app`, bound to `o` and `raw`: the one list both the parser
@@ -134,6 +136,9 @@ void declare(CLI::App& app, Options& o, RawOptions& raw) {
         ->option_text("all|N,M");
     app.add_flag("--list-monitors", o.list_monitors, "print this display's monitors (numbers for --monitors) and exit");
     app.add_option("--user", o.user, "user name")->option_text("NAME");
+    app.add_flag("--login-dialog", o.login_dialog,
+                 "window: ask the user name and password in a login window even when stdin\n"
+                 "is a terminal (without a terminal on stdin it is the default)");
     app.add_option("--password-file", raw.password_file, "first line is the password (else env PORTICO_PASSWORD)")
         ->option_text("FILE");
     app.add_option("--resource", o.resource, "resource id or name (names are looked up in /api/v1/resources)")
@@ -332,6 +337,10 @@ ClientResult<Options> parse_options(const std::vector<std::string>& args,
     if (o.headless && o.user.empty() && !o.launch_file) return fail(ClientError::usage, "--user is required");
     if (o.headless && o.error_window)
         return fail(ClientError::usage, "--error-window goes with the window, not --headless");
+    if (o.headless && o.login_dialog)
+        return fail(ClientError::usage, "--login-dialog goes with the window, not --headless");
+    if (o.launch_file && o.login_dialog)
+        return fail(ClientError::usage, "a launch file needs no login: --login-dialog does not go with it");
     if (!o.headless) {
         // What only a headless run does (typing, screenshots, measuring) has no meaning in a window.
         if (raw.type || !o.png_path.empty() || o.probe_latency > 0 || !o.frame_log_path.empty() ||

@@ -31,6 +31,9 @@ struct Options {
     // Windowed only: no --password-file and no PORTICO_PASSWORD, so the password is asked on the
     // terminal with echo off (never taken from the command line).
     bool ask_password = false;
+    // --login-dialog: ask the user name and password in a window (login_dialog.hpp) even when stdin
+    // is a terminal; without it the window asks only when stdin is none (started by the desktop).
+    bool login_dialog = false;
     std::string resource;  // id or name
     std::string ca_file;   // --ca
     bool insecure = false;

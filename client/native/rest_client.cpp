@@ -1,5 +1,6 @@
 #include "client/native/rest_client.hpp"
 
+#include "client/native/secret.hpp"
 #include "client/native/tls_connect.hpp"
 
 #include <boost/beast/http.hpp>
@@ -83,6 +84,7 @@ ClientResult<HttpReply> RestClient::request(http::verb verb, const std::string& 
         done = true;
     });
     run_until(ioc_, Clock::time_point::max(), [&] { return done; });
+    wipe_secret(req.body());  // sent: a login's password need not stay in this copy
     if (ec) return fail(ClientError::network, "sending " + std::string(target) + ": " + ec.message());
 
     beast::flat_buffer buf;
@@ -112,7 +114,11 @@ ClientResult<HttpReply> RestClient::request(http::verb verb, const std::string& 
 }
 
 Status RestClient::login(const std::string& user, const std::string& password) {
-    auto r = request(http::verb::post, "/api/v1/login", json{{"username", user}, {"password", password}}.dump());
+    json fields{{"username", user}, {"password", password}};
+    std::string body = fields.dump();
+    wipe_secret(fields["password"].get_ref<std::string&>());
+    auto r = request(http::verb::post, "/api/v1/login", body);
+    wipe_secret(body);
     if (!r) return r.error();
     if (r->status / 100 != 2) return fail(ClientError::refused, "login: " + describe_api_error(r->status, r->body));
     if (r->set_cookie.empty()) return fail(ClientError::protocol, "login: the broker set no session cookie");

@@ -4,10 +4,12 @@
 #include "client/native/error_window.hpp"
 #include "client/native/framebuffer.hpp"
 #include "client/native/key_translator.hpp"
+#include "client/native/login_dialog.hpp"
 #include "client/native/monitor_watch.hpp"
 #include "client/native/net_pump.hpp"
 #include "client/native/pointer_input.hpp"
 #include "client/native/resize_follower.hpp"
+#include "client/native/secret.hpp"
 #include "client/native/session_launch.hpp"
 #include "client/native/session_window.hpp"
 #include "client/native/terminal_prompt.hpp"
@@ -15,6 +17,7 @@
 #include "common/log.hpp"
 
 #include <SDL.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -794,8 +797,12 @@ private:
 
 }  // namespace
 
-int run_windowed(Options o) {
-    if (o.user.empty() && !o.launch_file) {
+namespace {
+
+// The terminal prompt (terminal_prompt.hpp): the user name if missing, the password with echo
+// off if missing. A failure's exit code, or nullopt when both are known.
+std::optional<int> ask_credentials_on_terminal(Options& o) {
+    if (o.user.empty()) {
         auto u = ask_on_terminal("Portico user: ", true);
         if (!u || u->empty()) {
             return report_failure("no user name (give --user, or run on a terminal)", exit_code(ClientError::usage),
@@ -810,18 +817,77 @@ int run_windowed(Options o) {
                                   exit_code(ClientError::usage), o.error_window);
         }
         o.password = *p;
+        wipe_secret(*p);
+    }
+    return std::nullopt;
+}
+
+// Logs in and resolves the resource with the user and password of `o`, then wipes the password:
+// the login cookie serves every later request, reconnects included.
+ClientResult<std::string> sign_in(Broker& broker, Options& o, std::string* type) {
+    auto resource = login_and_resolve(broker, o, type);
+    wipe_secret(o.password);
+    return resource;
+}
+
+// The login window (login_dialog.hpp) until the broker accepts a user and password: a refused
+// login, an unreachable broker or any other failure of the login is shown in it and asked again.
+// The resource, or the exit code: 6 when the user cancels.
+ClientResult<std::string> sign_in_with_dialog(Broker& broker, Options& o, std::string* type) {
+    std::optional<LoginDialog> dialog;
+    try {
+        dialog.emplace(broker.url.port == "443" ? broker.url.host : broker.url.host_port(), o.user, o.password,
+                       o.scale);
+    } catch (const std::exception& e) {
+        return fail(ClientError::usage, std::string("cannot show the login window (") + e.what() +
+                                            "): give --user and --password-file, or run on a terminal");
+    }
+    wipe_secret(o.password);  // the dialog holds it now
+    std::string failure;
+    for (;;) {
+        if (!dialog->ask(failure)) return fail(ClientError::cancelled, "login cancelled");
+        dialog->show_busy("Signing in as " + dialog->user() + " ...");
+        o.user = dialog->user();
+        o.password.assign(dialog->password());
+        auto resource = sign_in(broker, o, type);
+        if (resource) return resource;
+        // The broker's own words ("wrong user name or password", "too many failed logins; try
+        // again in 4 s") or the network's; never the password.
+        failure = resource.error().message;
+        log::warn("login window: ", failure);
+    }
+}
+
+}  // namespace
+
+int run_windowed(Options o) {
+    const bool needs_login = !o.launch_file && (o.user.empty() || o.ask_password);
+    // Without a terminal on stdin (started from a desktop menu or a file manager) nobody could
+    // answer the terminal prompt: the login window asks instead.
+    const bool dialog = needs_login && (o.login_dialog || !::isatty(STDIN_FILENO));
+    if (needs_login && !dialog) {
+        if (auto code = ask_credentials_on_terminal(o)) return *code;
     }
     auto broker = open_broker(o);
     if (!broker) {
         return report_failure(broker.error().message, exit_code(broker.error().code), o.error_window);
     }
+    if (dialog && SDL_Init(SDL_INIT_VIDEO) != 0) {
+        return report_failure(std::string("cannot start SDL video for the login window: ") + SDL_GetError() +
+                                  " (give --user and --password-file, or run on a terminal)",
+                              exit_code(ClientError::usage), o.error_window);
+    }
     // A launch file's token stands in for the login; it is redeemed when the window connects (the
     // resource's type is then not known here: spanning is tried, and a VM desktop's host refuses it).
     std::string resource_type;
-    auto resource =
-        o.launch_file ? ClientResult<std::string>(o.resource) : login_and_resolve(*broker, o, &resource_type);
+    auto resource = o.launch_file ? ClientResult<std::string>(o.resource)
+                    : dialog      ? sign_in_with_dialog(*broker, o, &resource_type)
+                                  : sign_in(*broker, o, &resource_type);
     if (!resource) {
-        return report_failure(resource.error().message, exit_code(resource.error().code), o.error_window);
+        const auto& e = resource.error();
+        if (dialog) SDL_Quit();
+        // A cancel is the user's own doing: stderr says so, no message box.
+        return report_failure(e.message, exit_code(e.code), o.error_window && e.code != ClientError::cancelled);
     }
     if (SDL_Init(SDL_INIT_VIDEO) != 0) {
         std::cerr << "portico-client: cannot start SDL video: " << SDL_GetError() << "\n";

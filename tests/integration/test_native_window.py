@@ -17,6 +17,11 @@ user's keyboard, mouse and clipboard would:
              which host and client both read)
   login_prompt  without --user and --password-file the user name and the password are asked on
              the client's terminal (a pty), the password with echo off
+  login_dialog  the same without a terminal on stdin: the login window (named by its title, which
+             names the broker) takes the user name and a wrong password, shows the broker's answer in
+             red and changes its title (the broker audits login_failed), then the right password
+             opens the session window, whose keys reach xterm; --user prefills the name, --scale 2
+             doubles the window, Escape exits 6; an unreachable broker is shown in the window too. Screenshots login-dialog-*.png
   reconnect  the kernel cuts the client's TCP connection (ss -K): the client reconnects to the same
              session, whose picture and input work again
   vm_keyboard  a VM desktop (QEMU, the console guest) gets keys by physical position: z, y and ö
@@ -68,11 +73,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from grab_screen import session_display  # noqa: E402
-from stack import Stack, run_case, wait_for, x_screen_rgb  # noqa: E402
+from stack import Stack, free_port, run_case, wait_for, x_screen_rgb  # noqa: E402
 
 
 
@@ -1114,7 +1120,163 @@ def case_error_window(stack):
         disp.stop()
 
 
-CASES = {"login_prompt": case_login_prompt, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard,
+LOGIN_DIALOG_TITLE = "Portico: sign in to "  # client/native/login_dialog.hpp
+LOGIN_FAILED_MARK = " (sign-in failed)"
+
+
+def red_pixels(rgb):
+    """How many pixels are the login window's error red (#b00020, and its anti-aliased edges)."""
+    return sum(1 for i in range(0, len(rgb), 3) if rgb[i] > 140 and rgb[i + 1] < 70 and rgb[i + 2] < 90)
+
+
+class DialogClient:
+    """portico-client started as a desktop menu starts it: stdin no terminal, no --user (unless
+    given) and no password, so it asks in its login window. Logs to a file."""
+
+    def __init__(self, stack, disp, url, *extra, name="login-dialog"):
+        self.disp = disp
+        self.log_path = os.path.join(stack.dir, f"{name}.log")
+        env = dict(disp.env)
+        env.pop("PORTICO_PASSWORD", None)
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                [stack.bin("portico-client"), url, "--resource", "Terminal", "--ca",
+                 os.path.join(stack.state, "tls/broker.crt"), "--size", "800x600", *extra],
+                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        found = wait_for(lambda: self.windows("^" + re.escape(LOGIN_DIALOG_TITLE)) or self.proc.poll() is not None,
+                         30, "the login window to appear")
+        assert self.proc.poll() is None, f"the client exited ({self.proc.returncode}):\n{self.text()}"
+        assert len(found) == 1, f"one login window expected, found {found}"
+        self.window = found[0]
+        host = url.split("://", 1)[1]
+        assert self.title() == LOGIN_DIALOG_TITLE + host, f"the login window should name {host}: {self.title()!r}"
+        disp.xdotool("windowfocus", "--sync", str(self.window))
+
+    def windows(self, pattern):
+        """The client display's mapped windows whose name matches (xdotool search; none: []). The
+        login window is made hidden and shown once drawn: before that it cannot take the focus."""
+        r = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", pattern], env=self.disp.env, capture_output=True,
+                           text=True, timeout=30)
+        return [int(w) for w in r.stdout.split()]
+
+    def title(self):
+        return self.disp.xdotool("getwindowname", str(self.window))
+
+    def shot(self, name):
+        """The login window's pixels, kept as an artifact."""
+        w, h, rgb = x_screen_rgb(self.disp.display, None, window=self.window)
+        write_png(artifact(f"{name}.png"), w, h, rgb)
+        return rgb
+
+    def text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def sign_in(self, password):
+        """Types the password (into the focused field) and presses Return."""
+        self.disp.xdotool("type", "--delay", "30", password)
+        self.disp.xdotool("key", "Return")
+
+    def cancel(self):
+        """Escape: the client exits 6 (the user cancelled the login), saying so."""
+        self.disp.xdotool("windowfocus", "--sync", str(self.window))
+        self.disp.xdotool("key", "Escape")
+        self.proc.wait(timeout=15)
+        assert self.proc.returncode == 6, f"Escape should exit 6, exited {self.proc.returncode}:\n{self.text()}"
+        assert "portico-client: login cancelled" in self.text(), self.text()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def case_login_dialog(stack):
+    """Started without a terminal (stdin /dev/null) and without --user or a password, the client
+    asks in its login window: a wrong password shows the broker's answer in the same window (the
+    broker audits the failed login), the right one opens the session window, whose keys reach
+    xterm; Escape exits 6; a broker that cannot be reached is said in the window too."""
+    if (status := missing_tools()) is not None:
+        return status
+    disp = ClientDisplay()
+    clients = []
+    try:
+        c = DialogClient(stack, disp, stack.url)
+        clients.append(c)
+        empty = c.shot("login-dialog-empty")
+        disp.xdotool("type", "--delay", "30", "demo")
+        disp.xdotool("key", "Tab")
+        c.sign_in("not-the-password")
+        wait_for(lambda: c.title().endswith(LOGIN_FAILED_MARK) or c.proc.poll() is not None, 30,
+                 "the login window to show the failed sign-in")
+        assert c.proc.poll() is None, f"a wrong password should not end the client:\n{c.text()}"
+        assert c.windows("^Portico:") == [c.window], "the same login window, and no other, should ask again"
+        failed = wait_for(lambda: (rgb := c.shot("login-dialog-wrong-password")) and red_pixels(rgb) > 50 and rgb,
+                          10, "the broker's error in red in the login window")
+        assert red_pixels(empty) == 0 and failed != empty
+        assert "wrong user name or password" in c.text(), f"the broker's answer should be logged:\n{c.text()}"
+        status, _, audit = stack.request("GET", "/api/v1/audit?action=login_failed",
+                                         cookie=stack.login("admin", stack.admin_password))
+        assert status == 200 and any(a["actor"] == "demo" for a in audit), (status, audit)
+        print(f"wrong password: the login window says so ({red_pixels(failed)} red pixels), title "
+              f"{c.title()!r}; the broker audited login_failed for demo")
+
+        # The password field is empty again and has the focus: the right password signs in.
+        c.sign_in(stack.password)
+        wait_for(lambda: "connected to session" in c.text() or c.proc.poll() is not None, 30, "the client to connect")
+        assert c.proc.poll() is None, f"the client exited:\n{c.text()}"
+        session_window = int(disp.run("xdotool", "search", "--sync", "--name", "^Portico: Terminal").stdout.split()[0])
+        wait_for(lambda: not c.windows("^" + re.escape(LOGIN_DIALOG_TITLE)), 10, "the login window to close")
+        disp.xdotool("windowfocus", "--sync", str(session_window))
+        view = types.SimpleNamespace(window=session_window,
+                                     pixels=lambda: x_screen_rgb(disp.display, None, window=session_window))
+        wait_window_matches(stack, view, "login-dialog-session")
+        disp.xdotool("mousemove", "--window", str(session_window), "400", "300")
+        typed = shell_file(stack, "after-login.txt")
+        start_cat(disp, typed)
+        disp.xdotool("type", "--delay", "40", "signed in")
+        end_cat(disp)
+        wait_file(typed, "signed in\n")
+        for secret in (stack.password, "not-the-password"):
+            assert secret not in c.text(), "a password is in the client's log"
+        print("the right password opened the session window; keys typed there reached xterm; no password logged")
+        c.proc.terminate()
+        c.proc.wait(timeout=15)
+        assert c.proc.returncode == 0, f"the client exited with {c.proc.returncode}:\n{c.text()[-3000:]}"
+
+        # --user prefills the user name; --scale 2 (X11 reports no pixel ratio) doubles the window
+        # and its text; Escape cancels: exit 6.
+        c = DialogClient(stack, disp, stack.url, "--user", "demo", "--scale", "2", name="login-dialog-cancel")
+        clients.append(c)
+        geometry = disp.xdotool("getwindowgeometry", str(c.window))
+        assert "Geometry: 960x540" in geometry, f"--scale 2 should make the 480x270 window 960x540: {geometry}"
+        c.shot("login-dialog-prefilled-scale-2")
+        c.cancel()
+        print("--scale 2: a 960x540 login window; Escape in it: exit 6, 'login cancelled'")
+
+        # A broker that cannot be reached: the window says so and asks again.
+        c = DialogClient(stack, disp, f"https://127.0.0.1:{free_port()}", "--user", "demo", name="login-dialog-down")
+        clients.append(c)
+        c.sign_in("whatever")
+        wait_for(lambda: c.title().endswith(LOGIN_FAILED_MARK) or c.proc.poll() is not None, 30,
+                 "the login window to show the unreachable broker")
+        assert c.proc.poll() is None, f"an unreachable broker should not end the client:\n{c.text()}"
+        wait_for(lambda: red_pixels(c.shot("login-dialog-unreachable")) > 50, 10, "the error in the login window")
+        assert re.search(r"login window: .*(refused|connect)", c.text(), re.I), c.text()
+        print(f"unreachable broker: shown in the login window: {c.text().strip().splitlines()[-1]}")
+        c.cancel()
+    except BaseException:
+        for c in clients:
+            print(f"----- {c.log_path} -----")
+            print(c.text()[-3000:])
+        raise
+    finally:
+        for c in clients:
+            c.kill()
+        disp.stop()
+
+
+CASES = {"login_prompt": case_login_prompt, "login_dialog": case_login_dialog, "window": with_client(case_window, extra=("--scale", "1.5")), "keyboard": case_keyboard, "clipboard": case_clipboard,
          "reconnect": with_client(reconnect_after_drop),
          # A launch file opens the window without a login, and the cookie its redeem gave serves the reconnect.
          "launch_file": with_client(reconnect_after_drop, launch_file=True),

@@ -61,8 +61,10 @@ RELATIONS = {
     "portico-broker": {"Depends": ["adduser", "init-system-helpers", "procps", "libc6", "libssl3", "libsqlite3-0"]},
     "portico-host": {"Depends": ["xvfb", "passwd", "adduser", "libc6", "libx264-"],
                      "Recommends": ["xfonts-base", "xterm", "qemu-system-x86", "qemu-utils", "portico-pack"]},
-    # the window, and the GPU drivers H.264 decoding uses when it can (docs/native-client.md)
-    "portico-client": {"Depends": ["libc6", "libsdl2-2.0-0"], "Recommends": ["va-driver-all"]},
+    # the window, the login window's text and font, and the GPU drivers H.264 decoding uses when
+    # it can (docs/native-client.md)
+    "portico-client": {"Depends": ["libc6", "libsdl2-2.0-0", "libsdl2-ttf-2.0-0", "fonts-dejavu-core"],
+                       "Recommends": ["va-driver-all"]},
     "portico-pack": {"Depends": ["libc6", "libzstd1"]},
 }
 SERVICES = {"portico-broker": "broker", "portico-host": "host"}

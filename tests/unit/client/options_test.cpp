@@ -279,4 +279,21 @@ TEST_CASE("options: a launch link stands in for the file, a malformed one is a u
     CHECK_THAT(bad.error().message, Catch::StartsWith("launch link: ") && Catch::Contains("token"));
     CHECK_THAT(bad.error().message, !Catch::Contains(lf.token.substr(0, 38)));  // the token is not repeated
     CHECK_FALSE(parse_options({"--headless", link, "--error-window"}, std::string("pw")).ok());
+    // A launch file's token is the login: no login window to force.
+    CHECK_FALSE(parse_options({link, "--login-dialog"}, std::nullopt).ok());
+}
+
+TEST_CASE("options: --login-dialog goes with the window and asks for the password there") {
+    auto o = parse_options({"https://b:1", "--resource", "T", "--login-dialog"}, std::nullopt);
+    REQUIRE(o.ok());
+    CHECK(o->login_dialog);
+    CHECK(o->ask_password);
+    CHECK_FALSE(parse_options({"https://b:1", "--resource", "T"}, std::nullopt)->login_dialog);
+    auto headless =
+        parse_options({"--headless", "--broker", "https://b:1", "--user", "u", "--resource", "T", "--login-dialog"},
+                      std::string("pw"));
+    REQUIRE_FALSE(headless.ok());
+    CHECK(headless.error().code == ClientError::usage);
+    CHECK(exit_code(ClientError::cancelled) == 6);  // documented in --help: the user cancelled the login
+    CHECK_THAT(help_text(), Catch::Contains("--login-dialog") && Catch::Contains("6  the user cancelled"));
 }
