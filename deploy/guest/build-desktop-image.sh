@@ -79,6 +79,12 @@ INIT
 cat > "$files/session" <<'SESSION'
 #!/bin/sh
 xsetroot -solid '#2e3440'
+# The viewer's window size reaches the guest as its virtual monitor's preferred mode (virtio-vga:
+# the host passes the client's size request on); nothing in an Openbox session applies it, so
+# this does, whenever RandR reports an output change.
+xev -root -event randr | while read -r event _; do
+    case $event in RRNotify|RRScreenChangeNotify) xrandr --output Virtual-1 --auto ;; esac
+done &
 openbox &
 sleep 1
 xfe /root &
@@ -94,13 +100,14 @@ cat > "$files/image.json" <<'JSON'
   "initrd": "initrd.img",
   "append": "root=/dev/vda rw init=/sbin/portico-init console=tty0 console=ttyS0 quiet mitigations=off",
   "disk": "disk.qcow2",
-  "ready_serial": "PORTICO_GUEST_READY"
+  "ready_serial": "PORTICO_GUEST_READY",
+  "display": "virtio"
 }
 JSON
 
 echo "build-desktop-image: bootstrapping Debian 12 from $mirror (a few minutes)"
 mmdebstrap --variant=apt --format=ext2 \
-    --include=linux-image-amd64,initramfs-tools,udev,kmod,procps,xserver-xorg-core,xserver-xorg-input-libinput,xinit,x11-xserver-utils,openbox,xterm,xfe,xfonts-base,fonts-dejavu-core \
+    --include=linux-image-amd64,initramfs-tools,udev,kmod,procps,xserver-xorg-core,xserver-xorg-input-libinput,xinit,x11-xserver-utils,x11-utils,openbox,xterm,xfe,xfonts-base,fonts-dejavu-core \
     --customize-hook="upload $files/portico-init /sbin/portico-init" \
     --customize-hook="upload $files/session /etc/portico/session" \
     --customize-hook='chroot "$1" chmod 755 /sbin/portico-init /etc/portico/session' \

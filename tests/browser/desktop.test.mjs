@@ -1,7 +1,8 @@
 // End-to-end browser test of a VM desktop (issue 4) in real headless Chromium: log in to the portal,
 // launch "Desktop" (the desktop guest image in QEMU on the session host), see it drawn (a real
 // picture with windows, not a blank canvas), type into its terminal (the command runs in the guest:
-// its output reaches the guest's serial port), log off.
+// its output reaches the guest's serial port), see the guest's resolution follow the page's size
+// (virtio-vga: the host's size request reaches the guest's driver, whose session applies it), log off.
 //
 // Environment: PORTICO_URL, PORTICO_USER, PORTICO_PASSWORD, PORTICO_ARTIFACTS (screenshots),
 // PORTICO_VM_RUN_DIR (the host's VM runtime directories). Exit status 0 and "desktop test passed" on success.
@@ -94,6 +95,25 @@ async function run(page, env) {
   // dialog, which would take the focus from under us): no change for 5 s.
   await settle(page, 'the desktop to settle', 5000);
   log('desktop settled');
+
+  // The guest's resolution is the page's display area (#screen-area, in device pixels, even: what
+  // the page asks for), as for an app session.
+  const followsPage = async (what) => waitFor(what, 120_000, async () => {
+    const s = await page.evaluate(() => {
+      const c = document.querySelector('#screen');
+      const area = document.querySelector('#screen-area');
+      const want = (v) => Math.floor(v * devicePixelRatio) & ~1;
+      return { width: c.width, height: c.height, wanted: [want(area.clientWidth), want(area.clientHeight)] };
+    });
+    return s.width === s.wanted[0] && s.height === s.wanted[1] ? s : null;
+  }, 1000);
+  const fitted = await followsPage('the guest to take the size of the page');
+  log(`the guest's resolution follows the page: ${JSON.stringify(fitted)}`);
+  await page.setViewportSize({ width: 1100, height: 800 });
+  const refitted = await followsPage('the guest to follow the smaller page');
+  if (refitted.width >= fitted.width) fail(`the guest stayed ${refitted.width} wide after the page shrank`);
+  log(`the page shrank: the guest followed to ${refitted.width}x${refitted.height}`);
+  await settle(page, 'the desktop to settle at its new size', 5000);
   await page.locator('#screen').screenshot({ path: path.join(env.PORTICO_ARTIFACTS, 'desktop.png') });
 
   // The keyboard through the stream into the guest's X session: click into the terminal (the
@@ -101,7 +121,7 @@ async function run(page, env) {
   // guest's serial port, which this test reads from the VM's runtime directory.
   const canvas = page.locator('#screen');
   const box = await canvas.boundingBox();
-  const scale = box.width / first.width;
+  const scale = box.width / refitted.width;
   // Keys go to a VM as scancodes, so shifted characters need Shift held, as a person types them
   // (keyboard.type() would send '>' without Shift, which is '.' on the guest's US layout).
   const typeKeys = async (keys) => { for (const k of keys) await page.keyboard.press(k, { delay: 30 }); };
