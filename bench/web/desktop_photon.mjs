@@ -77,7 +77,7 @@ async function main() {
   await browser.close();
   console.log(JSON.stringify({
     session: `${size.w}x${size.h}`,
-    photon: photon.samples.map((s) => photonSample(s, photon.timeOrigin)),
+    photon: photon.samples.map((s) => photonSample(s, photon.timeOrigin, photon.frameIntervalMs)),
     photon_region: region,
     photon_frame_interval_ms: photon.frameIntervalMs,
     photon_not_quiet: photon.notQuiet,

@@ -64,7 +64,7 @@ async function main() {
   const region = await findTextRegion(page, cdp);
   const typingFrom = await page.evaluate(() => window.__benchPaints.length);
   const photon = await measurePhoton(page, cdp, { count: KEYS, region });
-  const photonSamples = photon.samples.map((s) => photonSample(s, photon.timeOrigin));
+  const photonSamples = photon.samples.map((s) => photonSample(s, photon.timeOrigin, photon.frameIntervalMs));
   const sessionId = await page.evaluate(() => window.__porticoDebug.sessionId());
   const changed = photonSamples.filter((s) => s.changed_px > 0).length;
   await sleep(300);

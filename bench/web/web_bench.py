@@ -3,7 +3,8 @@
 (bench/web/web_bench.mjs) against a real xterm session.
 
 Measures true input-to-photon (bench/web/photon.mjs): a key injected into Chromium with CDP, from
-the page's keydown to the first animation frame whose canvas pixels in the text line changed, with
+the page's keydown to the first animation frame whose canvas pixels in the text line changed (frames
+requested only while a key waits, see bench/web/README.md), with
 the time broken down by stage (the echo frame joined with the host's frame log, PORTICO_FRAME_LOG_DIR);
 and per frame kind (H.264 while the terminal scrolls at full speed or a clip plays; PNG/JPEG tiles
 while typing) arrival-to-painted: from the WebSocket message event to just after the draw calls
@@ -95,9 +96,15 @@ def photon_result(runs):
         "input_to_photon_ms": {**summary([s["key_to_photon"] for s in seen]), "keys": len(samples),
                                "without_change": len(samples) - len(seen),
                                "with_stray_paint": sum(1 for s in samples if s["stray_paints"]),
+                               # echo painted before the probe asked for frames (photon.mjs): 0 expected
+                               "watched_late": sum(1 for s in samples if s.get("watched_late")),
                                "keys_not_on_still_screen": sum(r["photon_not_quiet"] for r in runs)},
+        # the frame the photon was seen in reaches a 60 Hz display by its deadline (photon.mjs)
+        "input_to_frame_deadline_ms": summary([s["key_to_frame_deadline"] for s in seen
+                                               if s.get("key_to_frame_deadline") is not None]),
         "input_to_painted_ms": summary([s["echo"]["key_to_painted"] for s in seen if s["echo"]]),
         "key_to_keydown_listener_ms": summary([s["key_to_listener"] for s in samples]),
+        "key_to_probe_watching_ms": summary([s["key_to_watching"] for s in samples if s.get("key_to_watching") is not None]),
         "photon_breakdown_ms": {k: summary([p[k] for p in parts if p[k] is not None]) for k in BREAKDOWN},
         "photon_echo_kinds": {k: sum(1 for p in parts if p["host_kind"] == k) for k in sorted({p["host_kind"] for p in parts})},
         "photon_joined_with_host_log": len(parts),
