@@ -2,7 +2,7 @@
 // (Input.dispatchKeyEvent, the way a real keyboard's events enter the renderer), timed in the page
 // at its keydown, to the first animation frame in which the canvas's pixels in the text area differ
 // from what they were before the key. The pixels are read back with getImageData at every
-// requestAnimationFrame: what the page's own canvas holds when the browser composites a frame, not
+// requestAnimationFrame while the key waits: what the page's own canvas holds when the browser composites a frame, not
 // any timing the display client reports about itself. The client's paint hook is only used to
 // break the time down (arrival, decoded, painted of the echo frame), never as the photon time.
 //
@@ -13,8 +13,9 @@
 // for the frame after the key, was painted just after it and seen a whole frame later, which an
 // idle portal page (nothing requests frames) never suffers. So the probe asks for frames only from
 // a timer the keydown posts (outside the input event's task) until the pixels change, and the key
-// is released once its photon is seen (a real key is held ~100 ms, longer than that): CDP's
-// back-to-back keyUp would be a second input event landing while the probe's frame is pending.
+// is released once its photon is seen (a real key is held ~100 ms, longer than that; at the latest
+// after `holdMs`, well before X's autorepeat): CDP's back-to-back keyUp would be a second input
+// event landing while the probe's frame is pending.
 // An echo painted before the probe started watching is counted (`watched_late`, expected 0).
 // Beside the photon, each sample keeps its frame's BeginFrame time (rAF's argument): that frame
 // reaches a 60 Hz display by the next vsync at the latest (`key_to_frame_deadline`).
@@ -151,7 +152,7 @@ export async function findTextRegion(page, cdp, { pad = 4, settleMs = 400 } = {}
  * independent and its phase to the animation frames is random. Returns the raw samples (page
  * times, ms) and the animation frame interval.
  */
-export async function measurePhoton(page, cdp, { count, region, quietMs = 150, jitterMs = 50, maxMs = 2000 }) {
+export async function measurePhoton(page, cdp, { count, region, quietMs = 150, jitterMs = 50, maxMs = 2000, holdMs = 200 }) {
   await page.evaluate(installProbe, { region, maxMs });
   const letters = 'abcdefghijklmnopqrstuvwxyz';
   let notQuiet = 0;
@@ -161,12 +162,20 @@ export async function measurePhoton(page, cdp, { count, region, quietMs = 150, j
     const before = await page.evaluate(() => { window.__photon.arm(); return window.__photon.samples.length; });
     const ch = i % 2 === 0 ? letters[(i / 2) % 26] : 'Backspace';
     await keyDown(cdp, ch);
-    const deadline = Date.now() + maxMs + 1000;
+    const down = Date.now();
+    const deadline = down + maxMs + 1000;
+    let held = true;
     while ((await page.evaluate(() => window.__photon.samples.length)) === before) {
       if (Date.now() > deadline) throw new Error(`photon probe: key ${i} never reached the page (no keydown)`);
+      // Released once seen (see the top of this file), or after a typist's hold: a key held past
+      // the X server's autorepeat delay (500-660 ms) would type itself again.
+      if (held && Date.now() - down > holdMs) {
+        await keyUp(cdp, ch);
+        held = false;
+      }
       await sleep(10);
     }
-    await keyUp(cdp, ch); // released once seen: see the top of this file
+    if (held) await keyUp(cdp, ch);
   }
   const out = await page.evaluate(() => {
     const P = window.__photon;
