@@ -81,7 +81,8 @@ async function main() {
     photon_region: region,
     photon_frame_interval_ms: photon.frameIntervalMs,
     photon_not_quiet: photon.notQuiet,
-    date_minus_page_clock_ms: photon.dateMinusPageClockMs,
+    page_clock: photon.pageClock, // [{at, offset}] at the start and end of the keys (photon.mjs)
+    page_time_origin_ms: photon.timeOrigin,
     session_id: sessionId,
     decode_errors: counters.decodeErrors,
   }));

@@ -147,6 +147,27 @@ export async function findTextRegion(page, cdp, { pad = 4, settleMs = 400 } = {}
 }
 
 /**
+ * Page time -> wall time (ms since the epoch), to join with the host's frame log: {at, offset}, the
+ * page time it was read at and Date.now() - (timeOrigin + performance.now()). Date.now() counts
+ * whole milliseconds: read just as it ticks, it is the wall time to a few microseconds (read
+ * anywhere, up to 1 ms early, which moved time between the breakdown's stages). Read at the start
+ * and the end of the keys, so that a drift of the wall clock against the monotonic one (NTP
+ * slewing) is interpolated, not charged to one stage. Runs in the page.
+ */
+function pageClockOffset() {
+  let best = null;
+  for (let i = 0; i < 5; i++) {
+    const before = Date.now();
+    let tick;
+    while ((tick = Date.now()) === before);
+    const at = performance.now();
+    const offset = tick - (performance.timeOrigin + at);
+    if (!best || offset > best.offset) best = { at, offset };
+  }
+  return best;
+}
+
+/**
  * Types `count` keys (a letter, then Backspace, alternately: the line never grows or scrolls), each
  * on a still screen (no paint for `quietMs`) after a random 0..`jitterMs` wait, so every sample is
  * independent and its phase to the animation frames is random. Returns the raw samples (page
@@ -154,6 +175,7 @@ export async function findTextRegion(page, cdp, { pad = 4, settleMs = 400 } = {}
  */
 export async function measurePhoton(page, cdp, { count, region, quietMs = 150, jitterMs = 50, maxMs = 2000, holdMs = 200 }) {
   await page.evaluate(installProbe, { region, maxMs });
+  const clockAtStart = await page.evaluate(pageClockOffset);
   const letters = 'abcdefghijklmnopqrstuvwxyz';
   let notQuiet = 0;
   for (let i = 0; i < count; i++) {
@@ -181,20 +203,11 @@ export async function measurePhoton(page, cdp, { count, region, quietMs = 150, j
     const P = window.__photon;
     P.stopped = true;
     const gaps = P.frameGaps.slice().sort((a, b) => a - b);
-    // Page time -> wall time (ms since the epoch), to join with the host's frame log. Date.now()
-    // counts whole milliseconds: read just as it ticks, it is the wall time to a few microseconds
-    // (read anywhere, up to 1 ms early, which moved time between the breakdown's stages).
-    const offsets = [];
-    for (let i = 0; i < 5; i++) {
-      const before = Date.now();
-      let tick;
-      while ((tick = Date.now()) === before);
-      offsets.push(tick - (performance.timeOrigin + performance.now()));
-    }
     return { samples: P.samples, frameIntervalMs: gaps[Math.floor(gaps.length / 2)] ?? null,
-      timeOrigin: performance.timeOrigin, dateMinusPageClockMs: Math.max(...offsets) };
+      timeOrigin: performance.timeOrigin };
   });
-  return { ...out, notQuiet };
+  const clockAtEnd = await page.evaluate(pageClockOffset);
+  return { ...out, notQuiet, pageClock: [clockAtStart, clockAtEnd] };
 }
 
 /**

@@ -132,7 +132,7 @@ async function main() {
     photon_frame_interval_ms: photon.frameIntervalMs,
     photon_not_quiet: photon.notQuiet,
     page_time_origin_ms: photon.timeOrigin,
-    date_minus_page_clock_ms: photon.dateMinusPageClockMs,
+    page_clock: photon.pageClock, // [{at, offset}] at the start and end of the keys (photon.mjs)
     session_id: sessionId,
     keys: KEYS,
     keys_with_pixels_changed: changed,
