@@ -2,8 +2,8 @@
 // (Input.dispatchKeyEvent, the way a real keyboard's events enter the renderer), timed in the page
 // at its keydown, to the first animation frame in which the canvas's pixels in the text area differ
 // from what they were before the key. The pixels are read back with getImageData at every
-// requestAnimationFrame while the key waits: what the page's own canvas holds when the browser composites a frame, not
-// any timing the display client reports about itself. The client's paint hook is only used to
+// requestAnimationFrame while the key waits: what the page's own canvas holds when the browser
+// composites a frame, not any timing the display client reports about itself. The client's paint hook is only used to
 // break the time down (arrival, decoded, painted of the echo frame), never as the photon time.
 //
 // The probe must not change when the browser runs the page's tasks. Chromium defers every task of
