@@ -77,11 +77,12 @@ async function main() {
   await browser.close();
   console.log(JSON.stringify({
     session: `${size.w}x${size.h}`,
-    photon: photon.samples.map((s) => photonSample(s, photon.timeOrigin)),
+    photon: photon.samples.map((s) => photonSample(s, photon.timeOrigin, photon.frameIntervalMs)),
     photon_region: region,
     photon_frame_interval_ms: photon.frameIntervalMs,
     photon_not_quiet: photon.notQuiet,
-    date_minus_page_clock_ms: photon.dateMinusPageClockMs,
+    page_clock: photon.pageClock, // [{at, offset}] at the start and end of the keys (photon.mjs)
+    page_time_origin_ms: photon.timeOrigin,
     session_id: sessionId,
     decode_errors: counters.decodeErrors,
   }));

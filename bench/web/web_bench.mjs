@@ -64,7 +64,7 @@ async function main() {
   const region = await findTextRegion(page, cdp);
   const typingFrom = await page.evaluate(() => window.__benchPaints.length);
   const photon = await measurePhoton(page, cdp, { count: KEYS, region });
-  const photonSamples = photon.samples.map((s) => photonSample(s, photon.timeOrigin));
+  const photonSamples = photon.samples.map((s) => photonSample(s, photon.timeOrigin, photon.frameIntervalMs));
   const sessionId = await page.evaluate(() => window.__porticoDebug.sessionId());
   const changed = photonSamples.filter((s) => s.changed_px > 0).length;
   await sleep(300);
@@ -132,7 +132,7 @@ async function main() {
     photon_frame_interval_ms: photon.frameIntervalMs,
     photon_not_quiet: photon.notQuiet,
     page_time_origin_ms: photon.timeOrigin,
-    date_minus_page_clock_ms: photon.dateMinusPageClockMs,
+    page_clock: photon.pageClock, // [{at, offset}] at the start and end of the keys (photon.mjs)
     session_id: sessionId,
     keys: KEYS,
     keys_with_pixels_changed: changed,

@@ -3,7 +3,8 @@
 (bench/web/web_bench.mjs) against a real xterm session.
 
 Measures true input-to-photon (bench/web/photon.mjs): a key injected into Chromium with CDP, from
-the page's keydown to the first animation frame whose canvas pixels in the text line changed, with
+the page's keydown to the first animation frame whose canvas pixels in the text line changed (frames
+requested only while a key waits, see bench/web/README.md), with
 the time broken down by stage (the echo frame joined with the host's frame log, PORTICO_FRAME_LOG_DIR);
 and per frame kind (H.264 while the terminal scrolls at full speed or a clip plays; PNG/JPEG tiles
 while typing) arrival-to-painted: from the WebSocket message event to just after the draw calls
@@ -57,7 +58,19 @@ def cpu_layouts(which):
     return layouts
 
 
-def photon_breakdown(sample, frames, clock_offset_ms):
+def page_to_wall(page_clock, time_origin_ms):
+    """Page wall time (timeOrigin + page time) -> the system's wall clock: the offset measured at the
+    start and the end of the keys (photon.mjs pageClockOffset), interpolated in between."""
+    (a, b) = page_clock
+    a_at, b_at = time_origin_ms + a["at"], time_origin_ms + b["at"]
+
+    def convert(t):
+        w = 0 if b_at == a_at else min(1, max(0, (t - a_at) / (b_at - a_at)))
+        return t + a["offset"] + w * (b["offset"] - a["offset"])
+    return convert
+
+
+def photon_breakdown(sample, frames, to_wall):
     """Where one key's time went (ms), with the host's frame log joined by the echo frame's id:
     key -> host capture (browser input send, broker relay, host input injection, the app's echo,
     X damage) -> host sent (capture, encode) -> page arrival (host queue, broker relay, TLS, the
@@ -66,9 +79,8 @@ def photon_breakdown(sample, frames, clock_offset_ms):
     host = frames.get(echo["frame_id"]) if echo else None
     if not host:
         return None
-    # Page clock -> wall clock: Date.now() - (timeOrigin + now()) measured in the page.
-    key = echo["key_wall_ms"] + clock_offset_ms
-    arrival = echo["arrival_wall_ms"] + clock_offset_ms
+    key = to_wall(echo["key_wall_ms"])
+    arrival = to_wall(echo["arrival_wall_ms"])
     capture, sent = host["capture_us"] / 1000, host["sent_us"] / 1000
     return {"key_to_host_capture": key_rel(capture, key), "host_capture_to_sent": key_rel(sent, capture),
             "host_sent_to_arrival": key_rel(arrival, sent), "arrival_to_decoded": echo["arrival_to_decoded"],
@@ -95,14 +107,22 @@ def photon_result(runs):
         "input_to_photon_ms": {**summary([s["key_to_photon"] for s in seen]), "keys": len(samples),
                                "without_change": len(samples) - len(seen),
                                "with_stray_paint": sum(1 for s in samples if s["stray_paints"]),
+                               # echo painted before the probe asked for frames (photon.mjs): 0 expected
+                               "watched_late": sum(1 for s in samples if s.get("watched_late")),
                                "keys_not_on_still_screen": sum(r["photon_not_quiet"] for r in runs)},
+        # the frame the photon was seen in reaches a 60 Hz display by its deadline (photon.mjs)
+        "input_to_frame_deadline_ms": summary([s["key_to_frame_deadline"] for s in seen
+                                               if s.get("key_to_frame_deadline") is not None]),
         "input_to_painted_ms": summary([s["echo"]["key_to_painted"] for s in seen if s["echo"]]),
         "key_to_keydown_listener_ms": summary([s["key_to_listener"] for s in samples]),
+        "key_to_probe_watching_ms": summary([s["key_to_watching"] for s in samples if s.get("key_to_watching") is not None]),
         "photon_breakdown_ms": {k: summary([p[k] for p in parts if p[k] is not None]) for k in BREAKDOWN},
         "photon_echo_kinds": {k: sum(1 for p in parts if p["host_kind"] == k) for k in sorted({p["host_kind"] for p in parts})},
         "photon_joined_with_host_log": len(parts),
         "animation_frame_interval_ms": [r["photon_frame_interval_ms"] for r in runs],
         "photon_region": runs[0]["photon_region"],
+        # wall clock against the page's monotonic one over each run's keys (interpolated in the join)
+        "page_clock_drift_ms": [round(r["page_clock"][1]["offset"] - r["page_clock"][0]["offset"], 3) for r in runs],
         "photon_samples": samples,  # raw, for --samples-out; not kept in the result
     }
 
@@ -116,8 +136,9 @@ def run_browser(env, client_cpus, frame_log_dir, script="web_bench.mjs", timeout
         raise RuntimeError(f"{script} failed:\n" + proc.stderr)
     r = json.loads(proc.stdout)
     frames = host_frame_log(frame_log_dir, r["session_id"])
+    to_wall = page_to_wall(r["page_clock"], r["page_time_origin_ms"])
     for s in r["photon"]:
-        s["breakdown"] = photon_breakdown(s, frames, r["date_minus_page_clock_ms"])
+        s["breakdown"] = photon_breakdown(s, frames, to_wall)
     return r
 
 
