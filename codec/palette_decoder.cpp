@@ -60,20 +60,13 @@ bool PaletteDecoder::decode_into(std::span<const std::uint8_t> tile, capture::Fr
         bgrx[static_cast<std::size_t>(i)] =
             static_cast<std::uint32_t>(c[0]) << 16 | static_cast<std::uint32_t>(c[1]) << 8 | c[2] | 0xff000000u;
     }
-    auto paint_row = [&](int row, auto index_of) {
-        std::uint8_t* out = target.at(x, y + row);
-        for (int col = 0; col < w; ++col) std::memcpy(out + col * 4, &bgrx[index_of(col)], 4);
-    };
     if (colours == 1) {
         if (tile.size() != palette_end) return fail("bytes after a solid fill");
-        for (int row = 0; row < h; ++row) paint_row(row, [](int) { return 0u; });
-        return true;
+        return paint(bgrx.data(), 1, target, x, y, w, h);
     }
 
     if (tile.size() < palette_end + 1) return fail("no packing byte");
-    const int bits = palette::bits_per_index(colours);
-    const std::size_t stride = palette::row_bytes(w, bits);
-    const std::size_t size = stride * static_cast<std::size_t>(h);
+    const std::size_t size = palette::row_bytes(w, palette::bits_per_index(colours)) * static_cast<std::size_t>(h);
     const auto body = tile.subspan(palette_end + 1);
     switch (tile[palette_end]) {
         case palette::stored:
@@ -85,7 +78,59 @@ bool PaletteDecoder::decode_into(std::span<const std::uint8_t> tile, capture::Fr
             break;
         default: return fail("unknown packing " + std::to_string(tile[palette_end]));
     }
-    // Check every index before painting anything: a bad tile leaves the screen as it was.
+    return paint(bgrx.data(), colours, target, x, y, w, h);
+}
+
+bool PaletteDecoder::decode_compact_into(std::span<const std::uint8_t> tile, capture::Frame& target, int x, int y,
+                                         int w, int h) {
+    if (w <= 0 || h <= 0 || x < 0 || y < 0 || x + w > target.width || y + h > target.height)
+        return fail("lies outside the screen");
+    if (tile.empty()) return fail("empty");
+    if (tile.size() < 2) return fail("no form byte");
+    const int colours = tile[0] + 1;
+    const std::uint8_t form = tile[1];
+    if (form & ~palette::form_known) return fail("unknown form bits " + std::to_string(form));
+    const bool grey = form & palette::form_grey;
+    const std::size_t palette_bytes = static_cast<std::size_t>(colours) * (grey ? 1 : 3);
+    const std::size_t size =
+        palette_bytes + palette::row_bytes(w, palette::bits_per_index(colours)) * static_cast<std::size_t>(h);
+    const auto body = tile.subspan(2);
+    if (form & palette::form_deflated) {
+        if (!inflate_exact(body, size)) return false;
+    } else {
+        if (body.size() != size) return fail("the stored body is not " + std::to_string(size) + " bytes");
+        packed_.assign(body.begin(), body.end());
+    }
+    // The palette's deltas; the indices then start packed_'s palette_bytes.
+    std::array<std::uint32_t, 256> bgrx{};
+    std::uint8_t r = 0, g = 0, b = 0;
+    for (int i = 0; i < colours; ++i) {
+        if (grey) {
+            r = g = b = static_cast<std::uint8_t>(r + packed_[static_cast<std::size_t>(i)]);
+        } else {
+            const std::uint8_t* d = packed_.data() + static_cast<std::size_t>(i) * 3;
+            r = static_cast<std::uint8_t>(r + d[0]);
+            g = static_cast<std::uint8_t>(g + d[1]);
+            b = static_cast<std::uint8_t>(b + d[2]);
+        }
+        bgrx[static_cast<std::size_t>(i)] =
+            static_cast<std::uint32_t>(r) << 16 | static_cast<std::uint32_t>(g) << 8 | b | 0xff000000u;
+    }
+    packed_.erase(packed_.begin(), packed_.begin() + static_cast<std::ptrdiff_t>(palette_bytes));
+    return paint(bgrx.data(), colours, target, x, y, w, h);
+}
+
+bool PaletteDecoder::paint(const std::uint32_t* bgrx, int colours, capture::Frame& target, int x, int y, int w, int h) {
+    auto paint_row = [&](int row, auto index_of) {
+        std::uint8_t* out = target.at(x, y + row);
+        for (int col = 0; col < w; ++col) std::memcpy(out + col * 4, &bgrx[index_of(col)], 4);
+    };
+    if (colours == 1) {
+        for (int row = 0; row < h; ++row) paint_row(row, [](int) { return 0u; });
+        return true;
+    }
+    const int bits = palette::bits_per_index(colours);
+    const std::size_t stride = palette::row_bytes(w, bits);
     const int per_byte = 8 / bits;
     const unsigned mask = (1u << bits) - 1;
     auto index = [&](const std::uint8_t* row, int col) {

@@ -21,11 +21,16 @@ public:
     // truncated or malformed (an index beyond the palette, bytes left over, an unknown packing), or
     // the rectangle does not fit inside target; target is then left unchanged.
     bool decode_into(std::span<const std::uint8_t> tile, capture::Frame& target, int x, int y, int w, int h);
+    // The same for the compact form (TileEncoding::palette_compact); also refuses unknown form bits.
+    bool decode_compact_into(std::span<const std::uint8_t> tile, capture::Frame& target, int x, int y, int w, int h);
     const std::string& last_error() const { return error_; }
 
 private:
     bool fail(std::string why);
     bool inflate_exact(std::span<const std::uint8_t> in, std::size_t size);
+    // Checks every index of packed_ (h rows of w at the palette's depth) against the palette, then
+    // paints: a bad tile leaves the screen as it was.
+    bool paint(const std::uint32_t* bgrx, int colours, capture::Frame& target, int x, int y, int w, int h);
     struct Inflater;
     std::unique_ptr<Inflater> inflater_;
     std::vector<std::uint8_t> packed_;

@@ -14,12 +14,29 @@
 //                                        to a whole byte
 //
 // One colour is a solid fill and carries no indices. Nothing may follow the indices.
+//
+// The compact form (TileEncoding::palette_compact, since display version 4) spends less on the
+// palette, which was half of an antialiased glyph's tile (~32 greys x 3 bytes):
+//
+//   u8 colours - 1                       (1..256 colours)
+//   u8 form                              bit 0 grey (one byte per colour, r = g = b), bit 1 deflated;
+//                                        the other bits 0
+//   the body, stored or raw-deflated as a whole:
+//     the palette in ascending order as deltas: each colour minus the one before (the first minus
+//     0), per channel modulo 256 -- grey: colours x u8, else colours x { u8 r, u8 g, u8 b }
+//     if colours > 1: the indices as above
+//
+// Sorted greys' deltas are small and repeat, so deflating them with the indices shares one Huffman
+// table; nothing may follow the body.
 
 #include <cstddef>
 
 namespace portico::codec::palette {
 
 enum Packing : unsigned char { stored = 0, deflated = 1 };
+
+// The compact form's `form` byte.
+enum Form : unsigned char { form_grey = 1, form_deflated = 2, form_known = form_grey | form_deflated };
 
 // Bits per index for a palette of `colours` entries: 1, 2, 4 or 8 (0 for a solid fill).
 constexpr int bits_per_index(int colours) {

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 namespace portico::codec {
@@ -36,7 +37,7 @@ struct PaletteTileEncoder::Deflater {
     }
 };
 
-PaletteTileEncoder::PaletteTileEncoder() : deflater_(std::make_unique<Deflater>()) {}
+PaletteTileEncoder::PaletteTileEncoder(Form form) : form_(form), deflater_(std::make_unique<Deflater>()) {}
 PaletteTileEncoder::~PaletteTileEncoder() = default;
 
 std::optional<std::vector<std::uint8_t>> PaletteTileEncoder::encode(const capture::Frame& frame,
@@ -59,6 +60,10 @@ std::optional<std::vector<std::uint8_t>> PaletteTileEncoder::encode(const captur
     const int colours = table.count();
     std::vector<std::uint8_t> out;
     out.reserve(2 + static_cast<std::size_t>(colours) * 3 + indices_.size() / 4);
+    if (form_ == Form::compact) {
+        write_compact(table, r, out);
+        return out;
+    }
     out.push_back(static_cast<std::uint8_t>(colours - 1));
     for (int i = 0; i < colours; ++i) {
         const std::uint32_t c = table.colour(i);
@@ -66,8 +71,23 @@ std::optional<std::vector<std::uint8_t>> PaletteTileEncoder::encode(const captur
                                static_cast<std::uint8_t>(c)});
     }
     if (colours == 1) return out;  // a solid fill
+    pack_indices(colours, r);
 
-    // Pack the rows at the palette's depth, first pixel in the high bits (as PNG does).
+    // Deflate unless storing is smaller (a handful of bytes of indices does not compress).
+    const std::size_t head = out.size();
+    out.push_back(palette::deflated);
+    deflater_->deflate_to(packed_, out);
+    if (out.size() - head - 1 >= packed_.size()) {
+        out.resize(head);
+        out.push_back(palette::stored);
+        out.insert(out.end(), packed_.begin(), packed_.end());
+    }
+    return out;
+}
+
+// Packs indices_ (one byte per pixel) into packed_: rows at the palette's depth, first pixel in the
+// high bits (as PNG does), each row padded to a byte.
+void PaletteTileEncoder::pack_indices(int colours, const capture::Rect& r) {
     const int bits = palette::bits_per_index(colours);
     const std::size_t stride = palette::row_bytes(r.w, bits);
     packed_.assign(stride * static_cast<std::size_t>(r.h), 0);
@@ -82,17 +102,50 @@ std::optional<std::vector<std::uint8_t>> PaletteTileEncoder::encode(const captur
         for (int x = 0; x < r.w; ++x)
             row[x / per_byte] |= static_cast<std::uint8_t>(in[x] << (8 - bits * (x % per_byte + 1)));
     }
+}
 
-    // Deflate unless storing is smaller (a handful of bytes of indices does not compress).
-    const std::size_t head = out.size();
-    out.push_back(palette::deflated);
-    deflater_->deflate_to(packed_, out);
-    if (out.size() - head - 1 >= packed_.size()) {
-        out.resize(head);
-        out.push_back(palette::stored);
-        out.insert(out.end(), packed_.begin(), packed_.end());
+// The compact form: the palette sorted (so its deltas are small: an antialiased glyph's greys step
+// a few levels at a time), the indices renumbered to match, and one deflate over both.
+void PaletteTileEncoder::write_compact(const ColourTable& table, const capture::Rect& r,
+                                       std::vector<std::uint8_t>& out) {
+    const int colours = table.count();
+    std::array<std::uint32_t, 256> sorted{};
+    bool grey = true;
+    for (int i = 0; i < colours; ++i) {
+        const std::uint32_t c = table.colour(i);
+        sorted[static_cast<std::size_t>(i)] = c << 8 | static_cast<std::uint32_t>(i);  // colour, then its old index
+        grey = grey && (c >> 16 & 0xff) == (c & 0xff) && (c >> 8 & 0xff) == (c & 0xff);
     }
-    return out;
+    std::sort(sorted.begin(), sorted.begin() + colours);
+    std::array<std::uint8_t, 256> renumber{};
+    body_.clear();
+    std::uint32_t previous = 0;
+    for (int i = 0; i < colours; ++i) {
+        const std::uint32_t c = sorted[static_cast<std::size_t>(i)] >> 8;
+        renumber[sorted[static_cast<std::size_t>(i)] & 0xff] = static_cast<std::uint8_t>(i);
+        auto delta = [&](int shift) { return static_cast<std::uint8_t>((c >> shift) - (previous >> shift)); };
+        if (grey)
+            body_.push_back(delta(0));
+        else
+            body_.insert(body_.end(), {delta(16), delta(8), delta(0)});
+        previous = c;
+    }
+    if (colours > 1) {
+        for (auto& i : indices_) i = renumber[i];
+        pack_indices(colours, r);
+        body_.insert(body_.end(), packed_.begin(), packed_.end());
+    }
+    out.push_back(static_cast<std::uint8_t>(colours - 1));
+    const std::size_t form_at = out.size();
+    out.push_back(grey ? palette::form_grey : 0);
+    // Deflate unless storing is smaller (a solid fill or a few pixels do not compress).
+    deflater_->deflate_to(body_, out);
+    if (out.size() - form_at - 1 >= body_.size()) {
+        out.resize(form_at + 1);
+        out.insert(out.end(), body_.begin(), body_.end());
+    } else {
+        out[form_at] |= palette::form_deflated;
+    }
 }
 
 }  // namespace portico::codec

@@ -510,7 +510,7 @@ Result<Message, ErrorCode> decode(std::span<const std::uint8_t> bytes) {
                 auto len = r.get<std::uint32_t>();
                 if (r.failed()) break;
                 if (enc < static_cast<std::uint8_t>(TileEncoding::jpeg) ||
-                    enc > static_cast<std::uint8_t>(TileEncoding::palette))
+                    enc > static_cast<std::uint8_t>(TileEncoding::palette_compact))
                     return malformed("tile_frame: unknown tile encoding");
                 if (!inside(t.x, t.y, t.w, t.h, m.width, m.height))
                     return malformed("tile_frame: tile outside the screen");

@@ -14,7 +14,11 @@
 
 namespace portico::protocol {
 
-inline constexpr std::uint16_t kDisplayVersion = 3;
+// The version this build speaks; a host also serves clients of kMinDisplayVersion and up, sending
+// them only what their version has (version 4 added the compact palette tile).
+inline constexpr std::uint16_t kDisplayVersion = 4;
+inline constexpr std::uint16_t kMinDisplayVersion = 3;
+inline constexpr std::uint16_t kCompactPaletteVersion = 4;
 // WebSocket close code of a connection an administrator ended (the session keeps running): a
 // client does not reconnect by itself (docs/protocol.md, "Closing").
 inline constexpr std::uint16_t kCloseDisconnectedByAdmin = 4001;
@@ -172,8 +176,9 @@ struct VideoFrame {
 struct CopyRect {
     std::uint16_t x = 0, y = 0, w = 0, h = 0, dx = 0, dy = 0;
 };
-// png and palette are lossless; palette: at most 256 colours without a container (codec/palette_format.hpp).
-enum class TileEncoding : std::uint8_t { jpeg = 1, png = 2, palette = 3 };
+// png and the palettes are lossless; palette: at most 256 colours without a container, palette_compact
+// (since version 4) the same with the palette sorted, as deltas, greys in one byte (codec/palette_format.hpp).
+enum class TileEncoding : std::uint8_t { jpeg = 1, png = 2, palette = 3, palette_compact = 4 };
 struct Tile {
     std::uint16_t x = 0, y = 0, w = 0, h = 0;
     TileEncoding encoding = TileEncoding::jpeg;

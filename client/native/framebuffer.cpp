@@ -85,6 +85,10 @@ bool Framebuffer::apply_tile(const protocol::Tile& t) {
             if (palette_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) return true;
             error_ = palette_.last_error();
             return false;
+        case protocol::TileEncoding::palette_compact:
+            if (palette_.decode_compact_into(t.data, frame_, r.x, r.y, r.w, r.h)) return true;
+            error_ = palette_.last_error();
+            return false;
         case protocol::TileEncoding::png:
             if (png_.decode_into(t.data, frame_, r.x, r.y, r.w, r.h)) return true;
             error_ = "PNG tile: " + png_.last_error();

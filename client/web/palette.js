@@ -1,7 +1,7 @@
-// Palette tiles (TileEncoding 3, docs/protocol.md "Palette tiles"; the host's encoder is
-// codec/palette_tile.cpp): a rectangle of at most 256 colours as the colours and packed indices,
-// stored or raw-deflated. Decoded here on the page's thread, synchronously, like png.js: a typed
-// character's tile is a few dozen bytes.
+// Palette tiles (TileEncoding 3, and the compact form 4 since version 4, docs/protocol.md "Palette
+// tiles"; the host's encoder is codec/palette_tile.cpp): a rectangle of at most 256 colours as the
+// colours and packed indices, stored or raw-deflated. Decoded here on the page's thread,
+// synchronously, like png.js: a typed character's tile is a few dozen bytes.
 
 import { inflateRaw, Malformed } from './inflate.js';
 
@@ -54,15 +54,77 @@ export function decodePalette(bytes, w, h) {
   } else {
     fail(`unknown packing ${bytes[paletteEnd]}`);
   }
+  paintIndices(px, colours, count, packed, 0, w, h, fail);
+  return image;
+}
+
+// Form bits of a compact tile (docs/protocol.md "Palette tiles"): 1 grey palette, 2 deflated body.
+const FORM_GREY = 1;
+const FORM_DEFLATED = 2;
+
+/**
+ * Decodes a w x h compact palette tile (TileEncoding 4, since version 4): the sorted palette as
+ * per-channel deltas (one byte per colour when grey) followed by the indices, stored or deflated
+ * as one body. Throws as decodePalette does, and on unknown form bits.
+ */
+export function decodePaletteCompact(bytes, w, h) {
+  const fail = (why) => { throw new Error(`palette tile ${w}x${h}: ${why}`); };
+  if (bytes.length < 1) fail('empty');
+  if (bytes.length < 2) fail('no form byte');
+  const count = bytes[0] + 1;
+  const form = bytes[1];
+  if (form & ~(FORM_GREY | FORM_DEFLATED)) fail(`unknown form bits ${form}`);
+  const grey = (form & FORM_GREY) !== 0;
+  const paletteBytes = count * (grey ? 1 : 3);
+  const size = paletteBytes + Math.ceil((w * bitsPerIndex(count)) / 8) * h;
+  const body = bytes.subarray(2);
+  let unpacked;
+  if (form & FORM_DEFLATED) {
+    try {
+      unpacked = inflateRaw(body, size);
+    } catch (e) {
+      if (e instanceof Malformed) fail('corrupt or cut-short deflate data');
+      throw e;
+    }
+  } else {
+    if (body.length !== size) fail(`the stored body is not ${size} bytes`);
+    unpacked = body;
+  }
+  const colours = new Uint32Array(count);
+  let r = 0, g = 0, b = 0;
+  for (let i = 0; i < count; i++) {
+    if (grey) {
+      r = g = b = (r + unpacked[i]) & 0xff;
+    } else {
+      r = (r + unpacked[i * 3]) & 0xff;
+      g = (g + unpacked[i * 3 + 1]) & 0xff;
+      b = (b + unpacked[i * 3 + 2]) & 0xff;
+    }
+    colours[i] = (0xff000000 | (b << 16) | (g << 8) | r) >>> 0;
+  }
+  const image = new ImageData(w, h);
+  const px = new Uint32Array(image.data.buffer);
+  if (count === 1) {
+    px.fill(colours[0]);
+    return image;
+  }
+  paintIndices(px, colours, count, unpacked, paletteBytes, w, h, fail);
+  return image;
+}
+
+// Paints the packed indices at packed[offset ...] (h rows at the palette's depth) as colours,
+// failing on an index beyond the palette.
+function paintIndices(px, colours, count, packed, offset, w, h, fail) {
+  const depth = bitsPerIndex(count);
+  const rowBytes = Math.ceil((w * depth) / 8);
   const perByte = 8 / depth;
   const mask = (1 << depth) - 1;
   for (let y = 0, o = 0; y < h; y++) {
-    const row = y * rowBytes;
+    const row = offset + y * rowBytes;
     for (let x = 0; x < w; x++, o++) {
       const index = (packed[row + Math.floor(x / perByte)] >> (8 - depth * ((x % perByte) + 1))) & mask;
       if (index >= count) fail('an index beyond the palette');
       px[o] = colours[index];
     }
   }
-  return image;
 }

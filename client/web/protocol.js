@@ -2,7 +2,7 @@
 // one bounds-checked decoder for every message type. Malformed input throws a ProtocolError and
 // never returns a half-read message. Pure: no browser globals, so Node tests can import it.
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 // WebSocket close code: an administrator disconnected this viewer; the session keeps running, and
 // the client does not reconnect by itself (docs/protocol.md, "Closing").
 export const CLOSE_DISCONNECTED_BY_ADMIN = 4001;
@@ -70,6 +70,7 @@ export const END_REASONS = Object.freeze({
 export const TILE_JPEG = 1;
 export const TILE_PNG = 2;
 export const TILE_PALETTE = 3; // docs/protocol.md "Palette tiles"
+export const TILE_PALETTE_COMPACT = 4; // the same, compact palette (since version 4)
 
 /** Thrown for any message that breaks docs/protocol.md; `code` is 'malformed' or 'too_large'. */
 export class ProtocolError extends Error {
@@ -424,7 +425,7 @@ const decoders = {
       const t = { x: r.u16(`tile ${i} x`), y: r.u16(`tile ${i} y`), w: r.u16(`tile ${i} w`), h: r.u16(`tile ${i} h`) };
       t.encoding = r.u8(`tile ${i} encoding`);
       const length = r.u32(`tile ${i} length`);
-      if (t.encoding < TILE_JPEG || t.encoding > TILE_PALETTE) r.fail(`tile ${i}: unknown encoding ${t.encoding}`);
+      if (t.encoding < TILE_JPEG || t.encoding > TILE_PALETTE_COMPACT) r.fail(`tile ${i}: unknown encoding ${t.encoding}`);
       if (!inside(t, width, height)) {
         r.fail(`tile ${i} (${t.x},${t.y} ${t.w}x${t.h}) lies outside the ${width}x${height} screen`);
       }

@@ -1,9 +1,9 @@
-// Decoding the tiles of a TileFrame: palette tiles (what the host sends for text and flat UI) here
+// Decoding the tiles of a TileFrame: palette tiles of both forms (what the host sends for text and flat UI) here
 // with palette.js, PNG tiles of the kinds png.js covers here too, everything else by the browser
 // (WebCodecs' ImageDecoder, createImageBitmap where that is missing). Painting them is the frame painter's job (frames.js).
 
-import { TILE_PALETTE, TILE_PNG } from './protocol.js';
-import { decodePalette } from './palette.js';
+import { TILE_PALETTE, TILE_PALETTE_COMPACT, TILE_PNG } from './protocol.js';
+import { decodePalette, decodePaletteCompact } from './palette.js';
 import { decodePng } from './png.js';
 import { displayStats } from './stats.js';
 
@@ -21,6 +21,10 @@ export async function decodeTile(t) {
   if (t.encoding === TILE_PALETTE) {
     displayStats().paletteTiles++;
     return decodePalette(t.data, t.w, t.h); // throws on a malformed tile: no other decoder reads it
+  }
+  if (t.encoding === TILE_PALETTE_COMPACT) {
+    displayStats().paletteTiles++;
+    return decodePaletteCompact(t.data, t.w, t.h);
   }
   if (t.encoding === TILE_PNG) {
     let image = null;

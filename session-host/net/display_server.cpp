@@ -255,6 +255,7 @@ public:
     }
 
     std::string peer() const override { return peer_; }
+    std::uint16_t version() const override { return version_; }
 
     void kick() override {
         net::post(ws_.get_executor(), [self = shared_from_this()] {
@@ -410,10 +411,11 @@ private:
     void on_hello(const protocol::Message& m) {
         auto* hello = std::get_if<protocol::Hello>(&m);
         if (!hello) return refuse(protocol::ErrorCode::expected_hello, "the first message must be Hello");
-        if (hello->version != protocol::kDisplayVersion)
+        if (hello->version < protocol::kMinDisplayVersion || hello->version > protocol::kDisplayVersion)
             return refuse(protocol::ErrorCode::unsupported_version,
                           "protocol version " + std::to_string(hello->version) +
-                              " is not supported (this host speaks " + std::to_string(protocol::kDisplayVersion) + ")");
+                              " is not supported (this host speaks " + std::to_string(protocol::kMinDisplayVersion) +
+                              " to " + std::to_string(protocol::kDisplayVersion) + ")");
         auto verifier = shared_->get_verifier();
         if (!verifier) return refuse(protocol::ErrorCode::ticket_invalid, "host is not registered with a broker yet");
         auto claims = verifier->verify(hello->ticket, unix_now());
@@ -423,6 +425,7 @@ private:
 
         hello_done_ = true;
         hello_timer_.cancel();
+        version_ = hello->version;
         target_ = target;
         view_only_ = claims->view_only;
         if (view_only_) watcher_ = claims->viewer.empty() ? std::string("an administrator") : claims->viewer;
@@ -436,7 +439,8 @@ private:
         log::info("display: ", peer_, " attached to session ", target->id(), " (user ", claims->user,
                   view_only_ ? ", view only, watched by " + watcher_ + ")" : std::string(")"));
         queued_.fetch_add(1);
-        enqueue(encoded(protocol::ServerHello{protocol::kDisplayVersion, static_cast<std::uint16_t>(target->width()),
+        // The version both speak (the client's: it is no newer than ours).
+        enqueue(encoded(protocol::ServerHello{version_, static_cast<std::uint16_t>(target->width()),
                                               static_cast<std::uint16_t>(target->height()), target->id()}));
         if (view_only_) {
             // A shadow joins next to the owner instead of replacing it.
@@ -585,6 +589,7 @@ private:
     std::atomic<bool> closing_{false};
     bool accepted_ = false, hello_done_ = false, close_sent_ = false;
     bool view_only_ = false;
+    std::atomic<std::uint16_t> version_{protocol::kDisplayVersion};  // the Hello's; read by the capture thread
     std::string watcher_;               // view-only: who watches (shown to the session's user)
     std::uint64_t shadow_dropped_ = 0;  // view-only: messages dropped by the allow-list
     std::string session_id_;            // set while counted in the server's presence bookkeeping

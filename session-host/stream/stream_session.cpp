@@ -71,6 +71,7 @@ StreamSession::StreamSession(std::string id, std::shared_ptr<SessionScreen> scre
     width_ = source.width();
     height_ = source.height();
     exact_tiles_ = std::make_unique<codec::PaletteTileEncoder>();
+    compact_tiles_ = std::make_unique<codec::PaletteTileEncoder>(codec::PaletteTileEncoder::Form::compact);
     rgb_tiles_ = std::make_unique<codec::PngTileEncoder>();
     photo_tiles_ = std::make_unique<codec::JpegTileEncoder>(quality_.current().jpeg_quality, /*chroma_full=*/true);
     make_encoders(width_.load(), height_.load());
@@ -318,6 +319,7 @@ void StreamSession::run() {
     video_.reset();
     video_half_.reset();
     exact_tiles_.reset();
+    compact_tiles_.reset();
     rgb_tiles_.reset();
     photo_tiles_.reset();
     screen_->teardown();
@@ -430,6 +432,7 @@ void StreamSession::send_planned(const capture::Frame& frame, capture::DamageReg
         protocol::TileFrame tf{frame_id, static_cast<std::uint16_t>(w), static_cast<std::uint16_t>(h), {}, {}};
         tf.copies = std::move(plan.copies);
         tf.tiles.reserve(plan.tiles.size());
+        choose_palette_form();
         for (const auto& r : plan.tiles) add_tiles(frame, r, false, tf.tiles);
         if (tf.tiles.empty() && tf.copies.empty()) return;
         bytes = encoded(tf);
@@ -583,8 +586,14 @@ std::optional<protocol::VideoFrame> StreamSession::encode_video(std::uint32_t fr
     return vf;
 }
 
+void StreamSession::choose_palette_form() {
+    compact_palette_ = viewers_.min_version() >= protocol::kCompactPaletteVersion;
+}
+
 void StreamSession::add_tiles(const capture::Frame& frame, const capture::Rect& r, bool refine,
                               std::vector<protocol::Tile>& out) {
+    codec::TileEncoder& exact_tiles = compact_palette_ ? *compact_tiles_ : *exact_tiles_;
+    const auto palette = compact_palette_ ? protocol::TileEncoding::palette_compact : protocol::TileEncoding::palette;
     auto tile = [](const capture::Rect& at, protocol::TileEncoding encoding, std::vector<std::uint8_t> data) {
         return protocol::Tile{static_cast<std::uint16_t>(at.x),
                               static_cast<std::uint16_t>(at.y),
@@ -599,8 +608,8 @@ void StreamSession::add_tiles(const capture::Frame& frame, const capture::Rect& 
         photo_tiles_->set_quality(refine ? kRefineJpegQuality : quality_.current().jpeg_quality);
         return tile(at, protocol::TileEncoding::jpeg, photo_tiles_->encode(frame, at).value());  // JPEG never declines
     };
-    if (auto exact = exact_tiles_->encode(frame, r)) {
-        out.push_back(tile(r, protocol::TileEncoding::palette, std::move(*exact)));
+    if (auto exact = exact_tiles.encode(frame, r)) {
+        out.push_back(tile(r, palette, std::move(*exact)));
         return;
     }
     // Refinement ends exact: what still declines in a tile that is not all photo (icons in a
@@ -622,8 +631,8 @@ void StreamSession::add_tiles(const capture::Frame& frame, const capture::Rect& 
     for (int y = r.y; y < r.bottom(); y += kExactPiece)
         for (int x = r.x; x < r.right(); x += kExactPiece) {
             const capture::Rect piece = capture::Rect{x, y, kExactPiece, kExactPiece}.intersected(r);
-            if (auto exact = exact_tiles_->encode(frame, piece)) {
-                out.push_back(tile(piece, protocol::TileEncoding::palette, std::move(*exact)));
+            if (auto exact = exact_tiles.encode(frame, piece)) {
+                out.push_back(tile(piece, palette, std::move(*exact)));
             } else if (!declined.empty() && declined.back().y == piece.y && declined.back().right() == piece.x) {
                 declined.back().w += piece.w;
             } else {
@@ -665,6 +674,7 @@ void StreamSession::refine_when_still() {
         frame_id, static_cast<std::uint16_t>(encoder_w_), static_cast<std::uint16_t>(encoder_h_), {}, {}};
     capture::DamageRegion region;
     for (const auto& area : rects) region.add(area);
+    choose_palette_form();
     for (const auto& r : damage_tiles(region, encoder_w_, encoder_h_)) add_tiles(reference_, r, true, tf.tiles);
     for (const auto& area : rects) lossy_.mark_exact(area);
     if (tf.tiles.empty()) return;

@@ -139,6 +139,8 @@ private:
     // `r` as palette tiles where it has few enough colours (whole, else in kExactPiece pieces), JPEG
     // where it does not (refine: at kRefineJpegQuality), appended to `out`.
     void add_tiles(const capture::Frame& frame, const capture::Rect& r, bool refine, std::vector<protocol::Tile>& out);
+    // Before a frame's tiles: the palette form every attached viewer reads.
+    void choose_palette_form();
     // The next full-motion or keyframe H.264 frame, at half size when the viewers paint slowly;
     // nothing if the encoder held the frame back.
     std::optional<protocol::VideoFrame> encode_video(std::uint32_t frame_id, const capture::Frame& frame, bool keyframe,
@@ -182,8 +184,10 @@ private:
     capture::Frame half_frame_;
     bool video_is_half_ = false;
     LinkQuality quality_;  // CRF and JPEG quality, lowered while the viewers' links hold capture back
-    std::unique_ptr<codec::TileEncoder> exact_tiles_;  // palette tiles: decline photo-like rectangles
-    bool refining_ = false;  // the last turn sent a refinement slice and more is left: capture briefly
+    std::unique_ptr<codec::TileEncoder> exact_tiles_;    // palette tiles: decline photo-like rectangles
+    std::unique_ptr<codec::TileEncoder> compact_tiles_;  // the same in the compact form (viewers of version 4)
+    bool compact_palette_ = false;  // this frame's palette tiles are compact: every viewer reads them
+    bool refining_ = false;         // the last turn sent a refinement slice and more is left: capture briefly
     std::unique_ptr<codec::TileEncoder> rgb_tiles_;    // PNG: what refinement sends exact in a partly photo-like tile
     std::unique_ptr<codec::TileEncoder> photo_tiles_;  // JPEG 4:4:4
     int encoder_w_ = 0, encoder_h_ = 0;

@@ -25,6 +25,8 @@ public:
     // Sends `last` (if non-null) after what is queued, then closes the connection.
     virtual void close(Bytes last) = 0;
     virtual std::string peer() const = 0;  // for logs
+    // The display protocol version the client said Hello with: the session sends it nothing newer.
+    virtual std::uint16_t version() const { return protocol::kDisplayVersion; }
 };
 
 // Implemented by AppSession. Called from network threads; every method returns without blocking.

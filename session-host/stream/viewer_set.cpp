@@ -134,6 +134,13 @@ std::size_t ViewerSet::size() {
     return viewers_.size();
 }
 
+std::uint16_t ViewerSet::min_version() {
+    std::lock_guard lk(mu_);
+    std::uint16_t v = protocol::kDisplayVersion;
+    for (const auto& viewer : viewers_) v = std::min(v, viewer.sink->version());
+    return v;
+}
+
 void ViewerSet::finish_drops(std::vector<std::shared_ptr<ViewerSink>>& dropped, const char* why) {
     if (dropped.empty()) return;
     for (auto& d : dropped) {

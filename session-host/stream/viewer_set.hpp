@@ -55,6 +55,11 @@ public:
     // Closes every viewer with `last` (the session ended); afterwards the set is empty.
     void close_all(const Bytes& last);
     std::size_t size();
+    // The oldest display protocol version among the viewers (kDisplayVersion when there are none):
+    // what a frame encoded now may use. A viewer that attaches later waits for a keyframe encoded
+    // after it did, and frames go out in the order they are encoded, so it never gets one made for
+    // newer viewers only.
+    std::uint16_t min_version();
 
 private:
     struct Viewer {

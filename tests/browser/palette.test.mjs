@@ -1,7 +1,7 @@
-// Checks client/web/palette.js (the display's palette tile decoder) and inflate.js's raw deflate
-// in Node, no browser: the golden vectors the C++ decoder reads too (protocol/vectors/
-// palette_tiles.json: every bit depth, stored and deflated, and malformed tiles with the error they
-// must give), every truncation of a good tile, and raw deflate against Node's zlib.
+// Checks client/web/palette.js (the display's palette tile decoder, both forms) and inflate.js's raw
+// deflate in Node, no browser: the golden vectors the C++ decoder reads too (protocol/vectors/
+// palette_tiles.json: every bit depth, stored and deflated, classic and compact, and malformed tiles
+// with the error they must give), every truncation of a good tile, and raw deflate against Node's zlib.
 // Run: node --test tests/browser/palette.test.mjs
 
 import test from 'node:test';
@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import zlib from 'node:zlib';
 
 import { inflateRaw } from '../../client/web/inflate.js';
-import { bitsPerIndex, decodePalette } from '../../client/web/palette.js';
+import { bitsPerIndex, decodePalette, decodePaletteCompact } from '../../client/web/palette.js';
 
 // The browser's ImageData, as far as palette.js uses it.
 globalThis.ImageData ??= class {
@@ -21,7 +21,7 @@ globalThis.ImageData ??= class {
   }
 };
 
-const { tiles, malformed } = JSON.parse(readFileSync(new URL('../../protocol/vectors/palette_tiles.json', import.meta.url)));
+const { tiles, malformed, compact_tiles: compactTiles, compact_malformed: compactMalformed } = JSON.parse(readFileSync(new URL('../../protocol/vectors/palette_tiles.json', import.meta.url)));
 const bytes = (hex) => Uint8Array.from(Buffer.from(hex, 'hex'));
 const rgbHex = (image) => {
   const out = [];
@@ -58,6 +58,39 @@ test('every truncation of a deflated tile, and one byte more, is refused', () =>
   for (let n = 0; n < data.length; n++) assert.throws(() => decodePalette(data.subarray(0, n), v.w, v.h), `cut to ${n}`);
   assert.throws(() => decodePalette(Uint8Array.from([...data, 0]), v.w, v.h));
   assert.throws(() => decodePalette(data, v.w - 1, v.h));
+});
+
+test('the compact vectors cover every bit depth, grey and colour palettes, stored and deflated', () => {
+  const depths = new Set(compactTiles.map((v) => bitsPerIndex(bytes(v.data)[0] + 1)));
+  assert.deepEqual([...depths].sort(), [0, 1, 2, 4, 8]);
+  const forms = new Set(compactTiles.map((v) => bytes(v.data)[1]));
+  assert.deepEqual([...forms].sort(), [0, 1, 2, 3]);
+});
+
+for (const v of compactTiles) {
+  test(`compact vector: ${v.name} decodes to the recorded pixels`, () => {
+    const image = decodePaletteCompact(bytes(v.data), v.w, v.h);
+    assert.equal(image.width, v.w);
+    assert.equal(image.height, v.h);
+    assert.equal(rgbHex(image), v.rgb);
+    assert.ok(image.data.every((b, i) => i % 4 !== 3 || b === 255), 'opaque');
+  });
+}
+
+for (const v of compactMalformed) {
+  test(`compact vector: ${v.name} is refused (${v.error})`, () => {
+    assert.throws(() => decodePaletteCompact(bytes(v.data), v.w, v.h), (e) => e.message.includes(v.error));
+  });
+}
+
+test('every truncation of a deflated compact tile, and one byte more, is refused', () => {
+  const v = compactTiles.find((t) => t.name.includes('antialiased'));
+  const data = bytes(v.data);
+  for (let n = 0; n < data.length; n++) {
+    assert.throws(() => decodePaletteCompact(data.subarray(0, n), v.w, v.h), `cut to ${n}`);
+  }
+  assert.throws(() => decodePaletteCompact(Uint8Array.from([...data, 0]), v.w, v.h));
+  assert.throws(() => decodePaletteCompact(data, v.w - 1, v.h));
 });
 
 test('inflateRaw matches Node zlib on stored, fixed and dynamic blocks', () => {

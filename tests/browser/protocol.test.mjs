@@ -40,10 +40,10 @@ const append = (buf, ...extra) => new Uint8Array([...new Uint8Array(buf), ...ext
 
 // --- client messages: exact bytes and round trips --------------------------------------------
 
-test('Hello encodes version 3 and the ticket as a u16-length string', () => {
+test('Hello encodes version 4 and the ticket as a u16-length string', () => {
   const buf = encodeHello('ab.cd');
-  assert.equal(hex(buf), '01' + '0300' + '0500' + Buffer.from('ab.cd').toString('hex'));
-  assert.deepEqual(decodeMessage(buf), { type: 'hello', version: 3, ticket: 'ab.cd' });
+  assert.equal(hex(buf), '01' + '0400' + '0500' + Buffer.from('ab.cd').toString('hex'));
+  assert.deepEqual(decodeMessage(buf), { type: 'hello', version: 4, ticket: 'ab.cd' });
 });
 
 test('Hello round-trips a long UTF-8 ticket and rejects one over 4096 bytes', () => {
@@ -230,7 +230,7 @@ test('out-of-range counts and fields throw', () => {
   throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).u16(1)
     .u16(60).u16(0).u16(8).u16(8).u8(1).u32(1).raw([0]).buffer(), /outside/);
   throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).u16(1)
-    .u16(0).u16(0).u16(8).u16(8).u8(4).u32(1).raw([0]).buffer(), /unknown encoding 4/);
+    .u16(0).u16(0).u16(8).u16(8).u8(5).u32(1).raw([0]).buffer(), /unknown encoding 5/);
   throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(0).u16(1)
     .u16(0).u16(0).u16(8).u16(8).u8(0).u32(1).raw([0]).buffer(), /unknown encoding 0/);
   throwsProtocol(new Bytes(0x83).u32(1).u16(64).u16(64).u16(1)

@@ -407,6 +407,6 @@ class WebSocket:
             pass
 
 
-def hello(ticket):
+def hello(ticket, version=DISPLAY_VERSION):
     t = ticket.encode()
-    return bytes([0x01]) + struct.pack("<HH", DISPLAY_VERSION, len(t)) + t
+    return bytes([0x01]) + struct.pack("<HH", version, len(t)) + t

@@ -17,7 +17,7 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import Stack, WebSocket, run_case, hello, wait_for, x_screen_rgb  # noqa: E402
+from stack import DISPLAY_VERSION, Stack, WebSocket, run_case, hello, wait_for, x_screen_rgb  # noqa: E402
 
 APP_NAMES = {"Xvfb", "xterm"}
 
@@ -593,7 +593,55 @@ def case_browser_app_pointer(stack):
     assert "took the pointer (relative" in log and "let the pointer go" in log, "the host did not log both switches"
 
 
-CASES = {"launch_and_type": case_launch_and_type, "logoff_cleans_up": case_logoff_cleans_up,
+def tile_encodings(payload):
+    """The encodings of a TileFrame's tiles (docs/protocol.md: 0x83, copies of 12 bytes, then tiles)."""
+    copies = struct.unpack_from("<H", payload, 9)[0]
+    at = 11 + copies * 12
+    count = struct.unpack_from("<H", payload, at)[0]
+    at += 2
+    encodings = []
+    for _ in range(count):
+        encoding, length = struct.unpack_from("<BI", payload, at + 8)
+        encodings.append(encoding)
+        at += 13 + length
+    assert at == len(payload), "TileFrame length does not add up"
+    return encodings
+
+
+def case_older_client(stack):
+    """A client of display version 3 (before compact palette tiles, encoding 4) is served at its
+    version by a real host; a version 4 client reconnecting to the same session gets compact tiles."""
+    cookie = stack.login()
+
+    def watch(version):
+        status, _, launch = stack.request("POST", "/api/v1/launch", {"resource": "terminal"}, cookie=cookie)
+        assert status == 200, (status, launch)
+        port = int(launch["direct_url"].split(":")[2].split("/")[0])
+        ws = WebSocket(port, "/display")
+        ws.send(hello(launch["ticket"], version))
+        opcode, payload = ws.recv()
+        assert payload[0] == 0x81, f"version {version}: expected ServerHello, got type {payload[0]:#x}"
+        assert struct.unpack_from("<H", payload, 1)[0] == version, "ServerHello is not at the client's version"
+        # The keyframe is H.264; refinement then re-sends the still terminal as palette tiles.
+        encodings = []
+        deadline = time.time() + 15
+        while 3 not in encodings and 4 not in encodings and time.time() < deadline:
+            opcode, payload = ws.recv()
+            if payload and payload[0] in (0x82, 0x83):
+                ws.send(bytes([0x05]) + payload[1:5])  # FrameAck: keep frames coming
+            if payload and payload[0] == 0x83:
+                encodings += tile_encodings(payload)
+        ws.close()
+        return encodings
+
+    old = watch(3)
+    assert 3 in old and 4 not in old, f"a version 3 client got tile encodings {sorted(set(old))}"
+    new = watch(DISPLAY_VERSION)
+    assert 4 in new and 3 not in new, f"a version 4 client got tile encodings {sorted(set(new))}"
+    print(f"version 3 client: classic palette tiles {sorted(set(old))}; version 4: compact {sorted(set(new))}")
+
+
+CASES = {"launch_and_type": case_launch_and_type, "older_client": case_older_client, "logoff_cleans_up": case_logoff_cleans_up,
          "bad_input": case_bad_input, "browser": case_browser, "browser_portal": case_browser_portal,
          "browser_input": case_browser_input, "browser_touch": case_browser_touch,
          "browser_console": case_browser_console,

@@ -203,8 +203,9 @@ struct Received {
     bool keyframe = false;
     int width = 0, height = 0;
     std::size_t copies = 0, tile_count = 0, dirty = 0;
-    bool applied = true;  // the framebuffer took it without error
-    std::string text;     // clipboard
+    std::size_t palette_tiles = 0, compact_palette_tiles = 0;  // of tile_count, by form
+    bool applied = true;                                       // the framebuffer took it without error
+    std::string text;                                          // clipboard
     Clock::time_point at;
 };
 
@@ -238,6 +239,9 @@ public:
         cv_.notify_all();
     }
     std::string peer() const override { return "pipeline-test-viewer"; }
+    // The display protocol version this viewer said Hello with (set before attaching).
+    void set_version(std::uint16_t version) { version_ = version; }
+    std::uint16_t version() const override { return version_; }
 
     // Stops acknowledging (frames are still decoded); resuming acknowledges the newest frame.
     void set_acking(bool on) {
@@ -328,6 +332,10 @@ private:
                     r.height = t->height;
                     r.copies = t->copies.size();
                     r.tile_count = t->tiles.size();
+                    for (const auto& tile : t->tiles) {
+                        r.palette_tiles += tile.encoding == protocol::TileEncoding::palette;
+                        r.compact_palette_tiles += tile.encoding == protocol::TileEncoding::palette_compact;
+                    }
                     r.applied = ok;
                     ack = t->frame_id;
                 } else if (auto* z = std::get_if<protocol::Resize>(&m)) {
@@ -370,6 +378,7 @@ private:
     std::mutex fb_mu_;  // the framebuffer (viewer thread writes, the test reads)
     client::Framebuffer fb_;
     std::thread thread_;
+    std::atomic<std::uint16_t> version_{protocol::kDisplayVersion};
 };
 
 }  // namespace portico::pipeline_test

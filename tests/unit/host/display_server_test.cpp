@@ -306,6 +306,20 @@ void expect_refusal(Client& c, protocol::ErrorCode code) {
 
 }  // namespace
 
+TEST_CASE("display server: a client of an older version is served at its version") {
+    // Version 3 clients (before the compact palette tile) keep working: the host answers with their
+    // version and the session, which asks the viewer, sends them only classic palette tiles.
+    Fixture f;
+    const auto version = GENERATE(protocol::kMinDisplayVersion, protocol::kDisplayVersion);
+    Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
+    REQUIRE_FALSE(c.connect());
+    REQUIRE_FALSE(c.send(protocol::Hello{version, f.ticket("s1")}));
+    CHECK(as<protocol::ServerHello>(c.receive()).version == version);
+    auto& t = f.target("s1");
+    REQUIRE(t.wait([&] { return t.attaches == 1 && t.viewer; }));
+    CHECK(t.viewer->version() == version);
+}
+
 TEST_CASE("display server: a valid ticket attaches the viewer and routes input and frames") {
     Fixture f;
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
@@ -396,6 +410,13 @@ TEST_CASE("display server: refuses forged, expired, replayed, misaddressed and u
         REQUIRE_FALSE(c.connect());
         REQUIRE_FALSE(
             c.send(protocol::Hello{static_cast<std::uint16_t>(protocol::kDisplayVersion + 1), f.ticket("s1")}));
+        expect_refusal(c, protocol::ErrorCode::unsupported_version);
+    }
+    SECTION("a version older than the oldest served") {
+        Client c(f.server->port(), pin);
+        REQUIRE_FALSE(c.connect());
+        REQUIRE_FALSE(
+            c.send(protocol::Hello{static_cast<std::uint16_t>(protocol::kMinDisplayVersion - 1), f.ticket("s1")}));
         expect_refusal(c, protocol::ErrorCode::unsupported_version);
     }
     SECTION("first message is not Hello") {

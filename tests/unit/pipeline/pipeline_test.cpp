@@ -31,10 +31,11 @@ struct Rig {
     std::shared_ptr<host::StreamSession> session;
     std::shared_ptr<ClientViewer> viewer;
 
-    explicit Rig(capture::Frame first) : source(std::move(first)) {
+    explicit Rig(capture::Frame first, std::uint16_t version = protocol::kDisplayVersion) : source(std::move(first)) {
         screen = std::make_shared<TestScreen>(source);
         session = start_test_session(screen);
         viewer = std::make_shared<ClientViewer>(source.width(), source.height());
+        viewer->set_version(version);
         viewer->set_target(session.get());
         session->attach(viewer);
     }
@@ -184,6 +185,34 @@ TEST_CASE("pipeline: text, then H.264 motion and a scroll, then stillness: the c
     CHECK(count(since, [](const Received& r) { return r.kind == Received::video && !r.keyframe; }) > 0);
     CHECK(count(since, [](const Received& r) { return r.kind == Received::tiles && r.copies > 0; }) > 0);
     CHECK(count(log, [](const Received& r) { return !r.applied; }) == 0);
+}
+
+TEST_CASE("pipeline: typing reaches a version 3 viewer as classic palette tiles, a version 4 one as compact ones",
+          "[pipeline]") {
+    const auto version = GENERATE(protocol::kMinDisplayVersion, protocol::kDisplayVersion);
+    INFO("viewer of version " << version);
+    Rig rig(ct::make_text_frame(kW, kH, 2), version);
+    REQUIRE(rig.converge(3s));
+    Typist typist;
+    for (int i = 0; i < 10; ++i) {
+        typist.type(rig.source);
+        std::this_thread::sleep_for(kStep);
+    }
+    CHECK(rig.converge(1000ms));
+    std::size_t classic = 0, compact = 0;
+    for (const auto& r : rig.viewer->received()) {
+        classic += r.palette_tiles;
+        compact += r.compact_palette_tiles;
+        CHECK(r.applied);
+    }
+    INFO(rig.describe() << "; palette tiles: " << classic << " classic, " << compact << " compact");
+    if (version < protocol::kCompactPaletteVersion) {
+        CHECK(classic >= 10);
+        CHECK(compact == 0);
+    } else {
+        CHECK(compact >= 10);
+        CHECK(classic == 0);
+    }
 }
 
 TEST_CASE("pipeline: an icon among text (more than 256 colours in its tile) still ends pixel-exact", "[pipeline]") {

@@ -66,9 +66,12 @@ TEST_CASE("host messages round trip", "[protocol]") {
     t.tiles.push_back({0, 0, 64, 64, TileEncoding::jpeg, {1, 2, 3}});
     t.tiles.push_back({1216, 736, 64, 64, TileEncoding::png, {4, 5}});
     t.tiles.push_back({8, 16, 4, 4, TileEncoding::palette, {0, 1, 2, 3}});
+    t.tiles.push_back({12, 16, 4, 4, TileEncoding::palette_compact, {0, 1, 0x80}});
     auto t2 = round_trip(t);
-    REQUIRE(t2.tiles.size() == 3);
+    REQUIRE(t2.tiles.size() == 4);
     CHECK(t2.tiles[2].encoding == TileEncoding::palette);
+    CHECK(t2.tiles[3].encoding == TileEncoding::palette_compact);
+    CHECK(t2.tiles[3].data == std::vector<std::uint8_t>{0, 1, 0x80});
     CHECK(t2.tiles[1].x == 1216);
     CHECK(t2.tiles[1].encoding == TileEncoding::png);
     CHECK(t2.tiles[1].data == std::vector<std::uint8_t>{4, 5});
@@ -146,7 +149,7 @@ TEST_CASE("oversized fields are refused", "[protocol][bad-input]") {
     CHECK(refusal(encode(Message{empty_copy})) == ErrorCode::malformed);
     VideoFrame dirty_outside{1, false, 640, 480, 5, {{630, 0, 16, 16}}, {9}};
     CHECK(refusal(encode(Message{dirty_outside})) == ErrorCode::malformed);
-    for (int encoding : {0, 4, 255}) {
+    for (int encoding : {0, 5, 255}) {
         TileFrame unknown_encoding{1, 640, 480, {}, {{0, 0, 8, 8, static_cast<TileEncoding>(encoding), {1}}}};
         CHECK(refusal(encode(Message{unknown_encoding})) == ErrorCode::malformed);
     }
