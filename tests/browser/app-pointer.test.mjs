@@ -9,7 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, log, newPage, runTest, sleep, waitFor } from './helpers.mjs';
+import { fail, log, newPage, openResource, pointerMover, runTest, sleep, waitFor } from './helpers.mjs';
 
 // What the app received: [mode, sum dx, sum dy, left clicks].
 function report(env) {
@@ -24,29 +24,15 @@ function report(env) {
 const locked = (page) => page.evaluate(() => document.pointerLockElement === document.querySelector('#screen'));
 
 async function run(page, env) {
-  await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
-  await page.fill('#username', env.PORTICO_USER);
-  await page.fill('#password', env.PORTICO_PASSWORD);
-  await page.click('#login');
-  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
-  await page.locator('button.resource', { has: page.locator('.tile-name', { hasText: /^Relative App$/ }) }).click();
-  await page.locator('#session-view').waitFor({ state: 'visible', timeout: 60_000 });
+  await openResource(page, env, 'Relative App');
   const hint = page.locator('#pointer-hint');
   await hint.waitFor({ state: 'visible', timeout: 30_000 });
   if (!/click to capture the mouse/i.test(await hint.textContent())) fail(`hint says "${await hint.textContent()}"`);
   log('the app took the pointer: the page asks for a click to capture the mouse');
 
   const canvas = page.locator('#screen');
-  const box = await canvas.boundingBox();
-  let at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
-  const moveBy = async (dx, dy, times) => {
-    for (let i = 0; i < times; i++) {
-      at = { x: at.x + dx, y: at.y + dy };
-      await page.mouse.move(at.x, at.y);
-      await sleep(30);
-    }
-  };
-  await page.mouse.click(at.x, at.y); // captures; not sent to the session
+  const { at, moveBy } = await pointerMover(page);
+  await page.mouse.click(at().x, at().y); // captures; not sent to the session
   await waitFor('Pointer Lock on the screen', 10_000, () => locked(page));
   await hint.waitFor({ state: 'hidden', timeout: 5000 });
   await sleep(500);

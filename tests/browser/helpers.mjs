@@ -126,6 +126,37 @@ export function canvasStatsIn(selector) {
  * Clicks a session action (#stats-toggle, #disconnect, #logoff …): they live in the session menu,
  * which is opened with the toolbar's handle first when the action is not on screen.
  */
+/** Logs in to the portal as env's user and opens the resource tile named `name`; resolves when the session view shows. */
+export async function openResource(page, env, name) {
+  await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
+  await page.fill('#username', env.PORTICO_USER);
+  await page.fill('#password', env.PORTICO_PASSWORD);
+  await page.click('#login');
+  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
+  const exact = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  await page.locator('button.resource', { has: page.locator('.tile-name', { hasText: exact }) }).click();
+  await page.locator('#session-view').waitFor({ state: 'visible', timeout: 60_000 });
+}
+
+/**
+ * Mouse motion in steps from the middle of the session's canvas, as a mouse under Pointer Lock
+ * makes it: moveBy(dx, dy, times); at() is where the pointer is now (for clicks).
+ */
+export async function pointerMover(page) {
+  const box = await page.locator('#screen').boundingBox();
+  let at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  return {
+    at: () => at,
+    moveBy: async (dx, dy, times) => {
+      for (let i = 0; i < times; i++) {
+        at = { x: at.x + dx, y: at.y + dy };
+        await page.mouse.move(at.x, at.y);
+        await sleep(30);
+      }
+    },
+  };
+}
+
 export async function sessionAction(page, selector) {
   if (!(await page.locator(selector).isVisible()) && !(await page.locator('#session-menu').isVisible())) {
     await page.click('#session-menu-toggle');

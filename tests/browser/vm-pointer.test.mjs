@@ -13,7 +13,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, log, newPage, runTest, sleep, typeText, waitFor } from './helpers.mjs';
+import { fail, log, newPage, openResource, pointerMover, runTest, sleep, typeText, waitFor } from './helpers.mjs';
 
 function serialLogs() {
   const root = process.env.PORTICO_VM_RUN_DIR;
@@ -40,13 +40,7 @@ function guestMouse() {
 const locked = (page) => page.evaluate(() => document.pointerLockElement === document.querySelector('#screen'));
 
 async function run(page, env) {
-  await page.goto(env.PORTICO_URL, { waitUntil: 'load' });
-  await page.fill('#username', env.PORTICO_USER);
-  await page.fill('#password', env.PORTICO_PASSWORD);
-  await page.click('#login');
-  await page.locator('#resources-view').waitFor({ state: 'visible', timeout: 10_000 });
-  await page.locator('button.resource', { has: page.locator('.tile-name', { hasText: /^Console$/ }) }).click();
-  await page.locator('#session-view').waitFor({ state: 'visible', timeout: 60_000 });
+  await openResource(page, env, 'Console');
   const hint = page.locator('#pointer-hint');
   await hint.waitFor({ state: 'visible', timeout: 60_000 });
   if (!/click to capture the mouse/i.test(await hint.textContent())) fail(`hint says "${await hint.textContent()}"`);
@@ -55,16 +49,8 @@ async function run(page, env) {
   await sleep(2000); // the VGA shell prints its prompt right after the serial banner
 
   const canvas = page.locator('#screen');
-  const box = await canvas.boundingBox();
-  let at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
-  const moveBy = async (dx, dy, times) => {
-    for (let i = 0; i < times; i++) {
-      at = { x: at.x + dx, y: at.y + dy };
-      await page.mouse.move(at.x, at.y);
-      await sleep(30);
-    }
-  };
-  await page.mouse.click(at.x, at.y); // captures; not sent to the session
+  const { at, moveBy } = await pointerMover(page);
+  await page.mouse.click(at().x, at().y); // captures; not sent to the session
   await waitFor('Pointer Lock on the screen', 10_000, () => locked(page));
   await hint.waitFor({ state: 'hidden', timeout: 5000 });
   log('clicked: Pointer Lock taken, hint hidden');
@@ -84,7 +70,7 @@ async function run(page, env) {
   await page.evaluate(() => document.exitPointerLock()); // what the browser's Escape does
   await hint.waitFor({ state: 'visible', timeout: 5000 });
   await moveBy(7, 7, 5); // released: stays in the page
-  await page.mouse.click(at.x, at.y); // captures again, not sent
+  await page.mouse.click(at().x, at().y); // captures again, not sent
   await waitFor('Pointer Lock again', 10_000, () => locked(page));
   await page.mouse.down();
   await page.mouse.up();

@@ -63,6 +63,7 @@ user's keyboard, mouse and clipboard would:
   test_native_window.py CASE BUILD_DIR SOURCE_DIR
 Screenshots (PNG) are kept under $PORTICO_ARTIFACTS/native_window (ctest sets it to BUILD_DIR/artifacts; default: the temporary directory)."""
 
+import contextlib
 import os
 import re
 import select
@@ -274,6 +275,34 @@ class WindowClient:
             self.proc.terminate()
             self.proc.wait(timeout=15)
         assert self.proc.returncode == 0, f"the client exited with {self.proc.returncode}:\n{self.text()[-3000:]}"
+
+
+@contextlib.contextmanager
+def window_client(stack, disp, *args, **kw):
+    """A WindowClient on `disp` for the with-block, which must leave it running (it is stopped and
+    must exit 0). If the block fails the client's log is printed; either way the client is gone and
+    the display stopped afterwards."""
+    client = None
+    try:
+        client = WindowClient(stack, disp, *args, **kw)
+        yield client
+        client.stop()
+    except BaseException:
+        if client:
+            print("----- window-client.log -----")
+            print(client.text()[-4000:])
+        raise
+    finally:
+        if client and client.proc.poll() is None:
+            client.proc.kill()
+        disp.stop()
+
+
+def move_relative(disp, dx, dy, times):
+    """`times` pointer moves of (dx, dy) on the client display, as a mouse makes them."""
+    for _ in range(times):
+        disp.xdotool("mousemove_relative", "--", str(dx), str(dy))
+        time.sleep(0.05)
 
 
 def missing_tools(needed=()):
@@ -694,9 +723,7 @@ def case_vm_keyboard(stack):
         return status
     pool = stack.publish_desktop("console", "pooled")
     disp = ClientDisplay()
-    client = None
-    try:
-        client = WindowClient(stack, disp, "--size", "800x600", resource=pool)
+    with window_client(stack, disp, "--size", "800x600", resource=pool) as client:
         run_dir = wait_for(stack.session_dir, 30, "the session's VM runtime directory")
         wait_guest_ready(run_dir)
         disp.xdotool("mousemove", "--window", str(client.window), "400", "300")
@@ -714,17 +741,6 @@ def case_vm_keyboard(stack):
         wait_for(lambda: serial_count(run_dir, "yz;") == 1, 30,
                  "the guest to print 'yz;' for z, y and ö typed on a German layout")
         print("VM desktop: z, y, ö typed on a German layout reached the US guest as the keys at their places: 'yz;'")
-        client.stop()
-        client = None
-    except BaseException:
-        if client:
-            print("----- window-client.log -----")
-            print(client.text()[-4000:])
-        raise
-    finally:
-        if client and client.proc.poll() is None:
-            client.proc.kill()
-        disp.stop()
 
 
 EV_KEY, EV_REL, REL_X, REL_Y, BTN_LEFT = 1, 2, 0, 1, 0x110
@@ -744,7 +760,6 @@ def case_vm_pointer(stack):
         return status
     pool = stack.publish_desktop("console", "pooled")
     disp = ClientDisplay()
-    client = None
 
     def motion():
         events = input_events(run_dir)
@@ -758,13 +773,7 @@ def case_vm_pointer(stack):
         except AssertionError as e:
             raise AssertionError(f"{e}; the guest saw (sum x, sum y, left button) {motion()}") from None
 
-    def move(dx, dy, times):
-        for _ in range(times):
-            disp.xdotool("mousemove_relative", "--", str(dx), str(dy))
-            time.sleep(0.05)
-
-    try:
-        client = WindowClient(stack, disp, "--size", "800x600", resource=pool)
+    with window_client(stack, disp, "--size", "800x600", resource=pool) as client:
         run_dir = wait_for(stack.session_dir, 30, "the session's VM runtime directory")
         wait_for(lambda: "the guest's pointer is relative" in stack.read_log("host"), 60,
                  "the host to report the guest's relative pointer")
@@ -777,7 +786,7 @@ def case_vm_pointer(stack):
                  serial(run_dir), 60, "the guest's PS/2 mouse probe")
         assert "PORTICO_INPUT_READY" in serial(run_dir), "the guest found no PS/2 mouse"
 
-        move(10, 5, 12)  # 120, 60 in 12 steps
+        move_relative(disp, 10, 5, 12)  # 120, 60 in 12 steps
         wait_motion(lambda m: m[:2] == (120, 60),
                     "the guest's PS/2 mouse to report the motion made on the client display (120, 60)")
         print("VM desktop, relative pointer: 12 moves of (10, 5) on the client display reached the guest's "
@@ -785,11 +794,11 @@ def case_vm_pointer(stack):
 
         disp.xdotool("key", "ctrl+alt+shift+g")  # the escape chord gives the pointer back
         wait_for(lambda: "pointer released" in client.text(), 15, "the chord to release the pointer")
-        move(7, 7, 5)
+        move_relative(disp, 7, 7, 5)
         disp.xdotool("mousemove", "--window", str(client.window), "300", "200", "click", "1")  # takes it again
         wait_for(lambda: client.text().count("pointer captured") == 2, 15, "a click to capture the pointer again")
         disp.xdotool("click", "1")  # captured: this one is the guest's
-        move(-4, 3, 5)
+        move_relative(disp, -4, 3, 5)
         wait_motion(lambda m: m[:2] == (100, 75) and m[2] == [1, 0],
                     "the motion made while captured (-20, 15) and one click, and nothing made while released")
         print("released by Ctrl+Alt+Shift+G: motion stayed on the client; the capturing click stayed too; "
@@ -802,17 +811,6 @@ def case_vm_pointer(stack):
                  "the session to switch to an absolute pointer once the guest's tablet driver loads")
         wait_for(lambda: client.text().count("pointer released") == 2, 15, "the window to release the pointer")
         print("the guest's tablet driver loaded: the session switched to absolute and the window released the pointer")
-        client.stop()
-        client = None
-    except BaseException:
-        if client:
-            print("----- window-client.log -----")
-            print(client.text()[-4000:])
-        raise
-    finally:
-        if client and client.proc.poll() is None:
-            client.proc.kill()
-        disp.stop()
 
 
 def case_app_pointer(stack):
@@ -832,15 +830,8 @@ def case_app_pointer(stack):
     subprocess.run([stack.bin("portico-broker"), "publish", "--state", stack.state, "--id", "relative-app", "--name",
                     "Relative App", "--", app, report], check=True, capture_output=True)
     disp = ClientDisplay()
-    client = None
 
-    def move(dx, dy, times):
-        for _ in range(times):
-            disp.xdotool("mousemove_relative", "--", str(dx), str(dy))
-            time.sleep(0.05)
-
-    try:
-        client = WindowClient(stack, disp, "--size", "800x600", resource="Relative App")
+    with window_client(stack, disp, "--size", "800x600", resource="Relative App") as client:
         wait_for(lambda: "took the pointer (relative" in stack.read_log("host"), 30,
                  "the host to see the app's pointer grab")
         wait_for(lambda: "pointer captured" in client.text(), 30, "the window to capture the pointer")
@@ -850,7 +841,7 @@ def case_app_pointer(stack):
         mode, x0, y0, clicks = open(report).read().split()
         assert mode == "relative", open(report).read()
         x0, y0, clicks = int(x0), int(y0), int(clicks)
-        move(10, 5, 12)  # 120, 60 in 12 steps
+        move_relative(disp, 10, 5, 12)  # 120, 60 in 12 steps
         disp.xdotool("click", "1")
         wait_file(report, f"relative {x0 + 120} {y0 + 60} {clicks + 1}\n")
         print("app session, relative pointer: 12 moves of (10, 5) and a click on the client display reached the "
@@ -863,17 +854,6 @@ def case_app_pointer(stack):
                  "the session to switch to an absolute pointer")
         wait_for(lambda: "pointer released" in client.text(), 15, "the window to release the pointer")
         print("the app let go of the pointer: the session switched to absolute and the window released it")
-        client.stop()
-        client = None
-    except BaseException:
-        if client:
-            print("----- window-client.log -----")
-            print(client.text()[-4000:])
-        raise
-    finally:
-        if client and client.proc.poll() is None:
-            client.proc.kill()
-        disp.stop()
 
 
 def case_login_prompt(stack):
