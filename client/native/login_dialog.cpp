@@ -107,7 +107,18 @@ void LoginDialog::open(std::optional<double> scale) {
     window_ = SDL_CreateWindow(title.c_str(), SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, kWidth, kHeight,
                                SDL_WINDOW_ALLOW_HIGHDPI | SDL_WINDOW_HIDDEN);
     if (!window_) failed("SDL_CreateWindow", SDL_GetError());
-    renderer_ = SDL_CreateRenderer(window_, -1, 0);
+    // A small still window: SDL's software renderer, not OpenGL, which would load Mesa (llvmpipe on
+    // a machine without a GPU) for a few lines of text, and whose allocations outlive SDL_Quit.
+    // The hint keeps the window's surface off OpenGL too; SDL reads it as the renderer takes the
+    // surface, so it is put back afterwards and the session window makes its own choice.
+    const char* accel = SDL_GetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION);
+    const std::string previous = accel ? accel : "";
+    SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0");
+    renderer_ = SDL_CreateRenderer(window_, -1, SDL_RENDERER_SOFTWARE);
+    if (accel)
+        SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, previous.c_str());
+    else
+        SDL_ResetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION);
     if (!renderer_) failed("SDL_CreateRenderer", SDL_GetError());
     // The scale as the session window has it: SDL's pixel ratio where it reports one (Wayland,
     // macOS), else --scale, for which the window itself grows (X11 windows are in pixels).
