@@ -9,7 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, log, newPage, openResource, pointerMover, runTest, sleep, waitFor } from './helpers.mjs';
+import { expectCaptureHint, fail, log, newPage, openResource, pointerLocked, pointerMover, runTest, sleep, waitFor } from './helpers.mjs';
 
 // What the app received: [mode, sum dx, sum dy, left clicks].
 function report(env) {
@@ -21,19 +21,15 @@ function report(env) {
   }
 }
 
-const locked = (page) => page.evaluate(() => document.pointerLockElement === document.querySelector('#screen'));
-
 async function run(page, env) {
   await openResource(page, env, 'Relative App');
-  const hint = page.locator('#pointer-hint');
-  await hint.waitFor({ state: 'visible', timeout: 30_000 });
-  if (!/click to capture the mouse/i.test(await hint.textContent())) fail(`hint says "${await hint.textContent()}"`);
+  const hint = await expectCaptureHint(page, 30_000);
   log('the app took the pointer: the page asks for a click to capture the mouse');
 
   const canvas = page.locator('#screen');
   const { at, moveBy } = await pointerMover(page);
   await page.mouse.click(at().x, at().y); // captures; not sent to the session
-  await waitFor('Pointer Lock on the screen', 10_000, () => locked(page));
+  await waitFor('Pointer Lock on the screen', 10_000, () => pointerLocked(page));
   await hint.waitFor({ state: 'hidden', timeout: 5000 });
   await sleep(500);
   const before = report(env);
@@ -52,7 +48,7 @@ async function run(page, env) {
   await page.mouse.down({ button: 'right' }); // the app gives the pointer back
   await page.mouse.up({ button: 'right' });
   await waitFor('the app to leave relative mode', 15_000, () => report(env)?.mode === 'absolute', 200);
-  await waitFor('the page to let go of Pointer Lock', 15_000, async () => !(await locked(page)));
+  await waitFor('the page to let go of Pointer Lock', 15_000, async () => !(await pointerLocked(page)));
   await hint.waitFor({ state: 'hidden', timeout: 5000 });
   log('the app let go: the session is absolute and the page released Pointer Lock, with no hint');
 }

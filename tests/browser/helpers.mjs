@@ -138,6 +138,17 @@ export async function openResource(page, env, name) {
   await page.locator('#session-view').waitFor({ state: 'visible', timeout: 60_000 });
 }
 
+/** Whether the session's canvas holds Pointer Lock. */
+export const pointerLocked = (page) => page.evaluate(() => document.pointerLockElement === document.querySelector('#screen'));
+
+/** Waits for the page's "Click to capture the mouse" hint: the session's pointer became relative. */
+export async function expectCaptureHint(page, ms) {
+  const hint = page.locator('#pointer-hint');
+  await hint.waitFor({ state: 'visible', timeout: ms });
+  if (!/click to capture the mouse/i.test(await hint.textContent())) fail(`hint says "${await hint.textContent()}"`);
+  return hint;
+}
+
 /**
  * Mouse motion in steps from the middle of the session's canvas, as a mouse under Pointer Lock
  * makes it: moveBy(dx, dy, times); at() is where the pointer is now (for clicks).

@@ -13,7 +13,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, log, newPage, openResource, pointerMover, runTest, sleep, typeText, waitFor } from './helpers.mjs';
+import { expectCaptureHint, fail, log, newPage, openResource, pointerLocked, pointerMover, runTest, sleep, typeText, waitFor } from './helpers.mjs';
 
 function serialLogs() {
   const root = process.env.PORTICO_VM_RUN_DIR;
@@ -37,13 +37,9 @@ function guestMouse() {
   return { x, y, left };
 }
 
-const locked = (page) => page.evaluate(() => document.pointerLockElement === document.querySelector('#screen'));
-
 async function run(page, env) {
   await openResource(page, env, 'Console');
-  const hint = page.locator('#pointer-hint');
-  await hint.waitFor({ state: 'visible', timeout: 60_000 });
-  if (!/click to capture the mouse/i.test(await hint.textContent())) fail(`hint says "${await hint.textContent()}"`);
+  const hint = await expectCaptureHint(page, 60_000);
   log('the session is relative: the page asks for a click to capture the mouse');
   await waitFor('the guest to boot', 120_000, () => serialLogs().includes('PORTICO_GUEST_READY'), 500);
   await sleep(2000); // the VGA shell prints its prompt right after the serial banner
@@ -51,7 +47,7 @@ async function run(page, env) {
   const canvas = page.locator('#screen');
   const { at, moveBy } = await pointerMover(page);
   await page.mouse.click(at().x, at().y); // captures; not sent to the session
-  await waitFor('Pointer Lock on the screen', 10_000, () => locked(page));
+  await waitFor('Pointer Lock on the screen', 10_000, () => pointerLocked(page));
   await hint.waitFor({ state: 'hidden', timeout: 5000 });
   log('clicked: Pointer Lock taken, hint hidden');
 
@@ -71,7 +67,7 @@ async function run(page, env) {
   await hint.waitFor({ state: 'visible', timeout: 5000 });
   await moveBy(7, 7, 5); // released: stays in the page
   await page.mouse.click(at().x, at().y); // captures again, not sent
-  await waitFor('Pointer Lock again', 10_000, () => locked(page));
+  await waitFor('Pointer Lock again', 10_000, () => pointerLocked(page));
   await page.mouse.down();
   await page.mouse.up();
   await moveBy(-4, 3, 5);
