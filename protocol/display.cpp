@@ -1,5 +1,6 @@
 #include "protocol/display.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -171,6 +172,22 @@ std::string monitor_layout_error(int width, int height, const std::vector<Monito
         }
     }
     return {};
+}
+
+FittedLayout fit_monitor_layout(int width, int height, const std::vector<MonitorRect>& monitors, int primary) {
+    FittedLayout fitted;
+    for (std::size_t i = 0; i < monitors.size(); ++i) {
+        MonitorRect m = monitors[i];
+        if (m.x >= width || m.y >= height) {
+            ++fitted.dropped;
+            continue;
+        }
+        m.w = static_cast<std::uint16_t>(std::min<int>(m.w, width - m.x));
+        m.h = static_cast<std::uint16_t>(std::min<int>(m.h, height - m.y));
+        if (static_cast<int>(i) == primary) fitted.primary = static_cast<int>(fitted.monitors.size());
+        fitted.monitors.push_back(m);
+    }
+    return fitted;
 }
 
 std::vector<std::uint8_t> encode(const Message& m) {

@@ -117,6 +117,15 @@ struct ResizeRequest {
 };
 // Why a layout is unacceptable for a width x height screen, or empty when it is acceptable.
 std::string monitor_layout_error(int width, int height, const std::vector<MonitorRect>& monitors, int primary);
+// A layout cut to the width x height screen the host made (it may have rounded or clamped the
+// size the client asked for): what reaches past the screen is cut off, a monitor left without
+// area is dropped, and `primary` follows its monitor (0 when that one was dropped).
+struct FittedLayout {
+    std::vector<MonitorRect> monitors;
+    int primary = 0;
+    std::size_t dropped = 0;
+};
+FittedLayout fit_monitor_layout(int width, int height, const std::vector<MonitorRect>& monitors, int primary);
 // The client's clipboard changed (or it pasted): the session's clipboard becomes this UTF-8 text.
 // Text longer than one message allows (the gateway takes 64 KiB from clients) comes in chunks,
 // each valid UTF-8, all but the last with `more` set; the whole text is at most 1 MiB.

@@ -780,7 +780,12 @@ def measure(b, cls, workload, run):
         out.update(s.extra(c0["t"], c1["t"]))
         if workload == "video" and isinstance(s, (Portico, FfmpegX264)):
             s.window_frames = (c0.get("frames"), c1.get("frames"))
-            out["per_frame_quality"] = score_video(b, s, c0["t"], c1["t"])
+            pq = out["per_frame_quality"] = score_video(b, s, c0["t"], c1["t"])
+            # Per distinct clip picture the client got: the figure "at equal delivered fps". A
+            # frame-rate grabber (the DIY stream) also sends the pictures it grabbed twice; those
+            # bytes are its own, so they stay in, as Portico's refinement would.
+            if pq.get("distinct_clip_frames"):
+                out["bytes_per_picture"] = round(nbytes / pq["distinct_clip_frames"])
         keep_artifacts(b, run, s.name, workload, wdir)
         if s.notes:
             out["notes"] = s.notes
@@ -1036,13 +1041,18 @@ def targets(res):
         of, df = med(o, "per_frame_quality", "distinct_clip_frames_per_s"), med(d, "per_frame_quality",
                                                                                  "distinct_clip_frames_per_s")
         rt = ratio(ob, db)
+        # The streams deliver different numbers of pictures (the player drops frames under load,
+        # differently beside each system), so "at equal delivered fps" is bytes per delivered
+        # distinct picture; bytes/s are reported beside it.
+        opic, dpic = med(o, "bytes_per_picture"), med(d, "bytes_per_picture")
+        rpic = ratio(opic, dpic)
         t["video_bytes_vs_diy_x264"] = {
-            "target": "<= 0.8x, mean PSNR over every delivered frame >= the DIY stream's, delivered distinct "
-                      "pictures/s >= 0.95x the DIY stream's",
-            "ours_bytes_per_s": ob, "diy_bytes_per_s": db, "ratio": rt, "ours_mean_psnr_db": op, "diy_mean_psnr_db": dp,
-            "ours_distinct_fps": of, "diy_distinct_fps": df,
-            "ours_bytes_per_frame": med(o, "bytes_per_frame"), "diy_bytes_per_frame": med(d, "bytes_per_frame"),
-            "pass": bool(rt is not None and rt <= 0.8 and op is not None and dp is not None and op >= dp
+            "target": "bytes per delivered distinct picture <= 0.8x the DIY stream's, mean PSNR over every "
+                      "delivered frame >= the DIY stream's, delivered distinct pictures/s >= 0.95x the DIY stream's",
+            "ours_bytes_per_picture": opic, "diy_bytes_per_picture": dpic, "ratio_per_picture": rpic,
+            "ours_bytes_per_s": ob, "diy_bytes_per_s": db, "ratio_per_s": rt, "ours_mean_psnr_db": op,
+            "diy_mean_psnr_db": dp, "ours_distinct_fps": of, "diy_distinct_fps": df,
+            "pass": bool(rpic is not None and rpic <= 0.8 and op is not None and dp is not None and op >= dp
                          and of is not None and df and of >= 0.95 * df)}
     # Server cost per frame (every workload): the host's own per-frame CPU <= 1.0x libx264 alone.
     cost = {}

@@ -39,10 +39,6 @@ ClientResult<MonitorSelection> parse_monitor_selection(const std::string& text) 
     return s;
 }
 
-MonitorSelection first_monitor_of(const MonitorSelection& chosen) {
-    return {false, {chosen.all || chosen.numbers.empty() ? 1 : chosen.numbers.front()}};
-}
-
 ClientResult<SpanLayout> span_layout(const std::vector<DisplayRect>& displays, const MonitorSelection& chosen) {
     std::vector<int> numbers = chosen.numbers;
     if (chosen.all)

@@ -32,10 +32,6 @@ struct SpanLayout {
     int primary = 0;                            // index in layout
 };
 
-// What a session that cannot span (a VM desktop: its guest sets its own resolution) is shown on:
-// the first chosen monitor (monitor 1 for "all").
-MonitorSelection first_monitor_of(const MonitorSelection& chosen);
-
 // The window and layout for `chosen` among `displays` (SDL's order: on X11 the primary output
 // first, so number 1 is the primary when chosen; otherwise the first chosen one is). Errors
 // (usage): a number the display does not have, monitors that overlap (mirrored), or a union that

@@ -27,14 +27,11 @@ ClientResult<Broker> open_broker(const Options& o) {
     return b;
 }
 
-ClientResult<std::string> login_and_resolve(Broker& b, const Options& o, std::string* type) {
+ClientResult<std::string> login_and_resolve(Broker& b, const Options& o) {
     if (auto s = b.rest->login(o.user, o.password); !s) return s.error();
     std::string resource = o.resource;
     if (auto list = b.rest->resources(); list) {
         if (auto id = resolve_resource(list.value(), o.resource); !id.empty()) resource = id;
-        if (type)
-            for (const auto& r : list.value())
-                if (r.id == resource) *type = r.type;
     } else {
         log::warn("listing resources failed (", list.error().message, "); launching '", o.resource, "' as given");
     }

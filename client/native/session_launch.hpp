@@ -26,9 +26,8 @@ struct Broker {
 ClientResult<Broker> open_broker(const Options& o);
 
 // Logs in and returns the resource id for --resource (a name is looked up; if the list cannot be
-// read, the argument is launched as given). `type`, if given, gets the resource's type ("app",
-// "desktop"; empty when unknown).
-ClientResult<std::string> login_and_resolve(Broker& b, const Options& o, std::string* type = nullptr);
+// read, the argument is launched as given).
+ClientResult<std::string> login_and_resolve(Broker& b, const Options& o);
 
 struct DisplayTarget {
     LaunchInfo launch;

@@ -124,11 +124,8 @@ struct Meter {
 
 class WindowedClient {
 public:
-    WindowedClient(Options o, Broker broker, std::string resource, std::string resource_type)
-        : o_(std::move(o)),
-          broker_(std::move(broker)),
-          resource_(std::move(resource)),
-          resource_type_(std::move(resource_type)) {
+    WindowedClient(Options o, Broker broker, std::string resource)
+        : o_(std::move(o)), broker_(std::move(broker)), resource_(std::move(resource)) {
         wake_event_ = SDL_RegisterEvents(1);
         show_stats_ = o_.stats_overlay;
     }
@@ -179,16 +176,10 @@ private:
         return report_failure(message, exit_code(code), o_.error_window);
     }
 
-    // The monitors --monitors chose, or only the first of them for a VM desktop (its guest sets
-    // its own resolution, so its screen cannot be laid out over several).
-    ClientResult<SpanLayout> choose_span(MonitorSelection chosen) {
+    // The monitors --monitors chose. App sessions and VM desktops both take the layout (a VM's
+    // through its guest's agent: session-host/vm/guest_agent.hpp).
+    ClientResult<SpanLayout> choose_span(const MonitorSelection& chosen) {
         displays_ = local_displays();
-        if (resource_type_ == "desktop") {
-            chosen = first_monitor_of(chosen);
-            std::cerr << "portico-client: a VM desktop cannot span several monitors yet (the guest sets its own "
-                         "resolution); showing it on monitor "
-                      << chosen.numbers.front() << " only\n";
-        }
         if (!chosen.all) {
             const auto names = local_display_names();
             for (int n : chosen.numbers)
@@ -755,7 +746,6 @@ private:
     Options o_;
     Broker broker_;
     std::string resource_;
-    std::string resource_type_;                    // "app", "desktop" (a VM), empty when unknown
     bool spanning_ = false;                        // a borderless window over the --monitors
     bool span_all_ = false;                        // --monitors all
     std::vector<std::string> span_names_;          // else the chosen monitors' names
@@ -824,8 +814,8 @@ std::optional<int> ask_credentials_on_terminal(Options& o) {
 
 // Logs in and resolves the resource with the user and password of `o`, then wipes the password:
 // the login cookie serves every later request, reconnects included.
-ClientResult<std::string> sign_in(Broker& broker, Options& o, std::string* type) {
-    auto resource = login_and_resolve(broker, o, type);
+ClientResult<std::string> sign_in(Broker& broker, Options& o) {
+    auto resource = login_and_resolve(broker, o);
     wipe_secret(o.password);
     return resource;
 }
@@ -833,7 +823,7 @@ ClientResult<std::string> sign_in(Broker& broker, Options& o, std::string* type)
 // The login window (login_dialog.hpp) until the broker accepts a user and password: a refused
 // login, an unreachable broker or any other failure of the login is shown in it and asked again.
 // The resource, or the exit code: 6 when the user cancels.
-ClientResult<std::string> sign_in_with_dialog(Broker& broker, Options& o, std::string* type) {
+ClientResult<std::string> sign_in_with_dialog(Broker& broker, Options& o) {
     std::optional<LoginDialog> dialog;
     try {
         dialog.emplace(broker.url.port == "443" ? broker.url.host : broker.url.host_port(), o.user, o.password,
@@ -849,7 +839,7 @@ ClientResult<std::string> sign_in_with_dialog(Broker& broker, Options& o, std::s
         dialog->show_busy("Signing in as " + dialog->user() + " ...");
         o.user = dialog->user();
         o.password.assign(dialog->password());
-        auto resource = sign_in(broker, o, type);
+        auto resource = sign_in(broker, o);
         if (resource) return resource;
         // The broker's own words ("wrong user name or password", "too many failed logins; try
         // again in 4 s") or the network's; never the password.
@@ -877,12 +867,10 @@ int run_windowed(Options o) {
                                   " (give --user and --password-file, or run on a terminal)",
                               exit_code(ClientError::usage), o.error_window);
     }
-    // A launch file's token stands in for the login; it is redeemed when the window connects (the
-    // resource's type is then not known here: spanning is tried, and a VM desktop's host refuses it).
-    std::string resource_type;
+    // A launch file's token stands in for the login; it is redeemed when the window connects.
     auto resource = o.launch_file ? ClientResult<std::string>(o.resource)
-                    : dialog      ? sign_in_with_dialog(*broker, o, &resource_type)
-                                  : sign_in(*broker, o, &resource_type);
+                    : dialog      ? sign_in_with_dialog(*broker, o)
+                                  : sign_in(*broker, o);
     if (!resource) {
         const auto& e = resource.error();
         if (dialog) SDL_Quit();
@@ -902,7 +890,7 @@ int run_windowed(Options o) {
     SDL_SetHint(SDL_HINT_ALLOW_ALT_TAB_WHILE_GRABBED, "0");
     int code;
     {
-        WindowedClient client(std::move(o), std::move(*broker), std::move(*resource), std::move(resource_type));
+        WindowedClient client(std::move(o), std::move(*broker), std::move(*resource));
         code = client.run();
     }
     SDL_Quit();

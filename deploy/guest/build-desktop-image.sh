@@ -15,7 +15,7 @@ set -eu
 out=${1:?usage: build-desktop-image.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${PORTICO_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico/images}
-key=$(cat "$here/build-desktop-image.sh" "$here/pvh-kernel.sh" | sha256sum | cut -c1-16)
+key=$(cat "$here/build-desktop-image.sh" "$here/pvh-kernel.sh" "$here/portico-agent" | sha256sum | cut -c1-16)
 . "$here/pvh-kernel.sh"
 cache=$cache_root/desktop-$key
 mirror=${PORTICO_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -85,6 +85,8 @@ xsetroot -solid '#2e3440'
 xev -root -event randr | while read -r event _; do
     case $event in RRNotify|RRScreenChangeNotify) xrandr --output Virtual-1 --auto ;; esac
 done &
+# A viewer spanning several monitors: the layout comes over the agent's channel.
+/usr/local/bin/portico-agent &
 openbox &
 sleep 1
 xfe /root &
@@ -110,7 +112,8 @@ mmdebstrap --variant=apt --format=ext2 \
     --include=linux-image-amd64,initramfs-tools,udev,kmod,procps,xserver-xorg-core,xserver-xorg-input-libinput,xinit,x11-xserver-utils,x11-utils,openbox,xterm,xfe,xfonts-base,fonts-dejavu-core \
     --customize-hook="upload $files/portico-init /sbin/portico-init" \
     --customize-hook="upload $files/session /etc/portico/session" \
-    --customize-hook='chroot "$1" chmod 755 /sbin/portico-init /etc/portico/session' \
+    --customize-hook="upload $here/portico-agent /usr/local/bin/portico-agent" \
+    --customize-hook='chroot "$1" chmod 755 /sbin/portico-init /etc/portico/session /usr/local/bin/portico-agent' \
     --customize-hook='chroot "$1" sh -c "echo root:portico | chpasswd"' \
     --customize-hook='mkdir -p "$1/root/.config/xfe" && printf "[OPTIONS]\nroot_warn=0\n" > "$1/root/.config/xfe/xferc"' \
     --customize-hook="sync-out /boot $work/boot" \

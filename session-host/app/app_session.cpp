@@ -231,21 +231,10 @@ void AppSession::change_size(int width, int height) {
 }
 
 void AppSession::set_monitors(const std::vector<protocol::MonitorRect>& monitors, int primary) {
-    // The host may have rounded or clamped the size the layout was made for: what reaches past
-    // the screen is cut off, and a monitor left without area is dropped.
     const int w = source_->width(), h = source_->height();
-    std::vector<protocol::MonitorRect> fitted;
-    int fitted_primary = 0;
-    for (std::size_t i = 0; i < monitors.size(); ++i) {
-        protocol::MonitorRect m = monitors[i];
-        if (m.x >= w || m.y >= h) continue;
-        m.w = static_cast<std::uint16_t>(std::min<int>(m.w, w - m.x));
-        m.h = static_cast<std::uint16_t>(std::min<int>(m.h, h - m.y));
-        if (static_cast<int>(i) == primary) fitted_primary = static_cast<int>(fitted.size());
-        fitted.push_back(m);
-    }
-    if (fitted.size() < monitors.size())
-        log::warn("session ", options_.id, ": ", monitors.size() - fitted.size(), " of the client's ", monitors.size(),
+    auto [fitted, fitted_primary, dropped] = protocol::fit_monitor_layout(w, h, monitors, primary);
+    if (dropped)
+        log::warn("session ", options_.id, ": ", dropped, " of the client's ", monitors.size(),
                   " monitors lie outside the ", w, "x", h, " screen and are left out");
     if (monitors_known_ && fitted == monitors_ && fitted_primary == primary_) return;
     std::string why;

@@ -146,7 +146,7 @@ VmInstance::VmInstance(VmConfig config) : config_(std::move(config)) {
     std::error_code ec;
     fs::create_directories(config_.runtime_dir, ec);
     ::chmod(config_.runtime_dir.c_str(), 0700);
-    for (const char* f : {"qmp.sock", "vnc.sock"}) ::unlink((config_.runtime_dir + "/" + f).c_str());
+    for (const char* f : {"qmp.sock", "vnc.sock", "agent.sock"}) ::unlink((config_.runtime_dir + "/" + f).c_str());
 
     const std::string exe = lookup(config_.qemu);
     if (exe.empty()) throw std::runtime_error(config_.qemu + " not found (install qemu-system-x86)");
@@ -194,6 +194,13 @@ VmInstance::VmInstance(VmConfig config) : config_(std::move(config)) {
         "qemu-xhci",
         "-device",
         "usb-tablet",
+        // The guest agent's channel (guest_agent.hpp): a virtio-serial port QEMU joins to agent.sock.
+        "-chardev",
+        "socket,id=agent,path=" + qemu_escape(agent_socket()) + ",server=on,wait=off",
+        "-device",
+        "virtio-serial-pci",
+        "-device",
+        "virtserialport,chardev=agent,name=org.portico.agent.0",
         // seccomp: no new processes, no privilege changes, no obsolete syscalls.
         "-sandbox",
         "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",

@@ -17,7 +17,7 @@
 namespace portico::host::vm {
 
 struct VmConfig {
-    std::string runtime_dir;    // created 0700 if missing; holds qmp.sock, vnc.sock, serial.log
+    std::string runtime_dir;    // created 0700 if missing; holds qmp.sock, vnc.sock, agent.sock, serial.log
     std::string accel = "tcg";  // from choose_accelerator()
     int memory_mib = 256;
     int cpus = 1;
@@ -63,6 +63,7 @@ public:
     const VmConfig& config() const { return config_; }
     std::string vnc_socket() const { return config_.runtime_dir + "/vnc.sock"; }
     std::string qmp_socket() const { return config_.runtime_dir + "/qmp.sock"; }
+    std::string agent_socket() const { return config_.runtime_dir + "/agent.sock"; }
     std::string serial_log() const { return config_.runtime_dir + "/serial.log"; }
     QmpClient& qmp() { return qmp_; }
 

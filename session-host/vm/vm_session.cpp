@@ -1,6 +1,7 @@
 #include "session-host/vm/vm_session.hpp"
 
 #include "common/log.hpp"
+#include "session-host/vm/guest_agent.hpp"
 #include "session-host/vm/rfb_source.hpp"
 #include "session-host/vm/vm_desktops.hpp"
 
@@ -11,7 +12,11 @@ namespace portico::host {
 using namespace std::chrono_literals;
 
 VmSession::VmSession(std::unique_ptr<DesktopVm> vm, std::unique_ptr<vm::RfbFrameSource> rfb)
-    : vm_(std::move(vm)), rfb_(std::move(rfb)) {}
+    : vm_(std::move(vm)),
+      rfb_(std::move(rfb)),
+      asked_width_(rfb_->width()),
+      asked_height_(rfb_->height()),
+      agent_(std::make_unique<vm::GuestAgent>(vm_->instance().agent_socket())) {}
 
 VmSession::~VmSession() = default;
 
@@ -66,6 +71,8 @@ void VmSession::change_size(int width, int height) {
     // As app sessions: even, at most 4K; at least 640x480, below which a desktop is unusable.
     width = std::clamp(width & ~1, 640, 3840);
     height = std::clamp(height & ~1, 480, 2160);
+    asked_width_ = width;
+    asked_height_ = height;
     if (width == rfb_->width() && height == rfb_->height()) return;
     try {
         if (!rfb_->request_size(width, height))
@@ -77,7 +84,46 @@ void VmSession::change_size(int width, int height) {
     }
 }
 
+void VmSession::set_monitors(const std::vector<protocol::MonitorRect>& monitors, int primary) {
+    // Cut to the size asked for: the guest takes it when its display driver applies it, and the
+    // agent waits for that before it lays the monitors out.
+    const auto fitted = protocol::fit_monitor_layout(asked_width_, asked_height_, monitors, primary);
+    // One monitor, and the guest was never given several: nothing to undo, nothing to send.
+    if (fitted.monitors.empty() && !layout_spanned_) return;
+    std::string request = "layout " + std::to_string(asked_width_) + " " + std::to_string(asked_height_) + " " +
+                          std::to_string(fitted.primary);
+    for (const auto& m : fitted.monitors)
+        request += " " + std::to_string(m.x) + "," + std::to_string(m.y) + "," + std::to_string(m.w) + "," +
+                   std::to_string(m.h);
+    if (request == layout_sent_) return;
+    layout_spanned_ = layout_spanned_ || !fitted.monitors.empty();
+    log::info("VM desktop (pool ", vm_->pool(), "): to the guest's agent: ", request);
+    agent_->send(request);
+    layout_sent_ = std::move(request);
+    layout_sent_at_ = std::chrono::steady_clock::now();
+    layout_unanswered_ = true;
+}
+
+void VmSession::read_agent() {
+    for (const auto& answer : agent_->poll()) {
+        if (answer.rfind("applied ", 0) == 0)
+            log::info("VM desktop (pool ", vm_->pool(), "): the guest laid out its monitors: ", answer.substr(8));
+        else
+            log::warn("VM desktop (pool ", vm_->pool(), "): the guest's agent answered: ", answer);
+        layout_unanswered_ = false;
+    }
+    // The agent waits up to 30 s for the guest's resolution; a guest that runs none never answers.
+    if (layout_unanswered_ && !agent_silence_logged_ && std::chrono::steady_clock::now() - layout_sent_at_ > 60s) {
+        agent_silence_logged_ = true;
+        log::warn("VM desktop (pool ", vm_->pool(),
+                  "): the guest's agent did not answer the monitor layout in 60 s; "
+                  "the guest keeps one monitor (an image of your own needs deploy/guest/portico-agent: "
+                  "deploy/guest/README.md)");
+    }
+}
+
 std::optional<SessionEnding> VmSession::poll(ViewerChannel& viewers, const std::string* display_lost) {
+    read_agent();
     if (const int status = rfb_->size_request_status(); status != size_status_logged_ && status > 0) {
         size_status_logged_ = status;
         if (status == 4)
@@ -115,6 +161,7 @@ void VmSession::teardown() {
         std::lock_guard lk(input_mu_);
         rfb_.reset();
     }
+    agent_.reset();
     vm_.reset();  // stops QEMU and cleans the session's files
 }
 

@@ -8,7 +8,10 @@
 // virtio-vga the guest's driver learns the size as its monitor's preferred mode, and a guest that
 // applies it (a desktop environment does; our desktop image's session script does) changes its
 // resolution; standard VGA refuses (logged once). The guest's resolution changes reach the viewers
-// as Resize (StreamSession follows the frame size). start() blocks (session worker);
+// as Resize (StreamSession follows the frame size). A client spanning several monitors sends
+// their layout too, which RFB cannot carry: it goes to the guest's agent (vm::GuestAgent,
+// deploy/guest/portico-agent), which makes it the guest's RandR monitors; its answer is logged.
+// start() blocks (session worker);
 // afterwards the capture thread owns the VM and tears it down. Input methods are called from
 // network threads and never block.
 
@@ -16,16 +19,19 @@
 #include "session-host/stream/stream_session.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace portico::host {
 
 namespace vm {
+class GuestAgent;
 class RfbFrameSource;
-}
+}  // namespace vm
 class DesktopVm;
 
 class VmSession final : public SessionScreen, public SessionInput {
@@ -50,10 +56,12 @@ public:
     std::optional<SessionEnding> poll(ViewerChannel& viewers, const std::string* display_lost) override;
     void viewer_attached() override { mode_resend_ = true; }
     void change_size(int width, int height) override;
+    void set_monitors(const std::vector<protocol::MonitorRect>& monitors, int primary) override;
     void teardown() override;
 
 private:
     VmSession(std::unique_ptr<DesktopVm> vm, std::unique_ptr<vm::RfbFrameSource> rfb);
+    void read_agent();
 
     std::unique_ptr<DesktopVm> vm_;
     std::mutex input_mu_;  // rfb_ takes input from network threads and is torn down by the capture thread
@@ -62,6 +70,13 @@ private:
     std::optional<bool> mode_sent_;
     std::atomic<bool> mode_resend_{false};
     int size_status_logged_ = -1;  // the last answer to a resize request that was logged (capture thread)
+    // The monitor layout (capture thread): the size last asked for, the request last sent to the
+    // guest's agent and whether it is still unanswered, and whether the guest may hold a layout.
+    int asked_width_ = 0, asked_height_ = 0;
+    std::unique_ptr<vm::GuestAgent> agent_;
+    std::string layout_sent_;
+    std::chrono::steady_clock::time_point layout_sent_at_{};
+    bool layout_unanswered_ = false, layout_spanned_ = false, agent_silence_logged_ = false;
 };
 
 }  // namespace portico::host

@@ -26,6 +26,10 @@ user's keyboard, mouse and clipboard would:
              session, whose picture and input work again
   vm_keyboard  a VM desktop (QEMU, the console guest) gets keys by physical position: z, y and ö
              typed on a German layout of the client display arrive as the US guest's y, z and ;
+  vm_monitors  a VM desktop (the desktop image) spanning two monitors: the guest's screen is the
+             combined 1824x768 and its RandR monitors, set by the guest's agent over a virtio-serial
+             port, are the client's layout; Openbox in the guest maximises a window onto one monitor;
+             a client on one monitor gives the guest one monitor again
   vm_pointer   a VM desktop whose guest has only a relative (PS/2) mouse: the window captures the
              pointer and xdotool's motion arrives in the guest exactly; the escape chord releases
              it; the guest's tablet driver loading switches the session and the window to absolute
@@ -1041,6 +1045,89 @@ def case_monitors(stack, disp, client):
     # with_client stops the first client, which has ended (0) already.
 
 
+def case_vm_monitors(stack):
+    """A VM desktop (the desktop image: virtio-vga, Openbox) spanning the two monitors: the guest's
+    screen becomes 1824x768 and its agent (deploy/guest/portico-agent, over the virtio-serial
+    port) makes the client's layout its RandR monitors, which the host logs as the guest reports
+    them; an xterm that Openbox maximises in the guest fills one monitor, not the span (xwininfo
+    in the guest, on the serial port); a client on monitor 2 alone gets the guest one 800x600
+    monitor again."""
+    from test_vm import serial, wait_guest_ready
+    if (status := missing_tools(("Xorg", "/usr/lib/xorg/modules/drivers/dummy_drv.so"))) is not None:
+        return status
+    pool = stack.publish_desktop("desk", "pooled", image="desktop", memory=768)
+    disp = TwoMonitorDisplay()
+    laid_out = "the guest laid out its monitors: "
+
+    def guest_layouts():
+        return [line.split(laid_out, 1)[1] for line in stack.read_log("host").splitlines() if laid_out in line]
+
+    with window_client(stack, disp, "--monitors", "all", resource=pool) as client:
+        run_dir = wait_for(stack.session_dir, 30, "the session's VM runtime directory")
+        wait_guest_ready(run_dir)
+        # The agent answers once the guest's screen has the size: 1824x768 is the guest's now.
+        got = wait_for(lambda: guest_layouts(), 120, "the guest's agent to lay out the monitors")[-1]
+        want = "1824x768 *PORTICO-0 1024/270x768/203+0+0 Virtual-1;PORTICO-1 800/211x600/158+1024+0"
+        assert got == want, f"the guest's monitors: {got!r}, want {want!r}"
+        print(f"VM desktop spanning two monitors: the guest's screen and monitors are {got}")
+        shot = x_screen_rgb(disp.display, None)
+        write_png(artifact("vm-monitors-display.png"), *shot)
+
+        # A window maximised by the guest's Openbox fills one monitor. Under TCG the session's
+        # windows appear over seconds, and a new one takes the focus: wait until the picture holds
+        # still, then click into the terminal (at +700+380 in the guest, which the window shows
+        # 1:1) and start the xterm from there. The new xterm takes the keyboard focus, so the next
+        # command runs in its shell.
+        last = {}
+
+        def still():  # the same picture 2 s apart
+            time.sleep(2)
+            now, before = x_screen_rgb(disp.display, None), last.get("shot")
+            last["shot"] = now
+            return now == before
+
+        wait_for(still, 60, "the guest's desktop to hold still")
+        disp.xdotool("mousemove", "--window", str(client.window), "900", "600", "click", "1")
+        time.sleep(2)
+        disp.xdotool("type", "--delay", "60", "xterm -maximized -T Big -e sh -c 'echo BIG_UP > /dev/ttyS0; exec sh' &")
+        type_into_session(disp, "Return")
+        try:
+            wait_for(lambda: "BIG_UP" in serial(run_dir), 90, "the maximised xterm to start in the guest")
+        except AssertionError:
+            write_png(artifact("vm-monitors-typed.png"), *x_screen_rgb(disp.display, None))
+            print("----- the guest's serial port -----\n" + serial(run_dir)[-3000:])
+            raise
+        time.sleep(3)  # Openbox places and maximises it
+        disp.xdotool("type", "--delay", "60", "xwininfo -name Big | grep -E 'Absolute|Width|Height' > /dev/ttyS0")
+        type_into_session(disp, "Return")
+
+        def geometry():
+            found = {k: int(v) for k, v in re.findall(r"(Absolute upper-left X|Absolute upper-left Y|Width|Height):\s+(-?\d+)",
+                                                      serial(run_dir))}
+            return len(found) == 4 and found
+
+        g = wait_for(geometry, 60, "xwininfo's geometry of the maximised xterm on the serial port")
+        x, w, h = g["Absolute upper-left X"], g["Width"], g["Height"]
+        # Openbox's frame (title bar, border) and xterm's character cells take a little of it.
+        in_first = x >= 0 and x + w <= 1024 and w > 950 and h > 650
+        in_second = x >= 1024 and x + w <= 1824 and w > 730 and h > 500
+        assert in_first or in_second, f"the maximised xterm should fill one monitor, not {g}"
+        write_png(artifact("vm-monitors-maximised.png"), *x_screen_rgb(disp.display, None))
+        print(f"an xterm maximised by the guest's Openbox fills one monitor: {g}")
+
+        # One monitor: the layout goes, the guest has one monitor of 800x600.
+        client.stop()
+        one = WindowClient(stack, disp, "--monitors", "2", resource=pool)
+        try:
+            got = wait_for(lambda: (lambda g: g and g[-1].startswith("800x600") and g[-1])(guest_layouts()), 120,
+                           "the guest to have one 800x600 monitor")
+            # The output's own monitor again (its physical size is the display driver's).
+            assert re.fullmatch(r"800x600 \+\*?Virtual-1 800/\d+x600/\d+\+0\+0 Virtual-1", got), got
+            print(f"--monitors 2: the guest has one monitor again: {got}")
+        finally:
+            one.stop()
+
+
 ERROR_WINDOW_TITLE = "Portico: the session could not be opened"
 
 
@@ -1267,13 +1354,16 @@ CASES = {"login_prompt": case_login_prompt, "login_dialog": case_login_dialog, "
          "vm_keyboard": case_vm_keyboard,
          "vm_pointer": case_vm_pointer,
          "app_pointer": case_app_pointer,
+         "vm_monitors": case_vm_monitors,
          "monitors": with_client(case_monitors, extra=("--monitors", "all"), display=TwoMonitorDisplay,
                                  needed=("Xorg", "/usr/lib/xorg/modules/drivers/dummy_drv.so"), size=())}
 
 if __name__ == "__main__":
-    if sys.argv[1] in ("vm_keyboard", "vm_pointer"):
-        from test_vm import VmStack
+    if sys.argv[1] in ("vm_keyboard", "vm_pointer", "vm_monitors"):
+        from test_vm import VmStack, desktop_image
         stack = VmStack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
+        if sys.argv[1] == "vm_monitors":
+            os.symlink(desktop_image(stack), os.path.join(stack.images, "desktop"))
     else:
         stack = Stack(sys.argv[2], sys.argv[3], name=f"native-{sys.argv[1]}")
     sys.exit(run_case(stack, CASES[sys.argv[1]]))

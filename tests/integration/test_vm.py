@@ -36,10 +36,10 @@ class VmStack(Stack):
         self.vm_dir = os.path.join(self.dir, "vms")
         self.host_args = ["--images", self.images, "--vm-dir", self.vm_dir]
 
-    def publish_desktop(self, pool, mode, spares=0, size=4, name=None):
+    def publish_desktop(self, pool, mode, spares=0, size=4, name=None, image="console", memory=256):
         out = subprocess.run([self.bin("portico-broker"), "publish-desktop", "--state", self.state, "--id", pool,
-                              "--name", name or pool, "--image", "console", "--mode", mode, "--size", str(size),
-                              "--spares", str(spares), "--memory", "256", "--cpus", "1"],
+                              "--name", name or pool, "--image", image, "--mode", mode, "--size", str(size),
+                              "--spares", str(spares), "--memory", str(memory), "--cpus", "1"],
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
         return pool
@@ -471,18 +471,11 @@ def main():
         if case == "browser_desktop":
             os.symlink(desktop_image(stack), os.path.join(stack.images, "desktop"))
             stack.start()
-            out = subprocess.run([stack.bin("portico-broker"), "publish-desktop", "--state", stack.state, "--id", "desktop",
-                                  "--name", "Desktop", "--image", "desktop", "--mode", "pooled", "--size", "2",
-                                  "--spares", "1", "--memory", "768"], capture_output=True, text=True, timeout=30)
-            assert out.returncode == 0, out.stderr
+            stack.publish_desktop("desktop", "pooled", spares=1, size=2, name="Desktop", image="desktop", memory=768)
         elif case == "browser_foreign":
             image = register_debian_installer(stack.images)
             stack.start()
-            out = subprocess.run([stack.bin("portico-broker"), "publish-desktop", "--state", stack.state, "--id", "installer",
-                                  "--name", DEBIAN_INSTALLER_NAME, "--image", image, "--mode", "pooled", "--size", "1",
-                                  "--spares", "0", "--memory", "1024", "--cpus", "1"], capture_output=True, text=True,
-                                 timeout=30)
-            assert out.returncode == 0, out.stderr
+            stack.publish_desktop("installer", "pooled", size=1, name=DEBIAN_INSTALLER_NAME, image=image, memory=1024)
         else:
             stack.start()
         CASES[case](stack)

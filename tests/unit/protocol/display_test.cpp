@@ -226,6 +226,25 @@ TEST_CASE("a resize request may carry a monitor layout, and a bad layout is refu
     CHECK(decode(std::vector<std::uint8_t>{0x08, 0x00, 0x04, 0x00, 0x03, 1, 0, 0, 0, 0, 0, 0, 4, 0, 3}).ok());
 }
 
+TEST_CASE("a layout is cut to the screen the host made", "[protocol]") {
+    const std::vector<MonitorRect> two{{0, 0, 1024, 768}, {1024, 0, 800, 600}};
+    // The screen the client asked for: nothing changes.
+    auto same = fit_monitor_layout(1824, 768, two, 1);
+    CHECK(same.monitors == two);
+    CHECK(same.primary == 1);
+    CHECK(same.dropped == 0);
+    // Clamped narrower: the right monitor is cut at the edge.
+    auto cut = fit_monitor_layout(1800, 700, two, 1);
+    CHECK(cut.monitors == std::vector<MonitorRect>{{0, 0, 1024, 700}, {1024, 0, 776, 600}});
+    CHECK(cut.primary == 1);
+    // Clamped so that the primary lies outside: it is dropped, the first one left is primary.
+    auto dropped = fit_monitor_layout(1024, 768, two, 1);
+    CHECK(dropped.monitors == std::vector<MonitorRect>{{0, 0, 1024, 768}});
+    CHECK(dropped.primary == 0);
+    CHECK(dropped.dropped == 1);
+    CHECK(fit_monitor_layout(800, 600, {}, 0).monitors.empty());
+}
+
 TEST_CASE("clipboard, ping, key_char and cursor messages round trip with the spec's layout", "[protocol]") {
     auto c = round_trip(Clipboard{"h\xc3\xa9llo \xe2\x82\xac", true});
     CHECK(c.text == "h\xc3\xa9llo \xe2\x82\xac");
