@@ -156,7 +156,8 @@ int run_host(const HostOptions& o) {
                              desktops.get(),
                              launcher.get(),
                              {o.package_runtime, o.package_trust_dir},
-                             o.shadow_clipboard},
+                             o.shadow_clipboard,
+                             o.full_size_motion},
                             [&link](const std::string& id, const std::string& reason) {
                                 if (link) link->session_ended(id, reason);
                             });

@@ -81,6 +81,9 @@ them to Portico clients.)");
                    "trusted publishers' *.pub keys; a package not signed by one of them is\n"
                    "refused (default: none, so every package is refused)")
         ->option_text("DIR");
+    app.add_flag("--full-size-motion", o.full_size_motion,
+                 "send full-motion video at the screen's resolution however slowly a viewer\n"
+                 "paints it (default: at half resolution to a viewer that cannot keep up)");
     app.add_flag("--shadow-clipboard", o.shadow_clipboard,
                  "also send the user's clipboard to staff who shadow the session (default:\n"
                  "shadows never see it)");

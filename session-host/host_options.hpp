@@ -32,6 +32,7 @@ struct HostOptions {
     bool single_user_mode = false;               // apps may run as the host's own account (no helper)
     std::string package_runtime;                 // the host's own portico-pack-runtime (default: found)
     std::string package_trust_dir;               // trusted publishers' *.pub keys; empty = packages refused
+    bool full_size_motion = false;               // never halve full-motion video for a viewer that paints slowly
     bool shadow_clipboard = false;               // the user's clipboard also reaches staff who shadow the session
     std::size_t max_display_connections = 1024;  // open display connections in total
     std::size_t max_display_connections_per_address = 64;  // ... and from one client address

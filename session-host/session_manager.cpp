@@ -108,6 +108,7 @@ std::shared_ptr<StreamSession> SessionManager::start(const protocol::control::St
     };
     StreamSession::Options stream;
     stream.counters = &counters_;
+    stream.halve_for_slow_viewers = !options_.full_size_motion;
     if (req.desktop) {
         // The VM is forked by the desktops' manager thread (PDEATHSIG), not by this worker.
         auto vm = options_.desktops->acquire(req.session_id, req.user, *req.desktop);

@@ -38,6 +38,7 @@ public:
         AppLauncher* launcher = nullptr;     // starts apps (app_launcher.hpp); none = apps refused
         package_launch::Policy packages;     // how published packages start (trusted runtime, trust list)
         bool shadow_clipboard = false;       // shadows also receive the user's clipboard (policy)
+        bool full_size_motion = false;       // StreamSession::Options::halve_for_slow_viewers off
     };
     // Called on a session's capture thread once it has ended and been torn down.
     using EndedFn = std::function<void(const std::string& session_id, const std::string& reason)>;

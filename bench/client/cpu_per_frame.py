@@ -16,6 +16,11 @@ Note: ffplay decodes the clip (x264 veryfast CRF 10), the client decodes the hos
 the same pictures (and its lossless tiles), the viewer Xvnc's Tight/JPEG rectangles: the same
 content, not the same bytes.
 
+The client runs twice. As shipped, a host halves full-motion video for a viewer that paints frames
+slower than 10 ms (MotionScale), and on two shared cores the 1080p window does: that client then
+decodes a quarter of ffplay's pixels. The target is judged on the second run, with the host's
+--full-size-motion: every H.264 frame at 1920x1080, as ffplay decodes them.
+
 Usage: bench/client/cpu_per_frame.py [--build build] [--out bench/results/native_client_cpu.json]"""
 
 import argparse
@@ -58,11 +63,14 @@ def make_clip():
         os.replace(CLIP + ".tmp.mp4", CLIP)
 
 
-def portico(build):
+def portico(build, full_size):
     frame_logs = os.path.join("/tmp", f"portico-cpu-frames-{os.getpid()}")
     os.makedirs(frame_logs, exist_ok=True)
     os.environ["PORTICO_FRAME_LOG_DIR"] = frame_logs  # the host inherits it
-    stack = Stack(build, repo, name="bench-native-cpu").start()
+    stack = Stack(build, repo, name="bench-native-cpu")
+    if full_size:
+        stack.host_args = ["--full-size-motion"]
+    stack.start()
     wdir = os.path.join(stack.dir, "video")
     subprocess.run([stack.bin("portico-broker"), "publish", "--state", stack.state, "--id", "bench-video", "--name",
                     "bench-video", "--", sys.executable, WORKLOAD_PY, "video", "--dir", os.path.join(wdir, "wl"),
@@ -172,7 +180,8 @@ def main():
     make_clip()
     run = Run("native_client_cpu_per_frame")
     os.environ.setdefault("PORTICO_ARTIFACTS", os.path.join(os.path.abspath(args.build), "artifacts"))
-    p = portico(os.path.abspath(args.build))
+    shipped = portico(os.path.abspath(args.build), full_size=False)
+    p = portico(os.path.abspath(args.build), full_size=True)
     ffplays = {name: ffplay(env) for name, env in FFPLAY_RENDERERS.items()}
     best = min(ffplays, key=lambda name: ffplays[name]["cpu_ms_per_frame"])
     f = {**ffplays[best], "renderer": best, "all": ffplays}
@@ -182,9 +191,14 @@ def main():
               "what": "CPU per displayed frame at 1080p full motion (testsrc2, 30 fps): the windowed portico-client "
                       "showing the session against ffplay playing the clip and xtigervncviewer showing it from Xvnc, "
                       "each on its own 1920x1080 Xvfb",
-              "portico_client": p, "ffplay": f, "xtigervncviewer": v, "target_ratio": 1.2,
+              "portico_client": p, "portico_client_as_shipped": shipped, "ffplay": f, "xtigervncviewer": v,
+              "target_ratio": 1.2,
               "ratio": round(per_frame / f["cpu_ms_per_frame"], 2) if per_frame else None,
-              "ratio_to_xtigervncviewer": round(per_frame / v["cpu_ms_per_frame"], 2) if per_frame else None}
+              "ratio_as_shipped": round(shipped["cpu_ms_per_frame"] / f["cpu_ms_per_frame"], 2)
+              if shipped["cpu_ms_per_frame"] else None,
+              "ratio_to_xtigervncviewer": round(per_frame / v["cpu_ms_per_frame"], 2) if per_frame else None,
+              "note": "portico_client: the host with --full-size-motion (every frame 1920x1080, as ffplay decodes); "
+                      "portico_client_as_shipped: the default, which halves video for a client that paints slowly"}
     Run.write(result, args.out)
     print(json.dumps(result, indent=2))
 

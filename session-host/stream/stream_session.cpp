@@ -555,7 +555,7 @@ std::optional<protocol::VideoFrame> StreamSession::encode_video(std::uint32_t fr
     if (!keyframe) {
         std::lock_guard lk(mu_);
         // A slow client, or a link slow enough for the lower quality levels: a quarter of the pixels.
-        half = motion_.half() || quality_.level() >= 2;
+        half = (options_.halve_for_slow_viewers && motion_.half()) || quality_.level() >= 2;
     }
     const int half_w = (w / 2) & ~1, half_h = (h / 2) & ~1;
     if (half_w < kMinSessionDim || half_h < kMinSessionDim) half = false;

@@ -53,6 +53,10 @@ public:
         // one copy per interval, not one per repaint. A frame that follows a viewer's input is
         // never held back, so typing and clicks keep their latency.
         int max_fps = 30;
+        // Full-motion video at half resolution to a viewer that paints frames slower than its
+        // budget (MotionScale). Off: always the screen's resolution (the link's own quality
+        // levels may still halve it).
+        bool halve_for_slow_viewers = true;
         // The host's totals for GET /metrics; must outlive the session. None: not counted (tests).
         StreamCounters* counters = nullptr;
     };

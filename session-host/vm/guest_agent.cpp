@@ -1,10 +1,10 @@
 #include "session-host/vm/guest_agent.hpp"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -38,14 +38,16 @@ bool GuestAgent::connect() {
     return true;
 }
 
-void GuestAgent::send(std::string line) {
+bool GuestAgent::send(std::string line) {
     // A partly written request must end before another starts, or the guest reads a mix of both.
+    const bool replaced = written_ == 0 && !out_.empty();
     if (written_ > 0 && written_ < out_.size()) {
         out_ = out_.substr(written_) + std::move(line) + '\n';
     } else {
         out_ = std::move(line) + '\n';
     }
     written_ = 0;
+    return replaced;
 }
 
 std::vector<std::string> GuestAgent::poll() {
@@ -65,8 +67,9 @@ std::vector<std::string> GuestAgent::poll() {
         out_.clear();
         written_ = 0;
     }
+    // At most kReadBudget a call: a guest that writes without end must not hold the capture thread.
     char buf[4096];
-    for (;;) {
+    for (std::size_t budget = kReadBudget; budget > 0; budget -= std::min(budget, sizeof buf)) {
         const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;

@@ -14,7 +14,8 @@ namespace portico::host::vm {
 
 class GuestAgent {
 public:
-    static constexpr std::size_t kMaxLine = 4096;  // a longer answer is cut there: the guest is not trusted
+    static constexpr std::size_t kMaxLine = 4096;          // a longer answer is cut there: the guest is not trusted
+    static constexpr std::size_t kReadBudget = 64 * 1024;  // read at most this much a poll()
 
     explicit GuestAgent(std::string socket_path) : path_(std::move(socket_path)) {}
     ~GuestAgent();
@@ -22,7 +23,8 @@ public:
     GuestAgent& operator=(const GuestAgent&) = delete;
 
     // Queues one request line (no '\n'); a request not yet written gives way to a newer one.
-    void send(std::string line);
+    // True when that happened: the replaced request will get no answer.
+    bool send(std::string line);
     // Writes what is queued and returns the guest's answers since the last call, one per line,
     // with anything but printable ASCII replaced by '?'.
     std::vector<std::string> poll();

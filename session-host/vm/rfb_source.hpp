@@ -44,6 +44,10 @@ public:
     bool request_size(int width, int height);
     // The server's answer to the last request (RfbClientProtocol::size_request_status).
     int size_request_status() const { return proto_.size_request_status(); }
+    // Whether the server said if it takes size requests: it does so in its first update (QEMU
+    // sends ExtendedDesktopSize there), so before that request_size is refused for want of an
+    // answer, not for good. Capture thread.
+    bool size_support_known() const { return proto_.desktop_size_supported() || proto_.updates_completed() > 0; }
 
     void key(std::uint16_t evdev_code, bool down);
     // The guest's pointer is relative (QEMU's pointer-type-change). Any thread.

@@ -73,9 +73,18 @@ void VmSession::change_size(int width, int height) {
     height = std::clamp(height & ~1, 480, 2160);
     asked_width_ = width;
     asked_height_ = height;
-    if (width == rfb_->width() && height == rfb_->height()) return;
+    size_pending_ = width != rfb_->width() || height != rfb_->height();
+    request_size();
+}
+
+void VmSession::request_size() {
+    if (!size_pending_) return;
+    // A viewer that connects to a spare at once asks before QEMU's first update said whether it
+    // takes sizes: the request waits for that answer (poll() calls this again).
+    if (!rfb_->size_support_known()) return;
+    size_pending_ = false;
     try {
-        if (!rfb_->request_size(width, height))
+        if (!rfb_->request_size(asked_width_, asked_height_))
             log::info("VM desktop (pool ", vm_->pool(), "): the VNC server takes no size requests; the guest keeps ",
                       rfb_->width(), "x", rfb_->height());
     } catch (const std::exception& e) {
@@ -98,22 +107,23 @@ void VmSession::set_monitors(const std::vector<protocol::MonitorRect>& monitors,
     if (request == layout_sent_) return;
     layout_spanned_ = layout_spanned_ || !fitted.monitors.empty();
     log::info("VM desktop (pool ", vm_->pool(), "): to the guest's agent: ", request);
-    agent_->send(request);
+    if (!agent_->send(request)) ++answers_due_;  // a request replaced unwritten gets no answer
     layout_sent_ = std::move(request);
     layout_sent_at_ = std::chrono::steady_clock::now();
-    layout_unanswered_ = true;
 }
 
 void VmSession::read_agent() {
     for (const auto& answer : agent_->poll()) {
+        // One answer a request is logged; a guest that talks unasked is not (it could fill the log).
+        if (answers_due_ == 0) continue;
+        --answers_due_;
         if (answer.rfind("applied ", 0) == 0)
             log::info("VM desktop (pool ", vm_->pool(), "): the guest laid out its monitors: ", answer.substr(8));
         else
             log::warn("VM desktop (pool ", vm_->pool(), "): the guest's agent answered: ", answer);
-        layout_unanswered_ = false;
     }
     // The agent waits up to 30 s for the guest's resolution; a guest that runs none never answers.
-    if (layout_unanswered_ && !agent_silence_logged_ && std::chrono::steady_clock::now() - layout_sent_at_ > 60s) {
+    if (answers_due_ > 0 && !agent_silence_logged_ && std::chrono::steady_clock::now() - layout_sent_at_ > 60s) {
         agent_silence_logged_ = true;
         log::warn("VM desktop (pool ", vm_->pool(),
                   "): the guest's agent did not answer the monitor layout in 60 s; "
@@ -123,6 +133,7 @@ void VmSession::read_agent() {
 }
 
 std::optional<SessionEnding> VmSession::poll(ViewerChannel& viewers, const std::string* display_lost) {
+    request_size();
     read_agent();
     if (const int status = rfb_->size_request_status(); status != size_status_logged_ && status > 0) {
         size_status_logged_ = status;

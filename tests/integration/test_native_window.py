@@ -1074,19 +1074,24 @@ def case_vm_monitors(stack):
         write_png(artifact("vm-monitors-display.png"), *shot)
 
         # A window maximised by the guest's Openbox fills one monitor. Under TCG the session's
-        # windows appear over seconds, and a new one takes the focus: wait until the picture holds
-        # still, then click into the terminal (at +700+380 in the guest, which the window shows
-        # 1:1) and start the xterm from there. The new xterm takes the keyboard focus, so the next
-        # command runs in its shell.
+        # windows appear over seconds, and a new one takes the focus: wait until both are there
+        # (the file manager over 300,300, the terminal's white at 900,600; the window shows the
+        # guest 1:1) and the picture holds still, then click into the terminal and start the
+        # xterm from there. The new xterm takes the keyboard focus, so the next command runs in
+        # its shell.
         last = {}
 
-        def still():  # the same picture 2 s apart
+        def desktop_up():  # both windows there, and the same picture 2 s apart
             time.sleep(2)
-            now, before = x_screen_rgb(disp.display, None), last.get("shot")
-            last["shot"] = now
-            return now == before
+            w, _, rgb = now = x_screen_rgb(disp.display, None)
+            before, last["shot"] = last.get("shot"), now
 
-        wait_for(still, 60, "the guest's desktop to hold still")
+            def pixel(x, y):
+                return tuple(rgb[(y * w + x) * 3:(y * w + x) * 3 + 3])
+
+            return pixel(300, 300) != (0x2e, 0x34, 0x40) and pixel(900, 600) == (255, 255, 255) and now == before
+
+        wait_for(desktop_up, 120, "the guest's file manager and terminal to be up and still")
         disp.xdotool("mousemove", "--window", str(client.window), "900", "600", "click", "1")
         time.sleep(2)
         disp.xdotool("type", "--delay", "60", "xterm -maximized -T Big -e sh -c 'echo BIG_UP > /dev/ttyS0; exec sh' &")

@@ -44,8 +44,8 @@ struct Listener {
 };
 
 std::string temp_socket(const char* name) {
-    return (std::filesystem::temp_directory_path() / (std::string("portico-agent-") + name + "-" +
-                                                      std::to_string(::getpid()) + ".sock"))
+    return (std::filesystem::temp_directory_path() /
+            (std::string("portico-agent-") + name + "-" + std::to_string(::getpid()) + ".sock"))
         .string();
 }
 
@@ -70,7 +70,7 @@ std::string read_lines(int fd, int lines) {
 TEST_CASE("GuestAgent sends requests as lines and reads answers", "[guest_agent]") {
     Listener qemu(temp_socket("lines"));
     GuestAgent agent(qemu.path);
-    agent.send("layout 1824 768 0 0,0,1024,768 1024,0,800,600");
+    CHECK_FALSE(agent.send("layout 1824 768 0 0,0,1024,768 1024,0,800,600"));
     CHECK(agent.poll().empty());
     const int guest = qemu.accept();
     REQUIRE(guest >= 0);
@@ -99,9 +99,9 @@ TEST_CASE("GuestAgent keeps only the newest unsent request", "[guest_agent]") {
     const std::string path = temp_socket("newest");
     ::unlink(path.c_str());
     GuestAgent agent(path);
-    agent.send("layout 1 1 0");
-    CHECK(agent.poll().empty());  // no socket yet: no error, nothing lost but the older request
-    agent.send("layout 2 2 0");
+    CHECK_FALSE(agent.send("layout 1 1 0"));
+    CHECK(agent.poll().empty());        // no socket yet: no error
+    CHECK(agent.send("layout 2 2 0"));  // the older request, never written, gives way
     Listener qemu(path);
     std::this_thread::sleep_for(1100ms);  // the agent tries to connect at most once a second
     CHECK(agent.poll().empty());
