@@ -6,8 +6,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <random>
