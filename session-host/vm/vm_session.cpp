@@ -97,15 +97,14 @@ void VmSession::set_monitors(const std::vector<protocol::MonitorRect>& monitors,
     // Cut to the size asked for: the guest takes it when its display driver applies it, and the
     // agent waits for that before it lays the monitors out.
     const auto fitted = protocol::fit_monitor_layout(asked_width_, asked_height_, monitors, primary);
-    // One monitor, and the guest was never given several: nothing to undo, nothing to send.
-    if (fitted.monitors.empty() && !layout_spanned_) return;
+    // One monitor, and the guest was never sent a layout: nothing to undo, nothing to send.
+    if (fitted.monitors.empty() && layout_sent_.empty()) return;
     std::string request = "layout " + std::to_string(asked_width_) + " " + std::to_string(asked_height_) + " " +
                           std::to_string(fitted.primary);
     for (const auto& m : fitted.monitors)
         request += " " + std::to_string(m.x) + "," + std::to_string(m.y) + "," + std::to_string(m.w) + "," +
                    std::to_string(m.h);
     if (request == layout_sent_) return;
-    layout_spanned_ = layout_spanned_ || !fitted.monitors.empty();
     log::info("VM desktop (pool ", vm_->pool(), "): to the guest's agent: ", request);
     if (!agent_->send(request)) ++answers_due_;  // a request replaced unwritten gets no answer
     layout_sent_ = std::move(request);

@@ -72,14 +72,14 @@ private:
     std::atomic<bool> mode_resend_{false};
     int size_status_logged_ = -1;  // the last answer to a resize request that was logged (capture thread)
     // The monitor layout (capture thread): the size last asked for, the request last sent to the
-    // guest's agent and when, the answers still expected, and whether the guest may hold a layout.
+    // guest's agent (empty: none yet, so the guest holds no layout) and when, the answers still expected.
     int asked_width_ = 0, asked_height_ = 0;
     bool size_pending_ = false;  // asked_ not yet sent: the server has not said if it takes sizes
     std::unique_ptr<vm::GuestAgent> agent_;
     std::string layout_sent_;
     std::chrono::steady_clock::time_point layout_sent_at_{};
     int answers_due_ = 0;
-    bool layout_spanned_ = false, agent_silence_logged_ = false;
+    bool agent_silence_logged_ = false;
 };
 
 }  // namespace portico::host
