@@ -1102,7 +1102,19 @@ def case_vm_monitors(stack):
             write_png(artifact("vm-monitors-typed.png"), *x_screen_rgb(disp.display, None))
             print("----- the guest's serial port -----\n" + serial(run_dir)[-3000:])
             raise
-        time.sleep(3)  # Openbox places and maximises it
+        # Typing before the new xterm is mapped would split the next command between the two
+        # terminals when the focus moves: wait until one monitor shows it (mostly white).
+        def white_share(shot, x0, x1, y1):
+            w, _, rgb = shot
+            px = [(x, y) for y in range(40, y1, 16) for x in range(x0 + 8, x1 - 8, 16)]
+            return sum(1 for x, y in px if rgb[(y * w + x) * 3:(y * w + x) * 3 + 3] == b"\xff\xff\xff") / len(px)
+
+        def big_shown():
+            shot = x_screen_rgb(disp.display, None)
+            return white_share(shot, 0, 1024, 740) > 0.9 or white_share(shot, 1024, 1824, 580) > 0.9
+
+        wait_for(big_shown, 60, "the maximised xterm to fill a monitor on the client's display")
+        time.sleep(1)
         disp.xdotool("type", "--delay", "60", "xwininfo -name Big | grep -E 'Absolute|Width|Height' > /dev/ttyS0")
         type_into_session(disp, "Return")
 
@@ -1111,7 +1123,12 @@ def case_vm_monitors(stack):
                                                       serial(run_dir))}
             return len(found) == 4 and found
 
-        g = wait_for(geometry, 60, "xwininfo's geometry of the maximised xterm on the serial port")
+        try:
+            g = wait_for(geometry, 60, "xwininfo's geometry of the maximised xterm on the serial port")
+        except AssertionError:
+            write_png(artifact("vm-monitors-xwininfo.png"), *x_screen_rgb(disp.display, None))
+            print("----- the guest's serial port -----\n" + serial(run_dir)[-3000:])
+            raise
         x, w, h = g["Absolute upper-left X"], g["Width"], g["Height"]
         # Openbox's frame (title bar, border) and xterm's character cells take a little of it.
         in_first = x >= 0 and x + w <= 1024 and w > 950 and h > 650
