@@ -263,15 +263,21 @@ class Stack:
             args += ["--listen", f"{machine.address}:0", "--public-address", machine.address]
         if auto_enroll and not os.path.exists(os.path.join(state_dir, "broker-client.crt")):
             args += ["--enroll", self.enroll_token(host_id)]
+        env = None
         if self.privsep:
             args = [self.bin("portico-session-helper"), "--service-user", SERVICE_ACCOUNT, "--accounts", "create",
                     "--uid-range", TEST_UID_RANGE, "--runtime-dir", TEST_RUNTIME_DIR, "--", *args]
         else:
             args.append("--single-user-mode")
+            # A single-user host's sessions inherit its HOME: give them an empty one, so the shell in
+            # a session's xterm reads no dotfiles of the machine's account (a CI runner's .bashrc
+            # that waits a minute on a stale pyenv lock kept every typed command from running).
+            env = dict(os.environ, HOME=os.path.join(self.dir, "home"))
+            os.makedirs(env["HOME"], mode=0o700, exist_ok=True)
         log = open(os.path.join(self.dir, f"{log_name}.log"), "w+")
         if machine:
-            return machine.popen(args, stdout=log, stderr=subprocess.STDOUT)
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            return machine.popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def start_host(self):
         self.host = self.spawn_host(self.host_id, "host", extra=self.host_args)
