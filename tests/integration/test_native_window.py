@@ -1165,7 +1165,10 @@ def failing_client(stack, disp, target, want_exit, want_log, shot):
         def box():
             # xwininfo, not xdotool search: SDL's X11 message box is a bare override-less top-level
             # window that xdotool's search does not list (getwindowname and key reach it).
-            tree = disp.run("xwininfo", "-root", "-tree").stdout
+            try:
+                tree = disp.run("xwininfo", "-root", "-tree").stdout
+            except subprocess.CalledProcessError:
+                return None  # BadWindow: a window went away while xwininfo walked the tree; look again
             m = re.search(r"^\s*(0x[0-9a-f]+) \"" + re.escape(ERROR_WINDOW_TITLE) + '"', tree, re.M)
             return m and m.group(1)
         window = wait_for(lambda: box() or proc.poll() is not None, 30, "the error window to appear")
