@@ -42,7 +42,7 @@ tus=$(grep -c '^\[[0-9]*/[0-9]*\] Building' "$wt/build.log" || true)
 
 /usr/bin/python3 - "$results" "$label" "$commit" "$started" "$load_before" "$load_after" "$wt/time.txt" \
   "$tus" "$jobs" "${configure[*]}" "${build[*]}" "$wt/build/.ninja_log" <<'PY'
-import json, os, sys
+import json, os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), ".."))
 from benchmeta import machine
 path, label, commit, started, lb, la, timefile, tus, jobs, configure, build, ninja_log = sys.argv[1:]
@@ -75,8 +75,13 @@ steps.sort(reverse=True)
 run["slowest_steps_s"] = [[round(ms / 1000, 1), out] for ms, out in steps[:15]]
 doc = json.load(open(path)) if os.path.exists(path) else {}
 doc.setdefault("runs", {})[label] = run
-# The newest run's metadata at the top level is what bench/check-fresh judges.
-newest = max(doc["runs"].values(), key=lambda r: r["date"])
+# The top level is what bench/check-fresh judges: the run of the newest commit measured (a
+# baseline built afterwards at an older commit, to compare machines, does not replace it).
+def committed(r):
+    out = subprocess.run(["git", "-C", os.path.dirname(path), "log", "-1", "--format=%ct", r["commit"]],
+                         capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+newest = max(doc["runs"].values(), key=lambda r: (committed(r), r["date"]))
 for k in ("commit", "date", "machine", "load_before", "load_after", "command"):
     doc[k] = newest[k]
 doc["target"] = "cold build of everything <= 360 s wall on 2 cores (issue 13)"
