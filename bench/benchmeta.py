@@ -21,6 +21,13 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# The host's x264 settings (codec/h264_encoder.cpp, the CRF of session-host/stream/stream_session.cpp)
+# as ffmpeg options: the x264 peers and the reference clips use them, so their bytes and decoding
+# cost compare with Portico's at the same settings.
+HOST_X264_CRF = 18
+HOST_X264 = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-crf", str(HOST_X264_CRF),
+             "-profile:v", "baseline"]
+
 
 def _git(*args):
     return subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True).stdout.strip()

@@ -37,7 +37,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
 sys.path.insert(0, os.path.join(repo, "tests", "integration"))
 sys.path.insert(0, os.path.dirname(here))
-from benchmeta import Run, host_frame_log  # noqa: E402
+from benchmeta import HOST_X264, Run, host_frame_log  # noqa: E402
 from stack import Stack, free_port, wait_for  # noqa: E402
 from test_native_window import ClientDisplay, WindowClient  # noqa: E402
 
@@ -66,8 +66,7 @@ def make_clip():
                         CLIP + ".tmp.mp4"], check=True, timeout=900)
         os.replace(CLIP + ".tmp.mp4", CLIP)
     if not os.path.exists(PLAYED):
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", CLIP, "-c:v", "libx264", "-preset", "veryfast",
-                        "-tune", "zerolatency", "-profile:v", "baseline", "-crf", "18", "-pix_fmt", "yuv420p",
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", CLIP, *HOST_X264, "-pix_fmt", "yuv420p",
                         PLAYED + ".tmp.mp4"], check=True, timeout=900)
         os.replace(PLAYED + ".tmp.mp4", PLAYED)
 

@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 from stack import Stack  # noqa: E402
 from relay import Relay, RfbRequestCounter, Sink  # noqa: E402
-from benchmeta import Run, host_frame_log, now_utc, summary  # noqa: E402
+from benchmeta import HOST_X264, HOST_X264_CRF, Run, host_frame_log, now_utc, summary  # noqa: E402
 import workload as workload_mod  # noqa: E402
 import framecompare  # noqa: E402
 import numpy as np  # noqa: E402
@@ -48,7 +48,7 @@ XPRA_ENCODINGS = ("auto", "h264", "webp")  # what Xpra 3.1 (Debian 12) offers; "
 FPS_CAP = 30     # every peer is capped at 30 frames a second (Portico has no cap: see README)
 WARM_S = 1.0     # after "go", before the measurement window opens
 SETTLE_S = 1.0   # the client's picture is checked exactly this long after the workload's last change
-CRF = 18         # Portico's (session-host/stream/stream_session.cpp); the x264 peers use the same
+CRF = HOST_X264_CRF  # Portico's; the x264 peers use its settings (HOST_X264)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PYTHON = sys.executable
 
@@ -465,8 +465,7 @@ class FfmpegX264(PeerOnXvfb):
         self.progress = os.path.join(self.wdir, "progress.txt")
         self.server = self.procs.start(
             ["ffmpeg", "-loglevel", "error", "-nostdin", "-f", "x11grab", "-draw_mouse", "0", "-framerate", "30",
-             "-video_size", f"{W}x{H}", "-i", self.display, "-c:v", "libx264", "-preset", "veryfast", "-tune",
-             "zerolatency", "-crf", str(CRF), "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-threads", "2",
+             "-video_size", f"{W}x{H}", "-i", self.display, *HOST_X264, "-pix_fmt", "yuv420p", "-threads", "2",
              "-progress", self.progress, "-stats_period", "0.1", "-f", "mpegts",
              f"tls://127.0.0.1:{self.relay.port}"], log_path=os.path.join(self.wdir, "ffmpeg.log"))
         # ffmpeg connects to the relay and pushes: its bytes are the relay's client-to-target direction.
@@ -711,8 +710,7 @@ def run_raw_x264(b, workload, run):
                             "-f", "rawvideo", "-"], stdout=subprocess.PIPE)
     out264 = os.path.join(wdir, "out.264")
     enc = subprocess.Popen(["ffmpeg", "-hide_banner", "-nostats", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s",
-                            f"{W}x{H}", "-r", "30", "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-tune",
-                            "zerolatency", "-crf", str(CRF), "-profile:v", "baseline", "-threads", "2", "-x264-params",
+                            f"{W}x{H}", "-r", "30", "-i", "-", *HOST_X264, "-threads", "2", "-x264-params",
                             "sliced-threads=1", "-f", "h264", "-y", out264],
                            stdin=dec.stdout, stderr=subprocess.PIPE, text=True)
     dec.stdout.close()
