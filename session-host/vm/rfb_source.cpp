@@ -174,7 +174,9 @@ std::optional<capture::Capture> RfbFrameSource::capture_or_throw(std::chrono::mi
     const auto deadline = Clock::now() + timeout;
     flush_input();
     if (!proto_.update_requested()) proto_.request_update(true);
-    if (!(invalidated_ && have_first_update_)) pump(deadline, true);
+    // An invalidated screen is whole in the frame already, so it needs no wait for damage; but an
+    // update half read must still be read to its end, or it never ends and the screen freezes.
+    if (!(invalidated_ && have_first_update_) || proto_.in_update()) pump(deadline, true);
     if (proto_.in_update() || (proto_.damage().empty() && !(invalidated_ && have_first_update_))) return std::nullopt;
     if (!have_first_update_) {
         // The first update answers our full request: everything is new.

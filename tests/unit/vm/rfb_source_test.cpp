@@ -1,7 +1,8 @@
-// RfbFrameSource's pointer against a scripted RFB server on a unix socket (a fake of QEMU's VNC
-// server for this one class): once the server reports a relative pointer (pointer-type-change),
-// positions, motion, the wheel and release_all go as QEMU's relative PointerEvents (0x7FFF + d);
-// once it reports absolute again, as positions.
+// RfbFrameSource against a scripted RFB server on a unix socket (a fake of QEMU's VNC server for
+// this one class): once the server reports a relative pointer (pointer-type-change), positions,
+// motion, the wheel and release_all go as QEMU's relative PointerEvents (0x7FFF + d); once it
+// reports absolute again, as positions. A screen invalidated in the middle of an update still
+// reads that update to its end.
 
 #include "session-host/vm/rfb_source.hpp"
 
@@ -55,6 +56,19 @@ Bytes mode_update(bool relative) {
     be16(b, 64);
     be16(b, 32);
     be32(b, static_cast<std::uint32_t>(RfbClientProtocol::enc_pointer_type_change));
+    return b;
+}
+
+// A raw update of the whole 64x32 screen in one colour (B, G, R, X per pixel).
+Bytes raw_update(std::uint8_t blue) {
+    Bytes b{0, 0};
+    be16(b, 1);
+    be16(b, 0);
+    be16(b, 0);
+    be16(b, 64);
+    be16(b, 32);
+    be32(b, static_cast<std::uint32_t>(RfbClientProtocol::enc_raw));
+    for (int i = 0; i < 64 * 32; ++i) b.insert(b.end(), {blue, 0, 0, 0});
     return b;
 }
 
@@ -180,6 +194,46 @@ TEST_CASE("rfb source: relative mode sends 0x7FFF + motion, absolute mode positi
         for (int i = 0; i < 100 && (got = server.pointer_events()).size() < want.size(); ++i)
             std::this_thread::sleep_for(20ms);
         CHECK(got == want);
+    }
+    std::filesystem::remove_all(dir);
+}
+
+// A keyframe asked for (invalidate) while an update was half read: the capture must still read the
+// rest, or the update never ends and nothing from the server is read again (a VM desktop froze on
+// its boot screen this way when a viewer's resize came in the middle of an update).
+TEST_CASE("rfb source: an invalidated screen still reads a half-read update to its end", "[rfb]") {
+    char tmpl[] = "/tmp/portico-rfb-XXXXXX";
+    const std::string dir = ::mkdtemp(tmpl);
+    const std::string path = dir + "/vnc.sock";
+    {
+        ScriptedServer server(path);
+        RfbFrameSource src(path, 5s);
+        server.send(raw_update(0x10));
+        auto first = src.capture(1s);
+        for (int i = 0; i < 50 && first.status() != portico::capture::CaptureResult::Status::frame; ++i)
+            first = src.capture(20ms);
+        REQUIRE(first.status() == portico::capture::CaptureResult::Status::frame);
+
+        const Bytes second = raw_update(0x20);
+        const std::size_t half = second.size() / 2;
+        server.send(Bytes(second.begin(), second.begin() + static_cast<std::ptrdiff_t>(half)));
+        CHECK(src.capture(50ms).status() == portico::capture::CaptureResult::Status::no_change);
+        src.invalidate();
+        server.send(Bytes(second.begin() + static_cast<std::ptrdiff_t>(half), second.end()));
+        server.send(mode_update(true));
+
+        bool got_frame = false;
+        std::uint8_t blue = 0;
+        for (int i = 0; i < 100 && !(got_frame && src.pointer_relative()); ++i) {
+            auto c = src.capture(20ms);
+            if (c.status() == portico::capture::CaptureResult::Status::frame) {
+                got_frame = true;
+                blue = c->frame->at(0, 0)[0];
+            }
+        }
+        CHECK(got_frame);
+        CHECK(blue == 0x20);            // the second update, whole
+        CHECK(src.pointer_relative());  // and what came after it
     }
     std::filesystem::remove_all(dir);
 }
