@@ -12,6 +12,7 @@
 #include "client/native/secret.hpp"
 #include "client/native/session_launch.hpp"
 #include "client/native/session_window.hpp"
+#include "client/native/swallowed_release.hpp"
 #include "client/native/terminal_prompt.hpp"
 #include "client/native/x11_image_clipboard.hpp"
 #include "common/log.hpp"
@@ -153,6 +154,7 @@ public:
             monitor_watch_ = MonitorWatch::open();
         }
         open_image_clipboard();
+        SwallowedRelease::enable();  // X11 only; elsewhere no release is dropped
         std::optional<double> scale = o_.scale;
         if (!scale && window_->pixel_ratio() > 1.01) scale = std::min(4.0, window_->pixel_ratio());
         scale_ = scale;
@@ -594,6 +596,7 @@ private:
     }
 
     void on_event(const SDL_Event& e, KeyTranslator::Out& out) {
+        released_.on_event(e);
         switch (e.type) {
             case SDL_QUIT: quit_ = true; return;
             case SDL_WINDOWEVENT:
@@ -619,11 +622,14 @@ private:
                     default: return;
                 }
             case SDL_KEYDOWN: {
+                // A "repeat" that was a release and a press: the session gets both.
+                const bool pressed_again = released_.dropped_before(e.key);
                 const Chord c = chord_of(e.key);
                 if (c != Chord::none) {
-                    if (!e.key.repeat) run_chord(c);
+                    if (!e.key.repeat || pressed_again) run_chord(c);
                     return;
                 }
+                if (pressed_again) keys_.key_up(e.key.keysym.scancode, out);
                 keys_.key_down(e.key.keysym.scancode, e.key.keysym.mod, out);
                 return;
             }
@@ -758,6 +764,7 @@ private:
     std::unique_ptr<Framebuffer> fb_;
     std::unique_ptr<NetPump> pump_;
     KeyTranslator keys_;
+    SwallowedRelease released_;
     WheelNotches wheel_;
     ResizeFollower resize_;
     ClipboardSync clipboard_;

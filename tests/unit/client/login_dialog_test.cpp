@@ -4,9 +4,8 @@
 // password asked again after a failure. The whole flow against a real broker, typed with xdotool,
 // is native_window_login_dialog.
 #include "client/native/login_dialog.hpp"
-#include "session-host/x11/x_display.hpp"
 
-#include "tests/support/x_test_util.hpp"
+#include "tests/support/sdl_on_xvfb.hpp"
 
 #include <SDL.h>
 #include <catch2/catch.hpp>
@@ -16,6 +15,7 @@
 #include <string>
 
 using namespace portico;
+using portico::test::SdlOnXvfb;
 
 namespace {
 
@@ -34,18 +34,6 @@ void push_key(SDL_Keycode key, Uint16 mod = KMOD_NONE) {
     e.key.keysym.mod = mod;
     REQUIRE(SDL_PushEvent(&e) == 1);
 }
-
-// SDL video on an Xvfb of its own, for one test.
-struct SdlOnXvfb {
-    test::TempDir dir;
-    host::XvfbDisplay x{640, 480, dir.path};
-    SdlOnXvfb() {
-        ::setenv("DISPLAY", x.display().c_str(), 1);
-        ::setenv("XAUTHORITY", x.xauthority().c_str(), 1);
-        REQUIRE(SDL_Init(SDL_INIT_VIDEO) == 0);
-    }
-    ~SdlOnXvfb() { SDL_Quit(); }
-};
 
 }  // namespace
 
