@@ -19,6 +19,7 @@ build_pkgs=(
   musl-tools  # the static package runtime (packager/runtime)
   help2man  # the packages' man pages, from each program's --help (cmake/Packaging.cmake)
   libsdl2-dev  # the native client's window (client/native/session_window.cpp, docs/native-client.md)
+  libx11-dev  # the native client's X error handler (client/native/x11_errors.cpp; SDL's X11 driver runs on Xlib)
   libsdl2-ttf-dev  # the native client's login window's text (client/native/login_dialog.cpp)
 )
 run_pkgs=(

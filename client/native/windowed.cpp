@@ -14,6 +14,7 @@
 #include "client/native/session_window.hpp"
 #include "client/native/swallowed_release.hpp"
 #include "client/native/terminal_prompt.hpp"
+#include "client/native/x11_errors.hpp"
 #include "client/native/x11_image_clipboard.hpp"
 #include "common/log.hpp"
 
@@ -874,6 +875,7 @@ int run_windowed(Options o) {
                                   " (give --user and --password-file, or run on a terminal)",
                               exit_code(ClientError::usage), o.error_window);
     }
+    if (dialog) tolerate_vanished_windows();
     // A launch file's token stands in for the login; it is redeemed when the window connects.
     auto resource = o.launch_file ? ClientResult<std::string>(o.resource)
                     : dialog      ? sign_in_with_dialog(*broker, o)
@@ -888,6 +890,7 @@ int run_windowed(Options o) {
         std::cerr << "portico-client: cannot start SDL video: " << SDL_GetError() << "\n";
         return exit_code(ClientError::usage);
     }
+    tolerate_vanished_windows();
     // Scaled views (a session larger than the window) are smoothed; 1:1 views are exact either way.
     SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "linear");
     // Without a window manager's help, clicking into the window should also focus it.

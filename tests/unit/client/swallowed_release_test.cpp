@@ -2,8 +2,8 @@
 // events back to back, as xdotool or a password manager's auto-type send them when the X server
 // handles them together) makes SDL drop the first release and report the second press as a
 // repeat; with the X events watched, the session still gets two presses and two releases.
-#include "client/native/key_translator.hpp"
 #include "client/native/swallowed_release.hpp"
+#include "client/native/key_translator.hpp"
 #include "session-host/x11/input_injector.hpp"
 
 #include "tests/support/sdl_on_xvfb.hpp"
