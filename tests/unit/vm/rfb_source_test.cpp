@@ -158,12 +158,21 @@ private:
     Bytes in_;
 };
 
+// A private folder for the server's socket, removed with everything in it.
+struct SocketDir {
+    std::string path;
+    SocketDir() {
+        char tmpl[] = "/tmp/portico-rfb-XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~SocketDir() { std::filesystem::remove_all(path); }
+};
+
 }  // namespace
 
 TEST_CASE("rfb source: relative mode sends 0x7FFF + motion, absolute mode positions", "[rfb]") {
-    char tmpl[] = "/tmp/portico-rfb-XXXXXX";
-    const std::string dir = ::mkdtemp(tmpl);
-    const std::string path = dir + "/vnc.sock";
+    const SocketDir dir;
+    const std::string path = dir.path + "/vnc.sock";
     {
         ScriptedServer server(path);
         RfbFrameSource src(path, 5s);
@@ -195,16 +204,14 @@ TEST_CASE("rfb source: relative mode sends 0x7FFF + motion, absolute mode positi
             std::this_thread::sleep_for(20ms);
         CHECK(got == want);
     }
-    std::filesystem::remove_all(dir);
 }
 
 // A keyframe asked for (invalidate) while an update was half read: the capture must still read the
 // rest, or the update never ends and nothing from the server is read again (a VM desktop froze on
 // its boot screen this way when a viewer's resize came in the middle of an update).
 TEST_CASE("rfb source: an invalidated screen still reads a half-read update to its end", "[rfb]") {
-    char tmpl[] = "/tmp/portico-rfb-XXXXXX";
-    const std::string dir = ::mkdtemp(tmpl);
-    const std::string path = dir + "/vnc.sock";
+    const SocketDir dir;
+    const std::string path = dir.path + "/vnc.sock";
     {
         ScriptedServer server(path);
         RfbFrameSource src(path, 5s);
@@ -235,5 +242,4 @@ TEST_CASE("rfb source: an invalidated screen still reads a half-read update to i
         CHECK(blue == 0x20);            // the second update, whole
         CHECK(src.pointer_relative());  // and what came after it
     }
-    std::filesystem::remove_all(dir);
 }
