@@ -1,5 +1,5 @@
 // SwallowedRelease on a real Xvfb with SDL's X11 driver: "tt" typed by program (XTest, the four
-// events back to back, as xdotool or a password manager's auto-type send them when the X server
+// events in one write, as xdotool or a password manager's auto-type send them when the X server
 // handles them together) makes SDL drop the first release and report the second press as a
 // repeat; with the X events watched, the session still gets two presses and two releases.
 #include "client/native/swallowed_release.hpp"
@@ -10,6 +10,7 @@
 
 #include <SDL.h>
 #include <catch2/catch.hpp>
+#include <xcb/xtest.h>
 
 #include <chrono>
 #include <string>
@@ -31,12 +32,15 @@ TEST_CASE("swallowed release: a release and press SDL took for a repeat reach th
     const auto settle = std::chrono::steady_clock::now() + 500ms;
     for (SDL_Event e; std::chrono::steady_clock::now() < settle;) SDL_WaitEventTimeout(&e, 20);
 
-    // All four are in SDL's socket before it reads any: it sees the press right behind the release.
-    constexpr std::uint16_t key_t = 20;
-    in.key(key_t, true);
-    in.key(key_t, false);
-    in.key(key_t, true);
-    in.key(key_t, false);
+    // One write of all four, so the X server handles them together (the same millisecond) and
+    // all are in SDL's socket before it reads any: it sees the press right behind the release.
+    test::XConn x(sdl.x.display(), sdl.x.xauthority());
+    constexpr std::uint8_t keycode_t = 20 + 8;  // evdev KEY_T
+    for (const bool down : {true, false, true, false})
+        xcb_test_fake_input(x.c, down ? XCB_KEY_PRESS : XCB_KEY_RELEASE, keycode_t, XCB_CURRENT_TIME, XCB_NONE, 0, 0,
+                            0);
+    xcb_flush(x.c);
+    x.sync();
     std::this_thread::sleep_for(200ms);
 
     client::SwallowedRelease released;
