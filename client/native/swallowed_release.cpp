@@ -1,15 +1,14 @@
 #include "client/native/swallowed_release.hpp"
 
+#include "client/native/sdl_x11.hpp"
+
 // Xlib's headers (through SDL_syswm.h) define macros such as Status and None: they stay in this file.
 #include <SDL_syswm.h>
-
-#include <cstring>
 
 namespace portico::client {
 
 bool SwallowedRelease::enable() {
-    const char* driver = SDL_GetCurrentVideoDriver();
-    if (!driver || std::strcmp(driver, "x11") != 0) return false;
+    if (!sdl_video_is_x11()) return false;
     SDL_EventState(SDL_SYSWMEVENT, SDL_ENABLE);
     return true;
 }
