@@ -9,6 +9,7 @@
 #include "client/native/net_pump.hpp"
 #include "client/native/pointer_input.hpp"
 #include "client/native/resize_follower.hpp"
+#include "client/native/sdl_x11.hpp"
 #include "client/native/secret.hpp"
 #include "client/native/session_launch.hpp"
 #include "client/native/session_window.hpp"
@@ -380,9 +381,9 @@ private:
     // Images need the X11 selection protocol itself (SDL 2.26's clipboard is text only): on
     // another video driver the clipboard carries text alone.
     void open_image_clipboard() {
-        const char* driver = SDL_GetCurrentVideoDriver();
         const char* display = std::getenv("DISPLAY");
-        if (!driver || std::strcmp(driver, "x11") != 0 || !display) {
+        if (!sdl_video_is_x11() || !display) {
+            const char* driver = SDL_GetCurrentVideoDriver();
             log::info("clipboard: text only (images need the X11 video driver, not ", driver ? driver : "none", ")");
             return;
         }
@@ -859,6 +860,7 @@ ClientResult<std::string> sign_in_with_dialog(Broker& broker, Options& o) {
 }  // namespace
 
 int run_windowed(Options o) {
+    tolerate_vanished_windows();  // before SDL_Init: SDL keeps it, and puts it back at SDL_Quit
     const bool needs_login = !o.launch_file && (o.user.empty() || o.ask_password);
     // Without a terminal on stdin (started from a desktop menu or a file manager) nobody could
     // answer the terminal prompt: the login window asks instead.
@@ -875,7 +877,6 @@ int run_windowed(Options o) {
                                   " (give --user and --password-file, or run on a terminal)",
                               exit_code(ClientError::usage), o.error_window);
     }
-    if (dialog) tolerate_vanished_windows();
     // A launch file's token stands in for the login; it is redeemed when the window connects.
     auto resource = o.launch_file ? ClientResult<std::string>(o.resource)
                     : dialog      ? sign_in_with_dialog(*broker, o)
@@ -890,7 +891,6 @@ int run_windowed(Options o) {
         std::cerr << "portico-client: cannot start SDL video: " << SDL_GetError() << "\n";
         return exit_code(ClientError::usage);
     }
-    tolerate_vanished_windows();
     // Scaled views (a session larger than the window) are smoothed; 1:1 views are exact either way.
     SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "linear");
     // Without a window manager's help, clicking into the window should also focus it.

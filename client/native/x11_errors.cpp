@@ -2,12 +2,10 @@
 
 #include "common/log.hpp"
 
-#include <SDL.h>
 #include <X11/Xlib.h>
 #include <X11/Xproto.h>
 
 #include <cstdio>
-#include <cstring>
 
 namespace portico::client {
 
@@ -28,8 +26,6 @@ int on_x_error(Display* display, XErrorEvent* e) {
 }  // namespace
 
 void tolerate_vanished_windows() {
-    const char* driver = SDL_GetCurrentVideoDriver();
-    if (!driver || std::strcmp(driver, "x11") != 0) return;
     const XErrorHandler was = XSetErrorHandler(on_x_error);
     if (was != on_x_error) previous_handler = was;
 }
