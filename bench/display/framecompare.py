@@ -7,7 +7,12 @@ frame that minimises the error is the one the player had on screen (a frame in t
 two clip frames, or degraded by the encoder, still matches its own far better than any other).
 The match runs on 1/8-scale grey thumbnails against every clip frame; the PSNR (over RGB, all
 pixels) is then computed at full resolution against the two nearest candidates and the best
-is kept. Needs numpy and Pillow (deploy/install-deps.sh --bench)."""
+is kept. Needs numpy and Pillow (deploy/install-deps.sh --bench).
+
+Luma PSNR is reported beside it: on this clip the RGB figure is mostly the 4:2:0 colour round
+trip every H.264 stream makes (the screen's colours subsampled by the sender, interpolated by the
+receiver: ~36 dB before any encoding), so it hardly moves with the encoder's quality; luma
+(BT.601 weights of the RGB error) follows the encoder."""
 
 import subprocess
 
@@ -22,6 +27,14 @@ def psnr(a, b):
     """PSNR in dB over all RGB samples; 99 for identical pictures."""
     d = a.astype(np.int16) - b.astype(np.int16)
     mse = float(np.mean(np.square(d, dtype=np.int32)))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0 * 255.0 / mse)
+
+
+def luma_psnr(a, b):
+    """PSNR in dB of the luma (BT.601 weights) of the RGB difference; 99 when it is zero."""
+    d = a.astype(np.int32) - b.astype(np.int32)
+    y = d[..., 0] * 299 + d[..., 1] * 587 + d[..., 2] * 114  # thousandths
+    mse = float(np.mean(np.square(y, dtype=np.int64))) / 1e6
     return 99.0 if mse == 0 else 10 * np.log10(255.0 * 255.0 / mse)
 
 
@@ -57,23 +70,24 @@ class Clip:
         self.thumbs = np.stack([thumb(f) for f in self.frames])
 
     def match(self, frame):
-        """(index of the clip frame this frame shows, PSNR against it)."""
+        """(index of the clip frame this frame shows, PSNR against it, luma PSNR against it)."""
         d = np.mean(np.square(self.thumbs - thumb(frame)), axis=(1, 2))
         best = max(((psnr(frame, self.frames[i]), int(i)) for i in np.argsort(d)[:CANDIDATES]))
-        return best[1], best[0]
+        return best[1], best[0], luma_psnr(frame, self.frames[best[1]])
 
 
 class FrameScores:
     """Accumulates the per-frame matches of one system's delivered frames in a time window."""
 
     def __init__(self):
-        self.scores, self.indices, self.before_clip = [], [], 0
+        self.scores, self.luma, self.indices, self.before_clip = [], [], [], 0
 
-    def add(self, index, db):
+    def add(self, index, db, luma_db):
         if db < NOT_THE_CLIP_DB and not self.scores:
             self.before_clip += 1  # the player had not drawn yet: not a frame of the clip
             return
         self.scores.append(db)
+        self.luma.append(luma_db)
         self.indices.append(index)
 
     def result(self, seconds):
@@ -81,7 +95,8 @@ class FrameScores:
         if not v:
             return {"n": 0, "error": "no delivered frame showed the clip"}
         return {"mean_psnr_db": round(float(np.mean(v)), 2), "median_psnr_db": round(v[len(v) // 2], 2),
-                "min_psnr_db": round(v[0], 2), "p5_psnr_db": round(v[int(0.05 * (len(v) - 1))], 2), "n": len(v),
+                "min_psnr_db": round(v[0], 2), "p5_psnr_db": round(v[int(0.05 * (len(v) - 1))], 2),
+                "mean_luma_psnr_db": round(float(np.mean(self.luma)), 2), "n": len(v),
                 "distinct_clip_frames": len(set(self.indices)),
                 "distinct_clip_frames_per_s": round(len(set(self.indices)) / seconds, 1) if seconds > 0 else None,
                 "frames_before_the_clip": self.before_clip,
