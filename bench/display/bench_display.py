@@ -502,14 +502,16 @@ class FfmpegX264(PeerOnXvfb):
             raise RuntimeError("cannot decode the DIY stream: " + r.stderr[-300:])
 
     def delivered_frames(self, t0, t1):
-        """The stream's frames encoded between the window's counters (every frame a client decodes)."""
+        """The stream's frames encoded between the window's counters (every frame a client decodes),
+        decoded by ffmpeg and turned into RGB the way Portico's client does (framecompare.ClientColour)."""
         f0, f1 = self.window_frames
-        p = subprocess.Popen(["ffmpeg", "-loglevel", "error", "-i", self.ts, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                             stdout=subprocess.PIPE)
+        colour = framecompare.ClientColour()
+        p = subprocess.Popen(["ffmpeg", "-loglevel", "error", "-i", self.ts, "-f", "rawvideo", "-pix_fmt", "yuv420p",
+                              "-"], stdout=subprocess.PIPE)
         try:
-            for n, frame in enumerate(framecompare.read_frames(p.stdout, W, H)):
+            for n, yuv in enumerate(framecompare.read_yuv_frames(p.stdout, W, H)):
                 if f0 <= n < f1:
-                    yield frame
+                    yield colour.rgb(yuv, W, H)
         finally:
             p.stdout.close()
             p.wait(timeout=120)

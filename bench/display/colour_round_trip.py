@@ -4,8 +4,9 @@
 Takes a screen grab of the player (a kept `source.png` of the video workload: the clip's last
 frame, held), finds the clip frame it shows, and scores against that frame, in RGB and in luma:
 - the grab itself (the player's conversion: the ceiling of every system);
-- the grab subsampled to 4:2:0 and back with no encoding (ffmpeg's conversions, those of the DIY
-  stream's sender and of the bench's decoder for it);
+- the grab subsampled to 4:2:0 and back with no encoding, for each sender's conversion: Portico's
+  host (libyuv's ARGBToI420) and the DIY stream's (ffmpeg's default); back to RGB as Portico's
+  client does it (framecompare.ClientColour), which the bench uses for both systems' frames;
 - the same with x264 in between (Portico's settings: veryfast, zerolatency, baseline, 2 threads) at
   each CRF given, with the coded size of that one picture.
 
@@ -35,10 +36,21 @@ def ffmpeg(*args, stdin=None):
                           check=True).stdout
 
 
-def yuv_to_rgb(yuv):
-    raw = ffmpeg("-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{W}x{H}", "-i", "-", "-f", "rawvideo", "-pix_fmt",
-                 "rgb24", "-", stdin=yuv)
-    return np.frombuffer(raw, np.uint8).reshape(H, W, 3)
+def portico_host_420(grab, colour):
+    """The host's conversion (codec/h264_encoder.cpp): libyuv's ARGBToI420 of the BGRX screen."""
+    ct = colour._ct
+    bgra = np.ascontiguousarray(np.dstack([grab[..., ::-1], np.full((H, W), 255, np.uint8)]))
+    y, u, v = np.empty(W * H, np.uint8), np.empty(W * H // 4, np.uint8), np.empty(W * H // 4, np.uint8)
+    ptr = lambda a: a.ctypes.data_as(ct.c_void_p)  # noqa: E731
+    if colour.lib.ARGBToI420(ptr(bgra), W * 4, ptr(y), W, ptr(u), W // 2, ptr(v), W // 2, W, H) != 0:
+        raise RuntimeError("libyuv ARGBToI420 failed")
+    return y.tobytes() + u.tobytes() + v.tobytes()
+
+
+def ffmpeg_420(grab):
+    """The DIY stream's conversion: ffmpeg's default rgb24 -> yuv420p."""
+    return ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-i", "-", "-f", "rawvideo", "-pix_fmt",
+                  "yuv420p", "-", stdin=grab.tobytes())
 
 
 def scores(frame, ref):
@@ -57,18 +69,18 @@ def main():
     clip = framecompare.Clip(args.clip, W, H)
     index, _, _ = clip.match(grab)
     ref = clip.frames[index]
+    colour = framecompare.ClientColour()
     out = {"source": args.source_png, "clip_frame": index, "player_grab": scores(grab, ref)}
-    yuv = ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-i", "-", "-f", "rawvideo", "-pix_fmt",
-                 "yuv420p", "-", stdin=grab.tobytes())
-    out["round_trip_420_no_encoding"] = scores(yuv_to_rgb(yuv), ref)
-    out["x264"] = []
     with tempfile.TemporaryDirectory() as tmp:
         coded = os.path.join(tmp, "one.h264")
-        for crf in [int(c) for c in args.crf.split(",") if c]:
-            ffmpeg("-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{W}x{H}", "-i", "-", *X264, "-crf", str(crf),
-                   "-f", "h264", coded, stdin=yuv)
-            decoded = ffmpeg("-i", coded, "-f", "rawvideo", "-pix_fmt", "yuv420p", "-")
-            out["x264"].append({"crf": crf, "bytes": os.path.getsize(coded), **scores(yuv_to_rgb(decoded), ref)})
+        for sender, yuv in (("portico_host", portico_host_420(grab, colour)), ("ffmpeg_diy", ffmpeg_420(grab))):
+            side = out[sender + "_conversion"] = {"round_trip_420_no_encoding": scores(colour.rgb(yuv, W, H), ref),
+                                                  "x264": []}
+            for crf in [int(c) for c in args.crf.split(",") if c]:
+                ffmpeg("-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{W}x{H}", "-i", "-", *X264, "-crf", str(crf),
+                       "-f", "h264", coded, stdin=yuv)
+                decoded = ffmpeg("-i", coded, "-f", "rawvideo", "-pix_fmt", "yuv420p", "-")
+                side["x264"].append({"crf": crf, "bytes": os.path.getsize(coded), **scores(colour.rgb(decoded, W, H), ref)})
     print(json.dumps(out, indent=1))
 
 
