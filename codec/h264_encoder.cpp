@@ -1,8 +1,7 @@
 #include "codec/h264_encoder.hpp"
 
+#include "codec/color.hpp"
 #include "codec/frame_check.hpp"
-
-#include <libyuv/convert.h>
 
 extern "C" {
 #include <x264.h>
@@ -18,7 +17,7 @@ namespace portico::codec {
 
 namespace {
 
-// VUI colour description: what libyuv's ARGBToI420 produces (BT.601 matrix, limited range) from
+// VUI colour description: what bgra_to_i420 produces (BT.601 matrix, limited range) from
 // sRGB desktop pixels. Signalled explicitly because decoders guess BT.709 for HD sizes otherwise.
 constexpr int kColorPrimBt709 = 1;
 constexpr int kTransferSrgb = 13;  // IEC 61966-2-1
@@ -138,9 +137,8 @@ std::optional<VideoPacket> H264Encoder::encode(const capture::Frame& frame, bool
                                     std::to_string(s.options.width) + "x" + std::to_string(s.options.height));
 
     x264_image_t& img = s.picture.img;
-    libyuv::ARGBToI420(frame.pixels.data(), frame.stride, img.plane[0], img.i_stride[0], img.plane[1], img.i_stride[1],
-                       img.plane[2], img.i_stride[2], frame.width, frame.height);
-    // Odd sizes: the chroma planes already cover the padding (libyuv rounds them up); luma gets
+    bgra_to_i420(frame, img.plane[0], img.i_stride[0], img.plane[1], img.i_stride[1], img.plane[2], img.i_stride[2]);
+    // Odd sizes: the chroma planes already cover the padding (they are rounded up); luma gets
     // its last column and row repeated so the padding is invisible when a decoder scales.
     if (frame.width != s.coded_width) {
         for (int y = 0; y < frame.height; ++y) {

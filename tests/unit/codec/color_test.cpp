@@ -3,6 +3,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <utility>
+
 using namespace portico;
 using namespace portico::codec;
 
@@ -115,4 +120,41 @@ TEST_CASE("scale_bgra halves a frame and scales it back close to the original", 
     INFO("psnr " << psnr);
     CHECK(psnr >= 35.0);  // a smooth gradient survives (fine text would not: only motion is sent shrunk)
     CHECK_THROWS_AS(scale_bgra(src, half, 0, 10), std::invalid_argument);
+}
+
+TEST_CASE("BGRA -> I420 chroma is each 2x2 block's exact BT.601 value, rounded to nearest", "[codec][color]") {
+    // Noise covers every colour; an odd size covers the blocks that repeat their last row/column.
+    // libyuv's ARGBToI420 fails this: its chroma is half a step low on average.
+    for (auto [w, h] : {std::pair{64, 48}, std::pair{33, 17}}) {
+        capture::Frame src(w, h);
+        std::uint32_t state = 12345;
+        for (auto& byte : src.pixels) byte = static_cast<uint8_t>((state = state * 1664525u + 1013904223u) >> 24);
+        I420Image yuv;
+        bgra_to_i420(src, yuv);
+        double signed_sum = 0, worst = 0;
+        int n = 0;
+        for (int j = 0; j < (h + 1) / 2; ++j) {
+            for (int i = 0; i < (w + 1) / 2; ++i) {
+                double r = 0, g = 0, b = 0;
+                for (int dy = 0; dy < 2; ++dy) {
+                    for (int dx = 0; dx < 2; ++dx) {
+                        const uint8_t* p = src.at(std::min(2 * i + dx, w - 1), std::min(2 * j + dy, h - 1));
+                        b += p[0] / 4.0;
+                        g += p[1] / 4.0;
+                        r += p[2] / 4.0;
+                    }
+                }
+                const double u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255;
+                const double v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255;
+                for (double err : {yuv.u[j * yuv.stride_uv + i] - u, yuv.v[j * yuv.stride_uv + i] - v}) {
+                    signed_sum += err;
+                    worst = std::max(worst, std::abs(err));
+                    ++n;
+                }
+            }
+        }
+        INFO(w << "x" << h << ": mean error " << signed_sum / n << ", worst " << worst);
+        CHECK(std::abs(signed_sum / n) < 0.05);
+        CHECK(worst <= 0.53);  // rounding (0.5) plus the fixed-point coefficients' error
+    }
 }
