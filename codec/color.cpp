@@ -12,6 +12,10 @@
 #include <cstddef>
 #include <stdexcept>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace portico::codec {
 
 namespace {
@@ -27,6 +31,57 @@ constexpr int kUR = chroma_coefficient(-37.797), kUG = chroma_coefficient(-74.20
 constexpr int kVR = chroma_coefficient(112.0), kVG = chroma_coefficient(-93.786), kVB = chroma_coefficient(-18.214);
 constexpr int kChromaOffset = (128 << 16) + (1 << 15);  // +128, and +0.5 so the shift rounds to nearest
 
+// One 2x2 block: its BGRX channel sums (each at most 1020) to the rounded U and V.
+inline void chroma_of_block(int sb, int sg, int sr, uint8_t* u, uint8_t* v) {
+    *u = static_cast<uint8_t>((kUR * sr + kUG * sg + kUB * sb + kChromaOffset) >> 16);
+    *v = static_cast<uint8_t>((kVR * sr + kVG * sg + kVB * sb + kChromaOffset) >> 16);
+}
+
+#if defined(__SSE2__)
+// Eight blocks from two rows of 16 pixels: the same integer arithmetic as chroma_of_block, so
+// the output is bit-identical. It is what makes exact chroma cost about what libyuv's did.
+//  - widen to 16 bits and add the two rows (<= 510 per channel);
+//  - add each pixel pair: one block's B, G, R, X sums in four 16-bit lanes (<= 1020);
+//  - pmaddwd by (B, G, R, 0) coefficients gives B*cB + G*cG and R*cR in two 32-bit lanes; add them.
+inline __m128i pair_sums(__m128i row0, __m128i row1, bool high) {
+    const __m128i zero = _mm_setzero_si128();
+    return high ? _mm_add_epi16(_mm_unpackhi_epi8(row0, zero), _mm_unpackhi_epi8(row1, zero))
+                : _mm_add_epi16(_mm_unpacklo_epi8(row0, zero), _mm_unpacklo_epi8(row1, zero));
+}
+
+inline __m128i dot_and_round(const __m128i (&blocks)[4], __m128i coefficients) {
+    __m128i out[2];
+    for (int half = 0; half < 2; ++half) {
+        const __m128 m0 = _mm_castsi128_ps(_mm_madd_epi16(blocks[2 * half], coefficients));
+        const __m128 m1 = _mm_castsi128_ps(_mm_madd_epi16(blocks[2 * half + 1], coefficients));
+        const __m128i even = _mm_castps_si128(_mm_shuffle_ps(m0, m1, _MM_SHUFFLE(2, 0, 2, 0)));
+        const __m128i odd = _mm_castps_si128(_mm_shuffle_ps(m0, m1, _MM_SHUFFLE(3, 1, 3, 1)));
+        const __m128i sum = _mm_add_epi32(_mm_add_epi32(even, odd), _mm_set1_epi32(kChromaOffset));
+        out[half] = _mm_srai_epi32(sum, 16);
+    }
+    return _mm_packus_epi16(_mm_packs_epi32(out[0], out[1]), _mm_setzero_si128());
+}
+
+// Returns how many blocks of the row it did (a multiple of 8 whose pixel pairs lie inside the row).
+int chroma_row_sse2(const uint8_t* r0, const uint8_t* r1, int width, uint8_t* u, uint8_t* v) {
+    const __m128i cu = _mm_setr_epi16(kUB, kUG, kUR, 0, kUB, kUG, kUR, 0);
+    const __m128i cv = _mm_setr_epi16(kVB, kVG, kVR, 0, kVB, kVG, kVR, 0);
+    const int blocks = width / 2 / 8 * 8;
+    for (int i = 0; i < blocks; i += 8) {
+        __m128i sums[4];  // two blocks each
+        for (int k = 0; k < 4; ++k) {
+            const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + 8 * i + 16 * k));
+            const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r1 + 8 * i + 16 * k));
+            const __m128i p01 = pair_sums(a, b, false), p23 = pair_sums(a, b, true);
+            sums[k] = _mm_add_epi16(_mm_unpacklo_epi64(p01, p23), _mm_unpackhi_epi64(p01, p23));
+        }
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(u + i), dot_and_round(sums, cu));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(v + i), dot_and_round(sums, cv));
+    }
+    return blocks;
+}
+#endif
+
 void bgra_to_chroma(const capture::Frame& src, uint8_t* u, int stride_u, uint8_t* v, int stride_v) {
     const int cw = (src.width + 1) / 2;
     const int ch = (src.height + 1) / 2;
@@ -35,14 +90,15 @@ void bgra_to_chroma(const capture::Frame& src, uint8_t* u, int stride_u, uint8_t
         const uint8_t* r1 = 2 * j + 1 < src.height ? src.row(2 * j + 1) : r0;  // odd height: last row twice
         uint8_t* uo = u + static_cast<std::ptrdiff_t>(j) * stride_u;
         uint8_t* vo = v + static_cast<std::ptrdiff_t>(j) * stride_v;
-        for (int i = 0; i < cw; ++i) {
+        int i = 0;
+#if defined(__SSE2__)
+        i = chroma_row_sse2(r0, r1, src.width, uo, vo);
+#endif
+        for (; i < cw; ++i) {
             const int a = 8 * i;
             const int b = 2 * i + 1 < src.width ? a + 4 : a;  // odd width: last column twice
-            const int sb = r0[a] + r0[b] + r1[a] + r1[b];     // BGRX
-            const int sg = r0[a + 1] + r0[b + 1] + r1[a + 1] + r1[b + 1];
-            const int sr = r0[a + 2] + r0[b + 2] + r1[a + 2] + r1[b + 2];
-            uo[i] = static_cast<uint8_t>((kUR * sr + kUG * sg + kUB * sb + kChromaOffset) >> 16);
-            vo[i] = static_cast<uint8_t>((kVR * sr + kVG * sg + kVB * sb + kChromaOffset) >> 16);
+            chroma_of_block(r0[a] + r0[b] + r1[a] + r1[b], r0[a + 1] + r0[b + 1] + r1[a + 1] + r1[b + 1],
+                            r0[a + 2] + r0[b + 2] + r1[a + 2] + r1[b + 2], uo + i, vo + i);
         }
     }
 }

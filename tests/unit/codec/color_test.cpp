@@ -124,8 +124,9 @@ TEST_CASE("scale_bgra halves a frame and scales it back close to the original", 
 
 TEST_CASE("BGRA -> I420 chroma is each 2x2 block's exact BT.601 value, rounded to nearest", "[codec][color]") {
     // Noise covers every colour; an odd size covers the blocks that repeat their last row/column.
-    // libyuv's ARGBToI420 fails this: its chroma is half a step low on average.
-    for (auto [w, h] : {std::pair{64, 48}, std::pair{33, 17}}) {
+    // libyuv's ARGBToI420 fails this: its chroma is half a step low on average. The widths cover the
+    // vectorised rows (8 blocks at a time) and the scalar tail: 64 none, 50 one whole block, 33 a half.
+    for (auto [w, h] : {std::pair{64, 48}, std::pair{50, 6}, std::pair{33, 17}, std::pair{1920, 4}}) {
         capture::Frame src(w, h);
         std::uint32_t state = 12345;
         for (auto& byte : src.pixels) byte = static_cast<uint8_t>((state = state * 1664525u + 1013904223u) >> 24);
