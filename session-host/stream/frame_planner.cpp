@@ -69,6 +69,16 @@ FramePlan FramePlanner::as_video(const capture::DamageRegion& damage) {
     return p;
 }
 
+// Only misses the size of motion count: a small change beside a scroll (a scrollbar, a status line
+// drawn a moment later) must not rest the detectors between two scroll steps.
+void FramePlanner::note_search(bool sent_copies, long long damage_area, long long screen_area) {
+    if (sent_copies)
+        scroll_misses_ = 0;
+    else if (damage_area * 16 >= screen_area)
+        ++scroll_misses_;
+    if (scroll_misses_ >= 3) scroll_backoff_ = 10;
+}
+
 FramePlan FramePlanner::plan(const capture::Frame& frame, const capture::DamageRegion& damage,
                              const capture::Frame& reference, const RefineTimer& motion, bool keyframe) {
     const int w = frame.width, h = frame.height;
@@ -83,22 +93,23 @@ FramePlan FramePlanner::plan(const capture::Frame& frame, const capture::DamageR
     capture::DamageRegion residual = damage;
     std::optional<VerticalScroll> scroll;
     std::optional<Move> move;
-    if (reference.width == w && reference.height == h && scroll_backoff_ == 0) {
+    const bool searched = reference.width == w && reference.height == h && scroll_backoff_ == 0;
+    if (searched) {
         const auto box = damage.bounding_box();
         scroll = find_vertical_scroll(reference, frame, box);
         // Not a scroll: maybe a window was dragged (its old and new places are both damaged).
         // Bounded to 60% of the screen so full-screen motion does not pay for the search.
         if (!scroll && box.area() * 5 <= screen_area * 3) move = find_move(reference, frame, box);
-        // Only misses the size of motion count: a small change beside a scroll (a scrollbar, a
-        // status line drawn a moment later) must not rest the detectors between two scroll steps.
-        if (scroll || move)
-            scroll_misses_ = 0;
-        else if (damage.area() * 16 >= screen_area)
-            ++scroll_misses_;
-        if (scroll_misses_ >= 3) scroll_backoff_ = 10;
     } else if (scroll_backoff_ > 0) {
         --scroll_backoff_;
     }
+    // A search only pays off when its copies are sent: in a video the detector finds a "scroll"
+    // in some part of the picture (a moving gradient) yet the frame still goes as H.264, and
+    // counting those as hits kept a 1080p video searching (~5 ms each) every few frames.
+    auto video = [&] {
+        if (searched) note_search(false, damage.area(), screen_area);
+        return as_video(damage);
+    };
     if (scroll) {
         // The changed rows of the scrolling columns, and whatever changed beside them.
         residual = outside(damage, {scroll->area});
@@ -109,7 +120,7 @@ FramePlan FramePlanner::plan(const capture::Frame& frame, const capture::DamageR
         for (const auto& r : move->moved) p.copies.push_back(copy_of(r, move->dx, move->dy));
     }
     // Most of the screen drawn (video, a full redraw) is video without comparing it all.
-    if (choose_frame_kind(false, residual.area(), screen_area) != FrameKind::tiles) return as_video(damage);
+    if (choose_frame_kind(false, residual.area(), screen_area) != FrameKind::tiles) return video();
     residual.simplify(32);
     p.tiles = damage_tiles(residual, w, h);
     if (reference.width == w && reference.height == h) {
@@ -129,9 +140,9 @@ FramePlan FramePlanner::plan(const capture::Frame& frame, const capture::DamageR
     for (const auto& t : p.tiles) left.add(t);
     const long long motion_area = motion.motion_area(left);
     if (choose_frame_kind(false, left.area(), screen_area, motion_area) != FrameKind::tiles ||
-        p.copies.size() > protocol::kMaxCopies)
-        return as_video(damage);
-    if (p.tiles.size() > protocol::kMaxTiles) return as_video(damage);
+        p.copies.size() > protocol::kMaxCopies || p.tiles.size() > protocol::kMaxTiles)
+        return video();
+    if (searched) note_search(!p.copies.empty(), damage.area(), screen_area);
     p.name = p.copies.empty() ? "tiles" : move ? "move" : "scroll";
     return p;
 }

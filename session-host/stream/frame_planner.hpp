@@ -42,6 +42,8 @@ public:
     static FramePlan as_video(const capture::DamageRegion& damage);
 
 private:
+    // After three large changes whose search sent no copies, the next ten frames skip it.
+    void note_search(bool sent_copies, long long damage_area, long long screen_area);
     int scroll_misses_ = 0, scroll_backoff_ = 0;
 };
 
