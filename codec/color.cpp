@@ -39,7 +39,8 @@ inline void chroma_of_block(int sb, int sg, int sr, uint8_t* u, uint8_t* v) {
 
 #if defined(__SSE2__)
 // Eight blocks from two rows of 16 pixels: the same integer arithmetic as chroma_of_block, so
-// the output is bit-identical. It is what makes exact chroma cost about what libyuv's did.
+// the output is bit-identical. A 1080p frame's conversion takes 0.56 ms with it, 1.6 ms with the
+// scalar loop (libyuv's inexact one: 0.23 ms).
 //  - widen to 16 bits and add the two rows (<= 510 per channel);
 //  - add each pixel pair: one block's B, G, R, X sums in four 16-bit lanes (<= 1020);
 //  - pmaddwd by (B, G, R, 0) coefficients gives B*cB + G*cG and R*cR in two 32-bit lanes; add them.

@@ -91,10 +91,15 @@ bool PaletteDecoder::decode_compact_into(std::span<const std::uint8_t> tile, cap
     const std::uint8_t form = tile[1];
     if (form & ~palette::form_known) return fail("unknown form bits " + std::to_string(form));
     const bool grey = form & palette::form_grey;
+    int band = 0;  // rows per band of columns; 0: rows
+    if (form & palette::form_columns) {
+        if (tile.size() < 3) return fail("no band byte");
+        band = tile[2];
+        if (band == 0) return fail("a band of 0 rows");
+    }
     const std::size_t palette_bytes = static_cast<std::size_t>(colours) * (grey ? 1 : 3);
-    const std::size_t size =
-        palette_bytes + palette::row_bytes(w, palette::bits_per_index(colours)) * static_cast<std::size_t>(h);
-    const auto body = tile.subspan(2);
+    const std::size_t size = palette_bytes + (colours > 1 ? index_bytes(colours, w, h, band) : 0);
+    const auto body = tile.subspan(band ? 3 : 2);
     if (form & palette::form_deflated) {
         if (!inflate_exact(body, size)) return false;
     } else {
@@ -117,34 +122,51 @@ bool PaletteDecoder::decode_compact_into(std::span<const std::uint8_t> tile, cap
             static_cast<std::uint32_t>(r) << 16 | static_cast<std::uint32_t>(g) << 8 | b | 0xff000000u;
     }
     packed_.erase(packed_.begin(), packed_.begin() + static_cast<std::ptrdiff_t>(palette_bytes));
-    return paint(bgrx.data(), colours, target, x, y, w, h);
+    return paint(bgrx.data(), colours, target, x, y, w, h, band);
 }
 
-bool PaletteDecoder::paint(const std::uint32_t* bgrx, int colours, capture::Frame& target, int x, int y, int w, int h) {
-    auto paint_row = [&](int row, auto index_of) {
-        std::uint8_t* out = target.at(x, y + row);
-        for (int col = 0; col < w; ++col) std::memcpy(out + col * 4, &bgrx[index_of(col)], 4);
-    };
+// Bytes of w x h indices at the palette's depth: rows, or columns in bands of `band` rows.
+std::size_t PaletteDecoder::index_bytes(int colours, int w, int h, int band) {
+    const int bits = palette::bits_per_index(colours);
+    if (band == 0) return palette::row_bytes(w, bits) * static_cast<std::size_t>(h);
+    const int full = h / band, rest = h % band;
+    return static_cast<std::size_t>(w) *
+           (palette::row_bytes(band, bits) * static_cast<std::size_t>(full) + palette::row_bytes(rest, bits));
+}
+
+bool PaletteDecoder::paint(const std::uint32_t* bgrx, int colours, capture::Frame& target, int x, int y, int w, int h,
+                           int band) {
     if (colours == 1) {
-        for (int row = 0; row < h; ++row) paint_row(row, [](int) { return 0u; });
+        for (int row = 0; row < h; ++row)
+            for (int col = 0; col < w; ++col) std::memcpy(target.at(x + col, y + row), &bgrx[0], 4);
         return true;
     }
     const int bits = palette::bits_per_index(colours);
-    const std::size_t stride = palette::row_bytes(w, bits);
     const int per_byte = 8 / bits;
     const unsigned mask = (1u << bits) - 1;
-    auto index = [&](const std::uint8_t* row, int col) {
-        return (row[col / per_byte] >> (8 - bits * (col % per_byte + 1))) & mask;
+    // Where pixel (row, col)'s index starts: its line (a row, or a column of its band) and place in it.
+    const std::size_t row_stride = palette::row_bytes(w, bits);
+    const std::size_t full_band = band ? static_cast<std::size_t>(w) * palette::row_bytes(band, bits) : 0;
+    auto index = [&](int row, int col) {
+        std::size_t line = 0;
+        int at = col;
+        if (band == 0) {
+            line = static_cast<std::size_t>(row) * row_stride;
+        } else {
+            const int top = row - row % band;
+            line = static_cast<std::size_t>(row / band) * full_band +
+                   static_cast<std::size_t>(col) * palette::row_bytes(std::min(band, h - top), bits);
+            at = row - top;
+        }
+        return (packed_[line + static_cast<std::size_t>(at / per_byte)] >> (8 - bits * (at % per_byte + 1))) & mask;
     };
     if (colours < (1 << bits))  // otherwise every index the bits can hold is a colour
         for (int row = 0; row < h; ++row)
             for (int col = 0; col < w; ++col)
-                if (index(packed_.data() + static_cast<std::size_t>(row) * stride, col) >=
-                    static_cast<unsigned>(colours))
-                    return fail("an index beyond the palette");
+                if (index(row, col) >= static_cast<unsigned>(colours)) return fail("an index beyond the palette");
     for (int row = 0; row < h; ++row) {
-        const std::uint8_t* in = packed_.data() + static_cast<std::size_t>(row) * stride;
-        paint_row(row, [&](int col) { return index(in, col); });
+        std::uint8_t* out = target.at(x, y + row);
+        for (int col = 0; col < w; ++col) std::memcpy(out + col * 4, &bgrx[index(row, col)], 4);
     }
     return true;
 }

@@ -21,16 +21,19 @@ public:
     // truncated or malformed (an index beyond the palette, bytes left over, an unknown packing), or
     // the rectangle does not fit inside target; target is then left unchanged.
     bool decode_into(std::span<const std::uint8_t> tile, capture::Frame& target, int x, int y, int w, int h);
-    // The same for the compact form (TileEncoding::palette_compact); also refuses unknown form bits.
+    // The same for the compact form (TileEncoding::palette_compact, its indices in rows or, since
+    // version 5, in columns in bands); also refuses unknown form bits and a band of 0 rows.
     bool decode_compact_into(std::span<const std::uint8_t> tile, capture::Frame& target, int x, int y, int w, int h);
     const std::string& last_error() const { return error_; }
 
 private:
     bool fail(std::string why);
     bool inflate_exact(std::span<const std::uint8_t> in, std::size_t size);
-    // Checks every index of packed_ (h rows of w at the palette's depth) against the palette, then
-    // paints: a bad tile leaves the screen as it was.
-    bool paint(const std::uint32_t* bgrx, int colours, capture::Frame& target, int x, int y, int w, int h);
+    static std::size_t index_bytes(int colours, int w, int h, int band);
+    // Checks every index of packed_ (h rows of w at the palette's depth, or with a band columns in
+    // bands of that many rows) against the palette, then paints: a bad tile leaves the screen as it was.
+    bool paint(const std::uint32_t* bgrx, int colours, capture::Frame& target, int x, int y, int w, int h,
+               int band = 0);
     struct Inflater;
     std::unique_ptr<Inflater> inflater_;
     std::vector<std::uint8_t> packed_;

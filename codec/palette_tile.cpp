@@ -60,7 +60,7 @@ std::optional<std::vector<std::uint8_t>> PaletteTileEncoder::encode(const captur
     const int colours = table.count();
     std::vector<std::uint8_t> out;
     out.reserve(2 + static_cast<std::size_t>(colours) * 3 + indices_.size() / 4);
-    if (form_ == Form::compact) {
+    if (form_ != Form::classic) {
         write_compact(table, r, out);
         return out;
     }
@@ -85,23 +85,35 @@ std::optional<std::vector<std::uint8_t>> PaletteTileEncoder::encode(const captur
     return out;
 }
 
-// Packs indices_ (one byte per pixel) into packed_: rows at the palette's depth, first pixel in the
-// high bits (as PNG does), each row padded to a byte.
-void PaletteTileEncoder::pack_indices(int colours, const capture::Rect& r) {
+// Packs indices_ (one byte per pixel) into packed_: lines of indices at the palette's depth, first
+// index in the high bits (as PNG does), each line padded to a byte. The lines are the rows, or with
+// a `band` the columns of each band of that many rows, top band first (the last may be shorter).
+void PaletteTileEncoder::pack_indices(int colours, const capture::Rect& r, int band) {
     const int bits = palette::bits_per_index(colours);
-    const std::size_t stride = palette::row_bytes(r.w, bits);
-    packed_.assign(stride * static_cast<std::size_t>(r.h), 0);
-    for (int y = 0; y < r.h; ++y) {
-        const std::uint8_t* in = indices_.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(r.w);
-        std::uint8_t* row = packed_.data() + static_cast<std::size_t>(y) * stride;
-        if (bits == 8) {
-            std::copy(in, in + r.w, row);
-            continue;
-        }
-        const int per_byte = 8 / bits;
-        for (int x = 0; x < r.w; ++x)
-            row[x / per_byte] |= static_cast<std::uint8_t>(in[x] << (8 - bits * (x % per_byte + 1)));
+    const int per_byte = 8 / bits;
+    const auto w = static_cast<std::size_t>(r.w);
+    packed_.clear();
+    if (band == 0 && bits == 8) {
+        packed_.assign(indices_.begin(), indices_.end());
+        return;
     }
+    // One line: `length` indices from `in`, `step` apart.
+    auto pack_line = [&](const std::uint8_t* in, int length, std::size_t step) {
+        const std::size_t at = packed_.size();
+        packed_.resize(at + palette::row_bytes(length, bits), 0);
+        std::uint8_t* line = packed_.data() + at;
+        for (int i = 0; i < length; ++i)
+            line[i / per_byte] |=
+                static_cast<std::uint8_t>(in[static_cast<std::size_t>(i) * step] << (8 - bits * (i % per_byte + 1)));
+    };
+    if (band == 0) {
+        for (int y = 0; y < r.h; ++y) pack_line(indices_.data() + static_cast<std::size_t>(y) * w, r.w, 1);
+        return;
+    }
+    for (int top = 0; top < r.h; top += band)
+        for (int x = 0; x < r.w; ++x)
+            pack_line(indices_.data() + static_cast<std::size_t>(top) * w + static_cast<std::size_t>(x),
+                      std::min(band, r.h - top), w);
 }
 
 // The compact form: the palette sorted (so its deltas are small: an antialiased glyph's greys step
@@ -130,21 +142,47 @@ void PaletteTileEncoder::write_compact(const ColourTable& table, const capture::
             body_.insert(body_.end(), {delta(16), delta(8), delta(0)});
         previous = c;
     }
+    const std::size_t palette_bytes = body_.size();
     if (colours > 1) {
         for (auto& i : indices_) i = renumber[i];
         pack_indices(colours, r);
         body_.insert(body_.end(), packed_.begin(), packed_.end());
     }
+    best_.clear();
+    deflater_->deflate_to(body_, best_);
+    int band = 0;  // the rows, unless columns in bands deflate smaller
+    if (colours > 1 && colours <= kColumnsMaxColours && form_ == Form::compact_columns && r.h <= kColumnsMaxHeight) {
+        // Bands of a whole strip, half of it, a third, a quarter: one of them is likely the text's
+        // line height when the strip is a few new lines.
+        int tried = 0;
+        for (int parts = 1; parts <= 4; ++parts) {
+            const int rows = (r.h + parts - 1) / parts;
+            if (rows == tried || (parts > 1 && rows < kMinBandRows)) continue;
+            tried = rows;
+            columns_.assign(body_.begin(), body_.begin() + static_cast<std::ptrdiff_t>(palette_bytes));
+            pack_indices(colours, r, rows);
+            columns_.insert(columns_.end(), packed_.begin(), packed_.end());
+            candidate_.clear();
+            deflater_->deflate_to(columns_, candidate_);
+            if (candidate_.size() + 1 < best_.size()) {  // + the band byte
+                best_.swap(candidate_);
+                band = rows;
+            }
+        }
+    }
     out.push_back(static_cast<std::uint8_t>(colours - 1));
-    const std::size_t form_at = out.size();
-    out.push_back(grey ? palette::form_grey : 0);
+    const std::uint8_t grey_bit = grey ? palette::form_grey : 0;
     // Deflate unless storing is smaller (a solid fill or a few pixels do not compress).
-    deflater_->deflate_to(body_, out);
-    if (out.size() - form_at - 1 >= body_.size()) {
-        out.resize(form_at + 1);
+    if (best_.size() + (band ? 1 : 0) >= body_.size()) {
+        out.push_back(grey_bit);
         out.insert(out.end(), body_.begin(), body_.end());
+    } else if (band == 0) {
+        out.push_back(grey_bit | palette::form_deflated);
+        out.insert(out.end(), best_.begin(), best_.end());
     } else {
-        out[form_at] |= palette::form_deflated;
+        out.insert(out.end(), {static_cast<std::uint8_t>(grey_bit | palette::form_deflated | palette::form_columns),
+                               static_cast<std::uint8_t>(band)});
+        out.insert(out.end(), best_.begin(), best_.end());
     }
 }
 

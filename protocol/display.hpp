@@ -15,10 +15,12 @@
 namespace portico::protocol {
 
 // The version this build speaks; a host also serves clients of kMinDisplayVersion and up, sending
-// them only what their version has (version 4 added the compact palette tile).
-inline constexpr std::uint16_t kDisplayVersion = 4;
+// them only what their version has (version 4 added the compact palette tile, version 5 its
+// indices column by column).
+inline constexpr std::uint16_t kDisplayVersion = 5;
 inline constexpr std::uint16_t kMinDisplayVersion = 3;
 inline constexpr std::uint16_t kCompactPaletteVersion = 4;
+inline constexpr std::uint16_t kPaletteColumnsVersion = 5;
 // WebSocket close code of a connection an administrator ended (the session keeps running): a
 // client does not reconnect by itself (docs/protocol.md, "Closing").
 inline constexpr std::uint16_t kCloseDisconnectedByAdmin = 4001;

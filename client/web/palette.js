@@ -1,7 +1,8 @@
-// Palette tiles (TileEncoding 3, and the compact form 4 since version 4, docs/protocol.md "Palette
-// tiles"; the host's encoder is codec/palette_tile.cpp): a rectangle of at most 256 colours as the
-// colours and packed indices, stored or raw-deflated. Decoded here on the page's thread,
-// synchronously, like png.js: a typed character's tile is a few dozen bytes.
+// Palette tiles (TileEncoding 3, and the compact form 4 since version 4, its indices also in
+// columns since version 5; docs/protocol.md "Palette tiles"; the host's encoder is
+// codec/palette_tile.cpp): a rectangle of at most 256 colours as the colours and packed indices,
+// stored or raw-deflated. Decoded here on the page's thread, synchronously, like png.js: a typed
+// character's tile is a few dozen bytes.
 
 import { inflateRaw, Malformed } from './inflate.js';
 
@@ -58,14 +59,17 @@ export function decodePalette(bytes, w, h) {
   return image;
 }
 
-// Form bits of a compact tile (docs/protocol.md "Palette tiles"): 1 grey palette, 2 deflated body.
+// Form bits of a compact tile (docs/protocol.md "Palette tiles"): 1 grey palette, 2 deflated body,
+// 4 the indices in columns in bands, a band byte after the form (since version 5).
 const FORM_GREY = 1;
 const FORM_DEFLATED = 2;
+const FORM_COLUMNS = 4;
 
 /**
  * Decodes a w x h compact palette tile (TileEncoding 4, since version 4): the sorted palette as
- * per-channel deltas (one byte per colour when grey) followed by the indices, stored or deflated
- * as one body. Throws as decodePalette does, and on unknown form bits.
+ * per-channel deltas (one byte per colour when grey) followed by the indices (in rows, or since
+ * version 5 in columns in bands of rows), stored or deflated as one body. Throws as decodePalette
+ * does, and on unknown form bits or a band of 0 rows.
  */
 export function decodePaletteCompact(bytes, w, h) {
   const fail = (why) => { throw new Error(`palette tile ${w}x${h}: ${why}`); };
@@ -73,11 +77,17 @@ export function decodePaletteCompact(bytes, w, h) {
   if (bytes.length < 2) fail('no form byte');
   const count = bytes[0] + 1;
   const form = bytes[1];
-  if (form & ~(FORM_GREY | FORM_DEFLATED)) fail(`unknown form bits ${form}`);
+  if (form & ~(FORM_GREY | FORM_DEFLATED | FORM_COLUMNS)) fail(`unknown form bits ${form}`);
   const grey = (form & FORM_GREY) !== 0;
+  let band = 0; // rows per band of columns; 0: rows
+  if (form & FORM_COLUMNS) {
+    if (bytes.length < 3) fail('no band byte');
+    band = bytes[2];
+    if (band === 0) fail('a band of 0 rows');
+  }
   const paletteBytes = count * (grey ? 1 : 3);
-  const size = paletteBytes + Math.ceil((w * bitsPerIndex(count)) / 8) * h;
-  const body = bytes.subarray(2);
+  const size = paletteBytes + (count > 1 ? indexBytes(bitsPerIndex(count), w, h, band) : 0);
+  const body = bytes.subarray(band ? 3 : 2);
   let unpacked;
   if (form & FORM_DEFLATED) {
     try {
@@ -108,21 +118,34 @@ export function decodePaletteCompact(bytes, w, h) {
     px.fill(colours[0]);
     return image;
   }
-  paintIndices(px, colours, count, unpacked, paletteBytes, w, h, fail);
+  paintIndices(px, colours, count, unpacked, paletteBytes, w, h, fail, band);
   return image;
 }
 
-// Paints the packed indices at packed[offset ...] (h rows at the palette's depth) as colours,
-// failing on an index beyond the palette.
-function paintIndices(px, colours, count, packed, offset, w, h, fail) {
+/** Bytes of w x h indices at `depth` bits: rows, or columns in bands of `band` rows. */
+function indexBytes(depth, w, h, band) {
+  const lineBytes = (n) => Math.ceil((n * depth) / 8);
+  if (band === 0) return lineBytes(w) * h;
+  return w * (lineBytes(band) * Math.floor(h / band) + lineBytes(h % band));
+}
+
+// Paints the packed indices at packed[offset ...] (h rows at the palette's depth, or with a band
+// columns in bands of that many rows) as colours, failing on an index beyond the palette.
+function paintIndices(px, colours, count, packed, offset, w, h, fail, band = 0) {
   const depth = bitsPerIndex(count);
-  const rowBytes = Math.ceil((w * depth) / 8);
+  const lineBytes = (n) => Math.ceil((n * depth) / 8);
   const perByte = 8 / depth;
   const mask = (1 << depth) - 1;
+  const fullBand = band ? w * lineBytes(band) : 0;
   for (let y = 0, o = 0; y < h; y++) {
-    const row = offset + y * rowBytes;
+    // Row y's line start and step: a row, or its band's columns.
+    const top = band ? y - (y % band) : 0;
+    const at = band ? y - top : 0;
+    const start = band ? offset + (top / band) * fullBand : offset + y * lineBytes(w);
+    const column = band ? lineBytes(Math.min(band, h - top)) : 0;
     for (let x = 0; x < w; x++, o++) {
-      const index = (packed[row + Math.floor(x / perByte)] >> (8 - depth * ((x % perByte) + 1))) & mask;
+      const i = band ? at : x;
+      const index = (packed[start + x * column + Math.floor(i / perByte)] >> (8 - depth * ((i % perByte) + 1))) & mask;
       if (index >= count) fail('an index beyond the palette');
       px[o] = colours[index];
     }

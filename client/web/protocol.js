@@ -1,8 +1,8 @@
-// Display channel messages (docs/protocol.md, version 3): encoders for what the client sends and
+// Display channel messages (docs/protocol.md, version 5): encoders for what the client sends and
 // one bounds-checked decoder for every message type. Malformed input throws a ProtocolError and
 // never returns a half-read message. Pure: no browser globals, so Node tests can import it.
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 // WebSocket close code: an administrator disconnected this viewer; the session keeps running, and
 // the client does not reconnect by itself (docs/protocol.md, "Closing").
 export const CLOSE_DISCONNECTED_BY_ADMIN = 4001;

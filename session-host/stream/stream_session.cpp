@@ -70,8 +70,7 @@ StreamSession::StreamSession(std::string id, std::shared_ptr<SessionScreen> scre
     auto& source = screen_->frame_source();
     width_ = source.width();
     height_ = source.height();
-    exact_tiles_ = std::make_unique<codec::PaletteTileEncoder>();
-    compact_tiles_ = std::make_unique<codec::PaletteTileEncoder>(codec::PaletteTileEncoder::Form::compact);
+    palette_tiles_ = std::make_unique<codec::PaletteTileEncoder>();
     rgb_tiles_ = std::make_unique<codec::PngTileEncoder>();
     photo_tiles_ = std::make_unique<codec::JpegTileEncoder>(quality_.current().jpeg_quality, /*chroma_full=*/true);
     make_encoders(width_.load(), height_.load());
@@ -318,8 +317,7 @@ void StreamSession::run() {
     for (auto& job : unanswered) job.done(Error<std::string>{"", "the session is ending"});
     video_.reset();
     video_half_.reset();
-    exact_tiles_.reset();
-    compact_tiles_.reset();
+    palette_tiles_.reset();
     rgb_tiles_.reset();
     photo_tiles_.reset();
     screen_->teardown();
@@ -587,13 +585,18 @@ std::optional<protocol::VideoFrame> StreamSession::encode_video(std::uint32_t fr
 }
 
 void StreamSession::choose_palette_form() {
-    compact_palette_ = viewers_.min_version() >= protocol::kCompactPaletteVersion;
+    using Form = codec::PaletteTileEncoder::Form;
+    const auto version = viewers_.min_version();
+    palette_tiles_->set_form(version >= protocol::kPaletteColumnsVersion   ? Form::compact_columns
+                             : version >= protocol::kCompactPaletteVersion ? Form::compact
+                                                                           : Form::classic);
+    palette_encoding_ = version >= protocol::kCompactPaletteVersion ? protocol::TileEncoding::palette_compact
+                                                                    : protocol::TileEncoding::palette;
 }
 
 void StreamSession::add_tiles(const capture::Frame& frame, const capture::Rect& r, bool refine,
                               std::vector<protocol::Tile>& out) {
-    codec::TileEncoder& exact_tiles = compact_palette_ ? *compact_tiles_ : *exact_tiles_;
-    const auto palette = compact_palette_ ? protocol::TileEncoding::palette_compact : protocol::TileEncoding::palette;
+    const auto palette = palette_encoding_;
     auto tile = [](const capture::Rect& at, protocol::TileEncoding encoding, std::vector<std::uint8_t> data) {
         return protocol::Tile{static_cast<std::uint16_t>(at.x),
                               static_cast<std::uint16_t>(at.y),
@@ -608,7 +611,7 @@ void StreamSession::add_tiles(const capture::Frame& frame, const capture::Rect& 
         photo_tiles_->set_quality(refine ? kRefineJpegQuality : quality_.current().jpeg_quality);
         return tile(at, protocol::TileEncoding::jpeg, photo_tiles_->encode(frame, at).value());  // JPEG never declines
     };
-    if (auto exact = exact_tiles.encode(frame, r)) {
+    if (auto exact = palette_tiles_->encode(frame, r)) {
         out.push_back(tile(r, palette, std::move(*exact)));
         return;
     }
@@ -631,7 +634,7 @@ void StreamSession::add_tiles(const capture::Frame& frame, const capture::Rect& 
     for (int y = r.y; y < r.bottom(); y += kExactPiece)
         for (int x = r.x; x < r.right(); x += kExactPiece) {
             const capture::Rect piece = capture::Rect{x, y, kExactPiece, kExactPiece}.intersected(r);
-            if (auto exact = exact_tiles.encode(frame, piece)) {
+            if (auto exact = palette_tiles_->encode(frame, piece)) {
                 out.push_back(tile(piece, palette, std::move(*exact)));
             } else if (!declined.empty() && declined.back().y == piece.y && declined.back().right() == piece.x) {
                 declined.back().w += piece.w;

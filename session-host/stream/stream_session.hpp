@@ -33,6 +33,7 @@
 #include <vector>
 
 namespace portico::codec {
+class PaletteTileEncoder;
 class TileEncoder;
 class VideoEncoder;
 }  // namespace portico::codec
@@ -188,10 +189,10 @@ private:
     capture::Frame half_frame_;
     bool video_is_half_ = false;
     LinkQuality quality_;  // CRF and JPEG quality, lowered while the viewers' links hold capture back
-    std::unique_ptr<codec::TileEncoder> exact_tiles_;    // palette tiles: decline photo-like rectangles
-    std::unique_ptr<codec::TileEncoder> compact_tiles_;  // the same in the compact form (viewers of version 4)
-    bool compact_palette_ = false;  // this frame's palette tiles are compact: every viewer reads them
-    bool refining_ = false;         // the last turn sent a refinement slice and more is left: capture briefly
+    // Palette tiles: decline photo-like rectangles; their form is the one every viewer of this frame reads.
+    std::unique_ptr<codec::PaletteTileEncoder> palette_tiles_;
+    protocol::TileEncoding palette_encoding_ = protocol::TileEncoding::palette;  // ... and its TileEncoding
+    bool refining_ = false;  // the last turn sent a refinement slice and more is left: capture briefly
     std::unique_ptr<codec::TileEncoder> rgb_tiles_;    // PNG: what refinement sends exact in a partly photo-like tile
     std::unique_ptr<codec::TileEncoder> photo_tiles_;  // JPEG 4:4:4
     int encoder_w_ = 0, encoder_h_ = 0;

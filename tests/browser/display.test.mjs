@@ -41,7 +41,7 @@ function setup() {
   return { canvas, client, log };
 }
 
-const serverHello = [0x81, 4, 0, 0x80, 0x02, 0xe0, 0x01, 2, 0, 0x73, 0x31]; // version 4, 640x480, "s1"
+const serverHello = [0x81, 5, 0, 0x80, 0x02, 0xe0, 0x01, 2, 0, 0x73, 0x31]; // version 5, 640x480, "s1"
 const sessionEnded = (reason) => [0x85, reason, 0, 0];
 const key = (type, code, k) => new FakeEvent(type, { code, key: k, ctrlKey: false, altKey: false, metaKey: false, shiftKey: false });
 
@@ -54,7 +54,7 @@ test('the ticket goes on open; ServerHello starts pings and asks for the wanted 
     assert.equal(ws.url, 'wss://portal.example/api/v1/gateway/s1');
     assert.deepEqual([canvas.width, canvas.height], [320, 200]);
     ws.open();
-    assert.deepEqual(ws.sent.map(decodeMessage), [{ type: 'hello', version: 4, ticket: 'tkt' }]);
+    assert.deepEqual(ws.sent.map(decodeMessage), [{ type: 'hello', version: 5, ticket: 'tkt' }]);
     assert.equal(client.connected, false);
     ws.deliver(serverHello);
     assert.equal(client.connected, true);

@@ -21,7 +21,9 @@ globalThis.ImageData ??= class {
   }
 };
 
-const { tiles, malformed, compact_tiles: compactTiles, compact_malformed: compactMalformed } = JSON.parse(readFileSync(new URL('../../protocol/vectors/palette_tiles.json', import.meta.url)));
+const {
+  tiles, malformed, compact_tiles: compactTiles, compact_malformed: compactMalformed, column_tiles: columnTiles,
+} = JSON.parse(readFileSync(new URL('../../protocol/vectors/palette_tiles.json', import.meta.url)));
 const bytes = (hex) => Uint8Array.from(Buffer.from(hex, 'hex'));
 const rgbHex = (image) => {
   const out = [];
@@ -91,6 +93,26 @@ test('every truncation of a deflated compact tile, and one byte more, is refused
   }
   assert.throws(() => decodePaletteCompact(Uint8Array.from([...data, 0]), v.w, v.h));
   assert.throws(() => decodePaletteCompact(data, v.w - 1, v.h));
+});
+
+test('the column vectors carry form bit 2 at 1 and 4 bits a pixel', () => {
+  assert.ok(columnTiles.every((v) => bytes(v.data)[1] & 4), 'form bit 2 (columns)');
+  const depths = new Set(columnTiles.map((v) => bitsPerIndex(bytes(v.data)[0] + 1)));
+  assert.deepEqual([...depths].sort(), [1, 4]);
+});
+
+for (const v of columnTiles) {
+  test(`column vector: ${v.name} decodes to the recorded pixels`, () => {
+    const image = decodePaletteCompact(bytes(v.data), v.w, v.h);
+    assert.equal(rgbHex(image), v.rgb);
+  });
+}
+
+test('a column tile read at the wrong size is refused', () => {
+  const v = columnTiles[0];
+  const data = bytes(v.data);
+  assert.throws(() => decodePaletteCompact(data, v.w - 1, v.h)); // a column fewer
+  assert.throws(() => decodePaletteCompact(data, v.w, v.h + 8)); // each column a byte longer
 });
 
 test('inflateRaw matches Node zlib on stored, fixed and dynamic blocks', () => {

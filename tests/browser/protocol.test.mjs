@@ -40,10 +40,10 @@ const append = (buf, ...extra) => new Uint8Array([...new Uint8Array(buf), ...ext
 
 // --- client messages: exact bytes and round trips --------------------------------------------
 
-test('Hello encodes version 4 and the ticket as a u16-length string', () => {
+test('Hello encodes version 5 and the ticket as a u16-length string', () => {
   const buf = encodeHello('ab.cd');
-  assert.equal(hex(buf), '01' + '0400' + '0500' + Buffer.from('ab.cd').toString('hex'));
-  assert.deepEqual(decodeMessage(buf), { type: 'hello', version: 4, ticket: 'ab.cd' });
+  assert.equal(hex(buf), '01' + '0500' + '0500' + Buffer.from('ab.cd').toString('hex'));
+  assert.deepEqual(decodeMessage(buf), { type: 'hello', version: 5, ticket: 'ab.cd' });
 });
 
 test('Hello round-trips a long UTF-8 ticket and rejects one over 4096 bytes', () => {

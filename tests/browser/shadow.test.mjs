@@ -47,7 +47,7 @@ function installBrowserFakes() {
   globalThis.location ??= { protocol: 'https:', host: 'portal.example' };
 }
 
-const serverHello = [0x81, 4, 0, 0x80, 0x02, 0xe0, 0x01, 2, 0, 0x73, 0x31]; // version 4, 640x480, "s1"
+const serverHello = [0x81, 5, 0, 0x80, 0x02, 0xe0, 0x01, 2, 0, 0x73, 0x31]; // version 5, 640x480, "s1"
 const notice = (count, names) => {
   const out = [0x8a, count & 0xff, count >> 8, names.length];
   for (const n of names) {

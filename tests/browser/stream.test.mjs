@@ -14,7 +14,7 @@ import { FakeSocket } from './fake_socket.mjs';
 
 globalThis.WebSocket = FakeSocket;
 
-const serverHello = new Uint8Array([0x81, 4, 0, 0x80, 0x02, 0xe0, 0x01, 2, 0, 0x73, 0x31]).buffer; // version 4, 640x480, "s1"
+const serverHello = new Uint8Array([0x81, 5, 0, 0x80, 0x02, 0xe0, 0x01, 2, 0, 0x73, 0x31]).buffer; // version 5, 640x480, "s1"
 
 function harness() {
   const log = [];

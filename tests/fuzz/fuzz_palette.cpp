@@ -1,7 +1,8 @@
 // libFuzzer target: the palette tile decoder (codec/palette_decoder.hpp), which every client runs on
-// tile bytes from the network, in both forms. Input: u8 w, u8 h (each taken as 1..64 from the low six
-// bits; bit 7 of w: the compact form), then the tile. Beyond "no crash, no UB, no leak": a refused
-// tile says why and leaves the screen exactly as it was.
+// tile bytes from the network, in both forms (the compact one in rows or columns, as its form byte
+// says). Input: u8 w, u8 h (each taken as 1..64 from the low six bits; bit 7 of w: the compact
+// form), then the tile. Beyond "no crash, no UB, no leak": a refused tile says why and leaves the
+// screen exactly as it was.
 
 #include "codec/palette_decoder.hpp"
 #include "fuzz_check.hpp"

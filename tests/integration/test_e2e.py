@@ -610,7 +610,7 @@ def tile_encodings(payload):
 
 def case_older_client(stack):
     """A client of display version 3 (before compact palette tiles, encoding 4) is served at its
-    version by a real host; a version 4 client reconnecting to the same session gets compact tiles."""
+    version by a real host; a current client reconnecting to the same session gets compact tiles."""
     cookie = stack.login()
 
     def watch(version):
@@ -637,8 +637,9 @@ def case_older_client(stack):
     old = watch(3)
     assert 3 in old and 4 not in old, f"a version 3 client got tile encodings {sorted(set(old))}"
     new = watch(DISPLAY_VERSION)
-    assert 4 in new and 3 not in new, f"a version 4 client got tile encodings {sorted(set(new))}"
-    print(f"version 3 client: classic palette tiles {sorted(set(old))}; version 4: compact {sorted(set(new))}")
+    assert 4 in new and 3 not in new, f"a version {DISPLAY_VERSION} client got tile encodings {sorted(set(new))}"
+    print(f"version 3 client: classic palette tiles {sorted(set(old))}; "
+          f"version {DISPLAY_VERSION}: compact {sorted(set(new))}")
 
 
 CASES = {"launch_and_type": case_launch_and_type, "older_client": case_older_client, "logoff_cleans_up": case_logoff_cleans_up,

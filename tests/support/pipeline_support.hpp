@@ -7,6 +7,7 @@
 
 #include "capture/frame_source.hpp"
 #include "client/native/framebuffer.hpp"
+#include "codec/palette_format.hpp"
 #include "protocol/display.hpp"
 #include "session-host/stream/stream_session.hpp"
 
@@ -204,6 +205,7 @@ struct Received {
     int width = 0, height = 0;
     std::size_t copies = 0, tile_count = 0, dirty = 0;
     std::size_t palette_tiles = 0, compact_palette_tiles = 0;  // of tile_count, by form
+    std::size_t column_palette_tiles = 0;                      // of the compact ones, those in columns
     bool applied = true;                                       // the framebuffer took it without error
     std::string text;                                          // clipboard
     Clock::time_point at;
@@ -335,6 +337,8 @@ private:
                     for (const auto& tile : t->tiles) {
                         r.palette_tiles += tile.encoding == protocol::TileEncoding::palette;
                         r.compact_palette_tiles += tile.encoding == protocol::TileEncoding::palette_compact;
+                        r.column_palette_tiles += tile.encoding == protocol::TileEncoding::palette_compact &&
+                                                  tile.data.size() > 1 && (tile.data[1] & codec::palette::form_columns);
                     }
                     r.applied = ok;
                     ack = t->frame_id;

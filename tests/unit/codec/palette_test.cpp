@@ -1,6 +1,7 @@
-// Palette tiles (codec/palette_format.hpp), in both forms (classic and compact): lossless round
-// trips at every bit depth, the encoder declining photo-like rectangles, what a typed character
-// costs against PNG and the compact form against the classic, and malformed tiles refused without
+// Palette tiles (codec/palette_format.hpp), in both forms (classic and compact, the compact one
+// also with its indices in columns): lossless round trips at every bit depth, the encoder declining
+// photo-like rectangles, what a typed character costs against PNG, the compact form against the
+// classic and a line of text in columns against rows, and malformed tiles refused without
 // painting. The golden vectors (protocol/vectors/palette_tiles.json) are decoded
 // here and by the web client (tests/browser/palette.test.mjs), so the two decoders cannot drift;
 // `unit_codec "[.write-vectors]"` rewrites them from make_vectors() below (only for a deliberate
@@ -16,6 +17,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <string>
@@ -64,11 +66,51 @@ capture::Frame aa_glyph(int w, int h, int levels, unsigned seed) {
 
 using Form = PaletteTileEncoder::Form;
 
-// Decodes a tile of either form.
+// Decodes a tile of any form.
 bool decode(PaletteDecoder& dec, Form form, std::span<const std::uint8_t> tile, capture::Frame& out, int x, int y,
             int w, int h) {
-    return form == Form::compact ? dec.decode_compact_into(tile, out, x, y, w, h)
-                                 : dec.decode_into(tile, out, x, y, w, h);
+    return form == Form::classic ? dec.decode_into(tile, out, x, y, w, h)
+                                 : dec.decode_compact_into(tile, out, x, y, w, h);
+}
+
+const char* name_of(Form form) {
+    return form == Form::classic ? "classic" : form == Form::compact ? "compact" : "compact, columns allowed";
+}
+
+// One line of a scrolling 1-bit terminal (xterm's `fixed`: 6x13 cells, black on white) as a log
+// prints it: words from a small vocabulary, so the same glyphs recur at every horizontal offset.
+capture::Frame log_line(int w, unsigned seed) {
+    constexpr int kCell = 6, kLine = 13;
+    capture::Frame f(w, kLine);
+    test::fill(f, f.bounds(), 0xff, 0xff, 0xff);
+    std::mt19937 rng(seed);
+    const char* words[] = {"session", "frame", "tile", "scroll", "viewer", "broker", "pixel", "stream"};
+    int x = 0;
+    while (x + 8 * kCell < w) {
+        for (const char* c = words[rng() % 8]; *c; ++c, x += kCell) {
+            std::mt19937 glyph(static_cast<unsigned>(*c));  // the same letter, the same strokes
+            for (int s = 0; s < 4; ++s) {
+                const int gx = static_cast<int>(glyph() % 5), gy = static_cast<int>(glyph() % 9) + 2;
+                if (glyph() % 2)
+                    test::fill(f, {x + gx, gy, 1, std::min(4, kLine - gy)}, 0, 0, 0);
+                else
+                    test::fill(f, {x, gy, 5, 1}, 0, 0, 0);
+            }
+        }
+        x += kCell;  // the space
+    }
+    return f;
+}
+
+// Two log lines, one above the other: what a log at 60 lines a second shows between two frames.
+capture::Frame two_lines(int w, unsigned seed) {
+    capture::Frame f(w, 26);
+    const capture::Frame a = log_line(w, seed), b = log_line(w, seed + 100);
+    for (int y = 0; y < 13; ++y) {
+        std::memcpy(f.at(0, y), a.at(0, y), static_cast<std::size_t>(w) * 4);
+        std::memcpy(f.at(0, y + 13), b.at(0, y), static_cast<std::size_t>(w) * 4);
+    }
+    return f;
 }
 
 // The frame's pixels as RGB bytes, row by row.
@@ -128,7 +170,7 @@ json make_vectors() {
     };
     malformed_compact("empty", 2, 2, {}, "empty");
     malformed_compact("no form byte", 2, 2, {1}, "no form byte");
-    malformed_compact("unknown form bits", 2, 2, {0, 4, 9}, "unknown form bits 4");
+    malformed_compact("unknown form bits", 2, 2, {0, 8, 9}, "unknown form bits 8");
     malformed_compact("grey solid fill with a byte more", 2, 2, {0, 1, 9, 0}, "the stored body is not 1 bytes");
     malformed_compact("colour palette cut short", 2, 2, {0, 0, 9, 9}, "the stored body is not 3 bytes");
     malformed_compact("stored indices one byte short", 2, 2, {1, 1, 0, 9, 0x40}, "the stored body is not 4 bytes");
@@ -140,6 +182,32 @@ json make_vectors() {
                       {1, 3, 0x01, 0x04, 0x00, 0xfb, 0xff, 0x00, 0x09, 0x40, 0x80, 0x00}, "deflate");
     malformed_compact("deflate data one byte short of the body", 2, 2,
                       {1, 3, 0x01, 0x03, 0x00, 0xfc, 0xff, 0x00, 0x09, 0x40}, "deflate");
+    malformed_compact("columns without a band byte", 2, 2, {0, 5}, "no band byte");
+    malformed_compact("a band of 0 rows", 2, 2, {0, 5, 0, 9}, "a band of 0 rows");
+    // 2 x 9 in one band is two columns of two bytes (in rows it would be nine rows of one).
+    malformed_compact("stored columns one byte short", 2, 9, {1, 5, 9, 0, 9, 0xff, 0x80, 0x00},
+                      "the stored body is not 6 bytes");
+    json columns = json::array();
+    PaletteTileEncoder columns_enc(Form::compact_columns);
+    auto add_columns = [&](const char* name, const capture::Frame& f) {
+        const auto data = columns_enc.encode(f, f.bounds()).value();
+        REQUIRE((data[1] & palette::form_columns) != 0);
+        REQUIRE(data[2] == (f.height > 13 ? 13 : f.height));  // the band: one line
+        columns.push_back(
+            {{"name", name}, {"w", f.width}, {"h", f.height}, {"data", to_hex(data)}, {"rgb", to_hex(rgb_of(f))}});
+    };
+    add_columns("a line of 1-bit terminal text (2 greys, deflated)", log_line(300, 1));
+    add_columns("two lines in bands of 13 rows (2 greys, deflated)", two_lines(240, 3));
+    add_columns("a line with grey edges (13 colours, 4 bits, deflated)", [] {
+        capture::Frame f = log_line(200, 2);
+        for (int y = 0; y < f.height; ++y)  // a grey right of every stroke, a level per row
+            for (int x = f.width - 1; x > 0; --x)
+                if (f.at(x, y)[0] == 0xff && f.at(x - 1, y)[0] == 0) {
+                    const auto v = static_cast<std::uint8_t>(60 + y * 12);
+                    test::fill(f, {x, y, 1, 1}, v, v, v);
+                }
+        return f;
+    }());
     auto malformed = [&](const char* name, int w, int h, std::vector<std::uint8_t> data, const char* error) {
         bad.push_back({{"name", name}, {"w", w}, {"h", h}, {"data", to_hex(data)}, {"error", error}});
     };
@@ -161,23 +229,26 @@ json make_vectors() {
     return {{"about",
              "Palette tiles (docs/protocol.md, \"Palette tiles\"): `tiles` and `malformed` are the classic form "
              "(encoding 3), `compact_tiles` and `compact_malformed` the compact form (encoding 4, since version "
-             "4). `data` is the tile's bytes in hex, `rgb` the w x h pixels it decodes to (RGB, row by row); "
+             "4), `column_tiles` compact tiles whose indices go column by column (form bit 2, since version 5). "
+             "`data` is the tile's bytes in hex, `rgb` the w x h pixels it decodes to (RGB, row by row); "
              "malformed tiles must be refused with an error containing `error`. Written by unit_codec "
              "\"[.write-vectors]\" (tests/unit/codec/palette_test.cpp), read by it and by "
              "tests/browser/palette.test.mjs."},
             {"tiles", good},
             {"malformed", bad},
             {"compact_tiles", compact},
-            {"compact_malformed", compact_bad}};
+            {"compact_malformed", compact_bad},
+            {"column_tiles", columns}};
 }
 
 }  // namespace
 
 TEST_CASE("palette tiles are lossless at every bit depth, stored or deflated", "[codec][palette]") {
-    const Form form = GENERATE(Form::classic, Form::compact);
+    const Form form = GENERATE(Form::classic, Form::compact, Form::compact_columns);
     const int colours = GENERATE(1, 2, 3, 4, 5, 16, 17, 200, 256);
-    const auto [w, h] = GENERATE(std::pair{1, 1}, std::pair{3, 2}, std::pair{13, 7}, std::pair{256, 256});
-    INFO((form == Form::compact ? "compact, " : "classic, ") << colours << " colours, " << w << "x" << h);
+    const auto [w, h] = GENERATE(std::pair{1, 1}, std::pair{3, 2}, std::pair{13, 7}, std::pair{301, 13},
+                                 std::pair{97, 41}, std::pair{256, 256});
+    INFO(name_of(form) << ", " << colours << " colours, " << w << "x" << h);
     const capture::Frame src = pattern(w, h, std::min(colours, w * h), static_cast<unsigned>(colours + w));
     PaletteTileEncoder enc(form);
     const auto tile = enc.encode(src, src.bounds()).value();
@@ -186,7 +257,10 @@ TEST_CASE("palette tiles are lossless at every bit depth, stored or deflated", "
     REQUIRE(decode(dec, form, tile, out, 11, 5, w, h));
     CHECK(same_pixels(src, src.bounds(), out, 11, 5));
     // A solid fill: the count and one colour; compact: the count, the form byte and one grey (black).
-    if (std::min(colours, w * h) == 1) CHECK(tile.size() == (form == Form::compact ? 3u : 4u));
+    if (std::min(colours, w * h) == 1) CHECK(tile.size() == (form == Form::classic ? 4u : 3u));
+    // Columns only where allowed, and only for strips.
+    if (form != Form::classic && (form == Form::compact || h > PaletteTileEncoder::kColumnsMaxHeight))
+        CHECK((tile[1] & palette::form_columns) == 0);
 }
 
 TEST_CASE("compact palette tiles of greys and of text are lossless", "[codec][palette]") {
@@ -268,11 +342,46 @@ TEST_CASE("a typed character's tile costs a fraction of the same tile as PNG", "
     CHECK(palette_bytes * 2 < png_bytes);
 }
 
+TEST_CASE("lines of terminal text cost less in columns than in rows", "[codec][palette]") {
+    // scroll_fast (bench/display): each frame's new log lines are a 1-bit strip one or two lines
+    // high. In rows a 6-pixel glyph meets a byte boundary every fourth cell and each of its rows is
+    // a separate match; in columns in bands a line high, each glyph is the same bytes wherever it stands.
+    PaletteTileEncoder rows(Form::compact), columns(Form::compact_columns);
+    PaletteDecoder dec;
+    for (const int lines : {1, 2}) {
+        INFO(lines << " line(s) a strip");
+        std::size_t row_bytes = 0, column_bytes = 0;
+        for (unsigned seed = 1; seed <= 20; ++seed) {
+            const capture::Frame strip = lines == 1 ? log_line(1024, seed) : two_lines(1024, seed);
+            row_bytes += rows.encode(strip, strip.bounds()).value().size();
+            const auto tile = columns.encode(strip, strip.bounds()).value();
+            column_bytes += tile.size();
+            REQUIRE((tile[1] & palette::form_columns) != 0);
+            CHECK(tile[2] == 13);  // bands of one line
+            capture::Frame out(1024, strip.height);
+            REQUIRE(dec.decode_compact_into(tile, out, 0, 0, 1024, strip.height));
+            CHECK(same_pixels(strip, strip.bounds(), out, 0, 0));
+        }
+        INFO("20 strips: rows " << row_bytes << " bytes, columns " << column_bytes);
+        CHECK(column_bytes * 10 <= row_bytes * 6);
+    }
+    // A tile whose columns do not deflate smaller stays in rows.
+    const capture::Frame noise = pattern(64, 13, 2, 9);
+    const auto tile = columns.encode(noise, noise.bounds()).value();
+    CHECK(tile.size() <= rows.encode(noise, noise.bounds()).value().size());
+}
+
 TEST_CASE("malformed palette tiles are refused and paint nothing", "[codec][palette][bad-input]") {
-    const Form form = GENERATE(Form::classic, Form::compact);
-    const capture::Frame src = pattern(32, 16, 5, 6);
+    const Form form = GENERATE(Form::classic, Form::compact, Form::compact_columns);
+    INFO(name_of(form));
+    const bool columns = form == Form::compact_columns;
+    // Columns: horizontal stripes, every column the same, which deflate far better than the rows.
+    capture::Frame src = pattern(32, 16, 5, 6);
+    if (columns)
+        for (int y = 0; y < 16; ++y) test::fill(src, {0, y, 32, 1}, src.at(0, y)[0], src.at(0, y)[1], src.at(0, y)[2]);
     PaletteTileEncoder enc(form);
     const auto tile = enc.encode(src, src.bounds()).value();
+    if (columns) REQUIRE((tile[1] & palette::form_columns) != 0);
     PaletteDecoder decoder;
     // decode_into of the form under test, so every check below covers both.
     struct {
@@ -295,9 +404,10 @@ TEST_CASE("malformed palette tiles are refused and paint nothing", "[codec][pale
     auto longer = tile;
     longer.push_back(0);
     CHECK_FALSE(dec.decode_into(longer, out, 0, 0, 32, 16));
-    // The wrong size for the bytes, or a place outside the screen.
-    CHECK_FALSE(dec.decode_into(tile, out, 0, 0, 32, 15));  // (31 wide packs to the same row bytes at 4 bits)
-    CHECK_FALSE(dec.decode_into(tile, out, 0, 0, 30, 16));
+    // The wrong size for the bytes: fewer lines, or shorter ones (one index less packs to the same
+    // bytes at 4 bits, two do not), or a place outside the screen.
+    CHECK_FALSE(dec.decode_into(tile, out, 0, 0, columns ? 31 : 32, columns ? 16 : 15));
+    CHECK_FALSE(dec.decode_into(tile, out, 0, 0, columns ? 32 : 30, columns ? 14 : 16));
     CHECK_FALSE(dec.decode_into(tile, out, 40, 0, 32, 16));
     CHECK(dec.last_error().find("outside") != std::string::npos);
     CHECK(out.pixels == before.pixels);
@@ -340,6 +450,14 @@ TEST_CASE("palette tile golden vectors decode as recorded", "[codec][palette][ve
         capture::Frame out(w, h);
         CHECK_FALSE(dec.decode_compact_into(from_hex(v["data"]), out, 0, 0, w, h));
         CHECK(dec.last_error().find(v["error"].get<std::string>()) != std::string::npos);
+    }
+    REQUIRE(doc["column_tiles"].size() >= 2);
+    for (const auto& v : doc["column_tiles"]) {
+        INFO("columns: " << v["name"].get<std::string>());
+        const int w = v["w"], h = v["h"];
+        capture::Frame out(w, h);
+        REQUIRE(dec.decode_compact_into(from_hex(v["data"]), out, 0, 0, w, h));
+        CHECK(to_hex(rgb_of(out)) == v["rgb"].get<std::string>());
     }
     // The file is what make_vectors() writes today (the encoder has not changed the format).
     CHECK(doc == make_vectors());

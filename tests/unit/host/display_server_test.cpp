@@ -307,10 +307,12 @@ void expect_refusal(Client& c, protocol::ErrorCode code) {
 }  // namespace
 
 TEST_CASE("display server: a client of an older version is served at its version") {
-    // Version 3 clients (before the compact palette tile) keep working: the host answers with their
-    // version and the session, which asks the viewer, sends them only classic palette tiles.
+    // Clients of versions 3 and 4 (before the compact palette tile, before its columns) keep working:
+    // the host answers with their version and the session, which asks the viewer, sends them only
+    // what that version reads.
     Fixture f;
-    const auto version = GENERATE(protocol::kMinDisplayVersion, protocol::kDisplayVersion);
+    const auto version =
+        GENERATE(protocol::kMinDisplayVersion, protocol::kCompactPaletteVersion, protocol::kDisplayVersion);
     Client c(f.server->port(), tls::cert_sha256_hex(f.cert));
     REQUIRE_FALSE(c.connect());
     REQUIRE_FALSE(c.send(protocol::Hello{version, f.ticket("s1")}));

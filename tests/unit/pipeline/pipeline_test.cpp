@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <random>
 #include <sstream>
 
@@ -102,8 +103,9 @@ void flip_page(ScriptedSource& src, const capture::Frame& page) {
         r);
 }
 
-// A terminal-like scroll: rows of the text area move up by one line, a new line appears at the bottom.
-void scroll_line(ScriptedSource& src, std::mt19937& rng) {
+// A terminal-like scroll: rows of the text area move up by one line, and `draw` writes the new
+// line at the bottom (given the frame and the line's top).
+void scroll_by_a_line(ScriptedSource& src, const std::function<void(capture::Frame&, int)>& draw) {
     const capture::Rect area{0, 24, kW - 160, kH - 24};
     constexpr int kLine = 16;
     src.change(
@@ -112,10 +114,31 @@ void scroll_line(ScriptedSource& src, std::mt19937& rng) {
                 std::memcpy(f.at(area.x, y), f.at(area.x, y + kLine), static_cast<std::size_t>(area.w) * 4);
             const int top = area.bottom() - kLine;
             ct::fill(f, {area.x, top, area.w, kLine}, 0x23, 0x1e, 0x1e);
-            for (int i = 0; i < 40; ++i)
-                if (rng() % 5) ct::draw_glyph(f, 8 + i * 8, top + 1, rng, 0xe0, 0xe0, 0xe0);
+            draw(f, top);
         },
         area);
+}
+
+// A new line of random glyphs.
+void scroll_line(ScriptedSource& src, std::mt19937& rng) {
+    scroll_by_a_line(src, [&](capture::Frame& f, int top) {
+        for (int i = 0; i < 40; ++i)
+            if (rng() % 5) ct::draw_glyph(f, 8 + i * 8, top + 1, rng, 0xe0, 0xe0, 0xe0);
+    });
+}
+
+// A log tail: a new line of words whose glyphs are always the same (as a font's are).
+void scroll_log_line(ScriptedSource& src, std::mt19937& rng) {
+    scroll_by_a_line(src, [&](capture::Frame& f, int top) {
+        for (int x = 8; x + 6 * 8 < kW - 160;) {
+            const unsigned word = rng() % 6;
+            for (unsigned c = 0; c < 3 + word; ++c, x += 8) {
+                std::mt19937 glyph(word * 7 + c);  // the same letter, the same strokes
+                ct::draw_glyph(f, x, top + 1, glyph, 0xe0, 0xe0, 0xe0);
+            }
+            x += 8;
+        }
+    });
 }
 
 // The test "application" at work: calls `step` every kStep on its own thread until stop() (or
@@ -187,9 +210,12 @@ TEST_CASE("pipeline: text, then H.264 motion and a scroll, then stillness: the c
     CHECK(count(log, [](const Received& r) { return !r.applied; }) == 0);
 }
 
-TEST_CASE("pipeline: typing reaches a version 3 viewer as classic palette tiles, a version 4 one as compact ones",
-          "[pipeline]") {
-    const auto version = GENERATE(protocol::kMinDisplayVersion, protocol::kDisplayVersion);
+TEST_CASE(
+    "pipeline: each viewer version gets the palette form it reads: classic (3), compact (4), compact with "
+    "columns (5)",
+    "[pipeline]") {
+    const auto version =
+        GENERATE(protocol::kMinDisplayVersion, protocol::kCompactPaletteVersion, protocol::kPaletteColumnsVersion);
     INFO("viewer of version " << version);
     Rig rig(ct::make_text_frame(kW, kH, 2), version);
     REQUIRE(rig.converge(3s));
@@ -198,14 +224,22 @@ TEST_CASE("pipeline: typing reaches a version 3 viewer as classic palette tiles,
         typist.type(rig.source);
         std::this_thread::sleep_for(kStep);
     }
+    // New lines of a log: strips a line high, which go in columns where the viewer reads them.
+    std::mt19937 rng(5);
+    for (int i = 0; i < 10; ++i) {
+        scroll_log_line(rig.source, rng);
+        std::this_thread::sleep_for(kStep);
+    }
     CHECK(rig.converge(1000ms));
-    std::size_t classic = 0, compact = 0;
+    std::size_t classic = 0, compact = 0, columns = 0;
     for (const auto& r : rig.viewer->received()) {
         classic += r.palette_tiles;
         compact += r.compact_palette_tiles;
+        columns += r.column_palette_tiles;
         CHECK(r.applied);
     }
-    INFO(rig.describe() << "; palette tiles: " << classic << " classic, " << compact << " compact");
+    INFO(rig.describe() << "; palette tiles: " << classic << " classic, " << compact << " compact (" << columns
+                        << " in columns)");
     if (version < protocol::kCompactPaletteVersion) {
         CHECK(classic >= 10);
         CHECK(compact == 0);
@@ -213,6 +247,10 @@ TEST_CASE("pipeline: typing reaches a version 3 viewer as classic palette tiles,
         CHECK(compact >= 10);
         CHECK(classic == 0);
     }
+    if (version < protocol::kPaletteColumnsVersion)
+        CHECK(columns == 0);
+    else
+        CHECK(columns >= 5);
 }
 
 TEST_CASE("pipeline: an icon among text (more than 256 colours in its tile) still ends pixel-exact", "[pipeline]") {
